@@ -1,0 +1,30 @@
+package org.tdplab.backend.legacy;
+
+import java.util.Map;
+import java.util.Set;
+
+import org.osgi.service.component.annotations.Component;
+import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.Capabilities;
+import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.api.backend.VmType;
+
+/**
+ * {@code KVM_X86_SW_PROTECTED_VM}: private memory from guest_memfd, privateness taken from the memory
+ * attributes, no encryption and no vendor hooks. The VM type the private-memory selftests run on.
+ */
+@Component
+@VmType("sw_protected")
+@Capabilities(private__mem = true)
+public class SwProtectedVmBackend implements Backend {
+    @Override
+    public String vmType() {
+        return "sw_protected";
+    }
+
+    @Override
+    public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+        Options.requireKnown(vmType(), options, Set.of());
+        return new VmCapabilities(vmType(), gpaw, false, true, false, -1);
+    }
+}

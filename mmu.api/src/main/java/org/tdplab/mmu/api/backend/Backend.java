@@ -1,0 +1,26 @@
+package org.tdplab.mmu.api.backend;
+
+import java.util.Map;
+
+import org.osgi.annotation.versioning.ConsumerType;
+import org.tdplab.mmu.api.MmuException;
+
+/**
+ * A VM-type backend, registered as a service with the {@link VmType} and {@link Capabilities} properties.
+ * One service per VM type it serves.
+ */
+@ConsumerType
+public interface Backend {
+    /** Service property naming the VM type ({@code default}, {@code tdx}, …). */
+    String VM_TYPE = "mmu.vm.type";
+
+    /** The VM type this service serves; equal to its {@link #VM_TYPE} property. */
+    String vmType();
+
+    /**
+     * The capabilities of a VM of this type with this configuration.
+     *
+     * @throws MmuException {@code EINVAL} for a guest physical address width or option the type does not take
+     */
+    VmCapabilities capabilities(int gpaw, Map<String, String> options);
+}

@@ -1,0 +1,16 @@
+package org.tdplab.mmu.api.backend;
+
+import java.util.Map;
+
+/**
+ * What the core knows about one discovered backend service.
+ *
+ * @param vmType the VM type it serves
+ * @param properties its {@code mmu.cap.*} service properties, rendered as text
+ * @param bundle the symbolic name of the bundle that registered it
+ * @param version that bundle's version
+ * @param serviceId the service id
+ */
+public record BackendInfo(String vmType, Map<String, String> properties, String bundle, String version,
+        long serviceId) {
+}

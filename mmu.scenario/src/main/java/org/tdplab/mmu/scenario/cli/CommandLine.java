@@ -1,0 +1,174 @@
+package org.tdplab.mmu.scenario.cli;
+
+import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+import org.apache.felix.service.command.CommandProcessor;
+import org.apache.felix.service.command.CommandSession;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.InvalidSyntaxException;
+import org.osgi.framework.ServiceReference;
+import org.osgi.framework.startlevel.FrameworkStartLevel;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+
+/**
+ * The {@code ./tdplab SUBCOMMAND …} entry point. The bnd launcher calls this {@code main.thread} service on the
+ * main thread once every bundle has started and exits with its result. A subcommand is a Gogo command in scope
+ * {@code mmu} that lists itself in its {@code mmu.command.summary} property; it lives in the bundle that owns it.
+ * Exit status: 0 ok, 1 failure, 2 usage error.
+ */
+@Component(property = "main.thread=true")
+public class CommandLine implements Callable<Integer> {
+    static final int OK = 0, FAILURE = 1, USAGE = 2;
+    static final String SCOPE = "mmu";
+    static final String SUMMARY = "mmu.command.summary";
+    static final int SHELL_START_LEVEL = 10;
+
+    @Reference
+    CommandProcessor processor;
+
+    private BundleContext context;
+    private final CountDownLatch stopped = new CountDownLatch(1);
+
+    @Activate
+    void activate(BundleContext context) {
+        this.context = context;
+    }
+
+    @Deactivate
+    void deactivate() {
+        stopped.countDown();
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        List<String> args = launcherArguments();
+        if (args.isEmpty() || args.get(0).equals("shell"))
+            return shell();
+        String sub = args.get(0);
+        List<String> rest = args.subList(1, args.size());
+        return switch (sub) {
+        case "help", "-h", "--help" -> help(System.out);
+        case "version", "--version" -> version(System.out);
+        default -> dispatch(sub, rest);
+        };
+    }
+
+    /**
+     * Gogo's jline shell sits above the framework's beginning start level (see app/tdplab.bndrun), so batch
+     * commands never open a terminal; the shell raises the level, and Gogo stops the framework when it exits.
+     */
+    private int shell() throws InterruptedException {
+        context.getBundle(0).adapt(FrameworkStartLevel.class).setStartLevel(SHELL_START_LEVEL);
+        stopped.await();
+        return OK;
+    }
+
+    private int dispatch(String sub, List<String> rest) {
+        if (!subcommands().containsKey(sub)) {
+            System.err.printf("tdplab: unknown command '%s'; try './tdplab help'%n", sub);
+            return USAGE;
+        }
+        // Gogo routes System.out through its sessions; hand the session the process's real descriptors.
+        PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true);
+        PrintStream err = new PrintStream(new FileOutputStream(FileDescriptor.err), true);
+        CommandSession session = processor.createSession(new FileInputStream(FileDescriptor.in), out, err);
+        try {
+            StringBuilder line = new StringBuilder(SCOPE).append(':').append(sub);
+            for (int i = 0; i < rest.size(); i++) {
+                // pass arguments as variables so Gogo does not re-parse them
+                session.put("a" + i, rest.get(i));
+                line.append(" $a").append(i);
+            }
+            Object result = session.execute(line);
+            out.flush();
+            return result instanceof Integer status ? status : OK;
+        } catch (Exception e) {
+            Throwable cause = rootCause(e);
+            System.err.printf("tdplab %s: %s%n", sub, cause.getMessage() != null ? cause.getMessage() : cause);
+            if (Boolean.getBoolean("tdplab.debug"))
+                cause.printStackTrace();
+            return cause instanceof IllegalArgumentException ? USAGE : FAILURE;
+        } finally {
+            session.close();
+        }
+    }
+
+    /** The exception a command threw, without Gogo's reflection wrappers. */
+    static Throwable rootCause(Throwable t) {
+        while ((t instanceof java.lang.reflect.InvocationTargetException || t.getClass() == RuntimeException.class)
+                && t.getCause() != null)
+            t = t.getCause();
+        return t;
+    }
+
+    private int help(PrintStream out) {
+        out.println("usage: ./tdplab COMMAND [ARGS…]");
+        out.println();
+        out.printf("  %-10s %s%n", "shell", "an interactive Gogo shell in the same runtime (commands in scope mmu)");
+        out.printf("  %-10s %s%n", "version", "print the versions of tdplab, its bundles, the framework and Java");
+        out.printf("  %-10s %s%n", "help", "print this text");
+        subcommands().forEach((name, summary) -> out.printf("  %-10s %s%n", name, summary));
+        out.println();
+        out.println("Exit status: 0 ok, 1 failure, 2 usage error.");
+        return OK;
+    }
+
+    private int version(PrintStream out) {
+        Bundle self = context.getBundle();
+        out.printf("tdplab %s%n", self.getVersion());
+        for (Bundle b : context.getBundles())
+            if (b.getSymbolicName() != null && b.getSymbolicName().matches("(mmu|backend)\\..*"))
+                out.printf("  %-16s %s%n", b.getSymbolicName(), b.getVersion());
+        Bundle fw = context.getBundle(0);
+        out.printf("  %-16s %s%n", fw.getSymbolicName(), fw.getVersion());
+        out.printf("  %-16s %s%n", "java", System.getProperty("java.version"));
+        return OK;
+    }
+
+    /** Subcommand name → summary, from every {@code mmu} command service's {@code mmu.command.summary}. */
+    Map<String, String> subcommands() {
+        Map<String, String> out = new TreeMap<>();
+        try {
+            ServiceReference<?>[] refs = context.getServiceReferences((String) null,
+                    "(&(osgi.command.scope=" + SCOPE + ")(" + SUMMARY + "=*))");
+            for (ServiceReference<?> ref : refs == null ? new ServiceReference<?>[0] : refs)
+                for (String entry : strings(ref.getProperty(SUMMARY))) {
+                    int colon = entry.indexOf(':');
+                    if (colon > 0)
+                        out.put(entry.substring(0, colon).trim(), entry.substring(colon + 1).trim());
+                }
+        } catch (InvalidSyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+        return out;
+    }
+
+    private List<String> launcherArguments() throws InvalidSyntaxException {
+        ServiceReference<?>[] refs = context.getServiceReferences((String) null, "(launcher.arguments=*)");
+        if (refs == null)
+            return List.of();
+        return new ArrayList<>(strings(refs[0].getProperty("launcher.arguments")));
+    }
+
+    private static List<String> strings(Object value) {
+        if (value instanceof String[] array)
+            return Arrays.asList(array);
+        if (value instanceof String s)
+            return List.of(s);
+        return List.of();
+    }
+}

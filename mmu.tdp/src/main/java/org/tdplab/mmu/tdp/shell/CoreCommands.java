@@ -1,0 +1,56 @@
+package org.tdplab.mmu.tdp.shell;
+
+import java.util.Map;
+import java.util.stream.Collectors;
+
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.api.backend.BackendInfo;
+
+/** Gogo commands of the core, in scope {@code mmu}; {@code ./tdplab backends} dispatches here. */
+@Component(service = CoreCommands.class, property = {
+        "osgi.command.scope=mmu",
+        "osgi.command.function=backends",
+        "osgi.command.function=vms",
+        "mmu.command.summary=backends: list every backend the core discovered (VM type, capabilities, bundle)",
+        "mmu.command.summary=vms: list the VMs that exist now" })
+public class CoreCommands {
+    @Reference
+    VmManager manager;
+
+    /** One line per discovered backend service. */
+    public void backends() {
+        if (manager.backends().isEmpty()) {
+            System.out.println("no backends discovered");
+            return;
+        }
+        for (BackendInfo b : manager.backends())
+            System.out.printf("%-13s %-78s %s %s%n", b.vmType(), capabilities(b.properties()), b.bundle(), b.version());
+    }
+
+    public void vms() {
+        for (Vm vm : manager.vms())
+            System.out.printf("%-12s type=%s vcpus=%d%n", vm.name(), vm.type(), vm.vcpus());
+    }
+
+    /** The advertised {@code mmu.cap.*} properties; the shared bit shown per address width, e.g. {@code 47@gpaw48}. */
+    static String capabilities(Map<String, String> advertised) {
+        Map<String, String> caps = new java.util.TreeMap<>(advertised);
+        caps.putIfAbsent("shared_bit", ""); // an empty array is not registered as a property
+        return caps.entrySet().stream().map(e -> e.getKey() + "=" + render(e.getKey(), e.getValue()))
+                .collect(Collectors.joining(" "));
+    }
+
+    private static String render(String key, String value) {
+        if (value.isEmpty())
+            return "none";
+        if (!key.equals("shared_bit"))
+            return value;
+        return java.util.Arrays.stream(value.split(",")).map(w -> {
+            String[] gpawBit = w.split("=");
+            return gpawBit.length == 2 ? gpawBit[1] + "@gpaw" + gpawBit[0] : w;
+        }).collect(Collectors.joining(","));
+    }
+}

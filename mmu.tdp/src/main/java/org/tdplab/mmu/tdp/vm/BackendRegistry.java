@@ -1,0 +1,84 @@
+package org.tdplab.mmu.tdp.vm;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import org.osgi.framework.Constants;
+import org.osgi.framework.ServiceReference;
+import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.BackendInfo;
+
+/**
+ * The backends the core has discovered, by VM type. When two services serve one type the one with the higher
+ * service ranking (then the lower id) serves new VMs.
+ */
+final class BackendRegistry {
+    static final String CAP_PREFIX = "mmu.cap.";
+
+    private record Bound(Backend backend, BackendInfo info, int ranking) {
+    }
+
+    private final ConcurrentMap<String, List<Bound>> byType = new ConcurrentHashMap<>();
+
+    void add(ServiceReference<?> ref, Backend backend) {
+        BackendInfo info = describe(ref, backend);
+        int ranking = ref.getProperty(Constants.SERVICE_RANKING) instanceof Integer r ? r : 0;
+        byType.computeIfAbsent(info.vmType(), t -> new CopyOnWriteArrayList<>()).add(new Bound(backend, info, ranking));
+    }
+
+    void remove(ServiceReference<?> ref) {
+        long id = serviceId(ref);
+        byType.values().forEach(list -> list.removeIf(b -> b.info().serviceId() == id));
+        byType.values().removeIf(List::isEmpty);
+    }
+
+    Optional<Backend> forType(String vmType) {
+        return best(vmType).map(Bound::backend);
+    }
+
+    List<String> types() {
+        return byType.keySet().stream().sorted().toList();
+    }
+
+    List<BackendInfo> all() {
+        List<BackendInfo> out = new ArrayList<>();
+        byType.values().forEach(list -> list.forEach(b -> out.add(b.info())));
+        out.sort(Comparator.comparing(BackendInfo::vmType).thenComparing(BackendInfo::serviceId));
+        return out;
+    }
+
+    private Optional<Bound> best(String vmType) {
+        List<Bound> list = byType.get(vmType);
+        if (list == null)
+            return Optional.empty();
+        return list.stream().max(Comparator.comparingInt(Bound::ranking)
+                .thenComparing(b -> -b.info().serviceId()));
+    }
+
+    private static BackendInfo describe(ServiceReference<?> ref, Backend backend) {
+        Object type = ref.getProperty(Backend.VM_TYPE);
+        Map<String, String> caps = new TreeMap<>();
+        for (String key : ref.getPropertyKeys())
+            if (key.startsWith(CAP_PREFIX))
+                caps.put(key.substring(CAP_PREFIX.length()), render(ref.getProperty(key)));
+        return new BackendInfo(type != null ? type.toString() : backend.vmType(), caps,
+                ref.getBundle().getSymbolicName(), ref.getBundle().getVersion().toString(), serviceId(ref));
+    }
+
+    private static String render(Object value) {
+        if (value instanceof Object[] array)
+            return String.join(",", java.util.Arrays.stream(array).map(String::valueOf).toList());
+        return String.valueOf(value);
+    }
+
+    private static long serviceId(ServiceReference<?> ref) {
+        return (Long) ref.getProperty(Constants.SERVICE_ID);
+    }
+}
