@@ -206,6 +206,7 @@ public final class Parser {
         List<Token> flagTokens = bare.subList(positionalTokens.size(), bare.size());
 
         Schema form = candidates.size() == 1 ? candidates.get(0) : null;
+        String mode = "";
         if (form == null) {
             Map<String, Schema> byMode = new LinkedHashMap<>();
             candidates.forEach(f -> f.modes().forEach(m -> byMode.put(m, f)));
@@ -222,6 +223,7 @@ public final class Parser {
             }
             if (chosen != null) {
                 form = byMode.get(chosen.text());
+                mode = chosen.text();
             } else {
                 form = candidates.stream().filter(f -> f.modes().isEmpty()).findFirst().orElse(null);
                 if (form == null) {
@@ -229,14 +231,26 @@ public final class Parser {
                             + takenHint(candidates.get(0), positionalTokens, byMode.keySet()));
                     return null;
                 }
+                // an option only a moded form knows means that form was meant, without its mode word
+                for (Token t : optionTokens) {
+                    String key = t.text().substring(0, t.text().indexOf('='));
+                    if (form.options().containsKey(key))
+                        continue;
+                    List<String> modes = candidates.stream().filter(f -> f.options().containsKey(key))
+                            .flatMap(f -> f.modes().stream()).toList();
+                    if (!modes.isEmpty()) {
+                        p.at(t, prefix + ": option '" + key + "' needs " + String.join("|", modes));
+                        return null;
+                    }
+                }
             }
         }
         List<Schema> siblings = new ArrayList<>(candidates);
         siblings.remove(form);
-        return validate(p, line, verb, prefix, form, siblings, positionalTokens, optionTokens, flagTokens);
+        return validate(p, line, verb, prefix, form, mode, siblings, positionalTokens, optionTokens, flagTokens);
     }
 
-    private Statement validate(Problems p, Lexer.Line line, Token verb, String prefix, Schema form,
+    private Statement validate(Problems p, Lexer.Line line, Token verb, String prefix, Schema form, String chosenMode,
             List<Schema> siblings, List<Token> positionalTokens, List<Token> optionTokens, List<Token> flagTokens) {
         int before = p.count();
         // positionals
@@ -274,7 +288,7 @@ public final class Parser {
             } else if (form.allowsFreeOptions()) {
                 type = ValueType.TEXT;
             } else {
-                String hint = siblingHint(prefix, form, siblings, "option '" + key + "'",
+                String hint = siblingHint(prefix, chosenMode, siblings, "option '" + key + "'",
                         s -> s.options().containsKey(key));
                 if (hint != null)
                     p.at(t, hint);
@@ -322,7 +336,7 @@ public final class Parser {
                 flags.add(t.text());
                 continue;
             }
-            String hint = siblingHint(prefix, form, siblings, "'" + t.text() + "'",
+            String hint = siblingHint(prefix, chosenMode, siblings, "'" + t.text() + "'",
                     s -> s.flags().contains(t.text()));
             if (hint != null)
                 p.at(t, hint);
@@ -362,16 +376,15 @@ public final class Parser {
     }
 
     /** A message for a word another form of the same verb and kind words accepts, or null. */
-    private static String siblingHint(String prefix, Schema form, List<Schema> siblings, String what,
+    private static String siblingHint(String prefix, String mode, List<Schema> siblings, String what,
             Predicate<Schema> knows) {
         List<Schema> others = siblings.stream().filter(knows).toList();
         if (others.isEmpty())
             return null;
         List<String> modes = new ArrayList<>();
         others.forEach(s -> modes.addAll(s.modes()));
-        if (form.modes().isEmpty())
+        if (mode.isEmpty())
             return prefix + ": " + what + " needs " + String.join("|", modes);
-        String mode = String.join("|", form.modes());
         return prefix + ": " + what + " is not valid with " + mode
                 + (modes.isEmpty() ? "" : " (only with " + String.join("|", modes) + ")");
     }
