@@ -14,6 +14,7 @@ import java.util.Collection;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -273,6 +274,7 @@ public final class Parser {
         // options
         Map<String, Value> options = new LinkedHashMap<>();
         Map<String, Token> written = new HashMap<>();
+        Set<String> meant = new HashSet<>(); // misspelt options and flags: not reported missing as well
         for (Token t : optionTokens) {
             int eq = t.text().indexOf('=');
             String key = t.text().substring(0, eq);
@@ -290,13 +292,18 @@ public final class Parser {
             } else {
                 String hint = siblingHint(prefix, chosenMode, siblings, "option '" + key + "'",
                         s -> s.options().containsKey(key));
+                String guess = closest(key, form.options().keySet());
                 if (hint != null)
                     p.at(t, hint);
+                else if (guess != null)
+                    p.at(t, prefix + ": unknown option '" + key + "' (did you mean '" + guess + "'?)");
                 else
                     p.at(t, prefix + ": unknown option '" + key + "' ("
                             + (form.options().isEmpty() ? "no options" : "options: "
                                     + String.join(", ", form.options().keySet()))
                             + ")");
+                if (guess != null)
+                    meant.add(guess);
                 continue;
             }
             written.put(key, t);
@@ -311,7 +318,7 @@ public final class Parser {
             }
         }
         for (Schema.Option o : form.options().values())
-            if (o.required() && !written.containsKey(o.key()))
+            if (o.required() && !written.containsKey(o.key()) && !meant.contains(o.key()))
                 p.at(verb, prefix + ": missing required option " + o.key() + "=" + o.placeholder());
         for (List<String> group : form.together()) {
             List<String> present = group.stream().filter(written::containsKey).toList();
@@ -338,17 +345,22 @@ public final class Parser {
             }
             String hint = siblingHint(prefix, chosenMode, siblings, "'" + t.text() + "'",
                     s -> s.flags().contains(t.text()));
+            String guess = closest(t.text(), form.flags());
             if (hint != null)
                 p.at(t, hint);
             else if (form.flags().isEmpty())
                 p.at(t, prefix + ": unexpected argument '" + t.text() + "' (usage: " + form.usage() + ")");
+            else if (guess != null)
+                p.at(t, prefix + ": unknown flag '" + t.text() + "' (did you mean '" + guess + "'?)");
             else
                 p.at(t, prefix + ": unknown flag '" + t.text() + "' (flags: " + String.join(", ", form.flags()) + ")");
+            if (guess != null)
+                meant.addAll(form.groupOf(guess).orElseThrow().flags());
         }
         String mode = "";
         for (Schema.FlagGroup g : form.flagGroups()) {
             Token t = chosen.get(g);
-            if (t == null && g.required())
+            if (t == null && g.required() && !meant.containsAll(g.flags()))
                 p.at(verb, prefix + ": missing " + (g.flags().size() == 1 ? "'" + g.flags().get(0) + "'"
                         : "one of " + String.join("|", g.flags()))
                         + takenHint(form, positionalTokens, g.flags()));
@@ -359,6 +371,40 @@ public final class Parser {
             return null;
         return new Statement(p.file, verb.line(), verb.column(), line.source(), form, mode, positionals, options,
                 flags);
+    }
+
+    /** The word of {@code known} {@code word} is most likely a misspelling of, or null. */
+    static String closest(String word, Collection<String> known) {
+        String best = null;
+        int bestDistance = Integer.MAX_VALUE;
+        String w = word.toLowerCase(java.util.Locale.ROOT);
+        for (String k : known) {
+            int d = distance(w, k.toLowerCase(java.util.Locale.ROOT));
+            int limit = Math.min(w.length(), k.length()) <= 3 ? 1 : 2;
+            if (d <= limit && d < bestDistance) {
+                best = k;
+                bestDistance = d;
+            }
+        }
+        return best;
+    }
+
+    /** Levenshtein distance. */
+    private static int distance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++)
+            prev[j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++)
+                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1),
+                        prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1));
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
     }
 
     /** When a positional swallowed a word of a missing group: {@code  ('read' was taken as VM)}. */
