@@ -1,0 +1,513 @@
+package org.tdplab.mmu.scenario.lang;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Predicate;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+
+/**
+ * Parses scenario files against the core forms ({@link CoreVerbs}) and a {@link VerbCatalog} of run-time verbs.
+ * A whole file is parsed before anything runs and every malformed line is reported, each as
+ * {@code FILE:LINE:COL: message}. Immutable and thread-safe once built.
+ */
+public final class Parser {
+    /** {@code key=value}: a key is a letter or {@code _}, then letters, digits, {@code _ . -}. */
+    private static final Pattern OPTION = Pattern.compile("[A-Za-z_][A-Za-z0-9_.\\-]*=.*");
+
+    private final Map<String, List<Schema>> forms;
+    private final List<Schema> schemas;
+
+    /** A parser of the core language only. */
+    public Parser() {
+        this(VerbCatalog.EMPTY);
+    }
+
+    /**
+     * A parser of the core language and the verbs of {@code catalog}.
+     *
+     * @throws IllegalArgumentException if a catalog verb is not an {@code NS.VERB}, redefines a core verb, or the
+     *         forms of a verb cannot be told apart
+     */
+    public Parser(VerbCatalog catalog) {
+        List<Schema> all = new ArrayList<>(CoreVerbs.all(catalog.workloads()));
+        Set<String> core = all.stream().map(Schema::verb).collect(Collectors.toSet());
+        for (Schema s : catalog.verbs()) {
+            if (s.namespace().isEmpty())
+                throw new IllegalArgumentException("a catalog verb must be NS.VERB: " + s.verb());
+            if (core.contains(s.verb()))
+                throw new IllegalArgumentException("a catalog verb redefines a core verb: " + s.verb());
+            all.add(s);
+        }
+        Map<String, List<Schema>> byVerb = new TreeMap<>();
+        for (Schema s : all)
+            byVerb.computeIfAbsent(s.verb(), k -> new ArrayList<>()).add(s);
+        byVerb.values().forEach(Parser::checkForms);
+        Map<String, List<Schema>> m = new LinkedHashMap<>();
+        byVerb.forEach((k, v) -> m.put(k, List.copyOf(v)));
+        this.forms = Collections.unmodifiableMap(m);
+        this.schemas = List.copyOf(all);
+    }
+
+    /** Every form this parser knows, core first, in declaration order. */
+    public List<Schema> schemas() {
+        return schemas;
+    }
+
+    /** The forms of {@code verb} (empty if unknown). */
+    public List<Schema> forms(String verb) {
+        return forms.getOrDefault(verb, List.of());
+    }
+
+    /** Every verb this parser knows, sorted. */
+    public Set<String> verbs() {
+        return forms.keySet();
+    }
+
+    /**
+     * Parses a file read as UTF-8; the file name in messages is {@code path} as given.
+     *
+     * @throws IOException if it cannot be read (bytes that are not UTF-8 are a parse error instead)
+     */
+    public ParseResult parse(Path path) throws IOException {
+        String file = path.toString();
+        byte[] bytes = Files.readAllBytes(path);
+        CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        CharBuffer out = CharBuffer.allocate(bytes.length + 1);
+        CoderResult r = dec.decode(ByteBuffer.wrap(bytes), out, true);
+        if (!r.isError())
+            r = dec.flush(out);
+        out.flip();
+        String text = out.toString();
+        if (r.isError()) {
+            int line = 1 + (int) text.chars().filter(c -> c == '\n').count();
+            int column = text.length() - text.lastIndexOf('\n');
+            return new ParseResult(file, null,
+                    List.of(new ParseException(file, line, column, "not valid UTF-8 text")));
+        }
+        return parse(file, text);
+    }
+
+    /** Parses {@code text}, naming it {@code file} in messages and statements. */
+    public ParseResult parse(String file, String text) {
+        List<ParseException> errors = new ArrayList<>();
+        List<Statement> statements = new ArrayList<>();
+        Statement subject = null;
+        boolean subjectBroken = false;
+        for (Lexer.Line line : Lexer.lex(file, text, errors)) {
+            boolean expectLine = line.tokens().get(0).text().equals("expect");
+            Statement s = statement(file, line, errors);
+            if (s == null) {
+                if (!expectLine) {
+                    subject = null;
+                    subjectBroken = true;
+                }
+                continue;
+            }
+            if (s.isExpectation()) {
+                if (s.expectKind().isOutcome() && !subjectBroken)
+                    checkSubject(file, s, subject, errors);
+                s.subject(subject);
+            } else {
+                subject = s;
+                subjectBroken = false;
+            }
+            statements.add(s);
+        }
+        errors.sort(Comparator.comparingInt(ParseException::line).thenComparingInt(ParseException::column));
+        return new ParseResult(file, errors.isEmpty() ? new Script(file, statements) : null, errors);
+    }
+
+    private static void checkSubject(String file, Statement s, Statement subject, List<ParseException> errors) {
+        String name = s.schema().name();
+        if (subject == null) {
+            errors.add(new ParseException(file, s.line(), s.column(), name + ": no statement before it to apply to"));
+            return;
+        }
+        String what = subject.mode().isEmpty() ? subject.verb() : subject.verb() + " " + subject.mode();
+        String found = " but the statement before it (line " + subject.line() + ") is '" + what + "'";
+        switch (s.expectKind()) {
+        case EXIT_MEMORY_FAULT, EXIT_MMIO, EXCEPTION -> {
+            if (!subject.verb().equals("guest"))
+                errors.add(new ParseException(file, s.line(), s.column(),
+                        name + ": applies to a guest access," + found));
+        }
+        case VALUE -> {
+            if (!subject.verb().equals("guest") || !(subject.has("read") || subject.has("exec")))
+                errors.add(new ParseException(file, s.line(), s.column(),
+                        name + ": applies to a guest read or exec," + found));
+        }
+        default -> {
+        }
+        }
+    }
+
+    /** The statement of {@code line}, or null after adding its errors. */
+    private Statement statement(String file, Lexer.Line line, List<ParseException> errors) {
+        Problems p = new Problems(file, errors);
+        List<Token> tokens = line.tokens();
+        Token verb = tokens.get(0);
+        List<Schema> candidates = forms.get(verb.text());
+        if (candidates == null) {
+            p.at(verb, unknownVerb(verb.text()));
+            return null;
+        }
+        // kind words
+        int next = 1;
+        String prefix = verb.text();
+        for (int depth = 0;; depth++) {
+            final int d = depth;
+            if (candidates.stream().noneMatch(f -> f.words().size() > d))
+                break;
+            Set<String> kinds = new TreeSet<>();
+            candidates.forEach(f -> kinds.add(f.words().get(d)));
+            if (next >= tokens.size()) {
+                p.at(verb, prefix + ": missing kind (" + ValueType.oneOfText(List.copyOf(kinds)) + ")"
+                        + commentHint(line));
+                return null;
+            }
+            Token t = tokens.get(next++);
+            List<Schema> matching = candidates.stream().filter(f -> f.words().get(d).equals(t.text())).toList();
+            if (matching.isEmpty()) {
+                p.at(t, prefix + ": unknown kind '" + t.text() + "' (" + ValueType.oneOfText(List.copyOf(kinds)) + ")");
+                return null;
+            }
+            candidates = matching;
+            prefix += " " + t.text();
+        }
+        // options and bare words; the first bare words are the positionals
+        List<Token> optionTokens = new ArrayList<>();
+        List<Token> bare = new ArrayList<>();
+        for (Token t : tokens.subList(next, tokens.size()))
+            (OPTION.matcher(t.text()).matches() ? optionTokens : bare).add(t);
+        int positionalCount = candidates.get(0).positionals().size();
+        List<Token> positionalTokens = bare.subList(0, Math.min(positionalCount, bare.size()));
+        List<Token> flagTokens = bare.subList(positionalTokens.size(), bare.size());
+
+        Schema form = candidates.size() == 1 ? candidates.get(0) : null;
+        String mode = "";
+        if (form == null) {
+            Map<String, Schema> byMode = new LinkedHashMap<>();
+            candidates.forEach(f -> f.modes().forEach(m -> byMode.put(m, f)));
+            Token chosen = null;
+            for (Token t : flagTokens) {
+                if (!byMode.containsKey(t.text()))
+                    continue;
+                if (chosen == null) {
+                    chosen = t;
+                } else if (!chosen.text().equals(t.text())) {
+                    p.at(t, prefix + ": '" + chosen.text() + "' and '" + t.text() + "' exclude each other");
+                    return null;
+                }
+            }
+            if (chosen != null) {
+                form = byMode.get(chosen.text());
+                mode = chosen.text();
+            } else {
+                form = candidates.stream().filter(f -> f.modes().isEmpty()).findFirst().orElse(null);
+                if (form == null) {
+                    p.at(verb, prefix + ": missing one of " + String.join("|", byMode.keySet())
+                            + takenHint(candidates.get(0), positionalTokens, byMode.keySet()));
+                    return null;
+                }
+                // an option only a moded form knows means that form was meant, without its mode word
+                for (Token t : optionTokens) {
+                    String key = t.text().substring(0, t.text().indexOf('='));
+                    if (form.options().containsKey(key))
+                        continue;
+                    List<String> modes = candidates.stream().filter(f -> f.options().containsKey(key))
+                            .flatMap(f -> f.modes().stream()).toList();
+                    if (!modes.isEmpty()) {
+                        p.at(t, prefix + ": option '" + key + "' needs " + String.join("|", modes));
+                        return null;
+                    }
+                }
+            }
+        }
+        List<Schema> siblings = new ArrayList<>(candidates);
+        siblings.remove(form);
+        return validate(p, line, verb, prefix, form, mode, siblings, positionalTokens, optionTokens, flagTokens);
+    }
+
+    private Statement validate(Problems p, Lexer.Line line, Token verb, String prefix, Schema form, String chosenMode,
+            List<Schema> siblings, List<Token> positionalTokens, List<Token> optionTokens, List<Token> flagTokens) {
+        int before = p.count();
+        // positionals
+        List<Value> positionals = new ArrayList<>();
+        List<Schema.Positional> declared = form.positionals();
+        for (int k = 0; k < declared.size(); k++) {
+            Schema.Positional d = declared.get(k);
+            if (k >= positionalTokens.size()) {
+                String hint = k == positionalTokens.size() ? commentHint(line) : "";
+                p.at(verb, prefix + ": missing " + d.name() + " (usage: " + form.usage() + ")" + hint);
+                break;
+            }
+            Token t = positionalTokens.get(k);
+            try {
+                positionals.add(d.type().parse(t.text(), t.line(), t.column()));
+            } catch (IllegalArgumentException e) {
+                p.at(t, prefix + ": " + d.name() + ": " + e.getMessage());
+            }
+        }
+        // options
+        Map<String, Value> options = new LinkedHashMap<>();
+        Map<String, Token> written = new HashMap<>();
+        Set<String> meant = new HashSet<>(); // misspelt options and flags: not reported missing as well
+        for (Token t : optionTokens) {
+            int eq = t.text().indexOf('=');
+            String key = t.text().substring(0, eq);
+            String text = t.text().substring(eq + 1);
+            if (written.containsKey(key)) {
+                p.at(t, prefix + ": duplicate option '" + key + "'");
+                continue;
+            }
+            Schema.Option o = form.options().get(key);
+            ValueType type;
+            if (o != null) {
+                type = o.type();
+            } else if (form.allowsFreeOptions()) {
+                type = ValueType.TEXT;
+            } else {
+                String hint = siblingHint(prefix, chosenMode, siblings, "option '" + key + "'",
+                        s -> s.options().containsKey(key));
+                String guess = closest(key, form.options().keySet());
+                if (hint != null)
+                    p.at(t, hint);
+                else if (guess != null)
+                    p.at(t, prefix + ": unknown option '" + key + "' (did you mean '" + guess + "'?)");
+                else
+                    p.at(t, prefix + ": unknown option '" + key + "' ("
+                            + (form.options().isEmpty() ? "no options" : "options: "
+                                    + String.join(", ", form.options().keySet()))
+                            + ")");
+                if (guess != null)
+                    meant.add(guess);
+                continue;
+            }
+            written.put(key, t);
+            if (text.isEmpty()) {
+                p.at(t, prefix + ": option '" + key + "' has no value (write " + key + "=VALUE, without spaces)");
+                continue;
+            }
+            try {
+                options.put(key, type.parse(text, t.line(), t.column()));
+            } catch (IllegalArgumentException e) {
+                p.at(t, prefix + ": " + key + ": " + e.getMessage());
+            }
+        }
+        for (Schema.Option o : form.options().values())
+            if (o.required() && !written.containsKey(o.key()) && !meant.contains(o.key()))
+                p.at(verb, prefix + ": missing required option " + o.key() + "=" + o.placeholder());
+        for (List<String> group : form.together()) {
+            List<String> present = group.stream().filter(written::containsKey).toList();
+            if (!present.isEmpty() && present.size() < group.size()) {
+                List<String> missing = group.stream().filter(k -> !written.containsKey(k)).toList();
+                p.at(written.get(present.get(0)), prefix + ": options " + String.join(" and ", group)
+                        + " go together (missing " + String.join(", ", missing) + ")");
+            }
+        }
+        // flags
+        Set<String> flags = new LinkedHashSet<>();
+        Map<Schema.FlagGroup, Token> chosen = new HashMap<>();
+        for (Token t : flagTokens) {
+            Optional<Schema.FlagGroup> g = form.groupOf(t.text());
+            if (g.isPresent()) {
+                Token prev = chosen.get(g.get());
+                if (prev != null && !prev.text().equals(t.text())) {
+                    p.at(t, prefix + ": '" + prev.text() + "' and '" + t.text() + "' exclude each other");
+                    continue;
+                }
+                chosen.putIfAbsent(g.get(), t);
+                flags.add(t.text());
+                continue;
+            }
+            String hint = siblingHint(prefix, chosenMode, siblings, "'" + t.text() + "'",
+                    s -> s.flags().contains(t.text()));
+            String guess = closest(t.text(), form.flags());
+            if (hint != null)
+                p.at(t, hint);
+            else if (form.flags().isEmpty())
+                p.at(t, prefix + ": unexpected argument '" + t.text() + "' (usage: " + form.usage() + ")");
+            else if (guess != null)
+                p.at(t, prefix + ": unknown flag '" + t.text() + "' (did you mean '" + guess + "'?)");
+            else
+                p.at(t, prefix + ": unknown flag '" + t.text() + "' (flags: " + String.join(", ", form.flags()) + ")");
+            if (guess != null)
+                meant.addAll(form.groupOf(guess).orElseThrow().flags());
+        }
+        String mode = "";
+        for (Schema.FlagGroup g : form.flagGroups()) {
+            Token t = chosen.get(g);
+            if (t == null && g.required() && !meant.containsAll(g.flags()))
+                p.at(verb, prefix + ": missing " + (g.flags().size() == 1 ? "'" + g.flags().get(0) + "'"
+                        : "one of " + String.join("|", g.flags()))
+                        + takenHint(form, positionalTokens, g.flags()));
+            if (t != null && g.mode())
+                mode = t.text();
+        }
+        if (p.count() > before)
+            return null;
+        return new Statement(p.file, verb.line(), verb.column(), line.source(), form, mode, positionals, options,
+                flags);
+    }
+
+    /** The word of {@code known} {@code word} is most likely a misspelling of, or null. */
+    static String closest(String word, Collection<String> known) {
+        String best = null;
+        int bestDistance = Integer.MAX_VALUE;
+        String w = word.toLowerCase(java.util.Locale.ROOT);
+        for (String k : known) {
+            int d = distance(w, k.toLowerCase(java.util.Locale.ROOT));
+            int limit = Math.min(w.length(), k.length()) <= 3 ? 1 : 2;
+            if (d <= limit && d < bestDistance) {
+                best = k;
+                bestDistance = d;
+            }
+        }
+        return best;
+    }
+
+    /** Levenshtein distance. */
+    private static int distance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++)
+            prev[j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++)
+                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1),
+                        prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1));
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
+    }
+
+    /** When a positional swallowed a word of a missing group: {@code  ('read' was taken as VM)}. */
+    private static String takenHint(Schema form, List<Token> positionalTokens, Collection<String> words) {
+        for (int k = 0; k < positionalTokens.size(); k++)
+            if (words.contains(positionalTokens.get(k).text()))
+                return " ('" + positionalTokens.get(k).text() + "' was taken as " + form.positionals().get(k).name()
+                        + "; is an argument missing?)";
+        return "";
+    }
+
+    /** When the line ends early and has a comment: {@code #} starts a comment, so {@code #VE} is not a name. */
+    private static String commentHint(Lexer.Line line) {
+        return line.commentColumn() > 0 ? " ('#' starts a comment)" : "";
+    }
+
+    /** A message for a word another form of the same verb and kind words accepts, or null. */
+    private static String siblingHint(String prefix, String mode, List<Schema> siblings, String what,
+            Predicate<Schema> knows) {
+        List<Schema> others = siblings.stream().filter(knows).toList();
+        if (others.isEmpty())
+            return null;
+        List<String> modes = new ArrayList<>();
+        others.forEach(s -> modes.addAll(s.modes()));
+        if (mode.isEmpty())
+            return prefix + ": " + what + " needs " + String.join("|", modes);
+        return prefix + ": " + what + " is not valid with " + mode
+                + (modes.isEmpty() ? "" : " (only with " + String.join("|", modes) + ")");
+    }
+
+    private String unknownVerb(String verb) {
+        int dot = verb.indexOf('.');
+        Set<String> namespaces = new TreeSet<>();
+        Set<String> plain = new TreeSet<>();
+        for (String v : forms.keySet()) {
+            int d = v.indexOf('.');
+            if (d < 0)
+                plain.add(v);
+            else
+                namespaces.add(v.substring(0, d));
+        }
+        if (dot > 0) {
+            String ns = verb.substring(0, dot);
+            List<String> inNs = forms.keySet().stream().filter(v -> v.startsWith(ns + ".")).sorted().toList();
+            if (!inNs.isEmpty())
+                return "unknown verb '" + verb + "' (" + ns + " verbs: " + String.join(", ", inNs) + ")";
+            return "unknown verb '" + verb + "': no namespace '" + ns + "' (namespaces: "
+                    + String.join(", ", namespaces) + ")";
+        }
+        return "unknown verb '" + verb + "' (verbs: " + String.join(", ", plain) + "; namespaces: "
+                + String.join(", ", namespaces) + ")";
+    }
+
+    /** The forms of one verb must be told apart by kind words, else by modes. */
+    private static void checkForms(List<Schema> forms) {
+        for (Schema a : forms)
+            for (Schema b : forms) {
+                if (a == b)
+                    continue;
+                List<String> wa = a.words(), wb = b.words();
+                if (!wa.equals(wb) && wa.size() <= wb.size() && wb.subList(0, wa.size()).equals(wa))
+                    throw new IllegalArgumentException("forms cannot be told apart: '" + a.usage() + "' / '"
+                            + b.usage() + "'");
+            }
+        Map<List<String>, List<Schema>> byWords = new LinkedHashMap<>();
+        forms.forEach(f -> byWords.computeIfAbsent(f.words(), k -> new ArrayList<>()).add(f));
+        for (List<Schema> same : byWords.values()) {
+            if (same.size() < 2)
+                continue;
+            Schema first = same.get(0);
+            Set<String> modes = new LinkedHashSet<>();
+            int plain = 0;
+            for (Schema s : same) {
+                if (!s.positionals().equals(first.positionals()))
+                    throw new IllegalArgumentException("forms of " + s.name() + " differ in positionals: '"
+                            + first.usage() + "' / '" + s.usage() + "'");
+                if (s.modes().isEmpty())
+                    plain++;
+                for (String m : s.modes())
+                    if (!modes.add(m))
+                        throw new IllegalArgumentException("mode '" + m + "' of " + s.name() + " used twice");
+            }
+            if (plain > 1)
+                throw new IllegalArgumentException("forms of " + first.name() + " without a mode: " + plain);
+        }
+    }
+
+    /** Error sink of one file. */
+    private static final class Problems {
+        final String file;
+        final List<ParseException> errors;
+
+        Problems(String file, List<ParseException> errors) {
+            this.file = file;
+            this.errors = errors;
+        }
+
+        void at(Token t, String message) {
+            errors.add(new ParseException(file, t.line(), t.column(), message));
+        }
+
+        int count() {
+            return errors.size();
+        }
+    }
+}

@@ -1,0 +1,304 @@
+package org.tdplab.mmu.tdp.mem;
+
+/**
+ * A three-order buddy allocator (4K frames, 2M and 1G blocks, all naturally aligned) over bitmaps. Only split 1G
+ * regions and split 2M blocks carry metadata, so memory follows what is allocated. Prefers partly used blocks, so
+ * small allocations do not break up whole huge blocks needlessly. Not thread-safe: {@link HostMemory} locks it.
+ */
+final class FrameAllocator {
+    private static final int FAN = 512;
+    private static final byte FREE = 0, SPLIT = 1, USED = 2, ABSENT = 3;
+
+    /** A split 2M block: which of its 4K frames are free. */
+    private static final class Block {
+        final long[] free = new long[FAN / 64];
+        int freeCount;
+    }
+
+    /** A split 1G region: the state of its 2M children. */
+    private static final class Region {
+        final byte[] state = new byte[FAN];
+        final Block[] blocks = new Block[FAN];
+        final long[] free2m = new long[FAN / 64];   // children wholly free
+        final long[] has4k = new long[FAN / 64];    // split children with a free frame
+        int free2mCount;
+    }
+
+    private final long frames;
+    private final byte[] state;          // per 1G region
+    private final Region[] regions;      // split regions only
+    private final long[] free1g;         // regions wholly free
+    private final long[] has2m;          // split regions with a wholly free child
+    private final long[] has4k;          // split regions with a split child that has a free frame
+    private long freeFrames;
+
+    FrameAllocator(long frames) {
+        this.frames = frames;
+        int n = (int) ((frames + (1L << 18) - 1) >>> 18);
+        state = new byte[n];
+        regions = new Region[n];
+        int words = (n + 63) >>> 6;
+        free1g = new long[words];
+        has2m = new long[words];
+        has4k = new long[words];
+        for (int r = 0; r < n; r++) {
+            long base = (long) r << 18;
+            if (base + (1L << 18) <= frames)
+                setBit(free1g, r);
+            else
+                initPartialRegion(r, base);
+        }
+        freeFrames = frames;
+    }
+
+    /** The tail region of a memory that is not a multiple of 1G: children beyond the end never exist. */
+    private void initPartialRegion(int r, long base) {
+        Region reg = new Region();
+        state[r] = SPLIT;
+        regions[r] = reg;
+        for (int c = 0; c < FAN; c++) {
+            long cb = base + ((long) c << 9);
+            if (cb + FAN <= frames) {
+                reg.state[c] = FREE;
+                setBit(reg.free2m, c);
+                reg.free2mCount++;
+            } else if (cb < frames) {
+                Block b = new Block();
+                for (int f = 0; cb + f < frames; f++) {
+                    setBit(b.free, f);
+                    b.freeCount++;
+                }
+                reg.state[c] = SPLIT;
+                reg.blocks[c] = b;
+                setBit(reg.has4k, c);
+            } else {
+                reg.state[c] = ABSENT;
+            }
+        }
+        if (reg.free2mCount > 0)
+            setBit(has2m, r);
+        if (any(reg.has4k))
+            setBit(has4k, r);
+    }
+
+    long freeFrames() {
+        return freeFrames;
+    }
+
+    /** Base PFN of a free block of {@code level}, now allocated; -1 when none is free. */
+    long alloc(int level) {
+        long pfn;
+        switch (level) {
+        case Levels.L1G: pfn = alloc1g(); break;
+        case Levels.L2M: pfn = alloc2m(false); break;
+        case Levels.L4K: pfn = alloc4k(); break;
+        default: throw new IllegalArgumentException("level " + level);
+        }
+        if (pfn >= 0)
+            freeFrames -= Levels.pages(level);
+        return pfn;
+    }
+
+    private long alloc1g() {
+        int r = first(free1g);
+        if (r < 0)
+            return -1;
+        clearBit(free1g, r);
+        state[r] = USED;
+        return (long) r << 18;
+    }
+
+    /** A whole 2M block, either USED or (for 4K allocation) freshly SPLIT with every frame free. */
+    private long alloc2m(boolean forSplit) {
+        int r = first(has2m);
+        if (r < 0) {
+            r = first(free1g);
+            if (r < 0)
+                return -1;
+            clearBit(free1g, r);
+            Region reg = new Region();
+            java.util.Arrays.fill(reg.free2m, -1L);
+            reg.free2mCount = FAN;
+            state[r] = SPLIT;
+            regions[r] = reg;
+            setBit(has2m, r);
+        }
+        Region reg = regions[r];
+        int c = first(reg.free2m);
+        clearBit(reg.free2m, c);
+        if (--reg.free2mCount == 0)
+            clearBit(has2m, r);
+        if (forSplit) {
+            Block b = new Block();
+            java.util.Arrays.fill(b.free, -1L);
+            b.freeCount = FAN;
+            reg.blocks[c] = b;
+            reg.state[c] = SPLIT;
+            setBit(reg.has4k, c);
+            setBit(has4k, r);
+        } else {
+            reg.state[c] = USED;
+        }
+        return ((long) r << 18) | ((long) c << 9);
+    }
+
+    private long alloc4k() {
+        int r = first(has4k);
+        if (r < 0) {
+            if (alloc2m(true) < 0)
+                return -1;
+            r = first(has4k);
+        }
+        Region reg = regions[r];
+        int c = first(reg.has4k);
+        Block b = reg.blocks[c];
+        int f = first(b.free);
+        clearBit(b.free, f);
+        if (--b.freeCount == 0) {
+            clearBit(reg.has4k, c);
+            if (!any(reg.has4k))
+                clearBit(has4k, r);
+        }
+        return ((long) r << 18) | ((long) c << 9) | f;
+    }
+
+    /** Frees an allocated block; merges buddies back into larger free blocks. */
+    void free(long pfn, int level) {
+        checkAligned(pfn, level);
+        int r = (int) (pfn >>> 18);
+        switch (level) {
+        case Levels.L1G:
+            if (state[r] != USED)
+                throw notAllocated(pfn, level);
+            state[r] = FREE;
+            setBit(free1g, r);
+            break;
+        case Levels.L2M:
+            free2m(r, (int) ((pfn >>> 9) & 511), pfn);
+            break;
+        default:
+            free4k(r, (int) ((pfn >>> 9) & 511), (int) (pfn & 511), pfn);
+        }
+        freeFrames += Levels.pages(level);
+    }
+
+    private void free2m(int r, int c, long pfn) {
+        Region reg = state[r] == SPLIT ? regions[r] : null;
+        if (reg == null || reg.state[c] != USED)
+            throw notAllocated(pfn, Levels.L2M);
+        markFree2m(r, reg, c);
+    }
+
+    private void markFree2m(int r, Region reg, int c) {
+        reg.state[c] = FREE;
+        setBit(reg.free2m, c);
+        setBit(has2m, r);
+        if (++reg.free2mCount == FAN) {   // the whole region is free again
+            regions[r] = null;
+            state[r] = FREE;
+            clearBit(has2m, r);
+            clearBit(has4k, r);
+            setBit(free1g, r);
+        }
+    }
+
+    private void free4k(int r, int c, int f, long pfn) {
+        Region reg = state[r] == SPLIT ? regions[r] : null;
+        Block b = reg == null || reg.state[c] != SPLIT ? null : reg.blocks[c];
+        if (b == null || testBit(b.free, f))
+            throw notAllocated(pfn, Levels.L4K);
+        setBit(b.free, f);
+        if (++b.freeCount == FAN) {       // the whole 2M block is free again
+            reg.blocks[c] = null;
+            clearBit(reg.has4k, c);
+            if (!any(reg.has4k))
+                clearBit(has4k, r);
+            markFree2m(r, reg, c);
+        } else {
+            setBit(reg.has4k, c);
+            setBit(has4k, r);
+        }
+    }
+
+    /** Turns an allocated block of {@code level} into 512 allocated blocks of the level below (a huge page split). */
+    void split(long pfn, int level) {
+        checkAligned(pfn, level);
+        int r = (int) (pfn >>> 18);
+        if (level == Levels.L1G) {
+            if (state[r] != USED)
+                throw notAllocated(pfn, level);
+            Region reg = new Region();
+            java.util.Arrays.fill(reg.state, USED);
+            regions[r] = reg;
+            state[r] = SPLIT;
+        } else if (level == Levels.L2M) {
+            int c = (int) ((pfn >>> 9) & 511);
+            Region reg = state[r] == SPLIT ? regions[r] : null;
+            if (reg == null || reg.state[c] != USED)
+                throw notAllocated(pfn, level);
+            reg.blocks[c] = new Block();
+            reg.state[c] = SPLIT;
+        } else {
+            throw new IllegalArgumentException("a 4K frame cannot be split");
+        }
+    }
+
+    /** The level at which the block containing {@code pfn} is allocated, or 0 when the frame is free. */
+    int allocatedLevel(long pfn) {
+        int r = (int) (pfn >>> 18);
+        if (state[r] == USED)
+            return Levels.L1G;
+        if (state[r] != SPLIT)
+            return 0;
+        Region reg = regions[r];
+        int c = (int) ((pfn >>> 9) & 511);
+        if (reg.state[c] == USED)
+            return Levels.L2M;
+        if (reg.state[c] != SPLIT)
+            return 0;
+        return testBit(reg.blocks[c].free, (int) (pfn & 511)) ? 0 : Levels.L4K;
+    }
+
+    /** True when the whole 2M block containing {@code pfn} is free (its metadata may be dropped). */
+    boolean wholly2mFree(long pfn) {
+        int r = (int) (pfn >>> 18);
+        return state[r] == FREE || state[r] == SPLIT && regions[r].state[(int) ((pfn >>> 9) & 511)] == FREE;
+    }
+
+    private void checkAligned(long pfn, int level) {
+        if (pfn < 0 || pfn >= frames || (pfn & (Levels.pages(level) - 1)) != 0)
+            throw new IllegalArgumentException(String.format("pfn=0x%x: not a %s block of host memory", pfn,
+                    Levels.name(level)));
+    }
+
+    private static IllegalStateException notAllocated(long pfn, int level) {
+        return new IllegalStateException(String.format("pfn=0x%x: no allocated %s block starts here", pfn,
+                Levels.name(level)));
+    }
+
+    private static int first(long[] bm) {
+        for (int w = 0; w < bm.length; w++)
+            if (bm[w] != 0)
+                return (w << 6) + Long.numberOfTrailingZeros(bm[w]);
+        return -1;
+    }
+
+    private static boolean any(long[] bm) {
+        for (long w : bm)
+            if (w != 0)
+                return true;
+        return false;
+    }
+
+    private static boolean testBit(long[] bm, int i) {
+        return (bm[i >>> 6] & (1L << i)) != 0;
+    }
+
+    private static void setBit(long[] bm, int i) {
+        bm[i >>> 6] |= 1L << i;
+    }
+
+    private static void clearBit(long[] bm, int i) {
+        bm[i >>> 6] &= ~(1L << i);
+    }
+}

@@ -1,0 +1,34 @@
+package org.tdplab.mmu.tdp.mem;
+
+/**
+ * What a guest_memfd tells the rest of the model. Indexes are 4K page indexes in the file ({@link
+ * GuestMemfd#gfnOf(long)} maps them to GFNs through the binding). Calls are made under the file's lock, so a
+ * listener must not call back into the same file's allocation paths.
+ */
+public interface GmemListener {
+    /** No-op listener. */
+    GmemListener NONE = new GmemListener() {
+    };
+
+    /**
+     * A folio was allocated and is about to be handed out for the first time ({@code kvm_arch_gmem_prepare}).
+     * Called before any caller can see its PFN. Throwing fails the {@link GuestMemfd#getPfn} that allocated it.
+     *
+     * @param pfn the folio's first PFN
+     * @param index the folio's first index (aligned to the order)
+     */
+    default void prepare(GuestMemfd file, long pfn, long index, int order) {
+    }
+
+    /** A folio is being freed ({@code free_folio} → {@code kvm_arch_gmem_invalidate}); its frames are still owned. */
+    default void free(GuestMemfd file, long pfn, int order) {
+    }
+
+    /** Pages {@code [start, end)} are about to be removed: unmap them from the guest (kvm_gmem_invalidate_begin). */
+    default void invalidateBegin(GuestMemfd file, long start, long end) {
+    }
+
+    /** The removal of {@code [start, end)} is complete (kvm_gmem_invalidate_end). */
+    default void invalidateEnd(GuestMemfd file, long start, long end) {
+    }
+}

@@ -1,0 +1,208 @@
+package org.tdplab.mmu.tdp.mem;
+
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+
+/**
+ * One guest_memfd file: private memory handed out in folios on demand. A folio is naturally aligned in the file;
+ * its order is the largest one ≤ the maximum order (from the backing level) whose aligned range fits in the file,
+ * falling back to smaller orders when host memory has no free block that large (as THP does).
+ *
+ * <p>{@link #getPfn} of a populated page and every query are lock-free and allocation-free. Allocation, punch and
+ * close take the file's lock ({@code filemap_invalidate_lock} plus the folio lock in the kernel), so they must not be
+ * called with the MMU lock held, as in the kernel, where the pfn is resolved before {@code mmu_lock} is taken.
+ */
+public final class GuestMemfd {
+    private final HostMemory memory;
+    private final int ownerId;
+    private final long pages;
+    private final int maxLevel;
+    private final GmemListener listener;
+    private final PfnMap folios;
+    private volatile long boundBaseGfn = -1;
+    private volatile boolean closed;
+
+    /**
+     * {@code KVM_CREATE_GUEST_MEMFD}.
+     *
+     * @param ownerId the VM that owns the frames
+     * @param sizeBytes file size, a non-zero multiple of 4K
+     * @param backingLevel the largest folio: 1 (4K, order 0), 2 (2M, order 9), 3 (1G, order 18)
+     */
+    public GuestMemfd(HostMemory memory, int ownerId, long sizeBytes, int backingLevel, GmemListener listener) {
+        if (sizeBytes <= 0 || (sizeBytes & (Levels.PAGE_SIZE - 1)) != 0)
+            throw new MmuException(Errno.EINVAL, "size=0x%x: guest_memfd size must be a non-zero multiple of 4K",
+                    sizeBytes);
+        this.memory = memory;
+        this.ownerId = ownerId;
+        this.pages = sizeBytes >>> Levels.PAGE_SHIFT;
+        this.maxLevel = Levels.check(backingLevel);
+        this.listener = listener == null ? GmemListener.NONE : listener;
+        this.folios = new PfnMap(pages);
+    }
+
+    public long pages() {
+        return pages;
+    }
+
+    public long sizeBytes() {
+        return pages << Levels.PAGE_SHIFT;
+    }
+
+    /** Largest folio order this file uses: 0, 9 or 18. */
+    public int maxOrder() {
+        return Levels.shift(maxLevel);
+    }
+
+    public int ownerId() {
+        return ownerId;
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /** Binds the file to a memslot at offset 0 (index i ↔ {@code baseGfn + i}); -1 unbinds. */
+    public void bind(long baseGfn) {
+        boundBaseGfn = baseGfn;
+    }
+
+    /** The GFN that index {@code index} backs, or -1 when the file is not bound. */
+    public long gfnOf(long index) {
+        long base = boundBaseGfn;
+        return base < 0 ? -1 : base + index;
+    }
+
+    /**
+     * {@code kvm_gmem_get_pfn}: the PFN of page {@code index}, allocating (and preparing) its folio first if absent.
+     *
+     * @throws MmuException EFAULT when the file is closed; ENOMEM when host memory is exhausted
+     */
+    public long getPfn(long index) {
+        checkIndex(index);
+        long pfn = folios.pfn(index);
+        return pfn >= 0 ? pfn : allocate(index);
+    }
+
+    /** The PFN of page {@code index} if its folio exists, else -1; never allocates. */
+    public long pfnIfPresent(long index) {
+        checkIndex(index);
+        return folios.pfn(index);
+    }
+
+    public boolean populated(long index) {
+        checkIndex(index);
+        return folios.level(index) != 0;
+    }
+
+    /** Order of the folio backing {@code index} (0, 9, 18), or -1 when none. */
+    public int folioOrder(long index) {
+        checkIndex(index);
+        int level = folios.level(index);
+        return level == 0 ? -1 : Levels.shift(level);
+    }
+
+    /** The order a folio for {@code index} gets when memory allows: the largest whose aligned range fits. */
+    public int naturalOrder(long index) {
+        return Levels.shift(fittingLevel(index, maxLevel));
+    }
+
+    private int fittingLevel(long index, int from) {
+        int level = from;
+        while (level > Levels.L4K && Levels.alignDown(index, level) + Levels.pages(level) > pages)
+            level--;
+        return level;
+    }
+
+    private synchronized long allocate(long index) {
+        if (closed)
+            throw new MmuException(Errno.EFAULT, "index=0x%x: guest_memfd is closed", index);
+        long pfn = folios.pfn(index);
+        if (pfn >= 0)
+            return pfn;
+        int level = fittingLevel(index, maxLevel);
+        long base;
+        while (true) {
+            try {
+                base = memory.alloc(level, HostMemory.GMEM, ownerId);
+                break;
+            } catch (MmuException e) {
+                if (e.errno() != Errno.ENOMEM || level == Levels.L4K)
+                    throw e;
+                level--;
+            }
+        }
+        long head = Levels.alignDown(index, level);
+        try {
+            listener.prepare(this, base, head, Levels.shift(level));
+        } catch (RuntimeException e) {
+            memory.free(base, level);
+            throw e;
+        }
+        folios.mapBlock(head, base, level); // published only once prepared
+        return base + (index - head);
+    }
+
+    /**
+     * {@code fallocate(PUNCH_HOLE | KEEP_SIZE)}: removes the pages in {@code [offset, offset+len)}. The listener hears
+     * invalidate-begin, then {@code free} for every folio wholly inside the range (before its frames go back to host
+     * memory), then invalidate-end. A range reaching past the end of the file is cut at the end.
+     *
+     * <p>Simplification: a folio only partly inside the range is kept (the kernel would try to split it); the punched
+     * pages of it read as zero afterwards, like the kernel's partial-folio zeroing.
+     *
+     * @throws MmuException EINVAL when offset or len is not 4K-aligned, len ≤ 0 or offset < 0
+     */
+    public synchronized void punchHole(long offsetBytes, long lenBytes) {
+        if (offsetBytes < 0 || lenBytes <= 0)
+            throw new MmuException(Errno.EINVAL, "offset=0x%x len=0x%x: offset must be ≥ 0 and len > 0", offsetBytes,
+                    lenBytes);
+        if ((offsetBytes & (Levels.PAGE_SIZE - 1)) != 0)
+            throw new MmuException(Errno.EINVAL, "offset=0x%x: not 4K-aligned", offsetBytes);
+        if ((lenBytes & (Levels.PAGE_SIZE - 1)) != 0)
+            throw new MmuException(Errno.EINVAL, "len=0x%x: not 4K-aligned", lenBytes);
+        long start = offsetBytes >>> Levels.PAGE_SHIFT;
+        long end = Math.min(pages, start + (lenBytes >>> Levels.PAGE_SHIFT));
+        if (start >= pages)
+            return;
+        remove(start, end);
+    }
+
+    /** Frees every folio; later {@link #getPfn} calls fail with EFAULT. */
+    public synchronized void close() {
+        if (closed)
+            return;
+        remove(0, pages);
+        closed = true;
+        boundBaseGfn = -1;
+    }
+
+    private void remove(long start, long end) {
+        listener.invalidateBegin(this, start, end);
+        for (long i = folios.nextPresent(start, end); i < end; i = folios.nextPresent(i, end)) {
+            int level = folios.level(i);
+            long n = Levels.pages(level);
+            long head = Levels.alignDown(i, level);
+            long headPfn = folios.pfn(i) - (i - head);
+            if (head >= start && head + n <= end) {
+                folios.unmap(head, head + n);
+                listener.free(this, headPfn, Levels.shift(level));
+                memory.free(headPfn, level);
+            } else {
+                long to = Math.min(end, head + n);
+                for (long j = i; j < to; j++)
+                    memory.write(headPfn + (j - head), 0);
+                i = to;
+                continue;
+            }
+            i = head + n;
+        }
+        listener.invalidateEnd(this, start, end);
+    }
+
+    private void checkIndex(long index) {
+        if (index < 0 || index >= pages)
+            throw new IllegalArgumentException(String.format("index=0x%x: beyond guest_memfd of %d pages", index,
+                    pages));
+    }
+}

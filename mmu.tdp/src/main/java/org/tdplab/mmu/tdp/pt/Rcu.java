@@ -1,0 +1,195 @@
+package org.tdplab.mmu.tdp.pt;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Arrays;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Deferred freeing of detached page tables, one instance per VM (the kernel's {@code call_rcu} on
+ * {@code kvm_mmu_page}).
+ *
+ * <p>Epoch scheme: a reader announces the global epoch when it enters its outermost read section and clears the
+ * announcement when it leaves. {@link #callRcu} advances the epoch and tags the table with the new value; the
+ * table may be reused once no announced epoch is older than its tag. A reader that announced before the advance
+ * may still hold a pointer into the table; a reader that announced after it cannot, because the detach was
+ * ordered before the advance and the reader's SPTE loads come after its announcement (all volatile).
+ *
+ * <p>The read side allocates nothing after a thread's first section: one record per thread, kept for the
+ * life of this object.
+ */
+public final class Rcu {
+    private static final VarHandle EPOCH;
+
+    static {
+        try {
+            EPOCH = MethodHandles.lookup().findVarHandle(Rcu.class, "epoch", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** One thread's read-side state. {@code announced} is 0 outside a read section. */
+    private static final class Reader {
+        volatile long announced;
+        int nesting;
+    }
+
+    private final TablePool pool;
+    /** Starts at 1 so that 0 can mean "not reading". */
+    @SuppressWarnings("unused")
+    private volatile long epoch = 1;
+    private final ThreadLocal<Reader> self;
+    private volatile Reader[] readers = new Reader[0];
+
+    /** Queue of tables waiting for a grace period, FIFO in tag order. Guarded by {@code queueLock}. */
+    private final ReentrantLock queueLock = new ReentrantLock();
+    private int[] queuedIds = new int[64];
+    private long[] queuedTags = new long[64];
+    private int head;
+    private int tail;
+    private volatile int pending;
+
+    public Rcu(TablePool pool) {
+        this.pool = pool;
+        this.self = ThreadLocal.withInitial(this::register);
+    }
+
+    private synchronized Reader register() {
+        Reader r = new Reader();
+        Reader[] rs = Arrays.copyOf(readers, readers.length + 1);
+        rs[rs.length - 1] = r;
+        readers = rs;
+        return r;
+    }
+
+    // ---- read side ----------------------------------------------------------------------------------------
+
+    /** Enters a read section; sections nest. */
+    public void readLock() {
+        Reader r = self.get();
+        if (r.nesting++ == 0) {
+            r.announced = epoch;
+        }
+    }
+
+    /** Leaves a read section; the outermost exit may reclaim tables whose grace period has ended. */
+    public void readUnlock() {
+        Reader r = self.get();
+        if (r.nesting <= 0) {
+            throw new IllegalStateException("readUnlock without readLock");
+        }
+        if (--r.nesting == 0) {
+            r.announced = 0;
+            if (pending != 0) {
+                tryReclaim();
+            }
+        }
+    }
+
+    /** Whether the calling thread is inside a read section. */
+    public boolean inReadSection() {
+        return self.get().nesting > 0;
+    }
+
+    // ---- update side --------------------------------------------------------------------------------------
+
+    /** Queues a table that is no longer reachable from any root; it is freed after a grace period. */
+    public void callRcu(int tableId) {
+        // The detach (possibly a release store) must be visible before the epoch moves on.
+        VarHandle.fullFence();
+        long tag = (long) EPOCH.getAndAdd(this, 1L) + 1;
+        queueLock.lock();
+        try {
+            enqueue(tableId, tag);
+            reclaimLocked();
+        } finally {
+            queueLock.unlock();
+        }
+    }
+
+    /** Waits until every read section active at the call has ended, then frees what is due. */
+    public void synchronize() {
+        if (inReadSection()) {
+            throw new IllegalStateException("synchronize() inside a read section would wait for itself");
+        }
+        VarHandle.fullFence();
+        long target = (long) EPOCH.getAndAdd(this, 1L) + 1;
+        for (int spins = 0; oldestAnnounced() < target; spins++) {
+            if (spins < 100) {
+                Thread.onSpinWait();
+            } else {
+                LockSupport.parkNanos(20_000);
+            }
+        }
+        queueLock.lock();
+        try {
+            reclaimLocked();
+        } finally {
+            queueLock.unlock();
+        }
+    }
+
+    /** Tables queued but not yet returned to the pool. */
+    public int pendingFrees() {
+        return pending;
+    }
+
+    private void tryReclaim() {
+        if (queueLock.tryLock()) {
+            try {
+                reclaimLocked();
+            } finally {
+                queueLock.unlock();
+            }
+        }
+    }
+
+    /** Oldest epoch any reader announced, or {@code Long.MAX_VALUE} when nobody is reading. */
+    private long oldestAnnounced() {
+        Reader[] rs = readers;
+        long min = Long.MAX_VALUE;
+        for (int i = 0; i < rs.length; i++) {
+            long a = rs[i].announced;
+            if (a != 0 && a < min) {
+                min = a;
+            }
+        }
+        return min;
+    }
+
+    private void enqueue(int id, long tag) {
+        if (tail == queuedIds.length) {
+            int n = tail - head;
+            if (n * 2 > queuedIds.length) {
+                queuedIds = Arrays.copyOf(queuedIds, queuedIds.length * 2);
+                queuedTags = Arrays.copyOf(queuedTags, queuedTags.length * 2);
+            }
+            System.arraycopy(queuedIds, head, queuedIds, 0, n);
+            System.arraycopy(queuedTags, head, queuedTags, 0, n);
+            head = 0;
+            tail = n;
+        }
+        queuedIds[tail] = id;
+        queuedTags[tail] = tag;
+        tail++;
+        pending = tail - head;
+    }
+
+    private void reclaimLocked() {
+        if (head == tail) {
+            return;
+        }
+        long oldest = oldestAnnounced();
+        while (head < tail && queuedTags[head] <= oldest) {
+            pool.free(queuedIds[head]);
+            head++;
+        }
+        if (head == tail) {
+            head = 0;
+            tail = 0;
+        }
+        pending = tail - head;
+    }
+}

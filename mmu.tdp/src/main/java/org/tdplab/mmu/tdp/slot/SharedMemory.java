@@ -1,0 +1,95 @@
+package org.tdplab.mmu.tdp.slot;
+
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.tdp.mem.HostMemory;
+import org.tdplab.mmu.tdp.mem.Levels;
+import org.tdplab.mmu.tdp.mem.PfnMap;
+
+/**
+ * The userspace (host) memory behind a memslot, indexed by page offset in the slot. Pages are faulted in on first
+ * touch in naturally aligned blocks of the backing level (like THP / hugetlb), falling back to smaller blocks at the
+ * slot's end or when host memory has no free huge block. The host address of offset 0 is taken to be 1G-aligned,
+ * so offset-space alignment is host-address alignment. A moved slot keeps this object: its contents move with it.
+ */
+final class SharedMemory {
+    private final HostMemory memory;
+    private final int ownerId;
+    private final int backingLevel;
+    private final PfnMap map;
+    private volatile boolean released;
+
+    SharedMemory(HostMemory memory, int ownerId, long npages, int backingLevel) {
+        this.memory = memory;
+        this.ownerId = ownerId;
+        this.backingLevel = backingLevel;
+        this.map = new PfnMap(npages);
+    }
+
+    long pfn(long off) {
+        long pfn = map.pfn(off);
+        return pfn >= 0 ? pfn : allocate(off);
+    }
+
+    long pfnIfPresent(long off) {
+        return map.pfn(off);
+    }
+
+    int level(long off) {
+        return map.level(off);
+    }
+
+    private synchronized long allocate(long off) {
+        if (released)
+            throw new MmuException(Errno.EFAULT, "offset 0x%x: the slot's host memory is gone", off);
+        long pfn = map.pfn(off);
+        if (pfn >= 0)
+            return pfn;
+        int level = backingLevel;
+        while (level > Levels.L4K && Levels.alignDown(off, level) + Levels.pages(level) > map.size())
+            level--;
+        long base;
+        while (true) {
+            try {
+                base = memory.alloc(level, HostMemory.SHARED, ownerId);
+                break;
+            } catch (MmuException e) {
+                if (e.errno() != Errno.ENOMEM || level == Levels.L4K)
+                    throw e;
+                level--;
+            }
+        }
+        long head = Levels.alignDown(off, level);
+        map.mapBlock(head, base, level);
+        return base + (off - head);
+    }
+
+    /**
+     * Drops the pages in {@code [from, to)} (MADV_DONTNEED / hole punch of the backing): their frames are freed, and
+     * a later touch gets zeroed memory. A huge block only partly inside is split first, as the host splits a THP.
+     */
+    synchronized void discard(long from, long to) {
+        for (long off = map.nextPresent(from, to); off < to; off = map.nextPresent(off, to)) {
+            int level = map.level(off);
+            long n = Levels.pages(level);
+            long head = Levels.alignDown(off, level);
+            long headPfn = map.pfn(off) - (off - head);
+            if (head >= from && head + n <= to) {
+                map.unmap(head, head + n);
+                memory.free(headPfn, level);
+                off = head + n;
+            } else {
+                memory.split(headPfn, level);
+                long sub = Levels.pages(level - 1);
+                for (long h = 0; h < n; h += sub)
+                    map.mapBlock(head + h, headPfn + h, level - 1);
+            }
+        }
+    }
+
+    /** Frees everything; later first touches fail with EFAULT. */
+    synchronized void release() {
+        discard(0, map.size());
+        released = true;
+    }
+}

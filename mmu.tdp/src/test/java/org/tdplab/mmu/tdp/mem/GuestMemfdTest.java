@@ -1,0 +1,242 @@
+package org.tdplab.mmu.tdp.mem;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.mmu.tdp.mem.HostMemory.GMEM;
+import static org.tdplab.mmu.tdp.mem.HostMemory.SHARED;
+import static org.tdplab.mmu.tdp.mem.Levels.L1G;
+import static org.tdplab.mmu.tdp.mem.Levels.L2M;
+import static org.tdplab.mmu.tdp.mem.Levels.L4K;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Errno;
+
+class GuestMemfdTest {
+    private static final long K4 = 4096, M2 = 2L << 20, G = 1L << 30;
+
+    /** Records listener calls as strings, and checks what must hold at each call. */
+    static final class Log implements GmemListener {
+        final List<String> events = new ArrayList<>();
+        final HostMemory mem;
+
+        Log(HostMemory mem) {
+            this.mem = mem;
+        }
+
+        @Override
+        public void prepare(GuestMemfd f, long pfn, long index, int order) {
+            assertFalse(f.populated(index), "prepare runs before the folio is visible");
+            assertEquals(GMEM, mem.ownerKind(pfn));
+            events.add("prepare " + index + " " + order);
+        }
+
+        @Override
+        public void free(GuestMemfd f, long pfn, int order) {
+            assertEquals(GMEM, mem.ownerKind(pfn), "free is heard before the frames go back");
+            assertEquals(GMEM, mem.ownerKind(pfn + (1L << order) - 1));
+            events.add("free " + order);
+        }
+
+        @Override
+        public void invalidateBegin(GuestMemfd f, long start, long end) {
+            events.add("begin " + start + " " + end);
+        }
+
+        @Override
+        public void invalidateEnd(GuestMemfd f, long start, long end) {
+            events.add("end " + start + " " + end);
+        }
+    }
+
+    @Test
+    void folioOrdersAtTheEndOf2mBackedFile() {
+        HostMemory mem = new HostMemory(G);
+        Log log = new Log(mem);
+        GuestMemfd f = new GuestMemfd(mem, 1, M2 + K4, L2M, log);
+        assertEquals(9, f.maxOrder());
+        assertEquals(9, f.naturalOrder(511));
+        assertEquals(0, f.naturalOrder(512));
+        long p5 = f.getPfn(5);
+        assertEquals(9, f.folioOrder(0));
+        assertEquals(9, f.folioOrder(511));
+        long head = p5 - 5;
+        assertEquals(0, head % 512, "a 2M folio is 2M-aligned in host memory");
+        assertEquals(head + 300, f.getPfn(300));
+        assertTrue(f.populated(511));
+        assertFalse(f.populated(512));
+        assertEquals(-1, f.folioOrder(512));
+        assertEquals(-1, f.pfnIfPresent(512));
+        f.getPfn(512);
+        assertEquals(0, f.folioOrder(512));
+        assertEquals(List.of("prepare 0 9", "prepare 512 0"), log.events, "one prepare per folio");
+        assertEquals(513, mem.framesInUse(GMEM));
+        assertThrows(IllegalArgumentException.class, () -> f.getPfn(513));
+    }
+
+    @Test
+    void folioOrdersOfMisalignedSizesWith1gBacking() {
+        HostMemory mem = new HostMemory(4 * G);
+        GuestMemfd big = new GuestMemfd(mem, 1, G + M2 + 3 * K4, L1G, null);
+        assertEquals(18, big.naturalOrder(0));
+        assertEquals(18, big.naturalOrder((1 << 18) - 1));
+        assertEquals(9, big.naturalOrder(1 << 18));
+        assertEquals(0, big.naturalOrder((1 << 18) + 512));
+        long p = big.getPfn(7);
+        assertEquals(0, (p - 7) % (1 << 18));
+        assertEquals(18, big.folioOrder(1000));
+        big.getPfn((1 << 18) + 1);
+        assertEquals(9, big.folioOrder(1 << 18));
+        big.getPfn((1 << 18) + 514);
+        assertEquals(0, big.folioOrder((1 << 18) + 514));
+        assertEquals(-1, big.folioOrder((1 << 18) + 513));
+
+        GuestMemfd small = new GuestMemfd(mem, 2, 3 * M2 + 3 * K4, L1G, null);
+        assertEquals(9, small.naturalOrder(0), "1G does not fit: the largest order that does");
+        assertEquals(9, small.naturalOrder(1535));
+        assertEquals(0, small.naturalOrder(1536));
+        small.getPfn(1000);
+        assertEquals(9, small.folioOrder(1000));
+    }
+
+    @Test
+    void creationChecksSize() {
+        HostMemory mem = new HostMemory(G);
+        Expect.errno(Errno.EINVAL, "0x1001", () -> new GuestMemfd(mem, 1, 0x1001, L4K, null));
+        Expect.errno(Errno.EINVAL, "0x0", () -> new GuestMemfd(mem, 1, 0, L4K, null));
+        Expect.errno(Errno.EINVAL, "level=4", () -> new GuestMemfd(mem, 1, K4, 4, null));
+    }
+
+    @Test
+    void punchFreesWholeFoliosBetweenInvalidateBeginAndEnd() {
+        HostMemory mem = new HostMemory(G);
+        Log log = new Log(mem);
+        GuestMemfd f = new GuestMemfd(mem, 1, 4 * M2, L2M, log);
+        long p = f.getPfn(0);
+        f.getPfn(512);
+        mem.write(p + 3, 33);
+        log.events.clear();
+        f.punchHole(0, 2 * M2);
+        assertEquals(List.of("begin 0 1024", "free 9", "free 9", "end 0 1024"), log.events);
+        assertEquals(0, mem.framesInUse(GMEM));
+        assertFalse(f.populated(3));
+        log.events.clear();
+        long again = f.getPfn(3);
+        assertEquals(List.of("prepare 0 9"), log.events, "a punched folio is prepared again");
+        assertEquals(0, mem.read(again), "memory after a punch reads zero");
+        assertEquals(0, mem.read(again - 3 + 3));
+    }
+
+    @Test
+    void punchValidation() {
+        HostMemory mem = new HostMemory(G);
+        Log log = new Log(mem);
+        GuestMemfd f = new GuestMemfd(mem, 1, M2, L2M, log);
+        Expect.errno(Errno.EINVAL, "offset=0x800", () -> f.punchHole(0x800, K4));
+        Expect.errno(Errno.EINVAL, "len=0x1800", () -> f.punchHole(0, 0x1800));
+        Expect.errno(Errno.EINVAL, "len=0x0", () -> f.punchHole(0, 0));
+        Expect.errno(Errno.EINVAL, "offset=-0x1000".replace("-0x1000", "0xfffffffffffff000"), () -> f.punchHole(-K4, K4));
+        assertTrue(log.events.isEmpty(), "refused punches do nothing");
+        f.getPfn(0);
+        log.events.clear();
+        f.punchHole(M2, 10 * M2); // entirely beyond the end: allowed, nothing happens
+        f.punchHole(4 * M2, K4);
+        assertTrue(log.events.isEmpty());
+        f.punchHole(0, 100 * M2); // reaching past the end: cut at the end
+        assertEquals(List.of("begin 0 512", "free 9", "end 0 512"), log.events);
+    }
+
+    @Test
+    void partialFolioPunchZeroesOnlyThePunchedPages() {
+        HostMemory mem = new HostMemory(G);
+        Log log = new Log(mem);
+        GuestMemfd f = new GuestMemfd(mem, 1, M2, L2M, log);
+        long head = f.getPfn(0);
+        for (int i = 0; i < 512; i++)
+            mem.write(head + i, 1000 + i);
+        log.events.clear();
+        f.punchHole(10 * K4, 10 * K4);
+        assertEquals(List.of("begin 10 20", "end 10 20"), log.events, "a partly punched folio is not freed");
+        assertTrue(f.populated(15));
+        assertEquals(head + 15, f.getPfn(15));
+        for (int i = 0; i < 512; i++)
+            assertEquals(i >= 10 && i < 20 ? 0 : 1000 + i, mem.read(head + i), "page " + i);
+        assertEquals(512, mem.framesInUse(GMEM));
+    }
+
+    @Test
+    void punchAcrossWholeAndPartialFolios() {
+        HostMemory mem = new HostMemory(G);
+        Log log = new Log(mem);
+        GuestMemfd f = new GuestMemfd(mem, 1, 3 * M2, L2M, log);
+        for (int i = 0; i < 3; i++)
+            f.getPfn(i * 512);
+        long last = f.getPfn(1024);
+        mem.write(last + 100, 7);
+        mem.write(last, 8);
+        log.events.clear();
+        f.punchHole(256 * K4, (256 + 512 + 10) * K4); // half of folio 0, all of folio 1, 10 pages of folio 2
+        assertEquals(List.of("begin 256 1034", "free 9", "end 256 1034"), log.events);
+        assertTrue(f.populated(0));
+        assertFalse(f.populated(600));
+        assertTrue(f.populated(1024));
+        assertEquals(0, mem.read(last));
+        assertEquals(7, mem.read(last + 100));
+    }
+
+    @Test
+    void closeFreesEverythingAndLaterLookupsFail() {
+        HostMemory mem = new HostMemory(G);
+        Log log = new Log(mem);
+        GuestMemfd f = new GuestMemfd(mem, 1, 2 * M2 + K4, L2M, log);
+        f.getPfn(0);
+        f.getPfn(1024);
+        log.events.clear();
+        f.close();
+        assertEquals(List.of("begin 0 1025", "free 9", "free 0", "end 0 1025"), log.events);
+        assertEquals(0, mem.framesInUse(GMEM));
+        Expect.errno(Errno.EFAULT, "index=0x3", () -> f.getPfn(3));
+        assertTrue(f.isClosed());
+    }
+
+    @Test
+    void failedPrepareReturnsTheFramesAndIsRetried() {
+        HostMemory mem = new HostMemory(G);
+        int[] calls = { 0 };
+        GuestMemfd f = new GuestMemfd(mem, 1, M2, L2M, new GmemListener() {
+            @Override
+            public void prepare(GuestMemfd file, long pfn, long index, int order) {
+                if (calls[0]++ == 0)
+                    throw new IllegalStateException("backend refused");
+            }
+        });
+        assertThrows(IllegalStateException.class, () -> f.getPfn(1));
+        assertFalse(f.populated(1));
+        assertEquals(0, mem.framesInUse(GMEM));
+        f.getPfn(1);
+        assertEquals(2, calls[0]);
+    }
+
+    @Test
+    void smallerFoliosWhenHostMemoryIsFragmented() {
+        HostMemory mem = new HostMemory(4 << 20);
+        mem.alloc(L2M, SHARED, 9);
+        mem.alloc(L4K, SHARED, 9); // no whole 2M block is left
+        GuestMemfd f = new GuestMemfd(mem, 1, M2, L2M, null);
+        f.getPfn(3);
+        assertEquals(0, f.folioOrder(3));
+        assertFalse(f.populated(4));
+    }
+
+    @Test
+    void bindingMapsIndexesToGfns() {
+        GuestMemfd f = new GuestMemfd(new HostMemory(G), 1, M2, L2M, null);
+        assertEquals(-1, f.gfnOf(3));
+        f.bind(0x1000);
+        assertEquals(0x1003, f.gfnOf(3));
+    }
+}

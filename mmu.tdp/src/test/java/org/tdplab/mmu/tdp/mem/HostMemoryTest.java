@@ -1,0 +1,231 @@
+package org.tdplab.mmu.tdp.mem;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.mmu.tdp.mem.HostMemory.FIRMWARE;
+import static org.tdplab.mmu.tdp.mem.HostMemory.FREE;
+import static org.tdplab.mmu.tdp.mem.HostMemory.GMEM;
+import static org.tdplab.mmu.tdp.mem.HostMemory.PAGE_TABLE;
+import static org.tdplab.mmu.tdp.mem.HostMemory.SHARED;
+import static org.tdplab.mmu.tdp.mem.Levels.L1G;
+import static org.tdplab.mmu.tdp.mem.Levels.L2M;
+import static org.tdplab.mmu.tdp.mem.Levels.L4K;
+
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Errno;
+
+class HostMemoryTest {
+    private static final long M = 1L << 20, G = 1L << 30;
+
+    @Test
+    void blocksAreNaturallyAligned() {
+        HostMemory mem = new HostMemory(4 * G);
+        for (int i = 0; i < 3; i++) {
+            assertEquals(0, mem.alloc(L1G, SHARED, 1) % (1 << 18));
+            assertEquals(0, mem.alloc(L2M, SHARED, 1) % 512);
+            long f = mem.alloc(L4K, SHARED, 1);
+            assertTrue(f >= 0 && f < mem.frames());
+        }
+    }
+
+    @Test
+    void smallAllocationsPackIntoOnePartlyUsedBlock() {
+        HostMemory mem = new HostMemory(4 * G);
+        long first = mem.alloc(L4K, PAGE_TABLE, 1);
+        for (int i = 1; i < 512; i++)
+            assertEquals(first / 512, mem.alloc(L4K, PAGE_TABLE, 1) / 512, "4K frames come from one 2M block");
+        assertNotEquals(first / 512, mem.alloc(L4K, PAGE_TABLE, 1) / 512);
+        long big = mem.alloc(L2M, SHARED, 1);
+        assertEquals(first / (1 << 18), big / (1 << 18), "2M blocks come from the already split 1G region");
+    }
+
+    @Test
+    void exhaustionIsEnomemNamingTheSize() {
+        HostMemory mem = new HostMemory(4 * M);
+        long a = mem.alloc(L2M, SHARED, 1);
+        long b = mem.alloc(L2M, SHARED, 1);
+        Expect.errno(Errno.ENOMEM, "2M", () -> mem.alloc(L2M, SHARED, 1));
+        Expect.errno(Errno.ENOMEM, "4K", () -> mem.alloc(L4K, SHARED, 1));
+        Expect.errno(Errno.ENOMEM, "1G", () -> mem.alloc(L1G, SHARED, 1));
+        assertEquals(0, mem.framesInUse(FREE));
+        mem.free(a, L2M);
+        long f = mem.alloc(L4K, SHARED, 1);
+        assertEquals(a, f, "reuse of the freed block");
+        Expect.errno(Errno.ENOMEM, "2M", () -> mem.alloc(L2M, SHARED, 1)); // one frame holds the block
+        mem.free(f, L4K);
+        assertEquals(a, mem.alloc(L2M, SHARED, 1), "frames merge back into the 2M block");
+        mem.free(b, L2M);
+    }
+
+    @Test
+    void sizeThatIsNotAMultipleOfTheBlockSizes() {
+        HostMemory mem = new HostMemory(G + 2 * M + 8192);
+        assertEquals(0, mem.alloc(L1G, SHARED, 1));
+        Expect.errno(Errno.ENOMEM, "1G", () -> mem.alloc(L1G, SHARED, 1));
+        assertEquals(1 << 18, mem.alloc(L2M, SHARED, 1));
+        Expect.errno(Errno.ENOMEM, "2M", () -> mem.alloc(L2M, SHARED, 1));
+        Set<Long> tail = new HashSet<>();
+        tail.add(mem.alloc(L4K, SHARED, 1));
+        tail.add(mem.alloc(L4K, SHARED, 1));
+        assertEquals(Set.of((1L << 18) + 512, (1L << 18) + 513), tail);
+        Expect.errno(Errno.ENOMEM, "4K", () -> mem.alloc(L4K, SHARED, 1));
+        assertEquals(0, mem.framesInUse(FREE));
+        mem.free(0, L1G);
+        assertEquals(0, mem.alloc(L1G, SHARED, 1), "a freed 1G block is reused");
+    }
+
+    @Test
+    void fullReuseAfterChurn() {
+        HostMemory mem = new HostMemory(8 * M);
+        long[] frames = new long[2048];
+        for (int round = 0; round < 3; round++) {
+            for (int i = 0; i < frames.length; i++)
+                frames[i] = mem.alloc(L4K, SHARED, 1);
+            Expect.errno(Errno.ENOMEM, "4K", () -> mem.alloc(L4K, SHARED, 1));
+            for (int i = 0; i < frames.length; i += 2)
+                mem.free(frames[i], L4K);
+            for (int i = 1; i < frames.length; i += 2)
+                mem.free(frames[i], L4K);
+            assertEquals(frames.length, mem.framesInUse(FREE));
+        }
+        for (int i = 0; i < 4; i++)
+            mem.alloc(L2M, SHARED, 1);
+    }
+
+    @Test
+    void badFreesAreRefused() {
+        HostMemory mem = new HostMemory(8 * M);
+        long b = mem.alloc(L2M, SHARED, 1);
+        assertThrows(IllegalArgumentException.class, () -> mem.free(b + 1, L2M));
+        assertThrows(IllegalStateException.class, () -> mem.free(b, L4K), "a 2M block is not a 4K frame");
+        assertThrows(IllegalStateException.class, () -> mem.free(b + 512, L2M), "never allocated");
+        mem.free(b, L2M);
+        assertThrows(IllegalStateException.class, () -> mem.free(b, L2M), "double free");
+        assertThrows(IllegalArgumentException.class, () -> mem.free(1L << 40, L4K));
+    }
+
+    @Test
+    void ownershipPerFrame() {
+        HostMemory mem = new HostMemory(8 * M);
+        long b = mem.alloc(L2M, GMEM, 7);
+        long pt = mem.alloc(L4K, PAGE_TABLE, 8);
+        for (long p = b; p < b + 512; p++) {
+            assertEquals(GMEM, mem.ownerKind(p));
+            assertEquals(7, mem.ownerId(p));
+        }
+        assertEquals(PAGE_TABLE, mem.ownerKind(pt));
+        assertEquals(8, mem.ownerId(pt));
+        assertEquals(512, mem.framesInUse(GMEM));
+        assertEquals(1, mem.framesInUse(PAGE_TABLE));
+        assertEquals(2048 - 513, mem.framesInUse(FREE));
+
+        mem.setOwner(b + 10, 3, FIRMWARE, -2);
+        assertEquals(FIRMWARE, mem.ownerKind(b + 11));
+        assertEquals(-2, mem.ownerId(b + 11));
+        assertEquals(GMEM, mem.ownerKind(b + 13));
+        assertEquals(509, mem.framesInUse(GMEM));
+        assertEquals(3, mem.framesInUse(FIRMWARE));
+        long freeFrame = pt + 1;
+        assertThrows(IllegalStateException.class, () -> mem.setOwner(freeFrame, 1, FIRMWARE, 1));
+        assertThrows(IllegalArgumentException.class, () -> mem.setOwner(b, 1, FREE, 0));
+
+        mem.free(b, L2M);
+        assertEquals(FREE, mem.ownerKind(b + 11));
+        assertEquals(0, mem.framesInUse(GMEM));
+        assertEquals(0, mem.framesInUse(FIRMWARE));
+        assertEquals(0, mem.allocatedLevel(b));
+        assertEquals(L4K, mem.allocatedLevel(pt));
+    }
+
+    @Test
+    void tokensAreZeroedOnFree() {
+        HostMemory mem = new HostMemory(8 * M);
+        long b = mem.alloc(L2M, SHARED, 1);
+        for (long p = b; p < b + 512; p++)
+            mem.write(p, p * 3 + 1);
+        assertEquals(b * 3 + 1, mem.read(b));
+        mem.free(b, L2M);
+        assertEquals(0, mem.read(b + 5));
+        assertEquals(b, mem.alloc(L2M, SHARED, 1));
+        for (long p = b; p < b + 512; p++)
+            assertEquals(0, mem.read(p), "reallocated memory is zeroed");
+    }
+
+    @Test
+    void splitKeepsContentsAndLetsPartsBeFreed() {
+        HostMemory mem = new HostMemory(2 * G);
+        long g = mem.alloc(L1G, SHARED, 1);
+        mem.write(g + 513, 99);
+        mem.write(g + 5, 55);
+        mem.split(g, L1G);
+        assertEquals(L2M, mem.allocatedLevel(g + 513));
+        mem.split(g, L2M);
+        assertEquals(L4K, mem.allocatedLevel(g + 5));
+        mem.free(g + 5, L4K);
+        assertEquals(0, mem.read(g + 5));
+        assertEquals(99, mem.read(g + 513));
+        assertEquals(SHARED, mem.ownerKind(g + 6));
+        assertEquals(g + 5, mem.alloc(L4K, SHARED, 1), "the freed frame is reused");
+        assertThrows(IllegalArgumentException.class, () -> mem.split(g + 5, L4K));
+        assertEquals(1L << 18, mem.framesInUse(SHARED));
+    }
+
+    @Test
+    void metadataFollowsAllocationNotSize() {
+        HostMemory mem = new HostMemory(1L << 40); // 1 TiB
+        assertEquals(0, mem.metadataLeaves());
+        long f = mem.alloc(L4K, SHARED, 1);
+        assertEquals(1, mem.metadataLeaves());
+        mem.write(f, 1);
+        assertEquals(2, mem.metadataLeaves());
+        mem.free(f, L4K);
+        assertEquals(0, mem.metadataLeaves(), "a wholly free 2M region keeps no metadata");
+        assertEquals(mem.frames(), mem.framesInUse(FREE));
+    }
+
+    @Test
+    void concurrentTokenWritersOnFreshMemory() throws Exception {
+        HostMemory mem = new HostMemory(64 * M);
+        int threads = 8;
+        for (int rep = 0; rep < 30; rep++) {
+            long base = mem.alloc(L2M, SHARED, 1); // no token metadata yet: writers race to create it
+            CountDownLatch go = new CountDownLatch(1);
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread[] ts = new Thread[threads];
+            for (int t = 0; t < threads; t++) {
+                int id = t;
+                ts[t] = new Thread(() -> {
+                    try {
+                        go.await();
+                        for (int round = 1; round <= 20; round++)
+                            for (long p = base + id; p < base + 512; p += threads) {
+                                mem.write(p, (long) round << 32 | p);
+                                long q = base + (p + 1 - base) % 512;
+                                long seen = mem.read(q);
+                                if (seen != 0 && (seen & 0xffffffffL) != q)
+                                    throw new AssertionError("torn or misplaced token " + Long.toHexString(seen));
+                            }
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                });
+                ts[t].start();
+            }
+            go.countDown();
+            for (Thread t : ts)
+                t.join();
+            if (failure.get() != null)
+                throw new AssertionError(failure.get());
+            for (long p = base; p < base + 512; p++)
+                assertEquals(20L << 32 | p, mem.read(p), "no write may be lost");
+            mem.free(base, L2M);
+        }
+    }
+}
