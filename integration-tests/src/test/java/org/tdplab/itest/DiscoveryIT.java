@@ -81,14 +81,15 @@ public class DiscoveryIT {
     }
 
     @Test
-    public void theSharedBitFollowsTheGuestPhysicalAddressWidth() {
-        Vm td48 = manager.create("td48", "tdx", 1, 48, Map.of());
-        Vm td52 = manager.create("td52", "tdx", 1, 52, Map.of());
-        assertEquals(47, td48.capabilities().sharedBit());
-        assertEquals(4, td48.capabilities().rootLevel());
-        assertEquals(1L << 35, td48.capabilities().gfnDirectBits());
-        assertEquals(51, td52.capabilities().sharedBit());
-        assertEquals(5, td52.capabilities().rootLevel());
+    public void theSharedBitFollowsTheGuestPhysicalAddressWidth() throws Exception {
+        Backend tdx = context.getService(context.getServiceReferences(Backend.class, "(mmu.vm.type=tdx)").iterator().next());
+        VmCapabilities td48 = tdx.capabilities(48, Map.of());
+        VmCapabilities td52 = tdx.capabilities(52, Map.of());
+        assertEquals(47, td48.sharedBit());
+        assertEquals(4, td48.rootLevel());
+        assertEquals(1L << 35, td48.gfnDirectBits());
+        assertEquals(51, td52.sharedBit());
+        assertEquals(5, td52.rootLevel());
         Vm plain = manager.create("plain", "default", 2, 48, Map.of());
         assertEquals(-1, plain.capabilities().sharedBit());
         assertEquals(0, plain.capabilities().gfnDirectBits());

@@ -2,6 +2,7 @@ package org.tdplab.itest;
 
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNotEquals;
 import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertSame;
 import static org.junit.Assert.assertTrue;
@@ -60,7 +61,7 @@ public class DynamicBindingIT {
         tdx.start();
         assertEquals(List.of("default", "snp", "sw_protected", "tdx"), types(core));
         assertEquals(coreId, serviceId(context.getServiceReference(VmManager.class)));
-        assertNotNull(core.create("td", "tdx", 1, 48, Map.of()));
+        assertServed(core, "tdx");
     }
 
     @Test
@@ -81,7 +82,7 @@ public class DynamicBindingIT {
         BackendInfo info = core.backends().stream().filter(b -> b.vmType().equals("snp")).findFirst().orElseThrow();
         assertEquals("backend.snp", info.bundle());
         assertEquals(coreId, serviceId(context.getServiceReference(VmManager.class)));
-        assertEquals("snp", core.create("sev", "snp", 1, 48, Map.of()).type());
+        assertServed(core, "snp");
     }
 
     @Test
@@ -91,6 +92,15 @@ public class DynamicBindingIT {
         assertEquals(List.of("snp", "tdx"), types(core));
         Container.bundle(context, "backend.legacy").start();
         assertEquals(List.of("default", "snp", "sw_protected", "tdx"), types(core));
+    }
+
+    /** A bound backend answers creation itself: a VM, or its own refusal — never ENODEV. */
+    static void assertServed(VmManager core, String type) {
+        try {
+            core.create("served-" + type, type, 1, 48, Map.of()).destroy();
+        } catch (MmuException e) {
+            assertNotEquals("no backend for " + type, Errno.ENODEV, e.errno());
+        }
     }
 
     private static void assertRefused(VmManager core, String type) {

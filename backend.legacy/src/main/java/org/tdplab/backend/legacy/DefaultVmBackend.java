@@ -7,6 +7,8 @@ import org.osgi.service.component.annotations.Component;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
 import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.VmType;
 
 /** {@code KVM_X86_DEFAULT_VM}: no private memory, no mirror, no firmware. */
@@ -22,6 +24,13 @@ public class DefaultVmBackend implements Backend {
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
         Options.requireKnown(vmType(), options, Set.of());
-        return new VmCapabilities(vmType(), gpaw, false, false, false, -1);
+        return VmCapabilities.ordinary(vmType(), gpaw).withSlotZapAll(true);
+    }
+
+    /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */
+    @Override
+    public VmBackend attach(VmContext vm, Map<String, String> options) {
+        return new VmBackend() {
+        };
     }
 }

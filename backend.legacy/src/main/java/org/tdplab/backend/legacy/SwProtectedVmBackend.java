@@ -7,6 +7,9 @@ import org.osgi.service.component.annotations.Component;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
 import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.VmType;
 
 /**
@@ -17,6 +20,8 @@ import org.tdplab.mmu.api.backend.VmType;
 @VmType("sw_protected")
 @Capabilities(private__mem = true)
 public class SwProtectedVmBackend implements Backend {
+    private static final int PG_LEVEL_1G = 3;
+
     @Override
     public String vmType() {
         return "sw_protected";
@@ -25,6 +30,13 @@ public class SwProtectedVmBackend implements Backend {
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
         Options.requireKnown(vmType(), options, Set.of());
-        return new VmCapabilities(vmType(), gpaw, false, true, false, -1);
+        return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ATTRIBUTES, PG_LEVEL_1G);
+    }
+
+    /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */
+    @Override
+    public VmBackend attach(VmContext vm, Map<String, String> options) {
+        return new VmBackend() {
+        };
     }
 }

@@ -3,9 +3,14 @@ package org.tdplab.backend.tdx;
 import java.util.Map;
 
 import org.osgi.service.component.annotations.Component;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
 import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.VmType;
 
 /**
@@ -24,6 +29,16 @@ public class TdxBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        return new VmCapabilities(vmType(), gpaw, true, true, true, gpaw - 1);
+        // private leaves are 4K only; memory-type zaps are unsupported; pre-fault only after finalize;
+        // the per-VM MMIO value is 0 so the TD takes a #VE and makes an MMIO hypercall
+        return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.SHARED_BIT, 1)
+                .withMirroredPt(gpaw - 1).withProtectedState().withMemtypeZap(false).withPreFaultAllowed(false)
+                .withAcceptance().withMmioValue(0);
+    }
+
+    @Override
+    public VmBackend attach(VmContext vm, Map<String, String> options) {
+        throw new MmuException(Errno.ENOTSUP,
+                "VM type tdx: the TDX module model is not built yet; the backend only advertises its capabilities");
     }
 }

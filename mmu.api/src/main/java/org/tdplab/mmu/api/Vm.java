@@ -1,11 +1,23 @@
 package org.tdplab.mmu.api;
 
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
 import org.osgi.annotation.versioning.ProviderType;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 
-/** A VM created by the {@link VmManager}. */
+/**
+ * A VM created by the {@link VmManager}: the host side (the ioctls a VMM issues) and the guest side (what a
+ * vCPU does). Every method validates its arguments and refuses bad input with an {@link MmuException} carrying
+ * KVM's errno and a message naming the offending value; a refused call changes nothing. Once the VM is bugged
+ * ({@code KVM_BUG_ON}) every call fails with {@code EIO}.
+ */
 @ProviderType
 public interface Vm {
+    /** The {@code value} of {@link #access} that writes each page's own GPA as its token. */
+    long DEFAULT_TOKEN = Long.MIN_VALUE;
+
     String name();
 
     String type();
@@ -15,6 +27,99 @@ public interface Vm {
     /** The capabilities its backend gave for this VM's configuration. */
     VmCapabilities capabilities();
 
-    /** Tears the VM down in the kernel's order. */
+    /** Tears the VM down in the kernel's order: private leaves, the backend's key release, then the tables. */
     void destroy();
+
+    // ---- memslots (KVM_SET_USER_MEMORY_REGION2) -------------------------------------------------------------
+
+    /**
+     * Adds memslot {@code id} at {@code gpa}. {@code backing} is the largest host mapping (shared memory) or
+     * guest_memfd folio (private memory) available to it.
+     *
+     * @throws MmuException {@code EEXIST} on overlap or a used id, {@code EINVAL} when misaligned, empty, beyond
+     *     the guest physical address width, or with flags the VM type forbids
+     */
+    void addMemslot(int id, long gpa, long size, Set<SlotFlag> flags, PageSize backing);
+
+    /** Deletes a memslot, zapping its range as the kernel does for this VM type. */
+    void deleteMemslot(int id);
+
+    /** Moves a memslot to a new base GPA (delete of the old range, then create). */
+    void moveMemslot(int id, long gpa);
+
+    // ---- dirty logging -------------------------------------------------------------------------------------
+
+    void setDirtyLogging(int slot, boolean enable, DirtyLogOptions options);
+
+    /** {@code KVM_GET_DIRTY_LOG}: the slot's dirty bitmap, one bit per 4K page from the slot's base. */
+    long[] getDirtyLog(int slot);
+
+    /** {@code KVM_CLEAR_DIRTY_LOG} over a range of the slot (re-protecting the pages). */
+    void clearDirtyLog(int slot, long gpa, long size);
+
+    // ---- memory attributes and guest_memfd -----------------------------------------------------------------
+
+    /** {@code KVM_SET_MEMORY_ATTRIBUTES}. {@code EINVAL} on a VM without private memory. */
+    void setMemoryAttributes(long gpa, long size, boolean isPrivate);
+
+    /** {@code fallocate(PUNCH_HOLE)} on the guest_memfd backing that GPA range. */
+    void punchHole(long gpa, long size);
+
+    // ---- MMU operations --------------------------------------------------------------------------------------
+
+    /**
+     * {@code KVM_PRE_FAULT_MEMORY}: maps the range as faults would. Returns the bytes that remain unmapped when
+     * it stopped early ({@code range.size} after the ioctl), 0 when the whole range was mapped.
+     */
+    long prefault(int vcpu, long gpa, long size);
+
+    /** {@code kvm_zap_gfn_range}, as a memory-type (MTRR/PAT) change causes it. */
+    void zapGfnRange(long gpa, long size);
+
+    /** An MMU-notifier invalidation of the host mapping behind a range. */
+    void notifyUnmap(long gpa, long size);
+
+    /** MMU-notifier age: clears the accessed state; returns the number of young pages found. */
+    long age(long gpa, long size);
+
+    /** MMU-notifier test-young: returns the number of young pages, changing nothing. */
+    long testAge(long gpa, long size);
+
+    /** Runs the full invariant checker now. */
+    CheckReport check();
+
+    // ---- guest -----------------------------------------------------------------------------------------------
+
+    /**
+     * vCPU {@code vcpu} touches every 4K page of {@code [gpa, gpa+size)} through its TLB and the hardware walk;
+     * EPT/NPT violations go to the fault handler and the access is retried as the hardware would. A write stores
+     * {@code value} as each page's data token; a read returns the tokens it reaches.
+     */
+    AccessResult access(int vcpu, Access access, long gpa, long size, Encoding encoding, long value);
+
+    /**
+     * The guest's whole conversion protocol for a range and the exit handled as a VMM does: set the attributes,
+     * then discard the backing of the old kind.
+     */
+    AccessResult convert(int vcpu, boolean toPrivate, long gpa, long size);
+
+    /** The guest accepts (validates) private memory. {@code ENOTSUP} on a VM type without acceptance. */
+    AccessResult accept(int vcpu, long gpa, long size, PageSize level);
+
+    // ---- inspection ------------------------------------------------------------------------------------------
+
+    /** The leaf (or deepest present entry) mapping {@code gpa}'s GFN in the given root, if that root exists. */
+    Optional<SpteInfo> lookup(long gpa, RootKind root);
+
+    /** Counters: the kernel's stat names for the core, the hardware's names for backend counters. */
+    Map<String, Long> stats();
+
+    /** Whether {@code KVM_BUG_ON} has marked the VM bugged. */
+    boolean bugged();
+
+    /** Why the VM was bugged, if it was. */
+    Optional<String> bugReason();
+
+    /** Runs a verb a backend contributes (e.g. {@code finalize}); {@code ENOTSUP} for a verb it lacks. */
+    void invoke(String verb, Map<String, String> options, Set<String> flags);
 }

@@ -7,6 +7,7 @@ import java.util.Optional;
 
 import org.osgi.annotation.versioning.ProviderType;
 import org.tdplab.mmu.api.backend.BackendInfo;
+import org.tdplab.mmu.api.backend.VerbSpec;
 
 /** The core service: creates VMs of the types the discovered backends serve (the {@code KVM_CREATE_VM} analogue). */
 @ProviderType
@@ -30,4 +31,12 @@ public interface VmManager {
 
     /** The backends discovered now, ordered by VM type. */
     List<BackendInfo> backends();
+
+    /** The verbs the discovered backends contribute to the scenario language, e.g. {@code tdx.finalize}. */
+    List<VerbSpec> verbs();
+
+    /** Subscribes to trace events of every VM. */
+    void addObserver(MmuObserver observer);
+
+    void removeObserver(MmuObserver observer);
 }

@@ -1,5 +1,6 @@
 package org.tdplab.mmu.api.backend;
 
+import java.util.List;
 import java.util.Map;
 
 import org.osgi.annotation.versioning.ConsumerType;
@@ -23,4 +24,15 @@ public interface Backend {
      * @throws MmuException {@code EINVAL} for a guest physical address width or option the type does not take
      */
     VmCapabilities capabilities(int gpaw, Map<String, String> options);
+
+    /**
+     * Creates the backend's side of a new VM ({@code kvm_x86_ops.vm_init}). The context is how the backend
+     * reaches the core for that VM.
+     */
+    VmBackend attach(VmContext vm, Map<String, String> options);
+
+    /** The statements this backend contributes to the scenario language. */
+    default List<VerbSpec> verbs() {
+        return List.of();
+    }
 }

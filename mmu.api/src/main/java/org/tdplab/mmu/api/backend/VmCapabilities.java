@@ -13,15 +13,33 @@ import org.tdplab.mmu.api.MmuException;
  * @param privateMem the VM has private memory ({@code kvm_arch_has_private_mem})
  * @param protectedState guest state is protected ({@code has_protected_state}): no read-only memslots
  * @param sharedBit the GPA bit that marks a shared (direct) address, or -1 when the VM has none
+ * @param privateSource where a fault's privateness comes from
+ * @param privateMaxLevel the largest level a private leaf may have (1 = 4K), before the per-pfn hook
+ * @param memtypeZapSupported whether {@code kvm_zap_gfn_range} may run; when not, the core bugs the VM
+ * @param slotZapAll memslot deletion zaps all direct roots fast ({@code KVM_X86_QUIRK_SLOT_ZAP_ALL})
+ * @param preFaultAllowed {@code KVM_PRE_FAULT_MEMORY} allowed from creation (else the backend allows it later)
+ * @param acceptance the guest must accept (validate) private memory before use
+ * @param mmioValue the per-VM MMIO SPTE value ({@code shadow_mmio_value})
  */
-public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolean privateMem,
-        boolean protectedState, int sharedBit) {
+public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolean privateMem, boolean protectedState,
+        int sharedBit, PrivateSource privateSource, int privateMaxLevel, boolean memtypeZapSupported,
+        boolean slotZapAll, boolean preFaultAllowed, boolean acceptance, long mmioValue) {
+
+    /** EPT-misconfig MMIO value (W|X), the default. */
+    public static final long DEFAULT_MMIO_VALUE = 0b110;
 
     public VmCapabilities {
         if (gpaw != 48 && gpaw != 52)
             throw new MmuException(Errno.EINVAL, "gpaw=%d: the guest physical address width must be 48 or 52", gpaw);
         if (sharedBit >= gpaw)
             throw new MmuException(Errno.EINVAL, "shared bit %d lies beyond gpaw=%d", sharedBit, gpaw);
+        if (privateMaxLevel < 1 || privateMaxLevel > 3)
+            throw new MmuException(Errno.EINVAL, "private max level %d is not 1..3", privateMaxLevel);
+        if (mirroredPt && sharedBit < 0)
+            throw new MmuException(Errno.EINVAL, "mirrored page tables need a shared bit");
+        if ((privateSource == PrivateSource.NONE) == privateMem)
+            throw new MmuException(Errno.EINVAL, "private source %s does not fit private_mem=%s", privateSource,
+                    privateMem);
     }
 
     /** KVM's {@code gfn_direct_bits}: the shared bit as a GFN mask, 0 when there is none. */
@@ -32,5 +50,56 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
     /** The TDP root level: 4 for a 48-bit guest physical address width, 5 for 52. */
     public int rootLevel() {
         return gpaw > 48 ? 5 : 4;
+    }
+
+    /** One past the highest GFN a memslot may cover: below the shared bit when there is one. */
+    public long maxGfn() {
+        return 1L << ((sharedBit >= 0 ? sharedBit : gpaw) - 12);
+    }
+
+    /** Capabilities of an ordinary VM of this type and width; adjust with the {@code with…} methods. */
+    public static VmCapabilities ordinary(String vmType, int gpaw) {
+        return new VmCapabilities(vmType, gpaw, false, false, false, -1, PrivateSource.NONE, 3, true, false, true,
+                false, DEFAULT_MMIO_VALUE);
+    }
+
+    public VmCapabilities withPrivateMemory(PrivateSource source, int maxLevel) {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, source != PrivateSource.NONE, protectedState, sharedBit,
+                source, maxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue);
+    }
+
+    public VmCapabilities withMirroredPt(int sharedBit) {
+        return new VmCapabilities(vmType, gpaw, true, privateMem, protectedState, sharedBit, privateSource,
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue);
+    }
+
+    public VmCapabilities withProtectedState() {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, true, sharedBit, privateSource,
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue);
+    }
+
+    public VmCapabilities withSlotZapAll(boolean zapAll) {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
+                privateMaxLevel, memtypeZapSupported, zapAll, preFaultAllowed, acceptance, mmioValue);
+    }
+
+    public VmCapabilities withMemtypeZap(boolean supported) {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
+                privateMaxLevel, supported, slotZapAll, preFaultAllowed, acceptance, mmioValue);
+    }
+
+    public VmCapabilities withPreFaultAllowed(boolean allowed) {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
+                privateMaxLevel, memtypeZapSupported, slotZapAll, allowed, acceptance, mmioValue);
+    }
+
+    public VmCapabilities withAcceptance() {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, true, mmioValue);
+    }
+
+    public VmCapabilities withMmioValue(long value) {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, value);
     }
 }

@@ -54,6 +54,14 @@ final class BackendRegistry {
         return out;
     }
 
+    /** The verbs of the serving backend of every type. */
+    List<org.tdplab.mmu.api.backend.VerbSpec> verbs() {
+        List<org.tdplab.mmu.api.backend.VerbSpec> out = new ArrayList<>();
+        for (String type : types())
+            best(type).ifPresent(b -> out.addAll(b.backend().verbs()));
+        return out;
+    }
+
     private Optional<Bound> best(String vmType) {
         List<Bound> list = byType.get(vmType);
         if (list == null)

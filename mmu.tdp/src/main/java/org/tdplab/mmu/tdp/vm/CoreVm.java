@@ -1,25 +1,116 @@
 package org.tdplab.mmu.tdp.vm;
 
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.CheckReport;
+import org.tdplab.mmu.api.DirtyLogOptions;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.MmuObserver;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.SpteInfo;
 import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.tdp.check.CheckTarget;
+import org.tdplab.mmu.tdp.check.InvariantChecker;
+import org.tdplab.mmu.tdp.mem.HostMemory;
+import org.tdplab.mmu.tdp.mmu.MmuHost;
+import org.tdplab.mmu.tdp.mmu.Stat;
+import org.tdplab.mmu.tdp.mmu.TdpMmu;
+import org.tdplab.mmu.tdp.pt.TableFrames;
+import org.tdplab.mmu.tdp.slot.MemAttributes;
+import org.tdplab.mmu.tdp.slot.Memslot;
+import org.tdplab.mmu.tdp.slot.Memslots;
+import org.tdplab.mmu.tdp.spte.Spte;
+import org.tdplab.mmu.tdp.vcpu.GuestMode;
+import org.tdplab.mmu.tdp.vcpu.Vcpu;
 
-/** A VM as the core holds it. */
-final class CoreVm implements Vm {
+/**
+ * A VM as the core holds it: memslots, memory attributes, the TDP MMU, vCPUs and the backend's side. Host
+ * operations are serialized by {@code slots_lock}; MMU state changes take the MMU lock as the kernel does.
+ */
+public final class CoreVm implements Vm, MmuHost {
     private final String name;
     private final String type;
-    private final int vcpus;
-    private final VmCapabilities capabilities;
+    final int id;
+    final VmCapabilities caps;
+    final HostMemory memory;
+    final Memslots memslots;
+    final MemAttributes attributes;
+    final TdpMmu mmu;
+    final Vcpu[] vcpus;
+    final GuestMode guestMode;
+    final Tracer trace;
+    final ExpectedMemory expected = new ExpectedMemory();
+    final FaultHandler faults;
+    final GuestOps guest;
+    private final HostOps host;
+    private volatile boolean preFaultAllowed;
+    private final VmBackend backend;
+    private final CoreVmContext context;
     private final Consumer<CoreVm> onDestroy;
+    /** {@code slots_lock}: serializes the VMM's ioctls that change memslots, attributes and guest_memfd. */
+    final ReentrantLock slotsLock = new ReentrantLock();
+    /** Guest reads that returned something other than what was last written there. */
+    final List<String> dataViolations = Collections.synchronizedList(new ArrayList<>());
+    private volatile String bugReason;
+    private volatile boolean destroyed;
 
-    CoreVm(String name, String type, int vcpus, VmCapabilities capabilities, Consumer<CoreVm> onDestroy) {
+    CoreVm(int id, String name, String type, int nvcpus, VmCapabilities caps, HostMemory memory, Backend backend,
+            Map<String, String> options, List<MmuObserver> observers, Consumer<CoreVm> onDestroy) {
+        this.id = id;
         this.name = name;
         this.type = type;
-        this.vcpus = vcpus;
-        this.capabilities = capabilities;
+        this.caps = caps;
+        this.memory = memory;
         this.onDestroy = onDestroy;
+        this.trace = new Tracer(name, observers);
+        this.memslots = new Memslots(memory, id, caps.maxGfn() - 1, caps.privateMem(), caps.protectedState(),
+                new GmemEvents(this));
+        this.attributes = memslots.attributes();
+        this.mmu = new TdpMmu(caps, tableFrames(), this);
+        this.vcpus = new Vcpu[nvcpus];
+        for (int i = 0; i < nvcpus; i++)
+            vcpus[i] = new Vcpu(i, mmu.pool);
+        this.guestMode = new GuestMode(vcpus);
+        this.faults = new FaultHandler(this);
+        this.guest = new GuestOps(this);
+        this.host = new HostOps(this);
+        this.preFaultAllowed = caps.preFaultAllowed();
+        this.context = new CoreVmContext(this);
+        this.backend = backend.attach(context, options);
     }
+
+    private TableFrames tableFrames() {
+        return new TableFrames() {
+            @Override
+            public long allocFrame(int tableId) {
+                return memory.alloc(Spte.PG_LEVEL_4K, HostMemory.PAGE_TABLE, id);
+            }
+
+            @Override
+            public void freeFrame(long pfn) {
+                memory.free(pfn, Spte.PG_LEVEL_4K);
+            }
+        };
+    }
+
+    // ---- identity -----------------------------------------------------------------------------------------
 
     @Override
     public String name() {
@@ -33,16 +124,285 @@ final class CoreVm implements Vm {
 
     @Override
     public int vcpus() {
-        return vcpus;
+        return vcpus.length;
     }
 
     @Override
     public VmCapabilities capabilities() {
-        return capabilities;
+        return caps;
     }
 
     @Override
+    public VmBackend backend() {
+        return backend;
+    }
+
+    // ---- KVM_BUG_ON -----------------------------------------------------------------------------------------
+
+    @Override
+    public void bug(String reason) {
+        if (bugReason == null) {
+            synchronized (this) {
+                if (bugReason == null)
+                    bugReason = reason;
+            }
+            // KVM_REQ_VM_DEAD: no vCPU enters the guest again
+            guestMode.kickAll();
+        }
+    }
+
+    @Override
+    public boolean bugged() {
+        return bugReason != null;
+    }
+
+    @Override
+    public Optional<String> bugReason() {
+        return Optional.ofNullable(bugReason);
+    }
+
+    /** Refuses an ioctl on a bugged or destroyed VM. */
+    void requireAlive() {
+        if (destroyed)
+            throw new MmuException(Errno.ENODEV, "VM '%s' was destroyed", name);
+        if (bugReason != null)
+            throw new MmuException(Errno.EIO, "VM '%s' is bugged (%s)", name, bugReason);
+    }
+
+    Vcpu vcpu(int index) {
+        if (index < 0 || index >= vcpus.length)
+            throw new MmuException(Errno.EINVAL, "vcpu=%d: VM '%s' has vCPUs 0..%d", index, name, vcpus.length - 1);
+        return vcpus[index];
+    }
+
+    // ---- MmuHost ----------------------------------------------------------------------------------------------
+
+    @Override
+    public void flushRemoteTlbs(long gfn, long npages) {
+        mmu.stats.inc(Stat.REMOTE_TLB_FLUSH_REQUESTS);
+        mmu.stats.inc(Stat.REMOTE_TLB_FLUSH);
+        trace.tlbFlush(gfn, npages);
+        guestMode.flushAll();
+    }
+
+    @Override
+    public void requestRootReload() {
+        for (Vcpu v : vcpus)
+            v.reloadRoots = true;
+    }
+
+    @Override
+    public void traceSpteChanged(RootKind root, long gfn, int level, long oldSpte, long newSpte) {
+        trace.spteChanged(root, gfn, level, oldSpte, newSpte);
+    }
+
+    // ---- roots as vCPUs hold them -------------------------------------------------------------------------
+
+    /** {@code kvm_mmu_reload}: before entering the guest a vCPU drops obsolete roots and loads valid ones. */
+    void loadRoots(Vcpu v) {
+        if (v.directRoot != 0 && (v.reloadRoots || mmu.pool.isInvalid(v.directRoot))) {
+            v.reloadRoots = false;
+            int old = v.directRoot;
+            v.directRoot = 0;
+            mmu.lock.readLock();
+            try {
+                mmu.putRoot(old);
+            } finally {
+                mmu.lock.readUnlock();
+            }
+        }
+        v.reloadRoots = false;
+        if (caps.mirroredPt() && v.mirrorRoot == 0)
+            v.mirrorRoot = withReadLock(() -> mmu.getRoot(true));
+        if (v.directRoot == 0) {
+            v.directRoot = withReadLock(() -> mmu.getRoot(false));
+            v.tlb.flush(); // a newly loaded root is flushed locally (kvm_mmu_load)
+        }
+    }
+
+    private int withReadLock(java.util.function.IntSupplier op) {
+        mmu.lock.readLock();
+        try {
+            return op.getAsInt();
+        } finally {
+            mmu.lock.readUnlock();
+        }
+    }
+
+    /** {@code tdp_mmu_get_root_for_fault}: the mirror root for private GPAs of mirrored VMs. */
+    int rootForFault(Vcpu v, boolean isPrivate) {
+        return caps.mirroredPt() && isPrivate ? v.mirrorRoot : v.directRoot;
+    }
+
+    int directRootOf(Vcpu v) {
+        return v.directRoot;
+    }
+
+    /** The guest_memfd pfn for a private GFN of a gmem slot (allocating and preparing the folio), or -1. */
+    long gmemPfn(Memslot slot, long gfn) {
+        return slot.gmemPfn(gfn);
+    }
+
+    // ---- host operations ------------------------------------------------------------------------------------
+
+    @Override
+    public void addMemslot(int slot, long gpa, long size, Set<SlotFlag> flags, PageSize backing) {
+        host.addMemslot(slot, gpa, size, flags, backing);
+    }
+
+    @Override
+    public void deleteMemslot(int slot) {
+        host.deleteMemslot(slot);
+    }
+
+    @Override
+    public void moveMemslot(int slot, long gpa) {
+        host.moveMemslot(slot, gpa);
+    }
+
+    @Override
+    public void setDirtyLogging(int slot, boolean enable, DirtyLogOptions options) {
+        host.setDirtyLogging(slot, enable, options);
+    }
+
+    @Override
+    public long[] getDirtyLog(int slot) {
+        return host.getDirtyLog(slot);
+    }
+
+    @Override
+    public void clearDirtyLog(int slot, long gpa, long size) {
+        host.clearDirtyLog(slot, gpa, size);
+    }
+
+    @Override
+    public void setMemoryAttributes(long gpa, long size, boolean isPrivate) {
+        host.setMemoryAttributes(gpa, size, isPrivate);
+    }
+
+    @Override
+    public void punchHole(long gpa, long size) {
+        host.punchHole(gpa, size);
+    }
+
+    @Override
+    public long prefault(int vcpu, long gpa, long size) {
+        return guest.prefault(vcpu, gpa, size);
+    }
+
+    @Override
+    public void zapGfnRange(long gpa, long size) {
+        host.zapGfnRange(gpa, size);
+    }
+
+    @Override
+    public void notifyUnmap(long gpa, long size) {
+        host.notifyUnmap(gpa, size);
+    }
+
+    @Override
+    public long age(long gpa, long size) {
+        return host.age(gpa, size, true);
+    }
+
+    @Override
+    public long testAge(long gpa, long size) {
+        return host.age(gpa, size, false);
+    }
+
+    @Override
+    public CheckReport check() {
+        mmu.lock.writeLock();
+        try {
+            CheckTarget target = new CheckTarget(mmu, memslots, attributes, vcpus, guestMode, bugged());
+            List<String> violations = new ArrayList<>(new InvariantChecker(target).run());
+            synchronized (dataViolations) {
+                violations.addAll(dataViolations);
+            }
+            violations.addAll(backend.check(new CoreMmuView(this)));
+            return new CheckReport(violations, InvariantChecker.CHECKED);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    // ---- guest ---------------------------------------------------------------------------------------------
+
+    @Override
+    public AccessResult access(int vcpu, Access access, long gpa, long size, Encoding encoding, long value) {
+        return guest.access(vcpu, access, gpa, size, encoding, value);
+    }
+
+    @Override
+    public AccessResult convert(int vcpu, boolean toPrivate, long gpa, long size) {
+        return guest.convert(vcpu, toPrivate, gpa, size);
+    }
+
+    @Override
+    public AccessResult accept(int vcpu, long gpa, long size, PageSize level) {
+        return guest.accept(vcpu, gpa, size, level);
+    }
+
+    // ---- inspection -----------------------------------------------------------------------------------------
+
+    @Override
+    public Optional<SpteInfo> lookup(long gpa, RootKind root) {
+        return new CoreMmuView(this).lookup(gpa, root);
+    }
+
+    @Override
+    public Map<String, Long> stats() {
+        Map<String, Long> out = new LinkedHashMap<>(mmu.stats.snapshot());
+        context.firmwareCalls.forEach((name, count) -> out.put(name, count.sum()));
+        out.putAll(backend.stats());
+        return out;
+    }
+
+    @Override
+    public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+        requireAlive();
+        slotsLock.lock();
+        try {
+            backend.invoke(verb, options, flags);
+        } finally {
+            slotsLock.unlock();
+        }
+    }
+
+    // ---- teardown -----------------------------------------------------------------------------------------
+
+    /**
+     * The kernel's order: vCPUs drop their roots; guest_memfd release zaps every private SPTE while the key is
+     * still assigned; the backend releases its key; the TDP MMU zaps and frees every root (mirror tables last,
+     * after the key release); memslots and guest_memfd go; the backend's own teardown runs last.
+     */
+    @Override
     public void destroy() {
+        slotsLock.lock();
+        try {
+            if (destroyed)
+                return;
+            host.teardown();
+            destroyed = true;
+        } finally {
+            slotsLock.unlock();
+        }
         onDestroy.accept(this);
+    }
+
+    HostOps host() {
+        return host;
+    }
+
+    boolean preFaultAllowed() {
+        return preFaultAllowed;
+    }
+
+    void allowPreFault() {
+        preFaultAllowed = true;
+    }
+
+    boolean destroyed() {
+        return destroyed;
     }
 }

@@ -13,13 +13,19 @@ import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
 import org.osgi.service.component.annotations.ReferencePolicy;
 import org.osgi.service.component.annotations.ReferencePolicyOption;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
 import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuObserver;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.BackendInfo;
+import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.tdp.mem.HostMemory;
 
 /**
  * The core service. Backends come and go as dynamic, greedy references: binding or losing one never
@@ -29,6 +35,10 @@ import org.tdplab.mmu.api.backend.VmCapabilities;
 public class VmManagerComponent implements VmManager {
     private final BackendRegistry backends = new BackendRegistry();
     private final ConcurrentMap<String, CoreVm> vms = new ConcurrentHashMap<>();
+    /** Simulated host physical memory, shared by every VM as a host's RAM is. */
+    private final HostMemory memory = new HostMemory();
+    private final List<MmuObserver> observers = new CopyOnWriteArrayList<>();
+    private final AtomicInteger ids = new AtomicInteger();
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
@@ -48,10 +58,16 @@ public class VmManagerComponent implements VmManager {
             throw new MmuException(Errno.EINVAL, "vcpus=%d: must be 1..1024", vcpus);
         Backend backend = backends.forType(type).orElseThrow(() -> new MmuException(Errno.ENODEV,
                 "no backend serves VM type '%s'; available: %s", type, String.join(", ", backends.types())));
-        VmCapabilities caps = backend.capabilities(gpaw, options == null ? Map.of() : options);
-        CoreVm vm = new CoreVm(name, type, vcpus, caps, this::forget);
-        if (vms.putIfAbsent(name, vm) != null)
+        Map<String, String> opts = options == null ? Map.of() : options;
+        VmCapabilities caps = backend.capabilities(gpaw, opts);
+        if (vms.containsKey(name))
             throw new MmuException(Errno.EEXIST, "VM '%s' exists already", name);
+        CoreVm vm = new CoreVm(ids.incrementAndGet(), name, type, vcpus, caps, memory, backend, opts, observers,
+                this::forget);
+        if (vms.putIfAbsent(name, vm) != null) {
+            vm.destroy();
+            throw new MmuException(Errno.EEXIST, "VM '%s' exists already", name);
+        }
         return vm;
     }
 
@@ -72,5 +88,20 @@ public class VmManagerComponent implements VmManager {
     @Override
     public List<BackendInfo> backends() {
         return backends.all();
+    }
+
+    @Override
+    public List<VerbSpec> verbs() {
+        return backends.verbs();
+    }
+
+    @Override
+    public void addObserver(MmuObserver observer) {
+        observers.add(observer);
+    }
+
+    @Override
+    public void removeObserver(MmuObserver observer) {
+        observers.remove(observer);
     }
 }

@@ -1,0 +1,60 @@
+package org.tdplab.mmu.api.backend;
+
+import org.osgi.annotation.versioning.ProviderType;
+
+/** How a backend reaches the core for one VM. Implemented by the core. */
+@ProviderType
+public interface VmContext {
+    String name();
+
+    VmCapabilities capabilities();
+
+    int vcpus();
+
+    // ---- host memory ------------------------------------------------------------------------------------------
+
+    /** Allocates a host frame the backend's firmware model owns (control structures, external tables). */
+    long allocFirmwareFrame();
+
+    void freeFirmwareFrame(long pfn);
+
+    /** The data token of a host frame. */
+    long readToken(long pfn);
+
+    void writeToken(long pfn, long token);
+
+    // ---- the MMU ----------------------------------------------------------------------------------------------
+
+    /** {@code KVM_BUG_ON}: marks the VM bugged; later operations fail with EIO. */
+    void bug(String reason);
+
+    boolean bugged();
+
+    /**
+     * {@code kvm_tdp_mmu_map_private_pfn}: maps the private page at {@code gfn} at 4K through the fault path,
+     * retrying on RETRY. Returns false when it could not (no private backing, VM bugged).
+     */
+    boolean mapPrivate(long gfn);
+
+    /** The guest_memfd pfn backing a private GFN (allocating and preparing it), or -1 when there is none. */
+    long gmemPfn(long gfn);
+
+    boolean isPrivate(long gfn);
+
+    /** {@code kvm_zap_gfn_range} on behalf of the backend (not a memory-type change). */
+    void zapGfnRange(long gfn, long npages);
+
+    /**
+     * {@code KVM_REQ_OUTSIDE_GUEST_MODE} to every vCPU: returns once no vCPU is still running in the guest with
+     * translations from before the call.
+     */
+    void kickAllVcpus();
+
+    /** Allows {@code KVM_PRE_FAULT_MEMORY} from now on (e.g. at finalize). */
+    void allowPreFault();
+
+    // ---- accounting ---------------------------------------------------------------------------------------------
+
+    /** Records a firmware call: counted under {@code name} and traced with its status. */
+    void firmwareCall(String name, long gfn, int level, String status);
+}

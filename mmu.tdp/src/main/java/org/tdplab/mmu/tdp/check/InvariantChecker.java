@@ -1,0 +1,236 @@
+package org.tdplab.mmu.tdp.check;
+
+import static org.tdplab.mmu.tdp.spte.Spte.isLast;
+import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.tdplab.mmu.tdp.mmu.Stat;
+import org.tdplab.mmu.tdp.mmu.TdpMmu;
+import org.tdplab.mmu.tdp.pt.TablePool;
+import org.tdplab.mmu.tdp.slot.Memslot;
+import org.tdplab.mmu.tdp.spte.Spte;
+import org.tdplab.mmu.tdp.vcpu.Tlb;
+import org.tdplab.mmu.tdp.vcpu.Vcpu;
+
+/**
+ * The invariants of the kernel's TDP MMU (spec §8) that hold without a firmware backend, checked by walking
+ * every root. Run with the MMU write lock held, so no operation is half done. Each violation names its
+ * invariant.
+ */
+public final class InvariantChecker {
+    /** How many invariants {@link #run} checks. */
+    public static final int CHECKED = 17;
+
+    private final CheckTarget vm;
+    private final TdpMmu mmu;
+    private final TablePool pool;
+    private final List<String> out = new ArrayList<>();
+    private final long[] leaves = new long[4];
+    private long tables;
+
+    public InvariantChecker(CheckTarget vm) {
+        this.vm = vm;
+        this.mmu = vm.mmu();
+        this.pool = mmu.pool;
+    }
+
+    public List<String> run() {
+        for (int root : mmu.roots())
+            checkRoot(root);
+        checkStats();
+        checkTlbs();
+        return out;
+    }
+
+    private void fail(int invariant, String format, Object... args) {
+        if (out.size() < 100)
+            out.add("inv " + invariant + ": " + String.format(format, args));
+    }
+
+    // ---- roots and tables ---------------------------------------------------------------------------------
+
+    private void checkRoot(int root) {
+        if (!pool.isLive(root)) {
+            fail(14, "root %d is on the root list but was freed", root);
+            return;
+        }
+        int count = pool.rootCount(root);
+        if (!pool.isInvalid(root) && count < 1)
+            fail(14, "valid root %d has refcount %d", root, count);
+        if (pool.level(root) != mmu.rootLevel)
+            fail(2, "root %d has level %d, the VM's root level is %d", root, pool.level(root), mmu.rootLevel);
+        checkTable(root, root, 0);
+    }
+
+    private void checkTable(int root, int table, int depth) {
+        int level = pool.level(table);
+        long base = pool.gfn(table);
+        long step = Spte.pagesPerHpage(level);
+        boolean mirror = pool.isMirror(root);
+        if (base % (step * Spte.ENT_PER_PAGE) != 0 && table != root)
+            fail(1, "table %d at level %d has gfn 0x%x not aligned to its coverage", table, level, base);
+        for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
+            long sptep = TablePool.sptep(table, i);
+            long spte = pool.get(sptep);
+            long gfn = base + i * step;
+            if (!isShadowPresent(spte)) {
+                checkNonPresent(root, mirror, gfn, level, spte);
+                continue;
+            }
+            if (isLast(spte, level))
+                checkLeaf(root, mirror, gfn, level, spte);
+            else
+                checkChild(root, table, sptep, gfn, level, spte, depth);
+        }
+    }
+
+    private void checkNonPresent(int root, boolean mirror, long gfn, int level, long spte) {
+        if (Spte.isFrozen(spte)) {
+            fail(5, "SPTE for gfn 0x%x level %d is FROZEN with no operation in progress", gfn, level);
+            return;
+        }
+        if (spte == Spte.SHADOW_NONPRESENT_VALUE)
+            return;
+        if (!mirror && Spte.isMmio(spte, mmu.caps.mmioValue()))
+            return;
+        fail(4, "non-present SPTE 0x%x for gfn 0x%x level %d is neither the non-present value nor MMIO", spte, gfn,
+                level);
+    }
+
+    private void checkChild(int root, int parent, long sptep, long gfn, int level, long spte, int depth) {
+        if (level == Spte.PG_LEVEL_4K) {
+            fail(2, "non-leaf SPTE at level 1 for gfn 0x%x", gfn);
+            return;
+        }
+        int child = pool.idOfPfn(Spte.pfn(spte));
+        if (child == 0 || !pool.isLive(child)) {
+            fail(22, "SPTE for gfn 0x%x level %d points at pfn 0x%x, which is no live table", gfn, level,
+                    Spte.pfn(spte));
+            return;
+        }
+        if (pool.level(child) != level - 1)
+            fail(2, "child table %d of gfn 0x%x has level %d, expected %d", child, gfn, pool.level(child), level - 1);
+        if (pool.isMirror(child) != pool.isMirror(root))
+            fail(2, "child table %d of gfn 0x%x has another root role than its root", child, gfn);
+        if (pool.ptep(child) != sptep)
+            fail(2, "child table %d does not point back at the SPTE that links it", child);
+        if (pool.gfn(child) != gfn)
+            fail(1, "child table %d has gfn 0x%x, its parent entry covers 0x%x", child, pool.gfn(child), gfn);
+        if (depth > 6) {
+            fail(2, "table nesting deeper than the root level at gfn 0x%x", gfn);
+            return;
+        }
+        tables++;
+        checkTable(root, child, depth + 1);
+    }
+
+    private void checkLeaf(int root, boolean mirror, long gfn, int level, long spte) {
+        leaves[level]++;
+        long pages = Spte.pagesPerHpage(level);
+        long pfn = Spte.pfn(spte);
+        if (pfn % pages != 0)
+            fail(1, "leaf for gfn 0x%x level %d maps pfn 0x%x, not aligned to its level", gfn, level, pfn);
+        if (!Spte.writableTripleValid(spte))
+            fail(6, "leaf for gfn 0x%x has an illegal (host-writable, mmu-writable, W) triple: 0x%x", gfn, spte);
+        if (vm.bugged())
+            return;
+        Memslot slot = vm.memslots().find(gfn);
+        if (slot == null || slot.isInvalid() && !mmu.invalidation.inProgress(gfn)) {
+            fail(17, "leaf for gfn 0x%x level %d lies in no memslot", gfn, level);
+            return;
+        }
+        if (mmu.invalidation.inProgress(gfn))
+            return;
+        boolean attrPrivate = vm.attributes().isPrivate(gfn);
+        boolean leafPrivate = mirror || (!mmu.caps.mirroredPt() && slot.isGmem() && attrPrivate);
+        if (mmu.caps.mirroredPt() && mirror != attrPrivate)
+            fail(7, "%s root maps gfn 0x%x whose attribute is %s", mirror ? "mirror" : "direct", gfn,
+                    attrPrivate ? "private" : "shared");
+        if (level > 1)
+            checkHuge(slot, gfn, level, leafPrivate);
+        long want = leafPrivate ? gmemPfn(slot, gfn) : slot.hvaPfnIfPresent(gfn);
+        if (leafPrivate && !slot.isGmem())
+            fail(8, "private leaf for gfn 0x%x in memslot %d, which has no guest_memfd", gfn, slot.id());
+        else if (want < 0 || want != pfn)
+            fail(leafPrivate ? 8 : 19, "%s leaf for gfn 0x%x maps pfn 0x%x, the %s backing is 0x%x",
+                    leafPrivate ? "private" : "shared", gfn, pfn, leafPrivate ? "guest_memfd" : "host", want);
+    }
+
+    private static long gmemPfn(Memslot slot, long gfn) {
+        return slot.isGmem() ? slot.gmem().pfnIfPresent(slot.gmemIndex(gfn)) : -1;
+    }
+
+    /** Invariant 20: a huge leaf covers one memslot, one attribute, no dirty log, and what its backing allows. */
+    private void checkHuge(Memslot slot, long gfn, int level, boolean leafPrivate) {
+        long pages = Spte.pagesPerHpage(level);
+        if (gfn < slot.baseGfn() || gfn + pages > slot.endGfn())
+            fail(20, "%s leaf at gfn 0x%x crosses the edge of memslot %d", Spte.levelName(level), gfn, slot.id());
+        if (slot.isDirtyLogging())
+            fail(20, "%s leaf at gfn 0x%x in dirty-logged memslot %d", Spte.levelName(level), gfn, slot.id());
+        if (mmu.caps.privateMem() && slot.isMixed(gfn, level))
+            fail(20, "%s leaf at gfn 0x%x covers GFNs of mixed attributes", Spte.levelName(level), gfn);
+        if (leafPrivate) {
+            int order = slot.gmem().folioOrder(slot.gmemIndex(gfn));
+            if (order < 9 * (level - 1))
+                fail(20, "private %s leaf at gfn 0x%x is larger than its guest_memfd folio (order %d)",
+                        Spte.levelName(level), gfn, order);
+            if (level > mmu.caps.privateMaxLevel())
+                fail(20, "private %s leaf at gfn 0x%x exceeds the backend's private max level %d",
+                        Spte.levelName(level), gfn, mmu.caps.privateMaxLevel());
+        } else if (slot.hostMappingLevel(gfn) < level) {
+            fail(20, "shared %s leaf at gfn 0x%x exceeds the host mapping level %d", Spte.levelName(level), gfn,
+                    slot.hostMappingLevel(gfn));
+        }
+    }
+
+    // ---- bookkeeping -------------------------------------------------------------------------------------
+
+    private void checkStats() {
+        for (int level = 1; level <= 3; level++) {
+            long counted = mmu.stats.get(Stat.pages(level));
+            if (counted != leaves[level])
+                fail(0, "stat %s is %d but the roots hold %d such leaves", Stat.pages(level).kernelName, counted,
+                        leaves[level]);
+        }
+        if (mmu.stats.get(Stat.TDP_MMU_PAGES) != tables)
+            fail(0, "stat tdp_mmu_pages is %d but the roots link %d tables", mmu.stats.get(Stat.TDP_MMU_PAGES),
+                    tables);
+    }
+
+    /** No vCPU whose TLB is current caches a translation its root no longer gives. */
+    private void checkTlbs() {
+        for (Vcpu v : vm.vcpus()) {
+            if (!vm.guestMode().current(v) || v.directRoot == 0 || pool.isInvalid(v.directRoot) || v.reloadRoots)
+                continue;
+            v.tlb.forEach((key, value) -> {
+                long indexGfn = key & ((1L << 60) - 1);
+                boolean encrypted = (key & (1L << 60)) != 0;
+                if (mmu.caps.mirroredPt() && (indexGfn & mmu.directBits) == 0)
+                    return; // private translations of mirrored VMs come from the backend's table
+                long now = lookup(v.directRoot, indexGfn);
+                boolean writable = (value & Tlb.W) != 0;
+                if (now < 0 || (now & ~(1L << 62)) != Tlb.pfn(value) || writable && (now & (1L << 62)) == 0)
+                    fail(0, "stale TLB: vCPU %d caches gpa 0x%x%s -> pfn 0x%x%s, the tables give %s", v.id,
+                            indexGfn << 12, encrypted ? " (encrypted)" : "", Tlb.pfn(value), writable ? " W" : "",
+                            now < 0 ? "no mapping" : String.format("pfn 0x%x", now & ~(1L << 62)));
+            });
+        }
+    }
+
+    /** A side-effect-free walk: the 4K pfn (bit 62 = writable) or -1. */
+    private long lookup(int root, long indexGfn) {
+        int table = root;
+        for (int level = mmu.rootLevel; level >= 1; level--) {
+            long spte = pool.get(TablePool.sptep(table, Spte.indexAt(indexGfn, level)));
+            if (!isShadowPresent(spte))
+                return -1;
+            if (isLast(spte, level))
+                return (Spte.pfn(spte) + (indexGfn & (Spte.pagesPerHpage(level) - 1)))
+                        | (Spte.isWritable(spte) ? 1L << 62 : 0);
+            table = pool.idOfPfn(Spte.pfn(spte));
+        }
+        return -1;
+    }
+}

@@ -1,0 +1,294 @@
+package org.tdplab.mmu.tdp.mmu;
+
+import static org.tdplab.mmu.tdp.spte.Spte.FROZEN_SPTE;
+import static org.tdplab.mmu.tdp.spte.Spte.SHADOW_NONPRESENT_VALUE;
+import static org.tdplab.mmu.tdp.spte.Spte.isFrozen;
+import static org.tdplab.mmu.tdp.spte.Spte.isLast;
+import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
+
+import java.util.Arrays;
+
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.backend.HookStatus;
+import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.tdp.pt.Rcu;
+import org.tdplab.mmu.tdp.pt.TableFrames;
+import org.tdplab.mmu.tdp.pt.TablePool;
+import org.tdplab.mmu.tdp.pt.TdpIter;
+import org.tdplab.mmu.tdp.spte.Spte;
+
+/**
+ * One VM's TDP MMU state: its page-table pool, its roots, and the two ways an SPTE changes — atomically under
+ * the read lock ({@code tdp_mmu_set_spte_atomic}) or plainly under the write lock ({@code tdp_mmu_set_spte}) —
+ * both funnelled into {@link #handleChangedSpte}, the one place that does the bookkeeping for every change.
+ */
+public final class TdpMmu {
+    /** Status codes of SPTE updates. */
+    public static final int OK = 0, BUSY = 1;
+
+    public final VmCapabilities caps;
+    public final TablePool pool;
+    public final Rcu rcu;
+    public final MmuLock lock = new MmuLock();
+    public final Stats stats = new Stats();
+    public final Invalidation invalidation = new Invalidation();
+    public final int rootLevel;
+    public final long directBits;
+    final MmuHost host;
+    public final Zapper zap;
+    public final TdpMap map;
+
+    /** The root list ({@code kvm->arch.tdp_mmu_roots}); guarded by {@code this} for writers, read as a snapshot. */
+    private volatile int[] roots = new int[0];
+
+    public TdpMmu(VmCapabilities caps, TableFrames frames, MmuHost host) {
+        this.caps = caps;
+        this.pool = new TablePool(frames);
+        this.rcu = new Rcu(pool);
+        this.rootLevel = caps.rootLevel();
+        this.directBits = caps.gfnDirectBits();
+        this.host = host;
+        this.zap = new Zapper(this);
+        this.map = new TdpMap(this);
+    }
+
+    // ---- roots ------------------------------------------------------------------------------------------------
+
+    /**
+     * {@code kvm_tdp_mmu_alloc_root}: a reference to the valid root of this kind, creating it (refcount 2: one for
+     * the vCPU, one the MMU keeps until the root is invalidated) when there is none.
+     */
+    public int getRoot(boolean mirror) {
+        for (int root : roots)
+            if (matches(root, mirror) && pool.tryGetRoot(root))
+                return root;
+        synchronized (this) {
+            for (int root : roots)
+                if (matches(root, mirror) && pool.tryGetRoot(root))
+                    return root;
+            int root = pool.alloc(rootLevel, 0, TablePool.ROLE_ROOT | (mirror ? TablePool.ROLE_MIRROR : 0));
+            pool.setRootCount(root, 2);
+            int[] next = Arrays.copyOf(roots, roots.length + 1);
+            next[next.length - 1] = root;
+            roots = next;
+            stats.inc(Stat.ROOTS_ALLOCATED);
+            return root;
+        }
+    }
+
+    private boolean matches(int root, boolean mirror) {
+        return !pool.isInvalid(root) && pool.isMirror(root) == mirror;
+    }
+
+    /** {@code kvm_tdp_mmu_put_root}: the last reference frees the root, which must be invalid by then. */
+    public void putRoot(int root) {
+        if (pool.putRoot(root) != 0)
+            return;
+        if (!pool.isInvalid(root))
+            host.bug("root " + root + " lost its last reference while still valid");
+        zap.zapRoot(root, !lock.isWriteLockedByMe());
+        synchronized (this) {
+            int[] cur = roots;
+            int[] next = new int[cur.length - 1];
+            for (int i = 0, j = 0; i < cur.length; i++)
+                if (cur[i] != root)
+                    next[j++] = cur[i];
+            roots = next;
+        }
+        stats.inc(Stat.ROOTS_FREED);
+        rcu.callRcu(root);
+    }
+
+    /** A snapshot of the root list. */
+    public int[] roots() {
+        return roots;
+    }
+
+    public RootKind kindOf(int tableId) {
+        return pool.isMirror(tableId) ? RootKind.MIRROR : RootKind.DIRECT;
+    }
+
+    /** {@code kvm_gfn_root_bits}: mirror roots walk natural GFNs, direct roots the aliased (shared-bit) GFNs. */
+    public long gfnBits(int root) {
+        return pool.isMirror(root) ? 0 : directBits;
+    }
+
+    /** One past the last GFN a root of this VM indexes. */
+    public long maxGfn() {
+        return 1L << (9 * rootLevel);
+    }
+
+    // ---- SPTE updates ----------------------------------------------------------------------------------------
+
+    /**
+     * {@code tdp_mmu_set_spte_atomic}, under the read lock: CAS from the iterator's snapshot. A mirror entry goes
+     * through the FROZEN protocol around the backend hook (§4.4). Returns {@link #BUSY} (snapshot refreshed) when the
+     * entry changed meanwhile or the backend was busy; the caller retries.
+     */
+    public int setSpteAtomic(TdpIter it, long newSpte) {
+        long sptep = it.sptep;
+        long old = it.oldSpte;
+        if (isFrozen(old))
+            return BUSY;
+        if (pool.isMirror(TablePool.tableOf(sptep))) {
+            if (!isShadowPresent(newSpte)) {
+                host.bug("atomic zap of a mirror SPTE at gfn 0x" + Long.toHexString(it.gfn));
+                return BUSY;
+            }
+            if (isShadowPresent(old)) {
+                host.bug("replacing a present mirror SPTE at gfn 0x" + Long.toHexString(it.gfn));
+                return BUSY;
+            }
+            if (!pool.cas(sptep, old, FROZEN_SPTE)) {
+                it.refresh();
+                return BUSY;
+            }
+            HookStatus status = host.backend().mirrorSpteChanged(it.gfn, it.level, old, newSpte);
+            if (status != HookStatus.OK) {
+                pool.set(sptep, old);
+                if (status == HookStatus.ERROR)
+                    host.bug("mirror hook failed to install gfn 0x" + Long.toHexString(it.gfn) + " level " + it.level);
+                return BUSY;
+            }
+            pool.set(sptep, newSpte);
+        } else if (!pool.cas(sptep, old, newSpte)) {
+            it.refresh();
+            return BUSY;
+        }
+        handleChangedSpte(sptep, it.gfn, old, newSpte, it.level, true);
+        it.oldSpte = newSpte;
+        return OK;
+    }
+
+    /**
+     * {@code tdp_mmu_set_spte}, under the write lock. Leaves whose bits may change outside the lock are exchanged
+     * atomically so no A/D update is lost. Removing a present mirror leaf calls the backend hook.
+     */
+    public void setSpte(TdpIter it, long newSpte) {
+        it.oldSpte = writeSpte(it.sptep, it.oldSpte, newSpte, it.level, it.gfn);
+    }
+
+    long writeSpte(long sptep, long old, long newSpte, int level, long gfn) {
+        if (isFrozen(old) || isFrozen(newSpte))
+            host.bug("plain write of a FROZEN SPTE at gfn 0x" + Long.toHexString(gfn));
+        if (isShadowPresent(old) && Spte.needsAtomicUpdate(old, level))
+            old = pool.xchg(sptep, newSpte);
+        else
+            pool.set(sptep, newSpte);
+        handleChangedSpte(sptep, gfn, old, newSpte, level, false);
+        if (pool.isMirror(TablePool.tableOf(sptep)) && isShadowPresent(old) && isLast(old, level))
+            removeMirrorLeaf(gfn, level, old, newSpte);
+        return old;
+    }
+
+    private void removeMirrorLeaf(long gfn, int level, long old, long newSpte) {
+        if (isShadowPresent(newSpte)) {
+            host.bug("plain write of a present value to a mirror SPTE at gfn 0x" + Long.toHexString(gfn));
+            return;
+        }
+        if (host.backend().mirrorSpteChanged(gfn, level, old, newSpte) != HookStatus.OK)
+            host.bug("mirror hook failed to remove gfn 0x" + Long.toHexString(gfn) + " level " + level);
+    }
+
+    /**
+     * {@code handle_changed_spte}: page stats, the trace event, and — when a present table is zapped or replaced —
+     * the teardown of the detached subtree.
+     */
+    void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared) {
+        if (old == newSpte)
+            return;
+        boolean wasPresent = isShadowPresent(old), isPresent = isShadowPresent(newSpte);
+        boolean wasLeaf = wasPresent && isLast(old, level), isLeaf = isPresent && isLast(newSpte, level);
+        boolean pfnChanged = Spte.pfn(old) != Spte.pfn(newSpte);
+        int table = TablePool.tableOf(sptep);
+        if (wasLeaf && isLeaf && pfnChanged)
+            host.bug("invariant 3: present leaf at gfn 0x" + Long.toHexString(gfn) + " changed its pfn in place");
+        if (isLeaf != wasLeaf)
+            stats.add(Stat.pages(level), isLeaf ? 1 : -1);
+        host.traceSpteChanged(kindOf(table), gfn, level, old, newSpte);
+        if (wasPresent && !wasLeaf && (isLeaf || !isPresent || pfnChanged))
+            handleRemovedPt(pool.idOfPfn(Spte.pfn(old)), shared);
+    }
+
+    /**
+     * {@code handle_removed_pt}: a detached table's children are frozen one by one, recursing into sub-tables, so
+     * the backend sees every leaf removed before the table that held it is freed; the table itself goes back to
+     * the pool only after an RCU grace period, when no lockless walker can still be inside it.
+     */
+    void handleRemovedPt(int table, boolean shared) {
+        int level = pool.level(table);
+        long base = pool.gfn(table);
+        boolean mirror = pool.isMirror(table);
+        long step = Spte.pagesPerHpage(level);
+        stats.add(Stat.TDP_MMU_PAGES, -1);
+        if (mirror && shared)
+            host.bug("tearing down a mirror table under the read lock");
+        for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
+            long sptep = TablePool.sptep(table, i);
+            long gfn = base + i * step;
+            long old;
+            if (shared) {
+                // another thread may hold the entry frozen for a moment; wait for its final value
+                while (isFrozen(old = pool.xchg(sptep, FROZEN_SPTE)))
+                    Thread.onSpinWait();
+            } else {
+                old = pool.get(sptep);
+                if (!isShadowPresent(old))
+                    continue;
+                if (Spte.needsAtomicUpdate(old, level))
+                    old = pool.xchg(sptep, FROZEN_SPTE);
+                else
+                    pool.set(sptep, FROZEN_SPTE);
+            }
+            handleChangedSpte(sptep, gfn, old, FROZEN_SPTE, level, shared);
+            if (mirror && !shared && isShadowPresent(old) && isLast(old, level))
+                removeMirrorLeaf(gfn, level, old, FROZEN_SPTE);
+        }
+        if (mirror && host.backend().mirrorTableFreed(base, level) != HookStatus.OK)
+            host.bug("mirror table at gfn 0x" + Long.toHexString(base) + " level " + level + " could not be freed");
+        rcu.callRcu(table);
+    }
+
+    // ---- table allocation ------------------------------------------------------------------------------------
+
+    /** A child table for the entry the iterator is at, with the parent's role. */
+    int allocChild(TdpIter it, int root) {
+        int role = pool.role(root) & TablePool.ROLE_MIRROR;
+        int child = pool.alloc(it.level - 1, Spte.gfnRoundForLevel(it.gfn, it.level), role);
+        pool.setPtep(child, it.sptep);
+        return child;
+    }
+
+    /** {@code tdp_mmu_link_sp}: installs a non-leaf SPTE for {@code child}, atomically. */
+    int linkTable(TdpIter it, int child) {
+        int r = setSpteAtomic(it, Spte.makeNonLeaf(pool.pfnOf(child), false));
+        if (r == OK)
+            stats.inc(Stat.TDP_MMU_PAGES);
+        return r;
+    }
+
+    /**
+     * {@code tdp_mmu_split_huge_page}: fills {@code child} with the huge leaf's 512 smaller pieces and links it in
+     * its place. The translations stay the same, so no TLB flush is needed.
+     */
+    int splitHugePage(TdpIter it, int child) {
+        long huge = it.oldSpte;
+        for (int i = 0; i < Spte.ENT_PER_PAGE; i++)
+            pool.set(TablePool.sptep(child, i), Spte.makeSmallFromHuge(huge, it.level, i));
+        int r = linkTable(it, child);
+        if (r == OK) {
+            stats.add(Stat.pages(it.level - 1), Spte.ENT_PER_PAGE);
+            stats.inc(Stat.LPAGE_SPLITS);
+        }
+        return r;
+    }
+
+    /** Frees a table that never became visible (its link failed). */
+    void freeUnlinked(int table) {
+        pool.free(table);
+    }
+
+    static boolean nonPresent(long spte) {
+        return spte == SHADOW_NONPRESENT_VALUE;
+    }
+}

@@ -1,0 +1,54 @@
+package org.tdplab.mmu.tdp.vcpu;
+
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Remote TLB flushes and kicks for one VM. A flush bumps a generation and waits until every vCPU is either out
+ * of guest mode or has applied it — the model of {@code kvm_make_all_cpus_request} with an IPI and wait. A vCPU
+ * enters guest mode before using a translation and applies a pending flush first; both sides write then read
+ * volatile state, so one always sees the other.
+ */
+public final class GuestMode {
+    private final Vcpu[] vcpus;
+    private final AtomicLong flushGen = new AtomicLong();
+
+    public GuestMode(Vcpu[] vcpus) {
+        this.vcpus = vcpus;
+    }
+
+    /** Enters guest mode; flushes the TLB if a flush is pending. */
+    public void enter(Vcpu v) {
+        v.inGuest = true;
+        long gen = flushGen.get();
+        if (v.seenFlushGen != gen) {
+            v.tlb.flush();
+            v.seenFlushGen = gen;
+        }
+    }
+
+    public void exit(Vcpu v) {
+        v.inGuest = false;
+    }
+
+    /** Flushes every vCPU's TLB; returns when no vCPU can still use a translation from before the call. */
+    public void flushAll() {
+        long gen = flushGen.incrementAndGet();
+        for (Vcpu v : vcpus)
+            while (v.inGuest && v.seenFlushGen < gen)
+                Thread.onSpinWait();
+    }
+
+    /** {@code KVM_REQ_OUTSIDE_GUEST_MODE}: waits until every vCPU has left guest mode once, or applied a flush. */
+    public void kickAll() {
+        flushAll();
+    }
+
+    public long generation() {
+        return flushGen.get();
+    }
+
+    /** Whether a vCPU's TLB is current (no flush pending for it). */
+    public boolean current(Vcpu v) {
+        return v.seenFlushGen == flushGen.get();
+    }
+}

@@ -1,0 +1,118 @@
+package org.tdplab.mmu.tdp.vm;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+
+import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.tdp.mem.HostMemory;
+import org.tdplab.mmu.tdp.mmu.PageFault;
+import org.tdplab.mmu.tdp.slot.Memslot;
+import org.tdplab.mmu.tdp.spte.Spte;
+import org.tdplab.mmu.tdp.vcpu.Vcpu;
+
+/** The core as one VM's backend sees it. */
+final class CoreVmContext implements VmContext {
+    private final CoreVm vm;
+    /** Firmware calls by name, as the hardware names them. */
+    final Map<String, LongAdder> firmwareCalls = new ConcurrentHashMap<>();
+
+    CoreVmContext(CoreVm vm) {
+        this.vm = vm;
+    }
+
+    @Override
+    public String name() {
+        return vm.name();
+    }
+
+    @Override
+    public VmCapabilities capabilities() {
+        return vm.caps;
+    }
+
+    @Override
+    public int vcpus() {
+        return vm.vcpus.length;
+    }
+
+    @Override
+    public long allocFirmwareFrame() {
+        return vm.memory.alloc(Spte.PG_LEVEL_4K, HostMemory.FIRMWARE, vm.id);
+    }
+
+    @Override
+    public void freeFirmwareFrame(long pfn) {
+        vm.memory.free(pfn, Spte.PG_LEVEL_4K);
+    }
+
+    @Override
+    public long readToken(long pfn) {
+        return vm.memory.read(pfn);
+    }
+
+    @Override
+    public void writeToken(long pfn, long token) {
+        vm.memory.write(pfn, token);
+    }
+
+    @Override
+    public void bug(String reason) {
+        vm.bug(reason);
+    }
+
+    @Override
+    public boolean bugged() {
+        return vm.bugged();
+    }
+
+    /** {@code kvm_tdp_mmu_map_private_pfn}: a synthetic private prefetch fault at 4K on vCPU 0, until not RETRY. */
+    @Override
+    public boolean mapPrivate(long gfn) {
+        Vcpu v = vm.vcpus[0];
+        for (int tries = 0; tries < 1 << 20; tries++) {
+            if (vm.bugged())
+                return false;
+            vm.loadRoots(v);
+            int r = vm.faults.handle(v, gfn << 12, 0, true, true);
+            if (r == PageFault.RET_PF_FIXED || r == PageFault.RET_PF_SPURIOUS)
+                return true;
+            if (r != PageFault.RET_PF_RETRY)
+                return false;
+        }
+        return false;
+    }
+
+    @Override
+    public long gmemPfn(long gfn) {
+        Memslot slot = vm.memslots.find(gfn);
+        return slot == null || !slot.isGmem() ? -1 : slot.gmemPfn(gfn);
+    }
+
+    @Override
+    public boolean isPrivate(long gfn) {
+        return vm.attributes.isPrivate(gfn);
+    }
+
+    @Override
+    public void zapGfnRange(long gfn, long npages) {
+        vm.host().zapLeafs(gfn, gfn + npages);
+    }
+
+    @Override
+    public void kickAllVcpus() {
+        vm.guestMode.kickAll();
+    }
+
+    @Override
+    public void allowPreFault() {
+        vm.allowPreFault();
+    }
+
+    @Override
+    public void firmwareCall(String name, long gfn, int level, String status) {
+        firmwareCalls.computeIfAbsent(name, n -> new LongAdder()).increment();
+        vm.trace.firmwareCall(name, gfn, level, status);
+    }
+}

@@ -1,0 +1,319 @@
+package org.tdplab.mmu.tdp.vm;
+
+import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_EMULATE;
+import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_FIXED;
+import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_RETRY;
+import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_SPURIOUS;
+import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_WRITE_PROTECTED;
+
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.Exit;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.Walk;
+import org.tdplab.mmu.tdp.mmu.ErrorCode;
+import org.tdplab.mmu.tdp.mmu.Stat;
+import org.tdplab.mmu.tdp.mmu.TdpMmu;
+import org.tdplab.mmu.tdp.spte.Spte;
+import org.tdplab.mmu.tdp.vcpu.HardwareWalk;
+import org.tdplab.mmu.tdp.vcpu.Tlb;
+import org.tdplab.mmu.tdp.vcpu.Vcpu;
+
+/** What a vCPU does: touch memory through its TLB and the hardware walk, convert, accept, and pre-fault. */
+final class GuestOps {
+    /** A fault that keeps asking for a retry this often is a livelock, not contention. */
+    private static final int MAX_RETRIES = 1 << 22;
+
+    private final CoreVm vm;
+    private final TdpMmu mmu;
+    private final PrivateSource source;
+    private final long sharedBitMask;
+
+    GuestOps(CoreVm vm) {
+        this.vm = vm;
+        this.mmu = vm.mmu;
+        this.source = vm.caps.privateSource();
+        this.sharedBitMask = vm.caps.sharedBit() < 0 ? 0 : 1L << vm.caps.sharedBit();
+    }
+
+    // ---- accesses -----------------------------------------------------------------------------------------
+
+    AccessResult access(int vcpuIndex, Access access, long gpa, long size, Encoding encoding, long value) {
+        vm.requireAlive();
+        Vcpu v = vm.vcpu(vcpuIndex);
+        checkEncoding(encoding);
+        long natural = gpa & ~sharedBitMask;
+        if (size <= 0)
+            throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
+        long limit = 1L << vm.caps.gpaw();
+        if (natural >= limit || size > limit - natural)
+            throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x lies beyond gpaw=%d", gpa, size, vm.caps.gpaw());
+        boolean aliasGiven = sharedBitMask != 0 && (gpa & sharedBitMask) != 0;
+        long first = natural >>> 12, last = (natural + size - 1) >>> 12;
+        boolean agree = true;
+        long firstValue = 0;
+        for (long gfn = first; gfn <= last; gfn++) {
+            boolean isPrivate = privateFor(gfn, encoding, aliasGiven);
+            long guestGpa = (gfn << 12) | (isPrivate ? 0 : sharedBitMask);
+            long token = access == Access.WRITE ? (value != Vm.DEFAULT_TOKEN ? value : gfn << 12) : 0;
+            long result = touch(v, access, guestGpa, gfn, isPrivate, token);
+            if (result != DONE)
+                return ended(v, gfn - first, result);
+            long seen = access == Access.WRITE ? token : v.lastRead;
+            if (access == Access.WRITE)
+                vm.expected.wrote(gfn, isPrivate, token);
+            else
+                checkRead(gfn, isPrivate, seen);
+            if (gfn == first)
+                firstValue = seen;
+            else if (seen != firstValue)
+                agree = false;
+        }
+        return AccessResult.done(last - first + 1, agree, firstValue);
+    }
+
+    private void checkEncoding(Encoding encoding) {
+        if (encoding == Encoding.CURRENT)
+            return;
+        if (source == PrivateSource.ATTRIBUTES)
+            throw new MmuException(Errno.EINVAL, "VM type %s takes privateness from attributes alone: the guest has "
+                    + "no '%s' encoding", vm.type(), encoding.name().toLowerCase());
+        if (source == PrivateSource.NONE && encoding == Encoding.PRIVATE)
+            throw new MmuException(Errno.EINVAL, "VM type %s has no private memory", vm.type());
+    }
+
+    private boolean privateFor(long gfn, Encoding encoding, boolean aliasGiven) {
+        if (source == PrivateSource.NONE)
+            return false;
+        if (encoding == Encoding.PRIVATE)
+            return true;
+        if (encoding == Encoding.SHARED || aliasGiven)
+            return false;
+        return vm.attributes.isPrivate(gfn);
+    }
+
+    private void checkRead(long gfn, boolean isPrivate, long seen) {
+        long want = vm.expected.expected(gfn, isPrivate);
+        if (seen != want)
+            vm.dataViolations.add(String.format("data: guest read of %s gpa 0x%x returned 0x%x, last written 0x%x",
+                    isPrivate ? "private" : "shared", gfn << 12, seen, want));
+    }
+
+    /** Outcome codes of {@link #touch}: {@link #DONE} or an exit / exception code. */
+    private static final long DONE = 0, EXIT_MEMORY_FAULT = 1, EXIT_MMIO = 2, EXIT_DEAD = 3;
+    private static final long EXCEPTION = 1L << 32;
+
+    /**
+     * One 4K access: TLB, else the walk; on a violation exit guest mode, run the fault handler, and retry as the
+     * hardware re-executes the instruction.
+     */
+    private long touch(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
+        boolean write = access == Access.WRITE, exec = access == Access.EXEC;
+        boolean encrypted = isPrivate && source == PrivateSource.ERROR_CODE;
+        long key = Tlb.key(guestGpa >>> 12, encrypted);
+        for (int retries = 0;; retries++) {
+            if (vm.bugged())
+                return EXIT_DEAD;
+            vm.loadRoots(v);
+            vm.guestMode.enter(v);
+            long cached = v.tlb.lookup(key);
+            long pfn;
+            if (cached != -1 && (!write || (cached & Tlb.W) != 0) && (!exec || (cached & Tlb.X) != 0)) {
+                pfn = Tlb.pfn(cached);
+            } else {
+                long w = translate(v, guestGpa, gfn, isPrivate, access);
+                if (!Walk.isTranslated(w)) {
+                    vm.guestMode.exit(v);
+                    long outcome = violation(v, w, guestGpa, gfn, encrypted);
+                    if (outcome != DONE)
+                        return outcome;
+                    if (retries > MAX_RETRIES)
+                        throw new MmuException(Errno.EAGAIN, "vCPU %d: the access to gpa 0x%x never completed",
+                                v.id, guestGpa);
+                    if ((retries & 63) == 63)
+                        Thread.yield();
+                    continue;
+                }
+                pfn = Walk.pfn(w);
+                v.tlb.insert(key, pfn, write, exec);
+            }
+            if (write)
+                vm.memory.write(pfn, token);
+            else
+                v.lastRead = vm.memory.read(pfn);
+            vm.guestMode.exit(v);
+            return DONE;
+        }
+    }
+
+    /** The hardware walk: the backend's table for private GPAs of mirrored VMs, else the direct root. */
+    private long translate(Vcpu v, long guestGpa, long gfn, boolean isPrivate, Access access) {
+        boolean write = access == Access.WRITE, exec = access == Access.EXEC;
+        mmu.rcu.readLock();
+        try {
+            long w;
+            if (vm.caps.mirroredPt() && isPrivate) {
+                w = vm.backend().translatePrivate(v.id, gfn, access);
+                if (w == Walk.NOT_HANDLED)
+                    w = HardwareWalk.walk(mmu, v.mirrorRoot, gfn, write, exec);
+            } else {
+                w = HardwareWalk.walk(mmu, v.directRoot, guestGpa >>> 12, write, exec);
+            }
+            if (Walk.isTranslated(w))
+                w = vm.backend().checkAccess(v.id, gfn, Walk.pfn(w), Walk.level(w), isPrivate, access);
+            return w;
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+    }
+
+    /** Handles a failed translation: faults go to KVM; exceptions to the guest; a fatal outcome kills the VM. */
+    private long violation(Vcpu v, long w, long guestGpa, long gfn, boolean encrypted) {
+        switch (Walk.kind(w)) {
+        case Walk.KIND_VIOLATION -> {
+            long errorCode = Walk.detail(w);
+            int r = vm.faults.handle(v, guestGpa, errorCode, encrypted, false);
+            return switch (r) {
+            case FaultHandler.EXIT_MEMORY_FAULT -> EXIT_MEMORY_FAULT;
+            case FaultHandler.EXIT_MMIO -> EXIT_MMIO;
+            case FaultHandler.EXIT_DEAD -> EXIT_DEAD;
+            case RET_PF_EMULATE -> EXIT_MMIO;
+            default -> {
+                long vendorBits = errorCode & ~(ErrorCode.PRESENT | ErrorCode.WRITE | ErrorCode.USER | ErrorCode.RSVD
+                        | ErrorCode.FETCH);
+                if (vendorBits != 0)
+                    vm.backend().violationHandled(v.id, gfn, vendorBits);
+                yield DONE;
+            }
+            };
+        }
+        case Walk.KIND_EXCEPTION -> {
+            return EXCEPTION | Walk.detail(w);
+        }
+        default -> {
+            vm.bug("vCPU " + v.id + ": the hardware reported a fatal condition at gpa 0x" + Long.toHexString(guestGpa));
+            return EXIT_DEAD;
+        }
+        }
+    }
+
+    private AccessResult ended(Vcpu v, long pages, long outcome) {
+        if ((outcome & EXCEPTION) != 0)
+            return AccessResult.exception(pages, Walk.exceptionName(outcome & ~EXCEPTION));
+        Exit exit;
+        if (outcome == EXIT_MEMORY_FAULT) {
+            mmu.stats.inc(Stat.EXITS_MEMORY_FAULT);
+            exit = new Exit(Exit.Reason.MEMORY_FAULT, v.exitGpa, 4096, v.exitPrivate, "KVM_EXIT_MEMORY_FAULT");
+        } else if (outcome == EXIT_MMIO) {
+            mmu.stats.inc(Stat.EXITS_MMIO);
+            exit = new Exit(Exit.Reason.MMIO, v.exitGpa, 0, false, "KVM_EXIT_MMIO: no memslot, or a read-only one");
+        } else {
+            exit = new Exit(Exit.Reason.VM_DEAD, 0, 0, false, "VM is dead: " + vm.bugReason().orElse("bugged"));
+        }
+        vm.trace.exit(v.id, exit);
+        return AccessResult.exit(pages, exit);
+    }
+
+    // ---- conversion and acceptance -------------------------------------------------------------------------
+
+    /**
+     * The guest's conversion protocol, and the {@code KVM_HC_MAP_GPA_RANGE} exit handled as QEMU does: set the
+     * attributes, then discard the backing of the old kind, so a page converted away and back reads zero.
+     */
+    AccessResult convert(int vcpuIndex, boolean toPrivate, long gpa, long size) {
+        vm.requireAlive();
+        Vcpu v = vm.vcpu(vcpuIndex);
+        if (!vm.caps.privateMem())
+            throw new MmuException(Errno.EINVAL, "VM type %s has no private memory to convert", vm.type());
+        long natural = gpa & ~sharedBitMask;
+        long[] r = vm.host().gfnRange("convert", natural, size);
+        vm.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
+        vm.setMemoryAttributes(natural, size, toPrivate);
+        vm.slotsLock.lock();
+        try {
+            if (toPrivate)
+                vm.host().discardShared(r[0], r[1]);
+            else
+                vm.host().punch(r[0], r[1], false);
+        } finally {
+            vm.slotsLock.unlock();
+        }
+        vm.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
+        if (vm.bugged())
+            return ended(v, 0, EXIT_DEAD);
+        return AccessResult.done(r[1] - r[0], true, 0);
+    }
+
+    /** TDX {@code TDG.MEM.PAGE.ACCEPT} / SNP {@code PVALIDATE}, re-executed after KVM maps a missing entry. */
+    AccessResult accept(int vcpuIndex, long gpa, long size, PageSize level) {
+        vm.requireAlive();
+        Vcpu v = vm.vcpu(vcpuIndex);
+        if (!vm.caps.acceptance())
+            throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", vm.type());
+        long natural = gpa & ~sharedBitMask;
+        long[] r = vm.host().gfnRange("accept", natural, size);
+        long step = level.bytes() >>> 12;
+        if ((r[0] & (step - 1)) != 0 || ((r[1] - r[0]) & (step - 1)) != 0)
+            throw new MmuException(Errno.EINVAL, "accept gpa=0x%x size=0x%x is not %s-aligned", gpa, size,
+                    level.label());
+        for (long gfn = r[0]; gfn < r[1]; gfn += step) {
+            for (int retries = 0;; retries++) {
+                if (vm.bugged())
+                    return ended(v, gfn - r[0], EXIT_DEAD);
+                vm.loadRoots(v);
+                long w = vm.backend().accept(v.id, gfn, level.level());
+                if (Walk.isTranslated(w))
+                    break;
+                long outcome = violation(v, w, gfn << 12, gfn, source == PrivateSource.ERROR_CODE);
+                if (outcome != DONE)
+                    return ended(v, gfn - r[0], outcome);
+                if (retries > MAX_RETRIES)
+                    throw new MmuException(Errno.EAGAIN, "accept of gpa 0x%x never completed", gfn << 12);
+            }
+        }
+        return AccessResult.done(r[1] - r[0], true, 0);
+    }
+
+    // ---- KVM_PRE_FAULT_MEMORY ------------------------------------------------------------------------------
+
+    /** Maps the range as faults would; returns the bytes left unmapped when it stopped after some progress. */
+    long prefault(int vcpuIndex, long gpa, long size) {
+        vm.requireAlive();
+        Vcpu v = vm.vcpu(vcpuIndex);
+        if (!vm.preFaultAllowed())
+            throw new MmuException(Errno.ENOTSUP, "KVM_PRE_FAULT_MEMORY is not allowed on VM '%s' yet", vm.name());
+        if (sharedBitMask != 0 && (gpa & sharedBitMask) != 0)
+            throw new MmuException(Errno.EINVAL, "prefault gpa=0x%x is an alias (it has the shared bit)", gpa);
+        long[] r = vm.host().gfnRange("prefault", gpa, size);
+        long gfn = r[0];
+        while (gfn < r[1]) {
+            boolean isPrivate = vm.caps.privateMem() && vm.attributes.isPrivate(gfn);
+            long faultGpa = (gfn << 12) | (isPrivate ? 0 : sharedBitMask);
+            vm.loadRoots(v);
+            int ret = vm.faults.handle(v, faultGpa, ErrorCode.USER, isPrivate, true);
+            Errno error = switch (ret) {
+            case RET_PF_FIXED, RET_PF_SPURIOUS, RET_PF_WRITE_PROTECTED -> null;
+            case RET_PF_RETRY -> null;
+            case RET_PF_EMULATE, FaultHandler.EXIT_MMIO -> Errno.ENOENT;
+            case FaultHandler.EXIT_MEMORY_FAULT -> Errno.EFAULT;
+            default -> Errno.EIO;
+            };
+            if (error != null) {
+                if (gfn == r[0])
+                    throw new MmuException(error, "prefault at gpa 0x%x: %s", gfn << 12,
+                            error == Errno.ENOENT ? "no memslot (the access would be emulated)" : "could not map");
+                return (r[1] - gfn) << 12;
+            }
+            if (ret == RET_PF_RETRY)
+                continue;
+            int level = v.fault.goalLevel;
+            gfn = Spte.gfnRoundForLevel(gfn, level) + Spte.pagesPerHpage(level);
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,441 @@
+package org.tdplab.mmu.tdp.vm;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import org.tdplab.mmu.api.DirtyLogOptions;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.tdp.mmu.TdpMmu;
+import org.tdplab.mmu.tdp.mmu.Zapper;
+import org.tdplab.mmu.tdp.pt.TdpIter;
+import org.tdplab.mmu.tdp.slot.Memslot;
+import org.tdplab.mmu.tdp.spte.Spte;
+import org.tdplab.mmu.tdp.vcpu.Vcpu;
+
+/** The VMM's ioctls on one VM, serialized by {@code slots_lock}, with the kernel's zap and invalidation rules. */
+final class HostOps {
+    private final CoreVm vm;
+    private final TdpMmu mmu;
+
+    HostOps(CoreVm vm) {
+        this.vm = vm;
+        this.mmu = vm.mmu;
+    }
+
+    // ---- validation ---------------------------------------------------------------------------------------
+
+    /** A GPA range of whole 4K pages below the VM's addressable limit; returns its GFN range. */
+    long[] gfnRange(String what, long gpa, long size) {
+        if (size <= 0)
+            throw new MmuException(Errno.EINVAL, "%s: size=0x%x must be positive", what, size);
+        if ((gpa & 0xfff) != 0)
+            throw new MmuException(Errno.EINVAL, "%s: gpa=0x%x is not 4K-aligned", what, gpa);
+        if ((size & 0xfff) != 0)
+            throw new MmuException(Errno.EINVAL, "%s: size=0x%x is not a multiple of 4K", what, size);
+        long limit = vm.caps.maxGfn() << 12;
+        if (gpa >= limit || size > limit - gpa)
+            throw new MmuException(Errno.EINVAL, "%s: gpa=0x%x size=0x%x reaches beyond the VM's limit 0x%x", what,
+                    gpa, size, limit);
+        return new long[] { gpa >>> 12, (gpa + size) >>> 12 };
+    }
+
+    /** The slots overlapping {@code [start, end)}, in GFN order. */
+    private List<Memslot> overlapping(long start, long end) {
+        List<Memslot> out = new ArrayList<>();
+        for (Memslot slot : vm.memslots.snapshot())
+            if (slot.baseGfn() < end && slot.endGfn() > start)
+                out.add(slot);
+        return out;
+    }
+
+    private Memslot slot(int id) {
+        Memslot slot = vm.memslots.get(id);
+        if (slot == null)
+            throw new MmuException(Errno.ENOENT, "VM '%s' has no memslot %d", vm.name(), id);
+        return slot;
+    }
+
+    private void lockSlots() {
+        vm.requireAlive();
+        vm.slotsLock.lock();
+    }
+
+    // ---- memslots ----------------------------------------------------------------------------------------
+
+    void addMemslot(int id, long gpa, long size, Set<SlotFlag> flags, PageSize backing) {
+        int f = (flags.contains(SlotFlag.GMEM) ? Memslot.GMEM : 0)
+                | (flags.contains(SlotFlag.READONLY) ? Memslot.READONLY : 0)
+                | (flags.contains(SlotFlag.DIRTY_LOG) ? Memslot.DIRTY_LOG : 0);
+        lockSlots();
+        try {
+            vm.memslots.add(id, gpa, size, f, backing.level());
+        } finally {
+            vm.slotsLock.unlock();
+        }
+    }
+
+    /**
+     * {@code kvm_mmu_invalidate_begin} and the unmap of the given kinds over {@code [start, end)}, with a flush;
+     * the window stays open until {@link #endInvalidation}.
+     */
+    void invalidate(long start, long end, boolean privateKind, boolean sharedKind) {
+        mmu.lock.writeLock();
+        try {
+            mmu.invalidation.begin(start, end);
+            if (mmu.zap.unmapGfnRange(start, end, privateKind, sharedKind))
+                vm.flushRemoteTlbs(start, end - start);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    void endInvalidation() {
+        mmu.lock.writeLock();
+        try {
+            mmu.invalidation.end();
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    void deleteMemslot(int id) {
+        lockSlots();
+        try {
+            Memslot slot = slot(id);
+            vm.memslots.delete(id, this::zapMemslot);
+            vm.expected.discard(slot.baseGfn(), slot.endGfn(), false);
+            vm.expected.discard(slot.baseGfn(), slot.endGfn(), true);
+        } finally {
+            vm.slotsLock.unlock();
+        }
+    }
+
+    void moveMemslot(int id, long gpa) {
+        lockSlots();
+        try {
+            Memslot slot = slot(id);
+            long oldBase = slot.baseGfn(), npages = slot.npages();
+            vm.memslots.move(id, gpa, this::zapMemslot);
+            vm.expected.move(oldBase, gpa >>> 12, npages);
+        } finally {
+            vm.slotsLock.unlock();
+        }
+    }
+
+    /**
+     * {@code kvm_invalidate_memslot} + {@code kvm_arch_flush_shadow_memslot}: while the slot is invalid faults
+     * retry; default VMs keep the zap-all quirk (fast zap of direct roots), every other VM zaps just the slot.
+     */
+    private void zapMemslot(Memslot slot) {
+        if (mmu.caps.slotZapAll()) {
+            mmu.zap.zapAllFast();
+            return;
+        }
+        mmu.lock.writeLock();
+        try {
+            if (mmu.zap.unmapGfnRange(slot.baseGfn(), slot.endGfn(), true, true))
+                vm.flushRemoteTlbs(slot.baseGfn(), slot.npages());
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    // ---- attributes and guest_memfd ----------------------------------------------------------------------
+
+    void setMemoryAttributes(long gpa, long size, boolean toPrivate) {
+        if (!mmu.caps.privateMem())
+            throw new MmuException(Errno.EINVAL, "VM '%s' (type %s) has no private memory", vm.name(), vm.type());
+        long[] r = gfnRange("attr.set", gpa, size);
+        lockSlots();
+        try {
+            // faults must not build a huge page across GFNs whose attribute is changing
+            long[] straddles = new long[16];
+            int n = vm.attributes.straddlingHugeRanges(r[0], r[1], straddles);
+            straddles = java.util.Arrays.copyOf(straddles, 2 * n);
+            long lo = r[0], hi = r[1];
+            for (int i = 0; i + 1 < straddles.length && straddles[i] < straddles[i + 1]; i += 2) {
+                lo = Math.min(lo, straddles[i]);
+                hi = Math.max(hi, straddles[i + 1]);
+            }
+            // unmap the old kind: becoming private drops shared mappings and vice versa
+            invalidateAll(lo, hi, r, straddles, !toPrivate, toPrivate);
+            mmu.lock.writeLock();
+            try {
+                vm.attributes.set(r[0], r[1], toPrivate);
+                mmu.invalidation.end();
+            } finally {
+                mmu.lock.writeUnlock();
+            }
+        } finally {
+            vm.slotsLock.unlock();
+        }
+    }
+
+    private void invalidateAll(long lo, long hi, long[] range, long[] straddles, boolean privateKind,
+            boolean sharedKind) {
+        mmu.lock.writeLock();
+        try {
+            mmu.invalidation.begin(lo, hi);
+            boolean flush = mmu.zap.unmapGfnRange(range[0], range[1], privateKind, sharedKind);
+            for (int i = 0; i + 1 < straddles.length && straddles[i] < straddles[i + 1]; i += 2)
+                flush |= mmu.zap.unmapGfnRange(straddles[i], straddles[i + 1], privateKind, sharedKind);
+            if (flush)
+                vm.flushRemoteTlbs(lo, hi - lo);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    void punchHole(long gpa, long size) {
+        long[] r = gfnRange("gmem.punch", gpa, size);
+        lockSlots();
+        try {
+            punch(r[0], r[1], true);
+        } finally {
+            vm.slotsLock.unlock();
+        }
+    }
+
+    /** Punches the guest_memfd behind every gmem slot overlapping the range; slots lock held. */
+    void punch(long start, long end, boolean mustExist) {
+        boolean any = false;
+        for (Memslot slot : overlapping(start, end)) {
+            if (!slot.isGmem())
+                continue;
+            any = true;
+            long s = Math.max(start, slot.baseGfn()), e = Math.min(end, slot.endGfn());
+            slot.gmem().punchHole(slot.gmemIndex(s) << 12, (e - s) << 12);
+        }
+        if (!any && mustExist)
+            throw new MmuException(Errno.EINVAL, "no guest_memfd backs gpa=0x%x..0x%x", start << 12, end << 12);
+        vm.expected.discard(start, end, true);
+    }
+
+    /** Userspace drops the shared pages behind a range (madvise DONTNEED): the notifier zaps, frames are freed. */
+    void discardShared(long start, long end) {
+        invalidate(start, end, false, true);
+        try {
+            for (Memslot slot : overlapping(start, end))
+                slot.discardShared(Math.max(start, slot.baseGfn()), Math.min(end, slot.endGfn()));
+        } finally {
+            endInvalidation();
+        }
+        vm.expected.discard(start, end, false);
+    }
+
+    // ---- zaps -----------------------------------------------------------------------------------------------
+
+    /**
+     * {@code kvm_zap_gfn_range} for a memory-type change: every valid root, mirror included. A backend that
+     * cannot take it has the VM bugged instead, as the kernel's {@code KVM_BUG_ON} does.
+     */
+    void zapGfnRange(long gpa, long size) {
+        long[] r = gfnRange("zap", gpa, size);
+        vm.requireAlive();
+        if (!mmu.caps.memtypeZapSupported()) {
+            vm.bug("kvm_zap_gfn_range for a memory-type change on a VM of type " + vm.type()
+                    + ", whose backend does not support it");
+            throw new MmuException(Errno.EIO, "zap gpa=0x%x size=0x%x: VM '%s' of type %s cannot take memory-type "
+                    + "zaps; the VM is now bugged", gpa, size, vm.name(), vm.type());
+        }
+        zapLeafs(r[0], r[1]);
+    }
+
+    /** A leaf zap of every valid root, inside an invalidation window. */
+    void zapLeafs(long start, long end) {
+        mmu.lock.writeLock();
+        try {
+            mmu.invalidation.begin(start, end);
+            if (mmu.zap.zapLeafs(Zapper.VALID_ROOTS, start, end))
+                vm.flushRemoteTlbs(start, end - start);
+            mmu.invalidation.end();
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    /**
+     * An MMU-notifier invalidation of the host mapping (modelled as the host migrating the pages): the shared
+     * mappings are zapped and flushed, then each present host page moves to a new frame with its contents. A
+     * translation that survived the zap would now reach a freed frame.
+     */
+    void notifyUnmap(long gpa, long size) {
+        long[] r = gfnRange("notify.unmap", gpa, size);
+        lockSlots();
+        try {
+            invalidate(r[0], r[1], false, true);
+            try {
+                for (Memslot slot : overlapping(r[0], r[1]))
+                    migrateShared(slot, Math.max(r[0], slot.baseGfn()), Math.min(r[1], slot.endGfn()));
+            } finally {
+                endInvalidation();
+            }
+        } finally {
+            vm.slotsLock.unlock();
+        }
+    }
+
+    private void migrateShared(Memslot slot, long start, long end) {
+        List<long[]> contents = new ArrayList<>();
+        for (long gfn = start; gfn < end; gfn++) {
+            long pfn = slot.hvaPfnIfPresent(gfn);
+            if (pfn >= 0)
+                contents.add(new long[] { gfn, vm.memory.read(pfn) });
+        }
+        slot.discardShared(start, end);
+        for (long[] c : contents)
+            vm.memory.write(slot.hvaPfn(c[0]), c[1]);
+    }
+
+    /**
+     * MMU-notifier age / test-young over the shared-kind roots: counts young 4K pages; aging clears A atomically.
+     * RCU only, no MMU lock, no TLB flush; presence and pfn never change (invariant 25).
+     */
+    long age(long gpa, long size, boolean clear) {
+        long[] r = gfnRange(clear ? "age" : "test_age", gpa, size);
+        vm.requireAlive();
+        long young = 0;
+        TdpIter it = new TdpIter(mmu.pool);
+        mmu.rcu.readLock();
+        try {
+            for (int root : mmu.roots()) {
+                if (mmu.pool.isInvalid(root) || (mmu.caps.mirroredPt() && mmu.pool.isMirror(root)))
+                    continue;
+                for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, r[0], r[1], mmu.gfnBits(root)); it.valid; it.next()) {
+                    long spte = it.oldSpte;
+                    if (!Spte.isShadowPresent(spte) || !Spte.isLast(spte, it.level) || !Spte.isAccessed(spte))
+                        continue;
+                    long first = Math.max(r[0], it.gfn), last = Math.min(r[1], it.gfn + Spte.pagesPerHpage(it.level));
+                    young += last - first;
+                    if (clear)
+                        mmu.pool.cas(it.sptep, spte, Spte.clearAccessed(spte)); // losing the race is fine
+                }
+            }
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+        return young;
+    }
+
+    // ---- dirty logging -------------------------------------------------------------------------------------
+
+    void setDirtyLogging(int id, boolean enable, DirtyLogOptions options) {
+        lockSlots();
+        try {
+            Memslot slot = slot(id);
+            if (slot.isGmem())
+                throw new MmuException(Errno.EINVAL, "memslot %d is bound to guest_memfd: no dirty logging", id);
+            vm.memslots.setDirtyLog(id, enable, options.initiallySet());
+            if (enable)
+                writeProtect(slot.baseGfn(), slot.endGfn());
+            else
+                zapSlotLeafs(slot); // huge pages come back on the next faults
+        } finally {
+            vm.slotsLock.unlock();
+        }
+    }
+
+    long[] getDirtyLog(int id) {
+        lockSlots();
+        try {
+            Memslot slot = slot(id);
+            if (!slot.isDirtyLogging())
+                throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
+            long[] bitmap = slot.getAndClearDirty();
+            writeProtect(slot.baseGfn(), slot.endGfn());
+            return bitmap;
+        } finally {
+            vm.slotsLock.unlock();
+        }
+    }
+
+    void clearDirtyLog(int id, long gpa, long size) {
+        long[] r = gfnRange("dirty.clear", gpa, size);
+        lockSlots();
+        try {
+            Memslot slot = slot(id);
+            if (r[0] < slot.baseGfn() || r[1] > slot.endGfn())
+                throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x is not inside memslot %d", gpa, size, id);
+            for (long gfn = r[0]; gfn < r[1]; gfn++)
+                slot.getAndClearDirty(gfn, 1);
+            writeProtect(r[0], r[1]);
+        } finally {
+            vm.slotsLock.unlock();
+        }
+    }
+
+    /** Clears W on every leaf of the range in direct roots (mmu-writable stays, so a write fault restores it). */
+    private void writeProtect(long start, long end) {
+        boolean flush = false;
+        TdpIter it = new TdpIter(mmu.pool);
+        mmu.lock.writeLock();
+        try {
+            for (int root : mmu.roots()) {
+                if (mmu.pool.isInvalid(root) || mmu.pool.isMirror(root))
+                    continue;
+                for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, end, mmu.gfnBits(root)); it.valid; it.next()) {
+                    if (!Spte.isShadowPresent(it.oldSpte) || !Spte.isLast(it.oldSpte, it.level)
+                            || !Spte.isWritable(it.oldSpte))
+                        continue;
+                    mmu.setSpte(it, Spte.clearWritable(it.oldSpte));
+                    flush = true;
+                }
+            }
+            if (flush)
+                vm.flushRemoteTlbs(start, end - start);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    private void zapSlotLeafs(Memslot slot) {
+        mmu.lock.writeLock();
+        try {
+            if (mmu.zap.unmapGfnRange(slot.baseGfn(), slot.endGfn(), false, true))
+                vm.flushRemoteTlbs(slot.baseGfn(), slot.npages());
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    // ---- teardown -----------------------------------------------------------------------------------------
+
+    void teardown() {
+        mmu.lock.readLock();
+        try {
+            for (Vcpu v : vm.vcpus) {
+                if (v.directRoot != 0)
+                    mmu.putRoot(v.directRoot);
+                if (v.mirrorRoot != 0)
+                    mmu.putRoot(v.mirrorRoot);
+                v.directRoot = v.mirrorRoot = 0;
+            }
+        } finally {
+            mmu.lock.readUnlock();
+        }
+        // guest_memfd release: every private SPTE goes while the key is still assigned
+        mmu.lock.writeLock();
+        try {
+            for (Memslot slot : vm.memslots.snapshot())
+                if (slot.isGmem() && mmu.zap.unmapGfnRange(slot.baseGfn(), slot.endGfn(), true, false))
+                    vm.flushRemoteTlbs(slot.baseGfn(), slot.npages());
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+        vm.backend().releaseKey();
+        mmu.lock.writeLock();
+        try {
+            mmu.zap.teardown();
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+        mmu.rcu.synchronize();
+        for (Memslot slot : vm.memslots.snapshot())
+            vm.memslots.delete(slot.id());
+        vm.backend().teardown();
+    }
+}
