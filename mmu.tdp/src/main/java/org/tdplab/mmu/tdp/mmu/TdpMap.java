@@ -67,18 +67,20 @@ public final class TdpMap {
         long newSpte = f.hasSlot
                 ? Spte.makeLeaf(f.pfn, it.level, f.mapWritable, f.hostWritable, true, !f.prefetch, false)
                 : Spte.makeMmio(f.gfn, f.mmioGeneration, mmu.caps.mmioValue());
+        int ret = RET_PF_FIXED;
         if (newSpte == old)
-            return RET_PF_SPURIOUS;
-        if (mmu.setSpteAtomic(it, newSpte) != TdpMmu.OK)
+            ret = RET_PF_SPURIOUS;
+        else if (mmu.setSpteAtomic(it, newSpte) != TdpMmu.OK)
             return RET_PF_RETRY;
-        // a present table (or a leaf losing mmu-writable) was replaced: other vCPUs may cache the old translation
-        if (isShadowPresent(old) && (!isLast(old, it.level) || Spte.leafChangeNeedsTlbFlush(old, newSpte)))
+        else if (isShadowPresent(old) && (!isLast(old, it.level) || Spte.leafChangeNeedsTlbFlush(old, newSpte)))
+            // a present table (or a leaf losing mmu-writable) was replaced: vCPUs may cache the old translation
             mmu.host.flushRemoteTlbs(Spte.gfnRoundForLevel(it.gfn, it.level), Spte.pagesPerHpage(it.level));
+        // an MMIO SPTE, new or already there, means the access is emulated
         if (!f.hasSlot) {
             mmu.stats.inc(Stat.PF_MMIO_SPTE_CREATED);
             return RET_PF_EMULATE;
         }
-        return RET_PF_FIXED;
+        return ret;
     }
 
     /** {@code is_access_allowed}. */

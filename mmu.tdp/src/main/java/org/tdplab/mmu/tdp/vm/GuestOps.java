@@ -16,6 +16,7 @@ import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.Walk;
+import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 import org.tdplab.mmu.tdp.mmu.Stat;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
@@ -65,10 +66,6 @@ final class GuestOps {
             if (result != DONE)
                 return ended(v, gfn - first, result);
             long seen = access == Access.WRITE ? token : v.lastRead;
-            if (access == Access.WRITE)
-                vm.expected.wrote(gfn, isPrivate, token);
-            else
-                checkRead(gfn, isPrivate, seen);
             if (gfn == first)
                 firstValue = seen;
             else if (seen != firstValue)
@@ -97,11 +94,24 @@ final class GuestOps {
         return vm.attributes.isPrivate(gfn);
     }
 
-    private void checkRead(long gfn, boolean isPrivate, long seen) {
-        long want = vm.expected.expected(gfn, isPrivate);
-        if (seen != want)
+    /**
+     * The data oracle, consulted inside guest mode so that a discard (which first flushes, waiting for vCPUs to
+     * leave guest mode) is ordered with the access. The page's kind is that of the frame the translation reached;
+     * a guest that encodes privateness must reach a frame of the kind it asked for.
+     */
+    private void oracle(long gfn, boolean isPrivate, long pfn, boolean write, long token) {
+        boolean reachedPrivate = vm.memory.ownerKind(pfn) == HostMemory.GMEM;
+        if (source.guestEncodes() && reachedPrivate != isPrivate)
+            vm.dataViolations.add(String.format("data: a %s access to gpa 0x%x reached a %s frame (pfn 0x%x)",
+                    isPrivate ? "private" : "shared", gfn << 12, reachedPrivate ? "private" : "shared", pfn));
+        if (write) {
+            vm.expected.wrote(gfn, reachedPrivate, token);
+            return;
+        }
+        long want = vm.expected.expected(gfn, reachedPrivate);
+        if (token != want)
             vm.dataViolations.add(String.format("data: guest read of %s gpa 0x%x returned 0x%x, last written 0x%x",
-                    isPrivate ? "private" : "shared", gfn << 12, seen, want));
+                    reachedPrivate ? "private" : "shared", gfn << 12, token, want));
     }
 
     /** Outcome codes of {@link #touch}: {@link #DONE} or an exit / exception code. */
@@ -146,6 +156,7 @@ final class GuestOps {
                 vm.memory.write(pfn, token);
             else
                 v.lastRead = vm.memory.read(pfn);
+            oracle(gfn, isPrivate, pfn, write, write ? token : v.lastRead);
             vm.guestMode.exit(v);
             return DONE;
         }
