@@ -45,8 +45,11 @@ final class SharedMemory {
         long pfn = map.pfn(off);
         if (pfn >= 0)
             return pfn;
+        // the largest block that fits in the slot and covers no page still present (after a partial discard)
         int level = backingLevel;
-        while (level > Levels.L4K && Levels.alignDown(off, level) + Levels.pages(level) > map.size())
+        while (level > Levels.L4K && (Levels.alignDown(off, level) + Levels.pages(level) > map.size()
+                || map.nextPresent(Levels.alignDown(off, level), Levels.alignDown(off, level) + Levels.pages(level))
+                        < Levels.alignDown(off, level) + Levels.pages(level)))
             level--;
         long base;
         while (true) {

@@ -12,6 +12,8 @@ public final class Vcpu {
     public final int id;
     public final Tlb tlb = new Tlb(1024);
     public final PageFault fault;
+    /** {@code vcpu->mutex}: vCPU ioctls (running the guest, pre-faulting) are serialized per vCPU. */
+    public final java.util.concurrent.locks.ReentrantLock mutex = new java.util.concurrent.locks.ReentrantLock();
     /** The roots this vCPU holds a reference to (0: none yet). */
     public int directRoot, mirrorRoot;
     /** {@code KVM_REQ_MMU_FREE_OBSOLETE_ROOTS} pending. */

@@ -28,8 +28,11 @@ final class BackendRegistry {
     private final ConcurrentMap<String, List<Bound>> byType = new ConcurrentHashMap<>();
 
     void add(ServiceReference<?> ref, Backend backend) {
-        BackendInfo info = describe(ref, backend);
         int ranking = ref.getProperty(Constants.SERVICE_RANKING) instanceof Integer r ? r : 0;
+        add(backend, describe(ref, backend), ranking);
+    }
+
+    void add(Backend backend, BackendInfo info, int ranking) {
         byType.computeIfAbsent(info.vmType(), t -> new CopyOnWriteArrayList<>()).add(new Bound(backend, info, ranking));
     }
 

@@ -32,6 +32,7 @@ import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mmu.MmuHost;
 import org.tdplab.mmu.tdp.mmu.Stat;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
+import org.tdplab.mmu.tdp.pt.Rcu;
 import org.tdplab.mmu.tdp.pt.TableFrames;
 import org.tdplab.mmu.tdp.slot.MemAttributes;
 import org.tdplab.mmu.tdp.slot.Memslot;
@@ -57,6 +58,8 @@ public final class CoreVm implements Vm, MmuHost {
     final GuestMode guestMode;
     final Tracer trace;
     final ExpectedMemory expected = new ExpectedMemory();
+    /** {@code kvm->srcu}: memslot readers (faults); a memslot change waits for them before it zaps. */
+    final Rcu srcu;
     final FaultHandler faults;
     final GuestOps guest;
     private final HostOps host;
@@ -84,6 +87,7 @@ public final class CoreVm implements Vm, MmuHost {
                 new GmemEvents(this));
         this.attributes = memslots.attributes();
         this.mmu = new TdpMmu(caps, tableFrames(), this);
+        this.srcu = new Rcu(mmu.pool);
         this.vcpus = new Vcpu[nvcpus];
         for (int i = 0; i < nvcpus; i++)
             vcpus[i] = new Vcpu(i, mmu.pool);
@@ -189,6 +193,8 @@ public final class CoreVm implements Vm, MmuHost {
     public void requestRootReload() {
         for (Vcpu v : vcpus)
             v.reloadRoots = true;
+        // a KVM_REQUEST_WAIT request: vCPUs leave guest mode before the obsolete roots are zapped
+        guestMode.kickAll();
     }
 
     @Override
@@ -287,7 +293,12 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public long prefault(int vcpu, long gpa, long size) {
-        return guest.prefault(vcpu, gpa, size);
+        Vcpu v = lockVcpu(vcpu);
+        try {
+            return guest.prefault(v, gpa, size);
+        } finally {
+            v.mutex.unlock();
+        }
     }
 
     @Override
@@ -330,17 +341,40 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public AccessResult access(int vcpu, Access access, long gpa, long size, Encoding encoding, long value) {
-        return guest.access(vcpu, access, gpa, size, encoding, value);
+        Vcpu v = lockVcpu(vcpu);
+        try {
+            return guest.access(v, access, gpa, size, encoding, value);
+        } finally {
+            v.mutex.unlock();
+        }
     }
 
     @Override
     public AccessResult convert(int vcpu, boolean toPrivate, long gpa, long size) {
-        return guest.convert(vcpu, toPrivate, gpa, size);
+        Vcpu v = lockVcpu(vcpu);
+        try {
+            return guest.convert(v, toPrivate, gpa, size);
+        } finally {
+            v.mutex.unlock();
+        }
     }
 
     @Override
     public AccessResult accept(int vcpu, long gpa, long size, PageSize level) {
-        return guest.accept(vcpu, gpa, size, level);
+        Vcpu v = lockVcpu(vcpu);
+        try {
+            return guest.accept(v, gpa, size, level);
+        } finally {
+            v.mutex.unlock();
+        }
+    }
+
+    /** Takes {@code vcpu->mutex} of a vCPU, after checking that the VM can still run it. */
+    private Vcpu lockVcpu(int index) {
+        requireAlive();
+        Vcpu v = vcpu(index);
+        v.mutex.lock();
+        return v;
     }
 
     // ---- inspection -----------------------------------------------------------------------------------------

@@ -71,6 +71,15 @@ final class CoreVmContext implements VmContext {
     @Override
     public boolean mapPrivate(long gfn) {
         Vcpu v = vm.vcpus[0];
+        v.mutex.lock();
+        try {
+            return mapPrivate(v, gfn);
+        } finally {
+            v.mutex.unlock();
+        }
+    }
+
+    private boolean mapPrivate(Vcpu v, long gfn) {
         for (int tries = 0; tries < 1 << 20; tries++) {
             if (vm.bugged())
                 return false;

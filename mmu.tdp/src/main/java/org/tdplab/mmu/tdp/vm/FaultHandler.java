@@ -46,10 +46,12 @@ final class FaultHandler {
         f.reset(gpa, gfn, (errorCode & ErrorCode.WRITE) != 0, (errorCode & ErrorCode.FETCH) != 0, isPrivate,
                 prefetch);
         int r;
-        if ((errorCode & ErrorCode.RSVD) != 0)
-            r = mmioFault(v, f);
-        else
-            r = tdpPageFault(v, f);
+        vm.srcu.readLock();
+        try {
+            r = (errorCode & ErrorCode.RSVD) != 0 ? mmioFault(v, f) : tdpPageFault(v, f);
+        } finally {
+            vm.srcu.readUnlock();
+        }
         vm.trace.pageFault(v.id, gpa, errorCode | (isPrivate ? ErrorCode.PRIVATE_ACCESS : 0), r);
         count(r);
         return r;

@@ -32,6 +32,9 @@ final class GmemEvents implements GmemListener {
 
     @Override
     public void invalidateEnd(GuestMemfd file, long start, long end) {
+        // the punched pages read zero from now on; recorded before faults may map them again
+        long gfn = file.gfnOf(start);
+        vm.expected.discard(gfn, gfn + (end - start), true);
         vm.host().endInvalidation();
     }
 }

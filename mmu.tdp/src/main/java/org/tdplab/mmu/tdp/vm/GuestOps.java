@@ -44,9 +44,7 @@ final class GuestOps {
 
     // ---- accesses -----------------------------------------------------------------------------------------
 
-    AccessResult access(int vcpuIndex, Access access, long gpa, long size, Encoding encoding, long value) {
-        vm.requireAlive();
-        Vcpu v = vm.vcpu(vcpuIndex);
+    AccessResult access(Vcpu v, Access access, long gpa, long size, Encoding encoding, long value) {
         checkEncoding(encoding);
         long natural = gpa & ~sharedBitMask;
         if (size <= 0)
@@ -236,9 +234,7 @@ final class GuestOps {
      * The guest's conversion protocol, and the {@code KVM_HC_MAP_GPA_RANGE} exit handled as QEMU does: set the
      * attributes, then discard the backing of the old kind, so a page converted away and back reads zero.
      */
-    AccessResult convert(int vcpuIndex, boolean toPrivate, long gpa, long size) {
-        vm.requireAlive();
-        Vcpu v = vm.vcpu(vcpuIndex);
+    AccessResult convert(Vcpu v, boolean toPrivate, long gpa, long size) {
         if (!vm.caps.privateMem())
             throw new MmuException(Errno.EINVAL, "VM type %s has no private memory to convert", vm.type());
         long natural = gpa & ~sharedBitMask;
@@ -261,9 +257,7 @@ final class GuestOps {
     }
 
     /** TDX {@code TDG.MEM.PAGE.ACCEPT} / SNP {@code PVALIDATE}, re-executed after KVM maps a missing entry. */
-    AccessResult accept(int vcpuIndex, long gpa, long size, PageSize level) {
-        vm.requireAlive();
-        Vcpu v = vm.vcpu(vcpuIndex);
+    AccessResult accept(Vcpu v, long gpa, long size, PageSize level) {
         if (!vm.caps.acceptance())
             throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", vm.type());
         long natural = gpa & ~sharedBitMask;
@@ -293,9 +287,7 @@ final class GuestOps {
     // ---- KVM_PRE_FAULT_MEMORY ------------------------------------------------------------------------------
 
     /** Maps the range as faults would; returns the bytes left unmapped when it stopped after some progress. */
-    long prefault(int vcpuIndex, long gpa, long size) {
-        vm.requireAlive();
-        Vcpu v = vm.vcpu(vcpuIndex);
+    long prefault(Vcpu v, long gpa, long size) {
         if (!vm.preFaultAllowed())
             throw new MmuException(Errno.ENOTSUP, "KVM_PRE_FAULT_MEMORY is not allowed on VM '%s' yet", vm.name());
         if (sharedBitMask != 0 && (gpa & sharedBitMask) != 0)

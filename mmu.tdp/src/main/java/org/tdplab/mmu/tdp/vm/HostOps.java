@@ -131,6 +131,8 @@ final class HostOps {
      * retry; default VMs keep the zap-all quirk (fast zap of direct roots), every other VM zaps just the slot.
      */
     private void zapMemslot(Memslot slot) {
+        // kvm_swap_active_memslots: faults that found the slot still valid finish before the zap
+        vm.srcu.synchronize();
         if (mmu.caps.slotZapAll()) {
             mmu.zap.zapAllFast();
             return;
@@ -212,7 +214,6 @@ final class HostOps {
         }
         if (!any && mustExist)
             throw new MmuException(Errno.EINVAL, "no guest_memfd backs gpa=0x%x..0x%x", start << 12, end << 12);
-        vm.expected.discard(start, end, true);
     }
 
     /** Userspace drops the shared pages behind a range (madvise DONTNEED): the notifier zaps, frames are freed. */
@@ -221,10 +222,10 @@ final class HostOps {
         try {
             for (Memslot slot : overlapping(start, end))
                 slot.discardShared(Math.max(start, slot.baseGfn()), Math.min(end, slot.endGfn()));
+            vm.expected.discard(start, end, false);
         } finally {
             endInvalidation();
         }
-        vm.expected.discard(start, end, false);
     }
 
     // ---- zaps -----------------------------------------------------------------------------------------------

@@ -46,6 +46,11 @@ public class VmManagerComponent implements VmManager {
         backends.add(ref, backend);
     }
 
+    /** Outside a container (tests, benchmarks): binds a backend the way the service reference would. */
+    void bindStandalone(Backend backend, long id) {
+        backends.add(backend, new BackendInfo(backend.vmType(), Map.of(), "standalone", "0", id), 0);
+    }
+
     void unbindBackend(ServiceReference<Backend> ref) {
         backends.remove(ref);
     }

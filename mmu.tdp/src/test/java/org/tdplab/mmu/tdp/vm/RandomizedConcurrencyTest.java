@@ -1,0 +1,127 @@
+package org.tdplab.mmu.tdp.vm;
+
+import static org.tdplab.mmu.tdp.vm.TestVms.M2;
+import static org.tdplab.mmu.tdp.vm.TestVms.slot;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.CheckReport;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.VmCapabilities;
+
+/**
+ * Random operation sequences from several threads at once: vCPU threads touch memory while a host thread zaps,
+ * converts, punches, ages, unmaps and churns a memslot; after every round the full invariant checker (and the
+ * data oracle) must hold. Seeded: the seed is printed and {@code -Dtdplab.seed=N} replays it.
+ */
+class RandomizedConcurrencyTest {
+    private static final int VCPUS = 3, ROUNDS = 150, GUEST_OPS_PER_ROUND = 12;
+    /** Slot 0 spans [0, 8M), slot 1 (churned) [8M, 12M). Each vCPU owns every third 64K block for its writes. */
+    private static final long SLOT0 = 4 * M2, SLOT1_BASE = 4 * M2, SLOT1 = 2 * M2, BLOCK = 0x10000;
+
+    @Test
+    void ordinaryVm() throws Exception {
+        run(TestVms.ordinary(), false);
+    }
+
+    @Test
+    void softwareProtectedVm() throws Exception {
+        run(TestVms.swProtected(), true);
+    }
+
+    private void run(VmCapabilities caps, boolean gmem) throws Exception {
+        long seed = Long.getLong("tdplab.seed", System.nanoTime());
+        System.out.printf("RandomizedConcurrencyTest %s seed=%d (replay: -Dtdplab.seed=%d)%n", caps.vmType(), seed,
+                seed);
+        CoreVm vm = TestVms.create(caps, VCPUS);
+        SlotFlag[] flags = gmem ? new SlotFlag[] { SlotFlag.GMEM } : new SlotFlag[0];
+        slot(vm, 0, 0, SLOT0, PageSize.SIZE_2M, flags);
+        slot(vm, 1, SLOT1_BASE, SLOT1, PageSize.SIZE_4K, flags);
+        Random master = new Random(seed);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        for (int round = 0; round < ROUNDS; round++) {
+            long roundSeed = master.nextLong();
+            CyclicBarrier start = new CyclicBarrier(VCPUS + 1);
+            List<Thread> threads = new ArrayList<>();
+            for (int v = 0; v < VCPUS; v++) {
+                int vcpu = v;
+                threads.add(new Thread(() -> guard(failure, () -> {
+                    start.await();
+                    guestOps(vm, vcpu, new Random(roundSeed + vcpu));
+                }), "vcpu-" + v));
+            }
+            threads.add(new Thread(() -> guard(failure, () -> {
+                start.await();
+                hostOp(vm, gmem, new Random(roundSeed - 1));
+            }), "host"));
+            threads.forEach(Thread::start);
+            for (Thread t : threads)
+                t.join();
+            if (failure.get() != null)
+                throw new AssertionError("seed " + seed + " round " + round, failure.get());
+            CheckReport report = vm.check();
+            if (!report.ok())
+                throw new AssertionError("seed " + seed + " round " + round + ":\n  "
+                        + String.join("\n  ", report.violations()));
+        }
+        vm.destroy();
+    }
+
+    private interface Body {
+        void run() throws Exception;
+    }
+
+    private static void guard(AtomicReference<Throwable> failure, Body body) {
+        try {
+            body.run();
+        } catch (Throwable t) {
+            failure.compareAndSet(null, t);
+        }
+    }
+
+    /** Random reads and writes inside this vCPU's own blocks (the selftests' per-vCPU regions). */
+    private static void guestOps(Vm vm, int vcpu, Random rnd) {
+        long blocks = (SLOT0 + SLOT1) / BLOCK;
+        for (int i = 0; i < GUEST_OPS_PER_ROUND; i++) {
+            long block = rnd.nextLong(blocks / VCPUS) * VCPUS + vcpu;
+            long gpa = block * BLOCK + rnd.nextInt(16) * 0x1000L;
+            long size = 0x1000L * (1 + rnd.nextInt((int) ((block * BLOCK + BLOCK - gpa) >>> 12)));
+            Access access = rnd.nextBoolean() ? Access.WRITE : Access.READ;
+            vm.access(vcpu, access, gpa, size, Encoding.CURRENT, rnd.nextInt(1 << 20) + 1);
+        }
+    }
+
+    private static void hostOp(Vm vm, boolean gmem, Random rnd) {
+        long gpa = rnd.nextLong((SLOT0 + SLOT1) >>> 12) << 12;
+        long size = Math.min(0x1000L << rnd.nextInt(10), SLOT0 + SLOT1 - gpa);
+        try {
+            switch (rnd.nextInt(gmem ? 9 : 7)) {
+            case 0 -> vm.zapGfnRange(gpa, size);
+            case 1 -> vm.notifyUnmap(gpa, size);
+            case 2 -> vm.age(gpa, size);
+            case 3 -> vm.testAge(gpa, size);
+            case 4 -> {
+                vm.deleteMemslot(1);
+                vm.addMemslot(1, SLOT1_BASE, SLOT1, gmem ? java.util.Set.of(SlotFlag.GMEM) : java.util.Set.of(),
+                        PageSize.SIZE_4K);
+            }
+            case 5 -> vm.prefault(0, gpa, size);
+            case 6 -> vm.zapGfnRange(0, SLOT0 + SLOT1);
+            case 7 -> vm.setMemoryAttributes(gpa, size, rnd.nextBoolean());
+            default -> vm.punchHole(gpa, size);
+            }
+        } catch (MmuException e) {
+            // refusals (e.g. prefault into a gap) are part of the game; they must leave the model consistent
+        }
+    }
+}
