@@ -228,6 +228,13 @@ public final class Parser {
             } else {
                 form = candidates.stream().filter(f -> f.modes().isEmpty()).findFirst().orElse(null);
                 if (form == null) {
+                    for (Token t : flagTokens) {
+                        String guess = closest(t.text(), byMode.keySet());
+                        if (guess != null) {
+                            p.at(t, prefix + ": unknown flag '" + t.text() + "' (did you mean '" + guess + "'?)");
+                            return null;
+                        }
+                    }
                     p.at(verb, prefix + ": missing one of " + String.join("|", byMode.keySet())
                             + takenHint(candidates.get(0), positionalTokens, byMode.keySet()));
                     return null;

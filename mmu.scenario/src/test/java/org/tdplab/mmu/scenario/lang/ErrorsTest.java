@@ -71,6 +71,8 @@ class ErrorsTest {
             "zap vm0 gpa=0 size=4K private ~ t.scn:1:23: zap: unexpected argument 'private' (usage: zap VM gpa=A size=S)",
             "guest vm0 vcpu=0 gpa=0 ~ t.scn:1:1: guest: missing one of read|write|exec|convert|accept",
             "guest read vcpu=0 gpa=0 ~ t.scn:1:1: guest: missing one of read|write|exec|convert|accept ('read' was taken as VM; is an argument missing?)",
+            "guest vm0 vcpu=0 raed gpa=0 ~ t.scn:1:18: guest: unknown flag 'raed' (did you mean 'read'?)",
+            "guest vm0 vcpu=0 covnert shared gpa=0 size=4K ~ t.scn:1:18: guest: unknown flag 'covnert' (did you mean 'convert'?)",
             "guest vm0 vcpu=0 read write gpa=0 ~ t.scn:1:23: guest: 'read' and 'write' exclude each other",
             "guest vm0 vcpu=0 read convert gpa=0 ~ t.scn:1:23: guest: 'read' and 'convert' exclude each other",
             "guest vm0 vcpu=0 read gpa=0 private shared ~ t.scn:1:37: guest: 'private' and 'shared' exclude each other",
