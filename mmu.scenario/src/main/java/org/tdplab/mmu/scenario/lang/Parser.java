@@ -229,6 +229,8 @@ public final class Parser {
                 form = candidates.stream().filter(f -> f.modes().isEmpty()).findFirst().orElse(null);
                 if (form == null) {
                     for (Token t : flagTokens) {
+                        if (candidates.stream().anyMatch(f -> f.flags().contains(t.text())))
+                            continue;
                         String guess = closest(t.text(), byMode.keySet());
                         if (guess != null) {
                             p.at(t, prefix + ": unknown flag '" + t.text() + "' (did you mean '" + guess + "'?)");

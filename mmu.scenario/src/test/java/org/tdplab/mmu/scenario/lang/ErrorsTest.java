@@ -71,6 +71,7 @@ class ErrorsTest {
             "zap vm0 gpa=0 size=4K private ~ t.scn:1:23: zap: unexpected argument 'private' (usage: zap VM gpa=A size=S)",
             "guest vm0 vcpu=0 gpa=0 ~ t.scn:1:1: guest: missing one of read|write|exec|convert|accept",
             "guest read vcpu=0 gpa=0 ~ t.scn:1:1: guest: missing one of read|write|exec|convert|accept ('read' was taken as VM; is an argument missing?)",
+            "guest vm0 vcpu=0 private gpa=0 ~ t.scn:1:1: guest: missing one of read|write|exec|convert|accept",
             "guest vm0 vcpu=0 raed gpa=0 ~ t.scn:1:18: guest: unknown flag 'raed' (did you mean 'read'?)",
             "guest vm0 vcpu=0 covnert shared gpa=0 size=4K ~ t.scn:1:18: guest: unknown flag 'covnert' (did you mean 'convert'?)",
             "guest vm0 vcpu=0 read write gpa=0 ~ t.scn:1:23: guest: 'read' and 'write' exclude each other",
