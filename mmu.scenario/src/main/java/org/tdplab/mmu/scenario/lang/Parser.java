@@ -228,6 +228,15 @@ public final class Parser {
             } else {
                 form = candidates.stream().filter(f -> f.modes().isEmpty()).findFirst().orElse(null);
                 if (form == null) {
+                    for (Token t : flagTokens) {
+                        if (candidates.stream().anyMatch(f -> f.flags().contains(t.text())))
+                            continue;
+                        String guess = closest(t.text(), byMode.keySet());
+                        if (guess != null) {
+                            p.at(t, prefix + ": unknown flag '" + t.text() + "' (did you mean '" + guess + "'?)");
+                            return null;
+                        }
+                    }
                     p.at(verb, prefix + ": missing one of " + String.join("|", byMode.keySet())
                             + takenHint(candidates.get(0), positionalTokens, byMode.keySet()));
                     return null;

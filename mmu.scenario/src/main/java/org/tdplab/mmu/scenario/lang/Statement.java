@@ -75,7 +75,7 @@ public final class Statement {
         return schema;
     }
 
-    /** The verb: {@code slot.add}, {@code guest}, {@code run}, {@code expect}, {@code tdx.finalize}, … */
+    /** The verb: {@code slot.add}, {@code guest}, {@code run}, {@code expect}, a backend's {@code ns.verb}, … */
     public String verb() {
         return schema.verb();
     }

@@ -104,7 +104,7 @@ public final class ValueType {
     }
 
     /** The allowed levels of a LEVEL. */
-    public List<Level> levels() {
+    public List<Level> allowedLevels() {
         return levels;
     }
 

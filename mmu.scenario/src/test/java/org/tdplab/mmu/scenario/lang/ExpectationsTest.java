@@ -51,7 +51,7 @@ class ExpectationsTest {
         assertEquals(List.of(10, 11), read.expectations().stream().map(Statement::line).toList());
         // an outcome expectation after a state expectation still applies to the statement
         assertSame(read.statement().orElseThrow(), read.expectations().get(1).subject().orElseThrow());
-        assertEquals(11, sc.statements().size());
+        assertEquals(9, sc.statements().size());
         assertEquals("t.scn", sc.file());
     }
 

@@ -61,7 +61,7 @@ class SchemaTest {
     @Test
     void valueTypes() {
         assertEquals(ValueType.Kind.CHOICE, ValueType.oneOf("x").kind());
-        assertEquals(List.of(Level.L4K, Level.L2M), ValueType.levels(Level.L4K, Level.L2M).levels());
+        assertEquals(List.of(Level.L4K, Level.L2M), ValueType.levels(Level.L4K, Level.L2M).allowedLevels());
         assertEquals("4K|2M", ValueType.levels(Level.L4K, Level.L2M).placeholder());
         assertEquals("A", ValueType.NUMBER.placeholder("A").placeholder());
         assertEquals(List.of(), ValueType.LIST.choices());

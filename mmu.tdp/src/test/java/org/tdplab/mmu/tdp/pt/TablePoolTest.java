@@ -145,7 +145,7 @@ class TablePoolTest {
     }
 
     @Test
-    void growsPastSeveralChunksWithoutLosingEntries() {
+    void growsPastManyChunksWithoutLosingEntries() {
         ScatteredFrames frames = new ScatteredFrames();
         TablePool pool = new TablePool(frames);
         int n = TablePool.TABLES_PER_CHUNK * 9 + 5;
