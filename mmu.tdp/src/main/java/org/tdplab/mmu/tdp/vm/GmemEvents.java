@@ -26,8 +26,21 @@ final class GmemEvents implements GmemListener {
 
     @Override
     public void invalidateBegin(GuestMemfd file, long start, long end) {
-        long gfn = file.gfnOf(start);
-        vm.host().invalidate(gfn, gfn + (end - start), true, false);
+        // a huge folio only partly punched must not be mapped whole while its pages are being zeroed
+        long lo = folioStart(file, start), hi = folioEnd(file, end);
+        vm.host().invalidate(file.gfnOf(lo), file.gfnOf(lo) + (hi - lo), true, false);
+    }
+
+    private static long folioStart(GuestMemfd file, long index) {
+        int order = file.populated(index) ? file.folioOrder(index) : 0;
+        return index & -(1L << order);
+    }
+
+    private static long folioEnd(GuestMemfd file, long end) {
+        if (end == 0 || end > file.pages() || !file.populated(end - 1))
+            return end;
+        long pages = 1L << file.folioOrder(end - 1);
+        return Math.min(file.pages(), (end - 1 + pages) & -pages);
     }
 
     @Override

@@ -216,9 +216,25 @@ final class HostOps {
             throw new MmuException(Errno.EINVAL, "no guest_memfd backs gpa=0x%x..0x%x", start << 12, end << 12);
     }
 
+    /**
+     * The host's invalidation range for changing host pages in {@code [start, end)}: a huge host page only partly
+     * inside is split first, and the split invalidates all of it (as {@code __split_huge_pmd} does).
+     */
+    private long[] hostInvalidationRange(long start, long end) {
+        long lo = start, hi = end;
+        for (Memslot slot : overlapping(start, end)) {
+            long pages = Spte.pagesPerHpage(slot.backingLevel());
+            long base = slot.baseGfn();
+            lo = Math.min(lo, Math.max(base, base + ((Math.max(start, base) - base) & -pages)));
+            hi = Math.max(hi, Math.min(slot.endGfn(), base + ((Math.min(end, slot.endGfn()) - base + pages - 1) & -pages)));
+        }
+        return new long[] { lo, hi };
+    }
+
     /** Userspace drops the shared pages behind a range (madvise DONTNEED): the notifier zaps, frames are freed. */
     void discardShared(long start, long end) {
-        invalidate(start, end, false, true);
+        long[] window = hostInvalidationRange(start, end);
+        invalidate(window[0], window[1], false, true);
         try {
             for (Memslot slot : overlapping(start, end))
                 slot.discardShared(Math.max(start, slot.baseGfn()), Math.min(end, slot.endGfn()));
@@ -268,7 +284,8 @@ final class HostOps {
         long[] r = gfnRange("notify.unmap", gpa, size);
         lockSlots();
         try {
-            invalidate(r[0], r[1], false, true);
+            long[] window = hostInvalidationRange(r[0], r[1]);
+            invalidate(window[0], window[1], false, true);
             try {
                 for (Memslot slot : overlapping(r[0], r[1]))
                     migrateShared(slot, Math.max(r[0], slot.baseGfn()), Math.min(r[1], slot.endGfn()));
