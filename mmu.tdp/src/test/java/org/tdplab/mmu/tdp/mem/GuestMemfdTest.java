@@ -224,12 +224,18 @@ class GuestMemfdTest {
     @Test
     void smallerFoliosWhenHostMemoryIsFragmented() {
         HostMemory mem = new HostMemory(4 << 20);
-        mem.alloc(L2M, SHARED, 9);
+        long blocker = mem.alloc(L2M, SHARED, 9);
         mem.alloc(L4K, SHARED, 9); // no whole 2M block is left
         GuestMemfd f = new GuestMemfd(mem, 1, M2, L2M, null);
-        f.getPfn(3);
+        long p3 = f.getPfn(3);
         assertEquals(0, f.folioOrder(3));
         assertFalse(f.populated(4));
+        mem.free(blocker, L2M);
+        assertEquals(0, f.naturalOrder(5), "a 2M folio would overlap the 4K one");
+        f.getPfn(5);
+        assertEquals(0, f.folioOrder(5));
+        assertEquals(p3, f.pfnIfPresent(3), "the earlier folio is kept");
+        assertEquals(2, mem.framesInUse(HostMemory.GMEM));
     }
 
     @Test
