@@ -65,6 +65,19 @@ class HostMemoryTest {
     }
 
     @Test
+    void buddiesMergeBackIntoA1gBlock() {
+        HostMemory mem = new HostMemory(G);
+        long f = mem.alloc(L4K, SHARED, 1);
+        long b = mem.alloc(L2M, SHARED, 1);
+        Expect.errno(Errno.ENOMEM, "1G", () -> mem.alloc(L1G, SHARED, 1));
+        mem.free(f, L4K);
+        Expect.errno(Errno.ENOMEM, "1G", () -> mem.alloc(L1G, SHARED, 1));
+        mem.free(b, L2M);
+        assertEquals(0, mem.alloc(L1G, SHARED, 1), "4K frames merge into 2M, 2M blocks into 1G");
+        Expect.errno(Errno.ENOMEM, "4K", () -> mem.alloc(L4K, SHARED, 1));
+    }
+
+    @Test
     void sizeThatIsNotAMultipleOfTheBlockSizes() {
         HostMemory mem = new HostMemory(G + 2 * M + 8192);
         assertEquals(0, mem.alloc(L1G, SHARED, 1));
