@@ -2,6 +2,7 @@ package org.tdplab.mmu.tdp.slot;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.Arrays;
 
 import org.tdplab.mmu.tdp.mem.Levels;
 
@@ -34,7 +35,7 @@ final class LpageInfo {
             if (!Levels.aligned(baseGfn + npages, level))
                 a[a.length - 1] = 1;
             if (!Levels.aligned(baseGfn, level)) // (base_gfn ^ userspace_addr) misaligned at this level
-                java.util.Arrays.fill(a, 1);
+                Arrays.fill(a, 1);
             info[level - 2] = a;
         }
     }

@@ -189,7 +189,7 @@ class GuestMemfdTest {
     }
 
     @Test
-    void closeFreesEverythingAndLaterLookupsFail() {
+    void closeReleasesAllFoliosAndLaterLookupsFail() {
         HostMemory mem = new HostMemory(G);
         Log log = new Log(mem);
         GuestMemfd f = new GuestMemfd(mem, 1, 2 * M2 + K4, L2M, log);
