@@ -196,7 +196,10 @@ class MemslotsTest {
         Memslots p = new Memslots(mem, 5, MAX_GFN, true, false, null);
         Memslot slot = p.add(1, 0, 2 * M2, GMEM, L2M);
         slot.hvaPfn(3);
-        slot.gmemPfn(600);
+        assertEquals(-1, slot.gmemPfnIfPresent(600));
+        long gp = slot.gmemPfn(600);
+        assertEquals(gp, slot.gmemPfnIfPresent(600));
+        assertEquals(gp, slot.gmem().pfnIfPresent(600), "offset 0 binding: index = gfn - base");
         assertEquals(512, mem.framesInUse(HostMemory.SHARED));
         assertEquals(512, mem.framesInUse(HostMemory.GMEM));
         assertEquals(5, mem.ownerId(slot.hvaPfn(3)));
