@@ -1,5 +1,7 @@
 package org.tdplab.mmu.tdp.mem;
 
+import java.util.Arrays;
+
 /**
  * A three-order buddy allocator (4K frames, 2M and 1G blocks, all naturally aligned) over bitmaps. Only split 1G
  * regions and split 2M blocks carry metadata, so memory follows what is allocated. Prefers partly used blocks, so
@@ -117,7 +119,7 @@ final class FrameAllocator {
                 return -1;
             clearBit(free1g, r);
             Region reg = new Region();
-            java.util.Arrays.fill(reg.free2m, -1L);
+            Arrays.fill(reg.free2m, -1L);
             reg.free2mCount = FAN;
             state[r] = SPLIT;
             regions[r] = reg;
@@ -130,7 +132,7 @@ final class FrameAllocator {
             clearBit(has2m, r);
         if (forSplit) {
             Block b = new Block();
-            java.util.Arrays.fill(b.free, -1L);
+            Arrays.fill(b.free, -1L);
             b.freeCount = FAN;
             reg.blocks[c] = b;
             reg.state[c] = SPLIT;
@@ -228,7 +230,7 @@ final class FrameAllocator {
             if (state[r] != USED)
                 throw notAllocated(pfn, level);
             Region reg = new Region();
-            java.util.Arrays.fill(reg.state, USED);
+            Arrays.fill(reg.state, USED);
             regions[r] = reg;
             state[r] = SPLIT;
         } else if (level == Levels.L2M) {

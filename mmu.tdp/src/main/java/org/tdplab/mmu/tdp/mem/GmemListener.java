@@ -1,9 +1,10 @@
 package org.tdplab.mmu.tdp.mem;
 
 /**
- * What a guest_memfd tells the rest of the model. Indexes are 4K page indexes in the file ({@link
- * GuestMemfd#gfnOf(long)} maps them to GFNs through the binding). Calls are made under the file's lock, so a
- * listener must not call back into the same file's allocation paths.
+ * What a guest_memfd tells the rest of the model. Indexes are 4K page indexes in the file; {@link
+ * GuestMemfd#gfnOf(long)} maps them to GFNs through the memslot binding, and gives -1 once the slot is gone (then
+ * nothing maps the file and there is nothing to zap). Calls are made under the file's lock, so a listener must not
+ * call back into the same file's allocation paths.
  */
 public interface GmemListener {
     /** No-op listener. */

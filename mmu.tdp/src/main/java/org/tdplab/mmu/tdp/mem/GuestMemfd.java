@@ -6,7 +6,8 @@ import org.tdplab.mmu.api.MmuException;
 /**
  * One guest_memfd file: private memory handed out in folios on demand. A folio is naturally aligned in the file;
  * its order is the largest one ≤ the maximum order (from the backing level) whose aligned range fits in the file,
- * falling back to smaller orders when host memory has no free block that large (as THP does).
+ * falling back to smaller orders when host memory has no free block that large (as THP does); a folio never
+ * overlaps one already present (so such a fallback stays consistent).
  *
  * <p>{@link #getPfn} of a populated page and every query are lock-free and allocation-free. Allocation, punch and
  * close take the file's lock ({@code filemap_invalidate_lock} plus the folio lock in the kernel), so they must not be
@@ -102,16 +103,13 @@ public final class GuestMemfd {
         return level == 0 ? -1 : Levels.shift(level);
     }
 
-    /** The order a folio for {@code index} gets when memory allows: the largest whose aligned range fits. */
+    /**
+     * The order a new folio for {@code index} gets when host memory allows: the largest whose aligned range fits in
+     * the file and holds no other folio yet.
+     */
     public int naturalOrder(long index) {
-        return Levels.shift(fittingLevel(index, maxLevel));
-    }
-
-    private int fittingLevel(long index, int from) {
-        int level = from;
-        while (level > Levels.L4K && Levels.alignDown(index, level) + Levels.pages(level) > pages)
-            level--;
-        return level;
+        checkIndex(index);
+        return Levels.shift(folios.fittingLevel(index, maxLevel));
     }
 
     private synchronized long allocate(long index) {
@@ -120,7 +118,7 @@ public final class GuestMemfd {
         long pfn = folios.pfn(index);
         if (pfn >= 0)
             return pfn;
-        int level = fittingLevel(index, maxLevel);
+        int level = folios.fittingLevel(index, maxLevel);
         long base;
         while (true) {
             try {

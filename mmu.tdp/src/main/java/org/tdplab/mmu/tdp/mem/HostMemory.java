@@ -60,6 +60,8 @@ public final class HostMemory {
      */
     public long alloc(int level, int ownerKind, int ownerId) {
         checkKind(ownerKind);
+        if (ownerKind == FREE)
+            throw new IllegalArgumentException("an allocated block needs an owner kind other than FREE");
         synchronized (allocator) {
             long pfn = allocator.alloc(level);
             if (pfn < 0)

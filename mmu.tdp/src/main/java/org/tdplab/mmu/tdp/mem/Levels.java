@@ -26,11 +26,6 @@ public final class Levels {
         return 1L << shift(level);
     }
 
-    /** Folio order → level: 0 → 4K, 9 → 2M, 18 → 1G. */
-    public static int ofOrder(int order) {
-        return order / 9 + 1;
-    }
-
     /** {@code gfn_round_for_level}. */
     public static long alignDown(long gfn, int level) {
         return gfn & -pages(level);

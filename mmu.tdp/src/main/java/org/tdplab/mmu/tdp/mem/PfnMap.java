@@ -39,6 +39,20 @@ public final class PfnMap {
         entries.releaseRange(from, to);
     }
 
+    /**
+     * The largest level ≤ {@code maxLevel} whose aligned block around {@code index} lies inside the map and has no
+     * page mapped yet: a block never overlaps pages already present (e.g. after a partial discard or a fallback).
+     */
+    public int fittingLevel(long index, int maxLevel) {
+        int level = maxLevel;
+        for (; level > Levels.L4K; level--) {
+            long head = Levels.alignDown(index, level), end = head + Levels.pages(level);
+            if (end <= size() && nextPresent(head, end) == end)
+                break;
+        }
+        return level;
+    }
+
     /** First present index in {@code [from, to)}, or {@code to}. */
     public long nextPresent(long from, long to) {
         return entries.nextNonZero(from, to);

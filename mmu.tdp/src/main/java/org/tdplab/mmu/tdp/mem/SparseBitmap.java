@@ -73,11 +73,6 @@ public final class SparseBitmap {
         return n;
     }
 
-    /** Word {@code w} (bits {@code 64w .. 64w+63}). */
-    public long word(long w) {
-        return words.get(w);
-    }
-
     /** Atomically clears the bits of {@code mask} in word {@code w}; returns those of them that were set. */
     public long getAndClearWord(long w, long mask) {
         return words.getAndBitwiseAnd(w, ~mask) & mask;

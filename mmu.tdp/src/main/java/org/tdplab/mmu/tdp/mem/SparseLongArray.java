@@ -46,16 +46,6 @@ public final class SparseLongArray {
             VAL.setRelease(leaf, (int) (i & MASK), v);
     }
 
-    public long getAndSet(long i, long v) {
-        long[] leaf = v == 0 ? leaf(i) : leafOrCreate(i);
-        return leaf == null ? 0 : (long) VAL.getAndSet(leaf, (int) (i & MASK), v);
-    }
-
-    public boolean compareAndSet(long i, long expect, long v) {
-        long[] leaf = leafOrCreate(i);
-        return VAL.compareAndSet(leaf, (int) (i & MASK), expect, v);
-    }
-
     public long getAndBitwiseOr(long i, long bits) {
         long[] leaf = bits == 0 ? leaf(i) : leafOrCreate(i);
         return leaf == null ? 0 : (long) VAL.getAndBitwiseOr(leaf, (int) (i & MASK), bits);

@@ -2,6 +2,7 @@ package org.tdplab.mmu.tdp.slot;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.Arrays;
 
 import org.tdplab.mmu.tdp.mem.Levels;
 
@@ -29,12 +30,10 @@ final class LpageInfo {
             int shift = Levels.shift(level);
             long lpages = ((baseGfn + npages - 1) >>> shift) - (baseGfn >>> shift) + 1;
             int[] a = new int[(int) lpages];
-            if (!Levels.aligned(baseGfn, level))
-                a[0] = 1;
-            if (!Levels.aligned(baseGfn + npages, level))
+            if (!Levels.aligned(baseGfn, level)) // the head sticks out, and so does every page from the host's view
+                Arrays.fill(a, 1);
+            else if (!Levels.aligned(baseGfn + npages, level))
                 a[a.length - 1] = 1;
-            if (!Levels.aligned(baseGfn, level)) // (base_gfn ^ userspace_addr) misaligned at this level
-                java.util.Arrays.fill(a, 1);
             info[level - 2] = a;
         }
     }

@@ -176,6 +176,12 @@ public final class Memslot {
         return gmem.getPfn(offset(gfn));
     }
 
+    /** The guest_memfd PFN for {@code gfn} if its folio exists, else -1 (also without guest_memfd); never allocates. */
+    public long gmemPfnIfPresent(long gfn) {
+        long index = offset(gfn);
+        return gmem == null ? -1 : gmem.pfnIfPresent(index);
+    }
+
     // ---- dirty log: bit i is GFN baseGfn + i
 
     /** {@code mark_page_dirty_in_slot}: sets the bit when the slot logs; true when it was newly set. */

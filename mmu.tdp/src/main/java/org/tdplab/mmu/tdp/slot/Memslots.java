@@ -15,8 +15,8 @@ import org.tdplab.mmu.tdp.mem.Levels;
 /**
  * The memslots of one address space ({@code struct kvm_memslots}): an immutable array sorted by base GFN, replaced
  * copy-on-write and published through a volatile field with a generation number. {@link #find} is one volatile
- * read plus a binary search: lock-free, allocation-free, and never sees a half-made change. Writers take this
- * object's lock ({@code slots_lock}); {@link MemAttributes} shares it.
+ * read plus a binary search: lock-free, allocation-free, and never sees a half-made change. Writers take one
+ * lock ({@code slots_lock}), which {@link MemAttributes} shares; flush callbacks run under it.
  *
  * <p>Validation follows {@code kvm_set_memory_region}, in its order, with these model decisions: {@link #add} of
  * an id in use is EEXIST (KVM would treat it as a modification); an unknown id for delete, move or a flags change
@@ -256,7 +256,7 @@ public final class Memslots {
 
     private static void checkGpa(long gpa) {
         if (gpa < 0 || (gpa & (Levels.PAGE_SIZE - 1)) != 0)
-            throw new MmuException(Errno.EINVAL, "gpa=0x%x: not 4K-aligned", gpa);
+            throw new MmuException(Errno.EINVAL, "gpa=0x%x: not a 4K-aligned guest physical address", gpa);
     }
 
     private static void checkId(int id) {

@@ -9,7 +9,7 @@ import org.tdplab.mmu.tdp.mem.PfnMap;
 /**
  * The userspace (host) memory behind a memslot, indexed by page offset in the slot. Pages are faulted in on first
  * touch in naturally aligned blocks of the backing level (like THP / hugetlb), falling back to smaller blocks at the
- * slot's end or when host memory has no free huge block. The host address of offset 0 is taken to be 1G-aligned,
+ * slot's end, next to pages already present (after a partial discard), or when host memory has no free huge block. The host address of offset 0 is taken to be 1G-aligned,
  * so offset-space alignment is host-address alignment. A moved slot keeps this object: its contents move with it.
  */
 final class SharedMemory {
@@ -45,12 +45,7 @@ final class SharedMemory {
         long pfn = map.pfn(off);
         if (pfn >= 0)
             return pfn;
-        // the largest block that fits in the slot and covers no page still present (after a partial discard)
-        int level = backingLevel;
-        while (level > Levels.L4K && (Levels.alignDown(off, level) + Levels.pages(level) > map.size()
-                || map.nextPresent(Levels.alignDown(off, level), Levels.alignDown(off, level) + Levels.pages(level))
-                        < Levels.alignDown(off, level) + Levels.pages(level)))
-            level--;
+        int level = map.fittingLevel(off, backingLevel);
         long base;
         while (true) {
             try {

@@ -12,6 +12,8 @@ import static org.tdplab.mmu.tdp.mem.Levels.L4K;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.Errno;
@@ -189,7 +191,7 @@ class GuestMemfdTest {
     }
 
     @Test
-    void closeFreesEverythingAndLaterLookupsFail() {
+    void closeReleasesAllFoliosAndLaterLookupsFail() {
         HostMemory mem = new HostMemory(G);
         Log log = new Log(mem);
         GuestMemfd f = new GuestMemfd(mem, 1, 2 * M2 + K4, L2M, log);
@@ -224,12 +226,55 @@ class GuestMemfdTest {
     @Test
     void smallerFoliosWhenHostMemoryIsFragmented() {
         HostMemory mem = new HostMemory(4 << 20);
-        mem.alloc(L2M, SHARED, 9);
+        long blocker = mem.alloc(L2M, SHARED, 9);
         mem.alloc(L4K, SHARED, 9); // no whole 2M block is left
         GuestMemfd f = new GuestMemfd(mem, 1, M2, L2M, null);
-        f.getPfn(3);
+        long p3 = f.getPfn(3);
         assertEquals(0, f.folioOrder(3));
         assertFalse(f.populated(4));
+        mem.free(blocker, L2M);
+        assertEquals(0, f.naturalOrder(5), "a 2M folio would overlap the 4K one");
+        f.getPfn(5);
+        assertEquals(0, f.folioOrder(5));
+        assertEquals(p3, f.pfnIfPresent(3), "the earlier folio is kept");
+        assertEquals(2, mem.framesInUse(HostMemory.GMEM));
+    }
+
+    @Test
+    void concurrentFirstTouchesOfOneFolioPrepareItOnce() throws Exception {
+        HostMemory mem = new HostMemory(G);
+        for (int rep = 0; rep < 20; rep++) {
+            AtomicInteger prepares = new AtomicInteger();
+            GuestMemfd f = new GuestMemfd(mem, 1, M2, L2M, new GmemListener() {
+                @Override
+                public void prepare(GuestMemfd file, long pfn, long index, int order) {
+                    prepares.incrementAndGet();
+                }
+            });
+            long[] seen = new long[8];
+            CountDownLatch go = new CountDownLatch(1);
+            Thread[] ts = new Thread[seen.length];
+            for (int t = 0; t < ts.length; t++) {
+                int id = t;
+                ts[t] = new Thread(() -> {
+                    try {
+                        go.await();
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    seen[id] = f.getPfn(id * 60) - id * 60;
+                });
+                ts[t].start();
+            }
+            go.countDown();
+            for (Thread t : ts)
+                t.join();
+            assertEquals(1, prepares.get());
+            for (long head : seen)
+                assertEquals(seen[0], head, "every thread sees the same folio");
+            f.close();
+        }
+        assertEquals(0, mem.framesInUse(GMEM));
     }
 
     @Test

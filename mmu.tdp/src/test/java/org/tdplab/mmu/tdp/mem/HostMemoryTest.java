@@ -65,6 +65,19 @@ class HostMemoryTest {
     }
 
     @Test
+    void buddiesMergeBackIntoA1gBlock() {
+        HostMemory mem = new HostMemory(G);
+        long f = mem.alloc(L4K, SHARED, 1);
+        long b = mem.alloc(L2M, SHARED, 1);
+        Expect.errno(Errno.ENOMEM, "1G", () -> mem.alloc(L1G, SHARED, 1));
+        mem.free(f, L4K);
+        Expect.errno(Errno.ENOMEM, "1G", () -> mem.alloc(L1G, SHARED, 1));
+        mem.free(b, L2M);
+        assertEquals(0, mem.alloc(L1G, SHARED, 1), "4K frames merge into 2M, 2M blocks into 1G");
+        Expect.errno(Errno.ENOMEM, "4K", () -> mem.alloc(L4K, SHARED, 1));
+    }
+
+    @Test
     void sizeThatIsNotAMultipleOfTheBlockSizes() {
         HostMemory mem = new HostMemory(G + 2 * M + 8192);
         assertEquals(0, mem.alloc(L1G, SHARED, 1));
@@ -100,6 +113,30 @@ class HostMemoryTest {
     }
 
     @Test
+    void concurrentAllocationsAreDistinct() throws Exception {
+        HostMemory mem = new HostMemory(G); // 4 x (20 x 2M + 1980 x 4K) fits
+        long[][] got = new long[4][2000];
+        Thread[] ts = new Thread[got.length];
+        for (int t = 0; t < ts.length; t++) {
+            long[] mine = got[t];
+            ts[t] = new Thread(() -> {
+                for (int i = 0; i < mine.length; i++)
+                    mine[i] = mem.alloc(i % 100 == 0 ? L2M : L4K, SHARED, 1);
+            });
+            ts[t].start();
+        }
+        for (Thread t : ts)
+            t.join();
+        Set<Long> frames = new HashSet<>();
+        assertEquals(4 * (20 * 512 + 1980), mem.framesInUse(SHARED), "every allocation succeeded");
+        for (long[] mine : got)
+            for (int i = 0; i < mine.length; i++)
+                for (long p = mine[i]; p < mine[i] + (i % 100 == 0 ? 512 : 1); p++)
+                    assertTrue(frames.add(p), "frame handed out twice");
+        assertEquals(frames.size(), mem.framesInUse(SHARED));
+    }
+
+    @Test
     void badFreesAreRefused() {
         HostMemory mem = new HostMemory(8 * M);
         long b = mem.alloc(L2M, SHARED, 1);
@@ -109,6 +146,7 @@ class HostMemoryTest {
         mem.free(b, L2M);
         assertThrows(IllegalStateException.class, () -> mem.free(b, L2M), "double free");
         assertThrows(IllegalArgumentException.class, () -> mem.free(1L << 40, L4K));
+        assertThrows(IllegalArgumentException.class, () -> mem.alloc(L4K, FREE, 1), "an owner is required");
     }
 
     @Test
