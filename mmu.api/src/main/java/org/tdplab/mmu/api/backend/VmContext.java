@@ -23,6 +23,15 @@ public interface VmContext {
 
     void writeToken(long pfn, long token);
 
+    /** The token of the shared (host) page behind a GFN, 0 when it has none: a source to copy an image from. */
+    long sharedToken(long gfn);
+
+    /**
+     * The backend changed a guest page's contents itself — an initial image copied in, a page the firmware
+     * cleared or destroyed — so the data oracle expects {@code token} there from now on.
+     */
+    void guestDataChanged(long gfn, boolean isPrivate, long token);
+
     // ---- the MMU ----------------------------------------------------------------------------------------------
 
     /** {@code KVM_BUG_ON}: marks the VM bugged; later operations fail with EIO. */

@@ -58,6 +58,18 @@ final class CoreVmContext implements VmContext {
     }
 
     @Override
+    public long sharedToken(long gfn) {
+        Memslot slot = vm.memslots.find(gfn);
+        long pfn = slot == null ? -1 : slot.hvaPfnIfPresent(gfn);
+        return pfn < 0 ? 0 : vm.memory.read(pfn);
+    }
+
+    @Override
+    public void guestDataChanged(long gfn, boolean isPrivate, long token) {
+        vm.expected.wrote(gfn, isPrivate, token);
+    }
+
+    @Override
     public void bug(String reason) {
         vm.bug(reason);
     }

@@ -26,6 +26,8 @@ final class GmemEvents implements GmemListener {
 
     @Override
     public void invalidateBegin(GuestMemfd file, long start, long end) {
+        if (file.gfnOf(start) < 0)
+            return; // no longer bound (its memslot is gone, and was zapped when it went)
         // a huge folio only partly punched must not be mapped whole while its pages are being zeroed
         long lo = folioStart(file, start), hi = folioEnd(file, end);
         vm.host().invalidate(file.gfnOf(lo), file.gfnOf(lo) + (hi - lo), true, false);
@@ -45,6 +47,8 @@ final class GmemEvents implements GmemListener {
 
     @Override
     public void invalidateEnd(GuestMemfd file, long start, long end) {
+        if (file.gfnOf(start) < 0)
+            return;
         // the punched pages read zero from now on; recorded before faults may map them again
         long gfn = file.gfnOf(start);
         vm.expected.discard(gfn, gfn + (end - start), true);

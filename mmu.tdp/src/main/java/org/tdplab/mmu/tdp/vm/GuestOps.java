@@ -253,6 +253,9 @@ final class GuestOps {
         vm.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
         if (vm.bugged())
             return ended(v, 0, EXIT_DEAD);
+        // a Linux guest accepts (validates) what it just made private before using it
+        if (toPrivate && vm.caps.acceptance())
+            return accept(v, natural, size, PageSize.SIZE_4K);
         return AccessResult.done(r[1] - r[0], true, 0);
     }
 
