@@ -330,6 +330,7 @@ public final class CoreVm implements Vm, MmuHost {
             synchronized (dataViolations) {
                 violations.addAll(dataViolations);
             }
+            violations.addAll(mmu.opViolations());
             violations.addAll(backend.check(new CoreMmuView(this)));
             return new CheckReport(violations, InvariantChecker.CHECKED);
         } finally {

@@ -270,7 +270,7 @@ final class HostOps {
         mmu.lock.writeLock();
         try {
             mmu.invalidation.begin(start, end);
-            if (mmu.zap.zapLeafs(Zapper.VALID_ROOTS, start, end))
+            if (mmu.zap.zapLeafsChecked(Zapper.VALID_ROOTS, start, end))
                 vm.flushRemoteTlbs(start, end - start);
             mmu.invalidation.end();
         } finally {
