@@ -1,27 +1,33 @@
 package org.tdplab.backend.tdx;
 
+import java.util.List;
 import java.util.Map;
 
 import org.osgi.service.component.annotations.Component;
-import org.tdplab.mmu.api.Errno;
-import org.tdplab.mmu.api.MmuException;
+import org.tdplab.backend.tdx.kvm.HkidPool;
+import org.tdplab.backend.tdx.kvm.TdxOptions;
+import org.tdplab.backend.tdx.kvm.TdxVm;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
-import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.VmType;
 
 /**
  * {@code KVM_X86_TDX_VM}: private memory mapped through KVM's mirror root onto the TDX module's Secure-EPT.
  * The shared bit is GPA bit 47 with GPAW 48 (4-level S-EPT) and bit 51 with GPAW 52 (5-level)
- * ({@code TDX_SHARED_BIT_PWL_4/5}).
+ * ({@code TDX_SHARED_BIT_PWL_4/5}). Each TD gets its own simulated TDX module ({@code .module}) driven by KVM's
+ * TDX logic ({@code .kvm}); the platform's HKIDs are shared by the TDs of this service.
  */
 @Component
 @VmType("tdx")
 @Capabilities(mirrored__pt = true, private__mem = true, protected__state = true, shared__bit = { "48=47", "52=51" })
 public class TdxBackend implements Backend {
+    private final HkidPool hkids = new HkidPool();
+
     @Override
     public String vmType() {
         return "tdx";
@@ -29,6 +35,7 @@ public class TdxBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+        TdxOptions.parse(options);
         // private leaves are 4K only; memory-type zaps are unsupported; pre-fault only after finalize;
         // the per-VM MMIO value is 0 so the TD takes a #VE and makes an MMIO hypercall
         return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.SHARED_BIT, 1)
@@ -36,9 +43,19 @@ public class TdxBackend implements Backend {
                 .withAcceptance().withMmioValue(0);
     }
 
+    /** {@code tdx_vm_init} and {@code KVM_TDX_INIT_VM} / {@code KVM_TDX_INIT_VCPU}: the TD is built and initialized. */
     @Override
     public VmBackend attach(VmContext vm, Map<String, String> options) {
-        throw new MmuException(Errno.ENOTSUP,
-                "VM type tdx: the TDX module model is not built yet; the backend only advertises its capabilities");
+        return new TdxVm(vm, TdxOptions.parse(options), hkids);
+    }
+
+    @Override
+    public List<VerbSpec> verbs() {
+        return List.of(
+                new VerbSpec("tdx.init_mem_region", List.of("gpa", "size"), List.of(), List.of("measure"),
+                        "KVM_TDX_INIT_MEM_REGION: copy the shared pages' contents into private memory with "
+                                + "TDH.MEM.PAGE.ADD (and TDH.MR.EXTEND when measured), before finalize"),
+                new VerbSpec("tdx.finalize", List.of(), List.of(), List.of(),
+                        "KVM_TDX_FINALIZE_VM: TDH.MR.FINALIZE; the TD becomes runnable"));
     }
 }

@@ -277,6 +277,14 @@ final class GuestOps {
                 long w = vm.backend().accept(v.id, gfn, level.level());
                 if (Walk.isTranslated(w))
                     break;
+                if (Walk.kind(w) == Walk.KIND_SIZE_MISMATCH && level != PageSize.SIZE_4K) {
+                    // mapped smaller than asked: the guest accepts the same range at the next smaller size
+                    AccessResult smaller = accept(v, gfn << 12, step << 12, PageSize.ofLevel(level.level() - 1));
+                    if (!smaller.completed())
+                        return new AccessResult(gfn - r[0] + smaller.pages(), smaller.exit(), smaller.exception(),
+                                true, 0);
+                    break;
+                }
                 long outcome = violation(v, w, gfn << 12, gfn, source == PrivateSource.ERROR_CODE);
                 if (outcome != DONE)
                     return ended(v, gfn - r[0], outcome);

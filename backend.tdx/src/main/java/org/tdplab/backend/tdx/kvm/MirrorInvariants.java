@@ -1,0 +1,69 @@
+package org.tdplab.backend.tdx.kvm;
+
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.tdplab.backend.tdx.module.SeptState;
+import org.tdplab.backend.tdx.module.TdxModule;
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.backend.MmuView;
+
+/**
+ * Spec §8 invariants 9 (mirror ↔ S-EPT, both ways) and 13 (4K private leaves), checked by comparing KVM's mirror
+ * root with the module's S-EPT, plus the module's own invariants. Runs under the MMU write lock, so no install is
+ * in its FROZEN window and no removal is half done.
+ */
+final class MirrorInvariants {
+    private MirrorInvariants() {
+    }
+
+    /** (gfn rounded to the entry's coverage, TDX level) as one key. */
+    private static long key(long gfn, int septLevel) {
+        return (gfn & -(1L << (9 * septLevel))) | ((long) septLevel << 58);
+    }
+
+    static void check(MmuView view, TdxModule module, List<String> out) {
+        module.check(out);
+        if (module.lifecycle() != TdxModule.LC_KEYS_CONFIGURED)
+            return; // the S-EPT is no longer walkable once the TD is blocked for teardown
+        Map<Long, Long> leaves = new HashMap<>();
+        Set<Long> tables = new HashSet<>();
+        view.forEachLeaf(RootKind.MIRROR, (gfn, level, spte, pfn) -> {
+            if (level != 1)
+                out.add(String.format("inv 13: mirror leaf for gfn 0x%x has level %d; TDX private leaves are 4K",
+                        gfn, level));
+            leaves.put(key(gfn, level - 1), pfn);
+            long e = module.lookup(gfn, level - 1);
+            int s = e < 0 ? -1 : TdxModule.stateOf(e);
+            if (e < 0 || !SeptState.isLeaf(s))
+                out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x has no S-EPT leaf (%s)", gfn, pfn,
+                        e < 0 ? "walk stops above" : SeptState.name(s)));
+            else if ((TdxModule.hpaOf(e) >>> 12) != pfn)
+                out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x, the S-EPT maps pfn 0x%x", gfn, pfn,
+                        TdxModule.hpaOf(e) >>> 12));
+        });
+        view.forEachTable(RootKind.MIRROR, (gfn, level, spte, pfn) -> {
+            tables.add(key(gfn, level - 1));
+            long e = module.lookup(gfn, level - 1);
+            if (e < 0 || TdxModule.stateOf(e) != SeptState.NL_MAPPED)
+                out.add(String.format("inv 9: mirror table entry gfn 0x%x level %d has no linked S-EPT page (%s)", gfn,
+                        level, e < 0 ? "walk stops above" : SeptState.name(TdxModule.stateOf(e))));
+        });
+        module.forEachPresent((gfn, septLevel, state, hpa) -> {
+            long k = key(gfn, septLevel);
+            if (SeptState.isNonLeaf(state)) {
+                if (!tables.contains(k))
+                    out.add(String.format("inv 9: S-EPT links a page at gpa 0x%x level %d with no mirror table there",
+                            gfn << 12, septLevel));
+            } else {
+                Long pfn = leaves.get(k);
+                if (pfn == null)
+                    out.add(String.format("inv 9: S-EPT maps gpa 0x%x (%s) with no mirror leaf", gfn << 12,
+                            SeptState.name(state)));
+            }
+        });
+    }
+}

@@ -1,0 +1,74 @@
+package org.tdplab.backend.tdx.kvm;
+
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+import org.tdplab.backend.tdx.module.TdxModule;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+
+/**
+ * The {@code vm.create … type=tdx} options: {@code module=1.0|1.5} (status codes of that module version, default
+ * 1.5), {@code sept_ve_disable=on|off} (the TD attribute KVM sets, default on), {@code busy_rate=P} (probability in
+ * [0, 1] that a contended module lock is found busy, default 0) and {@code seed=N} (for the busy draws, default 0).
+ *
+ * @param version the module version
+ * @param septVeDisable TD attribute SEPT_VE_DISABLE
+ * @param busyRate the busy injection rate
+ * @param seed the busy injection seed
+ */
+public record TdxOptions(TdxModule.Version version, boolean septVeDisable, double busyRate, long seed) {
+    public static final Set<String> KNOWN = Set.of("module", "sept_ve_disable", "busy_rate", "seed");
+
+    public static TdxOptions defaults() {
+        return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0);
+    }
+
+    /** @throws MmuException {@code EINVAL} naming an unknown option or a bad value */
+    public static TdxOptions parse(Map<String, String> options) {
+        for (String key : options.keySet())
+            if (!KNOWN.contains(key))
+                throw new MmuException(Errno.EINVAL, "option '%s' is not known to VM type tdx; known: %s", key,
+                        String.join(", ", new TreeSet<>(KNOWN)));
+        TdxModule.Version version = TdxModule.Version.V1_5;
+        String m = options.get("module");
+        if (m != null) {
+            version = switch (m) {
+            case "1.0" -> TdxModule.Version.V1_0;
+            case "1.5" -> TdxModule.Version.V1_5;
+            default -> throw new MmuException(Errno.EINVAL, "module=%s: the TDX module version must be 1.0 or 1.5", m);
+            };
+        }
+        boolean veDisable = true;
+        String ve = options.get("sept_ve_disable");
+        if (ve != null) {
+            veDisable = switch (ve) {
+            case "on" -> true;
+            case "off" -> false;
+            default -> throw new MmuException(Errno.EINVAL, "sept_ve_disable=%s: must be on or off", ve);
+            };
+        }
+        double rate = 0;
+        String r = options.get("busy_rate");
+        if (r != null) {
+            try {
+                rate = Double.parseDouble(r);
+            } catch (NumberFormatException e) {
+                rate = Double.NaN;
+            }
+            if (!(rate >= 0 && rate <= 1))
+                throw new MmuException(Errno.EINVAL, "busy_rate=%s: must be a probability between 0 and 1", r);
+        }
+        long seed = 0;
+        String s = options.get("seed");
+        if (s != null) {
+            try {
+                seed = Numbers.parse(s);
+            } catch (NumberFormatException e) {
+                throw new MmuException(Errno.EINVAL, "seed=%s: not a number", s);
+            }
+        }
+        return new TdxOptions(version, veDisable, rate, seed);
+    }
+}

@@ -1,0 +1,52 @@
+package org.tdplab.backend.tdx.module;
+
+import java.util.SplittableRandom;
+
+/**
+ * {@code TDX_OPERAND_BUSY} injection. The module's locks are try-locks, so a host SEAMCALL fails with
+ * {@code TDX_OPERAND_BUSY} when a concurrent holder has the lock. In the model SEAMCALLs are serialized, so the
+ * concurrent holders are simulated: each try-lock a leaf takes (SEPT tree, SEPT entry, PAMT entry, epoch) fails with
+ * probability {@code rate}, drawn from a seeded generator so a run is repeatable.
+ *
+ * <p>The contenders KVM has to live with are vCPUs — TDH.VP.ENTER (zero-step mitigation takes the SEPT tree lock
+ * exclusively; entry takes the epoch lock) and guest TDCALLs on the same entries. So a lock can only be contended
+ * while some vCPU is inside the TD; with every vCPU kept out (KVM's {@code tdh_do_no_vcpus}) the retry succeeds, which
+ * is what KVM relies on. The TDR-exclusive leaves of the build phase (PAGE.ADD's TDR lock, MR.EXTEND, MR.FINALIZE)
+ * and the guest's own ACCEPT lock are not injected: nothing contends with them in KVM's flows.
+ */
+public final class Contention {
+    private final double rate;
+    private final SplittableRandom random;
+    private long injected;
+
+    public Contention(double rate, long seed) {
+        if (!(rate >= 0 && rate <= 1))
+            throw new IllegalArgumentException("busy rate " + rate + " is not in [0, 1]");
+        this.rate = rate;
+        this.random = new SplittableRandom(seed);
+    }
+
+    public static Contention none() {
+        return new Contention(0, 0);
+    }
+
+    /** One try-lock: whether it fails. Called under the module's lock, so draws happen in call order. */
+    boolean busy(boolean contendersPresent) {
+        if (rate <= 0 || !contendersPresent)
+            return false;
+        if (random.nextDouble() < rate) {
+            injected++;
+            return true;
+        }
+        return false;
+    }
+
+    /** How many lock attempts were made to fail. */
+    public long injected() {
+        return injected;
+    }
+
+    public double rate() {
+        return rate;
+    }
+}

@@ -1,0 +1,157 @@
+package org.tdplab.backend.tdx.module;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.LongConsumer;
+
+/**
+ * The Physical Address Metadata Table: for every physical 4K page the module touched, its page type, the size of the
+ * page it belongs to, the owner TD and the epoch it was blocked at ({@code bepoch}). Packed one {@code long} per
+ * 4K page in 2M chunks created on first use, so memory follows what the TD owns. A 2M or 1G page is recorded in
+ * every 4K entry it covers (size field set), which is how "all 512 4K PAMT entries free" is checked.
+ *
+ * <p>Not thread-safe: the module calls it under its lock.
+ */
+public final class Pamt {
+    /** Page types (PT). */
+    public static final int PT_NDA = 0, PT_RSVD = 1, PT_REG = 2, PT_EPT = 3, PT_TDR = 4, PT_TDCX = 5, PT_TDVPR = 6;
+    private static final String[] TYPE_NAMES = { "NDA", "RSVD", "REG", "EPT", "TDR", "TDCX", "TDVPR" };
+
+    /** Page sizes, as the S-EPT level of a leaf of that size. */
+    public static final int SIZE_4K = 0, SIZE_2M = 1, SIZE_1G = 2;
+
+    private static final int TYPE_BITS = 4, SIZE_SHIFT = 4, OWNER_SHIFT = 8, BEPOCH_SHIFT = 24;
+    /**
+     * Model-only bit (not architectural): the page was freed while cache lines written with a private KeyID may
+     * remain; the KeyID is kept in the owner field of the NDA entry. TDH.PHYMEM.PAGE.WBINVD with that KeyID (or
+     * TDH.PHYMEM.CACHE.WB) clears it. The host may reuse such a page only after that (hardware spec I9).
+     */
+    private static final long DIRTY = 1L << 6;
+
+    private final Map<Long, long[]> chunks = new HashMap<>();
+
+    public static long entry(int type, int size, int owner, long bepoch) {
+        return type | ((long) size << SIZE_SHIFT) | ((long) (owner & 0xffff) << OWNER_SHIFT) | (bepoch << BEPOCH_SHIFT);
+    }
+
+    public static int type(long entry) {
+        return (int) (entry & ((1 << TYPE_BITS) - 1));
+    }
+
+    public static int size(long entry) {
+        return (int) ((entry >>> SIZE_SHIFT) & 3);
+    }
+
+    public static int owner(long entry) {
+        return (int) ((entry >>> OWNER_SHIFT) & 0xffff);
+    }
+
+    public static long bepoch(long entry) {
+        return entry >>> BEPOCH_SHIFT;
+    }
+
+    public static String typeName(int type) {
+        return type >= 0 && type < TYPE_NAMES.length ? TYPE_NAMES[type] : "PT" + type;
+    }
+
+    public static long pages(int size) {
+        return 1L << (9 * size);
+    }
+
+    public long get(long pfn) {
+        long[] c = chunks.get(pfn >>> 9);
+        if (c == null)
+            return 0;
+        long e = c[(int) (pfn & 511)];
+        return (e & DIRTY) != 0 ? 0 : e;
+    }
+
+    public int typeOf(long pfn) {
+        return type(get(pfn));
+    }
+
+    /** Sets the entry of every 4K page of the {@code size} page at {@code pfn} (a new owner: no longer dirty). */
+    public void set(long pfn, int size, long entry) {
+        long n = pages(size);
+        for (long i = 0; i < n; i++) {
+            long p = pfn + i;
+            long[] c = chunks.computeIfAbsent(p >>> 9, k -> new long[512]);
+            c[(int) (p & 511)] = entry;
+        }
+    }
+
+    /**
+     * Frees the page: type NDA. With {@code dirtyKeyId >= 0} its cache lines are left dirty with that KeyID until
+     * a WBINVD with it.
+     */
+    public void free(long pfn, int size, int dirtyKeyId) {
+        long n = pages(size);
+        for (long i = 0; i < n; i++) {
+            long p = pfn + i;
+            long[] c = chunks.get(p >>> 9);
+            if (c == null)
+                continue;
+            c[(int) (p & 511)] = dirtyKeyId >= 0 ? DIRTY | ((long) (dirtyKeyId & 0xffff) << OWNER_SHIFT) : 0;
+            dropIfEmpty(p >>> 9, c);
+        }
+    }
+
+    /** Stamps the blocking epoch on the page's (base) entry. */
+    public void setBepoch(long pfn, long bepoch) {
+        long e = get(pfn);
+        set(pfn, SIZE_4K, entry(type(e), size(e), owner(e), bepoch));
+    }
+
+    /** The KeyID the page's cache lines may still be dirty with, or -1. */
+    public int dirtyKeyId(long pfn) {
+        long[] c = chunks.get(pfn >>> 9);
+        if (c == null)
+            return -1;
+        long e = c[(int) (pfn & 511)];
+        return (e & DIRTY) != 0 ? owner(e) : -1;
+    }
+
+    /** Writes back and invalidates the page's lines of {@code keyId}. */
+    public void flush(long pfn, int keyId) {
+        long[] c = chunks.get(pfn >>> 9);
+        if (c != null && dirtyKeyId(pfn) == keyId) {
+            c[(int) (pfn & 511)] = 0;
+            dropIfEmpty(pfn >>> 9, c);
+        }
+    }
+
+    /** TDH.PHYMEM.CACHE.WB: every cache line written back. */
+    public void flushAll() {
+        chunks.values().removeIf(c -> {
+            for (int i = 0; i < 512; i++)
+                if ((c[i] & DIRTY) != 0)
+                    c[i] = 0;
+            for (long v : c)
+                if (v != 0)
+                    return false;
+            return true;
+        });
+    }
+
+    private void dropIfEmpty(long key, long[] c) {
+        for (long v : c)
+            if (v != 0)
+                return;
+        chunks.remove(key);
+    }
+
+    /** Visits every 4K page whose entry is not NDA. */
+    public void forEachAssigned(LongConsumer pfnVisitor) {
+        for (Map.Entry<Long, long[]> e : chunks.entrySet()) {
+            long[] c = e.getValue();
+            for (int i = 0; i < 512; i++)
+                if ((c[i] & DIRTY) == 0 && type(c[i]) != PT_NDA)
+                    pfnVisitor.accept((e.getKey() << 9) | i);
+        }
+    }
+
+    /** Whether nothing is recorded at all (no owned page, no page waiting for its WBINVD). */
+    public boolean isEmpty() {
+        return chunks.isEmpty();
+    }
+}

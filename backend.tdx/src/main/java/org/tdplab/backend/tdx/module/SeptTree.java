@@ -1,0 +1,159 @@
+package org.tdplab.backend.tdx.module;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The Secure-EPT pages of one TD, packed: one {@code long[512]} of entries per page (and, for pages above the leaf
+ * level, an {@code int[512]} of child page ids so walks need no lookup), plus per-page metadata in parallel arrays.
+ * No object per entry.
+ *
+ * <p>Entry encoding (the model's own, not the architectural bits): bits 3:0 the {@link SeptState}, bit 4 the
+ * host-priority bit (set when a host lock attempt failed, so a guest-side lock backs off), bits 51:12 the HPA.
+ * Levels are TDX levels: a page of level {@code l} holds entries of level {@code l} (0 = 4K leaves), and is linked
+ * by an entry of level {@code l + 1}.
+ *
+ * <p>Not thread-safe: the module calls it under its lock.
+ */
+final class SeptTree {
+    static final long STATE_MASK = 0xF;
+    static final long HOST_PRIORITY = 1L << 4;
+    static final long HPA_MASK = 0x000F_FFFF_FFFF_F000L;
+
+    private long[][] entries = new long[16][];
+    private int[][] children = new int[16][];
+    private int[] level = new int[16];
+    private long[] gfn = new long[16];
+    private long[] pfn = new long[16];
+    private boolean[] live = new boolean[16];
+    private int next = 1; // id 0 means "none"
+    private int freeHead;
+    private int[] freeNext = new int[16];
+    private int livePages;
+    private final Map<Long, Integer> byPfn = new HashMap<>();
+
+    static int state(long e) {
+        return (int) (e & STATE_MASK);
+    }
+
+    static long hpa(long e) {
+        return e & HPA_MASK;
+    }
+
+    static long entry(int state, long hpa) {
+        return state | (hpa & HPA_MASK);
+    }
+
+    static long withState(long e, int state) {
+        return (e & ~STATE_MASK) | state;
+    }
+
+    /** A new page of {@code lvl} covering {@code baseGfn}, backed by frame {@code framePfn}, all 512 entries FREE. */
+    int alloc(int lvl, long baseGfn, long framePfn) {
+        int id;
+        if (freeHead != 0) {
+            id = freeHead;
+            freeHead = freeNext[id];
+        } else {
+            id = next++;
+            if (id >= live.length)
+                grow();
+        }
+        entries[id] = new long[512];
+        children[id] = lvl > 0 ? new int[512] : null;
+        level[id] = lvl;
+        gfn[id] = baseGfn;
+        pfn[id] = framePfn;
+        live[id] = true;
+        livePages++;
+        byPfn.put(framePfn, id);
+        return id;
+    }
+
+    void free(int id) {
+        byPfn.remove(pfn[id]);
+        entries[id] = null;
+        children[id] = null;
+        live[id] = false;
+        livePages--;
+        freeNext[id] = freeHead;
+        freeHead = id;
+    }
+
+    private void grow() {
+        int n = live.length * 2;
+        entries = Arrays.copyOf(entries, n);
+        children = Arrays.copyOf(children, n);
+        level = Arrays.copyOf(level, n);
+        gfn = Arrays.copyOf(gfn, n);
+        pfn = Arrays.copyOf(pfn, n);
+        live = Arrays.copyOf(live, n);
+        freeNext = Arrays.copyOf(freeNext, n);
+    }
+
+    long get(int page, int index) {
+        return entries[page][index];
+    }
+
+    void set(int page, int index, long e) {
+        entries[page][index] = e;
+    }
+
+    int child(int page, int index) {
+        return children[page][index];
+    }
+
+    void setChild(int page, int index, int child) {
+        children[page][index] = child;
+    }
+
+    int level(int page) {
+        return level[page];
+    }
+
+    long baseGfn(int page) {
+        return gfn[page];
+    }
+
+    long framePfn(int page) {
+        return pfn[page];
+    }
+
+    boolean isLive(int page) {
+        return page > 0 && page < live.length && live[page];
+    }
+
+    /** The page backed by that frame, or 0. */
+    int pageAt(long framePfn) {
+        Integer id = byPfn.get(framePfn);
+        return id == null ? 0 : id;
+    }
+
+    int livePages() {
+        return livePages;
+    }
+
+    /** Ids of the live pages (for checks). */
+    int[] livePageIds() {
+        int[] out = new int[livePages];
+        int n = 0;
+        for (int id = 1; id < next; id++)
+            if (live[id])
+                out[n++] = id;
+        return out;
+    }
+
+    /** Whether every entry of the page is FREE (REMOVED counts as not free). */
+    boolean allFree(int page) {
+        for (long e : entries[page])
+            if (state(e) != SeptState.FREE)
+                return false;
+        return true;
+    }
+
+    /** The index of a GFN's entry in a page of that level. */
+    static int index(long gfn, int lvl) {
+        return (int) ((gfn >>> (9 * lvl)) & 511);
+    }
+}
