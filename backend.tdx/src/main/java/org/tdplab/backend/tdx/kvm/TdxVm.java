@@ -426,14 +426,6 @@ public final class TdxVm implements VmBackend {
 
     // ==== hardware and guest ====================================================================================
 
-    /** {@code tdx_vcpu_pre_run}: a TD's vCPUs run only once it is finalized. */
-    @Override
-    public void vcpuPreRun(int vcpu) {
-        if (state != TD_STATE_RUNNABLE)
-            throw new MmuException(Errno.EINVAL, "vCPU %d cannot run: TD '%s' is not finalized (tdx.finalize)", vcpu,
-                    ctx.name());
-    }
-
     /**
      * The CPU walks the S-EPT for a private GPA. A missing or blocked entry is an EPT violation (KVM maps it, the
      * access retries); a PENDING page is a #VE, or with SEPT_VE_DISABLE a TD exit KVM answers by killing the VM
@@ -717,6 +709,11 @@ public final class TdxVm implements VmBackend {
 
     public boolean hkidAssigned() {
         return hkidAssigned;
+    }
+
+    /** The TD handle (the TDR's HPA), for tests that drive the module behind KVM's back. */
+    public long tdrHpa() {
+        return tdr();
     }
 
     int tdState() {

@@ -17,28 +17,40 @@ import java.util.SplittableRandom;
 public final class Contention {
     private final double rate;
     private final SplittableRandom random;
-    private long injected;
+    /** A scripted contention: only the try-lock with this number (1-based, counting contended ones) fails. */
+    private final long failAt;
+    private long attempts, injected;
 
     public Contention(double rate, long seed) {
+        this(rate, seed, -1);
+    }
+
+    private Contention(double rate, long seed, long failAt) {
         if (!(rate >= 0 && rate <= 1))
             throw new IllegalArgumentException("busy rate " + rate + " is not in [0, 1]");
         this.rate = rate;
         this.random = new SplittableRandom(seed);
+        this.failAt = failAt;
     }
 
     public static Contention none() {
         return new Contention(0, 0);
     }
 
+    /** Exactly the {@code n}-th contended try-lock fails (tests use it to reach each busy row of a leaf). */
+    public static Contention failingAt(long n) {
+        return new Contention(0, 0, n);
+    }
+
     /** One try-lock: whether it fails. Called under the module's lock, so draws happen in call order. */
     boolean busy(boolean contendersPresent) {
-        if (rate <= 0 || !contendersPresent)
+        if (!contendersPresent)
             return false;
-        if (random.nextDouble() < rate) {
+        attempts++;
+        boolean fail = failAt > 0 ? attempts == failAt : rate > 0 && random.nextDouble() < rate;
+        if (fail)
             injected++;
-            return true;
-        }
-        return false;
+        return fail;
     }
 
     /** How many lock attempts were made to fail. */

@@ -1213,6 +1213,14 @@ public final class TdxModule {
             exit(v);
     }
 
+    /**
+     * The module marks a TD fatal on an unrecoverable condition in it (e.g. a machine check while it ran); every
+     * TD-scoped leaf then answers {@code TDX_TD_FATAL}. Nothing in KVM's flows causes it.
+     */
+    public synchronized void markFatal() {
+        fatal = true;
+    }
+
     // ==== inspection ============================================================================================
 
     public synchronized int opState() {

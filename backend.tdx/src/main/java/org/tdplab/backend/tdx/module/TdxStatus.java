@@ -97,7 +97,7 @@ public final class TdxStatus {
             TDX_EPT_ENTRY_NOT_PRESENT, TDX_EPT_ENTRY_NOT_LEAF, TDX_EPT_ENTRY_LEAF, TDX_GPA_RANGE_NOT_BLOCKED,
             TDX_GPA_RANGE_ALREADY_BLOCKED, TDX_TLB_TRACKING_NOT_DONE, TDX_EPT_INVALID_PROMOTE_CONDITIONS,
             TDX_PAGE_ALREADY_ACCEPTED, TDX_PAGE_SIZE_MISMATCH, TDX_GPA_RANGE_BLOCKED, TDX_EPT_ENTRY_STATE_INCORRECT,
-            TDX_EPT_PAGE_NOT_FREE, MODEL_TD_EXIT_EPT_VIOLATION & CLASS_MASK };
+            TDX_EPT_PAGE_NOT_FREE };
     private static final String[] CLASS_NAMES = { "TDX_SUCCESS", "TDX_INTERRUPTED_RESUMABLE",
             "TDX_INTERRUPTED_RESTARTABLE", "TDX_OPERAND_INVALID", "TDX_OPERAND_ADDR_RANGE_ERROR", "TDX_OPERAND_BUSY",
             "TDX_PREVIOUS_TLB_EPOCH_BUSY", "TDX_OPERAND_BUSY_HOST_PRIORITY", "TDX_PAGE_METADATA_INCORRECT",
@@ -107,7 +107,7 @@ public final class TdxStatus {
             "TDX_EPT_ENTRY_NOT_LEAF", "TDX_EPT_ENTRY_LEAF", "TDX_GPA_RANGE_NOT_BLOCKED",
             "TDX_GPA_RANGE_ALREADY_BLOCKED", "TDX_TLB_TRACKING_NOT_DONE", "TDX_EPT_INVALID_PROMOTE_CONDITIONS",
             "TDX_PAGE_ALREADY_ACCEPTED", "TDX_PAGE_SIZE_MISMATCH", "TDX_GPA_RANGE_BLOCKED",
-            "TDX_EPT_ENTRY_STATE_INCORRECT", "TDX_EPT_PAGE_NOT_FREE", "TD_EXIT" };
+            "TDX_EPT_ENTRY_STATE_INCORRECT", "TDX_EPT_PAGE_NOT_FREE" };
     /** Names of small operand values (levels, register ids): cached so the guest path builds no strings. */
     private static final String[][] SMALL = new String[CLASSES.length][16];
 
@@ -125,6 +125,8 @@ public final class TdxStatus {
     public static String name(long status) {
         if (status == MODEL_NOT_ENTERED)
             return "NOT_ENTERED";
+        if (status == MODEL_TD_EXIT_EPT_VIOLATION)
+            return "TD_EXIT(EPT_VIOLATION)";
         long cls = classOf(status);
         int op = operand(status);
         for (int c = 0; c < CLASSES.length; c++)

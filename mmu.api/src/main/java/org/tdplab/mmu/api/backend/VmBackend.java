@@ -85,14 +85,6 @@ public interface VmBackend {
     // ---- guest protocols -------------------------------------------------------------------------------------
 
     /**
-     * {@code kvm_x86_ops.vcpu_pre_run}: vCPU {@code vcpu} is about to run guest code (an access, a conversion, an
-     * accept). Refuse with an {@link MmuException} carrying KVM's errno when the VM cannot run yet (e.g. its initial
-     * image is not finalized); nothing has changed then.
-     */
-    default void vcpuPreRun(int vcpu) {
-    }
-
-    /**
      * The guest accepts (validates) {@code gfn} at {@code level}. Returns a translated {@link Walk} when done, a
      * violation when the entry is missing (the core faults it in and the guest re-executes the accept),
      * {@link Walk#sizeMismatch()} when the page is mapped smaller than {@code level} (the guest then accepts the

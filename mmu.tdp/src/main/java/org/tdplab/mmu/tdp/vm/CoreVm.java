@@ -344,7 +344,6 @@ public final class CoreVm implements Vm, MmuHost {
     public AccessResult access(int vcpu, Access access, long gpa, long size, Encoding encoding, long value) {
         Vcpu v = lockVcpu(vcpu);
         try {
-            backend.vcpuPreRun(v.id);
             return guest.access(v, access, gpa, size, encoding, value);
         } finally {
             v.mutex.unlock();
@@ -355,7 +354,6 @@ public final class CoreVm implements Vm, MmuHost {
     public AccessResult convert(int vcpu, boolean toPrivate, long gpa, long size) {
         Vcpu v = lockVcpu(vcpu);
         try {
-            backend.vcpuPreRun(v.id);
             return guest.convert(v, toPrivate, gpa, size);
         } finally {
             v.mutex.unlock();
@@ -366,7 +364,6 @@ public final class CoreVm implements Vm, MmuHost {
     public AccessResult accept(int vcpu, long gpa, long size, PageSize level) {
         Vcpu v = lockVcpu(vcpu);
         try {
-            backend.vcpuPreRun(v.id);
             return guest.accept(v, gpa, size, level);
         } finally {
             v.mutex.unlock();
