@@ -1,0 +1,142 @@
+package org.tdplab.backend.tdx.module;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.backend.tdx.module.Fixture.assertStatus;
+import static org.tdplab.backend.tdx.module.Fixture.ok;
+import static org.tdplab.backend.tdx.module.Fixture.rcx;
+import static org.tdplab.backend.tdx.module.TdxStatus.*;
+
+import org.junit.jupiter.api.Test;
+
+/** The hardware's S-EPT walk for guest accesses, TDG.MEM.PAGE.ACCEPT, and the vCPUs' epoch bookkeeping. */
+class GuestSideTest {
+    private static final long M2 = 2L << 20, PAGE = 0x1000;
+
+    private static Fixture running(long attributes) {
+        Fixture f = new Fixture(TdxModule.Version.V1_5, 48, attributes, 2, Contention.none());
+        f.add(0, 0x11);
+        f.finalizeTd();
+        return f;
+    }
+
+    @Test
+    void guestWalkTranslatesMappedPages() {
+        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        long hpa = TdxModule.hpaOf(f.m.lookup(0, 0));
+        long r = f.m.guestTranslate(0, 0, true, true);
+        assertEquals(hpa >>> 12, r & ((1L << 56) - 1));
+        assertEquals(1, r >>> 56);
+        assertTrue(f.m.inGuest(0));
+        assertEquals(1, f.m.vpEnters());
+        f.m.guestTranslate(0, 0, false, true);
+        assertEquals(1, f.m.vpEnters(), "a vCPU inside does not enter again");
+    }
+
+    @Test
+    void missingOrBlockedIsAnEptViolationExit() {
+        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        assertEquals(TdxModule.G_EPT_VIOLATION, f.m.guestTranslate(0, PAGE >>> 12, false, true));
+        assertFalse(f.m.inGuest(0));
+        assertEquals(0, f.m.refcount(1));
+        ok(f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
+        assertEquals(TdxModule.G_EPT_VIOLATION, f.m.guestTranslate(0, 0, false, true));
+    }
+
+    @Test
+    void pendingPageIsAnExitWithSeptVeDisableElseAVe() {
+        Fixture on = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        on.aug(PAGE);
+        assertEquals(TdxModule.G_PENDING_EXIT, on.m.guestTranslate(0, PAGE >>> 12, false, true));
+        assertFalse(on.m.inGuest(0));
+        Fixture off = running(0);
+        off.aug(PAGE);
+        assertEquals(TdxModule.G_VE, off.m.guestTranslate(0, PAGE >>> 12, false, true));
+        assertTrue(off.m.inGuest(0), "a #VE is delivered inside the TD");
+    }
+
+    @Test
+    void noEntryBeforeFinalizeOrWhenHeldOut() {
+        Fixture f = new Fixture();
+        f.add(0, 1);
+        assertEquals(TdxModule.G_NOT_ENTERED, f.m.guestTranslate(0, 0, false, true));
+        assertStatus(MODEL_NOT_ENTERED, f.m.tdgMemPageAccept(0, rcx(0, 0), true));
+        f.finalizeTd();
+        assertEquals(TdxModule.G_NOT_ENTERED, f.m.guestTranslate(0, 0, false, false));
+        assertTrue(f.m.guestTranslate(0, 0, false, true) >= 0);
+    }
+
+    @Test
+    void acceptZeroesAPendingPage() {
+        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        long hpa = f.aug(PAGE);
+        f.memory.put(hpa >>> 12, 0xdeadL); // what the host left there
+        ok(f.m.tdgMemPageAccept(1, rcx(PAGE, 0), true));
+        assertEquals(0L, f.memory.get(hpa >>> 12));
+        assertEquals(hpa, f.m.acceptedHpa(1));
+        assertEquals(SeptState.MAPPED, f.state(PAGE, 0));
+        assertStatus(withOperand(TDX_PAGE_ALREADY_ACCEPTED, 0), f.m.tdgMemPageAccept(1, rcx(PAGE, 0), true));
+        assertStatus(withOperand(TDX_PAGE_ALREADY_ACCEPTED, 0), f.m.tdgMemPageAccept(1, rcx(0, 0), true));
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+    }
+
+    @Test
+    void acceptExitsWhereThePageIsMissing() {
+        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(PAGE, 0), true)); // FREE
+        assertFalse(f.m.inGuest(0));
+        assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(1L << 30, 0), true)); // no PD
+        assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(M2, 1), true)); // FREE PDE
+        ok(f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
+        assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(0, 0), true)); // BLOCKED
+        assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdgMemPageAccept(0, rcx(0, 2), true));
+        assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdgMemPageAccept(0, rcx(1L << 47, 0), true));
+    }
+
+    @Test
+    void accept2MOnAFourKMappingIsASizeMismatch() {
+        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        assertStatus(withOperand(TDX_PAGE_SIZE_MISMATCH, 1), f.m.tdgMemPageAccept(0, rcx(0, 1), true));
+        // a 2M PENDING leaf is accepted whole, and then a 4K accept inside it is already done
+        f.link(M2, 1);
+        long big = f.page2m();
+        ok(f.m.tdhMemPageAug(rcx(M2, 1), f.tdr, big, null));
+        assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(M2 + PAGE, 0), true));
+        f.memory.put((big >>> 12) + 511, 5L);
+        ok(f.m.tdgMemPageAccept(0, rcx(M2, 1), true));
+        assertEquals(0L, f.memory.get((big >>> 12) + 511));
+        assertStatus(withOperand(TDX_PAGE_ALREADY_ACCEPTED, 1), f.m.tdgMemPageAccept(0, rcx(M2 + PAGE, 0), true));
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+    }
+
+    /** A vCPU in guest mode holds one refcount in its epoch's slot; a kick snapshot exits only those inside before. */
+    @Test
+    void epochBookkeepingAcrossKicks() {
+        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        f.enter(0, 0);
+        f.enter(1, 0);
+        assertEquals(2, f.m.refcount(1));
+        long[] snap = new long[2];
+        f.m.snapshotEntries(snap);
+        f.m.tdExit(1);
+        f.enter(1, 0); // entered again after the snapshot: still inside after the kick
+        f.m.exitedSince(snap);
+        assertFalse(f.m.inGuest(0));
+        assertTrue(f.m.inGuest(1));
+        assertEquals(1, f.m.refcount(1));
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+        f.m.exitAll();
+        assertEquals(0, f.m.refcount(0) + f.m.refcount(1));
+    }
+
+    @Test
+    void checkerSeesBrokenAccounting() {
+        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        f.aug(PAGE);
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+        ok(f.m.tdhMemRangeBlock(rcx(PAGE, 0), f.tdr, null));
+        assertTrue(f.violations().stream().anyMatch(v -> v.contains("PENDING_BLOCKED outside a removal")),
+                f.violations().toString());
+    }
+}
