@@ -21,6 +21,7 @@ import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.VmCapabilities;
 
 class CoreVmTest {
     private static AccessResult write(Vm vm, long gpa, long size, long value) {
@@ -94,6 +95,21 @@ class CoreVmTest {
         slot(vm, 0, 0, 4 * M2, PageSize.SIZE_2M);
         assertEquals(0, read(vm, 0, 0x1000).value(), "a recreated slot starts zeroed");
         assertClean(vm);
+    }
+
+    @Test
+    void anMmioSpteFromBeforeASlotWasCreatedIsStale() {
+        for (VmCapabilities caps : new VmCapabilities[] { TestVms.ordinary(), TestVms.swProtected() }) {
+            CoreVm vm = TestVms.create(caps, 1);
+            assertEquals(Exit.Reason.MMIO, read(vm, 0x5000, 0x1000).exit().reason());
+            assertEquals(Exit.Reason.MMIO, read(vm, 0x5000, 0x1000).exit().reason(), "the MMIO SPTE is emulated");
+            // creating a slot changes the memslot generation: the old MMIO SPTE no longer counts (check_mmio_spte)
+            slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+            AccessResult r = write(vm, 0x5000, 0x1000, 9);
+            assertTrue(r.completed(), () -> caps.vmType() + ": " + r);
+            assertEquals(9, read(vm, 0x5000, 0x1000).value());
+            assertClean(vm);
+        }
     }
 
     @Test
