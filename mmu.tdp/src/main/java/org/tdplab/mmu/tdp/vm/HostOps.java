@@ -348,8 +348,12 @@ final class HostOps {
             if (slot.isGmem())
                 throw new MmuException(Errno.EINVAL, "memslot %d is bound to guest_memfd: no dirty logging", id);
             vm.memslots.setDirtyLog(id, enable, options.initiallySet());
-            if (enable)
+            if (enable) {
+                // kvm_mmu_slot_apply_flags: eager_page_split first, then write-protect the (4K) leaves
+                if (options.eagerSplit())
+                    mmu.splitHugePages(slot.baseGfn(), slot.endGfn());
                 writeProtect(slot.baseGfn(), slot.endGfn());
+            }
             else
                 zapSlotLeafs(slot); // huge pages come back on the next faults
         } finally {

@@ -13,6 +13,7 @@ import static org.tdplab.mmu.tdp.vm.TestVms.slot;
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.DirtyLogOptions;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.Exit;
@@ -110,6 +111,25 @@ class CoreVmTest {
             assertEquals(9, read(vm, 0x5000, 0x1000).value());
             assertClean(vm);
         }
+    }
+
+    @Test
+    void enablingDirtyLoggingSplitsHugePagesEagerly() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, G1, G1 + 2 * M2, PageSize.SIZE_1G);
+        write(vm, G1, G1 + 2 * M2, 4);
+        assertEquals(1, vm.stats().get("pages_1g"));
+        assertEquals(2, vm.stats().get("pages_2m"));
+        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
+        assertEquals(0, vm.stats().get("pages_1g"));
+        assertEquals(0, vm.stats().get("pages_2m"));
+        assertEquals(512 * 512 + 2 * 512, vm.stats().get("pages_4k"));
+        assertFalse(vm.lookup(G1 + 0x5000, RootKind.DIRECT).orElseThrow().writable(), "write-protected after split");
+        assertClean(vm);
+        write(vm, G1 + 0x5000, 0x1000, 6);
+        assertEquals(1, java.util.Arrays.stream(vm.getDirtyLog(0)).map(Long::bitCount).sum());
+        assertEquals(4, read(vm, G1 + 0x6000, 0x1000).value(), "the split kept the data");
+        assertClean(vm);
     }
 
     @Test
