@@ -382,8 +382,11 @@ final class HostOps {
             Memslot slot = slot(id);
             if (r[0] < slot.baseGfn() || r[1] > slot.endGfn())
                 throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x is not inside memslot %d", gpa, size, id);
-            for (long gfn = r[0]; gfn < r[1]; gfn++)
-                slot.getAndClearDirty(gfn, 1);
+            // KVM_CLEAR_DIRTY_LOG works on 64-page words of the bitmap, from a first page that is a multiple of 64
+            for (long gfn = r[0]; gfn < r[1]; gfn += 64) {
+                long pages = Math.min(64, r[1] - gfn);
+                slot.getAndClearDirty(gfn, pages == 64 ? -1L : (1L << pages) - 1);
+            }
             writeProtect(r[0], r[1]);
         } finally {
             vm.slotsLock.unlock();

@@ -133,6 +133,23 @@ class CoreVmTest {
     }
 
     @Test
+    void clearDirtyLogClearsEveryPageOfItsRange() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, G1, M2, PageSize.SIZE_4K);
+        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
+        write(vm, G1, 200 * 0x1000L, 1);
+        vm.clearDirtyLog(0, G1 + 64 * 0x1000L, 100 * 0x1000L); // pages 64..163: one full word and 36 pages
+        long[] log = vm.getDirtyLog(0);
+        assertEquals(-1L, log[0]);
+        assertEquals(0, log[1]);
+        assertEquals(-1L << 36, log[2]);
+        assertEquals(0xffL, log[3]);
+        MmuException e = assertThrows(MmuException.class, () -> vm.clearDirtyLog(0, G1 + 0x1000, 0x1000));
+        assertEquals(Errno.EINVAL, e.errno());
+        assertClean(vm);
+    }
+
+    @Test
     void theZapAllQuirkOnlyMattersForHowDeletionZaps() {
         CoreVm vm = TestVms.create(TestVms.swProtected(), 1);
         slot(vm, 0, 0, M2, PageSize.SIZE_4K);
