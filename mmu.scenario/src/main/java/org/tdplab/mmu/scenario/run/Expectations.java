@@ -42,7 +42,10 @@ final class Expectations {
             return o.error();
         if (o.endedEarly())
             return Text.ending(o.access(), sharedMask(subject));
-        return o.access() != null ? "the access completed (" + o.access().pages() + " pages)" : "success";
+        if (o.access() == null)
+            return "success";
+        long n = o.access().pages();
+        return "the access completed: " + n + " page" + (n == 1 ? "" : "s");
     }
 
     private long sharedMask(Statement subject) {
