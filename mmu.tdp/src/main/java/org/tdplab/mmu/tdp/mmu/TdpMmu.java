@@ -44,7 +44,7 @@ public final class TdpMmu {
     /** Records a violated post-condition; {@code null} means it held. */
     public void postcondition(String violation) {
         if (violation != null && opViolations.size() < 100)
-            opViolations.add("inv 16: " + violation);
+            opViolations.add(violation);
     }
 
     /** The violations recorded as operations ran. */
@@ -219,8 +219,11 @@ public final class TdpMmu {
         boolean wasLeaf = wasPresent && isLast(old, level), isLeaf = isPresent && isLast(newSpte, level);
         boolean pfnChanged = Spte.pfn(old) != Spte.pfn(newSpte);
         int table = TablePool.tableOf(sptep);
-        if (wasLeaf && isLeaf && pfnChanged)
-            host.bug("invariant 3: present leaf at gfn 0x" + Long.toHexString(gfn) + " changed its pfn in place");
+        if (wasLeaf && isLeaf && pfnChanged) {
+            String what = "present leaf at gfn 0x" + Long.toHexString(gfn) + " changed its pfn in place";
+            postcondition("inv 3: " + what);
+            host.bug(what);
+        }
         if (isLeaf != wasLeaf)
             stats.add(Stat.pages(level), isLeaf ? 1 : -1);
         if (isLeaf && !wasLeaf && host.bugged() && opViolations.size() < 100)
