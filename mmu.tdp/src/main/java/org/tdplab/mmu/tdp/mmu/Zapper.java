@@ -181,7 +181,7 @@ public final class Zapper {
         }
         mmu.lock.readLock();
         try {
-            int[] mirrors = countPresent(MIRROR_ROOTS);
+            int[] mirrors = presentPerRoot(MIRROR_ROOTS);
             zapInvalidatedRoots(invalidated, true);
             checkFastZapScope(invalidated, mirrors);
         } finally {
@@ -194,11 +194,11 @@ public final class Zapper {
         for (int root : invalidated)
             if (pool.isLive(root) && pool.isRoot(root) && pool.isInvalid(root) && countPresent(root) != 0)
                 mmu.postcondition("inv 15: direct root " + root + " still maps memory after a fast zap");
-        if (!java.util.Arrays.equals(mirrorsBefore, countPresent(MIRROR_ROOTS)))
+        if (!java.util.Arrays.equals(mirrorsBefore, presentPerRoot(MIRROR_ROOTS)))
             mmu.postcondition("inv 15: a fast zap changed a mirror root");
     }
 
-    private int[] countPresent(int types) {
+    private int[] presentPerRoot(int types) {
         return java.util.Arrays.stream(mmu.roots()).filter(r -> rootMatches(r, types)).map(this::countPresent)
                 .toArray();
     }
