@@ -44,7 +44,7 @@ public final class TdpMmu {
     /** Records a violated post-condition; {@code null} means it held. */
     public void postcondition(String violation) {
         if (violation != null && opViolations.size() < 100)
-            opViolations.add("inv 16: " + violation);
+            opViolations.add(violation);
     }
 
     /** The violations recorded as operations ran. */
@@ -219,8 +219,11 @@ public final class TdpMmu {
         boolean wasLeaf = wasPresent && isLast(old, level), isLeaf = isPresent && isLast(newSpte, level);
         boolean pfnChanged = Spte.pfn(old) != Spte.pfn(newSpte);
         int table = TablePool.tableOf(sptep);
-        if (wasLeaf && isLeaf && pfnChanged)
-            host.bug("invariant 3: present leaf at gfn 0x" + Long.toHexString(gfn) + " changed its pfn in place");
+        if (wasLeaf && isLeaf && pfnChanged) {
+            String what = "present leaf at gfn 0x" + Long.toHexString(gfn) + " changed its pfn in place";
+            postcondition("inv 3: " + what);
+            host.bug(what);
+        }
         if (isLeaf != wasLeaf)
             stats.add(Stat.pages(level), isLeaf ? 1 : -1);
         if (isLeaf && !wasLeaf && host.bugged() && opViolations.size() < 100)
@@ -301,6 +304,38 @@ public final class TdpMmu {
             stats.inc(Stat.LPAGE_SPLITS);
         }
         return r;
+    }
+
+    /**
+     * {@code kvm_tdp_mmu_try_split_huge_pages} down to 4K (eager page splitting when dirty logging starts): every
+     * huge leaf of the valid direct roots over {@code [start, end)} is replaced by a table of its pieces, which the
+     * walk then visits, so a 1G leaf ends as 4K leaves too. The translations stay the same: no TLB flush. Takes the
+     * read lock and RCU as the kernel does; a lost race is retried on the refreshed entry.
+     */
+    public void splitHugePages(long start, long end) {
+        TdpIter it = new TdpIter(pool);
+        lock.readLock();
+        rcu.readLock();
+        try {
+            for (int root : roots) {
+                if (pool.isInvalid(root) || pool.isMirror(root))
+                    continue;
+                it.start(root, rootLevel, Spte.PG_LEVEL_4K, start, Math.min(end, maxGfn()), gfnBits(root));
+                while (it.valid) {
+                    if (it.level > Spte.PG_LEVEL_4K && isShadowPresent(it.oldSpte) && isLast(it.oldSpte, it.level)) {
+                        int child = allocChild(it, root);
+                        if (splitHugePage(it, child) != OK) {
+                            freeUnlinked(child);
+                            continue;
+                        }
+                    }
+                    it.next();
+                }
+            }
+        } finally {
+            rcu.readUnlock();
+            lock.readUnlock();
+        }
     }
 
     /** Frees a table that never became visible (its link failed). */

@@ -89,7 +89,7 @@ public final class Zapper {
             for (walk.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, Math.min(end, mmu.maxGfn()),
                     mmu.gfnBits(root)); walk.valid; walk.next())
                 if (isShadowPresent(walk.oldSpte) && isLast(walk.oldSpte, walk.level))
-                    return String.format("%s leaf for gfn 0x%x level %d survived the zap of [0x%x, 0x%x)",
+                    return String.format("inv 16: %s leaf for gfn 0x%x level %d survived the zap of [0x%x, 0x%x)",
                             mmu.kindOf(root), walk.gfn, walk.level, start, end);
         }
         return null;
@@ -181,10 +181,35 @@ public final class Zapper {
         }
         mmu.lock.readLock();
         try {
+            int[] mirrors = presentPerRoot(MIRROR_ROOTS);
             zapInvalidatedRoots(invalidated, true);
+            checkFastZapScope(invalidated, mirrors);
         } finally {
             mmu.lock.readUnlock();
         }
+    }
+
+    /** Invariant 15: the invalidated direct roots are empty (or gone); mirror roots are untouched. */
+    private void checkFastZapScope(int[] invalidated, int[] mirrorsBefore) {
+        for (int root : invalidated)
+            if (pool.isLive(root) && pool.isRoot(root) && pool.isInvalid(root) && countPresent(root) != 0)
+                mmu.postcondition("inv 15: direct root " + root + " still maps memory after a fast zap");
+        if (!java.util.Arrays.equals(mirrorsBefore, presentPerRoot(MIRROR_ROOTS)))
+            mmu.postcondition("inv 15: a fast zap changed a mirror root");
+    }
+
+    private int[] presentPerRoot(int types) {
+        return java.util.Arrays.stream(mmu.roots()).filter(r -> rootMatches(r, types)).map(this::countPresent)
+                .toArray();
+    }
+
+    private int countPresent(int root) {
+        TdpIter walk = new TdpIter(pool);
+        int n = 0;
+        for (walk.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, 0, mmu.maxGfn(), mmu.gfnBits(root)); walk.valid; walk.next())
+            if (isShadowPresent(walk.oldSpte))
+                n++;
+        return n;
     }
 
     /** {@code kvm_tdp_mmu_invalidate_roots}: returns the roots it invalidated. Write lock. */

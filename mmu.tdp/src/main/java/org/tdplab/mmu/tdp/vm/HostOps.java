@@ -351,8 +351,12 @@ final class HostOps {
             if (slot.isGmem())
                 throw new MmuException(Errno.EINVAL, "memslot %d is bound to guest_memfd: no dirty logging", id);
             vm.memslots.setDirtyLog(id, enable, options.initiallySet());
-            if (enable)
+            if (enable) {
+                // kvm_mmu_slot_apply_flags: eager_page_split first, then write-protect the (4K) leaves
+                if (options.eagerSplit())
+                    mmu.splitHugePages(slot.baseGfn(), slot.endGfn());
                 writeProtect(slot.baseGfn(), slot.endGfn());
+            }
             else
                 zapSlotLeafs(slot); // huge pages come back on the next faults
         } finally {
@@ -381,8 +385,11 @@ final class HostOps {
             Memslot slot = slot(id);
             if (r[0] < slot.baseGfn() || r[1] > slot.endGfn())
                 throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x is not inside memslot %d", gpa, size, id);
-            for (long gfn = r[0]; gfn < r[1]; gfn++)
-                slot.getAndClearDirty(gfn, 1);
+            // KVM_CLEAR_DIRTY_LOG works on 64-page words of the bitmap, from a first page that is a multiple of 64
+            for (long gfn = r[0]; gfn < r[1]; gfn += 64) {
+                long pages = Math.min(64, r[1] - gfn);
+                slot.getAndClearDirty(gfn, pages == 64 ? -1L : (1L << pages) - 1);
+            }
             writeProtect(r[0], r[1]);
         } finally {
             vm.slotsLock.unlock();
