@@ -73,6 +73,8 @@ public final class TdxVm implements VmBackend {
     private final long[] kickSnapshot;
 
     private final LongAdder busySeen = new LongAdder();
+    /** Calls per leaf (the core counts them too; these also report the leaves never called, as 0). */
+    private final LongAdder[] calls = new LongAdder[Seamcall.values().length];
     /** Mirror hooks in progress, to see the lock discipline (invariant 12) from this side. */
     private final AtomicInteger installsInFlight = new AtomicInteger(), removalsInFlight = new AtomicInteger();
     /** Violations seen as they happened (invariants 10–13 and the hardware spec's I9), for {@link #check}. */
@@ -96,6 +98,8 @@ public final class TdxVm implements VmBackend {
         };
         this.module = new TdxModule(options.version(), ctx.vcpus(), frames,
                 new Contention(options.busyRate(), options.seed()));
+        for (int i = 0; i < calls.length; i++)
+            calls[i] = new LongAdder();
         this.vcpuPages = new long[ctx.vcpus()][];
         this.kickSnapshot = new long[ctx.vcpus()];
         try {
@@ -110,6 +114,7 @@ public final class TdxVm implements VmBackend {
     // ==== SEAMCALL plumbing ======================================================================================
 
     private long seamcall(Seamcall leaf, long gfn, int level, long status) {
+        calls[leaf.ordinal()].increment();
         ctx.firmwareCall(leaf.intelName(), gfn, level, TdxStatus.name(status));
         if (TdxStatus.operandBusy(status))
             busySeen.increment();
@@ -453,6 +458,7 @@ public final class TdxVm implements VmBackend {
             return Walk.sizeMismatch(); // TDX accepts 4K and 2M pages
         int septLevel = level - 1;
         long st = module.tdgMemPageAccept(vcpu, (gfn << 12) | septLevel, !waitForSeptZap);
+        calls[Seamcall.TDG_MEM_PAGE_ACCEPT.ordinal()].increment();
         ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), gfn, level, TdxStatus.name(st));
         if (st == TDX_SUCCESS) {
             long pages = 1L << (9 * septLevel);
@@ -675,10 +681,15 @@ public final class TdxVm implements VmBackend {
             recorded.add(String.format(format, args));
     }
 
-    /** Counters beyond the SEAMCALLs the core counts: TD entries and the busy statuses KVM retried. */
+    /**
+     * Every leaf's count (so a leaf never called reads 0), TD entries, and the busy statuses KVM retried. The
+     * counts equal the ones the core keeps from {@link VmContext#firmwareCall}.
+     */
     @Override
     public Map<String, Long> stats() {
         Map<String, Long> out = new LinkedHashMap<>();
+        for (Seamcall leaf : Seamcall.values())
+            out.put(leaf.intelName(), calls[leaf.ordinal()].sum());
         out.put(Seamcall.TDH_VP_ENTER.intelName(), module.vpEnters());
         out.put("TDX_OPERAND_BUSY", busySeen.sum());
         return out;
