@@ -435,6 +435,10 @@ public final class TdxVm implements VmBackend {
      * The CPU walks the S-EPT for a private GPA. A missing or blocked entry is an EPT violation (KVM maps it, the
      * access retries); a PENDING page is a #VE, or with SEPT_VE_DISABLE a TD exit KVM answers by killing the VM
      * ("Guest access before accepting"). Allocation-free.
+     *
+     * <p>Before finalize KVM refuses KVM_RUN; the model lets guest accesses run then, because a shared write is how
+     * a scenario puts the VMM's image into shared memory. A private access cannot enter the TD: it becomes an EPT
+     * violation, and the leaf hook finds no PAGE.ADD source staged — the KVM_BUG_ON KVM would hit.
      */
     @Override
     public long translatePrivate(int vcpu, long gfn, Access access) {

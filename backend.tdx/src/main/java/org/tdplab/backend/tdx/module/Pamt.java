@@ -1,7 +1,6 @@
 package org.tdplab.backend.tdx.module;
 
-import java.util.HashMap;
-import java.util.Map;
+import java.util.Arrays;
 import java.util.function.LongConsumer;
 
 /**
@@ -28,7 +27,7 @@ public final class Pamt {
      */
     private static final long DIRTY = 1L << 6;
 
-    private final Map<Long, long[]> chunks = new HashMap<>();
+    private final Chunks chunks = new Chunks();
 
     public static long entry(int type, int size, int owner, long bepoch) {
         return type | ((long) size << SIZE_SHIFT) | ((long) (owner & 0xffff) << OWNER_SHIFT) | (bepoch << BEPOCH_SHIFT);
@@ -75,7 +74,9 @@ public final class Pamt {
         long n = pages(size);
         for (long i = 0; i < n; i++) {
             long p = pfn + i;
-            long[] c = chunks.computeIfAbsent(p >>> 9, k -> new long[512]);
+            long[] c = chunks.get(p >>> 9);
+            if (c == null)
+                c = chunks.put(p >>> 9, new long[512]);
             c[(int) (p & 511)] = entry;
         }
     }
@@ -122,15 +123,13 @@ public final class Pamt {
 
     /** TDH.PHYMEM.CACHE.WB: every cache line written back. */
     public void flushAll() {
-        chunks.values().removeIf(c -> {
+        for (long key : chunks.keys()) {
+            long[] c = chunks.get(key);
             for (int i = 0; i < 512; i++)
                 if ((c[i] & DIRTY) != 0)
                     c[i] = 0;
-            for (long v : c)
-                if (v != 0)
-                    return false;
-            return true;
-        });
+            dropIfEmpty(key, c);
+        }
     }
 
     private void dropIfEmpty(long key, long[] c) {
@@ -142,16 +141,97 @@ public final class Pamt {
 
     /** Visits every 4K page whose entry is not NDA. */
     public void forEachAssigned(LongConsumer pfnVisitor) {
-        for (Map.Entry<Long, long[]> e : chunks.entrySet()) {
-            long[] c = e.getValue();
+        for (long key : chunks.keys()) {
+            long[] c = chunks.get(key);
             for (int i = 0; i < 512; i++)
                 if ((c[i] & DIRTY) == 0 && type(c[i]) != PT_NDA)
-                    pfnVisitor.accept((e.getKey() << 9) | i);
+                    pfnVisitor.accept((key << 9) | i);
         }
     }
 
     /** Whether nothing is recorded at all (no owned page, no page waiting for its WBINVD). */
     public boolean isEmpty() {
-        return chunks.isEmpty();
+        return chunks.size == 0;
+    }
+
+    /** 2M chunks by {@code pfn >> 9}: open addressing on primitive keys, so lookups allocate nothing. */
+    private static final class Chunks {
+        private static final long EMPTY = -1;
+        private long[] keys = filled(16);
+        private long[][] values = new long[16][];
+        private int size;
+
+        private static long[] filled(int n) {
+            long[] k = new long[n];
+            Arrays.fill(k, EMPTY);
+            return k;
+        }
+
+        private int slot(long key) {
+            int mask = keys.length - 1;
+            int i = (int) (Long.hashCode(key * 0x9E3779B97F4A7C15L)) & mask;
+            while (keys[i] != EMPTY && keys[i] != key)
+                i = (i + 1) & mask;
+            return i;
+        }
+
+        long[] get(long key) {
+            int i = slot(key);
+            return keys[i] == key ? values[i] : null;
+        }
+
+        long[] put(long key, long[] value) {
+            if (2 * (size + 1) > keys.length)
+                rehash(keys.length * 2);
+            int i = slot(key);
+            if (keys[i] == EMPTY)
+                size++;
+            keys[i] = key;
+            values[i] = value;
+            return value;
+        }
+
+        void remove(long key) {
+            int i = slot(key);
+            if (keys[i] != key)
+                return;
+            keys[i] = EMPTY;
+            values[i] = null;
+            size--;
+            // backward-shift: re-place the entries of the probe run after the hole
+            int mask = keys.length - 1;
+            for (int j = (i + 1) & mask; keys[j] != EMPTY; j = (j + 1) & mask) {
+                long k = keys[j];
+                long[] v = values[j];
+                keys[j] = EMPTY;
+                values[j] = null;
+                int t = slot(k);
+                keys[t] = k;
+                values[t] = v;
+            }
+        }
+
+        private void rehash(int capacity) {
+            long[] oldKeys = keys;
+            long[][] oldValues = values;
+            keys = filled(capacity);
+            values = new long[capacity][];
+            for (int i = 0; i < oldKeys.length; i++)
+                if (oldKeys[i] != EMPTY) {
+                    int t = slot(oldKeys[i]);
+                    keys[t] = oldKeys[i];
+                    values[t] = oldValues[i];
+                }
+        }
+
+        /** A snapshot of the keys (for scans that may remove). */
+        long[] keys() {
+            long[] out = new long[size];
+            int n = 0;
+            for (long k : keys)
+                if (k != EMPTY)
+                    out[n++] = k;
+            return out;
+        }
     }
 }

@@ -1,7 +1,8 @@
 package org.tdplab.backend.tdx.module;
 
 /**
- * The SEAMCALL leaves (and the one TDCALL) the model implements, with Intel's names and leaf numbers, and whether
+ * The SEAMCALL leaves (and the one TDCALL) the model implements (not TDH.MEM.PAGE.RELOCATE, TDH.MEM.SEPT.RD nor
+ * the migration and TD-partitioning leaves, which no KVM flow here uses), with Intel's names and leaf numbers, and whether
  * each TD-scoped leaf is allowed in OP_STATE INITIALIZED and RUNNABLE (the 1.5 {@code op_state_lookup}, hardware
  * spec A.2). Leaf numbers of the S-EPT leaves are from the spec; those of the lifecycle leaves are Linux's
  * {@code arch/x86/virt/vmx/tdx/tdx.h} (not re-read for this model [U]).
@@ -12,7 +13,6 @@ public enum Seamcall {
     TDH_MEM_PAGE_ADD("TDH.MEM.PAGE.ADD", 2, true, false),
     TDH_MEM_SEPT_ADD("TDH.MEM.SEPT.ADD", 3, true, true),
     TDH_VP_ADDCX("TDH.VP.ADDCX", 4, true, false),
-    TDH_MEM_PAGE_RELOCATE("TDH.MEM.PAGE.RELOCATE", 5, true, true),
     TDH_MEM_PAGE_AUG("TDH.MEM.PAGE.AUG", 6, true, true),
     TDH_MEM_RANGE_BLOCK("TDH.MEM.RANGE.BLOCK", 7, true, true),
     TDH_MNG_KEY_CONFIG("TDH.MNG.KEY.CONFIG", 8, false, false),
@@ -27,7 +27,6 @@ public enum Seamcall {
     TDH_MNG_INIT("TDH.MNG.INIT", 21, false, false),
     TDH_VP_INIT("TDH.VP.INIT", 22, true, false),
     TDH_MEM_PAGE_PROMOTE("TDH.MEM.PAGE.PROMOTE", 23, true, true),
-    TDH_MEM_SEPT_RD("TDH.MEM.SEPT.RD", 25, true, true),
     TDH_PHYMEM_PAGE_RECLAIM("TDH.PHYMEM.PAGE.RECLAIM", 28, false, false),
     TDH_MEM_PAGE_REMOVE("TDH.MEM.PAGE.REMOVE", 29, true, true),
     TDH_MEM_SEPT_REMOVE("TDH.MEM.SEPT.REMOVE", 30, true, true),

@@ -1180,7 +1180,8 @@ public final class TdxModule {
         }
         long pfn = SeptTree.hpa(e) >>> 12;
         for (long i = 0; i < levelPages(lvl); i++)
-            frames.write(pfn + i, 0);
+            if (frames.read(pfn + i) != 0) // a page that reads zero already needs no store
+                frames.write(pfn + i, 0);
         sept.set(posPage(pos), posIndex(pos), SeptTree.withState(e, MAPPED));
         acceptedHpa[v] = SeptTree.hpa(e);
         return TDX_SUCCESS;
