@@ -11,8 +11,10 @@ import java.util.SplittableRandom;
  * <p>The contenders KVM has to live with are vCPUs — TDH.VP.ENTER (zero-step mitigation takes the SEPT tree lock
  * exclusively; entry takes the epoch lock) and guest TDCALLs on the same entries. So a lock can only be contended
  * while some vCPU is inside the TD; with every vCPU kept out (KVM's {@code tdh_do_no_vcpus}) the retry succeeds, which
- * is what KVM relies on. The TDR-exclusive leaves of the build phase (PAGE.ADD's TDR lock, MR.EXTEND, MR.FINALIZE)
- * and the guest's own ACCEPT lock are not injected: nothing contends with them in KVM's flows.
+ * is what KVM relies on. Not injected, because nothing contends with them in KVM's flows: the TDR and OP_STATE
+ * locks of the common checks (their exclusive holders — PAGE.ADD, MR.EXTEND, MR.FINALIZE, VP.INIT — run while no
+ * vCPU runs), the PAMT locks of the PHYMEM leaves (their pages belong to no running TD), and the guest's own
+ * ACCEPT entry lock (a Linux guest does not retry a failed ACCEPT).
  */
 public final class Contention {
     private final double rate;

@@ -299,6 +299,20 @@ class TdxVmTest {
     }
 
     @Test
+    void everyLiveTdHoldsAnHkid() {
+        List<Vm> vms = new java.util.ArrayList<>();
+        for (int i = 0; i < TdxModule.MAX_HKID; i++)
+            vms.add(tds.create("k" + i, 1, 48, Map.of()));
+        assertErrno(Errno.ENOSPC, () -> tds.create("one-too-many", 1, 48, Map.of()));
+        vms.get(7).destroy();
+        Vm again = tds.create("one-more", 1, 48, Map.of());
+        assertEquals(tds.tdx(vms.get(7)).module().hkid(), 0, "released at teardown");
+        assertTrue(tds.tdx(again).module().hkid() > 0);
+        for (Vm vm : vms)
+            vm.destroy();
+    }
+
+    @Test
     void busyInjectionRetriesToTheSameState() {
         Map<String, Long> quiet = busyRun("quiet", Map.of());
         Map<String, Long> busy = busyRun("busy", Map.of("busy_rate", "0.4", "seed", "11"));
