@@ -61,7 +61,7 @@ final class GmemHooks {
      * at 2M when the folio is large and its whole 2M range is hypervisor-owned, else at 4K.
      */
     private void prepareOne(long pfn, long gfn, int order) {
-        if (rmp.assigned(pfn))
+        if (rmp.isAssigned(pfn))
             return;
         boolean large = order >= 9 && (pfn & (PAGES_2M - 1)) == (gfn & (PAGES_2M - 1))
                 && rangeShared(pfn & ~(PAGES_2M - 1L));
@@ -74,7 +74,7 @@ final class GmemHooks {
     /** {@code is_pfn_range_shared} over a 2M region. */
     private boolean rangeShared(long head) {
         for (int i = 0; i < PAGES_2M; i++)
-            if (rmp.assigned(head + i))
+            if (rmp.isAssigned(head + i))
                 return false;
         return true;
     }
@@ -136,7 +136,7 @@ final class GmemHooks {
     boolean isUnprepared(long pfn) {
         synchronized (unprepared) {
             Map.Entry<Long, long[]> e = unprepared.floorEntry(pfn);
-            return e != null && pfn < e.getKey() + (1L << e.getValue()[1]) && !rmp.assigned(pfn);
+            return e != null && pfn < e.getKey() + (1L << e.getValue()[1]) && !rmp.isAssigned(pfn);
         }
     }
 }

@@ -134,7 +134,7 @@ final class Launch {
         if (pfn < 0)
             throw new MmuException(Errno.EINVAL, "snp.launch_update: no guest_memfd memslot backs gpa=0x%x",
                     gfn << 12);
-        if (rmp.assigned(pfn))
+        if (rmp.isAssigned(pfn))
             throw new MmuException(Errno.EIO, "snp.launch_update: gpa=0x%x (pfn 0x%x) is private in the RMP "
                     + "already (launched, or prepared by a fault): -EEXIST", gfn << 12, pfn);
         long token = zero ? 0 : ctx.sharedToken(gfn);

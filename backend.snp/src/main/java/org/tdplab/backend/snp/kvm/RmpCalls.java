@@ -67,10 +67,10 @@ final class RmpCalls {
         long head = pfn & ~511L;
         if (size == SIZE_4K)
             return rmp.privateLevel(head) == 2;
-        if (rmp.assigned(head) && rmp.privateLevel(head) == 1)
+        if (rmp.isAssigned(head) && rmp.privateLevel(head) == 1)
             return true;
         for (int i = 1; i < 512; i++)
-            if (rmp.assigned(head + i))
+            if (rmp.isAssigned(head + i))
                 return true;
         return false;
     }
@@ -88,14 +88,14 @@ final class RmpCalls {
 
     /** {@code rmp_make_shared(pfn, level)}: an all-zero state with that page size. */
     boolean makeShared(long pfn, int level) {
-        long gfn = rmp.assigned(pfn) ? rmp.gpaOf(pfn) >>> 12 : -1;
+        long gfn = rmp.isAssigned(pfn) ? rmp.gpaOf(pfn) >>> 12 : -1;
         return rmpupdate(pfn, 0, false, level == LEVEL_2M ? SIZE_2M : SIZE_4K, false, 0, gfn) == RmpCodes.SUCCESS;
     }
 
     /** {@code snp_rmptable_psmash}: PSMASH of the 2M-aligned pfn, retried while another CPU uses the entry. */
     int psmash(long pfn) {
         long head = pfn & ~511L;
-        long gfn = rmp.assigned(head) ? rmp.gpaOf(head) >>> 12 : -1;
+        long gfn = rmp.isAssigned(head) ? rmp.gpaOf(head) >>> 12 : -1;
         for (int tries = 0;; tries++) {
             int rc = rmp.psmash(head);
             psmashes.increment();

@@ -120,7 +120,7 @@ public final class SnpVm implements VmBackend {
             anomalies.add(String.format("unexpected RMP fault for gpa 0x%x: no guest_memfd page", gfn << 12));
             return;
         }
-        if (!rmp.assigned(pfn)) {
+        if (!rmp.isAssigned(pfn)) {
             anomalies.add(String.format("unexpected RMP fault for gpa 0x%x: pfn 0x%x is not assigned", gfn << 12,
                     pfn));
             return;
@@ -128,7 +128,7 @@ public final class SnpVm implements VmBackend {
         if (rmp.privateLevel(pfn) == 1)
             return; // split already, by a concurrent fault: resolved
         if (calls.psmash(pfn) != 0) {
-            if (rmp.assigned(pfn) && rmp.privateLevel(pfn) == 1)
+            if (rmp.isAssigned(pfn) && rmp.privateLevel(pfn) == 1)
                 return; // lost the race to another PSMASH
             anomalies.add(String.format("unable to split the RMP entry of gpa 0x%x (pfn 0x%x)", gfn << 12, pfn));
         }
@@ -293,7 +293,7 @@ public final class SnpVm implements VmBackend {
     private void checkSharedLeaf(List<String> out, long gfn, int level, long pfn) {
         long pages = 1L << (9 * (level - 1));
         for (long i = 0; i < pages; i++) {
-            if (rmp.assigned(pfn + i)) {
+            if (rmp.isAssigned(pfn + i)) {
                 out.add(String.format("snp R5: shared leaf gpa 0x%x -> pfn 0x%x maps a frame assigned to %s",
                         (gfn + i) << 12, pfn + i, owner(pfn + i)));
                 return;

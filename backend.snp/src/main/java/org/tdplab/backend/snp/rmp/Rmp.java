@@ -131,7 +131,7 @@ public final class Rmp {
         return assigned(h) && is2M(h) ? head : pfn;
     }
 
-    public boolean assigned(long pfn) {
+    public boolean isAssigned(long pfn) {
         return RmpEntry.assigned(lo(authority(pfn)));
     }
 
@@ -429,7 +429,7 @@ public final class Rmp {
     public long accessCheck(long pfn, long gpa, int nptLevel, int asid, boolean encrypted, boolean write,
             boolean exec, int vmpl) {
         if (!encrypted)
-            return write && assigned(pfn) ? Pferr.GUEST_RMP | Pferr.GUEST_FINAL : ACCESS_OK;
+            return write && isAssigned(pfn) ? Pferr.GUEST_RMP | Pferr.GUEST_FINAL : ACCESS_OK;
         if (pfn < 0 || pfn >= frames)
             return NPF_RMP;
         long head = pfn & ~(PAGES - 1L);
@@ -462,7 +462,7 @@ public final class Rmp {
         if (pfn < 0 || pfn >= frames)
             return false;
         if (hostLevel <= 1)
-            return assigned(pfn);
+            return isAssigned(pfn);
         long head = pfn & ~(PAGES - 1L);
         for (int i = 0; i < PAGES; i++)
             if (assigned(lo(head + i)))
@@ -520,8 +520,18 @@ public final class Rmp {
 
     // ---- internals -------------------------------------------------------------------------------------------
 
-    private ReentrantLock lockOf(long pfn) {
+    /** The lock of {@code pfn}'s 2M region: tests hold it to play "another CPU". */
+    ReentrantLock lockOf(long pfn) {
         return locks[(int) ((pfn >>> 9) & (STRIPES - 1))];
+    }
+
+    /** 2M regions that hold a non-zero entry (the storage follows what is assigned). */
+    int liveRegions() {
+        int n = 0;
+        for (int i = 0; i < regions.length(); i++)
+            if (regions.get(i) != null)
+                n++;
+        return n;
     }
 
     private boolean anyInUse(long pfn, int n) {
