@@ -122,6 +122,7 @@ final class CoreVmContext implements VmContext {
         v.mutex.lock(); // reentrant: the guest hooks run with it held already
         try {
             vm.loadRoots(v);
+            v.operandGfn = gfn;
             return vm.guest.nestedWalk(v, gfn, isPrivate);
         } finally {
             v.mutex.unlock();

@@ -287,10 +287,13 @@ final class GuestOps {
                 if (vm.bugged())
                     return ended(v, gfn - r[0], EXIT_DEAD);
                 vm.loadRoots(v);
+                v.operandGfn = -1;
                 long w = vm.backend().accept(v.id, gfn, level.level());
                 if (Walk.isTranslated(w))
                     break;
-                long outcome = violation(v, w, gfn << 12, gfn, source == PrivateSource.ERROR_CODE);
+                // the instruction faulted on the operand it was translating (a 4K retry inside a 2M accept, say)
+                long at = v.operandGfn >= 0 ? v.operandGfn : gfn;
+                long outcome = violation(v, w, at << 12, at, source == PrivateSource.ERROR_CODE);
                 if (outcome != DONE)
                     return ended(v, gfn - r[0], outcome);
                 if (retries > MAX_RETRIES)
