@@ -11,11 +11,17 @@ import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.VmType;
 
-/** {@code KVM_X86_DEFAULT_VM}: no private memory, no mirror, no firmware. */
+/**
+ * {@code KVM_X86_DEFAULT_VM}: no private memory, no mirror, no firmware. Option {@code slot_zap_all=on|off}
+ * (default on) is {@code KVM_X86_QUIRK_SLOT_ZAP_ALL}: with it, deleting or moving a memslot fast-zaps every direct
+ * root; without it (userspace disabled the quirk) only the slot's range is zapped.
+ */
 @Component
 @VmType("default")
 @Capabilities
 public class DefaultVmBackend implements Backend {
+    static final String SLOT_ZAP_ALL = "slot_zap_all";
+
     @Override
     public String vmType() {
         return "default";
@@ -23,8 +29,9 @@ public class DefaultVmBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        Options.requireKnown(vmType(), options, Set.of());
-        return VmCapabilities.ordinary(vmType(), gpaw).withSlotZapAll(true);
+        Options.requireKnown(vmType(), options, Set.of(SLOT_ZAP_ALL));
+        return VmCapabilities.ordinary(vmType(), gpaw)
+                .withSlotZapAll(Options.onOff(vmType(), options, SLOT_ZAP_ALL, true));
     }
 
     /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */

@@ -20,7 +20,7 @@ public interface MmuObserver {
     default void exit(String vm, int vcpu, Exit exit) {
     }
 
-    /** A firmware call a backend made (a SEAMCALL leaf, an RMP instruction) and its status. */
+    /** A firmware call a backend made (a firmware leaf function, a reverse-map instruction) and its status. */
     default void firmwareCall(String vm, String name, long gfn, int level, String status) {
     }
 

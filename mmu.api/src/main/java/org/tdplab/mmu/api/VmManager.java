@@ -32,7 +32,7 @@ public interface VmManager {
     /** The backends discovered now, ordered by VM type. */
     List<BackendInfo> backends();
 
-    /** The verbs the discovered backends contribute to the scenario language, e.g. {@code tdx.finalize}. */
+    /** The verbs the discovered backends contribute to the scenario language, e.g. {@code NAMESPACE.finalize}. */
     List<VerbSpec> verbs();
 
     /** Subscribes to trace events of every VM. */

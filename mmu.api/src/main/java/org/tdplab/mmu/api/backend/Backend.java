@@ -12,7 +12,7 @@ import org.tdplab.mmu.api.MmuException;
  */
 @ConsumerType
 public interface Backend {
-    /** Service property naming the VM type ({@code default}, {@code tdx}, …). */
+    /** Service property naming the VM type ({@code default}, {@code sw_protected}, …). */
     String VM_TYPE = "mmu.vm.type";
 
     /** The VM type this service serves; equal to its {@link #VM_TYPE} property. */

@@ -4,7 +4,7 @@ package org.tdplab.mmu.api.backend;
 public enum HookStatus {
     /** Done. */
     OK,
-    /** Contention (e.g. {@code TDX_OPERAND_BUSY}): the core restores the old state and retries the operation. */
+    /** Contention (a firmware's operand-busy status): the core restores the old state and retries the operation. */
     BUSY,
     /** Anything else: the core bugs the VM ({@code KVM_BUG_ON}). */
     ERROR

@@ -3,8 +3,8 @@ package org.tdplab.mmu.api.backend;
 import java.util.List;
 
 /**
- * A statement a backend contributes to the scenario language, e.g. {@code tdx.init_mem_region VM gpa=A size=S
- * [measure]}. The first positional argument is always the VM.
+ * A statement a backend contributes to the scenario language, e.g. {@code NAMESPACE.init_mem_region VM
+ * gpa=A size=S [measure]}. The first positional argument is always the VM.
  *
  * @param name the verb, {@code NAMESPACE.VERB}
  * @param required options that must be given, as {@code key} (values are numbers)

@@ -72,8 +72,8 @@ public interface VmBackend {
     }
 
     /**
-     * After KVM's fault handler fixed a violation the backend reported with extra error bits (e.g. an RMP fault):
-     * the vendor's follow-up ({@code sev_handle_rmp_fault}).
+     * After KVM's fault handler fixed a violation the backend reported with extra error bits (e.g. a reverse-map
+     * fault): the vendor's follow-up, such as splitting the reverse-map entry and zapping the huge range.
      */
     default void violationHandled(int vcpu, long gfn, long errorBits) {
     }

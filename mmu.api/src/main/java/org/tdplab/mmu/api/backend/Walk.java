@@ -28,7 +28,7 @@ public final class Walk {
         return pfn | ((long) level << 56);
     }
 
-    /** A violation; {@code errorBits} are extra fault error-code bits the backend reports (e.g. an RMP fault). */
+    /** A violation; {@code errorBits} are extra fault error-code bits the backend reports (e.g. a reverse-map fault). */
     public static long violation(long errorBits) {
         return negative(KIND_VIOLATION, errorBits);
     }

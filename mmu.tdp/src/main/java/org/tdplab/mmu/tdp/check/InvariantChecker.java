@@ -69,12 +69,14 @@ public final class InvariantChecker {
         long base = pool.gfn(table);
         long step = Spte.pagesPerHpage(level);
         boolean mirror = pool.isMirror(root);
+        // direct roots index by the aliased GFN; tables, like the kernel's sp->gfn, record natural GFNs
+        long bits = mmu.gfnBits(root);
         if (base % (step * Spte.ENT_PER_PAGE) != 0 && table != root)
             fail(1, "table %d at level %d has gfn 0x%x not aligned to its coverage", table, level, base);
         for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
             long sptep = TablePool.sptep(table, i);
             long spte = pool.get(sptep);
-            long gfn = base + i * step;
+            long gfn = (base + i * step) & ~bits;
             if (!isShadowPresent(spte)) {
                 checkNonPresent(root, mirror, gfn, level, spte);
                 continue;

@@ -33,6 +33,11 @@ public final class MmuLock {
         return lock.getReadHoldCount() > 0;
     }
 
+    /** Whether this thread holds the write lock exactly once, so dropping it really releases it. */
+    public boolean writeHeldOnce() {
+        return lock.isWriteLockedByCurrentThread() && lock.getWriteHoldCount() == 1;
+    }
+
     /** {@code rwlock_needbreak}: someone waits for the lock, so a long walk should yield. */
     public boolean contended() {
         return lock.hasQueuedThreads();

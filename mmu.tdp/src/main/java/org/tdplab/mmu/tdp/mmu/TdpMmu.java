@@ -38,6 +38,22 @@ public final class TdpMmu {
     public final Zapper zap;
     public final TdpMap map;
 
+    /** Invariant violations seen as they happened (post-conditions of zaps, installs after a bug). */
+    private final java.util.List<String> opViolations = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+
+    /** Records a violated post-condition; {@code null} means it held. */
+    public void postcondition(String violation) {
+        if (violation != null && opViolations.size() < 100)
+            opViolations.add(violation);
+    }
+
+    /** The violations recorded as operations ran. */
+    public java.util.List<String> opViolations() {
+        synchronized (opViolations) {
+            return java.util.List.copyOf(opViolations);
+        }
+    }
+
     /** The root list ({@code kvm->arch.tdp_mmu_roots}); guarded by {@code this} for writers, read as a snapshot. */
     private volatile int[] roots = new int[0];
 
@@ -130,6 +146,8 @@ public final class TdpMmu {
         long old = it.oldSpte;
         if (isFrozen(old))
             return BUSY;
+        if (host.bugged() && isShadowPresent(newSpte))
+            return BUSY; // invariant 24: nothing is installed once the VM is bugged
         if (pool.isMirror(TablePool.tableOf(sptep))) {
             if (!isShadowPresent(newSpte)) {
                 host.bug("atomic zap of a mirror SPTE at gfn 0x" + Long.toHexString(it.gfn));
@@ -201,10 +219,15 @@ public final class TdpMmu {
         boolean wasLeaf = wasPresent && isLast(old, level), isLeaf = isPresent && isLast(newSpte, level);
         boolean pfnChanged = Spte.pfn(old) != Spte.pfn(newSpte);
         int table = TablePool.tableOf(sptep);
-        if (wasLeaf && isLeaf && pfnChanged)
-            host.bug("invariant 3: present leaf at gfn 0x" + Long.toHexString(gfn) + " changed its pfn in place");
+        if (wasLeaf && isLeaf && pfnChanged) {
+            String what = "present leaf at gfn 0x" + Long.toHexString(gfn) + " changed its pfn in place";
+            postcondition("inv 3: " + what);
+            host.bug(what);
+        }
         if (isLeaf != wasLeaf)
             stats.add(Stat.pages(level), isLeaf ? 1 : -1);
+        if (isLeaf && !wasLeaf && host.bugged() && opViolations.size() < 100)
+            opViolations.add(String.format("inv 24: a leaf for gfn 0x%x was installed after the VM was bugged", gfn));
         host.traceSpteChanged(kindOf(table), gfn, level, old, newSpte);
         if (wasPresent && !wasLeaf && (isLeaf || !isPresent || pfnChanged))
             handleRemovedPt(pool.idOfPfn(Spte.pfn(old)), shared);
@@ -281,6 +304,38 @@ public final class TdpMmu {
             stats.inc(Stat.LPAGE_SPLITS);
         }
         return r;
+    }
+
+    /**
+     * {@code kvm_tdp_mmu_try_split_huge_pages} down to 4K (eager page splitting when dirty logging starts): every
+     * huge leaf of the valid direct roots over {@code [start, end)} is replaced by a table of its pieces, which the
+     * walk then visits, so a 1G leaf ends as 4K leaves too. The translations stay the same: no TLB flush. Takes the
+     * read lock and RCU as the kernel does; a lost race is retried on the refreshed entry.
+     */
+    public void splitHugePages(long start, long end) {
+        TdpIter it = new TdpIter(pool);
+        lock.readLock();
+        rcu.readLock();
+        try {
+            for (int root : roots) {
+                if (pool.isInvalid(root) || pool.isMirror(root))
+                    continue;
+                it.start(root, rootLevel, Spte.PG_LEVEL_4K, start, Math.min(end, maxGfn()), gfnBits(root));
+                while (it.valid) {
+                    if (it.level > Spte.PG_LEVEL_4K && isShadowPresent(it.oldSpte) && isLast(it.oldSpte, it.level)) {
+                        int child = allocChild(it, root);
+                        if (splitHugePage(it, child) != OK) {
+                            freeUnlinked(child);
+                            continue;
+                        }
+                    }
+                    it.next();
+                }
+            }
+        } finally {
+            rcu.readUnlock();
+            lock.readUnlock();
+        }
     }
 
     /** Frees a table that never became visible (its link failed). */

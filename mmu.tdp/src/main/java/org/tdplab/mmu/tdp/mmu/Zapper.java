@@ -44,10 +44,30 @@ public final class Zapper {
         return flush;
     }
 
+    /** {@link #zapLeafs} with invariant 16 checked on return. */
+    public boolean zapLeafsChecked(int types, long start, long end) {
+        boolean flush = zapLeafs(types, start, end);
+        mmu.postcondition(survivor(types, start, end));
+        return flush;
+    }
+
     private boolean zapRootLeafs(int root, long start, long end) {
+        mmu.rcu.readLock();
+        try {
+            return zapRootLeafsRcu(root, start, end);
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+    }
+
+    private boolean zapRootLeafsRcu(int root, long start, long end) {
         boolean flush = false;
         boolean invalid = pool.isInvalid(root);
         for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, end, mmu.gfnBits(root)); it.valid; it.next()) {
+            if (condResched(flush)) {
+                flush = false;
+                continue;
+            }
             if (!isShadowPresent(it.oldSpte) || !isLast(it.oldSpte, it.level))
                 continue;
             mmu.setSpte(it, SHADOW_NONPRESENT_VALUE);
@@ -58,20 +78,62 @@ public final class Zapper {
     }
 
     /**
+     * Invariant 16: after a zap returns, no root of {@code types} has a present leaf overlapping the range.
+     * Returns a description of the first survivor, or null.
+     */
+    public String survivor(int types, long start, long end) {
+        TdpIter walk = new TdpIter(pool);
+        for (int root : mmu.roots()) {
+            if (!rootMatches(root, types))
+                continue;
+            for (walk.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, Math.min(end, mmu.maxGfn()),
+                    mmu.gfnBits(root)); walk.valid; walk.next())
+                if (isShadowPresent(walk.oldSpte) && isLast(walk.oldSpte, walk.level))
+                    return String.format("inv 16: %s leaf for gfn 0x%x level %d survived the zap of [0x%x, 0x%x)",
+                            mmu.kindOf(root), walk.gfn, walk.level, start, end);
+        }
+        return null;
+    }
+
+    /** The root types {@link #unmapGfnRange} zaps for these kinds. */
+    public int unmapTypes(boolean privateKind, boolean sharedKind) {
+        int types = INVALID_ROOTS;
+        if (!mmu.caps.mirroredPt())
+            return types | DIRECT_ROOTS;
+        if (privateKind)
+            types |= MIRROR_ROOTS;
+        if (sharedKind)
+            types |= DIRECT_ROOTS;
+        return types;
+    }
+
+    /**
      * {@code kvm_tdp_mmu_unmap_gfn_range}: leaf zap over the roots an attribute filter selects, plus invalid
      * roots. VMs without mirrored page tables have only direct roots, whatever the filter.
      */
     public boolean unmapGfnRange(long start, long end, boolean privateKind, boolean sharedKind) {
-        int types = INVALID_ROOTS;
-        if (!mmu.caps.mirroredPt())
-            types |= DIRECT_ROOTS;
-        else {
-            if (privateKind)
-                types |= MIRROR_ROOTS;
-            if (sharedKind)
-                types |= DIRECT_ROOTS;
-        }
-        return zapLeafs(types, start, end);
+        int types = unmapTypes(privateKind, sharedKind);
+        boolean flush = zapLeafs(types, start, end);
+        mmu.postcondition(survivor(types, start, end));
+        return flush;
+    }
+
+    /**
+     * {@code tdp_mmu_iter_cond_resched} for write-lock walks: when someone waits for the MMU lock and the walk has
+     * made progress, flush what is pending, drop and retake the lock, and restart the walk from the root.
+     */
+    private boolean condResched(boolean flush) {
+        if (!mmu.lock.contended() || !it.canYield() || !mmu.lock.writeHeldOnce())
+            return false;
+        if (flush)
+            mmu.host.flushRemoteTlbs(0, mmu.maxGfn());
+        mmu.rcu.readUnlock();
+        mmu.lock.writeUnlock();
+        Thread.yield();
+        mmu.lock.writeLock();
+        mmu.rcu.readLock();
+        it.markYielded();
+        return true;
     }
 
     /**
@@ -119,10 +181,35 @@ public final class Zapper {
         }
         mmu.lock.readLock();
         try {
+            int[] mirrors = presentPerRoot(MIRROR_ROOTS);
             zapInvalidatedRoots(invalidated, true);
+            checkFastZapScope(invalidated, mirrors);
         } finally {
             mmu.lock.readUnlock();
         }
+    }
+
+    /** Invariant 15: the invalidated direct roots are empty (or gone); mirror roots are untouched. */
+    private void checkFastZapScope(int[] invalidated, int[] mirrorsBefore) {
+        for (int root : invalidated)
+            if (pool.isLive(root) && pool.isRoot(root) && pool.isInvalid(root) && countPresent(root) != 0)
+                mmu.postcondition("inv 15: direct root " + root + " still maps memory after a fast zap");
+        if (!java.util.Arrays.equals(mirrorsBefore, presentPerRoot(MIRROR_ROOTS)))
+            mmu.postcondition("inv 15: a fast zap changed a mirror root");
+    }
+
+    private int[] presentPerRoot(int types) {
+        return java.util.Arrays.stream(mmu.roots()).filter(r -> rootMatches(r, types)).map(this::countPresent)
+                .toArray();
+    }
+
+    private int countPresent(int root) {
+        TdpIter walk = new TdpIter(pool);
+        int n = 0;
+        for (walk.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, 0, mmu.maxGfn(), mmu.gfnBits(root)); walk.valid; walk.next())
+            if (isShadowPresent(walk.oldSpte))
+                n++;
+        return n;
     }
 
     /** {@code kvm_tdp_mmu_invalidate_roots}: returns the roots it invalidated. Write lock. */

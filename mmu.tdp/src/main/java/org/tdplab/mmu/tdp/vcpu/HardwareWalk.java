@@ -46,6 +46,21 @@ public final class HardwareWalk {
         return Walk.violation(ErrorCode.of(write, exec, false));
     }
 
+    /**
+     * The last SPTE a walk for {@code indexGfn} reaches: a leaf or the first non-present entry
+     * ({@code kvm_tdp_mmu_get_walk}'s leaf). Caller holds the RCU read lock.
+     */
+    public static long lastSpte(TdpMmu mmu, int root, long indexGfn) {
+        TablePool pool = mmu.pool;
+        int table = root;
+        for (int level = mmu.rootLevel;; level--) {
+            long spte = pool.get(TablePool.sptep(table, Spte.indexAt(indexGfn, level)));
+            if (!isShadowPresent(spte) || isLast(spte, level) || level == Spte.PG_LEVEL_4K)
+                return spte;
+            table = pool.idOfPfn(Spte.pfn(spte));
+        }
+    }
+
     /** The CPU sets A on every access and D on writes, atomically; losing the race to another update is fine. */
     private static void setAccessedDirty(TablePool pool, long sptep, long spte, boolean write) {
         if (Spte.adDisabled(spte))

@@ -293,12 +293,7 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public long prefault(int vcpu, long gpa, long size) {
-        Vcpu v = lockVcpu(vcpu);
-        try {
-            return guest.prefault(v, gpa, size);
-        } finally {
-            v.mutex.unlock();
-        }
+        return onVcpu(vcpu, v -> guest.prefault(v, gpa, size));
     }
 
     @Override
@@ -330,6 +325,7 @@ public final class CoreVm implements Vm, MmuHost {
             synchronized (dataViolations) {
                 violations.addAll(dataViolations);
             }
+            violations.addAll(mmu.opViolations());
             violations.addAll(backend.check(new CoreMmuView(this)));
             return new CheckReport(violations, InvariantChecker.CHECKED);
         } finally {
@@ -341,40 +337,29 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public AccessResult access(int vcpu, Access access, long gpa, long size, Encoding encoding, long value) {
-        Vcpu v = lockVcpu(vcpu);
-        try {
-            return guest.access(v, access, gpa, size, encoding, value);
-        } finally {
-            v.mutex.unlock();
-        }
+        return onVcpu(vcpu, v -> guest.access(v, access, gpa, size, encoding, value));
     }
 
     @Override
     public AccessResult convert(int vcpu, boolean toPrivate, long gpa, long size) {
-        Vcpu v = lockVcpu(vcpu);
-        try {
-            return guest.convert(v, toPrivate, gpa, size);
-        } finally {
-            v.mutex.unlock();
-        }
+        return onVcpu(vcpu, v -> guest.convert(v, toPrivate, gpa, size));
     }
 
     @Override
     public AccessResult accept(int vcpu, long gpa, long size, PageSize level) {
-        Vcpu v = lockVcpu(vcpu);
-        try {
-            return guest.accept(v, gpa, size, level);
-        } finally {
-            v.mutex.unlock();
-        }
+        return onVcpu(vcpu, v -> guest.accept(v, gpa, size, level));
     }
 
-    /** Takes {@code vcpu->mutex} of a vCPU, after checking that the VM can still run it. */
-    private Vcpu lockVcpu(int index) {
+    /** A vCPU ioctl: under {@code vcpu->mutex}, after checking that the VM can still run it. */
+    private <T> T onVcpu(int index, java.util.function.Function<Vcpu, T> ioctl) {
         requireAlive();
         Vcpu v = vcpu(index);
         v.mutex.lock();
-        return v;
+        try {
+            return ioctl.apply(v);
+        } finally {
+            v.mutex.unlock();
+        }
     }
 
     // ---- inspection -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import org.tdplab.mmu.tdp.mmu.Stat;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
+import org.tdplab.mmu.tdp.vcpu.HardwareWalk;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
 
 /**
@@ -79,10 +80,27 @@ final class FaultHandler {
         };
     }
 
-    /** A reserved-bit fault on an MMIO SPTE: emulate (private MMIO is a bug in the guest: memory fault). */
+    /**
+     * {@code handle_mmio_page_fault}, a reserved-bit fault on an MMIO SPTE (private MMIO is a bug in the guest:
+     * memory fault). The SPTE is emulated only if it was made in the current memslot generation; one made before
+     * the memslots last changed is stale ({@code check_mmio_spte} fails: {@code RET_PF_INVALID}), so the fault
+     * takes the normal path, which replaces it with whatever the memslots say now. An entry that is no longer MMIO
+     * was zapped meanwhile: the guest faults again.
+     */
     private int mmioFault(Vcpu v, PageFault f) {
         if (f.isPrivate)
             return memoryFault(v, f);
+        long spte;
+        mmu.rcu.readLock();
+        try {
+            spte = HardwareWalk.lastSpte(mmu, vm.directRootOf(v), f.addr >>> 12);
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+        if (!Spte.isMmio(spte, mmu.caps.mmioValue()))
+            return RET_PF_RETRY;
+        if (Spte.mmioGeneration(spte) != (vm.memslots.generation() & Spte.MMIO_GEN_MASK))
+            return tdpPageFault(v, f);
         v.exitGpa = f.gfn << 12;
         return EXIT_MMIO;
     }

@@ -28,9 +28,11 @@ final class GmemEvents implements GmemListener {
     public void invalidateBegin(GuestMemfd file, long start, long end) {
         if (file.gfnOf(start) < 0)
             return; // no longer bound (its memslot is gone, and was zapped when it went)
-        // a huge folio only partly punched must not be mapped whole while its pages are being zeroed
+        // a huge folio only partly punched must not be mapped whole while its pages are being zeroed: its whole
+        // range is in the window; only the punched pages are unmapped (that unmaps any huge leaf over them)
         long lo = folioStart(file, start), hi = folioEnd(file, end);
-        vm.host().invalidate(file.gfnOf(lo), file.gfnOf(lo) + (hi - lo), true, false);
+        long gfn = file.gfnOf(start);
+        vm.host().invalidate(file.gfnOf(lo), file.gfnOf(lo) + (hi - lo), gfn, gfn + (end - start), true, false);
     }
 
     private static long folioStart(GuestMemfd file, long index) {

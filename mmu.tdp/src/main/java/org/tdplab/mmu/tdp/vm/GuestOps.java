@@ -272,7 +272,7 @@ final class GuestOps {
         return AccessResult.done(r[1] - r[0], true, 0);
     }
 
-    /** TDX {@code TDG.MEM.PAGE.ACCEPT} / SNP {@code PVALIDATE}, re-executed after KVM maps a missing entry. */
+    /** The guest's accept / validate instruction, re-executed after KVM maps a missing entry. */
     AccessResult accept(Vcpu v, long gpa, long size, PageSize level) {
         if (!vm.caps.acceptance())
             throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", vm.type());

@@ -83,9 +83,18 @@ final class HostOps {
      * the window stays open until {@link #endInvalidation}.
      */
     void invalidate(long start, long end, boolean privateKind, boolean sharedKind) {
+        invalidate(start, end, start, end, privateKind, sharedKind);
+    }
+
+    /**
+     * Opens an invalidation window over {@code [windowStart, windowEnd)}, where faults retry, and unmaps the
+     * given kinds over {@code [start, end)} inside it.
+     */
+    void invalidate(long windowStart, long windowEnd, long start, long end, boolean privateKind,
+            boolean sharedKind) {
         mmu.lock.writeLock();
         try {
-            mmu.invalidation.begin(start, end);
+            mmu.invalidation.begin(Math.min(windowStart, start), Math.max(windowEnd, end));
             if (mmu.zap.unmapGfnRange(start, end, privateKind, sharedKind))
                 vm.flushRemoteTlbs(start, end - start);
         } finally {
@@ -164,7 +173,7 @@ final class HostOps {
                 hi = Math.max(hi, straddles[i + 1]);
             }
             // unmap the old kind: becoming private drops shared mappings and vice versa
-            invalidateAll(lo, hi, r, straddles, !toPrivate, toPrivate);
+            invalidateAll(lo, hi, r, !toPrivate, toPrivate);
             mmu.lock.writeLock();
             try {
                 vm.attributes.set(r[0], r[1], toPrivate);
@@ -177,19 +186,13 @@ final class HostOps {
         }
     }
 
-    private void invalidateAll(long lo, long hi, long[] range, long[] straddles, boolean privateKind,
-            boolean sharedKind) {
-        mmu.lock.writeLock();
-        try {
-            mmu.invalidation.begin(lo, hi);
-            boolean flush = mmu.zap.unmapGfnRange(range[0], range[1], privateKind, sharedKind);
-            for (int i = 0; i + 1 < straddles.length && straddles[i] < straddles[i + 1]; i += 2)
-                flush |= mmu.zap.unmapGfnRange(straddles[i], straddles[i + 1], privateKind, sharedKind);
-            if (flush)
-                vm.flushRemoteTlbs(lo, hi - lo);
-        } finally {
-            mmu.lock.writeUnlock();
-        }
+    /**
+     * Opens the invalidation over {@code [lo, hi)} — the changing range plus the straddling huge pages, so no
+     * racing fault builds a huge page across it — and unmaps only the changing range: that unmaps any huge page
+     * overlapping it.
+     */
+    private void invalidateAll(long lo, long hi, long[] range, boolean privateKind, boolean sharedKind) {
+        invalidate(lo, hi, range[0], range[1], privateKind, sharedKind);
     }
 
     void punchHole(long gpa, long size) {
@@ -267,7 +270,7 @@ final class HostOps {
         mmu.lock.writeLock();
         try {
             mmu.invalidation.begin(start, end);
-            if (mmu.zap.zapLeafs(Zapper.VALID_ROOTS, start, end))
+            if (mmu.zap.zapLeafsChecked(Zapper.VALID_ROOTS, start, end))
                 vm.flushRemoteTlbs(start, end - start);
             mmu.invalidation.end();
         } finally {
@@ -348,8 +351,12 @@ final class HostOps {
             if (slot.isGmem())
                 throw new MmuException(Errno.EINVAL, "memslot %d is bound to guest_memfd: no dirty logging", id);
             vm.memslots.setDirtyLog(id, enable, options.initiallySet());
-            if (enable)
+            if (enable) {
+                // kvm_mmu_slot_apply_flags: eager_page_split first, then write-protect the (4K) leaves
+                if (options.eagerSplit())
+                    mmu.splitHugePages(slot.baseGfn(), slot.endGfn());
                 writeProtect(slot.baseGfn(), slot.endGfn());
+            }
             else
                 zapSlotLeafs(slot); // huge pages come back on the next faults
         } finally {
@@ -378,8 +385,11 @@ final class HostOps {
             Memslot slot = slot(id);
             if (r[0] < slot.baseGfn() || r[1] > slot.endGfn())
                 throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x is not inside memslot %d", gpa, size, id);
-            for (long gfn = r[0]; gfn < r[1]; gfn++)
-                slot.getAndClearDirty(gfn, 1);
+            // KVM_CLEAR_DIRTY_LOG works on 64-page words of the bitmap, from a first page that is a multiple of 64
+            for (long gfn = r[0]; gfn < r[1]; gfn += 64) {
+                long pages = Math.min(64, r[1] - gfn);
+                slot.getAndClearDirty(gfn, pages == 64 ? -1L : (1L << pages) - 1);
+            }
             writeProtect(r[0], r[1]);
         } finally {
             vm.slotsLock.unlock();

@@ -13,6 +13,7 @@ import static org.tdplab.mmu.tdp.vm.TestVms.slot;
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.DirtyLogOptions;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.Exit;
@@ -21,6 +22,7 @@ import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.VmCapabilities;
 
 class CoreVmTest {
     private static AccessResult write(Vm vm, long gpa, long size, long value) {
@@ -93,6 +95,57 @@ class CoreVmTest {
         assertEquals(Exit.Reason.MMIO, vm.access(1, Access.READ, M2, 0x1000, Encoding.CURRENT, 0).exit().reason());
         slot(vm, 0, 0, 4 * M2, PageSize.SIZE_2M);
         assertEquals(0, read(vm, 0, 0x1000).value(), "a recreated slot starts zeroed");
+        assertClean(vm);
+    }
+
+    @Test
+    void anMmioSpteFromBeforeASlotWasCreatedIsStale() {
+        for (VmCapabilities caps : new VmCapabilities[] { TestVms.ordinary(), TestVms.swProtected() }) {
+            CoreVm vm = TestVms.create(caps, 1);
+            assertEquals(Exit.Reason.MMIO, read(vm, 0x5000, 0x1000).exit().reason());
+            assertEquals(Exit.Reason.MMIO, read(vm, 0x5000, 0x1000).exit().reason(), "the MMIO SPTE is emulated");
+            // creating a slot changes the memslot generation: the old MMIO SPTE no longer counts (check_mmio_spte)
+            slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+            AccessResult r = write(vm, 0x5000, 0x1000, 9);
+            assertTrue(r.completed(), () -> caps.vmType() + ": " + r);
+            assertEquals(9, read(vm, 0x5000, 0x1000).value());
+            assertClean(vm);
+        }
+    }
+
+    @Test
+    void enablingDirtyLoggingSplitsHugePagesEagerly() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, G1, G1 + 2 * M2, PageSize.SIZE_1G);
+        write(vm, G1, G1 + 2 * M2, 4);
+        assertEquals(1, vm.stats().get("pages_1g"));
+        assertEquals(2, vm.stats().get("pages_2m"));
+        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
+        assertEquals(0, vm.stats().get("pages_1g"));
+        assertEquals(0, vm.stats().get("pages_2m"));
+        assertEquals(512 * 512 + 2 * 512, vm.stats().get("pages_4k"));
+        assertFalse(vm.lookup(G1 + 0x5000, RootKind.DIRECT).orElseThrow().writable(), "write-protected after split");
+        assertClean(vm);
+        write(vm, G1 + 0x5000, 0x1000, 6);
+        assertEquals(1, java.util.Arrays.stream(vm.getDirtyLog(0)).map(Long::bitCount).sum());
+        assertEquals(4, read(vm, G1 + 0x6000, 0x1000).value(), "the split kept the data");
+        assertClean(vm);
+    }
+
+    @Test
+    void clearDirtyLogClearsEveryPageOfItsRange() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, G1, M2, PageSize.SIZE_4K);
+        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
+        write(vm, G1, 200 * 0x1000L, 1);
+        vm.clearDirtyLog(0, G1 + 64 * 0x1000L, 100 * 0x1000L); // pages 64..163: one full word and 36 pages
+        long[] log = vm.getDirtyLog(0);
+        assertEquals(-1L, log[0]);
+        assertEquals(0, log[1]);
+        assertEquals(-1L << 36, log[2]);
+        assertEquals(0xffL, log[3]);
+        MmuException e = assertThrows(MmuException.class, () -> vm.clearDirtyLog(0, G1 + 0x1000, 0x1000));
+        assertEquals(Errno.EINVAL, e.errno());
         assertClean(vm);
     }
 

@@ -1,0 +1,99 @@
+package org.tdplab.itest;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import javax.inject.Inject;
+
+import org.apache.felix.service.command.CommandProcessor;
+import org.apache.felix.service.command.CommandSession;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.ops4j.pax.exam.Configuration;
+import org.ops4j.pax.exam.CoreOptions;
+import org.ops4j.pax.exam.Option;
+import org.ops4j.pax.exam.junit.PaxExam;
+import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
+import org.ops4j.pax.exam.spi.reactors.PerMethod;
+import org.osgi.framework.BundleContext;
+import org.tdplab.mmu.api.VmManager;
+
+/** {@code mmu:run} in the container: the command finds the core through DS and runs scenario files. */
+@RunWith(PaxExam.class)
+@ExamReactorStrategy(PerMethod.class)
+public class ScenarioRunIT {
+    @Inject
+    BundleContext context;
+
+    @Inject
+    CommandProcessor processor;
+
+    @Inject
+    VmManager manager;
+
+    @Configuration
+    public Option[] config() {
+        List<Option> options = new ArrayList<>(Arrays.asList(Container.without()));
+        options.add(CoreOptions.bundle(Container.bundleFile("mmu.scenario").toURI().toString()));
+        return options.toArray(Option[]::new);
+    }
+
+    @Test
+    public void runsScenarioFilesAndReturnsTheExitStatus() throws Exception {
+        assertTrue("mmu:run registered", Container.eventually(() -> {
+            try {
+                return context.getServiceReferences((String) null, "(osgi.command.function=run)") != null;
+            } catch (Exception e) {
+                return false;
+            }
+        }, 10_000));
+        Path dir = Files.createTempDirectory("scn");
+        Path ok = Files.writeString(dir.resolve("ok.scn"), String.join("\n",
+                "vm.create vm type=sw_protected",
+                "slot.add vm 1 gpa=0 size=2M flags=gmem backing=2M",
+                "guest vm vcpu=0 convert private gpa=0 size=2M",
+                "guest vm vcpu=0 write gpa=0 size=2M value=0x5",
+                "guest vm vcpu=0 read gpa=0x1000",
+                "expect value 5",
+                "expect spte vm gpa=0 present level=2M",
+                ""));
+        Path bad = Files.writeString(dir.resolve("bad.scn"), "vm.create vm type=default\nexpect vm vm bugged\n");
+        StringBuilder out = new StringBuilder();
+        assertEquals(0, run(out, "--checked", ok.toString()));
+        assertTrue(out.toString(), out.toString().endsWith("1 passed, 0 failed\n"));
+        assertEquals(1, run(out, ok.toString(), bad.toString()));
+        assertTrue(out.toString(), out.toString().contains("bad.scn:2: expected vm vm bugged; found alive"));
+        assertEquals(2, run(out, dir.resolve("missing.scn").toString()));
+        assertEquals(2, run(out));
+        assertTrue("the runs' VMs are gone", manager.vms().isEmpty());
+    }
+
+    private int run(StringBuilder output, String... args) throws Exception {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
+        CommandSession session = processor.createSession(new ByteArrayInputStream(new byte[0]), out, out);
+        try {
+            StringBuilder line = new StringBuilder("mmu:run");
+            for (int i = 0; i < args.length; i++) {
+                session.put("a" + i, args[i]);
+                line.append(" $a").append(i);
+            }
+            Object result = session.execute(line);
+            output.setLength(0);
+            output.append(bytes.toString(StandardCharsets.UTF_8));
+            return (Integer) result;
+        } finally {
+            session.close();
+        }
+    }
+}

@@ -1,0 +1,159 @@
+package org.tdplab.mmu.scenario.run;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.lang.ExpectKind;
+import org.tdplab.mmu.scenario.lang.Script;
+import org.tdplab.mmu.scenario.lang.Statement;
+import org.tdplab.mmu.scenario.lang.Step;
+
+/**
+ * Runs one parsed file in a fresh set of VMs: each statement, then the expectations after it, then (with
+ * {@code checked}) the invariant checker on every VM. At the end the checker runs on every VM still there and
+ * the VMs are destroyed, whatever happened before.
+ */
+final class FileRun {
+    private final Script script;
+    private final boolean checked;
+    private final ScenarioVms vms;
+    private final Executor executor;
+    private final Expectations expectations;
+    private final List<Failure> failures = new ArrayList<>();
+    private Statement last;
+
+    FileRun(VmManager manager, Script script, boolean checked) {
+        this.script = script;
+        this.checked = checked;
+        this.vms = new ScenarioVms(manager);
+        this.executor = new Executor(vms);
+        this.expectations = new Expectations(vms);
+    }
+
+    FileResult run() {
+        try {
+            for (Step step : script.steps())
+                step(step);
+        } catch (RuntimeException | AssertionError | StackOverflowError e) {
+            internal(e, "the rest of the file was not run");
+        } finally {
+            end();
+        }
+        int expects = (int) script.statements().stream().filter(Statement::isExpectation).count();
+        return new FileResult(script.file(), script.statements().size() - expects, expects, failures);
+    }
+
+    private void step(Step step) {
+        Statement s = step.statement().orElse(null);
+        Outcome outcome = Outcome.ok();
+        if (s != null) {
+            last = s;
+            if (s.verb().equals("vm.destroy"))
+                vms.find(s.vm()).filter(v -> !v.destroyed()).ifPresent(v -> invariants(v, "before it is destroyed"));
+            outcome = executor.execute(s);
+            unexpected(s, outcome, step.expectations());
+            if (!outcome.violations().isEmpty())
+                checkStatement(s, outcome);
+            if (checked)
+                vms.live().forEach(v -> invariants(v, "after this statement"));
+        }
+        for (Statement e : step.expectations()) {
+            Optional<String> found = expectations.check(e, s, outcome);
+            if (found.isPresent())
+                failures.add(new Failure(e.file(), e.line(), e.source().substring("expect ".length()).strip(),
+                        found.get(), e.expectKind().isOutcome() && s != null
+                                ? List.of("after line " + s.line() + ": " + s.source()) : List.of()));
+        }
+    }
+
+    /** A failure, exit or exception that no {@code expect} line right after the statement names. */
+    private void unexpected(Statement s, Outcome o, List<Statement> expects) {
+        if (o.failed() && !has(expects, ExpectKind.ERROR)) {
+            failures.add(new Failure(s.file(), s.line(), s.verb() + " to succeed", o.error(),
+                    List.of(s.source(), "(if that is intended, write 'expect error " + o.errno() + "' after it)")));
+        }
+        if (!o.endedEarly())
+            return;
+        AccessResult r = o.access();
+        long mask = vms.find(s.vm()).map(ScenarioVm::sharedMask).orElse(0L);
+        boolean named = r.exit() != null
+                ? has(expects, ExpectKind.EXIT_MEMORY_FAULT) || has(expects, ExpectKind.EXIT_MMIO)
+                : has(expects, ExpectKind.EXCEPTION);
+        if (named)
+            return;
+        String expect = r.exit() != null ? Text.exit(r.exit(), mask) : "exception " + r.exception();
+        failures.add(new Failure(s.file(), s.line(), "the access to complete", Text.ending(r, mask),
+                List.of(s.source(), "(if that is intended, write 'expect " + expect + "' after it)")));
+    }
+
+    private static boolean has(List<Statement> expects, ExpectKind kind) {
+        return expects.stream().anyMatch(e -> e.expectKind() == kind);
+    }
+
+    /** {@code check VM} reports every violation it finds, even ones reported before. */
+    private void checkStatement(Statement s, Outcome o) {
+        vms.find(s.vm()).ifPresent(v -> o.violations().forEach(v::firstReport));
+        failures.add(violations(s.line(), s.vm(), "", o.violations()));
+    }
+
+    /** Runs the checker on one VM; violations not reported before fail the file at the last statement. */
+    private void invariants(ScenarioVm v, String when) {
+        List<String> fresh = new ArrayList<>();
+        for (String violation : v.vm.check().violations()) {
+            String text = vms.display(violation);
+            if (v.firstReport(text))
+                fresh.add(text);
+        }
+        if (!fresh.isEmpty())
+            failures.add(violations(last.line(), v.name, " " + when, fresh));
+    }
+
+    private Failure violations(int line, String vm, String when, List<String> violations) {
+        List<String> details = new ArrayList<>(violations);
+        if (last != null)
+            details.add("after line " + last.line() + ": " + last.source());
+        int n = violations.size();
+        return new Failure(script.file(), line, "the invariants to hold in VM " + vm + when,
+                n + " violation" + (n == 1 ? "" : "s"), details);
+    }
+
+    /** The checker on every VM left, then their teardown; a teardown that hits KVM_BUG_ON fails the file. */
+    private void end() {
+        for (ScenarioVm v : vms.live()) {
+            try {
+                invariants(v, "at the end of the file");
+                Vm vm = v.vm;
+                boolean wasBugged = vm.bugged();
+                vm.destroy();
+                v.destroyed(true);
+                if (!wasBugged && vm.bugged())
+                    failures.add(new Failure(script.file(), last.line(), "VM " + v.name + " to tear down cleanly",
+                            "KVM_BUG_ON: " + vms.display(vm.bugReason().orElse("?")), List.of("at the end of the file")));
+            } catch (MmuException e) {
+                failures.add(new Failure(script.file(), last.line(), "VM " + v.name + " to tear down cleanly",
+                        vms.display(e.getMessage()), List.of("at the end of the file")));
+            } catch (RuntimeException | AssertionError | StackOverflowError e) {
+                internal(e, "while tearing down VM " + v.name + " at the end of the file");
+            }
+        }
+    }
+
+    /** An exception that is not an errno: a bug in the model (or the runner), with where it was thrown. */
+    private void internal(Throwable e, String consequence) {
+        List<String> details = new ArrayList<>();
+        if (last != null)
+            details.add(last.source());
+        StackTraceElement[] trace = e.getStackTrace();
+        for (int i = 0; i < Math.min(8, trace.length); i++)
+            details.add("at " + trace[i]);
+        details.add(consequence);
+        failures.add(new Failure(script.file(), last == null ? 1 : last.line(),
+                "the statement to succeed or fail with an errno", "an internal error of the model: "
+                        + vms.display(String.valueOf(e)), details));
+    }
+}

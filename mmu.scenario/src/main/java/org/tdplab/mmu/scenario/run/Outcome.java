@@ -1,0 +1,75 @@
+package org.tdplab.mmu.scenario.run;
+
+import java.util.List;
+
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.Exit;
+
+/**
+ * What one statement did: succeeded (a guest statement with its {@link AccessResult}), failed with an errno, or,
+ * for {@code check}, found broken invariants.
+ */
+final class Outcome {
+    private static final Outcome OK = new Outcome(null, null, null, List.of());
+
+    private final AccessResult access;
+    private final Errno errno;
+    private final String reason;
+    private final List<String> violations;
+
+    private Outcome(AccessResult access, Errno errno, String reason, List<String> violations) {
+        this.access = access;
+        this.errno = errno;
+        this.reason = reason;
+        this.violations = violations;
+    }
+
+    static Outcome ok() {
+        return OK;
+    }
+
+    static Outcome access(AccessResult result) {
+        return new Outcome(result, null, null, List.of());
+    }
+
+    static Outcome error(Errno errno, String reason) {
+        return new Outcome(null, errno, reason, List.of());
+    }
+
+    static Outcome violations(List<String> violations) {
+        return new Outcome(null, null, null, List.copyOf(violations));
+    }
+
+    boolean failed() {
+        return errno != null;
+    }
+
+    Errno errno() {
+        return errno;
+    }
+
+    /** {@code EINVAL: reason}. */
+    String error() {
+        return errno + ": " + reason;
+    }
+
+    /** The guest statement's result, or null. */
+    AccessResult access() {
+        return access;
+    }
+
+    /** A guest statement that ended in an exit to userspace or a guest exception. */
+    boolean endedEarly() {
+        return access != null && !access.completed();
+    }
+
+    /** A guest access that ended in {@code KVM_EXIT_MEMORY_FAULT}, for which {@code KVM_RUN} returns -EFAULT. */
+    boolean memoryFault() {
+        return access != null && access.exit() != null && access.exit().reason() == Exit.Reason.MEMORY_FAULT;
+    }
+
+    List<String> violations() {
+        return violations;
+    }
+}

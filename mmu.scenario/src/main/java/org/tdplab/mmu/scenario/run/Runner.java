@@ -1,0 +1,92 @@
+package org.tdplab.mmu.scenario.run;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.lang.ParseException;
+import org.tdplab.mmu.scenario.lang.ParseResult;
+import org.tdplab.mmu.scenario.lang.Parser;
+import org.tdplab.mmu.scenario.lang.Script;
+
+/**
+ * Runs scenario files against a {@link VmManager}. Every file is read and parsed before anything runs; if any
+ * cannot be, its errors go to {@code err} and nothing runs (status 2). Otherwise each file runs in its own VMs; each
+ * failure, a summary line per file and a last {@code N passed, M failed} line go to {@code out} (status 0 when
+ * every file held, else 1).
+ */
+public final class Runner {
+    public static final int OK = 0, FAILED = 1, UNREADABLE = 2;
+
+    private final VmManager manager;
+    private final PrintStream out;
+    private final PrintStream err;
+
+    public Runner(VmManager manager, PrintStream out, PrintStream err) {
+        this.manager = manager;
+        this.out = out;
+        this.err = err;
+    }
+
+    /** Runs {@code files} (paths relative to the current directory) and returns the exit status. */
+    public int run(List<String> files, boolean checked) {
+        List<Script> scripts = parseAll(files);
+        if (scripts == null)
+            return UNREADABLE;
+        int passed = 0, failed = 0;
+        for (Script script : scripts) {
+            FileResult result = new FileRun(manager, script, checked).run();
+            result.failures().forEach(f -> out.println(f.render()));
+            out.println(result.summary());
+            if (result.ok())
+                passed++;
+            else
+                failed++;
+        }
+        out.println(passed + " passed, " + failed + " failed");
+        out.flush();
+        return failed == 0 ? OK : FAILED;
+    }
+
+    /** Every file's script, or null after reporting every read and parse error. */
+    private List<Script> parseAll(List<String> files) {
+        Parser parser = BackendVerbs.parser(manager.verbs(), err);
+        List<Script> scripts = new ArrayList<>();
+        int bad = 0;
+        for (String file : files) {
+            try {
+                ParseResult r = parser.parse(Path.of(file));
+                if (r.ok()) {
+                    scripts.add(r.script());
+                    continue;
+                }
+                r.errors().stream().map(ParseException::getMessage).forEach(err::println);
+            } catch (IOException | InvalidPathException e) {
+                err.println(file + ": cannot read: " + why(file, e));
+            }
+            bad++;
+        }
+        if (bad == 0)
+            return scripts;
+        err.println("nothing was run: " + bad + " file" + (bad == 1 ? "" : "s") + " could not be read or parsed");
+        err.flush();
+        return null;
+    }
+
+    private static String why(String file, Exception e) {
+        if (e instanceof NoSuchFileException)
+            return "no such file";
+        if (e instanceof AccessDeniedException)
+            return "permission denied";
+        if (e instanceof InvalidPathException)
+            return e.getMessage();
+        return Files.isDirectory(Path.of(file)) ? "is a directory" : e.toString();
+    }
+}

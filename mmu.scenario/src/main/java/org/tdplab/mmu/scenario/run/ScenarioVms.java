@@ -1,0 +1,63 @@
+package org.tdplab.mmu.scenario.run;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.VmManager;
+
+/**
+ * The VMs of one file run. The core is shared by every run in the process (and the interactive shell), so each
+ * VM gets an internal name {@code run-N/NAME} that no other run can take; reports show the scenario's names.
+ */
+final class ScenarioVms {
+    private static final AtomicLong RUNS = new AtomicLong();
+
+    private final VmManager manager;
+    private final String prefix = "run-" + RUNS.incrementAndGet() + "/";
+    private final Map<String, ScenarioVm> byName = new LinkedHashMap<>();
+
+    ScenarioVms(VmManager manager) {
+        this.manager = manager;
+    }
+
+    ScenarioVm create(String name, String type, int vcpus, int gpaw, Map<String, String> options) {
+        Vm vm = manager.create(prefix + name, type, vcpus, gpaw, options);
+        ScenarioVm v = new ScenarioVm(name, vm);
+        byName.put(name, v);
+        return v;
+    }
+
+    /** The VM called {@code name} (destroyed or not); EINVAL naming it when the scenario has no such VM. */
+    ScenarioVm require(String name) {
+        ScenarioVm v = byName.get(name);
+        if (v == null)
+            throw new MmuException(Errno.EINVAL, "no VM '%s' in this scenario (%s)", name,
+                    byName.isEmpty() ? "it has created none" : "its VMs: " + String.join(", ", byName.keySet()));
+        return v;
+    }
+
+    Optional<ScenarioVm> find(String name) {
+        return Optional.ofNullable(byName.get(name));
+    }
+
+    /** The VMs not destroyed yet, in creation order. */
+    List<ScenarioVm> live() {
+        List<ScenarioVm> out = new ArrayList<>();
+        for (ScenarioVm v : byName.values())
+            if (!v.destroyed())
+                out.add(v);
+        return out;
+    }
+
+    /** {@code text} with internal VM names replaced by the scenario's names. */
+    String display(String text) {
+        return text == null ? "" : text.replace(prefix, "");
+    }
+}

@@ -1,0 +1,42 @@
+package org.tdplab.mmu.scenario.run;
+
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.Exit;
+import org.tdplab.mmu.scenario.lang.Numbers;
+
+/** How reports spell addresses, sizes and access results: the way a scenario would write them. */
+final class Text {
+    private Text() {
+    }
+
+    static String hex(long value) {
+        return Numbers.hex(value);
+    }
+
+    /** {@code 4K}, {@code 2M}, {@code 1G} for exact multiples, else hex. */
+    static String size(long bytes) {
+        if (bytes > 0) {
+            for (int shift : new int[] { 40, 30, 20, 10 })
+                if ((bytes & ((1L << shift) - 1)) == 0)
+                    return Long.toUnsignedString(bytes >>> shift) + "TGMK".charAt((40 - shift) / 10);
+        }
+        return hex(bytes);
+    }
+
+    /** An exit as an {@code expect exit} line would name it; {@code sharedMask} is dropped from the GPA. */
+    static String exit(Exit e, long sharedMask) {
+        long gpa = e.gpa() & ~sharedMask;
+        return switch (e.reason()) {
+        case MEMORY_FAULT -> "exit memory_fault gpa=" + hex(gpa) + " size=" + size(e.size()) + " "
+                + (e.isPrivate() ? "private" : "shared");
+        case MMIO -> "exit mmio gpa=" + hex(gpa);
+        default -> "exit " + e.name() + (e.detail() == null || e.detail().isEmpty() ? "" : " (" + e.detail() + ")");
+        };
+    }
+
+    /** How a guest access ended early: its exit or exception, and how far it got. */
+    static String ending(AccessResult r, long sharedMask) {
+        String how = r.exit() != null ? exit(r.exit(), sharedMask) : "exception " + r.exception();
+        return how + " after " + r.pages() + " page" + (r.pages() == 1 ? "" : "s");
+    }
+}

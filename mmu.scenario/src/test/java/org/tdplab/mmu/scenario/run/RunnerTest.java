@@ -1,0 +1,349 @@
+package org.tdplab.mmu.scenario.run;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tdplab.mmu.api.MmuObserver;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.api.backend.BackendInfo;
+import org.tdplab.mmu.api.backend.VerbSpec;
+
+/** The runner: unexpected outcomes, the invariant checker, exit status, parse errors, files and VMs. */
+class RunnerTest {
+    @TempDir
+    Path dir;
+    Harness h;
+
+    @BeforeEach
+    void setUp() {
+        h = new Harness(dir);
+    }
+
+    // ---- outcomes no expect line names ---------------------------------------------------------------------
+
+    @Test
+    void aFailedStatementWithoutExpectErrorFails() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create vm type=default
+                slot.add vm 1 gpa=0x800 size=4K
+                slot.add vm 1 gpa=0 size=4K
+                """);
+        assertEquals(1, r.status());
+        assertEquals("""
+                t.scn:2: expected slot.add to succeed; found EINVAL: gpa=0x800: not a 4K-aligned guest physical address
+                    slot.add vm 1 gpa=0x800 size=4K
+                    (if that is intended, write 'expect error EINVAL' after it)
+                t.scn: 3 statements, 0 expectations, 1 failed
+                0 passed, 1 failed
+                """, r.out());
+    }
+
+    @Test
+    void anExitOrExceptionNoExpectLineNamesFails() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create sw type=sw_protected
+                slot.add sw 1 gpa=0 size=2M
+                attr.set sw gpa=0x1000 size=4K private
+                guest sw vcpu=0 write gpa=0 size=8K
+                expect error EFAULT
+                guest sw vcpu=0 read gpa=4M
+                expect value 0
+                vm.create lab type=lab
+                slot.add lab 1 gpa=0 size=2M
+                lab.trap lab gpa=0 loud
+                guest lab vcpu=0 read gpa=0
+                expect exit mmio gpa=0
+                """);
+        assertEquals("""
+                t.scn:4: expected the access to complete; found exit memory_fault gpa=0x1000 size=4K private after 1 page
+                    guest sw vcpu=0 write gpa=0 size=8K
+                    (if that is intended, write 'expect exit memory_fault gpa=0x1000 size=4K private' after it)
+                t.scn:6: expected the access to complete; found exit mmio gpa=0x400000 after 0 pages
+                    guest sw vcpu=0 read gpa=4M
+                    (if that is intended, write 'expect exit mmio gpa=0x400000' after it)
+                t.scn:7: expected value 0; found no value: the read did not complete (exit mmio gpa=0x400000 after 0 pages)
+                    after line 6: guest sw vcpu=0 read gpa=4M
+                t.scn:11: expected the access to complete; found exception VE after 0 pages
+                    guest lab vcpu=0 read gpa=0
+                    (if that is intended, write 'expect exception VE' after it)
+                t.scn:12: expected exit mmio gpa=0; found no exit (exception VE after 0 pages)
+                    after line 11: guest lab vcpu=0 read gpa=0""", r.failures());
+        assertEquals(1, r.status());
+    }
+
+    @Test
+    void anExpectedExitIsNotAFailure() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create vm type=default
+                guest vm vcpu=0 read gpa=0
+                expect exit mmio gpa=0
+                """);
+        assertEquals(0, r.status(), r.out());
+    }
+
+    @Test
+    void anUnknownVmIsAFailedStatement() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create a type=default
+                slot.add b 1 gpa=0 size=4K
+                expect error EINVAL
+                guest b vcpu=0 read gpa=0
+                """);
+        assertEquals("""
+                t.scn:4: expected guest to succeed; found EINVAL: no VM 'b' in this scenario (its VMs: a)
+                    guest b vcpu=0 read gpa=0
+                    (if that is intended, write 'expect error EINVAL' after it)""", r.failures());
+    }
+
+    @Test
+    void workloadsAreNotBuiltYet() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create vm type=default
+                run vm dirty_log gpa=0 size=2M vcpus=2 iterations=3
+                """);
+        assertEquals("""
+                t.scn:2: expected run to succeed; found ENOTSUP: run dirty_log: workloads are not built yet (a later \
+                version brings demand_paging, dirty_log, conversions, memslot_stress and access_tracking)
+                    run vm dirty_log gpa=0 size=2M vcpus=2 iterations=3
+                    (if that is intended, write 'expect error ENOTSUP' after it)""", r.failures());
+        assertEquals(0, h.run("vm.create vm type=default\nrun vm conversions gpa=0 size=2M vcpus=1\n"
+                + "expect error ENOTSUP\n").status());
+    }
+
+    // ---- backend verbs ----------------------------------------------------------------------------------------
+
+    @Test
+    void backendVerbsRunOnTheirVmWithNumbersInDecimal() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create box type=lab
+                lab.trap box gpa=0x3000 size=4K loud
+                lab.trap box gpa=2M
+                lab.refuse box
+                expect error EBUSY
+                vm.create vm type=default
+                lab.trap vm gpa=0
+                expect error EINVAL
+                """);
+        assertEquals(0, r.status(), r.out());
+        assertTrue(h.lab.invoked.get(0).matches("run-\\d+/box trap \\{gpa=12288, size=4096} \\[loud]"),
+                h.lab.invoked.toString());
+        assertTrue(h.lab.invoked.get(1).endsWith("box trap {gpa=2097152} []"), h.lab.invoked.toString());
+        assertEquals(3, h.lab.invoked.size(), "not invoked on a VM of another type");
+        assertEquals("", h.run("vm.create vm type=default\nlab.trap vm gpa=0\n").failures().lines()
+                .filter(l -> l.contains("lab.trap applies to VMs of type lab; VM 'vm' is of type default"))
+                .findFirst().map(l -> "").orElse("missing"));
+    }
+
+    @Test
+    void aModelCrashFailsTheFileAndSkipsTheRest() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create box type=lab
+                lab.crash box
+                vm.create nope type=nonesuch
+                """);
+        assertEquals(1, r.status());
+        List<String> lines = r.out().lines().toList();
+        assertEquals("t.scn:2: expected the statement to succeed or fail with an errno; found an internal error of "
+                + "the model: java.lang.IllegalStateException: lab backend bug in VM box", lines.get(0));
+        assertEquals("    lab.crash box", lines.get(1));
+        assertTrue(lines.get(2).startsWith("    at "), lines.get(2));
+        assertTrue(lines.contains("    the rest of the file was not run"), r.out());
+        assertTrue(h.manager.vms().isEmpty(), "its VMs were destroyed all the same");
+    }
+
+    // ---- the invariant checker ----------------------------------------------------------------------------------
+
+    @Test
+    void theCheckerRunsAtTheEndOfEveryFile() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create box type=lab
+                lab.break box
+                vm.create vm type=default
+                """);
+        assertEquals("""
+                t.scn:3: expected the invariants to hold in VM box at the end of the file; found 1 violation
+                    lab: broken on purpose in VM box
+                    after line 3: vm.create vm type=default
+                t.scn: 3 statements, 0 expectations, 1 failed
+                0 passed, 1 failed
+                """, r.out());
+        assertEquals(1, r.status());
+    }
+
+    @Test
+    void checkedModeRunsItAfterEveryStatementAndReportsEachViolationOnce() throws Exception {
+        Harness.Result r = h.checked("""
+                vm.create box type=lab
+                lab.break box
+                vm.create vm type=default
+                check box
+                """);
+        assertEquals("""
+                t.scn:2: expected the invariants to hold in VM box after this statement; found 1 violation
+                    lab: broken on purpose in VM box
+                    after line 2: lab.break box
+                t.scn:4: expected the invariants to hold in VM box; found 1 violation
+                    lab: broken on purpose in VM box
+                    after line 4: check box""", r.failures());
+    }
+
+    @Test
+    void aVmIsCheckedBeforeTheScenarioDestroysIt() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create box type=lab
+                lab.break box
+                vm.destroy box
+                expect vm box alive
+                """);
+        assertEquals("""
+                t.scn:3: expected the invariants to hold in VM box before it is destroyed; found 1 violation
+                    lab: broken on purpose in VM box
+                    after line 3: vm.destroy box""", r.failures());
+    }
+
+    @Test
+    void aBuggedVmIsStillCheckedAndTornDown() throws Exception {
+        Harness.Result r = h.checked("""
+                vm.create box type=lab
+                slot.add box 1 gpa=0 size=2M
+                guest box vcpu=0 write gpa=0 size=2M
+                zap box gpa=0 size=4K
+                expect error EIO
+                guest box vcpu=0 read gpa=0
+                expect error EIO
+                expect vm box bugged
+                """);
+        assertEquals(0, r.status(), r.out());
+        assertTrue(h.manager.vms().isEmpty());
+    }
+
+    // ---- exit status, parsing, files ------------------------------------------------------------------------------
+
+    @Test
+    void exitStatus() throws Exception {
+        assertEquals(0, h.run("vm.create vm type=default\n").status());
+        assertEquals(1, h.run("vm.create vm type=nonesuch\n").status());
+        assertEquals(2, h.run("vm.create vm type=default\nslot.add vm\n").status());
+        assertEquals(2, h.run(false, dir.resolve("missing.scn")).status());
+    }
+
+    @Test
+    void nothingRunsWhenAFileDoesNotParse() throws Exception {
+        Path good = h.file("good.scn", "vm.create a type=default\n");
+        Path bad = h.file("bad.scn", """
+                vm.create vm type=default
+                # the next line is fine, the one after is not
+                slot.add vm 1 gpa=0 size=2M
+                slot.add vm 2 gpa=2M size=2M backing=3M
+                guest vm vcpu=0 raed gpa=0
+                """);
+        Counting counting = new Counting(h.manager);
+        Harness.Result r = h.run(counting, false, List.of(good.toString(), bad.toString()));
+        assertEquals(2, r.status());
+        assertEquals(0, counting.creates.get(), "no VM was created");
+        assertEquals("", r.out());
+        assertEquals("""
+                bad.scn:4:30: slot.add: backing: bad level '3M' (4K, 2M or 1G)
+                bad.scn:5:17: guest: unknown flag 'raed' (did you mean 'read'?)
+                nothing was run: 1 file could not be read or parsed
+                """, r.err());
+    }
+
+    @Test
+    void unreadableFilesAreReportedAndNothingRuns() throws Exception {
+        Path good = h.file("good.scn", "vm.create a type=default\n");
+        Harness.Result r = h.run(false, good, dir.resolve("missing.scn"), dir);
+        assertEquals(2, r.status());
+        assertEquals("", r.out());
+        assertEquals("missing.scn: cannot read: no such file\n" + dir + ": cannot read: is a directory\n"
+                + "nothing was run: 2 files could not be read or parsed\n", r.err());
+    }
+
+    @Test
+    void eachFileRunsInItsOwnVmsAndTheyAreDestroyedAtTheEnd() throws Exception {
+        String text = """
+                vm.create vm type=default
+                slot.add vm 1 gpa=0 size=2M
+                guest vm vcpu=0 write gpa=0 value=%s
+                guest vm vcpu=0 read gpa=0
+                expect value 1
+                """;
+        Path one = h.file("one.scn", text.formatted("1"));
+        Path two = h.file("two.scn", text.formatted("2"));
+        Harness.Result r = h.run(false, one, two, one);
+        assertEquals("""
+                one.scn: 4 statements, 1 expectation, ok
+                two.scn:5: expected value 1; found 0x2
+                    after line 4: guest vm vcpu=0 read gpa=0
+                two.scn: 4 statements, 1 expectation, 1 failed
+                one.scn: 4 statements, 1 expectation, ok
+                2 passed, 1 failed
+                """, r.out());
+        assertEquals(1, r.status());
+        assertTrue(h.manager.vms().isEmpty(), "every VM destroyed");
+    }
+
+    @Test
+    void vmNamesCannotCollideWithAnotherRun() throws Exception {
+        Vm mine = h.manager.create("vm", "default", 1, 48, Map.of());
+        assertEquals(0, h.run("vm.create vm type=default\nvm.create vm type=default\nexpect error EEXIST\n").status());
+        assertEquals(List.of(mine), List.copyOf(h.manager.vms()), "the shell's VM is untouched");
+    }
+
+    /** A manager that counts creations. */
+    private static final class Counting implements VmManager {
+        final VmManager delegate;
+        final AtomicInteger creates = new AtomicInteger();
+
+        Counting(VmManager delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public Vm create(String name, String type, int vcpus, int gpaw, Map<String, String> options) {
+            creates.incrementAndGet();
+            return delegate.create(name, type, vcpus, gpaw, options);
+        }
+
+        @Override
+        public Optional<Vm> find(String name) {
+            return delegate.find(name);
+        }
+
+        @Override
+        public Collection<Vm> vms() {
+            return delegate.vms();
+        }
+
+        @Override
+        public List<BackendInfo> backends() {
+            return delegate.backends();
+        }
+
+        @Override
+        public List<VerbSpec> verbs() {
+            return delegate.verbs();
+        }
+
+        @Override
+        public void addObserver(MmuObserver observer) {
+            delegate.addObserver(observer);
+        }
+
+        @Override
+        public void removeObserver(MmuObserver observer) {
+            delegate.removeObserver(observer);
+        }
+    }
+}

@@ -1,0 +1,194 @@
+package org.tdplab.mmu.tdp.vm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.mmu.tdp.vm.TestVms.M2;
+import static org.tdplab.mmu.tdp.vm.TestVms.assertClean;
+import static org.tdplab.mmu.tdp.vm.TestVms.slot;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.HookStatus;
+import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.tdp.spte.Spte;
+
+/**
+ * The mirror seam, with a vendor-neutral recording backend: links and leaf installs arrive under the read lock with
+ * the entry frozen, removals under the write lock, table frees only at teardown after the key release and after
+ * every leaf below them; a busy backend makes faults retry; an error bugs the VM.
+ */
+class MirrorSeamTest {
+    /** A backend with mirrored page tables that records every hook call. */
+    static final class Recorder implements VmBackend {
+        final List<String> events = Collections.synchronizedList(new ArrayList<>());
+        volatile int busyInstalls;
+        volatile boolean keyAssigned = true;
+        volatile HookStatus installStatus = HookStatus.OK;
+        CoreVm vm;
+
+        @Override
+        public HookStatus mirrorSpteChanged(long gfn, int level, long oldSpte, long newSpte) {
+            boolean install = Spte.isShadowPresent(newSpte);
+            if (install) {
+                // installs: read lock, entry frozen by the core meanwhile
+                assertTrue(vm.mmu.lock.isReadLockedByMe(), "installs run under the read lock");
+                assertFalse(Spte.isShadowPresent(oldSpte));
+                if (busyInstalls > 0) {
+                    busyInstalls--;
+                    return HookStatus.BUSY;
+                }
+                if (installStatus != HookStatus.OK)
+                    return installStatus;
+                events.add((Spte.isLast(newSpte, level) ? "set " : "link ") + Long.toHexString(gfn) + " L" + level);
+            } else {
+                assertTrue(vm.mmu.lock.isWriteLockedByMe(), "removals run under the write lock");
+                events.add("remove " + Long.toHexString(gfn) + " L" + level);
+            }
+            return HookStatus.OK;
+        }
+
+        @Override
+        public HookStatus mirrorTableFreed(long gfn, int level) {
+            events.add("free " + Long.toHexString(gfn) + " L" + level);
+            return keyAssigned ? HookStatus.ERROR : HookStatus.OK;
+        }
+
+        @Override
+        public void releaseKey() {
+            events.add("release key");
+            keyAssigned = false;
+        }
+    }
+
+    private static final VmCapabilities CAPS = VmCapabilities.ordinary("mirror-test", 48)
+            .withPrivateMemory(PrivateSource.SHARED_BIT, 1).withMirroredPt(47).withProtectedState()
+            .withMemtypeZap(false);
+    private static final long SHARED = 1L << 47;
+
+    private static CoreVm create(Recorder recorder) {
+        Backend backend = new Backend() {
+            @Override
+            public String vmType() {
+                return CAPS.vmType();
+            }
+
+            @Override
+            public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+                return CAPS;
+            }
+
+            @Override
+            public VmBackend attach(VmContext vm, Map<String, String> options) {
+                return recorder;
+            }
+        };
+        CoreVm vm = new CoreVm(77, "mirror", CAPS.vmType(), 2, CAPS, TestVms.MEMORY, backend, Map.of(),
+                new CopyOnWriteArrayList<>(), v -> {
+                });
+        recorder.vm = vm;
+        slot(vm, 0, 0, 2 * M2, PageSize.SIZE_2M, SlotFlag.GMEM);
+        vm.setMemoryAttributes(0, M2, true);
+        return vm;
+    }
+
+    @Test
+    void aPrivateFaultLinksTablesTopDownThenSetsA4kLeafInTheMirrorOnly() {
+        Recorder r = new Recorder();
+        CoreVm vm = create(r);
+        assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 5).completed());
+        assertEquals(List.of("link 0 L4", "link 0 L3", "link 0 L2", "set 3 L1"), r.events);
+        assertEquals(1, vm.stats().get("pages_4k"), "private leaves are capped at the backend's level");
+        assertTrue(vm.lookup(0x3000, RootKind.MIRROR).orElseThrow().present());
+        assertFalse(vm.lookup(0x3000, RootKind.DIRECT).orElseThrow().present());
+        assertEquals(5, vm.access(1, Access.READ, 0x3000, 0x1000, Encoding.CURRENT, 0).value());
+        assertClean(vm);
+    }
+
+    @Test
+    void sharedAccessesUseTheDirectRootAtTheAliasedGfnWithoutHooks() {
+        Recorder r = new Recorder();
+        CoreVm vm = create(r);
+        assertTrue(vm.access(0, Access.WRITE, M2 | SHARED, 0x1000, Encoding.CURRENT, 9).completed());
+        assertTrue(r.events.isEmpty());
+        assertTrue(vm.lookup(M2, RootKind.DIRECT).orElseThrow().present());
+        assertEquals(9, vm.access(0, Access.READ, M2, 0x1000, Encoding.SHARED, 0).value());
+        assertClean(vm);
+    }
+
+    @Test
+    void convertingToSharedRemovesMirrorLeavesUnderTheWriteLockAndFreesNoTable() {
+        Recorder r = new Recorder();
+        CoreVm vm = create(r);
+        vm.access(0, Access.WRITE, 0, 0x4000, Encoding.CURRENT, 1);
+        r.events.clear();
+        vm.convert(0, false, 0, 0x2000);
+        assertEquals(List.of("remove 0 L1", "remove 1 L1"), r.events);
+        assertEquals(2, vm.stats().get("pages_4k"));
+        assertClean(vm);
+    }
+
+    @Test
+    void aBusyBackendMakesTheFaultRetryAndNothingChangesMeanwhile() {
+        Recorder r = new Recorder();
+        CoreVm vm = create(r);
+        r.busyInstalls = 5;
+        assertTrue(vm.access(0, Access.WRITE, 0x1000, 0x1000, Encoding.CURRENT, 3).completed());
+        assertTrue(vm.stats().get("pf_retry") >= 5, "each BUSY is a RET_PF_RETRY");
+        assertEquals(List.of("link 0 L4", "link 0 L3", "link 0 L2", "set 1 L1"), r.events);
+        assertClean(vm);
+    }
+
+    @Test
+    void aBackendErrorBugsTheVmAndLaterOperationsFailWithEio() {
+        Recorder r = new Recorder();
+        CoreVm vm = create(r);
+        r.installStatus = HookStatus.ERROR;
+        assertEquals("vm_dead", vm.access(0, Access.WRITE, 0, 0x1000, Encoding.CURRENT, 1).exit().name());
+        assertTrue(vm.bugged());
+        assertEquals(Errno.EIO, assertThrows(MmuException.class, () -> vm.setMemoryAttributes(0, 0x1000, false))
+                .errno());
+        assertClean(vm);
+    }
+
+    @Test
+    void aMemoryTypeZapBugsAVmWhoseBackendCannotTakeIt() {
+        Recorder r = new Recorder();
+        CoreVm vm = create(r);
+        vm.access(0, Access.WRITE, 0, 0x1000, Encoding.CURRENT, 1);
+        MmuException e = assertThrows(MmuException.class, () -> vm.zapGfnRange(0, M2));
+        assertEquals(Errno.EIO, e.errno());
+        assertTrue(vm.bugged());
+        assertTrue(vm.lookup(0, RootKind.MIRROR).orElseThrow().present(), "nothing was zapped");
+    }
+
+    @Test
+    void teardownRemovesLeavesThenReleasesTheKeyThenFreesTablesBottomUp() {
+        Recorder r = new Recorder();
+        CoreVm vm = create(r);
+        vm.access(0, Access.WRITE, 0, 0x2000, Encoding.CURRENT, 1);
+        vm.access(1, Access.WRITE, M2 | SHARED, 0x1000, Encoding.CURRENT, 1);
+        r.events.clear();
+        vm.destroy();
+        assertEquals(List.of("remove 0 L1", "remove 1 L1", "release key", "free 0 L1", "free 0 L2", "free 0 L3"),
+                r.events);
+        assertFalse(vm.bugged());
+    }
+}
