@@ -259,7 +259,8 @@ public final class SnpVm implements VmBackend {
     /**
      * The RMP's own invariants, then the VM's: a private leaf maps a frame assigned to this ASID at this GPA in an
      * RMP page at least as large as the leaf (R3); a shared leaf maps no assigned frame (R5); every frame of this
-     * ASID is the guest_memfd page at its GPA or a VMSA (R9); and what the kernel would only have warned about.
+     * ASID is the guest_memfd page at its GPA or a VMSA (R9), and no VM of this host left frames assigned at its
+     * teardown; and what the kernel would only have warned about.
      */
     @Override
     public List<String> check(MmuView view) {
@@ -274,6 +275,8 @@ public final class SnpVm implements VmBackend {
             checkOwnedFrames(out, view);
         for (String a : anomalies.lines())
             out.add("snp: " + a);
+        for (String leak : host.leaks())
+            out.add("snp R9: leaked: " + leak); // host-wide: a VM torn down earlier left frames assigned
         return out;
     }
 
