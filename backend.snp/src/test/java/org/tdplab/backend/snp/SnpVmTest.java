@@ -370,6 +370,25 @@ class SnpVmTest {
     }
 
     @Test
+    void a1gFolioGets2mRmpPagesAndGoesBackWhole() {
+        long g1 = 1L << 30;
+        Vm vm = create(1);
+        vm.addMemslot(0, g1, g1, Set.of(SlotFlag.GMEM), PageSize.SIZE_1G);
+        vm.setMemoryAttributes(g1, g1, true);
+        finish(vm);
+        assertTrue(vm.accept(0, g1 + 6 * M2, 2 * M2, PageSize.SIZE_2M).completed());
+        assertEquals(512 * 512, rmp.assignedPages() - 2, "the whole 1G folio, as 512 2M RMP pages");
+        assertEquals(1 + 1 + 512, stat(vm, "RMPUPDATE"));
+        assertTrue(write(vm, g1 + 6 * M2, 2 * M2, 5).completed());
+        assertEquals(2, stat(vm, "pages_2m"), "the RMP caps private leaves at 2M");
+        clean(vm);
+        vm.punchHole(g1, g1);
+        assertEquals(2, rmp.assignedPages(), "the context page and the VMSA stay");
+        assertEquals(1 + 1 + 512 + 512, stat(vm, "RMPUPDATE"));
+        clean(vm);
+    }
+
+    @Test
     void vcpusValidateAndTouchMemoryConcurrently() throws Exception {
         int vcpus = 4;
         Vm vm = manager.create("smp", "snp", vcpus, 48, Map.of());

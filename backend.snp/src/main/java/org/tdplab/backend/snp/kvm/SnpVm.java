@@ -305,14 +305,14 @@ public final class SnpVm implements VmBackend {
     }
 
     private void checkOwnedFrames(List<String> out, MmuView view) {
-        for (long pfn : rmp.assignedFrames(asid, Integer.MAX_VALUE)) {
-            if (launch.isVmsa(pfn) || pfn != rmp.authority(pfn))
-                continue;
+        rmp.forEachAssigned(asid, pfn -> {
+            if (launch.isVmsa(pfn))
+                return;
             long gfn = rmp.gpaOf(pfn) >>> 12;
             long backing = view.gmemPfnIfPresent(gfn);
             if (backing != pfn)
                 out.add(String.format("snp R9: pfn 0x%x is assigned to ASID %d at gpa 0x%x, whose guest_memfd page "
                         + "is %s", pfn, asid, gfn << 12, backing < 0 ? "absent" : "0x" + Long.toHexString(backing)));
-        }
+        });
     }
 }

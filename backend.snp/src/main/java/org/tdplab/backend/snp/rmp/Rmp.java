@@ -172,6 +172,19 @@ public final class Rmp {
         return n;
     }
 
+    /** Visits every assigned entry of {@code asid} (a 2M page once, at its aligned frame), in frame order. */
+    public void forEachAssigned(int asid, java.util.function.LongConsumer visitor) {
+        for (int ri = 0; ri < regions.length(); ri++) {
+            if (regions.get(ri) == null)
+                continue;
+            for (int i = 0; i < PAGES; i++) {
+                long pfn = (long) ri * PAGES + i, e = lo(pfn);
+                if (assigned(e) && asid(e) == asid)
+                    visitor.accept(pfn);
+            }
+        }
+    }
+
     /** Up to {@code limit} frames whose governing entry is assigned to {@code asid}, for messages. */
     public List<Long> assignedFrames(int asid, int limit) {
         List<Long> out = new ArrayList<>();
@@ -424,7 +437,9 @@ public final class Rmp {
      * @return {@link #ACCESS_OK}; {@link #ACCESS_VC} when the page is not validated (#VC 0x404); otherwise the NPF
      *     error bits: with the C-bit, RMP-covered, guest-owned, reverse map, mutable and page size (a 2M+ nested leaf
      *     needs a 2M entry, a 4K leaf a 4K one) give the RMP bit, a VMPL permission the VMPL bit; without the C-bit
-     *     only writes are checked, and they need a hypervisor-owned page
+     *     only writes are checked, and they need a hypervisor-owned page. (The hardware treats every instruction
+     *     fetch and guest page-table access as C=1; the caller passes the access's own encoding instead, because
+     *     KVM's fault handler decides privateness from that same bit.)
      */
     public long accessCheck(long pfn, long gpa, int nptLevel, int asid, boolean encrypted, boolean write,
             boolean exec, int vmpl) {
