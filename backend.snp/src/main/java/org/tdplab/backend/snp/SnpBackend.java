@@ -1,40 +1,70 @@
 package org.tdplab.backend.snp;
 
+import java.util.List;
 import java.util.Map;
 
 import org.osgi.service.component.annotations.Component;
-import org.tdplab.mmu.api.Errno;
-import org.tdplab.mmu.api.MmuException;
+import org.tdplab.backend.snp.kvm.AsidPool;
+import org.tdplab.backend.snp.kvm.SnpHost;
+import org.tdplab.backend.snp.kvm.SnpOptions;
+import org.tdplab.backend.snp.kvm.SnpVm;
+import org.tdplab.backend.snp.rmp.Rmp;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
-import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.VmType;
 
 /**
- * {@code KVM_X86_SNP_VM}: private memory from guest_memfd under the Reverse Map Table; one direct root,
- * no mirror, privateness from the guest's C-bit.
+ * {@code KVM_X86_SNP_VM}: private memory from guest_memfd under the Reverse Map Table; one direct root, no mirror,
+ * privateness from the guest's C-bit. One instance stands for one AMD host: its RMP and its ASIDs are shared by the
+ * VMs it serves.
  */
 @Component
 @VmType("snp")
 @Capabilities(private__mem = true, protected__state = true)
 public class SnpBackend implements Backend {
+    /** The RMP holds 4K and 2M pages, so no private leaf is ever larger than 2M. */
+    private static final int PG_LEVEL_2M = 2;
+
+    private final SnpHost host = new SnpHost(new Rmp(), new AsidPool());
+
     @Override
     public String vmType() {
         return "snp";
     }
 
+    /** Pre-fault is allowed only after SNP_LAUNCH_FINISH; the guest validates (PVALIDATE) its private memory. */
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ERROR_CODE, 3)
+        SnpOptions.parse(options);
+        return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ERROR_CODE, PG_LEVEL_2M)
                 .withProtectedState().withPreFaultAllowed(false).withAcceptance();
     }
 
     @Override
     public VmBackend attach(VmContext vm, Map<String, String> options) {
-        throw new MmuException(Errno.ENOTSUP,
-                "VM type snp: the RMP model is not built yet; the backend only advertises its capabilities");
+        return new SnpVm(vm, host, SnpOptions.parse(options));
+    }
+
+    @Override
+    public List<VerbSpec> verbs() {
+        return List.of(
+                new VerbSpec("snp.launch_update", List.of("gpa", "size"), List.of(), List.of("zero", "unmeasured"),
+                        "KVM_SEV_SNP_LAUNCH_UPDATE: copy the shared pages of the range into its private guest_memfd "
+                                + "pages (zero: zero them) and measure them, pre-validated"),
+                new VerbSpec("snp.launch_finish", List.of(), List.of(), List.of(),
+                        "KVM_SEV_SNP_LAUNCH_FINISH: encrypt the VMSAs, finish the launch, allow pre-faulting"),
+                new VerbSpec("snp.host_write", List.of("gpa"), List.of("value"), List.of(),
+                        "the host kernel writes VALUE to the guest_memfd page behind a private GPA; the RMP refuses "
+                                + "it (EFAULT) while the page is guest-assigned"));
+    }
+
+    /** This host's state, for tests. */
+    SnpHost host() {
+        return host;
     }
 }

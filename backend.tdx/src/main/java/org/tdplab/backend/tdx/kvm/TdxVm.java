@@ -71,6 +71,14 @@ public final class TdxVm implements VmBackend {
     private volatile boolean waitForSeptZap;
     private final Object kickLock = new Object();
     private final long[] kickSnapshot;
+    /**
+     * Per vCPU, where the guest is inside an accept that made the TD exit: the unit the core asked for (GFN and
+     * level) and the page and size of the TDCALL to re-execute. -1: no accept in progress.
+     */
+    private final long[] cursorUnit, cursorGfn, cursorRemovals;
+    private final int[] cursorUnitLevel, cursorLevel;
+    /** Private pages removed so far: a removal since an accept stopped may have undone its progress. */
+    private final LongAdder removals = new LongAdder();
 
     private final LongAdder busySeen = new LongAdder();
     /** Calls per leaf (the core counts them too; these also report the leaves never called, as 0). */
@@ -102,6 +110,12 @@ public final class TdxVm implements VmBackend {
             calls[i] = new LongAdder();
         this.vcpuPages = new long[ctx.vcpus()][];
         this.kickSnapshot = new long[ctx.vcpus()];
+        this.cursorUnit = new long[ctx.vcpus()];
+        this.cursorGfn = new long[ctx.vcpus()];
+        this.cursorRemovals = new long[ctx.vcpus()];
+        this.cursorUnitLevel = new int[ctx.vcpus()];
+        this.cursorLevel = new int[ctx.vcpus()];
+        java.util.Arrays.fill(cursorUnit, -1);
         try {
             tdInit();
         } catch (RuntimeException e) {
@@ -362,6 +376,7 @@ public final class TdxVm implements VmBackend {
             }
             ctx.writeToken(pfn, 0); // tdx_quirk_reset_paddr
             ctx.guestDataChanged(gfn, true, 0);
+            removals.increment();
             return HookStatus.OK;
         } finally {
             removalsInFlight.decrementAndGet();
@@ -453,33 +468,71 @@ public final class TdxVm implements VmBackend {
     }
 
     /**
-     * TDG.MEM.PAGE.ACCEPT. Missing → the TD exits and KVM maps the page (AUG), then the guest re-executes; accepted
-     * → the page reads zero; already accepted → done; mapped smaller than asked → the guest retries at 4K.
+     * The guest's accept of the {@code level}-sized unit at {@code gfn}, as Linux's {@code tdx_accept_memory} does
+     * it: TDG.MEM.PAGE.ACCEPT at the largest size that fits, the next smaller size after
+     * {@code TDX_PAGE_SIZE_MISMATCH} (KVM maps private memory at 4K, so a 2M accept ends as 512 4K ones). A missing
+     * page makes the TD exit; KVM maps it (PAGE.AUG) and the guest re-executes that same TDCALL: the vCPU's place in
+     * the unit is kept ({@link #cursorGfn}, until a private page is removed) as the guest's registers would keep
+     * it, and the exit is taken at that page (the operand of its last {@link VmContext#nestedWalk}). Accepted pages
+     * read zero. Allocation-free.
      */
     @Override
     public long accept(int vcpu, long gfn, int level) {
-        if (level > 2)
-            return Walk.sizeMismatch(); // TDX accepts 4K and 2M pages
-        int septLevel = level - 1;
-        long st = module.tdgMemPageAccept(vcpu, (gfn << 12) | septLevel, !waitForSeptZap);
-        calls[Seamcall.TDG_MEM_PAGE_ACCEPT.ordinal()].increment();
-        ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), gfn, level, TdxStatus.name(st));
-        if (st == TDX_SUCCESS) {
-            long pages = 1L << (9 * septLevel);
-            for (long i = 0; i < pages; i++)
-                ctx.guestDataChanged(gfn + i, true, 0);
-            return Walk.translated(module.acceptedHpa(vcpu) >>> 12, level);
+        long end = gfn + (1L << (9 * (level - 1)));
+        long g;
+        int l;
+        if (cursorUnit[vcpu] == gfn && cursorUnitLevel[vcpu] == level && cursorRemovals[vcpu] == removals.sum()) {
+            g = cursorGfn[vcpu];
+            l = cursorLevel[vcpu];
+        } else {
+            g = gfn;
+            l = level;
         }
-        long cls = TdxStatus.classOf(st);
-        if (cls == TdxStatus.TDX_PAGE_ALREADY_ACCEPTED)
-            return Walk.translated(0, level);
-        if (cls == TdxStatus.TDX_PAGE_SIZE_MISMATCH)
-            return Walk.sizeMismatch();
-        if (st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION || st == TdxStatus.MODEL_NOT_ENTERED
-                || cls == TdxStatus.TDX_OPERAND_BUSY || cls == TdxStatus.TDX_OPERAND_BUSY_HOST_PRIORITY)
-            // busy: the guest retries; the model lets the host run first (the entry it waits for is then free)
-            return Walk.violation(0);
-        return Walk.fatal(); // a Linux guest panics when it cannot accept its memory
+        while (g < end) {
+            int septLevel = l - 1;
+            long st = module.tdgMemPageAccept(vcpu, (g << 12) | septLevel, !waitForSeptZap);
+            calls[Seamcall.TDG_MEM_PAGE_ACCEPT.ordinal()].increment();
+            ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), g, l, TdxStatus.name(st));
+            long cls = TdxStatus.classOf(st);
+            if (st == TDX_SUCCESS || cls == TdxStatus.TDX_PAGE_ALREADY_ACCEPTED) {
+                if (st == TDX_SUCCESS)
+                    for (long i = 0; i < 1L << (9 * septLevel); i++)
+                        ctx.guestDataChanged(g + i, true, 0);
+                g += 1L << (9 * septLevel);
+                l = largestFit(g, end, level);
+                continue;
+            }
+            if (l > PG_LEVEL_4K && (cls == TdxStatus.TDX_PAGE_SIZE_MISMATCH || cls == TdxStatus.TDX_OPERAND_INVALID)) {
+                l--; // try_accept_one failed at this size: the next smaller one (TDX has no 1G ACCEPT)
+                continue;
+            }
+            if (st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION || st == TdxStatus.MODEL_NOT_ENTERED
+                    || cls == TdxStatus.TDX_OPERAND_BUSY || cls == TdxStatus.TDX_OPERAND_BUSY_HOST_PRIORITY) {
+                // the TDCALL is re-executed after the exit (busy: the model lets the host run before the retry)
+                cursorUnit[vcpu] = gfn;
+                cursorUnitLevel[vcpu] = level;
+                cursorGfn[vcpu] = g;
+                cursorLevel[vcpu] = l;
+                cursorRemovals[vcpu] = removals.sum();
+                if (g != gfn)
+                    ctx.nestedWalk(vcpu, g, true); // the operand the instruction faulted on
+                return Walk.violation(0);
+            }
+            cursorUnit[vcpu] = -1;
+            return Walk.fatal(); // a Linux guest panics when it cannot accept its memory
+        }
+        cursorUnit[vcpu] = -1;
+        return Walk.translated(module.acceptedHpa(vcpu) >>> 12, level);
+    }
+
+    /** The largest accept size ({@code <= max}) whose page at {@code g} is aligned and ends by {@code end}. */
+    private static int largestFit(long g, long end, int max) {
+        for (int l = max; l > PG_LEVEL_4K; l--) {
+            long pages = 1L << (9 * (l - 1));
+            if ((g & (pages - 1)) == 0 && g + pages <= end)
+                return l;
+        }
+        return PG_LEVEL_4K;
     }
 
     // ==== verbs ==================================================================================================

@@ -113,6 +113,36 @@ class TdxVmTest {
         assertTrue(tds.calls.stream().anyMatch(c -> c.endsWith("TDG.MEM.PAGE.ACCEPT TDX_PAGE_SIZE_MISMATCH|level 1")));
         assertRead(vm, 0, M2 + 100 * K4, 0);
         assertEquals(4, stat(vm, "TDH.MEM.SEPT.ADD"));
+        // 2M (the PDE is free: exit), 2M again (PAGE_SIZE_MISMATCH), then per 4K page an exit and a success
+        // (the first page was mapped by the first exit): the guest resumes where each exit left it
+        assertEquals(2 + 1 + 2 * 511, stat(vm, "TDG.MEM.PAGE.ACCEPT"));
+        assertClean(vm);
+    }
+
+    @Test
+    void anAcceptStoppedByAnExitResumesWhereItWas() {
+        Vm vm = built("resume", 1, Map.of());
+        long hole = M2 + 100 * K4;
+        vm.setMemoryAttributes(hole, K4, false);
+        AccessResult r = vm.accept(0, M2, M2, PageSize.SIZE_2M);
+        assertEquals(Exit.Reason.MEMORY_FAULT, r.exit().reason());
+        assertEquals(hole, r.exit().gpa());
+        assertEquals(100, stat(vm, "TDH.MEM.PAGE.AUG"));
+        long accepts = stat(vm, "TDG.MEM.PAGE.ACCEPT");
+        vm.setMemoryAttributes(hole, K4, true);
+        assertDone(vm.accept(0, M2, M2, PageSize.SIZE_2M));
+        assertEquals(512, stat(vm, "TDH.MEM.PAGE.AUG"));
+        assertEquals(accepts + 2 * 412, stat(vm, "TDG.MEM.PAGE.ACCEPT"), "no page before the hole is accepted again");
+        assertRead(vm, 0, hole, 0);
+        assertClean(vm);
+        // a removal since the exit may have undone the progress: the next accept starts the unit over
+        vm.setMemoryAttributes(7 * K4, K4, false);
+        assertEquals(7 * K4, vm.accept(0, 0, M2, PageSize.SIZE_2M).exit().gpa());
+        assertDone(vm.convert(0, false, 0, K4)); // removes an accepted page
+        vm.setMemoryAttributes(0, 8 * K4, true);
+        assertDone(vm.accept(0, 0, M2, PageSize.SIZE_2M));
+        assertRead(vm, 0, 0, 0);
+        assertRead(vm, 0, M1, M1); // the image page was accepted already (PAGE.ADD)
         assertClean(vm);
     }
 

@@ -86,9 +86,10 @@ public interface VmBackend {
 
     /**
      * The guest accepts (validates) {@code gfn} at {@code level}. Returns a translated {@link Walk} when done, a
-     * violation when the entry is missing (the core faults it in and the guest re-executes the accept),
-     * {@link Walk#sizeMismatch()} when the page is mapped smaller than {@code level} (the guest then accepts the
-     * same range at the next smaller size), or an exception / fatal outcome.
+     * violation when the entry is missing (the core faults it in and the guest re-executes the accept), or an
+     * exception / fatal outcome. The violation is taken at {@code gfn}, or at the GFN of the hook's last
+     * {@link VmContext#nestedWalk} when it made one (a guest that retries a large accept page by page faults on the
+     * page it was at).
      */
     default long accept(int vcpu, long gfn, int level) {
         throw new MmuException(Errno.ENOTSUP, "VM type has no guest acceptance");

@@ -50,6 +50,17 @@ public interface VmContext {
 
     boolean isPrivate(long gfn);
 
+    /**
+     * The CPU's nested walk for an instruction of vCPU {@code vcpu} that names {@code gfn} as its operand (a page
+     * validation instruction, say): the root the hardware walks for an access of that privateness, without the
+     * vCPU's TLB and without {@link VmBackend#checkAccess}. Returns a translated {@link Walk} (the page's own pfn
+     * and the leaf's level) or the violation the walk reports. Meant for that vCPU's guest hooks
+     * ({@link VmBackend#accept}, {@link VmBackend#convertBefore}, {@link VmBackend#convertAfter}). A violation that
+     * {@link VmBackend#accept} returns after such a walk is taken at the GFN of its last walk: the instruction
+     * faulted on the operand it was translating.
+     */
+    long nestedWalk(int vcpu, long gfn, boolean isPrivate);
+
     /** {@code kvm_zap_gfn_range} on behalf of the backend (not a memory-type change). */
     void zapGfnRange(long gfn, long npages);
 

@@ -17,11 +17,6 @@ public final class Walk {
     public static final int KIND_EXCEPTION = 2;
     /** The VM cannot continue: the access exits with the VM dead (KVM kills it). */
     public static final int KIND_FATAL = 3;
-    /**
-     * An accept (validate) at a size larger than the page is mapped with (TDX {@code TDX_PAGE_SIZE_MISMATCH}, SNP
-     * {@code FAIL_SIZEMISMATCH}): the guest retries the range at the next smaller size.
-     */
-    public static final int KIND_SIZE_MISMATCH = 4;
 
     /** Exception codes. */
     public static final int EXC_VE = 1, EXC_VC = 2, EXC_PF = 3;
@@ -44,10 +39,6 @@ public final class Walk {
 
     public static long fatal() {
         return negative(KIND_FATAL, 0);
-    }
-
-    public static long sizeMismatch() {
-        return negative(KIND_SIZE_MISMATCH, 0);
     }
 
     public static boolean isTranslated(long walk) {

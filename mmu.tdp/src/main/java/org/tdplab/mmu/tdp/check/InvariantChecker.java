@@ -151,7 +151,7 @@ public final class InvariantChecker {
             fail(7, "%s root maps gfn 0x%x whose attribute is %s", mirror ? "mirror" : "direct", gfn,
                     attrPrivate ? "private" : "shared");
         if (level > 1)
-            checkHuge(slot, gfn, level, leafPrivate);
+            checkHuge(slot, gfn, level, leafPrivate, spte);
         long want = leafPrivate ? gmemPfn(slot, gfn) : slot.hvaPfnIfPresent(gfn);
         if (leafPrivate && !slot.isGmem())
             fail(8, "private leaf for gfn 0x%x in memslot %d, which has no guest_memfd", gfn, slot.id());
@@ -164,13 +164,17 @@ public final class InvariantChecker {
         return slot.isGmem() ? slot.gmem().pfnIfPresent(slot.gmemIndex(gfn)) : -1;
     }
 
-    /** Invariant 20: a huge leaf covers one memslot, one attribute, no dirty log, and what its backing allows. */
-    private void checkHuge(Memslot slot, long gfn, int level, boolean leafPrivate) {
+    /**
+     * Invariants 20 and 21: a huge leaf covers one memslot and one attribute, no more than its backing allows, and
+     * is never writable in a dirty-logged memslot.
+     */
+    private void checkHuge(Memslot slot, long gfn, int level, boolean leafPrivate, long spte) {
         long pages = Spte.pagesPerHpage(level);
         if (gfn < slot.baseGfn() || gfn + pages > slot.endGfn())
             fail(20, "%s leaf at gfn 0x%x crosses the edge of memslot %d", Spte.levelName(level), gfn, slot.id());
-        if (slot.isDirtyLogging())
-            fail(20, "%s leaf at gfn 0x%x in dirty-logged memslot %d", Spte.levelName(level), gfn, slot.id());
+        // without eager splitting a huge page stays, write-protected, until a write splits it
+        if (slot.isDirtyLogging() && Spte.isWritable(spte))
+            fail(21, "writable %s leaf at gfn 0x%x in dirty-logged memslot %d", Spte.levelName(level), gfn, slot.id());
         if (mmu.caps.privateMem() && slot.isMixed(gfn, level))
             fail(20, "%s leaf at gfn 0x%x covers GFNs of mixed attributes", Spte.levelName(level), gfn);
         if (leafPrivate) {

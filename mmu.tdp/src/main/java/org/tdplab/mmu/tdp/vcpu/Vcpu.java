@@ -27,6 +27,8 @@ public final class Vcpu {
     public boolean exitPrivate;
     /** The token the last read returned. */
     public long lastRead;
+    /** The GFN of the last nested walk a backend made for an instruction's operand (-1: none in this step). */
+    public long operandGfn = -1;
 
     public Vcpu(int id, TablePool pool) {
         this.id = id;

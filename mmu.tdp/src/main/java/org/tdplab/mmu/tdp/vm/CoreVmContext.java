@@ -117,6 +117,19 @@ final class CoreVmContext implements VmContext {
     }
 
     @Override
+    public long nestedWalk(int vcpu, long gfn, boolean isPrivate) {
+        Vcpu v = vm.vcpu(vcpu);
+        v.mutex.lock(); // reentrant: the guest hooks run with it held already
+        try {
+            vm.loadRoots(v);
+            v.operandGfn = gfn;
+            return vm.guest.nestedWalk(v, gfn, isPrivate);
+        } finally {
+            v.mutex.unlock();
+        }
+    }
+
+    @Override
     public void zapGfnRange(long gfn, long npages) {
         vm.host().zapLeafs(gfn, gfn + npages);
     }

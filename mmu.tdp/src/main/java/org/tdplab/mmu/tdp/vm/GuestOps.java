@@ -160,25 +160,38 @@ final class GuestOps {
         }
     }
 
-    /** The hardware walk: the backend's table for private GPAs of mirrored VMs, else the direct root. */
+    /** The hardware walk, then the backend's checks after it (e.g. reverse-map checks). */
     private long translate(Vcpu v, long guestGpa, long gfn, boolean isPrivate, Access access) {
-        boolean write = access == Access.WRITE, exec = access == Access.EXEC;
         mmu.rcu.readLock();
         try {
-            long w;
-            if (vm.caps.mirroredPt() && isPrivate) {
-                w = vm.backend().translatePrivate(v.id, gfn, access);
-                if (w == Walk.NOT_HANDLED)
-                    w = HardwareWalk.walk(mmu, v.mirrorRoot, gfn, write, exec);
-            } else {
-                w = HardwareWalk.walk(mmu, v.directRoot, guestGpa >>> 12, write, exec);
-            }
+            long w = walk(v, guestGpa >>> 12, gfn, isPrivate, access);
             if (Walk.isTranslated(w))
                 w = vm.backend().checkAccess(v.id, gfn, Walk.pfn(w), Walk.level(w), isPrivate, access);
             return w;
         } finally {
             mmu.rcu.readUnlock();
         }
+    }
+
+    /** The walk alone, for an instruction's operand ({@link org.tdplab.mmu.api.backend.VmContext#nestedWalk}). */
+    long nestedWalk(Vcpu v, long gfn, boolean isPrivate) {
+        long guestGfn = gfn | (isPrivate ? 0 : sharedBitMask >>> 12);
+        mmu.rcu.readLock();
+        try {
+            return walk(v, guestGfn, gfn, isPrivate, Access.READ);
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+    }
+
+    /** The hardware walk: the backend's table for private GPAs of mirrored VMs, else the direct root. */
+    private long walk(Vcpu v, long guestGfn, long gfn, boolean isPrivate, Access access) {
+        boolean write = access == Access.WRITE, exec = access == Access.EXEC;
+        if (vm.caps.mirroredPt() && isPrivate) {
+            long w = vm.backend().translatePrivate(v.id, gfn, access);
+            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.mirrorRoot, gfn, write, exec);
+        }
+        return HardwareWalk.walk(mmu, v.directRoot, guestGfn, write, exec);
     }
 
     /** Handles a failed translation: faults go to KVM; exceptions to the guest; a fatal outcome kills the VM. */
@@ -274,18 +287,13 @@ final class GuestOps {
                 if (vm.bugged())
                     return ended(v, gfn - r[0], EXIT_DEAD);
                 vm.loadRoots(v);
+                v.operandGfn = -1;
                 long w = vm.backend().accept(v.id, gfn, level.level());
                 if (Walk.isTranslated(w))
                     break;
-                if (Walk.kind(w) == Walk.KIND_SIZE_MISMATCH && level != PageSize.SIZE_4K) {
-                    // mapped smaller than asked: the guest accepts the same range at the next smaller size
-                    AccessResult smaller = accept(v, gfn << 12, step << 12, PageSize.ofLevel(level.level() - 1));
-                    if (!smaller.completed())
-                        return new AccessResult(gfn - r[0] + smaller.pages(), smaller.exit(), smaller.exception(),
-                                true, 0);
-                    break;
-                }
-                long outcome = violation(v, w, gfn << 12, gfn, source == PrivateSource.ERROR_CODE);
+                // the instruction faulted on the operand it was translating (a 4K retry inside a 2M accept, say)
+                long at = v.operandGfn >= 0 ? v.operandGfn : gfn;
+                long outcome = violation(v, w, at << 12, at, source == PrivateSource.ERROR_CODE);
                 if (outcome != DONE)
                     return ended(v, gfn - r[0], outcome);
                 if (retries > MAX_RETRIES)

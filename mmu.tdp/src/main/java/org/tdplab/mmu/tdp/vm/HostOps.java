@@ -52,10 +52,20 @@ final class HostOps {
         return out;
     }
 
+    /** A memslot the region ioctl names: KVM answers EINVAL for a slot that does not exist. */
     private Memslot slot(int id) {
+        return slot(id, Errno.EINVAL);
+    }
+
+    /** {@code KVM_GET_DIRTY_LOG} and {@code KVM_CLEAR_DIRTY_LOG} answer ENOENT for a missing slot. */
+    private Memslot dirtyLogSlot(int id) {
+        return slot(id, Errno.ENOENT);
+    }
+
+    private Memslot slot(int id, Errno missing) {
         Memslot slot = vm.memslots.get(id);
         if (slot == null)
-            throw new MmuException(Errno.ENOENT, "VM '%s' has no memslot %d", vm.name(), id);
+            throw new MmuException(missing, "VM '%s' has no memslot %d", vm.name(), id);
         return slot;
     }
 
@@ -367,7 +377,7 @@ final class HostOps {
     long[] getDirtyLog(int id) {
         lockSlots();
         try {
-            Memslot slot = slot(id);
+            Memslot slot = dirtyLogSlot(id);
             if (!slot.isDirtyLogging())
                 throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
             long[] bitmap = slot.getAndClearDirty();
@@ -382,9 +392,16 @@ final class HostOps {
         long[] r = gfnRange("dirty.clear", gpa, size);
         lockSlots();
         try {
-            Memslot slot = slot(id);
+            Memslot slot = dirtyLogSlot(id);
             if (r[0] < slot.baseGfn() || r[1] > slot.endGfn())
                 throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x is not inside memslot %d", gpa, size, id);
+            long first = r[0] - slot.baseGfn(), npages = r[1] - r[0];
+            if ((first & 63) != 0)
+                throw new MmuException(Errno.EINVAL, "dirty.clear gpa=0x%x: the first page must be a multiple of 64 "
+                        + "pages into memslot %d (it is %d)", gpa, id, first);
+            if ((npages & 63) != 0 && r[1] != slot.endGfn())
+                throw new MmuException(Errno.EINVAL, "dirty.clear size=0x%x: must be a multiple of 64 pages unless "
+                        + "it reaches the end of memslot %d", size, id);
             // KVM_CLEAR_DIRTY_LOG works on 64-page words of the bitmap, from a first page that is a multiple of 64
             for (long gfn = r[0]; gfn < r[1]; gfn += 64) {
                 long pages = Math.min(64, r[1] - gfn);

@@ -1,0 +1,142 @@
+package org.tdplab.backend.snp.kvm;
+
+import static org.tdplab.backend.snp.kvm.RmpCalls.LEVEL_2M;
+import static org.tdplab.backend.snp.kvm.RmpCalls.LEVEL_4K;
+
+import java.util.Map;
+import java.util.TreeMap;
+
+import org.tdplab.backend.snp.rmp.Rmp;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+
+/**
+ * The guest_memfd side of {@code sev.c}: {@code sev_gmem_prepare} when a folio is first handed out,
+ * {@code sev_gmem_invalidate} when it is freed, and {@code sev_gmem_max_mapping_level}.
+ *
+ * <p>The kernel prepares per folio and its guest_memfd has 4K folios, so it makes one RMP page private per call; the
+ * model's folios may be 2M or 1G, so each 2M part of a folio gets one 2M RMP page when the kernel's rule allows it
+ * (large folio, whole 2M range hypervisor-owned, and GFN and PFN equally aligned), else every page gets a 4K one.
+ *
+ * <p>{@code kvm_gmem_populate} (SNP_LAUNCH_UPDATE) allocates folios without preparing them and marks prepared only
+ * what it populated. Pages of such a folio outside the launched range stay unprepared here and are prepared when a
+ * fault first resolves them, as {@code kvm_gmem_get_pfn} prepares a folio that is not yet prepared.
+ */
+final class GmemHooks {
+    private static final int PAGES_2M = 512;
+
+    private final RmpCalls calls;
+    private final Rmp rmp;
+    /** The thread running SNP_LAUNCH_UPDATE, whose folio allocations are not prepared. */
+    private volatile Thread populating;
+    /** Folios allocated while populating: head pfn → {head gfn, order}. */
+    private final TreeMap<Long, long[]> unprepared = new TreeMap<>();
+
+    GmemHooks(RmpCalls calls) {
+        this.calls = calls;
+        this.rmp = calls.rmp();
+    }
+
+    void populating(boolean on) {
+        populating = on ? Thread.currentThread() : null;
+    }
+
+    /** {@code kvm_arch_gmem_prepare} for a new folio. */
+    void prepare(long pfn, long gfn, int order) {
+        if (populating == Thread.currentThread()) {
+            synchronized (unprepared) {
+                unprepared.put(pfn, new long[] { gfn, order });
+            }
+            return;
+        }
+        long n = 1L << order;
+        for (long off = 0; off < n;) {
+            prepareOne(pfn + off, gfn + off, order);
+            off += rmp.privateLevel(pfn + off) == 2 && ((pfn + off) & (PAGES_2M - 1)) == 0 ? PAGES_2M : 1;
+        }
+    }
+
+    /**
+     * {@code sev_gmem_prepare} for one page: nothing when already assigned; else private (not validated, mutable)
+     * at 2M when the folio is large and its whole 2M range is hypervisor-owned, else at 4K.
+     */
+    private void prepareOne(long pfn, long gfn, int order) {
+        if (rmp.isAssigned(pfn))
+            return;
+        boolean large = order >= 9 && (pfn & (PAGES_2M - 1)) == (gfn & (PAGES_2M - 1))
+                && rangeShared(pfn & ~(PAGES_2M - 1L));
+        long p = large ? pfn & ~(PAGES_2M - 1L) : pfn, g = large ? gfn & ~(PAGES_2M - 1L) : gfn;
+        if (!calls.makePrivate(p, g << 12, large ? LEVEL_2M : LEVEL_4K, false))
+            throw new MmuException(Errno.EINVAL, "gmem prepare: RMPUPDATE of pfn 0x%x to private at gpa 0x%x failed",
+                    p, g << 12);
+    }
+
+    /** {@code is_pfn_range_shared} over a 2M region. */
+    private boolean rangeShared(long head) {
+        for (int i = 0; i < PAGES_2M; i++)
+            if (rmp.isAssigned(head + i))
+                return false;
+        return true;
+    }
+
+    /**
+     * {@code sev_gmem_invalidate}: every assigned page back to the hypervisor — a 2M entry with one 2M RMPUPDATE when
+     * the freed range covers it, else PSMASH first and then 4K updates. Failures are WARNed and skipped.
+     */
+    void invalidate(long pfn, int order, Anomalies anomalies) {
+        synchronized (unprepared) {
+            unprepared.remove(pfn);
+        }
+        long end = pfn + (1L << order);
+        for (long p = pfn; p < end;) {
+            int level = rmp.privateLevel(p);
+            if (level == 0) {
+                p++;
+                continue;
+            }
+            boolean use2m = (p & (PAGES_2M - 1)) == 0 && end >= p + PAGES_2M && level > 1;
+            if (!use2m && level > 1 && calls.psmash(p) != 0)
+                anomalies.add(String.format("gmem invalidate: PSMASH of pfn 0x%x failed", p & ~(PAGES_2M - 1L)));
+            if (!calls.makeShared(p, use2m ? LEVEL_2M : LEVEL_4K))
+                anomalies.add(String.format("gmem invalidate: RMPUPDATE of pfn 0x%x to shared failed", p));
+            p += use2m ? PAGES_2M : 1;
+        }
+    }
+
+    /**
+     * {@code sev_gmem_max_mapping_level}: the RMP page size of the pfn, 4K when unassigned. Allocation-free unless a
+     * page left unprepared by a launch is faulted in for the first time.
+     */
+    int maxLevel(long pfn) {
+        int level = rmp.privateLevel(pfn);
+        if (level == 0 && prepareLate(pfn))
+            level = rmp.privateLevel(pfn);
+        return level == 0 ? LEVEL_4K : level;
+    }
+
+    private boolean prepareLate(long pfn) {
+        long head;
+        long[] folio;
+        synchronized (unprepared) {
+            if (unprepared.isEmpty())
+                return false;
+            Map.Entry<Long, long[]> e = unprepared.floorEntry(pfn);
+            if (e == null)
+                return false;
+            head = e.getKey();
+            folio = e.getValue();
+        }
+        if (pfn >= head + (1L << folio[1]))
+            return false;
+        prepareOne(pfn, folio[0] + (pfn - head), (int) folio[1]);
+        return true;
+    }
+
+    /** The guest_memfd pages allocated by a launch and not prepared since, for messages. */
+    boolean isUnprepared(long pfn) {
+        synchronized (unprepared) {
+            Map.Entry<Long, long[]> e = unprepared.floorEntry(pfn);
+            return e != null && pfn < e.getKey() + (1L << e.getValue()[1]) && !rmp.isAssigned(pfn);
+        }
+    }
+}

@@ -1,0 +1,218 @@
+package org.tdplab.backend.snp.kvm;
+
+import static org.tdplab.backend.snp.kvm.RmpCalls.LEVEL_4K;
+
+import java.util.Set;
+
+import org.tdplab.backend.snp.rmp.Rmp;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.VmContext;
+
+/**
+ * The AMD-SP's guest context of one VM and KVM's launch flow: SNP_GCTX_CREATE, SNP_LAUNCH_START and SNP_ACTIVATE at
+ * creation; SNP_LAUNCH_UPDATE of pre-validated pages ({@code snp_launch_update} → {@code kvm_gmem_populate} →
+ * {@code sev_gmem_post_populate}); the vCPUs' VMSAs and SNP_LAUNCH_FINISH; SNP_DECOMMISSION at teardown.
+ */
+final class Launch {
+    /** The firmware's guest states (SNP firmware ABI {@code GSTATE_*}), plus decommissioned. */
+    enum State {
+        LAUNCH, RUNNING, DECOMMISSIONED
+    }
+
+    /** {@code INITIAL_VMSA_GPA}: the GPA the RMP records for a VMSA made at launch. */
+    static final long INITIAL_VMSA_GPA = 0xFFFFFFFFF000L;
+    static final String LAUNCH_UPDATE = "SNP_LAUNCH_UPDATE", LAUNCH_FINISH = "SNP_LAUNCH_FINISH",
+            PAGE_RECLAIM = "SNP_PAGE_RECLAIM", DECOMMISSION = "SNP_DECOMMISSION";
+    private static final String OK = "SUCCESS", BAD_STATE = "INVALID_GUEST_STATE", BAD_PAGE = "INVALID_PAGE_STATE";
+
+    /** {@code KVM_SEV_SNP_PAGE_TYPE_*} this model takes, as verb flags. */
+    static final Set<String> PAGE_TYPES = Set.of("zero", "unmeasured");
+
+    private final VmContext ctx;
+    private final RmpCalls calls;
+    private final Rmp rmp;
+    private final GmemHooks gmem;
+    private final SnpHost host;
+    private volatile State state;
+    /** The guest context page the firmware owns. */
+    private final long contextPfn;
+    /** Each vCPU's VMSA page, and whether launch made it guest-owned. */
+    private final long[] vmsa;
+    private final boolean[] vmsaPrivate;
+
+    Launch(VmContext ctx, RmpCalls calls, GmemHooks gmem, SnpHost host) {
+        this.ctx = ctx;
+        this.calls = calls;
+        this.rmp = calls.rmp();
+        this.gmem = gmem;
+        this.host = host;
+        // snp_context_create: a firmware page (rmp_mark_pages_firmware), then SNP_GCTX_CREATE
+        contextPfn = ctx.allocFirmwareFrame();
+        if (!calls.makeFirmware(contextPfn)) {
+            ctx.freeFirmwareFrame(contextPfn);
+            throw new MmuException(Errno.EIO, "SNP_GCTX_CREATE: the context page 0x%x could not be given to the "
+                    + "firmware", contextPfn);
+        }
+        ctx.firmwareCall("SNP_GCTX_CREATE", -1, 0, OK);
+        ctx.firmwareCall("SNP_LAUNCH_START", -1, 0, OK);
+        ctx.firmwareCall("SNP_ACTIVATE", -1, 0, OK);
+        state = State.LAUNCH;
+        vmsa = new long[ctx.vcpus()];
+        vmsaPrivate = new boolean[vmsa.length];
+        for (int i = 0; i < vmsa.length; i++)
+            vmsa[i] = safeFrame();
+    }
+
+    /**
+     * {@code snp_safe_alloc_page}: a frame that is not 2M-aligned (erratum: a huge-page RMP check can collide with
+     * a 2M-aligned VMCB, VMSA or AVIC page).
+     */
+    private long safeFrame() {
+        long pfn = ctx.allocFirmwareFrame();
+        if ((pfn & 511) != 0)
+            return pfn;
+        long other = ctx.allocFirmwareFrame();
+        ctx.freeFirmwareFrame(pfn);
+        return other;
+    }
+
+    State state() {
+        return state;
+    }
+
+    boolean isVmsa(long pfn) {
+        for (long p : vmsa)
+            if (p == pfn)
+                return true;
+        return false;
+    }
+
+    /**
+     * {@code KVM_SEV_SNP_LAUNCH_UPDATE}: each 4K page is copied from the shared page at the same GPA (nothing for
+     * {@code zero}), made private and immutable (pre-guest), then measured by SNP_LAUNCH_UPDATE, which leaves it
+     * validated and mutable. Pages before a failure stay launched, as KVM reports partial progress.
+     *
+     * @throws MmuException EINVAL: misaligned or empty, or no guest_memfd memslot behind a page; EIO: the launch is
+     *     finished (the firmware refuses SNP_LAUNCH_UPDATE), a page is not private by attribute, or its frame is
+     *     assigned already ({@code -EEXIST} from populate, which {@code snp_launch_update} reports as EIO)
+     */
+    void update(long gpa, long size, Set<String> flags) {
+        if (size <= 0 || (size & 0xfff) != 0)
+            throw new MmuException(Errno.EINVAL, "snp.launch_update: size=0x%x is not a positive multiple of 4K",
+                    size);
+        if ((gpa & 0xfff) != 0)
+            throw new MmuException(Errno.EINVAL, "snp.launch_update: gpa=0x%x is not 4K-aligned", gpa);
+        long first = gpa >>> 12, n = size >>> 12;
+        if (state != State.LAUNCH) {
+            // KVM gets here too: the firmware refuses SNP_LAUNCH_UPDATE outside the launch; the page is then
+            // reclaimed and made shared again. The model refuses before touching it.
+            ctx.firmwareCall(LAUNCH_UPDATE, first, LEVEL_4K, BAD_STATE);
+            throw new MmuException(Errno.EIO, "snp.launch_update gpa=0x%x: the launch of VM '%s' is finished "
+                    + "(SNP_LAUNCH_UPDATE: invalid guest state)", gpa, ctx.name());
+        }
+        boolean zero = flags.contains("zero");
+        gmem.populating(true);
+        try {
+            if (ctx.gmemPfn(first) < 0)
+                throw new MmuException(Errno.EINVAL, "snp.launch_update: no guest_memfd memslot backs gpa=0x%x",
+                        gpa);
+            for (long gfn = first; gfn < first + n; gfn++)
+                if (!ctx.isPrivate(gfn))
+                    throw new MmuException(Errno.EIO, "snp.launch_update: gpa=0x%x is shared; set the range "
+                            + "private (KVM_SET_MEMORY_ATTRIBUTES) before launching it", gfn << 12);
+            for (long gfn = first; gfn < first + n; gfn++)
+                populate(gfn, zero);
+        } finally {
+            gmem.populating(false);
+        }
+    }
+
+    /** {@code sev_gmem_post_populate} for one page. */
+    private void populate(long gfn, boolean zero) {
+        long pfn = ctx.gmemPfn(gfn);
+        if (pfn < 0)
+            throw new MmuException(Errno.EINVAL, "snp.launch_update: no guest_memfd memslot backs gpa=0x%x",
+                    gfn << 12);
+        if (rmp.isAssigned(pfn))
+            throw new MmuException(Errno.EIO, "snp.launch_update: gpa=0x%x (pfn 0x%x) is private in the RMP "
+                    + "already (launched, or prepared by a fault): -EEXIST", gfn << 12, pfn);
+        long token = zero ? 0 : ctx.sharedToken(gfn);
+        // the copy happens while the page is still hypervisor-owned
+        if (rmp.hostWriteFaults(pfn, 1))
+            throw new MmuException(Errno.EFAULT, "snp.launch_update: host write to pfn 0x%x faults", pfn);
+        ctx.writeToken(pfn, token);
+        if (!calls.makePrivate(pfn, gfn << 12, LEVEL_4K, true))
+            throw new MmuException(Errno.EIO, "snp.launch_update: RMPUPDATE of pfn 0x%x (gpa 0x%x) failed", pfn,
+                    gfn << 12);
+        if (!rmp.firmwareLaunchUpdate(pfn, calls.asid, false)) {
+            ctx.firmwareCall(LAUNCH_UPDATE, gfn, LEVEL_4K, BAD_PAGE);
+            reclaim(pfn);
+            throw new MmuException(Errno.EIO, "snp.launch_update: SNP_LAUNCH_UPDATE of gpa 0x%x failed", gfn << 12);
+        }
+        ctx.firmwareCall(LAUNCH_UPDATE, gfn, LEVEL_4K, OK);
+        ctx.guestDataChanged(gfn, true, token);
+    }
+
+    /**
+     * {@code KVM_SEV_SNP_LAUNCH_FINISH}: every vCPU's VMSA becomes a guest page (pre-guest, then measured by
+     * SNP_LAUNCH_UPDATE with the VMSA type), then SNP_LAUNCH_FINISH; from now on private pages are given to the
+     * guest on first access and {@code KVM_PRE_FAULT_MEMORY} is allowed.
+     */
+    void finish() {
+        if (state != State.LAUNCH) {
+            ctx.firmwareCall(LAUNCH_FINISH, -1, 0, BAD_STATE);
+            throw new MmuException(Errno.EIO, "snp.launch_finish: the launch of VM '%s' is finished already",
+                    ctx.name());
+        }
+        for (int i = 0; i < vmsa.length; i++) {
+            if (vmsaPrivate[i])
+                continue;
+            if (!calls.makePrivate(vmsa[i], INITIAL_VMSA_GPA, LEVEL_4K, true))
+                throw new MmuException(Errno.EFAULT, "snp.launch_finish: RMPUPDATE of vCPU %d's VMSA (pfn 0x%x) "
+                        + "failed", i, vmsa[i]);
+            if (!rmp.firmwareLaunchUpdate(vmsa[i], calls.asid, true)) {
+                ctx.firmwareCall(LAUNCH_UPDATE, INITIAL_VMSA_GPA >>> 12, LEVEL_4K, BAD_PAGE);
+                reclaim(vmsa[i]);
+                throw new MmuException(Errno.EIO, "snp.launch_finish: SNP_LAUNCH_UPDATE of vCPU %d's VMSA failed",
+                        i);
+            }
+            ctx.firmwareCall(LAUNCH_UPDATE, INITIAL_VMSA_GPA >>> 12, LEVEL_4K, OK);
+            vmsaPrivate[i] = true;
+        }
+        ctx.firmwareCall(LAUNCH_FINISH, -1, 0, OK);
+        state = State.RUNNING;
+        ctx.allowPreFault();
+    }
+
+    /** {@code snp_page_reclaim}: SNP_PAGE_RECLAIM, then back to the hypervisor; a failure leaks the page. */
+    private boolean reclaim(long pfn) {
+        boolean ok = rmp.firmwareReclaim(pfn);
+        ctx.firmwareCall(PAGE_RECLAIM, -1, LEVEL_4K, ok ? OK : BAD_PAGE);
+        if (ok && calls.makeShared(pfn, LEVEL_4K))
+            return true;
+        host.leak(String.format("VM '%s': pfn 0x%x could not be reclaimed (%s)", ctx.name(), pfn,
+                org.tdplab.backend.snp.rmp.RmpEntry.describe(rmp.lo(pfn), rmp.hi(pfn))));
+        return false;
+    }
+
+    /**
+     * Teardown: each vCPU's VMSA back to the hypervisor and freed ({@code sev_free_vcpu}); SNP_DECOMMISSION; the
+     * context page reclaimed and freed. A page that cannot go back is leaked, never freed.
+     */
+    void teardown() {
+        for (int i = 0; i < vmsa.length; i++) {
+            if (vmsaPrivate[i] && !calls.makeShared(vmsa[i], LEVEL_4K)) {
+                host.leak(String.format("VM '%s': vCPU %d's VMSA pfn 0x%x stayed guest-owned", ctx.name(), i,
+                        vmsa[i]));
+                continue;
+            }
+            vmsaPrivate[i] = false;
+            ctx.freeFirmwareFrame(vmsa[i]);
+        }
+        ctx.firmwareCall(DECOMMISSION, -1, 0, OK);
+        state = State.DECOMMISSIONED;
+        if (reclaim(contextPfn))
+            ctx.freeFirmwareFrame(contextPfn);
+    }
+}

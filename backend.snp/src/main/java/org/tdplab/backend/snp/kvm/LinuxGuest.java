@@ -1,0 +1,162 @@
+package org.tdplab.backend.snp.kvm;
+
+import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_2M;
+import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_4K;
+
+import java.util.Arrays;
+
+import org.tdplab.backend.snp.rmp.GuestResult;
+import org.tdplab.backend.snp.rmp.Pferr;
+import org.tdplab.backend.snp.rmp.RmpCodes;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.Walk;
+
+/**
+ * What a Linux SNP guest does with PVALIDATE ({@code arch/x86/coco/sev}): it validates 2M where the range allows and
+ * falls back to 512 4K validations on {@code FAIL_SIZEMISMATCH}; a #NPF exits to KVM and the guest re-executes the
+ * instruction that faulted; before a page goes shared it rescinds the validation (PVALIDATE with validate = 0),
+ * then asks for the page-state change.
+ *
+ * <p>A Linux guest treats a PVALIDATE that changes nothing (CF = 1) as fatal and terminates; the model accepts it, so
+ * that validating a launched (pre-validated) page, or validating twice, is harmless here.
+ */
+final class LinuxGuest {
+    private static final int PAGES_2M = 512;
+    /** Re-executions of one rescind before the model gives up (KVM would let the guest spin). */
+    private static final int RESCIND_TRIES = 8;
+
+    private final VmContext ctx;
+    private final RmpCalls calls;
+    private final SnpVm vm;
+    private final Anomalies anomalies;
+    /** Per vCPU: the 2M GFN whose 4K fallback is under way (-1: none) and the next 4K page of it. */
+    private final long[] fallbackGfn;
+    private final int[] fallbackNext;
+
+    LinuxGuest(VmContext ctx, RmpCalls calls, SnpVm vm, Anomalies anomalies) {
+        this.ctx = ctx;
+        this.calls = calls;
+        this.vm = vm;
+        this.anomalies = anomalies;
+        this.fallbackGfn = new long[ctx.vcpus()];
+        this.fallbackNext = new int[ctx.vcpus()];
+        Arrays.fill(fallbackGfn, -1);
+    }
+
+    /**
+     * The guest validates {@code gfn} at {@code level} (1 = 4K, 2 = 2M). Returns a translated {@link Walk} when
+     * done, or the #NPF that exits to KVM (after which the core re-executes this with the same arguments).
+     */
+    long accept(int vcpu, long gfn, int level) {
+        if (level != 1 && level != 2)
+            throw new MmuException(Errno.EINVAL, "PVALIDATE validates 4K or 2M pages (RCX = 0 or 1): level %d "
+                    + "does not exist", level);
+        if (level == 1) {
+            fallbackGfn[vcpu] = -1;
+            return validate4k(vcpu, gfn, true);
+        }
+        int next = fallbackGfn[vcpu] == gfn ? fallbackNext[vcpu] : -1;
+        if (next < 0) {
+            long w = ctx.nestedWalk(vcpu, gfn, true);
+            if (!Walk.isTranslated(w))
+                return w; // no nested entry: KVM maps it, the guest re-executes PVALIDATE
+            long r = calls.pvalidate(Walk.pfn(w), gfn, SIZE_2M, true);
+            if (GuestResult.isNpf(r))
+                return Walk.violation(GuestResult.npfBits(r) | Pferr.access(false, false));
+            if (GuestResult.eax(r) == RmpCodes.SUCCESS)
+                return w;
+            if (GuestResult.eax(r) != calls.rmp().codes().failSizeMismatch())
+                return unexpected(gfn, r);
+            next = 0; // FAIL_SIZEMISMATCH: the RMP holds 4K pages here; validate them one by one
+        }
+        long w = Walk.NOT_HANDLED;
+        for (int i = next; i < PAGES_2M; i++) {
+            fallbackGfn[vcpu] = gfn;
+            fallbackNext[vcpu] = i;
+            w = validate4k(vcpu, gfn + i, true);
+            if (!Walk.isTranslated(w))
+                return w; // re-executed from page i once KVM handled the exit
+        }
+        fallbackGfn[vcpu] = -1;
+        return w;
+    }
+
+    /** One 4K PVALIDATE through the nested walk. */
+    private long validate4k(int vcpu, long gfn, boolean validate) {
+        long w = ctx.nestedWalk(vcpu, gfn, true);
+        if (!Walk.isTranslated(w))
+            return w;
+        long r = calls.pvalidate(Walk.pfn(w), gfn, SIZE_4K, validate);
+        if (GuestResult.isNpf(r))
+            return Walk.violation(GuestResult.npfBits(r) | Pferr.access(false, false));
+        if (GuestResult.eax(r) != RmpCodes.SUCCESS)
+            return unexpected(gfn, r);
+        return w;
+    }
+
+    /** Any other PVALIDATE failure makes a Linux guest terminate (GHCB_TERM_PVALIDATE): the VM cannot go on. */
+    private long unexpected(long gfn, long r) {
+        anomalies.add(String.format("guest PVALIDATE of gpa 0x%x failed with %s: a Linux guest terminates", gfn << 12,
+                calls.rmp().codes().name(GuestResult.eax(r))));
+        return Walk.fatal();
+    }
+
+    /**
+     * Before {@code [gfn, gfn + npages)} goes shared the guest rescinds the validation of what it holds private:
+     * PVALIDATE(0) at 2M for whole aligned 2M runs, else at 4K. A missing nested entry is faulted in by KVM and the
+     * instruction re-executed; a #NPF for a 4K rescind inside a 2M RMP page is handled by KVM (PSMASH) first.
+     */
+    void rescind(int vcpu, long gfn, long npages) {
+        fallbackGfn[vcpu] = -1;
+        long end = gfn + npages;
+        for (long g = gfn; g < end;) {
+            if (!ctx.isPrivate(g)) {
+                g++;
+                continue;
+            }
+            if ((g & (PAGES_2M - 1)) == 0 && end - g >= PAGES_2M && allPrivate(g)) {
+                if (!rescindOne(vcpu, g, SIZE_2M))
+                    for (int i = 0; i < PAGES_2M; i++)
+                        rescindOne(vcpu, g + i, SIZE_4K);
+                g += PAGES_2M;
+            } else {
+                rescindOne(vcpu, g, SIZE_4K);
+                g++;
+            }
+        }
+    }
+
+    private boolean allPrivate(long head) {
+        for (int i = 0; i < PAGES_2M; i++)
+            if (!ctx.isPrivate(head + i))
+                return false;
+        return true;
+    }
+
+    /** One PVALIDATE(0), re-executed after each exit as the hardware would; false on FAIL_SIZEMISMATCH. */
+    private boolean rescindOne(int vcpu, long gfn, int size) {
+        for (int tries = 0; tries < RESCIND_TRIES; tries++) {
+            long w = ctx.nestedWalk(vcpu, gfn, true);
+            if (!Walk.isTranslated(w)) {
+                if (!ctx.mapPrivate(gfn))
+                    return true; // KVM cannot map it (no private backing): nothing validated there
+                continue;
+            }
+            long r = calls.pvalidate(Walk.pfn(w), gfn, size, false);
+            if (GuestResult.isNpf(r)) {
+                vm.handleRmpFault(gfn, GuestResult.npfBits(r));
+                continue;
+            }
+            if (GuestResult.eax(r) == calls.rmp().codes().failSizeMismatch())
+                return false;
+            if (GuestResult.eax(r) != RmpCodes.SUCCESS)
+                anomalies.add(String.format("guest PVALIDATE(0) of gpa 0x%x failed with %s", gfn << 12,
+                        calls.rmp().codes().name(GuestResult.eax(r))));
+            return true;
+        }
+        anomalies.add(String.format("guest PVALIDATE(0) of gpa 0x%x keeps faulting: the guest would spin", gfn << 12));
+        return true;
+    }
+}

@@ -1,0 +1,135 @@
+package org.tdplab.backend.snp.kvm;
+
+import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_2M;
+import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_4K;
+
+import java.util.concurrent.atomic.LongAdder;
+
+import org.tdplab.backend.snp.rmp.GuestResult;
+import org.tdplab.backend.snp.rmp.Pferr;
+import org.tdplab.backend.snp.rmp.Rmp;
+import org.tdplab.backend.snp.rmp.RmpCodes;
+import org.tdplab.mmu.api.backend.VmContext;
+
+/**
+ * One VM's executions of the RMP instructions, wrapped as Linux wraps them ({@code arch/x86/virt/svm/sev.c}) and
+ * each counted and traced under the hardware's name.
+ */
+final class RmpCalls {
+    static final String RMPUPDATE = "RMPUPDATE", PSMASH = "PSMASH", PVALIDATE = "PVALIDATE", RMPADJUST = "RMPADJUST";
+    static final int LEVEL_4K = 1, LEVEL_2M = 2;
+
+    private final VmContext ctx;
+    private final Rmp rmp;
+    private final RmpCodes codes;
+    private final Anomalies anomalies;
+    final int asid;
+    final LongAdder rmpupdates = new LongAdder(), psmashes = new LongAdder(), pvalidates = new LongAdder(),
+            rmpadjusts = new LongAdder();
+
+    RmpCalls(VmContext ctx, Rmp rmp, int asid, Anomalies anomalies) {
+        this.ctx = ctx;
+        this.rmp = rmp;
+        this.codes = rmp.codes();
+        this.asid = asid;
+        this.anomalies = anomalies;
+    }
+
+    Rmp rmp() {
+        return rmp;
+    }
+
+    /**
+     * {@code rmpupdate()}: retried while {@code FAIL_OVERLAP}, which Linux takes for a concurrent update. An overlap
+     * that is really there would make Linux spin forever; the model stops and reports it instead.
+     */
+    private int rmpupdate(long pfn, long gpa, boolean assigned, int size, boolean immutable, int owner,
+            long traceGfn) {
+        for (int tries = 0;; tries++) {
+            int rc = rmp.rmpupdate(pfn, gpa, assigned, size, immutable, owner);
+            rmpupdates.increment();
+            ctx.firmwareCall(RMPUPDATE, traceGfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, codes.name(rc));
+            if (rc != codes.failOverlap())
+                return rc;
+            if (overlapsForReal(pfn, size)) {
+                anomalies.add(String.format("RMPUPDATE of pfn 0x%x (%s) overlaps assigned entries: Linux would "
+                        + "retry it forever", pfn, size == SIZE_2M ? "2M" : "4K"));
+                return rc;
+            }
+            if ((tries & 63) == 63)
+                Thread.yield();
+            else
+                Thread.onSpinWait();
+        }
+    }
+
+    private boolean overlapsForReal(long pfn, int size) {
+        long head = pfn & ~511L;
+        if (size == SIZE_4K)
+            return rmp.privateLevel(head) == 2;
+        if (rmp.isAssigned(head) && rmp.privateLevel(head) == 1)
+            return true;
+        for (int i = 1; i < 512; i++)
+            if (rmp.isAssigned(head + i))
+                return true;
+        return false;
+    }
+
+    /** {@code rmp_make_private(pfn, gpa, level, asid, immutable)}; false on failure (Linux: -EFAULT, WARN). */
+    boolean makePrivate(long pfn, long gpa, int level, boolean immutable) {
+        return rmpupdate(pfn, gpa, true, level == LEVEL_2M ? SIZE_2M : SIZE_4K, immutable, asid,
+                gpa >>> 12) == RmpCodes.SUCCESS;
+    }
+
+    /** {@code rmp_mark_pages_firmware}: a page for the AMD-SP (assigned, ASID 0, immutable). */
+    boolean makeFirmware(long pfn) {
+        return rmpupdate(pfn, 0, true, SIZE_4K, true, 0, -1) == RmpCodes.SUCCESS;
+    }
+
+    /** {@code rmp_make_shared(pfn, level)}: an all-zero state with that page size. */
+    boolean makeShared(long pfn, int level) {
+        long gfn = rmp.isAssigned(pfn) ? rmp.gpaOf(pfn) >>> 12 : -1;
+        return rmpupdate(pfn, 0, false, level == LEVEL_2M ? SIZE_2M : SIZE_4K, false, 0, gfn) == RmpCodes.SUCCESS;
+    }
+
+    /** {@code snp_rmptable_psmash}: PSMASH of the 2M-aligned pfn, retried while another CPU uses the entry. */
+    int psmash(long pfn) {
+        long head = pfn & ~511L;
+        long gfn = rmp.isAssigned(head) ? rmp.gpaOf(head) >>> 12 : -1;
+        for (int tries = 0;; tries++) {
+            int rc = rmp.psmash(head);
+            psmashes.increment();
+            ctx.firmwareCall(PSMASH, gfn, LEVEL_2M, codes.name(rc));
+            if (rc != codes.failInuse())
+                return rc;
+            if ((tries & 63) == 63)
+                Thread.yield();
+            else
+                Thread.onSpinWait();
+        }
+    }
+
+    /** The guest's PVALIDATE of the page at {@code gfn}, which its nested walk translated to {@code pfn}. */
+    long pvalidate(long pfn, long gfn, int size, boolean validate) {
+        long r = rmp.pvalidate(pfn, gfn << 12, size, validate, asid);
+        pvalidates.increment();
+        ctx.firmwareCall(PVALIDATE, gfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, status(r));
+        return r;
+    }
+
+    /** The guest's RMPADJUST from {@code vmpl}, with RDX = {@code attrs}. */
+    long rmpadjust(long pfn, long gfn, int size, int vmpl, long attrs) {
+        long r = rmp.rmpadjust(pfn, gfn << 12, size, vmpl, attrs, asid);
+        rmpadjusts.increment();
+        ctx.firmwareCall(RMPADJUST, gfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, status(r));
+        return r;
+    }
+
+    private String status(long r) {
+        if (GuestResult.isNpf(r))
+            return (GuestResult.npfBits(r) & Pferr.GUEST_SIZEM) != 0 ? "NPF_RMP_SIZEM" : "NPF_RMP";
+        if (GuestResult.cf(r))
+            return "NOUPDATE";
+        return codes.name(GuestResult.eax(r));
+    }
+}

@@ -1,0 +1,41 @@
+package org.tdplab.backend.snp.kvm;
+
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+
+/**
+ * The {@code k=v} options of an snp VM ({@code vm.create VM type=snp [policy=P]}).
+ *
+ * @param policy the SNP guest policy given to SNP_LAUNCH_START ({@code kvm_sev_snp_launch_start.policy}), checked
+ *     as {@code snp_launch_start} does
+ */
+public record SnpOptions(long policy) {
+    /** SNP guest policy bits (SEV-SNP firmware ABI, "Guest Policy"). */
+    static final long POLICY_API_MINOR = 0xffL, POLICY_API_MAJOR = 0xffL << 8, POLICY_SMT = 1L << 16,
+            POLICY_RSVD_MBO = 1L << 17, POLICY_DEBUG = 1L << 19, POLICY_SINGLE_SOCKET = 1L << 20;
+    static final long POLICY_VALID = POLICY_API_MINOR | POLICY_API_MAJOR | POLICY_SMT | POLICY_RSVD_MBO
+            | POLICY_DEBUG | POLICY_SINGLE_SOCKET;
+    /** QEMU's default: SMT allowed, plus the must-be-one bit. */
+    public static final long DEFAULT_POLICY = POLICY_SMT | POLICY_RSVD_MBO;
+
+    private static final Set<String> KNOWN = Set.of("policy");
+
+    /** @throws MmuException EINVAL for an unknown option (naming it) or a policy KVM refuses */
+    public static SnpOptions parse(Map<String, String> options) {
+        for (String key : options.keySet())
+            if (!KNOWN.contains(key))
+                throw new MmuException(Errno.EINVAL, "option '%s' is not known to VM type snp; known: %s", key,
+                        String.join(", ", new TreeSet<>(KNOWN)));
+        long policy = options.containsKey("policy") ? Numbers.parse("policy", options.get("policy")) : DEFAULT_POLICY;
+        if ((policy & ~POLICY_VALID) != 0)
+            throw new MmuException(Errno.EINVAL, "policy=0x%x has bits KVM does not allow: 0x%x", policy,
+                    policy & ~POLICY_VALID);
+        if ((policy & POLICY_RSVD_MBO) == 0)
+            throw new MmuException(Errno.EINVAL, "policy=0x%x lacks bit 17, which must be one", policy);
+        return new SnpOptions(policy);
+    }
+}

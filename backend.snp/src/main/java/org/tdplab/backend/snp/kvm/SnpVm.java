@@ -1,0 +1,318 @@
+package org.tdplab.backend.snp.kvm;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.tdplab.backend.snp.rmp.Pferr;
+import org.tdplab.backend.snp.rmp.Rmp;
+import org.tdplab.backend.snp.rmp.RmpEntry;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.Walk;
+
+/**
+ * KVM's side of one SNP VM ({@code arch/x86/kvm/svm/sev.c}) over the host's simulated RMP: its ASID, the launch
+ * flow, the guest_memfd hooks, the RMP checks of the nested walk and the RMP #NPF handling, the host-write check,
+ * and what the Linux guest does with PVALIDATE.
+ */
+public final class SnpVm implements VmBackend {
+    private static final int PAGES_2M = 512;
+    /** The guest runs at VMPL0 (no SVSM below it). */
+    private static final int GUEST_VMPL = 0;
+
+    private final VmContext ctx;
+    private final SnpHost host;
+    private final Rmp rmp;
+    private final int asid;
+    private final SnpOptions options;
+    private final Anomalies anomalies = new Anomalies();
+    private final RmpCalls calls;
+    private final GmemHooks gmem;
+    private final Launch launch;
+    private final LinuxGuest guest;
+    private volatile boolean tornDown;
+
+    /** {@code KVM_SEV_INIT2} (an ASID) and {@code KVM_SEV_SNP_LAUNCH_START} for a new VM. */
+    public SnpVm(VmContext ctx, SnpHost host, SnpOptions options) {
+        this.ctx = ctx;
+        this.host = host;
+        this.rmp = host.rmp();
+        this.options = options;
+        this.asid = host.asids().allocate();
+        try {
+            this.calls = new RmpCalls(ctx, rmp, asid, anomalies);
+            this.gmem = new GmemHooks(calls);
+            this.launch = new Launch(ctx, calls, gmem, host);
+            this.guest = new LinuxGuest(ctx, calls, this, anomalies);
+        } catch (RuntimeException e) {
+            host.asids().free(asid);
+            throw e;
+        }
+    }
+
+    public int asid() {
+        return asid;
+    }
+
+    public long policy() {
+        return options.policy();
+    }
+
+    // ---- guest_memfd -----------------------------------------------------------------------------------------
+
+    @Override
+    public void gmemPrepare(long pfn, long gfn, int order) {
+        gmem.prepare(pfn, gfn, order);
+    }
+
+    @Override
+    public void gmemInvalidate(long pfn, int order) {
+        gmem.invalidate(pfn, order, anomalies);
+    }
+
+    @Override
+    public int privateMaxLevel(long pfn) {
+        return gmem.maxLevel(pfn);
+    }
+
+    // ---- hardware --------------------------------------------------------------------------------------------
+
+    /** The RMP checks after the nested walk; allocation-free. */
+    @Override
+    public long checkAccess(int vcpu, long gfn, long pfn, int level, boolean isPrivate, Access access) {
+        boolean write = access == Access.WRITE, exec = access == Access.EXEC;
+        long r = rmp.accessCheck(pfn, gfn << 12, level, asid, isPrivate, write, exec, GUEST_VMPL);
+        if (r == Rmp.ACCESS_OK)
+            return Walk.translated(pfn, level);
+        if (r == Rmp.ACCESS_VC)
+            return Walk.exception(Walk.EXC_VC); // #VC PAGE_NOT_VALIDATED (0x404)
+        return Walk.violation(r | Pferr.access(write, exec));
+    }
+
+    /** {@code npf_interception}: after KVM's fault handler, an RMP fault goes to {@code sev_handle_rmp_fault}. */
+    @Override
+    public void violationHandled(int vcpu, long gfn, long errorBits) {
+        if ((errorBits & Pferr.GUEST_RMP) != 0)
+            handleRmpFault(gfn, errorBits);
+    }
+
+    /**
+     * {@code sev_handle_rmp_fault}: a PVALIDATE/RMPADJUST smaller than the RMP page (SIZEM), or a nested mapping
+     * smaller than it, is fixed by PSMASHing the 2M entry (retrying while in use, and accepting that another CPU split
+     * it meanwhile) and zapping the 2M range so the nested tables are rebuilt at 4K. Anything else is unexpected:
+     * KVM only warns.
+     */
+    void handleRmpFault(long gfn, long errorBits) {
+        if (!ctx.isPrivate(gfn)) {
+            anomalies.add(String.format("unexpected RMP fault (0x%x) for shared gpa 0x%x", errorBits, gfn << 12));
+            return;
+        }
+        long pfn = ctx.gmemPfn(gfn);
+        if (pfn < 0) {
+            anomalies.add(String.format("unexpected RMP fault for gpa 0x%x: no guest_memfd page", gfn << 12));
+            return;
+        }
+        if (!rmp.isAssigned(pfn)) {
+            anomalies.add(String.format("unexpected RMP fault for gpa 0x%x: pfn 0x%x is not assigned", gfn << 12,
+                    pfn));
+            return;
+        }
+        if (rmp.privateLevel(pfn) == 1)
+            return; // split already, by a concurrent fault: resolved
+        if (calls.psmash(pfn) != 0) {
+            if (rmp.isAssigned(pfn) && rmp.privateLevel(pfn) == 1)
+                return; // lost the race to another PSMASH
+            anomalies.add(String.format("unable to split the RMP entry of gpa 0x%x (pfn 0x%x)", gfn << 12, pfn));
+        }
+        // the kernel zaps [gfn, gfn + 512); the 2M-aligned range is what holds the stale huge mapping
+        ctx.zapGfnRange(gfn & ~(PAGES_2M - 1L), PAGES_2M);
+    }
+
+    /**
+     * A host write to a guest-assigned frame raises #PF with the RMP bit. The kernel's direct map is split to 4K
+     * around private pages when they are made private ({@code adjust_direct_map}), so only the frame itself counts.
+     */
+    @Override
+    public void hostAccess(long pfn, boolean write) {
+        if (write && rmp.hostWriteFaults(pfn, 1))
+            throw new MmuException(Errno.EFAULT, "host write to pfn 0x%x: #PF with the RMP bit (error code bit 31): "
+                    + "the frame is assigned to %s", pfn, owner(pfn));
+    }
+
+    private String owner(long pfn) {
+        int a = rmp.asidOf(pfn);
+        return a == 0 ? "the AMD-SP" : String.format("ASID %d at gpa 0x%x", a, rmp.gpaOf(pfn));
+    }
+
+    // ---- guest protocols -------------------------------------------------------------------------------------
+
+    @Override
+    public long accept(int vcpu, long gfn, int level) {
+        return guest.accept(vcpu, gfn, level);
+    }
+
+    @Override
+    public void convertBefore(int vcpu, long gfn, long npages, boolean toPrivate) {
+        // shared → private: the page-state change comes first, the core then validates what became private
+        if (!toPrivate)
+            guest.rescind(vcpu, gfn, npages);
+    }
+
+    // ---- lifecycle -------------------------------------------------------------------------------------------
+
+    /** SNP has no key to release before the tables go: the ASID is unbound at decommission, in {@link #teardown}. */
+    @Override
+    public void releaseKey() {
+    }
+
+    /**
+     * {@code sev_free_vcpu} and {@code sev_vm_destroy}: VMSAs back to the hypervisor, SNP_DECOMMISSION, the ASID
+     * freed. guest_memfd has freed (and so invalidated) every private page by now, so nothing of this ASID may be
+     * assigned any more; what is, is leaked.
+     */
+    @Override
+    public void teardown() {
+        if (tornDown)
+            return;
+        tornDown = true;
+        launch.teardown();
+        long left = rmp.assignedPages(asid);
+        if (left != 0)
+            host.leak(String.format("VM '%s' (ASID %d): %d frames stayed guest-assigned after teardown, e.g. %s",
+                    ctx.name(), asid, left, hex(rmp.assignedFrames(asid, 4))));
+        host.asids().free(asid);
+    }
+
+    private static String hex(List<Long> pfns) {
+        StringBuilder b = new StringBuilder();
+        for (long p : pfns)
+            b.append(b.length() == 0 ? "" : ", ").append("0x").append(Long.toHexString(p));
+        return b.toString();
+    }
+
+    // ---- verbs -----------------------------------------------------------------------------------------------
+
+    @Override
+    public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+        switch (verb) {
+        case "launch_update" -> {
+            Verbs.require(verb, options, flags, Set.of("gpa", "size"), Set.of(), Launch.PAGE_TYPES);
+            if (flags.size() > 1)
+                throw new MmuException(Errno.EINVAL, "snp.launch_update: one page type at most, not %s", flags);
+            launch.update(Verbs.number(options, "gpa"), Verbs.number(options, "size"), flags);
+        }
+        case "launch_finish" -> {
+            Verbs.require(verb, options, flags, Set.of(), Set.of(), Set.of());
+            launch.finish();
+        }
+        case "host_write" -> {
+            Verbs.require(verb, options, flags, Set.of("gpa"), Set.of("value"), Set.of());
+            long gpa = Verbs.number(options, "gpa");
+            hostWrite(gpa, options.containsKey("value") ? Verbs.number(options, "value") : gpa);
+        }
+        default -> throw new MmuException(Errno.ENOTSUP, "VM type snp has no verb '%s' (it has launch_update, "
+                + "launch_finish, host_write)", verb);
+        }
+    }
+
+    /**
+     * {@code snp.host_write}: the host kernel writes {@code value} to the guest_memfd page behind a private GPA,
+     * through its direct map, as a buggy or malicious host would. The RMP refuses it with a host #PF while the page
+     * is guest-assigned.
+     */
+    private void hostWrite(long gpa, long value) {
+        if ((gpa & 0xfff) != 0)
+            throw new MmuException(Errno.EINVAL, "snp.host_write: gpa=0x%x is not 4K-aligned", gpa);
+        long gfn = gpa >>> 12;
+        if (!ctx.isPrivate(gfn))
+            throw new MmuException(Errno.EINVAL, "snp.host_write: gpa=0x%x is shared; the host writes shared pages "
+                    + "freely", gpa);
+        long pfn = ctx.gmemPfn(gfn);
+        if (pfn < 0)
+            throw new MmuException(Errno.EINVAL, "snp.host_write: no guest_memfd page backs gpa=0x%x", gpa);
+        hostAccess(pfn, true);
+        ctx.writeToken(pfn, value);
+        ctx.guestDataChanged(gfn, true, value);
+    }
+
+    // ---- stats and invariants --------------------------------------------------------------------------------
+
+    /** The instruction counters, also when zero (the core adds the firmware commands it traced). */
+    @Override
+    public Map<String, Long> stats() {
+        Map<String, Long> out = new LinkedHashMap<>();
+        out.put(RmpCalls.RMPUPDATE, calls.rmpupdates.sum());
+        out.put(RmpCalls.PSMASH, calls.psmashes.sum());
+        out.put(RmpCalls.PVALIDATE, calls.pvalidates.sum());
+        out.put(RmpCalls.RMPADJUST, calls.rmpadjusts.sum());
+        return out;
+    }
+
+    /**
+     * The RMP's own invariants, then the VM's: a private leaf maps a frame assigned to this ASID at this GPA in an
+     * RMP page at least as large as the leaf (R3); a shared leaf maps no assigned frame (R5); every frame of this
+     * ASID is the guest_memfd page at its GPA or a VMSA (R9), and no VM of this host left frames assigned at its
+     * teardown; and what the kernel would only have warned about.
+     */
+    @Override
+    public List<String> check(MmuView view) {
+        List<String> out = new ArrayList<>(rmp.check());
+        view.forEachLeaf(RootKind.DIRECT, (gfn, level, spte, pfn) -> {
+            if (pfn == view.gmemPfnIfPresent(gfn))
+                checkPrivateLeaf(out, gfn, level, pfn);
+            else
+                checkSharedLeaf(out, gfn, level, pfn);
+        });
+        if (!tornDown)
+            checkOwnedFrames(out, view);
+        for (String a : anomalies.lines())
+            out.add("snp: " + a);
+        for (String leak : host.leaks())
+            out.add("snp R9: leaked: " + leak); // host-wide: a VM torn down earlier left frames assigned
+        return out;
+    }
+
+    private void checkPrivateLeaf(List<String> out, long gfn, int level, long pfn) {
+        String leaf = String.format("snp R3: private %s leaf gpa 0x%x -> pfn 0x%x", level == 1 ? "4K" : level == 2
+                ? "2M" : "1G", gfn << 12, pfn);
+        long a = rmp.authority(pfn), e = rmp.lo(a);
+        if (!RmpEntry.assigned(e) || RmpEntry.asid(e) != asid)
+            out.add(String.format("%s: the frame is not assigned to ASID %d (%s)", leaf, asid,
+                    RmpEntry.describe(e, rmp.hi(a))));
+        else if (rmp.gpaOf(pfn) != gfn << 12)
+            out.add(String.format("%s: the RMP assigns it at gpa 0x%x", leaf, rmp.gpaOf(pfn)));
+        else if (level > rmp.privateLevel(pfn))
+            out.add(String.format("%s: the RMP page is smaller (%s)", leaf, rmp.privateLevel(pfn) == 1 ? "4K" : "2M"));
+    }
+
+    private void checkSharedLeaf(List<String> out, long gfn, int level, long pfn) {
+        long pages = 1L << (9 * (level - 1));
+        for (long i = 0; i < pages; i++) {
+            if (rmp.isAssigned(pfn + i)) {
+                out.add(String.format("snp R5: shared leaf gpa 0x%x -> pfn 0x%x maps a frame assigned to %s",
+                        (gfn + i) << 12, pfn + i, owner(pfn + i)));
+                return;
+            }
+        }
+    }
+
+    private void checkOwnedFrames(List<String> out, MmuView view) {
+        rmp.forEachAssigned(asid, pfn -> {
+            if (launch.isVmsa(pfn))
+                return;
+            long gfn = rmp.gpaOf(pfn) >>> 12;
+            long backing = view.gmemPfnIfPresent(gfn);
+            if (backing != pfn)
+                out.add(String.format("snp R9: pfn 0x%x is assigned to ASID %d at gpa 0x%x, whose guest_memfd page "
+                        + "is %s", pfn, asid, gfn << 12, backing < 0 ? "absent" : "0x" + Long.toHexString(backing)));
+        });
+    }
+}

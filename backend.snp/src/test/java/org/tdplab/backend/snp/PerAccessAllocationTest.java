@@ -1,0 +1,47 @@
+package org.tdplab.backend.snp;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.management.ManagementFactory;
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.tdp.vm.Standalone;
+
+/** The RMP checks of every nested walk, and the max-level lookup of every private fault, allocate nothing. */
+class PerAccessAllocationTest {
+    private static long allocatedBytes() {
+        return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean())
+                .getThreadAllocatedBytes(Thread.currentThread().getId());
+    }
+
+    @Test
+    void refaultingValidatedPrivatePagesAllocatesNothingPerAccess() {
+        Vm vm = Standalone.vmManager(new SnpBackend()).create("alloc", "snp", 1, 48, Map.of());
+        long size = 8L << 20;
+        vm.addMemslot(0, 0, size, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, size, true);
+        vm.invoke("launch_finish", Map.of(), Set.of());
+        assertTrue(vm.accept(0, 0, size, PageSize.SIZE_4K).completed());
+        vm.access(0, Access.WRITE, 0, size, Encoding.PRIVATE, 1);
+        for (int warm = 0; warm < 3; warm++) {
+            vm.zapGfnRange(0, size);
+            vm.access(0, Access.READ, 0, size, Encoding.PRIVATE, 0);
+        }
+        vm.zapGfnRange(0, size);
+        long faultsBefore = vm.stats().get("pf_fixed");
+        long before = allocatedBytes();
+        vm.access(0, Access.READ, 0, size, Encoding.PRIVATE, 0);
+        long allocated = allocatedBytes() - before;
+        assertEquals(size >>> 12, vm.stats().get("pf_fixed") - faultsBefore, "one fault and one RMP check per page");
+        assertTrue(allocated < 2048, "allocated " + allocated + " bytes for " + (size >>> 12) + " pages");
+        vm.destroy();
+    }
+}

@@ -1,0 +1,112 @@
+package org.tdplab.mmu.tdp.vm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.mmu.tdp.vm.TestVms.M2;
+import static org.tdplab.mmu.tdp.vm.TestVms.assertClean;
+import static org.tdplab.mmu.tdp.vm.TestVms.slot;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Exit;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.Walk;
+
+/** {@link VmContext#nestedWalk}: a backend's guest instruction translates its operand, and faults where it was. */
+class NestedWalkTest {
+    static final VmCapabilities CAPS = VmCapabilities.ordinary("accepting", 48)
+            .withPrivateMemory(PrivateSource.ERROR_CODE, 1).withAcceptance();
+
+    /** A guest whose large accepts go page by page (as after a size mismatch), each through the nested walk. */
+    static final class PageByPage implements VmBackend {
+        final VmContext ctx;
+        final List<Long> walked = new ArrayList<>();
+
+        PageByPage(VmContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        public long accept(int vcpu, long gfn, int level) {
+            long pages = 1L << (9 * (level - 1)), w = 0;
+            for (long i = 0; i < pages; i++) {
+                w = ctx.nestedWalk(vcpu, gfn + i, true);
+                walked.add(gfn + i);
+                if (!Walk.isTranslated(w))
+                    return w;
+            }
+            return w;
+        }
+    }
+
+    static CoreVm create(List<PageByPage> out) {
+        Backend b = new Backend() {
+            @Override
+            public String vmType() {
+                return "accepting";
+            }
+
+            @Override
+            public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+                return CAPS;
+            }
+
+            @Override
+            public VmBackend attach(VmContext ctx, Map<String, String> options) {
+                PageByPage p = new PageByPage(ctx);
+                out.add(p);
+                return p;
+            }
+        };
+        return new CoreVm(4242, "accepting", "accepting", 1, CAPS, TestVms.MEMORY, b, Map.of(),
+                new CopyOnWriteArrayList<>(), vm -> {
+                });
+    }
+
+    @Test
+    void aViolationIsTakenAtTheOperandOfTheLastWalk() {
+        List<PageByPage> backends = new ArrayList<>();
+        CoreVm vm = create(backends);
+        slot(vm, 0, 0, M2, PageSize.SIZE_2M, SlotFlag.GMEM);
+        vm.setMemoryAttributes(0, M2, true);
+        assertTrue(vm.accept(0, 0, M2, PageSize.SIZE_2M).completed());
+        assertEquals(512, vm.stats().get("pages_4k"), "each page was faulted in where the walk missed");
+        assertEquals(512, vm.stats().get("pf_fixed"));
+        assertEquals(512 + 511 * 512 / 2 + 512, backends.get(0).walked.size(), "re-executed after each fault");
+        assertClean(vm);
+        vm.destroy();
+    }
+
+    @Test
+    void aWalkReportsTheLeafOrTheViolation() {
+        List<PageByPage> backends = new ArrayList<>();
+        CoreVm vm = create(backends);
+        slot(vm, 0, 0, M2, PageSize.SIZE_2M, SlotFlag.GMEM);
+        VmContext ctx = backends.get(0).ctx;
+        assertFalse(Walk.isTranslated(ctx.nestedWalk(0, 3, true)));
+        vm.setMemoryAttributes(0, M2, true);
+        assertTrue(vm.accept(0, 0x3000, 0x1000, PageSize.SIZE_4K).completed());
+        long w = ctx.nestedWalk(0, 3, true);
+        assertTrue(Walk.isTranslated(w));
+        assertEquals(1, Walk.level(w));
+        assertEquals(vm.lookup(0x3000, org.tdplab.mmu.api.RootKind.DIRECT).orElseThrow().pfn(), Walk.pfn(w));
+        // a shared page reached by a private operand: the fault exits to userspace at that page
+        vm.setMemoryAttributes(0x5000, 0x1000, false);
+        var r = vm.accept(0, 0x4000, 0x2000, PageSize.SIZE_4K);
+        assertEquals(Exit.Reason.MEMORY_FAULT, r.exit().reason());
+        assertEquals(0x5000, r.exit().gpa());
+        assertClean(vm);
+        vm.destroy();
+    }
+}
