@@ -3,6 +3,7 @@ package org.tdplab.backend.tdx.kvm;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,6 +16,7 @@ import java.util.concurrent.atomic.LongAdder;
 import java.util.function.LongSupplier;
 
 import org.tdplab.backend.tdx.module.Contention;
+import org.tdplab.backend.tdx.module.Pamt;
 import org.tdplab.backend.tdx.module.Seamcall;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
@@ -115,7 +117,7 @@ public final class TdxVm implements VmBackend {
         this.cursorRemovals = new long[ctx.vcpus()];
         this.cursorUnitLevel = new int[ctx.vcpus()];
         this.cursorLevel = new int[ctx.vcpus()];
-        java.util.Arrays.fill(cursorUnit, -1);
+        Arrays.fill(cursorUnit, -1);
         try {
             tdInit();
         } catch (RuntimeException e) {
@@ -183,7 +185,7 @@ public final class TdxVm implements VmBackend {
         state = TD_STATE_INITIALIZED;
         for (int v = 0; v < vcpuPages.length; v++) {
             long[] pages = new long[1 + TdxModule.VP_TDCX_PAGES];
-            java.util.Arrays.fill(pages, -1);
+            Arrays.fill(pages, -1);
             vcpuPages[v] = pages;
             pages[0] = allocFrame();
             mustSucceed(Seamcall.TDH_VP_CREATE, module.tdhVpCreate(pages[0] << 12, tdr()));
@@ -435,9 +437,9 @@ public final class TdxVm implements VmBackend {
     public void gmemInvalidate(long pfn, int order) {
         for (long p = pfn; p < pfn + (1L << order); p++) {
             long e = module.pamtEntry(p);
-            if (org.tdplab.backend.tdx.module.Pamt.type(e) != org.tdplab.backend.tdx.module.Pamt.PT_NDA)
+            if (Pamt.type(e) != Pamt.PT_NDA)
                 record("tdx I9: guest_memfd frees page 0x%x while the TD owns it (PAMT %s)", p << 12,
-                        org.tdplab.backend.tdx.module.Pamt.typeName(org.tdplab.backend.tdx.module.Pamt.type(e)));
+                        Pamt.typeName(Pamt.type(e)));
             int key = module.dirtyKeyId(p);
             if (key >= 0)
                 record("tdx I9: guest_memfd frees page 0x%x before a WBINVD with KeyID %d", p << 12, key);
