@@ -6,6 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicReference;
 
 import org.junit.jupiter.api.Test;
 
@@ -54,5 +58,75 @@ class LongIntMapTest {
         for (Map.Entry<Long, Integer> e : ref.entrySet()) {
             assertEquals((int) e.getValue(), m.get(e.getKey()));
         }
+    }
+
+    /**
+     * Lock-free lookups against one writer that keeps inserting and removing (tombstones, tombstone reuse, many
+     * rehashes from a tiny start). A key is removed only while no reader has it in hand, like a table freed after a
+     * grace period; every lookup of a key the reader saw inserted must return the value of that insertion. Each
+     * insertion uses a fresh value, so a value read from a slot that another key took over would show.
+     */
+    @Test
+    void concurrentGetsFindEveryPublishedKey() throws Exception {
+        LongIntMap m = new LongIntMap(1, 0);
+        int keys = 3_000;
+        long[] keyOf = new long[keys];
+        for (int i = 0; i < keys; i++) {
+            keyOf[i] = 0x10000 + i * 4097L;
+        }
+        AtomicIntegerArray published = new AtomicIntegerArray(keys);
+        int readers = 2;
+        AtomicIntegerArray inHand = new AtomicIntegerArray(readers);
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicReference<String> failure = new AtomicReference<>();
+        Thread[] ts = new Thread[readers];
+        for (int r = 0; r < readers; r++) {
+            int me = r;
+            inHand.set(me, -1);
+            ts[r] = new Thread(() -> {
+                Random rnd = new Random(me);
+                while (!stop.get()) {
+                    int k = rnd.nextInt(keys);
+                    inHand.set(me, k);
+                    int v = published.get(k);
+                    if (v != 0) {
+                        int got = m.get(keyOf[k]);
+                        if (got != v) {
+                            failure.compareAndSet(null, "key " + k + ": expected " + v + ", got " + got);
+                        }
+                    }
+                    inHand.set(me, -1);
+                }
+            });
+            ts[r].start();
+        }
+        Random rnd = new Random(7);
+        int next = 0;
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500);
+        try {
+            for (int op = 0; failure.get() == null && (op < 200_000 || System.nanoTime() - deadline < 0)
+                    && op < 5_000_000; op++) {
+                int k = rnd.nextInt(keys);
+                if (published.get(k) == 0) {
+                    int v = ++next;
+                    m.put(keyOf[k], v);
+                    published.set(k, v);
+                } else {
+                    published.set(k, 0);
+                    for (int r = 0; r < readers; r++) {
+                        while (inHand.get(r) == k) {
+                            Thread.onSpinWait();
+                        }
+                    }
+                    m.remove(keyOf[k]);
+                }
+            }
+        } finally {
+            stop.set(true);
+            for (Thread t : ts) {
+                t.join();
+            }
+        }
+        assertEquals(null, failure.get());
     }
 }

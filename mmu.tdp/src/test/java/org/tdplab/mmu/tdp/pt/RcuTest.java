@@ -6,9 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -172,12 +177,30 @@ class RcuTest {
      */
     @Test
     void locklessWalkersNeverSeeAReusedTable() throws Exception {
+        walkersAgainstDetachAndReuse(0);
+    }
+
+    /**
+     * The same with two threads spinning on the CPU, as when another heavy test runs alongside on a small machine.
+     * This used to fail now and then, not because a table was reused but because no walker ever happened to look
+     * while a subtree was linked, so the check never ran.
+     */
+    @Test
+    void locklessWalkersNeverSeeAReusedTableUnderCpuLoad() throws Exception {
+        walkersAgainstDetachAndReuse(2);
+    }
+
+    private void walkersAgainstDetachAndReuse(int spinners) throws Exception {
         int root = pool.alloc(4, 0, TablePool.ROLE_ROOT);
         long top = TablePool.sptep(root, 0);
         AtomicBoolean stop = new AtomicBoolean();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         AtomicLong walks = new AtomicLong();
+        AtomicLong entered = new AtomicLong();
+        AtomicInteger inside = new AtomicInteger();
         AtomicLong deep = new AtomicLong();
+        long overlaps = 0;
+        Thread[] load = startSpinners(spinners, stop);
         Thread[] walkers = new Thread[3];
         for (int w = 0; w < walkers.length; w++) {
             walkers[w] = new Thread(() -> {
@@ -189,12 +212,15 @@ class RcuTest {
                             for (it.start(root, 4, 1, 0, 4, 0); it.valid; it.next()) {
                                 if (it.level < 4) {
                                     int table = it.tableAt(it.level);
+                                    inside.incrementAndGet();
+                                    entered.incrementAndGet();
                                     for (int spin = 0; spin < 20; spin++) {
                                         Thread.onSpinWait();
                                     }
                                     if (!pool.isLive(table) || pool.level(table) != it.level) {
                                         throw new AssertionError("table " + table + " reused under a reader");
                                     }
+                                    inside.decrementAndGet();
                                     deep.incrementAndGet();
                                 }
                             }
@@ -209,26 +235,43 @@ class RcuTest {
             });
             walkers[w].start();
         }
-        for (int round = 0; round < 20_000 && failure.get() == null; round++) {
-            int t3 = pool.alloc(3, 0, 0);
-            int t2 = pool.alloc(2, 0, 0);
-            pool.set(TablePool.sptep(t3, 0), Spte.makeNonLeaf(pool.pfnOf(t2), false));
-            pool.setPtep(t2, TablePool.sptep(t3, 0));
-            pool.setPtep(t3, top);
-            assertTrue(pool.cas(top, Spte.SHADOW_NONPRESENT_VALUE, Spte.makeNonLeaf(pool.pfnOf(t3), false)));
-            Thread.onSpinWait();
-            pool.xchg(top, Spte.SHADOW_NONPRESENT_VALUE);
-            rcu.callRcu(t2);
-            rcu.callRcu(t3);
-            // Fillers grab any id that was freed too early.
-            int f1 = pool.alloc(1, 0, 0);
-            int f2 = pool.alloc(1, 0, 0);
-            pool.free(f1);
-            pool.free(f2);
-        }
-        stop.set(true);
-        for (Thread t : walkers) {
-            t.join();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        try {
+            for (int round = 0; (round < 5_000 || overlaps == 0) && failure.get() == null
+                    && System.nanoTime() - deadline < 0; round++) {
+                int t3 = pool.alloc(3, 0, 0);
+                int t2 = pool.alloc(2, 0, 0);
+                pool.set(TablePool.sptep(t3, 0), Spte.makeNonLeaf(pool.pfnOf(t2), false));
+                pool.setPtep(t2, TablePool.sptep(t3, 0));
+                pool.setPtep(t3, top);
+                assertTrue(pool.cas(top, Spte.SHADOW_NONPRESENT_VALUE, Spte.makeNonLeaf(pool.pfnOf(t3), false)));
+                // Keep the subtree linked until a walker steps into it (for a bounded time), so that the detach and
+                // the reuse below race with a walker that holds the table. A fixed one-pause window is hit only by
+                // luck, and under CPU load often never: the check then never ran and the test failed for that.
+                long seen = entered.get();
+                for (int spin = 0; spin < 200 && entered.get() == seen; spin++) {
+                    Thread.onSpinWait();
+                }
+                pool.xchg(top, Spte.SHADOW_NONPRESENT_VALUE);
+                if (inside.get() > 0) {
+                    overlaps++;
+                }
+                rcu.callRcu(t2);
+                rcu.callRcu(t3);
+                // Fillers grab any id that was freed too early.
+                int f1 = pool.alloc(1, 0, 0);
+                int f2 = pool.alloc(1, 0, 0);
+                pool.free(f1);
+                pool.free(f2);
+            }
+        } finally {
+            stop.set(true);
+            for (Thread t : walkers) {
+                t.join();
+            }
+            for (Thread t : load) {
+                t.join();
+            }
         }
         if (failure.get() != null) {
             throw new AssertionError(failure.get());
@@ -238,5 +281,191 @@ class RcuTest {
         assertEquals(1, pool.liveTables());
         assertTrue(walks.get() > 0);
         assertTrue(deep.get() > 0, "walkers did see linked subtrees");
+        assertTrue(overlaps > 0, "subtrees were detached while a walker was inside");
+    }
+
+    /**
+     * A harder mix, bounded in time: two writers detaching subtrees concurrently (so {@link Rcu#callRcu} races
+     * with itself), frames handed out again independently of table ids (so a pfn names different tables over
+     * time), fillers, and a reader that sits in one read section while a few thousand tables pile up behind it,
+     * which grows the pool by dozens of chunks and forces the pfn map to rehash while walkers are reading it.
+     * Walkers check identity, not just level: a per-allocation token and the parent pointer must not change.
+     */
+    @Test
+    void walkersSurviveChunkGrowthMapRehashAndFrameReuse() throws Exception {
+        ArrayDeque<Long> freeFrames = new ArrayDeque<>();
+        long[] nextFrame = {0x10000};
+        // Called under the pool's allocation lock.
+        TablePool pool = new TablePool(new TableFrames() {
+            @Override
+            public long allocFrame(int tableId) {
+                Long pfn = freeFrames.pollLast();
+                if (pfn != null) {
+                    return pfn;
+                }
+                long f = nextFrame[0];
+                nextFrame[0] += 4097;
+                return f;
+            }
+
+            @Override
+            public void freeFrame(long pfn) {
+                freeFrames.addLast(pfn);
+            }
+        });
+        Rcu rcu = new Rcu(pool);
+        int root = pool.alloc(4, 0, TablePool.ROLE_ROOT);
+        long span = Spte.pagesPerHpage(4);
+        int writers = 2;
+        int pileUp = 2_500;
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        AtomicLong tokens = new AtomicLong(1);
+        AtomicLong deep = new AtomicLong();
+        AtomicInteger held = new AtomicInteger();
+        List<Thread> threads = new ArrayList<>();
+        for (int w = 0; w < 3; w++) {
+            long seed = w;
+            threads.add(new Thread(() -> {
+                TdpIter it = new TdpIter(pool);
+                Random rnd = new Random(seed);
+                try {
+                    while (!stop.get() && failure.get() == null) {
+                        rcu.readLock();
+                        try {
+                            for (it.start(root, 4, 1, 0, writers * span, 0); it.valid; it.next()) {
+                                if (it.level == 4) {
+                                    continue;
+                                }
+                                int table = it.tableAt(it.level);
+                                long token = pool.external(table);
+                                long ptep = pool.ptep(table);
+                                for (int spin = rnd.nextInt(16); spin > 0; spin--) {
+                                    Thread.onSpinWait();
+                                }
+                                if (token == 0 || ptep != it.sptepAt(it.level + 1) || !pool.isLive(table)
+                                        || pool.level(table) != it.level || pool.external(table) != token
+                                        || pool.ptep(table) != ptep) {
+                                    throw new AssertionError("table " + table + " at level " + it.level
+                                            + " reused under a reader: live " + pool.isLive(table) + ", level "
+                                            + pool.level(table) + ", token " + token + " -> " + pool.external(table)
+                                            + ", ptep " + ptep + " -> " + pool.ptep(table));
+                                }
+                                deep.incrementAndGet();
+                            }
+                        } finally {
+                            rcu.readUnlock();
+                        }
+                    }
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            }));
+        }
+        for (int k = 0; k < writers; k++) {
+            long top = TablePool.sptep(root, k);
+            long base = k * span;
+            long seed = 100 + k;
+            threads.add(new Thread(() -> {
+                Random rnd = new Random(seed);
+                int[] t2s = new int[3];
+                int[] fillers = new int[16];
+                try {
+                    while (!stop.get() && failure.get() == null) {
+                        int t3 = pool.alloc(3, base, 0);
+                        pool.setExternal(t3, tokens.getAndIncrement());
+                        int n2 = 1 + rnd.nextInt(t2s.length);
+                        for (int j = 0; j < n2; j++) {
+                            int t2 = pool.alloc(2, base + j * Spte.pagesPerHpage(3), 0);
+                            pool.setExternal(t2, tokens.getAndIncrement());
+                            pool.setPtep(t2, TablePool.sptep(t3, j));
+                            pool.set(TablePool.sptep(t3, j), Spte.makeNonLeaf(pool.pfnOf(t2), false));
+                            t2s[j] = t2;
+                        }
+                        pool.setPtep(t3, top);
+                        assertTrue(pool.cas(top, Spte.SHADOW_NONPRESENT_VALUE,
+                                Spte.makeNonLeaf(pool.pfnOf(t3), false)));
+                        for (int spin = rnd.nextInt(64); spin > 0; spin--) {
+                            Thread.onSpinWait();
+                        }
+                        pool.xchg(top, Spte.SHADOW_NONPRESENT_VALUE);
+                        for (int j = 0; j < n2; j++) {
+                            rcu.callRcu(t2s[j]);
+                        }
+                        rcu.callRcu(t3);
+                        int nf = rnd.nextInt(fillers.length);
+                        for (int j = 0; j < nf; j++) {
+                            fillers[j] = pool.alloc(1 + rnd.nextInt(3), 0, 0);
+                        }
+                        for (int j = 0; j < nf; j++) {
+                            pool.free(fillers[j]);
+                        }
+                    }
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            }));
+        }
+        // Holds a read section until thousands of detached tables wait behind it, then lets them go.
+        threads.add(new Thread(() -> {
+            try {
+                while (!stop.get() && failure.get() == null) {
+                    boolean piledUp;
+                    rcu.readLock();
+                    try {
+                        while (pool.liveTables() < pileUp && !stop.get()) {
+                            Thread.sleep(1);
+                        }
+                        piledUp = pool.liveTables() >= pileUp;
+                    } finally {
+                        rcu.readUnlock();
+                    }
+                    if (piledUp) {
+                        held.incrementAndGet();
+                    }
+                    Thread.sleep(5);
+                }
+            } catch (Throwable e) {
+                failure.compareAndSet(null, e);
+            }
+        }));
+        threads.forEach(Thread::start);
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(2_500);
+        try {
+            long minimum = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1_000);
+            while (failure.get() == null && System.nanoTime() - deadline < 0
+                    && (System.nanoTime() - minimum < 0 || held.get() < 2 || deep.get() == 0)) {
+                Thread.sleep(10);
+            }
+        } finally {
+            stop.set(true);
+            for (Thread t : threads) {
+                t.join();
+            }
+        }
+        if (failure.get() != null) {
+            throw new AssertionError(failure.get());
+        }
+        rcu.synchronize();
+        assertEquals(0, rcu.pendingFrees());
+        assertEquals(1, pool.liveTables());
+        assertTrue(held.get() > 0, "tables piled up behind a long read section");
+        assertTrue(pool.chunkCount() >= pileUp / TablePool.TABLES_PER_CHUNK, "the pool grew while walkers read");
+        assertTrue(deep.get() > 0, "walkers did see linked subtrees");
+    }
+
+    /** Threads that keep a CPU busy until {@code stop} is set. */
+    private static Thread[] startSpinners(int n, AtomicBoolean stop) {
+        Thread[] ts = new Thread[n];
+        for (int i = 0; i < n; i++) {
+            ts[i] = new Thread(() -> {
+                while (!stop.get()) {
+                    Thread.onSpinWait();
+                }
+            });
+            ts[i].setDaemon(true);
+            ts[i].start();
+        }
+        return ts;
     }
 }
