@@ -41,7 +41,8 @@ class PerAccessAllocationTest {
         vm.access(0, Access.READ, 0, size, Encoding.PRIVATE, 0);
         long allocated = allocatedBytes() - before;
         assertEquals(size >>> 12, vm.stats().get("pf_fixed") - faultsBefore, "one fault and one RMP check per page");
-        assertTrue(allocated < 2048, "allocated " + allocated + " bytes for " + (size >>> 12) + " pages");
+        // under 8 bytes per access: no object per access (JIT and class loading leave a few KiB)
+        assertTrue(allocated < 8L * (size >>> 12), "allocated " + allocated + " bytes for " + (size >>> 12) + " pages");
         vm.destroy();
     }
 }

@@ -199,21 +199,24 @@ class SnpVmTest {
         assertTrue(write(vm, 0, 2 * M2, 0x51).completed(), "shared memory to start with");
         clean(vm);
 
-        // shared → private: the guest accepts what became private (4K validations: one PSMASH per 2M)
+        // shared → private: the guest validates the aligned 2M it made private with one 2M PVALIDATE
         assertTrue(vm.convert(0, true, 0, M2).completed());
         clean(vm);
-        assertEquals(1, stat(vm, "PSMASH"));
+        assertEquals(0, stat(vm, "PSMASH"));
+        assertEquals(2, stat(vm, "pages_2m"), "the private 2M, and the other 2M still mapped shared");
         AccessResult zero = read(vm, 0, M2);
         assertTrue(zero.completed() && zero.valuesAgree());
         assertEquals(0, zero.value(), "private pages start zeroed");
         assertTrue(write(vm, 0, M2, 0x77).completed());
         assertEquals(0x77, read(vm, 0x1000, K4).value());
 
-        // private → shared for one page: PVALIDATE(0), then the page-state change
-        long before = stat(vm, "PVALIDATE");
+        // private → shared for one page validated as part of a 2M page: the 4K PVALIDATE(0) fails with
+        // FAIL_SIZEMISMATCH, the 2M entry is split (PSMASH), the 4K PVALIDATE(0) is retried; then the page-state change
+        long before = stat(vm, "PVALIDATE"), smash = stat(vm, "PSMASH");
         assertTrue(vm.convert(0, false, K4, K4).completed());
         clean(vm);
-        assertEquals(before + 1, stat(vm, "PVALIDATE"));
+        assertEquals(before + 2, stat(vm, "PVALIDATE"));
+        assertEquals(smash + 1, stat(vm, "PSMASH"));
         assertEquals(0, read(vm, K4, K4).value(), "the shared page was dropped on the way to private");
         assertTrue(write(vm, K4, K4, 0x99).completed());
         assertEquals(0x77, read(vm, 0, K4).value());

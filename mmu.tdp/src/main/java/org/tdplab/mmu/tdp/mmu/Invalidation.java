@@ -43,6 +43,17 @@ public final class Invalidation {
         return seq != snapshot;
     }
 
+    /**
+     * {@link #retry} for a fault that maps {@code [start, end)} (a huge page): it retries if any of that range is
+     * being invalidated. The kernel checks only the faulting GFN; the model checks the whole mapping so that a zap
+     * that yields can never be outlived by a huge page a racing fault built over part of its range (invariant 16).
+     */
+    public boolean retry(long snapshot, long start, long end) {
+        if (inProgress > 0 && start < this.end && end > this.start)
+            return true;
+        return seq != snapshot;
+    }
+
     public boolean inProgress(long gfn) {
         return inProgress > 0 && gfn >= start && gfn < end;
     }

@@ -115,7 +115,9 @@ final class FaultHandler {
             if (vm.bugged())
                 return EXIT_DEAD;
             int root = vm.rootForFault(v, f.isPrivate);
-            if (mmu.pool.isInvalid(vm.directRootOf(v)) || mmu.invalidation.retry(seq, f.gfn))
+            long first = Spte.gfnRoundForLevel(f.gfn, f.goalLevel);
+            if (mmu.pool.isInvalid(vm.directRootOf(v))
+                    || mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
                 return RET_PF_RETRY; // is_page_fault_stale
             r = mmu.map.map(f, root);
         } finally {

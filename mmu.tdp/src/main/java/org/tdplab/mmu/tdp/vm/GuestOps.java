@@ -268,8 +268,25 @@ final class GuestOps {
             return ended(v, 0, EXIT_DEAD);
         // a Linux guest accepts (validates) what it just made private before using it
         if (toPrivate && vm.caps.acceptance())
-            return accept(v, natural, size, PageSize.SIZE_4K);
+            return acceptRange(v, r[0], r[1]);
         return AccessResult.done(r[1] - r[0], true, 0);
+    }
+
+    /**
+     * How a Linux guest accepts a range it converted: aligned 2M runs at 2M, the rest at 4K (the backend falls
+     * back to 4K itself when the page is mapped smaller).
+     */
+    private AccessResult acceptRange(Vcpu v, long start, long end) {
+        long huge = PageSize.SIZE_2M.bytes() >>> 12;
+        for (long gfn = start; gfn < end;) {
+            PageSize level = (gfn & (huge - 1)) == 0 && end - gfn >= huge ? PageSize.SIZE_2M : PageSize.SIZE_4K;
+            long pages = level.bytes() >>> 12;
+            AccessResult r = accept(v, gfn << 12, level.bytes(), level);
+            if (!r.completed())
+                return new AccessResult(gfn - start + r.pages(), r.exit(), r.exception(), true, 0);
+            gfn += pages;
+        }
+        return AccessResult.done(end - start, true, 0);
     }
 
     /** The guest's accept / validate instruction, re-executed after KVM maps a missing entry. */

@@ -39,8 +39,8 @@ class PerformanceShapeTest {
         long allocated = allocatedBytes() - before;
         long faults = vm.stats().get("pf_fixed") - faultsBefore;
         assertEquals(size >>> 12, faults, "one fault per 4K page");
-        // one AccessResult per call is allowed; nothing per fault
-        assertTrue(allocated < 2048, "allocated " + allocated + " bytes for " + faults + " faults");
+        // one AccessResult per call is allowed, and JIT noise; under 8 bytes per fault means no object per fault
+        assertTrue(allocated < 8 * faults, "allocated " + allocated + " bytes for " + faults + " faults");
     }
 
     @Test
