@@ -90,6 +90,24 @@ class SnpVmTest {
     }
 
     @Test
+    void theCheckerCatchesASharedLeafMappingAnAssignedFrame() {
+        Vm vm = create(1);
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        finish(vm);
+        assertTrue(write(vm, 0x3000, K4, 0x5).completed());
+        clean(vm);
+        // a deliberately wrong step: the hypervisor assigns a frame that a shared leaf still maps
+        long pfn = vm.lookup(0x3000, RootKind.DIRECT).orElseThrow().pfn();
+        assertEquals(0, rmp.rmpupdate(pfn, 0x3000, true, 0, false, 1));
+        CheckReport r = vm.check();
+        assertFalse(r.ok(), "a shared leaf mapping an assigned frame must be reported");
+        assertTrue(r.violations().stream().anyMatch(v -> v.contains("0x3000") || v.contains("shared")),
+                r.violations().toString());
+        assertEquals(0, rmp.rmpupdate(pfn, 0, false, 0, false, 0)); // put it back for the teardown checks
+        clean(vm);
+    }
+
+    @Test
     void launchAndBootWith2mPrivatePages() {
         Vm vm = create(2);
         vm.addMemslot(0, 0, 4 * M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
