@@ -22,7 +22,7 @@ import org.tdplab.mmu.api.backend.BackendInfo;
 final class BackendRegistry {
     static final String CAP_PREFIX = "mmu.cap.";
 
-    private record Bound(Backend backend, BackendInfo info, int ranking) {
+    record Bound(Backend backend, BackendInfo info, int ranking) {
     }
 
     private final ConcurrentMap<String, List<Bound>> byType = new ConcurrentHashMap<>();
@@ -40,6 +40,25 @@ final class BackendRegistry {
         long id = serviceId(ref);
         byType.values().forEach(list -> list.removeIf(b -> b.info().serviceId() == id));
         byType.values().removeIf(List::isEmpty);
+    }
+
+    void remove(Backend backend) {
+        byType.values().forEach(list -> list.removeIf(b -> b.backend() == backend));
+        byType.values().removeIf(List::isEmpty);
+    }
+
+    /** The services of a type, the one that serves new VMs first. */
+    List<Bound> ranked(String vmType) {
+        List<Bound> list = byType.get(vmType);
+        if (list == null)
+            return List.of();
+        return list.stream().sorted(Comparator.comparingInt(Bound::ranking).reversed()
+                .thenComparing(b -> b.info().serviceId())).toList();
+    }
+
+    Optional<BackendInfo> infoOf(Backend backend) {
+        return byType.values().stream().flatMap(List::stream).filter(b -> b.backend() == backend)
+                .map(Bound::info).findFirst();
     }
 
     Optional<Backend> forType(String vmType) {
