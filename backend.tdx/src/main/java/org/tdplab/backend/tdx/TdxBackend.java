@@ -49,6 +49,12 @@ public class TdxBackend implements Backend {
         return new TdxVm(vm, TdxOptions.parse(options), hkids);
     }
 
+    /** Takes over a TD from the snapshot a previous TDX backend left (see {@link TdxVm#snapshot()}). */
+    @Override
+    public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
+        return TdxVm.restore(vm, TdxOptions.parse(options), hkids, snapshot);
+    }
+
     @Override
     public List<VerbSpec> verbs() {
         return List.of(
