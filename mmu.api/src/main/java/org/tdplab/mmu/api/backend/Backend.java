@@ -37,18 +37,18 @@ public interface Backend {
     /**
      * Takes over a live VM whose previous backend of this type went away: rebuilds the backend's side from the
      * plain-data {@link VmBackend#snapshot() snapshot} the previous one left, without touching the core's state
-     * (tables, memory, tokens stay as they are). The default serves stateless backends: it accepts a snapshot of
-     * version 1 and attaches afresh.
+     * (tables, memory, tokens stay as they are). The default serves stateless backends: it accepts only the default
+     * snapshot (version 1 and nothing else) and attaches afresh.
      *
      * @throws MmuException {@code EINVAL} for a snapshot version (or content) this backend cannot take; the VM
      *     then stays suspended
      */
     default VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
         Object version = snapshot.get(SNAPSHOT_VERSION);
-        if (!Integer.valueOf(1).equals(version))
+        if (!Integer.valueOf(1).equals(version) || snapshot.size() != 1)
             throw new MmuException(org.tdplab.mmu.api.Errno.EINVAL,
-                    "VM type '%s': snapshot version %s is incompatible (this backend restores version 1)", vmType(),
-                    version);
+                    "VM type '%s': snapshot version %s with %d entries is incompatible (this backend restores only "
+                            + "the stateless version 1)", vmType(), version, snapshot.size());
         return attach(vm, options);
     }
 
