@@ -50,6 +50,12 @@ public class SnpBackend implements Backend {
         return new SnpVm(vm, host, SnpOptions.parse(options));
     }
 
+    /** Takes over a VM from the snapshot a previous SNP backend left (see {@link SnpVm#snapshot()}). */
+    @Override
+    public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
+        return SnpVm.restore(vm, host, SnpOptions.parse(options), snapshot);
+    }
+
     @Override
     public List<VerbSpec> verbs() {
         return List.of(
