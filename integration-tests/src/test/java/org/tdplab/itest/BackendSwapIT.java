@@ -115,6 +115,59 @@ public class BackendSwapIT {
     }
 
     @Test
+    public void snpBackendUpdatedAndRestartedMidWorkload() throws Exception {
+        Vm vm = core.create("snp", "snp", VCPUS, 48, Map.of());
+        vm.addMemslot(0, 0, 2 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(M1, 2 * K4, true);
+        vm.invoke("launch_update", Map.of("gpa", "0x100000", "size", "0x2000"), Set.of("zero"));
+        vm.invoke("launch_finish", Map.of(), Set.of());
+        Bundle snp = Container.bundle(context, "backend.snp");
+        ExecutorService pool = Executors.newFixedThreadPool(VCPUS);
+        try {
+            List<Future<?>> done = new ArrayList<>();
+            for (int v = 0; v < VCPUS; v++) {
+                int vcpu = v;
+                done.add(pool.submit(() -> snpWork(vm, vcpu)));
+            }
+            Thread.sleep(30);
+            long updates = vm.stats().get("RMPUPDATE");
+            assertTrue("the workload still runs at the swap", done.stream().anyMatch(f -> !f.isDone()));
+            snp.update();
+            assertTrue(Container.eventually(() -> vm.suspension().isEmpty(), 3000));
+            assertTrue(vm.stats().get("RMPUPDATE") >= updates);
+            Thread.sleep(30);
+            assertTrue("the workload still runs at the swap", done.stream().anyMatch(f -> !f.isDone()));
+            snp.stop();
+            assertTrue(vm.suspension().isPresent());
+            Thread.sleep(50);
+            snp.start();
+            assertTrue(Container.eventually(() -> vm.suspension().isEmpty(), 3000));
+            for (Future<?> f : done)
+                f.get(60, TimeUnit.SECONDS);
+        } finally {
+            pool.shutdownNow();
+        }
+        assertTrue(String.join("\n", vm.check().violations()), vm.check().ok());
+        assertEquals(2L, (long) vm.stats().get("swap_suspensions"));
+        vm.destroy();
+    }
+
+    private static void snpWork(Vm vm, int vcpu) {
+        long base = vcpu * RANGE;
+        for (int round = 0; round < 4 * ROUNDS; round++) {
+            long token = (vcpu + 1) * 1000L + round;
+            ok(vm.convert(vcpu, true, base, RANGE));
+            ok(vm.access(vcpu, Access.WRITE, base, RANGE, Encoding.CURRENT, token));
+            read(vm, vcpu, base, token);
+            ok(vm.convert(vcpu, false, base, RANGE / 2));
+            ok(vm.access(vcpu, Access.WRITE, base, RANGE / 2, Encoding.CURRENT, token + 1));
+            read(vm, vcpu, base, token + 1);
+            read(vm, vcpu, base + RANGE / 2, token);
+            ok(vm.convert(vcpu, false, base + RANGE / 2, RANGE / 2));
+        }
+    }
+
+    @Test
     public void anIncompatibleSnapshotLeavesTheTdSuspendedWithTheError() throws Exception {
         Vm vm = td("td");
         vm.accept(0, 0, RANGE, PageSize.SIZE_4K);
