@@ -37,6 +37,7 @@ final class BackendSlot {
     private volatile long suspendedAt;
     volatile long timeoutNanos = TimeUnit.MILLISECONDS.toNanos(DEFAULT_TIMEOUT_MS);
     final LongAdder suspensions = new LongAdder(), opsWaited = new LongAdder();
+    /** From the drain of the last suspension (snapshot included) to its resumption (restore included). */
     volatile long lastPauseNanos;
 
     BackendSlot(CoreVm vm) {
@@ -126,6 +127,7 @@ final class BackendSlot {
         try {
             if (serving == null || serving != departing)
                 return false;
+            long start = System.nanoTime(); // operations in flight have drained
             VmBackend old = vm.backend();
             try {
                 snapshot = PlainData.copy(old.snapshot());
@@ -137,7 +139,7 @@ final class BackendSlot {
             vm.setBackend(null);
             serving = null;
             servingVersion = "-";
-            suspendedAt = System.nanoTime();
+            suspendedAt = start;
             suspensions.increment();
             return true;
         } finally {
