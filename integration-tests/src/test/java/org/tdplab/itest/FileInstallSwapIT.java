@@ -104,6 +104,32 @@ public class FileInstallSwapIT {
         vm.destroy();
     }
 
+    @Test
+    public void aNewerJarDroppedBesideTheBuiltInBundleTakesTheLiveTdOver() throws Exception {
+        Vm vm = core.create("td", "tdx", 2, 48, Map.of());
+        vm.addMemslot(0, 0, 4L << 20, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, 2L << 20, true);
+        vm.invoke("finalize", Map.of(), Set.of());
+        assertTrue(vm.accept(0, 0, RANGE, PageSize.SIZE_4K).completed());
+        assertTrue(vm.access(0, Access.WRITE, 0, RANGE, Encoding.PRIVATE, 41).completed());
+        long aug = vm.stats().get("TDH.MEM.PAGE.AUG");
+
+        File dir = new File(context.getProperty("felix.fileinstall.dir"));
+        Path newer = Files.createTempFile(dir.toPath().getParent(), "backend.tdx", ".part");
+        withVersion(Container.bundleFile("backend.tdx").toPath(), newer, "9.9.9");
+        Files.move(newer, dir.toPath().resolve("backend.tdx-9.9.9.jar"), StandardCopyOption.ATOMIC_MOVE);
+        assertTrue("the newer bundle never took the TD over", Container.eventually(
+                () -> vm.backendVersion().equals("backend.tdx 9.9.9"), SCAN_BOUND_MS));
+        AccessResult r = vm.access(1, Access.READ, 0, RANGE, Encoding.CURRENT, 0);
+        assertTrue(r.completed() && r.valuesAgree());
+        assertEquals(41, r.value());
+        assertEquals(aug, (long) vm.stats().get("TDH.MEM.PAGE.AUG"));
+        assertTrue(String.join("\n", vm.check().violations()), vm.check().ok());
+        assertEquals("new TDs go to the newer bundle too", "backend.tdx 9.9.9",
+                core.create("td2", "tdx", 1, 48, Map.of()).backendVersion());
+        vm.destroy();
+    }
+
     /** A copy of a bundle jar with another Bundle-Version. */
     private static void withVersion(Path from, Path to, String version) throws IOException {
         try (JarFile in = new JarFile(from.toFile())) {

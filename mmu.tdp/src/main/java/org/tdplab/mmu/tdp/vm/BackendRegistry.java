@@ -25,6 +25,21 @@ final class BackendRegistry {
     record Bound(Backend backend, BackendInfo info, int ranking) {
     }
 
+    /**
+     * Which of two services of a type serves new VMs: the higher service ranking, then the newer bundle version (a
+     * newer jar dropped next to the running one), then the older service.
+     */
+    private static final Comparator<Bound> ORDER = Comparator.comparingInt(Bound::ranking)
+            .thenComparing(b -> version(b.info().version())).thenComparing(b -> -b.info().serviceId());
+
+    static org.osgi.framework.Version version(String v) {
+        try {
+            return org.osgi.framework.Version.parseVersion(v);
+        } catch (IllegalArgumentException e) {
+            return org.osgi.framework.Version.emptyVersion;
+        }
+    }
+
     private final ConcurrentMap<String, List<Bound>> byType = new ConcurrentHashMap<>();
 
     void add(ServiceReference<?> ref, Backend backend) {
@@ -52,8 +67,7 @@ final class BackendRegistry {
         List<Bound> list = byType.get(vmType);
         if (list == null)
             return List.of();
-        return list.stream().sorted(Comparator.comparingInt(Bound::ranking).reversed()
-                .thenComparing(b -> b.info().serviceId())).toList();
+        return list.stream().sorted(ORDER.reversed()).toList();
     }
 
     Optional<BackendInfo> infoOf(Backend backend) {
@@ -88,8 +102,7 @@ final class BackendRegistry {
         List<Bound> list = byType.get(vmType);
         if (list == null)
             return Optional.empty();
-        return list.stream().max(Comparator.comparingInt(Bound::ranking)
-                .thenComparing(b -> -b.info().serviceId()));
+        return list.stream().max(ORDER);
     }
 
     private static BackendInfo describe(ServiceReference<?> ref, Backend backend) {

@@ -52,6 +52,11 @@ final class BackendSlot {
         servingVersion = version;
     }
 
+    /** The bundle and version serving the VM ({@code "-"} while suspended). */
+    String servingDescription() {
+        return servingVersion;
+    }
+
     Backend serving() {
         return serving;
     }

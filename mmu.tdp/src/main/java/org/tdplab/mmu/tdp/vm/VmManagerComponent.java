@@ -50,6 +50,28 @@ public class VmManagerComponent implements VmManager {
     void bindBackend(ServiceReference<Backend> ref, Backend backend) {
         backends.add(ref, backend);
         resumeSuspended(backend.vmType());
+        upgradeTo(backend);
+    }
+
+    /**
+     * A newer version of the bundle serving live VMs arrived next to it (a jar dropped into {@code load/} beside the
+     * running one): those VMs move to it the way a swap moves them — drained, snapshotted, restored.
+     */
+    private void upgradeTo(Backend newer) {
+        BackendInfo info = backends.infoOf(newer).orElse(null);
+        if (info == null)
+            return;
+        for (CoreVm vm : vms.values()) {
+            Backend current = vm.gate().serving();
+            if (current == null || current == newer || !vm.type().equals(info.vmType()))
+                continue;
+            BackendInfo old = backends.infoOf(current).orElse(null);
+            if (old == null || !old.bundle().equals(info.bundle())
+                    || BackendRegistry.version(old.version()).compareTo(BackendRegistry.version(info.version())) >= 0)
+                continue;
+            if (vm.gate().suspend(current))
+                resumeSuspended(vm.type());
+        }
     }
 
     /**
@@ -79,6 +101,7 @@ public class VmManagerComponent implements VmManager {
     void bindStandalone(Backend backend, long id, String version) {
         backends.add(backend, new BackendInfo(backend.vmType(), Map.of(), "standalone", version, id), 0);
         resumeSuspended(backend.vmType());
+        upgradeTo(backend);
     }
 
     void setSuspendTimeoutMillis(long ms) {

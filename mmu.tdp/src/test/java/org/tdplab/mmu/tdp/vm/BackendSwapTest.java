@@ -160,6 +160,22 @@ class BackendSwapTest {
     }
 
     @Test
+    void aNewerVersionOfTheServingBundleTakesLiveVmsOver() {
+        Counting a = new Counting("t", 1);
+        VmManagerComponent core = new VmManagerComponent();
+        core.bindStandalone(a, 1, "1.0.0");
+        Vm vm = core.create("v", "t", 1, 48, Map.of());
+        vm.check();
+        core.bindStandalone(new Counting("t", 1), 2, "0.9.0"); // older: nothing moves
+        assertEquals("standalone 1.0.0", vm.backendVersion());
+        core.bindStandalone(new Counting("t", 1), 3, "1.1.0");
+        assertEquals("standalone 1.1.0", vm.backendVersion());
+        assertTrue(vm.check().ok());
+        assertEquals(2L, vm.stats().get("checks"));
+        assertEquals("standalone 1.1.0", core.create("w", "t", 1, 48, Map.of()).backendVersion());
+    }
+
+    @Test
     void aSnapshotThatIsNotPlainDataIsRefused() {
         assertThrows(MmuException.class, () -> PlainData.copy(Map.of("x", new Object())));
         Map<String, Object> ok = PlainData.copy(Map.of("a", new long[] { 1 }, "b", java.util.List.of(1, "s")));
