@@ -1,9 +1,15 @@
 package org.tdplab.backend.snp;
 
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Modified;
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.Designate;
+import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 import org.tdplab.backend.snp.kvm.AsidPool;
 import org.tdplab.backend.snp.kvm.SnpHost;
 import org.tdplab.backend.snp.kvm.SnpOptions;
@@ -23,14 +29,45 @@ import org.tdplab.mmu.api.backend.VmType;
  * privateness from the guest's C-bit. One instance stands for one AMD host: its RMP and its ASIDs are shared by the
  * VMs it serves.
  */
-@Component
+@Component(configurationPid = SnpBackend.PID)
+@Designate(ocd = SnpBackend.Config.class)
 @VmType("snp")
 @Capabilities(private__mem = true, protected__state = true)
 public class SnpBackend implements Backend {
     /** The RMP holds 4K and 2M pages, so no private leaf is ever larger than 2M. */
     private static final int PG_LEVEL_2M = 2;
 
+    static final String PID = "org.tdplab.backend.snp";
+
+    /**
+     * Defaults for new SNP VMs, through ConfigAdmin ({@code org.tdplab.backend.snp.cfg} in {@code load/}); a VM's own
+     * options win. A change applies to the next VM without restarting the bundle.
+     */
+    @ObjectClassDefinition(name = "tdplab SEV-SNP backend", description = "Defaults for new SNP VMs")
+    public @interface Config {
+        @AttributeDefinition(description = "The SNP guest policy given to SNP_LAUNCH_START (empty: QEMU's default "
+                + "0x30000)")
+        String policy() default "";
+    }
+
     private final SnpHost host = new SnpHost(new Rmp(), new AsidPool());
+    private volatile Map<String, String> defaults = Map.of();
+
+    @Activate
+    @Modified
+    void configure(Config config) {
+        Map<String, String> d = new HashMap<>();
+        if (!config.policy().isBlank())
+            d.put("policy", config.policy().trim());
+        SnpOptions.parse(d);
+        defaults = Map.copyOf(d);
+    }
+
+    private Map<String, String> withDefaults(Map<String, String> options) {
+        Map<String, String> out = new HashMap<>(defaults);
+        out.putAll(options);
+        return out;
+    }
 
     @Override
     public String vmType() {
@@ -40,14 +77,20 @@ public class SnpBackend implements Backend {
     /** Pre-fault is allowed only after SNP_LAUNCH_FINISH; the guest validates (PVALIDATE) its private memory. */
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        SnpOptions.parse(options);
+        SnpOptions.parse(withDefaults(options));
         return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ERROR_CODE, PG_LEVEL_2M)
                 .withProtectedState().withPreFaultAllowed(false).withAcceptance();
     }
 
     @Override
     public VmBackend attach(VmContext vm, Map<String, String> options) {
-        return new SnpVm(vm, host, SnpOptions.parse(options));
+        return new SnpVm(vm, host, SnpOptions.parse(withDefaults(options)));
+    }
+
+    /** Takes over a VM from the snapshot a previous SNP backend left (see {@link SnpVm#snapshot()}). */
+    @Override
+    public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
+        return SnpVm.restore(vm, host, SnpOptions.parse(withDefaults(options)), snapshot);
     }
 
     @Override

@@ -1,9 +1,16 @@
 package org.tdplab.backend.tdx;
 
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Modified;
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.Designate;
+import org.osgi.service.metatype.annotations.ObjectClassDefinition;
+import org.osgi.service.metatype.annotations.Option;
 import org.tdplab.backend.tdx.kvm.HkidPool;
 import org.tdplab.backend.tdx.kvm.TdxOptions;
 import org.tdplab.backend.tdx.kvm.TdxVm;
@@ -22,11 +29,56 @@ import org.tdplab.mmu.api.backend.VmType;
  * ({@code TDX_SHARED_BIT_PWL_4/5}). Each TD gets its own simulated TDX module ({@code .module}) driven by KVM's
  * TDX logic ({@code .kvm}); the platform's HKIDs are shared by the TDs of this service.
  */
-@Component
+@Component(configurationPid = TdxBackend.PID)
+@Designate(ocd = TdxBackend.Config.class)
 @VmType("tdx")
 @Capabilities(mirrored__pt = true, private__mem = true, protected__state = true, shared__bit = { "48=47", "52=51" })
 public class TdxBackend implements Backend {
+    static final String PID = "org.tdplab.backend.tdx";
+
+    /**
+     * Defaults for new TDs, through ConfigAdmin (a {@code org.tdplab.backend.tdx.cfg} in {@code load/} works); a TD's
+     * own {@code vm.create} options win. A change applies to the next TD without restarting the bundle.
+     */
+    @ObjectClassDefinition(name = "tdplab TDX backend", description = "Defaults for new TDs; the "
+            + "options a TD is created with win over these")
+    public @interface Config {
+        @AttributeDefinition(description = "TDX module version whose status codes apply", options = {
+                @Option(label = "TDX module 1.0", value = "1.0"), @Option(label = "TDX module 1.5", value = "1.5") })
+        String module() default "1.5";
+
+        @AttributeDefinition(description = "Probability in [0, 1] that a contended module lock is found busy "
+                + "(TDX_OPERAND_BUSY injection)")
+        String busy__rate() default "0";
+
+        @AttributeDefinition(description = "Seed of the BUSY injection draws")
+        String seed() default "0";
+
+        @AttributeDefinition(description = "The SEPT_VE_DISABLE TD attribute KVM sets")
+        boolean sept__ve__disable() default true;
+    }
+
     private final HkidPool hkids = new HkidPool();
+    private volatile Map<String, String> defaults = Map.of();
+
+    @Activate
+    @Modified
+    void configure(Config config) {
+        Map<String, String> d = new HashMap<>();
+        d.put("module", config.module());
+        d.put("busy_rate", config.busy__rate());
+        d.put("seed", config.seed());
+        d.put("sept_ve_disable", config.sept__ve__disable() ? "on" : "off");
+        TdxOptions.parse(d); // a bad configuration is refused here, not at the next TD
+        defaults = Map.copyOf(d);
+    }
+
+    /** The configured defaults under the TD's own options. */
+    private Map<String, String> withDefaults(Map<String, String> options) {
+        Map<String, String> out = new HashMap<>(defaults);
+        out.putAll(options);
+        return out;
+    }
 
     @Override
     public String vmType() {
@@ -35,7 +87,7 @@ public class TdxBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        TdxOptions.parse(options);
+        TdxOptions.parse(withDefaults(options));
         // private leaves are 4K only; memory-type zaps are unsupported; pre-fault only after finalize;
         // the per-VM MMIO value is 0 so the TD takes a #VE and makes an MMIO hypercall
         return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.SHARED_BIT, 1)
@@ -46,7 +98,13 @@ public class TdxBackend implements Backend {
     /** {@code tdx_vm_init} and {@code KVM_TDX_INIT_VM} / {@code KVM_TDX_INIT_VCPU}: the TD is built and initialized. */
     @Override
     public VmBackend attach(VmContext vm, Map<String, String> options) {
-        return new TdxVm(vm, TdxOptions.parse(options), hkids);
+        return new TdxVm(vm, TdxOptions.parse(withDefaults(options)), hkids);
+    }
+
+    /** Takes over a TD from the snapshot a previous TDX backend left (see {@link TdxVm#snapshot()}). */
+    @Override
+    public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
+        return TdxVm.restore(vm, TdxOptions.parse(withDefaults(options)), hkids, snapshot);
     }
 
     @Override

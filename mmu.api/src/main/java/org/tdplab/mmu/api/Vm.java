@@ -27,6 +27,20 @@ public interface Vm {
     /** The capabilities its backend gave for this VM's configuration. */
     VmCapabilities capabilities();
 
+    /**
+     * Why the VM is suspended, when it is: its backend went away and no backend of its type has taken it over yet
+     * (or the one that came refused its snapshot). Operations of a suspended VM wait, bounded, for a backend; past
+     * the bound they fail with {@code ENODEV} naming the VM type. Empty while the VM runs.
+     */
+    default Optional<String> suspension() {
+        return Optional.empty();
+    }
+
+    /** The bundle and version of the backend serving this VM now ({@code "-"} while suspended). */
+    default String backendVersion() {
+        return "-";
+    }
+
     /** Tears the VM down in the kernel's order: private leaves, the backend's key release, then the tables. */
     void destroy();
 

@@ -19,6 +19,20 @@ final class Anomalies {
             dropped++;
     }
 
+    synchronized List<String> kept() {
+        return List.copyOf(lines);
+    }
+
+    synchronized long dropped() {
+        return dropped;
+    }
+
+    synchronized void restore(List<?> kept, long droppedBefore) {
+        for (Object l : kept)
+            lines.add((String) l);
+        dropped = droppedBefore;
+    }
+
     synchronized List<String> lines() {
         List<String> out = new ArrayList<>(lines);
         if (dropped > 0)

@@ -46,6 +46,14 @@ public final class AsidPool {
         return asid;
     }
 
+    /** Takes {@code asid} for a VM restored from a snapshot. */
+    public synchronized void reserve(int asid) {
+        if (asid < 1 || asid > max || used.get(asid) && !reclaim.get(asid))
+            throw new MmuException(Errno.EBUSY, "SNP ASID %d is not free", asid);
+        used.set(asid);
+        reclaim.clear(asid);
+    }
+
     /** {@code sev_asid_free}: the ASID is reusable after the next flush. */
     public synchronized void free(int asid) {
         reclaim.set(asid);

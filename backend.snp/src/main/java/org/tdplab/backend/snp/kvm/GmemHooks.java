@@ -37,6 +37,27 @@ final class GmemHooks {
         this.rmp = calls.rmp();
     }
 
+    /** The folios still unprepared, as {head pfn, head gfn, order} triples. */
+    long[] unprepared() {
+        synchronized (unprepared) {
+            long[] out = new long[unprepared.size() * 3];
+            int i = 0;
+            for (var e : unprepared.entrySet()) {
+                out[i++] = e.getKey();
+                out[i++] = e.getValue()[0];
+                out[i++] = e.getValue()[1];
+            }
+            return out;
+        }
+    }
+
+    void restoreUnprepared(long[] triples) {
+        synchronized (unprepared) {
+            for (int i = 0; i + 2 < triples.length; i += 3)
+                unprepared.put(triples[i], new long[] { triples[i + 1], triples[i + 2] });
+        }
+    }
+
     void populating(boolean on) {
         populating = on ? Thread.currentThread() : null;
     }

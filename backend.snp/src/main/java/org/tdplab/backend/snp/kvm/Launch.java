@@ -41,6 +41,36 @@ final class Launch {
     private final long[] vmsa;
     private final boolean[] vmsaPrivate;
 
+    /** A launch taken over from a snapshot: no firmware call, the pages are the ones the snapshot names. */
+    Launch(VmContext ctx, RmpCalls calls, GmemHooks gmem, SnpHost host, String state, long contextPfn, long[] vmsa,
+            boolean[] vmsaPrivate) {
+        this.ctx = ctx;
+        this.calls = calls;
+        this.rmp = calls.rmp();
+        this.gmem = gmem;
+        this.host = host;
+        this.state = State.valueOf(state);
+        this.contextPfn = contextPfn;
+        this.vmsa = vmsa.clone();
+        this.vmsaPrivate = vmsaPrivate.clone();
+    }
+
+    String stateName() {
+        return state.name();
+    }
+
+    long contextPfn() {
+        return contextPfn;
+    }
+
+    long[] vmsaPages() {
+        return vmsa.clone();
+    }
+
+    boolean[] vmsaPrivate() {
+        return vmsaPrivate.clone();
+    }
+
     Launch(VmContext ctx, RmpCalls calls, GmemHooks gmem, SnpHost host) {
         this.ctx = ctx;
         this.calls = calls;

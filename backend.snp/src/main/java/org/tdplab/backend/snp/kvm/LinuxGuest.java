@@ -35,6 +35,19 @@ final class LinuxGuest {
     private final long[] fallbackGfn;
     private final int[] fallbackNext;
 
+    long[] fallbackGfn() {
+        return fallbackGfn.clone();
+    }
+
+    int[] fallbackNext() {
+        return fallbackNext.clone();
+    }
+
+    void restoreFallback(long[] gfn, int[] next) {
+        System.arraycopy(gfn, 0, fallbackGfn, 0, fallbackGfn.length);
+        System.arraycopy(next, 0, fallbackNext, 0, fallbackNext.length);
+    }
+
     LinuxGuest(VmContext ctx, RmpCalls calls, SnpVm vm, Anomalies anomalies) {
         this.ctx = ctx;
         this.calls = calls;

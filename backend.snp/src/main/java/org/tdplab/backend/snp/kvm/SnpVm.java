@@ -13,6 +13,7 @@ import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.MmuView;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -56,6 +57,71 @@ public final class SnpVm implements VmBackend {
             host.asids().free(asid);
             throw e;
         }
+    }
+
+    /** The format of {@link #snapshot()}; a restore refuses any other. */
+    public static final int SNAPSHOT_FORMAT = 1;
+
+    private SnpVm(VmContext ctx, SnpHost host, SnpOptions options, Map<String, Object> s) {
+        this.ctx = ctx;
+        this.host = host;
+        this.rmp = host.rmp();
+        this.options = options;
+        Object version = s.get(Backend.SNAPSHOT_VERSION);
+        if (!Integer.valueOf(SNAPSHOT_FORMAT).equals(version))
+            throw new MmuException(Errno.EINVAL, "SNP snapshot version %s is incompatible (this backend restores "
+                    + "version %d)", version, SNAPSHOT_FORMAT);
+        this.asid = (Integer) s.get("asid");
+        host.asids().reserve(asid);
+        this.calls = new RmpCalls(ctx, rmp, asid, anomalies);
+        long[] counts = (long[]) s.get("counts");
+        calls.rmpupdates.add(counts[0]);
+        calls.psmashes.add(counts[1]);
+        calls.pvalidates.add(counts[2]);
+        calls.rmpadjusts.add(counts[3]);
+        this.gmem = new GmemHooks(calls);
+        gmem.restoreUnprepared((long[]) s.get("unprepared"));
+        this.launch = new Launch(ctx, calls, gmem, host, (String) s.get("launch"), (Long) s.get("contextPfn"),
+                (long[]) s.get("vmsa"), (boolean[]) s.get("vmsaPrivate"));
+        this.guest = new LinuxGuest(ctx, calls, this, anomalies);
+        guest.restoreFallback((long[]) s.get("fallbackGfn"), (int[]) s.get("fallbackNext"));
+        anomalies.restore((List<?>) s.get("anomalies"), (Long) s.get("anomaliesDropped"));
+        this.tornDown = (Boolean) s.get("tornDown");
+        rmp.restore((long[]) s.get("rmp"));
+    }
+
+    /** A VM taken over from the {@link #snapshot()} of a previous SNP backend of this host. */
+    public static SnpVm restore(VmContext ctx, SnpHost host, SnpOptions options, Map<String, Object> snapshot) {
+        return new SnpVm(ctx, host, options, snapshot);
+    }
+
+    /**
+     * KVM's SNP state of this VM (ASID, launch state, context and VMSA pages, pending unprepared folios, the guest's
+     * fallback cursors, counters) and the RMP entries it owns (every entry assigned to its ASID, and its firmware
+     * context page) as {pfn, lo, hi, writer} quadruples — plain data.
+     */
+    @Override
+    public Map<String, Object> snapshot() {
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put(Backend.SNAPSHOT_VERSION, SNAPSHOT_FORMAT);
+        s.put("asid", asid);
+        s.put("counts", new long[] { calls.rmpupdates.sum(), calls.psmashes.sum(), calls.pvalidates.sum(),
+                calls.rmpadjusts.sum() });
+        s.put("unprepared", gmem.unprepared());
+        s.put("launch", launch.stateName());
+        s.put("contextPfn", launch.contextPfn());
+        s.put("vmsa", launch.vmsaPages());
+        s.put("vmsaPrivate", launch.vmsaPrivate());
+        s.put("fallbackGfn", guest.fallbackGfn());
+        s.put("fallbackNext", guest.fallbackNext());
+        s.put("anomalies", anomalies.kept());
+        s.put("anomaliesDropped", anomalies.dropped());
+        s.put("tornDown", tornDown);
+        long[] extra = launch.vmsaPages();
+        long[] all = java.util.Arrays.copyOf(extra, extra.length + 1);
+        all[extra.length] = launch.contextPfn();
+        s.put("rmp", rmp.export(asid, all));
+        return s;
     }
 
     public int asid() {

@@ -201,6 +201,56 @@ public final class Rmp {
         return out;
     }
 
+    // ---- hot swap ---------------------------------------------------------------------------------------------
+
+    /**
+     * The entries a VM's state depends on, as {pfn, lo, hi, writer} quadruples: every entry assigned to
+     * {@code asid}, and the entries of {@code extra} frames (its firmware pages).
+     */
+    public long[] export(int asid, long... extra) {
+        java.util.Set<Long> extras = new java.util.HashSet<>();
+        for (long e : extra)
+            extras.add(e);
+        long[] out = new long[64];
+        int n = 0;
+        for (int ri = 0; ri < regions.length(); ri++) {
+            Region r = regions.get(ri);
+            if (r == null)
+                continue;
+            for (int i = 0; i < PAGES; i++) {
+                long pfn = (long) ri * PAGES + i, lo = r.words.get(2 * i);
+                if (!(assigned(lo) && asid(lo) == asid) && !extras.contains(pfn))
+                    continue;
+                if (n + 4 > out.length)
+                    out = java.util.Arrays.copyOf(out, out.length * 2);
+                out[n++] = pfn;
+                out[n++] = lo;
+                out[n++] = r.words.get(2 * i + 1);
+                out[n++] = r.writer[i];
+            }
+        }
+        return java.util.Arrays.copyOf(out, n);
+    }
+
+    /** Writes back entries {@link #export} gave (of another RMP object standing for the same hardware). */
+    public void restore(long[] entries) {
+        for (int k = 0; k + 3 < entries.length; k += 4) {
+            long pfn = entries[k];
+            if (pfn < 0 || pfn >= frames)
+                throw new IllegalArgumentException("RMP entry for frame 0x" + Long.toHexString(pfn)
+                        + " outside the RMP");
+            ReentrantLock lock = lockOf(pfn);
+            lock.lock();
+            try {
+                account(lo(pfn), -1);
+                account(entries[k + 1], +1);
+                write(pfn, entries[k + 1], entries[k + 2], (byte) entries[k + 3]);
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+
     /** Marks a frame as used by a running VMRUN (VMCB, VMSA, AVIC backing page): RMPUPDATE then fails. */
     public void setInUse(long pfn, boolean used) {
         if (used)

@@ -28,6 +28,13 @@ public final class HkidPool {
         return id;
     }
 
+    /** Takes {@code id} for a TD restored from a snapshot. */
+    public synchronized void reserve(int id) {
+        if (id < 1 || id > max || used.get(id))
+            throw new MmuException(Errno.EBUSY, "HKID %d is not free", id);
+        used.set(id);
+    }
+
     public synchronized void free(int id) {
         used.clear(id);
     }

@@ -23,6 +23,7 @@ import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.MmuView;
 import org.tdplab.mmu.api.backend.VmBackend;
@@ -91,6 +92,17 @@ public final class TdxVm implements VmBackend {
     private final List<String> recorded = Collections.synchronizedList(new ArrayList<>());
 
     public TdxVm(VmContext ctx, TdxOptions options, HkidPool hkids) {
+        this(ctx, options, hkids, null);
+        try {
+            tdInit();
+        } catch (RuntimeException e) {
+            releaseKey();
+            teardown();
+            throw e;
+        }
+    }
+
+    private TdxVm(VmContext ctx, TdxOptions options, HkidPool hkids, byte[] moduleState) {
         this.ctx = ctx;
         this.options = options;
         this.hkids = hkids;
@@ -106,8 +118,9 @@ public final class TdxVm implements VmBackend {
                 ctx.writeToken(pfn, token);
             }
         };
-        this.module = new TdxModule(options.version(), ctx.vcpus(), frames,
-                new Contention(options.busyRate(), options.seed()));
+        Contention contention = new Contention(options.busyRate(), options.seed());
+        this.module = moduleState == null ? new TdxModule(options.version(), ctx.vcpus(), frames, contention)
+                : TdxModule.loadState(moduleState, frames, contention);
         for (int i = 0; i < calls.length; i++)
             calls[i] = new LongAdder();
         this.vcpuPages = new long[ctx.vcpus()][];
@@ -118,13 +131,108 @@ public final class TdxVm implements VmBackend {
         this.cursorUnitLevel = new int[ctx.vcpus()];
         this.cursorLevel = new int[ctx.vcpus()];
         Arrays.fill(cursorUnit, -1);
-        try {
-            tdInit();
-        } catch (RuntimeException e) {
-            releaseKey();
-            teardown();
-            throw e;
+    }
+
+    // ==== hot swap ===============================================================================================
+
+    /** The format of {@link #snapshot()}; a restore refuses any other. */
+    public static final int SNAPSHOT_FORMAT = 1;
+
+    /**
+     * KVM's TDX state of this TD (TD state, HKID, control pages, the S-EPT pages by mirror table, the accept
+     * cursors, counters) and the TDX module's (TDR/TDCS/TDVPS, S-EPT, PAMT as {@code module} bytes), all plain data.
+     * The BUSY injection stream is not state: the next backend starts its own from its options.
+     */
+    @Override
+    public Map<String, Object> snapshot() {
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put(Backend.SNAPSHOT_VERSION, SNAPSHOT_FORMAT);
+        s.put("module", module.saveState());
+        s.put("state", state);
+        s.put("hkidAssigned", hkidAssigned);
+        s.put("hkid", hkid);
+        s.put("tdrPfn", tdrPfn);
+        s.put("tdcsPfns", tdcsPfns.clone());
+        List<Object> vp = new ArrayList<>();
+        for (long[] pages : vcpuPages)
+            vp.add(pages == null ? new long[0] : pages.clone());
+        s.put("vcpuPages", vp);
+        long[] keys = new long[septPages.size()], values = new long[keys.length];
+        int i = 0;
+        for (Map.Entry<Long, Long> e : septPages.entrySet()) {
+            if (i == keys.length)
+                break;
+            keys[i] = e.getKey();
+            values[i++] = e.getValue();
         }
+        s.put("septKeys", Arrays.copyOf(keys, i));
+        s.put("septValues", Arrays.copyOf(values, i));
+        s.put("sparePage", sparePage.get());
+        s.put("framesHeld", framesHeld.get());
+        s.put("pageAddSrc", pageAddSrc);
+        s.put("pageAddToken", pageAddToken);
+        s.put("waitForSeptZap", waitForSeptZap);
+        s.put("kickSnapshot", kickSnapshot.clone());
+        s.put("cursorUnit", cursorUnit.clone());
+        s.put("cursorGfn", cursorGfn.clone());
+        s.put("cursorRemovals", cursorRemovals.clone());
+        s.put("cursorUnitLevel", cursorUnitLevel.clone());
+        s.put("cursorLevel", cursorLevel.clone());
+        s.put("removals", removals.sum());
+        s.put("busySeen", busySeen.sum());
+        long[] counts = new long[calls.length];
+        for (int c = 0; c < calls.length; c++)
+            counts[c] = calls[c].sum();
+        s.put("calls", counts);
+        s.put("recorded", List.copyOf(recorded));
+        return s;
+    }
+
+    /** A TD taken over from a {@link #snapshot()} of a previous backend: the HKID stays the TD's. */
+    public static TdxVm restore(VmContext ctx, TdxOptions options, HkidPool hkids, Map<String, Object> s) {
+        Object version = s.get(Backend.SNAPSHOT_VERSION);
+        if (!Integer.valueOf(SNAPSHOT_FORMAT).equals(version))
+            throw new MmuException(Errno.EINVAL, "TDX snapshot version %s is incompatible (this backend restores "
+                    + "version %d)", version, SNAPSHOT_FORMAT);
+        TdxVm vm = new TdxVm(ctx, options, hkids, (byte[]) s.get("module"));
+        vm.state = (Integer) s.get("state");
+        vm.hkidAssigned = (Boolean) s.get("hkidAssigned");
+        vm.hkid = (Integer) s.get("hkid");
+        if (vm.hkidAssigned)
+            hkids.reserve(vm.hkid);
+        vm.tdrPfn = (Long) s.get("tdrPfn");
+        System.arraycopy((long[]) s.get("tdcsPfns"), 0, vm.tdcsPfns, 0, vm.tdcsPfns.length);
+        List<?> vp = (List<?>) s.get("vcpuPages");
+        for (int v = 0; v < vm.vcpuPages.length; v++) {
+            long[] pages = (long[]) vp.get(v);
+            vm.vcpuPages[v] = pages.length == 0 ? null : pages.clone();
+        }
+        long[] keys = (long[]) s.get("septKeys"), values = (long[]) s.get("septValues");
+        for (int i = 0; i < keys.length; i++)
+            vm.septPages.put(keys[i], values[i]);
+        vm.sparePage.set((Long) s.get("sparePage"));
+        vm.framesHeld.set((Long) s.get("framesHeld"));
+        vm.pageAddSrc = (Long) s.get("pageAddSrc");
+        vm.pageAddToken = (Long) s.get("pageAddToken");
+        vm.waitForSeptZap = (Boolean) s.get("waitForSeptZap");
+        copy((long[]) s.get("kickSnapshot"), vm.kickSnapshot);
+        copy((long[]) s.get("cursorUnit"), vm.cursorUnit);
+        copy((long[]) s.get("cursorGfn"), vm.cursorGfn);
+        copy((long[]) s.get("cursorRemovals"), vm.cursorRemovals);
+        System.arraycopy((int[]) s.get("cursorUnitLevel"), 0, vm.cursorUnitLevel, 0, vm.cursorUnitLevel.length);
+        System.arraycopy((int[]) s.get("cursorLevel"), 0, vm.cursorLevel, 0, vm.cursorLevel.length);
+        vm.removals.add((Long) s.get("removals"));
+        vm.busySeen.add((Long) s.get("busySeen"));
+        long[] counts = (long[]) s.get("calls");
+        for (int c = 0; c < Math.min(counts.length, vm.calls.length); c++)
+            vm.calls[c].add(counts[c]);
+        for (Object line : (List<?>) s.get("recorded"))
+            vm.recorded.add((String) line);
+        return vm;
+    }
+
+    private static void copy(long[] from, long[] to) {
+        System.arraycopy(from, 0, to, 0, to.length);
     }
 
     // ==== SEAMCALL plumbing ======================================================================================

@@ -11,7 +11,9 @@ import java.util.function.LongConsumer;
  *
  * <p>Not thread-safe: the module calls it under its lock.
  */
-public final class Pamt {
+public final class Pamt implements java.io.Serializable {
+    private static final long serialVersionUID = 1L;
+
     /** Page types (PT). */
     public static final int PT_NDA = 0, PT_RSVD = 1, PT_REG = 2, PT_EPT = 3, PT_TDR = 4, PT_TDCX = 5, PT_TDVPR = 6;
     private static final String[] TYPE_NAMES = { "NDA", "RSVD", "REG", "EPT", "TDR", "TDCX", "TDVPR" };
@@ -155,7 +157,8 @@ public final class Pamt {
     }
 
     /** 2M chunks by {@code pfn >> 9}: open addressing on primitive keys, so lookups allocate nothing. */
-    private static final class Chunks {
+    private static final class Chunks implements java.io.Serializable {
+        private static final long serialVersionUID = 1L;
         private static final long EMPTY = -1;
         private long[] keys = filled(16);
         private long[][] values = new long[16][];

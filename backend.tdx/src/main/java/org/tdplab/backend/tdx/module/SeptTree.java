@@ -16,7 +16,9 @@ import java.util.Map;
  *
  * <p>Not thread-safe: the module calls it under its lock.
  */
-final class SeptTree {
+final class SeptTree implements java.io.Serializable {
+    private static final long serialVersionUID = 1L;
+
     static final long STATE_MASK = 0xF;
     static final long HOST_PRIORITY = 1L << 4;
     static final long HPA_MASK = 0x000F_FFFF_FFFF_F000L;

@@ -60,7 +60,9 @@ import java.util.List;
  * <p>Addresses are architectural: GPA|level operands (RCX bits 2:0 = TDX level, 11:3 reserved, 51:12 GPA page, 63:52
  * reserved), HPAs with the KeyID in the bits from {@link #KEYID_SHIFT} up.
  */
-public final class TdxModule {
+public final class TdxModule implements java.io.Serializable {
+    private static final long serialVersionUID = 1L;
+
     /** The module version whose status codes apply (hardware spec A.3 version note). */
     public enum Version {
         V1_0("1.0"), V1_5("1.5");
@@ -84,7 +86,9 @@ public final class TdxModule {
     }
 
     /** Extended outputs of a SEAMCALL (RCX, RDX, R8): cleared at entry, set on the paths the spec names. */
-    public static final class Regs {
+    public static final class Regs implements java.io.Serializable {
+        private static final long serialVersionUID = 1L;
+
         public long rcx, rdx, r8;
 
         void clear() {
@@ -126,8 +130,9 @@ public final class TdxModule {
     public static final long G_EPT_VIOLATION = -1, G_VE = -2, G_PENDING_EXIT = -3, G_NOT_ENTERED = -4;
 
     private final Version version;
-    private final Frames frames;
-    private final Contention contention;
+    /** Callbacks into this bundle's VM and its BUSY injection: not state, re-attached after a restore. */
+    private transient Frames frames;
+    private transient Contention contention;
     private final long tdmrLimitPfn;
     private final Regs scratch = new Regs();
 
@@ -191,6 +196,41 @@ public final class TdxModule {
     /** A module whose TDMRs cover every frame below the KeyID bits. */
     public TdxModule(Version version, int maxVcpus, Frames frames, Contention contention) {
         this(version, maxVcpus, frames, contention, 1L << (KEYID_SHIFT - 12));
+    }
+
+    // ==== hot swap ===============================================================================================
+
+    /**
+     * The module's whole state — TDR, TDCS, TDVPS, the S-EPT tree and the PAMT — as plain bytes (Java
+     * serialization of primitive fields and arrays), for a backend that takes over the TD after a bundle swap.
+     */
+    public byte[] saveState() {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.ObjectOutputStream out = new java.io.ObjectOutputStream(bytes)) {
+            out.writeObject(this);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return bytes.toByteArray();
+    }
+
+    /** A module with the state {@link #saveState} wrote, driving {@code frames} with {@code contention}. */
+    public static TdxModule loadState(byte[] state, Frames frames, Contention contention) {
+        try (java.io.ObjectInputStream in = new java.io.ObjectInputStream(new java.io.ByteArrayInputStream(state)) {
+            @Override
+            protected Class<?> resolveClass(java.io.ObjectStreamClass desc)
+                    throws java.io.IOException, ClassNotFoundException {
+                // this bundle's classes, never the departed one's
+                return Class.forName(desc.getName(), false, TdxModule.class.getClassLoader());
+            }
+        }) {
+            TdxModule m = (TdxModule) in.readObject();
+            m.frames = frames;
+            m.contention = contention;
+            return m;
+        } catch (java.io.IOException | ClassNotFoundException e) {
+            throw new IllegalArgumentException("unreadable TDX module state: " + e, e);
+        }
     }
 
     // ==== helpers ================================================================================================

@@ -31,6 +31,27 @@ public interface Backend {
      */
     VmBackend attach(VmContext vm, Map<String, String> options);
 
+    /** The key of a {@link VmBackend#snapshot()} that holds its format version (an {@code Integer}). */
+    String SNAPSHOT_VERSION = "snapshot.version";
+
+    /**
+     * Takes over a live VM whose previous backend of this type went away: rebuilds the backend's side from the
+     * plain-data {@link VmBackend#snapshot() snapshot} the previous one left, without touching the core's state
+     * (tables, memory, tokens stay as they are). The default serves stateless backends: it accepts only the default
+     * snapshot (version 1 and nothing else) and attaches afresh.
+     *
+     * @throws MmuException {@code EINVAL} for a snapshot version (or content) this backend cannot take; the VM
+     *     then stays suspended
+     */
+    default VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
+        Object version = snapshot.get(SNAPSHOT_VERSION);
+        if (!Integer.valueOf(1).equals(version) || snapshot.size() != 1)
+            throw new MmuException(org.tdplab.mmu.api.Errno.EINVAL,
+                    "VM type '%s': snapshot version %s with %d entries is incompatible (this backend restores only "
+                            + "the stateless version 1)", vmType(), version, snapshot.size());
+        return attach(vm, options);
+    }
+
     /** The statements this backend contributes to the scenario language. */
     default List<VerbSpec> verbs() {
         return List.of();

@@ -129,4 +129,18 @@ public interface VmBackend {
     default List<String> check(MmuView view) {
         return List.of();
     }
+
+    // ---- hot swap ---------------------------------------------------------------------------------------------
+
+    /**
+     * The state that must survive when this backend's service goes away while the VM lives (a bundle update, a
+     * stop/start): plain data only — boxed primitives, {@code String}s, primitive arrays, and {@code List}s /
+     * {@code Map<String, ?>}s of those — with the format version under {@link Backend#SNAPSHOT_VERSION}. The core
+     * copies it and refuses anything else (no class of the departing bundle may cross over), then hands it to
+     * {@link Backend#restore} of the next backend of the VM type. Called with no other hook of this VM running, and
+     * no hook of this object is called afterwards. The default is a stateless backend: just the version 1.
+     */
+    default Map<String, Object> snapshot() {
+        return Map.of(Backend.SNAPSHOT_VERSION, 1);
+    }
 }

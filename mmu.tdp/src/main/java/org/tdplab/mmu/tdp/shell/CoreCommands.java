@@ -15,7 +15,7 @@ import org.tdplab.mmu.api.backend.BackendInfo;
         "osgi.command.function=backends",
         "osgi.command.function=vms",
         "mmu.command.summary=backends: list every backend the core discovered (VM type, capabilities, bundle)",
-        "mmu.command.summary=vms: list the VMs that exist now" })
+        "mmu.command.summary=vms: list the VMs that exist now, running or suspended, and the backend serving each" })
 public class CoreCommands {
     @Reference
     VmManager manager;
@@ -32,7 +32,9 @@ public class CoreCommands {
 
     public void vms() {
         for (Vm vm : manager.vms())
-            System.out.printf("%-12s type=%s vcpus=%d%n", vm.name(), vm.type(), vm.vcpus());
+            System.out.printf("%-12s type=%s vcpus=%d state=%s backend=%s%n", vm.name(), vm.type(), vm.vcpus(),
+                    vm.suspension().map(why -> "suspended (" + why + ")").orElse("running"),
+                    vm.backendVersion().replace(' ', '@'));
     }
 
     /** The advertised {@code mmu.cap.*} properties; the shared bit shown per address width, e.g. {@code 47@gpaw48}. */

@@ -22,7 +22,22 @@ import org.tdplab.mmu.api.backend.BackendInfo;
 final class BackendRegistry {
     static final String CAP_PREFIX = "mmu.cap.";
 
-    private record Bound(Backend backend, BackendInfo info, int ranking) {
+    record Bound(Backend backend, BackendInfo info, int ranking) {
+    }
+
+    /**
+     * Which of two services of a type serves new VMs: the higher service ranking, then the newer bundle version (a
+     * newer jar dropped next to the running one), then the older service.
+     */
+    private static final Comparator<Bound> ORDER = Comparator.comparingInt(Bound::ranking)
+            .thenComparing(b -> version(b.info().version())).thenComparing(b -> -b.info().serviceId());
+
+    static org.osgi.framework.Version version(String v) {
+        try {
+            return org.osgi.framework.Version.parseVersion(v);
+        } catch (IllegalArgumentException e) {
+            return org.osgi.framework.Version.emptyVersion;
+        }
     }
 
     private final ConcurrentMap<String, List<Bound>> byType = new ConcurrentHashMap<>();
@@ -40,6 +55,24 @@ final class BackendRegistry {
         long id = serviceId(ref);
         byType.values().forEach(list -> list.removeIf(b -> b.info().serviceId() == id));
         byType.values().removeIf(List::isEmpty);
+    }
+
+    void remove(Backend backend) {
+        byType.values().forEach(list -> list.removeIf(b -> b.backend() == backend));
+        byType.values().removeIf(List::isEmpty);
+    }
+
+    /** The services of a type, the one that serves new VMs first. */
+    List<Bound> ranked(String vmType) {
+        List<Bound> list = byType.get(vmType);
+        if (list == null)
+            return List.of();
+        return list.stream().sorted(ORDER.reversed()).toList();
+    }
+
+    Optional<BackendInfo> infoOf(Backend backend) {
+        return byType.values().stream().flatMap(List::stream).filter(b -> b.backend() == backend)
+                .map(Bound::info).findFirst();
     }
 
     Optional<Backend> forType(String vmType) {
@@ -69,8 +102,7 @@ final class BackendRegistry {
         List<Bound> list = byType.get(vmType);
         if (list == null)
             return Optional.empty();
-        return list.stream().max(Comparator.comparingInt(Bound::ranking)
-                .thenComparing(b -> -b.info().serviceId()));
+        return list.stream().max(ORDER);
     }
 
     private static BackendInfo describe(ServiceReference<?> ref, Backend backend) {

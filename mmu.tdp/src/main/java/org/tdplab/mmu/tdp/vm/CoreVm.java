@@ -64,7 +64,11 @@ public final class CoreVm implements Vm, MmuHost {
     final GuestOps guest;
     private final HostOps host;
     private volatile boolean preFaultAllowed;
-    private final VmBackend backend;
+    /** The backend's side now; null while suspended. Hooks read it once per call (a volatile read). */
+    private volatile VmBackend backend;
+    /** What serves this VM; swapped under the write side of {@link #gate}. */
+    private final BackendSlot gate;
+    private final Map<String, String> options;
     private final CoreVmContext context;
     private final Consumer<CoreVm> onDestroy;
     /** {@code slots_lock}: serializes the VMM's ioctls that change memslots, attributes and guest_memfd. */
@@ -97,7 +101,10 @@ public final class CoreVm implements Vm, MmuHost {
         this.host = new HostOps(this);
         this.preFaultAllowed = caps.preFaultAllowed();
         this.context = new CoreVmContext(this);
+        this.options = Map.copyOf(options);
+        this.gate = new BackendSlot(this);
         this.backend = backend.attach(context, options);
+        gate.attached(backend);
     }
 
     private TableFrames tableFrames() {
@@ -253,42 +260,42 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public void addMemslot(int slot, long gpa, long size, Set<SlotFlag> flags, PageSize backing) {
-        host.addMemslot(slot, gpa, size, flags, backing);
+        gate.run(() -> host.addMemslot(slot, gpa, size, flags, backing));
     }
 
     @Override
     public void deleteMemslot(int slot) {
-        host.deleteMemslot(slot);
+        gate.run(() -> host.deleteMemslot(slot));
     }
 
     @Override
     public void moveMemslot(int slot, long gpa) {
-        host.moveMemslot(slot, gpa);
+        gate.run(() -> host.moveMemslot(slot, gpa));
     }
 
     @Override
     public void setDirtyLogging(int slot, boolean enable, DirtyLogOptions options) {
-        host.setDirtyLogging(slot, enable, options);
+        gate.run(() -> host.setDirtyLogging(slot, enable, options));
     }
 
     @Override
     public long[] getDirtyLog(int slot) {
-        return host.getDirtyLog(slot);
+        return gate.call(() -> host.getDirtyLog(slot));
     }
 
     @Override
     public void clearDirtyLog(int slot, long gpa, long size) {
-        host.clearDirtyLog(slot, gpa, size);
+        gate.run(() -> host.clearDirtyLog(slot, gpa, size));
     }
 
     @Override
     public void setMemoryAttributes(long gpa, long size, boolean isPrivate) {
-        host.setMemoryAttributes(gpa, size, isPrivate);
+        gate.run(() -> host.setMemoryAttributes(gpa, size, isPrivate));
     }
 
     @Override
     public void punchHole(long gpa, long size) {
-        host.punchHole(gpa, size);
+        gate.run(() -> host.punchHole(gpa, size));
     }
 
     @Override
@@ -298,26 +305,30 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public void zapGfnRange(long gpa, long size) {
-        host.zapGfnRange(gpa, size);
+        gate.run(() -> host.zapGfnRange(gpa, size));
     }
 
     @Override
     public void notifyUnmap(long gpa, long size) {
-        host.notifyUnmap(gpa, size);
+        gate.run(() -> host.notifyUnmap(gpa, size));
     }
 
     @Override
     public long age(long gpa, long size) {
-        return host.age(gpa, size, true);
+        return gate.call(() -> host.age(gpa, size, true));
     }
 
     @Override
     public long testAge(long gpa, long size) {
-        return host.age(gpa, size, false);
+        return gate.call(() -> host.age(gpa, size, false));
     }
 
     @Override
     public CheckReport check() {
+        return gate.call(this::checkNow);
+    }
+
+    private CheckReport checkNow() {
         mmu.lock.writeLock();
         try {
             CheckTarget target = new CheckTarget(mmu, memslots, attributes, vcpus, guestMode, bugged());
@@ -352,6 +363,10 @@ public final class CoreVm implements Vm, MmuHost {
 
     /** A vCPU ioctl: under {@code vcpu->mutex}, after checking that the VM can still run it. */
     private <T> T onVcpu(int index, java.util.function.Function<Vcpu, T> ioctl) {
+        return gate.call(() -> onVcpuNow(index, ioctl));
+    }
+
+    private <T> T onVcpuNow(int index, java.util.function.Function<Vcpu, T> ioctl) {
         requireAlive();
         Vcpu v = vcpu(index);
         v.mutex.lock();
@@ -371,14 +386,27 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public Map<String, Long> stats() {
+        return gate.call(this::statsNow);
+    }
+
+    private Map<String, Long> statsNow() {
         Map<String, Long> out = new LinkedHashMap<>(mmu.stats.snapshot());
         context.firmwareCalls.forEach((name, count) -> out.put(name, count.sum()));
         out.putAll(backend.stats());
+        if (gate.suspensions.sum() > 0) { // only VMs that went through a backend swap carry these
+            out.put("swap_suspensions", gate.suspensions.sum());
+            out.put("swap_ops_waited", gate.opsWaited.sum());
+            out.put("swap_last_pause_us", gate.lastPauseNanos / 1000);
+        }
         return out;
     }
 
     @Override
     public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+        gate.run(() -> invokeNow(verb, options, flags));
+    }
+
+    private void invokeNow(String verb, Map<String, String> options, Set<String> flags) {
         requireAlive();
         slotsLock.lock();
         try {
@@ -397,6 +425,10 @@ public final class CoreVm implements Vm, MmuHost {
      */
     @Override
     public void destroy() {
+        gate.run(this::destroyNow);
+    }
+
+    private void destroyNow() {
         slotsLock.lock();
         try {
             if (destroyed)
@@ -407,6 +439,35 @@ public final class CoreVm implements Vm, MmuHost {
             slotsLock.unlock();
         }
         onDestroy.accept(this);
+    }
+
+    // ---- hot swap ---------------------------------------------------------------------------------------------
+
+    @Override
+    public Optional<String> suspension() {
+        return gate.suspension();
+    }
+
+    @Override
+    public String backendVersion() {
+        return gate.servingVersion();
+    }
+
+    BackendSlot gate() {
+        return gate;
+    }
+
+    CoreVmContext context() {
+        return context;
+    }
+
+    Map<String, String> options() {
+        return options;
+    }
+
+    /** Only {@link BackendSlot}, under the write side of its gate. */
+    void setBackend(VmBackend b) {
+        backend = b;
     }
 
     HostOps host() {

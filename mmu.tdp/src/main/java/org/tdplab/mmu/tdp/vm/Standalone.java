@@ -18,4 +18,14 @@ public final class Standalone {
             core.bindStandalone(b, id++);
         return core;
     }
+
+    /** The backend service goes away, as an unbind would: its VMs are suspended (and resumed by another of the type). */
+    public static void unbind(VmManager manager, Backend backend) {
+        ((VmManagerComponent) manager).unbindStandalone(backend);
+    }
+
+    /** A backend service arrives, as a bind would: suspended VMs of its type resume on it. */
+    public static void bind(VmManager manager, Backend backend, long serviceId, String version) {
+        ((VmManagerComponent) manager).bindStandalone(backend, serviceId, version);
+    }
 }

@@ -7,7 +7,10 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 
+import org.osgi.framework.BundleContext;
 import org.osgi.framework.ServiceReference;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Modified;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
@@ -31,7 +34,7 @@ import org.tdplab.mmu.tdp.mem.HostMemory;
  * The core service. Backends come and go as dynamic, greedy references: binding or losing one never
  * re-activates this component, so VMs of other types are undisturbed.
  */
-@Component(service = VmManager.class)
+@Component(service = VmManager.class, configurationPid = "org.tdplab.mmu.core")
 public class VmManagerComponent implements VmManager {
     private final BackendRegistry backends = new BackendRegistry();
     private final ConcurrentMap<String, CoreVm> vms = new ConcurrentHashMap<>();
@@ -39,20 +42,95 @@ public class VmManagerComponent implements VmManager {
     private final HostMemory memory = new HostMemory();
     private final List<MmuObserver> observers = new CopyOnWriteArrayList<>();
     private final AtomicInteger ids = new AtomicInteger();
+    private volatile long suspendTimeoutNanos = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(
+            BackendSlot.DEFAULT_TIMEOUT_MS);
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
     void bindBackend(ServiceReference<Backend> ref, Backend backend) {
         backends.add(ref, backend);
+        resumeSuspended(backend.vmType());
+        upgradeTo(backend);
+    }
+
+    /**
+     * A newer version of the bundle serving live VMs arrived next to it (a jar dropped into {@code load/} beside the
+     * running one): those VMs move to it the way a swap moves them — drained, snapshotted, restored.
+     */
+    private void upgradeTo(Backend newer) {
+        BackendInfo info = backends.infoOf(newer).orElse(null);
+        if (info == null)
+            return;
+        for (CoreVm vm : vms.values()) {
+            Backend current = vm.gate().serving();
+            if (current == null || current == newer || !vm.type().equals(info.vmType()))
+                continue;
+            BackendInfo old = backends.infoOf(current).orElse(null);
+            if (old == null || !old.bundle().equals(info.bundle())
+                    || BackendRegistry.version(old.version()).compareTo(BackendRegistry.version(info.version())) >= 0)
+                continue;
+            if (vm.gate().suspend(current))
+                resumeSuspended(vm.type());
+        }
+    }
+
+    /**
+     * {@code suspend.timeout.ms} (component property or ConfigAdmin, PID {@code org.tdplab.mmu.core}; else the
+     * framework property {@code tdplab.suspend.timeout.ms}; default 3000): how long an operation of a suspended VM
+     * waits for a backend of its type.
+     */
+    @Activate
+    @Modified
+    void configure(BundleContext context, Map<String, Object> properties) {
+        Object v = properties.get("suspend.timeout.ms");
+        if (v == null && context != null)
+            v = context.getProperty("tdplab.suspend.timeout.ms");
+        long ms = v == null ? BackendSlot.DEFAULT_TIMEOUT_MS : Long.parseLong(v.toString().trim());
+        suspendTimeoutNanos = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(ms);
+        vms.values().forEach(vm -> vm.gate().timeoutNanos = suspendTimeoutNanos);
     }
 
     /** Outside a container (tests, benchmarks): binds a backend the way the service reference would. */
-    void bindStandalone(Backend backend, long id) {
-        backends.add(backend, new BackendInfo(backend.vmType(), Map.of(), "standalone", "0", id), 0);
+    void unbindStandalone(Backend backend) {
+        backends.remove(backend);
+        for (CoreVm vm : vms.values())
+            vm.gate().suspend(backend);
+        resumeSuspended(backend.vmType());
     }
 
-    void unbindBackend(ServiceReference<Backend> ref) {
+    void bindStandalone(Backend backend, long id, String version) {
+        backends.add(backend, new BackendInfo(backend.vmType(), Map.of(), "standalone", version, id), 0);
+        resumeSuspended(backend.vmType());
+        upgradeTo(backend);
+    }
+
+    void setSuspendTimeoutMillis(long ms) {
+        configure(null, Map.of("suspend.timeout.ms", ms));
+    }
+
+    void bindStandalone(Backend backend, long id) {
+        bindStandalone(backend, id, "0");
+    }
+
+    /**
+     * The service goes away: the VMs it serves are suspended (their operations drain first, then its snapshot is
+     * taken), and handed to another backend of their type when one is bound. Other VMs are not touched.
+     */
+    void unbindBackend(ServiceReference<Backend> ref, Backend backend) {
         backends.remove(ref);
+        for (CoreVm vm : vms.values())
+            vm.gate().suspend(backend);
+        resumeSuspended(backend.vmType());
+    }
+
+    private void resumeSuspended(String type) {
+        for (CoreVm vm : vms.values()) {
+            if (!vm.type().equals(type) || vm.gate().serving() != null)
+                continue;
+            for (BackendRegistry.Bound b : backends.ranked(type)) // the first that accepts the snapshot
+                if (vm.gate().resume(b.backend(), b.info().bundle() + " " + b.info().version()))
+                    break;
+        }
     }
 
     @Override
@@ -69,6 +147,8 @@ public class VmManagerComponent implements VmManager {
             throw new MmuException(Errno.EEXIST, "VM '%s' exists already", name);
         CoreVm vm = new CoreVm(ids.incrementAndGet(), name, type, vcpus, caps, memory, backend, opts, observers,
                 this::forget);
+        vm.gate().timeoutNanos = suspendTimeoutNanos;
+        backends.infoOf(backend).ifPresent(i -> vm.gate().describe(i.bundle() + " " + i.version()));
         if (vms.putIfAbsent(name, vm) != null) {
             vm.destroy();
             throw new MmuException(Errno.EEXIST, "VM '%s' exists already", name);

@@ -1,0 +1,198 @@
+package org.tdplab.mmu.tdp.vm;
+
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Supplier;
+
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.VmBackend;
+
+/**
+ * Which backend serves one VM, and the hot-swap gate in front of it. Every VM operation (ioctl) runs on the read side
+ * of the gate; a swap takes the write side, so it waits for the operations in flight and no hook is ever called on a
+ * backend after its snapshot was taken. Hooks themselves only read {@link CoreVm#backend()} (a volatile read); the
+ * gate costs one uncontended read-lock acquisition per operation, never one per hook.
+ *
+ * <p>When the serving backend goes away the VM is <em>suspended</em>: its backend's state is kept as a plain-data
+ * snapshot, and operations wait, at most {@link #timeoutNanos}, for a backend of the same type to restore it. Past
+ * the bound they fail with {@code ENODEV} — what KVM returns when the device behind an fd is gone — naming the VM
+ * type. The VM's core state (tables, memory, tokens) is never touched while suspended.
+ */
+final class BackendSlot {
+    static final long DEFAULT_TIMEOUT_MS = 3000;
+
+    private final CoreVm vm;
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final Object resumed = new Object();
+    /** The service that serves the VM; null while suspended. */
+    private volatile Backend serving;
+    private volatile String servingVersion = "-";
+    private volatile Map<String, Object> snapshot;
+    private volatile String refusal;
+    private volatile long suspendedAt;
+    volatile long timeoutNanos = TimeUnit.MILLISECONDS.toNanos(DEFAULT_TIMEOUT_MS);
+    final LongAdder suspensions = new LongAdder(), opsWaited = new LongAdder();
+    /** From the drain of the last suspension (snapshot included) to its resumption (restore included). */
+    volatile long lastPauseNanos;
+
+    BackendSlot(CoreVm vm) {
+        this.vm = vm;
+    }
+
+    void attached(Backend backend) {
+        serving = backend;
+    }
+
+    void describe(String version) {
+        servingVersion = version;
+    }
+
+    /** The bundle and version serving the VM ({@code "-"} while suspended). */
+    String servingDescription() {
+        return servingVersion;
+    }
+
+    Backend serving() {
+        return serving;
+    }
+
+    // ---- the gate ---------------------------------------------------------------------------------------------
+
+    <T> T call(Supplier<T> op) {
+        enter();
+        try {
+            return op.get();
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    void run(Runnable op) {
+        enter();
+        try {
+            op.run();
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    private void enter() {
+        lock.readLock().lock();
+        if (serving != null)
+            return;
+        lock.readLock().unlock();
+        awaitBackend();
+    }
+
+    /** A suspended VM's operation: waits (bounded) for a backend, then enters with the read side held. */
+    private void awaitBackend() {
+        opsWaited.increment();
+        long deadline = System.nanoTime() + timeoutNanos;
+        for (;;) {
+            synchronized (resumed) {
+                while (serving == null) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0)
+                        throw suspendedError();
+                    try {
+                        TimeUnit.NANOSECONDS.timedWait(resumed, left);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw suspendedError();
+                    }
+                }
+            }
+            lock.readLock().lock();
+            if (serving != null)
+                return;
+            lock.readLock().unlock();
+        }
+    }
+
+    private MmuException suspendedError() {
+        String why = refusal;
+        return new MmuException(Errno.ENODEV, "VM '%s' is suspended: no backend of VM type '%s' took it over within "
+                + "%d ms%s", vm.name(), vm.type(), TimeUnit.NANOSECONDS.toMillis(timeoutNanos),
+                why == null ? "" : " (" + why + ")");
+    }
+
+    // ---- swapping ---------------------------------------------------------------------------------------------
+
+    /**
+     * The service {@code departing} goes away: when it serves this VM, waits for the operations in flight, takes
+     * its snapshot and suspends the VM. Returns whether the VM was suspended.
+     */
+    boolean suspend(Backend departing) {
+        lock.writeLock().lock();
+        try {
+            if (serving == null || serving != departing)
+                return false;
+            long start = System.nanoTime(); // operations in flight have drained
+            VmBackend old = vm.backend();
+            try {
+                snapshot = PlainData.copy(old.snapshot());
+                refusal = null;
+            } catch (RuntimeException e) {
+                snapshot = null;
+                refusal = "the departing backend gave no usable snapshot: " + e.getMessage();
+            }
+            vm.setBackend(null);
+            serving = null;
+            servingVersion = "-";
+            suspendedAt = start;
+            suspensions.increment();
+            return true;
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
+    /**
+     * A backend of the VM's type is there: restores the snapshot into it and resumes the VM. When it refuses the
+     * snapshot the VM stays suspended with the refusal as its reason (and the snapshot kept for the next backend).
+     */
+    boolean resume(Backend candidate, String version) {
+        lock.writeLock().lock();
+        try {
+            if (serving != null)
+                return false;
+            if (snapshot == null)
+                return false;
+            VmBackend restored;
+            try {
+                restored = candidate.restore(vm.context(), vm.options(), snapshot);
+            } catch (RuntimeException e) {
+                refusal = version + " refused the snapshot: " + e.getMessage();
+                return false;
+            }
+            vm.setBackend(restored);
+            serving = candidate;
+            servingVersion = version;
+            snapshot = null;
+            refusal = null;
+            lastPauseNanos = System.nanoTime() - suspendedAt;
+        } finally {
+            lock.writeLock().unlock();
+        }
+        synchronized (resumed) {
+            resumed.notifyAll();
+        }
+        return true;
+    }
+
+    Optional<String> suspension() {
+        if (serving != null)
+            return Optional.empty();
+        String why = refusal;
+        return Optional.of("no backend of VM type '" + vm.type() + "'" + (why == null ? "" : ": " + why));
+    }
+
+    String servingVersion() {
+        return servingVersion;
+    }
+}
