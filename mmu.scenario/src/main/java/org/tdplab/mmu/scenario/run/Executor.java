@@ -20,6 +20,8 @@ import org.tdplab.mmu.scenario.lang.CoreVerbs;
 import org.tdplab.mmu.scenario.lang.Level;
 import org.tdplab.mmu.scenario.lang.Schema;
 import org.tdplab.mmu.scenario.lang.Statement;
+import org.tdplab.mmu.scenario.workload.Report;
+import org.tdplab.mmu.scenario.workload.Workloads;
 
 /**
  * Runs one statement (not an {@code expect} line) against the model: one {@link Vm} call per statement, with the
@@ -58,13 +60,24 @@ final class Executor {
         case "guest" -> {
             return guest(v, s);
         }
-        case "run" -> throw new MmuException(Errno.ENOTSUP, "run %s: workloads are not built yet (a later version "
-                + "brings demand_paging, dirty_log, conversions, memslot_stress and access_tracking)",
-                s.word("WORKLOAD"));
+        case "run" -> {
+            return workload(v, s);
+        }
         default -> {
             return host(v, v.live(), s);
         }
         }
+    }
+
+    /** {@code run VM WORKLOAD …}: its report lines; a memslot it added ({@code backing=}) is remembered. */
+    private static Outcome workload(ScenarioVm v, Statement s) {
+        Map<String, String> options = s.extraOptions();
+        long gpa = s.number("gpa"), size = s.number("size");
+        Report r = Workloads.run(v.live(), s.word("WORKLOAD"), gpa, size, toInt("vcpus", s.number("vcpus")), options,
+                v::slot);
+        if (options.containsKey("backing"))
+            v.slotAdded(toInt("slot", s.optionalNumber("slot", 0)), gpa, size);
+        return Outcome.report(r.lines());
     }
 
     private Outcome create(Statement s) {

@@ -3,6 +3,7 @@ package org.tdplab.mmu.scenario.run;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.MmuException;
@@ -25,9 +26,17 @@ final class FileRun {
     private final Executor executor;
     private final Expectations expectations;
     private final List<Failure> failures = new ArrayList<>();
+    private final Consumer<String> output;
     private Statement last;
 
     FileRun(VmManager manager, Script script, boolean checked) {
+        this(manager, script, checked, line -> {
+        });
+    }
+
+    /** {@code output} receives what statements print (workload metrics), as {@code # FILE:LINE: …} lines. */
+    FileRun(VmManager manager, Script script, boolean checked, Consumer<String> output) {
+        this.output = output;
         this.script = script;
         this.checked = checked;
         this.vms = new ScenarioVms(manager);
@@ -56,6 +65,7 @@ final class FileRun {
             if (s.verb().equals("vm.destroy"))
                 vms.find(s.vm()).filter(v -> !v.destroyed()).ifPresent(v -> invariants(v, "before it is destroyed"));
             outcome = executor.execute(s);
+            print(s, outcome);
             unexpected(s, outcome, step.expectations());
             if (!outcome.violations().isEmpty())
                 checkStatement(s, outcome);
@@ -69,6 +79,14 @@ final class FileRun {
                         found.get(), e.expectKind().isOutcome() && s != null
                                 ? List.of("after line " + s.line() + ": " + s.source()) : List.of()));
         }
+    }
+
+    private void print(Statement s, Outcome o) {
+        if (o.report().isEmpty())
+            return;
+        output.accept("# " + s.file() + ":" + s.line() + ": " + s.source().strip());
+        for (String line : o.report())
+            output.accept("#   " + line);
     }
 
     /** A failure, exit or exception that no {@code expect} line right after the statement names. */

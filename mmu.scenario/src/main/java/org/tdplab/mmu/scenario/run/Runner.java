@@ -42,7 +42,7 @@ public final class Runner {
             return UNREADABLE;
         int passed = 0, failed = 0;
         for (Script script : scripts) {
-            FileResult result = new FileRun(manager, script, checked).run();
+            FileResult result = new FileRun(manager, script, checked, out::println).run();
             result.failures().forEach(f -> out.println(f.render()));
             out.println(result.summary());
             if (result.ok())
