@@ -81,7 +81,8 @@ final class Context {
                     workload, size, acceptLevel.label());
         Vcpus.Phase p = Vcpus.run(phase, vcpus, v -> {
             long end = v == vcpus - 1 ? gpa + size : gpa + (v + 1) * slice;
-            complete(v, "accept", vm.accept(v, gpa + v * slice, end - (gpa + v * slice), acceptLevel));
+            complete(v, "accept (for shared memory, write accept=off)",
+                    vm.accept(v, gpa + v * slice, end - (gpa + v * slice), acceptLevel));
             return (end - (gpa + v * slice)) / PAGE;
         });
         report.time("Accepting memory", p.wallNanos());
