@@ -1,5 +1,9 @@
 package org.tdplab.mmu.scenario.cli;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -7,30 +11,40 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.scenario.run.Runner;
+import org.tdplab.mmu.scenario.trace.TraceWriter;
 
 /** {@code ./tdplab run [--checked] FILE…} (Gogo {@code mmu:run}): runs scenario files; the result is the exit status. */
 @Component(service = RunCommand.class, property = {
         "osgi.command.scope=mmu",
         "osgi.command.function=run",
-        "mmu.command.summary=run: run scenario files: run [--checked] FILE… (0 all held, 1 some failed, 2 unreadable)" })
+        "mmu.command.summary=run: run scenario files: run [--checked] [--trace FILE] FILE… (0 all held, 1 some failed, "
+                + "2 unreadable)" })
 public class RunCommand {
-    static final String USAGE = "usage: ./tdplab run [--checked] FILE…";
+    static final String USAGE = "usage: ./tdplab run [--checked] [--trace FILE] FILE…";
 
     @Reference
     VmManager manager;
 
     public Integer run(String... args) {
         boolean checked = false;
+        String trace = null;
         List<String> files = new ArrayList<>();
         boolean options = true;
-        for (String a : args) {
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
             if (options && a.equals("--")) {
                 options = false;
             } else if (options && a.equals("--checked")) {
                 checked = true;
+            } else if (options && a.equals("--trace")) {
+                if (i + 1 >= args.length)
+                    return usage("--trace needs a FILE");
+                trace = args[++i];
             } else if (options && (a.equals("-h") || a.equals("--help"))) {
                 System.out.println(USAGE);
-                System.out.println("  --checked  run the invariant checker after every statement (it always runs at the end)");
+                System.out.println("  --checked     run the invariant checker after every statement (it always runs at the end)");
+                System.out.println("  --trace FILE  write every SPTE change, fault, exit and firmware call to FILE in "
+                        + "trace-cmd report format");
                 return Runner.OK;
             } else if (options && (a.equals("--json") || a.equals("--html"))) {
                 return usage(a + ": reports are not built yet");
@@ -42,7 +56,32 @@ public class RunCommand {
         }
         if (files.isEmpty())
             return usage("no scenario files given");
-        return new Runner(manager, System.out, System.err).run(files, checked);
+        if (trace == null)
+            return new Runner(manager, System.out, System.err).run(files, checked);
+        TraceWriter writer;
+        try {
+            writer = new TraceWriter(Files.newBufferedWriter(Path.of(trace)));
+        } catch (IOException | RuntimeException e) {
+            System.err.println("tdplab run: --trace " + trace + ": cannot write: " + e.getMessage());
+            return Runner.UNREADABLE;
+        }
+        boolean check = checked;
+        return traced(manager, writer, () -> new Runner(manager, System.out, System.err).run(files, check));
+    }
+
+    /** Runs {@code body} with {@code writer} observing every VM, then closes the trace. */
+    static int traced(VmManager manager, TraceWriter writer, java.util.function.IntSupplier body) {
+        manager.addObserver(writer);
+        try {
+            return body.getAsInt();
+        } finally {
+            manager.removeObserver(writer);
+            try {
+                writer.close();
+            } catch (UncheckedIOException e) {
+                System.err.println("tdplab run: the trace is incomplete: " + e.getCause().getMessage());
+            }
+        }
     }
 
     private static Integer usage(String problem) {

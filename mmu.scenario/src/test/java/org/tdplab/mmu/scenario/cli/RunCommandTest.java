@@ -43,10 +43,10 @@ class RunCommandTest {
     @Test
     void usageErrors() {
         assertEquals(2, command.run());
-        assertEquals("tdplab run: no scenario files given; usage: ./tdplab run [--checked] FILE…\n", text(err));
+        assertEquals("tdplab run: no scenario files given; usage: ./tdplab run [--checked] [--trace FILE] FILE…\n", text(err));
         err.reset();
         assertEquals(2, command.run("--fast", "x.scn"));
-        assertEquals("tdplab run: unknown option '--fast'; usage: ./tdplab run [--checked] FILE…\n", text(err));
+        assertEquals("tdplab run: unknown option '--fast'; usage: ./tdplab run [--checked] [--trace FILE] FILE…\n", text(err));
         err.reset();
         assertEquals(2, command.run("--json", "r.json", "x.scn"));
         assertTrue(text(err).startsWith("tdplab run: --json: reports are not built yet"), text(err));
@@ -56,7 +56,7 @@ class RunCommandTest {
     @Test
     void help() {
         assertEquals(0, command.run("--help"));
-        assertTrue(text(out).startsWith("usage: ./tdplab run [--checked] FILE…\n"), text(out));
+        assertTrue(text(out).startsWith("usage: ./tdplab run [--checked] [--trace FILE] FILE…\n"), text(out));
     }
 
     @Test
@@ -68,6 +68,21 @@ class RunCommandTest {
         assertEquals(0, command.run(ok.toString(), "--", dash.toString()));
         assertEquals(1, command.run(Files.writeString(dir.resolve("bad.scn"), "vm.create vm type=nope\n").toString()));
         assertEquals(2, command.run(dir.resolve("missing.scn").toString()));
+    }
+
+    @Test
+    void traceWritesTheRunsEvents() throws Exception {
+        Path scn = Files.writeString(dir.resolve("t.scn"), "vm.create vm type=default vcpus=2\n"
+                + "slot.add vm 0 gpa=0 size=2M\nrun vm demand_paging gpa=0 size=64K vcpus=2\n");
+        Path trace = dir.resolve("t.trace");
+        assertEquals(0, command.run("--trace", trace.toString(), scn.toString()));
+        String t = Files.readString(trace);
+        assertEquals(16, t.lines().filter(l -> l.contains(": kvm_page_fault: ") && l.endsWith("(FIXED)")).count(), t);
+        assertTrue(t.contains("# pid 1000: VM vm\n"), t);
+        assertTrue(t.lines().anyMatch(l -> l.matches(" *CPU 1/KVM-1000 +\\[001\\] .*: kvm_tdp_mmu_spte_changed: as id 0 "
+                + "gfn \\p{XDigit}+ level 1 old_spte \\p{XDigit}+ new_spte \\p{XDigit}+")), t);
+        assertEquals(2, command.run("--trace"));
+        assertEquals(2, command.run("--trace", dir.resolve("no/such/dir/t").toString(), scn.toString()));
     }
 
     private static String text(ByteArrayOutputStream s) {
