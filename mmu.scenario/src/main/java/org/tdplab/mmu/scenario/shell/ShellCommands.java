@@ -30,7 +30,7 @@ import org.tdplab.mmu.scenario.run.Session;
  * mmu:do LINE…                             any statement or expectation (tdx.finalize td, expect …, run …)
  * </pre>
  */
-@Component(service = ShellCommands.class, property = {
+@Component(service = ShellCommands.class, immediate = true, property = {
         "osgi.command.scope=mmu",
         "osgi.command.function=create", "osgi.command.function=slot", "osgi.command.function=attr",
         "osgi.command.function=access", "osgi.command.function=zap", "osgi.command.function=check",
