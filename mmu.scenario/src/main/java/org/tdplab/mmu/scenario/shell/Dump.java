@@ -3,7 +3,6 @@ package org.tdplab.mmu.scenario.shell;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
@@ -41,16 +40,19 @@ final class Dump {
         List<RootKind> roots = vm.capabilities().mirroredPt() ? List.of(RootKind.DIRECT, RootKind.MIRROR)
                 : List.of(RootKind.DIRECT);
         for (RootKind root : roots) {
-            out.add(root.name().toLowerCase(java.util.Locale.ROOT) + " root:");
+            String name = root.name().toLowerCase(java.util.Locale.ROOT);
             long gpa = range[0], end = range[0] + range[1];
             while (gpa < end && out.size() < MAX_LINES) {
-                Optional<SpteInfo> i = vm.lookup(gpa, root);
-                if (i.isEmpty()) {
-                    out.add("  no valid root");
+                List<SpteInfo> walk = vm.walk(gpa, root);
+                if (walk.isEmpty()) {
+                    out.add(name + " root: none");
                     break;
                 }
-                out.add("  " + describe(gpa, i.get()));
-                long span = i.get().leaf() && i.get().present() ? levelBytes(i.get().level()) : PAGE;
+                out.add(String.format("gpa 0x%x, %s root:", gpa, name));
+                for (SpteInfo i : walk)
+                    out.add("  " + describe(i));
+                SpteInfo last = walk.get(walk.size() - 1);
+                long span = last.leaf() ? levelBytes(last.level()) : PAGE;
                 gpa = (gpa & ~(span - 1)) + span;
             }
         }
@@ -63,15 +65,29 @@ final class Dump {
         return PAGE << (9 * (level - 1));
     }
 
-    /** {@code gpa 0x200000 L1 spte 0x…: present leaf 4K W pfn 0x… [A D]}. */
-    static String describe(long gpa, SpteInfo i) {
-        StringBuilder sb = new StringBuilder(String.format("gpa 0x%x L%d spte 0x%016x: ", gpa, i.level(), i.spte()));
+    /** {@code L1 spte 0x…: leaf 4K pfn 0x… R W X memtype 6 A D host-writable mmu-writable}. */
+    static String describe(SpteInfo i) {
+        long v = i.spte();
+        StringBuilder sb = new StringBuilder(String.format("L%d spte 0x%016x: ", i.level(), v));
         if (!i.present())
             return sb.append("not present").toString();
-        sb.append(i.leaf() ? "leaf " + size(i.level()) : "table (no leaf below)");
-        sb.append(i.writable() ? " writable" : " read-only");
-        sb.append(String.format(" pfn 0x%x", i.pfn()));
+        sb.append(i.leaf() ? "leaf " + size(i.level()) : "table").append(String.format(" pfn 0x%x", i.pfn()));
+        bit(sb, v, 0, "R");
+        bit(sb, v, 1, "W");
+        bit(sb, v, 2, "X");
+        if (i.leaf())
+            sb.append(" memtype ").append((v >>> 3) & 7);
+        bit(sb, v, 8, "A");
+        bit(sb, v, 9, "D");
+        bit(sb, v, 57, "host-writable");
+        bit(sb, v, 58, "mmu-writable");
+        bit(sb, v, 63, "suppress-ve");
         return sb.toString();
+    }
+
+    private static void bit(StringBuilder sb, long v, int bit, String name) {
+        if ((v >>> bit & 1) != 0)
+            sb.append(' ').append(name);
     }
 
     private static String size(int level) {

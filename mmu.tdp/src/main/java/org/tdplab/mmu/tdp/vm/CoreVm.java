@@ -370,6 +370,11 @@ public final class CoreVm implements Vm, MmuHost {
     }
 
     @Override
+    public List<SpteInfo> walk(long gpa, RootKind root) {
+        return new CoreMmuView(this).walk(gpa, root);
+    }
+
+    @Override
     public Map<String, Long> stats() {
         Map<String, Long> out = new LinkedHashMap<>(mmu.stats.snapshot());
         context.firmwareCalls.forEach((name, count) -> out.put(name, count.sum()));
