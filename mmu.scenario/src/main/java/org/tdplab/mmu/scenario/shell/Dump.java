@@ -52,7 +52,8 @@ final class Dump {
                 for (SpteInfo i : walk)
                     out.add("  " + describe(i));
                 SpteInfo last = walk.get(walk.size() - 1);
-                long span = last.leaf() ? levelBytes(last.level()) : PAGE;
+                // a leaf or a hole covers its level's whole span: the next walk starts after it
+                long span = last.leaf() || !last.present() ? levelBytes(last.level()) : PAGE;
                 gpa = (gpa & ~(span - 1)) + span;
             }
         }
