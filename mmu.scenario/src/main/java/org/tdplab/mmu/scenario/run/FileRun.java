@@ -27,6 +27,9 @@ final class FileRun {
     private final Expectations expectations;
     private final List<Failure> failures = new ArrayList<>();
     private final Consumer<String> output;
+    private final List<FileResult.StepRecord> steps = new ArrayList<>();
+    private final List<FileResult.ExpectRecord> expects = new ArrayList<>();
+    private final List<FileResult.VmRecord> vmRecords = new ArrayList<>();
     private Statement last;
 
     FileRun(VmManager manager, Script script, boolean checked) {
@@ -45,6 +48,7 @@ final class FileRun {
     }
 
     FileResult run() {
+        long t0 = System.nanoTime();
         try {
             for (Step step : script.steps())
                 step(step);
@@ -54,7 +58,8 @@ final class FileRun {
             end();
         }
         int expects = (int) script.statements().stream().filter(Statement::isExpectation).count();
-        return new FileResult(script.file(), script.statements().size() - expects, expects, failures);
+        return new FileResult(script.file(), script.statements().size() - expects, expects, failures, steps,
+                this.expects, vmRecords, System.nanoTime() - t0);
     }
 
     private void step(Step step) {
@@ -64,7 +69,9 @@ final class FileRun {
             last = s;
             if (s.verb().equals("vm.destroy"))
                 vms.find(s.vm()).filter(v -> !v.destroyed()).ifPresent(v -> invariants(v, "before it is destroyed"));
+            long t0 = System.nanoTime();
             outcome = executor.execute(s);
+            record(s, outcome, System.nanoTime() - t0);
             print(s, outcome);
             unexpected(s, outcome, step.expectations());
             if (!outcome.violations().isEmpty())
@@ -74,11 +81,28 @@ final class FileRun {
         }
         for (Statement e : step.expectations()) {
             Optional<String> found = expectations.check(e, s, outcome);
+            expects.add(new FileResult.ExpectRecord(e.line(), e.source().strip(), found.isEmpty(), found.orElse(null)));
             if (found.isPresent())
                 failures.add(new Failure(e.file(), e.line(), e.source().substring("expect ".length()).strip(),
                         found.get(), e.expectKind().isOutcome() && s != null
                                 ? List.of("after line " + s.line() + ": " + s.source()) : List.of()));
         }
+    }
+
+    private void record(Statement s, Outcome o, long nanos) {
+        String result = "ok", errno = null, detail = null;
+        if (o.failed()) {
+            result = "error";
+            errno = o.errno().name();
+            detail = o.error();
+        } else if (!o.violations().isEmpty()) {
+            result = "violations";
+            detail = String.join("; ", o.violations());
+        } else if (o.endedEarly()) {
+            result = o.access().exit() != null ? "exit" : "exception";
+            detail = Text.ending(o.access(), vms.find(s.vm()).map(ScenarioVm::sharedMask).orElse(0L));
+        }
+        steps.add(new FileResult.StepRecord(s.line(), s.source().strip(), result, errno, detail, nanos, o.report()));
     }
 
     private void print(Statement s, Outcome o) {
@@ -120,15 +144,17 @@ final class FileRun {
     }
 
     /** Runs the checker on one VM; violations not reported before fail the file at the last statement. */
-    private void invariants(ScenarioVm v, String when) {
-        List<String> fresh = new ArrayList<>();
+    private List<String> invariants(ScenarioVm v, String when) {
+        List<String> fresh = new ArrayList<>(), all = new ArrayList<>();
         for (String violation : v.vm.check().violations()) {
             String text = vms.display(violation);
+            all.add(text);
             if (v.firstReport(text))
                 fresh.add(text);
         }
         if (!fresh.isEmpty())
             failures.add(violations(last.line(), v.name, " " + when, fresh));
+        return all;
     }
 
     private Failure violations(int line, String vm, String when, List<String> violations) {
@@ -144,8 +170,10 @@ final class FileRun {
     private void end() {
         for (ScenarioVm v : vms.live()) {
             try {
-                invariants(v, "at the end of the file");
+                List<String> all = invariants(v, "at the end of the file");
                 Vm vm = v.vm;
+                vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), new java.util.TreeMap<>(vm.stats()),
+                        all));
                 boolean wasBugged = vm.bugged();
                 vm.destroy();
                 v.destroyed(true);

@@ -28,6 +28,7 @@ public final class Runner {
     private final VmManager manager;
     private final PrintStream out;
     private final PrintStream err;
+    private final List<FileResult> results = new ArrayList<>();
 
     public Runner(VmManager manager, PrintStream out, PrintStream err) {
         this.manager = manager;
@@ -37,12 +38,14 @@ public final class Runner {
 
     /** Runs {@code files} (paths relative to the current directory) and returns the exit status. */
     public int run(List<String> files, boolean checked) {
+        results.clear();
         List<Script> scripts = parseAll(files);
         if (scripts == null)
             return UNREADABLE;
         int passed = 0, failed = 0;
         for (Script script : scripts) {
             FileResult result = new FileRun(manager, script, checked, out::println).run();
+            results.add(result);
             result.failures().forEach(f -> out.println(f.render()));
             out.println(result.summary());
             if (result.ok())
@@ -53,6 +56,11 @@ public final class Runner {
         out.println(passed + " passed, " + failed + " failed");
         out.flush();
         return failed == 0 ? OK : FAILED;
+    }
+
+    /** The result of every file the last {@link #run} ran, in order (empty when nothing ran). */
+    public List<FileResult> results() {
+        return List.copyOf(results);
     }
 
     /** Every file's script, or null after reporting every read and parse error. */
