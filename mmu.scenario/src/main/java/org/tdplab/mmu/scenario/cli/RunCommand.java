@@ -11,6 +11,7 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.scenario.report.JsonReport;
+import org.tdplab.mmu.scenario.run.Progress;
 import org.tdplab.mmu.scenario.run.Runner;
 import org.tdplab.mmu.scenario.trace.TraceWriter;
 
@@ -18,16 +19,17 @@ import org.tdplab.mmu.scenario.trace.TraceWriter;
 @Component(service = RunCommand.class, property = {
         "osgi.command.scope=mmu",
         "osgi.command.function=run",
-        "mmu.command.summary=run: run scenario files: run [--checked] [--trace FILE] [--json FILE] FILE… (0 all held, 1 some failed, "
+        "mmu.command.summary=run: run scenario files: run [--checked] [--quiet] [--trace FILE] [--json FILE] FILE… "
+                + "(0 all held, 1 some failed, "
                 + "2 unreadable)" })
 public class RunCommand {
-    static final String USAGE = "usage: ./tdplab run [--checked] [--trace FILE] [--json FILE] FILE…";
+    static final String USAGE = "usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] FILE…";
 
     @Reference
     VmManager manager;
 
     public Integer run(String... args) {
-        boolean checked = false;
+        boolean checked = false, quiet = false;
         String trace = null, json = null;
         List<String> files = new ArrayList<>();
         boolean options = true;
@@ -37,6 +39,8 @@ public class RunCommand {
                 options = false;
             } else if (options && a.equals("--checked")) {
                 checked = true;
+            } else if (options && a.equals("--quiet")) {
+                quiet = true;
             } else if (options && a.equals("--trace")) {
                 if (i + 1 >= args.length)
                     return usage("--trace needs a FILE");
@@ -48,6 +52,7 @@ public class RunCommand {
             } else if (options && (a.equals("-h") || a.equals("--help"))) {
                 System.out.println(USAGE);
                 System.out.println("  --checked     run the invariant checker after every statement (it always runs at the end)");
+                System.out.println("  --quiet       no progress line on stderr (shown only when stderr is a terminal)");
                 System.out.println("  --trace FILE  write every SPTE change, fault, exit and firmware call to FILE in "
                         + "trace-cmd report format");
                 System.out.println("  --json FILE   write every statement's result, the expectations, counters, invariant "
@@ -63,7 +68,7 @@ public class RunCommand {
         }
         if (files.isEmpty())
             return usage("no scenario files given");
-        Runner runner = new Runner(manager, System.out, System.err);
+        Runner runner = new Runner(manager, System.out, System.err).progress(!quiet && Progress.stderrIsTerminal());
         boolean check = checked;
         int status = trace == null ? runner.run(files, checked) : traceTo(trace, () -> runner.run(files, check));
         if (json != null) {

@@ -27,6 +27,8 @@ final class FileRun {
     private final Expectations expectations;
     private final List<Failure> failures = new ArrayList<>();
     private final Consumer<String> output;
+    private final Progress progress;
+    private int done;
     private final List<FileResult.StepRecord> steps = new ArrayList<>();
     private final List<FileResult.ExpectRecord> expects = new ArrayList<>();
     private final List<FileResult.VmRecord> vmRecords = new ArrayList<>();
@@ -34,12 +36,13 @@ final class FileRun {
 
     FileRun(VmManager manager, Script script, boolean checked) {
         this(manager, script, checked, line -> {
-        });
+        }, null);
     }
 
     /** {@code output} receives what statements print (workload metrics), as {@code # FILE:LINE: …} lines. */
-    FileRun(VmManager manager, Script script, boolean checked, Consumer<String> output) {
+    FileRun(VmManager manager, Script script, boolean checked, Consumer<String> output, Progress progress) {
         this.output = output;
+        this.progress = progress;
         this.script = script;
         this.checked = checked;
         this.vms = new ScenarioVms(manager);
@@ -67,6 +70,9 @@ final class FileRun {
         Outcome outcome = Outcome.ok();
         if (s != null) {
             last = s;
+            if (progress != null)
+                progress.at(script.file(), ++done, (int) script.statements().stream().filter(x -> !x.isExpectation())
+                        .count());
             if (s.verb().equals("vm.destroy"))
                 vms.find(s.vm()).filter(v -> !v.destroyed()).ifPresent(v -> invariants(v, "before it is destroyed"));
             long t0 = System.nanoTime();

@@ -29,11 +29,18 @@ public final class Runner {
     private final PrintStream out;
     private final PrintStream err;
     private final List<FileResult> results = new ArrayList<>();
+    private boolean progress;
 
     public Runner(VmManager manager, PrintStream out, PrintStream err) {
         this.manager = manager;
         this.out = out;
         this.err = err;
+    }
+
+    /** Shows a progress line on {@code err} while running (the caller knows whether it is a terminal). */
+    public Runner progress(boolean on) {
+        this.progress = on;
+        return this;
     }
 
     /** Runs {@code files} (paths relative to the current directory) and returns the exit status. */
@@ -43,15 +50,21 @@ public final class Runner {
         if (scripts == null)
             return UNREADABLE;
         int passed = 0, failed = 0;
-        for (Script script : scripts) {
-            FileResult result = new FileRun(manager, script, checked, out::println).run();
-            results.add(result);
-            result.failures().forEach(f -> out.println(f.render()));
-            out.println(result.summary());
-            if (result.ok())
-                passed++;
-            else
-                failed++;
+        Progress bar = Progress.on(err, progress);
+        try {
+            for (Script script : scripts) {
+                FileResult result = new FileRun(manager, script, checked, out::println, bar).run();
+                results.add(result);
+                result.failures().forEach(f -> out.println(f.render()));
+                out.println(result.summary());
+                if (result.ok())
+                    passed++;
+                else
+                    failed++;
+            }
+        } finally {
+            if (bar != null)
+                bar.close();
         }
         out.println(passed + " passed, " + failed + " failed");
         out.flush();

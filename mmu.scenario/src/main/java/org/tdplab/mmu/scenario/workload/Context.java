@@ -97,6 +97,7 @@ final class Context {
             complete(vcpu, access.name().toLowerCase(java.util.Locale.ROOT) + " at " + Long.toHexString(a),
                     vm.access(vcpu, access, a, PAGE, Encoding.CURRENT, value));
         }
+        org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(o.size());
         return o.size();
     }
 
