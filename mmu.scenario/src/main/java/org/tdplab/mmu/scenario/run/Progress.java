@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * workloads' vCPUs touched ({@link #PAGES}).
  */
 public final class Progress implements AutoCloseable {
-    /** Pages touched by workload vCPUs, process-wide (added once per pass, not per page). */
+    /** Pages touched by workload vCPUs, process-wide (added every 1024 pages, not per page). */
     public static final AtomicLong PAGES = new AtomicLong();
 
     private final PrintStream err;
@@ -67,6 +67,15 @@ public final class Progress implements AutoCloseable {
         }
     }
 
+    /** Erases the line (if drawn) so that a line printed on stdout does not land after it; the next tick redraws. */
+    public synchronized void clear() {
+        if (drawn) {
+            err.print("\r\033[K");
+            err.flush();
+            drawn = false;
+        }
+    }
+
     @Override
     public void close() {
         thread.interrupt();
@@ -75,11 +84,6 @@ public final class Progress implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        synchronized (this) {
-            if (drawn) {
-                err.print("\r\033[K");
-                err.flush();
-            }
-        }
+        clear();
     }
 }

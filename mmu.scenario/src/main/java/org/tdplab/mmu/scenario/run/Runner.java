@@ -53,10 +53,10 @@ public final class Runner {
         Progress bar = Progress.on(err, progress);
         try {
             for (Script script : scripts) {
-                FileResult result = new FileRun(manager, script, checked, out::println, bar).run();
+                FileResult result = new FileRun(manager, script, checked, line -> print(bar, line), bar).run();
                 results.add(result);
-                result.failures().forEach(f -> out.println(f.render()));
-                out.println(result.summary());
+                result.failures().forEach(f -> print(bar, f.render()));
+                print(bar, result.summary());
                 if (result.ok())
                     passed++;
                 else
@@ -74,6 +74,13 @@ public final class Runner {
     /** The result of every file the last {@link #run} ran, in order (empty when nothing ran). */
     public List<FileResult> results() {
         return List.copyOf(results);
+    }
+
+    private void print(Progress bar, String line) {
+        if (bar != null)
+            bar.clear();
+        out.println(line);
+        out.flush();
     }
 
     /** Every file's script, or null after reporting every read and parse error. */

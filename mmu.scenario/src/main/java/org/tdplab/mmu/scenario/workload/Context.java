@@ -93,11 +93,13 @@ final class Context {
         Order o = order(vcpu, pass);
         long base = base(vcpu);
         for (long i = 0; i < o.size(); i++) {
+            if ((i & 1023) == 1023)
+                org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(1024);
             long a = base + o.page(i) * PAGE;
             complete(vcpu, access.name().toLowerCase(java.util.Locale.ROOT) + " at " + Long.toHexString(a),
                     vm.access(vcpu, access, a, PAGE, Encoding.CURRENT, value));
         }
-        org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(o.size());
+        org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(o.size() & 1023);
         return o.size();
     }
 
