@@ -66,6 +66,18 @@ public final class Session {
         return out;
     }
 
+    /** Destroys the session's VMs that are still there (the shell is going away). */
+    public synchronized void close() {
+        for (ScenarioVm v : vms.live()) {
+            try {
+                v.vm.destroy();
+            } catch (RuntimeException e) {
+                // a bugged VM's teardown: nothing more to do for it
+            }
+            v.destroyed(true);
+        }
+    }
+
     /** The session's VM called {@code name}, not destroyed. */
     public Optional<Vm> vm(String name) {
         return vms.find(name).filter(v -> !v.destroyed()).map(v -> v.vm);

@@ -8,6 +8,7 @@ import java.util.TreeMap;
 
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
@@ -55,6 +56,11 @@ public class ShellCommands {
     @Activate
     void activate() {
         session = new Session(manager);
+    }
+
+    @Deactivate
+    void deactivate() {
+        session.close();
     }
 
     public void create(String... args) {

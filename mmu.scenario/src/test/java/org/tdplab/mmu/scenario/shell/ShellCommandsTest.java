@@ -10,12 +10,13 @@ import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 import org.tdplab.backend.legacy.DefaultVmBackend;
 import org.tdplab.backend.tdx.TdxBackend;
+import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.tdp.vm.Standalone;
 
 class ShellCommandsTest {
     private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    private final ShellCommands sh = new ShellCommands(Standalone.vmManager(new DefaultVmBackend(), new TdxBackend()),
-            new PrintStream(bytes, true, StandardCharsets.UTF_8));
+    private final VmManager manager = Standalone.vmManager(new DefaultVmBackend(), new TdxBackend());
+    private final ShellCommands sh = new ShellCommands(manager, new PrintStream(bytes, true, StandardCharsets.UTF_8));
 
     private String out() {
         String s = bytes.toString(StandardCharsets.UTF_8);
@@ -70,6 +71,15 @@ class ShellCommandsTest {
         assertTrue(out().matches("(?s)gpa 0x200000, direct root:\n  L4 .*\n  L1 spte 0x\\p{XDigit}{16}: leaf 4K .*"));
         sh.dump("nope", "gpa=0");
         assertTrue(out().startsWith("no VM 'nope'"));
+    }
+
+    @Test
+    void theSessionsVmsGoWithTheShell() {
+        sh.create("a", "type=default");
+        sh.create("b", "type=tdx");
+        assertEquals(2, manager.vms().size());
+        sh.deactivate();
+        assertEquals(0, manager.vms().size());
     }
 
     @Test
