@@ -148,12 +148,21 @@ final class Executor {
         Vm vm = v.live();
         int vcpu = toInt("vcpu", s.number("vcpu"));
         long gpa = s.number("gpa");
-        AccessResult r = switch (s.mode()) {
-        case "convert" -> vm.convert(vcpu, s.has("private"), gpa, s.number("size"));
-        case "accept" -> vm.accept(vcpu, gpa, s.number("size"),
-                s.optionalLevel("level").map(Executor::pageSize).orElse(PageSize.SIZE_4K));
-        default -> access(vm, s, vcpu, gpa);
-        };
+        // the thread acts as that vCPU's thread meanwhile (named as a workload's are, so traces show the vCPU)
+        Thread thread = Thread.currentThread();
+        String name = thread.getName();
+        thread.setName("vcpu-" + vcpu + "-guest");
+        AccessResult r;
+        try {
+            r = switch (s.mode()) {
+            case "convert" -> vm.convert(vcpu, s.has("private"), gpa, s.number("size"));
+            case "accept" -> vm.accept(vcpu, gpa, s.number("size"),
+                    s.optionalLevel("level").map(Executor::pageSize).orElse(PageSize.SIZE_4K));
+            default -> access(vm, s, vcpu, gpa);
+            };
+        } finally {
+            thread.setName(name);
+        }
         // KVM_RUN on a dead VM fails with EIO (KVM_REQ_VM_DEAD); it is not an exit a scenario names
         if (r.exit() != null && r.exit().reason() == Exit.Reason.VM_DEAD)
             return Outcome.error(Errno.EIO, vms.display(r.exit().detail()));

@@ -19,7 +19,8 @@ import org.tdplab.mmu.api.RootKind;
  * TLB flushes, which have no kernel tracepoint, come as {@code tdplab_firmware_call} and {@code tdplab_tlb_flush}.
  *
  * <p>Each VM is a process: its own pid (from 1000, in the order VMs first appear), announced by a {@code #} line.
- * The task is {@code CPU N/KVM} (QEMU's vCPU thread name) on a workload's vCPU thread or for an event that names
+ * The task is {@code CPU N/KVM} (QEMU's vCPU thread name) on a thread named {@code vcpu-N-…} (a guest statement
+ * or a workload's vCPU) or for an event that names
  * its vCPU, else {@code tdplab}; the CPU column is that vCPU's index. Events may come from several threads at
  * once; lines are never interleaved.
  */
