@@ -60,7 +60,9 @@ public final class Workloads {
         w.run(c);
         long total = System.nanoTime() - t0;
         c.report.time("Total run", total);
-        c.report.line("%s", Counters.delta(before, vm.stats()).line());
+        Map<String, Long> after = vm.stats();
+        c.report.line("%s", Counters.delta(before, after).line());
+        c.report.line("%s", Projection.of(before, after, vcpus).line());
         return c.report;
     }
 

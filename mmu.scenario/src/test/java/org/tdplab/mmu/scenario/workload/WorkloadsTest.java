@@ -59,6 +59,8 @@ class WorkloadsTest {
         assertEquals(256L, vm.stats().get("pf_fixed"));
         assertTrue(has(r, "vCPU 3: 64 pages, execution time "), r.lines().toString());
         assertTrue(has(r, "Overall demand paging rate: "), r.lines().toString());
+        assertTrue(has(r, "Projected hardware time: 0.000192000s per vCPU (256 faults x 3 us, 0 private"),
+                r.lines().toString());
         // concurrent faults on one table may retry: the fixed count is exact, the taken count is not
         assertTrue(r.lines().stream().anyMatch(l -> l.matches("faults \\d+ \\(fixed 256\\), retries \\d+, remote TLB "
                 + "flushes \\d+, firmware calls 0")), r.lines().toString());
@@ -99,6 +101,15 @@ class WorkloadsTest {
                 () -> Workloads.run(vm, "conversions", 0, 1L << 20, 1, Map.of(), WorkloadsTest::slot0),
                 () -> Workloads.run(vm, "stream", 0, 1L << 20, 1, Map.of(), WorkloadsTest::slot0)))
             assertEquals(Errno.EINVAL, assertThrows(MmuException.class, r::run).errno());
+    }
+
+    @Test
+    void projectionPricesFaultsWithTheAnchors() {
+        Projection p = Projection.of(Map.of("pf_fixed", 10L), Map.of("pf_fixed", 110L, "TDH.MEM.PAGE.AUG", 40L), 4);
+        assertEquals(new Projection(60, 40, 4), p);
+        assertEquals((60 * 3_000L + 40 * 8_000L) / 4, p.nanosPerVcpu());
+        assertTrue(p.line().startsWith("Projected hardware time: 0.000125000s per vCPU (60 faults x 3 us, 40 private "),
+                p.line());
     }
 
     @Test
