@@ -1,5 +1,6 @@
 package org.tdplab.mmu.api;
 
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -124,6 +125,12 @@ public interface Vm {
 
     /** The leaf (or deepest present entry) mapping {@code gpa}'s GFN in the given root, if that root exists. */
     Optional<SpteInfo> lookup(long gpa, RootKind root);
+
+    /**
+     * The walk of {@code gpa}'s GFN in the given root, level by level: the entry at each level from the root's top
+     * level down to the leaf, or to the first entry that is not present. Empty when that root does not exist.
+     */
+    List<SpteInfo> walk(long gpa, RootKind root);
 
     /** Counters: the kernel's stat names for the core, the hardware's names for backend counters. */
     Map<String, Long> stats();

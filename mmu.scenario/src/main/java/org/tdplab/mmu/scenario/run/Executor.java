@@ -20,6 +20,8 @@ import org.tdplab.mmu.scenario.lang.CoreVerbs;
 import org.tdplab.mmu.scenario.lang.Level;
 import org.tdplab.mmu.scenario.lang.Schema;
 import org.tdplab.mmu.scenario.lang.Statement;
+import org.tdplab.mmu.scenario.workload.Report;
+import org.tdplab.mmu.scenario.workload.Workloads;
 
 /**
  * Runs one statement (not an {@code expect} line) against the model: one {@link Vm} call per statement, with the
@@ -58,13 +60,24 @@ final class Executor {
         case "guest" -> {
             return guest(v, s);
         }
-        case "run" -> throw new MmuException(Errno.ENOTSUP, "run %s: workloads are not built yet (a later version "
-                + "brings demand_paging, dirty_log, conversions, memslot_stress and access_tracking)",
-                s.word("WORKLOAD"));
+        case "run" -> {
+            return workload(v, s);
+        }
         default -> {
             return host(v, v.live(), s);
         }
         }
+    }
+
+    /** {@code run VM WORKLOAD …}: its report lines; a memslot it added ({@code backing=}) is remembered. */
+    private static Outcome workload(ScenarioVm v, Statement s) {
+        Map<String, String> options = s.extraOptions();
+        long gpa = s.number("gpa"), size = s.number("size");
+        Report r = Workloads.run(v.live(), s.word("WORKLOAD"), gpa, size, toInt("vcpus", s.number("vcpus")), options,
+                v::slot);
+        if (options.containsKey("backing"))
+            v.slotAdded(toInt("slot", s.optionalNumber("slot", 0)), gpa, size);
+        return Outcome.report(r.lines());
     }
 
     private Outcome create(Statement s) {
@@ -135,12 +148,21 @@ final class Executor {
         Vm vm = v.live();
         int vcpu = toInt("vcpu", s.number("vcpu"));
         long gpa = s.number("gpa");
-        AccessResult r = switch (s.mode()) {
-        case "convert" -> vm.convert(vcpu, s.has("private"), gpa, s.number("size"));
-        case "accept" -> vm.accept(vcpu, gpa, s.number("size"),
-                s.optionalLevel("level").map(Executor::pageSize).orElse(PageSize.SIZE_4K));
-        default -> access(vm, s, vcpu, gpa);
-        };
+        // the thread acts as that vCPU's thread meanwhile (named as a workload's are, so traces show the vCPU)
+        Thread thread = Thread.currentThread();
+        String name = thread.getName();
+        thread.setName("vcpu-" + vcpu + "-guest");
+        AccessResult r;
+        try {
+            r = switch (s.mode()) {
+            case "convert" -> vm.convert(vcpu, s.has("private"), gpa, s.number("size"));
+            case "accept" -> vm.accept(vcpu, gpa, s.number("size"),
+                    s.optionalLevel("level").map(Executor::pageSize).orElse(PageSize.SIZE_4K));
+            default -> access(vm, s, vcpu, gpa);
+            };
+        } finally {
+            thread.setName(name);
+        }
         // KVM_RUN on a dead VM fails with EIO (KVM_REQ_VM_DEAD); it is not an exit a scenario names
         if (r.exit() != null && r.exit().reason() == Exit.Reason.VM_DEAD)
             return Outcome.error(Errno.EIO, vms.display(r.exit().detail()));

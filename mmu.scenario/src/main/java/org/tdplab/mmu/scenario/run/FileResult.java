@@ -1,11 +1,40 @@
 package org.tdplab.mmu.scenario.run;
 
 import java.util.List;
+import java.util.Map;
 
-/** The outcome of running one file: its size and every failure, in the order found. */
-public record FileResult(String file, int statements, int expectations, List<Failure> failures) {
+/**
+ * The outcome of running one file: its size and every failure, in the order found; and for reports, what each
+ * statement did, each expectation's result, and each VM's counters and invariant results at the end of the file.
+ */
+public record FileResult(String file, int statements, int expectations, List<Failure> failures, List<StepRecord> steps,
+        List<ExpectRecord> expects, List<VmRecord> vms, long nanos) {
     public FileResult {
         failures = List.copyOf(failures);
+        steps = List.copyOf(steps);
+        expects = List.copyOf(expects);
+        vms = List.copyOf(vms);
+    }
+
+    public FileResult(String file, int statements, int expectations, List<Failure> failures) {
+        this(file, statements, expectations, failures, List.of(), List.of(), List.of(), 0);
+    }
+
+    /**
+     * One statement: {@code result} is {@code ok}, {@code error} (with {@code errno}), {@code exit},
+     * {@code exception} or {@code violations}; {@code detail} says more; {@code output} is what it printed.
+     */
+    public record StepRecord(int line, String source, String result, String errno, String detail, long nanos,
+            List<String> output) {
+    }
+
+    /** One expectation: whether it held, and what was found when it did not. */
+    public record ExpectRecord(int line, String source, boolean held, String found) {
+    }
+
+    /** A VM at the end of the file, before its teardown: its counters and the checker's violations. */
+    public record VmRecord(String name, String type, boolean bugged, Map<String, Long> counters,
+            List<String> violations) {
     }
 
     public boolean ok() {

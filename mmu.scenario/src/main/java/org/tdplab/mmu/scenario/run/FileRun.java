@@ -3,6 +3,7 @@ package org.tdplab.mmu.scenario.run;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.MmuException;
@@ -25,9 +26,23 @@ final class FileRun {
     private final Executor executor;
     private final Expectations expectations;
     private final List<Failure> failures = new ArrayList<>();
+    private final Consumer<String> output;
+    private final Progress progress;
+    private int done;
+    private final List<FileResult.StepRecord> steps = new ArrayList<>();
+    private final List<FileResult.ExpectRecord> expects = new ArrayList<>();
+    private final List<FileResult.VmRecord> vmRecords = new ArrayList<>();
     private Statement last;
 
     FileRun(VmManager manager, Script script, boolean checked) {
+        this(manager, script, checked, line -> {
+        }, null);
+    }
+
+    /** {@code output} receives what statements print (workload metrics), as {@code # FILE:LINE: …} lines. */
+    FileRun(VmManager manager, Script script, boolean checked, Consumer<String> output, Progress progress) {
+        this.output = output;
+        this.progress = progress;
         this.script = script;
         this.checked = checked;
         this.vms = new ScenarioVms(manager);
@@ -36,6 +51,7 @@ final class FileRun {
     }
 
     FileResult run() {
+        long t0 = System.nanoTime();
         try {
             for (Step step : script.steps())
                 step(step);
@@ -45,7 +61,8 @@ final class FileRun {
             end();
         }
         int expects = (int) script.statements().stream().filter(Statement::isExpectation).count();
-        return new FileResult(script.file(), script.statements().size() - expects, expects, failures);
+        return new FileResult(script.file(), script.statements().size() - expects, expects, failures, steps,
+                this.expects, vmRecords, System.nanoTime() - t0);
     }
 
     private void step(Step step) {
@@ -53,9 +70,15 @@ final class FileRun {
         Outcome outcome = Outcome.ok();
         if (s != null) {
             last = s;
+            if (progress != null)
+                progress.at(script.file(), ++done, (int) script.statements().stream().filter(x -> !x.isExpectation())
+                        .count());
             if (s.verb().equals("vm.destroy"))
                 vms.find(s.vm()).filter(v -> !v.destroyed()).ifPresent(v -> invariants(v, "before it is destroyed"));
+            long t0 = System.nanoTime();
             outcome = executor.execute(s);
+            record(s, outcome, System.nanoTime() - t0);
+            print(s, outcome);
             unexpected(s, outcome, step.expectations());
             if (!outcome.violations().isEmpty())
                 checkStatement(s, outcome);
@@ -64,11 +87,36 @@ final class FileRun {
         }
         for (Statement e : step.expectations()) {
             Optional<String> found = expectations.check(e, s, outcome);
+            expects.add(new FileResult.ExpectRecord(e.line(), e.source().strip(), found.isEmpty(), found.orElse(null)));
             if (found.isPresent())
                 failures.add(new Failure(e.file(), e.line(), e.source().substring("expect ".length()).strip(),
                         found.get(), e.expectKind().isOutcome() && s != null
                                 ? List.of("after line " + s.line() + ": " + s.source()) : List.of()));
         }
+    }
+
+    private void record(Statement s, Outcome o, long nanos) {
+        String result = "ok", errno = null, detail = null;
+        if (o.failed()) {
+            result = "error";
+            errno = o.errno().name();
+            detail = o.error();
+        } else if (!o.violations().isEmpty()) {
+            result = "violations";
+            detail = String.join("; ", o.violations());
+        } else if (o.endedEarly()) {
+            result = o.access().exit() != null ? "exit" : "exception";
+            detail = Text.ending(o.access(), vms.find(s.vm()).map(ScenarioVm::sharedMask).orElse(0L));
+        }
+        steps.add(new FileResult.StepRecord(s.line(), s.source().strip(), result, errno, detail, nanos, o.report()));
+    }
+
+    private void print(Statement s, Outcome o) {
+        if (o.report().isEmpty())
+            return;
+        output.accept("# " + s.file() + ":" + s.line() + ": " + s.source().strip());
+        for (String line : o.report())
+            output.accept("#   " + line);
     }
 
     /** A failure, exit or exception that no {@code expect} line right after the statement names. */
@@ -102,15 +150,17 @@ final class FileRun {
     }
 
     /** Runs the checker on one VM; violations not reported before fail the file at the last statement. */
-    private void invariants(ScenarioVm v, String when) {
-        List<String> fresh = new ArrayList<>();
+    private List<String> invariants(ScenarioVm v, String when) {
+        List<String> fresh = new ArrayList<>(), all = new ArrayList<>();
         for (String violation : v.vm.check().violations()) {
             String text = vms.display(violation);
+            all.add(text);
             if (v.firstReport(text))
                 fresh.add(text);
         }
         if (!fresh.isEmpty())
             failures.add(violations(last.line(), v.name, " " + when, fresh));
+        return all;
     }
 
     private Failure violations(int line, String vm, String when, List<String> violations) {
@@ -126,8 +176,10 @@ final class FileRun {
     private void end() {
         for (ScenarioVm v : vms.live()) {
             try {
-                invariants(v, "at the end of the file");
+                List<String> all = invariants(v, "at the end of the file");
                 Vm vm = v.vm;
+                vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), new java.util.TreeMap<>(vm.stats()),
+                        all));
                 boolean wasBugged = vm.bugged();
                 vm.destroy();
                 v.destroyed(true);

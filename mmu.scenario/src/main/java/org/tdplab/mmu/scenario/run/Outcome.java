@@ -13,6 +13,8 @@ import org.tdplab.mmu.api.Exit;
 final class Outcome {
     private static final Outcome OK = new Outcome(null, null, null, List.of());
 
+    private List<String> report = List.of();
+
     private final AccessResult access;
     private final Errno errno;
     private final String reason;
@@ -31,6 +33,18 @@ final class Outcome {
 
     static Outcome access(AccessResult result) {
         return new Outcome(result, null, null, List.of());
+    }
+
+    /** A workload ({@code run}) that completed, with the lines it prints. */
+    static Outcome report(List<String> lines) {
+        Outcome o = new Outcome(null, null, null, List.of());
+        o.report = List.copyOf(lines);
+        return o;
+    }
+
+    /** What the statement prints (a workload's metrics); empty for most statements. */
+    List<String> report() {
+        return report;
     }
 
     static Outcome error(Errno errno, String reason) {

@@ -28,6 +28,8 @@ public final class Runner {
     private final VmManager manager;
     private final PrintStream out;
     private final PrintStream err;
+    private final List<FileResult> results = new ArrayList<>();
+    private boolean progress;
 
     public Runner(VmManager manager, PrintStream out, PrintStream err) {
         this.manager = manager;
@@ -35,24 +37,50 @@ public final class Runner {
         this.err = err;
     }
 
+    /** Shows a progress line on {@code err} while running (the caller knows whether it is a terminal). */
+    public Runner progress(boolean on) {
+        this.progress = on;
+        return this;
+    }
+
     /** Runs {@code files} (paths relative to the current directory) and returns the exit status. */
     public int run(List<String> files, boolean checked) {
+        results.clear();
         List<Script> scripts = parseAll(files);
         if (scripts == null)
             return UNREADABLE;
         int passed = 0, failed = 0;
-        for (Script script : scripts) {
-            FileResult result = new FileRun(manager, script, checked).run();
-            result.failures().forEach(f -> out.println(f.render()));
-            out.println(result.summary());
-            if (result.ok())
-                passed++;
-            else
-                failed++;
+        Progress bar = Progress.on(err, progress);
+        try {
+            for (Script script : scripts) {
+                FileResult result = new FileRun(manager, script, checked, line -> print(bar, line), bar).run();
+                results.add(result);
+                result.failures().forEach(f -> print(bar, f.render()));
+                print(bar, result.summary());
+                if (result.ok())
+                    passed++;
+                else
+                    failed++;
+            }
+        } finally {
+            if (bar != null)
+                bar.close();
         }
         out.println(passed + " passed, " + failed + " failed");
         out.flush();
         return failed == 0 ? OK : FAILED;
+    }
+
+    /** The result of every file the last {@link #run} ran, in order (empty when nothing ran). */
+    public List<FileResult> results() {
+        return List.copyOf(results);
+    }
+
+    private void print(Progress bar, String line) {
+        if (bar != null)
+            bar.clear();
+        out.println(line);
+        out.flush();
     }
 
     /** Every file's script, or null after reporting every read and parse error. */

@@ -20,11 +20,17 @@ final class ScenarioVms {
     private static final AtomicLong RUNS = new AtomicLong();
 
     private final VmManager manager;
-    private final String prefix = "run-" + RUNS.incrementAndGet() + "/";
+    private final String prefix;
     private final Map<String, ScenarioVm> byName = new LinkedHashMap<>();
 
     ScenarioVms(VmManager manager) {
+        this(manager, "run-" + RUNS.incrementAndGet() + "/");
+    }
+
+    /** VMs named {@code PREFIX NAME} inside the core (the interactive shell's session uses {@code shell-N/}). */
+    ScenarioVms(VmManager manager, String prefix) {
         this.manager = manager;
+        this.prefix = prefix;
     }
 
     ScenarioVm create(String name, String type, int vcpus, int gpaw, Map<String, String> options) {

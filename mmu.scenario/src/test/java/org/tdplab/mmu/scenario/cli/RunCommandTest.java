@@ -43,20 +43,20 @@ class RunCommandTest {
     @Test
     void usageErrors() {
         assertEquals(2, command.run());
-        assertEquals("tdplab run: no scenario files given; usage: ./tdplab run [--checked] FILE…\n", text(err));
+        assertEquals("tdplab run: no scenario files given; usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] FILE…\n", text(err));
         err.reset();
         assertEquals(2, command.run("--fast", "x.scn"));
-        assertEquals("tdplab run: unknown option '--fast'; usage: ./tdplab run [--checked] FILE…\n", text(err));
+        assertEquals("tdplab run: unknown option '--fast'; usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] FILE…\n", text(err));
         err.reset();
-        assertEquals(2, command.run("--json", "r.json", "x.scn"));
-        assertTrue(text(err).startsWith("tdplab run: --json: reports are not built yet"), text(err));
+        assertEquals(2, command.run("--html", "r.html", "x.scn"));
+        assertTrue(text(err).startsWith("tdplab run: --html: reports are not built yet"), text(err));
         assertEquals("", text(out));
     }
 
     @Test
     void help() {
         assertEquals(0, command.run("--help"));
-        assertTrue(text(out).startsWith("usage: ./tdplab run [--checked] FILE…\n"), text(out));
+        assertTrue(text(out).startsWith("usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] FILE…\n"), text(out));
     }
 
     @Test
@@ -68,6 +68,51 @@ class RunCommandTest {
         assertEquals(0, command.run(ok.toString(), "--", dash.toString()));
         assertEquals(1, command.run(Files.writeString(dir.resolve("bad.scn"), "vm.create vm type=nope\n").toString()));
         assertEquals(2, command.run(dir.resolve("missing.scn").toString()));
+    }
+
+    @Test
+    void traceWritesTheRunsEvents() throws Exception {
+        Path scn = Files.writeString(dir.resolve("t.scn"), "vm.create vm type=default vcpus=2\n"
+                + "slot.add vm 0 gpa=0 size=2M\nrun vm demand_paging gpa=0 size=64K vcpus=2\n");
+        Path trace = dir.resolve("t.trace");
+        assertEquals(0, command.run("--trace", trace.toString(), scn.toString()));
+        String t = Files.readString(trace);
+        assertEquals(16, t.lines().filter(l -> l.contains(": kvm_page_fault: ") && l.endsWith("(FIXED)")).count(), t);
+        assertTrue(t.contains("# pid 1000: VM vm\n"), t);
+        assertTrue(t.lines().anyMatch(l -> l.matches(" *CPU 1/KVM-1000 +\\[001\\] .*: kvm_tdp_mmu_spte_changed: as id 0 "
+                + "gfn \\p{XDigit}+ level 1 old_spte \\p{XDigit}+ new_spte \\p{XDigit}+")), t);
+        assertEquals(2, command.run("--trace"));
+        assertEquals(2, command.run("--trace", dir.resolve("no/such/dir/t").toString(), scn.toString()));
+    }
+
+    @Test
+    void jsonReportsEveryStatementExpectationAndVm() throws Exception {
+        Path scn = Files.writeString(dir.resolve("j.scn"), "vm.create vm type=default vcpus=2\n"
+                + "slot.add vm 0 gpa=0 size=2M\nrun vm demand_paging gpa=0 size=64K vcpus=2\n"
+                + "expect stat vm pf_fixed = 16\nguest vm vcpu=0 read gpa=4M\nexpect exit mmio gpa=4M\n"
+                + "slot.add vm 0 gpa=0 size=4K\nexpect stat vm pages_4k = 99\n");
+        Path json = dir.resolve("r.json");
+        assertEquals(1, command.run("--json", json.toString(), "--checked", scn.toString()));
+        com.google.gson.JsonObject r = com.google.gson.JsonParser.parseString(Files.readString(json)).getAsJsonObject();
+        assertEquals("tdplab-run/1", r.get("schema").getAsString());
+        assertEquals(1, r.get("status").getAsInt());
+        assertTrue(r.get("checked").getAsBoolean());
+        com.google.gson.JsonObject f = r.getAsJsonArray("files").get(0).getAsJsonObject();
+        assertEquals(false, f.get("ok").getAsBoolean());
+        com.google.gson.JsonArray steps = f.getAsJsonArray("steps");
+        assertEquals(5, steps.size());
+        assertTrue(steps.get(2).getAsJsonObject().getAsJsonArray("output").get(0).getAsString()
+                .startsWith("demand_paging: 2 vCPUs"));
+        assertEquals("exit", steps.get(3).getAsJsonObject().get("result").getAsString());
+        assertEquals("EEXIST", steps.get(4).getAsJsonObject().get("errno").getAsString());
+        com.google.gson.JsonArray expects = f.getAsJsonArray("expects");
+        assertTrue(expects.get(0).getAsJsonObject().get("held").getAsBoolean());
+        assertEquals(false, expects.get(2).getAsJsonObject().get("held").getAsBoolean());
+        assertEquals(2, f.getAsJsonArray("failures").size());
+        com.google.gson.JsonObject vm = f.getAsJsonArray("vms").get(0).getAsJsonObject();
+        assertEquals("vm", vm.get("name").getAsString());
+        assertEquals(16, vm.getAsJsonObject("counters").get("pf_fixed").getAsInt());
+        assertTrue(vm.getAsJsonObject("invariants").get("held").getAsBoolean());
     }
 
     private static String text(ByteArrayOutputStream s) {

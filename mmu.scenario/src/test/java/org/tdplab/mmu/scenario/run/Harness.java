@@ -31,7 +31,7 @@ final class Harness {
     record Result(int status, String out, String err) {
         /** The output without the summary lines: only failures. */
         String failures() {
-            return String.join("\n", out.lines().filter(l -> !l.matches(".*(, ok|\\d+ failed)$")).toList());
+            return String.join("\n", out.lines().filter(l -> !l.matches(".*(, ok|\\d+ failed)$") && !l.startsWith("#")).toList());
         }
     }
 

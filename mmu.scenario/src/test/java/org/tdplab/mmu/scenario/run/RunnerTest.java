@@ -107,18 +107,29 @@ class RunnerTest {
     }
 
     @Test
-    void workloadsAreNotBuiltYet() throws Exception {
+    void aWorkloadPrintsItsMetricsAsCommentLines() throws Exception {
         Harness.Result r = h.run("""
-                vm.create vm type=default
-                run vm dirty_log gpa=0 size=2M vcpus=2 iterations=3
+                vm.create vm type=default vcpus=2
+                slot.add vm 0 gpa=0 size=2M
+                run vm demand_paging gpa=0 size=64K vcpus=2
+                expect stat vm pf_fixed = 16
                 """);
-        assertEquals("""
-                t.scn:2: expected run to succeed; found ENOTSUP: run dirty_log: workloads are not built yet (a later \
-                version brings demand_paging, dirty_log, conversions, memslot_stress and access_tracking)
-                    run vm dirty_log gpa=0 size=2M vcpus=2 iterations=3
-                    (if that is intended, write 'expect error ENOTSUP' after it)""", r.failures());
-        assertEquals(0, h.run("vm.create vm type=default\nrun vm conversions gpa=0 size=2M vcpus=1\n"
-                + "expect error ENOTSUP\n").status());
+        assertEquals(0, r.status(), r.out());
+        assertTrue(r.out().contains("# t.scn:3: run vm demand_paging gpa=0 size=64K vcpus=2\n"), r.out());
+        assertTrue(r.out().contains("#   Overall demand paging rate: "), r.out());
+        assertTrue(r.out().contains(" (fixed 16), retries "), r.out());
+    }
+
+    @Test
+    void aWorkloadWhoseAccessExitsFailsWithEfault() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create vm type=default vcpus=2
+                slot.add vm 0 gpa=0 size=32K
+                run vm demand_paging gpa=0 size=64K vcpus=2
+                """);
+        assertEquals(1, r.status(), r.out());
+        assertTrue(r.failures().contains("found EFAULT: run demand_paging: vCPU 1: write at 8000 ended in exit mmio"),
+                r.failures());
     }
 
     // ---- backend verbs ----------------------------------------------------------------------------------------

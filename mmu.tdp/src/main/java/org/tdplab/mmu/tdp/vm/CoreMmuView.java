@@ -3,6 +3,8 @@ package org.tdplab.mmu.tdp.vm;
 import static org.tdplab.mmu.tdp.spte.Spte.isLast;
 import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 import org.tdplab.mmu.api.RootKind;
@@ -62,6 +64,30 @@ final class CoreMmuView implements MmuView {
      * The deepest entry for {@code gpa}'s GFN in the valid root of that kind (direct roots are indexed by the
      * aliased GFN). Empty when the VM has no such root.
      */
+    /** Every entry from the top level down to the deepest one for {@code gpa}'s GFN; empty without such a root. */
+    List<SpteInfo> walk(long gpa, RootKind kind) {
+        long gfn = (gpa >>> 12) & ~mmu.directBits;
+        for (int root : mmu.roots()) {
+            if (mmu.pool.isInvalid(root) || mmu.kindOf(root) != kind)
+                continue;
+            List<SpteInfo> out = new ArrayList<>();
+            long index = gfn | mmu.gfnBits(root);
+            int table = root;
+            for (int level = mmu.rootLevel; level >= 1; level--) {
+                long spte = mmu.pool.get(TablePool.sptep(table, Spte.indexAt(index, level)));
+                boolean present = isShadowPresent(spte);
+                boolean leaf = present && isLast(spte, level);
+                out.add(new SpteInfo(kind, gfn, level, spte, present, leaf, present && Spte.isWritable(spte),
+                        present ? Spte.pfn(spte) : -1));
+                if (!present || leaf)
+                    break;
+                table = mmu.pool.idOfPfn(Spte.pfn(spte));
+            }
+            return out;
+        }
+        return List.of();
+    }
+
     Optional<SpteInfo> lookup(long gpa, RootKind kind) {
         long gfn = (gpa >>> 12) & ~mmu.directBits;
         for (int root : mmu.roots()) {

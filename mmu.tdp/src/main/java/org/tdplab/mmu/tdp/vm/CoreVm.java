@@ -385,6 +385,11 @@ public final class CoreVm implements Vm, MmuHost {
     }
 
     @Override
+    public List<SpteInfo> walk(long gpa, RootKind root) {
+        return new CoreMmuView(this).walk(gpa, root);
+    }
+
+    @Override
     public Map<String, Long> stats() {
         return gate.call(this::statsNow);
     }

@@ -1,0 +1,140 @@
+package org.tdplab.mmu.scenario.shell;
+
+import java.io.PrintStream;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.run.Session;
+
+/**
+ * The interactive shell's commands in scope {@code mmu} ({@code ./tdplab shell}): each is a statement of the
+ * scenario language run in one session whose VMs live until the shell ends. {@code mmu:vms}, {@code mmu:backends}
+ * (core) and {@code mmu:run} (scenario files) come from elsewhere.
+ *
+ * <pre>
+ * mmu:create td type=tdx vcpus=2          vm.create
+ * mmu:slot td 0 gpa=0 size=8M flags=gmem   slot.add (mmu:slot delete|move|log … for the others)
+ * mmu:attr td gpa=0 size=4M private        attr.set
+ * mmu:access td vcpu=0 write gpa=2M        guest … (read|write|exec|convert|accept)
+ * mmu:zap td gpa=0 size=2M                 zap
+ * mmu:check td                             check
+ * mmu:stats td [PREFIX]                    the non-zero counters
+ * mmu:dump td gpa=2M [size=16K]            each page's SPTE in every root, decoded
+ * mmu:do LINE…                             any statement or expectation (tdx.finalize td, expect …, run …)
+ * </pre>
+ */
+@Component(service = ShellCommands.class, immediate = true, property = {
+        "osgi.command.scope=mmu",
+        "osgi.command.function=create", "osgi.command.function=slot", "osgi.command.function=attr",
+        "osgi.command.function=access", "osgi.command.function=zap", "osgi.command.function=check",
+        "osgi.command.function=stats", "osgi.command.function=dump", "osgi.command.function=do" })
+public class ShellCommands {
+    @Reference
+    VmManager manager;
+
+    private Session session;
+    PrintStream out = System.out;
+
+    public ShellCommands() {
+    }
+
+    /** For tests: a session over {@code manager}, answering on {@code out}. */
+    ShellCommands(VmManager manager, PrintStream out) {
+        this.manager = manager;
+        this.out = out;
+        activate();
+    }
+
+    @Activate
+    void activate() {
+        session = new Session(manager);
+    }
+
+    @Deactivate
+    void deactivate() {
+        session.close();
+    }
+
+    public void create(String... args) {
+        statement("vm.create", args);
+    }
+
+    public void slot(String... args) {
+        if (args.length > 0 && List.of("add", "delete", "move", "log").contains(args[0]))
+            statement("slot." + args[0], java.util.Arrays.copyOfRange(args, 1, args.length));
+        else
+            statement("slot.add", args);
+    }
+
+    public void attr(String... args) {
+        statement("attr.set", args);
+    }
+
+    public void access(String... args) {
+        statement("guest", args);
+    }
+
+    public void zap(String... args) {
+        statement("zap", args);
+    }
+
+    public void check(String... args) {
+        statement("check", args);
+    }
+
+    /** Any line of the scenario language. */
+    public void _do(String... args) {
+        print(session.execute(String.join(" ", args)));
+    }
+
+    /** The VM's counters that are not zero, optionally only those whose name starts with {@code prefix}. */
+    public void stats(String vm, String... prefix) {
+        Optional<Vm> v = find(vm);
+        if (v.isEmpty())
+            return;
+        String p = prefix.length > 0 ? prefix[0] : "";
+        new TreeMap<>(v.get().stats()).forEach((k, n) -> {
+            if (n != 0 && k.startsWith(p))
+                out.printf("%-28s %d%n", k, n);
+        });
+    }
+
+    public void dump(String vm, String... args) {
+        Optional<Vm> v = find(vm);
+        if (v.isPresent())
+            print(Dump.lines(v.get(), Dump.range(args)));
+    }
+
+    private Optional<Vm> find(String vm) {
+        Optional<Vm> v = session.vm(vm);
+        if (v.isEmpty())
+            out.println("no VM '" + vm + "' in this shell (create one with mmu:create NAME type=T)");
+        return v;
+    }
+
+    private void statement(String verb, String... args) {
+        print(session.execute(verb + " " + String.join(" ", args)));
+    }
+
+    private void print(List<String> lines) {
+        lines.forEach(out::println);
+    }
+
+    static Map<String, String> options(String... args) {
+        Map<String, String> m = new TreeMap<>();
+        for (String a : args) {
+            int eq = a.indexOf('=');
+            if (eq > 0)
+                m.put(a.substring(0, eq), a.substring(eq + 1));
+        }
+        return m;
+    }
+}

@@ -1,0 +1,79 @@
+package org.tdplab.mmu.scenario.workload;
+
+import java.util.Set;
+
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.DirtyLogOptions;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+
+/**
+ * {@code dirty_log_perf_test} (with {@code dirty_log_test}'s check): populate, enable dirty logging on memslot
+ * {@code slot=ID} (default 0; {@code eager_split=on|off}, {@code initially_set=on|off}), then {@code iterations=N}
+ * rounds of dirtying memory, getting the log and clearing it, then disable. Every page a vCPU wrote in a round must
+ * be in that round's log (no false negatives), or the run fails with EIO.
+ */
+final class DirtyLogPerf implements Workloads.Workload {
+    @Override
+    public Set<String> options() {
+        return Set.of("iterations", "eager_split", "initially_set");
+    }
+
+    @Override
+    public void run(Context c) {
+        int iterations = c.options.count("iterations", 2, 1000);
+        int slot = (int) c.options.number("slot", 0);
+        long[] s = c.slots.apply(slot);
+        if (c.gpa < s[0] || c.gpa + c.size > s[0] + s[1])
+            throw new MmuException(Errno.EINVAL, "run dirty_log: the range is not inside memslot %d", slot);
+        DirtyLogOptions opts = new DirtyLogOptions(c.options.on("eager_split", true),
+                c.options.on("initially_set", false));
+        c.acceptAll("accept");
+        c.report.time("Populate memory", Vcpus.run("populate", c.vcpus, v -> c.touch(v, Access.WRITE, 0, 1)).wallNanos());
+        long t0 = System.nanoTime();
+        c.vm.setDirtyLogging(slot, true, opts);
+        c.report.time("Enabling dirty logging", System.nanoTime() - t0);
+        long getTotal = 0, clearTotal = 0;
+        for (int i = 1; i <= iterations; i++) {
+            long token = i + 1;
+            int pass = i;
+            Vcpus.Phase p = Vcpus.run("dirty-" + i, c.vcpus, v -> c.touch(v, Access.WRITE, pass, token));
+            c.report.time("Iteration " + i + " dirty memory", p.wallNanos());
+            t0 = System.nanoTime();
+            long[] bitmap = c.vm.getDirtyLog(slot);
+            long get = System.nanoTime() - t0;
+            getTotal += get;
+            long dirty = check(c, s[0], bitmap, i);
+            c.report.line("Iteration %d get dirty log time: %s (%d dirty pages)", i, Report.seconds(get), dirty);
+            t0 = System.nanoTime();
+            c.vm.clearDirtyLog(slot, c.gpa, c.size);
+            long clear = System.nanoTime() - t0;
+            clearTotal += clear;
+            c.report.time("Iteration " + i + " clear dirty log", clear);
+        }
+        t0 = System.nanoTime();
+        c.vm.setDirtyLogging(slot, false, opts);
+        c.report.time("Disabling dirty logging", System.nanoTime() - t0);
+        c.report.line("Get dirty log over %d iterations took %s. (Avg %s/iteration)", iterations,
+                Report.seconds(getTotal), Report.seconds(getTotal / iterations));
+        c.report.line("Clear dirty log over %d iterations took %s. (Avg %s/iteration)", iterations,
+                Report.seconds(clearTotal), Report.seconds(clearTotal / iterations));
+    }
+
+    /** Every page of the range must be dirty after a round in which every vCPU wrote its whole partition. */
+    private static long check(Context c, long slotBase, long[] bitmap, int iteration) {
+        long dirty = 0;
+        for (int v = 0; v < c.vcpus; v++) {
+            long first = (c.base(v) - slotBase) / Context.PAGE;
+            for (long p = first; p < first + c.pages(); p++) {
+                boolean set = (int) (p >>> 6) < bitmap.length && (bitmap[(int) (p >>> 6)] & (1L << (p & 63))) != 0;
+                if (!set)
+                    throw new MmuException(Errno.EIO, "run dirty_log: iteration %d: page 0x%x was written but is "
+                            + "not in the dirty log (a false negative)", iteration, slotBase + p * Context.PAGE);
+            }
+        }
+        for (long w : bitmap)
+            dirty += Long.bitCount(w);
+        return dirty;
+    }
+}

@@ -1,0 +1,48 @@
+package org.tdplab.mmu.scenario.workload;
+
+import java.util.EnumSet;
+import java.util.Set;
+
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.Vm;
+
+/**
+ * {@code memslot_modification_stress_test}: the vCPUs touch their partitions {@code iterations=N} times while the
+ * host adds and deletes a dummy memslot ({@code dummy_slot=ID}, default 32000, one page at {@code dummy_gpa=A},
+ * default the 2M boundary past the range) {@code slot_ops=N} times. Every vCPU access must complete.
+ */
+final class MemslotStress implements Workloads.Workload {
+    @Override
+    public Set<String> options() {
+        return Set.of("iterations", "dummy_slot", "dummy_gpa", "slot_ops");
+    }
+
+    @Override
+    public void run(Context c) {
+        int iterations = c.options.count("iterations", 2, 1000);
+        int ops = c.options.count("slot_ops", 16, 100_000);
+        int dummy = (int) c.options.number("dummy_slot", 32000);
+        long mb2 = PageSize.SIZE_2M.bytes();
+        long dummyGpa = c.options.number("dummy_gpa", (c.gpa + c.size + mb2 - 1) / mb2 * mb2);
+        c.acceptAll("accept");
+        long[] hostNanos = new long[1];
+        Vcpus.Phase p = Vcpus.run("stress", c.vcpus, v -> {
+            long n = 0;
+            for (int i = 0; i < iterations; i++)
+                n += c.touch(v, Access.WRITE, i, Vm.DEFAULT_TOKEN);
+            return n;
+        }, () -> {
+            long t0 = System.nanoTime();
+            for (int i = 0; i < ops; i++) {
+                c.vm.addMemslot(dummy, dummyGpa, Context.PAGE, EnumSet.noneOf(SlotFlag.class), PageSize.SIZE_4K);
+                c.vm.deleteMemslot(dummy);
+            }
+            hostNanos[0] = System.nanoTime() - t0;
+        });
+        c.report.rates(p, "guest access");
+        c.report.line("Memslot add+delete: %d times in %s (avg %s)", ops, Report.seconds(hostNanos[0]),
+                Report.seconds(hostNanos[0] / ops));
+    }
+}

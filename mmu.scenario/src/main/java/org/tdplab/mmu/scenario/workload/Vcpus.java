@@ -1,0 +1,84 @@
+package org.tdplab.mmu.scenario.workload;
+
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.tdplab.mmu.api.MmuException;
+
+/** Runs one phase of a workload: one thread per vCPU, all started together; returns each vCPU's time in ns. */
+final class Vcpus {
+    /** What one vCPU does in a phase; returns the pages it touched. */
+    interface Task {
+        long run(int vcpu);
+    }
+
+    /** Per-vCPU nanoseconds and pages of a phase, and its wall time. */
+    record Phase(String name, long[] nanos, long[] pages, long wallNanos) {
+        long totalPages() {
+            long n = 0;
+            for (long p : pages)
+                n += p;
+            return n;
+        }
+    }
+
+    private Vcpus() {
+    }
+
+    static Phase run(String name, int vcpus, Task task) {
+        return run(name, vcpus, task, null);
+    }
+
+    /** Runs the vCPU threads, and {@code host} on the calling thread while they run (null: none). */
+    static Phase run(String name, int vcpus, Task task, Runnable host) {
+        long[] nanos = new long[vcpus], pages = new long[vcpus];
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread[] threads = new Thread[vcpus];
+        long start = System.nanoTime();
+        for (int i = 0; i < vcpus; i++) {
+            int vcpu = i;
+            threads[i] = new Thread(() -> {
+                long t0 = System.nanoTime();
+                try {
+                    pages[vcpu] = task.run(vcpu);
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+                nanos[vcpu] = System.nanoTime() - t0;
+            }, "vcpu-" + vcpu + "-" + name);
+            threads[i].start();
+        }
+        try {
+            if (host != null)
+                host.run();
+        } catch (Throwable e) {
+            failure.compareAndSet(null, e);
+        } finally {
+            join(threads);
+        }
+        long wall = System.nanoTime() - start;
+        Throwable e = failure.get();
+        if (e instanceof MmuException m)
+            throw m;
+        if (e instanceof RuntimeException r)
+            throw r;
+        if (e instanceof Error err)
+            throw err;
+        return new Phase(name, nanos, pages, wall);
+    }
+
+    private static void join(Thread[] threads) {
+        boolean interrupted = false;
+        for (Thread t : threads) {
+            while (true) {
+                try {
+                    t.join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted)
+            Thread.currentThread().interrupt();
+    }
+}

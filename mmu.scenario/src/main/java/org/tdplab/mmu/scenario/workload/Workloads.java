@@ -1,0 +1,85 @@
+package org.tdplab.mmu.scenario.workload;
+
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.IntFunction;
+
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.Vm;
+
+/**
+ * The workloads of the {@code run} statement, after the KVM selftests of the same names. Each runs one thread per
+ * vCPU over {@code [gpa, gpa+size)}, and reports what its selftest prints plus fault, retry, flush and firmware
+ * call counts (deltas of {@code Vm.stats()} over the run).
+ *
+ * <p>Options every workload takes: {@code overlap=on|off} (every vCPU covers the whole range, as
+ * {@code demand_paging_test -o}), {@code order=sequential|random}, {@code seed=N}, {@code accept=on|off} (default on
+ * for VM types whose guests accept private memory), {@code accept_level=4K|2M}, and {@code backing=4K|2M|1G} with
+ * {@code slot=ID}: the workload first adds memslot {@code ID} over the range with that backing ({@code gmem} on VMs
+ * with private memory), as {@code -s} chooses the backing of the selftests' test region.
+ */
+public final class Workloads {
+    /** The options every workload knows. */
+    static final Set<String> COMMON = Set.of("overlap", "order", "seed", "accept", "accept_level", "backing", "slot");
+
+    private Workloads() {
+    }
+
+    public static Set<String> names() {
+        return new TreeSet<>(Set.of("demand_paging", "dirty_log", "conversions", "memslot_stress",
+                "access_tracking"));
+    }
+
+    /**
+     * Runs workload {@code name}; {@code slots} gives {@code {gpa, size}} of a memslot the VMM added (ENOENT when
+     * there is none). Refusals and accesses that end early fail with an {@link MmuException}.
+     */
+    public static Report run(Vm vm, String name, long gpa, long size, int vcpus, Map<String, String> options,
+            IntFunction<long[]> slots) {
+        Workload w = switch (name) {
+        case "demand_paging" -> new DemandPaging();
+        case "dirty_log" -> new DirtyLogPerf();
+        case "conversions" -> new Conversions();
+        case "memslot_stress" -> new MemslotStress();
+        case "access_tracking" -> new AccessTracking();
+        default -> throw new MmuException(Errno.EINVAL, "run: unknown workload %s (there are %s)", name,
+                String.join(", ", names()));
+        };
+        Set<String> known = new TreeSet<>(COMMON);
+        known.addAll(w.options());
+        Options o = new Options(name, options, known);
+        Context c = new Context(vm, name, gpa, size, vcpus, o, slots);
+        addSlot(c);
+        Map<String, Long> before = vm.stats();
+        c.report.line("%s: %d vCPUs, %d bytes per vCPU (%d pages), %s order%s", name, vcpus, c.pages() * Context.PAGE,
+                c.pages(), c.random ? "random" : "sequential", c.overlap ? ", overlapping" : "");
+        long t0 = System.nanoTime();
+        w.run(c);
+        long total = System.nanoTime() - t0;
+        c.report.time("Total run", total);
+        Map<String, Long> after = vm.stats();
+        c.report.line("%s", Counters.delta(before, after).line());
+        c.report.line("%s", Projection.of(before, after, vcpus).line());
+        return c.report;
+    }
+
+    private static void addSlot(Context c) {
+        if (!c.options.has("backing"))
+            return;
+        Set<SlotFlag> flags = java.util.EnumSet.noneOf(SlotFlag.class);
+        if (c.vm.capabilities().privateMem())
+            flags.add(SlotFlag.GMEM);
+        int id = (int) c.options.number("slot", 0);
+        c.vm.addMemslot(id, c.gpa, c.size, flags, c.options.size("backing", null));
+    }
+
+    /** One workload: the options it adds to {@link #COMMON}, and its phases. */
+    interface Workload {
+        Set<String> options();
+
+        void run(Context c);
+    }
+}

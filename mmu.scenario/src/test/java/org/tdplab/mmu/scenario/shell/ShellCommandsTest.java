@@ -1,0 +1,94 @@
+package org.tdplab.mmu.scenario.shell;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.backend.legacy.DefaultVmBackend;
+import org.tdplab.backend.tdx.TdxBackend;
+import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.tdp.vm.Standalone;
+
+class ShellCommandsTest {
+    private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    private final VmManager manager = Standalone.vmManager(new DefaultVmBackend(), new TdxBackend());
+    private final ShellCommands sh = new ShellCommands(manager, new PrintStream(bytes, true, StandardCharsets.UTF_8));
+
+    private String out() {
+        String s = bytes.toString(StandardCharsets.UTF_8);
+        bytes.reset();
+        return s;
+    }
+
+    @Test
+    void aSessionBuildsAVmAndTouchesIt() {
+        sh.create("vm", "type=default", "vcpus=2");
+        assertEquals("ok\n", out());
+        sh.slot("vm", "0", "gpa=0", "size=4M", "backing=2M");
+        assertEquals("ok\n", out());
+        sh.access("vm", "vcpu=0", "write", "gpa=0x1000", "value=0x5eed");
+        assertEquals("1 page\n", out());
+        sh.access("vm", "vcpu=1", "read", "gpa=0x1000");
+        assertEquals("1 page, value 0x5eed\n", out());
+        sh.access("vm", "vcpu=1", "read", "gpa=8M");
+        assertTrue(out().startsWith("exit mmio gpa=0x800000"));
+        sh._do("expect", "exit", "mmio", "gpa=8M");
+        assertEquals("holds\n", out());
+        sh._do("expect", "stat", "vm", "pages_2m", "=", "5");
+        assertEquals("expected stat vm pages_2m = 5; found pages_2m = 1\n", out());
+        sh.stats("vm", "pages_");
+        assertTrue(out().matches("pages_2m +1\n"));
+        sh.check("vm");
+        assertEquals("invariants hold\n", out());
+        sh.zap("vm", "gpa=0", "size=2M");
+        assertEquals("ok\n", out());
+        sh.slot("delete", "vm", "0");
+        assertEquals("ok\n", out());
+        sh.slot("delete", "vm", "0");
+        assertTrue(out().startsWith("E"));
+    }
+
+    @Test
+    void dumpDecodesEachRootsEntries() {
+        sh.create("td", "type=tdx", "vcpus=1");
+        sh.slot("td", "0", "gpa=0", "size=4M", "flags=gmem");
+        sh.attr("td", "gpa=0", "size=2M", "private");
+        sh._do("tdx.finalize", "td");
+        sh.access("td", "vcpu=0", "accept", "gpa=0", "size=8K");
+        sh.access("td", "vcpu=0", "write", "gpa=2M", "shared");
+        out();
+        sh.dump("td", "gpa=0", "size=8K");
+        String d = out();
+        // the direct root has no mapping for private memory; the mirror root walks four levels to a 4K leaf
+        assertTrue(d.matches("(?s)gpa 0x0, direct root:\n  L4 spte 0x\\p{XDigit}{16}: table pfn .*"), d);
+        assertTrue(d.matches("(?s).*gpa 0x1000, mirror root:\n  L4 spte 0x\\p{XDigit}{16}: table pfn 0x\\p{XDigit}+ R W X"
+                + ".*\n  L3 .*\n  L2 .*\n  L1 spte 0x\\p{XDigit}{16}: leaf 4K pfn 0x\\p{XDigit}+ R W X memtype 6 .*"), d);
+        sh.dump("td", "gpa=2M");
+        assertTrue(out().matches("(?s)gpa 0x200000, direct root:\n  L4 .*\n  L1 spte 0x\\p{XDigit}{16}: leaf 4K .*"));
+        sh.dump("nope", "gpa=0");
+        assertTrue(out().startsWith("no VM 'nope'"));
+    }
+
+    @Test
+    void theSessionsVmsGoWithTheShell() {
+        sh.create("a", "type=default");
+        sh.create("b", "type=tdx");
+        assertEquals(2, manager.vms().size());
+        sh.deactivate();
+        assertEquals(0, manager.vms().size());
+    }
+
+    @Test
+    void parseErrorsAndRefusalsAreAnswersNotExceptions() {
+        sh.create("x", "type=nope");
+        assertTrue(out().startsWith("ENODEV: "));
+        sh.attr("x");
+        assertTrue(out().startsWith("shell:1:"));
+        sh._do("run", "x", "demand_paging", "gpa=0", "size=64K", "vcpus=1");
+        assertTrue(out().startsWith("EINVAL: no VM 'x'"));
+    }
+}

@@ -1,0 +1,123 @@
+package org.tdplab.mmu.scenario.workload;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.BitSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.backend.legacy.DefaultVmBackend;
+import org.tdplab.backend.legacy.SwProtectedVmBackend;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.tdp.vm.Standalone;
+
+class WorkloadsTest {
+    private final VmManager manager = Standalone.vmManager(new DefaultVmBackend(), new SwProtectedVmBackend());
+
+    private Vm vm(String name, String type, int vcpus, long slotSize, Set<SlotFlag> flags) {
+        Vm vm = manager.create(name, type, vcpus, 48, Map.of());
+        vm.addMemslot(0, 0, slotSize, flags, PageSize.SIZE_4K);
+        return vm;
+    }
+
+    private static long[] slot0(int id) {
+        if (id != 0)
+            throw new MmuException(Errno.ENOENT, "no slot %d", id);
+        return new long[] { 0, 4L << 20 };
+    }
+
+    private static boolean has(Report r, String prefix) {
+        return r.lines().stream().anyMatch(l -> l.startsWith(prefix));
+    }
+
+    @Test
+    void randomOrderVisitsEveryPageOnce() {
+        for (long n : new long[] { 1, 2, 3, 64, 97, 256, 1000 }) {
+            for (long seed = 0; seed < 5; seed++) {
+                Order o = Order.random(n, seed);
+                BitSet seen = new BitSet();
+                for (long i = 0; i < n; i++)
+                    seen.set((int) o.page(i));
+                assertEquals(n, seen.cardinality(), "n=" + n + " seed=" + seed);
+            }
+        }
+    }
+
+    @Test
+    void demandPagingFaultsEveryPageOnceAndReportsRates() {
+        Vm vm = vm("dp", "default", 4, 4L << 20, Set.of());
+        Report r = Workloads.run(vm, "demand_paging", 0, 1L << 20, 4, Map.of("order", "random"), WorkloadsTest::slot0);
+        assertEquals(256L, vm.stats().get("pf_fixed"));
+        assertTrue(has(r, "vCPU 3: 64 pages, execution time "), r.lines().toString());
+        assertTrue(has(r, "Overall demand paging rate: "), r.lines().toString());
+        assertTrue(has(r, "Projected hardware time: 0.000192000s per vCPU (256 faults x 3 us, 0 private"),
+                r.lines().toString());
+        // concurrent faults on one table may retry: the fixed count is exact, the taken count is not
+        assertTrue(r.lines().stream().anyMatch(l -> l.matches("faults \\d+ \\(fixed 256\\), retries \\d+, remote TLB "
+                + "flushes \\d+, firmware calls 0")), r.lines().toString());
+    }
+
+    @Test
+    void dirtyLogReportsEveryPhase() {
+        Vm vm = vm("dl", "default", 2, 4L << 20, Set.of(SlotFlag.DIRTY_LOG));
+        Report r = Workloads.run(vm, "dirty_log", 0, 512L << 10, 2, Map.of("iterations", "2"), WorkloadsTest::slot0);
+        for (String p : List.of("Populate memory time", "Enabling dirty logging time", "Iteration 2 dirty memory time",
+                "Iteration 2 get dirty log time", "Iteration 2 clear dirty log time", "Disabling dirty logging time",
+                "Get dirty log over 2 iterations", "Clear dirty log over 2 iterations"))
+            assertTrue(has(r, p), p + " in " + r.lines());
+    }
+
+    @Test
+    void accessTrackingMemslotStressAndConversionsComplete() {
+        Vm vm = vm("at", "default", 2, 4L << 20, Set.of());
+        assertTrue(has(Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of(), WorkloadsTest::slot0),
+                "Iteration 1 mark memory idle time"));
+        assertTrue(has(Workloads.run(vm, "memslot_stress", 1L << 20, 256L << 10, 2,
+                Map.of("slot_ops", "4", "dummy_gpa", "0x2000000"), WorkloadsTest::slot0), "Memslot add+delete: 4 times"));
+        Vm sw = vm("cv", "sw_protected", 2, 4L << 20, Set.of(SlotFlag.GMEM));
+        assertTrue(has(Workloads.run(sw, "conversions", 0, 256L << 10, 2, Map.of(), WorkloadsTest::slot0),
+                "Overall conversion rate: "));
+    }
+
+    @Test
+    void badParametersAreRefusedWithEinval() {
+        Vm vm = vm("bad", "default", 2, 4L << 20, Set.of());
+        for (Runnable r : List.<Runnable>of(
+                () -> Workloads.run(vm, "demand_paging", 0, 1L << 20, 3, Map.of(), WorkloadsTest::slot0),
+                () -> Workloads.run(vm, "demand_paging", 0, 4096, 2, Map.of(), WorkloadsTest::slot0),
+                () -> Workloads.run(vm, "demand_paging", 0, 1L << 20, 1, Map.of("order", "backwards"),
+                        WorkloadsTest::slot0),
+                () -> Workloads.run(vm, "demand_paging", 0, 1L << 20, 1, Map.of("iterations", "2"),
+                        WorkloadsTest::slot0),
+                () -> Workloads.run(vm, "conversions", 0, 1L << 20, 1, Map.of(), WorkloadsTest::slot0),
+                () -> Workloads.run(vm, "stream", 0, 1L << 20, 1, Map.of(), WorkloadsTest::slot0)))
+            assertEquals(Errno.EINVAL, assertThrows(MmuException.class, r::run).errno());
+    }
+
+    @Test
+    void projectionPricesFaultsWithTheAnchors() {
+        Projection p = Projection.of(Map.of("pf_fixed", 10L), Map.of("pf_fixed", 110L, "TDH.MEM.PAGE.AUG", 40L), 4);
+        assertEquals(new Projection(60, 40, 4), p);
+        assertEquals((60 * 3_000L + 40 * 8_000L) / 4, p.nanosPerVcpu());
+        assertTrue(p.line().startsWith("Projected hardware time: 0.000125000s per vCPU (60 faults x 3 us, 40 private "),
+                p.line());
+    }
+
+    @Test
+    void countersAreDeltasWithFirmwareCallsByKind() {
+        Counters c = Counters.delta(Map.of("pf_taken", 3L, "RMPUPDATE", 1L),
+                Map.of("pf_taken", 5L, "pf_fixed", 2L, "pf_retry", 1L, "remote_tlb_flush", 4L, "RMPUPDATE", 3L,
+                        "PVALIDATE", 7L));
+        assertEquals("faults 2 (fixed 2), retries 1, remote TLB flushes 4, firmware calls 9 (PVALIDATE 7, RMPUPDATE 2)",
+                c.line());
+    }
+}
