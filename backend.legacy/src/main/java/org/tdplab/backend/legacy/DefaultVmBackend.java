@@ -29,9 +29,11 @@ public class DefaultVmBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        Options.requireKnown(vmType(), options, Set.of(SLOT_ZAP_ALL));
-        return VmCapabilities.ordinary(vmType(), gpaw)
-                .withSlotZapAll(Options.onOff(vmType(), options, SLOT_ZAP_ALL, true));
+        Set<String> known = new java.util.HashSet<>(Options.MMU);
+        known.add(SLOT_ZAP_ALL);
+        Options.requireKnown(vmType(), options, known);
+        return Options.applyMmu(vmType(), options, VmCapabilities.ordinary(vmType(), gpaw)
+                .withSlotZapAll(Options.onOff(vmType(), options, SLOT_ZAP_ALL, true)));
     }
 
     /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */

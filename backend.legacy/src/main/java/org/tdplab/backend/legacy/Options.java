@@ -29,4 +29,27 @@ final class Options {
         default -> throw new MmuException(Errno.EINVAL, "%s=%s: VM type %s takes on or off", key, value, vmType);
         };
     }
+
+    static final String AD = "ad", NX_HUGE_PAGES = "nx_huge_pages", NX_RECOVERY_RATIO = "nx_recovery_ratio";
+    /** The MMU options every ordinary VM type takes. */
+    static final Set<String> MMU = Set.of(AD, NX_HUGE_PAGES, NX_RECOVERY_RATIO);
+
+    /** {@code ad=on|off}, {@code nx_huge_pages=on|off}, {@code nx_recovery_ratio=N} (default 60, as the kernel). */
+    static org.tdplab.mmu.api.backend.VmCapabilities applyMmu(String vmType, Map<String, String> options,
+            org.tdplab.mmu.api.backend.VmCapabilities caps) {
+        int ratio = 60;
+        String r = options.get(NX_RECOVERY_RATIO);
+        if (r != null) {
+            try {
+                ratio = Integer.parseInt(r);
+            } catch (NumberFormatException e) {
+                ratio = -1;
+            }
+            if (ratio < 0)
+                throw new MmuException(Errno.EINVAL, "%s=%s: VM type %s takes a number >= 0", NX_RECOVERY_RATIO, r,
+                        vmType);
+        }
+        return caps.withAdDisabled(!onOff(vmType, options, AD, true))
+                .withNxHugePages(onOff(vmType, options, NX_HUGE_PAGES, false), ratio);
+    }
 }

@@ -29,8 +29,9 @@ public class SwProtectedVmBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        Options.requireKnown(vmType(), options, Set.of());
-        return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ATTRIBUTES, PG_LEVEL_1G);
+        Options.requireKnown(vmType(), options, Options.MMU);
+        return Options.applyMmu(vmType(), options,
+                VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ATTRIBUTES, PG_LEVEL_1G));
     }
 
     /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */

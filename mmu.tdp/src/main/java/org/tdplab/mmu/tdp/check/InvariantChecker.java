@@ -234,9 +234,21 @@ public final class InvariantChecker {
                 return -1;
             if (isLast(spte, level))
                 return (Spte.pfn(spte) + (indexGfn & (Spte.pagesPerHpage(level) - 1)))
-                        | (Spte.isWritable(spte) ? 1L << 62 : 0);
+                        | (Spte.isWritable(spte) || accessTrackedWritable(spte, indexGfn) ? 1L << 62 : 0);
             table = pool.idOfPfn(Spte.pfn(spte));
         }
         return -1;
+    }
+
+    /**
+     * An access-tracked leaf that is still mmu-writable: aging took W away without a flush (only losing
+     * mmu-writable needs one), so a cached writable translation is not stale — except in a dirty-logged memslot,
+     * where every writable translation must have been flushed.
+     */
+    private boolean accessTrackedWritable(long spte, long indexGfn) {
+        if (!Spte.isAccessTracked(spte) || !Spte.isMmuWritable(spte))
+            return false;
+        Memslot slot = vm.memslots().find(indexGfn & ~mmu.directBits);
+        return slot == null || !slot.isDirtyLogging();
     }
 }

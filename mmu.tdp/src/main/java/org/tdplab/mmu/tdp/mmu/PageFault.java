@@ -22,6 +22,9 @@ public final class PageFault {
     public boolean hostWritable, mapWritable;
     public int maxLevel, reqLevel, goalLevel;
     public long mmioGeneration;
+    /** Scratch of the fast path: the last SPTE's value and level. */
+    public long fastSpte;
+    public int fastLevel;
 
     public PageFault(TdpIter iter) {
         this.iter = iter;

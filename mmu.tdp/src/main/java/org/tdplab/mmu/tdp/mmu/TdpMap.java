@@ -65,7 +65,7 @@ public final class TdpMap {
         if (isShadowPresent(old) && isLast(old, it.level) && (f.prefetch || accessAllowed(f, old)))
             return RET_PF_SPURIOUS;
         long newSpte = f.hasSlot
-                ? Spte.makeLeaf(f.pfn, it.level, f.mapWritable, f.hostWritable, true, !f.prefetch, false)
+                ? Spte.makeLeaf(f.pfn, it.level, f.mapWritable, f.hostWritable, true, !f.prefetch, mmu.caps.adDisabled())
                 : Spte.makeMmio(f.gfn, f.mmioGeneration, mmu.caps.mmioValue());
         int ret = RET_PF_FIXED;
         if (newSpte == old)
@@ -84,7 +84,7 @@ public final class TdpMap {
     }
 
     /** {@code is_access_allowed}. */
-    static boolean accessAllowed(PageFault f, long spte) {
+    public static boolean accessAllowed(PageFault f, long spte) {
         if (f.exec && (spte & Spte.X) == 0)
             return false;
         if (f.write && !Spte.isWritable(spte))

@@ -284,7 +284,7 @@ public final class TdpMmu {
 
     /** {@code tdp_mmu_link_sp}: installs a non-leaf SPTE for {@code child}, atomically. */
     int linkTable(TdpIter it, int child) {
-        int r = setSpteAtomic(it, Spte.makeNonLeaf(pool.pfnOf(child), false));
+        int r = setSpteAtomic(it, Spte.makeNonLeaf(pool.pfnOf(child), caps.adDisabled()));
         if (r == OK)
             stats.inc(Stat.TDP_MMU_PAGES);
         return r;
@@ -336,6 +336,36 @@ public final class TdpMmu {
             rcu.readUnlock();
             lock.readUnlock();
         }
+    }
+
+    /**
+     * {@code kvm_tdp_mmu_fast_pf_get_last_sptep}: the last SPTE a walk of the direct {@code root} reaches for
+     * {@code indexGfn} (the GFN with the root's direct bits), lockless; the caller holds the RCU read lock. Returns
+     * the entry's pointer and leaves its level in {@code f.fastLevel} and its value in {@code f.fastSpte}.
+     */
+    public long fastPfGetLastSptep(int root, long indexGfn, PageFault f) {
+        int table = root;
+        for (int level = rootLevel;; level--) {
+            long sptep = TablePool.sptep(table, Spte.indexAt(indexGfn, level));
+            long spte = pool.get(sptep);
+            if (!isShadowPresent(spte) || isLast(spte, level) || level == Spte.PG_LEVEL_4K) {
+                f.fastLevel = level;
+                f.fastSpte = spte;
+                return sptep;
+            }
+            table = pool.idOfPfn(Spte.pfn(spte));
+        }
+    }
+
+    /**
+     * {@code fast_pf_fix_direct_spte}: one {@code cmpxchg} from the snapshot, outside the MMU lock. Only W, the
+     * access-tracking bits and D change (never the pfn or presence), so no other bookkeeping is needed.
+     */
+    public boolean fastPfFixDirectSpte(long sptep, long gfn, int level, long old, long newSpte) {
+        if (!pool.cas(sptep, old, newSpte))
+            return false;
+        host.traceSpteChanged(RootKind.DIRECT, gfn, level, old, newSpte);
+        return true;
     }
 
     /** Frees a table that never became visible (its link failed). */

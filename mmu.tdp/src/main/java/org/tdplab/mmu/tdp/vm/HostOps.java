@@ -343,13 +343,27 @@ final class HostOps {
                     long first = Math.max(r[0], it.gfn), last = Math.min(r[1], it.gfn + Spte.pagesPerHpage(it.level));
                     young += last - first;
                     if (clear)
-                        mmu.pool.cas(it.sptep, spte, Spte.clearAccessed(spte)); // losing the race is fine
+                        ageSpte(it.sptep, spte);
                 }
             }
         } finally {
             mmu.rcu.readUnlock();
         }
         return young;
+    }
+
+    /**
+     * Ages one young leaf: with A/D bits an atomic AND of A (it always lands: retried until A is clear); without,
+     * {@code mark_spte_for_access_track} with one {@code cmpxchg} whose failure is ignored. The pfn and presence never
+     * change, and nothing is flushed: a TLB entry that survives only makes the page look less idle.
+     */
+    private void ageSpte(long sptep, long spte) {
+        if (Spte.adEnabled(spte)) {
+            while ((spte & Spte.ACCESSED) != 0 && !mmu.pool.cas(sptep, spte, Spte.clearAccessed(spte)))
+                spte = mmu.pool.get(sptep);
+            return;
+        }
+        mmu.pool.cas(sptep, spte, Spte.markForAccessTrack(spte)); // losing the race is fine
     }
 
     // ---- dirty logging -------------------------------------------------------------------------------------
@@ -423,9 +437,14 @@ final class HostOps {
                 if (mmu.pool.isInvalid(root) || mmu.pool.isMirror(root))
                     continue;
                 for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, end, mmu.gfnBits(root)); it.valid; it.next()) {
-                    if (!Spte.isShadowPresent(it.oldSpte) || !Spte.isLast(it.oldSpte, it.level)
-                            || !Spte.isWritable(it.oldSpte))
+                    if (!Spte.isShadowPresent(it.oldSpte) || !Spte.isLast(it.oldSpte, it.level))
                         continue;
+                    if (!Spte.isWritable(it.oldSpte)) {
+                        // an access-tracked leaf lost W without a flush (aging): a vCPU may still cache it writable
+                        if (Spte.isAccessTracked(it.oldSpte) && Spte.isMmuWritable(it.oldSpte))
+                            flush = true;
+                        continue;
+                    }
                     mmu.setSpte(it, Spte.clearWritable(it.oldSpte));
                     flush = true;
                 }
