@@ -152,6 +152,8 @@ public final class InvariantChecker {
                     attrPrivate ? "private" : "shared");
         if (level > 1)
             checkHuge(slot, gfn, level, leafPrivate, spte);
+        else if (slot.isDirtyLogging() && Spte.isWritable(spte) && !slot.isDirty(gfn))
+            fail(21, "writable leaf at gfn 0x%x in dirty-logged memslot %d is not marked dirty", gfn, slot.id());
         long want = leafPrivate ? gmemPfn(slot, gfn) : slot.hvaPfnIfPresent(gfn);
         if (leafPrivate && !slot.isGmem())
             fail(8, "private leaf for gfn 0x%x in memslot %d, which has no guest_memfd", gfn, slot.id());
@@ -234,21 +236,22 @@ public final class InvariantChecker {
                 return -1;
             if (isLast(spte, level))
                 return (Spte.pfn(spte) + (indexGfn & (Spte.pagesPerHpage(level) - 1)))
-                        | (Spte.isWritable(spte) || accessTrackedWritable(spte, indexGfn) ? 1L << 62 : 0);
+                        | (Spte.isWritable(spte) || staleWritableAllowed(spte, indexGfn) ? 1L << 62 : 0);
             table = pool.idOfPfn(Spte.pfn(spte));
         }
         return -1;
     }
 
     /**
-     * An access-tracked leaf that is still mmu-writable: aging took W away without a flush (only losing
-     * mmu-writable needs one), so a cached writable translation is not stale — except in a dirty-logged memslot,
-     * where every writable translation must have been flushed.
+     * A leaf that lost W without losing mmu-writable (aging's access tracking, or a fast page fault that restored
+     * only R/X): the kernel flushes only when mmu-writable goes away, so a vCPU may still cache it writable. That is
+     * sound for dirty logging as long as the page is already marked dirty in the current log (invariant 21).
      */
-    private boolean accessTrackedWritable(long spte, long indexGfn) {
-        if (!Spte.isAccessTracked(spte) || !Spte.isMmuWritable(spte))
+    private boolean staleWritableAllowed(long spte, long indexGfn) {
+        if (!Spte.isMmuWritable(spte))
             return false;
-        Memslot slot = vm.memslots().find(indexGfn & ~mmu.directBits);
-        return slot == null || !slot.isDirtyLogging();
+        long gfn = indexGfn & ~mmu.directBits;
+        Memslot slot = vm.memslots().find(gfn);
+        return slot == null || !slot.isDirtyLogging() || slot.isDirty(gfn);
     }
 }

@@ -379,7 +379,9 @@ final class HostOps {
                 // kvm_mmu_slot_apply_flags: eager_page_split first, then write-protect the (4K) leaves
                 if (options.eagerSplit())
                     mmu.splitHugePages(slot.baseGfn(), slot.endGfn());
-                writeProtect(slot.baseGfn(), slot.endGfn());
+                // "Unconditionally flush the TLBs after enabling dirty logging": a vCPU may cache a leaf writable
+                // that lost W without a flush (aging), which write protection alone would not see
+                writeProtect(slot.baseGfn(), slot.endGfn(), true);
             }
             else
                 zapSlotLeafs(slot); // huge pages come back on the next faults
@@ -395,7 +397,11 @@ final class HostOps {
             if (!slot.isDirtyLogging())
                 throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
             long[] bitmap = slot.getAndClearDirty();
-            writeProtect(slot.baseGfn(), slot.endGfn());
+            // kvm_get_dirty_log_protect flushes when any page was dirty, whether or not a leaf changed
+            boolean any = false;
+            for (long word : bitmap)
+                any |= word != 0;
+            writeProtect(slot.baseGfn(), slot.endGfn(), any);
             return bitmap;
         } finally {
             vm.slotsLock.unlock();
@@ -417,19 +423,20 @@ final class HostOps {
                 throw new MmuException(Errno.EINVAL, "dirty.clear size=0x%x: must be a multiple of 64 pages unless "
                         + "it reaches the end of memslot %d", size, id);
             // KVM_CLEAR_DIRTY_LOG works on 64-page words of the bitmap, from a first page that is a multiple of 64
+            boolean any = false;
             for (long gfn = r[0]; gfn < r[1]; gfn += 64) {
                 long pages = Math.min(64, r[1] - gfn);
-                slot.getAndClearDirty(gfn, pages == 64 ? -1L : (1L << pages) - 1);
+                any |= slot.getAndClearDirty(gfn, pages == 64 ? -1L : (1L << pages) - 1) != 0;
             }
-            writeProtect(r[0], r[1]);
+            writeProtect(r[0], r[1], any);
         } finally {
             vm.slotsLock.unlock();
         }
     }
 
     /** Clears W on every leaf of the range in direct roots (mmu-writable stays, so a write fault restores it). */
-    private void writeProtect(long start, long end) {
-        boolean flush = false;
+    private void writeProtect(long start, long end, boolean forceFlush) {
+        boolean flush = forceFlush;
         TdpIter it = new TdpIter(mmu.pool);
         mmu.lock.writeLock();
         try {
@@ -439,12 +446,8 @@ final class HostOps {
                 for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, end, mmu.gfnBits(root)); it.valid; it.next()) {
                     if (!Spte.isShadowPresent(it.oldSpte) || !Spte.isLast(it.oldSpte, it.level))
                         continue;
-                    if (!Spte.isWritable(it.oldSpte)) {
-                        // an access-tracked leaf lost W without a flush (aging): a vCPU may still cache it writable
-                        if (Spte.isAccessTracked(it.oldSpte) && Spte.isMmuWritable(it.oldSpte))
-                            flush = true;
+                    if (!Spte.isWritable(it.oldSpte))
                         continue;
-                    }
                     mmu.setSpte(it, Spte.clearWritable(it.oldSpte));
                     flush = true;
                 }
