@@ -36,10 +36,15 @@ public class DefaultVmBackend implements Backend {
                 .withSlotZapAll(Options.onOff(vmType(), options, SLOT_ZAP_ALL, true)));
     }
 
+    /** {@code VMTYPE.nx_recover VM}: one pass of the NX huge page recovery worker. */
+    @Override
+    public java.util.List<org.tdplab.mmu.api.backend.VerbSpec> verbs() {
+        return Options.nxRecoverVerb(vmType());
+    }
+
     /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */
     @Override
     public VmBackend attach(VmContext vm, Map<String, String> options) {
-        return new VmBackend() {
-        };
+        return Options.mmuVerbs(vm);
     }
 }

@@ -52,4 +52,24 @@ final class Options {
         return caps.withAdDisabled(!onOff(vmType, options, AD, true))
                 .withNxHugePages(onOff(vmType, options, NX_HUGE_PAGES, false), ratio);
     }
+
+    static final String NX_RECOVER = "nx_recover";
+
+    static java.util.List<org.tdplab.mmu.api.backend.VerbSpec> nxRecoverVerb(String vmType) {
+        return java.util.List.of(new org.tdplab.mmu.api.backend.VerbSpec(vmType + "." + NX_RECOVER,
+                java.util.List.of(), java.util.List.of(), java.util.List.of(),
+                "one pass of the NX huge page recovery worker (kvm_recover_nx_huge_pages)"));
+    }
+
+    /** No firmware and no vendor hooks: the core's defaults, plus the verb that runs the core's NX recovery. */
+    static org.tdplab.mmu.api.backend.VmBackend mmuVerbs(org.tdplab.mmu.api.backend.VmContext vm) {
+        return new org.tdplab.mmu.api.backend.VmBackend() {
+            @Override
+            public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+                if (!verb.equals(NX_RECOVER))
+                    throw new MmuException(Errno.ENOTSUP, "no verb '%s'", verb);
+                vm.recoverNxHugePages();
+            }
+        };
+    }
 }

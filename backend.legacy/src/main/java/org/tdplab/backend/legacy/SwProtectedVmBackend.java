@@ -34,10 +34,15 @@ public class SwProtectedVmBackend implements Backend {
                 VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ATTRIBUTES, PG_LEVEL_1G));
     }
 
+    /** {@code VMTYPE.nx_recover VM}: one pass of the NX huge page recovery worker. */
+    @Override
+    public java.util.List<org.tdplab.mmu.api.backend.VerbSpec> verbs() {
+        return Options.nxRecoverVerb(vmType());
+    }
+
     /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */
     @Override
     public VmBackend attach(VmContext vm, Map<String, String> options) {
-        return new VmBackend() {
-        };
+        return Options.mmuVerbs(vm);
     }
 }

@@ -244,6 +244,8 @@ public final class TdpMmu {
         boolean mirror = pool.isMirror(table);
         long step = Spte.pagesPerHpage(level);
         stats.add(Stat.TDP_MMU_PAGES, -1);
+        if (pool.nxHugePageDisallowed(table))
+            unaccountNxHugePage(table); // tdp_mmu_unlink_sp
         if (mirror && shared)
             host.bug("tearing down a mirror table under the read lock");
         for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
@@ -296,8 +298,12 @@ public final class TdpMmu {
      */
     int splitHugePage(TdpIter it, int child) {
         long huge = it.oldSpte;
-        for (int i = 0; i < Spte.ENT_PER_PAGE; i++)
-            pool.set(TablePool.sptep(child, i), Spte.makeSmallFromHuge(huge, it.level, i));
+        boolean exec = caps.nxHugePages() && it.level - 1 == Spte.PG_LEVEL_4K;
+        for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
+            long small = Spte.makeSmallFromHuge(huge, it.level, i);
+            // make_small_spte: with the NX mitigation huge leaves lost X; 4K pieces get it back
+            pool.set(TablePool.sptep(child, i), exec ? Spte.makeExecutable(small) : small);
+        }
         int r = linkTable(it, child);
         if (r == OK) {
             stats.add(Stat.pages(it.level - 1), Spte.ENT_PER_PAGE);
@@ -365,6 +371,110 @@ public final class TdpMmu {
         if (!pool.cas(sptep, old, newSpte))
             return false;
         host.traceSpteChanged(RootKind.DIRECT, gfn, level, old, newSpte);
+        return true;
+    }
+
+    // ---- NX huge pages ------------------------------------------------------------------------------------------
+
+    /** {@code possible_nx_huge_pages}: tables split for NX, oldest first; guarded by {@link #nxLock}. */
+    private int[] nxList = new int[16];
+    private int nxCount;
+    private final Object nxLock = new Object();
+
+    /** {@code track_possible_nx_huge_page}: onto the list, and {@code nx_lpage_splits} counts it. */
+    void trackPossibleNxHugePage(int table) {
+        synchronized (nxLock) {
+            if (nxCount == nxList.length)
+                nxList = Arrays.copyOf(nxList, nxCount * 2);
+            nxList[nxCount++] = table;
+        }
+        stats.inc(Stat.NX_LPAGE_SPLITS);
+    }
+
+    /** {@code unaccount_nx_huge_page}: off the list (if it is on it), the flag cleared, the count down. */
+    void unaccountNxHugePage(int table) {
+        boolean found = false;
+        synchronized (nxLock) {
+            for (int i = 0; i < nxCount; i++) {
+                if (nxList[i] == table) {
+                    System.arraycopy(nxList, i + 1, nxList, i, nxCount - i - 1);
+                    nxCount--;
+                    found = true;
+                    break;
+                }
+            }
+        }
+        pool.setNxHugePageDisallowed(table, false);
+        if (found)
+            stats.add(Stat.NX_LPAGE_SPLITS, -1);
+    }
+
+    /** The tables on the possible-NX list now. */
+    public int possibleNxHugePages() {
+        synchronized (nxLock) {
+            return nxCount;
+        }
+    }
+
+    /**
+     * {@code kvm_recover_nx_huge_pages} (the TDP MMU part, under the read lock since 6.18): takes
+     * {@code ceil(nx_lpage_splits / ratio)} tables from the head of the list; one in a dirty-logged memslot is only
+     * unaccounted (it would come back as 4K pages; disabling the log recovers it), the others are zapped by their
+     * parent SPTE, atomically and only if the parent still points at the table. One flush for the batch, inside the
+     * RCU section so no walker can still use a table freed after it. Returns the number of tables zapped.
+     */
+    public int recoverNxHugePages(java.util.function.LongPredicate dirtyLogged) {
+        int ratio = caps.nxRecoveryRatio();
+        if (ratio == 0)
+            return 0;
+        int zapped = 0;
+        lock.readLock();
+        rcu.readLock();
+        try {
+            int toZap;
+            synchronized (nxLock) {
+                toZap = (nxCount + ratio - 1) / ratio;
+            }
+            int skip = 0;
+            for (; toZap > 0; toZap--) {
+                int sp;
+                synchronized (nxLock) {
+                    if (skip >= nxCount)
+                        break;
+                    sp = nxList[skip];
+                }
+                if (dirtyLogged.test(pool.gfn(sp))) {
+                    unaccountNxHugePage(sp);
+                    continue;
+                }
+                if (zapPossibleNxHugePage(sp))
+                    zapped++;
+                else
+                    skip++; // lost a race: the table is someone else's now
+            }
+            if (zapped > 0)
+                host.flushRemoteTlbs(0, maxGfn());
+        } finally {
+            rcu.readUnlock();
+            lock.readUnlock();
+        }
+        return zapped;
+    }
+
+    /** {@code kvm_tdp_mmu_zap_possible_nx_huge_page}: an atomic zap of the parent SPTE, if it still points at it. */
+    private boolean zapPossibleNxHugePage(int sp) {
+        long ptep = pool.ptep(sp);
+        if (ptep == 0)
+            return false;
+        int level = pool.level(sp) + 1;
+        long old = pool.get(ptep);
+        if (!isShadowPresent(old) || isLast(old, level) || pool.idOfPfn(Spte.pfn(old)) != sp)
+            return false;
+        if (pool.isMirror(TablePool.tableOf(ptep)))
+            return false;
+        if (!pool.cas(ptep, old, SHADOW_NONPRESENT_VALUE))
+            return false;
+        handleChangedSpte(ptep, pool.gfn(sp), old, SHADOW_NONPRESENT_VALUE, level, true);
         return true;
     }
 

@@ -281,12 +281,17 @@ final class FaultHandler {
     /** {@code kvm_mmu_hugepage_adjust}: the largest level the slot, attributes and backing allow; pfn aligned. */
     private void hugepageAdjust(PageFault f, Memslot slot) {
         int max = f.maxLevel;
+        f.hugePageDisallowed = f.exec && mmu.caps.nxHugePages();
         if (max <= Spte.PG_LEVEL_4K || slot.isDirtyLogging()) {
             f.goalLevel = Spte.PG_LEVEL_4K;
             return;
         }
         int level = slot.maxMappingLevel(f.gfn, max, f.isPrivate);
         f.reqLevel = level;
+        if (f.hugePageDisallowed) {
+            f.goalLevel = Spte.PG_LEVEL_4K; // the NX huge page mitigation: executable mappings are 4K
+            return;
+        }
         f.goalLevel = level;
         f.pfn &= ~(Spte.pagesPerHpage(level) - 1);
     }

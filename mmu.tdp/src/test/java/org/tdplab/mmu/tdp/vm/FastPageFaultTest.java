@@ -92,7 +92,7 @@ class FastPageFaultTest {
         assertEquals(flushes, vm.stats().get("remote_tlb_flush"), "aging never flushes");
         assertEquals(4, vm.stats().get("pages_2m"), "aging never unmaps");
         assertEquals(8, vm.stats().get("pages_4k"));
-        assertTrue(vm.lookup(G1, RootKind.DIRECT).isPresent());
+        assertTrue(vm.lookup(G1, RootKind.DIRECT).orElseThrow().present());
         assertClean(vm);
         // a fresh vCPU TLB (another vCPU would do too): run through vCPU 0 after its TLB entries are gone
         vm.flushRemoteTlbs(0, 1L << 36);
