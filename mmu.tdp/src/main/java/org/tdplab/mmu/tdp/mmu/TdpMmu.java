@@ -374,6 +374,68 @@ public final class TdpMmu {
         return true;
     }
 
+    /**
+     * {@code kvm_mmu_recover_huge_pages} → {@code recover_huge_pages_range}, when dirty logging is disabled: under
+     * the read lock and RCU, every present table at 2M or 1G inside {@code [start, end)} of the valid direct roots
+     * whose GFN may be mapped that large ({@code maxLevel}, as {@code kvm_mmu_max_mapping_level} says) is replaced by
+     * a huge leaf made from its first present leaf ({@code make_huge_spte}; not executable with the NX mitigation),
+     * atomically; a lost race is retried on the refreshed entry. One memslot flush at the end. Returns the number of
+     * huge leaves made.
+     */
+    public int recoverHugePages(long start, long end, java.util.function.LongToIntFunction maxLevel) {
+        TdpIter it = new TdpIter(pool);
+        TdpIter child = new TdpIter(pool);
+        int made = 0;
+        lock.readLock();
+        rcu.readLock();
+        try {
+            for (int root : roots) {
+                if (pool.isInvalid(root) || pool.isMirror(root))
+                    continue;
+                it.start(root, rootLevel, Spte.PG_LEVEL_2M, start, Math.min(end, maxGfn()), gfnBits(root));
+                while (it.valid) {
+                    long old = it.oldSpte;
+                    if (it.level > Spte.MAX_HUGEPAGE_LEVEL || !isShadowPresent(old) || isLast(old, it.level)
+                            || it.gfn < start || it.gfn + Spte.pagesPerHpage(it.level) > end
+                            || maxLevel.applyAsInt(it.gfn) < it.level) {
+                        it.next();
+                        continue;
+                    }
+                    long huge = makeHugeSpte(child, root, it.gfn, it.level);
+                    if (huge == 0 || isFrozen(old)) {
+                        it.next();
+                        continue;
+                    }
+                    if (setSpteAtomic(it, huge) != OK)
+                        continue; // refreshed: look at the entry again
+                    made++;
+                    it.next();
+                }
+            }
+            if (made > 0)
+                host.flushRemoteTlbs(start, end - start);
+        } finally {
+            rcu.readUnlock();
+            lock.readUnlock();
+        }
+        return made;
+    }
+
+    /** {@code kvm_tdp_mmu_make_huge_spte}: a huge leaf from the first present leaf under the table, or 0. */
+    private long makeHugeSpte(TdpIter child, int root, long gfn, int level) {
+        child.start(root, rootLevel, Spte.PG_LEVEL_4K, gfn, gfn + Spte.pagesPerHpage(level), gfnBits(root));
+        for (; child.valid; child.next()) {
+            long spte = child.oldSpte;
+            if (child.level >= level || !isShadowPresent(spte) || !isLast(spte, child.level))
+                continue;
+            long huge = Spte.makeHugeFromSmall(spte, level);
+            if (caps.nxHugePages())
+                huge = Spte.makeNonExecutable(huge);
+            return huge;
+        }
+        return 0;
+    }
+
     // ---- NX huge pages ------------------------------------------------------------------------------------------
 
     /** {@code possible_nx_huge_pages}: tables split for NX, oldest first; guarded by {@link #nxLock}. */

@@ -300,6 +300,14 @@ public final class Spte {
         return spte | X;
     }
 
+    /** {@code make_spte_nonexecutable}: X off (the saved X bit of an access-tracked leaf too). */
+    public static long makeNonExecutable(long spte) {
+        if (isAccessTracked(spte)) {
+            return spte & ~(X << ACC_TRACK_SAVED_SHIFT);
+        }
+        return spte & ~X;
+    }
+
     /** A huge leaf at {@code level} made from one of its small leaves ({@code make_huge_spte}). */
     public static long makeHugeFromSmall(long smallSpte, int level) {
         long lowAddressBits = PFN_MASK & ((1L << levelShift(level)) - 1);

@@ -384,7 +384,9 @@ final class HostOps {
                 writeProtect(slot.baseGfn(), slot.endGfn(), true);
             }
             else
-                zapSlotLeafs(slot); // huge pages come back on the next faults
+                // kvm_mmu_recover_huge_pages: the split tables become huge leaves again, in place
+                mmu.recoverHugePages(slot.baseGfn(), slot.endGfn(),
+                        gfn -> slot.maxMappingLevel(gfn, slot.hostMappingLevel(gfn), false));
         } finally {
             vm.slotsLock.unlock();
         }
@@ -459,15 +461,6 @@ final class HostOps {
         }
     }
 
-    private void zapSlotLeafs(Memslot slot) {
-        mmu.lock.writeLock();
-        try {
-            if (mmu.zap.unmapGfnRange(slot.baseGfn(), slot.endGfn(), false, true))
-                vm.flushRemoteTlbs(slot.baseGfn(), slot.npages());
-        } finally {
-            mmu.lock.writeUnlock();
-        }
-    }
 
     // ---- teardown -----------------------------------------------------------------------------------------
 

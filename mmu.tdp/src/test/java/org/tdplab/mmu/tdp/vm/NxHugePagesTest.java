@@ -126,4 +126,28 @@ class NxHugePagesTest {
         assertEquals(1, vm.stats().get("pages_2m"));
         assertEquals(0, vm.stats().get("nx_lpage_splits"));
     }
+
+    @Test
+    void disablingDirtyLoggingRecoversHugePagesInPlace() {
+        CoreVm vm = TestVms.create(nx(1), 1);
+        slot(vm, 0, G1, 4 * M2, PageSize.SIZE_2M);
+        access(vm, Access.WRITE, G1, 2 * M2);
+        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
+        assertEquals(1024, vm.stats().get("pages_4k"));
+        vm.access(0, Access.WRITE, G1 + M2 + 0x5000, 0x1000, Encoding.CURRENT, 0x99);
+        long taken = vm.stats().get("pf_taken");
+        long flushes = vm.stats().get("remote_tlb_flush");
+        vm.setDirtyLogging(0, false, DirtyLogOptions.DEFAULT);
+        assertEquals(2, vm.stats().get("pages_2m"));
+        assertEquals(0, vm.stats().get("pages_4k"));
+        assertEquals(flushes + 1, vm.stats().get("remote_tlb_flush"), "one flush for the memslot");
+        assertFalse(vm.lookup(G1 + 2 * M2, RootKind.DIRECT).map(i -> i.present()).orElse(false));
+        assertClean(vm);
+        assertEquals(0x99, access(vm, Access.READ, G1 + M2 + 0x5000, 0x1000).value());
+        assertEquals(taken, vm.stats().get("pf_taken"), "no fault: the huge leaf is there");
+        // with the NX mitigation the recovered leaf is not executable
+        access(vm, Access.EXEC, G1, 0x1000);
+        assertEquals(1, vm.stats().get("nx_lpage_splits"));
+        assertClean(vm);
+    }
 }
