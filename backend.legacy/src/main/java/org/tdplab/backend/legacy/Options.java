@@ -30,11 +30,15 @@ final class Options {
         };
     }
 
-    static final String AD = "ad", NX_HUGE_PAGES = "nx_huge_pages", NX_RECOVERY_RATIO = "nx_recovery_ratio";
+    static final String AD = "ad", NX_HUGE_PAGES = "nx_huge_pages", NX_RECOVERY_RATIO = "nx_recovery_ratio",
+            PML = "pml";
     /** The MMU options every ordinary VM type takes. */
-    static final Set<String> MMU = Set.of(AD, NX_HUGE_PAGES, NX_RECOVERY_RATIO);
+    static final Set<String> MMU = Set.of(AD, NX_HUGE_PAGES, NX_RECOVERY_RATIO, PML);
 
-    /** {@code ad=on|off}, {@code nx_huge_pages=on|off}, {@code nx_recovery_ratio=N} (default 60, as the kernel). */
+    /**
+     * {@code ad=on|off}, {@code nx_huge_pages=on|off}, {@code nx_recovery_ratio=N} (default 60, as the kernel),
+     * {@code pml=on|off} (dirty logging by D bits and a page-modification log; needs {@code ad=on}).
+     */
     static org.tdplab.mmu.api.backend.VmCapabilities applyMmu(String vmType, Map<String, String> options,
             org.tdplab.mmu.api.backend.VmCapabilities caps) {
         int ratio = 60;
@@ -50,7 +54,8 @@ final class Options {
                         vmType);
         }
         return caps.withAdDisabled(!onOff(vmType, options, AD, true))
-                .withNxHugePages(onOff(vmType, options, NX_HUGE_PAGES, false), ratio);
+                .withNxHugePages(onOff(vmType, options, NX_HUGE_PAGES, false), ratio)
+                .withDirtyLogByDirtyBit(onOff(vmType, options, PML, false));
     }
 
     static final String NX_RECOVER = "nx_recover";

@@ -25,11 +25,13 @@ import org.tdplab.mmu.api.MmuException;
  * @param nxHugePages the NX huge page mitigation: executable mappings are never huge ({@code nx_huge_pages})
  * @param nxRecoveryRatio a recovery pass zaps 1/ratio of the split huge pages ({@code nx_huge_pages_recovery_ratio};
  *        0 turns recovery off)
+ * @param dirtyLogByDirtyBit dirty logging clears D bits and the CPU logs the pages it dirties (a page-modification
+ *        log) instead of write-protecting; needs A/D bits
  */
 public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolean privateMem, boolean protectedState,
         int sharedBit, PrivateSource privateSource, int privateMaxLevel, boolean memtypeZapSupported,
         boolean slotZapAll, boolean preFaultAllowed, boolean acceptance, long mmioValue, boolean adDisabled, boolean nxHugePages,
-        int nxRecoveryRatio) {
+        int nxRecoveryRatio, boolean dirtyLogByDirtyBit) {
 
     /** EPT-misconfig MMIO value (W|X), the default. */
     public static final long DEFAULT_MMIO_VALUE = 0b110;
@@ -45,6 +47,8 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
             throw new MmuException(Errno.EINVAL, "mirrored page tables need a shared bit");
         if (nxRecoveryRatio < 0)
             throw new MmuException(Errno.EINVAL, "nx recovery ratio %d is negative", nxRecoveryRatio);
+        if (dirtyLogByDirtyBit && adDisabled)
+            throw new MmuException(Errno.EINVAL, "dirty logging by D bits needs A/D bits");
         if ((privateSource == PrivateSource.NONE) == privateMem)
             throw new MmuException(Errno.EINVAL, "private source %s does not fit private_mem=%s", privateSource,
                     privateMem);
@@ -68,60 +72,67 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
     /** Capabilities of an ordinary VM of this type and width; adjust with the {@code with…} methods. */
     public static VmCapabilities ordinary(String vmType, int gpaw) {
         return new VmCapabilities(vmType, gpaw, false, false, false, -1, PrivateSource.NONE, 3, true, false, true,
-                false, DEFAULT_MMIO_VALUE, false, false, 60);
+                false, DEFAULT_MMIO_VALUE, false, false, 60, false);
     }
 
     public VmCapabilities withPrivateMemory(PrivateSource source, int maxLevel) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, source != PrivateSource.NONE, protectedState, sharedBit,
-                source, maxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio);
+                source, maxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withMirroredPt(int sharedBit) {
         return new VmCapabilities(vmType, gpaw, true, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio);
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withProtectedState() {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, true, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio);
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withSlotZapAll(boolean zapAll) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, zapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio);
+                privateMaxLevel, memtypeZapSupported, zapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withMemtypeZap(boolean supported) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, supported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio);
+                privateMaxLevel, supported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withPreFaultAllowed(boolean allowed) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, allowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio);
+                privateMaxLevel, memtypeZapSupported, slotZapAll, allowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withAcceptance() {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, true, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio);
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, true, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withMmioValue(long value) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, value, adDisabled, nxHugePages, nxRecoveryRatio);
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, value, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     /** {@code enable_ept_ad_bits=0}: leaves without accessed/dirty bits. */
     public VmCapabilities withAdDisabled(boolean disabled) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
                 privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, disabled,
-                nxHugePages, nxRecoveryRatio);
+                nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     /** The NX huge page mitigation on or off, and the share of split pages one recovery pass zaps (1/ratio). */
     public VmCapabilities withNxHugePages(boolean on, int recoveryRatio) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
                 privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled,
-                on, recoveryRatio);
+                on, recoveryRatio, dirtyLogByDirtyBit);
+    }
+
+    /** Dirty logging by D bits and a page-modification log rather than by write protection. */
+    public VmCapabilities withDirtyLogByDirtyBit(boolean on) {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled,
+                nxHugePages, nxRecoveryRatio, on);
     }
 }

@@ -152,7 +152,7 @@ public final class InvariantChecker {
                     attrPrivate ? "private" : "shared");
         if (level > 1)
             checkHuge(slot, gfn, level, leafPrivate, spte);
-        else if (slot.isDirtyLogging() && Spte.isWritable(spte) && !slot.isDirty(gfn))
+        else if (slot.isDirtyLogging() && Spte.isWritable(spte) && !slot.isDirty(gfn) && !mmu.caps.dirtyLogByDirtyBit())
             fail(21, "writable leaf at gfn 0x%x in dirty-logged memslot %d is not marked dirty", gfn, slot.id());
         long want = leafPrivate ? gmemPfn(slot, gfn) : slot.hvaPfnIfPresent(gfn);
         if (leafPrivate && !slot.isGmem())
@@ -219,6 +219,9 @@ public final class InvariantChecker {
                     return; // private translations of mirrored VMs come from the backend's table
                 long now = lookup(v.directRoot, indexGfn);
                 boolean writable = (value & Tlb.W) != 0;
+                if (writable && now >= 0 && !writeWouldBeLogged(v.directRoot, indexGfn))
+                    fail(21, "vCPU %d caches gpa 0x%x writable over a clean leaf of a dirty-logged memslot: a write "
+                            + "would be lost to the log", v.id, indexGfn << 12);
                 if (now < 0 || (now & ~(1L << 62)) != Tlb.pfn(value) || writable && (now & (1L << 62)) == 0)
                     fail(0, "stale TLB: vCPU %d caches gpa 0x%x%s -> pfn 0x%x%s, the tables give %s", v.id,
                             indexGfn << 12, encrypted ? " (encrypted)" : "", Tlb.pfn(value), writable ? " W" : "",
@@ -253,5 +256,28 @@ public final class InvariantChecker {
         long gfn = indexGfn & ~mmu.directBits;
         Memslot slot = vm.memslots().find(gfn);
         return slot == null || !slot.isDirtyLogging() || slot.isDirty(gfn);
+    }
+
+    /**
+     * Invariant 21 with D-bit logging: a write through a cached writable translation sets no D bit, so the page must
+     * be logged already (marked dirty, or its D bit set for the page-modification log).
+     */
+    private boolean writeWouldBeLogged(int root, long indexGfn) {
+        if (!mmu.caps.dirtyLogByDirtyBit())
+            return true;
+        long gfn = indexGfn & ~mmu.directBits;
+        Memslot slot = vm.memslots().find(gfn);
+        if (slot == null || !slot.isDirtyLogging() || slot.isDirty(gfn))
+            return true;
+        int table = root;
+        for (int level = mmu.rootLevel; level >= 1; level--) {
+            long spte = pool.get(TablePool.sptep(table, Spte.indexAt(indexGfn, level)));
+            if (!isShadowPresent(spte))
+                return true;
+            if (isLast(spte, level))
+                return !Spte.isWritable(spte) || (spte & Spte.DIRTY) != 0;
+            table = pool.idOfPfn(Spte.pfn(spte));
+        }
+        return true;
     }
 }

@@ -398,6 +398,7 @@ final class HostOps {
             Memslot slot = dirtyLogSlot(id);
             if (!slot.isDirtyLogging())
                 throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
+            harvestDirtyBits(slot, slot.baseGfn(), slot.endGfn());
             long[] bitmap = slot.getAndClearDirty();
             // kvm_get_dirty_log_protect flushes when any page was dirty, whether or not a leaf changed
             boolean any = false;
@@ -425,6 +426,7 @@ final class HostOps {
                 throw new MmuException(Errno.EINVAL, "dirty.clear size=0x%x: must be a multiple of 64 pages unless "
                         + "it reaches the end of memslot %d", size, id);
             // KVM_CLEAR_DIRTY_LOG works on 64-page words of the bitmap, from a first page that is a multiple of 64
+            harvestDirtyBits(slot, r[0], r[1]);
             boolean any = false;
             for (long gfn = r[0]; gfn < r[1]; gfn += 64) {
                 long pages = Math.min(64, r[1] - gfn);
@@ -436,9 +438,36 @@ final class HostOps {
         }
     }
 
+    /**
+     * {@code kvm_arch_sync_dirty_log} with a page-modification log: the CPU logged every page whose D bit it set
+     * ({@code vmx_flush_pml_buffers}); here that log is read back from the D bits of the 4K leaves.
+     */
+    private void harvestDirtyBits(Memslot slot, long start, long end) {
+        if (!mmu.caps.dirtyLogByDirtyBit())
+            return;
+        TdpIter it = new TdpIter(mmu.pool);
+        mmu.lock.readLock();
+        mmu.rcu.readLock();
+        try {
+            for (int root : mmu.roots()) {
+                if (mmu.pool.isInvalid(root) || mmu.pool.isMirror(root))
+                    continue;
+                for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, end, mmu.gfnBits(root)); it.valid; it.next())
+                    if (it.level == Spte.PG_LEVEL_4K && Spte.isShadowPresent(it.oldSpte)
+                            && (it.oldSpte & Spte.DIRTY) != 0 && Spte.isWritable(it.oldSpte))
+                        slot.markDirty(it.gfn);
+            }
+        } finally {
+            mmu.rcu.readUnlock();
+            mmu.lock.readUnlock();
+        }
+    }
+
     /** Clears W on every leaf of the range in direct roots (mmu-writable stays, so a write fault restores it). */
     private void writeProtect(long start, long end, boolean forceFlush) {
         boolean flush = forceFlush;
+        // with D-bit logging 4K leaves only lose D (no flush needed for that alone); huge leaves are write-protected
+        boolean dirtyBits = mmu.caps.dirtyLogByDirtyBit();
         TdpIter it = new TdpIter(mmu.pool);
         mmu.lock.writeLock();
         try {
@@ -448,6 +477,12 @@ final class HostOps {
                 for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, end, mmu.gfnBits(root)); it.valid; it.next()) {
                     if (!Spte.isShadowPresent(it.oldSpte) || !Spte.isLast(it.oldSpte, it.level))
                         continue;
+                    if (dirtyBits && it.level == Spte.PG_LEVEL_4K) {
+                        // kvm_tdp_mmu_clear_dirty_pt_masked with a page-modification log: D off, W stays
+                        if ((it.oldSpte & Spte.DIRTY) != 0)
+                            mmu.setSpte(it, Spte.clearDirty(it.oldSpte));
+                        continue;
+                    }
                     if (!Spte.isWritable(it.oldSpte))
                         continue;
                     mmu.setSpte(it, Spte.clearWritable(it.oldSpte));

@@ -118,4 +118,29 @@ class FastPageFaultTest {
         assertEquals(8, dirtyCount(vm.getDirtyLog(0)), "no false negatives");
         assertClean(vm);
     }
+
+    @Test
+    void dirtyBitLoggingReportsWritesWithoutFaults() {
+        CoreVm vm = TestVms.create(TestVms.ordinary().withDirtyLogByDirtyBit(true), 2);
+        slot(vm, 0, G1, M2, PageSize.SIZE_4K);
+        write(vm, G1, 32 * 0x1000L, 1);
+        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
+        assertTrue(vm.lookup(G1, RootKind.DIRECT).orElseThrow().writable(), "D cleared, W kept");
+        long taken = vm.stats().get("pf_taken");
+        write(vm, G1 + 0x3000, 2 * 0x1000L, 2);
+        assertEquals(taken, vm.stats().get("pf_taken"));
+        assertClean(vm);
+        assertEquals(2, dirtyCount(vm.getDirtyLog(0)));
+        assertEquals(0, dirtyCount(vm.getDirtyLog(0)));
+        write(vm, G1 + 0x3000, 0x1000, 3);
+        assertEquals(1, dirtyCount(vm.getDirtyLog(0)), "D cleared and flushed: the next write is logged again");
+        assertClean(vm);
+    }
+
+    @Test
+    void dirtyBitLoggingNeedsAdBits() {
+        assertEquals(org.tdplab.mmu.api.Errno.EINVAL, org.junit.jupiter.api.Assertions.assertThrows(
+                org.tdplab.mmu.api.MmuException.class,
+                () -> TestVms.ordinary().withAdDisabled(true).withDirtyLogByDirtyBit(true)).errno());
+    }
 }
