@@ -71,6 +71,8 @@ public class FileInstallIT {
         Files.delete(jar);
         assertTrue("snp never went away", Container.eventually(() -> !DynamicBindingIT.types(core).contains("snp"),
                 SCAN_BOUND_MS));
-        assertTrue("the bundle is uninstalled", Container.bundle(context, "backend.snp") == null);
+        // the type goes when the bundle stops, a moment before FileInstall has finished uninstalling it
+        assertTrue("the bundle is uninstalled", Container.eventually(() -> Container.bundle(context, "backend.snp") == null,
+                SCAN_BOUND_MS));
     }
 }
