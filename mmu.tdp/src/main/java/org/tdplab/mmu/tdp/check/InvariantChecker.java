@@ -175,7 +175,7 @@ public final class InvariantChecker {
         if (gfn < slot.baseGfn() || gfn + pages > slot.endGfn())
             fail(20, "%s leaf at gfn 0x%x crosses the edge of memslot %d", Spte.levelName(level), gfn, slot.id());
         // without eager splitting a huge page stays, write-protected, until a write splits it
-        if (slot.isDirtyLogging() && Spte.isWritable(spte))
+        if (slot.isDirtyLogging() && Spte.isWritable(spte) && !allDirty(slot, gfn, pages))
             fail(21, "writable %s leaf at gfn 0x%x in dirty-logged memslot %d", Spte.levelName(level), gfn, slot.id());
         if (mmu.caps.privateMem() && slot.isMixed(gfn, level))
             fail(20, "%s leaf at gfn 0x%x covers GFNs of mixed attributes", Spte.levelName(level), gfn);
@@ -278,6 +278,14 @@ public final class InvariantChecker {
                 return !Spte.isWritable(spte) || (spte & Spte.DIRTY) != 0;
             table = pool.idOfPfn(Spte.pfn(spte));
         }
+        return true;
+    }
+
+    /** Every page of a huge leaf is marked dirty (an initially-set log not yet cleared there): W is harmless. */
+    private static boolean allDirty(Memslot slot, long gfn, long pages) {
+        for (long g = gfn; g < gfn + pages; g++)
+            if (!slot.isDirty(g))
+                return false;
         return true;
     }
 }

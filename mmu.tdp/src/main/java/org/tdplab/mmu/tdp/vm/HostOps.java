@@ -368,6 +368,14 @@ final class HostOps {
 
     // ---- dirty logging -------------------------------------------------------------------------------------
 
+    /** How each logging slot was enabled: {@code initially_set} means manual protect with the log initially set. */
+    private final java.util.Map<Integer, DirtyLogOptions> logOptions = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private boolean manualInitSet(int id) {
+        DirtyLogOptions o = logOptions.get(id);
+        return o != null && o.initiallySet();
+    }
+
     void setDirtyLogging(int id, boolean enable, DirtyLogOptions options) {
         lockSlots();
         try {
@@ -375,7 +383,14 @@ final class HostOps {
             if (slot.isGmem())
                 throw new MmuException(Errno.EINVAL, "memslot %d is bound to guest_memfd: no dirty logging", id);
             vm.memslots.setDirtyLog(id, enable, options.initiallySet());
-            if (enable) {
+            if (enable)
+                logOptions.put(id, options);
+            else
+                logOptions.remove(id);
+            if (enable && options.initiallySet()) {
+                // "Initially-all-set does not require write protecting any page, because they're all assumed to be
+                // dirty": splitting and protection happen lazily, range by range, at each KVM_CLEAR_DIRTY_LOG
+            } else if (enable) {
                 // kvm_mmu_slot_apply_flags: eager_page_split first, then write-protect the (4K) leaves
                 if (options.eagerSplit())
                     mmu.splitHugePages(slot.baseGfn(), slot.endGfn());
@@ -399,6 +414,8 @@ final class HostOps {
             if (!slot.isDirtyLogging())
                 throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
             harvestDirtyBits(slot, slot.baseGfn(), slot.endGfn());
+            if (manualInitSet(id))
+                return slot.snapshotDirty(); // manual protect: GET neither clears nor protects
             long[] bitmap = slot.getAndClearDirty();
             // kvm_get_dirty_log_protect flushes when any page was dirty, whether or not a leaf changed
             boolean any = false;
@@ -432,6 +449,10 @@ final class HostOps {
                 long pages = Math.min(64, r[1] - gfn);
                 any |= slot.getAndClearDirty(gfn, pages == 64 ? -1L : (1L << pages) - 1) != 0;
             }
+            // kvm_arch_mmu_enable_log_dirty_pt_masked with initially-set: the huge pages of the range are split
+            // (eager splitting) now, the first time they are cleared; the protection below covers what stays huge
+            if (any && manualInitSet(id) && logOptions.get(id).eagerSplit())
+                mmu.splitHugePages(r[0], r[1]);
             writeProtect(r[0], r[1], any);
         } finally {
             vm.slotsLock.unlock();
