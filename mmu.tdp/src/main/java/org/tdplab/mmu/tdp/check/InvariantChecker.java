@@ -29,6 +29,8 @@ public final class InvariantChecker {
     private final List<String> out = new ArrayList<>();
     private final long[] leaves = new long[4];
     private long tables;
+    /** Linked tables flagged {@code nx_huge_page_disallowed}. */
+    private long nxTables;
 
     public InvariantChecker(CheckTarget vm) {
         this.vm = vm;
@@ -125,6 +127,8 @@ public final class InvariantChecker {
             return;
         }
         tables++;
+        if (pool.nxHugePageDisallowed(child))
+            nxTables++;
         checkTable(root, child, depth + 1);
     }
 
@@ -202,6 +206,10 @@ public final class InvariantChecker {
                 fail(0, "stat %s is %d but the roots hold %d such leaves", Stat.pages(level).kernelName, counted,
                         leaves[level]);
         }
+        long nx = mmu.stats.get(Stat.NX_LPAGE_SPLITS);
+        if (nx != nxTables || mmu.possibleNxHugePages() != nxTables)
+            fail(0, "stat nx_lpage_splits is %d and the possible-NX list holds %d, but the roots link %d tables split "
+                    + "for NX", nx, mmu.possibleNxHugePages(), nxTables);
         if (mmu.stats.get(Stat.TDP_MMU_PAGES) != tables)
             fail(0, "stat tdp_mmu_pages is %d but the roots link %d tables", mmu.stats.get(Stat.TDP_MMU_PAGES),
                     tables);
