@@ -461,7 +461,7 @@ final class HostOps {
 
     /**
      * {@code kvm_arch_sync_dirty_log} with a page-modification log: the CPU logged every page whose D bit it set
-     * ({@code vmx_flush_pml_buffers}); here that log is read back from the D bits of the 4K leaves.
+     * (the vendor flushes its log buffers); here that log is read back from the D bits of the 4K leaves.
      */
     private void harvestDirtyBits(Memslot slot, long start, long end) {
         if (!mmu.caps.dirtyLogByDirtyBit())
