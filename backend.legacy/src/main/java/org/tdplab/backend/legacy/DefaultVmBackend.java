@@ -29,15 +29,22 @@ public class DefaultVmBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        Options.requireKnown(vmType(), options, Set.of(SLOT_ZAP_ALL));
-        return VmCapabilities.ordinary(vmType(), gpaw)
-                .withSlotZapAll(Options.onOff(vmType(), options, SLOT_ZAP_ALL, true));
+        Set<String> known = new java.util.HashSet<>(Options.MMU);
+        known.add(SLOT_ZAP_ALL);
+        Options.requireKnown(vmType(), options, known);
+        return Options.applyMmu(vmType(), options, VmCapabilities.ordinary(vmType(), gpaw)
+                .withSlotZapAll(Options.onOff(vmType(), options, SLOT_ZAP_ALL, true)));
+    }
+
+    /** {@code VMTYPE.nx_recover VM}: one pass of the NX huge page recovery worker. */
+    @Override
+    public java.util.List<org.tdplab.mmu.api.backend.VerbSpec> verbs() {
+        return Options.nxRecoverVerb(vmType());
     }
 
     /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */
     @Override
     public VmBackend attach(VmContext vm, Map<String, String> options) {
-        return new VmBackend() {
-        };
+        return Options.mmuVerbs(vm);
     }
 }

@@ -29,4 +29,52 @@ final class Options {
         default -> throw new MmuException(Errno.EINVAL, "%s=%s: VM type %s takes on or off", key, value, vmType);
         };
     }
+
+    static final String AD = "ad", NX_HUGE_PAGES = "nx_huge_pages", NX_RECOVERY_RATIO = "nx_recovery_ratio",
+            PML = "pml";
+    /** The MMU options every ordinary VM type takes. */
+    static final Set<String> MMU = Set.of(AD, NX_HUGE_PAGES, NX_RECOVERY_RATIO, PML);
+
+    /**
+     * {@code ad=on|off}, {@code nx_huge_pages=on|off}, {@code nx_recovery_ratio=N} (default 60, as the kernel),
+     * {@code pml=on|off} (dirty logging by D bits and a page-modification log; needs {@code ad=on}).
+     */
+    static org.tdplab.mmu.api.backend.VmCapabilities applyMmu(String vmType, Map<String, String> options,
+            org.tdplab.mmu.api.backend.VmCapabilities caps) {
+        int ratio = 60;
+        String r = options.get(NX_RECOVERY_RATIO);
+        if (r != null) {
+            try {
+                ratio = Integer.parseInt(r);
+            } catch (NumberFormatException e) {
+                ratio = -1;
+            }
+            if (ratio < 0)
+                throw new MmuException(Errno.EINVAL, "%s=%s: VM type %s takes a number >= 0", NX_RECOVERY_RATIO, r,
+                        vmType);
+        }
+        return caps.withAdDisabled(!onOff(vmType, options, AD, true))
+                .withNxHugePages(onOff(vmType, options, NX_HUGE_PAGES, false), ratio)
+                .withDirtyLogByDirtyBit(onOff(vmType, options, PML, false));
+    }
+
+    static final String NX_RECOVER = "nx_recover";
+
+    static java.util.List<org.tdplab.mmu.api.backend.VerbSpec> nxRecoverVerb(String vmType) {
+        return java.util.List.of(new org.tdplab.mmu.api.backend.VerbSpec(vmType + "." + NX_RECOVER,
+                java.util.List.of(), java.util.List.of(), java.util.List.of(),
+                "one pass of the NX huge page recovery worker (kvm_recover_nx_huge_pages)"));
+    }
+
+    /** No firmware and no vendor hooks: the core's defaults, plus the verb that runs the core's NX recovery. */
+    static org.tdplab.mmu.api.backend.VmBackend mmuVerbs(org.tdplab.mmu.api.backend.VmContext vm) {
+        return new org.tdplab.mmu.api.backend.VmBackend() {
+            @Override
+            public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+                if (!verb.equals(NX_RECOVER))
+                    throw new MmuException(Errno.ENOTSUP, "no verb '%s'", verb);
+                vm.recoverNxHugePages();
+            }
+        };
+    }
 }

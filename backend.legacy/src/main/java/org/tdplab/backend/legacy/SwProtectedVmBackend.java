@@ -29,14 +29,20 @@ public class SwProtectedVmBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        Options.requireKnown(vmType(), options, Set.of());
-        return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ATTRIBUTES, PG_LEVEL_1G);
+        Options.requireKnown(vmType(), options, Options.MMU);
+        return Options.applyMmu(vmType(), options,
+                VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ATTRIBUTES, PG_LEVEL_1G));
+    }
+
+    /** {@code VMTYPE.nx_recover VM}: one pass of the NX huge page recovery worker. */
+    @Override
+    public java.util.List<org.tdplab.mmu.api.backend.VerbSpec> verbs() {
+        return Options.nxRecoverVerb(vmType());
     }
 
     /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */
     @Override
     public VmBackend attach(VmContext vm, Map<String, String> options) {
-        return new VmBackend() {
-        };
+        return Options.mmuVerbs(vm);
     }
 }

@@ -100,6 +100,15 @@ public interface Vm {
     /** MMU-notifier test-young: returns the number of young pages, changing nothing. */
     long testAge(long gpa, long size);
 
+    /**
+     * One pass of the NX huge page recovery worker ({@code kvm_recover_nx_huge_pages}): zaps
+     * {@code ceil(nx_lpage_splits / ratio)} of the huge pages split for exec faults, so they can come back huge.
+     * Returns the number zapped; {@code ENOTSUP} where the VM does not implement it.
+     */
+    default int recoverNxHugePages() {
+        throw new MmuException(Errno.ENOTSUP, "NX huge page recovery is not supported");
+    }
+
     /** Runs the full invariant checker now. */
     CheckReport check();
 

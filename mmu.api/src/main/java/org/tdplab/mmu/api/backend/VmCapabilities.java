@@ -20,10 +20,18 @@ import org.tdplab.mmu.api.MmuException;
  * @param preFaultAllowed {@code KVM_PRE_FAULT_MEMORY} allowed from creation (else the backend allows it later)
  * @param acceptance the guest must accept (validate) private memory before use
  * @param mmioValue the per-VM MMIO SPTE value ({@code shadow_mmio_value})
+ * @param adDisabled the TDP leaves have no hardware accessed/dirty bits ({@code !kvm_ad_enabled}): aging uses the
+ *        access-tracking form and dirty logging write protection
+ * @param nxHugePages the NX huge page mitigation: executable mappings are never huge ({@code nx_huge_pages})
+ * @param nxRecoveryRatio a recovery pass zaps 1/ratio of the split huge pages ({@code nx_huge_pages_recovery_ratio};
+ *        0 turns recovery off)
+ * @param dirtyLogByDirtyBit dirty logging clears D bits and the CPU logs the pages it dirties (a page-modification
+ *        log) instead of write-protecting; needs A/D bits
  */
 public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolean privateMem, boolean protectedState,
         int sharedBit, PrivateSource privateSource, int privateMaxLevel, boolean memtypeZapSupported,
-        boolean slotZapAll, boolean preFaultAllowed, boolean acceptance, long mmioValue) {
+        boolean slotZapAll, boolean preFaultAllowed, boolean acceptance, long mmioValue, boolean adDisabled, boolean nxHugePages,
+        int nxRecoveryRatio, boolean dirtyLogByDirtyBit) {
 
     /** EPT-misconfig MMIO value (W|X), the default. */
     public static final long DEFAULT_MMIO_VALUE = 0b110;
@@ -37,6 +45,10 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
             throw new MmuException(Errno.EINVAL, "private max level %d is not 1..3", privateMaxLevel);
         if (mirroredPt && sharedBit < 0)
             throw new MmuException(Errno.EINVAL, "mirrored page tables need a shared bit");
+        if (nxRecoveryRatio < 0)
+            throw new MmuException(Errno.EINVAL, "nx recovery ratio %d is negative", nxRecoveryRatio);
+        if (dirtyLogByDirtyBit && adDisabled)
+            throw new MmuException(Errno.EINVAL, "dirty logging by D bits needs A/D bits");
         if ((privateSource == PrivateSource.NONE) == privateMem)
             throw new MmuException(Errno.EINVAL, "private source %s does not fit private_mem=%s", privateSource,
                     privateMem);
@@ -60,46 +72,67 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
     /** Capabilities of an ordinary VM of this type and width; adjust with the {@code with…} methods. */
     public static VmCapabilities ordinary(String vmType, int gpaw) {
         return new VmCapabilities(vmType, gpaw, false, false, false, -1, PrivateSource.NONE, 3, true, false, true,
-                false, DEFAULT_MMIO_VALUE);
+                false, DEFAULT_MMIO_VALUE, false, false, 60, false);
     }
 
     public VmCapabilities withPrivateMemory(PrivateSource source, int maxLevel) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, source != PrivateSource.NONE, protectedState, sharedBit,
-                source, maxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue);
+                source, maxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withMirroredPt(int sharedBit) {
         return new VmCapabilities(vmType, gpaw, true, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue);
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withProtectedState() {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, true, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue);
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withSlotZapAll(boolean zapAll) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, zapAll, preFaultAllowed, acceptance, mmioValue);
+                privateMaxLevel, memtypeZapSupported, zapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withMemtypeZap(boolean supported) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, supported, slotZapAll, preFaultAllowed, acceptance, mmioValue);
+                privateMaxLevel, supported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withPreFaultAllowed(boolean allowed) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, allowed, acceptance, mmioValue);
+                privateMaxLevel, memtypeZapSupported, slotZapAll, allowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withAcceptance() {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, true, mmioValue);
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, true, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
     }
 
     public VmCapabilities withMmioValue(long value) {
         return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, value);
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, value, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+    }
+
+    /** {@code enable_ept_ad_bits=0}: leaves without accessed/dirty bits. */
+    public VmCapabilities withAdDisabled(boolean disabled) {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, disabled,
+                nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+    }
+
+    /** The NX huge page mitigation on or off, and the share of split pages one recovery pass zaps (1/ratio). */
+    public VmCapabilities withNxHugePages(boolean on, int recoveryRatio) {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled,
+                on, recoveryRatio, dirtyLogByDirtyBit);
+    }
+
+    /** Dirty logging by D bits and a page-modification log rather than by write protection. */
+    public VmCapabilities withDirtyLogByDirtyBit(boolean on) {
+        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
+                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled,
+                nxHugePages, nxRecoveryRatio, on);
     }
 }

@@ -77,4 +77,15 @@ public interface VmContext {
 
     /** Records a firmware call: counted under {@code name} and traced with its status. */
     void firmwareCall(String name, long gfn, int level, String status);
+
+    // ---- MMU workers ----------------------------------------------------------------------------------------------
+
+    /**
+     * One pass of the core's NX huge page recovery ({@code kvm_recover_nx_huge_pages}), for a backend verb that
+     * lets a scenario run the worker; returns the number of split huge pages zapped.
+     */
+    default int recoverNxHugePages() {
+        throw new org.tdplab.mmu.api.MmuException(org.tdplab.mmu.api.Errno.ENOTSUP,
+                "NX huge page recovery is not supported");
+    }
 }

@@ -29,6 +29,8 @@ public final class InvariantChecker {
     private final List<String> out = new ArrayList<>();
     private final long[] leaves = new long[4];
     private long tables;
+    /** Linked tables flagged {@code nx_huge_page_disallowed}. */
+    private long nxTables;
 
     public InvariantChecker(CheckTarget vm) {
         this.vm = vm;
@@ -125,6 +127,8 @@ public final class InvariantChecker {
             return;
         }
         tables++;
+        if (pool.nxHugePageDisallowed(child))
+            nxTables++;
         checkTable(root, child, depth + 1);
     }
 
@@ -152,6 +156,8 @@ public final class InvariantChecker {
                     attrPrivate ? "private" : "shared");
         if (level > 1)
             checkHuge(slot, gfn, level, leafPrivate, spte);
+        else if (slot.isDirtyLogging() && Spte.isWritable(spte) && !slot.isDirty(gfn) && !mmu.caps.dirtyLogByDirtyBit())
+            fail(21, "writable leaf at gfn 0x%x in dirty-logged memslot %d is not marked dirty", gfn, slot.id());
         long want = leafPrivate ? gmemPfn(slot, gfn) : slot.hvaPfnIfPresent(gfn);
         if (leafPrivate && !slot.isGmem())
             fail(8, "private leaf for gfn 0x%x in memslot %d, which has no guest_memfd", gfn, slot.id());
@@ -173,7 +179,7 @@ public final class InvariantChecker {
         if (gfn < slot.baseGfn() || gfn + pages > slot.endGfn())
             fail(20, "%s leaf at gfn 0x%x crosses the edge of memslot %d", Spte.levelName(level), gfn, slot.id());
         // without eager splitting a huge page stays, write-protected, until a write splits it
-        if (slot.isDirtyLogging() && Spte.isWritable(spte))
+        if (slot.isDirtyLogging() && Spte.isWritable(spte) && !allDirty(slot, gfn, pages))
             fail(21, "writable %s leaf at gfn 0x%x in dirty-logged memslot %d", Spte.levelName(level), gfn, slot.id());
         if (mmu.caps.privateMem() && slot.isMixed(gfn, level))
             fail(20, "%s leaf at gfn 0x%x covers GFNs of mixed attributes", Spte.levelName(level), gfn);
@@ -200,6 +206,10 @@ public final class InvariantChecker {
                 fail(0, "stat %s is %d but the roots hold %d such leaves", Stat.pages(level).kernelName, counted,
                         leaves[level]);
         }
+        long nx = mmu.stats.get(Stat.NX_LPAGE_SPLITS);
+        if (nx != nxTables || mmu.possibleNxHugePages() != nxTables)
+            fail(0, "stat nx_lpage_splits is %d and the possible-NX list holds %d, but the roots link %d tables split "
+                    + "for NX", nx, mmu.possibleNxHugePages(), nxTables);
         if (mmu.stats.get(Stat.TDP_MMU_PAGES) != tables)
             fail(0, "stat tdp_mmu_pages is %d but the roots link %d tables", mmu.stats.get(Stat.TDP_MMU_PAGES),
                     tables);
@@ -217,6 +227,9 @@ public final class InvariantChecker {
                     return; // private translations of mirrored VMs come from the backend's table
                 long now = lookup(v.directRoot, indexGfn);
                 boolean writable = (value & Tlb.W) != 0;
+                if (writable && now >= 0 && !writeWouldBeLogged(v.directRoot, indexGfn))
+                    fail(21, "vCPU %d caches gpa 0x%x writable over a clean leaf of a dirty-logged memslot: a write "
+                            + "would be lost to the log", v.id, indexGfn << 12);
                 if (now < 0 || (now & ~(1L << 62)) != Tlb.pfn(value) || writable && (now & (1L << 62)) == 0)
                     fail(0, "stale TLB: vCPU %d caches gpa 0x%x%s -> pfn 0x%x%s, the tables give %s", v.id,
                             indexGfn << 12, encrypted ? " (encrypted)" : "", Tlb.pfn(value), writable ? " W" : "",
@@ -234,9 +247,53 @@ public final class InvariantChecker {
                 return -1;
             if (isLast(spte, level))
                 return (Spte.pfn(spte) + (indexGfn & (Spte.pagesPerHpage(level) - 1)))
-                        | (Spte.isWritable(spte) ? 1L << 62 : 0);
+                        | (Spte.isWritable(spte) || staleWritableAllowed(spte, indexGfn) ? 1L << 62 : 0);
             table = pool.idOfPfn(Spte.pfn(spte));
         }
         return -1;
+    }
+
+    /**
+     * A leaf that lost W without losing mmu-writable (aging's access tracking, or a fast page fault that restored
+     * only R/X): the kernel flushes only when mmu-writable goes away, so a vCPU may still cache it writable. That is
+     * sound for dirty logging as long as the page is already marked dirty in the current log (invariant 21).
+     */
+    private boolean staleWritableAllowed(long spte, long indexGfn) {
+        if (!Spte.isMmuWritable(spte))
+            return false;
+        long gfn = indexGfn & ~mmu.directBits;
+        Memslot slot = vm.memslots().find(gfn);
+        return slot == null || !slot.isDirtyLogging() || slot.isDirty(gfn);
+    }
+
+    /**
+     * Invariant 21 with D-bit logging: a write through a cached writable translation sets no D bit, so the page must
+     * be logged already (marked dirty, or its D bit set for the page-modification log).
+     */
+    private boolean writeWouldBeLogged(int root, long indexGfn) {
+        if (!mmu.caps.dirtyLogByDirtyBit())
+            return true;
+        long gfn = indexGfn & ~mmu.directBits;
+        Memslot slot = vm.memslots().find(gfn);
+        if (slot == null || !slot.isDirtyLogging() || slot.isDirty(gfn))
+            return true;
+        int table = root;
+        for (int level = mmu.rootLevel; level >= 1; level--) {
+            long spte = pool.get(TablePool.sptep(table, Spte.indexAt(indexGfn, level)));
+            if (!isShadowPresent(spte))
+                return true;
+            if (isLast(spte, level))
+                return !Spte.isWritable(spte) || (spte & Spte.DIRTY) != 0;
+            table = pool.idOfPfn(Spte.pfn(spte));
+        }
+        return true;
+    }
+
+    /** Every page of a huge leaf is marked dirty (an initially-set log not yet cleared there): W is harmless. */
+    private static boolean allDirty(Memslot slot, long gfn, long pages) {
+        for (long g = gfn; g < gfn + pages; g++)
+            if (!slot.isDirty(g))
+                return false;
+        return true;
     }
 }

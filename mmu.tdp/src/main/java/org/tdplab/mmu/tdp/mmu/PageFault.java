@@ -21,7 +21,12 @@ public final class PageFault {
     public long pfn;
     public boolean hostWritable, mapWritable;
     public int maxLevel, reqLevel, goalLevel;
+    /** An exec fault with the NX huge page mitigation on: the mapping must be 4K ({@code huge_page_disallowed}). */
+    public boolean hugePageDisallowed;
     public long mmioGeneration;
+    /** Scratch of the fast path: the last SPTE's value and level. */
+    public long fastSpte;
+    public int fastLevel;
 
     public PageFault(TdpIter iter) {
         this.iter = iter;
@@ -41,6 +46,7 @@ public final class PageFault {
         this.maxLevel = 3;
         this.reqLevel = 1;
         this.goalLevel = 1;
+        this.hugePageDisallowed = false;
         this.mmioGeneration = 0;
     }
 

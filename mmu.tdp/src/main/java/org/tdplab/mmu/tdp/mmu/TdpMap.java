@@ -27,14 +27,19 @@ public final class TdpMap {
         TdpIter it = f.iter;
         mmu.rcu.readLock();
         try {
-            for (it.start(root, mmu.rootLevel, f.goalLevel, f.gfn, f.gfn + 1, mmu.gfnBits(root)); it.valid; it.next()) {
+            boolean nx = mmu.caps.nxHugePages();
+            // with the NX mitigation the goal may step down on the way (disallowed_hugepage_adjust): walk to 4K
+            int minLevel = nx ? Spte.PG_LEVEL_4K : f.goalLevel;
+            for (it.start(root, mmu.rootLevel, minLevel, f.gfn, f.gfn + 1, mmu.gfnBits(root)); it.valid; it.next()) {
+                if (nx)
+                    disallowedHugepageAdjust(f, it);
                 if (isFrozen(it.oldSpte))
                     return RET_PF_RETRY;
                 if (it.level == f.goalLevel)
                     break;
                 if (isShadowPresent(it.oldSpte) && !isLast(it.oldSpte, it.level))
                     continue;
-                if (installChild(it, root) != TdpMmu.OK)
+                if (installChild(it, root, f) != TdpMmu.OK)
                     return RET_PF_RETRY;
             }
             if (!it.valid || it.level != f.goalLevel)
@@ -46,17 +51,39 @@ public final class TdpMap {
     }
 
     /** A new child table where the walk found nothing, or in place of a huge leaf above the goal level. */
-    private int installChild(TdpIter it, int root) {
+    private int installChild(TdpIter it, int root, PageFault f) {
         boolean hugeLeaf = isShadowPresent(it.oldSpte);
         if (hugeLeaf && pool.isMirror(root)) {
             mmu.host.bug("splitting a huge mirror leaf in the fault path at gfn 0x" + Long.toHexString(it.gfn));
             return TdpMmu.BUSY;
         }
         int child = mmu.allocChild(it, root);
+        // the table replaces what could have been a huge page but for the NX mitigation: a possible NX huge page
+        boolean nxSplit = f.hugePageDisallowed && f.reqLevel >= it.level;
+        if (nxSplit)
+            pool.setNxHugePageDisallowed(child, true);
         int r = hugeLeaf ? mmu.splitHugePage(it, child) : mmu.linkTable(it, child);
-        if (r != TdpMmu.OK)
+        if (r != TdpMmu.OK) {
             mmu.freeUnlinked(child);
+            return r;
+        }
+        if (nxSplit)
+            mmu.trackPossibleNxHugePage(child);
         return r;
+    }
+
+    /**
+     * {@code disallowed_hugepage_adjust}: a fault whose goal is a level where a table split for NX already sits
+     * steps down, so a read or write does not rebuild the huge page an exec fault just split.
+     */
+    private void disallowedHugepageAdjust(PageFault f, TdpIter it) {
+        long spte = it.oldSpte;
+        if (it.level > Spte.PG_LEVEL_4K && it.level == f.goalLevel && isShadowPresent(spte) && !isLast(spte, it.level)
+                && pool.nxHugePageDisallowed(pool.idOfPfn(Spte.pfn(spte)))) {
+            // the pfn was aligned to the old goal: put back the GFN's bits for the level below
+            f.pfn |= f.gfn & (Spte.pagesPerHpage(it.level) - Spte.pagesPerHpage(it.level - 1));
+            f.goalLevel--;
+        }
     }
 
     /** {@code tdp_mmu_map_handle_target_level}. */
@@ -65,7 +92,8 @@ public final class TdpMap {
         if (isShadowPresent(old) && isLast(old, it.level) && (f.prefetch || accessAllowed(f, old)))
             return RET_PF_SPURIOUS;
         long newSpte = f.hasSlot
-                ? Spte.makeLeaf(f.pfn, it.level, f.mapWritable, f.hostWritable, true, !f.prefetch, false)
+                ? Spte.makeLeaf(f.pfn, it.level, f.mapWritable, f.hostWritable,
+                        it.level == Spte.PG_LEVEL_4K || !mmu.caps.nxHugePages(), !f.prefetch, mmu.caps.adDisabled())
                 : Spte.makeMmio(f.gfn, f.mmioGeneration, mmu.caps.mmioValue());
         int ret = RET_PF_FIXED;
         if (newSpte == old)
@@ -84,7 +112,7 @@ public final class TdpMap {
     }
 
     /** {@code is_access_allowed}. */
-    static boolean accessAllowed(PageFault f, long spte) {
+    public static boolean accessAllowed(PageFault f, long spte) {
         if (f.exec && (spte & Spte.X) == 0)
             return false;
         if (f.write && !Spte.isWritable(spte))

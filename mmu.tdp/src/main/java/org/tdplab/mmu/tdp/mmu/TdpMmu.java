@@ -244,6 +244,8 @@ public final class TdpMmu {
         boolean mirror = pool.isMirror(table);
         long step = Spte.pagesPerHpage(level);
         stats.add(Stat.TDP_MMU_PAGES, -1);
+        if (pool.nxHugePageDisallowed(table))
+            unaccountNxHugePage(table); // tdp_mmu_unlink_sp
         if (mirror && shared)
             host.bug("tearing down a mirror table under the read lock");
         for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
@@ -284,7 +286,7 @@ public final class TdpMmu {
 
     /** {@code tdp_mmu_link_sp}: installs a non-leaf SPTE for {@code child}, atomically. */
     int linkTable(TdpIter it, int child) {
-        int r = setSpteAtomic(it, Spte.makeNonLeaf(pool.pfnOf(child), false));
+        int r = setSpteAtomic(it, Spte.makeNonLeaf(pool.pfnOf(child), caps.adDisabled()));
         if (r == OK)
             stats.inc(Stat.TDP_MMU_PAGES);
         return r;
@@ -296,8 +298,12 @@ public final class TdpMmu {
      */
     int splitHugePage(TdpIter it, int child) {
         long huge = it.oldSpte;
-        for (int i = 0; i < Spte.ENT_PER_PAGE; i++)
-            pool.set(TablePool.sptep(child, i), Spte.makeSmallFromHuge(huge, it.level, i));
+        boolean exec = caps.nxHugePages() && it.level - 1 == Spte.PG_LEVEL_4K;
+        for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
+            long small = Spte.makeSmallFromHuge(huge, it.level, i);
+            // make_small_spte: with the NX mitigation huge leaves lost X; 4K pieces get it back
+            pool.set(TablePool.sptep(child, i), exec ? Spte.makeExecutable(small) : small);
+        }
         int r = linkTable(it, child);
         if (r == OK) {
             stats.add(Stat.pages(it.level - 1), Spte.ENT_PER_PAGE);
@@ -336,6 +342,202 @@ public final class TdpMmu {
             rcu.readUnlock();
             lock.readUnlock();
         }
+    }
+
+    /**
+     * {@code kvm_tdp_mmu_fast_pf_get_last_sptep}: the last SPTE a walk of the direct {@code root} reaches for
+     * {@code indexGfn} (the GFN with the root's direct bits), lockless; the caller holds the RCU read lock. Returns
+     * the entry's pointer and leaves its level in {@code f.fastLevel} and its value in {@code f.fastSpte}.
+     */
+    public long fastPfGetLastSptep(int root, long indexGfn, PageFault f) {
+        int table = root;
+        for (int level = rootLevel;; level--) {
+            long sptep = TablePool.sptep(table, Spte.indexAt(indexGfn, level));
+            long spte = pool.get(sptep);
+            if (!isShadowPresent(spte) || isLast(spte, level) || level == Spte.PG_LEVEL_4K) {
+                f.fastLevel = level;
+                f.fastSpte = spte;
+                return sptep;
+            }
+            table = pool.idOfPfn(Spte.pfn(spte));
+        }
+    }
+
+    /**
+     * {@code fast_pf_fix_direct_spte}: one {@code cmpxchg} from the snapshot, outside the MMU lock. Only W, the
+     * access-tracking bits and D change (never the pfn or presence), so no other bookkeeping is needed.
+     */
+    public boolean fastPfFixDirectSpte(long sptep, long gfn, int level, long old, long newSpte) {
+        if (!pool.cas(sptep, old, newSpte))
+            return false;
+        host.traceSpteChanged(RootKind.DIRECT, gfn, level, old, newSpte);
+        return true;
+    }
+
+    /**
+     * {@code kvm_mmu_recover_huge_pages} → {@code recover_huge_pages_range}, when dirty logging is disabled: under
+     * the read lock and RCU, every present table at 2M or 1G inside {@code [start, end)} of the valid direct roots
+     * whose GFN may be mapped that large ({@code maxLevel}, as {@code kvm_mmu_max_mapping_level} says) is replaced by
+     * a huge leaf made from its first present leaf ({@code make_huge_spte}; not executable with the NX mitigation),
+     * atomically; a lost race is retried on the refreshed entry. One memslot flush at the end. Returns the number of
+     * huge leaves made.
+     */
+    public int recoverHugePages(long start, long end, java.util.function.LongToIntFunction maxLevel) {
+        TdpIter it = new TdpIter(pool);
+        TdpIter child = new TdpIter(pool);
+        int made = 0;
+        lock.readLock();
+        rcu.readLock();
+        try {
+            for (int root : roots) {
+                if (pool.isInvalid(root) || pool.isMirror(root))
+                    continue;
+                it.start(root, rootLevel, Spte.PG_LEVEL_2M, start, Math.min(end, maxGfn()), gfnBits(root));
+                while (it.valid) {
+                    long old = it.oldSpte;
+                    if (it.level > Spte.MAX_HUGEPAGE_LEVEL || !isShadowPresent(old) || isLast(old, it.level)
+                            || it.gfn < start || it.gfn + Spte.pagesPerHpage(it.level) > end
+                            || maxLevel.applyAsInt(it.gfn) < it.level) {
+                        it.next();
+                        continue;
+                    }
+                    long huge = makeHugeSpte(child, root, it.gfn, it.level);
+                    if (huge == 0 || isFrozen(old)) {
+                        it.next();
+                        continue;
+                    }
+                    if (setSpteAtomic(it, huge) != OK)
+                        continue; // refreshed: look at the entry again
+                    made++;
+                    it.next();
+                }
+            }
+            if (made > 0)
+                host.flushRemoteTlbs(start, end - start);
+        } finally {
+            rcu.readUnlock();
+            lock.readUnlock();
+        }
+        return made;
+    }
+
+    /** {@code kvm_tdp_mmu_make_huge_spte}: a huge leaf from the first present leaf under the table, or 0. */
+    private long makeHugeSpte(TdpIter child, int root, long gfn, int level) {
+        child.start(root, rootLevel, Spte.PG_LEVEL_4K, gfn, gfn + Spte.pagesPerHpage(level), gfnBits(root));
+        for (; child.valid; child.next()) {
+            long spte = child.oldSpte;
+            if (child.level >= level || !isShadowPresent(spte) || !isLast(spte, child.level))
+                continue;
+            long huge = Spte.makeHugeFromSmall(spte, level);
+            if (caps.nxHugePages())
+                huge = Spte.makeNonExecutable(huge);
+            return huge;
+        }
+        return 0;
+    }
+
+    // ---- NX huge pages ------------------------------------------------------------------------------------------
+
+    /** {@code possible_nx_huge_pages}: tables split for NX, oldest first; guarded by {@link #nxLock}. */
+    private int[] nxList = new int[16];
+    private int nxCount;
+    private final Object nxLock = new Object();
+
+    /** {@code track_possible_nx_huge_page}: onto the list, and {@code nx_lpage_splits} counts it. */
+    void trackPossibleNxHugePage(int table) {
+        synchronized (nxLock) {
+            if (nxCount == nxList.length)
+                nxList = Arrays.copyOf(nxList, nxCount * 2);
+            nxList[nxCount++] = table;
+        }
+        stats.inc(Stat.NX_LPAGE_SPLITS);
+    }
+
+    /** {@code unaccount_nx_huge_page}: off the list (if it is on it), the flag cleared, the count down. */
+    void unaccountNxHugePage(int table) {
+        boolean found = false;
+        synchronized (nxLock) {
+            for (int i = 0; i < nxCount; i++) {
+                if (nxList[i] == table) {
+                    System.arraycopy(nxList, i + 1, nxList, i, nxCount - i - 1);
+                    nxCount--;
+                    found = true;
+                    break;
+                }
+            }
+        }
+        pool.setNxHugePageDisallowed(table, false);
+        if (found)
+            stats.add(Stat.NX_LPAGE_SPLITS, -1);
+    }
+
+    /** The tables on the possible-NX list now. */
+    public int possibleNxHugePages() {
+        synchronized (nxLock) {
+            return nxCount;
+        }
+    }
+
+    /**
+     * {@code kvm_recover_nx_huge_pages} (the TDP MMU part, under the read lock since 6.18): takes
+     * {@code ceil(nx_lpage_splits / ratio)} tables from the head of the list; one in a dirty-logged memslot is only
+     * unaccounted (it would come back as 4K pages; disabling the log recovers it), the others are zapped by their
+     * parent SPTE, atomically and only if the parent still points at the table. One flush for the batch, inside the
+     * RCU section so no walker can still use a table freed after it. Returns the number of tables zapped.
+     */
+    public int recoverNxHugePages(java.util.function.LongPredicate dirtyLogged) {
+        int ratio = caps.nxRecoveryRatio();
+        if (ratio == 0)
+            return 0;
+        int zapped = 0;
+        lock.readLock();
+        rcu.readLock();
+        try {
+            int toZap;
+            synchronized (nxLock) {
+                toZap = (nxCount + ratio - 1) / ratio;
+            }
+            int skip = 0;
+            for (; toZap > 0; toZap--) {
+                int sp;
+                synchronized (nxLock) {
+                    if (skip >= nxCount)
+                        break;
+                    sp = nxList[skip];
+                }
+                if (dirtyLogged.test(pool.gfn(sp))) {
+                    unaccountNxHugePage(sp);
+                    continue;
+                }
+                if (zapPossibleNxHugePage(sp))
+                    zapped++;
+                else
+                    skip++; // lost a race: the table is someone else's now
+            }
+            if (zapped > 0)
+                host.flushRemoteTlbs(0, maxGfn());
+        } finally {
+            rcu.readUnlock();
+            lock.readUnlock();
+        }
+        return zapped;
+    }
+
+    /** {@code kvm_tdp_mmu_zap_possible_nx_huge_page}: an atomic zap of the parent SPTE, if it still points at it. */
+    private boolean zapPossibleNxHugePage(int sp) {
+        long ptep = pool.ptep(sp);
+        if (ptep == 0)
+            return false;
+        int level = pool.level(sp) + 1;
+        long old = pool.get(ptep);
+        if (!isShadowPresent(old) || isLast(old, level) || pool.idOfPfn(Spte.pfn(old)) != sp)
+            return false;
+        if (pool.isMirror(TablePool.tableOf(ptep)))
+            return false;
+        if (!pool.cas(ptep, old, SHADOW_NONPRESENT_VALUE))
+            return false;
+        handleChangedSpte(ptep, pool.gfn(sp), old, SHADOW_NONPRESENT_VALUE, level, true);
+        return true;
     }
 
     /** Frees a table that never became visible (its link failed). */

@@ -289,6 +289,25 @@ public final class Spte {
         return child;
     }
 
+    /**
+     * {@code make_spte_executable}: X back on a leaf (the NX huge page mitigation took it off a huge leaf); for an
+     * access-tracked leaf the saved X bit is set instead, so restoring it gives X.
+     */
+    public static long makeExecutable(long spte) {
+        if (isAccessTracked(spte)) {
+            return spte | (X << ACC_TRACK_SAVED_SHIFT);
+        }
+        return spte | X;
+    }
+
+    /** {@code make_spte_nonexecutable}: X off (the saved X bit of an access-tracked leaf too). */
+    public static long makeNonExecutable(long spte) {
+        if (isAccessTracked(spte)) {
+            return spte & ~(X << ACC_TRACK_SAVED_SHIFT);
+        }
+        return spte & ~X;
+    }
+
     /** A huge leaf at {@code level} made from one of its small leaves ({@code make_huge_spte}). */
     public static long makeHugeFromSmall(long smallSpte, int level) {
         long lowAddressBits = PFN_MASK & ((1L << levelShift(level)) - 1);

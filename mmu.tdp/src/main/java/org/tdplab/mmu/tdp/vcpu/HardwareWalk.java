@@ -38,7 +38,8 @@ public final class HardwareWalk {
                 continue;
             }
             if ((write && !Spte.isWritable(spte)) || (exec && (spte & Spte.X) == 0) || (spte & Spte.R) == 0)
-                return Walk.violation(ErrorCode.of(write, exec, true));
+                // EPT reports the entry's RWX as "present": an access-tracked leaf (RWX clear) is not present
+                return Walk.violation(ErrorCode.of(write, exec, (spte & Spte.RWX_MASK) != 0));
             setAccessedDirty(pool, sptep, spte, write);
             long offset = indexGfn & (Spte.pagesPerHpage(level) - 1);
             return Walk.translated(Spte.pfn(spte) + offset, level);

@@ -319,6 +319,20 @@ public final class CoreVm implements Vm, MmuHost {
     }
 
     @Override
+    public int recoverNxHugePages() {
+        requireAlive();
+        srcu.readLock();
+        try {
+            return mmu.recoverNxHugePages(gfn -> {
+                Memslot slot = memslots.find(gfn);
+                return slot != null && slot.isDirtyLogging();
+            });
+        } finally {
+            srcu.readUnlock();
+        }
+    }
+
+    @Override
     public long testAge(long gpa, long size) {
         return gate.call(() -> host.age(gpa, size, false));
     }

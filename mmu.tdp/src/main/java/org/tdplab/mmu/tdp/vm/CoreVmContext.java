@@ -149,4 +149,9 @@ final class CoreVmContext implements VmContext {
         firmwareCalls.computeIfAbsent(name, n -> new LongAdder()).increment();
         vm.trace.firmwareCall(name, gfn, level, status);
     }
+
+    @Override
+    public int recoverNxHugePages() {
+        return vm.recoverNxHugePages();
+    }
 }

@@ -2,6 +2,7 @@ package org.tdplab.mmu.tdp.vm;
 
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_EMULATE;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_FIXED;
+import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_INVALID;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_RETRY;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_SPURIOUS;
 
@@ -49,7 +50,13 @@ final class FaultHandler {
         int r;
         vm.srcu.readLock();
         try {
-            r = (errorCode & ErrorCode.RSVD) != 0 ? mmioFault(v, f) : tdpPageFault(v, f);
+            if ((errorCode & ErrorCode.RSVD) != 0) {
+                r = mmioFault(v, f);
+            } else {
+                r = fastPageFault(v, f, (errorCode & ErrorCode.PRESENT) != 0);
+                if (r == RET_PF_INVALID)
+                    r = tdpPageFault(v, f);
+            }
         } finally {
             vm.srcu.readUnlock();
         }
@@ -103,6 +110,84 @@ final class FaultHandler {
             return tdpPageFault(v, f);
         v.exitGpa = f.gfn << 12;
         return EXIT_MMIO;
+    }
+
+    /** {@code fast_page_fault} gives up after this many lost {@code cmpxchg} races. */
+    static final int FAST_PF_MAX_RETRIES = 4;
+
+    /**
+     * {@code page_fault_can_be_fast}: never for a fault whose privateness disagrees with the attributes (the slow
+     * path must exit to userspace), nor for private faults of mirrored VMs (the fast path walks only the direct
+     * root). A not-present fault can only be an access-tracked SPTE; a present one must be a write (a
+     * write-protected but mmu-writable SPTE) or an access the A/D-disabled tracking took away.
+     */
+    private boolean canBeFast(PageFault f, boolean present) {
+        if (mmu.caps.privateMem() && f.isPrivate != vm.attributes.isPrivate(f.gfn))
+            return false;
+        if (f.isPrivate && mmu.caps.mirroredPt())
+            return false;
+        if (!present)
+            return mmu.caps.adDisabled();
+        return f.write;
+    }
+
+    /**
+     * {@code fast_page_fault}: fixes a write-protected (mmu-writable) or access-tracked leaf of the direct root
+     * without the MMU lock, inside RCU only, with {@code cmpxchg} — up to {@value #FAST_PF_MAX_RETRIES} retries.
+     * Refuses (→ {@code RET_PF_INVALID}, the slow path) a huge page in a dirty-logged slot (it must be split) and a
+     * leaf that is not mmu-writable. Marks the page dirty when it makes a leaf writable.
+     */
+    private int fastPageFault(Vcpu v, PageFault f, boolean present) {
+        if (!canBeFast(f, present))
+            return RET_PF_INVALID;
+        int ret = RET_PF_INVALID;
+        int retries = 0;
+        long indexGfn = f.gfn | mmu.directBits;
+        mmu.rcu.readLock();
+        try {
+            while (true) {
+                int root = vm.directRootOf(v);
+                long sptep = mmu.fastPfGetLastSptep(root, indexGfn, f);
+                long spte = f.fastSpte;
+                int level = f.fastLevel;
+                if (!Spte.isShadowPresent(spte) || !Spte.isLast(spte, level))
+                    break;
+                if (org.tdplab.mmu.tdp.mmu.TdpMap.accessAllowed(f, spte)) {
+                    ret = RET_PF_SPURIOUS;
+                    break;
+                }
+                long newSpte = spte;
+                if (Spte.isAccessTracked(spte))
+                    newSpte = Spte.restoreAccessTrack(newSpte);
+                if (f.write && Spte.isMmuWritable(spte)) {
+                    newSpte = Spte.makeWritable(newSpte);
+                    // a huge page in a dirty-logged slot must be split by the slow path, not made writable
+                    if (level > Spte.PG_LEVEL_4K) {
+                        Memslot slot = vm.memslots.find(f.gfn);
+                        if (slot != null && slot.isDirtyLogging())
+                            break;
+                    }
+                }
+                if (newSpte == spte || !org.tdplab.mmu.tdp.mmu.TdpMap.accessAllowed(f, newSpte))
+                    break;
+                if (mmu.fastPfFixDirectSpte(sptep, f.gfn, level, spte, newSpte)) {
+                    if (Spte.isWritable(newSpte) && !Spte.isWritable(spte)) {
+                        Memslot slot = vm.memslots.find(f.gfn);
+                        if (slot != null && slot.isDirtyLogging())
+                            slot.markDirty(f.gfn); // mark_page_dirty_in_slot
+                    }
+                    ret = RET_PF_FIXED;
+                    break;
+                }
+                if (++retries > FAST_PF_MAX_RETRIES)
+                    break;
+            }
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+        if (ret == RET_PF_FIXED)
+            mmu.stats.inc(Stat.PF_FAST);
+        return ret;
     }
 
     private int tdpPageFault(Vcpu v, PageFault f) {
@@ -196,12 +281,17 @@ final class FaultHandler {
     /** {@code kvm_mmu_hugepage_adjust}: the largest level the slot, attributes and backing allow; pfn aligned. */
     private void hugepageAdjust(PageFault f, Memslot slot) {
         int max = f.maxLevel;
+        f.hugePageDisallowed = f.exec && mmu.caps.nxHugePages();
         if (max <= Spte.PG_LEVEL_4K || slot.isDirtyLogging()) {
             f.goalLevel = Spte.PG_LEVEL_4K;
             return;
         }
         int level = slot.maxMappingLevel(f.gfn, max, f.isPrivate);
         f.reqLevel = level;
+        if (f.hugePageDisallowed) {
+            f.goalLevel = Spte.PG_LEVEL_4K; // the NX huge page mitigation: executable mappings are 4K
+            return;
+        }
         f.goalLevel = level;
         f.pfn &= ~(Spte.pagesPerHpage(level) - 1);
     }

@@ -361,4 +361,18 @@ class SpteTest {
         assertEquals("0000000000000006", hex(6));
         assertEquals("80000000000005a0", hex(FROZEN_SPTE));
     }
+
+    @org.junit.jupiter.api.Test
+    void executableAndNonExecutableKeepTheAccessTrackedFormApart() {
+        long leaf = Spte.makeLeaf(0x1234, Spte.PG_LEVEL_4K, true, true, false, true, true);
+        org.junit.jupiter.api.Assertions.assertEquals(Spte.X, Spte.makeExecutable(leaf) & Spte.X);
+        long tracked = Spte.markForAccessTrack(leaf);
+        long exec = Spte.makeExecutable(tracked);
+        org.junit.jupiter.api.Assertions.assertTrue(Spte.isAccessTracked(exec), "still access-tracked");
+        org.junit.jupiter.api.Assertions.assertEquals(Spte.X, Spte.restoreAccessTrack(exec) & Spte.X);
+        org.junit.jupiter.api.Assertions.assertEquals(0, Spte.restoreAccessTrack(Spte.makeNonExecutable(exec)) & Spte.X);
+        long huge = Spte.makeHugeFromSmall(Spte.makeExecutable(leaf) | (5L << Spte.PAGE_SHIFT), Spte.PG_LEVEL_2M);
+        org.junit.jupiter.api.Assertions.assertEquals(0, Spte.makeNonExecutable(huge) & Spte.X);
+        org.junit.jupiter.api.Assertions.assertEquals(0, Spte.pfn(huge) & 511, "aligned to 2M");
+    }
 }

@@ -39,7 +39,18 @@ class RandomizedConcurrencyTest {
         run(TestVms.swProtected(), true);
     }
 
+    @Test
+    void ordinaryVmWithAccessTrackingNxAndDirtyLogging() throws Exception {
+        run(TestVms.ordinary().withAdDisabled(true).withNxHugePages(true, 2), false);
+    }
+
+    @Test
+    void ordinaryVmWithDirtyBitLoggingAndNx() throws Exception {
+        run(TestVms.ordinary().withDirtyLogByDirtyBit(true).withNxHugePages(true, 1), false);
+    }
+
     private void run(VmCapabilities caps, boolean gmem) throws Exception {
+        boolean features = caps.adDisabled() || caps.nxHugePages() || caps.dirtyLogByDirtyBit();
         long seed = Long.getLong("tdplab.seed", System.nanoTime());
         System.out.printf("RandomizedConcurrencyTest %s seed=%d (replay: -Dtdplab.seed=%d)%n", caps.vmType(), seed,
                 seed);
@@ -57,12 +68,12 @@ class RandomizedConcurrencyTest {
                 int vcpu = v;
                 threads.add(new Thread(() -> guard(failure, () -> {
                     start.await();
-                    guestOps(vm, vcpu, new Random(roundSeed + vcpu));
+                    guestOps(vm, vcpu, new Random(roundSeed + vcpu), features);
                 }), "vcpu-" + v));
             }
             threads.add(new Thread(() -> guard(failure, () -> {
                 start.await();
-                hostOp(vm, gmem, new Random(roundSeed - 1));
+                hostOp(vm, gmem, new Random(roundSeed - 1), features);
             }), "host"));
             threads.forEach(Thread::start);
             for (Thread t : threads)
@@ -90,22 +101,36 @@ class RandomizedConcurrencyTest {
     }
 
     /** Random reads and writes inside this vCPU's own blocks (the selftests' per-vCPU regions). */
-    private static void guestOps(Vm vm, int vcpu, Random rnd) {
+    private static void guestOps(Vm vm, int vcpu, Random rnd, boolean features) {
         long blocks = (SLOT0 + SLOT1) / BLOCK;
         for (int i = 0; i < GUEST_OPS_PER_ROUND; i++) {
             long block = rnd.nextLong(blocks / VCPUS) * VCPUS + vcpu;
             long gpa = block * BLOCK + rnd.nextInt(16) * 0x1000L;
             long size = 0x1000L * (1 + rnd.nextInt((int) ((block * BLOCK + BLOCK - gpa) >>> 12)));
-            Access access = rnd.nextBoolean() ? Access.WRITE : Access.READ;
+            Access access = features && rnd.nextInt(4) == 0 ? Access.EXEC
+                    : rnd.nextBoolean() ? Access.WRITE : Access.READ;
             vm.access(vcpu, access, gpa, size, Encoding.CURRENT, rnd.nextInt(1 << 20) + 1);
         }
     }
 
-    private static void hostOp(Vm vm, boolean gmem, Random rnd) {
+    private static void hostOp(Vm vm, boolean gmem, Random rnd, boolean features) {
         long gpa = rnd.nextLong((SLOT0 + SLOT1) >>> 12) << 12;
         long size = Math.min(0x1000L << rnd.nextInt(10), SLOT0 + SLOT1 - gpa);
         try {
-            switch (rnd.nextInt(gmem ? 9 : 7)) {
+            int op = features ? rnd.nextInt(12) : rnd.nextInt(gmem ? 9 : 7);
+            if (features && op >= 7) {
+                int id = rnd.nextInt(2);
+                switch (op) {
+                case 7 -> vm.setDirtyLogging(id, true, new org.tdplab.mmu.api.DirtyLogOptions(rnd.nextBoolean(),
+                        rnd.nextBoolean()));
+                case 8 -> vm.setDirtyLogging(id, false, org.tdplab.mmu.api.DirtyLogOptions.DEFAULT);
+                case 9 -> vm.getDirtyLog(id);
+                case 10 -> vm.clearDirtyLog(id, id == 0 ? 0 : SLOT1_BASE, 64 * 0x1000L);
+                default -> vm.recoverNxHugePages();
+                }
+                return;
+            }
+            switch (op) {
             case 0 -> vm.zapGfnRange(gpa, size);
             case 1 -> vm.notifyUnmap(gpa, size);
             case 2 -> vm.age(gpa, size);
