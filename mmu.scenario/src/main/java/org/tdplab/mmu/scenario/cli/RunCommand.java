@@ -10,6 +10,7 @@ import java.util.List;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.report.HtmlReport;
 import org.tdplab.mmu.scenario.report.JsonReport;
 import org.tdplab.mmu.scenario.run.Progress;
 import org.tdplab.mmu.scenario.run.Runner;
@@ -19,18 +20,18 @@ import org.tdplab.mmu.scenario.trace.TraceWriter;
 @Component(service = RunCommand.class, property = {
         "osgi.command.scope=mmu",
         "osgi.command.function=run",
-        "mmu.command.summary=run: run scenario files: run [--checked] [--quiet] [--trace FILE] [--json FILE] FILE… "
+        "mmu.command.summary=run: run scenario files: run [--checked] [--quiet] [--trace FILE] [--json FILE] [--html FILE] FILE… "
                 + "(0 all held, 1 some failed, "
                 + "2 unreadable)" })
 public class RunCommand {
-    static final String USAGE = "usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] FILE…";
+    static final String USAGE = "usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] [--html FILE] FILE…";
 
     @Reference
     VmManager manager;
 
     public Integer run(String... args) {
         boolean checked = false, quiet = false;
-        String trace = null, json = null;
+        String trace = null, json = null, html = null;
         List<String> files = new ArrayList<>();
         boolean options = true;
         for (int i = 0; i < args.length; i++) {
@@ -57,9 +58,13 @@ public class RunCommand {
                         + "trace-cmd report format");
                 System.out.println("  --json FILE   write every statement's result, the expectations, counters, invariant "
                         + "results and timings to FILE (schema " + JsonReport.SCHEMA + ", see README)");
+                System.out.println("  --html FILE   write a self-contained HTML page with the results and pictures of each "
+                        + "VM (GPA space, levels, firmware calls) and of each workload (faults and zaps over time)");
                 return Runner.OK;
             } else if (options && a.equals("--html")) {
-                return usage(a + ": reports are not built yet");
+                if (i + 1 >= args.length)
+                    return usage("--html needs a FILE");
+                html = args[++i];
             } else if (options && a.startsWith("-") && a.length() > 1) {
                 return usage("unknown option '" + a + "'");
             } else {
@@ -68,7 +73,8 @@ public class RunCommand {
         }
         if (files.isEmpty())
             return usage("no scenario files given");
-        Runner runner = new Runner(manager, System.out, System.err).progress(!quiet && Progress.stderrIsTerminal());
+        Runner runner = new Runner(manager, System.out, System.err).progress(!quiet && Progress.stderrIsTerminal())
+                .pictures(html != null);
         boolean check = checked;
         int status = trace == null ? runner.run(files, checked) : traceTo(trace, () -> runner.run(files, check));
         if (json != null) {
@@ -76,6 +82,14 @@ public class RunCommand {
                 Files.writeString(Path.of(json), JsonReport.render(runner.results(), checked, status));
             } catch (IOException | RuntimeException e) {
                 System.err.println("tdplab run: --json " + json + ": cannot write: " + e.getMessage());
+                return Runner.UNREADABLE;
+            }
+        }
+        if (html != null) {
+            try {
+                Files.writeString(Path.of(html), HtmlReport.render(runner.results(), checked, status));
+            } catch (IOException | RuntimeException e) {
+                System.err.println("tdplab run: --html " + html + ": cannot write: " + e.getMessage());
                 return Runner.UNREADABLE;
             }
         }

@@ -8,12 +8,20 @@ import java.util.Map;
  * statement did, each expectation's result, and each VM's counters and invariant results at the end of the file.
  */
 public record FileResult(String file, int statements, int expectations, List<Failure> failures, List<StepRecord> steps,
-        List<ExpectRecord> expects, List<VmRecord> vms, long nanos) {
+        List<ExpectRecord> expects, List<VmRecord> vms, long nanos, List<VmPicture> pictures,
+        List<Timeline> timelines) {
     public FileResult {
+        pictures = List.copyOf(pictures);
+        timelines = List.copyOf(timelines);
         failures = List.copyOf(failures);
         steps = List.copyOf(steps);
         expects = List.copyOf(expects);
         vms = List.copyOf(vms);
+    }
+
+    public FileResult(String file, int statements, int expectations, List<Failure> failures, List<StepRecord> steps,
+            List<ExpectRecord> expects, List<VmRecord> vms, long nanos) {
+        this(file, statements, expectations, failures, steps, expects, vms, nanos, List.of(), List.of());
     }
 
     public FileResult(String file, int statements, int expectations, List<Failure> failures) {

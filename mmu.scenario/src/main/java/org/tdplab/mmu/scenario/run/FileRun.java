@@ -33,6 +33,10 @@ final class FileRun {
     private final List<FileResult.ExpectRecord> expects = new ArrayList<>();
     private final List<FileResult.VmRecord> vmRecords = new ArrayList<>();
     private Statement last;
+    private final org.tdplab.mmu.api.VmManager manager;
+    private boolean pictures;
+    private final List<VmPicture> vmPictures = new ArrayList<>();
+    private final List<Timeline> timelines = new ArrayList<>();
 
     FileRun(VmManager manager, Script script, boolean checked) {
         this(manager, script, checked, line -> {
@@ -41,6 +45,7 @@ final class FileRun {
 
     /** {@code output} receives what statements print (workload metrics), as {@code # FILE:LINE: …} lines. */
     FileRun(VmManager manager, Script script, boolean checked, Consumer<String> output, Progress progress) {
+        this.manager = manager;
         this.output = output;
         this.progress = progress;
         this.script = script;
@@ -48,6 +53,12 @@ final class FileRun {
         this.vms = new ScenarioVms(manager);
         this.executor = new Executor(vms);
         this.expectations = new Expectations(vms);
+    }
+
+    /** Takes the pictures of {@code --html}: each VM at the end, and a timeline of each workload (at most 64). */
+    FileRun pictures(boolean on) {
+        this.pictures = on;
+        return this;
     }
 
     FileResult run() {
@@ -62,7 +73,7 @@ final class FileRun {
         }
         int expects = (int) script.statements().stream().filter(Statement::isExpectation).count();
         return new FileResult(script.file(), script.statements().size() - expects, expects, failures, steps,
-                this.expects, vmRecords, System.nanoTime() - t0);
+                this.expects, vmRecords, System.nanoTime() - t0, vmPictures, timelines);
     }
 
     private void step(Step step) {
@@ -76,7 +87,20 @@ final class FileRun {
             if (s.verb().equals("vm.destroy"))
                 vms.find(s.vm()).filter(v -> !v.destroyed()).ifPresent(v -> invariants(v, "before it is destroyed"));
             long t0 = System.nanoTime();
-            outcome = executor.execute(s);
+            ScenarioVm target = pictures && s.verb().equals("run") && timelines.size() < 64
+                    ? vms.find(s.vm()).filter(v -> !v.destroyed()).orElse(null) : null;
+            if (target == null) {
+                outcome = executor.execute(s);
+            } else {
+                Pictures.Recorder recorder = new Pictures.Recorder(target.vm.name());
+                manager.addObserver(recorder);
+                try {
+                    outcome = executor.execute(s);
+                } finally {
+                    manager.removeObserver(recorder);
+                }
+                timelines.add(recorder.timeline(s.line(), s.source().strip(), target.name));
+            }
             record(s, outcome, System.nanoTime() - t0);
             print(s, outcome);
             unexpected(s, outcome, step.expectations());
@@ -178,6 +202,13 @@ final class FileRun {
             try {
                 List<String> all = invariants(v, "at the end of the file");
                 Vm vm = v.vm;
+                if (pictures && !vm.bugged()) {
+                    try {
+                        vmPictures.add(Pictures.of(v));
+                    } catch (RuntimeException e) {
+                        // no picture of a VM that cannot be walked (suspended); the report says so by its absence
+                    }
+                }
                 vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), new java.util.TreeMap<>(vm.stats()),
                         all));
                 boolean wasBugged = vm.bugged();

@@ -30,6 +30,13 @@ public final class Runner {
     private final PrintStream err;
     private final List<FileResult> results = new ArrayList<>();
     private boolean progress;
+    private boolean pictures;
+
+    /** Takes each VM's pictures at the end of each file and each workload's timeline, for {@code --html}. */
+    public Runner pictures(boolean on) {
+        this.pictures = on;
+        return this;
+    }
 
     public Runner(VmManager manager, PrintStream out, PrintStream err) {
         this.manager = manager;
@@ -53,7 +60,8 @@ public final class Runner {
         Progress bar = Progress.on(err, progress);
         try {
             for (Script script : scripts) {
-                FileResult result = new FileRun(manager, script, checked, line -> print(bar, line), bar).run();
+                FileResult result = new FileRun(manager, script, checked, line -> print(bar, line), bar).pictures(pictures)
+                        .run();
                 results.add(result);
                 result.failures().forEach(f -> print(bar, f.render()));
                 print(bar, result.summary());

@@ -43,20 +43,20 @@ class RunCommandTest {
     @Test
     void usageErrors() {
         assertEquals(2, command.run());
-        assertEquals("tdplab run: no scenario files given; usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] FILE…\n", text(err));
+        assertEquals("tdplab run: no scenario files given; usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] [--html FILE] FILE…\n", text(err));
         err.reset();
         assertEquals(2, command.run("--fast", "x.scn"));
-        assertEquals("tdplab run: unknown option '--fast'; usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] FILE…\n", text(err));
+        assertEquals("tdplab run: unknown option '--fast'; usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] [--html FILE] FILE…\n", text(err));
         err.reset();
-        assertEquals(2, command.run("--html", "r.html", "x.scn"));
-        assertTrue(text(err).startsWith("tdplab run: --html: reports are not built yet"), text(err));
+        assertEquals(2, command.run("x.scn", "--html"));
+        assertTrue(text(err).startsWith("tdplab run: --html needs a FILE"), text(err));
         assertEquals("", text(out));
     }
 
     @Test
     void help() {
         assertEquals(0, command.run("--help"));
-        assertTrue(text(out).startsWith("usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] FILE…\n"), text(out));
+        assertTrue(text(out).startsWith("usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] [--html FILE] FILE…\n"), text(out));
     }
 
     @Test
