@@ -27,7 +27,7 @@ public final class HtmlReport {
     public static String render(List<FileResult> results, boolean checked, int status) {
         StringBuilder h = new StringBuilder(1 << 16);
         long passed = results.stream().filter(FileResult::ok).count();
-        h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tdplab run</title>\n<style>")
+        h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>tdplab run</title>\n<style>")
                 .append("body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}")
                 .append("h1{font-size:1.4em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}")
                 .append("h3{font-size:1.05em}table.steps{border-collapse:collapse;font:12px monospace}")
@@ -51,7 +51,7 @@ public final class HtmlReport {
                 .append(String.format(Locale.ROOT, "%.3f s", r.nanos() / 1e9)).append("</p>\n");
         for (Failure f : r.failures())
             h.append("<pre class=\"fail\">").append(esc(f.render())).append("</pre>\n");
-        h.append("<details").append(r.ok() ? "" : " open").append("><summary>statements</summary>")
+        h.append("<details").append(r.ok() ? "" : " open=\"open\"").append("><summary>statements</summary>")
                 .append("<table class=\"steps\">\n");
         int e = 0;
         List<FileResult.ExpectRecord> expects = r.expects();
