@@ -62,16 +62,18 @@ public class TdxBackend implements Backend {
                 + "entries LEAF=NANOSECONDS (suffix ns or us allowed; several per value separated by commas; "
                 + "'*' prices every leaf not named), laid over the built-in defaults and applied to TDs created "
                 + "afterwards. Defaults, from perf-anchors-and-peers.md: TDH.MEM.PAGE.AUG=4000 and "
-                + "TDG.MEM.PAGE.ACCEPT=1000 split the ~8 us end-to-end private 4K fault (TD exit + AUG + accept, "
-                + "Dstack-TEE/dstack#1220, section 1b.2) after the 3 us the workloads already price per fault; "
+                + "TDG.MEM.PAGE.ACCEPT=500 split the ~8 us end-to-end private 4K fault (TD exit + AUG + accept, "
+                + "Dstack-TEE/dstack#1220, section 1b.2) after the 3 us the workloads already price per fault "
+                + "(a lazily accepted page takes two ACCEPTs: the one that exits and the retry); "
                 + "there is no public per-SEAMCALL cycle count (section 1b.3), so every other leaf gets *=1000, "
-                + "an assumed 1 us SEAMCALL round trip")
-        String[] latency() default { "TDH.MEM.PAGE.AUG=4000", "TDG.MEM.PAGE.ACCEPT=1000", "*=1000" };
+                + "an assumed 1 us SEAMCALL round trip. TDH.VP.ENTER is not priced (the fault anchor includes the "
+                + "TD exit and entry)")
+        String[] latency() default { "TDH.MEM.PAGE.AUG=4000", "TDG.MEM.PAGE.ACCEPT=500", "*=1000" };
     }
 
     /** Built-in latency table (see {@link Config#latency()} for the sources). */
     public static final FirmwareLatency DEFAULT_LATENCY = FirmwareLatency.parse("TDH.MEM.PAGE.AUG=4000",
-            "TDG.MEM.PAGE.ACCEPT=1000", "*=1000");
+            "TDG.MEM.PAGE.ACCEPT=500", "*=1000");
 
     private final HkidPool hkids = new HkidPool();
     private volatile Map<String, String> defaults = Map.of();

@@ -13,8 +13,8 @@ import java.util.Map;
  *     (262,144 pages) in 0.80 s ({@code perf-anchors-and-peers.md} §1a row 13);</li>
  * <li>firmware calls (SEAMCALL leaves, RMP instructions, SNP commands): the VM's {@code projected_firmware_ns}, each
  *     call priced with the latency table its backend's configuration gave the VM when it was created. With the TDX
- *     defaults a private TD fault costs 3 µs + {@code TDH.MEM.PAGE.AUG} 4 µs + {@code TDG.MEM.PAGE.ACCEPT} 1 µs, the
- *     ~8 µs end-to-end anchor (§1b.2).</li>
+ *     defaults a lazily accepted private TD page costs 3 µs + {@code TDH.MEM.PAGE.AUG} 4 µs + 2 ×
+ *     {@code TDG.MEM.PAGE.ACCEPT} 0.5 µs, the ~8 µs end-to-end anchor (§1b.2).</li>
  * </ul>
  */
 record Projection(long faults, long firmwareNanos, int vcpus) {
