@@ -11,7 +11,7 @@ import org.tdplab.mmu.api.MmuException;
  * A latency table per firmware operation, for "projected hardware time": each call a backend records through
  * {@link VmContext#firmwareCall} is priced with the latency of its name — counted, never slept.
  *
- * <p>Text form (one entry per array element, or several separated by commas, as a FileInstall {@code .cfg} line
+ * <p>Text form (one entry per array element, or more than one separated by commas, as a FileInstall {@code .cfg} line
  * gives them): {@code NAME=LATENCY}, where {@code LATENCY} is nanoseconds, optionally suffixed {@code ns} or
  * {@code us}; the name {@code *} sets the latency of every operation the table does not name. Example:
  * {@code OP.A=4000, OP.B=1us, *=1000}.
