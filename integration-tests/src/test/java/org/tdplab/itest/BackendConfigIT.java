@@ -33,7 +33,7 @@ import org.tdplab.mmu.api.backend.Backend;
 
 /**
  * Backend configuration through ConfigAdmin applies to new VMs without restarting the backend (its service stays
- * the same, so no VM is suspended): TDX BUSY injection, SNP guest policy.
+ * the same, so no VM is suspended): TDX BUSY injection, SNP guest policy, the firmware latency table.
  */
 @RunWith(PaxExam.class)
 @ExamReactorStrategy(PerMethod.class)
@@ -130,6 +130,63 @@ public class BackendConfigIT {
         } catch (MmuException e) {
             assertEquals(Errno.EINVAL, e.errno());
         }
+        c.delete();
+    }
+
+    /** Private memory faulted in and accepted; returns the stats deltas over the run. */
+    private static Map<String, Long> privateRun(Vm vm, long gpa) {
+        Map<String, Long> before = vm.stats();
+        vm.accept(0, gpa, M1, PageSize.SIZE_4K);
+        vm.access(0, Access.WRITE, gpa, M1, Encoding.PRIVATE, 5);
+        Map<String, Long> after = vm.stats();
+        Map<String, Long> d = new java.util.HashMap<>();
+        after.forEach((k, n) -> d.put(k, n - before.getOrDefault(k, 0L)));
+        return d;
+    }
+
+    private void prepare(Vm vm) {
+        vm.addMemslot(0, 0, 4 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, 4 * M1, true);
+        vm.invoke("finalize", Map.of(), Set.of());
+    }
+
+    /** Projected firmware time the deltas should show under {@code price} (SEAMCALL leaves carry dots). */
+    private static long priced(Map<String, Long> delta, java.util.function.ToLongFunction<String> price) {
+        long ns = 0;
+        for (Map.Entry<String, Long> e : delta.entrySet())
+            // SEAMCALL leaves carry dots; TDH.VP.ENTER is the backend's own count, not a priced firmware call
+            if (e.getKey().startsWith("TD") && e.getKey().contains(".") && !e.getKey().equals("TDH.VP.ENTER"))
+                ns += e.getValue() * price.applyAsLong(e.getKey());
+        return ns;
+    }
+
+    @Test
+    public void tdxLatencyTableConfiguredForNewTdsWhileOldTdsKeepTheirs() throws Exception {
+        long id = tdxServiceId();
+        Vm old = core.create("old", "tdx", 1, 48, Map.of());
+        prepare(old);
+        org.osgi.service.cm.Configuration c = configAdmin.getConfiguration("org.tdplab.backend.tdx", "?");
+        Dictionary<String, Object> props = new Hashtable<>();
+        String table = "TDH.MEM.PAGE.AUG=100us, TDG.MEM.PAGE.ACCEPT=0, *=0"; // as a FileInstall .cfg line gives it
+        props.put("latency", table);
+        c.update(props);
+        assertTrue(Container.eventually(() -> table.equals(String.valueOf(propertyOf("latency")))
+                || (propertyOf("latency") instanceof String[] a && a.length == 1 && table.equals(a[0])), 3000));
+        assertEquals("the backend was not restarted", id, tdxServiceId());
+        assertTrue(old.suspension().isEmpty());
+
+        Vm fresh = core.create("fresh", "tdx", 1, 48, Map.of());
+        prepare(fresh);
+        assertEquals("only AUG is priced in the new TD, from its creation on", 100_000L * fresh.stats()
+                .get("TDH.MEM.PAGE.AUG"), (long) fresh.stats().get("projected_firmware_ns"));
+        Map<String, Long> dNew = privateRun(fresh, 0), dOld = privateRun(old, 0);
+        assertTrue("private faults in the run", dNew.get("TDH.MEM.PAGE.AUG") > 0 && dOld.get("TDH.MEM.PAGE.AUG") > 0);
+        assertEquals("the new TD is priced with the new table", 100_000L * dNew.get("TDH.MEM.PAGE.AUG"),
+                (long) dNew.get("projected_firmware_ns"));
+        assertEquals("the TD created before keeps the default table",
+                priced(dOld, n -> n.equals("TDH.MEM.PAGE.AUG") ? 4000 : n.equals("TDG.MEM.PAGE.ACCEPT") ? 500 : 1000),
+                (long) dOld.get("projected_firmware_ns"));
+        assertTrue(fresh.check().ok() && old.check().ok());
         c.delete();
     }
 

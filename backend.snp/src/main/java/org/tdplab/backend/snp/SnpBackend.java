@@ -17,6 +17,7 @@ import org.tdplab.backend.snp.kvm.SnpVm;
 import org.tdplab.backend.snp.rmp.Rmp;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
+import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
@@ -48,10 +49,23 @@ public class SnpBackend implements Backend {
         @AttributeDefinition(description = "The SNP guest policy given to SNP_LAUNCH_START (empty: QEMU's default "
                 + "0x30000)")
         String policy() default "";
+
+        @AttributeDefinition(description = "Latency table for 'projected hardware time' (counted, never slept): "
+                + "entries NAME=NANOSECONDS for an RMP instruction (RMPUPDATE, PSMASH, PVALIDATE, RMPADJUST) or an "
+                + "SNP firmware command (SNP_LAUNCH_UPDATE, ...); suffix ns or us allowed; several per value "
+                + "separated by commas; '*' prices every operation not named. Laid over the built-in defaults and "
+                + "applied to SNP VMs created afterwards. perf-anchors-and-peers.md has no public per-instruction "
+                + "number for RMPUPDATE/PSMASH/PVALIDATE/RMPADJUST (section 1b.3), so the default is *=1000, an "
+                + "assumed 1 us per operation, to be replaced by measured values")
+        String[] latency() default { "*=1000" };
     }
+
+    /** Built-in latency table (see {@link Config#latency()}). */
+    public static final FirmwareLatency DEFAULT_LATENCY = FirmwareLatency.parse("*=1000");
 
     private final SnpHost host = new SnpHost(new Rmp(), new AsidPool());
     private volatile Map<String, String> defaults = Map.of();
+    private volatile FirmwareLatency latency = DEFAULT_LATENCY;
 
     @Activate
     @Modified
@@ -60,7 +74,14 @@ public class SnpBackend implements Backend {
         if (!config.policy().isBlank())
             d.put("policy", config.policy().trim());
         SnpOptions.parse(d);
+        FirmwareLatency table = DEFAULT_LATENCY.with(config.latency()); // refused here when malformed
         defaults = Map.copyOf(d);
+        latency = table;
+    }
+
+    /** The latency table new SNP VMs get. */
+    public FirmwareLatency latency() {
+        return latency;
     }
 
     private Map<String, String> withDefaults(Map<String, String> options) {
@@ -84,7 +105,9 @@ public class SnpBackend implements Backend {
 
     @Override
     public VmBackend attach(VmContext vm, Map<String, String> options) {
-        return new SnpVm(vm, host, SnpOptions.parse(withDefaults(options)));
+        SnpOptions parsed = SnpOptions.parse(withDefaults(options));
+        vm.firmwareLatency(latency); // before launch, which calls firmware; the VM keeps this table
+        return new SnpVm(vm, host, parsed);
     }
 
     /** Takes over a VM from the snapshot a previous SNP backend left (see {@link SnpVm#snapshot()}). */

@@ -16,6 +16,7 @@ import org.tdplab.backend.tdx.kvm.TdxOptions;
 import org.tdplab.backend.tdx.kvm.TdxVm;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
+import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
@@ -56,10 +57,27 @@ public class TdxBackend implements Backend {
 
         @AttributeDefinition(description = "The SEPT_VE_DISABLE TD attribute KVM sets")
         boolean sept__ve__disable() default true;
+
+        @AttributeDefinition(description = "Latency table for 'projected hardware time' (counted, never slept): "
+                + "entries LEAF=NANOSECONDS (suffix ns or us allowed; several per value separated by commas; "
+                + "'*' prices every leaf not named), laid over the built-in defaults and applied to TDs created "
+                + "afterwards. Defaults, from perf-anchors-and-peers.md: TDH.MEM.PAGE.AUG=4000 and "
+                + "TDG.MEM.PAGE.ACCEPT=500 split the ~8 us end-to-end private 4K fault (TD exit + AUG + accept, "
+                + "Dstack-TEE/dstack#1220, section 1b.2) after the 3 us the workloads already price per fault "
+                + "(a lazily accepted page takes two ACCEPTs: the one that exits and the retry); "
+                + "there is no public per-SEAMCALL cycle count (section 1b.3), so every other leaf gets *=1000, "
+                + "an assumed 1 us SEAMCALL round trip. TDH.VP.ENTER is not priced (the fault anchor includes the "
+                + "TD exit and entry)")
+        String[] latency() default { "TDH.MEM.PAGE.AUG=4000", "TDG.MEM.PAGE.ACCEPT=500", "*=1000" };
     }
+
+    /** Built-in latency table (see {@link Config#latency()} for the sources). */
+    public static final FirmwareLatency DEFAULT_LATENCY = FirmwareLatency.parse("TDH.MEM.PAGE.AUG=4000",
+            "TDG.MEM.PAGE.ACCEPT=500", "*=1000");
 
     private final HkidPool hkids = new HkidPool();
     private volatile Map<String, String> defaults = Map.of();
+    private volatile FirmwareLatency latency = DEFAULT_LATENCY;
 
     @Activate
     @Modified
@@ -70,7 +88,14 @@ public class TdxBackend implements Backend {
         d.put("seed", config.seed());
         d.put("sept_ve_disable", config.sept__ve__disable() ? "on" : "off");
         TdxOptions.parse(d); // a bad configuration is refused here, not at the next TD
+        FirmwareLatency table = DEFAULT_LATENCY.with(config.latency()); // refused here when malformed
         defaults = Map.copyOf(d);
+        latency = table;
+    }
+
+    /** The latency table new TDs get. */
+    public FirmwareLatency latency() {
+        return latency;
     }
 
     /** The configured defaults under the TD's own options. */
@@ -98,7 +123,9 @@ public class TdxBackend implements Backend {
     /** {@code tdx_vm_init} and {@code KVM_TDX_INIT_VM} / {@code KVM_TDX_INIT_VCPU}: the TD is built and initialized. */
     @Override
     public VmBackend attach(VmContext vm, Map<String, String> options) {
-        return new TdxVm(vm, TdxOptions.parse(withDefaults(options)), hkids);
+        TdxOptions parsed = TdxOptions.parse(withDefaults(options));
+        vm.firmwareLatency(latency); // before the TD build, which calls SEAMCALLs; the TD keeps this table
+        return new TdxVm(vm, parsed, hkids);
     }
 
     /** Takes over a TD from the snapshot a previous TDX backend left (see {@link TdxVm#snapshot()}). */

@@ -78,6 +78,15 @@ public interface VmContext {
     /** Records a firmware call: counted under {@code name} and traced with its status. */
     void firmwareCall(String name, long gfn, int level, String status);
 
+    /**
+     * Sets the latency table that prices this VM's firmware calls for "projected hardware time": from now on each
+     * {@link #firmwareCall} adds {@link FirmwareLatency#nanos} of its name to the VM's {@code projected_firmware_ns}
+     * counter — counted, never slept. A backend sets it when it attaches a VM; the table stays with the VM (also
+     * across a backend swap) until set again. Without one, firmware calls are counted but not priced.
+     */
+    default void firmwareLatency(FirmwareLatency table) {
+    }
+
     // ---- MMU workers ----------------------------------------------------------------------------------------------
 
     /**

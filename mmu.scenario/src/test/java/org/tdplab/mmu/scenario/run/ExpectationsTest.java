@@ -230,7 +230,7 @@ class ExpectationsTest {
                 t.scn:7: expected stat vm pages_3m = 0; found no stat 'pages_3m' (VM vm has: pf_taken, pf_fixed, \
                 pf_spurious, pf_retry, pf_emulate, pf_mmio_spte_created, pf_fast, pages_4k, pages_2m, pages_1g, \
                 tdp_mmu_pages, remote_tlb_flush, remote_tlb_flush_requests, mmu_shadow_zapped, nx_lpage_splits, \
-                lpage_splits, exits_memory_fault, exits_mmio, roots_allocated, roots_freed)
+                lpage_splits, exits_memory_fault, exits_mmio, roots_allocated, roots_freed, projected_firmware_ns)
                 t.scn:8: expected stat nope pages_2m = 0; found no VM 'nope' in this scenario""", failures);
     }
 

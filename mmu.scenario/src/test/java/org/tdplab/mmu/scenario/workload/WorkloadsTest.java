@@ -59,7 +59,7 @@ class WorkloadsTest {
         assertEquals(256L, vm.stats().get("pf_fixed"));
         assertTrue(has(r, "vCPU 3: 64 pages, execution time "), r.lines().toString());
         assertTrue(has(r, "Overall demand paging rate: "), r.lines().toString());
-        assertTrue(has(r, "Projected hardware time: 0.000192000s per vCPU (256 faults x 3 us, 0 private"),
+        assertTrue(has(r, "Projected hardware time: 0.000192000s per vCPU (256 faults x 3 us + firmware 0.000000000s "),
                 r.lines().toString());
         // concurrent faults on one table may retry: the fixed count is exact, the taken count is not
         assertTrue(r.lines().stream().anyMatch(l -> l.matches("faults \\d+ \\(fixed 256\\), retries \\d+, remote TLB "
@@ -104,12 +104,13 @@ class WorkloadsTest {
     }
 
     @Test
-    void projectionPricesFaultsWithTheAnchors() {
-        Projection p = Projection.of(Map.of("pf_fixed", 10L), Map.of("pf_fixed", 110L, "TDH.MEM.PAGE.AUG", 40L), 4);
-        assertEquals(new Projection(60, 40, 4), p);
-        assertEquals((60 * 3_000L + 40 * 8_000L) / 4, p.nanosPerVcpu());
-        assertTrue(p.line().startsWith("Projected hardware time: 0.000125000s per vCPU (60 faults x 3 us, 40 private "),
-                p.line());
+    void projectionPricesFaultsAndFirmwareTime() {
+        Projection p = Projection.of(Map.of("pf_fixed", 10L, "projected_firmware_ns", 1_000L),
+                Map.of("pf_fixed", 110L, "TDH.MEM.PAGE.AUG", 40L, "projected_firmware_ns", 201_000L), 4);
+        assertEquals(new Projection(100, 200_000, 4), p);
+        assertEquals((100 * 3_000L + 200_000L) / 4, p.nanosPerVcpu());
+        assertTrue(p.line().startsWith("Projected hardware time: 0.000125000s per vCPU (100 faults x 3 us + firmware "
+                + "0.000200000s from the backend's latency table, over 4 vCPUs"), p.line());
     }
 
     @Test

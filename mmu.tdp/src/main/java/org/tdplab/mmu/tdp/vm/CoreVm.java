@@ -411,6 +411,7 @@ public final class CoreVm implements Vm, MmuHost {
     private Map<String, Long> statsNow() {
         Map<String, Long> out = new LinkedHashMap<>(mmu.stats.snapshot());
         context.firmwareCalls.forEach((name, count) -> out.put(name, count.sum()));
+        out.put("projected_firmware_ns", context.projectedFirmwareNanos.sum());
         out.putAll(backend.stats());
         if (gate.suspensions.sum() > 0) { // only VMs that went through a backend swap carry these
             out.put("swap_suspensions", gate.suspensions.sum());

@@ -4,6 +4,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 
+import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.mem.HostMemory;
@@ -17,6 +18,10 @@ final class CoreVmContext implements VmContext {
     private final CoreVm vm;
     /** Firmware calls by name, as the hardware names them. */
     final Map<String, LongAdder> firmwareCalls = new ConcurrentHashMap<>();
+    /** Projected firmware time: each call priced with {@link #latency}, counted, never slept. */
+    final LongAdder projectedFirmwareNanos = new LongAdder();
+    /** The table the backend set at attach; it stays with the VM across backend swaps. */
+    volatile FirmwareLatency latency = FirmwareLatency.NONE;
 
     CoreVmContext(CoreVm vm) {
         this.vm = vm;
@@ -147,7 +152,15 @@ final class CoreVmContext implements VmContext {
     @Override
     public void firmwareCall(String name, long gfn, int level, String status) {
         firmwareCalls.computeIfAbsent(name, n -> new LongAdder()).increment();
+        long ns = latency.nanos(name);
+        if (ns != 0)
+            projectedFirmwareNanos.add(ns);
         vm.trace.firmwareCall(name, gfn, level, status);
+    }
+
+    @Override
+    public void firmwareLatency(FirmwareLatency table) {
+        latency = table == null ? FirmwareLatency.NONE : table;
     }
 
     @Override

@@ -1,0 +1,45 @@
+package org.tdplab.backend.tdx;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.lang.reflect.Proxy;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+
+/** The {@code latency} attribute of {@code org.tdplab.backend.tdx}: defaults, overrides, refusal. */
+class TdxLatencyConfigTest {
+    static TdxBackend.Config config(Map<String, Object> values) {
+        return (TdxBackend.Config) Proxy.newProxyInstance(TdxBackend.Config.class.getClassLoader(),
+                new Class<?>[] { TdxBackend.Config.class }, (p, m, a) -> {
+                    Object v = values.get(m.getName());
+                    return v != null ? v : m.getDefaultValue();
+                });
+    }
+
+    @Test
+    void defaultsComeFromTheAnchorsAndAConfigurationOverridesSomeEntries() {
+        TdxBackend b = new TdxBackend();
+        b.configure(config(Map.of()));
+        assertEquals(4000, b.latency().nanos("TDH.MEM.PAGE.AUG"));
+        assertEquals(500, b.latency().nanos("TDG.MEM.PAGE.ACCEPT"));
+        assertEquals(1000, b.latency().nanos("TDH.MEM.SEPT.ADD"));
+        b.configure(config(Map.of("latency", new String[] { "TDH.MEM.PAGE.AUG=6us, TDH.MR.EXTEND=300" })));
+        assertEquals(6000, b.latency().nanos("TDH.MEM.PAGE.AUG"));
+        assertEquals(300, b.latency().nanos("TDH.MR.EXTEND"));
+        assertEquals(500, b.latency().nanos("TDG.MEM.PAGE.ACCEPT"), "entries not named keep their default");
+    }
+
+    @Test
+    void aMalformedTableIsRefusedAndTheLastGoodOneStays() {
+        TdxBackend b = new TdxBackend();
+        b.configure(config(Map.of("latency", new String[] { "TDH.MEM.PAGE.AUG=7000" })));
+        MmuException e = assertThrows(MmuException.class,
+                () -> b.configure(config(Map.of("latency", new String[] { "TDH.MEM.PAGE.AUG=soon" }))));
+        assertEquals(Errno.EINVAL, e.errno());
+        assertEquals(7000, b.latency().nanos("TDH.MEM.PAGE.AUG"));
+    }
+}
