@@ -75,64 +75,105 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
                 false, DEFAULT_MMIO_VALUE, false, false, 60, false);
     }
 
+    /** Private memory, with where privateness comes from and the largest private level. */
     public VmCapabilities withPrivateMemory(PrivateSource source, int maxLevel) {
-        return new VmCapabilities(vmType, gpaw, mirroredPt, source != PrivateSource.NONE, protectedState, sharedBit,
-                source, maxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+        return with(c -> {
+            c.privateMem = source != PrivateSource.NONE;
+            c.privateSource = source;
+            c.privateMaxLevel = maxLevel;
+        });
     }
 
+    /** Mirrored page tables, with the shared bit that tells private from shared GPAs. */
     public VmCapabilities withMirroredPt(int sharedBit) {
-        return new VmCapabilities(vmType, gpaw, true, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+        return with(c -> {
+            c.mirroredPt = true;
+            c.sharedBit = sharedBit;
+        });
     }
 
     public VmCapabilities withProtectedState() {
-        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, true, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+        return with(c -> c.protectedState = true);
     }
 
     public VmCapabilities withSlotZapAll(boolean zapAll) {
-        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, zapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+        return with(c -> c.slotZapAll = zapAll);
     }
 
     public VmCapabilities withMemtypeZap(boolean supported) {
-        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, supported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+        return with(c -> c.memtypeZapSupported = supported);
     }
 
     public VmCapabilities withPreFaultAllowed(boolean allowed) {
-        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, allowed, acceptance, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+        return with(c -> c.preFaultAllowed = allowed);
     }
 
     public VmCapabilities withAcceptance() {
-        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, true, mmioValue, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+        return with(c -> c.acceptance = true);
     }
 
     public VmCapabilities withMmioValue(long value) {
-        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, value, adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+        return with(c -> c.mmioValue = value);
     }
 
     /** {@code enable_ept_ad_bits=0}: leaves without accessed/dirty bits. */
     public VmCapabilities withAdDisabled(boolean disabled) {
-        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, disabled,
-                nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+        return with(c -> c.adDisabled = disabled);
     }
 
     /** The NX huge page mitigation on or off, and the share of split pages one recovery pass zaps (1/ratio). */
     public VmCapabilities withNxHugePages(boolean on, int recoveryRatio) {
-        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled,
-                on, recoveryRatio, dirtyLogByDirtyBit);
+        return with(c -> {
+            c.nxHugePages = on;
+            c.nxRecoveryRatio = recoveryRatio;
+        });
     }
 
     /** Dirty logging by D bits and a page-modification log rather than by write protection. */
     public VmCapabilities withDirtyLogByDirtyBit(boolean on) {
-        return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
-                privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue, adDisabled,
-                nxHugePages, nxRecoveryRatio, on);
+        return with(c -> c.dirtyLogByDirtyBit = on);
+    }
+
+    /** A copy with some components changed; the canonical constructor validates the result. */
+    private VmCapabilities with(java.util.function.Consumer<Copy> change) {
+        Copy c = new Copy(this);
+        change.accept(c);
+        return c.build();
+    }
+
+    /** The components of a capabilities record, mutable, so each {@code with…} names only what it changes. */
+    private static final class Copy {
+        String vmType;
+        int gpaw, sharedBit, privateMaxLevel, nxRecoveryRatio;
+        boolean mirroredPt, privateMem, protectedState, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance,
+                adDisabled, nxHugePages, dirtyLogByDirtyBit;
+        PrivateSource privateSource;
+        long mmioValue;
+
+        Copy(VmCapabilities v) {
+            vmType = v.vmType;
+            gpaw = v.gpaw;
+            mirroredPt = v.mirroredPt;
+            privateMem = v.privateMem;
+            protectedState = v.protectedState;
+            sharedBit = v.sharedBit;
+            privateSource = v.privateSource;
+            privateMaxLevel = v.privateMaxLevel;
+            memtypeZapSupported = v.memtypeZapSupported;
+            slotZapAll = v.slotZapAll;
+            preFaultAllowed = v.preFaultAllowed;
+            acceptance = v.acceptance;
+            mmioValue = v.mmioValue;
+            adDisabled = v.adDisabled;
+            nxHugePages = v.nxHugePages;
+            nxRecoveryRatio = v.nxRecoveryRatio;
+            dirtyLogByDirtyBit = v.dirtyLogByDirtyBit;
+        }
+
+        VmCapabilities build() {
+            return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
+                    privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue,
+                    adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+        }
     }
 }
