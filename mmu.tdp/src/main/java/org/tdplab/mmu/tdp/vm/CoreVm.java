@@ -63,6 +63,7 @@ public final class CoreVm implements Vm, MmuHost {
     final FaultHandler faults;
     final GuestOps guest;
     private final HostOps host;
+    private final DirtyLog dirtyLog;
     private volatile boolean preFaultAllowed;
     /** The backend's side now; null while suspended. Hooks read it once per call (a volatile read). */
     private volatile VmBackend backend;
@@ -99,6 +100,7 @@ public final class CoreVm implements Vm, MmuHost {
         this.faults = new FaultHandler(this);
         this.guest = new GuestOps(this);
         this.host = new HostOps(this);
+        this.dirtyLog = new DirtyLog(this, host);
         this.preFaultAllowed = caps.preFaultAllowed();
         this.context = new CoreVmContext(this);
         this.options = Map.copyOf(options);
@@ -275,17 +277,17 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public void setDirtyLogging(int slot, boolean enable, DirtyLogOptions options) {
-        gate.run(() -> host.setDirtyLogging(slot, enable, options));
+        gate.run(() -> dirtyLog.setDirtyLogging(slot, enable, options));
     }
 
     @Override
     public long[] getDirtyLog(int slot) {
-        return gate.call(() -> host.getDirtyLog(slot));
+        return gate.call(() -> dirtyLog.getDirtyLog(slot));
     }
 
     @Override
     public void clearDirtyLog(int slot, long gpa, long size) {
-        gate.run(() -> host.clearDirtyLog(slot, gpa, size));
+        gate.run(() -> dirtyLog.clearDirtyLog(slot, gpa, size));
     }
 
     @Override

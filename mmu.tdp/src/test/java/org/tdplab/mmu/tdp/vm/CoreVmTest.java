@@ -150,6 +150,9 @@ class CoreVmTest {
         assertEquals(Errno.EINVAL, assertThrows(MmuException.class,
                 () -> vm.clearDirtyLog(0, G1, 100 * 0x1000L)).errno());
         vm.clearDirtyLog(0, G1 + 448 * 0x1000L, 64 * 0x1000L); // reaches the end
+        vm.setDirtyLogging(0, false, DirtyLogOptions.DEFAULT);
+        assertEquals(Errno.ENOENT, assertThrows(MmuException.class, () -> vm.clearDirtyLog(0, G1, M2)).errno(),
+                "KVM_CLEAR_DIRTY_LOG on a slot without a dirty bitmap");
         assertClean(vm);
     }
 
