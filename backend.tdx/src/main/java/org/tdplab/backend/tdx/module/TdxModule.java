@@ -393,6 +393,23 @@ public final class TdxModule implements java.io.Serializable {
         return withOperand(TDX_EPT_WALK_FAILED, OPERAND_RCX);
     }
 
+    /**
+     * What every S-EPT entry leaf does after its TD checks, in the spec's order: the GPA|level operand in
+     * {@code [minLevel, maxLevel]}, the S-EPT tree lock, the host walk to the entry, the entry's own lock. Returns
+     * the entry's position, or the failing status (error statuses have bit 63 set: negative).
+     */
+    private long locateEntry(long rcx, int minLevel, int maxLevel, Regs out) {
+        if (!validGpaLevel(rcx, minLevel, maxLevel))
+            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
+        if (busy())
+            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
+        long pos = walk(gpa(rcx) >>> 12, level(rcx));
+        if (failed(pos))
+            return walkFailed(pos, out);
+        long st = lockEntry(pos, out);
+        return st != TDX_SUCCESS ? st : pos;
+    }
+
     /** Host try-lock of an entry: a failure sets the host-priority bit, a success clears it. */
     private long lockEntry(long pos, Regs out) {
         int page = posPage(pos), idx = posIndex(pos);
@@ -615,18 +632,11 @@ public final class TdxModule implements java.io.Serializable {
         long st = prologue(rdx, OPERAND_RDX, 1, Seamcall.TDH_MEM_SEPT_ADD);
         if (st != TDX_SUCCESS)
             return st;
-        if (!validGpaLevel(rcx, 1, eptLevels - 1))
-            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
-        if (busy())
-            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
         int lvl = level(rcx);
         long gfn = gpa(rcx) >>> 12;
-        long pos = walk(gfn, lvl);
-        if (failed(pos))
-            return walkFailed(pos, out);
-        st = lockEntry(pos, out);
-        if (st != TDX_SUCCESS)
-            return st;
+        long pos = locateEntry(rcx, 1, eptLevels - 1, out);
+        if (pos < 0)
+            return pos;
         int page = posPage(pos), idx = posIndex(pos);
         int s = SeptTree.state(sept.get(page, idx));
         if (s == NL_MAPPED && (rdx & 1) != 0)
@@ -736,17 +746,10 @@ public final class TdxModule implements java.io.Serializable {
         long st = prologue(rdx, OPERAND_RDX, 0, Seamcall.TDH_MEM_PAGE_AUG);
         if (st != TDX_SUCCESS)
             return st;
-        if (!validGpaLevel(rcx, 0, 1))
-            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
-        if (busy())
-            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
         int lvl = level(rcx);
-        long pos = walk(gpa(rcx) >>> 12, lvl);
-        if (failed(pos))
-            return walkFailed(pos, out);
-        st = lockEntry(pos, out);
-        if (st != TDX_SUCCESS)
-            return st;
+        long pos = locateEntry(rcx, 0, 1, out);
+        if (pos < 0)
+            return pos;
         int page = posPage(pos), idx = posIndex(pos);
         if (!SeptState.allowed(SeptState.ALLOW_PAGE_AUG, SeptTree.state(sept.get(page, idx)))) {
             details(out, pos);
@@ -770,16 +773,9 @@ public final class TdxModule implements java.io.Serializable {
         long st = prologue(rdx, OPERAND_RDX, 0, Seamcall.TDH_MEM_RANGE_BLOCK);
         if (st != TDX_SUCCESS)
             return st;
-        if (!validGpaLevel(rcx, 0, eptLevels - 1))
-            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
-        if (busy())
-            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
-        long pos = walk(gpa(rcx) >>> 12, level(rcx));
-        if (failed(pos))
-            return walkFailed(pos, out);
-        st = lockEntry(pos, out);
-        if (st != TDX_SUCCESS)
-            return st;
+        long pos = locateEntry(rcx, 0, eptLevels - 1, out);
+        if (pos < 0)
+            return pos;
         int page = posPage(pos), idx = posIndex(pos);
         long e = sept.get(page, idx);
         int s = SeptTree.state(e);
@@ -800,16 +796,9 @@ public final class TdxModule implements java.io.Serializable {
         long st = prologue(rdx, OPERAND_RDX, 0, Seamcall.TDH_MEM_RANGE_UNBLOCK);
         if (st != TDX_SUCCESS)
             return st;
-        if (!validGpaLevel(rcx, 0, eptLevels - 1))
-            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
-        if (busy())
-            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
-        long pos = walk(gpa(rcx) >>> 12, level(rcx));
-        if (failed(pos))
-            return walkFailed(pos, out);
-        st = lockEntry(pos, out);
-        if (st != TDX_SUCCESS)
-            return st;
+        long pos = locateEntry(rcx, 0, eptLevels - 1, out);
+        if (pos < 0)
+            return pos;
         int page = posPage(pos), idx = posIndex(pos);
         long e = sept.get(page, idx);
         int s = SeptTree.state(e);
@@ -849,17 +838,10 @@ public final class TdxModule implements java.io.Serializable {
         long st = prologue(rdx, OPERAND_RDX, 0, Seamcall.TDH_MEM_PAGE_REMOVE);
         if (st != TDX_SUCCESS)
             return st;
-        if (!validGpaLevel(rcx, 0, 2))
-            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
-        if (busy())
-            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
         int lvl = level(rcx);
-        long pos = walk(gpa(rcx) >>> 12, lvl);
-        if (failed(pos))
-            return walkFailed(pos, out);
-        st = lockEntry(pos, out);
-        if (st != TDX_SUCCESS)
-            return st;
+        long pos = locateEntry(rcx, 0, 2, out);
+        if (pos < 0)
+            return pos;
         int page = posPage(pos), idx = posIndex(pos);
         long e = sept.get(page, idx);
         int s = SeptTree.state(e);
@@ -897,16 +879,9 @@ public final class TdxModule implements java.io.Serializable {
         long st = prologue(rdx, OPERAND_RDX, 0, Seamcall.TDH_MEM_SEPT_REMOVE);
         if (st != TDX_SUCCESS)
             return st;
-        if (!validGpaLevel(rcx, 1, eptLevels - 1))
-            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
-        if (busy())
-            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
-        long pos = walk(gpa(rcx) >>> 12, level(rcx));
-        if (failed(pos))
-            return walkFailed(pos, out);
-        st = lockEntry(pos, out);
-        if (st != TDX_SUCCESS)
-            return st;
+        long pos = locateEntry(rcx, 1, eptLevels - 1, out);
+        if (pos < 0)
+            return pos;
         int page = posPage(pos), idx = posIndex(pos);
         long e = sept.get(page, idx);
         int s = SeptTree.state(e);
@@ -949,17 +924,10 @@ public final class TdxModule implements java.io.Serializable {
         long st = prologue(rdx, OPERAND_RDX, 0, Seamcall.TDH_MEM_PAGE_PROMOTE);
         if (st != TDX_SUCCESS)
             return st;
-        if (!validGpaLevel(rcx, 1, Math.min(2, eptLevels - 1)))
-            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
-        if (busy())
-            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
         int lvl = level(rcx);
-        long pos = walk(gpa(rcx) >>> 12, lvl);
-        if (failed(pos))
-            return walkFailed(pos, out);
-        st = lockEntry(pos, out);
-        if (st != TDX_SUCCESS)
-            return st;
+        long pos = locateEntry(rcx, 1, Math.min(2, eptLevels - 1), out);
+        if (pos < 0)
+            return pos;
         int page = posPage(pos), idx = posIndex(pos);
         long e = sept.get(page, idx);
         int s = SeptTree.state(e);
@@ -1011,18 +979,11 @@ public final class TdxModule implements java.io.Serializable {
         long st = prologue(rdx, OPERAND_RDX, 1, Seamcall.TDH_MEM_PAGE_DEMOTE);
         if (st != TDX_SUCCESS)
             return st;
-        if (!validGpaLevel(rcx, 1, Math.min(2, eptLevels - 1)))
-            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
-        if (busy())
-            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
         int lvl = level(rcx);
         long gfn = gpa(rcx) >>> 12;
-        long pos = walk(gfn, lvl);
-        if (failed(pos))
-            return walkFailed(pos, out);
-        st = lockEntry(pos, out);
-        if (st != TDX_SUCCESS)
-            return st;
+        long pos = locateEntry(rcx, 1, Math.min(2, eptLevels - 1), out);
+        if (pos < 0)
+            return pos;
         int page = posPage(pos), idx = posIndex(pos);
         long e = sept.get(page, idx);
         int s = SeptTree.state(e);
