@@ -18,9 +18,6 @@ import java.util.concurrent.Future;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.backend.tdx.TdxBackend;
-import org.tdplab.mmu.api.Access;
-import org.tdplab.mmu.api.AccessResult;
-import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
@@ -46,7 +43,7 @@ class TdxSwapTest {
                 List<Future<?>> done = new ArrayList<>();
                 for (int v = 0; v < VCPUS; v++) {
                     int vcpu = v;
-                    done.add(pool.submit(() -> work(vm, vcpu)));
+                    done.add(pool.submit(() -> ConversionWorkload.run(vm, vcpu, ROUNDS, RANGE)));
                 }
                 Backend current = first;
                 for (int swap = 0; swap < 3; swap++) {
@@ -69,32 +66,5 @@ class TdxSwapTest {
             assertEquals(3L, vm.stats().get("swap_suspensions"));
             vm.destroy();
         });
-    }
-
-    private static void work(Vm vm, int vcpu) {
-        long base = vcpu * 4 * RANGE;
-        for (int round = 0; round < ROUNDS; round++) {
-            long token = (vcpu + 1) * 1000L + round;
-            ok(vm.accept(vcpu, base, RANGE, PageSize.SIZE_4K));
-            ok(vm.access(vcpu, Access.WRITE, base, RANGE, Encoding.PRIVATE, token));
-            read(vm, vcpu, base, token);
-            ok(vm.convert(vcpu, false, base, RANGE / 2));
-            read(vm, vcpu, base, 0);
-            ok(vm.access(vcpu, Access.WRITE, base, RANGE / 2, Encoding.SHARED, token + 1));
-            read(vm, vcpu, base + RANGE / 2, token);
-            ok(vm.convert(vcpu, true, base, RANGE / 2));
-            read(vm, vcpu, base, 0);
-        }
-    }
-
-    private static void ok(AccessResult r) {
-        assertTrue(r.completed(), () -> "ended with " + r);
-    }
-
-    private static void read(Vm vm, int vcpu, long gpa, long expected) {
-        AccessResult r = vm.access(vcpu, Access.READ, gpa, RANGE / 2, Encoding.CURRENT, 0);
-        ok(r);
-        assertTrue(r.valuesAgree());
-        assertEquals(expected, r.value(), () -> String.format("vCPU %d read of 0x%x", vcpu, gpa));
     }
 }
