@@ -12,8 +12,31 @@ public interface MmuObserver {
     default void spteChanged(String vm, int asId, RootKind root, long gfn, int level, long oldSpte, long newSpte) {
     }
 
-    /** {@code kvm_page_fault}: a fault entered the handler, and how it ended ({@code FIXED}, {@code RETRY}, …). */
+    /**
+     * {@code kvm_page_fault}: an EPT/NPT-violation exit reached the fault handler (faults KVM makes itself, as
+     * {@code KVM_PRE_FAULT_MEMORY} does, are not exits and do not come here).
+     */
+    default void faultEntered(String vm, int vcpu, long gpa, long errorCode) {
+    }
+
+    /** {@code kvm_mmu_spte_requested}: the fault handler is about to map {@code gfn} at {@code level}. */
+    default void spteRequested(String vm, int vcpu, long gfn, long pfn, int level) {
+    }
+
+    /** How an exit's fault ended ({@code FIXED}, {@code RETRY}, …, as {@link Vm.FaultResult} names them). */
     default void pageFault(String vm, int vcpu, long gpa, long errorCode, String result) {
+    }
+
+    /**
+     * An operation of the VMM on the VM, about to run on the calling thread: its ioctl name followed by
+     * {@code key=value} words (e.g. {@code KVM_SET_MEMORY_ATTRIBUTES gpa=0x0 size=0x200000 private=1}). Together
+     * they are the operation stream a replay runs again.
+     */
+    default void vmOperation(String vm, String operation) {
+    }
+
+    /** The last operation on the calling thread failed with {@code errno}. */
+    default void vmOperationFailed(String vm, String errno) {
     }
 
     /** An exit to userspace. */

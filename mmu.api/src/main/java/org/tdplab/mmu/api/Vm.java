@@ -130,6 +130,29 @@ public interface Vm {
     /** The guest accepts (validates) private memory. {@code ENOTSUP} on a VM type without acceptance. */
     AccessResult accept(int vcpu, long gpa, long size, PageSize level);
 
+    /**
+     * The first half of {@link #convert}: the guest's conversion request ({@code KVM_HC_MAP_GPA_RANGE}) and the
+     * VMM's handling of it, without the guest accepting the range afterwards. Replays use it, since a trace
+     * records the acceptance's faults on their own.
+     */
+    AccessResult mapGpaRange(int vcpu, boolean toPrivate, long gpa, long size);
+
+    // ---- replay ----------------------------------------------------------------------------------------------
+
+    /** How {@link #fault} ended: {@code RET_PF_*} of the fault handler, or the exit it made. */
+    enum FaultResult {
+        FIXED, SPURIOUS, RETRY, EMULATE, WRITE_PROTECTED, INVALID, CONTINUE, MEMORY_FAULT, MMIO, DEAD
+    }
+
+    /**
+     * Delivers one EPT/NPT-violation exit of vCPU {@code vcpu} to the fault handler, as a trace's
+     * {@code kvm_page_fault} records it: {@code gpa} as the guest addressed it (with the shared bit, for VM types
+     * that have one) and KVM's page-fault error code ({@code PFERR_*}; {@code PFERR_PRIVATE_ACCESS}, bit 49, marks
+     * a private access for VM types whose privateness comes with the access). Nothing is retried and the guest
+     * is not resumed: the result is what the handler returned.
+     */
+    FaultResult fault(int vcpu, long gpa, long errorCode);
+
     // ---- inspection ------------------------------------------------------------------------------------------
 
     /** The leaf (or deepest present entry) mapping {@code gpa}'s GFN in the given root, if that root exists. */

@@ -15,8 +15,11 @@ import org.tdplab.mmu.api.RootKind;
 /**
  * Writes the model's trace events in the text format {@code trace-cmd report} prints for the kernel's events:
  * {@code TASK-PID [CPU] SECONDS: EVENT: FIELDS}, with the kernel's own field formats for
- * {@code kvm_tdp_mmu_spte_changed}, {@code kvm_page_fault} and {@code kvm_userspace_exit}. Firmware calls and remote
- * TLB flushes, which have no kernel tracepoint, come as {@code tdplab_firmware_call} and {@code tdplab_tlb_flush}.
+ * {@code kvm_page_fault} (an exit entering the handler; the error code in KVM's {@code PFERR_*} form),
+ * {@code kvm_mmu_spte_requested}, {@code kvm_tdp_mmu_spte_changed} and {@code kvm_userspace_exit}. What has no kernel
+ * tracepoint comes as {@code tdplab_*}: how each fault ended ({@code tdplab_page_fault_done}), firmware calls,
+ * remote TLB flushes, and the VMM's operations ({@code tdplab_vm_op}, {@code tdplab_vm_op_failed}), which with the
+ * faults are what {@code ./tdplab replay} runs again.
  *
  * <p>Each VM is a process: its own pid (from 1000, in the order VMs first appear), announced by a {@code #} line.
  * The task is {@code CPU N/KVM} (QEMU's vCPU thread name) on a thread named {@code vcpu-N-…} (a guest statement
@@ -28,6 +31,12 @@ public final class TraceWriter implements MmuObserver, Closeable {
     private final Writer out;
     private final long start = System.nanoTime();
     private final Map<String, Integer> pids = new HashMap<>();
+    /**
+     * The vCPU whose exit this thread handled last (until its next operation): SPTE changes are logged on that
+     * vCPU's task even when a test drives the vCPU from another thread, so every change of an exit — including the
+     * backend's handling after the fault handler returned — sits on the task of the fault that made it.
+     */
+    private final ThreadLocal<Integer> currentCpu = new ThreadLocal<>();
     private IOException failure;
 
     public TraceWriter(Writer out) {
@@ -42,10 +51,33 @@ public final class TraceWriter implements MmuObserver, Closeable {
     }
 
     @Override
-    public void pageFault(String vm, int vcpu, long gpa, long errorCode, String result) {
+    public void faultEntered(String vm, int vcpu, long gpa, long errorCode) {
+        currentCpu.set(vcpu);
         event(vm, vcpu, "kvm_page_fault", String.format(Locale.ROOT,
-                "vcpu %d rip 0x0 address 0x%016x error_code 0x%x", vcpu, gpa, errorCode)
-                + (result == null ? "" : " (" + result + ")"));
+                "vcpu %d rip 0x0 address 0x%016x error_code 0x%x", vcpu, gpa, errorCode));
+    }
+
+    @Override
+    public void spteRequested(String vm, int vcpu, long gfn, long pfn, int level) {
+        event(vm, vcpu, "kvm_mmu_spte_requested", String.format(Locale.ROOT, "gfn %x pfn %x level %d", gfn, pfn,
+                level));
+    }
+
+    @Override
+    public void pageFault(String vm, int vcpu, long gpa, long errorCode, String result) {
+        event(vm, vcpu, "tdplab_page_fault_done", String.format(Locale.ROOT, "vcpu %d address 0x%016x result %s",
+                vcpu, gpa, result));
+    }
+
+    @Override
+    public void vmOperation(String vm, String operation) {
+        currentCpu.remove();
+        event(vm, -1, "tdplab_vm_op", operation);
+    }
+
+    @Override
+    public void vmOperationFailed(String vm, String errno) {
+        event(vm, -1, "tdplab_vm_op_failed", "errno " + errno);
     }
 
     @Override
@@ -77,7 +109,8 @@ public final class TraceWriter implements MmuObserver, Closeable {
     }
 
     private void event(String vm, int vcpu, String name, String fields) {
-        int cpu = vcpu >= 0 ? vcpu : threadVcpu();
+        Integer handling = currentCpu.get();
+        int cpu = vcpu >= 0 ? vcpu : handling != null ? handling : threadVcpu();
         long t = System.nanoTime() - start;
         String task = cpu >= 0 ? "CPU " + cpu + "/KVM" : "tdplab";
         synchronized (this) {

@@ -45,14 +45,22 @@ class TraceWriterTest {
     void faultsAndExitsNameTheirVcpu() {
         StringWriter w = new StringWriter();
         TraceWriter t = new TraceWriter(w);
+        t.faultEntered("a", 1, 0x1000, 0x6);
+        t.spteRequested("a", 1, 0x1, 0x1234, 1);
+        t.spteChanged("a", 0, RootKind.DIRECT, 0x1, 1, 0x8000000000000000L, 0x0600000001234b77L);
         t.pageFault("a", 1, 0x1000, 0x6, "FIXED");
         t.exit("b", 0, new Exit(Exit.Reason.MMIO, 0x400000, 4096, false, "no memslot"));
         t.close();
         List<String> e = events(w);
         assertTrue(e.get(0).matches(" *CPU 1/KVM-1000 +\\[001\\] +\\d+\\.\\d{6}: kvm_page_fault: vcpu 1 rip 0x0 "
-                + "address 0x0000000000001000 error_code 0x6 \\(FIXED\\)"), e.get(0));
-        assertTrue(e.get(1).matches(" *CPU 0/KVM-1001 .*: kvm_userspace_exit: reason KVM_EXIT_MMIO \\(6\\) gpa "
-                + "0x400000 size 0x1000"), e.get(1));
+                + "address 0x0000000000001000 error_code 0x6"), e.get(0));
+        assertTrue(e.get(1).matches(" *CPU 1/KVM-1000 .*: kvm_mmu_spte_requested: gfn 1 pfn 1234 level 1"), e.get(1));
+        // the fault's SPTE change is on the fault's task, although this thread is no vCPU thread
+        assertTrue(e.get(2).matches(" *CPU 1/KVM-1000 .*: kvm_tdp_mmu_spte_changed: .*"), e.get(2));
+        assertTrue(e.get(3).matches(" *CPU 1/KVM-1000 .*: tdplab_page_fault_done: vcpu 1 address 0x0000000000001000 "
+                + "result FIXED"), e.get(3));
+        assertTrue(e.get(4).matches(" *CPU 0/KVM-1001 .*: kvm_userspace_exit: reason KVM_EXIT_MMIO \\(6\\) gpa "
+                + "0x400000 size 0x1000"), e.get(4));
     }
 
     @Test
@@ -69,7 +77,13 @@ class TraceWriterTest {
         t.close();
         List<String> e = events(w);
         assertTrue(e.stream().allMatch(l -> l.matches(COLUMNS + "(kvm_tdp_mmu_spte_changed|kvm_page_fault|"
-                + "kvm_userspace_exit|tdplab_firmware_call|tdplab_tlb_flush): .*")), String.join("\n", e));
+                + "kvm_mmu_spte_requested|tdplab_page_fault_done|tdplab_vm_op|kvm_userspace_exit|tdplab_firmware_call"
+                + "|tdplab_tlb_flush): .*")), String.join("\n", e));
+        assertTrue(e.get(0).endsWith("tdplab_vm_op: KVM_CREATE_VM type=default vcpus=1 gpaw=48"), e.get(0));
+        assertTrue(e.get(1).endsWith("tdplab_vm_op: KVM_SET_USER_MEMORY_REGION2 slot=0 gpa=0x0 size=0x200000 "
+                + "flags=none backing=4K"), e.get(1));
+        assertTrue(e.get(e.size() - 1).contains("tdplab_vm_op: kvm_destroy_vm")
+                || e.stream().anyMatch(l -> l.endsWith("tdplab_vm_op: kvm_destroy_vm")), String.join("\n", e));
         assertEquals(2, e.stream().filter(l -> l.contains("kvm_page_fault: vcpu 0")).count(), String.join("\n", e));
         assertTrue(e.stream().anyMatch(l -> l.contains("kvm_tdp_mmu_spte_changed: as id 0 gfn 1 level 1 old_spte ")));
     }

@@ -57,6 +57,8 @@ public final class CoreVm implements Vm, MmuHost {
     final Vcpu[] vcpus;
     final GuestMode guestMode;
     final Tracer trace;
+    /** The VMM's operations as the trace records them, for replays. */
+    final OperationStream ops;
     final ExpectedMemory expected = new ExpectedMemory();
     /** {@code kvm->srcu}: memslot readers (faults); a memslot change waits for them before it zaps. */
     final Rcu srcu;
@@ -88,6 +90,9 @@ public final class CoreVm implements Vm, MmuHost {
         this.memory = memory;
         this.onDestroy = onDestroy;
         this.trace = new Tracer(name, observers);
+        this.ops = new OperationStream(trace);
+        if (trace.on())
+            trace.operation(OperationStream.createVm(type, nvcpus, caps.gpaw(), caps.sharedBit(), options));
         this.memslots = new Memslots(memory, id, caps.maxGfn() - 1, caps.privateMem(), caps.protectedState(),
                 new GmemEvents(this));
         this.attributes = memslots.attributes();
@@ -105,7 +110,13 @@ public final class CoreVm implements Vm, MmuHost {
         this.context = new CoreVmContext(this);
         this.options = Map.copyOf(options);
         this.gate = new BackendSlot(this);
-        this.backend = backend.attach(context, options);
+        try {
+            this.backend = backend.attach(context, options);
+        } catch (MmuException e) {
+            if (trace.on())
+                trace.operationFailed(e.errno().name());
+            throw e;
+        }
         gate.attached(backend);
     }
 
@@ -262,66 +273,79 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public void addMemslot(int slot, long gpa, long size, Set<SlotFlag> flags, PageSize backing) {
-        gate.run(() -> host.addMemslot(slot, gpa, size, flags, backing));
+        ops.run(() -> OperationStream.addMemslot(slot, gpa, size, flags, backing),
+                () -> gate.run(() -> host.addMemslot(slot, gpa, size, flags, backing)));
     }
 
     @Override
     public void deleteMemslot(int slot) {
-        gate.run(() -> host.deleteMemslot(slot));
+        ops.run(() -> OperationStream.deleteMemslot(slot), () -> gate.run(() -> host.deleteMemslot(slot)));
     }
 
     @Override
     public void moveMemslot(int slot, long gpa) {
-        gate.run(() -> host.moveMemslot(slot, gpa));
+        ops.run(() -> OperationStream.moveMemslot(slot, gpa), () -> gate.run(() -> host.moveMemslot(slot, gpa)));
     }
 
     @Override
     public void setDirtyLogging(int slot, boolean enable, DirtyLogOptions options) {
-        gate.run(() -> dirtyLog.setDirtyLogging(slot, enable, options));
+        ops.run(() -> OperationStream.dirtyLogging(slot, enable, options),
+                () -> gate.run(() -> dirtyLog.setDirtyLogging(slot, enable, options)));
     }
 
     @Override
     public long[] getDirtyLog(int slot) {
-        return gate.call(() -> dirtyLog.getDirtyLog(slot));
+        return ops.call(() -> OperationStream.getDirtyLog(slot), () -> gate.call(() -> dirtyLog.getDirtyLog(slot)));
     }
 
     @Override
     public void clearDirtyLog(int slot, long gpa, long size) {
-        gate.run(() -> dirtyLog.clearDirtyLog(slot, gpa, size));
+        ops.run(() -> OperationStream.clearDirtyLog(slot, gpa, size),
+                () -> gate.run(() -> dirtyLog.clearDirtyLog(slot, gpa, size)));
     }
 
     @Override
     public void setMemoryAttributes(long gpa, long size, boolean isPrivate) {
-        gate.run(() -> host.setMemoryAttributes(gpa, size, isPrivate));
+        ops.run(() -> OperationStream.attributes(gpa, size, isPrivate),
+                () -> gate.run(() -> host.setMemoryAttributes(gpa, size, isPrivate)));
     }
 
     @Override
     public void punchHole(long gpa, long size) {
-        gate.run(() -> host.punchHole(gpa, size));
+        ops.run(() -> OperationStream.ranged("FALLOC_FL_PUNCH_HOLE", gpa, size),
+                () -> gate.run(() -> host.punchHole(gpa, size)));
     }
 
     @Override
     public long prefault(int vcpu, long gpa, long size) {
-        return onVcpu(vcpu, v -> guest.prefault(v, gpa, size));
+        return ops.call(() -> OperationStream.prefault(vcpu, gpa, size),
+                () -> onVcpu(vcpu, v -> guest.prefault(v, gpa, size)));
     }
 
     @Override
     public void zapGfnRange(long gpa, long size) {
-        gate.run(() -> host.zapGfnRange(gpa, size));
+        ops.run(() -> OperationStream.ranged("kvm_zap_gfn_range", gpa, size),
+                () -> gate.run(() -> host.zapGfnRange(gpa, size)));
     }
 
     @Override
     public void notifyUnmap(long gpa, long size) {
-        gate.run(() -> host.notifyUnmap(gpa, size));
+        ops.run(() -> OperationStream.ranged("mmu_notifier_invalidate_range", gpa, size),
+                () -> gate.run(() -> host.notifyUnmap(gpa, size)));
     }
 
     @Override
     public long age(long gpa, long size) {
-        return gate.call(() -> host.age(gpa, size, true));
+        return ops.call(() -> OperationStream.ranged("clear_young", gpa, size),
+                () -> gate.call(() -> host.age(gpa, size, true)));
     }
 
     @Override
     public int recoverNxHugePages() {
+        return ops.call(() -> "kvm_recover_nx_huge_pages", this::recoverNxHugePagesNow);
+    }
+
+    private int recoverNxHugePagesNow() {
         requireAlive();
         srcu.readLock();
         try {
@@ -336,7 +360,8 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public long testAge(long gpa, long size) {
-        return gate.call(() -> host.age(gpa, size, false));
+        return ops.call(() -> OperationStream.ranged("test_young", gpa, size),
+                () -> gate.call(() -> host.age(gpa, size, false)));
     }
 
     @Override
@@ -375,6 +400,16 @@ public final class CoreVm implements Vm, MmuHost {
     @Override
     public AccessResult accept(int vcpu, long gpa, long size, PageSize level) {
         return onVcpu(vcpu, v -> guest.accept(v, gpa, size, level));
+    }
+
+    @Override
+    public AccessResult mapGpaRange(int vcpu, boolean toPrivate, long gpa, long size) {
+        return onVcpu(vcpu, v -> guest.mapGpaRange(v, toPrivate, gpa, size));
+    }
+
+    @Override
+    public FaultResult fault(int vcpu, long gpa, long errorCode) {
+        return onVcpu(vcpu, v -> guest.fault(v, gpa, errorCode));
     }
 
     /** A vCPU ioctl: under {@code vcpu->mutex}, after checking that the VM can still run it. */
@@ -425,7 +460,7 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public void invoke(String verb, Map<String, String> options, Set<String> flags) {
-        gate.run(() -> invokeNow(verb, options, flags));
+        ops.run(() -> OperationStream.verb(verb, options, flags), () -> gate.run(() -> invokeNow(verb, options, flags)));
     }
 
     private void invokeNow(String verb, Map<String, String> options, Set<String> flags) {
@@ -447,7 +482,7 @@ public final class CoreVm implements Vm, MmuHost {
      */
     @Override
     public void destroy() {
-        gate.run(this::destroyNow);
+        ops.run(() -> "kvm_destroy_vm", () -> gate.run(this::destroyNow));
     }
 
     private void destroyNow() {

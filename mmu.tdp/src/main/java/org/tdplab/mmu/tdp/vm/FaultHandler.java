@@ -47,6 +47,9 @@ final class FaultHandler {
         PageFault f = v.fault;
         f.reset(gpa, gfn, (errorCode & ErrorCode.WRITE) != 0, (errorCode & ErrorCode.FETCH) != 0, isPrivate,
                 prefetch);
+        long traced = errorCode | (isPrivate ? ErrorCode.PRIVATE_ACCESS : 0);
+        if (!prefetch)
+            vm.trace.faultEntered(v.id, gpa, traced);
         int r;
         vm.srcu.readLock();
         try {
@@ -60,7 +63,8 @@ final class FaultHandler {
         } finally {
             vm.srcu.readUnlock();
         }
-        vm.trace.pageFault(v.id, gpa, errorCode | (isPrivate ? ErrorCode.PRIVATE_ACCESS : 0), r);
+        if (!prefetch)
+            vm.trace.pageFault(v.id, gpa, traced, r);
         count(r);
         return r;
     }
@@ -204,6 +208,9 @@ final class FaultHandler {
             if (mmu.pool.isInvalid(vm.directRootOf(v))
                     || mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
                 return RET_PF_RETRY; // is_page_fault_stale
+            if (vm.trace.on())
+                vm.trace.spteRequested(v.id, f.gfn, f.pfn | (f.gfn & (Spte.pagesPerHpage(f.goalLevel) - 1)),
+                        f.goalLevel);
             r = mmu.map.map(f, root);
         } finally {
             mmu.lock.readUnlock();

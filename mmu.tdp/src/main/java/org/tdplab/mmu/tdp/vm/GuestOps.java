@@ -198,20 +198,12 @@ final class GuestOps {
     private long violation(Vcpu v, long w, long guestGpa, long gfn, boolean encrypted) {
         switch (Walk.kind(w)) {
         case Walk.KIND_VIOLATION -> {
-            long errorCode = Walk.detail(w);
-            int r = vm.faults.handle(v, guestGpa, errorCode, encrypted, false);
-            return switch (r) {
+            return switch (exitFault(v, guestGpa, gfn, Walk.detail(w), encrypted)) {
             case FaultHandler.EXIT_MEMORY_FAULT -> EXIT_MEMORY_FAULT;
             case FaultHandler.EXIT_MMIO -> EXIT_MMIO;
             case FaultHandler.EXIT_DEAD -> EXIT_DEAD;
             case RET_PF_EMULATE -> EXIT_MMIO;
-            default -> {
-                long vendorBits = errorCode & ~(ErrorCode.PRESENT | ErrorCode.WRITE | ErrorCode.USER | ErrorCode.RSVD
-                        | ErrorCode.FETCH);
-                if (vendorBits != 0)
-                    vm.backend().violationHandled(v.id, gfn, vendorBits);
-                yield DONE;
-            }
+            default -> DONE;
             };
         }
         case Walk.KIND_EXCEPTION -> {
@@ -222,6 +214,37 @@ final class GuestOps {
             return EXIT_DEAD;
         }
         }
+    }
+
+    /**
+     * The EPT/NPT-violation exit handler: the fault handler, then the backend's handling of its own error-code
+     * bits (e.g. a reverse-map violation) once the fault is resolved.
+     */
+    private int exitFault(Vcpu v, long guestGpa, long gfn, long errorCode, boolean encrypted) {
+        int r = vm.faults.handle(v, guestGpa, errorCode, encrypted, false);
+        if (r >= 0 && r != RET_PF_EMULATE) {
+            long vendorBits = errorCode & ~(ErrorCode.PRESENT | ErrorCode.WRITE | ErrorCode.USER | ErrorCode.RSVD
+                    | ErrorCode.FETCH);
+            if (vendorBits != 0)
+                vm.backend().violationHandled(v.id, gfn, vendorBits);
+        }
+        return r;
+    }
+
+    /** One exit replayed from a trace: {@code PFERR_PRIVATE_ACCESS} in the error code says the access was private. */
+    Vm.FaultResult fault(Vcpu v, long gpa, long errorCode) {
+        if (gpa < 0 || gpa >= 1L << vm.caps.gpaw())
+            throw new MmuException(Errno.EINVAL, "gpa=0x%x lies beyond gpaw=%d", gpa, vm.caps.gpaw());
+        boolean encrypted = (errorCode & ErrorCode.PRIVATE_ACCESS) != 0 && source == PrivateSource.ERROR_CODE;
+        long gfn = (gpa & ~sharedBitMask) >>> 12;
+        vm.loadRoots(v);
+        int r = exitFault(v, gpa, gfn, errorCode & ~ErrorCode.PRIVATE_ACCESS, encrypted);
+        return switch (r) {
+        case FaultHandler.EXIT_MEMORY_FAULT -> Vm.FaultResult.MEMORY_FAULT;
+        case FaultHandler.EXIT_MMIO -> Vm.FaultResult.MMIO;
+        case FaultHandler.EXIT_DEAD -> Vm.FaultResult.DEAD;
+        default -> Vm.FaultResult.valueOf(org.tdplab.mmu.tdp.mmu.PageFault.name(r));
+        };
     }
 
     private AccessResult ended(Vcpu v, long pages, long outcome) {
@@ -248,12 +271,27 @@ final class GuestOps {
      * attributes, then discard the backing of the old kind, so a page converted away and back reads zero.
      */
     AccessResult convert(Vcpu v, boolean toPrivate, long gpa, long size) {
+        AccessResult done = mapGpaRange(v, toPrivate, gpa, size);
+        // a Linux guest accepts (validates) what it just made private before using it
+        if (!done.completed() || !toPrivate || !vm.caps.acceptance())
+            return done;
+        long[] r = vm.host().gfnRange("convert", gpa & ~sharedBitMask, size);
+        return acceptRange(v, r[0], r[1]);
+    }
+
+    /** The conversion request and the VMM's handling of it; the trace records it as one operation. */
+    AccessResult mapGpaRange(Vcpu v, boolean toPrivate, long gpa, long size) {
+        return vm.ops.call(() -> OperationStream.mapGpaRange(v.id, gpa, size, toPrivate),
+                () -> mapGpaRangeNow(v, toPrivate, gpa, size));
+    }
+
+    private AccessResult mapGpaRangeNow(Vcpu v, boolean toPrivate, long gpa, long size) {
         if (!vm.caps.privateMem())
             throw new MmuException(Errno.EINVAL, "VM type %s has no private memory to convert", vm.type());
         long natural = gpa & ~sharedBitMask;
         long[] r = vm.host().gfnRange("convert", natural, size);
         vm.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
-        vm.setMemoryAttributes(natural, size, toPrivate);
+        vm.host().setMemoryAttributes(natural, size, toPrivate);
         vm.slotsLock.lock();
         try {
             if (toPrivate)
@@ -266,9 +304,6 @@ final class GuestOps {
         vm.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
         if (vm.bugged())
             return ended(v, 0, EXIT_DEAD);
-        // a Linux guest accepts (validates) what it just made private before using it
-        if (toPrivate && vm.caps.acceptance())
-            return acceptRange(v, r[0], r[1]);
         return AccessResult.done(r[1] - r[0], true, 0);
     }
 
@@ -289,8 +324,18 @@ final class GuestOps {
         return AccessResult.done(end - start, true, 0);
     }
 
-    /** The guest's accept / validate instruction, re-executed after KVM maps a missing entry. */
+    /**
+     * The guest's accept / validate instruction, re-executed after KVM maps a missing entry. The trace records
+     * what was accepted once it is done, after the faults the instruction took.
+     */
     AccessResult accept(Vcpu v, long gpa, long size, PageSize level) {
+        AccessResult r = acceptNow(v, gpa, size, level);
+        if (vm.trace.on() && r.pages() > 0 && !vm.ops.inside())
+            vm.trace.operation(OperationStream.accept(v.id, gpa, r.pages() << 12, level));
+        return r;
+    }
+
+    private AccessResult acceptNow(Vcpu v, long gpa, long size, PageSize level) {
         if (!vm.caps.acceptance())
             throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", vm.type());
         long natural = gpa & ~sharedBitMask;

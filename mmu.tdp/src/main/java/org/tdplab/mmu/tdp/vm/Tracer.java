@@ -23,6 +23,33 @@ final class Tracer {
                 o.spteChanged(vm, 0, root, gfn, level, oldSpte, newSpte);
     }
 
+    /** Whether anybody listens: callers build an operation's text only then. */
+    boolean on() {
+        return !observers.isEmpty();
+    }
+
+    void faultEntered(int vcpu, long gpa, long errorCode) {
+        if (!observers.isEmpty())
+            for (MmuObserver o : observers)
+                o.faultEntered(vm, vcpu, gpa, errorCode);
+    }
+
+    void spteRequested(int vcpu, long gfn, long pfn, int level) {
+        if (!observers.isEmpty())
+            for (MmuObserver o : observers)
+                o.spteRequested(vm, vcpu, gfn, pfn, level);
+    }
+
+    void operation(String text) {
+        for (MmuObserver o : observers)
+            o.vmOperation(vm, text);
+    }
+
+    void operationFailed(String errno) {
+        for (MmuObserver o : observers)
+            o.vmOperationFailed(vm, errno);
+    }
+
     void pageFault(int vcpu, long gpa, long errorCode, int ret) {
         if (!observers.isEmpty()) {
             String result = ret >= 0 ? PageFault.name(ret)
