@@ -82,6 +82,9 @@ public class ReplayCommand {
         }
         if (file == null)
             return usage(err, "no TRACE given");
+        java.util.List<String> types = manager.backends().stream().map(b -> b.vmType()).sorted().toList();
+        if (type != null && !types.contains(type))
+            return usage(err, "--type " + type + ": no backend serves it; available: " + String.join(", ", types));
         TraceReader.Trace trace;
         try (BufferedReader in = Files.newBufferedReader(Path.of(file))) {
             trace = TraceReader.read(in);

@@ -63,7 +63,7 @@ public final class ReplayResult {
             steps += t.faults + t.operations + 1;
             out.printf(Locale.ROOT, "VM %s (%s%s): %,d faults, %,d operations, %s%n", t.traced, t.tracedType,
                     t.type().equals(t.tracedType) ? "" : " → " + t.type(), t.faults, t.operations,
-                    t.differing == 0 ? "no step differs" : String.format(Locale.ROOT, "%,d steps differ", t.differing));
+                    t.differing == 0 ? "no step differs" : plural(t.differing, "step differs", "steps differ"));
             t.violations.stream().limit(20).forEach(v -> out.println("  invariant violated " + v));
         }
         skipped.forEach((what, count) -> out.printf(Locale.ROOT, "skipped %,d × %s%n", count, what));
@@ -74,10 +74,14 @@ public final class ReplayResult {
         double seconds = nanos / 1e9;
         out.printf(Locale.ROOT, "replayed %,d steps in %.3f s (%,.0f steps/s): %s%s%n", steps, seconds,
                 seconds > 0 ? steps / seconds : 0.0, differences.isEmpty() ? "no differences"
-                        : String.format(Locale.ROOT, "%,d steps differ, the first at line %d", differences.size(),
-                                differences.get(0).step().line),
+                        : plural(differences.size(), "step differs", "steps differ") + ", the first at line "
+                                + differences.get(0).step().line,
                 overlapped > 0 ? String.format(Locale.ROOT, " (%,d of them overlapped another thread's step in the "
                         + "trace, so their outcome may depend on timing)", overlapped) : "");
+    }
+
+    private static String plural(long n, String one, String many) {
+        return String.format(Locale.ROOT, "%,d %s", n, n == 1 ? one : many);
     }
 
     private void print(PrintStream out, Difference d) {

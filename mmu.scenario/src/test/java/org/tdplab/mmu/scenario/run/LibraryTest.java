@@ -20,15 +20,8 @@ class LibraryTest {
     @TempDir
     Path dir;
 
-    /** The repository root: surefire's {@code tdplab.root}, else the nearest directory up that has scenarios/. */
     static Path root() {
-        String property = System.getProperty("tdplab.root");
-        if (property != null && !property.isBlank())
-            return Path.of(property);
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent())
-            if (Files.isDirectory(p.resolve("scenarios")))
-                return p;
-        throw new IllegalStateException("no scenarios/ above " + Path.of("").toAbsolutePath());
+        return LibraryPaths.root();
     }
 
     static List<Path> library() throws IOException {
