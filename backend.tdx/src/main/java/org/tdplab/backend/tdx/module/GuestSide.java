@@ -1,0 +1,152 @@
+package org.tdplab.backend.tdx.module;
+
+import static org.tdplab.backend.tdx.module.SeptState.FREE;
+import static org.tdplab.backend.tdx.module.SeptState.MAPPED;
+import static org.tdplab.backend.tdx.module.SeptState.NL_MAPPED;
+import static org.tdplab.backend.tdx.module.SeptState.PENDING;
+import static org.tdplab.backend.tdx.module.SeptWalk.failed;
+import static org.tdplab.backend.tdx.module.SeptWalk.gpa;
+import static org.tdplab.backend.tdx.module.SeptWalk.level;
+import static org.tdplab.backend.tdx.module.SeptWalk.levelPages;
+import static org.tdplab.backend.tdx.module.SeptWalk.posIndex;
+import static org.tdplab.backend.tdx.module.SeptWalk.posLevel;
+import static org.tdplab.backend.tdx.module.SeptWalk.posPage;
+import static org.tdplab.backend.tdx.module.TdxModule.G_EPT_VIOLATION;
+import static org.tdplab.backend.tdx.module.TdxModule.G_NOT_ENTERED;
+import static org.tdplab.backend.tdx.module.TdxModule.G_PENDING_EXIT;
+import static org.tdplab.backend.tdx.module.TdxModule.G_VE;
+import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RCX;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_BUSY_HOST_PRIORITY;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_ALREADY_ACCEPTED;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_SIZE_MISMATCH;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
+import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
+
+/**
+ * The guest side of the TD: vCPUs entering and leaving it (the epoch refcounts TDH.MEM.TRACK waits on), the
+ * hardware's S-EPT walk for guest accesses, and TDG.MEM.PAGE.ACCEPT.
+ */
+final class GuestSide {
+    private final TdxModule m;
+    private final SeptTree sept;
+    private final SeptWalk walk;
+
+    GuestSide(TdxModule m, SeptWalk walk) {
+        this.m = m;
+        this.sept = m.sept;
+        this.walk = walk;
+    }
+
+    /** TDH.VP.ENTER's epoch part (A.5): counted in the current epoch; a stale vCPU epoch flushes the TD's EPT TLB. */
+    private boolean enter(int v, boolean mayEnter) {
+        if (m.inGuest[v])
+            return true;
+        if (!mayEnter || m.opState != TdxModule.OP_RUNNABLE || m.lifecycle != TdxModule.LC_KEYS_CONFIGURED
+                || !m.vcpuInitialized[v])
+            return false;
+        m.refcount[(int) (m.tdEpoch & 1)]++;
+        if (m.vcpuEpoch[v] != m.tdEpoch) {
+            m.eptFlushes++;
+            m.vcpuEpoch[v] = m.tdEpoch;
+        }
+        m.inGuest[v] = true;
+        m.enterSeq[v]++;
+        m.vpEnters++;
+        return true;
+    }
+
+    /** A TD exit of vCPU {@code v} (any reason): it no longer counts in its epoch. */
+    void exit(int v) {
+        if (!m.inGuest[v])
+            return;
+        m.refcount[(int) (m.vcpuEpoch[v] & 1)]--;
+        m.inGuest[v] = false;
+    }
+
+    /** See {@link TdxModule#guestTranslate}. Allocation-free. */
+    long translate(int v, long gfn, boolean write, boolean mayEnter) {
+        if (!enter(v, mayEnter))
+            return G_NOT_ENTERED;
+        int page = m.rootPage;
+        for (int l = m.eptLevels - 1; l >= 0; l--) {
+            long e = sept.get(page, SeptTree.index(gfn, l));
+            int s = SeptTree.state(e);
+            if (s == NL_MAPPED) {
+                page = sept.child(page, SeptTree.index(gfn, l));
+                continue;
+            }
+            if (s == MAPPED || (s == SeptState.BLOCKEDW && !write))
+                return ((SeptTree.hpa(e) >>> 12) + (gfn & (levelPages(l) - 1))) | ((long) (l + 1) << 56);
+            if (s == PENDING) {
+                if ((m.attributes & TdxModule.ATTR_SEPT_VE_DISABLE) == 0)
+                    return G_VE;
+                exit(v);
+                return G_PENDING_EXIT;
+            }
+            break; // FREE, NL_BLOCKED, BLOCKED, PENDING_BLOCKED …: an EPT violation
+        }
+        exit(v);
+        return G_EPT_VIOLATION;
+    }
+
+    /**
+     * TDG.MEM.PAGE.ACCEPT (TDCALL 6) on vCPU {@code v}: RCX = GPA|level (0 or 1). On success the page is zeroed with
+     * the TD key and MAPPED (its HPA is then {@link TdxModule#acceptedHpa(int)}). Where the page is missing or not
+     * acceptable the TD exits to the host ({@link TdxStatus#MODEL_TD_EXIT_EPT_VIOLATION}); the guest re-executes.
+     * A 2M accept is done in one go (guest interrupts, and so the accept counter, are not modelled).
+     */
+    long accept(int v, long rcx, boolean mayEnter) {
+        if (!enter(v, mayEnter))
+            return TdxStatus.MODEL_NOT_ENTERED;
+        if (!walk.validGpaLevel(rcx, 0, 1))
+            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
+        int lvl = level(rcx);
+        long pos = walk.guestWalk(gpa(rcx) >>> 12, lvl);
+        long e = walk.entry(pos);
+        int s = SeptTree.state(e);
+        if (failed(pos)) {
+            // stopped above the requested level
+            if (SeptState.isGuestAccessibleLeaf(s))
+                return withOperand(TDX_PAGE_ALREADY_ACCEPTED, posLevel(pos));
+            exit(v);
+            return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
+        }
+        if ((e & SeptTree.HOST_PRIORITY) != 0) // a host SEAMCALL waits for this entry: back off
+            return withOperand(TDX_OPERAND_BUSY_HOST_PRIORITY, OPERAND_RCX);
+        if (s != FREE && SeptState.isNonLeaf(s))
+            return withOperand(TDX_PAGE_SIZE_MISMATCH, lvl);
+        if (SeptState.isGuestAccessibleLeaf(s))
+            return withOperand(TDX_PAGE_ALREADY_ACCEPTED, lvl);
+        if (!SeptState.allowed(SeptState.ALLOW_ACCEPT, s)) {
+            exit(v);
+            return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
+        }
+        long pfn = SeptTree.hpa(e) >>> 12;
+        for (long i = 0; i < levelPages(lvl); i++)
+            if (m.frames.read(pfn + i) != 0) // a page that reads zero already needs no store
+                m.frames.write(pfn + i, 0);
+        sept.set(posPage(pos), posIndex(pos), SeptTree.withState(e, MAPPED));
+        m.acceptedHpa[v] = SeptTree.hpa(e);
+        return TDX_SUCCESS;
+    }
+
+    /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1. */
+    void snapshotEntries(long[] snapshot) {
+        for (int v = 0; v < m.numVcpus; v++)
+            snapshot[v] = m.inGuest[v] ? m.enterSeq[v] : -1;
+    }
+
+    /** See {@link TdxModule#exitedSince}. */
+    void exitedSince(long[] snapshot) {
+        for (int v = 0; v < m.numVcpus; v++)
+            if (m.inGuest[v] && snapshot[v] == m.enterSeq[v])
+                exit(v);
+    }
+
+    /** Every vCPU leaves the TD (teardown). */
+    void exitAll() {
+        for (int v = 0; v < m.numVcpus; v++)
+            exit(v);
+    }
+}

@@ -1,0 +1,149 @@
+package org.tdplab.backend.tdx.module;
+
+import static org.tdplab.backend.tdx.module.SeptWalk.failed;
+import static org.tdplab.backend.tdx.module.SeptWalk.levelPages;
+
+import java.util.List;
+
+import org.tdplab.backend.tdx.module.TdxModule.EntryVisitor;
+
+/**
+ * Read-only views of the module for KVM's checks and the tests: S-EPT lookups without a SEAMCALL, a walk over the
+ * live tree, and the module's own invariants. None of it changes state except the epoch high-water mark of I6.
+ */
+final class Inspection {
+    private final TdxModule m;
+    private final SeptTree sept;
+    private final Pamt pamt;
+    private final SeptWalk walk;
+
+    Inspection(TdxModule m, SeptWalk walk) {
+        this.m = m;
+        this.sept = m.sept;
+        this.pamt = m.pamt;
+        this.walk = walk;
+    }
+
+    /** Whether there is a live S-EPT to look at. */
+    private boolean treeLive() {
+        return m.rootPage != 0 && m.lifecycle == TdxModule.LC_KEYS_CONFIGURED;
+    }
+
+    /** SEPT.RD's view without the SEAMCALL: the entry of {@code level} for {@code gfn} as {@code state|hpa}, or -1. */
+    long lookup(long gfn, int level) {
+        if (!treeLive())
+            return -1;
+        long pos = walk.walk(gfn, level);
+        if (failed(pos))
+            return -1;
+        long e = walk.entry(pos);
+        return SeptTree.state(e) | SeptTree.hpa(e);
+    }
+
+    /** Whether the S-EPT page in that frame still has a present entry (leaf-before-table checks). */
+    boolean septPageInUse(long framePfn) {
+        int page = sept.pageAt(framePfn);
+        if (page == 0)
+            return false;
+        for (int i = 0; i < 512; i++) {
+            int s = SeptTree.state(sept.get(page, i));
+            // a leaf, or a link to a page not reclaimed yet
+            if (SeptState.isPresent(s) && (!SeptState.isNonLeaf(s) || sept.isLive(sept.child(page, i))))
+                return true;
+        }
+        return false;
+    }
+
+    /** Visits every present entry of the live tree, top-down. */
+    void forEachPresent(EntryVisitor visitor) {
+        if (!treeLive())
+            return;
+        visit(m.rootPage, visitor);
+    }
+
+    private void visit(int page, EntryVisitor visitor) {
+        int l = sept.level(page);
+        for (int i = 0; i < 512; i++) {
+            long e = sept.get(page, i);
+            int s = SeptTree.state(e);
+            if (!SeptState.isPresent(s))
+                continue;
+            visitor.visit(sept.baseGfn(page) + i * levelPages(l), l, s, SeptTree.hpa(e));
+            if (SeptState.isNonLeaf(s))
+                visit(sept.child(page, i), visitor);
+        }
+    }
+
+    /** See {@link TdxModule#check}. */
+    void check(List<String> out) {
+        if (m.tdEpoch < m.maxEpochChecked)
+            out.add(String.format("tdx I6: the TD epoch went back from %d to %d", m.maxEpochChecked, m.tdEpoch));
+        m.maxEpochChecked = Math.max(m.maxEpochChecked, m.tdEpoch);
+        int[] inEpoch = new int[2];
+        for (int v = 0; v < m.numVcpus; v++) {
+            if (!m.inGuest[v])
+                continue;
+            inEpoch[(int) (m.vcpuEpoch[v] & 1)]++;
+            if (m.vcpuEpoch[v] != m.tdEpoch && m.vcpuEpoch[v] != m.tdEpoch - 1)
+                out.add(String.format("tdx I6: vCPU %d runs in epoch %d, the TD epoch is %d", v, m.vcpuEpoch[v],
+                        m.tdEpoch));
+        }
+        for (int p = 0; p < 2; p++)
+            if (m.refcount[p] != inEpoch[p])
+                out.add(String.format("tdx I6: refcount[%d] = %d but %d vCPUs run in epochs of that parity", p,
+                        m.refcount[p], inEpoch[p]));
+        if (!treeLive())
+            return;
+        long[] counted = new long[2]; // REG 4K units, S-EPT pages
+        java.util.Set<Long> seen = new java.util.HashSet<>();
+        checkPage(m.rootPage, out, counted, seen);
+        long[] owned = new long[Pamt.PT_TDVPR + 1];
+        pamt.forEachAssigned(pfn -> owned[Pamt.type(pamt.get(pfn))]++);
+        if (owned[Pamt.PT_REG] != counted[0])
+            out.add(String.format("tdx I3: the PAMT holds %d REG 4K pages, the S-EPT maps %d", owned[Pamt.PT_REG],
+                    counted[0]));
+        if (owned[Pamt.PT_EPT] != counted[1])
+            out.add(String.format("tdx I2: the PAMT holds %d EPT pages, the S-EPT links %d", owned[Pamt.PT_EPT],
+                    counted[1]));
+        long expect = owned[Pamt.PT_REG] + owned[Pamt.PT_EPT] + owned[Pamt.PT_TDCX] + owned[Pamt.PT_TDVPR];
+        if (m.chldcnt != expect)
+            out.add(String.format("tdx I4: chldcnt = %d, the TD owns %d 4K units", m.chldcnt, expect));
+    }
+
+    private void checkPage(int page, List<String> out, long[] counted, java.util.Set<Long> seen) {
+        int l = sept.level(page);
+        for (int i = 0; i < 512; i++) {
+            long e = sept.get(page, i);
+            int s = SeptTree.state(e);
+            if (!SeptState.isPresent(s))
+                continue;
+            long gfn = sept.baseGfn(page) + i * levelPages(l);
+            long pfn = SeptTree.hpa(e) >>> 12;
+            if (SeptState.anyBlocked(s))
+                out.add(String.format("tdx: gpa 0x%x level %d is %s outside a removal in progress", gfn << 12, l,
+                        SeptState.name(s)));
+            if (SeptState.isNonLeaf(s)) {
+                int child = sept.child(page, i);
+                if (l == 0 || !sept.isLive(child) || sept.level(child) != l - 1 || sept.framePfn(child) != pfn)
+                    out.add(String.format("tdx I2: gpa 0x%x level %d links no S-EPT page of level %d", gfn << 12, l,
+                            l - 1));
+                else {
+                    long pe = pamt.get(pfn);
+                    if (Pamt.type(pe) != Pamt.PT_EPT || Pamt.owner(pe) != TdxModule.TD_ID)
+                        out.add(String.format("tdx I2: S-EPT page 0x%x is PAMT %s", pfn << 12,
+                                Pamt.typeName(Pamt.type(pe))));
+                    counted[1]++;
+                    checkPage(child, out, counted, seen);
+                }
+                continue;
+            }
+            long pe = pamt.get(pfn);
+            if (Pamt.type(pe) != Pamt.PT_REG || Pamt.owner(pe) != TdxModule.TD_ID || Pamt.size(pe) != l)
+                out.add(String.format("tdx I3: gpa 0x%x maps page 0x%x whose PAMT is %s size %d, not REG size %d",
+                        gfn << 12, pfn << 12, Pamt.typeName(Pamt.type(pe)), Pamt.size(pe), l));
+            if (!seen.add(pfn))
+                out.add(String.format("tdx I3: page 0x%x is mapped twice", pfn << 12));
+            counted[0] += levelPages(l);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+package org.tdplab.backend.tdx.module;
+
+import static org.tdplab.backend.tdx.module.TdxModule.KEYID_SHIFT;
+import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RCX;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_LIFECYCLE_STATE_INCORRECT;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_ADDR_RANGE_ERROR;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_METADATA_INCORRECT;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TD_ASSOCIATED_PAGES_EXIST;
+import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
+
+import org.tdplab.backend.tdx.module.TdxModule.Regs;
+
+/**
+ * The physical-page leaves, which take an HPA rather than a TD: TDH.PHYMEM.CACHE.WB, TDH.PHYMEM.PAGE.WBINVD and
+ * TDH.PHYMEM.PAGE.RECLAIM. Between them a TD's pages go back to the host with no stale lines of the TD's key.
+ */
+final class PhymemLeaves {
+    private final TdxModule m;
+    private final Pamt pamt;
+
+    PhymemLeaves(TdxModule m) {
+        this.m = m;
+        this.pamt = m.pamt;
+    }
+
+    /** TDH.PHYMEM.CACHE.WB: writes back and invalidates the package's caches (one package modelled). */
+    long cacheWb() {
+        pamt.flushAll();
+        return TDX_SUCCESS;
+    }
+
+    /**
+     * TDH.PHYMEM.PAGE.WBINVD (leaf 41): RCX = HPA with the KeyID bits set. Writes back and invalidates the page's
+     * lines of that KeyID. The page must be free in the PAMT.
+     */
+    long pageWbinvd(long rcx) {
+        if ((rcx & 0xFFF) != 0 || (rcx >>> 52) != 0)
+            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
+        long pfn = (rcx & ((1L << KEYID_SHIFT) - 1)) >>> 12;
+        int keyId = (int) (rcx >>> KEYID_SHIFT);
+        if (pfn >= m.tdmrLimitPfn)
+            return withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_RCX);
+        if (pamt.typeOf(pfn) != Pamt.PT_NDA)
+            return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX);
+        pamt.flush(pfn, keyId);
+        return TDX_SUCCESS;
+    }
+
+    /**
+     * TDH.PHYMEM.PAGE.RECLAIM (leaf 28): RCX = HPA (no KeyID). Takes a TD page back after the TD's HKID was
+     * released (owner in TEARDOWN); the TDR last, once nothing else is owned. Outputs RCX = old page type, RDX =
+     * owner TDR, R8 = page size.
+     */
+    long pageReclaim(long rcx, Regs out) {
+        if ((rcx & 0xFFF) != 0 || (rcx >>> KEYID_SHIFT) != 0)
+            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
+        long pfn = rcx >>> 12;
+        if (pfn >= m.tdmrLimitPfn)
+            return withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_RCX);
+        long e = pamt.get(pfn);
+        int type = Pamt.type(e);
+        if (type == Pamt.PT_NDA || type == Pamt.PT_RSVD)
+            return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX);
+        int size = Pamt.size(e);
+        if ((pfn & (Pamt.pages(size) - 1)) != 0) // [U: exact status for a misaligned large page]
+            return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX);
+        if (m.lifecycle != TdxModule.LC_TEARDOWN)
+            return TDX_LIFECYCLE_STATE_INCORRECT;
+        if (type == Pamt.PT_TDR && m.chldcnt != 0)
+            return TDX_TD_ASSOCIATED_PAGES_EXIST;
+        out.rcx = type;
+        out.rdx = m.tdrPfn << 12;
+        out.r8 = size;
+        if (type == Pamt.PT_TDR) {
+            // the module used the TDR with its global KeyID: a WBINVD with that KeyID precedes its reuse
+            pamt.free(pfn, Pamt.SIZE_4K, TdxModule.GLOBAL_KEYID);
+            m.tdrPfn = -1;
+            m.lifecycle = TdxModule.LC_NONE;
+            return TDX_SUCCESS;
+        }
+        pamt.free(pfn, size, -1);
+        m.chldcnt -= Pamt.pages(size);
+        if (type == Pamt.PT_EPT) {
+            int page = m.sept.pageAt(pfn);
+            if (page != 0)
+                m.sept.free(page);
+        } else if (type == Pamt.PT_TDCX && m.rootPage != 0 && m.sept.framePfn(m.rootPage) == pfn) {
+            m.sept.free(m.rootPage);
+            m.rootPage = 0;
+        }
+        return TDX_SUCCESS;
+    }
+}

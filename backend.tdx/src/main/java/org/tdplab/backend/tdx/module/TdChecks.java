@@ -1,0 +1,70 @@
+package org.tdplab.backend.tdx.module;
+
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_ADDR_RANGE_ERROR;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_BUSY;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OP_STATE_INCORRECT;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_METADATA_INCORRECT;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TDCS_NOT_ALLOCATED;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TD_FATAL;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TD_KEYS_NOT_CONFIGURED;
+import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
+
+/** The checks many leaves share: the TD handle prologue (A.2), a page the host hands over, and lock contention. */
+final class TdChecks {
+    private final TdxModule m;
+    private final Pamt pamt;
+
+    TdChecks(TdxModule m) {
+        this.m = m;
+        this.pamt = m.pamt;
+    }
+
+    /** Some vCPU is inside the TD: the only source of lock contention KVM has to handle (see {@link Contention}). */
+    boolean busy() {
+        boolean anyIn = false;
+        for (int v = 0; v < m.numVcpus && !anyIn; v++)
+            anyIn = m.inGuest[v];
+        return m.contention.busy(anyIn);
+    }
+
+    /**
+     * The common checks of every TD-scoped leaf (A.2): the TD handle names this TD's TDR (reserved bits clear, PAMT
+     * type TDR), not fatal, keys configured, TDCS allocated, the leaf allowed in the OP_STATE.
+     */
+    long prologue(long tdHandle, int operand, long allowedLowBits, Seamcall leaf) {
+        if ((tdHandle & ~TdxModule.HPA_MASK & ~allowedLowBits) != 0)
+            return withOperand(TDX_OPERAND_INVALID, operand);
+        long pfn = (tdHandle & TdxModule.HPA_MASK) >>> 12;
+        if (m.tdrPfn < 0 || pfn != m.tdrPfn || pamt.typeOf(pfn) != Pamt.PT_TDR)
+            return withOperand(TDX_PAGE_METADATA_INCORRECT, operand);
+        if (m.fatal)
+            return TDX_TD_FATAL;
+        if (m.lifecycle != TdxModule.LC_KEYS_CONFIGURED)
+            return TDX_TD_KEYS_NOT_CONFIGURED;
+        if (m.tdcsAdded < TdxModule.TDCS_PAGES)
+            return TDX_TDCS_NOT_ALLOCATED;
+        if (!leaf.allowedIn(m.opState))
+            return TDX_OP_STATE_INCORRECT;
+        return TDX_SUCCESS;
+    }
+
+    /**
+     * A page the host hands over (new S-EPT page, PAGE.ADD / AUG target, control page): aligned with no KeyID bits,
+     * inside a TDMR, PAMT NDA for every 4K page of it, and its PAMT entry lockable.
+     */
+    long checkNewPage(long hpa, int operand, int size, boolean injectBusy) {
+        if ((hpa & ((Pamt.pages(size) << 12) - 1)) != 0 || (hpa >>> TdxModule.KEYID_SHIFT) != 0)
+            return withOperand(TDX_OPERAND_INVALID, operand);
+        long pfn = hpa >>> 12;
+        if (pfn + Pamt.pages(size) > m.tdmrLimitPfn)
+            return withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, operand);
+        for (long i = 0; i < Pamt.pages(size); i++)
+            if (pamt.typeOf(pfn + i) != Pamt.PT_NDA)
+                return withOperand(TDX_PAGE_METADATA_INCORRECT, operand);
+        if (injectBusy && busy())
+            return withOperand(TDX_OPERAND_BUSY, operand);
+        return TDX_SUCCESS;
+    }
+}
