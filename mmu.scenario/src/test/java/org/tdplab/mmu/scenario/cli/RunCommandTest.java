@@ -77,7 +77,10 @@ class RunCommandTest {
         Path trace = dir.resolve("t.trace");
         assertEquals(0, command.run("--trace", trace.toString(), scn.toString()));
         String t = Files.readString(trace);
-        assertEquals(16, t.lines().filter(l -> l.contains(": kvm_page_fault: ") && l.endsWith("(FIXED)")).count(), t);
+        assertEquals(16, t.lines().filter(l -> l.contains(": kvm_page_fault: ")).count(), t);
+        assertEquals(16, t.lines().filter(l -> l.contains(": tdplab_page_fault_done: ") && l.endsWith("result FIXED"))
+                .count(), t);
+        assertTrue(t.contains(": tdplab_vm_op: KVM_CREATE_VM type=default vcpus=2 gpaw="), t);
         assertTrue(t.contains("# pid 1000: VM vm\n"), t);
         assertTrue(t.lines().anyMatch(l -> l.matches(" *CPU 1/KVM-1000 +\\[001\\] .*: kvm_tdp_mmu_spte_changed: as id 0 "
                 + "gfn \\p{XDigit}+ level 1 old_spte \\p{XDigit}+ new_spte \\p{XDigit}+")), t);
