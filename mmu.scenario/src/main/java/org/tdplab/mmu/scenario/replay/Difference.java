@@ -7,7 +7,7 @@ import java.util.List;
  * or another result (a fault's {@code RET_PF_*} or exit, an operation's errno, or "skipped" when the replay's VM type
  * cannot run the operation).
  */
-record Difference(Step step, List<String> traceOnly, List<String> replayOnly, String traceResult,
+record Difference(Step step, List<Object> traceOnly, List<Object> replayOnly, String traceResult,
         String replayResult) {
     boolean resultDiffers() {
         return !java.util.Objects.equals(traceResult, replayResult);

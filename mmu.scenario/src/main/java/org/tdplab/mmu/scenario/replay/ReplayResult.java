@@ -97,7 +97,7 @@ public final class ReplayResult {
         return result != null ? result : s.kind == Step.Kind.FAULT ? "-" : "ok";
     }
 
-    private static void list(PrintStream out, String sign, List<String> changes, String what) {
+    private static void list(PrintStream out, String sign, List<Object> changes, String what) {
         for (int i = 0; i < changes.size() && i < CHANGES_SHOWN; i++)
             out.printf("    %s %s%s%n", sign, changes.get(i), i == 0 ? "   (" + what + ")" : "");
         if (changes.size() > CHANGES_SHOWN)

@@ -257,8 +257,8 @@ public final class Replayer {
     }
 
     private void compare(Target t, Step s, List<SpteChange> made, String got, ReplayResult result) {
-        List<String> traced = keys(s.changes), replayed = keys(made);
-        List<String> traceOnly = minus(traced, replayed), replayOnly = minus(replayed, traced);
+        List<Object> traced = keys(s.changes), replayed = keys(made);
+        List<Object> traceOnly = minus(traced, replayed), replayOnly = minus(replayed, traced);
         boolean skippedQuietly = got != null && got.startsWith("skipped") && s.changes.isEmpty();
         String expected = s.result;
         boolean resultDiffers = !skippedQuietly && !Objects.equals(expected, got)
@@ -273,23 +273,25 @@ public final class Replayer {
      * The changes as compared: every one with {@code --exact}; else their shapes, without the changes that keep the
      * shape (clearing A/D bits: the hardware sets them between traced events, which no trace shows).
      */
-    private List<String> keys(List<SpteChange> changes) {
-        List<String> out = new ArrayList<>(changes.size());
+    private List<Object> keys(List<SpteChange> changes) {
+        List<Object> out = new ArrayList<>(changes.size());
         for (SpteChange c : changes)
             if (options.exact())
-                out.add(c.exact());
+                out.add(c);
             else if (!c.keepsShape())
                 out.add(c.shape());
         return out;
     }
 
     /** {@code a} without one occurrence of each element of {@code b} (a multiset difference, order kept). */
-    static List<String> minus(List<String> a, List<String> b) {
-        Map<String, Integer> left = new HashMap<>();
-        for (String x : b)
+    static List<Object> minus(List<Object> a, List<Object> b) {
+        if (a.equals(b))
+            return List.of();
+        Map<Object, Integer> left = new HashMap<>();
+        for (Object x : b)
             left.merge(x, 1, Integer::sum);
-        List<String> out = new ArrayList<>();
-        for (String x : a) {
+        List<Object> out = new ArrayList<>();
+        for (Object x : a) {
             Integer n = left.get(x);
             if (n != null && n > 0)
                 left.put(x, n - 1);

@@ -72,10 +72,24 @@ public final class TraceReader {
      * {@code "1f"}), or null.
      */
     public static String field(String fields, String key) {
-        String[] words = fields.split("\\s+");
-        for (int i = 0; i + 1 < words.length; i++)
-            if (words[i].equals(key))
-                return words[i + 1];
+        int n = fields.length();
+        for (int i = 0; i < n;) {
+            while (i < n && fields.charAt(i) == ' ')
+                i++;
+            int end = fields.indexOf(' ', i);
+            if (end < 0)
+                return null;
+            boolean match = end - i == key.length() && fields.startsWith(key, i);
+            i = end + 1;
+            while (i < n && fields.charAt(i) == ' ')
+                i++;
+            int valueEnd = fields.indexOf(' ', i);
+            if (valueEnd < 0)
+                valueEnd = n;
+            if (match)
+                return i < n ? fields.substring(i, valueEnd) : null;
+            // the value was a word too: the next key may be it ("as id 0 gfn …" has no strict pairs)
+        }
         return null;
     }
 }
