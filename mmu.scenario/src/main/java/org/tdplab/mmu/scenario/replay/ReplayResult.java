@@ -7,6 +7,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 
+import org.tdplab.mmu.scenario.trace.Operation;
+
 /** What a replay found, and how it prints. */
 public final class ReplayResult {
     /** At most this many SPTE changes are listed per side of a differing step. */

@@ -21,6 +21,7 @@ import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VerbSpec;
+import org.tdplab.mmu.scenario.trace.Operation;
 import org.tdplab.mmu.scenario.trace.TraceReader;
 
 /**

@@ -120,10 +120,7 @@ final class Executor {
         }
         case "slot.log" -> vm.setDirtyLogging(slotId(s), s.has("on"), new DirtyLogOptions(
                 s.optionalWord("eager_split", "on").equals("on"), s.optionalWord("initially_set", "off").equals("on")));
-        case "attr.set" -> {
-            vm.setMemoryAttributes(s.number("gpa"), s.number("size"), s.has("private"));
-            v.attr(s.number("gpa"), s.number("size"), s.has("private"));
-        }
+        case "attr.set" -> vm.setMemoryAttributes(s.number("gpa"), s.number("size"), s.has("private"));
         case "gmem.punch" -> vm.punchHole(s.number("gpa"), s.number("size"));
         case "prefault" -> vm.prefault(toInt("vcpu", s.optionalNumber("vcpu", 0)), s.number("gpa"), s.number("size"));
         case "dirty.get" -> {
@@ -158,10 +155,7 @@ final class Executor {
         AccessResult r;
         try {
             r = switch (s.mode()) {
-            case "convert" -> {
-                v.attr(gpa, s.number("size"), s.has("private"));
-                yield vm.convert(vcpu, s.has("private"), gpa, s.number("size"));
-            }
+            case "convert" -> vm.convert(vcpu, s.has("private"), gpa, s.number("size"));
             case "accept" -> vm.accept(vcpu, gpa, s.number("size"),
                     s.optionalLevel("level").map(Executor::pageSize).orElse(PageSize.SIZE_4K));
             default -> access(vm, s, vcpu, gpa);

@@ -35,6 +35,8 @@ final class FileRun {
     private Statement last;
     private final org.tdplab.mmu.api.VmManager manager;
     private boolean pictures;
+    /** The attribute lane of each VM's picture, from the operation stream. */
+    private final AttributeLanes lanes = new AttributeLanes();
     private final List<VmPicture> vmPictures = new ArrayList<>();
     private final List<Timeline> timelines = new ArrayList<>();
 
@@ -63,6 +65,8 @@ final class FileRun {
 
     FileResult run() {
         long t0 = System.nanoTime();
+        if (pictures)
+            manager.addObserver(lanes);
         try {
             for (Step step : script.steps())
                 step(step);
@@ -70,6 +74,7 @@ final class FileRun {
             internal(e, "the rest of the file was not run");
         } finally {
             end();
+            manager.removeObserver(lanes);
         }
         int expects = (int) script.statements().stream().filter(Statement::isExpectation).count();
         return new FileResult(script.file(), script.statements().size() - expects, expects, failures, steps,
@@ -204,7 +209,7 @@ final class FileRun {
                 Vm vm = v.vm;
                 if (pictures && !vm.bugged()) {
                     try {
-                        vmPictures.add(Pictures.of(v));
+                        vmPictures.add(Pictures.of(v, lanes.of(vm.name())));
                     } catch (RuntimeException e) {
                         // no picture of a VM that cannot be walked (suspended); the report says so by its absence
                     }

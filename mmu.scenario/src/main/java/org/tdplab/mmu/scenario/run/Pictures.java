@@ -21,7 +21,7 @@ final class Pictures {
     private Pictures() {
     }
 
-    static VmPicture of(ScenarioVm v) {
+    static VmPicture of(ScenarioVm v, List<VmPicture.Attr> attrs) {
         Vm vm = v.vm;
         List<VmPicture.Slot> slots = new ArrayList<>();
         v.slots().entrySet().stream().limit(VmPicture.MAX_SLOTS)
@@ -64,7 +64,7 @@ final class Pictures {
             regions.put(name, list);
             entries.put(name, perLevel);
         }
-        return new VmPicture(v.name, vm.type(), slots, v.attrs(), roots, regions, entries, new TreeMap<>(vm.stats()));
+        return new VmPicture(v.name, vm.type(), slots, attrs, roots, regions, entries, new TreeMap<>(vm.stats()));
     }
 
     /** The sampling step for a memslot: a power of two, at least 4K, at most {@link VmPicture#SAMPLES} samples. */

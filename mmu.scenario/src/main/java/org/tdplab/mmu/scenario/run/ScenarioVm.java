@@ -21,7 +21,6 @@ final class ScenarioVm {
     private final Map<Integer, long[]> slots = new HashMap<>();
     private final Map<Integer, DirtyLog> dirtyLogs = new HashMap<>();
     private final Set<String> reported = new HashSet<>();
-    private final java.util.List<VmPicture.Attr> attrs = new java.util.ArrayList<>();
     private boolean destroyed;
 
     ScenarioVm(String name, Vm vm) {
@@ -48,16 +47,6 @@ final class ScenarioVm {
         if (destroyed)
             throw new MmuException(Errno.ENODEV, "VM '%s' was destroyed", name);
         return vm;
-    }
-
-    /** Remembers a private/shared change (for {@code --html}); at most 4096 are kept. */
-    void attr(long gpa, long size, boolean isPrivate) {
-        if (attrs.size() < 4096)
-            attrs.add(new VmPicture.Attr(gpa, size, isPrivate));
-    }
-
-    java.util.List<VmPicture.Attr> attrs() {
-        return java.util.List.copyOf(attrs);
     }
 
     /** Every memslot as {@code id -> {gpa, size}}. */

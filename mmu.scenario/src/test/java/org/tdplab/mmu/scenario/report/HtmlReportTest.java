@@ -108,4 +108,16 @@ class HtmlReportTest {
         assertEquals(0, d.getElementsByTagName("svg").getLength());
         assertTrue(d.getElementsByTagName("h1").item(0).getTextContent().contains("0 passed, 0 failed"));
     }
+
+    @Test
+    void theAttributeLaneShowsConversionsMadeByGuestsAndWorkloads() throws Exception {
+        // the last statement fails (its expectation is missing), so the file fails; the lane must not change
+        String html = report(dir, "vm.create vm type=sw_protected vcpus=2\n"
+                + "slot.add vm 0 gpa=0 size=2M flags=gmem backing=2M\n"
+                + "attr.set vm gpa=0 size=2M private\n"
+                + "guest vm vcpu=0 convert shared gpa=0x1000 size=4K\n"
+                + "attr.set vm gpa=0x1001 size=0x1000 private\n"); // EINVAL (misaligned): changes nothing
+        assertTrue(html.contains("<title>private 0x0–0x1000</title>"), html);
+        assertTrue(html.contains("<title>private 0x2000–0x200000</title>"), html);
+    }
 }

@@ -1,4 +1,4 @@
-package org.tdplab.mmu.scenario.replay;
+package org.tdplab.mmu.scenario.trace;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -11,8 +11,8 @@ import org.tdplab.mmu.api.MmuException;
  * A VMM operation as {@code tdplab_vm_op} records it: a name, then {@code key=value} words ({@code 0x} for hex).
  * Options of the VM or of a backend verb come as {@code option.KEY=VALUE}.
  */
-record Operation(String name, Map<String, String> args) {
-    static Operation parse(String text) {
+public record Operation(String name, Map<String, String> args) {
+    public static Operation parse(String text) {
         String[] words = text.trim().split("\\s+");
         Map<String, String> args = new LinkedHashMap<>();
         for (int i = 1; i < words.length; i++) {
@@ -25,18 +25,18 @@ record Operation(String name, Map<String, String> args) {
         return new Operation(words[0], args);
     }
 
-    boolean has(String key) {
+    public boolean has(String key) {
         return args.containsKey(key);
     }
 
-    String word(String key) {
+    public String word(String key) {
         String v = args.get(key);
         if (v == null)
             throw new MmuException(Errno.EINVAL, "%s has no %s=", name, key);
         return v;
     }
 
-    long number(String key) {
+    public long number(String key) {
         String v = word(key);
         try {
             return v.startsWith("0x") ? Long.parseUnsignedLong(v.substring(2), 16) : Long.parseLong(v);
@@ -45,16 +45,16 @@ record Operation(String name, Map<String, String> args) {
         }
     }
 
-    int integer(String key) {
+    public int integer(String key) {
         return Math.toIntExact(number(key));
     }
 
-    boolean flag(String key) {
+    public boolean flag(String key) {
         return has(key) && number(key) != 0;
     }
 
     /** The {@code option.KEY=VALUE} words, as {@code KEY → VALUE}. */
-    Map<String, String> options() {
+    public Map<String, String> options() {
         Map<String, String> out = new TreeMap<>();
         args.forEach((k, v) -> {
             if (k.startsWith("option."))
