@@ -78,12 +78,43 @@ public class ScenarioRunIT {
         assertTrue("the runs' VMs are gone", manager.vms().isEmpty());
     }
 
+    @Test
+    public void replaysATraceAgainstItsOwnTypeAndAnother() throws Exception {
+        assertTrue("mmu:replay registered", Container.eventually(() -> {
+            try {
+                return context.getServiceReferences((String) null, "(osgi.command.function=replay)") != null;
+            } catch (Exception e) {
+                return false;
+            }
+        }, 10_000));
+        Path dir = Files.createTempDirectory("replay");
+        Path scn = Files.writeString(dir.resolve("sw.scn"), String.join("\n",
+                "vm.create vm type=sw_protected",
+                "slot.add vm 1 gpa=0 size=2M flags=gmem backing=2M",
+                "guest vm vcpu=0 convert private gpa=0 size=2M",
+                "guest vm vcpu=0 write gpa=0 size=64K",
+                ""));
+        Path trace = dir.resolve("sw.trace");
+        StringBuilder out = new StringBuilder();
+        assertEquals(0, command("mmu:run", out, "--trace", trace.toString(), scn.toString()));
+        assertEquals(0, command("mmu:replay", out, trace.toString()));
+        assertTrue(out.toString(), out.toString().endsWith("no differences\n"));
+        // default has no guest_memfd: the slot is refused and the private range cannot be mapped
+        assertEquals(1, command("mmu:replay", out, "--type", "default", trace.toString()));
+        assertTrue(out.toString(), out.toString().contains("VM vm (sw_protected → default)"));
+        assertTrue("the replays' VMs are gone", manager.vms().isEmpty());
+    }
+
     private int run(StringBuilder output, String... args) throws Exception {
+        return command("mmu:run", output, args);
+    }
+
+    private int command(String name, StringBuilder output, String... args) throws Exception {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
         CommandSession session = processor.createSession(new ByteArrayInputStream(new byte[0]), out, out);
         try {
-            StringBuilder line = new StringBuilder("mmu:run");
+            StringBuilder line = new StringBuilder(name);
             for (int i = 0; i < args.length; i++) {
                 session.put("a" + i, args[i]);
                 line.append(" $a").append(i);
