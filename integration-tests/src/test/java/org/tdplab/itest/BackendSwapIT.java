@@ -80,36 +80,9 @@ public class BackendSwapIT {
         Vm vm = td("td");
         Vm bystander = core.create("plain", "default", 1, 48, Map.of());
         bystander.addMemslot(0, 0, 2 * M1, Set.of(), PageSize.SIZE_4K);
-        Bundle tdx = Container.bundle(context, "backend.tdx");
-        ExecutorService pool = Executors.newFixedThreadPool(VCPUS);
-        try {
-            List<Future<?>> done = new ArrayList<>();
-            for (int v = 0; v < VCPUS; v++) {
-                int vcpu = v;
-                done.add(pool.submit(() -> work(vm, vcpu)));
-            }
-            Thread.sleep(30);
-            long aug = vm.stats().get("TDH.MEM.PAGE.AUG");
-            assertTrue("the workload still runs at the swap", done.stream().anyMatch(f -> !f.isDone()));
-            tdx.update(); // a new revision of the bundle: new classes, same VM
-            assertTrue(Container.eventually(() -> vm.suspension().isEmpty(), 3000));
-            assertTrue(vm.stats().get("TDH.MEM.PAGE.AUG") >= aug);
-            // the plain VM ran undisturbed meanwhile
-            assertTrue(bystander.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 5).completed());
-            Thread.sleep(30);
-            assertTrue("the workload still runs at the swap", done.stream().anyMatch(f -> !f.isDone()));
-            tdx.stop();
-            assertTrue(vm.suspension().isPresent());
-            Thread.sleep(50);
-            tdx.start();
-            assertTrue(Container.eventually(() -> vm.suspension().isEmpty(), 3000));
-            for (Future<?> f : done)
-                f.get(60, TimeUnit.SECONDS);
-        } finally {
-            pool.shutdownNow();
-        }
-        assertTrue(String.join("\n", vm.check().violations()), vm.check().ok());
-        assertEquals(2L, (long) vm.stats().get("swap_suspensions"));
+        swapTwiceMidWorkload(vm, "backend.tdx", "TDH.MEM.PAGE.AUG", vcpu -> work(vm, vcpu),
+                // the plain VM ran undisturbed meanwhile
+                () -> assertTrue(bystander.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 5).completed()));
         assertTrue(vm.backendVersion().startsWith("backend.tdx "));
         vm.destroy();
     }
@@ -121,26 +94,38 @@ public class BackendSwapIT {
         vm.setMemoryAttributes(M1, 2 * K4, true);
         vm.invoke("launch_update", Map.of("gpa", "0x100000", "size", "0x2000"), Set.of("zero"));
         vm.invoke("launch_finish", Map.of(), Set.of());
-        Bundle snp = Container.bundle(context, "backend.snp");
+        swapTwiceMidWorkload(vm, "backend.snp", "RMPUPDATE", vcpu -> snpWork(vm, vcpu), () -> {
+        });
+        vm.destroy();
+    }
+
+    /**
+     * Runs {@code work} on every vCPU; meanwhile updates the serving bundle (counters carry on), then stops and
+     * restarts it (the VM suspends and resumes); the workload completes and the VM holds its invariants.
+     */
+    private void swapTwiceMidWorkload(Vm vm, String bsn, String counter, java.util.function.IntConsumer work,
+            Runnable afterUpdate) throws Exception {
+        Bundle backend = Container.bundle(context, bsn);
         ExecutorService pool = Executors.newFixedThreadPool(VCPUS);
         try {
             List<Future<?>> done = new ArrayList<>();
             for (int v = 0; v < VCPUS; v++) {
                 int vcpu = v;
-                done.add(pool.submit(() -> snpWork(vm, vcpu)));
+                done.add(pool.submit(() -> work.accept(vcpu)));
             }
             Thread.sleep(30);
-            long updates = vm.stats().get("RMPUPDATE");
+            long before = vm.stats().get(counter);
             assertTrue("the workload still runs at the swap", done.stream().anyMatch(f -> !f.isDone()));
-            snp.update();
+            backend.update(); // a new revision of the bundle: new classes, same VM
             assertTrue(Container.eventually(() -> vm.suspension().isEmpty(), 3000));
-            assertTrue(vm.stats().get("RMPUPDATE") >= updates);
+            assertTrue(vm.stats().get(counter) >= before);
+            afterUpdate.run();
             Thread.sleep(30);
             assertTrue("the workload still runs at the swap", done.stream().anyMatch(f -> !f.isDone()));
-            snp.stop();
+            backend.stop();
             assertTrue(vm.suspension().isPresent());
             Thread.sleep(50);
-            snp.start();
+            backend.start();
             assertTrue(Container.eventually(() -> vm.suspension().isEmpty(), 3000));
             for (Future<?> f : done)
                 f.get(60, TimeUnit.SECONDS);
@@ -149,7 +134,6 @@ public class BackendSwapIT {
         }
         assertTrue(String.join("\n", vm.check().violations()), vm.check().ok());
         assertEquals(2L, (long) vm.stats().get("swap_suspensions"));
-        vm.destroy();
     }
 
     private static void snpWork(Vm vm, int vcpu) {

@@ -7,9 +7,6 @@ import java.util.List;
  * or another result (a fault's {@code RET_PF_*} or exit, an operation's errno, or "skipped" when the replay's VM type
  * cannot run the operation).
  */
-record Difference(Step step, List<Object> traceOnly, List<Object> replayOnly, String traceResult,
-        String replayResult) {
-    boolean resultDiffers() {
-        return !java.util.Objects.equals(traceResult, replayResult);
-    }
+record Difference(Step step, List<Object> traceOnly, List<Object> replayOnly, boolean resultDiffers,
+        String traceResult, String replayResult) {
 }

@@ -267,7 +267,7 @@ public final class Replayer {
         if (traceOnly.isEmpty() && replayOnly.isEmpty() && !resultDiffers)
             return;
         t.differing++;
-        result.differences.add(new Difference(s, traceOnly, replayOnly, expected, got));
+        result.differences.add(new Difference(s, traceOnly, replayOnly, resultDiffers, expected, got));
     }
 
     /**

@@ -56,10 +56,10 @@ final class AttributeLanes implements MmuObserver {
     private synchronized void set(String vm, long gpa, long size, boolean isPrivate) {
         NavigableMap<Long, Long> lane = lanes.computeIfAbsent(vm, k -> new TreeMap<>());
         long end = gpa + size;
-        // the ranges this may touch, with their neighbours that a merge joins
-        Long from = lane.floorKey(gpa);
-        NavigableMap<Long, Long> touched = lane.subMap(from == null ? gpa : from, true, end, true);
-        Map<Long, Long> before = new TreeMap<>(touched);
+        // every range this may touch starts in [from, end]: the one before gpa may reach into it or adjoin it
+        Long floor = lane.floorKey(gpa);
+        long from = floor == null ? gpa : floor;
+        Map<Long, Long> before = new TreeMap<>(lane.subMap(from, true, end, true));
         long lo = gpa, hi = end;
         List<long[]> keep = new ArrayList<>();
         for (Map.Entry<Long, Long> r : before.entrySet()) {
@@ -81,13 +81,13 @@ final class AttributeLanes implements MmuObserver {
             lane.put(lo, hi);
         for (long[] k : keep)
             lane.put(k[0], k[1]);
-        Map<Long, Long> after = new TreeMap<>(lane.subMap(Math.min(lo, before.isEmpty() ? lo
-                : ((TreeMap<Long, Long>) before).firstKey()), true, hi, true));
-        undo.set(() -> restore(lane, after, before));
+        // what it changed starts in the same window, so the window's contents undo it
+        Map<Long, Long> after = new TreeMap<>(lane.subMap(from, true, end, true));
+        undo.set(() -> restore(lane, after.keySet(), before));
     }
 
-    private synchronized void restore(NavigableMap<Long, Long> lane, Map<Long, Long> after, Map<Long, Long> before) {
-        after.keySet().forEach(lane::remove);
+    private synchronized void restore(NavigableMap<Long, Long> lane, Iterable<Long> added, Map<Long, Long> before) {
+        added.forEach(lane::remove);
         lane.putAll(before);
     }
 

@@ -275,8 +275,8 @@ final class GuestOps {
         // a Linux guest accepts (validates) what it just made private before using it
         if (!done.completed() || !toPrivate || !vm.caps.acceptance())
             return done;
-        long[] r = vm.host().gfnRange("convert", gpa & ~sharedBitMask, size);
-        return acceptRange(v, r[0], r[1]);
+        long first = (gpa & ~sharedBitMask) >>> 12;
+        return acceptRange(v, first, first + done.pages());
     }
 
     /** The conversion request and the VMM's handling of it; the trace records it as one operation. */
