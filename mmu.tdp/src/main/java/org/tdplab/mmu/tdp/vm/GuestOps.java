@@ -59,7 +59,7 @@ final class GuestOps {
         for (long gfn = first; gfn <= last; gfn++) {
             boolean isPrivate = privateFor(gfn, encoding, aliasGiven);
             long guestGpa = (gfn << 12) | (isPrivate ? 0 : sharedBitMask);
-            long token = access == Access.WRITE ? (value != Vm.DEFAULT_TOKEN ? value : gfn << 12) : 0;
+            long token = access == Access.WRITE ? (value != Vm.DEFAULT_TOKEN ? value : TokenMap.defaultToken(gfn)) : 0;
             long result = touch(v, access, guestGpa, gfn, isPrivate, token);
             if (result != DONE)
                 return ended(v, gfn - first, result);
