@@ -72,6 +72,8 @@ final class FileRun {
                 step(step);
         } catch (RuntimeException | AssertionError | StackOverflowError e) {
             internal(e, "the rest of the file was not run");
+        } catch (OutOfMemoryError e) {
+            heapExhausted("the rest of the file was not run");
         } finally {
             end();
             manager.removeObserver(lanes);
@@ -227,8 +229,17 @@ final class FileRun {
                         vms.display(e.getMessage()), List.of("at the end of the file")));
             } catch (RuntimeException | AssertionError | StackOverflowError e) {
                 internal(e, "while tearing down VM " + v.name + " at the end of the file");
+            } catch (OutOfMemoryError e) {
+                heapExhausted("while tearing down VM " + v.name + " at the end of the file");
             }
         }
+    }
+
+    /** The Java heap ran out outside the model's operations (which answer ENOMEM themselves); the run goes on. */
+    private void heapExhausted(String consequence) {
+        failures.add(new Failure(script.file(), last == null ? 1 : last.line(), "the statement to succeed or fail "
+                + "with an errno", "ENOMEM: the Java heap (" + (Runtime.getRuntime().maxMemory() >> 20) + " MiB) is "
+                + "exhausted: raise it with -Xmx, e.g. TDPLAB_JAVA_OPTS=-Xmx20g ./tdplab run …", List.of(consequence)));
     }
 
     /** An exception that is not an errno: a bug in the model (or the runner), with where it was thrown. */

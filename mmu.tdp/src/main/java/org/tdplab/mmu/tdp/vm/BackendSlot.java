@@ -67,6 +67,8 @@ final class BackendSlot {
         enter();
         try {
             return op.get();
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
         } finally {
             lock.readLock().unlock();
         }
@@ -76,6 +78,8 @@ final class BackendSlot {
         enter();
         try {
             op.run();
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
         } finally {
             lock.readLock().unlock();
         }
