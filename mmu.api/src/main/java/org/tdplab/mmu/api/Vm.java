@@ -173,6 +173,15 @@ public interface Vm {
     /** Why the VM was bugged, if it was. */
     Optional<String> bugReason();
 
+    /**
+     * Whether KVM marked the VM dead ({@code kvm_vm_dead}): no vCPU runs again and later ioctls fail with
+     * {@code EIO}. A bugged VM is dead too ({@code kvm_vm_bugged} kills it); a VM can die without a bug, as a
+     * confidential VM does when its guest touches memory it may not. {@link #bugReason()} says why, for either.
+     */
+    default boolean dead() {
+        return bugged();
+    }
+
     /** Runs a verb a backend contributes (e.g. {@code finalize}); {@code ENOTSUP} for a verb it lacks. */
     void invoke(String verb, Map<String, String> options, Set<String> flags);
 }
