@@ -199,7 +199,9 @@ class TdxVmTest {
         AccessResult r = vm.access(0, Access.READ, 2 * M1, K4, Encoding.PRIVATE, 0);
         assertNotNull(r.exit());
         assertEquals(Exit.Reason.VM_DEAD, r.exit().reason());
-        assertTrue(vm.bugged());
+        assertTrue(vm.dead());
+        assertFalse(vm.bugged(), "kvm_vm_dead, not KVM_BUG_ON");
+        assertEquals(Errno.EIO, assertThrows(MmuException.class, () -> vm.setMemoryAttributes(0, K4, true)).errno());
         assertEquals(1, stat(vm, "TDH.MEM.PAGE.AUG"), "KVM mapped it; the guest touched it before accepting");
     }
 

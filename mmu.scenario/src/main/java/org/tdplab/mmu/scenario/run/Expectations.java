@@ -144,7 +144,7 @@ final class Expectations {
         boolean holds = e.has("bugged") ? vm.bugged() : e.has("dead") ? vm.dead() : !vm.dead();
         if (holds)
             return Optional.empty();
-        String why = " (" + vms.display(vm.bugReason().orElse("?")) + ")";
+        String why = " (" + vms.display(vm.deadReason().orElse("?")) + ")";
         return Optional.of(vm.bugged() ? "bugged" + why : vm.dead() ? "dead, not bugged" + why : "alive");
     }
 
