@@ -184,8 +184,23 @@ class TdxVmTest {
     }
 
     @Test
-    void memoryTypeZapBugsTheTd() {
+    void memoryTypeZapRemovesPrivateLeavesAndTheTdLivesOn() {
         Vm vm = built("zap", 1, Map.of());
+        long removed = stat(vm, "TDH.MEM.PAGE.REMOVE");
+        vm.zapGfnRange(M1, 2 * K4); // two pages of the measured image, mapped by PAGE.ADD
+        assertFalse(vm.dead());
+        assertEquals(removed + 2, stat(vm, "TDH.MEM.PAGE.REMOVE"));
+        assertTrue(vm.lookup(M1, RootKind.MIRROR).map(i -> !i.present()).orElse(true), "the mirror leaf is gone");
+        assertClean(vm);
+        // the page comes back PENDING (PAGE.AUG): accepted again, it reads zero
+        assertDone(vm.accept(0, M1, K4, PageSize.SIZE_4K));
+        assertRead(vm, 0, M1, 0);
+        assertClean(vm);
+    }
+
+    @Test
+    void memoryTypeZapBugsTheTdWithTheSeedDesign() {
+        Vm vm = built("zap", 1, Map.of("memtype_zap", "bug"));
         MmuException e = assertThrows(MmuException.class, () -> vm.zapGfnRange(M1, K4));
         assertEquals(Errno.EIO, e.errno());
         assertTrue(vm.bugged());
