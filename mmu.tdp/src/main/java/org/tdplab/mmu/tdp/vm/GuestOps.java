@@ -189,9 +189,9 @@ final class GuestOps {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
         if (vm.caps.mirroredPt() && isPrivate) {
             long w = vm.backend().translatePrivate(v.id, gfn, access);
-            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.mirrorRoot, gfn, write, exec);
+            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.walker, v.mirrorRoot, gfn, write, exec);
         }
-        return HardwareWalk.walk(mmu, v.directRoot, guestGfn, write, exec);
+        return HardwareWalk.walk(mmu, v.walker, v.directRoot, guestGfn, write, exec);
     }
 
     /** Handles a failed translation: faults go to KVM; exceptions to the guest; a fatal outcome kills the VM. */
