@@ -1,0 +1,16 @@
+package org.tdplab.mmu.api;
+
+/**
+ * The part of a range an operation handed back undone when it stopped early, as KVM writes the leftover into its
+ * ioctl's struct ({@code KVM_PRE_FAULT_MEMORY}, {@code KVM_SEV_SNP_LAUNCH_UPDATE}, {@code KVM_TDX_INIT_MEM_REGION})
+ * so that a VMM can loop on it: {@code [gpa, gpa + size)}, with {@code size} 0 when all was done.
+ *
+ * @param gpa where the rest begins (the range's end when all was done)
+ * @param size bytes left undone
+ */
+public record Remaining(long gpa, long size) {
+    /** Nothing left of {@code [gpa, gpa + size)}. */
+    public static Remaining none(long gpa, long size) {
+        return new Remaining(gpa + size, 0);
+    }
+}
