@@ -172,6 +172,9 @@ final class HostOps {
         long[] r = gfnRange("attr.set", gpa, size);
         lockSlots();
         try {
+            // kvm_vm_set_mem_attributes: nothing to do when the whole range has them already (no zap, no flush)
+            if (vm.attributes.rangeIs(r[0], r[1], toPrivate))
+                return;
             // faults must not build a huge page across GFNs whose attribute is changing
             long[] straddles = new long[16];
             int n = vm.attributes.straddlingHugeRanges(r[0], r[1], straddles);
