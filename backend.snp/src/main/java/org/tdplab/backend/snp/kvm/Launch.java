@@ -133,11 +133,15 @@ final class Launch {
      *     {@code snp_launch_update} reports as EIO)
      */
     void update(long gpa, long size, Set<String> flags) {
-        if (size <= 0 || (size & 0xfff) != 0)
+        if (size == 0 || (size & 0xfff) != 0)
             throw new MmuException(Errno.EINVAL, "snp.launch_update: size=0x%x is not a positive multiple of 4K",
                     size);
         if ((gpa & 0xfff) != 0)
             throw new MmuException(Errno.EINVAL, "snp.launch_update: gpa=0x%x is not 4K-aligned", gpa);
+        long limit = 1L << ctx.capabilities().gpaw();
+        if (Long.compareUnsigned(gpa + size, gpa) <= 0 || Long.compareUnsigned(gpa + size, limit) > 0)
+            throw new MmuException(Errno.EINVAL, "snp.launch_update: gpa=0x%x size=0x%x wraps or lies beyond the "
+                    + "VM's GPA space (0x%x)", gpa, size, limit);
         long first = gpa >>> 12, n = size >>> 12;
         if (state != State.LAUNCH) {
             // KVM gets here too: the firmware refuses SNP_LAUNCH_UPDATE outside the launch; the page is then

@@ -696,9 +696,9 @@ public final class TdxVm implements VmBackend {
         if (!hkidAssigned || state == TD_STATE_RUNNABLE)
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: TD '%s' is finalized: its initial memory is "
                     + "fixed", ctx.name());
-        if ((gpa & 0xFFF) != 0 || size <= 0 || (size & 0xFFF) != 0 || gpa + size <= gpa)
-            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa=0x%x size=0x%x must be 4K-aligned and "
-                    + "non-empty", gpa, size);
+        if ((gpa & 0xFFF) != 0 || size == 0 || (size & 0xFFF) != 0 || Long.compareUnsigned(gpa + size, gpa) <= 0)
+            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa=0x%x size=0x%x must be 4K-aligned, "
+                    + "non-empty and not wrap past 2^64", gpa, size);
         if (!privateGpa(gpa) || !privateGpa(gpa + size - 1))
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa=0x%x size=0x%x is not a private GPA range "
                     + "(the shared bit is %d)", gpa, size, sharedBit);
