@@ -30,7 +30,7 @@ public class MmuException extends RuntimeException {
 
     /**
      * The range the refused operation handed back undone after partial progress (KVM writes it into the ioctl's
-     * struct even when the ioctl fails, as {@code KVM_TDX_INIT_MEM_REGION} does), if it did.
+     * struct even when the ioctl fails, as some populating ioctls do), if it did.
      */
     public java.util.Optional<Remaining> remaining() {
         return java.util.Optional.ofNullable(remaining);
