@@ -8,8 +8,4 @@ package org.tdplab.mmu.api;
  * @param size bytes left undone
  */
 public record Remaining(long gpa, long size) {
-    /** Nothing left of {@code [gpa, gpa + size)}. */
-    public static Remaining none(long gpa, long size) {
-        return new Remaining(gpa + size, 0);
-    }
 }
