@@ -39,6 +39,8 @@ final class FileRun {
     private final AttributeLanes lanes = new AttributeLanes();
     private final List<VmPicture> vmPictures = new ArrayList<>();
     private final List<Timeline> timelines = new ArrayList<>();
+    /** The heap ran out: the end of the file only tears its VMs down (no checker, no pictures) to free it. */
+    private boolean outOfMemory;
 
     FileRun(VmManager manager, Script script, boolean checked) {
         this(manager, script, checked, line -> {
@@ -72,6 +74,9 @@ final class FileRun {
                 step(step);
         } catch (RuntimeException | AssertionError | StackOverflowError e) {
             internal(e, "the rest of the file was not run");
+        } catch (OutOfMemoryError e) {
+            outOfMemory = true;
+            failures.add(OutOfMemory.failure(script.file(), last, "the rest of the file was not run"));
         } finally {
             end();
             manager.removeObserver(lanes);
@@ -204,6 +209,10 @@ final class FileRun {
     /** The checker on every VM left, then their teardown; a teardown that hits KVM_BUG_ON fails the file. */
     private void end() {
         for (ScenarioVm v : vms.live()) {
+            if (outOfMemory) {
+                OutOfMemory.destroy(v);
+                continue;
+            }
             try {
                 List<String> all = invariants(v, "at the end of the file");
                 Vm vm = v.vm;
@@ -227,6 +236,10 @@ final class FileRun {
                         vms.display(e.getMessage()), List.of("at the end of the file")));
             } catch (RuntimeException | AssertionError | StackOverflowError e) {
                 internal(e, "while tearing down VM " + v.name + " at the end of the file");
+            } catch (OutOfMemoryError e) {
+                outOfMemory = true;
+                failures.add(OutOfMemory.failure(script.file(), last, "at the end of the file, with VM " + v.name));
+                OutOfMemory.destroy(v);
             }
         }
     }
