@@ -81,9 +81,19 @@ final class FileRun {
             end();
             manager.removeObserver(lanes);
         }
-        int expects = (int) script.statements().stream().filter(Statement::isExpectation).count();
+        int expects = expectationCount();
         return new FileResult(script.file(), script.statements().size() - expects, expects, failures, steps,
                 this.expects, vmRecords, System.nanoTime() - t0, vmPictures, timelines);
+    }
+
+    private int expectationCount() {
+        return (int) script.statements().stream().filter(Statement::isExpectation).count();
+    }
+
+    /** What the progress line shows while nothing but the runner works ({@code final check of VM td}); null: none. */
+    private void show(String what) {
+        if (progress != null)
+            progress.doing(what == null ? null : script.file() + ": " + what);
     }
 
     private void step(Step step) {
@@ -91,9 +101,9 @@ final class FileRun {
         Outcome outcome = Outcome.ok();
         if (s != null) {
             last = s;
+            done++;
             if (progress != null)
-                progress.at(script.file(), ++done, (int) script.statements().stream().filter(x -> !x.isExpectation())
-                        .count());
+                progress.at(script.file(), done, script.statements().size() - expectationCount(), s.source());
             if (s.verb().equals("vm.destroy"))
                 vms.find(s.vm()).filter(v -> !v.destroyed()).ifPresent(v -> invariants(v, "before it is destroyed"));
             long t0 = System.nanoTime();
@@ -116,8 +126,11 @@ final class FileRun {
             unexpected(s, outcome, step.expectations());
             if (!outcome.violations().isEmpty())
                 checkStatement(s, outcome);
-            if (checked)
+            if (checked) {
+                show("invariant check after line " + s.line());
                 vms.live().forEach(v -> invariants(v, "after this statement"));
+            }
+            show(null);
         }
         for (Statement e : step.expectations()) {
             Optional<String> found = expectations.check(e, s, outcome);
@@ -214,9 +227,11 @@ final class FileRun {
                 continue;
             }
             try {
+                show("final check of VM " + v.name);
                 List<String> all = invariants(v, "at the end of the file");
                 Vm vm = v.vm;
                 if (pictures && !vm.bugged()) {
+                    show("pictures of VM " + v.name + " for --html");
                     try {
                         vmPictures.add(Pictures.of(v, lanes.of(vm.name())));
                     } catch (RuntimeException e) {
@@ -226,6 +241,7 @@ final class FileRun {
                 vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), new java.util.TreeMap<>(vm.stats()),
                         all));
                 boolean wasBugged = vm.bugged();
+                show("teardown of VM " + v.name);
                 vm.destroy();
                 v.destroyed(true);
                 if (!wasBugged && vm.bugged())
@@ -242,6 +258,7 @@ final class FileRun {
                 OutOfMemory.destroy(v);
             }
         }
+        show(null);
     }
 
     /** An exception that is not an errno: a bug in the model (or the runner), with where it was thrown. */

@@ -374,4 +374,19 @@ class RunnerTest {
         assertTrue(h.manager.vms().isEmpty(), "the file's VMs are torn down: " + h.manager.vms());
         assertTrue(!r.out().contains("OutOfMemoryError") && !r.out().contains("heap space"), r.out());
     }
+
+    @Test
+    void acceptingSharedMemorySaysWhatToWrite() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create td type=tdx vcpus=2
+                slot.add td 0 gpa=0 size=16M flags=gmem
+                tdx.finalize td
+                run td demand_paging gpa=12M size=64K vcpus=1
+                run td demand_paging gpa=0 size=4M vcpus=2 backing=4K slot=1
+                """);
+        assertTrue(r.out().startsWith("t.scn:4: expected run to succeed; found EFAULT: run demand_paging: vCPU 0: accept "
+                + "(a guest accepts private memory only: write 'attr.set td gpa=0xc00000 size=0x10000 private' before "
+                + "this run, or accept=off to use the range as shared) ended in "), r.out());
+        assertTrue(r.out().contains("t.scn:5: expected run to succeed; found EEXIST"), "slot 1 overlaps slot 0: " + r.out());
+    }
 }
