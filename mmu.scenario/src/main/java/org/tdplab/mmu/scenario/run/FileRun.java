@@ -37,6 +37,8 @@ final class FileRun {
     private boolean pictures;
     /** The attribute lane of each VM's picture, from the operation stream. */
     private final AttributeLanes lanes = new AttributeLanes();
+    /** Each region's SPTE changes and firmware calls, for the picture's history on click. */
+    private final RegionHistory history = new RegionHistory();
     private final List<VmPicture> vmPictures = new ArrayList<>();
     private final List<Timeline> timelines = new ArrayList<>();
     /** The heap ran out: the end of the file only tears its VMs down (no checker, no pictures) to free it. */
@@ -67,8 +69,10 @@ final class FileRun {
 
     FileResult run() {
         long t0 = System.nanoTime();
-        if (pictures)
+        if (pictures) {
             manager.addObserver(lanes);
+            manager.addObserver(history);
+        }
         try {
             for (Step step : script.steps())
                 step(step);
@@ -80,6 +84,7 @@ final class FileRun {
         } finally {
             end();
             manager.removeObserver(lanes);
+            manager.removeObserver(history);
         }
         int expects = expectationCount();
         return new FileResult(script.file(), script.statements().size() - expects, expects, failures, steps,
@@ -101,6 +106,7 @@ final class FileRun {
         Outcome outcome = Outcome.ok();
         if (s != null) {
             last = s;
+            history.line(s.line());
             done++;
             if (progress != null)
                 progress.at(script.file(), done, script.statements().size() - expectationCount(), s.source());
@@ -233,7 +239,7 @@ final class FileRun {
                 if (pictures && !vm.bugged()) {
                     show("pictures of VM " + v.name + " for --html");
                     try {
-                        vmPictures.add(Pictures.of(v, lanes.of(vm.name())));
+                        vmPictures.add(Pictures.of(v, lanes.of(vm.name()), history.of(vm.name())));
                     } catch (RuntimeException e) {
                         // no picture of a VM that cannot be walked (suspended); the report says so by its absence
                     }
