@@ -168,11 +168,14 @@ final class Pictures {
             return seen;
         }
 
+        /** Merges at the present granule; doubles it while that is not enough. */
         private void fit() {
-            do {
+            if (granule > 4096)
+                runs = quantize(runs, granule);
+            while (runs.size() > cap) {
                 granule <<= 1;
                 runs = quantize(runs, granule);
-            } while (runs.size() > cap);
+            }
         }
 
         private static void append(List<VmPicture.Region> runs, long from, long to, int level) {

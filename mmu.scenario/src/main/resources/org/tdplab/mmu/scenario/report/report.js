@@ -45,7 +45,7 @@
     var c = chart(id, {
       animation: false,
       title: { text: title, left: 6, top: 4, textStyle: { fontSize: 12, fontWeight: 'normal' } },
-      grid: { left: 110, right: 24, top: 30, bottom: 56 },
+      grid: { left: 110, right: 48, top: 30, bottom: 56 },
       tooltip: { formatter: function (p) {
         var r = p.value;
         return vm.lanes[r[0]] + ': ' + LEVEL[r[3]][0] + '<br/>' + hex(r[1]) + ' – ' + hex(r[2]) + ' (' +
