@@ -19,6 +19,7 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.MmuObserver;
 import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.SpteInfo;
@@ -517,18 +518,32 @@ public final class CoreVm implements Vm, MmuHost {
     }
 
     @Override
-    public void invoke(String verb, Map<String, String> options, Set<String> flags) {
-        ops.run(() -> OperationStream.verb(verb, options, flags), () -> gate.run(() -> invokeNow(verb, options, flags)));
+    public Optional<Remaining> invoke(String verb, Map<String, String> options, Set<String> flags) {
+        return ops.call(() -> OperationStream.verb(verb, options, flags),
+                () -> gate.call(() -> invokeNow(verb, options, flags)));
     }
 
-    private void invokeNow(String verb, Map<String, String> options, Set<String> flags) {
+    /** The range the verb running now handed back ({@link CoreVmContext#handBack}); under {@link #slotsLock}. */
+    private Remaining handedBack;
+
+    private Optional<Remaining> invokeNow(String verb, Map<String, String> options, Set<String> flags) {
         requireAlive();
         slotsLock.lock();
+        handedBack = null;
         try {
             backend.invoke(verb, options, flags);
+            return Optional.ofNullable(handedBack);
+        } catch (MmuException e) {
+            throw handedBack == null ? e : e.withRemaining(handedBack);
         } finally {
+            handedBack = null;
             slotsLock.unlock();
         }
+    }
+
+    /** A verb running under {@link #slotsLock} hands back the rest of its range. */
+    void handBack(long gpa, long size) {
+        handedBack = new Remaining(gpa, size);
     }
 
     // ---- teardown -----------------------------------------------------------------------------------------

@@ -75,6 +75,11 @@ final class CoreVmContext implements VmContext {
     }
 
     @Override
+    public void handBack(long gpa, long size) {
+        vm.handBack(gpa, size);
+    }
+
+    @Override
     public void bug(String reason) {
         vm.bug(reason);
     }

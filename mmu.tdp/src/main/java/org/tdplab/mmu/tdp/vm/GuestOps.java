@@ -47,11 +47,13 @@ final class GuestOps {
     AccessResult access(Vcpu v, Access access, long gpa, long size, Encoding encoding, long value) {
         checkEncoding(encoding);
         long natural = gpa & ~sharedBitMask;
-        if (size <= 0)
+        if (size == 0)
             throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
-        long limit = 1L << vm.caps.gpaw();
-        if (natural >= limit || size > limit - natural)
-            throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x lies beyond gpaw=%d", gpa, size, vm.caps.gpaw());
+        // the range as written within the GPA width, and its natural GPAs below the shared bit
+        if (Long.compareUnsigned(gpa + size, gpa) <= 0 || Long.compareUnsigned(gpa + size, 1L << vm.caps.gpaw()) > 0
+                || Long.compareUnsigned(natural + size, vm.caps.maxGfn() << 12) > 0)
+            throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", gpa, size,
+                    vm.caps.gpaw());
         boolean aliasGiven = sharedBitMask != 0 && (gpa & sharedBitMask) != 0;
         long first = natural >>> 12, last = (natural + size - 1) >>> 12;
         boolean agree = true;
