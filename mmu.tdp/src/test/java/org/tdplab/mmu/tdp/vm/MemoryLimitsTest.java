@@ -95,7 +95,7 @@ class MemoryLimitsTest {
         vm.addMemslot(0, 0, 2L << 20, Set.of(), PageSize.SIZE_4K);
         MmuException e = assertThrows(MmuException.class, () -> vm.invoke("grow", Map.of(), Set.of()));
         assertEquals(Errno.ENOMEM, e.errno());
-        assertTrue(e.getMessage().contains("-Xmx"), e.getMessage());
+        assertTrue(e.getMessage().contains("TDPLAB_JAVA_OPTS=-Xmx"), e.getMessage());
         assertFalse(e.getMessage().contains("Java heap space"), "no Java error text reaches a user");
         fail[0] = false;
         vm.invoke("grow", Map.of(), Set.of());
