@@ -45,6 +45,10 @@ final class Context {
                     vm.name(), vm.vcpus(), vm.vcpus() == 1 ? "" : "s");
         if (gpa % PAGE != 0 || size % PAGE != 0 || size == 0)
             throw new MmuException(Errno.EINVAL, "run %s: gpa and size must be 4K-aligned and size non-zero", workload);
+        long end = gpa + size;
+        if (Long.compareUnsigned(end, gpa) <= 0 || Long.compareUnsigned(end, 1L << vm.capabilities().gpaw()) > 0)
+            throw new MmuException(Errno.EINVAL, "run %s: gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", workload,
+                    gpa, size, vm.capabilities().gpaw());
         this.overlap = options.on("overlap", false);
         this.random = options.word("order", "sequential", "sequential", "random").equals("random");
         this.seed = options.number("seed", 1);
