@@ -17,8 +17,8 @@ import org.tdplab.mmu.api.Vm;
  */
 final class Context {
     static final long PAGE = 4096;
-    /** Pages per vCPU at most: keeps a run bounded (and {@link Order}'s arithmetic in a long). */
-    static final long MAX_PAGES = 1L << 24;
+    /** Pages per vCPU at most (1 TiB): keeps {@link Order}'s arithmetic in a long. */
+    static final long MAX_PAGES = 1L << 28;
     /** The bytes one accept call takes at most (a multiple of every accept level). */
     static final long ACCEPT_CHUNK = 4L << 20;
 
@@ -108,8 +108,9 @@ final class Context {
             if ((i & 1023) == 1023)
                 org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(1024);
             long a = base + o.page(i) * PAGE;
-            complete(vcpu, access.name().toLowerCase(java.util.Locale.ROOT) + " at " + Long.toHexString(a),
-                    vm.access(vcpu, access, a, PAGE, Encoding.CURRENT, value));
+            AccessResult r = vm.access(vcpu, access, a, PAGE, Encoding.CURRENT, value);
+            if (!r.completed()) // the words of a failure are built only for one
+                complete(vcpu, access.name().toLowerCase(java.util.Locale.ROOT) + " at " + Long.toHexString(a), r);
         }
         org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(o.size() & 1023);
         return o.size();
