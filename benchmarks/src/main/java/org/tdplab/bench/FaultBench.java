@@ -48,6 +48,13 @@ public class FaultBench {
 
     @Benchmark
     public long fault() {
-        return guest.fault(how, pages, 0, 0, guest.pages);
+        boolean threads = how.equals("workload"); // its vCPU threads are not this one
+        long c0 = threads ? Cpu.processNow() : Cpu.now();
+        long n = guest.fault(how, pages, 0, 0, guest.pages);
+        if (threads)
+            Cpu.recordProcess(Cpu.key("fault", type, order, mib, how), c0);
+        else
+            Cpu.record(Cpu.key("fault", type, order, mib, how), c0);
+        return n;
     }
 }

@@ -40,11 +40,13 @@ public class FloorBench {
 
     @Benchmark
     public long populate() {
+        long c0 = Cpu.now();
         long n = pages.size();
         for (long i = 0; i < n; i++) {
             long g = pages.page(i);
             floor.map(g, g + 0x100000);
         }
+        Cpu.record(Cpu.key("floor", order, mib), c0);
         return n;
     }
 }

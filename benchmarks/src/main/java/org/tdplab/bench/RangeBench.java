@@ -66,6 +66,12 @@ public class RangeBench {
 
     @Benchmark
     public void model(Blackhole bh) {
+        long c0 = Cpu.now();
+        modelOp(bh);
+        Cpu.record(Cpu.key("range model", op, mib), c0);
+    }
+
+    private void modelOp(Blackhole bh) {
         switch (op) {
         case "zap" -> guest.vm.zapGfnRange(0, guest.bytes);
         case "wp" -> guest.vm.setDirtyLogging(0, true, new DirtyLogOptions(false, false));
@@ -85,6 +91,9 @@ public class RangeBench {
         case "clear_dirty" -> Floor.CLEAR_DIRTY;
         default -> Floor.AGE;
         };
-        return floor.scan(0, pages, clear);
+        long c0 = Cpu.now();
+        long n = floor.scan(0, pages, clear);
+        Cpu.record(Cpu.key("range floor", op, mib), c0);
+        return n;
     }
 }
