@@ -94,7 +94,8 @@ public final class BenchMain {
             long pages = (mib << 20) / Guest.PAGE;
             Map<String, Double> floor = new LinkedHashMap<>();
             for (RunResult r : jmh(FloorBench.class, "populate", mib, Map.of("order", s.orders)))
-                floor.put(r.getParams().getParam("order"), cpu(r, "floor", "order", "mib") / pages);
+                floor.put(r.getParams().getParam("order"),
+                        cpu(r, "floor", "order", "mib") / pages / FloorBench.reps(mib));
             Map<String, Double> model = new LinkedHashMap<>();
             for (RunResult r : jmh(FaultBench.class, "fault", mib,
                     Map.of("type", s.types, "order", s.orders, "how", s.hows))) {
