@@ -23,6 +23,7 @@ import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.VmOption;
 import org.tdplab.mmu.api.backend.VmType;
 
 /**
@@ -114,6 +115,11 @@ public class SnpBackend implements Backend {
     @Override
     public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
         return SnpVm.restore(vm, host, SnpOptions.parse(withDefaults(options)), snapshot);
+    }
+
+    @Override
+    public List<VmOption> options() {
+        return SnpOptions.OPTIONS;
     }
 
     @Override

@@ -22,6 +22,7 @@ import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.VmOption;
 import org.tdplab.mmu.api.backend.VmType;
 
 /**
@@ -132,6 +133,11 @@ public class TdxBackend implements Backend {
     @Override
     public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
         return TdxVm.restore(vm, TdxOptions.parse(withDefaults(options)), hkids, snapshot);
+    }
+
+    @Override
+    public List<VmOption> options() {
+        return TdxOptions.OPTIONS;
     }
 
     @Override
