@@ -59,9 +59,10 @@ public final class Runner {
         int passed = 0, failed = 0;
         Progress bar = Progress.on(err, progress);
         try {
-            for (Script script : scripts) {
-                FileResult result = new FileRun(manager, script, checked, line -> print(bar, line), bar).pictures(pictures)
-                        .run();
+            for (int i = 0; i < scripts.size(); i++) {
+                Script script = scripts.get(i);
+                FileRun run = new FileRun(manager, script, checked, line -> print(bar, line), bar).pictures(pictures);
+                FileResult result = run.run();
                 results.add(result);
                 result.failures().forEach(f -> print(bar, f.render()));
                 print(bar, result.summary());
@@ -69,6 +70,11 @@ public final class Runner {
                     passed++;
                 else
                     failed++;
+                if (run.interrupted()) {
+                    print(bar, "interrupted" + (i + 1 < scripts.size() ? ": " + (scripts.size() - i - 1)
+                            + " more file" + (scripts.size() - i - 1 == 1 ? "" : "s") + " not run" : ""));
+                    break;
+                }
             }
         } finally {
             if (bar != null)
