@@ -141,7 +141,8 @@ public final class Completion {
             return ctx.typeOptions().keySet().stream().map(t -> new Candidate("type=" + t, "VM type", true)).toList();
         if (o.type().kind() == ValueType.Kind.LIST)
             return o.type().choices().stream().map(c -> new Candidate(key + "=" + c, o.placeholder(), false)).toList();
-        return choices(o.type().kind() == ValueType.Kind.NUMBER ? "" : String.join("|", o.type().choices())).stream()
+        return choices(o.type().kind() == ValueType.Kind.NUMBER ? o.placeholder() : String.join("|", o.type().choices()))
+                .stream()
                 .map(c -> new Candidate(key + "=" + c, o.placeholder(), true)).toList();
     }
 

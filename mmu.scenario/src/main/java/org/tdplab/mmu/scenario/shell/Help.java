@@ -75,9 +75,15 @@ public final class Help {
         MEANING.put("eager_split", "split huge pages when logging starts (default on)");
         MEANING.put("initially_set", "start with every bit set, protect at each clear (default off)");
         MEANING.put("read|write|exec", "the access");
+        MEANING.put("convert", "the guest converts the range (its request, then KVM's and QEMU's handling)");
+        MEANING.put("accept", "the guest accepts the range (TDG.MEM.PAGE.ACCEPT, PVALIDATE)");
+        MEANING.put("measure", "extend the TD's measurement with the pages");
         MEANING.put("private|shared", "the guest's encoding (shared bit, C-bit) or the attribute");
         MEANING.put("on|off", "logging on or off");
     }
+
+    /** The width help wraps at. */
+    static final int WIDTH = 116;
 
     private final Parser language;
     private final Map<String, List<VmOption>> typeOptions;
@@ -115,9 +121,9 @@ public final class Help {
         out.add("    " + c.summary());
         if (!forms.isEmpty()) {
             out.add("");
-            arguments(forms).forEach((k, v) -> out.add(String.format("  %-16s %s", k, v)));
+            arguments(forms).forEach((k, v) -> out.add(String.format("  %-16s %s", k, v).stripTrailing()));
             if (c.name().equals("create"))
-                out.addAll(typeOptions());
+                typeOptions().forEach(l -> out.addAll(wrap(l, 42)));
         }
         if (c.name().equals("do"))
             out.add("    The line is a statement of the scenario language (docs/scenario-language.md); an expectation "
@@ -152,10 +158,27 @@ public final class Help {
                 out.putIfAbsent(o.key() + "=" + o.placeholder(), meaning);
             }
             for (Schema.FlagGroup g : f.flagGroups())
-                out.putIfAbsent(g.toString(), MEANING.getOrDefault(String.join("|", g.flags()), ""));
+                if (!out.containsKey(String.join("|", g.flags())) && !out.containsKey("[" + String.join("|", g.flags())
+                        + "]"))
+                    out.put(g.toString(), MEANING.getOrDefault(String.join("|", g.flags()), ""));
             if (f.allowsFreeOptions() && f.verb().equals("vm.create"))
                 out.putIfAbsent("k=v…", "the VM type's own options:");
         }
+        return out;
+    }
+
+    /** Lines of at most {@link #WIDTH} columns; a continuation starts at column {@code indent}. */
+    static List<String> wrap(String line, int indent) {
+        List<String> out = new ArrayList<>();
+        String rest = line;
+        while (rest.length() > WIDTH) {
+            int cut = rest.lastIndexOf(' ', WIDTH);
+            if (cut <= indent)
+                break;
+            out.add(rest.substring(0, cut));
+            rest = " ".repeat(indent) + rest.substring(cut + 1);
+        }
+        out.add(rest);
         return out;
     }
 

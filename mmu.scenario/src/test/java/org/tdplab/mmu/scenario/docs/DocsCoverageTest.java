@@ -195,4 +195,32 @@ class DocsCoverageTest {
             allIn("docs/vm-types.md (Configuration) row " + pid, spans(row), properties, "properties of " + pid);
         }
     }
+
+    /** The README and the docs link only to files in the repository (a clone has nothing beside it), all there. */
+    @Test
+    void everyLinkIsToAFileInTheRepository() {
+        Pattern link = Pattern.compile("\\]\\(([^)#\\s]+)(#[^)]*)?\\)");
+        List<String> broken = new ArrayList<>();
+        for (Path doc : Docs.all()) {
+            Matcher m = link.matcher(Markdown.text(doc));
+            while (m.find()) {
+                String target = m.group(1);
+                if (target.matches("[a-z]+:.*"))
+                    continue; // a web address
+                Path resolved = doc.getParent().resolve(target).normalize();
+                if (!resolved.startsWith(Docs.ROOT) || !Files.exists(resolved))
+                    broken.add(Docs.ROOT.relativize(doc) + ": " + target);
+            }
+        }
+        assertEquals(List.of(), broken, "links to files that a clone does not have");
+    }
+
+    /** Every shell command has a row in docs/shell.md. */
+    @Test
+    void everyShellCommandIsInTheShellPage() {
+        String commands = Markdown.section(Docs.doc("shell.md"), "Commands");
+        List<String> missing = org.tdplab.mmu.scenario.shell.Help.COMMANDS.stream().map(c -> c.name())
+                .filter(n -> !Pattern.compile("`" + n + "[ `]").matcher(commands).find()).toList();
+        assertEquals(List.of(), missing, "shell commands docs/shell.md (Commands) does not name");
+    }
 }

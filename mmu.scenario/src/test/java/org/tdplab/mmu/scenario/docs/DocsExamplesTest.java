@@ -22,16 +22,19 @@ import org.tdplab.backend.tdx.TdxBackend;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.scenario.run.Runner;
 import org.tdplab.mmu.scenario.run.Session;
+import org.tdplab.mmu.scenario.shell.ShellDriver;
 import org.tdplab.mmu.tdp.vm.Standalone;
 
 /**
  * The examples of the README and of {@code docs/} run: every {@code ```scn} block is a scenario that must pass in
- * checked mode, and every {@code ```session} block is a transcript — {@code > STATEMENT} lines run one at a time in
- * one session, each followed by the answer it must give ({@code …} stands for any text). With
+ * checked mode, every {@code ```session} block is a transcript — {@code > STATEMENT} lines run one at a time in
+ * one session, each followed by the answer it must give ({@code …} stands for any text) — and every
+ * {@code ```shell} block is a transcript of shell commands ({@code tdplab> COMMAND}). With
  * {@code -Dtdplab.docs.update=true} the transcripts' answers are rewritten from what the model says now.
  */
 class DocsExamplesTest {
-    static final String SCN = "scn", SESSION = "session", PROMPT = "> ", ANY = "…";
+    static final String SCN = "scn", SESSION = "session", SHELL = "shell", PROMPT = "> ", SHELL_PROMPT = "tdplab> ",
+            ANY = "…";
     private static final boolean UPDATE = Boolean.getBoolean("tdplab.docs.update");
 
     @TempDir
@@ -68,16 +71,18 @@ class DocsExamplesTest {
         for (Path doc : Docs.all()) {
             List<String> text = new ArrayList<>(Markdown.lines(doc));
             boolean changed = false;
-            List<Markdown.Block> blocks = Markdown.blocks(doc, SESSION);
+            List<Markdown.Block> blocks = new ArrayList<>(Markdown.blocks(doc, SESSION));
+            blocks.addAll(Markdown.blocks(doc, SHELL));
+            blocks.sort(java.util.Comparator.comparingInt(Markdown.Block::line));
             // from the last block up, so the line numbers of earlier blocks stay right when one is rewritten
             for (int i = blocks.size() - 1; i >= 0; i--) {
                 Markdown.Block b = blocks.get(i);
                 n++;
-                List<String> actual = replay(b.lines());
+                List<String> actual = b.info().equals(SHELL) ? shell(b.lines()) : replay(b.lines());
                 String diff = compare(b, actual);
                 if (diff.isEmpty())
                     continue;
-                if (UPDATE) {
+                if (UPDATE && !b.lines().contains(ANY)) {
                     for (int k = 0; k < b.lines().size(); k++)
                         text.remove(b.line() - 1);
                     text.addAll(b.line() - 1, keepWildcards(b.lines(), actual));
@@ -111,17 +116,48 @@ class DocsExamplesTest {
         return out;
     }
 
-    /** Where the written block and the model's differ, line by line; empty when they agree. */
+    /** Runs the block's {@code tdplab> COMMAND} lines in a fresh shell; the block as the shell would write it. */
+    static List<String> shell(List<String> block) {
+        List<String> out = new ArrayList<>();
+        try (ShellDriver shell = new ShellDriver(manager())) {
+            for (String l : block) {
+                if (!l.startsWith(SHELL_PROMPT))
+                    continue;
+                out.add(l);
+                out.addAll(shell.execute(l.substring(SHELL_PROMPT.length())));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Where the written block and the model's differ; empty when they agree. A line that is only {@code …} stands
+     * for any number of lines.
+     */
     static String compare(Markdown.Block b, List<String> actual) {
         List<String> written = b.lines();
-        for (int i = 0; i < Math.max(written.size(), actual.size()); i++) {
-            String w = i < written.size() ? written.get(i) : "(nothing)";
-            String a = i < actual.size() ? actual.get(i) : "(nothing)";
-            if (!matches(w, a))
-                return Docs.ROOT.relativize(b.file()) + ":" + (b.line() + i) + ": written\n    " + w
-                        + "\n  the model answers\n    " + a;
+        if (agree(written, 0, actual, 0))
+            return "";
+        int i = 0;
+        while (i < written.size() && i < actual.size() && !written.get(i).equals(ANY)
+                && matches(written.get(i), actual.get(i)))
+            i++;
+        String w = i < written.size() ? written.get(i) : "(nothing)";
+        String a = i < actual.size() ? actual.get(i) : "(nothing)";
+        return Docs.ROOT.relativize(b.file()) + ":" + (b.line() + i) + ": written\n    " + w
+                + "\n  the model answers\n    " + a;
+    }
+
+    private static boolean agree(List<String> written, int w, List<String> actual, int a) {
+        if (w == written.size())
+            return a == actual.size();
+        if (written.get(w).equals(ANY)) {
+            for (int k = a; k <= actual.size(); k++)
+                if (agree(written, w + 1, actual, k))
+                    return true;
+            return false;
         }
-        return "";
+        return a < actual.size() && matches(written.get(w), actual.get(a)) && agree(written, w + 1, actual, a + 1);
     }
 
     static boolean matches(String written, String actual) {
