@@ -14,14 +14,18 @@ import org.tdplab.mmu.api.backend.VmOption;
 /**
  * The {@code vm.create … type=tdx} options: {@code module=1.0|1.5} (status codes of that module version, default
  * 1.5), {@code sept_ve_disable=on|off} (the TD attribute KVM sets, default on), {@code busy_rate=P} (probability in
- * [0, 1] that a contended module lock is found busy, default 0) and {@code seed=N} (for the busy draws, default 0).
+ * [0, 1] that a contended module lock is found busy, default 0), {@code seed=N} (for the busy draws, default 0) and
+ * {@code memtype_zap=zap|bug}: what {@code kvm_zap_gfn_range} does to the TD — mainline's leaf zap of every valid
+ * root, private leaves removed from the S-EPT (default), or the seed RFC's {@code KVM_BUG_ON}.
  *
  * @param version the module version
  * @param septVeDisable TD attribute SEPT_VE_DISABLE
  * @param busyRate the busy injection rate
  * @param seed the busy injection seed
+ * @param memtypeZapBugs whether a memory-type zap bugs the TD (the seed RFC) instead of zapping it (mainline)
  */
-public record TdxOptions(TdxModule.Version version, boolean septVeDisable, double busyRate, long seed) {
+public record TdxOptions(TdxModule.Version version, boolean septVeDisable, double busyRate, long seed,
+        boolean memtypeZapBugs) {
     /** The options, as {@code Backend.options()} lists them. */
     public static final List<VmOption> OPTIONS = List.of(
             new VmOption("module", "1.0|1.5", "the TDX module version whose status codes apply (default 1.5)"),
@@ -29,11 +33,13 @@ public record TdxOptions(TdxModule.Version version, boolean septVeDisable, doubl
                     + "PENDING page kills the TD; off, it takes a #VE (default on)"),
             new VmOption("busy_rate", "P", "probability in [0, 1] that a contended module lock is found busy "
                     + "(TDX_OPERAND_BUSY injection; default 0)"),
-            new VmOption("seed", "N", "seed of the busy injection draws (default 0)"));
+            new VmOption("seed", "N", "seed of the busy injection draws (default 0)"),
+            new VmOption("memtype_zap", "zap|bug", "kvm_zap_gfn_range on the TD: zap removes its private pages "
+                    + "through BLOCK, TRACK, REMOVE (mainline 6.16+, default); bug is the seed RFC's KVM_BUG_ON"));
     public static final Set<String> KNOWN = OPTIONS.stream().map(VmOption::key).collect(Collectors.toSet());
 
     public static TdxOptions defaults() {
-        return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0);
+        return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0, false);
     }
 
     /** @throws MmuException {@code EINVAL} naming an unknown option or a bad value */
@@ -80,6 +86,10 @@ public record TdxOptions(TdxModule.Version version, boolean septVeDisable, doubl
                 throw new MmuException(Errno.EINVAL, "seed=%s: not a number", s);
             }
         }
-        return new TdxOptions(version, veDisable, rate, seed);
+        String zap = options.getOrDefault("memtype_zap", "zap");
+        if (!zap.equals("zap") && !zap.equals("bug"))
+            throw new MmuException(Errno.EINVAL, "memtype_zap=%s: must be zap (mainline) or bug (the seed RFC's "
+                    + "KVM_BUG_ON)", zap);
+        return new TdxOptions(version, veDisable, rate, seed, zap.equals("bug"));
     }
 }

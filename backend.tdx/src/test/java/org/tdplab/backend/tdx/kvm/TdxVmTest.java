@@ -184,8 +184,23 @@ class TdxVmTest {
     }
 
     @Test
-    void memoryTypeZapBugsTheTd() {
+    void memoryTypeZapRemovesPrivateLeavesAndTheTdLivesOn() {
         Vm vm = built("zap", 1, Map.of());
+        long removed = stat(vm, "TDH.MEM.PAGE.REMOVE");
+        vm.zapGfnRange(M1, 2 * K4); // two pages of the measured image, mapped by PAGE.ADD
+        assertFalse(vm.dead());
+        assertEquals(removed + 2, stat(vm, "TDH.MEM.PAGE.REMOVE"));
+        assertTrue(vm.lookup(M1, RootKind.MIRROR).map(i -> !i.present()).orElse(true), "the mirror leaf is gone");
+        assertClean(vm);
+        // the page comes back PENDING (PAGE.AUG): accepted again, it reads zero
+        assertDone(vm.accept(0, M1, K4, PageSize.SIZE_4K));
+        assertRead(vm, 0, M1, 0);
+        assertClean(vm);
+    }
+
+    @Test
+    void memoryTypeZapBugsTheTdWithTheSeedDesign() {
+        Vm vm = built("zap", 1, Map.of("memtype_zap", "bug"));
         MmuException e = assertThrows(MmuException.class, () -> vm.zapGfnRange(M1, K4));
         assertEquals(Errno.EIO, e.errno());
         assertTrue(vm.bugged());
@@ -199,7 +214,9 @@ class TdxVmTest {
         AccessResult r = vm.access(0, Access.READ, 2 * M1, K4, Encoding.PRIVATE, 0);
         assertNotNull(r.exit());
         assertEquals(Exit.Reason.VM_DEAD, r.exit().reason());
-        assertTrue(vm.bugged());
+        assertTrue(vm.dead());
+        assertFalse(vm.bugged(), "kvm_vm_dead, not KVM_BUG_ON");
+        assertEquals(Errno.EIO, assertThrows(MmuException.class, () -> vm.setMemoryAttributes(0, K4, true)).errno());
         assertEquals(1, stat(vm, "TDH.MEM.PAGE.AUG"), "KVM mapped it; the guest touched it before accepting");
     }
 

@@ -140,6 +140,10 @@ public final class Parser {
         return new ParseResult(file, errors.isEmpty() ? new Script(file, statements) : null, errors);
     }
 
+    /** The verbs of the core forms; any other verb is a backend's. */
+    private static final Set<String> CORE = CoreVerbs.all().stream().map(Schema::verb)
+            .collect(java.util.stream.Collectors.toUnmodifiableSet());
+
     private static void checkSubject(String file, Statement s, Statement subject, List<ParseException> errors) {
         String name = s.schema().name();
         if (subject == null) {
@@ -158,6 +162,17 @@ public final class Parser {
             if (!subject.verb().equals("guest") || !(subject.has("read") || subject.has("exec")))
                 errors.add(new ParseException(file, s.line(), s.column(),
                         name + ": applies to a guest read or exec," + found));
+        }
+        case RESULT -> {
+            if (!subject.verb().equals("age") && !subject.verb().equals("test_age"))
+                errors.add(new ParseException(file, s.line(), s.column(),
+                        name + ": applies to age or test_age," + found));
+        }
+        case REMAINING -> {
+            // prefault, or a backend verb (populating verbs hand back what they left)
+            if (!subject.verb().equals("prefault") && CORE.contains(subject.verb()))
+                errors.add(new ParseException(file, s.line(), s.column(),
+                        name + ": applies to prefault or a backend verb," + found));
         }
         default -> {
         }

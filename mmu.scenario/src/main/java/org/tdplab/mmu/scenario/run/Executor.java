@@ -122,7 +122,11 @@ final class Executor {
                 s.optionalWord("eager_split", "on").equals("on"), s.optionalWord("initially_set", "off").equals("on")));
         case "attr.set" -> vm.setMemoryAttributes(s.number("gpa"), s.number("size"), s.has("private"));
         case "gmem.punch" -> vm.punchHole(s.number("gpa"), s.number("size"));
-        case "prefault" -> vm.prefault(toInt("vcpu", s.optionalNumber("vcpu", 0)), s.number("gpa"), s.number("size"));
+        case "prefault" -> {
+            long gpa = s.number("gpa"), size = s.number("size");
+            long left = vm.prefault(toInt("vcpu", s.optionalNumber("vcpu", 0)), gpa, size);
+            return Outcome.remaining(gpa + size - left, left);
+        }
         case "dirty.get" -> {
             int id = slotId(s);
             v.dirtyLog(id, vm.getDirtyLog(id));
@@ -134,8 +138,12 @@ final class Executor {
         }
         case "zap" -> vm.zapGfnRange(s.number("gpa"), s.number("size"));
         case "notify.unmap" -> vm.notifyUnmap(s.number("gpa"), s.number("size"));
-        case "age" -> vm.age(s.number("gpa"), s.number("size"));
-        case "test_age" -> vm.testAge(s.number("gpa"), s.number("size"));
+        case "age" -> {
+            return Outcome.result(vm.age(s.number("gpa"), s.number("size")));
+        }
+        case "test_age" -> {
+            return Outcome.result(vm.testAge(s.number("gpa"), s.number("size")));
+        }
         case "check" -> {
             return Outcome.violations(vm.check().violations().stream().map(vms::display).toList());
         }

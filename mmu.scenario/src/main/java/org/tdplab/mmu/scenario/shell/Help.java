@@ -43,8 +43,8 @@ public final class Help {
                     List.of("stats td", "stats td TDH.")),
             new Command("dump", List.of(), "each page's walk in every root of a VM, every SPTE decoded",
                     List.of("dump td gpa=2M size=16K")),
-            new Command("vms", List.of(), "the VMs that exist now: type, vCPUs, state (running, suspended, bugged), "
-                    + "backend", List.of("vms")),
+            new Command("vms", List.of(), "the VMs that exist now: type, vCPUs, state (running, suspended, bugged, "
+                    + "dead), backend", List.of("vms")),
             new Command("backends", List.of(), "the VM types discovered: capabilities, bundle and version",
                     List.of("backends")),
             new Command("run", List.of(), "run scenario files (as ./tdplab run; run --help for its options)",

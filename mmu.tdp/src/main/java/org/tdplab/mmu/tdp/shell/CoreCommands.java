@@ -15,7 +15,7 @@ import org.tdplab.mmu.api.backend.BackendInfo;
         "osgi.command.function=backends",
         "osgi.command.function=vms",
         "mmu.command.summary=backends: list every backend the core discovered (VM type, capabilities, bundle)",
-        "mmu.command.summary=vms: list the VMs that exist now, running, suspended or bugged, and the backend serving "
+        "mmu.command.summary=vms: list the VMs that exist now, running, suspended, bugged or dead, and the backend serving "
                 + "each (in ./tdplab shell: a fresh ./tdplab process has none)" })
 public class CoreCommands {
     @Reference
@@ -42,12 +42,17 @@ public class CoreCommands {
                     state(vm), vm.backendVersion().replace(' ', '@'));
     }
 
-    /** {@code running}, {@code suspended (why)}, or {@code bugged (why)}: a bugged VM refuses everything. */
+    /**
+     * {@code running}, {@code suspended (why)}, {@code bugged (why)} ({@code KVM_BUG_ON}) or {@code dead (why)}
+     * ({@code kvm_vm_dead} without a bug): a bugged or dead VM refuses everything with EIO.
+     */
     static String state(Vm vm) {
         if (vm.suspension().isPresent())
             return "suspended (" + vm.suspension().get() + ")";
         if (vm.bugged())
             return "bugged (" + vm.bugReason().orElse("KVM_BUG_ON") + ")";
+        if (vm.dead())
+            return "dead (" + vm.deadReason().orElse("kvm_vm_dead") + ")";
         return "running";
     }
 

@@ -39,7 +39,7 @@ final class FaultHandler {
      * code.
      */
     int handle(Vcpu v, long gpa, long errorCode, boolean encryptedAccess, boolean prefetch) {
-        if (vm.bugged())
+        if (vm.dead())
             return EXIT_DEAD;
         mmu.stats.inc(Stat.PF_TAKEN);
         long gfn = (gpa >>> 12) & ~mmu.directBits;
@@ -201,7 +201,7 @@ final class FaultHandler {
             return r;
         mmu.lock.readLock();
         try {
-            if (vm.bugged())
+            if (vm.dead())
                 return EXIT_DEAD;
             int root = vm.rootForFault(v, f.isPrivate);
             long first = Spte.gfnRoundForLevel(f.gfn, f.goalLevel);

@@ -125,7 +125,7 @@ final class GuestOps {
         boolean encrypted = isPrivate && source == PrivateSource.ERROR_CODE;
         long key = Tlb.key(guestGpa >>> 12, encrypted);
         for (int retries = 0;; retries++) {
-            if (vm.bugged())
+            if (vm.dead())
                 return EXIT_DEAD;
             vm.loadRoots(v);
             vm.guestMode.enter(v);
@@ -210,7 +210,7 @@ final class GuestOps {
             return EXCEPTION | Walk.detail(w);
         }
         default -> {
-            vm.bug("vCPU " + v.id + ": the hardware reported a fatal condition at gpa 0x" + Long.toHexString(guestGpa));
+            vm.kill("vCPU " + v.id + ": the guest cannot go on at gpa 0x" + Long.toHexString(guestGpa));
             return EXIT_DEAD;
         }
         }
@@ -258,7 +258,7 @@ final class GuestOps {
             mmu.stats.inc(Stat.EXITS_MMIO);
             exit = new Exit(Exit.Reason.MMIO, v.exitGpa, 0, false, "KVM_EXIT_MMIO: no memslot, or a read-only one");
         } else {
-            exit = new Exit(Exit.Reason.VM_DEAD, 0, 0, false, "VM is dead: " + vm.bugReason().orElse("bugged"));
+            exit = new Exit(Exit.Reason.VM_DEAD, 0, 0, false, "VM is dead: " + vm.deadReason().orElse("?"));
         }
         vm.trace.exit(v.id, exit);
         return AccessResult.exit(pages, exit);
@@ -302,7 +302,7 @@ final class GuestOps {
             vm.slotsLock.unlock();
         }
         vm.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
-        if (vm.bugged())
+        if (vm.dead())
             return ended(v, 0, EXIT_DEAD);
         return AccessResult.done(r[1] - r[0], true, 0);
     }
@@ -346,7 +346,7 @@ final class GuestOps {
                     level.label());
         for (long gfn = r[0]; gfn < r[1]; gfn += step) {
             for (int retries = 0;; retries++) {
-                if (vm.bugged())
+                if (vm.dead())
                     return ended(v, gfn - r[0], EXIT_DEAD);
                 vm.loadRoots(v);
                 v.operandGfn = -1;
