@@ -9,14 +9,13 @@ import java.util.List;
 
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
-import org.tdplab.mmu.scenario.shell.Help;
 
 /**
  * The session profile of {@code ./tdplab shell}. Gogo's shell reads {@code etc/gosh_profile} under the directory
  * {@code gosh.home} names; this writes one to a fresh directory and points {@code gosh.home} there before the shell
  * starts. It runs Gogo's own profile (quietly: no Felix banner), then puts scope {@code mmu} first (so {@code help},
- * {@code exit}, {@code create} … answer to their plain names), sets the prompt, registers Tab completion for every
- * tdplab command, and prints tdplab's banner.
+ * {@code exit}, {@code create} … answer to their plain names), sets the prompt, and has {@code mmu:__start} register
+ * Tab completion for every tdplab command and print tdplab's banner.
  */
 final class ShellProfile {
     static final String GOGO_SHELL_BUNDLE = "org.apache.felix.gogo.jline";
@@ -54,13 +53,7 @@ final class ShellProfile {
         }
         l.add("SCOPE = 'mmu:gogo:*'");
         l.add("prompt = 'tdplab> '");
-        for (Help.Command c : Help.COMMANDS) {
-            String fn = "mmu:" + c.name();
-            l.add("complete -c " + fn + " -e");
-            l.add("complete -c " + fn + " -d '" + c.summary().replace("'", "") + "'");
-            l.add("complete -c " + fn + " -a mmu:__complete");
-        }
-        l.add("mmu:__banner");
+        l.add("mmu:__start");
         return String.join("\n", l) + "\n";
     }
 }

@@ -28,7 +28,7 @@ import org.tdplab.mmu.scenario.lang.Parser;
 @Component(service = ShellSession.class, property = {
         "osgi.command.scope=mmu",
         "osgi.command.function=help", "osgi.command.function=exit", "osgi.command.function=quit",
-        "osgi.command.function=default", "osgi.command.function=__complete", "osgi.command.function=__banner" })
+        "osgi.command.function=default", "osgi.command.function=__complete", "osgi.command.function=__start" })
 public class ShellSession {
     /** The session variable in which Gogo keeps the names of every command. */
     static final String COMMANDS = ".commands";
@@ -122,8 +122,19 @@ public class ShellSession {
         return Jline.complete(session.get(".commandLine"), completion());
     }
 
-    /** The banner {@code ./tdplab shell} prints at start. */
-    public void __banner() {
+    /**
+     * Run by the session profile of {@code ./tdplab shell}: Tab completion for every tdplab command — under each
+     * name it answers to, since Gogo's completer may resolve a plain name such as {@code help} to another scope's —
+     * and the banner.
+     */
+    public void __start(CommandSession session) throws Exception {
+        for (Help.Command c : Help.COMMANDS)
+            for (String name : commands(session))
+                if (name.equals("mmu:" + c.name()) || name.endsWith(":" + c.name())) {
+                    session.execute("complete -c " + name + " -e");
+                    session.execute("complete -c " + name + " -d '" + c.summary().replace("'", "") + "'");
+                    session.execute("complete -c " + name + " -a mmu:__complete");
+                }
         String version = context.getBundle().getVersion().toString();
         System.out.println("tdplab " + version + " — a model of the KVM TDP MMU. Commands run statements of the "
                 + "scenario language:");
