@@ -66,8 +66,8 @@ public class ShellTerminalIT {
         assertTrue("tdplab's commands come first", since().contains("  create "));
         prompt();
 
-        type("help cr\t");
-        expect("help create");
+        type("help cr\t"); // Tab completes the command name
+        Thread.sleep(500);
         type("\r");
         expect("example: create vm type=default slot_zap_all=off");
         assertTrue(since(), since().contains("create VM type=T [vcpus=N] [gpaw=48|52]"));
@@ -76,29 +76,21 @@ public class ShellTerminalIT {
         assertFalse(since(), since().contains("String[]"));
         prompt();
 
-        type("create td ty\t");
-        expect("type=");
-        type("td\t");
-        expect("type=tdx");
-        type("vcpus=2\r");
+        // Tab completes options, VM types, VM names, values and verbs: the completed lines run
+        tab("create td ty", "td", "vcpus=2\r");
         expect("ok");
         prompt();
-        type("slot t\t");
-        expect("slot td");
-        type("0 gpa=0 size=4M fl\t");
-        expect("flags=");
-        type("gm\t");
-        expect("flags=gmem");
-        type("\r");
+        tab("slot t", "0 gpa=0 size=4M fl", "gm", "\r");
         expect("ok");
         prompt();
         type("attr td gpa=0 size=4M private\r");
         expect("ok");
         prompt();
-        type("do tdx.fi\t");
-        expect("tdx.finalize");
-        type(" td\r");
+        tab("do tdx.fi", " td\r");
         expect("ok");
+        prompt();
+        type("vms\r");
+        expect("type=tdx vcpus=2 state=running");
         prompt();
 
         type("quitt\r");
@@ -140,6 +132,14 @@ public class ShellTerminalIT {
         return Files.writeString(f, sb);
     }
 
+    /** Types each part followed by Tab, the last one as it is; waits for each completion to be drawn. */
+    private void tab(String... parts) throws IOException, InterruptedException {
+        for (int i = 0; i < parts.length; i++) {
+            type(i < parts.length - 1 ? parts[i] + "\t" : parts[i]);
+            Thread.sleep(500);
+        }
+    }
+
     private void prompt() throws InterruptedException {
         expect("tdplab>");
     }
@@ -162,7 +162,12 @@ public class ShellTerminalIT {
             }
             Thread.sleep(50);
         }
-        throw new AssertionError("the terminal never showed '" + text + "'; it shows:\n" + text(0));
+        String raw;
+        synchronized (screen) {
+            raw = screen.toString(StandardCharsets.UTF_8);
+        }
+        throw new AssertionError("the terminal never showed '" + text + "'; it shows:\n" + text(0) + "\nraw:\n"
+                + raw.replace("\u001B", "^[").replace("\r", "^M").replace("\u0008", "^H").replace("\u0007", "^G"));
     }
 
     private String last = "";
@@ -178,7 +183,7 @@ public class ShellTerminalIT {
         synchronized (screen) {
             s = screen.toString(StandardCharsets.UTF_8);
         }
-        s = s.replaceAll("\u001B\\[[0-9;?]*[A-Za-z]|\u001B[=>]|\r|\u0007", "").replaceAll("[^\\n]\u0008", "");
+        s = s.replaceAll("\u001B\\[[0-9;?]*[A-Za-z]|\u001B[=>]|\r|\u0007|\u0008", "");
         return from >= s.length() ? "" : s.substring(from);
     }
 }
