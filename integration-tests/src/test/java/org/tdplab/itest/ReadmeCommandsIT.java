@@ -17,7 +17,9 @@ import org.junit.Test;
  * The README's commands are a test: every {@code ./tdplab …} line of its {@code ```sh} blocks runs, in order, with
  * the real launcher, in a scratch directory that has the repository's {@code scenarios/}; each must end with status
  * 0, or the one its comment names ({@code # exits 1 …}), and print no Java exception text. {@code ./tdplab shell}
- * reads {@code exit} from its input. ({@code mvn verify} is this build itself.)
+ * reads {@code exit} from its input. Not run: {@code mvn verify} (this build itself), {@code ./tdplab bench} (the
+ * benchmark suite takes minutes; {@code BenchMainTest} covers its command line) and lines that need another
+ * environment ({@code TDPLAB_JAVA_OPTS=-Xmx20g ./tdplab run scenarios/large/…}, a 1 TiB guest).
  */
 public class ReadmeCommandsIT {
     private static final Pattern EXITS = Pattern.compile("#.*\\bexits (\\d)");
@@ -57,7 +59,7 @@ public class ReadmeCommandsIT {
                 sh = !sh && l.strip().equals("```sh");
                 continue;
             }
-            if (sh && l.startsWith("./tdplab"))
+            if (sh && l.startsWith("./tdplab") && !l.startsWith("./tdplab bench"))
                 out.add(l.strip());
         }
         return out;

@@ -187,6 +187,10 @@ public interface Vm {
         return bugReason();
     }
 
-    /** Runs a verb a backend contributes (e.g. {@code finalize}); {@code ENOTSUP} for a verb it lacks. */
-    void invoke(String verb, Map<String, String> options, Set<String> flags);
+    /**
+     * Runs a verb a backend contributes (e.g. {@code finalize}); {@code ENOTSUP} for a verb it lacks. Returns the
+     * range a populating verb handed back undone (size 0 when it did it all), empty for a verb that hands nothing
+     * back. A failure after partial progress carries the rest in {@link MmuException#remaining()}.
+     */
+    Optional<Remaining> invoke(String verb, Map<String, String> options, Set<String> flags);
 }

@@ -16,6 +16,7 @@ import static org.tdplab.backend.tdx.kvm.Tds.stat;
 
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
@@ -28,6 +29,7 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.Exit;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
@@ -180,6 +182,22 @@ class TdxVmTest {
         assertRead(vm, 0, gpa | (1L << 47), 0x99);
         assertTrue(vm.lookup(gpa, RootKind.DIRECT).orElseThrow().present());
         assertEquals(0, stat(vm, "TDH.MEM.PAGE.AUG"));
+        assertClean(vm);
+    }
+
+    @Test
+    void initMemRegionWritesTheRegionBackAfterAFailure() {
+        Vm vm = tds.td("partial", 1, 48, 0, Map.of());
+        image(vm, 0, 4 * K4);
+        vm.setMemoryAttributes(0, 2 * K4, true);
+        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("init_mem_region",
+                Map.of("gpa", "0", "size", Long.toString(4 * K4)), Set.of()));
+        assertEquals(Errno.EINVAL, e.errno(), "the third page is shared");
+        assertEquals(Optional.of(new Remaining(2 * K4, 2 * K4)), e.remaining());
+        assertEquals(2, stat(vm, "TDH.MEM.PAGE.ADD"));
+        vm.setMemoryAttributes(2 * K4, 2 * K4, true);
+        assertEquals(Optional.of(new Remaining(4 * K4, 0)), vm.invoke("init_mem_region",
+                Map.of("gpa", Long.toString(2 * K4), "size", Long.toString(2 * K4)), Set.of()));
         assertClean(vm);
     }
 

@@ -61,6 +61,14 @@ public interface VmContext {
      */
     long nestedWalk(int vcpu, long gfn, boolean isPrivate);
 
+    /**
+     * {@code kvm_split_cross_boundary_leafs}: under the MMU write lock, every huge leaf of a backend-owned root
+     * that covers part of {@code [gfn, gfn+npages)} and part of what lies outside it is split (through
+     * {@link VmBackend#splitExternalSpt}) until no leaf crosses either boundary; e.g. before the backend maps or
+     * accepts a 4K page inside a 2M leaf. Returns false when a split failed (the VM is then bugged).
+     */
+    boolean splitCrossBoundaryLeafs(long gfn, long npages);
+
     /** {@code kvm_zap_gfn_range} on behalf of the backend (not a memory-type change). */
     void zapGfnRange(long gfn, long npages);
 
@@ -69,6 +77,14 @@ public interface VmContext {
      * translations from before the call.
      */
     void kickAllVcpus();
+
+    /**
+     * Called from {@link VmBackend#invoke} by a verb that works through a range and may stop early: it hands
+     * {@code [gpa, gpa + size)} back undone (size 0 when it did it all), as KVM writes the leftover into the ioctl's
+     * struct. The caller of the verb gets it, also when the verb then fails. The last call of a verb counts.
+     */
+    default void handBack(long gpa, long size) {
+    }
 
     /** Allows {@code KVM_PRE_FAULT_MEMORY} from now on (e.g. at finalize). */
     void allowPreFault();

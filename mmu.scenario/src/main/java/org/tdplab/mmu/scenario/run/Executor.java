@@ -43,7 +43,9 @@ final class Executor {
         try {
             return dispatch(s);
         } catch (MmuException e) {
-            return Outcome.error(e.errno(), vms.display(e.reason()));
+            Outcome o = Outcome.error(e.errno(), vms.display(e.reason()));
+            e.remaining().ifPresent(r -> o.handedBack(r.gpa(), r.size()));
+            return o;
         }
     }
 
@@ -197,8 +199,8 @@ final class Executor {
                     v.name, vm.type());
         Map<String, String> options = new LinkedHashMap<>();
         s.options().forEach((k, val) -> options.put(k, Long.toUnsignedString(val.number())));
-        vm.invoke(s.verb().substring(ns.length() + 1), options, s.flags());
-        return Outcome.ok();
+        return vm.invoke(s.verb().substring(ns.length() + 1), options, s.flags())
+                .map(r -> Outcome.remaining(r.gpa(), r.size())).orElse(Outcome.ok());
     }
 
     private static int slotId(Statement s) {

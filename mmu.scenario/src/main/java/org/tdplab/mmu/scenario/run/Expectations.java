@@ -108,6 +108,7 @@ final class Expectations {
         long[] r = o.remaining();
         if (r == null)
             return Optional.of(o.failed() ? o.error() : "no range handed back (" + did(subject, o) + ")");
+        // a failure after partial progress hands the rest back too (expect error names the failure)
         // all done: the contract writes size=0 and whatever gpa; KVM leaves gpa at the range's end
         boolean holds = r[1] == e.number("size") && (r[1] == 0 || r[0] == e.number("gpa"));
         return holds ? Optional.empty() : Optional.of("remaining gpa=" + Text.hex(r[0]) + " size=" + Text.hex(r[1]));

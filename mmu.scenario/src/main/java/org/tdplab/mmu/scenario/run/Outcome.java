@@ -60,6 +60,11 @@ final class Outcome {
         return o;
     }
 
+    /** A failure after partial progress also hands back the rest of the range. */
+    void handedBack(long gpa, long size) {
+        remaining = new long[] { gpa, size };
+    }
+
     /** The count the statement returned, or null when it returns none. */
     Long result() {
         return result;

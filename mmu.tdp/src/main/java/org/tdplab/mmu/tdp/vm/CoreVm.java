@@ -19,6 +19,7 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.MmuObserver;
 import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.SpteInfo;
@@ -411,7 +412,14 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public AccessResult access(int vcpu, Access access, long gpa, long size, Encoding encoding, long value) {
-        return onVcpu(vcpu, v -> guest.access(v, access, gpa, size, encoding, value));
+        Vcpu v = enterVcpu(vcpu);
+        try {
+            return guest.access(v, access, gpa, size, encoding, value);
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
+        } finally {
+            exitVcpu(v);
+        }
     }
 
     @Override
@@ -421,7 +429,14 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public AccessResult accept(int vcpu, long gpa, long size, PageSize level) {
-        return onVcpu(vcpu, v -> guest.accept(v, gpa, size, level));
+        Vcpu v = enterVcpu(vcpu);
+        try {
+            return guest.accept(v, gpa, size, level);
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
+        } finally {
+            exitVcpu(v);
+        }
     }
 
     @Override
@@ -432,6 +447,28 @@ public final class CoreVm implements Vm, MmuHost {
     @Override
     public FaultResult fault(int vcpu, long gpa, long errorCode) {
         return onVcpu(vcpu, v -> guest.fault(v, gpa, errorCode));
+    }
+
+    /**
+     * {@link #onVcpu} without a lambda, for the guest's accesses (one per page in a workload): the gate's read side,
+     * the liveness check and {@code vcpu->mutex}; {@link #exitVcpu} undoes it.
+     */
+    private Vcpu enterVcpu(int index) {
+        gate.enter();
+        try {
+            requireAlive();
+            Vcpu v = vcpu(index);
+            v.mutex.lock();
+            return v;
+        } catch (RuntimeException e) {
+            gate.exit();
+            throw e;
+        }
+    }
+
+    private void exitVcpu(Vcpu v) {
+        v.mutex.unlock();
+        gate.exit();
     }
 
     /** A vCPU ioctl: under {@code vcpu->mutex}, after checking that the VM can still run it. */
@@ -481,18 +518,32 @@ public final class CoreVm implements Vm, MmuHost {
     }
 
     @Override
-    public void invoke(String verb, Map<String, String> options, Set<String> flags) {
-        ops.run(() -> OperationStream.verb(verb, options, flags), () -> gate.run(() -> invokeNow(verb, options, flags)));
+    public Optional<Remaining> invoke(String verb, Map<String, String> options, Set<String> flags) {
+        return ops.call(() -> OperationStream.verb(verb, options, flags),
+                () -> gate.call(() -> invokeNow(verb, options, flags)));
     }
 
-    private void invokeNow(String verb, Map<String, String> options, Set<String> flags) {
+    /** The range the verb running now handed back ({@link CoreVmContext#handBack}); under {@link #slotsLock}. */
+    private Remaining handedBack;
+
+    private Optional<Remaining> invokeNow(String verb, Map<String, String> options, Set<String> flags) {
         requireAlive();
         slotsLock.lock();
+        handedBack = null;
         try {
             backend.invoke(verb, options, flags);
+            return Optional.ofNullable(handedBack);
+        } catch (MmuException e) {
+            throw handedBack == null ? e : e.withRemaining(handedBack);
         } finally {
+            handedBack = null;
             slotsLock.unlock();
         }
+    }
+
+    /** A verb running under {@link #slotsLock} hands back the rest of its range. */
+    void handBack(long gpa, long size) {
+        handedBack = new Remaining(gpa, size);
     }
 
     // ---- teardown -----------------------------------------------------------------------------------------

@@ -75,6 +75,11 @@ final class CoreVmContext implements VmContext {
     }
 
     @Override
+    public void handBack(long gpa, long size) {
+        vm.handBack(gpa, size);
+    }
+
+    @Override
     public void bug(String reason) {
         vm.bug(reason);
     }
@@ -131,6 +136,26 @@ final class CoreVmContext implements VmContext {
             return vm.guest.nestedWalk(v, gfn, isPrivate);
         } finally {
             v.mutex.unlock();
+        }
+    }
+
+    /**
+     * Splitting keeps every translation, so nothing is flushed. From a hook that already runs under the write lock
+     * it splits in place; from one under the read lock it cannot (the kernel would deadlock): the VM is bugged.
+     */
+    @Override
+    public boolean splitCrossBoundaryLeafs(long gfn, long npages) {
+        if (vm.mmu.lock.isWriteLockedByMe())
+            return vm.mmu.splitCrossBoundaryLeafs(gfn, gfn + npages) && !vm.bugged();
+        if (vm.mmu.lock.isReadLockedByMe()) {
+            vm.bug(String.format("kvm_split_cross_boundary_leafs at gfn 0x%x with the MMU lock held for read", gfn));
+            return false;
+        }
+        vm.mmu.lock.writeLock();
+        try {
+            return vm.mmu.splitCrossBoundaryLeafs(gfn, gfn + npages) && !vm.bugged();
+        } finally {
+            vm.mmu.lock.writeUnlock();
         }
     }
 

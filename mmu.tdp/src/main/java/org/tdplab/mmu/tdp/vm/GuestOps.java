@@ -47,11 +47,13 @@ final class GuestOps {
     AccessResult access(Vcpu v, Access access, long gpa, long size, Encoding encoding, long value) {
         checkEncoding(encoding);
         long natural = gpa & ~sharedBitMask;
-        if (size <= 0)
+        if (size == 0)
             throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
-        long limit = 1L << vm.caps.gpaw();
-        if (natural >= limit || size > limit - natural)
-            throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x lies beyond gpaw=%d", gpa, size, vm.caps.gpaw());
+        // the range as written within the GPA width, and its natural GPAs below the shared bit
+        if (Long.compareUnsigned(gpa + size, gpa) <= 0 || Long.compareUnsigned(gpa + size, 1L << vm.caps.gpaw()) > 0
+                || Long.compareUnsigned(natural + size, vm.caps.maxGfn() << 12) > 0)
+            throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", gpa, size,
+                    vm.caps.gpaw());
         boolean aliasGiven = sharedBitMask != 0 && (gpa & sharedBitMask) != 0;
         long first = natural >>> 12, last = (natural + size - 1) >>> 12;
         boolean agree = true;
@@ -59,7 +61,7 @@ final class GuestOps {
         for (long gfn = first; gfn <= last; gfn++) {
             boolean isPrivate = privateFor(gfn, encoding, aliasGiven);
             long guestGpa = (gfn << 12) | (isPrivate ? 0 : sharedBitMask);
-            long token = access == Access.WRITE ? (value != Vm.DEFAULT_TOKEN ? value : gfn << 12) : 0;
+            long token = access == Access.WRITE ? (value != Vm.DEFAULT_TOKEN ? value : TokenMap.defaultToken(gfn)) : 0;
             long result = touch(v, access, guestGpa, gfn, isPrivate, token);
             if (result != DONE)
                 return ended(v, gfn - first, result);
@@ -189,9 +191,9 @@ final class GuestOps {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
         if (vm.caps.mirroredPt() && isPrivate) {
             long w = vm.backend().translatePrivate(v.id, gfn, access);
-            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.mirrorRoot, gfn, write, exec);
+            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.walker, v.mirrorRoot, gfn, write, exec);
         }
-        return HardwareWalk.walk(mmu, v.directRoot, guestGfn, write, exec);
+        return HardwareWalk.walk(mmu, v.walker, v.directRoot, guestGfn, write, exec);
     }
 
     /** Handles a failed translation: faults go to KVM; exceptions to the guest; a fatal outcome kills the VM. */
