@@ -67,8 +67,8 @@ public final class Session {
                 out.addAll(describe(s, lastOutcome));
             }
         }
-        if (Thread.interrupted()) // Ctrl-C while the statement ran: it ran to its end; say so, and clear it
-            out.add("interrupted (the statement ran to its end)");
+        if (Thread.interrupted()) // Ctrl-C while the statement ran (a workload stops early): say so, and clear it
+            out.add("interrupted");
         return out;
     }
 
