@@ -104,12 +104,20 @@ public class BackendConfigIT {
         org.osgi.service.cm.Configuration c = configAdmin.getConfiguration("org.tdplab.backend.snp", "?");
         Dictionary<String, Object> props = new Hashtable<>();
         props.put("policy", "0x1");
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream console = System.err;
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
         try {
             c.update(props); // a policy KVM refuses: the backend refuses the configuration, new VMs use the defaults
-            Thread.sleep(300);
+            assertTrue("the refusal is reported", Container.eventually(() -> err.toString(
+                    java.nio.charset.StandardCharsets.UTF_8).contains("refused"), 3000));
         } finally {
+            System.setErr(console);
             c.delete();
         }
+        assertEquals("one line, no stack trace", "tdplab: configuration org.tdplab.backend.snp refused (EINVAL: "
+                + "policy=0x1 lacks bit 17, which must be one); new SNP VMs keep the previous settings\n",
+                err.toString(java.nio.charset.StandardCharsets.UTF_8));
         Thread.sleep(300);
         props.put("policy", "0x130000"); // SMT | MBO | single socket
         c = configAdmin.getConfiguration("org.tdplab.backend.snp", "?");

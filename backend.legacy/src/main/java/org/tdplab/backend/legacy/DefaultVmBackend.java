@@ -1,7 +1,8 @@
 package org.tdplab.backend.legacy;
 
+import java.util.List;
 import java.util.Map;
-import java.util.Set;
+import java.util.stream.Stream;
 
 import org.osgi.service.component.annotations.Component;
 import org.tdplab.mmu.api.backend.Backend;
@@ -9,6 +10,7 @@ import org.tdplab.mmu.api.backend.Capabilities;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.VmOption;
 import org.tdplab.mmu.api.backend.VmType;
 
 /**
@@ -21,6 +23,9 @@ import org.tdplab.mmu.api.backend.VmType;
 @Capabilities
 public class DefaultVmBackend implements Backend {
     static final String SLOT_ZAP_ALL = "slot_zap_all";
+    private static final List<VmOption> OPTIONS = Stream.concat(Stream.of(new VmOption(SLOT_ZAP_ALL, "on|off",
+            "KVM_X86_QUIRK_SLOT_ZAP_ALL: deleting or moving a memslot zaps every root (default on); off zaps only "
+                    + "the slot's range")), Options.MMU.stream()).toList();
 
     @Override
     public String vmType() {
@@ -29,11 +34,14 @@ public class DefaultVmBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        Set<String> known = new java.util.HashSet<>(Options.MMU);
-        known.add(SLOT_ZAP_ALL);
-        Options.requireKnown(vmType(), options, known);
+        Options.requireKnown(vmType(), options, OPTIONS);
         return Options.applyMmu(vmType(), options, VmCapabilities.ordinary(vmType(), gpaw)
                 .withSlotZapAll(Options.onOff(vmType(), options, SLOT_ZAP_ALL, true)));
+    }
+
+    @Override
+    public List<VmOption> options() {
+        return OPTIONS;
     }
 
     /** {@code VMTYPE.nx_recover VM}: one pass of the NX huge page recovery worker. */

@@ -5,13 +5,16 @@ import java.util.Set;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.VmOption;
 
 /** Validation of the {@code k=v} options a VM type accepts. */
 final class Options {
     private Options() {
     }
 
-    static void requireKnown(String vmType, Map<String, String> options, Set<String> known) {
+    static void requireKnown(String vmType, Map<String, String> options, java.util.List<VmOption> specs) {
+        Set<String> known = new java.util.TreeSet<>();
+        specs.forEach(o -> known.add(o.key()));
         for (String key : options.keySet())
             if (!known.contains(key))
                 throw new MmuException(Errno.EINVAL, "option '%s' is not known to VM type %s; known: %s", key, vmType,
@@ -33,7 +36,14 @@ final class Options {
     static final String AD = "ad", NX_HUGE_PAGES = "nx_huge_pages", NX_RECOVERY_RATIO = "nx_recovery_ratio",
             PML = "pml";
     /** The MMU options every ordinary VM type takes. */
-    static final Set<String> MMU = Set.of(AD, NX_HUGE_PAGES, NX_RECOVERY_RATIO, PML);
+    static final java.util.List<VmOption> MMU = java.util.List.of(
+            new VmOption(AD, "on|off", "EPT A/D bits (default on); off ages by access tracking"),
+            new VmOption(NX_HUGE_PAGES, "on|off", "the NX huge page mitigation: exec faults split huge pages "
+                    + "(default off)"),
+            new VmOption(NX_RECOVERY_RATIO, "N", "a recovery pass zaps ceil(nx_lpage_splits / N) split pages; "
+                    + "0 = never (default 60)"),
+            new VmOption(PML, "on|off", "dirty logging by D bits and a page-modification log instead of write "
+                    + "protection; needs ad=on (default off)"));
 
     /**
      * {@code ad=on|off}, {@code nx_huge_pages=on|off}, {@code nx_recovery_ratio=N} (default 60, as the kernel),

@@ -10,6 +10,7 @@ import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.VmOption;
 import org.tdplab.mmu.api.backend.VmType;
 
 /**
@@ -32,6 +33,11 @@ public class SwProtectedVmBackend implements Backend {
         Options.requireKnown(vmType(), options, Options.MMU);
         return Options.applyMmu(vmType(), options,
                 VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ATTRIBUTES, PG_LEVEL_1G));
+    }
+
+    @Override
+    public java.util.List<VmOption> options() {
+        return Options.MMU;
     }
 
     /** {@code VMTYPE.nx_recover VM}: one pass of the NX huge page recovery worker. */

@@ -15,6 +15,7 @@ import org.tdplab.backend.snp.kvm.SnpHost;
 import org.tdplab.backend.snp.kvm.SnpOptions;
 import org.tdplab.backend.snp.kvm.SnpVm;
 import org.tdplab.backend.snp.rmp.Rmp;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
@@ -23,6 +24,7 @@ import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.VmOption;
 import org.tdplab.mmu.api.backend.VmType;
 
 /**
@@ -67,9 +69,23 @@ public class SnpBackend implements Backend {
     private volatile Map<String, String> defaults = Map.of();
     private volatile FirmwareLatency latency = DEFAULT_LATENCY;
 
+    /**
+     * ConfigAdmin's configuration: applied, or — when the backend refuses it — reported on the console in one line
+     * (never as a stack trace) while new SNP VMs keep the settings they had.
+     */
     @Activate
     @Modified
     void configure(Config config) {
+        try {
+            apply(config);
+        } catch (MmuException e) {
+            System.err.println("tdplab: configuration " + PID + " refused (" + e.getMessage() + "); new SNP VMs keep "
+                    + "the previous settings");
+        }
+    }
+
+    /** Applies a configuration, or refuses it whole ({@code EINVAL}) and keeps the previous one. */
+    void apply(Config config) {
         Map<String, String> d = new HashMap<>();
         if (!config.policy().isBlank())
             d.put("policy", config.policy().trim());
@@ -114,6 +130,11 @@ public class SnpBackend implements Backend {
     @Override
     public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
         return SnpVm.restore(vm, host, SnpOptions.parse(withDefaults(options)), snapshot);
+    }
+
+    @Override
+    public List<VmOption> options() {
+        return SnpOptions.OPTIONS;
     }
 
     @Override

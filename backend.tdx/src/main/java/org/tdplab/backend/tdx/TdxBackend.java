@@ -14,6 +14,7 @@ import org.osgi.service.metatype.annotations.Option;
 import org.tdplab.backend.tdx.kvm.HkidPool;
 import org.tdplab.backend.tdx.kvm.TdxOptions;
 import org.tdplab.backend.tdx.kvm.TdxVm;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
@@ -22,6 +23,7 @@ import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.VmOption;
 import org.tdplab.mmu.api.backend.VmType;
 
 /**
@@ -85,9 +87,23 @@ public class TdxBackend implements Backend {
     private volatile Map<String, String> defaults = Map.of();
     private volatile FirmwareLatency latency = DEFAULT_LATENCY;
 
+    /**
+     * ConfigAdmin's configuration: applied, or — when the backend refuses it — reported on the console in one line
+     * (never as a stack trace) while new TDs keep the settings they had.
+     */
     @Activate
     @Modified
     void configure(Config config) {
+        try {
+            apply(config);
+        } catch (MmuException e) {
+            System.err.println("tdplab: configuration " + PID + " refused (" + e.getMessage() + "); new TDs keep "
+                    + "the previous settings");
+        }
+    }
+
+    /** Applies a configuration, or refuses it whole ({@code EINVAL}) and keeps the previous one. */
+    void apply(Config config) {
         Map<String, String> d = new HashMap<>();
         d.put("module", config.module());
         d.put("busy_rate", config.busy__rate());
@@ -140,6 +156,11 @@ public class TdxBackend implements Backend {
     @Override
     public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
         return TdxVm.restore(vm, TdxOptions.parse(withDefaults(options)), hkids, snapshot);
+    }
+
+    @Override
+    public List<VmOption> options() {
+        return TdxOptions.OPTIONS;
     }
 
     @Override

@@ -38,8 +38,27 @@ class TdxLatencyConfigTest {
         TdxBackend b = new TdxBackend();
         b.configure(config(Map.of("latency", new String[] { "TDH.MEM.PAGE.AUG=7000" })));
         MmuException e = assertThrows(MmuException.class,
-                () -> b.configure(config(Map.of("latency", new String[] { "TDH.MEM.PAGE.AUG=soon" }))));
+                () -> b.apply(config(Map.of("latency", new String[] { "TDH.MEM.PAGE.AUG=soon" }))));
         assertEquals(Errno.EINVAL, e.errno());
+        assertEquals(7000, b.latency().nanos("TDH.MEM.PAGE.AUG"));
+    }
+
+    /** From ConfigAdmin, a refused configuration is one line on the console, no stack trace, and changes nothing. */
+    @Test
+    void aRefusedConfigurationIsReportedInOneLine() {
+        TdxBackend b = new TdxBackend();
+        b.configure(config(Map.of("latency", new String[] { "TDH.MEM.PAGE.AUG=7000" })));
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream saved = System.err;
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            b.configure(config(Map.of("module", "2.0")));
+        } finally {
+            System.setErr(saved);
+        }
+        assertEquals("tdplab: configuration org.tdplab.backend.tdx refused (EINVAL: module=2.0: the TDX module version "
+                + "must be 1.0 or 1.5); new TDs keep the previous settings\n", err.toString(
+                        java.nio.charset.StandardCharsets.UTF_8));
         assertEquals(7000, b.latency().nanos("TDH.MEM.PAGE.AUG"));
     }
 }

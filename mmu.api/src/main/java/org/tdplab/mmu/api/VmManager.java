@@ -8,6 +8,7 @@ import java.util.Optional;
 import org.osgi.annotation.versioning.ProviderType;
 import org.tdplab.mmu.api.backend.BackendInfo;
 import org.tdplab.mmu.api.backend.VerbSpec;
+import org.tdplab.mmu.api.backend.VmOption;
 
 /** The core service: creates VMs of the types the discovered backends serve (the {@code KVM_CREATE_VM} analogue). */
 @ProviderType
@@ -34,6 +35,11 @@ public interface VmManager {
 
     /** The verbs the discovered backends contribute to the scenario language, e.g. {@code NAMESPACE.finalize}. */
     List<VerbSpec> verbs();
+
+    /** The creation options of each VM type the discovered backends serve, by type ({@code vm.create k=v…}). */
+    default Map<String, List<VmOption>> options() {
+        return Map.of();
+    }
 
     /** Subscribes to trace events of every VM. */
     void addObserver(MmuObserver observer);

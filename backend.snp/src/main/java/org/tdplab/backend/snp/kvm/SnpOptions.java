@@ -1,11 +1,13 @@
 package org.tdplab.backend.snp.kvm;
 
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.VmOption;
 
 /**
  * The {@code k=v} options of an snp VM ({@code vm.create VM type=snp [policy=P]}).
@@ -22,7 +24,11 @@ public record SnpOptions(long policy) {
     /** QEMU's default: SMT allowed, plus the must-be-one bit. */
     public static final long DEFAULT_POLICY = POLICY_SMT | POLICY_RSVD_MBO;
 
-    private static final Set<String> KNOWN = Set.of("policy");
+    /** The options, as {@code Backend.options()} lists them. */
+    public static final List<VmOption> OPTIONS = List.of(new VmOption("policy", "P", "the SNP guest policy given to "
+            + "SNP_LAUNCH_START, checked as snp_launch_start does: bit 17 must be set, only the API version, SMT, "
+            + "debug and single-socket bits may be (default 0x30000, QEMU's)"));
+    private static final Set<String> KNOWN = Set.of(OPTIONS.get(0).key());
 
     /** @throws MmuException EINVAL for an unknown option (naming it) or a policy KVM refuses */
     public static SnpOptions parse(Map<String, String> options) {

@@ -1,12 +1,15 @@
 package org.tdplab.backend.tdx.kvm;
 
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.stream.Collectors;
 
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.VmOption;
 
 /**
  * The {@code vm.create … type=tdx} options: {@code module=1.0|1.5} (status codes of that module version, default
@@ -23,7 +26,17 @@ import org.tdplab.mmu.api.MmuException;
  */
 public record TdxOptions(TdxModule.Version version, boolean septVeDisable, double busyRate, long seed,
         boolean memtypeZapBugs) {
-    public static final Set<String> KNOWN = Set.of("module", "sept_ve_disable", "busy_rate", "seed", "memtype_zap");
+    /** The options, as {@code Backend.options()} lists them. */
+    public static final List<VmOption> OPTIONS = List.of(
+            new VmOption("module", "1.0|1.5", "the TDX module version whose status codes apply (default 1.5)"),
+            new VmOption("sept_ve_disable", "on|off", "the SEPT_VE_DISABLE TD attribute: on, a guest access to a "
+                    + "PENDING page kills the TD; off, it takes a #VE (default on)"),
+            new VmOption("busy_rate", "P", "probability in [0, 1] that a contended module lock is found busy "
+                    + "(TDX_OPERAND_BUSY injection; default 0)"),
+            new VmOption("seed", "N", "seed of the busy injection draws (default 0)"),
+            new VmOption("memtype_zap", "zap|bug", "kvm_zap_gfn_range on the TD: zap removes its private pages "
+                    + "through BLOCK, TRACK, REMOVE (mainline 6.16+, default); bug is the seed RFC's KVM_BUG_ON"));
+    public static final Set<String> KNOWN = OPTIONS.stream().map(VmOption::key).collect(Collectors.toSet());
 
     public static TdxOptions defaults() {
         return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0, false);

@@ -37,7 +37,8 @@ final class ModuleSnapshot {
         }) {
             return (TdxModule) in.readObject();
         } catch (IOException | ClassNotFoundException e) {
-            throw new IllegalArgumentException("unreadable TDX module state: " + e, e);
+            throw new IllegalArgumentException("the TDX module state in the snapshot cannot be read (not this "
+                    + "backend's format, or damaged)", e);
         }
     }
 }

@@ -56,4 +56,12 @@ public interface Backend {
     default List<VerbSpec> verbs() {
         return List.of();
     }
+
+    /**
+     * The {@code k=v} options a VM of this type takes at creation; {@link #capabilities} and {@link #attach} refuse
+     * any other with {@code EINVAL}. Listed for help, completion and documentation.
+     */
+    default List<VmOption> options() {
+        return List.of();
+    }
 }

@@ -3,6 +3,7 @@ package org.tdplab.mmu.scenario.cli;
 import java.io.FileDescriptor;
 import java.io.FileInputStream;
 import java.io.FileOutputStream;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -56,7 +57,9 @@ public class CommandLine implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         List<String> args = launcherArguments();
-        if (args.isEmpty() || args.get(0).equals("shell"))
+        if (args.isEmpty())
+            return help(System.out);
+        if (args.get(0).equals("shell"))
             return shell();
         String sub = args.get(0);
         List<String> rest = args.subList(1, args.size());
@@ -72,6 +75,12 @@ public class CommandLine implements Callable<Integer> {
      * commands never open a terminal; the shell raises the level, and Gogo stops the framework when it exits.
      */
     private int shell() throws InterruptedException {
+        try {
+            ShellProfile.install(context);
+        } catch (IOException | RuntimeException e) {
+            System.err.println("tdplab shell: the session profile could not be written (" + e.getMessage()
+                    + "); the shell starts without tdplab's help, completion and prompt");
+        }
         context.getBundle(0).adapt(FrameworkStartLevel.class).setStartLevel(SHELL_START_LEVEL);
         stopped.await();
         return OK;
@@ -98,10 +107,13 @@ public class CommandLine implements Callable<Integer> {
             return result instanceof Integer status ? status : OK;
         } catch (Exception e) {
             Throwable cause = rootCause(e);
-            System.err.printf("tdplab %s: %s%n", sub, cause.getMessage() != null ? cause.getMessage() : cause);
             if (Boolean.getBoolean("tdplab.debug"))
                 cause.printStackTrace();
-            return cause instanceof IllegalArgumentException ? USAGE : FAILURE;
+            boolean usage = cause instanceof IllegalArgumentException;
+            System.err.printf("tdplab %s: %s%n", sub, cause.getMessage() != null && !cause.getMessage().isBlank()
+                    ? cause.getMessage() : usage ? "bad arguments; try './tdplab " + sub + " --help'"
+                    : "failed unexpectedly (a bug in tdplab; TDPLAB_JAVA_OPTS=-Dtdplab.debug=true shows where)");
+            return usage ? USAGE : FAILURE;
         } finally {
             session.close();
         }
@@ -118,12 +130,14 @@ public class CommandLine implements Callable<Integer> {
     private int help(PrintStream out) {
         out.println("usage: ./tdplab COMMAND [ARGS…]");
         out.println();
-        out.printf("  %-10s %s%n", "shell", "an interactive Gogo shell in the same runtime (commands in scope mmu)");
+        out.printf("  %-10s %s%n", "shell", "an interactive shell: statements one at a time on VMs that live until "
+                + "you leave (help, Tab, exit)");
         out.printf("  %-10s %s%n", "version", "print the versions of tdplab, its bundles, the framework and Java");
         out.printf("  %-10s %s%n", "help", "print this text");
         subcommands().forEach((name, summary) -> out.printf("  %-10s %s%n", name, summary));
         out.println();
-        out.println("Exit status: 0 ok, 1 failure, 2 usage error.");
+        out.println("Each command runs in a fresh runtime; VMs live only as long as one run or one shell.");
+        out.println("Exit status: 0 ok, 1 failure, 2 usage error. Documentation: README.md and docs/.");
         return OK;
     }
 

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
+import org.apache.felix.service.command.CommandSession;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.MmuException;
@@ -15,6 +16,7 @@ import org.tdplab.mmu.scenario.io.Input;
 import org.tdplab.mmu.scenario.replay.ReplayResult;
 import org.tdplab.mmu.scenario.replay.Replayer;
 import org.tdplab.mmu.scenario.run.Runner;
+import org.tdplab.mmu.scenario.shell.Interrupts;
 import org.tdplab.mmu.scenario.trace.BadTrace;
 import org.tdplab.mmu.scenario.trace.TraceReader;
 
@@ -35,8 +37,9 @@ public class ReplayCommand {
     @Reference
     VmManager manager;
 
-    public Integer replay(String... args) {
-        return replay(System.out, System.err, args);
+    /** The Gogo command: the exit status as its result, except at the interactive prompt (the summary says it). */
+    public Integer replay(CommandSession session, String... args) {
+        return Interactive.result(session, Interrupts.interruptible(() -> replay(System.out, System.err, args)));
     }
 
     int replay(PrintStream out, PrintStream err, String... args) {

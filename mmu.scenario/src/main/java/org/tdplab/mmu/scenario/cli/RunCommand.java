@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
 
+import org.apache.felix.service.command.CommandSession;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.VmManager;
@@ -16,6 +17,7 @@ import org.tdplab.mmu.scenario.report.HtmlReport;
 import org.tdplab.mmu.scenario.report.JsonReport;
 import org.tdplab.mmu.scenario.run.Progress;
 import org.tdplab.mmu.scenario.run.Runner;
+import org.tdplab.mmu.scenario.shell.Interrupts;
 import org.tdplab.mmu.scenario.trace.TraceWriter;
 
 /** {@code ./tdplab run [--checked] FILE…} (Gogo {@code mmu:run}): runs scenario files; the result is the exit status. */
@@ -31,7 +33,12 @@ public class RunCommand {
     @Reference
     VmManager manager;
 
-    public Integer run(String... args) {
+    /** The Gogo command: the exit status as its result, except at the interactive prompt (the summary says it). */
+    public Integer run(CommandSession session, String... args) {
+        return Interactive.result(session, Interrupts.interruptible(() -> run(args)));
+    }
+
+    int run(String... args) {
         boolean checked = false, quiet = false;
         String trace = null, json = null, html = null;
         List<String> files = new ArrayList<>();

@@ -402,7 +402,7 @@ public final class Parser {
     }
 
     /** The word of {@code known} {@code word} is most likely a misspelling of, or null. */
-    static String closest(String word, Collection<String> known) {
+    public static String closest(String word, Collection<String> known) {
         String best = null;
         int bestDistance = Integer.MAX_VALUE;
         String w = word.toLowerCase(java.util.Locale.ROOT);

@@ -15,7 +15,7 @@ import org.tdplab.mmu.scenario.lang.VerbCatalog;
  * The verbs the discovered backends contribute, as statement forms: {@code NS.VERB VM key=N… [flag…]}. A backend
  * that lands later is picked up by the next run without any change here.
  */
-final class BackendVerbs {
+public final class BackendVerbs {
     private BackendVerbs() {
     }
 
@@ -39,7 +39,8 @@ final class BackendVerbs {
         return new Parser(VerbCatalog.of(usable, Set.of()));
     }
 
-    static Schema schema(VerbSpec spec) {
+    /** The statement form of a backend verb, e.g. {@code tdx.finalize VM}. */
+    public static Schema schema(VerbSpec spec) {
         Schema.Builder b = Schema.verb(spec.name()).positional("VM");
         spec.required().forEach(k -> b.required(k, ValueType.NUMBER, placeholder(k)));
         spec.optional().forEach(k -> b.optional(k, ValueType.NUMBER, placeholder(k)));

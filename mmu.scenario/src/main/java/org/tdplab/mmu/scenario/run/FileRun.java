@@ -35,6 +35,7 @@ final class FileRun {
     private Statement last;
     private final org.tdplab.mmu.api.VmManager manager;
     private boolean pictures;
+    private boolean interrupted;
     /** The attribute lane of each VM's picture, from the operation stream. */
     private final AttributeLanes lanes = new AttributeLanes();
     /** Each region's SPTE changes and firmware calls, for the picture's history on click. */
@@ -67,6 +68,11 @@ final class FileRun {
         return this;
     }
 
+    /** Whether the run was interrupted (the thread's interrupt, as Ctrl-C in the shell gives it). */
+    boolean interrupted() {
+        return interrupted;
+    }
+
     FileResult run() {
         long t0 = System.nanoTime();
         if (pictures) {
@@ -74,8 +80,15 @@ final class FileRun {
             manager.addObserver(history);
         }
         try {
-            for (Step step : script.steps())
+            for (Step step : script.steps()) {
+                if (Thread.interrupted()) { // Ctrl-C in the shell: stop at a statement boundary
+                    interrupted = true;
+                    failures.add(new Failure(script.file(), step.line(), "to run to the end",
+                            "interrupted before this line", List.of("the rest of the file was not run")));
+                    break;
+                }
                 step(step);
+            }
         } catch (RuntimeException | AssertionError | StackOverflowError e) {
             internal(e, "the rest of the file was not run");
         } catch (OutOfMemoryError e) {
@@ -272,12 +285,8 @@ final class FileRun {
         List<String> details = new ArrayList<>();
         if (last != null)
             details.add(last.source());
-        StackTraceElement[] trace = e.getStackTrace();
-        for (int i = 0; i < Math.min(8, trace.length); i++)
-            details.add("at " + trace[i]);
         details.add(consequence);
         failures.add(new Failure(script.file(), last == null ? 1 : last.line(),
-                "the statement to succeed or fail with an errno", "an internal error of the model: "
-                        + vms.display(String.valueOf(e)), details));
+                "the statement to succeed or fail with an errno", vms.display(Text.internalError(e)), details));
     }
 }

@@ -59,10 +59,12 @@ public final class Runner {
         int passed = 0, failed = 0;
         Progress bar = Progress.on(err, progress);
         try {
-            for (Script script : scripts) {
+            for (int i = 0; i < scripts.size(); i++) {
+                Script script = scripts.get(i);
+                FileRun run = new FileRun(manager, script, checked, line -> print(bar, line), bar).pictures(pictures);
                 FileResult result;
                 try {
-                    result = new FileRun(manager, script, checked, line -> print(bar, line), bar).pictures(pictures).run();
+                    result = run.run();
                 } catch (OutOfMemoryError e) {
                     result = new FileResult(script.file(), script.statements().size(), 0,
                             List.of(OutOfMemory.failure(script.file(), null, "the file did not finish")));
@@ -74,6 +76,11 @@ public final class Runner {
                     passed++;
                 else
                     failed++;
+                if (run.interrupted()) {
+                    print(bar, "interrupted" + (i + 1 < scripts.size() ? ": " + (scripts.size() - i - 1)
+                            + " more file" + (scripts.size() - i - 1 == 1 ? "" : "s") + " not run" : ""));
+                    break;
+                }
             }
         } finally {
             if (bar != null)

@@ -1,8 +1,7 @@
 package org.tdplab.mmu.scenario.run;
 
-import java.io.ByteArrayOutputStream;
+import java.io.OutputStream;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -13,6 +12,7 @@ import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.scenario.lang.ParseException;
 import org.tdplab.mmu.scenario.lang.ParseResult;
+import org.tdplab.mmu.scenario.lang.Parser;
 import org.tdplab.mmu.scenario.lang.Statement;
 
 /**
@@ -41,11 +41,9 @@ public final class Session {
     /** Runs one line of the scenario language; returns the lines it answers with. */
     public synchronized List<String> execute(String text) {
         line++;
-        ByteArrayOutputStream warnings = new ByteArrayOutputStream();
         // an expectation applies to the statement before it: parse it after that statement's text
         boolean expect = text.strip().startsWith("expect") && last != null;
-        ParseResult r = BackendVerbs.parser(manager.verbs(), new PrintStream(warnings, true, StandardCharsets.UTF_8))
-                .parse("shell", expect ? last.source() + "\n" + text : text);
+        ParseResult r = parser().parse("shell", expect ? last.source() + "\n" + text : text);
         List<String> out = new ArrayList<>();
         if (!r.ok()) {
             r.errors().stream().map(ParseException::getMessage).forEach(out::add);
@@ -59,11 +57,29 @@ public final class Session {
                         .orElse("holds"));
             } else {
                 last = s;
-                lastOutcome = executor.execute(s);
+                try {
+                    lastOutcome = executor.execute(s);
+                } catch (RuntimeException | AssertionError | StackOverflowError e) {
+                    lastOutcome = Outcome.ok();
+                    out.add(Text.internalError(e));
+                    continue;
+                }
                 out.addAll(describe(s, lastOutcome));
             }
         }
+        if (Thread.interrupted()) // Ctrl-C while the statement ran (a workload stops early): say so, and clear it
+            out.add("interrupted");
         return out;
+    }
+
+    /** The language now: the core statements and the verbs of the backends discovered now. */
+    public Parser parser() {
+        return BackendVerbs.parser(manager.verbs(), new PrintStream(OutputStream.nullOutputStream()));
+    }
+
+    /** The names of the session's VMs that are not destroyed, in creation order. */
+    public synchronized List<String> vmNames() {
+        return vms.live().stream().map(v -> v.name).toList();
     }
 
     /** Destroys the session's VMs that are still there (the shell is going away). */

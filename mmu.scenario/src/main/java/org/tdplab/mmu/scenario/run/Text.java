@@ -39,4 +39,25 @@ final class Text {
         String how = r.exit() != null ? exit(r.exit(), sharedMask) : "exception " + r.exception();
         return how + " after " + r.pages() + " page" + (r.pages() == 1 ? "" : "s");
     }
+
+    /**
+     * An exception that is not an errno — a bug in the model or the runner — said without Java's exception text:
+     * what it says, and where in tdplab it was thrown ({@code -Dtdplab.debug=true} prints the whole stack).
+     */
+    static String internalError(Throwable e) {
+        if (Boolean.getBoolean("tdplab.debug"))
+            e.printStackTrace();
+        String what = e.getMessage() != null && !e.getMessage().isBlank() ? e.getMessage()
+                : e instanceof NullPointerException ? "a null reference"
+                : e instanceof StackOverflowError ? "the stack overflowed" : "an unexpected condition";
+        StackTraceElement at = null;
+        for (StackTraceElement f : e.getStackTrace())
+            if (f.getClassName().startsWith("org.tdplab.")) {
+                at = f;
+                break;
+            }
+        String where = at == null ? "" : " (at " + at.getClassName().substring(at.getClassName().lastIndexOf('.') + 1)
+                + "." + at.getMethodName() + ", " + at.getFileName() + ":" + at.getLineNumber() + ")";
+        return "internal error of the model, a bug in tdplab: " + what + where;
+    }
 }

@@ -10,6 +10,7 @@ import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.scenario.run.Session;
@@ -24,7 +25,7 @@ import org.tdplab.mmu.scenario.run.Session;
  * mmu:slot td 0 gpa=0 size=8M flags=gmem   slot.add (mmu:slot delete|move|log … for the others)
  * mmu:attr td gpa=0 size=4M private        attr.set
  * mmu:access td vcpu=0 write gpa=2M        guest … (read|write|exec|convert|accept)
- * mmu:zap td gpa=0 size=2M                 zap
+ * mmu:zap vm gpa=0 size=2M                 zap
  * mmu:check td                             check
  * mmu:stats td [PREFIX]                    the non-zero counters
  * mmu:dump td gpa=2M [size=16K]            each page's SPTE in every root, decoded
@@ -41,6 +42,7 @@ public class ShellCommands {
     VmManager manager;
 
     private Session session;
+    /** Where answers go; the process's {@code System.out}, which Gogo routes to the calling session. */
     PrintStream out = System.out;
 
     public ShellCommands() {
@@ -61,6 +63,11 @@ public class ShellCommands {
     @Deactivate
     void deactivate() {
         session.close();
+    }
+
+    /** The session whose VMs these commands act on. */
+    public Session session() {
+        return session;
     }
 
     public void create(String... args) {
@@ -92,36 +99,53 @@ public class ShellCommands {
 
     /** Any line of the scenario language. */
     public void _do(String... args) {
-        print(session.execute(String.join(" ", args)));
+        if (args.length == 0) {
+            out.println("usage: do STATEMENT… (any line of the scenario language; help do)");
+            return;
+        }
+        print(Interrupts.interruptible(() -> session.execute(String.join(" ", args))));
     }
 
-    /** The VM's counters that are not zero, optionally only those whose name starts with {@code prefix}. */
-    public void stats(String vm, String... prefix) {
-        Optional<Vm> v = find(vm);
+    /** The VM's counters that are not zero, optionally only those whose name starts with a prefix. */
+    public void stats(String... args) {
+        if (args.length < 1 || args.length > 2) {
+            out.println("usage: stats VM [PREFIX]");
+            return;
+        }
+        Optional<Vm> v = find(args[0]);
         if (v.isEmpty())
             return;
-        String p = prefix.length > 0 ? prefix[0] : "";
+        String p = args.length > 1 ? args[1] : "";
         new TreeMap<>(v.get().stats()).forEach((k, n) -> {
             if (n != 0 && k.startsWith(p))
                 out.printf("%-28s %d%n", k, n);
         });
     }
 
-    public void dump(String vm, String... args) {
-        Optional<Vm> v = find(vm);
-        if (v.isPresent())
-            print(Dump.lines(v.get(), Dump.range(args)));
+    public void dump(String... args) {
+        if (args.length < 2) {
+            out.println("usage: dump VM gpa=A [size=S]");
+            return;
+        }
+        Optional<Vm> v = find(args[0]);
+        if (v.isEmpty())
+            return;
+        try {
+            print(Dump.lines(v.get(), Dump.range(java.util.Arrays.copyOfRange(args, 1, args.length))));
+        } catch (MmuException e) {
+            out.println(session.display(e.getMessage()));
+        }
     }
 
     private Optional<Vm> find(String vm) {
         Optional<Vm> v = session.vm(vm);
         if (v.isEmpty())
-            out.println("no VM '" + vm + "' in this shell (create one with mmu:create NAME type=T)");
+            out.println("no VM '" + vm + "' in this shell (create one with: create NAME type=T)");
         return v;
     }
 
     private void statement(String verb, String... args) {
-        print(session.execute(verb + " " + String.join(" ", args)));
+        print(Interrupts.interruptible(() -> session.execute(verb + " " + String.join(" ", args))));
     }
 
     private void print(List<String> lines) {

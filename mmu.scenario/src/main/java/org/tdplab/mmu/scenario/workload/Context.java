@@ -90,12 +90,13 @@ final class Context {
                 vm.name(), gpa, size);
         Vcpus.Phase p = Vcpus.run(phase, vcpus, v -> {
             long from = gpa + v * slice, end = v == vcpus - 1 ? gpa + size : from + slice;
-            for (long a = from; a < end; a += ACCEPT_CHUNK) { // in pieces, as the guest's loop goes: progress shows
+            long a = from;
+            for (; a < end && !Vcpus.stopping(); a += ACCEPT_CHUNK) { // in pieces, as the guest's loop goes
                 long n = Math.min(ACCEPT_CHUNK, end - a);
                 complete(v, advice, vm.accept(v, a, n, acceptLevel));
                 org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(n / PAGE);
             }
-            return (end - from) / PAGE;
+            return (Math.min(a, end) - from) / PAGE;
         });
         report.time("Accepting memory", p.wallNanos());
     }
@@ -105,8 +106,11 @@ final class Context {
         Order o = order(vcpu, pass);
         long base = base(vcpu);
         for (long i = 0; i < o.size(); i++) {
-            if ((i & 1023) == 1023)
+            if ((i & 1023) == 1023) {
                 org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(1024);
+                if (Vcpus.stopping())
+                    return i + 1;
+            }
             long a = base + o.page(i) * PAGE;
             AccessResult r = vm.access(vcpu, access, a, PAGE, Encoding.CURRENT, value);
             if (!r.completed()) // the words of a failure are built only for one

@@ -2,6 +2,7 @@ package org.tdplab.mmu.scenario.workload;
 
 import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.tdplab.mmu.api.MmuException;
@@ -38,6 +39,7 @@ final class Vcpus {
     static Phase run(String name, int vcpus, Task task, Runnable host) {
         long[] nanos = new long[vcpus], pages = new long[vcpus];
         AtomicReference<Throwable> failure = new AtomicReference<>();
+        AtomicBoolean stop = new AtomicBoolean(Thread.currentThread().isInterrupted());
         Thread[] threads = new Thread[vcpus];
         Progress.phase(label(name));
         long jit0 = jitMillis();
@@ -45,6 +47,7 @@ final class Vcpus {
         for (int i = 0; i < vcpus; i++) {
             int vcpu = i;
             threads[i] = new Thread(() -> {
+                STOP.set(stop);
                 long t0 = System.nanoTime();
                 try {
                     pages[vcpu] = task.run(vcpu);
@@ -61,7 +64,7 @@ final class Vcpus {
         } catch (Throwable e) {
             failure.compareAndSet(null, e);
         } finally {
-            join(threads);
+            join(threads, stop);
         }
         long wall = System.nanoTime() - start;
         Throwable e = failure.get();
@@ -88,7 +91,20 @@ final class Vcpus {
         return jit != null && jit.isCompilationTimeMonitoringSupported() ? jit.getTotalCompilationTime() : 0;
     }
 
-    private static void join(Thread[] threads) {
+    /** The stop flag of the phase this vCPU thread runs in. */
+    private static final ThreadLocal<AtomicBoolean> STOP = new ThreadLocal<>();
+
+    /**
+     * Whether this vCPU's phase should end early: the statement's thread was interrupted (Ctrl-C in the shell), so
+     * the vCPUs stop at their next check and the workload ends with what ran.
+     */
+    static boolean stopping() {
+        AtomicBoolean s = STOP.get();
+        return s != null && s.get();
+    }
+
+    /** Waits for the vCPUs; an interrupt meanwhile tells them to stop, and stays set for the caller to see. */
+    private static void join(Thread[] threads, AtomicBoolean stop) {
         boolean interrupted = false;
         for (Thread t : threads) {
             while (true) {
@@ -97,6 +113,7 @@ final class Vcpus {
                     break;
                 } catch (InterruptedException e) {
                     interrupted = true;
+                    stop.set(true);
                 }
             }
         }

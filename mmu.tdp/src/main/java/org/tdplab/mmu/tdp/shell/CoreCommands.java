@@ -15,7 +15,8 @@ import org.tdplab.mmu.api.backend.BackendInfo;
         "osgi.command.function=backends",
         "osgi.command.function=vms",
         "mmu.command.summary=backends: list every backend the core discovered (VM type, capabilities, bundle)",
-        "mmu.command.summary=vms: list the VMs that exist now, running or suspended, and the backend serving each" })
+        "mmu.command.summary=vms: list the VMs that exist now, running, suspended, bugged or dead, and the backend serving "
+                + "each (in ./tdplab shell: a fresh ./tdplab process has none)" })
 public class CoreCommands {
     @Reference
     VmManager manager;
@@ -31,10 +32,28 @@ public class CoreCommands {
     }
 
     public void vms() {
+        if (manager.vms().isEmpty()) {
+            System.out.println("no VMs: a VM lives as long as the runtime that created it, so only an open "
+                    + "./tdplab shell (create NAME type=T) or a running scenario has any");
+            return;
+        }
         for (Vm vm : manager.vms())
             System.out.printf("%-12s type=%s vcpus=%d state=%s backend=%s%n", vm.name(), vm.type(), vm.vcpus(),
-                    vm.suspension().map(why -> "suspended (" + why + ")").orElse("running"),
-                    vm.backendVersion().replace(' ', '@'));
+                    state(vm), vm.backendVersion().replace(' ', '@'));
+    }
+
+    /**
+     * {@code running}, {@code suspended (why)}, {@code bugged (why)} ({@code KVM_BUG_ON}) or {@code dead (why)}
+     * ({@code kvm_vm_dead} without a bug): a bugged or dead VM refuses everything with EIO.
+     */
+    static String state(Vm vm) {
+        if (vm.suspension().isPresent())
+            return "suspended (" + vm.suspension().get() + ")";
+        if (vm.bugged())
+            return "bugged (" + vm.bugReason().orElse("KVM_BUG_ON") + ")";
+        if (vm.dead())
+            return "dead (" + vm.deadReason().orElse("kvm_vm_dead") + ")";
+        return "running";
     }
 
     /** The advertised {@code mmu.cap.*} properties; the shared bit shown per address width, e.g. {@code 47@gpaw48}. */

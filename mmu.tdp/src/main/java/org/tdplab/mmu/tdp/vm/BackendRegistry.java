@@ -14,6 +14,7 @@ import org.osgi.framework.Constants;
 import org.osgi.framework.ServiceReference;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.BackendInfo;
+import org.tdplab.mmu.api.backend.VmOption;
 
 /**
  * The backends the core has discovered, by VM type. When two services serve one type the one with the higher
@@ -95,6 +96,14 @@ final class BackendRegistry {
         List<org.tdplab.mmu.api.backend.VerbSpec> out = new ArrayList<>();
         for (String type : types())
             best(type).ifPresent(b -> out.addAll(b.backend().verbs()));
+        return out;
+    }
+
+    /** The creation options of the serving backend of every type, by type. */
+    Map<String, List<VmOption>> options() {
+        Map<String, List<VmOption>> out = new TreeMap<>();
+        for (String type : types())
+            best(type).ifPresent(b -> out.put(type, List.copyOf(b.backend().options())));
         return out;
     }
 

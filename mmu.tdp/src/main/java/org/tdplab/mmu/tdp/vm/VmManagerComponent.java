@@ -27,6 +27,7 @@ import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.BackendInfo;
 import org.tdplab.mmu.api.backend.VerbSpec;
+import org.tdplab.mmu.api.backend.VmOption;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.mem.HostMemory;
 
@@ -206,6 +207,11 @@ public class VmManagerComponent implements VmManager {
     @Override
     public List<VerbSpec> verbs() {
         return backends.verbs();
+    }
+
+    @Override
+    public Map<String, List<VmOption>> options() {
+        return backends.options();
     }
 
     @Override

@@ -1,0 +1,53 @@
+package org.tdplab.mmu.scenario.shell;
+
+import java.util.List;
+import java.util.function.Supplier;
+
+import org.jline.reader.Candidate;
+import org.jline.reader.ParsedLine;
+import org.jline.terminal.Terminal;
+
+/**
+ * The bridge to JLine, the terminal and line reader of Gogo's interactive shell: Tab's candidates, and Ctrl-C for a
+ * running command. Only the interactive shell loads this class, so the bundle runs without JLine elsewhere (its
+ * imports are optional).
+ */
+final class Jline {
+    private Jline() {
+    }
+
+    /** Candidates for {@code line} (a JLine {@link ParsedLine}); none when it is not one. */
+    static List<Candidate> complete(Object line, Completion completion) {
+        if (!(line instanceof ParsedLine l) || l.wordIndex() < 1 || l.words().isEmpty())
+            return List.of();
+        String command = l.words().get(0);
+        command = command.substring(command.indexOf(':') + 1);
+        List<String> before = l.words().subList(1, Math.min(l.wordIndex(), l.words().size()));
+        String current = l.word().substring(0, Math.min(l.wordCursor(), l.word().length()));
+        return completion.complete(command, before, current).stream()
+                .map(c -> new Candidate(c.value(), c.value(), null, shorten(c.description()), null, null,
+                        c.complete()))
+                .toList();
+    }
+
+    private static String shorten(String s) {
+        return s == null || s.length() <= 60 ? s : s.substring(0, 59) + "…";
+    }
+
+    /**
+     * Runs {@code body} with Ctrl-C ({@code SIGINT} on {@code terminal}) interrupting this thread, which the
+     * runner checks between statements; Gogo's own handler would abandon the command and print Java's
+     * {@code InterruptedException}. The previous handler is back afterwards.
+     */
+    static <T> T interruptible(Object terminal, Supplier<T> body) {
+        if (!(terminal instanceof Terminal t))
+            return body.get();
+        Thread self = Thread.currentThread();
+        Terminal.SignalHandler previous = t.handle(Terminal.Signal.INT, s -> self.interrupt());
+        try {
+            return body.get();
+        } finally {
+            t.handle(Terminal.Signal.INT, previous);
+        }
+    }
+}

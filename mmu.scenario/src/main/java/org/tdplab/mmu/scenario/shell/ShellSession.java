@@ -1,0 +1,173 @@
+package org.tdplab.mmu.scenario.shell;
+
+import java.io.PrintStream;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+import org.apache.felix.service.command.CommandSession;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.BundleException;
+import org.osgi.framework.InvalidSyntaxException;
+import org.osgi.framework.ServiceReference;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.lang.Parser;
+
+/**
+ * The shell's own commands in scope {@code mmu}: {@code help} (tdplab's commands first, the framework's below),
+ * {@code exit} and {@code quit}, what an unknown command answers (Gogo's {@code default}), and the completion
+ * function Tab calls ({@code __complete}, hidden). The session profile of {@code ./tdplab shell} puts scope
+ * {@code mmu} first, so these answer to their plain names.
+ */
+@Component(service = ShellSession.class, property = {
+        "osgi.command.scope=mmu",
+        "osgi.command.function=help", "osgi.command.function=exit", "osgi.command.function=quit",
+        "osgi.command.function=default", "osgi.command.function=__complete", "osgi.command.function=__start" })
+public class ShellSession {
+    /** The session variable in which Gogo keeps the names of every command. */
+    static final String COMMANDS = ".commands";
+
+    @Reference
+    VmManager manager;
+
+    @Reference
+    ShellCommands shell;
+
+    private BundleContext context;
+
+    @Activate
+    void activate(BundleContext context) {
+        this.context = context;
+    }
+
+    /** {@code help}: tdplab's commands, then the framework's by scope. */
+    public void help(CommandSession session) {
+        PrintStream out = System.out;
+        help().list().forEach(out::println);
+        Map<String, Set<String>> byScope = new TreeMap<>();
+        for (String name : commands(session)) {
+            int colon = name.indexOf(':');
+            String scope = colon < 0 ? "" : name.substring(0, colon), fn = name.substring(colon + 1);
+            if (!scope.equals("mmu") && !fn.startsWith("_"))
+                byScope.computeIfAbsent(scope, k -> new TreeSet<>()).add(fn);
+        }
+        if (byScope.isEmpty())
+            return;
+        out.println();
+        out.println("Framework commands (Felix, Gogo; help NAME describes one):");
+        byScope.forEach((scope, names) -> wrap(out, "  " + scope + ": ", String.join(" ", names)));
+    }
+
+    /** {@code help NAME}: a tdplab command's usage, options and example; the framework's help for others. */
+    public void help(CommandSession session, String name) throws Exception {
+        Optional<Help.Command> c = Help.command(name);
+        if (c.isPresent()) {
+            help().page(c.get()).forEach(System.out::println);
+            return;
+        }
+        String scoped = name.contains(":") ? name : commands(session).stream()
+                .filter(n -> n.endsWith(":" + name) && !n.startsWith("mmu:")).findFirst().orElse(null);
+        if (scoped == null || !commands(session).contains(scoped)) {
+            System.out.println("no command '" + name + "'; help lists them");
+            return;
+        }
+        session.execute("gogo:help " + scoped);
+    }
+
+    /**
+     * Leaves the shell as Ctrl-D does: Gogo's shell ends its loop once this command returns, then stops the runtime
+     * (which destroys the shell's VMs). Without Gogo's shell (a script), the runtime is stopped directly.
+     */
+    public void exit() throws BundleException {
+        try {
+            ServiceReference<?>[] refs = context.getServiceReferences((String) null,
+                    "(&(osgi.command.scope=gogo)(osgi.command.function=gosh))");
+            if (refs != null) {
+                Object shell = context.getService(refs[0]);
+                try {
+                    shell.getClass().getMethod("stop").invoke(shell);
+                    return;
+                } finally {
+                    context.ungetService(refs[0]);
+                }
+            }
+        } catch (InvalidSyntaxException | ReflectiveOperationException | RuntimeException e) {
+            // not Gogo's jline shell: stop the runtime ourselves
+        }
+        context.getBundle(0).stop();
+    }
+
+    public void quit() throws BundleException {
+        exit();
+    }
+
+    /** What Gogo runs for a command it does not know: say so, with the nearest tdplab command. */
+    public Object _default(Object... args) {
+        String name = args.length > 0 ? String.valueOf(args[0]) : "";
+        String near = Parser.closest(name.startsWith("mmu:") ? name.substring(4) : name,
+                Help.COMMANDS.stream().map(Help.Command::name).toList());
+        System.out.println("no command '" + name + "'" + (near != null ? "; did you mean '" + near + "'?" : "")
+                + " (help lists the commands)");
+        return null;
+    }
+
+    /** Tab's candidates for the line being edited (Gogo puts it in the session as {@code .commandLine}). */
+    public Object __complete(CommandSession session) {
+        return Jline.complete(session.get(".commandLine"), completion());
+    }
+
+    /**
+     * Run by the session profile of {@code ./tdplab shell}: Tab completion for every tdplab command — under each
+     * name it answers to, since Gogo's completer may resolve a plain name such as {@code help} to another scope's —
+     * and the banner.
+     */
+    public void __start(CommandSession session) throws Exception {
+        for (Help.Command c : Help.COMMANDS)
+            for (String name : commands(session))
+                if (name.equals("mmu:" + c.name()) || name.endsWith(":" + c.name())) {
+                    session.execute("complete -c " + name + " -e");
+                    session.execute("complete -c " + name + " -d '" + c.summary().replace("'", "") + "'");
+                    session.execute("complete -c " + name + " -a mmu:__complete");
+                }
+        String version = context.getBundle().getVersion().toString();
+        System.out.println("tdplab " + version + " — a model of the KVM TDP MMU. Commands run statements of the "
+                + "scenario language:");
+        System.out.println("  create td type=tdx vcpus=2, slot td 0 gpa=0 size=8M flags=gmem, access …, do …");
+        System.out.println("help lists the commands, help COMMAND explains one, Tab completes; Ctrl-C interrupts a "
+                + "command; exit, quit or Ctrl-D leaves.");
+    }
+
+    Completion completion() {
+        return new Completion(new Completion.Context(shell.session().parser(), shell.session().vmNames(),
+                manager.options(), vm -> shell.session().vm(vm).map(Vm::stats).map(Map::keySet).orElse(Set.of()),
+                Help.COMMANDS.stream().map(Help.Command::name).toList()));
+    }
+
+    Help help() {
+        return new Help(shell.session().parser(), manager.options());
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Set<String> commands(CommandSession session) {
+        Object v = session.get(COMMANDS);
+        return v instanceof Set<?> s ? (Set<String>) s : Set.of();
+    }
+
+    private static void wrap(PrintStream out, String head, String words) {
+        StringBuilder line = new StringBuilder(head);
+        for (String w : words.split(" ")) {
+            if (line.length() + w.length() + 1 > 118) {
+                out.println(line);
+                line = new StringBuilder(" ".repeat(head.length()));
+            }
+            line.append(w).append(' ');
+        }
+        out.println(line.toString().stripTrailing());
+    }
+}
