@@ -30,7 +30,7 @@ public final class TdpMap {
             boolean nx = mmu.caps.nxHugePages();
             // with the NX mitigation the goal may step down on the way (disallowed_hugepage_adjust): walk to 4K
             int minLevel = nx ? Spte.PG_LEVEL_4K : f.goalLevel;
-            for (it.start(root, mmu.rootLevel, minLevel, f.gfn, f.gfn + 1, mmu.gfnBits(root)); it.valid; it.next()) {
+            for (mmu.walk(it, root, minLevel, f.gfn, f.gfn + 1); it.valid; it.next()) {
                 if (nx)
                     disallowedHugepageAdjust(f, it);
                 if (isFrozen(it.oldSpte))
@@ -68,7 +68,7 @@ public final class TdpMap {
             return r;
         }
         if (nxSplit)
-            mmu.trackPossibleNxHugePage(child);
+            mmu.nx.track(child);
         return r;
     }
 

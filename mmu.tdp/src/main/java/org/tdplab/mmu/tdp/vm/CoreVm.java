@@ -232,16 +232,16 @@ public final class CoreVm implements Vm, MmuHost {
             v.directRoot = 0;
             mmu.lock.readLock();
             try {
-                mmu.putRoot(old);
+                mmu.roots.put(old);
             } finally {
                 mmu.lock.readUnlock();
             }
         }
         v.reloadRoots = false;
         if (caps.mirroredPt() && v.mirrorRoot == 0)
-            v.mirrorRoot = withReadLock(() -> mmu.getRoot(true));
+            v.mirrorRoot = withReadLock(() -> mmu.roots.get(true));
         if (v.directRoot == 0) {
-            v.directRoot = withReadLock(() -> mmu.getRoot(false));
+            v.directRoot = withReadLock(() -> mmu.roots.get(false));
             v.tlb.flush(); // a newly loaded root is flushed locally (kvm_mmu_load)
         }
     }
@@ -349,7 +349,7 @@ public final class CoreVm implements Vm, MmuHost {
         requireAlive();
         srcu.readLock();
         try {
-            return mmu.recoverNxHugePages(gfn -> {
+            return mmu.nx.recover(gfn -> {
                 Memslot slot = memslots.find(gfn);
                 return slot != null && slot.isDirtyLogging();
             });

@@ -116,9 +116,6 @@ final class FaultHandler {
         return EXIT_MMIO;
     }
 
-    /** {@code fast_page_fault} gives up after this many lost {@code cmpxchg} races. */
-    static final int FAST_PF_MAX_RETRIES = 4;
-
     /**
      * {@code page_fault_can_be_fast}: never for a fault whose privateness disagrees with the attributes (the slow
      * path must exit to userspace), nor for private faults of mirrored VMs (the fast path walks only the direct
@@ -135,63 +132,11 @@ final class FaultHandler {
         return f.write;
     }
 
-    /**
-     * {@code fast_page_fault}: fixes a write-protected (mmu-writable) or access-tracked leaf of the direct root
-     * without the MMU lock, inside RCU only, with {@code cmpxchg} — up to {@value #FAST_PF_MAX_RETRIES} retries.
-     * Refuses (→ {@code RET_PF_INVALID}, the slow path) a huge page in a dirty-logged slot (it must be split) and a
-     * leaf that is not mmu-writable. Marks the page dirty when it makes a leaf writable.
-     */
+    /** {@code fast_page_fault} on the vCPU's direct root, when the fault can be fixed that way. */
     private int fastPageFault(Vcpu v, PageFault f, boolean present) {
         if (!canBeFast(f, present))
             return RET_PF_INVALID;
-        int ret = RET_PF_INVALID;
-        int retries = 0;
-        long indexGfn = f.gfn | mmu.directBits;
-        mmu.rcu.readLock();
-        try {
-            while (true) {
-                int root = vm.directRootOf(v);
-                long sptep = mmu.fastPfGetLastSptep(root, indexGfn, f);
-                long spte = f.fastSpte;
-                int level = f.fastLevel;
-                if (!Spte.isShadowPresent(spte) || !Spte.isLast(spte, level))
-                    break;
-                if (org.tdplab.mmu.tdp.mmu.TdpMap.accessAllowed(f, spte)) {
-                    ret = RET_PF_SPURIOUS;
-                    break;
-                }
-                long newSpte = spte;
-                if (Spte.isAccessTracked(spte))
-                    newSpte = Spte.restoreAccessTrack(newSpte);
-                if (f.write && Spte.isMmuWritable(spte)) {
-                    newSpte = Spte.makeWritable(newSpte);
-                    // a huge page in a dirty-logged slot must be split by the slow path, not made writable
-                    if (level > Spte.PG_LEVEL_4K) {
-                        Memslot slot = vm.memslots.find(f.gfn);
-                        if (slot != null && slot.isDirtyLogging())
-                            break;
-                    }
-                }
-                if (newSpte == spte || !org.tdplab.mmu.tdp.mmu.TdpMap.accessAllowed(f, newSpte))
-                    break;
-                if (mmu.fastPfFixDirectSpte(sptep, f.gfn, level, spte, newSpte)) {
-                    if (Spte.isWritable(newSpte) && !Spte.isWritable(spte)) {
-                        Memslot slot = vm.memslots.find(f.gfn);
-                        if (slot != null && slot.isDirtyLogging())
-                            slot.markDirty(f.gfn); // mark_page_dirty_in_slot
-                    }
-                    ret = RET_PF_FIXED;
-                    break;
-                }
-                if (++retries > FAST_PF_MAX_RETRIES)
-                    break;
-            }
-        } finally {
-            mmu.rcu.readUnlock();
-        }
-        if (ret == RET_PF_FIXED)
-            mmu.stats.inc(Stat.PF_FAST);
-        return ret;
+        return mmu.fastPf.fix(vm.directRootOf(v), f, vm.memslots);
     }
 
     private int tdpPageFault(Vcpu v, PageFault f) {

@@ -9,8 +9,7 @@ import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
-import org.tdplab.mmu.tdp.mmu.Zapper;
-import org.tdplab.mmu.tdp.pt.TdpIter;
+import org.tdplab.mmu.tdp.mmu.Roots;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
@@ -279,7 +278,7 @@ final class HostOps {
         mmu.lock.writeLock();
         try {
             mmu.invalidation.begin(start, end);
-            if (mmu.zap.zapLeafsChecked(Zapper.VALID_ROOTS, start, end))
+            if (mmu.zap.zapLeafsChecked(Roots.VALID_ROOTS, start, end))
                 vm.flushRemoteTlbs(start, end - start);
             mmu.invalidation.end();
         } finally {
@@ -321,48 +320,11 @@ final class HostOps {
             vm.memory.write(slot.hvaPfn(c[0]), c[1]);
     }
 
-    /**
-     * MMU-notifier age / test-young over the shared-kind roots: counts young 4K pages; aging clears A atomically.
-     * RCU only, no MMU lock, no TLB flush; presence and pfn never change (invariant 25).
-     */
+    /** MMU-notifier age / test-young over the shared-kind roots: counts young 4K pages; aging clears A. */
     long age(long gpa, long size, boolean clear) {
         long[] r = gfnRange(clear ? "age" : "test_age", gpa, size);
         vm.requireAlive();
-        long young = 0;
-        TdpIter it = new TdpIter(mmu.pool);
-        mmu.rcu.readLock();
-        try {
-            for (int root : mmu.roots()) {
-                if (mmu.pool.isInvalid(root) || (mmu.caps.mirroredPt() && mmu.pool.isMirror(root)))
-                    continue;
-                for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, r[0], r[1], mmu.gfnBits(root)); it.valid; it.next()) {
-                    long spte = it.oldSpte;
-                    if (!Spte.isShadowPresent(spte) || !Spte.isLast(spte, it.level) || !Spte.isAccessed(spte))
-                        continue;
-                    long first = Math.max(r[0], it.gfn), last = Math.min(r[1], it.gfn + Spte.pagesPerHpage(it.level));
-                    young += last - first;
-                    if (clear)
-                        ageSpte(it.sptep, spte);
-                }
-            }
-        } finally {
-            mmu.rcu.readUnlock();
-        }
-        return young;
-    }
-
-    /**
-     * Ages one young leaf: with A/D bits an atomic AND of A (it always lands: retried until A is clear); without,
-     * {@code mark_spte_for_access_track} with one {@code cmpxchg} whose failure is ignored. The pfn and presence never
-     * change, and nothing is flushed: a TLB entry that survives only makes the page look less idle.
-     */
-    private void ageSpte(long sptep, long spte) {
-        if (Spte.adEnabled(spte)) {
-            while ((spte & Spte.ACCESSED) != 0 && !mmu.pool.cas(sptep, spte, Spte.clearAccessed(spte)))
-                spte = mmu.pool.get(sptep);
-            return;
-        }
-        mmu.pool.cas(sptep, spte, Spte.markForAccessTrack(spte)); // losing the race is fine
+        return mmu.aging.age(r[0], r[1], clear);
     }
 
     // ---- teardown -----------------------------------------------------------------------------------------
@@ -372,9 +334,9 @@ final class HostOps {
         try {
             for (Vcpu v : vm.vcpus) {
                 if (v.directRoot != 0)
-                    mmu.putRoot(v.directRoot);
+                    mmu.roots.put(v.directRoot);
                 if (v.mirrorRoot != 0)
-                    mmu.putRoot(v.mirrorRoot);
+                    mmu.roots.put(v.mirrorRoot);
                 v.directRoot = v.mirrorRoot = 0;
             }
         } finally {
