@@ -58,6 +58,12 @@ public class TdxBackend implements Backend {
         @AttributeDefinition(description = "The SEPT_VE_DISABLE TD attribute KVM sets")
         boolean sept__ve__disable() default true;
 
+        @AttributeDefinition(description = "What kvm_zap_gfn_range (a memory-type change) does to a TD: zap its "
+                + "leaves in every valid root, private ones removed from the S-EPT (mainline), or bug the TD "
+                + "(KVM_BUG_ON, the seed RFC)", options = { @Option(label = "zap (mainline)", value = "zap"),
+                        @Option(label = "bug (seed RFC)", value = "bug") })
+        String memtype__zap() default "zap";
+
         @AttributeDefinition(description = "Latency table for 'projected hardware time' (counted, never slept): "
                 + "entries LEAF=NANOSECONDS (suffix ns or us allowed; several per value separated by commas; "
                 + "'*' prices every leaf not named), laid over the built-in defaults and applied to TDs created "
@@ -87,6 +93,7 @@ public class TdxBackend implements Backend {
         d.put("busy_rate", config.busy__rate());
         d.put("seed", config.seed());
         d.put("sept_ve_disable", config.sept__ve__disable() ? "on" : "off");
+        d.put("memtype_zap", config.memtype__zap());
         TdxOptions.parse(d); // a bad configuration is refused here, not at the next TD
         FirmwareLatency table = DEFAULT_LATENCY.with(config.latency()); // refused here when malformed
         defaults = Map.copyOf(d);
@@ -112,11 +119,12 @@ public class TdxBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        TdxOptions.parse(withDefaults(options));
-        // private leaves are 4K only; memory-type zaps are unsupported; pre-fault only after finalize;
-        // the per-VM MMIO value is 0 so the TD takes a #VE and makes an MMIO hypercall
+        TdxOptions parsed = TdxOptions.parse(withDefaults(options));
+        // private leaves are 4K only; memory-type zaps zap (mainline) or bug the TD (memtype_zap=bug); pre-fault
+        // only after finalize; the per-VM MMIO value is 0 so the TD takes a #VE and makes an MMIO hypercall
         return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.SHARED_BIT, 1)
-                .withMirroredPt(gpaw - 1).withProtectedState().withMemtypeZap(false).withPreFaultAllowed(false)
+                .withMirroredPt(gpaw - 1).withProtectedState().withMemtypeZap(!parsed.memtypeZapBugs())
+                .withPreFaultAllowed(false)
                 .withAcceptance().withMmioValue(0);
     }
 
