@@ -210,16 +210,16 @@ public final class InvariantChecker {
     /** No vCPU whose TLB is current caches a translation its root no longer gives. */
     private void checkTlbs() {
         for (Vcpu v : vm.vcpus()) {
-            if (!vm.guestMode().current(v) || v.directRoot == 0 || pool.isInvalid(v.directRoot) || v.reloadRoots)
+            if (!vm.guestMode().current(v) || v.roots.direct == 0 || pool.isInvalid(v.roots.direct) || v.roots.reload)
                 continue;
             v.tlb.forEach((key, value) -> {
                 long indexGfn = key & ((1L << 60) - 1);
                 boolean encrypted = (key & (1L << 60)) != 0;
                 if (mmu.caps.mirroredPt() && (indexGfn & mmu.directBits) == 0)
                     return; // private translations of mirrored VMs come from the backend's table
-                long now = lookup(v.directRoot, indexGfn);
+                long now = lookup(v.roots.direct, indexGfn);
                 boolean writable = (value & Tlb.W) != 0;
-                if (writable && now >= 0 && !writeWouldBeLogged(v.directRoot, indexGfn))
+                if (writable && now >= 0 && !writeWouldBeLogged(v.roots.direct, indexGfn))
                     fail(21, "vCPU %d caches gpa 0x%x writable over a clean leaf of a dirty-logged memslot: a write "
                             + "would be lost to the log", v.id, indexGfn << 12);
                 if (now < 0 || (now & ~(1L << 62)) != Tlb.pfn(value) || writable && (now & (1L << 62)) == 0)

@@ -66,6 +66,66 @@ public final class Roots {
         mmu.rcu.callRcu(root);
     }
 
+    // ---- the roots a vCPU holds -------------------------------------------------------------------------------
+
+    /**
+     * {@code kvm_mmu_reload}: before entering the guest a vCPU drops obsolete roots and loads valid ones. Returns
+     * whether a new direct root was loaded: the vCPU then flushes its TLB, as {@code kvm_mmu_load} does.
+     */
+    public boolean load(VcpuRoots v) {
+        if (v.direct != 0 && (v.reload || pool.isInvalid(v.direct))) {
+            v.reload = false;
+            int old = v.direct;
+            v.direct = 0;
+            mmu.lock.readLock();
+            try {
+                put(old);
+            } finally {
+                mmu.lock.readUnlock();
+            }
+        }
+        v.reload = false;
+        if (mmu.caps.mirroredPt() && v.mirror == 0)
+            v.mirror = getLocked(true);
+        if (v.direct != 0)
+            return false;
+        v.direct = getLocked(false);
+        return true;
+    }
+
+    private int getLocked(boolean mirror) {
+        mmu.lock.readLock();
+        try {
+            return get(mirror);
+        } finally {
+            mmu.lock.readUnlock();
+        }
+    }
+
+    /**
+     * Whether an access of this privateness goes through the mirror root ({@code follow_mirrored_pt}): private GPAs
+     * of VMs with mirrored tables. Decided here only: the fault path, the hardware walk and the fast path ask.
+     */
+    public boolean followsMirror(boolean isPrivate) {
+        return isPrivate && mmu.caps.mirroredPt();
+    }
+
+    /** {@code tdp_mmu_get_root_for_fault}. */
+    public int forFault(VcpuRoots v, boolean isPrivate) {
+        return followsMirror(isPrivate) ? v.mirror : v.direct;
+    }
+
+    /** The vCPU drops its references (VM teardown); the caller holds the read lock. */
+    public void release(VcpuRoots v) {
+        if (v.direct != 0)
+            put(v.direct);
+        if (v.mirror != 0)
+            put(v.mirror);
+        v.direct = v.mirror = 0;
+    }
+
+    // ---- the list ----------------------------------------------------------------------------------------------
+
     /** A snapshot of the whole list, invalid roots included. */
     public int[] all() {
         return list;

@@ -235,7 +235,7 @@ public final class CoreVm implements Vm, MmuHost {
     @Override
     public void requestRootReload() {
         for (Vcpu v : vcpus)
-            v.reloadRoots = true;
+            v.roots.reload = true;
         // a KVM_REQUEST_WAIT request: vCPUs leave guest mode before the obsolete roots are zapped
         guestMode.kickAll();
     }
@@ -243,48 +243,6 @@ public final class CoreVm implements Vm, MmuHost {
     @Override
     public void traceSpteChanged(RootKind root, long gfn, int level, long oldSpte, long newSpte) {
         trace.spteChanged(root, gfn, level, oldSpte, newSpte);
-    }
-
-    // ---- roots as vCPUs hold them -------------------------------------------------------------------------
-
-    /** {@code kvm_mmu_reload}: before entering the guest a vCPU drops obsolete roots and loads valid ones. */
-    void loadRoots(Vcpu v) {
-        if (v.directRoot != 0 && (v.reloadRoots || mmu.pool.isInvalid(v.directRoot))) {
-            v.reloadRoots = false;
-            int old = v.directRoot;
-            v.directRoot = 0;
-            mmu.lock.readLock();
-            try {
-                mmu.roots.put(old);
-            } finally {
-                mmu.lock.readUnlock();
-            }
-        }
-        v.reloadRoots = false;
-        if (caps.mirroredPt() && v.mirrorRoot == 0)
-            v.mirrorRoot = withReadLock(() -> mmu.roots.get(true));
-        if (v.directRoot == 0) {
-            v.directRoot = withReadLock(() -> mmu.roots.get(false));
-            v.tlb.flush(); // a newly loaded root is flushed locally (kvm_mmu_load)
-        }
-    }
-
-    private int withReadLock(java.util.function.IntSupplier op) {
-        mmu.lock.readLock();
-        try {
-            return op.getAsInt();
-        } finally {
-            mmu.lock.readUnlock();
-        }
-    }
-
-    /** {@code tdp_mmu_get_root_for_fault}: the mirror root for private GPAs of mirrored VMs. */
-    int rootForFault(Vcpu v, boolean isPrivate) {
-        return caps.mirroredPt() && isPrivate ? v.mirrorRoot : v.directRoot;
-    }
-
-    int directRootOf(Vcpu v) {
-        return v.directRoot;
     }
 
     /** The guest_memfd pfn for a private GFN of a gmem slot (allocating and preparing the folio), or -1. */

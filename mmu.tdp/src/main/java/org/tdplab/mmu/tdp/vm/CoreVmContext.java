@@ -105,7 +105,7 @@ final class CoreVmContext implements VmContext {
         for (int tries = 0; tries < 1 << 20; tries++) {
             if (vm.dead())
                 return false;
-            vm.loadRoots(v);
+            v.loadRoots(vm.mmu.roots);
             int r = vm.faults.handle(v, gfn << 12, 0, true, true);
             if (r == PageFault.RET_PF_FIXED || r == PageFault.RET_PF_SPURIOUS)
                 return true;
@@ -131,7 +131,7 @@ final class CoreVmContext implements VmContext {
         Vcpu v = vm.vcpu(vcpu);
         v.mutex.lock(); // reentrant: the guest hooks run with it held already
         try {
-            vm.loadRoots(v);
+            v.loadRoots(vm.mmu.roots);
             v.operandGfn = gfn;
             return vm.guest.nestedWalk(v, gfn, isPrivate);
         } finally {

@@ -115,7 +115,7 @@ final class FaultHandler {
         long spte;
         mmu.rcu.readLock();
         try {
-            spte = HardwareWalk.lastSpte(mmu, vm.directRootOf(v), f.addr >>> 12);
+            spte = HardwareWalk.lastSpte(mmu, v.roots.direct, f.addr >>> 12);
         } finally {
             mmu.rcu.readUnlock();
         }
@@ -136,7 +136,7 @@ final class FaultHandler {
     private boolean canBeFast(PageFault f, boolean present) {
         if (mmu.caps.privateMem() && f.isPrivate != vm.attributes.isPrivate(f.gfn))
             return false;
-        if (f.isPrivate && mmu.caps.mirroredPt())
+        if (mmu.roots.followsMirror(f.isPrivate))
             return false;
         if (!present)
             return mmu.caps.adDisabled();
@@ -147,7 +147,7 @@ final class FaultHandler {
     private int fastPageFault(Vcpu v, PageFault f, boolean present) {
         if (!canBeFast(f, present))
             return RET_PF_INVALID;
-        return mmu.fastPf.fix(vm.directRootOf(v), f, vm.memslots);
+        return mmu.fastPf.fix(v.roots.direct, f, vm.memslots);
     }
 
     private int tdpPageFault(Vcpu v, PageFault f) {
@@ -159,9 +159,9 @@ final class FaultHandler {
         try {
             if (vm.dead())
                 return EXIT_DEAD;
-            int root = vm.rootForFault(v, f.isPrivate);
+            int root = mmu.roots.forFault(v.roots, f.isPrivate);
             long first = Spte.gfnRoundForLevel(f.gfn, f.goalLevel);
-            if (mmu.pool.isInvalid(vm.directRootOf(v))
+            if (mmu.pool.isInvalid(v.roots.direct)
                     || mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
                 return RET_PF_RETRY; // is_page_fault_stale
             if (vm.trace.on())

@@ -129,7 +129,7 @@ final class GuestOps {
         for (int retries = 0;; retries++) {
             if (vm.dead())
                 return EXIT_DEAD;
-            vm.loadRoots(v);
+            v.loadRoots(mmu.roots);
             vm.guestMode.enter(v);
             long cached = v.tlb.lookup(key);
             long pfn;
@@ -189,11 +189,11 @@ final class GuestOps {
     /** The hardware walk: the backend's table for private GPAs of mirrored VMs, else the direct root. */
     private long walk(Vcpu v, long guestGfn, long gfn, boolean isPrivate, Access access) {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
-        if (vm.caps.mirroredPt() && isPrivate) {
+        if (mmu.roots.followsMirror(isPrivate)) {
             long w = vm.backend().translatePrivate(v.id, gfn, access);
-            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.mirrorRoot, gfn, write, exec);
+            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.roots.mirror, gfn, write, exec);
         }
-        return HardwareWalk.walk(mmu, v.directRoot, guestGfn, write, exec);
+        return HardwareWalk.walk(mmu, v.roots.direct, guestGfn, write, exec);
     }
 
     /** Handles a failed translation: faults go to KVM; exceptions to the guest; a fatal outcome kills the VM. */
@@ -239,7 +239,7 @@ final class GuestOps {
             throw new MmuException(Errno.EINVAL, "gpa=0x%x lies beyond gpaw=%d", gpa, vm.caps.gpaw());
         boolean encrypted = (errorCode & ErrorCode.PRIVATE_ACCESS) != 0 && source == PrivateSource.ERROR_CODE;
         long gfn = (gpa & ~sharedBitMask) >>> 12;
-        vm.loadRoots(v);
+        v.loadRoots(mmu.roots);
         int r = exitFault(v, gpa, gfn, errorCode & ~ErrorCode.PRIVATE_ACCESS, encrypted);
         return switch (r) {
         case FaultHandler.EXIT_MEMORY_FAULT -> Vm.FaultResult.MEMORY_FAULT;
@@ -350,7 +350,7 @@ final class GuestOps {
             for (int retries = 0;; retries++) {
                 if (vm.dead())
                     return ended(v, gfn - r[0], EXIT_DEAD);
-                vm.loadRoots(v);
+                v.loadRoots(mmu.roots);
                 v.operandGfn = -1;
                 long w = vm.backend().accept(v.id, gfn, level.level());
                 if (Walk.isTranslated(w))
@@ -380,7 +380,7 @@ final class GuestOps {
         while (gfn < r[1]) {
             boolean isPrivate = vm.caps.privateMem() && vm.attributes.isPrivate(gfn);
             long faultGpa = (gfn << 12) | (isPrivate ? 0 : sharedBitMask);
-            vm.loadRoots(v);
+            v.loadRoots(mmu.roots);
             int ret = vm.faults.handle(v, faultGpa, ErrorCode.USER, isPrivate, true);
             Errno error = switch (ret) {
             case RET_PF_FIXED, RET_PF_SPURIOUS, RET_PF_WRITE_PROTECTED -> null;

@@ -346,13 +346,8 @@ final class HostOps {
     void teardown() {
         mmu.lock.readLock();
         try {
-            for (Vcpu v : vm.vcpus) {
-                if (v.directRoot != 0)
-                    mmu.roots.put(v.directRoot);
-                if (v.mirrorRoot != 0)
-                    mmu.roots.put(v.mirrorRoot);
-                v.directRoot = v.mirrorRoot = 0;
-            }
+            for (Vcpu v : vm.vcpus)
+                mmu.roots.release(v.roots);
         } finally {
             mmu.lock.readUnlock();
         }
