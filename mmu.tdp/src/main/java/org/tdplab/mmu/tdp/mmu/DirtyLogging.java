@@ -66,7 +66,7 @@ public final class DirtyLogging {
                 }
             }
             if (flush)
-                mmu.host.flushRemoteTlbs(start, end - start);
+                mmu.flushRemoteTlbs(start, end - start);
         } finally {
             mmu.lock.writeUnlock();
         }

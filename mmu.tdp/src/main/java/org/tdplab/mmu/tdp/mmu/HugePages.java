@@ -87,7 +87,7 @@ public final class HugePages {
                 }
             }
             if (made > 0)
-                mmu.host.flushRemoteTlbs(start, end - start);
+                mmu.flushRemoteTlbs(start, end - start);
         } finally {
             mmu.rcu.readUnlock();
             mmu.lock.readUnlock();

@@ -99,7 +99,7 @@ public final class NxHugePages {
                     skip++; // lost a race: the table is someone else's now
             }
             if (zapped > 0)
-                mmu.host.flushRemoteTlbs(0, mmu.maxGfn());
+                mmu.flushRemoteTlbs(0, mmu.maxGfn());
         } finally {
             mmu.rcu.readUnlock();
             mmu.lock.readUnlock();

@@ -102,7 +102,7 @@ public final class TdpMap {
             return RET_PF_RETRY;
         else if (isShadowPresent(old) && (!isLast(old, it.level) || Spte.leafChangeNeedsTlbFlush(old, newSpte)))
             // a present table (or a leaf losing mmu-writable) was replaced: vCPUs may cache the old translation
-            mmu.host.flushRemoteTlbs(Spte.gfnRoundForLevel(it.gfn, it.level), Spte.pagesPerHpage(it.level));
+            mmu.flushRemoteTlbs(Spte.gfnRoundForLevel(it.gfn, it.level), Spte.pagesPerHpage(it.level));
         // an MMIO SPTE, new or already there, means the access is emulated
         if (!f.hasSlot) {
             mmu.stats.inc(Stat.PF_MMIO_SPTE_CREATED);

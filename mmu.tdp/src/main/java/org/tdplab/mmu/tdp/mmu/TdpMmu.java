@@ -8,7 +8,6 @@ import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.pt.Rcu;
-import org.tdplab.mmu.tdp.pt.TableFrames;
 import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.pt.TdpIter;
 import org.tdplab.mmu.tdp.spte.Spte;
@@ -43,9 +42,9 @@ public final class TdpMmu {
     /** Invariant violations seen as they happened (post-conditions of zaps, installs after a bug). */
     private final java.util.List<String> opViolations = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
 
-    public TdpMmu(VmCapabilities caps, TableFrames frames, MmuHost host) {
+    public TdpMmu(VmCapabilities caps, TablePool pool, MmuHost host) {
         this.caps = caps;
-        this.pool = new TablePool(frames);
+        this.pool = pool;
         this.rcu = new Rcu(pool);
         this.rootLevel = caps.rootLevel();
         this.directBits = caps.gfnDirectBits();
@@ -71,6 +70,16 @@ public final class TdpMmu {
         synchronized (opViolations) {
             return java.util.List.copyOf(opViolations);
         }
+    }
+
+    /**
+     * {@code kvm_flush_remote_tlbs_range}: counted, then every vCPU drops its translations for the range before this
+     * returns.
+     */
+    public void flushRemoteTlbs(long gfn, long npages) {
+        stats.inc(Stat.REMOTE_TLB_FLUSH_REQUESTS);
+        stats.inc(Stat.REMOTE_TLB_FLUSH);
+        host.flushRemoteTlbs(gfn, npages);
     }
 
     /** One past the last GFN a root of this VM indexes. */

@@ -102,6 +102,65 @@ public final class Zapper {
         return flush;
     }
 
+    /** {@link #unmapGfnRange} and the flush it asks for; write lock. */
+    public void unmapAndFlush(long start, long end, boolean privateKind, boolean sharedKind) {
+        if (unmapGfnRange(start, end, privateKind, sharedKind))
+            mmu.flushRemoteTlbs(start, end - start);
+    }
+
+    /**
+     * {@code kvm_mmu_invalidate_begin} over {@code [windowStart, windowEnd)} (faults there retry until
+     * {@link #invalidateEnd}), and the unmap of the given kinds over {@code [start, end)} inside it, with a flush.
+     */
+    public void invalidateBegin(long windowStart, long windowEnd, long start, long end, boolean privateKind,
+            boolean sharedKind) {
+        mmu.lock.writeLock();
+        try {
+            mmu.invalidation.begin(Math.min(windowStart, start), Math.max(windowEnd, end));
+            unmapAndFlush(start, end, privateKind, sharedKind);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    /** {@link #invalidateBegin(long, long, long, long, boolean, boolean)} unmapping the whole window. */
+    public void invalidateBegin(long start, long end, boolean privateKind, boolean sharedKind) {
+        invalidateBegin(start, end, start, end, privateKind, sharedKind);
+    }
+
+    /** {@code kvm_mmu_invalidate_end}. */
+    public void invalidateEnd() {
+        mmu.lock.writeLock();
+        try {
+            mmu.invalidation.end();
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    /** {@link #unmapAndFlush} under the write lock. */
+    public void unmapAndFlushLocked(long start, long end, boolean privateKind, boolean sharedKind) {
+        mmu.lock.writeLock();
+        try {
+            unmapAndFlush(start, end, privateKind, sharedKind);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    /** {@code kvm_zap_gfn_range}: a leaf zap of every valid root inside an invalidation window, with a flush. */
+    public void zapGfnRange(long start, long end) {
+        mmu.lock.writeLock();
+        try {
+            mmu.invalidation.begin(start, end);
+            if (zapLeafsChecked(Roots.VALID_ROOTS, start, end))
+                mmu.flushRemoteTlbs(start, end - start);
+            mmu.invalidation.end();
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
     /**
      * {@code tdp_mmu_iter_cond_resched} for write-lock walks: when someone waits for the MMU lock and the walk has
      * made progress, flush what is pending, drop and retake the lock, and restart the walk from the root.
@@ -110,7 +169,7 @@ public final class Zapper {
         if (!mmu.lock.contended() || !it.canYield() || !mmu.lock.writeHeldOnce())
             return false;
         if (flush)
-            mmu.host.flushRemoteTlbs(0, mmu.maxGfn());
+            mmu.flushRemoteTlbs(0, mmu.maxGfn());
         mmu.rcu.readUnlock();
         mmu.lock.writeUnlock();
         Thread.yield();

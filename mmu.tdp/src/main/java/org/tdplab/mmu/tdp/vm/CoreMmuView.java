@@ -13,17 +13,16 @@ import org.tdplab.mmu.api.backend.MmuView;
 import org.tdplab.mmu.tdp.mmu.Roots;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.pt.TdpIter;
-import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
 
 /** Read-only views of one VM's tables: for backends' checks and for {@code expect spte}. */
 final class CoreMmuView implements MmuView {
-    private final CoreVm vm;
     private final TdpMmu mmu;
+    private final VmMemory mem;
 
-    CoreMmuView(CoreVm vm) {
-        this.vm = vm;
-        this.mmu = vm.mmu;
+    CoreMmuView(TdpMmu mmu, VmMemory mem) {
+        this.mmu = mmu;
+        this.mem = mem;
     }
 
     @Override
@@ -49,13 +48,12 @@ final class CoreMmuView implements MmuView {
 
     @Override
     public boolean isPrivate(long gfn) {
-        return vm.attributes.isPrivate(gfn);
+        return mem.attributes.isPrivate(gfn);
     }
 
     @Override
     public long gmemPfnIfPresent(long gfn) {
-        Memslot slot = vm.memslots.find(gfn);
-        return slot == null || !slot.isGmem() ? -1 : slot.gmem().pfnIfPresent(slot.gmemIndex(gfn));
+        return mem.gmemPfnIfPresent(gfn);
     }
 
     /** Every entry from the top level down to the deepest one for {@code gpa}'s GFN; empty without such a root. */

@@ -15,14 +15,14 @@ import org.tdplab.mmu.tdp.slot.Memslot;
  * place), by write protection or by D bits. Serialized by {@code slots_lock}, like the other memslot ioctls.
  */
 final class DirtyLog {
-    private final CoreVm vm;
-    private final HostOps host;
+    private final VmStatus status;
+    private final VmMemory mem;
     private final TdpMmu mmu;
 
-    DirtyLog(CoreVm vm, HostOps host) {
-        this.vm = vm;
-        this.host = host;
-        this.mmu = vm.mmu;
+    DirtyLog(VmStatus status, VmMemory mem, TdpMmu mmu) {
+        this.status = status;
+        this.mem = mem;
+        this.mmu = mmu;
     }
 
     /** How each logging slot was enabled: {@code initially_set} means manual protect with the log initially set. */
@@ -33,16 +33,21 @@ final class DirtyLog {
         return o != null && o.initiallySet();
     }
 
+    /** {@code KVM_GET_DIRTY_LOG} and {@code KVM_CLEAR_DIRTY_LOG} answer ENOENT for a missing slot. */
+    private Memslot loggingSlot(int id) {
+        return mem.slot(id, Errno.ENOENT, status.name);
+    }
+
     void setDirtyLogging(int id, boolean enable, DirtyLogOptions options) {
-        host.lockSlots();
+        mem.lockSlots(status);
         try {
-            Memslot slot = host.slot(id);
+            Memslot slot = mem.slot(id, Errno.EINVAL, status.name);
             if (slot.isGmem())
                 throw new MmuException(Errno.EINVAL, "memslot %d is bound to guest_memfd: no dirty logging", id);
             // kvm_set_memory_region: the same flags again is "nothing to change" (no split, no protection)
             if (slot.isDirtyLogging() == enable)
                 return;
-            vm.memslots.setDirtyLog(id, enable, options.initiallySet());
+            mem.memslots.setDirtyLog(id, enable, options.initiallySet());
             if (enable)
                 logOptions.put(id, options);
             else
@@ -63,14 +68,14 @@ final class DirtyLog {
                 mmu.hugePages.recover(slot.baseGfn(), slot.endGfn(),
                         gfn -> slot.maxMappingLevel(gfn, slot.hostMappingLevel(gfn), false));
         } finally {
-            vm.slotsLock.unlock();
+            mem.unlockSlots();
         }
     }
 
     long[] getDirtyLog(int id) {
-        host.lockSlots();
+        mem.lockSlots(status);
         try {
-            Memslot slot = host.dirtyLogSlot(id);
+            Memslot slot = loggingSlot(id);
             if (!slot.isDirtyLogging())
                 throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
             mmu.dirtyLog.harvestDirtyBits(slot, slot.baseGfn(), slot.endGfn());
@@ -84,15 +89,15 @@ final class DirtyLog {
             mmu.dirtyLog.writeProtect(slot.baseGfn(), slot.endGfn(), any);
             return bitmap;
         } finally {
-            vm.slotsLock.unlock();
+            mem.unlockSlots();
         }
     }
 
     void clearDirtyLog(int id, long gpa, long size) {
-        long[] r = host.gfnRange("dirty.clear", gpa, size);
-        host.lockSlots();
+        long[] r = Ranges.gfnRange("dirty.clear", gpa, size, mmu.caps.maxGfn());
+        mem.lockSlots(status);
         try {
-            Memslot slot = host.dirtyLogSlot(id);
+            Memslot slot = loggingSlot(id);
             if (!slot.isDirtyLogging())
                 throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
             if (r[0] < slot.baseGfn() || r[1] > slot.endGfn())
@@ -117,7 +122,7 @@ final class DirtyLog {
                 mmu.hugePages.split(r[0], r[1]);
             mmu.dirtyLog.writeProtect(r[0], r[1], any);
         } finally {
-            vm.slotsLock.unlock();
+            mem.unlockSlots();
         }
     }
 }
