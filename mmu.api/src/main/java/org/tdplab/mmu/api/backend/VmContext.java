@@ -61,6 +61,14 @@ public interface VmContext {
      */
     long nestedWalk(int vcpu, long gfn, boolean isPrivate);
 
+    /**
+     * {@code kvm_split_cross_boundary_leafs}: under the MMU write lock, every huge leaf of a backend-owned root
+     * that covers part of {@code [gfn, gfn+npages)} and part of what lies outside it is split (through
+     * {@link VmBackend#splitExternalSpt}) until no leaf crosses either boundary; e.g. before the backend maps or
+     * accepts a 4K page inside a 2M leaf. Returns false when a split failed (the VM is then bugged).
+     */
+    boolean splitCrossBoundaryLeafs(long gfn, long npages);
+
     /** {@code kvm_zap_gfn_range} on behalf of the backend (not a memory-type change). */
     void zapGfnRange(long gfn, long npages);
 

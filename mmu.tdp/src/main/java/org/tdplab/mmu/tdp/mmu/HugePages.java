@@ -6,18 +6,22 @@ import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
 
 import java.util.function.LongToIntFunction;
 
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.pt.TdpIter;
 import org.tdplab.mmu.tdp.spte.Spte;
 
 /**
- * Huge pages of the direct roots changed in place, under the read lock and RCU: eager splitting when dirty logging
- * starts, and recovery of huge leaves when it stops.
+ * Huge pages changed in place: eager splitting of the direct roots when dirty logging starts and recovery of huge
+ * leaves when it stops (read lock and RCU), and splits of mirror leaves across a zap's boundaries (write lock).
  */
 public final class HugePages {
     private final TdpMmu mmu;
+    private final TablePool pool;
 
     HugePages(TdpMmu mmu) {
         this.mmu = mmu;
+        this.pool = mmu.pool;
     }
 
     /**
@@ -107,5 +111,62 @@ public final class HugePages {
             return huge;
         }
         return 0;
+    }
+
+    /**
+     * {@code tdp_mmu_split_huge_page} with the write lock held ({@code shared=false}, so the link is a plain
+     * {@code tdp_mmu_set_spte}): for a backend-owned table the backend splits its copy first
+     * ({@code split_external_spt}); when it cannot, nothing changes and {@link TdpMmu#BUSY} is returned (the VM is bugged).
+     */
+    private int splitHugePageLocked(TdpIter it, int child) {
+        long huge = it.oldSpte;
+        mmu.fillSplitChild(huge, it.level, child);
+        long table = Spte.makeNonLeaf(pool.pfnOf(child), mmu.caps.adDisabled());
+        if (pool.isMirror(TablePool.tableOf(it.sptep))
+                && !mmu.external.split(RootKind.MIRROR, it.gfn, it.level, huge, table))
+            return TdpMmu.BUSY;
+        long old = huge;
+        if (Spte.needsAtomicUpdate(huge, it.level))
+            old = pool.xchg(it.sptep, table); // the A/D bits the hardware set meanwhile are not lost
+        else
+            pool.set(it.sptep, table);
+        mmu.handleChangedSpte(it.sptep, it.gfn, old, table, it.level, false);
+        it.oldSpte = table;
+        mmu.stats.inc(Stat.TDP_MMU_PAGES);
+        mmu.accountSplit(it.level);
+        return TdpMmu.OK;
+    }
+
+    /**
+     * {@code kvm_split_cross_boundary_leafs}, write lock held: in every valid mirror root, each huge leaf that covers
+     * a boundary of {@code [start, end)} without starting there is split, down to 4K if need be, so a zap of the
+     * range leaves the rest of the huge page mapped (a zap of a backend-owned leaf destroys its contents). Returns
+     * false when a split failed.
+     */
+    public boolean splitCrossBoundaryLeafs(long start, long end) {
+        TdpIter it = new TdpIter(pool);
+        mmu.rcu.readLock();
+        try {
+            for (int root : mmu.roots.of(Roots.MIRROR_ROOTS)) {
+                for (long boundary : new long[] { start, end }) {
+                    if (boundary <= 0 || boundary >= mmu.maxGfn())
+                        continue;
+                    for (mmu.walk(it, root, Spte.PG_LEVEL_4K, boundary, boundary + 1); it.valid; it.next()) {
+                        long spte = it.oldSpte;
+                        if (it.level == Spte.PG_LEVEL_4K || !isShadowPresent(spte) || !isLast(spte, it.level)
+                                || Spte.gfnRoundForLevel(boundary, it.level) == boundary)
+                            continue;
+                        int child = mmu.allocChild(it, root);
+                        if (splitHugePageLocked(it, child) != TdpMmu.OK) {
+                            mmu.freeUnlinked(child);
+                            return false;
+                        }
+                    }
+                }
+            }
+            return true;
+        } finally {
+            mmu.rcu.readUnlock();
+        }
     }
 }

@@ -5,7 +5,7 @@ import static org.tdplab.mmu.tdp.spte.Spte.isFrozen;
 import static org.tdplab.mmu.tdp.spte.Spte.isLast;
 import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
 
-import org.tdplab.mmu.api.backend.HookStatus;
+import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.pt.Rcu;
 import org.tdplab.mmu.tdp.pt.TablePool;
@@ -30,6 +30,8 @@ public final class TdpMmu {
     public final int rootLevel;
     public final long directBits;
     final MmuHost host;
+    /** The hooks of the tables the backend keeps a copy of (mirror roots). */
+    final ExternalTables external;
     public final Roots roots;
     public final Zapper zap;
     public final TdpMap map;
@@ -49,6 +51,7 @@ public final class TdpMmu {
         this.rootLevel = caps.rootLevel();
         this.directBits = caps.gfnDirectBits();
         this.host = host;
+        this.external = new ExternalTables(host);
         this.roots = new Roots(this);
         this.zap = new Zapper(this);
         this.map = new TdpMap(this);
@@ -122,11 +125,8 @@ public final class TdpMmu {
                 it.refresh();
                 return BUSY;
             }
-            HookStatus status = host.backend().mirrorSpteChanged(it.gfn, it.level, old, newSpte);
-            if (status != HookStatus.OK) {
+            if (!external.install(RootKind.MIRROR, it.gfn, it.level, old, newSpte).isOk()) {
                 pool.set(sptep, old);
-                if (status == HookStatus.ERROR)
-                    host.bug("mirror hook failed to install gfn 0x" + Long.toHexString(it.gfn) + " level " + it.level);
                 return BUSY;
             }
             pool.set(sptep, newSpte);
@@ -165,8 +165,7 @@ public final class TdpMmu {
             host.bug("plain write of a present value to a mirror SPTE at gfn 0x" + Long.toHexString(gfn));
             return;
         }
-        if (host.backend().mirrorSpteChanged(gfn, level, old, newSpte) != HookStatus.OK)
-            host.bug("mirror hook failed to remove gfn 0x" + Long.toHexString(gfn) + " level " + level);
+        external.removeLeaf(RootKind.MIRROR, gfn, level, old);
     }
 
     /**
@@ -230,8 +229,8 @@ public final class TdpMmu {
             if (mirror && !shared && isShadowPresent(old) && isLast(old, level))
                 removeMirrorLeaf(gfn, level, old, FROZEN_SPTE);
         }
-        if (mirror && host.backend().mirrorTableFreed(base, level) != HookStatus.OK)
-            host.bug("mirror table at gfn 0x" + Long.toHexString(base) + " level " + level + " could not be freed");
+        if (mirror)
+            external.freeTable(RootKind.MIRROR, base, level);
         rcu.callRcu(table);
     }
 
@@ -258,19 +257,26 @@ public final class TdpMmu {
      * its place. The translations stay the same, so no TLB flush is needed.
      */
     int splitHugePage(TdpIter it, int child) {
-        long huge = it.oldSpte;
-        boolean exec = caps.nxHugePages() && it.level - 1 == Spte.PG_LEVEL_4K;
+        fillSplitChild(it.oldSpte, it.level, child);
+        int r = linkTable(it, child);
+        if (r == OK)
+            accountSplit(it.level);
+        return r;
+    }
+
+    /** The 512 pieces of {@code huge} in {@code child} ({@code make_small_spte}). */
+    void fillSplitChild(long huge, int level, int child) {
+        boolean exec = caps.nxHugePages() && level - 1 == Spte.PG_LEVEL_4K;
         for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
-            long small = Spte.makeSmallFromHuge(huge, it.level, i);
+            long small = Spte.makeSmallFromHuge(huge, level, i);
             // make_small_spte: with the NX mitigation huge leaves lost X; 4K pieces get it back
             pool.set(TablePool.sptep(child, i), exec ? Spte.makeExecutable(small) : small);
         }
-        int r = linkTable(it, child);
-        if (r == OK) {
-            stats.add(Stat.pages(it.level - 1), Spte.ENT_PER_PAGE);
-            stats.inc(Stat.LPAGE_SPLITS);
-        }
-        return r;
+    }
+
+    void accountSplit(int level) {
+        stats.add(Stat.pages(level - 1), Spte.ENT_PER_PAGE);
+        stats.inc(Stat.LPAGE_SPLITS);
     }
 
     /** Frees a table that never became visible (its link failed). */

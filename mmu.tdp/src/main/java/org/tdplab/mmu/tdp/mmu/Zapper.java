@@ -97,6 +97,8 @@ public final class Zapper {
      */
     public boolean unmapGfnRange(long start, long end, boolean privateKind, boolean sharedKind) {
         int types = unmapTypes(privateKind, sharedKind);
+        if ((types & Roots.MIRROR_ROOTS) != 0 && mmu.caps.mirroredPt())
+            mmu.hugePages.splitCrossBoundaryLeafs(start, Math.min(end, mmu.maxGfn())); // zap only what is asked for
         boolean flush = zapLeafs(types, start, end);
         mmu.postcondition(survivor(types, start, end));
         return flush;

@@ -14,6 +14,8 @@ public final class Vcpu {
     public final int id;
     public final Tlb tlb = new Tlb(1024);
     public final PageFault fault;
+    /** The iterator of this vCPU's hardware walks (the fault has its own: a walk runs inside the fault's retry). */
+    public final TdpIter walker;
     /** {@code vcpu->mutex}: vCPU ioctls (running the guest, pre-faulting) are serialized per vCPU. */
     public final java.util.concurrent.locks.ReentrantLock mutex = new java.util.concurrent.locks.ReentrantLock();
     /** The roots this vCPU holds a reference to. */
@@ -33,6 +35,7 @@ public final class Vcpu {
     public Vcpu(int id, TablePool pool) {
         this.id = id;
         this.fault = new PageFault(new TdpIter(pool));
+        this.walker = new TdpIter(pool);
     }
 
     /** {@code kvm_mmu_reload} before entering the guest; a newly loaded root is flushed locally. */

@@ -270,7 +270,14 @@ public final class CoreVm implements Vm {
 
     @Override
     public AccessResult access(int vcpu, Access access, long gpa, long size, Encoding encoding, long value) {
-        return onVcpu(vcpu, v -> guest.access(v, access, gpa, size, encoding, value));
+        Vcpu v = enterVcpu(vcpu);
+        try {
+            return guest.access(v, access, gpa, size, encoding, value);
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
+        } finally {
+            exitVcpu(v);
+        }
     }
 
     @Override
@@ -280,7 +287,14 @@ public final class CoreVm implements Vm {
 
     @Override
     public AccessResult accept(int vcpu, long gpa, long size, PageSize level) {
-        return onVcpu(vcpu, v -> conversions.accept(v, gpa, size, level));
+        Vcpu v = enterVcpu(vcpu);
+        try {
+            return conversions.accept(v, gpa, size, level);
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
+        } finally {
+            exitVcpu(v);
+        }
     }
 
     @Override
@@ -291,6 +305,28 @@ public final class CoreVm implements Vm {
     @Override
     public FaultResult fault(int vcpu, long gpa, long errorCode) {
         return onVcpu(vcpu, v -> guest.fault(v, gpa, errorCode));
+    }
+
+    /**
+     * {@link #onVcpu} without a lambda, for the guest's accesses (one per page in a workload): the gate's read side,
+     * the liveness check and {@code vcpu->mutex}; {@link #exitVcpu} undoes it.
+     */
+    private Vcpu enterVcpu(int index) {
+        gate.enter();
+        try {
+            status.requireAlive();
+            Vcpu v = vcpus.get(index, status.name);
+            v.mutex.lock();
+            return v;
+        } catch (RuntimeException e) {
+            gate.exit();
+            throw e;
+        }
+    }
+
+    private void exitVcpu(Vcpu v) {
+        v.mutex.unlock();
+        gate.exit();
     }
 
     // ---- inspection -----------------------------------------------------------------------------------------
@@ -360,5 +396,9 @@ public final class CoreVm implements Vm {
 
     BackendSlot gate() {
         return gate;
+    }
+
+    CoreVmContext context() {
+        return context;
     }
 }

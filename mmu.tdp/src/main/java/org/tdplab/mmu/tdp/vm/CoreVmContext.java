@@ -170,6 +170,26 @@ final class CoreVmContext implements VmContext {
         }
     }
 
+    /**
+     * Splitting keeps every translation, so nothing is flushed. From a hook that already runs under the write lock
+     * it splits in place; from one under the read lock it cannot (the kernel would deadlock): the VM is bugged.
+     */
+    @Override
+    public boolean splitCrossBoundaryLeafs(long gfn, long npages) {
+        if (mmu.lock.isWriteLockedByMe())
+            return mmu.hugePages.splitCrossBoundaryLeafs(gfn, gfn + npages) && !status.bugged();
+        if (mmu.lock.isReadLockedByMe()) {
+            status.bug(String.format("kvm_split_cross_boundary_leafs at gfn 0x%x with the MMU lock held for read", gfn));
+            return false;
+        }
+        mmu.lock.writeLock();
+        try {
+            return mmu.hugePages.splitCrossBoundaryLeafs(gfn, gfn + npages) && !status.bugged();
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
     @Override
     public void zapGfnRange(long gfn, long npages) {
         mmu.zap.zapGfnRange(gfn, gfn + npages);
