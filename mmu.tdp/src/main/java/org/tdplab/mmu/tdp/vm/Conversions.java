@@ -33,7 +33,7 @@ final class Conversions {
         this.trace = trace;
         this.ops = ops;
         this.source = mmu.caps.privateSource();
-        this.sharedBitMask = mmu.caps.sharedBit() < 0 ? 0 : 1L << mmu.caps.sharedBit();
+        this.sharedBitMask = Ranges.sharedBitMask(mmu.caps);
     }
 
     /**

@@ -24,7 +24,6 @@ import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.SpteInfo;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.backend.Backend;
-import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.check.CheckTarget;
 import org.tdplab.mmu.tdp.check.InvariantChecker;
@@ -41,8 +40,7 @@ import org.tdplab.mmu.tdp.vcpu.Vcpu;
  * {@link Vm} has that many methods; none holds more than the call it forwards.
  */
 public final class CoreVm implements Vm {
-    final int id;
-    final VmCapabilities caps;
+    private final VmCapabilities caps;
     final TdpMmu mmu;
     private final VmStatus status;
     private final Vcpus vcpus;
@@ -64,7 +62,6 @@ public final class CoreVm implements Vm {
 
     CoreVm(int id, String name, String type, int nvcpus, VmCapabilities caps, HostMemory memory, Backend backend,
             Map<String, String> options, List<MmuObserver> observers, Consumer<CoreVm> onDestroy) {
-        this.id = id;
         this.caps = caps;
         this.onDestroy = onDestroy;
         this.trace = new Tracer(name, observers);
@@ -132,16 +129,6 @@ public final class CoreVm implements Vm {
     @Override
     public VmCapabilities capabilities() {
         return caps;
-    }
-
-    /** The backend's side of the VM now (null while suspended). */
-    VmBackend backend() {
-        return gate.backend();
-    }
-
-    /** {@code KVM_BUG_ON}. */
-    void bug(String reason) {
-        status.bug(reason);
     }
 
     @Override
@@ -264,7 +251,7 @@ public final class CoreVm implements Vm {
 
     @Override
     public void destroy() {
-        ioctl(() -> "kvm_destroy_vm", () -> teardown.destroy(this, onDestroy));
+        ioctl(() -> "kvm_destroy_vm", () -> teardown.destroy(() -> onDestroy.accept(this)));
     }
 
     // ---- guest ---------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ final class FaultHandler {
         this.mmu = mmu;
         this.gate = gate;
         this.trace = trace;
-        this.sharedBitMask = mmu.caps.sharedBit() < 0 ? 0 : 1L << mmu.caps.sharedBit();
+        this.sharedBitMask = Ranges.sharedBitMask(mmu.caps);
     }
 
     /**

@@ -45,7 +45,7 @@ final class GuestOps {
         this.faults = faults;
         this.trace = trace;
         this.source = mmu.caps.privateSource();
-        this.sharedBitMask = mmu.caps.sharedBit() < 0 ? 0 : 1L << mmu.caps.sharedBit();
+        this.sharedBitMask = Ranges.sharedBitMask(mmu.caps);
     }
 
     // ---- accesses -----------------------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 package org.tdplab.mmu.tdp.vm;
 
-import java.util.function.Consumer;
-
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
@@ -27,7 +25,7 @@ final class Teardown {
     }
 
     /** Destroys the VM once; {@code forget} then drops it from the VM list. */
-    <T> void destroy(T vm, Consumer<T> forget) {
+    void destroy(Runnable forget) {
         mem.slotsLock.lock();
         try {
             if (status.destroyed())
@@ -37,7 +35,7 @@ final class Teardown {
         } finally {
             mem.slotsLock.unlock();
         }
-        forget.accept(vm);
+        forget.run();
     }
 
     private void teardown() {
