@@ -6,26 +6,79 @@ import static org.ops4j.pax.exam.CoreOptions.options;
 import static org.ops4j.pax.exam.CoreOptions.systemProperty;
 
 import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Properties;
 import java.util.function.BooleanSupplier;
+import java.util.jar.JarFile;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.ops4j.pax.exam.CoreOptions;
 import org.ops4j.pax.exam.Option;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
 
-/** The container every integration test starts: the reactor's fresh jars, provisioned by file URI. */
+/**
+ * The container every integration test starts: the bundles the runtime resolves, taken from the runtime itself
+ * ({@code app/target/tdplab.jar}, exported from {@code app/tdplab.bndrun}: its embedded jars, its run order and start
+ * levels, its run properties), so the tests run what {@code ./tdplab} runs and no second list is kept here.
+ */
 public final class Container {
-    /** Runtime bundles, then ours; a test may leave some of ours out. */
-    public static final List<String> RUNTIME = List.of("org.osgi.util.function", "org.osgi.util.promise",
-            "org.osgi.service.component", "org.apache.felix.scr", "org.apache.felix.configadmin",
-            "org.apache.felix.gogo.runtime");
-    public static final List<String> OURS = List.of("mmu.api", "mmu.tdp", "backend.legacy", "backend.tdx",
-            "backend.snp");
+    /** The runtime's bundles in its run order: symbolic name → start level. */
+    private static final Map<String, Integer> RUN_BUNDLES = new LinkedHashMap<>();
+    /** The runtime's framework properties ({@code -runproperties}). */
+    private static final Map<String, String> RUN_PROPERTIES = new LinkedHashMap<>();
+    private static int beginningStartLevel = 1;
+
+    static {
+        readRuntime(new File(System.getProperty("itest.runtime", "../app/target/tdplab.jar")));
+    }
 
     private Container() {
+    }
+
+    /** Unpacks the runtime's bundles to {@code itest.bundles/BSN.jar} and reads its run list and properties. */
+    private static void readRuntime(File runtime) {
+        File dir = new File(System.getProperty("itest.bundles", "target/bundles"));
+        try (JarFile jar = new JarFile(runtime)) {
+            Properties launch = new Properties();
+            try (InputStream in = jar.getInputStream(jar.getEntry("launcher.properties"))) {
+                launch.load(in);
+            }
+            List<String> paths = Arrays.asList(launch.getProperty("launch.bundles").split(","));
+            Matcher m = Pattern.compile("([^,;]+);version=\"[^\"]*\";startlevel=(\\d+)")
+                    .matcher(launch.getProperty("launch.runbundles.attrs"));
+            List<String> names = new ArrayList<>();
+            while (m.find()) {
+                names.add(m.group(1));
+                RUN_BUNDLES.put(m.group(1), Integer.parseInt(m.group(2)));
+            }
+            if (names.size() != paths.size())
+                throw new IllegalStateException(runtime + ": " + names.size() + " run bundles, " + paths.size() + " jars");
+            Files.createDirectories(dir.toPath());
+            for (int i = 0; i < paths.size(); i++)
+                try (InputStream in = jar.getInputStream(jar.getEntry(paths.get(i)))) {
+                    Files.copy(in, new File(dir, names.get(i) + ".jar").toPath(), StandardCopyOption.REPLACE_EXISTING);
+                }
+            for (String key : launch.stringPropertyNames())
+                if (!key.startsWith("launch."))
+                    RUN_PROPERTIES.put(key, launch.getProperty(key));
+            String beginning = RUN_PROPERTIES.remove("org.osgi.framework.startlevel.beginning");
+            if (beginning != null)
+                beginningStartLevel = Integer.parseInt(beginning);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the runtime " + runtime + " (run from the reactor root: mvn verify)",
+                    e);
+        }
     }
 
     public static File bundleFile(String bsn) {
@@ -35,18 +88,32 @@ public final class Container {
         return f;
     }
 
-    /** The standard container without the named bundles of ours. */
+    /** The runtime without the named bundles. */
     public static Option[] without(String... left) {
+        return runtime(Map.of(), left);
+    }
+
+    /**
+     * The runtime, its run properties overridden by {@code properties}, without the named bundles. FileInstall watches
+     * an empty folder of the build unless a test names its own {@code felix.fileinstall.dir}.
+     */
+    public static Option[] runtime(Map<String, String> properties, String... left) {
         List<Option> opts = new ArrayList<>();
         opts.add(junitBundles());
         opts.add(systemProperty("org.ops4j.pax.logging.DefaultServiceLog.level").value("WARN"));
         opts.add(frameworkProperty("felix.log.level").value("1"));
+        opts.add(CoreOptions.frameworkStartLevel(beginningStartLevel));
+        Map<String, String> props = new LinkedHashMap<>(RUN_PROPERTIES);
+        File load = new File("target/itest-load");
+        load.mkdirs();
+        props.put("felix.fileinstall.dir", load.getAbsolutePath());
+        props.putAll(properties);
+        props.forEach((k, v) -> opts.add(frameworkProperty(k).value(v)));
         List<String> skip = Arrays.asList(left);
-        for (String bsn : RUNTIME)
-            opts.add(CoreOptions.bundle(bundleFile(bsn).toURI().toString()));
-        for (String bsn : OURS)
+        RUN_BUNDLES.forEach((bsn, level) -> {
             if (!skip.contains(bsn))
-                opts.add(CoreOptions.bundle(bundleFile(bsn).toURI().toString()));
+                opts.add(CoreOptions.bundle(bundleFile(bsn).toURI().toString()).startLevel(level));
+        });
         return options(opts.toArray(Option[]::new));
     }
 

@@ -3,8 +3,6 @@ package org.tdplab.itest;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 import static org.ops4j.pax.exam.CoreOptions.bundle;
-import static org.ops4j.pax.exam.CoreOptions.composite;
-import static org.ops4j.pax.exam.CoreOptions.frameworkProperty;
 
 import java.io.File;
 import java.io.IOException;
@@ -63,12 +61,8 @@ public class FileInstallSwapIT {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        return new Option[] { composite(Container.without("backend.snp")),
-                bundle(Container.bundleFile("org.apache.felix.fileinstall").toURI().toString()),
-                frameworkProperty("felix.fileinstall.dir").value(load.toString()),
-                frameworkProperty("felix.fileinstall.poll").value("100"),
-                frameworkProperty("felix.fileinstall.noInitialDelay").value("true"),
-                frameworkProperty("felix.fileinstall.log.level").value("1") };
+        return Container.runtime(java.util.Map.of("felix.fileinstall.dir", load.toString(), "felix.fileinstall.poll", "100"),
+                "backend.snp");
     }
 
     @Test

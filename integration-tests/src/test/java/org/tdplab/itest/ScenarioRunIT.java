@@ -9,9 +9,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.List;
 
 import javax.inject.Inject;
 
@@ -20,7 +17,6 @@ import org.apache.felix.service.command.CommandSession;
 import org.junit.Test;
 import org.junit.runner.RunWith;
 import org.ops4j.pax.exam.Configuration;
-import org.ops4j.pax.exam.CoreOptions;
 import org.ops4j.pax.exam.Option;
 import org.ops4j.pax.exam.junit.PaxExam;
 import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
@@ -43,9 +39,7 @@ public class ScenarioRunIT {
 
     @Configuration
     public Option[] config() {
-        List<Option> options = new ArrayList<>(Arrays.asList(Container.without()));
-        options.add(CoreOptions.bundle(Container.bundleFile("mmu.scenario").toURI().toString()));
-        return options.toArray(Option[]::new);
+        return Container.without();
     }
 
     @Test

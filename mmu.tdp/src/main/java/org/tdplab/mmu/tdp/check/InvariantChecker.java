@@ -9,6 +9,7 @@ import java.util.List;
 import org.tdplab.mmu.tdp.mmu.Stat;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.pt.TablePool;
+import org.tdplab.mmu.tdp.pt.TdpIter;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
 import org.tdplab.mmu.tdp.vcpu.Tlb;
@@ -26,6 +27,8 @@ public final class InvariantChecker {
     private final CheckTarget vm;
     private final TdpMmu mmu;
     private final TablePool pool;
+    /** The one walker of every check: read-only, with the write lock held. */
+    private final TdpIter it;
     private final List<String> out = new ArrayList<>();
     private final long[] leaves = new long[4];
     private long tables;
@@ -36,10 +39,11 @@ public final class InvariantChecker {
         this.vm = vm;
         this.mmu = vm.mmu();
         this.pool = mmu.pool;
+        this.it = new TdpIter(pool);
     }
 
     public List<String> run() {
-        for (int root : mmu.roots())
+        for (int root : mmu.roots.all())
             checkRoot(root);
         checkStats();
         checkTlbs();
@@ -63,30 +67,19 @@ public final class InvariantChecker {
             fail(14, "valid root %d has refcount %d", root, count);
         if (pool.level(root) != mmu.rootLevel)
             fail(2, "root %d has level %d, the VM's root level is %d", root, pool.level(root), mmu.rootLevel);
-        checkTable(root, root, 0);
-    }
-
-    private void checkTable(int root, int table, int depth) {
-        int level = pool.level(table);
-        long base = pool.gfn(table);
-        long step = Spte.pagesPerHpage(level);
         boolean mirror = pool.isMirror(root);
-        // direct roots index by the aliased GFN; tables, like the kernel's sp->gfn, record natural GFNs
-        long bits = mmu.gfnBits(root);
-        if (base % (step * Spte.ENT_PER_PAGE) != 0 && table != root)
-            fail(1, "table %d at level %d has gfn 0x%x not aligned to its coverage", table, level, base);
-        for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
-            long sptep = TablePool.sptep(table, i);
-            long spte = pool.get(sptep);
-            long gfn = (base + i * step) & ~bits;
-            if (!isShadowPresent(spte)) {
-                checkNonPresent(root, mirror, gfn, level, spte);
-                continue;
-            }
-            if (isLast(spte, level))
-                checkLeaf(root, mirror, gfn, level, spte);
+        // direct roots index by the aliased GFN; tables, like the kernel's sp->gfn, record natural GFNs. The walk
+        // covers the whole index space (no direct bits given), so an entry in the wrong half is seen too.
+        long bits = mmu.roots.gfnBits(root);
+        for (it.start(root, Spte.PG_LEVEL_4K, 0, 1L << (9 * pool.level(root)), 0); it.valid; it.next()) {
+            long gfn = it.gfn & ~bits;
+            long spte = it.oldSpte;
+            if (!isShadowPresent(spte))
+                checkNonPresent(root, mirror, gfn, it.level, spte);
+            else if (isLast(spte, it.level))
+                checkLeaf(root, mirror, gfn, it.level, spte);
             else
-                checkChild(root, table, sptep, gfn, level, spte, depth);
+                checkChild(root, it.sptep, gfn, it.level, spte);
         }
     }
 
@@ -103,7 +96,8 @@ public final class InvariantChecker {
                 level);
     }
 
-    private void checkChild(int root, int parent, long sptep, long gfn, int level, long spte, int depth) {
+    /** The link from a present non-leaf entry to the table below it; the walk then goes down into that table. */
+    private void checkChild(int root, long sptep, long gfn, int level, long spte) {
         if (level == Spte.PG_LEVEL_4K) {
             fail(2, "non-leaf SPTE at level 1 for gfn 0x%x", gfn);
             return;
@@ -120,16 +114,14 @@ public final class InvariantChecker {
             fail(2, "child table %d of gfn 0x%x has another root role than its root", child, gfn);
         if (pool.ptep(child) != sptep)
             fail(2, "child table %d does not point back at the SPTE that links it", child);
+        if (pool.gfn(child) % Spte.pagesPerHpage(level) != 0)
+            fail(1, "table %d at level %d has gfn 0x%x not aligned to its coverage", child, level - 1,
+                    pool.gfn(child));
         if (pool.gfn(child) != gfn)
             fail(1, "child table %d has gfn 0x%x, its parent entry covers 0x%x", child, pool.gfn(child), gfn);
-        if (depth > 6) {
-            fail(2, "table nesting deeper than the root level at gfn 0x%x", gfn);
-            return;
-        }
         tables++;
         if (pool.nxHugePageDisallowed(child))
             nxTables++;
-        checkTable(root, child, depth + 1);
     }
 
     private void checkLeaf(int root, boolean mirror, long gfn, int level, long spte) {
@@ -207,9 +199,9 @@ public final class InvariantChecker {
                         leaves[level]);
         }
         long nx = mmu.stats.get(Stat.NX_LPAGE_SPLITS);
-        if (nx != nxTables || mmu.possibleNxHugePages() != nxTables)
+        if (nx != nxTables || mmu.nx.possible() != nxTables)
             fail(0, "stat nx_lpage_splits is %d and the possible-NX list holds %d, but the roots link %d tables split "
-                    + "for NX", nx, mmu.possibleNxHugePages(), nxTables);
+                    + "for NX", nx, mmu.nx.possible(), nxTables);
         if (mmu.stats.get(Stat.TDP_MMU_PAGES) != tables)
             fail(0, "stat tdp_mmu_pages is %d but the roots link %d tables", mmu.stats.get(Stat.TDP_MMU_PAGES),
                     tables);
@@ -218,16 +210,16 @@ public final class InvariantChecker {
     /** No vCPU whose TLB is current caches a translation its root no longer gives. */
     private void checkTlbs() {
         for (Vcpu v : vm.vcpus()) {
-            if (!vm.guestMode().current(v) || v.directRoot == 0 || pool.isInvalid(v.directRoot) || v.reloadRoots)
+            if (!vm.guestMode().current(v) || v.roots.direct == 0 || pool.isInvalid(v.roots.direct) || v.roots.reload)
                 continue;
             v.tlb.forEach((key, value) -> {
                 long indexGfn = key & ((1L << 60) - 1);
                 boolean encrypted = (key & (1L << 60)) != 0;
                 if (mmu.caps.mirroredPt() && (indexGfn & mmu.directBits) == 0)
                     return; // private translations of mirrored VMs come from the backend's table
-                long now = lookup(v.directRoot, indexGfn);
+                long now = lookup(v.roots.direct, indexGfn);
                 boolean writable = (value & Tlb.W) != 0;
-                if (writable && now >= 0 && !writeWouldBeLogged(v.directRoot, indexGfn))
+                if (writable && now >= 0 && !writeWouldBeLogged(v.roots.direct, indexGfn))
                     fail(21, "vCPU %d caches gpa 0x%x writable over a clean leaf of a dirty-logged memslot: a write "
                             + "would be lost to the log", v.id, indexGfn << 12);
                 if (now < 0 || (now & ~(1L << 62)) != Tlb.pfn(value) || writable && (now & (1L << 62)) == 0)
@@ -238,19 +230,22 @@ public final class InvariantChecker {
         }
     }
 
-    /** A side-effect-free walk: the 4K pfn (bit 62 = writable) or -1. */
+    /**
+     * A side-effect-free walk of {@code root} to the deepest entry for {@code indexGfn}, as the hardware indexes it
+     * (direct bits included): the iterator is left there.
+     */
+    private long lastSpte(int root, long indexGfn) {
+        it.walkTo(root, mmu.rootLevel, indexGfn, 0, Spte.PG_LEVEL_4K);
+        return it.oldSpte;
+    }
+
+    /** The 4K pfn the tables give (bit 62 = writable), or -1. */
     private long lookup(int root, long indexGfn) {
-        int table = root;
-        for (int level = mmu.rootLevel; level >= 1; level--) {
-            long spte = pool.get(TablePool.sptep(table, Spte.indexAt(indexGfn, level)));
-            if (!isShadowPresent(spte))
-                return -1;
-            if (isLast(spte, level))
-                return (Spte.pfn(spte) + (indexGfn & (Spte.pagesPerHpage(level) - 1)))
-                        | (Spte.isWritable(spte) || staleWritableAllowed(spte, indexGfn) ? 1L << 62 : 0);
-            table = pool.idOfPfn(Spte.pfn(spte));
-        }
-        return -1;
+        long spte = lastSpte(root, indexGfn);
+        if (!isShadowPresent(spte) || !isLast(spte, it.level))
+            return -1;
+        return (Spte.pfn(spte) + (indexGfn & (Spte.pagesPerHpage(it.level) - 1)))
+                | (Spte.isWritable(spte) || staleWritableAllowed(spte, indexGfn) ? 1L << 62 : 0);
     }
 
     /**
@@ -277,16 +272,10 @@ public final class InvariantChecker {
         Memslot slot = vm.memslots().find(gfn);
         if (slot == null || !slot.isDirtyLogging() || slot.isDirty(gfn))
             return true;
-        int table = root;
-        for (int level = mmu.rootLevel; level >= 1; level--) {
-            long spte = pool.get(TablePool.sptep(table, Spte.indexAt(indexGfn, level)));
-            if (!isShadowPresent(spte))
-                return true;
-            if (isLast(spte, level))
-                return !Spte.isWritable(spte) || (spte & Spte.DIRTY) != 0;
-            table = pool.idOfPfn(Spte.pfn(spte));
-        }
-        return true;
+        long spte = lastSpte(root, indexGfn);
+        if (!isShadowPresent(spte) || !isLast(spte, it.level))
+            return true;
+        return !Spte.isWritable(spte) || (spte & Spte.DIRTY) != 0;
     }
 
     /** Every page of a huge leaf is marked dirty (an initially-set log not yet cleared there): W is harmless. */

@@ -32,7 +32,7 @@ public final class TdpMap {
             // with the NX mitigation the goal may step down on the way (disallowed_hugepage_adjust): walk to 4K
             // (and in a mirror root, where a table is never merged into a huge leaf)
             int minLevel = nx || mirror ? Spte.PG_LEVEL_4K : f.goalLevel;
-            for (it.start(root, mmu.rootLevel, minLevel, f.gfn, f.gfn + 1, mmu.gfnBits(root)); it.valid; it.next()) {
+            for (mmu.walk(it, root, minLevel, f.gfn, f.gfn + 1); it.valid; it.next()) {
                 if (nx || mirror)
                     disallowedHugepageAdjust(f, it, mirror);
                 if (isFrozen(it.oldSpte))
@@ -70,7 +70,7 @@ public final class TdpMap {
             return r;
         }
         if (nxSplit)
-            mmu.trackPossibleNxHugePage(child);
+            mmu.nx.track(child);
         return r;
     }
 
@@ -106,7 +106,7 @@ public final class TdpMap {
             return RET_PF_RETRY;
         else if (isShadowPresent(old) && (!isLast(old, it.level) || Spte.leafChangeNeedsTlbFlush(old, newSpte)))
             // a present table (or a leaf losing mmu-writable) was replaced: vCPUs may cache the old translation
-            mmu.host.flushRemoteTlbs(Spte.gfnRoundForLevel(it.gfn, it.level), Spte.pagesPerHpage(it.level));
+            mmu.flushRemoteTlbs(Spte.gfnRoundForLevel(it.gfn, it.level), Spte.pagesPerHpage(it.level));
         // an MMIO SPTE, new or already there, means the access is emulated
         if (!f.hasSlot) {
             mmu.stats.inc(Stat.PF_MMIO_SPTE_CREATED);

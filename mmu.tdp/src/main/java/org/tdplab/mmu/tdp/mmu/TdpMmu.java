@@ -1,17 +1,13 @@
 package org.tdplab.mmu.tdp.mmu;
 
 import static org.tdplab.mmu.tdp.spte.Spte.FROZEN_SPTE;
-import static org.tdplab.mmu.tdp.spte.Spte.SHADOW_NONPRESENT_VALUE;
 import static org.tdplab.mmu.tdp.spte.Spte.isFrozen;
 import static org.tdplab.mmu.tdp.spte.Spte.isLast;
 import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
 
-import java.util.Arrays;
-
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.pt.Rcu;
-import org.tdplab.mmu.tdp.pt.TableFrames;
 import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.pt.TdpIter;
 import org.tdplab.mmu.tdp.spte.Spte;
@@ -36,11 +32,35 @@ public final class TdpMmu {
     final MmuHost host;
     /** The hooks of the tables the backend keeps a copy of (mirror roots). */
     final ExternalTables external;
+    public final Roots roots;
     public final Zapper zap;
     public final TdpMap map;
+    public final HugePages hugePages;
+    public final NxHugePages nx;
+    public final DirtyLogging dirtyLog;
+    public final Aging aging;
+    public final FastPageFault fastPf;
 
     /** Invariant violations seen as they happened (post-conditions of zaps, installs after a bug). */
     private final java.util.List<String> opViolations = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+
+    public TdpMmu(VmCapabilities caps, TablePool pool, MmuHost host) {
+        this.caps = caps;
+        this.pool = pool;
+        this.rcu = new Rcu(pool);
+        this.rootLevel = caps.rootLevel();
+        this.directBits = caps.gfnDirectBits();
+        this.host = host;
+        this.external = new ExternalTables(host);
+        this.roots = new Roots(this);
+        this.zap = new Zapper(this);
+        this.map = new TdpMap(this);
+        this.hugePages = new HugePages(this);
+        this.nx = new NxHugePages(this);
+        this.dirtyLog = new DirtyLogging(this);
+        this.aging = new Aging(this);
+        this.fastPf = new FastPageFault(this);
+    }
 
     /** Records a violated post-condition; {@code null} means it held. */
     public void postcondition(String violation) {
@@ -55,85 +75,27 @@ public final class TdpMmu {
         }
     }
 
-    /** The root list ({@code kvm->arch.tdp_mmu_roots}); guarded by {@code this} for writers, read as a snapshot. */
-    private volatile int[] roots = new int[0];
-
-    public TdpMmu(VmCapabilities caps, TableFrames frames, MmuHost host) {
-        this.caps = caps;
-        this.pool = new TablePool(frames);
-        this.rcu = new Rcu(pool);
-        this.rootLevel = caps.rootLevel();
-        this.directBits = caps.gfnDirectBits();
-        this.host = host;
-        this.external = new ExternalTables(host);
-        this.zap = new Zapper(this);
-        this.map = new TdpMap(this);
-    }
-
-    // ---- roots ------------------------------------------------------------------------------------------------
-
     /**
-     * {@code kvm_tdp_mmu_alloc_root}: a reference to the valid root of this kind, creating it (refcount 2: one for
-     * the vCPU, one the MMU keeps until the root is invalidated) when there is none.
+     * {@code kvm_flush_remote_tlbs_range}: counted, then every vCPU drops its translations for the range before this
+     * returns.
      */
-    public int getRoot(boolean mirror) {
-        for (int root : roots)
-            if (matches(root, mirror) && pool.tryGetRoot(root))
-                return root;
-        synchronized (this) {
-            for (int root : roots)
-                if (matches(root, mirror) && pool.tryGetRoot(root))
-                    return root;
-            int root = pool.alloc(rootLevel, 0, TablePool.ROLE_ROOT | (mirror ? TablePool.ROLE_MIRROR : 0));
-            pool.setRootCount(root, 2);
-            int[] next = Arrays.copyOf(roots, roots.length + 1);
-            next[next.length - 1] = root;
-            roots = next;
-            stats.inc(Stat.ROOTS_ALLOCATED);
-            return root;
-        }
-    }
-
-    private boolean matches(int root, boolean mirror) {
-        return !pool.isInvalid(root) && pool.isMirror(root) == mirror;
-    }
-
-    /** {@code kvm_tdp_mmu_put_root}: the last reference frees the root, which must be invalid by then. */
-    public void putRoot(int root) {
-        if (pool.putRoot(root) != 0)
-            return;
-        if (!pool.isInvalid(root))
-            host.bug("root " + root + " lost its last reference while still valid");
-        zap.zapRoot(root, !lock.isWriteLockedByMe());
-        synchronized (this) {
-            int[] cur = roots;
-            int[] next = new int[cur.length - 1];
-            for (int i = 0, j = 0; i < cur.length; i++)
-                if (cur[i] != root)
-                    next[j++] = cur[i];
-            roots = next;
-        }
-        stats.inc(Stat.ROOTS_FREED);
-        rcu.callRcu(root);
-    }
-
-    /** A snapshot of the root list. */
-    public int[] roots() {
-        return roots;
-    }
-
-    public RootKind kindOf(int tableId) {
-        return pool.isMirror(tableId) ? RootKind.MIRROR : RootKind.DIRECT;
-    }
-
-    /** {@code kvm_gfn_root_bits}: mirror roots walk natural GFNs, direct roots the aliased (shared-bit) GFNs. */
-    public long gfnBits(int root) {
-        return pool.isMirror(root) ? 0 : directBits;
+    public void flushRemoteTlbs(long gfn, long npages) {
+        stats.inc(Stat.REMOTE_TLB_FLUSH_REQUESTS);
+        stats.inc(Stat.REMOTE_TLB_FLUSH);
+        host.flushRemoteTlbs(gfn, npages);
     }
 
     /** One past the last GFN a root of this VM indexes. */
     public long maxGfn() {
         return 1L << (9 * rootLevel);
+    }
+
+    /**
+     * {@code tdp_root_for_each_pte}: starts {@code it} on {@code root} over {@code [start, end)} down to
+     * {@code minLevel}, at the GFNs the root indexes (direct roots carry the direct bits).
+     */
+    public void walk(TdpIter it, int root, int minLevel, long start, long end) {
+        it.start(root, rootLevel, minLevel, start, Math.min(end, maxGfn()), roots.gfnBits(root));
     }
 
     // ---- SPTE updates ----------------------------------------------------------------------------------------
@@ -224,9 +186,9 @@ public final class TdpMmu {
         }
         if (isLeaf != wasLeaf)
             stats.add(Stat.pages(level), isLeaf ? 1 : -1);
-        if (isLeaf && !wasLeaf && host.bugged() && opViolations.size() < 100)
-            opViolations.add(String.format("inv 24: a leaf for gfn 0x%x was installed after the VM was bugged", gfn));
-        host.traceSpteChanged(kindOf(table), gfn, level, old, newSpte);
+        if (isLeaf && !wasLeaf && host.bugged())
+            postcondition(String.format("inv 24: a leaf for gfn 0x%x was installed after the VM was bugged", gfn));
+        host.traceSpteChanged(roots.kindOf(table), gfn, level, old, newSpte);
         if (wasPresent && !wasLeaf && (isLeaf || !isPresent || pfnChanged))
             handleRemovedPt(pool.idOfPfn(Spte.pfn(old)), shared);
     }
@@ -243,7 +205,7 @@ public final class TdpMmu {
         long step = Spte.pagesPerHpage(level);
         stats.add(Stat.TDP_MMU_PAGES, -1);
         if (pool.nxHugePageDisallowed(table))
-            unaccountNxHugePage(table); // tdp_mmu_unlink_sp
+            nx.unaccount(table); // tdp_mmu_unlink_sp
         if (mirror && shared)
             host.bug("tearing down a mirror table under the read lock");
         for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
@@ -303,7 +265,7 @@ public final class TdpMmu {
     }
 
     /** The 512 pieces of {@code huge} in {@code child} ({@code make_small_spte}). */
-    private void fillSplitChild(long huge, int level, int child) {
+    void fillSplitChild(long huge, int level, int child) {
         boolean exec = caps.nxHugePages() && level - 1 == Spte.PG_LEVEL_4K;
         for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
             long small = Spte.makeSmallFromHuge(huge, level, i);
@@ -312,304 +274,13 @@ public final class TdpMmu {
         }
     }
 
-    private void accountSplit(int level) {
+    void accountSplit(int level) {
         stats.add(Stat.pages(level - 1), Spte.ENT_PER_PAGE);
         stats.inc(Stat.LPAGE_SPLITS);
-    }
-
-    /**
-     * {@code tdp_mmu_split_huge_page} with the write lock held ({@code shared=false}, so the link is a plain
-     * {@code tdp_mmu_set_spte}): for a backend-owned table the backend splits its copy first
-     * ({@code split_external_spt}); when it cannot, nothing changes and {@link #BUSY} is returned (the VM is bugged).
-     */
-    int splitHugePageLocked(TdpIter it, int child) {
-        long huge = it.oldSpte;
-        fillSplitChild(huge, it.level, child);
-        long table = Spte.makeNonLeaf(pool.pfnOf(child), caps.adDisabled());
-        if (pool.isMirror(TablePool.tableOf(it.sptep))
-                && !external.split(RootKind.MIRROR, it.gfn, it.level, huge, table))
-            return BUSY;
-        long old = huge;
-        if (Spte.needsAtomicUpdate(huge, it.level))
-            old = pool.xchg(it.sptep, table); // the A/D bits the hardware set meanwhile are not lost
-        else
-            pool.set(it.sptep, table);
-        handleChangedSpte(it.sptep, it.gfn, old, table, it.level, false);
-        it.oldSpte = table;
-        stats.inc(Stat.TDP_MMU_PAGES);
-        accountSplit(it.level);
-        return OK;
-    }
-
-    /**
-     * {@code kvm_split_cross_boundary_leafs}, write lock held: in every valid mirror root, each huge leaf that covers
-     * a boundary of {@code [start, end)} without starting there is split, down to 4K if need be, so a zap of the
-     * range leaves the rest of the huge page mapped (a zap of a backend-owned leaf destroys its contents). Returns
-     * false when a split failed.
-     */
-    public boolean splitCrossBoundaryLeafs(long start, long end) {
-        TdpIter it = new TdpIter(pool);
-        rcu.readLock();
-        try {
-            for (int root : roots) {
-                if (pool.isInvalid(root) || !pool.isMirror(root))
-                    continue;
-                for (long boundary : new long[] { start, end }) {
-                    if (boundary <= 0 || boundary >= maxGfn())
-                        continue;
-                    for (it.start(root, rootLevel, Spte.PG_LEVEL_4K, boundary, boundary + 1, 0); it.valid; it.next()) {
-                        long spte = it.oldSpte;
-                        if (it.level == Spte.PG_LEVEL_4K || !isShadowPresent(spte) || !isLast(spte, it.level)
-                                || Spte.gfnRoundForLevel(boundary, it.level) == boundary)
-                            continue;
-                        int child = allocChild(it, root);
-                        if (splitHugePageLocked(it, child) != OK) {
-                            freeUnlinked(child);
-                            return false;
-                        }
-                    }
-                }
-            }
-            return true;
-        } finally {
-            rcu.readUnlock();
-        }
-    }
-
-    /**
-     * {@code kvm_tdp_mmu_try_split_huge_pages} down to 4K (eager page splitting when dirty logging starts): every
-     * huge leaf of the valid direct roots over {@code [start, end)} is replaced by a table of its pieces, which the
-     * walk then visits, so a 1G leaf ends as 4K leaves too. The translations stay the same: no TLB flush. Takes the
-     * read lock and RCU as the kernel does; a lost race is retried on the refreshed entry.
-     */
-    public void splitHugePages(long start, long end) {
-        TdpIter it = new TdpIter(pool);
-        lock.readLock();
-        rcu.readLock();
-        try {
-            for (int root : roots) {
-                if (pool.isInvalid(root) || pool.isMirror(root))
-                    continue;
-                it.start(root, rootLevel, Spte.PG_LEVEL_4K, start, Math.min(end, maxGfn()), gfnBits(root));
-                while (it.valid) {
-                    if (it.level > Spte.PG_LEVEL_4K && isShadowPresent(it.oldSpte) && isLast(it.oldSpte, it.level)) {
-                        int child = allocChild(it, root);
-                        if (splitHugePage(it, child) != OK) {
-                            freeUnlinked(child);
-                            continue;
-                        }
-                    }
-                    it.next();
-                }
-            }
-        } finally {
-            rcu.readUnlock();
-            lock.readUnlock();
-        }
-    }
-
-    /**
-     * {@code kvm_tdp_mmu_fast_pf_get_last_sptep}: the last SPTE a walk of the direct {@code root} reaches for
-     * {@code indexGfn} (the GFN with the root's direct bits), lockless; the caller holds the RCU read lock. Returns
-     * the entry's pointer and leaves its level in {@code f.fastLevel} and its value in {@code f.fastSpte}.
-     */
-    public long fastPfGetLastSptep(int root, long indexGfn, PageFault f) {
-        int table = root;
-        for (int level = rootLevel;; level--) {
-            long sptep = TablePool.sptep(table, Spte.indexAt(indexGfn, level));
-            long spte = pool.get(sptep);
-            if (!isShadowPresent(spte) || isLast(spte, level) || level == Spte.PG_LEVEL_4K) {
-                f.fastLevel = level;
-                f.fastSpte = spte;
-                return sptep;
-            }
-            table = pool.idOfPfn(Spte.pfn(spte));
-        }
-    }
-
-    /**
-     * {@code fast_pf_fix_direct_spte}: one {@code cmpxchg} from the snapshot, outside the MMU lock. Only W, the
-     * access-tracking bits and D change (never the pfn or presence), so no other bookkeeping is needed.
-     */
-    public boolean fastPfFixDirectSpte(long sptep, long gfn, int level, long old, long newSpte) {
-        if (!pool.cas(sptep, old, newSpte))
-            return false;
-        host.traceSpteChanged(RootKind.DIRECT, gfn, level, old, newSpte);
-        return true;
-    }
-
-    /**
-     * {@code kvm_mmu_recover_huge_pages} → {@code recover_huge_pages_range}, when dirty logging is disabled: under
-     * the read lock and RCU, every present table at 2M or 1G inside {@code [start, end)} of the valid direct roots
-     * whose GFN may be mapped that large ({@code maxLevel}, as {@code kvm_mmu_max_mapping_level} says) is replaced by
-     * a huge leaf made from its first present leaf ({@code make_huge_spte}; not executable with the NX mitigation),
-     * atomically; a lost race is retried on the refreshed entry. One memslot flush at the end. Returns the number of
-     * huge leaves made.
-     */
-    public int recoverHugePages(long start, long end, java.util.function.LongToIntFunction maxLevel) {
-        TdpIter it = new TdpIter(pool);
-        TdpIter child = new TdpIter(pool);
-        int made = 0;
-        lock.readLock();
-        rcu.readLock();
-        try {
-            for (int root : roots) {
-                if (pool.isInvalid(root) || pool.isMirror(root))
-                    continue;
-                it.start(root, rootLevel, Spte.PG_LEVEL_2M, start, Math.min(end, maxGfn()), gfnBits(root));
-                while (it.valid) {
-                    long old = it.oldSpte;
-                    if (it.level > Spte.MAX_HUGEPAGE_LEVEL || !isShadowPresent(old) || isLast(old, it.level)
-                            || it.gfn < start || it.gfn + Spte.pagesPerHpage(it.level) > end
-                            || maxLevel.applyAsInt(it.gfn) < it.level) {
-                        it.next();
-                        continue;
-                    }
-                    long huge = makeHugeSpte(child, root, it.gfn, it.level);
-                    if (huge == 0 || isFrozen(old)) {
-                        it.next();
-                        continue;
-                    }
-                    if (setSpteAtomic(it, huge) != OK)
-                        continue; // refreshed: look at the entry again
-                    made++;
-                    it.next();
-                }
-            }
-            if (made > 0)
-                host.flushRemoteTlbs(start, end - start);
-        } finally {
-            rcu.readUnlock();
-            lock.readUnlock();
-        }
-        return made;
-    }
-
-    /** {@code kvm_tdp_mmu_make_huge_spte}: a huge leaf from the first present leaf under the table, or 0. */
-    private long makeHugeSpte(TdpIter child, int root, long gfn, int level) {
-        child.start(root, rootLevel, Spte.PG_LEVEL_4K, gfn, gfn + Spte.pagesPerHpage(level), gfnBits(root));
-        for (; child.valid; child.next()) {
-            long spte = child.oldSpte;
-            if (child.level >= level || !isShadowPresent(spte) || !isLast(spte, child.level))
-                continue;
-            long huge = Spte.makeHugeFromSmall(spte, level);
-            if (caps.nxHugePages())
-                huge = Spte.makeNonExecutable(huge);
-            return huge;
-        }
-        return 0;
-    }
-
-    // ---- NX huge pages ------------------------------------------------------------------------------------------
-
-    /** {@code possible_nx_huge_pages}: tables split for NX, oldest first; guarded by {@link #nxLock}. */
-    private int[] nxList = new int[16];
-    private int nxCount;
-    private final Object nxLock = new Object();
-
-    /** {@code track_possible_nx_huge_page}: onto the list, and {@code nx_lpage_splits} counts it. */
-    void trackPossibleNxHugePage(int table) {
-        synchronized (nxLock) {
-            if (nxCount == nxList.length)
-                nxList = Arrays.copyOf(nxList, nxCount * 2);
-            nxList[nxCount++] = table;
-        }
-        stats.inc(Stat.NX_LPAGE_SPLITS);
-    }
-
-    /** {@code unaccount_nx_huge_page}: off the list (if it is on it), the flag cleared, the count down. */
-    void unaccountNxHugePage(int table) {
-        boolean found = false;
-        synchronized (nxLock) {
-            for (int i = 0; i < nxCount; i++) {
-                if (nxList[i] == table) {
-                    System.arraycopy(nxList, i + 1, nxList, i, nxCount - i - 1);
-                    nxCount--;
-                    found = true;
-                    break;
-                }
-            }
-        }
-        pool.setNxHugePageDisallowed(table, false);
-        if (found)
-            stats.add(Stat.NX_LPAGE_SPLITS, -1);
-    }
-
-    /** The tables on the possible-NX list now. */
-    public int possibleNxHugePages() {
-        synchronized (nxLock) {
-            return nxCount;
-        }
-    }
-
-    /**
-     * {@code kvm_recover_nx_huge_pages} (the TDP MMU part, under the read lock since 6.18): takes
-     * {@code ceil(nx_lpage_splits / ratio)} tables from the head of the list; one in a dirty-logged memslot is only
-     * unaccounted (it would come back as 4K pages; disabling the log recovers it), the others are zapped by their
-     * parent SPTE, atomically and only if the parent still points at the table. One flush for the batch, inside the
-     * RCU section so no walker can still use a table freed after it. Returns the number of tables zapped.
-     */
-    public int recoverNxHugePages(java.util.function.LongPredicate dirtyLogged) {
-        int ratio = caps.nxRecoveryRatio();
-        if (ratio == 0)
-            return 0;
-        int zapped = 0;
-        lock.readLock();
-        rcu.readLock();
-        try {
-            int toZap;
-            synchronized (nxLock) {
-                toZap = (nxCount + ratio - 1) / ratio;
-            }
-            int skip = 0;
-            for (; toZap > 0; toZap--) {
-                int sp;
-                synchronized (nxLock) {
-                    if (skip >= nxCount)
-                        break;
-                    sp = nxList[skip];
-                }
-                if (dirtyLogged.test(pool.gfn(sp))) {
-                    unaccountNxHugePage(sp);
-                    continue;
-                }
-                if (zapPossibleNxHugePage(sp))
-                    zapped++;
-                else
-                    skip++; // lost a race: the table is someone else's now
-            }
-            if (zapped > 0)
-                host.flushRemoteTlbs(0, maxGfn());
-        } finally {
-            rcu.readUnlock();
-            lock.readUnlock();
-        }
-        return zapped;
-    }
-
-    /** {@code kvm_tdp_mmu_zap_possible_nx_huge_page}: an atomic zap of the parent SPTE, if it still points at it. */
-    private boolean zapPossibleNxHugePage(int sp) {
-        long ptep = pool.ptep(sp);
-        if (ptep == 0)
-            return false;
-        int level = pool.level(sp) + 1;
-        long old = pool.get(ptep);
-        if (!isShadowPresent(old) || isLast(old, level) || pool.idOfPfn(Spte.pfn(old)) != sp)
-            return false;
-        if (pool.isMirror(TablePool.tableOf(ptep)))
-            return false;
-        if (!pool.cas(ptep, old, SHADOW_NONPRESENT_VALUE))
-            return false;
-        handleChangedSpte(ptep, pool.gfn(sp), old, SHADOW_NONPRESENT_VALUE, level, true);
-        return true;
     }
 
     /** Frees a table that never became visible (its link failed). */
     void freeUnlinked(int table) {
         pool.free(table);
-    }
-
-    static boolean nonPresent(long spte) {
-        return spte == SHADOW_NONPRESENT_VALUE;
     }
 }

@@ -10,10 +10,6 @@ import org.tdplab.mmu.tdp.spte.Spte;
 
 /** Zaps: leaf zaps of a range, whole-root zaps, fast invalidation of direct roots, and teardown. */
 public final class Zapper {
-    /** Root types, as {@code enum kvm_tdp_mmu_root_types}. */
-    public static final int INVALID_ROOTS = 1, DIRECT_ROOTS = 2, MIRROR_ROOTS = 4,
-            VALID_ROOTS = DIRECT_ROOTS | MIRROR_ROOTS, ALL_ROOTS = VALID_ROOTS | INVALID_ROOTS;
-
     private final TdpMmu mmu;
     private final TablePool pool;
     /** The write-lock iterator: write-lock operations are exclusive, so one suffices. */
@@ -25,22 +21,14 @@ public final class Zapper {
         this.it = new TdpIter(mmu.pool);
     }
 
-    /** {@code tdp_mmu_root_match}. */
-    public boolean rootMatches(int root, int types) {
-        if (pool.isInvalid(root))
-            return (types & INVALID_ROOTS) != 0;
-        return (types & (pool.isMirror(root) ? MIRROR_ROOTS : DIRECT_ROOTS)) != 0;
-    }
-
     /**
      * {@code kvm_tdp_mmu_zap_leafs} over the roots of {@code types}: every present leaf overlapping
      * {@code [start, end)} becomes non-present; tables stay. Write lock. Returns whether a TLB flush is needed.
      */
     public boolean zapLeafs(int types, long start, long end) {
         boolean flush = false;
-        for (int root : mmu.roots())
-            if (rootMatches(root, types))
-                flush |= zapRootLeafs(root, start, Math.min(end, mmu.maxGfn()));
+        for (int root : mmu.roots.of(types))
+            flush |= zapRootLeafs(root, start, end);
         return flush;
     }
 
@@ -63,7 +51,7 @@ public final class Zapper {
     private boolean zapRootLeafsRcu(int root, long start, long end) {
         boolean flush = false;
         boolean invalid = pool.isInvalid(root);
-        for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, end, mmu.gfnBits(root)); it.valid; it.next()) {
+        for (mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end); it.valid; it.next()) {
             if (condResched(flush)) {
                 flush = false;
                 continue;
@@ -83,27 +71,23 @@ public final class Zapper {
      */
     public String survivor(int types, long start, long end) {
         TdpIter walk = new TdpIter(pool);
-        for (int root : mmu.roots()) {
-            if (!rootMatches(root, types))
-                continue;
-            for (walk.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, Math.min(end, mmu.maxGfn()),
-                    mmu.gfnBits(root)); walk.valid; walk.next())
+        for (int root : mmu.roots.of(types))
+            for (mmu.walk(walk, root, Spte.PG_LEVEL_4K, start, end); walk.valid; walk.next())
                 if (isShadowPresent(walk.oldSpte) && isLast(walk.oldSpte, walk.level))
                     return String.format("inv 16: %s leaf for gfn 0x%x level %d survived the zap of [0x%x, 0x%x)",
-                            mmu.kindOf(root), walk.gfn, walk.level, start, end);
-        }
+                            mmu.roots.kindOf(root), walk.gfn, walk.level, start, end);
         return null;
     }
 
     /** The root types {@link #unmapGfnRange} zaps for these kinds. */
     public int unmapTypes(boolean privateKind, boolean sharedKind) {
-        int types = INVALID_ROOTS;
+        int types = Roots.INVALID_ROOTS;
         if (!mmu.caps.mirroredPt())
-            return types | DIRECT_ROOTS;
+            return types | Roots.DIRECT_ROOTS;
         if (privateKind)
-            types |= MIRROR_ROOTS;
+            types |= Roots.MIRROR_ROOTS;
         if (sharedKind)
-            types |= DIRECT_ROOTS;
+            types |= Roots.DIRECT_ROOTS;
         return types;
     }
 
@@ -113,11 +97,70 @@ public final class Zapper {
      */
     public boolean unmapGfnRange(long start, long end, boolean privateKind, boolean sharedKind) {
         int types = unmapTypes(privateKind, sharedKind);
-        if ((types & MIRROR_ROOTS) != 0 && mmu.caps.mirroredPt())
-            mmu.splitCrossBoundaryLeafs(start, Math.min(end, mmu.maxGfn())); // zap only what is asked for
+        if ((types & Roots.MIRROR_ROOTS) != 0 && mmu.caps.mirroredPt())
+            mmu.hugePages.splitCrossBoundaryLeafs(start, Math.min(end, mmu.maxGfn())); // zap only what is asked for
         boolean flush = zapLeafs(types, start, end);
         mmu.postcondition(survivor(types, start, end));
         return flush;
+    }
+
+    /** {@link #unmapGfnRange} and the flush it asks for; write lock. */
+    public void unmapAndFlush(long start, long end, boolean privateKind, boolean sharedKind) {
+        if (unmapGfnRange(start, end, privateKind, sharedKind))
+            mmu.flushRemoteTlbs(start, end - start);
+    }
+
+    /**
+     * {@code kvm_mmu_invalidate_begin} over {@code [windowStart, windowEnd)} (faults there retry until
+     * {@link #invalidateEnd}), and the unmap of the given kinds over {@code [start, end)} inside it, with a flush.
+     */
+    public void invalidateBegin(long windowStart, long windowEnd, long start, long end, boolean privateKind,
+            boolean sharedKind) {
+        mmu.lock.writeLock();
+        try {
+            mmu.invalidation.begin(Math.min(windowStart, start), Math.max(windowEnd, end));
+            unmapAndFlush(start, end, privateKind, sharedKind);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    /** {@link #invalidateBegin(long, long, long, long, boolean, boolean)} unmapping the whole window. */
+    public void invalidateBegin(long start, long end, boolean privateKind, boolean sharedKind) {
+        invalidateBegin(start, end, start, end, privateKind, sharedKind);
+    }
+
+    /** {@code kvm_mmu_invalidate_end}. */
+    public void invalidateEnd() {
+        mmu.lock.writeLock();
+        try {
+            mmu.invalidation.end();
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    /** {@link #unmapAndFlush} under the write lock. */
+    public void unmapAndFlushLocked(long start, long end, boolean privateKind, boolean sharedKind) {
+        mmu.lock.writeLock();
+        try {
+            unmapAndFlush(start, end, privateKind, sharedKind);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+
+    /** {@code kvm_zap_gfn_range}: a leaf zap of every valid root inside an invalidation window, with a flush. */
+    public void zapGfnRange(long start, long end) {
+        mmu.lock.writeLock();
+        try {
+            mmu.invalidation.begin(start, end);
+            if (zapLeafsChecked(Roots.VALID_ROOTS, start, end))
+                mmu.flushRemoteTlbs(start, end - start);
+            mmu.invalidation.end();
+        } finally {
+            mmu.lock.writeUnlock();
+        }
     }
 
     /**
@@ -128,7 +171,7 @@ public final class Zapper {
         if (!mmu.lock.contended() || !it.canYield() || !mmu.lock.writeHeldOnce())
             return false;
         if (flush)
-            mmu.host.flushRemoteTlbs(0, mmu.maxGfn());
+            mmu.flushRemoteTlbs(0, mmu.maxGfn());
         mmu.rcu.readUnlock();
         mmu.lock.writeUnlock();
         Thread.yield();
@@ -155,7 +198,7 @@ public final class Zapper {
     }
 
     private void zapRootAt(TdpIter walk, int root, int zapLevel, boolean shared) {
-        for (walk.start(root, mmu.rootLevel, zapLevel, 0, mmu.maxGfn(), mmu.gfnBits(root)); walk.valid; walk.next()) {
+        for (mmu.walk(walk, root, zapLevel, 0, mmu.maxGfn()); walk.valid; walk.next()) {
             while (isShadowPresent(walk.oldSpte) && walk.level <= zapLevel) {
                 if (!shared) {
                     mmu.setSpte(walk, SHADOW_NONPRESENT_VALUE);
@@ -176,14 +219,14 @@ public final class Zapper {
         int[] invalidated;
         mmu.lock.writeLock();
         try {
-            invalidated = invalidateRoots(DIRECT_ROOTS);
+            invalidated = mmu.roots.invalidate(Roots.DIRECT_ROOTS);
             mmu.host.requestRootReload();
         } finally {
             mmu.lock.writeUnlock();
         }
         mmu.lock.readLock();
         try {
-            int[] mirrors = presentPerRoot(MIRROR_ROOTS);
+            int[] mirrors = presentPerRoot(Roots.MIRROR_ROOTS);
             zapInvalidatedRoots(invalidated, true);
             checkFastZapScope(invalidated, mirrors);
         } finally {
@@ -196,42 +239,28 @@ public final class Zapper {
         for (int root : invalidated)
             if (pool.isLive(root) && pool.isRoot(root) && pool.isInvalid(root) && countPresent(root) != 0)
                 mmu.postcondition("inv 15: direct root " + root + " still maps memory after a fast zap");
-        if (!java.util.Arrays.equals(mirrorsBefore, presentPerRoot(MIRROR_ROOTS)))
+        if (!java.util.Arrays.equals(mirrorsBefore, presentPerRoot(Roots.MIRROR_ROOTS)))
             mmu.postcondition("inv 15: a fast zap changed a mirror root");
     }
 
     private int[] presentPerRoot(int types) {
-        return java.util.Arrays.stream(mmu.roots()).filter(r -> rootMatches(r, types)).map(this::countPresent)
-                .toArray();
+        return java.util.Arrays.stream(mmu.roots.of(types)).map(this::countPresent).toArray();
     }
 
     private int countPresent(int root) {
         TdpIter walk = new TdpIter(pool);
         int n = 0;
-        for (walk.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, 0, mmu.maxGfn(), mmu.gfnBits(root)); walk.valid; walk.next())
+        for (mmu.walk(walk, root, Spte.PG_LEVEL_4K, 0, mmu.maxGfn()); walk.valid; walk.next())
             if (isShadowPresent(walk.oldSpte))
                 n++;
         return n;
-    }
-
-    /** {@code kvm_tdp_mmu_invalidate_roots}: returns the roots it invalidated. Write lock. */
-    public int[] invalidateRoots(int types) {
-        int[] roots = mmu.roots();
-        int[] out = new int[roots.length];
-        int n = 0;
-        for (int root : roots)
-            if (!pool.isInvalid(root) && rootMatches(root, types)) {
-                pool.setRoleBits(root, TablePool.ROLE_INVALID);
-                out[n++] = root;
-            }
-        return java.util.Arrays.copyOf(out, n);
     }
 
     /** {@code kvm_tdp_mmu_zap_invalidated_roots}: zap each, then drop the reference the MMU held. */
     public void zapInvalidatedRoots(int[] invalidated, boolean shared) {
         for (int root : invalidated) {
             zapRoot(root, shared);
-            mmu.putRoot(root);
+            mmu.roots.put(root);
         }
     }
 
@@ -240,7 +269,7 @@ public final class Zapper {
      * under the write lock. The caller holds the write lock.
      */
     public void teardown() {
-        int[] invalidated = invalidateRoots(VALID_ROOTS);
+        int[] invalidated = mmu.roots.invalidate(Roots.VALID_ROOTS);
         zapInvalidatedRoots(invalidated, false);
     }
 }

@@ -2,7 +2,8 @@ package org.tdplab.mmu.tdp.spte;
 
 /**
  * Every SPTE bit the model knows about, for the x86 EPT layout (the kernel's {@code spte.h} / {@code spte.c}).
- * An SPTE is a plain {@code long}; nothing here allocates except {@link #describe} and {@link #hex}.
+ * An SPTE is a plain {@code long}; nothing here allocates except {@link #describe} and {@link #hex}. One file past
+ * 400 lines because it is one bit layout: its masks and the makers that combine them belong together, as in the kernel.
  *
  * <p>Present SPTEs (leaf and non-leaf) carry the EPT present mask, which is R plus bit 63 (suppress-#VE). Keeping
  * bit 63 set on present entries is what keeps an access-tracked leaf (RWX all clear) apart from an MMIO SPTE of a

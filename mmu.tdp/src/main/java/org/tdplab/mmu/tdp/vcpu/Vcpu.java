@@ -1,6 +1,8 @@
 package org.tdplab.mmu.tdp.vcpu;
 
 import org.tdplab.mmu.tdp.mmu.PageFault;
+import org.tdplab.mmu.tdp.mmu.Roots;
+import org.tdplab.mmu.tdp.mmu.VcpuRoots;
 import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.pt.TdpIter;
 
@@ -16,10 +18,8 @@ public final class Vcpu {
     public final TdpIter walker;
     /** {@code vcpu->mutex}: vCPU ioctls (running the guest, pre-faulting) are serialized per vCPU. */
     public final java.util.concurrent.locks.ReentrantLock mutex = new java.util.concurrent.locks.ReentrantLock();
-    /** The roots this vCPU holds a reference to (0: none yet). */
-    public int directRoot, mirrorRoot;
-    /** {@code KVM_REQ_MMU_FREE_OBSOLETE_ROOTS} pending. */
-    public volatile boolean reloadRoots;
+    /** The roots this vCPU holds a reference to. */
+    public final VcpuRoots roots = new VcpuRoots();
     /** In guest mode: using translations. Remote flushes wait for such vCPUs to notice them. */
     volatile boolean inGuest;
     /** The flush generation this vCPU has applied to its TLB. */
@@ -36,5 +36,11 @@ public final class Vcpu {
         this.id = id;
         this.fault = new PageFault(new TdpIter(pool));
         this.walker = new TdpIter(pool);
+    }
+
+    /** {@code kvm_mmu_reload} before entering the guest; a newly loaded root is flushed locally. */
+    public void loadRoots(Roots mmuRoots) {
+        if (mmuRoots.load(roots))
+            tlb.flush();
     }
 }

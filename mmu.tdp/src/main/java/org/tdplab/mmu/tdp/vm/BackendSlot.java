@@ -10,12 +10,13 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.mmu.StripedRwLock;
 
 /**
  * Which backend serves one VM, and the hot-swap gate in front of it. Every VM operation (ioctl) runs on the read side
  * of the gate; a swap takes the write side, so it waits for the operations in flight and no hook is ever called on a
- * backend after its snapshot was taken. Hooks themselves only read {@link CoreVm#backend()} (a volatile read); the
+ * backend after its snapshot was taken. Hooks themselves only read {@link #backend()} (a volatile read); the
  * gate costs one uncontended read-lock acquisition per operation, never one per hook.
  *
  * <p>When the serving backend goes away the VM is <em>suspended</em>: its backend's state is kept as a plain-data
@@ -26,7 +27,12 @@ import org.tdplab.mmu.tdp.mmu.StripedRwLock;
 final class BackendSlot {
     static final long DEFAULT_TIMEOUT_MS = 3000;
 
-    private final CoreVm vm;
+    private final VmStatus vm;
+    private final Map<String, String> options;
+    /** The core as the backend sees it; given at attach, handed to every backend that restores the VM. */
+    private VmContext context;
+    /** The backend's side now; null while suspended. Hooks read it once per call (a volatile read). */
+    private volatile VmBackend backend;
     /** Striped per thread: vCPU threads entering at once share no lock word. */
     private final StripedRwLock lock = new StripedRwLock();
     private final Object resumed = new Object();
@@ -41,12 +47,21 @@ final class BackendSlot {
     /** From the drain of the last suspension (snapshot included) to its resumption (restore included). */
     volatile long lastPauseNanos;
 
-    BackendSlot(CoreVm vm) {
+    BackendSlot(VmStatus vm, Map<String, String> options) {
         this.vm = vm;
+        this.options = Map.copyOf(options);
     }
 
-    void attached(Backend backend) {
-        serving = backend;
+    /** The VM's first backend: its side of the VM is attached now. */
+    void attach(Backend service, VmContext context) {
+        this.context = context;
+        this.backend = service.attach(context, options);
+        serving = service;
+    }
+
+    /** The backend's side of the VM now (null while suspended). */
+    VmBackend backend() {
+        return backend;
     }
 
     void describe(String version) {
@@ -127,7 +142,7 @@ final class BackendSlot {
     private MmuException suspendedError() {
         String why = refusal;
         return new MmuException(Errno.ENODEV, "VM '%s' is suspended: no backend of VM type '%s' took it over within "
-                + "%d ms%s", vm.name(), vm.type(), TimeUnit.NANOSECONDS.toMillis(timeoutNanos),
+                + "%d ms%s", vm.name, vm.type, TimeUnit.NANOSECONDS.toMillis(timeoutNanos),
                 why == null ? "" : " (" + why + ")");
     }
 
@@ -143,7 +158,7 @@ final class BackendSlot {
             if (serving == null || serving != departing)
                 return false;
             long start = System.nanoTime(); // operations in flight have drained
-            VmBackend old = vm.backend();
+            VmBackend old = backend;
             try {
                 snapshot = PlainData.copy(old.snapshot());
                 refusal = null;
@@ -151,7 +166,7 @@ final class BackendSlot {
                 snapshot = null;
                 refusal = "the departing backend gave no usable snapshot: " + e.getMessage();
             }
-            vm.setBackend(null);
+            backend = null;
             serving = null;
             servingVersion = "-";
             suspendedAt = start;
@@ -175,12 +190,12 @@ final class BackendSlot {
                 return false;
             VmBackend restored;
             try {
-                restored = candidate.restore(vm.context(), vm.options(), snapshot);
+                restored = candidate.restore(context, options, snapshot);
             } catch (RuntimeException e) {
                 refusal = version + " refused the snapshot: " + e.getMessage();
                 return false;
             }
-            vm.setBackend(restored);
+            backend = restored;
             serving = candidate;
             servingVersion = version;
             snapshot = null;
@@ -199,7 +214,7 @@ final class BackendSlot {
         if (serving != null)
             return Optional.empty();
         String why = refusal;
-        return Optional.of("no backend of VM type '" + vm.type() + "'" + (why == null ? "" : ": " + why));
+        return Optional.of("no backend of VM type '" + vm.type + "'" + (why == null ? "" : ": " + why));
     }
 
     String servingVersion() {

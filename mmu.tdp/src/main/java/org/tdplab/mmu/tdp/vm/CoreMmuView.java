@@ -10,20 +10,19 @@ import java.util.Optional;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SpteInfo;
 import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.tdp.mmu.Roots;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
-import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.pt.TdpIter;
-import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
 
 /** Read-only views of one VM's tables: for backends' checks and for {@code expect spte}. */
 final class CoreMmuView implements MmuView {
-    private final CoreVm vm;
     private final TdpMmu mmu;
+    private final VmMemory mem;
 
-    CoreMmuView(CoreVm vm) {
-        this.vm = vm;
-        this.mmu = vm.mmu;
+    CoreMmuView(TdpMmu mmu, VmMemory mem) {
+        this.mmu = mmu;
+        this.mem = mem;
     }
 
     @Override
@@ -38,10 +37,8 @@ final class CoreMmuView implements MmuView {
 
     private void walk(RootKind kind, boolean leaves, LeafVisitor visitor) {
         TdpIter it = new TdpIter(mmu.pool);
-        for (int root : mmu.roots()) {
-            if (mmu.pool.isInvalid(root) || mmu.kindOf(root) != kind)
-                continue;
-            for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, 0, mmu.maxGfn(), mmu.gfnBits(root)); it.valid; it.next()) {
+        for (int root : mmu.roots.of(Roots.typesOf(kind))) {
+            for (mmu.walk(it, root, Spte.PG_LEVEL_4K, 0, mmu.maxGfn()); it.valid; it.next()) {
                 long spte = it.oldSpte;
                 if (isShadowPresent(spte) && isLast(spte, it.level) == leaves)
                     visitor.visit(it.gfn, it.level, spte, Spte.pfn(spte));
@@ -51,59 +48,34 @@ final class CoreMmuView implements MmuView {
 
     @Override
     public boolean isPrivate(long gfn) {
-        return vm.attributes.isPrivate(gfn);
+        return mem.attributes.isPrivate(gfn);
     }
 
     @Override
     public long gmemPfnIfPresent(long gfn) {
-        Memslot slot = vm.memslots.find(gfn);
-        return slot == null || !slot.isGmem() ? -1 : slot.gmem().pfnIfPresent(slot.gmemIndex(gfn));
+        return mem.gmemPfnIfPresent(gfn);
     }
 
-    /**
-     * The deepest entry for {@code gpa}'s GFN in the valid root of that kind (direct roots are indexed by the
-     * aliased GFN). Empty when the VM has no such root.
-     */
     /** Every entry from the top level down to the deepest one for {@code gpa}'s GFN; empty without such a root. */
     List<SpteInfo> walk(long gpa, RootKind kind) {
         long gfn = (gpa >>> 12) & ~mmu.directBits;
-        for (int root : mmu.roots()) {
-            if (mmu.pool.isInvalid(root) || mmu.kindOf(root) != kind)
-                continue;
+        TdpIter it = new TdpIter(mmu.pool);
+        for (int root : mmu.roots.of(Roots.typesOf(kind))) {
             List<SpteInfo> out = new ArrayList<>();
-            long index = gfn | mmu.gfnBits(root);
-            int table = root;
-            for (int level = mmu.rootLevel; level >= 1; level--) {
-                long spte = mmu.pool.get(TablePool.sptep(table, Spte.indexAt(index, level)));
+            for (mmu.walk(it, root, Spte.PG_LEVEL_4K, gfn, gfn + 1); it.valid; it.next()) {
+                long spte = it.oldSpte;
                 boolean present = isShadowPresent(spte);
-                boolean leaf = present && isLast(spte, level);
-                out.add(new SpteInfo(kind, gfn, level, spte, present, leaf, present && Spte.isWritable(spte),
-                        present ? Spte.pfn(spte) : -1));
-                if (!present || leaf)
-                    break;
-                table = mmu.pool.idOfPfn(Spte.pfn(spte));
+                out.add(new SpteInfo(kind, gfn, it.level, spte, present, present && isLast(spte, it.level),
+                        present && Spte.isWritable(spte), present ? Spte.pfn(spte) : -1));
             }
             return out;
         }
         return List.of();
     }
 
+    /** The deepest entry for {@code gpa}'s GFN in the valid root of that kind; empty without such a root. */
     Optional<SpteInfo> lookup(long gpa, RootKind kind) {
-        long gfn = (gpa >>> 12) & ~mmu.directBits;
-        for (int root : mmu.roots()) {
-            if (mmu.pool.isInvalid(root) || mmu.kindOf(root) != kind)
-                continue;
-            long index = gfn | mmu.gfnBits(root);
-            int table = root;
-            for (int level = mmu.rootLevel; level >= 1; level--) {
-                long spte = mmu.pool.get(TablePool.sptep(table, Spte.indexAt(index, level)));
-                boolean present = isShadowPresent(spte);
-                if (!present || isLast(spte, level))
-                    return Optional.of(new SpteInfo(kind, gfn, level, spte, present, present, Spte.isWritable(spte),
-                            present ? Spte.pfn(spte) : -1));
-                table = mmu.pool.idOfPfn(Spte.pfn(spte));
-            }
-        }
-        return Optional.empty();
+        List<SpteInfo> path = walk(gpa, kind);
+        return path.isEmpty() ? Optional.empty() : Optional.of(path.get(path.size() - 1));
     }
 }

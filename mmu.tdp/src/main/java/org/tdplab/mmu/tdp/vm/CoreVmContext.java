@@ -3,19 +3,32 @@ package org.tdplab.mmu.tdp.vm;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.IntSupplier;
 
+import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mmu.PageFault;
+import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
 
 /** The core as one VM's backend sees it. */
 final class CoreVmContext implements VmContext {
-    private final CoreVm vm;
+    private final VmStatus status;
+    private final TdpMmu mmu;
+    private final Vcpus vcpus;
+    private final VmMemory mem;
+    private final FaultHandler faults;
+    private final GuestOps guest;
+    private final Tracer trace;
+    /** {@code kvm_recover_nx_huge_pages} as the VM runs it (an operation of its own). */
+    private final IntSupplier nxRecovery;
+    /** The range the verb running now handed back; under {@code slots_lock}. */
+    private Remaining handedBack;
     /** Firmware calls by name, as the hardware names them. */
     final Map<String, LongAdder> firmwareCalls = new ConcurrentHashMap<>();
     /** Projected firmware time: each call priced with {@link #latency}, counted, never slept. */
@@ -23,76 +36,94 @@ final class CoreVmContext implements VmContext {
     /** The table the backend set at attach; it stays with the VM across backend swaps. */
     volatile FirmwareLatency latency = FirmwareLatency.NONE;
 
-    CoreVmContext(CoreVm vm) {
-        this.vm = vm;
+    CoreVmContext(VmStatus status, TdpMmu mmu, Vcpus vcpus, VmMemory mem, FaultHandler faults, GuestOps guest,
+            Tracer trace, IntSupplier nxRecovery) {
+        this.status = status;
+        this.mmu = mmu;
+        this.vcpus = vcpus;
+        this.mem = mem;
+        this.faults = faults;
+        this.guest = guest;
+        this.trace = trace;
+        this.nxRecovery = nxRecovery;
+    }
+
+    /** Starts a verb: nothing handed back yet. */
+    void verbStarts() {
+        handedBack = null;
+    }
+
+    /** What the verb that just ran handed back, if anything; clears it. */
+    Remaining takeHandedBack() {
+        Remaining r = handedBack;
+        handedBack = null;
+        return r;
     }
 
     @Override
     public String name() {
-        return vm.name();
+        return status.name;
     }
 
     @Override
     public VmCapabilities capabilities() {
-        return vm.caps;
+        return mmu.caps;
     }
 
     @Override
     public int vcpus() {
-        return vm.vcpus.length;
+        return vcpus.count();
     }
 
     @Override
     public long allocFirmwareFrame() {
-        return vm.memory.alloc(Spte.PG_LEVEL_4K, HostMemory.FIRMWARE, vm.id);
+        return mem.host.alloc(Spte.PG_LEVEL_4K, HostMemory.FIRMWARE, mem.vmId);
     }
 
     @Override
     public void freeFirmwareFrame(long pfn) {
-        vm.memory.free(pfn, Spte.PG_LEVEL_4K);
+        mem.host.free(pfn, Spte.PG_LEVEL_4K);
     }
 
     @Override
     public long readToken(long pfn) {
-        return vm.memory.read(pfn);
+        return mem.host.read(pfn);
     }
 
     @Override
     public void writeToken(long pfn, long token) {
-        vm.memory.write(pfn, token);
+        mem.host.write(pfn, token);
     }
 
     @Override
     public long sharedToken(long gfn) {
-        Memslot slot = vm.memslots.find(gfn);
-        long pfn = slot == null ? -1 : slot.hvaPfnIfPresent(gfn);
-        return pfn < 0 ? 0 : vm.memory.read(pfn);
+        return mem.sharedToken(gfn);
     }
 
     @Override
     public void guestDataChanged(long gfn, boolean isPrivate, long token) {
-        vm.expected.wrote(gfn, isPrivate, token);
+        mem.expected.wrote(gfn, isPrivate, token);
     }
 
     @Override
     public void handBack(long gpa, long size) {
-        vm.handBack(gpa, size);
+        handedBack = new Remaining(gpa, size);
     }
 
     @Override
     public void bug(String reason) {
-        vm.bug(reason);
+        status.bug(reason);
     }
 
     @Override
     public boolean bugged() {
-        return vm.bugged();
+        return status.bugged();
     }
 
     /** {@code kvm_tdp_mmu_map_private_pfn}: a synthetic private prefetch fault at 4K on vCPU 0, until not RETRY. */
     @Override
     public boolean mapPrivate(long gfn) {
-        Vcpu v = vm.vcpus[0];
+        Vcpu v = vcpus.all[0];
         v.mutex.lock();
         try {
             return mapPrivate(v, gfn);
@@ -103,10 +134,10 @@ final class CoreVmContext implements VmContext {
 
     private boolean mapPrivate(Vcpu v, long gfn) {
         for (int tries = 0; tries < 1 << 20; tries++) {
-            if (vm.dead())
+            if (status.dead())
                 return false;
-            vm.loadRoots(v);
-            int r = vm.faults.handle(v, gfn << 12, 0, true, true);
+            v.loadRoots(mmu.roots);
+            int r = faults.handle(v, gfn << 12, 0, true, true);
             if (r == PageFault.RET_PF_FIXED || r == PageFault.RET_PF_SPURIOUS)
                 return true;
             if (r != PageFault.RET_PF_RETRY)
@@ -117,23 +148,23 @@ final class CoreVmContext implements VmContext {
 
     @Override
     public long gmemPfn(long gfn) {
-        Memslot slot = vm.memslots.find(gfn);
+        Memslot slot = mem.memslots.find(gfn);
         return slot == null || !slot.isGmem() ? -1 : slot.gmemPfn(gfn);
     }
 
     @Override
     public boolean isPrivate(long gfn) {
-        return vm.attributes.isPrivate(gfn);
+        return mem.attributes.isPrivate(gfn);
     }
 
     @Override
     public long nestedWalk(int vcpu, long gfn, boolean isPrivate) {
-        Vcpu v = vm.vcpu(vcpu);
+        Vcpu v = vcpus.get(vcpu, status.name);
         v.mutex.lock(); // reentrant: the guest hooks run with it held already
         try {
-            vm.loadRoots(v);
+            v.loadRoots(mmu.roots);
             v.operandGfn = gfn;
-            return vm.guest.nestedWalk(v, gfn, isPrivate);
+            return guest.nestedWalk(v, gfn, isPrivate);
         } finally {
             v.mutex.unlock();
         }
@@ -145,33 +176,33 @@ final class CoreVmContext implements VmContext {
      */
     @Override
     public boolean splitCrossBoundaryLeafs(long gfn, long npages) {
-        if (vm.mmu.lock.isWriteLockedByMe())
-            return vm.mmu.splitCrossBoundaryLeafs(gfn, gfn + npages) && !vm.bugged();
-        if (vm.mmu.lock.isReadLockedByMe()) {
-            vm.bug(String.format("kvm_split_cross_boundary_leafs at gfn 0x%x with the MMU lock held for read", gfn));
+        if (mmu.lock.isWriteLockedByMe())
+            return mmu.hugePages.splitCrossBoundaryLeafs(gfn, gfn + npages) && !status.bugged();
+        if (mmu.lock.isReadLockedByMe()) {
+            status.bug(String.format("kvm_split_cross_boundary_leafs at gfn 0x%x with the MMU lock held for read", gfn));
             return false;
         }
-        vm.mmu.lock.writeLock();
+        mmu.lock.writeLock();
         try {
-            return vm.mmu.splitCrossBoundaryLeafs(gfn, gfn + npages) && !vm.bugged();
+            return mmu.hugePages.splitCrossBoundaryLeafs(gfn, gfn + npages) && !status.bugged();
         } finally {
-            vm.mmu.lock.writeUnlock();
+            mmu.lock.writeUnlock();
         }
     }
 
     @Override
     public void zapGfnRange(long gfn, long npages) {
-        vm.host().zapLeafs(gfn, gfn + npages);
+        mmu.zap.zapGfnRange(gfn, gfn + npages);
     }
 
     @Override
     public void kickAllVcpus() {
-        vm.guestMode.kickAll();
+        vcpus.guestMode.kickAll();
     }
 
     @Override
     public void allowPreFault() {
-        vm.allowPreFault();
+        status.allowPreFault();
     }
 
     @Override
@@ -180,7 +211,7 @@ final class CoreVmContext implements VmContext {
         long ns = latency.nanos(name);
         if (ns != 0)
             projectedFirmwareNanos.add(ns);
-        vm.trace.firmwareCall(name, gfn, level, status);
+        trace.firmwareCall(name, gfn, level, status);
     }
 
     @Override
@@ -190,6 +221,6 @@ final class CoreVmContext implements VmContext {
 
     @Override
     public int recoverNxHugePages() {
-        return vm.recoverNxHugePages();
+        return nxRecovery.getAsInt();
     }
 }

@@ -7,9 +7,7 @@ import org.tdplab.mmu.api.DirtyLogOptions;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
-import org.tdplab.mmu.tdp.pt.TdpIter;
 import org.tdplab.mmu.tdp.slot.Memslot;
-import org.tdplab.mmu.tdp.spte.Spte;
 
 /**
  * Dirty logging of one VM's memslots: enabling (eager split and write protection, or nothing yet with
@@ -17,14 +15,14 @@ import org.tdplab.mmu.tdp.spte.Spte;
  * place), by write protection or by D bits. Serialized by {@code slots_lock}, like the other memslot ioctls.
  */
 final class DirtyLog {
-    private final CoreVm vm;
-    private final HostOps host;
+    private final VmStatus status;
+    private final VmMemory mem;
     private final TdpMmu mmu;
 
-    DirtyLog(CoreVm vm, HostOps host) {
-        this.vm = vm;
-        this.host = host;
-        this.mmu = vm.mmu;
+    DirtyLog(VmStatus status, VmMemory mem, TdpMmu mmu) {
+        this.status = status;
+        this.mem = mem;
+        this.mmu = mmu;
     }
 
     /** How each logging slot was enabled: {@code initially_set} means manual protect with the log initially set. */
@@ -35,16 +33,21 @@ final class DirtyLog {
         return o != null && o.initiallySet();
     }
 
+    /** {@code KVM_GET_DIRTY_LOG} and {@code KVM_CLEAR_DIRTY_LOG} answer ENOENT for a missing slot. */
+    private Memslot loggingSlot(int id) {
+        return mem.slot(id, Errno.ENOENT, status.name);
+    }
+
     void setDirtyLogging(int id, boolean enable, DirtyLogOptions options) {
-        host.lockSlots();
+        mem.lockSlots(status);
         try {
-            Memslot slot = host.slot(id);
+            Memslot slot = mem.slot(id, Errno.EINVAL, status.name);
             if (slot.isGmem())
                 throw new MmuException(Errno.EINVAL, "memslot %d is bound to guest_memfd: no dirty logging", id);
             // kvm_set_memory_region: the same flags again is "nothing to change" (no split, no protection)
             if (slot.isDirtyLogging() == enable)
                 return;
-            vm.memslots.setDirtyLog(id, enable, options.initiallySet());
+            mem.memslots.setDirtyLog(id, enable, options.initiallySet());
             if (enable)
                 logOptions.put(id, options);
             else
@@ -55,27 +58,27 @@ final class DirtyLog {
             } else if (enable) {
                 // kvm_mmu_slot_apply_flags: eager_page_split first, then write-protect the (4K) leaves
                 if (options.eagerSplit())
-                    mmu.splitHugePages(slot.baseGfn(), slot.endGfn());
+                    mmu.hugePages.split(slot.baseGfn(), slot.endGfn());
                 // "Unconditionally flush the TLBs after enabling dirty logging": a vCPU may cache a leaf writable
                 // that lost W without a flush (aging), which write protection alone would not see
-                writeProtect(slot.baseGfn(), slot.endGfn(), true);
+                mmu.dirtyLog.writeProtect(slot.baseGfn(), slot.endGfn(), true);
             }
             else
                 // kvm_mmu_recover_huge_pages: the split tables become huge leaves again, in place
-                mmu.recoverHugePages(slot.baseGfn(), slot.endGfn(),
+                mmu.hugePages.recover(slot.baseGfn(), slot.endGfn(),
                         gfn -> slot.maxMappingLevel(gfn, slot.hostMappingLevel(gfn), false));
         } finally {
-            vm.slotsLock.unlock();
+            mem.unlockSlots();
         }
     }
 
     long[] getDirtyLog(int id) {
-        host.lockSlots();
+        mem.lockSlots(status);
         try {
-            Memslot slot = host.dirtyLogSlot(id);
+            Memslot slot = loggingSlot(id);
             if (!slot.isDirtyLogging())
                 throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
-            harvestDirtyBits(slot, slot.baseGfn(), slot.endGfn());
+            mmu.dirtyLog.harvestDirtyBits(slot, slot.baseGfn(), slot.endGfn());
             if (manualInitSet(id))
                 return slot.snapshotDirty(); // manual protect: GET neither clears nor protects
             long[] bitmap = slot.getAndClearDirty();
@@ -83,18 +86,18 @@ final class DirtyLog {
             boolean any = false;
             for (long word : bitmap)
                 any |= word != 0;
-            writeProtect(slot.baseGfn(), slot.endGfn(), any);
+            mmu.dirtyLog.writeProtect(slot.baseGfn(), slot.endGfn(), any);
             return bitmap;
         } finally {
-            vm.slotsLock.unlock();
+            mem.unlockSlots();
         }
     }
 
     void clearDirtyLog(int id, long gpa, long size) {
-        long[] r = host.gfnRange("dirty.clear", gpa, size);
-        host.lockSlots();
+        long[] r = Ranges.gfnRange("dirty.clear", gpa, size, mmu.caps.maxGfn());
+        mem.lockSlots(status);
         try {
-            Memslot slot = host.dirtyLogSlot(id);
+            Memslot slot = loggingSlot(id);
             if (!slot.isDirtyLogging())
                 throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
             if (r[0] < slot.baseGfn() || r[1] > slot.endGfn())
@@ -107,7 +110,7 @@ final class DirtyLog {
                 throw new MmuException(Errno.EINVAL, "dirty.clear size=0x%x: must be a multiple of 64 pages unless "
                         + "it reaches the end of memslot %d", size, id);
             // KVM_CLEAR_DIRTY_LOG works on 64-page words of the bitmap, from a first page that is a multiple of 64
-            harvestDirtyBits(slot, r[0], r[1]);
+            mmu.dirtyLog.harvestDirtyBits(slot, r[0], r[1]);
             boolean any = false;
             for (long gfn = r[0]; gfn < r[1]; gfn += 64) {
                 long pages = Math.min(64, r[1] - gfn);
@@ -116,68 +119,10 @@ final class DirtyLog {
             // kvm_arch_mmu_enable_log_dirty_pt_masked with initially-set: the huge pages of the range are split
             // (eager splitting) now, the first time they are cleared; the protection below covers what stays huge
             if (any && manualInitSet(id) && logOptions.get(id).eagerSplit())
-                mmu.splitHugePages(r[0], r[1]);
-            writeProtect(r[0], r[1], any);
+                mmu.hugePages.split(r[0], r[1]);
+            mmu.dirtyLog.writeProtect(r[0], r[1], any);
         } finally {
-            vm.slotsLock.unlock();
-        }
-    }
-
-    /**
-     * {@code kvm_arch_sync_dirty_log} with a page-modification log: the CPU logged every page whose D bit it set
-     * (the vendor flushes its log buffers); here that log is read back from the D bits of the 4K leaves.
-     */
-    private void harvestDirtyBits(Memslot slot, long start, long end) {
-        if (!mmu.caps.dirtyLogByDirtyBit())
-            return;
-        TdpIter it = new TdpIter(mmu.pool);
-        mmu.lock.readLock();
-        mmu.rcu.readLock();
-        try {
-            for (int root : mmu.roots()) {
-                if (mmu.pool.isInvalid(root) || mmu.pool.isMirror(root))
-                    continue;
-                for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, end, mmu.gfnBits(root)); it.valid; it.next())
-                    if (it.level == Spte.PG_LEVEL_4K && Spte.isShadowPresent(it.oldSpte)
-                            && (it.oldSpte & Spte.DIRTY) != 0 && Spte.isWritable(it.oldSpte))
-                        slot.markDirty(it.gfn);
-            }
-        } finally {
-            mmu.rcu.readUnlock();
-            mmu.lock.readUnlock();
-        }
-    }
-
-    /** Clears W on every leaf of the range in direct roots (mmu-writable stays, so a write fault restores it). */
-    private void writeProtect(long start, long end, boolean forceFlush) {
-        boolean flush = forceFlush;
-        // with D-bit logging 4K leaves only lose D (no flush needed for that alone); huge leaves are write-protected
-        boolean dirtyBits = mmu.caps.dirtyLogByDirtyBit();
-        TdpIter it = new TdpIter(mmu.pool);
-        mmu.lock.writeLock();
-        try {
-            for (int root : mmu.roots()) {
-                if (mmu.pool.isInvalid(root) || mmu.pool.isMirror(root))
-                    continue;
-                for (it.start(root, mmu.rootLevel, Spte.PG_LEVEL_4K, start, end, mmu.gfnBits(root)); it.valid; it.next()) {
-                    if (!Spte.isShadowPresent(it.oldSpte) || !Spte.isLast(it.oldSpte, it.level))
-                        continue;
-                    if (dirtyBits && it.level == Spte.PG_LEVEL_4K) {
-                        // kvm_tdp_mmu_clear_dirty_pt_masked with a page-modification log: D off, W stays
-                        if ((it.oldSpte & Spte.DIRTY) != 0)
-                            mmu.setSpte(it, Spte.clearDirty(it.oldSpte));
-                        continue;
-                    }
-                    if (!Spte.isWritable(it.oldSpte))
-                        continue;
-                    mmu.setSpte(it, Spte.clearWritable(it.oldSpte));
-                    flush = true;
-                }
-            }
-            if (flush)
-                vm.flushRemoteTlbs(start, end - start);
-        } finally {
-            mmu.lock.writeUnlock();
+            mem.unlockSlots();
         }
     }
 }

@@ -5,7 +5,10 @@ import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_FIXED;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_INVALID;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_RETRY;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_SPURIOUS;
+import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_WRITE_PROTECTED;
 
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 import org.tdplab.mmu.tdp.mmu.PageFault;
@@ -25,12 +28,21 @@ final class FaultHandler {
     /** Results beyond {@code RET_PF_*}: exits to userspace, with the GPA in the vCPU. */
     static final int EXIT_MEMORY_FAULT = -1, EXIT_MMIO = -2, EXIT_DEAD = -3;
 
-    private final CoreVm vm;
+    private final VmStatus status;
+    private final VmMemory mem;
     private final TdpMmu mmu;
+    private final BackendSlot gate;
+    private final Tracer trace;
+    /** The shared bit as a GPA mask (0: none): shared GPAs of the guest carry it. */
+    private final long sharedBitMask;
 
-    FaultHandler(CoreVm vm) {
-        this.vm = vm;
-        this.mmu = vm.mmu;
+    FaultHandler(VmStatus status, VmMemory mem, TdpMmu mmu, BackendSlot gate, Tracer trace) {
+        this.status = status;
+        this.mem = mem;
+        this.mmu = mmu;
+        this.gate = gate;
+        this.trace = trace;
+        this.sharedBitMask = Ranges.sharedBitMask(mmu.caps);
     }
 
     /**
@@ -39,7 +51,7 @@ final class FaultHandler {
      * code.
      */
     int handle(Vcpu v, long gpa, long errorCode, boolean encryptedAccess, boolean prefetch) {
-        if (vm.dead())
+        if (status.dead())
             return EXIT_DEAD;
         long gfn = (gpa >>> 12) & ~mmu.directBits;
         boolean isPrivate = isPrivate(gpa, gfn, encryptedAccess);
@@ -48,10 +60,10 @@ final class FaultHandler {
                 prefetch);
         long traced = errorCode | (isPrivate ? ErrorCode.PRIVATE_ACCESS : 0);
         if (!prefetch)
-            vm.trace.faultEntered(v.id, gpa, traced);
+            trace.faultEntered(v.id, gpa, traced);
         boolean rsvd = (errorCode & ErrorCode.RSVD) != 0;
         int r = RET_PF_INVALID;
-        vm.srcu.readLock();
+        mem.srcu.readLock();
         try {
             if (rsvd)
                 r = mmioFault(v, f); // an MMIO SPTE made now is emulated at once, uncounted
@@ -68,10 +80,10 @@ final class FaultHandler {
                 mmu.stats.inc(Stat.PF_RETRY);
             }
         } finally {
-            vm.srcu.readUnlock();
+            mem.srcu.readUnlock();
         }
         if (!prefetch)
-            vm.trace.pageFault(v.id, gpa, traced, r);
+            trace.pageFault(v.id, gpa, traced, r);
         return r;
     }
 
@@ -96,7 +108,7 @@ final class FaultHandler {
         PrivateSource source = mmu.caps.privateSource();
         return switch (source) {
         case NONE -> false;
-        case ATTRIBUTES -> vm.attributes.isPrivate(gfn);
+        case ATTRIBUTES -> mem.attributes.isPrivate(gfn);
         case SHARED_BIT -> (gpa & (1L << mmu.caps.sharedBit())) == 0;
         case ERROR_CODE -> encryptedAccess;
         };
@@ -115,20 +127,17 @@ final class FaultHandler {
         long spte;
         mmu.rcu.readLock();
         try {
-            spte = HardwareWalk.lastSpte(mmu, vm.directRootOf(v), f.addr >>> 12);
+            spte = HardwareWalk.lastSpte(mmu, v.roots.direct, f.addr >>> 12);
         } finally {
             mmu.rcu.readUnlock();
         }
         if (!Spte.isMmio(spte, mmu.caps.mmioValue()))
             return RET_PF_RETRY;
-        if (Spte.mmioGeneration(spte) != (vm.memslots.generation() & Spte.MMIO_GEN_MASK))
+        if (Spte.mmioGeneration(spte) != (mem.memslots.generation() & Spte.MMIO_GEN_MASK))
             return RET_PF_INVALID;
         v.exitGpa = f.gfn << 12;
         return EXIT_MMIO;
     }
-
-    /** {@code fast_page_fault} gives up after this many lost {@code cmpxchg} races. */
-    static final int FAST_PF_MAX_RETRIES = 4;
 
     /**
      * {@code page_fault_can_be_fast}: never for a fault whose privateness disagrees with the attributes (the slow
@@ -137,72 +146,20 @@ final class FaultHandler {
      * write-protected but mmu-writable SPTE) or an access the A/D-disabled tracking took away.
      */
     private boolean canBeFast(PageFault f, boolean present) {
-        if (mmu.caps.privateMem() && f.isPrivate != vm.attributes.isPrivate(f.gfn))
+        if (mmu.caps.privateMem() && f.isPrivate != mem.attributes.isPrivate(f.gfn))
             return false;
-        if (f.isPrivate && mmu.caps.mirroredPt())
+        if (mmu.roots.followsMirror(f.isPrivate))
             return false;
         if (!present)
             return mmu.caps.adDisabled();
         return f.write;
     }
 
-    /**
-     * {@code fast_page_fault}: fixes a write-protected (mmu-writable) or access-tracked leaf of the direct root
-     * without the MMU lock, inside RCU only, with {@code cmpxchg} — up to {@value #FAST_PF_MAX_RETRIES} retries.
-     * Refuses (→ {@code RET_PF_INVALID}, the slow path) a huge page in a dirty-logged slot (it must be split) and a
-     * leaf that is not mmu-writable. Marks the page dirty when it makes a leaf writable.
-     */
+    /** {@code fast_page_fault} on the vCPU's direct root, when the fault can be fixed that way. */
     private int fastPageFault(Vcpu v, PageFault f, boolean present) {
         if (!canBeFast(f, present))
             return RET_PF_INVALID;
-        int ret = RET_PF_INVALID;
-        int retries = 0;
-        long indexGfn = f.gfn | mmu.directBits;
-        mmu.rcu.readLock();
-        try {
-            while (true) {
-                int root = vm.directRootOf(v);
-                long sptep = mmu.fastPfGetLastSptep(root, indexGfn, f);
-                long spte = f.fastSpte;
-                int level = f.fastLevel;
-                if (!Spte.isShadowPresent(spte) || !Spte.isLast(spte, level))
-                    break;
-                if (org.tdplab.mmu.tdp.mmu.TdpMap.accessAllowed(f, spte)) {
-                    ret = RET_PF_SPURIOUS;
-                    break;
-                }
-                long newSpte = spte;
-                if (Spte.isAccessTracked(spte))
-                    newSpte = Spte.restoreAccessTrack(newSpte);
-                if (f.write && Spte.isMmuWritable(spte)) {
-                    newSpte = Spte.makeWritable(newSpte);
-                    // a huge page in a dirty-logged slot must be split by the slow path, not made writable
-                    if (level > Spte.PG_LEVEL_4K) {
-                        Memslot slot = vm.memslots.find(f.gfn);
-                        if (slot != null && slot.isDirtyLogging())
-                            break;
-                    }
-                }
-                if (newSpte == spte || !org.tdplab.mmu.tdp.mmu.TdpMap.accessAllowed(f, newSpte))
-                    break;
-                if (mmu.fastPfFixDirectSpte(sptep, f.gfn, level, spte, newSpte)) {
-                    if (Spte.isWritable(newSpte) && !Spte.isWritable(spte)) {
-                        Memslot slot = vm.memslots.find(f.gfn);
-                        if (slot != null && slot.isDirtyLogging())
-                            slot.markDirty(f.gfn); // mark_page_dirty_in_slot
-                    }
-                    ret = RET_PF_FIXED;
-                    break;
-                }
-                if (++retries > FAST_PF_MAX_RETRIES)
-                    break;
-            }
-        } finally {
-            mmu.rcu.readUnlock();
-        }
-        if (ret == RET_PF_FIXED)
-            mmu.stats.inc(Stat.PF_FAST);
-        return ret;
+        return mmu.fastPf.fix(v.roots.direct, f, mem.memslots);
     }
 
     private int tdpPageFault(Vcpu v, PageFault f) {
@@ -212,15 +169,15 @@ final class FaultHandler {
             return r;
         mmu.lock.readLock();
         try {
-            if (vm.dead())
+            if (status.dead())
                 return EXIT_DEAD;
-            int root = vm.rootForFault(v, f.isPrivate);
+            int root = mmu.roots.forFault(v.roots, f.isPrivate);
             long first = Spte.gfnRoundForLevel(f.gfn, f.goalLevel);
-            if (mmu.pool.isInvalid(vm.directRootOf(v))
+            if (mmu.pool.isInvalid(v.roots.direct)
                     || mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
                 return RET_PF_RETRY; // is_page_fault_stale
-            if (vm.trace.on())
-                vm.trace.spteRequested(v.id, f.gfn, f.pfn | (f.gfn & (Spte.pagesPerHpage(f.goalLevel) - 1)),
+            if (trace.on())
+                trace.spteRequested(v.id, f.gfn, f.pfn | (f.gfn & (Spte.pagesPerHpage(f.goalLevel) - 1)),
                         f.goalLevel);
             r = mmu.map.map(f, root);
         } finally {
@@ -235,9 +192,9 @@ final class FaultHandler {
 
     /** {@code kvm_mmu_faultin_pfn}. */
     private int faultinPfn(Vcpu v, PageFault f, long seq) {
-        if (f.isPrivate != vm.attributes.isPrivate(f.gfn))
+        if (f.isPrivate != mem.attributes.isPrivate(f.gfn))
             return memoryFault(v, f);
-        Memslot slot = vm.memslots.find(f.gfn);
+        Memslot slot = mem.memslots.find(f.gfn);
         if (slot == null)
             return noSlot(v, f);
         if (slot.isInvalid())
@@ -259,7 +216,7 @@ final class FaultHandler {
         if (f.isPrivate)
             return memoryFault(v, f);
         f.hasSlot = false;
-        f.mmioGeneration = vm.memslots.generation();
+        f.mmioGeneration = mem.memslots.generation();
         f.goalLevel = Spte.PG_LEVEL_4K;
         return PageFault.RET_PF_CONTINUE;
     }
@@ -268,7 +225,7 @@ final class FaultHandler {
     private int privatePfn(Vcpu v, PageFault f, Memslot slot) {
         if (!slot.isGmem())
             return memoryFault(v, f);
-        long pfn = vm.gmemPfn(slot, f.gfn);
+        long pfn = slot.gmemPfn(f.gfn);
         if (pfn < 0)
             return memoryFault(v, f);
         f.pfn = pfn;
@@ -276,7 +233,7 @@ final class FaultHandler {
         f.hostWritable = true;
         f.mapWritable = true;
         int folioLevel = levelOfOrder(slot.gmem().folioOrder(slot.gmemIndex(f.gfn)));
-        int backendLevel = Math.min(mmu.caps.privateMaxLevel(), vm.backend().privateMaxLevel(f.gfn, pfn));
+        int backendLevel = Math.min(mmu.caps.privateMaxLevel(), gate.backend().privateMaxLevel(f.gfn, pfn));
         f.maxLevel = Math.min(folioLevel, backendLevel);
         return PageFault.RET_PF_CONTINUE;
     }
@@ -326,5 +283,40 @@ final class FaultHandler {
         if (order >= 9)
             return Spte.PG_LEVEL_2M;
         return Spte.PG_LEVEL_4K;
+    }
+    // ---- KVM_PRE_FAULT_MEMORY ------------------------------------------------------------------------------
+
+    /** Maps the range as faults would; returns the bytes left unmapped when it stopped after some progress. */
+    long prefault(Vcpu v, long gpa, long size) {
+        if (!status.preFaultAllowed())
+            throw new MmuException(Errno.ENOTSUP, "KVM_PRE_FAULT_MEMORY is not allowed on VM '%s' yet", status.name);
+        if (sharedBitMask != 0 && (gpa & sharedBitMask) != 0)
+            throw new MmuException(Errno.EINVAL, "prefault gpa=0x%x is an alias (it has the shared bit)", gpa);
+        long[] r = Ranges.gfnRange("prefault", gpa, size, mmu.caps.maxGfn());
+        long gfn = r[0];
+        while (gfn < r[1]) {
+            boolean isPrivate = mmu.caps.privateMem() && mem.attributes.isPrivate(gfn);
+            long faultGpa = (gfn << 12) | (isPrivate ? 0 : sharedBitMask);
+            v.loadRoots(mmu.roots);
+            int ret = handle(v, faultGpa, ErrorCode.USER, isPrivate, true);
+            Errno error = switch (ret) {
+            case RET_PF_FIXED, RET_PF_SPURIOUS, RET_PF_WRITE_PROTECTED -> null;
+            case RET_PF_RETRY -> null;
+            case RET_PF_EMULATE, EXIT_MMIO -> Errno.ENOENT;
+            case EXIT_MEMORY_FAULT -> Errno.EFAULT;
+            default -> Errno.EIO;
+            };
+            if (error != null) {
+                if (gfn == r[0])
+                    throw new MmuException(error, "prefault at gpa 0x%x: %s", gfn << 12,
+                            error == Errno.ENOENT ? "no memslot (the access would be emulated)" : "could not map");
+                return (r[1] - gfn) << 12;
+            }
+            if (ret == RET_PF_RETRY)
+                continue;
+            int level = v.fault.goalLevel;
+            gfn = Spte.gfnRoundForLevel(gfn, level) + Spte.pagesPerHpage(level);
+        }
+        return 0;
     }
 }

@@ -2,26 +2,31 @@ package org.tdplab.mmu.tdp.vm;
 
 import org.tdplab.mmu.tdp.mem.GmemListener;
 import org.tdplab.mmu.tdp.mem.GuestMemfd;
+import org.tdplab.mmu.tdp.mmu.TdpMmu;
 
 /**
  * guest_memfd events of one VM's files: an invalidation zaps the private SPTEs of the range (inside an
  * invalidation window); the folio lifecycle goes to the backend ({@code gmem_prepare} / {@code gmem_invalidate}).
  */
 final class GmemEvents implements GmemListener {
-    private final CoreVm vm;
+    private final TdpMmu mmu;
+    private final BackendSlot gate;
+    private final ExpectedMemory expected;
 
-    GmemEvents(CoreVm vm) {
-        this.vm = vm;
+    GmemEvents(TdpMmu mmu, BackendSlot gate, ExpectedMemory expected) {
+        this.mmu = mmu;
+        this.gate = gate;
+        this.expected = expected;
     }
 
     @Override
     public void prepare(GuestMemfd file, long pfn, long index, int order) {
-        vm.backend().gmemPrepare(pfn, file.gfnOf(index), order);
+        gate.backend().gmemPrepare(pfn, file.gfnOf(index), order);
     }
 
     @Override
     public void free(GuestMemfd file, long pfn, int order) {
-        vm.backend().gmemInvalidate(pfn, order);
+        gate.backend().gmemInvalidate(pfn, order);
     }
 
     @Override
@@ -32,7 +37,7 @@ final class GmemEvents implements GmemListener {
         // range is in the window; only the punched pages are unmapped (that unmaps any huge leaf over them)
         long lo = folioStart(file, start), hi = folioEnd(file, end);
         long gfn = file.gfnOf(start);
-        vm.host().invalidate(file.gfnOf(lo), file.gfnOf(lo) + (hi - lo), gfn, gfn + (end - start), true, false);
+        mmu.zap.invalidateBegin(file.gfnOf(lo), file.gfnOf(lo) + (hi - lo), gfn, gfn + (end - start), true, false);
     }
 
     private static long folioStart(GuestMemfd file, long index) {
@@ -53,7 +58,7 @@ final class GmemEvents implements GmemListener {
             return;
         // the punched pages read zero from now on; recorded before faults may map them again
         long gfn = file.gfnOf(start);
-        vm.expected.discard(gfn, gfn + (end - start), true);
-        vm.host().endInvalidation();
+        expected.discard(gfn, gfn + (end - start), true);
+        mmu.zap.invalidateEnd();
     }
 }

@@ -1,10 +1,6 @@
 package org.tdplab.mmu.tdp.vm;
 
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_EMULATE;
-import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_FIXED;
-import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_RETRY;
-import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_SPURIOUS;
-import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_WRITE_PROTECTED;
 
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
@@ -12,7 +8,6 @@ import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.Exit;
 import org.tdplab.mmu.api.MmuException;
-import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.Walk;
@@ -20,26 +15,37 @@ import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 import org.tdplab.mmu.tdp.mmu.Stat;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
-import org.tdplab.mmu.tdp.spte.Spte;
+import org.tdplab.mmu.tdp.vcpu.GuestMode;
 import org.tdplab.mmu.tdp.vcpu.HardwareWalk;
 import org.tdplab.mmu.tdp.vcpu.Tlb;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
 
-/** What a vCPU does: touch memory through its TLB and the hardware walk, convert, accept, and pre-fault. */
+/** What a vCPU does to memory: touch it through its TLB and the hardware walk, exiting to KVM on a violation. */
 final class GuestOps {
     /** A fault that keeps asking for a retry this often is a livelock, not contention. */
-    private static final int MAX_RETRIES = 1 << 22;
+    static final int MAX_RETRIES = 1 << 22;
 
-    private final CoreVm vm;
+    private final VmStatus status;
+    private final VmMemory mem;
     private final TdpMmu mmu;
+    private final GuestMode guestMode;
+    private final BackendSlot gate;
+    private final FaultHandler faults;
+    private final Tracer trace;
     private final PrivateSource source;
     private final long sharedBitMask;
 
-    GuestOps(CoreVm vm) {
-        this.vm = vm;
-        this.mmu = vm.mmu;
-        this.source = vm.caps.privateSource();
-        this.sharedBitMask = vm.caps.sharedBit() < 0 ? 0 : 1L << vm.caps.sharedBit();
+    GuestOps(VmStatus status, VmMemory mem, TdpMmu mmu, GuestMode guestMode, BackendSlot gate, FaultHandler faults,
+            Tracer trace) {
+        this.status = status;
+        this.mem = mem;
+        this.mmu = mmu;
+        this.guestMode = guestMode;
+        this.gate = gate;
+        this.faults = faults;
+        this.trace = trace;
+        this.source = mmu.caps.privateSource();
+        this.sharedBitMask = Ranges.sharedBitMask(mmu.caps);
     }
 
     // ---- accesses -----------------------------------------------------------------------------------------
@@ -50,10 +56,10 @@ final class GuestOps {
         if (size == 0)
             throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
         // the range as written within the GPA width, and its natural GPAs below the shared bit
-        if (Long.compareUnsigned(gpa + size, gpa) <= 0 || Long.compareUnsigned(gpa + size, 1L << vm.caps.gpaw()) > 0
-                || Long.compareUnsigned(natural + size, vm.caps.maxGfn() << 12) > 0)
+        if (Long.compareUnsigned(gpa + size, gpa) <= 0 || Long.compareUnsigned(gpa + size, 1L << mmu.caps.gpaw()) > 0
+                || Long.compareUnsigned(natural + size, mmu.caps.maxGfn() << 12) > 0)
             throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", gpa, size,
-                    vm.caps.gpaw());
+                    mmu.caps.gpaw());
         boolean aliasGiven = sharedBitMask != 0 && (gpa & sharedBitMask) != 0;
         long first = natural >>> 12, last = (natural + size - 1) >>> 12;
         boolean agree = true;
@@ -79,9 +85,9 @@ final class GuestOps {
             return;
         if (source == PrivateSource.ATTRIBUTES)
             throw new MmuException(Errno.EINVAL, "VM type %s takes privateness from attributes alone: the guest has "
-                    + "no '%s' encoding", vm.type(), encoding.name().toLowerCase());
+                    + "no '%s' encoding", status.type, encoding.name().toLowerCase());
         if (source == PrivateSource.NONE && encoding == Encoding.PRIVATE)
-            throw new MmuException(Errno.EINVAL, "VM type %s has no private memory", vm.type());
+            throw new MmuException(Errno.EINVAL, "VM type %s has no private memory", status.type);
     }
 
     private boolean privateFor(long gfn, Encoding encoding, boolean aliasGiven) {
@@ -91,7 +97,7 @@ final class GuestOps {
             return true;
         if (encoding == Encoding.SHARED || aliasGiven)
             return false;
-        return vm.attributes.isPrivate(gfn);
+        return mem.attributes.isPrivate(gfn);
     }
 
     /**
@@ -100,22 +106,22 @@ final class GuestOps {
      * a guest that encodes privateness must reach a frame of the kind it asked for.
      */
     private void oracle(long gfn, boolean isPrivate, long pfn, boolean write, long token) {
-        boolean reachedPrivate = vm.memory.ownerKind(pfn) == HostMemory.GMEM;
+        boolean reachedPrivate = mem.host.ownerKind(pfn) == HostMemory.GMEM;
         if (source.guestEncodes() && reachedPrivate != isPrivate)
-            vm.dataViolations.add(String.format("data: a %s access to gpa 0x%x reached a %s frame (pfn 0x%x)",
+            mem.dataViolations.add(String.format("data: a %s access to gpa 0x%x reached a %s frame (pfn 0x%x)",
                     isPrivate ? "private" : "shared", gfn << 12, reachedPrivate ? "private" : "shared", pfn));
         if (write) {
-            vm.expected.wrote(gfn, reachedPrivate, token);
+            mem.expected.wrote(gfn, reachedPrivate, token);
             return;
         }
-        long want = vm.expected.expected(gfn, reachedPrivate);
+        long want = mem.expected.expected(gfn, reachedPrivate);
         if (token != want)
-            vm.dataViolations.add(String.format("data: guest read of %s gpa 0x%x returned 0x%x, last written 0x%x",
+            mem.dataViolations.add(String.format("data: guest read of %s gpa 0x%x returned 0x%x, last written 0x%x",
                     reachedPrivate ? "private" : "shared", gfn << 12, token, want));
     }
 
     /** Outcome codes of {@link #touch}: {@link #DONE} or an exit / exception code. */
-    private static final long DONE = 0, EXIT_MEMORY_FAULT = 1, EXIT_MMIO = 2, EXIT_DEAD = 3;
+    static final long DONE = 0, EXIT_MEMORY_FAULT = 1, EXIT_MMIO = 2, EXIT_DEAD = 3;
     private static final long EXCEPTION = 1L << 32;
 
     /**
@@ -127,10 +133,10 @@ final class GuestOps {
         boolean encrypted = isPrivate && source == PrivateSource.ERROR_CODE;
         long key = Tlb.key(guestGpa >>> 12, encrypted);
         for (int retries = 0;; retries++) {
-            if (vm.dead())
+            if (status.dead())
                 return EXIT_DEAD;
-            vm.loadRoots(v);
-            vm.guestMode.enter(v);
+            v.loadRoots(mmu.roots);
+            guestMode.enter(v);
             long cached = v.tlb.lookup(key);
             long pfn;
             if (cached != -1 && (!write || (cached & Tlb.W) != 0) && (!exec || (cached & Tlb.X) != 0)) {
@@ -138,7 +144,7 @@ final class GuestOps {
             } else {
                 long w = translate(v, guestGpa, gfn, isPrivate, access);
                 if (!Walk.isTranslated(w)) {
-                    vm.guestMode.exit(v);
+                    guestMode.exit(v);
                     long outcome = violation(v, w, guestGpa, gfn, encrypted);
                     if (outcome != DONE)
                         return outcome;
@@ -153,11 +159,11 @@ final class GuestOps {
                 v.tlb.insert(key, pfn, write, exec);
             }
             if (write)
-                vm.memory.write(pfn, token);
+                mem.host.write(pfn, token);
             else
-                v.lastRead = vm.memory.read(pfn);
+                v.lastRead = mem.host.read(pfn);
             oracle(gfn, isPrivate, pfn, write, write ? token : v.lastRead);
-            vm.guestMode.exit(v);
+            guestMode.exit(v);
             return DONE;
         }
     }
@@ -168,7 +174,7 @@ final class GuestOps {
         try {
             long w = walk(v, guestGpa >>> 12, gfn, isPrivate, access);
             if (Walk.isTranslated(w))
-                w = vm.backend().checkAccess(v.id, gfn, Walk.pfn(w), Walk.level(w), isPrivate, access);
+                w = gate.backend().checkAccess(v.id, gfn, Walk.pfn(w), Walk.level(w), isPrivate, access);
             return w;
         } finally {
             mmu.rcu.readUnlock();
@@ -189,15 +195,15 @@ final class GuestOps {
     /** The hardware walk: the backend's table for private GPAs of mirrored VMs, else the direct root. */
     private long walk(Vcpu v, long guestGfn, long gfn, boolean isPrivate, Access access) {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
-        if (vm.caps.mirroredPt() && isPrivate) {
-            long w = vm.backend().translatePrivate(v.id, gfn, access);
-            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.walker, v.mirrorRoot, gfn, write, exec);
+        if (mmu.roots.followsMirror(isPrivate)) {
+            long w = gate.backend().translatePrivate(v.id, gfn, access);
+            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.walker, v.roots.mirror, gfn, write, exec);
         }
-        return HardwareWalk.walk(mmu, v.walker, v.directRoot, guestGfn, write, exec);
+        return HardwareWalk.walk(mmu, v.walker, v.roots.direct, guestGfn, write, exec);
     }
 
     /** Handles a failed translation: faults go to KVM; exceptions to the guest; a fatal outcome kills the VM. */
-    private long violation(Vcpu v, long w, long guestGpa, long gfn, boolean encrypted) {
+    long violation(Vcpu v, long w, long guestGpa, long gfn, boolean encrypted) {
         switch (Walk.kind(w)) {
         case Walk.KIND_VIOLATION -> {
             return switch (exitFault(v, guestGpa, gfn, Walk.detail(w), encrypted)) {
@@ -212,7 +218,7 @@ final class GuestOps {
             return EXCEPTION | Walk.detail(w);
         }
         default -> {
-            vm.kill("vCPU " + v.id + ": the guest cannot go on at gpa 0x" + Long.toHexString(guestGpa));
+            status.kill("vCPU " + v.id + ": the guest cannot go on at gpa 0x" + Long.toHexString(guestGpa));
             return EXIT_DEAD;
         }
         }
@@ -223,23 +229,23 @@ final class GuestOps {
      * bits (e.g. a reverse-map violation) once the fault is resolved.
      */
     private int exitFault(Vcpu v, long guestGpa, long gfn, long errorCode, boolean encrypted) {
-        int r = vm.faults.handle(v, guestGpa, errorCode, encrypted, false);
+        int r = faults.handle(v, guestGpa, errorCode, encrypted, false);
         if (r >= 0 && r != RET_PF_EMULATE) {
             long vendorBits = errorCode & ~(ErrorCode.PRESENT | ErrorCode.WRITE | ErrorCode.USER | ErrorCode.RSVD
                     | ErrorCode.FETCH);
             if (vendorBits != 0)
-                vm.backend().violationHandled(v.id, gfn, vendorBits);
+                gate.backend().violationHandled(v.id, gfn, vendorBits);
         }
         return r;
     }
 
     /** One exit replayed from a trace: {@code PFERR_PRIVATE_ACCESS} in the error code says the access was private. */
     Vm.FaultResult fault(Vcpu v, long gpa, long errorCode) {
-        if (gpa < 0 || gpa >= 1L << vm.caps.gpaw())
-            throw new MmuException(Errno.EINVAL, "gpa=0x%x lies beyond gpaw=%d", gpa, vm.caps.gpaw());
+        if (gpa < 0 || gpa >= 1L << mmu.caps.gpaw())
+            throw new MmuException(Errno.EINVAL, "gpa=0x%x lies beyond gpaw=%d", gpa, mmu.caps.gpaw());
         boolean encrypted = (errorCode & ErrorCode.PRIVATE_ACCESS) != 0 && source == PrivateSource.ERROR_CODE;
         long gfn = (gpa & ~sharedBitMask) >>> 12;
-        vm.loadRoots(v);
+        v.loadRoots(mmu.roots);
         int r = exitFault(v, gpa, gfn, errorCode & ~ErrorCode.PRIVATE_ACCESS, encrypted);
         return switch (r) {
         case FaultHandler.EXIT_MEMORY_FAULT -> Vm.FaultResult.MEMORY_FAULT;
@@ -249,7 +255,7 @@ final class GuestOps {
         };
     }
 
-    private AccessResult ended(Vcpu v, long pages, long outcome) {
+    AccessResult ended(Vcpu v, long pages, long outcome) {
         if ((outcome & EXCEPTION) != 0)
             return AccessResult.exception(pages, Walk.exceptionName(outcome & ~EXCEPTION));
         Exit exit;
@@ -260,146 +266,9 @@ final class GuestOps {
             mmu.stats.inc(Stat.EXITS_MMIO);
             exit = new Exit(Exit.Reason.MMIO, v.exitGpa, 0, false, "KVM_EXIT_MMIO: no memslot, or a read-only one");
         } else {
-            exit = new Exit(Exit.Reason.VM_DEAD, 0, 0, false, "VM is dead: " + vm.deadReason().orElse("?"));
+            exit = new Exit(Exit.Reason.VM_DEAD, 0, 0, false, "VM is dead: " + status.deadReason().orElse("?"));
         }
-        vm.trace.exit(v.id, exit);
+        trace.exit(v.id, exit);
         return AccessResult.exit(pages, exit);
-    }
-
-    // ---- conversion and acceptance -------------------------------------------------------------------------
-
-    /**
-     * The guest's conversion protocol, and the {@code KVM_HC_MAP_GPA_RANGE} exit handled as QEMU does: set the
-     * attributes, then discard the backing of the old kind, so a page converted away and back reads zero.
-     */
-    AccessResult convert(Vcpu v, boolean toPrivate, long gpa, long size) {
-        AccessResult done = mapGpaRange(v, toPrivate, gpa, size);
-        // a Linux guest accepts (validates) what it just made private before using it
-        if (!done.completed() || !toPrivate || !vm.caps.acceptance())
-            return done;
-        long first = (gpa & ~sharedBitMask) >>> 12;
-        return acceptRange(v, first, first + done.pages());
-    }
-
-    /** The conversion request and the VMM's handling of it; the trace records it as one operation. */
-    AccessResult mapGpaRange(Vcpu v, boolean toPrivate, long gpa, long size) {
-        return vm.ops.call(() -> OperationStream.mapGpaRange(v.id, gpa, size, toPrivate),
-                () -> mapGpaRangeNow(v, toPrivate, gpa, size));
-    }
-
-    private AccessResult mapGpaRangeNow(Vcpu v, boolean toPrivate, long gpa, long size) {
-        if (!vm.caps.privateMem())
-            throw new MmuException(Errno.EINVAL, "VM type %s has no private memory to convert", vm.type());
-        long natural = gpa & ~sharedBitMask;
-        long[] r = vm.host().gfnRange("convert", natural, size);
-        vm.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
-        vm.host().setMemoryAttributes(natural, size, toPrivate);
-        vm.slotsLock.lock();
-        try {
-            if (toPrivate)
-                vm.host().discardShared(r[0], r[1]);
-            else
-                vm.host().punch(r[0], r[1], false);
-        } finally {
-            vm.slotsLock.unlock();
-        }
-        vm.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
-        if (vm.dead())
-            return ended(v, 0, EXIT_DEAD);
-        return AccessResult.done(r[1] - r[0], true, 0);
-    }
-
-    /**
-     * How a Linux guest accepts a range it converted: aligned 2M runs at 2M, the rest at 4K (the backend falls
-     * back to 4K itself when the page is mapped smaller).
-     */
-    private AccessResult acceptRange(Vcpu v, long start, long end) {
-        long huge = PageSize.SIZE_2M.bytes() >>> 12;
-        for (long gfn = start; gfn < end;) {
-            PageSize level = (gfn & (huge - 1)) == 0 && end - gfn >= huge ? PageSize.SIZE_2M : PageSize.SIZE_4K;
-            long pages = level.bytes() >>> 12;
-            AccessResult r = accept(v, gfn << 12, level.bytes(), level);
-            if (!r.completed())
-                return new AccessResult(gfn - start + r.pages(), r.exit(), r.exception(), true, 0);
-            gfn += pages;
-        }
-        return AccessResult.done(end - start, true, 0);
-    }
-
-    /**
-     * The guest's accept / validate instruction, re-executed after KVM maps a missing entry. The trace records
-     * what was accepted once it is done, after the faults the instruction took.
-     */
-    AccessResult accept(Vcpu v, long gpa, long size, PageSize level) {
-        AccessResult r = acceptNow(v, gpa, size, level);
-        if (vm.trace.on() && r.pages() > 0 && !vm.ops.inside())
-            vm.trace.operation(OperationStream.accept(v.id, gpa, r.pages() << 12, level));
-        return r;
-    }
-
-    private AccessResult acceptNow(Vcpu v, long gpa, long size, PageSize level) {
-        if (!vm.caps.acceptance())
-            throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", vm.type());
-        long natural = gpa & ~sharedBitMask;
-        long[] r = vm.host().gfnRange("accept", natural, size);
-        long step = level.bytes() >>> 12;
-        if ((r[0] & (step - 1)) != 0 || ((r[1] - r[0]) & (step - 1)) != 0)
-            throw new MmuException(Errno.EINVAL, "accept gpa=0x%x size=0x%x is not %s-aligned", gpa, size,
-                    level.label());
-        for (long gfn = r[0]; gfn < r[1]; gfn += step) {
-            for (int retries = 0;; retries++) {
-                if (vm.dead())
-                    return ended(v, gfn - r[0], EXIT_DEAD);
-                vm.loadRoots(v);
-                v.operandGfn = -1;
-                long w = vm.backend().accept(v.id, gfn, level.level());
-                if (Walk.isTranslated(w))
-                    break;
-                // the instruction faulted on the operand it was translating (a 4K retry inside a 2M accept, say)
-                long at = v.operandGfn >= 0 ? v.operandGfn : gfn;
-                long outcome = violation(v, w, at << 12, at, source == PrivateSource.ERROR_CODE);
-                if (outcome != DONE)
-                    return ended(v, gfn - r[0], outcome);
-                if (retries > MAX_RETRIES)
-                    throw new MmuException(Errno.EAGAIN, "accept of gpa 0x%x never completed", gfn << 12);
-            }
-        }
-        return AccessResult.done(r[1] - r[0], true, 0);
-    }
-
-    // ---- KVM_PRE_FAULT_MEMORY ------------------------------------------------------------------------------
-
-    /** Maps the range as faults would; returns the bytes left unmapped when it stopped after some progress. */
-    long prefault(Vcpu v, long gpa, long size) {
-        if (!vm.preFaultAllowed())
-            throw new MmuException(Errno.ENOTSUP, "KVM_PRE_FAULT_MEMORY is not allowed on VM '%s' yet", vm.name());
-        if (sharedBitMask != 0 && (gpa & sharedBitMask) != 0)
-            throw new MmuException(Errno.EINVAL, "prefault gpa=0x%x is an alias (it has the shared bit)", gpa);
-        long[] r = vm.host().gfnRange("prefault", gpa, size);
-        long gfn = r[0];
-        while (gfn < r[1]) {
-            boolean isPrivate = vm.caps.privateMem() && vm.attributes.isPrivate(gfn);
-            long faultGpa = (gfn << 12) | (isPrivate ? 0 : sharedBitMask);
-            vm.loadRoots(v);
-            int ret = vm.faults.handle(v, faultGpa, ErrorCode.USER, isPrivate, true);
-            Errno error = switch (ret) {
-            case RET_PF_FIXED, RET_PF_SPURIOUS, RET_PF_WRITE_PROTECTED -> null;
-            case RET_PF_RETRY -> null;
-            case RET_PF_EMULATE, FaultHandler.EXIT_MMIO -> Errno.ENOENT;
-            case FaultHandler.EXIT_MEMORY_FAULT -> Errno.EFAULT;
-            default -> Errno.EIO;
-            };
-            if (error != null) {
-                if (gfn == r[0])
-                    throw new MmuException(error, "prefault at gpa 0x%x: %s", gfn << 12,
-                            error == Errno.ENOENT ? "no memslot (the access would be emulated)" : "could not map");
-                return (r[1] - gfn) << 12;
-            }
-            if (ret == RET_PF_RETRY)
-                continue;
-            int level = v.fault.goalLevel;
-            gfn = Spte.gfnRoundForLevel(gfn, level) + Spte.pagesPerHpage(level);
-        }
-        return 0;
     }
 }

@@ -95,7 +95,7 @@ class FastPageFaultTest {
         assertTrue(vm.lookup(G1, RootKind.DIRECT).orElseThrow().present());
         assertClean(vm);
         // a fresh vCPU TLB (another vCPU would do too): run through vCPU 0 after its TLB entries are gone
-        vm.flushRemoteTlbs(0, 1L << 36);
+        vm.mmu.flushRemoteTlbs(0, 1L << 36);
         assertEquals(7, read(vm, G1, 4 * M2).value());
         assertEquals(8, read(vm, 2 * G1, 8 * 0x1000L).value());
         assertEquals(4 + 8, vm.stats().get("pf_fast"), "each access-tracked leaf restored locklessly");

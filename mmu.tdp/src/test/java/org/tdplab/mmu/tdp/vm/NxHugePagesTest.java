@@ -40,7 +40,7 @@ class NxHugePagesTest {
         assertEquals(512, vm.stats().get("pages_4k"));
         assertEquals(1, vm.stats().get("nx_lpage_splits"));
         assertEquals(0, vm.stats().get("remote_tlb_flush"));
-        assertEquals(1, vm.mmu.possibleNxHugePages());
+        assertEquals(1, vm.mmu.nx.possible());
         // the pieces are executable: other exec accesses in the region do not fault
         long taken = vm.stats().get("pf_taken");
         assertTrue(access(vm, Access.EXEC, G1, M2).completed());
@@ -102,7 +102,7 @@ class NxHugePagesTest {
         vm.setDirtyLogging(0, true, new DirtyLogOptions(false, false));
         assertEquals(0, vm.recoverNxHugePages());
         assertEquals(0, vm.stats().get("nx_lpage_splits"));
-        assertEquals(0, vm.mmu.possibleNxHugePages());
+        assertEquals(0, vm.mmu.nx.possible());
         assertTrue(vm.lookup(G1, RootKind.DIRECT).orElseThrow().present());
         assertClean(vm);
     }
@@ -114,7 +114,7 @@ class NxHugePagesTest {
         access(vm, Access.EXEC, G1, 0x1000);
         vm.deleteMemslot(0);
         assertEquals(0, vm.stats().get("nx_lpage_splits"));
-        assertEquals(0, vm.mmu.possibleNxHugePages());
+        assertEquals(0, vm.mmu.nx.possible());
         assertClean(vm);
     }
 

@@ -54,4 +54,38 @@ class TraceEventsTest {
         assertEquals(List.of("mmio 300000"), exits);
         assertTrue(faults.contains("300000 EMULATE") || faults.contains("300000 MMIO"), faults.toString());
     }
+
+    /** Aging and the lockless fast page fault change SPTEs outside the lock: each change is still one event. */
+    @Test
+    void agingAndTheFastPageFaultAreTracedLikeEveryOtherChange() {
+        List<long[]> events = new ArrayList<>();
+        List<MmuObserver> observers = new CopyOnWriteArrayList<>();
+        observers.add(new MmuObserver() {
+            @Override
+            public void spteChanged(String vm, int asId, RootKind root, long gfn, int level, long old, long now) {
+                events.add(new long[] { gfn, level, old, now });
+            }
+        });
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1, observers);
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        vm.access(0, Access.WRITE, 0x5000, 0x1000, Encoding.CURRENT, 1);
+        events.clear();
+        assertEquals(1, vm.age(0x5000, 0x1000));
+        assertEquals(1, events.size(), "clear_young: one event");
+        long[] aged = events.get(0);
+        assertEquals(5, aged[0]);
+        assertTrue((aged[2] & Spte.ACCESSED) != 0 && (aged[3] & Spte.ACCESSED) == 0, "A cleared, nothing else");
+        assertEquals(aged[2] & ~Spte.ACCESSED, aged[3]);
+        assertEquals(0, vm.age(0x5000, 0x1000));
+        assertEquals(1, events.size(), "an old page is not aged again");
+
+        vm.setDirtyLogging(0, true, org.tdplab.mmu.api.DirtyLogOptions.DEFAULT);
+        events.clear();
+        long fast = vm.stats().get("pf_fast");
+        vm.access(0, Access.WRITE, 0x5000, 0x1000, Encoding.CURRENT, 2);
+        assertEquals(fast + 1, vm.stats().get("pf_fast"));
+        assertEquals(1, events.size(), "fast_pf_fix_direct_spte: one event");
+        assertTrue(!Spte.isWritable(events.get(0)[2]) && Spte.isWritable(events.get(0)[3]));
+        TestVms.assertClean(vm);
+    }
 }

@@ -1,0 +1,75 @@
+package org.tdplab.itest;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+
+import java.io.File;
+import java.util.List;
+import java.util.jar.Manifest;
+
+import org.junit.Test;
+
+import aQute.bnd.differ.Baseline;
+import aQute.bnd.differ.DiffPluginImpl;
+import aQute.bnd.osgi.Jar;
+import aQute.bnd.osgi.Processor;
+
+/**
+ * The check {@code mmu.api}'s build runs (bnd-baseline-maven-plugin against {@code cnf/baseline}), shown to pass on the
+ * API as built and to fail on copies of the baseline changed without the package version the change needs.
+ */
+public class ApiBaselineIT {
+    private static final String ROOT = System.getProperty("tdplab.root", "..");
+    private static final File BASELINE = new File(ROOT, "cnf/baseline/org/tdplab/mmu.api/0.0.1/mmu.api-0.0.1.jar");
+    /** A class of the baseline's {@code org.tdplab.mmu.api} 1.3.0: removing it breaks every consumer. */
+    private static final String REMOVED = "org/tdplab/mmu/api/Access.class";
+
+    /** The packages whose version does not cover their change: what makes the plugin fail the build. */
+    private static List<String> mismatches(Jar newer, Jar older) throws Exception {
+        try (Processor reporter = new Processor()) {
+            return new Baseline(reporter, new DiffPluginImpl()).baseline(newer, older, null).stream()
+                    .filter(i -> i.mismatch).map(i -> i.packageName + " " + i.newerVersion + " needs "
+                            + i.suggestedVersion).sorted().toList();
+        }
+    }
+
+    /** The baseline with {@link #REMOVED} gone and {@code org.tdplab.mmu.api} exported at {@code version}. */
+    private static Jar changed(String version) throws Exception {
+        Jar jar = new Jar(BASELINE);
+        assertTrue(jar.remove(REMOVED) != null);
+        Manifest manifest = new Manifest(jar.getManifest());
+        String exports = manifest.getMainAttributes().getValue("Export-Package");
+        manifest.getMainAttributes().putValue("Export-Package",
+                exports.replace("org.tdplab.mmu.api;version=\"1.3.0\"", "org.tdplab.mmu.api;version=\"" + version + "\""));
+        jar.setManifest(manifest);
+        return jar;
+    }
+
+    @Test
+    public void theBuiltApiIsVersionedAgainstItsBaseline() throws Exception {
+        try (Jar built = new Jar(Container.bundleFile("mmu.api")); Jar base = new Jar(BASELINE)) {
+            assertEquals(List.of(), mismatches(built, base));
+        }
+    }
+
+    @Test
+    public void aBreakingChangeWithoutANewVersionFails() throws Exception {
+        try (Jar newer = changed("1.3.0"); Jar base = new Jar(BASELINE)) {
+            assertEquals(List.of("org.tdplab.mmu.api 1.3.0 needs 2.0.0"), mismatches(newer, base));
+        }
+    }
+
+    @Test
+    public void aBreakingChangeWithAMinorBumpFails() throws Exception {
+        try (Jar newer = changed("1.4.0"); Jar base = new Jar(BASELINE)) {
+            assertEquals(List.of("org.tdplab.mmu.api 1.4.0 needs 2.0.0"), mismatches(newer, base));
+        }
+    }
+
+    @Test
+    public void aBreakingChangeWithAMajorBumpPasses() throws Exception {
+        try (Jar newer = changed("2.0.0"); Jar base = new Jar(BASELINE)) {
+            assertEquals(List.of(), mismatches(newer, base));
+        }
+    }
+}

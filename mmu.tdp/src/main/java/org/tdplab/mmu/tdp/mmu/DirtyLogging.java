@@ -1,0 +1,74 @@
+package org.tdplab.mmu.tdp.mmu;
+
+import org.tdplab.mmu.tdp.pt.TdpIter;
+import org.tdplab.mmu.tdp.slot.Memslot;
+import org.tdplab.mmu.tdp.spte.Spte;
+
+/**
+ * The table walks of dirty logging over the valid direct roots: write protection (or, with a page-modification
+ * log, clearing D) and reading back the D bits the CPU set.
+ */
+public final class DirtyLogging {
+    private final TdpMmu mmu;
+
+    DirtyLogging(TdpMmu mmu) {
+        this.mmu = mmu;
+    }
+
+    /**
+     * {@code kvm_arch_sync_dirty_log} with a page-modification log: the CPU logged every page whose D bit it set
+     * (the vendor flushes its log buffers); here that log is read back from the D bits of the 4K leaves.
+     */
+    public void harvestDirtyBits(Memslot slot, long start, long end) {
+        if (!mmu.caps.dirtyLogByDirtyBit())
+            return;
+        TdpIter it = new TdpIter(mmu.pool);
+        mmu.lock.readLock();
+        mmu.rcu.readLock();
+        try {
+            for (int root : mmu.roots.of(Roots.DIRECT_ROOTS))
+                for (mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end); it.valid; it.next())
+                    if (it.level == Spte.PG_LEVEL_4K && Spte.isShadowPresent(it.oldSpte)
+                            && (it.oldSpte & Spte.DIRTY) != 0 && Spte.isWritable(it.oldSpte))
+                        slot.markDirty(it.gfn);
+        } finally {
+            mmu.rcu.readUnlock();
+            mmu.lock.readUnlock();
+        }
+    }
+
+    /**
+     * {@code kvm_tdp_mmu_wrprot_slot} / {@code kvm_tdp_mmu_clear_dirty_pt_masked}: clears W on every leaf of the
+     * range in direct roots (mmu-writable stays, so a write fault restores it); with D-bit logging 4K leaves lose D
+     * instead. Flushes when a leaf lost W, or always with {@code forceFlush}.
+     */
+    public void writeProtect(long start, long end, boolean forceFlush) {
+        boolean flush = forceFlush;
+        // with D-bit logging 4K leaves only lose D (no flush needed for that alone); huge leaves are write-protected
+        boolean dirtyBits = mmu.caps.dirtyLogByDirtyBit();
+        TdpIter it = new TdpIter(mmu.pool);
+        mmu.lock.writeLock();
+        try {
+            for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
+                for (mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end); it.valid; it.next()) {
+                    if (!Spte.isShadowPresent(it.oldSpte) || !Spte.isLast(it.oldSpte, it.level))
+                        continue;
+                    if (dirtyBits && it.level == Spte.PG_LEVEL_4K) {
+                        // kvm_tdp_mmu_clear_dirty_pt_masked with a page-modification log: D off, W stays
+                        if ((it.oldSpte & Spte.DIRTY) != 0)
+                            mmu.setSpte(it, Spte.clearDirty(it.oldSpte));
+                        continue;
+                    }
+                    if (!Spte.isWritable(it.oldSpte))
+                        continue;
+                    mmu.setSpte(it, Spte.clearWritable(it.oldSpte));
+                    flush = true;
+                }
+            }
+            if (flush)
+                mmu.flushRemoteTlbs(start, end - start);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+    }
+}

@@ -1,0 +1,172 @@
+package org.tdplab.mmu.tdp.mmu;
+
+import static org.tdplab.mmu.tdp.spte.Spte.isFrozen;
+import static org.tdplab.mmu.tdp.spte.Spte.isLast;
+import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
+
+import java.util.function.LongToIntFunction;
+
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.tdp.pt.TablePool;
+import org.tdplab.mmu.tdp.pt.TdpIter;
+import org.tdplab.mmu.tdp.spte.Spte;
+
+/**
+ * Huge pages changed in place: eager splitting of the direct roots when dirty logging starts and recovery of huge
+ * leaves when it stops (read lock and RCU), and splits of mirror leaves across a zap's boundaries (write lock).
+ */
+public final class HugePages {
+    private final TdpMmu mmu;
+    private final TablePool pool;
+
+    HugePages(TdpMmu mmu) {
+        this.mmu = mmu;
+        this.pool = mmu.pool;
+    }
+
+    /**
+     * {@code kvm_tdp_mmu_try_split_huge_pages} down to 4K (eager page splitting when dirty logging starts): every
+     * huge leaf of the valid direct roots over {@code [start, end)} is replaced by a table of its pieces, which the
+     * walk then visits, so a 1G leaf ends as 4K leaves too. The translations stay the same: no TLB flush. Takes the
+     * read lock and RCU as the kernel does; a lost race is retried on the refreshed entry.
+     */
+    public void split(long start, long end) {
+        TdpIter it = new TdpIter(mmu.pool);
+        mmu.lock.readLock();
+        mmu.rcu.readLock();
+        try {
+            for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
+                mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end);
+                while (it.valid) {
+                    if (it.level > Spte.PG_LEVEL_4K && isShadowPresent(it.oldSpte) && isLast(it.oldSpte, it.level)) {
+                        int child = mmu.allocChild(it, root);
+                        if (mmu.splitHugePage(it, child) != TdpMmu.OK) {
+                            mmu.freeUnlinked(child);
+                            continue;
+                        }
+                    }
+                    it.next();
+                }
+            }
+        } finally {
+            mmu.rcu.readUnlock();
+            mmu.lock.readUnlock();
+        }
+    }
+
+    /**
+     * {@code kvm_mmu_recover_huge_pages} → {@code recover_huge_pages_range}, when dirty logging is disabled: under
+     * the read lock and RCU, every present table at 2M or 1G inside {@code [start, end)} of the valid direct roots
+     * whose GFN may be mapped that large ({@code maxLevel}, as {@code kvm_mmu_max_mapping_level} says) is replaced by
+     * a huge leaf made from its first present leaf ({@code make_huge_spte}; not executable with the NX mitigation),
+     * atomically; a lost race is retried on the refreshed entry. One memslot flush at the end. Returns the number of
+     * huge leaves made.
+     */
+    public int recover(long start, long end, LongToIntFunction maxLevel) {
+        TdpIter it = new TdpIter(mmu.pool);
+        TdpIter child = new TdpIter(mmu.pool);
+        int made = 0;
+        mmu.lock.readLock();
+        mmu.rcu.readLock();
+        try {
+            for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
+                mmu.walk(it, root, Spte.PG_LEVEL_2M, start, end);
+                while (it.valid) {
+                    long old = it.oldSpte;
+                    if (it.level > Spte.MAX_HUGEPAGE_LEVEL || !isShadowPresent(old) || isLast(old, it.level)
+                            || it.gfn < start || it.gfn + Spte.pagesPerHpage(it.level) > end
+                            || maxLevel.applyAsInt(it.gfn) < it.level) {
+                        it.next();
+                        continue;
+                    }
+                    long huge = makeHugeSpte(child, root, it.gfn, it.level);
+                    if (huge == 0 || isFrozen(old)) {
+                        it.next();
+                        continue;
+                    }
+                    if (mmu.setSpteAtomic(it, huge) != TdpMmu.OK)
+                        continue; // refreshed: look at the entry again
+                    made++;
+                    it.next();
+                }
+            }
+            if (made > 0)
+                mmu.flushRemoteTlbs(start, end - start);
+        } finally {
+            mmu.rcu.readUnlock();
+            mmu.lock.readUnlock();
+        }
+        return made;
+    }
+
+    /** {@code kvm_tdp_mmu_make_huge_spte}: a huge leaf from the first present leaf under the table, or 0. */
+    private long makeHugeSpte(TdpIter child, int root, long gfn, int level) {
+        for (mmu.walk(child, root, Spte.PG_LEVEL_4K, gfn, gfn + Spte.pagesPerHpage(level)); child.valid; child.next()) {
+            long spte = child.oldSpte;
+            if (child.level >= level || !isShadowPresent(spte) || !isLast(spte, child.level))
+                continue;
+            long huge = Spte.makeHugeFromSmall(spte, level);
+            if (mmu.caps.nxHugePages())
+                huge = Spte.makeNonExecutable(huge);
+            return huge;
+        }
+        return 0;
+    }
+
+    /**
+     * {@code tdp_mmu_split_huge_page} with the write lock held ({@code shared=false}, so the link is a plain
+     * {@code tdp_mmu_set_spte}): for a backend-owned table the backend splits its copy first
+     * ({@code split_external_spt}); when it cannot, nothing changes and {@link TdpMmu#BUSY} is returned (the VM is bugged).
+     */
+    private int splitHugePageLocked(TdpIter it, int child) {
+        long huge = it.oldSpte;
+        mmu.fillSplitChild(huge, it.level, child);
+        long table = Spte.makeNonLeaf(pool.pfnOf(child), mmu.caps.adDisabled());
+        if (pool.isMirror(TablePool.tableOf(it.sptep))
+                && !mmu.external.split(RootKind.MIRROR, it.gfn, it.level, huge, table))
+            return TdpMmu.BUSY;
+        long old = huge;
+        if (Spte.needsAtomicUpdate(huge, it.level))
+            old = pool.xchg(it.sptep, table); // the A/D bits the hardware set meanwhile are not lost
+        else
+            pool.set(it.sptep, table);
+        mmu.handleChangedSpte(it.sptep, it.gfn, old, table, it.level, false);
+        it.oldSpte = table;
+        mmu.stats.inc(Stat.TDP_MMU_PAGES);
+        mmu.accountSplit(it.level);
+        return TdpMmu.OK;
+    }
+
+    /**
+     * {@code kvm_split_cross_boundary_leafs}, write lock held: in every valid mirror root, each huge leaf that covers
+     * a boundary of {@code [start, end)} without starting there is split, down to 4K if need be, so a zap of the
+     * range leaves the rest of the huge page mapped (a zap of a backend-owned leaf destroys its contents). Returns
+     * false when a split failed.
+     */
+    public boolean splitCrossBoundaryLeafs(long start, long end) {
+        TdpIter it = new TdpIter(pool);
+        mmu.rcu.readLock();
+        try {
+            for (int root : mmu.roots.of(Roots.MIRROR_ROOTS)) {
+                for (long boundary : new long[] { start, end }) {
+                    if (boundary <= 0 || boundary >= mmu.maxGfn())
+                        continue;
+                    for (mmu.walk(it, root, Spte.PG_LEVEL_4K, boundary, boundary + 1); it.valid; it.next()) {
+                        long spte = it.oldSpte;
+                        if (it.level == Spte.PG_LEVEL_4K || !isShadowPresent(spte) || !isLast(spte, it.level)
+                                || Spte.gfnRoundForLevel(boundary, it.level) == boundary)
+                            continue;
+                        int child = mmu.allocChild(it, root);
+                        if (splitHugePageLocked(it, child) != TdpMmu.OK) {
+                            mmu.freeUnlinked(child);
+                            return false;
+                        }
+                    }
+                }
+            }
+            return true;
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+    }
+}

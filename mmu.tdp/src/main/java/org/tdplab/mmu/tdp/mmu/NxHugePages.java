@@ -1,0 +1,126 @@
+package org.tdplab.mmu.tdp.mmu;
+
+import static org.tdplab.mmu.tdp.spte.Spte.SHADOW_NONPRESENT_VALUE;
+import static org.tdplab.mmu.tdp.spte.Spte.isLast;
+import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
+
+import java.util.Arrays;
+import java.util.function.LongPredicate;
+
+import org.tdplab.mmu.tdp.pt.TablePool;
+import org.tdplab.mmu.tdp.spte.Spte;
+
+/**
+ * The NX huge page mitigation's bookkeeping: tables that replaced a huge page only because of an exec fault, and
+ * the recovery worker that zaps them so the huge page can come back.
+ */
+public final class NxHugePages {
+    private final TdpMmu mmu;
+    private final TablePool pool;
+    /** {@code possible_nx_huge_pages}: tables split for NX, oldest first; guarded by {@link #lock}. */
+    private int[] list = new int[16];
+    private int count;
+    private final Object lock = new Object();
+
+    NxHugePages(TdpMmu mmu) {
+        this.mmu = mmu;
+        this.pool = mmu.pool;
+    }
+
+    /** {@code track_possible_nx_huge_page}: onto the list, and {@code nx_lpage_splits} counts it. */
+    void track(int table) {
+        synchronized (lock) {
+            if (count == list.length)
+                list = Arrays.copyOf(list, count * 2);
+            list[count++] = table;
+        }
+        mmu.stats.inc(Stat.NX_LPAGE_SPLITS);
+    }
+
+    /** {@code unaccount_nx_huge_page}: off the list (if it is on it), the flag cleared, the count down. */
+    void unaccount(int table) {
+        boolean found = false;
+        synchronized (lock) {
+            for (int i = 0; i < count; i++) {
+                if (list[i] == table) {
+                    System.arraycopy(list, i + 1, list, i, count - i - 1);
+                    count--;
+                    found = true;
+                    break;
+                }
+            }
+        }
+        pool.setNxHugePageDisallowed(table, false);
+        if (found)
+            mmu.stats.add(Stat.NX_LPAGE_SPLITS, -1);
+    }
+
+    /** The tables on the possible-NX list now. */
+    public int possible() {
+        synchronized (lock) {
+            return count;
+        }
+    }
+
+    /**
+     * {@code kvm_recover_nx_huge_pages} (the TDP MMU part, under the read lock since 6.18): takes
+     * {@code ceil(nx_lpage_splits / ratio)} tables from the head of the list; one in a dirty-logged memslot is only
+     * unaccounted (it would come back as 4K pages; disabling the log recovers it), the others are zapped by their
+     * parent SPTE, atomically and only if the parent still points at the table. One flush for the batch, inside the
+     * RCU section so no walker can still use a table freed after it. Returns the number of tables zapped.
+     */
+    public int recover(LongPredicate dirtyLogged) {
+        int ratio = mmu.caps.nxRecoveryRatio();
+        if (ratio == 0)
+            return 0;
+        int zapped = 0;
+        mmu.lock.readLock();
+        mmu.rcu.readLock();
+        try {
+            int toZap;
+            synchronized (lock) {
+                toZap = (count + ratio - 1) / ratio;
+            }
+            int skip = 0;
+            for (; toZap > 0; toZap--) {
+                int sp;
+                synchronized (lock) {
+                    if (skip >= count)
+                        break;
+                    sp = list[skip];
+                }
+                if (dirtyLogged.test(pool.gfn(sp))) {
+                    unaccount(sp);
+                    continue;
+                }
+                if (zapPossibleNxHugePage(sp))
+                    zapped++;
+                else
+                    skip++; // lost a race: the table is someone else's now
+            }
+            if (zapped > 0)
+                mmu.flushRemoteTlbs(0, mmu.maxGfn());
+        } finally {
+            mmu.rcu.readUnlock();
+            mmu.lock.readUnlock();
+        }
+        return zapped;
+    }
+
+    /** {@code kvm_tdp_mmu_zap_possible_nx_huge_page}: an atomic zap of the parent SPTE, if it still points at it. */
+    private boolean zapPossibleNxHugePage(int sp) {
+        long ptep = pool.ptep(sp);
+        if (ptep == 0)
+            return false;
+        int level = pool.level(sp) + 1;
+        long old = pool.get(ptep);
+        if (!isShadowPresent(old) || isLast(old, level) || pool.idOfPfn(Spte.pfn(old)) != sp)
+            return false;
+        if (pool.isMirror(TablePool.tableOf(ptep)))
+            return false;
+        if (!pool.cas(ptep, old, SHADOW_NONPRESENT_VALUE))
+            return false;
+        mmu.handleChangedSpte(ptep, pool.gfn(sp), old, SHADOW_NONPRESENT_VALUE, level, true);
+        return true;
+    }
+}

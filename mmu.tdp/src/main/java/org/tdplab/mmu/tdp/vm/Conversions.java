@@ -1,0 +1,137 @@
+package org.tdplab.mmu.tdp.vm;
+
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.Walk;
+import org.tdplab.mmu.tdp.mmu.TdpMmu;
+import org.tdplab.mmu.tdp.vcpu.Vcpu;
+
+/** The guest's side of private memory: converting ranges (and the VMM's handling of it) and accepting pages. */
+final class Conversions {
+    private final VmStatus status;
+    private final VmMemory mem;
+    private final TdpMmu mmu;
+    private final BackendSlot gate;
+    private final HostOps host;
+    private final GuestOps guest;
+    private final Tracer trace;
+    private final OperationStream ops;
+    private final PrivateSource source;
+    private final long sharedBitMask;
+
+    Conversions(VmStatus status, VmMemory mem, TdpMmu mmu, BackendSlot gate, HostOps host, GuestOps guest,
+            Tracer trace, OperationStream ops) {
+        this.status = status;
+        this.mem = mem;
+        this.mmu = mmu;
+        this.gate = gate;
+        this.host = host;
+        this.guest = guest;
+        this.trace = trace;
+        this.ops = ops;
+        this.source = mmu.caps.privateSource();
+        this.sharedBitMask = Ranges.sharedBitMask(mmu.caps);
+    }
+
+    /**
+     * The guest's conversion protocol, and the {@code KVM_HC_MAP_GPA_RANGE} exit handled as QEMU does: set the
+     * attributes, then discard the backing of the old kind, so a page converted away and back reads zero.
+     */
+    AccessResult convert(Vcpu v, boolean toPrivate, long gpa, long size) {
+        AccessResult done = mapGpaRange(v, toPrivate, gpa, size);
+        // a Linux guest accepts (validates) what it just made private before using it
+        if (!done.completed() || !toPrivate || !mmu.caps.acceptance())
+            return done;
+        long first = (gpa & ~sharedBitMask) >>> 12;
+        return acceptRange(v, first, first + done.pages());
+    }
+
+    /** The conversion request and the VMM's handling of it; the trace records it as one operation. */
+    AccessResult mapGpaRange(Vcpu v, boolean toPrivate, long gpa, long size) {
+        return ops.call(() -> OperationStream.mapGpaRange(v.id, gpa, size, toPrivate),
+                () -> mapGpaRangeNow(v, toPrivate, gpa, size));
+    }
+
+    private AccessResult mapGpaRangeNow(Vcpu v, boolean toPrivate, long gpa, long size) {
+        if (!mmu.caps.privateMem())
+            throw new MmuException(Errno.EINVAL, "VM type %s has no private memory to convert", status.type);
+        long natural = gpa & ~sharedBitMask;
+        long[] r = Ranges.gfnRange("convert", natural, size, mmu.caps.maxGfn());
+        gate.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
+        host.setMemoryAttributes(natural, size, toPrivate);
+        mem.slotsLock.lock();
+        try {
+            if (toPrivate)
+                host.discardShared(r[0], r[1]);
+            else
+                host.punch(r[0], r[1], false);
+        } finally {
+            mem.slotsLock.unlock();
+        }
+        gate.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
+        if (status.dead())
+            return guest.ended(v, 0, GuestOps.EXIT_DEAD);
+        return AccessResult.done(r[1] - r[0], true, 0);
+    }
+
+    /**
+     * How a Linux guest accepts a range it converted: aligned 2M runs at 2M, the rest at 4K (the backend falls
+     * back to 4K itself when the page is mapped smaller).
+     */
+    private AccessResult acceptRange(Vcpu v, long start, long end) {
+        long huge = PageSize.SIZE_2M.bytes() >>> 12;
+        for (long gfn = start; gfn < end;) {
+            PageSize level = (gfn & (huge - 1)) == 0 && end - gfn >= huge ? PageSize.SIZE_2M : PageSize.SIZE_4K;
+            long pages = level.bytes() >>> 12;
+            AccessResult r = accept(v, gfn << 12, level.bytes(), level);
+            if (!r.completed())
+                return new AccessResult(gfn - start + r.pages(), r.exit(), r.exception(), true, 0);
+            gfn += pages;
+        }
+        return AccessResult.done(end - start, true, 0);
+    }
+
+    /**
+     * The guest's accept / validate instruction, re-executed after KVM maps a missing entry. The trace records
+     * what was accepted once it is done, after the faults the instruction took.
+     */
+    AccessResult accept(Vcpu v, long gpa, long size, PageSize level) {
+        AccessResult r = acceptNow(v, gpa, size, level);
+        if (trace.on() && r.pages() > 0 && !ops.inside())
+            trace.operation(OperationStream.accept(v.id, gpa, r.pages() << 12, level));
+        return r;
+    }
+
+    private AccessResult acceptNow(Vcpu v, long gpa, long size, PageSize level) {
+        if (!mmu.caps.acceptance())
+            throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", status.type);
+        long natural = gpa & ~sharedBitMask;
+        long[] r = Ranges.gfnRange("accept", natural, size, mmu.caps.maxGfn());
+        long step = level.bytes() >>> 12;
+        if ((r[0] & (step - 1)) != 0 || ((r[1] - r[0]) & (step - 1)) != 0)
+            throw new MmuException(Errno.EINVAL, "accept gpa=0x%x size=0x%x is not %s-aligned", gpa, size,
+                    level.label());
+        for (long gfn = r[0]; gfn < r[1]; gfn += step) {
+            for (int retries = 0;; retries++) {
+                if (status.dead())
+                    return guest.ended(v, gfn - r[0], GuestOps.EXIT_DEAD);
+                v.loadRoots(mmu.roots);
+                v.operandGfn = -1;
+                long w = gate.backend().accept(v.id, gfn, level.level());
+                if (Walk.isTranslated(w))
+                    break;
+                // the instruction faulted on the operand it was translating (a 4K retry inside a 2M accept, say)
+                long at = v.operandGfn >= 0 ? v.operandGfn : gfn;
+                long outcome = guest.violation(v, w, at << 12, at, source == PrivateSource.ERROR_CODE);
+                if (outcome != GuestOps.DONE)
+                    return guest.ended(v, gfn - r[0], outcome);
+                if (retries > GuestOps.MAX_RETRIES)
+                    throw new MmuException(Errno.EAGAIN, "accept of gpa 0x%x never completed", gfn << 12);
+            }
+        }
+        return AccessResult.done(r[1] - r[0], true, 0);
+    }
+}
