@@ -11,18 +11,34 @@ import org.tdplab.mmu.api.MmuException;
 /**
  * The {@code vm.create … type=tdx} options: {@code module=1.0|1.5} (status codes of that module version, default
  * 1.5), {@code sept_ve_disable=on|off} (the TD attribute KVM sets, default on), {@code busy_rate=P} (probability in
- * [0, 1] that a contended module lock is found busy, default 0) and {@code seed=N} (for the busy draws, default 0).
+ * [0, 1] that a contended module lock is found busy, default 0), {@code seed=N} (for the busy draws, default 0) and
+ * {@code huge_pages=on|off} (2M private leaves as KVM's TDX huge page series maps them, default off as in mainline;
+ * needs the 1.5 module, see {@code docs/tdx-huge-pages.md}).
  *
  * @param version the module version
  * @param septVeDisable TD attribute SEPT_VE_DISABLE
  * @param busyRate the busy injection rate
  * @param seed the busy injection seed
+ * @param hugePages private leaves up to 2M ({@code tdx_huge_page})
  */
-public record TdxOptions(TdxModule.Version version, boolean septVeDisable, double busyRate, long seed) {
-    public static final Set<String> KNOWN = Set.of("module", "sept_ve_disable", "busy_rate", "seed");
+public record TdxOptions(TdxModule.Version version, boolean septVeDisable, double busyRate, long seed,
+        boolean hugePages) {
+    public static final Set<String> KNOWN = Set.of("module", "sept_ve_disable", "busy_rate", "seed", "huge_pages");
 
     public static TdxOptions defaults() {
-        return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0);
+        return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0, false);
+    }
+
+    /** An on|off option, absent = {@code fallback}. */
+    private static boolean onOff(Map<String, String> options, String key, boolean fallback) {
+        String v = options.get(key);
+        if (v == null)
+            return fallback;
+        return switch (v) {
+        case "on" -> true;
+        case "off" -> false;
+        default -> throw new MmuException(Errno.EINVAL, "%s=%s: must be on or off", key, v);
+        };
     }
 
     /** @throws MmuException {@code EINVAL} naming an unknown option or a bad value */
@@ -40,15 +56,12 @@ public record TdxOptions(TdxModule.Version version, boolean septVeDisable, doubl
             default -> throw new MmuException(Errno.EINVAL, "module=%s: the TDX module version must be 1.0 or 1.5", m);
             };
         }
-        boolean veDisable = true;
-        String ve = options.get("sept_ve_disable");
-        if (ve != null) {
-            veDisable = switch (ve) {
-            case "on" -> true;
-            case "off" -> false;
-            default -> throw new MmuException(Errno.EINVAL, "sept_ve_disable=%s: must be on or off", ve);
-            };
-        }
+        boolean veDisable = onOff(options, "sept_ve_disable", true);
+        boolean hugePages = onOff(options, "huge_pages", false);
+        // KVM turns huge pages off on a module without ENHANCED_DEMOTE_INTERRUPTIBILITY (TDX 1.5.28 and later)
+        if (hugePages && version != TdxModule.Version.V1_5)
+            throw new MmuException(Errno.EINVAL, "huge_pages=on needs module=1.5: TDX module %s cannot demote a 2M "
+                    + "page without being interrupted (no ENHANCED_DEMOTE_INTERRUPTIBILITY)", version.label());
         double rate = 0;
         String r = options.get("busy_rate");
         if (r != null) {
@@ -69,6 +82,6 @@ public record TdxOptions(TdxModule.Version version, boolean septVeDisable, doubl
                 throw new MmuException(Errno.EINVAL, "seed=%s: not a number", s);
             }
         }
-        return new TdxOptions(version, veDisable, rate, seed);
+        return new TdxOptions(version, veDisable, rate, seed, hugePages);
     }
 }

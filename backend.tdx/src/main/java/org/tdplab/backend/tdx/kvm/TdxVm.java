@@ -44,7 +44,7 @@ public final class TdxVm implements VmBackend {
     static final int TD_STATE_UNINITIALIZED = 0, TD_STATE_INITIALIZED = 1, TD_STATE_RUNNABLE = 2;
 
     private static final ThreadLocal<TdxModule.Regs> REGS = ThreadLocal.withInitial(TdxModule.Regs::new);
-    private static final int PG_LEVEL_4K = 1;
+    private static final int PG_LEVEL_4K = 1, PG_LEVEL_2M = 2;
 
     private final VmContext ctx;
     private final TdxOptions options;
@@ -355,17 +355,27 @@ public final class TdxVm implements VmBackend {
         return HookStatus.ERROR;
     }
 
-    /** {@code tdx_sept_map_leaf_spte}: 4K only; PAGE.AUG once runnable, PAGE.ADD of the staged source before. */
+    /** The largest private leaf KVM may map now: 2M once the TD runs with huge pages, else 4K. */
+    private int maxLeafLevel() {
+        return options.hugePages() && state == TD_STATE_RUNNABLE ? PG_LEVEL_2M : PG_LEVEL_4K;
+    }
+
+    /**
+     * {@code tdx_sept_map_leaf_spte}: PAGE.AUG (at 4K, or 2M with huge pages) once runnable, PAGE.ADD (4K only) of
+     * the staged source before.
+     */
     private HookStatus setLeaf(long gfn, int level, long pfn) {
-        if (level != PG_LEVEL_4K) {
-            record("inv 13: a private leaf at level %d for gfn 0x%x (TDX maps private memory at 4K only)", level, gfn);
-            ctx.bug(String.format("KVM_BUG_ON(level != PG_LEVEL_4K): private leaf at level %d, gfn 0x%x", level, gfn));
+        if (level > maxLeafLevel()) {
+            record("inv 13: a private leaf at level %d for gfn 0x%x (TDX maps private memory at %s here)", level, gfn,
+                    maxLeafLevel() == PG_LEVEL_2M ? "4K or 2M" : "4K only");
+            ctx.bug(String.format("KVM_BUG_ON(level != PG_LEVEL_4K%s): private leaf at level %d, gfn 0x%x",
+                    options.hugePages() ? " && !RUNNABLE" : "", level, gfn));
             return HookStatus.ERROR;
         }
         TdxModule.Regs regs = REGS.get();
         if (state == TD_STATE_RUNNABLE) {
             long st = seamcall(Seamcall.TDH_MEM_PAGE_AUG, gfn, level,
-                    module.tdhMemPageAug(gfn << 12, tdr(), pfn << 12, regs));
+                    module.tdhMemPageAug((gfn << 12) | (level - 1), tdr(), pfn << 12, regs));
             if (st == TDX_SUCCESS)
                 return HookStatus.OK;
             if (TdxStatus.operandBusy(st))
@@ -449,23 +459,23 @@ public final class TdxVm implements VmBackend {
                         gfn, level));
                 return HookStatus.ERROR;
             }
-            if (!septPages.containsKey(septKey(gfn, 1)))
+            if (!septPages.containsKey(septKey(gfn, level)))
                 record("inv 10: the leaf at gfn 0x%x is removed after the table holding it was freed", gfn);
             if (!hkidAssigned) {
                 ctx.bug(String.format("KVM_BUG_ON(!is_hkid_assigned): removing gfn 0x%x after the HKID was released",
                         gfn));
                 return HookStatus.ERROR;
             }
-            if (level != PG_LEVEL_4K) {
+            if (level > (options.hugePages() ? PG_LEVEL_2M : PG_LEVEL_4K)) {
                 record("inv 13: a private leaf at level %d for gfn 0x%x", level, gfn);
                 ctx.bug(String.format("KVM_BUG_ON(level != PG_LEVEL_4K): removing gfn 0x%x at level %d", gfn, level));
                 return HookStatus.ERROR;
             }
             long pfn = SpteBits.pfn(oldSpte);
-            long gpa = gfn << 12;
+            long rcx = (gfn << 12) | (level - 1);
             TdxModule.Regs regs = REGS.get();
             long st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
-                    module.tdhMemRangeBlock(gpa, tdr(), regs)));
+                    module.tdhMemRangeBlock(rcx, tdr(), regs)));
             if (st != TDX_SUCCESS) {
                 tdxBug(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
                 return HookStatus.ERROR;
@@ -473,19 +483,25 @@ public final class TdxVm implements VmBackend {
             if (!track(gfn))
                 return HookStatus.ERROR;
             st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
-                    module.tdhMemPageRemove(gpa, tdr(), regs)));
+                    module.tdhMemPageRemove(rcx, tdr(), regs)));
             if (st != TDX_SUCCESS) {
                 tdxBug(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
                 return HookStatus.ERROR;
             }
-            st = seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn, level,
-                    module.tdhPhymemPageWbinvd((pfn << 12) | ((long) hkid << TdxModule.KEYID_SHIFT)));
-            if (st != TDX_SUCCESS) {
-                tdxBug(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn, st);
-                return HookStatus.ERROR;
+            // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
+            long pages = 1L << (9 * (level - 1));
+            for (long i = 0; i < pages; i++) {
+                st = seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, PG_LEVEL_4K, module.tdhPhymemPageWbinvd(
+                        ((pfn + i) << 12) | ((long) hkid << TdxModule.KEYID_SHIFT)));
+                if (st != TDX_SUCCESS) {
+                    tdxBug(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
+                    return HookStatus.ERROR;
+                }
             }
-            ctx.writeToken(pfn, 0); // tdx_quirk_reset_paddr
-            ctx.guestDataChanged(gfn, true, 0);
+            for (long i = 0; i < pages; i++) { // tdx_quirk_reset_folio
+                ctx.writeToken(pfn + i, 0);
+                ctx.guestDataChanged(gfn + i, true, 0);
+            }
             removals.increment();
             return HookStatus.OK;
         } finally {
@@ -534,10 +550,13 @@ public final class TdxVm implements VmBackend {
 
     // ==== private memory =========================================================================================
 
-    /** {@code tdx_gmem_max_mapping_level}: private memory is mapped at 4K. */
+    /**
+     * {@code tdx_gmem_max_mapping_level}: private memory is mapped at 4K; with huge pages at up to 2M once the TD
+     * runs (the TD build stays 4K: TDH.MEM.PAGE.ADD adds 4K pages only).
+     */
     @Override
     public int privateMaxLevel(long pfn) {
-        return PG_LEVEL_4K;
+        return maxLeafLevel();
     }
 
     /** guest_memfd frees a folio: none of its pages may still belong to the TD or hold its dirty lines (I9). */
@@ -867,7 +886,7 @@ public final class TdxVm implements VmBackend {
         List<String> out = new ArrayList<>();
         if (installsInFlight.get() > 0 || removalsInFlight.get() > 0)
             out.add("inv 12: a mirror hook is in progress while the checker holds the MMU write lock");
-        MirrorInvariants.check(view, module, out);
+        MirrorInvariants.check(view, module, options.hugePages() ? PG_LEVEL_2M : PG_LEVEL_4K, out);
         synchronized (recorded) {
             out.addAll(recorded);
         }

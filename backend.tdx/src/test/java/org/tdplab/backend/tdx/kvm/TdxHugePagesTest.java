@@ -1,0 +1,103 @@
+package org.tdplab.backend.tdx.kvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.backend.tdx.kvm.Tds.K4;
+import static org.tdplab.backend.tdx.kvm.Tds.M1;
+import static org.tdplab.backend.tdx.kvm.Tds.M2;
+import static org.tdplab.backend.tdx.kvm.Tds.assertClean;
+import static org.tdplab.backend.tdx.kvm.Tds.assertDone;
+import static org.tdplab.backend.tdx.kvm.Tds.assertRead;
+import static org.tdplab.backend.tdx.kvm.Tds.stat;
+
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.backend.tdx.module.SeptState;
+import org.tdplab.backend.tdx.module.TdxModule;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.SpteInfo;
+import org.tdplab.mmu.api.Vm;
+
+/** {@code huge_pages=on}: 2M private leaves as KVM's TDX huge page series maps, splits and removes them. */
+class TdxHugePagesTest {
+    private static final Map<String, String> HUGE = Map.of("huge_pages", "on");
+    private final Tds tds = new Tds();
+
+    /** A TD with an 8M guest_memfd slot of 2M folios, all private, a 16K measured image at 0, finalized. */
+    private Vm built(String name, int vcpus, Map<String, String> options) {
+        Vm vm = tds.create(name, vcpus, 48, options);
+        vm.addMemslot(0, 0, 8 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
+        assertDone(vm.access(0, Access.WRITE, 0, 16 * 1024, Encoding.SHARED, Vm.DEFAULT_TOKEN));
+        vm.setMemoryAttributes(0, 8 * M1, true);
+        vm.invoke("init_mem_region", Map.of("gpa", "0", "size", "16384"), Set.of("measure"));
+        vm.invoke("finalize", Map.of(), Set.of());
+        assertClean(vm);
+        return vm;
+    }
+
+    private static int mirrorLevel(Vm vm, long gpa) {
+        SpteInfo s = vm.lookup(gpa, RootKind.MIRROR).orElseThrow(() -> new AssertionError("no mirror leaf at " + gpa));
+        return s.level();
+    }
+
+    @Test
+    void theBuildStays4KAndA2MAcceptMapsOne2MLeaf() {
+        Vm vm = built("boot", 2, HUGE);
+        assertEquals(4, stat(vm, "TDH.MEM.PAGE.ADD"));
+        assertEquals(4, stat(vm, "pages_4k"), "TDH.MEM.PAGE.ADD adds 4K pages only");
+        assertDone(vm.accept(1, 2 * M2, M2, PageSize.SIZE_2M));
+        assertEquals(1, stat(vm, "TDH.MEM.PAGE.AUG"));
+        assertEquals(1, stat(vm, "pages_2m"));
+        assertEquals(2, mirrorLevel(vm, 2 * M2 + 0x5000));
+        assertEquals(SeptState.MAPPED, TdxModule.stateOf(tds.tdx(vm).module().lookup((2 * M2) >>> 12, 1)));
+        // accepted pages read zero, written ones read back, through the one 2M translation
+        assertRead(vm, 0, 2 * M2 + 0x7000, 0);
+        assertDone(vm.access(0, Access.WRITE, 2 * M2, M2, Encoding.PRIVATE, 0x77));
+        assertRead(vm, 1, 2 * M2 + 0x1ff000, 0x77);
+        assertClean(vm);
+    }
+
+    @Test
+    void withHugePagesOffEveryPrivateLeafIs4K() {
+        Vm vm = built("off", 1, Map.of());
+        assertDone(vm.accept(0, 2 * M2, M2, PageSize.SIZE_2M));
+        assertEquals(512, stat(vm, "TDH.MEM.PAGE.AUG"));
+        assertEquals(0, stat(vm, "pages_2m"));
+        assertEquals(1, mirrorLevel(vm, 2 * M2));
+        assertClean(vm);
+    }
+
+    @Test
+    void hugePagesNeedThe15Module() {
+        MmuException e = assertThrows(MmuException.class,
+                () -> tds.create("old", 1, 48, Map.of("huge_pages", "on", "module", "1.0")));
+        assertEquals(Errno.EINVAL, e.errno());
+        assertTrue(e.getMessage().contains("huge_pages=on needs module=1.5"), e.getMessage());
+        e = assertThrows(MmuException.class, () -> tds.create("bad", 1, 48, Map.of("huge_pages", "yes")));
+        assertEquals(Errno.EINVAL, e.errno());
+    }
+
+    @Test
+    void removingA2MLeafTakesBlockTrackRemoveAnd512Wbinvds() {
+        Vm vm = built("remove", 1, HUGE);
+        assertDone(vm.accept(0, 2 * M2, M2, PageSize.SIZE_2M));
+        long wbinvd = stat(vm, "TDH.PHYMEM.PAGE.WBINVD");
+        assertDone(vm.convert(0, false, 2 * M2, M2));
+        assertEquals(1, stat(vm, "TDH.MEM.PAGE.REMOVE"));
+        assertEquals(1, stat(vm, "TDH.MEM.RANGE.BLOCK"));
+        assertEquals(512, stat(vm, "TDH.PHYMEM.PAGE.WBINVD") - wbinvd);
+        assertEquals(0, stat(vm, "pages_2m"));
+        assertEquals(0, stat(vm, "TDH.MEM.PAGE.DEMOTE"), "a whole 2M leaf is removed without a split");
+        assertRead(vm, 0, 2 * M2 + 0x3000, 0);
+        assertClean(vm);
+    }
+}
