@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 import org.junit.jupiter.api.AfterEach;
@@ -24,6 +25,7 @@ import org.tdplab.mmu.api.Exit;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.MmuObserver;
 import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
@@ -104,6 +106,27 @@ class SnpVmTest {
         assertTrue(r.violations().stream().anyMatch(v -> v.contains("0x3000") || v.contains("shared")),
                 r.violations().toString());
         assertEquals(0, rmp.rmpupdate(pfn, 0, false, 0, false, 0)); // put it back for the teardown checks
+        clean(vm);
+    }
+
+    @Test
+    void launchUpdateHandsBackTheTailItCouldNotTake() {
+        Vm vm = create(1);
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, 3 * K4, true);
+        Map<String, String> range = Map.of("gpa", "0", "size", Long.toString(8 * K4));
+        assertEquals(Optional.of(new Remaining(3 * K4, 5 * K4)), vm.invoke("launch_update", range, Set.of("zero")));
+        assertEquals(3, stat(vm, "SNP_LAUNCH_UPDATE"));
+        clean(vm);
+        // the rest: nothing can be done, so the ioctl fails (snp_launch_update: count < 0 is EIO)
+        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("launch_update",
+                Map.of("gpa", Long.toString(3 * K4), "size", Long.toString(5 * K4)), Set.of("zero")));
+        assertEquals(Errno.EIO, e.errno());
+        assertEquals(3, stat(vm, "SNP_LAUNCH_UPDATE"));
+        // past the memslot's end: up to the end, the rest back
+        vm.setMemoryAttributes(M2 - K4, K4, true);
+        assertEquals(Optional.of(new Remaining(M2, 3 * K4)), vm.invoke("launch_update",
+                Map.of("gpa", Long.toString(M2 - K4), "size", Long.toString(4 * K4)), Set.of("zero")));
         clean(vm);
     }
 

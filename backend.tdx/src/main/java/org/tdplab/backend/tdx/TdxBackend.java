@@ -58,6 +58,12 @@ public class TdxBackend implements Backend {
         @AttributeDefinition(description = "The SEPT_VE_DISABLE TD attribute KVM sets")
         boolean sept__ve__disable() default true;
 
+        @AttributeDefinition(description = "What kvm_zap_gfn_range (a memory-type change) does to a TD: zap its "
+                + "leaves in every valid root, private ones removed from the S-EPT (mainline), or bug the TD "
+                + "(KVM_BUG_ON, the seed RFC)", options = { @Option(label = "zap (mainline)", value = "zap"),
+                        @Option(label = "bug (seed RFC)", value = "bug") })
+        String memtype__zap() default "zap";
+
         @AttributeDefinition(description = "Private leaves up to 2M, as KVM's TDX huge page series maps them "
                 + "(tdx_huge_page; needs module 1.5)")
         boolean huge__pages() default false;
@@ -91,6 +97,7 @@ public class TdxBackend implements Backend {
         d.put("busy_rate", config.busy__rate());
         d.put("seed", config.seed());
         d.put("sept_ve_disable", config.sept__ve__disable() ? "on" : "off");
+        d.put("memtype_zap", config.memtype__zap());
         d.put("huge_pages", config.huge__pages() ? "on" : "off");
         TdxOptions.parse(d); // a bad configuration is refused here, not at the next TD
         FirmwareLatency table = DEFAULT_LATENCY.with(config.latency()); // refused here when malformed
@@ -118,11 +125,13 @@ public class TdxBackend implements Backend {
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
         TdxOptions parsed = TdxOptions.parse(withDefaults(options));
-        // private leaves are 4K only (2M with huge_pages=on); memory-type zaps are unsupported; pre-fault only
-        // after finalize; the per-VM MMIO value is 0 so the TD takes a #VE and makes an MMIO hypercall
+        // private leaves are 4K only (2M with huge_pages=on); memory-type zaps zap (mainline) or bug the TD
+        // (memtype_zap=bug); pre-fault only after finalize; the per-VM MMIO value is 0 so the TD takes a #VE and
+        // makes an MMIO hypercall
         return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.SHARED_BIT,
                 parsed.hugePages() ? 2 : 1)
-                .withMirroredPt(gpaw - 1).withProtectedState().withMemtypeZap(false).withPreFaultAllowed(false)
+                .withMirroredPt(gpaw - 1).withProtectedState().withMemtypeZap(!parsed.memtypeZapBugs())
+                .withPreFaultAllowed(false)
                 .withAcceptance().withMmioValue(0);
     }
 

@@ -11,8 +11,8 @@ import org.tdplab.mmu.api.backend.VmCapabilities;
 /**
  * A VM created by the {@link VmManager}: the host side (the ioctls a VMM issues) and the guest side (what a
  * vCPU does). Every method validates its arguments and refuses bad input with an {@link MmuException} carrying
- * KVM's errno and a message naming the offending value; a refused call changes nothing. Once the VM is bugged
- * ({@code KVM_BUG_ON}) every call fails with {@code EIO}.
+ * KVM's errno and a message naming the offending value; a refused call changes nothing. Once the VM is dead
+ * ({@code kvm_vm_dead}, or bugged by {@code KVM_BUG_ON}) every call fails with {@code EIO}.
  */
 @ProviderType
 public interface Vm {
@@ -173,6 +173,24 @@ public interface Vm {
     /** Why the VM was bugged, if it was. */
     Optional<String> bugReason();
 
-    /** Runs a verb a backend contributes (e.g. {@code finalize}); {@code ENOTSUP} for a verb it lacks. */
-    void invoke(String verb, Map<String, String> options, Set<String> flags);
+    /**
+     * Whether KVM marked the VM dead ({@code kvm_vm_dead}): no vCPU runs again and later ioctls fail with
+     * {@code EIO}. A bugged VM is dead too ({@code kvm_vm_bugged} kills it); a VM can die without a bug, as a
+     * confidential VM does when its guest touches memory it may not.
+     */
+    default boolean dead() {
+        return bugged();
+    }
+
+    /** Why the VM died (its bug reason, when a bug killed it), if it did. */
+    default Optional<String> deadReason() {
+        return bugReason();
+    }
+
+    /**
+     * Runs a verb a backend contributes (e.g. {@code finalize}); {@code ENOTSUP} for a verb it lacks. Returns the
+     * range a populating verb handed back undone (size 0 when it did it all), empty for a verb that hands nothing
+     * back. A failure after partial progress carries the rest in {@link MmuException#remaining()}.
+     */
+    Optional<Remaining> invoke(String verb, Map<String, String> options, Set<String> flags);
 }

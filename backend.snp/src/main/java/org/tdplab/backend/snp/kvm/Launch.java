@@ -119,20 +119,29 @@ final class Launch {
     }
 
     /**
-     * {@code KVM_SEV_SNP_LAUNCH_UPDATE}: each 4K page is copied from the shared page at the same GPA (nothing for
+     * {@code KVM_SEV_SNP_LAUNCH_UPDATE} ({@code snp_launch_update} → {@code kvm_gmem_populate} →
+     * {@code sev_gmem_post_populate}): each 4K page is copied from the shared page at the same GPA (nothing for
      * {@code zero}), made private and immutable (pre-guest), then measured by SNP_LAUNCH_UPDATE, which leaves it
-     * validated and mutable. Pages before a failure stay launched, as KVM reports partial progress.
+     * validated and mutable. Populating stops at the first page it cannot take (not private, prepared already, no
+     * guest_memfd behind it — past the memslot's end, say): the pages before it stay launched and the ioctl
+     * succeeds with the rest handed back, as {@code kvm_gmem_populate} returns the count done; only a failure at
+     * the first page fails the ioctl.
      *
-     * @throws MmuException EINVAL: misaligned or empty, or no guest_memfd memslot behind a page; EIO: the launch is
-     *     finished (the firmware refuses SNP_LAUNCH_UPDATE), a page is not private by attribute, or its frame is
-     *     assigned already ({@code -EEXIST} from populate, which {@code snp_launch_update} reports as EIO)
+     * @throws MmuException EINVAL: misaligned or empty, or no guest_memfd memslot at the first page; EIO: the launch
+     *     is finished (the firmware refuses SNP_LAUNCH_UPDATE), or the first page cannot be populated (not private
+     *     by attribute, or its frame assigned already: {@code kvm_gmem_populate} fails, which
+     *     {@code snp_launch_update} reports as EIO)
      */
     void update(long gpa, long size, Set<String> flags) {
-        if (size <= 0 || (size & 0xfff) != 0)
+        if (size == 0 || (size & 0xfff) != 0)
             throw new MmuException(Errno.EINVAL, "snp.launch_update: size=0x%x is not a positive multiple of 4K",
                     size);
         if ((gpa & 0xfff) != 0)
             throw new MmuException(Errno.EINVAL, "snp.launch_update: gpa=0x%x is not 4K-aligned", gpa);
+        long limit = 1L << ctx.capabilities().gpaw();
+        if (Long.compareUnsigned(gpa + size, gpa) <= 0 || Long.compareUnsigned(gpa + size, limit) > 0)
+            throw new MmuException(Errno.EINVAL, "snp.launch_update: gpa=0x%x size=0x%x wraps or lies beyond the "
+                    + "VM's GPA space (0x%x)", gpa, size, limit);
         long first = gpa >>> 12, n = size >>> 12;
         if (state != State.LAUNCH) {
             // KVM gets here too: the firmware refuses SNP_LAUNCH_UPDATE outside the launch; the page is then
@@ -144,29 +153,39 @@ final class Launch {
         boolean zero = flags.contains("zero");
         gmem.populating(true);
         try {
+            // snp_launch_update: the memslot of the first page must be able to be private
             if (ctx.gmemPfn(first) < 0)
                 throw new MmuException(Errno.EINVAL, "snp.launch_update: no guest_memfd memslot backs gpa=0x%x",
                         gpa);
-            for (long gfn = first; gfn < first + n; gfn++)
-                if (!ctx.isPrivate(gfn))
-                    throw new MmuException(Errno.EIO, "snp.launch_update: gpa=0x%x is shared; set the range "
-                            + "private (KVM_SET_MEMORY_ATTRIBUTES) before launching it", gfn << 12);
-            for (long gfn = first; gfn < first + n; gfn++)
-                populate(gfn, zero);
+            long done = 0;
+            try {
+                for (; done < n; done++)
+                    populate(first + done, zero);
+            } catch (MmuException e) {
+                if (done == 0) // kvm_gmem_populate returns the error only when it did nothing
+                    throw new MmuException(Errno.EIO, "%s (kvm_gmem_populate: %s)", e.reason(), e.errno());
+            }
+            ctx.handBack((first + done) << 12, (n - done) << 12); // params.gfn_start / len written back
         } finally {
             gmem.populating(false);
         }
     }
 
-    /** {@code sev_gmem_post_populate} for one page. */
+    /**
+     * One page of {@code kvm_gmem_populate}, in its order: a guest_memfd folio, not prepared yet, private by
+     * attribute; then {@code sev_gmem_post_populate}.
+     */
     private void populate(long gfn, boolean zero) {
         long pfn = ctx.gmemPfn(gfn);
         if (pfn < 0)
             throw new MmuException(Errno.EINVAL, "snp.launch_update: no guest_memfd memslot backs gpa=0x%x",
                     gfn << 12);
         if (rmp.isAssigned(pfn))
-            throw new MmuException(Errno.EIO, "snp.launch_update: gpa=0x%x (pfn 0x%x) is private in the RMP "
-                    + "already (launched, or prepared by a fault): -EEXIST", gfn << 12, pfn);
+            throw new MmuException(Errno.EEXIST, "snp.launch_update: gpa=0x%x (pfn 0x%x) is private in the RMP "
+                    + "already (launched, or prepared by a fault)", gfn << 12, pfn);
+        if (!ctx.isPrivate(gfn))
+            throw new MmuException(Errno.EINVAL, "snp.launch_update: gpa=0x%x is shared; set the range private "
+                    + "(KVM_SET_MEMORY_ATTRIBUTES) before launching it", gfn << 12);
         long token = zero ? 0 : ctx.sharedToken(gfn);
         // the copy happens while the page is still hypervisor-owned
         if (rmp.hostWriteFaults(pfn, 1))

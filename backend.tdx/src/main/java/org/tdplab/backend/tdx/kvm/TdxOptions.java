@@ -12,6 +12,8 @@ import org.tdplab.mmu.api.MmuException;
  * The {@code vm.create … type=tdx} options: {@code module=1.0|1.5} (status codes of that module version, default
  * 1.5), {@code sept_ve_disable=on|off} (the TD attribute KVM sets, default on), {@code busy_rate=P} (probability in
  * [0, 1] that a contended module lock is found busy, default 0), {@code seed=N} (for the busy draws, default 0) and
+ * {@code memtype_zap=zap|bug}: what {@code kvm_zap_gfn_range} does to the TD — mainline's leaf zap of every valid
+ * root, private leaves removed from the S-EPT (default), or the seed RFC's {@code KVM_BUG_ON} — and
  * {@code huge_pages=on|off} (2M private leaves as KVM's TDX huge page series maps them, default off as in mainline;
  * needs the 1.5 module, see {@code docs/tdx-huge-pages.md}).
  *
@@ -19,14 +21,16 @@ import org.tdplab.mmu.api.MmuException;
  * @param septVeDisable TD attribute SEPT_VE_DISABLE
  * @param busyRate the busy injection rate
  * @param seed the busy injection seed
+ * @param memtypeZapBugs whether a memory-type zap bugs the TD (the seed RFC) instead of zapping it (mainline)
  * @param hugePages private leaves up to 2M ({@code tdx_huge_page})
  */
 public record TdxOptions(TdxModule.Version version, boolean septVeDisable, double busyRate, long seed,
-        boolean hugePages) {
-    public static final Set<String> KNOWN = Set.of("module", "sept_ve_disable", "busy_rate", "seed", "huge_pages");
+        boolean memtypeZapBugs, boolean hugePages) {
+    public static final Set<String> KNOWN = Set.of("module", "sept_ve_disable", "busy_rate", "seed", "memtype_zap",
+            "huge_pages");
 
     public static TdxOptions defaults() {
-        return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0, false);
+        return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0, false, false);
     }
 
     /** An on|off option, absent = {@code fallback}. */
@@ -82,6 +86,10 @@ public record TdxOptions(TdxModule.Version version, boolean septVeDisable, doubl
                 throw new MmuException(Errno.EINVAL, "seed=%s: not a number", s);
             }
         }
-        return new TdxOptions(version, veDisable, rate, seed, hugePages);
+        String zap = options.getOrDefault("memtype_zap", "zap");
+        if (!zap.equals("zap") && !zap.equals("bug"))
+            throw new MmuException(Errno.EINVAL, "memtype_zap=%s: must be zap (mainline) or bug (the seed RFC's "
+                    + "KVM_BUG_ON)", zap);
+        return new TdxOptions(version, veDisable, rate, seed, zap.equals("bug"), hugePages);
     }
 }

@@ -705,7 +705,9 @@ public final class TdxVm implements VmBackend {
      * {@code KVM_TDX_INIT_MEM_REGION} ({@code tdx_vcpu_init_mem_region} → {@code kvm_gmem_populate} →
      * {@code tdx_gmem_post_populate}), one 4K page at a time: the source (the shared page at the same GPA, standing
      * for userspace's image buffer) is staged, the page is mapped through the mirror (SEPT.ADD as needed, then
-     * PAGE.ADD with the staged source), and with {@code measure} extended into MRTD 256 bytes at a time.
+     * PAGE.ADD with the staged source), and with {@code measure} extended into MRTD 256 bytes at a time. The region
+     * advances page by page and is written back whether or not a page fails (6.16–6.18): a failure after some pages
+     * fails the ioctl with the rest handed back.
      */
     private void initMemRegion(Map<String, String> options, Set<String> flags) {
         requireOnly("init_mem_region", options, flags, Set.of("gpa", "size"), Set.of("measure"));
@@ -713,26 +715,31 @@ public final class TdxVm implements VmBackend {
         if (!hkidAssigned || state == TD_STATE_RUNNABLE)
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: TD '%s' is finalized: its initial memory is "
                     + "fixed", ctx.name());
-        if ((gpa & 0xFFF) != 0 || size <= 0 || (size & 0xFFF) != 0 || gpa + size <= gpa)
-            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa=0x%x size=0x%x must be 4K-aligned and "
-                    + "non-empty", gpa, size);
+        if ((gpa & 0xFFF) != 0 || size == 0 || (size & 0xFFF) != 0 || Long.compareUnsigned(gpa + size, gpa) <= 0)
+            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa=0x%x size=0x%x must be 4K-aligned, "
+                    + "non-empty and not wrap past 2^64", gpa, size);
         if (!privateGpa(gpa) || !privateGpa(gpa + size - 1))
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa=0x%x size=0x%x is not a private GPA range "
                     + "(the shared bit is %d)", gpa, size, sharedBit);
         boolean measure = flags.contains("measure");
-        for (long gfn = gpa >>> 12; gfn < (gpa + size) >>> 12; gfn++)
-            populate(gfn, measure);
+        long gfn = gpa >>> 12, end = (gpa + size) >>> 12;
+        try {
+            for (; gfn < end; gfn++)
+                populate(gfn, measure);
+        } finally {
+            ctx.handBack(gfn << 12, (end - gfn) << 12); // copy_to_user(region), also after a failure
+        }
     }
 
     private void populate(long gfn, boolean measure) {
-        // kvm_gmem_populate: the slot must be bound to guest_memfd and the page private
-        if (!ctx.isPrivate(gfn))
-            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa 0x%x is not private (attr.set … private "
-                    + "first)", gfn << 12);
+        // kvm_gmem_populate, in its order: a guest_memfd slot, a folio not yet prepared, a private page
         if (ctx.gmemPfn(gfn) < 0)
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: no guest_memfd backs gpa 0x%x", gfn << 12);
         if (module.lookup(gfn, 0) >= 0 && TdxModule.stateOf(module.lookup(gfn, 0)) != 0)
             throw new MmuException(Errno.EEXIST, "tdx.init_mem_region: gpa 0x%x is already populated", gfn << 12);
+        if (!ctx.isPrivate(gfn))
+            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa 0x%x is not private (attr.set … private "
+                    + "first)", gfn << 12);
         long src = allocFrame();
         boolean mapped;
         try {

@@ -16,6 +16,7 @@ import static org.tdplab.backend.tdx.kvm.Tds.stat;
 
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
@@ -28,6 +29,7 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.Exit;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
@@ -184,8 +186,39 @@ class TdxVmTest {
     }
 
     @Test
-    void memoryTypeZapBugsTheTd() {
+    void initMemRegionWritesTheRegionBackAfterAFailure() {
+        Vm vm = tds.td("partial", 1, 48, 0, Map.of());
+        image(vm, 0, 4 * K4);
+        vm.setMemoryAttributes(0, 2 * K4, true);
+        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("init_mem_region",
+                Map.of("gpa", "0", "size", Long.toString(4 * K4)), Set.of()));
+        assertEquals(Errno.EINVAL, e.errno(), "the third page is shared");
+        assertEquals(Optional.of(new Remaining(2 * K4, 2 * K4)), e.remaining());
+        assertEquals(2, stat(vm, "TDH.MEM.PAGE.ADD"));
+        vm.setMemoryAttributes(2 * K4, 2 * K4, true);
+        assertEquals(Optional.of(new Remaining(4 * K4, 0)), vm.invoke("init_mem_region",
+                Map.of("gpa", Long.toString(2 * K4), "size", Long.toString(2 * K4)), Set.of()));
+        assertClean(vm);
+    }
+
+    @Test
+    void memoryTypeZapRemovesPrivateLeavesAndTheTdLivesOn() {
         Vm vm = built("zap", 1, Map.of());
+        long removed = stat(vm, "TDH.MEM.PAGE.REMOVE");
+        vm.zapGfnRange(M1, 2 * K4); // two pages of the measured image, mapped by PAGE.ADD
+        assertFalse(vm.dead());
+        assertEquals(removed + 2, stat(vm, "TDH.MEM.PAGE.REMOVE"));
+        assertTrue(vm.lookup(M1, RootKind.MIRROR).map(i -> !i.present()).orElse(true), "the mirror leaf is gone");
+        assertClean(vm);
+        // the page comes back PENDING (PAGE.AUG): accepted again, it reads zero
+        assertDone(vm.accept(0, M1, K4, PageSize.SIZE_4K));
+        assertRead(vm, 0, M1, 0);
+        assertClean(vm);
+    }
+
+    @Test
+    void memoryTypeZapBugsTheTdWithTheSeedDesign() {
+        Vm vm = built("zap", 1, Map.of("memtype_zap", "bug"));
         MmuException e = assertThrows(MmuException.class, () -> vm.zapGfnRange(M1, K4));
         assertEquals(Errno.EIO, e.errno());
         assertTrue(vm.bugged());
@@ -199,7 +232,9 @@ class TdxVmTest {
         AccessResult r = vm.access(0, Access.READ, 2 * M1, K4, Encoding.PRIVATE, 0);
         assertNotNull(r.exit());
         assertEquals(Exit.Reason.VM_DEAD, r.exit().reason());
-        assertTrue(vm.bugged());
+        assertTrue(vm.dead());
+        assertFalse(vm.bugged(), "kvm_vm_dead, not KVM_BUG_ON");
+        assertEquals(Errno.EIO, assertThrows(MmuException.class, () -> vm.setMemoryAttributes(0, K4, true)).errno());
         assertEquals(1, stat(vm, "TDH.MEM.PAGE.AUG"), "KVM mapped it; the guest touched it before accepting");
     }
 

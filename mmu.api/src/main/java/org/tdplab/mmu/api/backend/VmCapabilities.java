@@ -15,7 +15,8 @@ import org.tdplab.mmu.api.MmuException;
  * @param sharedBit the GPA bit that marks a shared (direct) address, or -1 when the VM has none
  * @param privateSource where a fault's privateness comes from
  * @param privateMaxLevel the largest level a private leaf may have (1 = 4K), before the per-pfn hook
- * @param memtypeZapSupported whether {@code kvm_zap_gfn_range} may run; when not, the core bugs the VM
+ * @param memtypeZapSupported whether {@code kvm_zap_gfn_range} zaps the leaves of every valid root, mirror ones
+ *        through the removal hooks (mainline); when not, the core bugs the VM instead ({@code KVM_BUG_ON})
  * @param slotZapAll memslot deletion zaps all direct roots fast ({@code KVM_X86_QUIRK_SLOT_ZAP_ALL})
  * @param preFaultAllowed {@code KVM_PRE_FAULT_MEMORY} allowed from creation (else the backend allows it later)
  * @param acceptance the guest must accept (validate) private memory before use

@@ -1,9 +1,8 @@
 package org.tdplab.mmu.scenario.cli;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -12,9 +11,11 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.io.Input;
 import org.tdplab.mmu.scenario.replay.ReplayResult;
 import org.tdplab.mmu.scenario.replay.Replayer;
 import org.tdplab.mmu.scenario.run.Runner;
+import org.tdplab.mmu.scenario.trace.BadTrace;
 import org.tdplab.mmu.scenario.trace.TraceReader;
 
 /**
@@ -86,10 +87,15 @@ public class ReplayCommand {
         if (type != null && !types.contains(type))
             return usage(err, "--type " + type + ": no backend serves it; available: " + String.join(", ", types));
         TraceReader.Trace trace;
-        try (BufferedReader in = Files.newBufferedReader(Path.of(file))) {
-            trace = TraceReader.read(in);
-        } catch (IOException | RuntimeException e) {
-            err.println("tdplab replay: " + file + ": " + e.getMessage());
+        try {
+            trace = TraceReader.read(Path.of(file));
+            Replayer.check(trace);
+        } catch (BadTrace e) {
+            e.lines(file).forEach(err::println);
+            err.println("tdplab replay: nothing was replayed: " + file + " has lines a replay cannot use");
+            return Runner.UNREADABLE;
+        } catch (IOException | InvalidPathException e) {
+            err.println("tdplab replay: " + file + ": cannot read: " + Input.why(e));
             return Runner.UNREADABLE;
         }
         ReplayResult result;

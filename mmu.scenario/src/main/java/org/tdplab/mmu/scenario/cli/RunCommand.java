@@ -1,15 +1,17 @@
 package org.tdplab.mmu.scenario.cli;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.io.Input;
+import org.tdplab.mmu.scenario.io.Output;
 import org.tdplab.mmu.scenario.report.HtmlReport;
 import org.tdplab.mmu.scenario.report.JsonReport;
 import org.tdplab.mmu.scenario.run.Progress;
@@ -73,52 +75,64 @@ public class RunCommand {
         }
         if (files.isEmpty())
             return usage("no scenario files given");
+        String[][] targets = { { "--trace", trace }, { "--json", json }, { "--html", html } };
+        for (String[] t : targets)
+            if (t[1] != null && Output.problem(t[1]) != null)
+                return cannotWrite(t[0], t[1], Output.problem(t[1]));
         Runner runner = new Runner(manager, System.out, System.err).progress(!quiet && Progress.stderrIsTerminal())
                 .pictures(html != null);
         boolean check = checked;
-        int status = trace == null ? runner.run(files, checked) : traceTo(trace, () -> runner.run(files, check));
-        if (json != null) {
-            try {
-                Files.writeString(Path.of(json), JsonReport.render(runner.results(), checked, status));
-            } catch (IOException | RuntimeException e) {
-                System.err.println("tdplab run: --json " + json + ": cannot write: " + e.getMessage());
-                return Runner.UNREADABLE;
-            }
-        }
-        if (html != null) {
-            try {
-                Files.writeString(Path.of(html), HtmlReport.render(runner.results(), checked, status));
-            } catch (IOException | RuntimeException e) {
-                System.err.println("tdplab run: --html " + html + ": cannot write: " + e.getMessage());
-                return Runner.UNREADABLE;
-            }
-        }
+        int[] ran = { -1 };
+        int status = trace == null ? (ran[0] = runner.run(files, checked))
+                : traceTo(trace, () -> ran[0] = runner.run(files, check));
+        if (ran[0] < 0)
+            return status; // the trace could not be opened: nothing ran
+        if (json != null)
+            status = write("--json", json, () -> JsonReport.render(runner.results(), check, ran[0]), status);
+        if (html != null)
+            status = write("--html", html, () -> HtmlReport.render(runner.results(), check, ran[0]), status);
         return status;
+    }
+
+    /** Writes a report; a failed write is reported and makes the status a failure. */
+    private static int write(String option, String file, Supplier<String> text, int status) {
+        try {
+            Files.writeString(Path.of(file), text.get());
+            return status;
+        } catch (IOException e) {
+            cannotWrite(option, file, Input.why(e));
+            return Math.max(status, Runner.FAILED);
+        }
+    }
+
+    private static int cannotWrite(String option, String file, String why) {
+        System.err.println("tdplab run: " + option + " " + file + ": cannot write: " + why);
+        return Runner.UNREADABLE;
     }
 
     private int traceTo(String trace, java.util.function.IntSupplier body) {
         TraceWriter writer;
         try {
             writer = new TraceWriter(Files.newBufferedWriter(Path.of(trace)));
-        } catch (IOException | RuntimeException e) {
-            System.err.println("tdplab run: --trace " + trace + ": cannot write: " + e.getMessage());
-            return Runner.UNREADABLE;
+        } catch (IOException e) {
+            return cannotWrite("--trace", trace, Input.why(e));
         }
-        return traced(manager, writer, body);
+        int status = traced(manager, writer, body);
+        if (writer.failure() != null) {
+            cannotWrite("--trace", trace, Input.why(writer.failure()) + "; the trace is incomplete");
+            return Math.max(status, Runner.FAILED);
+        }
+        return status;
     }
 
-    /** Runs {@code body} with {@code writer} observing every VM, then closes the trace. */
+    /** Runs {@code body} with {@code writer} observing every VM, then closes the trace ({@link TraceWriter#failure}). */
     static int traced(VmManager manager, TraceWriter writer, java.util.function.IntSupplier body) {
         manager.addObserver(writer);
         try {
             return body.getAsInt();
         } finally {
             manager.removeObserver(writer);
-            try {
-                writer.close();
-            } catch (UncheckedIOException e) {
-                System.err.println("tdplab run: the trace is incomplete: " + e.getCause().getMessage());
-            }
+            writer.close();
         }
     }
 

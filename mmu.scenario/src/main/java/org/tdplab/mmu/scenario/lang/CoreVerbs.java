@@ -96,11 +96,14 @@ public final class CoreVerbs {
         l.add(Schema.verb("expect").word("stat").positional("VM").positional("NAME", WORD)
                 .positional("OP", oneOf(OPERATORS.toArray(String[]::new)).alias("==", "=").placeholder("OP"))
                 .positional("N", NUMBER).build());
-        l.add(Schema.verb("expect").word("vm").positional("VM").choice("bugged", "alive").build());
+        l.add(Schema.verb("expect").word("vm").positional("VM").mode("bugged", "alive").build());
+        l.add(Schema.verb("expect").word("vm").positional("VM").mode("dead").build());
         l.add(Schema.verb("expect").word("dirty").positional("VM").positional("ID", NUMBER)
                 .required("count", NUMBER, N).build());
         l.add(Schema.verb("expect").word("dirty").positional("VM").positional("ID", NUMBER)
                 .required("gpa", NUMBER, A).mode("set", "clear").build());
+        l.add(Schema.verb("expect").word("result").positional("N", NUMBER).build());
+        l.add(Schema.verb("expect").word("remaining").required("gpa", NUMBER, A).required("size", NUMBER, S).build());
         return List.copyOf(l);
     }
 

@@ -18,12 +18,16 @@ public enum ExpectKind {
     SPTE("spte", false),
     /** {@code expect stat VM NAME OP N}: state now. */
     STAT("stat", false),
-    /** {@code expect vm VM bugged|alive}: state now. */
+    /** {@code expect vm VM bugged|alive} / {@code expect vm VM dead}: state now. */
     VM("vm", false),
     /** {@code expect dirty VM ID count=N}: the last {@code dirty.get} bitmap. */
     DIRTY_COUNT("dirty", false),
     /** {@code expect dirty VM ID gpa=A set|clear}: the last {@code dirty.get} bitmap. */
-    DIRTY_BIT("dirty", false);
+    DIRTY_BIT("dirty", false),
+    /** {@code expect result N}: the count the previous host statement returned. */
+    RESULT("result", true),
+    /** {@code expect remaining gpa=A size=S}: the range the previous statement handed back undone. */
+    REMAINING("remaining", true);
 
     private final String words;
     private final boolean outcome;
@@ -40,7 +44,7 @@ public enum ExpectKind {
 
     /**
      * Whether this checks the outcome of the statement before it ({@code error}, {@code exit}, {@code exception},
-     * {@code value}) rather than the state now.
+     * {@code value}, {@code result}, {@code remaining}) rather than the state now.
      */
     public boolean isOutcome() {
         return outcome;

@@ -8,11 +8,17 @@ public final class ParseResult {
     private final String file;
     private final Script script;
     private final List<ParseException> errors;
+    private final int omitted;
 
-    ParseResult(String file, Script script, List<ParseException> errors) {
+    ParseResult(String file, Script script, List<ParseException> errors, int omitted) {
         this.file = file;
         this.script = script;
         this.errors = List.copyOf(errors);
+        this.omitted = omitted;
+    }
+
+    ParseResult(String file, Script script, List<ParseException> errors) {
+        this(file, script, errors, 0);
     }
 
     public String file() {
@@ -24,9 +30,14 @@ public final class ParseResult {
         return errors.isEmpty();
     }
 
-    /** Every error, in file order; empty when {@link #ok()}. */
+    /** The errors, in file order (at most {@link ErrorList#MAX}); empty when {@link #ok()}. */
     public List<ParseException> errors() {
         return errors;
+    }
+
+    /** Errors found past the {@link ErrorList#MAX} kept: counted, not kept. */
+    public int omitted() {
+        return omitted;
     }
 
     /**

@@ -7,7 +7,6 @@ import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -27,6 +26,8 @@ import java.util.function.Predicate;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
+import org.tdplab.mmu.scenario.io.Input;
+
 /**
  * Parses scenario files against the core forms ({@link CoreVerbs}) and a {@link VerbCatalog} of run-time verbs.
  * A whole file is parsed before anything runs and every malformed line is reported, each as
@@ -34,6 +35,8 @@ import java.util.stream.Collectors;
  */
 public final class Parser {
     /** {@code key=value}: a key is a letter or {@code _}, then letters, digits, {@code _ . -}. */
+    /** The largest scenario file read; a FIFO or a device is read up to it and refused past it. */
+    public static final long MAX_BYTES = 8L << 20;
     private static final Pattern OPTION = Pattern.compile("[A-Za-z_][A-Za-z0-9_.\\-]*=.*");
 
     private final Map<String, List<Schema>> forms;
@@ -88,11 +91,12 @@ public final class Parser {
     /**
      * Parses a file read as UTF-8; the file name in messages is {@code path} as given.
      *
-     * @throws IOException if it cannot be read (bytes that are not UTF-8 are a parse error instead)
+     * @throws IOException if it cannot be read, or is larger than {@link #MAX_BYTES} (bytes that are not UTF-8 are
+     *         a parse error instead)
      */
     public ParseResult parse(Path path) throws IOException {
         String file = path.toString();
-        byte[] bytes = Files.readAllBytes(path);
+        byte[] bytes = Input.bytes(path, MAX_BYTES);
         CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         CharBuffer out = CharBuffer.allocate(bytes.length + 1);
@@ -112,7 +116,7 @@ public final class Parser {
 
     /** Parses {@code text}, naming it {@code file} in messages and statements. */
     public ParseResult parse(String file, String text) {
-        List<ParseException> errors = new ArrayList<>();
+        ErrorList errors = new ErrorList();
         List<Statement> statements = new ArrayList<>();
         Statement subject = null;
         boolean subjectBroken = false;
@@ -137,8 +141,12 @@ public final class Parser {
             statements.add(s);
         }
         errors.sort(Comparator.comparingInt(ParseException::line).thenComparingInt(ParseException::column));
-        return new ParseResult(file, errors.isEmpty() ? new Script(file, statements) : null, errors);
+        return new ParseResult(file, errors.isEmpty() ? new Script(file, statements) : null, errors, errors.omitted);
     }
+
+    /** The verbs of the core forms; any other verb is a backend's. */
+    private static final Set<String> CORE = CoreVerbs.all().stream().map(Schema::verb)
+            .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
     private static void checkSubject(String file, Statement s, Statement subject, List<ParseException> errors) {
         String name = s.schema().name();
@@ -158,6 +166,17 @@ public final class Parser {
             if (!subject.verb().equals("guest") || !(subject.has("read") || subject.has("exec")))
                 errors.add(new ParseException(file, s.line(), s.column(),
                         name + ": applies to a guest read or exec," + found));
+        }
+        case RESULT -> {
+            if (!subject.verb().equals("age") && !subject.verb().equals("test_age"))
+                errors.add(new ParseException(file, s.line(), s.column(),
+                        name + ": applies to age or test_age," + found));
+        }
+        case REMAINING -> {
+            // prefault, or a backend verb (populating verbs hand back what they left)
+            if (!subject.verb().equals("prefault") && CORE.contains(subject.verb()))
+                errors.add(new ParseException(file, s.line(), s.column(),
+                        name + ": applies to prefault or a backend verb," + found));
         }
         default -> {
         }

@@ -5,6 +5,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.tdplab.mmu.scenario.trace.BadTrace;
+import org.tdplab.mmu.scenario.trace.Operation;
 import org.tdplab.mmu.scenario.trace.TraceEvent;
 import org.tdplab.mmu.scenario.trace.TraceReader;
 import org.tdplab.mmu.scenario.trace.TraceReader.Trace;
@@ -18,7 +20,8 @@ final class ReplayPlan {
     final List<Step> steps = new ArrayList<>();
     long unattributed;
 
-    static ReplayPlan of(Trace trace) {
+    /** The plan of {@code trace}; a step a replay cannot run is added to {@code bad} with its line. */
+    static ReplayPlan of(Trace trace, BadTrace bad) {
         ReplayPlan plan = new ReplayPlan();
         Map<String, Step> open = new HashMap<>();
         List<TraceEvent> events = trace.events();
@@ -26,8 +29,18 @@ final class ReplayPlan {
             TraceEvent e = events.get(i);
             Step current = open.get(e.thread());
             switch (e.name()) {
-            case "kvm_page_fault" -> open.put(e.thread(), plan.begin(Step.Kind.FAULT, e, trace, i));
-            case "tdplab_vm_op" -> open.put(e.thread(), plan.begin(Step.Kind.OPERATION, e, trace, i));
+            case "kvm_page_fault" -> {
+                open.put(e.thread(), plan.begin(Step.Kind.FAULT, e, trace, i));
+                String problem = Required.faultProblem(e.fields());
+                if (problem != null)
+                    bad.add(e.line(), problem);
+            }
+            case "tdplab_vm_op" -> {
+                open.put(e.thread(), plan.begin(Step.Kind.OPERATION, e, trace, i));
+                String problem = Required.problem(Operation.parse(e.fields()));
+                if (problem != null)
+                    bad.add(e.line(), problem);
+            }
             case "tdplab_page_fault_done" -> {
                 // the step stays open: the exit handler may go on after the fault handler (an RMP fault's PSMASH)
                 if (current != null && current.kind == Step.Kind.FAULT) {
@@ -42,10 +55,14 @@ final class ReplayPlan {
                 }
             }
             case "kvm_tdp_mmu_spte_changed" -> {
-                if (current == null) {
+                SpteChange c = change(e);
+                if (c == null)
+                    bad.add(e.line(), "kvm_tdp_mmu_spte_changed needs gfn, level, old_spte and new_spte (hex): '"
+                            + e.fields() + "'");
+                else if (current == null)
                     plan.unattributed++;
-                } else {
-                    current.changes.add(change(e));
+                else {
+                    current.changes.add(c);
                     current.last = i;
                 }
             }
@@ -63,17 +80,18 @@ final class ReplayPlan {
         return s;
     }
 
-    /** {@code as id 0 gfn 1f level 1 old_spte … new_spte …}. */
+    /** {@code as id 0 gfn 1f level 1 old_spte … new_spte …}, or null when a field is missing or not a number. */
     static SpteChange change(TraceEvent e) {
         String f = e.fields();
+        String gfn = TraceReader.field(f, "gfn"), level = TraceReader.field(f, "level"),
+                old = TraceReader.field(f, "old_spte"), now = TraceReader.field(f, "new_spte");
+        if (gfn == null || level == null || old == null || now == null)
+            return null;
         try {
-            return new SpteChange(Long.parseUnsignedLong(TraceReader.field(f, "gfn"), 16),
-                    Integer.parseInt(TraceReader.field(f, "level")),
-                    Long.parseUnsignedLong(TraceReader.field(f, "old_spte"), 16),
-                    Long.parseUnsignedLong(TraceReader.field(f, "new_spte"), 16));
-        } catch (NumberFormatException | NullPointerException x) {
-            throw new IllegalArgumentException("line " + e.line() + ": kvm_tdp_mmu_spte_changed without gfn, level, "
-                    + "old_spte and new_spte: '" + f + "'");
+            return new SpteChange(Long.parseUnsignedLong(gfn, 16), Integer.parseInt(level),
+                    Long.parseUnsignedLong(old, 16), Long.parseUnsignedLong(now, 16));
+        } catch (NumberFormatException x) {
+            return null;
         }
     }
 

@@ -21,6 +21,7 @@ import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VerbSpec;
+import org.tdplab.mmu.scenario.trace.BadTrace;
 import org.tdplab.mmu.scenario.trace.Operation;
 import org.tdplab.mmu.scenario.trace.TraceReader;
 
@@ -67,9 +68,26 @@ public final class Replayer {
         }
     }
 
-    /** Replays every step; the VMs it made are gone afterwards. */
+    /**
+     * Whether a replay can run every step of {@code trace}: each line that lacks a field or has one malformed is
+     * in the {@link BadTrace} thrown, with its line number.
+     */
+    public static void check(TraceReader.Trace trace) throws BadTrace {
+        BadTrace bad = new BadTrace();
+        ReplayPlan.of(trace, bad);
+        bad.throwIfAny();
+    }
+
+    /**
+     * Replays every step; the VMs it made are gone afterwards.
+     *
+     * @throws IllegalArgumentException when a step cannot be run ({@link #check} says which, before anything runs)
+     */
     public ReplayResult run(TraceReader.Trace trace) {
-        ReplayPlan plan = ReplayPlan.of(trace);
+        BadTrace bad = new BadTrace();
+        ReplayPlan plan = ReplayPlan.of(trace, bad);
+        if (bad.any())
+            throw new IllegalArgumentException(bad.getMessage());
         requireCreations(plan);
         ReplayResult result = new ReplayResult(plan.unattributed, options.exact());
         manager.addObserver(collector);
@@ -145,10 +163,9 @@ public final class Replayer {
 
     /** The fault as the replay's VM type sees it: the same GFN, private or shared as the trace's. */
     private String fault(Target t, Step s) {
-        String address = TraceReader.field(s.text, "address"), code = TraceReader.field(s.text, "error_code");
         int vcpu = Integer.parseInt(TraceReader.field(s.text, "vcpu"));
-        long gpa = Long.parseUnsignedLong(address.substring(2), 16);
-        long errorCode = Long.parseUnsignedLong(code.substring(2), 16);
+        long gpa = Required.hex(TraceReader.field(s.text, "address"));
+        long errorCode = Required.hex(TraceReader.field(s.text, "error_code"));
         boolean isPrivate = (errorCode & PRIVATE_ACCESS) != 0;
         if (!t.vm.type().equals(t.tracedType)) {
             int bit = t.vm.capabilities().sharedBit();

@@ -8,7 +8,7 @@ import java.util.Locale;
  * the host allocated, nor the A/D bits, which the hardware sets between the traced changes. {@code --exact}
  * compares the records themselves.
  */
-record SpteChange(long gfn, int level, long oldSpte, long newSpte) {
+public record SpteChange(long gfn, int level, long oldSpte, long newSpte) {
     private static final long NONPRESENT = 1L << 63, FROZEN = NONPRESENT | 0x5a0L;
     private static final long MMU_PRESENT = 1L << 11, LARGE = 1L << 7;
     /** Kinds of SPTE; a leaf adds its RWX bits (0–7) to {@code LEAF}. */
@@ -36,8 +36,8 @@ record SpteChange(long gfn, int level, long oldSpte, long newSpte) {
         return String.format(Locale.ROOT, "gfn %x level %d: %x -> %x", gfn, level, oldSpte, newSpte);
     }
 
-    /** What an SPTE is, in the kernel's EPT layout. */
-    static int kind(long spte, int level) {
+    /** What an SPTE is, in the kernel's EPT layout: a small number that {@link #name} names. */
+    public static int kind(long spte, int level) {
         if (spte == FROZEN)
             return FROZEN_KIND;
         if ((spte & MMU_PRESENT) == 0)
@@ -47,7 +47,8 @@ record SpteChange(long gfn, int level, long oldSpte, long newSpte) {
         return LEAF + (int) (spte & 7);
     }
 
-    static String name(int kind) {
+    /** {@code none}, {@code frozen}, {@code mmio}, {@code table} or {@code leaf rwx}. */
+    public static String name(int kind) {
         return switch (kind) {
         case NONE -> "none";
         case FROZEN_KIND -> "frozen";

@@ -3,11 +3,17 @@ package org.tdplab.mmu.scenario.report;
 import java.util.List;
 import java.util.Map;
 
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+
 import org.tdplab.mmu.scenario.run.Failure;
 import org.tdplab.mmu.scenario.run.FileResult;
 
 /**
- * {@code ./tdplab run --json FILE}: the whole run as one JSON object (schema {@code tdplab-run/1}):
+ * {@code ./tdplab run --json FILE}: the whole run as one JSON object (schema {@code tdplab-run/1}), built as a Gson
+ * tree (Gson is embedded in this bundle) so that the schema stays spelled out here:
  *
  * <pre>
  * { "schema": "tdplab-run/1", "checked": bool, "status": 0|1|2, "passed": n, "failed": n,
@@ -25,58 +31,95 @@ import org.tdplab.mmu.scenario.run.FileResult;
  */
 public final class JsonReport {
     public static final String SCHEMA = "tdplab-run/1";
+    /** Nulls written (the schema names {@code errno}, {@code detail} and {@code found} as {@code text|null}). */
+    private static final Gson GSON = new GsonBuilder().serializeNulls().disableHtmlEscaping().create();
 
     private JsonReport() {
     }
 
     public static String render(List<FileResult> results, boolean checked, int status) {
-        Json j = new Json().open('{').field("schema", SCHEMA).field("checked", checked).field("status", status);
-        j.field("passed", results.stream().filter(FileResult::ok).count());
-        j.field("failed", results.stream().filter(r -> !r.ok()).count());
-        j.key("files").open('[');
-        for (FileResult r : results)
-            file(j, r);
-        return j.close(']').close('}').toString() + "\n";
+        return GSON.toJson(tree(results, checked, status)) + "\n";
     }
 
-    private static void file(Json j, FileResult r) {
-        j.open('{').field("file", r.file()).field("ok", r.ok()).field("seconds", seconds(r.nanos()))
-                .field("statements", r.statements()).field("expectations", r.expectations());
-        j.key("steps").open('[');
+    static JsonObject tree(List<FileResult> results, boolean checked, int status) {
+        JsonObject run = new JsonObject();
+        run.addProperty("schema", SCHEMA);
+        run.addProperty("checked", checked);
+        run.addProperty("status", status);
+        run.addProperty("passed", results.stream().filter(FileResult::ok).count());
+        run.addProperty("failed", results.stream().filter(r -> !r.ok()).count());
+        JsonArray files = new JsonArray();
+        results.forEach(r -> files.add(file(r)));
+        run.add("files", files);
+        return run;
+    }
+
+    private static JsonObject file(FileResult r) {
+        JsonObject f = new JsonObject();
+        f.addProperty("file", r.file());
+        f.addProperty("ok", r.ok());
+        f.addProperty("seconds", seconds(r.nanos()));
+        f.addProperty("statements", r.statements());
+        f.addProperty("expectations", r.expectations());
+        JsonArray steps = new JsonArray();
         for (FileResult.StepRecord s : r.steps()) {
-            j.open('{').field("line", s.line()).field("source", s.source()).field("result", s.result())
-                    .field("errno", s.errno()).field("detail", s.detail()).field("seconds", seconds(s.nanos()));
-            strings(j, "output", s.output());
-            j.close('}');
+            JsonObject o = new JsonObject();
+            o.addProperty("line", s.line());
+            o.addProperty("source", s.source());
+            o.addProperty("result", s.result());
+            o.addProperty("errno", s.errno());
+            o.addProperty("detail", s.detail());
+            o.addProperty("seconds", seconds(s.nanos()));
+            o.add("output", strings(s.output()));
+            steps.add(o);
         }
-        j.close(']').key("expects").open('[');
-        for (FileResult.ExpectRecord e : r.expects())
-            j.open('{').field("line", e.line()).field("source", e.source()).field("held", e.held())
-                    .field("found", e.found()).close('}');
-        j.close(']').key("failures").open('[');
-        for (Failure f : r.failures()) {
-            j.open('{').field("line", f.line()).field("expected", f.expected()).field("found", f.found());
-            strings(j, "details", f.details());
-            j.close('}');
+        f.add("steps", steps);
+        JsonArray expects = new JsonArray();
+        for (FileResult.ExpectRecord e : r.expects()) {
+            JsonObject o = new JsonObject();
+            o.addProperty("line", e.line());
+            o.addProperty("source", e.source());
+            o.addProperty("held", e.held());
+            o.addProperty("found", e.found());
+            expects.add(o);
         }
-        j.close(']').key("vms").open('[');
-        for (FileResult.VmRecord v : r.vms()) {
-            j.open('{').field("name", v.name()).field("type", v.type()).field("bugged", v.bugged());
-            j.key("counters").open('{');
-            for (Map.Entry<String, Long> c : v.counters().entrySet())
-                j.field(c.getKey(), c.getValue());
-            j.close('}').key("invariants").open('{').field("held", v.violations().isEmpty());
-            strings(j, "violations", v.violations());
-            j.close('}').close('}');
+        f.add("expects", expects);
+        JsonArray failures = new JsonArray();
+        for (Failure x : r.failures()) {
+            JsonObject o = new JsonObject();
+            o.addProperty("line", x.line());
+            o.addProperty("expected", x.expected());
+            o.addProperty("found", x.found());
+            o.add("details", strings(x.details()));
+            failures.add(o);
         }
-        j.close(']').close('}');
+        f.add("failures", failures);
+        JsonArray vms = new JsonArray();
+        r.vms().forEach(v -> vms.add(vm(v)));
+        f.add("vms", vms);
+        return f;
     }
 
-    private static void strings(Json j, String key, List<String> values) {
-        j.key(key).open('[');
-        for (String v : values)
-            j.value(v);
-        j.close(']');
+    private static JsonObject vm(FileResult.VmRecord v) {
+        JsonObject o = new JsonObject();
+        o.addProperty("name", v.name());
+        o.addProperty("type", v.type());
+        o.addProperty("bugged", v.bugged());
+        JsonObject counters = new JsonObject();
+        for (Map.Entry<String, Long> c : v.counters().entrySet())
+            counters.addProperty(c.getKey(), c.getValue());
+        o.add("counters", counters);
+        JsonObject invariants = new JsonObject();
+        invariants.addProperty("held", v.violations().isEmpty());
+        invariants.add("violations", strings(v.violations()));
+        o.add("invariants", invariants);
+        return o;
+    }
+
+    private static JsonArray strings(List<String> values) {
+        JsonArray a = new JsonArray(values.size());
+        values.forEach(a::add);
+        return a;
     }
 
     private static double seconds(long nanos) {

@@ -43,7 +43,9 @@ final class Executor {
         try {
             return dispatch(s);
         } catch (MmuException e) {
-            return Outcome.error(e.errno(), vms.display(e.reason()));
+            Outcome o = Outcome.error(e.errno(), vms.display(e.reason()));
+            e.remaining().ifPresent(r -> o.handedBack(r.gpa(), r.size()));
+            return o;
         }
     }
 
@@ -122,7 +124,11 @@ final class Executor {
                 s.optionalWord("eager_split", "on").equals("on"), s.optionalWord("initially_set", "off").equals("on")));
         case "attr.set" -> vm.setMemoryAttributes(s.number("gpa"), s.number("size"), s.has("private"));
         case "gmem.punch" -> vm.punchHole(s.number("gpa"), s.number("size"));
-        case "prefault" -> vm.prefault(toInt("vcpu", s.optionalNumber("vcpu", 0)), s.number("gpa"), s.number("size"));
+        case "prefault" -> {
+            long gpa = s.number("gpa"), size = s.number("size");
+            long left = vm.prefault(toInt("vcpu", s.optionalNumber("vcpu", 0)), gpa, size);
+            return Outcome.remaining(gpa + size - left, left);
+        }
         case "dirty.get" -> {
             int id = slotId(s);
             v.dirtyLog(id, vm.getDirtyLog(id));
@@ -134,8 +140,12 @@ final class Executor {
         }
         case "zap" -> vm.zapGfnRange(s.number("gpa"), s.number("size"));
         case "notify.unmap" -> vm.notifyUnmap(s.number("gpa"), s.number("size"));
-        case "age" -> vm.age(s.number("gpa"), s.number("size"));
-        case "test_age" -> vm.testAge(s.number("gpa"), s.number("size"));
+        case "age" -> {
+            return Outcome.result(vm.age(s.number("gpa"), s.number("size")));
+        }
+        case "test_age" -> {
+            return Outcome.result(vm.testAge(s.number("gpa"), s.number("size")));
+        }
         case "check" -> {
             return Outcome.violations(vm.check().violations().stream().map(vms::display).toList());
         }
@@ -189,8 +199,8 @@ final class Executor {
                     v.name, vm.type());
         Map<String, String> options = new LinkedHashMap<>();
         s.options().forEach((k, val) -> options.put(k, Long.toUnsignedString(val.number())));
-        vm.invoke(s.verb().substring(ns.length() + 1), options, s.flags());
-        return Outcome.ok();
+        return vm.invoke(s.verb().substring(ns.length() + 1), options, s.flags())
+                .map(r -> Outcome.remaining(r.gpa(), r.size())).orElse(Outcome.ok());
     }
 
     private static int slotId(Statement s) {

@@ -33,6 +33,8 @@ final class Expectations {
         case STAT -> stat(e);
         case VM -> vm(e);
         case DIRTY_COUNT, DIRTY_BIT -> dirty(e);
+        case RESULT -> result(e, subject, outcome);
+        case REMAINING -> remaining(e, subject, outcome);
         };
     }
 
@@ -95,6 +97,23 @@ final class Expectations {
         return r.value() == want ? Optional.empty() : Optional.of(Text.hex(r.value()));
     }
 
+    private Optional<String> result(Statement e, Statement subject, Outcome o) {
+        if (o.result() == null)
+            return Optional.of(o.failed() ? o.error() : "no result (" + did(subject, o) + ")");
+        long n = o.result();
+        return n == e.number("N") ? Optional.empty() : Optional.of("result " + n);
+    }
+
+    private Optional<String> remaining(Statement e, Statement subject, Outcome o) {
+        long[] r = o.remaining();
+        if (r == null)
+            return Optional.of(o.failed() ? o.error() : "no range handed back (" + did(subject, o) + ")");
+        // a failure after partial progress hands the rest back too (expect error names the failure)
+        // all done: the contract writes size=0 and whatever gpa; KVM leaves gpa at the range's end
+        boolean holds = r[1] == e.number("size") && (r[1] == 0 || r[0] == e.number("gpa"));
+        return holds ? Optional.empty() : Optional.of("remaining gpa=" + Text.hex(r[0]) + " size=" + Text.hex(r[1]));
+    }
+
     private Optional<String> stat(Statement e) {
         Optional<ScenarioVm> v = vms.find(e.vm());
         if (v.isEmpty())
@@ -122,9 +141,12 @@ final class Expectations {
         if (v.isEmpty())
             return Optional.of(noVm(e.vm()));
         Vm vm = v.get().vm;
-        if (vm.bugged() == e.has("bugged"))
+        // bugged implies dead; alive is neither
+        boolean holds = e.has("bugged") ? vm.bugged() : e.has("dead") ? vm.dead() : !vm.dead();
+        if (holds)
             return Optional.empty();
-        return Optional.of(vm.bugged() ? "bugged (" + vms.display(vm.bugReason().orElse("?")) + ")" : "alive");
+        String why = " (" + vms.display(vm.deadReason().orElse("?")) + ")";
+        return Optional.of(vm.bugged() ? "bugged" + why : vm.dead() ? "dead, not bugged" + why : "alive");
     }
 
     private Optional<String> dirty(Statement e) {

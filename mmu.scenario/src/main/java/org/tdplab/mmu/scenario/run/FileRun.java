@@ -37,8 +37,12 @@ final class FileRun {
     private boolean pictures;
     /** The attribute lane of each VM's picture, from the operation stream. */
     private final AttributeLanes lanes = new AttributeLanes();
+    /** Each region's SPTE changes and firmware calls, for the picture's history on click. */
+    private final RegionHistory history = new RegionHistory();
     private final List<VmPicture> vmPictures = new ArrayList<>();
     private final List<Timeline> timelines = new ArrayList<>();
+    /** The heap ran out: the end of the file only tears its VMs down (no checker, no pictures) to free it. */
+    private boolean outOfMemory;
 
     FileRun(VmManager manager, Script script, boolean checked) {
         this(manager, script, checked, line -> {
@@ -65,20 +69,36 @@ final class FileRun {
 
     FileResult run() {
         long t0 = System.nanoTime();
-        if (pictures)
+        if (pictures) {
             manager.addObserver(lanes);
+            manager.addObserver(history);
+        }
         try {
             for (Step step : script.steps())
                 step(step);
         } catch (RuntimeException | AssertionError | StackOverflowError e) {
             internal(e, "the rest of the file was not run");
+        } catch (OutOfMemoryError e) {
+            outOfMemory = true;
+            failures.add(OutOfMemory.failure(script.file(), last, "the rest of the file was not run"));
         } finally {
             end();
             manager.removeObserver(lanes);
+            manager.removeObserver(history);
         }
-        int expects = (int) script.statements().stream().filter(Statement::isExpectation).count();
+        int expects = expectationCount();
         return new FileResult(script.file(), script.statements().size() - expects, expects, failures, steps,
                 this.expects, vmRecords, System.nanoTime() - t0, vmPictures, timelines);
+    }
+
+    private int expectationCount() {
+        return (int) script.statements().stream().filter(Statement::isExpectation).count();
+    }
+
+    /** What the progress line shows while nothing but the runner works ({@code final check of VM td}); null: none. */
+    private void show(String what) {
+        if (progress != null)
+            progress.doing(what == null ? null : script.file() + ": " + what);
     }
 
     private void step(Step step) {
@@ -86,9 +106,10 @@ final class FileRun {
         Outcome outcome = Outcome.ok();
         if (s != null) {
             last = s;
+            history.line(s.line());
+            done++;
             if (progress != null)
-                progress.at(script.file(), ++done, (int) script.statements().stream().filter(x -> !x.isExpectation())
-                        .count());
+                progress.at(script.file(), done, script.statements().size() - expectationCount(), s.source());
             if (s.verb().equals("vm.destroy"))
                 vms.find(s.vm()).filter(v -> !v.destroyed()).ifPresent(v -> invariants(v, "before it is destroyed"));
             long t0 = System.nanoTime();
@@ -111,8 +132,11 @@ final class FileRun {
             unexpected(s, outcome, step.expectations());
             if (!outcome.violations().isEmpty())
                 checkStatement(s, outcome);
-            if (checked)
+            if (checked) {
+                show("invariant check after line " + s.line());
                 vms.live().forEach(v -> invariants(v, "after this statement"));
+            }
+            show(null);
         }
         for (Statement e : step.expectations()) {
             Optional<String> found = expectations.check(e, s, outcome);
@@ -204,12 +228,18 @@ final class FileRun {
     /** The checker on every VM left, then their teardown; a teardown that hits KVM_BUG_ON fails the file. */
     private void end() {
         for (ScenarioVm v : vms.live()) {
+            if (outOfMemory) {
+                OutOfMemory.destroy(v);
+                continue;
+            }
             try {
+                show("final check of VM " + v.name);
                 List<String> all = invariants(v, "at the end of the file");
                 Vm vm = v.vm;
                 if (pictures && !vm.bugged()) {
+                    show("pictures of VM " + v.name + " for --html");
                     try {
-                        vmPictures.add(Pictures.of(v, lanes.of(vm.name())));
+                        vmPictures.add(Pictures.of(v, lanes.of(vm.name()), history.of(vm.name())));
                     } catch (RuntimeException e) {
                         // no picture of a VM that cannot be walked (suspended); the report says so by its absence
                     }
@@ -217,6 +247,7 @@ final class FileRun {
                 vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), new java.util.TreeMap<>(vm.stats()),
                         all));
                 boolean wasBugged = vm.bugged();
+                show("teardown of VM " + v.name);
                 vm.destroy();
                 v.destroyed(true);
                 if (!wasBugged && vm.bugged())
@@ -227,8 +258,13 @@ final class FileRun {
                         vms.display(e.getMessage()), List.of("at the end of the file")));
             } catch (RuntimeException | AssertionError | StackOverflowError e) {
                 internal(e, "while tearing down VM " + v.name + " at the end of the file");
+            } catch (OutOfMemoryError e) {
+                outOfMemory = true;
+                failures.add(OutOfMemory.failure(script.file(), last, "at the end of the file, with VM " + v.name));
+                OutOfMemory.destroy(v);
             }
         }
+        show(null);
     }
 
     /** An exception that is not an errno: a bug in the model (or the runner), with where it was thrown. */

@@ -14,6 +14,10 @@ final class Outcome {
     private static final Outcome OK = new Outcome(null, null, null, List.of());
 
     private List<String> report = List.of();
+    /** The count a host statement returned ({@code age}, {@code test_age}), or null. */
+    private Long result;
+    /** {@code {gpa, size}} a statement handed back undone ({@code size} 0: all done), or null. */
+    private long[] remaining;
 
     private final AccessResult access;
     private final Errno errno;
@@ -40,6 +44,35 @@ final class Outcome {
         Outcome o = new Outcome(null, null, null, List.of());
         o.report = List.copyOf(lines);
         return o;
+    }
+
+    /** A host statement that returned a count. */
+    static Outcome result(long n) {
+        Outcome o = new Outcome(null, null, null, List.of());
+        o.result = n;
+        return o;
+    }
+
+    /** A statement that may stop early and hand back the rest of its range, {@code [gpa, gpa+size)}. */
+    static Outcome remaining(long gpa, long size) {
+        Outcome o = new Outcome(null, null, null, List.of());
+        o.remaining = new long[] { gpa, size };
+        return o;
+    }
+
+    /** A failure after partial progress also hands back the rest of the range. */
+    void handedBack(long gpa, long size) {
+        remaining = new long[] { gpa, size };
+    }
+
+    /** The count the statement returned, or null when it returns none. */
+    Long result() {
+        return result;
+    }
+
+    /** {@code {gpa, size}} of the range handed back undone, or null when the statement hands back none. */
+    long[] remaining() {
+        return remaining;
     }
 
     /** What the statement prints (a workload's metrics); empty for most statements. */

@@ -5,20 +5,27 @@ import java.util.Locale;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The progress line of a run on a terminal's stderr: {@code FILE: statement N of M, P pages, R pages/s}, redrawn
- * four times a second once the run has taken longer than a second, and erased at the end. Pages are those the
- * workloads' vCPUs touched ({@link #PAGES}).
+ * The progress line of a run on a terminal's stderr, redrawn four times a second once the run has taken longer than
+ * a second, and erased at the end. It says what is running now: {@code FILE: statement N of M (SOURCE)}, then the
+ * phase a workload is in with the pages its vCPUs touched and their rate in that phase
+ * ({@code : populate, P pages, R pages/s}); at the end of a file, the final check and the teardown of each VM. Between
+ * statements nothing is drawn, so the line never outlives what it names.
  */
 public final class Progress implements AutoCloseable {
     /** Pages touched by workload vCPUs, process-wide (added every 1024 pages, not per page). */
     public static final AtomicLong PAGES = new AtomicLong();
+    /** The phase a workload is in (its vCPU threads set it), process-wide; null outside a workload. */
+    private static volatile Phase phase;
+
+    private record Phase(String name, long start, long pages0) {
+    }
 
     private final PrintStream err;
     private final Thread thread;
     private final long start = System.nanoTime();
-    private final long pages0 = PAGES.get();
-    private volatile String file = "";
-    private volatile int statement, total;
+    /** What runs now, or null between statements. */
+    private volatile String doing;
+    private volatile long since;
     private volatile boolean drawn;
 
     private Progress(PrintStream err) {
@@ -38,16 +45,41 @@ public final class Progress implements AutoCloseable {
         return "1".equals(System.getenv("TDPLAB_STDERR_TTY"));
     }
 
-    void at(String file, int statement, int total) {
-        this.file = file;
-        this.statement = statement;
-        this.total = total;
+    /** A workload enters a phase ({@code accept}, {@code populate}, {@code iteration 2 dirty} …); null: none. */
+    public static void phase(String name) {
+        phase = name == null ? null : new Phase(name, System.nanoTime(), PAGES.get());
+    }
+
+    /** Statement {@code n} of {@code total} of {@code file} starts. */
+    void at(String file, int n, int total, String source) {
+        doing(String.format(Locale.ROOT, "%s: statement %d of %d (%s)", file, n, total, shorten(source)));
+    }
+
+    /** Something other than a statement starts ({@code FILE: teardown of VM td}); null: nothing runs now. */
+    void doing(String what) {
+        phase(null);
+        since = System.nanoTime();
+        doing = what;
+        if (what == null)
+            clear();
     }
 
     String line() {
-        long nanos = System.nanoTime() - start, pages = PAGES.get() - pages0;
-        return String.format(Locale.ROOT, "%s: statement %d of %d, %d pages, %d pages/s", file, statement, total,
-                pages, nanos == 0 ? 0 : (long) (pages * 1e9 / nanos));
+        String what = doing;
+        if (what == null)
+            return null;
+        Phase p = phase;
+        long now = System.nanoTime();
+        if (p == null)
+            return String.format(Locale.ROOT, "%s, %d s", what, (now - since) / 1_000_000_000L);
+        long nanos = now - p.start(), pages = PAGES.get() - p.pages0();
+        return String.format(Locale.ROOT, "%s: %s, %d pages, %d pages/s", what, p.name(), pages,
+                nanos == 0 ? 0 : (long) (pages * 1e9 / nanos));
+    }
+
+    private static String shorten(String source) {
+        String s = source.strip();
+        return s.length() <= 60 ? s : s.substring(0, 59) + "…";
     }
 
     private void loop() {
@@ -56,9 +88,12 @@ public final class Progress implements AutoCloseable {
                 Thread.sleep(250);
                 if (System.nanoTime() - start > 1_000_000_000L) {
                     synchronized (this) {
-                        err.print("\r\033[K" + line());
-                        err.flush();
-                        drawn = true;
+                        String line = line();
+                        if (line != null) {
+                            err.print("\r\033[K" + line);
+                            err.flush();
+                            drawn = true;
+                        }
                     }
                 }
             }
@@ -84,6 +119,7 @@ public final class Progress implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        phase(null);
         clear();
     }
 }

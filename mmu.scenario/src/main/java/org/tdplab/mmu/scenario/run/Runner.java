@@ -2,15 +2,13 @@ package org.tdplab.mmu.scenario.run;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.io.Input;
 import org.tdplab.mmu.scenario.lang.ParseException;
 import org.tdplab.mmu.scenario.lang.ParseResult;
 import org.tdplab.mmu.scenario.lang.Parser;
@@ -24,6 +22,8 @@ import org.tdplab.mmu.scenario.lang.Script;
  */
 public final class Runner {
     public static final int OK = 0, FAILED = 1, UNREADABLE = 2;
+    /** Read and parse errors printed before the rest are only counted. */
+    static final int SHOWN_ERRORS = 100;
 
     private final VmManager manager;
     private final PrintStream out;
@@ -60,8 +60,13 @@ public final class Runner {
         Progress bar = Progress.on(err, progress);
         try {
             for (Script script : scripts) {
-                FileResult result = new FileRun(manager, script, checked, line -> print(bar, line), bar).pictures(pictures)
-                        .run();
+                FileResult result;
+                try {
+                    result = new FileRun(manager, script, checked, line -> print(bar, line), bar).pictures(pictures).run();
+                } catch (OutOfMemoryError e) {
+                    result = new FileResult(script.file(), script.statements().size(), 0,
+                            List.of(OutOfMemory.failure(script.file(), null, "the file did not finish")));
+                }
                 results.add(result);
                 result.failures().forEach(f -> print(bar, f.render()));
                 print(bar, result.summary());
@@ -91,11 +96,15 @@ public final class Runner {
         out.flush();
     }
 
-    /** Every file's script, or null after reporting every read and parse error. */
+    /**
+     * Every file's script, or null after reporting the read and parse errors: the first {@link #SHOWN_ERRORS} of
+     * them, then how many more there were.
+     */
     private List<Script> parseAll(List<String> files) {
         Parser parser = BackendVerbs.parser(manager.verbs(), err);
         List<Script> scripts = new ArrayList<>();
         int bad = 0;
+        long shown = 0, more = 0;
         for (String file : files) {
             try {
                 ParseResult r = parser.parse(Path.of(file));
@@ -103,26 +112,24 @@ public final class Runner {
                     scripts.add(r.script());
                     continue;
                 }
-                r.errors().stream().map(ParseException::getMessage).forEach(err::println);
+                for (ParseException e : r.errors())
+                    if (shown++ < SHOWN_ERRORS)
+                        err.println(e.getMessage());
+                more += r.omitted();
             } catch (IOException | InvalidPathException e) {
-                err.println(file + ": cannot read: " + why(file, e));
+                if (shown++ < SHOWN_ERRORS)
+                    err.println(file + ": cannot read: " + Input.why(e));
             }
             bad++;
         }
         if (bad == 0)
             return scripts;
+        more += Math.max(0, shown - SHOWN_ERRORS);
+        if (more > 0)
+            err.println("… and " + more + " more error" + (more == 1 ? "" : "s") + " (the first " + SHOWN_ERRORS
+                    + " are shown)");
         err.println("nothing was run: " + bad + " file" + (bad == 1 ? "" : "s") + " could not be read or parsed");
         err.flush();
         return null;
-    }
-
-    private static String why(String file, Exception e) {
-        if (e instanceof NoSuchFileException)
-            return "no such file";
-        if (e instanceof AccessDeniedException)
-            return "permission denied";
-        if (e instanceof InvalidPathException)
-            return e.getMessage();
-        return Files.isDirectory(Path.of(file)) ? "is a directory" : e.toString();
     }
 }

@@ -5,22 +5,26 @@ import java.util.Map;
 
 /**
  * What {@code --html} draws of one VM at the end of a file, before its teardown: its memslots, the private/shared
- * ranges the scenario set, the level mapping each sampled region in each root, entries per level seen by the
- * walks, and its counters. Sampling is bounded: at most {@link #SAMPLES} lookups per memslot and root.
+ * ranges its operation stream set, the exact mappings of each root as runs of equal state (at most {@link #RUNS}
+ * runs per VM; past that, short runs are merged into {@link Region#MIXED} regions and a note says so), entries per
+ * level, its counters, and each region's history of SPTE changes and firmware calls.
  */
-public record VmPicture(String name, String type, List<Slot> slots, List<Attr> attrs, List<String> roots,
-        Map<String, List<Region>> regions, Map<String, long[]> entriesPerLevel, Map<String, Long> counters) {
-    public static final int SAMPLES = 256;
+public record VmPicture(String name, String type, long sharedMask, List<Slot> slots, List<Attr> attrs,
+        List<String> roots, Map<String, List<Region>> regions, Map<String, long[]> entriesPerLevel,
+        Map<String, Long> counters, RegionHistory.History history, List<String> notes) {
+    /** Runs drawn per VM at most, over all its lanes. */
+    public static final int RUNS = 20_000;
     public static final int MAX_SLOTS = 32;
 
     public record Slot(int id, long gpa, long size) {
     }
 
-    /** A range the scenario set private or shared ({@code attr.set}, {@code guest … convert}), in order. */
+    /** A range the VM's operation stream set private or shared, in order. */
     public record Attr(long gpa, long size, boolean isPrivate) {
     }
 
-    /** A run of samples in one root mapped at {@code level} (0: not mapped). */
+    /** A run of a root's GPA space mapped at {@code level} (0: not mapped; {@link #MIXED}: several states). */
     public record Region(long gpa, long size, int level) {
+        public static final int MIXED = -1;
     }
 }

@@ -2,7 +2,6 @@ package org.tdplab.mmu.scenario.trace;
 
 import java.io.Closeable;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.io.Writer;
 import java.util.HashMap;
 import java.util.Locale;
@@ -158,6 +157,7 @@ public final class TraceWriter implements MmuObserver, Closeable {
         }
     }
 
+    /** Flushes and closes the file; a write that failed, now or before, is kept for {@link #failure()}. */
     @Override
     public synchronized void close() {
         try {
@@ -166,7 +166,10 @@ public final class TraceWriter implements MmuObserver, Closeable {
             if (failure == null)
                 failure = e;
         }
-        if (failure != null)
-            throw new UncheckedIOException(failure);
+    }
+
+    /** The first write that failed (the trace stops there), or null. */
+    public synchronized IOException failure() {
+        return failure;
     }
 }

@@ -45,6 +45,10 @@ final class Context {
                     vm.name(), vm.vcpus(), vm.vcpus() == 1 ? "" : "s");
         if (gpa % PAGE != 0 || size % PAGE != 0 || size == 0)
             throw new MmuException(Errno.EINVAL, "run %s: gpa and size must be 4K-aligned and size non-zero", workload);
+        long end = gpa + size;
+        if (Long.compareUnsigned(end, gpa) <= 0 || Long.compareUnsigned(end, 1L << vm.capabilities().gpaw()) > 0)
+            throw new MmuException(Errno.EINVAL, "run %s: gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", workload,
+                    gpa, size, vm.capabilities().gpaw());
         this.overlap = options.on("overlap", false);
         this.random = options.word("order", "sequential", "sequential", "random").equals("random");
         this.seed = options.number("seed", 1);
@@ -79,10 +83,13 @@ final class Context {
         if (slice == 0)
             throw new MmuException(Errno.EINVAL, "run %s: size=%d is less than an accept_level=%s per vCPU",
                     workload, size, acceptLevel.label());
+        String advice = String.format(java.util.Locale.ROOT, "accept (a guest accepts private memory only: write "
+                + "'attr.set %s gpa=0x%x size=0x%x private' before this run, or accept=off to use the range as shared)",
+                vm.name(), gpa, size);
         Vcpus.Phase p = Vcpus.run(phase, vcpus, v -> {
             long end = v == vcpus - 1 ? gpa + size : gpa + (v + 1) * slice;
-            complete(v, "accept (for shared memory, write accept=off)",
-                    vm.accept(v, gpa + v * slice, end - (gpa + v * slice), acceptLevel));
+            complete(v, advice, vm.accept(v, gpa + v * slice, end - (gpa + v * slice), acceptLevel));
+            org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet((end - (gpa + v * slice)) / PAGE);
             return (end - (gpa + v * slice)) / PAGE;
         });
         report.time("Accepting memory", p.wallNanos());

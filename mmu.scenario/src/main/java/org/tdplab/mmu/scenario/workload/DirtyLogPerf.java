@@ -6,6 +6,7 @@ import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.DirtyLogOptions;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.scenario.run.Progress;
 
 /**
  * {@code dirty_log_perf_test} (with {@code dirty_log_test}'s check): populate, enable dirty logging on memslot
@@ -30,6 +31,7 @@ final class DirtyLogPerf implements Workloads.Workload {
                 c.options.on("initially_set", false));
         c.acceptAll("accept");
         c.report.time("Populate memory", Vcpus.run("populate", c.vcpus, v -> c.touch(v, Access.WRITE, 0, 1)).wallNanos());
+        Progress.phase("enable dirty logging");
         long t0 = System.nanoTime();
         c.vm.setDirtyLogging(slot, true, opts);
         c.report.time("Enabling dirty logging", System.nanoTime() - t0);
@@ -39,6 +41,7 @@ final class DirtyLogPerf implements Workloads.Workload {
             int pass = i;
             Vcpus.Phase p = Vcpus.run("dirty-" + i, c.vcpus, v -> c.touch(v, Access.WRITE, pass, token));
             c.report.time("Iteration " + i + " dirty memory", p.wallNanos());
+            Progress.phase("iteration " + i + ": get and clear dirty log");
             t0 = System.nanoTime();
             long[] bitmap = c.vm.getDirtyLog(slot);
             long get = System.nanoTime() - t0;
@@ -51,6 +54,7 @@ final class DirtyLogPerf implements Workloads.Workload {
             clearTotal += clear;
             c.report.time("Iteration " + i + " clear dirty log", clear);
         }
+        Progress.phase("disable dirty logging");
         t0 = System.nanoTime();
         c.vm.setDirtyLogging(slot, false, opts);
         c.report.time("Disabling dirty logging", System.nanoTime() - t0);

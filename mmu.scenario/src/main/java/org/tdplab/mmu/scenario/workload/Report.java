@@ -35,6 +35,18 @@ public final class Report {
             line("vCPU %d: %d pages, execution time %s, %d pgs/s", v, p.pages()[v], seconds(p.nanos()[v]),
                     rate(p.pages()[v], p.nanos()[v]));
         line("Total guest execution time: %s", seconds(p.wallNanos()));
-        line("Overall %s rate: %d pgs/s (%d pages)", what, rate(p.totalPages(), p.wallNanos()), p.totalPages());
+        line("Overall %s rate: %d pgs/s (%d pages)%s", what, rate(p.totalPages(), p.wallNanos()), p.totalPages(),
+                warmUp(p));
+    }
+
+    /**
+     * Says when a phase's rates include the JVM's warm-up: the JIT compiler worked for at least 5% of the phase's
+     * time (on its own threads, beside the vCPUs'), so a later run of the same phase would be faster.
+     */
+    static String warmUp(Vcpus.Phase p) {
+        if (p.jitMillis() * 1_000_000L * 20 < p.wallNanos() || p.jitMillis() == 0)
+            return "";
+        return String.format(Locale.ROOT, "; includes JIT warm-up: the compiler worked %d ms of these %s",
+                p.jitMillis(), seconds(p.wallNanos()));
     }
 }

@@ -1,8 +1,11 @@
 package org.tdplab.mmu.scenario.workload;
 
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.scenario.run.Progress;
 
 /** Runs one phase of a workload: one thread per vCPU, all started together; returns each vCPU's time in ns. */
 final class Vcpus {
@@ -11,8 +14,11 @@ final class Vcpus {
         long run(int vcpu);
     }
 
-    /** Per-vCPU nanoseconds and pages of a phase, and its wall time. */
-    record Phase(String name, long[] nanos, long[] pages, long wallNanos) {
+    /**
+     * Per-vCPU nanoseconds and pages of a phase, its wall time, and the time the JIT compiler spent meanwhile (its
+     * threads run beside the vCPUs': a phase early in a process runs partly interpreted).
+     */
+    record Phase(String name, long[] nanos, long[] pages, long wallNanos, long jitMillis) {
         long totalPages() {
             long n = 0;
             for (long p : pages)
@@ -33,6 +39,8 @@ final class Vcpus {
         long[] nanos = new long[vcpus], pages = new long[vcpus];
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Thread[] threads = new Thread[vcpus];
+        Progress.phase(label(name));
+        long jit0 = jitMillis();
         long start = System.nanoTime();
         for (int i = 0; i < vcpus; i++) {
             int vcpu = i;
@@ -63,7 +71,21 @@ final class Vcpus {
             throw r;
         if (e instanceof Error err)
             throw err;
-        return new Phase(name, nanos, pages, wall);
+        return new Phase(name, nanos, pages, wall, jitMillis() - jit0);
+    }
+
+    /** The phase as the progress line names it: {@code dirty-2} is {@code iteration 2: dirty}. */
+    static String label(String name) {
+        int dash = name.lastIndexOf('-');
+        if (dash > 0 && name.substring(dash + 1).chars().allMatch(Character::isDigit))
+            return "iteration " + name.substring(dash + 1) + ": " + name.substring(0, dash);
+        return name.replace('-', ' ');
+    }
+
+    /** Milliseconds the JIT compiler has worked in this process (0 where the JVM does not say). */
+    static long jitMillis() {
+        CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+        return jit != null && jit.isCompilationTimeMonitoringSupported() ? jit.getTotalCompilationTime() : 0;
     }
 
     private static void join(Thread[] threads) {

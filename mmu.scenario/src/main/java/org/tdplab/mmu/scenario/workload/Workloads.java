@@ -9,6 +9,7 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.scenario.run.Progress;
 
 /**
  * The workloads of the {@code run} statement, after the KVM selftests of the same names. Each runs one thread per
@@ -19,7 +20,8 @@ import org.tdplab.mmu.api.Vm;
  * {@code demand_paging_test -o}), {@code order=sequential|random}, {@code seed=N}, {@code accept=on|off} (default on
  * for VM types whose guests accept private memory), {@code accept_level=4K|2M}, and {@code backing=4K|2M|1G} with
  * {@code slot=ID}: the workload first adds memslot {@code ID} over the range with that backing ({@code gmem} on VMs
- * with private memory), as {@code -s} chooses the backing of the selftests' test region.
+ * with private memory, made private when the guest accepts), as {@code -s} chooses the backing of the selftests'
+ * test region.
  */
 public final class Workloads {
     /** The options every workload knows. */
@@ -57,7 +59,11 @@ public final class Workloads {
         c.report.line("%s: %d vCPUs, %d bytes per vCPU (%d pages), %s order%s", name, vcpus, c.pages() * Context.PAGE,
                 c.pages(), c.random ? "random" : "sequential", c.overlap ? ", overlapping" : "");
         long t0 = System.nanoTime();
-        w.run(c);
+        try {
+            w.run(c);
+        } finally {
+            Progress.phase(null);
+        }
         long total = System.nanoTime() - t0;
         c.report.time("Total run", total);
         Map<String, Long> after = vm.stats();
@@ -66,14 +72,22 @@ public final class Workloads {
         return c.report;
     }
 
+    /**
+     * {@code backing=… slot=ID}: adds the memslot over the range, with guest_memfd on VMs with private memory; when
+     * the guest accepts (a TD, an SNP guest), the range is made private too, as their selftests' test regions are.
+     */
     private static void addSlot(Context c) {
         if (!c.options.has("backing"))
             return;
         Set<SlotFlag> flags = java.util.EnumSet.noneOf(SlotFlag.class);
-        if (c.vm.capabilities().privateMem())
+        boolean privateMem = c.vm.capabilities().privateMem();
+        if (privateMem)
             flags.add(SlotFlag.GMEM);
         int id = (int) c.options.number("slot", 0);
+        Progress.phase("add memslot " + id);
         c.vm.addMemslot(id, c.gpa, c.size, flags, c.options.size("backing", null));
+        if (privateMem && c.accept)
+            c.vm.setMemoryAttributes(c.gpa, c.size, true);
     }
 
     /** One workload: the options it adds to {@link #COMMON}, and its phases. */

@@ -84,11 +84,51 @@ class ReplayCommandTest {
         err.reset();
         Path bad = Files.writeString(dir.resolve("bad.trace"), "# tracer: nop\nnot an event\n");
         assertEquals(2, replay(bad.toString()));
-        assertTrue(text(err).endsWith("bad.trace: line 2: not a trace-cmd report event: 'not an event'\n"), text(err));
+        assertTrue(text(err).startsWith(bad + ":2: not a trace-cmd report event: 'not an event'\n"), text(err));
         err.reset();
         assertEquals(2, replay("--type", "tdx", traced(SW).toString()));
         assertTrue(text(err).startsWith("tdplab replay: --type tdx: no backend serves it; available: default, "
                 + "sw_protected;"), text(err));
+    }
+
+    @Test
+    void aLineMissingAFieldIsNamedWithItsLineBeforeAnythingRuns() throws IOException {
+        Path trace = traced(SW);
+        java.util.List<String> lines = new java.util.ArrayList<>(Files.readAllLines(trace));
+        int fault = -1, op = -1;
+        for (int i = 0; i < lines.size(); i++) {
+            if (fault < 0 && lines.get(i).contains(": kvm_page_fault: "))
+                fault = i;
+            if (op < 0 && lines.get(i).contains("KVM_SET_MEMORY_ATTRIBUTES"))
+                op = i;
+        }
+        lines.set(fault, lines.get(fault).replaceAll(" error_code 0x\\p{XDigit}+", ""));
+        lines.set(op, lines.get(op).replaceAll(" size=0x\\p{XDigit}+", ""));
+        Path bad = Files.write(dir.resolve("missing.trace"), lines);
+        assertEquals(2, replay(bad.toString()));
+        assertEquals(bad + ":" + (op + 1) + ": KVM_SET_MEMORY_ATTRIBUTES has no size= (it needs gpa= size= private=)\n"
+                + bad + ":" + (fault + 1) + ": kvm_page_fault has no error_code (it needs vcpu, address and error_code)\n"
+                + "tdplab replay: nothing was replayed: " + bad + " has lines a replay cannot use\n", text(err));
+        assertEquals("", text(out));
+    }
+
+    @Test
+    void badLinesAreCappedAtAHundredThenCounted() throws IOException {
+        Path bad = Files.writeString(dir.resolve("noise.trace"), "noise\n".repeat(250));
+        assertEquals(2, replay(bad.toString()));
+        java.util.List<String> e = text(err).lines().toList();
+        assertEquals(102, e.size(), text(err));
+        assertEquals(bad + ":100: not a trace-cmd report event: 'noise'", e.get(99));
+        assertEquals("… and 150 more (the first 100 are shown)", e.get(100));
+    }
+
+    @Test
+    void aDeviceOrAnEndlessLineIsRefusedNotBuffered() {
+        assertEquals(2, replay("/dev/zero"));
+        assertEquals("tdplab replay: /dev/zero: cannot read: line 1 is longer than 65536 characters\n", text(err));
+        err.reset();
+        assertEquals(2, replay(dir.toString()));
+        assertEquals("tdplab replay: " + dir + ": cannot read: is a directory\n", text(err));
     }
 
     private static String text(ByteArrayOutputStream s) {

@@ -118,6 +118,65 @@ class RunCommandTest {
         assertTrue(vm.getAsJsonObject("invariants").get("held").getAsBoolean());
     }
 
+    @Test
+    void reportTargetsAreCheckedBeforeTheRun() throws Exception {
+        Path scn = Files.writeString(dir.resolve("ok.scn"), "vm.create vm type=default\n");
+        for (String option : new String[] { "--trace", "--json", "--html" }) {
+            err.reset();
+            out.reset();
+            assertEquals(2, command.run(option, dir.resolve("no/such/dir/r").toString(), scn.toString()));
+            assertEquals("tdplab run: " + option + " " + dir.resolve("no/such/dir/r") + ": cannot write: no such "
+                    + "directory: " + dir.resolve("no/such/dir") + "\n", text(err));
+            assertEquals("", text(out), "nothing runs");
+            err.reset();
+            assertEquals(2, command.run(option, dir.toString(), scn.toString()));
+            assertTrue(text(err).endsWith(": cannot write: is a directory\n"), text(err));
+        }
+    }
+
+    @Test
+    void aWriteThatFailsFailsTheCommand() throws Exception {
+        Path scn = Files.writeString(dir.resolve("ok.scn"), "vm.create vm type=default\nslot.add vm 0 gpa=0 size=2M\n"
+                + "guest vm vcpu=0 write gpa=0 size=64K\n");
+        assertEquals(1, command.run("--trace", "/dev/full", scn.toString()));
+        assertEquals("tdplab run: --trace /dev/full: cannot write: No space left on device; the trace is incomplete\n",
+                text(err));
+        assertTrue(text(out).endsWith("1 passed, 0 failed\n"), text(out));
+        err.reset();
+        assertEquals(1, command.run("--json", "/dev/full", scn.toString()));
+        assertEquals("tdplab run: --json /dev/full: cannot write: No space left on device\n", text(err));
+        err.reset();
+        assertEquals(1, command.run("--html", "/dev/full", scn.toString()));
+        assertEquals("tdplab run: --html /dev/full: cannot write: No space left on device\n", text(err));
+    }
+
+    @Test
+    void aDeviceOrAnOversizedFileIsRefusedUnread() throws Exception {
+        assertEquals(2, command.run("/dev/zero"));
+        assertEquals("/dev/zero: cannot read: gave more than 8 MiB (an endless file or device?); nothing of it was "
+                + "used\nnothing was run: 1 file could not be read or parsed\n", text(err));
+        err.reset();
+        Path big = dir.resolve("big.scn");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(big.toFile(), "rw")) {
+            f.setLength((8L << 20) + 1);
+        }
+        assertEquals(2, command.run(big.toString()));
+        assertTrue(text(err).startsWith(big + ": cannot read: is 8388609 bytes, more than the 8 MiB an input may be\n"),
+                text(err));
+    }
+
+    @Test
+    void parseErrorsAreCappedAtAHundredThenCounted() throws Exception {
+        Path a = Files.writeString(dir.resolve("a.scn"), "nonsense\n".repeat(80));
+        Path b = Files.writeString(dir.resolve("b.scn"), "nonsense\n".repeat(1500));
+        assertEquals(2, command.run(a.toString(), b.toString()));
+        java.util.List<String> e = text(err).lines().toList();
+        assertEquals(102, e.size(), text(err));
+        assertTrue(e.get(99).startsWith(b + ":20:1: "), e.get(99));
+        assertEquals("… and 1480 more errors (the first 100 are shown)", e.get(100));
+        assertEquals("nothing was run: 2 files could not be read or parsed", e.get(101));
+    }
+
     private static String text(ByteArrayOutputStream s) {
         return s.toString(StandardCharsets.UTF_8);
     }

@@ -113,12 +113,21 @@ class ContractTest {
             for (boolean full : new boolean[] { false, true })
                 for (int alternative : new int[] { 0, 1, 2 }) {
                     String line = instance(form, full, alternative);
-                    String text = "guest vm0 vcpu=0 read gpa=0\n" + line; // a subject for outcome expectations
+                    String text = subject(line) + "\n" + line; // a subject for outcome expectations
                     ParseResult r = Fixtures.FULL.parse("contract", text);
                     if (!r.ok())
                         failures.add(line + " -> " + r.report());
                 }
         assertEquals(List.of(), failures);
+    }
+
+    /** A statement an outcome expectation can follow. */
+    private static String subject(String expectation) {
+        if (expectation.startsWith("expect result"))
+            return "age vm0 gpa=0 size=4K";
+        if (expectation.startsWith("expect remaining"))
+            return "prefault vm0 gpa=0 size=4K";
+        return "guest vm0 vcpu=0 read gpa=0";
     }
 
     /** A line of {@code form}: optional parts left out or all written, the given alternative of each choice. */

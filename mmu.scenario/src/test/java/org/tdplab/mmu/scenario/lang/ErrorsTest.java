@@ -86,8 +86,8 @@ class ErrorsTest {
             "guest vm0 vcpu=0 convert private gpa=0 ~ t.scn:1:1: guest: missing required option size=S",
             "guest vm0 vcpu=0 read gpa=0 measure ~ t.scn:1:29: guest: unknown flag 'measure' (flags: read, write, exec, private, shared)",
             // expectations
-            "expect ~ t.scn:1:1: expect: missing kind (dirty, error, exception, exit, spte, stat, value or vm)",
-            "expect errors EINVAL ~ t.scn:1:8: expect: unknown kind 'errors' (dirty, error, exception, exit, spte, stat, value or vm)",
+            "expect ~ t.scn:1:1: expect: missing kind (dirty, error, exception, exit, remaining, result, spte, stat, value or vm)",
+            "expect errors EINVAL ~ t.scn:1:8: expect: unknown kind 'errors' (dirty, error, exception, exit, remaining, result, spte, stat, value or vm)",
             "check vm0\\nexpect exit ~ t.scn:2:1: expect exit: missing kind (memory_fault or mmio)",
             "check vm0\\nexpect exit memfault gpa=0 ~ t.scn:2:13: expect exit: unknown kind 'memfault' (memory_fault or mmio)",
             "check vm0\\nexpect error ~ t.scn:2:1: expect error: missing NAME (usage: expect error NAME)",
@@ -156,8 +156,9 @@ class ErrorsTest {
         assertEquals(List.of("t.scn:1:1: expect dirty: missing required option gpa=A",
                 "t.scn:1:20: expect dirty: option 'count' is not valid with set"),
                 errors("expect dirty vm0 1 count=1 set"));
-        assertEquals(List.of("t.scn:1:1: expect vm: missing one of bugged|alive",
-                "t.scn:1:15: expect vm: unknown flag 'dead' (flags: bugged, alive)"), errors("expect vm vm0 dead"));
+        // a misspelt mode word is one mistake, reported once
+        assertEquals(List.of("t.scn:1:15: expect vm: unknown flag 'daed' (did you mean 'dead'?)"),
+                errors("expect vm vm0 daed"));
     }
 
     @Test

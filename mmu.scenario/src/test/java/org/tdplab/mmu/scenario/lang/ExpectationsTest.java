@@ -95,6 +95,20 @@ class ExpectationsTest {
     }
 
     @Test
+    void resultsFollowAgingAndRemaindersFollowPopulatingStatements() {
+        script("age vm0 gpa=0 size=4K\nexpect result 0");
+        script("test_age vm0 gpa=0 size=4K\nexpect result 1\nexpect error EIO");
+        script("prefault vm0 gpa=0 size=8K\nexpect remaining gpa=0x1000 size=4K");
+        script("tdx.init_mem_region vm0 gpa=0 size=8K\nexpect remaining gpa=0 size=0");
+        script("snp.launch_update vm0 gpa=0 size=8K\nexpect remaining gpa=0 size=0");
+        assertEquals("t.scn:2:1: expect result: applies to age or test_age, but the statement before it (line 1) "
+                + "is 'zap'", error("zap vm0 gpa=0 size=4K\nexpect result 0"));
+        assertEquals("t.scn:2:1: expect remaining: applies to prefault or a backend verb, but the statement before it "
+                + "(line 1) is 'slot.add'", error("slot.add vm0 1 gpa=0 size=4K\nexpect remaining gpa=0 size=0"));
+        assertEquals("t.scn:1:1: expect result: no statement before it to apply to", error("expect result 1"));
+    }
+
+    @Test
     void errorsFollowAnyStatement() {
         Script sc = script(String.join("\n", "vm.create vm0 type=nope", "expect error ENODEV",
                 "tdx.finalize vm0", "expect error EPERM", "run vm0 dirty_log gpa=0 size=2M vcpus=1",
@@ -106,9 +120,10 @@ class ExpectationsTest {
     @Test
     void stateExpectationsStandAnywhere() {
         Script sc = script(String.join("\n", "expect spte vm0 gpa=0 absent", "expect stat vm0 pages_4k = 0",
-                "expect vm vm0 alive", "expect dirty vm0 1 count=0", "expect dirty vm0 1 gpa=0 clear"));
+                "expect vm vm0 alive", "expect dirty vm0 1 count=0", "expect dirty vm0 1 gpa=0 clear",
+                "expect vm vm0 dead"));
         assertEquals(1, sc.steps().size());
-        assertEquals(5, sc.steps().get(0).expectations().size());
+        assertEquals(6, sc.steps().get(0).expectations().size());
         assertFalse(sc.steps().get(0).statement().isPresent());
     }
 
@@ -129,6 +144,8 @@ class ExpectationsTest {
         assertTrue(ExpectKind.ERROR.isOutcome());
         assertTrue(ExpectKind.EXIT_MMIO.isOutcome());
         assertTrue(ExpectKind.VALUE.isOutcome());
+        assertTrue(ExpectKind.RESULT.isOutcome());
+        assertTrue(ExpectKind.REMAINING.isOutcome());
         assertFalse(ExpectKind.SPTE.isOutcome());
         assertFalse(ExpectKind.DIRTY_BIT.isOutcome());
         assertEquals("exit memory_fault", ExpectKind.EXIT_MEMORY_FAULT.words());

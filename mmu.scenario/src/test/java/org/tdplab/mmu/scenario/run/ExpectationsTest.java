@@ -72,8 +72,17 @@ class ExpectationsTest {
                 zap lab gpa=0 size=4K
                 expect error EIO
                 expect vm lab bugged
+                expect vm lab dead
+                test_age vm gpa=1G size=4M
+                expect result 512
+                age vm gpa=1G size=4M
+                expect result 512
+                test_age vm gpa=1G size=4M
+                expect result 0
+                prefault vm gpa=1G size=4M
+                expect remaining gpa=0x40400000 size=0
                 """);
-        assertEquals("t.scn: 18 statements, 21 expectations, ok\n1 passed, 0 failed\n", r.out());
+        assertEquals("t.scn: 22 statements, 26 expectations, ok\n1 passed, 0 failed\n", r.out());
         assertEquals(0, r.status());
     }
 
@@ -165,6 +174,29 @@ class ExpectationsTest {
     }
 
     @Test
+    void resultAndRemaining() throws Exception {
+        assertEquals("""
+                t.scn:5: expected result 3; found result 4
+                    after line 4: test_age vm gpa=1G size=16K
+                t.scn:7: expected remaining gpa=0x40400000 size=0; found remaining gpa=0x40400000 size=0x1000
+                    after line 6: prefault vm gpa=1G size=0x401000
+                t.scn:8: expected remaining gpa=1G size=4K; found remaining gpa=0x40400000 size=0x1000
+                    after line 6: prefault vm gpa=1G size=0x401000
+                t.scn:10: expected remaining gpa=0 size=0; found EINVAL: prefault: size=0x0 must be positive
+                    after line 9: prefault vm gpa=0 size=0""", fails("""
+                guest vm vcpu=0 write gpa=1G size=8K
+                test_age vm gpa=1G size=16K
+                expect result 3
+                prefault vm gpa=1G size=0x401000
+                expect remaining gpa=0x40400000 size=0
+                expect remaining gpa=1G size=4K
+                prefault vm gpa=0 size=0
+                expect remaining gpa=0 size=0
+                expect error EINVAL
+                """));
+    }
+
+    @Test
     void value() throws Exception {
         assertEquals("""
                 t.scn:5: expected value 0x6; found 0x5
@@ -238,14 +270,18 @@ class ExpectationsTest {
     void vm() throws Exception {
         assertEquals("""
                 t.scn:3: expected vm vm bugged; found alive
-                t.scn:8: expected vm lab alive; found bugged (kvm_zap_gfn_range for a memory-type change on a VM of \
+                t.scn:4: expected vm vm dead; found alive
+                t.scn:9: expected vm lab alive; found bugged (kvm_zap_gfn_range for a memory-type change on a VM of \
                 type lab, whose backend does not support it)""", fails("""
                 expect vm vm bugged
+                expect vm vm dead
                 vm.create lab type=lab
                 slot.add lab 1 gpa=0 size=2M
                 zap lab gpa=0 size=4K
                 expect error EIO
                 expect vm lab alive
+                expect vm lab dead
+                expect vm lab bugged
                 """));
     }
 

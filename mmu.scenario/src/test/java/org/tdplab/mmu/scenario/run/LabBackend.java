@@ -40,7 +40,8 @@ final class LabBackend implements Backend {
         return List.of(new VerbSpec("lab.trap", List.of("gpa"), List.of("size"), List.of("loud"), "page raises #VE"),
                 new VerbSpec("lab.break", List.of(), List.of(), List.of(), "the checker finds a violation"),
                 new VerbSpec("lab.refuse", List.of(), List.of(), List.of(), "EBUSY"),
-                new VerbSpec("lab.crash", List.of(), List.of(), List.of(), "a bug in the backend"));
+                new VerbSpec("lab.crash", List.of(), List.of(), List.of(), "a bug in the backend"),
+                new VerbSpec("lab.hog", List.of(), List.of(), List.of(), "the Java heap runs out"));
     }
 
     @Override
@@ -58,6 +59,7 @@ final class LabBackend implements Backend {
                 case "trap" -> traps.add(Long.parseLong(opts.get("gpa")) >>> 12);
                 case "break" -> broken = true;
                 case "refuse" -> throw new MmuException(Errno.EBUSY, "VM '%s' is busy", vm.name());
+                case "hog" -> throw new OutOfMemoryError("Java heap space"); // as a real exhaustion reaches us
                 default -> throw new IllegalStateException("lab backend bug in VM " + vm.name());
                 }
             }

@@ -357,4 +357,36 @@ class RunnerTest {
             delegate.removeObserver(observer);
         }
     }
+
+    @Test
+    void outOfHeapFailsTheFileWithEnomemAndTheRunGoesOn() throws Exception {
+        Path hog = h.file("hog.scn", "vm.create a type=lab\nslot.add a 0 gpa=0 size=2M\nguest a vcpu=0 write gpa=0 size=8K\n"
+                + "lab.hog a\ncheck a\n");
+        Path next = h.file("next.scn", "vm.create b type=default\nslot.add b 0 gpa=0 size=2M\ncheck b\n");
+        Harness.Result r = h.run(false, hog, next);
+        assertEquals(1, r.status());
+        assertTrue(r.out().startsWith("hog.scn:4: expected the statement to succeed or fail with an errno; found ENOMEM: "
+                + "the Java heap ("), r.out());
+        assertTrue(r.out().contains(" is exhausted; give it more with TDPLAB_JAVA_OPTS=-Xmx… (e.g. TDPLAB_JAVA_OPTS=-Xmx16g"
+                + " ./tdplab run …) or make the guest smaller\n    lab.hog a\n    the rest of the file was not run\n"),
+                r.out());
+        assertTrue(r.out().contains("next.scn: 3 statements, 0 expectations, ok\n1 passed, 1 failed\n"), r.out());
+        assertTrue(h.manager.vms().isEmpty(), "the file's VMs are torn down: " + h.manager.vms());
+        assertTrue(!r.out().contains("OutOfMemoryError") && !r.out().contains("heap space"), r.out());
+    }
+
+    @Test
+    void acceptingSharedMemorySaysWhatToWrite() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create td type=tdx vcpus=2
+                slot.add td 0 gpa=0 size=16M flags=gmem
+                tdx.finalize td
+                run td demand_paging gpa=12M size=64K vcpus=1
+                run td demand_paging gpa=0 size=4M vcpus=2 backing=4K slot=1
+                """);
+        assertTrue(r.out().startsWith("t.scn:4: expected run to succeed; found EFAULT: run demand_paging: vCPU 0: accept "
+                + "(a guest accepts private memory only: write 'attr.set td gpa=0xc00000 size=0x10000 private' before "
+                + "this run, or accept=off to use the range as shared) ended in "), r.out());
+        assertTrue(r.out().contains("t.scn:5: expected run to succeed; found EEXIST"), "slot 1 overlaps slot 0: " + r.out());
+    }
 }

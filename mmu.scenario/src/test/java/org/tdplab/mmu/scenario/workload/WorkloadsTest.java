@@ -121,4 +121,13 @@ class WorkloadsTest {
         assertEquals("faults 2 (fixed 2), retries 1, remote TLB flushes 4, firmware calls 9 (PVALIDATE 7, RMPUPDATE 2)",
                 c.line());
     }
+
+    @Test
+    void ratesSayWhenTheyIncludeJitWarmUp() {
+        assertEquals("", Report.warmUp(new Vcpus.Phase("p", new long[1], new long[1], 1_000_000_000L, 40)));
+        assertEquals("; includes JIT warm-up: the compiler worked 300 ms of these 1.000000000s",
+                Report.warmUp(new Vcpus.Phase("p", new long[1], new long[1], 1_000_000_000L, 300)));
+        assertEquals("iteration 2: dirty", Vcpus.label("dirty-2"));
+        assertEquals("demand paging", Vcpus.label("demand-paging"));
+    }
 }

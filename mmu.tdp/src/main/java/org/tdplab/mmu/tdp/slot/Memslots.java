@@ -108,15 +108,15 @@ public final class Memslots {
         synchronized (lock) {
             checkFlags(flags);
             Levels.check(backingLevel);
-            if (size <= 0 || (size & (Levels.PAGE_SIZE - 1)) != 0)
+            if (size == 0 || (size & (Levels.PAGE_SIZE - 1)) != 0)
                 throw new MmuException(Errno.EINVAL, "size=0x%x: must be a non-zero multiple of 4K", size);
             checkGpa(gpa);
             checkId(id);
-            if (gpa + size < gpa)
-                throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x: wraps around", gpa, size);
+            checkWrap(gpa, size);
             long base = gpa >>> Levels.PAGE_SHIFT, npages = size >>> Levels.PAGE_SHIFT;
             if (npages > MAX_NR_PAGES)
-                throw new MmuException(Errno.EINVAL, "size=0x%x: more than %d pages", size, MAX_NR_PAGES);
+                throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x: more than %d pages", gpa, size,
+                        MAX_NR_PAGES);
             Snapshot s = current;
             if (s.byId(id) != null)
                 throw new MmuException(Errno.EEXIST, "slot %d: already exists (%s)", id, s.byId(id));
@@ -166,8 +166,7 @@ public final class Memslots {
             checkGpa(newGpa);
             checkId(id);
             Memslot old = require(id, "move");
-            if (newGpa + old.sizeBytes() < newGpa)
-                throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x: wraps around", newGpa, old.sizeBytes());
+            checkWrap(newGpa, old.sizeBytes());
             if (old.isGmem())
                 throw new MmuException(Errno.EINVAL, "slot %d: a guest_memfd slot cannot be moved", id);
             long base = newGpa >>> Levels.PAGE_SHIFT;
@@ -255,8 +254,14 @@ public final class Memslots {
     }
 
     private static void checkGpa(long gpa) {
-        if (gpa < 0 || (gpa & (Levels.PAGE_SIZE - 1)) != 0)
+        if ((gpa & (Levels.PAGE_SIZE - 1)) != 0)
             throw new MmuException(Errno.EINVAL, "gpa=0x%x: not a 4K-aligned guest physical address", gpa);
+    }
+
+    /** {@code guest_phys_addr + memory_size < guest_phys_addr}, as unsigned numbers. */
+    private static void checkWrap(long gpa, long size) {
+        if (Long.compareUnsigned(gpa + size, gpa) < 0)
+            throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x: wraps past 2^64", gpa, size);
     }
 
     private static void checkId(int id) {

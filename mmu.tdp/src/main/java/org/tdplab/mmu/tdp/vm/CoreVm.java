@@ -19,6 +19,7 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.MmuObserver;
 import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.SpteInfo;
@@ -79,6 +80,8 @@ public final class CoreVm implements Vm, MmuHost {
     /** Guest reads that returned something other than what was last written there. */
     final List<String> dataViolations = Collections.synchronizedList(new ArrayList<>());
     private volatile String bugReason;
+    /** Why KVM marked the VM dead ({@code kvm_vm_dead}); a bug kills it too. */
+    private volatile String deadReason;
     private volatile boolean destroyed;
 
     CoreVm(int id, String name, String type, int nvcpus, VmCapabilities caps, HostMemory memory, Backend backend,
@@ -161,16 +164,25 @@ public final class CoreVm implements Vm, MmuHost {
         return backend;
     }
 
-    // ---- KVM_BUG_ON -----------------------------------------------------------------------------------------
+    // ---- KVM_BUG_ON and kvm_vm_dead ---------------------------------------------------------------------------
 
+    /** {@code kvm_vm_bugged}: marks the VM bugged, then dead. */
     @Override
     public void bug(String reason) {
-        if (bugReason == null) {
+        synchronized (this) {
+            if (bugReason == null)
+                bugReason = reason;
+        }
+        kill(reason);
+    }
+
+    /** {@code kvm_vm_dead}: later ioctls fail with EIO, and KVM_REQ_VM_DEAD keeps every vCPU out of the guest. */
+    void kill(String reason) {
+        if (deadReason == null) {
             synchronized (this) {
-                if (bugReason == null)
-                    bugReason = reason;
+                if (deadReason == null)
+                    deadReason = reason;
             }
-            // KVM_REQ_VM_DEAD: no vCPU enters the guest again
             guestMode.kickAll();
         }
     }
@@ -185,12 +197,23 @@ public final class CoreVm implements Vm, MmuHost {
         return Optional.ofNullable(bugReason);
     }
 
-    /** Refuses an ioctl on a bugged or destroyed VM. */
+    @Override
+    public boolean dead() {
+        return deadReason != null;
+    }
+
+    @Override
+    public Optional<String> deadReason() {
+        return Optional.ofNullable(deadReason);
+    }
+
+    /** Refuses an ioctl on a dead or destroyed VM. */
     void requireAlive() {
         if (destroyed)
             throw new MmuException(Errno.ENODEV, "VM '%s' was destroyed", name);
-        if (bugReason != null)
-            throw new MmuException(Errno.EIO, "VM '%s' is bugged (%s)", name, bugReason);
+        if (deadReason != null)
+            throw new MmuException(Errno.EIO, "VM '%s' is %s (%s)", name, bugReason != null ? "bugged" : "dead",
+                    deadReason);
     }
 
     Vcpu vcpu(int index) {
@@ -459,18 +482,32 @@ public final class CoreVm implements Vm, MmuHost {
     }
 
     @Override
-    public void invoke(String verb, Map<String, String> options, Set<String> flags) {
-        ops.run(() -> OperationStream.verb(verb, options, flags), () -> gate.run(() -> invokeNow(verb, options, flags)));
+    public Optional<Remaining> invoke(String verb, Map<String, String> options, Set<String> flags) {
+        return ops.call(() -> OperationStream.verb(verb, options, flags),
+                () -> gate.call(() -> invokeNow(verb, options, flags)));
     }
 
-    private void invokeNow(String verb, Map<String, String> options, Set<String> flags) {
+    /** The range the verb running now handed back ({@link CoreVmContext#handBack}); under {@link #slotsLock}. */
+    private Remaining handedBack;
+
+    private Optional<Remaining> invokeNow(String verb, Map<String, String> options, Set<String> flags) {
         requireAlive();
         slotsLock.lock();
+        handedBack = null;
         try {
             backend.invoke(verb, options, flags);
+            return Optional.ofNullable(handedBack);
+        } catch (MmuException e) {
+            throw handedBack == null ? e : e.withRemaining(handedBack);
         } finally {
+            handedBack = null;
             slotsLock.unlock();
         }
+    }
+
+    /** A verb running under {@link #slotsLock} hands back the rest of its range. */
+    void handBack(long gpa, long size) {
+        handedBack = new Remaining(gpa, size);
     }
 
     // ---- teardown -----------------------------------------------------------------------------------------

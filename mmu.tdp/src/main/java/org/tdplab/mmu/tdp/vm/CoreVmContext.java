@@ -76,6 +76,11 @@ final class CoreVmContext implements VmContext {
     }
 
     @Override
+    public void handBack(long gpa, long size) {
+        vm.handBack(gpa, size);
+    }
+
+    @Override
     public void bug(String reason) {
         vm.bug(reason);
     }
@@ -99,7 +104,7 @@ final class CoreVmContext implements VmContext {
 
     private boolean mapPrivate(Vcpu v, long gfn) {
         for (int tries = 0; tries < 1 << 20; tries++) {
-            if (vm.bugged())
+            if (vm.dead())
                 return false;
             vm.loadRoots(v);
             int r = vm.faults.handle(v, gfn << 12, 0, true, true);

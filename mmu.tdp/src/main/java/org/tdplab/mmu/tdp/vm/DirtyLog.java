@@ -41,6 +41,9 @@ final class DirtyLog {
             Memslot slot = host.slot(id);
             if (slot.isGmem())
                 throw new MmuException(Errno.EINVAL, "memslot %d is bound to guest_memfd: no dirty logging", id);
+            // kvm_set_memory_region: the same flags again is "nothing to change" (no split, no protection)
+            if (slot.isDirtyLogging() == enable)
+                return;
             vm.memslots.setDirtyLog(id, enable, options.initiallySet());
             if (enable)
                 logOptions.put(id, options);

@@ -39,9 +39,8 @@ final class FaultHandler {
      * code.
      */
     int handle(Vcpu v, long gpa, long errorCode, boolean encryptedAccess, boolean prefetch) {
-        if (vm.bugged())
+        if (vm.dead())
             return EXIT_DEAD;
-        mmu.stats.inc(Stat.PF_TAKEN);
         long gfn = (gpa >>> 12) & ~mmu.directBits;
         boolean isPrivate = isPrivate(gpa, gfn, encryptedAccess);
         PageFault f = v.fault;
@@ -50,31 +49,43 @@ final class FaultHandler {
         long traced = errorCode | (isPrivate ? ErrorCode.PRIVATE_ACCESS : 0);
         if (!prefetch)
             vm.trace.faultEntered(v.id, gpa, traced);
-        int r;
+        boolean rsvd = (errorCode & ErrorCode.RSVD) != 0;
+        int r = RET_PF_INVALID;
         vm.srcu.readLock();
         try {
-            if ((errorCode & ErrorCode.RSVD) != 0) {
-                r = mmioFault(v, f);
-            } else {
-                r = fastPageFault(v, f, (errorCode & ErrorCode.PRESENT) != 0);
+            if (rsvd)
+                r = mmioFault(v, f); // an MMIO SPTE made now is emulated at once, uncounted
+            if (r == RET_PF_INVALID) {
+                if (!prefetch)
+                    mmu.stats.inc(Stat.PF_TAKEN);
+                if (!rsvd)
+                    r = fastPageFault(v, f, (errorCode & ErrorCode.PRESENT) != 0);
                 if (r == RET_PF_INVALID)
                     r = tdpPageFault(v, f);
+                if (!prefetch)
+                    count(r);
+            } else if (r == RET_PF_RETRY && !prefetch) {
+                mmu.stats.inc(Stat.PF_RETRY);
             }
         } finally {
             vm.srcu.readUnlock();
         }
         if (!prefetch)
             vm.trace.pageFault(v.id, gpa, traced, r);
-        count(r);
         return r;
     }
 
+    /**
+     * The stats of {@code kvm_mmu_page_fault} after the fault handler proper (6.11 and later: a prefetch fault of
+     * {@code KVM_PRE_FAULT_MEMORY} or a populate ioctl bumps none); an emulated MMIO access counts as
+     * {@code pf_emulate}, a private one that exits to userspace as nothing. {@code pf_retry} is tdplab's own.
+     */
     private void count(int r) {
         switch (r) {
         case RET_PF_FIXED -> mmu.stats.inc(Stat.PF_FIXED);
         case RET_PF_SPURIOUS -> mmu.stats.inc(Stat.PF_SPURIOUS);
         case RET_PF_RETRY -> mmu.stats.inc(Stat.PF_RETRY);
-        case RET_PF_EMULATE -> mmu.stats.inc(Stat.PF_EMULATE);
+        case RET_PF_EMULATE, EXIT_MMIO -> mmu.stats.inc(Stat.PF_EMULATE);
         default -> {
         }
         }
@@ -95,8 +106,8 @@ final class FaultHandler {
      * {@code handle_mmio_page_fault}, a reserved-bit fault on an MMIO SPTE (private MMIO is a bug in the guest:
      * memory fault). The SPTE is emulated only if it was made in the current memslot generation; one made before
      * the memslots last changed is stale ({@code check_mmio_spte} fails: {@code RET_PF_INVALID}), so the fault
-     * takes the normal path, which replaces it with whatever the memslots say now. An entry that is no longer MMIO
-     * was zapped meanwhile: the guest faults again.
+     * takes the normal path ({@code RET_PF_INVALID}), which replaces it with whatever the memslots say now. An entry
+     * that is no longer MMIO was zapped meanwhile: the guest faults again.
      */
     private int mmioFault(Vcpu v, PageFault f) {
         if (f.isPrivate)
@@ -111,7 +122,7 @@ final class FaultHandler {
         if (!Spte.isMmio(spte, mmu.caps.mmioValue()))
             return RET_PF_RETRY;
         if (Spte.mmioGeneration(spte) != (vm.memslots.generation() & Spte.MMIO_GEN_MASK))
-            return tdpPageFault(v, f);
+            return RET_PF_INVALID;
         v.exitGpa = f.gfn << 12;
         return EXIT_MMIO;
     }
@@ -201,7 +212,7 @@ final class FaultHandler {
             return r;
         mmu.lock.readLock();
         try {
-            if (vm.bugged())
+            if (vm.dead())
                 return EXIT_DEAD;
             int root = vm.rootForFault(v, f.isPrivate);
             long first = Spte.gfnRoundForLevel(f.gfn, f.goalLevel);

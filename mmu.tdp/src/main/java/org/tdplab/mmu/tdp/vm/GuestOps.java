@@ -47,11 +47,13 @@ final class GuestOps {
     AccessResult access(Vcpu v, Access access, long gpa, long size, Encoding encoding, long value) {
         checkEncoding(encoding);
         long natural = gpa & ~sharedBitMask;
-        if (size <= 0)
+        if (size == 0)
             throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
-        long limit = 1L << vm.caps.gpaw();
-        if (natural >= limit || size > limit - natural)
-            throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x lies beyond gpaw=%d", gpa, size, vm.caps.gpaw());
+        // the range as written within the GPA width, and its natural GPAs below the shared bit
+        if (Long.compareUnsigned(gpa + size, gpa) <= 0 || Long.compareUnsigned(gpa + size, 1L << vm.caps.gpaw()) > 0
+                || Long.compareUnsigned(natural + size, vm.caps.maxGfn() << 12) > 0)
+            throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", gpa, size,
+                    vm.caps.gpaw());
         boolean aliasGiven = sharedBitMask != 0 && (gpa & sharedBitMask) != 0;
         long first = natural >>> 12, last = (natural + size - 1) >>> 12;
         boolean agree = true;
@@ -125,7 +127,7 @@ final class GuestOps {
         boolean encrypted = isPrivate && source == PrivateSource.ERROR_CODE;
         long key = Tlb.key(guestGpa >>> 12, encrypted);
         for (int retries = 0;; retries++) {
-            if (vm.bugged())
+            if (vm.dead())
                 return EXIT_DEAD;
             vm.loadRoots(v);
             vm.guestMode.enter(v);
@@ -210,7 +212,7 @@ final class GuestOps {
             return EXCEPTION | Walk.detail(w);
         }
         default -> {
-            vm.bug("vCPU " + v.id + ": the hardware reported a fatal condition at gpa 0x" + Long.toHexString(guestGpa));
+            vm.kill("vCPU " + v.id + ": the guest cannot go on at gpa 0x" + Long.toHexString(guestGpa));
             return EXIT_DEAD;
         }
         }
@@ -258,7 +260,7 @@ final class GuestOps {
             mmu.stats.inc(Stat.EXITS_MMIO);
             exit = new Exit(Exit.Reason.MMIO, v.exitGpa, 0, false, "KVM_EXIT_MMIO: no memslot, or a read-only one");
         } else {
-            exit = new Exit(Exit.Reason.VM_DEAD, 0, 0, false, "VM is dead: " + vm.bugReason().orElse("bugged"));
+            exit = new Exit(Exit.Reason.VM_DEAD, 0, 0, false, "VM is dead: " + vm.deadReason().orElse("?"));
         }
         vm.trace.exit(v.id, exit);
         return AccessResult.exit(pages, exit);
@@ -302,7 +304,7 @@ final class GuestOps {
             vm.slotsLock.unlock();
         }
         vm.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
-        if (vm.bugged())
+        if (vm.dead())
             return ended(v, 0, EXIT_DEAD);
         return AccessResult.done(r[1] - r[0], true, 0);
     }
@@ -346,7 +348,7 @@ final class GuestOps {
                     level.label());
         for (long gfn = r[0]; gfn < r[1]; gfn += step) {
             for (int retries = 0;; retries++) {
-                if (vm.bugged())
+                if (vm.dead())
                     return ended(v, gfn - r[0], EXIT_DEAD);
                 vm.loadRoots(v);
                 v.operandGfn = -1;

@@ -29,17 +29,28 @@ final class HostOps {
 
     /** A GPA range of whole 4K pages below the VM's addressable limit; returns its GFN range. */
     long[] gfnRange(String what, long gpa, long size) {
-        if (size <= 0)
+        if (size == 0)
             throw new MmuException(Errno.EINVAL, "%s: size=0x%x must be positive", what, size);
         if ((gpa & 0xfff) != 0)
             throw new MmuException(Errno.EINVAL, "%s: gpa=0x%x is not 4K-aligned", what, gpa);
         if ((size & 0xfff) != 0)
             throw new MmuException(Errno.EINVAL, "%s: size=0x%x is not a multiple of 4K", what, size);
-        long limit = vm.caps.maxGfn() << 12;
-        if (gpa >= limit || size > limit - gpa)
+        checkRange(what, gpa, size, vm.caps.maxGfn() << 12);
+        return new long[] { gpa >>> 12, (gpa + size) >>> 12 };
+    }
+
+    /**
+     * {@code [gpa, gpa + size)} as unsigned 64-bit numbers, as an ioctl checks it ({@code gpa + size <= gpa} is
+     * EINVAL in {@code kvm_vcpu_pre_fault_memory}, say): refused when it wraps past 2^64 or ends beyond
+     * {@code limit}, before anything changes.
+     */
+    static void checkRange(String what, long gpa, long size, long limit) {
+        long end = gpa + size;
+        if (Long.compareUnsigned(end, gpa) <= 0)
+            throw new MmuException(Errno.EINVAL, "%s: gpa=0x%x size=0x%x wraps past 2^64", what, gpa, size);
+        if (Long.compareUnsigned(end, limit) > 0)
             throw new MmuException(Errno.EINVAL, "%s: gpa=0x%x size=0x%x reaches beyond the VM's limit 0x%x", what,
                     gpa, size, limit);
-        return new long[] { gpa >>> 12, (gpa + size) >>> 12 };
     }
 
     /** The slots overlapping {@code [start, end)}, in GFN order. */
@@ -172,6 +183,9 @@ final class HostOps {
         long[] r = gfnRange("attr.set", gpa, size);
         lockSlots();
         try {
+            // kvm_vm_set_mem_attributes: nothing to do when the whole range has them already (no zap, no flush)
+            if (vm.attributes.rangeIs(r[0], r[1], toPrivate))
+                return;
             // faults must not build a huge page across GFNs whose attribute is changing
             long[] straddles = new long[16];
             int n = vm.attributes.straddlingHugeRanges(r[0], r[1], straddles);

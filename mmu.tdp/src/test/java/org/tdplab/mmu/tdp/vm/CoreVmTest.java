@@ -262,6 +262,24 @@ class CoreVmTest {
     }
 
     @Test
+    void prefetchFaultsCountNoStatAndCachedMmioIsEmulatedUncounted() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        assertEquals(0, vm.prefault(0, 0, 0x4000));
+        assertEquals(4, vm.stats().get("pages_4k"));
+        assertEquals(0, vm.stats().get("pf_taken"), "KVM_PRE_FAULT_MEMORY is no guest fault");
+        assertEquals(0, vm.stats().get("pf_fixed"));
+        write(vm, 0x4000, 0x1000, 1);
+        assertEquals(1, vm.stats().get("pf_taken"));
+        assertEquals(1, vm.stats().get("pf_fixed"));
+        for (int i = 0; i < 2; i++)
+            assertEquals(Exit.Reason.MMIO,
+                    vm.access(0, Access.READ, G1, 0x1000, Encoding.CURRENT, 0).exit().reason());
+        assertEquals(2, vm.stats().get("pf_taken"), "the second MMIO access hits the cached MMIO SPTE");
+        assertEquals(1, vm.stats().get("pf_emulate"));
+    }
+
+    @Test
     void agingCountsYoungPagesAndClearsThemWithoutAFlush() {
         CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
         slot(vm, 0, 0, M2, PageSize.SIZE_4K);
