@@ -145,7 +145,7 @@ public final class SnpVm implements VmBackend {
     }
 
     @Override
-    public int privateMaxLevel(long pfn) {
+    public int privateMaxLevel(long gfn, long pfn) {
         return gmem.maxLevel(pfn);
     }
 

@@ -23,9 +23,11 @@ import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.api.backend.SpteChange;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.Walk;
@@ -247,9 +249,14 @@ public final class TdxVm implements VmBackend {
 
     /** {@code TDX_BUG_ON}: an unexpected status bugs the VM, naming the leaf, the status and the extended outputs. */
     private void tdxBug(Seamcall leaf, long gfn, long status) {
+        ctx.bug(tdxError(leaf, gfn, status).reason());
+    }
+
+    /** The hook's answer to an unexpected status: EIO, naming the leaf, the status and the extended outputs. */
+    private static HookStatus tdxError(Seamcall leaf, long gfn, long status) {
         TdxModule.Regs r = REGS.get();
-        ctx.bug(String.format("SEAMCALL %s failed for gpa 0x%x: %s (0x%x), rcx 0x%x rdx 0x%x", leaf.intelName(),
-                gfn << 12, TdxStatus.name(status), status, r.rcx, r.rdx));
+        return HookStatus.error(Errno.EIO, "SEAMCALL %s failed for gpa 0x%x: %s (0x%x), rcx 0x%x rdx 0x%x",
+                leaf.intelName(), gfn << 12, TdxStatus.name(status), status, r.rcx, r.rdx);
     }
 
     private long tdr() {
@@ -314,20 +321,21 @@ public final class TdxVm implements VmBackend {
 
     /** {@code tdx_sept_set_private_spte}: link (SEPT.ADD), leaf (PAGE.AUG or PAGE.ADD), or removal. */
     @Override
-    public HookStatus mirrorSpteChanged(long gfn, int level, long oldSpte, long newSpte) {
-        if (SpteBits.present(oldSpte))
-            return removeLeaf(gfn, level, oldSpte, newSpte);
-        if (!SpteBits.present(newSpte)) {
-            ctx.bug(String.format("mirror hook for gfn 0x%x: neither the old nor the new SPTE is present", gfn));
-            return HookStatus.ERROR;
-        }
+    public HookStatus setExternalSpte(SpteChange change) {
+        long gfn = change.gfn();
+        int level = change.level();
+        if (change.before().present())
+            return removeLeaf(change);
+        if (!change.after().present())
+            return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x: neither the old nor the new SPTE is present",
+                    gfn);
         installsInFlight.incrementAndGet();
         try {
             if (removalsInFlight.get() > 0)
                 record("inv 12: a mirror install at gfn 0x%x ran while a removal was in progress", gfn);
-            if (!SpteBits.isLast(newSpte, level))
+            if (!change.after().leaf())
                 return linkTable(gfn, level);
-            return setLeaf(gfn, level, SpteBits.pfn(newSpte));
+            return setLeaf(gfn, level, change.after().pfn());
         } finally {
             installsInFlight.decrementAndGet();
         }
@@ -351,8 +359,7 @@ public final class TdxVm implements VmBackend {
             freeFrame(page);
         if (TdxStatus.operandBusy(st))
             return HookStatus.BUSY;
-        tdxBug(Seamcall.TDH_MEM_SEPT_ADD, base, st);
-        return HookStatus.ERROR;
+        return tdxError(Seamcall.TDH_MEM_SEPT_ADD, base, st);
     }
 
     /** The largest private leaf KVM may map now: 2M once the TD runs with huge pages, else 4K. */
@@ -368,9 +375,8 @@ public final class TdxVm implements VmBackend {
         if (level > maxLeafLevel()) {
             record("inv 13: a private leaf at level %d for gfn 0x%x (TDX maps private memory at %s here)", level, gfn,
                     maxLeafLevel() == PG_LEVEL_2M ? "4K or 2M" : "4K only");
-            ctx.bug(String.format("KVM_BUG_ON(level != PG_LEVEL_4K%s): private leaf at level %d, gfn 0x%x",
-                    options.hugePages() ? " && !RUNNABLE" : "", level, gfn));
-            return HookStatus.ERROR;
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K%s): private leaf at level %d, gfn "
+                    + "0x%x", options.hugePages() ? " && !RUNNABLE" : "", level, gfn);
         }
         TdxModule.Regs regs = REGS.get();
         if (state == TD_STATE_RUNNABLE) {
@@ -380,16 +386,13 @@ public final class TdxVm implements VmBackend {
                 return HookStatus.OK;
             if (TdxStatus.operandBusy(st))
                 return HookStatus.BUSY;
-            tdxBug(Seamcall.TDH_MEM_PAGE_AUG, gfn, st);
-            return HookStatus.ERROR;
+            return tdxError(Seamcall.TDH_MEM_PAGE_AUG, gfn, st);
         }
         // tdx_mem_page_add: only from KVM_TDX_INIT_MEM_REGION, with its source staged
         long src = pageAddSrc;
-        if (src < 0) {
-            ctx.bug(String.format("KVM_BUG_ON(!kvm_tdx->page_add_src): private fault at gfn 0x%x before the TD is "
-                    + "finalized", gfn));
-            return HookStatus.ERROR;
-        }
+        if (src < 0)
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!kvm_tdx->page_add_src): private fault at gfn 0x%x before "
+                    + "the TD is finalized", gfn);
         long st = seamcall(Seamcall.TDH_MEM_PAGE_ADD, gfn, level,
                 module.tdhMemPageAdd(gfn << 12, tdr(), pfn << 12, src << 12, regs));
         if (st == TDX_SUCCESS) {
@@ -398,8 +401,7 @@ public final class TdxVm implements VmBackend {
         }
         if (TdxStatus.operandBusy(st))
             return HookStatus.BUSY;
-        tdxBug(Seamcall.TDH_MEM_PAGE_ADD, gfn, st);
-        return HookStatus.ERROR;
+        return tdxError(Seamcall.TDH_MEM_PAGE_ADD, gfn, st);
     }
 
     /**
@@ -433,70 +435,64 @@ public final class TdxVm implements VmBackend {
     }
 
     /** {@code tdx_track}: TDH.MEM.TRACK and a kick, once the TD runs (before, no vCPU has run). */
-    private boolean track(long gfn) {
+    private HookStatus track(long gfn) {
         if (state != TD_STATE_RUNNABLE)
-            return true;
+            return HookStatus.OK;
         long st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_TRACK, gfn, 0, module.tdhMemTrack(tdr())));
-        if (st != TDX_SUCCESS) {
-            tdxBug(Seamcall.TDH_MEM_TRACK, gfn, st);
-            return false;
-        }
+        if (st != TDX_SUCCESS)
+            return tdxError(Seamcall.TDH_MEM_TRACK, gfn, st);
         kick();
-        return true;
+        return HookStatus.OK;
     }
 
     /**
      * {@code tdx_sept_remove_leaf_spte}, write lock held: BLOCK, TRACK + kick, REMOVE, then WBINVD with the HKID and
      * a clear before the page may go back to guest_memfd. The data is gone: re-adding gives a zero page.
      */
-    private HookStatus removeLeaf(long gfn, int level, long oldSpte, long newSpte) {
+    private HookStatus removeLeaf(SpteChange change) {
+        long gfn = change.gfn();
+        int level = change.level();
         removalsInFlight.incrementAndGet();
         try {
             if (installsInFlight.get() > 0 || removalsInFlight.get() > 1)
                 record("inv 12: the removal of gfn 0x%x ran concurrently with another mirror change", gfn);
-            if (SpteBits.present(newSpte) || !SpteBits.isLast(oldSpte, level)) {
-                ctx.bug(String.format("mirror hook for gfn 0x%x level %d: not a present leaf becoming non-present",
-                        gfn, level));
-                return HookStatus.ERROR;
-            }
+            if (!change.isLeafRemoval())
+                return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x level %d: not a present leaf becoming "
+                        + "non-present", gfn, level);
             if (!septPages.containsKey(septKey(gfn, level)))
                 record("inv 10: the leaf at gfn 0x%x is removed after the table holding it was freed", gfn);
             if (!hkidAssigned) {
-                ctx.bug(String.format("KVM_BUG_ON(!is_hkid_assigned): removing gfn 0x%x after the HKID was released",
-                        gfn));
-                return HookStatus.ERROR;
+                return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!is_hkid_assigned): removing gfn 0x%x after the HKID was "
+                        + "released", gfn);
             }
             if (level > (options.hugePages() ? PG_LEVEL_2M : PG_LEVEL_4K)) {
                 record("inv 13: a private leaf at level %d for gfn 0x%x", level, gfn);
-                ctx.bug(String.format("KVM_BUG_ON(level != PG_LEVEL_4K): removing gfn 0x%x at level %d", gfn, level));
-                return HookStatus.ERROR;
+                return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K): removing gfn 0x%x at level %d",
+                        gfn, level);
             }
-            long pfn = SpteBits.pfn(oldSpte);
+            long pfn = change.before().pfn();
             long rcx = (gfn << 12) | (level - 1);
             TdxModule.Regs regs = REGS.get();
             long st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
                     module.tdhMemRangeBlock(rcx, tdr(), regs)));
             if (st != TDX_SUCCESS) {
-                tdxBug(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
-                return HookStatus.ERROR;
+                return tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
             }
-            if (!track(gfn))
-                return HookStatus.ERROR;
+            HookStatus tracked = track(gfn);
+            if (!tracked.isOk())
+                return tracked;
             st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
                     module.tdhMemPageRemove(rcx, tdr(), regs)));
             if (st != TDX_SUCCESS) {
-                tdxBug(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
-                return HookStatus.ERROR;
+                return tdxError(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
             }
             // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
             long pages = 1L << (9 * (level - 1));
             for (long i = 0; i < pages; i++) {
                 st = seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, PG_LEVEL_4K, module.tdhPhymemPageWbinvd(
                         ((pfn + i) << 12) | ((long) hkid << TdxModule.KEYID_SHIFT)));
-                if (st != TDX_SUCCESS) {
-                    tdxBug(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
-                    return HookStatus.ERROR;
-                }
+                if (st != TDX_SUCCESS)
+                    return tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
             }
             for (long i = 0; i < pages; i++) { // tdx_quirk_reset_folio
                 ctx.writeToken(pfn + i, 0);
@@ -514,21 +510,18 @@ public final class TdxVm implements VmBackend {
      * leaked); TDH.PHYMEM.PAGE.RECLAIM, then the page is cleared and freed. A failed reclaim leaks it.
      */
     @Override
-    public HookStatus mirrorTableFreed(long gfn, int level) {
+    public HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
         if (installsInFlight.get() > 0)
             record("inv 12: mirror table 0x%x level %d freed while an install was in progress", gfn, level);
         if (hkidAssigned) {
             record("inv 11: mirror table at gfn 0x%x level %d freed while the HKID is assigned", gfn, level);
-            ctx.bug(String.format("KVM_BUG_ON(is_hkid_assigned): freeing the S-EPT page of gfn 0x%x level %d", gfn,
-                    level));
-            return HookStatus.ERROR;
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(is_hkid_assigned): freeing the S-EPT page of gfn 0x%x "
+                    + "level %d", gfn, level);
         }
         Long page = septPages.remove(septKey(gfn, level));
-        if (page == null) {
-            ctx.bug(String.format("KVM_BUG_ON(!sp->external_spt): no S-EPT page for the mirror table at gfn 0x%x "
-                    + "level %d", gfn, level));
-            return HookStatus.ERROR;
-        }
+        if (page == null)
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!sp->external_spt): no S-EPT page for the mirror table at "
+                    + "gfn 0x%x level %d", gfn, level);
         if (module.septPageInUse(page))
             record("inv 10: the S-EPT page of gfn 0x%x level %d is freed while entries below it are present", gfn,
                     level);
@@ -555,7 +548,7 @@ public final class TdxVm implements VmBackend {
      * runs (the TD build stays 4K: TDH.MEM.PAGE.ADD adds 4K pages only).
      */
     @Override
-    public int privateMaxLevel(long pfn) {
+    public int privateMaxLevel(long gfn, long pfn) {
         return maxLeafLevel();
     }
 

@@ -18,6 +18,8 @@ import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.backend.HookStatus;
+import org.tdplab.mmu.api.backend.SpteChange;
+import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.MmuView;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -43,9 +45,9 @@ class TdxAllocationTest {
         }
 
         @Override
-        public HookStatus mirrorSpteChanged(long gfn, int level, long oldSpte, long newSpte) {
+        public HookStatus setExternalSpte(SpteChange change) {
             long before = MX.getCurrentThreadAllocatedBytes();
-            HookStatus s = tdx.mirrorSpteChanged(gfn, level, oldSpte, newSpte);
+            HookStatus s = tdx.setExternalSpte(change);
             install += MX.getCurrentThreadAllocatedBytes() - before;
             installs++;
             return s;
@@ -70,13 +72,13 @@ class TdxAllocationTest {
         }
 
         @Override
-        public HookStatus mirrorTableFreed(long gfn, int level) {
-            return tdx.mirrorTableFreed(gfn, level);
+        public HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
+            return tdx.freeExternalSpt(root, gfn, level);
         }
 
         @Override
-        public int privateMaxLevel(long pfn) {
-            return tdx.privateMaxLevel(pfn);
+        public int privateMaxLevel(long gfn, long pfn) {
+            return tdx.privateMaxLevel(gfn, pfn);
         }
 
         @Override

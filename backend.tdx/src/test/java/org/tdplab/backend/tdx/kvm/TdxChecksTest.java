@@ -18,10 +18,10 @@ import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.backend.HookStatus;
+import org.tdplab.mmu.api.backend.SpteChange;
 
 /** The TDX invariants catch what they are about: S-EPT and mirror disagreeing, tables freed early, big leaves. */
 class TdxChecksTest {
-    private static final long PRESENT = 1L << 11, LARGE = 1L << 7, NONPRESENT = 1L << 63;
     private final Tds tds = new Tds();
 
     private Vm image(String name) {
@@ -70,25 +70,27 @@ class TdxChecksTest {
     @Test
     void tableFreedWhileTheKeyIsAssigned() {
         Vm vm = image("early-free");
-        assertEquals(HookStatus.ERROR, tds.tdx(vm).mirrorTableFreed(0, 1));
-        assertTrue(vm.bugged());
+        HookStatus s = tds.tdx(vm).freeExternalSpt(RootKind.MIRROR, 0, 1);
+        assertTrue(s.isError());
+        assertTrue(s.reason().contains("KVM_BUG_ON(is_hkid_assigned)"), s.reason());
         assertReported(vm, "inv 11: mirror table at gfn 0x0 level 1 freed while the HKID is assigned");
     }
 
     @Test
     void largePrivateLeafIsRefused() {
         Vm vm = image("large");
-        long spte = PRESENT | LARGE | 7 | (0x200L << 12);
-        assertEquals(HookStatus.ERROR, tds.tdx(vm).mirrorSpteChanged(0x200, 2, NONPRESENT, spte));
-        assertTrue(vm.bugReason().orElseThrow().contains("PG_LEVEL_4K"));
+        HookStatus s = tds.tdx(vm).setExternalSpte(new SpteChange(RootKind.MIRROR, 0x200, 2,
+                SpteChange.Entry.ABSENT, SpteChange.Entry.leaf(0x200, true, true, true)));
+        assertTrue(s.isError());
+        assertTrue(s.reason().contains("PG_LEVEL_4K"), s.reason());
         assertReported(vm, "inv 13");
     }
 
     @Test
     void removalBelowAFreedTable() {
         Vm vm = image("late-remove");
-        long spte = PRESENT | 7 | (0x300L << 12);
-        assertEquals(HookStatus.ERROR, tds.tdx(vm).mirrorSpteChanged(6 * M1 >>> 12, 1, spte, NONPRESENT));
+        assertTrue(tds.tdx(vm).setExternalSpte(new SpteChange(RootKind.MIRROR, 6 * M1 >>> 12, 1,
+                SpteChange.Entry.leaf(0x300, true, true, true), SpteChange.Entry.ABSENT)).isError());
         assertReported(vm, "inv 10: the leaf at gfn 0x600");
     }
 

@@ -8,6 +8,7 @@ import org.osgi.annotation.versioning.ConsumerType;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.RootKind;
 
 /**
  * A backend's side of one VM: the hooks the vendor-neutral core calls. Every method has the kernel behaviour it
@@ -16,24 +17,45 @@ import org.tdplab.mmu.api.MmuException;
  */
 @ConsumerType
 public interface VmBackend {
-    // ---- mirror page tables (called only when the VM has mirrored page tables) ------------------------------
+    // ---- backend-owned (external) tables ------------------------------------------------------------------------
+    //
+    // The core calls these for the roots whose tables the backend keeps a copy of, the one the hardware really
+    // walks: the mirror root of a VM with mirrored page tables ({@link VmCapabilities#mirroredPt}). Every change
+    // arrives decoded ({@link SpteChange}).
 
     /**
-     * A mirror SPTE changed: the in-flight {@code set_external_spte(kvm, gfn, old, new, level)} shape, covering
-     * the merged {@code link_external_spt} (old non-present, new present non-leaf), {@code set_external_spte}
-     * (old non-present, new present leaf; read lock, entry FROZEN meanwhile) and {@code remove_external_spte}
-     * (old present leaf, new non-present; write lock). {@link HookStatus#BUSY} makes the core restore the old value
-     * and retry; {@link HookStatus#ERROR} bugs the VM.
+     * {@code set_external_spte(kvm, gfn, old_spte, new_spte, level)}: an entry of a backend-owned table changed.
+     * Installs (old non-present, new present table or leaf: {@code link_external_spt} / {@code set_external_spte})
+     * come under the MMU read lock with the core's entry frozen meanwhile; {@link HookStatus#BUSY} makes the core
+     * restore the old value and retry the fault, an error bugs the VM. Leaf removals (old present leaf, new
+     * non-present: {@code remove_external_spte}) come under the write lock, also bottom-up from a table being torn
+     * down; they cannot be retried, so anything but OK bugs the VM.
      */
-    default HookStatus mirrorSpteChanged(long gfn, int level, long oldSpte, long newSpte) {
+    default HookStatus setExternalSpte(SpteChange change) {
         return HookStatus.OK;
     }
 
     /**
-     * A detached mirror table is being freed, after every leaf under it was removed ({@code free_external_spt}).
-     * The kernel calls it only at teardown; a backend may refuse while its key is assigned (ERROR bugs the VM).
+     * {@code split_external_spt}: under the MMU write lock, the core replaces a present huge leaf of a
+     * backend-owned table by a table of {@code 512} leaves one level down, with the same translation (pfn and
+     * permissions) — before a partial conversion, a partial hole punch or when the backend asks for it
+     * ({@link VmContext#splitCrossBoundaryLeafs}). {@code change.before()} is the huge leaf, {@code change.after()}
+     * the new table entry. The backend splits its own copy the same way (no smaller leaf is reported one by one).
+     * OK: the core links the table. {@link HookStatus#BUSY}: nothing changed, the core retries (a bounded number of
+     * times, then the VM is bugged). An error bugs the VM. The default refuses: a backend whose tables hold only 4K
+     * leaves is never asked.
      */
-    default HookStatus mirrorTableFreed(long gfn, int level) {
+    default HookStatus splitExternalSpt(SpteChange change) {
+        return HookStatus.error(Errno.ENOTSUP,
+                "this backend cannot split the huge leaf at gfn 0x%x level %d", change.gfn(), change.level());
+    }
+
+    /**
+     * {@code free_external_spt}: a detached table of a backend-owned root is being freed, after every leaf under it
+     * was removed (write lock). The kernel frees mirror tables only at teardown; a backend may refuse while its key
+     * is assigned (an error bugs the VM).
+     */
+    default HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
         return HookStatus.OK;
     }
 
@@ -47,8 +69,11 @@ public interface VmBackend {
     default void gmemInvalidate(long pfn, int order) {
     }
 
-    /** {@code gmem_max_mapping_level}: the largest level a private leaf of {@code pfn} may have. */
-    default int privateMaxLevel(long pfn) {
+    /**
+     * {@code gmem_max_mapping_level(kvm, pfn, is_private)}: the largest level a private leaf for {@code gfn},
+     * backed by {@code pfn}, may have (1 = 4K); the core takes the smaller of this and its own limits.
+     */
+    default int privateMaxLevel(long gfn, long pfn) {
         return 3;
     }
 

@@ -62,6 +62,14 @@ public interface VmContext {
     long nestedWalk(int vcpu, long gfn, boolean isPrivate);
 
     /**
+     * {@code kvm_split_cross_boundary_leafs}: under the MMU write lock, every huge leaf of a backend-owned root
+     * that covers part of {@code [gfn, gfn+npages)} and part of what lies outside it is split (through
+     * {@link VmBackend#splitExternalSpt}) until no leaf crosses either boundary; e.g. before the backend maps or
+     * accepts a 4K page inside a 2M leaf. Returns false when a split failed (the VM is then bugged).
+     */
+    boolean splitCrossBoundaryLeafs(long gfn, long npages);
+
+    /**
      * {@code hugepage_set_guest_inhibit}: the guest forbids mappings of {@code level} (2 = 2M, 3 = 1G) over the huge
      * page of that level containing {@code gfn} — e.g. it accepted memory there at a smaller size — so later faults
      * map it smaller. The bit lives in the memslot's large-page info and is never cleared. No memslot: nothing.

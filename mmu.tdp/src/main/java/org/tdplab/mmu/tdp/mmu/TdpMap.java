@@ -28,11 +28,13 @@ public final class TdpMap {
         mmu.rcu.readLock();
         try {
             boolean nx = mmu.caps.nxHugePages();
+            boolean mirror = pool.isMirror(root);
             // with the NX mitigation the goal may step down on the way (disallowed_hugepage_adjust): walk to 4K
-            int minLevel = nx ? Spte.PG_LEVEL_4K : f.goalLevel;
+            // (and in a mirror root, where a table is never merged into a huge leaf)
+            int minLevel = nx || mirror ? Spte.PG_LEVEL_4K : f.goalLevel;
             for (it.start(root, mmu.rootLevel, minLevel, f.gfn, f.gfn + 1, mmu.gfnBits(root)); it.valid; it.next()) {
-                if (nx)
-                    disallowedHugepageAdjust(f, it);
+                if (nx || mirror)
+                    disallowedHugepageAdjust(f, it, mirror);
                 if (isFrozen(it.oldSpte))
                     return RET_PF_RETRY;
                 if (it.level == f.goalLevel)
@@ -74,12 +76,14 @@ public final class TdpMap {
 
     /**
      * {@code disallowed_hugepage_adjust}: a fault whose goal is a level where a table split for NX already sits
-     * steps down, so a read or write does not rebuild the huge page an exec fault just split.
+     * steps down, so a read or write does not rebuild the huge page an exec fault just split. In a mirror root any
+     * table at the goal level makes it step down: the backend's copy cannot merge a table into a huge leaf, so once
+     * part of a huge page was split, the rest is mapped small.
      */
-    private void disallowedHugepageAdjust(PageFault f, TdpIter it) {
+    private void disallowedHugepageAdjust(PageFault f, TdpIter it, boolean mirror) {
         long spte = it.oldSpte;
         if (it.level > Spte.PG_LEVEL_4K && it.level == f.goalLevel && isShadowPresent(spte) && !isLast(spte, it.level)
-                && pool.nxHugePageDisallowed(pool.idOfPfn(Spte.pfn(spte)))) {
+                && (mirror || pool.nxHugePageDisallowed(pool.idOfPfn(Spte.pfn(spte))))) {
             // the pfn was aligned to the old goal: put back the GFN's bits for the level below
             f.pfn |= f.gfn & (Spte.pagesPerHpage(it.level) - Spte.pagesPerHpage(it.level - 1));
             f.goalLevel--;

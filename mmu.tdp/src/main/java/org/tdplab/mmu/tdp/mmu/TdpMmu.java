@@ -9,7 +9,6 @@ import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
 import java.util.Arrays;
 
 import org.tdplab.mmu.api.RootKind;
-import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.pt.Rcu;
 import org.tdplab.mmu.tdp.pt.TableFrames;
@@ -35,6 +34,8 @@ public final class TdpMmu {
     public final int rootLevel;
     public final long directBits;
     final MmuHost host;
+    /** The hooks of the tables the backend keeps a copy of (mirror roots). */
+    final ExternalTables external;
     public final Zapper zap;
     public final TdpMap map;
 
@@ -64,6 +65,7 @@ public final class TdpMmu {
         this.rootLevel = caps.rootLevel();
         this.directBits = caps.gfnDirectBits();
         this.host = host;
+        this.external = new ExternalTables(host);
         this.zap = new Zapper(this);
         this.map = new TdpMap(this);
     }
@@ -161,11 +163,8 @@ public final class TdpMmu {
                 it.refresh();
                 return BUSY;
             }
-            HookStatus status = host.backend().mirrorSpteChanged(it.gfn, it.level, old, newSpte);
-            if (status != HookStatus.OK) {
+            if (!external.install(RootKind.MIRROR, it.gfn, it.level, old, newSpte).isOk()) {
                 pool.set(sptep, old);
-                if (status == HookStatus.ERROR)
-                    host.bug("mirror hook failed to install gfn 0x" + Long.toHexString(it.gfn) + " level " + it.level);
                 return BUSY;
             }
             pool.set(sptep, newSpte);
@@ -204,8 +203,7 @@ public final class TdpMmu {
             host.bug("plain write of a present value to a mirror SPTE at gfn 0x" + Long.toHexString(gfn));
             return;
         }
-        if (host.backend().mirrorSpteChanged(gfn, level, old, newSpte) != HookStatus.OK)
-            host.bug("mirror hook failed to remove gfn 0x" + Long.toHexString(gfn) + " level " + level);
+        external.removeLeaf(RootKind.MIRROR, gfn, level, old);
     }
 
     /**
@@ -269,8 +267,8 @@ public final class TdpMmu {
             if (mirror && !shared && isShadowPresent(old) && isLast(old, level))
                 removeMirrorLeaf(gfn, level, old, FROZEN_SPTE);
         }
-        if (mirror && host.backend().mirrorTableFreed(base, level) != HookStatus.OK)
-            host.bug("mirror table at gfn 0x" + Long.toHexString(base) + " level " + level + " could not be freed");
+        if (mirror)
+            external.freeTable(RootKind.MIRROR, base, level);
         rcu.callRcu(table);
     }
 
@@ -297,19 +295,85 @@ public final class TdpMmu {
      * its place. The translations stay the same, so no TLB flush is needed.
      */
     int splitHugePage(TdpIter it, int child) {
-        long huge = it.oldSpte;
-        boolean exec = caps.nxHugePages() && it.level - 1 == Spte.PG_LEVEL_4K;
+        fillSplitChild(it.oldSpte, it.level, child);
+        int r = linkTable(it, child);
+        if (r == OK)
+            accountSplit(it.level);
+        return r;
+    }
+
+    /** The 512 pieces of {@code huge} in {@code child} ({@code make_small_spte}). */
+    private void fillSplitChild(long huge, int level, int child) {
+        boolean exec = caps.nxHugePages() && level - 1 == Spte.PG_LEVEL_4K;
         for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
-            long small = Spte.makeSmallFromHuge(huge, it.level, i);
+            long small = Spte.makeSmallFromHuge(huge, level, i);
             // make_small_spte: with the NX mitigation huge leaves lost X; 4K pieces get it back
             pool.set(TablePool.sptep(child, i), exec ? Spte.makeExecutable(small) : small);
         }
-        int r = linkTable(it, child);
-        if (r == OK) {
-            stats.add(Stat.pages(it.level - 1), Spte.ENT_PER_PAGE);
-            stats.inc(Stat.LPAGE_SPLITS);
+    }
+
+    private void accountSplit(int level) {
+        stats.add(Stat.pages(level - 1), Spte.ENT_PER_PAGE);
+        stats.inc(Stat.LPAGE_SPLITS);
+    }
+
+    /**
+     * {@code tdp_mmu_split_huge_page} with the write lock held ({@code shared=false}, so the link is a plain
+     * {@code tdp_mmu_set_spte}): for a backend-owned table the backend splits its copy first
+     * ({@code split_external_spt}); when it cannot, nothing changes and {@link #BUSY} is returned (the VM is bugged).
+     */
+    int splitHugePageLocked(TdpIter it, int child) {
+        long huge = it.oldSpte;
+        fillSplitChild(huge, it.level, child);
+        long table = Spte.makeNonLeaf(pool.pfnOf(child), caps.adDisabled());
+        if (pool.isMirror(TablePool.tableOf(it.sptep))
+                && !external.split(RootKind.MIRROR, it.gfn, it.level, huge, table))
+            return BUSY;
+        long old = huge;
+        if (Spte.needsAtomicUpdate(huge, it.level))
+            old = pool.xchg(it.sptep, table); // the A/D bits the hardware set meanwhile are not lost
+        else
+            pool.set(it.sptep, table);
+        handleChangedSpte(it.sptep, it.gfn, old, table, it.level, false);
+        it.oldSpte = table;
+        stats.inc(Stat.TDP_MMU_PAGES);
+        accountSplit(it.level);
+        return OK;
+    }
+
+    /**
+     * {@code kvm_split_cross_boundary_leafs}, write lock held: in every valid mirror root, each huge leaf that covers
+     * a boundary of {@code [start, end)} without starting there is split, down to 4K if need be, so a zap of the
+     * range leaves the rest of the huge page mapped (a zap of a backend-owned leaf destroys its contents). Returns
+     * false when a split failed.
+     */
+    public boolean splitCrossBoundaryLeafs(long start, long end) {
+        TdpIter it = new TdpIter(pool);
+        rcu.readLock();
+        try {
+            for (int root : roots) {
+                if (pool.isInvalid(root) || !pool.isMirror(root))
+                    continue;
+                for (long boundary : new long[] { start, end }) {
+                    if (boundary <= 0 || boundary >= maxGfn())
+                        continue;
+                    for (it.start(root, rootLevel, Spte.PG_LEVEL_4K, boundary, boundary + 1, 0); it.valid; it.next()) {
+                        long spte = it.oldSpte;
+                        if (it.level == Spte.PG_LEVEL_4K || !isShadowPresent(spte) || !isLast(spte, it.level)
+                                || Spte.gfnRoundForLevel(boundary, it.level) == boundary)
+                            continue;
+                        int child = allocChild(it, root);
+                        if (splitHugePageLocked(it, child) != OK) {
+                            freeUnlinked(child);
+                            return false;
+                        }
+                    }
+                }
+            }
+            return true;
+        } finally {
+            rcu.readUnlock();
         }
-        return r;
     }
 
     /**

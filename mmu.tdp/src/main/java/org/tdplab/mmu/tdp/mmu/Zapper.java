@@ -113,6 +113,8 @@ public final class Zapper {
      */
     public boolean unmapGfnRange(long start, long end, boolean privateKind, boolean sharedKind) {
         int types = unmapTypes(privateKind, sharedKind);
+        if ((types & MIRROR_ROOTS) != 0 && mmu.caps.mirroredPt())
+            mmu.splitCrossBoundaryLeafs(start, Math.min(end, mmu.maxGfn())); // zap only what is asked for
         boolean flush = zapLeafs(types, start, end);
         mmu.postcondition(survivor(types, start, end));
         return flush;

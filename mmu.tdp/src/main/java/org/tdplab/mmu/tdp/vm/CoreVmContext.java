@@ -140,6 +140,26 @@ final class CoreVmContext implements VmContext {
         }
     }
 
+    /**
+     * Splitting keeps every translation, so nothing is flushed. From a hook that already runs under the write lock
+     * it splits in place; from one under the read lock it cannot (the kernel would deadlock): the VM is bugged.
+     */
+    @Override
+    public boolean splitCrossBoundaryLeafs(long gfn, long npages) {
+        if (vm.mmu.lock.isWriteLockedByMe())
+            return vm.mmu.splitCrossBoundaryLeafs(gfn, gfn + npages) && !vm.bugged();
+        if (vm.mmu.lock.isReadLockedByMe()) {
+            vm.bug(String.format("kvm_split_cross_boundary_leafs at gfn 0x%x with the MMU lock held for read", gfn));
+            return false;
+        }
+        vm.mmu.lock.writeLock();
+        try {
+            return vm.mmu.splitCrossBoundaryLeafs(gfn, gfn + npages) && !vm.bugged();
+        } finally {
+            vm.mmu.lock.writeUnlock();
+        }
+    }
+
     @Override
     public void hugepageSetGuestInhibit(long gfn, int level) {
         Memslot slot = vm.memslots.find(gfn);

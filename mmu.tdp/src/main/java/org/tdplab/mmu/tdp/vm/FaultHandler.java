@@ -276,7 +276,7 @@ final class FaultHandler {
         f.hostWritable = true;
         f.mapWritable = true;
         int folioLevel = levelOfOrder(slot.gmem().folioOrder(slot.gmemIndex(f.gfn)));
-        int backendLevel = Math.min(mmu.caps.privateMaxLevel(), vm.backend().privateMaxLevel(pfn));
+        int backendLevel = Math.min(mmu.caps.privateMaxLevel(), vm.backend().privateMaxLevel(f.gfn, pfn));
         f.maxLevel = Math.min(folioLevel, backendLevel);
         return PageFault.RET_PF_CONTINUE;
     }

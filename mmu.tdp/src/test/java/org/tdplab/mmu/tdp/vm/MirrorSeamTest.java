@@ -25,10 +25,10 @@ import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.SpteChange;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
-import org.tdplab.mmu.tdp.spte.Spte;
 
 /**
  * The mirror seam, with a vendor-neutral recording backend: links and leaf installs arrive under the read lock with
@@ -45,30 +45,52 @@ class MirrorSeamTest {
         CoreVm vm;
 
         @Override
-        public HookStatus mirrorSpteChanged(long gfn, int level, long oldSpte, long newSpte) {
-            boolean install = Spte.isShadowPresent(newSpte);
-            if (install) {
+        public HookStatus setExternalSpte(SpteChange change) {
+            long gfn = change.gfn();
+            int level = change.level();
+            assertEquals(RootKind.MIRROR, change.root());
+            if (change.after().present()) {
                 // installs: read lock, entry frozen by the core meanwhile
                 assertTrue(vm.mmu.lock.isReadLockedByMe(), "installs run under the read lock");
-                assertFalse(Spte.isShadowPresent(oldSpte));
+                assertTrue(change.isInstall());
                 if (busyInstalls > 0) {
                     busyInstalls--;
                     return HookStatus.BUSY;
                 }
                 if (installStatus != HookStatus.OK)
                     return installStatus;
-                events.add((Spte.isLast(newSpte, level) ? "set " : "link ") + Long.toHexString(gfn) + " L" + level);
+                events.add((change.after().leaf() ? "set " : "link ") + Long.toHexString(gfn) + " L" + level);
             } else {
                 assertTrue(vm.mmu.lock.isWriteLockedByMe(), "removals run under the write lock");
+                assertTrue(change.isLeafRemoval());
                 events.add("remove " + Long.toHexString(gfn) + " L" + level);
             }
             return HookStatus.OK;
         }
 
+        /** Split answers: BUSY this many times, then {@link #splitStatus}. */
+        volatile int busySplits;
+        volatile HookStatus splitStatus = HookStatus.OK;
+
         @Override
-        public HookStatus mirrorTableFreed(long gfn, int level) {
+        public HookStatus splitExternalSpt(SpteChange change) {
+            assertTrue(vm.mmu.lock.isWriteLockedByMe(), "splits run under the write lock");
+            assertTrue(change.isSplit());
+            assertEquals(RootKind.MIRROR, change.root());
+            if (busySplits > 0) {
+                busySplits--;
+                return HookStatus.busy("entry locked by a vCPU");
+            }
+            if (splitStatus.isOk())
+                events.add("split " + Long.toHexString(change.gfn()) + " L" + change.level() + " pfn "
+                        + Long.toHexString(change.before().pfn()));
+            return splitStatus;
+        }
+
+        @Override
+        public HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
             events.add("free " + Long.toHexString(gfn) + " L" + level);
-            return keyAssigned ? HookStatus.ERROR : HookStatus.OK;
+            return keyAssigned ? HookStatus.error(Errno.EBUSY, "key still assigned") : HookStatus.OK;
         }
 
         @Override
@@ -84,6 +106,10 @@ class MirrorSeamTest {
     private static final long SHARED = 1L << 47;
 
     private static CoreVm create(Recorder recorder) {
+        return create(recorder, CAPS);
+    }
+
+    private static CoreVm create(Recorder recorder, VmCapabilities caps) {
         Backend backend = new Backend() {
             @Override
             public String vmType() {
@@ -92,7 +118,7 @@ class MirrorSeamTest {
 
             @Override
             public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-                return CAPS;
+                return caps;
             }
 
             @Override
@@ -100,7 +126,7 @@ class MirrorSeamTest {
                 return recorder;
             }
         };
-        CoreVm vm = new CoreVm(77, "mirror", CAPS.vmType(), 2, CAPS, TestVms.MEMORY, backend, Map.of(),
+        CoreVm vm = new CoreVm(77, "mirror", caps.vmType(), 2, caps, TestVms.MEMORY, backend, Map.of(),
                 new CopyOnWriteArrayList<>(), v -> {
                 });
         recorder.vm = vm;
@@ -160,9 +186,10 @@ class MirrorSeamTest {
     void aBackendErrorBugsTheVmAndLaterOperationsFailWithEio() {
         Recorder r = new Recorder();
         CoreVm vm = create(r);
-        r.installStatus = HookStatus.ERROR;
+        r.installStatus = HookStatus.error(Errno.ENOSPC, "no room for gfn 0x%x", 0);
         assertEquals("vm_dead", vm.access(0, Access.WRITE, 0, 0x1000, Encoding.CURRENT, 1).exit().name());
         assertTrue(vm.bugged());
+        assertTrue(vm.bugReason().orElseThrow().contains("ENOSPC: no room for gfn 0x0"), vm.bugReason().orElseThrow());
         assertEquals(Errno.EIO, assertThrows(MmuException.class, () -> vm.setMemoryAttributes(0, 0x1000, false))
                 .errno());
         assertClean(vm);
@@ -190,5 +217,81 @@ class MirrorSeamTest {
         assertEquals(List.of("remove 0 L1", "remove 1 L1", "release key", "free 0 L1", "free 0 L2", "free 0 L3"),
                 r.events);
         assertFalse(vm.bugged());
+    }
+
+    // ---- split_external_spt ---------------------------------------------------------------------------------
+
+    /** The same seam with 2M private leaves allowed. */
+    private static final VmCapabilities HUGE = VmCapabilities.ordinary("mirror-test", 48)
+            .withPrivateMemory(PrivateSource.SHARED_BIT, 2).withMirroredPt(47).withProtectedState()
+            .withMemtypeZap(false);
+
+    private static CoreVm hugeMapped(Recorder r) {
+        CoreVm vm = create(r, HUGE);
+        assertTrue(vm.access(0, Access.WRITE, 0, M2, Encoding.CURRENT, 7).completed());
+        assertEquals(List.of("link 0 L4", "link 0 L3", "set 0 L2"), r.events);
+        r.events.clear();
+        return vm;
+    }
+
+    @Test
+    void aPartialConversionSplitsTheHugeMirrorLeafUnderTheWriteLockAndZapsOnlyThePage() {
+        Recorder r = new Recorder();
+        CoreVm vm = hugeMapped(r);
+        long pfn = vm.lookup(0, RootKind.MIRROR).orElseThrow().pfn();
+        vm.convert(0, false, 0x3000, 0x1000);
+        assertEquals(List.of("split 0 L2 pfn " + Long.toHexString(pfn), "remove 3 L1"), r.events);
+        assertEquals(1, vm.stats().get("lpage_splits"));
+        assertEquals(0, vm.stats().get("pages_2m"));
+        assertEquals(511, vm.stats().get("pages_4k"));
+        assertEquals(1, vm.lookup(0x4000, RootKind.MIRROR).orElseThrow().level(), "the rest stays mapped, at 4K");
+        assertEquals(7, vm.access(1, Access.READ, 0x4000, 0x1000, Encoding.CURRENT, 0).value(), "data kept");
+        assertFalse(vm.bugged());
+        assertClean(vm);
+    }
+
+    @Test
+    void aFaultUnderASplitMirrorTableMapsSmallInsteadOfMergingTheTable() {
+        Recorder r = new Recorder();
+        CoreVm vm = hugeMapped(r);
+        vm.convert(0, false, 0x3000, 0x1000);
+        vm.convert(0, true, 0x3000, 0x1000);
+        r.events.clear();
+        assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 8).completed());
+        assertEquals(List.of("set 3 L1"), r.events, "the table at 2M is kept: the goal steps down to 4K");
+        assertFalse(vm.bugged());
+        assertClean(vm);
+    }
+
+    @Test
+    void aBusySplitIsRetriedUnderTheLockAndAFailedOneBugsTheVmNamingTheBackendsReason() {
+        Recorder r = new Recorder();
+        CoreVm vm = hugeMapped(r);
+        r.busySplits = 3;
+        vm.convert(0, false, 0x3000, 0x1000);
+        assertFalse(vm.bugged());
+        assertEquals(1, vm.stats().get("lpage_splits"));
+
+        Recorder e = new Recorder();
+        CoreVm bad = hugeMapped(e);
+        e.splitStatus = HookStatus.error(Errno.ENOMEM, "no page for the new table");
+        bad.setMemoryAttributes(0x3000, 0x1000, false);
+        assertTrue(bad.bugged());
+        String reason = bad.bugReason().orElseThrow();
+        assertTrue(reason.contains("split_external_spt") && reason.contains("ENOMEM: no page for the new table"),
+                reason);
+    }
+
+    @Test
+    void aBackendSplitsOnRequestAndEveryTranslationStays() {
+        Recorder r = new Recorder();
+        CoreVm vm = hugeMapped(r);
+        assertTrue(vm.context().splitCrossBoundaryLeafs(0x10, 1));
+        assertEquals(1, r.events.size());
+        assertEquals(1, vm.lookup(0x10000, RootKind.MIRROR).orElseThrow().level());
+        assertTrue(vm.context().splitCrossBoundaryLeafs(0, 512), "aligned: nothing to split");
+        assertEquals(1, r.events.size());
+        assertEquals(7, vm.access(0, Access.READ, 0, M2, Encoding.CURRENT, 0).value());
+        assertClean(vm);
     }
 }
