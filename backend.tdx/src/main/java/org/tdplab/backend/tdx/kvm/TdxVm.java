@@ -47,6 +47,13 @@ public final class TdxVm implements VmBackend {
 
     private static final ThreadLocal<TdxModule.Regs> REGS = ThreadLocal.withInitial(TdxModule.Regs::new);
     private static final int PG_LEVEL_4K = 1, PG_LEVEL_2M = 2;
+    /**
+     * The model's error-code bits of an EPT violation that came from the guest's TDG.MEM.PAGE.ACCEPT (extended exit
+     * qualification type ACCEPT): bit 40, and the requested TDX level in bits 42:41. Not kernel PFERR bits (KVM reads
+     * the qualification); they let a trace's {@code kvm_page_fault} carry it, so a replay honours it too.
+     */
+    static final long PFERR_ACCEPT = 1L << 40;
+    static final int PFERR_ACCEPT_LEVEL_SHIFT = 41;
 
     private final VmContext ctx;
     private final TdxOptions options;
@@ -506,6 +513,50 @@ public final class TdxVm implements VmBackend {
     }
 
     /**
+     * {@code tdx_sept_split_private_spte} (v3 08/24 = RFC v5 39/45), write lock held: the huge private leaf at
+     * {@code gfn} becomes a table of 512 smaller leaves — TDH.MEM.RANGE.BLOCK at its level, {@code tdx_track} (TRACK
+     * and a kick), then TDH.MEM.PAGE.DEMOTE with a new S-EPT page for the mirror's new table. No UNBLOCK follows: the
+     * pieces are unblocked already. BLOCK and DEMOTE retry a BUSY once with every vCPU kept out
+     * ({@code tdh_do_no_vcpus}); anything else bugs the VM. The pages and their data stay where they are.
+     */
+    @Override
+    public HookStatus splitExternalSpt(SpteChange change) {
+        long gfn = change.gfn();
+        int level = change.level();
+        if (!change.isSplit() || state != TD_STATE_RUNNABLE || level != PG_LEVEL_2M || !options.hugePages())
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(state != RUNNABLE || level != PG_LEVEL_2M): splitting gfn "
+                    + "0x%x level %d", gfn, level);
+        removalsInFlight.incrementAndGet();
+        try {
+            if (installsInFlight.get() > 0 || removalsInFlight.get() > 1)
+                record("inv 12: the split of gfn 0x%x ran concurrently with another mirror change", gfn);
+            long rcx = (gfn << 12) | (level - 1);
+            TdxModule.Regs regs = REGS.get();
+            long st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
+                    module.tdhMemRangeBlock(rcx, tdr(), regs)));
+            if (st != TDX_SUCCESS)
+                return tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
+            HookStatus tracked = track(gfn);
+            if (!tracked.isOk())
+                return tracked;
+            long page = sparePage.getAndSet(-1);
+            if (page < 0)
+                page = allocFrame();
+            long newPage = page;
+            st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, level,
+                    module.tdhMemPageDemote(rcx, tdr(), newPage << 12, regs)));
+            if (st != TDX_SUCCESS) {
+                freeFrame(page);
+                return tdxError(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, st);
+            }
+            septPages.put(septKey(gfn, level - 1), page);
+            return HookStatus.OK;
+        } finally {
+            removalsInFlight.decrementAndGet();
+        }
+    }
+
+    /**
      * {@code tdx_sept_free_private_spt}: only after the HKID is released (else {@code KVM_BUG_ON}, and the page is
      * leaked); TDH.PHYMEM.PAGE.RECLAIM, then the page is cleared and freed. A failed reclaim leaks it.
      */
@@ -638,13 +689,47 @@ public final class TdxVm implements VmBackend {
                 cursorRemovals[vcpu] = removals.sum();
                 if (g != gfn)
                     ctx.nestedWalk(vcpu, g, true); // the operand the instruction faulted on
-                return Walk.violation(0);
+                return Walk.violation(st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION ? acceptExitBits(vcpu) : 0);
             }
             cursorUnit[vcpu] = -1;
             return Walk.fatal(); // a Linux guest panics when it cannot accept its memory
         }
         cursorUnit[vcpu] = -1;
         return Walk.translated(module.acceptedHpa(vcpu) >>> 12, level);
+    }
+
+    /**
+     * The exit's error-code bits for KVM's exit handler: with huge pages, an ACCEPT exit carries the requested level
+     * ({@link #PFERR_ACCEPT}; KVM reads it from the extended exit qualification, a trace from these bits).
+     */
+    private long acceptExitBits(int vcpu) {
+        long eeq = module.extExitQualification(vcpu);
+        if (!options.hugePages() || TdxModule.eeqType(eeq) != TdxModule.EEQ_ACCEPT)
+            return 0;
+        return PFERR_ACCEPT | ((long) TdxModule.eeqAcceptLevel(eeq) << PFERR_ACCEPT_LEVEL_SHIFT);
+    }
+
+    /**
+     * {@code tdx_honor_guest_accept_level} (v3 13/24; {@code tdx_handle_mismatched_accept} in RFC v5 41/45), in the
+     * EPT-violation exit handler before the fault: an exit from the guest's ACCEPT at {@code level} splits any
+     * private mapping larger than that over the accepted unit (BLOCK, TRACK, kick, DEMOTE under the write lock), then
+     * sets the guest-inhibit bit above it (2M, and 1G for a 4K accept), so this and later faults map at the guest's
+     * level. The bit is tested first without the lock: it is only ever set, after the split.
+     */
+    @Override
+    public void violationEntered(int vcpu, long gfn, long errorBits) {
+        if ((errorBits & PFERR_ACCEPT) == 0 || !options.hugePages())
+            return;
+        int level = (int) ((errorBits >>> PFERR_ACCEPT_LEVEL_SHIFT) & 3) + 1;
+        if (level > PG_LEVEL_2M || ctx.hugepageTestGuestInhibit(gfn, level + 1))
+            return;
+        long pages = 1L << (9 * (level - 1));
+        // no TLB flush after it: the BLOCK + TRACK + kick of the split is one
+        if (!ctx.splitCrossBoundaryLeafs(gfn & -pages, pages))
+            return; // the VM is bugged
+        ctx.hugepageSetGuestInhibit(gfn, level + 1);
+        if (level == PG_LEVEL_4K)
+            ctx.hugepageSetGuestInhibit(gfn, level + 2);
     }
 
     /** The largest accept size ({@code <= max}) whose page at {@code g} is aligned and ends by {@code end}. */

@@ -44,8 +44,18 @@ public final class Zapper {
         return flush;
     }
 
-    /** {@link #zapLeafs} with invariant 16 checked on return. */
+    /**
+     * A backend-owned leaf holds what it maps only while it is mapped: before a zap of mirror roots, the huge leaves
+     * crossing the range's edges are split, so the zap takes exactly the range asked for.
+     */
+    private void splitMirrorEdges(int types, long start, long end) {
+        if ((types & MIRROR_ROOTS) != 0 && mmu.caps.mirroredPt())
+            mmu.splitCrossBoundaryLeafs(start, Math.min(end, mmu.maxGfn()));
+    }
+
+    /** {@link #zapLeafs} with invariant 16 checked on return; mirror leaves crossing the edges split first. */
     public boolean zapLeafsChecked(int types, long start, long end) {
+        splitMirrorEdges(types, start, end);
         boolean flush = zapLeafs(types, start, end);
         mmu.postcondition(survivor(types, start, end));
         return flush;
@@ -113,8 +123,7 @@ public final class Zapper {
      */
     public boolean unmapGfnRange(long start, long end, boolean privateKind, boolean sharedKind) {
         int types = unmapTypes(privateKind, sharedKind);
-        if ((types & MIRROR_ROOTS) != 0 && mmu.caps.mirroredPt())
-            mmu.splitCrossBoundaryLeafs(start, Math.min(end, mmu.maxGfn())); // zap only what is asked for
+        splitMirrorEdges(types, start, end);
         boolean flush = zapLeafs(types, start, end);
         mmu.postcondition(survivor(types, start, end));
         return flush;
