@@ -49,6 +49,9 @@ final class FaultHandler {
         long traced = errorCode | (isPrivate ? ErrorCode.PRIVATE_ACCESS : 0);
         if (!prefetch)
             vm.trace.faultEntered(v.id, gpa, traced);
+        long vendorBits = ErrorCode.vendorBits(errorCode);
+        if (vendorBits != 0) // the vendor's exit handling before the fault (no MMU lock held)
+            vm.backend().violationEntered(v.id, gfn, vendorBits);
         boolean rsvd = (errorCode & ErrorCode.RSVD) != 0;
         int r = RET_PF_INVALID;
         vm.srcu.readLock();
