@@ -131,19 +131,24 @@ public final class Zapper {
 
     /**
      * {@code tdp_mmu_iter_cond_resched} for write-lock walks: when someone waits for the MMU lock and the walk has
-     * made progress, flush what is pending, drop and retake the lock, and restart the walk from the root.
+     * made progress, flush what is pending, drop and retake the lock, and restart the walk from the root where it
+     * was. The iterator is this zapper's one write-lock iterator, which whoever takes the lock meanwhile walks with
+     * too: the walk's position is kept aside and the iterator set back to it.
      */
     private boolean condResched(boolean flush) {
         if (!mmu.lock.contended() || !it.canYield() || !mmu.lock.writeHeldOnce())
             return false;
         if (flush)
             mmu.host.flushRemoteTlbs(0, mmu.maxGfn());
+        int root = it.rootId, rootLevel = it.rootLevel, minLevel = it.minLevel;
+        long resume = it.nextLastLevelGfn, end = it.endGfn, bits = it.gfnBits;
         mmu.rcu.readUnlock();
         mmu.lock.writeUnlock();
         Thread.yield();
         mmu.lock.writeLock();
         mmu.rcu.readLock();
-        it.markYielded();
+        it.start(root, rootLevel, minLevel, resume, end, bits);
+        it.markYielded(); // the next step re-walks to the entry not handled yet
         return true;
     }
 
