@@ -100,4 +100,74 @@ class TdxHugePagesTest {
         assertRead(vm, 0, 2 * M2 + 0x3000, 0);
         assertClean(vm);
     }
+
+    @Test
+    void a4KConversionInsideA2MLeafSplitsItWithABusyRetryAndKeepsTheRest() {
+        // every contended module lock is busy: BLOCK and DEMOTE succeed on tdh_do_no_vcpus's retry
+        Vm vm = built("split", 2, Map.of("huge_pages", "on", "busy_rate", "1"));
+        assertDone(vm.accept(0, 2 * M2, M2, PageSize.SIZE_2M));
+        assertDone(vm.access(0, Access.WRITE, 2 * M2, M2, Encoding.PRIVATE, 0x99));
+        assertDone(vm.access(1, Access.READ, 2 * M2, K4, Encoding.PRIVATE, 0)); // vCPU 1 stays in the TD
+        long busy = stat(vm, "TDX_OPERAND_BUSY");
+        assertDone(vm.convert(0, false, 2 * M2 + 0x7000, K4));
+        assertEquals(1, tds.calls.stream().filter(c -> c.equals("split TDH.MEM.PAGE.DEMOTE TDX_SUCCESS")).count());
+        assertTrue(countBusy("split", "TDH.MEM.RANGE.BLOCK") > 0, "BLOCK lost to the vCPU inside, then retried");
+        assertTrue(stat(vm, "TDX_OPERAND_BUSY") > busy, "the split met TDX_OPERAND_BUSY and retried");
+        assertEquals(0, stat(vm, "TDH.MEM.RANGE.UNBLOCK"));
+        assertEquals(1, stat(vm, "TDH.MEM.PAGE.REMOVE"));
+        assertEquals(1, mirrorLevel(vm, 2 * M2 + 0x8000));
+        assertEquals(SeptState.NL_MAPPED, TdxModule.stateOf(tds.tdx(vm).module().lookup((2 * M2) >>> 12, 1)));
+        assertRead(vm, 1, 2 * M2 + 0x6000, 0x99);
+        assertRead(vm, 1, 2 * M2 + 0x1ff000, 0x99);
+        assertRead(vm, 0, 2 * M2 + 0x7000, 0); // now a fresh shared page
+        assertClean(vm);
+    }
+
+    /** How many calls of {@code leaf} came back busy in VM {@code vm}. */
+    private long countBusy(String vm, String leaf) {
+        return tds.calls.stream().filter(c -> c.startsWith(vm + " " + leaf + " TDX_OPERAND_BUSY")).count();
+    }
+
+    @Test
+    void teardownRemoves2MLeavesBeforeTheKeyAndGivesEveryFrameBack() {
+        Vm vm = built("down", 1, HUGE);
+        assertDone(vm.accept(0, 2 * M2, 2 * M2, PageSize.SIZE_2M));
+        assertDone(vm.convert(0, false, 3 * M2 + K4, K4)); // one split 2M range too
+        TdxVm t = tds.tdx(vm);
+        tds.calls.clear();
+        vm.destroy();
+        long removes = tds.calls.stream().filter(c -> c.startsWith("down TDH.MEM.PAGE.REMOVE")).count();
+        assertEquals(1 + 511 + 4, removes, "one 2M leaf, the 511 pieces of the split one, the 4 image pages");
+        int firstFreeid = tds.calls.indexOf("down TDH.MNG.KEY.FREEID TDX_SUCCESS");
+        int lastRemove = -1;
+        for (int i = 0; i < tds.calls.size(); i++)
+            if (tds.calls.get(i).startsWith("down TDH.MEM.PAGE.REMOVE"))
+                lastRemove = i;
+        assertTrue(lastRemove < firstFreeid, "every private leaf goes before the HKID is released");
+        assertEquals(0, t.framesHeld());
+        assertTrue(t.module().pamtEmpty());
+    }
+
+    @Test
+    void a2MLeafSurvivesABackendSwapAndIsSplitAfterIt() {
+        org.tdplab.mmu.api.backend.Backend first = new org.tdplab.backend.tdx.TdxBackend();
+        org.tdplab.mmu.api.VmManager manager = org.tdplab.mmu.tdp.vm.Standalone.vmManager(first);
+        Vm vm = manager.create("swap", "tdx", 1, 48, HUGE);
+        vm.addMemslot(0, 0, 8 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
+        vm.setMemoryAttributes(0, 8 * M1, true);
+        vm.invoke("finalize", Map.of(), Set.of());
+        assertDone(vm.accept(0, 2 * M2, M2, PageSize.SIZE_2M));
+        assertDone(vm.access(0, Access.WRITE, 2 * M2, M2, Encoding.PRIVATE, 0x31));
+        org.tdplab.mmu.tdp.vm.Standalone.unbind(manager, first);
+        org.tdplab.mmu.tdp.vm.Standalone.bind(manager, new org.tdplab.backend.tdx.TdxBackend(), 7, "2.0");
+        assertTrue(vm.suspension().isEmpty());
+        assertEquals(2, mirrorLevel(vm, 2 * M2));
+        assertClean(vm);
+        assertDone(vm.accept(0, 2 * M2 + 0x5000, K4, PageSize.SIZE_4K)); // already accepted: no split
+        assertDone(vm.convert(0, false, 2 * M2 + 0x5000, K4)); // split by the new backend
+        assertEquals(1, stat(vm, "TDH.MEM.PAGE.DEMOTE"));
+        assertRead(vm, 0, 2 * M2 + 0x4000, 0x31);
+        assertClean(vm);
+        vm.destroy();
+    }
 }
