@@ -2,11 +2,11 @@ package org.tdplab.mmu.scenario.run;
 
 import java.util.List;
 
-import org.tdplab.mmu.scenario.io.Units;
 import org.tdplab.mmu.scenario.lang.Statement;
 
 /**
- * The Java heap ran out while a file ran: the file fails with {@code ENOMEM} at the statement that was running,
+ * The Java heap ran out while a file ran, outside any VM operation (inside one the core answers {@code ENOMEM} itself
+ * and the statement fails like any other): the file fails with {@code ENOMEM} at the statement that was running,
  * naming the heap's size and how to raise it, its VMs are torn down to give the memory back, and the run goes on
  * with the next file.
  */
@@ -14,12 +14,11 @@ final class OutOfMemory {
     private OutOfMemory() {
     }
 
+    /** The failure, in the words the core uses for an operation that ran out of heap. */
     static Failure failure(String file, Statement last, String consequence) {
-        long max = Runtime.getRuntime().maxMemory();
-        String heap = max == Long.MAX_VALUE ? "" : " (" + Units.bytes(max) + ")";
         return new Failure(file, last == null ? 1 : last.line(), "the statement to succeed or fail with an errno",
-                "ENOMEM: the Java heap" + heap + " is exhausted; give it more with TDPLAB_JAVA_OPTS=-Xmx… (e.g. "
-                        + "TDPLAB_JAVA_OPTS=-Xmx16g ./tdplab run …) or make the guest smaller",
+                String.format(java.util.Locale.ROOT, "ENOMEM: the Java heap (%d MiB) is exhausted: raise it with -Xmx, "
+                        + "e.g. TDPLAB_JAVA_OPTS=-Xmx20g ./tdplab run …", Runtime.getRuntime().maxMemory() >> 20),
                 last == null ? List.of(consequence) : List.of(last.source().strip(), consequence));
     }
 

@@ -17,8 +17,10 @@ import org.tdplab.mmu.api.Vm;
  */
 final class Context {
     static final long PAGE = 4096;
-    /** Pages per vCPU at most: keeps a run bounded (and {@link Order}'s arithmetic in a long). */
-    static final long MAX_PAGES = 1L << 24;
+    /** Pages per vCPU at most (1 TiB): keeps {@link Order}'s arithmetic in a long. */
+    static final long MAX_PAGES = 1L << 28;
+    /** The bytes one accept call takes at most (a multiple of every accept level). */
+    static final long ACCEPT_CHUNK = 4L << 20;
 
     final Vm vm;
     final String workload;
@@ -87,10 +89,13 @@ final class Context {
                 + "'attr.set %s gpa=0x%x size=0x%x private' before this run, or accept=off to use the range as shared)",
                 vm.name(), gpa, size);
         Vcpus.Phase p = Vcpus.run(phase, vcpus, v -> {
-            long end = v == vcpus - 1 ? gpa + size : gpa + (v + 1) * slice;
-            complete(v, advice, vm.accept(v, gpa + v * slice, end - (gpa + v * slice), acceptLevel));
-            org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet((end - (gpa + v * slice)) / PAGE);
-            return (end - (gpa + v * slice)) / PAGE;
+            long from = gpa + v * slice, end = v == vcpus - 1 ? gpa + size : from + slice;
+            for (long a = from; a < end; a += ACCEPT_CHUNK) { // in pieces, as the guest's loop goes: progress shows
+                long n = Math.min(ACCEPT_CHUNK, end - a);
+                complete(v, advice, vm.accept(v, a, n, acceptLevel));
+                org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(n / PAGE);
+            }
+            return (end - from) / PAGE;
         });
         report.time("Accepting memory", p.wallNanos());
     }
@@ -103,8 +108,9 @@ final class Context {
             if ((i & 1023) == 1023)
                 org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(1024);
             long a = base + o.page(i) * PAGE;
-            complete(vcpu, access.name().toLowerCase(java.util.Locale.ROOT) + " at " + Long.toHexString(a),
-                    vm.access(vcpu, access, a, PAGE, Encoding.CURRENT, value));
+            AccessResult r = vm.access(vcpu, access, a, PAGE, Encoding.CURRENT, value);
+            if (!r.completed()) // the words of a failure are built only for one
+                complete(vcpu, access.name().toLowerCase(java.util.Locale.ROOT) + " at " + Long.toHexString(a), r);
         }
         org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(o.size() & 1023);
         return o.size();

@@ -46,7 +46,7 @@ public final class Report {
     static String warmUp(Vcpus.Phase p) {
         if (p.jitMillis() * 1_000_000L * 20 < p.wallNanos() || p.jitMillis() == 0)
             return "";
-        return String.format(Locale.ROOT, "; includes JIT warm-up: the compiler worked %d ms of these %s",
+        return String.format(Locale.ROOT, "; includes JIT warm-up: the JIT compilers worked %d ms during these %s",
                 p.jitMillis(), seconds(p.wallNanos()));
     }
 }

@@ -166,6 +166,23 @@ class RunCommandTest {
     }
 
     @Test
+    void aFifoIsReadUpToItsEnd() throws Exception {
+        Path fifo = dir.resolve("in.scn");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        Thread writer = new Thread(() -> {
+            try {
+                Files.writeString(fifo, "vm.create vm type=default\ncheck vm\n");
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        writer.start();
+        assertEquals(0, command.run(fifo.toString()), text(err));
+        writer.join(10_000);
+        assertTrue(text(out).endsWith("in.scn: 2 statements, 0 expectations, ok\n1 passed, 0 failed\n"), text(out));
+    }
+
+    @Test
     void parseErrorsAreCappedAtAHundredThenCounted() throws Exception {
         Path a = Files.writeString(dir.resolve("a.scn"), "nonsense\n".repeat(80));
         Path b = Files.writeString(dir.resolve("b.scn"), "nonsense\n".repeat(1500));

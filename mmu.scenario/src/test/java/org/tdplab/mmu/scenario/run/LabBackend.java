@@ -32,6 +32,8 @@ final class LabBackend implements Backend {
 
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+        if ("on".equals(options.get("hog")))
+            throw new OutOfMemoryError("Java heap space"); // outside any VM operation: the runner's own catch
         return VmCapabilities.ordinary("lab", gpaw).withMemtypeZap(false);
     }
 

@@ -139,7 +139,7 @@ class WorkloadsTest {
     @Test
     void ratesSayWhenTheyIncludeJitWarmUp() {
         assertEquals("", Report.warmUp(new Vcpus.Phase("p", new long[1], new long[1], 1_000_000_000L, 40)));
-        assertEquals("; includes JIT warm-up: the compiler worked 300 ms of these 1.000000000s",
+        assertEquals("; includes JIT warm-up: the JIT compilers worked 300 ms during these 1.000000000s",
                 Report.warmUp(new Vcpus.Phase("p", new long[1], new long[1], 1_000_000_000L, 300)));
         assertEquals("iteration 2: dirty", Vcpus.label("dirty-2"));
         assertEquals("demand paging", Vcpus.label("demand-paging"));

@@ -26,13 +26,15 @@ final class FrameAllocator {
         int free2mCount;
     }
 
-    private final long frames;
-    private final byte[] state;          // per 1G region
-    private final Region[] regions;      // split regions only
-    private final long[] free1g;         // regions wholly free
-    private final long[] has2m;          // split regions with a wholly free child
-    private final long[] has4k;          // split regions with a split child that has a free frame
+    private long frames;
+    private byte[] state;          // per 1G region
+    private Region[] regions;      // split regions only
+    private long[] free1g;         // regions wholly free
+    private long[] has2m;          // split regions with a wholly free child
+    private long[] has4k;          // split regions with a split child that has a free frame
     private long freeFrames;
+    /** Bitmap words before this one have no bit set in {@link #free1g} / {@link #has2m} / {@link #has4k}. */
+    private int hint1g, hint2m, hint4k;
 
     FrameAllocator(long frames) {
         this.frames = frames;
@@ -46,7 +48,7 @@ final class FrameAllocator {
         for (int r = 0; r < n; r++) {
             long base = (long) r << 18;
             if (base + (1L << 18) <= frames)
-                setBit(free1g, r);
+                set1g(r);
             else
                 initPartialRegion(r, base);
         }
@@ -78,13 +80,40 @@ final class FrameAllocator {
             }
         }
         if (reg.free2mCount > 0)
-            setBit(has2m, r);
+            set2m(r);
         if (any(reg.has4k))
-            setBit(has4k, r);
+            set4k(r);
     }
 
     long freeFrames() {
         return freeFrames;
+    }
+
+    long frames() {
+        return frames;
+    }
+
+    /** Whether {@link #grow} may extend this allocator: its size is a whole number of 1G regions. */
+    boolean growable() {
+        return (frames & ((1L << 18) - 1)) == 0;
+    }
+
+    /** Adds wholly free 1G regions up to {@code newFrames} (a multiple of 1G); the caller checked {@link #growable}. */
+    void grow(long newFrames) {
+        int old = state.length, n = (int) (newFrames >>> 18);
+        if (n <= old)
+            return;
+        state = Arrays.copyOf(state, n);
+        regions = Arrays.copyOf(regions, n);
+        int words = (n + 63) >>> 6;
+        free1g = Arrays.copyOf(free1g, words);
+        has2m = Arrays.copyOf(has2m, words);
+        has4k = Arrays.copyOf(has4k, words);
+        for (int r = old; r < n; r++)
+            set1g(r);
+        hint1g = Math.min(hint1g, old >>> 6);
+        freeFrames += newFrames - frames;
+        frames = newFrames;
     }
 
     /** Base PFN of a free block of {@code level}, now allocated; -1 when none is free. */
@@ -102,7 +131,7 @@ final class FrameAllocator {
     }
 
     private long alloc1g() {
-        int r = first(free1g);
+        int r = first1g();
         if (r < 0)
             return -1;
         clearBit(free1g, r);
@@ -112,9 +141,9 @@ final class FrameAllocator {
 
     /** A whole 2M block, either USED or (for 4K allocation) freshly SPLIT with every frame free. */
     private long alloc2m(boolean forSplit) {
-        int r = first(has2m);
+        int r = first2m();
         if (r < 0) {
-            r = first(free1g);
+            r = first1g();
             if (r < 0)
                 return -1;
             clearBit(free1g, r);
@@ -123,7 +152,7 @@ final class FrameAllocator {
             reg.free2mCount = FAN;
             state[r] = SPLIT;
             regions[r] = reg;
-            setBit(has2m, r);
+            set2m(r);
         }
         Region reg = regions[r];
         int c = first(reg.free2m);
@@ -137,7 +166,7 @@ final class FrameAllocator {
             reg.blocks[c] = b;
             reg.state[c] = SPLIT;
             setBit(reg.has4k, c);
-            setBit(has4k, r);
+            set4k(r);
         } else {
             reg.state[c] = USED;
         }
@@ -145,11 +174,11 @@ final class FrameAllocator {
     }
 
     private long alloc4k() {
-        int r = first(has4k);
+        int r = first4k();
         if (r < 0) {
             if (alloc2m(true) < 0)
                 return -1;
-            r = first(has4k);
+            r = first4k();
         }
         Region reg = regions[r];
         int c = first(reg.has4k);
@@ -173,7 +202,7 @@ final class FrameAllocator {
             if (state[r] != USED)
                 throw notAllocated(pfn, level);
             state[r] = FREE;
-            setBit(free1g, r);
+            set1g(r);
             break;
         case Levels.L2M:
             free2m(r, (int) ((pfn >>> 9) & 511), pfn);
@@ -194,13 +223,13 @@ final class FrameAllocator {
     private void markFree2m(int r, Region reg, int c) {
         reg.state[c] = FREE;
         setBit(reg.free2m, c);
-        setBit(has2m, r);
+        set2m(r);
         if (++reg.free2mCount == FAN) {   // the whole region is free again
             regions[r] = null;
             state[r] = FREE;
             clearBit(has2m, r);
             clearBit(has4k, r);
-            setBit(free1g, r);
+            set1g(r);
         }
     }
 
@@ -218,7 +247,7 @@ final class FrameAllocator {
             markFree2m(r, reg, c);
         } else {
             setBit(reg.has4k, c);
-            setBit(has4k, r);
+            set4k(r);
         }
     }
 
@@ -276,6 +305,48 @@ final class FrameAllocator {
     private static IllegalStateException notAllocated(long pfn, int level) {
         return new IllegalStateException(String.format("pfn=0x%x: no allocated %s block starts here", pfn,
                 Levels.name(level)));
+    }
+
+    // The region bitmaps are scanned from a hint: a host of terabytes has thousands of words, and allocation takes the
+    // lowest free region first, so the words below the hint stay empty until a free lowers it again.
+    private int first1g() {
+        int w = firstWord(free1g, hint1g);
+        hint1g = w < 0 ? free1g.length : w;
+        return w < 0 ? -1 : (w << 6) + Long.numberOfTrailingZeros(free1g[w]);
+    }
+
+    private int first2m() {
+        int w = firstWord(has2m, hint2m);
+        hint2m = w < 0 ? has2m.length : w;
+        return w < 0 ? -1 : (w << 6) + Long.numberOfTrailingZeros(has2m[w]);
+    }
+
+    private int first4k() {
+        int w = firstWord(has4k, hint4k);
+        hint4k = w < 0 ? has4k.length : w;
+        return w < 0 ? -1 : (w << 6) + Long.numberOfTrailingZeros(has4k[w]);
+    }
+
+    private void set1g(int r) {
+        setBit(free1g, r);
+        hint1g = Math.min(hint1g, r >>> 6);
+    }
+
+    private void set2m(int r) {
+        setBit(has2m, r);
+        hint2m = Math.min(hint2m, r >>> 6);
+    }
+
+    private void set4k(int r) {
+        setBit(has4k, r);
+        hint4k = Math.min(hint4k, r >>> 6);
+    }
+
+    private static int firstWord(long[] bm, int from) {
+        for (int w = from; w < bm.length; w++)
+            if (bm[w] != 0)
+                return w;
+        return -1;
     }
 
     private static int first(long[] bm) {

@@ -7,40 +7,66 @@ import org.tdplab.mmu.api.MmuException;
 
 /**
  * Simulated host physical memory: a frame allocator of naturally aligned 4K / 2M / 1G blocks, the owner of every
- * 4K frame, and a 64-bit data token per frame that stands for the frame's contents. Metadata is created lazily per
- * 2M region, so memory use follows what is allocated and written, not the configured size.
+ * 4K frame, and a 64-bit data token per frame that stands for the frame's contents. Metadata is created lazily, so
+ * memory use follows what is allocated and written, not the configured size: the owner of a 2M or 1G block is kept
+ * once per 2M, and per 4K frame only for 4K allocations and split blocks.
  *
- * <p>Allocation, free, split and ownership changes take one lock. Token reads and writes and owner reads are
- * lock-free and allocation-free; concurrent token writers are safe. Freeing a frame zeroes its token (a new owner
- * sees zeroed memory).
+ * <p>The memory grows, 1G at a time or by doubling, when an allocation finds no free block, up to its limit — as much
+ * as the VMs' memslots and page tables need. Past the limit an allocation fails with {@code ENOMEM} naming it.
+ *
+ * <p>Allocation, free, split, growth and ownership changes take one lock. Token reads and writes and owner reads
+ * are lock-free and allocation-free; concurrent token writers are safe. Freeing a frame zeroes its token (a new
+ * owner sees zeroed memory).
  */
 public final class HostMemory {
+    /** Where a host memory that grows starts. */
     public static final long DEFAULT_SIZE = 64L << 30;
+    /** How far it may grow unless configured otherwise. */
+    public static final long DEFAULT_LIMIT = 16L << 40;
+    /** What names the limit in an {@code ENOMEM} message. */
+    public static final String LIMIT_PROPERTY = "tdplab.host.memory.max";
 
     /** Owner kinds of a frame. */
     public static final int FREE = 0, SHARED = 1, GMEM = 2, PAGE_TABLE = 3, FIRMWARE = 4;
     private static final int KINDS = 5;
     private static final String[] KIND_NAMES = { "free", "shared", "gmem", "page_table", "firmware" };
+    private static final int BLOCK_SHIFT = 9;
 
-    private final long frames;
+    private volatile long frames;
+    private final long limitFrames;
     private final FrameAllocator allocator;
-    /** Per frame: {@code kind << 32 | id} (0 = FREE). */
+    /** Per frame: {@code kind << 32 | id} (0 = FREE, or see {@link #blockOwner}). */
     private final SparseLongArray owner;
+    /** Per 2M block allocated as a whole (2M, or a part of 1G): its owner word; 0 = see {@link #owner}. */
+    private final SparseLongArray blockOwner;
     private final SparseLongArray token;
     private final AtomicLongArray inUse = new AtomicLongArray(KINDS);
 
     public HostMemory() {
-        this(DEFAULT_SIZE);
+        this(DEFAULT_SIZE, DEFAULT_LIMIT);
     }
 
-    /** @param sizeBytes the host's physical memory; a multiple of 4K */
+    /** @param sizeBytes the host's physical memory, fixed; a multiple of 4K */
     public HostMemory(long sizeBytes) {
+        this(sizeBytes, sizeBytes);
+    }
+
+    /**
+     * @param sizeBytes the host's physical memory at first; a multiple of 4K
+     * @param limitBytes how far it may grow (a multiple of 1G to grow at all)
+     */
+    public HostMemory(long sizeBytes, long limitBytes) {
         if (sizeBytes <= 0 || (sizeBytes & (Levels.PAGE_SIZE - 1)) != 0)
             throw new MmuException(Errno.EINVAL, "size=0x%x: host memory must be a non-zero multiple of 4K",
                     sizeBytes);
+        if (limitBytes < sizeBytes)
+            throw new MmuException(Errno.EINVAL, "limit=0x%x: host memory may not be limited below its size 0x%x",
+                    limitBytes, sizeBytes);
         this.frames = sizeBytes >>> Levels.PAGE_SHIFT;
+        this.limitFrames = limitBytes >>> Levels.PAGE_SHIFT;
         this.allocator = new FrameAllocator(frames);
         this.owner = new SparseLongArray(frames);
+        this.blockOwner = new SparseLongArray((frames >>> BLOCK_SHIFT) + 1);
         this.token = new SparseLongArray(frames);
     }
 
@@ -48,15 +74,20 @@ public final class HostMemory {
         return frames;
     }
 
+    public long limitFrames() {
+        return limitFrames;
+    }
+
     public static String kindName(int kind) {
         return kind >= 0 && kind < KINDS ? KIND_NAMES[kind] : "kind" + kind;
     }
 
     /**
-     * Allocates a naturally aligned block of {@code level} owned by ({@code ownerKind}, {@code ownerId}).
+     * Allocates a naturally aligned block of {@code level} owned by ({@code ownerKind}, {@code ownerId}), growing the
+     * memory when no block is free and the limit allows.
      *
      * @return the base PFN
-     * @throws MmuException ENOMEM when no free block of that size is left
+     * @throws MmuException ENOMEM when no free block of that size is left and the limit is reached
      */
     public long alloc(int level, int ownerKind, int ownerId) {
         checkKind(ownerKind);
@@ -64,16 +95,39 @@ public final class HostMemory {
             throw new IllegalArgumentException("an allocated block needs an owner kind other than FREE");
         synchronized (allocator) {
             long pfn = allocator.alloc(level);
+            if (pfn < 0 && grow(Levels.pages(level)))
+                pfn = allocator.alloc(level);
             if (pfn < 0)
-                throw new MmuException(Errno.ENOMEM, "no free %s block in %d MiB of host memory (%d frames free)",
-                        Levels.name(level), frames >>> 8, allocator.freeFrames());
+                throw new MmuException(Errno.ENOMEM, "no free %s block in %d MiB of host memory (%d frames free; the "
+                        + "limit is %d GiB: raise it with -D%s=SIZE)", Levels.name(level), frames >>> 8,
+                        allocator.freeFrames(), limitFrames >>> 18, LIMIT_PROPERTY);
             long n = Levels.pages(level);
             long o = (long) ownerKind << 32 | (ownerId & 0xffffffffL);
-            for (long i = 0; i < n; i++)
-                owner.set(pfn + i, o);
+            if (level == Levels.L4K)
+                owner.set(pfn, o);
+            else
+                for (long b = pfn >>> BLOCK_SHIFT; b < (pfn + n) >>> BLOCK_SHIFT; b++)
+                    blockOwner.set(b, o);
             inUse.addAndGet(ownerKind, n);
             return pfn;
         }
+    }
+
+    /** Adds at least {@code needed} frames (1G at a time, or doubling), within the limit. Holds the lock. */
+    private boolean grow(long needed) {
+        if (!allocator.growable() || frames >= limitFrames)
+            return false;
+        long g = 1L << 18;
+        long want = Math.max(frames * 2, frames + (needed + g - 1) / g * g);
+        long to = Math.min(limitFrames / g * g, want);
+        if (to <= frames)
+            return false;
+        owner.grow(to);
+        token.grow(to);
+        blockOwner.grow((to >>> BLOCK_SHIFT) + 1);
+        allocator.grow(to);
+        frames = to;
+        return true;
     }
 
     /** Frees an allocated block: its frames become FREE and their tokens 0. */
@@ -81,9 +135,19 @@ public final class HostMemory {
         synchronized (allocator) {
             long n = Levels.pages(level);
             allocator.free(pfn, level); // validates first
-            for (long i = 0; i < n; i++) {
-                int kind = (int) (owner.get(pfn + i) >>> 32);
-                inUse.decrementAndGet(kind);
+            if (level == Levels.L4K) {
+                inUse.decrementAndGet(kindOf(owner(pfn)));
+            } else {
+                for (long b = pfn >>> BLOCK_SHIFT; b < (pfn + n) >>> BLOCK_SHIFT; b++) {
+                    long bo = blockOwner.get(b);
+                    if (bo != 0) {
+                        inUse.addAndGet(kindOf(bo), -(1L << BLOCK_SHIFT));
+                        blockOwner.set(b, 0);
+                    } else {
+                        for (long f = b << BLOCK_SHIFT; f < (b + 1) << BLOCK_SHIFT; f++)
+                            inUse.decrementAndGet(kindOf(owner.get(f)));
+                    }
+                }
             }
             // Drop the metadata of every 2M region that is now wholly free; zero the rest.
             for (long b = Levels.alignDown(pfn, Levels.L2M); b < pfn + n; b += 512) {
@@ -103,7 +167,19 @@ public final class HostMemory {
     public void split(long pfn, int level) {
         synchronized (allocator) {
             allocator.split(pfn, level);
+            if (level == Levels.L2M)
+                pushDown(pfn >>> BLOCK_SHIFT);
         }
+    }
+
+    /** A 2M block whose owner was kept once gets it per frame (the block is split, or its frames change hands). */
+    private void pushDown(long block) {
+        long bo = blockOwner.get(block);
+        if (bo == 0)
+            return;
+        for (long f = block << BLOCK_SHIFT; f < (block + 1) << BLOCK_SHIFT; f++)
+            owner.set(f, bo);
+        blockOwner.set(block, 0);
     }
 
     /** Level of the allocated block containing {@code pfn}, 0 when the frame is free. */
@@ -124,22 +200,41 @@ public final class HostMemory {
                 if (ownerKind(pfn + i) == FREE)
                     throw new IllegalStateException(String.format("pfn=0x%x: frame is free", pfn + i));
             long o = (long) kind << 32 | (id & 0xffffffffL);
-            for (long i = 0; i < count; i++) {
-                inUse.decrementAndGet(ownerKind(pfn + i));
-                owner.set(pfn + i, o);
+            for (long i = 0; i < count;) {
+                long f = pfn + i, b = f >>> BLOCK_SHIFT;
+                long bo = blockOwner.get(b);
+                if (bo != 0 && (f & ((1 << BLOCK_SHIFT) - 1)) == 0 && count - i >= 1 << BLOCK_SHIFT) {
+                    inUse.addAndGet(kindOf(bo), -(1L << BLOCK_SHIFT));
+                    blockOwner.set(b, o);
+                    i += 1 << BLOCK_SHIFT;
+                } else {
+                    pushDown(b);
+                    inUse.decrementAndGet(kindOf(owner.get(f)));
+                    owner.set(f, o);
+                    i++;
+                }
             }
             inUse.addAndGet(kind, count);
         }
     }
 
+    private long owner(long pfn) {
+        long bo = blockOwner.get(pfn >>> BLOCK_SHIFT);
+        return bo != 0 ? bo : owner.get(pfn);
+    }
+
+    private static int kindOf(long ownerWord) {
+        return (int) (ownerWord >>> 32);
+    }
+
     public int ownerKind(long pfn) {
         checkPfn(pfn);
-        return (int) (owner.get(pfn) >>> 32);
+        return kindOf(owner(pfn));
     }
 
     public int ownerId(long pfn) {
         checkPfn(pfn);
-        return (int) owner.get(pfn);
+        return (int) owner(pfn);
     }
 
     /** The frame's data token (0 for never-written or freed memory). */
@@ -165,7 +260,7 @@ public final class HostMemory {
 
     /** Allocated 2M regions that carry metadata (for memory-use tests). */
     long metadataLeaves() {
-        return owner.leaves() + token.leaves();
+        return owner.leaves() + token.leaves() + blockOwner.leaves();
     }
 
     private void checkPfn(long pfn) {

@@ -1,42 +1,99 @@
 package org.tdplab.mmu.tdp.mem;
 
 /**
- * Page index → host PFN, with the level of the aligned block (folio / host huge page) that backs the page. One
- * packed {@code long} per present page ({@code pfn << 2 | level}; 0 = absent), sparse. Readers are lock-free and
- * allocation-free; writers (block map/unmap) must be serialized by the owner.
+ * Page index → host PFN, with the level of the aligned block (folio / host huge page) that backs the page, sparse.
+ * Pages of a block mapped whole cost one entry per 2M of indexes: a 2M block, each 2M of a 1G block, or a
+ * <em>linear</em> run of 512 4K pages backed by one 2M block of host frames (4K host mappings of frames the host
+ * allocated together). Pages mapped one by one have an entry each. Entries are {@code pfn << 2 | level}; 0 = absent.
+ * Readers are lock-free and allocation-free; writers (map, unmap, demote) must be serialized by the owner.
  */
 public final class PfnMap {
-    private final SparseLongArray entries;
+    private static final int BLOCK_SHIFT = 9;
+    private static final long BLOCK = 1L << BLOCK_SHIFT;
+
+    private final long size;
+    /** Per 2M of indexes: a block entry (its first page's pfn and the level), 0 when none. */
+    private final SparseLongArray blocks;
+    /** Per page mapped on its own. */
+    private final SparseLongArray pages;
 
     public PfnMap(long pages) {
-        this.entries = new SparseLongArray(pages);
+        this.size = pages;
+        this.blocks = new SparseLongArray((pages + BLOCK - 1) >>> BLOCK_SHIFT);
+        this.pages = new SparseLongArray(pages);
     }
 
     public long size() {
-        return entries.capacity();
+        return size;
+    }
+
+    private long entry(long index) {
+        long e = blocks.get(index >>> BLOCK_SHIFT);
+        if (e != 0)
+            return ((e >>> 2) + (index & (BLOCK - 1))) << 2 | (e & 3);
+        return pages.get(index);
     }
 
     /** The PFN of page {@code index}, or -1 when absent. */
     public long pfn(long index) {
-        long e = entries.get(index);
+        long e = entry(index);
         return e == 0 ? -1 : e >>> 2;
     }
 
     /** The level of the block backing {@code index}, or 0 when absent. */
     public int level(long index) {
-        return (int) (entries.get(index) & 3);
+        return (int) (entry(index) & 3);
     }
 
     /** Maps the block of {@code level} whose first page is {@code head} to host frames from {@code basePfn}. */
     public void mapBlock(long head, long basePfn, int level) {
-        long n = Levels.pages(level);
-        for (long i = 0; i < n; i++)
-            entries.set(head + i, (basePfn + i) << 2 | level);
+        if (level == Levels.L4K) {
+            pages.set(head, basePfn << 2 | level);
+            return;
+        }
+        for (long i = 0; i < Levels.pages(level); i += BLOCK)
+            blocks.set((head + i) >>> BLOCK_SHIFT, (basePfn + i) << 2 | level);
     }
 
-    /** Unmaps {@code [from, to)} and releases the memory of the entries. */
+    /** Maps the 512 pages from {@code head} (2M-aligned) at 4K to the frames of the 2M block at {@code basePfn}. */
+    public void mapLinear(long head, long basePfn) {
+        blocks.set(head >>> BLOCK_SHIFT, basePfn << 2 | Levels.L4K);
+    }
+
+    /** The first frame of the linear run that holds {@code index}, or -1 when the page is not part of one. */
+    public long linearBase(long index) {
+        long e = blocks.get(index >>> BLOCK_SHIFT);
+        return e != 0 && (e & 3) == Levels.L4K ? e >>> 2 : -1;
+    }
+
+    /**
+     * Turns the 2M block or linear run that holds {@code index} into 512 pages mapped on their own at 4K (the host
+     * split its block, before a partial unmap).
+     */
+    public void demote(long index) {
+        long b = index >>> BLOCK_SHIFT;
+        long e = blocks.get(b);
+        if (e == 0 || (e & 3) > Levels.L2M)
+            throw new IllegalStateException("index 0x" + Long.toHexString(index) + " is not in a 2M block");
+        for (long i = 0; i < BLOCK; i++)
+            pages.set((b << BLOCK_SHIFT) + i, ((e >>> 2) + i) << 2 | Levels.L4K);
+        blocks.set(b, 0); // after the pages: a lock-free reader sees one or the other
+    }
+
+    /**
+     * Unmaps {@code [from, to)} and releases the memory of the entries. A block entry must lie wholly inside (split
+     * or {@link #demote} a block first).
+     */
     public void unmap(long from, long to) {
-        entries.releaseRange(from, to);
+        for (long b = from >>> BLOCK_SHIFT; b << BLOCK_SHIFT < to; b++) {
+            if (blocks.get(b) == 0)
+                continue;
+            if (b << BLOCK_SHIFT < from || (b + 1) << BLOCK_SHIFT > to)
+                throw new IllegalStateException("unmap [0x" + Long.toHexString(from) + ", 0x" + Long.toHexString(to)
+                        + ") cuts through the block at 0x" + Long.toHexString(b << BLOCK_SHIFT));
+            blocks.set(b, 0);
+        }
+        pages.releaseRange(from, to);
     }
 
     /**
@@ -55,6 +112,12 @@ public final class PfnMap {
 
     /** First present index in {@code [from, to)}, or {@code to}. */
     public long nextPresent(long from, long to) {
-        return entries.nextNonZero(from, to);
+        if (from >= to)
+            return to;
+        long p = pages.nextNonZero(from, to);
+        long b = blocks.nextNonZero(from >>> BLOCK_SHIFT, ((to - 1) >>> BLOCK_SHIFT) + 1);
+        if (b <= (to - 1) >>> BLOCK_SHIFT)
+            p = Math.min(p, Math.max(from, b << BLOCK_SHIFT));
+        return p;
     }
 }

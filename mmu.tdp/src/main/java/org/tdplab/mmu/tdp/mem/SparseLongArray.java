@@ -4,7 +4,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 /**
- * A sparse {@code long} array of fixed capacity whose absent entries read as 0: a three-level radix (top → 512
+ * A sparse {@code long} array of a capacity that can grow, whose absent entries read as 0: a three-level radix (top → 512
  * leaves → 512 values) whose leaves are created on the first non-zero write. Memory follows what was written, not
  * the capacity. Readers are lock-free and allocation-free (acquire loads); writers publish with release stores or
  * atomics, so concurrent writers to different entries, and atomic updates to the same entry, are safe.
@@ -17,21 +17,39 @@ public final class SparseLongArray {
     private static final VarHandle MID = MethodHandles.arrayElementVarHandle(long[][].class);
     private static final VarHandle VAL = MethodHandles.arrayElementVarHandle(long[].class);
 
-    private final long capacity;
-    private final long[][][] top;
+    private volatile long capacity;
+    private volatile long[][][] top;
 
     public SparseLongArray(long capacity) {
         if (capacity < 0)
             throw new IllegalArgumentException("capacity " + capacity);
         this.capacity = capacity;
+        this.top = new long[topEntries(capacity)][][];
+    }
+
+    private static int topEntries(long capacity) {
         long n = (capacity + (1L << 2 * BITS) - 1) >>> 2 * BITS;
         if (n > Integer.MAX_VALUE - 8)
             throw new IllegalArgumentException("capacity " + capacity + " too large");
-        this.top = new long[(int) n][][];
+        return (int) n;
     }
 
     public long capacity() {
         return capacity;
+    }
+
+    /**
+     * Raises the capacity (never lowers it). The top array is copied and republished; a writer that raced the copy
+     * into the old array is not lost, because callers grow under the lock that serializes creation of new middles
+     * (the host memory lock).
+     */
+    public synchronized void grow(long newCapacity) {
+        if (newCapacity <= capacity)
+            return;
+        int n = topEntries(newCapacity);
+        if (n > top.length)
+            top = java.util.Arrays.copyOf(top, n);
+        capacity = newCapacity;
     }
 
     /** The value at {@code i}; 0 when never written. */
@@ -113,9 +131,20 @@ public final class SparseLongArray {
         return to;
     }
 
+    /** A new middle, published in the current top array (under the lock {@link #grow} takes to copy it). */
+    private synchronized long[][] createMid(int ti) {
+        long[][] mid = (long[][]) TOP.getAcquire(top, ti);
+        if (mid == null) {
+            mid = new long[FAN][];
+            TOP.setRelease(top, ti, mid);
+        }
+        return mid;
+    }
+
     /** Number of leaves currently allocated (for memory-use tests). */
     public long leaves() {
         long n = 0;
+        long[][][] top = this.top;
         for (int t = 0; t < top.length; t++) {
             long[][] mid = (long[][]) TOP.getAcquire(top, t);
             if (mid != null)
@@ -129,7 +158,9 @@ public final class SparseLongArray {
     private long[][] mid(long i) {
         if (i < 0 || i >= capacity)
             throw new IndexOutOfBoundsException("index " + i + " outside [0, " + capacity + ")");
-        return (long[][]) TOP.getAcquire(top, (int) (i >>> 2 * BITS));
+        long[][][] t = top;
+        int ti = (int) (i >>> 2 * BITS);
+        return ti < t.length ? (long[][]) TOP.getAcquire(t, ti) : null;
     }
 
     private long[] leaf(long i) {
@@ -140,12 +171,8 @@ public final class SparseLongArray {
     private long[] leafOrCreate(long i) {
         int ti = (int) (i >>> 2 * BITS);
         long[][] mid = mid(i);
-        if (mid == null) {
-            long[][] fresh = new long[FAN][];
-            mid = (long[][]) TOP.compareAndExchange(top, ti, (long[][]) null, fresh);
-            if (mid == null)
-                mid = fresh;
-        }
+        if (mid == null)
+            mid = createMid(ti);
         int mi = (int) ((i >>> BITS) & MASK);
         long[] leaf = (long[]) MID.getAcquire(mid, mi);
         if (leaf == null) {

@@ -1,45 +1,45 @@
 package org.tdplab.mmu.tdp.mmu;
 
-import java.util.concurrent.locks.ReentrantReadWriteLock;
-
 /**
  * {@code kvm->mmu_lock}: a reader/writer lock. Faults and other "shared" operations hold it for read and update
- * SPTEs with CAS; zaps and other exclusive operations hold it for write.
+ * SPTEs with CAS; zaps and other exclusive operations hold it for write. The read side is striped per thread
+ * ({@link StripedRwLock}), so vCPU threads faulting at once share no lock word, as the kernel's rwlock readers
+ * share only its count.
  */
 public final class MmuLock {
-    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final StripedRwLock lock = new StripedRwLock();
 
     public void readLock() {
-        lock.readLock().lock();
+        lock.readLock();
     }
 
     public void readUnlock() {
-        lock.readLock().unlock();
+        lock.readUnlock();
     }
 
     public void writeLock() {
-        lock.writeLock().lock();
+        lock.writeLock();
     }
 
     public void writeUnlock() {
-        lock.writeLock().unlock();
+        lock.writeUnlock();
     }
 
     public boolean isWriteLockedByMe() {
-        return lock.isWriteLockedByCurrentThread();
+        return lock.isWriteLockedByMe();
     }
 
     public boolean isReadLockedByMe() {
-        return lock.getReadHoldCount() > 0;
+        return lock.isReadLockedByMe();
     }
 
     /** Whether this thread holds the write lock exactly once, so dropping it really releases it. */
     public boolean writeHeldOnce() {
-        return lock.isWriteLockedByCurrentThread() && lock.getWriteHoldCount() == 1;
+        return lock.writeHeldOnce();
     }
 
     /** {@code rwlock_needbreak}: someone waits for the lock, so a long walk should yield. */
     public boolean contended() {
-        return lock.hasQueuedThreads();
+        return lock.contended();
     }
 }

@@ -17,7 +17,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * ordered before the advance and the reader's SPTE loads come after its announcement (all volatile).
  *
  * <p>The read side allocates nothing after a thread's first section: one record per thread, kept for the
- * life of this object.
+ * life of this object, found through a small table indexed by thread id (a {@link ThreadLocal} look-up only when
+ * two threads' ids collide there).
  */
 public final class Rcu {
     private static final VarHandle EPOCH;
@@ -32,15 +33,24 @@ public final class Rcu {
 
     /** One thread's read-side state. {@code announced} is 0 outside a read section. */
     private static final class Reader {
+        final long threadId;
         volatile long announced;
         int nesting;
+
+        Reader(long threadId) {
+            this.threadId = threadId;
+        }
     }
+
+    private static final int FAST_SLOTS = 64;
 
     private final TablePool pool;
     /** Starts at 1 so that 0 can mean "not reading". */
     @SuppressWarnings("unused")
     private volatile long epoch = 1;
     private final ThreadLocal<Reader> self;
+    /** Readers by {@code threadId % FAST_SLOTS}; a slot may hold another thread's reader (then: {@link #self}). */
+    private final Reader[] fast = new Reader[FAST_SLOTS];
     private volatile Reader[] readers = new Reader[0];
 
     /** Queue of tables waiting for a grace period, FIFO in tag order. Guarded by {@code queueLock}. */
@@ -57,7 +67,7 @@ public final class Rcu {
     }
 
     private synchronized Reader register() {
-        Reader r = new Reader();
+        Reader r = new Reader(Thread.currentThread().getId());
         Reader[] rs = Arrays.copyOf(readers, readers.length + 1);
         rs[rs.length - 1] = r;
         readers = rs;
@@ -66,9 +76,22 @@ public final class Rcu {
 
     // ---- read side ----------------------------------------------------------------------------------------
 
+    /** The calling thread's reader. Thread ids are never reused, so a slot's reader is this thread's or not. */
+    @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
+    private Reader reader() {
+        long id = Thread.currentThread().getId();
+        int slot = (int) (id & (FAST_SLOTS - 1));
+        Reader r = fast[slot];
+        if (r != null && r.threadId == id)
+            return r;
+        r = self.get();
+        fast[slot] = r; // a plain store: a reader of another thread only sends that thread to its ThreadLocal
+        return r;
+    }
+
     /** Enters a read section; sections nest. */
     public void readLock() {
-        Reader r = self.get();
+        Reader r = reader();
         if (r.nesting++ == 0) {
             r.announced = epoch;
         }
@@ -76,7 +99,7 @@ public final class Rcu {
 
     /** Leaves a read section; the outermost exit may reclaim tables whose grace period has ended. */
     public void readUnlock() {
-        Reader r = self.get();
+        Reader r = reader();
         if (r.nesting <= 0) {
             throw new IllegalStateException("readUnlock without readLock");
         }
@@ -90,7 +113,7 @@ public final class Rcu {
 
     /** Whether the calling thread is inside a read section. */
     public boolean inReadSection() {
-        return self.get().nesting > 0;
+        return reader().nesting > 0;
     }
 
     // ---- update side --------------------------------------------------------------------------------------

@@ -6,45 +6,40 @@ import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
 import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
-import org.tdplab.mmu.tdp.pt.TablePool;
+import org.tdplab.mmu.tdp.pt.TdpIter;
 import org.tdplab.mmu.tdp.spte.Spte;
 
 /**
  * The CPU's walk of a TDP root, lockless like the hardware (inside an RCU read section so freed tables are not
- * reused under it). It sets the accessed and dirty bits as EPT with A/D does.
+ * reused under it), through {@link TdpIter} like every other walk. It sets the accessed and dirty bits as EPT with
+ * A/D does.
  */
 public final class HardwareWalk {
     private HardwareWalk() {
     }
 
     /**
-     * Translates the 4K page {@code indexGfn} (the GFN with the root's direct bits) for an access. Returns a
-     * translated {@link Walk} with the page's own pfn, or a violation carrying the error code the exit reports
-     * ({@link ErrorCode#RSVD} for an MMIO SPTE: an EPT misconfiguration).
+     * Translates the 4K page {@code indexGfn} (the GFN with the root's direct bits) for an access, walking with the
+     * vCPU's own iterator. Returns a translated {@link Walk} with the page's own pfn, or a violation carrying the
+     * error code the exit reports ({@link ErrorCode#RSVD} for an MMIO SPTE: an EPT misconfiguration).
      */
-    public static long walk(TdpMmu mmu, int root, long indexGfn, boolean write, boolean exec) {
-        TablePool pool = mmu.pool;
-        int table = root;
-        for (int level = mmu.rootLevel; level >= Spte.PG_LEVEL_4K; level--) {
-            long sptep = TablePool.sptep(table, Spte.indexAt(indexGfn, level));
-            long spte = pool.get(sptep);
-            if (!isShadowPresent(spte)) {
-                if (Spte.isMmio(spte, mmu.caps.mmioValue()))
-                    return Walk.violation(ErrorCode.RSVD | ErrorCode.of(write, exec, true));
-                return Walk.violation(ErrorCode.of(write, exec, false));
-            }
-            if (!isLast(spte, level)) {
-                table = pool.idOfPfn(Spte.pfn(spte));
-                continue;
-            }
-            if ((write && !Spte.isWritable(spte)) || (exec && (spte & Spte.X) == 0) || (spte & Spte.R) == 0)
-                // EPT reports the entry's RWX as "present": an access-tracked leaf (RWX clear) is not present
-                return Walk.violation(ErrorCode.of(write, exec, (spte & Spte.RWX_MASK) != 0));
-            setAccessedDirty(pool, sptep, spte, write);
-            long offset = indexGfn & (Spte.pagesPerHpage(level) - 1);
-            return Walk.translated(Spte.pfn(spte) + offset, level);
+    public static long walk(TdpMmu mmu, TdpIter it, int root, long indexGfn, boolean write, boolean exec) {
+        if (!descend(mmu, it, root, indexGfn))
+            return Walk.violation(ErrorCode.of(write, exec, false));
+        long spte = it.oldSpte;
+        if (!isShadowPresent(spte)) {
+            if (Spte.isMmio(spte, mmu.caps.mmioValue()))
+                return Walk.violation(ErrorCode.RSVD | ErrorCode.of(write, exec, true));
+            return Walk.violation(ErrorCode.of(write, exec, false));
         }
-        return Walk.violation(ErrorCode.of(write, exec, false));
+        if (!isLast(spte, it.level))
+            return Walk.violation(ErrorCode.of(write, exec, false)); // a table linked under a walk that stopped
+        if ((write && !Spte.isWritable(spte)) || (exec && (spte & Spte.X) == 0) || (spte & Spte.R) == 0)
+            // EPT reports the entry's RWX as "present": an access-tracked leaf (RWX clear) is not present
+            return Walk.violation(ErrorCode.of(write, exec, (spte & Spte.RWX_MASK) != 0));
+        setAccessedDirty(mmu, it.sptep, spte, write);
+        long offset = indexGfn & (Spte.pagesPerHpage(it.level) - 1);
+        return Walk.translated(Spte.pfn(spte) + offset, it.level);
     }
 
     /**
@@ -52,22 +47,22 @@ public final class HardwareWalk {
      * ({@code kvm_tdp_mmu_get_walk}'s leaf). Caller holds the RCU read lock.
      */
     public static long lastSpte(TdpMmu mmu, int root, long indexGfn) {
-        TablePool pool = mmu.pool;
-        int table = root;
-        for (int level = mmu.rootLevel;; level--) {
-            long spte = pool.get(TablePool.sptep(table, Spte.indexAt(indexGfn, level)));
-            if (!isShadowPresent(spte) || isLast(spte, level) || level == Spte.PG_LEVEL_4K)
-                return spte;
-            table = pool.idOfPfn(Spte.pfn(spte));
-        }
+        TdpIter it = new TdpIter(mmu.pool); // the rare path (MMIO faults): a walker of its own
+        return descend(mmu, it, root, indexGfn) ? it.oldSpte : Spte.SHADOW_NONPRESENT_VALUE;
+    }
+
+    /** Walks to the leaf or the first non-present entry; the iterator takes the root's direct bits apart. */
+    private static boolean descend(TdpMmu mmu, TdpIter it, int root, long indexGfn) {
+        long bits = mmu.gfnBits(root);
+        return it.walkTo(root, mmu.rootLevel, indexGfn & ~bits, bits, Spte.PG_LEVEL_4K);
     }
 
     /** The CPU sets A on every access and D on writes, atomically; losing the race to another update is fine. */
-    private static void setAccessedDirty(TablePool pool, long sptep, long spte, boolean write) {
+    private static void setAccessedDirty(TdpMmu mmu, long sptep, long spte, boolean write) {
         if (Spte.adDisabled(spte))
             return;
         long want = spte | Spte.ACCESSED | (write ? Spte.DIRTY : 0);
         if (want != spte)
-            pool.cas(sptep, spte, want);
+            mmu.pool.cas(sptep, spte, want);
     }
 }

@@ -12,6 +12,8 @@ public final class Vcpu {
     public final int id;
     public final Tlb tlb = new Tlb(1024);
     public final PageFault fault;
+    /** The iterator of this vCPU's hardware walks (the fault has its own: a walk runs inside the fault's retry). */
+    public final TdpIter walker;
     /** {@code vcpu->mutex}: vCPU ioctls (running the guest, pre-faulting) are serialized per vCPU. */
     public final java.util.concurrent.locks.ReentrantLock mutex = new java.util.concurrent.locks.ReentrantLock();
     /** The roots this vCPU holds a reference to (0: none yet). */
@@ -33,5 +35,6 @@ public final class Vcpu {
     public Vcpu(int id, TablePool pool) {
         this.id = id;
         this.fault = new PageFault(new TdpIter(pool));
+        this.walker = new TdpIter(pool);
     }
 }

@@ -4,13 +4,13 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Supplier;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.tdp.mmu.StripedRwLock;
 
 /**
  * Which backend serves one VM, and the hot-swap gate in front of it. Every VM operation (ioctl) runs on the read side
@@ -27,7 +27,8 @@ final class BackendSlot {
     static final long DEFAULT_TIMEOUT_MS = 3000;
 
     private final CoreVm vm;
-    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    /** Striped per thread: vCPU threads entering at once share no lock word. */
+    private final StripedRwLock lock = new StripedRwLock();
     private final Object resumed = new Object();
     /** The service that serves the VM; null while suspended. */
     private volatile Backend serving;
@@ -67,8 +68,10 @@ final class BackendSlot {
         enter();
         try {
             return op.get();
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
         } finally {
-            lock.readLock().unlock();
+            lock.readUnlock();
         }
     }
 
@@ -76,17 +79,24 @@ final class BackendSlot {
         enter();
         try {
             op.run();
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
         } finally {
-            lock.readLock().unlock();
+            lock.readUnlock();
         }
     }
 
-    private void enter() {
-        lock.readLock().lock();
+    /** The read side of the gate, for a caller that cannot afford a lambda per call; pair with {@link #exit}. */
+    void enter() {
+        lock.readLock();
         if (serving != null)
             return;
-        lock.readLock().unlock();
+        lock.readUnlock();
         awaitBackend();
+    }
+
+    void exit() {
+        lock.readUnlock();
     }
 
     /** A suspended VM's operation: waits (bounded) for a backend, then enters with the read side held. */
@@ -107,10 +117,10 @@ final class BackendSlot {
                     }
                 }
             }
-            lock.readLock().lock();
+            lock.readLock();
             if (serving != null)
                 return;
-            lock.readLock().unlock();
+            lock.readUnlock();
         }
     }
 
@@ -128,7 +138,7 @@ final class BackendSlot {
      * its snapshot and suspends the VM. Returns whether the VM was suspended.
      */
     boolean suspend(Backend departing) {
-        lock.writeLock().lock();
+        lock.writeLock();
         try {
             if (serving == null || serving != departing)
                 return false;
@@ -148,7 +158,7 @@ final class BackendSlot {
             suspensions.increment();
             return true;
         } finally {
-            lock.writeLock().unlock();
+            lock.writeUnlock();
         }
     }
 
@@ -157,7 +167,7 @@ final class BackendSlot {
      * snapshot the VM stays suspended with the refusal as its reason (and the snapshot kept for the next backend).
      */
     boolean resume(Backend candidate, String version) {
-        lock.writeLock().lock();
+        lock.writeLock();
         try {
             if (serving != null)
                 return false;
@@ -177,7 +187,7 @@ final class BackendSlot {
             refusal = null;
             lastPauseNanos = System.nanoTime() - suspendedAt;
         } finally {
-            lock.writeLock().unlock();
+            lock.writeUnlock();
         }
         synchronized (resumed) {
             resumed.notifyAll();

@@ -412,7 +412,14 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public AccessResult access(int vcpu, Access access, long gpa, long size, Encoding encoding, long value) {
-        return onVcpu(vcpu, v -> guest.access(v, access, gpa, size, encoding, value));
+        Vcpu v = enterVcpu(vcpu);
+        try {
+            return guest.access(v, access, gpa, size, encoding, value);
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
+        } finally {
+            exitVcpu(v);
+        }
     }
 
     @Override
@@ -422,7 +429,14 @@ public final class CoreVm implements Vm, MmuHost {
 
     @Override
     public AccessResult accept(int vcpu, long gpa, long size, PageSize level) {
-        return onVcpu(vcpu, v -> guest.accept(v, gpa, size, level));
+        Vcpu v = enterVcpu(vcpu);
+        try {
+            return guest.accept(v, gpa, size, level);
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
+        } finally {
+            exitVcpu(v);
+        }
     }
 
     @Override
@@ -433,6 +447,28 @@ public final class CoreVm implements Vm, MmuHost {
     @Override
     public FaultResult fault(int vcpu, long gpa, long errorCode) {
         return onVcpu(vcpu, v -> guest.fault(v, gpa, errorCode));
+    }
+
+    /**
+     * {@link #onVcpu} without a lambda, for the guest's accesses (one per page in a workload): the gate's read side,
+     * the liveness check and {@code vcpu->mutex}; {@link #exitVcpu} undoes it.
+     */
+    private Vcpu enterVcpu(int index) {
+        gate.enter();
+        try {
+            requireAlive();
+            Vcpu v = vcpu(index);
+            v.mutex.lock();
+            return v;
+        } catch (RuntimeException e) {
+            gate.exit();
+            throw e;
+        }
+    }
+
+    private void exitVcpu(Vcpu v) {
+        v.mutex.unlock();
+        gate.exit();
     }
 
     /** A vCPU ioctl: under {@code vcpu->mutex}, after checking that the VM can still run it. */

@@ -61,7 +61,7 @@ final class GuestOps {
         for (long gfn = first; gfn <= last; gfn++) {
             boolean isPrivate = privateFor(gfn, encoding, aliasGiven);
             long guestGpa = (gfn << 12) | (isPrivate ? 0 : sharedBitMask);
-            long token = access == Access.WRITE ? (value != Vm.DEFAULT_TOKEN ? value : gfn << 12) : 0;
+            long token = access == Access.WRITE ? (value != Vm.DEFAULT_TOKEN ? value : TokenMap.defaultToken(gfn)) : 0;
             long result = touch(v, access, guestGpa, gfn, isPrivate, token);
             if (result != DONE)
                 return ended(v, gfn - first, result);
@@ -191,9 +191,9 @@ final class GuestOps {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
         if (vm.caps.mirroredPt() && isPrivate) {
             long w = vm.backend().translatePrivate(v.id, gfn, access);
-            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.mirrorRoot, gfn, write, exec);
+            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.walker, v.mirrorRoot, gfn, write, exec);
         }
-        return HardwareWalk.walk(mmu, v.directRoot, guestGfn, write, exec);
+        return HardwareWalk.walk(mmu, v.walker, v.directRoot, guestGfn, write, exec);
     }
 
     /** Handles a failed translation: faults go to KVM; exceptions to the guest; a fatal outcome kills the VM. */

@@ -1,161 +1,200 @@
 package org.tdplab.mmu.tdp.vm;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
 /**
- * A concurrent {@code long → long} map without allocation on get/put/remove: lock-striped open-addressing tables
- * with linear probing and backward-shift deletion. Keys are never {@link #FREE}; a value of 0 means absent.
+ * The data oracle's store: GFN → the token last written there (0: never written, or discarded), lock-free and
+ * allocation-free on get and put once a leaf exists. A radix of 512-entry leaves under 512-entry middles, grouped in
+ * regions of 2^27 GFNs found by a short scan (a guest has a few), so memory follows what was written whatever the
+ * GPA width.
+ *
+ * <p>A leaf keeps a bit per GFN that says "the GFN's own address was written" (what a guest write without an explicit
+ * value stores), and a {@code long} array only once some GFN of the leaf got another value: a guest written with its
+ * default tokens costs two bits per page instead of eight bytes, and the oracle still checks every page exactly.
  */
 final class TokenMap {
-    private static final long FREE = -1;
-    private static final int STRIPES = 64;
-    private final Stripe[] stripes = new Stripe[STRIPES];
+    private static final VarHandle REFS = MethodHandles.arrayElementVarHandle(Object[].class);
+    private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final VarHandle VALUES = varHandle("values");
+    private static final int BITS = 9, FAN = 1 << BITS, MASK = FAN - 1;
+    private static final int REGION_SHIFT = 3 * BITS;
 
-    TokenMap() {
-        for (int i = 0; i < STRIPES; i++)
-            stripes[i] = new Stripe();
-    }
-
-    private static long mix(long key) {
-        long h = key * 0x9E3779B97F4A7C15L;
-        return h ^ (h >>> 29);
-    }
-
-    private Stripe stripe(long key) {
-        return stripes[(int) (mix(key) >>> 58)];
-    }
-
-    long get(long key) {
-        Stripe s = stripe(key);
-        synchronized (s) {
-            return s.get(key);
+    private static VarHandle varHandle(String field) {
+        try {
+            return MethodHandles.lookup().findVarHandle(Leaf.class, field, long[].class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
         }
     }
 
-    /** Stores {@code value}; 0 removes the key. */
-    void put(long key, long value) {
-        Stripe s = stripe(key);
-        synchronized (s) {
-            if (value == 0)
-                s.remove(key);
+    /** The token a write without an explicit value stores: the page's own GPA. */
+    static long defaultToken(long gfn) {
+        return gfn << 12;
+    }
+
+    private static final class Leaf {
+        /** Bit i: GFN i of the leaf holds its default token (unless {@link #values} has a non-zero entry). */
+        final long[] isDefault = new long[FAN / 64];
+        /** Tokens other than the default; null until the first one. */
+        volatile long[] values;
+    }
+
+    private static final class Region {
+        final long index;
+        /** 512 middles of 512 leaves each. */
+        final Object[] mids = new Object[FAN];
+
+        Region(long index) {
+            this.index = index;
+        }
+    }
+
+    private volatile Region[] regions = new Region[0];
+
+    long get(long gfn) {
+        Leaf leaf = leaf(gfn, false);
+        if (leaf == null)
+            return 0;
+        int i = (int) gfn & MASK;
+        long[] v = leaf.values;
+        if (v != null) {
+            long t = (long) LONGS.getAcquire(v, i);
+            if (t != 0)
+                return t;
+        }
+        return (((long) LONGS.getAcquire(leaf.isDefault, i >>> 6) >>> i) & 1) != 0 ? defaultToken(gfn) : 0;
+    }
+
+    /** Stores {@code token} for {@code gfn}; 0 forgets it. */
+    void put(long gfn, long token) {
+        Leaf leaf = leaf(gfn, token != 0);
+        if (leaf == null)
+            return;
+        int i = (int) gfn & MASK;
+        long bit = 1L << i;
+        if (token != 0 && token == defaultToken(gfn)) {
+            LONGS.getAndBitwiseOr(leaf.isDefault, i >>> 6, bit);
+            long[] v = leaf.values;
+            if (v != null)
+                LONGS.setRelease(v, i, 0L);
+            return;
+        }
+        long[] v = leaf.values;
+        if (v == null && token != 0)
+            v = values(leaf);
+        if (v != null)
+            LONGS.setRelease(v, i, token);
+        LONGS.getAndBitwiseAnd(leaf.isDefault, i >>> 6, ~bit);
+    }
+
+    private static long[] values(Leaf leaf) {
+        long[] fresh = new long[FAN];
+        long[] seen = (long[]) VALUES.compareAndExchange(leaf, (long[]) null, fresh);
+        return seen == null ? fresh : seen;
+    }
+
+    /** Forgets every token in {@code [from, to)}; leaves wholly inside go. Not concurrent with puts in the range. */
+    void clear(long from, long to) {
+        for (long g = from; g < to;) {
+            long leafEnd = Math.min((g | MASK) + 1, to);
+            Region r = region(g >>> REGION_SHIFT);
+            if (r == null) {
+                g = Math.min(((g >>> REGION_SHIFT) + 1) << REGION_SHIFT, to);
+                continue;
+            }
+            Object[] mid = (Object[]) REFS.getAcquire(r.mids, (int) (g >>> (2 * BITS)) & MASK);
+            if (mid == null) {
+                g = Math.min(((g >>> (2 * BITS)) + 1) << (2 * BITS), to);
+                continue;
+            }
+            int mi = (int) (g >>> BITS) & MASK;
+            if ((g & MASK) == 0 && leafEnd - g == FAN)
+                REFS.setRelease(mid, mi, null);
             else
-                s.put(key, value);
+                for (long x = g; x < leafEnd; x++)
+                    put(x, 0);
+            g = leafEnd;
         }
     }
 
-    /** Calls {@code visitor} for every entry, one stripe at a time; the visitor must not touch this map. */
-    void forEach(EntryVisitor visitor) {
-        for (Stripe s : stripes)
-            synchronized (s) {
-                for (int i = 0; i < s.keys.length; i++)
-                    if (s.keys[i] != FREE)
-                        visitor.visit(s.keys[i], s.values[i]);
+    /** Calls {@code visitor} for every GFN of {@code [from, to)} that holds a token, in order. */
+    void forEach(long from, long to, EntryVisitor visitor) {
+        for (long g = from; g < to;) {
+            Region r = region(g >>> REGION_SHIFT);
+            if (r == null) {
+                g = ((g >>> REGION_SHIFT) + 1) << REGION_SHIFT;
+                continue;
             }
-    }
-
-    /** Removes every key the predicate selects. */
-    void removeIf(KeyPredicate predicate) {
-        for (Stripe s : stripes)
-            synchronized (s) {
-                for (int i = 0; i < s.keys.length;) {
-                    long k = s.keys[i];
-                    if (k != FREE && predicate.test(k))
-                        s.removeAt(i); // the slot may now hold a shifted entry: look at it again
-                    else
-                        i++;
-                }
+            Object[] mid = (Object[]) REFS.getAcquire(r.mids, (int) (g >>> (2 * BITS)) & MASK);
+            if (mid == null) {
+                g = ((g >>> (2 * BITS)) + 1) << (2 * BITS);
+                continue;
             }
+            long leafEnd = Math.min((g | MASK) + 1, to);
+            if (REFS.getAcquire(mid, (int) (g >>> BITS) & MASK) == null) {
+                g = leafEnd;
+                continue;
+            }
+            for (; g < leafEnd; g++) {
+                long t = get(g);
+                if (t != 0)
+                    visitor.visit(g, t);
+            }
+        }
     }
 
     interface EntryVisitor {
-        void visit(long key, long value);
+        void visit(long gfn, long token);
     }
 
-    interface KeyPredicate {
-        boolean test(long key);
+    // ---- the radix -----------------------------------------------------------------------------------------------
+
+    private Leaf leaf(long gfn, boolean create) {
+        long ri = gfn >>> REGION_SHIFT;
+        Region r = region(ri);
+        if (r == null) {
+            if (!create)
+                return null;
+            r = addRegion(ri);
+        }
+        int m = (int) (gfn >>> (2 * BITS)) & MASK;
+        Object[] mid = (Object[]) REFS.getAcquire(r.mids, m);
+        if (mid == null) {
+            if (!create)
+                return null;
+            Object[] fresh = new Object[FAN];
+            mid = (Object[]) REFS.compareAndExchange(r.mids, m, (Object) null, fresh);
+            if (mid == null)
+                mid = fresh;
+        }
+        int l = (int) (gfn >>> BITS) & MASK;
+        Leaf leaf = (Leaf) REFS.getAcquire(mid, l);
+        if (leaf == null && create) {
+            Leaf fresh = new Leaf();
+            leaf = (Leaf) REFS.compareAndExchange(mid, l, (Object) null, fresh);
+            if (leaf == null)
+                leaf = fresh;
+        }
+        return leaf;
     }
 
-    private static final class Stripe {
-        long[] keys = newKeys(16);
-        long[] values = new long[16];
-        int size;
+    private Region region(long index) {
+        Region[] rs = regions;
+        for (Region r : rs)
+            if (r.index == index)
+                return r;
+        return null;
+    }
 
-        private static long[] newKeys(int n) {
-            long[] k = new long[n];
-            java.util.Arrays.fill(k, FREE);
-            return k;
-        }
-
-        private int slot(long key) {
-            return (int) mix(key) & (keys.length - 1);
-        }
-
-        long get(long key) {
-            for (int i = slot(key);; i = (i + 1) & (keys.length - 1)) {
-                if (keys[i] == key)
-                    return values[i];
-                if (keys[i] == FREE)
-                    return 0;
-            }
-        }
-
-        void put(long key, long value) {
-            if ((size + 1) * 2 > keys.length)
-                grow();
-            for (int i = slot(key);; i = (i + 1) & (keys.length - 1)) {
-                if (keys[i] == key) {
-                    values[i] = value;
-                    return;
-                }
-                if (keys[i] == FREE) {
-                    keys[i] = key;
-                    values[i] = value;
-                    size++;
-                    return;
-                }
-            }
-        }
-
-        void remove(long key) {
-            for (int i = slot(key);; i = (i + 1) & (keys.length - 1)) {
-                if (keys[i] == FREE)
-                    return;
-                if (keys[i] == key) {
-                    removeAt(i);
-                    return;
-                }
-            }
-        }
-
-        /** Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-        void removeAt(int hole) {
-            int mask = keys.length - 1;
-            int i = hole;
-            while (true) {
-                i = (i + 1) & mask;
-                long k = keys[i];
-                if (k == FREE)
-                    break;
-                int home = slot(k);
-                // move k into the hole unless its home lies cyclically in (hole, i]
-                boolean stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
-                if (!stays) {
-                    keys[hole] = k;
-                    values[hole] = values[i];
-                    hole = i;
-                }
-            }
-            keys[hole] = FREE;
-            values[hole] = 0;
-            size--;
-        }
-
-        private void grow() {
-            long[] oldKeys = keys, oldValues = values;
-            keys = newKeys(oldKeys.length * 2);
-            values = new long[oldKeys.length * 2];
-            size = 0;
-            for (int i = 0; i < oldKeys.length; i++)
-                if (oldKeys[i] != FREE)
-                    put(oldKeys[i], oldValues[i]);
-        }
+    private synchronized Region addRegion(long index) {
+        Region r = region(index);
+        if (r != null)
+            return r;
+        Region[] rs = java.util.Arrays.copyOf(regions, regions.length + 1);
+        r = new Region(index);
+        rs[rs.length - 1] = r;
+        regions = rs;
+        return r;
     }
 }

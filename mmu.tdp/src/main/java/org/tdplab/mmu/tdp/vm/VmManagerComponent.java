@@ -38,12 +38,40 @@ import org.tdplab.mmu.tdp.mem.HostMemory;
 public class VmManagerComponent implements VmManager {
     private final BackendRegistry backends = new BackendRegistry();
     private final ConcurrentMap<String, CoreVm> vms = new ConcurrentHashMap<>();
-    /** Simulated host physical memory, shared by every VM as a host's RAM is. */
-    private final HostMemory memory = new HostMemory();
+    /** Simulated host physical memory, shared by every VM as a host's RAM is; it grows up to its limit. */
+    private final HostMemory memory = hostMemory(hostMemoryLimit());
+
+    static HostMemory hostMemory(long limit) {
+        return new HostMemory(Math.min(HostMemory.DEFAULT_SIZE, limit), limit);
+    }
     private final List<MmuObserver> observers = new CopyOnWriteArrayList<>();
     private final AtomicInteger ids = new AtomicInteger();
     private volatile long suspendTimeoutNanos = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(
             BackendSlot.DEFAULT_TIMEOUT_MS);
+
+    /** {@code -Dtdplab.host.memory.max=SIZE} (bytes, or with K, M, G, T): how far host memory may grow. */
+    static long hostMemoryLimit() {
+        String v = System.getProperty(HostMemory.LIMIT_PROPERTY);
+        if (v == null || v.isBlank())
+            return HostMemory.DEFAULT_LIMIT;
+        String t = v.strip().toUpperCase(java.util.Locale.ROOT);
+        int shift = switch (t.charAt(t.length() - 1)) {
+        case 'K' -> 10;
+        case 'M' -> 20;
+        case 'G' -> 30;
+        case 'T' -> 40;
+        default -> 0;
+        };
+        try {
+            long n = Long.parseLong(shift == 0 ? t : t.substring(0, t.length() - 1));
+            long bytes = n << shift;
+            if (n > 0 && bytes >>> shift == n && bytes >= 1L << 30)
+                return bytes >>> 30 << 30; // whole gigabytes: the memory grows 1G at a time
+        } catch (NumberFormatException e) {
+            // fall through: the default, as for a value that makes no sense
+        }
+        return HostMemory.DEFAULT_LIMIT;
+    }
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)

@@ -1,0 +1,119 @@
+package org.tdplab.bench;
+
+import java.util.EnumSet;
+import java.util.Map;
+import java.util.Set;
+
+import org.tdplab.backend.legacy.DefaultVmBackend;
+import org.tdplab.backend.legacy.SwProtectedVmBackend;
+import org.tdplab.backend.snp.SnpBackend;
+import org.tdplab.backend.tdx.TdxBackend;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.workload.Workloads;
+import org.tdplab.mmu.tdp.vm.Standalone;
+
+/**
+ * A VM of one type with one memslot of {@code bytes} at GPA 0, ready for its first touches, driven through the
+ * public API only ({@link Standalone#vmManager} and the backends, as any client would). Private memory for VM types
+ * whose guests accept it (TDX, SNP): the range is private and the guest is launched, so its first touch is the
+ * accept that faults (accept → AUG, PVALIDATE → fault).
+ */
+final class Guest implements AutoCloseable {
+    static final long PAGE = 4096;
+    private static final VmManager MANAGER = Standalone.vmManager(new DefaultVmBackend(), new SwProtectedVmBackend(),
+            new TdxBackend(), new SnpBackend());
+    private static int serial;
+
+    final Vm vm;
+    final String type;
+    final long bytes;
+    final long pages;
+    final boolean privateMem;
+
+    private Guest(String type, long bytes, int vcpus, PageSize backing) {
+        this.type = type;
+        this.bytes = bytes;
+        this.pages = bytes / PAGE;
+        this.vm = MANAGER.create("bench" + next(), type, vcpus, 48, Map.of());
+        this.privateMem = type.equals("tdx") || type.equals("snp");
+        Set<SlotFlag> flags = privateMem ? EnumSet.of(SlotFlag.GMEM) : EnumSet.noneOf(SlotFlag.class);
+        vm.addMemslot(0, 0, bytes, flags, backing);
+        if (privateMem) {
+            vm.setMemoryAttributes(0, bytes, true);
+            vm.invoke(type.equals("tdx") ? "finalize" : "launch_finish", Map.of(), Set.of());
+        }
+    }
+
+    private static synchronized int next() {
+        return ++serial;
+    }
+
+    static Guest create(String type, long bytes, int vcpus) {
+        return new Guest(type, bytes, vcpus, PageSize.SIZE_4K);
+    }
+
+    static Guest create(String type, long bytes, int vcpus, PageSize backing) {
+        return new Guest(type, bytes, vcpus, backing);
+    }
+
+    /**
+     * A TD before {@code tdx.finalize}: its image written through the shared alias (the VMM staging it), then the
+     * range made private, ready for {@code tdx.init_mem_region}.
+     */
+    static Vm tdImage(long bytes) {
+        Vm td = MANAGER.create("bench" + next(), "tdx", 1, 48, Map.of());
+        td.addMemslot(0, 0, bytes, EnumSet.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        td.access(0, Access.WRITE, 0, bytes, Encoding.SHARED, 0xc0de);
+        td.setMemoryAttributes(0, bytes, true);
+        return td;
+    }
+
+    /** The first touch of page {@code page} by {@code vcpu}: a write, or the accept of private memory. */
+    void touch(int vcpu, long page) {
+        long gpa = page * PAGE;
+        AccessResult r = privateMem ? vm.accept(vcpu, gpa, PAGE, PageSize.SIZE_4K)
+                : vm.access(vcpu, Access.WRITE, gpa, PAGE, Encoding.CURRENT, Vm.DEFAULT_TOKEN);
+        if (!r.completed())
+            throw new IllegalStateException(type + ": the touch of gpa 0x" + Long.toHexString(gpa) + " ended " + r);
+    }
+
+    /** Writes (after the accept, for private memory) every page once, in order: the VM then holds a token per page. */
+    void writeAll(int vcpu) {
+        for (long p = 0; p < pages; p++) {
+            if (privateMem)
+                touch(vcpu, p);
+            AccessResult r = vm.access(vcpu, Access.WRITE, p * PAGE, PAGE, Encoding.CURRENT, Vm.DEFAULT_TOKEN);
+            if (!r.completed())
+                throw new IllegalStateException(type + ": write ended " + r);
+        }
+    }
+
+    /** Faults pages {@code [from, from + n)} of the slot by {@code how}, in {@code order}. Returns pages faulted. */
+    long fault(String how, Order order, int vcpu, long from, long n) {
+        switch (how) {
+        case "write" -> {
+            for (long i = 0; i < n; i++)
+                touch(vcpu, from + order.page(i));
+        }
+        case "prefault" -> {
+            for (long i = 0; i < n; i++)
+                vm.prefault(vcpu, (from + order.page(i)) * PAGE, PAGE);
+        }
+        case "workload" -> Workloads.run(vm, "demand_paging", from * PAGE, n * PAGE, 1,
+                Map.of("order", order.random() ? "random" : "sequential"), id -> new long[] { 0, bytes });
+        default -> throw new IllegalArgumentException("how=" + how);
+        }
+        return n;
+    }
+
+    @Override
+    public void close() {
+        vm.destroy();
+    }
+}

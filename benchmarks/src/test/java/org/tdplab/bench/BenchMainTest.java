@@ -1,0 +1,58 @@
+package org.tdplab.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.BitSet;
+
+import org.junit.jupiter.api.Test;
+
+/** The suite runs once on tiny sizes (that it works, not how fast), and its parts are right. */
+class BenchMainTest {
+    @Test
+    void quickRunPrintsEveryFigureWithItsRatio() throws Exception {
+        String table = BenchMain.runForTest("--quick");
+        for (String what : new String[] { "4K fault by write | default, seq, 16M", "4K fault by prefault | tdx, random",
+                "4K fault by workload | snp, seq", "private 4K fault by write ÷ legacy | tdx, seq",
+                "heap per mapped 4K page, written", "heap per mapped 4K page, prefault", "range op zap per SPTE",
+                "range op split per SPTE", "range op recover per SPTE", "2 vCPU threads ÷ 1",
+                "TD build: tdx.init_mem_region measure", "floor: walk + allocate + CAS | random" })
+            assertTrue(table.contains(what), what + " missing from\n" + table);
+        // every fault figure has a ratio to its floor
+        table.lines().filter(l -> l.startsWith("| 4K fault")).forEach(l -> assertTrue(l.matches(".*\\| [0-9.]+× \\|.*"),
+                l));
+    }
+
+    @Test
+    void randomOrderIsAPermutation() {
+        for (long n : new long[] { 1, 2, 3, 100, 4096, 5000 }) {
+            Order o = new Order(n, true);
+            BitSet seen = new BitSet();
+            for (long i = 0; i < n; i++)
+                seen.set((int) o.page(i));
+            assertEquals(n, seen.cardinality(), "n=" + n);
+        }
+    }
+
+    @Test
+    void floorMapsWhatItWasGivenAndScansIt() {
+        Floor f = new Floor(1 << 12);
+        Order o = new Order(1 << 12, true);
+        for (long i = 0; i < o.size(); i++)
+            f.map(o.page(i), o.page(i) + 7);
+        for (long g = 0; g < o.size(); g++)
+            assertEquals(g + 7, f.touch(g));
+        assertEquals(1 + 1 + 1 + 8, f.tables(), "root, one table at levels 3 and 2, eight leaf tables");
+        assertEquals(1 << 12, f.scan(0, 1 << 12, Floor.WP));
+        assertEquals(1 << 12, f.scan(0, 1 << 12, Floor.ZAP));
+        assertEquals(0, f.scan(0, 1 << 12, Floor.ZAP), "nothing left to zap");
+    }
+
+    @Test
+    void badArgumentsAreRefused() {
+        assertThrows(IllegalArgumentException.class, () -> BenchMain.Settings.parse(new String[] { "--sizes", "3G" }));
+        assertThrows(IllegalArgumentException.class, () -> BenchMain.Settings.parse(new String[] { "--what" }));
+        assertEquals(java.util.List.of(1024L, 65536L), BenchMain.Settings.parseSizes("1G,64G"));
+    }
+}

@@ -1,0 +1,54 @@
+package org.tdplab.mmu.tdp.mem;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import org.junit.jupiter.api.Test;
+
+/** Blocks cost an entry per 2M, pages mapped alone one each; a linear run reads as 4K pages. */
+class PfnMapTest {
+    @Test
+    void aLinearRunIsFiveHundredTwelve4kPagesInOneEntry() {
+        PfnMap m = new PfnMap(2048);
+        m.mapLinear(512, 0x4000);
+        assertEquals(0x4000 + 7, m.pfn(512 + 7));
+        assertEquals(Levels.L4K, m.level(1023));
+        assertEquals(0x4000, m.linearBase(600));
+        assertEquals(-1, m.pfn(511));
+        assertEquals(512, m.nextPresent(0, 2048));
+        assertEquals(700, m.nextPresent(700, 2048));
+        assertEquals(Levels.L2M, m.fittingLevel(1024 + 3, Levels.L2M), "the next 2M is still free for a block");
+        assertEquals(Levels.L4K, m.fittingLevel(600, Levels.L2M), "no 2M block over a linear run");
+    }
+
+    @Test
+    void demoteThenUnmapPartOfARun() {
+        PfnMap m = new PfnMap(1024);
+        m.mapLinear(0, 0x200);
+        assertThrows(IllegalStateException.class, () -> m.unmap(10, 20), "a partial unmap must demote first");
+        m.demote(10);
+        assertEquals(-1, m.linearBase(10));
+        m.unmap(10, 20);
+        assertEquals(-1, m.pfn(15));
+        assertEquals(0x200 + 9, m.pfn(9));
+        assertEquals(0x200 + 20, m.pfn(20));
+        assertEquals(20, m.nextPresent(10, 1024));
+        m.unmap(0, 512);
+        assertEquals(1024, m.nextPresent(0, 1024));
+    }
+
+    @Test
+    void hugeBlocksAndTheirSplit() {
+        PfnMap m = new PfnMap(1L << 19);
+        m.mapBlock(1L << 18, 1L << 18, Levels.L1G);
+        assertEquals((1L << 18) + 5000, m.pfn((1L << 18) + 5000));
+        assertEquals(Levels.L1G, m.level((1L << 18) + 5000));
+        for (long h = 0; h < 1L << 18; h += 512) // the host split the 1G block into 2M blocks
+            m.mapBlock((1L << 18) + h, (1L << 18) + h, Levels.L2M);
+        assertEquals(Levels.L2M, m.level((1L << 18) + 5000));
+        m.demote((1L << 18) + 5000); // and one 2M block into 4K pages
+        assertEquals(Levels.L4K, m.level((1L << 18) + 5000));
+        assertEquals((1L << 18) + 5000, m.pfn((1L << 18) + 5000));
+        assertEquals(Levels.L2M, m.level((1L << 18) + 512 * 20));
+    }
+}

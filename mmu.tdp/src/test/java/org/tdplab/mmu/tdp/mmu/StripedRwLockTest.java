@@ -1,0 +1,81 @@
+package org.tdplab.mmu.tdp.mmu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.junit.jupiter.api.Test;
+
+class StripedRwLockTest {
+    @Test
+    void readersShareWritersExcludeEveryone() throws Exception {
+        StripedRwLock lock = new StripedRwLock();
+        AtomicInteger inside = new AtomicInteger(), writing = new AtomicInteger();
+        AtomicBoolean broken = new AtomicBoolean();
+        AtomicLong writes = new AtomicLong();
+        List<Thread> threads = new ArrayList<>();
+        for (int t = 0; t < 6; t++) {
+            boolean writer = t < 2;
+            threads.add(new Thread(() -> {
+                for (int i = 0; i < 20_000; i++) {
+                    if (writer) {
+                        lock.writeLock();
+                        lock.writeLock(); // reentrant
+                        if (inside.get() != 0 || writing.incrementAndGet() != 1)
+                            broken.set(true);
+                        lock.readLock(); // a writer may read
+                        writes.incrementAndGet();
+                        lock.readUnlock();
+                        writing.decrementAndGet();
+                        lock.writeUnlock();
+                        lock.writeUnlock();
+                    } else {
+                        lock.readLock();
+                        lock.readLock(); // reentrant, even with a writer waiting
+                        inside.incrementAndGet();
+                        if (writing.get() != 0)
+                            broken.set(true);
+                        inside.decrementAndGet();
+                        lock.readUnlock();
+                        lock.readUnlock();
+                    }
+                }
+            }));
+        }
+        threads.forEach(Thread::start);
+        for (Thread t : threads)
+            t.join();
+        assertFalse(broken.get(), "a reader ran beside a writer, or two writers together");
+        assertEquals(40_000, writes.get(), "no writer starved");
+    }
+
+    @Test
+    void holdsAreKnownPerThread() throws Exception {
+        StripedRwLock lock = new StripedRwLock();
+        assertFalse(lock.isReadLockedByMe());
+        lock.readLock();
+        assertTrue(lock.isReadLockedByMe());
+        boolean[] seen = { true };
+        Thread other = new Thread(() -> seen[0] = lock.isReadLockedByMe());
+        other.start();
+        other.join();
+        assertFalse(seen[0], "another thread holds nothing");
+        lock.readUnlock();
+        assertThrows(IllegalMonitorStateException.class, lock::readUnlock);
+        lock.writeLock();
+        assertTrue(lock.isWriteLockedByMe() && lock.writeHeldOnce());
+        lock.writeLock();
+        assertFalse(lock.writeHeldOnce());
+        lock.writeUnlock();
+        lock.writeUnlock();
+        assertFalse(lock.isWriteLockedByMe());
+        assertThrows(IllegalMonitorStateException.class, lock::writeUnlock);
+    }
+}

@@ -1,0 +1,124 @@
+package org.tdplab.mmu.tdp.vm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.tdp.mem.HostMemory;
+
+/** What the limits answer: host memory grows with need up to its limit, then ENOMEM; an exhausted heap is ENOMEM. */
+class MemoryLimitsTest {
+    private static VmManagerComponent core(Backend b) {
+        VmManagerComponent core = new VmManagerComponent();
+        core.bindStandalone(b, 1);
+        return core;
+    }
+
+    private static final class Plain implements Backend {
+        final VmBackend vm;
+
+        Plain(VmBackend vm) {
+            this.vm = vm;
+        }
+
+        @Override
+        public String vmType() {
+            return "t";
+        }
+
+        @Override
+        public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+            return VmCapabilities.ordinary("t", gpaw);
+        }
+
+        @Override
+        public VmBackend attach(VmContext context, Map<String, String> options) {
+            return vm;
+        }
+    }
+
+    @Test
+    void aGuestLargerThanTheStartingHostMemoryWorksOutOfTheBox() {
+        Vm vm = core(new Plain(new VmBackend() {
+        })).create("big", "t", 1, 48, Map.of());
+        long gib = 1L << 30;
+        vm.addMemslot(0, 0, 128 * gib, Set.of(), PageSize.SIZE_4K);
+        // a page in every gigabyte: 128 GiB of host memory and page tables beyond the 64 GiB it started with
+        for (long g = 0; g < 128; g++) {
+            AccessResult r = vm.access(0, Access.WRITE, g * gib + (g << 12), 4096, Encoding.CURRENT, g + 1);
+            assertTrue(r.completed(), r.toString());
+        }
+        for (long g = 0; g < 128; g++)
+            assertEquals(g + 1, vm.access(0, Access.READ, g * gib + (g << 12), 4096, Encoding.CURRENT, 0).value());
+        assertTrue(vm.check().violations().isEmpty(), vm.check().violations().toString());
+        vm.destroy();
+    }
+
+    @Test
+    void pastTheLimitAnAllocationFailsWithEnomemNamingIt() {
+        HostMemory mem = new HostMemory(1L << 30, 2L << 30);
+        mem.alloc(3, HostMemory.SHARED, 1);
+        mem.alloc(3, HostMemory.SHARED, 1); // grown once, to the limit
+        MmuException e = assertThrows(MmuException.class, () -> mem.alloc(1, HostMemory.SHARED, 1));
+        assertEquals(Errno.ENOMEM, e.errno());
+        assertTrue(e.getMessage().contains("2 GiB") && e.getMessage().contains(HostMemory.LIMIT_PROPERTY),
+                e.getMessage());
+        assertEquals(2L << 18, mem.frames());
+    }
+
+    @Test
+    void anExhaustedHeapIsEnomemAndTheVmGoesOn() {
+        boolean[] fail = { true };
+        Vm vm = core(new Plain(new VmBackend() {
+            @Override
+            public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+                if (fail[0])
+                    throw new OutOfMemoryError("Java heap space");
+            }
+        })).create("v", "t", 1, 48, Map.of());
+        vm.addMemslot(0, 0, 2L << 20, Set.of(), PageSize.SIZE_4K);
+        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("grow", Map.of(), Set.of()));
+        assertEquals(Errno.ENOMEM, e.errno());
+        assertTrue(e.getMessage().contains("-Xmx"), e.getMessage());
+        assertFalse(e.getMessage().contains("Java heap space"), "no Java error text reaches a user");
+        fail[0] = false;
+        vm.invoke("grow", Map.of(), Set.of());
+        assertTrue(vm.access(0, Access.WRITE, 0, 8192, Encoding.CURRENT, 7).completed());
+        assertTrue(vm.check().violations().isEmpty());
+    }
+
+    @Test
+    void theLimitComesFromTheProperty() {
+        String old = System.getProperty(HostMemory.LIMIT_PROPERTY);
+        try {
+            System.setProperty(HostMemory.LIMIT_PROPERTY, "2T");
+            assertEquals(2L << 40, VmManagerComponent.hostMemoryLimit());
+            System.setProperty(HostMemory.LIMIT_PROPERTY, "8G");
+            assertEquals(8L << 30, VmManagerComponent.hostMemoryLimit());
+            assertEquals(8L << 18, VmManagerComponent.hostMemory(8L << 30).frames(), "starts at the limit below 64G");
+            System.setProperty(HostMemory.LIMIT_PROPERTY, "lots");
+            assertEquals(HostMemory.DEFAULT_LIMIT, VmManagerComponent.hostMemoryLimit());
+        } finally {
+            if (old == null)
+                System.clearProperty(HostMemory.LIMIT_PROPERTY);
+            else
+                System.setProperty(HostMemory.LIMIT_PROPERTY, old);
+        }
+    }
+}
