@@ -40,7 +40,7 @@ class ReplayTest {
      * vCPU maps a page first), and injected TDX_OPERAND_BUSY needs vCPUs inside the TD, which a replay has not.
      */
     private static final List<String> TIMING_DEPENDENT = List.of("13-workloads.scn", "snp-workloads.scn",
-            "tdx-workloads.scn", "tdx-busy-injection.scn");
+            "tdx-workloads.scn", "tdx-huge-pages-workloads.scn", "tdx-busy-injection.scn");
 
     @TempDir
     Path dir;
