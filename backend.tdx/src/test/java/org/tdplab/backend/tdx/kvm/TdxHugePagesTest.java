@@ -17,6 +17,7 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.tdplab.backend.tdx.module.SeptState;
 import org.tdplab.backend.tdx.module.TdxModule;
+import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.Errno;
@@ -169,5 +170,22 @@ class TdxHugePagesTest {
         assertRead(vm, 0, 2 * M2 + 0x4000, 0x31);
         assertClean(vm);
         vm.destroy();
+    }
+
+    @Test
+    void theCheckerComparesMirrorAndSeptAt2M() {
+        Vm vm = built("checks", 1, HUGE);
+        assertDone(vm.accept(0, 2 * M2, M2, PageSize.SIZE_2M));
+        assertClean(vm);
+        // the module's 2M leaf is demoted behind KVM's back: the mirror still has one 2M leaf there
+        TdxVm t = tds.tdx(vm);
+        long rcx = (2 * M2) | 1;
+        assertEquals(TdxStatus.TDX_SUCCESS, t.module().tdhMemRangeBlock(rcx, t.tdrHpa(), null));
+        t.module().exitAll();
+        assertEquals(TdxStatus.TDX_SUCCESS, t.module().tdhMemTrack(t.tdrHpa()));
+        assertEquals(TdxStatus.TDX_SUCCESS, t.module().tdhMemPageDemote(rcx, t.tdrHpa(), 0x7000_0000L, null));
+        java.util.List<String> v = vm.check().violations();
+        assertTrue(v.stream().anyMatch(l -> l.startsWith("inv 9: mirror leaf gfn 0x400")), v.toString());
+        assertTrue(v.stream().anyMatch(l -> l.startsWith("inv 9: S-EPT maps gpa 0x400000")), v.toString());
     }
 }
