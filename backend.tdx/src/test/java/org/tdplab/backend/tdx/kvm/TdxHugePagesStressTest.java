@@ -119,8 +119,8 @@ class TdxHugePagesStressTest {
             case 3 -> vm.prefault(vcpu, gpa(block), M2); // may map a PENDING 2M leaf before an accept
             case 4, 5 -> write(page, 1 + random.nextInt(64));
             case 6 -> convert(random.nextBoolean() ? page : block, random.nextInt(3));
-            case 7 -> punch(page, 1 + random.nextInt(4));
-            case 8 -> zap(page, 1 + random.nextInt(4));
+            case 7 -> discard(page, 1 + random.nextInt(4), true);
+            case 8 -> discard(page, 1 + random.nextInt(4), false);
             default -> verify(block, 512);
             }
         }
@@ -185,19 +185,16 @@ class TdxHugePagesStressTest {
             }
         }
 
-        /** Punches the guest_memfd behind a run: its private pages lose their contents and must be accepted again. */
-        private void punch(int page, int n) {
+        /**
+         * Punches the guest_memfd behind a run, or zaps it for a memory-type change: its private pages lose their
+         * contents and must be accepted again; shared pages keep their data.
+         */
+        private void discard(int page, int n, boolean punch) {
             n = Math.min(n, (int) PAGES - page);
-            vm.punchHole(gpa(page), n * K4);
-            for (int p = page; p < page + n; p++)
-                if (state[p] != SHARED)
-                    state[p] = UNACCEPTED;
-        }
-
-        /** A memory-type zap over a run: private pages are removed; shared ones keep their data. */
-        private void zap(int page, int n) {
-            n = Math.min(n, (int) PAGES - page);
-            vm.zapGfnRange(gpa(page), n * K4);
+            if (punch)
+                vm.punchHole(gpa(page), n * K4);
+            else
+                vm.zapGfnRange(gpa(page), n * K4);
             for (int p = page; p < page + n; p++)
                 if (state[p] != SHARED)
                     state[p] = UNACCEPTED;
