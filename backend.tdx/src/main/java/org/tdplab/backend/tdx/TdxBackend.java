@@ -66,6 +66,10 @@ public class TdxBackend implements Backend {
                         @Option(label = "bug (seed RFC)", value = "bug") })
         String memtype__zap() default "zap";
 
+        @AttributeDefinition(description = "Private leaves up to 2M, as KVM's TDX huge page series maps them "
+                + "(tdx_huge_page; needs module 1.5)")
+        boolean huge__pages() default false;
+
         @AttributeDefinition(description = "Latency table for 'projected hardware time' (counted, never slept): "
                 + "entries LEAF=NANOSECONDS (suffix ns or us allowed; several per value separated by commas; "
                 + "'*' prices every leaf not named), laid over the built-in defaults and applied to TDs created "
@@ -110,6 +114,7 @@ public class TdxBackend implements Backend {
         d.put("seed", config.seed());
         d.put("sept_ve_disable", config.sept__ve__disable() ? "on" : "off");
         d.put("memtype_zap", config.memtype__zap());
+        d.put("huge_pages", config.huge__pages() ? "on" : "off");
         TdxOptions.parse(d); // a bad configuration is refused here, not at the next TD
         FirmwareLatency table = DEFAULT_LATENCY.with(config.latency()); // refused here when malformed
         defaults = Map.copyOf(d);
@@ -136,9 +141,11 @@ public class TdxBackend implements Backend {
     @Override
     public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
         TdxOptions parsed = TdxOptions.parse(withDefaults(options));
-        // private leaves are 4K only; memory-type zaps zap (mainline) or bug the TD (memtype_zap=bug); pre-fault
-        // only after finalize; the per-VM MMIO value is 0 so the TD takes a #VE and makes an MMIO hypercall
-        return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.SHARED_BIT, 1)
+        // private leaves are 4K only (2M with huge_pages=on); memory-type zaps zap (mainline) or bug the TD
+        // (memtype_zap=bug); pre-fault only after finalize; the per-VM MMIO value is 0 so the TD takes a #VE and
+        // makes an MMIO hypercall
+        return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.SHARED_BIT,
+                parsed.hugePages() ? 2 : 1)
                 .withMirroredPt(gpaw - 1).withProtectedState().withMemtypeZap(!parsed.memtypeZapBugs())
                 .withPreFaultAllowed(false)
                 .withAcceptance().withMmioValue(0);

@@ -12,9 +12,10 @@ import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.MmuView;
 
 /**
- * Spec §8 invariants 9 (mirror ↔ S-EPT, both ways) and 13 (4K private leaves), checked by comparing KVM's mirror
- * root with the module's S-EPT, plus the module's own invariants. Runs under the MMU write lock, so no install is
- * in its FROZEN window and no removal is half done.
+ * Spec §8 invariants 9 (mirror ↔ S-EPT, both ways: every mirror leaf has an S-EPT leaf of the same size and pfn,
+ * every mirror table a linked S-EPT page, and back) and 13 (private leaves are 4K, or up to 2M with huge pages),
+ * checked by comparing KVM's mirror root with the module's S-EPT, plus the module's own invariants. Runs under the
+ * MMU write lock, so no install is in its FROZEN window and no removal or split is half done.
  */
 final class MirrorInvariants {
     private MirrorInvariants() {
@@ -25,16 +26,17 @@ final class MirrorInvariants {
         return (gfn & -(1L << (9 * septLevel))) | ((long) septLevel << 58);
     }
 
-    static void check(MmuView view, TdxModule module, List<String> out) {
+    /** @param maxLevel the largest private leaf the TD may have (1 = 4K, 2 = 2M) */
+    static void check(MmuView view, TdxModule module, int maxLevel, List<String> out) {
         module.check(out);
         if (module.lifecycle() != TdxModule.LC_KEYS_CONFIGURED)
             return; // the S-EPT is no longer walkable once the TD is blocked for teardown
         Map<Long, Long> leaves = new HashMap<>();
         Set<Long> tables = new HashSet<>();
         view.forEachLeaf(RootKind.MIRROR, (gfn, level, spte, pfn) -> {
-            if (level != 1)
-                out.add(String.format("inv 13: mirror leaf for gfn 0x%x has level %d; TDX private leaves are 4K",
-                        gfn, level));
+            if (level > maxLevel)
+                out.add(String.format("inv 13: mirror leaf for gfn 0x%x has level %d; TDX private leaves are %s",
+                        gfn, level, maxLevel == 1 ? "4K" : "at most 2M"));
             leaves.put(key(gfn, level - 1), pfn);
             long e = module.lookup(gfn, level - 1);
             int s = e < 0 ? -1 : TdxModule.stateOf(e);

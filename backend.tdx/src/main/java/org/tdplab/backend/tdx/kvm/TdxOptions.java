@@ -16,16 +16,19 @@ import org.tdplab.mmu.api.backend.VmOption;
  * 1.5), {@code sept_ve_disable=on|off} (the TD attribute KVM sets, default on), {@code busy_rate=P} (probability in
  * [0, 1] that a contended module lock is found busy, default 0), {@code seed=N} (for the busy draws, default 0) and
  * {@code memtype_zap=zap|bug}: what {@code kvm_zap_gfn_range} does to the TD — mainline's leaf zap of every valid
- * root, private leaves removed from the S-EPT (default), or the seed RFC's {@code KVM_BUG_ON}.
+ * root, private leaves removed from the S-EPT (default), or the seed RFC's {@code KVM_BUG_ON} — and
+ * {@code huge_pages=on|off} (2M private leaves as KVM's TDX huge page series maps them, default off as in mainline;
+ * needs the 1.5 module, see {@code docs/tdx-huge-pages.md}).
  *
  * @param version the module version
  * @param septVeDisable TD attribute SEPT_VE_DISABLE
  * @param busyRate the busy injection rate
  * @param seed the busy injection seed
  * @param memtypeZapBugs whether a memory-type zap bugs the TD (the seed RFC) instead of zapping it (mainline)
+ * @param hugePages private leaves up to 2M ({@code tdx_huge_page})
  */
 public record TdxOptions(TdxModule.Version version, boolean septVeDisable, double busyRate, long seed,
-        boolean memtypeZapBugs) {
+        boolean memtypeZapBugs, boolean hugePages) {
     /** The options, as {@code Backend.options()} lists them. */
     public static final List<VmOption> OPTIONS = List.of(
             new VmOption("module", "1.0|1.5", "the TDX module version whose status codes apply (default 1.5)"),
@@ -35,11 +38,25 @@ public record TdxOptions(TdxModule.Version version, boolean septVeDisable, doubl
                     + "(TDX_OPERAND_BUSY injection; default 0)"),
             new VmOption("seed", "N", "seed of the busy injection draws (default 0)"),
             new VmOption("memtype_zap", "zap|bug", "kvm_zap_gfn_range on the TD: zap removes its private pages "
-                    + "through BLOCK, TRACK, REMOVE (mainline 6.16+, default); bug is the seed RFC's KVM_BUG_ON"));
+                    + "through BLOCK, TRACK, REMOVE (mainline 6.16+, default); bug is the seed RFC's KVM_BUG_ON"),
+            new VmOption("huge_pages", "on|off", "private leaves up to 2M as the TDX huge page series maps them "
+                    + "(module 1.5 only; default off, like mainline)"));
     public static final Set<String> KNOWN = OPTIONS.stream().map(VmOption::key).collect(Collectors.toSet());
 
     public static TdxOptions defaults() {
-        return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0, false);
+        return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0, false, false);
+    }
+
+    /** An on|off option, absent = {@code fallback}. */
+    private static boolean onOff(Map<String, String> options, String key, boolean fallback) {
+        String v = options.get(key);
+        if (v == null)
+            return fallback;
+        return switch (v) {
+        case "on" -> true;
+        case "off" -> false;
+        default -> throw new MmuException(Errno.EINVAL, "%s=%s: must be on or off", key, v);
+        };
     }
 
     /** @throws MmuException {@code EINVAL} naming an unknown option or a bad value */
@@ -57,15 +74,12 @@ public record TdxOptions(TdxModule.Version version, boolean septVeDisable, doubl
             default -> throw new MmuException(Errno.EINVAL, "module=%s: the TDX module version must be 1.0 or 1.5", m);
             };
         }
-        boolean veDisable = true;
-        String ve = options.get("sept_ve_disable");
-        if (ve != null) {
-            veDisable = switch (ve) {
-            case "on" -> true;
-            case "off" -> false;
-            default -> throw new MmuException(Errno.EINVAL, "sept_ve_disable=%s: must be on or off", ve);
-            };
-        }
+        boolean veDisable = onOff(options, "sept_ve_disable", true);
+        boolean hugePages = onOff(options, "huge_pages", false);
+        // KVM turns huge pages off on a module without ENHANCED_DEMOTE_INTERRUPTIBILITY (TDX 1.5.28 and later)
+        if (hugePages && version != TdxModule.Version.V1_5)
+            throw new MmuException(Errno.EINVAL, "huge_pages=on needs module=1.5: TDX module %s cannot demote a 2M "
+                    + "page without being interrupted (no ENHANCED_DEMOTE_INTERRUPTIBILITY)", version.label());
         double rate = 0;
         String r = options.get("busy_rate");
         if (r != null) {
@@ -90,6 +104,6 @@ public record TdxOptions(TdxModule.Version version, boolean septVeDisable, doubl
         if (!zap.equals("zap") && !zap.equals("bug"))
             throw new MmuException(Errno.EINVAL, "memtype_zap=%s: must be zap (mainline) or bug (the seed RFC's "
                     + "KVM_BUG_ON)", zap);
-        return new TdxOptions(version, veDisable, rate, seed, zap.equals("bug"));
+        return new TdxOptions(version, veDisable, rate, seed, zap.equals("bug"), hugePages);
     }
 }

@@ -46,7 +46,14 @@ public final class TdxVm implements VmBackend {
     static final int TD_STATE_UNINITIALIZED = 0, TD_STATE_INITIALIZED = 1, TD_STATE_RUNNABLE = 2;
 
     private static final ThreadLocal<TdxModule.Regs> REGS = ThreadLocal.withInitial(TdxModule.Regs::new);
-    private static final int PG_LEVEL_4K = 1;
+    private static final int PG_LEVEL_4K = 1, PG_LEVEL_2M = 2;
+    /**
+     * The model's error-code bits of an EPT violation that came from the guest's TDG.MEM.PAGE.ACCEPT (extended exit
+     * qualification type ACCEPT): bit 40, and the requested TDX level in bits 42:41. Not kernel PFERR bits (KVM reads
+     * the qualification); they let a trace's {@code kvm_page_fault} carry it, so a replay honours it too.
+     */
+    static final long PFERR_ACCEPT = 1L << 40;
+    static final int PFERR_ACCEPT_LEVEL_SHIFT = 41;
 
     private final VmContext ctx;
     private final TdxOptions options;
@@ -362,17 +369,26 @@ public final class TdxVm implements VmBackend {
         return tdxError(Seamcall.TDH_MEM_SEPT_ADD, base, st);
     }
 
-    /** {@code tdx_sept_map_leaf_spte}: 4K only; PAGE.AUG once runnable, PAGE.ADD of the staged source before. */
+    /** The largest private leaf KVM may map now: 2M once the TD runs with huge pages, else 4K. */
+    private int maxLeafLevel() {
+        return options.hugePages() && state == TD_STATE_RUNNABLE ? PG_LEVEL_2M : PG_LEVEL_4K;
+    }
+
+    /**
+     * {@code tdx_sept_map_leaf_spte}: PAGE.AUG (at 4K, or 2M with huge pages) once runnable, PAGE.ADD (4K only) of
+     * the staged source before.
+     */
     private HookStatus setLeaf(long gfn, int level, long pfn) {
-        if (level != PG_LEVEL_4K) {
-            record("inv 13: a private leaf at level %d for gfn 0x%x (TDX maps private memory at 4K only)", level, gfn);
-            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K): private leaf at level %d, gfn 0x%x",
-                    level, gfn);
+        if (level > maxLeafLevel()) {
+            record("inv 13: a private leaf at level %d for gfn 0x%x (TDX maps private memory at %s here)", level, gfn,
+                    maxLeafLevel() == PG_LEVEL_2M ? "4K or 2M" : "4K only");
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K%s): private leaf at level %d, gfn "
+                    + "0x%x", options.hugePages() ? " && !RUNNABLE" : "", level, gfn);
         }
         TdxModule.Regs regs = REGS.get();
         if (state == TD_STATE_RUNNABLE) {
             long st = seamcall(Seamcall.TDH_MEM_PAGE_AUG, gfn, level,
-                    module.tdhMemPageAug(gfn << 12, tdr(), pfn << 12, regs));
+                    module.tdhMemPageAug((gfn << 12) | (level - 1), tdr(), pfn << 12, regs));
             if (st == TDX_SUCCESS)
                 return HookStatus.OK;
             if (TdxStatus.operandBusy(st))
@@ -450,22 +466,22 @@ public final class TdxVm implements VmBackend {
             if (!change.isLeafRemoval())
                 return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x level %d: not a present leaf becoming "
                         + "non-present", gfn, level);
-            if (!septPages.containsKey(septKey(gfn, 1)))
+            if (!septPages.containsKey(septKey(gfn, level)))
                 record("inv 10: the leaf at gfn 0x%x is removed after the table holding it was freed", gfn);
             if (!hkidAssigned) {
                 return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!is_hkid_assigned): removing gfn 0x%x after the HKID was "
                         + "released", gfn);
             }
-            if (level != PG_LEVEL_4K) {
+            if (level > (options.hugePages() ? PG_LEVEL_2M : PG_LEVEL_4K)) {
                 record("inv 13: a private leaf at level %d for gfn 0x%x", level, gfn);
                 return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K): removing gfn 0x%x at level %d",
                         gfn, level);
             }
             long pfn = change.before().pfn();
-            long gpa = gfn << 12;
+            long rcx = (gfn << 12) | (level - 1);
             TdxModule.Regs regs = REGS.get();
             long st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
-                    module.tdhMemRangeBlock(gpa, tdr(), regs)));
+                    module.tdhMemRangeBlock(rcx, tdr(), regs)));
             if (st != TDX_SUCCESS) {
                 return tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
             }
@@ -473,18 +489,67 @@ public final class TdxVm implements VmBackend {
             if (!tracked.isOk())
                 return tracked;
             st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
-                    module.tdhMemPageRemove(gpa, tdr(), regs)));
+                    module.tdhMemPageRemove(rcx, tdr(), regs)));
             if (st != TDX_SUCCESS) {
                 return tdxError(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
             }
-            st = seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn, level,
-                    module.tdhPhymemPageWbinvd((pfn << 12) | ((long) hkid << TdxModule.KEYID_SHIFT)));
-            if (st != TDX_SUCCESS) {
-                return tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn, st);
+            // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
+            long pages = 1L << (9 * (level - 1));
+            for (long i = 0; i < pages; i++) {
+                st = seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, PG_LEVEL_4K, module.tdhPhymemPageWbinvd(
+                        ((pfn + i) << 12) | ((long) hkid << TdxModule.KEYID_SHIFT)));
+                if (st != TDX_SUCCESS)
+                    return tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
             }
-            ctx.writeToken(pfn, 0); // tdx_quirk_reset_paddr
-            ctx.guestDataChanged(gfn, true, 0);
+            for (long i = 0; i < pages; i++) { // tdx_quirk_reset_folio
+                ctx.writeToken(pfn + i, 0);
+                ctx.guestDataChanged(gfn + i, true, 0);
+            }
             removals.increment();
+            return HookStatus.OK;
+        } finally {
+            removalsInFlight.decrementAndGet();
+        }
+    }
+
+    /**
+     * {@code tdx_sept_split_private_spte} (v3 08/24 = RFC v5 39/45), write lock held: the huge private leaf at
+     * {@code gfn} becomes a table of 512 smaller leaves — TDH.MEM.RANGE.BLOCK at its level, {@code tdx_track} (TRACK
+     * and a kick), then TDH.MEM.PAGE.DEMOTE with a new S-EPT page for the mirror's new table. No UNBLOCK follows: the
+     * pieces are unblocked already. BLOCK and DEMOTE retry a BUSY once with every vCPU kept out
+     * ({@code tdh_do_no_vcpus}); anything else bugs the VM. The pages and their data stay where they are.
+     */
+    @Override
+    public HookStatus splitExternalSpt(SpteChange change) {
+        long gfn = change.gfn();
+        int level = change.level();
+        if (!change.isSplit() || state != TD_STATE_RUNNABLE || level != PG_LEVEL_2M || !options.hugePages())
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(state != RUNNABLE || level != PG_LEVEL_2M): splitting gfn "
+                    + "0x%x level %d", gfn, level);
+        removalsInFlight.incrementAndGet();
+        try {
+            if (installsInFlight.get() > 0 || removalsInFlight.get() > 1)
+                record("inv 12: the split of gfn 0x%x ran concurrently with another mirror change", gfn);
+            long rcx = (gfn << 12) | (level - 1);
+            TdxModule.Regs regs = REGS.get();
+            long st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
+                    module.tdhMemRangeBlock(rcx, tdr(), regs)));
+            if (st != TDX_SUCCESS)
+                return tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
+            HookStatus tracked = track(gfn);
+            if (!tracked.isOk())
+                return tracked;
+            long page = sparePage.getAndSet(-1);
+            if (page < 0)
+                page = allocFrame();
+            long newPage = page;
+            st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, level,
+                    module.tdhMemPageDemote(rcx, tdr(), newPage << 12, regs)));
+            if (st != TDX_SUCCESS) {
+                freeFrame(page);
+                return tdxError(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, st);
+            }
+            septPages.put(septKey(gfn, level - 1), page);
             return HookStatus.OK;
         } finally {
             removalsInFlight.decrementAndGet();
@@ -529,10 +594,13 @@ public final class TdxVm implements VmBackend {
 
     // ==== private memory =========================================================================================
 
-    /** {@code tdx_gmem_max_mapping_level}: private memory is mapped at 4K. */
+    /**
+     * {@code tdx_gmem_max_mapping_level}: private memory is mapped at 4K; with huge pages at up to 2M once the TD
+     * runs (the TD build stays 4K: TDH.MEM.PAGE.ADD adds 4K pages only).
+     */
     @Override
     public int privateMaxLevel(long gfn, long pfn) {
-        return PG_LEVEL_4K;
+        return maxLeafLevel();
     }
 
     /** guest_memfd frees a folio: none of its pages may still belong to the TD or hold its dirty lines (I9). */
@@ -621,13 +689,47 @@ public final class TdxVm implements VmBackend {
                 cursorRemovals[vcpu] = removals.sum();
                 if (g != gfn)
                     ctx.nestedWalk(vcpu, g, true); // the operand the instruction faulted on
-                return Walk.violation(0);
+                return Walk.violation(st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION ? acceptExitBits(vcpu) : 0);
             }
             cursorUnit[vcpu] = -1;
             return Walk.fatal(); // a Linux guest panics when it cannot accept its memory
         }
         cursorUnit[vcpu] = -1;
         return Walk.translated(module.acceptedHpa(vcpu) >>> 12, level);
+    }
+
+    /**
+     * The exit's error-code bits for KVM's exit handler: with huge pages, an ACCEPT exit carries the requested level
+     * ({@link #PFERR_ACCEPT}; KVM reads it from the extended exit qualification, a trace from these bits).
+     */
+    private long acceptExitBits(int vcpu) {
+        long eeq = module.extExitQualification(vcpu);
+        if (!options.hugePages() || TdxModule.eeqType(eeq) != TdxModule.EEQ_ACCEPT)
+            return 0;
+        return PFERR_ACCEPT | ((long) TdxModule.eeqAcceptLevel(eeq) << PFERR_ACCEPT_LEVEL_SHIFT);
+    }
+
+    /**
+     * {@code tdx_honor_guest_accept_level} (v3 13/24; {@code tdx_handle_mismatched_accept} in RFC v5 41/45), in the
+     * EPT-violation exit handler before the fault: an exit from the guest's ACCEPT at {@code level} splits any
+     * private mapping larger than that over the accepted unit (BLOCK, TRACK, kick, DEMOTE under the write lock), then
+     * sets the guest-inhibit bit above it (2M, and 1G for a 4K accept), so this and later faults map at the guest's
+     * level. The bit is tested first without the lock: it is only ever set, after the split.
+     */
+    @Override
+    public void violationEntered(int vcpu, long gfn, long errorBits) {
+        if ((errorBits & PFERR_ACCEPT) == 0 || !options.hugePages())
+            return;
+        int level = (int) ((errorBits >>> PFERR_ACCEPT_LEVEL_SHIFT) & 3) + 1;
+        if (level > PG_LEVEL_2M || ctx.hugepageTestGuestInhibit(gfn, level + 1))
+            return;
+        long pages = 1L << (9 * (level - 1));
+        // no TLB flush after it: the BLOCK + TRACK + kick of the split is one
+        if (!ctx.splitCrossBoundaryLeafs(gfn & -pages, pages))
+            return; // the VM is bugged
+        ctx.hugepageSetGuestInhibit(gfn, level + 1);
+        if (level == PG_LEVEL_4K)
+            ctx.hugepageSetGuestInhibit(gfn, level + 2);
     }
 
     /** The largest accept size ({@code <= max}) whose page at {@code g} is aligned and ends by {@code end}. */
@@ -869,7 +971,7 @@ public final class TdxVm implements VmBackend {
         List<String> out = new ArrayList<>();
         if (installsInFlight.get() > 0 || removalsInFlight.get() > 0)
             out.add("inv 12: a mirror hook is in progress while the checker holds the MMU write lock");
-        MirrorInvariants.check(view, module, out);
+        MirrorInvariants.check(view, module, options.hugePages() ? PG_LEVEL_2M : PG_LEVEL_4K, out);
         synchronized (recorded) {
             out.addAll(recorded);
         }

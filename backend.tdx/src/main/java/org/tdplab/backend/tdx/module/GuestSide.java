@@ -56,6 +56,20 @@ final class GuestSide {
         return true;
     }
 
+    /** A TD exit to the host as an EPT violation, with its extended exit qualification. */
+    private void exitWith(int v, long eeq) {
+        m.extExitQual[v] = eeq;
+        exit(v);
+    }
+
+    /**
+     * {@code tdaccept_ept_violation_exit}: an ACCEPT the host must act on exits with type ACCEPT, the requested
+     * level and the level where the walk stopped.
+     */
+    private void acceptExit(int v, int requested, long pos) {
+        exitWith(v, TdxModule.EEQ_ACCEPT | ((long) requested << 32) | ((long) posLevel(pos) << 35));
+    }
+
     /** A TD exit of vCPU {@code v} (any reason): it no longer counts in its epoch. */
     void exit(int v) {
         if (!m.inGuest[v])
@@ -81,12 +95,12 @@ final class GuestSide {
             if (s == PENDING) {
                 if ((m.attributes & TdxModule.ATTR_SEPT_VE_DISABLE) == 0)
                     return G_VE;
-                exit(v);
+                exitWith(v, TdxModule.EEQ_PENDING_EPT_VIOLATION);
                 return G_PENDING_EXIT;
             }
             break; // FREE, NL_BLOCKED, BLOCKED, PENDING_BLOCKED …: an EPT violation
         }
-        exit(v);
+        exitWith(v, TdxModule.EEQ_NONE);
         return G_EPT_VIOLATION;
     }
 
@@ -109,7 +123,7 @@ final class GuestSide {
             // stopped above the requested level
             if (SeptState.isGuestAccessibleLeaf(s))
                 return withOperand(TDX_PAGE_ALREADY_ACCEPTED, posLevel(pos));
-            exit(v);
+            acceptExit(v, lvl, pos); // a missing table, or a larger leaf not (yet) accessible: PENDING, BLOCKED
             return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
         }
         if ((e & SeptTree.HOST_PRIORITY) != 0) // a host SEAMCALL waits for this entry: back off
@@ -119,7 +133,7 @@ final class GuestSide {
         if (SeptState.isGuestAccessibleLeaf(s))
             return withOperand(TDX_PAGE_ALREADY_ACCEPTED, lvl);
         if (!SeptState.allowed(SeptState.ALLOW_ACCEPT, s)) {
-            exit(v);
+            acceptExit(v, lvl, pos);
             return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
         }
         long pfn = SeptTree.hpa(e) >>> 12;

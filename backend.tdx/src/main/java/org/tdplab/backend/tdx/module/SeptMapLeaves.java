@@ -238,8 +238,16 @@ final class SeptMapLeaves {
     }
 
     /**
-     * TDH.MEM.PAGE.DEMOTE (leaf 15): RCX = GPA|level (1 or 2) of a large leaf, R8 = a new S-EPT page. The leaf
-     * becomes NL_MAPPED → the new page, holding 512 smaller leaves in the unblocked form of its state.
+     * TDH.MEM.PAGE.DEMOTE (leaf 15; {@code tdh_mem_page_demote.c} of the 1.5 module): RCX = GPA|level (1 or 2) of a
+     * large leaf, R8 = a new S-EPT page. Rows in the source's order: the TD handle, the operand, the SEPT tree
+     * (shared), the walk, the entry lock, the state (MAPPED, BLOCKED, PENDING, PENDING_BLOCKED), blocked and tracked
+     * while RUNNABLE, the new page (4K, NDA, its PAMT lock: errors name R8), then the PAMT split of the large page
+     * ({@code pamt_demote}: its PAMT entry's exclusive lock, BUSY naming RCX). The leaf becomes NL_MAPPED → the new
+     * page, holding 512 smaller leaves in the unblocked form of its state — no UNBLOCK follows — with strided HPAs;
+     * the 512 PAMT entries take the large page's type and owner at the smaller size, their {@code bepoch} 0; the new
+     * page is PT_EPT and {@code chldcnt} grows by one. Not modelled: TDX_INTERRUPTED_RESTARTABLE (KVM's huge page
+     * series requires a module with ENHANCED_DEMOTE_INTERRUPTIBILITY, which never returns it for a TD without L2
+     * VMs), the L2 alias pages of R9–R11, and the accept counter of a partly accepted PENDING 2M page.
      */
     long demote(long rcx, long rdx, long r8, Regs out) {
         if ((rdx & ~TdxModule.HPA_MASK & ~1L) != 0)
@@ -262,6 +270,8 @@ final class SeptMapLeaves {
         st = checks.checkNewPage(r8, OPERAND_R8, Pamt.SIZE_4K, true);
         if (st != TDX_SUCCESS)
             return st;
+        if (checks.busy()) // pamt_demote: the large page's PAMT entry, exclusive
+            return withOperand(TDX_OPERAND_BUSY, OPERAND_RCX);
         int small = SeptState.unblocked(s);
         long childPages = levelPages(lvl - 1);
         int child = sept.alloc(lvl - 1, gfn & -levelPages(lvl), r8 >>> 12);

@@ -88,6 +88,23 @@ public final class TdxModule implements java.io.Serializable {
     /** OP_STATE values the model implements (migration states are out of scope). */
     public static final int OP_UNINITIALIZED = 0, OP_INITIALIZED = 1, OP_RUNNABLE = 2;
 
+    /**
+     * Types of the extended exit qualification (bits 3:0; {@code vmx_eeq_type_t}): NONE, ACCEPT (a TDG.MEM.PAGE.ACCEPT
+     * that needs the host: bits 34:32 hold the requested TDX level, bits 37:35 the level where the walk stopped [U:
+     * layout of the info field beyond the requested level]) and PENDING_EPT_VIOLATION.
+     */
+    public static final int EEQ_NONE = 0, EEQ_ACCEPT = 1, EEQ_PENDING_EPT_VIOLATION = 6;
+
+    /** The type of an extended exit qualification. */
+    public static int eeqType(long eeq) {
+        return (int) (eeq & 0xF);
+    }
+
+    /** The TDX level (0 = 4K) the guest asked to accept at, from an {@link #EEQ_ACCEPT} qualification. */
+    public static int eeqAcceptLevel(long eeq) {
+        return (int) ((eeq >>> 32) & 7);
+    }
+
     /** Outcomes of the hardware's walk for a guest access ({@link #guestTranslate}); translations are {@code >= 0}. */
     public static final long G_EPT_VIOLATION = -1, G_VE = -2, G_PENDING_EXIT = -3, G_NOT_ENTERED = -4;
 
@@ -126,6 +143,8 @@ public final class TdxModule implements java.io.Serializable {
     final int[] tdcxAdded;
     final boolean[] vcpuInitialized, vcpuFlushed, inGuest;
     final long[] vcpuEpoch, enterSeq, acceptedHpa;
+    /** Per vCPU, the extended exit qualification of its last TD exit (see {@link #extExitQualification}). */
+    long[] extExitQual;
     long vpEnters, eptFlushes;
 
     final SeptTree sept = new SeptTree();
@@ -152,6 +171,7 @@ public final class TdxModule implements java.io.Serializable {
         this.vcpuEpoch = new long[maxVcpus];
         this.enterSeq = new long[maxVcpus];
         this.acceptedHpa = new long[maxVcpus];
+        this.extExitQual = new long[maxVcpus];
         java.util.Arrays.fill(tdvprPfn, -1);
         wire();
     }
@@ -184,6 +204,8 @@ public final class TdxModule implements java.io.Serializable {
 
     private void readObject(java.io.ObjectInputStream in) throws java.io.IOException, ClassNotFoundException {
         in.defaultReadObject();
+        if (extExitQual == null) // a state saved before the field existed
+            extExitQual = new long[maxVcpus];
         wire();
     }
 
@@ -340,6 +362,15 @@ public final class TdxModule implements java.io.Serializable {
     /** TDG.MEM.PAGE.ACCEPT (TDCALL 6) on vCPU {@code v}: RCX = GPA|level (0 or 1); see GuestSide. */
     public synchronized long tdgMemPageAccept(int v, long rcx, boolean mayEnter) {
         return guest.accept(v, rcx, mayEnter);
+    }
+
+    /**
+     * The extended exit qualification of vCPU {@code v}'s last TD exit to the host ({@code EXT_EXIT_QUALIFICATION},
+     * which KVM reads on an EPT violation): {@link #EEQ_ACCEPT} with the requested level when a TDG.MEM.PAGE.ACCEPT
+     * made the TD exit, {@link #EEQ_PENDING_EPT_VIOLATION} for an access to a PENDING page, else {@link #EEQ_NONE}.
+     */
+    public synchronized long extExitQualification(int v) {
+        return extExitQual[v];
     }
 
     /** The HPA of the page vCPU {@code v} last accepted (the guest-side output of a successful ACCEPT). */

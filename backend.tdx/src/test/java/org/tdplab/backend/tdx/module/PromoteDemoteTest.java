@@ -9,7 +9,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.*;
 
 import org.junit.jupiter.api.Test;
 
-/** TDH.MEM.PAGE.PROMOTE and TDH.MEM.PAGE.DEMOTE (not used by upstream KVM, but part of the module). */
+/** TDH.MEM.PAGE.PROMOTE (used by no KVM flow) and TDH.MEM.PAGE.DEMOTE (KVM's huge page series; see HugePageLeavesTest). */
 class PromoteDemoteTest {
     private static final long M2 = 2L << 20;
 

@@ -97,6 +97,15 @@ public interface VmBackend {
     }
 
     /**
+     * The vendor's part of the violation exit handler that runs before KVM's fault handler, for a violation the
+     * backend reported with extra error bits ({@link Walk#violation}); e.g. an exit that says the guest accepts at a
+     * smaller size than KVM maps, which splits the mapping and inhibits huge pages there first. No MMU lock is held.
+     * A trace records the bits with the fault, so a replay of the fault runs this again.
+     */
+    default void violationEntered(int vcpu, long gfn, long errorBits) {
+    }
+
+    /**
      * After KVM's fault handler fixed a violation the backend reported with extra error bits (e.g. a reverse-map
      * fault): the vendor's follow-up, such as splitting the reverse-map entry and zapping the huge range.
      */

@@ -69,6 +69,19 @@ public interface VmContext {
      */
     boolean splitCrossBoundaryLeafs(long gfn, long npages);
 
+    /**
+     * {@code hugepage_set_guest_inhibit}: the guest forbids mappings of {@code level} (2 = 2M, 3 = 1G) over the huge
+     * page of that level containing {@code gfn} — e.g. it accepted memory there at a smaller size — so later faults
+     * map it smaller. The bit lives in the memslot's large-page info and is never cleared. No memslot: nothing.
+     */
+    default void hugepageSetGuestInhibit(long gfn, int level) {
+    }
+
+    /** {@code hugepage_test_guest_inhibit}: whether {@link #hugepageSetGuestInhibit} was called for that huge page. */
+    default boolean hugepageTestGuestInhibit(long gfn, int level) {
+        return false;
+    }
+
     /** {@code kvm_zap_gfn_range} on behalf of the backend (not a memory-type change). */
     void zapGfnRange(long gfn, long npages);
 

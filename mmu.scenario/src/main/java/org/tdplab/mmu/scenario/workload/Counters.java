@@ -29,6 +29,25 @@ record Counters(long faults, long fixed, long retries, long flushes, long firmwa
         return after.getOrDefault(key, 0L) - before.getOrDefault(key, 0L);
     }
 
+    /**
+     * The firmware calls scaled to one GiB of the workload's range ({@code bytes}): what booting a guest of that
+     * size costs in calls, e.g. a TD's SEAMCALLs per GiB at 4K and at 2M private pages.
+     */
+    String perGiB(long bytes) {
+        double scale = (double) (1L << 30) / Math.max(1, bytes);
+        StringBuilder sb = new StringBuilder().append("Per GiB: firmware calls ").append(Math.round(firmware * scale));
+        if (!byKind.isEmpty()) {
+            sb.append(" (");
+            String sep = "";
+            for (Map.Entry<String, Long> e : byKind.entrySet()) {
+                sb.append(sep).append(e.getKey()).append(' ').append(Math.round(e.getValue() * scale));
+                sep = ", ";
+            }
+            sb.append(')');
+        }
+        return sb.toString();
+    }
+
     String line() {
         StringBuilder sb = new StringBuilder().append("faults ").append(faults).append(" (fixed ").append(fixed)
                 .append("), retries ").append(retries).append(", remote TLB flushes ").append(flushes)

@@ -32,6 +32,14 @@ record Projection(long faults, long firmwareNanos, int vcpus) {
         return (faults * FAULT_NS + firmwareNanos) / Math.max(1, vcpus);
     }
 
+    /** The projected time of all vCPUs together, scaled to one GiB of the workload's range ({@code bytes}). */
+    String perGiB(long bytes) {
+        double scale = (double) (1L << 30) / Math.max(1, bytes);
+        return String.format(Locale.ROOT, "Per GiB: projected hardware time %s (faults %s + firmware %s, all vCPUs "
+                + "together)", Report.seconds(Math.round((faults * FAULT_NS + firmwareNanos) * scale)),
+                Report.seconds(Math.round(faults * FAULT_NS * scale)), Report.seconds(Math.round(firmwareNanos * scale)));
+    }
+
     String line() {
         return String.format(Locale.ROOT, "Projected hardware time: %s per vCPU (%d faults x 3 us + firmware %s "
                 + "from the backend's latency table, over %d vCPUs; unanchored work not counted)",

@@ -67,8 +67,12 @@ public final class Workloads {
         long total = System.nanoTime() - t0;
         c.report.time("Total run", total);
         Map<String, Long> after = vm.stats();
-        c.report.line("%s", Counters.delta(before, after).line());
-        c.report.line("%s", Projection.of(before, after, vcpus).line());
+        Counters counters = Counters.delta(before, after);
+        Projection projection = Projection.of(before, after, vcpus);
+        c.report.line("%s", counters.line());
+        c.report.line("%s", projection.line());
+        c.report.line("%s", counters.perGiB(c.size));
+        c.report.line("%s", projection.perGiB(c.size));
         return c.report;
     }
 

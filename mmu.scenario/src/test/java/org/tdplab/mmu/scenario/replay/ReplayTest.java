@@ -39,8 +39,8 @@ class ReplayTest {
      * Scenarios whose trace depends on more than the operations and faults it records: workload threads race (which
      * vCPU maps a page first), and injected TDX_OPERAND_BUSY needs vCPUs inside the TD, which a replay has not.
      */
-    private static final List<String> TIMING_DEPENDENT = List.of("13-workloads.scn", "snp-workloads.scn",
-            "tdx-workloads.scn", "tdx-busy-injection.scn");
+    private static final List<String> TIMING_DEPENDENT = List.of("13-workloads.scn", "14-large-guest.scn", "snp-workloads.scn",
+            "tdx-workloads.scn", "tdx-huge-pages-workloads.scn", "tdx-busy-injection.scn");
 
     @TempDir
     Path dir;

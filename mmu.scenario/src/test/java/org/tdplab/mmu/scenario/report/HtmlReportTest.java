@@ -199,4 +199,19 @@ class HtmlReportTest {
                 List.of(0L, 0x2000L, 0x200000L, (long) PageData.PRIVATE)),
                 runs.stream().filter(r -> r.get(0) == 0).toList());
     }
+
+    @Test
+    void aTdWithHugePagesShowsItsTwoMegabytePrivateRegionsInTheMirrorLane() throws Exception {
+        String html = report(dir, "vm.create td type=tdx vcpus=1 huge_pages=on\n"
+                + "slot.add td 0 gpa=0 size=6M flags=gmem backing=2M\n"
+                + "attr.set td gpa=0 size=6M private\n"
+                + "tdx.finalize td\n"
+                + "guest td vcpu=0 accept gpa=2M size=4M level=2M\n"
+                + "guest td vcpu=0 convert shared gpa=0x201000 size=4K\n");
+        JsonObject td = data(html).getAsJsonArray("vms").get(0).getAsJsonObject();
+        List<List<Long>> runs = runs(td);
+        // the mirror root (lane 2): 4M-6M one 2M leaf (level 2); 2M-4M split, with 4K leaves (level 1) around the hole
+        assertTrue(runs.contains(List.of(2L, 0x400000L, 0x600000L, 2L)), runs.toString());
+        assertTrue(runs.contains(List.of(2L, 0x202000L, 0x400000L, 1L)), runs.toString());
+    }
 }

@@ -123,6 +123,20 @@ class WorkloadsTest {
     }
 
     @Test
+    void perGibLinesScaleTheRunToOneGib() {
+        Counters c = Counters.delta(Map.of(), Map.of("TDH.MEM.PAGE.AUG", 2L, "TDG.MEM.PAGE.ACCEPT", 4L));
+        assertEquals("Per GiB: firmware calls 3072 (TDG.MEM.PAGE.ACCEPT 2048, TDH.MEM.PAGE.AUG 1024)",
+                c.perGiB(2L << 20));
+        Projection p = new Projection(512, 2_048_000, 2);
+        assertEquals("Per GiB: projected hardware time 1.835008000s (faults 0.786432000s + firmware 1.048576000s, "
+                + "all vCPUs together)", p.perGiB(2L << 20));
+        Vm vm = vm("gib", "default", 1, 4L << 20, Set.of());
+        Report r = Workloads.run(vm, "demand_paging", 0, 1L << 20, 1, Map.of(), WorkloadsTest::slot0);
+        assertTrue(has(r, "Per GiB: projected hardware time 0.786432000s (faults 0.786432000s + firmware "),
+                r.lines().toString());
+    }
+
+    @Test
     void ratesSayWhenTheyIncludeJitWarmUp() {
         assertEquals("", Report.warmUp(new Vcpus.Phase("p", new long[1], new long[1], 1_000_000_000L, 40)));
         assertEquals("; includes JIT warm-up: the JIT compilers worked 300 ms during these 1.000000000s",

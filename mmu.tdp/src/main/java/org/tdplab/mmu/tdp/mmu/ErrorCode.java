@@ -9,6 +9,11 @@ public final class ErrorCode {
     private ErrorCode() {
     }
 
+    /** The bits a backend added to a violation's error code ({@code Walk.violation}): all but the PFERR ones above. */
+    public static long vendorBits(long errorCode) {
+        return errorCode & ~(PRESENT | WRITE | USER | RSVD | FETCH | PRIVATE_ACCESS);
+    }
+
     public static long of(boolean write, boolean exec, boolean present) {
         return (write ? WRITE : 0) | (exec ? FETCH : 0) | (present ? PRESENT : 0) | USER;
     }

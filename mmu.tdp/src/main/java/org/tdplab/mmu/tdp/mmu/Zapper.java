@@ -32,8 +32,18 @@ public final class Zapper {
         return flush;
     }
 
-    /** {@link #zapLeafs} with invariant 16 checked on return. */
+    /**
+     * A backend-owned leaf holds what it maps only while it is mapped: before a zap of mirror roots, the huge leaves
+     * crossing the range's edges are split, so the zap takes exactly the range asked for.
+     */
+    private void splitMirrorEdges(int types, long start, long end) {
+        if ((types & Roots.MIRROR_ROOTS) != 0 && mmu.caps.mirroredPt())
+            mmu.hugePages.splitCrossBoundaryLeafs(start, Math.min(end, mmu.maxGfn())); // zap only what is asked for
+    }
+
+    /** {@link #zapLeafs} with invariant 16 checked on return; mirror leaves crossing the edges split first. */
     public boolean zapLeafsChecked(int types, long start, long end) {
+        splitMirrorEdges(types, start, end);
         boolean flush = zapLeafs(types, start, end);
         mmu.postcondition(survivor(types, start, end));
         return flush;
@@ -97,8 +107,7 @@ public final class Zapper {
      */
     public boolean unmapGfnRange(long start, long end, boolean privateKind, boolean sharedKind) {
         int types = unmapTypes(privateKind, sharedKind);
-        if ((types & Roots.MIRROR_ROOTS) != 0 && mmu.caps.mirroredPt())
-            mmu.hugePages.splitCrossBoundaryLeafs(start, Math.min(end, mmu.maxGfn())); // zap only what is asked for
+        splitMirrorEdges(types, start, end);
         boolean flush = zapLeafs(types, start, end);
         mmu.postcondition(survivor(types, start, end));
         return flush;
@@ -165,19 +174,24 @@ public final class Zapper {
 
     /**
      * {@code tdp_mmu_iter_cond_resched} for write-lock walks: when someone waits for the MMU lock and the walk has
-     * made progress, flush what is pending, drop and retake the lock, and restart the walk from the root.
+     * made progress, flush what is pending, drop and retake the lock, and restart the walk from the root where it
+     * was. The iterator is this zapper's one write-lock iterator, which whoever takes the lock meanwhile walks with
+     * too: the walk's position is kept aside and the iterator set back to it.
      */
     private boolean condResched(boolean flush) {
         if (!mmu.lock.contended() || !it.canYield() || !mmu.lock.writeHeldOnce())
             return false;
         if (flush)
             mmu.flushRemoteTlbs(0, mmu.maxGfn());
+        int root = it.rootId, rootLevel = it.rootLevel, minLevel = it.minLevel;
+        long resume = it.nextLastLevelGfn, end = it.endGfn, bits = it.gfnBits;
         mmu.rcu.readUnlock();
         mmu.lock.writeUnlock();
         Thread.yield();
         mmu.lock.writeLock();
         mmu.rcu.readLock();
-        it.markYielded();
+        it.start(root, rootLevel, minLevel, resume, end, bits);
+        it.markYielded(); // the next step re-walks to the entry not handled yet
         return true;
     }
 

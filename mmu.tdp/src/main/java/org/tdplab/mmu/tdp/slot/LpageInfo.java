@@ -9,10 +9,12 @@ import org.tdplab.mmu.tdp.mem.Levels;
 /**
  * A slot's {@code lpage_info}: for 2M and 1G, one {@code disallow_lpage} word per huge page the slot overlaps. The
  * low bits count reasons a huge page is not allowed (slot edges, alignment, tracking); bit 31 is
- * {@code KVM_LPAGE_MIXED_FLAG} (attributes differ inside the huge page). Readers are lock-free; updates are atomic.
+ * {@code KVM_LPAGE_MIXED_FLAG} (attributes differ inside the huge page) and bit 30
+ * {@code KVM_LPAGE_GUEST_INHIBIT_FLAG} (the guest accepted memory inside it at a smaller size: set once, never
+ * cleared). Readers are lock-free; updates are atomic.
  */
 final class LpageInfo {
-    static final int MIXED = 1 << 31;
+    static final int MIXED = 1 << 31, GUEST_INHIBIT = 1 << 30, FLAGS = MIXED | GUEST_INHIBIT;
     private static final VarHandle INT = MethodHandles.arrayElementVarHandle(int[].class);
 
     private final long baseGfn;
@@ -54,11 +56,20 @@ final class LpageInfo {
             INT.getAndBitwiseAnd(info[level - 2], index(gfn, level), ~MIXED);
     }
 
+    /** {@code hugepage_set_guest_inhibit}: one way, there is no clear. */
+    void setGuestInhibit(long gfn, int level) {
+        INT.getAndBitwiseOr(info[level - 2], index(gfn, level), GUEST_INHIBIT);
+    }
+
+    boolean isGuestInhibited(long gfn, int level) {
+        return (get(gfn, level) & GUEST_INHIBIT) != 0;
+    }
+
     /** {@code update_gfn_disallow_lpage_count} for every huge level. */
     void addDisallow(long gfn, int delta) {
         for (int level = Levels.L2M; level <= Levels.MAX_HUGE; level++) {
             int old = (int) INT.getAndAdd(info[level - 2], index(gfn, level), delta);
-            if (((old & ~MIXED) + delta) < 0)
+            if (((old & ~FLAGS) + delta) < 0)
                 throw new IllegalStateException("disallow_lpage underflow at gfn 0x" + Long.toHexString(gfn));
         }
     }

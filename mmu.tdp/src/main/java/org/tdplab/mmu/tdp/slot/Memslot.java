@@ -259,9 +259,24 @@ public final class Memslot {
         return lpage.isMixed(gfn, level);
     }
 
-    /** The {@code disallow_lpage} count (without the mixed flag) of the huge page containing {@code gfn}. */
+    /** The {@code disallow_lpage} count (without the flags) of the huge page containing {@code gfn}. */
     public int disallowCount(long gfn, int level) {
-        return lpage.get(gfn, level) & ~LpageInfo.MIXED;
+        return lpage.get(gfn, level) & ~LpageInfo.FLAGS;
+    }
+
+    /**
+     * {@code hugepage_set_guest_inhibit}: the guest forbids mappings of {@code level} (2M or 1G) over the huge page
+     * containing {@code gfn}; never cleared.
+     */
+    public void setGuestInhibit(long gfn, int level) {
+        offset(gfn);
+        lpage.setGuestInhibit(gfn, level);
+    }
+
+    /** {@code hugepage_test_guest_inhibit}. */
+    public boolean guestInhibited(long gfn, int level) {
+        offset(gfn);
+        return lpage.isGuestInhibited(gfn, level);
     }
 
     /** Number of lpage_info entries at {@code level} (huge pages the slot overlaps). */

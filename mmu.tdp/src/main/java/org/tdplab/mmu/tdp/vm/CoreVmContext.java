@@ -10,6 +10,7 @@ import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.mem.HostMemory;
+import org.tdplab.mmu.tdp.mem.Levels;
 import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.slot.Memslot;
@@ -188,6 +189,19 @@ final class CoreVmContext implements VmContext {
         } finally {
             mmu.lock.writeUnlock();
         }
+    }
+
+    @Override
+    public void hugepageSetGuestInhibit(long gfn, int level) {
+        Memslot slot = mem.memslots.find(gfn);
+        if (slot != null && level >= Levels.L2M && level <= Levels.MAX_HUGE)
+            slot.setGuestInhibit(gfn, level);
+    }
+
+    @Override
+    public boolean hugepageTestGuestInhibit(long gfn, int level) {
+        Memslot slot = mem.memslots.find(gfn);
+        return slot != null && level >= Levels.L2M && level <= Levels.MAX_HUGE && slot.guestInhibited(gfn, level);
     }
 
     @Override

@@ -61,6 +61,9 @@ final class FaultHandler {
         long traced = errorCode | (isPrivate ? ErrorCode.PRIVATE_ACCESS : 0);
         if (!prefetch)
             trace.faultEntered(v.id, gpa, traced);
+        long vendorBits = ErrorCode.vendorBits(errorCode);
+        if (vendorBits != 0) // the vendor's exit handling before the fault (no MMU lock held)
+            gate.backend().violationEntered(v.id, gfn, vendorBits);
         boolean rsvd = (errorCode & ErrorCode.RSVD) != 0;
         int r = RET_PF_INVALID;
         mem.srcu.readLock();

@@ -225,17 +225,15 @@ final class GuestOps {
     }
 
     /**
-     * The EPT/NPT-violation exit handler: the fault handler, then the backend's handling of its own error-code
-     * bits (e.g. a reverse-map violation) once the fault is resolved.
+     * The EPT/NPT-violation exit handler: the fault handler (which lets the backend act on its own error-code bits
+     * first, e.g. a guest's accept level), then the backend's follow-up once the fault is resolved (e.g. a
+     * reverse-map violation).
      */
     private int exitFault(Vcpu v, long guestGpa, long gfn, long errorCode, boolean encrypted) {
+        long vendorBits = ErrorCode.vendorBits(errorCode);
         int r = faults.handle(v, guestGpa, errorCode, encrypted, false);
-        if (r >= 0 && r != RET_PF_EMULATE) {
-            long vendorBits = errorCode & ~(ErrorCode.PRESENT | ErrorCode.WRITE | ErrorCode.USER | ErrorCode.RSVD
-                    | ErrorCode.FETCH);
-            if (vendorBits != 0)
-                gate.backend().violationHandled(v.id, gfn, vendorBits);
-        }
+        if (r >= 0 && r != RET_PF_EMULATE && vendorBits != 0)
+            gate.backend().violationHandled(v.id, gfn, vendorBits);
         return r;
     }
 

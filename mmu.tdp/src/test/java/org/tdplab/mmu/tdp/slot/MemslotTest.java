@@ -126,6 +126,27 @@ class MemslotTest {
     }
 
     @Test
+    void guestInhibitForbidsThatLevelForGoodAndLeavesTheCountsAlone() {
+        Memslot s = slots.add(1, 0, 2 * G, 0, L1G);
+        assertFalse(s.guestInhibited(P2M + 5, L2M));
+        s.setGuestInhibit(P2M + 5, L2M); // a 4K accept inside the second 2M page
+        s.setGuestInhibit(P2M + 5, L1G);
+        assertTrue(s.guestInhibited(P2M, L2M));
+        assertTrue(s.guestInhibited(0, L1G));
+        assertFalse(s.guestInhibited(0, L2M), "only the huge page containing the GFN");
+        assertFalse(s.guestInhibited(P1G, L1G));
+        assertEquals(L4K, s.maxMappingLevel(P2M + 9, L1G));
+        assertEquals(L2M, s.maxMappingLevel(3 * P2M, L1G), "its neighbours may still map 2M, not 1G");
+        assertEquals(L1G, s.maxMappingLevel(P1G + 7, L1G));
+        assertEquals(0, s.disallowCount(P2M, L2M), "the flag is not a count");
+        s.disallowLpage(P2M + 5);
+        assertEquals(1, s.disallowCount(P2M, L2M));
+        s.allowLpage(P2M + 5);
+        assertEquals(0, s.disallowCount(P2M, L2M));
+        assertTrue(s.guestInhibited(P2M, L2M), "never cleared");
+    }
+
+    @Test
     void lpageInfoHeadAndMisalignment() {
         // base 2M-aligned but not 1G-aligned: every 1G page disallowed (GFN/host alignment differ), 2M fine
         Memslot a = slots.add(1, P2M * 3 * K4, 4 * M2, 0, L2M);
