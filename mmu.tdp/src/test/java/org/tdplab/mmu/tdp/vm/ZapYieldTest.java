@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.PageSize;
-import org.tdplab.mmu.tdp.mmu.Zapper;
+import org.tdplab.mmu.tdp.mmu.Roots;
 
 /**
  * A write-lock zap that yields the MMU lock to a waiter ({@code tdp_mmu_iter_cond_resched}) resumes where it was,
@@ -32,7 +32,7 @@ class ZapYieldTest {
             Thread waiter = new Thread(() -> {
                 vm.mmu.lock.writeLock();
                 try {
-                    vm.mmu.zap.zapLeafs(Zapper.VALID_ROOTS, other, otherEnd);
+                    vm.mmu.zap.zapLeafs(Roots.VALID_ROOTS, other, otherEnd);
                 } finally {
                     vm.mmu.lock.writeUnlock();
                 }
@@ -41,13 +41,13 @@ class ZapYieldTest {
                 waiter.start();
                 while (!vm.mmu.lock.contended())
                     Thread.onSpinWait();
-                vm.mmu.zap.zapLeafs(Zapper.VALID_ROOTS, first, firstEnd); // yields once it made progress
-                assertNull(vm.mmu.zap.survivor(Zapper.VALID_ROOTS, first, firstEnd));
+                vm.mmu.zap.zapLeafs(Roots.VALID_ROOTS, first, firstEnd); // yields once it made progress
+                assertNull(vm.mmu.zap.survivor(Roots.VALID_ROOTS, first, firstEnd));
             } finally {
                 vm.mmu.lock.writeUnlock();
             }
             waiter.join();
-            assertNull(vm.mmu.zap.survivor(Zapper.VALID_ROOTS, other, otherEnd));
+            assertNull(vm.mmu.zap.survivor(Roots.VALID_ROOTS, other, otherEnd));
         });
     }
 }
