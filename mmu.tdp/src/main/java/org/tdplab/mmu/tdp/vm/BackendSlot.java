@@ -164,7 +164,7 @@ final class BackendSlot {
                 refusal = null;
             } catch (RuntimeException e) {
                 snapshot = null;
-                refusal = "the departing backend gave no usable snapshot: " + e.getMessage();
+                refusal = "the departing backend gave no usable snapshot: " + reason(e);
             }
             backend = null;
             serving = null;
@@ -192,7 +192,7 @@ final class BackendSlot {
             try {
                 restored = candidate.restore(context, options, snapshot);
             } catch (RuntimeException e) {
-                refusal = version + " refused the snapshot: " + e.getMessage();
+                refusal = version + " refused the snapshot: " + reason(e);
                 return false;
             }
             backend = restored;
@@ -219,5 +219,17 @@ final class BackendSlot {
 
     String servingVersion() {
         return servingVersion;
+    }
+
+    /**
+     * What a backend's refusal says to a user: an errno's message as it is; anything else is a bug in that backend,
+     * named by where it was thrown, never the Java exception's own text.
+     */
+    static String reason(RuntimeException e) {
+        if (e instanceof MmuException m)
+            return m.getMessage();
+        StackTraceElement[] at = e.getStackTrace();
+        return "an internal error of the backend" + (at.length == 0 ? "" : " (at " + at[0].getClassName()
+                .substring(at[0].getClassName().lastIndexOf('.') + 1) + "." + at[0].getMethodName() + ")");
     }
 }
