@@ -165,6 +165,10 @@ final class BackendSlot {
             } catch (RuntimeException e) {
                 snapshot = null;
                 refusal = "the departing backend gave no usable snapshot: " + reason(e);
+            } catch (OutOfMemoryError e) { // a 1 TiB TD's module state does not fit one array
+                snapshot = null;
+                refusal = "the departing backend's snapshot did not fit the Java heap ("
+                        + (Runtime.getRuntime().maxMemory() >> 20) + " MiB): raise it with -Xmx";
             }
             backend = null;
             serving = null;
