@@ -443,32 +443,35 @@ public final class TdpMmu {
     private int nxCount;
     private final Object nxLock = new Object();
 
-    /** {@code track_possible_nx_huge_page}: onto the list, and {@code nx_lpage_splits} counts it. */
+    /**
+     * {@code track_possible_nx_huge_page}: onto the list, and {@code nx_lpage_splits} counts it — only if the table
+     * is still flagged: between its link and this call a racing walker under the read lock may have unlinked it
+     * ({@code tdp_mmu_unlink_sp} clears the flag under the same lock), and a table off the roots must not be listed.
+     */
     void trackPossibleNxHugePage(int table) {
         synchronized (nxLock) {
+            if (!pool.nxHugePageDisallowed(table))
+                return;
             if (nxCount == nxList.length)
                 nxList = Arrays.copyOf(nxList, nxCount * 2);
             nxList[nxCount++] = table;
+            stats.inc(Stat.NX_LPAGE_SPLITS);
         }
-        stats.inc(Stat.NX_LPAGE_SPLITS);
     }
 
     /** {@code unaccount_nx_huge_page}: off the list (if it is on it), the flag cleared, the count down. */
     void unaccountNxHugePage(int table) {
-        boolean found = false;
         synchronized (nxLock) {
+            pool.setNxHugePageDisallowed(table, false);
             for (int i = 0; i < nxCount; i++) {
                 if (nxList[i] == table) {
                     System.arraycopy(nxList, i + 1, nxList, i, nxCount - i - 1);
                     nxCount--;
-                    found = true;
-                    break;
+                    stats.add(Stat.NX_LPAGE_SPLITS, -1);
+                    return;
                 }
             }
         }
-        pool.setNxHugePageDisallowed(table, false);
-        if (found)
-            stats.add(Stat.NX_LPAGE_SPLITS, -1);
     }
 
     /** The tables on the possible-NX list now. */
