@@ -27,32 +27,35 @@ public final class NxHugePages {
         this.pool = mmu.pool;
     }
 
-    /** {@code track_possible_nx_huge_page}: onto the list, and {@code nx_lpage_splits} counts it. */
+    /**
+     * {@code track_possible_nx_huge_page}: onto the list, and {@code nx_lpage_splits} counts it — only if the table
+     * is still flagged: between its link and this call a racing walker under the read lock may have unlinked it
+     * ({@code tdp_mmu_unlink_sp} clears the flag under the same lock), and a table off the roots must not be listed.
+     */
     void track(int table) {
         synchronized (lock) {
+            if (!pool.nxHugePageDisallowed(table))
+                return;
             if (count == list.length)
                 list = Arrays.copyOf(list, count * 2);
             list[count++] = table;
+            mmu.stats.inc(Stat.NX_LPAGE_SPLITS);
         }
-        mmu.stats.inc(Stat.NX_LPAGE_SPLITS);
     }
 
     /** {@code unaccount_nx_huge_page}: off the list (if it is on it), the flag cleared, the count down. */
     void unaccount(int table) {
-        boolean found = false;
         synchronized (lock) {
+            pool.setNxHugePageDisallowed(table, false);
             for (int i = 0; i < count; i++) {
                 if (list[i] == table) {
                     System.arraycopy(list, i + 1, list, i, count - i - 1);
                     count--;
-                    found = true;
-                    break;
+                    mmu.stats.add(Stat.NX_LPAGE_SPLITS, -1);
+                    return;
                 }
             }
         }
-        pool.setNxHugePageDisallowed(table, false);
-        if (found)
-            mmu.stats.add(Stat.NX_LPAGE_SPLITS, -1);
     }
 
     /** The tables on the possible-NX list now. */

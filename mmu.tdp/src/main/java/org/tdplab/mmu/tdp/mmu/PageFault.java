@@ -20,6 +20,8 @@ public final class PageFault {
     public boolean hasSlot;
     public long pfn;
     public boolean hostWritable, mapWritable;
+    /** The page goes writable into a dirty-logged memslot: mark it dirty under the MMU lock. */
+    public boolean logDirty;
     public int maxLevel, reqLevel, goalLevel;
     /** An exec fault with the NX huge page mitigation on: the mapping must be 4K ({@code huge_page_disallowed}). */
     public boolean hugePageDisallowed;
@@ -43,6 +45,7 @@ public final class PageFault {
         this.pfn = -1;
         this.hostWritable = false;
         this.mapWritable = false;
+        this.logDirty = false;
         this.maxLevel = 3;
         this.reqLevel = 1;
         this.goalLevel = 1;

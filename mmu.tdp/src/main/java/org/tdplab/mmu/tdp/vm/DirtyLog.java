@@ -48,6 +48,8 @@ final class DirtyLog {
             if (slot.isDirtyLogging() == enable)
                 return;
             mem.memslots.setDirtyLog(id, enable, options.initiallySet());
+            // kvm_swap_active_memslots: faults that read the old flags finish before the protection below
+            mem.srcu.synchronize();
             if (enable)
                 logOptions.put(id, options);
             else
@@ -81,13 +83,20 @@ final class DirtyLog {
             mmu.dirtyLog.harvestDirtyBits(slot, slot.baseGfn(), slot.endGfn());
             if (manualInitSet(id))
                 return slot.snapshotDirty(); // manual protect: GET neither clears nor protects
-            long[] bitmap = slot.getAndClearDirty();
-            // kvm_get_dirty_log_protect flushes when any page was dirty, whether or not a leaf changed
-            boolean any = false;
-            for (long word : bitmap)
-                any |= word != 0;
-            mmu.dirtyLog.writeProtect(slot.baseGfn(), slot.endGfn(), any);
-            return bitmap;
+            // kvm_get_dirty_log_protect: xchg the words and protect under the write lock, so no fault (which marks
+            // under the read lock) falls between the harvest and the protection
+            mmu.lock.writeLock();
+            try {
+                long[] bitmap = slot.getAndClearDirty();
+                // it flushes when any page was dirty, whether or not a leaf changed
+                boolean any = false;
+                for (long word : bitmap)
+                    any |= word != 0;
+                mmu.dirtyLog.writeProtect(slot.baseGfn(), slot.endGfn(), any);
+                return bitmap;
+            } finally {
+                mmu.lock.writeUnlock();
+            }
         } finally {
             mem.unlockSlots();
         }
@@ -111,16 +120,22 @@ final class DirtyLog {
                         + "it reaches the end of memslot %d", size, id);
             // KVM_CLEAR_DIRTY_LOG works on 64-page words of the bitmap, from a first page that is a multiple of 64
             mmu.dirtyLog.harvestDirtyBits(slot, r[0], r[1]);
-            boolean any = false;
-            for (long gfn = r[0]; gfn < r[1]; gfn += 64) {
-                long pages = Math.min(64, r[1] - gfn);
-                any |= slot.getAndClearDirty(gfn, pages == 64 ? -1L : (1L << pages) - 1) != 0;
+            // kvm_clear_dirty_log_protect: clear and protect under the write lock, as GET does
+            mmu.lock.writeLock();
+            try {
+                boolean any = false;
+                for (long gfn = r[0]; gfn < r[1]; gfn += 64) {
+                    long pages = Math.min(64, r[1] - gfn);
+                    any |= slot.getAndClearDirty(gfn, pages == 64 ? -1L : (1L << pages) - 1) != 0;
+                }
+                // kvm_arch_mmu_enable_log_dirty_pt_masked with initially-set: the huge pages of the range are split
+                // (eager splitting) now, the first time they are cleared; the protection covers what stays huge
+                if (any && manualInitSet(id) && logOptions.get(id).eagerSplit())
+                    mmu.hugePages.split(r[0], r[1]);
+                mmu.dirtyLog.writeProtect(r[0], r[1], any);
+            } finally {
+                mmu.lock.writeUnlock();
             }
-            // kvm_arch_mmu_enable_log_dirty_pt_masked with initially-set: the huge pages of the range are split
-            // (eager splitting) now, the first time they are cleared; the protection below covers what stays huge
-            if (any && manualInitSet(id) && logOptions.get(id).eagerSplit())
-                mmu.hugePages.split(r[0], r[1]);
-            mmu.dirtyLog.writeProtect(r[0], r[1], any);
         } finally {
             mem.unlockSlots();
         }

@@ -179,6 +179,8 @@ final class FaultHandler {
             if (mmu.pool.isInvalid(v.roots.direct)
                     || mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
                 return RET_PF_RETRY; // is_page_fault_stale
+            if (f.logDirty)
+                markDirtyInSlot(f.gfn);
             if (trace.on())
                 trace.spteRequested(v.id, f.gfn, f.pfn | (f.gfn & (Spte.pagesPerHpage(f.goalLevel) - 1)),
                         f.goalLevel);
@@ -191,6 +193,17 @@ final class FaultHandler {
             return f.isPrivate ? memoryFault(v, f) : EXIT_MMIO;
         }
         return r;
+    }
+
+    /**
+     * {@code mark_page_dirty_in_slot} from {@code make_spte}: under the read lock, so a {@code KVM_GET_DIRTY_LOG},
+     * which harvests the bitmap and write-protects under the write lock, sees the dirty bit and the writable SPTE
+     * together or neither.
+     */
+    private void markDirtyInSlot(long gfn) {
+        Memslot slot = mem.memslots.find(gfn);
+        if (slot != null && slot.isDirtyLogging())
+            slot.markDirty(gfn);
     }
 
     /** {@code kvm_mmu_faultin_pfn}. */
@@ -248,10 +261,9 @@ final class FaultHandler {
         }
         f.pfn = slot.hvaPfn(f.gfn);
         f.hostWritable = !slot.isReadonly();
-        // make_spte maps a host-writable page writable even on a read fault, and then logs it dirty
+        // make_spte maps a host-writable page writable even on a read fault, and then logs it dirty (under the lock)
         f.mapWritable = f.hostWritable;
-        if (f.mapWritable && slot.isDirtyLogging())
-            slot.markDirty(f.gfn);
+        f.logDirty = f.mapWritable && slot.isDirtyLogging();
         f.maxLevel = slot.hostMappingLevel(f.gfn);
         return PageFault.RET_PF_CONTINUE;
     }

@@ -22,7 +22,13 @@ import org.tdplab.mmu.api.backend.VmCapabilities;
 /**
  * Random operation sequences from several threads at once: vCPU threads touch memory while a host thread zaps,
  * converts, punches, ages, unmaps and churns a memslot; after every round the full invariant checker (and the
- * data oracle) must hold. Seeded: the seed is printed and {@code -Dtdplab.seed=N} replays it.
+ * data oracle) must hold.
+ *
+ * <p>The seed ({@code -Dtdplab.seed=N}, printed) fixes which operations each thread runs, not how the threads
+ * interleave: that is the operating system's, so a seed that failed once may pass when run again. Interleavings
+ * that replay exactly are the Fray tests' in {@code concurrency-tests}; this test is the cheap, broad net.
+ * {@code -Dtdplab.seeds=FROM:COUNT} runs a campaign of seeds (and {@code -Dtdplab.repeat=R} each R times) and
+ * reports every failing seed at the end.
  */
 class RandomizedConcurrencyTest {
     private static final int VCPUS = 3, ROUNDS = 150, GUEST_OPS_PER_ROUND = 12;
@@ -49,11 +55,53 @@ class RandomizedConcurrencyTest {
         run(TestVms.ordinary().withDirtyLogByDirtyBit(true).withNxHugePages(true, 1), false);
     }
 
+    /**
+     * The seeds to run: {@code -Dtdplab.seed=N} one seed, {@code -Dtdplab.seeds=FROM:COUNT} a campaign of COUNT seeds
+     * (each run {@code tdplab.repeat} times, default 1), else one fresh seed.
+     */
+    static long[] seeds() {
+        String range = System.getProperty("tdplab.seeds");
+        int repeat = Integer.getInteger("tdplab.repeat", 1);
+        long from;
+        int count;
+        if (range != null) {
+            String[] p = range.split(":");
+            from = Long.parseLong(p[0]);
+            count = Integer.parseInt(p[1]);
+        } else {
+            from = Long.getLong("tdplab.seed", System.nanoTime());
+            count = 1;
+        }
+        long[] out = new long[count * repeat];
+        for (int i = 0; i < out.length; i++)
+            out[i] = from + i / repeat;
+        return out;
+    }
+
     private void run(VmCapabilities caps, boolean gmem) throws Exception {
+        long[] seeds = seeds();
+        List<String> failed = new ArrayList<>();
+        for (long seed : seeds) {
+            try {
+                run(caps, gmem, seed);
+            } catch (AssertionError e) {
+                String first = e.getMessage() + (e.getCause() != null ? " (" + e.getCause() + ")" : "");
+                System.out.printf("RandomizedConcurrencyTest %s FAILED %s%n", caps.vmType(), first);
+                failed.add(first);
+                if (seeds.length == 1)
+                    throw e;
+            }
+        }
+        System.out.printf("RandomizedConcurrencyTest %s: %d runs, %d failed%n", caps.vmType(), seeds.length,
+                failed.size());
+        if (!failed.isEmpty())
+            throw new AssertionError(failed.size() + " of " + seeds.length + " runs failed:\n  "
+                    + String.join("\n  ", failed));
+    }
+
+    private void run(VmCapabilities caps, boolean gmem, long seed) throws Exception {
         boolean features = caps.adDisabled() || caps.nxHugePages() || caps.dirtyLogByDirtyBit();
-        long seed = Long.getLong("tdplab.seed", System.nanoTime());
-        System.out.printf("RandomizedConcurrencyTest %s seed=%d (replay: -Dtdplab.seed=%d)%n", caps.vmType(), seed,
-                seed);
+        System.out.printf("RandomizedConcurrencyTest %s seed=%d%n", caps.vmType(), seed);
         CoreVm vm = TestVms.create(caps, VCPUS);
         SlotFlag[] flags = gmem ? new SlotFlag[] { SlotFlag.GMEM } : new SlotFlag[0];
         slot(vm, 0, 0, SLOT0, PageSize.SIZE_2M, flags);

@@ -1,0 +1,61 @@
+package org.tdplab.concurrency;
+
+import static org.tdplab.concurrency.Lab.K4;
+import static org.tdplab.concurrency.Lab.M2;
+
+import java.util.Map;
+
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.pastalab.fray.junit.junit5.FrayTestExtension;
+import org.pastalab.fray.junit.junit5.annotations.ConcurrencyTest;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.DirtyLogOptions;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.Vm;
+
+/**
+ * Dirty logging against faults (invariant 21: a writable leaf in a dirty-logged memslot is marked dirty). The
+ * kernel marks the page dirty in {@code make_spte}, under the read lock, and harvests the bitmap with
+ * {@code xchg} and write-protects under the write lock, so a GET sees a fault's SPTE and its dirty bit together.
+ */
+@ExtendWith(FrayTestExtension.class)
+class DirtyLogRaceTest {
+    /** A write fault on a logged slot while the VMM reads the log: the page is dirty, or the leaf read-only. */
+    @ConcurrencyTest(iterations = 300)
+    void writeFaultAgainstGetDirtyLog() throws Exception {
+        Lab lab = new Lab();
+        Vm vm = lab.vm("default", 1, Map.of());
+        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
+        Lab.parallel(() -> vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 7),
+                () -> vm.getDirtyLog(0));
+        Lab.assertConsistent(vm);
+    }
+
+    /** Regression: the interleaving Fray found (the fault marked the page dirty before the harvest, mapped it after). */
+    @ConcurrencyTest(replay = "src/test/resources/recordings/dirty-log-get-vs-write-fault")
+    void writeFaultAgainstGetDirtyLogRecorded() throws Exception {
+        writeFaultAgainstGetDirtyLog();
+    }
+
+    /**
+     * A write fault while the VMM enables logging: a fault that saw the slot before the flag changed finishes
+     * before write protection runs ({@code synchronize_srcu} in {@code kvm_swap_active_memslots}).
+     */
+    @ConcurrencyTest(iterations = 300)
+    void writeFaultAgainstEnableLogging() throws Exception {
+        Lab lab = new Lab();
+        Vm vm = lab.vm("default", 1, Map.of());
+        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_2M);
+        Lab.parallel(() -> vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 7),
+                () -> vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT));
+        Lab.assertConsistent(vm);
+    }
+
+    /** Regression: the interleaving Fray found (the fault read the flags, enabling protected, the fault mapped W). */
+    @ConcurrencyTest(replay = "src/test/resources/recordings/dirty-log-enable-vs-write-fault")
+    void writeFaultAgainstEnableLoggingRecorded() throws Exception {
+        writeFaultAgainstEnableLogging();
+    }
+}
