@@ -1,9 +1,7 @@
 package org.tdplab.backend.tdx.kvm;
 
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 import org.tdplab.backend.tdx.module.SeptState;
@@ -26,45 +24,64 @@ final class MirrorInvariants {
         return (gfn & -(1L << (9 * septLevel))) | ((long) septLevel << 58);
     }
 
-    /** @param maxLevel the largest private leaf the TD may have (1 = 4K, 2 = 2M) */
+    /**
+     * Both directions without a set of every leaf (a 1 TiB TD has 2^28 of them): the forward walk proves each mirror
+     * leaf and table has its S-EPT entry at the same key, and keys are one-to-one with S-EPT entries, so the reverse
+     * direction holds exactly when the S-EPT has no more leaves and linked pages than the walk matched. Only when it
+     * has more are the mirror's keys collected, to name the extra entries.
+     *
+     * @param maxLevel the largest private leaf the TD may have (1 = 4K, 2 = 2M)
+     */
     static void check(MmuView view, TdxModule module, int maxLevel, List<String> out) {
         module.check(out);
         if (module.lifecycle() != TdxModule.LC_KEYS_CONFIGURED)
             return; // the S-EPT is no longer walkable once the TD is blocked for teardown
-        Map<Long, Long> leaves = new HashMap<>();
-        Set<Long> tables = new HashSet<>();
+        long[] matched = new long[2]; // leaves, tables
         view.forEachLeaf(RootKind.MIRROR, (gfn, level, spte, pfn) -> {
             if (level > maxLevel)
                 out.add(String.format("inv 13: mirror leaf for gfn 0x%x has level %d; TDX private leaves are %s",
                         gfn, level, maxLevel == 1 ? "4K" : "at most 2M"));
-            leaves.put(key(gfn, level - 1), pfn);
             long e = module.lookup(gfn, level - 1);
             int s = e < 0 ? -1 : TdxModule.stateOf(e);
             if (e < 0 || !SeptState.isLeaf(s))
                 out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x has no S-EPT leaf (%s)", gfn, pfn,
                         e < 0 ? "walk stops above" : SeptState.name(s)));
-            else if ((TdxModule.hpaOf(e) >>> 12) != pfn)
-                out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x, the S-EPT maps pfn 0x%x", gfn, pfn,
-                        TdxModule.hpaOf(e) >>> 12));
+            else {
+                matched[0]++;
+                if ((TdxModule.hpaOf(e) >>> 12) != pfn)
+                    out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x, the S-EPT maps pfn 0x%x", gfn,
+                            pfn, TdxModule.hpaOf(e) >>> 12));
+            }
         });
         view.forEachTable(RootKind.MIRROR, (gfn, level, spte, pfn) -> {
-            tables.add(key(gfn, level - 1));
             long e = module.lookup(gfn, level - 1);
             if (e < 0 || TdxModule.stateOf(e) != SeptState.NL_MAPPED)
                 out.add(String.format("inv 9: mirror table entry gfn 0x%x level %d has no linked S-EPT page (%s)", gfn,
                         level, e < 0 ? "walk stops above" : SeptState.name(TdxModule.stateOf(e))));
+            else
+                matched[1]++;
         });
+        long[] present = new long[2];
+        module.forEachPresent((gfn, septLevel, state, hpa) -> present[SeptState.isNonLeaf(state) ? 1 : 0]++);
+        if (present[0] != matched[0] || present[1] != matched[1])
+            nameUnmatched(view, module, out);
+    }
+
+    /** The S-EPT entries with no mirror entry at their key (the reverse direction, spelled out). */
+    private static void nameUnmatched(MmuView view, TdxModule module, List<String> out) {
+        Set<Long> leaves = new HashSet<>();
+        Set<Long> tables = new HashSet<>();
+        view.forEachLeaf(RootKind.MIRROR, (gfn, level, spte, pfn) -> leaves.add(key(gfn, level - 1)));
+        view.forEachTable(RootKind.MIRROR, (gfn, level, spte, pfn) -> tables.add(key(gfn, level - 1)));
         module.forEachPresent((gfn, septLevel, state, hpa) -> {
             long k = key(gfn, septLevel);
             if (SeptState.isNonLeaf(state)) {
                 if (!tables.contains(k))
                     out.add(String.format("inv 9: S-EPT links a page at gpa 0x%x level %d with no mirror table there",
                             gfn << 12, septLevel));
-            } else {
-                Long pfn = leaves.get(k);
-                if (pfn == null)
-                    out.add(String.format("inv 9: S-EPT maps gpa 0x%x (%s) with no mirror leaf", gfn << 12,
-                            SeptState.name(state)));
+            } else if (!leaves.contains(k)) {
+                out.add(String.format("inv 9: S-EPT maps gpa 0x%x (%s) with no mirror leaf", gfn << 12,
+                        SeptState.name(state)));
             }
         });
     }
