@@ -221,8 +221,12 @@ final class CoreVmContext implements VmContext {
 
     @Override
     public void firmwareCall(String name, long gfn, int level, String status) {
-        firmwareCalls.computeIfAbsent(name, n -> new LongAdder()).increment();
-        long ns = latency.nanos(name);
+        LongAdder calls = firmwareCalls.get(name); // a plain get first: every call after a name's first
+        if (calls == null)
+            calls = firmwareCalls.computeIfAbsent(name, n -> new LongAdder());
+        calls.increment();
+        FirmwareLatency table = latency;
+        long ns = table.byName().isEmpty() ? table.otherNanos() : table.nanos(name); // no hashing for an empty table
         if (ns != 0)
             projectedFirmwareNanos.add(ns);
         trace.firmwareCall(name, gfn, level, status);
