@@ -105,7 +105,7 @@ class ZapperTest {
     }
 
     @Test
-    void withoutMirroredTablesEveryUnmapTakesTheDirectRoots() {
+    void withoutMirroredTablesAnUnmapTakesTheDirectRoots() {
         assertEquals(Roots.INVALID_ROOTS | Roots.DIRECT_ROOTS, mmu.zap.unmapTypes(true, false));
         assertEquals(Roots.INVALID_ROOTS | Roots.DIRECT_ROOTS, mmu.zap.unmapTypes(false, false));
         MmuHarness mirrored = new MmuHarness(
@@ -206,7 +206,7 @@ class ZapperTest {
     }
 
     @Test
-    void teardownZapsEveryRootMirrorIncluded() {
+    void teardownZapsAllRootsMirrorIncluded() {
         MmuHarness m = new MmuHarness(org.tdplab.mmu.api.backend.VmCapabilities.ordinary("m", 48).withMirroredPt(47));
         int direct;
         m.mmu.lock.readLock();
