@@ -23,13 +23,17 @@ final class MmuHarness implements MmuHost {
     record Flush(long gfn, long npages) {
     }
 
-    record Change(RootKind root, long gfn, int level, long oldSpte, long newSpte) {
+    /** One SPTE change, and whether an invalidation window covered its GFN when it happened. */
+    record Change(RootKind root, long gfn, int level, long oldSpte, long newSpte, boolean windowOpen) {
     }
 
     final List<String> bugs = new ArrayList<>();
     final List<Flush> flushes = new ArrayList<>();
     final List<Change> changes = new ArrayList<>();
     int reloads;
+    /** Runs on every SPTE change, on the thread that made it (with whatever locks it holds). */
+    Runnable onChange = () -> {
+    };
     VmBackend backend = new VmBackend() {
     };
     final TdpMmu mmu;
@@ -71,7 +75,8 @@ final class MmuHarness implements MmuHost {
 
     @Override
     public void traceSpteChanged(RootKind root, long gfn, int level, long oldSpte, long newSpte) {
-        changes.add(new Change(root, gfn, level, oldSpte, newSpte));
+        changes.add(new Change(root, gfn, level, oldSpte, newSpte, mmu.invalidation.inProgress(gfn)));
+        onChange.run();
     }
 
     /** A fault as the fault handler fills it for a slot-backed GFN mapped at {@code level}, pfn = gfn. */

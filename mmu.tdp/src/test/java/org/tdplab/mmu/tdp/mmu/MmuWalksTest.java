@@ -115,6 +115,20 @@ class MmuWalksTest {
     }
 
     @Test
+    void recoveryMakesAGigabyteLeafWhereTheWholeGigabyteMayBeHuge() {
+        long g = 1L << 18;
+        h.map(root, g + 0x5, L4K, true);
+        h.map(root, g + 0x300, L4K, true);
+        assertEquals(1, mmu.hugePages.recover(g, 2 * g, gfn -> L1G), "one 1G leaf, not 2M leaves below it");
+        h.assertQuiescent();
+        assertEquals(L1G, h.last(root, g + 0x300)[0]);
+        assertEquals(0x100000 + g, Spte.pfn(h.last(root, g + 0x300)[1]), "made from the first leaf, aligned");
+        assertEquals(1, mmu.stats.get(Stat.PAGES_1G));
+        assertEquals(0, mmu.stats.get(Stat.PAGES_4K));
+        h.assertOnlyRootsLive(2);
+    }
+
+    @Test
     void nxRecoveryZapsTheSplitTablesFlushesAndSkipsDirtyLoggedOnes() {
         MmuHarness nx = new MmuHarness(VmCapabilities.ordinary("nx", 48).withNxHugePages(true, 1));
         int r = root(nx);

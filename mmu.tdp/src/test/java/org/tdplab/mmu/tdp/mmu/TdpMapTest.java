@@ -66,6 +66,12 @@ class TdpMapTest {
         assertEquals(1, mmu.stats.get(Stat.PAGES_2M));
         assertEquals(2, mmu.stats.get(Stat.TDP_MMU_PAGES));
         h.assertOnlyRootsLive(3);
+        // the detached table's entries were frozen one by one, each at its own GFN
+        assertTrue(h.changes.stream().anyMatch(c -> c.gfn() == 0x201 && c.level() == L4K
+                && Spte.isShadowPresent(c.oldSpte()) && c.newSpte() == Spte.FROZEN_SPTE));
+        assertTrue(h.changes.stream().anyMatch(c -> c.gfn() == 0x3ff && c.level() == L4K
+                && Spte.isShadowPresent(c.oldSpte()) && c.newSpte() == Spte.FROZEN_SPTE));
+        assertEquals(512, h.changes.stream().filter(c -> c.newSpte() == Spte.FROZEN_SPTE).count());
         long[] last = h.last(root, 0x3ff);
         assertEquals(L2M, last[0]);
         assertEquals(0x100200, Spte.pfn(last[1]));
@@ -96,6 +102,47 @@ class TdpMapTest {
         assertEquals(0, mmu.stats.get(Stat.TDP_MMU_PAGES));
         assertFalse(mmu.rcu.inReadSection());
         assertFalse(mmu.lock.isReadLockedByMe());
+    }
+
+    @Test
+    void aPrefetchNeverUpgradesALeafButAWriteFaultDoes() {
+        PageFault ro = h.fault(0x40, L4K, false);
+        ro.mapWritable = false;
+        mmu.lock.readLock();
+        try {
+            assertEquals(PageFault.RET_PF_FIXED, mmu.map.map(ro, root));
+            PageFault pre = h.fault(0x40, L4K, true);
+            pre.prefetch = true;
+            assertEquals(PageFault.RET_PF_SPURIOUS, mmu.map.map(pre, root), "a prefetch keeps what is mapped");
+            assertFalse(Spte.isWritable(h.last(root, 0x40)[1]));
+            assertEquals(PageFault.RET_PF_FIXED, mmu.map.map(h.fault(0x40, L4K, true), root));
+        } finally {
+            mmu.lock.readUnlock();
+        }
+        assertTrue(Spte.isWritable(h.last(root, 0x40)[1]), "the write fault made the leaf writable");
+        assertTrue(h.flushes.isEmpty(), "gaining W needs no flush");
+        assertEquals(1, mmu.stats.get(Stat.PAGES_4K));
+        h.assertQuiescent();
+    }
+
+    @Test
+    void aLeafInstalledAfterTheVmWasBuggedIsRecordedAsAViolation() {
+        h.map(root, 0x50, L4K, true);
+        mmu.lock.writeLock();
+        try {
+            mmu.zap.zapLeafs(Roots.VALID_ROOTS, 0x50, 0x51);
+            assertTrue(mmu.opViolations().isEmpty());
+            h.bugs.add("bugged");
+            TdpIter it = new TdpIter(h.pool);
+            for (mmu.walk(it, root, L4K, 0x50, 0x51); it.valid && it.level > L4K; it.next())
+                ;
+            assertEquals(L4K, it.level);
+            mmu.setSpte(it, Spte.makeLeaf(0x100050, L4K, true, true, true, true, false));
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+        assertEquals(1, mmu.opViolations().size(), mmu.opViolations()::toString);
+        assertEquals("inv 24: a leaf for gfn 0x50 was installed after the VM was bugged", mmu.opViolations().get(0));
     }
 
     @Test

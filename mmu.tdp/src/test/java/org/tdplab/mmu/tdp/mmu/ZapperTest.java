@@ -66,6 +66,7 @@ class ZapperTest {
         long seq = mmu.invalidation.seq();
         mmu.zap.zapGfnRange(0x200, 0x400);
         assertFalse(h.mapped(root, 0x200));
+        assertTrue(h.changes.get(h.changes.size() - 1).windowOpen(), "the zap ran inside the invalidation window");
         assertEquals(List.of(new MmuHarness.Flush(0x200, 0x200)), h.flushes);
         assertEquals(seq + 1, mmu.invalidation.seq(), "the window was opened and closed");
         assertFalse(mmu.invalidation.inProgress(0x200));
@@ -85,6 +86,7 @@ class ZapperTest {
         long seq = mmu.invalidation.seq();
         mmu.zap.invalidateBegin(0x0, 0x40, 0x10, 0x20, false, true);
         h.assertQuiescent();
+        assertTrue(h.changes.get(h.changes.size() - 1).windowOpen(), "the unmap ran inside the window");
         assertTrue(mmu.invalidation.inProgress(0x0), "the window covers the whole notifier range");
         assertTrue(mmu.invalidation.inProgress(0x3f));
         assertFalse(mmu.invalidation.inProgress(0x40));
@@ -102,6 +104,47 @@ class ZapperTest {
         h.assertQuiescent();
         assertFalse(h.mapped(root, 0x30));
         assertEquals(new MmuHarness.Flush(0x30, 1), h.flushes.get(1));
+    }
+
+    @Test
+    void aLongZapYieldsToAWaiterAfterFlushingWhatItZapped() throws InterruptedException {
+        int root = directRoot();
+        for (long gfn = 0; gfn < 8; gfn++)
+            h.map(root, gfn, L4K, true);
+        Thread[] waiter = new Thread[1];
+        int[] seenByWaiter = { -1 };
+        h.onChange = () -> {
+            if (waiter[0] != null)
+                return;
+            // another thread wants the MMU lock while the zap holds it for write (rwlock_needbreak)
+            waiter[0] = new Thread(() -> {
+                mmu.lock.readLock();
+                try {
+                    seenByWaiter[0] = (int) mmu.stats.get(Stat.PAGES_4K);
+                } finally {
+                    mmu.lock.readUnlock();
+                }
+            });
+            waiter[0].start();
+            while (!mmu.lock.contended())
+                Thread.onSpinWait();
+        };
+        boolean flush;
+        mmu.lock.writeLock();
+        try {
+            flush = mmu.zap.zapLeafs(Roots.VALID_ROOTS, 0, 8);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+        waiter[0].join();
+        h.assertQuiescent();
+        assertTrue(flush, "leaves zapped after the yield still need a flush");
+        assertEquals(0, mmu.stats.get(Stat.PAGES_4K), "the walk resumed and zapped every leaf");
+        assertTrue(seenByWaiter[0] >= 0 && seenByWaiter[0] < 8, "the waiter ran once a leaf was zapped");
+        assertTrue(h.flushes.contains(new MmuHarness.Flush(0, mmu.maxGfn())),
+                "before dropping the lock the zap flushes what it zapped: " + h.flushes);
+        for (long gfn = 0; gfn < 8; gfn++)
+            assertFalse(h.mapped(root, gfn));
     }
 
     @Test
@@ -190,6 +233,8 @@ class ZapperTest {
         long zapped = h.changes.stream().filter(c -> Spte.isShadowPresent(c.oldSpte())
                 && !Spte.isShadowPresent(c.newSpte()) && Spte.isLast(c.oldSpte(), c.level())).count();
         assertEquals(2, zapped, "each leaf was seen going away");
+        assertEquals(0, h.changes.stream().filter(c -> c.newSpte() == Spte.FROZEN_SPTE).count(),
+                "under the write lock a removed table's empty entries are skipped, not frozen");
     }
 
     @Test
@@ -251,6 +296,8 @@ class ZapperTest {
         assertTrue(Spte.isShadowPresent(first.oldSpte()) && Spte.isLast(first.oldSpte(), L4K));
         long removed2m = h.changes.stream().filter(c -> c.level() == L2M && Spte.isShadowPresent(c.oldSpte())).count();
         assertEquals(2, removed2m, "the 2M leaf and the table that held the 4K leaf");
+        // under the read lock every entry of a removed table is frozen, so no racing CAS can land in it
+        assertEquals(512, h.changes.stream().filter(c -> c.level() == L4K && c.newSpte() == Spte.FROZEN_SPTE).count());
     }
 
 }
