@@ -159,5 +159,21 @@ class MmuWalksTest {
         assertEquals(0, nx.mmu.nx.recover(gfn -> false));
         assertEquals(1, nx.flushes.size(), "nothing zapped: no flush");
         assertEquals(0, mmu.nx.recover(gfn -> false), "ratio 0: recovery is off");
+
+        // a split table that goes away with its root leaves the list too (tdp_mmu_unlink_sp)
+        PageFault f = nx.fault(0xa00, L4K, false);
+        f.exec = true;
+        f.hugePageDisallowed = true;
+        f.reqLevel = L2M;
+        nx.mmu.lock.writeLock();
+        try {
+            nx.mmu.map.map(f, r);
+            assertEquals(1, nx.mmu.nx.possible());
+            nx.mmu.zap.zapRoot(r, false);
+        } finally {
+            nx.mmu.lock.writeUnlock();
+        }
+        assertEquals(0, nx.mmu.nx.possible());
+        assertEquals(0, nx.mmu.stats.get(Stat.NX_LPAGE_SPLITS));
     }
 }

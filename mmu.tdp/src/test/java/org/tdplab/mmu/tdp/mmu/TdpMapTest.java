@@ -146,6 +146,19 @@ class TdpMapTest {
     }
 
     @Test
+    void aSplitThatCouldNotBeLinkedGivesItsTableBack() {
+        h.map(root, 0x800, L2M, true);
+        assertEquals(3, h.pool.liveTables());
+        h.bugs.add("bugged for the test");
+        assertEquals(PageFault.RET_PF_RETRY, h.map(root, 0x801, L4K, true));
+        assertEquals(3, h.pool.liveTables(), "the table made for the split leaked");
+        assertEquals(0, mmu.stats.get(Stat.LPAGE_SPLITS), "nothing was split");
+        assertEquals(1, mmu.stats.get(Stat.PAGES_2M));
+        assertEquals(L2M, h.last(root, 0x801)[0]);
+        assertFalse(mmu.rcu.inReadSection());
+    }
+
+    @Test
     void aFrozenEntryOnTheWayMakesTheFaultRetry() {
         long sptep = TablePool.sptep(root, 0);
         h.pool.set(sptep, Spte.FROZEN_SPTE);
