@@ -52,6 +52,50 @@ class MmuWalksTest {
     }
 
     @Test
+    void withoutAdBitsAgingMarksTheLeafForAccessTrackingAndRecordsIt() {
+        MmuHarness ad = new MmuHarness(VmCapabilities.ordinary("noad", 48).withAdDisabled(true));
+        int r = root(ad);
+        ad.map(r, 0x7, L4K, true);
+        ad.changes.clear();
+        assertEquals(1, ad.mmu.aging.age(0, 0x10, true));
+        ad.assertQuiescent();
+        assertEquals(1, ad.changes.size(), "the aged SPTE is recorded like any other change");
+        long aged = ad.changes.get(0).newSpte();
+        assertTrue(Spte.isAccessTracked(aged));
+        assertEquals(aged, ad.last(r, 0x7)[1]);
+        assertEquals(0x100007, Spte.pfn(aged), "aging never changes the pfn");
+        assertEquals(0, ad.mmu.aging.age(0, 0x10, false), "an access-tracked page is old");
+    }
+
+    @Test
+    void errorCodesKeepOnlyTheVendorBitsApart() {
+        long vendor = 1L << 20;
+        assertEquals(vendor, ErrorCode.vendorBits(vendor | ErrorCode.PRESENT | ErrorCode.WRITE | ErrorCode.USER
+                | ErrorCode.RSVD | ErrorCode.FETCH | ErrorCode.PRIVATE_ACCESS));
+        assertEquals(0, ErrorCode.vendorBits(ErrorCode.of(true, true, true)));
+        assertEquals(ErrorCode.USER | ErrorCode.WRITE | ErrorCode.FETCH | ErrorCode.PRESENT, ErrorCode.of(true, true, true));
+        assertEquals(ErrorCode.USER, ErrorCode.of(false, false, false));
+    }
+
+    @Test
+    void theMmuLockKnowsWhenDroppingItReallyReleasesIt() {
+        MmuLock lock = new MmuLock();
+        assertFalse(lock.writeHeldOnce());
+        lock.writeLock();
+        assertTrue(lock.writeHeldOnce());
+        lock.writeLock();
+        assertFalse(lock.writeHeldOnce(), "held twice");
+        lock.writeUnlock();
+        assertTrue(lock.writeHeldOnce());
+        lock.readLock();
+        assertTrue(lock.isReadLockedByMe());
+        lock.readUnlock();
+        lock.writeUnlock();
+        assertFalse(lock.isWriteLockedByMe());
+        assertFalse(lock.contended());
+    }
+
+    @Test
     void writeProtectionFlushesOnlyWhenALeafLostWAndReleasesTheWriteLock() {
         h.map(root, 0x10, L4K, true);
         h.map(root, 0x11, L4K, true);

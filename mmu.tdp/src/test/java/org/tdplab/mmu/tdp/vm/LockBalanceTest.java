@@ -81,6 +81,21 @@ class LockBalanceTest {
     }
 
     @Test
+    void harvestingDirtyBitsReleasesTheMmuLockAndRcu() {
+        CoreVm vm = TestVms.create(TestVms.ordinary().withDirtyLogByDirtyBit(true), 1);
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
+        assertTrue(vm.access(0, Access.WRITE, 0, 0x3000, Encoding.CURRENT, 1).completed());
+        vm.getDirtyLog(0);
+        assertBalanced(vm, "KVM_GET_DIRTY_LOG with a page-modification log");
+        assertTrue(vm.access(0, Access.WRITE, 0x1000, 0x1000, Encoding.CURRENT, 2).completed());
+        long[] log = vm.getDirtyLog(0);
+        assertBalanced(vm, "a second harvest");
+        assertEquals(0b10, log[0], "the page written since the last harvest, read back from its D bit");
+        assertClean(vm);
+    }
+
+    @Test
     void privateConversionsReleaseTheMmuLockAndRcu() {
         CoreVm vm = TestVms.create(TestVms.swProtected(), 1);
         slot(vm, 0, 0, 2 * M2, PageSize.SIZE_2M, org.tdplab.mmu.api.SlotFlag.GMEM);
