@@ -204,6 +204,30 @@ class MmuWalksTest {
         assertEquals(1, nx.flushes.size(), "nothing zapped: no flush");
         assertEquals(0, mmu.nx.recover(gfn -> false), "ratio 0: recovery is off");
 
+        // the middle of three listed tables replaced by a huge leaf leaves the list; recovery zaps the other two
+        MmuHarness nx2 = new MmuHarness(VmCapabilities.ordinary("nx", 48).withNxHugePages(true, 1));
+        int r2 = root(nx2);
+        for (long gfn : new long[] { 0x200, 0x400, 0x600 }) {
+            PageFault f = nx2.fault(gfn, L4K, false);
+            f.exec = true;
+            f.hugePageDisallowed = true;
+            f.reqLevel = L2M;
+            nx2.mmu.lock.readLock();
+            try {
+                nx2.mmu.map.map(f, r2);
+            } finally {
+                nx2.mmu.lock.readUnlock();
+            }
+        }
+        assertEquals(1, nx2.mmu.hugePages.recover(0x400, 0x600, gfn -> L2M), "the middle table becomes a 2M leaf");
+        assertEquals(2, nx2.mmu.nx.possible());
+        assertEquals(2, nx2.mmu.nx.recover(gfn -> false));
+        assertEquals(0, nx2.mmu.nx.possible());
+        assertFalse(nx2.mapped(r2, 0x200));
+        assertFalse(nx2.mapped(r2, 0x600));
+        assertTrue(nx2.mapped(r2, 0x400));
+        assertEquals(L2M, nx2.last(r2, 0x400)[0]);
+
         // a split table that goes away with its root leaves the list too (tdp_mmu_unlink_sp)
         PageFault f = nx.fault(0xa00, L4K, false);
         f.exec = true;

@@ -190,6 +190,46 @@ class ZapperTest {
     }
 
     @Test
+    void aVcpuReloadingAfterAFastZapDropsTheObsoleteRootAndLoadsANewOne() {
+        VcpuRoots v = new VcpuRoots();
+        assertTrue(mmu.roots.load(v));
+        int old = v.direct;
+        h.map(old, 0x10, L4K, true);
+        mmu.zap.zapAllFast();
+        assertEquals(1, mmu.stats.get(Stat.ROOTS_ALLOCATED));
+        assertTrue(mmu.roots.load(v), "a new root: the vCPU must flush its TLB");
+        h.assertQuiescent();
+        assertFalse(h.pool.isInvalid(v.direct), "the vCPU holds a valid root (its id may be the freed one's)");
+        assertEquals(2, mmu.stats.get(Stat.ROOTS_ALLOCATED));
+        assertEquals(1, mmu.stats.get(Stat.ROOTS_FREED), "the obsolete root lost its last reference");
+        assertArrayEquals(new int[] { v.direct }, mmu.roots.all());
+        h.assertOnlyRootsLive(1);
+    }
+
+    @Test
+    void aVcpuReleasingItsRootsDropsBothReferences() {
+        MmuHarness m = new MmuHarness(org.tdplab.mmu.api.backend.VmCapabilities.ordinary("m", 48).withMirroredPt(47));
+        VcpuRoots v = new VcpuRoots();
+        assertTrue(m.mmu.roots.load(v));
+        int direct = v.direct, mirror = v.mirror;
+        assertTrue(mirror != 0 && direct != 0);
+        assertEquals(2, m.pool.rootCount(mirror));
+        assertEquals(mirror, m.mmu.roots.forFault(v, true));
+        assertEquals(direct, m.mmu.roots.forFault(v, false));
+        m.mmu.lock.readLock();
+        try {
+            m.mmu.roots.release(v);
+        } finally {
+            m.mmu.lock.readUnlock();
+        }
+        assertEquals(1, m.pool.rootCount(mirror), "the MMU's reference stays");
+        assertEquals(1, m.pool.rootCount(direct));
+        assertEquals(0, v.direct);
+        assertEquals(0, v.mirror);
+        m.assertQuiescent();
+    }
+
+    @Test
     void aFastZapLeavesMirrorRootsAlone() {
         MmuHarness m = new MmuHarness(org.tdplab.mmu.api.backend.VmCapabilities.ordinary("m", 48).withMirroredPt(47));
         m.mmu.lock.readLock();
