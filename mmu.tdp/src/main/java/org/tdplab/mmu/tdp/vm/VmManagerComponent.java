@@ -225,7 +225,8 @@ public class VmManagerComponent implements VmManager {
 
     /** A destroyed VM leaves the list; its final counters stay with its host and the manager. */
     private void forget(CoreVm vm) {
-        vms.remove(vm.name(), vm);
+        if (!vms.remove(vm.name(), vm))
+            return; // never listed: it lost a race for its name at creation
         DestroyedVm last = new DestroyedVm(vm.name(), vm.type(), vm.stats(), vm.firmwareCalls(), vm.bugged(),
                 vm.deadReason().orElse(""));
         vm.hostScope.destroyed(last);
