@@ -20,7 +20,6 @@ final class Conversions {
     private final Tracer trace;
     private final OperationStream ops;
     private final PrivateSource source;
-    private final long sharedBitMask;
 
     Conversions(VmStatus status, VmMemory mem, TdpMmu mmu, BackendSlot gate, HostOps host, GuestOps guest,
             Tracer trace, OperationStream ops) {
@@ -33,19 +32,19 @@ final class Conversions {
         this.trace = trace;
         this.ops = ops;
         this.source = mmu.caps.privateSource();
-        this.sharedBitMask = Ranges.sharedBitMask(mmu.caps);
     }
 
     /**
      * The guest's conversion protocol, and the {@code KVM_HC_MAP_GPA_RANGE} exit handled as QEMU does: set the
-     * attributes, then discard the backing of the old kind, so a page converted away and back reads zero.
+     * attributes, then discard the backing of the old kind, so a page converted away and back reads zero — unless
+     * the VM shares in place ({@code sharedInPlace}): then the one guest_memfd page stays, with its data.
      */
     AccessResult convert(Vcpu v, boolean toPrivate, long gpa, long size) {
         AccessResult done = mapGpaRange(v, toPrivate, gpa, size);
         // a Linux guest accepts (validates) what it just made private before using it
         if (!done.completed() || !toPrivate || !mmu.caps.acceptance())
             return done;
-        long first = (gpa & ~sharedBitMask) >>> 12;
+        long first = mmu.routing.naturalGfn(gpa);
         return acceptRange(v, first, first + done.pages());
     }
 
@@ -58,18 +57,20 @@ final class Conversions {
     private AccessResult mapGpaRangeNow(Vcpu v, boolean toPrivate, long gpa, long size) {
         if (!mmu.caps.privateMem())
             throw new MmuException(Errno.EINVAL, "VM type %s has no private memory to convert", status.type);
-        long natural = gpa & ~sharedBitMask;
+        long natural = mmu.routing.naturalGfn(gpa) << 12;
         long[] r = Ranges.gfnRange("convert", natural, size, mmu.caps.maxGfn());
         gate.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
         host.setMemoryAttributes(natural, size, toPrivate);
-        mem.slotsLock.lock();
-        try {
-            if (toPrivate)
-                host.discardShared(r[0], r[1]);
-            else
-                host.punch(r[0], r[1], false);
-        } finally {
-            mem.slotsLock.unlock();
+        if (!mmu.caps.sharedInPlace()) {
+            mem.slotsLock.lock();
+            try {
+                if (toPrivate)
+                    host.discardShared(r[0], r[1]);
+                else
+                    host.punch(r[0], r[1], false);
+            } finally {
+                mem.slotsLock.unlock();
+            }
         }
         gate.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
         if (status.dead())
@@ -108,7 +109,7 @@ final class Conversions {
     private AccessResult acceptNow(Vcpu v, long gpa, long size, PageSize level) {
         if (!mmu.caps.acceptance())
             throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", status.type);
-        long natural = gpa & ~sharedBitMask;
+        long natural = mmu.routing.naturalGfn(gpa) << 12;
         long[] r = Ranges.gfnRange("accept", natural, size, mmu.caps.maxGfn());
         long step = level.bytes() >>> 12;
         if ((r[0] & (step - 1)) != 0 || ((r[1] - r[0]) & (step - 1)) != 0)

@@ -29,6 +29,17 @@ final class GmemEvents implements GmemListener {
         gate.backend().gmemInvalidate(pfn, order);
     }
 
+    /**
+     * A punched page of a huge folio the punch keeps: the backend takes it back from the guest
+     * ({@code gmemInvalidate} of that page, as the kernel's invalidation of the punched range does), then is told
+     * that the host writes it ({@code hostAccess}), which a backend refuses for a page the host may not touch.
+     */
+    @Override
+    public void clearing(GuestMemfd file, long pfn, long index) {
+        gate.backend().gmemInvalidate(pfn, 0);
+        gate.backend().hostAccess(pfn, true);
+    }
+
     @Override
     public void invalidateBegin(GuestMemfd file, long start, long end) {
         if (file.gfnOf(start) < 0)
@@ -37,7 +48,8 @@ final class GmemEvents implements GmemListener {
         // range is in the window; only the punched pages are unmapped (that unmaps any huge leaf over them)
         long lo = folioStart(file, start), hi = folioEnd(file, end);
         long gfn = file.gfnOf(start);
-        mmu.zap.invalidateBegin(file.gfnOf(lo), file.gfnOf(lo) + (hi - lo), gfn, gfn + (end - start), true, false);
+        mmu.zap.invalidateBegin(file.gfnOf(lo), file.gfnOf(lo) + (hi - lo), gfn, gfn + (end - start), true,
+                mmu.caps.sharedInPlace()); // a page shared in place is mapped by the direct root too
     }
 
     private static long folioStart(GuestMemfd file, long index) {
