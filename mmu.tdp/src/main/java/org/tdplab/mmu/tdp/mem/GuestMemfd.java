@@ -192,6 +192,7 @@ public final class GuestMemfd {
                     for (long j = i; j < to; j++) {
                         listener.clearing(this, headPfn + (j - head), j);
                         memory.write(headPfn + (j - head), 0);
+                        listener.cleared(this, headPfn + (j - head), j);
                     }
                     i = to;
                     continue;

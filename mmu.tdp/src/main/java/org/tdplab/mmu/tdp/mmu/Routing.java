@@ -20,6 +20,11 @@ public final class Routing {
         this.sharedBitMask = caps.sharedBit() < 0 ? 0 : 1L << caps.sharedBit();
     }
 
+    /** The natural GPA a guest GPA names: the shared bit, if any, stripped (the offset in the page kept). */
+    public long naturalGpa(long gpa) {
+        return gpa & ~sharedBitMask;
+    }
+
     /** The natural GFN a guest GPA names: the shared bit, if any, stripped. */
     public long naturalGfn(long gpa) {
         return (gpa & ~sharedBitMask) >>> 12;

@@ -57,7 +57,7 @@ final class Conversions {
     private AccessResult mapGpaRangeNow(Vcpu v, boolean toPrivate, long gpa, long size) {
         if (!mmu.caps.privateMem())
             throw new MmuException(Errno.EINVAL, "VM type %s has no private memory to convert", status.type);
-        long natural = mmu.routing.naturalGfn(gpa) << 12;
+        long natural = mmu.routing.naturalGpa(gpa);
         long[] r = Ranges.gfnRange("convert", natural, size, mmu.caps.maxGfn());
         gate.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
         host.setMemoryAttributes(natural, size, toPrivate);
@@ -109,7 +109,7 @@ final class Conversions {
     private AccessResult acceptNow(Vcpu v, long gpa, long size, PageSize level) {
         if (!mmu.caps.acceptance())
             throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", status.type);
-        long natural = mmu.routing.naturalGfn(gpa) << 12;
+        long natural = mmu.routing.naturalGpa(gpa);
         long[] r = Ranges.gfnRange("accept", natural, size, mmu.caps.maxGfn());
         long step = level.bytes() >>> 12;
         if ((r[0] & (step - 1)) != 0 || ((r[1] - r[0]) & (step - 1)) != 0)

@@ -40,6 +40,12 @@ final class GmemEvents implements GmemListener {
         gate.backend().hostAccess(pfn, true);
     }
 
+    /** The cleared page stays in the file: prepared again ({@code gmem_prepare} at order 0), like a fresh page. */
+    @Override
+    public void cleared(GuestMemfd file, long pfn, long index) {
+        gate.backend().gmemPrepare(pfn, file.gfnOf(index), 0);
+    }
+
     @Override
     public void invalidateBegin(GuestMemfd file, long start, long end) {
         if (file.gfnOf(start) < 0)

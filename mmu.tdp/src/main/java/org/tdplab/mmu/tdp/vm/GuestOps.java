@@ -53,7 +53,7 @@ final class GuestOps {
 
     AccessResult access(Vcpu v, Access access, long gpa, long size, Encoding encoding, long value) {
         checkEncoding(encoding);
-        long natural = routing.naturalGfn(gpa) << 12;
+        long natural = routing.naturalGpa(gpa);
         if (size == 0)
             throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
         // the range as written within the GPA width, and its natural GPAs below the shared bit
