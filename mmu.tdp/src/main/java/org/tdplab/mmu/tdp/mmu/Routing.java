@@ -15,7 +15,7 @@ public final class Routing {
     /** The shared bit as a GPA mask, 0 when the VM has none. */
     public final long sharedBitMask;
 
-    Routing(VmCapabilities caps) {
+    public Routing(VmCapabilities caps) {
         this.caps = caps;
         this.sharedBitMask = caps.sharedBit() < 0 ? 0 : 1L << caps.sharedBit();
     }
