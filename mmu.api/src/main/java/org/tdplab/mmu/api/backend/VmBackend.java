@@ -20,8 +20,13 @@ public interface VmBackend {
     // ---- backend-owned (external) tables ------------------------------------------------------------------------
     //
     // The core calls these for the roots whose tables the backend keeps a copy of, the one the hardware really
-    // walks: the mirror root of a VM with mirrored page tables ({@link VmCapabilities#mirroredPt}). Every change
-    // arrives decoded ({@link SpteChange}).
+    // walks: the mirror root of a VM with mirrored page tables ({@link VmCapabilities#mirroredPt}), and the direct
+    // root too when the backend mediates it ({@link VmCapabilities#externalDirect}). Every change arrives decoded
+    // ({@link SpteChange}, whose root says which). For the direct root, installs come as for the mirror (read lock,
+    // entry frozen, BUSY retries); every other change (a leaf removed or its permissions changed, a huge leaf split
+    // through splitExternalSpt, a table replaced by a leaf) is reported after the core made it, under the read or
+    // the write lock, and cannot be refused: anything but OK bugs the VM. Accessed/dirty-bit changes are not
+    // reported; a detached direct table is freed through freeExternalSpt, possibly under the read lock.
 
     /**
      * {@code set_external_spte(kvm, gfn, old_spte, new_spte, level)}: an entry of a backend-owned table changed.
