@@ -53,6 +53,11 @@ public final class Routing {
         };
     }
 
+    /** The guest's encrypted-access bit on an access of this privateness (VMs whose error code says it). */
+    public boolean encryptedAccess(boolean isPrivate) {
+        return isPrivate && caps.privateSource() == PrivateSource.ERROR_CODE;
+    }
+
     /**
      * {@code follow_mirrored_pt}: whether an access of this privateness goes through the mirror root — private
      * accesses of VMs with mirrored tables, whatever tells private from shared.

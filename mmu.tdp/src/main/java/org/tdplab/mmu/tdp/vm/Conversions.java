@@ -4,7 +4,6 @@ import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
-import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
@@ -19,7 +18,6 @@ final class Conversions {
     private final GuestOps guest;
     private final Tracer trace;
     private final OperationStream ops;
-    private final PrivateSource source;
 
     Conversions(VmStatus status, VmMemory mem, TdpMmu mmu, BackendSlot gate, HostOps host, GuestOps guest,
             Tracer trace, OperationStream ops) {
@@ -31,7 +29,6 @@ final class Conversions {
         this.guest = guest;
         this.trace = trace;
         this.ops = ops;
-        this.source = mmu.caps.privateSource();
     }
 
     /**
@@ -126,7 +123,7 @@ final class Conversions {
                     break;
                 // the instruction faulted on the operand it was translating (a 4K retry inside a 2M accept, say)
                 long at = v.operandGfn >= 0 ? v.operandGfn : gfn;
-                long outcome = guest.violation(v, w, at << 12, at, source == PrivateSource.ERROR_CODE);
+                long outcome = guest.violation(v, w, at << 12, at, mmu.routing.encryptedAccess(true));
                 if (outcome != GuestOps.DONE)
                     return guest.ended(v, gfn - r[0], outcome);
                 if (retries > GuestOps.MAX_RETRIES)

@@ -12,6 +12,8 @@ final class GmemEvents implements GmemListener {
     private final TdpMmu mmu;
     private final BackendSlot gate;
     private final ExpectedMemory expected;
+    /** The file index where a punch of this thread stopped (a refused host access), or -1: what follows is kept. */
+    private final ThreadLocal<long[]> stoppedAt = ThreadLocal.withInitial(() -> new long[] { -1 });
 
     GmemEvents(TdpMmu mmu, BackendSlot gate, ExpectedMemory expected) {
         this.mmu = mmu;
@@ -37,7 +39,12 @@ final class GmemEvents implements GmemListener {
     @Override
     public void clearing(GuestMemfd file, long pfn, long index) {
         gate.backend().gmemInvalidate(pfn, 0);
-        gate.backend().hostAccess(pfn, true);
+        try {
+            gate.backend().hostAccess(pfn, true);
+        } catch (RuntimeException e) {
+            stoppedAt.get()[0] = index; // the punch stops here: this page and the rest keep their data
+            throw e;
+        }
     }
 
     /** The cleared page stays in the file: prepared again ({@code gmem_prepare} at order 0), like a fresh page. */
@@ -76,7 +83,10 @@ final class GmemEvents implements GmemListener {
             return;
         // the punched pages read zero from now on; recorded before faults may map them again
         long gfn = file.gfnOf(start);
-        expected.discard(gfn, gfn + (end - start), true);
+        long[] stop = stoppedAt.get();
+        long done = stop[0] >= start && stop[0] < end ? stop[0] : end;
+        stop[0] = -1;
+        expected.discard(gfn, gfn + (done - start), true);
         mmu.zap.invalidateEnd();
     }
 }

@@ -131,7 +131,7 @@ final class GuestOps {
      */
     private long touch(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
-        boolean encrypted = isPrivate && source == PrivateSource.ERROR_CODE;
+        boolean encrypted = routing.encryptedAccess(isPrivate);
         long key = Tlb.key(guestGpa >>> 12, encrypted, routing.followsMirror(isPrivate));
         for (int retries = 0;; retries++) {
             if (status.dead())
@@ -242,7 +242,7 @@ final class GuestOps {
     Vm.FaultResult fault(Vcpu v, long gpa, long errorCode) {
         if (gpa < 0 || gpa >= 1L << mmu.caps.gpaw())
             throw new MmuException(Errno.EINVAL, "gpa=0x%x lies beyond gpaw=%d", gpa, mmu.caps.gpaw());
-        boolean encrypted = (errorCode & ErrorCode.PRIVATE_ACCESS) != 0 && source == PrivateSource.ERROR_CODE;
+        boolean encrypted = routing.encryptedAccess((errorCode & ErrorCode.PRIVATE_ACCESS) != 0);
         long gfn = routing.naturalGfn(gpa);
         v.loadRoots(mmu.roots);
         int r = exitFault(v, gpa, gfn, errorCode & ~ErrorCode.PRIVATE_ACCESS, encrypted);

@@ -65,6 +65,8 @@ final class ProtectedHypervisor implements VmBackend {
     private final Map<Long, Long> guestOwned = new ConcurrentHashMap<>();
     private final Set<Long> locked = ConcurrentHashMap.newKeySet();
     private final Set<Long> poisoned = ConcurrentHashMap.newKeySet();
+    /** Frames the hypervisor keeps for the guest even when guest_memfd gives them back (pinned by a hypercall). */
+    private final Set<Long> pinned = ConcurrentHashMap.newKeySet();
 
     void attach(VmContext vm) {
         this.ctx = vm;
@@ -234,7 +236,8 @@ final class ProtectedHypervisor implements VmBackend {
             Long gfn = guestOwned.get(p);
             if (gfn != null && covering(RootKind.MIRROR, gfn) >= 0)
                 problems.add(String.format("reclaim of pfn 0x%x still mapped at gfn 0x%x", p, gfn));
-            guestOwned.remove(p);
+            if (!pinned.contains(p))
+                guestOwned.remove(p);
         }
         if (order == 0)
             events.add("reclaim " + hex(pfn));
@@ -259,6 +262,7 @@ final class ProtectedHypervisor implements VmBackend {
         case "unshare" -> ctx.setMemoryAttributes(gfn, Long.decode(options.get("size")) >>> 12, true);
         case "lock" -> locked.add(gfn);
         case "poison" -> poisoned.add(gfn);
+        case "pin" -> pinned.add(ctx.gmemPfn(gfn));
         default -> throw new MmuException(Errno.ENOTSUP, "no hypercall '%s'", verb);
         }
     }

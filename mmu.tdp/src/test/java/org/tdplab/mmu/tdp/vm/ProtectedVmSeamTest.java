@@ -215,6 +215,21 @@ class ProtectedVmSeamTest {
     }
 
     @Test
+    void aHostAccessTheBackendRefusesFailsThePunchAndTheVmGoesOn() {
+        ProtectedHypervisor hyp = new ProtectedHypervisor();
+        CoreVm vm = create(hyp);
+        assertTrue(vm.access(0, Access.WRITE, 0, M2, Encoding.CURRENT, 3).completed());
+        vm.invoke("pin", Map.of("gpa", "12288"), Set.of()); // the hypervisor keeps gfn 3's frame for the guest
+        MmuException e = assertThrows(MmuException.class, () -> vm.punchHole(0x3000, 0x1000));
+        assertEquals(Errno.EPERM, e.errno());
+        assertTrue(e.getMessage().contains("the page belongs to the guest at gfn 0x3"), e.getMessage());
+        assertEquals(3, vm.access(0, Access.READ, 0x3000, 0x1000, Encoding.CURRENT, 0).value(),
+                "the host did not clear it; the invalidation ended, so the guest faults it back in");
+        assertFalse(vm.bugged());
+        assertClean(vm);
+    }
+
+    @Test
     void teardownEmptiesTheHypervisorsTablesOfBothRoots() {
         ProtectedHypervisor hyp = new ProtectedHypervisor();
         CoreVm vm = create(hyp);
