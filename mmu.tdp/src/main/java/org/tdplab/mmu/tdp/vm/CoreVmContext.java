@@ -27,10 +27,13 @@ final class CoreVmContext implements VmContext {
     private final VmMemory mem;
     private final FaultHandler faults;
     private final GuestOps guest;
-    private final HostOps host;
+    private final HostOps hostOps;
     private final Tracer trace;
     /** {@code kvm_recover_nx_huge_pages} as the VM runs it (an operation of its own). */
     private final IntSupplier nxRecovery;
+    /** The simulated host the VM belongs to, and the gate that says which service asks for its state. */
+    private final HostScope host;
+    private final BackendSlot gate;
     /** The range the verb running now handed back; under {@code slots_lock}. */
     private Remaining handedBack;
     /** Firmware calls by name, as the hardware names them. */
@@ -41,8 +44,10 @@ final class CoreVmContext implements VmContext {
     volatile FirmwareLatency latency = FirmwareLatency.NONE;
 
     CoreVmContext(VmStatus status, TdpMmu mmu, Vcpus vcpus, VmMemory mem, FaultHandler faults, GuestOps guest,
-            HostOps host, Tracer trace, IntSupplier nxRecovery) {
+            HostOps hostOps, Tracer trace, IntSupplier nxRecovery, HostScope host, BackendSlot gate) {
+        this.hostOps = hostOps;
         this.host = host;
+        this.gate = gate;
         this.status = status;
         this.mmu = mmu;
         this.vcpus = vcpus;
@@ -63,6 +68,11 @@ final class CoreVmContext implements VmContext {
         Remaining r = handedBack;
         handedBack = null;
         return r;
+    }
+
+    @Override
+    public <T> T hostState(Class<T> type, java.util.function.Supplier<? extends T> create) {
+        return host.state(gate.binding(), type, create);
     }
 
     @Override
@@ -121,7 +131,7 @@ final class CoreVmContext implements VmContext {
         if (gfn < 0 || npages <= 0 || npages > mmu.caps.maxGfn() || gfn > mmu.caps.maxGfn() - npages)
             throw new MmuException(Errno.EINVAL, "attributes gfn=0x%x npages=0x%x: not a range below gfn 0x%x", gfn,
                     npages, mmu.caps.maxGfn());
-        host.setMemoryAttributes(gfn << 12, npages << 12, toPrivate);
+        hostOps.setMemoryAttributes(gfn << 12, npages << 12, toPrivate);
     }
 
     @Override
