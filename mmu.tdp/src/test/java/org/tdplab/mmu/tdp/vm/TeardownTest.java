@@ -30,7 +30,7 @@ import org.tdplab.mmu.api.backend.VmContext;
  */
 class TeardownTest {
     @Test
-    void destroyFreesEveryTableOnceAndRefusesLaterIoctls() {
+    void destroyFreesAllTablesOnceAndRefusesLaterIoctls() {
         List<String> calls = new ArrayList<>();
         AtomicInteger pagesAtRelease = new AtomicInteger(-1);
         CoreVm[] holder = new CoreVm[1];
