@@ -74,7 +74,7 @@ final class Conversions {
         gate.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
         if (status.dead())
             return guest.ended(v, 0, GuestOps.EXIT_DEAD);
-        return AccessResult.done(r[1] - r[0], true, 0);
+        return done(r[1] - r[0]);
     }
 
     /**
@@ -91,7 +91,7 @@ final class Conversions {
                 return new AccessResult(gfn - start + r.pages(), r.exit(), r.exception(), true, 0);
             gfn += pages;
         }
-        return AccessResult.done(end - start, true, 0);
+        return done(end - start);
     }
 
     /**
@@ -103,6 +103,14 @@ final class Conversions {
         if (trace.on() && r.pages() > 0 && !ops.inside())
             trace.operation(OperationStream.accept(v.id, gpa, r.pages() << 12, level));
         return r;
+    }
+
+    /** The results of a whole 4K and 2M conversion or accept: immutable, so shared rather than made per page. */
+    private static final AccessResult DONE_4K = AccessResult.done(1, true, 0),
+            DONE_2M = AccessResult.done(512, true, 0);
+
+    private static AccessResult done(long pages) {
+        return pages == 1 ? DONE_4K : pages == 512 ? DONE_2M : AccessResult.done(pages, true, 0);
     }
 
     private AccessResult acceptNow(Vcpu v, long gpa, long size, PageSize level) {
@@ -132,6 +140,6 @@ final class Conversions {
                     throw new MmuException(Errno.EAGAIN, "accept of gpa 0x%x never completed", gfn << 12);
             }
         }
-        return AccessResult.done(r[1] - r[0], true, 0);
+        return done(r[1] - r[0]);
     }
 }
