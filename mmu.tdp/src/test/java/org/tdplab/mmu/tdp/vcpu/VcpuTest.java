@@ -104,7 +104,9 @@ class VcpuTest {
         assertEquals(0x456, Tlb.pfn(v));
         assertEquals(Tlb.W, v & (Tlb.W | Tlb.X));
         assertEquals(-1, tlb.lookup(Tlb.key(0x123, true, false)), "the encrypted alias is another entry");
-        assertTrue(Tlb.key(0x123, true, false) != k);
+        assertEquals(0x123, k);
+        assertTrue(Tlb.key(0x123, true, false) != k, "the encrypted-access bit is part of the key");
+        assertTrue(Tlb.key(0x123, false, true) != k, "a translation through the mirror is another entry");
         tlb.insert(Tlb.key(0x9, true, false), 0x7, false, true);
         assertEquals(Tlb.X, tlb.lookup(Tlb.key(0x9, true, false)) & (Tlb.W | Tlb.X));
         List<Long> seen = new ArrayList<>();
@@ -173,6 +175,40 @@ class VcpuTest {
         assertTrue(Spte.isMmio(spte(root, 0x30), mmu.caps.mmioValue()));
         assertFalse(Spte.isMmio(spte(root, 0x31), mmu.caps.mmioValue()), "its neighbour is plainly not present");
         assertEquals(ErrorCode.USER, Walk.detail(walk(root, 0x31, false, false)));
+    }
+
+    @Test
+    void aRemoteFlushWaitsForAVcpuInGuestModeToApplyIt() throws InterruptedException {
+        Vcpu v = new Vcpu(0, pool);
+        GuestMode gm = new GuestMode(new Vcpu[] { v });
+        java.util.concurrent.CountDownLatch inGuest = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean flushReturned = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean returnedEarly = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread vcpu = new Thread(() -> {
+            gm.enter(v);
+            v.tlb.insert(Tlb.key(1, false, false), 2, false, false);
+            inGuest.countDown();
+            while (gm.generation() == 0) // the flush was requested
+                Thread.onSpinWait();
+            for (int i = 0; i < 1000; i++)
+                Thread.onSpinWait();
+            returnedEarly.set(flushReturned.get()); // the flush must still be waiting for this vCPU
+            gm.exit(v);
+        });
+        vcpu.start();
+        inGuest.await();
+        Thread flusher = new Thread(() -> {
+            gm.flushAll();
+            flushReturned.set(true);
+        });
+        flusher.start();
+        vcpu.join();
+        flusher.join();
+        assertFalse(returnedEarly.get(), "the flush returned while the vCPU could still use its TLB");
+        assertTrue(flushReturned.get());
+        gm.enter(v);
+        assertEquals(-1, v.tlb.lookup(Tlb.key(1, false, false)), "applied when the vCPU enters again");
+        gm.exit(v);
     }
 
     @Test
