@@ -118,7 +118,7 @@ public class SoakCommand {
     }
 
     /** Stops and starts the bundle serving {@code type}: its VMs suspend, and resume on the restarted service. */
-    private void swap(String type) throws BundleException, InvalidSyntaxException {
+    private boolean swap(String type) throws BundleException, InvalidSyntaxException {
         Collection<ServiceReference<Backend>> refs = context.getServiceReferences(Backend.class,
                 "(" + Backend.VM_TYPE + "=" + type + ")");
         for (ServiceReference<Backend> ref : refs) {
@@ -127,8 +127,9 @@ public class SoakCommand {
                 continue;
             b.stop(Bundle.STOP_TRANSIENT);
             b.start(Bundle.START_TRANSIENT);
-            return;
+            return true;
         }
+        return false;
     }
 
     private static void help(PrintStream out) {

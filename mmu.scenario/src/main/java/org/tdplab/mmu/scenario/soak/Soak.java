@@ -29,9 +29,12 @@ public final class Soak {
     /** Rounds per VM, operations per thread per round, shrinking trials at most. */
     static final int ROUNDS = 40, OPS_PER_ROUND = 6, SHRINK_BUDGET = 400;
 
-    /** Hot-swaps the backend serving a VM type, the way the runtime does (its VMs suspend, then resume). */
+    /**
+     * Hot-swaps the backend serving a VM type, the way the runtime does (its VMs suspend, then resume); false when
+     * nothing could be swapped (the type's backend is not one a swap can stop).
+     */
     public interface Swapper {
-        void swap(String type) throws Exception;
+        boolean swap(String type) throws Exception;
     }
 
     /**
@@ -115,6 +118,7 @@ public final class Soak {
                     perThread.add(mine);
                 }
                 AtomicReference<Throwable> failure = new AtomicReference<>();
+                java.util.concurrent.atomic.AtomicBoolean swapped = new java.util.concurrent.atomic.AtomicBoolean();
                 CyclicBarrier go = new CyclicBarrier(threads + (swap ? 1 : 0));
                 List<Thread> running = new ArrayList<>();
                 for (int t = 0; t < threads; t++) {
@@ -128,14 +132,14 @@ public final class Soak {
                 if (swap)
                     running.add(new Thread(() -> guard(failure, () -> {
                         go.await();
-                        swapper.swap(type);
+                        swapped.set(swapper.swap(type));
                     }), "soak-swap"));
                 running.forEach(Thread::start);
                 for (Thread t : running)
                     t.join();
                 perThread.forEach(result.history::addAll);
                 result.ops += (long) threads * OPS_PER_ROUND;
-                if (swap)
+                if (swapped.get())
                     result.swaps++;
                 if (failure.get() != null) {
                     result.failure = List.of("round " + round + ": " + Text.internalError(failure.get()));

@@ -46,11 +46,12 @@ class SoakTest {
         manager = Standalone.vmManager(bound.values().toArray(Backend[]::new));
     }
 
-    private synchronized void swap(String type) {
+    private synchronized boolean swap(String type) {
         Standalone.unbind(manager, bound.get(type));
         Backend next = makers.get(type).get();
         bound.put(type, next);
         Standalone.bind(manager, next, ids.incrementAndGet(), "1.0.0");
+        return true;
     }
 
     record Run(int status, String out) {
