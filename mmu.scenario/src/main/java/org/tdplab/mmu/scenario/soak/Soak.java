@@ -111,9 +111,7 @@ public final class Soak {
                     Random rnd = new Random(roundSeed + t);
                     List<Op> mine = new ArrayList<>();
                     for (int i = 0; i < OPS_PER_ROUND; i++) {
-                        Op op = layout.random(rnd);
-                        // a vCPU runs on one thread: a thread's guest operations use its own vCPU
-                        mine.add(new Op(op.kind(), t, op.gpa(), op.size(), op.arg()));
+                        mine.add(own(layout.random(rnd), t, threads));
                     }
                     perThread.add(mine);
                 }
@@ -160,6 +158,26 @@ public final class Soak {
                     result.failure = List.of("teardown: " + Text.internalError(e));
             }
         }
+    }
+
+    /** A thread's guest data accesses stay in its own 64K blocks (every {@code threads}-th one). */
+    static final long BLOCK = 0x10000;
+
+    /**
+     * The operation as thread {@code t} runs it: on its own vCPU (a vCPU runs on one thread), and a read, write or
+     * exec inside one of its own blocks. Two vCPUs reading and writing the same page at once race in the guest (the
+     * read may see either value), which the data oracle cannot tell from lost data; the selftests give each vCPU its
+     * own region for the same reason. Everything else (host operations, conversions, accepts) goes anywhere.
+     */
+    static Op own(Op op, int t, int threads) {
+        if (op.kind() != Op.Kind.ACCESS)
+            return new Op(op.kind(), t, op.gpa(), op.size(), op.arg());
+        long blocks = Layout.END / BLOCK;
+        long block = (op.gpa() / BLOCK) / threads * threads + t;
+        if (block >= blocks)
+            block -= threads;
+        long offset = op.gpa() % BLOCK;
+        return new Op(op.kind(), t, block * BLOCK + offset, Math.min(op.size(), BLOCK - offset), op.arg());
     }
 
     private interface Body {
