@@ -17,8 +17,10 @@ import org.tdplab.mmu.scenario.soak.Op.Kind;
 /**
  * The VM a soak or property sequence runs on, per VM type: slot 0 [0, 4M) backed by 2M pages, slot 1 [4M, 6M) at
  * 4K (the one deleted and re-added), guest_memfd for the types with private memory, the NX huge page mitigation on
- * the ordinary types, and a TD or SNP guest launched before the sequence starts. {@link #prelude} is the same as
- * scenario statements.
+ * the ordinary types. A TD or SNP guest starts unlaunched: its sequence has the launch verbs ({@code
+ * tdx.init_mem_region}, {@code tdx.finalize}; {@code snp.launch_update}, {@code snp.launch_finish}) among its
+ * operations, so the guest is built, launched, and refuses them afterwards at random points. {@link #prelude} is the
+ * same as scenario statements.
  */
 public record Layout(String type, int vcpus, boolean gmem, Set<Kind> kinds) {
     static final long K4 = 0x1000, M2 = 0x200000;
@@ -32,7 +34,8 @@ public record Layout(String type, int vcpus, boolean gmem, Set<Kind> kinds) {
         switch (type) {
         case "default" -> kinds.addAll(EnumSet.of(Kind.DIRTY_LOG, Kind.DIRTY_GET, Kind.DIRTY_CLEAR, Kind.NX_RECOVER));
         case "sw_protected" -> kinds.addAll(EnumSet.of(Kind.CONVERT, Kind.ATTR, Kind.PUNCH, Kind.NX_RECOVER));
-        case "tdx", "snp" -> kinds.addAll(EnumSet.of(Kind.CONVERT, Kind.ACCEPT, Kind.ATTR, Kind.PUNCH));
+        case "tdx", "snp" -> kinds.addAll(EnumSet.of(Kind.CONVERT, Kind.ACCEPT, Kind.ATTR, Kind.PUNCH,
+                Kind.LAUNCH_UPDATE, Kind.FINALIZE));
         default -> gmem = false;
         }
         return new Layout(type, vcpus, gmem, kinds);
@@ -65,10 +68,6 @@ public record Layout(String type, int vcpus, boolean gmem, Set<Kind> kinds) {
         Set<SlotFlag> flags = gmem ? Set.of(SlotFlag.GMEM) : Set.of();
         vm.addMemslot(0, 0, SLOT0, flags, PageSize.SIZE_2M);
         vm.addMemslot(1, SLOT1_GPA, SLOT1, flags, PageSize.SIZE_4K);
-        if (type.equals("tdx"))
-            vm.invoke("finalize", Map.of(), Set.of());
-        else if (type.equals("snp"))
-            vm.invoke("launch_finish", Map.of(), Set.of());
         return vm;
     }
 
@@ -81,10 +80,6 @@ public record Layout(String type, int vcpus, boolean gmem, Set<Kind> kinds) {
         String flags = gmem ? " flags=gmem" : "";
         s.add("slot.add " + name + " 0 gpa=0 size=4M" + flags + " backing=2M");
         s.add("slot.add " + name + " 1 gpa=4M size=2M" + flags + " backing=4K");
-        if (type.equals("tdx"))
-            s.add("tdx.finalize " + name);
-        else if (type.equals("snp"))
-            s.add("snp.launch_finish " + name);
         return s;
     }
 

@@ -30,7 +30,7 @@ public record Op(Kind kind, int vcpu, long gpa, long size, int arg) {
     /** What an operation does. Guest operations come first. */
     public enum Kind {
         ACCESS, CONVERT, ACCEPT, PREFAULT, ZAP, UNMAP, AGE, TEST_AGE, ATTR, PUNCH, SLOT_DELETE, SLOT_ADD, DIRTY_LOG,
-        DIRTY_GET, DIRTY_CLEAR, NX_RECOVER
+        DIRTY_GET, DIRTY_CLEAR, NX_RECOVER, LAUNCH_UPDATE, FINALIZE
     }
 
     /** How an operation ended: an errno, a guest access that ended early, or done. */
@@ -83,8 +83,22 @@ public record Op(Kind kind, int vcpu, long gpa, long size, int arg) {
         case DIRTY_GET -> vm.getDirtyLog(arg % 2);
         case DIRTY_CLEAR -> vm.clearDirtyLog(arg % 2, gpa, size);
         case NX_RECOVER -> vm.invoke("nx_recover", Map.of(), Set.of());
+        case LAUNCH_UPDATE -> vm.invoke(layout.type().equals("tdx") ? "init_mem_region" : "launch_update",
+                Map.of("gpa", Long.toUnsignedString(gpa), "size", Long.toUnsignedString(size)), launchFlags(layout));
+        case FINALIZE -> vm.invoke(layout.type().equals("tdx") ? "finalize" : "launch_finish", Map.of(), Set.of());
         default -> throw new IllegalStateException(kind.name());
         }
+    }
+
+    /** {@code measure} for TDX; none, {@code zero} or {@code unmeasured} for SNP. */
+    private Set<String> launchFlags(Layout layout) {
+        if (layout.type().equals("tdx"))
+            return arg % 2 == 0 ? Set.of("measure") : Set.of();
+        return switch (arg % 3) {
+        case 0 -> Set.of();
+        case 1 -> Set.of("zero");
+        default -> Set.of("unmeasured");
+        };
     }
 
     /** The scenario statement that does the same to VM {@code vm} of type {@code type}. */
@@ -112,6 +126,9 @@ public record Op(Kind kind, int vcpu, long gpa, long size, int arg) {
         case DIRTY_GET -> "dirty.get " + vm + " " + arg % 2;
         case DIRTY_CLEAR -> "dirty.clear " + vm + " " + arg % 2 + " " + range;
         case NX_RECOVER -> type + ".nx_recover " + vm;
+        case LAUNCH_UPDATE -> type + (type.equals("tdx") ? ".init_mem_region " : ".launch_update ") + vm + " " + range
+                + launchFlags(layout).stream().map(f -> " " + f).reduce("", String::concat);
+        case FINALIZE -> type + (type.equals("tdx") ? ".finalize " : ".launch_finish ") + vm;
         };
     }
 
