@@ -5,7 +5,7 @@ import org.tdplab.mmu.api.Exit;
 import org.tdplab.mmu.scenario.lang.Numbers;
 
 /** How reports spell addresses, sizes and access results: the way a scenario would write them. */
-final class Text {
+public final class Text {
     private Text() {
     }
 
@@ -14,7 +14,7 @@ final class Text {
     }
 
     /** {@code 4K}, {@code 2M}, {@code 1G} for exact multiples, else hex. */
-    static String size(long bytes) {
+    public static String size(long bytes) {
         if (bytes > 0) {
             for (int shift : new int[] { 40, 30, 20, 10 })
                 if ((bytes & ((1L << shift) - 1)) == 0)
@@ -24,7 +24,7 @@ final class Text {
     }
 
     /** An exit as an {@code expect exit} line would name it; {@code sharedMask} is dropped from the GPA. */
-    static String exit(Exit e, long sharedMask) {
+    public static String exit(Exit e, long sharedMask) {
         long gpa = e.gpa() & ~sharedMask;
         return switch (e.reason()) {
         case MEMORY_FAULT -> "exit memory_fault gpa=" + hex(gpa) + " size=" + size(e.size()) + " "
@@ -44,7 +44,7 @@ final class Text {
      * An exception that is not an errno — a bug in the model or the runner — said without Java's exception text:
      * what it says, and where in tdplab it was thrown ({@code -Dtdplab.debug=true} prints the whole stack).
      */
-    static String internalError(Throwable e) {
+    public static String internalError(Throwable e) {
         if (Boolean.getBoolean("tdplab.debug"))
             e.printStackTrace();
         String what = e.getMessage() != null && !e.getMessage().isBlank() ? e.getMessage()
