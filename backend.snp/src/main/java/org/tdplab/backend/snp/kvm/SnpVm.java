@@ -12,9 +12,12 @@ import org.tdplab.backend.snp.rmp.RmpEntry;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.Walk;
@@ -267,26 +270,29 @@ public final class SnpVm implements VmBackend {
     // ---- verbs -----------------------------------------------------------------------------------------------
 
     @Override
-    public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+    public VerbResult invoke(String verb, VerbArgs args) {
         switch (verb) {
         case "launch_update" -> {
-            Verbs.require(verb, options, flags, Set.of("gpa", "size"), Set.of(), Launch.PAGE_TYPES);
-            if (flags.size() > 1)
-                throw new MmuException(Errno.EINVAL, "snp.launch_update: one page type at most, not %s", flags);
-            launch.update(Verbs.number(options, "gpa"), Verbs.number(options, "size"), flags);
+            args.checkedAgainst(Verbs.LAUNCH_UPDATE);
+            if (args.flags().size() > 1)
+                throw new MmuException(Errno.EINVAL, "snp.launch_update: one page type at most, not %s",
+                        new java.util.TreeSet<>(args.flags()));
+            Remaining r = launch.update(args.number("gpa"), args.number("size"), args.flag("zero"));
+            return VerbResult.handedBack(r.gpa(), r.size());
         }
         case "launch_finish" -> {
-            Verbs.require(verb, options, flags, Set.of(), Set.of(), Set.of());
+            args.checkedAgainst(Verbs.LAUNCH_FINISH);
             launch.finish();
         }
         case "host_write" -> {
-            Verbs.require(verb, options, flags, Set.of("gpa"), Set.of("value"), Set.of());
-            long gpa = Verbs.number(options, "gpa");
-            hostWrite(gpa, options.containsKey("value") ? Verbs.number(options, "value") : gpa);
+            args.checkedAgainst(Verbs.HOST_WRITE);
+            long gpa = args.number("gpa");
+            hostWrite(gpa, args.number("value", gpa));
         }
         default -> throw new MmuException(Errno.ENOTSUP, "VM type snp has no verb '%s' (it has launch_update, "
                 + "launch_finish, host_write)", verb);
         }
+        return VerbResult.NONE;
     }
 
     /**

@@ -28,6 +28,8 @@ import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.MmuView;
 import org.tdplab.mmu.api.backend.SpteChange;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.Walk;
@@ -45,8 +47,8 @@ public final class TdxVm implements VmBackend {
     /** {@code kvm_tdx->state}. */
     static final int TD_STATE_UNINITIALIZED = 0, TD_STATE_INITIALIZED = 1, TD_STATE_RUNNABLE = 2;
 
-    private static final ThreadLocal<TdxModule.Regs> REGS = ThreadLocal.withInitial(TdxModule.Regs::new);
-    private static final int PG_LEVEL_4K = 1, PG_LEVEL_2M = 2;
+    static final ThreadLocal<TdxModule.Regs> REGS = ThreadLocal.withInitial(TdxModule.Regs::new);
+    static final int PG_LEVEL_4K = 1, PG_LEVEL_2M = 2;
     /**
      * The model's error-code bits of an EPT violation that came from the guest's TDG.MEM.PAGE.ACCEPT (extended exit
      * qualification type ACCEPT): bit 40, and the requested TDX level in bits 42:41. Not kernel PFERR bits (KVM reads
@@ -55,11 +57,14 @@ public final class TdxVm implements VmBackend {
     static final long PFERR_ACCEPT = 1L << 40;
     static final int PFERR_ACCEPT_LEVEL_SHIFT = 41;
 
-    private final VmContext ctx;
+    final VmContext ctx;
     private final TdxOptions options;
     private final HkidPool hkids;
     final TdxModule module;
-    private final int sharedBit;
+    final int sharedBit;
+    /** The verbs a TD takes ({@code tdx.init_mem_region}, {@code tdx.finalize}), for {@code Backend.verbs()}. */
+    public static final List<org.tdplab.mmu.api.backend.VerbSpec> VERBS = TdxVerbs.SPECS;
+    private final TdxVerbs verbs = new TdxVerbs(this);
 
     private volatile int state = TD_STATE_UNINITIALIZED;
     private volatile boolean hkidAssigned;
@@ -77,8 +82,8 @@ public final class TdxVm implements VmBackend {
     private final AtomicLong framesHeld = new AtomicLong();
 
     /** {@code kvm_tdx->page_add_src}: the staged source of the PAGE.ADD a {@code init_mem_region} triggers. */
-    private volatile long pageAddSrc = -1;
-    private volatile long pageAddToken;
+    volatile long pageAddSrc = -1;
+    volatile long pageAddToken;
     /** {@code kvm_tdx->wait_for_sept_zap}: vCPUs may not enter while a busy SEAMCALL is retried. */
     private volatile boolean waitForSeptZap;
     private final Object kickLock = new Object();
@@ -246,7 +251,7 @@ public final class TdxVm implements VmBackend {
 
     // ==== SEAMCALL plumbing ======================================================================================
 
-    private long seamcall(Seamcall leaf, long gfn, int level, long status) {
+    long seamcall(Seamcall leaf, long gfn, int level, long status) {
         calls[leaf.ordinal()].increment();
         ctx.firmwareCall(leaf.intelName(), gfn, level, TdxStatus.name(status));
         if (TdxStatus.operandBusy(status))
@@ -255,7 +260,7 @@ public final class TdxVm implements VmBackend {
     }
 
     /** {@code TDX_BUG_ON}: an unexpected status bugs the VM, naming the leaf, the status and the extended outputs. */
-    private void tdxBug(Seamcall leaf, long gfn, long status) {
+    void tdxBug(Seamcall leaf, long gfn, long status) {
         ctx.bug(tdxError(leaf, gfn, status).reason());
     }
 
@@ -266,17 +271,17 @@ public final class TdxVm implements VmBackend {
                 leaf.intelName(), gfn << 12, TdxStatus.name(status), status, r.rcx, r.rdx);
     }
 
-    private long tdr() {
+    long tdr() {
         return tdrPfn << 12;
     }
 
-    private long allocFrame() {
+    long allocFrame() {
         long pfn = ctx.allocFirmwareFrame();
         framesHeld.incrementAndGet();
         return pfn;
     }
 
-    private void freeFrame(long pfn) {
+    void freeFrame(long pfn) {
         ctx.writeToken(pfn, 0); // tdx_quirk_reset_page: the page goes back to the kernel cleared
         ctx.freeFirmwareFrame(pfn);
         framesHeld.decrementAndGet();
@@ -745,121 +750,8 @@ public final class TdxVm implements VmBackend {
     // ==== verbs ==================================================================================================
 
     @Override
-    public void invoke(String verb, Map<String, String> options, Set<String> flags) {
-        switch (verb) {
-        case "init_mem_region" -> initMemRegion(options, flags);
-        case "finalize" -> finalizeTd(options, flags);
-        default -> throw new MmuException(Errno.ENOTSUP, "VM type tdx has no verb '%s' (init_mem_region, finalize)",
-                verb);
-        }
-    }
-
-    private static void requireOnly(String verb, Map<String, String> options, Set<String> flags, Set<String> keys,
-            Set<String> allowedFlags) {
-        for (String k : options.keySet())
-            if (!keys.contains(k))
-                throw new MmuException(Errno.EINVAL, "tdx.%s: unknown option '%s'", verb, k);
-        for (String f : flags)
-            if (!allowedFlags.contains(f))
-                throw new MmuException(Errno.EINVAL, "tdx.%s: unknown flag '%s'", verb, f);
-    }
-
-    private static long number(String verb, Map<String, String> options, String key) {
-        String text = options.get(key);
-        if (text == null)
-            throw new MmuException(Errno.EINVAL, "tdx.%s needs %s=", verb, key);
-        try {
-            return Numbers.parse(text);
-        } catch (NumberFormatException e) {
-            throw new MmuException(Errno.EINVAL, "tdx.%s: %s=%s is not a number", verb, key, text);
-        }
-    }
-
-    private boolean privateGpa(long gpa) {
-        return (gpa >>> sharedBit) == 0;
-    }
-
-    /**
-     * {@code KVM_TDX_INIT_MEM_REGION} ({@code tdx_vcpu_init_mem_region} → {@code kvm_gmem_populate} →
-     * {@code tdx_gmem_post_populate}), one 4K page at a time: the source (the shared page at the same GPA, standing
-     * for userspace's image buffer) is staged, the page is mapped through the mirror (SEPT.ADD as needed, then
-     * PAGE.ADD with the staged source), and with {@code measure} extended into MRTD 256 bytes at a time. The region
-     * advances page by page and is written back whether or not a page fails (6.16–6.18): a failure after some pages
-     * fails the ioctl with the rest handed back.
-     */
-    private void initMemRegion(Map<String, String> options, Set<String> flags) {
-        requireOnly("init_mem_region", options, flags, Set.of("gpa", "size"), Set.of("measure"));
-        long gpa = number("init_mem_region", options, "gpa"), size = number("init_mem_region", options, "size");
-        if (!hkidAssigned || state == TD_STATE_RUNNABLE)
-            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: TD '%s' is finalized: its initial memory is "
-                    + "fixed", ctx.name());
-        if ((gpa & 0xFFF) != 0 || size == 0 || (size & 0xFFF) != 0 || Long.compareUnsigned(gpa + size, gpa) <= 0)
-            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa=0x%x size=0x%x must be 4K-aligned, "
-                    + "non-empty and not wrap past 2^64", gpa, size);
-        if (!privateGpa(gpa) || !privateGpa(gpa + size - 1))
-            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa=0x%x size=0x%x is not a private GPA range "
-                    + "(the shared bit is %d)", gpa, size, sharedBit);
-        boolean measure = flags.contains("measure");
-        long gfn = gpa >>> 12, end = (gpa + size) >>> 12;
-        try {
-            for (; gfn < end; gfn++)
-                populate(gfn, measure);
-        } finally {
-            ctx.handBack(gfn << 12, (end - gfn) << 12); // copy_to_user(region), also after a failure
-        }
-    }
-
-    private void populate(long gfn, boolean measure) {
-        // kvm_gmem_populate, in its order: a guest_memfd slot, a folio not yet prepared, a private page
-        if (ctx.gmemPfn(gfn) < 0)
-            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: no guest_memfd backs gpa 0x%x", gfn << 12);
-        if (module.lookup(gfn, 0) >= 0 && TdxModule.stateOf(module.lookup(gfn, 0)) != 0)
-            throw new MmuException(Errno.EEXIST, "tdx.init_mem_region: gpa 0x%x is already populated", gfn << 12);
-        if (!ctx.isPrivate(gfn))
-            throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa 0x%x is not private (attr.set … private "
-                    + "first)", gfn << 12);
-        long src = allocFrame();
-        boolean mapped;
-        try {
-            pageAddToken = ctx.sharedToken(gfn);
-            ctx.writeToken(src, pageAddToken);
-            pageAddSrc = src;
-            mapped = ctx.mapPrivate(gfn); // kvm_tdp_mmu_map_private_pfn
-        } finally {
-            pageAddSrc = -1;
-            freeFrame(src);
-        }
-        if (!mapped)
-            throw new MmuException(Errno.EIO, "tdx.init_mem_region: gpa 0x%x could not be mapped%s", gfn << 12,
-                    ctx.bugged() ? " (the VM is bugged)" : "");
-        if (!measure)
-            return;
-        TdxModule.Regs regs = REGS.get();
-        for (long off = 0; off < 4096; off += 256) {
-            long st = seamcall(Seamcall.TDH_MR_EXTEND, gfn, PG_LEVEL_4K,
-                    module.tdhMrExtend((gfn << 12) + off, tdr(), regs));
-            if (st != TDX_SUCCESS) {
-                tdxBug(Seamcall.TDH_MR_EXTEND, gfn, st);
-                throw new MmuException(Errno.EIO, "tdx.init_mem_region: TDH.MR.EXTEND of gpa 0x%x failed: %s",
-                        (gfn << 12) + off, TdxStatus.name(st));
-            }
-        }
-    }
-
-    /** {@code KVM_TDX_FINALIZE_VM}: TDH.MR.FINALIZE; the TD is runnable and pre-faulting is allowed. */
-    private void finalizeTd(Map<String, String> options, Set<String> flags) {
-        requireOnly("finalize", options, flags, Set.of(), Set.of());
-        if (!hkidAssigned || state == TD_STATE_RUNNABLE)
-            throw new MmuException(Errno.EINVAL, "tdx.finalize: TD '%s' is already finalized", ctx.name());
-        long st = seamcall(Seamcall.TDH_MR_FINALIZE, 0, 0, module.tdhMrFinalize(tdr()));
-        if (TdxStatus.operandBusy(st))
-            throw new MmuException(Errno.EBUSY, "tdx.finalize: TDH.MR.FINALIZE is busy: %s", TdxStatus.name(st));
-        if (st != TDX_SUCCESS) {
-            tdxBug(Seamcall.TDH_MR_FINALIZE, 0, st);
-            throw new MmuException(Errno.EIO, "tdx.finalize: TDH.MR.FINALIZE failed: %s", TdxStatus.name(st));
-        }
-        state = TD_STATE_RUNNABLE;
-        ctx.allowPreFault();
+    public VerbResult invoke(String verb, VerbArgs args) {
+        return verbs.invoke(verb, args);
     }
 
     // ==== teardown ===============================================================================================
@@ -1000,5 +892,10 @@ public final class TdxVm implements VmBackend {
 
     int tdState() {
         return state;
+    }
+
+    /** {@code KVM_TDX_FINALIZE_VM} succeeded: the TD runs. */
+    void runnable() {
+        state = TD_STATE_RUNNABLE;
     }
 }

@@ -17,6 +17,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.backend.tdx.TdxBackend;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.Vm;
@@ -37,7 +38,7 @@ class TdxSwapTest {
             Vm vm = manager.create("td", "tdx", VCPUS, 48, Map.of("busy_rate", "0.1", "seed", "3"));
             vm.addMemslot(0, 0, 8 * M1, Set.of(org.tdplab.mmu.api.SlotFlag.GMEM), PageSize.SIZE_4K);
             vm.setMemoryAttributes(0, 4 * M1, true);
-            vm.invoke("finalize", Map.of(), Set.of());
+            vm.invoke("finalize", VerbArgs.none("finalize"));
             ExecutorService pool = Executors.newFixedThreadPool(VCPUS);
             try {
                 List<Future<?>> done = new ArrayList<>();

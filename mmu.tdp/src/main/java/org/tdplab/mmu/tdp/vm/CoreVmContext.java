@@ -28,8 +28,6 @@ final class CoreVmContext implements VmContext {
     private final Tracer trace;
     /** {@code kvm_recover_nx_huge_pages} as the VM runs it (an operation of its own). */
     private final IntSupplier nxRecovery;
-    /** The range the verb running now handed back; under {@code slots_lock}. */
-    private Remaining handedBack;
     /** Firmware calls by name, as the hardware names them. */
     final Map<String, LongAdder> firmwareCalls = new ConcurrentHashMap<>();
     /** Projected firmware time: each call priced with {@link #latency}, counted, never slept. */
@@ -49,17 +47,6 @@ final class CoreVmContext implements VmContext {
         this.nxRecovery = nxRecovery;
     }
 
-    /** Starts a verb: nothing handed back yet. */
-    void verbStarts() {
-        handedBack = null;
-    }
-
-    /** What the verb that just ran handed back, if anything; clears it. */
-    Remaining takeHandedBack() {
-        Remaining r = handedBack;
-        handedBack = null;
-        return r;
-    }
 
     @Override
     public String name() {
@@ -104,11 +91,6 @@ final class CoreVmContext implements VmContext {
     @Override
     public void guestDataChanged(long gfn, boolean isPrivate, long token) {
         mem.expected.wrote(gfn, isPrivate, token);
-    }
-
-    @Override
-    public void handBack(long gpa, long size) {
-        handedBack = new Remaining(gpa, size);
     }
 
     @Override
