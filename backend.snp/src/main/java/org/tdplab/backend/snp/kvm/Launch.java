@@ -41,14 +41,14 @@ final class Launch {
     private final boolean[] vmsaPrivate;
 
     /** A launch taken over from a snapshot: no firmware call, the pages are the ones the snapshot names. */
-    Launch(VmContext ctx, RmpCalls calls, GmemHooks gmem, SnpHost host, String state, long contextPfn, long[] vmsa,
+    Launch(VmContext ctx, RmpCalls calls, GmemHooks gmem, SnpHost host, State state, long contextPfn, long[] vmsa,
             boolean[] vmsaPrivate) {
         this.ctx = ctx;
         this.calls = calls;
         this.rmp = calls.rmp();
         this.gmem = gmem;
         this.host = host;
-        this.state = State.valueOf(state);
+        this.state = state;
         this.contextPfn = contextPfn;
         this.vmsa = vmsa.clone();
         this.vmsaPrivate = vmsaPrivate.clone();

@@ -27,6 +27,7 @@ import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.api.backend.SnapshotCodec;
 import org.tdplab.mmu.api.backend.SpteChange;
 import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VerbResult;
@@ -58,52 +59,52 @@ public final class TdxVm implements VmBackend {
     static final int PFERR_ACCEPT_LEVEL_SHIFT = 41;
 
     final VmContext ctx;
-    private final TdxOptions options;
-    private final HkidPool hkids;
+    final TdxOptions options;
+    final HkidPool hkids;
     final TdxModule module;
     final int sharedBit;
     /** The verbs a TD takes ({@code tdx.init_mem_region}, {@code tdx.finalize}), for {@code Backend.verbs()}. */
     public static final List<org.tdplab.mmu.api.backend.VerbSpec> VERBS = TdxVerbs.SPECS;
-    private final TdxVerbs verbs = new TdxVerbs(this);
+    final TdxVerbs verbs = new TdxVerbs(this);
 
-    private volatile int state = TD_STATE_UNINITIALIZED;
-    private volatile boolean hkidAssigned;
-    private int hkid;
-    private long tdrPfn = -1;
-    private final long[] tdcsPfns = new long[TdxModule.TDCS_PAGES];
+    volatile int state = TD_STATE_UNINITIALIZED;
+    volatile boolean hkidAssigned;
+    int hkid;
+    long tdrPfn = -1;
+    final long[] tdcsPfns = new long[TdxModule.TDCS_PAGES];
     /** Per vCPU: the TDVPR frame and its TDCX frames. */
-    private final long[][] vcpuPages;
+    final long[][] vcpuPages;
 
     /** {@code sp->external_spt}: the S-EPT page the module was given for each mirror table, by (gfn, level). */
-    private final Map<Long, Long> septPages = new ConcurrentHashMap<>();
+    final Map<Long, Long> septPages = new ConcurrentHashMap<>();
     /** A page kept from a SEPT.ADD that came back busy ({@code mmu_external_spt_cache}). */
-    private final AtomicLong sparePage = new AtomicLong(-1);
+    final AtomicLong sparePage = new AtomicLong(-1);
     /** Frames this VM's TDX side holds from the host (control pages, S-EPT pages, staging pages). */
-    private final AtomicLong framesHeld = new AtomicLong();
+    final AtomicLong framesHeld = new AtomicLong();
 
     /** {@code kvm_tdx->page_add_src}: the staged source of the PAGE.ADD a {@code init_mem_region} triggers. */
     volatile long pageAddSrc = -1;
     volatile long pageAddToken;
     /** {@code kvm_tdx->wait_for_sept_zap}: vCPUs may not enter while a busy SEAMCALL is retried. */
-    private volatile boolean waitForSeptZap;
-    private final Object kickLock = new Object();
-    private final long[] kickSnapshot;
+    volatile boolean waitForSeptZap;
+    final Object kickLock = new Object();
+    final long[] kickSnapshot;
     /**
      * Per vCPU, where the guest is inside an accept that made the TD exit: the unit the core asked for (GFN and
      * level) and the page and size of the TDCALL to re-execute. -1: no accept in progress.
      */
-    private final long[] cursorUnit, cursorGfn, cursorRemovals;
-    private final int[] cursorUnitLevel, cursorLevel;
+    final long[] cursorUnit, cursorGfn, cursorRemovals;
+    final int[] cursorUnitLevel, cursorLevel;
     /** Private pages removed so far: a removal since an accept stopped may have undone its progress. */
-    private final LongAdder removals = new LongAdder();
+    final LongAdder removals = new LongAdder();
 
-    private final LongAdder busySeen = new LongAdder();
+    final LongAdder busySeen = new LongAdder();
     /** Calls per leaf (the core counts them too; these also report the leaves never called, as 0). */
-    private final LongAdder[] calls = new LongAdder[Seamcall.values().length];
+    final LongAdder[] calls = new LongAdder[Seamcall.values().length];
     /** Mirror hooks in progress, to see the lock discipline (invariant 12) from this side. */
-    private final AtomicInteger installsInFlight = new AtomicInteger(), removalsInFlight = new AtomicInteger();
+    final AtomicInteger installsInFlight = new AtomicInteger(), removalsInFlight = new AtomicInteger();
     /** Violations seen as they happened (invariants 10–13 and the hardware spec's I9), for {@link #check}. */
-    private final List<String> recorded = Collections.synchronizedList(new ArrayList<>());
+    final List<String> recorded = Collections.synchronizedList(new ArrayList<>());
 
     public TdxVm(VmContext ctx, TdxOptions options, HkidPool hkids) {
         this(ctx, options, hkids, null);
@@ -116,7 +117,7 @@ public final class TdxVm implements VmBackend {
         }
     }
 
-    private TdxVm(VmContext ctx, TdxOptions options, HkidPool hkids, byte[] moduleState) {
+    TdxVm(VmContext ctx, TdxOptions options, HkidPool hkids, byte[] moduleState) {
         this.ctx = ctx;
         this.options = options;
         this.hkids = hkids;
@@ -149,104 +150,22 @@ public final class TdxVm implements VmBackend {
 
     // ==== hot swap ===============================================================================================
 
-    /** The format of {@link #snapshot()}; a restore refuses any other. */
-    public static final int SNAPSHOT_FORMAT = 1;
-
     /**
-     * KVM's TDX state of this TD (TD state, HKID, control pages, the S-EPT pages by mirror table, the accept
-     * cursors, counters) and the TDX module's (TDR/TDCS/TDVPS, S-EPT, PAMT as {@code module} bytes), all plain data.
-     * The BUSY injection stream is not state: the next backend starts its own from its options.
+     * KVM's TDX state of this TD and the TDX module's, as the typed {@link TdxSnapshot} encoded by the API's one
+     * codec. The BUSY injection stream is not state: the next backend starts its own from its options.
      */
     @Override
     public Map<String, Object> snapshot() {
-        Map<String, Object> s = new LinkedHashMap<>();
-        s.put(Backend.SNAPSHOT_VERSION, SNAPSHOT_FORMAT);
-        s.put("module", module.saveState());
-        s.put("state", state);
-        s.put("hkidAssigned", hkidAssigned);
-        s.put("hkid", hkid);
-        s.put("tdrPfn", tdrPfn);
-        s.put("tdcsPfns", tdcsPfns.clone());
-        List<Object> vp = new ArrayList<>();
-        for (long[] pages : vcpuPages)
-            vp.add(pages == null ? new long[0] : pages.clone());
-        s.put("vcpuPages", vp);
-        long[] keys = new long[septPages.size()], values = new long[keys.length];
-        int i = 0;
-        for (Map.Entry<Long, Long> e : septPages.entrySet()) {
-            if (i == keys.length)
-                break;
-            keys[i] = e.getKey();
-            values[i++] = e.getValue();
-        }
-        s.put("septKeys", Arrays.copyOf(keys, i));
-        s.put("septValues", Arrays.copyOf(values, i));
-        s.put("sparePage", sparePage.get());
-        s.put("framesHeld", framesHeld.get());
-        s.put("pageAddSrc", pageAddSrc);
-        s.put("pageAddToken", pageAddToken);
-        s.put("waitForSeptZap", waitForSeptZap);
-        s.put("kickSnapshot", kickSnapshot.clone());
-        s.put("cursorUnit", cursorUnit.clone());
-        s.put("cursorGfn", cursorGfn.clone());
-        s.put("cursorRemovals", cursorRemovals.clone());
-        s.put("cursorUnitLevel", cursorUnitLevel.clone());
-        s.put("cursorLevel", cursorLevel.clone());
-        s.put("removals", removals.sum());
-        s.put("busySeen", busySeen.sum());
-        long[] counts = new long[calls.length];
-        for (int c = 0; c < calls.length; c++)
-            counts[c] = calls[c].sum();
-        s.put("calls", counts);
-        s.put("recorded", List.copyOf(recorded));
-        return s;
+        return SnapshotCodec.encode(TdxSnapshot.VERSION, TdxSnapshot.of(this));
     }
 
-    /** A TD taken over from a {@link #snapshot()} of a previous backend: the HKID stays the TD's. */
+    /**
+     * A TD taken over from a {@link #snapshot()} of a previous backend: the HKID stays the TD's.
+     *
+     * @throws MmuException EINVAL naming what differs in a snapshot of another format or version
+     */
     public static TdxVm restore(VmContext ctx, TdxOptions options, HkidPool hkids, Map<String, Object> s) {
-        Object version = s.get(Backend.SNAPSHOT_VERSION);
-        if (!Integer.valueOf(SNAPSHOT_FORMAT).equals(version))
-            throw new MmuException(Errno.EINVAL, "TDX snapshot version %s is incompatible (this backend restores "
-                    + "version %d)", version, SNAPSHOT_FORMAT);
-        TdxVm vm = new TdxVm(ctx, options, hkids, (byte[]) s.get("module"));
-        vm.state = (Integer) s.get("state");
-        vm.hkidAssigned = (Boolean) s.get("hkidAssigned");
-        vm.hkid = (Integer) s.get("hkid");
-        if (vm.hkidAssigned)
-            hkids.reserve(vm.hkid);
-        vm.tdrPfn = (Long) s.get("tdrPfn");
-        System.arraycopy((long[]) s.get("tdcsPfns"), 0, vm.tdcsPfns, 0, vm.tdcsPfns.length);
-        List<?> vp = (List<?>) s.get("vcpuPages");
-        for (int v = 0; v < vm.vcpuPages.length; v++) {
-            long[] pages = (long[]) vp.get(v);
-            vm.vcpuPages[v] = pages.length == 0 ? null : pages.clone();
-        }
-        long[] keys = (long[]) s.get("septKeys"), values = (long[]) s.get("septValues");
-        for (int i = 0; i < keys.length; i++)
-            vm.septPages.put(keys[i], values[i]);
-        vm.sparePage.set((Long) s.get("sparePage"));
-        vm.framesHeld.set((Long) s.get("framesHeld"));
-        vm.pageAddSrc = (Long) s.get("pageAddSrc");
-        vm.pageAddToken = (Long) s.get("pageAddToken");
-        vm.waitForSeptZap = (Boolean) s.get("waitForSeptZap");
-        copy((long[]) s.get("kickSnapshot"), vm.kickSnapshot);
-        copy((long[]) s.get("cursorUnit"), vm.cursorUnit);
-        copy((long[]) s.get("cursorGfn"), vm.cursorGfn);
-        copy((long[]) s.get("cursorRemovals"), vm.cursorRemovals);
-        System.arraycopy((int[]) s.get("cursorUnitLevel"), 0, vm.cursorUnitLevel, 0, vm.cursorUnitLevel.length);
-        System.arraycopy((int[]) s.get("cursorLevel"), 0, vm.cursorLevel, 0, vm.cursorLevel.length);
-        vm.removals.add((Long) s.get("removals"));
-        vm.busySeen.add((Long) s.get("busySeen"));
-        long[] counts = (long[]) s.get("calls");
-        for (int c = 0; c < Math.min(counts.length, vm.calls.length); c++)
-            vm.calls[c].add(counts[c]);
-        for (Object line : (List<?>) s.get("recorded"))
-            vm.recorded.add((String) line);
-        return vm;
-    }
-
-    private static void copy(long[] from, long[] to) {
-        System.arraycopy(from, 0, to, 0, to.length);
+        return SnapshotCodec.decode(s, TdxSnapshot.VERSION, TdxSnapshot.class).restore(ctx, options, hkids);
     }
 
     // ==== SEAMCALL plumbing ======================================================================================
