@@ -95,7 +95,7 @@ final class Inspection {
         if (!treeLive())
             return;
         long[] counted = new long[2]; // REG 4K units, S-EPT pages
-        java.util.Set<Long> seen = new java.util.HashSet<>();
+        PfnMarks seen = new PfnMarks();
         checkPage(m.rootPage, out, counted, seen);
         long[] owned = new long[Pamt.PT_TDVPR + 1];
         pamt.forEachAssigned(pfn -> owned[Pamt.type(pamt.get(pfn))]++);
@@ -110,7 +110,7 @@ final class Inspection {
             out.add(String.format("tdx I4: chldcnt = %d, the TD owns %d 4K units", m.chldcnt, expect));
     }
 
-    private void checkPage(int page, List<String> out, long[] counted, java.util.Set<Long> seen) {
+    private void checkPage(int page, List<String> out, long[] counted, PfnMarks seen) {
         int l = sept.level(page);
         for (int i = 0; i < 512; i++) {
             long e = sept.get(page, i);
@@ -141,7 +141,7 @@ final class Inspection {
             if (Pamt.type(pe) != Pamt.PT_REG || Pamt.owner(pe) != TdxModule.TD_ID || Pamt.size(pe) != l)
                 out.add(String.format("tdx I3: gpa 0x%x maps page 0x%x whose PAMT is %s size %d, not REG size %d",
                         gfn << 12, pfn << 12, Pamt.typeName(Pamt.type(pe)), Pamt.size(pe), l));
-            if (!seen.add(pfn))
+            if (!seen.mark(pfn))
                 out.add(String.format("tdx I3: page 0x%x is mapped twice", pfn << 12));
             counted[0] += levelPages(l);
         }
