@@ -8,12 +8,10 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.function.LongSupplier;
 
 import org.tdplab.backend.tdx.module.Contention;
 import org.tdplab.backend.tdx.module.Pamt;
@@ -33,7 +31,6 @@ import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
-import org.tdplab.mmu.api.backend.Walk;
 
 /**
  * KVM's TDX side of one TD ({@code arch/x86/kvm/vmx/tdx.c}, 6.19 semantics): the TD and its vCPUs are built at
@@ -66,6 +63,8 @@ public final class TdxVm implements VmBackend {
     /** The verbs a TD takes ({@code tdx.init_mem_region}, {@code tdx.finalize}), for {@code Backend.verbs()}. */
     public static final List<org.tdplab.mmu.api.backend.VerbSpec> VERBS = TdxVerbs.SPECS;
     final TdxVerbs verbs = new TdxVerbs(this);
+    final TdxSeptHooks sept = new TdxSeptHooks(this);
+    final TdxAccept guest = new TdxAccept(this);
 
     volatile int state = TD_STATE_UNINITIALIZED;
     volatile boolean hkidAssigned;
@@ -184,7 +183,7 @@ public final class TdxVm implements VmBackend {
     }
 
     /** The hook's answer to an unexpected status: EIO, naming the leaf, the status and the extended outputs. */
-    private static HookStatus tdxError(Seamcall leaf, long gfn, long status) {
+    static HookStatus tdxError(Seamcall leaf, long gfn, long status) {
         TdxModule.Regs r = REGS.get();
         return HookStatus.error(Errno.EIO, "SEAMCALL %s failed for gpa 0x%x: %s (0x%x), rcx 0x%x rdx 0x%x",
                 leaf.intelName(), gfn << 12, TdxStatus.name(status), status, r.rcx, r.rdx);
@@ -243,121 +242,28 @@ public final class TdxVm implements VmBackend {
         }
     }
 
-    // ==== mirror hooks ===========================================================================================
+    // ==== mirror hooks: TdxSeptHooks ==============================================================================
 
-    /** The key of the S-EPT page behind the mirror table of {@code tableLevel} (1 = a PT) covering {@code gfn}. */
-    private static long septKey(long gfn, int tableLevel) {
-        return (gfn & -(1L << (9 * tableLevel))) | ((long) tableLevel << 58);
-    }
-
-    /** {@code tdx_sept_set_private_spte}: link (SEPT.ADD), leaf (PAGE.AUG or PAGE.ADD), or removal. */
     @Override
     public HookStatus setExternalSpte(SpteChange change) {
-        long gfn = change.gfn();
-        int level = change.level();
-        if (change.before().present())
-            return removeLeaf(change);
-        if (!change.after().present())
-            return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x: neither the old nor the new SPTE is present",
-                    gfn);
-        installsInFlight.incrementAndGet();
-        try {
-            if (removalsInFlight.get() > 0)
-                record("inv 12: a mirror install at gfn 0x%x ran while a removal was in progress", gfn);
-            if (!change.after().leaf())
-                return linkTable(gfn, level);
-            return setLeaf(gfn, level, change.after().pfn());
-        } finally {
-            installsInFlight.decrementAndGet();
-        }
+        return sept.setExternalSpte(change);
     }
 
-    /** {@code tdx_sept_map_nonleaf_spte}: TDH.MEM.SEPT.ADD of a new S-EPT page for the table below the entry. */
-    private HookStatus linkTable(long gfn, int level) {
-        int septLevel = level - 1; // TDX level of the entry = level of the new mirror table
-        long base = gfn & -(1L << (9 * septLevel));
-        long page = sparePage.getAndSet(-1);
-        if (page < 0)
-            page = allocFrame();
-        TdxModule.Regs regs = REGS.get();
-        long st = seamcall(Seamcall.TDH_MEM_SEPT_ADD, base, level,
-                module.tdhMemSeptAdd((base << 12) | septLevel, tdr(), page << 12, regs));
-        if (st == TDX_SUCCESS) {
-            septPages.put(septKey(base, septLevel), page);
-            return HookStatus.OK;
-        }
-        if (!sparePage.compareAndSet(-1, page))
-            freeFrame(page);
-        if (TdxStatus.operandBusy(st))
-            return HookStatus.BUSY;
-        return tdxError(Seamcall.TDH_MEM_SEPT_ADD, base, st);
+    @Override
+    public HookStatus splitExternalSpt(SpteChange change) {
+        return sept.splitExternalSpt(change);
     }
 
-    /** The largest private leaf KVM may map now: 2M once the TD runs with huge pages, else 4K. */
-    private int maxLeafLevel() {
-        return options.hugePages() && state == TD_STATE_RUNNABLE ? PG_LEVEL_2M : PG_LEVEL_4K;
-    }
-
-    /**
-     * {@code tdx_sept_map_leaf_spte}: PAGE.AUG (at 4K, or 2M with huge pages) once runnable, PAGE.ADD (4K only) of
-     * the staged source before.
-     */
-    private HookStatus setLeaf(long gfn, int level, long pfn) {
-        if (level > maxLeafLevel()) {
-            record("inv 13: a private leaf at level %d for gfn 0x%x (TDX maps private memory at %s here)", level, gfn,
-                    maxLeafLevel() == PG_LEVEL_2M ? "4K or 2M" : "4K only");
-            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K%s): private leaf at level %d, gfn "
-                    + "0x%x", options.hugePages() ? " && !RUNNABLE" : "", level, gfn);
-        }
-        TdxModule.Regs regs = REGS.get();
-        if (state == TD_STATE_RUNNABLE) {
-            long st = seamcall(Seamcall.TDH_MEM_PAGE_AUG, gfn, level,
-                    module.tdhMemPageAug((gfn << 12) | (level - 1), tdr(), pfn << 12, regs));
-            if (st == TDX_SUCCESS)
-                return HookStatus.OK;
-            if (TdxStatus.operandBusy(st))
-                return HookStatus.BUSY;
-            return tdxError(Seamcall.TDH_MEM_PAGE_AUG, gfn, st);
-        }
-        // tdx_mem_page_add: only from KVM_TDX_INIT_MEM_REGION, with its source staged
-        long src = pageAddSrc;
-        if (src < 0)
-            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!kvm_tdx->page_add_src): private fault at gfn 0x%x before "
-                    + "the TD is finalized", gfn);
-        long st = seamcall(Seamcall.TDH_MEM_PAGE_ADD, gfn, level,
-                module.tdhMemPageAdd(gfn << 12, tdr(), pfn << 12, src << 12, regs));
-        if (st == TDX_SUCCESS) {
-            ctx.guestDataChanged(gfn, true, pageAddToken);
-            return HookStatus.OK;
-        }
-        if (TdxStatus.operandBusy(st))
-            return HookStatus.BUSY;
-        return tdxError(Seamcall.TDH_MEM_PAGE_ADD, gfn, st);
-    }
-
-    /**
-     * {@code tdh_do_no_vcpus}: a SEAMCALL that may lose to a vCPU (zero-step VP.ENTER, a guest TDCALL) is retried
-     * once with every vCPU kicked out and kept out; the retry is expected to succeed.
-     */
-    private long noVcpus(LongSupplier call) {
-        long st = call.getAsLong();
-        if (TdxStatus.operandBusy(st)) {
-            waitForSeptZap = true;
-            try {
-                kick();
-                st = call.getAsLong();
-            } finally {
-                waitForSeptZap = false;
-            }
-        }
-        return st;
+    @Override
+    public HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
+        return sept.freeExternalSpt(root, gfn, level);
     }
 
     /**
      * {@code kvm_make_all_cpus_request(KVM_REQ_OUTSIDE_GUEST_MODE)}: returns once every vCPU left guest mode once;
      * the module then counts each vCPU that was inside (and did not enter again) as having exited the TD.
      */
-    private void kick() {
+    void kick() {
         synchronized (kickLock) {
             module.snapshotEntries(kickSnapshot);
             ctx.kickAllVcpus();
@@ -365,147 +271,8 @@ public final class TdxVm implements VmBackend {
         }
     }
 
-    /** {@code tdx_track}: TDH.MEM.TRACK and a kick, once the TD runs (before, no vCPU has run). */
-    private HookStatus track(long gfn) {
-        if (state != TD_STATE_RUNNABLE)
-            return HookStatus.OK;
-        long st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_TRACK, gfn, 0, module.tdhMemTrack(tdr())));
-        if (st != TDX_SUCCESS)
-            return tdxError(Seamcall.TDH_MEM_TRACK, gfn, st);
-        kick();
-        return HookStatus.OK;
-    }
-
-    /**
-     * {@code tdx_sept_remove_leaf_spte}, write lock held: BLOCK, TRACK + kick, REMOVE, then WBINVD with the HKID and
-     * a clear before the page may go back to guest_memfd. The data is gone: re-adding gives a zero page.
-     */
-    private HookStatus removeLeaf(SpteChange change) {
-        long gfn = change.gfn();
-        int level = change.level();
-        removalsInFlight.incrementAndGet();
-        try {
-            if (installsInFlight.get() > 0 || removalsInFlight.get() > 1)
-                record("inv 12: the removal of gfn 0x%x ran concurrently with another mirror change", gfn);
-            if (!change.isLeafRemoval())
-                return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x level %d: not a present leaf becoming "
-                        + "non-present", gfn, level);
-            if (!septPages.containsKey(septKey(gfn, level)))
-                record("inv 10: the leaf at gfn 0x%x is removed after the table holding it was freed", gfn);
-            if (!hkidAssigned) {
-                return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!is_hkid_assigned): removing gfn 0x%x after the HKID was "
-                        + "released", gfn);
-            }
-            if (level > (options.hugePages() ? PG_LEVEL_2M : PG_LEVEL_4K)) {
-                record("inv 13: a private leaf at level %d for gfn 0x%x", level, gfn);
-                return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K): removing gfn 0x%x at level %d",
-                        gfn, level);
-            }
-            long pfn = change.before().pfn();
-            long rcx = (gfn << 12) | (level - 1);
-            TdxModule.Regs regs = REGS.get();
-            long st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
-                    module.tdhMemRangeBlock(rcx, tdr(), regs)));
-            if (st != TDX_SUCCESS) {
-                return tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
-            }
-            HookStatus tracked = track(gfn);
-            if (!tracked.isOk())
-                return tracked;
-            st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
-                    module.tdhMemPageRemove(rcx, tdr(), regs)));
-            if (st != TDX_SUCCESS) {
-                return tdxError(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
-            }
-            // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
-            long pages = 1L << (9 * (level - 1));
-            for (long i = 0; i < pages; i++) {
-                st = seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, PG_LEVEL_4K, module.tdhPhymemPageWbinvd(
-                        ((pfn + i) << 12) | ((long) hkid << TdxModule.KEYID_SHIFT)));
-                if (st != TDX_SUCCESS)
-                    return tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
-            }
-            for (long i = 0; i < pages; i++) { // tdx_quirk_reset_folio
-                ctx.writeToken(pfn + i, 0);
-                ctx.guestDataChanged(gfn + i, true, 0);
-            }
-            removals.increment();
-            return HookStatus.OK;
-        } finally {
-            removalsInFlight.decrementAndGet();
-        }
-    }
-
-    /**
-     * {@code tdx_sept_split_private_spte} (v3 08/24 = RFC v5 39/45), write lock held: the huge private leaf at
-     * {@code gfn} becomes a table of 512 smaller leaves — TDH.MEM.RANGE.BLOCK at its level, {@code tdx_track} (TRACK
-     * and a kick), then TDH.MEM.PAGE.DEMOTE with a new S-EPT page for the mirror's new table. No UNBLOCK follows: the
-     * pieces are unblocked already. BLOCK and DEMOTE retry a BUSY once with every vCPU kept out
-     * ({@code tdh_do_no_vcpus}); anything else bugs the VM. The pages and their data stay where they are.
-     */
-    @Override
-    public HookStatus splitExternalSpt(SpteChange change) {
-        long gfn = change.gfn();
-        int level = change.level();
-        if (!change.isSplit() || state != TD_STATE_RUNNABLE || level != PG_LEVEL_2M || !options.hugePages())
-            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(state != RUNNABLE || level != PG_LEVEL_2M): splitting gfn "
-                    + "0x%x level %d", gfn, level);
-        removalsInFlight.incrementAndGet();
-        try {
-            if (installsInFlight.get() > 0 || removalsInFlight.get() > 1)
-                record("inv 12: the split of gfn 0x%x ran concurrently with another mirror change", gfn);
-            long rcx = (gfn << 12) | (level - 1);
-            TdxModule.Regs regs = REGS.get();
-            long st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
-                    module.tdhMemRangeBlock(rcx, tdr(), regs)));
-            if (st != TDX_SUCCESS)
-                return tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
-            HookStatus tracked = track(gfn);
-            if (!tracked.isOk())
-                return tracked;
-            long page = sparePage.getAndSet(-1);
-            if (page < 0)
-                page = allocFrame();
-            long newPage = page;
-            st = noVcpus(() -> seamcall(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, level,
-                    module.tdhMemPageDemote(rcx, tdr(), newPage << 12, regs)));
-            if (st != TDX_SUCCESS) {
-                freeFrame(page);
-                return tdxError(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, st);
-            }
-            septPages.put(septKey(gfn, level - 1), page);
-            return HookStatus.OK;
-        } finally {
-            removalsInFlight.decrementAndGet();
-        }
-    }
-
-    /**
-     * {@code tdx_sept_free_private_spt}: only after the HKID is released (else {@code KVM_BUG_ON}, and the page is
-     * leaked); TDH.PHYMEM.PAGE.RECLAIM, then the page is cleared and freed. A failed reclaim leaks it.
-     */
-    @Override
-    public HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
-        if (installsInFlight.get() > 0)
-            record("inv 12: mirror table 0x%x level %d freed while an install was in progress", gfn, level);
-        if (hkidAssigned) {
-            record("inv 11: mirror table at gfn 0x%x level %d freed while the HKID is assigned", gfn, level);
-            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(is_hkid_assigned): freeing the S-EPT page of gfn 0x%x "
-                    + "level %d", gfn, level);
-        }
-        Long page = septPages.remove(septKey(gfn, level));
-        if (page == null)
-            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!sp->external_spt): no S-EPT page for the mirror table at "
-                    + "gfn 0x%x level %d", gfn, level);
-        if (module.septPageInUse(page))
-            record("inv 10: the S-EPT page of gfn 0x%x level %d is freed while entries below it are present", gfn,
-                    level);
-        reclaim(page, gfn, level);
-        return HookStatus.OK;
-    }
-
     /** {@code tdx_reclaim_page}: RECLAIM, then clear and free; a failure leaks the page (and is recorded). */
-    private boolean reclaim(long pfn, long gfn, int level) {
+    boolean reclaim(long pfn, long gfn, int level) {
         TdxModule.Regs regs = REGS.get();
         long st = seamcall(Seamcall.TDH_PHYMEM_PAGE_RECLAIM, gfn, level, module.tdhPhymemPageReclaim(pfn << 12, regs));
         if (st != TDX_SUCCESS) {
@@ -524,7 +291,7 @@ public final class TdxVm implements VmBackend {
      */
     @Override
     public int privateMaxLevel(long gfn, long pfn) {
-        return maxLeafLevel();
+        return sept.maxLeafLevel();
     }
 
     /** guest_memfd frees a folio: none of its pages may still belong to the TD or hold its dirty lines (I9). */
@@ -541,129 +308,21 @@ public final class TdxVm implements VmBackend {
         }
     }
 
-    // ==== hardware and guest ====================================================================================
+    // ==== hardware and guest: TdxAccept ==========================================================================
 
-    /**
-     * The CPU walks the S-EPT for a private GPA. A missing or blocked entry is an EPT violation (KVM maps it, the
-     * access retries); a PENDING page is a #VE, or with SEPT_VE_DISABLE a TD exit KVM answers by killing the VM
-     * ("Guest access before accepting"). Allocation-free.
-     *
-     * <p>Before finalize KVM refuses KVM_RUN; the model lets guest accesses run then, because a shared write is how
-     * a scenario puts the VMM's image into shared memory. A private access cannot enter the TD: it becomes an EPT
-     * violation, and the leaf hook finds no PAGE.ADD source staged — the KVM_BUG_ON KVM would hit.
-     */
     @Override
     public long translatePrivate(int vcpu, long gfn, Access access) {
-        long r = module.guestTranslate(vcpu, gfn, access == Access.WRITE, !waitForSeptZap);
-        if (r >= 0)
-            return Walk.translated(r & ((1L << 56) - 1), (int) (r >>> 56));
-        if (r == TdxModule.G_VE)
-            return Walk.exception(Walk.EXC_VE);
-        if (r == TdxModule.G_PENDING_EXIT)
-            return Walk.fatal(); // tdx_handle_ept_violation: kvm_vm_dead
-        return Walk.violation(0);
+        return guest.translatePrivate(vcpu, gfn, access);
     }
 
-    /**
-     * The guest's accept of the {@code level}-sized unit at {@code gfn}, as Linux's {@code tdx_accept_memory} does
-     * it: TDG.MEM.PAGE.ACCEPT at the largest size that fits, the next smaller size after
-     * {@code TDX_PAGE_SIZE_MISMATCH} (KVM maps private memory at 4K, so a 2M accept ends as 512 4K ones). A missing
-     * page makes the TD exit; KVM maps it (PAGE.AUG) and the guest re-executes that same TDCALL: the vCPU's place in
-     * the unit is kept ({@link #cursorGfn}, until a private page is removed) as the guest's registers would keep
-     * it, and the exit is taken at that page (the operand of its last {@link VmContext#nestedWalk}). Accepted pages
-     * read zero. Allocation-free.
-     */
     @Override
     public long accept(int vcpu, long gfn, int level) {
-        long end = gfn + (1L << (9 * (level - 1)));
-        long g;
-        int l;
-        if (cursorUnit[vcpu] == gfn && cursorUnitLevel[vcpu] == level && cursorRemovals[vcpu] == removals.sum()) {
-            g = cursorGfn[vcpu];
-            l = cursorLevel[vcpu];
-        } else {
-            g = gfn;
-            l = level;
-        }
-        while (g < end) {
-            int septLevel = l - 1;
-            long st = module.tdgMemPageAccept(vcpu, (g << 12) | septLevel, !waitForSeptZap);
-            calls[Seamcall.TDG_MEM_PAGE_ACCEPT.ordinal()].increment();
-            ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), g, l, TdxStatus.name(st));
-            long cls = TdxStatus.classOf(st);
-            if (st == TDX_SUCCESS || cls == TdxStatus.TDX_PAGE_ALREADY_ACCEPTED) {
-                if (st == TDX_SUCCESS)
-                    for (long i = 0; i < 1L << (9 * septLevel); i++)
-                        ctx.guestDataChanged(g + i, true, 0);
-                g += 1L << (9 * septLevel);
-                l = largestFit(g, end, level);
-                continue;
-            }
-            if (l > PG_LEVEL_4K && (cls == TdxStatus.TDX_PAGE_SIZE_MISMATCH || cls == TdxStatus.TDX_OPERAND_INVALID)) {
-                l--; // try_accept_one failed at this size: the next smaller one (TDX has no 1G ACCEPT)
-                continue;
-            }
-            if (st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION || st == TdxStatus.MODEL_NOT_ENTERED
-                    || cls == TdxStatus.TDX_OPERAND_BUSY || cls == TdxStatus.TDX_OPERAND_BUSY_HOST_PRIORITY) {
-                // the TDCALL is re-executed after the exit (busy: the model lets the host run before the retry)
-                cursorUnit[vcpu] = gfn;
-                cursorUnitLevel[vcpu] = level;
-                cursorGfn[vcpu] = g;
-                cursorLevel[vcpu] = l;
-                cursorRemovals[vcpu] = removals.sum();
-                if (g != gfn)
-                    ctx.nestedWalk(vcpu, g, true); // the operand the instruction faulted on
-                return Walk.violation(st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION ? acceptExitBits(vcpu) : 0);
-            }
-            cursorUnit[vcpu] = -1;
-            return Walk.fatal(); // a Linux guest panics when it cannot accept its memory
-        }
-        cursorUnit[vcpu] = -1;
-        return Walk.translated(module.acceptedHpa(vcpu) >>> 12, level);
+        return guest.accept(vcpu, gfn, level);
     }
 
-    /**
-     * The exit's error-code bits for KVM's exit handler: with huge pages, an ACCEPT exit carries the requested level
-     * ({@link #PFERR_ACCEPT}; KVM reads it from the extended exit qualification, a trace from these bits).
-     */
-    private long acceptExitBits(int vcpu) {
-        long eeq = module.extExitQualification(vcpu);
-        if (!options.hugePages() || TdxModule.eeqType(eeq) != TdxModule.EEQ_ACCEPT)
-            return 0;
-        return PFERR_ACCEPT | ((long) TdxModule.eeqAcceptLevel(eeq) << PFERR_ACCEPT_LEVEL_SHIFT);
-    }
-
-    /**
-     * {@code tdx_honor_guest_accept_level} (v3 13/24; {@code tdx_handle_mismatched_accept} in RFC v5 41/45), in the
-     * EPT-violation exit handler before the fault: an exit from the guest's ACCEPT at {@code level} splits any
-     * private mapping larger than that over the accepted unit (BLOCK, TRACK, kick, DEMOTE under the write lock), then
-     * sets the guest-inhibit bit above it (2M, and 1G for a 4K accept), so this and later faults map at the guest's
-     * level. The bit is tested first without the lock: it is only ever set, after the split.
-     */
     @Override
     public void violationEntered(int vcpu, long gfn, long errorBits) {
-        if ((errorBits & PFERR_ACCEPT) == 0 || !options.hugePages())
-            return;
-        int level = (int) ((errorBits >>> PFERR_ACCEPT_LEVEL_SHIFT) & 3) + 1;
-        if (level > PG_LEVEL_2M || ctx.hugepageTestGuestInhibit(gfn, level + 1))
-            return;
-        long pages = 1L << (9 * (level - 1));
-        // no TLB flush after it: the BLOCK + TRACK + kick of the split is one
-        if (!ctx.splitCrossBoundaryLeafs(gfn & -pages, pages))
-            return; // the VM is bugged
-        ctx.hugepageSetGuestInhibit(gfn, level + 1);
-        if (level == PG_LEVEL_4K)
-            ctx.hugepageSetGuestInhibit(gfn, level + 2);
-    }
-
-    /** The largest accept size ({@code <= max}) whose page at {@code g} is aligned and ends by {@code end}. */
-    private static int largestFit(long g, long end, int max) {
-        for (int l = max; l > PG_LEVEL_4K; l--) {
-            long pages = 1L << (9 * (l - 1));
-            if ((g & (pages - 1)) == 0 && g + pages <= end)
-                return l;
-        }
-        return PG_LEVEL_4K;
+        guest.violationEntered(vcpu, gfn, errorBits);
     }
 
     // ==== verbs ==================================================================================================
@@ -758,7 +417,7 @@ public final class TdxVm implements VmBackend {
 
     // ==== accounting and checks =================================================================================
 
-    private void record(String format, Object... args) {
+    void record(String format, Object... args) {
         if (recorded.size() < 100)
             recorded.add(String.format(format, args));
     }
