@@ -270,8 +270,7 @@ public final class SnpVm implements VmBackend {
         case "launch_update" -> {
             args.checkedAgainst(Verbs.LAUNCH_UPDATE);
             if (args.flags().size() > 1)
-                throw new MmuException(Errno.EINVAL, "snp.launch_update: one page type at most, not %s",
-                        new java.util.TreeSet<>(args.flags()));
+                throw new MmuException(Errno.EINVAL, "snp.launch_update: one page type at most, not %s", args.flags());
             Remaining r = launch.update(args.number("gpa"), args.number("size"), args.flag("zero"));
             return VerbResult.handedBack(r.gpa(), r.size());
         }

@@ -16,12 +16,12 @@ import org.tdplab.mmu.api.MmuException;
  *
  * @param verb the verb without namespace, for messages
  * @param values the options given, by key
- * @param flags the bare words given
+ * @param flags the bare words given, in the order written
  */
 public record VerbArgs(String verb, Map<String, Object> values, Set<String> flags) {
     public VerbArgs {
         values = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(values));
-        flags = Set.copyOf(flags);
+        flags = java.util.Collections.unmodifiableSet(new java.util.LinkedHashSet<>(flags));
     }
 
     /** A verb called without options or flags. */
@@ -38,7 +38,7 @@ public record VerbArgs(String verb, Map<String, Object> values, Set<String> flag
 
     /** These arguments and the bare word {@code flag}. */
     public VerbArgs withFlag(String flag) {
-        Set<String> f = new java.util.HashSet<>(flags);
+        Set<String> f = new java.util.LinkedHashSet<>(flags);
         f.add(flag);
         return new VerbArgs(verb, values, f);
     }
