@@ -4,6 +4,7 @@ import java.util.EnumSet;
 import java.util.Map;
 import java.util.Set;
 
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.backend.legacy.DefaultVmBackend;
 import org.tdplab.backend.legacy.SwProtectedVmBackend;
 import org.tdplab.backend.snp.SnpBackend;
@@ -46,7 +47,7 @@ final class Guest implements AutoCloseable {
         vm.addMemslot(0, 0, bytes, flags, backing);
         if (privateMem) {
             vm.setMemoryAttributes(0, bytes, true);
-            vm.invoke(type.equals("tdx") ? "finalize" : "launch_finish", Map.of(), Set.of());
+            vm.invoke(type.equals("tdx") ? "finalize" : "launch_finish", VerbArgs.none(type.equals("tdx") ? "finalize" : "launch_finish"));
         }
     }
 

@@ -14,6 +14,7 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.Vm;
 
 /** A TD's build: {@code tdx.init_mem_region} of its image (PAGE.ADD, and 16 MR.EXTENDs per page when measured). */
@@ -41,8 +42,7 @@ public class TdBuildBench {
     @Benchmark
     public void initMemRegion() {
         long c0 = Cpu.now();
-        td.invoke("init_mem_region", Map.of("gpa", "0", "size", Long.toString(mib << 20)),
-                measure ? Set.of("measure") : Set.of());
+        td.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", (long) (mib << 20)), measure ? Set.of("measure") : Set.of()));
         Cpu.record(Cpu.key("tdbuild", measure, mib), c0);
     }
 }

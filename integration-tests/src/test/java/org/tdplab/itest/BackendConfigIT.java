@@ -21,6 +21,7 @@ import org.osgi.framework.BundleContext;
 import org.osgi.framework.Constants;
 import org.osgi.framework.ServiceReference;
 import org.osgi.service.cm.ConfigurationAdmin;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.Errno;
@@ -70,7 +71,7 @@ public class BackendConfigIT {
     private static long busy(Vm vm) {
         vm.addMemslot(0, 0, 4 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         vm.setMemoryAttributes(0, 2 * M1, true);
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         for (int i = 0; i < 4; i++) {
             vm.accept(0, 0, 2 * M1, PageSize.SIZE_4K);
             vm.access(0, Access.WRITE, 0, 2 * M1, Encoding.PRIVATE, 3);
@@ -155,7 +156,7 @@ public class BackendConfigIT {
     private void prepare(Vm vm) {
         vm.addMemslot(0, 0, 4 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         vm.setMemoryAttributes(0, 4 * M1, true);
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
     }
 
     /** Projected firmware time the deltas should show under {@code price} (SEAMCALL leaves carry dots). */

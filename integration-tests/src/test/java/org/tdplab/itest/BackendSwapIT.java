@@ -28,6 +28,7 @@ import org.ops4j.pax.exam.spi.reactors.PerMethod;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.ServiceRegistration;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.Encoding;
@@ -71,7 +72,7 @@ public class BackendSwapIT {
         Vm vm = core.create(name, "tdx", VCPUS, 48, Map.of("busy_rate", "0.05", "seed", "7"));
         vm.addMemslot(0, 0, 8 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         vm.setMemoryAttributes(0, 4 * M1, true);
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         return vm;
     }
 
@@ -92,8 +93,8 @@ public class BackendSwapIT {
         Vm vm = core.create("snp", "snp", VCPUS, 48, Map.of());
         vm.addMemslot(0, 0, 2 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         vm.setMemoryAttributes(M1, 2 * K4, true);
-        vm.invoke("launch_update", Map.of("gpa", "0x100000", "size", "0x2000"), Set.of("zero"));
-        vm.invoke("launch_finish", Map.of(), Set.of());
+        vm.invoke("launch_update", new VerbArgs("launch_update", Map.of("gpa", 0x100000L, "size", 0x2000L), Set.of("zero")));
+        vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
         swapTwiceMidWorkload(vm, "backend.snp", "RMPUPDATE", vcpu -> snpWork(vm, vcpu), () -> {
         });
         vm.destroy();
@@ -158,7 +159,7 @@ public class BackendSwapIT {
         vm.access(0, Access.WRITE, 0, RANGE, Encoding.PRIVATE, 77);
         Bundle tdx = Container.bundle(context, "backend.tdx");
         tdx.stop();
-        ServiceRegistration<Backend> v2 = context.registerService(Backend.class, new FormatTwo(),
+        ServiceRegistration<Backend> v2 = context.registerService(Backend.class, new FormatThree(),
                 props("tdx"));
         assertTrue(vm.suspension().orElseThrow().contains("incompatible"));
         try {
@@ -211,7 +212,7 @@ public class BackendSwapIT {
     }
 
     /** A TDX backend of a later snapshot format (2): it refuses the format-1 snapshots of today's bundle. */
-    static final class FormatTwo implements Backend {
+    static final class FormatThree implements Backend {
         @Override
         public String vmType() {
             return "tdx";
@@ -230,9 +231,9 @@ public class BackendSwapIT {
         @Override
         public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
             Object version = snapshot.get(SNAPSHOT_VERSION);
-            if (!Integer.valueOf(2).equals(version))
+            if (!Integer.valueOf(3).equals(version)) // the shipped backend writes version 2
                 throw new MmuException(Errno.EINVAL, "TDX snapshot version %s is incompatible (this backend "
-                        + "restores version 2)", version);
+                        + "restores version 3)", version);
             throw new AssertionError("unreachable");
         }
     }

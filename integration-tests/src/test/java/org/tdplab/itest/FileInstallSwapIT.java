@@ -30,6 +30,7 @@ import org.ops4j.pax.exam.junit.PaxExam;
 import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
 import org.ops4j.pax.exam.spi.reactors.PerMethod;
 import org.osgi.framework.BundleContext;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.Encoding;
@@ -75,7 +76,7 @@ public class FileInstallSwapIT {
 
         Vm vm = core.create("snp", "snp", 2, 48, Map.of());
         vm.addMemslot(0, 0, 2L << 20, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
-        vm.invoke("launch_finish", Map.of(), Set.of());
+        vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
         assertTrue(vm.convert(0, true, 0, RANGE).completed());
         assertTrue(vm.access(0, Access.WRITE, 0, RANGE, Encoding.CURRENT, 31).completed());
         assertTrue(vm.access(1, Access.WRITE, RANGE, RANGE, Encoding.CURRENT, 32).completed());
@@ -103,7 +104,7 @@ public class FileInstallSwapIT {
         Vm vm = core.create("td", "tdx", 2, 48, Map.of());
         vm.addMemslot(0, 0, 4L << 20, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         vm.setMemoryAttributes(0, 2L << 20, true);
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         assertTrue(vm.accept(0, 0, RANGE, PageSize.SIZE_4K).completed());
         assertTrue(vm.access(0, Access.WRITE, 0, RANGE, Encoding.PRIVATE, 41).completed());
         long aug = vm.stats().get("TDH.MEM.PAGE.AUG");

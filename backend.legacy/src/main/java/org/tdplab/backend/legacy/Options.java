@@ -72,18 +72,20 @@ final class Options {
 
     static java.util.List<org.tdplab.mmu.api.backend.VerbSpec> nxRecoverVerb(String vmType) {
         return java.util.List.of(new org.tdplab.mmu.api.backend.VerbSpec(vmType + "." + NX_RECOVER,
-                java.util.List.of(), java.util.List.of(), java.util.List.of(),
-                "one pass of the NX huge page recovery worker (kvm_recover_nx_huge_pages)"));
+                java.util.List.of(), java.util.List.of(),
+                "one pass of the NX huge page recovery worker (kvm_recover_nx_huge_pages); the result is the number "
+                        + "of split huge pages it zapped"));
     }
 
     /** No firmware and no vendor hooks: the core's defaults, plus the verb that runs the core's NX recovery. */
     static org.tdplab.mmu.api.backend.VmBackend mmuVerbs(org.tdplab.mmu.api.backend.VmContext vm) {
         return new org.tdplab.mmu.api.backend.VmBackend() {
             @Override
-            public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+            public org.tdplab.mmu.api.backend.VerbResult invoke(String verb,
+                    org.tdplab.mmu.api.backend.VerbArgs args) {
                 if (!verb.equals(NX_RECOVER))
                     throw new MmuException(Errno.ENOTSUP, "no verb '%s'", verb);
-                vm.recoverNxHugePages();
+                return org.tdplab.mmu.api.backend.VerbResult.count(vm.recoverNxHugePages());
             }
         };
     }

@@ -141,15 +141,7 @@ public class SnpBackend implements Backend {
 
     @Override
     public List<VerbSpec> verbs() {
-        return List.of(
-                new VerbSpec("snp.launch_update", List.of("gpa", "size"), List.of(), List.of("zero", "unmeasured"),
-                        "KVM_SEV_SNP_LAUNCH_UPDATE: copy the shared pages of the range into its private guest_memfd "
-                                + "pages (zero: zero them) and measure them, pre-validated"),
-                new VerbSpec("snp.launch_finish", List.of(), List.of(), List.of(),
-                        "KVM_SEV_SNP_LAUNCH_FINISH: encrypt the VMSAs, finish the launch, allow pre-faulting"),
-                new VerbSpec("snp.host_write", List.of("gpa"), List.of("value"), List.of(),
-                        "the host kernel writes VALUE to the guest_memfd page behind a private GPA; the RMP refuses "
-                                + "it (EFAULT) while the page is guest-assigned"));
+        return org.tdplab.backend.snp.kvm.Verbs.ALL;
     }
 
     /** The AMD host of the VM's session: its RMP and ASIDs, made when the session's first SNP VM is. */

@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.PageSize;
@@ -28,7 +29,7 @@ class PerAccessAllocationTest {
         long size = 8L << 20;
         vm.addMemslot(0, 0, size, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         vm.setMemoryAttributes(0, size, true);
-        vm.invoke("launch_finish", Map.of(), Set.of());
+        vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
         assertTrue(vm.accept(0, 0, size, PageSize.SIZE_4K).completed());
         vm.access(0, Access.WRITE, 0, size, Encoding.PRIVATE, 1);
         for (int warm = 0; warm < 3; warm++) {

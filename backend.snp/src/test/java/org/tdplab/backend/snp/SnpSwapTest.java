@@ -14,6 +14,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.CheckReport;
@@ -37,8 +38,8 @@ class SnpSwapTest {
             Vm vm = manager.create("snp", "snp", VCPUS, 48, Map.of());
             vm.addMemslot(0, 0, 2L << 20, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
             vm.setMemoryAttributes(0x100000, 0x2000, true);
-            vm.invoke("launch_update", Map.of("gpa", "0x100000", "size", "0x2000"), Set.of("zero"));
-            vm.invoke("launch_finish", Map.of(), Set.of());
+            vm.invoke("launch_update", new VerbArgs("launch_update", Map.of("gpa", 0x100000L, "size", 0x2000L), Set.of("zero")));
+            vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
             ExecutorService pool = Executors.newFixedThreadPool(VCPUS);
             SnpBackend current = first;
             try {

@@ -15,6 +15,7 @@ import java.util.Set;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.backend.snp.rmp.Rmp;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
@@ -86,11 +87,11 @@ class SnpVmTest {
     }
 
     static void launchUpdate(Vm vm, long gpa, long size, String... flags) {
-        vm.invoke("launch_update", Map.of("gpa", Long.toString(gpa), "size", Long.toString(size)), Set.of(flags));
+        vm.invoke("launch_update", new VerbArgs("launch_update", Map.of("gpa", (long) (gpa), "size", (long) (size)), Set.of(flags)));
     }
 
     static void finish(Vm vm) {
-        vm.invoke("launch_finish", Map.of(), Set.of());
+        vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
     }
 
     static Errno errno(Runnable r) {
@@ -120,19 +121,17 @@ class SnpVmTest {
         Vm vm = create(1);
         vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         vm.setMemoryAttributes(0, 3 * K4, true);
-        Map<String, String> range = Map.of("gpa", "0", "size", Long.toString(8 * K4));
-        assertEquals(Optional.of(new Remaining(3 * K4, 5 * K4)), vm.invoke("launch_update", range, Set.of("zero")));
+        VerbArgs range = new VerbArgs("launch_update", Map.of("gpa", 0L, "size", 8 * K4), Set.of("zero"));
+        assertEquals(Optional.of(new Remaining(3 * K4, 5 * K4)), vm.invoke("launch_update", range).remaining());
         assertEquals(3, stat(vm, "SNP_LAUNCH_UPDATE"));
         clean(vm);
         // the rest: nothing can be done, so the ioctl fails (snp_launch_update: count < 0 is EIO)
-        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("launch_update",
-                Map.of("gpa", Long.toString(3 * K4), "size", Long.toString(5 * K4)), Set.of("zero")));
+        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("launch_update", new VerbArgs("launch_update", Map.of("gpa", (long) (3 * K4), "size", (long) (5 * K4)), Set.of("zero"))));
         assertEquals(Errno.EIO, e.errno());
         assertEquals(3, stat(vm, "SNP_LAUNCH_UPDATE"));
         // past the memslot's end: up to the end, the rest back
         vm.setMemoryAttributes(M2 - K4, K4, true);
-        assertEquals(Optional.of(new Remaining(M2, 3 * K4)), vm.invoke("launch_update",
-                Map.of("gpa", Long.toString(M2 - K4), "size", Long.toString(4 * K4)), Set.of("zero")));
+        assertEquals(Optional.of(new Remaining(M2, 3 * K4)), vm.invoke("launch_update", new VerbArgs("launch_update", Map.of("gpa", (long) (M2 - K4), "size", (long) (4 * K4)), Set.of("zero"))).remaining());
         clean(vm);
     }
 
@@ -306,12 +305,12 @@ class SnpVmTest {
         assertTrue(vm.accept(0, 0, M2, PageSize.SIZE_2M).completed());
         assertTrue(write(vm, 0, K4, 0xabc).completed());
         MmuException e = assertThrows(MmuException.class,
-                () -> vm.invoke("host_write", Map.of("gpa", "0", "value", "666"), Set.of()));
+                () -> vm.invoke("host_write", new VerbArgs("host_write", Map.of("gpa", 0L, "value", 666L), Set.of())));
         assertEquals(Errno.EFAULT, e.errno());
         assertTrue(e.getMessage().contains("RMP"), e.getMessage());
         assertEquals(0xabc, read(vm, 0, K4).value(), "the guest's data is intact");
         vm.setMemoryAttributes(M2 - K4, K4, false);
-        assertEquals(Errno.EINVAL, errno(() -> vm.invoke("host_write", Map.of("gpa", "0x1ff000"), Set.of())));
+        assertEquals(Errno.EINVAL, errno(() -> vm.invoke("host_write", new VerbArgs("host_write", Map.of("gpa", 0x1ff000L), Set.of()))));
         clean(vm);
     }
 
@@ -326,8 +325,8 @@ class SnpVmTest {
         assertEquals(Errno.EINVAL, errno(() -> launchUpdate(vm, 0x800, K4)));
         assertEquals(Errno.EINVAL, errno(() -> launchUpdate(vm, 0, 0x800)));
         assertEquals(Errno.EINVAL, errno(() -> launchUpdate(vm, 0, K4, "zero", "unmeasured")));
-        assertEquals(Errno.EINVAL, errno(() -> vm.invoke("launch_update", Map.of("gpa", "0"), Set.of())));
-        assertEquals(Errno.ENOTSUP, errno(() -> vm.invoke("launch_start", Map.of(), Set.of())));
+        assertEquals(Errno.EINVAL, errno(() -> vm.invoke("launch_update", new VerbArgs("launch_update", Map.of("gpa", 0L), Set.of()))));
+        assertEquals(Errno.ENOTSUP, errno(() -> vm.invoke("launch_start", VerbArgs.none("launch_start"))));
         launchUpdate(vm, 0, K4);
         assertEquals(Errno.EIO, errno(() -> launchUpdate(vm, 0, K4)), "launched already: -EEXIST");
         finish(vm);

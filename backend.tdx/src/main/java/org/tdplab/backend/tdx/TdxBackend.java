@@ -187,11 +187,6 @@ public class TdxBackend implements Backend {
 
     @Override
     public List<VerbSpec> verbs() {
-        return List.of(
-                new VerbSpec("tdx.init_mem_region", List.of("gpa", "size"), List.of(), List.of("measure"),
-                        "KVM_TDX_INIT_MEM_REGION: copy the shared pages' contents into private memory with "
-                                + "TDH.MEM.PAGE.ADD (and TDH.MR.EXTEND when measured), before finalize"),
-                new VerbSpec("tdx.finalize", List.of(), List.of(), List.of(),
-                        "KVM_TDX_FINALIZE_VM: TDH.MR.FINALIZE; the TD becomes runnable"));
+        return TdxVm.VERBS;
     }
 }

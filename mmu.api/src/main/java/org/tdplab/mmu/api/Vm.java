@@ -6,6 +6,8 @@ import java.util.Optional;
 import java.util.Set;
 
 import org.osgi.annotation.versioning.ProviderType;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 
 /**
@@ -202,9 +204,10 @@ public interface Vm {
     }
 
     /**
-     * Runs a verb a backend contributes (e.g. {@code finalize}); {@code ENOTSUP} for a verb it lacks. Returns the
-     * range a populating verb handed back undone (size 0 when it did it all), empty for a verb that hands nothing
-     * back. A failure after partial progress carries the rest in {@link MmuException#remaining()}.
+     * Runs a verb a backend contributes (e.g. {@code finalize}) with arguments typed from its
+     * {@link org.tdplab.mmu.api.backend.VerbSpec}; {@code ENOTSUP} for a verb it lacks. Returns what the verb
+     * computed: named values (a count, say) and the range a populating verb handed back undone (size 0 when it did it
+     * all). A failure after partial progress carries the rest in {@link MmuException#remaining()}.
      */
-    Optional<Remaining> invoke(String verb, Map<String, String> options, Set<String> flags);
+    VerbResult invoke(String verb, VerbArgs args);
 }

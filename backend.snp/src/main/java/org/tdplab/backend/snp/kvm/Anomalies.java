@@ -27,9 +27,8 @@ final class Anomalies {
         return dropped;
     }
 
-    synchronized void restore(List<?> kept, long droppedBefore) {
-        for (Object l : kept)
-            lines.add((String) l);
+    synchronized void restore(List<String> kept, long droppedBefore) {
+        lines.addAll(kept);
         dropped = droppedBefore;
     }
 

@@ -7,6 +7,7 @@ import java.util.Set;
 import org.tdplab.backend.snp.rmp.Rmp;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.backend.VmContext;
 
 /**
@@ -26,8 +27,6 @@ final class Launch {
             PAGE_RECLAIM = "SNP_PAGE_RECLAIM", DECOMMISSION = "SNP_DECOMMISSION";
     private static final String OK = "SUCCESS", BAD_STATE = "INVALID_GUEST_STATE", BAD_PAGE = "INVALID_PAGE_STATE";
 
-    /** {@code KVM_SEV_SNP_PAGE_TYPE_*} this model takes, as verb flags. */
-    static final Set<String> PAGE_TYPES = Set.of("zero", "unmeasured");
 
     private final VmContext ctx;
     private final RmpCalls calls;
@@ -42,14 +41,14 @@ final class Launch {
     private final boolean[] vmsaPrivate;
 
     /** A launch taken over from a snapshot: no firmware call, the pages are the ones the snapshot names. */
-    Launch(VmContext ctx, RmpCalls calls, GmemHooks gmem, SnpHost host, String state, long contextPfn, long[] vmsa,
+    Launch(VmContext ctx, RmpCalls calls, GmemHooks gmem, SnpHost host, State state, long contextPfn, long[] vmsa,
             boolean[] vmsaPrivate) {
         this.ctx = ctx;
         this.calls = calls;
         this.rmp = calls.rmp();
         this.gmem = gmem;
         this.host = host;
-        this.state = State.valueOf(state);
+        this.state = state;
         this.contextPfn = contextPfn;
         this.vmsa = vmsa.clone();
         this.vmsaPrivate = vmsaPrivate.clone();
@@ -127,12 +126,13 @@ final class Launch {
      * succeeds with the rest handed back, as {@code kvm_gmem_populate} returns the count done; only a failure at
      * the first page fails the ioctl.
      *
+     * @return the rest of the range, handed back undone (size 0: all done)
      * @throws MmuException EINVAL: misaligned or empty, or no guest_memfd memslot at the first page; EIO: the launch
      *     is finished (the firmware refuses SNP_LAUNCH_UPDATE), or the first page cannot be populated (not private
      *     by attribute, or its frame assigned already: {@code kvm_gmem_populate} fails, which
      *     {@code snp_launch_update} reports as EIO)
      */
-    void update(long gpa, long size, Set<String> flags) {
+    Remaining update(long gpa, long size, boolean zero) {
         if (size == 0 || (size & 0xfff) != 0)
             throw new MmuException(Errno.EINVAL, "snp.launch_update: size=0x%x is not a positive multiple of 4K",
                     size);
@@ -150,7 +150,6 @@ final class Launch {
             throw new MmuException(Errno.EIO, "snp.launch_update gpa=0x%x: the launch of VM '%s' is finished "
                     + "(SNP_LAUNCH_UPDATE: invalid guest state)", gpa, ctx.name());
         }
-        boolean zero = flags.contains("zero");
         gmem.populating(true);
         try {
             // snp_launch_update: the memslot of the first page must be able to be private
@@ -165,7 +164,7 @@ final class Launch {
                 if (done == 0) // kvm_gmem_populate returns the error only when it did nothing
                     throw new MmuException(Errno.EIO, "%s (kvm_gmem_populate: %s)", e.reason(), e.errno());
             }
-            ctx.handBack((first + done) << 12, (n - done) << 12); // params.gfn_start / len written back
+            return new Remaining((first + done) << 12, (n - done) << 12); // params.gfn_start / len written back
         } finally {
             gmem.populating(false);
         }

@@ -12,9 +12,12 @@ import org.tdplab.backend.snp.rmp.RmpEntry;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.RootKind;
-import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.api.backend.SnapshotCodec;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.Walk;
@@ -59,69 +62,64 @@ public final class SnpVm implements VmBackend {
         }
     }
 
-    /** The format of {@link #snapshot()}; a restore refuses any other. */
-    public static final int SNAPSHOT_FORMAT = 1;
-
-    private SnpVm(VmContext ctx, SnpHost host, SnpOptions options, Map<String, Object> s) {
+    private SnpVm(VmContext ctx, SnpHost host, SnpOptions options, SnpSnapshot s) {
         this.ctx = ctx;
         this.host = host;
         this.rmp = host.rmp();
         this.options = options;
-        Object version = s.get(Backend.SNAPSHOT_VERSION);
-        if (!Integer.valueOf(SNAPSHOT_FORMAT).equals(version))
-            throw new MmuException(Errno.EINVAL, "SNP snapshot version %s is incompatible (this backend restores "
-                    + "version %d)", version, SNAPSHOT_FORMAT);
-        this.asid = (Integer) s.get("asid");
+        if (s.launch().vmsa().length != ctx.vcpus() || s.launch().vmsaPrivate().length != ctx.vcpus()
+                || s.guest().fallbackGfn().length != ctx.vcpus() || s.guest().fallbackNext().length != ctx.vcpus())
+            throw new MmuException(Errno.EINVAL, "SNP snapshot has %d vCPUs where VM '%s' has %d",
+                    s.launch().vmsa().length, ctx.name(), ctx.vcpus());
+        if (s.rmp().length % 4 != 0 || s.unprepared().length % 3 != 0)
+            throw new MmuException(Errno.EINVAL, "SNP snapshot: %d RMP words are not quadruples or %d unprepared "
+                    + "words not triples", s.rmp().length, s.unprepared().length);
+        this.asid = s.asid();
         host.asids().reserve(asid);
         this.calls = new RmpCalls(ctx, rmp, asid, anomalies);
-        long[] counts = (long[]) s.get("counts");
-        calls.rmpupdates.add(counts[0]);
-        calls.psmashes.add(counts[1]);
-        calls.pvalidates.add(counts[2]);
-        calls.rmpadjusts.add(counts[3]);
+        calls.rmpupdates.add(s.counts().rmpupdates());
+        calls.psmashes.add(s.counts().psmashes());
+        calls.pvalidates.add(s.counts().pvalidates());
+        calls.rmpadjusts.add(s.counts().rmpadjusts());
         this.gmem = new GmemHooks(calls);
-        gmem.restoreUnprepared((long[]) s.get("unprepared"));
-        this.launch = new Launch(ctx, calls, gmem, host, (String) s.get("launch"), (Long) s.get("contextPfn"),
-                (long[]) s.get("vmsa"), (boolean[]) s.get("vmsaPrivate"));
+        gmem.restoreUnprepared(s.unprepared());
+        this.launch = new Launch(ctx, calls, gmem, host, s.launch().state(), s.launch().contextPfn(),
+                s.launch().vmsa(), s.launch().vmsaPrivate());
         this.guest = new LinuxGuest(ctx, calls, this, anomalies);
-        guest.restoreFallback((long[]) s.get("fallbackGfn"), (int[]) s.get("fallbackNext"));
-        anomalies.restore((List<?>) s.get("anomalies"), (Long) s.get("anomaliesDropped"));
-        this.tornDown = (Boolean) s.get("tornDown");
-        rmp.restore((long[]) s.get("rmp"));
+        guest.restoreFallback(s.guest().fallbackGfn(), s.guest().fallbackNext());
+        anomalies.restore(s.warnings().kept(), s.warnings().dropped());
+        this.tornDown = s.tornDown();
+        rmp.restore(s.rmp());
     }
 
-    /** A VM taken over from the {@link #snapshot()} of a previous SNP backend of this host. */
+    /**
+     * A VM taken over from the {@link #snapshot()} of a previous SNP backend of this host.
+     *
+     * @throws MmuException EINVAL naming what differs in a snapshot of another format or version
+     */
     public static SnpVm restore(VmContext ctx, SnpHost host, SnpOptions options, Map<String, Object> snapshot) {
-        return new SnpVm(ctx, host, options, snapshot);
+        return new SnpVm(ctx, host, options, SnapshotCodec.decode(snapshot, SnpSnapshot.VERSION, SnpSnapshot.class));
     }
 
     /**
      * KVM's SNP state of this VM (ASID, launch state, context and VMSA pages, pending unprepared folios, the guest's
      * fallback cursors, counters) and the RMP entries it owns (every entry assigned to its ASID, and its firmware
-     * context page) as {pfn, lo, hi, writer} quadruples — plain data.
+     * context page), as the typed {@link SnpSnapshot} encoded by the API's one codec.
      */
     @Override
     public Map<String, Object> snapshot() {
-        Map<String, Object> s = new LinkedHashMap<>();
-        s.put(Backend.SNAPSHOT_VERSION, SNAPSHOT_FORMAT);
-        s.put("asid", asid);
-        s.put("counts", new long[] { calls.rmpupdates.sum(), calls.psmashes.sum(), calls.pvalidates.sum(),
-                calls.rmpadjusts.sum() });
-        s.put("unprepared", gmem.unprepared());
-        s.put("launch", launch.stateName());
-        s.put("contextPfn", launch.contextPfn());
-        s.put("vmsa", launch.vmsaPages());
-        s.put("vmsaPrivate", launch.vmsaPrivate());
-        s.put("fallbackGfn", guest.fallbackGfn());
-        s.put("fallbackNext", guest.fallbackNext());
-        s.put("anomalies", anomalies.kept());
-        s.put("anomaliesDropped", anomalies.dropped());
-        s.put("tornDown", tornDown);
         long[] extra = launch.vmsaPages();
         long[] all = java.util.Arrays.copyOf(extra, extra.length + 1);
         all[extra.length] = launch.contextPfn();
-        s.put("rmp", rmp.export(asid, all));
-        return s;
+        return SnapshotCodec.encode(SnpSnapshot.VERSION, new SnpSnapshot(asid,
+                new SnpSnapshot.Counts(calls.rmpupdates.sum(), calls.psmashes.sum(), calls.pvalidates.sum(),
+                        calls.rmpadjusts.sum()),
+                gmem.unprepared(),
+                new SnpSnapshot.LaunchState(launch.state(), launch.contextPfn(), launch.vmsaPages(),
+                        launch.vmsaPrivate()),
+                new SnpSnapshot.Guest(guest.fallbackGfn(), guest.fallbackNext()),
+                new SnpSnapshot.Warnings(List.copyOf(anomalies.kept()), anomalies.dropped()), tornDown,
+                rmp.export(asid, all)));
     }
 
     public int asid() {
@@ -275,26 +273,28 @@ public final class SnpVm implements VmBackend {
     // ---- verbs -----------------------------------------------------------------------------------------------
 
     @Override
-    public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+    public VerbResult invoke(String verb, VerbArgs args) {
         switch (verb) {
         case "launch_update" -> {
-            Verbs.require(verb, options, flags, Set.of("gpa", "size"), Set.of(), Launch.PAGE_TYPES);
-            if (flags.size() > 1)
-                throw new MmuException(Errno.EINVAL, "snp.launch_update: one page type at most, not %s", flags);
-            launch.update(Verbs.number(options, "gpa"), Verbs.number(options, "size"), flags);
+            args.checkedAgainst(Verbs.LAUNCH_UPDATE);
+            if (args.flags().size() > 1)
+                throw new MmuException(Errno.EINVAL, "snp.launch_update: one page type at most, not %s", args.flags());
+            Remaining r = launch.update(args.number("gpa"), args.number("size"), args.flag("zero"));
+            return VerbResult.handedBack(r.gpa(), r.size());
         }
         case "launch_finish" -> {
-            Verbs.require(verb, options, flags, Set.of(), Set.of(), Set.of());
+            args.checkedAgainst(Verbs.LAUNCH_FINISH);
             launch.finish();
         }
         case "host_write" -> {
-            Verbs.require(verb, options, flags, Set.of("gpa"), Set.of("value"), Set.of());
-            long gpa = Verbs.number(options, "gpa");
-            hostWrite(gpa, options.containsKey("value") ? Verbs.number(options, "value") : gpa);
+            args.checkedAgainst(Verbs.HOST_WRITE);
+            long gpa = args.number("gpa");
+            hostWrite(gpa, args.number("value", gpa));
         }
         default -> throw new MmuException(Errno.ENOTSUP, "VM type snp has no verb '%s' (it has launch_update, "
                 + "launch_finish, host_write)", verb);
         }
+        return VerbResult.NONE;
     }
 
     /**

@@ -1,32 +1,28 @@
 package org.tdplab.backend.snp.kvm;
 
-import java.util.Map;
-import java.util.Set;
-import java.util.TreeSet;
+import java.util.List;
 
-import org.tdplab.mmu.api.Errno;
-import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.VerbOption;
+import org.tdplab.mmu.api.backend.VerbSpec;
 
-/** Argument checks of the snp verbs, for callers that bypass the scenario language's own. */
-final class Verbs {
+/** The statements an SNP VM takes, with their typed options. */
+public final class Verbs {
     private Verbs() {
     }
 
-    static void require(String verb, Map<String, String> options, Set<String> flags, Set<String> required,
-            Set<String> optional, Set<String> knownFlags) {
-        for (String key : required)
-            if (!options.containsKey(key))
-                throw new MmuException(Errno.EINVAL, "snp.%s: missing %s=", verb, key);
-        for (String key : options.keySet())
-            if (!required.contains(key) && !optional.contains(key))
-                throw new MmuException(Errno.EINVAL, "snp.%s: unknown option '%s'", verb, key);
-        for (String flag : flags)
-            if (!knownFlags.contains(flag))
-                throw new MmuException(Errno.EINVAL, "snp.%s: unknown flag '%s'%s", verb, flag,
-                        knownFlags.isEmpty() ? "" : " (known: " + String.join(", ", new TreeSet<>(knownFlags)) + ")");
-    }
+    static final VerbSpec LAUNCH_UPDATE = new VerbSpec("snp.launch_update",
+            List.of(VerbOption.required("gpa", VerbOption.Type.GPA), VerbOption.required("size", VerbOption.Type.SIZE)),
+            List.of("zero", "unmeasured"), "KVM_SEV_SNP_LAUNCH_UPDATE: copy the shared pages of the range into its "
+                    + "private guest_memfd pages (zero: zero them) and measure them, pre-validated; hands back the "
+                    + "range left undone");
+    static final VerbSpec LAUNCH_FINISH = new VerbSpec("snp.launch_finish", List.of(), List.of(),
+            "KVM_SEV_SNP_LAUNCH_FINISH: encrypt the VMSAs, finish the launch, allow pre-faulting");
+    static final VerbSpec HOST_WRITE = new VerbSpec("snp.host_write",
+            List.of(VerbOption.required("gpa", VerbOption.Type.GPA), VerbOption.optional("value",
+                    VerbOption.Type.NUMBER)),
+            List.of(), "the host kernel writes VALUE to the guest_memfd page behind a private GPA; the RMP refuses it "
+                    + "(EFAULT) while the page is guest-assigned");
 
-    static long number(Map<String, String> options, String key) {
-        return Numbers.parse(key, options.get(key));
-    }
+    /** Every snp verb, in the order help lists them. */
+    public static final List<VerbSpec> ALL = List.of(LAUNCH_UPDATE, LAUNCH_FINISH, HOST_WRITE);
 }

@@ -19,6 +19,11 @@ import java.util.List;
  * {@link PhymemLeaves}, {@link GuestSide} — over the shared {@link TdChecks} and {@link SeptWalk}; read-only views
  * are in {@link Inspection}.
  *
+ * <p>Why this file is past ~400 lines: it is the module's whole calling interface — one {@code synchronized}
+ * one-line delegation per SEAMCALL/TDCALL leaf and per read-only view, because this object's monitor is what
+ * serializes one TD's SEAMCALLs, TDCALLs and hardware walks (see above). The logic is in the groups; splitting the
+ * entry points over several objects would split that lock or make every caller pick the right part.
+ *
  * <p>Addresses are architectural: GPA|level operands (RCX bits 2:0 = TDX level, 11:3 reserved, 51:12 GPA page, 63:52
  * reserved), HPAs with the KeyID in the bits from {@link #KEYID_SHIFT} up.
  */

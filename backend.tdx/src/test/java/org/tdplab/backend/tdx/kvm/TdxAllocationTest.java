@@ -10,6 +10,8 @@ import java.util.Map;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.backend.tdx.TdxBackend;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Encoding;
@@ -82,8 +84,8 @@ class TdxAllocationTest {
         }
 
         @Override
-        public void invoke(String verb, Map<String, String> options, Set<String> flags) {
-            tdx.invoke(verb, options, flags);
+        public VerbResult invoke(String verb, VerbArgs args) {
+            return tdx.invoke(verb, args);
         }
 
         @Override
@@ -119,7 +121,7 @@ class TdxAllocationTest {
         }).create("alloc", "tdx", 1, 48, Map.of());
         vm.addMemslot(0, 0, 2 * SIZE, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         vm.setMemoryAttributes(0, 2 * SIZE, true);
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         return vm;
     }
 
@@ -159,7 +161,7 @@ class TdxAllocationTest {
     void meterDoesNotHideErrors() {
         Vm vm = td();
         MmuException e = org.junit.jupiter.api.Assertions.assertThrows(MmuException.class,
-                () -> vm.invoke("finalize", Map.of(), Set.of()));
+                () -> vm.invoke("finalize", VerbArgs.none("finalize")));
         assertEquals(org.tdplab.mmu.api.Errno.EINVAL, e.errno());
     }
 }

@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Access;
@@ -27,7 +28,7 @@ class TdxChecksTest {
     private Vm image(String name) {
         Vm vm = tds.td(name, 1, 48, 0, Map.of());
         vm.setMemoryAttributes(0, 4 * M1, true);
-        vm.invoke("init_mem_region", Map.of("gpa", Long.toString(M1), "size", "16384"), Set.of());
+        vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", (long) (M1), "size", 16384L), Set.of()));
         assertClean(vm);
         return vm;
     }
@@ -105,7 +106,7 @@ class TdxChecksTest {
     @Test
     void cleanAfterEveryStepOfARealRun() {
         Vm vm = image("clean");
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         assertClean(vm);
         assertTrue(vm.access(0, Access.READ, M1, 4 * K4, Encoding.PRIVATE, 0).completed());
         assertClean(vm);

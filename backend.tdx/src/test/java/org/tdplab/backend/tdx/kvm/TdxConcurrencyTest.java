@@ -17,6 +17,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import org.junit.jupiter.api.RepeatedTest;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.Vm;
 
 /**
@@ -35,7 +36,7 @@ class TdxConcurrencyTest {
                 Tds tds = new Tds();
                 Vm vm = tds.td("c" + rate, VCPUS, 48, 0, Map.of("busy_rate", rate, "seed", "5"));
                 vm.setMemoryAttributes(0, 4 * M1, true);
-                vm.invoke("finalize", Map.of(), Set.of());
+                vm.invoke("finalize", VerbArgs.none("finalize"));
                 ExecutorService pool = Executors.newFixedThreadPool(VCPUS);
                 try {
                     List<Future<?>> done = new ArrayList<>();

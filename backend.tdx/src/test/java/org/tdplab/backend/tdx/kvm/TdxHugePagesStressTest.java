@@ -21,6 +21,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.CheckReport;
@@ -54,7 +55,7 @@ class TdxHugePagesStressTest {
                 Long.toString(seed)));
         vm.addMemslot(0, 0, VCPUS * REGION, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
         vm.setMemoryAttributes(0, VCPUS * REGION, true);
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         AtomicLong most2m = new AtomicLong();
         ExecutorService pool = Executors.newFixedThreadPool(VCPUS);
         try {

@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.backend.tdx.module.SeptState;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
@@ -39,8 +40,8 @@ class TdxHugePagesTest {
         vm.addMemslot(0, 0, 8 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
         assertDone(vm.access(0, Access.WRITE, 0, 16 * 1024, Encoding.SHARED, Vm.DEFAULT_TOKEN));
         vm.setMemoryAttributes(0, 8 * M1, true);
-        vm.invoke("init_mem_region", Map.of("gpa", "0", "size", "16384"), Set.of("measure"));
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", 16384L), Set.of("measure")));
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         assertClean(vm);
         return vm;
     }
@@ -156,7 +157,7 @@ class TdxHugePagesTest {
         Vm vm = manager.create("swap", "tdx", 1, 48, HUGE);
         vm.addMemslot(0, 0, 8 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
         vm.setMemoryAttributes(0, 8 * M1, true);
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         assertDone(vm.accept(0, 2 * M2, M2, PageSize.SIZE_2M));
         assertDone(vm.access(0, Access.WRITE, 2 * M2, M2, Encoding.PRIVATE, 0x31));
         org.tdplab.mmu.tdp.vm.Standalone.unbind(manager, first);

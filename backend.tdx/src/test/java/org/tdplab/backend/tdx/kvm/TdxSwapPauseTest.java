@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.backend.tdx.TdxBackend;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
@@ -36,7 +37,7 @@ class TdxSwapPauseTest {
         Vm vm = manager.create("big", "tdx", 2, 48, Map.of());
         vm.addMemslot(0, 0, G1 + (2L << 20), Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         vm.setMemoryAttributes(0, G1, true);
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         long t0 = System.nanoTime();
         assertTrue(vm.accept(0, 0, G1, PageSize.SIZE_4K).completed());
         assertTrue(vm.access(0, Access.WRITE, 0, G1, Encoding.PRIVATE, 5).completed());

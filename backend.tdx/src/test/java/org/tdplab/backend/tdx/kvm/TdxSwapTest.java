@@ -17,6 +17,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.backend.tdx.TdxBackend;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.Vm;
@@ -37,7 +38,7 @@ class TdxSwapTest {
             Vm vm = manager.create("td", "tdx", VCPUS, 48, Map.of("busy_rate", "0.1", "seed", "3"));
             vm.addMemslot(0, 0, 8 * M1, Set.of(org.tdplab.mmu.api.SlotFlag.GMEM), PageSize.SIZE_4K);
             vm.setMemoryAttributes(0, 4 * M1, true);
-            vm.invoke("finalize", Map.of(), Set.of());
+            vm.invoke("finalize", VerbArgs.none("finalize"));
             ExecutorService pool = Executors.newFixedThreadPool(VCPUS);
             try {
                 List<Future<?>> done = new ArrayList<>();
@@ -66,5 +67,62 @@ class TdxSwapTest {
             assertEquals(3L, vm.stats().get("swap_suspensions"));
             vm.destroy();
         });
+    }
+
+    /** A backend that reads only another snapshot version: the VM stays suspended with the refusal naming it. */
+    @Test
+    void anIncompatibleSnapshotIsRefusedNamingWhatDiffers() {
+        Backend first = new TdxBackend();
+        VmManager manager = Standalone.vmManager(first);
+        Vm vm = manager.create("td", "tdx", 2, 48, Map.of());
+        vm.addMemslot(0, 0, 2 * M1, Set.of(org.tdplab.mmu.api.SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, M1, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        Standalone.unbind(manager, first);
+        Backend older = tampering(new TdxBackend(), s -> s.put(Backend.SNAPSHOT_VERSION, 1));
+        Standalone.bind(manager, older, 10, "0.9");
+        String why = vm.suspension().orElseThrow();
+        assertTrue(why.contains("TdxSnapshot snapshot version 2 is incompatible (this backend restores version 1)")
+                || why.contains("TdxSnapshot snapshot version 1 is incompatible (this backend restores version 2)"),
+                why);
+        Standalone.unbind(manager, older);
+        Backend lacking = tampering(new TdxBackend(), s -> s.remove("sept"));
+        Standalone.bind(manager, lacking, 11, "0.95");
+        assertTrue(vm.suspension().orElseThrow().contains("snapshot lacks TdxSnapshot.sept"),
+                vm.suspension().orElseThrow());
+        Standalone.unbind(manager, lacking);
+        Standalone.bind(manager, new TdxBackend(), 12, "1.1");
+        assertTrue(vm.suspension().isEmpty(), () -> vm.suspension().toString());
+        assertClean(vm);
+        vm.destroy();
+    }
+
+    /** {@code real}, restoring a copy of the snapshot changed by {@code change}. */
+    private static Backend tampering(Backend real, java.util.function.Consumer<Map<String, Object>> change) {
+        return new Backend() {
+            @Override
+            public String vmType() {
+                return real.vmType();
+            }
+
+            @Override
+            public org.tdplab.mmu.api.backend.VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+                return real.capabilities(gpaw, options);
+            }
+
+            @Override
+            public org.tdplab.mmu.api.backend.VmBackend attach(org.tdplab.mmu.api.backend.VmContext vm,
+                    Map<String, String> options) {
+                return real.attach(vm, options);
+            }
+
+            @Override
+            public org.tdplab.mmu.api.backend.VmBackend restore(org.tdplab.mmu.api.backend.VmContext vm,
+                    Map<String, String> options, Map<String, Object> snapshot) {
+                Map<String, Object> copy = new java.util.LinkedHashMap<>(snapshot);
+                change.accept(copy);
+                return real.restore(vm, options, copy);
+            }
+        };
     }
 }

@@ -20,6 +20,7 @@ import java.util.Optional;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.backend.tdx.module.SeptState;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.mmu.api.Access;
@@ -48,9 +49,9 @@ class TdxVmTest {
         Vm vm = tds.td(name, vcpus, 48, 0, options);
         image(vm, M1, 64 * 1024);
         vm.setMemoryAttributes(0, 4 * M1, true);
-        vm.invoke("init_mem_region", Map.of("gpa", "0x100000", "size", "65536"), Set.of("measure"));
+        vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0x100000L, "size", 65536L), Set.of("measure")));
         assertClean(vm);
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         assertClean(vm);
         return vm;
     }
@@ -78,8 +79,8 @@ class TdxVmTest {
         Vm b = tds.td("plain", 1, 48, 0, Map.of());
         image(b, M1, 64 * 1024);
         b.setMemoryAttributes(0, 4 * M1, true);
-        b.invoke("init_mem_region", Map.of("gpa", Long.toString(M1), "size", "65536"), Set.of());
-        b.invoke("finalize", Map.of(), Set.of());
+        b.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", (long) (M1), "size", 65536L), Set.of()));
+        b.invoke("finalize", VerbArgs.none("finalize"));
         assertEquals(0, stat(b, "TDH.MR.EXTEND"));
         assertNotEquals(tds.tdx(a).module().mrtd(), tds.tdx(b).module().mrtd());
         assertRead(b, 0, M1 + K4, M1 + K4);
@@ -190,14 +191,12 @@ class TdxVmTest {
         Vm vm = tds.td("partial", 1, 48, 0, Map.of());
         image(vm, 0, 4 * K4);
         vm.setMemoryAttributes(0, 2 * K4, true);
-        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("init_mem_region",
-                Map.of("gpa", "0", "size", Long.toString(4 * K4)), Set.of()));
+        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", (long) (4 * K4)), Set.of())));
         assertEquals(Errno.EINVAL, e.errno(), "the third page is shared");
         assertEquals(Optional.of(new Remaining(2 * K4, 2 * K4)), e.remaining());
         assertEquals(2, stat(vm, "TDH.MEM.PAGE.ADD"));
         vm.setMemoryAttributes(2 * K4, 2 * K4, true);
-        assertEquals(Optional.of(new Remaining(4 * K4, 0)), vm.invoke("init_mem_region",
-                Map.of("gpa", Long.toString(2 * K4), "size", Long.toString(2 * K4)), Set.of()));
+        assertEquals(Optional.of(new Remaining(4 * K4, 0)), vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", (long) (2 * K4), "size", (long) (2 * K4)), Set.of())).remaining());
         assertClean(vm);
     }
 
@@ -265,8 +264,8 @@ class TdxVmTest {
         Vm vm = tds.td("wide", 1, 52, base, Map.of());
         image(vm, base, 4 * K4);
         vm.setMemoryAttributes(base, 4 * M1, true);
-        vm.invoke("init_mem_region", Map.of("gpa", Long.toString(base), "size", "16384"), Set.of("measure"));
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", (long) (base), "size", 16384L), Set.of("measure")));
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         assertEquals(5, tds.tdx(vm).module().eptLevels());
         assertEquals(4, stat(vm, "TDH.MEM.SEPT.ADD"), "PML4, PDPT, PD and PT pages under the PML5 root");
         assertRead(vm, 0, base + K4, base + K4);
@@ -274,8 +273,7 @@ class TdxVmTest {
         assertDone(vm.access(0, Access.WRITE, base + 6 * M1, K4, Encoding.SHARED, 3));
         assertRead(vm, 0, (base + 6 * M1) | (1L << 51), 3);
         // bit 47 is an ordinary address bit now: this is a private GPA outside any memslot
-        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("init_mem_region",
-                Map.of("gpa", Long.toString(base | (1L << 51)), "size", "4096"), Set.of()));
+        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", (long) (base | (1L << 51)), "size", 4096L), Set.of())));
         assertEquals(Errno.EINVAL, e.errno());
         assertClean(vm);
         vm.destroy();
@@ -309,28 +307,25 @@ class TdxVmTest {
         Vm vm = tds.td("refuse", 1, 48, 0, Map.of());
         vm.addMemslot(1, 16 * M1, M2, Set.of(), PageSize.SIZE_4K);
         // not private yet
-        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", Map.of("gpa", "0", "size", "4096"), Set.of()));
+        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", 4096L), Set.of())));
         vm.setMemoryAttributes(0, 4 * M1, true);
         vm.setMemoryAttributes(16 * M1, M2, true);
         // no guest_memfd behind the slot
         assertErrno(Errno.EINVAL,
-                () -> vm.invoke("init_mem_region", Map.of("gpa", Long.toString(16 * M1), "size", "4096"), Set.of()));
+                () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", (long) (16 * M1), "size", 4096L), Set.of())));
         // misaligned, empty, shared-bit GPAs, unknown options and flags
-        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", Map.of("gpa", "0x800", "size", "4096"), Set.of()));
-        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", Map.of("gpa", "0", "size", "0"), Set.of()));
-        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region",
-                Map.of("gpa", Long.toString(1L << 47), "size", "4096"), Set.of()));
+        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0x800L, "size", 4096L), Set.of())));
+        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", 0L), Set.of())));
+        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", (long) (1L << 47), "size", 4096L), Set.of())));
         assertErrno(Errno.EINVAL,
-                () -> vm.invoke("init_mem_region", Map.of("gpa", "0", "size", "4096", "src", "1"), Set.of()));
-        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", Map.of("gpa", "0", "size", "4096"),
-                Set.of("encrypt")));
-        assertErrno(Errno.ENOTSUP, () -> vm.invoke("launch", Map.of(), Set.of()));
-        vm.invoke("init_mem_region", Map.of("gpa", "0", "size", "8192"), Set.of());
-        assertErrno(Errno.EEXIST, () -> vm.invoke("init_mem_region", Map.of("gpa", "4096", "size", "4096"), Set.of()));
-        vm.invoke("finalize", Map.of(), Set.of());
-        assertErrno(Errno.EINVAL, () -> vm.invoke("finalize", Map.of(), Set.of()));
-        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", Map.of("gpa", "0x10000", "size", "4096"),
-                Set.of()));
+                () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", 4096L, "src", 1L), Set.of())));
+        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", 4096L), Set.of("encrypt"))));
+        assertErrno(Errno.ENOTSUP, () -> vm.invoke("launch", VerbArgs.none("launch")));
+        vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", 8192L), Set.of()));
+        assertErrno(Errno.EEXIST, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 4096L, "size", 4096L), Set.of())));
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        assertErrno(Errno.EINVAL, () -> vm.invoke("finalize", VerbArgs.none("finalize")));
+        assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0x10000L, "size", 4096L), Set.of())));
         assertFalse(vm.bugged());
         assertClean(vm);
     }
@@ -340,7 +335,7 @@ class TdxVmTest {
         Vm vm = tds.td("prefault", 1, 48, 0, Map.of());
         vm.setMemoryAttributes(0, 4 * M1, true);
         assertErrno(Errno.ENOTSUP, () -> vm.prefault(0, 0, K4));
-        vm.invoke("finalize", Map.of(), Set.of());
+        vm.invoke("finalize", VerbArgs.none("finalize"));
         assertEquals(0, vm.prefault(0, 3 * M1, 4 * K4));
         assertEquals(4, stat(vm, "TDH.MEM.PAGE.AUG"));
         assertEquals(SeptState.PENDING,
@@ -435,7 +430,7 @@ class TdxVmTest {
     void conversionBeforeFinalizeNeedsNoTrack() {
         Vm vm = tds.td("prefinal", 1, 48, 0, Map.of());
         vm.setMemoryAttributes(0, 4 * M1, true);
-        vm.invoke("init_mem_region", Map.of("gpa", "0", "size", "16384"), Set.of());
+        vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", 16384L), Set.of()));
         vm.setMemoryAttributes(0, 2 * K4, false);
         assertEquals(2, stat(vm, "TDH.MEM.PAGE.REMOVE"));
         assertEquals(2, stat(vm, "TDH.MEM.RANGE.BLOCK"));

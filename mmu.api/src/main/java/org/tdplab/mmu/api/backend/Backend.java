@@ -42,7 +42,8 @@ public interface Backend {
 
     /**
      * Takes over a live VM whose previous backend of this type went away: rebuilds the backend's side from the
-     * plain-data {@link VmBackend#snapshot() snapshot} the previous one left, without touching the core's state
+     * plain-data {@link VmBackend#snapshot() snapshot} the previous one left (decoded with
+     * {@link SnapshotCodec#decode}, which names what differs in one it cannot take), without touching the core's state
      * (tables, memory, tokens stay as they are). The default serves stateless backends: it accepts only the default
      * snapshot (version 1 and nothing else) and attaches afresh.
      *

@@ -2,7 +2,6 @@ package org.tdplab.mmu.api.backend;
 
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 import org.osgi.annotation.versioning.ConsumerType;
 import org.tdplab.mmu.api.Access;
@@ -196,8 +195,13 @@ public interface VmBackend {
 
     // ---- the rest ---------------------------------------------------------------------------------------------
 
-    /** Runs a verb this backend contributes ({@link Backend#verbs()}); the verb name is without namespace. */
-    default void invoke(String verb, Map<String, String> options, Set<String> flags) {
+    /**
+     * Runs a verb this backend contributes ({@link Backend#verbs()}); the verb name is without namespace, the
+     * arguments typed from its {@link VerbSpec}. Returns what it computed ({@link VerbResult#NONE} for nothing). A
+     * verb that works through a range returns the part it leaves undone; when it fails after partial progress it
+     * throws with the rest in {@link MmuException#withRemaining}, as KVM writes the leftover back also on failure.
+     */
+    default VerbResult invoke(String verb, VerbArgs args) {
         throw new MmuException(Errno.ENOTSUP, "no verb '%s'", verb);
     }
 
@@ -216,7 +220,8 @@ public interface VmBackend {
     /**
      * The state that must survive when this backend's service goes away while the VM lives (a bundle update, a
      * stop/start): plain data only — boxed primitives, {@code String}s, primitive arrays, and {@code List}s /
-     * {@code Map<String, ?>}s of those — with the format version under {@link Backend#SNAPSHOT_VERSION}. The core
+     * {@code Map<String, ?>}s of those — with the format version under {@link Backend#SNAPSHOT_VERSION}; a backend
+     * with state keeps it as records and encodes them with {@link SnapshotCodec#encode}. The core
      * copies it and refuses anything else (no class of the departing bundle may cross over), then hands it to
      * {@link Backend#restore} of the next backend of the VM type. Called with no other hook of this VM running, and
      * no hook of this object is called afterwards. The default is a stateless backend: just the version 1.

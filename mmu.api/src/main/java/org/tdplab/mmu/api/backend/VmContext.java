@@ -114,14 +114,6 @@ public interface VmContext {
      */
     void kickAllVcpus();
 
-    /**
-     * Called from {@link VmBackend#invoke} by a verb that works through a range and may stop early: it hands
-     * {@code [gpa, gpa + size)} back undone (size 0 when it did it all), as KVM writes the leftover into the ioctl's
-     * struct. The caller of the verb gets it, also when the verb then fails. The last call of a verb counts.
-     */
-    default void handBack(long gpa, long size) {
-    }
-
     /** Allows {@code KVM_PRE_FAULT_MEMORY} from now on (e.g. at finalize). */
     void allowPreFault();
 

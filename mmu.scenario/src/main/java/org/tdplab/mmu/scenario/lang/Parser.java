@@ -168,9 +168,10 @@ public final class Parser {
                         name + ": applies to a guest read or exec," + found));
         }
         case RESULT -> {
-            if (!subject.verb().equals("age") && !subject.verb().equals("test_age"))
+            // age / test_age, or a backend verb (one that returns a count)
+            if (!subject.verb().equals("age") && !subject.verb().equals("test_age") && CORE.contains(subject.verb()))
                 errors.add(new ParseException(file, s.line(), s.column(),
-                        name + ": applies to age or test_age," + found));
+                        name + ": applies to age, test_age or a backend verb," + found));
         }
         case REMAINING -> {
             // prefault, or a backend verb (populating verbs hand back what they left)

@@ -19,6 +19,11 @@ public final class Value {
         this.parsed = parsed;
     }
 
+    /** The value as parsed: a {@code Long}, a {@link Level}, a {@code String} or a list of them. */
+    public Object parsed() {
+        return parsed;
+    }
+
     /** The value as written (for an option: the part after {@code =}). */
     public String text() {
         return text;

@@ -119,6 +119,15 @@ public final class ValueType {
     }
 
     /**
+     * Parses {@code text} as a value written nowhere in particular (a trace's option, say).
+     *
+     * @throws IllegalArgumentException with the reason
+     */
+    public Value parse(String text) {
+        return parse(text, 0, 0);
+    }
+
+    /**
      * Parses {@code text} into a value.
      *
      * @throws IllegalArgumentException with the reason (without location)

@@ -21,6 +21,7 @@ import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VerbSpec;
+import org.tdplab.mmu.scenario.run.BackendVerbs;
 import org.tdplab.mmu.scenario.trace.BadTrace;
 import org.tdplab.mmu.scenario.trace.Operation;
 import org.tdplab.mmu.scenario.trace.TraceReader;
@@ -214,7 +215,10 @@ public final class Replayer {
                 String verb = op.word("name");
                 if (!sameType && !verbOf(vm.type(), verb))
                     return skipped(result, op, verb + " is not a verb of " + vm.type());
-                vm.invoke(verb, op.options(), flags(op));
+                VerbSpec spec = spec(vm.type(), verb);
+                if (spec == null)
+                    return skipped(result, op, verb + " is not a verb of " + vm.type() + " now");
+                vm.invoke(verb, BackendVerbs.args(spec, op.options(), flags(op)));
             }
             case "kvm_destroy_vm" -> {
                 check(t, "before its destruction (line " + s.line + ")");
@@ -261,6 +265,14 @@ public final class Replayer {
     private static long guestGpa(Target t, Operation op, boolean sameType) {
         long gpa = op.number("gpa");
         return sameType ? gpa : gpa & ~t.tracedSharedMask;
+    }
+
+    /** The spec of {@code verb} of VM type {@code type}, or null when no backend contributes it now. */
+    private VerbSpec spec(String type, String verb) {
+        for (VerbSpec v : manager.verbs())
+            if (v.namespace().equals(type) && (v.name().equals(verb) || v.name().equals(type + "." + verb)))
+                return v;
+        return null;
     }
 
     private boolean verbOf(String type, String verb) {

@@ -6,6 +6,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 
+import org.tdplab.mmu.api.backend.VerbResult;
+import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.DirtyLogOptions;
@@ -189,7 +191,10 @@ final class Executor {
         return vm.access(vcpu, access, gpa, s.optionalNumber("size", PAGE), encoding, value);
     }
 
-    /** {@code NS.VERB VM …}: the verb of the backend serving the VM's type; numbers go as unsigned decimal. */
+    /**
+     * {@code NS.VERB VM …}: the verb of the backend serving the VM's type, with its options typed by its spec; the
+     * result's count answers {@code expect result}, the range it hands back {@code expect remaining}.
+     */
     private Outcome backendVerb(Statement s) {
         ScenarioVm v = vms.require(s.vm());
         Vm vm = v.live();
@@ -197,10 +202,10 @@ final class Executor {
         if (!ns.equals(vm.type()))
             throw new MmuException(Errno.EINVAL, "%s applies to VMs of type %s; VM '%s' is of type %s", s.verb(), ns,
                     v.name, vm.type());
-        Map<String, String> options = new LinkedHashMap<>();
-        s.options().forEach((k, val) -> options.put(k, Long.toUnsignedString(val.number())));
-        return vm.invoke(s.verb().substring(ns.length() + 1), options, s.flags())
-                .map(r -> Outcome.remaining(r.gpa(), r.size())).orElse(Outcome.ok());
+        VerbSpec spec = BackendVerbs.find(vms.verbs(), s.verb()).orElseThrow(() -> new MmuException(Errno.ENOTSUP,
+                "no backend of type %s contributes %s now", ns, s.verb()));
+        VerbResult r = vm.invoke(s.verb().substring(ns.length() + 1), BackendVerbs.args(spec, s));
+        return Outcome.of(r);
     }
 
     private static int slotId(Statement s) {

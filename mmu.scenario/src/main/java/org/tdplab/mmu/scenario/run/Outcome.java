@@ -60,6 +60,16 @@ final class Outcome {
         return o;
     }
 
+    /** A backend verb's result: its count (if any) and the range it handed back (if any). */
+    static Outcome of(org.tdplab.mmu.api.backend.VerbResult r) {
+        if (r.values().isEmpty() && r.remaining().isEmpty())
+            return OK;
+        Outcome o = new Outcome(null, null, null, List.of());
+        r.count().ifPresent(n -> o.result = n);
+        r.remaining().ifPresent(x -> o.remaining = new long[] { x.gpa(), x.size() });
+        return o;
+    }
+
     /** A failure after partial progress also hands back the rest of the range. */
     void handedBack(long gpa, long size) {
         remaining = new long[] { gpa, size };

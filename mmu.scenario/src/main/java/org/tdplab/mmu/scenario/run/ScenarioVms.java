@@ -35,6 +35,11 @@ final class ScenarioVms {
         this.prefix = prefix;
     }
 
+    /** The verbs the backends contribute now. */
+    List<org.tdplab.mmu.api.backend.VerbSpec> verbs() {
+        return manager.verbs();
+    }
+
     ScenarioVm create(String name, String type, int vcpus, int gpaw, Map<String, String> options) {
         Vm vm = manager.create(prefix + name, type, vcpus, gpaw, options);
         ScenarioVm v = new ScenarioVm(name, vm);

@@ -13,6 +13,7 @@ import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.scenario.lang.Numbers;
 
 /**
@@ -82,10 +83,15 @@ public record Op(Kind kind, int vcpu, long gpa, long size, int arg) {
                 arg / 8 % 2 == 1));
         case DIRTY_GET -> vm.getDirtyLog(arg % 2);
         case DIRTY_CLEAR -> vm.clearDirtyLog(arg % 2, gpa, size);
-        case NX_RECOVER -> vm.invoke("nx_recover", Map.of(), Set.of());
-        case LAUNCH_UPDATE -> vm.invoke(layout.type().equals("tdx") ? "init_mem_region" : "launch_update",
-                Map.of("gpa", Long.toUnsignedString(gpa), "size", Long.toUnsignedString(size)), launchFlags(layout));
-        case FINALIZE -> vm.invoke(layout.type().equals("tdx") ? "finalize" : "launch_finish", Map.of(), Set.of());
+        case NX_RECOVER -> vm.invoke("nx_recover", VerbArgs.none("nx_recover"));
+        case LAUNCH_UPDATE -> {
+            String verb = layout.type().equals("tdx") ? "init_mem_region" : "launch_update";
+            vm.invoke(verb, new VerbArgs(verb, Map.<String, Object>of("gpa", gpa, "size", size), launchFlags(layout)));
+        }
+        case FINALIZE -> {
+            String verb = layout.type().equals("tdx") ? "finalize" : "launch_finish";
+            vm.invoke(verb, VerbArgs.none(verb));
+        }
         default -> throw new IllegalStateException(kind.name());
         }
     }

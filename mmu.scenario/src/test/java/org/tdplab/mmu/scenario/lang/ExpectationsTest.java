@@ -101,7 +101,7 @@ class ExpectationsTest {
         script("prefault vm0 gpa=0 size=8K\nexpect remaining gpa=0x1000 size=4K");
         script("tdx.init_mem_region vm0 gpa=0 size=8K\nexpect remaining gpa=0 size=0");
         script("snp.launch_update vm0 gpa=0 size=8K\nexpect remaining gpa=0 size=0");
-        assertEquals("t.scn:2:1: expect result: applies to age or test_age, but the statement before it (line 1) "
+        assertEquals("t.scn:2:1: expect result: applies to age, test_age or a backend verb, but the statement before it (line 1) "
                 + "is 'zap'", error("zap vm0 gpa=0 size=4K\nexpect result 0"));
         assertEquals("t.scn:2:1: expect remaining: applies to prefault or a backend verb, but the statement before it "
                 + "(line 1) is 'slot.add'", error("slot.add vm0 1 gpa=0 size=4K\nexpect remaining gpa=0 size=0"));

@@ -7,6 +7,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
@@ -42,7 +44,7 @@ final class HypBackend implements Backend {
 
     @Override
     public List<VerbSpec> verbs() {
-        return List.of(new VerbSpec("hyp.share", List.of(), List.of(), List.of(), "one counted hypervisor call"));
+        return List.of(new VerbSpec("hyp.share", List.of(), List.of(), "one counted hypervisor call"));
     }
 
     @Override
@@ -57,8 +59,9 @@ final class HypBackend implements Backend {
             }
 
             @Override
-            public void invoke(String verb, Map<String, String> opts, Set<String> flags) {
+            public VerbResult invoke(String verb, VerbArgs args) {
                 shares.incrementAndGet();
+                return VerbResult.NONE;
             }
 
             @Override

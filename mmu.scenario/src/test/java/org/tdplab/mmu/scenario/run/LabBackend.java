@@ -11,6 +11,9 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbOption;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
@@ -42,11 +45,19 @@ final class LabBackend implements Backend {
 
     @Override
     public List<VerbSpec> verbs() {
-        return List.of(new VerbSpec("lab.trap", List.of("gpa"), List.of("size"), List.of("loud"), "page raises #VE"),
-                new VerbSpec("lab.break", List.of(), List.of(), List.of(), "the checker finds a violation"),
-                new VerbSpec("lab.refuse", List.of(), List.of(), List.of(), "EBUSY"),
-                new VerbSpec("lab.crash", List.of(), List.of(), List.of(), "a bug in the backend"),
-                new VerbSpec("lab.hog", List.of(), List.of(), List.of(), "the Java heap runs out"));
+        return List.of(new VerbSpec("lab.trap", List.of(VerbOption.required("gpa", VerbOption.Type.GPA),
+                VerbOption.optional("size", VerbOption.Type.SIZE)), List.of("loud"), "page raises #VE"),
+                new VerbSpec("lab.count", List.of(VerbOption.optional("level", VerbOption.Type.LEVEL).of("4K", "2M"),
+                        VerbOption.optional("twice", VerbOption.Type.BOOLEAN),
+                        VerbOption.optional("mode", VerbOption.Type.CHOICE).of("traps", "none")), List.of(),
+                        "the result is the number of traps (level=2M: per 2M, twice=on: doubled, mode=none: 0)"),
+                new VerbSpec("lab.fill", List.of(VerbOption.required("gpa", VerbOption.Type.GPA),
+                        VerbOption.required("size", VerbOption.Type.SIZE)), List.of(),
+                        "does the first 4K of the range and hands the rest back"),
+                new VerbSpec("lab.break", List.of(), List.of(), "the checker finds a violation"),
+                new VerbSpec("lab.refuse", List.of(), List.of(), "EBUSY"),
+                new VerbSpec("lab.crash", List.of(), List.of(), "a bug in the backend"),
+                new VerbSpec("lab.hog", List.of(), List.of(), "the Java heap runs out"));
     }
 
     @Override
@@ -56,17 +67,30 @@ final class LabBackend implements Backend {
             volatile boolean broken;
 
             @Override
-            public void invoke(String verb, Map<String, String> opts, Set<String> flags) {
+            public VerbResult invoke(String verb, VerbArgs args) {
                 synchronized (invoked) {
-                    invoked.add(vm.name() + " " + verb + " " + opts + " " + flags);
+                    invoked.add(vm.name() + " " + verb + " " + args.values() + " " + new java.util.TreeSet<>(args.flags()));
                 }
                 switch (verb) {
-                case "trap" -> traps.add(Long.parseLong(opts.get("gpa")) >>> 12);
+                case "trap" -> traps.add(args.number("gpa") >>> 12);
+                case "count" -> {
+                    long n = args.word("mode", "traps").equals("none") ? 0
+                            : args.level("level", 1) == 2 ? traps.stream().map(g -> g >>> 9).distinct().count()
+                            : traps.size();
+                    return VerbResult.count(args.bool("twice", false) ? 2 * n : n);
+                }
+                case "fill" -> {
+                    long gpa = args.number("gpa"), size = args.number("size");
+                    if (size <= 4096)
+                        return VerbResult.handedBack(gpa + size, 0);
+                    return VerbResult.handedBack(gpa + 4096, size - 4096);
+                }
                 case "break" -> broken = true;
                 case "refuse" -> throw new MmuException(Errno.EBUSY, "VM '%s' is busy", vm.name());
                 case "hog" -> throw new OutOfMemoryError("Java heap space"); // as a real exhaustion reaches us
                 default -> throw new IllegalStateException("lab backend bug in VM " + vm.name());
                 }
+                return VerbResult.NONE;
             }
 
             @Override

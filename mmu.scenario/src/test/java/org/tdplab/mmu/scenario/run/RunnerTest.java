@@ -135,6 +135,36 @@ class RunnerTest {
     // ---- backend verbs ----------------------------------------------------------------------------------------
 
     @Test
+    void backendVerbsReturnTypedResults() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create box type=lab
+                lab.trap box gpa=0x3000
+                lab.trap box gpa=0x4000
+                lab.trap box gpa=2M
+                lab.count box
+                expect result 3
+                lab.count box level=2M twice=on
+                expect result 4
+                lab.count box mode=none
+                expect result 0
+                lab.fill box gpa=1M size=16K
+                expect remaining gpa=0x101000 size=12K
+                lab.fill box gpa=1M size=4K
+                expect remaining gpa=0 size=0
+                lab.count box
+                expect result 2
+                """);
+        assertEquals(1, r.status(), r.out());
+        assertTrue(r.failures().contains("expected result 2; found result 3"), r.failures());
+        assertEquals(1, r.failures().lines().filter(l -> l.contains("expected")).count(), r.failures());
+        // a value the option's type refuses is a parse error naming it, before anything runs
+        Harness.Result bad = h.run("vm.create box type=lab\nlab.count box level=1G\n");
+        assertEquals(2, bad.status(), bad.out());
+        String all = bad.out() + bad.err();
+        assertTrue(all.contains(":2:") && all.contains("1G"), all);
+    }
+
+    @Test
     void backendVerbsRunOnTheirVmWithNumbersInDecimal() throws Exception {
         Harness.Result r = h.run("""
                 vm.create box type=lab

@@ -22,6 +22,8 @@ import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.SpteInfo;
 import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.check.CheckTarget;
@@ -239,22 +241,17 @@ public final class CoreVm implements Vm {
     }
 
     @Override
-    public Optional<Remaining> invoke(String verb, Map<String, String> options, Set<String> flags) {
-        return ioctl(() -> OperationStream.verb(verb, options, flags), () -> invokeNow(verb, options, flags));
+    public VerbResult invoke(String verb, VerbArgs args) {
+        return ioctl(() -> OperationStream.verb(verb, args), () -> invokeNow(verb, args));
     }
 
-    /** A backend verb, under {@code slots_lock}; the range it hands back goes to the caller, or with its error. */
-    private Optional<Remaining> invokeNow(String verb, Map<String, String> options, Set<String> flags) {
+    /** A backend verb, under {@code slots_lock}; its result (and a range it hands back) goes to the caller. */
+    private VerbResult invokeNow(String verb, VerbArgs args) {
         mem.lockSlots(status);
-        context.verbStarts();
         try {
-            gate.backend().invoke(verb, options, flags);
-            return Optional.ofNullable(context.takeHandedBack());
-        } catch (MmuException e) {
-            Remaining handedBack = context.takeHandedBack();
-            throw handedBack == null ? e : e.withRemaining(handedBack);
+            VerbResult r = gate.backend().invoke(verb, args);
+            return r == null ? VerbResult.NONE : r;
         } finally {
-            context.takeHandedBack();
             mem.unlockSlots();
         }
     }

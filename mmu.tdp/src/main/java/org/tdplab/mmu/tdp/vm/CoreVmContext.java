@@ -34,8 +34,6 @@ final class CoreVmContext implements VmContext {
     /** The simulated host the VM belongs to, and the gate that says which service asks for its state. */
     private final HostScope host;
     private final BackendSlot gate;
-    /** The range the verb running now handed back; under {@code slots_lock}. */
-    private Remaining handedBack;
     /** Firmware calls by name, as the hardware names them. */
     final Map<String, LongAdder> firmwareCalls = new ConcurrentHashMap<>();
     /** Projected firmware time: each call priced with {@link #latency}, counted, never slept. */
@@ -58,17 +56,6 @@ final class CoreVmContext implements VmContext {
         this.nxRecovery = nxRecovery;
     }
 
-    /** Starts a verb: nothing handed back yet. */
-    void verbStarts() {
-        handedBack = null;
-    }
-
-    /** What the verb that just ran handed back, if anything; clears it. */
-    Remaining takeHandedBack() {
-        Remaining r = handedBack;
-        handedBack = null;
-        return r;
-    }
 
     @Override
     public <T> T hostState(Class<T> type, java.util.function.Supplier<? extends T> create) {
@@ -118,11 +105,6 @@ final class CoreVmContext implements VmContext {
     @Override
     public void guestDataChanged(long gfn, boolean isPrivate, long token) {
         mem.expected.wrote(gfn, isPrivate, token);
-    }
-
-    @Override
-    public void handBack(long gpa, long size) {
-        handedBack = new Remaining(gpa, size);
     }
 
     /** The attribute ioctl's body, for the backend: checked the same way, not traced as an operation of its own. */

@@ -6,6 +6,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Supplier;
 
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.DirtyLogOptions;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
@@ -118,12 +119,27 @@ final class OperationStream {
         return "KVM_PRE_FAULT_MEMORY vcpu=" + vcpu + range(gpa, size);
     }
 
-    static String verb(String verb, Map<String, String> options, Set<String> flags) {
+    /**
+     * A backend verb as a trace line: each option written as the scenario language writes its type (numbers as
+     * unsigned decimal, a level as its page size, a boolean as on/off), so a replay parses it back with the verb's
+     * spec.
+     */
+    static String verb(String verb, VerbArgs args) {
         StringBuilder s = new StringBuilder("backend_verb name=").append(verb);
-        new TreeMap<>(options).forEach((k, v) -> s.append(" option.").append(k).append('=').append(v));
-        if (!flags.isEmpty())
-            s.append(" flags=").append(String.join(",", flags.stream().sorted().toList()));
+        new TreeMap<>(args.values()).forEach((k, v) -> s.append(" option.").append(k).append('=').append(text(v)));
+        if (!args.flags().isEmpty())
+            s.append(" flags=").append(String.join(",", args.flags().stream().sorted().toList()));
         return s.toString();
+    }
+
+    private static String text(Object v) {
+        if (v instanceof Long n)
+            return Long.toUnsignedString(n);
+        if (v instanceof Integer level)
+            return PageSize.ofLevel(level).label();
+        if (v instanceof Boolean b)
+            return b ? "on" : "off";
+        return String.valueOf(v);
     }
 
     private static String region(int slot) {

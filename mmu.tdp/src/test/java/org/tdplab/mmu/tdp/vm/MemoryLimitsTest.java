@@ -9,6 +9,8 @@ import java.util.Map;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.Encoding;
@@ -87,18 +89,19 @@ class MemoryLimitsTest {
         boolean[] fail = { true };
         Vm vm = core(new Plain(new VmBackend() {
             @Override
-            public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+            public VerbResult invoke(String verb, VerbArgs args) {
                 if (fail[0])
                     throw new OutOfMemoryError("Java heap space");
+                return VerbResult.NONE;
             }
         })).create("v", "t", 1, 48, Map.of());
         vm.addMemslot(0, 0, 2L << 20, Set.of(), PageSize.SIZE_4K);
-        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("grow", Map.of(), Set.of()));
+        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("grow", VerbArgs.none("grow")));
         assertEquals(Errno.ENOMEM, e.errno());
         assertTrue(e.getMessage().contains("TDPLAB_JAVA_OPTS=-Xmx"), e.getMessage());
         assertFalse(e.getMessage().contains("Java heap space"), "no Java error text reaches a user");
         fail[0] = false;
-        vm.invoke("grow", Map.of(), Set.of());
+        vm.invoke("grow", VerbArgs.none("grow"));
         assertTrue(vm.access(0, Access.WRITE, 0, 8192, Encoding.CURRENT, 7).completed());
         assertTrue(vm.check().violations().isEmpty());
     }

@@ -17,6 +17,8 @@ import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.MmuView;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.SpteChange;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -255,16 +257,17 @@ final class ProtectedHypervisor implements VmBackend {
     // ---- hypercalls, as verbs ----------------------------------------------------------------------------------
 
     @Override
-    public void invoke(String verb, Map<String, String> options, Set<String> flags) {
-        long gfn = Long.decode(options.get("gpa")) >>> 12;
+    public VerbResult invoke(String verb, VerbArgs args) {
+        long gfn = args.number("gpa") >>> 12;
         switch (verb) {
-        case "share" -> ctx.setMemoryAttributes(gfn, Long.decode(options.get("size")) >>> 12, false);
-        case "unshare" -> ctx.setMemoryAttributes(gfn, Long.decode(options.get("size")) >>> 12, true);
+        case "share" -> ctx.setMemoryAttributes(gfn, args.number("size") >>> 12, false);
+        case "unshare" -> ctx.setMemoryAttributes(gfn, args.number("size") >>> 12, true);
         case "lock" -> locked.add(gfn);
         case "poison" -> poisoned.add(gfn);
         case "pin" -> pinned.add(ctx.gmemPfn(gfn));
         default -> throw new MmuException(Errno.ENOTSUP, "no hypercall '%s'", verb);
         }
+        return VerbResult.NONE;
     }
 
     /** The hypervisor's stage-2 equals the core's roots, leaf for leaf; and what the hooks saw out of order. */

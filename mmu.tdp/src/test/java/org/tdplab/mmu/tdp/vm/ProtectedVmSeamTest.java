@@ -24,6 +24,7 @@ import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -68,11 +69,11 @@ class ProtectedVmSeamTest {
     }
 
     private static void share(CoreVm vm, long gpa, long size) {
-        vm.invoke("share", Map.of("gpa", Long.toString(gpa), "size", Long.toString(size)), Set.of());
+        vm.invoke("share", VerbArgs.none("share").with("gpa", gpa).with("size", size));
     }
 
     private static void unshare(CoreVm vm, long gpa, long size) {
-        vm.invoke("unshare", Map.of("gpa", Long.toString(gpa), "size", Long.toString(size)), Set.of());
+        vm.invoke("unshare", VerbArgs.none("unshare").with("gpa", gpa).with("size", size));
     }
 
     @Test
@@ -152,7 +153,7 @@ class ProtectedVmSeamTest {
         ProtectedHypervisor hyp = new ProtectedHypervisor();
         CoreVm vm = create(hyp);
         vm.access(0, Access.WRITE, 0x2000, 0x1000, Encoding.CURRENT, 1);
-        vm.invoke("lock", Map.of("gpa", "8192"), Set.of());
+        vm.invoke("lock", VerbArgs.none("lock").with("gpa", 8192L));
         MmuException e = assertThrows(MmuException.class, () -> vm.setMemoryAttributes(0, 0x4000, false));
         assertEquals(Errno.EPERM, e.errno());
         assertTrue(e.getMessage().contains("gfn 0x2 is locked by the hypervisor"), e.getMessage());
@@ -180,7 +181,7 @@ class ProtectedVmSeamTest {
     void theBackendNamesItsOwnGuestException() {
         ProtectedHypervisor hyp = new ProtectedHypervisor();
         CoreVm vm = create(hyp);
-        vm.invoke("poison", Map.of("gpa", "12288"), Set.of());
+        vm.invoke("poison", VerbArgs.none("poison").with("gpa", 12288L));
         AccessResult r = vm.access(0, Access.READ, 0x3000, 0x1000, Encoding.CURRENT, 0);
         assertEquals(ProtectedHypervisor.ABORT_NAME, r.exception());
         assertTrue(vm.access(0, Access.READ, 0x4000, 0x1000, Encoding.CURRENT, 0).completed());
@@ -219,7 +220,7 @@ class ProtectedVmSeamTest {
         ProtectedHypervisor hyp = new ProtectedHypervisor();
         CoreVm vm = create(hyp);
         assertTrue(vm.access(0, Access.WRITE, 0, M2, Encoding.CURRENT, 3).completed());
-        vm.invoke("pin", Map.of("gpa", "12288"), Set.of()); // the hypervisor keeps gfn 3's frame for the guest
+        vm.invoke("pin", VerbArgs.none("pin").with("gpa", 12288L)); // the hypervisor keeps gfn 3's frame for the guest
         MmuException e = assertThrows(MmuException.class, () -> vm.punchHole(0x3000, 0x1000));
         assertEquals(Errno.EPERM, e.errno());
         assertTrue(e.getMessage().contains("the page belongs to the guest at gfn 0x3"), e.getMessage());

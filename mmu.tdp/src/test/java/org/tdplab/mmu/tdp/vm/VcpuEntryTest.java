@@ -23,6 +23,8 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -53,10 +55,11 @@ class VcpuEntryTest {
             ctx.set(context);
             return new VmBackend() {
                 @Override
-                public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+                public VerbResult invoke(String verb, VerbArgs args) {
                     if (!verb.equals("walk"))
                         throw new MmuException(Errno.ENOTSUP, "no verb '%s'", verb);
-                    walks.add(context.nestedWalk(0, Long.parseLong(options.get("gfn")), false));
+                    walks.add(context.nestedWalk(0, args.number("gfn"), false));
+                    return VerbResult.NONE;
                 }
             };
         }
@@ -98,13 +101,13 @@ class VcpuEntryTest {
     void aVerbsNestedWalkLeavesNoRcuSectionOpen() {
         slot(vm, 0, 0, M2, PageSize.SIZE_4K);
         vm.access(0, Access.WRITE, 0x5000, 0x1000, Encoding.CURRENT, 3);
-        assertEquals(Optional.empty(), vm.invoke("walk", Map.of("gfn", "5"), Set.of()));
+        assertEquals(VerbResult.NONE, vm.invoke("walk", VerbArgs.none("walk").with("gfn", 5L)));
         assertFalse(vm.mmu.rcu.inReadSection());
         assertTrue(Walk.isTranslated(walks.get(0)));
-        vm.invoke("walk", Map.of("gfn", "6"), Set.of());
+        vm.invoke("walk", VerbArgs.none("walk").with("gfn", 6L));
         assertFalse(Walk.isTranslated(walks.get(1)), "nothing mapped at gfn 6");
         assertFalse(vm.mmu.rcu.inReadSection());
-        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("nope", Map.of(), Set.of()));
+        MmuException e = assertThrows(MmuException.class, () -> vm.invoke("nope", VerbArgs.none("nope")));
         assertEquals(Errno.ENOTSUP, e.errno());
         Thread t = new Thread(() -> slot(vm, 1, 4 * M2, M2, PageSize.SIZE_4K));
         t.start();

@@ -1,0 +1,41 @@
+package org.tdplab.backend.snp.kvm;
+
+import java.util.List;
+
+import org.tdplab.mmu.api.backend.SnapshotCodec;
+
+/**
+ * What survives an SNP backend swap, typed: KVM's SNP state of one VM and the RMP entries it owns.
+ * {@link SnapshotCodec} turns it into plain data and back, refusing a snapshot of another format or
+ * {@link #VERSION} with EINVAL naming what differs.
+ *
+ * @param asid the VM's ASID (reserved again at restore)
+ * @param counts the instruction counters
+ * @param unprepared guest_memfd folios handed out but not prepared yet, as (pfn, gfn, order) triples
+ * @param launch the launch state and its firmware pages
+ * @param guest the Linux guest's PVALIDATE fallback cursors, per vCPU
+ * @param warnings what the kernel would only have warned about, and how many were dropped
+ * @param tornDown whether the VM was torn down already
+ * @param rmp the RMP entries of the ASID and of its firmware pages, as {pfn, lo, hi, writer} quadruples
+ */
+record SnpSnapshot(int asid, Counts counts, long[] unprepared, LaunchState launch, Guest guest, Warnings warnings,
+        boolean tornDown, long[] rmp) {
+    /** The format's version; 2: typed records (1 was the hand-cast map). */
+    static final int VERSION = 2;
+
+    /** RMPUPDATE, PSMASH, PVALIDATE and RMPADJUST counts. */
+    record Counts(long rmpupdates, long psmashes, long pvalidates, long rmpadjusts) {
+    }
+
+    /** The launch: its state, the firmware context page, the VMSA pages and whether each is private. */
+    record LaunchState(Launch.State state, long contextPfn, long[] vmsa, boolean[] vmsaPrivate) {
+    }
+
+    /** Per vCPU: the GFN of a 2M validation that fell back to 4K (-1: none), and the next 4K page of it. */
+    record Guest(long[] fallbackGfn, int[] fallbackNext) {
+    }
+
+    /** The anomalies kept, and how many were dropped past the limit. */
+    record Warnings(List<String> kept, long dropped) {
+    }
+}

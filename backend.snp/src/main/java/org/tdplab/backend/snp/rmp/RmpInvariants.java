@@ -1,0 +1,89 @@
+package org.tdplab.backend.snp.rmp;
+
+import static org.tdplab.backend.snp.rmp.RmpEntry.ASSIGNED;
+import static org.tdplab.backend.snp.rmp.RmpEntry.GPA_MASK;
+import static org.tdplab.backend.snp.rmp.RmpEntry.IMMUTABLE;
+import static org.tdplab.backend.snp.rmp.RmpEntry.MAX_ASID;
+import static org.tdplab.backend.snp.rmp.RmpEntry.PAGE_SIZE;
+import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_ALL;
+import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_R;
+import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_W;
+import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_XS;
+import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_XU;
+import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_2M;
+import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_4K;
+import static org.tdplab.backend.snp.rmp.RmpEntry.VALIDATED;
+import static org.tdplab.backend.snp.rmp.RmpEntry.VMPLS;
+import static org.tdplab.backend.snp.rmp.RmpEntry.VMSA;
+import static org.tdplab.backend.snp.rmp.RmpEntry.asid;
+import static org.tdplab.backend.snp.rmp.RmpEntry.assigned;
+import static org.tdplab.backend.snp.rmp.RmpEntry.gpa;
+import static org.tdplab.backend.snp.rmp.RmpEntry.immutable;
+import static org.tdplab.backend.snp.rmp.RmpEntry.is2M;
+import static org.tdplab.backend.snp.rmp.RmpEntry.validated;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.locks.ReentrantLock;
+
+/** The RMP's own invariants over every entry (the hardware spec's R1, R2, R4, R8). */
+final class RmpInvariants {
+    private final Rmp rmp;
+
+    RmpInvariants(Rmp rmp) {
+        this.rmp = rmp;
+    }
+
+    // ---- invariants ------------------------------------------------------------------------------------------
+
+    /**
+     * The RMP's own invariants over every entry (the hardware spec's R1, R2, R4, R8), one line per violation. Call
+     * it while no instruction runs.
+     */
+    List<String> check() {
+        List<String> out = new ArrayList<>();
+        long[] perAsid = new long[MAX_ASID + 1];
+        long sum = 0;
+        for (int ri = 0; ri < rmp.regions.length(); ri++) {
+            Rmp.Region r = rmp.regions.get(ri);
+            if (r == null)
+                continue;
+            long head = (long) ri * Rmp.PAGES;
+            long h = r.words.get(0);
+            boolean big = assigned(h) && is2M(h);
+            for (int i = 0; i < Rmp.PAGES; i++) {
+                long pfn = head + i, lo = r.words.get(2 * i), hi = r.words.get(2 * i + 1);
+                sum ^= Rmp.mix(pfn, lo, hi);
+                if (lo == 0 && hi == 0)
+                    continue;
+                String where = String.format("rmp: pfn 0x%x (%s)", pfn, RmpEntry.describe(lo, hi));
+                if (!assigned(lo) && (asid(lo) != 0 || validated(lo) || gpa(lo) != 0 || immutable(lo) || hi != 0
+                        || (lo & VMSA) != 0))
+                    out.add(where + ": R1: a hypervisor-owned entry has guest state");
+                if (is2M(lo) && i != 0)
+                    out.add(where + ": R2: a 2M entry off a 2M boundary");
+                if (big && i != 0)
+                    out.add(where + ": R2: an entry inside an assigned 2M page is set");
+                if (r.writer[i] == Rmp.BY_RMPUPDATE && (validated(lo) || (lo & VMSA) != 0))
+                    out.add(where + ": R4: Validated or VMSA survived RMPUPDATE");
+                if (validated(lo) && r.writer[i] != Rmp.BY_PVALIDATE && r.writer[i] != Rmp.BY_FIRMWARE
+                        && r.writer[i] != Rmp.BY_PSMASH && r.writer[i] != Rmp.BY_RMPADJUST)
+                    out.add(where + ": R4: Validated not set by PVALIDATE or the firmware");
+                if (assigned(lo))
+                    perAsid[asid(lo)] += is2M(lo) ? Rmp.PAGES : 1;
+            }
+        }
+        if (sum != rmp.digest.get())
+            out.add("rmp: R8: the table changed outside RMPUPDATE/PSMASH/PVALIDATE/RMPADJUST/the firmware");
+        for (int a = 0; a <= MAX_ASID; a++)
+            if (perAsid[a] != rmp.assignedPages.get(a))
+                out.add(String.format("rmp: ASID %d owns %d frames, the count says %d", a, perAsid[a],
+                        rmp.assignedPages.get(a)));
+        return out;
+    }
+}

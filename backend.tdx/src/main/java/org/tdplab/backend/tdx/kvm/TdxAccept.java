@@ -1,0 +1,144 @@
+package org.tdplab.backend.tdx.kvm;
+
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
+
+
+import org.tdplab.backend.tdx.module.Seamcall;
+import org.tdplab.backend.tdx.module.TdxModule;
+import org.tdplab.backend.tdx.module.TdxStatus;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.Walk;
+
+/**
+ * The TD's hardware and guest side: the CPU's walk of the S-EPT for private GPAs, the guest's
+ * TDG.MEM.PAGE.ACCEPT as Linux's {@code tdx_accept_memory} issues it (with the per-vCPU cursor a TD exit leaves),
+ * and KVM's exit handling of an ACCEPT at a smaller level than mapped ({@code tdx_honor_guest_accept_level}).
+ */
+final class TdxAccept {
+    private final TdxVm td;
+
+    TdxAccept(TdxVm td) {
+        this.td = td;
+    }
+
+    /**
+     * The CPU walks the S-EPT for a private GPA. A missing or blocked entry is an EPT violation (KVM maps it, the
+     * access retries); a PENDING page is a #VE, or with SEPT_VE_DISABLE a TD exit KVM answers by killing the VM
+     * ("Guest access before accepting"). Allocation-free.
+     *
+     * <p>Before finalize KVM refuses KVM_RUN; the model lets guest accesses run then, because a shared write is how
+     * a scenario puts the VMM's image into shared memory. A private access cannot enter the TD: it becomes an EPT
+     * violation, and the leaf hook finds no PAGE.ADD source staged — the KVM_BUG_ON KVM would hit.
+     */
+    long translatePrivate(int vcpu, long gfn, Access access) {
+        long r = td.module.guestTranslate(vcpu, gfn, access == Access.WRITE, !td.waitForSeptZap);
+        if (r >= 0)
+            return Walk.translated(r & ((1L << 56) - 1), (int) (r >>> 56));
+        if (r == TdxModule.G_VE)
+            return Walk.exception(TdxVm.VE_VECTOR);
+        if (r == TdxModule.G_PENDING_EXIT)
+            return Walk.fatal(); // tdx_handle_ept_violation: kvm_vm_dead
+        return Walk.violation(0);
+    }
+
+    /**
+     * The guest's accept of the {@code level}-sized unit at {@code gfn}, as Linux's {@code tdx_accept_memory} does
+     * it: TDG.MEM.PAGE.ACCEPT at the largest size that fits, the next smaller size after
+     * {@code TDX_PAGE_SIZE_MISMATCH} (KVM maps private memory at 4K, so a 2M accept ends as 512 4K ones). A missing
+     * page makes the TD exit; KVM maps it (PAGE.AUG) and the guest re-executes that same TDCALL: the vCPU's place in
+     * the unit is kept ({@link TdxVm#cursorGfn}, until a private page is removed) as the guest's registers would keep
+     * it, and the exit is taken at that page (the operand of its last {@link VmContext#nestedWalk}). Accepted pages
+     * read zero. Allocation-free.
+     */
+    long accept(int vcpu, long gfn, int level) {
+        long end = gfn + (1L << (9 * (level - 1)));
+        long g;
+        int l;
+        if (td.cursorUnit[vcpu] == gfn && td.cursorUnitLevel[vcpu] == level && td.cursorRemovals[vcpu] == td.removals.sum()) {
+            g = td.cursorGfn[vcpu];
+            l = td.cursorLevel[vcpu];
+        } else {
+            g = gfn;
+            l = level;
+        }
+        while (g < end) {
+            int septLevel = l - 1;
+            long st = td.module.tdgMemPageAccept(vcpu, (g << 12) | septLevel, !td.waitForSeptZap);
+            td.calls[Seamcall.TDG_MEM_PAGE_ACCEPT.ordinal()].increment();
+            td.ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), g, l, TdxStatus.name(st));
+            long cls = TdxStatus.classOf(st);
+            if (st == TDX_SUCCESS || cls == TdxStatus.TDX_PAGE_ALREADY_ACCEPTED) {
+                if (st == TDX_SUCCESS)
+                    for (long i = 0; i < 1L << (9 * septLevel); i++)
+                        td.ctx.guestDataChanged(g + i, true, 0);
+                g += 1L << (9 * septLevel);
+                l = largestFit(g, end, level);
+                continue;
+            }
+            if (l > TdxVm.PG_LEVEL_4K && (cls == TdxStatus.TDX_PAGE_SIZE_MISMATCH || cls == TdxStatus.TDX_OPERAND_INVALID)) {
+                l--; // try_accept_one failed at this size: the next smaller one (TDX has no 1G ACCEPT)
+                continue;
+            }
+            if (st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION || st == TdxStatus.MODEL_NOT_ENTERED
+                    || cls == TdxStatus.TDX_OPERAND_BUSY || cls == TdxStatus.TDX_OPERAND_BUSY_HOST_PRIORITY) {
+                // the TDCALL is re-executed after the exit (busy: the model lets the host run before the retry)
+                td.cursorUnit[vcpu] = gfn;
+                td.cursorUnitLevel[vcpu] = level;
+                td.cursorGfn[vcpu] = g;
+                td.cursorLevel[vcpu] = l;
+                td.cursorRemovals[vcpu] = td.removals.sum();
+                if (g != gfn)
+                    td.ctx.nestedWalk(vcpu, g, true); // the operand the instruction faulted on
+                return Walk.violation(st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION ? acceptExitBits(vcpu) : 0);
+            }
+            td.cursorUnit[vcpu] = -1;
+            return Walk.fatal(); // a Linux guest panics when it cannot accept its memory
+        }
+        td.cursorUnit[vcpu] = -1;
+        return Walk.translated(td.module.acceptedHpa(vcpu) >>> 12, level);
+    }
+
+    /**
+     * The exit's error-code bits for KVM's exit handler: with huge pages, an ACCEPT exit carries the requested level
+     * ({@link TdxVm#PFERR_ACCEPT}; KVM reads it from the extended exit qualification, a trace from these bits).
+     */
+    private long acceptExitBits(int vcpu) {
+        long eeq = td.module.extExitQualification(vcpu);
+        if (!td.options.hugePages() || TdxModule.eeqType(eeq) != TdxModule.EEQ_ACCEPT)
+            return 0;
+        return TdxVm.PFERR_ACCEPT | ((long) TdxModule.eeqAcceptLevel(eeq) << TdxVm.PFERR_ACCEPT_LEVEL_SHIFT);
+    }
+
+    /**
+     * {@code tdx_honor_guest_accept_level} (v3 13/24; {@code tdx_handle_mismatched_accept} in RFC v5 41/45), in the
+     * EPT-violation exit handler before the fault: an exit from the guest's ACCEPT at {@code level} splits any
+     * private mapping larger than that over the accepted unit (BLOCK, TRACK, kick, DEMOTE under the write lock), then
+     * sets the guest-inhibit bit above it (2M, and 1G for a 4K accept), so this and later faults map at the guest's
+     * level. The bit is tested first without the lock: it is only ever set, after the split.
+     */
+    void violationEntered(int vcpu, long gfn, long errorBits) {
+        if ((errorBits & TdxVm.PFERR_ACCEPT) == 0 || !td.options.hugePages())
+            return;
+        int level = (int) ((errorBits >>> TdxVm.PFERR_ACCEPT_LEVEL_SHIFT) & 3) + 1;
+        if (level > TdxVm.PG_LEVEL_2M || td.ctx.hugepageTestGuestInhibit(gfn, level + 1))
+            return;
+        long pages = 1L << (9 * (level - 1));
+        // no TLB flush after it: the BLOCK + TRACK + kick of the split is one
+        if (!td.ctx.splitCrossBoundaryLeafs(gfn & -pages, pages))
+            return; // the VM is bugged
+        td.ctx.hugepageSetGuestInhibit(gfn, level + 1);
+        if (level == TdxVm.PG_LEVEL_4K)
+            td.ctx.hugepageSetGuestInhibit(gfn, level + 2);
+    }
+
+    /** The largest accept size ({@code <= max}) whose page at {@code g} is aligned and ends by {@code end}. */
+    private static int largestFit(long g, long end, int max) {
+        for (int l = max; l > TdxVm.PG_LEVEL_4K; l--) {
+            long pages = 1L << (9 * (l - 1));
+            if ((g & (pages - 1)) == 0 && g + pages <= end)
+                return l;
+        }
+        return TdxVm.PG_LEVEL_4K;
+    }
+}

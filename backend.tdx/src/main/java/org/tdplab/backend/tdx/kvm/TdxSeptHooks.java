@@ -1,0 +1,271 @@
+package org.tdplab.backend.tdx.kvm;
+
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
+
+import java.util.function.LongSupplier;
+
+import org.tdplab.backend.tdx.module.Seamcall;
+import org.tdplab.backend.tdx.module.TdxModule;
+import org.tdplab.backend.tdx.module.TdxStatus;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.backend.HookStatus;
+import org.tdplab.mmu.api.backend.SpteChange;
+
+/**
+ * The mirror hooks of one TD ({@code tdx_sept_*} in {@code arch/x86/kvm/vmx/tdx.c}): a mirror SPTE change becomes
+ * S-EPT SEAMCALLs — SEPT.ADD for a new table, PAGE.AUG / PAGE.ADD for a leaf, BLOCK → TRACK → kick → REMOVE for a
+ * removal, BLOCK → TRACK → kick → DEMOTE for a split, RECLAIM for a freed table — on the TD's state in
+ * {@link TdxVm}.
+ */
+final class TdxSeptHooks {
+    private final TdxVm td;
+
+    TdxSeptHooks(TdxVm td) {
+        this.td = td;
+    }
+
+    /** The key of the S-EPT page behind the mirror table of {@code tableLevel} (1 = a PT) covering {@code gfn}. */
+    private static long septKey(long gfn, int tableLevel) {
+        return (gfn & -(1L << (9 * tableLevel))) | ((long) tableLevel << 58);
+    }
+
+    /** {@code tdx_sept_set_private_spte}: link (SEPT.ADD), leaf (PAGE.AUG or PAGE.ADD), or removal. */
+    HookStatus setExternalSpte(SpteChange change) {
+        long gfn = change.gfn();
+        int level = change.level();
+        if (change.before().present())
+            return removeLeaf(change);
+        if (!change.after().present())
+            return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x: neither the old nor the new SPTE is present",
+                    gfn);
+        td.installsInFlight.incrementAndGet();
+        try {
+            if (td.removalsInFlight.get() > 0)
+                td.record("inv 12: a mirror install at gfn 0x%x ran while a removal was in progress", gfn);
+            if (!change.after().leaf())
+                return linkTable(gfn, level);
+            return setLeaf(gfn, level, change.after().pfn());
+        } finally {
+            td.installsInFlight.decrementAndGet();
+        }
+    }
+
+    /** {@code tdx_sept_map_nonleaf_spte}: TDH.MEM.SEPT.ADD of a new S-EPT page for the table below the entry. */
+    private HookStatus linkTable(long gfn, int level) {
+        int septLevel = level - 1; // TDX level of the entry = level of the new mirror table
+        long base = gfn & -(1L << (9 * septLevel));
+        long page = td.sparePage.getAndSet(-1);
+        if (page < 0)
+            page = td.allocFrame();
+        TdxModule.Regs regs = TdxVm.REGS.get();
+        long st = td.seamcall(Seamcall.TDH_MEM_SEPT_ADD, base, level,
+                td.module.tdhMemSeptAdd((base << 12) | septLevel, td.tdr(), page << 12, regs));
+        if (st == TDX_SUCCESS) {
+            td.septPages.put(septKey(base, septLevel), page);
+            return HookStatus.OK;
+        }
+        if (!td.sparePage.compareAndSet(-1, page))
+            td.freeFrame(page);
+        if (TdxStatus.operandBusy(st))
+            return HookStatus.BUSY;
+        return TdxVm.tdxError(Seamcall.TDH_MEM_SEPT_ADD, base, st);
+    }
+
+    /** The largest private leaf KVM may map now: 2M once the TD runs with huge pages, else 4K. */
+    int maxLeafLevel() {
+        return td.options.hugePages() && td.state == TdxVm.TD_STATE_RUNNABLE ? TdxVm.PG_LEVEL_2M : TdxVm.PG_LEVEL_4K;
+    }
+
+    /**
+     * {@code tdx_sept_map_leaf_spte}: PAGE.AUG (at 4K, or 2M with huge pages) once runnable, PAGE.ADD (4K only) of
+     * the staged source before.
+     */
+    private HookStatus setLeaf(long gfn, int level, long pfn) {
+        if (level > maxLeafLevel()) {
+            td.record("inv 13: a private leaf at level %d for gfn 0x%x (TDX maps private memory at %s here)", level, gfn,
+                    maxLeafLevel() == TdxVm.PG_LEVEL_2M ? "4K or 2M" : "4K only");
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K%s): private leaf at level %d, gfn "
+                    + "0x%x", td.options.hugePages() ? " && !RUNNABLE" : "", level, gfn);
+        }
+        TdxModule.Regs regs = TdxVm.REGS.get();
+        if (td.state == TdxVm.TD_STATE_RUNNABLE) {
+            long st = td.seamcall(Seamcall.TDH_MEM_PAGE_AUG, gfn, level,
+                    td.module.tdhMemPageAug((gfn << 12) | (level - 1), td.tdr(), pfn << 12, regs));
+            if (st == TDX_SUCCESS)
+                return HookStatus.OK;
+            if (TdxStatus.operandBusy(st))
+                return HookStatus.BUSY;
+            return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_AUG, gfn, st);
+        }
+        // tdx_mem_page_add: only from KVM_TDX_INIT_MEM_REGION, with its source staged
+        long src = td.pageAddSrc;
+        if (src < 0)
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!kvm_tdx->page_add_src): private fault at gfn 0x%x before "
+                    + "the TD is finalized", gfn);
+        long st = td.seamcall(Seamcall.TDH_MEM_PAGE_ADD, gfn, level,
+                td.module.tdhMemPageAdd(gfn << 12, td.tdr(), pfn << 12, src << 12, regs));
+        if (st == TDX_SUCCESS) {
+            td.ctx.guestDataChanged(gfn, true, td.pageAddToken);
+            return HookStatus.OK;
+        }
+        if (TdxStatus.operandBusy(st))
+            return HookStatus.BUSY;
+        return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_ADD, gfn, st);
+    }
+
+    /**
+     * {@code tdh_do_no_vcpus}: a SEAMCALL that may lose to a vCPU (zero-step VP.ENTER, a guest TDCALL) is retried
+     * once with every vCPU kicked out and kept out; the retry is expected to succeed.
+     */
+    private long noVcpus(LongSupplier call) {
+        long st = call.getAsLong();
+        if (TdxStatus.operandBusy(st)) {
+            td.waitForSeptZap = true;
+            try {
+                td.kick();
+                st = call.getAsLong();
+            } finally {
+                td.waitForSeptZap = false;
+            }
+        }
+        return st;
+    }
+
+    /** {@code tdx_track}: TDH.MEM.TRACK and a kick, once the TD runs (before, no vCPU has run). */
+    private HookStatus track(long gfn) {
+        if (td.state != TdxVm.TD_STATE_RUNNABLE)
+            return HookStatus.OK;
+        long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_TRACK, gfn, 0, td.module.tdhMemTrack(td.tdr())));
+        if (st != TDX_SUCCESS)
+            return TdxVm.tdxError(Seamcall.TDH_MEM_TRACK, gfn, st);
+        td.kick();
+        return HookStatus.OK;
+    }
+
+    /**
+     * {@code tdx_sept_remove_leaf_spte}, write lock held: BLOCK, TRACK + kick, REMOVE, then WBINVD with the HKID and
+     * a clear before the page may go back to guest_memfd. The data is gone: re-adding gives a zero page.
+     */
+    private HookStatus removeLeaf(SpteChange change) {
+        long gfn = change.gfn();
+        int level = change.level();
+        td.removalsInFlight.incrementAndGet();
+        try {
+            if (td.installsInFlight.get() > 0 || td.removalsInFlight.get() > 1)
+                td.record("inv 12: the removal of gfn 0x%x ran concurrently with another mirror change", gfn);
+            if (!change.isLeafRemoval())
+                return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x level %d: not a present leaf becoming "
+                        + "non-present", gfn, level);
+            if (!td.septPages.containsKey(septKey(gfn, level)))
+                td.record("inv 10: the leaf at gfn 0x%x is removed after the table holding it was freed", gfn);
+            if (!td.hkidAssigned) {
+                return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!is_hkid_assigned): removing gfn 0x%x after the HKID was "
+                        + "released", gfn);
+            }
+            if (level > (td.options.hugePages() ? TdxVm.PG_LEVEL_2M : TdxVm.PG_LEVEL_4K)) {
+                td.record("inv 13: a private leaf at level %d for gfn 0x%x", level, gfn);
+                return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K): removing gfn 0x%x at level %d",
+                        gfn, level);
+            }
+            long pfn = change.before().pfn();
+            long rcx = (gfn << 12) | (level - 1);
+            TdxModule.Regs regs = TdxVm.REGS.get();
+            long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
+                    td.module.tdhMemRangeBlock(rcx, td.tdr(), regs)));
+            if (st != TDX_SUCCESS) {
+                return TdxVm.tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
+            }
+            HookStatus tracked = track(gfn);
+            if (!tracked.isOk())
+                return tracked;
+            st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
+                    td.module.tdhMemPageRemove(rcx, td.tdr(), regs)));
+            if (st != TDX_SUCCESS) {
+                return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
+            }
+            // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
+            long pages = 1L << (9 * (level - 1));
+            for (long i = 0; i < pages; i++) {
+                st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K, td.module.tdhPhymemPageWbinvd(
+                        ((pfn + i) << 12) | ((long) td.hkid << TdxModule.KEYID_SHIFT)));
+                if (st != TDX_SUCCESS)
+                    return TdxVm.tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
+            }
+            for (long i = 0; i < pages; i++) { // tdx_quirk_reset_folio
+                td.ctx.writeToken(pfn + i, 0);
+                td.ctx.guestDataChanged(gfn + i, true, 0);
+            }
+            td.removals.increment();
+            return HookStatus.OK;
+        } finally {
+            td.removalsInFlight.decrementAndGet();
+        }
+    }
+
+    /**
+     * {@code tdx_sept_split_private_spte} (v3 08/24 = RFC v5 39/45), write lock held: the huge private leaf at
+     * {@code gfn} becomes a table of 512 smaller leaves — TDH.MEM.RANGE.BLOCK at its level, {@code tdx_track} (TRACK
+     * and a kick), then TDH.MEM.PAGE.DEMOTE with a new S-EPT page for the mirror's new table. No UNBLOCK follows: the
+     * pieces are unblocked already. BLOCK and DEMOTE retry a BUSY once with every vCPU kept out
+     * ({@code tdh_do_no_vcpus}); anything else bugs the VM. The pages and their data stay where they are.
+     */
+    HookStatus splitExternalSpt(SpteChange change) {
+        long gfn = change.gfn();
+        int level = change.level();
+        if (!change.isSplit() || td.state != TdxVm.TD_STATE_RUNNABLE || level != TdxVm.PG_LEVEL_2M || !td.options.hugePages())
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(state != RUNNABLE || level != PG_LEVEL_2M): splitting gfn "
+                    + "0x%x level %d", gfn, level);
+        td.removalsInFlight.incrementAndGet();
+        try {
+            if (td.installsInFlight.get() > 0 || td.removalsInFlight.get() > 1)
+                td.record("inv 12: the split of gfn 0x%x ran concurrently with another mirror change", gfn);
+            long rcx = (gfn << 12) | (level - 1);
+            TdxModule.Regs regs = TdxVm.REGS.get();
+            long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
+                    td.module.tdhMemRangeBlock(rcx, td.tdr(), regs)));
+            if (st != TDX_SUCCESS)
+                return TdxVm.tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
+            HookStatus tracked = track(gfn);
+            if (!tracked.isOk())
+                return tracked;
+            long page = td.sparePage.getAndSet(-1);
+            if (page < 0)
+                page = td.allocFrame();
+            long newPage = page;
+            st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, level,
+                    td.module.tdhMemPageDemote(rcx, td.tdr(), newPage << 12, regs)));
+            if (st != TDX_SUCCESS) {
+                td.freeFrame(page);
+                return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, st);
+            }
+            td.septPages.put(septKey(gfn, level - 1), page);
+            return HookStatus.OK;
+        } finally {
+            td.removalsInFlight.decrementAndGet();
+        }
+    }
+
+    /**
+     * {@code tdx_sept_free_private_spt}: only after the HKID is released (else {@code KVM_BUG_ON}, and the page is
+     * leaked); TDH.PHYMEM.PAGE.RECLAIM, then the page is cleared and freed. A failed reclaim leaks it.
+     */
+    HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
+        if (td.installsInFlight.get() > 0)
+            td.record("inv 12: mirror table 0x%x level %d freed while an install was in progress", gfn, level);
+        if (td.hkidAssigned) {
+            td.record("inv 11: mirror table at gfn 0x%x level %d freed while the HKID is assigned", gfn, level);
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(is_hkid_assigned): freeing the S-EPT page of gfn 0x%x "
+                    + "level %d", gfn, level);
+        }
+        Long page = td.septPages.remove(septKey(gfn, level));
+        if (page == null)
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!sp->external_spt): no S-EPT page for the mirror table at "
+                    + "gfn 0x%x level %d", gfn, level);
+        if (td.module.septPageInUse(page))
+            td.record("inv 10: the S-EPT page of gfn 0x%x level %d is freed while entries below it are present", gfn,
+                    level);
+        td.reclaim(page, gfn, level);
+        return HookStatus.OK;
+    }
+}

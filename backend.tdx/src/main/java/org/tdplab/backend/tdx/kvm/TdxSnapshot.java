@@ -1,0 +1,114 @@
+package org.tdplab.backend.tdx.kvm;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.SnapshotCodec;
+import org.tdplab.mmu.api.backend.VmContext;
+
+/**
+ * What survives a TDX backend swap, typed: KVM's TDX state of one TD and the TDX module's (TDR/TDCS/TDVPS, S-EPT,
+ * PAMT as the module's own {@code module} bytes). {@link SnapshotCodec} turns it into plain data and back, refusing
+ * a snapshot of another format or {@link #VERSION} with EINVAL naming what differs.
+ *
+ * @param module the TDX module's state ({@code TdxModule.saveState})
+ * @param td the TD: state, HKID, control pages
+ * @param vcpus per vCPU: its pages, its kick snapshot and where an accept that made the TD exit stopped
+ * @param sept the S-EPT page behind each mirror table, and the spare kept from a busy SEPT.ADD
+ * @param counters frames held, pages removed, busy statuses, calls per leaf ({@code Seamcall} order)
+ * @param recorded violations seen as they happened, for the checker
+ */
+public record TdxSnapshot(byte[] module, Td td, List<Vcpu> vcpus, Sept sept, Counters counters,
+        List<String> recorded) {
+    /** The format's version; 2: typed records (1 was the hand-cast map). */
+    public static final int VERSION = 2;
+
+    /** {@code kvm_tdx}: state, HKID, the TDR and TDCS pages, the staged PAGE.ADD source, the SEPT-zap wait. */
+    public record Td(int state, boolean hkidAssigned, int hkid, long tdrPfn, long[] tdcsPfns, long pageAddSrc,
+            long pageAddToken, boolean waitForSeptZap) {
+    }
+
+    /** One vCPU: TDVPR + TDCX frames (empty: none), its kick snapshot, its accept cursor (unit -1: none). */
+    public record Vcpu(long[] pages, long kickSnapshot, long cursorUnit, int cursorUnitLevel, long cursorGfn,
+            int cursorLevel, long cursorRemovals) {
+    }
+
+    /** {@code sp->external_spt} by mirror-table key, as parallel arrays, and the spare page (-1: none). */
+    public record Sept(long[] keys, long[] pages, long sparePage) {
+        public Sept {
+            if (keys.length != pages.length)
+                throw new MmuException(Errno.EINVAL, "snapshot sept: %d keys but %d pages", keys.length,
+                        pages.length);
+        }
+    }
+
+    /** Counters that survive the swap. */
+    public record Counters(long framesHeld, long removals, long busySeen, long[] calls) {
+    }
+
+    static TdxSnapshot of(TdxVm vm) {
+        Td td = new Td(vm.state, vm.hkidAssigned, vm.hkid, vm.tdrPfn, vm.tdcsPfns.clone(), vm.pageAddSrc,
+                vm.pageAddToken, vm.waitForSeptZap);
+        List<Vcpu> vcpus = new ArrayList<>();
+        for (int v = 0; v < vm.vcpuPages.length; v++)
+            vcpus.add(new Vcpu(vm.vcpuPages[v] == null ? new long[0] : vm.vcpuPages[v].clone(), vm.kickSnapshot[v],
+                    vm.cursorUnit[v], vm.cursorUnitLevel[v], vm.cursorGfn[v], vm.cursorLevel[v],
+                    vm.cursorRemovals[v]));
+        List<Map.Entry<Long, Long>> entries = new ArrayList<>(vm.septPages.entrySet());
+        long[] keys = new long[entries.size()], pages = new long[entries.size()];
+        for (int i = 0; i < keys.length; i++) {
+            keys[i] = entries.get(i).getKey();
+            pages[i] = entries.get(i).getValue();
+        }
+        long[] calls = new long[vm.calls.length];
+        for (int c = 0; c < calls.length; c++)
+            calls[c] = vm.calls[c].sum();
+        return new TdxSnapshot(vm.module.saveState(), td, vcpus, new Sept(keys, pages, vm.sparePage.get()),
+                new Counters(vm.framesHeld.get(), vm.removals.sum(), vm.busySeen.sum(), calls),
+                List.copyOf(vm.recorded));
+    }
+
+    /** The TD this snapshot describes, attached to {@code ctx}; its HKID is reserved again. */
+    TdxVm restore(VmContext ctx, TdxOptions options, HkidPool hkids) {
+        if (vcpus.size() != ctx.vcpus())
+            throw new MmuException(Errno.EINVAL, "TDX snapshot has %d vCPUs where VM '%s' has %d", vcpus.size(),
+                    ctx.name(), ctx.vcpus());
+        if (td.tdcsPfns().length != org.tdplab.backend.tdx.module.TdxModule.TDCS_PAGES)
+            throw new MmuException(Errno.EINVAL, "TDX snapshot has %d TDCS pages where this module has %d",
+                    td.tdcsPfns().length, org.tdplab.backend.tdx.module.TdxModule.TDCS_PAGES);
+        TdxVm vm = new TdxVm(ctx, options, hkids, module);
+        vm.state = td.state();
+        vm.hkidAssigned = td.hkidAssigned();
+        vm.hkid = td.hkid();
+        if (vm.hkidAssigned)
+            hkids.reserve(vm.hkid);
+        vm.tdrPfn = td.tdrPfn();
+        System.arraycopy(td.tdcsPfns(), 0, vm.tdcsPfns, 0, vm.tdcsPfns.length);
+        vm.pageAddSrc = td.pageAddSrc();
+        vm.pageAddToken = td.pageAddToken();
+        vm.waitForSeptZap = td.waitForSeptZap();
+        for (int v = 0; v < vcpus.size(); v++) {
+            Vcpu c = vcpus.get(v);
+            vm.vcpuPages[v] = c.pages().length == 0 ? null : c.pages().clone();
+            vm.kickSnapshot[v] = c.kickSnapshot();
+            vm.cursorUnit[v] = c.cursorUnit();
+            vm.cursorUnitLevel[v] = c.cursorUnitLevel();
+            vm.cursorGfn[v] = c.cursorGfn();
+            vm.cursorLevel[v] = c.cursorLevel();
+            vm.cursorRemovals[v] = c.cursorRemovals();
+        }
+        for (int i = 0; i < sept.keys().length; i++)
+            vm.septPages.put(sept.keys()[i], sept.pages()[i]);
+        vm.sparePage.set(sept.sparePage());
+        vm.framesHeld.set(counters.framesHeld());
+        vm.removals.add(counters.removals());
+        vm.busySeen.add(counters.busySeen());
+        for (int c = 0; c < Math.min(counters.calls().length, vm.calls.length); c++)
+            vm.calls[c].add(counters.calls()[c]);
+        vm.recorded.addAll(recorded);
+        return vm;
+    }
+}
