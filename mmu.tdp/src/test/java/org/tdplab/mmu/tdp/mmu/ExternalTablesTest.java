@@ -1,0 +1,112 @@
+package org.tdplab.mmu.tdp.mmu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.backend.HookStatus;
+import org.tdplab.mmu.api.backend.SpteChange;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.tdp.spte.Spte;
+
+/**
+ * The hooks of backend-owned tables: what the backend is told about an entry (pfn and permissions read once), how
+ * often a busy split is retried, and the bug reason naming the hook, the entry and the backend's answer.
+ */
+class ExternalTablesTest {
+    private final MmuHarness h = MmuHarness.ordinary();
+    private final ExternalTables ext = new ExternalTables(h);
+    private final List<SpteChange> seen = new ArrayList<>();
+
+    @Test
+    void anEntryIsDecodedOnceWithItsPfnAndPermissions() {
+        int l4k = Spte.PG_LEVEL_4K, l2m = Spte.PG_LEVEL_2M;
+        assertEquals(SpteChange.Entry.ABSENT, ExternalTables.decode(Spte.SHADOW_NONPRESENT_VALUE, l4k));
+        assertEquals(SpteChange.Entry.table(0x1234), ExternalTables.decode(Spte.makeNonLeaf(0x1234, false), l2m));
+        long rwx = Spte.makeLeaf(0x55, l4k, true, true, true, true, false);
+        assertEquals(SpteChange.Entry.leaf(0x55, true, true, true), ExternalTables.decode(rwx, l4k));
+        long rx = Spte.makeLeaf(0x56, l4k, false, true, true, true, false);
+        assertEquals(SpteChange.Entry.leaf(0x56, true, false, true), ExternalTables.decode(rx, l4k));
+        long r = Spte.makeLeaf(0x57, l4k, false, true, false, true, false);
+        assertEquals(SpteChange.Entry.leaf(0x57, true, false, false), ExternalTables.decode(r, l4k));
+        long huge = Spte.makeLeaf(0x200, l2m, true, true, false, true, false);
+        assertEquals(SpteChange.Entry.leaf(0x200, true, true, false), ExternalTables.decode(huge, l2m));
+        assertEquals(SpteChange.Entry.leaf(0x58, false, true, false),
+                ExternalTables.decode(Spte.makeLeaf(0x58, l4k, true, true, false, true, false) & ~Spte.R, l4k));
+    }
+
+    @Test
+    void aBusySplitIsRetriedABoundedNumberOfTimes() {
+        int[] busy = { ExternalTables.SPLIT_BUSY_RETRIES };
+        h.backend = new VmBackend() {
+            @Override
+            public HookStatus splitExternalSpt(SpteChange change) {
+                seen.add(change);
+                return busy[0]-- > 0 ? HookStatus.BUSY : HookStatus.OK;
+            }
+        };
+        long huge = Spte.makeLeaf(0x400, Spte.PG_LEVEL_2M, true, true, false, true, false);
+        long table = Spte.makeNonLeaf(0x999, false);
+        assertTrue(ext.split(RootKind.MIRROR, 0x400, Spte.PG_LEVEL_2M, huge, table), "OK on the last try");
+        assertEquals(ExternalTables.SPLIT_BUSY_RETRIES + 1, seen.size());
+        assertTrue(seen.get(0).isSplit());
+        assertEquals(0x400, seen.get(0).gfn());
+        assertTrue(h.bugs.isEmpty(), h.bugs::toString);
+
+        seen.clear();
+        busy[0] = ExternalTables.SPLIT_BUSY_RETRIES + 1;
+        assertFalse(ext.split(RootKind.MIRROR, 0x400, Spte.PG_LEVEL_2M, huge, table));
+        assertEquals(ExternalTables.SPLIT_BUSY_RETRIES + 1, seen.size(), "never more than the bound");
+        assertEquals(List.of("split_external_spt failed for gfn 0x400 level 2 (busy 65 times): " + HookStatus.BUSY),
+                h.bugs);
+    }
+
+    @Test
+    void aFailingHookBugsTheVmNamingTheHookAndTheEntry() {
+        HookStatus eio = HookStatus.error(Errno.EIO, "firmware said no");
+        h.backend = new VmBackend() {
+            @Override
+            public HookStatus setExternalSpte(SpteChange change) {
+                seen.add(change);
+                return change.isInstall() ? eio : HookStatus.BUSY;
+            }
+
+            @Override
+            public HookStatus splitExternalSpt(SpteChange change) {
+                return eio;
+            }
+
+            @Override
+            public HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
+                return eio;
+            }
+        };
+        long leaf = Spte.makeLeaf(0x10, Spte.PG_LEVEL_4K, true, true, true, true, false);
+        assertEquals(eio, ext.install(RootKind.MIRROR, 0x10, 1, Spte.SHADOW_NONPRESENT_VALUE, leaf));
+        ext.removeLeaf(RootKind.MIRROR, 0x11, 1, leaf);
+        assertTrue(seen.get(1).isLeafRemoval());
+        assertEquals(SpteChange.Entry.ABSENT, seen.get(1).after());
+        assertFalse(ext.split(RootKind.MIRROR, 0x200, 2, leaf, leaf));
+        ext.freeTable(RootKind.MIRROR, 0x400, 2);
+        assertEquals(List.of("set_external_spte failed to install gfn 0x10 level 1: " + eio,
+                "remove_external_spte failed for gfn 0x11 level 1: " + HookStatus.BUSY,
+                "split_external_spt failed for gfn 0x200 level 2: " + eio,
+                "free_external_spt failed for the table at gfn 0x400 level 2: " + eio), h.bugs);
+
+        h.bugs.clear();
+        h.backend = new VmBackend() {
+            @Override
+            public HookStatus setExternalSpte(SpteChange change) {
+                return HookStatus.BUSY;
+            }
+        };
+        assertEquals(HookStatus.BUSY, ext.install(RootKind.MIRROR, 0x10, 1, Spte.SHADOW_NONPRESENT_VALUE, leaf));
+        assertTrue(h.bugs.isEmpty(), "a busy install is retried by the fault, not a bug");
+    }
+}

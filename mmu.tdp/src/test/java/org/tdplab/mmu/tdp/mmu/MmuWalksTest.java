@@ -1,0 +1,247 @@
+package org.tdplab.mmu.tdp.mmu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.tdp.spte.Spte;
+
+/**
+ * The walks besides faults and zaps — aging, write protection for dirty logging, eager splitting, huge page
+ * recovery and NX huge page recovery — as a kernel developer checks them: what changed, whether the TLB was flushed,
+ * and that the MMU lock and the RCU read section were released.
+ */
+class MmuWalksTest {
+    private static final int L4K = Spte.PG_LEVEL_4K, L2M = Spte.PG_LEVEL_2M, L1G = Spte.PG_LEVEL_1G;
+
+    private final MmuHarness h = MmuHarness.ordinary();
+    private final TdpMmu mmu = h.mmu;
+    private final int root = root(h);
+
+    private static int root(MmuHarness h) {
+        h.mmu.lock.readLock();
+        try {
+            return h.mmu.roots.get(false);
+        } finally {
+            h.mmu.lock.readUnlock();
+        }
+    }
+
+    @Test
+    void agingCountsYoungPagesClipsHugeLeavesToTheRangeAndClearsOnlyWhenAsked() {
+        for (long gfn = 0; gfn < 3; gfn++)
+            h.map(root, gfn, L4K, false);
+        h.map(root, 0x200, L2M, false);
+        assertEquals(3, mmu.aging.age(0, 4, false));
+        h.assertQuiescent();
+        assertEquals(0x10, mmu.aging.age(0x300, 0x310, false), "only the part of the 2M leaf inside the range");
+        assertEquals(0x200 + 2, mmu.aging.age(1, 0x400, false));
+        assertEquals(3, mmu.aging.age(0, 4, true), "test-and-clear reports what was young");
+        h.assertQuiescent();
+        assertEquals(0, mmu.aging.age(0, 4, false), "aged");
+        assertEquals(0x200, mmu.aging.age(0, 0x400, false), "the 2M leaf was not in the range cleared");
+        assertTrue(h.mapped(root, 1), "aging never unmaps");
+        assertEquals(0x100001, Spte.pfn(h.last(root, 1)[1]));
+        assertTrue(h.flushes.isEmpty(), "aging never flushes");
+        assertEquals(3, h.changes.stream().filter(c -> Spte.isAccessed(c.oldSpte()) && !Spte.isAccessed(c.newSpte()))
+                .count(), "each aged SPTE was recorded");
+    }
+
+    @Test
+    void withoutAdBitsAgingMarksTheLeafForAccessTrackingAndRecordsIt() {
+        MmuHarness ad = new MmuHarness(VmCapabilities.ordinary("noad", 48).withAdDisabled(true));
+        int r = root(ad);
+        ad.map(r, 0x7, L4K, true);
+        ad.changes.clear();
+        assertEquals(1, ad.mmu.aging.age(0, 0x10, true));
+        ad.assertQuiescent();
+        assertEquals(1, ad.changes.size(), "the aged SPTE is recorded like any other change");
+        long aged = ad.changes.get(0).newSpte();
+        assertTrue(Spte.isAccessTracked(aged));
+        assertEquals(aged, ad.last(r, 0x7)[1]);
+        assertEquals(0x100007, Spte.pfn(aged), "aging never changes the pfn");
+        assertEquals(0, ad.mmu.aging.age(0, 0x10, false), "an access-tracked page is old");
+    }
+
+    @Test
+    void errorCodesKeepOnlyTheVendorBitsApart() {
+        long vendor = 1L << 20;
+        assertEquals(vendor, ErrorCode.vendorBits(vendor | ErrorCode.PRESENT | ErrorCode.WRITE | ErrorCode.USER
+                | ErrorCode.RSVD | ErrorCode.FETCH | ErrorCode.PRIVATE_ACCESS));
+        assertEquals(0, ErrorCode.vendorBits(ErrorCode.of(true, true, true)));
+        assertEquals(ErrorCode.USER | ErrorCode.WRITE | ErrorCode.FETCH | ErrorCode.PRESENT, ErrorCode.of(true, true, true));
+        assertEquals(ErrorCode.USER, ErrorCode.of(false, false, false));
+    }
+
+    @Test
+    void theMmuLockKnowsWhenDroppingItReallyReleasesIt() {
+        MmuLock lock = new MmuLock();
+        assertFalse(lock.writeHeldOnce());
+        lock.writeLock();
+        assertTrue(lock.writeHeldOnce());
+        lock.writeLock();
+        assertFalse(lock.writeHeldOnce(), "held twice");
+        lock.writeUnlock();
+        assertTrue(lock.writeHeldOnce());
+        lock.readLock();
+        assertTrue(lock.isReadLockedByMe());
+        lock.readUnlock();
+        lock.writeUnlock();
+        assertFalse(lock.isWriteLockedByMe());
+        assertFalse(lock.contended());
+    }
+
+    @Test
+    void writeProtectionFlushesOnlyWhenALeafLostWAndReleasesTheWriteLock() {
+        h.map(root, 0x10, L4K, true);
+        h.map(root, 0x11, L4K, true);
+        h.map(root, 0x200, L2M, true);
+        mmu.dirtyLog.writeProtect(0x10, 0x11, false);
+        h.assertQuiescent();
+        assertEquals(List.of(new MmuHarness.Flush(0x10, 1)), h.flushes);
+        assertFalse(Spte.isWritable(h.last(root, 0x10)[1]));
+        assertTrue(Spte.isWritable(h.last(root, 0x11)[1]), "outside the range");
+        assertTrue(Spte.isMmuWritable(h.last(root, 0x10)[1]), "a write fault can restore W");
+        mmu.dirtyLog.writeProtect(0x10, 0x11, false);
+        assertEquals(1, h.flushes.size(), "nothing lost W: no flush");
+        mmu.dirtyLog.writeProtect(0x10, 0x11, true);
+        assertEquals(2, h.flushes.size(), "a forced flush");
+        mmu.dirtyLog.writeProtect(0x0, 0x400, false);
+        assertFalse(Spte.isWritable(h.last(root, 0x2ff)[1]), "huge leaves lose W too");
+        assertEquals(new MmuHarness.Flush(0, 0x400), h.flushes.get(2));
+        h.assertQuiescent();
+    }
+
+    @Test
+    void eagerSplittingLeavesOnly4KLeavesInTheRangeWithoutAFlush() {
+        h.map(root, 1L << 18, L1G, true);
+        h.map(root, 0x400, L2M, true);
+        mmu.hugePages.split(1L << 18, (1L << 18) + 0x200);
+        h.assertQuiescent();
+        assertEquals(L4K, h.last(root, (1L << 18) + 0x1ff)[0]);
+        assertEquals(0x100000 + (1L << 18) + 0x1ff, Spte.pfn(h.last(root, (1L << 18) + 0x1ff)[1]));
+        assertEquals(L2M, h.last(root, (1L << 18) + 0x200)[0], "the rest of the 1G page is split to 2M only");
+        assertEquals(L2M, h.last(root, 0x400)[0], "outside the range");
+        assertEquals(0, mmu.stats.get(Stat.PAGES_1G));
+        assertEquals(512, mmu.stats.get(Stat.PAGES_4K));
+        assertEquals(511 + 1, mmu.stats.get(Stat.PAGES_2M));
+        assertEquals(2, mmu.stats.get(Stat.LPAGE_SPLITS));
+        assertTrue(h.flushes.isEmpty());
+    }
+
+    @Test
+    void recoveryRebuildsHugeLeavesWhereTheSlotAllowsAndFlushesOnce() {
+        for (long gfn = 0x200; gfn < 0x204; gfn++)
+            h.map(root, gfn, L4K, true);
+        h.map(root, 0x400, L4K, true);
+        h.map(root, 0x600, L4K, true);
+        int made = mmu.hugePages.recover(0x200, 0x600, gfn -> gfn == 0x400 ? L4K : L2M);
+        h.assertQuiescent();
+        assertEquals(1, made, "0x400 may only be mapped 4K; 0x600 is outside the range");
+        assertEquals(L2M, h.last(root, 0x2ff)[0]);
+        assertEquals(0x100200, Spte.pfn(h.last(root, 0x2ff)[1]));
+        assertEquals(L4K, h.last(root, 0x400)[0]);
+        assertEquals(L4K, h.last(root, 0x600)[0]);
+        assertEquals(List.of(new MmuHarness.Flush(0x200, 0x400)), h.flushes);
+        assertEquals(1, mmu.stats.get(Stat.PAGES_2M));
+        assertEquals(2, mmu.stats.get(Stat.PAGES_4K));
+        h.assertOnlyRootsLive(5);
+        assertEquals(0, mmu.hugePages.recover(0, 0x800, gfn -> L4K), "nothing may be huge");
+        assertEquals(1, h.flushes.size());
+        assertEquals(0, mmu.hugePages.recover(0x400, 0x5ff, gfn -> L2M), "the table at 0x400 ends past the range");
+        assertEquals(1, mmu.hugePages.recover(0x401, 0x800, gfn -> L2M), "only the table at 0x600 lies inside");
+        assertEquals(L4K, h.last(root, 0x400)[0]);
+        assertEquals(L2M, h.last(root, 0x600)[0]);
+    }
+
+    @Test
+    void recoveryMakesAGigabyteLeafWhereTheWholeGigabyteMayBeHuge() {
+        long g = 1L << 18;
+        h.map(root, g + 0x5, L4K, true);
+        h.map(root, g + 0x300, L4K, true);
+        assertEquals(1, mmu.hugePages.recover(g, 2 * g, gfn -> L1G), "one 1G leaf, not 2M leaves below it");
+        h.assertQuiescent();
+        assertEquals(L1G, h.last(root, g + 0x300)[0]);
+        assertEquals(0x100000 + g, Spte.pfn(h.last(root, g + 0x300)[1]), "made from the first leaf, aligned");
+        assertEquals(1, mmu.stats.get(Stat.PAGES_1G));
+        assertEquals(0, mmu.stats.get(Stat.PAGES_4K));
+        h.assertOnlyRootsLive(2);
+    }
+
+    @Test
+    void nxRecoveryZapsTheSplitTablesFlushesAndSkipsDirtyLoggedOnes() {
+        MmuHarness nx = new MmuHarness(VmCapabilities.ordinary("nx", 48).withNxHugePages(true, 1));
+        int r = root(nx);
+        for (long gfn : new long[] { 0x200, 0x400, 0x600 }) {
+            PageFault f = nx.fault(gfn, L4K, false);
+            f.exec = true;
+            f.hugePageDisallowed = true;
+            f.reqLevel = L2M;
+            nx.mmu.lock.readLock();
+            try {
+                assertEquals(PageFault.RET_PF_FIXED, nx.mmu.map.map(f, r));
+            } finally {
+                nx.mmu.lock.readUnlock();
+            }
+        }
+        assertEquals(3, nx.mmu.nx.possible());
+        assertEquals(3, nx.mmu.stats.get(Stat.NX_LPAGE_SPLITS));
+        int zapped = nx.mmu.nx.recover(gfn -> gfn == 0x400);
+        nx.assertQuiescent();
+        assertEquals(2, zapped);
+        assertEquals(0, nx.mmu.nx.possible(), "the dirty-logged one is only taken off the list");
+        assertEquals(0, nx.mmu.stats.get(Stat.NX_LPAGE_SPLITS));
+        assertFalse(nx.mapped(r, 0x200));
+        assertTrue(nx.mapped(r, 0x400));
+        assertFalse(nx.mapped(r, 0x600));
+        assertEquals(List.of(new MmuHarness.Flush(0, nx.mmu.maxGfn())), nx.flushes);
+        nx.assertOnlyRootsLive(4);
+        assertEquals(0, nx.mmu.nx.recover(gfn -> false));
+        assertEquals(1, nx.flushes.size(), "nothing zapped: no flush");
+        assertEquals(0, mmu.nx.recover(gfn -> false), "ratio 0: recovery is off");
+
+        // the middle of three listed tables replaced by a huge leaf leaves the list; recovery zaps the other two
+        MmuHarness nx2 = new MmuHarness(VmCapabilities.ordinary("nx", 48).withNxHugePages(true, 1));
+        int r2 = root(nx2);
+        for (long gfn : new long[] { 0x200, 0x400, 0x600 }) {
+            PageFault f = nx2.fault(gfn, L4K, false);
+            f.exec = true;
+            f.hugePageDisallowed = true;
+            f.reqLevel = L2M;
+            nx2.mmu.lock.readLock();
+            try {
+                nx2.mmu.map.map(f, r2);
+            } finally {
+                nx2.mmu.lock.readUnlock();
+            }
+        }
+        assertEquals(1, nx2.mmu.hugePages.recover(0x400, 0x600, gfn -> L2M), "the middle table becomes a 2M leaf");
+        assertEquals(2, nx2.mmu.nx.possible());
+        assertEquals(2, nx2.mmu.nx.recover(gfn -> false));
+        assertEquals(0, nx2.mmu.nx.possible());
+        assertFalse(nx2.mapped(r2, 0x200));
+        assertFalse(nx2.mapped(r2, 0x600));
+        assertTrue(nx2.mapped(r2, 0x400));
+        assertEquals(L2M, nx2.last(r2, 0x400)[0]);
+
+        // a split table that goes away with its root leaves the list too (tdp_mmu_unlink_sp)
+        PageFault f = nx.fault(0xa00, L4K, false);
+        f.exec = true;
+        f.hugePageDisallowed = true;
+        f.reqLevel = L2M;
+        nx.mmu.lock.writeLock();
+        try {
+            nx.mmu.map.map(f, r);
+            assertEquals(1, nx.mmu.nx.possible());
+            nx.mmu.zap.zapRoot(r, false);
+        } finally {
+            nx.mmu.lock.writeUnlock();
+        }
+        assertEquals(0, nx.mmu.nx.possible());
+        assertEquals(0, nx.mmu.stats.get(Stat.NX_LPAGE_SPLITS));
+    }
+}
