@@ -107,4 +107,57 @@ public class DiscoveryIT {
         }
         assertFalse(manager.find("x").isPresent());
     }
+
+    /** A type whose capabilities say private memory, and no mirror. */
+    static final class Liar implements Backend {
+        @Override
+        public String vmType() {
+            return "liar";
+        }
+
+        @Override
+        public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+            return VmCapabilities.ordinary("liar", gpaw).withPrivateMemory(
+                    org.tdplab.mmu.api.backend.PrivateSource.ATTRIBUTES, 1);
+        }
+
+        @Override
+        public org.tdplab.mmu.api.backend.VmBackend attach(org.tdplab.mmu.api.backend.VmContext vm,
+                Map<String, String> options) {
+            return new org.tdplab.mmu.api.backend.VmBackend() {
+            };
+        }
+    }
+
+    @Test
+    public void aServiceWhoseCapabilityPropertiesContradictItsCapabilitiesIsRefused() {
+        java.util.Hashtable<String, Object> lying = new java.util.Hashtable<>();
+        lying.put(Backend.VM_TYPE, "liar");
+        lying.put("mmu.cap.private_mem", false);
+        org.osgi.framework.ServiceRegistration<Backend> r = context.registerService(Backend.class, new Liar(), lying);
+        try {
+            assertFalse(manager.backends().stream().anyMatch(b -> b.vmType().equals("liar")));
+            try {
+                manager.create("l", "liar", 1, 48, Map.of());
+                fail("a refused backend served a VM");
+            } catch (MmuException e) {
+                assertEquals(Errno.ENODEV, e.errno());
+            }
+        } finally {
+            r.unregister();
+        }
+        java.util.Hashtable<String, Object> honest = new java.util.Hashtable<>();
+        honest.put(Backend.VM_TYPE, "liar");
+        honest.put("mmu.cap.private_mem", true);
+        r = context.registerService(Backend.class, new Liar(), honest);
+        try {
+            Map<String, String> caps = manager.backends().stream().filter(b -> b.vmType().equals("liar")).findFirst()
+                    .orElseThrow().properties();
+            assertEquals("true", caps.get("private_mem"));
+            assertEquals("the properties left out are derived", "false", caps.get("mirrored_pt"));
+            manager.create("l", "liar", 1, 48, Map.of()).destroy();
+        } finally {
+            r.unregister();
+        }
+    }
 }

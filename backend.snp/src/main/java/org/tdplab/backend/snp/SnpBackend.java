@@ -29,8 +29,9 @@ import org.tdplab.mmu.api.backend.VmType;
 
 /**
  * {@code KVM_X86_SNP_VM}: private memory from guest_memfd under the Reverse Map Table; one direct root, no mirror,
- * privateness from the guest's C-bit. One instance stands for one AMD host: its RMP and its ASIDs are shared by the
- * VMs it serves.
+ * privateness from the guest's C-bit. Each simulated host (a session of the core: a file of {@code ./tdplab run}, the
+ * shell) is one AMD host: its RMP and its ASIDs ({@link SnpHost}, the core's host state) are shared by the VMs of
+ * that session, and a new session starts with a fresh one.
  */
 @Component(configurationPid = SnpBackend.PID)
 @Designate(ocd = SnpBackend.Config.class)
@@ -65,7 +66,8 @@ public class SnpBackend implements Backend {
     /** Built-in latency table (see {@link Config#latency()}). */
     public static final FirmwareLatency DEFAULT_LATENCY = FirmwareLatency.parse("*=1000");
 
-    private final SnpHost host = new SnpHost(new Rmp(), new AsidPool());
+    /** The host of the VM attached or restored last, for tests. */
+    private volatile SnpHost lastHost;
     private volatile Map<String, String> defaults = Map.of();
     private volatile FirmwareLatency latency = DEFAULT_LATENCY;
 
@@ -123,13 +125,13 @@ public class SnpBackend implements Backend {
     public VmBackend attach(VmContext vm, Map<String, String> options) {
         SnpOptions parsed = SnpOptions.parse(withDefaults(options));
         vm.firmwareLatency(latency); // before launch, which calls firmware; the VM keeps this table
-        return new SnpVm(vm, host, parsed);
+        return new SnpVm(vm, host(vm), parsed);
     }
 
     /** Takes over a VM from the snapshot a previous SNP backend left (see {@link SnpVm#snapshot()}). */
     @Override
     public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
-        return SnpVm.restore(vm, host, SnpOptions.parse(withDefaults(options)), snapshot);
+        return SnpVm.restore(vm, host(vm), SnpOptions.parse(withDefaults(options)), snapshot);
     }
 
     @Override
@@ -150,8 +152,27 @@ public class SnpBackend implements Backend {
                                 + "it (EFAULT) while the page is guest-assigned"));
     }
 
-    /** This host's state, for tests. */
-    SnpHost host() {
-        return host;
+    /** The AMD host of the VM's session: its RMP and ASIDs, made when the session's first SNP VM is. */
+    private SnpHost host(VmContext vm) {
+        SnpHost h = vm.hostState(SnpHost.class, () -> new SnpHost(new Rmp(), new AsidPool()));
+        lastHost = h;
+        return h;
     }
+
+    /** The host of the VM attached or restored last (null before the first), for tests. */
+    SnpHost host() {
+        return lastHost;
+    }
+
+    /**
+     * The counters that count firmware calls: the RMP instructions and the SNP firmware commands (the latter are
+     * also recorded as calls when made).
+     */
+    @Override
+    public java.util.Set<String> firmwareCalls() {
+        return FIRMWARE_CALLS;
+    }
+
+    private static final java.util.Set<String> FIRMWARE_CALLS = java.util.Set.of("RMPUPDATE", "PSMASH", "PVALIDATE",
+            "RMPADJUST");
 }

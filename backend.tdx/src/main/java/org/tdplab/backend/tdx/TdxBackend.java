@@ -30,7 +30,8 @@ import org.tdplab.mmu.api.backend.VmType;
  * {@code KVM_X86_TDX_VM}: private memory mapped through KVM's mirror root onto the TDX module's Secure-EPT.
  * The shared bit is GPA bit 47 with GPAW 48 (4-level S-EPT) and bit 51 with GPAW 52 (5-level)
  * ({@code TDX_SHARED_BIT_PWL_4/5}). Each TD gets its own simulated TDX module ({@code .module}) driven by KVM's
- * TDX logic ({@code .kvm}); the platform's HKIDs are shared by the TDs of this service.
+ * TDX logic ({@code .kvm}); the platform's HKIDs ({@link HkidPool}, the core's host state) are shared by the TDs of
+ * one simulated host (a session of the core: a file of {@code ./tdplab run}, the shell), fresh for each session.
  */
 @Component(configurationPid = TdxBackend.PID)
 @Designate(ocd = TdxBackend.Config.class)
@@ -87,7 +88,6 @@ public class TdxBackend implements Backend {
     public static final FirmwareLatency DEFAULT_LATENCY = FirmwareLatency.parse("TDH.MEM.PAGE.AUG=4000",
             "TDG.MEM.PAGE.ACCEPT=500", "*=1000");
 
-    private final HkidPool hkids = new HkidPool();
     private volatile Map<String, String> defaults = Map.of();
     private volatile FirmwareLatency latency = DEFAULT_LATENCY;
 
@@ -156,14 +156,29 @@ public class TdxBackend implements Backend {
     public VmBackend attach(VmContext vm, Map<String, String> options) {
         TdxOptions parsed = TdxOptions.parse(withDefaults(options));
         vm.firmwareLatency(latency); // before the TD build, which calls SEAMCALLs; the TD keeps this table
-        return new TdxVm(vm, parsed, hkids);
+        return new TdxVm(vm, parsed, hkids(vm));
     }
 
     /** Takes over a TD from the snapshot a previous TDX backend left (see {@link TdxVm#snapshot()}). */
     @Override
     public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
-        return TdxVm.restore(vm, TdxOptions.parse(withDefaults(options)), hkids, snapshot);
+        return TdxVm.restore(vm, TdxOptions.parse(withDefaults(options)), hkids(vm), snapshot);
     }
+
+    /** The HKIDs of the TD's platform: one pool per simulated host (session). */
+    private static HkidPool hkids(VmContext vm) {
+        return vm.hostState(HkidPool.class, HkidPool::new);
+    }
+
+    /** Every SEAMCALL leaf (and the guest's TDCALLs the model counts) is a firmware call; TDX_OPERAND_BUSY is not. */
+    @Override
+    public java.util.Set<String> firmwareCalls() {
+        return FIRMWARE_CALLS;
+    }
+
+    private static final java.util.Set<String> FIRMWARE_CALLS = java.util.Arrays.stream(
+            org.tdplab.backend.tdx.module.Seamcall.values()).map(org.tdplab.backend.tdx.module.Seamcall::intelName)
+            .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
     @Override
     public List<VmOption> options() {

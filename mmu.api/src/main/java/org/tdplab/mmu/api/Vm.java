@@ -164,8 +164,22 @@ public interface Vm {
      */
     List<SpteInfo> walk(long gpa, RootKind root);
 
-    /** Counters: the kernel's stat names for the core, the hardware's names for backend counters. */
+    /**
+     * Counters: the kernel's stat names for the core, the hardware's names for backend counters. Every name of
+     * {@link #firmwareCalls()} is among them (0 until called). After {@link #destroy()} these are the final counters,
+     * as the teardown left them (its own firmware calls included), and they no longer change.
+     */
     Map<String, Long> stats();
+
+    /**
+     * The names of the {@link #stats()} counters that count firmware calls: the ones the backend declares
+     * ({@code Backend#firmwareCalls}) and every name it recorded a call under ({@code VmContext#firmwareCall}),
+     * whatever their spelling. Workloads, reports and the shell add up and draw these, and no other counter, as
+     * firmware calls. Kept after {@link #destroy()}.
+     */
+    default Set<String> firmwareCalls() {
+        return Set.of();
+    }
 
     /** Whether {@code KVM_BUG_ON} has marked the VM bugged. */
     boolean bugged();

@@ -26,9 +26,30 @@ public interface VmManager {
      */
     Vm create(String name, String type, int vcpus, int gpaw, Map<String, String> options);
 
+    /** A live VM by name: any VM of the process for the manager itself, only its own for a {@link #session()}. */
     Optional<Vm> find(String name);
 
+    /** The live VMs: every VM of the process for the manager itself, only its own for a {@link #session()}. */
     Collection<Vm> vms();
+
+    /**
+     * The VMs that were destroyed, in the order they were, each with its final counters: what a report shows of VMs
+     * it no longer has. A {@link #session()} keeps all of its own; the manager itself the last
+     * {@link #DESTROYED_KEPT} of the whole process.
+     */
+    List<DestroyedVm> destroyed();
+
+    /** How many destroyed VMs the manager itself remembers ({@link #destroyed()}). */
+    int DESTROYED_KEPT = 1024;
+
+    /**
+     * A new session: a manager over the same backends and host memory whose VMs form one simulated host of their
+     * own, so whatever a backend shares among the VMs of a host (key pools, a reverse map, firmware-global state:
+     * {@code VmContext#hostState}) starts fresh for it. {@link #find}, {@link #vms} and {@link #destroyed} of a
+     * session see only its own VMs; VM names stay unique across all sessions. {@code ./tdplab run} runs each file in
+     * a session of its own, and the shell is one. Observers are shared with the manager.
+     */
+    VmManager session();
 
     /** The backends discovered now, ordered by VM type. */
     List<BackendInfo> backends();

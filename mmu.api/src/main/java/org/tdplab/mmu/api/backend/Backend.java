@@ -8,7 +8,13 @@ import org.tdplab.mmu.api.MmuException;
 
 /**
  * A VM-type backend, registered as a service with the {@link VmType} and {@link Capabilities} properties.
- * One service per VM type it serves.
+ * One service per VM type it serves. The core checks the {@code mmu.cap.*} properties against
+ * {@link #capabilities} of a VM with no options when it binds the service, and refuses a service whose properties
+ * contradict them (a log line names the property and both values); a property left out is derived.
+ *
+ * <p>The service object serves every VM of its type in the process, across runs and sessions: what VMs of one
+ * simulated host share (key pools, a reverse map) belongs in {@link VmContext#hostState}, not in fields of the
+ * service, so that each session ({@code VmManager#session}, a file of {@code ./tdplab run}) starts from a fresh host.
  */
 @ConsumerType
 public interface Backend {
@@ -50,6 +56,17 @@ public interface Backend {
                     "VM type '%s': snapshot version %s with %d entries is incompatible (this backend restores only "
                             + "the stateless version 1)", vmType(), version, snapshot.size());
         return attach(vm, options);
+    }
+
+    /**
+     * The names of the counters its VMs' {@link VmBackend#stats()} report that count firmware calls (firmware leaf
+     * functions, reverse-map instructions, firmware commands), in any spelling: what workloads, reports, the shell and
+     * {@code expect stat} treat as firmware calls ({@code Vm#firmwareCalls}); a declared name a VM has not called yet
+     * reads 0. A name recorded through {@link VmContext#firmwareCall} counts as a firmware call whether declared or
+     * not; counters that are not calls (a status seen, a retry) must not be listed.
+     */
+    default java.util.Set<String> firmwareCalls() {
+        return java.util.Set.of();
     }
 
     /** The statements this backend contributes to the scenario language. */

@@ -5,7 +5,9 @@ import org.osgi.service.component.annotations.ComponentPropertyType;
 /**
  * Component property type: the capabilities a {@link Backend} advertises as service properties
  * ({@code mmu.cap.mirrored_pt}, {@code mmu.cap.private_mem}, {@code mmu.cap.protected_state},
- * {@code mmu.cap.shared_bit}). They must agree with {@link Backend#capabilities}.
+ * {@code mmu.cap.shared_bit}). They must agree with {@link Backend#capabilities} of a VM with no options (at gpaw 48
+ * and 52): the core refuses to bind a service whose properties contradict it, with a log line naming the property and
+ * both values; a property left out is derived from it (so a backend may leave this annotation out).
  */
 @ComponentPropertyType
 public @interface Capabilities {

@@ -11,6 +11,16 @@ public interface VmContext {
 
     int vcpus();
 
+    /**
+     * The state this backend service shares among the VMs of one simulated host — the VMs of one session of the core
+     * ({@code VmManager#session}; each file of {@code ./tdplab run} is one): a key pool, a reverse map, a firmware's
+     * global state. The first call for {@code type} in a session creates it with {@code create}; later calls of any
+     * VM of that session served by the same backend service get the same object. It lives as long as the session
+     * (it is dropped when the service goes away). Call it from {@link Backend#attach} or {@link Backend#restore},
+     * or from hooks; {@code create} must not call back into the core.
+     */
+    <T> T hostState(Class<T> type, java.util.function.Supplier<? extends T> create);
+
     // ---- host memory ------------------------------------------------------------------------------------------
 
     /** Allocates a host frame the backend's firmware model owns (control structures, external tables). */
@@ -104,7 +114,10 @@ public interface VmContext {
 
     // ---- accounting ---------------------------------------------------------------------------------------------
 
-    /** Records a firmware call: counted under {@code name} and traced with its status. */
+    /**
+     * Records a firmware call: counted under {@code name} and traced with its status. Every name recorded here is one
+     * of the VM's {@code Vm#firmwareCalls}, whatever its spelling.
+     */
     void firmwareCall(String name, long gfn, int level, String status);
 
     /**

@@ -43,8 +43,9 @@ public final class Replayer {
     private final Map<String, Target> targets = new LinkedHashMap<>();
     private final Collector collector = new Collector();
 
+    /** Replays on a fresh simulated host: a session of the core of its own, as a file of a run has. */
     public Replayer(VmManager manager, Options options) {
-        this.manager = manager;
+        this.manager = manager.session();
         this.options = options;
     }
 

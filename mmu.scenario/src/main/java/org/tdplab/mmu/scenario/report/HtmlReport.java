@@ -115,7 +115,7 @@ public final class HtmlReport {
         h.append("<div class=\"history\" id=\"").append(id).append("-history\"><p>Click a run above for its SPTE "
                 + "changes and firmware calls.</p></div>\n");
         h.append("<div class=\"chart levels\" id=\"").append(id).append("-levels\"></div>\n");
-        if (p.counters().entrySet().stream().anyMatch(c -> isFirmware(c.getKey()) && c.getValue() > 0))
+        if (p.counters().entrySet().stream().anyMatch(c -> p.firmwareCalls().contains(c.getKey()) && c.getValue() > 0))
             h.append("<div class=\"chart firmware\" id=\"").append(id).append("-firmware\"></div>\n");
         else
             h.append("<p>no firmware calls</p>\n");
@@ -134,11 +134,6 @@ public final class HtmlReport {
                 .append(String.format(Locale.ROOT, "%.2f ms", t.binNanos() / 1e6)).append(": faults: ").append(faults)
                 .append(", zaps: ").append(zaps).append("</p>\n<div class=\"chart timeline\" id=\"")
                 .append(data.timeline(t)).append("\"></div></div>\n");
-    }
-
-    static boolean isFirmware(String counter) {
-        return !counter.isEmpty() && Character.isUpperCase(counter.charAt(0)) && counter.equals(
-                counter.toUpperCase(Locale.ROOT));
     }
 
     static String hex(long v) {

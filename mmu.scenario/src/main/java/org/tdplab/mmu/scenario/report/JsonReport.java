@@ -22,12 +22,16 @@ import org.tdplab.mmu.scenario.run.FileResult;
  *                     "errno": name|null, "detail": text|null, "seconds": s, "output": [text…] } ],
  *     "expects":  [ { "line": n, "source": text, "held": bool, "found": text|null } ],
  *     "failures": [ { "line": n, "expected": text, "found": text, "details": [text…] } ],
- *     "vms":      [ { "name": n, "type": t, "bugged": bool, "counters": { name: n… },
+ *     "vms":      [ { "name": n, "type": t, "bugged": bool, "destroyed": bool, "counters": { name: n… },
+ *                     "firmware_calls": [name…],
  *                     "invariants": { "held": bool, "violations": [text…] } } ] } ] }
  * </pre>
  *
- * A VM's counters and invariant results are taken at the end of the file, before its teardown; a VM the file
- * destroyed itself is not listed. {@code output} holds a workload's metric lines.
+ * A VM the file destroyed itself is listed as it was destroyed ({@code "destroyed": true}, in the order of the
+ * destroys): its final counters, as its teardown left them, and the invariant check just before its destroy. The
+ * VMs left at the end of the file follow, their counters and invariant results taken before the teardown that ends
+ * the file. {@code firmware_calls} names the counters that count firmware calls (the VM's declaration, whatever their
+ * spelling). {@code output} holds a workload's metric lines.
  */
 public final class JsonReport {
     public static final String SCHEMA = "tdplab-run/1";
@@ -105,10 +109,12 @@ public final class JsonReport {
         o.addProperty("name", v.name());
         o.addProperty("type", v.type());
         o.addProperty("bugged", v.bugged());
+        o.addProperty("destroyed", v.destroyed());
         JsonObject counters = new JsonObject();
         for (Map.Entry<String, Long> c : v.counters().entrySet())
             counters.addProperty(c.getKey(), c.getValue());
         o.add("counters", counters);
+        o.add("firmware_calls", strings(List.copyOf(v.firmwareCalls())));
         JsonObject invariants = new JsonObject();
         invariants.addProperty("held", v.violations().isEmpty());
         invariants.add("violations", strings(v.violations()));

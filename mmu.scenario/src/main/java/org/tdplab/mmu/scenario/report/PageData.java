@@ -121,7 +121,7 @@ final class PageData {
     private static JsonObject firmware(VmPicture p) {
         JsonArray labels = new JsonArray(), ok = new JsonArray(), failed = new JsonArray(), statuses = new JsonArray();
         for (Map.Entry<String, Long> c : p.counters().entrySet()) {
-            if (!HtmlReport.isFirmware(c.getKey()) || c.getValue() <= 0)
+            if (!p.firmwareCalls().contains(c.getKey()) || c.getValue() <= 0)
                 continue;
             Map<String, Long> byStatus = p.history().calls().getOrDefault(c.getKey(), Map.of());
             long bad = byStatus.entrySet().stream().filter(e -> RegionHistory.failed(e.getKey()))

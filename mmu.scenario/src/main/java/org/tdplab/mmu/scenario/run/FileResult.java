@@ -40,9 +40,23 @@ public record FileResult(String file, int statements, int expectations, List<Fai
     public record ExpectRecord(int line, String source, boolean held, String found) {
     }
 
-    /** A VM at the end of the file, before its teardown: its counters and the checker's violations. */
+    /**
+     * A VM at the end of the file, before its teardown — or, when the file destroyed it ({@code destroyed}), after
+     * that teardown, with its final counters: its counters, which of them count firmware calls, and the checker's
+     * violations (for a destroyed VM, those of the check just before its destroy).
+     */
     public record VmRecord(String name, String type, boolean bugged, Map<String, Long> counters,
-            List<String> violations) {
+            List<String> violations, boolean destroyed, java.util.Set<String> firmwareCalls) {
+        public VmRecord {
+            counters = new java.util.TreeMap<>(counters);
+            violations = List.copyOf(violations);
+            firmwareCalls = new java.util.TreeSet<>(firmwareCalls);
+        }
+
+        public VmRecord(String name, String type, boolean bugged, Map<String, Long> counters,
+                List<String> violations) {
+            this(name, type, bugged, counters, violations, false, java.util.Set.of());
+        }
     }
 
     public boolean ok() {

@@ -123,8 +123,10 @@ final class FileRun {
             done++;
             if (progress != null)
                 progress.at(script.file(), done, script.statements().size() - expectationCount(), s.source());
-            if (s.verb().equals("vm.destroy"))
-                vms.find(s.vm()).filter(v -> !v.destroyed()).ifPresent(v -> invariants(v, "before it is destroyed"));
+            ScenarioVm doomed = s.verb().equals("vm.destroy")
+                    ? vms.find(s.vm()).filter(v -> !v.destroyed()).orElse(null) : null;
+            List<String> lastCheck = doomed == null ? List.of() : invariants(doomed, "before it is destroyed");
+            VmPicture lastPicture = doomed == null ? null : picture(doomed);
             long t0 = System.nanoTime();
             ScenarioVm target = pictures && s.verb().equals("run") && timelines.size() < 64
                     ? vms.find(s.vm()).filter(v -> !v.destroyed()).orElse(null) : null;
@@ -141,6 +143,8 @@ final class FileRun {
                 timelines.add(recorder.timeline(s.line(), s.source().strip(), target.name));
             }
             record(s, outcome, System.nanoTime() - t0);
+            if (doomed != null && doomed.destroyed())
+                destroyed(doomed, s.line(), lastCheck, lastPicture);
             print(s, outcome);
             unexpected(s, outcome, step.expectations());
             if (!outcome.violations().isEmpty())
@@ -249,16 +253,11 @@ final class FileRun {
                 show("final check of VM " + v.name);
                 List<String> all = invariants(v, "at the end of the file");
                 Vm vm = v.vm;
-                if (pictures && !vm.bugged()) {
-                    show("pictures of VM " + v.name + " for --html");
-                    try {
-                        vmPictures.add(Pictures.of(v, lanes.of(vm.name()), history.of(vm.name())));
-                    } catch (RuntimeException e) {
-                        // no picture of a VM that cannot be walked (suspended); the report says so by its absence
-                    }
-                }
-                vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), new java.util.TreeMap<>(vm.stats()),
-                        all));
+                VmPicture picture = picture(v);
+                if (picture != null)
+                    vmPictures.add(picture);
+                vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), vm.stats(), all, false,
+                        vm.firmwareCalls()));
                 boolean wasBugged = vm.bugged();
                 show("teardown of VM " + v.name);
                 vm.destroy();
@@ -278,6 +277,34 @@ final class FileRun {
             }
         }
         show(null);
+    }
+
+    /** The picture of a VM for {@code --html} (null without {@code --html}, or for a VM that cannot be walked). */
+    private VmPicture picture(ScenarioVm v) {
+        Vm vm = v.vm;
+        if (!pictures || vm.bugged())
+            return null;
+        show("pictures of VM " + v.name + " for --html");
+        try {
+            return Pictures.of(v, lanes.of(vm.name()), history.of(vm.name()));
+        } catch (RuntimeException e) {
+            return null; // no picture of a VM that cannot be walked (suspended); the report says so by its absence
+        } finally {
+            show(null);
+        }
+    }
+
+    /**
+     * A {@code vm.destroy} of the file destroyed {@code v}: the reports keep it with the counters its teardown left
+     * (the final ones), the check made just before, and the picture taken just before.
+     */
+    private void destroyed(ScenarioVm v, int line, List<String> lastCheck, VmPicture before) {
+        Vm vm = v.vm;
+        vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), vm.stats(), lastCheck, true,
+                vm.firmwareCalls()));
+        if (before != null)
+            vmPictures.add(before.destroyed(vm.stats(), vm.firmwareCalls(), "destroyed at line " + line
+                    + ": drawn as it was just before; the counters are the final ones, as its teardown left them"));
     }
 
     /** An exception that is not an errno: a bug in the model (or the runner), with where it was thrown. */

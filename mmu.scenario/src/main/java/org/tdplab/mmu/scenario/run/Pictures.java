@@ -71,7 +71,7 @@ final class Pictures {
             notes.add(String.format(java.util.Locale.ROOT, "history: %,d events of regions past the first %,d are "
                     + "counted, not kept", history.untracked(), RegionHistory.REGIONS));
         return new VmPicture(v.name, vm.type(), v.sharedMask(), slots, attrs, roots, regions, entries,
-                new TreeMap<>(vm.stats()), history, notes);
+                new TreeMap<>(vm.stats()), vm.firmwareCalls(), history, notes);
     }
 
     /** Walks one root of a VM, run by run. */

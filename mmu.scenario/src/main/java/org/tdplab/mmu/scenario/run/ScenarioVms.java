@@ -13,8 +13,10 @@ import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 
 /**
- * The VMs of one file run. The core is shared by every run in the process (and the interactive shell), so each
- * VM gets an internal name {@code run-N/NAME} that no other run can take; reports show the scenario's names.
+ * The VMs of one file run, in a session of the core of their own ({@code VmManager.session()}): one simulated host,
+ * so whatever backends share among a host's VMs starts fresh for each file, and a file run twice gives the same
+ * counters. The core is shared by every run in the process (and the interactive shell), so each VM gets an internal
+ * name {@code run-N/NAME} that no other run can take; reports show the scenario's names.
  */
 final class ScenarioVms {
     private static final AtomicLong RUNS = new AtomicLong();
@@ -29,7 +31,7 @@ final class ScenarioVms {
 
     /** VMs named {@code PREFIX NAME} inside the core (the interactive shell's session uses {@code shell-N/}). */
     ScenarioVms(VmManager manager, String prefix) {
-        this.manager = manager;
+        this.manager = manager.session();
         this.prefix = prefix;
     }
 

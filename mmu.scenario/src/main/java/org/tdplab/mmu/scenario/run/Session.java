@@ -94,6 +94,11 @@ public final class Session {
         }
     }
 
+    /** The session's VM called {@code name}, destroyed or not (a destroyed VM keeps its final counters). */
+    public Optional<Vm> anyVm(String name) {
+        return vms.find(name).map(v -> v.vm);
+    }
+
     /** The session's VM called {@code name}, not destroyed. */
     public Optional<Vm> vm(String name) {
         return vms.find(name).filter(v -> !v.destroyed()).map(v -> v.vm);

@@ -39,8 +39,9 @@ public final class Help {
             new Command("do", List.of(), "run any statement or expectation of the scenario language",
                     List.of("do tdx.finalize td", "do expect stat td TDH.MEM.PAGE.AUG = 16",
                             "do run vm demand_paging gpa=0 size=4M vcpus=2")),
-            new Command("stats", List.of(), "a VM's counters that are not zero, optionally those starting with PREFIX",
-                    List.of("stats td", "stats td TDH.")),
+            new Command("stats", List.of(), "a VM's counters that are not zero, optionally those starting with PREFIX; "
+                    + "'firmware': only its firmware calls and their total (a destroyed VM: its final counters)",
+                    List.of("stats td", "stats td TDH.", "stats td firmware")),
             new Command("dump", List.of(), "each page's walk in every root of a VM, every SPTE decoded",
                     List.of("dump td gpa=2M size=16K")),
             new Command("vms", List.of(), "the VMs that exist now: type, vCPUs, state (running, suspended, bugged, "
@@ -136,7 +137,7 @@ public final class Help {
     private static String usage(Command c) {
         return switch (c.name()) {
         case "do" -> "do STATEMENT…";
-        case "stats" -> "stats VM [PREFIX]";
+        case "stats" -> "stats VM [PREFIX|firmware]";
         case "dump" -> "dump VM gpa=A [size=S]";
         case "run" -> "run [--checked] [--quiet] [--trace FILE] [--json FILE] [--html FILE] FILE…";
         case "replay" -> "replay [--type TYPE] [--option K=V]… [--checked] [--exact] [--max N] TRACE";

@@ -106,17 +106,35 @@ public class ShellCommands {
         print(Interrupts.interruptible(() -> session.execute(String.join(" ", args))));
     }
 
-    /** The VM's counters that are not zero, optionally only those whose name starts with a prefix. */
+    /**
+     * The VM's counters that are not zero, optionally only those whose name starts with a prefix; {@code firmware}
+     * instead of a prefix: only the firmware calls (the counters the VM declares as such) and their total. A VM the
+     * shell destroyed shows its final counters.
+     */
     public void stats(String... args) {
         if (args.length < 1 || args.length > 2) {
-            out.println("usage: stats VM [PREFIX]");
+            out.println("usage: stats VM [PREFIX|firmware]");
             return;
         }
-        Optional<Vm> v = find(args[0]);
-        if (v.isEmpty())
+        Optional<Vm> v = session.anyVm(args[0]);
+        if (v.isEmpty()) {
+            find(args[0]);
             return;
+        }
         String p = args.length > 1 ? args[1] : "";
-        new TreeMap<>(v.get().stats()).forEach((k, n) -> {
+        Map<String, Long> stats = v.get().stats();
+        if (p.equals("firmware")) {
+            java.util.Set<String> calls = v.get().firmwareCalls();
+            long total = 0;
+            for (Map.Entry<String, Long> e : new TreeMap<>(stats).entrySet())
+                if (calls.contains(e.getKey()) && e.getValue() != 0) {
+                    out.printf("%-28s %d%n", e.getKey(), e.getValue());
+                    total += e.getValue();
+                }
+            out.printf("%-28s %d%n", "firmware calls", total);
+            return;
+        }
+        new TreeMap<>(stats).forEach((k, n) -> {
             if (n != 0 && k.startsWith(p))
                 out.printf("%-28s %d%n", k, n);
         });

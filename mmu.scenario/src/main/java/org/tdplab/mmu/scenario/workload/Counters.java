@@ -5,15 +5,15 @@ import java.util.TreeMap;
 
 /**
  * The counters a workload reports, as deltas of {@code Vm.stats()}: faults, retries, TLB flushes, and firmware
- * calls (the backend's counters, which carry the hardware's upper-case names), by kind.
+ * calls (the counters the VM names as firmware calls, {@code Vm.firmwareCalls()}, whatever their spelling), by kind.
  */
 record Counters(long faults, long fixed, long retries, long flushes, long firmware, Map<String, Long> byKind) {
-    static Counters delta(Map<String, Long> before, Map<String, Long> after) {
+    static Counters delta(Map<String, Long> before, Map<String, Long> after, java.util.Set<String> firmwareCalls) {
         Map<String, Long> kinds = new TreeMap<>();
         long fw = 0;
         for (Map.Entry<String, Long> e : after.entrySet()) {
             String k = e.getKey();
-            if (k.isEmpty() || !Character.isUpperCase(k.charAt(0)))
+            if (!firmwareCalls.contains(k))
                 continue;
             long d = e.getValue() - before.getOrDefault(k, 0L);
             if (d != 0) {

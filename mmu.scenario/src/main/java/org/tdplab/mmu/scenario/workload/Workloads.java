@@ -67,7 +67,7 @@ public final class Workloads {
         long total = System.nanoTime() - t0;
         c.report.time("Total run", total);
         Map<String, Long> after = vm.stats();
-        Counters counters = Counters.delta(before, after);
+        Counters counters = Counters.delta(before, after, vm.firmwareCalls());
         Projection projection = Projection.of(before, after, vcpus);
         c.report.line("%s", counters.line());
         c.report.line("%s", projection.line());

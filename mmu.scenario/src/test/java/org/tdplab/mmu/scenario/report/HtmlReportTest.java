@@ -171,14 +171,6 @@ class HtmlReportTest {
     }
 
     @Test
-    void firmwareCountersAreTheUpperCaseOnes() {
-        assertTrue(HtmlReport.isFirmware("TDH.MEM.PAGE.AUG"));
-        assertTrue(HtmlReport.isFirmware("PVALIDATE"));
-        assertFalse(HtmlReport.isFirmware("pf_taken"));
-        assertFalse(HtmlReport.isFirmware("pages_4k"));
-    }
-
-    @Test
     void anEmptyRunIsAPageToo() throws Exception {
         Document d = parse(HtmlReport.render(List.of(), false, 2));
         assertEquals(List.of(), charts(d));

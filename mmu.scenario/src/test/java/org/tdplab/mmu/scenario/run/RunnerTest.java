@@ -317,10 +317,26 @@ class RunnerTest {
     /** A manager that counts creations. */
     private static final class Counting implements VmManager {
         final VmManager delegate;
-        final AtomicInteger creates = new AtomicInteger();
+        final AtomicInteger creates;
 
         Counting(VmManager delegate) {
+            this(delegate, new AtomicInteger());
+        }
+
+        Counting(VmManager delegate, AtomicInteger creates) {
             this.delegate = delegate;
+            this.creates = creates;
+        }
+
+        /** A session counts into the same counter. */
+        @Override
+        public VmManager session() {
+            return new Counting(delegate.session(), creates);
+        }
+
+        @Override
+        public List<org.tdplab.mmu.api.DestroyedVm> destroyed() {
+            return delegate.destroyed();
         }
 
         @Override

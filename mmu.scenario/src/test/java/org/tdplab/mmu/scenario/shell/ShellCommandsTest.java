@@ -53,6 +53,26 @@ class ShellCommandsTest {
     }
 
     @Test
+    void statsFirmwareListsTheDeclaredCallsAndADestroyedVmKeepsItsCounters() {
+        sh.create("td", "type=tdx", "vcpus=1");
+        sh.slot("td", "0", "gpa=0", "size=4M", "flags=gmem");
+        sh.attr("td", "gpa=0", "size=4M", "private");
+        sh._do("tdx.finalize", "td");
+        sh.access("td", "vcpu=0", "accept", "gpa=0", "size=8K");
+        out();
+        sh.stats("td", "firmware");
+        String calls = out();
+        assertTrue(calls.matches("(?s).*TDH\\.MEM\\.PAGE\\.AUG +2\n.*firmware calls +\\d+\n"), calls);
+        assertTrue(!calls.contains("pages_4k") && !calls.contains("TDX_OPERAND_BUSY"), calls);
+        sh._do("vm.destroy", "td");
+        assertEquals("ok\n", out());
+        sh.stats("td", "TDH.MNG.KEY.FREEID");
+        assertEquals("TDH.MNG.KEY.FREEID           1\n", out(), "the destroyed TD's final counters");
+        sh._do("expect", "stat", "td", "TDH.MEM.PAGE.AUG", "=", "2");
+        assertEquals("holds\n", out());
+    }
+
+    @Test
     void dumpDecodesEachRootsEntries() {
         sh.create("td", "type=tdx", "vcpus=1");
         sh.slot("td", "0", "gpa=0", "size=4M", "flags=gmem");

@@ -117,14 +117,23 @@ class WorkloadsTest {
     void countersAreDeltasWithFirmwareCallsByKind() {
         Counters c = Counters.delta(Map.of("pf_taken", 3L, "RMPUPDATE", 1L),
                 Map.of("pf_taken", 5L, "pf_fixed", 2L, "pf_retry", 1L, "remote_tlb_flush", 4L, "RMPUPDATE", 3L,
-                        "PVALIDATE", 7L));
+                        "PVALIDATE", 7L, "BUSY_SEEN", 5L), Set.of("RMPUPDATE", "PVALIDATE"));
         assertEquals("faults 2 (fixed 2), retries 1, remote TLB flushes 4, firmware calls 9 (PVALIDATE 7, RMPUPDATE 2)",
-                c.line());
+                c.line(), "an upper-case counter that is not declared a firmware call is not one");
+    }
+
+    @Test
+    void firmwareCallsAreTheDeclaredOnesWhateverTheirSpelling() {
+        Counters c = Counters.delta(Map.of("hyp_share", 1L), Map.of("hyp_share", 4L, "hyp_unshare", 2L,
+                "pf_taken", 9L), Set.of("hyp_share", "hyp_unshare"));
+        assertEquals("faults 9 (fixed 0), retries 0, remote TLB flushes 0, firmware calls 5 (hyp_share 3, "
+                + "hyp_unshare 2)", c.line());
     }
 
     @Test
     void perGibLinesScaleTheRunToOneGib() {
-        Counters c = Counters.delta(Map.of(), Map.of("TDH.MEM.PAGE.AUG", 2L, "TDG.MEM.PAGE.ACCEPT", 4L));
+        Counters c = Counters.delta(Map.of(), Map.of("TDH.MEM.PAGE.AUG", 2L, "TDG.MEM.PAGE.ACCEPT", 4L),
+                Set.of("TDH.MEM.PAGE.AUG", "TDG.MEM.PAGE.ACCEPT"));
         assertEquals("Per GiB: firmware calls 3072 (TDG.MEM.PAGE.ACCEPT 2048, TDH.MEM.PAGE.AUG 1024)",
                 c.perGiB(2L << 20));
         Projection p = new Projection(512, 2_048_000, 2);

@@ -43,12 +43,29 @@ final class BackendRegistry {
 
     private final ConcurrentMap<String, List<Bound>> byType = new ConcurrentHashMap<>();
 
-    void add(ServiceReference<?> ref, Backend backend) {
+    /**
+     * Binds a service unless its {@code mmu.cap.*} properties contradict its capabilities: then it is refused and
+     * the reason returned (the property, its value and the capabilities' value), for the log.
+     */
+    Optional<String> add(ServiceReference<?> ref, Backend backend) {
         int ranking = ref.getProperty(Constants.SERVICE_RANKING) instanceof Integer r ? r : 0;
-        add(backend, describe(ref, backend), ranking);
+        return add(backend, describe(ref, backend), ranking);
     }
 
-    void add(Backend backend, BackendInfo info, int ranking) {
+    /** As {@link #add(ServiceReference, Backend)}, with the service's description given. */
+    Optional<String> add(Backend backend, BackendInfo advertised, int ranking) {
+        Map<String, String> derived = AdvertisedCaps.derive(backend);
+        List<String> wrong = AdvertisedCaps.mismatches(advertised.properties(), derived);
+        if (!wrong.isEmpty())
+            return Optional.of("backend service " + advertised.serviceId() + " of VM type '" + advertised.vmType()
+                    + "' (" + advertised.bundle() + " " + advertised.version() + ") refused: " + String.join("; ", wrong));
+        BackendInfo info = new BackendInfo(advertised.vmType(), AdvertisedCaps.completed(advertised.properties(),
+                derived), advertised.bundle(), advertised.version(), advertised.serviceId());
+        addChecked(backend, info, ranking);
+        return Optional.empty();
+    }
+
+    private void addChecked(Backend backend, BackendInfo info, int ranking) {
         byType.computeIfAbsent(info.vmType(), t -> new CopyOnWriteArrayList<>()).add(new Bound(backend, info, ranking));
     }
 

@@ -1,6 +1,7 @@
 package org.tdplab.mmu.tdp.vm;
 
 import java.util.Map;
+import java.util.Set;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
@@ -38,6 +39,10 @@ final class BackendSlot {
     private final Object resumed = new Object();
     /** The service that serves the VM; null while suspended. */
     private volatile Backend serving;
+    /** The service attaching or restoring the VM's backend side now, else the serving one (for host state). */
+    private volatile Backend binding;
+    /** The firmware call names the serving (or last) service declared. */
+    private volatile Set<String> declaredFirmwareCalls = Set.of();
     private volatile String servingVersion = "-";
     private volatile Map<String, Object> snapshot;
     private volatile String refusal;
@@ -55,8 +60,19 @@ final class BackendSlot {
     /** The VM's first backend: its side of the VM is attached now. */
     void attach(Backend service, VmContext context) {
         this.context = context;
+        binding = service;
         this.backend = service.attach(context, options);
+        declaredFirmwareCalls = Set.copyOf(service.firmwareCalls());
         serving = service;
+    }
+
+    /** The service whose host state the VM's backend side uses: the one attaching or restoring it, or serving it. */
+    Backend binding() {
+        return binding;
+    }
+
+    Set<String> declaredFirmwareCalls() {
+        return declaredFirmwareCalls;
     }
 
     /** The backend's side of the VM now (null while suspended). */
@@ -194,7 +210,9 @@ final class BackendSlot {
                 return false;
             VmBackend restored;
             try {
+                binding = candidate;
                 restored = candidate.restore(context, options, snapshot);
+                declaredFirmwareCalls = Set.copyOf(candidate.firmwareCalls());
             } catch (RuntimeException e) {
                 refusal = version + " refused the snapshot: " + reason(e);
                 return false;

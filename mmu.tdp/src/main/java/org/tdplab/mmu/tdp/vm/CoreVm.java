@@ -1,7 +1,6 @@
 package org.tdplab.mmu.tdp.vm;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -59,10 +58,19 @@ public final class CoreVm implements Vm {
     private final Conversions conversions;
     private final Teardown teardown;
     private final Consumer<CoreVm> onDestroy;
+    private final VmStats stats;
+    /** The simulated host (session) the VM belongs to. */
+    final HostScope hostScope;
 
     CoreVm(int id, String name, String type, int nvcpus, VmCapabilities caps, HostMemory memory, Backend backend,
             Map<String, String> options, List<MmuObserver> observers, Consumer<CoreVm> onDestroy) {
+        this(id, name, type, nvcpus, caps, memory, backend, options, observers, onDestroy, new HostScope(0));
+    }
+
+    CoreVm(int id, String name, String type, int nvcpus, VmCapabilities caps, HostMemory memory, Backend backend,
+            Map<String, String> options, List<MmuObserver> observers, Consumer<CoreVm> onDestroy, HostScope hostScope) {
         this.caps = caps;
+        this.hostScope = hostScope;
         this.onDestroy = onDestroy;
         this.trace = new Tracer(name, observers);
         this.ops = new OperationStream(trace);
@@ -82,7 +90,9 @@ public final class CoreVm implements Vm {
         this.memslots = new MemslotOps(status, mem, mmu);
         this.dirtyLog = new DirtyLog(status, mem, mmu);
         this.teardown = new Teardown(status, vcpus, mem, mmu, gate);
-        this.context = new CoreVmContext(status, mmu, vcpus, mem, faults, guest, trace, this::recoverNxHugePages);
+        this.context = new CoreVmContext(status, mmu, vcpus, mem, faults, guest, trace, this::recoverNxHugePages,
+                hostScope, gate);
+        this.stats = new VmStats(mmu, context, gate);
         try {
             gate.attach(backend, context);
         } catch (MmuException e) {
@@ -251,7 +261,10 @@ public final class CoreVm implements Vm {
 
     @Override
     public void destroy() {
-        ioctl(() -> "kvm_destroy_vm", () -> teardown.destroy(() -> onDestroy.accept(this)));
+        ioctl(() -> "kvm_destroy_vm", () -> teardown.destroy(() -> {
+            stats.freeze();
+            onDestroy.accept(this);
+        }));
     }
 
     // ---- guest ---------------------------------------------------------------------------------------------
@@ -352,22 +365,16 @@ public final class CoreVm implements Vm {
         return new CoreMmuView(mmu, mem).walk(gpa, root);
     }
 
+    /** The counters now; after {@link #destroy()} the final ones, as the teardown left them. */
     @Override
     public Map<String, Long> stats() {
-        return gate.call(this::statsNow);
+        Map<String, Long> last = stats.finalStats();
+        return last != null ? last : gate.call(stats::now);
     }
 
-    private Map<String, Long> statsNow() {
-        Map<String, Long> out = new LinkedHashMap<>(mmu.stats.snapshot());
-        context.firmwareCalls.forEach((name, count) -> out.put(name, count.sum()));
-        out.put("projected_firmware_ns", context.projectedFirmwareNanos.sum());
-        out.putAll(gate.backend().stats());
-        if (gate.suspensions.sum() > 0) { // only VMs that went through a backend swap carry these
-            out.put("swap_suspensions", gate.suspensions.sum());
-            out.put("swap_ops_waited", gate.opsWaited.sum());
-            out.put("swap_last_pause_us", gate.lastPauseNanos / 1000);
-        }
-        return out;
+    @Override
+    public Set<String> firmwareCalls() {
+        return stats.firmwareCalls();
     }
 
     // ---- hot swap ---------------------------------------------------------------------------------------------

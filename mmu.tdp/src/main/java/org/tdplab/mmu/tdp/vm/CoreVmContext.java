@@ -28,6 +28,9 @@ final class CoreVmContext implements VmContext {
     private final Tracer trace;
     /** {@code kvm_recover_nx_huge_pages} as the VM runs it (an operation of its own). */
     private final IntSupplier nxRecovery;
+    /** The simulated host the VM belongs to, and the gate that says which service asks for its state. */
+    private final HostScope host;
+    private final BackendSlot gate;
     /** The range the verb running now handed back; under {@code slots_lock}. */
     private Remaining handedBack;
     /** Firmware calls by name, as the hardware names them. */
@@ -38,7 +41,9 @@ final class CoreVmContext implements VmContext {
     volatile FirmwareLatency latency = FirmwareLatency.NONE;
 
     CoreVmContext(VmStatus status, TdpMmu mmu, Vcpus vcpus, VmMemory mem, FaultHandler faults, GuestOps guest,
-            Tracer trace, IntSupplier nxRecovery) {
+            Tracer trace, IntSupplier nxRecovery, HostScope host, BackendSlot gate) {
+        this.host = host;
+        this.gate = gate;
         this.status = status;
         this.mmu = mmu;
         this.vcpus = vcpus;
@@ -59,6 +64,11 @@ final class CoreVmContext implements VmContext {
         Remaining r = handedBack;
         handedBack = null;
         return r;
+    }
+
+    @Override
+    public <T> T hostState(Class<T> type, java.util.function.Supplier<? extends T> create) {
+        return host.state(gate.binding(), type, create);
     }
 
     @Override

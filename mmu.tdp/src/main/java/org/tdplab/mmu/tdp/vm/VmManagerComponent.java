@@ -19,6 +19,7 @@ import org.osgi.service.component.annotations.ReferencePolicyOption;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import org.tdplab.mmu.api.DestroyedVm;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuObserver;
 import org.tdplab.mmu.api.MmuException;
@@ -39,6 +40,13 @@ import org.tdplab.mmu.tdp.mem.HostMemory;
 public class VmManagerComponent implements VmManager {
     private final BackendRegistry backends = new BackendRegistry();
     private final ConcurrentMap<String, CoreVm> vms = new ConcurrentHashMap<>();
+    /** The host of the VMs created through the manager itself; sessions have their own. */
+    private final HostScope host = new HostScope(DESTROYED_KEPT);
+    /** Every VM destroyed in the process, the last {@link #DESTROYED_KEPT}. */
+    private final HostScope everyHost = new HostScope(DESTROYED_KEPT);
+    /** Every host (session) still in use, to drop a departing service's host state. */
+    private final java.util.Set<HostScope> hosts = java.util.Collections.synchronizedSet(
+            java.util.Collections.newSetFromMap(new java.util.WeakHashMap<>()));
     /** Simulated host physical memory, shared by every VM as a host's RAM is; it grows up to its limit. */
     private final HostMemory memory = hostMemory(hostMemoryLimit());
 
@@ -46,6 +54,8 @@ public class VmManagerComponent implements VmManager {
         return new HostMemory(Math.min(HostMemory.DEFAULT_SIZE, limit), limit);
     }
     private final List<MmuObserver> observers = new CopyOnWriteArrayList<>();
+    /** Where a refused backend service is reported, one line each (the console; tests listen). */
+    volatile java.util.function.Consumer<String> log = System.err::println;
     private final AtomicInteger ids = new AtomicInteger();
     private volatile long suspendTimeoutNanos = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(
             BackendSlot.DEFAULT_TIMEOUT_MS);
@@ -77,7 +87,11 @@ public class VmManagerComponent implements VmManager {
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
     void bindBackend(ServiceReference<Backend> ref, Backend backend) {
-        backends.add(ref, backend);
+        Optional<String> refused = backends.add(ref, backend);
+        if (refused.isPresent()) {
+            log.accept("tdplab: " + refused.get());
+            return;
+        }
         resumeSuspended(backend.vmType());
         upgradeTo(backend);
     }
@@ -122,15 +136,27 @@ public class VmManagerComponent implements VmManager {
     /** Outside a container (tests, benchmarks): binds a backend the way the service reference would. */
     void unbindStandalone(Backend backend) {
         backends.remove(backend);
+        forgetHostState(backend);
         for (CoreVm vm : vms.values())
             vm.gate().suspend(backend);
         resumeSuspended(backend.vmType());
     }
 
     void bindStandalone(Backend backend, long id, String version) {
-        backends.add(backend, new BackendInfo(backend.vmType(), Map.of(), "standalone", version, id), 0);
+        bindStandalone(backend, id, version, Map.of());
+    }
+
+    /** As a bind of a service with these {@code mmu.cap.*} properties (without the prefix, as text). */
+    boolean bindStandalone(Backend backend, long id, String version, Map<String, String> caps) {
+        Optional<String> refused = backends.add(backend, new BackendInfo(backend.vmType(), caps, "standalone", version,
+                id), 0);
+        if (refused.isPresent()) {
+            log.accept("tdplab: " + refused.get());
+            return false;
+        }
         resumeSuspended(backend.vmType());
         upgradeTo(backend);
+        return true;
     }
 
     void setSuspendTimeoutMillis(long ms) {
@@ -147,9 +173,17 @@ public class VmManagerComponent implements VmManager {
      */
     void unbindBackend(ServiceReference<Backend> ref, Backend backend) {
         backends.remove(ref);
+        forgetHostState(backend);
         for (CoreVm vm : vms.values())
             vm.gate().suspend(backend);
         resumeSuspended(backend.vmType());
+    }
+
+    private void forgetHostState(Backend backend) {
+        host.forget(backend);
+        synchronized (hosts) {
+            hosts.forEach(h -> h.forget(backend));
+        }
     }
 
     private void resumeSuspended(String type) {
@@ -164,6 +198,10 @@ public class VmManagerComponent implements VmManager {
 
     @Override
     public Vm create(String name, String type, int vcpus, int gpaw, Map<String, String> options) {
+        return create(host, name, type, vcpus, gpaw, options);
+    }
+
+    Vm create(HostScope in, String name, String type, int vcpus, int gpaw, Map<String, String> options) {
         if (name == null || name.isBlank())
             throw new MmuException(Errno.EINVAL, "a VM needs a name");
         if (vcpus < 1 || vcpus > 1024)
@@ -175,7 +213,7 @@ public class VmManagerComponent implements VmManager {
         if (vms.containsKey(name))
             throw new MmuException(Errno.EEXIST, "VM '%s' exists already", name);
         CoreVm vm = new CoreVm(ids.incrementAndGet(), name, type, vcpus, caps, memory, backend, opts, observers,
-                this::forget);
+                this::forget, in);
         vm.gate().timeoutNanos = suspendTimeoutNanos;
         backends.infoOf(backend).ifPresent(i -> vm.gate().describe(i.bundle() + " " + i.version()));
         if (vms.putIfAbsent(name, vm) != null) {
@@ -185,8 +223,36 @@ public class VmManagerComponent implements VmManager {
         return vm;
     }
 
+    /** A destroyed VM leaves the list; its final counters stay with its host and the manager. */
     private void forget(CoreVm vm) {
-        vms.remove(vm.name(), vm);
+        if (!vms.remove(vm.name(), vm))
+            return; // never listed: it lost a race for its name at creation
+        DestroyedVm last = new DestroyedVm(vm.name(), vm.type(), vm.stats(), vm.firmwareCalls(), vm.bugged(),
+                vm.deadReason().orElse(""));
+        vm.hostScope.destroyed(last);
+        everyHost.destroyed(last);
+    }
+
+    /** The live VMs of one host. */
+    Collection<Vm> vms(HostScope of) {
+        return vms.values().stream().filter(v -> v.hostScope == of).map(v -> (Vm) v).toList();
+    }
+
+    Optional<Vm> find(HostScope of, String name) {
+        return Optional.ofNullable(vms.get(name)).filter(v -> v.hostScope == of).map(v -> v);
+    }
+
+    /** Every VM destroyed in the process (the last {@link #DESTROYED_KEPT}). */
+    @Override
+    public List<DestroyedVm> destroyed() {
+        return everyHost.destroyed();
+    }
+
+    @Override
+    public VmManager session() {
+        HostScope h = new HostScope(Integer.MAX_VALUE);
+        hosts.add(h);
+        return new HostSession(this, h);
     }
 
     @Override
