@@ -89,6 +89,7 @@ public class TemplateBackendIT {
                 "guest t vcpu=0 write gpa=0 size=2M value=0x7",
                 "expect spte t gpa=0 present level=2M",
                 "expect stat t TEMPLATE.PREPARE >= 1",
+                "expect stat t firmware_calls >= 1",
                 "expect stat t template.hook.gmem_prepare >= 1",
                 "expect stat t template.hook.convert_before = 1",
                 "expect stat t template.hook.convert_after = 1",
@@ -102,6 +103,9 @@ public class TemplateBackendIT {
                 "expect value 7",
                 "expect spte t gpa=0x1000 present level=4K",
                 "expect stat t template.hook.check_access >= 1",
+                "vm.destroy t",
+                "expect stat t template.hook.teardown = 1",
+                "expect stat t template.hook.release_key = 1",
                 ""));
         StringBuilder out = new StringBuilder();
         assertEquals(out.toString(), 0, command(out, "mmu:run", "--checked", scenario.toString()));

@@ -2,6 +2,7 @@ package com.example.tdplab.template;
 
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import org.osgi.service.component.annotations.Component;
 import org.tdplab.mmu.api.Errno;
@@ -77,6 +78,12 @@ public class TemplateBackend implements Backend {
                     SNAPSHOT_FORMAT);
         vm.firmwareLatency(LATENCY);
         return TemplateVm.restore(vm, snapshot);
+    }
+
+    /** The counters that count firmware calls: what workloads, reports and {@code firmware_calls} add up. */
+    @Override
+    public Set<String> firmwareCalls() {
+        return Set.of(TemplateVm.PREPARE);
     }
 
     @Override

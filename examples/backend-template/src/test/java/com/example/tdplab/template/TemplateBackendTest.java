@@ -88,6 +88,7 @@ class TemplateBackendTest {
         Map<String, Long> stats = vm.stats();
         assertEquals(2L, stats.get("template.hook.gmem_prepare"));
         assertEquals(1L, stats.get("template.hook.gmem_invalidate"));
+        assertEquals(java.util.Set.of("TEMPLATE.PREPARE"), backend.firmwareCalls());
     }
 
     @Test
