@@ -151,6 +151,14 @@ public final class SnpVm implements VmBackend {
 
     // ---- hardware --------------------------------------------------------------------------------------------
 
+    /** The VMM communication exception's vector (#VC). */
+    static final int VC_VECTOR = 29;
+
+    @Override
+    public String exceptionName(int vector) {
+        return vector == VC_VECTOR ? "VC" : VmBackend.super.exceptionName(vector);
+    }
+
     /** The RMP checks after the nested walk; allocation-free. */
     @Override
     public long checkAccess(int vcpu, long gfn, long pfn, int level, boolean isPrivate, Access access) {
@@ -159,7 +167,7 @@ public final class SnpVm implements VmBackend {
         if (r == Rmp.ACCESS_OK)
             return Walk.translated(pfn, level);
         if (r == Rmp.ACCESS_VC)
-            return Walk.exception(Walk.EXC_VC); // #VC PAGE_NOT_VALIDATED (0x404)
+            return Walk.exception(VC_VECTOR); // #VC PAGE_NOT_VALIDATED (0x404)
         return Walk.violation(r | Pferr.access(write, exec));
     }
 

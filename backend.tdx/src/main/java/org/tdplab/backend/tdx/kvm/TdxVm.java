@@ -619,6 +619,14 @@ public final class TdxVm implements VmBackend {
 
     // ==== hardware and guest ====================================================================================
 
+    /** The virtualization exception's vector (#VE). */
+    static final int VE_VECTOR = 20;
+
+    @Override
+    public String exceptionName(int vector) {
+        return vector == VE_VECTOR ? "VE" : VmBackend.super.exceptionName(vector);
+    }
+
     /**
      * The CPU walks the S-EPT for a private GPA. A missing or blocked entry is an EPT violation (KVM maps it, the
      * access retries); a PENDING page is a #VE, or with SEPT_VE_DISABLE a TD exit KVM answers by killing the VM
@@ -634,7 +642,7 @@ public final class TdxVm implements VmBackend {
         if (r >= 0)
             return Walk.translated(r & ((1L << 56) - 1), (int) (r >>> 56));
         if (r == TdxModule.G_VE)
-            return Walk.exception(Walk.EXC_VE);
+            return Walk.exception(VE_VECTOR);
         if (r == TdxModule.G_PENDING_EXIT)
             return Walk.fatal(); // tdx_handle_ept_violation: kvm_vm_dead
         return Walk.violation(0);

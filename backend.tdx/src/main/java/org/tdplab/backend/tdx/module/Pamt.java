@@ -30,6 +30,25 @@ public final class Pamt implements java.io.Serializable {
     private static final long DIRTY = 1L << 6;
 
     private final Chunks chunks = new Chunks();
+    /**
+     * A chunk holds the 512 entries of one 2M range and, in its last element, how many of them are not zero, so
+     * that freeing a page tells whether the chunk emptied without scanning it (a TD's teardown frees every page).
+     */
+    private static final int COUNT = 512;
+
+    private static long[] newChunk() {
+        return new long[COUNT + 1];
+    }
+
+    /** Stores {@code v} as the entry {@code i} of chunk {@code c}, keeping its count of non-zero entries. */
+    private static void store(long[] c, int i, long v) {
+        long old = c[i];
+        c[i] = v;
+        if (old == 0 && v != 0)
+            c[COUNT]++;
+        else if (old != 0 && v == 0)
+            c[COUNT]--;
+    }
 
     public static long entry(int type, int size, int owner, long bepoch) {
         return type | ((long) size << SIZE_SHIFT) | ((long) (owner & 0xffff) << OWNER_SHIFT) | (bepoch << BEPOCH_SHIFT);
@@ -78,8 +97,8 @@ public final class Pamt implements java.io.Serializable {
             long p = pfn + i;
             long[] c = chunks.get(p >>> 9);
             if (c == null)
-                c = chunks.put(p >>> 9, new long[512]);
-            c[(int) (p & 511)] = entry;
+                c = chunks.put(p >>> 9, newChunk());
+            store(c, (int) (p & 511), entry);
         }
     }
 
@@ -94,7 +113,7 @@ public final class Pamt implements java.io.Serializable {
             long[] c = chunks.get(p >>> 9);
             if (c == null)
                 continue;
-            c[(int) (p & 511)] = dirtyKeyId >= 0 ? DIRTY | ((long) (dirtyKeyId & 0xffff) << OWNER_SHIFT) : 0;
+            store(c, (int) (p & 511), dirtyKeyId >= 0 ? DIRTY | ((long) (dirtyKeyId & 0xffff) << OWNER_SHIFT) : 0);
             dropIfEmpty(p >>> 9, c);
         }
     }
@@ -118,7 +137,7 @@ public final class Pamt implements java.io.Serializable {
     public void flush(long pfn, int keyId) {
         long[] c = chunks.get(pfn >>> 9);
         if (c != null && dirtyKeyId(pfn) == keyId) {
-            c[(int) (pfn & 511)] = 0;
+            store(c, (int) (pfn & 511), 0);
             dropIfEmpty(pfn >>> 9, c);
         }
     }
@@ -129,16 +148,14 @@ public final class Pamt implements java.io.Serializable {
             long[] c = chunks.get(key);
             for (int i = 0; i < 512; i++)
                 if ((c[i] & DIRTY) != 0)
-                    c[i] = 0;
+                    store(c, i, 0);
             dropIfEmpty(key, c);
         }
     }
 
     private void dropIfEmpty(long key, long[] c) {
-        for (long v : c)
-            if (v != 0)
-                return;
-        chunks.remove(key);
+        if (c[COUNT] == 0)
+            chunks.remove(key);
     }
 
     /** Visits every 4K page whose entry is not NDA. */

@@ -20,8 +20,13 @@ public interface VmBackend {
     // ---- backend-owned (external) tables ------------------------------------------------------------------------
     //
     // The core calls these for the roots whose tables the backend keeps a copy of, the one the hardware really
-    // walks: the mirror root of a VM with mirrored page tables ({@link VmCapabilities#mirroredPt}). Every change
-    // arrives decoded ({@link SpteChange}).
+    // walks: the mirror root of a VM with mirrored page tables ({@link VmCapabilities#mirroredPt}), and the direct
+    // root too when the backend mediates it ({@link VmCapabilities#externalDirect}). Every change arrives decoded
+    // ({@link SpteChange}, whose root says which). For the direct root, installs come as for the mirror (read lock,
+    // entry frozen, BUSY retries); every other change (a leaf removed or its permissions changed, a huge leaf split
+    // through splitExternalSpt, a table replaced by a leaf) is reported after the core made it, under the read or
+    // the write lock, and cannot be refused: anything but OK bugs the VM. Accessed/dirty-bit changes are not
+    // reported; a detached direct table is freed through freeExternalSpt, possibly under the read lock.
 
     /**
      * {@code set_external_spte(kvm, gfn, old_spte, new_spte, level)}: an entry of a backend-owned table changed.
@@ -65,7 +70,11 @@ public interface VmBackend {
     default void gmemPrepare(long pfn, long gfn, int order) {
     }
 
-    /** {@code kvm_arch_gmem_invalidate}: guest_memfd frees a folio. */
+    /**
+     * {@code kvm_arch_gmem_invalidate}: guest_memfd frees a folio, or — order 0, page by page — the punched pages
+     * of a huge folio a partial hole punch keeps, before the host clears them ({@link #hostAccess}). The backend
+     * gives the pages back to the host here. No MMU lock is held.
+     */
     default void gmemInvalidate(long pfn, int order) {
     }
 
@@ -75,6 +84,27 @@ public interface VmBackend {
      */
     default int privateMaxLevel(long gfn, long pfn) {
         return 3;
+    }
+
+    /**
+     * {@code kvm_arch_pre_set_memory_attributes}: {@code KVM_SET_MEMORY_ATTRIBUTES} (or
+     * {@link VmContext#setMemoryAttributes}) is about to make {@code [gfn, gfn + npages)} private or shared. Called
+     * with {@code slots_lock} and the MMU write lock held, before anything of the range changed (before the zap of
+     * the old kind); only for a range whose attributes really change. An error (or BUSY) refuses the change: the
+     * ioctl fails with the status's errno and reason and nothing changed. The hook must not call back into the
+     * {@link VmContext} (the locks are held).
+     */
+    default HookStatus preSetMemoryAttributes(long gfn, long npages, boolean toPrivate) {
+        return HookStatus.OK;
+    }
+
+    /**
+     * {@code kvm_arch_post_set_memory_attributes}: the attributes of {@code [gfn, gfn + npages)} are now
+     * {@code toPrivate}; the old kind's mappings are gone. Called with {@code slots_lock} and the MMU write lock
+     * held, before faults may map the range again. It cannot fail; it must not call back into the
+     * {@link VmContext}.
+     */
+    default void postSetMemoryAttributes(long gfn, long npages, boolean toPrivate) {
     }
 
     // ---- hardware ---------------------------------------------------------------------------------------------
@@ -112,8 +142,25 @@ public interface VmBackend {
     default void violationHandled(int vcpu, long gfn, long errorBits) {
     }
 
-    /** A host access to a frame (copying data in, clearing a page). Refuse with an exception for guest frames. */
+    /**
+     * The host is about to access frame {@code pfn} (copying data in, clearing a page): the core calls it before it
+     * writes a guest frame itself, e.g. when a partial hole punch zeroes the punched pages of a huge guest_memfd
+     * folio (after {@link #gmemInvalidate} of those pages, so a backend that gives pages back to the host there
+     * lets it). Refuse with an {@link MmuException} (errno and message) for a frame the host may not touch; the
+     * operation then fails with it. No MMU lock is held.
+     */
     default void hostAccess(long pfn, boolean write) {
+    }
+
+    /**
+     * The name of the guest exception of architectural {@code vector} that this backend's hooks raise
+     * ({@link Walk#exception}), as results and traces show it ({@code exception NAME}). The default names the
+     * vendor-neutral x86 vectors by their mnemonic without the '#' ({@code PF} for 14, {@code GP} for 13) and any
+     * other as {@code EXC<vector>}; a backend names its own (a virtualization exception, say). Pure: no lock, no
+     * state.
+     */
+    default String exceptionName(int vector) {
+        return Walk.architecturalName(vector);
     }
 
     // ---- guest protocols -------------------------------------------------------------------------------------

@@ -9,10 +9,13 @@ import org.tdplab.mmu.api.MmuException;
  *
  * @param vmType the VM type
  * @param gpaw guest physical address width (48 or 52); the root level follows from it
- * @param mirroredPt private memory is mapped through a mirror root (KVM's {@code kvm_has_mirrored_tdp})
+ * @param mirroredPt private memory is mapped through a mirror root (KVM's {@code kvm_has_mirrored_tdp}); the backend
+ *        keeps the table the hardware walks for private GPAs (see {@link VmBackend#translatePrivate}). Independent of
+ *        the shared bit: a VM may have mirrored tables and no shared bit (privateness from attributes alone)
  * @param privateMem the VM has private memory ({@code kvm_arch_has_private_mem})
  * @param protectedState guest state is protected ({@code has_protected_state}): no read-only memslots
- * @param sharedBit the GPA bit that marks a shared (direct) address, or -1 when the VM has none
+ * @param sharedBit the GPA bit that marks a shared (direct) address, or -1 when the VM has none (KVM's
+ *        {@code gfn_direct_bits}); independent of {@code mirroredPt}
  * @param privateSource where a fault's privateness comes from
  * @param privateMaxLevel the largest level a private leaf may have (1 = 4K), before the per-pfn hook
  * @param memtypeZapSupported whether {@code kvm_zap_gfn_range} zaps the leaves of every valid root, mirror ones
@@ -28,11 +31,17 @@ import org.tdplab.mmu.api.MmuException;
  *        0 turns recovery off)
  * @param dirtyLogByDirtyBit dirty logging clears D bits and the CPU logs the pages it dirties (a page-modification
  *        log) instead of write-protecting; needs A/D bits
+ * @param externalDirect the backend also mediates the direct (shared) root: every change of a direct-root entry is
+ *        reported through the external-table hooks too ({@link SpteChange#root()} says which root), as for a
+ *        hypervisor that owns the real stage-2 of shared memory as well
+ * @param sharedInPlace converting private memory to shared keeps its backing page (the guest_memfd page is shared
+ *        in place and shared faults of a guest_memfd memslot map it) instead of discarding it; converting back keeps
+ *        it too, so the data survives both ways
  */
 public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolean privateMem, boolean protectedState,
         int sharedBit, PrivateSource privateSource, int privateMaxLevel, boolean memtypeZapSupported,
         boolean slotZapAll, boolean preFaultAllowed, boolean acceptance, long mmioValue, boolean adDisabled, boolean nxHugePages,
-        int nxRecoveryRatio, boolean dirtyLogByDirtyBit) {
+        int nxRecoveryRatio, boolean dirtyLogByDirtyBit, boolean externalDirect, boolean sharedInPlace) {
 
     /** EPT-misconfig MMIO value (W|X), the default. */
     public static final long DEFAULT_MMIO_VALUE = 0b110;
@@ -44,8 +53,10 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
             throw new MmuException(Errno.EINVAL, "shared bit %d lies beyond gpaw=%d", sharedBit, gpaw);
         if (privateMaxLevel < 1 || privateMaxLevel > 3)
             throw new MmuException(Errno.EINVAL, "private max level %d is not 1..3", privateMaxLevel);
-        if (mirroredPt && sharedBit < 0)
-            throw new MmuException(Errno.EINVAL, "mirrored page tables need a shared bit");
+        if (sharedBit < -1)
+            throw new MmuException(Errno.EINVAL, "shared bit %d is neither a bit number nor -1 (none)", sharedBit);
+        if (sharedInPlace && !privateMem)
+            throw new MmuException(Errno.EINVAL, "in-place sharing needs private memory");
         if (nxRecoveryRatio < 0)
             throw new MmuException(Errno.EINVAL, "nx recovery ratio %d is negative", nxRecoveryRatio);
         if (dirtyLogByDirtyBit && adDisabled)
@@ -73,7 +84,7 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
     /** Capabilities of an ordinary VM of this type and width; adjust with the {@code with…} methods. */
     public static VmCapabilities ordinary(String vmType, int gpaw) {
         return new VmCapabilities(vmType, gpaw, false, false, false, -1, PrivateSource.NONE, 3, true, false, true,
-                false, DEFAULT_MMIO_VALUE, false, false, 60, false);
+                false, DEFAULT_MMIO_VALUE, false, false, 60, false, false, false);
     }
 
     /** Private memory, with where privateness comes from and the largest private level. */
@@ -85,12 +96,33 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
         });
     }
 
-    /** Mirrored page tables, with the shared bit that tells private from shared GPAs. */
+    /**
+     * Mirrored page tables and the shared bit that tells private from shared GPAs: {@link #withMirroredPt()} and
+     * {@link #withSharedBit(int)} together, the shape of a VM whose firmware owns the private tables and whose guest
+     * marks shared GPAs by a bit.
+     */
     public VmCapabilities withMirroredPt(int sharedBit) {
-        return with(c -> {
-            c.mirroredPt = true;
-            c.sharedBit = sharedBit;
-        });
+        return withMirroredPt().withSharedBit(sharedBit);
+    }
+
+    /** Mirrored page tables ({@code kvm_has_mirrored_tdp}), with or without a shared bit. */
+    public VmCapabilities withMirroredPt() {
+        return with(c -> c.mirroredPt = true);
+    }
+
+    /** The GPA bit that marks shared addresses ({@code gfn_direct_bits}); -1 for none. */
+    public VmCapabilities withSharedBit(int sharedBit) {
+        return with(c -> c.sharedBit = sharedBit);
+    }
+
+    /** The backend also mediates the direct root: its changes reach the external-table hooks. */
+    public VmCapabilities withExternalDirect() {
+        return with(c -> c.externalDirect = true);
+    }
+
+    /** Converting private memory to shared keeps the page (shared in place) instead of discarding it. */
+    public VmCapabilities withSharedInPlace() {
+        return with(c -> c.sharedInPlace = true);
     }
 
     public VmCapabilities withProtectedState() {
@@ -147,7 +179,7 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
         String vmType;
         int gpaw, sharedBit, privateMaxLevel, nxRecoveryRatio;
         boolean mirroredPt, privateMem, protectedState, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance,
-                adDisabled, nxHugePages, dirtyLogByDirtyBit;
+                adDisabled, nxHugePages, dirtyLogByDirtyBit, externalDirect, sharedInPlace;
         PrivateSource privateSource;
         long mmioValue;
 
@@ -169,12 +201,14 @@ public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolea
             nxHugePages = v.nxHugePages;
             nxRecoveryRatio = v.nxRecoveryRatio;
             dirtyLogByDirtyBit = v.dirtyLogByDirtyBit;
+            externalDirect = v.externalDirect;
+            sharedInPlace = v.sharedInPlace;
         }
 
         VmCapabilities build() {
             return new VmCapabilities(vmType, gpaw, mirroredPt, privateMem, protectedState, sharedBit, privateSource,
                     privateMaxLevel, memtypeZapSupported, slotZapAll, preFaultAllowed, acceptance, mmioValue,
-                    adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit);
+                    adDisabled, nxHugePages, nxRecoveryRatio, dirtyLogByDirtyBit, externalDirect, sharedInPlace);
         }
     }
 }

@@ -55,6 +55,19 @@ public interface VmContext {
      */
     boolean mapPrivate(long gfn);
 
+    /**
+     * {@code KVM_SET_MEMORY_ATTRIBUTES} on the backend's own account (a guest's share / unshare hypercall that the
+     * backend's firmware handles, say): makes {@code [gfn, gfn + npages)} private or shared with the same zaps,
+     * invalidation and hooks ({@link VmBackend#preSetMemoryAttributes}, {@link VmBackend#postSetMemoryAttributes})
+     * as the ioctl, but not recorded as an operation of its own (the verb or guest operation that called it is).
+     * Call it from a verb ({@link VmBackend#invoke}) or a guest hook, never from a hook that runs under the MMU
+     * lock. It does not discard or convert the backing; see {@link VmCapabilities#sharedInPlace}.
+     *
+     * @throws org.tdplab.mmu.api.MmuException EINVAL for a range beyond the VM or a VM without private memory, the
+     *     pre-hook's errno when it refused
+     */
+    void setMemoryAttributes(long gfn, long npages, boolean toPrivate);
+
     /** The guest_memfd pfn backing a private GFN (allocating and preparing it), or -1 when there is none. */
     long gmemPfn(long gfn);
 

@@ -13,13 +13,16 @@ public final class Walk {
     public static final long NOT_HANDLED = Long.MIN_VALUE;
     /** The entry is missing: an EPT/NPT violation exits to KVM's fault handler, then the access retries. */
     public static final int KIND_VIOLATION = 1;
-    /** An exception is injected into the guest; detail = {@link #exceptionCode}. */
+    /**
+     * An exception is injected into the guest; detail = its architectural vector number, which the backend names
+     * ({@link VmBackend#exceptionName}).
+     */
     public static final int KIND_EXCEPTION = 2;
     /** The VM cannot continue: the access exits with the VM dead (KVM kills it). */
     public static final int KIND_FATAL = 3;
 
-    /** Exception codes. */
-    public static final int EXC_VE = 1, EXC_VC = 2, EXC_PF = 3;
+    /** The largest exception vector ({@code 0..255}, as the IDT has them). */
+    public static final int MAX_VECTOR = 255;
 
     private Walk() {
     }
@@ -33,8 +36,19 @@ public final class Walk {
         return negative(KIND_VIOLATION, errorBits);
     }
 
-    public static long exception(int code) {
-        return negative(KIND_EXCEPTION, code);
+    /**
+     * The guest takes the exception of architectural vector {@code vector} (0..255); the backend names it for
+     * traces and results through {@link VmBackend#exceptionName}.
+     */
+    public static long exception(int vector) {
+        if (vector < 0 || vector > MAX_VECTOR)
+            throw new IllegalArgumentException("exception vector " + vector + " is not 0..255");
+        return negative(KIND_EXCEPTION, vector);
+    }
+
+    /** The vector of an exception outcome. */
+    public static int vector(long walk) {
+        return (int) detail(walk);
     }
 
     public static long fatal() {
@@ -61,13 +75,15 @@ public final class Walk {
         return walk & DETAIL_MASK;
     }
 
-    public static String exceptionName(long detail) {
-        return switch ((int) detail) {
-        case EXC_VE -> "VE";
-        case EXC_VC -> "VC";
-        case EXC_PF -> "PF";
-        default -> "EXC" + detail;
-        };
+    private static final String[] NAMES = { "DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", null, "TS",
+            "NP", "SS", "GP", "PF", null, "MF", "AC", "MC", "XM" };
+
+    /**
+     * The mnemonic (without '#') of a vendor-neutral x86 exception vector (0..19), or {@code EXC<vector>} for any
+     * other: the default of {@link VmBackend#exceptionName}.
+     */
+    public static String architecturalName(int vector) {
+        return vector >= 0 && vector < NAMES.length && NAMES[vector] != null ? NAMES[vector] : "EXC" + vector;
     }
 
     private static long negative(int kind, long detail) {

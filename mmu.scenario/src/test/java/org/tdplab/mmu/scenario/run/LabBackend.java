@@ -22,6 +22,9 @@ import org.tdplab.mmu.api.backend.Walk;
  * memory-type zaps (so {@code zap} bugs the VM), and on request makes a page raise #VE or the checker fail.
  */
 final class LabBackend implements Backend {
+    /** The vector the lab's {@code trap} verb raises (a virtualization exception's). */
+    static final int TRAP_VECTOR = 20;
+
     /** Every verb invoked, as {@code VM verb options flags}. */
     final List<String> invoked = new ArrayList<>();
 
@@ -68,7 +71,13 @@ final class LabBackend implements Backend {
 
             @Override
             public long checkAccess(int vcpu, long gfn, long pfn, int level, boolean isPrivate, Access access) {
-                return traps.contains(gfn) ? Walk.exception(Walk.EXC_VE) : Walk.translated(pfn, level);
+                return traps.contains(gfn) ? Walk.exception(TRAP_VECTOR) : Walk.translated(pfn, level);
+            }
+
+            /** The lab's trap names itself as the scenarios expect it. */
+            @Override
+            public String exceptionName(int vector) {
+                return vector == TRAP_VECTOR ? "VE" : VmBackend.super.exceptionName(vector);
             }
 
             @Override

@@ -150,12 +150,14 @@ public final class InvariantChecker {
             checkHuge(slot, gfn, level, leafPrivate, spte);
         else if (slot.isDirtyLogging() && Spte.isWritable(spte) && !slot.isDirty(gfn) && !mmu.caps.dirtyLogByDirtyBit())
             fail(21, "writable leaf at gfn 0x%x in dirty-logged memslot %d is not marked dirty", gfn, slot.id());
-        long want = leafPrivate ? gmemPfn(slot, gfn) : slot.hvaPfnIfPresent(gfn);
+        // a VM that shares in place maps the guest_memfd page for shared GFNs of a guest_memfd memslot too
+        boolean gmemBacked = leafPrivate || mmu.caps.sharedInPlace() && slot.isGmem();
+        long want = gmemBacked ? gmemPfn(slot, gfn) : slot.hvaPfnIfPresent(gfn);
         if (leafPrivate && !slot.isGmem())
             fail(8, "private leaf for gfn 0x%x in memslot %d, which has no guest_memfd", gfn, slot.id());
         else if (want < 0 || want != pfn)
             fail(leafPrivate ? 8 : 19, "%s leaf for gfn 0x%x maps pfn 0x%x, the %s backing is 0x%x",
-                    leafPrivate ? "private" : "shared", gfn, pfn, leafPrivate ? "guest_memfd" : "host", want);
+                    leafPrivate ? "private" : "shared", gfn, pfn, gmemBacked ? "guest_memfd" : "host", want);
     }
 
     private static long gmemPfn(Memslot slot, long gfn) {
@@ -175,12 +177,12 @@ public final class InvariantChecker {
             fail(21, "writable %s leaf at gfn 0x%x in dirty-logged memslot %d", Spte.levelName(level), gfn, slot.id());
         if (mmu.caps.privateMem() && slot.isMixed(gfn, level))
             fail(20, "%s leaf at gfn 0x%x covers GFNs of mixed attributes", Spte.levelName(level), gfn);
-        if (leafPrivate) {
+        if (leafPrivate || mmu.caps.sharedInPlace() && slot.isGmem()) {
             int order = slot.gmem().folioOrder(slot.gmemIndex(gfn));
             if (order < 9 * (level - 1))
                 fail(20, "private %s leaf at gfn 0x%x is larger than its guest_memfd folio (order %d)",
                         Spte.levelName(level), gfn, order);
-            if (level > mmu.caps.privateMaxLevel())
+            if (leafPrivate && level > mmu.caps.privateMaxLevel())
                 fail(20, "private %s leaf at gfn 0x%x exceeds the backend's private max level %d",
                         Spte.levelName(level), gfn, mmu.caps.privateMaxLevel());
         } else if (slot.hostMappingLevel(gfn) < level) {
@@ -213,9 +215,9 @@ public final class InvariantChecker {
             if (!vm.guestMode().current(v) || v.roots.direct == 0 || pool.isInvalid(v.roots.direct) || v.roots.reload)
                 continue;
             v.tlb.forEach((key, value) -> {
-                long indexGfn = key & ((1L << 60) - 1);
-                boolean encrypted = (key & (1L << 60)) != 0;
-                if (mmu.caps.mirroredPt() && (indexGfn & mmu.directBits) == 0)
+                long indexGfn = key & Tlb.GFN_MASK;
+                boolean encrypted = (key & Tlb.ENCRYPTED) != 0;
+                if ((key & Tlb.VIA_MIRROR) != 0)
                     return; // private translations of mirrored VMs come from the backend's table
                 long now = lookup(v.roots.direct, indexGfn);
                 boolean writable = (value & Tlb.W) != 0;

@@ -25,6 +25,21 @@ public interface GmemListener {
     default void free(GuestMemfd file, long pfn, int order) {
     }
 
+    /**
+     * A partial hole punch keeps the huge folio around page {@code pfn} (file index {@code index}) and is about to
+     * zero that punched page on the host's account: the page leaves the guest first. Throwing fails the punch (the
+     * invalidation still ends).
+     */
+    default void clearing(GuestMemfd file, long pfn, long index) {
+    }
+
+    /**
+     * The punched page {@link #clearing} announced is zero now and stays in the file, visible: it is prepared
+     * again for the guest, as a fresh page would have been.
+     */
+    default void cleared(GuestMemfd file, long pfn, long index) {
+    }
+
     /** Pages {@code [start, end)} are about to be removed: unmap them from the guest (kvm_gmem_invalidate_begin). */
     default void invalidateBegin(GuestMemfd file, long start, long end) {
     }

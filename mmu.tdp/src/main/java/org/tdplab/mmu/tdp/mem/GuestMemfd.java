@@ -177,25 +177,31 @@ public final class GuestMemfd {
 
     private void remove(long start, long end) {
         listener.invalidateBegin(this, start, end);
-        for (long i = folios.nextPresent(start, end); i < end; i = folios.nextPresent(i, end)) {
-            int level = folios.level(i);
-            long n = Levels.pages(level);
-            long head = Levels.alignDown(i, level);
-            long headPfn = folios.pfn(i) - (i - head);
-            if (head >= start && head + n <= end) {
-                folios.unmap(head, head + n);
-                listener.free(this, headPfn, Levels.shift(level));
-                memory.free(headPfn, level);
-            } else {
-                long to = Math.min(end, head + n);
-                for (long j = i; j < to; j++)
-                    memory.write(headPfn + (j - head), 0);
-                i = to;
-                continue;
+        try {
+            for (long i = folios.nextPresent(start, end); i < end; i = folios.nextPresent(i, end)) {
+                int level = folios.level(i);
+                long n = Levels.pages(level);
+                long head = Levels.alignDown(i, level);
+                long headPfn = folios.pfn(i) - (i - head);
+                if (head >= start && head + n <= end) {
+                    folios.unmap(head, head + n);
+                    listener.free(this, headPfn, Levels.shift(level));
+                    memory.free(headPfn, level);
+                } else {
+                    long to = Math.min(end, head + n);
+                    for (long j = i; j < to; j++) {
+                        listener.clearing(this, headPfn + (j - head), j);
+                        memory.write(headPfn + (j - head), 0);
+                        listener.cleared(this, headPfn + (j - head), j);
+                    }
+                    i = to;
+                    continue;
+                }
+                i = head + n;
             }
-            i = head + n;
+        } finally {
+            listener.invalidateEnd(this, start, end);
         }
-        listener.invalidateEnd(this, start, end);
     }
 
     private void checkIndex(long index) {

@@ -68,6 +68,24 @@ final class ExternalTables {
         return false;
     }
 
+    /**
+     * A change of a direct-root entry of a VM whose backend mediates the direct root ({@code externalDirect}),
+     * after the core made it (read or write lock): a leaf removed or changed, a huge leaf split (through the split
+     * hook), a table replaced by a leaf. Changes the backend cannot see in the decoded form (accessed/dirty bits) and
+     * the removal of a table entry (its leaves were reported and its free follows) are not reported. It cannot be
+     * undone, so anything but OK bugs the VM.
+     */
+    void directChanged(long gfn, int level, long oldSpte, long newSpte) {
+        SpteChange c = change(RootKind.DIRECT, gfn, level, oldSpte, newSpte);
+        if (c.before().equals(c.after()) || c.before().present() && !c.before().leaf() && !c.after().leaf())
+            return;
+        boolean split = c.isSplit();
+        HookStatus s = split ? host.backend().splitExternalSpt(c) : host.backend().setExternalSpte(c);
+        if (!s.isOk())
+            host.bug(String.format("%s failed for the direct entry at gfn 0x%x level %d: %s",
+                    split ? "split_external_spt" : "set_external_spte", gfn, level, s));
+    }
+
     /** {@code free_external_spt} (write lock), after every leaf below was removed. */
     void freeTable(RootKind root, long gfn, int level) {
         HookStatus s = host.backend().freeExternalSpt(root, gfn, level);

@@ -102,17 +102,9 @@ public final class Roots {
         }
     }
 
-    /**
-     * Whether an access of this privateness goes through the mirror root ({@code follow_mirrored_pt}): private GPAs
-     * of VMs with mirrored tables. Decided here only: the fault path, the hardware walk and the fast path ask.
-     */
-    public boolean followsMirror(boolean isPrivate) {
-        return isPrivate && mmu.caps.mirroredPt();
-    }
-
     /** {@code tdp_mmu_get_root_for_fault}. */
     public int forFault(VcpuRoots v, boolean isPrivate) {
-        return followsMirror(isPrivate) ? v.mirror : v.direct;
+        return mmu.routing.followsMirror(isPrivate) ? v.mirror : v.direct;
     }
 
     /** The vCPU drops its references (VM teardown); the caller holds the read lock. */

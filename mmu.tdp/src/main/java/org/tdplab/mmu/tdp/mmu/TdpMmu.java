@@ -30,9 +30,11 @@ public final class TdpMmu {
     public final int rootLevel;
     public final long directBits;
     final MmuHost host;
-    /** The hooks of the tables the backend keeps a copy of (mirror roots). */
+    /** The hooks of the tables the backend keeps a copy of (mirror roots, and direct ones it mediates). */
     final ExternalTables external;
     public final Roots roots;
+    /** How a fault is routed: its natural GFN, its privateness, its root. */
+    public final Routing routing;
     public final Zapper zap;
     public final TdpMap map;
     public final HugePages hugePages;
@@ -52,6 +54,7 @@ public final class TdpMmu {
         this.directBits = caps.gfnDirectBits();
         this.host = host;
         this.external = new ExternalTables(host);
+        this.routing = new Routing(caps);
         this.roots = new Roots(this);
         this.zap = new Zapper(this);
         this.map = new TdpMap(this);
@@ -130,6 +133,17 @@ public final class TdpMmu {
                 return BUSY;
             }
             pool.set(sptep, newSpte);
+        } else if (caps.externalDirect() && !isShadowPresent(old) && isShadowPresent(newSpte)) {
+            // a backend that mediates the direct root too installs its entries by the same frozen protocol
+            if (!pool.cas(sptep, old, FROZEN_SPTE)) {
+                it.refresh();
+                return BUSY;
+            }
+            if (!external.install(RootKind.DIRECT, it.gfn, it.level, old, newSpte).isOk()) {
+                pool.set(sptep, old);
+                return BUSY;
+            }
+            pool.set(sptep, newSpte);
         } else if (!pool.cas(sptep, old, newSpte)) {
             it.refresh();
             return BUSY;
@@ -191,6 +205,10 @@ public final class TdpMmu {
         host.traceSpteChanged(roots.kindOf(table), gfn, level, old, newSpte);
         if (wasPresent && !wasLeaf && (isLeaf || !isPresent || pfnChanged))
             handleRemovedPt(pool.idOfPfn(Spte.pfn(old)), shared);
+        // a mediated direct root: every other change reaches the backend once the core made it (installs under
+        // the read lock went through the frozen protocol already)
+        if (caps.externalDirect() && !pool.isMirror(table) && !(shared && !wasPresent && isPresent))
+            external.directChanged(gfn, level, old, newSpte);
     }
 
     /**
@@ -231,6 +249,8 @@ public final class TdpMmu {
         }
         if (mirror)
             external.freeTable(RootKind.MIRROR, base, level);
+        else if (caps.externalDirect())
+            external.freeTable(RootKind.DIRECT, base, level);
         rcu.callRcu(table);
     }
 

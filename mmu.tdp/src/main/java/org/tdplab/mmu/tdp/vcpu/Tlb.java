@@ -22,8 +22,13 @@ public final class Tlb {
         flush();
     }
 
-    public static long key(long gfn, boolean encrypted) {
-        return gfn | (encrypted ? 1L << 60 : 0);
+    /** Key bits: the guest's encrypted-access bit, and a translation the mirror (backend-owned) side gave. */
+    public static final long ENCRYPTED = 1L << 60, VIA_MIRROR = 1L << 61;
+    /** The GFN part of a key. */
+    public static final long GFN_MASK = ENCRYPTED - 1;
+
+    public static long key(long gfn, boolean encrypted, boolean viaMirror) {
+        return gfn | (encrypted ? ENCRYPTED : 0) | (viaMirror ? VIA_MIRROR : 0);
     }
 
     private int slot(long key) {

@@ -4,7 +4,6 @@ import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
-import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
@@ -19,8 +18,6 @@ final class Conversions {
     private final GuestOps guest;
     private final Tracer trace;
     private final OperationStream ops;
-    private final PrivateSource source;
-    private final long sharedBitMask;
 
     Conversions(VmStatus status, VmMemory mem, TdpMmu mmu, BackendSlot gate, HostOps host, GuestOps guest,
             Tracer trace, OperationStream ops) {
@@ -32,20 +29,19 @@ final class Conversions {
         this.guest = guest;
         this.trace = trace;
         this.ops = ops;
-        this.source = mmu.caps.privateSource();
-        this.sharedBitMask = Ranges.sharedBitMask(mmu.caps);
     }
 
     /**
      * The guest's conversion protocol, and the {@code KVM_HC_MAP_GPA_RANGE} exit handled as QEMU does: set the
-     * attributes, then discard the backing of the old kind, so a page converted away and back reads zero.
+     * attributes, then discard the backing of the old kind, so a page converted away and back reads zero — unless
+     * the VM shares in place ({@code sharedInPlace}): then the one guest_memfd page stays, with its data.
      */
     AccessResult convert(Vcpu v, boolean toPrivate, long gpa, long size) {
         AccessResult done = mapGpaRange(v, toPrivate, gpa, size);
         // a Linux guest accepts (validates) what it just made private before using it
         if (!done.completed() || !toPrivate || !mmu.caps.acceptance())
             return done;
-        long first = (gpa & ~sharedBitMask) >>> 12;
+        long first = mmu.routing.naturalGfn(gpa);
         return acceptRange(v, first, first + done.pages());
     }
 
@@ -58,23 +54,25 @@ final class Conversions {
     private AccessResult mapGpaRangeNow(Vcpu v, boolean toPrivate, long gpa, long size) {
         if (!mmu.caps.privateMem())
             throw new MmuException(Errno.EINVAL, "VM type %s has no private memory to convert", status.type);
-        long natural = gpa & ~sharedBitMask;
+        long natural = mmu.routing.naturalGpa(gpa);
         long[] r = Ranges.gfnRange("convert", natural, size, mmu.caps.maxGfn());
         gate.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
         host.setMemoryAttributes(natural, size, toPrivate);
-        mem.slotsLock.lock();
-        try {
-            if (toPrivate)
-                host.discardShared(r[0], r[1]);
-            else
-                host.punch(r[0], r[1], false);
-        } finally {
-            mem.slotsLock.unlock();
+        if (!mmu.caps.sharedInPlace()) {
+            mem.slotsLock.lock();
+            try {
+                if (toPrivate)
+                    host.discardShared(r[0], r[1]);
+                else
+                    host.punch(r[0], r[1], false);
+            } finally {
+                mem.slotsLock.unlock();
+            }
         }
         gate.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
         if (status.dead())
             return guest.ended(v, 0, GuestOps.EXIT_DEAD);
-        return AccessResult.done(r[1] - r[0], true, 0);
+        return done(r[1] - r[0]);
     }
 
     /**
@@ -91,7 +89,7 @@ final class Conversions {
                 return new AccessResult(gfn - start + r.pages(), r.exit(), r.exception(), true, 0);
             gfn += pages;
         }
-        return AccessResult.done(end - start, true, 0);
+        return done(end - start);
     }
 
     /**
@@ -105,10 +103,18 @@ final class Conversions {
         return r;
     }
 
+    /** The results of a whole 4K and 2M conversion or accept: immutable, so shared rather than made per page. */
+    private static final AccessResult DONE_4K = AccessResult.done(1, true, 0),
+            DONE_2M = AccessResult.done(512, true, 0);
+
+    private static AccessResult done(long pages) {
+        return pages == 1 ? DONE_4K : pages == 512 ? DONE_2M : AccessResult.done(pages, true, 0);
+    }
+
     private AccessResult acceptNow(Vcpu v, long gpa, long size, PageSize level) {
         if (!mmu.caps.acceptance())
             throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", status.type);
-        long natural = gpa & ~sharedBitMask;
+        long natural = mmu.routing.naturalGpa(gpa);
         long[] r = Ranges.gfnRange("accept", natural, size, mmu.caps.maxGfn());
         long step = level.bytes() >>> 12;
         if ((r[0] & (step - 1)) != 0 || ((r[1] - r[0]) & (step - 1)) != 0)
@@ -125,13 +131,13 @@ final class Conversions {
                     break;
                 // the instruction faulted on the operand it was translating (a 4K retry inside a 2M accept, say)
                 long at = v.operandGfn >= 0 ? v.operandGfn : gfn;
-                long outcome = guest.violation(v, w, at << 12, at, source == PrivateSource.ERROR_CODE);
+                long outcome = guest.violation(v, w, at << 12, at, mmu.routing.encryptedAccess(true));
                 if (outcome != GuestOps.DONE)
                     return guest.ended(v, gfn - r[0], outcome);
                 if (retries > GuestOps.MAX_RETRIES)
                     throw new MmuException(Errno.EAGAIN, "accept of gpa 0x%x never completed", gfn << 12);
             }
         }
-        return AccessResult.done(r[1] - r[0], true, 0);
+        return done(r[1] - r[0]);
     }
 }

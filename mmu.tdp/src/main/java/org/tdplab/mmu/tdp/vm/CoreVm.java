@@ -85,13 +85,13 @@ public final class CoreVm implements Vm {
         this.mem = new VmMemory(id, memory, caps, new Rcu(pool), expected, new GmemEvents(mmu, gate, expected));
         this.faults = new FaultHandler(status, mem, mmu, gate, trace);
         this.guest = new GuestOps(status, mem, mmu, vcpus.guestMode, gate, faults, trace);
-        this.host = new HostOps(status, mem, mmu);
+        this.host = new HostOps(status, mem, mmu, gate);
         this.conversions = new Conversions(status, mem, mmu, gate, host, guest, trace, ops);
         this.memslots = new MemslotOps(status, mem, mmu);
         this.dirtyLog = new DirtyLog(status, mem, mmu);
         this.teardown = new Teardown(status, vcpus, mem, mmu, gate);
-        this.context = new CoreVmContext(status, mmu, vcpus, mem, faults, guest, trace, this::recoverNxHugePages,
-                hostScope, gate);
+        this.context = new CoreVmContext(status, mmu, vcpus, mem, faults, guest, host, trace,
+                this::recoverNxHugePages, hostScope, gate);
         this.stats = new VmStats(mmu, context, gate);
         try {
             gate.attach(backend, context);

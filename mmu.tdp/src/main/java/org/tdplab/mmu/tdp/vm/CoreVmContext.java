@@ -5,6 +5,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntSupplier;
 
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.VmCapabilities;
@@ -25,6 +27,7 @@ final class CoreVmContext implements VmContext {
     private final VmMemory mem;
     private final FaultHandler faults;
     private final GuestOps guest;
+    private final HostOps hostOps;
     private final Tracer trace;
     /** {@code kvm_recover_nx_huge_pages} as the VM runs it (an operation of its own). */
     private final IntSupplier nxRecovery;
@@ -41,7 +44,8 @@ final class CoreVmContext implements VmContext {
     volatile FirmwareLatency latency = FirmwareLatency.NONE;
 
     CoreVmContext(VmStatus status, TdpMmu mmu, Vcpus vcpus, VmMemory mem, FaultHandler faults, GuestOps guest,
-            Tracer trace, IntSupplier nxRecovery, HostScope host, BackendSlot gate) {
+            HostOps hostOps, Tracer trace, IntSupplier nxRecovery, HostScope host, BackendSlot gate) {
+        this.hostOps = hostOps;
         this.host = host;
         this.gate = gate;
         this.status = status;
@@ -119,6 +123,15 @@ final class CoreVmContext implements VmContext {
     @Override
     public void handBack(long gpa, long size) {
         handedBack = new Remaining(gpa, size);
+    }
+
+    /** The attribute ioctl's body, for the backend: checked the same way, not traced as an operation of its own. */
+    @Override
+    public void setMemoryAttributes(long gfn, long npages, boolean toPrivate) {
+        if (gfn < 0 || npages <= 0 || npages > mmu.caps.maxGfn() || gfn > mmu.caps.maxGfn() - npages)
+            throw new MmuException(Errno.EINVAL, "attributes gfn=0x%x npages=0x%x: not a range below gfn 0x%x", gfn,
+                    npages, mmu.caps.maxGfn());
+        hostOps.setMemoryAttributes(gfn << 12, npages << 12, toPrivate);
     }
 
     @Override
@@ -231,8 +244,12 @@ final class CoreVmContext implements VmContext {
 
     @Override
     public void firmwareCall(String name, long gfn, int level, String status) {
-        firmwareCalls.computeIfAbsent(name, n -> new LongAdder()).increment();
-        long ns = latency.nanos(name);
+        LongAdder calls = firmwareCalls.get(name); // a plain get first: every call after a name's first
+        if (calls == null)
+            calls = firmwareCalls.computeIfAbsent(name, n -> new LongAdder());
+        calls.increment();
+        FirmwareLatency table = latency;
+        long ns = table.byName().isEmpty() ? table.otherNanos() : table.nanos(name); // no hashing for an empty table
         if (ns != 0)
             projectedFirmwareNanos.add(ns);
         trace.firmwareCall(name, gfn, level, status);

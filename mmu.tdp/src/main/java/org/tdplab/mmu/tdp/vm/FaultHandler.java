@@ -9,7 +9,6 @@ import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_WRITE_PROTECTED;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
-import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.Stat;
@@ -33,8 +32,6 @@ final class FaultHandler {
     private final TdpMmu mmu;
     private final BackendSlot gate;
     private final Tracer trace;
-    /** The shared bit as a GPA mask (0: none): shared GPAs of the guest carry it. */
-    private final long sharedBitMask;
 
     FaultHandler(VmStatus status, VmMemory mem, TdpMmu mmu, BackendSlot gate, Tracer trace) {
         this.status = status;
@@ -42,7 +39,6 @@ final class FaultHandler {
         this.mmu = mmu;
         this.gate = gate;
         this.trace = trace;
-        this.sharedBitMask = Ranges.sharedBitMask(mmu.caps);
     }
 
     /**
@@ -53,8 +49,9 @@ final class FaultHandler {
     int handle(Vcpu v, long gpa, long errorCode, boolean encryptedAccess, boolean prefetch) {
         if (status.dead())
             return EXIT_DEAD;
-        long gfn = (gpa >>> 12) & ~mmu.directBits;
-        boolean isPrivate = isPrivate(gpa, gfn, encryptedAccess);
+        long gfn = mmu.routing.naturalGfn(gpa);
+        boolean isPrivate = mmu.routing.isPrivateFault(gpa, encryptedAccess,
+                mmu.caps.privateMem() && mem.attributes.isPrivate(gfn));
         PageFault f = v.fault;
         f.reset(gpa, gfn, (errorCode & ErrorCode.WRITE) != 0, (errorCode & ErrorCode.FETCH) != 0, isPrivate,
                 prefetch);
@@ -106,17 +103,6 @@ final class FaultHandler {
         }
     }
 
-    /** {@code PFERR_PRIVATE_ACCESS}, from the source the backend declared. */
-    private boolean isPrivate(long gpa, long gfn, boolean encryptedAccess) {
-        PrivateSource source = mmu.caps.privateSource();
-        return switch (source) {
-        case NONE -> false;
-        case ATTRIBUTES -> mem.attributes.isPrivate(gfn);
-        case SHARED_BIT -> (gpa & (1L << mmu.caps.sharedBit())) == 0;
-        case ERROR_CODE -> encryptedAccess;
-        };
-    }
-
     /**
      * {@code handle_mmio_page_fault}, a reserved-bit fault on an MMIO SPTE (private MMIO is a bug in the guest:
      * memory fault). The SPTE is emulated only if it was made in the current memslot generation; one made before
@@ -151,7 +137,7 @@ final class FaultHandler {
     private boolean canBeFast(PageFault f, boolean present) {
         if (mmu.caps.privateMem() && f.isPrivate != mem.attributes.isPrivate(f.gfn))
             return false;
-        if (mmu.roots.followsMirror(f.isPrivate))
+        if (mmu.routing.followsMirror(f.isPrivate))
             return false;
         if (!present)
             return mmu.caps.adDisabled();
@@ -259,12 +245,31 @@ final class FaultHandler {
             v.exitGpa = f.gfn << 12;
             return RET_PF_EMULATE; // KVM_PFN_ERR_RO_FAULT: the write is emulated as MMIO
         }
+        if (mmu.caps.sharedInPlace() && slot.isGmem())
+            return sharedInPlacePfn(v, f, slot);
         f.pfn = slot.hvaPfn(f.gfn);
         f.hostWritable = !slot.isReadonly();
         // make_spte maps a host-writable page writable even on a read fault, and then logs it dirty (under the lock)
         f.mapWritable = f.hostWritable;
         f.logDirty = f.mapWritable && slot.isDirtyLogging();
         f.maxLevel = slot.hostMappingLevel(f.gfn);
+        return PageFault.RET_PF_CONTINUE;
+    }
+
+    /**
+     * A shared fault of a VM that shares in place, in a guest_memfd memslot: the guest_memfd page itself is the
+     * shared page (guest_memfd memory the host may map), so the mapping is as large as its folio allows.
+     */
+    private int sharedInPlacePfn(Vcpu v, PageFault f, Memslot slot) {
+        long pfn = slot.gmemPfn(f.gfn);
+        if (pfn < 0)
+            return memoryFault(v, f);
+        f.pfn = pfn;
+        f.hostWritable = !slot.isReadonly();
+        f.mapWritable = f.hostWritable;
+        f.logDirty = f.mapWritable && slot.isDirtyLogging();
+        f.maxLevel = Math.min(levelOfOrder(slot.gmem().folioOrder(slot.gmemIndex(f.gfn))),
+                slot.hostMappingLevel(f.gfn));
         return PageFault.RET_PF_CONTINUE;
     }
 
@@ -305,13 +310,13 @@ final class FaultHandler {
     long prefault(Vcpu v, long gpa, long size) {
         if (!status.preFaultAllowed())
             throw new MmuException(Errno.ENOTSUP, "KVM_PRE_FAULT_MEMORY is not allowed on VM '%s' yet", status.name);
-        if (sharedBitMask != 0 && (gpa & sharedBitMask) != 0)
+        if (mmu.routing.hasSharedBit(gpa))
             throw new MmuException(Errno.EINVAL, "prefault gpa=0x%x is an alias (it has the shared bit)", gpa);
         long[] r = Ranges.gfnRange("prefault", gpa, size, mmu.caps.maxGfn());
         long gfn = r[0];
         while (gfn < r[1]) {
             boolean isPrivate = mmu.caps.privateMem() && mem.attributes.isPrivate(gfn);
-            long faultGpa = (gfn << 12) | (isPrivate ? 0 : sharedBitMask);
+            long faultGpa = mmu.routing.guestGpa(gfn, isPrivate);
             v.loadRoots(mmu.roots);
             int ret = handle(v, faultGpa, ErrorCode.USER, isPrivate, true);
             Errno error = switch (ret) {

@@ -13,6 +13,7 @@ import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
+import org.tdplab.mmu.tdp.mmu.Routing;
 import org.tdplab.mmu.tdp.mmu.Stat;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.vcpu.GuestMode;
@@ -33,7 +34,7 @@ final class GuestOps {
     private final FaultHandler faults;
     private final Tracer trace;
     private final PrivateSource source;
-    private final long sharedBitMask;
+    private final Routing routing;
 
     GuestOps(VmStatus status, VmMemory mem, TdpMmu mmu, GuestMode guestMode, BackendSlot gate, FaultHandler faults,
             Tracer trace) {
@@ -45,14 +46,14 @@ final class GuestOps {
         this.faults = faults;
         this.trace = trace;
         this.source = mmu.caps.privateSource();
-        this.sharedBitMask = Ranges.sharedBitMask(mmu.caps);
+        this.routing = mmu.routing;
     }
 
     // ---- accesses -----------------------------------------------------------------------------------------
 
     AccessResult access(Vcpu v, Access access, long gpa, long size, Encoding encoding, long value) {
         checkEncoding(encoding);
-        long natural = gpa & ~sharedBitMask;
+        long natural = routing.naturalGpa(gpa);
         if (size == 0)
             throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
         // the range as written within the GPA width, and its natural GPAs below the shared bit
@@ -60,13 +61,13 @@ final class GuestOps {
                 || Long.compareUnsigned(natural + size, mmu.caps.maxGfn() << 12) > 0)
             throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", gpa, size,
                     mmu.caps.gpaw());
-        boolean aliasGiven = sharedBitMask != 0 && (gpa & sharedBitMask) != 0;
+        boolean aliasGiven = routing.hasSharedBit(gpa);
         long first = natural >>> 12, last = (natural + size - 1) >>> 12;
         boolean agree = true;
         long firstValue = 0;
         for (long gfn = first; gfn <= last; gfn++) {
             boolean isPrivate = privateFor(gfn, encoding, aliasGiven);
-            long guestGpa = (gfn << 12) | (isPrivate ? 0 : sharedBitMask);
+            long guestGpa = routing.guestGpa(gfn, isPrivate);
             long token = access == Access.WRITE ? (value != Vm.DEFAULT_TOKEN ? value : TokenMap.defaultToken(gfn)) : 0;
             long result = touch(v, access, guestGpa, gfn, isPrivate, token);
             if (result != DONE)
@@ -130,8 +131,8 @@ final class GuestOps {
      */
     private long touch(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
-        boolean encrypted = isPrivate && source == PrivateSource.ERROR_CODE;
-        long key = Tlb.key(guestGpa >>> 12, encrypted);
+        boolean encrypted = routing.encryptedAccess(isPrivate);
+        long key = Tlb.key(guestGpa >>> 12, encrypted, routing.followsMirror(isPrivate));
         for (int retries = 0;; retries++) {
             if (status.dead())
                 return EXIT_DEAD;
@@ -183,7 +184,7 @@ final class GuestOps {
 
     /** The walk alone, for an instruction's operand ({@link org.tdplab.mmu.api.backend.VmContext#nestedWalk}). */
     long nestedWalk(Vcpu v, long gfn, boolean isPrivate) {
-        long guestGfn = gfn | (isPrivate ? 0 : sharedBitMask >>> 12);
+        long guestGfn = routing.guestGpa(gfn, isPrivate) >>> 12;
         mmu.rcu.readLock();
         try {
             return walk(v, guestGfn, gfn, isPrivate, Access.READ);
@@ -195,7 +196,7 @@ final class GuestOps {
     /** The hardware walk: the backend's table for private GPAs of mirrored VMs, else the direct root. */
     private long walk(Vcpu v, long guestGfn, long gfn, boolean isPrivate, Access access) {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
-        if (mmu.roots.followsMirror(isPrivate)) {
+        if (routing.followsMirror(isPrivate)) {
             long w = gate.backend().translatePrivate(v.id, gfn, access);
             return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.walker, v.roots.mirror, gfn, write, exec);
         }
@@ -241,8 +242,8 @@ final class GuestOps {
     Vm.FaultResult fault(Vcpu v, long gpa, long errorCode) {
         if (gpa < 0 || gpa >= 1L << mmu.caps.gpaw())
             throw new MmuException(Errno.EINVAL, "gpa=0x%x lies beyond gpaw=%d", gpa, mmu.caps.gpaw());
-        boolean encrypted = (errorCode & ErrorCode.PRIVATE_ACCESS) != 0 && source == PrivateSource.ERROR_CODE;
-        long gfn = (gpa & ~sharedBitMask) >>> 12;
+        boolean encrypted = routing.encryptedAccess((errorCode & ErrorCode.PRIVATE_ACCESS) != 0);
+        long gfn = routing.naturalGfn(gpa);
         v.loadRoots(mmu.roots);
         int r = exitFault(v, gpa, gfn, errorCode & ~ErrorCode.PRIVATE_ACCESS, encrypted);
         return switch (r) {
@@ -255,7 +256,7 @@ final class GuestOps {
 
     AccessResult ended(Vcpu v, long pages, long outcome) {
         if ((outcome & EXCEPTION) != 0)
-            return AccessResult.exception(pages, Walk.exceptionName(outcome & ~EXCEPTION));
+            return AccessResult.exception(pages, gate.backend().exceptionName((int) (outcome & ~EXCEPTION)));
         Exit exit;
         if (outcome == EXIT_MEMORY_FAULT) {
             mmu.stats.inc(Stat.EXITS_MEMORY_FAULT);

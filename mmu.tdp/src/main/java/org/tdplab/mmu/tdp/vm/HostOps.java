@@ -5,6 +5,7 @@ import java.util.List;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
@@ -17,11 +18,13 @@ final class HostOps {
     private final VmStatus status;
     private final VmMemory mem;
     private final TdpMmu mmu;
+    private final BackendSlot gate;
 
-    HostOps(VmStatus status, VmMemory mem, TdpMmu mmu) {
+    HostOps(VmStatus status, VmMemory mem, TdpMmu mmu, BackendSlot gate) {
         this.status = status;
         this.mem = mem;
         this.mmu = mmu;
+        this.gate = gate;
     }
 
     // ---- attributes and guest_memfd ----------------------------------------------------------------------
@@ -35,6 +38,7 @@ final class HostOps {
             // kvm_vm_set_mem_attributes: nothing to do when the whole range has them already (no zap, no flush)
             if (mem.attributes.rangeIs(r[0], r[1], toPrivate))
                 return;
+            preSetMemoryAttributes(r[0], r[1], toPrivate);
             // faults must not build a huge page across GFNs whose attribute is changing
             long[] straddles = new long[16];
             int n = mem.attributes.straddlingHugeRanges(r[0], r[1], straddles);
@@ -50,6 +54,7 @@ final class HostOps {
             mmu.lock.writeLock();
             try {
                 mem.attributes.set(r[0], r[1], toPrivate);
+                gate.backend().postSetMemoryAttributes(r[0], r[1] - r[0], toPrivate);
                 mmu.invalidation.end();
             } finally {
                 mmu.lock.writeUnlock();
@@ -57,6 +62,20 @@ final class HostOps {
         } finally {
             mem.unlockSlots();
         }
+    }
+
+    /** {@code kvm_arch_pre_set_memory_attributes} under the write lock: a refusal fails the ioctl, nothing changed. */
+    private void preSetMemoryAttributes(long start, long end, boolean toPrivate) {
+        HookStatus s;
+        mmu.lock.writeLock();
+        try {
+            s = gate.backend().preSetMemoryAttributes(start, end - start, toPrivate);
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+        if (!s.isOk())
+            throw new MmuException(s.errno(), "attributes of gpa=0x%x..0x%x to %s refused by the backend: %s",
+                    start << 12, end << 12, toPrivate ? "private" : "shared", s.reason());
     }
 
     void punchHole(long gpa, long size) {

@@ -2,9 +2,8 @@ package org.tdplab.mmu.tdp.vm;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
-import org.tdplab.mmu.api.backend.VmCapabilities;
 
-/** GPA ranges as ioctls take them: the checks each makes before anything changes, and the shared bit's mask. */
+/** GPA ranges as ioctls take them: the checks each makes before anything changes. */
 final class Ranges {
     private Ranges() {
     }
@@ -33,10 +32,5 @@ final class Ranges {
         if (Long.compareUnsigned(end, limit) > 0)
             throw new MmuException(Errno.EINVAL, "%s: gpa=0x%x size=0x%x reaches beyond the VM's limit 0x%x", what,
                     gpa, size, limit);
-    }
-
-    /** The shared bit as a GPA mask (0: the VM has none): shared GPAs of the guest carry it. */
-    static long sharedBitMask(VmCapabilities caps) {
-        return caps.sharedBit() < 0 ? 0 : 1L << caps.sharedBit();
     }
 }

@@ -73,8 +73,11 @@ final class TokenMap {
             return;
         int i = (int) gfn & MASK;
         long bit = 1L << i;
+        // the atomic read-modify-writes of the default bits only when the bit changes (a page's first write leaves
+        // a clear bit clear; a rewrite with the default token finds it set)
         if (token != 0 && token == defaultToken(gfn)) {
-            LONGS.getAndBitwiseOr(leaf.isDefault, i >>> 6, bit);
+            if ((((long) LONGS.getAcquire(leaf.isDefault, i >>> 6)) & bit) == 0)
+                LONGS.getAndBitwiseOr(leaf.isDefault, i >>> 6, bit);
             long[] v = leaf.values;
             if (v != null)
                 LONGS.setRelease(v, i, 0L);
@@ -85,7 +88,8 @@ final class TokenMap {
             v = values(leaf);
         if (v != null)
             LONGS.setRelease(v, i, token);
-        LONGS.getAndBitwiseAnd(leaf.isDefault, i >>> 6, ~bit);
+        if ((((long) LONGS.getAcquire(leaf.isDefault, i >>> 6)) & bit) != 0)
+            LONGS.getAndBitwiseAnd(leaf.isDefault, i >>> 6, ~bit);
     }
 
     private static long[] values(Leaf leaf) {

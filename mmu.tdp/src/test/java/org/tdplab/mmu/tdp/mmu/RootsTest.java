@@ -83,7 +83,7 @@ class RootsTest {
         assertEquals(first, v.direct);
         assertEquals(0, v.mirror, "no mirror root for a VM without mirrored tables");
         assertEquals(first, mmu.roots.forFault(v, true), "private faults use the direct root without a mirror");
-        assertFalse(mmu.roots.followsMirror(true));
+        assertFalse(mmu.routing.followsMirror(true));
 
         mmu.lock.writeLock();
         try {

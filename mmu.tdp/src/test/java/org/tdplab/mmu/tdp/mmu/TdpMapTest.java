@@ -78,6 +78,23 @@ class TdpMapTest {
     }
 
     @Test
+    void aGigabyteLeafReplacingATableFreezesEach2MLeafAtItsOwnGfn() {
+        long g = 1L << 18;
+        h.map(root, g + 0x200, L2M, true);
+        h.map(root, g + 0x400, L2M, true);
+        h.changes.clear();
+        assertEquals(PageFault.RET_PF_FIXED, h.map(root, g, L1G, true));
+        assertTrue(h.changes.stream().anyMatch(c -> c.gfn() == g + 0x200 && c.level() == L2M
+                && Spte.isShadowPresent(c.oldSpte()) && c.newSpte() == Spte.FROZEN_SPTE), h.changes::toString);
+        assertTrue(h.changes.stream().anyMatch(c -> c.gfn() == g + 0x400 && c.level() == L2M
+                && Spte.isShadowPresent(c.oldSpte()) && c.newSpte() == Spte.FROZEN_SPTE));
+        assertEquals(List.of(new MmuHarness.Flush(g, g)), h.flushes);
+        assertEquals(0, mmu.stats.get(Stat.PAGES_2M));
+        assertEquals(1, mmu.stats.get(Stat.PAGES_1G));
+        h.assertOnlyRootsLive(2);
+    }
+
+    @Test
     void aFaultBelowAHugeLeafSplitsItWithoutAFlush() {
         h.map(root, 0x400, L2M, false);
         assertEquals(3, h.pool.liveTables());

@@ -100,6 +100,8 @@ class ZapperTest {
         assertFalse(mmu.invalidation.inProgress(0x10));
         assertEquals(seq + 1, mmu.invalidation.seq());
 
+        mmu.zap.unmapAndFlushLocked(0x50, 0x60, false, true);
+        assertEquals(1, h.flushes.size(), "nothing mapped there: no flush");
         mmu.zap.unmapAndFlushLocked(0x30, 0x31, false, true);
         h.assertQuiescent();
         assertFalse(h.mapped(root, 0x30));
@@ -275,6 +277,16 @@ class ZapperTest {
         assertEquals(2, zapped, "each leaf was seen going away");
         assertEquals(0, h.changes.stream().filter(c -> c.newSpte() == Spte.FROZEN_SPTE).count(),
                 "under the write lock a removed table's empty entries are skipped, not frozen");
+    }
+
+    @Test
+    void violationsAreKeptUpToAHundred() {
+        mmu.postcondition(null);
+        assertTrue(mmu.opViolations().isEmpty(), "null means the post-condition held");
+        for (int i = 0; i < 150; i++)
+            mmu.postcondition("inv " + i);
+        assertEquals(100, mmu.opViolations().size());
+        assertEquals("inv 99", mmu.opViolations().get(99));
     }
 
     @Test

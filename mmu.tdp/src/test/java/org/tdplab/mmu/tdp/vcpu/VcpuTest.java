@@ -97,16 +97,18 @@ class VcpuTest {
     @Test
     void theTlbKeepsATranslationUntilItIsFlushed() {
         Tlb tlb = new Tlb(16);
-        long k = Tlb.key(0x123, false);
+        long k = Tlb.key(0x123, false, false);
         assertEquals(-1, tlb.lookup(k));
         tlb.insert(k, 0x456, true, false);
         long v = tlb.lookup(k);
         assertEquals(0x456, Tlb.pfn(v));
         assertEquals(Tlb.W, v & (Tlb.W | Tlb.X));
-        assertEquals(-1, tlb.lookup(Tlb.key(0x123, true)), "the encrypted alias is another entry");
-        assertTrue(Tlb.key(0x123, true) != k);
-        tlb.insert(Tlb.key(0x9, true), 0x7, false, true);
-        assertEquals(Tlb.X, tlb.lookup(Tlb.key(0x9, true)) & (Tlb.W | Tlb.X));
+        assertEquals(-1, tlb.lookup(Tlb.key(0x123, true, false)), "the encrypted alias is another entry");
+        assertEquals(0x123, k);
+        assertTrue(Tlb.key(0x123, true, false) != k, "the encrypted-access bit is part of the key");
+        assertTrue(Tlb.key(0x123, false, true) != k, "a translation through the mirror is another entry");
+        tlb.insert(Tlb.key(0x9, true, false), 0x7, false, true);
+        assertEquals(Tlb.X, tlb.lookup(Tlb.key(0x9, true, false)) & (Tlb.W | Tlb.X));
         List<Long> seen = new ArrayList<>();
         tlb.forEach((key, value) -> seen.add(key));
         assertEquals(2, seen.size());
@@ -176,28 +178,62 @@ class VcpuTest {
     }
 
     @Test
+    void aRemoteFlushWaitsForAVcpuInGuestModeToApplyIt() throws InterruptedException {
+        Vcpu v = new Vcpu(0, pool);
+        GuestMode gm = new GuestMode(new Vcpu[] { v });
+        java.util.concurrent.CountDownLatch inGuest = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean flushReturned = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean returnedEarly = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread vcpu = new Thread(() -> {
+            gm.enter(v);
+            v.tlb.insert(Tlb.key(1, false, false), 2, false, false);
+            inGuest.countDown();
+            while (gm.generation() == 0) // the flush was requested
+                Thread.onSpinWait();
+            for (int i = 0; i < 1000; i++)
+                Thread.onSpinWait();
+            returnedEarly.set(flushReturned.get()); // the flush must still be waiting for this vCPU
+            gm.exit(v);
+        });
+        vcpu.start();
+        inGuest.await();
+        Thread flusher = new Thread(() -> {
+            gm.flushAll();
+            flushReturned.set(true);
+        });
+        flusher.start();
+        vcpu.join();
+        flusher.join();
+        assertFalse(returnedEarly.get(), "the flush returned while the vCPU could still use its TLB");
+        assertTrue(flushReturned.get());
+        gm.enter(v);
+        assertEquals(-1, v.tlb.lookup(Tlb.key(1, false, false)), "applied when the vCPU enters again");
+        gm.exit(v);
+    }
+
+    @Test
     void aVcpuFlushesItsTlbWhenItLoadsANewRootAndWhenAFlushIsPending() {
         Vcpu v = new Vcpu(0, pool);
-        v.tlb.insert(Tlb.key(1, false), 2, false, false);
+        v.tlb.insert(Tlb.key(1, false, false), 2, false, false);
         v.loadRoots(mmu.roots);
-        assertEquals(-1, v.tlb.lookup(Tlb.key(1, false)), "a new root: the vCPU's TLB was flushed");
+        assertEquals(-1, v.tlb.lookup(Tlb.key(1, false, false)), "a new root: the vCPU's TLB was flushed");
         assertTrue(v.roots.direct != 0);
-        v.tlb.insert(Tlb.key(1, false), 2, false, false);
+        v.tlb.insert(Tlb.key(1, false, false), 2, false, false);
         v.loadRoots(mmu.roots);
-        assertEquals(2, Tlb.pfn(v.tlb.lookup(Tlb.key(1, false))), "the same root: the TLB stays");
+        assertEquals(2, Tlb.pfn(v.tlb.lookup(Tlb.key(1, false, false))), "the same root: the TLB stays");
 
         GuestMode gm = new GuestMode(new Vcpu[] { v });
         assertTrue(gm.current(v));
         gm.enter(v);
         gm.exit(v);
-        assertEquals(2, Tlb.pfn(v.tlb.lookup(Tlb.key(1, false))), "no flush pending");
+        assertEquals(2, Tlb.pfn(v.tlb.lookup(Tlb.key(1, false, false))), "no flush pending");
         gm.flushAll(); // the vCPU is outside guest mode: the flush does not wait for it
         assertEquals(1, gm.generation());
         assertFalse(gm.current(v));
-        assertEquals(2, Tlb.pfn(v.tlb.lookup(Tlb.key(1, false))), "applied only when the vCPU enters");
+        assertEquals(2, Tlb.pfn(v.tlb.lookup(Tlb.key(1, false, false))), "applied only when the vCPU enters");
         gm.enter(v);
         assertTrue(gm.current(v));
-        assertEquals(-1, v.tlb.lookup(Tlb.key(1, false)), "the pending flush was applied on entry");
+        assertEquals(-1, v.tlb.lookup(Tlb.key(1, false, false)), "the pending flush was applied on entry");
         gm.exit(v);
         gm.kickAll();
         assertEquals(2, gm.generation());

@@ -11,7 +11,6 @@ import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
-import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.pt.TableFrames;
 import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.vcpu.GuestMode;
@@ -37,8 +36,6 @@ class RangesAndStatusTest {
         refused(Errno.EINVAL, "op: gpa=0xfffffffffffff000 size=0x1000 wraps past 2^64",
                 () -> Ranges.checkRange("op", -0x1000L, 0x1000, -1L));
         Ranges.checkRange("op", -0x2000L, 0x1000, -1L); // ends below 2^64: fine, as unsigned numbers
-        assertEquals(0, Ranges.sharedBitMask(VmCapabilities.ordinary("x", 48)));
-        assertEquals(1L << 47, Ranges.sharedBitMask(VmCapabilities.ordinary("x", 48).withMirroredPt(47)));
     }
 
     @Test

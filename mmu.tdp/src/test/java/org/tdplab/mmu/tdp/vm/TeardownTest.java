@@ -30,7 +30,7 @@ import org.tdplab.mmu.api.backend.VmContext;
  */
 class TeardownTest {
     @Test
-    void destroyFreesEveryTableOnceAndRefusesLaterIoctls() {
+    void destroyFreesAllTablesOnceAndRefusesLaterIoctls() {
         List<String> calls = new ArrayList<>();
         AtomicInteger pagesAtRelease = new AtomicInteger(-1);
         CoreVm[] holder = new CoreVm[1];
@@ -63,7 +63,9 @@ class TeardownTest {
             }
         };
         AtomicInteger forgotten = new AtomicInteger();
-        CoreVm vm = new CoreVm(4242, "td4242", caps.vmType(), 2, caps, TestVms.MEMORY, backend, Map.of(),
+        org.tdplab.mmu.tdp.mem.HostMemory memory = new org.tdplab.mmu.tdp.mem.HostMemory();
+        long free = memory.framesInUse(org.tdplab.mmu.tdp.mem.HostMemory.FREE);
+        CoreVm vm = new CoreVm(4242, "td4242", caps.vmType(), 2, caps, memory, backend, Map.of(),
                 new CopyOnWriteArrayList<>(), v -> forgotten.incrementAndGet());
         holder[0] = vm;
         slot(vm, 0, 0, M2, PageSize.SIZE_4K, SlotFlag.GMEM);
@@ -85,6 +87,9 @@ class TeardownTest {
         assertEquals(0, vm.mmu.stats.get(org.tdplab.mmu.tdp.mmu.Stat.PAGES_4K));
         assertEquals(0, vm.mmu.stats.get(org.tdplab.mmu.tdp.mmu.Stat.TDP_MMU_PAGES));
         assertEquals(1, forgotten.get());
+        assertEquals(free, memory.framesInUse(org.tdplab.mmu.tdp.mem.HostMemory.FREE),
+                "every frame (memslots, guest_memfd, page tables) went back to the host");
+        assertEquals(0, memory.framesInUse(org.tdplab.mmu.tdp.mem.HostMemory.PAGE_TABLE));
 
         vm.destroy();
         assertEquals(2, calls.size(), "a second destroy does nothing");

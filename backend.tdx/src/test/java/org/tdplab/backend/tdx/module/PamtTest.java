@@ -1,0 +1,61 @@
+package org.tdplab.backend.tdx.module;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+
+/** The PAMT's bookkeeping: a 2M chunk goes away exactly when its last non-free entry does. */
+class PamtTest {
+    private static final long REG = Pamt.entry(Pamt.PT_REG, Pamt.SIZE_4K, 7, 0);
+
+    @Test
+    void aChunkLivesWhileAnyOfItsPagesIsOwned() {
+        Pamt p = new Pamt();
+        p.set(1024, Pamt.SIZE_4K, REG);
+        p.set(1025, Pamt.SIZE_4K, REG);
+        p.set(1025, Pamt.SIZE_4K, REG); // the same page again: still two owned pages
+        p.free(1024, Pamt.SIZE_4K, -1);
+        assertFalse(p.isEmpty(), "page 1025 is still owned");
+        assertEquals(Pamt.PT_REG, p.typeOf(1025));
+        p.free(1025, Pamt.SIZE_4K, -1);
+        assertTrue(p.isEmpty());
+        p.free(1025, Pamt.SIZE_4K, -1); // freeing a free page changes nothing
+        assertTrue(p.isEmpty());
+    }
+
+    @Test
+    void aDirtyPageKeepsItsChunkUntilItsWriteBack() {
+        Pamt p = new Pamt();
+        p.set(512, Pamt.SIZE_2M, REG);
+        for (long pfn = 512; pfn < 1024; pfn++)
+            p.free(pfn, Pamt.SIZE_4K, pfn == 700 ? 3 : -1);
+        assertFalse(p.isEmpty(), "page 700 waits for its WBINVD");
+        assertEquals(3, p.dirtyKeyId(700));
+        assertEquals(Pamt.PT_NDA, p.typeOf(700));
+        p.flush(700, 2); // another KeyID: still dirty
+        assertFalse(p.isEmpty());
+        p.flush(700, 3);
+        assertTrue(p.isEmpty());
+    }
+
+    @Test
+    void writeBackOfEverythingDropsChunksLeftOnlyDirty() {
+        Pamt p = new Pamt();
+        p.set(0, Pamt.SIZE_4K, REG);
+        p.free(0, Pamt.SIZE_4K, 5);
+        p.set(600, Pamt.SIZE_4K, REG);
+        p.set(601, Pamt.SIZE_4K, REG);
+        p.free(601, Pamt.SIZE_4K, 5);
+        p.flushAll();
+        List<Long> owned = new ArrayList<>();
+        p.forEachAssigned(owned::add);
+        assertEquals(List.of(600L), owned);
+        p.free(600, Pamt.SIZE_4K, -1);
+        assertTrue(p.isEmpty());
+    }
+}
