@@ -11,6 +11,7 @@ import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VerbOption;
 import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
@@ -42,8 +43,10 @@ public class TemplateBackend implements Backend {
 
     private static final List<VmOption> OPTIONS = List.of(new VmOption(MAX_LEVEL, "1|2|3",
             "the largest private leaf (1 = 4K, 2 = 2M, 3 = 1G; default 3)"));
-    private static final List<VerbSpec> VERBS = List.of(new VerbSpec(TYPE + "." + LIMIT, List.of("level"), List.of(),
-            List.of(), "private leaves at most at this level (1 = 4K, 2 = 2M, 3 = 1G) from now on; larger ones are zapped"));
+    private static final List<VerbSpec> VERBS = List.of(new VerbSpec(TYPE + "." + LIMIT,
+            List.of(VerbOption.required("level", VerbOption.Type.LEVEL)), List.of(),
+            "private leaves at most of this size (4K, 2M or 1G) from now on; larger ones are zapped; the result is "
+                    + "the previous size's level"));
 
     /** Projected hardware time: each firmware call of the template costs 2 us. Counted, never slept. */
     static final FirmwareLatency LATENCY = FirmwareLatency.parse(TemplateVm.PREPARE + "=2us", "*=1000");

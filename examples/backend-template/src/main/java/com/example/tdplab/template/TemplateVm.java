@@ -4,7 +4,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -14,6 +13,8 @@ import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.Walk;
@@ -101,29 +102,24 @@ final class TemplateVm implements VmBackend {
     // ---- verbs, stats, invariants -----------------------------------------------------------------------------
 
     /**
-     * {@code template.limit VM level=N}: private leaves at most at level N from now on. Leaves already larger are
-     * zapped (the next access faults them back in at the new size), so the invariant in {@link #check} holds.
+     * {@code template.limit VM level=4K|2M|1G}: private leaves at most at that level from now on. Leaves already
+     * larger are zapped (the next access faults them back in at the new size), so the invariant in {@link #check}
+     * holds. The language has parsed and checked the level; the result ({@code expect result}) is the previous one.
      */
     @Override
-    public void invoke(String verb, Map<String, String> options, Set<String> flags) {
+    public VerbResult invoke(String verb, VerbArgs args) {
         if (!verb.equals(TemplateBackend.LIMIT))
             throw new MmuException(Errno.ENOTSUP, "VM type %s has no verb '%s' (%s)", TemplateBackend.TYPE, verb,
                     TemplateBackend.LIMIT);
-        for (String key : options.keySet())
-            if (!key.equals("level"))
-                throw new MmuException(Errno.EINVAL, "%s.%s: unknown option '%s'", TemplateBackend.TYPE, verb, key);
-        if (!flags.isEmpty())
-            throw new MmuException(Errno.EINVAL, "%s.%s: unknown flag '%s'", TemplateBackend.TYPE, verb,
-                    flags.iterator().next());
-        String value = options.get("level");
-        if (value == null)
-            throw new MmuException(Errno.EINVAL, "%s.%s needs level=", TemplateBackend.TYPE, verb);
-        int level = TemplateBackend.level("level", value);
+        int level = args.level("level", 0);
+        if (level < 1 || level > 3)
+            throw new MmuException(Errno.EINVAL, "%s.%s needs level=4K|2M|1G", TemplateBackend.TYPE, verb);
         count("invoke");
         int before = maxLevel;
         maxLevel = level;
         if (level < before)
             vm.zapGfnRange(0, vm.capabilities().maxGfn());
+        return VerbResult.count(before);
     }
 
     @Override

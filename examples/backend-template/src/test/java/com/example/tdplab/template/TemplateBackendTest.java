@@ -8,7 +8,6 @@ import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.Access;
@@ -19,6 +18,8 @@ import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.MmuView;
 import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -95,9 +96,9 @@ class TemplateBackendTest {
     void theLimitVerbCapsPrivateLeavesAndZapsOnlyWhenItLowersTheCap() {
         VmBackend vm = attach(Map.of("max_level", "2"));
         assertEquals(2, vm.privateMaxLevel(0, 0));
-        vm.invoke("limit", Map.of("level", "3"), Set.of());
+        vm.invoke("limit", limit(3));
         assertEquals(List.of(), calls, "raising the cap leaves the mappings alone");
-        vm.invoke("limit", Map.of("level", "1"), Set.of());
+        vm.invoke("limit", limit(1));
         assertEquals(1, vm.privateMaxLevel(0, 0));
         assertEquals(List.of("zapGfnRange 0x0 +0x1000000000"), calls);
         assertEquals(1L, vm.stats().get("template.private_max_level"));
@@ -107,13 +108,28 @@ class TemplateBackendTest {
     @Test
     void theVerbRefusesWhatItDoesNotTake() {
         VmBackend vm = attach(Map.of());
-        assertEquals(Errno.EINVAL,
-                assertThrows(MmuException.class, () -> vm.invoke("limit", Map.of("level", "0"), Set.of())).errno());
-        assertEquals(Errno.EINVAL, assertThrows(MmuException.class, () -> vm.invoke("limit", Map.of(), Set.of())).errno());
+        VerbSpec spec = backend.verbs().get(0);
+        assertEquals(Errno.EINVAL, assertThrows(MmuException.class, () -> vm.invoke("limit", VerbArgs.none("limit")))
+                .errno());
         assertEquals(Errno.EINVAL, assertThrows(MmuException.class,
-                () -> vm.invoke("limit", Map.of("level", "1"), Set.of("now"))).errno());
-        assertEquals(Errno.ENOTSUP, assertThrows(MmuException.class, () -> vm.invoke("grow", Map.of(), Set.of())).errno());
+                () -> limit(1).withFlag("now").checkedAgainst(spec)).errno(), "the spec takes no flags");
+        assertEquals(Errno.EINVAL, assertThrows(MmuException.class,
+                () -> VerbArgs.none("limit").with("level", 4).checkedAgainst(spec)).errno(), "levels are 1..3");
+        assertEquals(Errno.ENOTSUP, assertThrows(MmuException.class, () -> vm.invoke("grow", VerbArgs.none("grow")))
+                .errno());
         assertEquals(3, vm.privateMaxLevel(0, 0), "a refused verb changes nothing");
+    }
+
+    @Test
+    void theVerbReturnsThePreviousLevel() {
+        VmBackend vm = attach(Map.of("max_level", "2"));
+        assertEquals(2L, vm.invoke("limit", limit(1)).count().getAsLong());
+        assertEquals(1L, vm.invoke("limit", limit(3)).count().getAsLong());
+    }
+
+    /** {@code template.limit VM level=…} as the language hands it over: the level already an Integer. */
+    private static VerbArgs limit(int level) {
+        return VerbArgs.none("limit").with("level", level);
     }
 
     @Test
@@ -149,7 +165,7 @@ class TemplateBackendTest {
     @Test
     void aSnapshotRestoresTheCapAndTheCountsInTheNextBackend() {
         VmBackend old = attach(Map.of());
-        old.invoke("limit", Map.of("level", "2"), Set.of());
+        old.invoke("limit", limit(2));
         old.checkAccess(0, 1, 2, 1, true, Access.READ);
         Map<String, Object> snapshot = old.snapshot();
         assertEquals(TemplateBackend.SNAPSHOT_FORMAT, snapshot.get(Backend.SNAPSHOT_VERSION));
