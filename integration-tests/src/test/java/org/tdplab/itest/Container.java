@@ -134,4 +134,29 @@ public final class Container {
         }
         return condition.getAsBoolean();
     }
+
+    /**
+     * Runs the Gogo command {@code name} with {@code args} (passed as session variables, so no quoting) in a fresh
+     * session; its output replaces {@code output}. Returns the command's exit status.
+     */
+    public static int command(org.apache.felix.service.command.CommandProcessor processor, String name,
+            StringBuilder output, String... args) throws Exception {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream out = new java.io.PrintStream(bytes, true, java.nio.charset.StandardCharsets.UTF_8);
+        org.apache.felix.service.command.CommandSession session = processor.createSession(
+                new java.io.ByteArrayInputStream(new byte[0]), out, out);
+        try {
+            StringBuilder line = new StringBuilder(name);
+            for (int i = 0; i < args.length; i++) {
+                session.put("a" + i, args[i]);
+                line.append(" $a").append(i);
+            }
+            Object result = session.execute(line);
+            output.setLength(0);
+            output.append(bytes.toString(java.nio.charset.StandardCharsets.UTF_8));
+            return (Integer) result;
+        } finally {
+            session.close();
+        }
+    }
 }

@@ -3,10 +3,6 @@ package org.tdplab.itest;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
@@ -15,7 +11,6 @@ import java.util.regex.Pattern;
 import javax.inject.Inject;
 
 import org.apache.felix.service.command.CommandProcessor;
-import org.apache.felix.service.command.CommandSession;
 import org.junit.Test;
 import org.junit.runner.RunWith;
 import org.ops4j.pax.exam.Configuration;
@@ -76,21 +71,6 @@ public class SoakIT {
     }
 
     private int command(String name, StringBuilder output, String... args) throws Exception {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
-        CommandSession session = processor.createSession(new ByteArrayInputStream(new byte[0]), out, out);
-        try {
-            StringBuilder line = new StringBuilder(name);
-            for (int i = 0; i < args.length; i++) {
-                session.put("a" + i, args[i]);
-                line.append(" $a").append(i);
-            }
-            Object result = session.execute(line);
-            output.setLength(0);
-            output.append(bytes.toString(StandardCharsets.UTF_8));
-            return (Integer) result;
-        } finally {
-            session.close();
-        }
+        return Container.command(processor, name, output, args);
     }
 }
