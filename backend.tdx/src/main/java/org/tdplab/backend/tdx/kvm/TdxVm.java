@@ -65,6 +65,7 @@ public final class TdxVm implements VmBackend {
     final TdxVerbs verbs = new TdxVerbs(this);
     final TdxSeptHooks sept = new TdxSeptHooks(this);
     final TdxAccept guest = new TdxAccept(this);
+    final TdxTeardown end = new TdxTeardown(this);
 
     volatile int state = TD_STATE_UNINITIALIZED;
     volatile boolean hkidAssigned;
@@ -340,87 +341,16 @@ public final class TdxVm implements VmBackend {
         return verbs.invoke(verb, args);
     }
 
-    // ==== teardown ===============================================================================================
+    // ==== teardown: TdxTeardown =================================================================================
 
-    /**
-     * {@code tdx_mmu_release_hkid} (vm_pre_destroy): after every private leaf is gone, flush the vCPUs, block the
-     * TD (VPFLUSHDONE), write back the caches and free the key; from now on only RECLAIM works.
-     */
     @Override
     public void releaseKey() {
-        if (!hkidAssigned)
-            return;
-        if (tdrPfn >= 0 && module.lifecycle() == TdxModule.LC_KEYS_CONFIGURED) {
-            kick(); // no vCPU runs any more
-            module.exitAll();
-            for (long[] pages : vcpuPages)
-                if (pages != null && pages[0] >= 0)
-                    seamcall(Seamcall.TDH_VP_FLUSH, 0, 0, module.tdhVpFlush(pages[0] << 12));
-            long st = seamcall(Seamcall.TDH_MNG_VPFLUSHDONE, 0, 0, module.tdhMngVpflushdone(tdr()));
-            if (st != TDX_SUCCESS) {
-                // the HKID cannot be freed: KVM leaks it (pr_err) and the TD's pages with it
-                record("tdx: TDH.MNG.VPFLUSHDONE failed (%s): the HKID and the TD's pages are leaked",
-                        TdxStatus.name(st));
-                return;
-            }
-        }
-        seamcall(Seamcall.TDH_PHYMEM_CACHE_WB, 0, 0, module.tdhPhymemCacheWb());
-        if (tdrPfn >= 0 && module.lifecycle() == TdxModule.LC_BLOCKED)
-            seamcall(Seamcall.TDH_MNG_KEY_FREEID, 0, 0, module.tdhMngKeyFreeid(tdr()));
-        hkids.free(hkid);
-        hkidAssigned = false;
+        end.releaseKey();
     }
 
-    /**
-     * {@code tdx_vcpu_free} + {@code tdx_vm_destroy}: reclaim the vCPUs' TDCX and TDVPR pages, the TDCS pages, then
-     * the TDR, which is written back with the global KeyID before it is freed.
-     */
     @Override
     public void teardown() {
-        for (Map.Entry<Long, Long> e : new ArrayList<>(septPages.entrySet())) {
-            record("tdx: the S-EPT page of mirror table key 0x%x was never freed by the MMU", e.getKey());
-            septPages.remove(e.getKey());
-            reclaim(e.getValue(), 0, 0);
-        }
-        long spare = sparePage.getAndSet(-1);
-        if (spare >= 0)
-            freeFrame(spare);
-        if (hkidAssigned) // creation failed half way
-            return;
-        for (long[] pages : vcpuPages) {
-            if (pages == null)
-                continue;
-            for (int i = pages.length - 1; i >= 0; i--)
-                if (pages[i] >= 0 && (module.pamtEntry(pages[i]) == 0 ? release(pages[i]) : reclaim(pages[i], 0, 0)))
-                    pages[i] = -1;
-        }
-        for (int i = 0; i < tdcsPfns.length; i++)
-            if (tdcsPfns[i] > 0 && (module.pamtEntry(tdcsPfns[i]) == 0 ? release(tdcsPfns[i])
-                    : reclaim(tdcsPfns[i], 0, 0)))
-                tdcsPfns[i] = 0;
-        if (tdrPfn >= 0) {
-            long pfn = tdrPfn;
-            boolean owned = module.pamtEntry(pfn) != 0;
-            if (owned) {
-                long st = seamcall(Seamcall.TDH_PHYMEM_PAGE_RECLAIM, 0, 0,
-                        module.tdhPhymemPageReclaim(pfn << 12, REGS.get()));
-                if (st != TDX_SUCCESS) {
-                    record("tdx: the TDR 0x%x is leaked: TDH.PHYMEM.PAGE.RECLAIM returned %s", pfn << 12,
-                            TdxStatus.name(st));
-                    return;
-                }
-                seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, 0, 0, module.tdhPhymemPageWbinvd(
-                        (pfn << 12) | ((long) TdxModule.GLOBAL_KEYID << TdxModule.KEYID_SHIFT)));
-            }
-            freeFrame(pfn);
-            tdrPfn = -1;
-        }
-    }
-
-    /** A page the module never took (creation stopped before): straight back to the host. */
-    private boolean release(long pfn) {
-        freeFrame(pfn);
-        return true;
+        end.teardown();
     }
 
     // ==== accounting and checks =================================================================================

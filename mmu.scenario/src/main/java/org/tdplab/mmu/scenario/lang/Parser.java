@@ -9,7 +9,6 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -22,7 +21,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.function.Predicate;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
@@ -66,7 +64,7 @@ public final class Parser {
         Map<String, List<Schema>> byVerb = new TreeMap<>();
         for (Schema s : all)
             byVerb.computeIfAbsent(s.verb(), k -> new ArrayList<>()).add(s);
-        byVerb.values().forEach(Parser::checkForms);
+        byVerb.values().forEach(Schema::checkForms);
         Map<String, List<Schema>> m = new LinkedHashMap<>();
         byVerb.forEach((k, v) -> m.put(k, List.copyOf(v)));
         this.forms = Collections.unmodifiableMap(m);
@@ -191,7 +189,7 @@ public final class Parser {
         Token verb = tokens.get(0);
         List<Schema> candidates = forms.get(verb.text());
         if (candidates == null) {
-            p.at(verb, unknownVerb(verb.text()));
+            p.at(verb, Hints.unknownVerb(verb.text(), forms.keySet()));
             return null;
         }
         // kind words
@@ -205,7 +203,7 @@ public final class Parser {
             candidates.forEach(f -> kinds.add(f.words().get(d)));
             if (next >= tokens.size()) {
                 p.at(verb, prefix + ": missing kind (" + ValueType.oneOfText(List.copyOf(kinds)) + ")"
-                        + commentHint(line));
+                        + Hints.commentHint(line));
                 return null;
             }
             Token t = tokens.get(next++);
@@ -251,14 +249,14 @@ public final class Parser {
                     for (Token t : flagTokens) {
                         if (candidates.stream().anyMatch(f -> f.flags().contains(t.text())))
                             continue;
-                        String guess = closest(t.text(), byMode.keySet());
+                        String guess = Hints.closest(t.text(), byMode.keySet());
                         if (guess != null) {
                             p.at(t, prefix + ": unknown flag '" + t.text() + "' (did you mean '" + guess + "'?)");
                             return null;
                         }
                     }
                     p.at(verb, prefix + ": missing one of " + String.join("|", byMode.keySet())
-                            + takenHint(candidates.get(0), positionalTokens, byMode.keySet()));
+                            + Hints.takenHint(candidates.get(0), positionalTokens, byMode.keySet()));
                     return null;
                 }
                 // an option only a moded form knows means that form was meant, without its mode word
@@ -289,7 +287,7 @@ public final class Parser {
         for (int k = 0; k < declared.size(); k++) {
             Schema.Positional d = declared.get(k);
             if (k >= positionalTokens.size()) {
-                String hint = k == positionalTokens.size() ? commentHint(line) : "";
+                String hint = k == positionalTokens.size() ? Hints.commentHint(line) : "";
                 p.at(verb, prefix + ": missing " + d.name() + " (usage: " + form.usage() + ")" + hint);
                 break;
             }
@@ -319,9 +317,9 @@ public final class Parser {
             } else if (form.allowsFreeOptions()) {
                 type = ValueType.TEXT;
             } else {
-                String hint = siblingHint(prefix, chosenMode, siblings, "option '" + key + "'",
+                String hint = Hints.siblingHint(prefix, chosenMode, siblings, "option '" + key + "'",
                         s -> s.options().containsKey(key));
-                String guess = closest(key, form.options().keySet());
+                String guess = Hints.closest(key, form.options().keySet());
                 if (hint != null)
                     p.at(t, hint);
                 else if (guess != null)
@@ -372,9 +370,9 @@ public final class Parser {
                 flags.add(t.text());
                 continue;
             }
-            String hint = siblingHint(prefix, chosenMode, siblings, "'" + t.text() + "'",
+            String hint = Hints.siblingHint(prefix, chosenMode, siblings, "'" + t.text() + "'",
                     s -> s.flags().contains(t.text()));
-            String guess = closest(t.text(), form.flags());
+            String guess = Hints.closest(t.text(), form.flags());
             if (hint != null)
                 p.at(t, hint);
             else if (form.flags().isEmpty())
@@ -392,7 +390,7 @@ public final class Parser {
             if (t == null && g.required() && !meant.containsAll(g.flags()))
                 p.at(verb, prefix + ": missing " + (g.flags().size() == 1 ? "'" + g.flags().get(0) + "'"
                         : "one of " + String.join("|", g.flags()))
-                        + takenHint(form, positionalTokens, g.flags()));
+                        + Hints.takenHint(form, positionalTokens, g.flags()));
             if (t != null && g.mode())
                 mode = t.text();
         }
@@ -400,125 +398,6 @@ public final class Parser {
             return null;
         return new Statement(p.file, verb.line(), verb.column(), line.source(), form, mode, positionals, options,
                 flags);
-    }
-
-    /** The word of {@code known} {@code word} is most likely a misspelling of, or null. */
-    public static String closest(String word, Collection<String> known) {
-        String best = null;
-        int bestDistance = Integer.MAX_VALUE;
-        String w = word.toLowerCase(java.util.Locale.ROOT);
-        for (String k : known) {
-            int d = distance(w, k.toLowerCase(java.util.Locale.ROOT));
-            int limit = Math.min(w.length(), k.length()) <= 3 ? 1 : 2;
-            if (d <= limit && d < bestDistance) {
-                best = k;
-                bestDistance = d;
-            }
-        }
-        return best;
-    }
-
-    /** Levenshtein distance. */
-    private static int distance(String a, String b) {
-        int[] prev = new int[b.length() + 1];
-        int[] cur = new int[b.length() + 1];
-        for (int j = 0; j <= b.length(); j++)
-            prev[j] = j;
-        for (int i = 1; i <= a.length(); i++) {
-            cur[0] = i;
-            for (int j = 1; j <= b.length(); j++)
-                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1),
-                        prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1));
-            int[] t = prev;
-            prev = cur;
-            cur = t;
-        }
-        return prev[b.length()];
-    }
-
-    /** When a positional swallowed a word of a missing group: {@code  ('read' was taken as VM)}. */
-    private static String takenHint(Schema form, List<Token> positionalTokens, Collection<String> words) {
-        for (int k = 0; k < positionalTokens.size(); k++)
-            if (words.contains(positionalTokens.get(k).text()))
-                return " ('" + positionalTokens.get(k).text() + "' was taken as " + form.positionals().get(k).name()
-                        + "; is an argument missing?)";
-        return "";
-    }
-
-    /** When the line ends early and has a comment: {@code #} starts a comment, so {@code #VE} is not a name. */
-    private static String commentHint(Lexer.Line line) {
-        return line.commentColumn() > 0 ? " ('#' starts a comment)" : "";
-    }
-
-    /** A message for a word another form of the same verb and kind words accepts, or null. */
-    private static String siblingHint(String prefix, String mode, List<Schema> siblings, String what,
-            Predicate<Schema> knows) {
-        List<Schema> others = siblings.stream().filter(knows).toList();
-        if (others.isEmpty())
-            return null;
-        List<String> modes = new ArrayList<>();
-        others.forEach(s -> modes.addAll(s.modes()));
-        if (mode.isEmpty())
-            return prefix + ": " + what + " needs " + String.join("|", modes);
-        return prefix + ": " + what + " is not valid with " + mode
-                + (modes.isEmpty() ? "" : " (only with " + String.join("|", modes) + ")");
-    }
-
-    private String unknownVerb(String verb) {
-        int dot = verb.indexOf('.');
-        Set<String> namespaces = new TreeSet<>();
-        Set<String> plain = new TreeSet<>();
-        for (String v : forms.keySet()) {
-            int d = v.indexOf('.');
-            if (d < 0)
-                plain.add(v);
-            else
-                namespaces.add(v.substring(0, d));
-        }
-        if (dot > 0) {
-            String ns = verb.substring(0, dot);
-            List<String> inNs = forms.keySet().stream().filter(v -> v.startsWith(ns + ".")).sorted().toList();
-            if (!inNs.isEmpty())
-                return "unknown verb '" + verb + "' (" + ns + " verbs: " + String.join(", ", inNs) + ")";
-            return "unknown verb '" + verb + "': no namespace '" + ns + "' (namespaces: "
-                    + String.join(", ", namespaces) + ")";
-        }
-        return "unknown verb '" + verb + "' (verbs: " + String.join(", ", plain) + "; namespaces: "
-                + String.join(", ", namespaces) + ")";
-    }
-
-    /** The forms of one verb must be told apart by kind words, else by modes. */
-    private static void checkForms(List<Schema> forms) {
-        for (Schema a : forms)
-            for (Schema b : forms) {
-                if (a == b)
-                    continue;
-                List<String> wa = a.words(), wb = b.words();
-                if (!wa.equals(wb) && wa.size() <= wb.size() && wb.subList(0, wa.size()).equals(wa))
-                    throw new IllegalArgumentException("forms cannot be told apart: '" + a.usage() + "' / '"
-                            + b.usage() + "'");
-            }
-        Map<List<String>, List<Schema>> byWords = new LinkedHashMap<>();
-        forms.forEach(f -> byWords.computeIfAbsent(f.words(), k -> new ArrayList<>()).add(f));
-        for (List<Schema> same : byWords.values()) {
-            if (same.size() < 2)
-                continue;
-            Schema first = same.get(0);
-            Set<String> modes = new LinkedHashSet<>();
-            int plain = 0;
-            for (Schema s : same) {
-                if (!s.positionals().equals(first.positionals()))
-                    throw new IllegalArgumentException("forms of " + s.name() + " differ in positionals: '"
-                            + first.usage() + "' / '" + s.usage() + "'");
-                if (s.modes().isEmpty())
-                    plain++;
-                for (String m : s.modes())
-                    if (!modes.add(m))
-                        throw new IllegalArgumentException("mode '" + m + "' of " + s.name() + " used twice");
-            }
-            if (plain > 1)
-                throw new IllegalArgumentException("forms of " + first.name() + " without a mode: " + plain);
-        }
     }
 
     /** Error sink of one file. */

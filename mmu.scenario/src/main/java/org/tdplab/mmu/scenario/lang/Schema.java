@@ -339,4 +339,38 @@ public final class Schema {
             return sb.toString();
         }
     }
+
+    /** The forms of one verb must be told apart by kind words, else by modes. */
+    static void checkForms(List<Schema> forms) {
+        for (Schema a : forms)
+            for (Schema b : forms) {
+                if (a == b)
+                    continue;
+                List<String> wa = a.words(), wb = b.words();
+                if (!wa.equals(wb) && wa.size() <= wb.size() && wb.subList(0, wa.size()).equals(wa))
+                    throw new IllegalArgumentException("forms cannot be told apart: '" + a.usage() + "' / '"
+                            + b.usage() + "'");
+            }
+        Map<List<String>, List<Schema>> byWords = new LinkedHashMap<>();
+        forms.forEach(f -> byWords.computeIfAbsent(f.words(), k -> new ArrayList<>()).add(f));
+        for (List<Schema> same : byWords.values()) {
+            if (same.size() < 2)
+                continue;
+            Schema first = same.get(0);
+            Set<String> modes = new LinkedHashSet<>();
+            int plain = 0;
+            for (Schema s : same) {
+                if (!s.positionals().equals(first.positionals()))
+                    throw new IllegalArgumentException("forms of " + s.name() + " differ in positionals: '"
+                            + first.usage() + "' / '" + s.usage() + "'");
+                if (s.modes().isEmpty())
+                    plain++;
+                for (String m : s.modes())
+                    if (!modes.add(m))
+                        throw new IllegalArgumentException("mode '" + m + "' of " + s.name() + " used twice");
+            }
+            if (plain > 1)
+                throw new IllegalArgumentException("forms of " + first.name() + " without a mode: " + plain);
+        }
+    }
 }

@@ -17,6 +17,7 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.lang.Hints;
 import org.tdplab.mmu.scenario.lang.Parser;
 
 /**
@@ -110,7 +111,7 @@ public class ShellSession {
     /** What Gogo runs for a command it does not know: say so, with the nearest tdplab command. */
     public Object _default(Object... args) {
         String name = args.length > 0 ? String.valueOf(args[0]) : "";
-        String near = Parser.closest(name.startsWith("mmu:") ? name.substring(4) : name,
+        String near = Hints.closest(name.startsWith("mmu:") ? name.substring(4) : name,
                 Help.COMMANDS.stream().map(Help.Command::name).toList());
         System.out.println("no command '" + name + "'" + (near != null ? "; did you mean '" + near + "'?" : "")
                 + " (help lists the commands)");
