@@ -44,6 +44,16 @@ final class MmuHarness implements MmuHost {
         this.mmu = new TdpMmu(caps, pool, this);
     }
 
+    /** The valid root of that kind, loaded (allocated when there is none) under the read lock as a vCPU does. */
+    int root(boolean mirror) {
+        mmu.lock.readLock();
+        try {
+            return mmu.roots.get(mirror);
+        } finally {
+            mmu.lock.readUnlock();
+        }
+    }
+
     static MmuHarness ordinary() {
         return new MmuHarness(VmCapabilities.ordinary("default", 48));
     }

@@ -20,16 +20,7 @@ class MmuWalksTest {
 
     private final MmuHarness h = MmuHarness.ordinary();
     private final TdpMmu mmu = h.mmu;
-    private final int root = root(h);
-
-    private static int root(MmuHarness h) {
-        h.mmu.lock.readLock();
-        try {
-            return h.mmu.roots.get(false);
-        } finally {
-            h.mmu.lock.readUnlock();
-        }
-    }
+    private final int root = h.root(false);
 
     @Test
     void agingCountsYoungPagesClipsHugeLeavesToTheRangeAndClearsOnlyWhenAsked() {
@@ -54,7 +45,7 @@ class MmuWalksTest {
     @Test
     void withoutAdBitsAgingMarksTheLeafForAccessTrackingAndRecordsIt() {
         MmuHarness ad = new MmuHarness(VmCapabilities.ordinary("noad", 48).withAdDisabled(true));
-        int r = root(ad);
+        int r = ad.root(false);
         ad.map(r, 0x7, L4K, true);
         ad.changes.clear();
         assertEquals(1, ad.mmu.aging.age(0, 0x10, true));
@@ -175,7 +166,7 @@ class MmuWalksTest {
     @Test
     void nxRecoveryZapsTheSplitTablesFlushesAndSkipsDirtyLoggedOnes() {
         MmuHarness nx = new MmuHarness(VmCapabilities.ordinary("nx", 48).withNxHugePages(true, 1));
-        int r = root(nx);
+        int r = nx.root(false);
         for (long gfn : new long[] { 0x200, 0x400, 0x600 }) {
             PageFault f = nx.fault(gfn, L4K, false);
             f.exec = true;
@@ -206,7 +197,7 @@ class MmuWalksTest {
 
         // the middle of three listed tables replaced by a huge leaf leaves the list; recovery zaps the other two
         MmuHarness nx2 = new MmuHarness(VmCapabilities.ordinary("nx", 48).withNxHugePages(true, 1));
-        int r2 = root(nx2);
+        int r2 = nx2.root(false);
         for (long gfn : new long[] { 0x200, 0x400, 0x600 }) {
             PageFault f = nx2.fault(gfn, L4K, false);
             f.exec = true;

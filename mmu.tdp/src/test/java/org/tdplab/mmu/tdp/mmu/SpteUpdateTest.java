@@ -21,15 +21,6 @@ import org.tdplab.mmu.tdp.spte.Spte;
 class SpteUpdateTest {
     private static final int L4K = Spte.PG_LEVEL_4K;
 
-    private static int root(MmuHarness h, boolean mirror) {
-        h.mmu.lock.readLock();
-        try {
-            return h.mmu.roots.get(mirror);
-        } finally {
-            h.mmu.lock.readUnlock();
-        }
-    }
-
     /** An iterator at the 4K entry for {@code gfn} (tables linked by a map first). */
     private static TdpIter at(MmuHarness h, int root, long gfn) {
         TdpIter it = new TdpIter(h.pool);
@@ -46,7 +37,7 @@ class SpteUpdateTest {
     @Test
     void aFrozenEntryIsNeverOverwrittenAndALostCasRefreshesTheSnapshot() {
         MmuHarness h = MmuHarness.ordinary();
-        int root = root(h, false);
+        int root = h.root(false);
         h.map(root, 0x10, L4K, true);
         TdpIter it = at(h, root, 0x11);
         h.pool.set(it.sptep, Spte.FROZEN_SPTE);
@@ -66,7 +57,7 @@ class SpteUpdateTest {
     @Test
     void aLeafChangingItsPfnInPlaceIsABug() {
         MmuHarness h = MmuHarness.ordinary();
-        int root = root(h, false);
+        int root = h.root(false);
         h.map(root, 0x20, L4K, true);
         TdpIter it = at(h, root, 0x20);
         h.mmu.lock.writeLock();
@@ -82,7 +73,7 @@ class SpteUpdateTest {
     @Test
     void aPlainWriteOfAFrozenSpteIsABug() {
         MmuHarness h = MmuHarness.ordinary();
-        int root = root(h, false);
+        int root = h.root(false);
         h.map(root, 0x30, L4K, true);
         TdpIter it = at(h, root, 0x31);
         h.mmu.lock.writeLock();
@@ -97,7 +88,7 @@ class SpteUpdateTest {
     @Test
     void mirrorEntriesAreNeverZappedAtomicallyNorReplacedWhilePresent() {
         MmuHarness h = new MmuHarness(VmCapabilities.ordinary("m", 48).withMirroredPt(47));
-        int mirror = root(h, true);
+        int mirror = h.root(true);
         h.map(mirror, 0x40, L4K, true);
         TdpIter it = at(h, mirror, 0x40);
         long present = it.oldSpte;
@@ -121,7 +112,7 @@ class SpteUpdateTest {
     @Test
     void aRefusedMirrorInstallLeavesTheEntryAsItWas() {
         MmuHarness h = new MmuHarness(VmCapabilities.ordinary("m", 48).withMirroredPt(47));
-        int mirror = root(h, true);
+        int mirror = h.root(true);
         h.map(mirror, 0x50, L4K, true);
         int[] busy = { 1 };
         h.backend = new VmBackend() {
@@ -158,7 +149,7 @@ class SpteUpdateTest {
                 return HookStatus.OK;
             }
         };
-        int mirror = root(h, true);
+        int mirror = h.root(true);
         h.map(mirror, 0x60, L4K, true);
         h.map(mirror, 0x61, L4K, true);
         calls.clear();

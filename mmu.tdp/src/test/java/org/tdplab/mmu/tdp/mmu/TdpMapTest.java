@@ -21,16 +21,7 @@ class TdpMapTest {
 
     private final MmuHarness h = MmuHarness.ordinary();
     private final TdpMmu mmu = h.mmu;
-    private final int root = root(h);
-
-    private static int root(MmuHarness h) {
-        h.mmu.lock.readLock();
-        try {
-            return h.mmu.roots.get(false);
-        } finally {
-            h.mmu.lock.readUnlock();
-        }
-    }
+    private final int root = h.root(false);
 
     @Test
     void aFirstFaultLinksTablesDownToTheLeafWithoutAFlush() {
@@ -236,7 +227,7 @@ class TdpMapTest {
     @Test
     void withTheNxMitigationAnExecFaultMaps4KAndMarksTheTable() {
         MmuHarness nx = new MmuHarness(VmCapabilities.ordinary("nx", 48).withNxHugePages(true, 60));
-        int r = root(nx);
+        int r = nx.root(false);
         PageFault f = nx.fault(0x600, L4K, false);
         f.exec = true;
         f.hugePageDisallowed = true;

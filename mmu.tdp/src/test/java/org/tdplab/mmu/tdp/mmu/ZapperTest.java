@@ -22,18 +22,9 @@ class ZapperTest {
     private final MmuHarness h = MmuHarness.ordinary();
     private final TdpMmu mmu = h.mmu;
 
-    private int directRoot() {
-        mmu.lock.readLock();
-        try {
-            return mmu.roots.get(false);
-        } finally {
-            mmu.lock.readUnlock();
-        }
-    }
-
     @Test
     void aLeafZapClearsOnlyTheRangeAsksForAFlushAndKeepsTheTables() {
-        int root = directRoot();
+        int root = h.root(false);
         for (long gfn = 0; gfn < 4; gfn++)
             assertEquals(PageFault.RET_PF_FIXED, h.map(root, gfn, L4K, true));
         int tables = h.pool.liveTables();
@@ -61,7 +52,7 @@ class ZapperTest {
 
     @Test
     void zapGfnRangeFlushesTheRangeOnceUnderTheWriteLockAndClosesItsWindow() {
-        int root = directRoot();
+        int root = h.root(false);
         h.map(root, 0x200, L2M, true);
         long seq = mmu.invalidation.seq();
         mmu.zap.zapGfnRange(0x200, 0x400);
@@ -80,7 +71,7 @@ class ZapperTest {
 
     @Test
     void invalidateBeginOpensTheWindowUnmapsAndFlushesAndEndClosesIt() {
-        int root = directRoot();
+        int root = h.root(false);
         h.map(root, 0x10, L4K, true);
         h.map(root, 0x30, L4K, true);
         long seq = mmu.invalidation.seq();
@@ -110,7 +101,7 @@ class ZapperTest {
 
     @Test
     void aLongZapYieldsToAWaiterAfterFlushingWhatItZapped() throws InterruptedException {
-        int root = directRoot();
+        int root = h.root(false);
         for (long gfn = 0; gfn < 8; gfn++)
             h.map(root, gfn, L4K, true);
         Thread[] waiter = new Thread[1];
@@ -163,7 +154,7 @@ class ZapperTest {
 
     @Test
     void aFastZapInvalidatesTheDirectRootAsksForAReloadAndReleasesTheWriteLock() {
-        int root = directRoot();
+        int root = h.root(false);
         for (long gfn = 0; gfn < 3; gfn++)
             h.map(root, gfn * 0x200, L4K, true);
         mmu.zap.zapAllFast();
@@ -252,7 +243,7 @@ class ZapperTest {
 
     @Test
     void theLastReferenceToAnInvalidRootZapsItAndFreesItsTables() {
-        int root = directRoot();
+        int root = h.root(false);
         h.map(root, 0, L4K, true);
         h.map(root, 1L << 18, L2M, true); // another 1G region: its own 2M table
         assertEquals(5, h.pool.liveTables());
@@ -291,7 +282,7 @@ class ZapperTest {
 
     @Test
     void aValidRootLosingItsLastReferenceIsABug() {
-        int root = directRoot();
+        int root = h.root(false);
         mmu.lock.writeLock();
         try {
             mmu.roots.put(root);
@@ -327,7 +318,7 @@ class ZapperTest {
 
     @Test
     void aWholeRootZapUnderTheReadLockTearsDownLevelByLevel() {
-        int root = directRoot();
+        int root = h.root(false);
         h.map(root, 0, L4K, true);
         h.map(root, 0x200, L2M, true);
         h.changes.clear();

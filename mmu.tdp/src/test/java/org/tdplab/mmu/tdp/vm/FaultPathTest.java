@@ -26,7 +26,6 @@ import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
-import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 
 /**
@@ -107,27 +106,14 @@ class FaultPathTest {
     void theVendorHearsOfItsExitBitsBeforeTheFault() {
         List<String> heard = new ArrayList<>();
         VmCapabilities caps = TestVms.ordinary();
-        Backend backend = new Backend() {
-            @Override
-            public String vmType() {
-                return caps.vmType();
-            }
-
-            @Override
-            public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-                return caps;
-            }
-
-            @Override
-            public VmBackend attach(VmContext ctx, Map<String, String> options) {
-                return new VmBackend() {
-                    @Override
-                    public void violationEntered(int vcpu, long gfn, long errorBits) {
-                        heard.add(vcpu + " 0x" + Long.toHexString(gfn) + " 0x" + Long.toHexString(errorBits));
-                    }
-                };
-            }
-        };
+        Backend backend = TestVms.backend(caps, ctx -> {
+            return new VmBackend() {
+                @Override
+                public void violationEntered(int vcpu, long gfn, long errorBits) {
+                    heard.add(vcpu + " 0x" + Long.toHexString(gfn) + " 0x" + Long.toHexString(errorBits));
+                }
+            };
+        });
         CoreVm vm = new CoreVm(4343, "v4343", caps.vmType(), 1, caps, TestVms.MEMORY, backend, Map.of(),
                 new CopyOnWriteArrayList<>(), v -> {
                 });

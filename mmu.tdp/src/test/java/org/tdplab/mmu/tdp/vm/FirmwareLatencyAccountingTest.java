@@ -17,27 +17,14 @@ import org.tdplab.mmu.api.backend.VmContext;
 class FirmwareLatencyAccountingTest {
     private static CoreVm vm(FirmwareLatency table, AtomicReference<VmContext> ctx) {
         VmCapabilities caps = TestVms.ordinary();
-        Backend b = new Backend() {
-            @Override
-            public String vmType() {
-                return caps.vmType();
-            }
-
-            @Override
-            public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-                return caps;
-            }
-
-            @Override
-            public VmBackend attach(VmContext vm, Map<String, String> options) {
-                ctx.set(vm);
-                if (table != null)
-                    vm.firmwareLatency(table);
-                vm.firmwareCall("OP.INIT", -1, 0, "OK"); // a call made while attaching is priced too
-                return new VmBackend() {
-                };
-            }
-        };
+        Backend b = TestVms.backend(caps, vm -> {
+            ctx.set(vm);
+            if (table != null)
+                vm.firmwareLatency(table);
+            vm.firmwareCall("OP.INIT", -1, 0, "OK"); // a call made while attaching is priced too
+            return new VmBackend() {
+            };
+        });
         return new CoreVm(4242, "lat", caps.vmType(), 1, caps, TestVms.MEMORY, b, Map.of(),
                 new CopyOnWriteArrayList<>(), v -> {
                 });

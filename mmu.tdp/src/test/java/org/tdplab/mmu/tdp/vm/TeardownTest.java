@@ -22,7 +22,6 @@ import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
-import org.tdplab.mmu.api.backend.VmContext;
 
 /**
  * {@code kvm_destroy_vm}: every page-table page goes back to the pool, every root is freed, private SPTEs go before
@@ -35,33 +34,20 @@ class TeardownTest {
         AtomicInteger pagesAtRelease = new AtomicInteger(-1);
         CoreVm[] holder = new CoreVm[1];
         VmCapabilities caps = TestVms.swProtected();
-        Backend backend = new Backend() {
-            @Override
-            public String vmType() {
-                return caps.vmType();
-            }
+        Backend backend = TestVms.backend(caps, vm -> {
+            return new VmBackend() {
+                @Override
+                public void releaseKey() {
+                    calls.add("releaseKey");
+                    pagesAtRelease.set((int) (long) holder[0].mmu.stats.get(org.tdplab.mmu.tdp.mmu.Stat.PAGES_4K));
+                }
 
-            @Override
-            public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-                return caps;
-            }
-
-            @Override
-            public VmBackend attach(VmContext vm, Map<String, String> options) {
-                return new VmBackend() {
-                    @Override
-                    public void releaseKey() {
-                        calls.add("releaseKey");
-                        pagesAtRelease.set((int) (long) holder[0].mmu.stats.get(org.tdplab.mmu.tdp.mmu.Stat.PAGES_4K));
-                    }
-
-                    @Override
-                    public void teardown() {
-                        calls.add("teardown");
-                    }
-                };
-            }
-        };
+                @Override
+                public void teardown() {
+                    calls.add("teardown");
+                }
+            };
+        });
         AtomicInteger forgotten = new AtomicInteger();
         org.tdplab.mmu.tdp.mem.HostMemory memory = new org.tdplab.mmu.tdp.mem.HostMemory();
         long free = memory.framesInUse(org.tdplab.mmu.tdp.mem.HostMemory.FREE);

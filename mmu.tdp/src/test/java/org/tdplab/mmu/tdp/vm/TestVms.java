@@ -29,6 +29,12 @@ final class TestVms {
     }
 
     static Backend backend(VmCapabilities caps) {
+        return backend(caps, vm -> new VmBackend() {
+        });
+    }
+
+    /** A backend of {@code caps}' VM type whose VMs get the per-VM side {@code attach} makes. */
+    static Backend backend(VmCapabilities caps, java.util.function.Function<VmContext, VmBackend> attach) {
         return new Backend() {
             @Override
             public String vmType() {
@@ -42,8 +48,7 @@ final class TestVms {
 
             @Override
             public VmBackend attach(VmContext vm, Map<String, String> options) {
-                return new VmBackend() {
-                };
+                return attach.apply(vm);
             }
         };
     }
