@@ -18,7 +18,7 @@ public final class Vcpu {
     /** The iterator of this vCPU's hardware walks (the fault has its own: a walk runs inside the fault's retry). */
     public final TdpIter walker;
     /** {@code vcpu->mutex}: vCPU ioctls (running the guest, pre-faulting) are serialized per vCPU. */
-    public final java.util.concurrent.locks.ReentrantLock mutex = new java.util.concurrent.locks.ReentrantLock();
+    public final VcpuMutex mutex = new VcpuMutex();
     /** The roots this vCPU holds a reference to. */
     public final VcpuRoots roots = new VcpuRoots();
     /** In guest mode: using translations. Remote flushes wait for such vCPUs to notice them. */
