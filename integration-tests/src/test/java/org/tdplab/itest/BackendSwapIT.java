@@ -219,17 +219,17 @@ public class BackendSwapIT {
         }
 
         @Override
-        public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+        public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
             throw new MmuException(Errno.ENOTSUP, "test backend");
         }
 
         @Override
-        public VmBackend attach(VmContext vm, Map<String, String> options) {
+        public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
             throw new MmuException(Errno.ENOTSUP, "test backend");
         }
 
         @Override
-        public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
+        public VmBackend restore(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options, Map<String, Object> snapshot) {
             Object version = snapshot.get(SNAPSHOT_VERSION);
             if (!Integer.valueOf(3).equals(version)) // the shipped backend writes version 2
                 throw new MmuException(Errno.EINVAL, "TDX snapshot version %s is incompatible (this backend "

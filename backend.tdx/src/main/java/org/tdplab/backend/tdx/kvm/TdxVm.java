@@ -311,13 +311,8 @@ public final class TdxVm implements VmBackend {
 
     // ==== hardware and guest: TdxAccept ==========================================================================
 
-    /** The virtualization exception's vector (#VE). */
-    static final int VE_VECTOR = 20;
-
-    @Override
-    public String exceptionName(int vector) {
-        return vector == VE_VECTOR ? "VE" : VmBackend.super.exceptionName(vector);
-    }
+    /** The virtualization exception's vector (#VE), named by {@code Backend.exceptions()}. */
+    public static final int VE_VECTOR = 20;
 
     @Override
     public long translatePrivate(int vcpu, long gfn, Access access) {

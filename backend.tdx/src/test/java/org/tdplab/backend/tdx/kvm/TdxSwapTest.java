@@ -106,19 +106,19 @@ class TdxSwapTest {
             }
 
             @Override
-            public org.tdplab.mmu.api.backend.VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+            public org.tdplab.mmu.api.backend.VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
                 return real.capabilities(gpaw, options);
             }
 
             @Override
             public org.tdplab.mmu.api.backend.VmBackend attach(org.tdplab.mmu.api.backend.VmContext vm,
-                    Map<String, String> options) {
+                    org.tdplab.mmu.api.backend.VerbArgs options) {
                 return real.attach(vm, options);
             }
 
             @Override
             public org.tdplab.mmu.api.backend.VmBackend restore(org.tdplab.mmu.api.backend.VmContext vm,
-                    Map<String, String> options, Map<String, Object> snapshot) {
+                    org.tdplab.mmu.api.backend.VerbArgs options, Map<String, Object> snapshot) {
                 Map<String, Object> copy = new java.util.LinkedHashMap<>(snapshot);
                 change.accept(copy);
                 return real.restore(vm, options, copy);
