@@ -14,6 +14,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
 import org.tdplab.backend.tdx.module.Contention;
+import org.tdplab.backend.tdx.module.ModuleState;
 import org.tdplab.backend.tdx.module.Pamt;
 import org.tdplab.backend.tdx.module.Seamcall;
 import org.tdplab.backend.tdx.module.TdxModule;
@@ -117,7 +118,7 @@ public final class TdxVm implements VmBackend {
         }
     }
 
-    TdxVm(VmContext ctx, TdxOptions options, HkidPool hkids, byte[] moduleState) {
+    TdxVm(VmContext ctx, TdxOptions options, HkidPool hkids, ModuleState moduleState) {
         this.ctx = ctx;
         this.options = options;
         this.hkids = hkids;

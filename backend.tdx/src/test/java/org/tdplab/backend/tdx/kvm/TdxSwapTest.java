@@ -82,8 +82,8 @@ class TdxSwapTest {
         Backend older = tampering(new TdxBackend(), s -> s.put(Backend.SNAPSHOT_VERSION, 1));
         Standalone.bind(manager, older, 10, "0.9");
         String why = vm.suspension().orElseThrow();
-        assertTrue(why.contains("TdxSnapshot snapshot version 2 is incompatible (this backend restores version 1)")
-                || why.contains("TdxSnapshot snapshot version 1 is incompatible (this backend restores version 2)"),
+        assertTrue(why.contains("TdxSnapshot snapshot version 3 is incompatible (this backend restores version 1)")
+                || why.contains("TdxSnapshot snapshot version 1 is incompatible (this backend restores version 3)"),
                 why);
         Standalone.unbind(manager, older);
         Backend lacking = tampering(new TdxBackend(), s -> s.remove("sept"));
