@@ -218,6 +218,15 @@ public class BackendSwapIT {
             return "tdx";
         }
 
+        /** The options the TDs here are created with: the takeover is refused for the snapshot, not for them. */
+        @Override
+        public java.util.List<org.tdplab.mmu.api.backend.VmOption> options() {
+            return java.util.List.of(org.tdplab.mmu.api.backend.VmOption.of("busy_rate",
+                    org.tdplab.mmu.api.backend.VerbOption.Type.DECIMAL, "busy injection"),
+                    org.tdplab.mmu.api.backend.VmOption.of("seed", org.tdplab.mmu.api.backend.VerbOption.Type.NUMBER,
+                            "busy injection seed"));
+        }
+
         @Override
         public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
             throw new MmuException(Errno.ENOTSUP, "test backend");
