@@ -450,4 +450,58 @@ class SnpKvmTest {
         vm.destroy();
         assertEquals(0, rmp(vm).assignedPages(), "the restored VM gives back its context page too");
     }
+
+    @Test
+    void aPageTheHostCannotTakeBackAtInvalidationIsWarnedAbout() {
+        Vm vm = running("a");
+        assertTrue(vm.accept(0, 0x3000, K4, PageSize.SIZE_4K).completed());
+        long pfn = vm.lookup(0x3000, RootKind.DIRECT).orElseThrow().pfn();
+        Rmp rmp = rmp(vm);
+        rmp.setInUse(pfn, true); // a running VMRUN uses it: RMPUPDATE fails
+        vm.punchHole(0, M2);
+        assertEquals(List.of(String.format("snp: gmem invalidate: RMPUPDATE of pfn 0x%x to shared failed", pfn)),
+                violations(vm).stream().filter(v -> v.startsWith("snp:")).toList());
+        assertTrue(rmp.isAssigned(pfn), "the page stays the guest's");
+        assertTrue(calls.contains("RMPUPDATE:FAIL_INUSE"));
+        rmp.setInUse(pfn, false);
+        assertEquals(0, rmp.rmpupdate(pfn, 0, false, 0, false, 0));
+        vm.destroy();
+        assertEquals(0, rmp.assignedPages());
+    }
+
+    @Test
+    void aFolioALaunchAllocatedButDidNotPopulateIsPreparedAt2mOnFirstUse() {
+        Vm vm = create("a", 1);
+        vm.addMemslot(0, 0, 2 * M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
+        vm.setMemoryAttributes(0, M2, true);
+        // the launch runs into the second folio, which is shared by attribute: it is allocated, not populated
+        VerbResult r = launchUpdate(vm, M2 - K4, 2 * K4);
+        assertEquals(new org.tdplab.mmu.api.Remaining(M2, K4), r.remaining().orElseThrow());
+        vm.setMemoryAttributes(M2, M2, true);
+        finish(vm);
+        long updates = vm.stats().get("RMPUPDATE");
+        assertTrue(vm.accept(0, M2, M2, PageSize.SIZE_2M).completed());
+        assertEquals(updates + 1, vm.stats().get("RMPUPDATE"), "one 2M RMPUPDATE for the whole folio");
+        long pfn = ctxs.get("a").gmemPfn(M2 >>> 12);
+        assertEquals(2, rmp(vm).privateLevel(pfn));
+        assertTrue(vm.access(0, Access.WRITE, M2, M2, Encoding.PRIVATE, 6).completed());
+        assertEquals(2, vm.lookup(M2, RootKind.DIRECT).orElseThrow().level(), "a 2M private leaf");
+        assertEquals(0L, vm.stats().get("PSMASH"));
+        clean(vm);
+        destroyAndCheckEverythingWentBack(vm);
+    }
+
+    @Test
+    void aConversionToSharedRescindsOnlyWhatIsPrivate() {
+        Vm vm = running("a");
+        assertTrue(vm.accept(0, 0x5000, 3 * K4, PageSize.SIZE_4K).completed());
+        assertTrue(vm.convert(0, false, 0x6000, K4).completed());
+        long p = vm.stats().get("PVALIDATE");
+        calls.clear();
+        assertTrue(vm.convert(0, false, 0x5000, 3 * K4).completed());
+        assertEquals(p + 2, vm.stats().get("PVALIDATE"), "the shared page in the middle is skipped");
+        assertEquals(2, calls.stream().filter(c -> c.equals("PVALIDATE:SUCCESS")).count(), calls.toString());
+        clean(vm);
+        destroyAndCheckEverythingWentBack(vm);
+    }
 }
