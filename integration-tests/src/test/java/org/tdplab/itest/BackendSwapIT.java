@@ -159,7 +159,7 @@ public class BackendSwapIT {
         vm.access(0, Access.WRITE, 0, RANGE, Encoding.PRIVATE, 77);
         Bundle tdx = Container.bundle(context, "backend.tdx");
         tdx.stop();
-        ServiceRegistration<Backend> v2 = context.registerService(Backend.class, new FormatThree(),
+        ServiceRegistration<Backend> v2 = context.registerService(Backend.class, new FormatFour(),
                 props("tdx"));
         assertTrue(vm.suspension().orElseThrow().contains("incompatible"));
         try {
@@ -212,28 +212,37 @@ public class BackendSwapIT {
     }
 
     /** A TDX backend of a later snapshot format (2): it refuses the format-1 snapshots of today's bundle. */
-    static final class FormatThree implements Backend {
+    static final class FormatFour implements Backend {
         @Override
         public String vmType() {
             return "tdx";
         }
 
+        /** The options the TDs here are created with: the takeover is refused for the snapshot, not for them. */
         @Override
-        public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+        public java.util.List<org.tdplab.mmu.api.backend.VmOption> options() {
+            return java.util.List.of(org.tdplab.mmu.api.backend.VmOption.of("busy_rate",
+                    org.tdplab.mmu.api.backend.VerbOption.Type.DECIMAL, "busy injection"),
+                    org.tdplab.mmu.api.backend.VmOption.of("seed", org.tdplab.mmu.api.backend.VerbOption.Type.NUMBER,
+                            "busy injection seed"));
+        }
+
+        @Override
+        public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
             throw new MmuException(Errno.ENOTSUP, "test backend");
         }
 
         @Override
-        public VmBackend attach(VmContext vm, Map<String, String> options) {
+        public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
             throw new MmuException(Errno.ENOTSUP, "test backend");
         }
 
         @Override
-        public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
+        public VmBackend restore(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options, Map<String, Object> snapshot) {
             Object version = snapshot.get(SNAPSHOT_VERSION);
-            if (!Integer.valueOf(3).equals(version)) // the shipped backend writes version 2
+            if (!Integer.valueOf(4).equals(version)) // the shipped backend writes version 3
                 throw new MmuException(Errno.EINVAL, "TDX snapshot version %s is incompatible (this backend "
-                        + "restores version 3)", version);
+                        + "restores version 4)", version);
             throw new AssertionError("unreachable");
         }
     }

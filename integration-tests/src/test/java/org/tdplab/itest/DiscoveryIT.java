@@ -71,7 +71,7 @@ public class DiscoveryIT {
     public void capabilitiesObjectAgreesWithTheServiceProperties() throws Exception {
         for (ServiceReference<Backend> ref : context.getServiceReferences(Backend.class, null)) {
             Backend backend = context.getService(ref);
-            VmCapabilities caps = backend.capabilities(48, Map.of());
+            VmCapabilities caps = backend.capabilities(48, org.tdplab.mmu.api.backend.VerbArgs.noOptions(backend.vmType()));
             assertEquals(ref.getProperty(Backend.VM_TYPE), caps.vmType());
             assertEquals(ref.getProperty("mmu.cap.mirrored_pt"), caps.mirroredPt());
             assertEquals(ref.getProperty("mmu.cap.private_mem"), caps.privateMem());
@@ -83,8 +83,8 @@ public class DiscoveryIT {
     @Test
     public void theSharedBitFollowsTheGuestPhysicalAddressWidth() throws Exception {
         Backend tdx = context.getService(context.getServiceReferences(Backend.class, "(mmu.vm.type=tdx)").iterator().next());
-        VmCapabilities td48 = tdx.capabilities(48, Map.of());
-        VmCapabilities td52 = tdx.capabilities(52, Map.of());
+        VmCapabilities td48 = tdx.capabilities(48, org.tdplab.mmu.api.backend.VerbArgs.noOptions("tdx"));
+        VmCapabilities td52 = tdx.capabilities(52, org.tdplab.mmu.api.backend.VerbArgs.noOptions("tdx"));
         assertEquals(47, td48.sharedBit());
         assertEquals(4, td48.rootLevel());
         assertEquals(1L << 35, td48.gfnDirectBits());
@@ -116,14 +116,14 @@ public class DiscoveryIT {
         }
 
         @Override
-        public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+        public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
             return VmCapabilities.ordinary("liar", gpaw).withPrivateMemory(
                     org.tdplab.mmu.api.backend.PrivateSource.ATTRIBUTES, 1);
         }
 
         @Override
         public org.tdplab.mmu.api.backend.VmBackend attach(org.tdplab.mmu.api.backend.VmContext vm,
-                Map<String, String> options) {
+                org.tdplab.mmu.api.backend.VerbArgs options) {
             return new org.tdplab.mmu.api.backend.VmBackend() {
             };
         }

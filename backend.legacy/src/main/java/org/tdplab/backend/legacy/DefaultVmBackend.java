@@ -1,12 +1,13 @@
 package org.tdplab.backend.legacy;
 
 import java.util.List;
-import java.util.Map;
 import java.util.stream.Stream;
 
 import org.osgi.service.component.annotations.Component;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbOption.Type;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -23,7 +24,7 @@ import org.tdplab.mmu.api.backend.VmType;
 @Capabilities
 public class DefaultVmBackend implements Backend {
     static final String SLOT_ZAP_ALL = "slot_zap_all";
-    private static final List<VmOption> OPTIONS = Stream.concat(Stream.of(new VmOption(SLOT_ZAP_ALL, "on|off",
+    private static final List<VmOption> OPTIONS = Stream.concat(Stream.of(VmOption.of(SLOT_ZAP_ALL, Type.BOOLEAN,
             "KVM_X86_QUIRK_SLOT_ZAP_ALL: deleting or moving a memslot zaps every root (default on); off zaps only "
                     + "the slot's range")), Options.MMU.stream()).toList();
 
@@ -33,10 +34,9 @@ public class DefaultVmBackend implements Backend {
     }
 
     @Override
-    public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        Options.requireKnown(vmType(), options, OPTIONS);
-        return Options.applyMmu(vmType(), options, VmCapabilities.ordinary(vmType(), gpaw)
-                .withSlotZapAll(Options.onOff(vmType(), options, SLOT_ZAP_ALL, true)));
+    public VmCapabilities capabilities(int gpaw, VerbArgs options) {
+        return Options.applyMmu(options, VmCapabilities.ordinary(vmType(), gpaw)
+                .withSlotZapAll(options.bool(SLOT_ZAP_ALL, true)));
     }
 
     @Override
@@ -52,7 +52,7 @@ public class DefaultVmBackend implements Backend {
 
     /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */
     @Override
-    public VmBackend attach(VmContext vm, Map<String, String> options) {
+    public VmBackend attach(VmContext vm, VerbArgs options) {
         return Options.mmuVerbs(vm);
     }
 }

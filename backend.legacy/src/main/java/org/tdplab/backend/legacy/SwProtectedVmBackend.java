@@ -1,11 +1,9 @@
 package org.tdplab.backend.legacy;
 
-import java.util.Map;
-import java.util.Set;
-
 import org.osgi.service.component.annotations.Component;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VmBackend;
@@ -29,9 +27,8 @@ public class SwProtectedVmBackend implements Backend {
     }
 
     @Override
-    public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        Options.requireKnown(vmType(), options, Options.MMU);
-        return Options.applyMmu(vmType(), options,
+    public VmCapabilities capabilities(int gpaw, VerbArgs options) {
+        return Options.applyMmu(options,
                 VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ATTRIBUTES, PG_LEVEL_1G));
     }
 
@@ -48,7 +45,7 @@ public class SwProtectedVmBackend implements Backend {
 
     /** No firmware and no vendor hooks: the core's defaults are the whole behaviour. */
     @Override
-    public VmBackend attach(VmContext vm, Map<String, String> options) {
+    public VmBackend attach(VmContext vm, VerbArgs options) {
         return Options.mmuVerbs(vm);
     }
 }

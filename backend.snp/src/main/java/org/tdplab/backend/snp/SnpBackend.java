@@ -1,6 +1,5 @@
 package org.tdplab.backend.snp;
 
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -21,6 +20,7 @@ import org.tdplab.mmu.api.backend.Capabilities;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VerbSpec;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -68,7 +68,7 @@ public class SnpBackend implements Backend {
 
     /** The host of the VM attached or restored last, for tests. */
     private volatile SnpHost lastHost;
-    private volatile Map<String, String> defaults = Map.of();
+    private volatile SnpOptions defaults = SnpOptions.defaults();
     private volatile FirmwareLatency latency = DEFAULT_LATENCY;
 
     /**
@@ -88,24 +88,17 @@ public class SnpBackend implements Backend {
 
     /** Applies a configuration, or refuses it whole ({@code EINVAL}) and keeps the previous one. */
     void apply(Config config) {
-        Map<String, String> d = new HashMap<>();
-        if (!config.policy().isBlank())
-            d.put("policy", config.policy().trim());
-        SnpOptions.parse(d);
+        // in the syntax of vm.create's options, typed by the same parser; a bad one is refused here, not at the next VM
+        Map<String, String> text = config.policy().isBlank() ? Map.of() : Map.of("policy", config.policy().trim());
+        SnpOptions d = SnpOptions.of(VerbArgs.creation(vmType(), SnpOptions.OPTIONS, text), SnpOptions.defaults());
         FirmwareLatency table = DEFAULT_LATENCY.with(config.latency()); // refused here when malformed
-        defaults = Map.copyOf(d);
+        defaults = d;
         latency = table;
     }
 
     /** The latency table new SNP VMs get. */
     public FirmwareLatency latency() {
         return latency;
-    }
-
-    private Map<String, String> withDefaults(Map<String, String> options) {
-        Map<String, String> out = new HashMap<>(defaults);
-        out.putAll(options);
-        return out;
     }
 
     @Override
@@ -115,23 +108,29 @@ public class SnpBackend implements Backend {
 
     /** Pre-fault is allowed only after SNP_LAUNCH_FINISH; the guest validates (PVALIDATE) its private memory. */
     @Override
-    public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        SnpOptions.parse(withDefaults(options));
+    public VmCapabilities capabilities(int gpaw, VerbArgs options) {
+        SnpOptions.of(options, defaults);
         return VmCapabilities.ordinary(vmType(), gpaw).withPrivateMemory(PrivateSource.ERROR_CODE, PG_LEVEL_2M)
                 .withProtectedState().withPreFaultAllowed(false).withAcceptance();
     }
 
     @Override
-    public VmBackend attach(VmContext vm, Map<String, String> options) {
-        SnpOptions parsed = SnpOptions.parse(withDefaults(options));
+    public VmBackend attach(VmContext vm, VerbArgs options) {
+        SnpOptions parsed = SnpOptions.of(options, defaults);
         vm.firmwareLatency(latency); // before launch, which calls firmware; the VM keeps this table
         return new SnpVm(vm, host(vm), parsed);
     }
 
     /** Takes over a VM from the snapshot a previous SNP backend left (see {@link SnpVm#snapshot()}). */
     @Override
-    public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
-        return SnpVm.restore(vm, host(vm), SnpOptions.parse(withDefaults(options)), snapshot);
+    public VmBackend restore(VmContext vm, VerbArgs options, Map<String, Object> snapshot) {
+        return SnpVm.restore(vm, host(vm), SnpOptions.of(options, defaults), snapshot);
+    }
+
+    /** The #VC an SNP guest takes (a page it has not validated, an MMIO access): {@code VC}. */
+    @Override
+    public Map<Integer, String> exceptions() {
+        return Map.of(SnpVm.VC_VECTOR, "VC");
     }
 
     @Override

@@ -1,6 +1,6 @@
 package org.tdplab.backend.tdx;
 
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -19,6 +19,7 @@ import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
@@ -88,7 +89,7 @@ public class TdxBackend implements Backend {
     public static final FirmwareLatency DEFAULT_LATENCY = FirmwareLatency.parse("TDH.MEM.PAGE.AUG=4000",
             "TDG.MEM.PAGE.ACCEPT=500", "*=1000");
 
-    private volatile Map<String, String> defaults = Map.of();
+    private volatile TdxOptions defaults = TdxOptions.defaults();
     private volatile FirmwareLatency latency = DEFAULT_LATENCY;
 
     /**
@@ -108,16 +109,17 @@ public class TdxBackend implements Backend {
 
     /** Applies a configuration, or refuses it whole ({@code EINVAL}) and keeps the previous one. */
     void apply(Config config) {
-        Map<String, String> d = new HashMap<>();
-        d.put("module", config.module());
-        d.put("busy_rate", config.busy__rate());
-        d.put("seed", config.seed());
-        d.put("sept_ve_disable", config.sept__ve__disable() ? "on" : "off");
-        d.put("memtype_zap", config.memtype__zap());
-        d.put("huge_pages", config.huge__pages() ? "on" : "off");
-        TdxOptions.parse(d); // a bad configuration is refused here, not at the next TD
+        // in the syntax of vm.create's options, typed by the same parser; a bad one is refused here, not at the next TD
+        Map<String, String> text = new LinkedHashMap<>();
+        text.put("module", config.module());
+        text.put("busy_rate", config.busy__rate().trim());
+        text.put("seed", config.seed().trim());
+        text.put("sept_ve_disable", config.sept__ve__disable() ? "on" : "off");
+        text.put("memtype_zap", config.memtype__zap());
+        text.put("huge_pages", config.huge__pages() ? "on" : "off");
+        TdxOptions d = TdxOptions.of(VerbArgs.creation(vmType(), TdxOptions.OPTIONS, text), TdxOptions.defaults());
         FirmwareLatency table = DEFAULT_LATENCY.with(config.latency()); // refused here when malformed
-        defaults = Map.copyOf(d);
+        defaults = d;
         latency = table;
     }
 
@@ -126,21 +128,14 @@ public class TdxBackend implements Backend {
         return latency;
     }
 
-    /** The configured defaults under the TD's own options. */
-    private Map<String, String> withDefaults(Map<String, String> options) {
-        Map<String, String> out = new HashMap<>(defaults);
-        out.putAll(options);
-        return out;
-    }
-
     @Override
     public String vmType() {
         return "tdx";
     }
 
     @Override
-    public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        TdxOptions parsed = TdxOptions.parse(withDefaults(options));
+    public VmCapabilities capabilities(int gpaw, VerbArgs options) {
+        TdxOptions parsed = TdxOptions.of(options, defaults);
         // private leaves are 4K only (2M with huge_pages=on); memory-type zaps zap (mainline) or bug the TD
         // (memtype_zap=bug); pre-fault only after finalize; the per-VM MMIO value is 0 so the TD takes a #VE and
         // makes an MMIO hypercall
@@ -153,16 +148,16 @@ public class TdxBackend implements Backend {
 
     /** {@code tdx_vm_init} and {@code KVM_TDX_INIT_VM} / {@code KVM_TDX_INIT_VCPU}: the TD is built and initialized. */
     @Override
-    public VmBackend attach(VmContext vm, Map<String, String> options) {
-        TdxOptions parsed = TdxOptions.parse(withDefaults(options));
+    public VmBackend attach(VmContext vm, VerbArgs options) {
+        TdxOptions parsed = TdxOptions.of(options, defaults);
         vm.firmwareLatency(latency); // before the TD build, which calls SEAMCALLs; the TD keeps this table
         return new TdxVm(vm, parsed, hkids(vm));
     }
 
     /** Takes over a TD from the snapshot a previous TDX backend left (see {@link TdxVm#snapshot()}). */
     @Override
-    public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
-        return TdxVm.restore(vm, TdxOptions.parse(withDefaults(options)), hkids(vm), snapshot);
+    public VmBackend restore(VmContext vm, VerbArgs options, Map<String, Object> snapshot) {
+        return TdxVm.restore(vm, TdxOptions.of(options, defaults), hkids(vm), snapshot);
     }
 
     /** The HKIDs of the TD's platform: one pool per simulated host (session). */
@@ -179,6 +174,12 @@ public class TdxBackend implements Backend {
     private static final java.util.Set<String> FIRMWARE_CALLS = java.util.Arrays.stream(
             org.tdplab.backend.tdx.module.Seamcall.values()).map(org.tdplab.backend.tdx.module.Seamcall::intelName)
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
+
+    /** The #VE a TD's guest takes (a PENDING page with SEPT_VE_DISABLE off, an MMIO access): {@code VE}. */
+    @Override
+    public Map<Integer, String> exceptions() {
+        return Map.of(TdxVm.VE_VECTOR, "VE");
+    }
 
     @Override
     public List<VmOption> options() {

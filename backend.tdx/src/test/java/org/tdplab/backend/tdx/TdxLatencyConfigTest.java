@@ -56,8 +56,8 @@ class TdxLatencyConfigTest {
         } finally {
             System.setErr(saved);
         }
-        assertEquals("tdplab: configuration org.tdplab.backend.tdx refused (EINVAL: module=2.0: the TDX module version "
-                + "must be 1.0 or 1.5); new TDs keep the previous settings\n", err.toString(
+        assertEquals("tdplab: configuration org.tdplab.backend.tdx refused (EINVAL: module=2.0: VM type tdx takes 1.0 "
+                + "or 1.5); new TDs keep the previous settings\n", err.toString(
                         java.nio.charset.StandardCharsets.UTF_8));
         assertEquals(7000, b.latency().nanos("TDH.MEM.PAGE.AUG"));
     }

@@ -62,6 +62,14 @@ public interface VmManager {
         return Map.of();
     }
 
+    /**
+     * The names of the guest exceptions the discovered backends declare ({@code Backend.exceptions()}), which
+     * {@code expect exception NAME} accepts besides the architectural ones.
+     */
+    default java.util.Set<String> exceptionNames() {
+        return java.util.Set.of();
+    }
+
     /** Subscribes to trace events of every VM. */
     void addObserver(MmuObserver observer);
 

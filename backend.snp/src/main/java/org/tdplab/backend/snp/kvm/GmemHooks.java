@@ -105,10 +105,12 @@ final class GmemHooks {
      * the freed range covers it, else PSMASH first and then 4K updates. Failures are WARNed and skipped.
      */
     void invalidate(long pfn, int order, Anomalies anomalies) {
-        synchronized (unprepared) {
-            unprepared.remove(pfn);
-        }
         long end = pfn + (1L << order);
+        synchronized (unprepared) {
+            // a launch's folio freed whole is forgotten; one freed in part (a punch) keeps the rest to prepare late
+            unprepared.subMap(pfn, true, end, false).entrySet()
+                    .removeIf(e -> e.getKey() + (1L << e.getValue()[1]) <= end);
+        }
         for (long p = pfn; p < end;) {
             int level = rmp.privateLevel(p);
             if (level == 0) {

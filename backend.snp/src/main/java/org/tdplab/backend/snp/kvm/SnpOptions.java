@@ -1,12 +1,11 @@
 package org.tdplab.backend.snp.kvm;
 
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
-import java.util.TreeSet;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VerbOption.Type;
 import org.tdplab.mmu.api.backend.VmOption;
 
 /**
@@ -25,18 +24,21 @@ public record SnpOptions(long policy) {
     public static final long DEFAULT_POLICY = POLICY_SMT | POLICY_RSVD_MBO;
 
     /** The options, as {@code Backend.options()} lists them. */
-    public static final List<VmOption> OPTIONS = List.of(new VmOption("policy", "P", "the SNP guest policy given to "
-            + "SNP_LAUNCH_START, checked as snp_launch_start does: bit 17 must be set, only the API version, SMT, "
-            + "debug and single-socket bits may be (default 0x30000, QEMU's)"));
-    private static final Set<String> KNOWN = Set.of(OPTIONS.get(0).key());
+    public static final List<VmOption> OPTIONS = List.of(VmOption.of("policy", Type.NUMBER, "the SNP guest policy "
+            + "given to SNP_LAUNCH_START, checked as snp_launch_start does: bit 17 must be set, only the API version, "
+            + "SMT, debug and single-socket bits may be (default 0x30000, QEMU's)"));
 
-    /** @throws MmuException EINVAL for an unknown option (naming it) or a policy KVM refuses */
-    public static SnpOptions parse(Map<String, String> options) {
-        for (String key : options.keySet())
-            if (!KNOWN.contains(key))
-                throw new MmuException(Errno.EINVAL, "option '%s' is not known to VM type snp; known: %s", key,
-                        String.join(", ", new TreeSet<>(KNOWN)));
-        long policy = options.containsKey("policy") ? Numbers.parse("policy", options.get("policy")) : DEFAULT_POLICY;
+    public static SnpOptions defaults() {
+        return new SnpOptions(DEFAULT_POLICY);
+    }
+
+    /**
+     * A VM's options: what it was created with (typed by the core against {@link #OPTIONS}) over {@code defaults}.
+     *
+     * @throws MmuException EINVAL for a policy KVM refuses
+     */
+    public static SnpOptions of(VerbArgs args, SnpOptions defaults) {
+        long policy = args.number("policy", defaults.policy);
         if ((policy & ~POLICY_VALID) != 0)
             throw new MmuException(Errno.EINVAL, "policy=0x%x has bits KVM does not allow: 0x%x", policy,
                     policy & ~POLICY_VALID);

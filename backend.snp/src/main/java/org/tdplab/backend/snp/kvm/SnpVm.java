@@ -149,13 +149,8 @@ public final class SnpVm implements VmBackend {
 
     // ---- hardware --------------------------------------------------------------------------------------------
 
-    /** The VMM communication exception's vector (#VC). */
-    static final int VC_VECTOR = 29;
-
-    @Override
-    public String exceptionName(int vector) {
-        return vector == VC_VECTOR ? "VC" : VmBackend.super.exceptionName(vector);
-    }
+    /** The VMM communication exception's vector (#VC), named by {@code Backend.exceptions()}. */
+    public static final int VC_VECTOR = 29;
 
     /** The RMP checks after the nested walk; allocation-free. */
     @Override
@@ -339,7 +334,8 @@ public final class SnpVm implements VmBackend {
     @Override
     public List<String> check(MmuView view) {
         List<String> out = new ArrayList<>(rmp.check());
-        view.forEachLeaf(RootKind.DIRECT, (gfn, level, spte, pfn) -> {
+        view.forEachLeaf(RootKind.DIRECT, (gfn, level, leaf) -> {
+            long pfn = leaf.pfn();
             if (pfn == view.gmemPfnIfPresent(gfn))
                 checkPrivateLeaf(out, gfn, level, pfn);
             else

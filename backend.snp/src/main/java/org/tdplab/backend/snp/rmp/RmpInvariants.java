@@ -61,19 +61,9 @@ final class RmpInvariants {
                 sum ^= Rmp.mix(pfn, lo, hi);
                 if (lo == 0 && hi == 0)
                     continue;
-                String where = String.format("rmp: pfn 0x%x (%s)", pfn, RmpEntry.describe(lo, hi));
-                if (!assigned(lo) && (asid(lo) != 0 || validated(lo) || gpa(lo) != 0 || immutable(lo) || hi != 0
-                        || (lo & VMSA) != 0))
-                    out.add(where + ": R1: a hypervisor-owned entry has guest state");
-                if (is2M(lo) && i != 0)
-                    out.add(where + ": R2: a 2M entry off a 2M boundary");
-                if (big && i != 0)
-                    out.add(where + ": R2: an entry inside an assigned 2M page is set");
-                if (r.writer[i] == Rmp.BY_RMPUPDATE && (validated(lo) || (lo & VMSA) != 0))
-                    out.add(where + ": R4: Validated or VMSA survived RMPUPDATE");
-                if (validated(lo) && r.writer[i] != Rmp.BY_PVALIDATE && r.writer[i] != Rmp.BY_FIRMWARE
-                        && r.writer[i] != Rmp.BY_PSMASH && r.writer[i] != Rmp.BY_RMPADJUST)
-                    out.add(where + ": R4: Validated not set by PVALIDATE or the firmware");
+                List<String> broken = broken(i, big, lo, hi, r.writer[i]);
+                for (String rule : broken) // an entry is described only when it breaks a rule: most are fine
+                    out.add(String.format("rmp: pfn 0x%x (%s): %s", pfn, RmpEntry.describe(lo, hi), rule));
                 if (assigned(lo))
                     perAsid[asid(lo)] += is2M(lo) ? Rmp.PAGES : 1;
             }
@@ -84,6 +74,30 @@ final class RmpInvariants {
             if (perAsid[a] != rmp.assignedPages.get(a))
                 out.add(String.format("rmp: ASID %d owns %d frames, the count says %d", a, perAsid[a],
                         rmp.assignedPages.get(a)));
+        return out;
+    }
+
+    /** The rules entry {@code i} of a region breaks, one line each; empty (and nothing allocated) when none. */
+    private static List<String> broken(int i, boolean big, long lo, long hi, byte writer) {
+        List<String> out = List.of();
+        if (!assigned(lo) && (asid(lo) != 0 || validated(lo) || gpa(lo) != 0 || immutable(lo) || hi != 0
+                || (lo & VMSA) != 0))
+            out = and(out, "R1: a hypervisor-owned entry has guest state");
+        if (is2M(lo) && i != 0)
+            out = and(out, "R2: a 2M entry off a 2M boundary");
+        if (big && i != 0)
+            out = and(out, "R2: an entry inside an assigned 2M page is set");
+        if (writer == Rmp.BY_RMPUPDATE && (validated(lo) || (lo & VMSA) != 0))
+            out = and(out, "R4: Validated or VMSA survived RMPUPDATE");
+        if (validated(lo) && writer != Rmp.BY_PVALIDATE && writer != Rmp.BY_FIRMWARE && writer != Rmp.BY_PSMASH
+                && writer != Rmp.BY_RMPADJUST)
+            out = and(out, "R4: Validated not set by PVALIDATE or the firmware");
+        return out;
+    }
+
+    private static List<String> and(List<String> rules, String rule) {
+        List<String> out = new ArrayList<>(rules);
+        out.add(rule);
         return out;
     }
 }

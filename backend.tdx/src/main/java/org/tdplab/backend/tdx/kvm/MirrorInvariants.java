@@ -37,7 +37,8 @@ final class MirrorInvariants {
         if (module.lifecycle() != TdxModule.LC_KEYS_CONFIGURED)
             return; // the S-EPT is no longer walkable once the TD is blocked for teardown
         long[] matched = new long[2]; // leaves, tables
-        view.forEachLeaf(RootKind.MIRROR, (gfn, level, spte, pfn) -> {
+        view.forEachLeaf(RootKind.MIRROR, (gfn, level, leaf) -> {
+            long pfn = leaf.pfn();
             if (level > maxLevel)
                 out.add(String.format("inv 13: mirror leaf for gfn 0x%x has level %d; TDX private leaves are %s",
                         gfn, level, maxLevel == 1 ? "4K" : "at most 2M"));
@@ -53,7 +54,7 @@ final class MirrorInvariants {
                             pfn, TdxModule.hpaOf(e) >>> 12));
             }
         });
-        view.forEachTable(RootKind.MIRROR, (gfn, level, spte, pfn) -> {
+        view.forEachTable(RootKind.MIRROR, (gfn, level, table) -> {
             long e = module.lookup(gfn, level - 1);
             if (e < 0 || TdxModule.stateOf(e) != SeptState.NL_MAPPED)
                 out.add(String.format("inv 9: mirror table entry gfn 0x%x level %d has no linked S-EPT page (%s)", gfn,
@@ -71,8 +72,8 @@ final class MirrorInvariants {
     private static void nameUnmatched(MmuView view, TdxModule module, List<String> out) {
         Set<Long> leaves = new HashSet<>();
         Set<Long> tables = new HashSet<>();
-        view.forEachLeaf(RootKind.MIRROR, (gfn, level, spte, pfn) -> leaves.add(key(gfn, level - 1)));
-        view.forEachTable(RootKind.MIRROR, (gfn, level, spte, pfn) -> tables.add(key(gfn, level - 1)));
+        view.forEachLeaf(RootKind.MIRROR, (gfn, level, e) -> leaves.add(key(gfn, level - 1)));
+        view.forEachTable(RootKind.MIRROR, (gfn, level, e) -> tables.add(key(gfn, level - 1)));
         module.forEachPresent((gfn, septLevel, state, hpa) -> {
             long k = key(gfn, septLevel);
             if (SeptState.isNonLeaf(state)) {

@@ -4,14 +4,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import org.tdplab.backend.tdx.module.ModuleState;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.SnapshotCodec;
 import org.tdplab.mmu.api.backend.VmContext;
 
 /**
- * What survives a TDX backend swap, typed: KVM's TDX state of one TD and the TDX module's (TDR/TDCS/TDVPS, S-EPT,
- * PAMT as the module's own {@code module} bytes). {@link SnapshotCodec} turns it into plain data and back, refusing
+ * What survives a TDX backend swap, typed: KVM's TDX state of one TD and the TDX module's (TDR/TDCS/TDVPS, S-EPT
+ * pages, PAMT chunks: {@link ModuleState}). {@link SnapshotCodec} turns it into plain data and back, refusing
  * a snapshot of another format or {@link #VERSION} with EINVAL naming what differs.
  *
  * @param module the TDX module's state ({@code TdxModule.saveState})
@@ -21,10 +22,13 @@ import org.tdplab.mmu.api.backend.VmContext;
  * @param counters frames held, pages removed, busy statuses, calls per leaf ({@code Seamcall} order)
  * @param recorded violations seen as they happened, for the checker
  */
-public record TdxSnapshot(byte[] module, Td td, List<Vcpu> vcpus, Sept sept, Counters counters,
+public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept, Counters counters,
         List<String> recorded) {
-    /** The format's version; 2: typed records (1 was the hand-cast map). */
-    public static final int VERSION = 2;
+    /**
+     * The format's version; 3: the module's state typed too (2 carried it as Java-serialized bytes, 1 was the
+     * hand-cast map).
+     */
+    public static final int VERSION = 3;
 
     /** {@code kvm_tdx}: state, HKID, the TDR and TDCS pages, the staged PAGE.ADD source, the SEPT-zap wait. */
     public record Td(int state, boolean hkidAssigned, int hkid, long tdrPfn, long[] tdcsPfns, long pageAddSrc,
@@ -79,7 +83,12 @@ public record TdxSnapshot(byte[] module, Td td, List<Vcpu> vcpus, Sept sept, Cou
         if (td.tdcsPfns().length != org.tdplab.backend.tdx.module.TdxModule.TDCS_PAGES)
             throw new MmuException(Errno.EINVAL, "TDX snapshot has %d TDCS pages where this module has %d",
                     td.tdcsPfns().length, org.tdplab.backend.tdx.module.TdxModule.TDCS_PAGES);
-        TdxVm vm = new TdxVm(ctx, options, hkids, module);
+        TdxVm vm;
+        try {
+            vm = new TdxVm(ctx, options, hkids, module);
+        } catch (IllegalArgumentException e) {
+            throw new MmuException(Errno.EINVAL, "TDX snapshot: %s", e.getMessage());
+        }
         vm.state = td.state();
         vm.hkidAssigned = td.hkidAssigned();
         vm.hkid = td.hkid();

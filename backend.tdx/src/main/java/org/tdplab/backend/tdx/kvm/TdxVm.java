@@ -14,6 +14,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
 import org.tdplab.backend.tdx.module.Contention;
+import org.tdplab.backend.tdx.module.ModuleState;
 import org.tdplab.backend.tdx.module.Pamt;
 import org.tdplab.backend.tdx.module.Seamcall;
 import org.tdplab.backend.tdx.module.TdxModule;
@@ -117,7 +118,7 @@ public final class TdxVm implements VmBackend {
         }
     }
 
-    TdxVm(VmContext ctx, TdxOptions options, HkidPool hkids, byte[] moduleState) {
+    TdxVm(VmContext ctx, TdxOptions options, HkidPool hkids, ModuleState moduleState) {
         this.ctx = ctx;
         this.options = options;
         this.hkids = hkids;
@@ -311,13 +312,8 @@ public final class TdxVm implements VmBackend {
 
     // ==== hardware and guest: TdxAccept ==========================================================================
 
-    /** The virtualization exception's vector (#VE). */
-    static final int VE_VECTOR = 20;
-
-    @Override
-    public String exceptionName(int vector) {
-        return vector == VE_VECTOR ? "VE" : VmBackend.super.exceptionName(vector);
-    }
+    /** The virtualization exception's vector (#VE), named by {@code Backend.exceptions()}. */
+    public static final int VE_VECTOR = 20;
 
     @Override
     public long translatePrivate(int vcpu, long gfn, Access access) {

@@ -1,44 +1,74 @@
 package org.tdplab.backend.tdx.module;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.ObjectInputStream;
-import java.io.ObjectOutputStream;
-import java.io.ObjectStreamClass;
-import java.io.UncheckedIOException;
-
 /**
- * A {@link TdxModule}'s state as bytes for a bundle swap: Java serialization of the module, whose serialized fields
- * are the TDR, TDCS and TDVPS state, the {@link SeptTree} and the {@link Pamt}. Another bundle version reads it, so
- * the serialized classes keep their fields and serialVersionUIDs.
+ * A {@link TdxModule}'s state to and from {@link ModuleState}, field by field, for a bundle swap: the TD's TDR and
+ * TDCS, each vCPU's TDVPS, the S-EPT pages and the PAMT. The leaf groups hold no state and are rebuilt.
  */
 final class ModuleSnapshot {
     private ModuleSnapshot() {
     }
 
-    static byte[] write(TdxModule module) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
-            out.writeObject(module);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return bytes.toByteArray();
+    static ModuleState write(TdxModule m) {
+        ModuleState.Td td = new ModuleState.Td(m.tdrPfn, m.hkid, m.lifecycle, m.fatal, m.chldcnt, m.tdcsPfns.clone(),
+                m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, m.refcount.clone(), m.mrtd,
+                m.rootPage, m.maxEpochChecked, m.vpEnters, m.eptFlushes);
+        ModuleState.Vcpus vcpus = new ModuleState.Vcpus(m.numVcpus, m.tdvprPfn.clone(), m.tdcxAdded.clone(),
+                m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.inGuest.clone(), m.vcpuEpoch.clone(),
+                m.enterSeq.clone(), m.acceptedHpa.clone(), m.extExitQual.clone());
+        return new ModuleState(m.version.label(), m.tdmrLimitPfn, td, vcpus, m.sept.export(), m.pamt.export());
     }
 
-    static TdxModule read(byte[] state) {
-        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(state)) {
-            @Override
-            protected Class<?> resolveClass(ObjectStreamClass desc) throws IOException, ClassNotFoundException {
-                // this bundle's classes, never the departed one's
-                return Class.forName(desc.getName(), false, TdxModule.class.getClassLoader());
-            }
-        }) {
-            return (TdxModule) in.readObject();
-        } catch (IOException | ClassNotFoundException e) {
-            throw new IllegalArgumentException("the TDX module state in the snapshot cannot be read (not this "
-                    + "backend's format, or damaged)", e);
-        }
+    /** @throws IllegalArgumentException naming what does not fit this module (a version, an array's length) */
+    static TdxModule read(ModuleState s, TdxModule.Frames frames, Contention contention) {
+        TdxModule.Version version = null;
+        for (TdxModule.Version v : TdxModule.Version.values())
+            if (v.label().equals(s.version()))
+                version = v;
+        if (version == null)
+            throw new IllegalArgumentException("TDX module version " + s.version() + " is not 1.0 or 1.5");
+        ModuleState.Vcpus v = s.vcpus();
+        int maxVcpus = v.tdvprPfn().length;
+        TdxModule m = new TdxModule(version, maxVcpus, frames, contention, s.tdmrLimitPfn());
+        ModuleState.Td td = s.td();
+        m.tdrPfn = td.tdrPfn();
+        m.hkid = td.hkid();
+        m.lifecycle = td.lifecycle();
+        m.fatal = td.fatal();
+        m.chldcnt = td.chldcnt();
+        copy("td.tdcsPfns", td.tdcsPfns(), m.tdcsPfns);
+        m.tdcsAdded = td.tdcsAdded();
+        m.opState = td.opState();
+        m.eptLevels = td.eptLevels();
+        m.sharedBit = td.sharedBit();
+        m.attributes = td.attributes();
+        m.tdEpoch = td.tdEpoch();
+        copy("td.refcount", td.refcount(), m.refcount);
+        m.mrtd = td.mrtd();
+        m.rootPage = td.rootPage();
+        m.maxEpochChecked = td.maxEpochChecked();
+        m.vpEnters = td.vpEnters();
+        m.eptFlushes = td.eptFlushes();
+        m.numVcpus = v.numVcpus();
+        copy("vcpus.tdvprPfn", v.tdvprPfn(), m.tdvprPfn);
+        copy("vcpus.tdcxAdded", v.tdcxAdded(), m.tdcxAdded);
+        copy("vcpus.initialized", v.initialized(), m.vcpuInitialized);
+        copy("vcpus.flushed", v.flushed(), m.vcpuFlushed);
+        copy("vcpus.inGuest", v.inGuest(), m.inGuest);
+        copy("vcpus.epoch", v.epoch(), m.vcpuEpoch);
+        copy("vcpus.enterSeq", v.enterSeq(), m.enterSeq);
+        copy("vcpus.acceptedHpa", v.acceptedHpa(), m.acceptedHpa);
+        copy("vcpus.extExitQual", v.extExitQual(), m.extExitQual);
+        m.sept.restore(s.sept());
+        m.pamt.restore(s.pamt());
+        return m;
+    }
+
+    /** Copies a saved array into the module's own, of the length this module gives it. */
+    private static void copy(String field, Object from, Object to) {
+        int n = java.lang.reflect.Array.getLength(from), want = java.lang.reflect.Array.getLength(to);
+        if (n != want)
+            throw new IllegalArgumentException("TDX module state " + field + " has " + n + " elements where this "
+                    + "module has " + want);
+        System.arraycopy(from, 0, to, 0, n);
     }
 }

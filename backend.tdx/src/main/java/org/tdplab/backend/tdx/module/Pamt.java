@@ -11,8 +11,7 @@ import java.util.function.LongConsumer;
  *
  * <p>Not thread-safe: the module calls it under its lock.
  */
-public final class Pamt implements java.io.Serializable {
-    private static final long serialVersionUID = 1L;
+public final class Pamt {
 
     /** Page types (PT). */
     public static final int PT_NDA = 0, PT_RSVD = 1, PT_REG = 2, PT_EPT = 3, PT_TDR = 4, PT_TDCX = 5, PT_TDVPR = 6;
@@ -168,14 +167,36 @@ public final class Pamt implements java.io.Serializable {
         }
     }
 
+    /** Every chunk that holds an entry, as plain data. */
+    ModuleState.Pamt export() {
+        long[] keys = chunks.keys();
+        java.util.List<long[]> entries = new java.util.ArrayList<>(keys.length);
+        for (long k : keys)
+            entries.add(chunks.get(k).clone());
+        return new ModuleState.Pamt(keys, entries);
+    }
+
+    /** This PAMT, empty before, takes the chunks of {@code state}. */
+    void restore(ModuleState.Pamt state) {
+        if (state.chunks().length != state.entries().size())
+            throw new IllegalArgumentException("PAMT state has " + state.chunks().length + " chunk keys and "
+                    + state.entries().size() + " chunks");
+        for (int i = 0; i < state.chunks().length; i++) {
+            long[] c = state.entries().get(i);
+            if (c.length != COUNT + 1)
+                throw new IllegalArgumentException("PAMT chunk " + state.chunks()[i] + " has " + c.length
+                        + " elements");
+            chunks.put(state.chunks()[i], c.clone());
+        }
+    }
+
     /** Whether nothing is recorded at all (no owned page, no page waiting for its WBINVD). */
     public boolean isEmpty() {
         return chunks.size == 0;
     }
 
     /** 2M chunks by {@code pfn >> 9}: open addressing on primitive keys, so lookups allocate nothing. */
-    private static final class Chunks implements java.io.Serializable {
-        private static final long serialVersionUID = 1L;
+    private static final class Chunks {
         private static final long EMPTY = -1;
         private long[] keys = filled(16);
         private long[][] values = new long[16][];

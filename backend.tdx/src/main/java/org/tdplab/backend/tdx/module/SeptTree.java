@@ -16,8 +16,7 @@ import java.util.Map;
  *
  * <p>Not thread-safe: the module calls it under its lock.
  */
-final class SeptTree implements java.io.Serializable {
-    private static final long serialVersionUID = 1L;
+final class SeptTree {
 
     static final long STATE_MASK = 0xF;
     static final long HOST_PRIORITY = 1L << 4;
@@ -152,6 +151,46 @@ final class SeptTree implements java.io.Serializable {
             if (state(e) != SeptState.FREE)
                 return false;
         return true;
+    }
+
+    /** Every live page and the free list, as plain data. */
+    ModuleState.Sept export() {
+        java.util.List<ModuleState.SeptPage> pages = new java.util.ArrayList<>(livePages);
+        for (int id = 1; id < next; id++)
+            if (live[id])
+                pages.add(new ModuleState.SeptPage(id, level[id], gfn[id], pfn[id], entries[id].clone(),
+                        children[id] == null ? new int[0] : children[id].clone()));
+        return new ModuleState.Sept(pages, next, freeHead, Arrays.copyOf(freeNext, next));
+    }
+
+    /** This tree, empty before, takes the pages and free list of {@code state}. */
+    void restore(ModuleState.Sept state) {
+        int n = Integer.highestOneBit(Math.max(16, state.next()) - 1) << 1;
+        entries = new long[n][];
+        children = new int[n][];
+        level = new int[n];
+        gfn = new long[n];
+        pfn = new long[n];
+        live = new boolean[n];
+        freeNext = Arrays.copyOf(state.freeNext(), n);
+        next = state.next();
+        freeHead = state.freeHead();
+        livePages = 0;
+        byPfn.clear();
+        for (ModuleState.SeptPage p : state.pages()) {
+            int id = p.id();
+            if (id <= 0 || id >= next || live[id] || p.entries().length != 512
+                    || p.children().length != (p.level() > 0 ? 512 : 0))
+                throw new IllegalArgumentException("S-EPT page " + id + " does not fit this tree");
+            entries[id] = p.entries().clone();
+            children[id] = p.level() > 0 ? p.children().clone() : null;
+            level[id] = p.level();
+            gfn[id] = p.gfn();
+            pfn[id] = p.pfn();
+            live[id] = true;
+            livePages++;
+            byPfn.put(p.pfn(), id);
+        }
     }
 
     /** The index of a GFN's entry in a page of that level. */

@@ -27,8 +27,7 @@ import java.util.List;
  * <p>Addresses are architectural: GPA|level operands (RCX bits 2:0 = TDX level, 11:3 reserved, 51:12 GPA page, 63:52
  * reserved), HPAs with the KeyID in the bits from {@link #KEYID_SHIFT} up.
  */
-public final class TdxModule implements java.io.Serializable {
-    private static final long serialVersionUID = 1L;
+public final class TdxModule {
 
     /** The module version whose status codes apply (hardware spec A.3 version note). */
     public enum Version {
@@ -53,8 +52,7 @@ public final class TdxModule implements java.io.Serializable {
     }
 
     /** Extended outputs of a SEAMCALL (RCX, RDX, R8): cleared at entry, set on the paths the spec names. */
-    public static final class Regs implements java.io.Serializable {
-        private static final long serialVersionUID = 1L;
+    public static final class Regs {
 
         public long rcx, rdx, r8;
 
@@ -115,8 +113,8 @@ public final class TdxModule implements java.io.Serializable {
 
     final Version version;
     /** Callbacks into this bundle's VM and its BUSY injection: not state, re-attached after a restore. */
-    transient Frames frames;
-    transient Contention contention;
+    final Frames frames;
+    final Contention contention;
     final long tdmrLimitPfn;
     private final Regs scratch = new Regs();
 
@@ -186,14 +184,14 @@ public final class TdxModule implements java.io.Serializable {
         this(version, maxVcpus, frames, contention, 1L << (KEYID_SHIFT - 12));
     }
 
-    // The leaf groups keep no state of their own, they act on the fields above: not serialized, rebuilt on restore.
-    private transient LifecycleLeaves lifecycleLeaves;
-    private transient SeptMapLeaves mapLeaves;
-    private transient TlbTracking tracking;
-    private transient Measurement measurement;
-    private transient PhymemLeaves phymemLeaves;
-    private transient GuestSide guest;
-    private transient Inspection inspection;
+    // The leaf groups keep no state of their own, they act on the fields above (a restored module gets new ones).
+    private LifecycleLeaves lifecycleLeaves;
+    private SeptMapLeaves mapLeaves;
+    private TlbTracking tracking;
+    private Measurement measurement;
+    private PhymemLeaves phymemLeaves;
+    private GuestSide guest;
+    private Inspection inspection;
 
     private void wire() {
         TdChecks checks = new TdChecks(this);
@@ -207,29 +205,23 @@ public final class TdxModule implements java.io.Serializable {
         inspection = new Inspection(this, walk);
     }
 
-    private void readObject(java.io.ObjectInputStream in) throws java.io.IOException, ClassNotFoundException {
-        in.defaultReadObject();
-        if (extExitQual == null) // a state saved before the field existed
-            extExitQual = new long[maxVcpus];
-        wire();
-    }
-
     // ==== hot swap ===============================================================================================
 
     /**
-     * The module's whole state — TDR, TDCS, TDVPS, the S-EPT tree and the PAMT — as plain bytes (Java
-     * serialization of primitive fields and arrays), for a backend that takes over the TD after a bundle swap.
+     * The module's whole state — TDR, TDCS, TDVPS, the S-EPT pages and the PAMT — as plain data, for a backend
+     * that takes over the TD after a bundle swap.
      */
-    public byte[] saveState() {
+    public synchronized ModuleState saveState() {
         return ModuleSnapshot.write(this);
     }
 
-    /** A module with the state {@link #saveState} wrote, driving {@code frames} with {@code contention}. */
-    public static TdxModule loadState(byte[] state, Frames frames, Contention contention) {
-        TdxModule m = ModuleSnapshot.read(state);
-        m.frames = frames;
-        m.contention = contention;
-        return m;
+    /**
+     * A module with the state {@link #saveState} wrote, driving {@code frames} with {@code contention}.
+     *
+     * @throws IllegalArgumentException naming what does not fit (a version, an array's length, a page)
+     */
+    public static TdxModule loadState(ModuleState state, Frames frames, Contention contention) {
+        return ModuleSnapshot.read(state, frames, contention);
     }
 
     /** The extended outputs a leaf writes: the caller's, or scratch ones; cleared at entry. */

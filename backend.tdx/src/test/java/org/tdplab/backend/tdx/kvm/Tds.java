@@ -32,7 +32,7 @@ final class Tds {
     Tds() {
         manager = Standalone.vmManager(new TdxBackend() {
             @Override
-            public VmBackend attach(VmContext vm, Map<String, String> options) {
+            public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
                 TdxVm t = (TdxVm) super.attach(vm, options);
                 tdx.put(vm.name(), t);
                 return t;

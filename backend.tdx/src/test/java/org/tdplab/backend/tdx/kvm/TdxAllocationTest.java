@@ -114,7 +114,7 @@ class TdxAllocationTest {
     private Vm td() {
         Vm vm = Standalone.vmManager(new TdxBackend() {
             @Override
-            public VmBackend attach(VmContext ctx, Map<String, String> options) {
+            public VmBackend attach(VmContext ctx, org.tdplab.mmu.api.backend.VerbArgs options) {
                 meter = new Meter((TdxVm) super.attach(ctx, options));
                 return meter;
             }

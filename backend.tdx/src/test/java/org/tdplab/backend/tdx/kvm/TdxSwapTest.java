@@ -82,8 +82,8 @@ class TdxSwapTest {
         Backend older = tampering(new TdxBackend(), s -> s.put(Backend.SNAPSHOT_VERSION, 1));
         Standalone.bind(manager, older, 10, "0.9");
         String why = vm.suspension().orElseThrow();
-        assertTrue(why.contains("TdxSnapshot snapshot version 2 is incompatible (this backend restores version 1)")
-                || why.contains("TdxSnapshot snapshot version 1 is incompatible (this backend restores version 2)"),
+        assertTrue(why.contains("TdxSnapshot snapshot version 3 is incompatible (this backend restores version 1)")
+                || why.contains("TdxSnapshot snapshot version 1 is incompatible (this backend restores version 3)"),
                 why);
         Standalone.unbind(manager, older);
         Backend lacking = tampering(new TdxBackend(), s -> s.remove("sept"));
@@ -106,19 +106,19 @@ class TdxSwapTest {
             }
 
             @Override
-            public org.tdplab.mmu.api.backend.VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+            public org.tdplab.mmu.api.backend.VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
                 return real.capabilities(gpaw, options);
             }
 
             @Override
             public org.tdplab.mmu.api.backend.VmBackend attach(org.tdplab.mmu.api.backend.VmContext vm,
-                    Map<String, String> options) {
+                    org.tdplab.mmu.api.backend.VerbArgs options) {
                 return real.attach(vm, options);
             }
 
             @Override
             public org.tdplab.mmu.api.backend.VmBackend restore(org.tdplab.mmu.api.backend.VmContext vm,
-                    Map<String, String> options, Map<String, Object> snapshot) {
+                    org.tdplab.mmu.api.backend.VerbArgs options, Map<String, Object> snapshot) {
                 Map<String, Object> copy = new java.util.LinkedHashMap<>(snapshot);
                 change.accept(copy);
                 return real.restore(vm, options, copy);

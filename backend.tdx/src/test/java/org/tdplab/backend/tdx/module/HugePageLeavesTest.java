@@ -251,10 +251,35 @@ class HugePageLeavesTest {
         Fixture f = runnable(Contention.none());
         long big = aug2m(f);
         ok(f.m.tdgMemPageAccept(0, rcx(M2, 1), true));
-        TdxModule copy = TdxModule.loadState(f.m.saveState(), f.frames, Contention.none());
+        // through the plain data a bundle swap carries, as the next backend decodes it
+        java.util.Map<String, Object> plain = org.tdplab.mmu.api.backend.SnapshotCodec.encode(1, f.m.saveState());
+        ModuleState decoded = org.tdplab.mmu.api.backend.SnapshotCodec.decode(plain, 1, ModuleState.class);
+        TdxModule copy = TdxModule.loadState(decoded, f.frames, Contention.none());
         assertEquals(SeptState.MAPPED, TdxModule.stateOf(copy.lookup(M2 >>> 12, 1)));
+        java.util.List<String> problems = new java.util.ArrayList<>();
+        copy.check(problems);
+        assertEquals(java.util.List.of(), problems);
         assertEquals(Pamt.SIZE_2M, Pamt.size(copy.pamtEntry((big >>> 12) + 100)));
         assertEquals(f.m.chldcnt(), copy.chldcnt());
         assertEquals(f.m.extExitQualification(0), copy.extExitQualification(0));
+        assertEquals(f.m.saveState().sept().pages().size(), copy.saveState().sept().pages().size());
+    }
+
+    @Test
+    void aModuleStateThatDoesNotFitIsRefusedNamingTheField() {
+        Fixture f = runnable(Contention.none());
+        ModuleState s = f.m.saveState();
+        ModuleState.Vcpus v = s.vcpus();
+        ModuleState fewer = new ModuleState(s.version(), s.tdmrLimitPfn(), s.td(), new ModuleState.Vcpus(v.numVcpus(),
+                v.tdvprPfn(), v.tdcxAdded(), v.initialized(), v.flushed(), v.inGuest(), v.epoch(),
+                new long[0], v.acceptedHpa(), v.extExitQual()), s.sept(), s.pamt());
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> TdxModule.loadState(fewer, f.frames, Contention.none()));
+        assertEquals("TDX module state vcpus.enterSeq has 0 elements where this module has " + v.epoch().length,
+                e.getMessage());
+        ModuleState future = new ModuleState("2.0", s.tdmrLimitPfn(), s.td(), v, s.sept(), s.pamt());
+        e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> TdxModule.loadState(future, f.frames, Contention.none()));
+        assertEquals("TDX module version 2.0 is not 1.0 or 1.5", e.getMessage());
     }
 }

@@ -11,6 +11,7 @@ import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.Capabilities;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VerbOption;
 import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmBackend;
@@ -41,8 +42,9 @@ public class TemplateBackend implements Backend {
     /** The largest private leaf: 1G, as guest_memfd maps it. */
     private static final int PG_LEVEL_1G = 3;
 
-    private static final List<VmOption> OPTIONS = List.of(new VmOption(MAX_LEVEL, "1|2|3",
-            "the largest private leaf (1 = 4K, 2 = 2M, 3 = 1G; default 3)"));
+    /** Typed: the core refuses any other key, or a value that is not a page size, before the backend is called. */
+    private static final List<VmOption> OPTIONS = List.of(VmOption.of(MAX_LEVEL, VerbOption.Type.LEVEL,
+            "the largest private leaf: 4K, 2M or 1G (default 1G)"));
     private static final List<VerbSpec> VERBS = List.of(new VerbSpec(TYPE + "." + LIMIT,
             List.of(VerbOption.required("level", VerbOption.Type.LEVEL)), List.of(),
             "private leaves at most of this size (4K, 2M or 1G) from now on; larger ones are zapped; the result is "
@@ -57,12 +59,12 @@ public class TemplateBackend implements Backend {
     }
 
     @Override
-    public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+    public VmCapabilities capabilities(int gpaw, VerbArgs options) {
         return VmCapabilities.ordinary(TYPE, gpaw).withPrivateMemory(PrivateSource.ATTRIBUTES, maxLevel(options));
     }
 
     @Override
-    public VmBackend attach(VmContext vm, Map<String, String> options) {
+    public VmBackend attach(VmContext vm, VerbArgs options) {
         vm.firmwareLatency(LATENCY);
         return new TemplateVm(vm, maxLevel(options));
     }
@@ -72,7 +74,7 @@ public class TemplateBackend implements Backend {
      * snapshot is plain data, so it reads the same whichever bundle version wrote it.
      */
     @Override
-    public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
+    public VmBackend restore(VmContext vm, VerbArgs options, Map<String, Object> snapshot) {
         Object version = snapshot.get(SNAPSHOT_VERSION);
         if (Integer.valueOf(1).equals(version))
             return attach(vm, options);
@@ -99,26 +101,8 @@ public class TemplateBackend implements Backend {
         return OPTIONS;
     }
 
-    /** The {@code max_level} option, 1..3; any other option or value is refused with EINVAL naming it. */
-    static int maxLevel(Map<String, String> options) {
-        for (String key : options.keySet())
-            if (!key.equals(MAX_LEVEL))
-                throw new MmuException(Errno.EINVAL, "option '%s' is not known to VM type %s; known: %s", key, TYPE,
-                        MAX_LEVEL);
-        String value = options.get(MAX_LEVEL);
-        return value == null ? PG_LEVEL_1G : level(MAX_LEVEL, value);
-    }
-
-    /** A level 1..3, written in decimal or {@code 0x} hex as the scenario language writes numbers; else EINVAL. */
-    static int level(String key, String value) {
-        long level;
-        try {
-            level = Long.decode(value);
-        } catch (NumberFormatException e) {
-            level = -1;
-        }
-        if (level < 1 || level > 3)
-            throw new MmuException(Errno.EINVAL, "%s=%s: VM type %s takes 1, 2 or 3", key, value, TYPE);
-        return (int) level;
+    /** The {@code max_level} option as a level (1 = 4K … 3 = 1G), typed by the core. */
+    static int maxLevel(VerbArgs options) {
+        return options.level(MAX_LEVEL, PG_LEVEL_1G);
     }
 }

@@ -17,6 +17,7 @@ import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
 import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.api.backend.SpteChange;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VerbSpec;
@@ -54,25 +55,32 @@ class TemplateBackendTest {
         return null;
     }
 
-    private VmBackend attach(Map<String, String> options) {
+    /** The options as the core hands them over: typed against {@link TemplateBackend#options()}. */
+    private VerbArgs options(Map<String, String> text) {
+        return VerbArgs.creation(TemplateBackend.TYPE, backend.options(), text);
+    }
+
+    private VmBackend attach(Map<String, String> text) {
+        VerbArgs options = options(text);
         return backend.attach(context(backend.capabilities(48, options)), options);
     }
 
     @Test
     void capabilitiesArePrivateMemoryByAttributesUpToTheOptionsLevel() {
-        VmCapabilities caps = backend.capabilities(48, Map.of());
+        VmCapabilities caps = backend.capabilities(48, options(Map.of()));
         assertEquals(PrivateSource.ATTRIBUTES, caps.privateSource());
         assertTrue(caps.privateMem());
         assertEquals(3, caps.privateMaxLevel());
-        assertEquals(2, backend.capabilities(52, Map.of("max_level", "2")).privateMaxLevel());
+        assertEquals(2, backend.capabilities(52, options(Map.of("max_level", "2M"))).privateMaxLevel());
     }
 
     @Test
     void badOptionsAreRefusedNamingTheValue() {
-        MmuException unknown = assertThrows(MmuException.class, () -> backend.capabilities(48, Map.of("colour", "red")));
+        // what the core does with vm.create's text before the backend sees it, against the declared options
+        MmuException unknown = assertThrows(MmuException.class, () -> options(Map.of("colour", "red")));
         assertEquals(Errno.EINVAL, unknown.errno());
         assertTrue(unknown.getMessage().contains("'colour'"), unknown.getMessage());
-        MmuException level = assertThrows(MmuException.class, () -> backend.capabilities(48, Map.of("max_level", "4")));
+        MmuException level = assertThrows(MmuException.class, () -> options(Map.of("max_level", "4")));
         assertEquals(Errno.EINVAL, level.errno());
         assertTrue(level.getMessage().contains("max_level=4"), level.getMessage());
     }
@@ -94,7 +102,7 @@ class TemplateBackendTest {
 
     @Test
     void theLimitVerbCapsPrivateLeavesAndZapsOnlyWhenItLowersTheCap() {
-        VmBackend vm = attach(Map.of("max_level", "2"));
+        VmBackend vm = attach(Map.of("max_level", "2M"));
         assertEquals(2, vm.privateMaxLevel(0, 0));
         vm.invoke("limit", limit(3));
         assertEquals(List.of(), calls, "raising the cap leaves the mappings alone");
@@ -122,7 +130,7 @@ class TemplateBackendTest {
 
     @Test
     void theVerbReturnsThePreviousLevel() {
-        VmBackend vm = attach(Map.of("max_level", "2"));
+        VmBackend vm = attach(Map.of("max_level", "2M"));
         assertEquals(2L, vm.invoke("limit", limit(1)).count().getAsLong());
         assertEquals(1L, vm.invoke("limit", limit(3)).count().getAsLong());
     }
@@ -134,14 +142,14 @@ class TemplateBackendTest {
 
     @Test
     void aPrivateLeafAboveTheCapIsAnInvariantViolation() {
-        VmBackend vm = attach(Map.of("max_level", "1"));
+        VmBackend vm = attach(Map.of("max_level", "4K"));
         MmuView view = new MmuView() {
             @Override
             public void forEachLeaf(RootKind root, LeafVisitor visitor) {
                 if (root == RootKind.DIRECT) {
-                    visitor.visit(0x200, 2, 0, 0x1000); // private 2M leaf: above the cap
-                    visitor.visit(0x400, 2, 0, 0x2000); // shared 2M leaf: no cap
-                    visitor.visit(0x600, 1, 0, 0x3000); // private 4K leaf
+                    visitor.visit(0x200, 2, SpteChange.Entry.leaf(0x1000, true, true, true)); // private 2M leaf: above the cap
+                    visitor.visit(0x400, 2, SpteChange.Entry.leaf(0x2000, true, true, true)); // shared 2M leaf: no cap
+                    visitor.visit(0x600, 1, SpteChange.Entry.leaf(0x3000, true, true, false)); // private 4K leaf
                 }
             }
 
@@ -170,18 +178,18 @@ class TemplateBackendTest {
         Map<String, Object> snapshot = old.snapshot();
         assertEquals(TemplateBackend.SNAPSHOT_FORMAT, snapshot.get(Backend.SNAPSHOT_VERSION));
 
-        VmBackend next = new TemplateBackend().restore(context(backend.capabilities(48, Map.of())), Map.of(), snapshot);
+        VmBackend next = new TemplateBackend().restore(context(backend.capabilities(48, options(Map.of()))), options(Map.of()), snapshot);
         assertEquals(2, next.privateMaxLevel(0, 0));
         assertEquals(1L, next.stats().get("template.hook.check_access"));
         assertEquals(1L, next.stats().get("template.hook.invoke"));
 
-        VmBackend fresh = backend.restore(context(backend.capabilities(48, Map.of())), Map.of(),
+        VmBackend fresh = backend.restore(context(backend.capabilities(48, options(Map.of()))), options(Map.of()),
                 Map.of(Backend.SNAPSHOT_VERSION, 1));
         assertEquals(3, fresh.privateMaxLevel(0, 0));
         assertEquals(Errno.EINVAL, assertThrows(MmuException.class, () -> backend.restore(
-                context(backend.capabilities(48, Map.of())), Map.of(), Map.of(Backend.SNAPSHOT_VERSION, 7))).errno());
+                context(backend.capabilities(48, options(Map.of()))), options(Map.of()), Map.of(Backend.SNAPSHOT_VERSION, 7))).errno());
         assertEquals(Errno.EINVAL, assertThrows(MmuException.class, () -> backend.restore(
-                context(backend.capabilities(48, Map.of())), Map.of(),
+                context(backend.capabilities(48, options(Map.of()))), options(Map.of()),
                 Map.of(Backend.SNAPSHOT_VERSION, 2, "max_level", 9, "hooks", Map.of()))).errno());
     }
 }

@@ -25,17 +25,19 @@ public interface Backend {
     String vmType();
 
     /**
-     * The capabilities of a VM of this type with this configuration.
+     * The capabilities of a VM of this type with this configuration. The options are the creation options, typed
+     * by the core against {@link #options()}: only listed keys, each value of its option's type.
      *
-     * @throws MmuException {@code EINVAL} for a guest physical address width or option the type does not take
+     * @throws MmuException {@code EINVAL} for a guest physical address width or an option value (or combination)
+     *     the type does not take, naming it
      */
-    VmCapabilities capabilities(int gpaw, Map<String, String> options);
+    VmCapabilities capabilities(int gpaw, VerbArgs options);
 
     /**
      * Creates the backend's side of a new VM ({@code kvm_x86_ops.vm_init}). The context is how the backend
-     * reaches the core for that VM.
+     * reaches the core for that VM; the options are those {@link #capabilities} accepted.
      */
-    VmBackend attach(VmContext vm, Map<String, String> options);
+    VmBackend attach(VmContext vm, VerbArgs options);
 
     /** The key of a {@link VmBackend#snapshot()} that holds its format version (an {@code Integer}). */
     String SNAPSHOT_VERSION = "snapshot.version";
@@ -50,7 +52,7 @@ public interface Backend {
      * @throws MmuException {@code EINVAL} for a snapshot version (or content) this backend cannot take; the VM
      *     then stays suspended
      */
-    default VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
+    default VmBackend restore(VmContext vm, VerbArgs options, Map<String, Object> snapshot) {
         Object version = snapshot.get(SNAPSHOT_VERSION);
         if (!Integer.valueOf(1).equals(version) || snapshot.size() != 1)
             throw new MmuException(org.tdplab.mmu.api.Errno.EINVAL,
@@ -70,14 +72,25 @@ public interface Backend {
         return java.util.Set.of();
     }
 
+    /**
+     * The guest exceptions its VMs' hooks raise ({@link Walk#exception}) that this type names itself, by vector: a
+     * virtualization exception, say ({@code 20 → "VE"}). Results and traces show an exception by this name
+     * ({@code exception NAME}), and {@code expect exception NAME} accepts it; a vector not listed is named as x86
+     * names it ({@link Walk#architecturalName}: {@code PF} for 14, {@code GP} for 13, {@code EXC<vector>} otherwise).
+     */
+    default Map<Integer, String> exceptions() {
+        return Map.of();
+    }
+
     /** The statements this backend contributes to the scenario language. */
     default List<VerbSpec> verbs() {
         return List.of();
     }
 
     /**
-     * The {@code k=v} options a VM of this type takes at creation; {@link #capabilities} and {@link #attach} refuse
-     * any other with {@code EINVAL}. Listed for help, completion and documentation.
+     * The {@code key=value} options a VM of this type takes at creation, typed. The core refuses any other key, and
+     * any value its option's type refuses, with {@code EINVAL} before {@link #capabilities} is called; listed also
+     * for help, completion and documentation.
      */
     default List<VmOption> options() {
         return List.of();

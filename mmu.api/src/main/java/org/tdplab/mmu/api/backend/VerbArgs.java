@@ -1,6 +1,7 @@
 package org.tdplab.mmu.api.backend;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -9,12 +10,14 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 
 /**
- * The arguments of one backend verb, parsed and typed by the caller (the scenario language) from the verb's
- * {@link VerbSpec}: each option's value is a {@code Long} ({@link VerbOption.Type#NUMBER NUMBER}, {@code SIZE},
- * {@code GPA}), an {@code Integer} level ({@code LEVEL}, 1 = 4K), a {@code Boolean} ({@code BOOLEAN}) or a
- * {@code String} ({@code CHOICE}, {@code TEXT}). Backends read them with the typed getters and never parse text.
+ * The typed arguments of one backend verb, parsed by the caller (the scenario language) from the verb's
+ * {@link VerbSpec}, or of one VM's creation, parsed by the core from the type's {@link Backend#options()}: each
+ * option's value is a {@code Long} ({@link VerbOption.Type#NUMBER NUMBER}, {@code SIZE}, {@code GPA}), an
+ * {@code Integer} level ({@code LEVEL}, 1 = 4K), a {@code Boolean} ({@code BOOLEAN}), a {@code Double}
+ * ({@code DECIMAL}) or a {@code String} ({@code CHOICE}, {@code TEXT}). Backends read them with the typed getters
+ * and never parse text.
  *
- * @param verb the verb without namespace, for messages
+ * @param verb the verb without namespace, or {@code vm.create type=T} for creation options, for messages
  * @param values the options given, by key
  * @param flags the bare words given, in the order written
  */
@@ -22,6 +25,43 @@ public record VerbArgs(String verb, Map<String, Object> values, Set<String> flag
     public VerbArgs {
         values = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(values));
         flags = java.util.Collections.unmodifiableSet(new java.util.LinkedHashSet<>(flags));
+    }
+
+    /**
+     * The creation options of a VM of type {@code vmType} written as text ({@code vm.create}'s {@code key=value}, a
+     * configuration's properties), typed against the options the type declares: how the core hands them to the
+     * backend, and how a backend reads a configuration in the same syntax.
+     *
+     * @throws MmuException {@code EINVAL} naming an option the type does not declare, or a value its option's type
+     *     refuses (and what it takes)
+     */
+    public static VerbArgs creation(String vmType, List<VmOption> declared, Map<String, String> text) {
+        Map<String, Object> values = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : text.entrySet()) {
+            VmOption o = declared.stream().filter(d -> d.key().equals(e.getKey())).findFirst().orElse(null);
+            if (o == null) {
+                Set<String> known = new TreeSet<>();
+                declared.forEach(d -> known.add(d.key()));
+                throw new MmuException(Errno.EINVAL, "option '%s' is not known to VM type %s; known: %s", e.getKey(),
+                        vmType, known.isEmpty() ? "none" : String.join(", ", known));
+            }
+            try {
+                values.put(e.getKey(), o.parse(e.getValue()));
+            } catch (IllegalArgumentException x) {
+                throw new MmuException(Errno.EINVAL, "%s=%s: VM type %s takes %s", e.getKey(), e.getValue(), vmType,
+                        o.type().describe(o.choices()));
+            }
+        }
+        return new VerbArgs(creationVerb(vmType), values, Set.of());
+    }
+
+    /** The creation options of a VM created with none. */
+    public static VerbArgs noOptions(String vmType) {
+        return none(creationVerb(vmType));
+    }
+
+    private static String creationVerb(String vmType) {
+        return "vm.create type=" + vmType;
     }
 
     /** A verb called without options or flags. */
@@ -71,6 +111,11 @@ public record VerbArgs(String verb, Map<String, Object> values, Set<String> flag
         return has(key) ? typed(key, Boolean.class, "on or off") : otherwise;
     }
 
+    /** A decimal number, or {@code otherwise} when not given. */
+    public double decimal(String key, double otherwise) {
+        return has(key) ? typed(key, Double.class, "a decimal number") : otherwise;
+    }
+
     /** A word (choice or text), or {@code otherwise} when not given. */
     public String word(String key, String otherwise) {
         return has(key) ? typed(key, String.class, "a word") : otherwise;
@@ -108,6 +153,7 @@ public record VerbArgs(String verb, Map<String, Object> values, Set<String> flag
             case BOOLEAN -> v instanceof Boolean;
             case CHOICE -> v instanceof String s && o.choices().contains(s);
             case TEXT -> v instanceof String s && !s.isEmpty();
+            case DECIMAL -> v instanceof Double d && Double.isFinite(d);
             };
             if (!ok)
                 throw new MmuException(Errno.EINVAL, "%s: bad value %s=%s (%s)", spec.name(), e.getKey(), v,

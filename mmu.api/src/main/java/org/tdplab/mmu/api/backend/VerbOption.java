@@ -30,7 +30,9 @@ public record VerbOption(String key, Type type, boolean required, List<String> c
         /** one word of {@link VerbOption#choices}: a {@code String} */
         CHOICE("WORD"),
         /** any word, kept as written: a {@code String} */
-        TEXT("v");
+        TEXT("v"),
+        /** a decimal fraction such as {@code 0.25}: a {@code Double} */
+        DECIMAL("X.Y");
 
         private final String placeholder;
 
@@ -41,6 +43,44 @@ public record VerbOption(String key, Type type, boolean required, List<String> c
         /** How usage lines show a value of this type when the option names no choices. */
         public String placeholder() {
             return placeholder;
+        }
+
+        /**
+         * A value of this type written as text, for callers that take options as text ({@code vm.create}, a
+         * trace): numbers are decimal or {@code 0x} hex with an optional binary suffix {@code K M G T}, and
+         * {@code |} ORs parts; levels are written as page sizes.
+         *
+         * @param choices the words a {@link #CHOICE} takes or the page sizes a {@link #LEVEL} takes (empty: all)
+         * @return a {@code Long}, {@code Integer}, {@code Boolean}, {@code Double} or {@code String}, as
+         *     {@link VerbArgs} holds it
+         * @throws IllegalArgumentException saying what the type takes, for any other text (a
+         *     {@link NumberFormatException} naming the text for a bad number)
+         */
+        public Object parse(String text, List<String> choices) {
+            String t = text == null ? "" : text;
+            Object value = switch (this) {
+            case NUMBER, SIZE, GPA -> OptionText.number(t);
+            case LEVEL -> OptionText.level(t, choices);
+            case BOOLEAN -> t.equals("on") ? Boolean.TRUE : t.equals("off") ? Boolean.FALSE : null;
+            case CHOICE -> choices.contains(t) ? t : null;
+            case TEXT -> t.isEmpty() ? null : t;
+            case DECIMAL -> OptionText.decimal(t);
+            };
+            if (value == null)
+                throw new IllegalArgumentException(describe(choices));
+            return value;
+        }
+
+        /** What a value of this type is, for messages: {@code on or off}, {@code zap or bug}, … */
+        public String describe(List<String> choices) {
+            return switch (this) {
+            case NUMBER, SIZE, GPA -> "a number (decimal or 0x hex, optional suffix K, M, G or T)";
+            case LEVEL -> "a page size: " + OptionText.either(choices.isEmpty() ? OptionText.LEVELS : choices);
+            case BOOLEAN -> "on or off";
+            case CHOICE -> OptionText.either(choices);
+            case TEXT -> "a word";
+            case DECIMAL -> "a decimal number such as 0.25";
+            };
         }
     }
 

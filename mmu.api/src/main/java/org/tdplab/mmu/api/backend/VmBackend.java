@@ -56,8 +56,9 @@ public interface VmBackend {
 
     /**
      * {@code free_external_spt}: a detached table of a backend-owned root is being freed, after every leaf under it
-     * was removed (write lock). The kernel frees mirror tables only at teardown; a backend may refuse while its key
-     * is assigned (an error bugs the VM).
+     * was removed (write lock; for the direct root possibly the read lock). The kernel frees mirror tables only at
+     * teardown. This is a notification, not a request: any status but OK bugs the VM ({@code KVM_BUG_ON}), so return
+     * an error only for what is a bug of the model (the table still holds a leaf the backend knows of, say).
      */
     default HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
         return HookStatus.OK;
@@ -151,16 +152,6 @@ public interface VmBackend {
     default void hostAccess(long pfn, boolean write) {
     }
 
-    /**
-     * The name of the guest exception of architectural {@code vector} that this backend's hooks raise
-     * ({@link Walk#exception}), as results and traces show it ({@code exception NAME}). The default names the
-     * vendor-neutral x86 vectors by their mnemonic without the '#' ({@code PF} for 14, {@code GP} for 13) and any
-     * other as {@code EXC<vector>}; a backend names its own (a virtualization exception, say). Pure: no lock, no
-     * state.
-     */
-    default String exceptionName(int vector) {
-        return Walk.architecturalName(vector);
-    }
 
     // ---- guest protocols -------------------------------------------------------------------------------------
 
@@ -205,7 +196,11 @@ public interface VmBackend {
         throw new MmuException(Errno.ENOTSUP, "no verb '%s'", verb);
     }
 
-    /** The backend's counters, named as the hardware names them. */
+    /**
+     * The backend's counters, named as the hardware names them; {@code Vm.stats()} shows them next to the core's. A
+     * name the core counts itself ({@code pages_4k}, {@code remote_tlb_flush}, …) keeps the core's value: a
+     * backend cannot overwrite it.
+     */
     default Map<String, Long> stats() {
         return Map.of();
     }

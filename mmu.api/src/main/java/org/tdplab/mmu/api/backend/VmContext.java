@@ -97,13 +97,10 @@ public interface VmContext {
      * page of that level containing {@code gfn} — e.g. it accepted memory there at a smaller size — so later faults
      * map it smaller. The bit lives in the memslot's large-page info and is never cleared. No memslot: nothing.
      */
-    default void hugepageSetGuestInhibit(long gfn, int level) {
-    }
+    void hugepageSetGuestInhibit(long gfn, int level);
 
     /** {@code hugepage_test_guest_inhibit}: whether {@link #hugepageSetGuestInhibit} was called for that huge page. */
-    default boolean hugepageTestGuestInhibit(long gfn, int level) {
-        return false;
-    }
+    boolean hugepageTestGuestInhibit(long gfn, int level);
 
     /** {@code kvm_zap_gfn_range} on behalf of the backend (not a memory-type change). */
     void zapGfnRange(long gfn, long npages);
@@ -131,8 +128,7 @@ public interface VmContext {
      * counter — counted, never slept. A backend sets it when it attaches a VM; the table stays with the VM (also
      * across a backend swap) until set again. Without one, firmware calls are counted but not priced.
      */
-    default void firmwareLatency(FirmwareLatency table) {
-    }
+    void firmwareLatency(FirmwareLatency table);
 
     // ---- MMU workers ----------------------------------------------------------------------------------------------
 
@@ -140,8 +136,5 @@ public interface VmContext {
      * One pass of the core's NX huge page recovery ({@code kvm_recover_nx_huge_pages}), for a backend verb that
      * lets a scenario run the worker; returns the number of split huge pages zapped.
      */
-    default int recoverNxHugePages() {
-        throw new org.tdplab.mmu.api.MmuException(org.tdplab.mmu.api.Errno.ENOTSUP,
-                "NX huge page recovery is not supported");
-    }
+    int recoverNxHugePages();
 }

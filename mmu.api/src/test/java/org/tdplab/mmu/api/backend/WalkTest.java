@@ -14,26 +14,12 @@ class WalkTest {
         assertFalse(Walk.isTranslated(w));
         assertEquals(Walk.KIND_EXCEPTION, Walk.kind(w));
         assertEquals(14, Walk.vector(w));
-        VmBackend plain = new VmBackend() {
-        };
-        assertEquals("PF", plain.exceptionName(14));
-        assertEquals("GP", plain.exceptionName(13));
-        assertEquals("MC", plain.exceptionName(18));
-        assertEquals("EXC20", plain.exceptionName(20), "a vendor's vector is the vendor's to name");
-        assertEquals("EXC255", plain.exceptionName(Walk.vector(Walk.exception(255))));
+        assertEquals("PF", Walk.architecturalName(14));
+        assertEquals("GP", Walk.architecturalName(13));
+        assertEquals("MC", Walk.architecturalName(18));
+        assertEquals("EXC20", Walk.architecturalName(20), "a vendor's vector is the vendor's to name");
+        assertEquals("EXC255", Walk.architecturalName(Walk.vector(Walk.exception(255))));
         assertThrows(IllegalArgumentException.class, () -> Walk.exception(256));
         assertThrows(IllegalArgumentException.class, () -> Walk.exception(-1));
-    }
-
-    @Test
-    void aBackendNamesItsOwnVector() {
-        VmBackend own = new VmBackend() {
-            @Override
-            public String exceptionName(int vector) {
-                return vector == 0x42 ? "HYP" : VmBackend.super.exceptionName(vector);
-            }
-        };
-        assertEquals("HYP", own.exceptionName(Walk.vector(Walk.exception(0x42))));
-        assertEquals("PF", own.exceptionName(14));
     }
 }

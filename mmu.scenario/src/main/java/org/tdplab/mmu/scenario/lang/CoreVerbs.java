@@ -19,7 +19,10 @@ public final class CoreVerbs {
     public static final List<String> ERRNOS = List.of("EINVAL", "EEXIST", "ENOENT", "EFAULT", "EIO", "EAGAIN",
             "EBUSY", "ENODEV", "ENOTSUP", "EPERM", "ENOMEM", "ENOSPC", "E2BIG");
 
-    /** The exception names {@code expect exception} accepts: the contract's VE, VC, PF, plus GP and MC. */
+    /**
+     * The exception names {@code expect exception} always accepts: the contract's VE, VC, PF, plus GP and MC; the
+     * names the loaded backends declare come on top ({@link VerbCatalog#exceptions()}).
+     */
     public static final List<String> EXCEPTIONS = List.of("VE", "VC", "PF", "GP", "MC");
 
     /** The workloads of {@code run}. */
@@ -37,13 +40,18 @@ public final class CoreVerbs {
 
     /** The core forms with the core workloads. */
     public static List<Schema> all() {
-        return all(Set.of());
+        return all(Set.of(), Set.of());
     }
 
-    /** The core forms, {@code run} also accepting {@code extraWorkloads}. */
-    public static List<Schema> all(Set<String> extraWorkloads) {
+    /**
+     * The core forms, {@code run} also accepting {@code extraWorkloads} and {@code expect exception} also
+     * {@code extraExceptions}.
+     */
+    public static List<Schema> all(Set<String> extraWorkloads, Set<String> extraExceptions) {
         Set<String> workloads = new LinkedHashSet<>(WORKLOADS);
         workloads.addAll(extraWorkloads);
+        Set<String> exceptions = new LinkedHashSet<>(EXCEPTIONS);
+        exceptions.addAll(extraExceptions);
         ValueType onOff = oneOf("on", "off");
         List<Schema> l = new ArrayList<>();
         // host (VMM) statements
@@ -87,7 +95,7 @@ public final class CoreVerbs {
         l.add(Schema.verb("expect").word("exit").word("memory_fault").required("gpa", NUMBER, A)
                 .required("size", NUMBER, S).choice("private", "shared").build());
         l.add(Schema.verb("expect").word("exit").word("mmio").required("gpa", NUMBER, A).build());
-        l.add(Schema.verb("expect").word("exception").positional("NAME", oneOf(EXCEPTIONS.toArray(String[]::new)))
+        l.add(Schema.verb("expect").word("exception").positional("NAME", oneOf(exceptions.toArray(String[]::new)))
                 .build());
         l.add(Schema.verb("expect").word("value").positional("V", NUMBER).build());
         l.add(Schema.verb("expect").word("spte").positional("VM").required("gpa", NUMBER, A)

@@ -52,7 +52,7 @@ public final class Parser {
      *         forms of a verb cannot be told apart
      */
     public Parser(VerbCatalog catalog) {
-        List<Schema> all = new ArrayList<>(CoreVerbs.all(catalog.workloads()));
+        List<Schema> all = new ArrayList<>(CoreVerbs.all(catalog.workloads(), catalog.exceptions()));
         Set<String> core = all.stream().map(Schema::verb).collect(Collectors.toSet());
         for (Schema s : catalog.verbs()) {
             if (s.namespace().isEmpty())

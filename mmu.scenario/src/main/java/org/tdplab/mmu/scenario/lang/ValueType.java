@@ -8,6 +8,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
 
+import org.tdplab.mmu.api.backend.VerbOption;
+
 /**
  * What a positional argument or option value may be. Immutable; the constants and factories cover every value
  * the language has.
@@ -28,7 +30,9 @@ public final class ValueType {
         /** one word of a fixed set */
         CHOICE,
         /** a comma list of words, each of a fixed set unless the set is empty */
-        LIST
+        LIST,
+        /** a decimal number such as {@code 0.25} (a backend's {@code DECIMAL} option) */
+        DECIMAL
     }
 
     private static final Pattern NAME_PATTERN = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.\\-]*");
@@ -37,6 +41,8 @@ public final class ValueType {
     public static final ValueType NAME = new ValueType(Kind.NAME, List.of(), Map.of(), List.of(), "NAME");
     public static final ValueType WORD = new ValueType(Kind.WORD, List.of(), Map.of(), List.of(), "WORD");
     public static final ValueType TEXT = new ValueType(Kind.TEXT, List.of(), Map.of(), List.of(), "v");
+    public static final ValueType DECIMAL = new ValueType(Kind.DECIMAL, List.of(), Map.of(), List.of(),
+            VerbOption.Type.DECIMAL.placeholder());
     /** Any of {@code 4K}, {@code 2M}, {@code 1G}. */
     public static final ValueType LEVEL = levels(Level.values());
     /** A comma list of any words. */
@@ -152,6 +158,12 @@ public final class ValueType {
             return new Value(text, this, line, column, text);
         case TEXT:
             return new Value(text, this, line, column, text);
+        case DECIMAL:
+            try {
+                return new Value(text, this, line, column, VerbOption.Type.DECIMAL.parse(text, List.of()));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("bad value '" + text + "' (" + e.getMessage() + ")");
+            }
         case LEVEL: {
             long bytes;
             try {

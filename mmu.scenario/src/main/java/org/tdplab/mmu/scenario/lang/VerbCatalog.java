@@ -22,6 +22,35 @@ public interface VerbCatalog {
         return Set.of();
     }
 
+    /** Exception names {@code expect exception} accepts besides the core ones (those backends declare). */
+    default Set<String> exceptions() {
+        return Set.of();
+    }
+
+    /** This catalog, {@code expect exception} also accepting {@code names}. */
+    default VerbCatalog withExceptions(Set<String> names) {
+        VerbCatalog base = this;
+        Set<String> e = new LinkedHashSet<>(exceptions());
+        e.addAll(names);
+        Set<String> all = Set.copyOf(e);
+        return new VerbCatalog() {
+            @Override
+            public List<Schema> verbs() {
+                return base.verbs();
+            }
+
+            @Override
+            public Set<String> workloads() {
+                return base.workloads();
+            }
+
+            @Override
+            public Set<String> exceptions() {
+                return all;
+            }
+        };
+    }
+
     /** A catalog of these forms. */
     static VerbCatalog of(Schema... verbs) {
         List<Schema> l = List.copyOf(Arrays.asList(verbs));
@@ -51,6 +80,8 @@ public interface VerbCatalog {
         l.addAll(other.verbs());
         Set<String> w = new LinkedHashSet<>(workloads());
         w.addAll(other.workloads());
-        return of(l, w);
+        Set<String> e = new LinkedHashSet<>(exceptions());
+        e.addAll(other.exceptions());
+        return of(l, w).withExceptions(e);
     }
 }

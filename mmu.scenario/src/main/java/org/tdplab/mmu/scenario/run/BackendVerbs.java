@@ -32,10 +32,10 @@ public final class BackendVerbs {
     }
 
     /**
-     * A parser of the core language and every usable backend verb. A verb the language cannot take (it redefines a
+     * A parser of the core language, every usable backend verb and the exception names the backends declare. A verb the language cannot take (it redefines a
      * core verb, say) is left out with a warning, so one bad backend does not stop every scenario.
      */
-    static Parser parser(List<VerbSpec> specs, PrintStream warnings) {
+    static Parser parser(List<VerbSpec> specs, Set<String> exceptions, PrintStream warnings) {
         List<Schema> usable = new ArrayList<>();
         for (VerbSpec spec : specs) {
             try {
@@ -48,7 +48,7 @@ public final class BackendVerbs {
                 warnings.println("tdplab: ignoring backend verb '" + spec.name() + "': " + e.getMessage());
             }
         }
-        return new Parser(VerbCatalog.of(usable, Set.of()));
+        return new Parser(VerbCatalog.of(usable, Set.of()).withExceptions(exceptions));
     }
 
     /** The statement form of a backend verb, e.g. {@code tdx.finalize VM}: each option of its declared type. */
@@ -73,6 +73,7 @@ public final class BackendVerbs {
         case BOOLEAN -> ValueType.oneOf("on", "off");
         case CHOICE -> ValueType.oneOf(o.choices().toArray(String[]::new));
         case TEXT -> ValueType.TEXT;
+        case DECIMAL -> ValueType.DECIMAL;
         };
     }
 
@@ -132,6 +133,7 @@ public final class BackendVerbs {
         case LEVEL -> v.level().number();
         case BOOLEAN -> v.word().equals("on");
         case CHOICE, TEXT -> v.word();
+        case DECIMAL -> v.parsed();
         };
     }
 

@@ -108,7 +108,7 @@ public final class Runner {
      * them, then how many more there were.
      */
     private List<Script> parseAll(List<String> files) {
-        Parser parser = BackendVerbs.parser(manager.verbs(), err);
+        Parser parser = BackendVerbs.parser(manager.verbs(), manager.exceptionNames(), err);
         List<Script> scripts = new ArrayList<>();
         int bad = 0;
         long shown = 0, more = 0;

@@ -2,6 +2,7 @@ package org.tdplab.mmu.scenario.run;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -62,11 +63,24 @@ class BackendVerbsTest {
         assertTrue(e.reason().contains("unknown flag 'y'"), e.reason());
     }
 
+    /** {@code expect exception NAME} takes the architectural names always, a backend's own only once it declares it. */
+    @Test
+    void expectExceptionTakesTheNamesBackendsDeclare() {
+        PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
+        Parser plain = BackendVerbs.parser(List.of(), Set.of(), quiet);
+        String access = "guest vm0 vcpu=0 read gpa=0\n";
+        assertTrue(plain.parse("t.scn", access + "expect exception GP\n").ok());
+        assertFalse(plain.parse("t.scn", access + "expect exception HYP_ABORT\n").ok());
+        Parser declared = BackendVerbs.parser(List.of(), Set.of("HYP_ABORT"), quiet);
+        assertTrue(declared.parse("t.scn", access + "expect exception HYP_ABORT\n").ok());
+        assertFalse(declared.parse("t.scn", access + "expect exception UD\n").ok());
+    }
+
     @Test
     void aVerbTheLanguageCannotTakeIsLeftOut() {
         ByteArrayOutputStream warnings = new ByteArrayOutputStream();
         Parser p = BackendVerbs.parser(List.of(new VerbSpec("slot.add", List.of(), List.of(), ""),
-                new VerbSpec("nodot", List.of(), List.of(), ""), new VerbSpec("lab.ok", List.of(), List.of(), "")),
+                new VerbSpec("nodot", List.of(), List.of(), ""), new VerbSpec("lab.ok", List.of(), List.of(), "")), Set.of(),
                 new PrintStream(warnings, true, StandardCharsets.UTF_8));
         assertTrue(p.verbs().contains("lab.ok"));
         assertTrue(p.parse("t.scn", "slot.add vm 1 gpa=0 size=4K\nlab.ok vm\n").ok());

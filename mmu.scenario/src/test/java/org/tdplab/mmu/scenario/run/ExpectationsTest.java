@@ -68,7 +68,7 @@ class ExpectationsTest {
                 slot.add lab 1 gpa=0 size=2M
                 lab.trap lab gpa=0x3000
                 guest lab vcpu=0 read gpa=0 size=16K
-                expect exception VE
+                expect exception LAB_TRAP
                 zap lab gpa=0 size=4K
                 expect error EIO
                 expect vm lab bugged
@@ -159,9 +159,9 @@ class ExpectationsTest {
     @Test
     void exception() throws Exception {
         assertEquals("""
-                t.scn:7: expected exception PF; found exception VE
+                t.scn:7: expected exception PF; found exception LAB_TRAP
                     after line 6: guest lab vcpu=0 exec gpa=0x2000 size=8K
-                t.scn:9: expected exception VE; found no exception (the access completed: 1 page)
+                t.scn:9: expected exception LAB_TRAP; found no exception (the access completed: 1 page)
                     after line 8: guest lab vcpu=0 read gpa=0""", fails("""
                 vm.create lab type=lab
                 slot.add lab 1 gpa=0 size=2M
@@ -169,7 +169,7 @@ class ExpectationsTest {
                 guest lab vcpu=0 exec gpa=0x2000 size=8K
                 expect exception PF
                 guest lab vcpu=0 read gpa=0
-                expect exception VE
+                expect exception LAB_TRAP
                 """));
     }
 

@@ -33,7 +33,7 @@ final class HypBackend implements Backend {
     }
 
     @Override
-    public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+    public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
         return VmCapabilities.ordinary("hyp", gpaw);
     }
 
@@ -48,7 +48,7 @@ final class HypBackend implements Backend {
     }
 
     @Override
-    public VmBackend attach(VmContext vm, Map<String, String> options) {
+    public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
         long seq = vm.hostState(Host.class, Host::new).vms.incrementAndGet();
         AtomicLong shares = new AtomicLong();
         return new VmBackend() {

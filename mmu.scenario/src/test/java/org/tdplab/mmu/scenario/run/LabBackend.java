@@ -37,10 +37,22 @@ final class LabBackend implements Backend {
     }
 
     @Override
-    public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
-        if ("on".equals(options.get("hog")))
+    public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
+        if (options.bool("hog", false))
             throw new OutOfMemoryError("Java heap space"); // outside any VM operation: the runner's own catch
         return VmCapabilities.ordinary("lab", gpaw).withMemtypeZap(false);
+    }
+
+    @Override
+    public List<org.tdplab.mmu.api.backend.VmOption> options() {
+        return List.of(org.tdplab.mmu.api.backend.VmOption.of("hog", VerbOption.Type.BOOLEAN,
+                "on: the backend runs out of Java heap while creating the VM"));
+    }
+
+    /** The lab's trap, by a name of its own: {@code expect exception LAB_TRAP} takes it because it is declared. */
+    @Override
+    public Map<Integer, String> exceptions() {
+        return Map.of(TRAP_VECTOR, "LAB_TRAP");
     }
 
     @Override
@@ -61,7 +73,7 @@ final class LabBackend implements Backend {
     }
 
     @Override
-    public VmBackend attach(VmContext vm, Map<String, String> options) {
+    public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
         return new VmBackend() {
             final Set<Long> traps = ConcurrentHashMap.newKeySet();
             volatile boolean broken;
@@ -96,12 +108,6 @@ final class LabBackend implements Backend {
             @Override
             public long checkAccess(int vcpu, long gfn, long pfn, int level, boolean isPrivate, Access access) {
                 return traps.contains(gfn) ? Walk.exception(TRAP_VECTOR) : Walk.translated(pfn, level);
-            }
-
-            /** The lab's trap names itself as the scenarios expect it. */
-            @Override
-            public String exceptionName(int vector) {
-                return vector == TRAP_VECTOR ? "VE" : VmBackend.super.exceptionName(vector);
             }
 
             @Override

@@ -74,10 +74,10 @@ class RunnerTest {
                     (if that is intended, write 'expect exit mmio gpa=0x400000' after it)
                 t.scn:7: expected value 0; found no value: the read did not complete (exit mmio gpa=0x400000 after 0 pages)
                     after line 6: guest sw vcpu=0 read gpa=4M
-                t.scn:11: expected the access to complete; found exception VE after 0 pages
+                t.scn:11: expected the access to complete; found exception LAB_TRAP after 0 pages
                     guest lab vcpu=0 read gpa=0
-                    (if that is intended, write 'expect exception VE' after it)
-                t.scn:12: expected exit mmio gpa=0; found no exit (exception VE after 0 pages)
+                    (if that is intended, write 'expect exception LAB_TRAP' after it)
+                t.scn:12: expected exit mmio gpa=0; found no exit (exception LAB_TRAP after 0 pages)
                     after line 11: guest lab vcpu=0 read gpa=0""", r.failures());
         assertEquals(1, r.status());
     }

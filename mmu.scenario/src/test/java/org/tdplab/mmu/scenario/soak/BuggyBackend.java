@@ -22,17 +22,17 @@ final class BuggyBackend implements Backend {
     }
 
     @Override
-    public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+    public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
         return VmCapabilities.ordinary("buggy", gpaw);
     }
 
     @Override
-    public VmBackend attach(VmContext vm, Map<String, String> options) {
+    public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
         return new VmBackend() {
             @Override
             public List<String> check(MmuView view) {
                 AtomicBoolean low = new AtomicBoolean(), slot1 = new AtomicBoolean();
-                view.forEachLeaf(RootKind.DIRECT, (gfn, level, spte, pfn) -> {
+                view.forEachLeaf(RootKind.DIRECT, (gfn, level, e) -> {
                     if (level == 1 && gfn == 0x5)
                         low.set(true);
                     if (level == 1 && gfn >= 0x400 && gfn < 0x600)

@@ -13,7 +13,7 @@ import org.tdplab.mmu.tdp.spte.Spte;
  * change decoded into a {@link SpteChange}, and each status other than OK turned into the VM's bug reason naming the
  * hook, the entry and the backend's errno and reason.
  */
-final class ExternalTables {
+public final class ExternalTables {
     /** How often a split the backend answers BUSY is tried again under the write lock before the VM is bugged. */
     static final int SPLIT_BUSY_RETRIES = 64;
 
@@ -24,7 +24,7 @@ final class ExternalTables {
     }
 
     /** {@code spte_to_pfn} and the permission bits, read once for the backend. */
-    static SpteChange.Entry decode(long spte, int level) {
+    public static SpteChange.Entry decode(long spte, int level) {
         if (!isShadowPresent(spte))
             return SpteChange.Entry.ABSENT;
         if (!isLast(spte, level))

@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.TreeMap;
 
 import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 
 /**
@@ -28,7 +29,7 @@ final class AdvertisedCaps {
         for (int gpaw : WIDTHS) {
             VmCapabilities caps;
             try {
-                caps = backend.capabilities(gpaw, Map.of());
+                caps = backend.capabilities(gpaw, VerbArgs.noOptions(backend.vmType()));
             } catch (RuntimeException e) {
                 continue; // a width (or an option-less VM) the type does not take: nothing to derive from it
             }

@@ -124,6 +124,14 @@ final class BackendRegistry {
         return out;
     }
 
+    /** The exception names every serving backend declares. */
+    java.util.Set<String> exceptionNames() {
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        for (String type : types())
+            best(type).ifPresent(b -> out.addAll(b.backend().exceptions().values()));
+        return out;
+    }
+
     private Optional<Bound> best(String vmType) {
         List<Bound> list = byType.get(vmType);
         if (list == null)

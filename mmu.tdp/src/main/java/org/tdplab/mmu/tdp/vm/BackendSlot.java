@@ -10,7 +10,9 @@ import java.util.function.Supplier;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.mmu.StripedRwLock;
 
@@ -43,6 +45,8 @@ final class BackendSlot {
     private volatile Backend binding;
     /** The firmware call names the serving (or last) service declared. */
     private volatile Set<String> declaredFirmwareCalls = Set.of();
+    /** The guest exceptions the serving (or last) service names, by vector. */
+    private volatile Map<Integer, String> exceptionNames = Map.of();
     private volatile String servingVersion = "-";
     private volatile Map<String, Object> snapshot;
     private volatile String refusal;
@@ -61,14 +65,29 @@ final class BackendSlot {
     void attach(Backend service, VmContext context) {
         this.context = context;
         binding = service;
-        this.backend = service.attach(context, options);
+        this.backend = service.attach(context, typed(service));
         declaredFirmwareCalls = Set.copyOf(service.firmwareCalls());
+        exceptionNames = Map.copyOf(service.exceptions());
         serving = service;
+    }
+
+    /**
+     * The VM's creation options typed against what {@code service} declares: a backend that takes the VM over in a
+     * swap reads them by its own declaration.
+     */
+    private VerbArgs typed(Backend service) {
+        return VerbArgs.creation(service.vmType(), service.options(), options);
     }
 
     /** The service whose host state the VM's backend side uses: the one attaching or restoring it, or serving it. */
     Backend binding() {
         return binding;
+    }
+
+    /** The name of guest exception {@code vector}: the serving type's own, else the architectural one. */
+    String exceptionName(int vector) {
+        String own = exceptionNames.get(vector);
+        return own != null ? own : Walk.architecturalName(vector);
     }
 
     Set<String> declaredFirmwareCalls() {
@@ -211,8 +230,9 @@ final class BackendSlot {
             VmBackend restored;
             try {
                 binding = candidate;
-                restored = candidate.restore(context, options, snapshot);
+                restored = candidate.restore(context, typed(candidate), snapshot);
                 declaredFirmwareCalls = Set.copyOf(candidate.firmwareCalls());
+                exceptionNames = Map.copyOf(candidate.exceptions());
             } catch (RuntimeException e) {
                 refusal = version + " refused the snapshot: " + reason(e);
                 return false;

@@ -10,6 +10,7 @@ import java.util.Optional;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SpteInfo;
 import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.tdp.mmu.ExternalTables;
 import org.tdplab.mmu.tdp.mmu.Roots;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.pt.TdpIter;
@@ -41,7 +42,7 @@ final class CoreMmuView implements MmuView {
             for (mmu.walk(it, root, Spte.PG_LEVEL_4K, 0, mmu.maxGfn()); it.valid; it.next()) {
                 long spte = it.oldSpte;
                 if (isShadowPresent(spte) && isLast(spte, it.level) == leaves)
-                    visitor.visit(it.gfn, it.level, spte, Spte.pfn(spte));
+                    visitor.visit(it.gfn, it.level, ExternalTables.decode(spte, it.level));
             }
         }
     }

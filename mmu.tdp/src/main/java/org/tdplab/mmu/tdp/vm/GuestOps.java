@@ -256,7 +256,7 @@ final class GuestOps {
 
     AccessResult ended(Vcpu v, long pages, long outcome) {
         if ((outcome & EXCEPTION) != 0)
-            return AccessResult.exception(pages, gate.backend().exceptionName((int) (outcome & ~EXCEPTION)));
+            return AccessResult.exception(pages, gate.exceptionName((int) (outcome & ~EXCEPTION)));
         Exit exit;
         if (outcome == EXIT_MEMORY_FAULT) {
             mmu.stats.inc(Stat.EXITS_MEMORY_FAULT);

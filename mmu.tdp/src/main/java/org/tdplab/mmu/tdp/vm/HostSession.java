@@ -68,6 +68,11 @@ final class HostSession implements VmManager {
     }
 
     @Override
+    public java.util.Set<String> exceptionNames() {
+        return core.exceptionNames();
+    }
+
+    @Override
     public void addObserver(MmuObserver observer) {
         core.addObserver(observer);
     }

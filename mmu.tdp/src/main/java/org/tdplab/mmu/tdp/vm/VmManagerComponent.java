@@ -4,6 +4,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 
@@ -29,6 +30,7 @@ import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.BackendInfo;
 import org.tdplab.mmu.api.backend.VerbSpec;
 import org.tdplab.mmu.api.backend.VmOption;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.mem.HostMemory;
 
@@ -209,7 +211,10 @@ public class VmManagerComponent implements VmManager {
         Backend backend = backends.forType(type).orElseThrow(() -> new MmuException(Errno.ENODEV,
                 "no backend serves VM type '%s'; available: %s", type, String.join(", ", backends.types())));
         Map<String, String> opts = options == null ? Map.of() : options;
-        VmCapabilities caps = backend.capabilities(gpaw, opts);
+        VmCapabilities caps = backend.capabilities(gpaw, VerbArgs.creation(type, backend.options(), opts));
+        if (caps == null || !type.equals(caps.vmType()))
+            throw new MmuException(Errno.EIO, "the backend serving VM type '%s' described a VM of type '%s'", type,
+                    caps == null ? "none" : caps.vmType());
         if (vms.containsKey(name))
             throw new MmuException(Errno.EEXIST, "VM '%s' exists already", name);
         CoreVm vm = new CoreVm(ids.incrementAndGet(), name, type, vcpus, caps, memory, backend, opts, observers,
@@ -278,6 +283,11 @@ public class VmManagerComponent implements VmManager {
     @Override
     public Map<String, List<VmOption>> options() {
         return backends.options();
+    }
+
+    @Override
+    public Set<String> exceptionNames() {
+        return backends.exceptionNames();
     }
 
     @Override

@@ -35,7 +35,7 @@ final class VmStats {
         Map<String, Long> out = new LinkedHashMap<>(mmu.stats.snapshot());
         context.firmwareCalls.forEach((name, count) -> out.put(name, count.sum()));
         out.put("projected_firmware_ns", context.projectedFirmwareNanos.sum());
-        out.putAll(gate.backend().stats());
+        gate.backend().stats().forEach(out::putIfAbsent); // the core's own counters are not the backend's to set
         for (String name : gate.declaredFirmwareCalls())
             out.putIfAbsent(name, 0L);
         if (gate.suspensions.sum() > 0) { // only VMs that went through a backend swap carry these

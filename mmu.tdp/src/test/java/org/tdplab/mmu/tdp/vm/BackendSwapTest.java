@@ -43,17 +43,17 @@ class BackendSwapTest {
         }
 
         @Override
-        public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+        public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
             return VmCapabilities.ordinary(type, gpaw).withSlotZapAll(true);
         }
 
         @Override
-        public VmBackend attach(VmContext vm, Map<String, String> options) {
+        public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
             return vm(0);
         }
 
         @Override
-        public VmBackend restore(VmContext vm, Map<String, String> options, Map<String, Object> snapshot) {
+        public VmBackend restore(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options, Map<String, Object> snapshot) {
             Object v = snapshot.get(SNAPSHOT_VERSION);
             if (!Integer.valueOf(version).equals(v))
                 throw new MmuException(Errno.EINVAL, "snapshot version %s is incompatible (want %d)", v, version);

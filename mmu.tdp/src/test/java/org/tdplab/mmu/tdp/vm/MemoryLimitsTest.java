@@ -45,12 +45,12 @@ class MemoryLimitsTest {
         }
 
         @Override
-        public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+        public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
             return VmCapabilities.ordinary("t", gpaw);
         }
 
         @Override
-        public VmBackend attach(VmContext context, Map<String, String> options) {
+        public VmBackend attach(VmContext context, org.tdplab.mmu.api.backend.VerbArgs options) {
             return vm;
         }
     }

@@ -117,12 +117,12 @@ class MirrorSeamTest {
             }
 
             @Override
-            public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+            public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
                 return caps;
             }
 
             @Override
-            public VmBackend attach(VmContext vm, Map<String, String> options) {
+            public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
                 return recorder;
             }
         };

@@ -58,12 +58,12 @@ class NestedWalkTest {
             }
 
             @Override
-            public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+            public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
                 return CAPS;
             }
 
             @Override
-            public VmBackend attach(VmContext ctx, Map<String, String> options) {
+            public VmBackend attach(VmContext ctx, org.tdplab.mmu.api.backend.VerbArgs options) {
                 PageByPage p = new PageByPage(ctx);
                 out.add(p);
                 return p;

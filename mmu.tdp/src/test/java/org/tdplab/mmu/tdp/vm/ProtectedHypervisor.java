@@ -203,9 +203,9 @@ final class ProtectedHypervisor implements VmBackend {
         return Walk.translated(pfn, level);
     }
 
-    @Override
-    public String exceptionName(int vector) {
-        return vector == ABORT_VECTOR ? ABORT_NAME : VmBackend.super.exceptionName(vector);
+    /** The exception this hypervisor raises, as its {@code Backend.exceptions()} names it. */
+    static Map<Integer, String> exceptions() {
+        return Map.of(ABORT_VECTOR, ABORT_NAME);
     }
 
     // ---- memory ownership --------------------------------------------------------------------------------------
@@ -277,12 +277,13 @@ final class ProtectedHypervisor implements VmBackend {
         for (RootKind root : RootKind.values()) {
             Map<Long, Leaf> s2 = stage2.get(root);
             long[] seen = { 0 };
-            view.forEachLeaf(root, (gfn, level, spte, pfn) -> {
+            view.forEachLeaf(root, (gfn, level, leaf) -> {
+                long pfn = leaf.pfn();
                 seen[0]++;
                 Leaf l = s2.get(gfn);
-                if (l == null || l.level() != level || l.pfn() != pfn)
-                    out.add(String.format("hyp: %s leaf gfn 0x%x level %d pfn 0x%x is %s in the stage-2", root, gfn,
-                            level, pfn, l == null ? "missing" : l.toString()));
+                if (l == null || l.level() != level || l.pfn() != pfn || l.writable() != leaf.writable())
+                    out.add(String.format("hyp: %s leaf gfn 0x%x level %d pfn 0x%x %s is %s in the stage-2", root,
+                            gfn, level, pfn, leaf.writable() ? "rw" : "ro", l == null ? "missing" : l.toString()));
             });
             if (seen[0] != s2.size())
                 out.add(String.format("hyp: %s stage-2 holds %d leaves, the core's root %d", root, s2.size(),

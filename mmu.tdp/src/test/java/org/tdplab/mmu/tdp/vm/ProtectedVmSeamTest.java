@@ -47,14 +47,19 @@ class ProtectedVmSeamTest {
             }
 
             @Override
-            public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+            public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
                 return ProtectedHypervisor.capabilities(PREFIX, gpaw);
             }
 
             @Override
-            public VmBackend attach(VmContext vm, Map<String, String> options) {
+            public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
                 hyp.attach(vm);
                 return hyp;
+            }
+
+            @Override
+            public Map<Integer, String> exceptions() {
+                return ProtectedHypervisor.exceptions();
             }
         };
         CoreVm vm = new CoreVm(88, "pvm", PREFIX, 2, caps, TestVms.MEMORY, backend, Map.of(),

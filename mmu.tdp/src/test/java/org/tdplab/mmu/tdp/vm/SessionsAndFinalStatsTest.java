@@ -47,7 +47,7 @@ class SessionsAndFinalStatsTest {
         }
 
         @Override
-        public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+        public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
             return VmCapabilities.ordinary("hyp", gpaw).withPrivateMemory(
                     org.tdplab.mmu.api.backend.PrivateSource.ATTRIBUTES, 1);
         }
@@ -58,7 +58,7 @@ class SessionsAndFinalStatsTest {
         }
 
         @Override
-        public VmBackend attach(VmContext vm, Map<String, String> options) {
+        public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
             Keys keys = vm.hostState(Keys.class, () -> {
                 Keys k = new Keys();
                 synchronized (hosts) {

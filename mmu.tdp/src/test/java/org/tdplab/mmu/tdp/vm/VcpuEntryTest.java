@@ -46,12 +46,12 @@ class VcpuEntryTest {
         }
 
         @Override
-        public VmCapabilities capabilities(int gpaw, Map<String, String> options) {
+        public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
             return caps;
         }
 
         @Override
-        public VmBackend attach(VmContext context, Map<String, String> options) {
+        public VmBackend attach(VmContext context, org.tdplab.mmu.api.backend.VerbArgs options) {
             ctx.set(context);
             return new VmBackend() {
                 @Override
