@@ -11,6 +11,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.VerbArgs;
 
 /**
  * The host's SNP ASIDs ({@code sev_asid_new}, {@code __sev_recycle_asids}), the option numbers and the guest policy
@@ -73,37 +74,24 @@ class AsidsOptionsAnomaliesTest {
         assertEquals(Errno.EBUSY, errno(() -> pool.reserve(1)));
     }
 
-    @Test
-    void numbersAreDecimalOrHexWithABinarySuffix() {
-        assertEquals(0x30000, Numbers.parse("policy", "0x30000"));
-        assertEquals(0x30000, Numbers.parse("policy", " 196608 "));
-        assertEquals(0x30000, Numbers.parse("policy", "0X30000"));
-        assertEquals(3 << 10, Numbers.parse("policy", "3k"));
-        assertEquals(2L << 20, Numbers.parse("policy", "0x2M"));
-        assertEquals(1L << 30, Numbers.parse("policy", "1G"));
-        assertEquals(1L << 40, Numbers.parse("policy", "1T"));
-        assertEquals(1L << 62, Numbers.parse("policy", "0x10000000000000K"), "the largest that fits");
-        MmuException e = assertThrows(MmuException.class, () -> Numbers.parse("policy", "0x20000000000000K"));
-        assertEquals("policy=0x20000000000000K is not a number", e.reason());
-        assertEquals(Errno.EINVAL, errno(() -> Numbers.parse("policy", "0x40000000T")));
-        assertEquals("policy=null is not a number",
-                assertThrows(MmuException.class, () -> Numbers.parse("policy", null)).reason());
-        assertEquals(Errno.EINVAL, errno(() -> Numbers.parse("policy", "")));
-        assertEquals(Errno.EINVAL, errno(() -> Numbers.parse("policy", "K")));
+    static SnpOptions policy(String text) {
+        return SnpOptions.of(VerbArgs.creation("snp", SnpOptions.OPTIONS, Map.of("policy", text)),
+                SnpOptions.defaults());
     }
 
     @Test
     void thePolicyIsCheckedAsSnpLaunchStartDoes() {
-        assertEquals(SnpOptions.DEFAULT_POLICY, SnpOptions.parse(Map.of()).policy());
+        assertEquals(SnpOptions.DEFAULT_POLICY, SnpOptions.of(VerbArgs.noOptions("snp"), SnpOptions.defaults())
+                .policy());
         assertEquals(0x30000, SnpOptions.DEFAULT_POLICY);
-        assertEquals(0x1b0000 | 0x1234, SnpOptions.parse(Map.of("policy", "0x1b1234")).policy(),
+        assertEquals(0x1b0000 | 0x1234, policy("0x1b1234").policy(),
                 "API version, SMT, must-be-one, debug and single-socket bits");
-        MmuException e = assertThrows(MmuException.class, () -> SnpOptions.parse(Map.of("policy", "0x70000")));
+        MmuException e = assertThrows(MmuException.class, () -> policy("0x70000"));
         assertEquals("policy=0x70000 has bits KVM does not allow: 0x40000", e.reason());
-        e = assertThrows(MmuException.class, () -> SnpOptions.parse(Map.of("policy", "0x10000")));
+        e = assertThrows(MmuException.class, () -> policy("0x10000"));
         assertEquals("policy=0x10000 lacks bit 17, which must be one", e.reason());
-        e = assertThrows(MmuException.class, () -> SnpOptions.parse(Map.of("asid", "3")));
-        assertEquals("option 'asid' is not known to VM type snp; known: policy", e.reason());
+        assertEquals(0x130000, SnpOptions.of(VerbArgs.noOptions("snp"), new SnpOptions(0x130000)).policy(),
+                "the backend's configured default when the VM names none");
     }
 
     @Test

@@ -25,6 +25,7 @@ import org.tdplab.backend.snp.rmp.RmpEntry;
 import org.tdplab.mmu.api.MmuObserver;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.vm.Standalone;
@@ -40,7 +41,7 @@ class RmpCallsTest {
     VmContext ctx;
     final VmManager manager = Standalone.vmManager(new SnpBackend() {
         @Override
-        public VmBackend attach(VmContext vm, Map<String, String> options) {
+        public VmBackend attach(VmContext vm, VerbArgs options) {
             ctx = vm;
             return super.attach(vm, options);
         }

@@ -61,7 +61,7 @@ class SnpKvmTest {
 
     final SnpBackend backend = new SnpBackend() {
         @Override
-        public VmBackend attach(VmContext vm, Map<String, String> options) {
+        public VmBackend attach(VmContext vm, VerbArgs options) {
             VmContext counting = counting(vm);
             SnpVm v = (SnpVm) super.attach(counting, options);
             snp.put(vm.name(), v);
