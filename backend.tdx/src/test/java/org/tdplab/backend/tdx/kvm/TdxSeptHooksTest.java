@@ -194,4 +194,42 @@ class TdxSeptHooksTest {
         assertEquals(held, tdh.framesHeld.get());
         assertEquals(before, seamcalls(vm));
     }
+
+    @Test
+    void aRemovedPrivatePageIsWrittenBackAndClearedBeforeItGoesBack() {
+        Vm vm = runnable("a", Map.of());
+        TdxVm td = tds.tdx(vm);
+        assertDone(vm.access(0, org.tdplab.mmu.api.Access.WRITE, 2 * M1, K4, org.tdplab.mmu.api.Encoding.PRIVATE,
+                0x77));
+        long pfn = vm.lookup(2 * M1, RootKind.MIRROR).orElseThrow().pfn();
+        assertEquals(0x77, td.ctx.readToken(pfn));
+        long wbinvd = stat(vm, "TDH.PHYMEM.PAGE.WBINVD");
+        assertDone(vm.convert(0, false, 2 * M1, K4));
+        assertEquals(wbinvd + 1, stat(vm, "TDH.PHYMEM.PAGE.WBINVD"));
+        assertEquals(0, td.ctx.readToken(pfn), "tdx_quirk_reset_folio: the page goes back cleared");
+        assertEquals(1, td.removals.sum());
+        assertClean(vm);
+    }
+
+    @Test
+    void aRemoved2mPageIsWrittenBackPageByPageAndClearedWhole() {
+        Vm vm = tds.create("h", 1, 48, Map.of("huge_pages", "on"));
+        vm.addMemslot(0, 0, 8 * M1, Set.of(org.tdplab.mmu.api.SlotFlag.GMEM), PageSize.SIZE_2M);
+        vm.setMemoryAttributes(0, 8 * M1, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        TdxVm td = tds.tdx(vm);
+        long gpa = 2 * Tds.M2;
+        assertDone(vm.accept(0, gpa, Tds.M2, PageSize.SIZE_2M));
+        assertDone(vm.access(0, org.tdplab.mmu.api.Access.WRITE, gpa, Tds.M2, org.tdplab.mmu.api.Encoding.PRIVATE,
+                0x99));
+        var leaf = vm.lookup(gpa, RootKind.MIRROR).orElseThrow();
+        assertEquals(2, leaf.level(), "a 2M private leaf");
+        long wbinvd = stat(vm, "TDH.PHYMEM.PAGE.WBINVD");
+        assertDone(vm.convert(0, false, gpa, Tds.M2));
+        assertEquals(wbinvd + 512, stat(vm, "TDH.PHYMEM.PAGE.WBINVD"), "one WBINVD per 4K page");
+        for (long i = 0; i < 512; i += 73)
+            assertEquals(0, td.ctx.readToken(leaf.pfn() + i), "page " + i);
+        assertEquals(0, td.ctx.readToken(leaf.pfn() + 511));
+        assertClean(vm);
+    }
 }
