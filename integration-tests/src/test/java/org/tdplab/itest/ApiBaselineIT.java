@@ -21,6 +21,8 @@ import aQute.bnd.osgi.Processor;
 public class ApiBaselineIT {
     private static final String ROOT = System.getProperty("tdplab.root", "..");
     private static final File BASELINE = new File(ROOT, "cnf/baseline/org/tdplab/mmu.api/0.0.1/mmu.api-0.0.1.jar");
+    /** The latest release, the one the build baselines against ({@code tdplab.baseline.coordinates}). */
+    private static final File LATEST = new File(ROOT, "cnf/baseline/org/tdplab/mmu.api/0.0.2/mmu.api-0.0.2.jar");
     /** A class of the baseline's {@code org.tdplab.mmu.api} 1.3.0: removing it breaks every consumer. */
     private static final String REMOVED = "org/tdplab/mmu/api/Access.class";
 
@@ -47,8 +49,29 @@ public class ApiBaselineIT {
 
     @Test
     public void theBuiltApiIsVersionedAgainstItsBaseline() throws Exception {
-        try (Jar built = new Jar(Container.bundleFile("mmu.api")); Jar base = new Jar(BASELINE)) {
+        try (Jar built = new Jar(Container.bundleFile("mmu.api")); Jar base = new Jar(BASELINE);
+                Jar latest = new Jar(LATEST)) {
             assertEquals(List.of(), mismatches(built, base));
+            assertEquals(List.of(), mismatches(built, latest));
+        }
+    }
+
+    /**
+     * The real change since the latest release — typed creation options, decoded leaves, exceptions named by the
+     * type: breaking for {@code org.tdplab.mmu.api.backend} (4.0.0), an added method of a provider type for
+     * {@code org.tdplab.mmu.api} (3.1.0). Exported at the release's versions, the build refuses it.
+     */
+    @Test
+    public void theChangeSinceTheLatestReleaseWithTheReleasedVersionsFails() throws Exception {
+        try (Jar built = new Jar(Container.bundleFile("mmu.api")); Jar latest = new Jar(LATEST)) {
+            Manifest manifest = new Manifest(built.getManifest());
+            String exports = manifest.getMainAttributes().getValue("Export-Package");
+            manifest.getMainAttributes().putValue("Export-Package", exports
+                    .replace("org.tdplab.mmu.api.backend;version=\"4.0.0\"", "org.tdplab.mmu.api.backend;version=\"3.0.0\"")
+                    .replace("org.tdplab.mmu.api;version=\"3.1.0\"", "org.tdplab.mmu.api;version=\"3.0.0\""));
+            built.setManifest(manifest);
+            assertEquals(List.of("org.tdplab.mmu.api 3.0.0 needs 3.1.0", "org.tdplab.mmu.api.backend 3.0.0 needs 4.0.0"),
+                    mismatches(built, latest));
         }
     }
 

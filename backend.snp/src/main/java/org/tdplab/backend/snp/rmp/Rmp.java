@@ -28,7 +28,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -81,7 +80,7 @@ public final class Rmp {
 
     final long frames;
     final RmpCodes codes;
-    final AtomicReferenceArray<Region> regions;
+    final RegionTable regions;
     final ReentrantLock[] locks = new ReentrantLock[STRIPES];
     /** Assigned 4K frames per ASID (a 2M entry counts 512), for the teardown check. */
     final AtomicLongArray assignedPages = new AtomicLongArray(MAX_ASID + 1);
@@ -103,7 +102,7 @@ public final class Rmp {
             throw new IllegalArgumentException("frames=" + frames + ": must be a positive multiple of 512");
         this.frames = frames;
         this.codes = codes;
-        this.regions = new AtomicReferenceArray<>((int) (frames / PAGES));
+        this.regions = new RegionTable((int) (frames / PAGES));
         for (int i = 0; i < STRIPES; i++)
             locks[i] = new ReentrantLock();
     }

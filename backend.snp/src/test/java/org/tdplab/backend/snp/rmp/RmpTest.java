@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLongArray;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 
 import org.junit.jupiter.api.AfterEach;
@@ -494,9 +493,7 @@ class RmpTest {
     void aChangeOutsideTheInstructionsIsCaught() throws Exception {
         makePrivate(PFN, GPA, SIZE_4K);
         rmp.pvalidate(PFN, GPA, SIZE_4K, true, ASID);
-        Field f = Rmp.class.getDeclaredField("regions");
-        f.setAccessible(true);
-        Object region = ((AtomicReferenceArray<?>) f.get(rmp)).get((int) (PFN >>> 9));
+        Object region = rmp.regions.get((int) (PFN >>> 9));
         Field w = region.getClass().getDeclaredField("words");
         w.setAccessible(true);
         AtomicLongArray words = (AtomicLongArray) w.get(region);

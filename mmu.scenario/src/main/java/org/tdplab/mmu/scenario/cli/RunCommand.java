@@ -38,6 +38,13 @@ public class RunCommand {
         return Interactive.result(session, Interrupts.interruptible(() -> run(args)));
     }
 
+    /** {@code run} over {@code manager} outside the runtime (the container-less path of {@code ./tdplab run}). */
+    public static int runOutsideRuntime(VmManager manager, String... args) {
+        RunCommand command = new RunCommand();
+        command.manager = manager;
+        return command.run(args);
+    }
+
     int run(String... args) {
         boolean checked = false, quiet = false;
         String trace = null, json = null, html = null;

@@ -29,49 +29,24 @@ public interface VerbCatalog {
 
     /** This catalog, {@code expect exception} also accepting {@code names}. */
     default VerbCatalog withExceptions(Set<String> names) {
-        VerbCatalog base = this;
         Set<String> e = new LinkedHashSet<>(exceptions());
         e.addAll(names);
-        Set<String> all = Set.copyOf(e);
-        return new VerbCatalog() {
-            @Override
-            public List<Schema> verbs() {
-                return base.verbs();
-            }
-
-            @Override
-            public Set<String> workloads() {
-                return base.workloads();
-            }
-
-            @Override
-            public Set<String> exceptions() {
-                return all;
-            }
-        };
+        return new Fixed(List.copyOf(verbs()), Set.copyOf(workloads()),
+                java.util.Collections.unmodifiableSet(new java.util.TreeSet<>(e))); // sorted: messages list them in order
     }
 
     /** A catalog of these forms. */
     static VerbCatalog of(Schema... verbs) {
-        List<Schema> l = List.copyOf(Arrays.asList(verbs));
-        return () -> l;
+        return of(Arrays.asList(verbs), Set.of());
     }
 
     /** A catalog of these forms and workloads. */
     static VerbCatalog of(List<Schema> verbs, Set<String> workloads) {
-        List<Schema> l = List.copyOf(verbs);
-        Set<String> w = Set.copyOf(workloads);
-        return new VerbCatalog() {
-            @Override
-            public List<Schema> verbs() {
-                return l;
-            }
+        return new Fixed(List.copyOf(verbs), Set.copyOf(workloads), Set.of());
+    }
 
-            @Override
-            public Set<String> workloads() {
-                return w;
-            }
-        };
+    /** A catalog of fixed lists. */
+    record Fixed(List<Schema> verbs, Set<String> workloads, Set<String> exceptions) implements VerbCatalog {
     }
 
     /** This catalog and {@code other} together. */

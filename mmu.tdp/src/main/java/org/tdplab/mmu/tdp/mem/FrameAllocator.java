@@ -15,6 +15,8 @@ final class FrameAllocator {
     private static final class Block {
         final long[] free = new long[FAN / 64];
         int freeCount;
+        /** No word of {@link #free} before this one has a bit set (frames are taken lowest first). */
+        int hint;
     }
 
     /** A split 1G region: the state of its 2M children. */
@@ -23,6 +25,7 @@ final class FrameAllocator {
         final Block[] blocks = new Block[FAN];
         final long[] free2m = new long[FAN / 64];   // children wholly free
         final long[] has4k = new long[FAN / 64];    // split children with a free frame
+        int hint4k;                                 // no word of has4k before this one has a bit set
         int free2mCount;
     }
 
@@ -74,7 +77,7 @@ final class FrameAllocator {
                 }
                 reg.state[c] = SPLIT;
                 reg.blocks[c] = b;
-                setBit(reg.has4k, c);
+                setHas4k(reg, c);
             } else {
                 reg.state[c] = ABSENT;
             }
@@ -165,7 +168,7 @@ final class FrameAllocator {
             b.freeCount = FAN;
             reg.blocks[c] = b;
             reg.state[c] = SPLIT;
-            setBit(reg.has4k, c);
+            setHas4k(reg, c);
             set4k(r);
         } else {
             reg.state[c] = USED;
@@ -181,13 +184,15 @@ final class FrameAllocator {
             r = first4k();
         }
         Region reg = regions[r];
-        int c = first(reg.has4k);
+        int c = firstFrom(reg.has4k, reg.hint4k);
+        reg.hint4k = c >>> 6;
         Block b = reg.blocks[c];
-        int f = first(b.free);
+        int f = firstFrom(b.free, b.hint);
+        b.hint = f >>> 6;
         clearBit(b.free, f);
         if (--b.freeCount == 0) {
             clearBit(reg.has4k, c);
-            if (!any(reg.has4k))
+            if (firstFrom(reg.has4k, reg.hint4k) < 0)
                 clearBit(has4k, r);
         }
         return ((long) r << 18) | ((long) c << 9) | f;
@@ -239,6 +244,7 @@ final class FrameAllocator {
         if (b == null || testBit(b.free, f))
             throw notAllocated(pfn, Levels.L4K);
         setBit(b.free, f);
+        b.hint = Math.min(b.hint, f >>> 6);
         if (++b.freeCount == FAN) {       // the whole 2M block is free again
             reg.blocks[c] = null;
             clearBit(reg.has4k, c);
@@ -246,7 +252,7 @@ final class FrameAllocator {
                 clearBit(has4k, r);
             markFree2m(r, reg, c);
         } else {
-            setBit(reg.has4k, c);
+            setHas4k(reg, c);
             set4k(r);
         }
     }
@@ -346,6 +352,19 @@ final class FrameAllocator {
         for (int w = from; w < bm.length; w++)
             if (bm[w] != 0)
                 return w;
+        return -1;
+    }
+
+    private static void setHas4k(Region reg, int c) {
+        setBit(reg.has4k, c);
+        reg.hint4k = Math.min(reg.hint4k, c >>> 6);
+    }
+
+    /** The first set bit at or after word {@code fromWord}, or -1. */
+    private static int firstFrom(long[] bm, int fromWord) {
+        for (int w = fromWord; w < bm.length; w++)
+            if (bm[w] != 0)
+                return (w << 6) + Long.numberOfTrailingZeros(bm[w]);
         return -1;
     }
 

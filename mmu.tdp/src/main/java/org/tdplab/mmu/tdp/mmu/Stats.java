@@ -1,19 +1,55 @@
 package org.tdplab.mmu.tdp.mmu;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The core's counters for one VM: a {@link LongAdder} per {@link Stat}, so vCPU threads faulting at once do not
- * fight over one cache line per fault (an adder spreads contended increments over cells).
+ * fight over one cache line per fault (an adder spreads contended increments over cells), plus each vCPU's own
+ * counters ({@link Cells}, the kernel's {@code kvm_vcpu_stat}: {@code pf_taken}, {@code pf_fixed}, ...), which
+ * only that vCPU's thread writes, so a fault bumps them with plain stores instead of an atomic. A stat's value
+ * is the sum of both, as the kernel sums its vCPU stats over the VM's vCPUs.
  */
 public final class Stats {
-    private final LongAdder[] counts = new LongAdder[Stat.values().length];
+    private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final int N = Stat.values().length;
+
+    private final LongAdder[] counts = new LongAdder[N];
+    private volatile Cells[] vcpuCells = new Cells[0];
+
+    /**
+     * One vCPU's counters. Single writer: the thread that holds the vCPU ({@code vcpu->mutex}); readers on other
+     * threads see each count whole (release store, acquire load) and up to date once they synchronized with it.
+     */
+    public static final class Cells {
+        private final long[] values = new long[N];
+
+        public void inc(Stat stat) {
+            int i = stat.ordinal();
+            CELL.setRelease(values, i, (long) CELL.getOpaque(values, i) + 1);
+        }
+
+        long get(Stat stat) {
+            return (long) CELL.getAcquire(values, stat.ordinal());
+        }
+    }
 
     public Stats() {
         for (int i = 0; i < counts.length; i++)
             counts[i] = new LongAdder();
+    }
+
+    /** Counters for one more vCPU, counted in every {@link #get} from now on. */
+    public synchronized Cells vcpuCells() {
+        Cells c = new Cells();
+        Cells[] all = Arrays.copyOf(vcpuCells, vcpuCells.length + 1);
+        all[all.length - 1] = c;
+        vcpuCells = all;
+        return c;
     }
 
     public void inc(Stat stat) {
@@ -25,7 +61,10 @@ public final class Stats {
     }
 
     public long get(Stat stat) {
-        return counts[stat.ordinal()].sum();
+        long sum = counts[stat.ordinal()].sum();
+        for (Cells c : vcpuCells)
+            sum += c.get(stat);
+        return sum;
     }
 
     public Map<String, Long> snapshot() {

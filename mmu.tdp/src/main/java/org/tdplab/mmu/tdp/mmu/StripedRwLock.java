@@ -6,8 +6,11 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A reader/writer lock whose read side scales: each reader thread counts itself in a padded slot of its own (by
- * thread id), so vCPU threads taking the read side at once touch no common cache line. A writer announces itself,
+ * A reader/writer lock whose read side scales: each reader thread counts itself in a padded slot of its own, so
+ * vCPU threads taking the read side at once touch no common cache line. The first {@value #OWNED} threads to read
+ * (and later ones in the slots of threads that ended) own their slot: only they write it, so taking the read side
+ * is a volatile store and dropping it a release store, no atomic read-modify-write. Threads beyond those share
+ * slots by thread id and count in them atomically. A writer announces itself,
  * then waits until every slot is empty; readers that see the announcement back off until the writer is done, so a
  * writer is never starved. Both sides are reentrant, a writer may also take the read side, and a thread's read holds
  * are known ({@link #isReadLockedByMe}) without a {@link ThreadLocal} look-up in the common case.
@@ -17,17 +20,24 @@ import java.util.concurrent.locks.ReentrantLock;
  * writer.
  */
 public final class StripedRwLock {
-    private static final int SLOTS = 64, PAD = 16; // 16 longs: a slot per 128 bytes
+    private static final int OWNED = 32, SHARED = 32, SLOTS = OWNED + SHARED, PAD = 16; // a slot per 128 bytes
+    private static final int FAST = 64;
 
     /** One thread's read holds; only that thread writes {@link #holds}. */
     private static final class Holder {
+        final Thread thread;
         final long threadId;
+        /** Index of the slot's counter in {@link #readers}. */
         final int slot;
+        /** Whether this thread alone writes the slot (0 or 1), or shares it with others (a count). */
+        final boolean owned;
         int holds;
 
-        Holder(long threadId) {
-            this.threadId = threadId;
-            this.slot = (int) (threadId & (SLOTS - 1)) * PAD;
+        Holder(Thread thread, int slot, boolean owned) {
+            this.thread = thread;
+            this.threadId = thread.getId();
+            this.slot = slot * PAD;
+            this.owned = owned;
         }
     }
 
@@ -37,8 +47,27 @@ public final class StripedRwLock {
     private volatile Thread writer;
     private int writeHolds;
     private final AtomicInteger waitingReaders = new AtomicInteger();
-    private final Holder[] fast = new Holder[SLOTS];
-    private final ThreadLocal<Holder> holders = ThreadLocal.withInitial(() -> new Holder(currentId()));
+    private final Holder[] fast = new Holder[FAST];
+    /** The holders that own slots 0..OWNED-1 (null: never owned). Guarded by itself. */
+    private final Holder[] owners = new Holder[OWNED];
+    private final ThreadLocal<Holder> holders = ThreadLocal.withInitial(this::newHolder);
+
+    /**
+     * The calling thread's holder: an owned slot if one is free or its owner ended without holding the lock (its
+     * end happens-before {@code isAlive} returning false, so its last writes are seen), else a shared slot.
+     */
+    @SuppressWarnings("deprecation") // Thread.threadId() is Java 19
+    private Holder newHolder() {
+        Thread me = Thread.currentThread();
+        synchronized (owners) {
+            for (int i = 0; i < OWNED; i++) {
+                Holder o = owners[i];
+                if (o == null || !o.thread.isAlive() && o.holds == 0)
+                    return owners[i] = new Holder(me, i, true);
+            }
+        }
+        return new Holder(me, OWNED + (int) (me.getId() & (SHARED - 1)), false);
+    }
 
     @SuppressWarnings("deprecation") // Thread.threadId() is Java 19
     private static long currentId() {
@@ -47,7 +76,7 @@ public final class StripedRwLock {
 
     private Holder holder() {
         long id = currentId();
-        int i = (int) (id & (SLOTS - 1));
+        int i = (int) (id & (FAST - 1));
         Holder h = fast[i];
         if (h != null && h.threadId == id)
             return h;
@@ -64,13 +93,25 @@ public final class StripedRwLock {
             return;
         Thread me = Thread.currentThread();
         for (;;) {
-            readers.getAndIncrement(h.slot);
+            // the slot's store and the writer's announcement are both volatile: one of the two sees the other
+            if (h.owned)
+                readers.set(h.slot, 1);
+            else
+                readers.getAndIncrement(h.slot);
             Thread w = writer;
             if (w == null || w == me)
                 return;
-            readers.getAndDecrement(h.slot);
+            release(h);
             awaitNoWriter(me);
         }
+    }
+
+    /** Counts the holder out; for an owned slot a release store (a writer that sees it sees the section done). */
+    private void release(Holder h) {
+        if (h.owned)
+            readers.lazySet(h.slot, 0);
+        else
+            readers.getAndDecrement(h.slot);
     }
 
     public void readUnlock() {
@@ -78,7 +119,7 @@ public final class StripedRwLock {
         if (h.holds <= 0)
             throw new IllegalMonitorStateException("read unlock without the read lock");
         if (--h.holds == 0)
-            readers.getAndDecrement(h.slot);
+            release(h);
     }
 
     public boolean isReadLockedByMe() {

@@ -25,7 +25,7 @@ public final class TdpMmu {
     public final TablePool pool;
     public final Rcu rcu;
     public final MmuLock lock = new MmuLock();
-    public final Stats stats = new Stats();
+    public final Stats stats;
     public final Invalidation invalidation = new Invalidation();
     public final int rootLevel;
     public final long directBits;
@@ -47,7 +47,13 @@ public final class TdpMmu {
     private final java.util.List<String> opViolations = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
 
     public TdpMmu(VmCapabilities caps, TablePool pool, MmuHost host) {
+        this(caps, pool, host, new Stats());
+    }
+
+    /** @param stats the VM's counters, whose vCPU cells its vCPUs were given */
+    public TdpMmu(VmCapabilities caps, TablePool pool, MmuHost host, Stats stats) {
         this.caps = caps;
+        this.stats = stats;
         this.pool = pool;
         this.rcu = new Rcu(pool);
         this.rootLevel = caps.rootLevel();

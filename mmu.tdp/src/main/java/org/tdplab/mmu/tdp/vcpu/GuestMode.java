@@ -26,8 +26,12 @@ public final class GuestMode {
         }
     }
 
+    /**
+     * Leaves guest mode. A release store is enough: a flusher that sees it sees every use of a translation made
+     * before it; the next {@link #enter}'s volatile store and load order the way back in.
+     */
     public void exit(Vcpu v) {
-        v.inGuest = false;
+        Vcpu.IN_GUEST.setRelease(v, false);
     }
 
     /** Flushes every vCPU's TLB; returns when no vCPU can still use a translation from before the call. */

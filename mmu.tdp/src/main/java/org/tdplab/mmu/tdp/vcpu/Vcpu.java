@@ -1,6 +1,7 @@
 package org.tdplab.mmu.tdp.vcpu;
 
 import org.tdplab.mmu.tdp.mmu.PageFault;
+import org.tdplab.mmu.tdp.mmu.Stats;
 import org.tdplab.mmu.tdp.mmu.Roots;
 import org.tdplab.mmu.tdp.mmu.VcpuRoots;
 import org.tdplab.mmu.tdp.pt.TablePool;
@@ -17,11 +18,20 @@ public final class Vcpu {
     /** The iterator of this vCPU's hardware walks (the fault has its own: a walk runs inside the fault's retry). */
     public final TdpIter walker;
     /** {@code vcpu->mutex}: vCPU ioctls (running the guest, pre-faulting) are serialized per vCPU. */
-    public final java.util.concurrent.locks.ReentrantLock mutex = new java.util.concurrent.locks.ReentrantLock();
+    public final VcpuMutex mutex = new VcpuMutex();
     /** The roots this vCPU holds a reference to. */
     public final VcpuRoots roots = new VcpuRoots();
     /** In guest mode: using translations. Remote flushes wait for such vCPUs to notice them. */
     volatile boolean inGuest;
+    static final java.lang.invoke.VarHandle IN_GUEST;
+
+    static {
+        try {
+            IN_GUEST = java.lang.invoke.MethodHandles.lookup().findVarHandle(Vcpu.class, "inGuest", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
     /** The flush generation this vCPU has applied to its TLB. */
     volatile long seenFlushGen;
     /** Where the last exit happened (filled by the fault handler, read when building the result). */
@@ -32,8 +42,17 @@ public final class Vcpu {
     /** The GFN of the last nested walk a backend made for an instruction's operand (-1: none in this step). */
     public long operandGfn = -1;
 
+    /** This vCPU's own counters ({@code kvm_vcpu_stat}); only the thread holding {@link #mutex} bumps them. */
+    public final Stats.Cells stats;
+
+    /** A vCPU whose counters are nobody's (tests of the vCPU alone). */
     public Vcpu(int id, TablePool pool) {
+        this(id, pool, new Stats.Cells());
+    }
+
+    public Vcpu(int id, TablePool pool, Stats.Cells stats) {
         this.id = id;
+        this.stats = stats;
         this.fault = new PageFault(new TdpIter(pool));
         this.walker = new TdpIter(pool);
     }

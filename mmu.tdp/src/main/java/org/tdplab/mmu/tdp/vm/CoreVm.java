@@ -29,6 +29,7 @@ import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.check.CheckTarget;
 import org.tdplab.mmu.tdp.check.InvariantChecker;
 import org.tdplab.mmu.tdp.mem.HostMemory;
+import org.tdplab.mmu.tdp.mmu.Stats;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.pt.Rcu;
 import org.tdplab.mmu.tdp.pt.TablePool;
@@ -79,10 +80,11 @@ public final class CoreVm implements Vm {
         if (trace.on())
             trace.operation(OperationStream.createVm(type, nvcpus, caps.gpaw(), caps.sharedBit(), options));
         TablePool pool = new TablePool(VmMemory.tableFrames(memory, id));
-        this.vcpus = new Vcpus(nvcpus, pool);
+        Stats counters = new Stats();
+        this.vcpus = new Vcpus(nvcpus, pool, counters);
         this.status = new VmStatus(name, type, vcpus.guestMode, caps.preFaultAllowed());
         this.gate = new BackendSlot(status, options);
-        this.mmu = new TdpMmu(caps, pool, new CoreMmuHost(status, vcpus, trace, gate));
+        this.mmu = new TdpMmu(caps, pool, new CoreMmuHost(status, vcpus, trace, gate), counters);
         ExpectedMemory expected = new ExpectedMemory();
         this.mem = new VmMemory(id, memory, caps, new Rcu(pool), expected, new GmemEvents(mmu, gate, expected));
         this.faults = new FaultHandler(status, mem, mmu, gate, trace);

@@ -224,17 +224,38 @@ final class CoreVmContext implements VmContext {
         status.allowPreFault();
     }
 
+    /**
+     * One firmware call's counter and its price in the latency table it was last priced with (immutable, so a
+     * thread that reads a stale one only prices it again).
+     */
+    private record Counter(String name, LongAdder calls, FirmwareLatency table, long nanos) {
+    }
+
+    /**
+     * The counters of the names called last, by the name's hash: a call site passes the same constant each time,
+     * so the common call finds its counter by identity and its price without hashing the name into either map.
+     */
+    private final Counter[] recent = new Counter[32];
+
     @Override
     public void firmwareCall(String name, long gfn, int level, String status) {
+        FirmwareLatency table = latency;
+        int i = name.hashCode() & (recent.length - 1);
+        Counter c = recent[i];
+        if (c == null || c.name != name || c.table != table)
+            recent[i] = c = counter(name, table);
+        c.calls.increment();
+        if (c.nanos != 0)
+            projectedFirmwareNanos.add(c.nanos);
+        trace.firmwareCall(name, gfn, level, status);
+    }
+
+    private Counter counter(String name, FirmwareLatency table) {
         LongAdder calls = firmwareCalls.get(name); // a plain get first: every call after a name's first
         if (calls == null)
             calls = firmwareCalls.computeIfAbsent(name, n -> new LongAdder());
-        calls.increment();
-        FirmwareLatency table = latency;
         long ns = table.byName().isEmpty() ? table.otherNanos() : table.nanos(name); // no hashing for an empty table
-        if (ns != 0)
-            projectedFirmwareNanos.add(ns);
-        trace.firmwareCall(name, gfn, level, status);
+        return new Counter(name, calls, table, ns);
     }
 
     @Override

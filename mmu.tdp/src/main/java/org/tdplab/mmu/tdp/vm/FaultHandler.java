@@ -69,15 +69,15 @@ final class FaultHandler {
                 r = mmioFault(v, f); // an MMIO SPTE made now is emulated at once, uncounted
             if (r == RET_PF_INVALID) {
                 if (!prefetch)
-                    mmu.stats.inc(Stat.PF_TAKEN);
+                    v.stats.inc(Stat.PF_TAKEN);
                 if (!rsvd)
                     r = fastPageFault(v, f, (errorCode & ErrorCode.PRESENT) != 0);
                 if (r == RET_PF_INVALID)
                     r = tdpPageFault(v, f);
                 if (!prefetch)
-                    count(r);
+                    count(v, r);
             } else if (r == RET_PF_RETRY && !prefetch) {
-                mmu.stats.inc(Stat.PF_RETRY);
+                v.stats.inc(Stat.PF_RETRY);
             }
         } finally {
             mem.srcu.readUnlock();
@@ -92,12 +92,12 @@ final class FaultHandler {
      * {@code KVM_PRE_FAULT_MEMORY} or a populate ioctl bumps none); an emulated MMIO access counts as
      * {@code pf_emulate}, a private one that exits to userspace as nothing. {@code pf_retry} is tdplab's own.
      */
-    private void count(int r) {
+    private static void count(Vcpu v, int r) {
         switch (r) {
-        case RET_PF_FIXED -> mmu.stats.inc(Stat.PF_FIXED);
-        case RET_PF_SPURIOUS -> mmu.stats.inc(Stat.PF_SPURIOUS);
-        case RET_PF_RETRY -> mmu.stats.inc(Stat.PF_RETRY);
-        case RET_PF_EMULATE, EXIT_MMIO -> mmu.stats.inc(Stat.PF_EMULATE);
+        case RET_PF_FIXED -> v.stats.inc(Stat.PF_FIXED);
+        case RET_PF_SPURIOUS -> v.stats.inc(Stat.PF_SPURIOUS);
+        case RET_PF_RETRY -> v.stats.inc(Stat.PF_RETRY);
+        case RET_PF_EMULATE, EXIT_MMIO -> v.stats.inc(Stat.PF_EMULATE);
         default -> {
         }
         }

@@ -127,9 +127,20 @@ final class GuestOps {
 
     /**
      * One 4K access: TLB, else the walk; on a violation exit guest mode, run the fault handler, and retry as the
-     * hardware re-executes the instruction.
+     * hardware re-executes the instruction. One RCU read section spans it all: the walks and the fault's map nest
+     * in it (a nested section costs no fence), and nothing on the way waits for a grace period (only the teardown
+     * does, and it waits for no lock a fault holds).
      */
     private long touch(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
+        mmu.rcu.readLock();
+        try {
+            return touchLocked(v, access, guestGpa, gfn, isPrivate, token);
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+    }
+
+    private long touchLocked(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
         boolean encrypted = routing.encryptedAccess(isPrivate);
         long key = Tlb.key(guestGpa >>> 12, encrypted, routing.followsMirror(isPrivate));

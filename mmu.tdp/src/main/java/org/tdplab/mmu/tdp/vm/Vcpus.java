@@ -4,6 +4,7 @@ import java.util.function.Function;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.tdp.mmu.Stats;
 import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.vcpu.GuestMode;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
@@ -13,10 +14,10 @@ final class Vcpus {
     final Vcpu[] all;
     final GuestMode guestMode;
 
-    Vcpus(int n, TablePool pool) {
+    Vcpus(int n, TablePool pool, Stats stats) {
         all = new Vcpu[n];
         for (int i = 0; i < n; i++)
-            all[i] = new Vcpu(i, pool);
+            all[i] = new Vcpu(i, pool, stats.vcpuCells());
         guestMode = new GuestMode(all);
     }
 

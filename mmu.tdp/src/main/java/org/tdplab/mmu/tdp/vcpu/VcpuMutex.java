@@ -1,0 +1,76 @@
+package org.tdplab.mmu.tdp.vcpu;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * {@code vcpu->mutex}: a reentrant lock that a vCPU's ioctls take once per call, almost always uncontended (one
+ * thread drives a vCPU). Taking it is one CAS; dropping it is a release store, where a {@code ReentrantLock} also
+ * pays a full fence. A thread that finds it held queues, spins briefly, then parks; the unlocker wakes the first
+ * queued thread it sees. Its release store and its look at the queue may pass a contender's enqueue and look at
+ * the owner, so a contender parks for at most {@value #PARK_NANOS} ns at a time and looks again: a missed wake-up
+ * costs that much latency, never progress.
+ */
+public final class VcpuMutex {
+    private static final VarHandle OWNER;
+    private static final long PARK_NANOS = 50_000;
+
+    static {
+        try {
+            OWNER = MethodHandles.lookup().findVarHandle(VcpuMutex.class, "owner", Thread.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    @SuppressWarnings("unused") // through OWNER
+    private volatile Thread owner;
+    /** Re-entries of the owner; only the owner reads or writes it. */
+    private int holds;
+    private final ConcurrentLinkedQueue<Thread> waiters = new ConcurrentLinkedQueue<>();
+
+    public void lock() {
+        Thread me = Thread.currentThread();
+        Thread o = (Thread) OWNER.getAcquire(this);
+        if (o == me) {
+            holds++;
+            return;
+        }
+        if (o != null || !OWNER.compareAndSet(this, (Thread) null, me))
+            contended(me);
+        holds = 1;
+    }
+
+    private void contended(Thread me) {
+        waiters.add(me);
+        try {
+            for (int spins = 0;; spins++) {
+                if (OWNER.getAcquire(this) == null && OWNER.compareAndSet(this, (Thread) null, me))
+                    return;
+                if (spins < 64)
+                    Thread.onSpinWait();
+                else
+                    LockSupport.parkNanos(this, PARK_NANOS);
+            }
+        } finally {
+            waiters.remove(me);
+        }
+    }
+
+    public void unlock() {
+        if (OWNER.getAcquire(this) != Thread.currentThread())
+            throw new IllegalMonitorStateException("vcpu mutex unlocked by a thread that does not hold it");
+        if (--holds > 0)
+            return;
+        OWNER.setRelease(this, (Thread) null);
+        Thread next = waiters.peek();
+        if (next != null)
+            LockSupport.unpark(next);
+    }
+
+    public boolean isHeldByCurrentThread() {
+        return OWNER.getAcquire(this) == Thread.currentThread();
+    }
+}
