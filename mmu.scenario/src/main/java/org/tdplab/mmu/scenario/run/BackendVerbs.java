@@ -36,6 +36,14 @@ public final class BackendVerbs {
      * core verb, say) is left out with a warning, so one bad backend does not stop every scenario.
      */
     static Parser parser(List<VerbSpec> specs, Set<String> exceptions, PrintStream warnings) {
+        List<Schema> all = new ArrayList<>();
+        try {
+            for (VerbSpec spec : specs)
+                all.add(schema(spec));
+            return new Parser(VerbCatalog.of(all, Set.of()).withExceptions(exceptions)); // the usual case: one build
+        } catch (IllegalArgumentException | StringIndexOutOfBoundsException e) {
+            // some verb cannot be taken: find which, one at a time
+        }
         List<Schema> usable = new ArrayList<>();
         for (VerbSpec spec : specs) {
             try {
