@@ -154,12 +154,4 @@ final class GmemHooks {
         prepareOne(pfn, folio[0] + (pfn - head), (int) folio[1]);
         return true;
     }
-
-    /** The guest_memfd pages allocated by a launch and not prepared since, for messages. */
-    boolean isUnprepared(long pfn) {
-        synchronized (unprepared) {
-            Map.Entry<Long, long[]> e = unprepared.floorEntry(pfn);
-            return e != null && pfn < e.getKey() + (1L << e.getValue()[1]) && !rmp.isAssigned(pfn);
-        }
-    }
 }
