@@ -211,6 +211,42 @@ class VcpuTest {
         gm.exit(v);
     }
 
+    /**
+     * The flush request is acknowledged by a vCPU that applies it and stays in guest mode (kvm_make_all_cpus_request
+     * waits for the ack, not for the vCPU to exit): the flusher returns while the vCPU is still in the guest.
+     */
+    @Test
+    void aVcpuThatAppliedTheFlushInGuestModeReleasesTheFlusher() throws InterruptedException {
+        Vcpu v = new Vcpu(0, pool);
+        GuestMode gm = new GuestMode(new Vcpu[] { v });
+        java.util.concurrent.CountDownLatch inGuest = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean flushReturned = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean stillInGuest = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread vcpu = new Thread(() -> {
+            gm.enter(v);
+            v.tlb.insert(Tlb.key(1, false, false), 2, false, false);
+            inGuest.countDown();
+            while (gm.generation() == 0) // the flush was requested
+                Thread.onSpinWait();
+            gm.enter(v); // applies it without leaving guest mode
+            while (!flushReturned.get()) // the flusher must not wait for an exit now
+                Thread.onSpinWait();
+            stillInGuest.set(gm.current(v) && v.inGuest);
+            gm.exit(v);
+        });
+        vcpu.start();
+        inGuest.await();
+        Thread flusher = new Thread(() -> {
+            gm.flushAll();
+            flushReturned.set(true);
+        });
+        flusher.start();
+        flusher.join();
+        vcpu.join();
+        assertTrue(stillInGuest.get(), "the flush returned while the vCPU stayed in guest mode, its TLB current");
+        assertEquals(-1, v.tlb.lookup(Tlb.key(1, false, false)), "the flush was applied on the re-entry");
+    }
+
     @Test
     void aVcpuFlushesItsTlbWhenItLoadsANewRootAndWhenAFlushIsPending() {
         Vcpu v = new Vcpu(0, pool);
