@@ -61,6 +61,11 @@ public final class HugePages {
      * a huge leaf made from its first present leaf ({@code make_huge_spte}; not executable with the NX mitigation),
      * atomically; a lost race is retried on the refreshed entry. One memslot flush at the end. Returns the number of
      * huge leaves made.
+     * <p>
+     * Unlike {@code recover_huge_pages_range} (v6.18), a table that an invalidation in progress overlaps is left
+     * alone: a zap that yielded past part of it would otherwise be outlived by a huge leaf made from a page it has
+     * not reached yet, mapping GFNs it already zapped (invariant 16; Fray's {@code ZapRaceTest} found it). Faults
+     * close the same window with {@code mmu_invalidate_retry_gfn}; recovery has no such check in the kernel.
      */
     public int recover(long start, long end, LongToIntFunction maxLevel) {
         TdpIter it = new TdpIter(mmu.pool);
@@ -75,7 +80,8 @@ public final class HugePages {
                     long old = it.oldSpte;
                     if (it.level > Spte.MAX_HUGEPAGE_LEVEL || !isShadowPresent(old) || isLast(old, it.level)
                             || it.gfn < start || it.gfn + Spte.pagesPerHpage(it.level) > end
-                            || maxLevel.applyAsInt(it.gfn) < it.level) {
+                            || maxLevel.applyAsInt(it.gfn) < it.level
+                            || mmu.invalidation.inProgress(it.gfn, it.gfn + Spte.pagesPerHpage(it.level))) {
                         it.next();
                         continue;
                     }

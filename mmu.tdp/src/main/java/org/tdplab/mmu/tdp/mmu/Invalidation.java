@@ -57,4 +57,9 @@ public final class Invalidation {
     public boolean inProgress(long gfn) {
         return inProgress > 0 && gfn >= start && gfn < end;
     }
+
+    /** Whether an invalidation in progress covers any of {@code [start, end)}. */
+    public boolean inProgress(long start, long end) {
+        return inProgress > 0 && start < this.end && end > this.start;
+    }
 }
