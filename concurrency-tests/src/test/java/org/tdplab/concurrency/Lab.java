@@ -24,8 +24,9 @@ import org.tdplab.mmu.tdp.vm.Standalone;
 final class Lab {
     static final long K4 = 0x1000, M2 = 2L << 20;
 
-    final VmManager manager = Standalone.vmManager(new DefaultVmBackend(), new SwProtectedVmBackend(),
-            new TdxBackend(), new SnpBackend());
+    final DefaultVmBackend defaultBackend = new DefaultVmBackend();
+    final VmManager manager = Standalone.vmManager(defaultBackend, new SwProtectedVmBackend(), new TdxBackend(),
+            new SnpBackend());
 
     Vm vm(String type, int vcpus, Map<String, String> options) {
         return manager.create("vm", type, vcpus, 48, options);

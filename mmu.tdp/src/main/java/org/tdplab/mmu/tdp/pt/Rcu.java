@@ -3,6 +3,8 @@ package org.tdplab.mmu.tdp.pt;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -61,6 +63,10 @@ public final class Rcu {
     private int tail;
     private volatile int pending;
 
+    /** Threads parked in {@link #synchronize}; a reader's outermost exit wakes them when {@code waiting} is set. */
+    private final ConcurrentLinkedQueue<Thread> waiters = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger waiting = new AtomicInteger();
+
     public Rcu(TablePool pool) {
         this.pool = pool;
         this.self = ThreadLocal.withInitial(this::register);
@@ -105,6 +111,9 @@ public final class Rcu {
         }
         if (--r.nesting == 0) {
             r.announced = 0;
+            if (waiting.get() != 0) {
+                wakeWaiters();
+            }
             if (pending != 0) {
                 tryReclaim();
             }
@@ -143,7 +152,8 @@ public final class Rcu {
             if (spins < 100) {
                 Thread.onSpinWait();
             } else {
-                LockSupport.parkNanos(20_000);
+                awaitReaders(target);
+                break;
             }
         }
         queueLock.lock();
@@ -151,6 +161,31 @@ public final class Rcu {
             reclaimLocked();
         } finally {
             queueLock.unlock();
+        }
+    }
+
+    /**
+     * Parks until no reader announced before {@code target}. The waiter publishes itself before it looks at the
+     * readers and a reader clears its announcement before it looks for waiters (both volatile), so one of the two
+     * always sees the other: no timed poll, which also lets a controlled scheduler run the readers instead.
+     */
+    private void awaitReaders(long target) {
+        Thread me = Thread.currentThread();
+        waiting.incrementAndGet();
+        waiters.add(me);
+        try {
+            while (oldestAnnounced() < target) {
+                LockSupport.park(this);
+            }
+        } finally {
+            waiters.remove(me);
+            waiting.decrementAndGet();
+        }
+    }
+
+    private void wakeWaiters() {
+        for (Thread t : waiters) {
+            LockSupport.unpark(t);
         }
     }
 

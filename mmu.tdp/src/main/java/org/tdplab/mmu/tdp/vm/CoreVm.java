@@ -46,7 +46,7 @@ public final class CoreVm implements Vm {
     final TdpMmu mmu;
     private final VmStatus status;
     private final Vcpus vcpus;
-    private final VmMemory mem;
+    final VmMemory mem;
     private final Tracer trace;
     /** The VMM's operations as the trace records them, for replays. */
     private final OperationStream ops;

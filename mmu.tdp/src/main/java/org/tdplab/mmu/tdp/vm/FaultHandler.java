@@ -26,6 +26,11 @@ import org.tdplab.mmu.tdp.vcpu.Vcpu;
 final class FaultHandler {
     /** Results beyond {@code RET_PF_*}: exits to userspace, with the GPA in the vCPU. */
     static final int EXIT_MEMORY_FAULT = -1, EXIT_MMIO = -2, EXIT_DEAD = -3;
+    /**
+     * A prefetch fault hit a memslot being deleted or moved: {@code -EAGAIN} to userspace instead of a retry, as
+     * prefaulting does not promise KVM_RUN's forward progress (6.18, commit 3ccbf6f47098).
+     */
+    static final int PREFETCH_EAGAIN = -4;
 
     private final VmStatus status;
     private final VmMemory mem;
@@ -200,7 +205,7 @@ final class FaultHandler {
         if (slot == null)
             return noSlot(v, f);
         if (slot.isInvalid())
-            return RET_PF_RETRY;
+            return f.prefetch ? PREFETCH_EAGAIN : RET_PF_RETRY;
         if (mmu.invalidation.inProgress(f.gfn))
             return RET_PF_RETRY;
         f.hasSlot = true;
@@ -324,12 +329,17 @@ final class FaultHandler {
             case RET_PF_RETRY -> null;
             case RET_PF_EMULATE, EXIT_MMIO -> Errno.ENOENT;
             case EXIT_MEMORY_FAULT -> Errno.EFAULT;
+            case PREFETCH_EAGAIN -> Errno.EAGAIN;
             default -> Errno.EIO;
             };
             if (error != null) {
                 if (gfn == r[0])
                     throw new MmuException(error, "prefault at gpa 0x%x: %s", gfn << 12,
-                            error == Errno.ENOENT ? "no memslot (the access would be emulated)" : "could not map");
+                            switch (error) {
+                            case ENOENT -> "no memslot (the access would be emulated)";
+                            case EAGAIN -> "its memslot is being deleted or moved; try again";
+                            default -> "could not map";
+                            });
                 return (r[1] - gfn) << 12;
             }
             if (ret == RET_PF_RETRY)

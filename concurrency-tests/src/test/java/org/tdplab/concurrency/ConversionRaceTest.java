@@ -1,0 +1,73 @@
+package org.tdplab.concurrency;
+
+import static org.tdplab.concurrency.Lab.K4;
+import static org.tdplab.concurrency.Lab.M2;
+
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.pastalab.fray.junit.junit5.FrayTestExtension;
+import org.pastalab.fray.junit.junit5.annotations.ConcurrencyTest;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.VerbArgs;
+
+/**
+ * Private/shared conversions against faults: {@code KVM_SET_MEMORY_ATTRIBUTES} and a guest_memfd hole punch
+ * (zap of the range inside an invalidation window, then the attribute or backing changes) while vCPUs fault on
+ * other pages; and a TD's conversions while another vCPU accepts, with the module finding its locks busy half
+ * the time ({@code TDX_OPERAND_BUSY}, retried by KVM).
+ */
+@ExtendWith(FrayTestExtension.class)
+class ConversionRaceTest {
+    @ConcurrencyTest(iterations = 60)
+    void attributeFlipAgainstAccesses() throws Exception {
+        Lab lab = new Lab();
+        Vm vm = lab.vm("sw_protected", 2, Map.of());
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, 2 * K4, true);
+        vm.access(0, Access.WRITE, 0, 2 * K4, Encoding.CURRENT, 1);
+        Lab.parallel(() -> vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2),
+                () -> vm.access(1, Access.WRITE, 2 * K4, K4, Encoding.CURRENT, 3),
+                () -> {
+                    vm.setMemoryAttributes(K4, K4, false);
+                    vm.setMemoryAttributes(2 * K4, K4, true);
+                });
+        Lab.assertConsistent(vm);
+    }
+
+    @ConcurrencyTest(iterations = 60)
+    void punchHoleAgainstFaults() throws Exception {
+        Lab lab = new Lab();
+        Vm vm = lab.vm("sw_protected", 2, Map.of());
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, 4 * K4, true);
+        vm.access(0, Access.WRITE, 0, 4 * K4, Encoding.CURRENT, 1);
+        Lab.parallel(() -> vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2),
+                () -> vm.access(1, Access.READ, 3 * K4, K4, Encoding.CURRENT, 0),
+                () -> vm.punchHole(K4, 2 * K4));
+        Lab.assertConsistent(vm);
+    }
+
+    @ConcurrencyTest(iterations = 60)
+    void tdAcceptAgainstConvert() throws Exception {
+        Lab lab = new Lab();
+        Vm vm = lab.vm("tdx", 2, Map.of("busy_rate", "0.5", "seed", "7"));
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, M2, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        vm.accept(0, 0, 2 * K4, PageSize.SIZE_4K);
+        Lab.parallel(() -> {
+            vm.accept(0, 4 * K4, 2 * K4, PageSize.SIZE_4K);
+            vm.access(0, Access.WRITE, 4 * K4, 2 * K4, Encoding.PRIVATE, 5);
+        }, () -> {
+            vm.convert(1, false, 0, 2 * K4);
+            vm.access(1, Access.WRITE, 0, K4, Encoding.SHARED, 6);
+        });
+        Lab.assertConsistent(vm);
+    }
+}
