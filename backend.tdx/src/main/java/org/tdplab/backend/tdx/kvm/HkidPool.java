@@ -2,6 +2,7 @@ package org.tdplab.backend.tdx.kvm;
 
 import java.util.BitSet;
 
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
@@ -12,7 +13,7 @@ public final class HkidPool {
     private final int max;
 
     public HkidPool() {
-        this(TdxModule.MAX_HKID);
+        this(TdxAbi.MAX_HKID);
     }
 
     public HkidPool(int max) {

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Set;
 
 import org.tdplab.backend.tdx.module.SeptState;
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.MmuView;
@@ -34,7 +35,7 @@ final class MirrorInvariants {
      */
     static void check(MmuView view, TdxModule module, int maxLevel, List<String> out) {
         module.check(out);
-        if (module.lifecycle() != TdxModule.LC_KEYS_CONFIGURED)
+        if (module.lifecycle() != TdxAbi.LC_KEYS_CONFIGURED)
             return; // the S-EPT is no longer walkable once the TD is blocked for teardown
         long[] matched = new long[2]; // leaves, tables
         view.forEachLeaf(RootKind.MIRROR, (gfn, level, leaf) -> {
@@ -43,22 +44,22 @@ final class MirrorInvariants {
                 out.add(String.format("inv 13: mirror leaf for gfn 0x%x has level %d; TDX private leaves are %s",
                         gfn, level, maxLevel == 1 ? "4K" : "at most 2M"));
             long e = module.lookup(gfn, level - 1);
-            int s = e < 0 ? -1 : TdxModule.stateOf(e);
+            int s = e < 0 ? -1 : TdxAbi.stateOf(e);
             if (e < 0 || !SeptState.isLeaf(s))
                 out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x has no S-EPT leaf (%s)", gfn, pfn,
                         e < 0 ? "walk stops above" : SeptState.name(s)));
             else {
                 matched[0]++;
-                if ((TdxModule.hpaOf(e) >>> 12) != pfn)
+                if ((TdxAbi.hpaOf(e) >>> 12) != pfn)
                     out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x, the S-EPT maps pfn 0x%x", gfn,
-                            pfn, TdxModule.hpaOf(e) >>> 12));
+                            pfn, TdxAbi.hpaOf(e) >>> 12));
             }
         });
         view.forEachTable(RootKind.MIRROR, (gfn, level, table) -> {
             long e = module.lookup(gfn, level - 1);
-            if (e < 0 || TdxModule.stateOf(e) != SeptState.NL_MAPPED)
+            if (e < 0 || TdxAbi.stateOf(e) != SeptState.NL_MAPPED)
                 out.add(String.format("inv 9: mirror table entry gfn 0x%x level %d has no linked S-EPT page (%s)", gfn,
-                        level, e < 0 ? "walk stops above" : SeptState.name(TdxModule.stateOf(e))));
+                        level, e < 0 ? "walk stops above" : SeptState.name(TdxAbi.stateOf(e))));
             else
                 matched[1]++;
         });

@@ -4,6 +4,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 
 
 import org.tdplab.backend.tdx.module.Seamcall;
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Access;
@@ -35,9 +36,9 @@ final class TdxAccept {
         long r = td.module.guestTranslate(vcpu, gfn, access == Access.WRITE, !td.waitForSeptZap);
         if (r >= 0)
             return Walk.translated(r & ((1L << 56) - 1), (int) (r >>> 56));
-        if (r == TdxModule.G_VE)
+        if (r == TdxAbi.G_VE)
             return Walk.exception(TdxVm.VE_VECTOR);
-        if (r == TdxModule.G_PENDING_EXIT)
+        if (r == TdxAbi.G_PENDING_EXIT)
             return Walk.fatal(); // tdx_handle_ept_violation: kvm_vm_dead
         return Walk.violation(0);
     }
@@ -105,9 +106,9 @@ final class TdxAccept {
      */
     private long acceptExitBits(int vcpu) {
         long eeq = td.module.extExitQualification(vcpu);
-        if (!td.options.hugePages() || TdxModule.eeqType(eeq) != TdxModule.EEQ_ACCEPT)
+        if (!td.options.hugePages() || TdxAbi.eeqType(eeq) != TdxAbi.EEQ_ACCEPT)
             return 0;
-        return TdxVm.PFERR_ACCEPT | ((long) TdxModule.eeqAcceptLevel(eeq) << TdxVm.PFERR_ACCEPT_LEVEL_SHIFT);
+        return TdxVm.PFERR_ACCEPT | ((long) TdxAbi.eeqAcceptLevel(eeq) << TdxVm.PFERR_ACCEPT_LEVEL_SHIFT);
     }
 
     /**

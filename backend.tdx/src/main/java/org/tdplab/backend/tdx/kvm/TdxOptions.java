@@ -3,6 +3,7 @@ package org.tdplab.backend.tdx.kvm;
 import java.math.BigDecimal;
 import java.util.List;
 
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
@@ -26,7 +27,7 @@ import org.tdplab.mmu.api.backend.VmOption;
  * @param memtypeZapBugs whether a memory-type zap bugs the TD (the seed RFC) instead of zapping it (mainline)
  * @param hugePages private leaves up to 2M ({@code tdx_huge_page})
  */
-public record TdxOptions(TdxModule.Version version, boolean septVeDisable, double busyRate, long seed,
+public record TdxOptions(TdxAbi.Version version, boolean septVeDisable, double busyRate, long seed,
         boolean memtypeZapBugs, boolean hugePages) {
     /** The options, as {@code Backend.options()} lists them. */
     public static final List<VmOption> OPTIONS = List.of(
@@ -42,7 +43,7 @@ public record TdxOptions(TdxModule.Version version, boolean septVeDisable, doubl
                     + "(module 1.5 only; default off, like mainline)"));
 
     public static TdxOptions defaults() {
-        return new TdxOptions(TdxModule.Version.V1_5, true, 0, 0, false, false);
+        return new TdxOptions(TdxAbi.Version.V1_5, true, 0, 0, false, false);
     }
 
     /**
@@ -66,14 +67,14 @@ public record TdxOptions(TdxModule.Version version, boolean septVeDisable, doubl
      */
     public static TdxOptions checked(String module, boolean septVeDisable, double busyRate, long seed,
             String memtypeZap, boolean hugePages) {
-        TdxModule.Version version = switch (module) {
-        case "1.0" -> TdxModule.Version.V1_0;
-        case "1.5" -> TdxModule.Version.V1_5;
+        TdxAbi.Version version = switch (module) {
+        case "1.0" -> TdxAbi.Version.V1_0;
+        case "1.5" -> TdxAbi.Version.V1_5;
         default -> throw new MmuException(Errno.EINVAL, "module=%s: the TDX module version must be 1.0 or 1.5",
                 module);
         };
         // KVM turns huge pages off on a module without ENHANCED_DEMOTE_INTERRUPTIBILITY (TDX 1.5.28 and later)
-        if (hugePages && version != TdxModule.Version.V1_5)
+        if (hugePages && version != TdxAbi.Version.V1_5)
             throw new MmuException(Errno.EINVAL, "huge_pages=on needs module=1.5: TDX module %s cannot demote a 2M "
                     + "page without being interrupted (no ENHANCED_DEMOTE_INTERRUPTIBILITY)", version.label());
         if (!(busyRate >= 0 && busyRate <= 1))

@@ -5,6 +5,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 import java.util.function.LongSupplier;
 
 import org.tdplab.backend.tdx.module.Seamcall;
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Errno;
@@ -188,7 +189,7 @@ final class TdxSeptHooks {
             long pages = 1L << (9 * (level - 1));
             for (long i = 0; i < pages; i++) {
                 st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K, td.module.tdhPhymemPageWbinvd(
-                        ((pfn + i) << 12) | ((long) td.hkid << TdxModule.KEYID_SHIFT)));
+                        ((pfn + i) << 12) | ((long) td.hkid << TdxAbi.KEYID_SHIFT)));
                 if (st != TDX_SUCCESS)
                     return TdxVm.tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
             }

@@ -80,9 +80,9 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
         if (vcpus.size() != ctx.vcpus())
             throw new MmuException(Errno.EINVAL, "TDX snapshot has %d vCPUs where VM '%s' has %d", vcpus.size(),
                     ctx.name(), ctx.vcpus());
-        if (td.tdcsPfns().length != org.tdplab.backend.tdx.module.TdxModule.TDCS_PAGES)
+        if (td.tdcsPfns().length != org.tdplab.backend.tdx.module.TdxAbi.TDCS_PAGES)
             throw new MmuException(Errno.EINVAL, "TDX snapshot has %d TDCS pages where this module has %d",
-                    td.tdcsPfns().length, org.tdplab.backend.tdx.module.TdxModule.TDCS_PAGES);
+                    td.tdcsPfns().length, org.tdplab.backend.tdx.module.TdxAbi.TDCS_PAGES);
         TdxVm vm;
         try {
             vm = new TdxVm(ctx, options, hkids, module);

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.Map;
 
 import org.tdplab.backend.tdx.module.Seamcall;
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
 
@@ -27,7 +28,7 @@ final class TdxTeardown {
     void releaseKey() {
         if (!td.hkidAssigned)
             return;
-        if (td.tdrPfn >= 0 && td.module.lifecycle() == TdxModule.LC_KEYS_CONFIGURED) {
+        if (td.tdrPfn >= 0 && td.module.lifecycle() == TdxAbi.LC_KEYS_CONFIGURED) {
             td.kick(); // no vCPU runs any more
             td.module.exitAll();
             for (long[] pages : td.vcpuPages)
@@ -42,7 +43,7 @@ final class TdxTeardown {
             }
         }
         td.seamcall(Seamcall.TDH_PHYMEM_CACHE_WB, 0, 0, td.module.tdhPhymemCacheWb());
-        if (td.tdrPfn >= 0 && td.module.lifecycle() == TdxModule.LC_BLOCKED)
+        if (td.tdrPfn >= 0 && td.module.lifecycle() == TdxAbi.LC_BLOCKED)
             td.seamcall(Seamcall.TDH_MNG_KEY_FREEID, 0, 0, td.module.tdhMngKeyFreeid(td.tdr()));
         td.hkids.free(td.hkid);
         td.hkidAssigned = false;
@@ -86,7 +87,7 @@ final class TdxTeardown {
                     return;
                 }
                 td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, 0, 0, td.module.tdhPhymemPageWbinvd(
-                        (pfn << 12) | ((long) TdxModule.GLOBAL_KEYID << TdxModule.KEYID_SHIFT)));
+                        (pfn << 12) | ((long) TdxAbi.GLOBAL_KEYID << TdxAbi.KEYID_SHIFT)));
             }
             td.freeFrame(pfn);
             td.tdrPfn = -1;

@@ -17,6 +17,7 @@ import org.tdplab.backend.tdx.module.Contention;
 import org.tdplab.backend.tdx.module.ModuleState;
 import org.tdplab.backend.tdx.module.Pamt;
 import org.tdplab.backend.tdx.module.Seamcall;
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Access;
@@ -72,7 +73,7 @@ public final class TdxVm implements VmBackend {
     volatile boolean hkidAssigned;
     int hkid;
     long tdrPfn = -1;
-    final long[] tdcsPfns = new long[TdxModule.TDCS_PAGES];
+    final long[] tdcsPfns = new long[TdxAbi.TDCS_PAGES];
     /** Per vCPU: the TDVPR frame and its TDCX frames. */
     final long[][] vcpuPages;
 
@@ -227,11 +228,11 @@ public final class TdxVm implements VmBackend {
             tdcsPfns[i] = allocFrame();
             mustSucceed(Seamcall.TDH_MNG_ADDCX, module.tdhMngAddcx(tdcsPfns[i] << 12, tdr()));
         }
-        long attributes = options.septVeDisable() ? TdxModule.ATTR_SEPT_VE_DISABLE : 0;
+        long attributes = options.septVeDisable() ? TdxAbi.ATTR_SEPT_VE_DISABLE : 0;
         mustSucceed(Seamcall.TDH_MNG_INIT, module.tdhMngInit(tdr(), ctx.capabilities().gpaw(), attributes));
         state = TD_STATE_INITIALIZED;
         for (int v = 0; v < vcpuPages.length; v++) {
-            long[] pages = new long[1 + TdxModule.VP_TDCX_PAGES];
+            long[] pages = new long[1 + TdxAbi.VP_TDCX_PAGES];
             Arrays.fill(pages, -1);
             vcpuPages[v] = pages;
             pages[0] = allocFrame();

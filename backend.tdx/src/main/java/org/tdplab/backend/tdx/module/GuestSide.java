@@ -11,10 +11,10 @@ import static org.tdplab.backend.tdx.module.SeptWalk.levelPages;
 import static org.tdplab.backend.tdx.module.SeptWalk.posIndex;
 import static org.tdplab.backend.tdx.module.SeptWalk.posLevel;
 import static org.tdplab.backend.tdx.module.SeptWalk.posPage;
-import static org.tdplab.backend.tdx.module.TdxModule.G_EPT_VIOLATION;
-import static org.tdplab.backend.tdx.module.TdxModule.G_NOT_ENTERED;
-import static org.tdplab.backend.tdx.module.TdxModule.G_PENDING_EXIT;
-import static org.tdplab.backend.tdx.module.TdxModule.G_VE;
+import static org.tdplab.backend.tdx.module.TdxAbi.G_EPT_VIOLATION;
+import static org.tdplab.backend.tdx.module.TdxAbi.G_NOT_ENTERED;
+import static org.tdplab.backend.tdx.module.TdxAbi.G_PENDING_EXIT;
+import static org.tdplab.backend.tdx.module.TdxAbi.G_VE;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RCX;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_BUSY_HOST_PRIORITY;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
@@ -42,7 +42,7 @@ final class GuestSide {
     private boolean enter(int v, boolean mayEnter) {
         if (m.inGuest[v])
             return true;
-        if (!mayEnter || m.opState != TdxModule.OP_RUNNABLE || m.lifecycle != TdxModule.LC_KEYS_CONFIGURED
+        if (!mayEnter || m.opState != TdxAbi.OP_RUNNABLE || m.lifecycle != TdxAbi.LC_KEYS_CONFIGURED
                 || !m.vcpuInitialized[v])
             return false;
         m.refcount[(int) (m.tdEpoch & 1)]++;
@@ -67,7 +67,7 @@ final class GuestSide {
      * level and the level where the walk stopped.
      */
     private void acceptExit(int v, int requested, long pos) {
-        exitWith(v, TdxModule.EEQ_ACCEPT | ((long) requested << 32) | ((long) posLevel(pos) << 35));
+        exitWith(v, TdxAbi.EEQ_ACCEPT | ((long) requested << 32) | ((long) posLevel(pos) << 35));
     }
 
     /** A TD exit of vCPU {@code v} (any reason): it no longer counts in its epoch. */
@@ -93,14 +93,14 @@ final class GuestSide {
             if (s == MAPPED || (s == SeptState.BLOCKEDW && !write))
                 return ((SeptTree.hpa(e) >>> 12) + (gfn & (levelPages(l) - 1))) | ((long) (l + 1) << 56);
             if (s == PENDING) {
-                if ((m.attributes & TdxModule.ATTR_SEPT_VE_DISABLE) == 0)
+                if ((m.attributes & TdxAbi.ATTR_SEPT_VE_DISABLE) == 0)
                     return G_VE;
-                exitWith(v, TdxModule.EEQ_PENDING_EPT_VIOLATION);
+                exitWith(v, TdxAbi.EEQ_PENDING_EPT_VIOLATION);
                 return G_PENDING_EXIT;
             }
             break; // FREE, NL_BLOCKED, BLOCKED, PENDING_BLOCKED …: an EPT violation
         }
-        exitWith(v, TdxModule.EEQ_NONE);
+        exitWith(v, TdxAbi.EEQ_NONE);
         return G_EPT_VIOLATION;
     }
 

@@ -26,7 +26,7 @@ final class Inspection {
 
     /** Whether there is a live S-EPT to look at. */
     private boolean treeLive() {
-        return m.rootPage != 0 && m.lifecycle == TdxModule.LC_KEYS_CONFIGURED;
+        return m.rootPage != 0 && m.lifecycle == TdxAbi.LC_KEYS_CONFIGURED;
     }
 
     /** SEPT.RD's view without the SEAMCALL: the entry of {@code level} for {@code gfn} as {@code state|hpa}, or -1. */
@@ -129,7 +129,7 @@ final class Inspection {
                             l - 1));
                 else {
                     long pe = pamt.get(pfn);
-                    if (Pamt.type(pe) != Pamt.PT_EPT || Pamt.owner(pe) != TdxModule.TD_ID)
+                    if (Pamt.type(pe) != Pamt.PT_EPT || Pamt.owner(pe) != TdxAbi.TD_ID)
                         out.add(String.format("tdx I2: S-EPT page 0x%x is PAMT %s", pfn << 12,
                                 Pamt.typeName(Pamt.type(pe))));
                     counted[1]++;
@@ -138,7 +138,7 @@ final class Inspection {
                 continue;
             }
             long pe = pamt.get(pfn);
-            if (Pamt.type(pe) != Pamt.PT_REG || Pamt.owner(pe) != TdxModule.TD_ID || Pamt.size(pe) != l)
+            if (Pamt.type(pe) != Pamt.PT_REG || Pamt.owner(pe) != TdxAbi.TD_ID || Pamt.size(pe) != l)
                 out.add(String.format("tdx I3: gpa 0x%x maps page 0x%x whose PAMT is %s size %d, not REG size %d",
                         gfn << 12, pfn << 12, Pamt.typeName(Pamt.type(pe)), Pamt.size(pe), l));
             if (!seen.mark(pfn))

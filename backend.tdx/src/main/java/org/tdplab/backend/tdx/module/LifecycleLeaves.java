@@ -1,11 +1,11 @@
 package org.tdplab.backend.tdx.module;
 
-import static org.tdplab.backend.tdx.module.TdxModule.LC_BLOCKED;
-import static org.tdplab.backend.tdx.module.TdxModule.LC_HKID_ASSIGNED;
-import static org.tdplab.backend.tdx.module.TdxModule.LC_KEYS_CONFIGURED;
-import static org.tdplab.backend.tdx.module.TdxModule.LC_NONE;
-import static org.tdplab.backend.tdx.module.TdxModule.LC_TEARDOWN;
-import static org.tdplab.backend.tdx.module.TdxModule.TDCS_PAGES;
+import static org.tdplab.backend.tdx.module.TdxAbi.LC_BLOCKED;
+import static org.tdplab.backend.tdx.module.TdxAbi.LC_HKID_ASSIGNED;
+import static org.tdplab.backend.tdx.module.TdxAbi.LC_KEYS_CONFIGURED;
+import static org.tdplab.backend.tdx.module.TdxAbi.LC_NONE;
+import static org.tdplab.backend.tdx.module.TdxAbi.LC_TEARDOWN;
+import static org.tdplab.backend.tdx.module.TdxAbi.TDCS_PAGES;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RCX;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RDX;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_LIFECYCLE_STATE_INCORRECT;
@@ -40,12 +40,12 @@ final class LifecycleLeaves {
         long st = checks.checkNewPage(tdrPa, OPERAND_RCX, Pamt.SIZE_4K, false);
         if (st != TDX_SUCCESS)
             return st;
-        if (newHkid <= TdxModule.GLOBAL_KEYID || newHkid > TdxModule.MAX_HKID)
+        if (newHkid <= TdxAbi.GLOBAL_KEYID || newHkid > TdxAbi.MAX_HKID)
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RDX);
         if (m.lifecycle != LC_NONE) // one TD per module instance (see TdxModule)
             return TDX_LIFECYCLE_STATE_INCORRECT;
         m.tdrPfn = tdrPa >>> 12;
-        pamt.set(m.tdrPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_TDR, Pamt.SIZE_4K, TdxModule.TD_ID, 0));
+        pamt.set(m.tdrPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_TDR, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
         m.hkid = newHkid;
         m.lifecycle = LC_HKID_ASSIGNED;
         return TDX_SUCCESS;
@@ -53,7 +53,7 @@ final class LifecycleLeaves {
 
     /** The TDR operand of the leaves that run before (or without) the full TD prologue. */
     private long tdrOnly(long tdr, int operand) {
-        if ((tdr & ~TdxModule.HPA_MASK) != 0)
+        if ((tdr & ~TdxAbi.HPA_MASK) != 0)
             return withOperand(TDX_OPERAND_INVALID, operand);
         if (m.tdrPfn < 0 || (tdr >>> 12) != m.tdrPfn || pamt.typeOf(m.tdrPfn) != Pamt.PT_TDR)
             return withOperand(TDX_PAGE_METADATA_INCORRECT, operand);
@@ -95,7 +95,7 @@ final class LifecycleLeaves {
 
     /** A TDCS, TDVPR or TDCX page becomes the TD's: PAMT owned, counted in CHLDCNT. */
     private void addControlPage(long page, int type) {
-        pamt.set(page >>> 12, Pamt.SIZE_4K, Pamt.entry(type, Pamt.SIZE_4K, TdxModule.TD_ID, 0));
+        pamt.set(page >>> 12, Pamt.SIZE_4K, Pamt.entry(type, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
         m.chldcnt++;
     }
 
@@ -114,7 +114,7 @@ final class LifecycleLeaves {
             return TDX_TD_KEYS_NOT_CONFIGURED;
         if (m.tdcsAdded < TDCS_PAGES)
             return TDX_TDCS_NOT_ALLOCATED;
-        if (m.opState != TdxModule.OP_UNINITIALIZED)
+        if (m.opState != TdxAbi.OP_UNINITIALIZED)
             return TDX_OP_STATE_INCORRECT;
         if (gpaw != 48 && gpaw != 52)
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RDX);
@@ -123,7 +123,7 @@ final class LifecycleLeaves {
         m.attributes = tdAttributes;
         m.tdEpoch = 1;
         m.rootPage = m.sept.alloc(m.eptLevels - 1, 0, m.tdcsPfns[TDCS_PAGES - 1]);
-        m.opState = TdxModule.OP_INITIALIZED;
+        m.opState = TdxAbi.OP_INITIALIZED;
         return TDX_SUCCESS;
     }
 
@@ -145,7 +145,7 @@ final class LifecycleLeaves {
 
     /** The vCPU whose TDVPR is {@code tdvpr}, or -1 (also for an operand with bits outside the HPA). */
     private int vcpuOf(long tdvpr) {
-        if ((tdvpr & ~TdxModule.HPA_MASK) != 0)
+        if ((tdvpr & ~TdxAbi.HPA_MASK) != 0)
             return -1;
         for (int v = 0; v < m.numVcpus; v++)
             if (m.tdvprPfn[v] == (tdvpr >>> 12) && pamt.typeOf(m.tdvprPfn[v]) == Pamt.PT_TDVPR)
@@ -158,7 +158,7 @@ final class LifecycleLeaves {
         int v = vcpuOf(tdvpr);
         if (v < 0)
             return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RDX);
-        if (m.tdcxAdded[v] >= TdxModule.VP_TDCX_PAGES)
+        if (m.tdcxAdded[v] >= TdxAbi.VP_TDCX_PAGES)
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
         long st = checks.checkNewPage(page, OPERAND_RCX, Pamt.SIZE_4K, false);
         if (st != TDX_SUCCESS)
@@ -173,7 +173,7 @@ final class LifecycleLeaves {
         int v = vcpuOf(tdvpr);
         if (v < 0)
             return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX);
-        if (m.tdcxAdded[v] < TdxModule.VP_TDCX_PAGES || m.vcpuInitialized[v])
+        if (m.tdcxAdded[v] < TdxAbi.VP_TDCX_PAGES || m.vcpuInitialized[v])
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX); // [U: exact status]
         m.vcpuInitialized[v] = true;
         return TDX_SUCCESS;

@@ -58,7 +58,7 @@ final class Measurement {
         if (m.numVcpus < 1)
             return TDX_NO_VCPUS;
         measure(Seamcall.TDH_MR_FINALIZE.leaf(), 0);
-        m.opState = TdxModule.OP_RUNNABLE;
+        m.opState = TdxAbi.OP_RUNNABLE;
         return TDX_SUCCESS;
     }
 }

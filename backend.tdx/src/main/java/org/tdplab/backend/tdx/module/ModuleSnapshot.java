@@ -20,8 +20,8 @@ final class ModuleSnapshot {
 
     /** @throws IllegalArgumentException naming what does not fit this module (a version, an array's length) */
     static TdxModule read(ModuleState s, TdxModule.Frames frames, Contention contention) {
-        TdxModule.Version version = null;
-        for (TdxModule.Version v : TdxModule.Version.values())
+        TdxAbi.Version version = null;
+        for (TdxAbi.Version v : TdxAbi.Version.values())
             if (v.label().equals(s.version()))
                 version = v;
         if (version == null)

@@ -1,6 +1,6 @@
 package org.tdplab.backend.tdx.module;
 
-import static org.tdplab.backend.tdx.module.TdxModule.KEYID_SHIFT;
+import static org.tdplab.backend.tdx.module.TdxAbi.KEYID_SHIFT;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RCX;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_LIFECYCLE_STATE_INCORRECT;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_ADDR_RANGE_ERROR;
@@ -66,7 +66,7 @@ final class PhymemLeaves {
         int size = Pamt.size(e);
         if ((pfn & (Pamt.pages(size) - 1)) != 0) // [U: exact status for a misaligned large page]
             return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX);
-        if (m.lifecycle != TdxModule.LC_TEARDOWN)
+        if (m.lifecycle != TdxAbi.LC_TEARDOWN)
             return TDX_LIFECYCLE_STATE_INCORRECT;
         if (type == Pamt.PT_TDR && m.chldcnt != 0)
             return TDX_TD_ASSOCIATED_PAGES_EXIST;
@@ -75,9 +75,9 @@ final class PhymemLeaves {
         out.r8 = size;
         if (type == Pamt.PT_TDR) {
             // the module used the TDR with its global KeyID: a WBINVD with that KeyID precedes its reuse
-            pamt.free(pfn, Pamt.SIZE_4K, TdxModule.GLOBAL_KEYID);
+            pamt.free(pfn, Pamt.SIZE_4K, TdxAbi.GLOBAL_KEYID);
             m.tdrPfn = -1;
-            m.lifecycle = TdxModule.LC_NONE;
+            m.lifecycle = TdxAbi.LC_NONE;
             return TDX_SUCCESS;
         }
         pamt.free(pfn, size, -1);

@@ -59,6 +59,6 @@ public enum Seamcall {
 
     /** Whether the leaf may run in this OP_STATE ({@link TdxModule#OP_INITIALIZED}, {@link TdxModule#OP_RUNNABLE}). */
     boolean allowedIn(int opState) {
-        return opState == TdxModule.OP_INITIALIZED ? inInitialized : opState == TdxModule.OP_RUNNABLE && inRunnable;
+        return opState == TdxAbi.OP_INITIALIZED ? inInitialized : opState == TdxAbi.OP_RUNNABLE && inRunnable;
     }
 }

@@ -28,7 +28,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
 
 import org.tdplab.backend.tdx.module.TdxModule.Regs;
-import org.tdplab.backend.tdx.module.TdxModule.Version;
+import org.tdplab.backend.tdx.module.TdxAbi.Version;
 
 /**
  * The leaves that change S-EPT mappings: TDH.MEM.SEPT.ADD / REMOVE for S-EPT pages, TDH.MEM.PAGE.ADD (build time) /
@@ -59,7 +59,7 @@ final class SeptMapLeaves {
      * new S-EPT page. The entry at {@code level} becomes NL_MAPPED → the new page of level − 1, all FREE.
      */
     long septAdd(long rcx, long rdx, long r8, Regs out) {
-        if ((rdx & ~TdxModule.HPA_MASK & ~1L) != 0)
+        if ((rdx & ~TdxAbi.HPA_MASK & ~1L) != 0)
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RDX);
         int lvl = level(rcx);
         long gfn = gpa(rcx) >>> 12;
@@ -79,7 +79,7 @@ final class SeptMapLeaves {
         int child = sept.alloc(lvl - 1, gfn & -levelPages(lvl), newPfn);
         sept.set(page, idx, SeptTree.entry(NL_MAPPED, r8));
         sept.setChild(page, idx, child);
-        pamt.set(newPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxModule.TD_ID, 0));
+        pamt.set(newPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
         m.chldcnt++;
         return TDX_SUCCESS;
     }
@@ -108,7 +108,7 @@ final class SeptMapLeaves {
         int s = SeptTree.state(sept.get(page, idx));
         if (!SeptState.allowed(SeptState.ALLOW_PAGE_ADD, s))
             return notFree(pos, out);
-        if ((r9 & 0xFFF) != 0 || (r9 >>> TdxModule.KEYID_SHIFT) != 0)
+        if ((r9 & 0xFFF) != 0 || (r9 >>> TdxAbi.KEYID_SHIFT) != 0)
             return withOperand(TDX_OPERAND_INVALID, OPERAND_R9);
         st = checks.checkNewPage(r8, OPERAND_R8, Pamt.SIZE_4K, true);
         if (st != TDX_SUCCESS)
@@ -118,7 +118,7 @@ final class SeptMapLeaves {
         sept.set(page, idx, SeptTree.entry(MAPPED, r8));
         measurement.measure(Seamcall.TDH_MEM_PAGE_ADD.leaf(), gpa(rcx));
         m.chldcnt++;
-        pamt.set(target, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_REG, Pamt.SIZE_4K, TdxModule.TD_ID, 0));
+        pamt.set(target, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_REG, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
         return TDX_SUCCESS;
     }
 
@@ -139,7 +139,7 @@ final class SeptMapLeaves {
             return st;
         sept.set(page, idx, SeptTree.entry(PENDING, r8));
         m.chldcnt += levelPages(lvl);
-        pamt.set(r8 >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxModule.TD_ID, 0));
+        pamt.set(r8 >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxAbi.TD_ID, 0));
         return TDX_SUCCESS;
     }
 
@@ -232,7 +232,7 @@ final class SeptMapLeaves {
         if (!ok)
             return withOperand(TDX_EPT_INVALID_PROMOTE_CONDITIONS, OPERAND_RCX);
         long childHpa = replaceLink(page, idx, e, SeptTree.entry(s0, base));
-        pamt.set(base >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxModule.TD_ID, 0));
+        pamt.set(base >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxAbi.TD_ID, 0));
         out.rcx = childHpa;
         return TDX_SUCCESS;
     }
@@ -250,7 +250,7 @@ final class SeptMapLeaves {
      * VMs), the L2 alias pages of R9–R11, and the accept counter of a partly accepted PENDING 2M page.
      */
     long demote(long rcx, long rdx, long r8, Regs out) {
-        if ((rdx & ~TdxModule.HPA_MASK & ~1L) != 0)
+        if ((rdx & ~TdxAbi.HPA_MASK & ~1L) != 0)
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RDX);
         int lvl = level(rcx);
         long gfn = gpa(rcx) >>> 12;
@@ -277,11 +277,11 @@ final class SeptMapLeaves {
         int child = sept.alloc(lvl - 1, gfn & -levelPages(lvl), r8 >>> 12);
         for (int i = 0; i < 512; i++) {
             sept.set(child, i, SeptTree.entry(small, base + ((i * childPages) << 12)));
-            pamt.set((base >>> 12) + i * childPages, lvl - 1, Pamt.entry(Pamt.PT_REG, lvl - 1, TdxModule.TD_ID, 0));
+            pamt.set((base >>> 12) + i * childPages, lvl - 1, Pamt.entry(Pamt.PT_REG, lvl - 1, TdxAbi.TD_ID, 0));
         }
         sept.set(page, idx, SeptTree.entry(NL_MAPPED, r8));
         sept.setChild(page, idx, child);
-        pamt.set(r8 >>> 12, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxModule.TD_ID, 0));
+        pamt.set(r8 >>> 12, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
         m.chldcnt++;
         return TDX_SUCCESS;
     }

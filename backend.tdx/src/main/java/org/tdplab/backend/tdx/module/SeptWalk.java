@@ -45,7 +45,7 @@ final class SeptWalk {
     }
 
     static long gpa(long rcx) {
-        return rcx & TdxModule.HPA_MASK;
+        return rcx & TdxAbi.HPA_MASK;
     }
 
     /** A private GPA the TD can map: the shared bit and everything above it clear. */

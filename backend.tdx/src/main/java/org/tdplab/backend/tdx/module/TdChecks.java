@@ -34,16 +34,16 @@ final class TdChecks {
      * type TDR), not fatal, keys configured, TDCS allocated, the leaf allowed in the OP_STATE.
      */
     long prologue(long tdHandle, int operand, long allowedLowBits, Seamcall leaf) {
-        if ((tdHandle & ~TdxModule.HPA_MASK & ~allowedLowBits) != 0)
+        if ((tdHandle & ~TdxAbi.HPA_MASK & ~allowedLowBits) != 0)
             return withOperand(TDX_OPERAND_INVALID, operand);
-        long pfn = (tdHandle & TdxModule.HPA_MASK) >>> 12;
+        long pfn = (tdHandle & TdxAbi.HPA_MASK) >>> 12;
         if (m.tdrPfn < 0 || pfn != m.tdrPfn || pamt.typeOf(pfn) != Pamt.PT_TDR)
             return withOperand(TDX_PAGE_METADATA_INCORRECT, operand);
         if (m.fatal)
             return TDX_TD_FATAL;
-        if (m.lifecycle != TdxModule.LC_KEYS_CONFIGURED)
+        if (m.lifecycle != TdxAbi.LC_KEYS_CONFIGURED)
             return TDX_TD_KEYS_NOT_CONFIGURED;
-        if (m.tdcsAdded < TdxModule.TDCS_PAGES)
+        if (m.tdcsAdded < TdxAbi.TDCS_PAGES)
             return TDX_TDCS_NOT_ALLOCATED;
         if (!leaf.allowedIn(m.opState))
             return TDX_OP_STATE_INCORRECT;
@@ -55,7 +55,7 @@ final class TdChecks {
      * inside a TDMR, PAMT NDA for every 4K page of it, and its PAMT entry lockable.
      */
     long checkNewPage(long hpa, int operand, int size, boolean injectBusy) {
-        if ((hpa & ((Pamt.pages(size) << 12) - 1)) != 0 || (hpa >>> TdxModule.KEYID_SHIFT) != 0)
+        if ((hpa & ((Pamt.pages(size) << 12) - 1)) != 0 || (hpa >>> TdxAbi.KEYID_SHIFT) != 0)
             return withOperand(TDX_OPERAND_INVALID, operand);
         long pfn = hpa >>> 12;
         if (pfn + Pamt.pages(size) > m.tdmrLimitPfn)

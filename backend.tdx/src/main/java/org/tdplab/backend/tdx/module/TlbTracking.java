@@ -44,7 +44,7 @@ final class TlbTracking {
 
     /** Whether removing / changing an entry in this state needs BLOCK + TRACK now (RUNNABLE only, A.2). */
     private boolean trackingRequired(int state) {
-        return m.opState == TdxModule.OP_RUNNABLE && SeptState.tlbTrackingRequired(state);
+        return m.opState == TdxAbi.OP_RUNNABLE && SeptState.tlbTrackingRequired(state);
     }
 
     /** The frame whose PAMT {@code bepoch} BLOCK stamps: the leaf's page, or the child S-EPT page of a non-leaf. */

@@ -8,6 +8,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.name;
 import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Errno;
@@ -33,7 +34,7 @@ class HkidsAndStatusNamesTest {
         assertEquals(2, pool.alloc(), "a freed HKID is reused at once");
         assertEquals(0, new HkidPool().inUse());
         HkidPool all = new HkidPool();
-        for (int i = 1; i <= TdxModule.MAX_HKID; i++)
+        for (int i = 1; i <= TdxAbi.MAX_HKID; i++)
             assertEquals(i, all.alloc());
         assertEquals(Errno.ENOSPC, assertThrows(MmuException.class, all::alloc).errno());
     }

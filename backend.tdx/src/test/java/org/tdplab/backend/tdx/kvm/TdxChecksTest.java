@@ -12,6 +12,7 @@ import java.util.Set;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Access;
@@ -112,6 +113,6 @@ class TdxChecksTest {
         assertClean(vm);
         assertTrue(vm.convert(0, false, M1, 2 * K4).completed());
         assertClean(vm);
-        assertEquals(TdxModule.LC_KEYS_CONFIGURED, tds.tdx(vm).module().lifecycle());
+        assertEquals(TdxAbi.LC_KEYS_CONFIGURED, tds.tdx(vm).module().lifecycle());
     }
 }

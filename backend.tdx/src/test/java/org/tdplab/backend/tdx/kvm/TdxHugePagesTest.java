@@ -17,6 +17,7 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.backend.tdx.module.SeptState;
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Access;
@@ -60,7 +61,7 @@ class TdxHugePagesTest {
         assertEquals(1, stat(vm, "TDH.MEM.PAGE.AUG"));
         assertEquals(1, stat(vm, "pages_2m"));
         assertEquals(2, mirrorLevel(vm, 2 * M2 + 0x5000));
-        assertEquals(SeptState.MAPPED, TdxModule.stateOf(tds.tdx(vm).module().lookup((2 * M2) >>> 12, 1)));
+        assertEquals(SeptState.MAPPED, TdxAbi.stateOf(tds.tdx(vm).module().lookup((2 * M2) >>> 12, 1)));
         // accepted pages read zero, written ones read back, through the one 2M translation
         assertRead(vm, 0, 2 * M2 + 0x7000, 0);
         assertDone(vm.access(0, Access.WRITE, 2 * M2, M2, Encoding.PRIVATE, 0x77));
@@ -118,7 +119,7 @@ class TdxHugePagesTest {
         assertEquals(0, stat(vm, "TDH.MEM.RANGE.UNBLOCK"));
         assertEquals(1, stat(vm, "TDH.MEM.PAGE.REMOVE"));
         assertEquals(1, mirrorLevel(vm, 2 * M2 + 0x8000));
-        assertEquals(SeptState.NL_MAPPED, TdxModule.stateOf(tds.tdx(vm).module().lookup((2 * M2) >>> 12, 1)));
+        assertEquals(SeptState.NL_MAPPED, TdxAbi.stateOf(tds.tdx(vm).module().lookup((2 * M2) >>> 12, 1)));
         assertRead(vm, 1, 2 * M2 + 0x6000, 0x99);
         assertRead(vm, 1, 2 * M2 + 0x1ff000, 0x99);
         assertRead(vm, 0, 2 * M2 + 0x7000, 0); // now a fresh shared page

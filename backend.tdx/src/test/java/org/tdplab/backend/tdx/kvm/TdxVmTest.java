@@ -22,6 +22,7 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.backend.tdx.module.SeptState;
+import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
@@ -69,7 +70,7 @@ class TdxVmTest {
             assertRead(vm, 0, gpa, gpa);
         assertEquals(16, stat(vm, "pages_4k"));
         assertTrue(vm.lookup(M1, RootKind.MIRROR).orElseThrow().present());
-        assertEquals(TdxModule.OP_RUNNABLE, tds.tdx(vm).module().opState());
+        assertEquals(TdxAbi.OP_RUNNABLE, tds.tdx(vm).module().opState());
         assertClean(vm);
     }
 
@@ -294,12 +295,12 @@ class TdxVmTest {
         assertEquals(16 + 8, calls.subList(0, freeid).stream().filter("TDH.MEM.PAGE.REMOVE"::equals).count());
         assertTrue(calls.subList(0, freeid).stream().noneMatch("TDH.PHYMEM.PAGE.RECLAIM"::equals));
         long reclaims = calls.stream().filter("TDH.PHYMEM.PAGE.RECLAIM"::equals).count();
-        int controlPages = TdxModule.TDCS_PAGES + 2 * (1 + TdxModule.VP_TDCX_PAGES) + 1;
+        int controlPages = TdxAbi.TDCS_PAGES + 2 * (1 + TdxAbi.VP_TDCX_PAGES) + 1;
         assertEquals(septPages + controlPages, reclaims);
         assertEquals(0, t.framesHeld(), "every frame went back to the host");
         assertTrue(t.module().pamtEmpty());
         assertFalse(t.hkidAssigned());
-        assertEquals(TdxModule.LC_NONE, t.module().lifecycle());
+        assertEquals(TdxAbi.LC_NONE, t.module().lifecycle());
     }
 
     @Test
@@ -339,7 +340,7 @@ class TdxVmTest {
         assertEquals(0, vm.prefault(0, 3 * M1, 4 * K4));
         assertEquals(4, stat(vm, "TDH.MEM.PAGE.AUG"));
         assertEquals(SeptState.PENDING,
-                TdxModule.stateOf(tds.tdx(vm).module().lookup((3 * M1) >>> 12, 0)));
+                TdxAbi.stateOf(tds.tdx(vm).module().lookup((3 * M1) >>> 12, 0)));
         assertClean(vm);
     }
 
@@ -354,14 +355,14 @@ class TdxVmTest {
         assertTrue(e.getMessage().contains("'colour'") && e.getMessage().contains("busy_rate"), e.getMessage());
         Vm ok = tds.create("o7", 1, 48, Map.of("module", "1.0", "sept_ve_disable", "off", "busy_rate", "0.25",
                 "seed", "0x2a"));
-        assertEquals(TdxModule.Version.V1_0, tds.tdx(ok).module().version());
+        assertEquals(TdxAbi.Version.V1_0, tds.tdx(ok).module().version());
         assertNull(tds.tdx.get("o6"));
     }
 
     @Test
     void everyLiveTdHoldsAnHkid() {
         List<Vm> vms = new java.util.ArrayList<>();
-        for (int i = 0; i < TdxModule.MAX_HKID; i++)
+        for (int i = 0; i < TdxAbi.MAX_HKID; i++)
             vms.add(tds.create("k" + i, 1, 48, Map.of()));
         assertErrno(Errno.ENOSPC, () -> tds.create("one-too-many", 1, 48, Map.of()));
         vms.get(7).destroy();

@@ -20,7 +20,7 @@ class AddLeavesTest {
 
     /** A runnable TD with gpa 0 mapped and vCPU 0 inside it: locks can be contended. */
     private static Fixture running(Contention c) {
-        Fixture f = new Fixture(TdxModule.Version.V1_5, 48, TdxModule.ATTR_SEPT_VE_DISABLE, 2, c);
+        Fixture f = new Fixture(TdxAbi.Version.V1_5, 48, TdxAbi.ATTR_SEPT_VE_DISABLE, 2, c);
         f.add(0, 1);
         f.finalizeTd();
         f.enter(0, 0);
@@ -35,7 +35,7 @@ class AddLeavesTest {
         long pdpt = f.page();
         ok(f.m.tdhMemSeptAdd(rcx(0, 3), f.tdr, pdpt, f.regs));
         assertEquals(SeptState.NL_MAPPED, f.state(0, 3));
-        assertEquals(pdpt, TdxModule.hpaOf(f.m.lookup(0, 3)));
+        assertEquals(pdpt, TdxAbi.hpaOf(f.m.lookup(0, 3)));
         assertEquals(SeptState.FREE, f.state(0, 2), "the new page is all FREE");
         assertEquals(Pamt.PT_EPT, Pamt.type(f.m.pamtEntry(pdpt >>> 12)));
         long before = f.m.chldcnt();
@@ -82,7 +82,7 @@ class AddLeavesTest {
         Fixture f = new Fixture();
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_R8), f.m.tdhMemSeptAdd(rcx(0, 3), f.tdr, f.page() | 8, null));
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_R8),
-                f.m.tdhMemSeptAdd(rcx(0, 3), f.tdr, f.page() | (3L << TdxModule.KEYID_SHIFT), null));
+                f.m.tdhMemSeptAdd(rcx(0, 3), f.tdr, f.page() | (3L << TdxAbi.KEYID_SHIFT), null));
         assertStatus(op(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_R8),
                 f.m.tdhMemSeptAdd(rcx(0, 3), f.tdr, Fixture.TDMR_LIMIT << 12, null));
         assertStatus(op(TDX_PAGE_METADATA_INCORRECT, OPERAND_R8),
@@ -105,7 +105,7 @@ class AddLeavesTest {
 
     @Test
     void noContentionWithoutAVcpuInside() {
-        Fixture f = new Fixture(TdxModule.Version.V1_5, 48, 0, 1, new Contention(1.0, 0));
+        Fixture f = new Fixture(TdxAbi.Version.V1_5, 48, 0, 1, new Contention(1.0, 0));
         ok(f.m.tdhMemSeptAdd(rcx(0, 3), f.tdr, f.page(), null));
         f.add(0, 1);
         f.finalizeTd();
@@ -138,7 +138,7 @@ class AddLeavesTest {
         f.link(0, 0);
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_R9), f.m.tdhMemPageAdd(0, f.tdr, target, src | 4, null));
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_R9),
-                f.m.tdhMemPageAdd(0, f.tdr, target, src | (1L << TdxModule.KEYID_SHIFT), null));
+                f.m.tdhMemPageAdd(0, f.tdr, target, src | (1L << TdxAbi.KEYID_SHIFT), null));
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_R8), f.m.tdhMemPageAdd(0, f.tdr, target | 1, src, null));
         assertStatus(op(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_R8),
                 f.m.tdhMemPageAdd(0, f.tdr, Fixture.TDMR_LIMIT << 12, src, null));

@@ -35,12 +35,12 @@ final class Fixture {
     final List<Long> controlPages = new ArrayList<>();
     private long next = 0x1000;
 
-    Fixture(TdxModule.Version version, int gpaw, long attributes, int vcpus, Contention contention) {
+    Fixture(TdxAbi.Version version, int gpaw, long attributes, int vcpus, Contention contention) {
         m = new TdxModule(version, Math.max(vcpus, 1), frames, contention, TDMR_LIMIT);
         tdr = page();
         ok(m.tdhMngCreate(tdr, HKID));
         ok(m.tdhMngKeyConfig(tdr));
-        for (int i = 0; i < TdxModule.TDCS_PAGES; i++) {
+        for (int i = 0; i < TdxAbi.TDCS_PAGES; i++) {
             long p = page();
             controlPages.add(p);
             ok(m.tdhMngAddcx(p, tdr));
@@ -50,7 +50,7 @@ final class Fixture {
             long vp = page();
             tdvpr.add(vp);
             ok(m.tdhVpCreate(vp, tdr));
-            for (int i = 0; i < TdxModule.VP_TDCX_PAGES; i++) {
+            for (int i = 0; i < TdxAbi.VP_TDCX_PAGES; i++) {
                 long p = page();
                 controlPages.add(p);
                 ok(m.tdhVpAddcx(p, vp));
@@ -61,11 +61,11 @@ final class Fixture {
 
     /** A 1.5 module, 4-level S-EPT, SEPT_VE_DISABLE, two vCPUs, no contention. */
     Fixture() {
-        this(TdxModule.Version.V1_5, 48, TdxModule.ATTR_SEPT_VE_DISABLE, 2, Contention.none());
+        this(TdxAbi.Version.V1_5, 48, TdxAbi.ATTR_SEPT_VE_DISABLE, 2, Contention.none());
     }
 
     static Fixture v10() {
-        return new Fixture(TdxModule.Version.V1_0, 48, TdxModule.ATTR_SEPT_VE_DISABLE, 2, Contention.none());
+        return new Fixture(TdxAbi.Version.V1_0, 48, TdxAbi.ATTR_SEPT_VE_DISABLE, 2, Contention.none());
     }
 
     /** A fresh 4K frame (HPA). */
@@ -135,7 +135,7 @@ final class Fixture {
 
     int state(long gpa, int level) {
         long e = m.lookup(gpa >>> 12, level);
-        return e < 0 ? -1 : TdxModule.stateOf(e);
+        return e < 0 ? -1 : TdxAbi.stateOf(e);
     }
 
     List<String> violations() {

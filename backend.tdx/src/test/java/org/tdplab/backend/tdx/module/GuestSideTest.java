@@ -15,7 +15,7 @@ class GuestSideTest {
     private static final long M2 = 2L << 20, PAGE = 0x1000;
 
     private static Fixture running(long attributes) {
-        Fixture f = new Fixture(TdxModule.Version.V1_5, 48, attributes, 2, Contention.none());
+        Fixture f = new Fixture(TdxAbi.Version.V1_5, 48, attributes, 2, Contention.none());
         f.add(0, 0x11);
         f.finalizeTd();
         return f;
@@ -23,8 +23,8 @@ class GuestSideTest {
 
     @Test
     void guestWalkTranslatesMappedPages() {
-        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
-        long hpa = TdxModule.hpaOf(f.m.lookup(0, 0));
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
+        long hpa = TdxAbi.hpaOf(f.m.lookup(0, 0));
         long r = f.m.guestTranslate(0, 0, true, true);
         assertEquals(hpa >>> 12, r & ((1L << 56) - 1));
         assertEquals(1, r >>> 56);
@@ -36,23 +36,23 @@ class GuestSideTest {
 
     @Test
     void missingOrBlockedIsAnEptViolationExit() {
-        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
-        assertEquals(TdxModule.G_EPT_VIOLATION, f.m.guestTranslate(0, PAGE >>> 12, false, true));
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
+        assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(0, PAGE >>> 12, false, true));
         assertFalse(f.m.inGuest(0));
         assertEquals(0, f.m.refcount(1));
         ok(f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
-        assertEquals(TdxModule.G_EPT_VIOLATION, f.m.guestTranslate(0, 0, false, true));
+        assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(0, 0, false, true));
     }
 
     @Test
     void pendingPageIsAnExitWithSeptVeDisableElseAVe() {
-        Fixture on = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        Fixture on = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
         on.aug(PAGE);
-        assertEquals(TdxModule.G_PENDING_EXIT, on.m.guestTranslate(0, PAGE >>> 12, false, true));
+        assertEquals(TdxAbi.G_PENDING_EXIT, on.m.guestTranslate(0, PAGE >>> 12, false, true));
         assertFalse(on.m.inGuest(0));
         Fixture off = running(0);
         off.aug(PAGE);
-        assertEquals(TdxModule.G_VE, off.m.guestTranslate(0, PAGE >>> 12, false, true));
+        assertEquals(TdxAbi.G_VE, off.m.guestTranslate(0, PAGE >>> 12, false, true));
         assertTrue(off.m.inGuest(0), "a #VE is delivered inside the TD");
     }
 
@@ -60,16 +60,16 @@ class GuestSideTest {
     void noEntryBeforeFinalizeOrWhenHeldOut() {
         Fixture f = new Fixture();
         f.add(0, 1);
-        assertEquals(TdxModule.G_NOT_ENTERED, f.m.guestTranslate(0, 0, false, true));
+        assertEquals(TdxAbi.G_NOT_ENTERED, f.m.guestTranslate(0, 0, false, true));
         assertStatus(MODEL_NOT_ENTERED, f.m.tdgMemPageAccept(0, rcx(0, 0), true));
         f.finalizeTd();
-        assertEquals(TdxModule.G_NOT_ENTERED, f.m.guestTranslate(0, 0, false, false));
+        assertEquals(TdxAbi.G_NOT_ENTERED, f.m.guestTranslate(0, 0, false, false));
         assertTrue(f.m.guestTranslate(0, 0, false, true) >= 0);
     }
 
     @Test
     void acceptZeroesAPendingPage() {
-        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
         long hpa = f.aug(PAGE);
         f.memory.put(hpa >>> 12, 0xdeadL); // what the host left there
         ok(f.m.tdgMemPageAccept(1, rcx(PAGE, 0), true));
@@ -83,7 +83,7 @@ class GuestSideTest {
 
     @Test
     void acceptExitsWhereThePageIsMissing() {
-        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
         assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(PAGE, 0), true)); // FREE
         assertFalse(f.m.inGuest(0));
         assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(1L << 30, 0), true)); // no PD
@@ -96,7 +96,7 @@ class GuestSideTest {
 
     @Test
     void accept2MOnAFourKMappingIsASizeMismatch() {
-        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
         assertStatus(withOperand(TDX_PAGE_SIZE_MISMATCH, 1), f.m.tdgMemPageAccept(0, rcx(0, 1), true));
         // a 2M PENDING leaf is accepted whole, and then a 4K accept inside it is already done
         f.link(M2, 1);
@@ -113,7 +113,7 @@ class GuestSideTest {
     /** A vCPU in guest mode holds one refcount in its epoch's slot; a kick snapshot exits only those inside before. */
     @Test
     void epochBookkeepingAcrossKicks() {
-        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
         f.enter(0, 0);
         f.enter(1, 0);
         assertEquals(2, f.m.refcount(1));
@@ -132,7 +132,7 @@ class GuestSideTest {
 
     @Test
     void checkerSeesBrokenAccounting() {
-        Fixture f = running(TdxModule.ATTR_SEPT_VE_DISABLE);
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
         f.aug(PAGE);
         assertTrue(f.violations().isEmpty(), f.violations().toString());
         ok(f.m.tdhMemRangeBlock(rcx(PAGE, 0), f.tdr, null));

@@ -25,7 +25,7 @@ class HugePageLeavesTest {
 
     /** A runnable TD (gpa 0 added at build time) with the 2M range at gpa 2M linked down to its PDE. */
     private static Fixture runnable(Contention c) {
-        Fixture f = new Fixture(TdxModule.Version.V1_5, 48, TdxModule.ATTR_SEPT_VE_DISABLE, 2, c);
+        Fixture f = new Fixture(TdxAbi.Version.V1_5, 48, TdxAbi.ATTR_SEPT_VE_DISABLE, 2, c);
         f.add(0, 1);
         f.finalizeTd();
         f.link(M2, 1);
@@ -97,21 +97,21 @@ class HugePageLeavesTest {
         // nothing mapped at 4M: a 2M accept exits with type ACCEPT, level 1
         assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(1, rcx(2 * M2, 1), true));
         long eeq = f.m.extExitQualification(1);
-        assertEquals(TdxModule.EEQ_ACCEPT, TdxModule.eeqType(eeq));
-        assertEquals(1, TdxModule.eeqAcceptLevel(eeq));
+        assertEquals(TdxAbi.EEQ_ACCEPT, TdxAbi.eeqType(eeq));
+        assertEquals(1, TdxAbi.eeqAcceptLevel(eeq));
         // a 4K accept inside a PENDING 2M leaf: the module does not answer SIZE_MISMATCH but exits to the host
         aug2m(f);
         assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(M2 + 5 * PAGE, 0), true));
         eeq = f.m.extExitQualification(0);
-        assertEquals(TdxModule.EEQ_ACCEPT, TdxModule.eeqType(eeq));
-        assertEquals(0, TdxModule.eeqAcceptLevel(eeq));
+        assertEquals(TdxAbi.EEQ_ACCEPT, TdxAbi.eeqType(eeq));
+        assertEquals(0, TdxAbi.eeqAcceptLevel(eeq));
         assertFalse(f.m.inGuest(0));
         assertEquals(SeptState.PENDING, f.state(M2, 1), "an exit changes nothing");
         // a plain access to the PENDING page is a PENDING_EPT_VIOLATION exit, and a plain miss has no type
-        assertEquals(TdxModule.G_PENDING_EXIT, f.m.guestTranslate(0, (M2 >>> 12) + 5, false, true));
-        assertEquals(TdxModule.EEQ_PENDING_EPT_VIOLATION, TdxModule.eeqType(f.m.extExitQualification(0)));
-        assertEquals(TdxModule.G_EPT_VIOLATION, f.m.guestTranslate(0, (3 * M2) >>> 12, false, true));
-        assertEquals(TdxModule.EEQ_NONE, f.m.extExitQualification(0));
+        assertEquals(TdxAbi.G_PENDING_EXIT, f.m.guestTranslate(0, (M2 >>> 12) + 5, false, true));
+        assertEquals(TdxAbi.EEQ_PENDING_EPT_VIOLATION, TdxAbi.eeqType(f.m.extExitQualification(0)));
+        assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(0, (3 * M2) >>> 12, false, true));
+        assertEquals(TdxAbi.EEQ_NONE, f.m.extExitQualification(0));
     }
 
     @Test
@@ -124,7 +124,7 @@ class HugePageLeavesTest {
         ok(f.m.tdhMemRangeBlock(rcx(M2, 1), f.tdr, null));
         assertEquals(SeptState.BLOCKED, f.state(M2, 1));
         assertEquals(f.m.tdEpoch(), Pamt.bepoch(f.m.pamtEntry(big >>> 12)), "BLOCK stamps the 2M page's entry");
-        assertEquals(TdxModule.G_EPT_VIOLATION, f.m.guestTranslate(0, (M2 >>> 12) + 3, false, true));
+        assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(0, (M2 >>> 12) + 3, false, true));
         assertStatus(op(TDX_TLB_TRACKING_NOT_DONE, OPERAND_RCX), f.m.tdhMemPageRemove(rcx(M2, 1), f.tdr, null));
         ok(f.m.tdhMemTrack(f.tdr));
         long before = f.m.chldcnt();
@@ -135,7 +135,7 @@ class HugePageLeavesTest {
         // every 4K frame of it is NDA with the TD's dirty lines until a WBINVD of that 4K page with the HKID
         for (long i = 0; i < 512; i++)
             assertEquals(Fixture.HKID, f.m.dirtyKeyId((big >>> 12) + i));
-        long keyed = (long) Fixture.HKID << TdxModule.KEYID_SHIFT;
+        long keyed = (long) Fixture.HKID << TdxAbi.KEYID_SHIFT;
         ok(f.m.tdhPhymemPageWbinvd(big | keyed));
         assertEquals(-1, f.m.dirtyKeyId(big >>> 12));
         assertEquals(Fixture.HKID, f.m.dirtyKeyId((big >>> 12) + 1), "WBINVD covers one 4K page");
@@ -156,13 +156,13 @@ class HugePageLeavesTest {
         long sept = f.page(), before = f.m.chldcnt();
         ok(f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr, sept, null));
         assertEquals(SeptState.NL_MAPPED, f.state(M2, 1));
-        assertEquals(sept, TdxModule.hpaOf(f.m.lookup(M2 >>> 12, 1)));
+        assertEquals(sept, TdxAbi.hpaOf(f.m.lookup(M2 >>> 12, 1)));
         assertEquals(before + 1, f.m.chldcnt(), "the new S-EPT page is the TD's; the 512 pages stay counted");
         assertEquals(Pamt.PT_EPT, Pamt.type(f.m.pamtEntry(sept >>> 12)));
         for (long i = 0; i < 512; i++) {
             long gpa = M2 + i * PAGE;
             assertEquals(SeptState.MAPPED, f.state(gpa, 0), "no UNBLOCK: the pieces are MAPPED already");
-            assertEquals(big + i * PAGE, TdxModule.hpaOf(f.m.lookup(gpa >>> 12, 0)));
+            assertEquals(big + i * PAGE, TdxAbi.hpaOf(f.m.lookup(gpa >>> 12, 0)));
             long e = f.m.pamtEntry((big >>> 12) + i);
             assertEquals(Pamt.PT_REG, Pamt.type(e));
             assertEquals(Pamt.SIZE_4K, Pamt.size(e));
@@ -255,7 +255,7 @@ class HugePageLeavesTest {
         java.util.Map<String, Object> plain = org.tdplab.mmu.api.backend.SnapshotCodec.encode(1, f.m.saveState());
         ModuleState decoded = org.tdplab.mmu.api.backend.SnapshotCodec.decode(plain, 1, ModuleState.class);
         TdxModule copy = TdxModule.loadState(decoded, f.frames, Contention.none());
-        assertEquals(SeptState.MAPPED, TdxModule.stateOf(copy.lookup(M2 >>> 12, 1)));
+        assertEquals(SeptState.MAPPED, TdxAbi.stateOf(copy.lookup(M2 >>> 12, 1)));
         java.util.List<String> problems = new java.util.ArrayList<>();
         copy.check(problems);
         assertEquals(java.util.List.of(), problems);

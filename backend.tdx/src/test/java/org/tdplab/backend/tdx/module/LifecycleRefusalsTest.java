@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
  */
 class LifecycleRefusalsTest {
     final Map<Long, Long> memory = new HashMap<>();
-    final TdxModule m = new TdxModule(TdxModule.Version.V1_5, 1, new TdxModule.Frames() {
+    final TdxModule m = new TdxModule(TdxAbi.Version.V1_5, 1, new TdxModule.Frames() {
         @Override
         public long read(long pfn) {
             return memory.getOrDefault(pfn, 0L);
@@ -46,9 +46,9 @@ class LifecycleRefusalsTest {
     void theTdIsBuiltInItsOrderOnly() {
         long tdr = page(), other = page();
         assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RDX), m.tdhMngCreate(tdr, 0));
-        assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RDX), m.tdhMngCreate(tdr, TdxModule.MAX_HKID + 1));
+        assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RDX), m.tdhMngCreate(tdr, TdxAbi.MAX_HKID + 1));
         assertStatus(withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX), m.tdhMngKeyConfig(tdr));
-        ok(m.tdhMngCreate(tdr, TdxModule.MAX_HKID));
+        ok(m.tdhMngCreate(tdr, TdxAbi.MAX_HKID));
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, m.tdhMngCreate(other, 3));
 
         // the TDR operand: bits outside the HPA, another page
@@ -63,9 +63,9 @@ class LifecycleRefusalsTest {
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, m.tdhMngKeyConfig(tdr));
 
         assertStatus(TDX_TDCS_NOT_ALLOCATED, m.tdhMngInit(tdr, 48, 0));
-        for (int i = 0; i < TdxModule.TDCS_PAGES; i++) {
+        for (int i = 0; i < TdxAbi.TDCS_PAGES; i++) {
             ok(m.tdhMngAddcx(page(), tdr));
-            if (i < TdxModule.TDCS_PAGES - 1)
+            if (i < TdxAbi.TDCS_PAGES - 1)
                 assertStatus(TDX_TDCS_NOT_ALLOCATED, m.tdhMngInit(tdr, 48, 0));
         }
         assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RCX), m.tdhMngAddcx(page(), tdr));
@@ -81,7 +81,7 @@ class LifecycleRefusalsTest {
         assertStatus(withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RDX), m.tdhVpAddcx(page(), other));
         assertStatus(withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RDX), m.tdhVpAddcx(page(), vp | 1L << 60));
         assertStatus(withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX), m.tdhVpInit(other));
-        for (int i = 0; i < TdxModule.VP_TDCX_PAGES; i++) {
+        for (int i = 0; i < TdxAbi.VP_TDCX_PAGES; i++) {
             assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RCX), m.tdhVpInit(vp));
             ok(m.tdhVpAddcx(page(), vp));
         }

@@ -18,11 +18,11 @@ class LifecycleTest {
     @Test
     void buildGivesAnInitializedTdOwningItsControlPages() {
         Fixture f = new Fixture();
-        assertEquals(TdxModule.LC_KEYS_CONFIGURED, f.m.lifecycle());
-        assertEquals(TdxModule.OP_INITIALIZED, f.m.opState());
+        assertEquals(TdxAbi.LC_KEYS_CONFIGURED, f.m.lifecycle());
+        assertEquals(TdxAbi.OP_INITIALIZED, f.m.opState());
         assertEquals(Fixture.HKID, f.m.hkid());
         assertEquals(1, f.m.tdEpoch());
-        assertEquals(TdxModule.TDCS_PAGES + 2 * (1 + TdxModule.VP_TDCX_PAGES), f.m.chldcnt());
+        assertEquals(TdxAbi.TDCS_PAGES + 2 * (1 + TdxAbi.VP_TDCX_PAGES), f.m.chldcnt());
         assertEquals(Pamt.PT_TDR, Pamt.type(f.m.pamtEntry(f.tdr >>> 12)));
         assertEquals(Pamt.PT_TDVPR, Pamt.type(f.m.pamtEntry(f.tdvpr.get(0) >>> 12)));
         assertEquals(Pamt.PT_TDCX, Pamt.type(f.m.pamtEntry(f.controlPages.get(0) >>> 12)));
@@ -32,7 +32,7 @@ class LifecycleTest {
     @Test
     void mngCreateChecksItsOperands() {
         Fixture f = new Fixture();
-        TdxModule m = new TdxModule(TdxModule.Version.V1_5, 1, f.frames, Contention.none(), Fixture.TDMR_LIMIT);
+        TdxModule m = new TdxModule(TdxAbi.Version.V1_5, 1, f.frames, Contention.none(), Fixture.TDMR_LIMIT);
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), m.tdhMngCreate(f.page() | 0x10, 1));
         assertStatus(op(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_RCX), m.tdhMngCreate(Fixture.TDMR_LIMIT << 12, 1));
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RDX), m.tdhMngCreate(f.page(), 0));
@@ -40,14 +40,14 @@ class LifecycleTest {
         ok(m.tdhMngCreate(tdr, 7));
         assertStatus(op(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX), m.tdhMngCreate(tdr, 8));
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, m.tdhMngCreate(f.page(), 8));
-        assertEquals(TdxModule.LC_HKID_ASSIGNED, m.lifecycle());
+        assertEquals(TdxAbi.LC_HKID_ASSIGNED, m.lifecycle());
     }
 
     /** Each S-EPT leaf checks, in order: the TDR, fatal, keys configured, TDCS allocated, the OP_STATE. */
     @Test
     void commonChecksInOrder() {
         Fixture f = new Fixture();
-        TdxModule m = new TdxModule(TdxModule.Version.V1_5, 1, f.frames, Contention.none(), Fixture.TDMR_LIMIT);
+        TdxModule m = new TdxModule(TdxAbi.Version.V1_5, 1, f.frames, Contention.none(), Fixture.TDMR_LIMIT);
         long tdr = f.page();
         long gpa = rcx(0, 3);
         // no TD yet: the handle names no TDR
@@ -60,7 +60,7 @@ class LifecycleTest {
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, m.tdhMngKeyConfig(tdr));
         assertStatus(TDX_TDCS_NOT_ALLOCATED, m.tdhMemSeptAdd(gpa, tdr, f.page(), null));
         assertStatus(TDX_TDCS_NOT_ALLOCATED, m.tdhMngInit(tdr, 48, 0));
-        for (int i = 0; i < TdxModule.TDCS_PAGES; i++)
+        for (int i = 0; i < TdxAbi.TDCS_PAGES; i++)
             ok(m.tdhMngAddcx(f.page(), tdr));
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), m.tdhMngAddcx(f.page(), tdr));
         // UNINITIALIZED allows no S-EPT leaf
@@ -82,7 +82,7 @@ class LifecycleTest {
         Fixture f = new Fixture();
         f.add(0, 1);
         f.finalizeTd();
-        assertEquals(TdxModule.OP_RUNNABLE, f.m.opState());
+        assertEquals(TdxAbi.OP_RUNNABLE, f.m.opState());
         assertStatus(TDX_OP_STATE_INCORRECT, f.m.tdhMemPageAdd(0x1000, f.tdr, f.page(), f.page(), null));
         assertStatus(TDX_OP_STATE_INCORRECT, f.m.tdhMrExtend(0, f.tdr, null));
         assertStatus(TDX_OP_STATE_INCORRECT, f.m.tdhMrFinalize(f.tdr));
@@ -93,15 +93,15 @@ class LifecycleTest {
 
     @Test
     void finalizeNeedsAVcpu() {
-        Fixture f = new Fixture(TdxModule.Version.V1_5, 48, 0, 0, Contention.none());
+        Fixture f = new Fixture(TdxAbi.Version.V1_5, 48, 0, 0, Contention.none());
         assertStatus(op(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX), f.m.tdhMrFinalize(f.page()));
         assertStatus(TDX_NO_VCPUS, f.m.tdhMrFinalize(f.tdr));
-        assertEquals(TdxModule.OP_INITIALIZED, f.m.opState());
+        assertEquals(TdxAbi.OP_INITIALIZED, f.m.opState());
     }
 
     @Test
     void vcpuCreationChecks() {
-        Fixture f = new Fixture(TdxModule.Version.V1_5, 48, 0, 1, Contention.none());
+        Fixture f = new Fixture(TdxAbi.Version.V1_5, 48, 0, 1, Contention.none());
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdhVpCreate(f.page(), f.tdr)); // MAX_VCPUS is 1
         long vp = f.tdvpr.get(0);
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdhVpAddcx(f.page(), vp));
@@ -116,19 +116,19 @@ class LifecycleTest {
         long sept = f.page();
         ok(f.m.tdhMemSeptAdd(rcx(0, 3), f.tdr, sept, null));
         f.finalizeTd();
-        assertEquals(TdxModule.G_EPT_VIOLATION, f.m.guestTranslate(0, 0, false, true)); // enters, exits
+        assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(0, 0, false, true)); // enters, exits
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, f.m.tdhPhymemPageReclaim(sept, null));
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, f.m.tdhMngKeyFreeid(f.tdr));
         for (long vp : f.tdvpr)
             ok(f.m.tdhVpFlush(vp));
         ok(f.m.tdhMngVpflushdone(f.tdr));
-        assertEquals(TdxModule.LC_BLOCKED, f.m.lifecycle());
+        assertEquals(TdxAbi.LC_BLOCKED, f.m.lifecycle());
         // no S-EPT leaf once the TD is blocked
         assertStatus(TDX_TD_KEYS_NOT_CONFIGURED, f.m.tdhMemRangeBlock(rcx(0, 3), f.tdr, null));
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, f.m.tdhMngVpflushdone(f.tdr));
         ok(f.m.tdhPhymemCacheWb());
         ok(f.m.tdhMngKeyFreeid(f.tdr));
-        assertEquals(TdxModule.LC_TEARDOWN, f.m.lifecycle());
+        assertEquals(TdxAbi.LC_TEARDOWN, f.m.lifecycle());
         assertEquals(0, f.m.hkid());
         assertStatus(TDX_TD_ASSOCIATED_PAGES_EXIST, f.m.tdhPhymemPageReclaim(f.tdr, null));
         ok(f.m.tdhPhymemPageReclaim(sept, f.regs));
@@ -143,10 +143,10 @@ class LifecycleTest {
         assertEquals(0, f.m.chldcnt());
         ok(f.m.tdhPhymemPageReclaim(f.tdr, f.regs));
         assertEquals(Pamt.PT_TDR, f.regs.rcx);
-        assertEquals(TdxModule.LC_NONE, f.m.lifecycle());
+        assertEquals(TdxAbi.LC_NONE, f.m.lifecycle());
         // the module wrote the TDR with its global KeyID: that WBINVD empties the PAMT
-        assertEquals(TdxModule.GLOBAL_KEYID, f.m.dirtyKeyId(f.tdr >>> 12));
-        ok(f.m.tdhPhymemPageWbinvd(f.tdr | ((long) TdxModule.GLOBAL_KEYID << TdxModule.KEYID_SHIFT)));
+        assertEquals(TdxAbi.GLOBAL_KEYID, f.m.dirtyKeyId(f.tdr >>> 12));
+        ok(f.m.tdhPhymemPageWbinvd(f.tdr | ((long) TdxAbi.GLOBAL_KEYID << TdxAbi.KEYID_SHIFT)));
         assertTrue(f.m.pamtEmpty());
     }
 
@@ -155,7 +155,7 @@ class LifecycleTest {
         Fixture f = new Fixture();
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdhPhymemPageReclaim(f.tdr | 0x800, null));
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX),
-                f.m.tdhPhymemPageReclaim(f.tdr | (1L << TdxModule.KEYID_SHIFT), null));
+                f.m.tdhPhymemPageReclaim(f.tdr | (1L << TdxAbi.KEYID_SHIFT), null));
         assertStatus(op(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_RCX),
                 f.m.tdhPhymemPageReclaim(Fixture.TDMR_LIMIT << 12, null));
         assertStatus(op(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX), f.m.tdhPhymemPageReclaim(f.page(), null));

@@ -33,12 +33,12 @@ class PromoteDemoteTest {
     void promoteMergesUniformChildren() {
         Fixture f = new Fixture();
         long base = addContiguous(f);
-        long pt = TdxModule.hpaOf(f.m.lookup(M2 >>> 12, 1));
+        long pt = TdxAbi.hpaOf(f.m.lookup(M2 >>> 12, 1));
         long before = f.m.chldcnt();
         ok(f.m.tdhMemPagePromote(rcx(M2, 1), f.tdr, f.regs));
         assertEquals(pt, f.regs.rcx);
         assertEquals(SeptState.MAPPED, f.state(M2, 1));
-        assertEquals(base, TdxModule.hpaOf(f.m.lookup(M2 >>> 12, 1)));
+        assertEquals(base, TdxAbi.hpaOf(f.m.lookup(M2 >>> 12, 1)));
         assertEquals(before - 1, f.m.chldcnt());
         long pamt = f.m.pamtEntry(base >>> 12);
         assertEquals(Pamt.PT_REG, Pamt.type(pamt));
@@ -98,7 +98,7 @@ class PromoteDemoteTest {
         ok(f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr, page, null));
         assertEquals(SeptState.NL_MAPPED, f.state(M2, 1));
         assertEquals(SeptState.PENDING, f.state(M2 + 0x5000, 0), "the pieces are unblocked PENDING leaves");
-        assertEquals(big + 0x5000, TdxModule.hpaOf(f.m.lookup((M2 + 0x5000) >>> 12, 0)));
+        assertEquals(big + 0x5000, TdxAbi.hpaOf(f.m.lookup((M2 + 0x5000) >>> 12, 0)));
         assertEquals(before + 1, f.m.chldcnt());
         assertEquals(Pamt.SIZE_4K, Pamt.size(f.m.pamtEntry((big >>> 12) + 5)));
         assertTrue(f.violations().isEmpty(), f.violations().toString());

@@ -23,7 +23,7 @@ class RemovalLeavesTest {
 
     /** Runnable, image page at 0 (MAPPED), vCPU 0 inside the TD. */
     private static Fixture running(Contention c) {
-        Fixture f = new Fixture(TdxModule.Version.V1_5, 48, TdxModule.ATTR_SEPT_VE_DISABLE, 2, c);
+        Fixture f = new Fixture(TdxAbi.Version.V1_5, 48, TdxAbi.ATTR_SEPT_VE_DISABLE, 2, c);
         f.add(0, 1);
         f.finalizeTd();
         f.enter(0, 0);
@@ -33,11 +33,11 @@ class RemovalLeavesTest {
     @Test
     void blockStampsTheEpochAndHidesTheEntry() {
         Fixture f = running(Contention.none());
-        long hpa = TdxModule.hpaOf(f.m.lookup(0, 0));
+        long hpa = TdxAbi.hpaOf(f.m.lookup(0, 0));
         ok(f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
         assertEquals(SeptState.BLOCKED, f.state(0, 0));
         assertEquals(f.m.tdEpoch(), Pamt.bepoch(f.m.pamtEntry(hpa >>> 12)));
-        assertEquals(TdxModule.G_EPT_VIOLATION, f.m.guestTranslate(1, 0, false, true), "new walks miss it");
+        assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(1, 0, false, true), "new walks miss it");
         assertStatus(TDX_GPA_RANGE_ALREADY_BLOCKED, f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
         assertFalse(TdxStatus.isError(TDX_GPA_RANGE_ALREADY_BLOCKED));
         f.aug(PAGE);
@@ -91,7 +91,7 @@ class RemovalLeavesTest {
     @Test
     void removeWhileRunningNeedsBlockAndTracking() {
         Fixture f = running(Contention.none());
-        long hpa = TdxModule.hpaOf(f.m.lookup(0, 0));
+        long hpa = TdxAbi.hpaOf(f.m.lookup(0, 0));
         assertStatus(op(TDX_GPA_RANGE_NOT_BLOCKED, OPERAND_RCX), f.m.tdhMemPageRemove(rcx(0, 0), f.tdr, f.regs));
         assertEquals(SeptState.publicValue(SeptState.MAPPED), (int) (f.regs.rdx >>> 8));
         ok(f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
@@ -108,9 +108,9 @@ class RemovalLeavesTest {
         assertEquals(Pamt.PT_NDA, Pamt.type(f.m.pamtEntry(hpa >>> 12)));
         // the page still holds the TD's dirty lines: only a WBINVD with the HKID clears them
         assertEquals(Fixture.HKID, f.m.dirtyKeyId(hpa >>> 12));
-        ok(f.m.tdhPhymemPageWbinvd(hpa | (6L << TdxModule.KEYID_SHIFT)));
+        ok(f.m.tdhPhymemPageWbinvd(hpa | (6L << TdxAbi.KEYID_SHIFT)));
         assertEquals(Fixture.HKID, f.m.dirtyKeyId(hpa >>> 12), "another KeyID flushes nothing");
-        ok(f.m.tdhPhymemPageWbinvd(hpa | ((long) Fixture.HKID << TdxModule.KEYID_SHIFT)));
+        ok(f.m.tdhPhymemPageWbinvd(hpa | ((long) Fixture.HKID << TdxAbi.KEYID_SHIFT)));
         assertEquals(-1, f.m.dirtyKeyId(hpa >>> 12));
         assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
@@ -193,7 +193,7 @@ class RemovalLeavesTest {
     void septRemoveNeedsAnEmptyBlockedTrackedPage() {
         Fixture f = new Fixture();
         f.add(0, 1);
-        long pt = TdxModule.hpaOf(f.m.lookup(0, 1));
+        long pt = TdxAbi.hpaOf(f.m.lookup(0, 1));
         assertStatus(op(TDX_EPT_PAGE_NOT_FREE, OPERAND_RCX), f.m.tdhMemSeptRemove(rcx(0, 1), f.tdr, null));
         assertStatus(op(TDX_EPT_ENTRY_STATE_INCORRECT, OPERAND_RCX), f.m.tdhMemSeptRemove(rcx(0x200000, 1), f.tdr,
                 null));
