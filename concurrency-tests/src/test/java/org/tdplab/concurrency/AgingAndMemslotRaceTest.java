@@ -63,11 +63,7 @@ class AgingAndMemslotRaceTest {
     /** A memslot moves while vCPUs fault in it and in another slot, and the VMM prefaults the moving one. */
     @ConcurrencyTest(iterations = 60)
     void faultsAgainstMemslotMove() throws Exception {
-        Lab lab = new Lab();
-        Vm vm = lab.vm("default", 2, Map.of());
-        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_4K);
-        Lab.slot(vm, 1, M2, M2, PageSize.SIZE_4K);
-        vm.access(0, Access.WRITE, M2, K4, Encoding.CURRENT, 1);
+        Vm vm = twoSlotsOnePageWritten();
         Lab.parallel(() -> vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2),
                 () -> prefaultOrRetryLater(vm, 1, M2 + K4),
                 () -> vm.moveMemslot(1, 4 * M2));
@@ -77,11 +73,7 @@ class AgingAndMemslotRaceTest {
     /** A memslot is deleted and added back while vCPUs fault in it (the fault retries while it is invalid). */
     @ConcurrencyTest(iterations = 60)
     void faultsAgainstMemslotDeleteAndAdd() throws Exception {
-        Lab lab = new Lab();
-        Vm vm = lab.vm("default", 2, Map.of());
-        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_4K);
-        Lab.slot(vm, 1, M2, M2, PageSize.SIZE_4K);
-        vm.access(0, Access.WRITE, M2, K4, Encoding.CURRENT, 1);
+        Vm vm = twoSlotsOnePageWritten();
         Lab.parallel(() -> vm.access(0, Access.WRITE, M2 + K4, K4, Encoding.CURRENT, 2),
                 () -> vm.access(1, Access.READ, 0, K4, Encoding.CURRENT, 0),
                 () -> {
@@ -89,6 +81,15 @@ class AgingAndMemslotRaceTest {
                     vm.addMemslot(1, M2, M2, Set.of(), PageSize.SIZE_4K);
                 });
         Lab.assertConsistent(vm);
+    }
+
+    /** A default VM with two 2M memslots and the first page of the second one written. */
+    private static Vm twoSlotsOnePageWritten() {
+        Vm vm = new Lab().vm("default", 2, Map.of());
+        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        Lab.slot(vm, 1, M2, M2, PageSize.SIZE_4K);
+        vm.access(0, Access.WRITE, M2, K4, Encoding.CURRENT, 1);
+        return vm;
     }
 
     /**

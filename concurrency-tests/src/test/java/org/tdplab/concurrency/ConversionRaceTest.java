@@ -26,11 +26,7 @@ import org.tdplab.mmu.api.backend.VerbArgs;
 class ConversionRaceTest {
     @ConcurrencyTest(iterations = 60)
     void attributeFlipAgainstAccesses() throws Exception {
-        Lab lab = new Lab();
-        Vm vm = lab.vm("sw_protected", 2, Map.of());
-        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
-        vm.setMemoryAttributes(0, 2 * K4, true);
-        vm.access(0, Access.WRITE, 0, 2 * K4, Encoding.CURRENT, 1);
+        Vm vm = swProtectedWithPrivatePages(2);
         Lab.parallel(() -> vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2),
                 () -> vm.access(1, Access.WRITE, 2 * K4, K4, Encoding.CURRENT, 3),
                 () -> {
@@ -42,15 +38,20 @@ class ConversionRaceTest {
 
     @ConcurrencyTest(iterations = 60)
     void punchHoleAgainstFaults() throws Exception {
-        Lab lab = new Lab();
-        Vm vm = lab.vm("sw_protected", 2, Map.of());
-        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
-        vm.setMemoryAttributes(0, 4 * K4, true);
-        vm.access(0, Access.WRITE, 0, 4 * K4, Encoding.CURRENT, 1);
+        Vm vm = swProtectedWithPrivatePages(4);
         Lab.parallel(() -> vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2),
                 () -> vm.access(1, Access.READ, 3 * K4, K4, Encoding.CURRENT, 0),
                 () -> vm.punchHole(K4, 2 * K4));
         Lab.assertConsistent(vm);
+    }
+
+    /** A sw_protected VM with a guest_memfd memslot whose first {@code pages} pages are private and written. */
+    private static Vm swProtectedWithPrivatePages(int pages) {
+        Vm vm = new Lab().vm("sw_protected", 2, Map.of());
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, pages * K4, true);
+        vm.access(0, Access.WRITE, 0, pages * K4, Encoding.CURRENT, 1);
+        return vm;
     }
 
     @ConcurrencyTest(iterations = 60)
