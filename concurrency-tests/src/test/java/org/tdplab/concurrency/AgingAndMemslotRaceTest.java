@@ -5,7 +5,6 @@ import static org.tdplab.concurrency.Lab.K4;
 import static org.tdplab.concurrency.Lab.M2;
 
 import java.util.Map;
-import java.util.Set;
 
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.pastalab.fray.junit.junit5.FrayTestExtension;
@@ -67,19 +66,6 @@ class AgingAndMemslotRaceTest {
         Lab.parallel(() -> vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2),
                 () -> prefaultOrRetryLater(vm, 1, M2 + K4),
                 () -> vm.moveMemslot(1, 4 * M2));
-        Lab.assertConsistent(vm);
-    }
-
-    /** A memslot is deleted and added back while vCPUs fault in it (the fault retries while it is invalid). */
-    @ConcurrencyTest(iterations = 60)
-    void faultsAgainstMemslotDeleteAndAdd() throws Exception {
-        Vm vm = twoSlotsOnePageWritten();
-        Lab.parallel(() -> vm.access(0, Access.WRITE, M2 + K4, K4, Encoding.CURRENT, 2),
-                () -> vm.access(1, Access.READ, 0, K4, Encoding.CURRENT, 0),
-                () -> {
-                    vm.deleteMemslot(1);
-                    vm.addMemslot(1, M2, M2, Set.of(), PageSize.SIZE_4K);
-                });
         Lab.assertConsistent(vm);
     }
 

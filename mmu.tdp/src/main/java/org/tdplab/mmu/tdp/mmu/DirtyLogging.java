@@ -43,6 +43,17 @@ public final class DirtyLogging {
      * instead. Flushes when a leaf lost W, or always with {@code forceFlush}.
      */
     public void writeProtect(long start, long end, boolean forceFlush) {
+        writeProtect(start, end, null, forceFlush);
+    }
+
+    /**
+     * {@link #writeProtect(long, long, boolean)} for {@code KVM_GET_DIRTY_LOG}/{@code KVM_CLEAR_DIRTY_LOG}: with
+     * D-bit logging only the 4K leaves of the pages just reported ({@code logged}: one bit per page from
+     * {@code start}) lose D, as {@code kvm_tdp_mmu_clear_dirty_pt_masked} walks only the mask. A page the guest
+     * dirtied after the harvest keeps D (the log reports it next time); clearing it too would lose that write from
+     * the log, and without a flush leave a vCPU's writable TLB entry over a clean leaf (invariant 21).
+     */
+    public void writeProtect(long start, long end, long[] logged, boolean forceFlush) {
         boolean flush = forceFlush;
         // with D-bit logging 4K leaves only lose D (no flush needed for that alone); huge leaves are write-protected
         boolean dirtyBits = mmu.caps.dirtyLogByDirtyBit();
@@ -55,7 +66,7 @@ public final class DirtyLogging {
                         continue;
                     if (dirtyBits && it.level == Spte.PG_LEVEL_4K) {
                         // kvm_tdp_mmu_clear_dirty_pt_masked with a page-modification log: D off, W stays
-                        if ((it.oldSpte & Spte.DIRTY) != 0)
+                        if ((it.oldSpte & Spte.DIRTY) != 0 && (logged == null || isSet(logged, it.gfn - start)))
                             mmu.setSpte(it, Spte.clearDirty(it.oldSpte));
                         continue;
                     }
@@ -70,5 +81,9 @@ public final class DirtyLogging {
         } finally {
             mmu.lock.writeUnlock();
         }
+    }
+
+    private static boolean isSet(long[] bits, long index) {
+        return (bits[(int) (index >>> 6)] & (1L << index)) != 0;
     }
 }

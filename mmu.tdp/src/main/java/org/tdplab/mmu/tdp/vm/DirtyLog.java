@@ -92,7 +92,7 @@ final class DirtyLog {
                 boolean any = false;
                 for (long word : bitmap)
                     any |= word != 0;
-                mmu.dirtyLog.writeProtect(slot.baseGfn(), slot.endGfn(), any);
+                mmu.dirtyLog.writeProtect(slot.baseGfn(), slot.endGfn(), bitmap, any);
                 return bitmap;
             } finally {
                 mmu.lock.writeUnlock();
@@ -124,15 +124,18 @@ final class DirtyLog {
             mmu.lock.writeLock();
             try {
                 boolean any = false;
+                long[] cleared = new long[(int) ((npages + 63) >>> 6)];
                 for (long gfn = r[0]; gfn < r[1]; gfn += 64) {
                     long pages = Math.min(64, r[1] - gfn);
-                    any |= slot.getAndClearDirty(gfn, pages == 64 ? -1L : (1L << pages) - 1) != 0;
+                    long word = slot.getAndClearDirty(gfn, pages == 64 ? -1L : (1L << pages) - 1);
+                    cleared[(int) ((gfn - r[0]) >>> 6)] = word;
+                    any |= word != 0;
                 }
                 // kvm_arch_mmu_enable_log_dirty_pt_masked with initially-set: the huge pages of the range are split
                 // (eager splitting) now, the first time they are cleared; the protection covers what stays huge
                 if (any && manualInitSet(id) && logOptions.get(id).eagerSplit())
                     mmu.hugePages.split(r[0], r[1]);
-                mmu.dirtyLog.writeProtect(r[0], r[1], any);
+                mmu.dirtyLog.writeProtect(r[0], r[1], cleared, any);
             } finally {
                 mmu.lock.writeUnlock();
             }
