@@ -165,6 +165,48 @@ class RcuTest {
         }
     }
 
+    /** Only the outermost exit of a nested section ends the grace period and wakes a parked synchronize. */
+    @Test
+    void aNestedExitDoesNotEndTheGracePeriod() throws Exception {
+        CountDownLatch inside = new CountDownLatch(1), innerLeft = new CountDownLatch(1);
+        CountDownLatch releaseInner = new CountDownLatch(1), releaseOuter = new CountDownLatch(1);
+        Thread reader = new Thread(() -> {
+            rcu.readLock();
+            rcu.readLock();
+            inside.countDown();
+            try {
+                releaseInner.await();
+                rcu.readUnlock();
+                innerLeft.countDown();
+                releaseOuter.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                rcu.readUnlock();
+            }
+        });
+        reader.start();
+        assertTrue(inside.await(5, TimeUnit.SECONDS));
+        int t = pool.alloc(1, 0, 0);
+        rcu.callRcu(t);
+        CountDownLatch done = new CountDownLatch(1);
+        Thread waiter = new Thread(() -> {
+            rcu.synchronize();
+            done.countDown();
+        });
+        waiter.start();
+        releaseInner.countDown();
+        assertTrue(innerLeft.await(5, TimeUnit.SECONDS));
+        assertFalse(done.await(100, TimeUnit.MILLISECONDS), "synchronize returned after an inner exit");
+        assertTrue(pool.isLive(t));
+        releaseOuter.countDown();
+        assertTrue(done.await(5, TimeUnit.SECONDS), "the outermost exit did not wake synchronize");
+        waiter.join();
+        reader.join();
+        assertFalse(pool.isLive(t));
+        assertEquals(0, rcu.pendingFrees());
+    }
+
     @Test
     void synchronizeWithoutReadersReturns() {
         rcu.synchronize();
