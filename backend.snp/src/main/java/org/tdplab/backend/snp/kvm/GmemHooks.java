@@ -58,6 +58,13 @@ final class GmemHooks {
         }
     }
 
+    /**
+     * guest_memfd's {@code filemap_invalidate_lock}: a punch's invalidation (taken exclusive in the kernel) and a
+     * fault's preparation (taken shared, the folio lock ordering two prepares of one folio) never interleave; without
+     * it a prepare could make a 2M region private between an invalidation's look at the RMP and its PSMASH.
+     */
+    private final Object filemapInvalidateLock = new Object();
+
     void populating(boolean on) {
         populating = on ? Thread.currentThread() : null;
     }
@@ -71,9 +78,11 @@ final class GmemHooks {
             return;
         }
         long n = 1L << order;
-        for (long off = 0; off < n;) {
-            prepareOne(pfn + off, gfn + off, order);
-            off += rmp.privateLevel(pfn + off) == 2 && ((pfn + off) & (PAGES_2M - 1)) == 0 ? PAGES_2M : 1;
+        synchronized (filemapInvalidateLock) {
+            for (long off = 0; off < n;) {
+                prepareOne(pfn + off, gfn + off, order);
+                off += rmp.privateLevel(pfn + off) == 2 && ((pfn + off) & (PAGES_2M - 1)) == 0 ? PAGES_2M : 1;
+            }
         }
     }
 
@@ -111,6 +120,12 @@ final class GmemHooks {
             unprepared.subMap(pfn, true, end, false).entrySet()
                     .removeIf(e -> e.getKey() + (1L << e.getValue()[1]) <= end);
         }
+        synchronized (filemapInvalidateLock) {
+            invalidateLocked(pfn, end, anomalies);
+        }
+    }
+
+    private void invalidateLocked(long pfn, long end, Anomalies anomalies) {
         for (long p = pfn; p < end;) {
             int level = rmp.privateLevel(p);
             if (level == 0) {
@@ -151,7 +166,9 @@ final class GmemHooks {
         }
         if (pfn >= head + (1L << folio[1]))
             return false;
-        prepareOne(pfn, folio[0] + (pfn - head), (int) folio[1]);
+        synchronized (filemapInvalidateLock) {
+            prepareOne(pfn, folio[0] + (pfn - head), (int) folio[1]);
+        }
         return true;
     }
 }
