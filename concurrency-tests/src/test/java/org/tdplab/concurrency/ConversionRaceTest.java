@@ -71,4 +71,21 @@ class ConversionRaceTest {
         });
         Lab.assertConsistent(vm);
     }
+
+    /**
+     * A vCPU's conversion (the KVM_HC_MAP_GPA_RANGE exit, whose attribute change takes slots_lock) against
+     * {@code KVM_TDX_INIT_MEM_REGION} (slots_lock, then the vCPU it populates through). Before the exit dropped the
+     * vCPU mutex the two took the locks in opposite orders and deadlocked (found by {@code soak --type tdx}).
+     */
+    @ConcurrencyTest(iterations = 60)
+    void tdConvertAgainstInitMemRegion() throws Exception {
+        Lab lab = new Lab();
+        Vm vm = lab.vm("tdx", 1, Map.of());
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, M2, true);
+        Lab.parallel(() -> vm.convert(0, false, 8 * K4, K4),
+                () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region",
+                        Map.of("gpa", 0L, "size", 2 * K4), Set.of())));
+        Lab.assertConsistent(vm);
+    }
 }

@@ -70,6 +70,23 @@ public final class VcpuMutex {
             LockSupport.unpark(next);
     }
 
+    /**
+     * Drops the mutex however often the owner holds it (a vCPU ioctl returning to userspace mid-operation) and
+     * returns the count for {@link #relock}.
+     */
+    public int releaseAll() {
+        int held = holds;
+        holds = 1;
+        unlock();
+        return held;
+    }
+
+    /** Takes the mutex again after {@link #releaseAll}, with the count it returned. */
+    public void relock(int held) {
+        lock();
+        holds = held;
+    }
+
     public boolean isHeldByCurrentThread() {
         return OWNER.getAcquire(this) == Thread.currentThread();
     }

@@ -51,23 +51,35 @@ final class Conversions {
                 () -> mapGpaRangeNow(v, toPrivate, gpa, size));
     }
 
+    private void vmmHandlesMapGpaRange(boolean toPrivate, long natural, long size, long[] r) {
+        host.setMemoryAttributes(natural, size, toPrivate);
+        if (mmu.caps.sharedInPlace())
+            return;
+        mem.slotsLock.lock();
+        try {
+            if (toPrivate)
+                host.discardShared(r[0], r[1]);
+            else
+                host.punch(r[0], r[1], false);
+        } finally {
+            mem.slotsLock.unlock();
+        }
+    }
+
     private AccessResult mapGpaRangeNow(Vcpu v, boolean toPrivate, long gpa, long size) {
         if (!mmu.caps.privateMem())
             throw new MmuException(Errno.EINVAL, "VM type %s has no private memory to convert", status.type);
         long natural = mmu.routing.naturalGpa(gpa);
         long[] r = Ranges.gfnRange("convert", natural, size, mmu.caps.maxGfn());
         gate.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
-        host.setMemoryAttributes(natural, size, toPrivate);
-        if (!mmu.caps.sharedInPlace()) {
-            mem.slotsLock.lock();
-            try {
-                if (toPrivate)
-                    host.discardShared(r[0], r[1]);
-                else
-                    host.punch(r[0], r[1], false);
-            } finally {
-                mem.slotsLock.unlock();
-            }
+        // the exit returns from KVM_RUN, which drops vcpu->mutex: the VMM's ioctls take slots_lock on their own, and
+        // holding the vCPU across them would invert the kernel's order (vcpu->mutex, then slots_lock) against a
+        // vCPU ioctl that populates memory under slots_lock (found by soak --type tdx: a deadlock)
+        int held = v.mutex.releaseAll();
+        try {
+            vmmHandlesMapGpaRange(toPrivate, natural, size, r);
+        } finally {
+            v.mutex.relock(held);
         }
         gate.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
         if (status.dead())
