@@ -74,7 +74,7 @@ final class Conversions {
         gate.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
         // the exit returns from KVM_RUN, which drops vcpu->mutex: the VMM's ioctls take slots_lock on their own, and
         // holding the vCPU across them would invert the kernel's order (vcpu->mutex, then slots_lock) against a
-        // vCPU ioctl that populates memory under slots_lock (found by soak --type tdx: a deadlock)
+        // vCPU ioctl that populates memory under slots_lock (a deadlock the soak found)
         int held = v.mutex.releaseAll();
         try {
             vmmHandlesMapGpaRange(toPrivate, natural, size, r);
