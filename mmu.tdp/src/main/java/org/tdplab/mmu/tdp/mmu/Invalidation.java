@@ -49,9 +49,7 @@ public final class Invalidation {
      * that yields can never be outlived by a huge page a racing fault built over part of its range (invariant 16).
      */
     public boolean retry(long snapshot, long start, long end) {
-        if (inProgress > 0 && start < this.end && end > this.start)
-            return true;
-        return seq != snapshot;
+        return inProgress(start, end) || seq != snapshot;
     }
 
     public boolean inProgress(long gfn) {
