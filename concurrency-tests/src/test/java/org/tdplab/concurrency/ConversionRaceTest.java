@@ -88,4 +88,30 @@ class ConversionRaceTest {
                         Map.of("gpa", 0L, "size", 2 * K4), Set.of())));
         Lab.assertConsistent(vm);
     }
+    /**
+     * An SNP guest's 4K rescind inside a 2M RMP page (an RMP fault KVM resolves with PSMASH, {@code
+     * sev_handle_rmp_fault}) against a hole punch of another 4K page of the same 2M folio, whose invalidation
+     * PSMASHes the same entry ({@code sev_gmem_invalidate}); nothing orders the two (found by {@code soak --type
+     * snp}, seeds 20261269 and 20267804).
+     */
+    @ConcurrencyTest(iterations = 60)
+    void snpRescindAgainstPunchInOneHugeFolio() throws Exception {
+        Lab lab = new Lab();
+        Vm vm = lab.vm("snp", 1, Map.of());
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
+        vm.setMemoryAttributes(0, M2, true);
+        vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
+        vm.accept(0, 0, M2, PageSize.SIZE_2M);
+        Lab.parallel(() -> vm.convert(0, false, 5 * K4, K4), () -> vm.punchHole(9 * K4, K4));
+        Lab.assertConsistent(vm);
+    }
+
+    /**
+     * Regression: the interleaving Fray found — the rescind's RMP fault PSMASHed the 2M entry after the punch's
+     * invalidation had read its level, so the invalidation's own PSMASH failed on an entry already split.
+     */
+    @ConcurrencyTest(replay = "src/test/resources/recordings/snp-rmp-fault-vs-punch-psmash")
+    void snpRescindAgainstPunchInOneHugeFolioRecorded() throws Exception {
+        snpRescindAgainstPunchInOneHugeFolio();
+    }
 }

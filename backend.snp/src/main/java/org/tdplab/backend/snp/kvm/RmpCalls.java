@@ -56,10 +56,7 @@ final class RmpCalls {
                         + "retry it forever", pfn, size == SIZE_2M ? "2M" : "4K"));
                 return rc;
             }
-            if ((tries & 63) == 63)
-                Thread.yield();
-            else
-                Thread.onSpinWait();
+            backOff(pfn, tries);
         }
     }
 
@@ -102,11 +99,20 @@ final class RmpCalls {
             ctx.firmwareCall(PSMASH, gfn, LEVEL_2M, codes.name(rc));
             if (rc != codes.failInuse())
                 return rc;
-            if ((tries & 63) == 63)
-                Thread.yield();
-            else
-                Thread.onSpinWait();
+            backOff(pfn, tries);
         }
+    }
+
+    /**
+     * Between two tries of an instruction another CPU holds up: a spin, and every 64th time a wait for the CPU
+     * executing an instruction on that 2M region to finish — what the spin waits for, said so that a scheduler
+     * that controls the threads (Fray) runs that CPU instead of the spinning one.
+     */
+    private void backOff(long pfn, int tries) {
+        if ((tries & 63) == 63)
+            rmp.awaitRegion(pfn);
+        else
+            Thread.onSpinWait();
     }
 
     /** The guest's PVALIDATE of the page at {@code gfn}, which its nested walk translated to {@code pfn}. */

@@ -256,6 +256,13 @@ public final class Rmp {
         }
     }
 
+    /** Waits until no CPU is executing an RMP instruction on the 2M region of {@code pfn}. */
+    public void awaitRegion(long pfn) {
+        ReentrantLock lock = lockOf(pfn);
+        lock.lock();
+        lock.unlock();
+    }
+
     /** Marks a frame as used by a running VMRUN (VMCB, VMSA, AVIC backing page): RMPUPDATE then fails. */
     public void setInUse(long pfn, boolean used) {
         if (used)
