@@ -157,9 +157,10 @@ final class LinuxGuest {
                     return true; // KVM cannot map it (no private backing): nothing validated there
                 continue;
             }
+            long seq = vm.attributeSeq();
             long r = calls.pvalidate(Walk.pfn(w), gfn, size, false);
             if (GuestResult.isNpf(r)) {
-                vm.handleRmpFault(gfn, GuestResult.npfBits(r));
+                vm.handleRmpFault(gfn, GuestResult.npfBits(r), seq);
                 continue;
             }
             if (GuestResult.eax(r) == calls.rmp().codes().failSizeMismatch())

@@ -239,6 +239,7 @@ class SnpKvmTest {
         vm.setMemoryAttributes(0x3000, K4, false);
         s.violationHandled(0, 3, Pferr.GUEST_FINAL | Pferr.PRESENT); // not an RMP fault: nothing to do
         clean(vm);
+        s.violationEntered(0, 3, Pferr.GUEST_RMP);
         s.violationHandled(0, 3, Pferr.GUEST_RMP);
         assertEquals(List.of("snp: unexpected RMP fault (0x80000000) for shared gpa 0x3000"), violations(vm));
         vm.setMemoryAttributes(8 * M2, K4, true); // private, but no memslot: no guest_memfd page
@@ -263,6 +264,21 @@ class SnpKvmTest {
         assertTrue(vm.lookup(0x6000, RootKind.DIRECT).isPresent(), "the mapping stays");
         assertEquals(zaps, vm.stats().getOrDefault("zap_gfn_range", 0L));
         assertEquals(3, violations(vm).size(), violations(vm).toString());
+    }
+
+    @Test
+    void anRmpFaultWhosePageWasMadeSharedAfterTheExitIsNoAnomaly() {
+        Vm vm = running("a");
+        SnpVm s = snp.get("a");
+        long bits = Pferr.GUEST_RMP | Pferr.GUEST_FINAL | Pferr.GUEST_ENC;
+        s.violationEntered(0, 3, bits); // private when the vCPU exited
+        vm.setMemoryAttributes(0x3000, K4, false); // the VMM makes it shared before KVM's handler runs
+        s.violationHandled(0, 3, bits);
+        clean(vm);
+
+        s.violationEntered(0, 3, bits); // shared already when the vCPU exited: KVM cannot explain it
+        s.violationHandled(0, 3, bits);
+        assertReports(violations(vm), "snp: unexpected RMP fault (0x580000000) for shared gpa 0x3000");
     }
 
     @Test
@@ -428,6 +444,7 @@ class SnpKvmTest {
         launchUpdate(vm, 0, 2 * K4); // the rest of the 2M folio stays unprepared
         finish(vm);
         vm.setMemoryAttributes(M2 - K4, K4, false);
+        snp.get("a").violationEntered(0, (M2 - K4) >>> 12, Pferr.GUEST_RMP);
         snp.get("a").violationHandled(0, (M2 - K4) >>> 12, Pferr.GUEST_RMP); // a warning to carry over
         Map<String, Long> before = vm.stats();
         List<String> warnings = violations(vm);
