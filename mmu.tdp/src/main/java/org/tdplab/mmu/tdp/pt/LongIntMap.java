@@ -77,6 +77,11 @@ public final class LongIntMap {
         return size;
     }
 
+    /** Slots in the current table: at least twice the entries and tombstones, a power of two. */
+    int capacity() {
+        return table.keys.length;
+    }
+
     /** Maps {@code key} to {@code value}; returns the previous value or {@code missing}. Caller serializes. */
     public int put(long key, int value) {
         checkKey(key);

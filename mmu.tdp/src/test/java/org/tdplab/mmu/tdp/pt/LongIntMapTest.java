@@ -129,4 +129,36 @@ class LongIntMapTest {
         }
         assertEquals(null, failure.get());
     }
+
+    /** At most half the slots are used (entries and tombstones): a table sized for n holds n without growing. */
+    @Test
+    void growsWhenMoreThanHalfTheSlotsWouldBeUsed() {
+        assertEquals(16, new LongIntMap(8, -1).capacity());
+        assertEquals(32, new LongIntMap(9, -1).capacity());
+        LongIntMap m = new LongIntMap(8, -1);
+        for (int k = 1; k <= 8; k++)
+            m.put(k, k);
+        assertEquals(16, m.capacity(), "8 entries in 16 slots");
+        m.put(9, 9);
+        assertEquals(32, m.capacity(), "the 9th entry doubles the table");
+        for (int k = 1; k <= 9; k++)
+            assertEquals(k, m.get(k));
+    }
+
+    /** Removed keys leave tombstones that count toward growth until a rehash drops them. */
+    @Test
+    void tombstonesCountTowardGrowth() {
+        LongIntMap m = new LongIntMap(8, -1);
+        for (int k = 1; k <= 8; k++)
+            m.put(k, k);
+        for (int k = 1; k <= 4; k++)
+            m.remove(k);
+        assertEquals(16, m.capacity());
+        m.put(100, 1); // 4 live + 4 tombstones + 1 > 8: rehashed, tombstones dropped, same size suffices
+        assertEquals(16, m.capacity());
+        assertEquals(5, m.size());
+        for (int k = 5; k <= 8; k++)
+            assertEquals(k, m.get(k));
+        assertEquals(-1, m.get(1));
+    }
 }

@@ -512,4 +512,60 @@ class RcuTest {
         }
         return ts;
     }
+
+    /** Frees are counted exactly while a reader holds part of the queue, and a long queue grows and drains. */
+    @Test
+    void pendingFreesFollowsPartialReclaimAndALongQueue() throws Exception {
+        Reader older = new Reader().enter();
+        int first = pool.alloc(1, 0, 0);
+        rcu.callRcu(first);
+        Reader newer = new Reader().enter(); // announces after the first table's tag
+        int second = pool.alloc(1, 0, 0);
+        rcu.callRcu(second);
+        assertEquals(2, rcu.pendingFrees());
+        older.leave(); // the first table's grace period ended, the second's did not
+        assertEquals(1, rcu.pendingFrees());
+        assertFalse(pool.isLive(first));
+        assertTrue(pool.isLive(second));
+        int third = pool.alloc(1, 0, 0);
+        rcu.callRcu(third);
+        assertEquals(2, rcu.pendingFrees());
+
+        List<Integer> many = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            int id = pool.alloc(1, 0, 0);
+            many.add(id);
+            rcu.callRcu(id);
+        }
+        assertEquals(202, rcu.pendingFrees());
+        newer.leave();
+        assertEquals(0, rcu.pendingFrees());
+        for (int id : many)
+            assertFalse(pool.isLive(id));
+    }
+
+    /**
+     * Two threads whose ids share a slot of the fast reader table: each finds its own reader, not the one the slot
+     * holds.
+     */
+    @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
+    @Test
+    void threadsSharingAFastSlotKeepTheirOwnSections() throws Exception {
+        rcu.readLock();
+        try {
+            long mine = Thread.currentThread().getId() & 63;
+            AtomicReference<Boolean> seen = new AtomicReference<>();
+            Thread other = null;
+            for (int i = 0; i < 200 && other == null; i++) {
+                Thread t = new Thread(() -> seen.set(rcu.inReadSection()));
+                if ((t.getId() & 63) == mine)
+                    other = t;
+            }
+            other.start();
+            other.join();
+            assertEquals(Boolean.FALSE, seen.get(), "the other thread is not inside this thread's section");
+        } finally {
+            rcu.readUnlock();
+        }
+    }
 }

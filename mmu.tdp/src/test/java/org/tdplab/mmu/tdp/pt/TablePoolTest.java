@@ -82,6 +82,30 @@ class TablePoolTest {
         assertFalse(pool.isLive(0));
         assertFalse(pool.isLive(3));
         assertFalse(pool.isLive(1 << 20));
+        assertFalse(pool.isLive(4 << 6), "the first id past the chunks the pool has");
+    }
+
+    /** {@code refcount_inc_not_zero} under contention: every successful get is one reference more. */
+    @Test
+    void concurrentRootGetsEachTakeOneReference() throws Exception {
+        TablePool pool = new TablePool(TableFrames.sequential(0x1000));
+        int root = pool.alloc(4, 0, TablePool.ROLE_ROOT);
+        pool.setRootCount(root, 1);
+        int perThread = 20_000;
+        Thread[] ts = new Thread[2];
+        java.util.concurrent.atomic.AtomicInteger got = new java.util.concurrent.atomic.AtomicInteger();
+        for (int t = 0; t < ts.length; t++) {
+            ts[t] = new Thread(() -> {
+                for (int i = 0; i < perThread; i++)
+                    if (pool.tryGetRoot(root))
+                        got.incrementAndGet();
+            });
+            ts[t].start();
+        }
+        for (Thread t : ts)
+            t.join();
+        assertEquals(2 * perThread, got.get());
+        assertEquals(1 + 2 * perThread, pool.rootCount(root));
     }
 
     @Test

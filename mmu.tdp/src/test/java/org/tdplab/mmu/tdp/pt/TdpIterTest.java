@@ -375,4 +375,47 @@ class TdpIterTest {
             }
         }
     }
+
+    @Test
+    void startRefusesWhatMakesNoSense() {
+        int root = tree4()[0];
+        TdpIter it = new TdpIter(pool);
+        it.start(0, 4, 1, 0, 1, 0);
+        assertFalse(it.valid, "root id 0 is no table");
+        it.start(root, 4, 1, 1L << 27, 0x10, 0);
+        assertFalse(it.valid, "a range that ends before the root entry of its start");
+        assertFalse(it.walkTo(0, 4, 0, 0, 1), "no walk from root id 0");
+        int five = pool.alloc(Spte.PT64_ROOT_MAX_LEVEL, 0, TablePool.ROLE_ROOT);
+        it.start(five, Spte.PT64_ROOT_MAX_LEVEL, 1, 0, 1, 0);
+        assertTrue(it.valid, "the deepest root level there is");
+        it.start(five, Spte.PT64_ROOT_MAX_LEVEL + 1, 1, 0, 1, 0);
+        assertFalse(it.valid);
+        int one = pool.alloc(Spte.PG_LEVEL_4K, 0, TablePool.ROLE_ROOT);
+        it.start(one, Spte.PG_LEVEL_4K, Spte.PG_LEVEL_4K, 0, 1, 0);
+        assertTrue(it.valid, "a one-level root");
+    }
+
+    @Test
+    void aYieldOnTheLastEntryEndsTheWalkOnRestart() {
+        int root = tree4()[0];
+        TdpIter it = new TdpIter(pool);
+        it.start(root, 4, 4, 0, 1L << 27, 0); // root entry 0 only
+        assertTrue(it.valid);
+        it.nextLastLevelGfn = 1L << 27; // handled: the walk heads for the end
+        it.markYielded();
+        it.next();
+        assertFalse(it.valid, "nothing of the range is left after the restart");
+    }
+
+    @Test
+    void refreshReadsTheEntryAgain() {
+        int[] t = tree4();
+        TdpIter it = new TdpIter(pool);
+        assertTrue(it.walkTo(t[0], 4, 0x7, 0, 1));
+        assertEquals(0x100007, Spte.pfn(it.oldSpte));
+        long changed = Spte.makeLeaf(0x300000, 1, true, true, true, true, false);
+        pool.set(it.sptep, changed);
+        assertEquals(changed, it.refresh());
+        assertEquals(changed, it.oldSpte);
+    }
 }
