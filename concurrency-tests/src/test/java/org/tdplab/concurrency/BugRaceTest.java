@@ -19,8 +19,8 @@ import org.tdplab.mmu.api.Vm;
  * {@code KVM_BUG_ON} raised by one vCPU's fault under the read lock while another vCPU's fault installs a leaf:
  * nothing orders the two, in the kernel either, so invariant 24 holds for installs that began after the bug (found
  * by {@code soak --type tdx}, seed 20261591). Before that relaxation this test failed at iteration 132 of 400; its
- * recording did not replay in a fresh JVM (the 131 iterations before it had moved thread ids and with them the
- * RCU reader slots, so the schedule diverged), so no {@code …Recorded} test goes with it.
+ * recording did not replay in a fresh JVM (likely because the 131 iterations before it had moved thread ids and the
+ * RCU reader slots with them, so the schedule diverged), so no {@code …Recorded} test goes with it.
  */
 @ExtendWith(FrayTestExtension.class)
 class BugRaceTest {
