@@ -111,4 +111,26 @@ class MirrorSplitTest {
         assertEquals(1024, mmu.stats.get(Stat.PAGES_4K));
         h.assertQuiescent();
     }
+
+    @Test
+    void anEdgeOnePageIntoALeafSplitsIt() {
+        h.map(mirror, 0x200, L2M, true);
+        assertTrue(splitEdges(0x201, 0x400));
+        assertEquals(1, splits.size(), "the start edge lies one page into the 2M leaf");
+        assertEquals(0x200, splits.get(0).gfn());
+        assertEquals(L4K, h.last(mirror, 0x200)[0]);
+        h.assertQuiescent();
+    }
+
+    @Test
+    void recoveryMakesNoHugeLeafOverARangeItDoesNotCover() {
+        int direct = h.root(false);
+        for (long gfn = 0x200; gfn < 0x400; gfn += 0x40)
+            h.map(direct, gfn, L4K, true);
+        assertEquals(0, mmu.hugePages.recover(0x200, 0x300, gfn -> L2M), "the range ends inside the 2M region");
+        assertEquals(L4K, h.last(direct, 0x200)[0]);
+        assertEquals(1, mmu.hugePages.recover(0x200, 0x400, gfn -> L2M));
+        assertEquals(L2M, h.last(direct, 0x200)[0]);
+        h.assertQuiescent();
+    }
 }
