@@ -112,4 +112,21 @@ class ExternalDirectTest {
                 h.bugs.get(0));
         assertFalse(h.mapped(direct, 0x10), "the change was made before the backend was told");
     }
+
+    @Test
+    void anInstallTheBackendRefusesLeavesTheEntryAsItWasAndIsRetried() {
+        h.map(direct, 0x10, L4K, true); // the tables exist now
+        int before = sets.size();
+        answer = HookStatus.busy("the backend's lock is contended");
+        assertEquals(PageFault.RET_PF_RETRY, h.map(direct, 0x11, L4K, true));
+        assertEquals(before + 1, sets.size(), "the backend was asked once");
+        long[] last = h.last(direct, 0x11);
+        assertEquals(L4K, last[0]);
+        assertFalse(Spte.isShadowPresent(last[1]), "not installed");
+        assertFalse(Spte.isFrozen(last[1]), "no longer frozen: the old value is back");
+        answer = HookStatus.OK;
+        assertEquals(PageFault.RET_PF_FIXED, h.map(direct, 0x11, L4K, true));
+        assertTrue(h.mapped(direct, 0x11));
+        h.assertQuiescent();
+    }
 }
