@@ -75,6 +75,25 @@ class RootsTest {
     }
 
     @Test
+    void aFreedRootLeavesTheListWhereverItStands() {
+        int first = mmu.roots.get(false), mirror = mmu.roots.get(true);
+        mmu.lock.writeLock();
+        try {
+            mmu.roots.invalidate(Roots.DIRECT_ROOTS);
+            int last = mmu.roots.get(false);
+            assertArrayEquals(new int[] { first, mirror, last }, mmu.roots.of(Roots.ALL_ROOTS));
+            mmu.roots.put(first); // the caller's reference
+            assertArrayEquals(new int[] { first, mirror, last }, mmu.roots.of(Roots.ALL_ROOTS), "one is left");
+            mmu.roots.put(first); // the MMU's: the last
+            assertArrayEquals(new int[] { mirror, last }, mmu.roots.of(Roots.ALL_ROOTS));
+        } finally {
+            mmu.lock.writeUnlock();
+        }
+        assertEquals(1, mmu.stats.get(Stat.ROOTS_FREED));
+        assertTrue(bugs.isEmpty(), bugs.toString());
+    }
+
+    @Test
     void aVcpuLoadsItsRootOnceAndReloadsAnObsoleteOne() {
         VcpuRoots v = new VcpuRoots();
         assertTrue(mmu.roots.load(v), "a new root: the vCPU flushes its TLB");
