@@ -1,0 +1,128 @@
+package org.tdplab.mmu.tdp.vm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.mmu.tdp.vm.TestVms.M2;
+import static org.tdplab.mmu.tdp.vm.TestVms.slot;
+
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.api.backend.Walk;
+
+/**
+ * The guest's conversion ({@code KVM_HC_MAP_GPA_RANGE}) on a VM whose guest accepts its private memory: the
+ * backend hears the range before and after the VMM's part, and the guest then accepts what became private as a
+ * Linux guest does — aligned 2M runs at 2M, the rest at 4K — stopping where an accept cannot go on.
+ */
+class ConvertAndAcceptTest {
+    /** A guest that accepts through the nested walk and records each accept and conversion hook. */
+    static final class Recording implements VmBackend {
+        final VmContext ctx;
+        final List<String> calls = new CopyOnWriteArrayList<>();
+        volatile long fatalAt = -1;
+
+        Recording(VmContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        public long accept(int vcpu, long gfn, int level) {
+            calls.add(String.format("accept 0x%x %d", gfn, level));
+            if (gfn == fatalAt)
+                return Walk.fatal();
+            return ctx.nestedWalk(vcpu, gfn, true);
+        }
+
+        @Override
+        public void convertBefore(int vcpu, long gfn, long npages, boolean toPrivate) {
+            calls.add(String.format("before 0x%x %d %s", gfn, npages, toPrivate ? "private" : "shared"));
+        }
+
+        @Override
+        public void convertAfter(int vcpu, long gfn, long npages, boolean toPrivate) {
+            calls.add(String.format("after 0x%x %d %s", gfn, npages, toPrivate ? "private" : "shared"));
+        }
+    }
+
+    /** The calls with an instruction's re-executions (the same call again, after KVM mapped the page) folded. */
+    private static List<String> withoutRetries(List<String> calls) {
+        List<String> out = new java.util.ArrayList<>();
+        for (String c : calls)
+            if (out.isEmpty() || !out.get(out.size() - 1).equals(c))
+                out.add(c);
+        return out;
+    }
+
+    private final List<Recording> backends = new CopyOnWriteArrayList<>();
+
+    private CoreVm create() {
+        VmCapabilities caps = NestedWalkTest.CAPS;
+        Backend b = new Backend() {
+            @Override
+            public String vmType() {
+                return "accepting";
+            }
+
+            @Override
+            public VmCapabilities capabilities(int gpaw, VerbArgs options) {
+                return caps;
+            }
+
+            @Override
+            public VmBackend attach(VmContext ctx, VerbArgs options) {
+                Recording r = new Recording(ctx);
+                backends.add(r);
+                return r;
+            }
+        };
+        CoreVm vm = new CoreVm(4243, "accepting", "accepting", 1, caps, TestVms.MEMORY, b, Map.of(),
+                new CopyOnWriteArrayList<>(), v -> {
+                });
+        slot(vm, 0, 0, 4 * M2, PageSize.SIZE_4K, SlotFlag.GMEM);
+        return vm;
+    }
+
+    @Test
+    void aConversionToPrivateIsAcceptedIn2MRunsAndTheRestAt4K() {
+        CoreVm vm = create();
+        Recording g = backends.get(0);
+        AccessResult r = vm.convert(0, true, 0x1ff000, M2 + 0x2000);
+        assertTrue(r.completed(), r::toString);
+        assertEquals(514, r.pages());
+        assertEquals(List.of("before 0x1ff 514 private", "after 0x1ff 514 private", "accept 0x1ff 1",
+                "accept 0x200 2", "accept 0x400 1"), withoutRetries(g.calls), "each re-executed after its fault");
+        assertTrue(g.ctx.isPrivate(0x300));
+
+        g.calls.clear();
+        r = vm.convert(0, false, 0x200000, M2);
+        assertTrue(r.completed());
+        assertEquals(512, r.pages());
+        assertEquals(List.of("before 0x200 512 shared", "after 0x200 512 shared"), g.calls, "no accept of shared");
+        assertFalse(g.ctx.isPrivate(0x300));
+        vm.destroy();
+    }
+
+    @Test
+    void anAcceptThatCannotGoOnEndsTheConversionThere() {
+        CoreVm vm = create();
+        Recording g = backends.get(0);
+        g.fatalAt = 0x400;
+        AccessResult r = vm.convert(0, true, 0x1ff000, M2 + 0x2000);
+        assertFalse(r.completed());
+        assertEquals(513, r.pages(), "the 4K page and the 2M run before the page that failed");
+        assertTrue(vm.dead(), "a guest that cannot accept its memory is gone");
+        vm.destroy();
+    }
+}
