@@ -152,6 +152,39 @@ class CoreVmContextTest {
         }
     }
 
+    /**
+     * {@code kvm_split_cross_boundary_leafs} from a backend: with no MMU lock it takes the write lock itself, under
+     * the write lock it splits in place, under the read lock it cannot (the kernel would deadlock): the VM is bugged.
+     */
+    @Test
+    void splittingCrossBoundaryLeafsDependsOnTheLockTheHookHolds() {
+        CoreVm vm = vm(VmCapabilities.ordinary("mirrored", 48).withPrivateMemory(PrivateSource.ATTRIBUTES, 2)
+                .withMirroredPt(47), 1);
+        try {
+            TestVms.slot(vm, 0, 0, TestVms.M2, PageSize.SIZE_2M, SlotFlag.GMEM);
+            assertTrue(ctx.splitCrossBoundaryLeafs(0x10, 1), "no lock held: nothing to split, done");
+            assertFalse(vm.mmu.lock.isWriteLockedByMe(), "the lock it took is dropped");
+            vm.mmu.lock.writeLock();
+            try {
+                assertTrue(ctx.splitCrossBoundaryLeafs(0x10, 1));
+                assertTrue(vm.mmu.lock.isWriteLockedByMe(), "the caller's write lock is still held");
+            } finally {
+                vm.mmu.lock.writeUnlock();
+            }
+            assertFalse(ctx.bugged());
+            vm.mmu.lock.readLock();
+            try {
+                assertFalse(ctx.splitCrossBoundaryLeafs(0x10, 1));
+            } finally {
+                vm.mmu.lock.readUnlock();
+            }
+            assertTrue(ctx.bugged());
+            assertFalse(ctx.splitCrossBoundaryLeafs(0x10, 1), "a bugged VM reports no split");
+        } finally {
+            vm.destroy();
+        }
+    }
+
     @Test
     void firmwareCallsAreCountedAndPricedByTheTableOfTheirTime() {
         CoreVm vm = vm(attributes(), 1);
