@@ -53,6 +53,23 @@ class FastPageFaultTest {
         assertClean(vm);
     }
 
+    /** A write to a write-protected huge leaf of a dirty-logged slot is the slow path's: it maps the page at 4K. */
+    @Test
+    void aDirtyLogWriteToAHugeLeafIsLeftToTheSlowPath() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, G1, M2, PageSize.SIZE_2M);
+        write(vm, G1, M2, 1);
+        vm.setDirtyLogging(0, true, new DirtyLogOptions(false, false)); // no eager split: the 2M leaf stays
+        assertEquals(2, vm.lookup(G1, RootKind.DIRECT).orElseThrow().level());
+        assertFalse(vm.lookup(G1, RootKind.DIRECT).orElseThrow().writable());
+        write(vm, G1 + 0x3000, 0x1000, 2);
+        assertEquals(0, vm.stats().getOrDefault("pf_fast", 0L), "not fixed locklessly");
+        assertEquals(1, vm.lookup(G1 + 0x3000, RootKind.DIRECT).orElseThrow().level(), "mapped at 4K instead");
+        assertTrue(vm.lookup(G1 + 0x3000, RootKind.DIRECT).orElseThrow().writable());
+        assertEquals(1, dirtyCount(vm.getDirtyLog(0)));
+        assertClean(vm);
+    }
+
     @Test
     void aReadOfAWriteProtectedPageIsNotAFault() {
         CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
