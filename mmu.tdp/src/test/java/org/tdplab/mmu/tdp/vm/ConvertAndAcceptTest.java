@@ -15,7 +15,6 @@ import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.backend.Backend;
-import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -69,24 +68,11 @@ class ConvertAndAcceptTest {
 
     private CoreVm create() {
         VmCapabilities caps = NestedWalkTest.CAPS;
-        Backend b = new Backend() {
-            @Override
-            public String vmType() {
-                return "accepting";
-            }
-
-            @Override
-            public VmCapabilities capabilities(int gpaw, VerbArgs options) {
-                return caps;
-            }
-
-            @Override
-            public VmBackend attach(VmContext ctx, VerbArgs options) {
-                Recording r = new Recording(ctx);
-                backends.add(r);
-                return r;
-            }
-        };
+        Backend b = TestVms.backend(caps, ctx -> {
+            Recording r = new Recording(ctx);
+            backends.add(r);
+            return r;
+        });
         CoreVm vm = new CoreVm(4243, "accepting", "accepting", 1, caps, TestVms.MEMORY, b, Map.of(),
                 new CopyOnWriteArrayList<>(), v -> {
                 });

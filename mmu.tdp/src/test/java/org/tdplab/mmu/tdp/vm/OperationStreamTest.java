@@ -25,8 +25,8 @@ import org.tdplab.mmu.api.backend.VerbArgs;
 class OperationStreamTest {
     @Test
     void eachOperationIsItsIoctlAndItsWords() {
-        assertEquals("KVM_CREATE_VM type=tdx vcpus=2 gpaw=52 shared_bit=51 option.a=1 option.b=x",
-                OperationStream.createVm("tdx", 2, 52, 51, Map.of("b", "x", "a", "1")));
+        assertEquals("KVM_CREATE_VM type=confidential vcpus=2 gpaw=52 shared_bit=51 option.a=1 option.b=x",
+                OperationStream.createVm("confidential", 2, 52, 51, Map.of("b", "x", "a", "1")));
         assertEquals("KVM_CREATE_VM type=default vcpus=1 gpaw=48", OperationStream.createVm("default", 1, 48, -1,
                 Map.of()));
         assertEquals("KVM_SET_USER_MEMORY_REGION2 slot=3 size=0x0", OperationStream.deleteMemslot(3));
@@ -49,8 +49,8 @@ class OperationStreamTest {
     void aVerbWritesEachOptionAsTheScenarioLanguageDoes() {
         VerbArgs args = new VerbArgs("v", Map.of("gpa", -1L, "level", 2, "on", true, "off", false, "name", "x"),
                 Set.of("zero", "unmeasured"));
-        assertEquals("backend_verb name=tdx.v option.gpa=18446744073709551615 option.level=2M option.name=x "
-                + "option.off=off option.on=on flags=unmeasured,zero", OperationStream.verb("tdx.v", args));
+        assertEquals("backend_verb name=acme.v option.gpa=18446744073709551615 option.level=2M option.name=x "
+                + "option.off=off option.on=on flags=unmeasured,zero", OperationStream.verb("acme.v", args));
         assertEquals("backend_verb name=v", OperationStream.verb("v", VerbArgs.none("v")));
     }
 
