@@ -29,7 +29,7 @@ final class LinuxGuest {
 
     private final VmContext ctx;
     private final RmpCalls calls;
-    private final SnpVm vm;
+    private final RmpFaults rmpFaults;
     private final Anomalies anomalies;
     /** Per vCPU: the 2M GFN whose 4K fallback is under way (-1: none) and the next 4K page of it. */
     private final long[] fallbackGfn;
@@ -48,10 +48,10 @@ final class LinuxGuest {
         System.arraycopy(next, 0, fallbackNext, 0, fallbackNext.length);
     }
 
-    LinuxGuest(VmContext ctx, RmpCalls calls, SnpVm vm, Anomalies anomalies) {
+    LinuxGuest(VmContext ctx, RmpCalls calls, RmpFaults rmpFaults, Anomalies anomalies) {
         this.ctx = ctx;
         this.calls = calls;
-        this.vm = vm;
+        this.rmpFaults = rmpFaults;
         this.anomalies = anomalies;
         this.fallbackGfn = new long[ctx.vcpus()];
         this.fallbackNext = new int[ctx.vcpus()];
@@ -157,10 +157,10 @@ final class LinuxGuest {
                     return true; // KVM cannot map it (no private backing): nothing validated there
                 continue;
             }
-            long seq = vm.attributeSeq();
+            long seq = rmpFaults.seq();
             long r = calls.pvalidate(Walk.pfn(w), gfn, size, false);
             if (GuestResult.isNpf(r)) {
-                vm.handleRmpFault(gfn, GuestResult.npfBits(r), seq);
+                rmpFaults.handle(gfn, GuestResult.npfBits(r), seq);
                 continue;
             }
             if (GuestResult.eax(r) == calls.rmp().codes().failSizeMismatch())

@@ -5,7 +5,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicLong;
 
 import org.tdplab.backend.snp.rmp.Pferr;
 import org.tdplab.backend.snp.rmp.Rmp;
@@ -30,7 +29,6 @@ import org.tdplab.mmu.api.backend.Walk;
  * and what the Linux guest does with PVALIDATE.
  */
 public final class SnpVm implements VmBackend {
-    private static final int PAGES_2M = 512;
     /** The guest runs at VMPL0 (no SVSM below it). */
     private static final int GUEST_VMPL = 0;
 
@@ -45,14 +43,11 @@ public final class SnpVm implements VmBackend {
     private final Launch launch;
     private final LinuxGuest guest;
     private volatile boolean tornDown;
-    /** Attribute changes begun and ended (odd while one runs), and per vCPU its value when an RMP fault exited. */
-    private final AtomicLong attributeSeq = new AtomicLong();
-    private final long[] rmpExitSeq;
+    private final RmpFaults rmpFaults;
 
     /** {@code KVM_SEV_INIT2} (an ASID) and {@code KVM_SEV_SNP_LAUNCH_START} for a new VM. */
     public SnpVm(VmContext ctx, SnpHost host, SnpOptions options) {
         this.ctx = ctx;
-        this.rmpExitSeq = new long[ctx.vcpus()];
         this.host = host;
         this.rmp = host.rmp();
         this.options = options;
@@ -61,7 +56,8 @@ public final class SnpVm implements VmBackend {
             this.calls = new RmpCalls(ctx, rmp, asid, anomalies);
             this.gmem = new GmemHooks(calls);
             this.launch = new Launch(ctx, calls, gmem, host);
-            this.guest = new LinuxGuest(ctx, calls, this, anomalies);
+            this.rmpFaults = new RmpFaults(ctx, rmp, calls, anomalies);
+            this.guest = new LinuxGuest(ctx, calls, rmpFaults, anomalies);
         } catch (RuntimeException e) {
             host.asids().free(asid);
             throw e;
@@ -70,7 +66,6 @@ public final class SnpVm implements VmBackend {
 
     private SnpVm(VmContext ctx, SnpHost host, SnpOptions options, SnpSnapshot s) {
         this.ctx = ctx;
-        this.rmpExitSeq = new long[ctx.vcpus()];
         this.host = host;
         this.rmp = host.rmp();
         this.options = options;
@@ -92,7 +87,8 @@ public final class SnpVm implements VmBackend {
         gmem.restoreUnprepared(s.unprepared());
         this.launch = new Launch(ctx, calls, gmem, host, s.launch().state(), s.launch().contextPfn(),
                 s.launch().vmsa(), s.launch().vmsaPrivate());
-        this.guest = new LinuxGuest(ctx, calls, this, anomalies);
+        this.rmpFaults = new RmpFaults(ctx, rmp, calls, anomalies);
+        this.guest = new LinuxGuest(ctx, calls, rmpFaults, anomalies);
         guest.restoreFallback(s.guest().fallbackGfn(), s.guest().fallbackNext());
         anomalies.restore(s.warnings().kept(), s.warnings().dropped());
         this.tornDown = s.tornDown();
@@ -174,72 +170,32 @@ public final class SnpVm implements VmBackend {
     @Override
     public void violationEntered(int vcpu, long gfn, long errorBits) {
         if ((errorBits & Pferr.GUEST_RMP) != 0)
-            rmpExitSeq[vcpu] = attributeSeq.get();
+            rmpFaults.exited(vcpu);
     }
 
     /** {@code npf_interception}: after KVM's fault handler, an RMP fault goes to {@code sev_handle_rmp_fault}. */
     @Override
     public void violationHandled(int vcpu, long gfn, long errorBits) {
         if ((errorBits & Pferr.GUEST_RMP) != 0)
-            handleRmpFault(gfn, errorBits, rmpExitSeq[vcpu]);
+            rmpFaults.handle(gfn, errorBits, rmpFaults.seqAtExit(vcpu));
     }
 
     @Override
     public HookStatus preSetMemoryAttributes(long gfn, long npages, boolean toPrivate) {
-        attributeSeq.incrementAndGet();
+        rmpFaults.attributesChange();
         return HookStatus.OK;
     }
 
     @Override
     public void postSetMemoryAttributes(long gfn, long npages, boolean toPrivate) {
-        attributeSeq.incrementAndGet();
+        rmpFaults.attributesChange();
     }
 
-    /** The attribute-change count, sampled when an RMP fault exits. */
-    long attributeSeq() {
-        return attributeSeq.get();
-    }
-
+    /** {@code sev_handle_rmp_fault} for an RMP fault that exits now. */
     void handleRmpFault(long gfn, long errorBits) {
-        handleRmpFault(gfn, errorBits, attributeSeq.get());
+        rmpFaults.handle(gfn, errorBits, rmpFaults.seq());
     }
 
-    /**
-     * {@code sev_handle_rmp_fault}: a PVALIDATE/RMPADJUST smaller than the RMP page (SIZEM), or a nested mapping
-     * smaller than it, is fixed by PSMASHing the 2M entry (retrying while in use, and accepting that another CPU split
-     * it meanwhile) and zapping the 2M range so the nested tables are rebuilt at 4K. Anything else is unexpected:
-     * KVM only warns. A private GPA made shared by {@code KVM_SET_MEMORY_ATTRIBUTES} between the exit and this
-     * handler (the fault returned {@code RET_PF_RETRY} in its invalidation window, say) is a race the kernel warns
-     * about too ("Unexpected RMP fault for non-private GPA"), with nothing left to do: the model does not report it
-     * (found by {@code soak --type snp}, seed 20262642); one with no attribute change in between is reported.
-     */
-    void handleRmpFault(long gfn, long errorBits, long seqAtExit) {
-        if (!ctx.isPrivate(gfn)) {
-            if (attributeSeq.get() != seqAtExit || (seqAtExit & 1) != 0)
-                return; // made shared after the exit (KVM_SET_MEMORY_ATTRIBUTES raced the fault): see above
-            anomalies.add(String.format("unexpected RMP fault (0x%x) for shared gpa 0x%x", errorBits, gfn << 12));
-            return;
-        }
-        long pfn = ctx.gmemPfn(gfn);
-        if (pfn < 0) {
-            anomalies.add(String.format("unexpected RMP fault for gpa 0x%x: no guest_memfd page", gfn << 12));
-            return;
-        }
-        if (!rmp.isAssigned(pfn)) {
-            anomalies.add(String.format("unexpected RMP fault for gpa 0x%x: pfn 0x%x is not assigned", gfn << 12,
-                    pfn));
-            return;
-        }
-        if (rmp.privateLevel(pfn) == 1)
-            return; // split already, by a concurrent fault: resolved
-        if (calls.psmash(pfn) != 0) {
-            if (rmp.isAssigned(pfn) && rmp.privateLevel(pfn) == 1)
-                return; // lost the race to another PSMASH
-            anomalies.add(String.format("unable to split the RMP entry of gpa 0x%x (pfn 0x%x)", gfn << 12, pfn));
-        }
-        // the kernel zaps [gfn, gfn + 512); the 2M-aligned range is what holds the stale huge mapping
-        ctx.zapGfnRange(gfn & ~(PAGES_2M - 1L), PAGES_2M);
-    }
 
     /**
      * A host write to a guest-assigned frame raises #PF with the RMP bit. The kernel's direct map is split to 4K
