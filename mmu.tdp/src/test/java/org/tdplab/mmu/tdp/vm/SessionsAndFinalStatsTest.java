@@ -144,6 +144,34 @@ class SessionsAndFinalStatsTest {
         x.destroy();
     }
 
+    /** A session lists what its manager lists (backends, verbs, options, exceptions) and shares its observers. */
+    @Test
+    void aSessionSeesTheManagersBackendsAndObservers() {
+        VmManager m = Standalone.vmManager(new Hyp());
+        VmManager s = m.session();
+        assertEquals(m.backends(), s.backends());
+        assertEquals(m.verbs(), s.verbs());
+        assertEquals(m.options(), s.options());
+        assertEquals(m.exceptionNames(), s.exceptionNames());
+        assertEquals(List.of("hyp"), s.backends().stream().map(b -> b.vmType()).toList());
+        assertNotSame(s, s.session(), "a session of a session is a fresh one");
+        List<String> ops = new java.util.concurrent.CopyOnWriteArrayList<>();
+        org.tdplab.mmu.api.MmuObserver o = new org.tdplab.mmu.api.MmuObserver() {
+            @Override
+            public void vmOperation(String vm, String operation) {
+                ops.add(vm + ": " + operation.split(" ")[0]);
+            }
+        };
+        s.addObserver(o);
+        Vm vm = m.create("seen", "hyp", 1, 48, Map.of());
+        vm.addMemslot(0, 0, 2L << 20, Set.of(), PageSize.SIZE_4K);
+        s.removeObserver(o);
+        vm.prefault(0, 0, 1 << 12);
+        vm.destroy();
+        assertEquals(List.of("seen: KVM_CREATE_VM", "seen: KVM_SET_USER_MEMORY_REGION2"), ops,
+                "observed through the session from its addition to its removal");
+    }
+
     @Test
     void hostStateGoesWithTheServiceThatMadeIt() {
         Hyp first = new Hyp(), second = new Hyp();
