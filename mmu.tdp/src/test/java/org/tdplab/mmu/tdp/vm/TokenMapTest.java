@@ -58,4 +58,25 @@ class TokenMapTest {
         assertEquals(0, map.get(7));
         assertEquals(512L << 12, map.get(512));
     }
+
+    /** A clear across absent regions, absent middle tables and whole leaves forgets exactly its range. */
+    @Test
+    void aClearSkipsWhatWasNeverWrittenAndKeepsItsEdges() {
+        TokenMap map = new TokenMap();
+        long mid = 1L << 18, region = 1L << 27;
+        long[] keys = { 5, 511, 512, 1023, 1024, mid + 3, 3 * mid + 511, region + 7, 5 * region + 1 };
+        for (long k : keys)
+            map.put(k, k * 2 + 1);
+        map.clear(6, 5 * region + 1); // from inside the first leaf to just before the last key
+        TreeMap<Long, Long> left = new TreeMap<>();
+        map.forEach(0, 6 * region, left::put);
+        assertEquals(new TreeMap<>(Map.of(5L, 11L, 5 * region + 1, (5 * region + 1) * 2 + 1)), left);
+        map.put(600, 9);
+        map.clear(512, 1024); // one whole leaf
+        assertEquals(0, map.get(600));
+        assertEquals(11, map.get(5));
+        TreeMap<Long, Long> few = new TreeMap<>();
+        map.forEach(6, 5 * region + 1, few::put);
+        assertEquals(new TreeMap<>(), few, "forEach stops before its end");
+    }
 }
