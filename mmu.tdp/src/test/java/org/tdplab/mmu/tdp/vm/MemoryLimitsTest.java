@@ -117,6 +117,15 @@ class MemoryLimitsTest {
             assertEquals(8L << 18, VmManagerComponent.hostMemory(8L << 30).frames(), "starts at the limit below 64G");
             System.setProperty(HostMemory.LIMIT_PROPERTY, "lots");
             assertEquals(HostMemory.DEFAULT_LIMIT, VmManagerComponent.hostMemoryLimit());
+            // at least a gigabyte, whole gigabytes, no overflow; anything else is the default
+            String[][] cases = { { "1G", String.valueOf(1L << 30) }, { "1023M", "-" }, { "1536m", String.valueOf(
+                    1L << 30) }, { "1048576K", String.valueOf(1L << 30) }, { String.valueOf(3L << 30), String.valueOf(
+                    3L << 30) }, { "0G", "-" }, { "-4G", "-" }, { "16777216T", "-" }, { " ", "-" } };
+            for (String[] c : cases) {
+                System.setProperty(HostMemory.LIMIT_PROPERTY, c[0]);
+                long want = c[1].equals("-") ? HostMemory.DEFAULT_LIMIT : Long.parseLong(c[1]);
+                assertEquals(want, VmManagerComponent.hostMemoryLimit(), c[0]);
+            }
         } finally {
             if (old == null)
                 System.clearProperty(HostMemory.LIMIT_PROPERTY);
