@@ -59,4 +59,28 @@ class PunchAndAttributesTest {
         assertClean(vm);
         vm.destroy();
     }
+
+    /**
+     * The guest's conversion handled as QEMU does: the old kind's backing is discarded, so a page converted away and
+     * back reads zero — private data punched from the guest_memfd, shared data dropped from the host memory.
+     */
+    @Test
+    void aPageConvertedAwayAndBackReadsZero() {
+        CoreVm vm = TestVms.create(CAPS, 1);
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K, SlotFlag.GMEM);
+        assertTrue(vm.convert(0, true, 0x3000, 0x1000).completed());
+        assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 7).completed());
+        assertEquals(7L, vm.access(0, Access.READ, 0x3000, 0x1000, Encoding.CURRENT, 0).value());
+        assertTrue(vm.convert(0, false, 0x3000, 0x1000).completed());
+        assertEquals(0L, vm.access(0, Access.READ, 0x3000, 0x1000, Encoding.CURRENT, 0).value(), "shared: fresh");
+        assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 9).completed());
+        assertTrue(vm.convert(0, true, 0x3000, 0x1000).completed());
+        assertEquals(0L, vm.access(0, Access.READ, 0x3000, 0x1000, Encoding.CURRENT, 0).value(),
+                "private again: the punched page reads zero");
+        assertTrue(vm.convert(0, false, 0x3000, 0x1000).completed());
+        assertEquals(0L, vm.access(0, Access.READ, 0x3000, 0x1000, Encoding.CURRENT, 0).value(),
+                "shared again: the 9 was discarded with the shared page");
+        assertClean(vm);
+        vm.destroy();
+    }
 }
