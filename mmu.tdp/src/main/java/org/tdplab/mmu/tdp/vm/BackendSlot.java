@@ -149,6 +149,11 @@ final class BackendSlot {
         lock.readUnlock();
     }
 
+    /** Whether an operation of this VM runs on the calling thread (it holds the gate's read side). */
+    boolean enteredByMe() {
+        return lock.isReadLockedByMe();
+    }
+
     /** A suspended VM's operation: waits (bounded) for a backend, then enters with the read side held. */
     private void awaitBackend() {
         opsWaited.increment();

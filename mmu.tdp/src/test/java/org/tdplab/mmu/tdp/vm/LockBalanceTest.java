@@ -18,14 +18,15 @@ import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 
 /**
- * Every VM operation, guest access and ioctl alike, returns with the MMU lock released and no RCU read section
- * open on the calling thread — the lockdep check a kernel developer would run after each of them.
+ * Every VM operation, guest access and ioctl alike, returns with the MMU lock and the backend gate released and no
+ * RCU read section open on the calling thread — the lockdep check a kernel developer would run after each of them.
  */
 class LockBalanceTest {
     private static void assertBalanced(CoreVm vm, String after) {
         assertFalse(vm.mmu.rcu.inReadSection(), () -> "an RCU read section was left open by " + after);
         assertFalse(vm.mmu.lock.isReadLockedByMe(), () -> "the MMU lock is still held for read after " + after);
         assertFalse(vm.mmu.lock.isWriteLockedByMe(), () -> "the MMU lock is still held for write after " + after);
+        assertFalse(vm.gate().enteredByMe(), () -> "the backend gate is still held after " + after);
     }
 
     @Test
