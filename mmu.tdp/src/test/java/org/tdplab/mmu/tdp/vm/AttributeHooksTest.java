@@ -1,0 +1,87 @@
+package org.tdplab.mmu.tdp.vm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.mmu.tdp.vm.TestVms.M2;
+import static org.tdplab.mmu.tdp.vm.TestVms.slot;
+
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.backend.HookStatus;
+import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmCapabilities;
+import org.tdplab.mmu.api.backend.VmContext;
+
+/**
+ * {@code KVM_SET_MEMORY_ATTRIBUTES} and the backend: told before ({@code kvm_arch_pre_set_memory_attributes}, which
+ * may refuse: then nothing changed) and after ({@code kvm_arch_post_set_memory_attributes}) with the range in GFNs,
+ * and not at all when the range has those attributes already; a dead VM's range operations fail with EIO.
+ */
+class AttributeHooksTest {
+    private static final VmCapabilities CAPS = VmCapabilities.ordinary("sw_protected", 48)
+            .withPrivateMemory(PrivateSource.ATTRIBUTES, 2);
+
+    private final List<String> calls = new CopyOnWriteArrayList<>();
+    private volatile boolean refuse;
+    private VmContext ctx;
+
+    private CoreVm create() {
+        CoreVm vm = new CoreVm(4246, "attrs", CAPS.vmType(), 1, CAPS, TestVms.MEMORY, TestVms.backend(CAPS, c -> {
+            ctx = c;
+            return new VmBackend() {
+                @Override
+                public HookStatus preSetMemoryAttributes(long gfn, long npages, boolean toPrivate) {
+                    calls.add(String.format("pre 0x%x %d %s", gfn, npages, toPrivate));
+                    return refuse ? HookStatus.error(Errno.EPERM, "locked") : HookStatus.OK;
+                }
+
+                @Override
+                public void postSetMemoryAttributes(long gfn, long npages, boolean toPrivate) {
+                    calls.add(String.format("post 0x%x %d %s", gfn, npages, toPrivate));
+                }
+            };
+        }), Map.of(), new CopyOnWriteArrayList<>(), v -> {
+        });
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K, SlotFlag.GMEM);
+        return vm;
+    }
+
+    @Test
+    void theBackendHearsEachRealChangeBeforeAndAfter() {
+        CoreVm vm = create();
+        vm.setMemoryAttributes(0x4000, 0x3000, true);
+        assertEquals(List.of("pre 0x4 3 true", "post 0x4 3 true"), calls);
+        vm.setMemoryAttributes(0x4000, 0x3000, true);
+        assertEquals(2, calls.size(), "nothing to change: no hook");
+        refuse = true;
+        MmuException e = assertThrows(MmuException.class, () -> vm.setMemoryAttributes(0x4000, 0x1000, false));
+        assertEquals(Errno.EPERM, e.errno());
+        assertTrue(e.getMessage().contains("attributes of gpa=0x4000..0x5000 to shared refused by the backend"),
+                e.getMessage());
+        assertEquals("pre 0x4 1 false", calls.get(2));
+        assertEquals(3, calls.size(), "refused: no post");
+        assertTrue(ctx.isPrivate(4), "refused: nothing changed");
+        vm.destroy();
+    }
+
+    @Test
+    void aDeadVmsRangeOperationsFailWithEio() {
+        CoreVm vm = create();
+        ctx.bug("the backend found a bug");
+        for (Runnable op : List.<Runnable>of(() -> vm.age(0, 0x1000), () -> vm.testAge(0, 0x1000),
+                () -> vm.zapGfnRange(0, 0x1000), () -> vm.recoverNxHugePages()))
+            assertEquals(Errno.EIO, assertThrows(MmuException.class, op::run).errno());
+        assertFalse(ctx.isPrivate(0));
+        vm.destroy();
+    }
+}
