@@ -1,0 +1,73 @@
+package org.tdplab.mmu.tdp.vm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.mmu.tdp.vm.TestVms.M2;
+import static org.tdplab.mmu.tdp.vm.TestVms.assertClean;
+import static org.tdplab.mmu.tdp.vm.TestVms.slot;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.backend.MmuView;
+import org.tdplab.mmu.api.backend.VmBackend;
+import org.tdplab.mmu.api.backend.VmCapabilities;
+
+/**
+ * What the data oracle and a backend's view make of memslot changes: a deleted slot's data is gone (a new slot at
+ * the same place reads fresh pages), a moved slot's data moves with it; the view lists the leaves and the tables of
+ * the roots of a kind.
+ */
+class MemslotDataTest {
+    @Test
+    void deletedDataIsGoneAndMovedDataMoves() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 7).completed());
+        vm.deleteMemslot(0);
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        assertEquals(0L, vm.access(0, Access.READ, 0x3000, 0x1000, Encoding.CURRENT, 0).value(), "a fresh page");
+        assertClean(vm);
+
+        assertTrue(vm.access(0, Access.WRITE, 0x5000, 0x1000, Encoding.CURRENT, 9).completed());
+        vm.moveMemslot(0, 4 * M2);
+        assertEquals(9L, vm.access(0, Access.READ, 4 * M2 + 0x5000, 0x1000, Encoding.CURRENT, 0).value(),
+                "the data moved with the slot");
+        assertClean(vm);
+        vm.destroy();
+    }
+
+    @Test
+    void aBackendsViewListsLeavesAndTablesOfItsRoots() {
+        VmCapabilities caps = VmCapabilities.ordinary("viewed", 48);
+        List<String> seen = new ArrayList<>();
+        CoreVm vm = new CoreVm(4247, "viewed", "viewed", 1, caps, TestVms.MEMORY, TestVms.backend(caps,
+                c -> new VmBackend() {
+                    @Override
+                    public List<String> check(MmuView view) {
+                        seen.clear();
+                        view.forEachLeaf(RootKind.DIRECT, (gfn, level, e) -> seen.add("leaf 0x" + Long.toHexString(
+                                gfn) + " " + level));
+                        view.forEachTable(RootKind.DIRECT, (gfn, level, e) -> seen.add("table 0x" + Long
+                                .toHexString(gfn) + " " + level));
+                        view.forEachLeaf(RootKind.MIRROR, (gfn, level, e) -> seen.add("mirror"));
+                        seen.add("private " + view.isPrivate(3));
+                        return List.of();
+                    }
+                }), Map.of(), new CopyOnWriteArrayList<>(), v -> {
+                });
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x2000, Encoding.CURRENT, 1).completed());
+        assertTrue(vm.check().ok());
+        assertEquals(List.of("leaf 0x3 1", "leaf 0x4 1", "table 0x0 4", "table 0x0 3", "table 0x0 2",
+                "private false"), seen);
+        vm.destroy();
+    }
+}
