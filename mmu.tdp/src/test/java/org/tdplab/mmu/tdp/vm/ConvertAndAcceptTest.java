@@ -66,6 +66,8 @@ class ConvertAndAcceptTest {
 
     private final List<Recording> backends = new CopyOnWriteArrayList<>();
 
+    private final List<String> traced = new CopyOnWriteArrayList<>();
+
     private CoreVm create() {
         VmCapabilities caps = NestedWalkTest.CAPS;
         Backend b = TestVms.backend(caps, ctx -> {
@@ -74,7 +76,12 @@ class ConvertAndAcceptTest {
             return r;
         });
         CoreVm vm = new CoreVm(4243, "accepting", "accepting", 1, caps, TestVms.MEMORY, b, Map.of(),
-                new CopyOnWriteArrayList<>(), v -> {
+                List.of(new org.tdplab.mmu.api.MmuObserver() {
+                    @Override
+                    public void vmOperation(String name, String operation) {
+                        traced.add(operation);
+                    }
+                }), v -> {
                 });
         slot(vm, 0, 0, 4 * M2, PageSize.SIZE_4K, SlotFlag.GMEM);
         return vm;
@@ -109,6 +116,24 @@ class ConvertAndAcceptTest {
         assertFalse(r.completed());
         assertEquals(513, r.pages(), "the 4K page and the 2M run before the page that failed");
         assertTrue(vm.dead(), "a guest that cannot accept its memory is gone");
+        vm.destroy();
+    }
+
+    /** A conversion is traced as its exit, then each accept the guest made, once done, as a replay redoes them. */
+    @Test
+    void aConversionIsTracedAsItsExitThenItsAccepts() {
+        CoreVm vm = create();
+        traced.clear();
+        assertTrue(vm.convert(0, true, 0x1ff000, M2 + 0x2000).completed());
+        assertEquals(List.of("KVM_HC_MAP_GPA_RANGE vcpu=0 gpa=0x1ff000 size=0x202000 private=1",
+                "guest_accept vcpu=0 gpa=0x1ff000 size=0x1000 level=4K",
+                "guest_accept vcpu=0 gpa=0x200000 size=0x200000 level=2M",
+                "guest_accept vcpu=0 gpa=0x400000 size=0x1000 level=4K"), traced, "a replay redoes each part");
+        traced.clear();
+        vm.setMemoryAttributes(0x600000, M2, true);
+        traced.clear();
+        assertTrue(vm.accept(0, 0x600000, M2, PageSize.SIZE_2M).completed());
+        assertEquals(List.of("guest_accept vcpu=0 gpa=0x600000 size=0x200000 level=2M"), traced);
         vm.destroy();
     }
 }
