@@ -196,7 +196,6 @@ public final class SnpVm implements VmBackend {
         rmpFaults.handle(gfn, errorBits, rmpFaults.seq());
     }
 
-
     /**
      * A host write to a guest-assigned frame raises #PF with the RMP bit. The kernel's direct map is split to 4K
      * around private pages when they are made private ({@code adjust_direct_map}), so only the frame itself counts.
