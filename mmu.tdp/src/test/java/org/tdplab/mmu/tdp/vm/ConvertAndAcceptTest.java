@@ -7,14 +7,12 @@ import static org.tdplab.mmu.tdp.vm.TestVms.M2;
 import static org.tdplab.mmu.tdp.vm.TestVms.slot;
 
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.SlotFlag;
-import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -70,19 +68,16 @@ class ConvertAndAcceptTest {
 
     private CoreVm create() {
         VmCapabilities caps = NestedWalkTest.CAPS;
-        Backend b = TestVms.backend(caps, ctx -> {
+        CoreVm vm = TestVms.create(caps, 1, List.of(new org.tdplab.mmu.api.MmuObserver() {
+            @Override
+            public void vmOperation(String name, String operation) {
+                traced.add(operation);
+            }
+        }), ctx -> {
             Recording r = new Recording(ctx);
             backends.add(r);
             return r;
         });
-        CoreVm vm = new CoreVm(4243, "accepting", "accepting", 1, caps, TestVms.MEMORY, b, Map.of(),
-                List.of(new org.tdplab.mmu.api.MmuObserver() {
-                    @Override
-                    public void vmOperation(String name, String operation) {
-                        traced.add(operation);
-                    }
-                }), v -> {
-                });
         slot(vm, 0, 0, 4 * M2, PageSize.SIZE_4K, SlotFlag.GMEM);
         return vm;
     }

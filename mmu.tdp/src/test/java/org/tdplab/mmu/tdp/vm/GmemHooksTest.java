@@ -6,13 +6,11 @@ import static org.tdplab.mmu.tdp.vm.TestVms.M2;
 import static org.tdplab.mmu.tdp.vm.TestVms.slot;
 
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.SlotFlag;
-import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -65,14 +63,11 @@ class GmemHooksTest {
 
     private CoreVm create() {
         VmCapabilities caps = NestedWalkTest.CAPS;
-        Backend b = TestVms.backend(caps, ctx -> {
+        CoreVm vm = TestVms.create(caps, 1, List.of(), ctx -> {
             Recording r = new Recording(ctx);
             backends.add(r);
             return r;
         });
-        CoreVm vm = new CoreVm(4244, "accepting", "accepting", 1, caps, TestVms.MEMORY, b, Map.of(),
-                new CopyOnWriteArrayList<>(), v -> {
-                });
         slot(vm, 0, 0, M2, PageSize.SIZE_2M, SlotFlag.GMEM);
         vm.setMemoryAttributes(0, M2, true);
         return vm;

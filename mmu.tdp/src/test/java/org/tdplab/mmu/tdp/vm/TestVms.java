@@ -66,9 +66,16 @@ final class TestVms {
     }
 
     static CoreVm create(VmCapabilities caps, int vcpus, List<MmuObserver> observers) {
+        return create(caps, vcpus, observers, vm -> new VmBackend() {
+        });
+    }
+
+    /** A VM whose per-VM backend side {@code attach} makes (a test's recording or refusing backend). */
+    static CoreVm create(VmCapabilities caps, int vcpus, List<MmuObserver> observers,
+            java.util.function.Function<VmContext, VmBackend> attach) {
         int id = IDS.incrementAndGet();
-        return new CoreVm(id, caps.vmType() + id, caps.vmType(), vcpus, caps, MEMORY, backend(caps), Map.of(),
-                observers, vm -> {
+        return new CoreVm(id, caps.vmType() + id, caps.vmType(), vcpus, caps, MEMORY, backend(caps, attach),
+                Map.of(), observers, vm -> {
                 });
     }
 
