@@ -18,8 +18,8 @@ import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.Walk;
 
 /**
- * A violation the backend raises with bits of its own (an RMP check, say): the vendor's exit handling runs before
- * KVM's fault handler and its follow-up after it, each once, with those bits only; the guest's access then
+ * A violation the backend raises with bits of its own (a reverse-map check, say): the vendor's exit handling runs
+ * before KVM's fault handler and its follow-up after it, each once, with those bits only; the guest's access then
  * completes.
  */
 class VendorViolationTest {
