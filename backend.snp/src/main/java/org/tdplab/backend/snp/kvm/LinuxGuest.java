@@ -157,10 +157,10 @@ final class LinuxGuest {
                     return true; // KVM cannot map it (no private backing): nothing validated there
                 continue;
             }
-            long seq = rmpFaults.seq();
+            long seq = rmpFaults.seq(), slots = rmpFaults.slots();
             long r = calls.pvalidate(Walk.pfn(w), gfn, size, false);
             if (GuestResult.isNpf(r)) {
-                rmpFaults.handle(gfn, GuestResult.npfBits(r), seq);
+                rmpFaults.handle(gfn, GuestResult.npfBits(r), seq, slots);
                 continue;
             }
             if (GuestResult.eax(r) == calls.rmp().codes().failSizeMismatch())

@@ -18,7 +18,7 @@ final class RmpFaults {
     private final RmpCalls calls;
     private final Anomalies anomalies;
     private final AtomicLong seq = new AtomicLong();
-    private final long[] seqAtExit;
+    private final long[] seqAtExit, slotsAtExit;
 
     RmpFaults(VmContext ctx, Rmp rmp, RmpCalls calls, Anomalies anomalies) {
         this.ctx = ctx;
@@ -26,6 +26,7 @@ final class RmpFaults {
         this.calls = calls;
         this.anomalies = anomalies;
         this.seqAtExit = new long[ctx.vcpus()];
+        this.slotsAtExit = new long[ctx.vcpus()];
     }
 
     /** {@code kvm_arch_pre_set_memory_attributes} and {@code kvm_arch_post_set_memory_attributes}. */
@@ -37,13 +38,20 @@ final class RmpFaults {
         return seq.get();
     }
 
+    /** The memslots' generation, sampled with {@link #seq} when an RMP fault exits. */
+    long slots() {
+        return ctx.memslotGeneration();
+    }
+
     /** The vCPU's RMP fault exits now. */
     void exited(int vcpu) {
         seqAtExit[vcpu] = seq.get();
+        slotsAtExit[vcpu] = ctx.memslotGeneration();
     }
 
-    long seqAtExit(int vcpu) {
-        return seqAtExit[vcpu];
+    /** {@link #handle} for the RMP fault {@code vcpu} exited with last. */
+    void handleExited(int vcpu, long gfn, long errorBits) {
+        handle(gfn, errorBits, seqAtExit[vcpu], slotsAtExit[vcpu]);
     }
 
     /**
@@ -53,9 +61,11 @@ final class RmpFaults {
      * KVM only warns. A private GPA made shared by {@code KVM_SET_MEMORY_ATTRIBUTES} between the exit and this
      * handler (the fault returned {@code RET_PF_RETRY} in its invalidation window, say) is a race the kernel warns
      * about too ("Unexpected RMP fault for non-private GPA"), with nothing left to do: the model does not report it
-     * (found by {@code soak --type snp}, seed 20262642); one with no attribute change in between is reported.
+     * (found by {@code soak --type snp}, seed 20262642); one with no attribute change in between is reported. The
+     * same for a GPA whose memslot was deleted or moved since the exit (the kernel's "non-private slot" warning,
+     * seed 20264634).
      */
-    void handle(long gfn, long errorBits, long seqAtExit) {
+    void handle(long gfn, long errorBits, long seqAtExit, long slotsAtExit) {
         if (!ctx.isPrivate(gfn)) {
             if (seq.get() != seqAtExit || (seqAtExit & 1) != 0)
                 return; // made shared after the exit (KVM_SET_MEMORY_ATTRIBUTES raced the fault): see above
@@ -64,6 +74,8 @@ final class RmpFaults {
         }
         long pfn = ctx.gmemPfn(gfn);
         if (pfn < 0) {
+            if (ctx.memslotGeneration() != slotsAtExit)
+                return; // its memslot changed after the exit: see above
             anomalies.add(String.format("unexpected RMP fault for gpa 0x%x: no guest_memfd page", gfn << 12));
             return;
         }

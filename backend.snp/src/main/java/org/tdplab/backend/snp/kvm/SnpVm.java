@@ -177,7 +177,7 @@ public final class SnpVm implements VmBackend {
     @Override
     public void violationHandled(int vcpu, long gfn, long errorBits) {
         if ((errorBits & Pferr.GUEST_RMP) != 0)
-            rmpFaults.handle(gfn, errorBits, rmpFaults.seqAtExit(vcpu));
+            rmpFaults.handleExited(vcpu, gfn, errorBits);
     }
 
     @Override
@@ -193,7 +193,7 @@ public final class SnpVm implements VmBackend {
 
     /** {@code sev_handle_rmp_fault} for an RMP fault that exits now. */
     void handleRmpFault(long gfn, long errorBits) {
-        rmpFaults.handle(gfn, errorBits, rmpFaults.seq());
+        rmpFaults.handle(gfn, errorBits, rmpFaults.seq(), rmpFaults.slots());
     }
 
     /**

@@ -279,6 +279,17 @@ class SnpKvmTest {
         s.violationEntered(0, 3, bits); // shared already when the vCPU exited: KVM cannot explain it
         s.violationHandled(0, 3, bits);
         assertReports(violations(vm), "snp: unexpected RMP fault (0x580000000) for shared gpa 0x3000");
+
+        // a private GPA whose memslot goes between the exit and the handler: the kernel's "non-private slot" race
+        Vm other = running("b");
+        SnpVm t = snp.get("b");
+        t.violationEntered(0, 5, bits);
+        other.deleteMemslot(0);
+        t.violationHandled(0, 5, bits);
+        assertEquals(List.of(), violations(other), "the memslot went after the exit");
+        t.violationEntered(0, 5, bits); // gone already at the exit: KVM cannot explain it
+        t.violationHandled(0, 5, bits);
+        assertReports(violations(other), "snp: unexpected RMP fault for gpa 0x5000: no guest_memfd page");
     }
 
     @Test

@@ -71,6 +71,9 @@ public interface VmContext {
     /** The guest_memfd pfn backing a private GFN (allocating and preparing it), or -1 when there is none. */
     long gmemPfn(long gfn);
 
+    /** The memslots' generation: it changes with every memslot change (add, delete, move, flags). */
+    long memslotGeneration();
+
     boolean isPrivate(long gfn);
 
     /**

@@ -159,6 +159,11 @@ final class CoreVmContext implements VmContext {
     }
 
     @Override
+    public long memslotGeneration() {
+        return mem.memslots.generation();
+    }
+
+    @Override
     public boolean isPrivate(long gfn) {
         return mem.attributes.isPrivate(gfn);
     }
