@@ -133,23 +133,12 @@ final class GmemHooks {
                 continue;
             }
             boolean use2m = (p & (PAGES_2M - 1)) == 0 && end >= p + PAGES_2M && level > 1;
-            if (!use2m && level > 1 && calls.psmash(p) != 0 && !splitMeanwhile(p))
+            if (!use2m && level > 1 && calls.psmash(p) != 0 && !calls.splitAlready(p))
                 anomalies.add(String.format("gmem invalidate: PSMASH of pfn 0x%x failed", p & ~(PAGES_2M - 1L)));
             if (!calls.makeShared(p, use2m ? LEVEL_2M : LEVEL_4K))
                 anomalies.add(String.format("gmem invalidate: RMPUPDATE of pfn 0x%x to shared failed", p));
             p += use2m ? PAGES_2M : 1;
         }
-    }
-
-    /**
-     * A failed PSMASH of an entry another CPU split meanwhile: a vCPU's RMP fault ({@code sev_handle_rmp_fault})
-     * PSMASHes with no guest_memfd lock, so it can split the 2M entry between this invalidation's look at the level
-     * and its own PSMASH (a Fray test and {@code soak --type snp} found it). The 4K update that follows is what was
-     * needed, so the model does not report it; the kernel's invalidation prints its "Failed to PSMASH" error there
-     * (it hopes, in its comment, for a spurious error) — with 2M guest_memfd folios, which mainline does not have yet.
-     */
-    private boolean splitMeanwhile(long pfn) {
-        return rmp.isAssigned(pfn) && rmp.privateLevel(pfn) == 1;
     }
 
     /**

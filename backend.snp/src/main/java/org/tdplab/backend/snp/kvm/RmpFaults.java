@@ -84,10 +84,10 @@ final class RmpFaults {
                     pfn));
             return;
         }
-        if (rmp.privateLevel(pfn) == 1)
+        if (calls.splitAlready(pfn))
             return; // split already, by a concurrent fault: resolved
         if (calls.psmash(pfn) != 0) {
-            if (rmp.isAssigned(pfn) && rmp.privateLevel(pfn) == 1)
+            if (calls.splitAlready(pfn))
                 return; // lost the race to another PSMASH
             anomalies.add(String.format("unable to split the RMP entry of gpa 0x%x (pfn 0x%x)", gfn << 12, pfn));
         }
