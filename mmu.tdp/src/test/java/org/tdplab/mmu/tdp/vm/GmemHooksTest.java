@@ -1,6 +1,8 @@
 package org.tdplab.mmu.tdp.vm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tdplab.mmu.tdp.vm.TestVms.M2;
 import static org.tdplab.mmu.tdp.vm.TestVms.slot;
@@ -9,11 +11,17 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.mmu.tdp.mmu.Invalidation;
 
 /**
  * The guest_memfd folio lifecycle as a backend hears it ({@code gmem_prepare}, {@code gmem_invalidate}, the host's
@@ -49,7 +57,16 @@ class GmemHooksTest {
         @Override
         public void hostAccess(long pfn, boolean write) {
             calls.add(String.format("host %s +0x%x", write ? "write" : "read", pfn - base()));
+            onHostAccess.run();
+            if (pfn - base() == refused)
+                throw new MmuException(Errno.EFAULT, "pfn 0x%x is the guest's", pfn);
         }
+
+        /** Runs inside the punch's invalidation window, at each host write of a punched page. */
+        volatile Runnable onHostAccess = () -> {
+        };
+        /** The page (offset from the folio's head) whose host write this backend refuses, or -1. */
+        volatile long refused = -1;
 
         /** The pfn of the huge folio's head: the first prepare names it (the hooks may not call back into ctx). */
         volatile long base = -1;
@@ -62,14 +79,18 @@ class GmemHooksTest {
     private final List<Recording> backends = new CopyOnWriteArrayList<>();
 
     private CoreVm create() {
+        return create(0);
+    }
+
+    private CoreVm create(long gpa) {
         VmCapabilities caps = NestedWalkTest.CAPS;
         CoreVm vm = TestVms.create(caps, 1, List.of(), ctx -> {
             Recording r = new Recording(ctx);
             backends.add(r);
             return r;
         });
-        slot(vm, 0, 0, M2, PageSize.SIZE_2M, SlotFlag.GMEM);
-        vm.setMemoryAttributes(0, M2, true);
+        slot(vm, 0, gpa, M2, PageSize.SIZE_2M, SlotFlag.GMEM);
+        vm.setMemoryAttributes(gpa, M2, true);
         return vm;
     }
 
@@ -95,6 +116,56 @@ class GmemHooksTest {
         assertEquals(List.of("invalidate +0x3 order 0", "host write +0x3", "prepare +0x3 gfn 0x3 order 0",
                 "invalidate +0x4 order 0", "host write +0x4", "prepare +0x4 gfn 0x4 order 0"), g.calls);
         assertTrue(vm.lookup(0x5000, org.tdplab.mmu.api.RootKind.DIRECT).isPresent(), "a page not punched stays");
+        vm.destroy();
+    }
+
+    @Test
+    void aPunchOfPartOfAHugeFolioHoldsTheWholeFolioInTheInvalidationWindow() {
+        long base = 0x400000; // gfn 0x400: the window is in GFNs, not file indexes
+        CoreVm vm = create(base);
+        Recording g = backends.get(0);
+        assertTrue(vm.accept(0, base + 0x5000, 0x1000, PageSize.SIZE_4K).completed());
+        List<String> seen = new CopyOnWriteArrayList<>();
+        Invalidation window = vm.mmu.invalidation;
+        g.onHostAccess = () -> seen.add(String.format("%b %b %b %b", window.inProgress(0x3ff), window.inProgress(0x400),
+                window.inProgress(0x5ff), window.inProgress(0x600)));
+        vm.punchHole(base + 0x3000, 0x2000);
+        assertEquals(List.of("false true true false", "false true true false"), seen,
+                "faults anywhere in the folio retry while its punched pages are cleared; nothing outside it does");
+        assertFalse(window.inProgress(0x400, 0x600), "the window closes with the punch");
+        assertTrue(vm.accept(0, base + 0x3000, 0x1000, PageSize.SIZE_4K).completed(), "a punched page faults in again");
+        TestVms.assertClean(vm);
+        vm.destroy();
+    }
+
+    @Test
+    void aPunchOfTheFirstFolioOfAFileAtGfnZeroOpensAndClosesItsWindow() {
+        CoreVm vm = create();
+        Recording g = backends.get(0);
+        assertTrue(vm.accept(0, 0x5000, 0x1000, PageSize.SIZE_4K).completed());
+        List<Boolean> seen = new CopyOnWriteArrayList<>();
+        g.onHostAccess = () -> seen.add(vm.mmu.invalidation.inProgress(0));
+        vm.punchHole(0, 0x1000);
+        assertEquals(List.of(true), seen, "gfn 0 is a bound page like any other");
+        assertFalse(vm.mmu.invalidation.inProgress(0, 0x200));
+        vm.destroy();
+    }
+
+    @Test
+    void aPunchRefusedAtItsFirstPageKeepsThatPageAndTheRestWithTheirData() {
+        CoreVm vm = create();
+        Recording g = backends.get(0);
+        assertTrue(vm.accept(0, 0x3000, 0x2000, PageSize.SIZE_4K).completed());
+        assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x2000, Encoding.PRIVATE, 0x77).completed());
+        g.refused = 3;
+        assertThrows(MmuException.class, () -> vm.punchHole(0x3000, 0x2000));
+        g.refused = -1;
+        for (long gpa : new long[] { 0x3000, 0x4000 }) {
+            AccessResult r = vm.access(0, Access.READ, gpa, 0x1000, Encoding.PRIVATE, 0);
+            assertTrue(r.completed());
+            assertEquals(0x77, r.value(), "gpa 0x" + Long.toHexString(gpa) + " was not cleared");
+        }
+        TestVms.assertClean(vm);
         vm.destroy();
     }
 }
