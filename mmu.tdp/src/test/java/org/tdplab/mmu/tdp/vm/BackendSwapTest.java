@@ -27,7 +27,7 @@ import org.tdplab.mmu.api.backend.VmContext;
 /** Suspension and resumption of VMs whose backend goes away, with a counting backend that snapshots its counter. */
 class BackendSwapTest {
     /** A backend whose per-VM state is one counter of hook calls, carried across swaps at {@code version}. */
-    static final class Counting implements Backend {
+    static class Counting implements Backend {
         final String type;
         final int version;
         final Set<VmBackend> made = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -180,5 +180,64 @@ class BackendSwapTest {
         assertThrows(MmuException.class, () -> PlainData.copy(Map.of("x", new Object())));
         Map<String, Object> ok = PlainData.copy(Map.of("a", new long[] { 1 }, "b", java.util.List.of(1, "s")));
         assertEquals(1L, ((long[]) ok.get("a"))[0]);
+    }
+
+    @Test
+    void aServiceThatRefusesTheSnapshotLetsTheNextOfTheTypeTakeItAndThePauseIsWhatPassed() {
+        Counting a = new Counting("t", 1);
+        VmManagerComponent core = core(100, a);
+        Vm vm = core.create("v", "t", 1, 48, Map.of());
+        vm.check();
+        long before = System.nanoTime();
+        // a newer version of the bundle is bound: the VM is drained for it, it refuses the snapshot, the old one
+        // (still bound) takes the VM back
+        core.bindStandalone(new Counting("t", 2), 2, "9");
+        long passed = System.nanoTime() - before;
+        assertTrue(vm.suspension().isEmpty(), vm.suspension().toString());
+        assertEquals("standalone 0", vm.backendVersion());
+        assertTrue(vm.check().ok());
+        assertEquals(2L, vm.stats().get("checks"));
+        long pauseUs = vm.stats().get("swap_last_pause_us");
+        assertTrue(pauseUs >= 0 && pauseUs <= passed / 1000, pauseUs + " us of pause in " + passed / 1000 + " us");
+    }
+
+    @Test
+    void aServingVmOrOneWithoutASnapshotIsNotResumed() {
+        Counting a = new Counting("t", 1);
+        VmManagerComponent core = core(100, a);
+        CoreVm vm = (CoreVm) core.create("v", "t", 1, 48, Map.of());
+        assertFalse(vm.gate().resume(new Counting("t", 1), "x"), "it is served already");
+        assertEquals("standalone 0", vm.backendVersion());
+
+        Backend noSnapshot = new Counting("t", 1) {
+            @Override
+            public VmBackend attach(VmContext ctx, org.tdplab.mmu.api.backend.VerbArgs options) {
+                return new VmBackend() {
+                    @Override
+                    public Map<String, Object> snapshot() {
+                        throw new MmuException(Errno.EIO, "no snapshot today");
+                    }
+                };
+            }
+        };
+        core.bindStandalone(noSnapshot, 2, "0.1");
+        CoreVm w = (CoreVm) core.create("w", "t", 1, 48, Map.of());
+        core.unbindStandalone(a);
+        core.unbindStandalone(noSnapshot);
+        assertTrue(w.suspension().orElseThrow().contains("no usable snapshot"), w.suspension().toString());
+        assertFalse(w.gate().resume(new Counting("t", 1), "y"), "nothing to restore");
+        assertTrue(w.suspension().isPresent());
+    }
+
+    @Test
+    void anOperationInterruptedWhileItWaitsForABackendFailsWithEnodevAndKeepsItsInterrupt() {
+        Counting a = new Counting("t", 1);
+        VmManagerComponent core = core(600_000, a);
+        Vm vm = core.create("v", "t", 1, 48, Map.of());
+        core.unbindStandalone(a);
+        Thread.currentThread().interrupt();
+        MmuException e = assertThrows(MmuException.class, vm::check);
+        assertTrue(Thread.interrupted(), "the interrupt is the caller's to see");
+        assertEquals(Errno.ENODEV, e.errno());
     }
 }
