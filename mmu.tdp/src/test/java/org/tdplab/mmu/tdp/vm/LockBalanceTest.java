@@ -18,8 +18,8 @@ import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 
 /**
- * Every VM operation, guest access and ioctl alike, returns with the MMU lock and the backend gate released and no
- * RCU read section open on the calling thread — the lockdep check a kernel developer would run after each of them.
+ * Every VM operation, guest access and ioctl alike, returns with the MMU lock, {@code slots_lock} and the backend
+ * gate released and no RCU or {@code kvm->srcu} read section open on the calling thread — the lockdep check a kernel developer would run after each of them.
  */
 class LockBalanceTest {
     private static void assertBalanced(CoreVm vm, String after) {
@@ -27,6 +27,8 @@ class LockBalanceTest {
         assertFalse(vm.mmu.lock.isReadLockedByMe(), () -> "the MMU lock is still held for read after " + after);
         assertFalse(vm.mmu.lock.isWriteLockedByMe(), () -> "the MMU lock is still held for write after " + after);
         assertFalse(vm.gate().enteredByMe(), () -> "the backend gate is still held after " + after);
+        assertFalse(vm.mem.slotsLock.isHeldByCurrentThread(), () -> "slots_lock is still held after " + after);
+        assertFalse(vm.mem.srcu.inReadSection(), () -> "a kvm->srcu read section was left open by " + after);
     }
 
     @Test
@@ -108,6 +110,12 @@ class LockBalanceTest {
         assertBalanced(vm, "a conversion to shared");
         vm.punchHole(0x10000, 0x1000);
         assertBalanced(vm, "a hole punched");
+        assertTrue(vm.mapGpaRange(0, false, 0x20000, 0x1000).completed());
+        assertBalanced(vm, "a guest's conversion to shared (the VMM punches the private page)");
+        assertTrue(vm.mapGpaRange(0, true, 0x20000, 0x1000).completed());
+        assertBalanced(vm, "a guest's conversion to private (the VMM discards the shared page)");
+        vm.setMemoryAttributes(0, 0x1000, false);
+        assertBalanced(vm, "attributes that are set already");
         assertClean(vm);
     }
 }
