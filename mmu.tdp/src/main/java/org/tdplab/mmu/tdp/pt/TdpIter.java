@@ -107,6 +107,7 @@ public final class TdpIter {
             return;
         }
         if (tryStepDown()) {
+            checkEnd(); // as the kernel's loop condition: only an empty range ([start, end) with end <= start) stops here
             return;
         }
         do {

@@ -45,7 +45,7 @@ public final class CoreVm implements Vm {
     private final VmCapabilities caps;
     final TdpMmu mmu;
     private final VmStatus status;
-    private final Vcpus vcpus;
+    final Vcpus vcpus;
     final VmMemory mem;
     private final Tracer trace;
     /** The VMM's operations as the trace records them, for replays. */

@@ -79,6 +79,19 @@ class TdpIterTest {
         assertFalse(it.valid);
     }
 
+    /**
+     * An empty range ends where the kernel's loop condition ({@code iter.gfn < end}, checked after every step,
+     * down included) ends it: the entries above whose rounded GFN is below the end are visited, the 4K leaf at the
+     * start is not.
+     */
+    @Test
+    void anEmptyRangeStopsAtTheFirstEntryPastItsEnd() {
+        int root = tree4()[0];
+        TdpIter it = new TdpIter(pool);
+        assertEquals(List.of(v(0, 4), v(0, 3), v(0, 2)), walk(it, root, 4, 1, 0x10, 0xf, 0));
+        assertFalse(it.valid);
+    }
+
     @Test
     void hugeLeavesAndEmptyEntriesAreVisitedButNotDescended() {
         int root = tree4()[0];

@@ -294,4 +294,14 @@ class MirrorSeamTest {
         assertEquals(7, vm.access(0, Access.READ, 0, M2, Encoding.CURRENT, 0).value());
         assertClean(vm);
     }
+
+    @Test
+    void aSplitRequestWhoseRangeEndsInsideAHugeLeafSplitsIt() {
+        Recorder r = new Recorder();
+        CoreVm vm = hugeMapped(r);
+        assertTrue(vm.context().splitCrossBoundaryLeafs(0, 0x10), "its start is aligned, its end is not");
+        assertEquals(1, vm.lookup(0xf000, RootKind.MIRROR).orElseThrow().level());
+        assertEquals(7, vm.access(0, Access.READ, 0xf000, 0x2000, Encoding.CURRENT, 0).value());
+        assertClean(vm);
+    }
 }
