@@ -111,4 +111,16 @@ class FaultEdgesTest {
         assertEquals(base | 0x5, r[2], "kvm_mmu_spte_requested: the pfn of the faulting 4K page, inside the 2M one");
         assertEquals(2, r[3]);
     }
+
+    @Test
+    void aWriteToAReadOnlySlotIsEmulatedAsMmioAtItsOwnAddressAndItsReadsAreMapped() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, M2, M2, PageSize.SIZE_4K, SlotFlag.READONLY);
+        org.tdplab.mmu.api.AccessResult w = vm.access(0, Access.WRITE, M2 + 0x3000, 0x1000, Encoding.CURRENT, 1);
+        assertEquals(org.tdplab.mmu.api.Exit.Reason.MMIO, w.exit().reason());
+        assertEquals(M2 + 0x3000, w.exit().gpa(), "KVM_PFN_ERR_RO_FAULT: the write's own address");
+        assertTrue(vm.access(0, Access.READ, M2 + 0x3000, 0x1000, Encoding.CURRENT, 0).completed());
+        assertFalse(vm.lookup(M2 + 0x3000, RootKind.DIRECT).orElseThrow().writable(), "mapped, read-only");
+        TestVms.assertClean(vm);
+    }
 }
