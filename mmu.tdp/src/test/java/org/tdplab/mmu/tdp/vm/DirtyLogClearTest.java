@@ -74,4 +74,42 @@ class DirtyLogClearTest {
         assertClean(vm);
         vm.destroy();
     }
+
+    /** The 64-page words count from the slot's first page, wherever the slot starts. */
+    @Test
+    void wordsCountFromTheSlotsFirstPage() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, 0x10000, 128 * K4, PageSize.SIZE_4K); // gfn 0x10: not a multiple of 64
+        assertTrue(vm.access(0, Access.WRITE, 0x10000, 128 * K4, Encoding.CURRENT, 5).completed());
+        vm.setDirtyLogging(0, true, new DirtyLogOptions(false, true));
+        vm.clearDirtyLog(0, 0x10000, 64 * K4);
+        long[] log = vm.getDirtyLog(0);
+        assertEquals(0, log[0], "the slot's first word");
+        assertEquals(-1L, log[1]);
+        assertFalse(leaf(vm, 0x10000 + 63 * K4).writable());
+        assertTrue(leaf(vm, 0x10000 + 64 * K4).writable());
+        assertClean(vm);
+        vm.destroy();
+    }
+
+    /**
+     * {@code kvm_arch_sync_dirty_log} first: a page whose dirtiness is still in the page-modification log (here: its
+     * D bit) is cleared and protected with the rest, not left to show up in the next {@code GET}.
+     */
+    @Test
+    void aClearHarvestsTheLogFirst() {
+        CoreVm vm = TestVms.create(TestVms.ordinary().withDirtyLogByDirtyBit(true), 1);
+        slot(vm, 0, 0, 64 * K4, PageSize.SIZE_4K);
+        assertTrue(vm.access(0, Access.WRITE, 0, 64 * K4, Encoding.CURRENT, 5).completed());
+        vm.setDirtyLogging(0, true, new DirtyLogOptions(false, true));
+        vm.clearDirtyLog(0, 0, 64 * K4);
+        assertTrue(vm.access(0, Access.WRITE, 3 * K4, K4, Encoding.CURRENT, 6).completed());
+        assertEquals(1L << 3, vm.getDirtyLog(0)[0], "the write after the clear, harvested by GET");
+        vm.clearDirtyLog(0, 0, 64 * K4);
+        assertTrue(vm.access(0, Access.WRITE, 5 * K4, K4, Encoding.CURRENT, 7).completed());
+        vm.clearDirtyLog(0, 0, 64 * K4);
+        assertEquals(0, vm.getDirtyLog(0)[0], "page 5's D bit was harvested by the clear and cleared with it");
+        assertClean(vm);
+        vm.destroy();
+    }
 }
