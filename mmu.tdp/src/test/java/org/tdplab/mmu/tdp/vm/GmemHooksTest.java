@@ -83,14 +83,18 @@ class GmemHooksTest {
     }
 
     private CoreVm create(long gpa) {
+        return create(gpa, M2);
+    }
+
+    private CoreVm create(long gpa, long size) {
         VmCapabilities caps = NestedWalkTest.CAPS;
         CoreVm vm = TestVms.create(caps, 1, List.of(), ctx -> {
             Recording r = new Recording(ctx);
             backends.add(r);
             return r;
         });
-        slot(vm, 0, gpa, M2, PageSize.SIZE_2M, SlotFlag.GMEM);
-        vm.setMemoryAttributes(gpa, M2, true);
+        slot(vm, 0, gpa, size, PageSize.SIZE_2M, SlotFlag.GMEM);
+        vm.setMemoryAttributes(gpa, size, true);
         return vm;
     }
 
@@ -165,6 +169,26 @@ class GmemHooksTest {
             assertTrue(r.completed());
             assertEquals(0x77, r.value(), "gpa 0x" + Long.toHexString(gpa) + " was not cleared");
         }
+        TestVms.assertClean(vm);
+        vm.destroy();
+    }
+
+    @Test
+    void aPunchInsideTheThirdFolioHoldsThatFolioAndUnmapsThePunchedPages() {
+        long base = 0x400000, third = base + 2 * M2; // file index 0x400: its folio is [0x400, 0x600)
+        CoreVm vm = create(base, 3 * M2);
+        Recording g = backends.get(0);
+        assertTrue(vm.accept(0, third + 0x3000, 0x3000, PageSize.SIZE_4K).completed());
+        List<String> seen = new CopyOnWriteArrayList<>();
+        Invalidation window = vm.mmu.invalidation;
+        g.onHostAccess = () -> seen.add(String.format("%b %b %b %b", window.inProgress(0x7ff), window.inProgress(0x800),
+                window.inProgress(0x9ff), window.inProgress(0xa00)));
+        vm.punchHole(third + 0x3000, 0x2000);
+        assertEquals(List.of("false true true false", "false true true false"), seen);
+        for (long gpa : new long[] { third + 0x3000, third + 0x4000 })
+            assertFalse(vm.lookup(gpa, org.tdplab.mmu.api.RootKind.DIRECT).map(l -> l.present()).orElse(false),
+                    "punched: unmapped");
+        assertTrue(vm.lookup(third + 0x5000, org.tdplab.mmu.api.RootKind.DIRECT).orElseThrow().present());
         TestVms.assertClean(vm);
         vm.destroy();
     }
