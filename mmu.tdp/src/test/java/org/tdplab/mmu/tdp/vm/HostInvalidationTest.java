@@ -52,4 +52,23 @@ class HostInvalidationTest {
         assertClean(vm);
         vm.destroy();
     }
+
+    /** The host migrates exactly the pages of the range: each moves to another frame with its data, the rest stay. */
+    @Test
+    void aNotifierUnmapMovesThePagesOfItsRangeOnly() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, G1, M2, PageSize.SIZE_4K);
+        for (long p = 3; p < 6; p++)
+            assertTrue(vm.access(0, Access.WRITE, G1 + p * K4, K4, Encoding.CURRENT, 0x100 + p).completed());
+        long[] before = new long[6];
+        for (int p = 3; p < 6; p++)
+            before[p] = vm.lookup(G1 + p * K4, RootKind.DIRECT).orElseThrow().pfn();
+        vm.notifyUnmap(G1 + 4 * K4, K4);
+        assertEquals(before[3], vm.lookup(G1 + 3 * K4, RootKind.DIRECT).orElseThrow().pfn());
+        assertEquals(before[5], vm.lookup(G1 + 5 * K4, RootKind.DIRECT).orElseThrow().pfn());
+        assertEquals(0x104, vm.access(0, Access.READ, G1 + 4 * K4, K4, Encoding.CURRENT, 0).value(), "moved with its data");
+        assertTrue(before[4] != vm.lookup(G1 + 4 * K4, RootKind.DIRECT).orElseThrow().pfn(), "to another frame");
+        assertClean(vm);
+        vm.destroy();
+    }
 }
