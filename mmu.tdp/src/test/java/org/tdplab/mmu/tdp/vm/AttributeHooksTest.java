@@ -35,7 +35,15 @@ class AttributeHooksTest {
     private volatile boolean refuse;
     private VmContext ctx;
 
+    /** Runs in {@code kvm_arch_post_set_memory_attributes}, inside the change's invalidation window. */
+    private volatile Runnable onPost = () -> {
+    };
+
     private CoreVm create() {
+        return create(M2, PageSize.SIZE_4K);
+    }
+
+    private CoreVm create(long size, PageSize backing) {
         CoreVm vm = new CoreVm(4246, "attrs", CAPS.vmType(), 1, CAPS, TestVms.MEMORY, TestVms.backend(CAPS, c -> {
             ctx = c;
             return new VmBackend() {
@@ -48,11 +56,12 @@ class AttributeHooksTest {
                 @Override
                 public void postSetMemoryAttributes(long gfn, long npages, boolean toPrivate) {
                     calls.add(String.format("post 0x%x %d %s", gfn, npages, toPrivate));
+                    onPost.run();
                 }
             };
         }), Map.of(), new CopyOnWriteArrayList<>(), v -> {
         });
-        slot(vm, 0, 0, M2, PageSize.SIZE_4K, SlotFlag.GMEM);
+        slot(vm, 0, 0, size, backing, SlotFlag.GMEM);
         return vm;
     }
 
@@ -82,6 +91,19 @@ class AttributeHooksTest {
                 () -> vm.zapGfnRange(0, 0x1000), () -> vm.recoverNxHugePages()))
             assertEquals(Errno.EIO, assertThrows(MmuException.class, op::run).errno());
         assertFalse(ctx.isPrivate(0));
+        vm.destroy();
+    }
+
+    /** A fault must not build a huge page across GFNs whose attribute is changing: the window holds the huge page. */
+    @Test
+    void theWindowOfAChangeInsideAHugePageHoldsThatHugePage() {
+        CoreVm vm = create(2 * M2, PageSize.SIZE_2M);
+        List<String> seen = new CopyOnWriteArrayList<>();
+        onPost = () -> seen.add(String.format("%b %b %b", vm.mmu.invalidation.inProgress(0x1ff),
+                vm.mmu.invalidation.inProgress(0x200), vm.mmu.invalidation.inProgress(0x3ff)));
+        vm.setMemoryAttributes(0x203000, 0x1000, true);
+        assertEquals(List.of("false true true"), seen);
+        assertFalse(vm.mmu.invalidation.inProgress(0x200, 0x400), "closed after");
         vm.destroy();
     }
 }
