@@ -131,4 +131,62 @@ class ConvertAndAcceptTest {
         assertEquals(List.of("guest_accept vcpu=0 gpa=0x600000 size=0x200000 level=2M"), traced);
         vm.destroy();
     }
+
+    @Test
+    void anAlignedRunOfExactly2MIsAcceptedAt2M() {
+        CoreVm vm = create();
+        Recording g = backends.get(0);
+        assertTrue(vm.convert(0, true, M2, M2).completed());
+        assertEquals(List.of("before 0x200 512 private", "after 0x200 512 private", "accept 0x200 2"),
+                withoutRetries(g.calls));
+        vm.destroy();
+    }
+
+    @Test
+    void a2MAcceptMustBe2MAligned() {
+        CoreVm vm = create();
+        vm.setMemoryAttributes(0, 2 * M2, true);
+        org.tdplab.mmu.api.MmuException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.tdplab.mmu.api.MmuException.class, () -> vm.accept(0, 0x2000, M2, PageSize.SIZE_2M));
+        assertEquals(org.tdplab.mmu.api.Errno.EINVAL, e.errno());
+        assertTrue(e.getMessage().contains("not 2M-aligned"), e.getMessage());
+        vm.destroy();
+    }
+
+    @Test
+    void anAcceptThatDoneNothingIsNotTraced() {
+        CoreVm vm = create();
+        Recording g = backends.get(0);
+        vm.setMemoryAttributes(0x400000, 0x1000, true);
+        g.fatalAt = 0x400;
+        traced.clear();
+        AccessResult r = vm.accept(0, 0x400000, 0x1000, PageSize.SIZE_4K);
+        assertEquals(0, r.pages());
+        assertFalse(traced.stream().anyMatch(t -> t.startsWith("guest_accept")), traced.toString());
+        vm.destroy();
+    }
+
+    /** The VMM's side of the guest's request: to shared punches the private page, to private drops the shared one. */
+    @Test
+    void aPageConvertedToSharedAndBackHasLostItsPrivateData() {
+        CoreVm vm = create();
+        assertTrue(vm.convert(0, true, 0x3000, 0x1000).completed());
+        assertTrue(vm.access(0, org.tdplab.mmu.api.Access.WRITE, 0x3000, 0x1000, org.tdplab.mmu.api.Encoding.PRIVATE,
+                0x77).completed());
+        assertTrue(vm.mem.gmemPfnIfPresent(3) >= 0);
+        assertTrue(vm.convert(0, false, 0x3000, 0x1000).completed());
+        assertEquals(-1, vm.mem.gmemPfnIfPresent(3), "the private page was punched as the page went shared");
+        assertTrue(vm.access(0, org.tdplab.mmu.api.Access.WRITE, 0x3000, 0x1000, org.tdplab.mmu.api.Encoding.SHARED,
+                0x55).completed());
+        assertEquals(0x55, vm.mem.sharedToken(3));
+        assertTrue(vm.convert(0, true, 0x3000, 0x1000).completed());
+        assertEquals(0, vm.mem.sharedToken(3), "the shared page was dropped as the page went private");
+        assertEquals(0, vm.access(0, org.tdplab.mmu.api.Access.READ, 0x3000, 0x1000,
+                org.tdplab.mmu.api.Encoding.PRIVATE, 0).value(), "punched when it went shared: a fresh page");
+        assertTrue(vm.convert(0, false, 0x3000, 0x1000).completed());
+        assertEquals(0, vm.access(0, org.tdplab.mmu.api.Access.READ, 0x3000, 0x1000,
+                org.tdplab.mmu.api.Encoding.SHARED, 0).value(), "the shared page was dropped when it went private");
+        TestVms.assertClean(vm);
+        vm.destroy();
+    }
 }

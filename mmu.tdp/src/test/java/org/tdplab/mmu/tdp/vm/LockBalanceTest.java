@@ -29,6 +29,8 @@ class LockBalanceTest {
         assertFalse(vm.gate().enteredByMe(), () -> "the backend gate is still held after " + after);
         assertFalse(vm.mem.slotsLock.isHeldByCurrentThread(), () -> "slots_lock is still held after " + after);
         assertFalse(vm.mem.srcu.inReadSection(), () -> "a kvm->srcu read section was left open by " + after);
+        for (org.tdplab.mmu.tdp.vcpu.Vcpu v : vm.vcpus.all)
+            assertFalse(v.mutex.isHeldByCurrentThread(), () -> "vcpu " + v.id + "'s mutex is still held after " + after);
     }
 
     @Test
@@ -114,8 +116,26 @@ class LockBalanceTest {
         assertBalanced(vm, "a guest's conversion to shared (the VMM punches the private page)");
         assertTrue(vm.mapGpaRange(0, true, 0x20000, 0x1000).completed());
         assertBalanced(vm, "a guest's conversion to private (the VMM discards the shared page)");
+        assertTrue(vm.convert(0, true, 0x30000, 0x1000).completed());
+        assertBalanced(vm, "a guest's conversion");
         vm.setMemoryAttributes(0, 0x1000, false);
         assertBalanced(vm, "attributes that are set already");
+        assertClean(vm);
+    }
+
+    @Test
+    void aGuestsAcceptReleasesItsVcpuTheGateAndRcu() {
+        CoreVm vm = TestVms.create(NestedWalkTest.CAPS, 1, java.util.List.of(),
+                ctx -> new org.tdplab.mmu.api.backend.VmBackend() {
+                    @Override
+                    public long accept(int vcpu, long gfn, int level) {
+                        return ctx.nestedWalk(vcpu, gfn, true);
+                    }
+                });
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K, org.tdplab.mmu.api.SlotFlag.GMEM);
+        vm.setMemoryAttributes(0, M2, true);
+        assertTrue(vm.accept(0, 0x3000, 0x1000, PageSize.SIZE_4K).completed());
+        assertBalanced(vm, "an accept");
         assertClean(vm);
     }
 }
