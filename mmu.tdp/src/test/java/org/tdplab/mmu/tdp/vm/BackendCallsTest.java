@@ -193,4 +193,39 @@ class BackendCallsTest {
             vm.destroy();
         }
     }
+
+    @Test
+    void theViewACheckGetsSeesAttributesAndGuestMemfdPages() {
+        List<String> seen = new CopyOnWriteArrayList<>();
+        VmCapabilities caps = attributes();
+        CoreVm vm = new CoreVm(7003, "view", caps.vmType(), 1, caps, TestVms.MEMORY, TestVms.backend(caps,
+                c -> new VmBackend() {
+                    @Override
+                    public List<String> check(org.tdplab.mmu.api.backend.MmuView view) {
+                        seen.add(view.isPrivate(3) + " " + view.isPrivate(4) + " " + (view.gmemPfnIfPresent(3) >= 0)
+                                + " " + view.gmemPfnIfPresent(4));
+                        return List.of();
+                    }
+                }), Map.of(), observers, v -> {
+                });
+        try {
+            TestVms.slot(vm, 0, 0, M2, PageSize.SIZE_4K, SlotFlag.GMEM);
+            vm.setMemoryAttributes(0x3000, 0x1000, true);
+            assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 1).completed());
+            assertTrue(vm.check().ok());
+            assertEquals(List.of("true false true -1"), seen);
+        } finally {
+            vm.destroy();
+        }
+    }
+
+    @Test
+    void theFirmwareCallNamesOutliveTheVmAndOnlySwappedVmsCarrySwapCounters() {
+        CoreVm vm = vm(attributes());
+        ctx.firmwareCall("FW.A", 1, 1, "OK");
+        assertFalse(vm.stats().containsKey("swap_suspensions"), "never swapped");
+        vm.destroy();
+        assertTrue(vm.firmwareCalls().contains("FW.A"), vm.firmwareCalls().toString());
+        assertEquals(1L, vm.stats().get("FW.A"));
+    }
 }

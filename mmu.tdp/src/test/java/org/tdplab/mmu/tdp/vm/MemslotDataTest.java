@@ -41,6 +41,11 @@ class MemslotDataTest {
         assertEquals(9L, vm.access(0, Access.READ, 4 * M2 + 0x5000, 0x1000, Encoding.CURRENT, 0).value(),
                 "the data moved with the slot");
         assertClean(vm);
+        vm.moveMemslot(0, 8 * M2); // from a base that is not GFN 0
+        assertEquals(9L, vm.access(0, Access.READ, 8 * M2 + 0x5000, 0x1000, Encoding.CURRENT, 0).value());
+        slot(vm, 1, 4 * M2, M2, PageSize.SIZE_4K); // where the slot was: fresh pages, nothing expected of them
+        assertEquals(0L, vm.access(0, Access.READ, 4 * M2 + 0x5000, 0x1000, Encoding.CURRENT, 0).value());
+        assertClean(vm);
         vm.destroy();
     }
 

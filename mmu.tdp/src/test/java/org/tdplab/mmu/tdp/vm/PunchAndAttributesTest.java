@@ -83,4 +83,18 @@ class PunchAndAttributesTest {
         assertClean(vm);
         vm.destroy();
     }
+
+    @Test
+    void aPunchNextToAGuestMemfdSlotButNotInsideItFindsNone() {
+        CoreVm vm = TestVms.create(TestVms.swProtected(), 1);
+        TestVms.slot(vm, 0, TestVms.M2, TestVms.M2, PageSize.SIZE_4K, org.tdplab.mmu.api.SlotFlag.GMEM);
+        for (long gpa : new long[] { 0, 2 * TestVms.M2 }) {
+            org.tdplab.mmu.api.MmuException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    org.tdplab.mmu.api.MmuException.class, () -> vm.punchHole(gpa, TestVms.M2));
+            org.junit.jupiter.api.Assertions.assertEquals(org.tdplab.mmu.api.Errno.EINVAL, e.errno());
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("no guest_memfd backs"),
+                    e.getMessage());
+        }
+        vm.destroy();
+    }
 }
