@@ -235,4 +235,33 @@ class ServiceBindingTest {
                 System.setProperty(org.tdplab.mmu.tdp.mem.HostMemory.LIMIT_PROPERTY, old);
         }
     }
+
+    @Test
+    void outsideAContainerUnbindingMovesVmsOnAndDropsTheServicesHostState() {
+        VmManagerComponent core = core(new ArrayList<>());
+        Described first = new Described(), second = new Described();
+        core.bindStandalone(first, 1);
+        core.bindStandalone(second, 2);
+        CoreVm vm = (CoreVm) core.create("v", "d", 1, 48, Map.of());
+        assertSame(first, vm.gate().serving(), "the older service serves first");
+        core.unbindStandalone(first);
+        assertSame(second, vm.gate().serving(), "resumed on the other service of its type");
+        core.bindStandalone(first, 3);
+        core.unbindStandalone(second);
+        core.create("w", "d", 1, 48, Map.of());
+        assertEquals(3, first.pools.size(), "v attached, v restored after the second went, w attached");
+        assertNotSame(first.pools.get(0), first.pools.get(1), "the host state went with the service");
+        assertSame(first.pools.get(1), first.pools.get(2));
+    }
+
+    @Test
+    void theSameVersionOfTheServingBundleBoundAgainTakesNothingOver() {
+        VmManagerComponent core = core(new ArrayList<>());
+        Described serving = new Described();
+        core.bindBackend(reference("org.tdplab.backend.d", "1.2.0", 0, Map.of()), serving);
+        CoreVm vm = (CoreVm) core.create("v", "d", 1, 48, Map.of());
+        core.bindBackend(reference("org.tdplab.backend.d", "1.2.0", 0, Map.of()), new Described());
+        assertSame(serving, vm.gate().serving());
+        assertEquals(0L, vm.gate().suspensions.sum(), "not drained");
+    }
 }
