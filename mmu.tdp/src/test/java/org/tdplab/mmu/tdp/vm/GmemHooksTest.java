@@ -123,20 +123,29 @@ class GmemHooksTest {
         vm.destroy();
     }
 
+    /** Punches {@code [gpa, gpa + size)}; at each page it clears, which of {@code gfns} the window covers. */
+    private List<String> windowsDuringPunch(CoreVm vm, long gpa, long size, long... gfns) {
+        List<String> seen = new CopyOnWriteArrayList<>();
+        Invalidation window = vm.mmu.invalidation;
+        backends.get(0).onHostAccess = () -> {
+            StringBuilder s = new StringBuilder();
+            for (long gfn : gfns)
+                s.append(s.length() == 0 ? "" : " ").append(window.inProgress(gfn));
+            seen.add(s.toString());
+        };
+        vm.punchHole(gpa, size);
+        return seen;
+    }
+
     @Test
     void aPunchOfPartOfAHugeFolioHoldsTheWholeFolioInTheInvalidationWindow() {
         long base = 0x400000; // gfn 0x400: the window is in GFNs, not file indexes
         CoreVm vm = create(base);
-        Recording g = backends.get(0);
         assertTrue(vm.accept(0, base + 0x5000, 0x1000, PageSize.SIZE_4K).completed());
-        List<String> seen = new CopyOnWriteArrayList<>();
-        Invalidation window = vm.mmu.invalidation;
-        g.onHostAccess = () -> seen.add(String.format("%b %b %b %b", window.inProgress(0x3ff), window.inProgress(0x400),
-                window.inProgress(0x5ff), window.inProgress(0x600)));
-        vm.punchHole(base + 0x3000, 0x2000);
-        assertEquals(List.of("false true true false", "false true true false"), seen,
+        assertEquals(List.of("false true true false", "false true true false"),
+                windowsDuringPunch(vm, base + 0x3000, 0x2000, 0x3ff, 0x400, 0x5ff, 0x600),
                 "faults anywhere in the folio retry while its punched pages are cleared; nothing outside it does");
-        assertFalse(window.inProgress(0x400, 0x600), "the window closes with the punch");
+        assertFalse(vm.mmu.invalidation.inProgress(0x400, 0x600), "the window closes with the punch");
         assertTrue(vm.accept(0, base + 0x3000, 0x1000, PageSize.SIZE_4K).completed(), "a punched page faults in again");
         TestVms.assertClean(vm);
         vm.destroy();
@@ -145,12 +154,8 @@ class GmemHooksTest {
     @Test
     void aPunchOfTheFirstFolioOfAFileAtGfnZeroOpensAndClosesItsWindow() {
         CoreVm vm = create();
-        Recording g = backends.get(0);
         assertTrue(vm.accept(0, 0x5000, 0x1000, PageSize.SIZE_4K).completed());
-        List<Boolean> seen = new CopyOnWriteArrayList<>();
-        g.onHostAccess = () -> seen.add(vm.mmu.invalidation.inProgress(0));
-        vm.punchHole(0, 0x1000);
-        assertEquals(List.of(true), seen, "gfn 0 is a bound page like any other");
+        assertEquals(List.of("true"), windowsDuringPunch(vm, 0, 0x1000, 0), "gfn 0 is a bound page like any other");
         assertFalse(vm.mmu.invalidation.inProgress(0, 0x200));
         vm.destroy();
     }
@@ -177,14 +182,9 @@ class GmemHooksTest {
     void aPunchInsideTheThirdFolioHoldsThatFolioAndUnmapsThePunchedPages() {
         long base = 0x400000, third = base + 2 * M2; // file index 0x400: its folio is [0x400, 0x600)
         CoreVm vm = create(base, 3 * M2);
-        Recording g = backends.get(0);
         assertTrue(vm.accept(0, third + 0x3000, 0x3000, PageSize.SIZE_4K).completed());
-        List<String> seen = new CopyOnWriteArrayList<>();
-        Invalidation window = vm.mmu.invalidation;
-        g.onHostAccess = () -> seen.add(String.format("%b %b %b %b", window.inProgress(0x7ff), window.inProgress(0x800),
-                window.inProgress(0x9ff), window.inProgress(0xa00)));
-        vm.punchHole(third + 0x3000, 0x2000);
-        assertEquals(List.of("false true true false", "false true true false"), seen);
+        assertEquals(List.of("false true true false", "false true true false"),
+                windowsDuringPunch(vm, third + 0x3000, 0x2000, 0x7ff, 0x800, 0x9ff, 0xa00));
         for (long gpa : new long[] { third + 0x3000, third + 0x4000 })
             assertFalse(vm.lookup(gpa, org.tdplab.mmu.api.RootKind.DIRECT).map(l -> l.present()).orElse(false),
                     "punched: unmapped");
