@@ -157,6 +157,46 @@ class VcpuTest {
         assertTrue(bugs.isEmpty());
     }
 
+    /**
+     * A walk that cannot start (no root loaded) or cannot follow a non-leaf entry (its table is not one of the pool's)
+     * is a not-present violation, whatever the vCPU's walker last saw.
+     */
+    @Test
+    void aWalkThatCannotReachALeafIsANotPresentViolation() {
+        mmu.lock.readLock();
+        int root;
+        try {
+            root = mmu.roots.get(false);
+        } finally {
+            mmu.lock.readUnlock();
+        }
+        map(root, 0x401, Spte.PG_LEVEL_4K, true, true);
+        TdpIter walker = new TdpIter(pool);
+        mmu.rcu.readLock();
+        try {
+            assertTrue(Walk.isTranslated(HardwareWalk.walk(mmu, walker, root, 0x401, false, false)));
+            long none = HardwareWalk.walk(mmu, walker, 0, 0x401, false, false);
+            assertEquals(Walk.KIND_VIOLATION, Walk.kind(none), "no root");
+            assertEquals(ErrorCode.USER, Walk.detail(none));
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+        // a present non-leaf entry at 2M whose table the pool does not know: the walk stops there
+        long l2 = 0;
+        TdpIter it = new TdpIter(pool);
+        mmu.rcu.readLock();
+        try {
+            it.walkTo(root, mmu.rootLevel, 0x600, 0, Spte.PG_LEVEL_2M);
+            l2 = it.sptep;
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+        pool.set(l2, Spte.makeNonLeaf(0x7777777, false));
+        long w = walk(root, 0x600, false, false);
+        assertEquals(Walk.KIND_VIOLATION, Walk.kind(w));
+        assertEquals(ErrorCode.USER, Walk.detail(w));
+    }
+
     @Test
     void anMmioSpteIsAMisconfiguration() {
         mmu.lock.readLock();

@@ -1,0 +1,80 @@
+package org.tdplab.mmu.tdp.vcpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code vcpu->mutex}: reentrant for its owner, exclusive against every other thread, and dropped whole (however
+ * often it is held) when a vCPU ioctl returns to userspace in the middle of an operation.
+ */
+class VcpuMutexTest {
+    /** Waits until {@code t} blocks (parked or waiting), has the lock, or ended: no timing, only its state. */
+    private static void awaitBlocked(Thread t, AtomicBoolean got) {
+        while (t.isAlive() && !got.get() && t.getState() != Thread.State.TIMED_WAITING
+                && t.getState() != Thread.State.WAITING)
+            Thread.onSpinWait();
+    }
+
+    @Test
+    void theOwnerReentersAndOnlyItsLastUnlockReleases() {
+        VcpuMutex m = new VcpuMutex();
+        m.lock();
+        m.lock();
+        m.unlock();
+        assertTrue(m.isHeldByCurrentThread(), "held once more");
+        m.unlock();
+        assertFalse(m.isHeldByCurrentThread());
+        assertThrows(IllegalMonitorStateException.class, m::unlock, "not held");
+    }
+
+    @Test
+    void anotherThreadWaitsUntilTheOwnerLetsGo() throws InterruptedException {
+        VcpuMutex m = new VcpuMutex();
+        m.lock();
+        AtomicBoolean got = new AtomicBoolean();
+        Thread other = new Thread(() -> {
+            m.lock();
+            got.set(true);
+            m.unlock();
+        });
+        other.start();
+        awaitBlocked(other, got);
+        assertFalse(got.get(), "the owner still holds it");
+        m.unlock();
+        other.join(60_000); // a bound for a hang, not a timing
+        assertFalse(other.isAlive());
+        assertTrue(got.get());
+        assertFalse(m.isHeldByCurrentThread());
+    }
+
+    @Test
+    void releaseAllDropsEveryHoldAndRelockRestoresThem() throws InterruptedException {
+        VcpuMutex m = new VcpuMutex();
+        m.lock();
+        m.lock();
+        m.lock();
+        assertEquals(3, m.releaseAll());
+        assertFalse(m.isHeldByCurrentThread());
+        AtomicBoolean got = new AtomicBoolean();
+        Thread other = new Thread(() -> {
+            m.lock();
+            got.set(true);
+            m.unlock();
+        });
+        other.start();
+        other.join(60_000);
+        assertTrue(got.get(), "another thread could take it meanwhile");
+        m.relock(3);
+        m.unlock();
+        m.unlock();
+        assertTrue(m.isHeldByCurrentThread());
+        m.unlock();
+        assertFalse(m.isHeldByCurrentThread());
+    }
+}
