@@ -53,7 +53,8 @@ public final class TdpIter {
 
     /**
      * Positions the walk on the root-level entry that covers {@code startGfn}. Invalid when the root or levels
-     * make no sense, the range is empty, or {@code startGfn} already has {@code gfnBits} set.
+     * make no sense, or {@code startGfn} already has {@code gfnBits} set. As in the kernel, the end is checked after
+     * every step ({@code iter.gfn < end}): an empty range still visits the entries above whose GFN is below its end.
      */
     public void start(int rootId, int rootLevel, int minLevel, long startGfn, long endGfn, long gfnBits) {
         if (rootId <= 0 || rootLevel < Spte.PG_LEVEL_4K || rootLevel > Spte.PT64_ROOT_MAX_LEVEL
