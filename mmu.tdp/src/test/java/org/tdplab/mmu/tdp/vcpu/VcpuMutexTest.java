@@ -21,6 +21,15 @@ class VcpuMutexTest {
             Thread.onSpinWait();
     }
 
+    /** A thread that takes the mutex, notes it, and lets it go. */
+    private static Thread taker(VcpuMutex m, AtomicBoolean got) {
+        return new Thread(() -> {
+            m.lock();
+            got.set(true);
+            m.unlock();
+        });
+    }
+
     @Test
     void theOwnerReentersAndOnlyItsLastUnlockReleases() {
         VcpuMutex m = new VcpuMutex();
@@ -38,11 +47,7 @@ class VcpuMutexTest {
         VcpuMutex m = new VcpuMutex();
         m.lock();
         AtomicBoolean got = new AtomicBoolean();
-        Thread other = new Thread(() -> {
-            m.lock();
-            got.set(true);
-            m.unlock();
-        });
+        Thread other = taker(m, got);
         other.start();
         awaitBlocked(other, got);
         assertFalse(got.get(), "the owner still holds it");
@@ -62,11 +67,7 @@ class VcpuMutexTest {
         assertEquals(3, m.releaseAll());
         assertFalse(m.isHeldByCurrentThread());
         AtomicBoolean got = new AtomicBoolean();
-        Thread other = new Thread(() -> {
-            m.lock();
-            got.set(true);
-            m.unlock();
-        });
+        Thread other = taker(m, got);
         other.start();
         other.join(60_000);
         assertTrue(got.get(), "another thread could take it meanwhile");

@@ -75,6 +75,16 @@ class VcpuTest {
         }
     }
 
+    /** The direct root, taken under the read lock as a vCPU's root load does. */
+    private int directRoot() {
+        mmu.lock.readLock();
+        try {
+            return mmu.roots.get(false);
+        } finally {
+            mmu.lock.readUnlock();
+        }
+    }
+
     private long spte(int root, long gfn) {
         mmu.rcu.readLock();
         try {
@@ -123,13 +133,7 @@ class VcpuTest {
 
     @Test
     void theHardwareWalkTranslatesSetsAccessedAndDirtyAndReportsViolations() {
-        mmu.lock.readLock();
-        int root;
-        try {
-            root = mmu.roots.get(false);
-        } finally {
-            mmu.lock.readUnlock();
-        }
+        int root = directRoot();
         long none = walk(root, 0x10, false, false);
         assertFalse(Walk.isTranslated(none));
         assertEquals(Walk.KIND_VIOLATION, Walk.kind(none));
@@ -163,13 +167,7 @@ class VcpuTest {
      */
     @Test
     void aWalkThatCannotReachALeafIsANotPresentViolation() {
-        mmu.lock.readLock();
-        int root;
-        try {
-            root = mmu.roots.get(false);
-        } finally {
-            mmu.lock.readUnlock();
-        }
+        int root = directRoot();
         map(root, 0x401, Spte.PG_LEVEL_4K, true, true);
         TdpIter walker = new TdpIter(pool);
         mmu.rcu.readLock();
