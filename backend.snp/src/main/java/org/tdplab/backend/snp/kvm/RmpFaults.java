@@ -43,7 +43,11 @@ final class RmpFaults {
         return ctx.memslotGeneration();
     }
 
-    /** The vCPU's RMP fault exits now. */
+    /**
+     * The vCPU's access failed the RMP check: it exits with an RMP fault. Sampled at the check, while the vCPU is
+     * still in guest mode, not when KVM's exit handler starts: a memslot deletion waits for vCPUs to leave guest mode
+     * and may complete in between (soak --type snp, seed 202614909).
+     */
     void exited(int vcpu) {
         seqAtExit[vcpu] = seq.get();
         slotsAtExit[vcpu] = ctx.memslotGeneration();

@@ -43,7 +43,7 @@ public final class SnpVm implements VmBackend {
     private final Launch launch;
     private final LinuxGuest guest;
     private volatile boolean tornDown;
-    private final RmpFaults rmpFaults;
+    final RmpFaults rmpFaults;
 
     /** {@code KVM_SEV_INIT2} (an ASID) and {@code KVM_SEV_SNP_LAUNCH_START} for a new VM. */
     public SnpVm(VmContext ctx, SnpHost host, SnpOptions options) {
@@ -164,13 +164,9 @@ public final class SnpVm implements VmBackend {
             return Walk.translated(pfn, level);
         if (r == Rmp.ACCESS_VC)
             return Walk.exception(VC_VECTOR); // #VC PAGE_NOT_VALIDATED (0x404)
+        if ((r & Pferr.GUEST_RMP) != 0)
+            rmpFaults.exited(vcpu); // sampled in guest mode: a memslot change waits for the vCPU to leave it
         return Walk.violation(r | Pferr.access(write, exec));
-    }
-
-    @Override
-    public void violationEntered(int vcpu, long gfn, long errorBits) {
-        if ((errorBits & Pferr.GUEST_RMP) != 0)
-            rmpFaults.exited(vcpu);
     }
 
     /** {@code npf_interception}: after KVM's fault handler, an RMP fault goes to {@code sev_handle_rmp_fault}. */
