@@ -151,13 +151,15 @@ final class LinuxGuest {
     /** One PVALIDATE(0), re-executed after each exit as the hardware would; false on FAIL_SIZEMISMATCH. */
     private boolean rescindOne(int vcpu, long gfn, int size) {
         for (int tries = 0; tries < RESCIND_TRIES; tries++) {
+            // what KVM's RMP-fault handler compares with: sampled before the instruction translates its operand (a
+            // memslot deleted after the translation leaves PVALIDATE a stale frame, a race the kernel warns about)
+            long seq = rmpFaults.seq(), slots = rmpFaults.slots();
             long w = ctx.nestedWalk(vcpu, gfn, true);
             if (!Walk.isTranslated(w)) {
                 if (!ctx.mapPrivate(gfn))
                     return true; // KVM cannot map it (no private backing): nothing validated there
                 continue;
             }
-            long seq = rmpFaults.seq(), slots = rmpFaults.slots();
             long r = calls.pvalidate(Walk.pfn(w), gfn, size, false);
             if (GuestResult.isNpf(r)) {
                 rmpFaults.handle(gfn, GuestResult.npfBits(r), seq, slots);
