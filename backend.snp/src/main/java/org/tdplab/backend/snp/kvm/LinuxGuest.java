@@ -72,6 +72,7 @@ final class LinuxGuest {
         }
         int next = fallbackGfn[vcpu] == gfn ? fallbackNext[vcpu] : -1;
         if (next < 0) {
+            rmpFaults.exited(vcpu); // an RMP fault of this PVALIDATE is judged against the state at its start
             long w = ctx.nestedWalk(vcpu, gfn, true);
             if (!Walk.isTranslated(w))
                 return w; // no nested entry: KVM maps it, the guest re-executes PVALIDATE
@@ -98,6 +99,7 @@ final class LinuxGuest {
 
     /** One 4K PVALIDATE through the nested walk. */
     private long validate4k(int vcpu, long gfn, boolean validate) {
+        rmpFaults.exited(vcpu); // an RMP fault of this PVALIDATE is judged against the state at its start
         long w = ctx.nestedWalk(vcpu, gfn, true);
         if (!Walk.isTranslated(w))
             return w;

@@ -44,9 +44,9 @@ final class RmpFaults {
     }
 
     /**
-     * The vCPU's access failed the RMP check: it exits with an RMP fault. Sampled at the check, while the vCPU is
-     * still in guest mode, not when KVM's exit handler starts: a memslot deletion waits for vCPUs to leave guest mode
-     * and may complete in between (soak --type snp, seed 202614909).
+     * What {@link #handleExited} will compare with, sampled where the vCPU's access failed the RMP check (still in
+     * guest mode), or where a guest's PVALIDATE begins: not when KVM's exit handler starts, since a memslot deletion
+     * waits only for vCPUs to leave guest mode and may complete in between (soak --type snp, seed 202614909).
      */
     void exited(int vcpu) {
         seqAtExit[vcpu] = seq.get();
