@@ -154,14 +154,18 @@ class SnpKvmTest {
         return vm;
     }
 
+    /** Accepts {@code gfn} (the guest validates it) and returns the guest-owned frame behind it. */
+    static long acceptOwned(Vm vm, long gfn) {
+        assertTrue(vm.accept(0, gfn << 12, K4, PageSize.SIZE_4K).completed());
+        return vm.lookup(gfn << 12, RootKind.DIRECT).orElseThrow().pfn();
+    }
+
     /**
-     * A vCPU's access fails the RMP check — a write through the shared alias to the guest-owned frame of
-     * {@code ownedGfn}, accepted first — so it exits with an RMP fault; the next {@code violationHandled} is its.
+     * A vCPU's access fails the RMP check — a write through the shared alias to the guest-owned frame {@code pfn} —
+     * so it exits with an RMP fault; the next {@code violationHandled} is its.
      */
-    static void rmpCheckFails(Vm vm, SnpVm s, long ownedGfn) {
-        assertTrue(vm.accept(0, ownedGfn << 12, K4, PageSize.SIZE_4K).completed());
-        long pfn = vm.lookup(ownedGfn << 12, RootKind.DIRECT).orElseThrow().pfn();
-        long w = s.checkAccess(0, ownedGfn, pfn, 1, false, Access.WRITE);
+    static void rmpCheckFails(SnpVm s, long gfn, long pfn) {
+        long w = s.checkAccess(0, gfn, pfn, 1, false, Access.WRITE);
         assertEquals(Walk.KIND_VIOLATION, Walk.kind(w));
         assertTrue((Walk.detail(w) & Pferr.GUEST_RMP) != 0, "an RMP fault");
     }
@@ -248,10 +252,11 @@ class SnpKvmTest {
     void rmpFaultsKvmCannotExplainAreWarnedAbout() {
         Vm vm = running("a");
         SnpVm s = snp.get("a");
+        long owned = acceptOwned(vm, 7);
         vm.setMemoryAttributes(0x3000, K4, false);
         s.violationHandled(0, 3, Pferr.GUEST_FINAL | Pferr.PRESENT); // not an RMP fault: nothing to do
         clean(vm);
-        rmpCheckFails(vm, s, 7);
+        rmpCheckFails(s, 7, owned); // after the attribute change: KVM's handler sees the state of this exit
         s.violationHandled(0, 3, Pferr.GUEST_RMP);
         assertEquals(List.of("snp: unexpected RMP fault (0x80000000) for shared gpa 0x3000"), violations(vm));
         vm.setMemoryAttributes(8 * M2, K4, true); // private, but no memslot: no guest_memfd page
@@ -283,12 +288,13 @@ class SnpKvmTest {
         Vm vm = running("a");
         SnpVm s = snp.get("a");
         long bits = Pferr.GUEST_RMP | Pferr.GUEST_FINAL | Pferr.GUEST_ENC;
-        rmpCheckFails(vm, s, 7); // gpa 0x3000 private when the vCPU's access failed the RMP check
+        long owned = acceptOwned(vm, 7);
+        rmpCheckFails(s, 7, owned); // gpa 0x3000 private when the vCPU's access failed the RMP check
         vm.setMemoryAttributes(0x3000, K4, false); // the VMM makes it shared before KVM's handler runs
         s.violationHandled(0, 3, bits);
         clean(vm);
 
-        rmpCheckFails(vm, s, 8); // shared already when the vCPU exited: KVM cannot explain it
+        rmpCheckFails(s, 7, owned); // shared already when the vCPU exited: KVM cannot explain it
         s.violationHandled(0, 3, bits);
         assertReports(violations(vm), "snp: unexpected RMP fault (0x580000000) for shared gpa 0x3000");
 
@@ -297,7 +303,7 @@ class SnpKvmTest {
         // what counts is the memslots at the failed RMP check (soak --type snp, seed 202614909)
         Vm other = running("b");
         SnpVm t = snp.get("b");
-        rmpCheckFails(other, t, 7);
+        rmpCheckFails(t, 7, acceptOwned(other, 7));
         other.deleteMemslot(0);
         t.violationHandled(0, 5, bits);
         assertEquals(List.of(), violations(other), "the memslot went after the failed check");
@@ -469,7 +475,7 @@ class SnpKvmTest {
         launchUpdate(vm, 0, 2 * K4); // the rest of the 2M folio stays unprepared
         finish(vm);
         vm.setMemoryAttributes(M2 - K4, K4, false);
-        rmpCheckFails(vm, snp.get("a"), 0x10);
+        rmpCheckFails(snp.get("a"), 0x10, acceptOwned(vm, 0x10));
         snp.get("a").violationHandled(0, (M2 - K4) >>> 12, Pferr.GUEST_RMP); // a warning to carry over
         Map<String, Long> before = vm.stats();
         List<String> warnings = violations(vm);
