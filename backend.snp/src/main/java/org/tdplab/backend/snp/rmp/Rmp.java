@@ -22,11 +22,12 @@ import static org.tdplab.backend.snp.rmp.RmpEntry.immutable;
 import static org.tdplab.backend.snp.rmp.RmpEntry.is2M;
 import static org.tdplab.backend.snp.rmp.RmpEntry.validated;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -86,8 +87,13 @@ public final class Rmp {
     final AtomicLongArray assignedPages = new AtomicLongArray(MAX_ASID + 1);
     /** Frames a running VMRUN uses (VMCB, VMSA, AVIC backing page). */
     final Set<Long> inUse = ConcurrentHashMap.newKeySet();
-    /** XOR of a hash of every non-zero entry, kept by each write: a change that bypassed the instructions shows. */
-    final AtomicLong digest = new AtomicLong();
+    /**
+     * XOR of a hash of every non-zero entry, kept by each write: a change that bypassed the instructions shows. One
+     * word per lock stripe, written under that stripe's lock (a release store, no atomic per write), XORed together
+     * by {@link #digest()}.
+     */
+    private final long[] digests = new long[STRIPES];
+    private static final VarHandle DIGEST = MethodHandles.arrayElementVarHandle(long[].class);
     private final RmpHostInstructions host = new RmpHostInstructions(this);
     private final RmpGuestInstructions guest = new RmpGuestInstructions(this);
     private final RmpInvariants invariants = new RmpInvariants(this);
@@ -323,7 +329,19 @@ public final class Rmp {
 
     /** The lock of {@code pfn}'s 2M region: tests hold it to play "another CPU". */
     ReentrantLock lockOf(long pfn) {
-        return locks[(int) ((pfn >>> 9) & (STRIPES - 1))];
+        return locks[stripeOf(pfn)];
+    }
+
+    private static int stripeOf(long pfn) {
+        return (int) ((pfn >>> 9) & (STRIPES - 1));
+    }
+
+    /** The XOR of every entry's hash as the writes kept it ({@link #mix}); the checker recomputes it. */
+    long digest() {
+        long d = 0;
+        for (int i = 0; i < STRIPES; i++)
+            d ^= (long) DIGEST.getAcquire(digests, i);
+        return d;
     }
 
     /** 2M regions that hold a non-zero entry (the storage follows what is assigned). */
@@ -361,10 +379,13 @@ public final class Rmp {
         }
         long oldLo = r.words.get(2 * i), oldHi = r.words.get(2 * i + 1);
         long change = mix(pfn, oldLo, oldHi) ^ mix(pfn, lo, hi);
-        digest.accumulateAndGet(change, (a, b) -> a ^ b);
+        int stripe = stripeOf(pfn);
+        DIGEST.setRelease(digests, stripe, digests[stripe] ^ change);
         boolean wasZero = oldLo == 0 && oldHi == 0, isZero = lo == 0 && hi == 0;
-        r.words.set(2 * i + 1, hi);
-        r.words.set(2 * i, lo);
+        // release stores: the stripe's unlock (a volatile store) fences them before anything the writer does next,
+        // and a lock-free reader that sees the low word sees the high one written before it
+        r.words.setRelease(2 * i + 1, hi);
+        r.words.setRelease(2 * i, lo);
         r.writer[i] = by;
         if (wasZero != isZero)
             r.nonZero += isZero ? -1 : 1;

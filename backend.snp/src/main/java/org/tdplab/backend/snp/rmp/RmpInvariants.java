@@ -68,7 +68,7 @@ final class RmpInvariants {
                     perAsid[asid(lo)] += is2M(lo) ? Rmp.PAGES : 1;
             }
         }
-        if (sum != rmp.digest.get())
+        if (sum != rmp.digest())
             out.add("rmp: R8: the table changed outside RMPUPDATE/PSMASH/PVALIDATE/RMPADJUST/the firmware");
         for (int a = 0; a <= MAX_ASID; a++)
             if (perAsid[a] != rmp.assignedPages.get(a))

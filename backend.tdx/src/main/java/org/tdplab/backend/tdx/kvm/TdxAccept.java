@@ -66,7 +66,6 @@ final class TdxAccept {
         while (g < end) {
             int septLevel = l - 1;
             long st = td.module.tdgMemPageAccept(vcpu, (g << 12) | septLevel, !td.waitForSeptZap);
-            td.calls[Seamcall.TDG_MEM_PAGE_ACCEPT.ordinal()].increment();
             td.ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), g, l, TdxStatus.name(st));
             long cls = TdxStatus.classOf(st);
             if (st == TDX_SUCCESS || cls == TdxStatus.TDX_PAGE_ALREADY_ACCEPTED) {

@@ -25,10 +25,10 @@ import org.tdplab.mmu.api.backend.VmContext;
 public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept, Counters counters,
         List<String> recorded) {
     /**
-     * The format's version; 3: the module's state typed too (2 carried it as Java-serialized bytes, 1 was the
-     * hand-cast map).
+     * The format's version; 4: no call counts (the core keeps them with the VM); 3: the module's state typed too (2
+     * carried it as Java-serialized bytes, 1 was the hand-cast map).
      */
-    public static final int VERSION = 3;
+    public static final int VERSION = 4;
 
     /** {@code kvm_tdx}: state, HKID, the TDR and TDCS pages, the staged PAGE.ADD source, the SEPT-zap wait. */
     public record Td(int state, boolean hkidAssigned, int hkid, long tdrPfn, long[] tdcsPfns, long pageAddSrc,
@@ -50,7 +50,7 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
     }
 
     /** Counters that survive the swap. */
-    public record Counters(long framesHeld, long removals, long busySeen, long[] calls) {
+    public record Counters(long framesHeld, long removals, long busySeen) {
     }
 
     static TdxSnapshot of(TdxVm vm) {
@@ -67,11 +67,8 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
             keys[i] = entries.get(i).getKey();
             pages[i] = entries.get(i).getValue();
         }
-        long[] calls = new long[vm.calls.length];
-        for (int c = 0; c < calls.length; c++)
-            calls[c] = vm.calls[c].sum();
         return new TdxSnapshot(vm.module.saveState(), td, vcpus, new Sept(keys, pages, vm.sparePage.get()),
-                new Counters(vm.framesHeld.get(), vm.removals.sum(), vm.busySeen.sum(), calls),
+                new Counters(vm.framesHeld.get(), vm.removals.sum(), vm.busySeen.sum()),
                 List.copyOf(vm.recorded));
     }
 
@@ -115,8 +112,6 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
         vm.framesHeld.set(counters.framesHeld());
         vm.removals.add(counters.removals());
         vm.busySeen.add(counters.busySeen());
-        for (int c = 0; c < Math.min(counters.calls().length, vm.calls.length); c++)
-            vm.calls[c].add(counters.calls()[c]);
         vm.recorded.addAll(recorded);
         return vm;
     }

@@ -101,8 +101,6 @@ public final class TdxVm implements VmBackend {
     final LongAdder removals = new LongAdder();
 
     final LongAdder busySeen = new LongAdder();
-    /** Calls per leaf (the core counts them too; these also report the leaves never called, as 0). */
-    final LongAdder[] calls = new LongAdder[Seamcall.values().length];
     /** Mirror hooks in progress, to see the lock discipline (invariant 12) from this side. */
     final AtomicInteger installsInFlight = new AtomicInteger(), removalsInFlight = new AtomicInteger();
     /** Violations seen as they happened (invariants 10–13 and the hardware spec's I9), for {@link #check}. */
@@ -138,8 +136,6 @@ public final class TdxVm implements VmBackend {
         Contention contention = new Contention(options.busyRate(), options.seed());
         this.module = moduleState == null ? new TdxModule(options.version(), ctx.vcpus(), frames, contention)
                 : TdxModule.loadState(moduleState, frames, contention);
-        for (int i = 0; i < calls.length; i++)
-            calls[i] = new LongAdder();
         this.vcpuPages = new long[ctx.vcpus()][];
         this.kickSnapshot = new long[ctx.vcpus()];
         this.cursorUnit = new long[ctx.vcpus()];
@@ -173,7 +169,6 @@ public final class TdxVm implements VmBackend {
     // ==== SEAMCALL plumbing ======================================================================================
 
     long seamcall(Seamcall leaf, long gfn, int level, long status) {
-        calls[leaf.ordinal()].increment();
         ctx.firmwareCall(leaf.intelName(), gfn, level, TdxStatus.name(status));
         if (TdxStatus.operandBusy(status))
             busySeen.increment();
@@ -358,14 +353,13 @@ public final class TdxVm implements VmBackend {
     }
 
     /**
-     * Every leaf's count (so a leaf never called reads 0), TD entries, and the busy statuses KVM retried. The
-     * counts equal the ones the core keeps from {@link VmContext#firmwareCall}.
+     * What the core does not count itself: TD entries and the busy statuses KVM retried. The core counts every other
+     * leaf from {@link VmContext#firmwareCall}, and reports the leaves never called (the service's
+     * {@code firmwareCalls}) as 0.
      */
     @Override
     public Map<String, Long> stats() {
         Map<String, Long> out = new LinkedHashMap<>();
-        for (Seamcall leaf : Seamcall.values())
-            out.put(leaf.intelName(), calls[leaf.ordinal()].sum());
         out.put(Seamcall.TDH_VP_ENTER.intelName(), module.vpEnters());
         out.put("TDX_OPERAND_BUSY", busySeen.sum());
         return out;

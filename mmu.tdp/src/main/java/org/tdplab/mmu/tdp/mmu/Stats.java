@@ -5,11 +5,10 @@ import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.atomic.LongAdder;
 
 /**
- * The core's counters for one VM: a {@link LongAdder} per {@link Stat}, so vCPU threads faulting at once do not
- * fight over one cache line per fault (an adder spreads contended increments over cells), plus each vCPU's own
+ * The core's counters for one VM: {@link ThreadCounters}, a row per thread, so vCPU threads faulting at once neither
+ * fight over one cache line per fault nor pay an atomic for each count, plus each vCPU's own
  * counters ({@link Cells}, the kernel's {@code kvm_vcpu_stat}: {@code pf_taken}, {@code pf_fixed}, ...), which
  * only that vCPU's thread writes, so a fault bumps them with plain stores instead of an atomic. A stat's value
  * is the sum of both, as the kernel sums its vCPU stats over the VM's vCPUs.
@@ -18,7 +17,7 @@ public final class Stats {
     private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
     private static final int N = Stat.values().length;
 
-    private final LongAdder[] counts = new LongAdder[N];
+    private final ThreadCounters counts = new ThreadCounters(N);
     private volatile Cells[] vcpuCells = new Cells[0];
 
     /**
@@ -38,11 +37,6 @@ public final class Stats {
         }
     }
 
-    public Stats() {
-        for (int i = 0; i < counts.length; i++)
-            counts[i] = new LongAdder();
-    }
-
     /** Counters for one more vCPU, counted in every {@link #get} from now on. */
     public synchronized Cells vcpuCells() {
         Cells c = new Cells();
@@ -53,15 +47,15 @@ public final class Stats {
     }
 
     public void inc(Stat stat) {
-        counts[stat.ordinal()].increment();
+        counts.increment(stat.ordinal());
     }
 
     public void add(Stat stat, long delta) {
-        counts[stat.ordinal()].add(delta);
+        counts.add(stat.ordinal(), delta);
     }
 
     public long get(Stat stat) {
-        long sum = counts[stat.ordinal()].sum();
+        long sum = counts.sum(stat.ordinal());
         for (Cells c : vcpuCells)
             sum += c.get(stat);
         return sum;

@@ -2,7 +2,7 @@ package org.tdplab.mmu.tdp.vm;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntSupplier;
 
 import org.tdplab.mmu.api.Errno;
@@ -15,6 +15,7 @@ import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mem.Levels;
 import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
+import org.tdplab.mmu.tdp.mmu.ThreadCounters;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
@@ -34,10 +35,12 @@ final class CoreVmContext implements VmContext {
     /** The simulated host the VM belongs to, and the gate that says which service asks for its state. */
     private final HostScope host;
     private final BackendSlot gate;
-    /** Firmware calls by name, as the hardware names them. */
-    final Map<String, LongAdder> firmwareCalls = new ConcurrentHashMap<>();
-    /** Projected firmware time: each call priced with {@link #latency}, counted, never slept. */
-    final LongAdder projectedFirmwareNanos = new LongAdder();
+    /** Firmware calls by name, as the hardware names them: each name's counter in {@link #firmwareCounts}. */
+    final Map<String, Integer> firmwareCalls = new ConcurrentHashMap<>();
+    /** Counter 0: the projected firmware time, each call priced with {@link #latency}, counted, never slept. */
+    final ThreadCounters firmwareCounts = new ThreadCounters(8);
+    private static final int PROJECTED_NANOS = 0;
+    private final AtomicInteger nextCounter = new AtomicInteger(PROJECTED_NANOS + 1);
     /** The table the backend set at attach; it stays with the VM across backend swaps. */
     volatile FirmwareLatency latency = FirmwareLatency.NONE;
 
@@ -233,7 +236,7 @@ final class CoreVmContext implements VmContext {
      * One firmware call's counter and its price in the latency table it was last priced with (immutable, so a
      * thread that reads a stale one only prices it again).
      */
-    private record Counter(String name, LongAdder calls, FirmwareLatency table, long nanos) {
+    private record Counter(String name, int calls, FirmwareLatency table, long nanos) {
     }
 
     /**
@@ -249,18 +252,27 @@ final class CoreVmContext implements VmContext {
         Counter c = recent[i];
         if (c == null || c.name != name || c.table != table)
             recent[i] = c = counter(name, table);
-        c.calls.increment();
+        firmwareCounts.increment(c.calls);
         if (c.nanos != 0)
-            projectedFirmwareNanos.add(c.nanos);
+            firmwareCounts.add(PROJECTED_NANOS, c.nanos);
         trace.firmwareCall(name, gfn, level, status);
     }
 
     private Counter counter(String name, FirmwareLatency table) {
-        LongAdder calls = firmwareCalls.get(name); // a plain get first: every call after a name's first
+        Integer calls = firmwareCalls.get(name); // a plain get first: every call after a name's first
         if (calls == null)
-            calls = firmwareCalls.computeIfAbsent(name, n -> new LongAdder());
+            calls = firmwareCalls.computeIfAbsent(name, n -> nextCounter.getAndIncrement());
         long ns = table.byName().isEmpty() ? table.otherNanos() : table.nanos(name); // no hashing for an empty table
         return new Counter(name, calls, table, ns);
+    }
+
+    /** How many times the firmware was called by {@code name}'s counter {@code index}. */
+    long firmwareCalls(int index) {
+        return firmwareCounts.sum(index);
+    }
+
+    long projectedFirmwareNanos() {
+        return firmwareCounts.sum(PROJECTED_NANOS);
     }
 
     @Override

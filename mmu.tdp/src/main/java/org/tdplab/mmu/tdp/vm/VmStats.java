@@ -33,8 +33,8 @@ final class VmStats {
     /** The counters now; called through the backend gate. */
     Map<String, Long> now() {
         Map<String, Long> out = new LinkedHashMap<>(mmu.stats.snapshot());
-        context.firmwareCalls.forEach((name, count) -> out.put(name, count.sum()));
-        out.put("projected_firmware_ns", context.projectedFirmwareNanos.sum());
+        context.firmwareCalls.forEach((name, counter) -> out.put(name, context.firmwareCalls(counter)));
+        out.put("projected_firmware_ns", context.projectedFirmwareNanos());
         gate.backend().stats().forEach(out::putIfAbsent); // the core's own counters are not the backend's to set
         for (String name : gate.declaredFirmwareCalls())
             out.putIfAbsent(name, 0L);

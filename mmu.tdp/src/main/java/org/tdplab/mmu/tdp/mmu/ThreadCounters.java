@@ -1,0 +1,121 @@
+package org.tdplab.mmu.tdp.mmu;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Arrays;
+
+/**
+ * Counters that many threads bump and few read, with no atomic per bump (the kernel's per-CPU counters, by thread):
+ * each thread adds into a row only it writes, with a release store, and a read sums the rows. A {@code LongAdder}
+ * costs a compare-and-swap per bump even when nobody contends; on the fault path that is one fence per counter.
+ *
+ * <p>A thread finds its row through a small table indexed by thread id, else by a scan of the rows (once per thread
+ * and slot). Rows stay for the life of the counters, with their counts; past {@value #MAX_ROWS} threads the later
+ * ones share one row, counted under its lock. Counters are numbered from 0; the width grows on demand
+ * ({@link #add} with a new index), so counters of names first seen at run time fit too.
+ *
+ * <p>A sum read while other threads count may miss their latest bumps (as {@code LongAdder.sum()} does); once the
+ * counting threads synchronized with the reader (a lock, a join) it is exact.
+ */
+public final class ThreadCounters {
+    private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final int FAST = 64;
+    static final int MAX_ROWS = 256;
+
+    private static final class Row {
+        final long threadId;
+        /** Replaced (copied, then published) only by the row's writer, when a counter lies beyond it. */
+        volatile long[] cells;
+
+        Row(long threadId, int width) {
+            this.threadId = threadId;
+            this.cells = new long[width];
+        }
+    }
+
+    private final int initialWidth;
+    private final Row[] fast = new Row[FAST];
+    private volatile Row[] rows = new Row[0];
+    /** The row of threads past {@link #MAX_ROWS}; written under its own lock. */
+    private final Row shared;
+
+    public ThreadCounters(int width) {
+        this.initialWidth = Math.max(1, width);
+        this.shared = new Row(-1, initialWidth);
+    }
+
+    /** Adds {@code delta} to counter {@code index} for the calling thread. */
+    public void add(int index, long delta) {
+        Row r = row();
+        if (r == shared) {
+            synchronized (shared) {
+                long[] c = cellsFor(r, index);
+                CELL.setRelease(c, index, c[index] + delta);
+            }
+            return;
+        }
+        long[] c = cellsFor(r, index);
+        CELL.setRelease(c, index, (long) CELL.getOpaque(c, index) + delta);
+    }
+
+    public void increment(int index) {
+        add(index, 1);
+    }
+
+    /** The sum of counter {@code index} over every thread that counted. */
+    public long sum(int index) {
+        long s = sumOf(shared, index);
+        for (Row r : rows)
+            s += sumOf(r, index);
+        return s;
+    }
+
+    private static long sumOf(Row r, int index) {
+        long[] c = r.cells;
+        return index < c.length ? (long) CELL.getAcquire(c, index) : 0;
+    }
+
+    /** The row's cells, grown first when {@code index} lies beyond them. Only the row's writer calls it. */
+    private static long[] cellsFor(Row r, int index) {
+        long[] c = r.cells;
+        if (index < c.length)
+            return c;
+        long[] grown = Arrays.copyOf(c, Math.max(index + 1, c.length * 2));
+        r.cells = grown; // the copy is whole before it is published: a reader sees the old counts or these
+        return grown;
+    }
+
+    @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
+    private Row row() {
+        long id = Thread.currentThread().getId();
+        int slot = (int) (id & (FAST - 1));
+        Row r = fast[slot];
+        if (r != null && r.threadId == id)
+            return r;
+        r = find(id);
+        if (r != shared)
+            fast[slot] = r; // a plain store: another thread finding it there only goes on to find its own
+        return r;
+    }
+
+    private Row find(long id) {
+        for (Row r : rows)
+            if (r.threadId == id)
+                return r;
+        return register(id);
+    }
+
+    private synchronized Row register(long id) {
+        Row[] rs = rows;
+        for (Row r : rs)
+            if (r.threadId == id)
+                return r;
+        if (rs.length >= MAX_ROWS)
+            return shared;
+        Row r = new Row(id, initialWidth);
+        Row[] grown = Arrays.copyOf(rs, rs.length + 1);
+        grown[rs.length] = r;
+        rows = grown;
+        return r;
+    }
+}
