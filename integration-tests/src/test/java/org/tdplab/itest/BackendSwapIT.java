@@ -240,9 +240,9 @@ public class BackendSwapIT {
         @Override
         public VmBackend restore(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options, Map<String, Object> snapshot) {
             Object version = snapshot.get(SNAPSHOT_VERSION);
-            if (!Integer.valueOf(4).equals(version)) // the shipped backend writes version 3
+            if (!Integer.valueOf(5).equals(version)) // the shipped backend writes version 4
                 throw new MmuException(Errno.EINVAL, "TDX snapshot version %s is incompatible (this backend "
-                        + "restores version 4)", version);
+                        + "restores version 5)", version);
             throw new AssertionError("unreachable");
         }
     }

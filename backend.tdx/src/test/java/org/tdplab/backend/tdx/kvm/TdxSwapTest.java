@@ -82,8 +82,10 @@ class TdxSwapTest {
         Backend older = tampering(new TdxBackend(), s -> s.put(Backend.SNAPSHOT_VERSION, 1));
         Standalone.bind(manager, older, 10, "0.9");
         String why = vm.suspension().orElseThrow();
-        assertTrue(why.contains("TdxSnapshot snapshot version 3 is incompatible (this backend restores version 1)")
-                || why.contains("TdxSnapshot snapshot version 1 is incompatible (this backend restores version 3)"),
+        assertTrue(why.contains("TdxSnapshot snapshot version " + TdxSnapshot.VERSION
+                + " is incompatible (this backend restores version 1)")
+                || why.contains("TdxSnapshot snapshot version 1 is incompatible (this backend restores version "
+                        + TdxSnapshot.VERSION + ")"),
                 why);
         Standalone.unbind(manager, older);
         Backend lacking = tampering(new TdxBackend(), s -> s.remove("sept"));

@@ -61,6 +61,8 @@ public final class TablePool {
 
     private final TableFrames frames;
     private final Object allocLock = new Object();
+    /** Written under {@link #allocLock}; see {@link #freeGeneration()}. */
+    private volatile long freeGeneration;
 
     /** Chunk spines; replaced (refs copied) only when full, and re-published on every new chunk. */
     private volatile long[][] spt;
@@ -174,6 +176,7 @@ public final class TablePool {
                 throw new IllegalStateException("table " + id + " is not live");
             }
             long pfn = pfnOf(id);
+            freeGeneration = freeGeneration + 1; // before the frame can hold another table (volatile: a fence)
             idByPfn.remove(pfn);
             int[] hi = headI[id >>> CHUNK_TABLE_SHIFT];
             INTS.setRelease(hi, (id & (TABLES_PER_CHUNK - 1)) * I_WORDS + I_FLAGS, 0);
@@ -245,6 +248,15 @@ public final class TablePool {
 
     public long pfnOf(int id) {
         return headL[id >>> CHUNK_TABLE_SHIFT][(id & (TABLES_PER_CHUNK - 1)) * L_WORDS + L_PFN];
+    }
+
+    /**
+     * Bumped by every {@link #free}, before the freed table's frame can hold another one: a walker that looked a
+     * frame's table up under generation {@code g} may use that answer again while the generation is still {@code g}
+     * ({@link TdpIter#childTable}). Lock-free.
+     */
+    public long freeGeneration() {
+        return freeGeneration;
     }
 
     /** The live table in frame {@code pfn}, or 0. */

@@ -21,6 +21,15 @@ public final class TdpIter {
     private final TablePool pool;
     /** Table id per level of the current path ({@code pt_path}); index 0 unused. */
     private final int[] ptPath = new int[Spte.PT64_ROOT_MAX_LEVEL + 1];
+    /**
+     * The last child looked up from each level: its frame, its table, and the pool's free generation before the
+     * look-up. The kernel finds a child from its pfn through {@code struct page}; the model hashes the pfn, so a
+     * walk near the last one (the next page of a sequential fault, the upper levels of any) reuses the answer while no
+     * table was freed since.
+     */
+    private final long[] childPfn = new long[Spte.PT64_ROOT_MAX_LEVEL + 1];
+    private final long[] childGeneration = new long[Spte.PT64_ROOT_MAX_LEVEL + 1];
+    private final int[] childId = new int[Spte.PT64_ROOT_MAX_LEVEL + 1];
 
     /** Natural GFN of the current entry, aligned to {@link #level}. */
     public long gfn;
@@ -147,7 +156,15 @@ public final class TdpIter {
         if (!Spte.isShadowPresent(spte) || Spte.isLast(spte, level)) {
             return 0;
         }
-        return pool.idOfPfn(Spte.pfn(spte));
+        long pfn = Spte.pfn(spte);
+        long generation = pool.freeGeneration(); // read after the SPTE: a table freed and replaced since shows
+        if (childPfn[level] == pfn && childGeneration[level] == generation && childId[level] != 0)
+            return childId[level];
+        int id = pool.idOfPfn(pfn);
+        childPfn[level] = pfn;
+        childGeneration[level] = generation;
+        childId[level] = id;
+        return id;
     }
 
     private void refreshSptep() {

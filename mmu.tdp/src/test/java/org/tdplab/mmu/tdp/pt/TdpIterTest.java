@@ -431,4 +431,54 @@ class TdpIterTest {
         assertEquals(changed, it.refresh());
         assertEquals(changed, it.oldSpte);
     }
+
+    /**
+     * A walker reuses the table it last found in a frame only while no table was freed: here the frame of a freed
+     * table holds another table (another id) when the walk comes back, and the walk must reach that one.
+     */
+    @Test
+    void aChildLookedUpBeforeATableWasFreedIsLookedUpAgain() {
+        java.util.ArrayDeque<Long> freed = new java.util.ArrayDeque<>();
+        long[] next = { 0x9000 };
+        TablePool p = new TablePool(new TableFrames() {
+            @Override
+            public long allocFrame(int tableId) {
+                return freed.isEmpty() ? next[0]++ : freed.pollFirst(); // frames first in, first out; ids LIFO
+            }
+
+            @Override
+            public void freeFrame(long pfn) {
+                freed.addLast(pfn);
+            }
+        });
+        int root = p.alloc(4, 0, TablePool.ROLE_ROOT);
+        int t3 = p.alloc(3, 0, 0), t2 = p.alloc(2, 0, 0), a = p.alloc(1, 0, 0), b = p.alloc(1, 512, 0);
+        p.set(TablePool.sptep(root, 0), Spte.makeNonLeaf(p.pfnOf(t3), false));
+        p.set(TablePool.sptep(t3, 0), Spte.makeNonLeaf(p.pfnOf(t2), false));
+        p.set(TablePool.sptep(t2, 0), Spte.makeNonLeaf(p.pfnOf(a), false));
+        p.set(TablePool.sptep(t2, 1), Spte.makeNonLeaf(p.pfnOf(b), false));
+        p.set(TablePool.sptep(a, 0), Spte.makeLeaf(0x1111, 1, true, true, true, true, false));
+        TdpIter it = new TdpIter(p);
+        assertTrue(it.walkTo(root, 4, 0, 0, Spte.PG_LEVEL_4K));
+        assertEquals(a, it.tableAt(1));
+        long frameOfA = p.pfnOf(a);
+
+        p.set(TablePool.sptep(t2, 0), Spte.SHADOW_NONPRESENT_VALUE);
+        p.set(TablePool.sptep(t2, 1), Spte.SHADOW_NONPRESENT_VALUE);
+        p.free(a);
+        p.free(b);
+        int c = p.alloc(1, 0, 0); // b's id, a's frame
+        assertEquals(frameOfA, p.pfnOf(c));
+        assertEquals(b, c);
+        p.set(TablePool.sptep(c, 0), Spte.makeLeaf(0x2222, 1, true, true, true, true, false));
+        p.set(TablePool.sptep(t2, 0), Spte.makeNonLeaf(p.pfnOf(c), false));
+
+        assertTrue(it.walkTo(root, 4, 0, 0, Spte.PG_LEVEL_4K));
+        assertEquals(c, it.tableAt(1));
+        assertEquals(0x2222, Spte.pfn(it.oldSpte));
+        // and with nothing freed since, the upper levels' answers stand
+        assertTrue(it.walkTo(root, 4, 0, 0, Spte.PG_LEVEL_4K));
+        assertEquals(t2, it.tableAt(2));
+        assertEquals(c, it.tableAt(1));
+    }
 }
