@@ -84,7 +84,8 @@ public final class Roots {
                 mmu.lock.readUnlock();
             }
         }
-        v.reload = false;
+        if (v.reload)
+            v.reload = false; // a volatile store only when there is a request to clear: no fence on every entry
         if (mmu.caps.mirroredPt() && v.mirror == 0)
             v.mirror = getLocked(true);
         if (v.direct != 0)
