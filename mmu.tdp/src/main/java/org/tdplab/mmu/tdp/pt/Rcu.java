@@ -12,8 +12,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * Deferred freeing of detached page tables, one instance per VM (the kernel's {@code call_rcu} on
  * {@code kvm_mmu_page}).
  *
- * <p>Epoch scheme: a reader announces the global epoch when it enters its outermost read section and clears the
- * announcement when it leaves. {@link #callRcu} advances the epoch and tags the table with the new value; the
+ * <p>Epoch scheme: a reader announces the global epoch when it enters its outermost read section (a volatile store:
+ * a fence before the section's loads) and clears the announcement when it leaves (a release store). {@link #callRcu} advances the epoch and tags the table with the new value; the
  * table may be reused once no announced epoch is older than its tag. A reader that announced before the advance
  * may still hold a pointer into the table; a reader that announced after it cannot, because the detach was
  * ordered before the advance and the reader's SPTE loads come after its announcement (all volatile).
@@ -23,15 +23,22 @@ import java.util.concurrent.locks.ReentrantLock;
  * two threads' ids collide there).
  */
 public final class Rcu {
-    private static final VarHandle EPOCH;
+    private static final VarHandle EPOCH, ANNOUNCED;
 
     static {
         try {
             EPOCH = MethodHandles.lookup().findVarHandle(Rcu.class, "epoch", long.class);
+            ANNOUNCED = MethodHandles.lookup().findVarHandle(Reader.class, "announced", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
+
+    /**
+     * How long a waiter parks before it looks at the readers again. A reader's exit is a release store, so its look
+     * for waiters may pass it: a waiter that parked just then is not woken, and finds the exit on its next look.
+     */
+    static final long RECHECK_NANOS = 50_000;
 
     /** One thread's read-side state. {@code announced} is 0 outside a read section. */
     private static final class Reader {
@@ -110,7 +117,9 @@ public final class Rcu {
             throw new IllegalStateException("readUnlock without readLock");
         }
         if (--r.nesting == 0) {
-            r.announced = 0;
+            // a release store: the section's loads are done before a writer can see it (no fence, as the kernel's
+            // rcu_read_unlock has none); the look for waiters below may see a waiter late (see RECHECK_NANOS)
+            ANNOUNCED.setRelease(r, 0L);
             if (waiting.get() != 0) {
                 wakeWaiters();
             }
@@ -166,8 +175,8 @@ public final class Rcu {
 
     /**
      * Parks until no reader announced before {@code target}. The waiter publishes itself before it looks at the
-     * readers and a reader clears its announcement before it looks for waiters (both volatile), so one of the two
-     * always sees the other: no timed poll, which also lets a controlled scheduler run the readers instead.
+     * readers, and a reader that clears its announcement then looks for waiters and wakes them; that look may come
+     * before the clearing is seen (a release store), so a waiter also looks again every {@link #RECHECK_NANOS}.
      */
     private void awaitReaders(long target) {
         Thread me = Thread.currentThread();
@@ -175,7 +184,7 @@ public final class Rcu {
         waiters.add(me);
         try {
             while (oldestAnnounced() < target) {
-                LockSupport.park(this);
+                LockSupport.parkNanos(this, RECHECK_NANOS);
             }
         } finally {
             waiters.remove(me);
