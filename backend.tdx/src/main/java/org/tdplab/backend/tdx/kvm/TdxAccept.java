@@ -104,8 +104,10 @@ final class TdxAccept {
      * ({@link TdxVm#PFERR_ACCEPT}; KVM reads it from the extended exit qualification, a trace from these bits).
      */
     private long acceptExitBits(int vcpu) {
+        if (!td.options.hugePages())
+            return 0;
         long eeq = td.module.extExitQualification(vcpu);
-        if (!td.options.hugePages() || TdxAbi.eeqType(eeq) != TdxAbi.EEQ_ACCEPT)
+        if (TdxAbi.eeqType(eeq) != TdxAbi.EEQ_ACCEPT)
             return 0;
         return TdxVm.PFERR_ACCEPT | ((long) TdxAbi.eeqAcceptLevel(eeq) << TdxVm.PFERR_ACCEPT_LEVEL_SHIFT);
     }

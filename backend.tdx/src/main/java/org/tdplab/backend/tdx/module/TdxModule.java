@@ -302,13 +302,18 @@ public final class TdxModule {
      * The extended exit qualification of vCPU {@code v}'s last TD exit to the host ({@code EXT_EXIT_QUALIFICATION},
      * which KVM reads on an EPT violation): {@link #EEQ_ACCEPT} with the requested level when a TDG.MEM.PAGE.ACCEPT
      * made the TD exit, {@link #EEQ_PENDING_EPT_VIOLATION} for an access to a PENDING page, else {@link #EEQ_NONE}.
+     * An output register of the vCPU, read by the vCPU's own thread after its exit: not under the module's lock (a
+     * backend swap hands the vCPU over through the core's gate, which orders the restored value before the read).
      */
-    public synchronized long extExitQualification(int v) {
+    public long extExitQualification(int v) {
         return extExitQual[v];
     }
 
-    /** The HPA of the page vCPU {@code v} last accepted (the guest-side output of a successful ACCEPT). */
-    public synchronized long acceptedHpa(int v) {
+    /**
+     * The HPA of the page vCPU {@code v} last accepted (the guest-side output of a successful ACCEPT), read by the
+     * vCPU's own thread after its TDCALL, like {@link #extExitQualification}.
+     */
+    public long acceptedHpa(int v) {
         return acceptedHpa[v];
     }
 

@@ -34,10 +34,12 @@ class GracePeriodTest {
         Thread sync = new Thread(rcu::synchronize);
         sync.start();
         Thread.State s;
-        // synchronize spins briefly, then parks until the reader's exit wakes it
-        while ((s = sync.getState()) != Thread.State.WAITING && s != Thread.State.TERMINATED)
+        // synchronize spins briefly, then parks (a while at a time) until the reader's exit wakes it
+        while ((s = sync.getState()) != Thread.State.TIMED_WAITING && s != Thread.State.TERMINATED)
             Thread.onSpinWait();
-        assertEquals(Thread.State.WAITING, s, "synchronize returned while a reader was inside");
+        assertEquals(Thread.State.TIMED_WAITING, s, "synchronize returned while a reader was inside");
+        Thread.sleep(1); // it looked again (every 50 µs) and parked again: the reader is still inside
+        assertTrue(sync.isAlive(), "synchronize returned while a reader was inside");
         assertTrue(pool.isLive(table));
         leave.countDown();
         reader.join();
