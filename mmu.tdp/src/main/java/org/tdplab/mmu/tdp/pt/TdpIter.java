@@ -27,9 +27,14 @@ public final class TdpIter {
      * walk near the last one (the next page of a sequential fault, the upper levels of any) reuses the answer while no
      * table was freed since.
      */
-    private final long[] childPfn = new long[Spte.PT64_ROOT_MAX_LEVEL + 1];
-    private final long[] childGeneration = new long[Spte.PT64_ROOT_MAX_LEVEL + 1];
-    private final int[] childId = new int[Spte.PT64_ROOT_MAX_LEVEL + 1];
+    private final long[] child = new long[CHILD_PAD + 3 * CHILD_STRIDE + CHILD_PAD];
+    /**
+     * One array, its entries a cache line away from either end: walkers of different vCPUs are made together and
+     * written on every walk, so arrays of their own would share cache lines between vCPU threads.
+     */
+    private static final int CHILD_PAD = 8, CHILD_STRIDE = Spte.PT64_ROOT_MAX_LEVEL + 1;
+    private static final int CHILD_PFN = CHILD_PAD, CHILD_GENERATION = CHILD_PAD + CHILD_STRIDE,
+            CHILD_ID = CHILD_PAD + 2 * CHILD_STRIDE;
 
     /** Natural GFN of the current entry, aligned to {@link #level}. */
     public long gfn;
@@ -158,12 +163,13 @@ public final class TdpIter {
         }
         long pfn = Spte.pfn(spte);
         long generation = pool.freeGeneration(); // read after the SPTE: a table freed and replaced since shows
-        if (childPfn[level] == pfn && childGeneration[level] == generation && childId[level] != 0)
-            return childId[level];
+        long[] c = child;
+        if (c[CHILD_PFN + level] == pfn && c[CHILD_GENERATION + level] == generation && c[CHILD_ID + level] != 0)
+            return (int) c[CHILD_ID + level];
         int id = pool.idOfPfn(pfn);
-        childPfn[level] = pfn;
-        childGeneration[level] = generation;
-        childId[level] = id;
+        c[CHILD_PFN + level] = pfn;
+        c[CHILD_GENERATION + level] = generation;
+        c[CHILD_ID + level] = id;
         return id;
     }
 
