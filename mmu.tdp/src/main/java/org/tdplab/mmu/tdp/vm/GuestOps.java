@@ -13,6 +13,7 @@ import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
+import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.Routing;
 import org.tdplab.mmu.tdp.mmu.Stat;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
@@ -177,8 +178,9 @@ final class GuestOps {
                     if (outcome != DONE)
                         return outcome;
                     if (retries > MAX_RETRIES)
-                        throw new MmuException(Errno.EAGAIN, "vCPU %d: the access to gpa 0x%x never completed",
-                                v.id, guestGpa);
+                        throw new MmuException(Errno.EAGAIN, "vCPU %d: the access to gpa 0x%x never completed (%d "
+                                + "tries; the last walk %s, its fault handler returned %s)", v.id, guestGpa, retries,
+                                describe(w), PageFault.name(v.lastFault));
                     if ((retries & 63) == 63)
                         Thread.yield();
                     continue;
@@ -195,6 +197,15 @@ final class GuestOps {
             guestMode.exit(v);
             return DONE;
         }
+    }
+
+    /** A failed walk in words, for the message of an access that never completed. */
+    private static String describe(long w) {
+        return switch (Walk.kind(w)) {
+        case Walk.KIND_VIOLATION -> String.format("exited with error code 0x%x", Walk.detail(w));
+        case Walk.KIND_EXCEPTION -> "raised vector " + Walk.detail(w);
+        default -> "could not go on";
+        };
     }
 
     /** The hardware walk, then the backend's checks after it (e.g. reverse-map checks). */
@@ -261,6 +272,7 @@ final class GuestOps {
     private int exitFault(Vcpu v, long guestGpa, long gfn, long errorCode, boolean encrypted) {
         long vendorBits = ErrorCode.vendorBits(errorCode);
         int r = faults.handle(v, guestGpa, errorCode, encrypted, false);
+        v.lastFault = r;
         if (r >= 0 && r != RET_PF_EMULATE && vendorBits != 0)
             gate.backend().violationHandled(v.id, gfn, vendorBits);
         return r;
