@@ -5,6 +5,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
+import org.tdplab.mmu.tdp.sync.ThreadSlots;
+
 /**
  * A reader/writer lock whose read side scales: each reader thread counts itself in a padded slot of its own, so
  * vCPU threads taking the read side at once touch no common cache line. The first {@value #OWNED} threads to read
@@ -21,21 +23,20 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class StripedRwLock {
     private static final int OWNED = 32, SHARED = 32, SLOTS = OWNED + SHARED, PAD = 16; // a slot per 128 bytes
-    private static final int FAST = 64;
 
     /** One thread's read holds; only that thread writes {@link #holds}. */
-    private static final class Holder {
+    private static final class Holder extends ThreadSlots.Owned {
         final Thread thread;
-        final long threadId;
         /** Index of the slot's counter in {@link #readers}. */
         final int slot;
         /** Whether this thread alone writes the slot (0 or 1), or shares it with others (a count). */
         final boolean owned;
         int holds;
 
+        @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
         Holder(Thread thread, int slot, boolean owned) {
+            super(thread.getId());
             this.thread = thread;
-            this.threadId = thread.getId();
             this.slot = slot * PAD;
             this.owned = owned;
         }
@@ -47,10 +48,10 @@ public final class StripedRwLock {
     private volatile Thread writer;
     private int writeHolds;
     private final AtomicInteger waitingReaders = new AtomicInteger();
-    private final Holder[] fast = new Holder[FAST];
     /** The holders that own slots 0..OWNED-1 (null: never owned). Guarded by itself. */
     private final Holder[] owners = new Holder[OWNED];
     private final ThreadLocal<Holder> holders = ThreadLocal.withInitial(this::newHolder);
+    private final ThreadSlots<Holder> mine = new ThreadSlots<>(id -> holders.get());
 
     /**
      * The calling thread's holder: an owned slot if one is free or its owner ended without holding the lock (its
@@ -69,20 +70,8 @@ public final class StripedRwLock {
         return new Holder(me, OWNED + (int) (me.getId() & (SHARED - 1)), false);
     }
 
-    @SuppressWarnings("deprecation") // Thread.threadId() is Java 19
-    private static long currentId() {
-        return Thread.currentThread().getId();
-    }
-
     private Holder holder() {
-        long id = currentId();
-        int i = (int) (id & (FAST - 1));
-        Holder h = fast[i];
-        if (h != null && h.threadId == id)
-            return h;
-        h = holders.get();
-        fast[i] = h; // a plain store: another thread finding this holder only goes to its ThreadLocal
-        return h;
+        return mine.get();
     }
 
     // ---- read side ------------------------------------------------------------------------------------------------

@@ -4,13 +4,14 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
+import org.tdplab.mmu.tdp.sync.ThreadSlots;
+
 /**
  * Counters that many threads bump and few read, with no atomic per bump (the kernel's per-CPU counters, by thread):
  * each thread adds into a row only it writes, with a release store, and a read sums the rows. A {@code LongAdder}
  * costs a compare-and-swap per bump even when nobody contends; on the fault path that is one fence per counter.
  *
- * <p>A thread finds its row through a small table indexed by thread id, else by a scan of the rows (once per thread
- * and slot). Rows stay for the life of the counters, with their counts; past {@value #MAX_ROWS} threads the later
+ * <p>A thread finds its row through {@link ThreadSlots}, else by a scan of the rows (once per thread and slot). Rows stay for the life of the counters, with their counts; past {@value #MAX_ROWS} threads the later
  * ones share one row, counted under its lock. Counters are numbered from 0; the width grows on demand
  * ({@link #add} with a new index), so counters of names first seen at run time fit too.
  *
@@ -19,22 +20,20 @@ import java.util.Arrays;
  */
 public final class ThreadCounters {
     private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
-    private static final int FAST = 64;
     static final int MAX_ROWS = 256;
 
-    private static final class Row {
-        final long threadId;
+    private static final class Row extends ThreadSlots.Owned {
         /** Replaced (copied, then published) only by the row's writer, when a counter lies beyond it. */
         volatile long[] cells;
 
         Row(long threadId, int width) {
-            this.threadId = threadId;
+            super(threadId);
             this.cells = new long[width];
         }
     }
 
     private final int initialWidth;
-    private final Row[] fast = new Row[FAST];
+    private final ThreadSlots<Row> mine = new ThreadSlots<>(this::find);
     private volatile Row[] rows = new Row[0];
     /** The row of threads past {@link #MAX_ROWS}; written under its own lock. */
     private final Row shared;
@@ -85,17 +84,8 @@ public final class ThreadCounters {
         return grown;
     }
 
-    @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
     private Row row() {
-        long id = Thread.currentThread().getId();
-        int slot = (int) (id & (FAST - 1));
-        Row r = fast[slot];
-        if (r != null && r.threadId == id)
-            return r;
-        r = find(id);
-        if (r != shared)
-            fast[slot] = r; // a plain store: another thread finding it there only goes on to find its own
-        return r;
+        return mine.get(); // a thread past the last row finds the shared one, whose id is no thread's, each time
     }
 
     private Row find(long id) {

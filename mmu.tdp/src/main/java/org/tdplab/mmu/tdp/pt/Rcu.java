@@ -8,6 +8,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
+import org.tdplab.mmu.tdp.sync.ThreadSlots;
+
 /**
  * Deferred freeing of detached page tables, one instance per VM (the kernel's {@code call_rcu} on
  * {@code kvm_mmu_page}).
@@ -19,8 +21,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * ordered before the advance and the reader's SPTE loads come after its announcement (all volatile).
  *
  * <p>The read side allocates nothing after a thread's first section: one record per thread, kept for the
- * life of this object, found through a small table indexed by thread id (a {@link ThreadLocal} look-up only when
- * two threads' ids collide there).
+ * life of this object, found through {@link ThreadSlots} (a {@link ThreadLocal} look-up only when two threads' ids
+ * collide there).
  */
 public final class Rcu {
     private static final VarHandle EPOCH, ANNOUNCED;
@@ -41,25 +43,21 @@ public final class Rcu {
     static final long RECHECK_NANOS = 50_000;
 
     /** One thread's read-side state. {@code announced} is 0 outside a read section. */
-    private static final class Reader {
-        final long threadId;
+    private static final class Reader extends ThreadSlots.Owned {
         volatile long announced;
         int nesting;
 
         Reader(long threadId) {
-            this.threadId = threadId;
+            super(threadId);
         }
     }
-
-    private static final int FAST_SLOTS = 64;
 
     private final TablePool pool;
     /** Starts at 1 so that 0 can mean "not reading". */
     @SuppressWarnings("unused")
     private volatile long epoch = 1;
     private final ThreadLocal<Reader> self;
-    /** Readers by {@code threadId % FAST_SLOTS}; a slot may hold another thread's reader (then: {@link #self}). */
-    private final Reader[] fast = new Reader[FAST_SLOTS];
+    private final ThreadSlots<Reader> mine;
     private volatile Reader[] readers = new Reader[0];
 
     /** Queue of tables waiting for a grace period, FIFO in tag order. Guarded by {@code queueLock}. */
@@ -74,9 +72,18 @@ public final class Rcu {
     private final ConcurrentLinkedQueue<Thread> waiters = new ConcurrentLinkedQueue<>();
     private final AtomicInteger waiting = new AtomicInteger();
 
+    /** How long {@link #awaitReaders} parks before it looks again ({@link #RECHECK_NANOS}; tests stretch it). */
+    private final long recheckNanos;
+
     public Rcu(TablePool pool) {
+        this(pool, RECHECK_NANOS);
+    }
+
+    Rcu(TablePool pool, long recheckNanos) {
+        this.recheckNanos = recheckNanos;
         this.pool = pool;
         this.self = ThreadLocal.withInitial(this::register);
+        this.mine = new ThreadSlots<>(id -> self.get());
     }
 
     private synchronized Reader register() {
@@ -89,17 +96,8 @@ public final class Rcu {
 
     // ---- read side ----------------------------------------------------------------------------------------
 
-    /** The calling thread's reader. Thread ids are never reused, so a slot's reader is this thread's or not. */
-    @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
     private Reader reader() {
-        long id = Thread.currentThread().getId();
-        int slot = (int) (id & (FAST_SLOTS - 1));
-        Reader r = fast[slot];
-        if (r != null && r.threadId == id)
-            return r;
-        r = self.get();
-        fast[slot] = r; // a plain store: a reader of another thread only sends that thread to its ThreadLocal
-        return r;
+        return mine.get();
     }
 
     /** Enters a read section; sections nest. */
@@ -184,7 +182,7 @@ public final class Rcu {
         waiters.add(me);
         try {
             while (oldestAnnounced() < target) {
-                LockSupport.parkNanos(this, RECHECK_NANOS);
+                LockSupport.parkNanos(this, recheckNanos);
             }
         } finally {
             waiters.remove(me);

@@ -137,4 +137,30 @@ class GracePeriodTest {
             throw new AssertionError(e);
         }
     }
+
+    /**
+     * The reader's exit wakes a parked synchronize: with the periodic look stretched to an hour, nothing else could
+     * end the wait within the test's timeout.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(10)
+    void theReadersExitWakesAParkedSynchronize() throws InterruptedException {
+        Rcu slow = new Rcu(pool, java.util.concurrent.TimeUnit.HOURS.toNanos(1));
+        CountDownLatch inside = new CountDownLatch(1), leave = new CountDownLatch(1);
+        Thread reader = new Thread(() -> {
+            slow.readLock();
+            inside.countDown();
+            await(leave);
+            slow.readUnlock();
+        });
+        reader.start();
+        await(inside);
+        Thread sync = new Thread(slow::synchronize);
+        sync.start();
+        while (sync.getState() != Thread.State.TIMED_WAITING)
+            Thread.onSpinWait();
+        leave.countDown();
+        reader.join();
+        sync.join();
+    }
 }
