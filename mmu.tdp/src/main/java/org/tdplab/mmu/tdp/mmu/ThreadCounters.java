@@ -11,8 +11,9 @@ import org.tdplab.mmu.tdp.sync.ThreadSlots;
  * each thread adds into a row only it writes, with a release store, and a read sums the rows. A {@code LongAdder}
  * costs a compare-and-swap per bump even when nobody contends; on the fault path that is one fence per counter.
  *
- * <p>A thread finds its row through {@link ThreadSlots}, else by a scan of the rows (once per thread and slot). Rows stay for the life of the counters, with their counts; past {@value #MAX_ROWS} threads the later
- * ones share one row, counted under its lock. Counters are numbered from 0; the width grows on demand
+ * <p>A thread finds its row through {@link ThreadSlots}, else by a scan of the rows (once per thread and slot). Rows
+ * stay for the life of the counters, with their counts; past {@value #MAX_ROWS} threads the later ones share one row,
+ * counted under its lock. Counters are numbered from 0; the width grows on demand
  * ({@link #add} with a new index), so counters of names first seen at run time fit too.
  *
  * <p>A sum read while other threads count may miss their latest bumps (as {@code LongAdder.sum()} does); once the
@@ -89,10 +90,11 @@ public final class ThreadCounters {
     }
 
     private Row find(long id) {
-        for (Row r : rows)
+        Row[] rs = rows;
+        for (Row r : rs)
             if (r.threadId == id)
                 return r;
-        return register(id);
+        return rs.length >= MAX_ROWS ? shared : register(id);
     }
 
     private synchronized Row register(long id) {
