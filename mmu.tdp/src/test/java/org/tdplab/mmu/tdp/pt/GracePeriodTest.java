@@ -20,13 +20,7 @@ class GracePeriodTest {
     void synchronizeWaitsForAReaderInsideItsSectionThenFrees() throws InterruptedException {
         int table = pool.alloc(1, 0, 0);
         CountDownLatch inside = new CountDownLatch(1), leave = new CountDownLatch(1);
-        Thread reader = new Thread(() -> {
-            rcu.readLock();
-            inside.countDown();
-            await(leave);
-            rcu.readUnlock();
-        });
-        reader.start();
+        Thread reader = readerInside(rcu, inside, leave);
         await(inside);
         rcu.callRcu(table);
         assertTrue(pool.isLive(table), "a reader may still be inside the table");
@@ -56,13 +50,7 @@ class GracePeriodTest {
         for (int i = 0; i < n; i++)
             tables[i] = pool.alloc(1, i * 512L, 0);
         CountDownLatch inside = new CountDownLatch(1), leave = new CountDownLatch(1);
-        Thread reader = new Thread(() -> {
-            rcu.readLock();
-            inside.countDown();
-            await(leave);
-            rcu.readUnlock();
-        });
-        reader.start();
+        Thread reader = readerInside(rcu, inside, leave);
         await(inside);
         for (int i = 0; i < n; i++) {
             rcu.callRcu(tables[i]);
@@ -147,13 +135,7 @@ class GracePeriodTest {
     void theReadersExitWakesAParkedSynchronize() throws InterruptedException {
         Rcu slow = new Rcu(pool, java.util.concurrent.TimeUnit.HOURS.toNanos(1));
         CountDownLatch inside = new CountDownLatch(1), leave = new CountDownLatch(1);
-        Thread reader = new Thread(() -> {
-            slow.readLock();
-            inside.countDown();
-            await(leave);
-            slow.readUnlock();
-        });
-        reader.start();
+        Thread reader = readerInside(slow, inside, leave);
         await(inside);
         Thread sync = new Thread(slow::synchronize);
         sync.start();
@@ -162,5 +144,17 @@ class GracePeriodTest {
         leave.countDown();
         reader.join();
         sync.join();
+    }
+
+    /** A started thread inside a read section of {@code r}: it counts {@code inside} down, leaves on {@code leave}. */
+    private static Thread readerInside(Rcu r, CountDownLatch inside, CountDownLatch leave) {
+        Thread reader = new Thread(() -> {
+            r.readLock();
+            inside.countDown();
+            await(leave);
+            r.readUnlock();
+        });
+        reader.start();
+        return reader;
     }
 }
