@@ -15,8 +15,9 @@ import org.tdplab.mmu.tdp.sync.ThreadSlots;
  * {@code kvm_mmu_page}).
  *
  * <p>Epoch scheme: a reader announces the global epoch when it enters its outermost read section (a volatile store:
- * a fence before the section's loads) and clears the announcement when it leaves (a release store). {@link #callRcu} advances the epoch and tags the table with the new value; the
- * table may be reused once no announced epoch is older than its tag. A reader that announced before the advance
+ * a fence before the section's loads) and clears the announcement when it leaves (a release store). {@link #callRcu}
+ * advances the epoch and tags the table with the new value; the table may be reused once no announced epoch is older
+ * than its tag. A reader that announced before the advance
  * may still hold a pointer into the table; a reader that announced after it cannot, because the detach was
  * ordered before the advance and the reader's SPTE loads come after its announcement (all volatile).
  *
