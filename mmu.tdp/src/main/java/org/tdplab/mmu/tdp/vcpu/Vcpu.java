@@ -39,9 +39,8 @@ public final class Vcpu {
     public boolean exitPrivate;
     /** The token the last read returned. */
     public long lastRead;
-    /** What the last EPT/NPT-violation exit's fault handler returned, and the walk that exited: for diagnostics. */
+    /** What the last EPT/NPT-violation exit's fault handler returned: for diagnostics. */
     public int lastFault;
-    public long lastWalk;
     /** The GFN of the last nested walk a backend made for an instruction's operand (-1: none in this step). */
     public long operandGfn = -1;
 

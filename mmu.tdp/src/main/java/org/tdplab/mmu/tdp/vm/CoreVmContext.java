@@ -38,7 +38,7 @@ final class CoreVmContext implements VmContext {
     /** Firmware calls by name, as the hardware names them: each name's counter in {@link #firmwareCounts}. */
     final Map<String, Integer> firmwareCalls = new ConcurrentHashMap<>();
     /** Counter 0: the projected firmware time, each call priced with {@link #latency}, counted, never slept. */
-    final ThreadCounters firmwareCounts = new ThreadCounters(8);
+    private final ThreadCounters firmwareCounts = new ThreadCounters(8);
     private static final int PROJECTED_NANOS = 0;
     private final AtomicInteger nextCounter = new AtomicInteger(PROJECTED_NANOS + 1);
     /** The table the backend set at attach; it stays with the VM across backend swaps. */
