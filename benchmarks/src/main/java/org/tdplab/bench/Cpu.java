@@ -38,10 +38,36 @@ final class Cpu {
 
     /** This thread's CPU time plus the collectors' pause time so far, in nanoseconds. */
     static long now() {
+        return THREADS.getCurrentThreadCpuTime() + gcNanos();
+    }
+
+    /** The collectors' pause time so far, in nanoseconds (kept in milliseconds). */
+    static long gcNanos() {
         long gcMillis = 0;
         for (GarbageCollectorMXBean gc : GC)
             gcMillis += Math.max(0, gc.getCollectionTime());
-        return THREADS.getCurrentThreadCpuTime() + gcMillis * 1_000_000;
+        return gcMillis * 1_000_000;
+    }
+
+    static {
+        if (THREADS.isThreadContentionMonitoringSupported())
+            THREADS.setThreadContentionMonitoringEnabled(true);
+    }
+
+    /**
+     * This thread's CPU time plus the time it spent blocked on a monitor or parked (a lock's wait), so far, in
+     * nanoseconds: what the thread would take with a core of its own. The time it waited for a core is not in it,
+     * a wait for another thread is (kept in milliseconds).
+     */
+    static long busyNow() {
+        java.lang.management.ThreadInfo info = THREADS.getThreadInfo(Thread.currentThread().getId());
+        long waitedMillis = Math.max(0, info.getBlockedTime()) + Math.max(0, info.getWaitedTime());
+        return THREADS.getCurrentThreadCpuTime() + waitedMillis * 1_000_000;
+    }
+
+    /** Records a shot's cost measured by the caller (e.g. the busiest of its threads). */
+    static void recordCost(String key, double ns) {
+        BEST.merge(key, ns, Math::min);
     }
 
     static void record(String key, long since) {

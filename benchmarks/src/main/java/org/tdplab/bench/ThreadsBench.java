@@ -19,8 +19,9 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * 1 or 2 vCPU threads faulting disjoint halves of a fresh guest (default VM, guest writes, random order), and the
- * floor doing the same with 1 or 2 threads. The threads exist before the shot; the shot ends when both are done.
+ * The two halves of a fresh guest faulted by vCPU 0 and 1 (default VM, guest writes, random order within each
+ * half) from one thread or two, and the floor doing the same. The threads exist before the shot; the shot ends when
+ * both halves are done.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -62,12 +63,12 @@ public class ThreadsBench {
 
     @Benchmark
     public long model() throws Exception {
-        return split((v, from, n) -> guest.fault("write", new Order(n, true), v, from, n));
+        return split("model", (v, from, n) -> guest.fault("write", new Order(n, true), v, from, n));
     }
 
     @Benchmark
     public long floor() throws Exception {
-        return split((v, from, n) -> {
+        return split("floor", (v, from, n) -> {
             Order o = new Order(n, true);
             for (long i = 0; i < n; i++) {
                 long g = from + o.page(i);
@@ -81,16 +82,34 @@ public class ThreadsBench {
         long run(int vcpu, long from, long n);
     }
 
-    private long split(Part part) throws Exception {
-        long each = pages / threads;
-        List<Future<Long>> done = new ArrayList<>();
+    /**
+     * Runs the two halves, each on vCPU 0 and 1: one after the other on one thread, or at once on two, so that both
+     * shots do the same work in the same order and only the concurrency differs. Beside the wall clock JMH takes, it
+     * records the busiest thread's CPU time plus its time blocked or parked ({@link Cpu#busyNow}), plus the
+     * collectors' pauses: the shot on cores of its own, which a neighbour taking one of this machine's two cores
+     * does not change.
+     */
+    private long split(String what, Part part) throws Exception {
+        long each = pages / 2;
+        long gc0 = Cpu.gcNanos();
+        List<Future<long[]>> done = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
-            int v = t;
-            done.add(pool.submit(() -> part.run(v, v * each, each)));
+            int first = t;
+            done.add(pool.submit(() -> {
+                long busy0 = Cpu.busyNow();
+                long n = 0;
+                for (int v = first; v < 2; v += threads)
+                    n += part.run(v, v * each, each);
+                return new long[] { n, Cpu.busyNow() - busy0 };
+            }));
         }
-        long n = 0;
-        for (Future<Long> f : done)
-            n += f.get();
+        long n = 0, busiest = 0;
+        for (Future<long[]> f : done) {
+            long[] r = f.get();
+            n += r[0];
+            busiest = Math.max(busiest, r[1]);
+        }
+        Cpu.recordCost(Cpu.key("threads", what, threads, mib), busiest + Cpu.gcNanos() - gc0);
         return n;
     }
 }

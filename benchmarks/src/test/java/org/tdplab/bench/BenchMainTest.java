@@ -16,7 +16,9 @@ class BenchMainTest {
         for (String what : new String[] { "4K fault by write | default, seq, 16M", "4K fault by prefault | tdx, random",
                 "4K fault by workload | snp, seq", "private 4K fault by write ÷ legacy | tdx, seq",
                 "heap per mapped 4K page, written", "heap per mapped 4K page, prefault", "range op zap per SPTE",
-                "range op split per SPTE", "range op recover per SPTE", "2 vCPU threads ÷ 1",
+                "range op split per SPTE", "range op recover per SPTE",
+                "2 vCPU threads ÷ 1 (speed-up), disjoint halves, wall",
+                "2 vCPU threads ÷ 1 (speed-up), disjoint halves, busiest thread's CPU + wait time",
                 "TD build: tdx.init_mem_region measure", "floor: walk + allocate + CAS | random" })
             assertTrue(table.contains(what), what + " missing from\n" + table);
         // every fault figure has a ratio to its floor

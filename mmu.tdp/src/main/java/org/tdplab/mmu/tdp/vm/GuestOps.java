@@ -208,17 +208,15 @@ final class GuestOps {
         };
     }
 
-    /** The hardware walk, then the backend's checks after it (e.g. reverse-map checks). */
+    /**
+     * The hardware walk, then the backend's checks after it (e.g. reverse-map checks). Inside {@link #touch}'s RCU
+     * read section, which keeps the tables the walk reads from being reused.
+     */
     private long translate(Vcpu v, long guestGpa, long gfn, boolean isPrivate, Access access) {
-        mmu.rcu.readLock();
-        try {
-            long w = walk(v, guestGpa >>> 12, gfn, isPrivate, access);
-            if (Walk.isTranslated(w))
-                w = gate.backend().checkAccess(v.id, gfn, Walk.pfn(w), Walk.level(w), isPrivate, access);
-            return w;
-        } finally {
-            mmu.rcu.readUnlock();
-        }
+        long w = walk(v, guestGpa >>> 12, gfn, isPrivate, access);
+        if (Walk.isTranslated(w))
+            w = gate.backend().checkAccess(v.id, gfn, Walk.pfn(w), Walk.level(w), isPrivate, access);
+        return w;
     }
 
     /** The walk alone, for an instruction's operand ({@link org.tdplab.mmu.api.backend.VmContext#nestedWalk}). */
