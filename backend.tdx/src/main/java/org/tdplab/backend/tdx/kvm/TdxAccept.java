@@ -23,6 +23,14 @@ final class TdxAccept {
         this.td = td;
     }
 
+    /*
+     * Whether the vCPU may enter the TD is read under the module's lock, with the entry: KVM checks
+     * wait_for_sept_zap with the vCPU already in guest mode, so a host that sets it and then kicks
+     * (tdh_do_no_vcpus) finds every vCPU either out for good or counted in the kick's snapshot. Read before the
+     * lock, a vCPU could decide to enter, lose the lock to the kick's snapshot, then enter unseen — and the host's
+     * retry would meet it inside.
+     */
+
     /**
      * The CPU walks the S-EPT for a private GPA. A missing or blocked entry is an EPT violation (KVM maps it, the
      * access retries); a PENDING page is a #VE, or with SEPT_VE_DISABLE a TD exit KVM answers by killing the VM
@@ -33,7 +41,10 @@ final class TdxAccept {
      * violation, and the leaf hook finds no PAGE.ADD source staged — the KVM_BUG_ON KVM would hit.
      */
     long translatePrivate(int vcpu, long gfn, Access access) {
-        long r = td.module.guestTranslate(vcpu, gfn, access == Access.WRITE, !td.waitForSeptZap);
+        long r;
+        synchronized (td.module) { // KVM's decision to enter, at the entry (see above)
+            r = td.module.guestTranslate(vcpu, gfn, access == Access.WRITE, !td.waitForSeptZap);
+        }
         if (r >= 0)
             return Walk.translated(r & ((1L << 56) - 1), (int) (r >>> 56));
         if (r == TdxAbi.G_VE)
@@ -65,7 +76,10 @@ final class TdxAccept {
         }
         while (g < end) {
             int septLevel = l - 1;
-            long st = td.module.tdgMemPageAccept(vcpu, (g << 12) | septLevel, !td.waitForSeptZap);
+            long st;
+            synchronized (td.module) {
+                st = td.module.tdgMemPageAccept(vcpu, (g << 12) | septLevel, !td.waitForSeptZap);
+            }
             td.ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), g, l, TdxStatus.name(st));
             long cls = TdxStatus.classOf(st);
             if (st == TDX_SUCCESS || cls == TdxStatus.TDX_PAGE_ALREADY_ACCEPTED) {

@@ -63,8 +63,12 @@ public final class GuestMemfd {
         return closed;
     }
 
-    /** Binds the file to a memslot at offset 0 (index i ↔ {@code baseGfn + i}); -1 unbinds. */
-    public void bind(long baseGfn) {
+    /**
+     * Binds the file to a memslot at offset 0 (index i ↔ {@code baseGfn + i}); -1 unbinds. Under the file's lock
+     * ({@code kvm_gmem_bind}/{@code unbind} take {@code filemap_invalidate_lock}), so a punch's invalidation ends at
+     * the binding it began at.
+     */
+    public synchronized void bind(long baseGfn) {
         boundBaseGfn = baseGfn;
     }
 

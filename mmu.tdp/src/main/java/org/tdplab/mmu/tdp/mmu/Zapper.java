@@ -122,13 +122,22 @@ public final class Zapper {
     /**
      * {@code kvm_mmu_invalidate_begin} over {@code [windowStart, windowEnd)} (faults there retry until
      * {@link #invalidateEnd}), and the unmap of the given kinds over {@code [start, end)} inside it, with a flush.
+     * If the unmap fails the window is closed again before the failure reaches the caller, which ends only a window
+     * it got.
      */
     public void invalidateBegin(long windowStart, long windowEnd, long start, long end, boolean privateKind,
             boolean sharedKind) {
         mmu.lock.writeLock();
         try {
             mmu.invalidation.begin(Math.min(windowStart, start), Math.max(windowEnd, end));
-            unmapAndFlush(start, end, privateKind, sharedKind);
+            boolean unmapped = false;
+            try {
+                unmapAndFlush(start, end, privateKind, sharedKind);
+                unmapped = true;
+            } finally {
+                if (!unmapped)
+                    mmu.invalidation.end();
+            }
         } finally {
             mmu.lock.writeUnlock();
         }
@@ -164,9 +173,12 @@ public final class Zapper {
         mmu.lock.writeLock();
         try {
             mmu.invalidation.begin(start, end);
-            if (zapLeafsChecked(Roots.VALID_ROOTS, start, end))
-                mmu.flushRemoteTlbs(start, end - start);
-            mmu.invalidation.end();
+            try {
+                if (zapLeafsChecked(Roots.VALID_ROOTS, start, end))
+                    mmu.flushRemoteTlbs(start, end - start);
+            } finally {
+                mmu.invalidation.end();
+            }
         } finally {
             mmu.lock.writeUnlock();
         }

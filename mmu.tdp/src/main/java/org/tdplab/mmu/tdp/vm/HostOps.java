@@ -55,8 +55,9 @@ final class HostOps {
             try {
                 mem.attributes.set(r[0], r[1], toPrivate);
                 gate.backend().postSetMemoryAttributes(r[0], r[1] - r[0], toPrivate);
-                mmu.invalidation.end();
             } finally {
+                // the window closes whatever happened: one left open would make every fault in it retry forever
+                mmu.invalidation.end();
                 mmu.lock.writeUnlock();
             }
         } finally {

@@ -84,6 +84,23 @@ class AttributeHooksTest {
     }
 
     @Test
+    void aChangeThatFailsAfterItsZapStillClosesItsInvalidationWindow() {
+        CoreVm vm = create();
+        assertTrue(vm.access(0, org.tdplab.mmu.api.Access.WRITE, 0x4000, 0x1000,
+                org.tdplab.mmu.api.Encoding.CURRENT, 7).completed());
+        onPost = () -> {
+            throw new IllegalStateException("the backend failed after the zap");
+        };
+        assertThrows(RuntimeException.class, () -> vm.setMemoryAttributes(0x4000, 0x1000, true));
+        assertFalse(vm.mmu.invalidation.inProgress(0x4), "the window of the failed change is still open");
+        onPost = () -> {
+        };
+        // a fault in the range completes instead of retrying forever
+        assertTrue(vm.access(0, org.tdplab.mmu.api.Access.WRITE, 0x4000, 0x1000,
+                org.tdplab.mmu.api.Encoding.CURRENT, 8).completed());
+    }
+
+    @Test
     void aDeadVmsRangeOperationsFailWithEio() {
         CoreVm vm = create();
         ctx.bug("the backend found a bug");
