@@ -108,9 +108,17 @@ public final class HostMemory {
             else
                 for (long b = pfn >>> BLOCK_SHIFT; b < (pfn + n) >>> BLOCK_SHIFT; b++)
                     blockOwner.set(b, o);
-            inUse.addAndGet(ownerKind, n);
+            addInUse(ownerKind, n);
             return pfn;
         }
+    }
+
+    /**
+     * Adds {@code n} to the frames of {@code kind}. Every change is made under the lock, so a plain add published
+     * with a release store does (no atomic add); {@link #framesInUse} reads without the lock.
+     */
+    private void addInUse(int kind, long n) {
+        inUse.setRelease(kind, inUse.getPlain(kind) + n);
     }
 
     /** Adds at least {@code needed} frames (1G at a time, or doubling), within the limit. Holds the lock. */
@@ -136,16 +144,16 @@ public final class HostMemory {
             long n = Levels.pages(level);
             allocator.free(pfn, level); // validates first
             if (level == Levels.L4K) {
-                inUse.decrementAndGet(kindOf(owner(pfn)));
+                addInUse(kindOf(owner(pfn)), -1);
             } else {
                 for (long b = pfn >>> BLOCK_SHIFT; b < (pfn + n) >>> BLOCK_SHIFT; b++) {
                     long bo = blockOwner.get(b);
                     if (bo != 0) {
-                        inUse.addAndGet(kindOf(bo), -(1L << BLOCK_SHIFT));
+                        addInUse(kindOf(bo), -(1L << BLOCK_SHIFT));
                         blockOwner.set(b, 0);
                     } else {
                         for (long f = b << BLOCK_SHIFT; f < (b + 1) << BLOCK_SHIFT; f++)
-                            inUse.decrementAndGet(kindOf(owner.get(f)));
+                            addInUse(kindOf(owner.get(f)), -1);
                     }
                 }
             }
@@ -204,17 +212,17 @@ public final class HostMemory {
                 long f = pfn + i, b = f >>> BLOCK_SHIFT;
                 long bo = blockOwner.get(b);
                 if (bo != 0 && (f & ((1 << BLOCK_SHIFT) - 1)) == 0 && count - i >= 1 << BLOCK_SHIFT) {
-                    inUse.addAndGet(kindOf(bo), -(1L << BLOCK_SHIFT));
+                    addInUse(kindOf(bo), -(1L << BLOCK_SHIFT));
                     blockOwner.set(b, o);
                     i += 1 << BLOCK_SHIFT;
                 } else {
                     pushDown(b);
-                    inUse.decrementAndGet(kindOf(owner.get(f)));
+                    addInUse(kindOf(owner.get(f)), -1);
                     owner.set(f, o);
                     i++;
                 }
             }
-            inUse.addAndGet(kind, count);
+            addInUse(kind, count);
         }
     }
 
