@@ -1,6 +1,7 @@
 package org.tdplab.backend.tdx.kvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tdplab.backend.tdx.kvm.Tds.K4;
@@ -17,6 +18,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.Vm;
 
@@ -56,5 +61,34 @@ class TdxConcurrencyTest {
                 assertTrue(t.module().pamtEmpty());
             }
         });
+    }
+
+    /**
+     * {@code tdh_do_no_vcpus}: once KVM keeps vCPUs out ({@code wait_for_sept_zap}) and kicks them, none may enter
+     * the TD until it lets them, or the SEAMCALL it retries meets that vCPU again (TDX_OPERAND_BUSY, and KVM kills
+     * the VM). A vCPU that was about to enter when KVM set the flag — here it waits for the module's lock, which
+     * the test holds meanwhile — must see the flag at its entry, not what it read before.
+     */
+    @Test
+    void aVcpuAboutToEnterWhenKvmKeepsVcpusOutStaysOut() throws Exception {
+        Tds tds = new Tds();
+        Vm vm = tds.td("out", 1, 48, 0, Map.of());
+        vm.setMemoryAttributes(0, 4 * M1, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        assertTrue(vm.accept(0, 0, K4, PageSize.SIZE_4K).completed());
+        TdxVm t = tds.tdx(vm);
+        t.module().tdExit(0);
+        Thread vcpu = new Thread(() -> t.translatePrivate(0, 0, Access.READ));
+        synchronized (t.module()) {
+            vcpu.start();
+            while (vcpu.getState() != Thread.State.BLOCKED)
+                Thread.onSpinWait();
+            t.waitForSeptZap = true;
+        }
+        vcpu.join();
+        assertFalse(t.module().inGuest(0), "the vCPU entered the TD while KVM kept vCPUs out");
+        t.waitForSeptZap = false;
+        assertTrue(vm.access(0, Access.READ, 0, K4, Encoding.PRIVATE, 0).completed());
+        assertTrue(t.module().inGuest(0), "once let in, the vCPU enters again");
     }
 }
