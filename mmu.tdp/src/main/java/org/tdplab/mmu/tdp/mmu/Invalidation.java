@@ -52,6 +52,13 @@ public final class Invalidation {
         return inProgress(start, end) || seq != snapshot;
     }
 
+    /** The window in words, for a diagnosis (read without the lock: a snapshot). */
+    public String describe() {
+        int n = inProgress;
+        return n == 0 ? String.format("none in progress, seq %d", seq)
+                : String.format("%d in progress over gfn [0x%x, 0x%x), seq %d", n, start, end, seq);
+    }
+
     public boolean inProgress(long gfn) {
         return inProgress > 0 && gfn >= start && gfn < end;
     }

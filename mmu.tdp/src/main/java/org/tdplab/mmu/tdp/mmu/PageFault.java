@@ -29,6 +29,11 @@ public final class PageFault {
     /** Scratch of the fast path: the last SPTE's value and level. */
     public long fastSpte;
     public int fastLevel;
+    /**
+     * Why the last {@link #RET_PF_RETRY} was returned, a constant (set on the retry paths only): what an access
+     * that never completes reports.
+     */
+    public String retryReason = "";
 
     public PageFault(TdpIter iter) {
         this.iter = iter;
@@ -51,6 +56,12 @@ public final class PageFault {
         this.goalLevel = 1;
         this.hugePageDisallowed = false;
         this.mmioGeneration = 0;
+    }
+
+    /** Returns {@link #RET_PF_RETRY}, noting why. */
+    public int retry(String reason) {
+        retryReason = reason;
+        return RET_PF_RETRY;
     }
 
     public static String name(int ret) {

@@ -2,7 +2,6 @@ package org.tdplab.mmu.tdp.mmu;
 
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_EMULATE;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_FIXED;
-import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_RETRY;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_SPURIOUS;
 import static org.tdplab.mmu.tdp.spte.Spte.isFrozen;
 import static org.tdplab.mmu.tdp.spte.Spte.isLast;
@@ -36,16 +35,16 @@ public final class TdpMap {
                 if (nx || mirror)
                     disallowedHugepageAdjust(f, it, mirror);
                 if (isFrozen(it.oldSpte))
-                    return RET_PF_RETRY;
+                    return f.retry("a frozen SPTE on the way (another thread is changing it)");
                 if (it.level == f.goalLevel)
                     break;
                 if (isShadowPresent(it.oldSpte) && !isLast(it.oldSpte, it.level))
                     continue;
                 if (installChild(it, root, f) != TdpMmu.OK)
-                    return RET_PF_RETRY;
+                    return f.retry("linking a table lost a race or its hook was busy");
             }
             if (!it.valid || it.level != f.goalLevel)
-                return RET_PF_RETRY;
+                return f.retry("the walk did not reach the goal level");
             return mapTarget(f, it);
         } finally {
             mmu.rcu.readUnlock();
@@ -103,7 +102,7 @@ public final class TdpMap {
         if (newSpte == old)
             ret = RET_PF_SPURIOUS;
         else if (mmu.setSpteAtomic(it, newSpte) != TdpMmu.OK)
-            return RET_PF_RETRY;
+            return f.retry("setting the leaf lost a race or its hook was busy");
         else if (isShadowPresent(old) && (!isLast(old, it.level) || Spte.leafChangeNeedsTlbFlush(old, newSpte)))
             // a present table (or a leaf losing mmu-writable) was replaced: vCPUs may cache the old translation
             mmu.flushRemoteTlbs(Spte.gfnRoundForLevel(it.gfn, it.level), Spte.pagesPerHpage(it.level));

@@ -126,7 +126,7 @@ final class FaultHandler {
             mmu.rcu.readUnlock();
         }
         if (!Spte.isMmio(spte, mmu.caps.mmioValue()))
-            return RET_PF_RETRY;
+            return f.retry("the MMIO SPTE was zapped meanwhile");
         if (Spte.mmioGeneration(spte) != (mem.memslots.generation() & Spte.MMIO_GEN_MASK))
             return RET_PF_INVALID;
         v.exitGpa = f.gfn << 12;
@@ -167,9 +167,10 @@ final class FaultHandler {
                 return EXIT_DEAD;
             int root = mmu.roots.forFault(v.roots, f.isPrivate);
             long first = Spte.gfnRoundForLevel(f.gfn, f.goalLevel);
-            if (mmu.pool.isInvalid(v.roots.direct)
-                    || mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
-                return RET_PF_RETRY; // is_page_fault_stale
+            if (mmu.pool.isInvalid(v.roots.direct))
+                return f.retry("the vCPU's root is obsolete"); // is_page_fault_stale
+            if (mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
+                return f.retry("an invalidation overlapped the fault (under the MMU lock)");
             if (f.logDirty)
                 markDirtyInSlot(f.gfn);
             if (trace.on())
@@ -205,15 +206,15 @@ final class FaultHandler {
         if (slot == null)
             return noSlot(v, f);
         if (slot.isInvalid())
-            return f.prefetch ? PREFETCH_EAGAIN : RET_PF_RETRY;
+            return f.prefetch ? PREFETCH_EAGAIN : f.retry("the memslot is being deleted or moved");
         if (mmu.invalidation.inProgress(f.gfn))
-            return RET_PF_RETRY;
+            return f.retry("an invalidation is in progress over the GFN");
         f.hasSlot = true;
         int r = f.isPrivate ? privatePfn(v, f, slot) : sharedPfn(v, f, slot);
         if (r != PageFault.RET_PF_CONTINUE)
             return r;
         if (mmu.invalidation.retry(seq, f.gfn))
-            return RET_PF_RETRY;
+            return f.retry("an invalidation overlapped the pfn lookup");
         hugepageAdjust(f, slot);
         return PageFault.RET_PF_CONTINUE;
     }

@@ -179,8 +179,10 @@ final class GuestOps {
                         return outcome;
                     if (retries > MAX_RETRIES)
                         throw new MmuException(Errno.EAGAIN, "vCPU %d: the access to gpa 0x%x never completed (%d "
-                                + "tries; the last walk %s, its fault handler returned %s)", v.id, guestGpa, retries,
-                                describe(w), PageFault.name(v.lastFault));
+                                + "tries; the last walk %s, its fault handler returned %s%s; invalidations: %s)", v.id,
+                                guestGpa, retries, describe(w), PageFault.name(v.lastFault),
+                                v.lastFault == PageFault.RET_PF_RETRY ? ": " + v.fault.retryReason : "",
+                                mmu.invalidation.describe());
                     if ((retries & 63) == 63)
                         Thread.yield();
                     continue;

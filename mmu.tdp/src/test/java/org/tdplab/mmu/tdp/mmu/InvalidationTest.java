@@ -75,4 +75,15 @@ class InvalidationTest {
         assertFalse(inv.inProgress(0x100), "a new window starts from its own range");
         assertTrue(inv.inProgress(0x10));
     }
+
+    @Test
+    void itDescribesItsWindowForADiagnosis() {
+        assertEquals("none in progress, seq 0", inv.describe());
+        inv.begin(0x100, 0x200);
+        inv.begin(0x300, 0x400);
+        assertEquals("2 in progress over gfn [0x100, 0x400), seq 0", inv.describe());
+        inv.end();
+        inv.end();
+        assertEquals("none in progress, seq 2", inv.describe());
+    }
 }
