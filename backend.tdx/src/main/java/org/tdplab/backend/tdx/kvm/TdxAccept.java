@@ -15,6 +15,11 @@ import org.tdplab.mmu.api.backend.Walk;
  * The TD's hardware and guest side: the CPU's walk of the S-EPT for private GPAs, the guest's
  * TDG.MEM.PAGE.ACCEPT as Linux's {@code tdx_accept_memory} issues it (with the per-vCPU cursor a TD exit leaves),
  * and KVM's exit handling of an ACCEPT at a smaller level than mapped ({@code tdx_honor_guest_accept_level}).
+ *
+ * <p>Whether a vCPU may enter the TD ({@code wait_for_sept_zap} clear) is read under the module's lock, with the entry,
+ * as KVM reads it with the vCPU already in guest mode: a host that sets it and kicks ({@code tdh_do_no_vcpus}) then
+ * finds every vCPU either kept out or counted in the kick's snapshot. Read before the lock, a vCPU could decide to
+ * enter, lose the lock to the snapshot, enter unseen, and the host's retried SEAMCALL would meet it inside.
  */
 final class TdxAccept {
     private final TdxVm td;
@@ -22,14 +27,6 @@ final class TdxAccept {
     TdxAccept(TdxVm td) {
         this.td = td;
     }
-
-    /*
-     * Whether the vCPU may enter the TD is read under the module's lock, with the entry: KVM checks
-     * wait_for_sept_zap with the vCPU already in guest mode, so a host that sets it and then kicks
-     * (tdh_do_no_vcpus) finds every vCPU either out for good or counted in the kick's snapshot. Read before the
-     * lock, a vCPU could decide to enter, lose the lock to the kick's snapshot, then enter unseen — and the host's
-     * retry would meet it inside.
-     */
 
     /**
      * The CPU walks the S-EPT for a private GPA. A missing or blocked entry is an EPT violation (KVM maps it, the
@@ -42,7 +39,7 @@ final class TdxAccept {
      */
     long translatePrivate(int vcpu, long gfn, Access access) {
         long r;
-        synchronized (td.module) { // KVM's decision to enter, at the entry (see above)
+        synchronized (td.module) { // KVM's decision to enter, at the entry (see the class comment)
             r = td.module.guestTranslate(vcpu, gfn, access == Access.WRITE, !td.waitForSeptZap);
         }
         if (r >= 0)
