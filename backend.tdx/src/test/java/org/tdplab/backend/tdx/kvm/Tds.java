@@ -3,11 +3,12 @@ package org.tdplab.backend.tdx.kvm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
 
 import org.tdplab.backend.tdx.TdxBackend;
 import org.tdplab.mmu.api.AccessResult;
@@ -26,7 +27,8 @@ final class Tds {
     static final long K4 = 4096, M1 = 1L << 20, M2 = 2L << 20;
 
     final Map<String, TdxVm> tdx = new ConcurrentHashMap<>();
-    final List<String> calls = new CopyOnWriteArrayList<>();
+    /** Every firmware call, in order (a synchronized list: a copy-on-write one costs a copy per SEAMCALL). */
+    final List<String> calls = Collections.synchronizedList(new ArrayList<>());
     final VmManager manager;
 
     Tds() {

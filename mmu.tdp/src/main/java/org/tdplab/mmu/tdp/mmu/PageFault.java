@@ -34,6 +34,11 @@ public final class PageFault {
      * that never completes reports.
      */
     public String retryReason = "";
+    /**
+     * The last retry waits for another operation over the page (its invalidation window, a memslot being changed),
+     * which may run for as long as its range is large; any other retry is expected to succeed soon.
+     */
+    public boolean retryWaits;
 
     public PageFault(TdpIter iter) {
         this.iter = iter;
@@ -61,6 +66,14 @@ public final class PageFault {
     /** Returns {@link #RET_PF_RETRY}, noting why. */
     public int retry(String reason) {
         retryReason = reason;
+        retryWaits = false;
+        return RET_PF_RETRY;
+    }
+
+    /** Returns {@link #RET_PF_RETRY} for a fault that waits for another operation over its page. */
+    public int waitFor(String reason) {
+        retryReason = reason;
+        retryWaits = true;
         return RET_PF_RETRY;
     }
 

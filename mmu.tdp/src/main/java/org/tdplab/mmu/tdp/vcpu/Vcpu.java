@@ -41,6 +41,12 @@ public final class Vcpu {
     public long lastRead;
     /** What the last EPT/NPT-violation exit's fault handler returned: for diagnostics. */
     public int lastFault;
+    /**
+     * The re-executions of the access (or accept unit) in progress that count toward the livelock bound, and since
+     * when (System.nanoTime, 0: not) it waits for another operation over its page.
+     */
+    public int retries;
+    public long waitingSince;
     /** The GFN of the last nested walk a backend made for an instruction's operand (-1: none in this step). */
     public long operandGfn = -1;
 

@@ -133,7 +133,8 @@ final class Conversions {
             throw new MmuException(Errno.EINVAL, "accept gpa=0x%x size=0x%x is not %s-aligned", gpa, size,
                     level.label());
         for (long gfn = r[0]; gfn < r[1]; gfn += step) {
-            for (int retries = 0;; retries++) {
+            GuestOps.startRetries(v);
+            for (;;) {
                 if (status.dead())
                     return guest.ended(v, gfn - r[0], GuestOps.EXIT_DEAD);
                 v.loadRoots(mmu.roots);
@@ -146,8 +147,8 @@ final class Conversions {
                 long outcome = guest.violation(v, w, at << 12, at, mmu.routing.encryptedAccess(true));
                 if (outcome != GuestOps.DONE)
                     return guest.ended(v, gfn - r[0], outcome);
-                if (retries > GuestOps.MAX_RETRIES)
-                    throw new MmuException(Errno.EAGAIN, "accept of gpa 0x%x never completed", gfn << 12);
+                if (GuestOps.retryGivesUp(v))
+                    throw guest.neverCompleted(v, "accept of", gfn << 12, w);
             }
         }
         return done(r[1] - r[0]);

@@ -170,7 +170,7 @@ final class FaultHandler {
             if (mmu.pool.isInvalid(v.roots.direct))
                 return f.retry("the vCPU's root is obsolete"); // is_page_fault_stale
             if (mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
-                return f.retry("an invalidation overlapped the fault (under the MMU lock)");
+                return f.waitFor("an invalidation overlapped the fault (under the MMU lock)");
             if (f.logDirty)
                 markDirtyInSlot(f.gfn);
             if (trace.on())
@@ -206,15 +206,15 @@ final class FaultHandler {
         if (slot == null)
             return noSlot(v, f);
         if (slot.isInvalid())
-            return f.prefetch ? PREFETCH_EAGAIN : f.retry("the memslot is being deleted or moved");
+            return f.prefetch ? PREFETCH_EAGAIN : f.waitFor("the memslot is being deleted or moved");
         if (mmu.invalidation.inProgress(f.gfn))
-            return f.retry("an invalidation is in progress over the GFN");
+            return f.waitFor("an invalidation is in progress over the GFN");
         f.hasSlot = true;
         int r = f.isPrivate ? privatePfn(v, f, slot) : sharedPfn(v, f, slot);
         if (r != PageFault.RET_PF_CONTINUE)
             return r;
         if (mmu.invalidation.retry(seq, f.gfn))
-            return f.retry("an invalidation overlapped the pfn lookup");
+            return f.waitFor("an invalidation overlapped the pfn lookup");
         hugepageAdjust(f, slot);
         return PageFault.RET_PF_CONTINUE;
     }

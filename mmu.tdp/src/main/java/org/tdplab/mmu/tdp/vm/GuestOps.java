@@ -26,6 +26,12 @@ import org.tdplab.mmu.tdp.vcpu.Vcpu;
 final class GuestOps {
     /** A fault that keeps asking for a retry this often is a livelock, not contention. */
     static final int MAX_RETRIES = 1 << 22;
+    /**
+     * How long a fault waits for another operation over its page (an invalidation window, a memslot change): as
+     * long as that runs, which for a conversion or a hole punch grows with its range; past this, a window that
+     * never closes.
+     */
+    static final long WAIT_NANOS = java.util.concurrent.TimeUnit.MINUTES.toNanos(10);
 
     private final VmStatus status;
     private final VmMemory mem;
@@ -160,7 +166,8 @@ final class GuestOps {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
         boolean encrypted = routing.encryptedAccess(isPrivate);
         long key = Tlb.key(guestGpa >>> 12, encrypted, routing.followsMirror(isPrivate));
-        for (int retries = 0;; retries++) {
+        startRetries(v);
+        for (;;) {
             if (status.dead())
                 return EXIT_DEAD;
             v.loadRoots(mmu.roots);
@@ -177,14 +184,13 @@ final class GuestOps {
                     long outcome = violation(v, w, guestGpa, gfn, encrypted);
                     if (outcome != DONE)
                         return outcome;
-                    if (retries > MAX_RETRIES)
-                        throw new MmuException(Errno.EAGAIN, "vCPU %d: the access to gpa 0x%x never completed (%d "
-                                + "tries; the last walk %s, its fault handler returned %s%s; invalidations: %s)", v.id,
-                                guestGpa, retries, describe(w), PageFault.name(v.lastFault),
-                                v.lastFault == PageFault.RET_PF_RETRY ? ": " + v.fault.retryReason : "",
-                                mmu.invalidation.describe());
-                    if ((retries & 63) == 63)
+                    if (retryGivesUp(v))
+                        throw neverCompleted(v, "access to", guestGpa, w);
+                    if (v.waitingSince != 0) {
+                        mmu.rcu.readUnlock(); // waiting for another operation: not in a read section meanwhile
                         Thread.yield();
+                        mmu.rcu.readLock();
+                    }
                     continue;
                 }
                 pfn = Walk.pfn(w);
@@ -199,6 +205,40 @@ final class GuestOps {
             guestMode.exit(v);
             return DONE;
         }
+    }
+
+    /** Starts the retry bookkeeping of one access or accept unit ({@link #retryGivesUp}). */
+    static void startRetries(Vcpu v) {
+        v.retries = 0;
+        v.waitingSince = 0;
+    }
+
+    /**
+     * Counts a re-execution of the access after its fault was handled, and tells whether to give up. After a fault
+     * that waits for another operation over the page ({@link PageFault#retryWaits}) the access waits up to
+     * {@link #WAIT_NANOS} in all; any other re-execution counts toward {@link #MAX_RETRIES}, yielding now and then.
+     */
+    static boolean retryGivesUp(Vcpu v) {
+        if (v.lastFault == PageFault.RET_PF_RETRY && v.fault.retryWaits) {
+            long now = System.nanoTime();
+            if (v.waitingSince == 0)
+                v.waitingSince = now;
+            return now - v.waitingSince > WAIT_NANOS;
+        }
+        v.waitingSince = 0;
+        if ((++v.retries & 63) == 0)
+            Thread.yield();
+        return v.retries > MAX_RETRIES;
+    }
+
+    /** EAGAIN for an access or accept that never completed, with what its last try ran into. */
+    MmuException neverCompleted(Vcpu v, String what, long gpa, long w) {
+        String waited = v.waitingSince == 0 ? ""
+                : String.format(", the last %d s waiting", (System.nanoTime() - v.waitingSince) / 1_000_000_000L);
+        return new MmuException(Errno.EAGAIN, "vCPU %d: the %s gpa 0x%x never completed (%d tries%s; the last walk %s, "
+                + "its fault handler returned %s%s; invalidations: %s)", v.id, what, gpa, v.retries, waited,
+                describe(w), PageFault.name(v.lastFault),
+                v.lastFault == PageFault.RET_PF_RETRY ? ": " + v.fault.retryReason : "", mmu.invalidation.describe());
     }
 
     /** A failed walk in words, for the message of an access that never completed. */
