@@ -2,6 +2,7 @@ package org.tdplab.mmu.tdp.mmu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
@@ -128,5 +129,22 @@ class ExternalDirectTest {
         assertEquals(PageFault.RET_PF_FIXED, h.map(direct, 0x11, L4K, true));
         assertTrue(h.mapped(direct, 0x11));
         h.assertQuiescent();
+    }
+
+    /** An unmap that fails inside {@code invalidateBegin} closes the window it opened: the caller ends only one it got. */
+    @Test
+    void anInvalidationWhoseUnmapFailsClosesItsWindow() {
+        assertEquals(PageFault.RET_PF_FIXED, h.map(direct, 0x10, L4K, true));
+        h.backend = new VmBackend() {
+            @Override
+            public HookStatus setExternalSpte(SpteChange change) {
+                throw new IllegalStateException("the backend failed in the unmap");
+            }
+        };
+        long seq = mmu.invalidation.seq();
+        assertThrows(IllegalStateException.class, () -> mmu.zap.invalidateBegin(0, 0x200, false, true));
+        assertFalse(mmu.invalidation.inProgress(0x10), "the failed invalidation left its window open");
+        assertEquals(seq + 1, mmu.invalidation.seq(), "the window was ended once");
+        assertFalse(mmu.lock.isWriteLockedByMe());
     }
 }
