@@ -151,7 +151,8 @@ final class GuestOps {
      * One 4K access: TLB, else the walk; on a violation exit guest mode, run the fault handler, and retry as the
      * hardware re-executes the instruction. One RCU read section spans it all: the walks and the fault's map nest
      * in it (a nested section costs no fence), and nothing on the way waits for a grace period (only the teardown
-     * does, and it waits for no lock a fault holds).
+     * does, and it waits for no lock a fault holds). Only while the access waits for another operation over its
+     * page ({@link #retryGivesUp}) is it out of the section, so a long wait holds up no grace period.
      */
     private long touch(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
         mmu.rcu.readLock();
