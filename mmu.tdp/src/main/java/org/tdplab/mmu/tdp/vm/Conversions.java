@@ -149,6 +149,8 @@ final class Conversions {
                     return guest.ended(v, gfn - r[0], outcome);
                 if (GuestOps.retryGivesUp(v))
                     throw guest.neverCompleted(v, "accept of", gfn << 12, w);
+                if (v.waitingSince != 0)
+                    GuestOps.waitAWhile();
             }
         }
         return done(r[1] - r[0]);

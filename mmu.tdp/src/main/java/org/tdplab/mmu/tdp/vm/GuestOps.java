@@ -32,6 +32,8 @@ final class GuestOps {
      * never closes.
      */
     static final long WAIT_NANOS = java.util.concurrent.TimeUnit.MINUTES.toNanos(10);
+    /** The pause between two tries while waiting so ({@link #waitAWhile}). */
+    static final long WAIT_PAUSE_NANOS = 10_000;
 
     private final VmStatus status;
     private final VmMemory mem;
@@ -189,7 +191,7 @@ final class GuestOps {
                         throw neverCompleted(v, "access to", guestGpa, w);
                     if (v.waitingSince != 0) {
                         mmu.rcu.readUnlock(); // waiting for another operation: not in a read section meanwhile
-                        Thread.yield();
+                        waitAWhile();
                         mmu.rcu.readLock();
                     }
                     continue;
@@ -230,6 +232,15 @@ final class GuestOps {
         if ((++v.retries & 63) == 0)
             Thread.yield();
         return v.retries > MAX_RETRIES;
+    }
+
+    /**
+     * A pause between two tries of an access that waits for another operation: a short park rather than a spin, so
+     * that the operation's thread gets the core — and, under a controlled scheduler (Fray), so that its own timed
+     * waits (a lock's back-off) can end: a thread that never blocks would starve them.
+     */
+    static void waitAWhile() {
+        java.util.concurrent.locks.LockSupport.parkNanos(WAIT_PAUSE_NANOS);
     }
 
     /** EAGAIN for an access or accept that never completed, with what its last try ran into. */
