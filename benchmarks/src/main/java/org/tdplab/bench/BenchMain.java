@@ -81,10 +81,10 @@ public final class BenchMain {
 
     private String header(double seconds) {
         Runtime rt = Runtime.getRuntime();
-        return String.format("tdplab benchmarks: %d CPUs, max heap %d MiB, Java %s; sizes %s; CPU time of the best of %d shot%s "
-                + "after %d warm-up (threads: wall time, and the busiest thread's CPU + wait time); %.0f s%n", rt.availableProcessors(), rt.maxMemory() >> 20,
-                System.getProperty("java.version"), s.sizeNames(), s.iterations, s.iterations == 1 ? "" : "s", s.warmup,
-                seconds);
+        return String.format("tdplab benchmarks: %d CPUs, max heap %d MiB, Java %s; sizes %s; CPU time of the best "
+                + "of %d shot%s after %d warm-up (threads: wall time, and the busiest thread's CPU + wait time); %.0f s%n",
+                rt.availableProcessors(), rt.maxMemory() >> 20, System.getProperty("java.version"), s.sizeNames(),
+                s.iterations, s.iterations == 1 ? "" : "s", s.warmup, seconds);
     }
 
     // ---- faults ------------------------------------------------------------------------------------------------

@@ -18,6 +18,11 @@ final class Cpu {
     private static final List<GarbageCollectorMXBean> GC = ManagementFactory.getGarbageCollectorMXBeans();
     private static final Map<String, Double> BEST = new ConcurrentHashMap<>();
 
+    static { // blocked and waited times, for busyNow
+        if (THREADS.isThreadContentionMonitoringSupported())
+            THREADS.setThreadContentionMonitoringEnabled(true);
+    }
+
     private Cpu() {
     }
 
@@ -47,11 +52,6 @@ final class Cpu {
         for (GarbageCollectorMXBean gc : GC)
             gcMillis += Math.max(0, gc.getCollectionTime());
         return gcMillis * 1_000_000;
-    }
-
-    static {
-        if (THREADS.isThreadContentionMonitoringSupported())
-            THREADS.setThreadContentionMonitoringEnabled(true);
     }
 
     /**
