@@ -130,13 +130,11 @@ public final class Zapper {
         mmu.lock.writeLock();
         try {
             mmu.invalidation.begin(Math.min(windowStart, start), Math.max(windowEnd, end));
-            boolean unmapped = false;
             try {
                 unmapAndFlush(start, end, privateKind, sharedKind);
-                unmapped = true;
-            } finally {
-                if (!unmapped)
-                    mmu.invalidation.end();
+            } catch (RuntimeException | Error e) {
+                mmu.invalidation.end();
+                throw e;
             }
         } finally {
             mmu.lock.writeUnlock();
