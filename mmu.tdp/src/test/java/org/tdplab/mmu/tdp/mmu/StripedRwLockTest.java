@@ -57,6 +57,17 @@ class StripedRwLockTest {
     }
 
     @Test
+    void noReaderCountLiesNearTheArrayHeaderOrNearAnother() {
+        // every reader reads the header (the array's length); a count beside it, or beside another thread's, is
+        // written by one thread and missed on by the others at every lock and unlock
+        for (int slot = 0; slot < 64; slot++) {
+            int index = StripedRwLock.counterIndex(slot);
+            assertTrue(index * Long.BYTES >= 128, "slot " + slot + " lies at byte " + index * Long.BYTES);
+            assertTrue(StripedRwLock.counterIndex(slot + 1) - index >= 128 / Long.BYTES, "slot " + slot);
+        }
+    }
+
+    @Test
     void holdsAreKnownPerThread() throws Exception {
         StripedRwLock lock = new StripedRwLock();
         assertFalse(lock.isReadLockedByMe());
