@@ -82,7 +82,7 @@ public final class BenchMain {
     private String header(double seconds) {
         Runtime rt = Runtime.getRuntime();
         return String.format("tdplab benchmarks: %d CPUs, max heap %d MiB, Java %s; sizes %s; CPU time of the best "
-                + "of %d shot%s after %d warm-up (threads: wall time, and the busiest thread's CPU + wait time); %.0f s%n",
+                + "of %d shot%s after %d warm-up (threads: wall time; the busiest thread's CPU + wait time, median of interleaved pairs); %.0f s%n",
                 rt.availableProcessors(), rt.maxMemory() >> 20, System.getProperty("java.version"), s.sizeNames(),
                 s.iterations, s.iterations == 1 ? "" : "s", s.warmup, seconds);
     }
@@ -179,23 +179,26 @@ public final class BenchMain {
 
     // ---- threads -----------------------------------------------------------------------------------------------
 
-    private void threads() throws RunnerException {
+    private void threads() throws Exception {
         long mib = s.threadMib();
         Map<String, Double> t = new LinkedHashMap<>();
         for (RunResult r : jmh(ThreadsBench.class, "(model|floor)", mib, Map.of("threads", List.of("1", "2"))))
             t.put(r.getPrimaryResult().getLabel() + r.getParams().getParam("threads"), ns(r));
-        double model = t.get("model1") / t.get("model2"), floor = t.get("floor1") / t.get("floor2");
         table.row("2 vCPU threads ÷ 1 (speed-up), disjoint halves, wall", "default, random, " + Settings.sizeName(mib),
-                model, "×", floor, "the floor's own", "≥ 1.8×");
-        // the same shots costed per thread: what they take on two cores of their own (Cpu.busyNow)
-        double modelBusy = busy("model", 1, mib) / busy("model", 2, mib);
-        double floorBusy = busy("floor", 1, mib) / busy("floor", 2, mib);
-        table.row("2 vCPU threads ÷ 1 (speed-up), disjoint halves, busiest thread's CPU + wait time",
-                "default, random, " + Settings.sizeName(mib), modelBusy, "×", floorBusy, "the floor's own", "≥ 1.8×");
-    }
-
-    private static double busy(String what, int threads, long mib) {
-        return Cpu.best(Cpu.key("threads", what, threads, mib));
+                t.get("model1") / t.get("model2"), "×", t.get("floor1") / t.get("floor2"), "the floor's own", "≥ 1.8×");
+        // the shots costed per thread (what they take on two cores of their own: Cpu.busyNow), one thread against
+        // two in back-to-back pairs, the median of the pairs' ratios
+        int pairs = 2 * s.iterations + 1;
+        log.printf("bench: threads by CPU + wait time, %d interleaved pairs%n", pairs);
+        ThreadsBench.Pairs model = ThreadsBench.pairs("model", mib, s.warmup, pairs);
+        ThreadsBench.Pairs floor = ThreadsBench.pairs("floor", mib, s.warmup, pairs);
+        table.row("2 vCPU threads ÷ 1 (speed-up), disjoint halves, busiest thread's CPU + wait time, median of "
+                + pairs + " pairs", "default, random, " + Settings.sizeName(mib), model.speedup(), "×",
+                floor.speedup(), "the floor's own", "≥ 1.8×");
+        // what running at once costs in CPU: a cache line two threads write shows here, whatever the neighbours do
+        table.row("2 vCPU threads' CPU time ÷ 1 thread's, same faults, median of " + pairs + " pairs",
+                "default, random, " + Settings.sizeName(mib), model.cpuRatio(), "×", floor.cpuRatio(),
+                "the floor's own", "");
     }
 
     // ---- TD build ------------------------------------------------------------------------------------------------

@@ -41,6 +41,11 @@ final class Cpu {
         BEST.merge(key, (double) (processNow() - since), Math::min);
     }
 
+    /** This thread's CPU time so far, in nanoseconds. */
+    static long cpuNow() {
+        return THREADS.getCurrentThreadCpuTime();
+    }
+
     /** This thread's CPU time plus the collectors' pause time so far, in nanoseconds. */
     static long now() {
         return THREADS.getCurrentThreadCpuTime() + gcNanos();

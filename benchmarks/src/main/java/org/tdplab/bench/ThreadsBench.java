@@ -97,19 +97,84 @@ public class ThreadsBench {
             int first = t;
             done.add(pool.submit(() -> {
                 long busy0 = Cpu.busyNow();
+                long cpu0 = Cpu.cpuNow();
                 long n = 0;
                 for (int v = first; v < 2; v += threads)
                     n += part.run(v, v * each, each);
-                return new long[] { n, Cpu.busyNow() - busy0 };
+                return new long[] { n, Cpu.busyNow() - busy0, Cpu.cpuNow() - cpu0 };
             }));
         }
-        long n = 0, busiest = 0;
+        long n = 0, busiest = 0, cpu = 0;
         for (Future<long[]> f : done) {
             long[] r = f.get();
             n += r[0];
             busiest = Math.max(busiest, r[1]);
+            cpu += r[2];
         }
-        Cpu.recordCost(Cpu.key("threads", what, threads, mib), busiest + Cpu.gcNanos() - gc0);
+        lastCost = busiest + Cpu.gcNanos() - gc0;
+        lastCpu = cpu;
+        Cpu.recordCost(Cpu.key("threads", what, threads, mib), lastCost);
         return n;
+    }
+
+    /** The cost {@link #split} measured last: the busiest thread's CPU + wait time, plus the collectors' pauses. */
+    private long lastCost;
+    /** The CPU time of all the shot's threads that {@link #split} measured last. */
+    private long lastCpu;
+
+    /**
+     * Medians over interleaved pairs ({@link #pairs}): the speed-up of two threads over one by cost, and the CPU
+     * time two threads spend for the same faults ÷ what one spends (1.0: running at once costs nothing extra).
+     */
+    record Pairs(double speedup, double cpuRatio) {
+    }
+
+    /**
+     * The speed-up of two threads over one by cost ({@link #split}), measured in pairs: a one-thread shot and a
+     * two-thread shot back to back on fresh guests (which one goes first alternates), the ratio taken within each
+     * pair, and the median of the ratios. A neighbour that slows this machine for a while slows both shots of a
+     * pair; taking the best of each kind apart (what JMH's rows do) pairs shots from different moments.
+     */
+    static Pairs pairs(String what, long mib, int warmup, int pairs) throws Exception {
+        ThreadsBench b = new ThreadsBench();
+        b.mib = mib;
+        b.start();
+        try {
+            double[] speedups = new double[pairs], cpuRatios = new double[pairs];
+            for (int i = -warmup; i < pairs; i++) {
+                boolean oneFirst = (i & 1) == 0;
+                long[] first = b.shot(what, oneFirst ? 1 : 2), second = b.shot(what, oneFirst ? 2 : 1);
+                long[] one = oneFirst ? first : second, two = oneFirst ? second : first;
+                if (i >= 0) {
+                    speedups[i] = (double) one[0] / two[0];
+                    cpuRatios[i] = (double) two[1] / one[1];
+                }
+            }
+            return new Pairs(median(speedups), median(cpuRatios));
+        } finally {
+            b.stop();
+        }
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        java.util.Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** One shot on a fresh guest: its cost and its threads' CPU time. */
+    private long[] shot(String what, int threads) throws Exception {
+        this.threads = threads;
+        setup();
+        try {
+            if (what.equals("model"))
+                model();
+            else
+                floor();
+            return new long[] { lastCost, lastCpu };
+        } finally {
+            teardown();
+        }
     }
 }

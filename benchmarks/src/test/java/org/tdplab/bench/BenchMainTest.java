@@ -18,12 +18,16 @@ class BenchMainTest {
                 "heap per mapped 4K page, written", "heap per mapped 4K page, prefault", "range op zap per SPTE",
                 "range op split per SPTE", "range op recover per SPTE",
                 "2 vCPU threads ÷ 1 (speed-up), disjoint halves, wall",
-                "2 vCPU threads ÷ 1 (speed-up), disjoint halves, busiest thread's CPU + wait time",
+                "2 vCPU threads ÷ 1 (speed-up), disjoint halves, busiest thread's CPU + wait time, median of",
+                "2 vCPU threads' CPU time ÷ 1 thread's, same faults, median of",
                 "TD build: tdx.init_mem_region measure", "floor: walk + allocate + CAS | random" })
             assertTrue(table.contains(what), what + " missing from\n" + table);
         // every fault figure has a ratio to its floor
         table.lines().filter(l -> l.startsWith("| 4K fault")).forEach(l -> assertTrue(l.matches(".*\\| [0-9.]+× \\|.*"),
                 l));
+        // the threads rows have both speed-ups, the model's and the floor's
+        table.lines().filter(l -> l.startsWith("| 2 vCPU threads")).forEach(l -> assertTrue(
+                l.matches(".*\\| [0-9.]+ × \\| [0-9.]+ × \\(the floor's own\\).*"), l));
     }
 
     @Test
