@@ -278,6 +278,48 @@ class GuestMemfdTest {
     }
 
     @Test
+    void anUnbindWaitsForAPunchSoItsInvalidationEndsAtTheBindingItBeganAt() throws Exception {
+        CountDownLatch inPunch = new CountDownLatch(1), unbindTried = new CountDownLatch(1);
+        long[] seen = new long[2];
+        Thread[] unbinder = new Thread[1];
+        GuestMemfd f = new GuestMemfd(new HostMemory(G), 1, M2, L4K, new GmemListener() {
+            @Override
+            public void invalidateBegin(GuestMemfd file, long start, long end) {
+                seen[0] = file.gfnOf(start);
+                inPunch.countDown();
+                try {
+                    unbindTried.await();
+                    // the unbinder stays blocked on the file while the punch runs
+                    long deadline = System.nanoTime() + 10_000_000_000L;
+                    while (unbinder[0].getState() != Thread.State.BLOCKED && unbinder[0].isAlive()
+                            && System.nanoTime() < deadline)
+                        Thread.sleep(1);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+
+            @Override
+            public void invalidateEnd(GuestMemfd file, long start, long end) {
+                seen[1] = file.gfnOf(start);
+            }
+        });
+        f.bind(0x1000);
+        f.getPfn(3);
+        Thread puncher = new Thread(() -> f.punchHole(0, K4 * 8));
+        puncher.start();
+        inPunch.await();
+        unbinder[0] = new Thread(() -> f.bind(-1));
+        unbinder[0].start();
+        unbindTried.countDown();
+        puncher.join(30_000);
+        unbinder[0].join(30_000);
+        assertEquals(0x1000, seen[0]);
+        assertEquals(0x1000, seen[1], "the punch's invalidation ended at another binding than it began at");
+        assertEquals(-1, f.gfnOf(3), "the unbind took effect after the punch");
+    }
+
+    @Test
     void bindingMapsIndexesToGfns() {
         GuestMemfd f = new GuestMemfd(new HostMemory(G), 1, M2, L2M, null);
         assertEquals(-1, f.gfnOf(3));
