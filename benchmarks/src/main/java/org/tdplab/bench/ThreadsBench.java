@@ -19,8 +19,9 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * The two halves of a fresh guest faulted by vCPU 0 and 1 (default VM, guest writes, random order within each
- * half) from one thread or two, and the floor doing the same. The threads exist before the shot; the shot ends when
+ * The two halves of a fresh guest faulted by vCPU 0 and 1 (a {@code default} VM unless {@link #type} says otherwise;
+ * guest writes, or the accept of private memory; random order within each half) from one thread or two, and the
+ * floor doing the same. The threads exist before the shot; the shot ends when
  * both halves are done.
  */
 @State(Scope.Benchmark)
@@ -31,6 +32,8 @@ public class ThreadsBench {
     public int threads;
     @Param({ "64" })
     public long mib;
+    @Param({ "default" })
+    public String type;
 
     private ExecutorService pool;
     private Guest guest;
@@ -50,7 +53,7 @@ public class ThreadsBench {
     @Setup(Level.Iteration)
     public void setup() {
         pages = (mib << 20) / Guest.PAGE;
-        guest = Guest.create("default", mib << 20, 2);
+        guest = Guest.create(type, mib << 20, 2);
         floor = new Floor(pages);
     }
 
@@ -135,9 +138,10 @@ public class ThreadsBench {
      * pair, and the median of the ratios. A neighbour that slows this machine for a while slows both shots of a
      * pair; taking the best of each kind apart (what JMH's rows do) pairs shots from different moments.
      */
-    static Pairs pairs(String what, long mib, int warmup, int pairs) throws Exception {
+    static Pairs pairs(String what, String type, long mib, int warmup, int pairs) throws Exception {
         ThreadsBench b = new ThreadsBench();
         b.mib = mib;
+        b.type = type;
         b.start();
         try {
             double[] speedups = new double[pairs], cpuRatios = new double[pairs];
