@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tdplab.mmu.tdp.spte.Spte.*;
+import static org.tdplab.mmu.tdp.spte.SpteText.describe;
+import static org.tdplab.mmu.tdp.spte.SpteText.hex;
 
 import org.junit.jupiter.api.Test;
 
