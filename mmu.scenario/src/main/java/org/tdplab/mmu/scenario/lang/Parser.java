@@ -11,13 +11,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -275,147 +271,7 @@ public final class Parser {
         }
         List<Schema> siblings = new ArrayList<>(candidates);
         siblings.remove(form);
-        return validate(p, line, verb, prefix, form, mode, siblings, positionalTokens, optionTokens, flagTokens);
-    }
-
-    private Statement validate(Problems p, Lexer.Line line, Token verb, String prefix, Schema form, String chosenMode,
-            List<Schema> siblings, List<Token> positionalTokens, List<Token> optionTokens, List<Token> flagTokens) {
-        int before = p.count();
-        // positionals
-        List<Value> positionals = new ArrayList<>();
-        List<Schema.Positional> declared = form.positionals();
-        for (int k = 0; k < declared.size(); k++) {
-            Schema.Positional d = declared.get(k);
-            if (k >= positionalTokens.size()) {
-                String hint = k == positionalTokens.size() ? Hints.commentHint(line) : "";
-                p.at(verb, prefix + ": missing " + d.name() + " (usage: " + form.usage() + ")" + hint);
-                break;
-            }
-            Token t = positionalTokens.get(k);
-            try {
-                positionals.add(d.type().parse(t.text(), t.line(), t.column()));
-            } catch (IllegalArgumentException e) {
-                p.at(t, prefix + ": " + d.name() + ": " + e.getMessage());
-            }
-        }
-        // options
-        Map<String, Value> options = new LinkedHashMap<>();
-        Map<String, Token> written = new HashMap<>();
-        Set<String> meant = new HashSet<>(); // misspelt options and flags: not reported missing as well
-        for (Token t : optionTokens) {
-            int eq = t.text().indexOf('=');
-            String key = t.text().substring(0, eq);
-            String text = t.text().substring(eq + 1);
-            if (written.containsKey(key)) {
-                p.at(t, prefix + ": duplicate option '" + key + "'");
-                continue;
-            }
-            Schema.Option o = form.options().get(key);
-            ValueType type;
-            if (o != null) {
-                type = o.type();
-            } else if (form.allowsFreeOptions()) {
-                type = ValueType.TEXT;
-            } else {
-                String hint = Hints.siblingHint(prefix, chosenMode, siblings, "option '" + key + "'",
-                        s -> s.options().containsKey(key));
-                String guess = Hints.closest(key, form.options().keySet());
-                if (hint != null)
-                    p.at(t, hint);
-                else if (guess != null)
-                    p.at(t, prefix + ": unknown option '" + key + "' (did you mean '" + guess + "'?)");
-                else
-                    p.at(t, prefix + ": unknown option '" + key + "' ("
-                            + (form.options().isEmpty() ? "no options" : "options: "
-                                    + String.join(", ", form.options().keySet()))
-                            + ")");
-                if (guess != null)
-                    meant.add(guess);
-                continue;
-            }
-            written.put(key, t);
-            if (text.isEmpty()) {
-                p.at(t, prefix + ": option '" + key + "' has no value (write " + key + "=VALUE, without spaces)");
-                continue;
-            }
-            try {
-                options.put(key, type.parse(text, t.line(), t.column()));
-            } catch (IllegalArgumentException e) {
-                p.at(t, prefix + ": " + key + ": " + e.getMessage());
-            }
-        }
-        for (Schema.Option o : form.options().values())
-            if (o.required() && !written.containsKey(o.key()) && !meant.contains(o.key()))
-                p.at(verb, prefix + ": missing required option " + o.key() + "=" + o.placeholder());
-        for (List<String> group : form.together()) {
-            List<String> present = group.stream().filter(written::containsKey).toList();
-            if (!present.isEmpty() && present.size() < group.size()) {
-                List<String> missing = group.stream().filter(k -> !written.containsKey(k)).toList();
-                p.at(written.get(present.get(0)), prefix + ": options " + String.join(" and ", group)
-                        + " go together (missing " + String.join(", ", missing) + ")");
-            }
-        }
-        // flags
-        Set<String> flags = new LinkedHashSet<>();
-        Map<Schema.FlagGroup, Token> chosen = new HashMap<>();
-        for (Token t : flagTokens) {
-            Optional<Schema.FlagGroup> g = form.groupOf(t.text());
-            if (g.isPresent()) {
-                Token prev = chosen.get(g.get());
-                if (prev != null && !prev.text().equals(t.text())) {
-                    p.at(t, prefix + ": '" + prev.text() + "' and '" + t.text() + "' exclude each other");
-                    continue;
-                }
-                chosen.putIfAbsent(g.get(), t);
-                flags.add(t.text());
-                continue;
-            }
-            String hint = Hints.siblingHint(prefix, chosenMode, siblings, "'" + t.text() + "'",
-                    s -> s.flags().contains(t.text()));
-            String guess = Hints.closest(t.text(), form.flags());
-            if (hint != null)
-                p.at(t, hint);
-            else if (form.flags().isEmpty())
-                p.at(t, prefix + ": unexpected argument '" + t.text() + "' (usage: " + form.usage() + ")");
-            else if (guess != null)
-                p.at(t, prefix + ": unknown flag '" + t.text() + "' (did you mean '" + guess + "'?)");
-            else
-                p.at(t, prefix + ": unknown flag '" + t.text() + "' (flags: " + String.join(", ", form.flags()) + ")");
-            if (guess != null)
-                meant.addAll(form.groupOf(guess).orElseThrow().flags());
-        }
-        String mode = "";
-        for (Schema.FlagGroup g : form.flagGroups()) {
-            Token t = chosen.get(g);
-            if (t == null && g.required() && !meant.containsAll(g.flags()))
-                p.at(verb, prefix + ": missing " + (g.flags().size() == 1 ? "'" + g.flags().get(0) + "'"
-                        : "one of " + String.join("|", g.flags()))
-                        + Hints.takenHint(form, positionalTokens, g.flags()));
-            if (t != null && g.mode())
-                mode = t.text();
-        }
-        if (p.count() > before)
-            return null;
-        return new Statement(p.file, verb.line(), verb.column(), line.source(), form, mode, positionals, options,
-                flags);
-    }
-
-    /** Error sink of one file. */
-    private static final class Problems {
-        final String file;
-        final List<ParseException> errors;
-
-        Problems(String file, List<ParseException> errors) {
-            this.file = file;
-            this.errors = errors;
-        }
-
-        void at(Token t, String message) {
-            errors.add(new ParseException(file, t.line(), t.column(), message));
-        }
-
-        int count() {
-            return errors.size();
-        }
+        return FormArguments.validate(p, line, verb, prefix, form, mode, siblings, positionalTokens, optionTokens,
+                flagTokens);
     }
 }
