@@ -66,7 +66,10 @@ public interface VmBackend {
 
     // ---- private memory ---------------------------------------------------------------------------------------
 
-    /** {@code kvm_arch_gmem_prepare}: a guest_memfd folio is first handed out for {@code gfn}. */
+    /**
+     * {@code kvm_arch_gmem_prepare}: a guest_memfd folio is first handed out for {@code gfn}. Called under the
+     * folio's lock only, as in the kernel: faults on different folios may prepare theirs at once.
+     */
     default void gmemPrepare(long pfn, long gfn, int order) {
     }
 

@@ -1,5 +1,7 @@
 package org.tdplab.mmu.tdp.mem;
 
+import java.util.concurrent.locks.ReentrantLock;
+
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 
@@ -9,9 +11,12 @@ import org.tdplab.mmu.api.MmuException;
  * falling back to smaller orders when host memory has no free block that large (as THP does); a folio never
  * overlaps one already present (so such a fallback stays consistent).
  *
- * <p>{@link #getPfn} of a populated page and every query are lock-free and allocation-free. Allocation, punch and
- * close take the file's lock ({@code filemap_invalidate_lock} plus the folio lock in the kernel), so they must not be
- * called with the MMU lock held, as in the kernel, where the pfn is resolved before {@code mmu_lock} is taken.
+ * <p>{@link #getPfn} of a populated page and every query are lock-free and allocation-free. An allocation locks
+ * only the range its folio may take (the largest folio's aligned range; one of {@value #STRIPES} locks by that
+ * range), so faults on different ranges allocate at once, as the kernel's do under their folio's lock alone; punch,
+ * close and bind take every one of them ({@code filemap_invalidate_lock} held for write, and each folio's lock as the
+ * punch reaches it). None of them may be called with the MMU lock held, as in the kernel, where the pfn is resolved
+ * before {@code mmu_lock} is taken.
  */
 public final class GuestMemfd {
     private final HostMemory memory;
@@ -22,6 +27,9 @@ public final class GuestMemfd {
     private final PfnMap folios;
     private volatile long boundBaseGfn = -1;
     private volatile boolean closed;
+    /** Allocation locks by range ({@link #stripeOf}); the file's operations take them all, in order. */
+    private static final int STRIPES = 64;
+    private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
 
     /**
      * {@code KVM_CREATE_GUEST_MEMFD}.
@@ -40,6 +48,24 @@ public final class GuestMemfd {
         this.maxLevel = Levels.check(backingLevel);
         this.listener = listener == null ? GmemListener.NONE : listener;
         this.folios = new PfnMap(pages);
+        for (int i = 0; i < STRIPES; i++)
+            stripes[i] = new ReentrantLock();
+    }
+
+    /** The lock of the largest folio's aligned range around {@code index}: every folio that may hold it. */
+    private ReentrantLock stripeOf(long index) {
+        return stripes[(int) ((index >>> Levels.shift(maxLevel)) & (STRIPES - 1))];
+    }
+
+    /** Takes every allocation lock, so nothing is being allocated while the file changes. */
+    private void lockFile() {
+        for (ReentrantLock l : stripes)
+            l.lock();
+    }
+
+    private void unlockFile() {
+        for (int i = STRIPES - 1; i >= 0; i--)
+            stripes[i].unlock();
     }
 
     public long pages() {
@@ -68,8 +94,13 @@ public final class GuestMemfd {
      * ({@code kvm_gmem_bind}/{@code unbind} take {@code filemap_invalidate_lock}), so a punch's invalidation ends at
      * the binding it began at.
      */
-    public synchronized void bind(long baseGfn) {
-        boundBaseGfn = baseGfn;
+    public void bind(long baseGfn) {
+        lockFile();
+        try {
+            boundBaseGfn = baseGfn;
+        } finally {
+            unlockFile();
+        }
     }
 
     /** The GFN that index {@code index} backs, or -1 when the file is not bound. */
@@ -116,7 +147,17 @@ public final class GuestMemfd {
         return Levels.shift(folios.fittingLevel(index, maxLevel));
     }
 
-    private synchronized long allocate(long index) {
+    private long allocate(long index) {
+        ReentrantLock stripe = stripeOf(index);
+        stripe.lock();
+        try {
+            return allocateLocked(index);
+        } finally {
+            stripe.unlock();
+        }
+    }
+
+    private long allocateLocked(long index) {
         if (closed)
             throw new MmuException(Errno.EFAULT, "index=0x%x: guest_memfd is closed", index);
         long pfn = folios.pfn(index);
@@ -155,7 +196,7 @@ public final class GuestMemfd {
      *
      * @throws MmuException EINVAL when offset or len is not 4K-aligned, len ≤ 0 or offset < 0
      */
-    public synchronized void punchHole(long offsetBytes, long lenBytes) {
+    public void punchHole(long offsetBytes, long lenBytes) {
         if (offsetBytes < 0 || lenBytes <= 0)
             throw new MmuException(Errno.EINVAL, "offset=0x%x len=0x%x: offset must be ≥ 0 and len > 0", offsetBytes,
                     lenBytes);
@@ -167,16 +208,26 @@ public final class GuestMemfd {
         long end = Math.min(pages, start + (lenBytes >>> Levels.PAGE_SHIFT));
         if (start >= pages)
             return;
-        remove(start, end);
+        lockFile();
+        try {
+            remove(start, end);
+        } finally {
+            unlockFile();
+        }
     }
 
     /** Frees every folio; later {@link #getPfn} calls fail with EFAULT. */
-    public synchronized void close() {
-        if (closed)
-            return;
-        remove(0, pages);
-        closed = true;
-        boundBaseGfn = -1;
+    public void close() {
+        lockFile();
+        try {
+            if (closed)
+                return;
+            remove(0, pages);
+            closed = true;
+            boundBaseGfn = -1;
+        } finally {
+            unlockFile();
+        }
     }
 
     private void remove(long start, long end) {
