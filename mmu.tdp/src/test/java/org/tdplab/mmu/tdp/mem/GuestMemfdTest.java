@@ -291,8 +291,7 @@ class GuestMemfdTest {
                     unbindTried.await();
                     // the unbinder stays blocked on the file while the punch runs
                     long deadline = System.nanoTime() + 10_000_000_000L;
-                    while (unbinder[0].getState() != Thread.State.BLOCKED && unbinder[0].isAlive()
-                            && System.nanoTime() < deadline)
+                    while (!waitsForALock(unbinder[0]) && unbinder[0].isAlive() && System.nanoTime() < deadline)
                         Thread.sleep(1);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
@@ -317,6 +316,42 @@ class GuestMemfdTest {
         assertEquals(0x1000, seen[0]);
         assertEquals(0x1000, seen[1], "the punch's invalidation ended at another binding than it began at");
         assertEquals(-1, f.gfnOf(3), "the unbind took effect after the punch");
+    }
+
+    private static boolean waitsForALock(Thread t) {
+        Thread.State s = t.getState();
+        return s == Thread.State.BLOCKED || s == Thread.State.WAITING;
+    }
+
+    @Test
+    void faultsOnDifferentFoliosPrepareThemAtOnce() throws Exception {
+        // the kernel's faults lock only their folio: one fault's prepare does not hold up another folio's
+        CountDownLatch firstIn = new CountDownLatch(1), secondIn = new CountDownLatch(1);
+        boolean[] sawSecond = new boolean[1];
+        GuestMemfd f = new GuestMemfd(new HostMemory(G), 1, M2, L4K, new GmemListener() {
+            @Override
+            public void prepare(GuestMemfd file, long pfn, long index, int order) {
+                if (index == 0) {
+                    firstIn.countDown();
+                    try {
+                        sawSecond[0] = secondIn.await(30, java.util.concurrent.TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                } else {
+                    secondIn.countDown();
+                }
+            }
+        });
+        Thread first = new Thread(() -> f.getPfn(0));
+        first.start();
+        firstIn.await();
+        Thread second = new Thread(() -> f.getPfn(100));
+        second.start();
+        first.join(60_000);
+        second.join(60_000);
+        assertTrue(sawSecond[0], "the second folio waited for the first one's prepare");
+        assertTrue(f.populated(0) && f.populated(100));
     }
 
     @Test
