@@ -82,7 +82,8 @@ public final class BenchMain {
     private String header(double seconds) {
         Runtime rt = Runtime.getRuntime();
         return String.format("tdplab benchmarks: %d CPUs, max heap %d MiB, Java %s; sizes %s; CPU time of the best "
-                + "of %d shot%s after %d warm-up (threads: wall time; the busiest thread's CPU + wait time, median of interleaved pairs); %.0f s%n",
+                + "of %d shot%s after %d warm-up (threads: wall time; the busiest thread's CPU + wait time, median of "
+                + "interleaved pairs); %.0f s%n",
                 rt.availableProcessors(), rt.maxMemory() >> 20, System.getProperty("java.version"), s.sizeNames(),
                 s.iterations, s.iterations == 1 ? "" : "s", s.warmup, seconds);
     }

@@ -21,8 +21,7 @@ import org.openjdk.jmh.annotations.TearDown;
 /**
  * The two halves of a fresh guest faulted by vCPU 0 and 1 (a {@code default} VM unless {@link #type} says otherwise;
  * guest writes, or the accept of private memory; random order within each half) from one thread or two, and the
- * floor doing the same. The threads exist before the shot; the shot ends when
- * both halves are done.
+ * floor doing the same. The threads exist before the shot; the shot ends when both halves are done.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -133,9 +132,8 @@ public class ThreadsBench {
     }
 
     /**
-     * The speed-up of two threads over one by cost ({@link #split}), measured in pairs: a one-thread shot and a
-     * two-thread shot back to back on fresh guests (which one goes first alternates), the ratio taken within each
-     * pair, and the median of the ratios. A neighbour that slows this machine for a while slows both shots of a
+     * Two threads against one ({@link Pairs}), measured in pairs: a one-thread shot and a two-thread shot back to
+     * back on fresh guests (which one goes first alternates), the ratios taken within each pair, and their medians. A neighbour that slows this machine for a while slows both shots of a
      * pair; taking the best of each kind apart (what JMH's rows do) pairs shots from different moments.
      */
     static Pairs pairs(String what, String type, long mib, int warmup, int pairs) throws Exception {
