@@ -189,7 +189,7 @@ public final class BenchMain {
                 t.get("model1") / t.get("model2"), "×", t.get("floor1") / t.get("floor2"), "the floor's own", "≥ 1.8×");
         // the shots costed per thread (what they take on two cores of their own: Cpu.busyNow), one thread against
         // two in back-to-back pairs, the median of the pairs' ratios
-        int pairs = 10 * s.iterations + 1;
+        int pairs = s.quick ? 3 : 10 * s.iterations + 1; // --quick: that it works
         log.printf("bench: threads by CPU + wait time, %d interleaved pairs%n", pairs);
         ThreadsBench.Pairs floor = ThreadsBench.pairs("floor", "default", mib, s.warmup, pairs);
         // the target's figure is the default VM's; the private types' show what their backends' locks cost
