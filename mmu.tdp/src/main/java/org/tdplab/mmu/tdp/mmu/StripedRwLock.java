@@ -52,7 +52,8 @@ public final class StripedRwLock {
         }
     }
 
-    private final AtomicLongArray readers = new AtomicLongArray(counterIndex(SLOTS) + PAD);
+    /** Slot {@code k}'s count at {@link #counterIndex}; the last count has a pad after it too. */
+    private final AtomicLongArray readers = new AtomicLongArray(counterIndex(SLOTS));
     private final ReentrantLock writers = new ReentrantLock();
     /** The thread holding (or about to hold) the write side; readers back off while it is set. */
     private volatile Thread writer;
