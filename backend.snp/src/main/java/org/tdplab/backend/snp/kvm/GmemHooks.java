@@ -5,6 +5,7 @@ import static org.tdplab.backend.snp.kvm.RmpCalls.LEVEL_4K;
 
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 import org.tdplab.backend.snp.rmp.Rmp;
 import org.tdplab.mmu.api.Errno;
@@ -59,11 +60,13 @@ final class GmemHooks {
     }
 
     /**
-     * guest_memfd's {@code filemap_invalidate_lock}: a punch's invalidation (taken exclusive in the kernel) and a
-     * fault's preparation (taken shared, the folio lock ordering two prepares of one folio) never interleave; without
-     * it a prepare could make a 2M region private between an invalidation's look at the RMP and its PSMASH.
+     * guest_memfd's {@code filemap_invalidate_lock}: a punch's invalidation (taken exclusive, as in the kernel) and a
+     * fault's preparation (taken shared) never interleave; without it a prepare could make a 2M region private between
+     * an invalidation's look at the RMP and its PSMASH. Two prepares of one folio are ordered by guest_memfd (its
+     * folio's lock), so prepares of different folios run at once, as the kernel's do; a launch's page prepared late,
+     * outside guest_memfd's lock, takes it exclusive.
      */
-    private final Object filemapInvalidateLock = new Object();
+    private final ReentrantReadWriteLock filemapInvalidateLock = new ReentrantReadWriteLock();
 
     void populating(boolean on) {
         populating = on ? Thread.currentThread() : null;
@@ -78,11 +81,14 @@ final class GmemHooks {
             return;
         }
         long n = 1L << order;
-        synchronized (filemapInvalidateLock) {
+        filemapInvalidateLock.readLock().lock();
+        try {
             for (long off = 0; off < n;) {
                 prepareOne(pfn + off, gfn + off, order);
                 off += rmp.privateLevel(pfn + off) == 2 && ((pfn + off) & (PAGES_2M - 1)) == 0 ? PAGES_2M : 1;
             }
+        } finally {
+            filemapInvalidateLock.readLock().unlock();
         }
     }
 
@@ -120,8 +126,11 @@ final class GmemHooks {
             unprepared.subMap(pfn, true, end, false).entrySet()
                     .removeIf(e -> e.getKey() + (1L << e.getValue()[1]) <= end);
         }
-        synchronized (filemapInvalidateLock) {
+        filemapInvalidateLock.writeLock().lock();
+        try {
             invalidateLocked(pfn, end, anomalies);
+        } finally {
+            filemapInvalidateLock.writeLock().unlock();
         }
     }
 
@@ -166,8 +175,11 @@ final class GmemHooks {
         }
         if (pfn >= head + (1L << folio[1]))
             return false;
-        synchronized (filemapInvalidateLock) {
+        filemapInvalidateLock.writeLock().lock();
+        try {
             prepareOne(pfn, folio[0] + (pfn - head), (int) folio[1]);
+        } finally {
+            filemapInvalidateLock.writeLock().unlock();
         }
         return true;
     }

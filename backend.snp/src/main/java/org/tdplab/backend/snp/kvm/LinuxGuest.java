@@ -67,7 +67,7 @@ final class LinuxGuest {
             throw new MmuException(Errno.EINVAL, "PVALIDATE validates 4K or 2M pages (RCX = 0 or 1): level %d "
                     + "does not exist", level);
         if (level == 1) {
-            fallbackGfn[vcpu] = -1;
+            forgetFallback(vcpu);
             return validate4k(vcpu, gfn, true);
         }
         int next = fallbackGfn[vcpu] == gfn ? fallbackNext[vcpu] : -1;
@@ -97,6 +97,15 @@ final class LinuxGuest {
         return w;
     }
 
+    /**
+     * No 2M fallback in progress for {@code vcpu}. A store only when there was one: the vCPUs' entries share a cache
+     * line, and a store on every accept made each vCPU thread miss on the line the other just wrote.
+     */
+    private void forgetFallback(int vcpu) {
+        if (fallbackGfn[vcpu] != -1)
+            fallbackGfn[vcpu] = -1;
+    }
+
     /** One 4K PVALIDATE through the nested walk. */
     private long validate4k(int vcpu, long gfn, boolean validate) {
         rmpFaults.exited(vcpu); // an RMP fault of this PVALIDATE is judged against the state at its start
@@ -124,7 +133,7 @@ final class LinuxGuest {
      * instruction re-executed; a #NPF for a 4K rescind inside a 2M RMP page is handled by KVM (PSMASH) first.
      */
     void rescind(int vcpu, long gfn, long npages) {
-        fallbackGfn[vcpu] = -1;
+        forgetFallback(vcpu);
         long end = gfn + npages;
         for (long g = gfn; g < end;) {
             if (!ctx.isPrivate(g)) {

@@ -49,8 +49,13 @@ final class RmpFaults {
      * waits only for vCPUs to leave guest mode and may complete in between (soak --type snp, seed 202614909).
      */
     void exited(int vcpu) {
-        seqAtExit[vcpu] = seq.get();
-        slotsAtExit[vcpu] = ctx.memslotGeneration();
+        // a store only when the value changed: the vCPUs' entries share a cache line, and a store on every access
+        // made each vCPU thread miss on the line the other just wrote
+        long s = seq.get(), g = ctx.memslotGeneration();
+        if (seqAtExit[vcpu] != s)
+            seqAtExit[vcpu] = s;
+        if (slotsAtExit[vcpu] != g)
+            slotsAtExit[vcpu] = g;
     }
 
     /** {@link #handle} for the RMP fault {@code vcpu} exited with last. */
