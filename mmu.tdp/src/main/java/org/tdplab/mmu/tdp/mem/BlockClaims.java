@@ -6,8 +6,8 @@ import java.util.Arrays;
  * The 2M block each thread took its last 4K frame from, so that threads allocating at once take their frames from
  * different blocks — the effect of the kernel's per-CPU page lists, which hand each CPU a batch of pages of its own.
  * Frames handed out alternately to two vCPU threads put both threads on the same cache lines and the same locks of
- * everything kept per frame or per 2M of frames: its contents, its owner, a firmware model's page metadata and the
- * locks it keeps per range of frames. Not thread-safe: used under the allocator's lock.
+ * everything kept per frame or per 2M of frames: its contents, its owner, a firmware model's page metadata, the
+ * SNP RMP's region locks. Not thread-safe: used under the allocator's lock.
  *
  * <p>A claim is only a preference: the allocator passes over a block another thread claimed lately while a block no
  * one claimed, or a fresh one, is left, and takes it rather than fail. With one allocating thread nothing is ever
