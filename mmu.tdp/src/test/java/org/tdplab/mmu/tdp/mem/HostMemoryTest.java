@@ -266,35 +266,4 @@ class HostMemoryTest {
             mem.free(base, L2M);
         }
     }
-
-    @Test
-    void twoThreadsAllocatingInTurnGetFramesFromBlocksOfTheirOwn() throws Exception {
-        HostMemory mem = new HostMemory(1L << 30);
-        java.util.concurrent.SynchronousQueue<Long> turn = new java.util.concurrent.SynchronousQueue<>();
-        long[] other = new long[64];
-        Thread t = new Thread(() -> {
-            try {
-                for (int i = 0; i < other.length; i++) {
-                    turn.take(); // wait for the main thread's allocation, then take one
-                    other[i] = mem.alloc(L4K, GMEM, 2);
-                    turn.put(0L);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        t.start();
-        long[] mine = new long[other.length];
-        for (int i = 0; i < mine.length; i++) {
-            mine[i] = mem.alloc(L4K, GMEM, 1);
-            turn.put(0L);
-            turn.take();
-        }
-        t.join();
-        for (int i = 0; i < mine.length; i++) {
-            assertEquals(mine[0] >>> 9, mine[i] >>> 9, "the first thread stays in its 2M block");
-            assertEquals(other[0] >>> 9, other[i] >>> 9, "the second thread stays in its 2M block");
-        }
-        assertNotEquals(mine[0] >>> 9, other[0] >>> 9, "two threads allocating at once share no 2M block");
-    }
 }
