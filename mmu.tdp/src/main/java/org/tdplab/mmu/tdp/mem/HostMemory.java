@@ -14,8 +14,6 @@ import org.tdplab.mmu.api.MmuException;
  * <p>The memory grows, 1G at a time or by doubling, when an allocation finds no free block, up to its limit — as much
  * as the VMs' memslots and page tables need. Past the limit an allocation fails with {@code ENOMEM} naming it.
  *
- * <p>Threads allocating 4K frames at once take them from different 2M blocks where they can ({@link BlockClaims}).
- *
  * <p>Allocation, free, split, growth and ownership changes take one lock. Token reads and writes and owner reads
  * are lock-free and allocation-free; concurrent token writers are safe. Freeing a frame zeroes its token (a new
  * owner sees zeroed memory).
@@ -37,8 +35,6 @@ public final class HostMemory {
     private volatile long frames;
     private final long limitFrames;
     private final FrameAllocator allocator;
-    /** Which 2M block each thread takes its 4K frames from; guarded by the allocator's lock. */
-    private final BlockClaims claims = new BlockClaims();
     /** Per frame: {@code kind << 32 | id} (0 = FREE, or see {@link #blockOwner}). */
     private final SparseLongArray owner;
     /** Per 2M block allocated as a whole (2M, or a part of 1G): its owner word; 0 = see {@link #owner}. */
@@ -98,11 +94,9 @@ public final class HostMemory {
         if (ownerKind == FREE)
             throw new IllegalArgumentException("an allocated block needs an owner kind other than FREE");
         synchronized (allocator) {
-            if (level == Levels.L4K)
-                claims.begin(threadId());
-            long pfn = allocator.alloc(level, claims);
+            long pfn = allocator.alloc(level);
             if (pfn < 0 && grow(Levels.pages(level)))
-                pfn = allocator.alloc(level, claims);
+                pfn = allocator.alloc(level);
             if (pfn < 0)
                 throw new MmuException(Errno.ENOMEM, "no free %s block in %d MiB of host memory (%d frames free; the "
                         + "limit is %d GiB: raise it with -D%s=SIZE)", Levels.name(level), frames >>> 8,
@@ -117,11 +111,6 @@ public final class HostMemory {
             addInUse(ownerKind, n);
             return pfn;
         }
-    }
-
-    @SuppressWarnings("deprecation") // Thread.threadId() is Java 19
-    private static long threadId() {
-        return Thread.currentThread().getId();
     }
 
     /**
