@@ -70,11 +70,6 @@ final class Cpu {
         return THREADS.getCurrentThreadCpuTime() + waitedMillis * 1_000_000;
     }
 
-    /** Records a shot's cost measured by the caller (e.g. the busiest of its threads). */
-    static void recordCost(String key, double ns) {
-        BEST.merge(key, ns, Math::min);
-    }
-
     static void record(String key, long since) {
         double ns = now() - since;
         BEST.merge(key, ns, Math::min);

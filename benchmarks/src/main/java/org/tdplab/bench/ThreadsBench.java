@@ -65,12 +65,12 @@ public class ThreadsBench {
 
     @Benchmark
     public long model() throws Exception {
-        return split("model", (v, from, n) -> guest.fault("write", new Order(n, true), v, from, n));
+        return split((v, from, n) -> guest.fault("write", new Order(n, true), v, from, n));
     }
 
     @Benchmark
     public long floor() throws Exception {
-        return split("floor", (v, from, n) -> {
+        return split((v, from, n) -> {
             Order o = new Order(n, true);
             for (long i = 0; i < n; i++) {
                 long g = from + o.page(i);
@@ -87,11 +87,11 @@ public class ThreadsBench {
     /**
      * Runs the two halves, each on vCPU 0 and 1: one after the other on one thread, or at once on two, so that both
      * shots do the same work in the same order and only the concurrency differs. Beside the wall clock JMH takes, it
-     * records the busiest thread's CPU time plus its time blocked or parked ({@link Cpu#busyNow}), plus the
+     * measures the busiest thread's CPU time plus its time blocked or parked ({@link Cpu#busyNow}), plus the
      * collectors' pauses: the shot on cores of its own, which a neighbour taking one of this machine's two cores
      * does not change.
      */
-    private long split(String what, Part part) throws Exception {
+    private long split(Part part) throws Exception {
         long each = pages / 2;
         long gc0 = Cpu.gcNanos();
         List<Future<long[]>> done = new ArrayList<>();
@@ -115,7 +115,6 @@ public class ThreadsBench {
         }
         lastCost = busiest + Cpu.gcNanos() - gc0;
         lastCpu = cpu;
-        Cpu.recordCost(Cpu.key("threads", what, threads, mib), lastCost);
         return n;
     }
 

@@ -19,6 +19,7 @@ import org.tdplab.mmu.api.MmuException;
  * before {@code mmu_lock} is taken.
  */
 public final class GuestMemfd {
+    private static final int STRIPES = 64;
     private final HostMemory memory;
     private final int ownerId;
     private final long pages;
@@ -28,7 +29,6 @@ public final class GuestMemfd {
     private volatile long boundBaseGfn = -1;
     private volatile boolean closed;
     /** Allocation locks by range ({@link #stripeOf}); the file's operations take them all, in order. */
-    private static final int STRIPES = 64;
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
 
     /**
