@@ -1,5 +1,14 @@
 package org.tdplab.mmu.tdp.mem;
 
+import static org.tdplab.mmu.tdp.mem.Bitmaps.any;
+import static org.tdplab.mmu.tdp.mem.Bitmaps.clearBit;
+import static org.tdplab.mmu.tdp.mem.Bitmaps.first;
+import static org.tdplab.mmu.tdp.mem.Bitmaps.firstFrom;
+import static org.tdplab.mmu.tdp.mem.Bitmaps.firstWord;
+import static org.tdplab.mmu.tdp.mem.Bitmaps.nextSet;
+import static org.tdplab.mmu.tdp.mem.Bitmaps.setBit;
+import static org.tdplab.mmu.tdp.mem.Bitmaps.testBit;
+
 import java.util.Arrays;
 
 /**
@@ -121,11 +130,16 @@ final class FrameAllocator {
 
     /** Base PFN of a free block of {@code level}, now allocated; -1 when none is free. */
     long alloc(int level) {
+        return alloc(level, null);
+    }
+
+    /** {@link #alloc(int)}, a 4K frame from a block no other thread claimed lately where one is left. */
+    long alloc(int level, BlockClaims claims) {
         long pfn;
         switch (level) {
         case Levels.L1G: pfn = alloc1g(); break;
         case Levels.L2M: pfn = alloc2m(false); break;
-        case Levels.L4K: pfn = alloc4k(); break;
+        case Levels.L4K: pfn = alloc4k(claims); break;
         default: throw new IllegalArgumentException("level " + level);
         }
         if (pfn >= 0)
@@ -176,16 +190,40 @@ final class FrameAllocator {
         return ((long) r << 18) | ((long) c << 9);
     }
 
-    private long alloc4k() {
-        int r = first4k();
-        if (r < 0) {
-            if (alloc2m(true) < 0)
-                return -1;
-            r = first4k();
+    /** How many claimed blocks a 4K allocation passes over before it takes a fresh block. */
+    private static final int MAX_PASSED = 8;
+
+    /**
+     * A 4K frame from the lowest split 2M block with a free frame that no other thread claimed lately
+     * ({@link BlockClaims}; {@code null}: none did), else from a fresh block, else from the first block passed over.
+     */
+    private long alloc4k(BlockClaims claims) {
+        long passed = -1;
+        int n = 0;
+        for (int r = first4k(); r >= 0 && n < MAX_PASSED; r = nextSet(has4k, r + 1)) {
+            Region reg = regions[r];
+            for (int c = firstFrom(reg.has4k, reg.hint4k); c >= 0 && n < MAX_PASSED; c = nextSet(reg.has4k, c + 1)) {
+                if (claims == null || !claims.claimedByOther((long) r << 9 | c))
+                    return take4k(r, c, claims);
+                if (passed < 0)
+                    passed = (long) r << 9 | c;
+                n++;
+            }
         }
+        long fresh = alloc2m(true);
+        if (fresh < 0 && passed < 0)
+            return -1;
+        long b = fresh >= 0 ? fresh >>> 9 : passed;
+        return take4k((int) (b >>> 9), (int) (b & (FAN - 1)), claims);
+    }
+
+    /** The lowest free frame of split block {@code c} of region {@code r}, which has one. */
+    private long take4k(int r, int c, BlockClaims claims) {
         Region reg = regions[r];
-        int c = firstFrom(reg.has4k, reg.hint4k);
-        reg.hint4k = c >>> 6;
+        if (c == firstFrom(reg.has4k, reg.hint4k))
+            reg.hint4k = c >>> 6;
+        if (claims != null)
+            claims.claim((long) r << 9 | c);
         Block b = reg.blocks[c];
         int f = firstFrom(b.free, b.hint);
         b.hint = f >>> 6;
@@ -348,49 +386,8 @@ final class FrameAllocator {
         hint4k = Math.min(hint4k, r >>> 6);
     }
 
-    private static int firstWord(long[] bm, int from) {
-        for (int w = from; w < bm.length; w++)
-            if (bm[w] != 0)
-                return w;
-        return -1;
-    }
-
     private static void setHas4k(Region reg, int c) {
         setBit(reg.has4k, c);
         reg.hint4k = Math.min(reg.hint4k, c >>> 6);
-    }
-
-    /** The first set bit at or after word {@code fromWord}, or -1. */
-    private static int firstFrom(long[] bm, int fromWord) {
-        for (int w = fromWord; w < bm.length; w++)
-            if (bm[w] != 0)
-                return (w << 6) + Long.numberOfTrailingZeros(bm[w]);
-        return -1;
-    }
-
-    private static int first(long[] bm) {
-        for (int w = 0; w < bm.length; w++)
-            if (bm[w] != 0)
-                return (w << 6) + Long.numberOfTrailingZeros(bm[w]);
-        return -1;
-    }
-
-    private static boolean any(long[] bm) {
-        for (long w : bm)
-            if (w != 0)
-                return true;
-        return false;
-    }
-
-    private static boolean testBit(long[] bm, int i) {
-        return (bm[i >>> 6] & (1L << i)) != 0;
-    }
-
-    private static void setBit(long[] bm, int i) {
-        bm[i >>> 6] |= 1L << i;
-    }
-
-    private static void clearBit(long[] bm, int i) {
-        bm[i >>> 6] &= ~(1L << i);
     }
 }

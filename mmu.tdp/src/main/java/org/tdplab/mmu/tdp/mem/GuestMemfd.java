@@ -115,9 +115,17 @@ public final class GuestMemfd {
      * @throws MmuException EFAULT when the file is closed; ENOMEM when host memory is exhausted
      */
     public long getPfn(long index) {
+        return getPfn(index, HostMemory.NO_CPU);
+    }
+
+    /**
+     * {@link #getPfn(long)} for a fault of vCPU {@code vcpu} of the owning VM: a new 4K folio comes from host memory
+     * as that vCPU's ({@link HostMemory#alloc(int, int, int, int)}).
+     */
+    public long getPfn(long index, int vcpu) {
         checkIndex(index);
         long pfn = folios.pfn(index);
-        return pfn >= 0 ? pfn : allocate(index);
+        return pfn >= 0 ? pfn : allocate(index, vcpu);
     }
 
     /** The PFN of page {@code index} if its folio exists, else -1; never allocates. */
@@ -147,17 +155,17 @@ public final class GuestMemfd {
         return Levels.shift(folios.fittingLevel(index, maxLevel));
     }
 
-    private long allocate(long index) {
+    private long allocate(long index, int vcpu) {
         ReentrantLock stripe = stripeOf(index);
         stripe.lock();
         try {
-            return allocateLocked(index);
+            return allocateLocked(index, vcpu);
         } finally {
             stripe.unlock();
         }
     }
 
-    private long allocateLocked(long index) {
+    private long allocateLocked(long index, int vcpu) {
         if (closed)
             throw new MmuException(Errno.EFAULT, "index=0x%x: guest_memfd is closed", index);
         long pfn = folios.pfn(index);
@@ -167,7 +175,7 @@ public final class GuestMemfd {
         long base;
         while (true) {
             try {
-                base = memory.alloc(level, HostMemory.GMEM, ownerId);
+                base = memory.alloc(level, HostMemory.GMEM, ownerId, vcpu);
                 break;
             } catch (MmuException e) {
                 if (e.errno() != Errno.ENOMEM || level == Levels.L4K)

@@ -14,6 +14,8 @@ import org.tdplab.mmu.api.MmuException;
  * <p>The memory grows, 1G at a time or by doubling, when an allocation finds no free block, up to its limit — as much
  * as the VMs' memslots and page tables need. Past the limit an allocation fails with {@code ENOMEM} naming it.
  *
+ * <p>vCPUs allocating 4K frames at once take them from different 2M blocks where they can ({@link BlockClaims}).
+ *
  * <p>Allocation, free, split, growth and ownership changes take one lock. Token reads and writes and owner reads
  * are lock-free and allocation-free; concurrent token writers are safe. Freeing a frame zeroes its token (a new
  * owner sees zeroed memory).
@@ -35,6 +37,10 @@ public final class HostMemory {
     private volatile long frames;
     private final long limitFrames;
     private final FrameAllocator allocator;
+    /** Which 2M block each vCPU takes its 4K frames from; guarded by the allocator's lock. */
+    private final BlockClaims claims = new BlockClaims();
+    /** The CPU of an allocation no vCPU makes (an ioctl, a page table): it takes the lowest free frame. */
+    public static final int NO_CPU = -1;
     /** Per frame: {@code kind << 32 | id} (0 = FREE, or see {@link #blockOwner}). */
     private final SparseLongArray owner;
     /** Per 2M block allocated as a whole (2M, or a part of 1G): its owner word; 0 = see {@link #owner}. */
@@ -90,13 +96,24 @@ public final class HostMemory {
      * @throws MmuException ENOMEM when no free block of that size is left and the limit is reached
      */
     public long alloc(int level, int ownerKind, int ownerId) {
+        return alloc(level, ownerKind, ownerId, NO_CPU);
+    }
+
+    /**
+     * {@link #alloc(int, int, int)} for vCPU {@code vcpu} of VM {@code ownerId} (its fault), or {@link #NO_CPU}: a 4K
+     * frame comes from a 2M block no other vCPU took frames from lately where one is left ({@link BlockClaims}).
+     */
+    public long alloc(int level, int ownerKind, int ownerId, int vcpu) {
         checkKind(ownerKind);
         if (ownerKind == FREE)
             throw new IllegalArgumentException("an allocated block needs an owner kind other than FREE");
         synchronized (allocator) {
-            long pfn = allocator.alloc(level);
+            BlockClaims by = level == Levels.L4K && vcpu != NO_CPU ? claims : null;
+            if (by != null)
+                by.begin((long) ownerId << 32 | (vcpu & 0xffffffffL));
+            long pfn = allocator.alloc(level, by);
             if (pfn < 0 && grow(Levels.pages(level)))
-                pfn = allocator.alloc(level);
+                pfn = allocator.alloc(level, by);
             if (pfn < 0)
                 throw new MmuException(Errno.ENOMEM, "no free %s block in %d MiB of host memory (%d frames free; the "
                         + "limit is %d GiB: raise it with -D%s=SIZE)", Levels.name(level), frames >>> 8,

@@ -171,9 +171,14 @@ public final class Memslot {
 
     /** {@code kvm_gmem_get_pfn} for {@code gfn}. */
     public long gmemPfn(long gfn) {
+        return gmemPfn(gfn, HostMemory.NO_CPU);
+    }
+
+    /** {@code kvm_gmem_get_pfn} for {@code gfn} in a fault of vCPU {@code vcpu} ({@link GuestMemfd#getPfn(long, int)}). */
+    public long gmemPfn(long gfn, int vcpu) {
         if (gmem == null)
             throw new MmuException(Errno.EFAULT, "gfn=0x%x: slot %d has no guest_memfd", gfn, id);
-        return gmem.getPfn(offset(gfn));
+        return gmem.getPfn(offset(gfn), vcpu);
     }
 
     /** The guest_memfd PFN for {@code gfn} if its folio exists, else -1 (also without guest_memfd); never allocates. */

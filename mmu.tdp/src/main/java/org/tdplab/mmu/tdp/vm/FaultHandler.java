@@ -233,7 +233,7 @@ final class FaultHandler {
     private int privatePfn(Vcpu v, PageFault f, Memslot slot) {
         if (!slot.isGmem())
             return memoryFault(v, f);
-        long pfn = slot.gmemPfn(f.gfn);
+        long pfn = slot.gmemPfn(f.gfn, v.id);
         if (pfn < 0)
             return memoryFault(v, f);
         f.pfn = pfn;
@@ -267,7 +267,7 @@ final class FaultHandler {
      * shared page (guest_memfd memory the host may map), so the mapping is as large as its folio allows.
      */
     private int sharedInPlacePfn(Vcpu v, PageFault f, Memslot slot) {
-        long pfn = slot.gmemPfn(f.gfn);
+        long pfn = slot.gmemPfn(f.gfn, v.id);
         if (pfn < 0)
             return memoryFault(v, f);
         f.pfn = pfn;

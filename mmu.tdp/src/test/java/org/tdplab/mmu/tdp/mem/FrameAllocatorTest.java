@@ -56,4 +56,70 @@ class FrameAllocatorTest {
         }
         assertEquals(frames - used.cardinality(), a.freeFrames());
     }
+
+    @Test
+    void threadsAllocatingAtOnceTakeFramesFromBlocksOfTheirOwn() {
+        FrameAllocator a = new FrameAllocator(1L << 18);
+        BlockClaims claims = new BlockClaims();
+        long[] one = new long[100], two = new long[100];
+        for (int i = 0; i < 100; i++) { // two threads, turn by turn, as two vCPUs faulting at once
+            claims.begin(1);
+            one[i] = a.alloc(L4K, claims);
+            claims.begin(2);
+            two[i] = a.alloc(L4K, claims);
+        }
+        for (int i = 0; i < 100; i++) {
+            assertEquals(one[0] >>> 9, one[i] >>> 9, "thread 1 stays in its block");
+            assertEquals(two[0] >>> 9, two[i] >>> 9, "thread 2 stays in its block");
+        }
+        assertTrue(one[0] >>> 9 != two[0] >>> 9, "the two threads' blocks differ");
+        assertEquals(0, one[0], "the first thread gets what it would alone");
+    }
+
+    @Test
+    void oneThreadGetsTheFramesItWouldWithoutClaims() {
+        FrameAllocator plain = new FrameAllocator(1L << 18), claimed = new FrameAllocator(1L << 18);
+        BlockClaims claims = new BlockClaims();
+        Random rnd = new Random(27);
+        BitSet used = new BitSet();
+        for (int step = 0; step < 20000; step++) {
+            if (rnd.nextInt(3) == 0 && used.cardinality() > 0) {
+                int f = used.nextSetBit(rnd.nextInt(used.length()));
+                if (f < 0)
+                    f = used.nextSetBit(0);
+                plain.free(f, L4K);
+                claimed.free(f, L4K);
+                used.clear(f);
+            } else {
+                claims.begin(7);
+                long pfn = plain.alloc(L4K);
+                assertEquals(pfn, claimed.alloc(L4K, claims), "step " + step);
+                used.set((int) pfn);
+            }
+        }
+    }
+
+    @Test
+    void aClaimedBlockIsTakenRatherThanFail() {
+        FrameAllocator a = new FrameAllocator(512); // one 2M block only
+        BlockClaims claims = new BlockClaims();
+        claims.begin(1);
+        assertEquals(0, a.alloc(L4K, claims));
+        claims.begin(2);
+        assertEquals(1, a.alloc(L4K, claims), "no other block: the other thread's is shared");
+    }
+
+    @Test
+    void aClaimNotRenewedLatelyIsForgotten() {
+        FrameAllocator a = new FrameAllocator(1L << 18);
+        BlockClaims claims = new BlockClaims();
+        claims.begin(1);
+        assertEquals(0, a.alloc(L4K, claims)); // thread 1 claims block 0, then stops allocating
+        for (long i = 0; i < BlockClaims.RECENT; i++) {
+            claims.begin(2);
+            assertTrue(a.alloc(L4K, claims) >>> 9 != 0, "thread 2 passes over block 0 while the claim is recent");
+        }
+        claims.begin(2);
+        assertEquals(1, a.alloc(L4K, claims), "a stale claim holds up no one: the lowest partly used block again");
+    }
 }

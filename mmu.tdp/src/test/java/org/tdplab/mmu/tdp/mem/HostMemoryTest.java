@@ -1,5 +1,6 @@
 package org.tdplab.mmu.tdp.mem;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -265,5 +266,48 @@ class HostMemoryTest {
                 assertEquals(20L << 32 | p, mem.read(p), "no write may be lost");
             mem.free(base, L2M);
         }
+    }
+
+    @Test
+    void twoVcpusAllocatingInTurnGetFramesFromBlocksOfTheirOwn() {
+        HostMemory mem = new HostMemory(1L << 30);
+        long[] zero = new long[64], one = new long[64];
+        for (int i = 0; i < zero.length; i++) {
+            zero[i] = mem.alloc(L4K, GMEM, 1, 0);
+            one[i] = mem.alloc(L4K, GMEM, 1, 1);
+        }
+        for (int i = 0; i < zero.length; i++) {
+            assertEquals(zero[0] >>> 9, zero[i] >>> 9, "vCPU 0 stays in its 2M block");
+            assertEquals(one[0] >>> 9, one[i] >>> 9, "vCPU 1 stays in its 2M block");
+        }
+        assertNotEquals(zero[0] >>> 9, one[0] >>> 9, "two vCPUs allocating at once share no 2M block");
+        assertNotEquals(zero[0] >>> 9, mem.alloc(L4K, GMEM, 2, 0) >>> 9, "vCPU 0 of another VM is another CPU");
+    }
+
+    @Test
+    void whichThreadRunsAVcpuDoesNotChangeItsFrames() throws Exception {
+        long[] alone = allocateInTurn(new HostMemory(1L << 30), false);
+        long[] threaded = allocateInTurn(new HostMemory(1L << 30), true);
+        assertArrayEquals(alone, threaded);
+    }
+
+    /** vCPUs 0 and 1 allocate in turn, with a page-table frame (no CPU) now and then; from one thread or three. */
+    private static long[] allocateInTurn(HostMemory mem, boolean threads) throws Exception {
+        long[] out = new long[300];
+        java.util.concurrent.ExecutorService[] cpus = new java.util.concurrent.ExecutorService[3];
+        for (int c = 0; c < cpus.length; c++)
+            cpus[c] = threads ? java.util.concurrent.Executors.newSingleThreadExecutor() : null;
+        try {
+            for (int i = 0; i < out.length; i++) {
+                int vcpu = i % 7 == 6 ? HostMemory.NO_CPU : i & 1;
+                java.util.concurrent.Callable<Long> alloc = () -> mem.alloc(L4K, GMEM, 1, vcpu);
+                out[i] = threads ? cpus[vcpu + 1].submit(alloc).get() : alloc.call();
+            }
+        } finally {
+            for (var c : cpus)
+                if (c != null)
+                    c.shutdown();
+        }
+        return out;
     }
 }
