@@ -4,6 +4,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 
 
 import org.tdplab.backend.tdx.module.Seamcall;
+import org.tdplab.backend.tdx.module.SeptCpuWalk;
 import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
@@ -38,10 +39,13 @@ final class TdxAccept {
      * violation, and the leaf hook finds no PAGE.ADD source staged — the KVM_BUG_ON KVM would hit.
      */
     long translatePrivate(int vcpu, long gfn, Access access) {
-        long r;
-        synchronized (td.module) { // KVM's decision to enter, at the entry (see the class comment)
-            r = td.module.guestTranslate(vcpu, gfn, access == Access.WRITE, !td.waitForSeptZap);
-        }
+        boolean write = access == Access.WRITE;
+        // a vCPU inside the TD walks without the module's lock unless the host is keeping vCPUs out (it kicks them)
+        long r = td.waitForSeptZap ? SeptCpuWalk.LOCKED : SeptCpuWalk.translateUnlocked(td.module, vcpu, gfn, write);
+        if (r == SeptCpuWalk.LOCKED)
+            synchronized (td.module) { // KVM's decision to enter, at the entry (see the class comment)
+                r = td.module.guestTranslate(vcpu, gfn, write, !td.waitForSeptZap);
+            }
         if (r >= 0)
             return Walk.translated(r & ((1L << 56) - 1), (int) (r >>> 56));
         if (r == TdxAbi.G_VE)
@@ -100,7 +104,9 @@ final class TdxAccept {
                 td.cursorLevel[vcpu] = l;
                 td.cursorRemovals[vcpu] = td.removals.sum();
                 if (g != gfn)
-                    td.ctx.nestedWalk(vcpu, g, true); // the operand the instruction faulted on
+                    synchronized (td.module) { // the operand the instruction faulted on; out of guest mode, no kick
+                        td.ctx.nestedWalk(vcpu, g, true); // waits for it: its walk takes the lock
+                    }
                 return Walk.violation(st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION ? acceptExitBits(vcpu) : 0);
             }
             td.cursorUnit[vcpu] = -1;

@@ -2,7 +2,6 @@ package org.tdplab.backend.tdx.module;
 
 import static org.tdplab.backend.tdx.module.SeptState.FREE;
 import static org.tdplab.backend.tdx.module.SeptState.MAPPED;
-import static org.tdplab.backend.tdx.module.SeptState.NL_MAPPED;
 import static org.tdplab.backend.tdx.module.SeptState.PENDING;
 import static org.tdplab.backend.tdx.module.SeptWalk.failed;
 import static org.tdplab.backend.tdx.module.SeptWalk.gpa;
@@ -82,25 +81,16 @@ final class GuestSide {
     long translate(int v, long gfn, boolean write, boolean mayEnter) {
         if (!enter(v, mayEnter))
             return G_NOT_ENTERED;
-        int page = m.rootPage;
-        for (int l = m.eptLevels - 1; l >= 0; l--) {
-            long e = sept.get(page, SeptTree.index(gfn, l));
-            int s = SeptTree.state(e);
-            if (s == NL_MAPPED) {
-                page = sept.child(page, SeptTree.index(gfn, l));
-                continue;
-            }
-            if (s == MAPPED || (s == SeptState.BLOCKEDW && !write))
-                return ((SeptTree.hpa(e) >>> 12) + (gfn & (levelPages(l) - 1))) | ((long) (l + 1) << 56);
-            if (s == PENDING) {
-                if ((m.attributes & TdxAbi.ATTR_SEPT_VE_DISABLE) == 0)
-                    return G_VE;
-                exitWith(v, TdxAbi.EEQ_PENDING_EPT_VIOLATION);
-                return G_PENDING_EXIT;
-            }
-            break; // FREE, NL_BLOCKED, BLOCKED, PENDING_BLOCKED …: an EPT violation
+        long r = SeptCpuWalk.walk(m, gfn, write);
+        if (r >= 0)
+            return r;
+        if (SeptCpuWalk.stoppedAt(r) == PENDING) {
+            if ((m.attributes & TdxAbi.ATTR_SEPT_VE_DISABLE) == 0)
+                return G_VE;
+            exitWith(v, TdxAbi.EEQ_PENDING_EPT_VIOLATION);
+            return G_PENDING_EXIT;
         }
-        exitWith(v, TdxAbi.EEQ_NONE);
+        exitWith(v, TdxAbi.EEQ_NONE); // FREE, NL_BLOCKED, BLOCKED, PENDING_BLOCKED …: an EPT violation
         return G_EPT_VIOLATION;
     }
 

@@ -14,7 +14,8 @@ import java.util.Map;
  * Levels are TDX levels: a page of level {@code l} holds entries of level {@code l} (0 = 4K leaves), and is linked
  * by an entry of level {@code l + 1}.
  *
- * <p>Not thread-safe: the module calls it under its lock.
+ * <p>Not thread-safe: the module calls it under its lock; only the CPU's walk reads it without
+ * ({@link #getUnlocked}).
  */
 final class SeptTree {
 
@@ -103,6 +104,23 @@ final class SeptTree {
 
     int child(int page, int index) {
         return children[page][index];
+    }
+
+    /**
+     * {@link #get} for the CPU's walk without the module's lock ({@link SeptCpuWalk}): a page it does not see yet (the
+     * page table grew, a page is new, id 0) reads as all FREE.
+     */
+    long getUnlocked(int page, int index) {
+        long[][] all = entries;
+        long[] p = page > 0 && page < all.length ? all[page] : null;
+        return p == null ? 0 : p[index];
+    }
+
+    /** {@link #child} without the module's lock, like {@link #getUnlocked}: 0 where it sees no child. */
+    int childUnlocked(int page, int index) {
+        int[][] all = children;
+        int[] p = page > 0 && page < all.length ? all[page] : null;
+        return p == null ? 0 : p[index];
     }
 
     void setChild(int page, int index, int child) {

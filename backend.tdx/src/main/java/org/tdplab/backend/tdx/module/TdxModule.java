@@ -13,8 +13,8 @@ import java.util.List;
  * <p>Each leaf is a check-then-commit function following hardware spec A.6: the common TD checks of A.2 first, then
  * the leaf's preconditions in the table's order, so the first failing row decides the status; a failed leaf changes
  * nothing except the host-priority bit (I10). Extended error outputs (RCX/RDX) go to a {@link Regs}. Every public
- * method is {@code synchronized}: SEAMCALLs, TDCALLs and the hardware's S-EPT walks of one TD are serialized, and
- * lock contention is simulated by {@link Contention}.
+ * method is {@code synchronized}: SEAMCALLs and TDCALLs of one TD are serialized, and lock contention is simulated by
+ * {@link Contention}; the CPU's S-EPT walk takes the lock only where it changes a vCPU's state ({@link SeptCpuWalk}).
  *
  * <p>This class is the facade and holds the state (the serialized fields, see {@link #saveState}); the leaves live in
  * one class per group — {@link LifecycleLeaves}, {@link SeptMapLeaves}, {@link TlbTracking}, {@link Measurement},

@@ -13,9 +13,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
@@ -23,6 +25,7 @@ import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.api.Vm;
 
 /**
@@ -90,5 +93,32 @@ class TdxConcurrencyTest {
         t.waitForSeptZap = false;
         assertTrue(vm.access(0, Access.READ, 0, K4, Encoding.PRIVATE, 0).completed());
         assertTrue(t.module().inGuest(0), "once let in, the vCPU enters again");
+    }
+
+    /**
+     * The CPU's S-EPT walk takes no module lock: a vCPU inside the TD translates its page while a SEAMCALL holds the
+     * module. Once KVM keeps vCPUs out, the walk takes the lock, where the entry decision is made.
+     */
+    @Test
+    void aVcpuInsideTheTdWalksWhileTheModuleIsBusyUnlessKvmKeepsVcpusOut() throws Exception {
+        Tds tds = new Tds();
+        Vm vm = tds.td("walk", 1, 48, 0, Map.of());
+        vm.setMemoryAttributes(0, 4 * M1, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        assertTrue(vm.accept(0, 0, K4, PageSize.SIZE_4K).completed());
+        TdxVm t = tds.tdx(vm);
+        assertTrue(t.module().inGuest(0));
+        Thread vcpu = new Thread(() -> t.translatePrivate(0, 0, Access.READ));
+        synchronized (t.module()) {
+            long w = CompletableFuture.supplyAsync(() -> t.translatePrivate(0, 0, Access.WRITE)).get(10,
+                    TimeUnit.SECONDS);
+            assertTrue(Walk.isTranslated(w), "the walk waited for the module");
+            t.waitForSeptZap = true;
+            vcpu.start();
+            while (vcpu.getState() != Thread.State.BLOCKED)
+                Thread.onSpinWait(); // with vCPUs kept out, it waits for the lock
+            t.waitForSeptZap = false;
+        }
+        vcpu.join();
     }
 }
