@@ -65,7 +65,7 @@ public final class Rmp {
     public static final int VC_PAGE_NOT_VALIDATED = 0x404;
 
     static final int PAGES = 512;
-    static final int STRIPES = 4096;
+    static final int STRIPE_BITS = 12, STRIPES = 1 << STRIPE_BITS;
     static final long MASK_2M = (2L << 20) - 1;
     /** Error bits of an RMP violation on an encrypted final translation; which of them PVALIDATE sets is unverified. */
     static final long NPF_RMP = Pferr.GUEST_RMP | Pferr.GUEST_FINAL | Pferr.GUEST_ENC;
@@ -332,8 +332,12 @@ public final class Rmp {
         return locks[stripeOf(pfn)];
     }
 
-    private static int stripeOf(long pfn) {
-        return (int) ((pfn >>> 9) & (STRIPES - 1));
+    /**
+     * The lock stripe of {@code pfn}'s 2M region, scattered (Fibonacci hashing): neighbouring regions — the blocks two
+     * vCPUs fault into at once — get stripes far apart, so their locks and digest words share no cache line.
+     */
+    static int stripeOf(long pfn) {
+        return (int) (((pfn >>> 9) * 0x9E37_79B9_7F4A_7C15L) >>> (64 - STRIPE_BITS));
     }
 
     /** The XOR of every entry's hash as the writes kept it ({@link #mix}); the checker recomputes it. */

@@ -543,4 +543,17 @@ class RmpTest {
         assertEquals(0, rmp.assignedPages());
         assertEquals(0, rmp.liveRegions());
     }
+
+    @Test
+    void neighbouringRegionsHaveLockStripesFarApart() {
+        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        for (long region = 0; region < 64; region++) {
+            int here = Rmp.stripeOf(region << 9), next = Rmp.stripeOf((region + 1) << 9);
+            assertTrue(Math.abs(here - next) >= 8, "regions " + region + " and " + (region + 1) + ": stripes " + here
+                    + " and " + next + " lie within a cache line's reach of locks and digest words");
+            assertEquals(here, Rmp.stripeOf((region << 9) + 511), "one stripe for the whole 2M region");
+            seen.add(here);
+        }
+        assertEquals(64, seen.size(), "64 regions, 64 stripes");
+    }
 }
