@@ -109,7 +109,7 @@ public final class TdxVm implements VmBackend {
     public TdxVm(VmContext ctx, TdxOptions options, HkidPool hkids) {
         this(ctx, options, hkids, null);
         try {
-            tdInit();
+            TdxInit.run(this);
         } catch (RuntimeException e) {
             releaseKey();
             teardown();
@@ -203,42 +203,7 @@ public final class TdxVm implements VmBackend {
         framesHeld.decrementAndGet();
     }
 
-    /** Runs a TD-lifecycle SEAMCALL that KVM cannot do without: any failure aborts with EIO ({@code TDX_BUG_ON}). */
-    private void mustSucceed(Seamcall leaf, long status) {
-        seamcall(leaf, 0, 0, status);
-        if (status != TDX_SUCCESS)
-            throw new MmuException(Errno.EIO, "%s failed: %s (0x%x)", leaf.intelName(), TdxStatus.name(status),
-                    status);
-    }
-
-    // ==== creation: KVM_CREATE_VM + KVM_TDX_INIT_VM + KVM_TDX_INIT_VCPU =========================================
-
-    private void tdInit() {
-        hkid = hkids.alloc();
-        hkidAssigned = true;
-        tdrPfn = allocFrame();
-        mustSucceed(Seamcall.TDH_MNG_CREATE, module.tdhMngCreate(tdr(), hkid));
-        mustSucceed(Seamcall.TDH_MNG_KEY_CONFIG, module.tdhMngKeyConfig(tdr()));
-        for (int i = 0; i < tdcsPfns.length; i++) {
-            tdcsPfns[i] = allocFrame();
-            mustSucceed(Seamcall.TDH_MNG_ADDCX, module.tdhMngAddcx(tdcsPfns[i] << 12, tdr()));
-        }
-        long attributes = options.septVeDisable() ? TdxAbi.ATTR_SEPT_VE_DISABLE : 0;
-        mustSucceed(Seamcall.TDH_MNG_INIT, module.tdhMngInit(tdr(), ctx.capabilities().gpaw(), attributes));
-        state = TD_STATE_INITIALIZED;
-        for (int v = 0; v < vcpuPages.length; v++) {
-            long[] pages = new long[1 + TdxAbi.VP_TDCX_PAGES];
-            Arrays.fill(pages, -1);
-            vcpuPages[v] = pages;
-            pages[0] = allocFrame();
-            mustSucceed(Seamcall.TDH_VP_CREATE, module.tdhVpCreate(pages[0] << 12, tdr()));
-            for (int i = 1; i < pages.length; i++) {
-                pages[i] = allocFrame();
-                mustSucceed(Seamcall.TDH_VP_ADDCX, module.tdhVpAddcx(pages[i] << 12, pages[0] << 12));
-            }
-            mustSucceed(Seamcall.TDH_VP_INIT, module.tdhVpInit(pages[0] << 12));
-        }
-    }
+    // ==== creation: KVM_CREATE_VM + KVM_TDX_INIT_VM + KVM_TDX_INIT_VCPU: TdxInit ==================================
 
     // ==== mirror hooks: TdxSeptHooks ==============================================================================
 
