@@ -73,6 +73,30 @@ class ConversionRaceTest {
     }
 
     /**
+     * A TD's vCPU reads private pages another vCPU accepted — its walks of the S-EPT take no module lock once it is
+     * inside the TD — while that vCPU converts them to shared (BLOCK, TRACK and the kick, REMOVE) and writes them:
+     * nothing deadlocks or throws, every read that completes returns what was written, and the invariants hold. (The
+     * removed pages stay in guest_memfd, so a read through a translation that outlived the kick would still see the
+     * written value: this does not show a missing wait of the kick, checked by making the kick not wait.)
+     */
+    @ConcurrencyTest(iterations = 60)
+    void tdUnlockedWalksAgainstConvertToShared() throws Exception {
+        Lab lab = new Lab();
+        Vm vm = lab.vm("tdx", 2, Map.of());
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, M2, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        vm.accept(1, 0, 5 * K4, PageSize.SIZE_4K);
+        vm.access(1, Access.WRITE, 0, 5 * K4, Encoding.PRIVATE, 5);
+        vm.access(0, Access.READ, 4 * K4, K4, Encoding.PRIVATE, 0); // vCPU 0 enters the TD
+        Lab.parallel(() -> vm.access(0, Access.READ, 0, 4 * K4, Encoding.PRIVATE, 0), () -> {
+            vm.convert(1, false, 0, 4 * K4);
+            vm.access(1, Access.WRITE, 0, 4 * K4, Encoding.SHARED, 6);
+        });
+        Lab.assertConsistent(vm);
+    }
+
+    /**
      * A vCPU's conversion (the KVM_HC_MAP_GPA_RANGE exit, whose attribute change takes slots_lock) against
      * {@code KVM_TDX_INIT_MEM_REGION} (slots_lock, then the vCPU it populates through). Before the exit dropped the
      * vCPU mutex the two took the locks in opposite orders and deadlocked (found by {@code soak --type tdx}).

@@ -115,8 +115,10 @@ class TdxConcurrencyTest {
             assertTrue(Walk.isTranslated(w), "the walk waited for the module");
             t.waitForSeptZap = true;
             vcpu.start();
-            while (vcpu.getState() != Thread.State.BLOCKED)
-                Thread.onSpinWait(); // with vCPUs kept out, it waits for the lock
+            while (vcpu.getState() != Thread.State.BLOCKED) { // with vCPUs kept out, it waits for the lock
+                assertTrue(vcpu.isAlive(), "walked without the lock");
+                Thread.onSpinWait();
+            }
             t.waitForSeptZap = false;
         }
         vcpu.join();
