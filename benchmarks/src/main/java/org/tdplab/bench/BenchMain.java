@@ -82,10 +82,10 @@ public final class BenchMain {
     private String header(double seconds) {
         Runtime rt = Runtime.getRuntime();
         return String.format("tdplab benchmarks: %d CPUs, max heap %d MiB, Java %s; sizes %s; CPU time of the best "
-                + "of %d shot%s after %d warm-up (threads: wall time; the busiest thread's CPU + wait time, median of "
-                + "interleaved pairs); %.0f s%n",
+                + "of %d shot%s after %d warm-up (faults: warm-ups of %d GiB of guest at least; threads: wall time; "
+                + "the busiest thread's CPU + wait time, median of interleaved pairs); %.0f s%n",
                 rt.availableProcessors(), rt.maxMemory() >> 20, System.getProperty("java.version"), s.sizeNames(),
-                s.iterations, s.iterations == 1 ? "" : "s", s.warmup, seconds);
+                s.iterations, s.iterations == 1 ? "" : "s", s.warmup, Settings.WARMUP_MIB >> 10, seconds);
     }
 
     // ---- faults ------------------------------------------------------------------------------------------------
@@ -94,11 +94,12 @@ public final class BenchMain {
         for (long mib : s.sizes) {
             long pages = (mib << 20) / Guest.PAGE;
             Map<String, Double> floor = new LinkedHashMap<>();
-            for (RunResult r : jmh(FloorBench.class, "populate", mib, Map.of("order", s.orders)))
+            int warmup = s.faultWarmup(mib);
+            for (RunResult r : jmh(FloorBench.class, "populate", mib, warmup, Map.of("order", s.orders)))
                 floor.put(r.getParams().getParam("order"),
                         cpu(r, "floor", "order", "mib") / pages / FloorBench.reps(mib));
             Map<String, Double> model = new LinkedHashMap<>();
-            for (RunResult r : jmh(FaultBench.class, "fault", mib,
+            for (RunResult r : jmh(FaultBench.class, "fault", mib, warmup,
                     Map.of("type", s.types, "order", s.orders, "how", s.hows))) {
                 String type = r.getParams().getParam("type"), order = r.getParams().getParam("order");
                 String how = r.getParams().getParam("how");
@@ -232,12 +233,17 @@ public final class BenchMain {
 
     private Collection<RunResult> jmh(Class<?> bench, String method, long mib, Map<String, List<String>> params)
             throws RunnerException {
+        return jmh(bench, method, mib, s.warmup, params);
+    }
+
+    private Collection<RunResult> jmh(Class<?> bench, String method, long mib, int warmup,
+            Map<String, List<String>> params) throws RunnerException {
         log.printf("bench: %s.%s at %s%n", bench.getSimpleName(), method, Settings.sizeName(mib));
         ChainedOptionsBuilder o = new OptionsBuilder()
                 .include("^" + bench.getName().replace(".", "\\.") + "\\." + method + "$")
                 .forks(0)
                 .shouldFailOnError(true)
-                .warmupIterations(s.warmup)
+                .warmupIterations(warmup)
                 .measurementIterations(s.iterations)
                 .verbosity(VerboseMode.SILENT)
                 .param("mib", Long.toString(mib));
@@ -274,6 +280,8 @@ public final class BenchMain {
         List<String> ops = List.of("zap", "wp", "clear_dirty", "age", "split", "recover");
         List<String> only = List.of("fault", "heap", "range", "threads", "tdbuild", "startup");
         int iterations = 3, warmup = 1;
+        /** A fault shot's warm-up faults at least this many MiB of guest, in as many shots as that takes. */
+        static final long WARMUP_MIB = 4096;
         boolean quick;
         Path out;
         Path root = Startup.findRoot();
@@ -309,6 +317,15 @@ public final class BenchMain {
             if (warmup != null)
                 s.warmup = warmup;
             return s;
+        }
+
+        /**
+         * Warm-up shots of the fault benchmarks at {@code mib}: {@link #warmup} shots of at least {@link #WARMUP_MIB}
+         * in all, so that a small guest's shots run compiled code too (a TD's fault path took four 1 GiB shots to
+         * reach its speed: 553 ns per page after one, 399 after ten).
+         */
+        int faultWarmup(long mib) {
+            return warmup == 0 ? 0 : (int) Math.max(warmup, Math.min(8, warmup * WARMUP_MIB / mib));
         }
 
         private static String value(String[] args, int i, String option) {

@@ -56,6 +56,15 @@ class BenchMainTest {
     }
 
     @Test
+    void smallGuestsWarmUpOnFourGibibytesOfFaults() {
+        BenchMain.Settings s = BenchMain.Settings.parse(new String[0]);
+        assertEquals(4, s.faultWarmup(1024), "four 1 GiB warm-up shots");
+        assertEquals(1, s.faultWarmup(16384), "one 16 GiB shot is warm-up enough");
+        assertEquals(8, s.faultWarmup(16), "at most eight");
+        assertEquals(0, BenchMain.Settings.parse(new String[] { "--quick" }).faultWarmup(16), "--quick: none");
+    }
+
+    @Test
     void badArgumentsAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> BenchMain.Settings.parse(new String[] { "--sizes", "3G" }));
         assertThrows(IllegalArgumentException.class, () -> BenchMain.Settings.parse(new String[] { "--what" }));
