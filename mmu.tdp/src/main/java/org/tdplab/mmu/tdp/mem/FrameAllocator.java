@@ -133,7 +133,7 @@ final class FrameAllocator {
         return alloc(level, null);
     }
 
-    /** {@link #alloc(int)}, a 4K frame from a block no other thread claimed lately where one is left. */
+    /** {@link #alloc(int)}, a 4K frame from a block no other CPU claimed lately where one is left. */
     long alloc(int level, BlockClaims claims) {
         long pfn;
         switch (level) {
@@ -194,7 +194,7 @@ final class FrameAllocator {
     private static final int MAX_PASSED = 8;
 
     /**
-     * A 4K frame from the lowest split 2M block with a free frame that no other thread claimed lately
+     * A 4K frame from the lowest split 2M block with a free frame that no other CPU claimed lately
      * ({@link BlockClaims}; {@code null}: none did), else from a fresh block, else from the first block passed over.
      */
     private long alloc4k(BlockClaims claims) {

@@ -58,26 +58,26 @@ class FrameAllocatorTest {
     }
 
     @Test
-    void threadsAllocatingAtOnceTakeFramesFromBlocksOfTheirOwn() {
+    void vcpusAllocatingAtOnceTakeFramesFromBlocksOfTheirOwn() {
         FrameAllocator a = new FrameAllocator(1L << 18);
         BlockClaims claims = new BlockClaims();
         long[] one = new long[100], two = new long[100];
-        for (int i = 0; i < 100; i++) { // two threads, turn by turn, as two vCPUs faulting at once
+        for (int i = 0; i < 100; i++) { // two vCPUs faulting at once, turn by turn
             claims.begin(1);
             one[i] = a.alloc(L4K, claims);
             claims.begin(2);
             two[i] = a.alloc(L4K, claims);
         }
         for (int i = 0; i < 100; i++) {
-            assertEquals(one[0] >>> 9, one[i] >>> 9, "thread 1 stays in its block");
-            assertEquals(two[0] >>> 9, two[i] >>> 9, "thread 2 stays in its block");
+            assertEquals(one[0] >>> 9, one[i] >>> 9, "vCPU 1 stays in its block");
+            assertEquals(two[0] >>> 9, two[i] >>> 9, "vCPU 2 stays in its block");
         }
-        assertTrue(one[0] >>> 9 != two[0] >>> 9, "the two threads' blocks differ");
-        assertEquals(0, one[0], "the first thread gets what it would alone");
+        assertTrue(one[0] >>> 9 != two[0] >>> 9, "the two vCPUs' blocks differ");
+        assertEquals(0, one[0], "the first vCPU gets what it would alone");
     }
 
     @Test
-    void oneThreadGetsTheFramesItWouldWithoutClaims() {
+    void oneVcpuGetsTheFramesItWouldWithoutClaims() {
         FrameAllocator plain = new FrameAllocator(1L << 18), claimed = new FrameAllocator(1L << 18);
         BlockClaims claims = new BlockClaims();
         Random rnd = new Random(27);
@@ -106,7 +106,7 @@ class FrameAllocatorTest {
         claims.begin(1);
         assertEquals(0, a.alloc(L4K, claims));
         claims.begin(2);
-        assertEquals(1, a.alloc(L4K, claims), "no other block: the other thread's is shared");
+        assertEquals(1, a.alloc(L4K, claims), "no other block: the other vCPU's is shared");
     }
 
     @Test
@@ -114,10 +114,10 @@ class FrameAllocatorTest {
         FrameAllocator a = new FrameAllocator(1L << 18);
         BlockClaims claims = new BlockClaims();
         claims.begin(1);
-        assertEquals(0, a.alloc(L4K, claims)); // thread 1 claims block 0, then stops allocating
+        assertEquals(0, a.alloc(L4K, claims)); // vCPU 1 claims block 0, then stops allocating
         for (long i = 0; i < BlockClaims.RECENT; i++) {
             claims.begin(2);
-            assertTrue(a.alloc(L4K, claims) >>> 9 != 0, "thread 2 passes over block 0 while the claim is recent");
+            assertTrue(a.alloc(L4K, claims) >>> 9 != 0, "vCPU 2 passes over block 0 while the claim is recent");
         }
         claims.begin(2);
         assertEquals(1, a.alloc(L4K, claims), "a stale claim holds up no one: the lowest partly used block again");
