@@ -74,10 +74,10 @@ class ConversionRaceTest {
 
     /**
      * A TD's vCPU reads private pages another vCPU accepted — its walks of the S-EPT take no module lock once it is
-     * inside the TD — while that vCPU converts them to shared (BLOCK, TRACK and the kick, REMOVE) and writes them:
-     * nothing deadlocks or throws, every read that completes returns what was written, and the invariants hold. (The
-     * removed pages stay in guest_memfd, so a read through a translation that outlived the kick would still see the
-     * written value: this does not show a missing wait of the kick, checked by making the kick not wait.)
+     * inside the TD — while that vCPU converts them to shared (BLOCK, TRACK and the kick, REMOVE, then the private
+     * backing discarded) and accepts other pages, which get the freed frames back. A translation that outlived the
+     * kick reads a frame that is no longer the page's: the data oracle sees it (checked: with a kick that does not wait
+     * for vCPUs in guest mode this fails within a few interleavings).
      */
     @ConcurrencyTest(iterations = 60)
     void tdUnlockedWalksAgainstConvertToShared() throws Exception {
@@ -90,8 +90,9 @@ class ConversionRaceTest {
         vm.access(1, Access.WRITE, 0, 5 * K4, Encoding.PRIVATE, 5);
         vm.access(0, Access.READ, 4 * K4, K4, Encoding.PRIVATE, 0); // vCPU 0 enters the TD
         Lab.parallel(() -> vm.access(0, Access.READ, 0, 4 * K4, Encoding.PRIVATE, 0), () -> {
-            vm.convert(1, false, 0, 4 * K4);
-            vm.access(1, Access.WRITE, 0, 4 * K4, Encoding.SHARED, 6);
+            vm.convert(1, false, 0, 4 * K4); // discards the private pages: their frames go back to the host
+            vm.accept(1, 8 * K4, 4 * K4, PageSize.SIZE_4K); // and come back as these (vCPU 1's block)
+            vm.access(1, Access.WRITE, 8 * K4, 4 * K4, Encoding.PRIVATE, 7);
         });
         Lab.assertConsistent(vm);
     }
