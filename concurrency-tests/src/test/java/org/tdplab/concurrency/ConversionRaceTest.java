@@ -56,11 +56,7 @@ class ConversionRaceTest {
 
     @ConcurrencyTest(iterations = 60)
     void tdAcceptAgainstConvert() throws Exception {
-        Lab lab = new Lab();
-        Vm vm = lab.vm("tdx", 2, Map.of("busy_rate", "0.5", "seed", "7"));
-        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
-        vm.setMemoryAttributes(0, M2, true);
-        vm.invoke("finalize", VerbArgs.none("finalize"));
+        Vm vm = launched("tdx", 2, PageSize.SIZE_4K, Map.of("busy_rate", "0.5", "seed", "7"));
         vm.accept(0, 0, 2 * K4, PageSize.SIZE_4K);
         Lab.parallel(() -> {
             vm.accept(0, 4 * K4, 2 * K4, PageSize.SIZE_4K);
@@ -81,11 +77,7 @@ class ConversionRaceTest {
      */
     @ConcurrencyTest(iterations = 60)
     void tdUnlockedWalksAgainstConvertToShared() throws Exception {
-        Lab lab = new Lab();
-        Vm vm = lab.vm("tdx", 2, Map.of());
-        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
-        vm.setMemoryAttributes(0, M2, true);
-        vm.invoke("finalize", VerbArgs.none("finalize"));
+        Vm vm = launched("tdx", 2, PageSize.SIZE_4K, Map.of());
         vm.accept(1, 0, 5 * K4, PageSize.SIZE_4K);
         vm.access(1, Access.WRITE, 0, 5 * K4, Encoding.PRIVATE, 5);
         vm.access(0, Access.READ, 4 * K4, K4, Encoding.PRIVATE, 0); // vCPU 0 enters the TD
@@ -121,11 +113,7 @@ class ConversionRaceTest {
      */
     @ConcurrencyTest(iterations = 60)
     void snpRescindAgainstPunchInOneHugeFolio() throws Exception {
-        Lab lab = new Lab();
-        Vm vm = lab.vm("snp", 1, Map.of());
-        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
-        vm.setMemoryAttributes(0, M2, true);
-        vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
+        Vm vm = launched("snp", 1, PageSize.SIZE_2M, Map.of());
         vm.accept(0, 0, M2, PageSize.SIZE_2M);
         Lab.parallel(() -> vm.convert(0, false, 5 * K4, K4), () -> vm.punchHole(9 * K4, K4));
         Lab.assertConsistent(vm);
@@ -138,5 +126,15 @@ class ConversionRaceTest {
     @ConcurrencyTest(replay = "src/test/resources/recordings/snp-rmp-fault-vs-punch-psmash")
     void snpRescindAgainstPunchInOneHugeFolioRecorded() throws Exception {
         snpRescindAgainstPunchInOneHugeFolio();
+    }
+
+    /** A confidential VM with one 2M guest_memfd memslot at GPA 0, all private, launched (a TD: finalized). */
+    private static Vm launched(String type, int vcpus, PageSize backing, Map<String, String> options) {
+        Vm vm = new Lab().vm(type, vcpus, options);
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), backing);
+        vm.setMemoryAttributes(0, M2, true);
+        String verb = type.equals("tdx") ? "finalize" : "launch_finish";
+        vm.invoke(verb, VerbArgs.none(verb));
+        return vm;
     }
 }

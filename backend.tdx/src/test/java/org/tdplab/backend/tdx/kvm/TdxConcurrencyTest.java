@@ -75,10 +75,7 @@ class TdxConcurrencyTest {
     @Test
     void aVcpuAboutToEnterWhenKvmKeepsVcpusOutStaysOut() throws Exception {
         Tds tds = new Tds();
-        Vm vm = tds.td("out", 1, 48, 0, Map.of());
-        vm.setMemoryAttributes(0, 4 * M1, true);
-        vm.invoke("finalize", VerbArgs.none("finalize"));
-        assertTrue(vm.accept(0, 0, K4, PageSize.SIZE_4K).completed());
+        Vm vm = runningTd(tds, "out");
         TdxVm t = tds.tdx(vm);
         t.module().tdExit(0);
         Thread vcpu = new Thread(() -> t.translatePrivate(0, 0, Access.READ));
@@ -102,11 +99,7 @@ class TdxConcurrencyTest {
     @Test
     void aVcpuInsideTheTdWalksWhileTheModuleIsBusyUnlessKvmKeepsVcpusOut() throws Exception {
         Tds tds = new Tds();
-        Vm vm = tds.td("walk", 1, 48, 0, Map.of());
-        vm.setMemoryAttributes(0, 4 * M1, true);
-        vm.invoke("finalize", VerbArgs.none("finalize"));
-        assertTrue(vm.accept(0, 0, K4, PageSize.SIZE_4K).completed());
-        TdxVm t = tds.tdx(vm);
+        TdxVm t = tds.tdx(runningTd(tds, "walk"));
         assertTrue(t.module().inGuest(0));
         Thread vcpu = new Thread(() -> t.translatePrivate(0, 0, Access.READ));
         synchronized (t.module()) {
@@ -122,5 +115,14 @@ class TdxConcurrencyTest {
             t.waitForSeptZap = false;
         }
         vcpu.join();
+    }
+
+    /** A finalized one-vCPU TD whose vCPU accepted page 0, so it runs inside the TD. */
+    private static Vm runningTd(Tds tds, String name) {
+        Vm vm = tds.td(name, 1, 48, 0, Map.of());
+        vm.setMemoryAttributes(0, 4 * M1, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        assertTrue(vm.accept(0, 0, K4, PageSize.SIZE_4K).completed());
+        return vm;
     }
 }
