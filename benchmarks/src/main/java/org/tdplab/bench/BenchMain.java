@@ -321,8 +321,8 @@ public final class BenchMain {
 
         /**
          * Warm-up shots of the fault benchmarks at {@code mib}: {@link #warmup} shots of at least {@link #WARMUP_MIB}
-         * in all, so that a small guest's shots run compiled code too (a TD's fault path took four 1 GiB shots to
-         * reach its speed: 553 ns per page after one, 399 after ten).
+         * in all, so that a small guest's shots run compiled code too (a TD's fault path needs several 1 GiB shots:
+         * 626–699 ns per page as the best of four, 399 as the best of ten).
          */
         int faultWarmup(long mib) {
             return warmup == 0 ? 0 : (int) Math.max(warmup, Math.min(8, warmup * WARMUP_MIB / mib));
