@@ -109,11 +109,20 @@ final class TdxAccept {
                     }
                 return Walk.violation(st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION ? acceptExitBits(vcpu) : 0);
             }
-            td.cursorUnit[vcpu] = -1;
+            forgetCursor(vcpu);
             return Walk.fatal(); // a Linux guest panics when it cannot accept its memory
         }
-        td.cursorUnit[vcpu] = -1;
+        forgetCursor(vcpu);
         return Walk.translated(td.module.acceptedHpa(vcpu) >>> 12, level);
+    }
+
+    /**
+     * No accept in progress on {@code vcpu}. A store only when there was one: the vCPUs' entries share a cache line,
+     * and a store on every accept made each vCPU thread miss on the line the other had just written.
+     */
+    private void forgetCursor(int vcpu) {
+        if (td.cursorUnit[vcpu] != -1)
+            td.cursorUnit[vcpu] = -1;
     }
 
     /**
