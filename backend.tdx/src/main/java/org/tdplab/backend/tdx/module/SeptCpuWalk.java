@@ -17,7 +17,9 @@ import static org.tdplab.backend.tdx.module.SeptWalk.levelPages;
  * guest-mode section and so for a walk in it); a walk that starts after the kick sees the block, ordered by the kick's
  * fence. An entry written meanwhile is seen or not, as a TLB would hold it: a MAPPED entry read just before its block
  * is a translation the kick ends, and an entry not seen yet (a new page's link, a demoted page's leaves) reads as FREE,
- * and the walk goes to the lock.
+ * and the walk goes to the lock. Whether the vCPU is inside the TD is read without the lock too: a vCPU the kick has
+ * just counted out may take one more walk here before it sees that, which starts after the kick's fence and so sees
+ * the block before it; while KVM keeps vCPUs out ({@code wait_for_sept_zap}) the caller walks under the lock.
  */
 public final class SeptCpuWalk {
     /** The walk did not end at a mapped leaf: walk under the module's lock. */
