@@ -192,10 +192,10 @@ public final class BenchMain {
         // two in back-to-back pairs, the median of the pairs' ratios
         int pairs = s.quick ? 3 : 10 * s.iterations + 1; // --quick: that it works
         log.printf("bench: threads by CPU + wait time, %d interleaved pairs%n", pairs);
-        ThreadsBench.Pairs floor = ThreadsBench.pairs("floor", "default", mib, s.warmup, pairs);
+        ThreadsBench.Pairs floor = ThreadsBench.pairs("floor", "default", mib, s.warmup, pairs, false);
         // the target's figure is the default VM's; the private types' show what their backends' locks cost
         for (String type : s.types) {
-            ThreadsBench.Pairs model = ThreadsBench.pairs("model", type, mib, s.warmup, pairs);
+            ThreadsBench.Pairs model = ThreadsBench.pairs("model", type, mib, s.warmup, pairs, false);
             String setup = type + ", random, " + Settings.sizeName(mib);
             table.row("2 vCPU threads ÷ 1 (speed-up), disjoint halves, busiest thread's CPU + wait time, median of "
                     + pairs + " pairs", setup, model.speedup(), "×", floor.speedup(), "the floor's own",
@@ -203,6 +203,17 @@ public final class BenchMain {
             // what running at once costs in CPU: a cache line two threads write shows here, whatever the neighbours do
             table.row("2 vCPU threads' CPU time ÷ 1 thread's, same faults, median of " + pairs + " pairs", setup,
                     model.cpuRatio(), "×", floor.cpuRatio(), "the floor's own", "");
+        }
+        // reads of memory mapped before the shot: the walks of mapped tables (a TD's S-EPT walk among them), no fault
+        ThreadsBench.Pairs floorReads = ThreadsBench.pairs("floor", "default", mib, s.warmup, pairs, true);
+        for (String type : s.types) {
+            ThreadsBench.Pairs model = ThreadsBench.pairs("model", type, mib, s.warmup, pairs, true);
+            String setup = type + ", random, " + Settings.sizeName(mib);
+            table.row("2 vCPU threads ÷ 1 (speed-up), reads of mapped halves, busiest thread's CPU + wait time, "
+                    + "median of " + pairs + " pairs", setup, model.speedup(), "×", floorReads.speedup(),
+                    "the floor's own", "");
+            table.row("2 vCPU threads' CPU time ÷ 1 thread's, same reads, median of " + pairs + " pairs", setup,
+                    model.cpuRatio(), "×", floorReads.cpuRatio(), "the floor's own", "");
         }
     }
 

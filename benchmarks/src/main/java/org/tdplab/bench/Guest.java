@@ -113,6 +113,16 @@ final class Guest implements AutoCloseable {
         return n;
     }
 
+    /** Reads pages {@code [from, from + n)}, mapped before, by {@code vcpu} in {@code order}. Returns pages read. */
+    long read(Order order, int vcpu, long from, long n) {
+        for (long i = 0; i < n; i++) {
+            AccessResult r = vm.access(vcpu, Access.READ, (from + order.page(i)) * PAGE, PAGE, Encoding.CURRENT, 0);
+            if (!r.completed())
+                throw new IllegalStateException(type + ": read ended " + r);
+        }
+        return n;
+    }
+
     @Override
     public void close() {
         vm.destroy();

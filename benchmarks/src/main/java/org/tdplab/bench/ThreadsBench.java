@@ -21,7 +21,9 @@ import org.openjdk.jmh.annotations.TearDown;
 /**
  * The two halves of a fresh guest faulted by vCPU 0 and 1 (a {@code default} VM unless {@link #type} says otherwise;
  * guest writes, or the accept of private memory; random order within each half) from one thread or two, and the
- * floor doing the same. The threads exist before the shot; the shot ends when both halves are done.
+ * floor doing the same; or, with {@link #reads}, the halves mapped (and accepted) before the shot and read in it —
+ * walks of mapped tables, TLB misses — and the floor's walks without allocation. The threads exist before the shot;
+ * the shot ends when both halves are done.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -33,6 +35,9 @@ public class ThreadsBench {
     public long mib;
     @Param({ "default" })
     public String type;
+
+    /** Shots read memory mapped before them instead of faulting it. */
+    boolean reads;
 
     private ExecutorService pool;
     private Guest guest;
@@ -54,6 +59,13 @@ public class ThreadsBench {
         pages = (mib << 20) / Guest.PAGE;
         guest = Guest.create(type, mib << 20, 2);
         floor = new Floor(pages);
+        if (reads) {
+            long each = pages / 2;
+            for (int v = 0; v < 2; v++)
+                guest.fault("write", new Order(each, false), v, v * each, each);
+            for (long g = 0; g < pages; g++)
+                floor.map(g, g + 0x100000);
+        }
     }
 
     @TearDown(Level.Iteration)
@@ -65,6 +77,8 @@ public class ThreadsBench {
 
     @Benchmark
     public long model() throws Exception {
+        if (reads)
+            return split((v, from, n) -> guest.read(new Order(n, true), v, from, n));
         return split((v, from, n) -> guest.fault("write", new Order(n, true), v, from, n));
     }
 
@@ -72,11 +86,15 @@ public class ThreadsBench {
     public long floor() throws Exception {
         return split((v, from, n) -> {
             Order o = new Order(n, true);
+            long sum = 0;
             for (long i = 0; i < n; i++) {
                 long g = from + o.page(i);
-                floor.map(g, g + 0x100000);
+                if (reads)
+                    sum += floor.touch(g);
+                else
+                    floor.map(g, g + 0x100000);
             }
-            return n;
+            return sum >= 0 ? n : 0; // the walks' result used, so that they are not dropped
         });
     }
 
@@ -132,11 +150,13 @@ public class ThreadsBench {
 
     /**
      * Two threads against one ({@link Pairs}), measured in pairs: a one-thread shot and a two-thread shot back to
-     * back on fresh guests (which one goes first alternates), the ratios taken within each pair, and their medians. A neighbour that slows this machine for a while slows both shots of a
-     * pair; taking the best of each kind apart (what JMH's rows do) pairs shots from different moments.
+     * back on fresh guests (which one goes first alternates), the ratios taken within each pair, and their medians.
+     * A neighbour that slows this machine for a while slows both shots of a pair; taking the best of each kind apart
+     * (what JMH's rows do) pairs shots from different moments.
      */
-    static Pairs pairs(String what, String type, long mib, int warmup, int pairs) throws Exception {
+    static Pairs pairs(String what, String type, long mib, int warmup, int pairs, boolean reads) throws Exception {
         ThreadsBench b = new ThreadsBench();
+        b.reads = reads;
         b.mib = mib;
         b.type = type;
         b.start();

@@ -20,6 +20,7 @@ class BenchMainTest {
                 "2 vCPU threads ÷ 1 (speed-up), disjoint halves, wall",
                 "2 vCPU threads ÷ 1 (speed-up), disjoint halves, busiest thread's CPU + wait time, median of",
                 "2 vCPU threads' CPU time ÷ 1 thread's, same faults, median of",
+                "2 vCPU threads ÷ 1 (speed-up), reads of mapped halves", "2 vCPU threads' CPU time ÷ 1 thread's, same reads",
                 "TD build: tdx.init_mem_region measure", "floor: walk + allocate + CAS | random" })
             assertTrue(table.contains(what), what + " missing from\n" + table);
         // every fault figure has a ratio to its floor
