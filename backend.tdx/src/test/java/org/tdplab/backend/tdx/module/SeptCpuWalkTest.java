@@ -79,6 +79,19 @@ class SeptCpuWalkTest {
         assertEquals(SeptCpuWalk.LOCKED, SeptCpuWalk.translateUnlocked(f.m, 0, 0, true));
     }
 
+    @Test
+    void aLinkWhoseChildItDoesNotSeeYetGoesToTheLock() {
+        Fixture f = running();
+        f.enter(0, 0);
+        int root = f.m.rootPage, idx = SeptTree.index(0, f.m.eptLevels - 1);
+        int child = f.m.sept.child(root, idx);
+        f.m.sept.setChild(root, idx, 0); // the link's entry written, its child id not seen yet
+        assertEquals(SeptCpuWalk.LOCKED, SeptCpuWalk.translateUnlocked(f.m, 0, 0, false));
+        assertEquals(SeptState.FREE, SeptCpuWalk.stoppedAt(SeptCpuWalk.walk(f.m, 0, false)), "read as missing");
+        f.m.sept.setChild(root, idx, child);
+        assertTrue(SeptCpuWalk.translateUnlocked(f.m, 0, 0, false) >= 0);
+    }
+
     /** The leaf page holding {@code gfn}'s 4K entry. */
     private static int pageOf(Fixture f, long gfn) {
         int page = f.m.rootPage;
