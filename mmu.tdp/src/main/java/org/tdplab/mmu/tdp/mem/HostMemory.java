@@ -14,9 +14,10 @@ import org.tdplab.mmu.api.MmuException;
  * <p>The memory grows, 1G at a time or by doubling, when an allocation finds no free block, up to its limit — as much
  * as the VMs' memslots and page tables need. Past the limit an allocation fails with {@code ENOMEM} naming it.
  *
- * <p>vCPUs allocating 4K frames at once take them from different 2M blocks where they can ({@link BlockClaims}).
+ * <p>A vCPU's 4K frames come from a list of its own ({@link CpuFrames}), refilled a batch at a time; vCPUs allocating at
+ * once take them from different 2M blocks where they can ({@link BlockClaims}).
  *
- * <p>Allocation, free, split, growth and ownership changes take one lock. Token reads and writes and owner reads
+ * <p>Other allocations, and free, split, growth and ownership changes take one lock. Token reads and writes and owner reads
  * are lock-free and allocation-free; concurrent token writers are safe. Freeing a frame zeroes its token (a new
  * owner sees zeroed memory).
  */
@@ -39,6 +40,10 @@ public final class HostMemory {
     private final FrameAllocator allocator;
     /** Which 2M block each vCPU takes its 4K frames from; guarded by the allocator's lock. */
     private final BlockClaims claims = new BlockClaims();
+    /** The vCPUs' lists of free 4K frames. */
+    private final CpuFrameLists cpus = new CpuFrameLists(KINDS);
+    /** A refill's frames, and a drain's; guarded by the allocator's lock. */
+    private final long[] batch = new long[CpuFrames.BATCH], drained = new long[CpuFrames.BATCH];
     /** The CPU of an allocation no vCPU makes (an ioctl, a page table): it takes the lowest free frame. */
     public static final int NO_CPU = -1;
     /** Per frame: {@code kind << 32 | id} (0 = FREE, or see {@link #blockOwner}). */
@@ -107,19 +112,21 @@ public final class HostMemory {
         checkKind(ownerKind);
         if (ownerKind == FREE)
             throw new IllegalArgumentException("an allocated block needs an owner kind other than FREE");
+        long o = (long) ownerKind << 32 | (ownerId & 0xffffffffL);
+        if (level == Levels.L4K && vcpu != NO_CPU) {
+            long pfn = allocFromCpu((long) ownerId << 32 | (vcpu & 0xffffffffL), ownerKind);
+            owner.set(pfn, o);
+            return pfn;
+        }
         synchronized (allocator) {
-            BlockClaims by = level == Levels.L4K && vcpu != NO_CPU ? claims : null;
-            if (by != null)
-                by.begin((long) ownerId << 32 | (vcpu & 0xffffffffL));
-            long pfn = allocator.alloc(level, by);
+            long pfn = allocator.alloc(level, null);
             if (pfn < 0 && grow(Levels.pages(level)))
-                pfn = allocator.alloc(level, by);
+                pfn = allocator.alloc(level, null);
+            if (pfn < 0 && drainCpus())
+                pfn = allocator.alloc(level, null);
             if (pfn < 0)
-                throw new MmuException(Errno.ENOMEM, "no free %s block in %d MiB of host memory (%d frames free; the "
-                        + "limit is %d GiB: raise it with -D%s=SIZE)", Levels.name(level), frames >>> 8,
-                        allocator.freeFrames(), limitFrames >>> 18, LIMIT_PROPERTY);
+                throw noMemory(level);
             long n = Levels.pages(level);
-            long o = (long) ownerKind << 32 | (ownerId & 0xffffffffL);
             if (level == Levels.L4K)
                 owner.set(pfn, o);
             else
@@ -128,6 +135,79 @@ public final class HostMemory {
             addInUse(ownerKind, n);
             return pfn;
         }
+    }
+
+    /**
+     * A 4K frame from CPU {@code cpu}'s list ({@link CpuFrames}), refilled first when empty: a batch of frames under
+     * the allocator's lock, from a 2M block no other CPU took frames from lately where one is left.
+     */
+    private long allocFromCpu(long cpu, int kind) {
+        CpuFrames list = cpus.find(cpu);
+        long pfn = list == null ? -1 : list.take(kind);
+        while (pfn < 0) {
+            synchronized (allocator) {
+                if (list == null)
+                    list = cpus.findOrAdd(cpu);
+                if (list.count() == 0)
+                    refill(list);
+            }
+            pfn = list.take(kind); // another thread of the CPU may have emptied it again: then once more
+        }
+        return pfn;
+    }
+
+    /** Fills {@code list} with up to a batch of 4K frames, growing or draining the other lists when none is free. */
+    private void refill(CpuFrames list) {
+        int n = 0;
+        for (; n < CpuFrames.BATCH; n++) {
+            claims.begin(list.cpu);
+            long pfn = allocator.alloc(Levels.L4K, claims);
+            if (pfn < 0 && n == 0 && (grow(1) || drainCpus()))
+                pfn = allocator.alloc(Levels.L4K, claims);
+            if (pfn < 0)
+                break;
+            batch[n] = pfn;
+        }
+        if (n == 0)
+            throw noMemory(Levels.L4K);
+        list.refill(batch, n);
+    }
+
+    /** Gives every CPU list's frames back to the allocator; whether there were any. Holds the allocator's lock. */
+    private boolean drainCpus() {
+        boolean any = false;
+        for (CpuFrames list : cpus.all())
+            any |= drain(list);
+        return any;
+    }
+
+    private boolean drain(CpuFrames list) {
+        int n = list.drain(drained);
+        for (int i = 0; i < n; i++) {
+            allocator.free(drained[i], Levels.L4K);
+            dropMetadataIfFree(Levels.alignDown(drained[i], Levels.L2M));
+        }
+        return n > 0;
+    }
+
+    /**
+     * VM {@code vmId} is gone: the frames left on its vCPUs' lists go back to the allocator, and the frames its lists
+     * handed out and were not freed yet are counted as the allocator's own.
+     */
+    public void releaseCpus(int vmId) {
+        synchronized (allocator) {
+            for (CpuFrames list : cpus.removeVm(vmId)) {
+                drain(list);
+                for (int k = 0; k < KINDS; k++)
+                    addInUse(k, list.handedOut(k));
+            }
+        }
+    }
+
+    private MmuException noMemory(int level) {
+        return new MmuException(Errno.ENOMEM, "no free %s block in %d MiB of host memory (%d frames free; the "
+                + "limit is %d GiB: raise it with -D%s=SIZE)", Levels.name(level), frames >>> 8,
+                allocator.freeFrames(), limitFrames >>> 18, LIMIT_PROPERTY);
     }
 
     /**
@@ -176,16 +256,21 @@ public final class HostMemory {
             }
             // Drop the metadata of every 2M region that is now wholly free; zero the rest.
             for (long b = Levels.alignDown(pfn, Levels.L2M); b < pfn + n; b += 512) {
-                long from = Math.max(b, pfn), to = Math.min(b + 512, pfn + n);
-                if (allocator.wholly2mFree(b)) {
-                    token.releaseRange(b, b + 512);
-                    owner.releaseRange(b, b + 512);
-                } else {
-                    token.clearRange(from, to);
-                    owner.clearRange(from, to);
+                if (!dropMetadataIfFree(b)) {
+                    token.clearRange(Math.max(b, pfn), Math.min(b + 512, pfn + n));
+                    owner.clearRange(Math.max(b, pfn), Math.min(b + 512, pfn + n));
                 }
             }
         }
+    }
+
+    /** Drops the metadata of the 2M region at {@code b} if it is wholly free; whether it was. Holds the lock. */
+    private boolean dropMetadataIfFree(long b) {
+        if (!allocator.wholly2mFree(b))
+            return false;
+        token.releaseRange(b, b + 512);
+        owner.releaseRange(b, b + 512);
+        return true;
     }
 
     /** Splits an allocated huge block into 512 allocated blocks of the next level (ownership and tokens kept). */
@@ -276,11 +361,12 @@ public final class HostMemory {
     /** Frames currently owned by {@code kind} ({@link #FREE}: frames not allocated). */
     public long framesInUse(int kind) {
         checkKind(kind);
-        if (kind == FREE)
-            synchronized (allocator) {
-                return allocator.freeFrames();
-            }
-        return inUse.get(kind);
+        synchronized (allocator) {
+            long n = kind == FREE ? allocator.freeFrames() : inUse.get(kind);
+            for (CpuFrames list : cpus.all())
+                n += kind == FREE ? list.count() : list.handedOut(kind);
+            return n;
+        }
     }
 
     /** Allocated 2M regions that carry metadata (for memory-use tests). */

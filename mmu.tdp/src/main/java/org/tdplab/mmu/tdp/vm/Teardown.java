@@ -66,5 +66,6 @@ final class Teardown {
         for (Memslot slot : mem.memslots.snapshot())
             mem.memslots.delete(slot.id());
         gate.backend().teardown();
+        mem.host.releaseCpus(mem.vmId); // what its vCPUs' frame lists still hold
     }
 }

@@ -310,4 +310,84 @@ class HostMemoryTest {
         }
         return out;
     }
+
+    @Test
+    void aVcpuTakesABatchOnceAndItsUnusedFramesCountAsFree() {
+        HostMemory mem = new HostMemory(4 * M);
+        long first = mem.alloc(L4K, GMEM, 1, 0);
+        assertEquals(L4K, mem.allocatedLevel(first + 1), "the rest of the batch is held back from the allocator");
+        assertEquals(first + 1, mem.alloc(L4K, GMEM, 1, 0), "the batch is handed out in the allocator's order");
+        assertEquals(2, mem.framesInUse(GMEM));
+        assertEquals(1024 - 2, mem.framesInUse(FREE), "frames on a vCPU's list are nobody's");
+        assertEquals(FREE, mem.ownerKind(first + 2));
+        assertEquals(GMEM, mem.ownerKind(first + 1));
+    }
+
+    @Test
+    void anAllocationThatFindsNothingFreeDrainsTheVcpusLists() {
+        HostMemory mem = new HostMemory(4 * M);
+        long first = mem.alloc(L4K, GMEM, 1, 0); // vCPU 0 holds the rest of a batch from the first 2M block
+        long big = mem.alloc(L2M, SHARED, 3);
+        for (int i = 1; i < 512; i++)
+            assertEquals(first / 512, mem.alloc(L4K, PAGE_TABLE, 3) / 512);
+        assertEquals(0, mem.framesInUse(FREE), "every frame was allocated: the list gave its frames back");
+        Expect.errno(Errno.ENOMEM, "4K", () -> mem.alloc(L4K, GMEM, 1, 0));
+        mem.free(big, L2M);
+        assertEquals(big, mem.alloc(L2M, SHARED, 3));
+    }
+
+    @Test
+    void aDestroyedVmsListsGoBackToTheAllocator() {
+        HostMemory mem = new HostMemory(2 * M);
+        long a = mem.alloc(L4K, GMEM, 1, 0), b = mem.alloc(L4K, GMEM, 1, 1);
+        mem.free(a, L4K);
+        mem.releaseCpus(1);
+        assertEquals(0, mem.allocatedLevel(a + 1), "vCPU 0's unused frames are the allocator's again");
+        assertEquals(1, mem.framesInUse(GMEM), "the frame still allocated stays counted");
+        mem.free(b, L4K);
+        assertEquals(0, mem.framesInUse(GMEM));
+        assertEquals(512, mem.framesInUse(FREE));
+        assertEquals(0, mem.alloc(L2M, SHARED, 2), "the whole block is free again");
+    }
+
+    @Test
+    void vcpusAllocatingAtOnceUntilNothingIsLeftGetEveryFrameOnce() throws Exception {
+        for (int rep = 0; rep < 20; rep++) {
+            HostMemory mem = new HostMemory(8 * M);
+            int threads = 4;
+            java.util.List<java.util.List<Long>> got = new java.util.ArrayList<>();
+            Thread[] ts = new Thread[threads];
+            CountDownLatch go = new CountDownLatch(1);
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            for (int t = 0; t < threads; t++) {
+                java.util.List<Long> mine = new java.util.ArrayList<>();
+                got.add(mine);
+                int vcpu = t == threads - 1 ? HostMemory.NO_CPU : t;
+                ts[t] = new Thread(() -> {
+                    try {
+                        go.await();
+                        while (true)
+                            mine.add(mem.alloc(L4K, GMEM, 1, vcpu));
+                    } catch (org.tdplab.mmu.api.MmuException e) {
+                        if (e.errno() != Errno.ENOMEM)
+                            failure.compareAndSet(null, e);
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                });
+                ts[t].start();
+            }
+            go.countDown();
+            for (Thread t : ts)
+                t.join();
+            if (failure.get() != null)
+                throw new AssertionError(failure.get());
+            Set<Long> all = new HashSet<>();
+            for (java.util.List<Long> mine : got)
+                for (long pfn : mine)
+                    assertTrue(all.add(pfn), "pfn " + pfn + " handed out twice");
+            assertEquals(mem.frames(), all.size(), "no frame is left behind on a list");
+            assertEquals(mem.frames(), mem.framesInUse(GMEM));
+        }
+    }
 }
