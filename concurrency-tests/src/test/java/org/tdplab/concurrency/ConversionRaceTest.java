@@ -69,6 +69,31 @@ class ConversionRaceTest {
     }
 
     /**
+     * Two vCPUs of a TD accept the same pages at once; one writes them as soon as its accepts are done. The module runs
+     * AUG and ACCEPT with its tree lock shared, so the two ACCEPTs of one page (and the AUG KVM runs for one of them)
+     * meet only on the entry's lock: an ACCEPT that zeroed the page after the other vCPU accepted and wrote it would
+     * lose that write, which the data oracle would see. (Fray switches threads at lock and atomic operations, and
+     * found no such interleaving when the ACCEPT took no entry lock, checked: the window between the ACCEPT's read of
+     * the entry and its zeroing has none; {@code EntryLockTest} holds a thread in that window instead.)
+     */
+    @ConcurrencyTest(iterations = 60)
+    void tdTwoVcpusAcceptTheSamePages() throws Exception {
+        Vm vm = launched("tdx", 2, PageSize.SIZE_4K, Map.of());
+        vm.accept(0, 8 * K4, K4, PageSize.SIZE_4K); // both vCPUs' tables are there: the race is the leaves'
+        Lab.parallel(() -> {
+            completed(vm.accept(0, 0, 2 * K4, PageSize.SIZE_4K));
+            vm.access(0, Access.WRITE, 0, 2 * K4, Encoding.PRIVATE, 5);
+        }, () -> completed(vm.accept(1, 0, 2 * K4, PageSize.SIZE_4K)));
+        vm.access(0, Access.READ, 0, 2 * K4, Encoding.PRIVATE, 0);
+        Lab.assertConsistent(vm);
+    }
+
+    private static void completed(org.tdplab.mmu.api.AccessResult r) {
+        if (!r.completed())
+            throw new AssertionError("the accept ended " + r);
+    }
+
+    /**
      * A TD's vCPU reads private pages another vCPU accepted — its walks of the S-EPT take no module lock once it is
      * inside the TD — while that vCPU converts them to shared (BLOCK, TRACK and the kick, REMOVE, then the private
      * backing discarded) and accepts other pages, which get the freed frames back. A translation that outlived the

@@ -24,9 +24,12 @@ import org.tdplab.mmu.api.backend.Walk;
  */
 final class TdxAccept {
     private final TdxVm td;
+    /** KVM lets a vCPU enter unless it keeps vCPUs out ({@code wait_for_sept_zap}). */
+    private final java.util.function.BooleanSupplier mayEnter;
 
     TdxAccept(TdxVm td) {
         this.td = td;
+        this.mayEnter = () -> !td.waitForSeptZap;
     }
 
     /**
@@ -42,10 +45,14 @@ final class TdxAccept {
         boolean write = access == Access.WRITE;
         // a vCPU inside the TD walks without the module's lock unless the host is keeping vCPUs out (it kicks them)
         long r = td.waitForSeptZap ? SeptCpuWalk.LOCKED : SeptCpuWalk.translateUnlocked(td.module, vcpu, gfn, write);
-        if (r == SeptCpuWalk.LOCKED)
-            synchronized (td.module) { // KVM's decision to enter, at the entry (see the class comment)
+        if (r == SeptCpuWalk.LOCKED) {
+            td.module.lock.lockExclusive(); // KVM's decision to enter, at the entry (see the class comment)
+            try {
                 r = td.module.guestTranslate(vcpu, gfn, write, !td.waitForSeptZap);
+            } finally {
+                td.module.lock.unlockExclusive();
             }
+        }
         if (r >= 0)
             return Walk.translated(r & ((1L << 56) - 1), (int) (r >>> 56));
         if (r == TdxAbi.G_VE)
@@ -77,10 +84,8 @@ final class TdxAccept {
         }
         while (g < end) {
             int septLevel = l - 1;
-            long st;
-            synchronized (td.module) {
-                st = td.module.tdgMemPageAccept(vcpu, (g << 12) | septLevel, !td.waitForSeptZap);
-            }
+            // the decision to enter is read holding the lock, as above; other vCPUs' ACCEPTs and AUGs run meanwhile
+            long st = td.module.tdgMemPageAccept(vcpu, (g << 12) | septLevel, mayEnter);
             td.ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), g, l, TdxStatus.name(st));
             long cls = TdxStatus.classOf(st);
             if (st == TDX_SUCCESS || cls == TdxStatus.TDX_PAGE_ALREADY_ACCEPTED) {
@@ -103,10 +108,14 @@ final class TdxAccept {
                 td.cursorGfn[vcpu] = g;
                 td.cursorLevel[vcpu] = l;
                 td.cursorRemovals[vcpu] = td.removals.sum();
-                if (g != gfn)
-                    synchronized (td.module) { // the operand the instruction faulted on; out of guest mode, no kick
-                        td.ctx.nestedWalk(vcpu, g, true); // waits for it: its walk takes the lock
+                if (g != gfn) { // the operand the instruction faulted on; out of guest mode, no kick waits for it
+                    td.module.lock.lockExclusive(); // its walk takes the lock
+                    try {
+                        td.ctx.nestedWalk(vcpu, g, true);
+                    } finally {
+                        td.module.lock.unlockExclusive();
                     }
+                }
                 return Walk.violation(st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION ? acceptExitBits(vcpu) : 0);
             }
             forgetCursor(vcpu);

@@ -4,8 +4,9 @@ import java.util.SplittableRandom;
 
 /**
  * {@code TDX_OPERAND_BUSY} injection. The module's locks are try-locks, so a host SEAMCALL fails with
- * {@code TDX_OPERAND_BUSY} when a concurrent holder has the lock. In the model SEAMCALLs are serialized, so the
- * concurrent holders are simulated: each try-lock a leaf takes (SEPT tree, SEPT entry, PAMT entry, epoch) fails with
+ * {@code TDX_OPERAND_BUSY} when a concurrent holder has the lock. The model runs every leaf but a fault's AUG and
+ * ACCEPT alone ({@link ModuleLock}), and those two meet for real only on one entry, so the concurrent holders are
+ * simulated: each try-lock a leaf takes (SEPT tree, SEPT entry, PAMT entry, epoch) fails with
  * probability {@code rate}, drawn from a seeded generator so a run is repeatable.
  *
  * <p>The contenders KVM has to live with are vCPUs — TDH.VP.ENTER (zero-step mitigation takes the SEPT tree lock
@@ -44,10 +45,19 @@ public final class Contention {
         return new Contention(0, 0, n);
     }
 
-    /** One try-lock: whether it fails. Called under the module's lock, so draws happen in call order. */
+    /**
+     * One try-lock: whether it fails. Draws happen in call order: leaves that hold the module's lock shared draw at
+     * once, so under this object's lock (not taken when nothing is ever injected).
+     */
     boolean busy(boolean contendersPresent) {
-        if (!contendersPresent)
+        if (!contendersPresent || rate == 0 && failAt <= 0)
             return false;
+        synchronized (this) {
+            return draw();
+        }
+    }
+
+    private boolean draw() {
         attempts++;
         boolean fail = failAt > 0 ? attempts == failAt : rate > 0 && random.nextDouble() < rate;
         if (fail)
@@ -56,7 +66,7 @@ public final class Contention {
     }
 
     /** How many lock attempts were made to fail. */
-    public long injected() {
+    public synchronized long injected() {
         return injected;
     }
 

@@ -15,6 +15,7 @@ import static org.tdplab.backend.tdx.module.TdxAbi.G_NOT_ENTERED;
 import static org.tdplab.backend.tdx.module.TdxAbi.G_PENDING_EXIT;
 import static org.tdplab.backend.tdx.module.TdxAbi.G_VE;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RCX;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_BUSY;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_BUSY_HOST_PRIORITY;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_ALREADY_ACCEPTED;
@@ -27,6 +28,10 @@ import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
  * hardware's S-EPT walk for guest accesses, and TDG.MEM.PAGE.ACCEPT.
  */
 final class GuestSide {
+    /** TD-wide counts a vCPU's entry and exit change holding the lock shared (in an ACCEPT), so atomically. */
+    private static final java.lang.invoke.VarHandle REFCOUNT = java.lang.invoke.MethodHandles
+            .arrayElementVarHandle(int[].class), VP_ENTERS = ModuleLock.field("vpEnters", long.class),
+            EPT_FLUSHES = ModuleLock.field("eptFlushes", long.class);
     private final TdxModule m;
     private final SeptTree sept;
     private final SeptWalk walk;
@@ -44,14 +49,14 @@ final class GuestSide {
         if (!mayEnter || m.opState != TdxAbi.OP_RUNNABLE || m.lifecycle != TdxAbi.LC_KEYS_CONFIGURED
                 || !m.vcpuInitialized[v])
             return false;
-        m.refcount[(int) (m.tdEpoch & 1)]++;
+        REFCOUNT.getAndAdd(m.refcount, (int) (m.tdEpoch & 1), 1);
         if (m.vcpuEpoch[v] != m.tdEpoch) {
-            m.eptFlushes++;
+            EPT_FLUSHES.getAndAdd(m, 1L);
             m.vcpuEpoch[v] = m.tdEpoch;
         }
         m.inGuest[v] = true;
         m.enterSeq[v]++;
-        m.vpEnters++;
+        VP_ENTERS.getAndAdd(m, 1L);
         return true;
     }
 
@@ -73,7 +78,7 @@ final class GuestSide {
     void exit(int v) {
         if (!m.inGuest[v])
             return;
-        m.refcount[(int) (m.vcpuEpoch[v] & 1)]--;
+        REFCOUNT.getAndAdd(m.refcount, (int) (m.vcpuEpoch[v] & 1), -1);
         m.inGuest[v] = false;
     }
 
@@ -116,8 +121,20 @@ final class GuestSide {
             acceptExit(v, lvl, pos); // a missing table, or a larger leaf not (yet) accessible: PENDING, BLOCKED
             return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
         }
-        if ((e & SeptTree.HOST_PRIORITY) != 0) // a host SEAMCALL waits for this entry: back off
-            return withOperand(TDX_OPERAND_BUSY_HOST_PRIORITY, OPERAND_RCX);
+        int page = posPage(pos), idx = posIndex(pos);
+        e = sept.tryLock(page, idx, false); // the guest's lock of the entry; AUGs of other entries run meanwhile
+        if (e < 0) // a host SEAMCALL waits for this entry, or holds it: back off
+            return withOperand((sept.get(page, idx) & SeptTree.HOST_PRIORITY) != 0 ? TDX_OPERAND_BUSY_HOST_PRIORITY
+                    : TDX_OPERAND_BUSY, OPERAND_RCX);
+        long st = acceptLocked(v, lvl, pos, e);
+        if (st != TDX_SUCCESS)
+            sept.unlock(page, idx);
+        return st;
+    }
+
+    /** The rest of an ACCEPT, holding the entry {@code e}'s lock; a success stores the MAPPED entry, releasing it. */
+    private long acceptLocked(int v, int lvl, long pos, long e) {
+        int s = SeptTree.state(e);
         if (s != FREE && SeptState.isNonLeaf(s))
             return withOperand(TDX_PAGE_SIZE_MISMATCH, lvl);
         if (SeptState.isGuestAccessibleLeaf(s))
@@ -130,8 +147,8 @@ final class GuestSide {
         for (long i = 0; i < levelPages(lvl); i++)
             if (m.frames.read(pfn + i) != 0) // a page that reads zero already needs no store
                 m.frames.write(pfn + i, 0);
-        sept.set(posPage(pos), posIndex(pos), SeptTree.withState(e, MAPPED));
         m.acceptedHpa[v] = SeptTree.hpa(e);
+        sept.setUnlocked(posPage(pos), posIndex(pos), SeptTree.withState(e, MAPPED));
         return TDX_SUCCESS;
     }
 

@@ -9,7 +9,7 @@ import java.util.function.LongConsumer;
  * 4K page in 2M chunks created on first use, so memory follows what the TD owns. A 2M or 1G page is recorded in
  * every 4K entry it covers (size field set), which is how "all 512 4K PAMT entries free" is checked.
  *
- * <p>Not thread-safe: the module calls it under its lock.
+ * <p>Thread-safe: AUGs holding the module's lock shared set the entries of their new pages at once.
  */
 public final class Pamt {
 
@@ -77,7 +77,7 @@ public final class Pamt {
         return 1L << (9 * size);
     }
 
-    public long get(long pfn) {
+    public synchronized long get(long pfn) {
         long[] c = chunks.get(pfn >>> 9);
         if (c == null)
             return 0;
@@ -85,12 +85,12 @@ public final class Pamt {
         return (e & DIRTY) != 0 ? 0 : e;
     }
 
-    public int typeOf(long pfn) {
+    public synchronized int typeOf(long pfn) {
         return type(get(pfn));
     }
 
     /** Sets the entry of every 4K page of the {@code size} page at {@code pfn} (a new owner: no longer dirty). */
-    public void set(long pfn, int size, long entry) {
+    public synchronized void set(long pfn, int size, long entry) {
         long n = pages(size);
         for (long i = 0; i < n; i++) {
             long p = pfn + i;
@@ -105,7 +105,7 @@ public final class Pamt {
      * Frees the page: type NDA. With {@code dirtyKeyId >= 0} its cache lines are left dirty with that KeyID until
      * a WBINVD with it.
      */
-    public void free(long pfn, int size, int dirtyKeyId) {
+    public synchronized void free(long pfn, int size, int dirtyKeyId) {
         long n = pages(size);
         for (long i = 0; i < n; i++) {
             long p = pfn + i;
@@ -118,13 +118,13 @@ public final class Pamt {
     }
 
     /** Stamps the blocking epoch on the page's (base) entry. */
-    public void setBepoch(long pfn, long bepoch) {
+    public synchronized void setBepoch(long pfn, long bepoch) {
         long e = get(pfn);
         set(pfn, SIZE_4K, entry(type(e), size(e), owner(e), bepoch));
     }
 
     /** The KeyID the page's cache lines may still be dirty with, or -1. */
-    public int dirtyKeyId(long pfn) {
+    public synchronized int dirtyKeyId(long pfn) {
         long[] c = chunks.get(pfn >>> 9);
         if (c == null)
             return -1;
@@ -133,7 +133,7 @@ public final class Pamt {
     }
 
     /** Writes back and invalidates the page's lines of {@code keyId}. */
-    public void flush(long pfn, int keyId) {
+    public synchronized void flush(long pfn, int keyId) {
         long[] c = chunks.get(pfn >>> 9);
         if (c != null && dirtyKeyId(pfn) == keyId) {
             store(c, (int) (pfn & 511), 0);
@@ -142,7 +142,7 @@ public final class Pamt {
     }
 
     /** TDH.PHYMEM.CACHE.WB: every cache line written back. */
-    public void flushAll() {
+    public synchronized void flushAll() {
         for (long key : chunks.keys()) {
             long[] c = chunks.get(key);
             for (int i = 0; i < 512; i++)
@@ -158,7 +158,7 @@ public final class Pamt {
     }
 
     /** Visits every 4K page whose entry is not NDA. */
-    public void forEachAssigned(LongConsumer pfnVisitor) {
+    public synchronized void forEachAssigned(LongConsumer pfnVisitor) {
         for (long key : chunks.keys()) {
             long[] c = chunks.get(key);
             for (int i = 0; i < 512; i++)
@@ -168,7 +168,7 @@ public final class Pamt {
     }
 
     /** Every chunk that holds an entry, as plain data. */
-    ModuleState.Pamt export() {
+    synchronized ModuleState.Pamt export() {
         long[] keys = chunks.keys();
         java.util.List<long[]> entries = new java.util.ArrayList<>(keys.length);
         for (long k : keys)
@@ -177,7 +177,7 @@ public final class Pamt {
     }
 
     /** This PAMT, empty before, takes the chunks of {@code state}. */
-    void restore(ModuleState.Pamt state) {
+    synchronized void restore(ModuleState.Pamt state) {
         if (state.chunks().length != state.entries().size())
             throw new IllegalArgumentException("PAMT state has " + state.chunks().length + " chunk keys and "
                     + state.entries().size() + " chunks");
@@ -191,7 +191,7 @@ public final class Pamt {
     }
 
     /** Whether nothing is recorded at all (no owned page, no page waiting for its WBINVD). */
-    public boolean isEmpty() {
+    public synchronized boolean isEmpty() {
         return chunks.size == 0;
     }
 

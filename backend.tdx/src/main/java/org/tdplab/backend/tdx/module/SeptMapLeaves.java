@@ -36,6 +36,8 @@ import org.tdplab.backend.tdx.module.TdxAbi.Version;
  * place. Each is check-then-commit, rows in the spec's order; BLOCK and TRACK are {@link TlbTracking}'s.
  */
 final class SeptMapLeaves {
+    /** {@link TdxModule#chldcnt}, which AUGs holding the tree lock shared add to at once. */
+    private static final java.lang.invoke.VarHandle CHLDCNT = ModuleLock.field("chldcnt", long.class);
     private final TdxModule m;
     private final SeptTree sept;
     private final Pamt pamt;
@@ -128,18 +130,20 @@ final class SeptMapLeaves {
      */
     long pageAug(long rcx, long rdx, long r8, Regs out) {
         int lvl = level(rcx);
-        long pos = walk.locateTdEntry(rdx, 0, Seamcall.TDH_MEM_PAGE_AUG, rcx, 0, 1, out);
+        long pos = walk.locateAndLockTdEntry(rdx, Seamcall.TDH_MEM_PAGE_AUG, rcx, 0, 1, out);
         if (pos < 0)
             return pos;
         int page = posPage(pos), idx = posIndex(pos);
-        if (!SeptState.allowed(SeptState.ALLOW_PAGE_AUG, SeptTree.state(sept.get(page, idx))))
-            return walk.entryError(pos, TDX_EPT_ENTRY_STATE_INCORRECT, out);
-        long st = checks.checkNewPage(r8, OPERAND_R8, lvl, true);
-        if (st != TDX_SUCCESS)
+        long st = !SeptState.allowed(SeptState.ALLOW_PAGE_AUG, SeptTree.state(sept.get(page, idx)))
+                ? walk.entryError(pos, TDX_EPT_ENTRY_STATE_INCORRECT, out)
+                : checks.checkNewPage(r8, OPERAND_R8, lvl, true);
+        if (st != TDX_SUCCESS) {
+            sept.unlock(page, idx);
             return st;
-        sept.set(page, idx, SeptTree.entry(PENDING, r8));
-        m.chldcnt += levelPages(lvl);
+        }
+        CHLDCNT.getAndAdd(m, levelPages(lvl)); // other AUGs run at once (the tree lock is shared)
         pamt.set(r8 >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxAbi.TD_ID, 0));
+        sept.setUnlocked(page, idx, SeptTree.entry(PENDING, r8));
         return TDX_SUCCESS;
     }
 

@@ -10,11 +10,13 @@ import java.util.Map;
  * No object per entry.
  *
  * <p>Entry encoding (the model's own, not the architectural bits): bits 3:0 the {@link SeptState}, bit 4 the
- * host-priority bit (set when a host lock attempt failed, so a guest-side lock backs off), bits 51:12 the HPA.
+ * host-priority bit (set when a host lock attempt failed, so a guest-side lock backs off), bit 5 the entry's lock
+ * (held by a leaf that runs with the tree lock shared), bits 51:12 the HPA.
  * Levels are TDX levels: a page of level {@code l} holds entries of level {@code l} (0 = 4K leaves), and is linked
  * by an entry of level {@code l + 1}.
  *
- * <p>Not thread-safe: the module calls it under its lock; only the CPU's walk reads it without
+ * <p>The tree's shape changes only under the module's exclusive lock; leaves that hold it shared change their own
+ * entries, each under the entry's lock ({@link #tryLock}), and the CPU's walk reads without a lock
  * ({@link #getUnlocked}).
  */
 final class SeptTree {
@@ -22,6 +24,10 @@ final class SeptTree {
     static final long STATE_MASK = 0xF;
     static final long HOST_PRIORITY = 1L << 4;
     static final long HPA_MASK = 0x000F_FFFF_FFFF_F000L;
+    /** The entry's lock bit: set by a leaf that holds the tree lock shared, for as long as it works on the entry. */
+    static final long LOCKED = 1L << 5;
+    private static final java.lang.invoke.VarHandle ENTRY = java.lang.invoke.MethodHandles
+            .arrayElementVarHandle(long[].class);
 
     private long[][] entries = new long[16][];
     private int[][] children = new int[16][];
@@ -100,6 +106,52 @@ final class SeptTree {
 
     void set(int page, int index, long e) {
         entries[page][index] = e;
+    }
+
+    /**
+     * The entry's lock, for a leaf that holds the tree lock shared, taken by a host leaf or by the guest: the entry
+     * as it is now (lock bit clear), or -1 when another leaf holds it, or a host waits for it and the guest asks.
+     * {@link #setUnlocked} (or {@link #unlock}) releases it.
+     */
+    long tryLock(int page, int index, boolean host) {
+        long[] p = entries[page];
+        for (;;) {
+            long e = (long) ENTRY.getVolatile(p, index);
+            if ((e & LOCKED) != 0 || !host && (e & HOST_PRIORITY) != 0) // a guest backs off for a waiting host
+                return -1;
+            long mine = (host ? e & ~HOST_PRIORITY : e) | LOCKED; // a host that gets the lock clears the bit
+            if (ENTRY.compareAndSet(p, index, e, mine))
+                return mine & ~LOCKED;
+        }
+    }
+
+    /** Sets the host-priority bit of an entry another leaf may hold, keeping its other bits. */
+    void setHostPriority(int page, int index) {
+        long[] p = entries[page];
+        for (long e = (long) ENTRY.getVolatile(p, index); (e & HOST_PRIORITY) == 0;
+                e = (long) ENTRY.getVolatile(p, index))
+            if (ENTRY.compareAndSet(p, index, e, e | HOST_PRIORITY))
+                return;
+    }
+
+    /** Stores {@code e} into an entry the caller locked, releasing it; a host-priority bit set meanwhile stays. */
+    void setUnlocked(int page, int index, long e) {
+        long[] p = entries[page];
+        for (;;) {
+            long now = (long) ENTRY.getVolatile(p, index);
+            if (ENTRY.compareAndSet(p, index, now, (e & ~(LOCKED | HOST_PRIORITY)) | (now & HOST_PRIORITY)))
+                return;
+        }
+    }
+
+    /** Releases an entry the caller locked and did not change. */
+    void unlock(int page, int index) {
+        long[] p = entries[page];
+        for (;;) {
+            long now = (long) ENTRY.getVolatile(p, index);
+            if (ENTRY.compareAndSet(p, index, now, now & ~LOCKED))
+                return;
+        }
     }
 
     int child(int page, int index) {

@@ -173,7 +173,16 @@ final class SeptWalk {
      */
     long locateTdEntry(long rdx, long allowedLowBits, Seamcall leaf, long rcx, int minLevel, int maxLevel, Regs out) {
         long st = checks.prologue(rdx, OPERAND_RDX, allowedLowBits, leaf);
-        return st != TDX_SUCCESS ? st : locateEntry(rcx, minLevel, maxLevel, out);
+        return st != TDX_SUCCESS ? st : locateEntry(rcx, minLevel, maxLevel, out, false);
+    }
+
+    /**
+     * {@link #locateTdEntry} for a leaf that holds the tree lock shared: the entry's lock is taken for real
+     * ({@link SeptTree#tryLock}), and the leaf releases it.
+     */
+    long locateAndLockTdEntry(long rdx, Seamcall leaf, long rcx, int minLevel, int maxLevel, Regs out) {
+        long st = checks.prologue(rdx, OPERAND_RDX, 0, leaf);
+        return st != TDX_SUCCESS ? st : locateEntry(rcx, minLevel, maxLevel, out, true);
     }
 
     /**
@@ -182,6 +191,10 @@ final class SeptWalk {
      * the entry's position, or the failing status (error statuses have bit 63 set: negative).
      */
     long locateEntry(long rcx, int minLevel, int maxLevel, Regs out) {
+        return locateEntry(rcx, minLevel, maxLevel, out, false);
+    }
+
+    private long locateEntry(long rcx, int minLevel, int maxLevel, Regs out, boolean shared) {
         if (!validGpaLevel(rcx, minLevel, maxLevel))
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
         if (checks.busy())
@@ -189,13 +202,24 @@ final class SeptWalk {
         long pos = walk(gpa(rcx) >>> 12, level(rcx));
         if (failed(pos))
             return walkFailed(pos, out);
-        long st = lockEntry(pos, out);
+        long st = lockEntry(pos, out, shared);
         return st != TDX_SUCCESS ? st : pos;
     }
 
-    /** Host try-lock of an entry: a failure sets the host-priority bit, a success clears it. */
-    private long lockEntry(long pos, Regs out) {
+    /**
+     * Host try-lock of an entry: a failure sets the host-priority bit, a success clears it. Under the exclusive lock
+     * no other leaf can hold the entry, so only the simulated contender can make it fail; under the shared lock the
+     * entry's lock bit is taken too.
+     */
+    private long lockEntry(long pos, Regs out, boolean shared) {
         int page = posPage(pos), idx = posIndex(pos);
+        if (shared) {
+            if (checks.busy() || sept.tryLock(page, idx, true) < 0) {
+                sept.setHostPriority(page, idx);
+                return entryError(pos, TDX_OPERAND_BUSY, out);
+            }
+            return TDX_SUCCESS;
+        }
         long e = sept.get(page, idx);
         if (checks.busy()) {
             sept.set(page, idx, e | SeptTree.HOST_PRIORITY);

@@ -13,17 +13,19 @@ import java.util.List;
  * <p>Each leaf is a check-then-commit function following hardware spec A.6: the common TD checks of A.2 first, then
  * the leaf's preconditions in the table's order, so the first failing row decides the status; a failed leaf changes
  * nothing except the host-priority bit (I10). Extended error outputs (RCX/RDX) go to a {@link Regs}. Every public
- * method is {@code synchronized}: SEAMCALLs and TDCALLs of one TD are serialized, and lock contention is simulated by
- * {@link Contention}; the CPU's S-EPT walk takes the lock only where it changes a vCPU's state ({@link SeptCpuWalk}).
+ * method takes the module's {@link ModuleLock}: a fault's TDH.MEM.PAGE.AUG and TDG.MEM.PAGE.ACCEPT shared (they
+ * exclude each other per S-EPT entry), everything else exclusively; contention of the locks the model does not take
+ * is simulated by {@link Contention}; the CPU's S-EPT walk takes the lock only where it changes a vCPU's state
+ * ({@link SeptCpuWalk}).
  *
  * <p>This class is the facade and holds the state (the serialized fields, see {@link #saveState}); the leaves live in
  * one class per group — {@link LifecycleLeaves}, {@link SeptMapLeaves}, {@link TlbTracking}, {@link Measurement},
  * {@link PhymemLeaves}, {@link GuestSide} — over the shared {@link TdChecks} and {@link SeptWalk}; read-only views
  * are in {@link Inspection}.
  *
- * <p>Why this file is past ~400 lines: it is the module's whole calling interface — one {@code synchronized}
- * one-line delegation per SEAMCALL/TDCALL leaf and per read-only view, because this object's monitor is what
- * serializes one TD's SEAMCALLs, TDCALLs and hardware walks (see above). The logic is in the groups; splitting the
+ * <p>Why this file is past ~400 lines: it is the module's whole calling interface — one locked one-line delegation
+ * per SEAMCALL/TDCALL leaf and per read-only view, because this object's lock is what orders one TD's SEAMCALLs,
+ * TDCALLs and hardware walks (see above). The logic is in the groups; splitting the
  * entry points over several objects would split that lock or make every caller pick the right part.
  *
  * <p>Addresses are architectural: GPA|level operands (RCX bits 2:0 = TDX level, 11:3 reserved, 51:12 GPA page, 63:52
@@ -54,6 +56,8 @@ public final class TdxModule {
     final Contention contention;
     final long tdmrLimitPfn;
     private final Regs scratch = new Regs();
+    /** The module's lock over this TD: shared for a fault's AUG and ACCEPT, else exclusive ({@link ModuleLock}). */
+    public final ModuleLock lock = new ModuleLock();
 
     // ---- TDR -------------------------------------------------------------------------------------------------
     long tdrPfn = -1;
@@ -148,8 +152,13 @@ public final class TdxModule {
      * The module's whole state — TDR, TDCS, TDVPS, the S-EPT pages and the PAMT — as plain data, for a backend
      * that takes over the TD after a bundle swap.
      */
-    public synchronized ModuleState saveState() {
-        return ModuleSnapshot.write(this);
+    public ModuleState saveState() {
+        lock.lockExclusive();
+        try {
+            return ModuleSnapshot.write(this);
+        } finally {
+            lock.unlockExclusive();
+        }
     }
 
     /**
@@ -170,116 +179,126 @@ public final class TdxModule {
 
     // ==== TD and vCPU lifecycle (LifecycleLeaves) ==================================================================
 
-    public synchronized long tdhMngCreate(long tdrPa, int newHkid) {
-        return lifecycleLeaves.mngCreate(tdrPa, newHkid);
+    public long tdhMngCreate(long tdrPa, int newHkid) {
+        return lock.exclusive(() -> lifecycleLeaves.mngCreate(tdrPa, newHkid));
     }
 
-    public synchronized long tdhMngKeyConfig(long tdr) {
-        return lifecycleLeaves.mngKeyConfig(tdr);
+    public long tdhMngKeyConfig(long tdr) {
+        return lock.exclusive(() -> lifecycleLeaves.mngKeyConfig(tdr));
     }
 
-    public synchronized long tdhMngAddcx(long page, long tdr) {
-        return lifecycleLeaves.mngAddcx(page, tdr);
+    public long tdhMngAddcx(long page, long tdr) {
+        return lock.exclusive(() -> lifecycleLeaves.mngAddcx(page, tdr));
     }
 
-    public synchronized long tdhMngInit(long tdr, int gpaw, long tdAttributes) {
-        return lifecycleLeaves.mngInit(tdr, gpaw, tdAttributes);
+    public long tdhMngInit(long tdr, int gpaw, long tdAttributes) {
+        return lock.exclusive(() -> lifecycleLeaves.mngInit(tdr, gpaw, tdAttributes));
     }
 
-    public synchronized long tdhVpCreate(long tdvpr, long tdr) {
-        return lifecycleLeaves.vpCreate(tdvpr, tdr);
+    public long tdhVpCreate(long tdvpr, long tdr) {
+        return lock.exclusive(() -> lifecycleLeaves.vpCreate(tdvpr, tdr));
     }
 
-    public synchronized long tdhVpAddcx(long page, long tdvpr) {
-        return lifecycleLeaves.vpAddcx(page, tdvpr);
+    public long tdhVpAddcx(long page, long tdvpr) {
+        return lock.exclusive(() -> lifecycleLeaves.vpAddcx(page, tdvpr));
     }
 
-    public synchronized long tdhVpInit(long tdvpr) {
-        return lifecycleLeaves.vpInit(tdvpr);
+    public long tdhVpInit(long tdvpr) {
+        return lock.exclusive(() -> lifecycleLeaves.vpInit(tdvpr));
     }
 
-    public synchronized long tdhVpFlush(long tdvpr) {
-        return lifecycleLeaves.vpFlush(tdvpr);
+    public long tdhVpFlush(long tdvpr) {
+        return lock.exclusive(() -> lifecycleLeaves.vpFlush(tdvpr));
     }
 
-    public synchronized long tdhMngVpflushdone(long tdr) {
-        return lifecycleLeaves.mngVpflushdone(tdr);
+    public long tdhMngVpflushdone(long tdr) {
+        return lock.exclusive(() -> lifecycleLeaves.mngVpflushdone(tdr));
     }
 
-    public synchronized long tdhMngKeyFreeid(long tdr) {
-        return lifecycleLeaves.mngKeyFreeid(tdr);
+    public long tdhMngKeyFreeid(long tdr) {
+        return lock.exclusive(() -> lifecycleLeaves.mngKeyFreeid(tdr));
     }
 
     // ==== S-EPT leaves (SeptMapLeaves, TlbTracking) and measurement (Measurement) ===================================
 
-    public synchronized long tdhMemSeptAdd(long rcx, long rdx, long r8, Regs out) {
-        return mapLeaves.septAdd(rcx, rdx, r8, regs(out));
+    public long tdhMemSeptAdd(long rcx, long rdx, long r8, Regs out) {
+        return lock.exclusive(() -> mapLeaves.septAdd(rcx, rdx, r8, regs(out)));
     }
 
-    public synchronized long tdhMemPageAdd(long rcx, long rdx, long r8, long r9, Regs out) {
-        return mapLeaves.pageAdd(rcx, rdx, r8, r9, regs(out));
+    public long tdhMemPageAdd(long rcx, long rdx, long r8, long r9, Regs out) {
+        return lock.exclusive(() -> mapLeaves.pageAdd(rcx, rdx, r8, r9, regs(out)));
     }
 
-    public synchronized long tdhMemPageAug(long rcx, long rdx, long r8, Regs out) {
-        return mapLeaves.pageAug(rcx, rdx, r8, regs(out));
+    /** Holds the lock shared: AUGs and ACCEPTs of other entries run at once ({@link ModuleLock}). */
+    public long tdhMemPageAug(long rcx, long rdx, long r8, Regs out) {
+        Regs r = out != null ? out : new Regs(); // the scratch outputs are the exclusive leaves'
+        r.clear();
+        lock.lockShared();
+        try {
+            return mapLeaves.pageAug(rcx, rdx, r8, r);
+        } finally {
+            lock.unlockShared();
+        }
     }
 
-    public synchronized long tdhMemPageRemove(long rcx, long rdx, Regs out) {
-        return mapLeaves.pageRemove(rcx, rdx, regs(out));
+    public long tdhMemPageRemove(long rcx, long rdx, Regs out) {
+        return lock.exclusive(() -> mapLeaves.pageRemove(rcx, rdx, regs(out)));
     }
 
-    public synchronized long tdhMemSeptRemove(long rcx, long rdx, Regs out) {
-        return mapLeaves.septRemove(rcx, rdx, regs(out));
+    public long tdhMemSeptRemove(long rcx, long rdx, Regs out) {
+        return lock.exclusive(() -> mapLeaves.septRemove(rcx, rdx, regs(out)));
     }
 
-    public synchronized long tdhMemRangeBlock(long rcx, long rdx, Regs out) {
-        return tracking.rangeBlock(rcx, rdx, regs(out));
+    public long tdhMemRangeBlock(long rcx, long rdx, Regs out) {
+        return lock.exclusive(() -> tracking.rangeBlock(rcx, rdx, regs(out)));
     }
 
-    public synchronized long tdhMemRangeUnblock(long rcx, long rdx, Regs out) {
-        return tracking.rangeUnblock(rcx, rdx, regs(out));
+    public long tdhMemRangeUnblock(long rcx, long rdx, Regs out) {
+        return lock.exclusive(() -> tracking.rangeUnblock(rcx, rdx, regs(out)));
     }
 
-    public synchronized long tdhMemTrack(long rcx) {
-        return tracking.track(rcx);
+    public long tdhMemTrack(long rcx) {
+        return lock.exclusive(() -> tracking.track(rcx));
     }
 
-    public synchronized long tdhMemPagePromote(long rcx, long rdx, Regs out) {
-        return mapLeaves.promote(rcx, rdx, regs(out));
+    public long tdhMemPagePromote(long rcx, long rdx, Regs out) {
+        return lock.exclusive(() -> mapLeaves.promote(rcx, rdx, regs(out)));
     }
 
-    public synchronized long tdhMemPageDemote(long rcx, long rdx, long r8, Regs out) {
-        return mapLeaves.demote(rcx, rdx, r8, regs(out));
+    public long tdhMemPageDemote(long rcx, long rdx, long r8, Regs out) {
+        return lock.exclusive(() -> mapLeaves.demote(rcx, rdx, r8, regs(out)));
     }
 
-    public synchronized long tdhMrExtend(long rcx, long rdx, Regs out) {
-        regs(out);
-        return measurement.extend(rcx, rdx);
+    public long tdhMrExtend(long rcx, long rdx, Regs out) {
+        return lock.exclusive(() -> {
+            regs(out);
+            return measurement.extend(rcx, rdx);
+        });
     }
 
-    public synchronized long tdhMrFinalize(long rcx) {
-        return measurement.finalizeTd(rcx);
+    public long tdhMrFinalize(long rcx) {
+        return lock.exclusive(() -> measurement.finalizeTd(rcx));
     }
 
     // ==== physical-page leaves, no TD operand (PhymemLeaves) =======================================================
 
-    public synchronized long tdhPhymemCacheWb() {
-        return phymemLeaves.cacheWb();
+    public long tdhPhymemCacheWb() {
+        return lock.exclusive(() -> phymemLeaves.cacheWb());
     }
 
-    public synchronized long tdhPhymemPageWbinvd(long rcx) {
-        return phymemLeaves.pageWbinvd(rcx);
+    public long tdhPhymemPageWbinvd(long rcx) {
+        return lock.exclusive(() -> phymemLeaves.pageWbinvd(rcx));
     }
 
-    public synchronized long tdhPhymemPageReclaim(long rcx, Regs out) {
-        return phymemLeaves.pageReclaim(rcx, regs(out));
+    public long tdhPhymemPageReclaim(long rcx, Regs out) {
+        return lock.exclusive(() -> phymemLeaves.pageReclaim(rcx, regs(out)));
     }
 
     // ==== vCPUs and the guest side (GuestSide) =====================================================================
 
     /** A TD exit of vCPU {@code v} (any reason): it no longer counts in its epoch. */
-    public synchronized void tdExit(int v) {
-        guest.exit(v);
+    public void tdExit(int v) {
+        lock.exclusiveRun(() -> guest.exit(v));
     }
 
     /**
@@ -289,13 +308,23 @@ public final class TdxModule {
      * SEPT_VE_DISABLE clear: #VE injected, no exit), {@link #G_PENDING_EXIT} (a PENDING page with SEPT_VE_DISABLE
      * set: a TD exit of type PENDING_EPT_VIOLATION), or {@link #G_NOT_ENTERED}. Allocation-free.
      */
-    public synchronized long guestTranslate(int v, long gfn, boolean write, boolean mayEnter) {
-        return guest.translate(v, gfn, write, mayEnter);
+    public long guestTranslate(int v, long gfn, boolean write, boolean mayEnter) {
+        return lock.exclusive(() -> guest.translate(v, gfn, write, mayEnter));
     }
 
     /** TDG.MEM.PAGE.ACCEPT (TDCALL 6) on vCPU {@code v}: RCX = GPA|level (0 or 1); see GuestSide. */
-    public synchronized long tdgMemPageAccept(int v, long rcx, boolean mayEnter) {
-        return guest.accept(v, rcx, mayEnter);
+    public long tdgMemPageAccept(int v, long rcx, boolean mayEnter) {
+        return tdgMemPageAccept(v, rcx, mayEnter ? () -> true : () -> false);
+    }
+
+    /** {@link #tdgMemPageAccept(int, long, boolean)}, whether the vCPU may enter read holding the lock (KVM's entry). */
+    public long tdgMemPageAccept(int v, long rcx, java.util.function.BooleanSupplier mayEnter) {
+        lock.lockShared();
+        try {
+            return guest.accept(v, rcx, mayEnter.getAsBoolean());
+        } finally {
+            lock.unlockShared();
+        }
     }
 
     /**
@@ -318,77 +347,52 @@ public final class TdxModule {
     }
 
     /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1. */
-    public synchronized void snapshotEntries(long[] snapshot) {
-        guest.snapshotEntries(snapshot);
+    public void snapshotEntries(long[] snapshot) {
+        lock.exclusiveRun(() -> guest.snapshotEntries(snapshot));
     }
 
     /**
      * After a kick ({@code KVM_REQ_OUTSIDE_GUEST_MODE} returned): every vCPU that was inside at the snapshot and has
      * not entered again since left the TD.
      */
-    public synchronized void exitedSince(long[] snapshot) {
-        guest.exitedSince(snapshot);
+    public void exitedSince(long[] snapshot) {
+        lock.exclusiveRun(() -> guest.exitedSince(snapshot));
     }
 
     /** Every vCPU leaves the TD (teardown). */
-    public synchronized void exitAll() {
-        guest.exitAll();
+    public void exitAll() {
+        lock.exclusiveRun(() -> guest.exitAll());
     }
 
     /**
      * The module marks a TD fatal on an unrecoverable condition in it (e.g. a machine check while it ran); every
      * TD-scoped leaf then answers {@code TDX_TD_FATAL}. Nothing in KVM's flows causes it.
      */
-    public synchronized void markFatal() {
-        fatal = true;
+    public void markFatal() {
+        lock.exclusiveRun(() -> fatal = true);
     }
 
     // ==== inspection ============================================================================================
 
-    public synchronized int opState() {
-        return opState;
-    }
-
-    public synchronized int lifecycle() {
-        return lifecycle;
-    }
-
-    public synchronized int hkid() {
-        return hkid;
-    }
-
-    public synchronized long tdEpoch() {
-        return tdEpoch;
-    }
-
-    public synchronized long chldcnt() {
-        return chldcnt;
-    }
-
-    public synchronized long mrtd() {
-        return mrtd;
-    }
-
-    public synchronized boolean inGuest(int v) {
-        return inGuest[v];
-    }
-
-    public synchronized long vcpuEpoch(int v) {
-        return vcpuEpoch[v];
-    }
-
-    public synchronized int refcount(int parity) {
-        return refcount[parity];
-    }
+    // the TD's fields as a leaf leaves them: read holding the lock exclusively, one line each
+    public int opState() { return (int) lock.exclusive(() -> opState); }
+    public int lifecycle() { return (int) lock.exclusive(() -> lifecycle); }
+    public int hkid() { return (int) lock.exclusive(() -> hkid); }
+    public long tdEpoch() { return lock.exclusive(() -> tdEpoch); }
+    public long chldcnt() { return lock.exclusive(() -> chldcnt); }
+    public long mrtd() { return lock.exclusive(() -> mrtd); }
+    public boolean inGuest(int v) { return lock.exclusive(() -> inGuest[v] ? 1 : 0) != 0; }
+    public long vcpuEpoch(int v) { return lock.exclusive(() -> vcpuEpoch[v]); }
+    public int refcount(int parity) { return (int) lock.exclusive(() -> refcount[parity]); }
 
     /** How many times vCPUs entered the TD. */
-    public synchronized long vpEnters() {
-        return vpEnters;
+    public long vpEnters() {
+        return lock.exclusive(() -> vpEnters);
     }
 
     /** How many entries found a stale vCPU epoch and flushed the TD's EPT TLB contexts. */
-    public synchronized long eptFlushes() {
-        return eptFlushes;
+    public long eptFlushes() {
+        return lock.exclusive(() -> eptFlushes);
     }
 
     public int eptLevels() {
@@ -400,28 +404,28 @@ public final class TdxModule {
     }
 
     /** The PAMT entry of a frame (for checks and tests). */
-    public synchronized long pamtEntry(long pfn) {
-        return pamt.get(pfn);
+    public long pamtEntry(long pfn) {
+        return lock.exclusive(() -> pamt.get(pfn));
     }
 
     /** The KeyID a freed frame's cache lines may still be dirty with, or -1 (see {@link Pamt}). */
-    public synchronized int dirtyKeyId(long pfn) {
-        return pamt.dirtyKeyId(pfn);
+    public int dirtyKeyId(long pfn) {
+        return (int) lock.exclusive(() -> pamt.dirtyKeyId(pfn));
     }
 
     /** Whether the module holds nothing any more: no owned page, no page waiting for its WBINVD. */
-    public synchronized boolean pamtEmpty() {
-        return pamt.isEmpty();
+    public boolean pamtEmpty() {
+        return lock.exclusive(() -> pamt.isEmpty() ? 1 : 0) != 0;
     }
 
     /** SEPT.RD's view without the SEAMCALL: the entry of {@code level} for {@code gfn} as {@code state|hpa}, or -1. */
-    public synchronized long lookup(long gfn, int level) {
-        return inspection.lookup(gfn, level);
+    public long lookup(long gfn, int level) {
+        return lock.exclusive(() -> inspection.lookup(gfn, level));
     }
 
     /** Whether the S-EPT page in that frame still has a present entry (leaf-before-table checks). */
-    public synchronized boolean septPageInUse(long framePfn) {
-        return inspection.septPageInUse(framePfn);
+    public boolean septPageInUse(long framePfn) {
+        return lock.exclusive(() -> inspection.septPageInUse(framePfn) ? 1 : 0) != 0;
     }
 
     /** A visitor of present S-EPT entries: GFN, TDX level, state, HPA. */
@@ -431,8 +435,8 @@ public final class TdxModule {
     }
 
     /** Visits every present entry of the live tree, top-down. */
-    public synchronized void forEachPresent(EntryVisitor visitor) {
-        inspection.forEachPresent(visitor);
+    public void forEachPresent(EntryVisitor visitor) {
+        lock.exclusiveRun(() -> inspection.forEachPresent(visitor));
     }
 
     /**
@@ -440,7 +444,7 @@ public final class TdxModule {
      * I3 every leaf's page REG owned at the leaf's size and no aliasing, I2 every S-EPT page EPT-owned, I4
      * {@code chldcnt}, no blocked entry outside a removal in progress, I6 epochs.
      */
-    public synchronized void check(List<String> out) {
-        inspection.check(out);
+    public void check(List<String> out) {
+        lock.exclusiveRun(() -> inspection.check(out));
     }
 }

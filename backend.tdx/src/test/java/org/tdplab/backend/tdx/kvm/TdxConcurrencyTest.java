@@ -79,11 +79,14 @@ class TdxConcurrencyTest {
         TdxVm t = tds.tdx(vm);
         t.module().tdExit(0);
         Thread vcpu = new Thread(() -> t.translatePrivate(0, 0, Access.READ));
-        synchronized (t.module()) {
+        t.module().lock.lockExclusive();
+        try {
             vcpu.start();
-            while (vcpu.getState() != Thread.State.BLOCKED)
+            while (!t.module().lock.hasWaiters())
                 Thread.onSpinWait();
             t.waitForSeptZap = true;
+        } finally {
+            t.module().lock.unlockExclusive();
         }
         vcpu.join();
         assertFalse(t.module().inGuest(0), "the vCPU entered the TD while KVM kept vCPUs out");
@@ -102,17 +105,20 @@ class TdxConcurrencyTest {
         TdxVm t = tds.tdx(runningTd(tds, "walk"));
         assertTrue(t.module().inGuest(0));
         Thread vcpu = new Thread(() -> t.translatePrivate(0, 0, Access.READ));
-        synchronized (t.module()) {
+        t.module().lock.lockExclusive();
+        try {
             long w = CompletableFuture.supplyAsync(() -> t.translatePrivate(0, 0, Access.WRITE)).get(10,
                     TimeUnit.SECONDS);
             assertTrue(Walk.isTranslated(w), "the walk waited for the module");
             t.waitForSeptZap = true;
             vcpu.start();
-            while (vcpu.getState() != Thread.State.BLOCKED) { // with vCPUs kept out, it waits for the lock
+            while (!t.module().lock.hasWaiters()) { // with vCPUs kept out, it waits for the lock
                 assertTrue(vcpu.isAlive(), "walked without the lock");
                 Thread.onSpinWait();
             }
             t.waitForSeptZap = false;
+        } finally {
+            t.module().lock.unlockExclusive();
         }
         vcpu.join();
     }

@@ -16,10 +16,13 @@ final class Fixture {
     /** Frames below this are inside the TDMRs. */
     static final long TDMR_LIMIT = 1L << 24;
 
-    final Map<Long, Long> memory = new HashMap<>();
+    final Map<Long, Long> memory = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Called on every read of a frame's contents by the module, before it (tests pause a leaf there). */
+    volatile java.util.function.LongConsumer onRead = pfn -> { };
     final TdxModule.Frames frames = new TdxModule.Frames() {
         @Override
         public long read(long pfn) {
+            onRead.accept(pfn);
             return memory.getOrDefault(pfn, 0L);
         }
 

@@ -29,13 +29,14 @@ class SeptCpuWalkTest {
         long locked = f.m.guestTranslate(0, 0, true, true);
         CountDownLatch held = new CountDownLatch(1), done = new CountDownLatch(1);
         CompletableFuture<Void> holder = CompletableFuture.runAsync(() -> {
-            synchronized (f.m) { // a SEAMCALL in progress on another CPU
+            f.m.lock.lockExclusive(); // a SEAMCALL in progress on another CPU
+            try {
                 held.countDown();
-                try {
-                    done.await(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
+                done.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                f.m.lock.unlockExclusive();
             }
         });
         held.await();
