@@ -67,7 +67,7 @@ final class TdxAccept {
      * it: TDG.MEM.PAGE.ACCEPT at the largest size that fits, the next smaller size after
      * {@code TDX_PAGE_SIZE_MISMATCH} (KVM maps private memory at 4K, so a 2M accept ends as 512 4K ones). A missing
      * page makes the TD exit; KVM maps it (PAGE.AUG) and the guest re-executes that same TDCALL: the vCPU's place in
-     * the unit is kept ({@link TdxVm#cursorGfn}, until a private page is removed) as the guest's registers would keep
+     * the unit is kept ({@link TdxVm#cursors}, until a private page is removed) as the guest's registers would keep
      * it, and the exit is taken at that page (the operand of its last {@link VmContext#nestedWalk}). Accepted pages
      * read zero. Allocation-free.
      */
@@ -75,9 +75,10 @@ final class TdxAccept {
         long end = gfn + (1L << (9 * (level - 1)));
         long g;
         int l;
-        if (td.cursorUnit[vcpu] == gfn && td.cursorUnitLevel[vcpu] == level && td.cursorRemovals[vcpu] == td.removals.sum()) {
-            g = td.cursorGfn[vcpu];
-            l = td.cursorLevel[vcpu];
+        AcceptCursors c = td.cursors;
+        if (c.unit(vcpu) == gfn && c.unitLevel(vcpu) == level && c.removals(vcpu) == td.removals.sum()) {
+            g = c.gfn(vcpu);
+            l = c.level(vcpu);
         } else {
             g = gfn;
             l = level;
@@ -103,11 +104,7 @@ final class TdxAccept {
             if (st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION || st == TdxStatus.MODEL_NOT_ENTERED
                     || cls == TdxStatus.TDX_OPERAND_BUSY || cls == TdxStatus.TDX_OPERAND_BUSY_HOST_PRIORITY) {
                 // the TDCALL is re-executed after the exit (busy: the model lets the host run before the retry)
-                td.cursorUnit[vcpu] = gfn;
-                td.cursorUnitLevel[vcpu] = level;
-                td.cursorGfn[vcpu] = g;
-                td.cursorLevel[vcpu] = l;
-                td.cursorRemovals[vcpu] = td.removals.sum();
+                c.set(vcpu, gfn, level, g, l, td.removals.sum());
                 if (g != gfn) { // the operand the instruction faulted on; out of guest mode, no kick waits for it
                     td.module.lock.lockExclusive(); // its walk takes the lock
                     try {
@@ -118,20 +115,11 @@ final class TdxAccept {
                 }
                 return Walk.violation(st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION ? acceptExitBits(vcpu) : 0);
             }
-            forgetCursor(vcpu);
+            c.forget(vcpu);
             return Walk.fatal(); // a Linux guest panics when it cannot accept its memory
         }
-        forgetCursor(vcpu);
+        c.forget(vcpu);
         return Walk.translated(td.module.acceptedHpa(vcpu) >>> 12, level);
-    }
-
-    /**
-     * No accept in progress on {@code vcpu}. A store only when there was one: the vCPUs' entries share a cache line,
-     * and a store on every accept made each vCPU thread miss on the line the other had just written.
-     */
-    private void forgetCursor(int vcpu) {
-        if (td.cursorUnit[vcpu] != -1)
-            td.cursorUnit[vcpu] = -1;
     }
 
     /**

@@ -40,7 +40,7 @@ final class TdxSeptHooks {
         if (!change.after().present())
             return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x: neither the old nor the new SPTE is present",
                     gfn);
-        td.installsInFlight.incrementAndGet();
+        td.installsInFlight.increment();
         try {
             if (td.removalsInFlight.get() > 0)
                 td.record("inv 12: a mirror install at gfn 0x%x ran while a removal was in progress", gfn);
@@ -48,7 +48,7 @@ final class TdxSeptHooks {
                 return linkTable(gfn, level);
             return setLeaf(gfn, level, change.after().pfn());
         } finally {
-            td.installsInFlight.decrementAndGet();
+            td.installsInFlight.decrement();
         }
     }
 
@@ -153,7 +153,7 @@ final class TdxSeptHooks {
         int level = change.level();
         td.removalsInFlight.incrementAndGet();
         try {
-            if (td.installsInFlight.get() > 0 || td.removalsInFlight.get() > 1)
+            if (td.installsInFlight.sum() > 0 || td.removalsInFlight.get() > 1)
                 td.record("inv 12: the removal of gfn 0x%x ran concurrently with another mirror change", gfn);
             if (!change.isLeafRemoval())
                 return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x level %d: not a present leaf becoming "
@@ -219,7 +219,7 @@ final class TdxSeptHooks {
                     + "0x%x level %d", gfn, level);
         td.removalsInFlight.incrementAndGet();
         try {
-            if (td.installsInFlight.get() > 0 || td.removalsInFlight.get() > 1)
+            if (td.installsInFlight.sum() > 0 || td.removalsInFlight.get() > 1)
                 td.record("inv 12: the split of gfn 0x%x ran concurrently with another mirror change", gfn);
             long rcx = (gfn << 12) | (level - 1);
             TdxModule.Regs regs = TdxVm.REGS.get();
@@ -252,7 +252,7 @@ final class TdxSeptHooks {
      * leaked); TDH.PHYMEM.PAGE.RECLAIM, then the page is cleared and freed. A failed reclaim leaks it.
      */
     HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
-        if (td.installsInFlight.get() > 0)
+        if (td.installsInFlight.sum() > 0)
             td.record("inv 12: mirror table 0x%x level %d freed while an install was in progress", gfn, level);
         if (td.hkidAssigned) {
             td.record("inv 11: mirror table at gfn 0x%x level %d freed while the HKID is assigned", gfn, level);

@@ -59,8 +59,8 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
         List<Vcpu> vcpus = new ArrayList<>();
         for (int v = 0; v < vm.vcpuPages.length; v++)
             vcpus.add(new Vcpu(vm.vcpuPages[v] == null ? new long[0] : vm.vcpuPages[v].clone(), vm.kickSnapshot[v],
-                    vm.cursorUnit[v], vm.cursorUnitLevel[v], vm.cursorGfn[v], vm.cursorLevel[v],
-                    vm.cursorRemovals[v]));
+                    vm.cursors.unit(v), vm.cursors.unitLevel(v), vm.cursors.gfn(v), vm.cursors.level(v),
+                    vm.cursors.removals(v)));
         List<Map.Entry<Long, Long>> entries = new ArrayList<>(vm.septPages.entrySet());
         long[] keys = new long[entries.size()], pages = new long[entries.size()];
         for (int i = 0; i < keys.length; i++) {
@@ -100,11 +100,7 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
             Vcpu c = vcpus.get(v);
             vm.vcpuPages[v] = c.pages().length == 0 ? null : c.pages().clone();
             vm.kickSnapshot[v] = c.kickSnapshot();
-            vm.cursorUnit[v] = c.cursorUnit();
-            vm.cursorUnitLevel[v] = c.cursorUnitLevel();
-            vm.cursorGfn[v] = c.cursorGfn();
-            vm.cursorLevel[v] = c.cursorLevel();
-            vm.cursorRemovals[v] = c.cursorRemovals();
+            vm.cursors.set(v, c.cursorUnit(), c.cursorUnitLevel(), c.cursorGfn(), c.cursorLevel(), c.cursorRemovals());
         }
         for (int i = 0; i < sept.keys().length; i++)
             vm.septPages.put(sept.keys()[i], sept.pages()[i]);

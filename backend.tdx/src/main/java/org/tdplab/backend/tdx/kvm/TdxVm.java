@@ -3,7 +3,6 @@ package org.tdplab.backend.tdx.kvm;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -91,18 +90,16 @@ public final class TdxVm implements VmBackend {
     volatile boolean waitForSeptZap;
     final Object kickLock = new Object();
     final long[] kickSnapshot;
-    /**
-     * Per vCPU, where the guest is inside an accept that made the TD exit: the unit the core asked for (GFN and
-     * level) and the page and size of the TDCALL to re-execute. -1: no accept in progress.
-     */
-    final long[] cursorUnit, cursorGfn, cursorRemovals;
-    final int[] cursorUnitLevel, cursorLevel;
+    /** Per vCPU, where the guest is inside an accept that made the TD exit. */
+    final AcceptCursors cursors;
     /** Private pages removed so far: a removal since an accept stopped may have undone its progress. */
     final LongAdder removals = new LongAdder();
 
     final LongAdder busySeen = new LongAdder();
     /** Mirror hooks in progress, to see the lock discipline (invariant 12) from this side. */
-    final AtomicInteger installsInFlight = new AtomicInteger(), removalsInFlight = new AtomicInteger();
+    /** Installs in flight: counted by every fault, so per thread ({@code LongAdder}); removals are rare. */
+    final java.util.concurrent.atomic.LongAdder installsInFlight = new java.util.concurrent.atomic.LongAdder();
+    final AtomicInteger removalsInFlight = new AtomicInteger();
     /** Violations seen as they happened (invariants 10–13 and the hardware spec's I9), for {@link #check}. */
     final List<String> recorded = Collections.synchronizedList(new ArrayList<>());
 
@@ -138,12 +135,7 @@ public final class TdxVm implements VmBackend {
                 : TdxModule.loadState(moduleState, frames, contention);
         this.vcpuPages = new long[ctx.vcpus()][];
         this.kickSnapshot = new long[ctx.vcpus()];
-        this.cursorUnit = new long[ctx.vcpus()];
-        this.cursorGfn = new long[ctx.vcpus()];
-        this.cursorRemovals = new long[ctx.vcpus()];
-        this.cursorUnitLevel = new int[ctx.vcpus()];
-        this.cursorLevel = new int[ctx.vcpus()];
-        Arrays.fill(cursorUnit, -1);
+        this.cursors = new AcceptCursors(ctx.vcpus());
     }
 
     // ==== hot swap ===============================================================================================
@@ -333,7 +325,7 @@ public final class TdxVm implements VmBackend {
     @Override
     public List<String> check(MmuView view) {
         List<String> out = new ArrayList<>();
-        if (installsInFlight.get() > 0 || removalsInFlight.get() > 0)
+        if (installsInFlight.sum() > 0 || removalsInFlight.get() > 0)
             out.add("inv 12: a mirror hook is in progress while the checker holds the MMU write lock");
         MirrorInvariants.check(view, module, options.hugePages() ? PG_LEVEL_2M : PG_LEVEL_4K, out);
         synchronized (recorded) {

@@ -44,25 +44,25 @@ final class GuestSide {
 
     /** TDH.VP.ENTER's epoch part (A.5): counted in the current epoch; a stale vCPU epoch flushes the TD's EPT TLB. */
     private boolean enter(int v, boolean mayEnter) {
-        if (m.inGuest[v])
+        if (m.lines.inGuest(v))
             return true;
         if (!mayEnter || m.opState != TdxAbi.OP_RUNNABLE || m.lifecycle != TdxAbi.LC_KEYS_CONFIGURED
                 || !m.vcpuInitialized[v])
             return false;
         REFCOUNT.getAndAdd(m.refcount, (int) (m.tdEpoch & 1), 1);
-        if (m.vcpuEpoch[v] != m.tdEpoch) {
+        if (m.lines.epoch(v) != m.tdEpoch) {
             EPT_FLUSHES.getAndAdd(m, 1L);
-            m.vcpuEpoch[v] = m.tdEpoch;
+            m.lines.setEpoch(v, m.tdEpoch);
         }
-        m.inGuest[v] = true;
-        m.enterSeq[v]++;
+        m.lines.setInGuest(v, true);
+        m.lines.entered(v);
         VP_ENTERS.getAndAdd(m, 1L);
         return true;
     }
 
     /** A TD exit to the host as an EPT violation, with its extended exit qualification. */
     private void exitWith(int v, long eeq) {
-        m.extExitQual[v] = eeq;
+        m.lines.setExtExitQual(v, eeq);
         exit(v);
     }
 
@@ -76,10 +76,10 @@ final class GuestSide {
 
     /** A TD exit of vCPU {@code v} (any reason): it no longer counts in its epoch. */
     void exit(int v) {
-        if (!m.inGuest[v])
+        if (!m.lines.inGuest(v))
             return;
-        REFCOUNT.getAndAdd(m.refcount, (int) (m.vcpuEpoch[v] & 1), -1);
-        m.inGuest[v] = false;
+        REFCOUNT.getAndAdd(m.refcount, (int) (m.lines.epoch(v) & 1), -1);
+        m.lines.setInGuest(v, false);
     }
 
     /** See {@link TdxModule#guestTranslate}. Allocation-free. */
@@ -147,7 +147,7 @@ final class GuestSide {
         for (long i = 0; i < levelPages(lvl); i++)
             if (m.frames.read(pfn + i) != 0) // a page that reads zero already needs no store
                 m.frames.write(pfn + i, 0);
-        m.acceptedHpa[v] = SeptTree.hpa(e);
+        m.lines.setAcceptedHpa(v, SeptTree.hpa(e));
         sept.setUnlocked(posPage(pos), posIndex(pos), SeptTree.withState(e, MAPPED));
         return TDX_SUCCESS;
     }
@@ -155,13 +155,13 @@ final class GuestSide {
     /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1. */
     void snapshotEntries(long[] snapshot) {
         for (int v = 0; v < m.numVcpus; v++)
-            snapshot[v] = m.inGuest[v] ? m.enterSeq[v] : -1;
+            snapshot[v] = m.lines.inGuest(v) ? m.lines.enterSeq(v) : -1;
     }
 
     /** See {@link TdxModule#exitedSince}. */
     void exitedSince(long[] snapshot) {
         for (int v = 0; v < m.numVcpus; v++)
-            if (m.inGuest[v] && snapshot[v] == m.enterSeq[v])
+            if (m.lines.inGuest(v) && snapshot[v] == m.lines.enterSeq(v))
                 exit(v);
     }
 

@@ -81,11 +81,11 @@ final class Inspection {
         m.maxEpochChecked = Math.max(m.maxEpochChecked, m.tdEpoch);
         int[] inEpoch = new int[2];
         for (int v = 0; v < m.numVcpus; v++) {
-            if (!m.inGuest[v])
+            if (!m.lines.inGuest(v))
                 continue;
-            inEpoch[(int) (m.vcpuEpoch[v] & 1)]++;
-            if (m.vcpuEpoch[v] != m.tdEpoch && m.vcpuEpoch[v] != m.tdEpoch - 1)
-                out.add(String.format("tdx I6: vCPU %d runs in epoch %d, the TD epoch is %d", v, m.vcpuEpoch[v],
+            inEpoch[(int) (m.lines.epoch(v) & 1)]++;
+            if (m.lines.epoch(v) != m.tdEpoch && m.lines.epoch(v) != m.tdEpoch - 1)
+                out.add(String.format("tdx I6: vCPU %d runs in epoch %d, the TD epoch is %d", v, m.lines.epoch(v),
                         m.tdEpoch));
         }
         for (int p = 0; p < 2; p++)

@@ -184,7 +184,7 @@ final class LifecycleLeaves {
         int v = vcpuOf(tdvpr);
         if (v < 0)
             return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX);
-        if (m.inGuest[v])
+        if (m.lines.inGuest(v))
             return withOperand(TDX_OPERAND_BUSY, OPERAND_RCX); // running on another LP [U]
         m.vcpuFlushed[v] = true;
         return TDX_SUCCESS;

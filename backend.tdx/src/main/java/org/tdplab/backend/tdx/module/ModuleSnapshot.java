@@ -13,8 +13,8 @@ final class ModuleSnapshot {
                 m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, m.refcount.clone(), m.mrtd,
                 m.rootPage, m.maxEpochChecked, m.vpEnters, m.eptFlushes);
         ModuleState.Vcpus vcpus = new ModuleState.Vcpus(m.numVcpus, m.tdvprPfn.clone(), m.tdcxAdded.clone(),
-                m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.inGuest.clone(), m.vcpuEpoch.clone(),
-                m.enterSeq.clone(), m.acceptedHpa.clone(), m.extExitQual.clone());
+                m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.lines.inGuestArray(), m.lines.array("epoch"),
+                m.lines.array("enterSeq"), m.lines.array("acceptedHpa"), m.lines.array("extExitQual"));
         return new ModuleState(m.version.label(), m.tdmrLimitPfn, td, vcpus, m.sept.export(), m.pamt.export());
     }
 
@@ -53,14 +53,21 @@ final class ModuleSnapshot {
         copy("vcpus.tdcxAdded", v.tdcxAdded(), m.tdcxAdded);
         copy("vcpus.initialized", v.initialized(), m.vcpuInitialized);
         copy("vcpus.flushed", v.flushed(), m.vcpuFlushed);
-        copy("vcpus.inGuest", v.inGuest(), m.inGuest);
-        copy("vcpus.epoch", v.epoch(), m.vcpuEpoch);
-        copy("vcpus.enterSeq", v.enterSeq(), m.enterSeq);
-        copy("vcpus.acceptedHpa", v.acceptedHpa(), m.acceptedHpa);
-        copy("vcpus.extExitQual", v.extExitQual(), m.extExitQual);
+        fits("vcpus.inGuest", v.inGuest().length, m.lines.restoreInGuest(v.inGuest()), maxVcpus);
+        fits("vcpus.epoch", v.epoch().length, m.lines.restore("epoch", v.epoch()), maxVcpus);
+        fits("vcpus.enterSeq", v.enterSeq().length, m.lines.restore("enterSeq", v.enterSeq()), maxVcpus);
+        fits("vcpus.acceptedHpa", v.acceptedHpa().length, m.lines.restore("acceptedHpa", v.acceptedHpa()), maxVcpus);
+        fits("vcpus.extExitQual", v.extExitQual().length, m.lines.restore("extExitQual", v.extExitQual()), maxVcpus);
         m.sept.restore(s.sept());
         m.pamt.restore(s.pamt());
         return m;
+    }
+
+    /** A saved per-vCPU field of {@code n} elements was restored, or its length did not fit. */
+    private static void fits(String field, int n, boolean restored, int want) {
+        if (!restored)
+            throw new IllegalArgumentException("TDX module state " + field + " has " + n + " elements where this "
+                    + "module has " + want);
     }
 
     /** Copies a saved array into the module's own, of the length this module gives it. */

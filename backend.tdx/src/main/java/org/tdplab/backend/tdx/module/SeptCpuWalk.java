@@ -33,7 +33,7 @@ public final class SeptCpuWalk {
      * {@link #LOCKED}. Allocation-free; takes no lock.
      */
     public static long translateUnlocked(TdxModule m, int v, long gfn, boolean write) {
-        if (!m.inGuest[v])
+        if (!m.lines.inGuest(v))
             return LOCKED;
         long r = walk(m, gfn, write);
         return r >= 0 ? r : LOCKED;

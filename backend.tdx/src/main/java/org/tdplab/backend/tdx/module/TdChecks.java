@@ -25,7 +25,7 @@ final class TdChecks {
     boolean busy() {
         boolean anyIn = false;
         for (int v = 0; v < m.numVcpus && !anyIn; v++)
-            anyIn = m.inGuest[v];
+            anyIn = m.lines.inGuest(v);
         return m.contention.busy(anyIn);
     }
 

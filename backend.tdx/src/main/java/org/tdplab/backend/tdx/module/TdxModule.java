@@ -85,10 +85,9 @@ public final class TdxModule {
     int numVcpus;
     final long[] tdvprPfn;
     final int[] tdcxAdded;
-    final boolean[] vcpuInitialized, vcpuFlushed, inGuest;
-    final long[] vcpuEpoch, enterSeq, acceptedHpa;
-    /** Per vCPU, the extended exit qualification of its last TD exit (see {@link #extExitQualification}). */
-    long[] extExitQual;
+    final boolean[] vcpuInitialized, vcpuFlushed;
+    /** What entries, exits and accepts write per vCPU: inside the TD, epoch, entry count, accepted HPA, exit info. */
+    final VcpuLines lines;
     long vpEnters, eptFlushes;
 
     final SeptTree sept = new SeptTree();
@@ -111,11 +110,7 @@ public final class TdxModule {
         this.tdcxAdded = new int[maxVcpus];
         this.vcpuInitialized = new boolean[maxVcpus];
         this.vcpuFlushed = new boolean[maxVcpus];
-        this.inGuest = new boolean[maxVcpus];
-        this.vcpuEpoch = new long[maxVcpus];
-        this.enterSeq = new long[maxVcpus];
-        this.acceptedHpa = new long[maxVcpus];
-        this.extExitQual = new long[maxVcpus];
+        this.lines = new VcpuLines(maxVcpus);
         java.util.Arrays.fill(tdvprPfn, -1);
         wire();
     }
@@ -335,7 +330,7 @@ public final class TdxModule {
      * backend swap hands the vCPU over through the core's gate, which orders the restored value before the read).
      */
     public long extExitQualification(int v) {
-        return extExitQual[v];
+        return lines.extExitQual(v);
     }
 
     /**
@@ -343,7 +338,7 @@ public final class TdxModule {
      * vCPU's own thread after its TDCALL, like {@link #extExitQualification}.
      */
     public long acceptedHpa(int v) {
-        return acceptedHpa[v];
+        return lines.acceptedHpa(v);
     }
 
     /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1. */
@@ -381,8 +376,8 @@ public final class TdxModule {
     public long tdEpoch() { return lock.exclusive(() -> tdEpoch); }
     public long chldcnt() { return lock.exclusive(() -> chldcnt); }
     public long mrtd() { return lock.exclusive(() -> mrtd); }
-    public boolean inGuest(int v) { return lock.exclusive(() -> inGuest[v] ? 1 : 0) != 0; }
-    public long vcpuEpoch(int v) { return lock.exclusive(() -> vcpuEpoch[v]); }
+    public boolean inGuest(int v) { return lock.exclusive(() -> lines.inGuest(v) ? 1 : 0) != 0; }
+    public long vcpuEpoch(int v) { return lock.exclusive(() -> lines.epoch(v)); }
     public int refcount(int parity) { return (int) lock.exclusive(() -> refcount[parity]); }
 
     /** How many times vCPUs entered the TD. */

@@ -1,0 +1,106 @@
+package org.tdplab.backend.tdx.module;
+
+/**
+ * The TDVPS fields of each vCPU that its entries, exits and accepts write — whether it is inside the TD, its epoch,
+ * its entry count, the HPA its last ACCEPT mapped and its last exit's qualification — a cache line per vCPU. Kept as
+ * one array per field, two vCPU threads faulting at once wrote the same lines at every entry and exit.
+ */
+final class VcpuLines {
+    private static final int IN_GUEST = 0, EPOCH = 1, ENTER_SEQ = 2, ACCEPTED_HPA = 3, EXT_EXIT_QUAL = 4, STRIDE = 8;
+    private final long[] fields;
+    private final int vcpus;
+
+    VcpuLines(int vcpus) {
+        this.vcpus = vcpus;
+        this.fields = new long[(vcpus + 2) * STRIDE]; // a line of padding before the first and after the last
+    }
+
+    private static int at(int v, int field) {
+        return (v + 1) * STRIDE + field;
+    }
+
+    boolean inGuest(int v) {
+        return fields[at(v, IN_GUEST)] != 0;
+    }
+
+    void setInGuest(int v, boolean in) {
+        fields[at(v, IN_GUEST)] = in ? 1 : 0;
+    }
+
+    long epoch(int v) {
+        return fields[at(v, EPOCH)];
+    }
+
+    void setEpoch(int v, long epoch) {
+        fields[at(v, EPOCH)] = epoch;
+    }
+
+    long enterSeq(int v) {
+        return fields[at(v, ENTER_SEQ)];
+    }
+
+    void entered(int v) {
+        fields[at(v, ENTER_SEQ)]++;
+    }
+
+    long acceptedHpa(int v) {
+        return fields[at(v, ACCEPTED_HPA)];
+    }
+
+    void setAcceptedHpa(int v, long hpa) {
+        fields[at(v, ACCEPTED_HPA)] = hpa;
+    }
+
+    long extExitQual(int v) {
+        return fields[at(v, EXT_EXIT_QUAL)];
+    }
+
+    void setExtExitQual(int v, long eeq) {
+        fields[at(v, EXT_EXIT_QUAL)] = eeq;
+    }
+
+    // ---- as one array per field, for a snapshot --------------------------------------------------------------------
+
+    boolean[] inGuestArray() {
+        boolean[] out = new boolean[vcpus];
+        for (int v = 0; v < vcpus; v++)
+            out[v] = inGuest(v);
+        return out;
+    }
+
+    long[] array(String field) {
+        int f = offset(field);
+        long[] out = new long[vcpus];
+        for (int v = 0; v < vcpus; v++)
+            out[v] = fields[at(v, f)];
+        return out;
+    }
+
+    /** Restores one field from a snapshot's array; false when its length does not fit. */
+    boolean restore(String field, long[] values) {
+        if (values.length != vcpus)
+            return false;
+        int f = offset(field);
+        for (int v = 0; v < vcpus; v++)
+            fields[at(v, f)] = values[v];
+        return true;
+    }
+
+    boolean restoreInGuest(boolean[] values) {
+        if (values.length != vcpus)
+            return false;
+        for (int v = 0; v < vcpus; v++)
+            setInGuest(v, values[v]);
+        return true;
+    }
+
+    private static int offset(String field) {
+        return switch (field) {
+        case "epoch" -> EPOCH;
+        case "enterSeq" -> ENTER_SEQ;
+        case "acceptedHpa" -> ACCEPTED_HPA;
+        case "extExitQual" -> EXT_EXIT_QUAL;
+        default -> throw new IllegalArgumentException("no vCPU field " + field);
+        };
+    }
+}
