@@ -71,12 +71,14 @@ class ConversionRaceTest {
     /**
      * Two vCPUs of a TD accept the same pages at once; one writes them as soon as its accepts are done. The module runs
      * AUG and ACCEPT with its tree lock shared, so the two ACCEPTs of one page (and the AUG KVM runs for one of them)
-     * meet only on the entry's lock: an ACCEPT that zeroed the page after the other vCPU accepted and wrote it would
-     * lose that write, which the data oracle would see. (Fray switches threads at lock and atomic operations, and
-     * found no such interleaving when the ACCEPT took no entry lock, checked: the window between the ACCEPT's read of
-     * the entry and its zeroing has none; {@code EntryLockTest} holds a thread in that window instead.)
+     * meet only on the entry's lock. It found that the data oracle heard of an ACCEPT's zeroing only after the TDCALL
+     * returned: the other vCPU could find the page accepted and write it in between, and the late zeroing then made
+     * the oracle expect 0 where the page held the write (the oracle now hears of it before the page is MAPPED). An
+     * ACCEPT that took no entry lock at all Fray did not catch (checked): the window between its read of the entry and
+     * its zeroing has no lock or atomic operation for Fray to switch threads at; {@code EntryLockTest} holds a thread
+     * there instead.
      */
-    @ConcurrencyTest(iterations = 60)
+    @ConcurrencyTest(iterations = 150)
     void tdTwoVcpusAcceptTheSamePages() throws Exception {
         Vm vm = launched("tdx", 2, PageSize.SIZE_4K, Map.of());
         vm.accept(0, 8 * K4, K4, PageSize.SIZE_4K); // both vCPUs' tables are there: the race is the leaves'

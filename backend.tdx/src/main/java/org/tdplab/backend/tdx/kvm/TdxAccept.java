@@ -89,10 +89,7 @@ final class TdxAccept {
             long st = td.module.tdgMemPageAccept(vcpu, (g << 12) | septLevel, mayEnter);
             td.ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), g, l, TdxStatus.name(st));
             long cls = TdxStatus.classOf(st);
-            if (st == TDX_SUCCESS || cls == TdxStatus.TDX_PAGE_ALREADY_ACCEPTED) {
-                if (st == TDX_SUCCESS)
-                    for (long i = 0; i < 1L << (9 * septLevel); i++)
-                        td.ctx.guestDataChanged(g + i, true, 0);
+            if (st == TDX_SUCCESS || cls == TdxStatus.TDX_PAGE_ALREADY_ACCEPTED) { // the oracle heard of the zeroing
                 g += 1L << (9 * septLevel);
                 l = largestFit(g, end, level);
                 continue;

@@ -129,6 +129,11 @@ public final class TdxVm implements VmBackend {
             public void write(long pfn, long token) {
                 ctx.writeToken(pfn, token);
             }
+
+            @Override
+            public void zeroedForGuest(long gfn) {
+                ctx.guestDataChanged(gfn, true, 0);
+            }
         };
         Contention contention = new Contention(options.busyRate(), options.seed());
         this.module = moduleState == null ? new TdxModule(options.version(), ctx.vcpus(), frames, contention)

@@ -28,10 +28,9 @@ import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
  * hardware's S-EPT walk for guest accesses, and TDG.MEM.PAGE.ACCEPT.
  */
 final class GuestSide {
-    /** TD-wide counts a vCPU's entry and exit change holding the lock shared (in an ACCEPT), so atomically. */
+    /** The epoch refcounts, which a vCPU's entry and exit change holding the lock shared (in an ACCEPT). */
     private static final java.lang.invoke.VarHandle REFCOUNT = java.lang.invoke.MethodHandles
-            .arrayElementVarHandle(int[].class), VP_ENTERS = ModuleLock.field("vpEnters", long.class),
-            EPT_FLUSHES = ModuleLock.field("eptFlushes", long.class);
+            .arrayElementVarHandle(int[].class);
     private final TdxModule m;
     private final SeptTree sept;
     private final SeptWalk walk;
@@ -50,13 +49,12 @@ final class GuestSide {
                 || !m.vcpuInitialized[v])
             return false;
         REFCOUNT.getAndAdd(m.refcount, (int) (m.tdEpoch & 1), 1);
-        if (m.lines.epoch(v) != m.tdEpoch) {
-            EPT_FLUSHES.getAndAdd(m, 1L);
+        boolean stale = m.lines.epoch(v) != m.tdEpoch;
+        if (stale)
             m.lines.setEpoch(v, m.tdEpoch);
-        }
         m.lines.setInGuest(v, true);
         m.lines.entered(v);
-        VP_ENTERS.getAndAdd(m, 1L);
+        m.lines.counted(v, stale);
         return true;
     }
 
@@ -126,14 +124,17 @@ final class GuestSide {
         if (e < 0) // a host SEAMCALL waits for this entry, or holds it: back off
             return withOperand((sept.get(page, idx) & SeptTree.HOST_PRIORITY) != 0 ? TDX_OPERAND_BUSY_HOST_PRIORITY
                     : TDX_OPERAND_BUSY, OPERAND_RCX);
-        long st = acceptLocked(v, lvl, pos, e);
+        long st = acceptLocked(v, lvl, pos, e, gpa(rcx) >>> 12);
         if (st != TDX_SUCCESS)
             sept.unlock(page, idx);
         return st;
     }
 
-    /** The rest of an ACCEPT, holding the entry {@code e}'s lock; a success stores the MAPPED entry, releasing it. */
-    private long acceptLocked(int v, int lvl, long pos, long e) {
+    /**
+     * The rest of an ACCEPT of the page at {@code gfn}, holding the entry {@code e}'s lock; a success stores the MAPPED
+     * entry, releasing it.
+     */
+    private long acceptLocked(int v, int lvl, long pos, long e, long gfn) {
         int s = SeptTree.state(e);
         if (s != FREE && SeptState.isNonLeaf(s))
             return withOperand(TDX_PAGE_SIZE_MISMATCH, lvl);
@@ -144,9 +145,11 @@ final class GuestSide {
             return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
         }
         long pfn = SeptTree.hpa(e) >>> 12;
-        for (long i = 0; i < levelPages(lvl); i++)
+        for (long i = 0; i < levelPages(lvl); i++) {
             if (m.frames.read(pfn + i) != 0) // a page that reads zero already needs no store
                 m.frames.write(pfn + i, 0);
+            m.frames.zeroedForGuest(gfn + i);
+        }
         m.lines.setAcceptedHpa(v, SeptTree.hpa(e));
         sept.setUnlocked(posPage(pos), posIndex(pos), SeptTree.withState(e, MAPPED));
         return TDX_SUCCESS;

@@ -11,7 +11,7 @@ final class ModuleSnapshot {
     static ModuleState write(TdxModule m) {
         ModuleState.Td td = new ModuleState.Td(m.tdrPfn, m.hkid, m.lifecycle, m.fatal, m.chldcnt, m.tdcsPfns.clone(),
                 m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, m.refcount.clone(), m.mrtd,
-                m.rootPage, m.maxEpochChecked, m.vpEnters, m.eptFlushes);
+                m.rootPage, m.maxEpochChecked, m.lines.total(false), m.lines.total(true));
         ModuleState.Vcpus vcpus = new ModuleState.Vcpus(m.numVcpus, m.tdvprPfn.clone(), m.tdcxAdded.clone(),
                 m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.lines.inGuestArray(), m.lines.array("epoch"),
                 m.lines.array("enterSeq"), m.lines.array("acceptedHpa"), m.lines.array("extExitQual"));
@@ -46,8 +46,6 @@ final class ModuleSnapshot {
         m.mrtd = td.mrtd();
         m.rootPage = td.rootPage();
         m.maxEpochChecked = td.maxEpochChecked();
-        m.vpEnters = td.vpEnters();
-        m.eptFlushes = td.eptFlushes();
         m.numVcpus = v.numVcpus();
         copy("vcpus.tdvprPfn", v.tdvprPfn(), m.tdvprPfn);
         copy("vcpus.tdcxAdded", v.tdcxAdded(), m.tdcxAdded);
@@ -58,6 +56,7 @@ final class ModuleSnapshot {
         fits("vcpus.enterSeq", v.enterSeq().length, m.lines.restore("enterSeq", v.enterSeq()), maxVcpus);
         fits("vcpus.acceptedHpa", v.acceptedHpa().length, m.lines.restore("acceptedHpa", v.acceptedHpa()), maxVcpus);
         fits("vcpus.extExitQual", v.extExitQual().length, m.lines.restore("extExitQual", v.extExitQual()), maxVcpus);
+        m.lines.restoreTotals(td.vpEnters(), td.eptFlushes());
         m.sept.restore(s.sept());
         m.pamt.restore(s.pamt());
         return m;

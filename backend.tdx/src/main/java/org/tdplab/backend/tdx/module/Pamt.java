@@ -9,7 +9,10 @@ import java.util.function.LongConsumer;
  * 4K page in 2M chunks created on first use, so memory follows what the TD owns. A 2M or 1G page is recorded in
  * every 4K entry it covers (size field set), which is how "all 512 4K PAMT entries free" is checked.
  *
- * <p>Thread-safe: AUGs holding the module's lock shared set the entries of their new pages at once.
+ * <p>AUGs holding the module's lock shared read entries and set the entries of their new pages at once: reads take no
+ * lock (a chunk is published with a release store, an entry with one), a new chunk is added under this object's lock,
+ * and a chunk's count of non-zero entries changes atomically. Leaves that free pages, and every scan, hold the
+ * module's lock exclusively, so no read runs while a chunk goes.
  */
 public final class Pamt {
 
@@ -41,13 +44,16 @@ public final class Pamt {
 
     /** Stores {@code v} as the entry {@code i} of chunk {@code c}, keeping its count of non-zero entries. */
     private static void store(long[] c, int i, long v) {
-        long old = c[i];
-        c[i] = v;
+        long old = c[i]; // an entry is written by the one leaf that holds its page
+        ENTRY.setRelease(c, i, v);
         if (old == 0 && v != 0)
-            c[COUNT]++;
+            ENTRY.getAndAdd(c, COUNT, 1L);
         else if (old != 0 && v == 0)
-            c[COUNT]--;
+            ENTRY.getAndAdd(c, COUNT, -1L);
     }
+
+    private static final java.lang.invoke.VarHandle ENTRY = java.lang.invoke.MethodHandles
+            .arrayElementVarHandle(long[].class);
 
     public static long entry(int type, int size, int owner, long bepoch) {
         return type | ((long) size << SIZE_SHIFT) | ((long) (owner & 0xffff) << OWNER_SHIFT) | (bepoch << BEPOCH_SHIFT);
@@ -77,28 +83,34 @@ public final class Pamt {
         return 1L << (9 * size);
     }
 
-    public synchronized long get(long pfn) {
+    public long get(long pfn) {
         long[] c = chunks.get(pfn >>> 9);
         if (c == null)
             return 0;
-        long e = c[(int) (pfn & 511)];
+        long e = (long) ENTRY.getAcquire(c, (int) (pfn & 511));
         return (e & DIRTY) != 0 ? 0 : e;
     }
 
-    public synchronized int typeOf(long pfn) {
+    public int typeOf(long pfn) {
         return type(get(pfn));
     }
 
     /** Sets the entry of every 4K page of the {@code size} page at {@code pfn} (a new owner: no longer dirty). */
-    public synchronized void set(long pfn, int size, long entry) {
+    public void set(long pfn, int size, long entry) {
         long n = pages(size);
         for (long i = 0; i < n; i++) {
             long p = pfn + i;
             long[] c = chunks.get(p >>> 9);
             if (c == null)
-                c = chunks.put(p >>> 9, newChunk());
+                c = chunkOf(p >>> 9);
             store(c, (int) (p & 511), entry);
         }
+    }
+
+    /** The chunk of {@code key}, added if no one added it yet. */
+    private synchronized long[] chunkOf(long key) {
+        long[] c = chunks.get(key);
+        return c != null ? c : chunks.put(key, newChunk());
     }
 
     /**
@@ -124,11 +136,11 @@ public final class Pamt {
     }
 
     /** The KeyID the page's cache lines may still be dirty with, or -1. */
-    public synchronized int dirtyKeyId(long pfn) {
+    public int dirtyKeyId(long pfn) {
         long[] c = chunks.get(pfn >>> 9);
         if (c == null)
             return -1;
-        long e = c[(int) (pfn & 511)];
+        long e = (long) ENTRY.getAcquire(c, (int) (pfn & 511));
         return (e & DIRTY) != 0 ? owner(e) : -1;
     }
 
@@ -198,8 +210,14 @@ public final class Pamt {
     /** 2M chunks by {@code pfn >> 9}: open addressing on primitive keys, so lookups allocate nothing. */
     private static final class Chunks {
         private static final long EMPTY = -1;
-        private long[] keys = filled(16);
-        private long[][] values = new long[16][];
+        private static final java.lang.invoke.VarHandle KEY = java.lang.invoke.MethodHandles
+                .arrayElementVarHandle(long[].class);
+
+        /** Keys and values, replaced as a whole when the table grows, so a reader sees one table or the other. */
+        private record Table(long[] keys, long[][] values) {
+        }
+
+        private volatile Table table = new Table(filled(16), new long[16][]);
         private int size;
 
         private static long[] filled(int n) {
@@ -208,32 +226,42 @@ public final class Pamt {
             return k;
         }
 
-        private int slot(long key) {
+        /** Where {@code key} is in {@code t}, or the free slot it would take. */
+        private static int slot(Table t, long key) {
+            long[] keys = t.keys;
             int mask = keys.length - 1;
             int i = (int) (Long.hashCode(key * 0x9E3779B97F4A7C15L)) & mask;
-            while (keys[i] != EMPTY && keys[i] != key)
+            for (long k; (k = (long) KEY.getAcquire(keys, i)) != EMPTY && k != key;)
                 i = (i + 1) & mask;
             return i;
         }
 
+        /** Without a lock: a key read with an acquire is seen after its value ({@link #put} stores it first). */
         long[] get(long key) {
-            int i = slot(key);
-            return keys[i] == key ? values[i] : null;
+            Table t = table;
+            int i = slot(t, key);
+            return (long) KEY.getAcquire(t.keys, i) == key ? t.values[i] : null;
         }
 
+        /** Under the PAMT's lock, or the module's exclusive one. */
         long[] put(long key, long[] value) {
-            if (2 * (size + 1) > keys.length)
-                rehash(keys.length * 2);
-            int i = slot(key);
-            if (keys[i] == EMPTY)
+            Table t = table;
+            if (2 * (size + 1) > t.keys.length)
+                t = rehash(t, t.keys.length * 2);
+            int i = slot(t, key);
+            if (t.keys[i] == EMPTY)
                 size++;
-            keys[i] = key;
-            values[i] = value;
+            t.values[i] = value;
+            KEY.setRelease(t.keys, i, key);
             return value;
         }
 
+        /** Only under the module's exclusive lock: the backward shift moves keys no reader may be looking for. */
         void remove(long key) {
-            int i = slot(key);
+            Table t = table;
+            long[] keys = t.keys;
+            long[][] values = t.values;
+            int i = slot(t, key);
             if (keys[i] != key)
                 return;
             keys[i] = EMPTY;
@@ -246,30 +274,30 @@ public final class Pamt {
                 long[] v = values[j];
                 keys[j] = EMPTY;
                 values[j] = null;
-                int t = slot(k);
-                keys[t] = k;
-                values[t] = v;
+                int to = slot(t, k);
+                values[to] = v;
+                keys[to] = k;
             }
         }
 
-        private void rehash(int capacity) {
-            long[] oldKeys = keys;
-            long[][] oldValues = values;
-            keys = filled(capacity);
-            values = new long[capacity][];
-            for (int i = 0; i < oldKeys.length; i++)
-                if (oldKeys[i] != EMPTY) {
-                    int t = slot(oldKeys[i]);
-                    keys[t] = oldKeys[i];
-                    values[t] = oldValues[i];
+        /** A copy of {@code old} with room for more, published as the table once it is complete. */
+        private Table rehash(Table old, int capacity) {
+            Table t = new Table(filled(capacity), new long[capacity][]);
+            for (int i = 0; i < old.keys.length; i++)
+                if (old.keys[i] != EMPTY) {
+                    int to = slot(t, old.keys[i]);
+                    t.keys[to] = old.keys[i];
+                    t.values[to] = old.values[i];
                 }
+            table = t;
+            return t;
         }
 
         /** A snapshot of the keys (for scans that may remove). */
         long[] keys() {
             long[] out = new long[size];
             int n = 0;
-            for (long k : keys)
+            for (long k : table.keys)
                 if (k != EMPTY)
                     out[n++] = k;
             return out;

@@ -25,8 +25,8 @@ import java.util.List;
  *
  * <p>Why this file is past ~400 lines: it is the module's whole calling interface — one locked one-line delegation
  * per SEAMCALL/TDCALL leaf and per read-only view, because this object's lock is what orders one TD's SEAMCALLs,
- * TDCALLs and hardware walks (see above). The logic is in the groups; splitting the
- * entry points over several objects would split that lock or make every caller pick the right part.
+ * TDCALLs and hardware walks (see above). The logic is in the groups; splitting the entry points over several
+ * objects would split that lock or make every caller pick the right part.
  *
  * <p>Addresses are architectural: GPA|level operands (RCX bits 2:0 = TDX level, 11:3 reserved, 51:12 GPA page, 63:52
  * reserved), HPAs with the KeyID in the bits from {@link TdxAbi#KEYID_SHIFT} up.
@@ -38,6 +38,13 @@ public final class TdxModule {
         long read(long pfn);
 
         void write(long pfn, long token);
+
+        /**
+         * An ACCEPT zeroed the guest's page at {@code gfn}; called before the page is mapped for the other vCPUs (the
+         * data oracle learns it there, or a vCPU could write the page before the oracle heard of the zeroing).
+         */
+        default void zeroedForGuest(long gfn) {
+        }
     }
 
     /** Extended outputs of a SEAMCALL (RCX, RDX, R8): cleared at entry, set on the paths the spec names. */
@@ -88,7 +95,6 @@ public final class TdxModule {
     final boolean[] vcpuInitialized, vcpuFlushed;
     /** What entries, exits and accepts write per vCPU: inside the TD, epoch, entry count, accepted HPA, exit info. */
     final VcpuLines lines;
-    long vpEnters, eptFlushes;
 
     final SeptTree sept = new SeptTree();
     final Pamt pamt = new Pamt();
@@ -382,12 +388,12 @@ public final class TdxModule {
 
     /** How many times vCPUs entered the TD. */
     public long vpEnters() {
-        return lock.exclusive(() -> vpEnters);
+        return lock.exclusive(() -> lines.total(false));
     }
 
     /** How many entries found a stale vCPU epoch and flushed the TD's EPT TLB contexts. */
     public long eptFlushes() {
-        return lock.exclusive(() -> eptFlushes);
+        return lock.exclusive(() -> lines.total(true));
     }
 
     public int eptLevels() {

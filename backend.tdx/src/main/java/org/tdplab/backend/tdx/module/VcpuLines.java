@@ -2,11 +2,13 @@ package org.tdplab.backend.tdx.module;
 
 /**
  * The TDVPS fields of each vCPU that its entries, exits and accepts write — whether it is inside the TD, its epoch,
- * its entry count, the HPA its last ACCEPT mapped and its last exit's qualification — a cache line per vCPU. Kept as
- * one array per field, two vCPU threads faulting at once wrote the same lines at every entry and exit.
+ * its entry count, the HPA its last ACCEPT mapped and its last exit's qualification — and its share of the TD's
+ * counts of entries and of EPT flushes, a cache line per vCPU. Kept as one array per field (and the counts as TD-wide
+ * fields), two vCPU threads faulting at once wrote the same lines at every entry and exit.
  */
 final class VcpuLines {
-    private static final int IN_GUEST = 0, EPOCH = 1, ENTER_SEQ = 2, ACCEPTED_HPA = 3, EXT_EXIT_QUAL = 4, STRIDE = 8;
+    private static final int IN_GUEST = 0, EPOCH = 1, ENTER_SEQ = 2, ACCEPTED_HPA = 3, EXT_EXIT_QUAL = 4,
+            ENTERS = 5, EPT_FLUSHES = 6, STRIDE = 8;
     private final long[] fields;
     private final int vcpus;
 
@@ -41,6 +43,29 @@ final class VcpuLines {
 
     void entered(int v) {
         fields[at(v, ENTER_SEQ)]++;
+    }
+
+    /** vCPU {@code v} entered the TD; {@code flushed}: its epoch was stale, so the entry flushed the EPT TLB. */
+    void counted(int v, boolean flushed) {
+        fields[at(v, ENTERS)]++;
+        if (flushed)
+            fields[at(v, EPT_FLUSHES)]++;
+    }
+
+    /** The TD's TDH.VP.ENTER count ({@code flushes} false) or EPT-flush count: every vCPU's share. */
+    long total(boolean flushes) {
+        long n = 0;
+        for (int v = 0; v < vcpus; v++)
+            n += fields[at(v, flushes ? EPT_FLUSHES : ENTERS)];
+        return n;
+    }
+
+    /** A restored TD's counts, all in vCPU 0's share. */
+    void restoreTotals(long enters, long flushes) {
+        for (int v = 0; v < vcpus; v++)
+            fields[at(v, ENTERS)] = fields[at(v, EPT_FLUSHES)] = 0;
+        fields[at(0, ENTERS)] = enters;
+        fields[at(0, EPT_FLUSHES)] = flushes;
     }
 
     long acceptedHpa(int v) {

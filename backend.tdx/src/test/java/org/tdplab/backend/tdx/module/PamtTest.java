@@ -58,4 +58,52 @@ class PamtTest {
         p.free(600, Pamt.SIZE_4K, -1);
         assertTrue(p.isEmpty());
     }
+
+    /**
+     * Two AUGs (the module's lock shared) set the entries of pages in chunks no one made yet, and read entries of
+     * other chunks, while the table of chunks grows: every entry reads as it was set, and the chunks' counts stay exact.
+     */
+    @Test
+    void entriesSetAtOnceInNewChunksAreAllKept() throws Exception {
+        Pamt pamt = new Pamt();
+        int perThread = 20_000;
+        long reg = Pamt.entry(Pamt.PT_REG, Pamt.SIZE_4K, 1, 0);
+        Throwable[] failure = new Throwable[1];
+        Thread[] augs = new Thread[2];
+        for (int t = 0; t < 2; t++) {
+            int me = t;
+            augs[t] = new Thread(() -> {
+                try {
+                    for (int k = 0; k < perThread; k++) {
+                        long pfn = (2L * k + me) << 9 | (k & 255);
+                        pamt.set(pfn, Pamt.SIZE_4K, reg);
+                        if (pamt.get(pfn) != reg)
+                            throw new AssertionError("pfn 0x" + Long.toHexString(pfn) + " reads " + pamt.get(pfn));
+                        pamt.set(pfn + 1, Pamt.SIZE_4K, reg); // a second entry of the same chunk
+                    }
+                } catch (Throwable e) {
+                    synchronized (failure) {
+                        failure[0] = e;
+                    }
+                }
+            });
+            augs[t].start();
+        }
+        for (Thread t : augs)
+            t.join();
+        if (failure[0] != null)
+            throw new AssertionError(failure[0]);
+        for (int k = 0; k < 2 * perThread; k++) {
+            long pfn = (long) k << 9 | ((k / 2) & 255);
+            assertEquals(reg, pamt.get(pfn), "pfn 0x" + Long.toHexString(pfn));
+            assertEquals(reg, pamt.get(pfn + 1), "pfn 0x" + Long.toHexString(pfn + 1));
+        }
+        for (int k = 0; k < 2 * perThread; k++) {
+            long pfn = (long) k << 9 | ((k / 2) & 255);
+            assertEquals(reg, pamt.get(pfn), "pfn 0x" + Long.toHexString(pfn) + " after others were freed");
+            pamt.free(pfn, Pamt.SIZE_4K, -1);
+            pamt.free(pfn + 1, Pamt.SIZE_4K, -1);
+        }
+        assertTrue(pamt.isEmpty(), "every chunk's count reached zero");
+    }
 }
