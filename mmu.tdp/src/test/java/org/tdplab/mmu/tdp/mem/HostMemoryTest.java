@@ -235,33 +235,16 @@ class HostMemoryTest {
         int threads = 8;
         for (int rep = 0; rep < 30; rep++) {
             long base = mem.alloc(L2M, SHARED, 1); // no token metadata yet: writers race to create it
-            CountDownLatch go = new CountDownLatch(1);
-            AtomicReference<Throwable> failure = new AtomicReference<>();
-            Thread[] ts = new Thread[threads];
-            for (int t = 0; t < threads; t++) {
-                int id = t;
-                ts[t] = new Thread(() -> {
-                    try {
-                        go.await();
-                        for (int round = 1; round <= 20; round++)
-                            for (long p = base + id; p < base + 512; p += threads) {
-                                mem.write(p, (long) round << 32 | p);
-                                long q = base + (p + 1 - base) % 512;
-                                long seen = mem.read(q);
-                                if (seen != 0 && (seen & 0xffffffffL) != q)
-                                    throw new AssertionError("torn or misplaced token " + Long.toHexString(seen));
-                            }
-                    } catch (Throwable e) {
-                        failure.compareAndSet(null, e);
+            atOnce(threads, id -> {
+                for (int round = 1; round <= 20; round++)
+                    for (long p = base + id; p < base + 512; p += threads) {
+                        mem.write(p, (long) round << 32 | p);
+                        long q = base + (p + 1 - base) % 512;
+                        long seen = mem.read(q);
+                        if (seen != 0 && (seen & 0xffffffffL) != q)
+                            throw new AssertionError("torn or misplaced token " + Long.toHexString(seen));
                     }
-                });
-                ts[t].start();
-            }
-            go.countDown();
-            for (Thread t : ts)
-                t.join();
-            if (failure.get() != null)
-                throw new AssertionError(failure.get());
+            });
             for (long p = base; p < base + 512; p++)
                 assertEquals(20L << 32 | p, mem.read(p), "no write may be lost");
             mem.free(base, L2M);
@@ -356,32 +339,18 @@ class HostMemoryTest {
             HostMemory mem = new HostMemory(8 * M);
             int threads = 4;
             java.util.List<java.util.List<Long>> got = new java.util.ArrayList<>();
-            Thread[] ts = new Thread[threads];
-            CountDownLatch go = new CountDownLatch(1);
-            AtomicReference<Throwable> failure = new AtomicReference<>();
-            for (int t = 0; t < threads; t++) {
-                java.util.List<Long> mine = new java.util.ArrayList<>();
-                got.add(mine);
-                int vcpu = t == threads - 1 ? HostMemory.NO_CPU : t;
-                ts[t] = new Thread(() -> {
-                    try {
-                        go.await();
-                        while (true)
-                            mine.add(mem.alloc(L4K, GMEM, 1, vcpu));
-                    } catch (org.tdplab.mmu.api.MmuException e) {
-                        if (e.errno() != Errno.ENOMEM)
-                            failure.compareAndSet(null, e);
-                    } catch (Throwable e) {
-                        failure.compareAndSet(null, e);
-                    }
-                });
-                ts[t].start();
-            }
-            go.countDown();
-            for (Thread t : ts)
-                t.join();
-            if (failure.get() != null)
-                throw new AssertionError(failure.get());
+            for (int t = 0; t < threads; t++)
+                got.add(new java.util.ArrayList<>());
+            atOnce(threads, t -> {
+                int vcpu = t == threads - 1 ? HostMemory.NO_CPU : t; // and one allocator for no vCPU
+                try {
+                    while (true)
+                        got.get(t).add(mem.alloc(L4K, GMEM, 1, vcpu));
+                } catch (org.tdplab.mmu.api.MmuException e) {
+                    if (e.errno() != Errno.ENOMEM)
+                        throw e;
+                }
+            });
             Set<Long> all = new HashSet<>();
             for (java.util.List<Long> mine : got)
                 for (long pfn : mine)
@@ -389,5 +358,33 @@ class HostMemoryTest {
             assertEquals(mem.frames(), all.size(), "no frame is left behind on a list");
             assertEquals(mem.frames(), mem.framesInUse(GMEM));
         }
+    }
+
+    interface Body {
+        void run(int thread) throws Exception;
+    }
+
+    /** Runs {@code body} on {@code threads} threads let go at once; the first failure is rethrown. */
+    private static void atOnce(int threads, Body body) throws Exception {
+        CountDownLatch go = new CountDownLatch(1);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread[] ts = new Thread[threads];
+        for (int t = 0; t < threads; t++) {
+            int id = t;
+            ts[t] = new Thread(() -> {
+                try {
+                    go.await();
+                    body.run(id);
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            });
+            ts[t].start();
+        }
+        go.countDown();
+        for (Thread t : ts)
+            t.join();
+        if (failure.get() != null)
+            throw new AssertionError(failure.get());
     }
 }
