@@ -98,6 +98,16 @@ public final class ModuleLock {
         }
     }
 
+    /** {@link #exclusive(LongSupplier)} for a view that is an object. */
+    <T> T exclusiveGet(java.util.function.Supplier<T> view) {
+        lockExclusive();
+        try {
+            return view.get();
+        } finally {
+            unlockExclusive();
+        }
+    }
+
     /** Runs {@code action} holding the lock exclusively. */
     void exclusiveRun(Runnable action) {
         lockExclusive();

@@ -154,12 +154,7 @@ public final class TdxModule {
      * that takes over the TD after a bundle swap.
      */
     public ModuleState saveState() {
-        lock.lockExclusive();
-        try {
-            return ModuleSnapshot.write(this);
-        } finally {
-            lock.unlockExclusive();
-        }
+        return lock.exclusiveGet(() -> ModuleSnapshot.write(this));
     }
 
     /**

@@ -17,8 +17,8 @@ import org.tdplab.mmu.api.MmuException;
  * <p>A vCPU's 4K frames come from a list of its own ({@link CpuFrames}), refilled a batch at a time; vCPUs allocating at
  * once take them from different 2M blocks where they can ({@link BlockClaims}).
  *
- * <p>Other allocations, and free, split, growth and ownership changes take one lock. Token reads and writes and owner reads
- * are lock-free and allocation-free; concurrent token writers are safe. Freeing a frame zeroes its token (a new
+ * <p>Other allocations, and free, split, growth and ownership changes take one lock. Token reads and writes and owner
+ * reads are lock-free and allocation-free; concurrent token writers are safe. Freeing a frame zeroes its token (a new
  * owner sees zeroed memory).
  */
 public final class HostMemory {
@@ -212,7 +212,7 @@ public final class HostMemory {
 
     /**
      * Adds {@code n} to the frames of {@code kind}. Every change is made under the lock, so a plain add published
-     * with a release store does (no atomic add); {@link #framesInUse} reads without the lock.
+     * with a release store does (no atomic add).
      */
     private void addInUse(int kind, long n) {
         inUse.setRelease(kind, inUse.getPlain(kind) + n);
