@@ -69,11 +69,6 @@ public final class ModuleLock {
         return (long) WORD.getAndAdd(words, STATE, delta);
     }
 
-    /** Whether the calling thread holds the lock exclusively. */
-    public boolean heldExclusively() {
-        return exclusive.isHeldByCurrentThread();
-    }
-
     /** Whether some thread waits for the exclusive side (tests use it to know a walk is waiting for the lock). */
     public boolean hasWaiters() {
         return exclusive.hasQueuedThreads();

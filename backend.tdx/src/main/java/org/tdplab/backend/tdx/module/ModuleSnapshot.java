@@ -13,8 +13,9 @@ final class ModuleSnapshot {
                 m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, m.refcount.clone(), m.mrtd,
                 m.rootPage, m.maxEpochChecked, m.lines.total(false), m.lines.total(true));
         ModuleState.Vcpus vcpus = new ModuleState.Vcpus(m.numVcpus, m.tdvprPfn.clone(), m.tdcxAdded.clone(),
-                m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.lines.inGuestArray(), m.lines.array("epoch"),
-                m.lines.array("enterSeq"), m.lines.array("acceptedHpa"), m.lines.array("extExitQual"));
+                m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.lines.inGuestArray(), m.lines.array(VcpuLines.EPOCH),
+                m.lines.array(VcpuLines.ENTER_SEQ), m.lines.array(VcpuLines.ACCEPTED_HPA),
+                m.lines.array(VcpuLines.EXT_EXIT_QUAL));
         return new ModuleState(m.version.label(), m.tdmrLimitPfn, td, vcpus, m.sept.export(), m.pamt.export());
     }
 
@@ -51,30 +52,28 @@ final class ModuleSnapshot {
         copy("vcpus.tdcxAdded", v.tdcxAdded(), m.tdcxAdded);
         copy("vcpus.initialized", v.initialized(), m.vcpuInitialized);
         copy("vcpus.flushed", v.flushed(), m.vcpuFlushed);
-        fits("vcpus.inGuest", v.inGuest().length, m.lines.restoreInGuest(v.inGuest()), maxVcpus);
-        fits("vcpus.epoch", v.epoch().length, m.lines.restore("epoch", v.epoch()), maxVcpus);
-        fits("vcpus.enterSeq", v.enterSeq().length, m.lines.restore("enterSeq", v.enterSeq()), maxVcpus);
-        fits("vcpus.acceptedHpa", v.acceptedHpa().length, m.lines.restore("acceptedHpa", v.acceptedHpa()), maxVcpus);
-        fits("vcpus.extExitQual", v.extExitQual().length, m.lines.restore("extExitQual", v.extExitQual()), maxVcpus);
+        m.lines.restoreInGuest(v.inGuest());
+        m.lines.restore("vcpus.epoch", VcpuLines.EPOCH, v.epoch());
+        m.lines.restore("vcpus.enterSeq", VcpuLines.ENTER_SEQ, v.enterSeq());
+        m.lines.restore("vcpus.acceptedHpa", VcpuLines.ACCEPTED_HPA, v.acceptedHpa());
+        m.lines.restore("vcpus.extExitQual", VcpuLines.EXT_EXIT_QUAL, v.extExitQual());
         m.lines.restoreTotals(td.vpEnters(), td.eptFlushes());
         m.sept.restore(s.sept());
         m.pamt.restore(s.pamt());
         return m;
     }
 
-    /** A saved per-vCPU field of {@code n} elements was restored, or its length did not fit. */
-    private static void fits(String field, int n, boolean restored, int want) {
-        if (!restored)
-            throw new IllegalArgumentException("TDX module state " + field + " has " + n + " elements where this "
-                    + "module has " + want);
+    /** A saved array of {@code n} elements where this module has {@code want}. */
+    static IllegalArgumentException doesNotFit(String field, int n, int want) {
+        return new IllegalArgumentException("TDX module state " + field + " has " + n + " elements where this "
+                + "module has " + want);
     }
 
     /** Copies a saved array into the module's own, of the length this module gives it. */
     private static void copy(String field, Object from, Object to) {
         int n = java.lang.reflect.Array.getLength(from), want = java.lang.reflect.Array.getLength(to);
         if (n != want)
-            throw new IllegalArgumentException("TDX module state " + field + " has " + n + " elements where this "
-                    + "module has " + want);
+            throw doesNotFit(field, n, want);
         System.arraycopy(from, 0, to, 0, n);
     }
 }

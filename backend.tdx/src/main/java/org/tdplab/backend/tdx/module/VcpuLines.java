@@ -7,8 +7,9 @@ package org.tdplab.backend.tdx.module;
  * fields), two vCPU threads faulting at once wrote the same lines at every entry and exit.
  */
 final class VcpuLines {
-    private static final int IN_GUEST = 0, EPOCH = 1, ENTER_SEQ = 2, ACCEPTED_HPA = 3, EXT_EXIT_QUAL = 4,
-            ENTERS = 5, EPT_FLUSHES = 6, STRIDE = 8;
+    /** The fields a snapshot keeps one array of. */
+    static final int EPOCH = 1, ENTER_SEQ = 2, ACCEPTED_HPA = 3, EXT_EXIT_QUAL = 4;
+    private static final int IN_GUEST = 0, ENTERS = 5, EPT_FLUSHES = 6, STRIDE = 8;
     private final long[] fields;
     private final int vcpus;
 
@@ -86,46 +87,33 @@ final class VcpuLines {
 
     // ---- as one array per field, for a snapshot --------------------------------------------------------------------
 
-    boolean[] inGuestArray() {
-        boolean[] out = new boolean[vcpus];
-        for (int v = 0; v < vcpus; v++)
-            out[v] = inGuest(v);
-        return out;
-    }
-
-    long[] array(String field) {
-        int f = offset(field);
+    long[] array(int field) {
         long[] out = new long[vcpus];
         for (int v = 0; v < vcpus; v++)
-            out[v] = fields[at(v, f)];
+            out[v] = fields[at(v, field)];
         return out;
     }
 
-    /** Restores one field from a snapshot's array; false when its length does not fit. */
-    boolean restore(String field, long[] values) {
-        if (values.length != vcpus)
-            return false;
-        int f = offset(field);
+    boolean[] inGuestArray() {
+        long[] in = array(IN_GUEST);
+        boolean[] out = new boolean[vcpus];
         for (int v = 0; v < vcpus; v++)
-            fields[at(v, f)] = values[v];
-        return true;
+            out[v] = in[v] != 0;
+        return out;
     }
 
-    boolean restoreInGuest(boolean[] values) {
+    /** Restores {@code field} from a snapshot's array, named {@code name} when its length does not fit. */
+    void restore(String name, int field, long[] values) {
         if (values.length != vcpus)
-            return false;
+            throw ModuleSnapshot.doesNotFit(name, values.length, vcpus);
         for (int v = 0; v < vcpus; v++)
-            setInGuest(v, values[v]);
-        return true;
+            fields[at(v, field)] = values[v];
     }
 
-    private static int offset(String field) {
-        return switch (field) {
-        case "epoch" -> EPOCH;
-        case "enterSeq" -> ENTER_SEQ;
-        case "acceptedHpa" -> ACCEPTED_HPA;
-        case "extExitQual" -> EXT_EXIT_QUAL;
-        default -> throw new IllegalArgumentException("no vCPU field " + field);
-        };
+    void restoreInGuest(boolean[] values) {
+        long[] in = new long[values.length];
+        for (int v = 0; v < values.length; v++)
+            in[v] = values[v] ? 1 : 0;
+        restore("vcpus.inGuest", IN_GUEST, in);
     }
 }

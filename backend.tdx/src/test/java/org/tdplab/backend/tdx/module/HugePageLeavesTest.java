@@ -261,7 +261,15 @@ class HugePageLeavesTest {
         assertEquals(java.util.List.of(), problems);
         assertEquals(Pamt.SIZE_2M, Pamt.size(copy.pamtEntry((big >>> 12) + 100)));
         assertEquals(f.m.chldcnt(), copy.chldcnt());
-        assertEquals(f.m.extExitQualification(0), copy.extExitQualification(0));
+        for (int v = 0; v < 2; v++) { // each vCPU's TDVPS fields, kept per vCPU line
+            assertEquals(f.m.extExitQualification(v), copy.extExitQualification(v));
+            assertEquals(f.m.acceptedHpa(v), copy.acceptedHpa(v));
+            assertEquals(f.m.inGuest(v), copy.inGuest(v));
+            assertEquals(f.m.vcpuEpoch(v), copy.vcpuEpoch(v));
+        }
+        assertTrue(f.m.vpEnters() > 0);
+        assertEquals(f.m.vpEnters(), copy.vpEnters());
+        assertEquals(f.m.eptFlushes(), copy.eptFlushes());
         assertEquals(f.m.saveState().sept().pages().size(), copy.saveState().sept().pages().size());
     }
 

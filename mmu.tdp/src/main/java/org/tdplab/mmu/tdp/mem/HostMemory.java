@@ -119,11 +119,11 @@ public final class HostMemory {
             return pfn;
         }
         synchronized (allocator) {
-            long pfn = allocator.alloc(level, null);
+            long pfn = allocator.alloc(level);
             if (pfn < 0 && grow(Levels.pages(level)))
-                pfn = allocator.alloc(level, null);
+                pfn = allocator.alloc(level);
             if (pfn < 0 && drainCpus())
-                pfn = allocator.alloc(level, null);
+                pfn = allocator.alloc(level);
             if (pfn < 0)
                 throw noMemory(level);
             long n = Levels.pages(level);
