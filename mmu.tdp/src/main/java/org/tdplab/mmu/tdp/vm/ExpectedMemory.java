@@ -5,6 +5,11 @@ package org.tdplab.mmu.tdp.vm;
  * independently of frames and translations. A read that returns anything else — a stale TLB, a lost private
  * page, contents surviving a conversion or a punched hole — is reported as a violation. Lock-free and
  * allocation-free on the access path.
+ *
+ * <p>A guest write stores the frame and then the token, so a read of the same page on another vCPU can return the
+ * new contents before the oracle knows them, or the old ones after: each leaf of the store counts the writes begun
+ * and ended, read like a sequence lock, and a read that a write of the leaf overlapped is not judged. A read that no
+ * write overlapped is judged exactly.
  */
 final class ExpectedMemory {
     private final TokenMap shared = new TokenMap();
@@ -20,6 +25,27 @@ final class ExpectedMemory {
 
     long expected(long gfn, boolean isPrivate) {
         return of(isPrivate).get(gfn);
+    }
+
+    /** A guest write of the page begins: call before its frame is stored, and {@link #wrote(TokenMap.Leaf, long, long)} after. */
+    TokenMap.Leaf beginWrite(long gfn, boolean isPrivate) {
+        return of(isPrivate).beginWrite(gfn);
+    }
+
+    /** The token a write begun by {@link #beginWrite} stored, and the write's end. */
+    void wrote(TokenMap.Leaf leaf, long gfn, long token) {
+        TokenMap.put(leaf, gfn, token);
+        TokenMap.endWrite(leaf);
+    }
+
+    /** Before a guest read of the page's frame: what {@link #judgeable} needs (-1: a write is in flight). */
+    long beforeRead(long gfn, boolean isPrivate) {
+        return TokenMap.writesIfQuiet(of(isPrivate).leafOf(gfn));
+    }
+
+    /** After a read whose token differs from {@link #expected}: true unless a write of its leaf overlapped it. */
+    boolean judgeable(long gfn, boolean isPrivate, long beforeRead) {
+        return !of(isPrivate).writeRaced(gfn, beforeRead);
     }
 
     /** The backing of that kind was discarded: reads return zero. */

@@ -115,18 +115,17 @@ final class GuestOps {
      * leave guest mode) is ordered with the access. The page's kind is that of the frame the translation reached;
      * a guest that encodes privateness must reach a frame of the kind it asked for.
      */
-    private void oracle(long gfn, boolean isPrivate, long pfn, boolean write, long token, boolean walked) {
-        boolean reachedPrivate = mem.host.ownerKind(pfn) == HostMemory.GMEM;
+    private void checkKind(long gfn, boolean isPrivate, boolean reachedPrivate, long pfn, boolean walked) {
         if (source.guestEncodes() && reachedPrivate != isPrivate && !sharedAccessToPrivatePage(gfn, isPrivate,
                 reachedPrivate, walked))
             mem.dataViolations.add(String.format("data: a %s access to gpa 0x%x reached a %s frame (pfn 0x%x)",
                     isPrivate ? "private" : "shared", gfn << 12, reachedPrivate ? "private" : "shared", pfn));
-        if (write) {
-            mem.expected.wrote(gfn, reachedPrivate, token);
-            return;
-        }
+    }
+
+    /** A read must return what was last written, unless a write of the page's leaf overlapped it. */
+    private void checkRead(long gfn, boolean reachedPrivate, long token, long before) {
         long want = mem.expected.expected(gfn, reachedPrivate);
-        if (token != want)
+        if (token != want && mem.expected.judgeable(gfn, reachedPrivate, before))
             mem.dataViolations.add(String.format("data: guest read of %s gpa 0x%x returned 0x%x, last written 0x%x",
                     reachedPrivate ? "private" : "shared", gfn << 12, token, want));
     }
@@ -200,11 +199,17 @@ final class GuestOps {
                 walked = true;
                 v.tlb.insert(key, pfn, write, exec);
             }
-            if (write)
+            boolean reachedPrivate = mem.host.ownerKind(pfn) == HostMemory.GMEM;
+            checkKind(gfn, isPrivate, reachedPrivate, pfn, walked);
+            if (write) {
+                TokenMap.Leaf leaf = mem.expected.beginWrite(gfn, reachedPrivate);
                 mem.host.write(pfn, token);
-            else
+                mem.expected.wrote(leaf, gfn, token);
+            } else {
+                long before = mem.expected.beforeRead(gfn, reachedPrivate);
                 v.lastRead = mem.host.read(pfn);
-            oracle(gfn, isPrivate, pfn, write, write ? token : v.lastRead, walked);
+                checkRead(gfn, reachedPrivate, v.lastRead, before);
+            }
             guestMode.exit(v);
             return DONE;
         }

@@ -16,13 +16,14 @@ import java.lang.invoke.VarHandle;
 final class TokenMap {
     private static final VarHandle REFS = MethodHandles.arrayElementVarHandle(Object[].class);
     private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
-    private static final VarHandle VALUES = varHandle("values");
+    private static final VarHandle VALUES = varHandle("values", long[].class);
+    private static final VarHandle BEGUN = varHandle("begun", long.class), ENDED = varHandle("ended", long.class);
     private static final int BITS = 9, FAN = 1 << BITS, MASK = FAN - 1;
     private static final int REGION_SHIFT = 3 * BITS;
 
-    private static VarHandle varHandle(String field) {
+    private static VarHandle varHandle(String field, Class<?> type) {
         try {
-            return MethodHandles.lookup().findVarHandle(Leaf.class, field, long[].class);
+            return MethodHandles.lookup().findVarHandle(Leaf.class, field, type);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -33,11 +34,59 @@ final class TokenMap {
         return gfn << 12;
     }
 
-    private static final class Leaf {
+    /** 512 GFNs' tokens, and the count of guest writes to them begun and ended ({@link #beginWrite}). */
+    static final class Leaf {
         /** Bit i: GFN i of the leaf holds its default token (unless {@link #values} has a non-zero entry). */
         final long[] isDefault = new long[FAN / 64];
         /** Tokens other than the default; null until the first one. */
         volatile long[] values;
+        /** Guest writes to the leaf's GFNs begun and ended: equal, none in flight. */
+        volatile long begun, ended;
+    }
+
+    // ---- the write sequence: a read racing a write of the same leaf is not judged ------------------------------
+
+    /**
+     * The leaf of {@code gfn}, created if need be, with a write begun: a guest write stores the page's frame and then
+     * the token here, and a reader that read the frame in between would find them apart. Two atomic adds per write;
+     * two vCPUs meet on them only when they write within the same 512 GFNs.
+     */
+    Leaf beginWrite(long gfn) {
+        Leaf leaf = leaf(gfn, true);
+        BEGUN.getAndAdd(leaf, 1L);
+        return leaf;
+    }
+
+    static void endWrite(Leaf leaf) {
+        ENDED.getAndAdd(leaf, 1L);
+    }
+
+    /** The leaf of {@code gfn} if one exists (a reader's, before it reads the frame); null if none. */
+    Leaf leafOf(long gfn) {
+        return leaf(gfn, false);
+    }
+
+    /**
+     * The writes begun on a leaf from {@link #leafOf} if none is in flight, else -1 (a leaf not there yet has had
+     * none). Ended is read first: begun can only be ahead of it, so equal counts mean none was in flight when begun
+     * was read.
+     */
+    static long writesIfQuiet(Leaf leaf) {
+        if (leaf == null)
+            return 0;
+        long ended = leaf.ended;
+        long begun = leaf.begun;
+        return begun == ended ? begun : -1;
+    }
+
+    /**
+     * Whether a write to {@code gfn}'s leaf was in flight at {@code before} (a {@link #writesIfQuiet} read before
+     * the frame was) or began since: a read of the frame in that window may have returned either token, and the
+     * oracle cannot judge it.
+     */
+    boolean writeRaced(long gfn, long before) {
+        Leaf leaf = leafOf(gfn);
+        return before < 0 || (leaf == null ? 0 : leaf.begun) != before;
     }
 
     private static final class Region {
@@ -53,7 +102,11 @@ final class TokenMap {
     private volatile Region[] regions = new Region[0];
 
     long get(long gfn) {
-        Leaf leaf = leaf(gfn, false);
+        return get(leaf(gfn, false), gfn);
+    }
+
+    /** The token of {@code gfn} in its {@code leaf} (null: none there). */
+    static long get(Leaf leaf, long gfn) {
         if (leaf == null)
             return 0;
         int i = (int) gfn & MASK;
@@ -68,7 +121,11 @@ final class TokenMap {
 
     /** Stores {@code token} for {@code gfn}; 0 forgets it. */
     void put(long gfn, long token) {
-        Leaf leaf = leaf(gfn, token != 0);
+        put(leaf(gfn, token != 0), gfn, token);
+    }
+
+    /** Stores {@code token} for {@code gfn} in its {@code leaf} (null: nothing to forget). */
+    static void put(Leaf leaf, long gfn, long token) {
         if (leaf == null)
             return;
         int i = (int) gfn & MASK;

@@ -1,6 +1,8 @@
 package org.tdplab.mmu.tdp.vm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.HashMap;
 import java.util.Map;
@@ -78,5 +80,33 @@ class TokenMapTest {
         TreeMap<Long, Long> few = new TreeMap<>();
         map.forEach(6, 5 * region + 1, few::put);
         assertEquals(new TreeMap<>(), few, "forEach stops before its end");
+    }
+
+    /**
+     * The write sequence a reader checks: a read taken while no write of the leaf was in flight, and before which
+     * none began, is judged; one that a write overlapped, begun before it or during it, is not.
+     */
+    @Test
+    void aReadIsJudgedUnlessAWriteOfItsLeafOverlappedIt() {
+        TokenMap map = new TokenMap();
+        assertEquals(0, TokenMap.writesIfQuiet(map.leafOf(7)), "no leaf yet: no write");
+        assertFalse(map.writeRaced(7, 0));
+
+        long before = TokenMap.writesIfQuiet(map.leafOf(7));
+        TokenMap.Leaf leaf = map.beginWrite(7); // a write begins after the read's start: its leaf is new
+        assertTrue(map.writeRaced(7, before), "a write began during the read");
+        assertEquals(-1, TokenMap.writesIfQuiet(map.leafOf(300)), "the write is in flight for the whole leaf");
+        TokenMap.put(leaf, 7, 0x77);
+        TokenMap.endWrite(leaf);
+
+        long quiet = TokenMap.writesIfQuiet(map.leafOf(300));
+        assertEquals(1, quiet);
+        assertFalse(map.writeRaced(300, quiet), "nothing happened since");
+        assertFalse(map.writeRaced(7, quiet));
+        TokenMap.endWrite(map.beginWrite(600)); // another leaf
+        assertFalse(map.writeRaced(7, quiet), "a write of another leaf does not count");
+        TokenMap.endWrite(map.beginWrite(8));
+        assertTrue(map.writeRaced(7, quiet), "a write of the same leaf, begun and ended during the read");
+        assertEquals(0x77, map.get(7));
     }
 }
