@@ -41,6 +41,11 @@ public record Op(Kind kind, int vcpu, long gpa, long size, int arg) {
 
     private static final String[] ACCESSES = { "read", "write", "exec" };
 
+    /** Whether this is a guest write. */
+    boolean isWrite() {
+        return kind == Kind.ACCESS && arg % 3 == 1;
+    }
+
     /** The value a write stores: never 0 (0 is what a discarded page reads). */
     long value() {
         return 0x1000L + arg;
@@ -51,7 +56,7 @@ public record Op(Kind kind, int vcpu, long gpa, long size, int arg) {
         try {
             AccessResult r = switch (kind) {
             case ACCESS -> vm.access(vcpu, Access.valueOf(ACCESSES[arg % 3].toUpperCase(java.util.Locale.ROOT)), gpa,
-                    size, Encoding.CURRENT, arg % 3 == 1 ? value() : Vm.DEFAULT_TOKEN);
+                    size, Encoding.CURRENT, isWrite() ? value() : Vm.DEFAULT_TOKEN);
             case CONVERT -> vm.convert(vcpu, arg % 2 == 0, gpa, size);
             case ACCEPT -> vm.accept(vcpu, gpa, size, PageSize.SIZE_4K);
             default -> {

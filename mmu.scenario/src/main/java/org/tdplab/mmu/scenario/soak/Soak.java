@@ -160,17 +160,18 @@ public final class Soak {
         }
     }
 
-    /** A thread's guest data accesses stay in its own 64K blocks (every {@code threads}-th one). */
+    /** A thread's guest writes stay in its own 64K blocks (every {@code threads}-th one). */
     static final long BLOCK = 0x10000;
 
     /**
-     * The operation as thread {@code t} runs it: on its own vCPU (a vCPU runs on one thread), and a read, write or
-     * exec inside one of its own blocks. Two vCPUs reading and writing the same page at once race in the guest (the
-     * read may see either value), which the data oracle cannot tell from lost data; the selftests give each vCPU its
-     * own region for the same reason. Everything else (host operations, conversions, accepts) goes anywhere.
+     * The operation as thread {@code t} runs it: on its own vCPU (a vCPU runs on one thread), and a write inside one
+     * of its own blocks. Two vCPUs writing one page at once race in the guest (either value may stay), which the data
+     * oracle cannot tell from lost data; the selftests give each vCPU its own region for the same reason. Reads and
+     * executes go anywhere: the oracle does not judge a read that a write of the page overlapped, and judges the
+     * rest. Everything else (host operations, conversions, accepts) keeps its range too.
      */
     static Op own(Op op, int t, int threads) {
-        if (op.kind() != Op.Kind.ACCESS)
+        if (!op.isWrite())
             return new Op(op.kind(), t, op.gpa(), op.size(), op.arg());
         long blocks = Layout.END / BLOCK;
         long block = (op.gpa() / BLOCK) / threads * threads + t;
