@@ -4,8 +4,6 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.LinkedHashMap;
@@ -26,8 +24,10 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  * <pre>
  * java -jar benchmarks/target/benchmarks.jar [--sizes 1G,16G] [--types default,sw_protected,tdx,snp]
  *     [--only fault,heap,range,threads,tdbuild,startup] [--iterations N] [--warmup N] [--quick] [--out FILE]
+ * java -jar benchmarks/target/benchmarks.jar --against OTHER [--rounds N] [--hows write,prefault] ...
  * </pre>
- * {@code --quick} runs everything once on tiny sizes: that it works, not how fast.
+ * {@code --quick} runs everything once on tiny sizes: that it works, not how fast. {@code --against} compares this
+ * build's faults with another build's in this JVM ({@link Against}) instead of running the suite.
  */
 public final class BenchMain {
     private final Settings s;
@@ -48,7 +48,14 @@ public final class BenchMain {
             System.exit(2);
             return;
         }
-        String text = new BenchMain(s).run();
+        String text;
+        try {
+            text = new BenchMain(s).run();
+        } catch (IllegalArgumentException e) { // --against a build this harness cannot drive
+            System.err.println("bench: " + e.getMessage());
+            System.exit(1);
+            return;
+        }
         System.out.print(text);
         if (s.out != null)
             Files.writeString(s.out, text, StandardCharsets.UTF_8);
@@ -64,6 +71,14 @@ public final class BenchMain {
         // running meanwhile (a test run beside a measurement) only makes both slower, which the CPU-time figures absorb
         System.setProperty("jmh.ignoreLock", "true");
         long t0 = System.nanoTime();
+        if (s.against != null) {
+            new Against(s, table, log).run();
+            return table.markdown(String.format("tdplab bench --against: this build (%s) and %s in one JVM, a fault "
+                    + "shot of each in turn on a fresh guest, %d rounds after warm-ups of %d GiB of guest at least; "
+                    + "CPU time of the shot's thread + GC pauses; Java %s; %.0f s%n", System.getProperty(
+                            "java.class.path"), s.against, s.rounds, Settings.WARMUP_MIB >> 10, System.getProperty(
+                                    "java.version"), (System.nanoTime() - t0) / 1e9));
+        }
         if (s.wants("fault"))
             faults();
         if (s.wants("heap"))
@@ -277,117 +292,6 @@ public final class BenchMain {
         for (int i = 0; i < params.length; i++)
             parts[i + 1] = r.getParams().getParam(params[i]);
         return Cpu.best(Cpu.key(parts));
-    }
-
-    /** Command-line settings. */
-    static final class Settings {
-        static final String USAGE = "usage: bench [--sizes 1G,16G,64G] [--types default,sw_protected,tdx,snp] "
-                + "[--only fault,heap,range,threads,tdbuild,startup] [--iterations N] [--warmup N] [--quick] "
-                + "[--out FILE] [--root DIR]";
-        List<Long> sizes = List.of(1024L, 16384L);
-        List<String> types = List.of("default", "sw_protected", "tdx", "snp");
-        List<String> orders = List.of("seq", "random");
-        List<String> hows = List.of("write", "prefault", "workload");
-        List<String> ops = List.of("zap", "wp", "clear_dirty", "age", "split", "recover");
-        List<String> only = List.of("fault", "heap", "range", "threads", "tdbuild", "startup");
-        int iterations = 3, warmup = 1;
-        /** A fault shot's warm-up faults at least this many MiB of guest, in as many shots as that takes. */
-        static final long WARMUP_MIB = 4096;
-        boolean quick;
-        Path out;
-        Path root = Startup.findRoot();
-
-        static Settings parse(String[] args) {
-            Settings s = new Settings();
-            List<Long> sizes = null;
-            Integer iterations = null, warmup = null;
-            for (int i = 0; i < args.length; i++) {
-                String a = args[i];
-                switch (a) {
-                case "--help", "-h" -> throw new IllegalArgumentException("the arguments:");
-                case "--quick" -> s.quick = true;
-                case "--sizes" -> sizes = parseSizes(value(args, ++i, a));
-                case "--types" -> s.types = List.of(value(args, ++i, a).split(","));
-                case "--only" -> s.only = List.of(value(args, ++i, a).split(","));
-                case "--iterations" -> iterations = Integer.parseInt(value(args, ++i, a));
-                case "--warmup" -> warmup = Integer.parseInt(value(args, ++i, a));
-                case "--out" -> s.out = Path.of(value(args, ++i, a));
-                case "--root" -> s.root = Path.of(value(args, ++i, a));
-                default -> throw new IllegalArgumentException("unknown argument " + a);
-                }
-            }
-            if (s.quick) {
-                s.sizes = List.of(16L);
-                s.iterations = 1;
-                s.warmup = 0;
-            }
-            if (sizes != null)
-                s.sizes = sizes;
-            if (iterations != null)
-                s.iterations = iterations;
-            if (warmup != null)
-                s.warmup = warmup;
-            return s;
-        }
-
-        /**
-         * Warm-up shots of the fault benchmarks at {@code mib}: {@link #warmup} shots of at least {@link #WARMUP_MIB}
-         * in all, so that a small guest's shots run compiled code too (a TD's fault path needs several 1 GiB shots:
-         * 626–699 ns per page as the best of four, 399 as the best of ten).
-         */
-        int faultWarmup(long mib) {
-            return warmup == 0 ? 0 : (int) Math.max(warmup, Math.min(8, warmup * WARMUP_MIB / mib));
-        }
-
-        private static String value(String[] args, int i, String option) {
-            if (i >= args.length)
-                throw new IllegalArgumentException(option + " needs a value");
-            return args[i];
-        }
-
-        static List<Long> parseSizes(String text) {
-            List<Long> out = new ArrayList<>();
-            for (String t : text.split(",")) {
-                t = t.strip().toUpperCase();
-                long mul = t.endsWith("G") ? 1024 : t.endsWith("M") ? 1 : 0;
-                if (mul == 0)
-                    throw new IllegalArgumentException("size " + t + ": give M or G, e.g. 16G");
-                long v = Long.parseLong(t.substring(0, t.length() - 1)) * mul;
-                if (v < 2 || Long.bitCount(v) != 1)
-                    throw new IllegalArgumentException("size " + t + ": a power of two of at least 2M");
-                out.add(v);
-            }
-            return out;
-        }
-
-        static String sizeName(long mib) {
-            return mib >= 1024 ? (mib >> 10) + "G" : mib + "M";
-        }
-
-        String sizeNames() {
-            return String.join(",", sizes.stream().map(Settings::sizeName).toList());
-        }
-
-        boolean wants(String part) {
-            return only.contains(part);
-        }
-
-        /** Heap is measured at the smallest size of at least 1G (or the smallest size). */
-        long heapMib() {
-            return sizes.stream().filter(m -> m >= 1024).findFirst().orElse(sizes.get(0));
-        }
-
-        long rangeMib() {
-            return heapMib();
-        }
-
-        long threadMib() {
-            return heapMib();
-        }
-
-        long tdMib() {
-            return Math.min(256, sizes.get(0));
-        }
     }
 
     static List<String> list(String... v) {

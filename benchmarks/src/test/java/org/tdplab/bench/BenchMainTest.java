@@ -31,6 +31,40 @@ class BenchMainTest {
                 l.matches(".*\\| [0-9.]+ × \\| [0-9.]+ × \\(the floor's own\\).*"), l));
     }
 
+    /**
+     * {@code --against}: the same faults of another build (here this one, from the test's class path) in a class
+     * loader of its own, shot for shot with this build's; the row has both figures and the median of the ratios.
+     */
+    @Test
+    void againstAnotherBuildComparesTheSameFaultsShotForShot() throws Exception {
+        String cp = System.getProperty("java.class.path");
+        String table = BenchMain.runForTest("--against", cp, "--quick", "--types", "default,tdx", "--hows",
+                "write,prefault");
+        for (String setup : new String[] { "default, seq, 16M", "default, random, 16M", "tdx, seq, 16M" })
+            for (String how : new String[] { "write", "prefault" })
+                assertTrue(table.lines().anyMatch(l -> l.startsWith("| 4K fault by " + how + ", this build ÷ the other")
+                        && l.contains("| " + setup + " |") && l.matches(".*\\| [0-9.]+ ns/page \\| [0-9.]+ ns/page "
+                                + "\\(.*\\) \\| [0-9.]+× \\|.*")), how + " " + setup + " missing from\n" + table);
+    }
+
+    /** Each build runs in a loader of its own, the harness defined there; a class path without the model is refused. */
+    @Test
+    void eachBuildGetsALoaderOfItsOwnAndAClassPathWithoutTheModelIsRefused() throws Exception {
+        java.util.List<String> cp = java.util.List.of(System.getProperty("java.class.path").split(java.io.File.pathSeparator));
+        Against.Build a = Against.load("a", cp), b = Against.load("b", cp);
+        ClassLoader la = a.fault().getDeclaringClass().getClassLoader(), lb = b.fault().getDeclaringClass().getClassLoader();
+        assertTrue(la != lb && la != Shot.class.getClassLoader(), "three loaders");
+        assertTrue(la.loadClass("org.tdplab.mmu.api.Vm") != Shot.class.getClassLoader().loadClass("org.tdplab.mmu.api.Vm"),
+                "the model's classes come from the build's own class path");
+        assertTrue(a.shot("default", 2, "seq", "write") > 0);
+        String benchOnly = cp.stream().filter(p -> p.contains("benchmarks")).findFirst().orElseThrow();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Against.load("lonely", java.util.List.of(benchOnly)).shot("default", 2, "seq", "write"));
+        assertTrue(e.getMessage().startsWith("lonely: "), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--against", "/no/such.jar" }));
+        assertTrue(e.getMessage().contains("/no/such.jar does not exist"), e.getMessage());
+    }
+
     @Test
     void randomOrderIsAPermutation() {
         for (long n : new long[] { 1, 2, 3, 100, 4096, 5000 }) {
@@ -58,17 +92,17 @@ class BenchMainTest {
 
     @Test
     void smallGuestsWarmUpOnFourGibibytesOfFaults() {
-        BenchMain.Settings s = BenchMain.Settings.parse(new String[0]);
+        Settings s = Settings.parse(new String[0]);
         assertEquals(4, s.faultWarmup(1024), "four 1 GiB warm-up shots");
         assertEquals(1, s.faultWarmup(16384), "one 16 GiB shot is warm-up enough");
         assertEquals(8, s.faultWarmup(16), "at most eight");
-        assertEquals(0, BenchMain.Settings.parse(new String[] { "--quick" }).faultWarmup(16), "--quick: none");
+        assertEquals(0, Settings.parse(new String[] { "--quick" }).faultWarmup(16), "--quick: none");
     }
 
     @Test
     void badArgumentsAreRefused() {
-        assertThrows(IllegalArgumentException.class, () -> BenchMain.Settings.parse(new String[] { "--sizes", "3G" }));
-        assertThrows(IllegalArgumentException.class, () -> BenchMain.Settings.parse(new String[] { "--what" }));
-        assertEquals(java.util.List.of(1024L, 65536L), BenchMain.Settings.parseSizes("1G,64G"));
+        assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--sizes", "3G" }));
+        assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--what" }));
+        assertEquals(java.util.List.of(1024L, 65536L), Settings.parseSizes("1G,64G"));
     }
 }

@@ -135,6 +135,10 @@ public class CommandLine implements Callable<Integer> {
         out.printf("  %-10s %s%n", "version", "print the versions of tdplab, its bundles, the framework and Java");
         out.printf("  %-10s %s%n", "help", "print this text");
         subcommands().forEach((name, summary) -> out.printf("  %-10s %s%n", name, summary));
+        // run by ./tdplab itself in a JVM of its own (the benchmarks module), not by this runtime
+        out.printf("  %-10s %s%n", "bench", "the benchmark suite, each figure next to its physical floor: bench "
+                + "[--sizes 1G,16G] [--types T,…] [--only PART,…] [--quick] [--out FILE]; or this build against "
+                + "another, shot for shot: bench --against OTHER [--rounds N]");
         out.println();
         out.println("Each command runs in a fresh runtime; VMs live only as long as one run or one shell.");
         out.println("Exit status: 0 ok, 1 failure, 2 usage error. Documentation: README.md and docs/.");

@@ -1,0 +1,185 @@
+package org.tdplab.bench;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.net.MalformedURLException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * This build against another, in one JVM ({@code --against}): the other build's classes in a class loader of their
+ * own, this build's in another made the same way, and fault shots of the two taken in turn (who goes first
+ * alternates), so that both see the same machine at the same moments. Each round gives a ratio of the two shots;
+ * the figure is the median of the rounds' ratios, with the middle half of them beside it. On a machine whose speed
+ * drifts by ±40% from one run to the next this resolves a change of a few percent, which runs of the suite one after
+ * the other cannot.
+ */
+final class Against {
+    /** Harness classes defined in each build's loader from this build's bytes (and their nested classes). */
+    private static final List<String> HARNESS = List.of("Shot", "Guest", "Order", "Cpu");
+
+    /** One build: a name to print and its {@link Shot#fault}. */
+    record Build(String name, Method fault) {
+        double shot(String type, long mib, String order, String how) {
+            try {
+                return (double) fault.invoke(null, type, mib, order, how);
+            } catch (InvocationTargetException e) {
+                Throwable t = e.getCause();
+                if (t instanceof NoClassDefFoundError)
+                    throw new IllegalArgumentException(name + ": not a build of the model (it has no "
+                            + t.getMessage().replace('/', '.') + ")");
+                if (t instanceof LinkageError)
+                    throw new IllegalArgumentException(name + ": its public API differs from this build's ("
+                            + t.getClass().getSimpleName() + ": " + t.getMessage() + ")");
+                throw t instanceof RuntimeException r ? r : new IllegalStateException(t);
+            } catch (IllegalAccessException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+
+    private final Settings s;
+    private final Table table;
+    private final PrintStream log;
+
+    Against(Settings s, Table table, PrintStream log) {
+        this.s = s;
+        this.table = table;
+        this.log = log;
+    }
+
+    void run() {
+        Build mine = load("this build", List.of(System.getProperty("java.class.path").split(File.pathSeparator)));
+        Build other = load(s.against, classpathOf(s.against));
+        for (long mib : s.sizes)
+            for (String how : s.hows)
+                for (String type : s.types)
+                    for (String order : s.orders)
+                        compare(mine, other, type, mib, order, how);
+    }
+
+    private void compare(Build mine, Build other, String type, long mib, String order, String how) {
+        String setup = type + ", " + order + ", " + Settings.sizeName(mib);
+        log.printf("bench: against %s: fault by %s, %s%n", other.name, how, setup);
+        for (int w = 0; w < s.faultWarmup(mib); w++) {
+            mine.shot(type, mib, order, how);
+            other.shot(type, mib, order, how);
+        }
+        int rounds = s.rounds;
+        double[] a = new double[rounds], b = new double[rounds], ratio = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            boolean mineFirst = r % 2 == 0;
+            double first = (mineFirst ? mine : other).shot(type, mib, order, how);
+            double second = (mineFirst ? other : mine).shot(type, mib, order, how);
+            a[r] = mineFirst ? first : second;
+            b[r] = mineFirst ? second : first;
+            ratio[r] = a[r] / b[r];
+        }
+        Arrays.sort(ratio);
+        table.row(String.format("4K fault by %s, this build ÷ the other, median of %d rounds' ratios (middle half "
+                + "%.3f–%.3f)", how, rounds, quantile(ratio, 0.25), quantile(ratio, 0.75)), setup, median(a), "ns/page",
+                median(b), other.name, "", quantile(ratio, 0.5));
+    }
+
+    static double median(double[] v) {
+        double[] c = v.clone();
+        Arrays.sort(c);
+        return quantile(c, 0.5);
+    }
+
+    /** The {@code q}-quantile of sorted {@code v}, interpolated. */
+    static double quantile(double[] v, double q) {
+        double at = q * (v.length - 1);
+        int lo = (int) Math.floor(at), hi = (int) Math.ceil(at);
+        return v[lo] + (v[hi] - v[lo]) * (at - lo);
+    }
+
+    /**
+     * What {@code --against} names: a jar or class directory, several joined by {@code :}, or a checkout of this
+     * repository (its built {@code benchmarks/target/benchmarks.jar}).
+     */
+    static List<String> classpathOf(String spec) {
+        Path asCheckout = Path.of(spec, "benchmarks", "target", "benchmarks.jar");
+        if (Files.isDirectory(Path.of(spec)) && Files.isRegularFile(asCheckout))
+            return List.of(asCheckout.toString());
+        List<String> out = new ArrayList<>();
+        for (String part : spec.split(File.pathSeparator)) {
+            if (!Files.exists(Path.of(part)))
+                throw new IllegalArgumentException("--against " + spec + ": " + part + " does not exist (give the "
+                        + "other build's benchmarks.jar, or a checkout where it is built)");
+            out.add(part);
+        }
+        return out;
+    }
+
+    static Build load(String name, List<String> classpath) {
+        URL[] urls = classpath.stream().map(Against::url).toArray(URL[]::new);
+        try {
+            Class<?> shot = new HarnessLoader(urls).loadClass(Shot.class.getName());
+            return new Build(name, shot.getMethod("fault", String.class, long.class, String.class, String.class));
+        } catch (ReflectiveOperationException | LinkageError e) {
+            throw new IllegalArgumentException(name + ": not a build of the model this harness can drive ("
+                    + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
+        }
+    }
+
+    private static URL url(String path) {
+        try {
+            return Path.of(path).toUri().toURL();
+        } catch (MalformedURLException e) {
+            throw new IllegalArgumentException("--against: " + path + ": " + e.getMessage());
+        }
+    }
+
+    /** A build's classes, with the harness classes defined here from this build's bytes. */
+    private static final class HarnessLoader extends URLClassLoader {
+        HarnessLoader(URL[] urls) {
+            super(urls, ClassLoader.getPlatformClassLoader());
+        }
+
+        @Override
+        protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+            if (!isHarness(name))
+                return super.loadClass(name, resolve);
+            synchronized (getClassLoadingLock(name)) {
+                Class<?> c = findLoadedClass(name);
+                if (c == null) {
+                    byte[] bytes = harnessBytes(name);
+                    c = defineClass(name, bytes, 0, bytes.length);
+                }
+                if (resolve)
+                    resolveClass(c);
+                return c;
+            }
+        }
+
+        private static boolean isHarness(String name) {
+            String pkg = Shot.class.getPackageName() + ".";
+            if (!name.startsWith(pkg))
+                return false;
+            String simple = name.substring(pkg.length());
+            int nested = simple.indexOf('$');
+            return HARNESS.contains(nested < 0 ? simple : simple.substring(0, nested));
+        }
+
+        private static byte[] harnessBytes(String name) throws ClassNotFoundException {
+            try (InputStream in = Against.class.getClassLoader()
+                    .getResourceAsStream(name.replace('.', '/') + ".class")) {
+                if (in == null)
+                    throw new ClassNotFoundException(name);
+                return in.readAllBytes();
+            } catch (IOException e) {
+                throw new ClassNotFoundException(name, e);
+            }
+        }
+    }
+}

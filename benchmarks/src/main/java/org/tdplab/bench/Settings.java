@@ -1,0 +1,147 @@
+package org.tdplab.bench;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The command line of {@code bench}: what to run, at which sizes, how often. */
+final class Settings {
+    static final String USAGE = "usage: bench [--sizes 1G,16G,64G] [--types default,sw_protected,tdx,snp] "
+            + "[--only fault,heap,range,threads,tdbuild,startup] [--iterations N] [--warmup N] [--quick] "
+            + "[--hows write,prefault,workload] [--out FILE] [--root DIR]\n"
+            + "       bench --against OTHER.jar|CHECKOUT [--rounds N] [--sizes …] [--types …] [--hows write,prefault]";
+    List<Long> sizes = List.of(1024L, 16384L);
+    List<String> types = List.of("default", "sw_protected", "tdx", "snp");
+    List<String> orders = List.of("seq", "random");
+    List<String> hows = List.of("write", "prefault", "workload");
+    List<String> ops = List.of("zap", "wp", "clear_dirty", "age", "split", "recover");
+    List<String> only = List.of("fault", "heap", "range", "threads", "tdbuild", "startup");
+    int iterations = 3, warmup = 1;
+    /** A fault shot's warm-up faults at least this many MiB of guest, in as many shots as that takes. */
+    static final long WARMUP_MIB = 4096;
+    boolean quick;
+    /** Another build to compare this one with ({@link Against}); null: run the suite. */
+    String against;
+    int rounds = 15;
+    Path out;
+    Path root = Startup.findRoot();
+
+    static Settings parse(String[] args) {
+        Settings s = new Settings();
+        List<Long> sizes = null;
+        Integer iterations = null, warmup = null, rounds = null;
+        List<String> hows = null;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            switch (a) {
+            case "--help", "-h" -> throw new IllegalArgumentException("the arguments:");
+            case "--quick" -> s.quick = true;
+            case "--sizes" -> sizes = parseSizes(value(args, ++i, a));
+            case "--types" -> s.types = List.of(value(args, ++i, a).split(","));
+            case "--only" -> s.only = List.of(value(args, ++i, a).split(","));
+            case "--iterations" -> iterations = Integer.parseInt(value(args, ++i, a));
+            case "--warmup" -> warmup = Integer.parseInt(value(args, ++i, a));
+            case "--out" -> s.out = Path.of(value(args, ++i, a));
+            case "--against" -> s.against = value(args, ++i, a);
+            case "--rounds" -> rounds = positive(value(args, ++i, a), a);
+            case "--hows" -> hows = List.of(value(args, ++i, a).split(","));
+            case "--root" -> s.root = Path.of(value(args, ++i, a));
+            default -> throw new IllegalArgumentException("unknown argument " + a);
+            }
+        }
+        if (s.quick) {
+            s.sizes = List.of(16L);
+            s.iterations = 1;
+            s.warmup = 0;
+            s.rounds = 2;
+        }
+        if (rounds != null)
+            s.rounds = rounds;
+        if (s.against != null)
+            Against.classpathOf(s.against); // that it exists, before anything runs
+        if (hows != null) {
+            for (String h : hows)
+                if (!List.of("write", "prefault", "workload").contains(h))
+                    throw new IllegalArgumentException("--hows " + h + ": write, prefault or workload");
+            s.hows = hows;
+        } else if (s.against != null)
+            s.hows = List.of("write");
+        if (sizes != null)
+            s.sizes = sizes;
+        if (iterations != null)
+            s.iterations = iterations;
+        if (warmup != null)
+            s.warmup = warmup;
+        return s;
+    }
+
+    /**
+     * Warm-up shots of the fault benchmarks at {@code mib}: {@link #warmup} shots of at least {@link #WARMUP_MIB}
+     * in all, so that a small guest's shots run compiled code too (a TD's fault path needs several 1 GiB shots:
+     * 626–699 ns per page as the best of four, 399 as the best of ten).
+     */
+    int faultWarmup(long mib) {
+        return warmup == 0 ? 0 : (int) Math.max(warmup, Math.min(8, warmup * WARMUP_MIB / mib));
+    }
+
+    private static int positive(String text, String option) {
+        try {
+            int v = Integer.parseInt(text);
+            if (v > 0)
+                return v;
+        } catch (NumberFormatException e) {
+            // said below
+        }
+        throw new IllegalArgumentException(option + " " + text + ": a positive number");
+    }
+
+    private static String value(String[] args, int i, String option) {
+        if (i >= args.length)
+            throw new IllegalArgumentException(option + " needs a value");
+        return args[i];
+    }
+
+    static List<Long> parseSizes(String text) {
+        List<Long> out = new ArrayList<>();
+        for (String t : text.split(",")) {
+            t = t.strip().toUpperCase();
+            long mul = t.endsWith("G") ? 1024 : t.endsWith("M") ? 1 : 0;
+            if (mul == 0)
+                throw new IllegalArgumentException("size " + t + ": give M or G, e.g. 16G");
+            long v = Long.parseLong(t.substring(0, t.length() - 1)) * mul;
+            if (v < 2 || Long.bitCount(v) != 1)
+                throw new IllegalArgumentException("size " + t + ": a power of two of at least 2M");
+            out.add(v);
+        }
+        return out;
+    }
+
+    static String sizeName(long mib) {
+        return mib >= 1024 ? (mib >> 10) + "G" : mib + "M";
+    }
+
+    String sizeNames() {
+        return String.join(",", sizes.stream().map(Settings::sizeName).toList());
+    }
+
+    boolean wants(String part) {
+        return only.contains(part);
+    }
+
+    /** Heap is measured at the smallest size of at least 1G (or the smallest size). */
+    long heapMib() {
+        return sizes.stream().filter(m -> m >= 1024).findFirst().orElse(sizes.get(0));
+    }
+
+    long rangeMib() {
+        return heapMib();
+    }
+
+    long threadMib() {
+        return heapMib();
+    }
+
+    long tdMib() {
+        return Math.min(256, sizes.get(0));
+    }
+}
