@@ -10,14 +10,53 @@ public final class Shot {
     private Shot() {
     }
 
-    /** Faults every page of a fresh {@code type} guest of {@code mib} by {@code how}: CPU + GC ns per page. */
-    public static double fault(String type, long mib, String order, String how) {
+    /** The {@code how} of two vCPU threads faulting by write at once, each its half of the guest. */
+    static final String TWO_THREADS = "write-2-threads";
+
+    /**
+     * Faults every page of a fresh {@code type} guest of {@code mib} by {@code how}: CPU + GC ns per page. With
+     * {@link #TWO_THREADS}, vCPU 0 and vCPU 1 fault the two halves at once, and the CPU time is both threads'.
+     */
+    public static double fault(String type, long mib, String order, String how) throws InterruptedException {
         long pages = (mib << 20) / Guest.PAGE;
+        if (how.equals(TWO_THREADS))
+            return twoThreads(type, mib, order, pages);
         try (Guest g = Guest.create(type, mib << 20, 1)) {
             Order o = Order.of(order, pages);
             long t0 = Cpu.now();
             long n = g.fault(how, o, 0, 0, pages);
             return (double) (Cpu.now() - t0) / n;
+        }
+    }
+
+    private static double twoThreads(String type, long mib, String order, long pages) throws InterruptedException {
+        long half = pages / 2;
+        long[] cpu = new long[2];
+        Throwable[] failed = new Throwable[1];
+        try (Guest g = Guest.create(type, mib << 20, 2)) {
+            Thread[] t = new Thread[2];
+            for (int v = 0; v < 2; v++) {
+                int vcpu = v;
+                t[v] = new Thread(() -> {
+                    long t0 = Cpu.cpuNow();
+                    try {
+                        g.fault("write", Order.of(order, half), vcpu, vcpu * half, half);
+                    } catch (RuntimeException | Error e) {
+                        failed[0] = e;
+                    }
+                    cpu[vcpu] = Cpu.cpuNow() - t0;
+                }, "shot-vcpu" + v);
+            }
+            long gc = Cpu.gcNanos();
+            for (Thread x : t)
+                x.start();
+            for (Thread x : t)
+                x.join();
+            if (failed[0] instanceof RuntimeException e)
+                throw e;
+            if (failed[0] instanceof Error e)
+                throw e;
+            return (double) (cpu[0] + cpu[1] + Cpu.gcNanos() - gc) / (2 * half);
         }
     }
 }

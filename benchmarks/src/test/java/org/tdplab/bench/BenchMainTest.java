@@ -39,9 +39,9 @@ class BenchMainTest {
     void againstAnotherBuildComparesTheSameFaultsShotForShot() throws Exception {
         String cp = System.getProperty("java.class.path");
         String table = BenchMain.runForTest("--against", cp, "--quick", "--types", "default,tdx", "--hows",
-                "write,prefault");
+                "write,prefault," + Shot.TWO_THREADS);
         for (String setup : new String[] { "default, seq, 16M", "default, random, 16M", "tdx, seq, 16M" })
-            for (String how : new String[] { "write", "prefault" })
+            for (String how : new String[] { "write", "prefault", "write, 2 vCPU threads at once (CPU of both)" })
                 assertTrue(table.lines().anyMatch(l -> l.startsWith("| 4K fault by " + how + ", this build ÷ the other")
                         && l.contains("| " + setup + " |") && l.matches(".*\\| [0-9.]+ ns/page \\| [0-9.]+ ns/page "
                                 + "\\(.*\\) \\| [0-9.]+× \\|.*")), how + " " + setup + " missing from\n" + table);
@@ -61,6 +61,9 @@ class BenchMainTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Against.load("lonely", java.util.List.of(benchOnly)).shot("default", 2, "seq", "write"));
         assertTrue(e.getMessage().startsWith("lonely: "), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--hows",
+                Shot.TWO_THREADS }));
+        assertTrue(e.getMessage().contains("with --against"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--against", "/no/such.jar" }));
         assertTrue(e.getMessage().contains("/no/such.jar does not exist"), e.getMessage());
     }
