@@ -85,8 +85,9 @@ final class Against {
             ratio[r] = a[r] / b[r];
         }
         Arrays.sort(ratio);
-        String by = how.equals(Shot.TWO_THREADS) ? "write, 2 vCPU threads at once (CPU of both)" : how;
-        table.row(String.format("4K fault by %s, this build ÷ the other, median of %d rounds' ratios (middle half "
+        String by = how.equals(Shot.TWO_THREADS) ? "4K fault by write, 2 vCPU threads at once (CPU of both)"
+                : how.equals(Shot.READ) ? "read of a mapped 4K page" : "4K fault by " + how;
+        table.row(String.format("%s, this build ÷ the other, median of %d rounds' ratios (middle half "
                 + "%.3f–%.3f)", by, rounds, quantile(ratio, 0.25), quantile(ratio, 0.75)), setup, median(a), "ns/page",
                 median(b), other.name, "", quantile(ratio, 0.5));
     }

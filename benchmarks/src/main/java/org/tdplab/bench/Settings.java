@@ -10,7 +10,7 @@ final class Settings {
             + "[--only fault,heap,range,threads,tdbuild,startup] [--iterations N] [--warmup N] [--quick] "
             + "[--hows write,prefault,workload] [--out FILE] [--root DIR]\n"
             + "       bench --against OTHER.jar|CHECKOUT [--rounds N] [--sizes …] [--types …] "
-            + "[--hows write,prefault,write-2-threads]";
+            + "[--hows write,prefault,write-2-threads,read]";
     List<Long> sizes = List.of(1024L, 16384L);
     List<String> types = List.of("default", "sw_protected", "tdx", "snp");
     List<String> orders = List.of("seq", "random");
@@ -62,10 +62,10 @@ final class Settings {
             Against.classpathOf(s.against); // that it exists, before anything runs
         if (hows != null) {
             for (String h : hows)
-                if (!List.of("write", "prefault", "workload", Shot.TWO_THREADS).contains(h)
-                        || h.equals(Shot.TWO_THREADS) && s.against == null)
+                if (!List.of("write", "prefault", "workload", Shot.TWO_THREADS, Shot.READ).contains(h)
+                        || (h.equals(Shot.TWO_THREADS) || h.equals(Shot.READ)) && s.against == null)
                     throw new IllegalArgumentException("--hows " + h + ": write, prefault or workload (and "
-                            + Shot.TWO_THREADS + " with --against)");
+                            + Shot.TWO_THREADS + " or " + Shot.READ + " with --against)");
             s.hows = hows;
         } else if (s.against != null)
             s.hows = List.of("write");

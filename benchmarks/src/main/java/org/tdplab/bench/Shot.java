@@ -12,10 +12,13 @@ public final class Shot {
 
     /** The {@code how} of two vCPU threads faulting by write at once, each its half of the guest. */
     static final String TWO_THREADS = "write-2-threads";
+    /** The {@code how} of reads of a guest mapped (written, or accepted) before the shot: walks, no fault. */
+    static final String READ = "read";
 
     /**
      * Faults every page of a fresh {@code type} guest of {@code mib} by {@code how}: CPU + GC ns per page. With
-     * {@link #TWO_THREADS}, vCPU 0 and vCPU 1 fault the two halves at once, and the CPU time is both threads'.
+     * {@link #TWO_THREADS}, vCPU 0 and vCPU 1 fault the two halves at once, and the CPU time is both threads'; with
+     * {@link #READ}, the pages are faulted first and the shot reads them.
      */
     public static double fault(String type, long mib, String order, String how) throws InterruptedException {
         long pages = (mib << 20) / Guest.PAGE;
@@ -23,8 +26,10 @@ public final class Shot {
             return twoThreads(type, mib, order, pages);
         try (Guest g = Guest.create(type, mib << 20, 1)) {
             Order o = Order.of(order, pages);
+            if (how.equals(READ))
+                g.fault("write", o, 0, 0, pages);
             long t0 = Cpu.now();
-            long n = g.fault(how, o, 0, 0, pages);
+            long n = how.equals(READ) ? g.read(o, 0, 0, pages) : g.fault(how, o, 0, 0, pages);
             return (double) (Cpu.now() - t0) / n;
         }
     }

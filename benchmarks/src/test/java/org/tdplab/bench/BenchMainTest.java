@@ -39,10 +39,11 @@ class BenchMainTest {
     void againstAnotherBuildComparesTheSameFaultsShotForShot() throws Exception {
         String cp = System.getProperty("java.class.path");
         String table = BenchMain.runForTest("--against", cp, "--quick", "--types", "default,tdx", "--hows",
-                "write,prefault," + Shot.TWO_THREADS);
+                "write,prefault,read," + Shot.TWO_THREADS);
         for (String setup : new String[] { "default, seq, 16M", "default, random, 16M", "tdx, seq, 16M" })
-            for (String how : new String[] { "write", "prefault", "write, 2 vCPU threads at once (CPU of both)" })
-                assertTrue(table.lines().anyMatch(l -> l.startsWith("| 4K fault by " + how + ", this build ÷ the other")
+            for (String how : new String[] { "4K fault by write", "4K fault by prefault", "read of a mapped 4K page",
+                    "4K fault by write, 2 vCPU threads at once (CPU of both)" })
+                assertTrue(table.lines().anyMatch(l -> l.startsWith("| " + how + ", this build ÷ the other")
                         && l.contains("| " + setup + " |") && l.matches(".*\\| [0-9.]+ ns/page \\| [0-9.]+ ns/page "
                                 + "\\(.*\\) \\| [0-9.]+× \\|.*")), how + " " + setup + " missing from\n" + table);
     }
