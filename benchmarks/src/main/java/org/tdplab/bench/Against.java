@@ -87,9 +87,9 @@ final class Against {
         Arrays.sort(ratio);
         String by = how.equals(Shot.TWO_THREADS) ? "4K fault by write, 2 vCPU threads at once (CPU of both)"
                 : how.equals(Shot.READ) ? "read of a mapped 4K page" : "4K fault by " + how;
-        table.row(String.format("%s, this build ÷ the other, median of %d rounds' ratios (middle half "
-                + "%.3f–%.3f)", by, rounds, quantile(ratio, 0.25), quantile(ratio, 0.75)), setup, median(a), "ns/page",
-                median(b), other.name, "", quantile(ratio, 0.5));
+        String what = String.format("%s, this build ÷ the other, median of %d rounds' ratios (middle half "
+                + "%.3f–%.3f)", by, rounds, quantile(ratio, 0.25), quantile(ratio, 0.75));
+        table.row(what, setup, median(a), "ns/page", median(b), other.name, "", quantile(ratio, 0.5));
     }
 
     static double median(double[] v) {

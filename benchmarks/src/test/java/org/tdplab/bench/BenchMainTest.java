@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.File;
 import java.util.BitSet;
+import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
@@ -40,32 +42,35 @@ class BenchMainTest {
         String cp = System.getProperty("java.class.path");
         String table = BenchMain.runForTest("--against", cp, "--quick", "--types", "default,tdx", "--hows",
                 "write,prefault,read," + Shot.TWO_THREADS);
+        String figures = ".*\\| [0-9.]+ ns/page \\| [0-9.]+ ns/page \\(.*\\) \\| [0-9.]+× \\|.*";
         for (String setup : new String[] { "default, seq, 16M", "default, random, 16M", "tdx, seq, 16M" })
             for (String how : new String[] { "4K fault by write", "4K fault by prefault", "read of a mapped 4K page",
                     "4K fault by write, 2 vCPU threads at once (CPU of both)" })
                 assertTrue(table.lines().anyMatch(l -> l.startsWith("| " + how + ", this build ÷ the other")
-                        && l.contains("| " + setup + " |") && l.matches(".*\\| [0-9.]+ ns/page \\| [0-9.]+ ns/page "
-                                + "\\(.*\\) \\| [0-9.]+× \\|.*")), how + " " + setup + " missing from\n" + table);
+                        && l.contains("| " + setup + " |") && l.matches(figures)), how + " " + setup + " missing:\n"
+                                + table);
     }
 
     /** Each build runs in a loader of its own, the harness defined there; a class path without the model is refused. */
     @Test
     void eachBuildGetsALoaderOfItsOwnAndAClassPathWithoutTheModelIsRefused() throws Exception {
-        java.util.List<String> cp = java.util.List.of(System.getProperty("java.class.path").split(java.io.File.pathSeparator));
+        List<String> cp = List.of(System.getProperty("java.class.path").split(File.pathSeparator));
         Against.Build a = Against.load("a", cp), b = Against.load("b", cp);
-        ClassLoader la = a.fault().getDeclaringClass().getClassLoader(), lb = b.fault().getDeclaringClass().getClassLoader();
+        ClassLoader la = a.fault().getDeclaringClass().getClassLoader();
+        ClassLoader lb = b.fault().getDeclaringClass().getClassLoader();
         assertTrue(la != lb && la != Shot.class.getClassLoader(), "three loaders");
-        assertTrue(la.loadClass("org.tdplab.mmu.api.Vm") != Shot.class.getClassLoader().loadClass("org.tdplab.mmu.api.Vm"),
-                "the model's classes come from the build's own class path");
+        assertTrue(la.loadClass("org.tdplab.mmu.api.Vm") != Shot.class.getClassLoader()
+                .loadClass("org.tdplab.mmu.api.Vm"), "the model's classes come from the build's own class path");
         assertTrue(a.shot("default", 2, "seq", "write") > 0);
         String benchOnly = cp.stream().filter(p -> p.contains("benchmarks")).findFirst().orElseThrow();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> Against.load("lonely", java.util.List.of(benchOnly)).shot("default", 2, "seq", "write"));
-        assertTrue(e.getMessage().startsWith("lonely: "), e.getMessage());
+                () -> Against.load("lonely", List.of(benchOnly)).shot("default", 2, "seq", "write"));
+        assertTrue(e.getMessage().startsWith("lonely: not a build of the model"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--hows",
                 Shot.TWO_THREADS }));
         assertTrue(e.getMessage().contains("with --against"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--against", "/no/such.jar" }));
+        e = assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--against",
+                "/no/such.jar" }));
         assertTrue(e.getMessage().contains("/no/such.jar does not exist"), e.getMessage());
     }
 

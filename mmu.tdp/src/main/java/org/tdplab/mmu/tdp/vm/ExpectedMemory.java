@@ -27,7 +27,10 @@ final class ExpectedMemory {
         return of(isPrivate).get(gfn);
     }
 
-    /** A guest write of the page begins: call before its frame is stored, and {@link #wrote(TokenMap.Leaf, long, long)} after. */
+    /**
+     * A guest write of the page begins: called before its frame is stored, and
+     * {@link #wrote(TokenMap.Leaf, long, long)} after.
+     */
     TokenMap.Leaf beginWrite(long gfn, boolean isPrivate) {
         return of(isPrivate).beginWrite(gfn);
     }
