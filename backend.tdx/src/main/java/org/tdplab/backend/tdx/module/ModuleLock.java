@@ -7,12 +7,13 @@ import java.util.function.LongSupplier;
 
 /**
  * The module's lock over one TD, in the two modes of its S-EPT tree lock: the leaves a fault runs —
- * TDH.MEM.PAGE.AUG and the guest's TDG.MEM.PAGE.ACCEPT — hold it shared, as the real module holds the tree lock
- * shared for them, and exclude each other per S-EPT entry (the entry's own lock, {@link SeptTree#LOCKED}); every other
- * leaf, and every view of the module's state, holds it exclusively. So two vCPUs fault private memory at once, while
- * a leaf that changes the tree's shape, a TD-wide field or the PAMT of a page it frees runs alone, as the model ran
- * every leaf before. (The real module takes the tree lock shared for more leaves — SEPT.ADD, PAGE.REMOVE, DEMOTE —
- * and excludes them by entry and PAMT locks; the model takes those exclusively.)
+ * TDH.MEM.SEPT.ADD, TDH.MEM.PAGE.AUG and the guest's TDG.MEM.PAGE.ACCEPT — hold it shared, as the real module holds
+ * the tree lock shared for them, and exclude each other per S-EPT entry (the entry's own lock,
+ * {@link SeptTree#LOCKED}); every other leaf, and every view of the module's state, holds it exclusively. So two vCPUs
+ * fault private memory at once, new S-EPT pages included, while a leaf that removes from the tree, changes a TD-wide
+ * field or frees a page runs alone, as the model ran every leaf before. (The real module takes the tree lock shared
+ * for PAGE.REMOVE and DEMOTE too, excluding them by entry and PAMT locks; KVM calls those holding its MMU lock for
+ * write, so only a guest's ACCEPT could meet them; the model takes them exclusively.)
  *
  * <p>Like the module's own sharex locks, a shared hold is a count in one word and an exclusive one a bit in it, so a
  * shared hold costs one atomic add each way. A shared hold does not nest in another (a leaf calls no leaf), and a

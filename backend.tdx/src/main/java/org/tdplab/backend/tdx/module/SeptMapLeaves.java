@@ -65,24 +65,31 @@ final class SeptMapLeaves {
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RDX);
         int lvl = level(rcx);
         long gfn = gpa(rcx) >>> 12;
-        long pos = walk.locateTdEntry(rdx, 1, Seamcall.TDH_MEM_SEPT_ADD, rcx, 1, m.eptLevels - 1, out);
+        long pos = walk.locateAndLockTdEntry(rdx, 1, Seamcall.TDH_MEM_SEPT_ADD, rcx, 1, m.eptLevels - 1, out);
         if (pos < 0)
             return pos;
-        int page = posPage(pos), idx = posIndex(pos);
+        return linkNewPage(posPage(pos), posIndex(pos), lvl, gfn, rdx, r8, pos, out);
+    }
+
+    /**
+     * SEPT.ADD's work on the entry it holds locked, which it releases: the new page is allocated and filled in, then
+     * linked by the entry's release store, so that another vCPU's walk that reads the link finds the page
+     * ({@link SeptTree}).
+     */
+    private long linkNewPage(int page, int idx, int lvl, long gfn, long rdx, long r8, long pos, Regs out) {
         int s = SeptTree.state(sept.get(page, idx));
-        if (s == NL_MAPPED && (rdx & 1) != 0)
-            return TDX_SUCCESS; // allow_existing: the new page stays unused
-        if (!SeptState.allowed(SeptState.ALLOW_SEPT_ADD, s))
-            return notFree(pos, out);
-        long st = checks.checkNewPage(r8, OPERAND_R8, Pamt.SIZE_4K, true);
-        if (st != TDX_SUCCESS)
+        long st = s == NL_MAPPED && (rdx & 1) != 0 ? TDX_SUCCESS // allow_existing: the new page stays unused
+                : !SeptState.allowed(SeptState.ALLOW_SEPT_ADD, s) ? notFree(pos, out)
+                : checks.checkNewPage(r8, OPERAND_R8, Pamt.SIZE_4K, true);
+        if (st != TDX_SUCCESS || s == NL_MAPPED) {
+            sept.unlock(page, idx);
             return st;
+        }
         long newPfn = r8 >>> 12;
-        int child = sept.alloc(lvl - 1, gfn & -levelPages(lvl), newPfn);
-        sept.set(page, idx, SeptTree.entry(NL_MAPPED, r8));
-        sept.setChild(page, idx, child);
+        sept.setChild(page, idx, sept.alloc(lvl - 1, gfn & -levelPages(lvl), newPfn));
         pamt.set(newPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
-        m.chldcnt++;
+        CHLDCNT.getAndAdd(m, 1L);
+        sept.setUnlocked(page, idx, SeptTree.entry(NL_MAPPED, r8));
         return TDX_SUCCESS;
     }
 
@@ -130,7 +137,7 @@ final class SeptMapLeaves {
      */
     long pageAug(long rcx, long rdx, long r8, Regs out) {
         int lvl = level(rcx);
-        long pos = walk.locateAndLockTdEntry(rdx, Seamcall.TDH_MEM_PAGE_AUG, rcx, 0, 1, out);
+        long pos = walk.locateAndLockTdEntry(rdx, 0, Seamcall.TDH_MEM_PAGE_AUG, rcx, 0, 1, out);
         if (pos < 0)
             return pos;
         int page = posPage(pos), idx = posIndex(pos);

@@ -15,7 +15,10 @@ import java.util.Map;
  * Levels are TDX levels: a page of level {@code l} holds entries of level {@code l} (0 = 4K leaves), and is linked
  * by an entry of level {@code l + 1}.
  *
- * <p>The tree's shape changes only under the module's exclusive lock; leaves that hold it shared change their own
+ * <p>Pages are removed only under the module's exclusive lock. TDH.MEM.SEPT.ADD adds one holding it shared, under
+ * the lock of the entry that will link it: {@link #alloc} is serialized here, and the new page is filled in
+ * ({@link #setChild}) before the entry's release store ({@link #setUnlocked}) links it, which {@link #get}'s acquire
+ * load pairs with, so a walk that reads the link reads the page. Leaves that hold the lock shared change their own
  * entries, each under the entry's lock ({@link #tryLock}), and the CPU's walk reads without a lock
  * ({@link #getUnlocked}).
  */
@@ -57,8 +60,11 @@ final class SeptTree {
         return (e & ~STATE_MASK) | state;
     }
 
-    /** A new page of {@code lvl} covering {@code baseGfn}, backed by frame {@code framePfn}, all 512 entries FREE. */
-    int alloc(int lvl, long baseGfn, long framePfn) {
+    /**
+     * A new page of {@code lvl} covering {@code baseGfn}, backed by frame {@code framePfn}, all 512 entries FREE; not
+     * linked yet. Serialized: two SEPT.ADDs holding the module's lock shared allocate at once.
+     */
+    synchronized int alloc(int lvl, long baseGfn, long framePfn) {
         int id;
         if (freeHead != 0) {
             id = freeHead;
@@ -79,7 +85,7 @@ final class SeptTree {
         return id;
     }
 
-    void free(int id) {
+    synchronized void free(int id) {
         byPfn.remove(pfn[id]);
         entries[id] = null;
         children[id] = null;
@@ -100,8 +106,9 @@ final class SeptTree {
         freeNext = Arrays.copyOf(freeNext, n);
     }
 
+    /** The entry, by an acquire load: a link read here comes with the page it links ({@link #setUnlocked}). */
     long get(int page, int index) {
-        return entries[page][index];
+        return (long) ENTRY.getAcquire(entries[page], index);
     }
 
     void set(int page, int index, long e) {
@@ -196,7 +203,7 @@ final class SeptTree {
     }
 
     /** The page backed by that frame, or 0. */
-    int pageAt(long framePfn) {
+    synchronized int pageAt(long framePfn) {
         Integer id = byPfn.get(framePfn);
         return id == null ? 0 : id;
     }

@@ -180,8 +180,9 @@ final class SeptWalk {
      * {@link #locateTdEntry} for a leaf that holds the tree lock shared: the entry's lock is taken for real
      * ({@link SeptTree#tryLock}), and the leaf releases it.
      */
-    long locateAndLockTdEntry(long rdx, Seamcall leaf, long rcx, int minLevel, int maxLevel, Regs out) {
-        long st = checks.prologue(rdx, OPERAND_RDX, 0, leaf);
+    long locateAndLockTdEntry(long rdx, long allowedLowBits, Seamcall leaf, long rcx, int minLevel, int maxLevel,
+            Regs out) {
+        long st = checks.prologue(rdx, OPERAND_RDX, allowedLowBits, leaf);
         return st != TDX_SUCCESS ? st : locateEntry(rcx, minLevel, maxLevel, out, true);
     }
 

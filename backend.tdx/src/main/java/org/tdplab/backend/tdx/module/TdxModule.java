@@ -13,10 +13,10 @@ import java.util.List;
  * <p>Each leaf is a check-then-commit function following hardware spec A.6: the common TD checks of A.2 first, then
  * the leaf's preconditions in the table's order, so the first failing row decides the status; a failed leaf changes
  * nothing except the host-priority bit (I10). Extended error outputs (RCX/RDX) go to a {@link Regs}. Every public
- * method takes the module's {@link ModuleLock}: a fault's TDH.MEM.PAGE.AUG and TDG.MEM.PAGE.ACCEPT shared (they
- * exclude each other per S-EPT entry), everything else exclusively; contention of the locks the model does not take
- * is simulated by {@link Contention}; the CPU's S-EPT walk takes the lock only where it changes a vCPU's state
- * ({@link SeptCpuWalk}).
+ * method takes the module's {@link ModuleLock}: a fault's TDH.MEM.SEPT.ADD, TDH.MEM.PAGE.AUG and TDG.MEM.PAGE.ACCEPT
+ * shared (they exclude each other per S-EPT entry), everything else exclusively; contention of the locks the model
+ * does not take is simulated by {@link Contention}; the CPU's S-EPT walk takes the lock only where it changes a vCPU's
+ * state ({@link SeptCpuWalk}).
  *
  * <p>This class is the facade and holds the state (the serialized fields, see {@link #saveState}); the leaves live in
  * one class per group — {@link LifecycleLeaves}, {@link SeptMapLeaves}, {@link TlbTracking}, {@link Measurement},
@@ -32,7 +32,6 @@ import java.util.List;
  * reserved), HPAs with the KeyID in the bits from {@link TdxAbi#KEYID_SHIFT} up.
  */
 public final class TdxModule {
-
     /** The contents of physical pages (one data token per 4K frame), as the module reads and writes them. */
     public interface Frames {
         long read(long pfn);
@@ -49,7 +48,6 @@ public final class TdxModule {
 
     /** Extended outputs of a SEAMCALL (RCX, RDX, R8): cleared at entry, set on the paths the spec names. */
     public static final class Regs {
-
         public long rcx, rdx, r8;
 
         void clear() {
@@ -63,7 +61,7 @@ public final class TdxModule {
     final Contention contention;
     final long tdmrLimitPfn;
     private final Regs scratch = new Regs();
-    /** The module's lock over this TD: shared for a fault's AUG and ACCEPT, else exclusive ({@link ModuleLock}). */
+    /** The module's lock: shared for a fault's SEPT.ADD, AUG and ACCEPT, else exclusive ({@link ModuleLock}). */
     public final ModuleLock lock = new ModuleLock();
 
     // ---- TDR -------------------------------------------------------------------------------------------------
@@ -217,8 +215,9 @@ public final class TdxModule {
 
     // ==== S-EPT leaves (SeptMapLeaves, TlbTracking) and measurement (Measurement) ===================================
 
+    /** Holds the lock shared, like AUG: a fault that links a new S-EPT page does not stop the others. */
     public long tdhMemSeptAdd(long rcx, long rdx, long r8, Regs out) {
-        return lock.exclusive(() -> mapLeaves.septAdd(rcx, rdx, r8, regs(out)));
+        return sharedLeaf(false, rcx, rdx, r8, out);
     }
 
     public long tdhMemPageAdd(long rcx, long rdx, long r8, long r9, Regs out) {
@@ -227,11 +226,16 @@ public final class TdxModule {
 
     /** Holds the lock shared: AUGs and ACCEPTs of other entries run at once ({@link ModuleLock}). */
     public long tdhMemPageAug(long rcx, long rdx, long r8, Regs out) {
-        Regs r = out != null ? out : new Regs(); // the scratch outputs are the exclusive leaves'
+        return sharedLeaf(true, rcx, rdx, r8, out);
+    }
+
+    /** A host leaf that holds the lock shared (AUG, SEPT.ADD); the scratch outputs are the exclusive leaves'. */
+    private long sharedLeaf(boolean aug, long rcx, long rdx, long r8, Regs out) {
+        Regs r = out != null ? out : new Regs();
         r.clear();
         lock.lockShared();
         try {
-            return mapLeaves.pageAug(rcx, rdx, r8, r);
+            return aug ? mapLeaves.pageAug(rcx, rdx, r8, r) : mapLeaves.septAdd(rcx, rdx, r8, r);
         } finally {
             lock.unlockShared();
         }

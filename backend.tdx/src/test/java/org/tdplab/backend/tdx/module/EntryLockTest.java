@@ -124,18 +124,83 @@ class EntryLockTest {
             hpa[i] = f.page();
         }
         long before = f.m.chldcnt();
-        CountDownLatch go = new CountDownLatch(1);
         AtomicReference<Throwable> failure = new AtomicReference<>();
+        atOnce(failure, vcpu -> {
+            for (int i = vcpu; i < pages; i += 2)
+                mapAndAccept(f, vcpu, base + i * PAGE, hpa[i], failure);
+            for (int i = 1 - vcpu; i < pages; i += 2) // the other's pages: already accepted, or busy
+                acceptUntilDone(f, vcpu, base + i * PAGE, failure);
+        });
+        assertEquals(before + pages, f.m.chldcnt());
+        for (int i = 0; i < pages; i += 397)
+            assertEquals(SeptState.MAPPED, f.state(base + i * PAGE, 0));
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+    }
+
+    /**
+     * SEPT.ADD holds the lock shared too: two vCPUs link new S-EPT pages at once, each its own 2M regions (then AUG
+     * and accept a page in each), and then, with allow_existing, each the other's: the entry's lock makes one of two
+     * SEPT.ADDs of an entry wait, and the second finds the link there (allow_existing: success, its page unused) or,
+     * its owner's, the entry in use. Every region is linked once, by one of the two pages offered, and the tree's
+     * shape, the PAMT and {@code chldcnt} stay exact (the module's own invariants check them).
+     */
+    @Test
+    void twoVcpusLinkNewSeptPagesAtOnce() throws Exception {
+        Fixture f = running();
+        int regions = 4096;
+        long base = 2L << 30, m2 = 2L << 20;
+        for (long g = base; g < base + regions * m2; g += 1L << 30)
+            f.link(g, 1); // the tables of the 1G entries: every region's 2M entry is in one
+
+        long[] table = new long[regions], spare = new long[regions], hpa = new long[regions];
+        for (int i = 0; i < regions; i++) {
+            table[i] = f.page();
+            spare[i] = f.page();
+            hpa[i] = f.page();
+        }
+        long before = f.m.chldcnt();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        atOnce(failure, vcpu -> {
+            for (int i = vcpu; i < regions; i += 2) {
+                long gpa = base + i * m2;
+                long st;
+                while (TdxStatus.classOf(st = f.m.tdhMemSeptAdd(rcx(gpa, 1), f.tdr, table[i],
+                        new TdxModule.Regs())) == TDX_OPERAND_BUSY)
+                    Thread.onSpinWait(); // the other vCPU's allow_existing SEPT.ADD holds the entry
+                if (st != TdxStatus.TDX_SUCCESS) // the other vCPU's allow_existing SEPT.ADD linked it first
+                    assertStatus(withOperand(TdxStatus.TDX_EPT_ENTRY_STATE_INCORRECT, OPERAND_RCX), st);
+            }
+            for (int i = vcpu; i < regions; i += 2)
+                mapAndAccept(f, vcpu, base + i * m2, hpa[i], failure);
+            for (int i = 1 - vcpu; i < regions; i += 2) { // the other's: linked by now or in a moment
+                long st;
+                while (TdxStatus.classOf(st = f.m.tdhMemSeptAdd(rcx(base + i * m2, 1), f.tdr | 1, spare[i],
+                        new TdxModule.Regs())) == TDX_OPERAND_BUSY)
+                    Thread.onSpinWait();
+                ok(st); // linked by its owner, or now by the spare
+            }
+        });
+        for (int i = 0; i < regions; i++) {
+            assertEquals(SeptState.NL_MAPPED, f.state(base + i * m2, 1));
+            assertEquals(SeptState.MAPPED, f.state(base + i * m2, 0));
+            boolean owners = f.m.sept.pageAt(table[i] >>> 12) != 0, spares = f.m.sept.pageAt(spare[i] >>> 12) != 0;
+            assertTrue(owners != spares, "region " + i + " linked by one page: owner's " + owners + ", spare " + spares);
+        }
+        assertEquals(before + 2L * regions, f.m.chldcnt(), "a table and a page per region");
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+    }
+
+    /** Runs {@code body} on vCPU 0 and vCPU 1, two threads started at once; a failure in either fails the test. */
+    private static void atOnce(AtomicReference<Throwable> failure, java.util.function.IntConsumer body)
+            throws InterruptedException {
+        CountDownLatch go = new CountDownLatch(1);
         Thread[] vcpus = new Thread[2];
         for (int v = 0; v < 2; v++) {
             int vcpu = v;
             vcpus[v] = new Thread(() -> {
                 try {
                     go.await();
-                    for (int i = vcpu; i < pages; i += 2)
-                        mapAndAccept(f, vcpu, base + i * PAGE, hpa[i], failure);
-                    for (int i = 1 - vcpu; i < pages; i += 2) // the other's pages: already accepted, or busy
-                        acceptUntilDone(f, vcpu, base + i * PAGE, failure);
+                    body.accept(vcpu);
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                 }
@@ -147,10 +212,6 @@ class EntryLockTest {
             t.join();
         if (failure.get() != null)
             throw new AssertionError(failure.get());
-        assertEquals(before + pages, f.m.chldcnt());
-        for (int i = 0; i < pages; i += 397)
-            assertEquals(SeptState.MAPPED, f.state(base + i * PAGE, 0));
-        assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 
     /** What KVM and the guest do for a page: the ACCEPT exits, KVM AUGs the page, the guest accepts it again. */
