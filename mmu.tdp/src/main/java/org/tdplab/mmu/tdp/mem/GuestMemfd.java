@@ -19,7 +19,7 @@ import org.tdplab.mmu.api.MmuException;
  * before {@code mmu_lock} is taken.
  */
 public final class GuestMemfd {
-    private static final int STRIPES = 64;
+    private static final int STRIPES = 256;
     private final HostMemory memory;
     private final int ownerId;
     private final long pages;
@@ -52,9 +52,14 @@ public final class GuestMemfd {
             stripes[i] = new ReentrantLock();
     }
 
-    /** The lock of the largest folio's aligned range around {@code index}: every folio that may hold it. */
+    /**
+     * The lock of the largest folio's aligned range around {@code index}: every folio that may hold it. The range's
+     * number is hashed: by its low bits, two vCPUs faulting at the same pace in ranges a power of two apart (the two
+     * halves of a guest) took the same lock at every step, where the kernel's folio locks never meet.
+     */
     private ReentrantLock stripeOf(long index) {
-        return stripes[(int) ((index >>> Levels.shift(maxLevel)) & (STRIPES - 1))];
+        long range = index >>> Levels.shift(maxLevel);
+        return stripes[(int) ((range * 0x9E37_79B9_7F4A_7C15L) >>> (64 - Integer.numberOfTrailingZeros(STRIPES)))];
     }
 
     /** Takes every allocation lock, so nothing is being allocated while the file changes. */

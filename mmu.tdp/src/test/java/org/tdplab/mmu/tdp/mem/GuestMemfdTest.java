@@ -277,6 +277,45 @@ class GuestMemfdTest {
         assertEquals(0, mem.framesInUse(GMEM));
     }
 
+    /**
+     * A folio being prepared holds only its own range's lock: first touches of ranges a power of two away (the other
+     * half of the guest, where a second vCPU faults) allocate meanwhile. With the locks chosen by the range number's
+     * low bits, every range 64 × 2M away waited for it.
+     */
+    @Test
+    void aFolioBeingPreparedDoesNotHoldUpRangesAPowerOfTwoAway() throws Exception {
+        HostMemory mem = new HostMemory(2 * G);
+        CountDownLatch preparing = new CountDownLatch(1), release = new CountDownLatch(1);
+        GuestMemfd f = new GuestMemfd(mem, 1, G, L2M, new GmemListener() {
+            @Override
+            public void prepare(GuestMemfd file, long pfn, long index, int order) {
+                if (index != 0)
+                    return;
+                preparing.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        Thread first = new Thread(() -> f.getPfn(0));
+        first.start();
+        preparing.await();
+        Thread others = new Thread(() -> {
+            for (long range = 64; range < 512; range += 64)
+                f.getPfn(range * 512);
+        });
+        others.start();
+        others.join(60_000); // a bound for a hang, not a timing: each allocation takes microseconds
+        boolean done = !others.isAlive();
+        release.countDown();
+        first.join();
+        others.join();
+        assertTrue(done, "the touches of ranges 64, 128, … 448 waited for range 0's folio");
+        f.close();
+    }
+
     @Test
     void anUnbindWaitsForAPunchSoItsInvalidationEndsAtTheBindingItBeganAt() throws Exception {
         CountDownLatch inPunch = new CountDownLatch(1), unbindTried = new CountDownLatch(1);
