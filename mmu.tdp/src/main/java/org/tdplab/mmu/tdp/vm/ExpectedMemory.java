@@ -41,9 +41,22 @@ final class ExpectedMemory {
         TokenMap.endWrite(leaf);
     }
 
+    /**
+     * Before a guest read of the page's frame: its leaf (null if none yet), which {@link #beforeRead} and
+     * {@link #expected(TokenMap.Leaf, long)} take, so that a read walks the store once.
+     */
+    TokenMap.Leaf leafOf(long gfn, boolean isPrivate) {
+        return of(isPrivate).leafOf(gfn);
+    }
+
     /** Before a guest read of the page's frame: what {@link #judgeable} needs (-1: a write is in flight). */
-    long beforeRead(long gfn, boolean isPrivate) {
-        return TokenMap.writesIfQuiet(of(isPrivate).leafOf(gfn));
+    static long beforeRead(TokenMap.Leaf leaf) {
+        return TokenMap.writesIfQuiet(leaf);
+    }
+
+    /** {@link #expected(long, boolean)} in the leaf {@link #leafOf} found. */
+    static long expected(TokenMap.Leaf leaf, long gfn) {
+        return TokenMap.get(leaf, gfn);
     }
 
     /** After a read whose token differs from {@link #expected}: true unless a write of its leaf overlapped it. */

@@ -123,8 +123,8 @@ final class GuestOps {
     }
 
     /** A read must return what was last written, unless a write of the page's leaf overlapped it. */
-    private void checkRead(long gfn, boolean reachedPrivate, long token, long before) {
-        long want = mem.expected.expected(gfn, reachedPrivate);
+    private void checkRead(long gfn, boolean reachedPrivate, TokenMap.Leaf leaf, long token, long before) {
+        long want = ExpectedMemory.expected(leaf, gfn); // no leaf yet: 0; a write that makes one leaves it unjudged
         if (token != want && mem.expected.judgeable(gfn, reachedPrivate, before))
             mem.dataViolations.add(String.format("data: guest read of %s gpa 0x%x returned 0x%x, last written 0x%x",
                     reachedPrivate ? "private" : "shared", gfn << 12, token, want));
@@ -206,9 +206,10 @@ final class GuestOps {
                 mem.host.write(pfn, token);
                 mem.expected.wrote(leaf, gfn, token);
             } else {
-                long before = mem.expected.beforeRead(gfn, reachedPrivate);
+                TokenMap.Leaf leaf = mem.expected.leafOf(gfn, reachedPrivate);
+                long before = ExpectedMemory.beforeRead(leaf);
                 v.lastRead = mem.host.read(pfn);
-                checkRead(gfn, reachedPrivate, v.lastRead, before);
+                checkRead(gfn, reachedPrivate, leaf, v.lastRead, before);
             }
             guestMode.exit(v);
             return DONE;
