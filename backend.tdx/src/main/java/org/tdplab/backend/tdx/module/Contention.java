@@ -50,11 +50,16 @@ public final class Contention {
      * once, so under this object's lock (not taken when nothing is ever injected).
      */
     boolean busy(boolean contendersPresent) {
-        if (!contendersPresent || rate == 0 && failAt <= 0)
+        if (!contendersPresent || !injects())
             return false;
         synchronized (this) {
             return draw();
         }
+    }
+
+    /** Whether any try-lock can fail: when none can, no caller needs to look for contenders. */
+    boolean injects() {
+        return rate > 0 || failAt > 0;
     }
 
     private boolean draw() {

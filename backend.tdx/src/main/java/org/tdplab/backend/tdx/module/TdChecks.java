@@ -23,6 +23,8 @@ final class TdChecks {
 
     /** Some vCPU is inside the TD: the only source of lock contention KVM has to handle (see {@link Contention}). */
     boolean busy() {
+        if (!m.contention.injects())
+            return false; // the common case: no scan of the vCPUs' lines on every try-lock
         boolean anyIn = false;
         for (int v = 0; v < m.numVcpus && !anyIn; v++)
             anyIn = m.lines.inGuest(v);

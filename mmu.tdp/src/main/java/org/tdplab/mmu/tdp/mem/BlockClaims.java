@@ -36,8 +36,13 @@ final class BlockClaims {
 
     /** Starts a 4K allocation by CPU {@code cpuKey}. */
     void begin(long cpuKey) {
+        begin(cpuKey, 1);
+    }
+
+    /** Starts a batch of up to {@code frames} 4K allocations by CPU {@code cpuKey}: the clock moves by the batch. */
+    void begin(long cpuKey, int frames) {
         caller = cpuKey;
-        clock++;
+        clock += frames;
     }
 
     /** Whether a CPU other than the caller took a frame from 2M block {@code b} lately. */

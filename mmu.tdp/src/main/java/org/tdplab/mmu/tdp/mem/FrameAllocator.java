@@ -147,6 +147,44 @@ final class FrameAllocator {
         return pfn;
     }
 
+    /**
+     * Up to {@code max} 4K frames into {@code out}, the frames {@code max} calls of {@link #alloc(int, BlockClaims)}
+     * would give, taken a bitmap word at a time from each block it picks; how many (fewer when memory ran out).
+     */
+    int alloc4k(BlockClaims claims, long[] out, int max) {
+        int n = 0;
+        while (n < max) {
+            long pfn = alloc4k(claims);
+            if (pfn < 0)
+                break;
+            out[n++] = pfn;
+            n = takeMore((int) (pfn >>> 18), (int) ((pfn >>> 9) & (FAN - 1)), out, n, max);
+        }
+        freeFrames -= n;
+        return n;
+    }
+
+    /** Further free frames of split block {@code c} of region {@code r}, lowest first, into {@code out}. */
+    private int takeMore(int r, int c, long[] out, int n, int max) {
+        Region reg = regions[r];
+        Block b = reg.blocks[c];
+        long base = ((long) r << 18) | ((long) c << 9);
+        while (n < max && b.freeCount > 0) {
+            int w = firstFrom(b.free, b.hint) >>> 6;
+            long bits = b.free[w];
+            for (; bits != 0 && n < max; bits &= bits - 1, b.freeCount--)
+                out[n++] = base | (w << 6 | Long.numberOfTrailingZeros(bits));
+            b.free[w] = bits;
+            b.hint = w;
+        }
+        if (b.freeCount == 0) {
+            clearBit(reg.has4k, c);
+            if (firstFrom(reg.has4k, reg.hint4k) < 0)
+                clearBit(has4k, r);
+        }
+        return n;
+    }
+
     private long alloc1g() {
         int r = first1g();
         if (r < 0)

@@ -158,16 +158,10 @@ public final class HostMemory {
 
     /** Fills {@code list} with up to a batch of 4K frames, growing or draining the other lists when none is free. */
     private void refill(CpuFrames list) {
-        int n = 0;
-        for (; n < CpuFrames.BATCH; n++) {
-            claims.begin(list.cpu);
-            long pfn = allocator.alloc(Levels.L4K, claims);
-            if (pfn < 0 && n == 0 && (grow(1) || drainCpus()))
-                pfn = allocator.alloc(Levels.L4K, claims);
-            if (pfn < 0)
-                break;
-            batch[n] = pfn;
-        }
+        claims.begin(list.cpu, CpuFrames.BATCH);
+        int n = allocator.alloc4k(claims, batch, CpuFrames.BATCH);
+        if (n == 0 && (grow(1) || drainCpus()))
+            n = allocator.alloc4k(claims, batch, CpuFrames.BATCH);
         if (n == 0)
             throw noMemory(Levels.L4K);
         list.refill(batch, n);

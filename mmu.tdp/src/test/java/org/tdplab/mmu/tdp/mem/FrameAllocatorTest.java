@@ -100,6 +100,47 @@ class FrameAllocatorTest {
     }
 
     @Test
+    void aBatchGivesTheFramesSingleAllocationsWould() {
+        FrameAllocator single = new FrameAllocator(1L << 18), batched = new FrameAllocator(1L << 18);
+        BlockClaims one = new BlockClaims(), other = new BlockClaims();
+        Random rnd = new Random(41);
+        BitSet used = new BitSet();
+        long[] batch = new long[200];
+        for (int step = 0; step < 3000; step++) {
+            if (rnd.nextInt(3) == 0 && used.cardinality() > 0) { // free a run, leaving holes in the bitmap words
+                for (int f = used.nextSetBit(rnd.nextInt(used.length())), k = rnd.nextInt(70); f >= 0 && k > 0;
+                        f = used.nextSetBit(f + 1 + rnd.nextInt(3)), k--) {
+                    single.free(f, L4K);
+                    batched.free(f, L4K);
+                    used.clear(f);
+                }
+                continue;
+            }
+            int cpu = 1 + rnd.nextInt(2), max = 1 + rnd.nextInt(batch.length);
+            one.begin(cpu, max);
+            int n = batched.alloc4k(one, batch, max);
+            assertEquals(max, n, "step " + step);
+            other.begin(cpu, max);
+            for (int i = 0; i < n; i++) {
+                long pfn = single.alloc(L4K, other);
+                assertEquals(pfn, batch[i], "step " + step + ", frame " + i);
+                used.set((int) pfn);
+            }
+            assertEquals(single.freeFrames(), batched.freeFrames(), "step " + step);
+        }
+    }
+
+    @Test
+    void aBatchStopsWhereMemoryEnds() {
+        FrameAllocator a = new FrameAllocator(512);
+        long[] out = new long[600];
+        assertEquals(512, a.alloc4k(new BlockClaims(), out, 600));
+        assertEquals(511, out[511]);
+        assertEquals(0, a.freeFrames());
+        assertEquals(0, a.alloc4k(new BlockClaims(), out, 1));
+    }
+
+    @Test
     void aClaimedBlockIsTakenRatherThanFail() {
         FrameAllocator a = new FrameAllocator(512); // one 2M block only
         BlockClaims claims = new BlockClaims();
