@@ -28,9 +28,6 @@ import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
  * hardware's S-EPT walk for guest accesses, and TDG.MEM.PAGE.ACCEPT.
  */
 final class GuestSide {
-    /** The epoch refcounts, which a vCPU's entry and exit change holding the lock shared (in an ACCEPT). */
-    private static final java.lang.invoke.VarHandle REFCOUNT = java.lang.invoke.MethodHandles
-            .arrayElementVarHandle(int[].class);
     private final TdxModule m;
     private final SeptTree sept;
     private final SeptWalk walk;
@@ -48,7 +45,7 @@ final class GuestSide {
         if (!mayEnter || m.opState != TdxAbi.OP_RUNNABLE || m.lifecycle != TdxAbi.LC_KEYS_CONFIGURED
                 || !m.vcpuInitialized[v])
             return false;
-        REFCOUNT.getAndAdd(m.refcount, (int) (m.tdEpoch & 1), 1);
+        m.refcount[(int) (m.tdEpoch & 1)].add(1);
         boolean stale = m.lines.epoch(v) != m.tdEpoch;
         if (stale)
             m.lines.setEpoch(v, m.tdEpoch);
@@ -76,7 +73,7 @@ final class GuestSide {
     void exit(int v) {
         if (!m.lines.inGuest(v))
             return;
-        REFCOUNT.getAndAdd(m.refcount, (int) (m.lines.epoch(v) & 1), -1);
+        m.refcount[(int) (m.lines.epoch(v) & 1)].add(-1);
         m.lines.setInGuest(v, false);
     }
 

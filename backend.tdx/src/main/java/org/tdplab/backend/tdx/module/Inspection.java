@@ -89,9 +89,9 @@ final class Inspection {
                         m.tdEpoch));
         }
         for (int p = 0; p < 2; p++)
-            if (m.refcount[p] != inEpoch[p])
+            if (m.refcount[p].sum() != inEpoch[p])
                 out.add(String.format("tdx I6: refcount[%d] = %d but %d vCPUs run in epochs of that parity", p,
-                        m.refcount[p], inEpoch[p]));
+                        m.refcount[p].sum(), inEpoch[p]));
         if (!treeLive())
             return;
         long[] counted = new long[2]; // REG 4K units, S-EPT pages
@@ -106,8 +106,8 @@ final class Inspection {
             out.add(String.format("tdx I2: the PAMT holds %d EPT pages, the S-EPT links %d", owned[Pamt.PT_EPT],
                     counted[1]));
         long expect = owned[Pamt.PT_REG] + owned[Pamt.PT_EPT] + owned[Pamt.PT_TDCX] + owned[Pamt.PT_TDVPR];
-        if (m.chldcnt != expect)
-            out.add(String.format("tdx I4: chldcnt = %d, the TD owns %d 4K units", m.chldcnt, expect));
+        if (m.chldcnt.sum() != expect)
+            out.add(String.format("tdx I4: chldcnt = %d, the TD owns %d 4K units", m.chldcnt.sum(), expect));
     }
 
     private void checkPage(int page, List<String> out, long[] counted, PfnMarks seen) {

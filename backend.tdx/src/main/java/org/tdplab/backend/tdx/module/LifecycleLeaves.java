@@ -96,7 +96,7 @@ final class LifecycleLeaves {
     /** A TDCS, TDVPR or TDCX page becomes the TD's: PAMT owned, counted in CHLDCNT. */
     private void addControlPage(long page, int type) {
         pamt.set(page >>> 12, Pamt.SIZE_4K, Pamt.entry(type, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
-        m.chldcnt++;
+        m.chldcnt.add(1);
     }
 
     /**

@@ -1,7 +1,5 @@
 package org.tdplab.backend.tdx.module;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
 
@@ -15,26 +13,30 @@ import java.util.function.LongSupplier;
  * for PAGE.REMOVE and DEMOTE too, excluding them by entry and PAMT locks; KVM calls those holding its MMU lock for
  * write, so only a guest's ACCEPT could meet them; the model takes them exclusively.)
  *
- * <p>Like the module's own sharex locks, a shared hold is a count in one word and an exclusive one a bit in it, so a
- * shared hold costs one atomic add each way. A shared hold does not nest in another (a leaf calls no leaf), and a
- * thread that holds the lock exclusively takes the shared side as a no-op; the exclusive side nests.
+ * <p>The module's own sharex lock is one word every shared holder adds to. The model's shared side is striped
+ * instead: a shared holder counts itself in a slot chosen by its thread, each slot on a cache line of its own
+ * ({@link StripedCounter}), and the exclusive side sets a flag and waits until every slot is empty. Two vCPU threads faulting at once then write
+ * no common line for the lock (with one word, its line moved between them four times per fault); who excludes whom
+ * is the same. The holder's add and the flag's store are both sequentially consistent (an atomic add and a volatile
+ * store, each followed by volatile loads), so at least one side sees the other. A shared hold does not nest in
+ * another (a leaf calls no leaf), and a thread that holds the lock exclusively takes the shared side as a no-op; the
+ * exclusive side nests.
  */
 public final class ModuleLock {
-    private static final long EXCLUSIVE = 1L << 62;
-    private static final VarHandle WORD = MethodHandles.arrayElementVarHandle(long[].class);
-    /**
-     * The lock word, {@code words[STATE]}: shared holders in the low bits, {@link #EXCLUSIVE} while a thread holds or
-     * waits for the exclusive side. Every shared hold writes it, so it has a cache line of its own: next to the lock
-     * object's other fields, the vCPU threads' holds made each other's reads of them miss.
-     */
-    private final long[] words = new long[2 * STATE + 1];
-    private static final int STATE = 8;
-    /** Orders the exclusive holders; a shared holder that finds the bit set waits on it. */
+    /** The shared holders, each thread counted in a slot of its own. */
+    private final StripedCounter holders = new StripedCounter();
+    /** Set while a thread holds or waits for the exclusive side; shared holders that see it back off. */
+    private volatile boolean exclusiveWanted;
+    /** Orders the exclusive holders; a shared holder that finds the flag set waits on it. */
     private final ReentrantLock exclusive = new ReentrantLock();
 
     public void lockShared() {
-        while ((add(1) & EXCLUSIVE) != 0) {
-            add(-1);
+        int slot = StripedCounter.slot();
+        while (true) {
+            holders.add(slot, 1);
+            if (!exclusiveWanted)
+                return;
+            holders.add(slot, -1);
             if (exclusive.isHeldByCurrentThread())
                 return; // held exclusively already: nothing to take
             exclusive.lock(); // wait for the exclusive holder
@@ -43,16 +45,16 @@ public final class ModuleLock {
     }
 
     public void unlockShared() {
-        if (((long) WORD.getVolatile(words, STATE) & EXCLUSIVE) == 0 || !exclusive.isHeldByCurrentThread())
-            add(-1);
+        if (!exclusiveWanted || !exclusive.isHeldByCurrentThread())
+            holders.add(-1);
     }
 
     public void lockExclusive() {
         exclusive.lock();
         if (exclusive.getHoldCount() > 1)
             return;
-        add(EXCLUSIVE);
-        for (int spins = 0; (long) WORD.getVolatile(words, STATE) != EXCLUSIVE; spins++) // shared holders finish
+        exclusiveWanted = true;
+        for (int spins = 0; !holders.isZero(); spins++) // shared holders finish
             if ((spins & 63) == 63)
                 Thread.yield();
             else
@@ -61,27 +63,13 @@ public final class ModuleLock {
 
     public void unlockExclusive() {
         if (exclusive.getHoldCount() == 1)
-            add(-EXCLUSIVE);
+            exclusiveWanted = false;
         exclusive.unlock();
-    }
-
-    /** Adds to the lock word; returns its value before. */
-    private long add(long delta) {
-        return (long) WORD.getAndAdd(words, STATE, delta);
     }
 
     /** Whether some thread waits for the exclusive side (tests use it to know a walk is waiting for the lock). */
     public boolean hasWaiters() {
         return exclusive.hasQueuedThreads();
-    }
-
-    /** A field of {@link TdxModule}, for the leaves that change it holding the lock shared. */
-    static java.lang.invoke.VarHandle field(String name, Class<?> type) {
-        try {
-            return java.lang.invoke.MethodHandles.lookup().findVarHandle(TdxModule.class, name, type);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
     }
 
     /** Runs {@code leaf} holding the lock exclusively; returns what it returns. */

@@ -9,8 +9,8 @@ final class ModuleSnapshot {
     }
 
     static ModuleState write(TdxModule m) {
-        ModuleState.Td td = new ModuleState.Td(m.tdrPfn, m.hkid, m.lifecycle, m.fatal, m.chldcnt, m.tdcsPfns.clone(),
-                m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, m.refcount.clone(), m.mrtd,
+        ModuleState.Td td = new ModuleState.Td(m.tdrPfn, m.hkid, m.lifecycle, m.fatal, m.chldcnt.sum(), m.tdcsPfns.clone(),
+                m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, new int[] { (int) m.refcount[0].sum(), (int) m.refcount[1].sum() }, m.mrtd,
                 m.rootPage, m.maxEpochChecked, m.lines.total(false), m.lines.total(true));
         ModuleState.Vcpus vcpus = new ModuleState.Vcpus(m.numVcpus, m.tdvprPfn.clone(), m.tdcxAdded.clone(),
                 m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.lines.inGuestArray(), m.lines.array(VcpuLines.EPOCH),
@@ -35,7 +35,7 @@ final class ModuleSnapshot {
         m.hkid = td.hkid();
         m.lifecycle = td.lifecycle();
         m.fatal = td.fatal();
-        m.chldcnt = td.chldcnt();
+        m.chldcnt.set(td.chldcnt());
         copy("td.tdcsPfns", td.tdcsPfns(), m.tdcsPfns);
         m.tdcsAdded = td.tdcsAdded();
         m.opState = td.opState();
@@ -43,7 +43,10 @@ final class ModuleSnapshot {
         m.sharedBit = td.sharedBit();
         m.attributes = td.attributes();
         m.tdEpoch = td.tdEpoch();
-        copy("td.refcount", td.refcount(), m.refcount);
+        int[] refcount = new int[2];
+        copy("td.refcount", td.refcount(), refcount);
+        for (int p = 0; p < 2; p++)
+            m.refcount[p].set(refcount[p]);
         m.mrtd = td.mrtd();
         m.rootPage = td.rootPage();
         m.maxEpochChecked = td.maxEpochChecked();

@@ -68,7 +68,7 @@ final class PhymemLeaves {
             return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX);
         if (m.lifecycle != TdxAbi.LC_TEARDOWN)
             return TDX_LIFECYCLE_STATE_INCORRECT;
-        if (type == Pamt.PT_TDR && m.chldcnt != 0)
+        if (type == Pamt.PT_TDR && m.chldcnt.sum() != 0)
             return TDX_TD_ASSOCIATED_PAGES_EXIST;
         out.rcx = type;
         out.rdx = m.tdrPfn << 12;
@@ -81,7 +81,7 @@ final class PhymemLeaves {
             return TDX_SUCCESS;
         }
         pamt.free(pfn, size, -1);
-        m.chldcnt -= Pamt.pages(size);
+        m.chldcnt.add(-Pamt.pages(size));
         if (type == Pamt.PT_EPT) {
             int page = m.sept.pageAt(pfn);
             if (page != 0)

@@ -36,8 +36,6 @@ import org.tdplab.backend.tdx.module.TdxAbi.Version;
  * place. Each is check-then-commit, rows in the spec's order; BLOCK and TRACK are {@link TlbTracking}'s.
  */
 final class SeptMapLeaves {
-    /** {@link TdxModule#chldcnt}, which AUGs holding the tree lock shared add to at once. */
-    private static final java.lang.invoke.VarHandle CHLDCNT = ModuleLock.field("chldcnt", long.class);
     private final TdxModule m;
     private final SeptTree sept;
     private final Pamt pamt;
@@ -88,7 +86,7 @@ final class SeptMapLeaves {
         long newPfn = r8 >>> 12;
         sept.setChild(page, idx, sept.alloc(lvl - 1, gfn & -levelPages(lvl), newPfn));
         pamt.set(newPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
-        CHLDCNT.getAndAdd(m, 1L);
+        m.chldcnt.add(1);
         sept.setUnlocked(page, idx, SeptTree.entry(NL_MAPPED, r8));
         return TDX_SUCCESS;
     }
@@ -126,7 +124,7 @@ final class SeptMapLeaves {
         m.frames.write(target, m.frames.read(r9 >>> 12));
         sept.set(page, idx, SeptTree.entry(MAPPED, r8));
         measurement.measure(Seamcall.TDH_MEM_PAGE_ADD.leaf(), gpa(rcx));
-        m.chldcnt++;
+        m.chldcnt.add(1);
         pamt.set(target, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_REG, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
         return TDX_SUCCESS;
     }
@@ -148,7 +146,7 @@ final class SeptMapLeaves {
             sept.unlock(page, idx);
             return st;
         }
-        CHLDCNT.getAndAdd(m, levelPages(lvl)); // other AUGs run at once (the tree lock is shared)
+        m.chldcnt.add(levelPages(lvl)); // other AUGs run at once (the tree lock is shared)
         pamt.set(r8 >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxAbi.TD_ID, 0));
         sept.setUnlocked(page, idx, SeptTree.entry(PENDING, r8));
         return TDX_SUCCESS;
@@ -177,7 +175,7 @@ final class SeptMapLeaves {
         if (st != TDX_SUCCESS)
             return st;
         sept.set(page, idx, SeptTree.entry(FREE, 0));
-        m.chldcnt -= levelPages(lvl);
+        m.chldcnt.add(-levelPages(lvl));
         pamt.free(pfn, lvl, m.hkid);
         out.rcx = SeptTree.hpa(e);
         return TDX_SUCCESS;
@@ -293,7 +291,7 @@ final class SeptMapLeaves {
         sept.set(page, idx, SeptTree.entry(NL_MAPPED, r8));
         sept.setChild(page, idx, child);
         pamt.set(r8 >>> 12, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
-        m.chldcnt++;
+        m.chldcnt.add(1);
         return TDX_SUCCESS;
     }
 
@@ -308,7 +306,7 @@ final class SeptMapLeaves {
         sept.set(page, idx, replacement);
         sept.setChild(page, idx, 0);
         sept.free(child);
-        m.chldcnt--;
+        m.chldcnt.add(-1);
         pamt.free(childPfn, Pamt.SIZE_4K, m.hkid);
         return childPfn << 12;
     }

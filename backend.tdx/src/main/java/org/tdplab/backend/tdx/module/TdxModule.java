@@ -70,7 +70,7 @@ public final class TdxModule {
     int lifecycle = LC_NONE;
     boolean fatal;
     /** 4K units owned by the TD: REG pages, S-EPT pages, TDCS/TDVPR/TDCX pages (not the TDR). */
-    long chldcnt;
+    final StripedCounter chldcnt = new StripedCounter();
 
     // ---- TDCS ------------------------------------------------------------------------------------------------
     final long[] tdcsPfns = new long[TDCS_PAGES];
@@ -80,7 +80,7 @@ public final class TdxModule {
     int sharedBit;
     long attributes;
     long tdEpoch;
-    final int[] refcount = new int[2];
+    final StripedCounter[] refcount = { new StripedCounter(), new StripedCounter() };
     long mrtd;
     int rootPage;
     long maxEpochChecked;
@@ -379,11 +379,11 @@ public final class TdxModule {
     public int lifecycle() { return (int) lock.exclusive(() -> lifecycle); }
     public int hkid() { return (int) lock.exclusive(() -> hkid); }
     public long tdEpoch() { return lock.exclusive(() -> tdEpoch); }
-    public long chldcnt() { return lock.exclusive(() -> chldcnt); }
+    public long chldcnt() { return lock.exclusive(chldcnt::sum); }
     public long mrtd() { return lock.exclusive(() -> mrtd); }
     public boolean inGuest(int v) { return lock.exclusive(() -> lines.inGuest(v) ? 1 : 0) != 0; }
     public long vcpuEpoch(int v) { return lock.exclusive(() -> lines.epoch(v)); }
-    public int refcount(int parity) { return (int) lock.exclusive(() -> refcount[parity]); }
+    public int refcount(int parity) { return (int) lock.exclusive(() -> refcount[parity].sum()); }
 
     /** How many times vCPUs entered the TD. */
     public long vpEnters() {

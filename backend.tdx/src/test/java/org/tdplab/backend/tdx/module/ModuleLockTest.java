@@ -1,0 +1,112 @@
+package org.tdplab.backend.tdx.module;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The module's lock with its shared side striped per thread: who excludes whom, and the counts it is built on. */
+@Timeout(60)
+class ModuleLockTest {
+
+    @Test
+    void theExclusiveSideWaitsForAHolderOfTheSharedSideOnAnotherThread() throws Exception {
+        ModuleLock lock = new ModuleLock();
+        CountDownLatch held = new CountDownLatch(1), release = new CountDownLatch(1);
+        Thread holder = new Thread(() -> {
+            lock.lockShared();
+            held.countDown();
+            await(release);
+            lock.unlockShared();
+        });
+        holder.start();
+        held.await();
+        AtomicBoolean exclusiveTaken = new AtomicBoolean(), sharedTaken = new AtomicBoolean();
+        Thread writer = new Thread(() -> {
+            lock.lockExclusive();
+            exclusiveTaken.set(true);
+            lock.unlockExclusive();
+        });
+        writer.start();
+        // a second reader arriving now backs off behind the waiting exclusive side: its wait shows it is waiting
+        Thread reader = new Thread(() -> {
+            lock.lockShared();
+            sharedTaken.set(true);
+            lock.unlockShared();
+        });
+        reader.start();
+        while (!lock.hasWaiters())
+            Thread.onSpinWait();
+        assertFalse(exclusiveTaken.get(), "the exclusive side was taken while another thread held the shared one");
+        assertFalse(sharedTaken.get(), "a reader went past an exclusive side waiting for the readers before it");
+        release.countDown();
+        writer.join();
+        reader.join();
+        holder.join();
+        assertTrue(exclusiveTaken.get());
+        assertTrue(sharedTaken.get());
+    }
+
+    @Test
+    void manyThreadsSharingSlotsLeaveTheLockFree() throws Exception {
+        ModuleLock lock = new ModuleLock();
+        Thread[] t = new Thread[40]; // more threads than slots: some count in the same slot
+        CountDownLatch all = new CountDownLatch(t.length), go = new CountDownLatch(1);
+        for (int i = 0; i < t.length; i++) {
+            t[i] = new Thread(() -> {
+                for (int k = 0; k < 2000; k++) {
+                    lock.lockShared();
+                    if (k == 0) {
+                        all.countDown();
+                        await(go); // every thread holds the shared side at once
+                    }
+                    lock.unlockShared();
+                }
+            });
+            t[i].start();
+        }
+        all.await();
+        go.countDown();
+        for (Thread x : t)
+            x.join();
+        lock.lockExclusive(); // would spin forever if a count were left behind
+        lock.lockShared(); // the exclusive holder's shared hold is no hold
+        lock.unlockShared();
+        lock.unlockExclusive();
+    }
+
+    @Test
+    void aStripedCountIsTheSumOfEveryThreadsAdds() throws Exception {
+        StripedCounter c = new StripedCounter();
+        Thread[] t = new Thread[20];
+        for (int i = 0; i < t.length; i++) {
+            int id = i;
+            t[i] = new Thread(() -> {
+                for (int k = 0; k < 10_000; k++)
+                    c.add(id % 2 == 0 ? 3 : -1);
+            });
+            t[i].start();
+        }
+        for (Thread x : t)
+            x.join();
+        assertEquals(10 * 10_000 * 3 - 10 * 10_000, c.sum());
+        assertFalse(c.isZero());
+        c.set(7);
+        assertEquals(7, c.sum());
+        c.add(-7); // in this thread's slot, not the one set() used: the sum is zero, the slots are not
+        assertEquals(0, c.sum());
+    }
+
+    private static void await(CountDownLatch l) {
+        try {
+            l.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
