@@ -84,7 +84,7 @@ public final class Rmp {
     final RegionTable regions;
     final ReentrantLock[] locks = new ReentrantLock[STRIPES];
     /** Assigned 4K frames per ASID (a 2M entry counts 512), for the teardown check. */
-    final AtomicLongArray assignedPages = new AtomicLongArray(MAX_ASID + 1);
+    final AsidCounts assignedPages = new AsidCounts(MAX_ASID + 1);
     /** Frames a running VMRUN uses (VMCB, VMSA, AVIC backing page). */
     final Set<Long> inUse = ConcurrentHashMap.newKeySet();
     /**
@@ -368,7 +368,7 @@ public final class Rmp {
 
     void account(long lo, int sign) {
         if (assigned(lo))
-            assignedPages.addAndGet(asid(lo), sign * (is2M(lo) ? PAGES : 1L));
+            assignedPages.add(asid(lo), sign * (is2M(lo) ? PAGES : 1L));
     }
 
     /** Writes one entry; the caller holds the region's lock. */
