@@ -1,9 +1,12 @@
 package org.tdplab.mmu.tdp.mem;
 
-import java.util.concurrent.locks.ReentrantLock;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.locks.LockSupport;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.tdp.sync.StripedRwLock;
 
 /**
  * One guest_memfd file: private memory handed out in folios on demand. A folio is naturally aligned in the file;
@@ -12,14 +15,16 @@ import org.tdplab.mmu.api.MmuException;
  * overlaps one already present (so such a fallback stays consistent).
  *
  * <p>{@link #getPfn} of a populated page and every query are lock-free and allocation-free. An allocation locks
- * only the range its folio may take (the largest folio's aligned range; one of {@value #STRIPES} locks by that
- * range), so faults on different ranges allocate at once, as the kernel's do under their folio's lock alone; punch,
- * close and bind take every one of them ({@code filemap_invalidate_lock} held for write, and each folio's lock as the
- * punch reaches it). None of them may be called with the MMU lock held, as in the kernel, where the pfn is resolved
- * before {@code mmu_lock} is taken.
+ * only the range its folio may take (the largest folio's aligned range: a bit of its own), then holds the file's
+ * lock for read, so faults on different ranges allocate at once, as the kernel's do under their folio's lock alone;
+ * punch, close and bind hold the file's lock for write ({@code filemap_invalidate_lock}, and each folio's lock as
+ * the punch reaches it). The file's lock is a {@link StripedRwLock} and a range's bit lies among the bits of its
+ * neighbours, so two vCPUs faulting their own parts of a guest write no common cache line: with a lock per page
+ * hashed to one of 256, each lock's line moved between their cores at almost every fault. None of them may be called
+ * with the MMU lock held, as in the kernel, where the pfn is resolved before {@code mmu_lock} is taken.
  */
 public final class GuestMemfd {
-    private static final int STRIPES = 256;
+    private static final VarHandle BITS = MethodHandles.arrayElementVarHandle(long[].class);
     private final HostMemory memory;
     private final int ownerId;
     private final long pages;
@@ -28,8 +33,10 @@ public final class GuestMemfd {
     private final PfnMap folios;
     private volatile long boundBaseGfn = -1;
     private volatile boolean closed;
-    /** Allocation locks by range ({@link #stripeOf}); the file's operations take them all, in order. */
-    private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
+    /** Allocations hold it for read, the file's operations for write. */
+    private final StripedRwLock fileLock = new StripedRwLock();
+    /** One bit per range of the largest folio, set while an allocation in the range runs (its folios' lock). */
+    private final long[] rangeBusy;
 
     /**
      * {@code KVM_CREATE_GUEST_MEMFD}.
@@ -48,29 +55,39 @@ public final class GuestMemfd {
         this.maxLevel = Levels.check(backingLevel);
         this.listener = listener == null ? GmemListener.NONE : listener;
         this.folios = new PfnMap(pages);
-        for (int i = 0; i < STRIPES; i++)
-            stripes[i] = new ReentrantLock();
+        this.rangeBusy = new long[(int) (((pages - 1) >>> Levels.shift(maxLevel) >>> 6) + 1)];
     }
 
     /**
-     * The lock of the largest folio's aligned range around {@code index}: every folio that may hold it. The range's
-     * number is hashed: by its low bits, two vCPUs faulting at the same pace in ranges a power of two apart (the two
-     * halves of a guest) took the same lock at every step, where the kernel's folio locks never meet.
+     * Locks the largest folio's aligned range around {@code index}: every folio that may hold it. A thread that finds
+     * it held waits for that allocation (the kernel's fault waits on the folio's lock).
      */
-    private ReentrantLock stripeOf(long index) {
-        long range = index >>> Levels.shift(maxLevel);
-        return stripes[(int) ((range * 0x9E37_79B9_7F4A_7C15L) >>> (64 - Integer.numberOfTrailingZeros(STRIPES)))];
+    private void lockRange(long index) {
+        long range = index >>> Levels.shift(maxLevel), bit = 1L << range;
+        int w = (int) (range >>> 6);
+        for (int spins = 0;; spins++) {
+            long v = (long) BITS.getVolatile(rangeBusy, w);
+            if ((v & bit) == 0 && BITS.compareAndSet(rangeBusy, w, v, v | bit))
+                return;
+            if (spins < 64)
+                Thread.onSpinWait();
+            else
+                LockSupport.parkNanos(this, 20_000);
+        }
     }
 
-    /** Takes every allocation lock, so nothing is being allocated while the file changes. */
+    private void unlockRange(long index) {
+        long range = index >>> Levels.shift(maxLevel);
+        BITS.getAndBitwiseAnd(rangeBusy, (int) (range >>> 6), ~(1L << range));
+    }
+
+    /** Holds the file's lock for write: nothing is being allocated while the file changes. */
     private void lockFile() {
-        for (ReentrantLock l : stripes)
-            l.lock();
+        fileLock.writeLock();
     }
 
     private void unlockFile() {
-        for (int i = STRIPES - 1; i >= 0; i--)
-            stripes[i].unlock();
+        fileLock.writeUnlock();
     }
 
     public long pages() {
@@ -160,13 +177,21 @@ public final class GuestMemfd {
         return Levels.shift(folios.fittingLevel(index, maxLevel));
     }
 
+    /**
+     * The range's lock first, the file's then: a thread waiting for another's range holds nothing a writer of the
+     * file waits for.
+     */
     private long allocate(long index, int vcpu) {
-        ReentrantLock stripe = stripeOf(index);
-        stripe.lock();
+        lockRange(index);
         try {
-            return allocateLocked(index, vcpu);
+            fileLock.readLock();
+            try {
+                return allocateLocked(index, vcpu);
+            } finally {
+                fileLock.readUnlock();
+            }
         } finally {
-            stripe.unlock();
+            unlockRange(index);
         }
     }
 

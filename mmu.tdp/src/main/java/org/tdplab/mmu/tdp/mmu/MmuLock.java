@@ -1,5 +1,7 @@
 package org.tdplab.mmu.tdp.mmu;
 
+import org.tdplab.mmu.tdp.sync.StripedRwLock;
+
 /**
  * {@code kvm->mmu_lock}: a reader/writer lock. Faults and other "shared" operations hold it for read and update
  * SPTEs with CAS; zaps and other exclusive operations hold it for write. The read side is striped per thread

@@ -14,7 +14,7 @@ import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.api.backend.VmContext;
-import org.tdplab.mmu.tdp.mmu.StripedRwLock;
+import org.tdplab.mmu.tdp.sync.StripedRwLock;
 
 /**
  * Which backend serves one VM, and the hot-swap gate in front of it. Every VM operation (ioctl) runs on the read side

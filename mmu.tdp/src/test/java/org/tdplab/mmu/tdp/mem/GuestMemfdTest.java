@@ -286,19 +286,7 @@ class GuestMemfdTest {
     void aFolioBeingPreparedDoesNotHoldUpRangesAPowerOfTwoAway() throws Exception {
         HostMemory mem = new HostMemory(2 * G);
         CountDownLatch preparing = new CountDownLatch(1), release = new CountDownLatch(1);
-        GuestMemfd f = new GuestMemfd(mem, 1, G, L2M, new GmemListener() {
-            @Override
-            public void prepare(GuestMemfd file, long pfn, long index, int order) {
-                if (index != 0)
-                    return;
-                preparing.countDown();
-                try {
-                    release.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        });
+        GuestMemfd f = new GuestMemfd(mem, 1, G, L2M, holdingPrepareOf(0, preparing, release));
         Thread first = new Thread(() -> f.getPfn(0));
         first.start();
         preparing.await();
@@ -314,6 +302,82 @@ class GuestMemfdTest {
         others.join();
         assertTrue(done, "the touches of ranges 64, 128, … 448 waited for range 0's folio");
         f.close();
+    }
+
+    /** With 4K folios each page is its own range: a folio held in its prepare holds up none of its neighbours. */
+    @Test
+    void aFolioBeingPreparedDoesNotHoldUpItsNeighbours() throws Exception {
+        CountDownLatch preparing = new CountDownLatch(1), release = new CountDownLatch(1);
+        GuestMemfd f = new GuestMemfd(new HostMemory(G), 1, M2, L4K, holdingPrepareOf(0, preparing, release));
+        Thread first = new Thread(() -> f.getPfn(0));
+        first.start();
+        preparing.await();
+        Thread others = new Thread(() -> {
+            for (long i = 1; i < 130; i++) // the same word of range bits, and the next two
+                f.getPfn(i);
+        });
+        others.start();
+        others.join(60_000); // a bound for a hang, not a timing
+        boolean done = !others.isAlive();
+        release.countDown();
+        first.join();
+        others.join();
+        assertTrue(done, "touches of pages 1..129 waited for page 0's folio");
+        f.close();
+    }
+
+    /**
+     * A punch waits for an allocation in progress (the file's lock for write against its hold for read) and then
+     * removes the folio it published: nothing is left allocated and unmapped, or mapped and freed.
+     */
+    @Test
+    void aPunchWaitsForAnAllocationInProgressAndRemovesItsFolio() throws Exception {
+        HostMemory mem = new HostMemory(G);
+        CountDownLatch preparing = new CountDownLatch(1), release = new CountDownLatch(1);
+        AtomicInteger begun = new AtomicInteger();
+        GmemListener hold = holdingPrepareOf(5, preparing, release);
+        GuestMemfd f = new GuestMemfd(mem, 1, M2, L4K, new GmemListener() {
+            @Override
+            public void prepare(GuestMemfd file, long pfn, long index, int order) {
+                hold.prepare(file, pfn, index, order);
+            }
+
+            @Override
+            public void invalidateBegin(GuestMemfd file, long start, long end) {
+                begun.incrementAndGet();
+            }
+        });
+        Thread fault = new Thread(() -> f.getPfn(5));
+        fault.start();
+        preparing.await();
+        Thread puncher = new Thread(() -> f.punchHole(0, M2));
+        puncher.start();
+        while (puncher.getState() != Thread.State.TIMED_WAITING && puncher.getState() != Thread.State.WAITING)
+            Thread.onSpinWait(); // the writer parks while the fault holds the file for read
+        assertEquals(0, begun.get(), "the punch began while a folio was being allocated");
+        release.countDown();
+        fault.join();
+        puncher.join();
+        assertEquals(1, begun.get());
+        assertFalse(f.populated(5), "the punch left the folio allocated meanwhile");
+        assertEquals(0, mem.framesInUse(GMEM));
+    }
+
+    /** A listener whose prepare of index {@code held} signals {@code preparing} and waits for {@code release}. */
+    private static GmemListener holdingPrepareOf(long held, CountDownLatch preparing, CountDownLatch release) {
+        return new GmemListener() {
+            @Override
+            public void prepare(GuestMemfd file, long pfn, long index, int order) {
+                if (index != held)
+                    return;
+                preparing.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
     }
 
     @Test

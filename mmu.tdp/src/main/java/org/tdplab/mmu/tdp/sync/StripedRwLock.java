@@ -1,11 +1,10 @@
-package org.tdplab.mmu.tdp.mmu;
+package org.tdplab.mmu.tdp.sync;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
-import org.tdplab.mmu.tdp.sync.ThreadSlots;
 
 /**
  * A reader/writer lock whose read side scales: each reader thread counts itself in a padded slot of its own, so

@@ -1,4 +1,4 @@
-package org.tdplab.mmu.tdp.mmu;
+package org.tdplab.mmu.tdp.sync;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
