@@ -35,8 +35,15 @@ public final class GuestMemfd {
     private volatile boolean closed;
     /** Allocations hold it for read, the file's operations for write. */
     private final StripedRwLock fileLock = new StripedRwLock();
-    /** One bit per range of the largest folio, set while an allocation in the range runs (its folios' lock). */
+    /**
+     * One bit per range of the largest folio, set while an allocation in the range runs (its folios' lock): the word
+     * of ranges {@code 64w..64w+63} at {@link #wordAt}. Words of 2M and 1G ranges lie a cache line apart (packed,
+     * the 8 words of a 1 GiB guest's 2M ranges shared one line, which both halves' faults wrote); words of 4K ranges
+     * are packed (a line is 2 MiB of guest; a line each would cost 8 bytes per 4K of guest).
+     */
     private final long[] rangeBusy;
+    private final int wordShift;
+    private static final int LINE = 8;
 
     /**
      * {@code KVM_CREATE_GUEST_MEMFD}.
@@ -55,7 +62,9 @@ public final class GuestMemfd {
         this.maxLevel = Levels.check(backingLevel);
         this.listener = listener == null ? GmemListener.NONE : listener;
         this.folios = new PfnMap(pages);
-        this.rangeBusy = new long[(int) (((pages - 1) >>> Levels.shift(maxLevel) >>> 6) + 1)];
+        this.wordShift = maxLevel == Levels.L4K ? 0 : 3;
+        long words = ((pages - 1) >>> Levels.shift(maxLevel) >>> 6) + 1;
+        this.rangeBusy = new long[Math.toIntExact(LINE + (words << wordShift) + LINE)];
     }
 
     /**
@@ -64,7 +73,7 @@ public final class GuestMemfd {
      */
     private void lockRange(long index) {
         long range = index >>> Levels.shift(maxLevel), bit = 1L << range;
-        int w = (int) (range >>> 6);
+        int w = wordAt(range);
         for (int spins = 0;; spins++) {
             long v = (long) BITS.getVolatile(rangeBusy, w);
             if ((v & bit) == 0 && BITS.compareAndSet(rangeBusy, w, v, v | bit))
@@ -78,7 +87,12 @@ public final class GuestMemfd {
 
     private void unlockRange(long index) {
         long range = index >>> Levels.shift(maxLevel);
-        BITS.getAndBitwiseAnd(rangeBusy, (int) (range >>> 6), ~(1L << range));
+        BITS.getAndBitwiseAnd(rangeBusy, wordAt(range), ~(1L << range));
+    }
+
+    /** Where the word of {@code range}'s bit is: a line after the array's header, which every access reads. */
+    private int wordAt(long range) {
+        return LINE + (int) ((range >>> 6) << wordShift);
     }
 
     /** Holds the file's lock for write: nothing is being allocated while the file changes. */
