@@ -15,9 +15,9 @@ import java.util.function.LongSupplier;
  *
  * <p>The module's own sharex lock is one word every shared holder adds to. The model's shared side is striped
  * instead: a shared holder counts itself in a slot chosen by its thread, each slot on a cache line of its own
- * ({@link StripedCounter}), and the exclusive side sets a flag and waits until every slot is empty. Two vCPU threads faulting at once then write
- * no common line for the lock (with one word, its line moved between them four times per fault); who excludes whom
- * is the same. The holder's add and the flag's store are both sequentially consistent (an atomic add and a volatile
+ * ({@link StripedCounter}), and the exclusive side sets a flag and waits until every slot is empty. Two vCPU
+ * threads faulting at once then write no common line for the lock (with one word, its line moved between them four
+ * times per fault); who excludes whom is the same. The holder's add and the flag's store are both sequentially consistent (an atomic add and a volatile
  * store, each followed by volatile loads), so at least one side sees the other. A shared hold does not nest in
  * another (a leaf calls no leaf), and a thread that holds the lock exclusively takes the shared side as a no-op; the
  * exclusive side nests.

@@ -9,9 +9,10 @@ final class ModuleSnapshot {
     }
 
     static ModuleState write(TdxModule m) {
-        ModuleState.Td td = new ModuleState.Td(m.tdrPfn, m.hkid, m.lifecycle, m.fatal, m.chldcnt.sum(), m.tdcsPfns.clone(),
-                m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, new int[] { (int) m.refcount[0].sum(), (int) m.refcount[1].sum() }, m.mrtd,
-                m.rootPage, m.maxEpochChecked, m.lines.total(false), m.lines.total(true));
+        int[] refcount = { (int) m.refcount[0].sum(), (int) m.refcount[1].sum() };
+        ModuleState.Td td = new ModuleState.Td(m.tdrPfn, m.hkid, m.lifecycle, m.fatal, m.chldcnt.sum(),
+                m.tdcsPfns.clone(), m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, refcount,
+                m.mrtd, m.rootPage, m.maxEpochChecked, m.lines.total(false), m.lines.total(true));
         ModuleState.Vcpus vcpus = new ModuleState.Vcpus(m.numVcpus, m.tdvprPfn.clone(), m.tdcxAdded.clone(),
                 m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.lines.inGuestArray(), m.lines.array(VcpuLines.EPOCH),
                 m.lines.array(VcpuLines.ENTER_SEQ), m.lines.array(VcpuLines.ACCEPTED_HPA),
