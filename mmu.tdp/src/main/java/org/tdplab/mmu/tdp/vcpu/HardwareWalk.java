@@ -24,22 +24,26 @@ public final class HardwareWalk {
      * error code the exit reports ({@link ErrorCode#RSVD} for an MMIO SPTE: an EPT misconfiguration).
      */
     public static long walk(TdpMmu mmu, TdpIter it, int root, long indexGfn, boolean write, boolean exec) {
-        if (!descend(mmu, it, root, indexGfn))
-            return Walk.violation(ErrorCode.of(write, exec, false));
-        long spte = it.oldSpte;
-        if (!isShadowPresent(spte)) {
-            if (Spte.isMmio(spte, mmu.caps.mmioValue()))
-                return Walk.violation(ErrorCode.RSVD | ErrorCode.of(write, exec, true));
-            return Walk.violation(ErrorCode.of(write, exec, false));
+        while (true) {
+            if (!descend(mmu, it, root, indexGfn))
+                return Walk.violation(ErrorCode.of(write, exec, false));
+            long spte = it.oldSpte;
+            if (!isShadowPresent(spte)) {
+                if (Spte.isMmio(spte, mmu.caps.mmioValue()))
+                    return Walk.violation(ErrorCode.RSVD | ErrorCode.of(write, exec, true));
+                return Walk.violation(ErrorCode.of(write, exec, false));
+            }
+            if (!isLast(spte, it.level))
+                return Walk.violation(ErrorCode.of(write, exec, false)); // a table linked under a walk that stopped
+            if ((write && !Spte.isWritable(spte)) || (exec && (spte & Spte.X) == 0) || (spte & Spte.R) == 0)
+                // EPT reports the entry's RWX as "present": an access-tracked leaf (RWX clear) is not present
+                return Walk.violation(ErrorCode.of(write, exec, (spte & Spte.RWX_MASK) != 0));
+            if (setAccessedDirty(mmu, it.sptep, spte, write)) {
+                long offset = indexGfn & (Spte.pagesPerHpage(it.level) - 1);
+                return Walk.translated(Spte.pfn(spte) + offset, it.level);
+            }
+            // the entry changed under the walk, and not only in its A/D bits: the CPU walks again
         }
-        if (!isLast(spte, it.level))
-            return Walk.violation(ErrorCode.of(write, exec, false)); // a table linked under a walk that stopped
-        if ((write && !Spte.isWritable(spte)) || (exec && (spte & Spte.X) == 0) || (spte & Spte.R) == 0)
-            // EPT reports the entry's RWX as "present": an access-tracked leaf (RWX clear) is not present
-            return Walk.violation(ErrorCode.of(write, exec, (spte & Spte.RWX_MASK) != 0));
-        setAccessedDirty(mmu, it.sptep, spte, write);
-        long offset = indexGfn & (Spte.pagesPerHpage(it.level) - 1);
-        return Walk.translated(Spte.pfn(spte) + offset, it.level);
     }
 
     /**
@@ -57,12 +61,21 @@ public final class HardwareWalk {
         return it.walkTo(root, mmu.rootLevel, indexGfn & ~bits, bits, Spte.PG_LEVEL_4K);
     }
 
-    /** The CPU sets A on every access and D on writes, atomically; losing the race to another update is fine. */
-    private static void setAccessedDirty(TdpMmu mmu, long sptep, long spte, boolean write) {
-        if (Spte.adDisabled(spte))
-            return;
-        long want = spte | Spte.ACCESSED | (write ? Spte.DIRTY : 0);
-        if (want != spte)
-            mmu.pool.cas(sptep, spte, want);
+    /**
+     * The CPU sets A on every access and D on writes with a locked update of the entry as it is now: another update
+     * of its A or D bits meanwhile (aging clearing A, a dirty-log harvest clearing D) does not stop it. Giving up when
+     * the compare-and-swap lost left a write cached in the TLB over a leaf whose D bit stayed clear: lost to the log.
+     * An entry that changed otherwise (write-protected, zapped, remapped) is not the one the walk translated through:
+     * false, and the walk starts again.
+     */
+    private static boolean setAccessedDirty(TdpMmu mmu, long sptep, long spte, boolean write) {
+        long ad = Spte.ACCESSED | (write ? Spte.DIRTY : 0);
+        while (!Spte.adDisabled(spte) && (spte | ad) != spte && !mmu.pool.cas(sptep, spte, spte | ad)) {
+            long now = mmu.pool.get(sptep);
+            if ((now & ~(Spte.ACCESSED | Spte.DIRTY)) != (spte & ~(Spte.ACCESSED | Spte.DIRTY)))
+                return false;
+            spte = now;
+        }
+        return true;
     }
 }
