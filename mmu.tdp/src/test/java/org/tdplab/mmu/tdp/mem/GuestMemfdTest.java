@@ -352,8 +352,9 @@ class GuestMemfdTest {
         preparing.await();
         Thread puncher = new Thread(() -> f.punchHole(0, M2));
         puncher.start();
-        while (puncher.getState() != Thread.State.TIMED_WAITING && puncher.getState() != Thread.State.WAITING)
-            Thread.onSpinWait(); // the writer parks while the fault holds the file for read
+        while (puncher.isAlive() && puncher.getState() != Thread.State.TIMED_WAITING
+                && puncher.getState() != Thread.State.WAITING)
+            Thread.onSpinWait(); // the writer parks while the fault holds the file for read (or, wrongly, finishes)
         assertEquals(0, begun.get(), "the punch began while a folio was being allocated");
         release.countDown();
         fault.join();
