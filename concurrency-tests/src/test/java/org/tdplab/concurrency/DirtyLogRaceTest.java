@@ -67,12 +67,7 @@ class DirtyLogRaceTest {
      */
     @ConcurrencyTest(iterations = 200)
     void writesAgainstDirtyBitLogGet() throws Exception {
-        Lab lab = new Lab();
-        Vm vm = lab.vm("default", 1, Map.of("pml", "on"));
-        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_4K);
-        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
-        vm.access(0, Access.WRITE, 0, 2 * K4, Encoding.CURRENT, 1);
-        vm.getDirtyLog(0);
+        Vm vm = harvestedDirtyBitLog(2);
         Lab.parallel(() -> {
             vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2);
             vm.access(0, Access.WRITE, K4, K4, Encoding.CURRENT, 3);
@@ -88,14 +83,19 @@ class DirtyLogRaceTest {
      */
     @ConcurrencyTest(iterations = 300)
     void writeAgainstAgingOnADirtyBitLoggedPage() throws Exception {
-        Lab lab = new Lab();
-        Vm vm = lab.vm("default", 1, Map.of("pml", "on"));
-        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_4K);
-        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
-        vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 1);
-        vm.getDirtyLog(0); // D clear, A set, the leaf still writable; the TLB flushed
+        Vm vm = harvestedDirtyBitLog(1); // D clear, A set, the leaf still writable; the TLB flushed
         Lab.parallel(() -> vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2), () -> vm.age(0, K4));
         Lab.assertConsistent(vm);
+    }
+
+    /** A VM with a D-bit-logged 4K slot whose first {@code pages} pages were written, then harvested by a GET. */
+    private static Vm harvestedDirtyBitLog(int pages) throws Exception {
+        Vm vm = new Lab().vm("default", 1, Map.of("pml", "on"));
+        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT);
+        vm.access(0, Access.WRITE, 0, pages * K4, Encoding.CURRENT, 1);
+        vm.getDirtyLog(0);
+        return vm;
     }
 
     /** Regression: the interleaving Fray found (the walk read the clean leaf, aging cleared A, the walk's CAS lost). */
