@@ -207,99 +207,67 @@ public final class Pamt {
         return chunks.size == 0;
     }
 
-    /** 2M chunks by {@code pfn >> 9}: open addressing on primitive keys, so lookups allocate nothing. */
+    /**
+     * 2M chunks by {@code pfn >> 9}, found by index in directories of 4096 (8 GiB of host memory each): two loads and
+     * no probing on the AUG path, where a hash table's probe was a miss of its own in a random-order fault.
+     */
     private static final class Chunks {
-        private static final long EMPTY = -1;
-        private static final java.lang.invoke.VarHandle KEY = java.lang.invoke.MethodHandles
-                .arrayElementVarHandle(long[].class);
+        private static final int DIR_BITS = 12, DIR_MASK = (1 << DIR_BITS) - 1;
+        private static final java.lang.invoke.VarHandle DIRS = java.lang.invoke.MethodHandles
+                .arrayElementVarHandle(long[][][].class);
+        private static final java.lang.invoke.VarHandle CHUNK = java.lang.invoke.MethodHandles
+                .arrayElementVarHandle(long[][].class);
 
-        /** Keys and values, replaced as a whole when the table grows, so a reader sees one table or the other. */
-        private record Table(long[] keys, long[][] values) {
-        }
-
-        private volatile Table table = new Table(filled(16), new long[16][]);
+        /** Replaced by a longer copy when a key lies past its end, so a reader sees one array or the other. */
+        private volatile long[][][] dirs = new long[1][][];
         private int size;
 
-        private static long[] filled(int n) {
-            long[] k = new long[n];
-            Arrays.fill(k, EMPTY);
-            return k;
-        }
-
-        /** Where {@code key} is in {@code t}, or the free slot it would take. */
-        private static int slot(Table t, long key) {
-            long[] keys = t.keys;
-            int mask = keys.length - 1;
-            int i = (int) (Long.hashCode(key * 0x9E3779B97F4A7C15L)) & mask;
-            for (long k; (k = (long) KEY.getAcquire(keys, i)) != EMPTY && k != key;)
-                i = (i + 1) & mask;
-            return i;
-        }
-
-        /** Without a lock: a key read with an acquire is seen after its value ({@link #put} stores it first). */
+        /** Without a lock: a directory and a chunk are published with release stores after they are filled. */
         long[] get(long key) {
-            Table t = table;
-            int i = slot(t, key);
-            return (long) KEY.getAcquire(t.keys, i) == key ? t.values[i] : null;
+            long[][][] d = dirs;
+            long di = key >>> DIR_BITS;
+            if (di >= d.length)
+                return null;
+            long[][] dir = (long[][]) DIRS.getAcquire(d, (int) di);
+            return dir == null ? null : (long[]) CHUNK.getAcquire(dir, (int) (key & DIR_MASK));
         }
 
         /** Under the PAMT's lock, or the module's exclusive one. */
         long[] put(long key, long[] value) {
-            Table t = table;
-            if (2 * (size + 1) > t.keys.length)
-                t = rehash(t, t.keys.length * 2);
-            int i = slot(t, key);
-            if (t.keys[i] == EMPTY)
+            int di = Math.toIntExact(key >>> DIR_BITS);
+            long[][][] d = dirs;
+            if (di >= d.length)
+                dirs = d = Arrays.copyOf(d, Math.max(di + 1, 2 * d.length));
+            long[][] dir = d[di];
+            if (dir == null)
+                DIRS.setRelease(d, di, dir = new long[1 << DIR_BITS][]);
+            if (dir[(int) (key & DIR_MASK)] == null)
                 size++;
-            t.values[i] = value;
-            KEY.setRelease(t.keys, i, key);
+            CHUNK.setRelease(dir, (int) (key & DIR_MASK), value);
             return value;
         }
 
-        /** Only under the module's exclusive lock: the backward shift moves keys no reader may be looking for. */
+        /** Only under the module's exclusive lock, when no reader may be looking for the chunk. */
         void remove(long key) {
-            Table t = table;
-            long[] keys = t.keys;
-            long[][] values = t.values;
-            int i = slot(t, key);
-            if (keys[i] != key)
+            long[][][] d = dirs;
+            long di = key >>> DIR_BITS;
+            long[][] dir = di < d.length ? d[(int) di] : null;
+            if (dir == null || dir[(int) (key & DIR_MASK)] == null)
                 return;
-            keys[i] = EMPTY;
-            values[i] = null;
+            CHUNK.setRelease(dir, (int) (key & DIR_MASK), null);
             size--;
-            // backward-shift: re-place the entries of the probe run after the hole
-            int mask = keys.length - 1;
-            for (int j = (i + 1) & mask; keys[j] != EMPTY; j = (j + 1) & mask) {
-                long k = keys[j];
-                long[] v = values[j];
-                keys[j] = EMPTY;
-                values[j] = null;
-                int to = slot(t, k);
-                values[to] = v;
-                keys[to] = k;
-            }
         }
 
-        /** A copy of {@code old} with room for more, published as the table once it is complete. */
-        private Table rehash(Table old, int capacity) {
-            Table t = new Table(filled(capacity), new long[capacity][]);
-            for (int i = 0; i < old.keys.length; i++)
-                if (old.keys[i] != EMPTY) {
-                    int to = slot(t, old.keys[i]);
-                    t.keys[to] = old.keys[i];
-                    t.values[to] = old.values[i];
-                }
-            table = t;
-            return t;
-        }
-
-        /** A snapshot of the keys (for scans that may remove). */
+        /** A snapshot of the keys, ascending (for scans that may remove). */
         long[] keys() {
             long[] out = new long[size];
             int n = 0;
-            for (long k : table.keys)
-                if (k != EMPTY)
-                    out[n++] = k;
+            long[][][] d = dirs;
+            for (int di = 0; di < d.length; di++)
+                if (d[di] != null)
+                    for (int i = 0; i <= DIR_MASK; i++)
+                        if (d[di][i] != null)
+                            out[n++] = ((long) di << DIR_BITS) | i;
             return out;
         }
     }
