@@ -59,6 +59,25 @@ class PamtTest {
         assertTrue(p.isEmpty());
     }
 
+    /** Pages far apart in host memory (8 GiB, 4 TiB): each found again, visited in order, and gone when freed. */
+    @Test
+    void pagesFarApartAreKeptAndScannedInOrder() {
+        Pamt p = new Pamt();
+        long[] pfns = { 1L << 30, 5, (1L << 21) + 3, (1L << 21) - 1 };
+        for (long pfn : pfns)
+            p.set(pfn, Pamt.SIZE_4K, REG);
+        List<Long> owned = new ArrayList<>();
+        p.forEachAssigned(owned::add);
+        assertEquals(List.of(5L, (1L << 21) - 1, (1L << 21) + 3, 1L << 30), owned);
+        assertEquals(Pamt.PT_NDA, p.typeOf((1L << 30) + 512), "the chunk after a kept one");
+        assertEquals(Pamt.PT_NDA, p.typeOf(1L << 40), "past every directory");
+        for (long pfn : pfns)
+            p.free(pfn, Pamt.SIZE_4K, -1);
+        assertTrue(p.isEmpty());
+        p.set(1L << 30, Pamt.SIZE_4K, REG); // a chunk made again where one went
+        assertEquals(Pamt.PT_REG, p.typeOf(1L << 30));
+    }
+
     /**
      * Two AUGs (the module's lock shared) set the entries of pages in chunks no one made yet, and read entries of
      * other chunks, while the table of chunks grows: every entry reads as it was set, and the chunks' counts stay exact.
