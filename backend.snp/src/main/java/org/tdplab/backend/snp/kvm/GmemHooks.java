@@ -5,7 +5,7 @@ import static org.tdplab.backend.snp.kvm.RmpCalls.LEVEL_4K;
 
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.concurrent.locks.ReentrantLock;
 
 import org.tdplab.backend.snp.rmp.Rmp;
 import org.tdplab.mmu.api.Errno;
@@ -60,13 +60,14 @@ final class GmemHooks {
     }
 
     /**
-     * guest_memfd's {@code filemap_invalidate_lock}: a punch's invalidation (taken exclusive, as in the kernel) and a
-     * fault's preparation (taken shared) never interleave; without it a prepare could make a 2M region private between
-     * an invalidation's look at the RMP and its PSMASH. Two prepares of one folio are ordered by guest_memfd (its
-     * folio's lock), so prepares of different folios run at once, as the kernel's do; a launch's page prepared late,
-     * outside guest_memfd's lock, takes it exclusive.
+     * guest_memfd's {@code filemap_invalidate_lock}, as mainline takes it here: exclusive, around a punch's
+     * invalidation and a launch page's late preparation (which, like {@code kvm_gmem_populate}, runs outside the
+     * folio's lock). A fault's preparation takes it not at all: {@code kvm_gmem_get_pfn} prepares under the folio's
+     * lock only (mainline {@code virt/kvm/guest_memfd.c}). Nothing else can touch a new folio's frames meanwhile — an
+     * invalidation's pages are another folio's, and a 2M RMP page a prepare makes lies inside its own folio — so
+     * faults prepare at once without a lock word both vCPUs write.
      */
-    private final ReentrantReadWriteLock filemapInvalidateLock = new ReentrantReadWriteLock();
+    private final ReentrantLock filemapInvalidateLock = new ReentrantLock();
 
     void populating(boolean on) {
         populating = on ? Thread.currentThread() : null;
@@ -81,14 +82,9 @@ final class GmemHooks {
             return;
         }
         long n = 1L << order;
-        filemapInvalidateLock.readLock().lock();
-        try {
-            for (long off = 0; off < n;) {
-                prepareOne(pfn + off, gfn + off, order);
-                off += rmp.privateLevel(pfn + off) == 2 && ((pfn + off) & (PAGES_2M - 1)) == 0 ? PAGES_2M : 1;
-            }
-        } finally {
-            filemapInvalidateLock.readLock().unlock();
+        for (long off = 0; off < n;) {
+            prepareOne(pfn + off, gfn + off, order);
+            off += rmp.privateLevel(pfn + off) == 2 && ((pfn + off) & (PAGES_2M - 1)) == 0 ? PAGES_2M : 1;
         }
     }
 
@@ -126,11 +122,11 @@ final class GmemHooks {
             unprepared.subMap(pfn, true, end, false).entrySet()
                     .removeIf(e -> e.getKey() + (1L << e.getValue()[1]) <= end);
         }
-        filemapInvalidateLock.writeLock().lock();
+        filemapInvalidateLock.lock();
         try {
             invalidateLocked(pfn, end, anomalies);
         } finally {
-            filemapInvalidateLock.writeLock().unlock();
+            filemapInvalidateLock.unlock();
         }
     }
 
@@ -175,11 +171,11 @@ final class GmemHooks {
         }
         if (pfn >= head + (1L << folio[1]))
             return false;
-        filemapInvalidateLock.writeLock().lock();
+        filemapInvalidateLock.lock();
         try {
             prepareOne(pfn, folio[0] + (pfn - head), (int) folio[1]);
         } finally {
-            filemapInvalidateLock.writeLock().unlock();
+            filemapInvalidateLock.unlock();
         }
         return true;
     }
