@@ -2,10 +2,10 @@ package org.tdplab.mmu.tdp.mem;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.concurrent.locks.LockSupport;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.tdp.sync.Backoff;
 import org.tdplab.mmu.tdp.sync.StripedRwLock;
 
 /**
@@ -78,10 +78,7 @@ public final class GuestMemfd {
             long v = (long) BITS.getVolatile(rangeBusy, w);
             if ((v & bit) == 0 && BITS.compareAndSet(rangeBusy, w, v, v | bit))
                 return;
-            if (spins < 64)
-                Thread.onSpinWait();
-            else
-                LockSupport.parkNanos(this, 20_000);
+            Backoff.pause(spins, 64, this, 20_000);
         }
     }
 

@@ -2,7 +2,6 @@ package org.tdplab.mmu.tdp.sync;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;
-import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 
@@ -129,10 +128,7 @@ public final class StripedRwLock {
         waitingReaders.incrementAndGet();
         try {
             for (int spins = 0; writer != null && writer != me; spins++) {
-                if (spins < 256)
-                    Thread.onSpinWait();
-                else
-                    LockSupport.parkNanos(this, 20_000);
+                Backoff.pause(spins, 256, this, 20_000);
             }
         } finally {
             waitingReaders.decrementAndGet();
@@ -149,10 +145,7 @@ public final class StripedRwLock {
         writer = me;
         int mine = holder().holds > 0 ? 1 : 0; // a reader upgrading would wait for itself: count its own slot out
         for (int spins = 0; activeReaders(mine); spins++) {
-            if (spins < 256)
-                Thread.onSpinWait();
-            else
-                LockSupport.parkNanos(this, 20_000);
+            Backoff.pause(spins, 256, this, 20_000);
         }
     }
 

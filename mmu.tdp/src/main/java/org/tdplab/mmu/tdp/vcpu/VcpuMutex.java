@@ -5,6 +5,8 @@ import java.lang.invoke.VarHandle;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
 
+import org.tdplab.mmu.tdp.sync.Backoff;
+
 /**
  * {@code vcpu->mutex}: a reentrant lock that a vCPU's ioctls take once per call, almost always uncontended (one
  * thread drives a vCPU). Taking it is one CAS; dropping it is a release store, where a {@code ReentrantLock} also
@@ -49,10 +51,7 @@ public final class VcpuMutex {
             for (int spins = 0;; spins++) {
                 if (OWNER.getAcquire(this) == null && OWNER.compareAndSet(this, (Thread) null, me))
                     return;
-                if (spins < 64)
-                    Thread.onSpinWait();
-                else
-                    LockSupport.parkNanos(this, PARK_NANOS);
+                Backoff.pause(spins, 64, this, PARK_NANOS);
             }
         } finally {
             waiters.remove(me);

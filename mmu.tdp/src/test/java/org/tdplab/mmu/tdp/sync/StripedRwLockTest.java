@@ -2,6 +2,7 @@ package org.tdplab.mmu.tdp.sync;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,6 +11,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 
 import org.junit.jupiter.api.Test;
 
@@ -88,5 +90,46 @@ class StripedRwLockTest {
         lock.writeUnlock();
         assertFalse(lock.isWriteLockedByMe());
         assertThrows(IllegalMonitorStateException.class, lock::writeUnlock);
+    }
+
+    /** Waits until {@code t} parks on {@code lock} (it gives its core away), or ended; a minute at most: a hang bound. */
+    private static void awaitParkedOn(Thread t, Object lock) {
+        long end = System.nanoTime() + 60_000_000_000L;
+        while (t.isAlive() && LockSupport.getBlocker(t) != lock && System.nanoTime() < end)
+            Thread.onSpinWait();
+    }
+
+    /** A reader behind a writer, and a writer behind a reader, park on the lock (after spinning) and go on when let. */
+    @Test
+    void waitersParkOnTheLockAndGoOnWhenItIsFree() throws Exception {
+        StripedRwLock lock = new StripedRwLock();
+        AtomicBoolean read = new AtomicBoolean(), wrote = new AtomicBoolean();
+        lock.writeLock();
+        Thread reader = new Thread(() -> {
+            lock.readLock();
+            read.set(true);
+            lock.readUnlock();
+        });
+        reader.start();
+        awaitParkedOn(reader, lock);
+        assertSame(lock, LockSupport.getBlocker(reader), "the reader waits, parked on the lock");
+        assertFalse(read.get(), "a reader got in beside the writer");
+        lock.writeUnlock();
+        reader.join(60_000); // a bound for a hang, not a timing
+        assertTrue(read.get());
+
+        lock.readLock();
+        Thread writer = new Thread(() -> {
+            lock.writeLock();
+            wrote.set(true);
+            lock.writeUnlock();
+        });
+        writer.start();
+        awaitParkedOn(writer, lock);
+        assertSame(lock, LockSupport.getBlocker(writer), "the writer waits, parked on the lock");
+        assertFalse(wrote.get(), "a writer got in beside the reader");
+        lock.readUnlock();
+        writer.join(60_000);
+        assertTrue(wrote.get());
     }
 }

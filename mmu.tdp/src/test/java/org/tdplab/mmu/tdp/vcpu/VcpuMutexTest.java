@@ -2,10 +2,12 @@ package org.tdplab.mmu.tdp.vcpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 
 import org.junit.jupiter.api.Test;
 
@@ -14,10 +16,10 @@ import org.junit.jupiter.api.Test;
  * often it is held) when a vCPU ioctl returns to userspace in the middle of an operation.
  */
 class VcpuMutexTest {
-    /** Waits until {@code t} blocks (parked or waiting), has the lock, or ended: no timing, only its state. */
-    private static void awaitBlocked(Thread t, AtomicBoolean got) {
-        while (t.isAlive() && !got.get() && t.getState() != Thread.State.TIMED_WAITING
-                && t.getState() != Thread.State.WAITING)
+    /** Waits until {@code t} parks on {@code m} (it gives its core away), or ended; a minute at most: a hang bound. */
+    private static void awaitParkedOn(Thread t, Object m) {
+        long end = System.nanoTime() + 60_000_000_000L;
+        while (t.isAlive() && LockSupport.getBlocker(t) != m && System.nanoTime() < end)
             Thread.onSpinWait();
     }
 
@@ -49,7 +51,8 @@ class VcpuMutexTest {
         AtomicBoolean got = new AtomicBoolean();
         Thread other = taker(m, got);
         other.start();
-        awaitBlocked(other, got);
+        awaitParkedOn(other, m);
+        assertSame(m, LockSupport.getBlocker(other), "the waiter parks on the mutex");
         assertFalse(got.get(), "the owner still holds it");
         m.unlock();
         other.join(60_000); // a bound for a hang, not a timing
