@@ -35,10 +35,7 @@ class BackoffTest {
                 Backoff.pause(3, 3, blocker, LONG_PARK);
         });
         t.start();
-        long end = System.nanoTime() + 60_000_000_000L; // a hang bound, not a timing
-        while (LockSupport.getBlocker(t) == null && t.isAlive() && System.nanoTime() < end)
-            Thread.onSpinWait();
-        assertSame(blocker, LockSupport.getBlocker(t), "parked on what it waits for");
+        assertSame(blocker, Parked.awaitParkedOn(t, blocker), "parked on what it waits for");
         done.set(true);
         LockSupport.unpark(t);
         t.join(60_000);

@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
 
 import org.junit.jupiter.api.Test;
 
@@ -92,13 +91,6 @@ class StripedRwLockTest {
         assertThrows(IllegalMonitorStateException.class, lock::writeUnlock);
     }
 
-    /** Waits until {@code t} parks on {@code lock} (it gives its core away), or ended; a minute at most: a hang bound. */
-    private static void awaitParkedOn(Thread t, Object lock) {
-        long end = System.nanoTime() + 60_000_000_000L;
-        while (t.isAlive() && LockSupport.getBlocker(t) != lock && System.nanoTime() < end)
-            Thread.onSpinWait();
-    }
-
     /** A reader behind a writer, and a writer behind a reader, park on the lock (after spinning) and go on when let. */
     @Test
     void waitersParkOnTheLockAndGoOnWhenItIsFree() throws Exception {
@@ -111,8 +103,7 @@ class StripedRwLockTest {
             lock.readUnlock();
         });
         reader.start();
-        awaitParkedOn(reader, lock);
-        assertSame(lock, LockSupport.getBlocker(reader), "the reader waits, parked on the lock");
+        assertSame(lock, Parked.awaitParkedOn(reader, lock), "the reader waits, parked on the lock");
         assertFalse(read.get(), "a reader got in beside the writer");
         lock.writeUnlock();
         reader.join(60_000); // a bound for a hang, not a timing
@@ -125,8 +116,7 @@ class StripedRwLockTest {
             lock.writeUnlock();
         });
         writer.start();
-        awaitParkedOn(writer, lock);
-        assertSame(lock, LockSupport.getBlocker(writer), "the writer waits, parked on the lock");
+        assertSame(lock, Parked.awaitParkedOn(writer, lock), "the writer waits, parked on the lock");
         assertFalse(wrote.get(), "a writer got in beside the reader");
         lock.readUnlock();
         writer.join(60_000);

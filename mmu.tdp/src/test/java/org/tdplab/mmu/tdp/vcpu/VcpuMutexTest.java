@@ -7,22 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.locks.LockSupport;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.tdp.sync.Parked;
 
 /**
  * {@code vcpu->mutex}: reentrant for its owner, exclusive against every other thread, and dropped whole (however
  * often it is held) when a vCPU ioctl returns to userspace in the middle of an operation.
  */
 class VcpuMutexTest {
-    /** Waits until {@code t} parks on {@code m} (it gives its core away), or ended; a minute at most: a hang bound. */
-    private static void awaitParkedOn(Thread t, Object m) {
-        long end = System.nanoTime() + 60_000_000_000L;
-        while (t.isAlive() && LockSupport.getBlocker(t) != m && System.nanoTime() < end)
-            Thread.onSpinWait();
-    }
-
     /** A thread that takes the mutex, notes it, and lets it go. */
     private static Thread taker(VcpuMutex m, AtomicBoolean got) {
         return new Thread(() -> {
@@ -51,8 +44,7 @@ class VcpuMutexTest {
         AtomicBoolean got = new AtomicBoolean();
         Thread other = taker(m, got);
         other.start();
-        awaitParkedOn(other, m);
-        assertSame(m, LockSupport.getBlocker(other), "the waiter parks on the mutex");
+        assertSame(m, Parked.awaitParkedOn(other, m), "the waiter parks on the mutex");
         assertFalse(got.get(), "the owner still holds it");
         m.unlock();
         other.join(60_000); // a bound for a hang, not a timing
