@@ -80,7 +80,8 @@ class PamtTest {
 
     /**
      * Two AUGs (the module's lock shared) set the entries of pages in chunks no one made yet, and read entries of
-     * other chunks, while the table of chunks grows: every entry reads as it was set, and the chunks' counts stay exact.
+     * other chunks, while the directories of chunks grow: every entry reads as it was set, and the chunks' counts stay
+     * exact.
      */
     @Test
     void entriesSetAtOnceInNewChunksAreAllKept() throws Exception {

@@ -3,9 +3,9 @@ package org.tdplab.mmu.tdp.sync;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * How the model's own locks wait: spin a few steps (the holder is usually about to let go), then park briefly and look
- * again, so that a waiter behind a long hold gives its core away instead of burning it. A park is short and bounded,
- * so a wake-up the releaser did not send (its release store passed the waiter's queueing) costs latency, never progress.
+ * How the model's own locks wait: spin a few steps (the holder is usually about to let go), then park briefly and
+ * look again, so that a waiter behind a long hold gives its core away instead of burning it. A park is short, so a
+ * wake-up the releaser did not send (its release store passed the waiter's queueing) costs latency, never progress.
  */
 public final class Backoff {
     private Backoff() {

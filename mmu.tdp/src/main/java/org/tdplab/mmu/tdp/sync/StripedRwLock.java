@@ -127,9 +127,8 @@ public final class StripedRwLock {
     private void awaitNoWriter(Thread me) {
         waitingReaders.incrementAndGet();
         try {
-            for (int spins = 0; writer != null && writer != me; spins++) {
+            for (int spins = 0; writer != null && writer != me; spins++)
                 Backoff.pause(spins, 256, this, 20_000);
-            }
         } finally {
             waitingReaders.decrementAndGet();
         }
@@ -144,9 +143,8 @@ public final class StripedRwLock {
         Thread me = Thread.currentThread();
         writer = me;
         int mine = holder().holds > 0 ? 1 : 0; // a reader upgrading would wait for itself: count its own slot out
-        for (int spins = 0; activeReaders(mine); spins++) {
+        for (int spins = 0; activeReaders(mine); spins++)
             Backoff.pause(spins, 256, this, 20_000);
-        }
     }
 
     public void writeUnlock() {
