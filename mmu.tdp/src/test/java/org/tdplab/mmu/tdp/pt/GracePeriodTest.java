@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.concurrent.CountDownLatch;
 
 import org.junit.jupiter.api.Test;
+import org.tdplab.mmu.tdp.sync.Waits;
 
 /**
  * Page-table pages are freed only after a grace period: {@code synchronize_rcu} waits for a reader that was inside
@@ -21,7 +22,7 @@ class GracePeriodTest {
         int table = pool.alloc(1, 0, 0);
         CountDownLatch inside = new CountDownLatch(1), leave = new CountDownLatch(1);
         Thread reader = readerInside(rcu, inside, leave);
-        await(inside);
+        Waits.await(inside);
         rcu.callRcu(table);
         assertTrue(pool.isLive(table), "a reader may still be inside the table");
         assertEquals(1, rcu.pendingFrees());
@@ -51,7 +52,7 @@ class GracePeriodTest {
             tables[i] = pool.alloc(1, i * 512L, 0);
         CountDownLatch inside = new CountDownLatch(1), leave = new CountDownLatch(1);
         Thread reader = readerInside(rcu, inside, leave);
-        await(inside);
+        Waits.await(inside);
         for (int i = 0; i < n; i++) {
             rcu.callRcu(tables[i]);
             assertEquals(i + 1, rcu.pendingFrees());
@@ -117,15 +118,6 @@ class GracePeriodTest {
         assertEquals(-1, m.remove(5));
     }
 
-    private static void await(CountDownLatch latch) {
-        try {
-            latch.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
-    }
-
     /**
      * The reader's exit wakes a parked synchronize: with the periodic look stretched to an hour, nothing else could
      * end the wait within the test's timeout.
@@ -136,7 +128,7 @@ class GracePeriodTest {
         Rcu slow = new Rcu(pool, java.util.concurrent.TimeUnit.HOURS.toNanos(1));
         CountDownLatch inside = new CountDownLatch(1), leave = new CountDownLatch(1);
         Thread reader = readerInside(slow, inside, leave);
-        await(inside);
+        Waits.await(inside);
         Thread sync = new Thread(slow::synchronize);
         sync.start();
         while (sync.getState() != Thread.State.TIMED_WAITING)
@@ -151,7 +143,7 @@ class GracePeriodTest {
         Thread reader = new Thread(() -> {
             r.readLock();
             inside.countDown();
-            await(leave);
+            Waits.await(leave);
             r.readUnlock();
         });
         reader.start();

@@ -35,7 +35,7 @@ class BackoffTest {
                 Backoff.pause(3, 3, blocker, LONG_PARK);
         });
         t.start();
-        assertSame(blocker, Parked.awaitParkedOn(t, blocker), "parked on what it waits for");
+        assertSame(blocker, Waits.awaitParkedOn(t, blocker), "parked on what it waits for");
         done.set(true);
         LockSupport.unpark(t);
         t.join(60_000);

@@ -28,12 +28,12 @@ class StripedRwLockExclusionTest {
         Thread reader = new Thread(() -> {
             lock.readLock();
             readHeld.countDown();
-            await(release);
+            Waits.await(release);
             readerLeft.set(true);
             lock.readUnlock();
         });
         reader.start();
-        await(readHeld);
+        Waits.await(readHeld);
         AtomicBoolean writerIn = new AtomicBoolean();
         Thread writer = new Thread(() -> {
             lock.writeLock();
@@ -106,7 +106,7 @@ class StripedRwLockExclusionTest {
         });
         lock.readLock();
         other.start();
-        await(otherHeld);
+        Waits.await(otherHeld);
         lock.writeLock(); // counts its own read hold out, waits for the other reader
         boolean sawOther = !otherLeft.get();
         assertTrue(lock.isWriteLockedByMe());
@@ -128,7 +128,7 @@ class StripedRwLockExclusionTest {
         public void run() {
             lock.readLock();
             held.countDown();
-            StripedRwLockExclusionTest.await(release);
+            Waits.await(release);
             left = true;
             lock.readUnlock();
         }
@@ -195,7 +195,7 @@ class StripedRwLockExclusionTest {
             lock.readLock();
             lock.readUnlock(); // owns slot 0, holds nothing, stays alive
             once.countDown();
-            StripedRwLockExclusionTest.await(again);
+            Waits.await(again);
             lock.readLock();
             lock.readUnlock();
             done.countDown();
@@ -235,15 +235,6 @@ class StripedRwLockExclusionTest {
     private static void guard(CountDownLatch latch) {
         try {
             assertTrue(latch.await(60, java.util.concurrent.TimeUnit.SECONDS), "never happened");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
-    }
-
-    private static void await(CountDownLatch latch) {
-        try {
-            latch.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new AssertionError(e);

@@ -103,7 +103,7 @@ class StripedRwLockTest {
             lock.readUnlock();
         });
         reader.start();
-        assertSame(lock, Parked.awaitParkedOn(reader, lock), "the reader waits, parked on the lock");
+        assertSame(lock, Waits.awaitParkedOn(reader, lock), "the reader waits, parked on the lock");
         assertFalse(read.get(), "a reader got in beside the writer");
         lock.writeUnlock();
         reader.join(60_000); // a bound for a hang, not a timing
@@ -116,7 +116,7 @@ class StripedRwLockTest {
             lock.writeUnlock();
         });
         writer.start();
-        assertSame(lock, Parked.awaitParkedOn(writer, lock), "the writer waits, parked on the lock");
+        assertSame(lock, Waits.awaitParkedOn(writer, lock), "the writer waits, parked on the lock");
         assertFalse(wrote.get(), "a writer got in beside the reader");
         lock.readUnlock();
         writer.join(60_000);

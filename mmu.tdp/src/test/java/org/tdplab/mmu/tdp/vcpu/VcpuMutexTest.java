@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.junit.jupiter.api.Test;
-import org.tdplab.mmu.tdp.sync.Parked;
+import org.tdplab.mmu.tdp.sync.Waits;
 
 /**
  * {@code vcpu->mutex}: reentrant for its owner, exclusive against every other thread, and dropped whole (however
@@ -44,7 +44,7 @@ class VcpuMutexTest {
         AtomicBoolean got = new AtomicBoolean();
         Thread other = taker(m, got);
         other.start();
-        assertSame(m, Parked.awaitParkedOn(other, m), "the waiter parks on the mutex");
+        assertSame(m, Waits.awaitParkedOn(other, m), "the waiter parks on the mutex");
         assertFalse(got.get(), "the owner still holds it");
         m.unlock();
         other.join(60_000); // a bound for a hang, not a timing

@@ -1,10 +1,11 @@
 package org.tdplab.mmu.tdp.sync;
 
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.LockSupport;
 
-/** For tests of waiters: what a thread is parked on, seen without timing it. */
-public final class Parked {
-    private Parked() {
+/** For tests of waiters: waiting for another thread's step, and what a thread is parked on, without timing either. */
+public final class Waits {
+    private Waits() {
     }
 
     /**
@@ -16,5 +17,15 @@ public final class Parked {
         while (t.isAlive() && LockSupport.getBlocker(t) != blocker && System.nanoTime() < end)
             Thread.onSpinWait();
         return LockSupport.getBlocker(t);
+    }
+
+    /** Waits for {@code latch} to open; an interrupt fails the test. */
+    public static void await(CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
     }
 }
