@@ -31,6 +31,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.ReentrantLock;
 
+import org.tdplab.percpu.PercpuCounters;
+
 /**
  * The Reverse Map Table of one host: one 16-byte entry per 4K system-physical frame, and the instructions that
  * change it — RMPUPDATE and PSMASH (hypervisor), PVALIDATE and RMPADJUST (SNP guest) — plus the RMP effect of the
@@ -83,8 +85,11 @@ public final class Rmp {
     final RmpCodes codes;
     final RegionTable regions;
     final ReentrantLock[] locks = new ReentrantLock[STRIPES];
-    /** Assigned 4K frames per ASID (a 2M entry counts 512), for the teardown check. */
-    final AsidCounts assignedPages = new AsidCounts(MAX_ASID + 1);
+    /**
+     * Assigned 4K frames per ASID (a 2M entry counts 512), for the teardown check: counted per thread, as RMPUPDATEs
+     * of several vCPU threads change them at once; read when none runs. Rows start narrow and grow to the ASIDs used.
+     */
+    final PercpuCounters assignedPages = new PercpuCounters(16);
     /** Frames a running VMRUN uses (VMCB, VMSA, AVIC backing page). */
     final Set<Long> inUse = ConcurrentHashMap.newKeySet();
     /**
@@ -172,14 +177,14 @@ public final class Rmp {
 
     /** Assigned 4K frames of an ASID. */
     public long assignedPages(int asid) {
-        return assignedPages.get(asid);
+        return assignedPages.sum(asid);
     }
 
     /** Assigned 4K frames of every owner (guests and the AMD-SP). */
     public long assignedPages() {
         long n = 0;
         for (int a = 0; a <= MAX_ASID; a++)
-            n += assignedPages.get(a);
+            n += assignedPages.sum(a);
         return n;
     }
 

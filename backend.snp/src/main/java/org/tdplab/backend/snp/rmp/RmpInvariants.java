@@ -71,9 +71,9 @@ final class RmpInvariants {
         if (sum != rmp.digest())
             out.add("rmp: R8: the table changed outside RMPUPDATE/PSMASH/PVALIDATE/RMPADJUST/the firmware");
         for (int a = 0; a <= MAX_ASID; a++)
-            if (perAsid[a] != rmp.assignedPages.get(a))
+            if (perAsid[a] != rmp.assignedPages.sum(a))
                 out.add(String.format("rmp: ASID %d owns %d frames, the count says %d", a, perAsid[a],
-                        rmp.assignedPages.get(a)));
+                        rmp.assignedPages.sum(a)));
         return out;
     }
 

@@ -3,6 +3,8 @@ package org.tdplab.backend.tdx.module;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
 
+import org.tdplab.percpu.PercpuCounter;
+
 /**
  * The module's lock over one TD, in the two modes of its S-EPT tree lock: the leaves a fault runs —
  * TDH.MEM.SEPT.ADD, TDH.MEM.PAGE.AUG and the guest's TDG.MEM.PAGE.ACCEPT — hold it shared, as the real module holds
@@ -13,30 +15,29 @@ import java.util.function.LongSupplier;
  * for PAGE.REMOVE and DEMOTE too, excluding them by entry and PAMT locks; KVM calls those holding its MMU lock for
  * write, so only a guest's ACCEPT could meet them; the model takes them exclusively.)
  *
- * <p>The module's own sharex lock is one word every shared holder adds to. The model's shared side is striped
- * instead: a shared holder counts itself in a slot chosen by its thread, each slot on a cache line of its own
- * ({@link StripedCounter}), and the exclusive side sets a flag and waits until every slot is empty. Two vCPU
- * threads faulting at once then write no common line for the lock (with one word, its line moved between them four
- * times per fault); who excludes whom is the same. The holder's add and the flag's store are both sequentially consistent (an atomic add and a volatile
- * store, each followed by volatile loads), so at least one side sees the other. A shared hold does not nest in
- * another (a leaf calls no leaf), and a thread that holds the lock exclusively takes the shared side as a no-op; the
- * exclusive side nests.
+ * <p>The module's own sharex lock is one word every shared holder adds to. The model's shared side is counted per
+ * thread instead ({@link PercpuCounter}): a shared holder counts itself in a row only its thread writes, and the
+ * exclusive side sets a flag and waits until the rows sum to zero. Two vCPU threads faulting at once then write no
+ * common line for the lock (with one word, its line moved between them four times per fault), and letting go is a
+ * plain store; who excludes whom is the same. The holder's count and the flag's store are both volatile stores,
+ * each followed by a volatile load of the other, so at least one side sees the other. A shared hold does not nest
+ * in another (a leaf calls no leaf), and a thread that holds the lock exclusively takes the shared side as a no-op;
+ * the exclusive side nests.
  */
 public final class ModuleLock {
     /** The shared holders, each thread counted in a slot of its own. */
-    private final StripedCounter holders = new StripedCounter();
+    private final PercpuCounter holders = new PercpuCounter();
     /** Set while a thread holds or waits for the exclusive side; shared holders that see it back off. */
     private volatile boolean exclusiveWanted;
     /** Orders the exclusive holders; a shared holder that finds the flag set waits on it. */
     private final ReentrantLock exclusive = new ReentrantLock();
 
     public void lockShared() {
-        int slot = StripedCounter.slot();
         while (true) {
-            holders.add(slot, 1);
+            holders.addVolatile(1); // before the flag's load: the exclusive side's volatile store and load mirror it
             if (!exclusiveWanted)
                 return;
-            holders.add(slot, -1);
+            holders.add(-1);
             if (exclusive.isHeldByCurrentThread())
                 return; // held exclusively already: nothing to take
             exclusive.lock(); // wait for the exclusive holder
@@ -54,7 +55,7 @@ public final class ModuleLock {
         if (exclusive.getHoldCount() > 1)
             return;
         exclusiveWanted = true;
-        for (int spins = 0; !holders.isZero(); spins++) // shared holders finish
+        for (int spins = 0; holders.sum() != 0; spins++) // shared holders finish
             if ((spins & 63) == 63)
                 Thread.yield();
             else

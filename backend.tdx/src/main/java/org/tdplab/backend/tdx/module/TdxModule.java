@@ -4,6 +4,8 @@ import static org.tdplab.backend.tdx.module.TdxAbi.*;
 
 import java.util.List;
 
+import org.tdplab.percpu.PercpuCounter;
+
 /**
  * A simulated Intel TDX module serving one TD: its TDR/TDCS (lifecycle, HKID, OP_STATE, epochs, MRTD), its vCPUs'
  * TDVPS epoch state, its Secure-EPT ({@link SeptTree}) and the PAMT entries of every physical page it was given
@@ -70,7 +72,7 @@ public final class TdxModule {
     int lifecycle = LC_NONE;
     boolean fatal;
     /** 4K units owned by the TD: REG pages, S-EPT pages, TDCS/TDVPR/TDCX pages (not the TDR). */
-    final StripedCounter chldcnt = new StripedCounter();
+    final PercpuCounter chldcnt = new PercpuCounter();
 
     // ---- TDCS ------------------------------------------------------------------------------------------------
     final long[] tdcsPfns = new long[TDCS_PAGES];
@@ -80,7 +82,7 @@ public final class TdxModule {
     int sharedBit;
     long attributes;
     long tdEpoch;
-    final StripedCounter[] refcount = { new StripedCounter(), new StripedCounter() };
+    final PercpuCounter[] refcount = { new PercpuCounter(), new PercpuCounter() };
     long mrtd;
     int rootPage;
     long maxEpochChecked;

@@ -80,28 +80,6 @@ class ModuleLockTest {
         lock.unlockExclusive();
     }
 
-    @Test
-    void aStripedCountIsTheSumOfEveryThreadsAdds() throws Exception {
-        StripedCounter c = new StripedCounter();
-        Thread[] t = new Thread[20];
-        for (int i = 0; i < t.length; i++) {
-            int id = i;
-            t[i] = new Thread(() -> {
-                for (int k = 0; k < 10_000; k++)
-                    c.add(id % 2 == 0 ? 3 : -1);
-            });
-            t[i].start();
-        }
-        for (Thread x : t)
-            x.join();
-        assertEquals(10 * 10_000 * 3 - 10 * 10_000, c.sum());
-        assertFalse(c.isZero());
-        c.set(7);
-        assertEquals(7, c.sum());
-        c.add(-7); // in this thread's slot, not the one set() used: the sum is zero, the slots are not
-        assertEquals(0, c.sum());
-    }
-
     private static void await(CountDownLatch l) {
         try {
             l.await();

@@ -6,8 +6,10 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
+import org.tdplab.percpu.PercpuCounters;
+
 /**
- * The core's counters for one VM: {@link ThreadCounters}, a row per thread, so vCPU threads faulting at once neither
+ * The core's counters for one VM: {@link PercpuCounters}, a row per thread, so vCPU threads faulting at once neither
  * fight over one cache line per fault nor pay an atomic for each count, plus each vCPU's own
  * counters ({@link Cells}, the kernel's {@code kvm_vcpu_stat}: {@code pf_taken}, {@code pf_fixed}, ...), which
  * only that vCPU's thread writes, so a fault bumps them with plain stores instead of an atomic. A stat's value
@@ -17,7 +19,7 @@ public final class Stats {
     private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
     private static final int N = Stat.values().length;
 
-    private final ThreadCounters counts = new ThreadCounters(N);
+    private final PercpuCounters counts = new PercpuCounters(N);
     private volatile Cells[] vcpuCells = new Cells[0];
 
     /**

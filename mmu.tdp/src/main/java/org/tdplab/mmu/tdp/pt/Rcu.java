@@ -8,7 +8,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
-import org.tdplab.mmu.tdp.sync.ThreadSlots;
+import org.tdplab.percpu.ThreadSlots;
 
 /**
  * Deferred freeing of detached page tables, one instance per VM (the kernel's {@code call_rcu} on

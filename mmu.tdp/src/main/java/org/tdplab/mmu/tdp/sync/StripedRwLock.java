@@ -4,6 +4,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.ReentrantLock;
 
+import org.tdplab.percpu.ThreadSlots;
 
 /**
  * A reader/writer lock whose read side scales: each reader thread counts itself in a padded slot of its own, so

@@ -15,10 +15,10 @@ import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mem.Levels;
 import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
-import org.tdplab.mmu.tdp.mmu.ThreadCounters;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
+import org.tdplab.percpu.PercpuCounters;
 
 /** The core as one VM's backend sees it. */
 final class CoreVmContext implements VmContext {
@@ -38,7 +38,7 @@ final class CoreVmContext implements VmContext {
     /** Firmware calls by name, as the hardware names them: each name's counter in {@link #firmwareCounts}. */
     final Map<String, Integer> firmwareCalls = new ConcurrentHashMap<>();
     /** Counter 0: the projected firmware time, each call priced with {@link #latency}, counted, never slept. */
-    private final ThreadCounters firmwareCounts = new ThreadCounters(8);
+    private final PercpuCounters firmwareCounts = new PercpuCounters(8);
     private static final int PROJECTED_NANOS = 0;
     private final AtomicInteger nextCounter = new AtomicInteger(PROJECTED_NANOS + 1);
     /** The table the backend set at attach; it stays with the VM across backend swaps. */

@@ -1,4 +1,4 @@
-package org.tdplab.mmu.tdp.sync;
+package org.tdplab.percpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;

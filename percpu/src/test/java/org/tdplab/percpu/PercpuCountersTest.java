@@ -1,4 +1,4 @@
-package org.tdplab.mmu.tdp.mmu;
+package org.tdplab.percpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -7,10 +7,10 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
-class ThreadCountersTest {
+class PercpuCountersTest {
     @Test
     void oneThreadsCountsAddUpPerCounter() {
-        ThreadCounters c = new ThreadCounters(3);
+        PercpuCounters c = new PercpuCounters(3);
         c.increment(0);
         c.add(0, 4);
         c.add(2, -1);
@@ -21,7 +21,7 @@ class ThreadCountersTest {
 
     @Test
     void aCounterBeyondTheWidthGrowsTheRowAndKeepsItsCounts() {
-        ThreadCounters c = new ThreadCounters(1);
+        PercpuCounters c = new PercpuCounters(1);
         c.add(0, 7);
         c.add(40, 2);
         c.add(40, 3);
@@ -33,7 +33,7 @@ class ThreadCountersTest {
 
     @Test
     void threadsCountInRowsOfTheirOwnAndTheSumIsExactAfterTheyEnd() throws InterruptedException {
-        ThreadCounters c = new ThreadCounters(2);
+        PercpuCounters c = new PercpuCounters(2);
         List<Thread> threads = new ArrayList<>();
         for (int t = 0; t < 8; t++) {
             int id = t;
@@ -54,8 +54,8 @@ class ThreadCountersTest {
 
     @Test
     void threadsPastTheLastRowShareOneAndLoseNothing() throws InterruptedException {
-        ThreadCounters c = new ThreadCounters(1);
-        int n = ThreadCounters.MAX_ROWS + 40;
+        PercpuCounters c = new PercpuCounters(1);
+        int n = PercpuCounters.MAX_ROWS + 40;
         for (int batch = 0; batch < n; batch += 20) { // a few at a time, so some of them share at once
             List<Thread> threads = new ArrayList<>();
             for (int t = batch; t < Math.min(n, batch + 20); t++)
@@ -70,5 +70,46 @@ class ThreadCountersTest {
         long perThread = 500;
         assertEquals(n * perThread, c.sum(0) + c.sum(1) + c.sum(2));
         assertEquals(n * 167L, c.sum(0));
+    }
+
+    @Test
+    void aCountIsTheSumOfEveryThreadsAddsAndSetPutsItInTheCallersRow() throws InterruptedException {
+        PercpuCounter c = new PercpuCounter();
+        List<Thread> threads = new ArrayList<>();
+        for (int t = 0; t < 20; t++) {
+            int id = t;
+            threads.add(new Thread(() -> {
+                for (int k = 0; k < 10_000; k++)
+                    if (id % 2 == 0)
+                        c.add(3);
+                    else
+                        c.addVolatile(-1);
+            }));
+        }
+        threads.forEach(Thread::start);
+        for (Thread t : threads)
+            t.join();
+        assertEquals(10 * 10_000 * 3 - 10 * 10_000, c.sum());
+        c.set(7); // the other threads' rows to zero, this one's to 7
+        assertEquals(7, c.sum());
+        Thread other = new Thread(() -> c.add(-7)); // a row of its own: the sum is zero, the rows are not
+        other.start();
+        other.join();
+        assertEquals(0, c.sum());
+        c.set(0);
+        assertEquals(0, c.sum());
+    }
+
+    @Test
+    void setReachesTheSharedRowToo() throws InterruptedException {
+        PercpuCounters c = new PercpuCounters(1);
+        for (int t = 0; t < PercpuCounters.MAX_ROWS + 2; t++) { // the last ones count in the shared row
+            Thread x = new Thread(() -> c.addVolatile(0, 5));
+            x.start();
+            x.join();
+        }
+        assertEquals(5L * (PercpuCounters.MAX_ROWS + 2), c.sum(0));
+        c.set(0, -3);
+        assertEquals(-3, c.sum(0));
     }
 }

@@ -1,4 +1,4 @@
-package org.tdplab.mmu.tdp.sync;
+package org.tdplab.percpu;
 
 import java.util.function.LongFunction;
 

@@ -1,25 +1,26 @@
-package org.tdplab.mmu.tdp.mmu;
+package org.tdplab.percpu;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
-import org.tdplab.mmu.tdp.sync.ThreadSlots;
 
 /**
- * Counters that many threads bump and few read, with no atomic per bump (the kernel's per-CPU counters, by thread):
- * each thread adds into a row only it writes, with a release store, and a read sums the rows. A {@code LongAdder}
- * costs a compare-and-swap per bump even when nobody contends; on the fault path that is one fence per counter.
+ * Counters that many threads bump and few read, with no atomic per bump: the kernel's {@code percpu_counter}, by
+ * thread. Each thread adds into a row only it writes, with a release store, and a read sums the rows. A
+ * {@code LongAdder} or an atomic add costs a locked instruction per bump even when nobody contends; on a fault path
+ * that is one fence per counter.
  *
  * <p>A thread finds its row through {@link ThreadSlots}, else by a scan of the rows (once per thread and slot). Rows
  * stay for the life of the counters, with their counts; past {@value #MAX_ROWS} threads the later ones share one row,
  * counted under its lock. Counters are numbered from 0; the width grows on demand
- * ({@link #add} with a new index), so counters of names first seen at run time fit too.
+ * ({@link #add} with a new index), so counters of names first seen at run time fit too. A row's count may be
+ * negative (a thread takes back what another added); only the sum means anything.
  *
  * <p>A sum read while other threads count may miss their latest bumps (as {@code LongAdder.sum()} does); once the
  * counting threads synchronized with the reader (a lock, a join) it is exact.
  */
-public final class ThreadCounters {
+public final class PercpuCounters {
     private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
     static final int MAX_ROWS = 256;
 
@@ -39,7 +40,7 @@ public final class ThreadCounters {
     /** The row of threads past {@link #MAX_ROWS}; written under its own lock. */
     private final Row shared;
 
-    public ThreadCounters(int width) {
+    public PercpuCounters(int width) {
         this.initialWidth = Math.max(1, width);
         this.shared = new Row(-1, initialWidth);
     }
@@ -62,6 +63,23 @@ public final class ThreadCounters {
         add(index, 1);
     }
 
+    /**
+     * {@link #add}, with a volatile store: the bump is ordered before the caller's next volatile load, as after the
+     * kernel's {@code smp_mb()} — for a count another thread's check of some flag must not miss (a lock's holders).
+     */
+    public void addVolatile(int index, long delta) {
+        Row r = row();
+        if (r == shared) {
+            synchronized (shared) {
+                long[] c = cellsFor(r, index);
+                CELL.setVolatile(c, index, c[index] + delta);
+            }
+            return;
+        }
+        long[] c = cellsFor(r, index);
+        CELL.setVolatile(c, index, (long) CELL.getOpaque(c, index) + delta);
+    }
+
     /** The sum of counter {@code index} over every thread that counted. */
     public long sum(int index) {
         long s = sumOf(shared, index);
@@ -70,9 +88,24 @@ public final class ThreadCounters {
         return s;
     }
 
+    /**
+     * Sets counter {@code index} to {@code value}: every row's count to 0 and the caller's to the value (a restore).
+     * No thread may count meanwhile; the caller excludes them (a lock every counting thread holds).
+     */
+    public void set(int index, long value) {
+        synchronized (shared) {
+            cellsFor(shared, index);
+            CELL.setVolatile(shared.cells, index, 0L);
+        }
+        for (Row r : rows)
+            if (index < r.cells.length)
+                CELL.setVolatile(r.cells, index, 0L);
+        add(index, value);
+    }
+
     private static long sumOf(Row r, int index) {
         long[] c = r.cells;
-        return index < c.length ? (long) CELL.getAcquire(c, index) : 0;
+        return index < c.length ? (long) CELL.getVolatile(c, index) : 0; // volatile: see addVolatile
     }
 
     /** The row's cells, grown first when {@code index} lies beyond them. Only the row's writer calls it. */
