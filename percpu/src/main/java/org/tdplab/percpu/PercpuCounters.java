@@ -23,6 +23,12 @@ import java.util.Arrays;
 public final class PercpuCounters {
     private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
     static final int MAX_ROWS = 256;
+    /**
+     * Empty cells before and after a row's counters (128 bytes each side): a row's array lies among whatever its
+     * thread allocated next to it, which another thread may read or write — the line of a counter its thread bumps at
+     * every fault must hold nothing else.
+     */
+    private static final int PAD = 16;
 
     private static final class Row extends ThreadSlots.Owned {
         /** Replaced (copied, then published) only by the row's writer, when a counter lies beyond it. */
@@ -30,7 +36,7 @@ public final class PercpuCounters {
 
         Row(long threadId, int width) {
             super(threadId);
-            this.cells = new long[width];
+            this.cells = new long[PAD + width + PAD];
         }
     }
 
@@ -51,12 +57,12 @@ public final class PercpuCounters {
         if (r == shared) {
             synchronized (shared) {
                 long[] c = cellsFor(r, index);
-                CELL.setRelease(c, index, c[index] + delta);
+                CELL.setRelease(c, PAD + index, c[PAD + index] + delta);
             }
             return;
         }
         long[] c = cellsFor(r, index);
-        CELL.setRelease(c, index, (long) CELL.getOpaque(c, index) + delta);
+        CELL.setRelease(c, PAD + index, (long) CELL.getOpaque(c, PAD + index) + delta);
     }
 
     public void increment(int index) {
@@ -72,12 +78,12 @@ public final class PercpuCounters {
         if (r == shared) {
             synchronized (shared) {
                 long[] c = cellsFor(r, index);
-                CELL.setVolatile(c, index, c[index] + delta);
+                CELL.setVolatile(c, PAD + index, c[PAD + index] + delta);
             }
             return;
         }
         long[] c = cellsFor(r, index);
-        CELL.setVolatile(c, index, (long) CELL.getOpaque(c, index) + delta);
+        CELL.setVolatile(c, PAD + index, (long) CELL.getOpaque(c, PAD + index) + delta);
     }
 
     /** The sum of counter {@code index} over every thread that counted. */
@@ -94,26 +100,30 @@ public final class PercpuCounters {
      */
     public void set(int index, long value) {
         synchronized (shared) {
-            cellsFor(shared, index);
-            CELL.setVolatile(shared.cells, index, 0L);
+            CELL.setVolatile(cellsFor(shared, index), PAD + index, 0L);
         }
         for (Row r : rows)
-            if (index < r.cells.length)
-                CELL.setVolatile(r.cells, index, 0L);
+            if (index < width(r.cells))
+                CELL.setVolatile(r.cells, PAD + index, 0L);
         add(index, value);
     }
 
     private static long sumOf(Row r, int index) {
         long[] c = r.cells;
-        return index < c.length ? (long) CELL.getVolatile(c, index) : 0; // volatile: see addVolatile
+        return index < width(c) ? (long) CELL.getVolatile(c, PAD + index) : 0; // volatile: see addVolatile
+    }
+
+    /** How many counters the cells hold. */
+    private static int width(long[] cells) {
+        return cells.length - 2 * PAD;
     }
 
     /** The row's cells, grown first when {@code index} lies beyond them. Only the row's writer calls it. */
     private static long[] cellsFor(Row r, int index) {
         long[] c = r.cells;
-        if (index < c.length)
+        if (index < width(c))
             return c;
-        long[] grown = Arrays.copyOf(c, Math.max(index + 1, c.length * 2));
+        long[] grown = Arrays.copyOf(c, PAD + Math.max(index + 1, width(c) * 2) + PAD);
         r.cells = grown; // the copy is whole before it is published: a reader sees the old counts or these
         return grown;
     }
