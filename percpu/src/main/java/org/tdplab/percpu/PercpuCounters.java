@@ -53,16 +53,7 @@ public final class PercpuCounters {
 
     /** Adds {@code delta} to counter {@code index} for the calling thread. */
     public void add(int index, long delta) {
-        Row r = row();
-        if (r == shared) {
-            synchronized (shared) {
-                long[] c = cellsFor(r, index);
-                CELL.setRelease(c, PAD + index, c[PAD + index] + delta);
-            }
-            return;
-        }
-        long[] c = cellsFor(r, index);
-        CELL.setRelease(c, PAD + index, (long) CELL.getOpaque(c, PAD + index) + delta);
+        bump(index, delta, false);
     }
 
     public void increment(int index) {
@@ -74,16 +65,27 @@ public final class PercpuCounters {
      * kernel's {@code smp_mb()} — for a count another thread's check of some flag must not miss (a lock's holders).
      */
     public void addVolatile(int index, long delta) {
+        bump(index, delta, true);
+    }
+
+    private void bump(int index, long delta, boolean volatileStore) {
         Row r = row();
         if (r == shared) {
             synchronized (shared) {
                 long[] c = cellsFor(r, index);
-                CELL.setVolatile(c, PAD + index, c[PAD + index] + delta);
+                store(c, PAD + index, c[PAD + index] + delta, volatileStore);
             }
             return;
         }
         long[] c = cellsFor(r, index);
-        CELL.setVolatile(c, PAD + index, (long) CELL.getOpaque(c, PAD + index) + delta);
+        store(c, PAD + index, (long) CELL.getOpaque(c, PAD + index) + delta, volatileStore);
+    }
+
+    private static void store(long[] cells, int i, long value, boolean volatileStore) {
+        if (volatileStore)
+            CELL.setVolatile(cells, i, value);
+        else
+            CELL.setRelease(cells, i, value);
     }
 
     /** The sum of counter {@code index} over every thread that counted. */
