@@ -130,6 +130,11 @@ public final class PercpuCounters {
         return grown;
     }
 
+    /** Rows made so far (threads past {@link #MAX_ROWS} share one more). */
+    int rows() {
+        return rows.length;
+    }
+
     private Row row() {
         return mine.get(); // a thread past the last row finds the shared one, whose id is no thread's, each time
     }

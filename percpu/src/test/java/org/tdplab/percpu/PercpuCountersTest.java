@@ -112,4 +112,37 @@ class PercpuCountersTest {
         c.set(0, -3);
         assertEquals(-3, c.sum(0));
     }
+
+    @Test
+    void setZeroesEveryRowAtThatIndexOnlyEvenInRowsThatStayNarrower() throws InterruptedException {
+        PercpuCounters c = new PercpuCounters(2);
+        Thread wide = new Thread(() -> {
+            c.add(1, 10);
+            c.add(6, 20); // grows this row past the narrow one's width
+        });
+        Thread narrow = new Thread(() -> c.add(1, 100));
+        wide.start();
+        wide.join();
+        narrow.start();
+        narrow.join();
+        c.set(6, 4); // the narrow row has no counter 6: nothing to zero there
+        c.set(1, -2);
+        assertEquals(-2, c.sum(1));
+        assertEquals(4, c.sum(6));
+        assertEquals(0, c.sum(0));
+    }
+
+    @Test
+    void rowsStopAtTheLimitAndSetReachesTheSharedRowAtAnyIndex() throws InterruptedException {
+        PercpuCounters c = new PercpuCounters(1);
+        for (int t = 0; t < PercpuCounters.MAX_ROWS + 3; t++) {
+            Thread x = new Thread(() -> c.add(3, 1));
+            x.start();
+            x.join();
+        }
+        assertEquals(PercpuCounters.MAX_ROWS, c.rows());
+        assertEquals(PercpuCounters.MAX_ROWS + 3, c.sum(3));
+        c.set(3, 0);
+        assertEquals(0, c.sum(3));
+    }
 }
