@@ -97,6 +97,24 @@ public final class PercpuCounters {
     }
 
     /**
+     * The sums of counters {@code [0, n)} in one pass over the rows: what {@link #sum} of each gives, for a reader of
+     * many counters (a check of every ASID's count).
+     */
+    public long[] sums(int n) {
+        long[] out = new long[n];
+        addRow(shared, out);
+        for (Row r : rows)
+            addRow(r, out);
+        return out;
+    }
+
+    private static void addRow(Row r, long[] out) {
+        long[] c = r.cells;
+        for (int i = 0, w = Math.min(out.length, width(c)); i < w; i++)
+            out[i] += (long) CELL.getVolatile(c, PAD + i);
+    }
+
+    /**
      * Sets counter {@code index} to {@code value}: every row's count to 0 and the caller's to the value (a restore).
      * No thread may count meanwhile; the caller excludes them (a lock every counting thread holds).
      */

@@ -1,5 +1,6 @@
 package org.tdplab.percpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.ArrayList;
@@ -125,6 +126,8 @@ class PercpuCountersTest {
         wide.join();
         narrow.start();
         narrow.join();
+        assertArrayEquals(new long[] { 0, 110, 0, 0, 0, 0, 20 }, c.sums(7));
+        assertArrayEquals(new long[] { 0, 110 }, c.sums(2));
         c.set(6, 4); // the narrow row has no counter 6: nothing to zero there
         c.set(1, -2);
         assertEquals(-2, c.sum(1));

@@ -183,8 +183,8 @@ public final class Rmp {
     /** Assigned 4K frames of every owner (guests and the AMD-SP). */
     public long assignedPages() {
         long n = 0;
-        for (int a = 0; a <= MAX_ASID; a++)
-            n += assignedPages.sum(a);
+        for (long perAsid : assignedPages.sums(MAX_ASID + 1))
+            n += perAsid;
         return n;
     }
 

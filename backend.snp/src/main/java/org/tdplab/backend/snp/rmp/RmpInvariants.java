@@ -70,10 +70,10 @@ final class RmpInvariants {
         }
         if (sum != rmp.digest())
             out.add("rmp: R8: the table changed outside RMPUPDATE/PSMASH/PVALIDATE/RMPADJUST/the firmware");
+        long[] counted = rmp.assignedPages.sums(MAX_ASID + 1);
         for (int a = 0; a <= MAX_ASID; a++)
-            if (perAsid[a] != rmp.assignedPages.sum(a))
-                out.add(String.format("rmp: ASID %d owns %d frames, the count says %d", a, perAsid[a],
-                        rmp.assignedPages.sum(a)));
+            if (perAsid[a] != counted[a])
+                out.add(String.format("rmp: ASID %d owns %d frames, the count says %d", a, perAsid[a], counted[a]));
         return out;
     }
 

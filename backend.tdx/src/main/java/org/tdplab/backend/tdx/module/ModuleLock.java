@@ -25,7 +25,7 @@ import org.tdplab.percpu.PercpuCounter;
  * the exclusive side nests.
  */
 public final class ModuleLock {
-    /** The shared holders, each thread counted in a slot of its own. */
+    /** The shared holders, each thread counted in a row of its own. */
     private final PercpuCounter holders = new PercpuCounter();
     /** Set while a thread holds or waits for the exclusive side; shared holders that see it back off. */
     private volatile boolean exclusiveWanted;
