@@ -386,16 +386,9 @@ public final class TdxModule {
     public boolean inGuest(int v) { return lock.exclusive(() -> lines.inGuest(v) ? 1 : 0) != 0; }
     public long vcpuEpoch(int v) { return lock.exclusive(() -> lines.epoch(v)); }
     public int refcount(int parity) { return (int) lock.exclusive(() -> refcount[parity].sum()); }
-
-    /** How many times vCPUs entered the TD. */
-    public long vpEnters() {
-        return lock.exclusive(() -> lines.total(false));
-    }
-
-    /** How many entries found a stale vCPU epoch and flushed the TD's EPT TLB contexts. */
-    public long eptFlushes() {
-        return lock.exclusive(() -> lines.total(true));
-    }
+    // how many times vCPUs entered the TD; how many entries found a stale vCPU epoch and flushed its EPT TLB contexts
+    public long vpEnters() { return lock.exclusive(() -> lines.total(false)); }
+    public long eptFlushes() { return lock.exclusive(() -> lines.total(true)); }
 
     public int eptLevels() {
         return eptLevels;
