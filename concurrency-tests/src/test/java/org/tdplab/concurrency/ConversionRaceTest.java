@@ -45,6 +45,28 @@ class ConversionRaceTest {
         Lab.assertConsistent(vm);
     }
 
+    /**
+     * An SNP launch that failed (its first page shared: EIO, nothing done) left its 2M folio allocated and not
+     * prepared; a vCPU's first PVALIDATE of another page of it prepares the folio late (one 2M RMP page) while a
+     * punch frees it. {@code soak --type snp --threads 4} found the late preparation making the RMP page private after
+     * the punch had invalidated the folio and freed its frames: a 2M entry assigned over free memory, which a later 4K
+     * RMPUPDATE there overlapped (R9 names it here).
+     */
+    @ConcurrencyTest(iterations = 60)
+    void latePreparationAgainstPunch() throws Exception {
+        Vm vm = new Lab().vm("snp", 2, Map.of());
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
+        vm.setMemoryAttributes(K4, M2 - K4, true);
+        try {
+            vm.invoke("launch_update", new VerbArgs("launch_update", Map.of("gpa", 0L, "size", K4), Set.of()));
+        } catch (org.tdplab.mmu.api.MmuException e) {
+            // EIO: gpa 0 is shared; the folio stays allocated, unprepared
+        }
+        vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
+        Lab.parallel(() -> vm.accept(0, 4 * K4, K4, PageSize.SIZE_4K), () -> vm.punchHole(0, M2));
+        Lab.assertConsistent(vm);
+    }
+
     /** A sw_protected VM with a guest_memfd memslot whose first {@code pages} pages are private and written. */
     private static Vm swProtectedWithPrivatePages(int pages) {
         Vm vm = new Lab().vm("sw_protected", 2, Map.of());

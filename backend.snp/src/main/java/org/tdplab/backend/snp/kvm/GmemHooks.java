@@ -68,6 +68,8 @@ final class GmemHooks {
      * faults prepare at once without a lock word both vCPUs write.
      */
     private final ReentrantLock filemapInvalidateLock = new ReentrantLock();
+    /** Invalidations begun, counted holding {@link #filemapInvalidateLock}. */
+    private volatile long invalidations;
 
     void populating(boolean on) {
         populating = on ? Thread.currentThread() : null;
@@ -124,10 +126,35 @@ final class GmemHooks {
         }
         filemapInvalidateLock.lock();
         try {
+            invalidations = invalidations + 1; // one writer: the lock's holder
             invalidateLocked(pfn, end, anomalies);
         } finally {
             filemapInvalidateLock.unlock();
         }
+    }
+
+    /** How many invalidations have begun: a value to give {@link #lockUnlessInvalidatedSince}. */
+    long invalidations() {
+        return invalidations;
+    }
+
+    /**
+     * For a handler that looked a folio up without a reference to it (the model has no folio references): takes the
+     * lock when no invalidation began since {@code seen}, sampled before the look-up; false, not holding it, when one
+     * did. While the handler holds the lock, no invalidation has freed the folio it found or begins to (a punch frees
+     * frames after its invalidation), as the kernel's reference to the folio keeps {@code sev_gmem_invalidate} waiting.
+     * {@link #unlockInvalidations} drops it.
+     */
+    boolean lockUnlessInvalidatedSince(long seen) {
+        filemapInvalidateLock.lock();
+        if (invalidations == seen)
+            return true;
+        filemapInvalidateLock.unlock();
+        return false;
+    }
+
+    void unlockInvalidations() {
+        filemapInvalidateLock.unlock();
     }
 
     private void invalidateLocked(long pfn, long end, Anomalies anomalies) {
@@ -173,10 +200,24 @@ final class GmemHooks {
             return false;
         filemapInvalidateLock.lock();
         try {
+            if (!stillUnprepared(head, folio))
+                return false; // a punch freed the folio meanwhile: its frames are not this VM's to make private
             prepareOne(pfn, folio[0] + (pfn - head), (int) folio[1]);
         } finally {
             filemapInvalidateLock.unlock();
         }
         return true;
+    }
+
+    /**
+     * Whether the folio at {@code head} is still the one a late preparation found. An invalidation forgets it before
+     * it takes the lock and frees its frames after, so under the lock a folio still listed is not freed yet, and
+     * whatever is prepared now the invalidation makes shared again. (The kernel's fault holds a reference to the
+     * folio it prepares, so its free, and so {@code sev_gmem_invalidate}, waits for the preparation.)
+     */
+    private boolean stillUnprepared(long head, long[] folio) {
+        synchronized (unprepared) {
+            return unprepared.get(head) == folio;
+        }
     }
 }

@@ -16,14 +16,16 @@ final class RmpFaults {
     private final VmContext ctx;
     private final Rmp rmp;
     private final RmpCalls calls;
+    private final GmemHooks gmem;
     private final Anomalies anomalies;
     private final AtomicLong seq = new AtomicLong();
     private final long[] seqAtExit, slotsAtExit;
 
-    RmpFaults(VmContext ctx, Rmp rmp, RmpCalls calls, Anomalies anomalies) {
+    RmpFaults(VmContext ctx, Rmp rmp, RmpCalls calls, GmemHooks gmem, Anomalies anomalies) {
         this.ctx = ctx;
         this.rmp = rmp;
         this.calls = calls;
+        this.gmem = gmem;
         this.anomalies = anomalies;
         this.seqAtExit = new long[ctx.vcpus()];
         this.slotsAtExit = new long[ctx.vcpus()];
@@ -81,6 +83,7 @@ final class RmpFaults {
             anomalies.add(String.format("unexpected RMP fault (0x%x) for shared gpa 0x%x", errorBits, gfn << 12));
             return;
         }
+        long invalidations = gmem.invalidations();
         long pfn = ctx.gmemPfn(gfn);
         if (pfn < 0) {
             if (ctx.memslotGeneration() != slotsAtExit)
@@ -88,19 +91,32 @@ final class RmpFaults {
             anomalies.add(String.format("unexpected RMP fault for gpa 0x%x: no guest_memfd page", gfn << 12));
             return;
         }
-        if (!rmp.isAssigned(pfn)) {
-            anomalies.add(String.format("unexpected RMP fault for gpa 0x%x: pfn 0x%x is not assigned", gfn << 12,
-                    pfn));
-            return;
-        }
-        if (calls.splitAlready(pfn))
-            return; // split already, by a concurrent fault: resolved
-        if (calls.psmash(pfn) != 0) {
-            if (calls.splitAlready(pfn))
-                return; // lost the race to another PSMASH
-            anomalies.add(String.format("unable to split the RMP entry of gpa 0x%x (pfn 0x%x)", gfn << 12, pfn));
+        if (!gmem.lockUnlessInvalidatedSince(invalidations))
+            return; // a punch may have freed the folio since the look-up: the guest's retry faults again if need be
+        try {
+            if (!split(gfn, pfn))
+                return;
+        } finally {
+            gmem.unlockInvalidations();
         }
         // the kernel zaps [gfn, gfn + 512); the 2M-aligned range is what holds the stale huge mapping
         ctx.zapGfnRange(gfn & ~(PAGES_2M - 1L), PAGES_2M);
+    }
+
+    /** The PSMASH of the folio's 2M RMP entry; false when there is nothing to zap after it. */
+    private boolean split(long gfn, long pfn) {
+        if (!rmp.isAssigned(pfn)) {
+            anomalies.add(String.format("unexpected RMP fault for gpa 0x%x: pfn 0x%x is not assigned", gfn << 12,
+                    pfn));
+            return false;
+        }
+        if (calls.splitAlready(pfn))
+            return false; // split already, by a concurrent fault: resolved
+        if (calls.psmash(pfn) != 0) {
+            if (calls.splitAlready(pfn))
+                return false; // lost the race to another PSMASH
+            anomalies.add(String.format("unable to split the RMP entry of gpa 0x%x (pfn 0x%x)", gfn << 12, pfn));
+        }
+        return true;
     }
 }

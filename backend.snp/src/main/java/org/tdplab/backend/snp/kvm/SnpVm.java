@@ -56,7 +56,7 @@ public final class SnpVm implements VmBackend {
             this.calls = new RmpCalls(ctx, rmp, asid, anomalies);
             this.gmem = new GmemHooks(calls);
             this.launch = new Launch(ctx, calls, gmem, host);
-            this.rmpFaults = new RmpFaults(ctx, rmp, calls, anomalies);
+            this.rmpFaults = new RmpFaults(ctx, rmp, calls, gmem, anomalies);
             this.guest = new LinuxGuest(ctx, calls, rmpFaults, anomalies);
         } catch (RuntimeException e) {
             host.asids().free(asid);
@@ -87,7 +87,7 @@ public final class SnpVm implements VmBackend {
         gmem.restoreUnprepared(s.unprepared());
         this.launch = new Launch(ctx, calls, gmem, host, s.launch().state(), s.launch().contextPfn(),
                 s.launch().vmsa(), s.launch().vmsaPrivate());
-        this.rmpFaults = new RmpFaults(ctx, rmp, calls, anomalies);
+        this.rmpFaults = new RmpFaults(ctx, rmp, calls, gmem, anomalies);
         this.guest = new LinuxGuest(ctx, calls, rmpFaults, anomalies);
         guest.restoreFallback(s.guest().fallbackGfn(), s.guest().fallbackNext());
         anomalies.restore(s.warnings().kept(), s.warnings().dropped());
