@@ -47,10 +47,13 @@ class ConversionRaceTest {
 
     /**
      * An SNP launch that failed (its first page shared: EIO, nothing done) left its 2M folio allocated and not
-     * prepared; a vCPU's first PVALIDATE of another page of it prepares the folio late (one 2M RMP page) while a
-     * punch frees it. {@code soak --type snp --threads 4} found the late preparation making the RMP page private after
-     * the punch had invalidated the folio and freed its frames: a 2M entry assigned over free memory, which a later 4K
-     * RMPUPDATE there overlapped (R9 names it here).
+     * prepared; a vCPU's first 4K PVALIDATE of another page of it prepares the folio late (one 2M RMP page), meets the
+     * RMP fault of a 4K validation inside a 2M page and PSMASHes it, while a punch frees the folio. Fray found the
+     * PSMASH landing between the invalidation's look at the entry (2M) and its 2M RMPUPDATE to shared, which then met
+     * split entries (iterations 18 and 37 of 60): the RMP-fault handler now holds off invalidations. The late
+     * preparation's own race with the punch (a 2M page made private over freed frames: {@code soak --type snp
+     * --threads 4}, seed 5124) Fray's random schedules did not reach in 1000 iterations; {@code GmemHooksTest} holds
+     * the preparation at the lock while the invalidation runs.
      */
     @ConcurrencyTest(iterations = 60)
     void latePreparationAgainstPunch() throws Exception {
