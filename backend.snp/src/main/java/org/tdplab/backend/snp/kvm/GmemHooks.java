@@ -65,7 +65,9 @@ final class GmemHooks {
      * folio's lock). A fault's preparation takes it not at all: {@code kvm_gmem_get_pfn} prepares under the folio's
      * lock only (mainline {@code virt/kvm/guest_memfd.c}). Nothing else can touch a new folio's frames meanwhile — an
      * invalidation's pages are another folio's, and a 2M RMP page a prepare makes lies inside its own folio — so
-     * faults prepare at once without a lock word both vCPUs write.
+     * faults prepare at once without a lock word both vCPUs write. The RMP-fault handler's PSMASH takes it too
+     * ({@link #lockUnlessInvalidatedSince}): there it stands for the folio reference the kernel's handler holds, which
+     * the model does not have.
      */
     private final ReentrantLock filemapInvalidateLock = new ReentrantLock();
     /** Invalidations begun, counted holding {@link #filemapInvalidateLock}. */
