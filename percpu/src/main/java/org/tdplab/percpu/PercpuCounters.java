@@ -2,6 +2,7 @@ package org.tdplab.percpu;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.lang.ref.WeakReference;
 import java.util.Arrays;
 
 
@@ -12,8 +13,9 @@ import java.util.Arrays;
  * that is one fence per counter.
  *
  * <p>A thread finds its row through {@link ThreadSlots}, else by a scan of the rows (once per thread and slot). Rows
- * stay for the life of the counters, with their counts; past {@value #MAX_ROWS} threads the later ones share one row,
- * counted under its lock. Counters are numbered from 0; the width grows on demand
+ * keep their counts for the life of the counters; past {@value #MAX_ROWS} rows a new thread takes over the row of one
+ * that ended, and while all {@value #MAX_ROWS} threads live the later ones share one row, counted under its lock.
+ * Counters are numbered from 0; the width grows on demand
  * ({@link #add} with a new index), so counters of names first seen at run time fit too. A row's count may be
  * negative (a thread takes back what another added); only the sum means anything.
  *
@@ -31,12 +33,21 @@ public final class PercpuCounters {
     private static final int PAD = 16;
 
     private static final class Row extends ThreadSlots.Owned {
+        /** The thread that writes the row; none for the shared row. */
+        private final WeakReference<Thread> owner;
         /** Replaced (copied, then published) only by the row's writer, when a counter lies beyond it. */
         volatile long[] cells;
 
-        Row(long threadId, int width) {
-            super(threadId);
-            this.cells = new long[PAD + width + PAD];
+        Row(Thread owner, long[] cells) {
+            super(owner == null ? -1 : owner.getId());
+            this.owner = owner == null ? null : new WeakReference<>(owner);
+            this.cells = cells;
+        }
+
+        /** Whether the row's thread ended: its last bump happened before this answer (or the thread is long gone). */
+        boolean ownerEnded() {
+            Thread t = owner == null ? null : owner.get();
+            return owner != null && (t == null || !t.isAlive());
         }
     }
 
@@ -48,7 +59,7 @@ public final class PercpuCounters {
 
     public PercpuCounters(int width) {
         this.initialWidth = Math.max(1, width);
-        this.shared = new Row(-1, initialWidth);
+        this.shared = new Row(null, newCells());
     }
 
     /** Adds {@code delta} to counter {@code index} for the calling thread. */
@@ -153,8 +164,17 @@ public final class PercpuCounters {
         return rows.length;
     }
 
+    /** Whether the calling thread counts in the shared row. */
+    boolean onSharedRow() {
+        return row() == shared;
+    }
+
     private Row row() {
-        return mine.get(); // a thread past the last row finds the shared one, whose id is no thread's, each time
+        return mine.get(); // a thread on the shared row (whose id is no thread's) finds it the slow way each time
+    }
+
+    private long[] newCells() {
+        return new long[PAD + initialWidth + PAD];
     }
 
     private Row find(long id) {
@@ -162,20 +182,37 @@ public final class PercpuCounters {
         for (Row r : rs)
             if (r.threadId == id)
                 return r;
-        return rs.length >= MAX_ROWS ? shared : register(id);
+        return register(id);
     }
 
+    /**
+     * A row for the calling thread: a new one while there are fewer than {@link #MAX_ROWS}, else the row of a thread
+     * that ended, taken over with its counts (threads come and go: a VM's vCPU threads, a soak's rounds), else the
+     * shared one.
+     */
     private synchronized Row register(long id) {
         Row[] rs = rows;
         for (Row r : rs)
             if (r.threadId == id)
                 return r;
-        if (rs.length >= MAX_ROWS)
-            return shared;
-        Row r = new Row(id, initialWidth);
-        Row[] grown = Arrays.copyOf(rs, rs.length + 1);
-        grown[rs.length] = r;
-        rows = grown;
+        Thread me = Thread.currentThread();
+        Row[] next;
+        Row r;
+        if (rs.length < MAX_ROWS) {
+            r = new Row(me, newCells());
+            next = Arrays.copyOf(rs, rs.length + 1);
+            next[rs.length] = r;
+        } else {
+            int ended = 0;
+            while (ended < rs.length && !rs[ended].ownerEnded())
+                ended++;
+            if (ended == rs.length)
+                return shared;
+            r = new Row(me, rs[ended].cells); // one row per cells array in every published array: no count twice
+            next = rs.clone();
+            next[ended] = r;
+        }
+        rows = next;
         return r;
     }
 }

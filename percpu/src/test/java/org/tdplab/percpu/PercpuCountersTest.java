@@ -2,9 +2,12 @@ package org.tdplab.percpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 
 import org.junit.jupiter.api.Test;
 
@@ -54,15 +57,15 @@ class PercpuCountersTest {
     }
 
     @Test
-    void threadsPastTheLastRowShareOneAndLoseNothing() throws InterruptedException {
+    void threadsPastTheLastRowTakeOverRowsAndLoseNothing() throws InterruptedException {
         PercpuCounters c = new PercpuCounters(1);
         int n = PercpuCounters.MAX_ROWS + 40;
-        for (int batch = 0; batch < n; batch += 20) { // a few at a time, so some of them share at once
+        for (int batch = 0; batch < n; batch += 20) { // a few at a time: later ones take over rows, some at once
             List<Thread> threads = new ArrayList<>();
             for (int t = batch; t < Math.min(n, batch + 20); t++)
                 threads.add(new Thread(() -> {
                     for (int i = 0; i < 500; i++)
-                        c.add(i % 3, 1); // counters 1 and 2 grow the rows, the shared one too
+                        c.add(i % 3, 1); // counters 1 and 2 grow the rows, taken-over ones too
                 }));
             threads.forEach(Thread::start);
             for (Thread t : threads)
@@ -102,19 +105,6 @@ class PercpuCountersTest {
     }
 
     @Test
-    void setReachesTheSharedRowToo() throws InterruptedException {
-        PercpuCounters c = new PercpuCounters(1);
-        for (int t = 0; t < PercpuCounters.MAX_ROWS + 2; t++) { // the last ones count in the shared row
-            Thread x = new Thread(() -> c.addVolatile(0, 5));
-            x.start();
-            x.join();
-        }
-        assertEquals(5L * (PercpuCounters.MAX_ROWS + 2), c.sum(0));
-        c.set(0, -3);
-        assertEquals(-3, c.sum(0));
-    }
-
-    @Test
     void setZeroesEveryRowAtThatIndexOnlyEvenInRowsThatStayNarrower() throws InterruptedException {
         PercpuCounters c = new PercpuCounters(2);
         Thread wide = new Thread(() -> {
@@ -136,16 +126,67 @@ class PercpuCountersTest {
     }
 
     @Test
-    void rowsStopAtTheLimitAndSetReachesTheSharedRowAtAnyIndex() throws InterruptedException {
+    void pastTheLimitANewThreadTakesOverTheRowOfOneThatEnded() throws InterruptedException {
         PercpuCounters c = new PercpuCounters(1);
-        for (int t = 0; t < PercpuCounters.MAX_ROWS + 3; t++) {
-            Thread x = new Thread(() -> c.add(3, 1));
+        boolean[] shared = new boolean[PercpuCounters.MAX_ROWS + 3];
+        for (int t = 0; t < shared.length; t++) { // one after the other: each ends before the next
+            int id = t;
+            Thread x = new Thread(() -> {
+                c.add(3, 1);
+                shared[id] = c.onSharedRow();
+            });
             x.start();
             x.join();
         }
+        for (int t = 0; t < shared.length; t++)
+            assertFalse(shared[t], "thread " + t + " counted in the shared row");
         assertEquals(PercpuCounters.MAX_ROWS, c.rows());
-        assertEquals(PercpuCounters.MAX_ROWS + 3, c.sum(3));
+        assertEquals(PercpuCounters.MAX_ROWS + 3, c.sum(3), "the rows taken over kept their counts");
         c.set(3, 0);
         assertEquals(0, c.sum(3));
+    }
+
+    @Test
+    void whileEveryRowsThreadLivesTheLaterOnesShareARowAndSetReachesIt() throws InterruptedException {
+        PercpuCounters c = new PercpuCounters(1);
+        CountDownLatch end = new CountDownLatch(1);
+        List<Thread> living = new ArrayList<>();
+        for (int t = 0; t < PercpuCounters.MAX_ROWS; t++) {
+            CountDownLatch counted = new CountDownLatch(1);
+            Thread x = new Thread(() -> {
+                c.add(2, 1);
+                counted.countDown();
+                awaitQuietly(end);
+            });
+            x.start();
+            counted.await();
+            living.add(x);
+        }
+        boolean[] shared = new boolean[3];
+        for (int t = 0; t < shared.length; t++) { // no row free: the shared one, at an index its cells grow to
+            int id = t;
+            Thread x = new Thread(() -> {
+                c.addVolatile(2, 10);
+                shared[id] = c.onSharedRow();
+            });
+            x.start();
+            x.join();
+            assertTrue(shared[id], "thread " + id + " found a row while every row's thread lives");
+        }
+        assertEquals(PercpuCounters.MAX_ROWS, c.rows());
+        assertEquals(PercpuCounters.MAX_ROWS + 30, c.sum(2));
+        end.countDown();
+        for (Thread x : living)
+            x.join();
+        c.set(2, 5);
+        assertEquals(5, c.sum(2));
+    }
+
+    private static void awaitQuietly(CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }
