@@ -175,6 +175,7 @@ class PercpuCountersTest {
         }
         assertEquals(PercpuCounters.MAX_ROWS, c.rows());
         assertEquals(PercpuCounters.MAX_ROWS + 30, c.sum(2));
+        assertArrayEquals(new long[] { 0, 0, PercpuCounters.MAX_ROWS + 30 }, c.sums(3));
         end.countDown();
         for (Thread x : living)
             x.join();
