@@ -96,9 +96,7 @@ class PercpuCountersTest {
         assertEquals(10 * 10_000 * 3 - 10 * 10_000, c.sum());
         c.set(7); // the other threads' rows to zero, this one's to 7
         assertEquals(7, c.sum());
-        Thread other = new Thread(() -> c.add(-7)); // a row of its own: the sum is zero, the rows are not
-        other.start();
-        other.join();
+        onNewThread(() -> c.add(-7)); // a row of its own: the sum is zero, the rows are not
         assertEquals(0, c.sum());
         c.set(0);
         assertEquals(0, c.sum());
@@ -107,15 +105,11 @@ class PercpuCountersTest {
     @Test
     void setZeroesEveryRowAtThatIndexOnlyEvenInRowsThatStayNarrower() throws InterruptedException {
         PercpuCounters c = new PercpuCounters(2);
-        Thread wide = new Thread(() -> {
+        onNewThread(() -> {
             c.add(1, 10);
             c.add(6, 20); // grows this row past the narrow one's width
         });
-        Thread narrow = new Thread(() -> c.add(1, 100));
-        wide.start();
-        wide.join();
-        narrow.start();
-        narrow.join();
+        onNewThread(() -> c.add(1, 100));
         assertArrayEquals(new long[] { 0, 110, 0, 0, 0, 0, 20 }, c.sums(7));
         assertArrayEquals(new long[] { 0, 110 }, c.sums(2));
         c.set(6, 4); // the narrow row has no counter 6: nothing to zero there
@@ -131,12 +125,10 @@ class PercpuCountersTest {
         boolean[] shared = new boolean[PercpuCounters.MAX_ROWS + 3];
         for (int t = 0; t < shared.length; t++) { // one after the other: each ends before the next
             int id = t;
-            Thread x = new Thread(() -> {
+            onNewThread(() -> {
                 c.add(3, 1);
                 shared[id] = c.onSharedRow();
             });
-            x.start();
-            x.join();
         }
         for (int t = 0; t < shared.length; t++)
             assertFalse(shared[t], "thread " + t + " counted in the shared row");
@@ -165,12 +157,10 @@ class PercpuCountersTest {
         boolean[] shared = new boolean[3];
         for (int t = 0; t < shared.length; t++) { // no row free: the shared one, at an index its cells grow to
             int id = t;
-            Thread x = new Thread(() -> {
+            onNewThread(() -> {
                 c.addVolatile(2, 10);
                 shared[id] = c.onSharedRow();
             });
-            x.start();
-            x.join();
             assertTrue(shared[id], "thread " + id + " found a row while every row's thread lives");
         }
         assertEquals(PercpuCounters.MAX_ROWS, c.rows());
@@ -181,6 +171,13 @@ class PercpuCountersTest {
             x.join();
         c.set(2, 5);
         assertEquals(5, c.sum(2));
+    }
+
+    /** Runs {@code action} on a thread of its own, to its end. */
+    private static void onNewThread(Runnable action) throws InterruptedException {
+        Thread t = new Thread(action);
+        t.start();
+        t.join();
     }
 
     private static void awaitQuietly(CountDownLatch latch) {

@@ -9,11 +9,7 @@ import static org.tdplab.backend.snp.kvm.RmpCalls.LEVEL_4K;
 import java.util.Map;
 
 import org.junit.jupiter.api.Test;
-import org.tdplab.backend.snp.SnpBackend;
 import org.tdplab.backend.snp.rmp.Rmp;
-import org.tdplab.mmu.api.VmManager;
-import org.tdplab.mmu.api.backend.VerbArgs;
-import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.vm.Standalone;
 
@@ -23,17 +19,11 @@ import org.tdplab.mmu.tdp.vm.Standalone;
  * nothing ({@code soak --type snp --threads 4}, seed 5124, found a 2M RMP page made private over freed frames).
  */
 class GmemHooksTest {
-    VmContext ctx;
-    final VmManager manager = Standalone.vmManager(new SnpBackend() {
-        @Override
-        public VmBackend attach(VmContext vm, VerbArgs options) {
-            ctx = vm;
-            return super.attach(vm, options);
-        }
-    });
+    final CapturingSnpBackend backend = new CapturingSnpBackend();
     {
-        manager.create("a", "snp", 1, 48, Map.of());
+        Standalone.vmManager(backend).create("a", "snp", 1, 48, Map.of());
     }
+    final VmContext ctx = backend.ctx;
     final Rmp rmp = ctx.hostState(SnpHost.class, () -> null).rmp();
     final Anomalies anomalies = new Anomalies();
     final GmemHooks hooks = new GmemHooks(new RmpCalls(ctx, rmp, 77, anomalies));

@@ -18,15 +18,12 @@ import java.util.function.LongSupplier;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.tdplab.backend.snp.SnpBackend;
 import org.tdplab.backend.snp.rmp.GuestResult;
 import org.tdplab.backend.snp.rmp.Rmp;
 import org.tdplab.backend.snp.rmp.RmpEntry;
 import org.tdplab.mmu.api.MmuObserver;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
-import org.tdplab.mmu.api.backend.VerbArgs;
-import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.vm.Standalone;
 
@@ -38,16 +35,11 @@ import org.tdplab.mmu.tdp.vm.Standalone;
 class RmpCallsTest {
     static final int ASID = 77;
 
-    VmContext ctx;
-    final VmManager manager = Standalone.vmManager(new SnpBackend() {
-        @Override
-        public VmBackend attach(VmContext vm, VerbArgs options) {
-            ctx = vm;
-            return super.attach(vm, options);
-        }
-    });
+    final CapturingSnpBackend backend = new CapturingSnpBackend();
+    final VmManager manager = Standalone.vmManager(backend);
     final List<String> traced = Collections.synchronizedList(new ArrayList<>());
     final Vm vm = manager.create("a", "snp", 1, 48, Map.of());
+    final VmContext ctx = backend.ctx;
     final Rmp rmp = ctx.hostState(SnpHost.class, () -> null).rmp();
     final Anomalies anomalies = new Anomalies();
     final RmpCalls calls = new RmpCalls(ctx, rmp, ASID, anomalies);
