@@ -31,13 +31,21 @@ class GmemHooksTest {
     final long head = rmp.frames() - 512, gfn = 0x40000;
 
     @Test
-    void aLaunchFolioIsPreparedByItsFirstFaultAt2M() {
+    void aLaunchFolioIsPreparedByItsFirstFaultAt2M() throws InterruptedException {
         launchFolio();
         assertEquals(LEVEL_2M, hooks.maxLevel(head + 4));
         assertTrue(rmp.isAssigned(head));
-        hooks.invalidate(head, 9, anomalies);
+        Thread punch = new Thread(() -> hooks.invalidate(head, 9, anomalies)); // waits if the fault kept the lock
+        punch.setDaemon(true);
+        punch.start();
+        punch.join(60_000);
+        assertFalse(punch.isAlive(), "the late preparation did not let go of filemap_invalidate_lock");
         assertFalse(rmp.isAssigned(head));
         assertEquals(0, anomalies.lines().size(), anomalies.lines().toString());
+        long seen = hooks.invalidations();
+        assertTrue(hooks.lockUnlessInvalidatedSince(seen), "no invalidation began since " + seen);
+        hooks.unlockInvalidations();
+        assertFalse(hooks.lockUnlessInvalidatedSince(seen - 1), "one began since " + (seen - 1));
     }
 
     @Test
