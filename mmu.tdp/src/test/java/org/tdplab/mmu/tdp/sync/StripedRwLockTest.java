@@ -95,31 +95,34 @@ class StripedRwLockTest {
     @Test
     void waitersParkOnTheLockAndGoOnWhenItIsFree() throws Exception {
         StripedRwLock lock = new StripedRwLock();
-        AtomicBoolean read = new AtomicBoolean(), wrote = new AtomicBoolean();
         lock.writeLock();
-        Thread reader = new Thread(() -> {
+        assertParksUntilFree(lock, "reader", () -> {
             lock.readLock();
-            read.set(true);
             lock.readUnlock();
-        });
-        reader.start();
-        assertSame(lock, Waits.awaitParkedOn(reader, lock), "the reader waits, parked on the lock");
-        assertFalse(read.get(), "a reader got in beside the writer");
-        lock.writeUnlock();
-        reader.join(60_000); // a bound for a hang, not a timing
-        assertTrue(read.get());
-
+        }, lock::writeUnlock);
         lock.readLock();
-        Thread writer = new Thread(() -> {
+        assertParksUntilFree(lock, "writer", () -> {
             lock.writeLock();
-            wrote.set(true);
             lock.writeUnlock();
+        }, lock::readUnlock);
+    }
+
+    /**
+     * Runs {@code take} (the lock taken and let go) on a thread of its own while the caller holds {@code lock}: it
+     * parks on the lock and does not get in; {@code release} lets it in.
+     */
+    private static void assertParksUntilFree(StripedRwLock lock, String who, Runnable take, Runnable release)
+            throws InterruptedException {
+        AtomicBoolean done = new AtomicBoolean();
+        Thread waiter = new Thread(() -> {
+            take.run();
+            done.set(true);
         });
-        writer.start();
-        assertSame(lock, Waits.awaitParkedOn(writer, lock), "the writer waits, parked on the lock");
-        assertFalse(wrote.get(), "a writer got in beside the reader");
-        lock.readUnlock();
-        writer.join(60_000);
-        assertTrue(wrote.get());
+        waiter.start();
+        assertSame(lock, Waits.awaitParkedOn(waiter, lock), "the " + who + " waits, parked on the lock");
+        assertFalse(done.get(), "a " + who + " got in beside the holder");
+        release.run();
+        waiter.join(60_000); // a bound for a hang, not a timing
+        assertTrue(done.get());
     }
 }

@@ -19,6 +19,16 @@ public final class Waits {
         return LockSupport.getBlocker(t);
     }
 
+    /** Waits for {@code t} to end; an interrupt fails the test. */
+    public static void join(Thread t) {
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
     /** Waits for {@code latch} to open; an interrupt fails the test. */
     public static void await(CountDownLatch latch) {
         try {

@@ -29,6 +29,7 @@ import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.Walk;
+import org.tdplab.mmu.tdp.sync.Waits;
 
 /**
  * Entering a vCPU as its ioctl does: {@code vcpu->mutex} is released after every access (another thread can run
@@ -111,16 +112,7 @@ class VcpuEntryTest {
         assertEquals(Errno.ENOTSUP, e.errno());
         Thread t = new Thread(() -> slot(vm, 1, 4 * M2, M2, PageSize.SIZE_4K));
         t.start();
-        joinUninterruptibly(t); // would never end if the failed verb kept slots_lock
+        Waits.join(t); // would never end if the failed verb kept slots_lock
         assertTrue(vm.access(0, Access.WRITE, 4 * M2, 0x1000, Encoding.CURRENT, 1).completed());
-    }
-
-    private static void joinUninterruptibly(Thread t) {
-        try {
-            t.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
     }
 }
