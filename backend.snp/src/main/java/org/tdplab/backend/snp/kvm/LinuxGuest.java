@@ -10,6 +10,7 @@ import org.tdplab.backend.snp.rmp.Pferr;
 import org.tdplab.backend.snp.rmp.RmpCodes;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.OperandInstruction;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.api.backend.Walk;
 
@@ -34,6 +35,15 @@ final class LinuxGuest {
     /** Per vCPU: the 2M GFN whose 4K fallback is under way (-1: none) and the next 4K page of it. */
     private final long[] fallbackGfn;
     private final int[] fallbackNext;
+    /**
+     * Per vCPU, {@value #RESULT_STRIDE} cells apart (each vCPU thread stores its own on every PVALIDATE; one line
+     * for all would bounce between them): what its last PVALIDATE returned ({@link GuestResult}).
+     */
+    private final long[] results;
+    private static final int RESULT_STRIDE = 16;
+    /** PVALIDATE as an instruction on its operand's frame, by {@link #insnIndex}: 4K / 2M, rescind / validate. */
+    private final OperandInstruction[] pvalidates = { pvalidateInsn(SIZE_4K, false), pvalidateInsn(SIZE_4K, true),
+            pvalidateInsn(SIZE_2M, false), pvalidateInsn(SIZE_2M, true) };
 
     long[] fallbackGfn() {
         return fallbackGfn.clone();
@@ -55,7 +65,31 @@ final class LinuxGuest {
         this.anomalies = anomalies;
         this.fallbackGfn = new long[ctx.vcpus()];
         this.fallbackNext = new int[ctx.vcpus()];
+        this.results = new long[ctx.vcpus() * RESULT_STRIDE];
         Arrays.fill(fallbackGfn, -1);
+    }
+
+    private OperandInstruction pvalidateInsn(int size, boolean validate) {
+        return (vcpu, gfn, walk) -> results[vcpu * RESULT_STRIDE] = calls.pvalidate(Walk.pfn(walk), gfn, size,
+                validate);
+    }
+
+    private static int insnIndex(int size, boolean validate) {
+        return (size == SIZE_2M ? 2 : 0) + (validate ? 1 : 0);
+    }
+
+    /**
+     * The guest's PVALIDATE of {@code gfn}: the nested walk of its operand and the instruction on the frame reached,
+     * as one (a punch's zap and flush cannot free the frame between them). Returns the walk; when it translated,
+     * the instruction's result is {@link #result}.
+     */
+    private long pvalidate(int vcpu, long gfn, int size, boolean validate) {
+        return ctx.executeOnOperand(vcpu, gfn, true, pvalidates[insnIndex(size, validate)]);
+    }
+
+    /** What the last {@link #pvalidate} of {@code vcpu} that translated its operand returned. */
+    private long result(int vcpu) {
+        return results[vcpu * RESULT_STRIDE];
     }
 
     /**
@@ -73,10 +107,10 @@ final class LinuxGuest {
         int next = fallbackGfn[vcpu] == gfn ? fallbackNext[vcpu] : -1;
         if (next < 0) {
             rmpFaults.exited(vcpu); // an RMP fault of this PVALIDATE is judged against the state at its start
-            long w = ctx.nestedWalk(vcpu, gfn, true);
+            long w = pvalidate(vcpu, gfn, SIZE_2M, true);
             if (!Walk.isTranslated(w))
                 return w; // no nested entry: KVM maps it, the guest re-executes PVALIDATE
-            long r = calls.pvalidate(Walk.pfn(w), gfn, SIZE_2M, true);
+            long r = result(vcpu);
             if (GuestResult.isNpf(r))
                 return Walk.violation(GuestResult.npfBits(r) | Pferr.access(false, false));
             if (GuestResult.eax(r) == RmpCodes.SUCCESS)
@@ -109,10 +143,10 @@ final class LinuxGuest {
     /** One 4K PVALIDATE through the nested walk. */
     private long validate4k(int vcpu, long gfn, boolean validate) {
         rmpFaults.exited(vcpu); // an RMP fault of this PVALIDATE is judged against the state at its start
-        long w = ctx.nestedWalk(vcpu, gfn, true);
+        long w = pvalidate(vcpu, gfn, SIZE_4K, validate);
         if (!Walk.isTranslated(w))
             return w;
-        long r = calls.pvalidate(Walk.pfn(w), gfn, SIZE_4K, validate);
+        long r = result(vcpu);
         if (GuestResult.isNpf(r))
             return Walk.violation(GuestResult.npfBits(r) | Pferr.access(false, false));
         if (GuestResult.eax(r) != RmpCodes.SUCCESS)
@@ -165,13 +199,13 @@ final class LinuxGuest {
             // what KVM's RMP-fault handler compares with: sampled before the instruction translates its operand (a
             // memslot deleted after the translation leaves PVALIDATE a stale frame, a race the kernel warns about)
             long seq = rmpFaults.seq(), slots = rmpFaults.slots();
-            long w = ctx.nestedWalk(vcpu, gfn, true);
+            long w = pvalidate(vcpu, gfn, size, false);
             if (!Walk.isTranslated(w)) {
                 if (!ctx.mapPrivate(gfn))
                     return true; // KVM cannot map it (no private backing): nothing validated there
                 continue;
             }
-            long r = calls.pvalidate(Walk.pfn(w), gfn, size, false);
+            long r = result(vcpu);
             if (GuestResult.isNpf(r)) {
                 rmpFaults.handle(gfn, GuestResult.npfBits(r), seq, slots);
                 continue;

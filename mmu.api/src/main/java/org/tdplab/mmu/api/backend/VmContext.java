@@ -88,6 +88,16 @@ public interface VmContext {
     long nestedWalk(int vcpu, long gfn, boolean isPrivate);
 
     /**
+     * {@link #nestedWalk} and, when it translated, {@code insn} on the frame it reached, in one guest-mode section
+     * of vCPU {@code vcpu}: a remote TLB flush (a zap's, a hole punch's) waits for the vCPU to leave guest mode, so
+     * it completes before the walk or after the instruction, never between them — the hardware walks an
+     * instruction's operand and executes it as one. Without this, a page zapped and freed after the walk would
+     * meet an instruction that still uses its frame. Returns the walk, as {@link #nestedWalk} does; the
+     * instruction reports its own outcome to the backend.
+     */
+    long executeOnOperand(int vcpu, long gfn, boolean isPrivate, OperandInstruction insn);
+
+    /**
      * {@code kvm_split_cross_boundary_leafs}: under the MMU write lock, every huge leaf of a backend-owned root
      * that covers part of {@code [gfn, gfn+npages)} and part of what lies outside it is split (through
      * {@link VmBackend#splitExternalSpt}) until no leaf crosses either boundary; e.g. before the backend maps or

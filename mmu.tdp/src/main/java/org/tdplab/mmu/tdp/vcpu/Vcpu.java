@@ -34,6 +34,11 @@ public final class Vcpu {
     }
     /** The flush generation this vCPU has applied to its TLB. */
     volatile long seenFlushGen;
+
+    /** Whether the vCPU is in guest mode now: a remote flush would wait for it. */
+    public boolean inGuestMode() {
+        return inGuest;
+    }
     /** Where the last exit happened (filled by the fault handler, read when building the result). */
     public long exitGpa;
     public boolean exitPrivate;

@@ -9,6 +9,7 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.backend.FirmwareLatency;
+import org.tdplab.mmu.api.backend.OperandInstruction;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.mem.HostMemory;
@@ -173,12 +174,17 @@ final class CoreVmContext implements VmContext {
 
     @Override
     public long nestedWalk(int vcpu, long gfn, boolean isPrivate) {
+        return executeOnOperand(vcpu, gfn, isPrivate, null);
+    }
+
+    @Override
+    public long executeOnOperand(int vcpu, long gfn, boolean isPrivate, OperandInstruction insn) {
         Vcpu v = vcpus.get(vcpu, status.name);
         v.mutex.lock(); // reentrant: the guest hooks run with it held already
         try {
             v.loadRoots(mmu.roots);
             v.operandGfn = gfn;
-            return guest.nestedWalk(v, gfn, isPrivate);
+            return guest.executeOnOperand(v, gfn, isPrivate, insn);
         } finally {
             v.mutex.unlock();
         }

@@ -9,6 +9,7 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.Exit;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.OperandInstruction;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.tdp.mem.HostMemory;
@@ -279,13 +280,22 @@ final class GuestOps {
         return w;
     }
 
-    /** The walk alone, for an instruction's operand ({@link org.tdplab.mmu.api.backend.VmContext#nestedWalk}). */
-    long nestedWalk(Vcpu v, long gfn, boolean isPrivate) {
+    /**
+     * An instruction's operand: the walk, then the instruction (if any) on the frame it reached, in one guest-mode
+     * section ({@link org.tdplab.mmu.api.backend.VmContext#executeOnOperand}), so that a zap's flush — which waits
+     * for this vCPU to leave guest mode before the frame is freed — falls before both or after both.
+     */
+    long executeOnOperand(Vcpu v, long gfn, boolean isPrivate, OperandInstruction insn) {
         long guestGfn = routing.guestGpa(gfn, isPrivate) >>> 12;
         mmu.rcu.readLock();
+        guestMode.enter(v);
         try {
-            return walk(v, guestGfn, gfn, isPrivate, Access.READ);
+            long w = walk(v, guestGfn, gfn, isPrivate, Access.READ);
+            if (insn != null && Walk.isTranslated(w))
+                insn.execute(v.id, gfn, w);
+            return w;
         } finally {
+            guestMode.exit(v);
             mmu.rcu.readUnlock();
         }
     }

@@ -50,6 +50,29 @@ class NestedWalkTest {
         }
     }
 
+    /**
+     * A guest whose accept is one instruction on its operand's frame (a page validation): it records, for each
+     * execution, the frame, whether the vCPU was in guest mode, and whether a flush was still pending for it.
+     */
+    static final class Validating implements VmBackend {
+        final VmContext ctx;
+        CoreVm vm;
+        final List<String> executed = new ArrayList<>();
+
+        Validating(VmContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        public long accept(int vcpu, long gfn, int level) {
+            return ctx.executeOnOperand(vcpu, gfn, true, (cpu, operand, walk) -> {
+                var v = vm.vcpus.all[cpu];
+                executed.add(String.format("gfn 0x%x pfn 0x%x in guest mode %b, flushed %b", operand,
+                        Walk.pfn(walk), v.inGuestMode(), vm.vcpus.guestMode.current(v)));
+            });
+        }
+    }
+
     static CoreVm create(List<PageByPage> out) {
         Backend b = new Backend() {
             @Override
@@ -106,6 +129,50 @@ class NestedWalkTest {
         var r = vm.accept(0, 0x4000, 0x2000, PageSize.SIZE_4K);
         assertEquals(Exit.Reason.MEMORY_FAULT, r.exit().reason());
         assertEquals(0x5000, r.exit().gpa());
+        assertClean(vm);
+        vm.destroy();
+    }
+
+    /**
+     * The instruction runs inside the walk's guest-mode section: a zap's remote flush, which waits for vCPUs in guest
+     * mode, cannot complete (and the zapped frame be freed) between the walk and the instruction.
+     */
+    @Test
+    void anInstructionOnItsOperandRunsInTheWalksGuestModeSection() {
+        List<Validating> backends = new ArrayList<>();
+        Backend b = new Backend() {
+            @Override
+            public String vmType() {
+                return "accepting";
+            }
+
+            @Override
+            public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
+                return CAPS;
+            }
+
+            @Override
+            public VmBackend attach(VmContext ctx, org.tdplab.mmu.api.backend.VerbArgs options) {
+                Validating v = new Validating(ctx);
+                backends.add(v);
+                return v;
+            }
+        };
+        CoreVm vm = new CoreVm(4243, "validating", "accepting", 1, CAPS, TestVms.MEMORY, b, Map.of(),
+                new CopyOnWriteArrayList<>(), x -> {
+                });
+        Validating guest = backends.get(0);
+        guest.vm = vm;
+        slot(vm, 0, 0, M2, PageSize.SIZE_2M, SlotFlag.GMEM);
+        vm.setMemoryAttributes(0, M2, true);
+        assertTrue(vm.accept(0, 0x7000, 0x1000, PageSize.SIZE_4K).completed());
+        long pfn = vm.lookup(0x7000, org.tdplab.mmu.api.RootKind.DIRECT).orElseThrow().pfn();
+        assertEquals(List.of(String.format("gfn 0x7 pfn 0x%x in guest mode true, flushed true", pfn)),
+                guest.executed, "executed once, after the fault mapped the page, in guest mode");
+        assertFalse(vm.vcpus.all[0].inGuestMode(), "and left it");
+        assertFalse(Walk.isTranslated(guest.ctx.executeOnOperand(0, 9, true, (c, g, w) -> guest.executed.add("9"))),
+                "a walk that does not translate");
+        assertEquals(1, guest.executed.size(), "runs no instruction");
         assertClean(vm);
         vm.destroy();
     }
