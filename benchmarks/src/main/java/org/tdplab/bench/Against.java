@@ -11,6 +11,7 @@ import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -57,9 +58,21 @@ final class Against {
         this.log = log;
     }
 
-    void run() {
-        Build mine = load("this build", List.of(System.getProperty("java.class.path").split(File.pathSeparator)));
-        Build other = load(s.against, classpathOf(s.against));
+    /**
+     * Both builds' shots of every setup. With {@link Settings#otherFirst} the other build is loaded, warmed up and
+     * shot first (a fork of {@link Forks} alternates it); with {@link Settings#forkData} each setup's shots are also
+     * written there for the parent to pool.
+     */
+    void run() throws IOException {
+        List<String> here = List.of(System.getProperty("java.class.path").split(File.pathSeparator));
+        Build mine, other;
+        if (s.otherFirst) {
+            other = load(s.against, classpathOf(s.against));
+            mine = load("this build", here);
+        } else {
+            mine = load("this build", here);
+            other = load(s.against, classpathOf(s.against));
+        }
         for (long mib : s.sizes)
             for (String how : s.hows)
                 for (String type : s.types)
@@ -67,29 +80,53 @@ final class Against {
                         compare(mine, other, type, mib, order, how);
     }
 
-    private void compare(Build mine, Build other, String type, long mib, String order, String how) {
+    private void compare(Build mine, Build other, String type, long mib, String order, String how)
+            throws IOException {
         String setup = type + ", " + order + ", " + Settings.sizeName(mib);
         log.printf("bench: against %s: fault by %s, %s%n", other.name, how, setup);
+        Build one = s.otherFirst ? other : mine, two = s.otherFirst ? mine : other;
         for (int w = 0; w < s.faultWarmup(mib); w++) {
-            mine.shot(type, mib, order, how);
-            other.shot(type, mib, order, how);
+            one.shot(type, mib, order, how);
+            two.shot(type, mib, order, how);
         }
         int rounds = s.rounds;
-        double[] a = new double[rounds], b = new double[rounds], ratio = new double[rounds];
+        double[] a = new double[rounds], b = new double[rounds];
         for (int r = 0; r < rounds; r++) {
-            boolean mineFirst = r % 2 == 0;
+            boolean mineFirst = (r % 2 == 0) != s.otherFirst;
             double first = (mineFirst ? mine : other).shot(type, mib, order, how);
             double second = (mineFirst ? other : mine).shot(type, mib, order, how);
             a[r] = mineFirst ? first : second;
             b[r] = mineFirst ? second : first;
-            ratio[r] = a[r] / b[r];
         }
-        Arrays.sort(ratio);
         String by = how.equals(Shot.TWO_THREADS) ? "4K fault by write, 2 vCPU threads at once (CPU of both)"
                 : how.equals(Shot.READ) ? "read of a mapped 4K page" : "4K fault by " + how;
+        if (s.forkData != null)
+            Files.writeString(s.forkData, Forks.line(by, setup, other.name, a, b), StandardOpenOption.APPEND);
+        row(table, by, setup, other.name, a, b, null);
+    }
+
+    /**
+     * The row of one setup: both builds' median shots and the median of the rounds' ratios, with the middle half of
+     * the ratios and, from forks, each JVM's median ratio.
+     */
+    static void row(Table table, String by, String setup, String otherName, double[] a, double[] b,
+            double[] forkMedians) {
+        double[] ratio = ratios(a, b);
+        String forks = forkMedians == null ? "" : String.format(" in %d JVMs; the JVMs' medians %s",
+                forkMedians.length, String.join(", ", Arrays.stream(forkMedians).mapToObj(m -> String.format("%.3f",
+                        m)).toList()));
         String what = String.format("%s, this build ÷ the other, median of %d rounds' ratios (middle half "
-                + "%.3f–%.3f)", by, rounds, quantile(ratio, 0.25), quantile(ratio, 0.75));
-        table.row(what, setup, median(a), "ns/page", median(b), other.name, "", quantile(ratio, 0.5));
+                + "%.3f–%.3f%s)", by, ratio.length, quantile(ratio, 0.25), quantile(ratio, 0.75), forks);
+        table.row(what, setup, median(a), "ns/page", median(b), otherName, "", quantile(ratio, 0.5));
+    }
+
+    /** The rounds' ratios, sorted. */
+    static double[] ratios(double[] a, double[] b) {
+        double[] ratio = new double[a.length];
+        for (int r = 0; r < a.length; r++)
+            ratio[r] = a[r] / b[r];
+        Arrays.sort(ratio);
+        return ratio;
     }
 
     static double median(double[] v) {

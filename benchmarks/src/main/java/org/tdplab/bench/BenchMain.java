@@ -24,10 +24,11 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  * <pre>
  * java -jar benchmarks/target/benchmarks.jar [--sizes 1G,16G] [--types default,sw_protected,tdx,snp]
  *     [--only fault,heap,range,threads,tdbuild,startup] [--iterations N] [--warmup N] [--quick] [--out FILE]
- * java -jar benchmarks/target/benchmarks.jar --against OTHER [--rounds N] [--hows write,prefault] ...
+ * java -jar benchmarks/target/benchmarks.jar --against OTHER [--rounds N] [--forks N] [--hows write,prefault] ...
  * </pre>
  * {@code --quick} runs everything once on tiny sizes: that it works, not how fast. {@code --against} compares this
- * build's faults with another build's in this JVM ({@link Against}) instead of running the suite.
+ * build's faults with another build's in forked JVMs ({@link Forks}), each as {@link Against} does, instead of running
+ * the suite.
  */
 public final class BenchMain {
     private final Settings s;
@@ -72,12 +73,21 @@ public final class BenchMain {
         System.setProperty("jmh.ignoreLock", "true");
         long t0 = System.nanoTime();
         if (s.against != null) {
-            new Against(s, table, log).run();
-            return table.markdown(String.format("tdplab bench --against: this build (%s) and %s in one JVM, a fault "
-                    + "shot of each in turn on a fresh guest, %d rounds after warm-ups of %d GiB of guest at least; "
-                    + "CPU time of the shot's thread + GC pauses; Java %s; %.0f s%n", System.getProperty(
-                            "java.class.path"), s.against, s.rounds, Settings.WARMUP_MIB >> 10, System.getProperty(
-                                    "java.version"), (System.nanoTime() - t0) / 1e9));
+            String where;
+            if (s.forks > 1) {
+                Forks forks = new Forks(s, table, log);
+                forks.run();
+                where = String.format("in %d JVMs one after another (every second one loads, warms up and shoots "
+                        + "the other build first), %d rounds each", s.forks, forks.roundsPerFork());
+            } else {
+                new Against(s, table, log).run();
+                where = String.format("in one JVM, %d rounds", s.rounds);
+            }
+            return table.markdown(String.format("tdplab bench --against: this build (%s) and %s %s: a fault shot of "
+                    + "each in turn on a fresh guest, after warm-ups of %d GiB of guest at least; CPU time of the "
+                    + "shot's thread + GC pauses; Java %s; %.0f s%n", System.getProperty("java.class.path"),
+                    s.against, where, Settings.WARMUP_MIB >> 10, System.getProperty("java.version"),
+                    (System.nanoTime() - t0) / 1e9));
         }
         if (s.wants("fault"))
             faults();

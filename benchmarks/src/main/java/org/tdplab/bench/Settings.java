@@ -9,7 +9,7 @@ final class Settings {
     static final String USAGE = "usage: bench [--sizes 1G,16G,64G] [--types default,sw_protected,tdx,snp] "
             + "[--only fault,heap,range,threads,tdbuild,startup] [--iterations N] [--warmup N] [--quick] "
             + "[--hows write,prefault,workload] [--out FILE] [--root DIR]\n"
-            + "       bench --against OTHER.jar|CHECKOUT [--rounds N] [--sizes …] [--types …] "
+            + "       bench --against OTHER.jar|CHECKOUT [--rounds N] [--forks N] [--sizes …] [--types …] "
             + "[--hows write,prefault,write-2-threads,read]";
     List<Long> sizes = List.of(1024L, 16384L);
     List<String> types = List.of("default", "sw_protected", "tdx", "snp");
@@ -24,13 +24,21 @@ final class Settings {
     /** Another build to compare this one with ({@link Against}); null: run the suite. */
     String against;
     int rounds = 15;
+    /** JVMs the comparison runs in ({@link Forks}); 1: this one. */
+    int forks = 3;
+    /** In a fork: load, warm up and shoot the other build first; write each setup's shots to {@link #forkData}. */
+    boolean otherFirst;
+    Path forkData;
+    /** The command line as given, for the forks'. */
+    List<String> args = List.of();
     Path out;
     Path root = Startup.findRoot();
 
     static Settings parse(String[] args) {
         Settings s = new Settings();
+        s.args = List.of(args);
         List<Long> sizes = null;
-        Integer iterations = null, warmup = null, rounds = null;
+        Integer iterations = null, warmup = null, rounds = null, forks = null;
         List<String> hows = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -45,6 +53,9 @@ final class Settings {
             case "--out" -> s.out = Path.of(value(args, ++i, a));
             case "--against" -> s.against = value(args, ++i, a);
             case "--rounds" -> rounds = positive(value(args, ++i, a), a);
+            case "--forks" -> forks = positive(value(args, ++i, a), a);
+            case "--other-first" -> s.otherFirst = true; // a fork's own arguments (Forks)
+            case "--fork-data" -> s.forkData = Path.of(value(args, ++i, a));
             case "--hows" -> hows = List.of(value(args, ++i, a).split(","));
             case "--root" -> s.root = Path.of(value(args, ++i, a));
             default -> throw new IllegalArgumentException("unknown argument " + a);
@@ -55,9 +66,12 @@ final class Settings {
             s.iterations = 1;
             s.warmup = 0;
             s.rounds = 2;
+            s.forks = 1;
         }
         if (rounds != null)
             s.rounds = rounds;
+        if (forks != null)
+            s.forks = forks;
         if (s.against != null)
             Against.classpathOf(s.against); // that it exists, before anything runs
         if (hows != null) {

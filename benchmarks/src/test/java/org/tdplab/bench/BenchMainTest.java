@@ -51,6 +51,27 @@ class BenchMainTest {
                                 + table);
     }
 
+    /**
+     * {@code --forks}: the comparison runs in that many JVMs, the other build first in every second one; the row pools
+     * their rounds and shows each JVM's median. A fork that fails fails the comparison, its status named.
+     */
+    @Test
+    void forksPoolTheRoundsOfSeveralJvms() throws Exception {
+        String cp = System.getProperty("java.class.path");
+        String table = BenchMain.runForTest("--against", cp, "--quick", "--forks", "2", "--types", "default",
+                "--hows", "write");
+        assertTrue(table.contains("in 2 JVMs one after another"), table);
+        for (String setup : new String[] { "default, seq, 16M", "default, random, 16M" })
+            assertTrue(table.lines().anyMatch(l -> l.contains("| " + setup + " |") && l.matches(".*median of 6 rounds' "
+                    + "ratios \\(middle half [0-9.]+–[0-9.]+ in 2 JVMs; the JVMs' medians [0-9.]+, [0-9.]+\\).*")),
+                    setup + " missing:\n" + table);
+        String benchOnly = List.of(cp.split(File.pathSeparator)).stream().filter(p -> p.contains("benchmarks"))
+                .findFirst().orElseThrow();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BenchMain.runForTest(
+                "--against", benchOnly, "--quick", "--forks", "2", "--types", "default", "--hows", "write"));
+        assertEquals("fork 1 of the comparison ended with status 1 (its messages are above)", e.getMessage());
+    }
+
     /** Each build runs in a loader of its own, the harness defined there; a class path without the model is refused. */
     @Test
     void eachBuildGetsALoaderOfItsOwnAndAClassPathWithoutTheModelIsRefused() throws Exception {
