@@ -74,6 +74,15 @@ class NestedWalkTest {
     }
 
     static CoreVm create(List<PageByPage> out) {
+        return create(ctx -> {
+            PageByPage p = new PageByPage(ctx);
+            out.add(p);
+            return p;
+        });
+    }
+
+    /** A VM of the accepting type whose backend {@code attach} makes. */
+    static CoreVm create(java.util.function.Function<VmContext, VmBackend> attach) {
         Backend b = new Backend() {
             @Override
             public String vmType() {
@@ -87,9 +96,7 @@ class NestedWalkTest {
 
             @Override
             public VmBackend attach(VmContext ctx, org.tdplab.mmu.api.backend.VerbArgs options) {
-                PageByPage p = new PageByPage(ctx);
-                out.add(p);
-                return p;
+                return attach.apply(ctx);
             }
         };
         return new CoreVm(4242, "accepting", "accepting", 1, CAPS, TestVms.MEMORY, b, Map.of(),
@@ -140,27 +147,11 @@ class NestedWalkTest {
     @Test
     void anInstructionOnItsOperandRunsInTheWalksGuestModeSection() {
         List<Validating> backends = new ArrayList<>();
-        Backend b = new Backend() {
-            @Override
-            public String vmType() {
-                return "accepting";
-            }
-
-            @Override
-            public VmCapabilities capabilities(int gpaw, org.tdplab.mmu.api.backend.VerbArgs options) {
-                return CAPS;
-            }
-
-            @Override
-            public VmBackend attach(VmContext ctx, org.tdplab.mmu.api.backend.VerbArgs options) {
-                Validating v = new Validating(ctx);
-                backends.add(v);
-                return v;
-            }
-        };
-        CoreVm vm = new CoreVm(4243, "validating", "accepting", 1, CAPS, TestVms.MEMORY, b, Map.of(),
-                new CopyOnWriteArrayList<>(), x -> {
-                });
+        CoreVm vm = create(ctx -> {
+            Validating v = new Validating(ctx);
+            backends.add(v);
+            return v;
+        });
         Validating guest = backends.get(0);
         guest.vm = vm;
         slot(vm, 0, 0, M2, PageSize.SIZE_2M, SlotFlag.GMEM);
