@@ -21,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
+import org.tdplab.backend.tdx.module.LockWaits;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.PageSize;
@@ -82,8 +83,7 @@ class TdxConcurrencyTest {
         t.module().lock.lockExclusive();
         try {
             vcpu.start();
-            while (!t.module().lock.hasWaiters())
-                Thread.onSpinWait();
+            LockWaits.awaitWaiter(t.module().lock, vcpu);
             t.waitForSeptZap = true;
         } finally {
             t.module().lock.unlockExclusive();
@@ -112,10 +112,7 @@ class TdxConcurrencyTest {
             assertTrue(Walk.isTranslated(w), "the walk waited for the module");
             t.waitForSeptZap = true;
             vcpu.start();
-            while (!t.module().lock.hasWaiters()) { // with vCPUs kept out, it waits for the lock
-                assertTrue(vcpu.isAlive(), "walked without the lock");
-                Thread.onSpinWait();
-            }
+            LockWaits.awaitWaiter(t.module().lock, vcpu); // with vCPUs kept out, it waits for the lock
             t.waitForSeptZap = false;
         } finally {
             t.module().lock.unlockExclusive();

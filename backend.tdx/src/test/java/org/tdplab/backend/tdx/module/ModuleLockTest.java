@@ -40,8 +40,7 @@ class ModuleLockTest {
             lock.unlockShared();
         });
         reader.start();
-        while (!lock.hasWaiters())
-            Thread.onSpinWait();
+        LockWaits.awaitWaiter(lock, reader);
         assertFalse(exclusiveTaken.get(), "the exclusive side was taken while another thread held the shared one");
         assertFalse(sharedTaken.get(), "a reader went past an exclusive side waiting for the readers before it");
         release.countDown();
