@@ -3,13 +3,12 @@ package org.tdplab.backend.snp.kvm;
 import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_2M;
 import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_4K;
 
-import java.util.concurrent.atomic.LongAdder;
-
 import org.tdplab.backend.snp.rmp.GuestResult;
 import org.tdplab.backend.snp.rmp.Pferr;
 import org.tdplab.backend.snp.rmp.Rmp;
 import org.tdplab.backend.snp.rmp.RmpCodes;
 import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.percpu.PercpuCounters;
 
 /**
  * One VM's executions of the RMP instructions, wrapped as Linux wraps them ({@code arch/x86/virt/svm/sev.c}) and
@@ -24,8 +23,12 @@ final class RmpCalls {
     private final RmpCodes codes;
     private final Anomalies anomalies;
     final int asid;
-    final LongAdder rmpupdates = new LongAdder(), psmashes = new LongAdder(), pvalidates = new LongAdder(),
-            rmpadjusts = new LongAdder();
+    /**
+     * Executions by instruction, by {@link #RMPUPDATES} … {@link #RMPADJUSTS}: counted per thread (a store, where a
+     * shared adder cost an atomic per instruction on the fault path), summed by the reader.
+     */
+    private final PercpuCounters counts = new PercpuCounters(4);
+    static final int RMPUPDATES = 0, PSMASHES = 1, PVALIDATES = 2, RMPADJUSTS = 3;
 
     RmpCalls(VmContext ctx, Rmp rmp, int asid, Anomalies anomalies) {
         this.ctx = ctx;
@@ -39,6 +42,16 @@ final class RmpCalls {
         return rmp;
     }
 
+    /** How often this VM executed instruction {@code which} ({@link #RMPUPDATES} …). */
+    long count(int which) {
+        return counts.sum(which);
+    }
+
+    /** Counts {@code n} executions of {@code which} that ran elsewhere (a restored snapshot's). */
+    void addCount(int which, long n) {
+        counts.add(which, n);
+    }
+
     /**
      * {@code rmpupdate()}: retried while {@code FAIL_OVERLAP}, which Linux takes for a concurrent update. An overlap
      * that is really there would make Linux spin forever; the model stops and reports it instead.
@@ -47,7 +60,7 @@ final class RmpCalls {
             long traceGfn) {
         for (int tries = 0;; tries++) {
             int rc = rmp.rmpupdate(pfn, gpa, assigned, size, immutable, owner);
-            rmpupdates.increment();
+            counts.add(RMPUPDATES, 1);
             ctx.firmwareCall(RMPUPDATE, traceGfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, codes.name(rc));
             if (rc != codes.failOverlap())
                 return rc;
@@ -95,7 +108,7 @@ final class RmpCalls {
         long gfn = rmp.isAssigned(head) ? rmp.gpaOf(head) >>> 12 : -1;
         for (int tries = 0;; tries++) {
             int rc = rmp.psmash(head);
-            psmashes.increment();
+            counts.add(PSMASHES, 1);
             ctx.firmwareCall(PSMASH, gfn, LEVEL_2M, codes.name(rc));
             if (rc != codes.failInuse())
                 return rc;
@@ -130,7 +143,7 @@ final class RmpCalls {
     /** The guest's PVALIDATE of the page at {@code gfn}, which its nested walk translated to {@code pfn}. */
     long pvalidate(long pfn, long gfn, int size, boolean validate) {
         long r = rmp.pvalidate(pfn, gfn << 12, size, validate, asid);
-        pvalidates.increment();
+        counts.add(PVALIDATES, 1);
         ctx.firmwareCall(PVALIDATE, gfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, status(r));
         return r;
     }
@@ -138,7 +151,7 @@ final class RmpCalls {
     /** The guest's RMPADJUST from {@code vmpl}, with RDX = {@code attrs}. */
     long rmpadjust(long pfn, long gfn, int size, int vmpl, long attrs) {
         long r = rmp.rmpadjust(pfn, gfn << 12, size, vmpl, attrs, asid);
-        rmpadjusts.increment();
+        counts.add(RMPADJUSTS, 1);
         ctx.firmwareCall(RMPADJUST, gfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, status(r));
         return r;
     }

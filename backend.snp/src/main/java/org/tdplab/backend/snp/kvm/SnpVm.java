@@ -79,10 +79,10 @@ public final class SnpVm implements VmBackend {
         this.asid = s.asid();
         host.asids().reserve(asid);
         this.calls = new RmpCalls(ctx, rmp, asid, anomalies);
-        calls.rmpupdates.add(s.counts().rmpupdates());
-        calls.psmashes.add(s.counts().psmashes());
-        calls.pvalidates.add(s.counts().pvalidates());
-        calls.rmpadjusts.add(s.counts().rmpadjusts());
+        calls.addCount(RmpCalls.RMPUPDATES, s.counts().rmpupdates());
+        calls.addCount(RmpCalls.PSMASHES, s.counts().psmashes());
+        calls.addCount(RmpCalls.PVALIDATES, s.counts().pvalidates());
+        calls.addCount(RmpCalls.RMPADJUSTS, s.counts().rmpadjusts());
         this.gmem = new GmemHooks(calls);
         gmem.restoreUnprepared(s.unprepared());
         this.launch = new Launch(ctx, calls, gmem, host, s.launch().state(), s.launch().contextPfn(),
@@ -115,8 +115,8 @@ public final class SnpVm implements VmBackend {
         long[] all = java.util.Arrays.copyOf(extra, extra.length + 1);
         all[extra.length] = launch.contextPfn();
         return SnapshotCodec.encode(SnpSnapshot.VERSION, new SnpSnapshot(asid,
-                new SnpSnapshot.Counts(calls.rmpupdates.sum(), calls.psmashes.sum(), calls.pvalidates.sum(),
-                        calls.rmpadjusts.sum()),
+                new SnpSnapshot.Counts(calls.count(RmpCalls.RMPUPDATES), calls.count(RmpCalls.PSMASHES),
+                        calls.count(RmpCalls.PVALIDATES), calls.count(RmpCalls.RMPADJUSTS)),
                 gmem.unprepared(),
                 new SnpSnapshot.LaunchState(launch.state(), launch.contextPfn(), launch.vmsaPages(),
                         launch.vmsaPrivate()),
@@ -307,10 +307,10 @@ public final class SnpVm implements VmBackend {
     @Override
     public Map<String, Long> stats() {
         Map<String, Long> out = new LinkedHashMap<>();
-        out.put(RmpCalls.RMPUPDATE, calls.rmpupdates.sum());
-        out.put(RmpCalls.PSMASH, calls.psmashes.sum());
-        out.put(RmpCalls.PVALIDATE, calls.pvalidates.sum());
-        out.put(RmpCalls.RMPADJUST, calls.rmpadjusts.sum());
+        out.put(RmpCalls.RMPUPDATE, calls.count(RmpCalls.RMPUPDATES));
+        out.put(RmpCalls.PSMASH, calls.count(RmpCalls.PSMASHES));
+        out.put(RmpCalls.PVALIDATE, calls.count(RmpCalls.PVALIDATES));
+        out.put(RmpCalls.RMPADJUST, calls.count(RmpCalls.RMPADJUSTS));
         return out;
     }
 

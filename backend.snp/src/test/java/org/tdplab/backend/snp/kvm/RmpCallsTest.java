@@ -97,7 +97,7 @@ class RmpCallsTest {
         long g = gpa >>> 12;
         assertEquals(List.of("RMPUPDATE " + (g + 3) + " 1 SUCCESS", "RMPUPDATE " + (g + 3) + " 1 SUCCESS",
                 "RMPUPDATE " + g + " 2 SUCCESS", "RMPUPDATE " + g + " 2 SUCCESS", "RMPUPDATE -1 1 SUCCESS"), traced);
-        assertEquals(5, calls.rmpupdates.sum());
+        assertEquals(5, calls.count(RmpCalls.RMPUPDATES));
         assertTrue(calls.makeFirmware(head + 1));
         assertEquals(0, rmp.asidOf(head + 1));
         assertTrue(RmpEntry.immutable(rmp.lo(head + 1)));
@@ -112,9 +112,9 @@ class RmpCallsTest {
     @Test
     void aRealOverlapIsReportedNotRetriedForever() {
         assertTrue(calls.makePrivate(head, gpa, LEVEL_2M, false));
-        long before = calls.rmpupdates.sum();
+        long before = calls.count(RmpCalls.RMPUPDATES);
         assertFalse(calls.makePrivate(head + 5, gpa + 0x5000, LEVEL_4K, false), "4K inside an assigned 2M page");
-        assertEquals(before + 1, calls.rmpupdates.sum(), "one attempt");
+        assertEquals(before + 1, calls.count(RmpCalls.RMPUPDATES), "one attempt");
         assertEquals(List.of(String.format("RMPUPDATE of pfn 0x%x (4K) overlaps assigned entries: Linux would retry "
                 + "it forever", head + 5)), anomalies.lines());
         assertTrue(calls.makeShared(head, LEVEL_2M));
@@ -134,10 +134,10 @@ class RmpCallsTest {
 
     @Test
     void rmpupdateIsRetriedWhileAnotherCpuUpdatesTheRegion() throws Exception {
-        long r = contended(head, calls.rmpupdates::sum, 3,
+        long r = contended(head, () -> calls.count(RmpCalls.RMPUPDATES), 3,
                 () -> calls.makePrivate(head + 2, gpa + 0x2000, LEVEL_4K, false) ? 1 : 0);
         assertEquals(1, r);
-        long n = calls.rmpupdates.sum();
+        long n = calls.count(RmpCalls.RMPUPDATES);
         assertTrue(n >= 4, "three failed attempts and the one that worked: " + n);
         assertEquals("RMPUPDATE " + ((gpa >>> 12) + 2) + " 1 FAIL_OVERLAP", traced.get(0));
         assertEquals("RMPUPDATE " + ((gpa >>> 12) + 2) + " 1 SUCCESS", traced.get(traced.size() - 1));
@@ -151,9 +151,9 @@ class RmpCallsTest {
     void psmashIsRetriedWhileAnotherCpuUsesTheEntry() throws Exception {
         assertTrue(calls.makePrivate(head, gpa, LEVEL_2M, false));
         traced.clear();
-        long rc = contended(head, calls.psmashes::sum, 2, () -> calls.psmash(head + 17));
+        long rc = contended(head, () -> calls.count(RmpCalls.PSMASHES), 2, () -> calls.psmash(head + 17));
         assertEquals(0, rc);
-        assertTrue(calls.psmashes.sum() >= 3);
+        assertTrue(calls.count(RmpCalls.PSMASHES) >= 3);
         assertEquals("PSMASH " + (gpa >>> 12) + " 2 FAIL_INUSE", traced.get(0));
         assertEquals("PSMASH " + (gpa >>> 12) + " 2 SUCCESS", traced.get(traced.size() - 1));
         assertEquals(1, rmp.privateLevel(head + 17));
@@ -178,8 +178,8 @@ class RmpCallsTest {
         assertEquals(List.of("PVALIDATE " + g + " 2 SUCCESS", "PVALIDATE " + g + " 2 NOUPDATE",
                 "PVALIDATE " + (g + 1) + " 1 NPF_RMP_SIZEM", "PVALIDATE " + (g + 2) + " 2 FAIL_INPUT",
                 "RMPADJUST " + g + " 2 SUCCESS", "RMPADJUST " + g + " 2 FAIL_INPUT"), traced.subList(1, 7));
-        assertEquals(4, calls.pvalidates.sum());
-        assertEquals(2, calls.rmpadjusts.sum());
+        assertEquals(4, calls.count(RmpCalls.PVALIDATES));
+        assertEquals(2, calls.count(RmpCalls.RMPADJUSTS));
         assertEquals(0, calls.psmash(head));
         assertTrue(GuestResult.isNpf(calls.pvalidate(head + 3, g + 4, SIZE_4K, false)));
         assertEquals("PVALIDATE " + (g + 4) + " 1 NPF_RMP", traced.get(traced.size() - 1));
