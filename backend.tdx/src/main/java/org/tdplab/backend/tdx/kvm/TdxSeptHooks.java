@@ -158,7 +158,7 @@ final class TdxSeptHooks {
             if (!change.isLeafRemoval())
                 return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x level %d: not a present leaf becoming "
                         + "non-present", gfn, level);
-            if (!td.septPages.containsKey(septKey(gfn, level)))
+            if (!td.septPages.contains(septKey(gfn, level)))
                 td.record("inv 10: the leaf at gfn 0x%x is removed after the table holding it was freed", gfn);
             if (!td.hkidAssigned) {
                 return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!is_hkid_assigned): removing gfn 0x%x after the HKID was "
@@ -259,8 +259,8 @@ final class TdxSeptHooks {
             return HookStatus.error(Errno.EIO, "KVM_BUG_ON(is_hkid_assigned): freeing the S-EPT page of gfn 0x%x "
                     + "level %d", gfn, level);
         }
-        Long page = td.septPages.remove(septKey(gfn, level));
-        if (page == null)
+        long page = td.septPages.remove(septKey(gfn, level));
+        if (page < 0)
             return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!sp->external_spt): no S-EPT page for the mirror table at "
                     + "gfn 0x%x level %d", gfn, level);
         if (td.module.septPageInUse(page))

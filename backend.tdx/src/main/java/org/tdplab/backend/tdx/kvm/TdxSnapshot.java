@@ -2,7 +2,6 @@ package org.tdplab.backend.tdx.kvm;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 import org.tdplab.backend.tdx.module.ModuleState;
 import org.tdplab.mmu.api.Errno;
@@ -61,11 +60,11 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
             vcpus.add(new Vcpu(vm.vcpuPages[v] == null ? new long[0] : vm.vcpuPages[v].clone(), vm.kickSnapshot[v],
                     vm.cursors.unit(v), vm.cursors.unitLevel(v), vm.cursors.gfn(v), vm.cursors.level(v),
                     vm.cursors.removals(v)));
-        List<Map.Entry<Long, Long>> entries = new ArrayList<>(vm.septPages.entrySet());
+        List<long[]> entries = vm.septPages.entries();
         long[] keys = new long[entries.size()], pages = new long[entries.size()];
         for (int i = 0; i < keys.length; i++) {
-            keys[i] = entries.get(i).getKey();
-            pages[i] = entries.get(i).getValue();
+            keys[i] = entries.get(i)[0];
+            pages[i] = entries.get(i)[1];
         }
         return new TdxSnapshot(vm.module.saveState(), td, vcpus, new Sept(keys, pages, vm.sparePage.get()),
                 new Counters(vm.framesHeld.get(), vm.removals.sum(), vm.busySeen.sum()),

@@ -2,8 +2,6 @@ package org.tdplab.backend.tdx.kvm;
 
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 
-import java.util.ArrayList;
-import java.util.Map;
 
 import org.tdplab.backend.tdx.module.Seamcall;
 import org.tdplab.backend.tdx.module.TdxAbi;
@@ -54,10 +52,10 @@ final class TdxTeardown {
      * the TDR, which is written back with the global KeyID before it is freed.
      */
     void teardown() {
-        for (Map.Entry<Long, Long> e : new ArrayList<>(td.septPages.entrySet())) {
-            td.record("tdx: the S-EPT page of mirror table key 0x%x was never freed by the MMU", e.getKey());
-            td.septPages.remove(e.getKey());
-            td.reclaim(e.getValue(), 0, 0);
+        for (long[] e : td.septPages.entries()) {
+            td.record("tdx: the S-EPT page of mirror table key 0x%x was never freed by the MMU", e[0]);
+            td.septPages.remove(e[0]);
+            td.reclaim(e[1], 0, 0);
         }
         long spare = td.sparePage.getAndSet(-1);
         if (spare >= 0)

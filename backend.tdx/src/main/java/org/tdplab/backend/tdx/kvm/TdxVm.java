@@ -7,7 +7,6 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -77,7 +76,7 @@ public final class TdxVm implements VmBackend {
     final long[][] vcpuPages;
 
     /** {@code sp->external_spt}: the S-EPT page the module was given for each mirror table, by (gfn, level). */
-    final Map<Long, Long> septPages = new ConcurrentHashMap<>();
+    final SeptPages septPages = new SeptPages();
     /** A page kept from a SEPT.ADD that came back busy ({@code mmu_external_spt_cache}). */
     final AtomicLong sparePage = new AtomicLong(-1);
     /** Frames this VM's TDX side holds from the host (control pages, S-EPT pages, staging pages). */
