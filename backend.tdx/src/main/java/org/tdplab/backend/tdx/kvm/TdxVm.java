@@ -257,11 +257,12 @@ public final class TdxVm implements VmBackend {
     @Override
     public void gmemInvalidate(long pfn, int order) {
         for (long p = pfn; p < pfn + (1L << order); p++) {
-            long e = module.pamtEntry(p);
+            long w = module.pamtWord(p); // one exclusive look per page: a TD's destroy frees every page
+            long e = Pamt.entryOf(w);
             if (Pamt.type(e) != Pamt.PT_NDA)
                 record("tdx I9: guest_memfd frees page 0x%x while the TD owns it (PAMT %s)", p << 12,
                         Pamt.typeName(Pamt.type(e)));
-            int key = module.dirtyKeyId(p);
+            int key = Pamt.dirtyKeyIdOf(w);
             if (key >= 0)
                 record("tdx I9: guest_memfd frees page 0x%x before a WBINVD with KeyID %d", p << 12, key);
         }

@@ -84,11 +84,26 @@ public final class Pamt {
     }
 
     public long get(long pfn) {
+        return entryOf(word(pfn));
+    }
+
+    /**
+     * The page's word as stored: its entry, or, with the model's dirty bit, the KeyID a freed page's lines may still
+     * be dirty with. {@link #entryOf} and {@link #dirtyKeyIdOf} read both from one load.
+     */
+    public long word(long pfn) {
         long[] c = chunks.get(pfn >>> 9);
-        if (c == null)
-            return 0;
-        long e = (long) ENTRY.getAcquire(c, (int) (pfn & 511));
-        return (e & DIRTY) != 0 ? 0 : e;
+        return c == null ? 0 : (long) ENTRY.getAcquire(c, (int) (pfn & 511));
+    }
+
+    /** The entry in a {@link #word}: none (0) for a freed page whose lines are still dirty. */
+    public static long entryOf(long word) {
+        return (word & DIRTY) != 0 ? 0 : word;
+    }
+
+    /** The KeyID a {@link #word} says the page's lines may still be dirty with, or -1. */
+    public static int dirtyKeyIdOf(long word) {
+        return (word & DIRTY) != 0 ? owner(word) : -1;
     }
 
     public int typeOf(long pfn) {
@@ -137,11 +152,7 @@ public final class Pamt {
 
     /** The KeyID the page's cache lines may still be dirty with, or -1. */
     public int dirtyKeyId(long pfn) {
-        long[] c = chunks.get(pfn >>> 9);
-        if (c == null)
-            return -1;
-        long e = (long) ENTRY.getAcquire(c, (int) (pfn & 511));
-        return (e & DIRTY) != 0 ? owner(e) : -1;
+        return dirtyKeyIdOf(word(pfn));
     }
 
     /** Writes back and invalidates the page's lines of {@code keyId}. */

@@ -403,6 +403,11 @@ public final class TdxModule {
         return lock.exclusive(() -> pamt.get(pfn));
     }
 
+    /** A frame's PAMT word ({@link Pamt#word}): its entry and its dirty KeyID in one look under the lock. */
+    public long pamtWord(long pfn) {
+        return lock.exclusive(() -> pamt.word(pfn));
+    }
+
     /** The KeyID a freed frame's cache lines may still be dirty with, or -1 (see {@link Pamt}). */
     public int dirtyKeyId(long pfn) {
         return (int) lock.exclusive(() -> pamt.dirtyKeyId(pfn));
