@@ -9,8 +9,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@code sp->external_spt} of every mirror table: the S-EPT page the module was given for it, by key (the table's
  * aligned GFN with its level in bits 63:58). Those keys differ only in the GFN bits above the table's span, which
  * {@code Long.hashCode} folds into few buckets (the 512 page tables of a 1 GiB TD fell into 8, searched as trees on
- * every removal); each key is stored multiplied by an odd constant, a bijection that spreads them, and read back
- * divided.
+ * every removal); each key is stored multiplied by an odd constant, a bijection that spreads them, and multiplied
+ * back by the constant's inverse when read.
  */
 final class SeptPages {
     private static final long MIX = 0x9E37_79B9_7F4A_7C15L;

@@ -2,7 +2,6 @@ package org.tdplab.backend.tdx.kvm;
 
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 
-
 import org.tdplab.backend.tdx.module.Seamcall;
 import org.tdplab.backend.tdx.module.TdxAbi;
 import org.tdplab.backend.tdx.module.TdxModule;
