@@ -1,5 +1,7 @@
 package org.tdplab.backend.tdx.module;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
 
@@ -31,6 +33,15 @@ public final class ModuleLock {
     private volatile boolean exclusiveWanted;
     /** Orders the exclusive holders; a shared holder that finds the flag set waits on it. */
     private final ReentrantLock exclusive = new ReentrantLock();
+    private static final VarHandle WANTED;
+
+    static {
+        try {
+            WANTED = MethodHandles.lookup().findVarHandle(ModuleLock.class, "exclusiveWanted", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     public void lockShared() {
         while (true) {
@@ -63,8 +74,8 @@ public final class ModuleLock {
     }
 
     public void unlockExclusive() {
-        if (exclusive.getHoldCount() == 1)
-            exclusiveWanted = false;
+        if (exclusive.getHoldCount() == 1) // a release store: no fence, as a shared holder that still sees the flag
+            WANTED.setRelease(this, false); // set only waits on the exclusive lock and tries again
         exclusive.unlock();
     }
 
