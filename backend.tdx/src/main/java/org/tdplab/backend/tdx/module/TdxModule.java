@@ -400,7 +400,7 @@ public final class TdxModule {
 
     /** The PAMT entry of a frame (for checks and tests). */
     public long pamtEntry(long pfn) {
-        return lock.exclusive(() -> pamt.get(pfn));
+        return Pamt.entryOf(pamtWord(pfn));
     }
 
     /** A frame's PAMT word ({@link Pamt#word}): its entry and its dirty KeyID in one look under the lock. */
@@ -410,7 +410,7 @@ public final class TdxModule {
 
     /** The KeyID a freed frame's cache lines may still be dirty with, or -1 (see {@link Pamt}). */
     public int dirtyKeyId(long pfn) {
-        return (int) lock.exclusive(() -> pamt.dirtyKeyId(pfn));
+        return Pamt.dirtyKeyIdOf(pamtWord(pfn));
     }
 
     /** Whether the module holds nothing any more: no owned page, no page waiting for its WBINVD. */

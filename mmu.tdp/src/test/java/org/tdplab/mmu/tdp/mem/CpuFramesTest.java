@@ -59,14 +59,10 @@ class CpuFramesTest {
         drainer.start();
         long[] batch = new long[4];
         for (int r = 0; r < rounds; r++) {
-            if (list.count() == 0) {
-                synchronized (list) { // refills are serialized by the allocator's lock in HostMemory
-                    if (list.count() == 0) {
-                        for (int i = 0; i < batch.length; i++)
-                            batch[i] = next.getAndIncrement();
-                        list.refill(batch, batch.length);
-                    }
-                }
+            if (list.count() == 0) { // this thread alone refills (as the allocator's lock makes it in HostMemory)
+                for (int i = 0; i < batch.length; i++)
+                    batch[i] = next.getAndIncrement();
+                list.refill(batch, batch.length);
             }
             long pfn = list.take(0);
             if (pfn >= 0)
