@@ -122,9 +122,11 @@ final class GmemHooks {
     void invalidate(long pfn, int order, Anomalies anomalies) {
         long end = pfn + (1L << order);
         synchronized (unprepared) {
-            // a launch's folio freed whole is forgotten; one freed in part (a punch) keeps the rest to prepare late
-            unprepared.subMap(pfn, true, end, false).entrySet()
-                    .removeIf(e -> e.getKey() + (1L << e.getValue()[1]) <= end);
+            // a launch's folio freed whole is forgotten; one freed in part (a punch) keeps the rest to prepare late;
+            // the look is skipped when nothing waits (a view, an iterator and a box per freed folio otherwise)
+            if (!unprepared.isEmpty())
+                unprepared.subMap(pfn, true, end, false).entrySet()
+                        .removeIf(e -> e.getKey() + (1L << e.getValue()[1]) <= end);
         }
         filemapInvalidateLock.lock();
         try {

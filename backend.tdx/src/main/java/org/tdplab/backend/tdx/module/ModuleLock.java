@@ -2,7 +2,8 @@ package org.tdplab.backend.tdx.module;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
 
 import org.tdplab.percpu.PercpuCounter;
@@ -19,53 +20,70 @@ import org.tdplab.percpu.PercpuCounter;
  *
  * <p>The module's own sharex lock is one word every shared holder adds to. The model's shared side is counted per
  * thread instead ({@link PercpuCounter}): a shared holder counts itself in a row only its thread writes, and the
- * exclusive side sets a flag and waits until the rows sum to zero. Two vCPU threads faulting at once then write no
- * common line for the lock (with one word, its line moved between them four times per fault), and letting go is a
- * plain store; who excludes whom is the same. The holder's count and the flag's store are both volatile stores,
- * each followed by a volatile load of the other, so at least one side sees the other. A shared hold does not nest
- * in another (a leaf calls no leaf), and a thread that holds the lock exclusively takes the shared side as a no-op;
- * the exclusive side nests.
+ * exclusive side takes the owner word with a CAS and waits until the rows sum to zero. Two vCPU threads faulting at
+ * once then write no common line for the lock (with one word, its line moved between them four times per fault),
+ * and letting go is a plain store; who excludes whom is the same. The holder's count (a volatile store) and the
+ * owner's CAS are each followed by a volatile load of the other, so at least one side sees the other. A shared hold
+ * does not nest in another (a leaf calls no leaf), and a thread that holds the lock exclusively takes the shared side
+ * as a no-op; the exclusive side nests. Waiters spin briefly, then park and look again; an unlock wakes them.
  */
 public final class ModuleLock {
-    /** The shared holders, each thread counted in a row of its own. */
-    private final PercpuCounter holders = new PercpuCounter();
-    /** Set while a thread holds or waits for the exclusive side; shared holders that see it back off. */
-    private volatile boolean exclusiveWanted;
-    /** Orders the exclusive holders; a shared holder that finds the flag set waits on it. */
-    private final ReentrantLock exclusive = new ReentrantLock();
-    private static final VarHandle WANTED;
+    /** How long a waiter parks before it looks at the owner again (a wake-up the unlocker missed costs this much). */
+    private static final long PARK_NANOS = 50_000;
+    private static final VarHandle OWNER;
 
     static {
         try {
-            WANTED = MethodHandles.lookup().findVarHandle(ModuleLock.class, "exclusiveWanted", boolean.class);
+            OWNER = MethodHandles.lookup().findVarHandle(ModuleLock.class, "owner", Thread.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
 
+    /** The shared holders, each thread counted in a row of its own. */
+    private final PercpuCounter holders = new PercpuCounter();
+    /**
+     * The exclusive holder, or null. Taking it is one CAS from null, which is also the flag shared holders look at:
+     * one atomic per exclusive section where a lock of its own and a flag's volatile store cost three fences.
+     */
+    @SuppressWarnings("unused") // through OWNER
+    private volatile Thread owner;
+    /** The exclusive holder's nesting; only the holder reads or writes it. */
+    private int holds;
+    /** Threads waiting for the exclusive holder to let go: shared holders that met it, and exclusive contenders. */
+    private final ConcurrentLinkedQueue<Thread> waiters = new ConcurrentLinkedQueue<>();
+
     public void lockShared() {
+        Thread me = null;
         while (true) {
-            holders.addVolatile(1); // before the flag's load: the exclusive side's volatile store and load mirror it
-            if (!exclusiveWanted)
+            holders.addVolatile(1); // before the owner's load: the exclusive side's CAS and sum mirror it
+            Thread o = (Thread) OWNER.getVolatile(this);
+            if (o == null)
                 return;
             holders.add(-1);
-            if (exclusive.isHeldByCurrentThread())
+            if (me == null)
+                me = Thread.currentThread();
+            if (o == me)
                 return; // held exclusively already: nothing to take
-            exclusive.lock(); // wait for the exclusive holder
-            exclusive.unlock();
+            awaitRelease(me);
         }
     }
 
     public void unlockShared() {
-        if (!exclusiveWanted || !exclusive.isHeldByCurrentThread())
+        if (OWNER.getAcquire(this) != Thread.currentThread())
             holders.add(-1);
     }
 
     public void lockExclusive() {
-        exclusive.lock();
-        if (exclusive.getHoldCount() > 1)
+        Thread me = Thread.currentThread();
+        Thread o = (Thread) OWNER.getAcquire(this);
+        if (o == me) {
+            holds++;
             return;
-        exclusiveWanted = true;
+        }
+        if (o != null || !OWNER.compareAndSet(this, (Thread) null, me))
+            contend(me);
+        holds = 1;
         for (int spins = 0; holders.sum() != 0; spins++) // shared holders finish
             if ((spins & 63) == 63)
                 Thread.yield();
@@ -73,15 +91,55 @@ public final class ModuleLock {
                 Thread.onSpinWait();
     }
 
+    /**
+     * Lets go with a release store: a shared holder that still sees the owner only waits and looks again, and one
+     * that sees it gone reads it with a volatile load, which orders the exclusive section before it.
+     */
     public void unlockExclusive() {
-        if (exclusive.getHoldCount() == 1) // a release store: no fence, as a shared holder that still sees the flag
-            WANTED.setRelease(this, false); // set only waits on the exclusive lock and tries again
-        exclusive.unlock();
+        if (OWNER.getAcquire(this) != Thread.currentThread())
+            throw new IllegalMonitorStateException("module lock let go by a thread that does not hold it");
+        if (--holds > 0)
+            return;
+        OWNER.setRelease(this, (Thread) null);
+        for (Thread t : waiters)
+            LockSupport.unpark(t);
     }
 
-    /** Whether some thread waits for the exclusive side (tests use it to know a walk is waiting for the lock). */
+    /** Whether some thread waits for the exclusive holder (tests use it to know a walk is waiting for the lock). */
     public boolean hasWaiters() {
-        return exclusive.hasQueuedThreads();
+        return !waiters.isEmpty();
+    }
+
+    private void contend(Thread me) {
+        waiters.add(me);
+        try {
+            for (int spins = 0;; spins++) {
+                if (OWNER.getVolatile(this) == null && OWNER.compareAndSet(this, (Thread) null, me))
+                    return;
+                pause(spins);
+            }
+        } finally {
+            waiters.remove(me);
+        }
+    }
+
+    private void awaitRelease(Thread me) {
+        waiters.add(me);
+        try {
+            for (int spins = 0; OWNER.getVolatile(this) != null; spins++)
+                pause(spins);
+        } finally {
+            waiters.remove(me);
+        }
+    }
+
+    private void pause(int spins) {
+        if (spins < 64)
+            Thread.onSpinWait();
+        else if (spins < 128)
+            Thread.yield();
+        else
+            LockSupport.parkNanos(this, PARK_NANOS);
     }
 
     /** Runs {@code leaf} holding the lock exclusively; returns what it returns. */

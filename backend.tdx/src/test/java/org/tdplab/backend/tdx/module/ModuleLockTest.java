@@ -2,6 +2,7 @@ package org.tdplab.backend.tdx.module;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.CountDownLatch;
@@ -77,6 +78,44 @@ class ModuleLockTest {
         lock.lockShared(); // the exclusive holder's shared hold is no hold
         lock.unlockShared();
         lock.unlockExclusive();
+    }
+
+    @Test
+    void exclusiveHoldersOnTwoThreadsNeverOverlapAndTheSideNests() throws Exception {
+        ModuleLock lock = new ModuleLock();
+        int[] counter = { 0 };
+        AtomicBoolean inside = new AtomicBoolean(), overlapped = new AtomicBoolean();
+        Runnable work = () -> {
+            for (int k = 0; k < 20_000; k++) {
+                lock.lockExclusive();
+                lock.lockExclusive(); // nested: one hold more, let go below
+                if (inside.getAndSet(true))
+                    overlapped.set(true);
+                counter[0]++; // a plain increment: only mutual exclusion keeps it exact
+                inside.set(false);
+                lock.unlockExclusive();
+                lock.unlockExclusive();
+            }
+        };
+        Thread a = new Thread(work), b = new Thread(work);
+        a.start();
+        b.start();
+        a.join();
+        b.join();
+        assertFalse(overlapped.get(), "two threads held the exclusive side at once");
+        lock.lockExclusive(); // orders the counter's last writes before this read
+        assertEquals(40_000, counter[0]);
+        lock.unlockExclusive();
+        assertFalse(lock.hasWaiters());
+    }
+
+    @Test
+    void aThreadThatDoesNotHoldTheExclusiveSideCannotLetItGo() {
+        ModuleLock lock = new ModuleLock();
+        assertThrows(IllegalMonitorStateException.class, lock::unlockExclusive);
+        lock.lockExclusive();
+        lock.unlockExclusive();
+        assertThrows(IllegalMonitorStateException.class, lock::unlockExclusive, "let go once too often");
     }
 
     private static void await(CountDownLatch l) {
