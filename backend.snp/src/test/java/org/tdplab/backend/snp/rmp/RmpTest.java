@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLongArray;
-import java.util.concurrent.locks.ReentrantLock;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Nested;
@@ -46,17 +45,16 @@ class RmpTest {
 
     /** Runs {@code r} while another thread holds the 2M region's lock (another CPU using the entry). */
     <T> T whileContended(long pfn, java.util.function.Supplier<T> r) throws InterruptedException {
-        ReentrantLock lock = rmp.lockOf(pfn);
         CountDownLatch held = new CountDownLatch(1), done = new CountDownLatch(1);
         Thread other = new Thread(() -> {
-            lock.lock();
+            rmp.lockRegion(pfn);
             try {
                 held.countDown();
                 done.await();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {
-                lock.unlock();
+                rmp.unlockRegion(pfn);
             }
         });
         other.start();
