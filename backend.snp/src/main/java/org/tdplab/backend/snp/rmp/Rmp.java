@@ -22,11 +22,14 @@ import static org.tdplab.backend.snp.rmp.RmpEntry.immutable;
 import static org.tdplab.backend.snp.rmp.RmpEntry.is2M;
 import static org.tdplab.backend.snp.rmp.RmpEntry.validated;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.locks.ReentrantLock;
 
 import org.tdplab.percpu.PercpuCounters;
 
@@ -81,8 +84,7 @@ public final class Rmp {
     final long frames;
     final RmpCodes codes;
     final RegionTable regions;
-    /** The 2M regions' locks, striped, with each stripe's digest word (see {@link #digest()}). */
-    final RegionLocks locks = new RegionLocks(STRIPES);
+    final ReentrantLock[] locks = new ReentrantLock[STRIPES];
     /**
      * Assigned 4K frames per ASID (a 2M entry counts 512), for the teardown check: counted per thread, as RMPUPDATEs
      * of several vCPU threads change them at once; read when none runs. Rows start narrow and grow to the ASIDs used.
@@ -90,6 +92,13 @@ public final class Rmp {
     final PercpuCounters assignedPages = new PercpuCounters(16);
     /** Frames a running VMRUN uses (VMCB, VMSA, AVIC backing page). */
     final Set<Long> inUse = ConcurrentHashMap.newKeySet();
+    /**
+     * XOR of a hash of every non-zero entry, kept by each write: a change that bypassed the instructions shows. One
+     * word per lock stripe, written under that stripe's lock (a release store, no atomic per write), XORed together
+     * by {@link #digest()}.
+     */
+    private final long[] digests = new long[STRIPES];
+    private static final VarHandle DIGEST = MethodHandles.arrayElementVarHandle(long[].class);
     private final RmpHostInstructions host = new RmpHostInstructions(this);
     private final RmpGuestInstructions guest = new RmpGuestInstructions(this);
     private final RmpInvariants invariants = new RmpInvariants(this);
@@ -105,6 +114,8 @@ public final class Rmp {
         this.frames = frames;
         this.codes = codes;
         this.regions = new RegionTable((int) (frames / PAGES));
+        for (int i = 0; i < STRIPES; i++)
+            locks[i] = new ReentrantLock();
     }
 
     public long frames() {
@@ -244,21 +255,23 @@ public final class Rmp {
             if (pfn < 0 || pfn >= frames)
                 throw new IllegalArgumentException("RMP entry for frame 0x" + Long.toHexString(pfn)
                         + " outside the RMP");
-            lockRegion(pfn);
+            ReentrantLock lock = lockOf(pfn);
+            lock.lock();
             try {
                 account(lo(pfn), -1);
                 account(entries[k + 1], +1);
                 write(pfn, entries[k + 1], entries[k + 2], (byte) entries[k + 3]);
             } finally {
-                unlockRegion(pfn);
+                lock.unlock();
             }
         }
     }
 
     /** Waits until no CPU is executing an RMP instruction on the 2M region of {@code pfn}. */
     public void awaitRegion(long pfn) {
-        lockRegion(pfn);
-        unlockRegion(pfn);
+        ReentrantLock lock = lockOf(pfn);
+        lock.lock();
+        lock.unlock();
     }
 
     /** Marks a frame as used by a running VMRUN (VMCB, VMSA, AVIC backing page): RMPUPDATE then fails. */
@@ -319,18 +332,9 @@ public final class Rmp {
 
     // ---- internals -------------------------------------------------------------------------------------------
 
-    /** Takes the lock of {@code pfn}'s 2M region (tests hold it to play "another CPU"). */
-    void lockRegion(long pfn) {
-        locks.lock(stripeOf(pfn));
-    }
-
-    /** Takes the lock of {@code pfn}'s 2M region if it is free: whether it did. */
-    boolean tryLockRegion(long pfn) {
-        return locks.tryLock(stripeOf(pfn));
-    }
-
-    void unlockRegion(long pfn) {
-        locks.unlock(stripeOf(pfn));
+    /** The lock of {@code pfn}'s 2M region: tests hold it to play "another CPU". */
+    ReentrantLock lockOf(long pfn) {
+        return locks[stripeOf(pfn)];
     }
 
     /**
@@ -341,12 +345,12 @@ public final class Rmp {
         return (int) (((pfn >>> 9) * 0x9E37_79B9_7F4A_7C15L) >>> (64 - STRIPE_BITS));
     }
 
-    /**
-     * The XOR of every non-zero entry's hash ({@link #mix}) as the writes kept it, one word per lock stripe written
-     * under that stripe's lock: the checker recomputes it, so a change that bypassed the instructions shows.
-     */
+    /** The XOR of every entry's hash as the writes kept it ({@link #mix}); the checker recomputes it. */
     long digest() {
-        return locks.digest();
+        long d = 0;
+        for (int i = 0; i < STRIPES; i++)
+            d ^= (long) DIGEST.getAcquire(digests, i);
+        return d;
     }
 
     /** 2M regions that hold a non-zero entry (the storage follows what is assigned). */
@@ -384,10 +388,11 @@ public final class Rmp {
         }
         long oldLo = r.words.get(2 * i), oldHi = r.words.get(2 * i + 1);
         long change = mix(pfn, oldLo, oldHi) ^ mix(pfn, lo, hi);
-        locks.xorDigest(stripeOf(pfn), change);
+        int stripe = stripeOf(pfn);
+        DIGEST.setRelease(digests, stripe, digests[stripe] ^ change);
         boolean wasZero = oldLo == 0 && oldHi == 0, isZero = lo == 0 && hi == 0;
-        // release stores: a lock-free reader that sees the low word sees the high one written before it, and the
-        // stripe's unlock (a release store too) orders them before the next holder's reads
+        // release stores: the stripe's unlock (a volatile store) fences them before anything the writer does next,
+        // and a lock-free reader that sees the low word sees the high one written before it
         r.words.setRelease(2 * i + 1, hi);
         r.words.setRelease(2 * i, lo);
         r.writer[i] = by;

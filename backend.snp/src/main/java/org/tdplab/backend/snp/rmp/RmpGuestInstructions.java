@@ -29,6 +29,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The RMP as an SNP guest meets it: PVALIDATE and RMPADJUST, the checks after the nested walk of its accesses, and
@@ -56,7 +57,8 @@ final class RmpGuestInstructions {
         if (pageSize != SIZE_4K && pageSize != SIZE_2M || (gpa & (pageSize == SIZE_2M ? Rmp.MASK_2M : 0xfff)) != 0
                 || (gpa & ~GPA_MASK) != 0)
             return GuestResult.ret(rmp.codes.failInput());
-        rmp.lockRegion(pfn);
+        ReentrantLock lock = rmp.lockOf(pfn);
+        lock.lock();
         try {
             long refused = guestChecks(pfn, gpa, pageSize, asid);
             if (refused != Long.MAX_VALUE)
@@ -68,7 +70,7 @@ final class RmpGuestInstructions {
             rmp.write(target, validate ? e | VALIDATED : e & ~VALIDATED, rmp.hi(target), Rmp.BY_PVALIDATE);
             return GuestResult.ret(RmpCodes.SUCCESS);
         } finally {
-            rmp.unlockRegion(pfn);
+            lock.unlock();
         }
     }
 
@@ -89,7 +91,8 @@ final class RmpGuestInstructions {
                 || (gpa & ~GPA_MASK) != 0 || target >= VMPLS || callerVmpl < 0 || callerVmpl >= VMPLS
                 || (attrs & ~(0xffL | 0x1fL << 8 | 1L << 16)) != 0)
             return GuestResult.ret(rmp.codes.failInput());
-        rmp.lockRegion(pfn);
+        ReentrantLock lock = rmp.lockOf(pfn);
+        lock.lock();
         try {
             long refused = guestChecks(pfn, gpa, pageSize, asid);
             if (refused != Long.MAX_VALUE)
@@ -102,7 +105,7 @@ final class RmpGuestInstructions {
             rmp.write(where, lo, RmpEntry.withPerms(h, target, perms), Rmp.BY_RMPADJUST);
             return GuestResult.ret(RmpCodes.SUCCESS);
         } finally {
-            rmp.unlockRegion(pfn);
+            lock.unlock();
         }
     }
 

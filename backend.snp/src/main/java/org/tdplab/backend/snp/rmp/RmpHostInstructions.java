@@ -29,6 +29,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The RMP instructions of the host: RMPUPDATE and PSMASH (hypervisor), and the RMP effect of the AMD-SP commands
@@ -60,7 +61,8 @@ final class RmpHostInstructions {
                 || (gpa & ~GPA_MASK) != 0 || asid < 0 || asid > MAX_ASID || assigned && big && (gpa & Rmp.MASK_2M) != 0
                 || !assigned && (asid != 0 || gpa != 0 || immutable))
             return rmp.codes.failInput();
-        if (!rmp.tryLockRegion(pfn))
+        ReentrantLock lock = rmp.lockOf(pfn);
+        if (!lock.tryLock())
             return rmp.codes.failOverlap(); // another CPU is updating this 2M region
         try {
             long old = rmp.lo(pfn);
@@ -87,7 +89,7 @@ final class RmpHostInstructions {
             rmp.write(pfn, lo, hi, Rmp.BY_RMPUPDATE);
             return RmpCodes.SUCCESS;
         } finally {
-            rmp.unlockRegion(pfn);
+            lock.unlock();
         }
     }
 
@@ -102,7 +104,8 @@ final class RmpHostInstructions {
     int psmash(long pfn) {
         if (pfn < 0 || pfn >= rmp.frames || (pfn & (Rmp.PAGES - 1)) != 0)
             return rmp.codes.failInput();
-        if (!rmp.tryLockRegion(pfn))
+        ReentrantLock lock = rmp.lockOf(pfn);
+        if (!lock.tryLock())
             return rmp.codes.failInuse();
         try {
             long h = rmp.lo(pfn), hh = rmp.hi(pfn);
@@ -117,7 +120,7 @@ final class RmpHostInstructions {
                 rmp.write(pfn + i, keep | (owned ? base + ((long) i << 12) : 0), hh, Rmp.BY_PSMASH);
             return RmpCodes.SUCCESS; // 512 frames of the same owner before and after: no accounting change
         } finally {
-            rmp.unlockRegion(pfn);
+            lock.unlock();
         }
     }
 
@@ -129,7 +132,8 @@ final class RmpHostInstructions {
      * reclaim) — and a VMSA page gets the VMSA bit. False when the page is not in the pre-guest state.
      */
     boolean firmwareLaunchUpdate(long pfn, int asid, boolean vmsa) {
-        rmp.lockRegion(pfn);
+        ReentrantLock lock = rmp.lockOf(pfn);
+        lock.lock();
         try {
             long e = rmp.lo(pfn);
             if (!assigned(e) || is2M(e) || !immutable(e) || asid(e) != asid || rmp.authority(pfn) != pfn)
@@ -137,7 +141,7 @@ final class RmpHostInstructions {
             rmp.write(pfn, (e & ~IMMUTABLE) | VALIDATED | (vmsa ? VMSA : 0), rmp.hi(pfn), Rmp.BY_FIRMWARE);
             return true;
         } finally {
-            rmp.unlockRegion(pfn);
+            lock.unlock();
         }
     }
 
@@ -147,7 +151,8 @@ final class RmpHostInstructions {
      * "reclaim" state is unverified). False when the page is not immutable.
      */
     boolean firmwareReclaim(long pfn) {
-        rmp.lockRegion(pfn);
+        ReentrantLock lock = rmp.lockOf(pfn);
+        lock.lock();
         try {
             long e = rmp.lo(pfn);
             if (!immutable(e) || rmp.authority(pfn) != pfn)
@@ -158,7 +163,7 @@ final class RmpHostInstructions {
             rmp.write(pfn, lo, 0, Rmp.BY_FIRMWARE);
             return true;
         } finally {
-            rmp.unlockRegion(pfn);
+            lock.unlock();
         }
     }
 }

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
 
 import org.junit.jupiter.api.AfterEach;
@@ -64,19 +65,18 @@ class RmpCallsTest {
 
     /** Runs {@code call} while another thread holds the 2M region's lock, until {@code tries} attempts failed. */
     long contended(long pfn, LongSupplier attempts, long tries, LongSupplier call) throws Exception {
-        Method lock = Rmp.class.getDeclaredMethod("lockRegion", long.class);
-        Method unlock = Rmp.class.getDeclaredMethod("unlockRegion", long.class);
-        lock.setAccessible(true);
-        unlock.setAccessible(true);
+        Method lockOf = Rmp.class.getDeclaredMethod("lockOf", long.class);
+        lockOf.setAccessible(true);
+        ReentrantLock lock = (ReentrantLock) lockOf.invoke(rmp, pfn);
         java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
         Thread other = new Thread(() -> {
-            invoke(lock, pfn);
+            lock.lock();
             try {
                 held.countDown();
                 while (attempts.getAsLong() < tries)
                     Thread.onSpinWait();
             } finally {
-                invoke(unlock, pfn);
+                lock.unlock();
             }
         });
         other.start();
@@ -84,14 +84,6 @@ class RmpCallsTest {
         long r = call.getAsLong();
         other.join();
         return r;
-    }
-
-    private void invoke(Method m, long pfn) {
-        try {
-            m.invoke(rmp, pfn);
-        } catch (ReflectiveOperationException e) {
-            throw new AssertionError(e);
-        }
     }
 
     @Test

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.locks.ReentrantLock;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Nested;
@@ -45,16 +46,17 @@ class RmpTest {
 
     /** Runs {@code r} while another thread holds the 2M region's lock (another CPU using the entry). */
     <T> T whileContended(long pfn, java.util.function.Supplier<T> r) throws InterruptedException {
+        ReentrantLock lock = rmp.lockOf(pfn);
         CountDownLatch held = new CountDownLatch(1), done = new CountDownLatch(1);
         Thread other = new Thread(() -> {
-            rmp.lockRegion(pfn);
+            lock.lock();
             try {
                 held.countDown();
                 done.await();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {
-                rmp.unlockRegion(pfn);
+                lock.unlock();
             }
         });
         other.start();
