@@ -110,6 +110,29 @@ class ModuleLockTest {
     }
 
     @Test
+    void aThreadWaitingForTheExclusiveHolderGivesItsCoreAway() throws Exception {
+        ModuleLock lock = new ModuleLock();
+        lock.lockExclusive();
+        AtomicBoolean sharedTaken = new AtomicBoolean();
+        Thread reader = new Thread(() -> {
+            lock.lockShared();
+            sharedTaken.set(true);
+            lock.unlockShared();
+        });
+        reader.start();
+        // after a short spin the waiter parks on the lock (a bound for a hang, no timing)
+        long end = System.nanoTime() + 60_000_000_000L;
+        while (java.util.concurrent.locks.LockSupport.getBlocker(reader) != lock && reader.isAlive()
+                && System.nanoTime() < end)
+            Thread.onSpinWait();
+        assertEquals(lock, java.util.concurrent.locks.LockSupport.getBlocker(reader), "the waiter never parked");
+        assertFalse(sharedTaken.get());
+        lock.unlockExclusive();
+        reader.join();
+        assertTrue(sharedTaken.get());
+    }
+
+    @Test
     void aThreadThatDoesNotHoldTheExclusiveSideCannotLetItGo() {
         ModuleLock lock = new ModuleLock();
         assertThrows(IllegalMonitorStateException.class, lock::unlockExclusive);
