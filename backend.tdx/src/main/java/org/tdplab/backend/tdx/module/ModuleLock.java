@@ -101,8 +101,9 @@ public final class ModuleLock {
         if (--holds > 0)
             return;
         OWNER.setRelease(this, (Thread) null);
-        for (Thread t : waiters)
-            LockSupport.unpark(t);
+        if (waiters.peek() != null) // a look without an iterator: most unlocks find nobody waiting
+            for (Thread t : waiters)
+                LockSupport.unpark(t);
     }
 
     /** Whether some thread waits for the exclusive holder (tests use it to know a walk is waiting for the lock). */
