@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -122,10 +123,10 @@ class ModuleLockTest {
         reader.start();
         // after a short spin the waiter parks on the lock (a bound for a hang, no timing)
         long end = System.nanoTime() + 60_000_000_000L;
-        while (java.util.concurrent.locks.LockSupport.getBlocker(reader) != lock && reader.isAlive()
+        while (LockSupport.getBlocker(reader) != lock && reader.isAlive()
                 && System.nanoTime() < end)
             Thread.onSpinWait();
-        assertEquals(lock, java.util.concurrent.locks.LockSupport.getBlocker(reader), "the waiter never parked");
+        assertEquals(lock, LockSupport.getBlocker(reader), "the waiter never parked");
         assertFalse(sharedTaken.get());
         lock.unlockExclusive();
         reader.join();

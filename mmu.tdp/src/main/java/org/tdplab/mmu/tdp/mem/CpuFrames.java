@@ -37,12 +37,12 @@ final class CpuFrames {
      * out lowest-first.
      */
     private final long[] cells;
-    private final int pfns;
+    private final int framesAt;
 
     CpuFrames(long cpu, int kinds) {
         this.cpu = cpu;
-        this.pfns = HANDED_OUT + kinds;
-        this.cells = new long[pfns + BATCH + PAD];
+        this.framesAt = HANDED_OUT + kinds;
+        this.cells = new long[framesAt + BATCH + PAD];
     }
 
     private void lock() {
@@ -63,7 +63,7 @@ final class CpuFrames {
                 return -1;
             cells[HANDED_OUT + kind]++;
             cells[COUNT] = n - 1;
-            return cells[pfns + n - 1];
+            return cells[framesAt + n - 1];
         } finally {
             unlock();
         }
@@ -79,7 +79,7 @@ final class CpuFrames {
             if (cells[COUNT] != 0)
                 throw new IllegalStateException("refill of a list that still has " + cells[COUNT] + " frames");
             for (int i = 0; i < n; i++)
-                cells[pfns + i] = batch[n - 1 - i];
+                cells[framesAt + i] = batch[n - 1 - i];
             cells[COUNT] = n;
         } finally {
             unlock();
@@ -91,7 +91,7 @@ final class CpuFrames {
         lock();
         try {
             int n = (int) cells[COUNT];
-            System.arraycopy(cells, pfns, out, 0, n);
+            System.arraycopy(cells, framesAt, out, 0, n);
             cells[COUNT] = 0;
             return n;
         } finally {
