@@ -31,6 +31,7 @@ import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
+import org.tdplab.percpu.PercpuCounter;
 
 /**
  * KVM's TDX side of one TD ({@code arch/x86/kvm/vmx/tdx.c}, 6.19 semantics): the TD and its vCPUs are built at
@@ -95,9 +96,13 @@ public final class TdxVm implements VmBackend {
     final LongAdder removals = new LongAdder();
 
     final LongAdder busySeen = new LongAdder();
-    /** Mirror hooks in progress, to see the lock discipline (invariant 12) from this side. */
-    /** Installs in flight: counted by every fault, so per thread ({@code LongAdder}); removals are rare. */
-    final java.util.concurrent.atomic.LongAdder installsInFlight = new java.util.concurrent.atomic.LongAdder();
+    /**
+     * Mirror hooks in progress, to see the lock discipline (invariant 12) from this side. Installs are counted by
+     * every fault, so per thread: the count is a volatile store before the look at the removals (each side's count
+     * and look form a Dekker pair with the other's), and taking it back a release store — one fence per install
+     * where a {@code LongAdder} took two atomics. Removals are rare.
+     */
+    final PercpuCounter installsInFlight = new PercpuCounter();
     final AtomicInteger removalsInFlight = new AtomicInteger();
     /** Violations seen as they happened (invariants 10–13 and the hardware spec's I9), for {@link #check}. */
     final List<String> recorded = Collections.synchronizedList(new ArrayList<>());
@@ -224,9 +229,10 @@ public final class TdxVm implements VmBackend {
      */
     void kick() {
         synchronized (kickLock) {
-            module.snapshotEntries(kickSnapshot);
+            boolean anyInside = module.snapshotEntries(kickSnapshot);
             ctx.kickAllVcpus();
-            module.exitedSince(kickSnapshot);
+            if (anyInside) // else nothing to count: a vCPU entering after the snapshot is not one the kick waited for
+                module.exitedSince(kickSnapshot);
         }
     }
 

@@ -152,10 +152,15 @@ final class GuestSide {
         return TDX_SUCCESS;
     }
 
-    /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1. */
-    void snapshotEntries(long[] snapshot) {
-        for (int v = 0; v < m.numVcpus; v++)
-            snapshot[v] = m.lines.inGuest(v) ? m.lines.enterSeq(v) : -1;
+    /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1; whether any vCPU is inside. */
+    boolean snapshotEntries(long[] snapshot) {
+        boolean anyInside = false;
+        for (int v = 0; v < m.numVcpus; v++) {
+            boolean inside = m.lines.inGuest(v);
+            snapshot[v] = inside ? m.lines.enterSeq(v) : -1;
+            anyInside |= inside;
+        }
+        return anyInside;
     }
 
     /** See {@link TdxModule#exitedSince}. */

@@ -348,9 +348,9 @@ public final class TdxModule {
         return lines.acceptedHpa(v);
     }
 
-    /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1. */
-    public void snapshotEntries(long[] snapshot) {
-        lock.exclusiveRun(() -> guest.snapshotEntries(snapshot));
+    /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1; whether any vCPU is. */
+    public boolean snapshotEntries(long[] snapshot) {
+        return lock.exclusive(() -> guest.snapshotEntries(snapshot) ? 1 : 0) != 0;
     }
 
     /**

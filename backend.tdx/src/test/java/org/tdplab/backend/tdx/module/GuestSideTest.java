@@ -1,5 +1,6 @@
 package org.tdplab.backend.tdx.module;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -118,7 +119,7 @@ class GuestSideTest {
         f.enter(1, 0);
         assertEquals(2, f.m.refcount(1));
         long[] snap = new long[2];
-        f.m.snapshotEntries(snap);
+        assertTrue(f.m.snapshotEntries(snap), "two vCPUs inside");
         f.m.tdExit(1);
         f.enter(1, 0); // entered again after the snapshot: still inside after the kick
         f.m.exitedSince(snap);
@@ -128,6 +129,8 @@ class GuestSideTest {
         assertTrue(f.violations().isEmpty(), f.violations().toString());
         f.m.exitAll();
         assertEquals(0, f.m.refcount(0) + f.m.refcount(1));
+        assertFalse(f.m.snapshotEntries(snap), "nobody inside: the kick has nothing to count");
+        assertArrayEquals(new long[] { -1, -1 }, snap);
     }
 
     @Test
