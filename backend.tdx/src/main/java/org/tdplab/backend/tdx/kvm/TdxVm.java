@@ -263,7 +263,7 @@ public final class TdxVm implements VmBackend {
     @Override
     public void gmemInvalidate(long pfn, int order) {
         for (long p = pfn; p < pfn + (1L << order); p++) {
-            long w = module.pamtWord(p); // one exclusive look per page: a TD's destroy frees every page
+            long w = module.pamtWord(p); // no leaf writes a page being freed: one load, no exclusive section
             long e = Pamt.entryOf(w);
             if (Pamt.type(e) != Pamt.PT_NDA)
                 record("tdx I9: guest_memfd frees page 0x%x while the TD owns it (PAMT %s)", p << 12,

@@ -12,11 +12,12 @@ import org.tdplab.percpu.PercpuCounter;
  * The module's lock over one TD, in the two modes of its S-EPT tree lock: the leaves a fault runs —
  * TDH.MEM.SEPT.ADD, TDH.MEM.PAGE.AUG and the guest's TDG.MEM.PAGE.ACCEPT — hold it shared, as the real module holds
  * the tree lock shared for them, and exclude each other per S-EPT entry (the entry's own lock,
- * {@link SeptTree#LOCKED}); every other leaf, and every view of the module's state, holds it exclusively. So two vCPUs
- * fault private memory at once, new S-EPT pages included, while a leaf that removes from the tree, changes a TD-wide
- * field or frees a page runs alone, as the model ran every leaf before. (The real module takes the tree lock shared
- * for PAGE.REMOVE and DEMOTE too, excluding them by entry and PAMT locks; KVM calls those holding its MMU lock for
- * write, so only a guest's ACCEPT could meet them; the model takes them exclusively.)
+ * {@link SeptTree#LOCKED}); every other leaf, and every view of the module's state, holds it exclusively (but one
+ * frame's PAMT word, a single load, as an AUG reads it). So two vCPUs fault private memory at once, new S-EPT pages
+ * included, while a leaf that removes from the tree, changes a TD-wide field or frees a page runs alone, as the model
+ * ran every leaf before. (The real module takes the tree lock shared for PAGE.REMOVE and DEMOTE too, excluding them
+ * by entry and PAMT locks; KVM calls those holding its MMU lock for write, so only a guest's ACCEPT could meet them;
+ * the model takes them exclusively.)
  *
  * <p>The module's own sharex lock is one word every shared holder adds to. The model's shared side is counted per
  * thread instead ({@link PercpuCounter}): a shared holder counts itself in a row only its thread writes, and the

@@ -403,9 +403,9 @@ public final class TdxModule {
         return Pamt.entryOf(pamtWord(pfn));
     }
 
-    /** A frame's PAMT word ({@link Pamt#word}): its entry and its dirty KeyID in one look under the lock. */
+    /** A frame's PAMT word ({@link Pamt#word}): entry and dirty KeyID in one acquire load, lock-free as AUG's reads. */
     public long pamtWord(long pfn) {
-        return lock.exclusive(() -> pamt.word(pfn));
+        return pamt.word(pfn);
     }
 
     /** The KeyID a freed frame's cache lines may still be dirty with, or -1 (see {@link Pamt}). */
