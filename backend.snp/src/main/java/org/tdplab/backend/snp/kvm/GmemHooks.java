@@ -161,6 +161,11 @@ final class GmemHooks {
         filemapInvalidateLock.unlock();
     }
 
+    /** Whether some thread waits for the lock (tests use it to know a launch or a handler is waiting). */
+    boolean invalidationLockWaited() {
+        return filemapInvalidateLock.hasQueuedThreads();
+    }
+
     private void invalidateLocked(long pfn, long end, Anomalies anomalies) {
         for (long p = pfn; p < end;) {
             int level = rmp.privateLevel(p);

@@ -172,13 +172,31 @@ final class Launch {
 
     /**
      * One page of {@code kvm_gmem_populate}, in its order: a guest_memfd folio, not prepared yet, private by
-     * attribute; then {@code sev_gmem_post_populate}.
+     * attribute; then {@code sev_gmem_post_populate}. Mainline holds {@code filemap_invalidate_lock} around both; the
+     * model takes it after the look-up (a punch takes the file's lock first), looking again when an invalidation
+     * began meanwhile. Without it, a vCPU's fault could prepare the rest of the folio late (a 2M RMP page when its
+     * range reads hypervisor-owned) between this page's check and its RMPUPDATE: the 2M update then overlapped the
+     * new 4K page for real (soak --type snp, seed 11098).
      */
     private void populate(long gfn, boolean zero) {
-        long pfn = ctx.gmemPfn(gfn);
-        if (pfn < 0)
-            throw new MmuException(Errno.EINVAL, "snp.launch_update: no guest_memfd memslot backs gpa=0x%x",
-                    gfn << 12);
+        for (;;) {
+            long seen = gmem.invalidations();
+            long pfn = ctx.gmemPfn(gfn);
+            if (pfn < 0)
+                throw new MmuException(Errno.EINVAL, "snp.launch_update: no guest_memfd memslot backs gpa=0x%x",
+                        gfn << 12);
+            if (!gmem.lockUnlessInvalidatedSince(seen))
+                continue; // a punch may have freed the folio since the look-up
+            try {
+                populateLocked(gfn, pfn, zero);
+                return;
+            } finally {
+                gmem.unlockInvalidations();
+            }
+        }
+    }
+
+    private void populateLocked(long gfn, long pfn, boolean zero) {
         if (rmp.isAssigned(pfn))
             throw new MmuException(Errno.EEXIST, "snp.launch_update: gpa=0x%x (pfn 0x%x) is private in the RMP "
                     + "already (launched, or prepared by a fault)", gfn << 12, pfn);

@@ -374,4 +374,9 @@ public final class SnpVm implements VmBackend {
                         + "is %s", pfn, asid, gfn << 12, backing < 0 ? "absent" : "0x" + Long.toHexString(backing)));
         });
     }
+
+    /** The guest_memfd hooks (tests hold their invalidation lock to see who waits for it). */
+    GmemHooks gmem() {
+        return gmem;
+    }
 }

@@ -14,7 +14,9 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.backend.snp.SnpBackend;
@@ -464,6 +466,32 @@ class SnpKvmTest {
         finish(vm);
         vm.prefault(0, 0, K4);
         assertTrue(vm.lookup(0, RootKind.DIRECT).isPresent());
+        destroyAndCheckEverythingWentBack(vm);
+    }
+
+    /**
+     * A launch page's check and RMPUPDATE run holding guest_memfd's invalidation lock, as a late preparation of its
+     * folio does: else a fault could make the folio's range a 2M RMP page between them (soak --type snp, seed 11098).
+     */
+    @Test
+    void aLaunchUpdateWaitsWhileALatePreparationHoldsItsFolio() throws Exception {
+        Vm vm = create("a", 1);
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
+        vm.setMemoryAttributes(0, M2, true);
+        launchUpdate(vm, 0, K4); // the 2M folio, its other pages unprepared
+        GmemHooks gmem = snp.get("a").gmem();
+        assertTrue(gmem.lockUnlessInvalidatedSince(gmem.invalidations()), "held as a late preparation holds it");
+        CompletableFuture<VerbResult> launch = CompletableFuture.supplyAsync(() -> launchUpdate(vm, K4, K4));
+        try {
+            while (!gmem.invalidationLockWaited()) {
+                assertFalse(launch.isDone(), "the page was launched while a preparation held its folio");
+                Thread.onSpinWait();
+            }
+        } finally {
+            gmem.unlockInvalidations();
+        }
+        launch.get(30, TimeUnit.SECONDS);
+        assertEquals(1, rmp(vm).privateLevel(ctxs.get("a").gmemPfn(1)), "launched at 4K once the lock was free");
         destroyAndCheckEverythingWentBack(vm);
     }
 
