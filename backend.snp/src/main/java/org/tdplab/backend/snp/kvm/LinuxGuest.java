@@ -210,7 +210,12 @@ final class LinuxGuest {
             }
             long r = result(vcpu);
             if (GuestResult.isNpf(r)) {
-                rmpFaults.handle(gfn, GuestResult.npfBits(r), seq, slots);
+                long bits = GuestResult.npfBits(r);
+                // npf_interception: KVM's fault first; an encrypted access to a GPA shared by attribute (made
+                // shared and mapped shared since the guest looked) exits to userspace, no RMP handling follows
+                if ((bits & Pferr.GUEST_ENC) != 0 && !ctx.isPrivate(gfn) && !ctx.mapPrivate(gfn))
+                    return true;
+                rmpFaults.handle(gfn, bits, seq, slots);
                 continue;
             }
             if (GuestResult.eax(r) == calls.rmp().codes().failSizeMismatch())

@@ -60,6 +60,8 @@ class SnpKvmTest {
     volatile boolean inUseNextGmem;
     volatile long madeInUse = -1;
     final List<String> calls = Collections.synchronizedList(new ArrayList<>());
+    /** When set, run once (on another thread, waited for) before the next private operand walk of a guest hook. */
+    volatile Runnable beforePrivateOperand;
 
     final SnpBackend backend = new SnpBackend() {
         @Override
@@ -102,6 +104,11 @@ class SnpKvmTest {
                         real.hostState(SnpHost.class, () -> null).rmp().setInUse(pfn, true);
                         madeInUse = pfn;
                         return pfn;
+                    }
+                    if (m.getName().equals("executeOnOperand") && (Boolean) a[2] && beforePrivateOperand != null) {
+                        Runnable r = beforePrivateOperand;
+                        beforePrivateOperand = null;
+                        CompletableFuture.runAsync(r).get(30, TimeUnit.SECONDS);
                     }
                     if (m.getName().equals("freeFirmwareFrame"))
                         assertTrue(liveFirmwareFrames.remove(a[0]), () -> "frame " + a[0] + " freed twice");
@@ -577,6 +584,30 @@ class SnpKvmTest {
         assertTrue(vm.convert(0, false, 0x5000, 3 * K4).completed());
         assertEquals(p + 2, vm.stats().get("PVALIDATE"), "the shared page in the middle is skipped");
         assertEquals(2, calls.stream().filter(c -> c.equals("PVALIDATE:SUCCESS")).count(), calls.toString());
+        clean(vm);
+        destroyAndCheckEverythingWentBack(vm);
+    }
+
+    /**
+     * The VMM makes a page shared and another vCPU maps it shared while the guest is about to rescind it: the
+     * guest's PVALIDATE(0), an encrypted access, meets the shared frame's RMP entry. KVM's fault comes first
+     * ({@code npf_interception}): a private access to a shared GPA exits to userspace, and the RMP handler never
+     * runs; the model took the RMP handler's path, which warned of an RMP fault for a shared GPA and let the guest
+     * re-execute into the same fault ("the guest would spin", soak --type snp, seed 15800).
+     */
+    @Test
+    void aRescindOfAPageMadeSharedAndMappedMeanwhileExitsInsteadOfSpinning() {
+        Vm vm = create("a", 2);
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, M2, true);
+        finish(vm);
+        assertTrue(vm.accept(0, 0x5000, K4, PageSize.SIZE_4K).completed());
+        beforePrivateOperand = () -> {
+            vm.setMemoryAttributes(0x5000, K4, false);
+            assertTrue(vm.access(1, Access.READ, 0x5000, K4, Encoding.SHARED, 0).completed());
+        };
+        vm.convert(0, false, 0x5000, K4);
+        assertEquals(null, beforePrivateOperand, "the VMM's change ran");
         clean(vm);
         destroyAndCheckEverythingWentBack(vm);
     }
