@@ -40,7 +40,7 @@ final class TdxSeptHooks {
         if (!change.after().present())
             return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x: neither the old nor the new SPTE is present",
                     gfn);
-        td.installsInFlight.addVolatile(1); // before the look at the removals: see TdxVm#installsInFlight
+        td.installsInFlight.increment();
         try {
             if (td.removalsInFlight.get() > 0)
                 td.record("inv 12: a mirror install at gfn 0x%x ran while a removal was in progress", gfn);
@@ -48,7 +48,7 @@ final class TdxSeptHooks {
                 return linkTable(gfn, level);
             return setLeaf(gfn, level, change.after().pfn());
         } finally {
-            td.installsInFlight.add(-1);
+            td.installsInFlight.decrement();
         }
     }
 
