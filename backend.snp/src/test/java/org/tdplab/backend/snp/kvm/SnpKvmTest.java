@@ -154,9 +154,14 @@ class SnpKvmTest {
         assertTrue(violations.stream().anyMatch(v -> v.contains(what)), () -> what + " not in " + violations);
     }
 
-    /** A finished VM with a 4K-backed guest_memfd slot of 2M at 0, all private. */
+    /** {@link #running(String, int)} with one vCPU. */
     Vm running(String name) {
-        Vm vm = create(name, 1);
+        return running(name, 1);
+    }
+
+    /** A finished VM of {@code vcpus} vCPUs with a 4K-backed guest_memfd slot of 2M at 0, all private. */
+    Vm running(String name, int vcpus) {
+        Vm vm = create(name, vcpus);
         vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         vm.setMemoryAttributes(0, M2, true);
         finish(vm);
@@ -597,10 +602,7 @@ class SnpKvmTest {
      */
     @Test
     void aRescindOfAPageMadeSharedAndMappedMeanwhileExitsInsteadOfSpinning() {
-        Vm vm = create("a", 2);
-        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
-        vm.setMemoryAttributes(0, M2, true);
-        finish(vm);
+        Vm vm = running("a", 2);
         assertTrue(vm.accept(0, 0x5000, K4, PageSize.SIZE_4K).completed());
         beforePrivateOperand = () -> {
             vm.setMemoryAttributes(0x5000, K4, false);
