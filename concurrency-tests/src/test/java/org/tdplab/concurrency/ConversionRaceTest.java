@@ -10,7 +10,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.pastalab.fray.junit.junit5.FrayTestExtension;
 import org.pastalab.fray.junit.junit5.annotations.ConcurrencyTest;
 import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
@@ -61,8 +63,8 @@ class ConversionRaceTest {
         vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
         vm.setMemoryAttributes(K4, M2 - K4, true);
         try {
-            vm.invoke("launch_update", new VerbArgs("launch_update", Map.of("gpa", 0L, "size", K4), Set.of()));
-        } catch (org.tdplab.mmu.api.MmuException e) {
+            launchUpdate(vm, 0);
+        } catch (MmuException e) {
             // EIO: gpa 0 is shared; the folio stays allocated, unprepared
         }
         vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
@@ -115,7 +117,7 @@ class ConversionRaceTest {
         Lab.assertConsistent(vm);
     }
 
-    private static void completed(org.tdplab.mmu.api.AccessResult r) {
+    private static void completed(AccessResult r) {
         if (!r.completed())
             throw new AssertionError("the accept ended " + r);
     }
@@ -178,6 +180,56 @@ class ConversionRaceTest {
     @ConcurrencyTest(replay = "src/test/resources/recordings/snp-rmp-fault-vs-punch-psmash")
     void snpRescindAgainstPunchInOneHugeFolioRecorded() throws Exception {
         snpRescindAgainstPunchInOneHugeFolio();
+    }
+
+    /**
+     * An SNP launch page against a vCPU's first fault on another page of the same 2M folio, which a failed launch
+     * left allocated and unprepared: the fault prepares the folio late, as one 2M RMP page while its range reads
+     * hypervisor-owned, so it must not run between the launch page's check and its 4K RMPUPDATE ({@code soak --type
+     * snp}, seed 11098: the 2M update overlapped the launched page). Whichever goes first, the accept completes; the
+     * launch page is refused only as already private ({@code EEXIST} from the populate), when the fault prepared the
+     * folio first.
+     */
+    @ConcurrencyTest(iterations = 60)
+    void snpLaunchUpdateAgainstLatePreparation() throws Exception {
+        Vm vm = new Lab().vm("snp", 1, Map.of());
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
+        vm.setMemoryAttributes(K4, M2 - K4, true);
+        try {
+            launchUpdate(vm, 0);
+        } catch (MmuException e) {
+            // EIO: gpa 0 is shared; the folio stays allocated, unprepared
+        }
+        Lab.parallel(() -> {
+            try {
+                launchUpdate(vm, 2 * K4);
+            } catch (MmuException e) {
+                if (!e.reason().endsWith("(kvm_gmem_populate: EEXIST)")) // the ioctl's EIO, populate's errno
+                    throw new AssertionError("the launch page was refused: " + e.getMessage());
+            }
+        }, () -> completed(vm.accept(0, 5 * K4, K4, PageSize.SIZE_4K)));
+        Lab.assertConsistent(vm);
+    }
+
+    private static void launchUpdate(Vm vm, long gpa) {
+        vm.invoke("launch_update", new VerbArgs("launch_update", Map.of("gpa", gpa, "size", K4), Set.of()));
+    }
+
+    /**
+     * An SNP guest converts a private page to shared (its PVALIDATE(0) rescinds it) while the VMM makes the page
+     * shared by attribute and another vCPU maps it shared: the rescind's encrypted access then meets a
+     * hypervisor-owned RMP entry, and KVM's fault must run first (a private access to a shared GPA exits to
+     * userspace) instead of the RMP handler warning and the guest spinning ({@code soak --type snp}, seed 15800).
+     */
+    @ConcurrencyTest(iterations = 60)
+    void snpRescindAgainstTheVmmMakingThePageShared() throws Exception {
+        Vm vm = launched("snp", 2, PageSize.SIZE_4K, Map.of());
+        vm.accept(0, 0, 4 * K4, PageSize.SIZE_4K);
+        Lab.parallel(() -> vm.convert(0, false, K4, 2 * K4), () -> {
+            vm.setMemoryAttributes(2 * K4, K4, false);
+            vm.access(1, Access.READ, 2 * K4, K4, Encoding.SHARED, 0);
+        });
+        Lab.assertConsistent(vm);
     }
 
     /** A confidential VM with one 2M guest_memfd memslot at GPA 0, all private, launched (a TD: finalized). */
