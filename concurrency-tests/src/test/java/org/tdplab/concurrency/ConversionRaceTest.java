@@ -211,6 +211,12 @@ class ConversionRaceTest {
         Lab.assertConsistent(vm);
     }
 
+    /** Regression: the interleaving Fray found before the fix — the late 2M preparation inside the launch page's. */
+    @ConcurrencyTest(replay = "src/test/resources/recordings/snp-launch-update-vs-late-preparation")
+    void snpLaunchUpdateAgainstLatePreparationRecorded() throws Exception {
+        snpLaunchUpdateAgainstLatePreparation();
+    }
+
     private static void launchUpdate(Vm vm, long gpa) {
         vm.invoke("launch_update", new VerbArgs("launch_update", Map.of("gpa", gpa, "size", K4), Set.of()));
     }
@@ -230,6 +236,12 @@ class ConversionRaceTest {
             vm.access(1, Access.READ, 2 * K4, K4, Encoding.SHARED, 0);
         });
         Lab.assertConsistent(vm);
+    }
+
+    /** Regression: the interleaving Fray found before the fix — the VMM's change between rescind and RMP fault. */
+    @ConcurrencyTest(replay = "src/test/resources/recordings/snp-rescind-vs-vmm-sharing")
+    void snpRescindAgainstTheVmmMakingThePageSharedRecorded() throws Exception {
+        snpRescindAgainstTheVmmMakingThePageShared();
     }
 
     /** A confidential VM with one 2M guest_memfd memslot at GPA 0, all private, launched (a TD: finalized). */
