@@ -34,8 +34,8 @@ final class MirrorInvariants {
      * @param maxLevel the largest private leaf the TD may have (1 = 4K, 2 = 2M)
      */
     static void check(MmuView view, TdxModule module, int maxLevel, List<String> out) {
-        module.check(out);
-        if (module.lifecycle() != TdxAbi.LC_KEYS_CONFIGURED)
+        module.view().check(out);
+        if (module.view().lifecycle() != TdxAbi.LC_KEYS_CONFIGURED)
             return; // the S-EPT is no longer walkable once the TD is blocked for teardown
         long[] matched = new long[2]; // leaves, tables
         view.forEachLeaf(RootKind.MIRROR, (gfn, level, leaf) -> {
@@ -43,7 +43,7 @@ final class MirrorInvariants {
             if (level > maxLevel)
                 out.add(String.format("inv 13: mirror leaf for gfn 0x%x has level %d; TDX private leaves are %s",
                         gfn, level, maxLevel == 1 ? "4K" : "at most 2M"));
-            long e = module.lookup(gfn, level - 1);
+            long e = module.view().lookup(gfn, level - 1);
             int s = e < 0 ? -1 : TdxAbi.stateOf(e);
             if (e < 0 || !SeptState.isLeaf(s))
                 out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x has no S-EPT leaf (%s)", gfn, pfn,
@@ -56,7 +56,7 @@ final class MirrorInvariants {
             }
         });
         view.forEachTable(RootKind.MIRROR, (gfn, level, table) -> {
-            long e = module.lookup(gfn, level - 1);
+            long e = module.view().lookup(gfn, level - 1);
             if (e < 0 || TdxAbi.stateOf(e) != SeptState.NL_MAPPED)
                 out.add(String.format("inv 9: mirror table entry gfn 0x%x level %d has no linked S-EPT page (%s)", gfn,
                         level, e < 0 ? "walk stops above" : SeptState.name(TdxAbi.stateOf(e))));
@@ -64,7 +64,7 @@ final class MirrorInvariants {
                 matched[1]++;
         });
         long[] present = new long[2];
-        module.forEachPresent((gfn, septLevel, state, hpa) -> present[SeptState.isNonLeaf(state) ? 1 : 0]++);
+        module.view().forEachPresent((gfn, septLevel, state, hpa) -> present[SeptState.isNonLeaf(state) ? 1 : 0]++);
         if (present[0] != matched[0] || present[1] != matched[1])
             nameUnmatched(view, module, out);
     }
@@ -75,7 +75,7 @@ final class MirrorInvariants {
         Set<Long> tables = new HashSet<>();
         view.forEachLeaf(RootKind.MIRROR, (gfn, level, e) -> leaves.add(key(gfn, level - 1)));
         view.forEachTable(RootKind.MIRROR, (gfn, level, e) -> tables.add(key(gfn, level - 1)));
-        module.forEachPresent((gfn, septLevel, state, hpa) -> {
+        module.view().forEachPresent((gfn, septLevel, state, hpa) -> {
             long k = key(gfn, septLevel);
             if (SeptState.isNonLeaf(state)) {
                 if (!tables.contains(k))

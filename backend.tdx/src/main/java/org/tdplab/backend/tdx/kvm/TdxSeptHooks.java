@@ -263,7 +263,7 @@ final class TdxSeptHooks {
         if (page < 0)
             return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!sp->external_spt): no S-EPT page for the mirror table at "
                     + "gfn 0x%x level %d", gfn, level);
-        if (td.module.septPageInUse(page))
+        if (td.module.view().septPageInUse(page))
             td.record("inv 10: the S-EPT page of gfn 0x%x level %d is freed while entries below it are present", gfn,
                     level);
         td.reclaim(page, gfn, level);

@@ -25,7 +25,7 @@ final class TdxTeardown {
     void releaseKey() {
         if (!td.hkidAssigned)
             return;
-        if (td.tdrPfn >= 0 && td.module.lifecycle() == TdxAbi.LC_KEYS_CONFIGURED) {
+        if (td.tdrPfn >= 0 && td.module.view().lifecycle() == TdxAbi.LC_KEYS_CONFIGURED) {
             td.kick(); // no vCPU runs any more
             td.module.exitAll();
             for (long[] pages : td.vcpuPages)
@@ -40,7 +40,7 @@ final class TdxTeardown {
             }
         }
         td.seamcall(Seamcall.TDH_PHYMEM_CACHE_WB, 0, 0, td.module.tdhPhymemCacheWb());
-        if (td.tdrPfn >= 0 && td.module.lifecycle() == TdxAbi.LC_BLOCKED)
+        if (td.tdrPfn >= 0 && td.module.view().lifecycle() == TdxAbi.LC_BLOCKED)
             td.seamcall(Seamcall.TDH_MNG_KEY_FREEID, 0, 0, td.module.tdhMngKeyFreeid(td.tdr()));
         td.hkids.free(td.hkid);
         td.hkidAssigned = false;
@@ -65,16 +65,17 @@ final class TdxTeardown {
             if (pages == null)
                 continue;
             for (int i = pages.length - 1; i >= 0; i--)
-                if (pages[i] >= 0 && (td.module.pamtEntry(pages[i]) == 0 ? release(pages[i]) : td.reclaim(pages[i], 0, 0)))
+                if (pages[i] >= 0 && (td.module.view().pamtEntry(pages[i]) == 0 ? release(pages[i])
+                        : td.reclaim(pages[i], 0, 0)))
                     pages[i] = -1;
         }
         for (int i = 0; i < td.tdcsPfns.length; i++)
-            if (td.tdcsPfns[i] > 0 && (td.module.pamtEntry(td.tdcsPfns[i]) == 0 ? release(td.tdcsPfns[i])
+            if (td.tdcsPfns[i] > 0 && (td.module.view().pamtEntry(td.tdcsPfns[i]) == 0 ? release(td.tdcsPfns[i])
                     : td.reclaim(td.tdcsPfns[i], 0, 0)))
                 td.tdcsPfns[i] = 0;
         if (td.tdrPfn >= 0) {
             long pfn = td.tdrPfn;
-            boolean owned = td.module.pamtEntry(pfn) != 0;
+            boolean owned = td.module.view().pamtEntry(pfn) != 0;
             if (owned) {
                 long st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_RECLAIM, 0, 0,
                         td.module.tdhPhymemPageReclaim(pfn << 12, TdxVm.REGS.get()));

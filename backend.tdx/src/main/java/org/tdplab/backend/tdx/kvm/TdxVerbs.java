@@ -89,7 +89,7 @@ final class TdxVerbs {
         // kvm_gmem_populate, in its order: a guest_memfd slot, a folio not yet prepared, a private page
         if (td.ctx.gmemPfn(gfn) < 0)
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: no guest_memfd backs gpa 0x%x", gfn << 12);
-        if (module.lookup(gfn, 0) >= 0 && TdxAbi.stateOf(module.lookup(gfn, 0)) != 0)
+        if (module.view().lookup(gfn, 0) >= 0 && TdxAbi.stateOf(module.view().lookup(gfn, 0)) != 0)
             throw new MmuException(Errno.EEXIST, "tdx.init_mem_region: gpa 0x%x is already populated", gfn << 12);
         if (!td.ctx.isPrivate(gfn))
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa 0x%x is not private (attr.set … private "

@@ -262,7 +262,7 @@ public final class TdxVm implements VmBackend {
     @Override
     public void gmemInvalidate(long pfn, int order) {
         for (long p = pfn; p < pfn + (1L << order); p++) {
-            long w = module.pamtWord(p); // no leaf writes a page being freed: one load, no exclusive section
+            long w = module.view().pamtWord(p); // no leaf writes a page being freed: one load, no exclusive section
             long e = Pamt.entryOf(w);
             if (Pamt.type(e) != Pamt.PT_NDA)
                 record("tdx I9: guest_memfd frees page 0x%x while the TD owns it (PAMT %s)", p << 12,
@@ -327,7 +327,7 @@ public final class TdxVm implements VmBackend {
     @Override
     public Map<String, Long> stats() {
         Map<String, Long> out = new LinkedHashMap<>();
-        out.put(Seamcall.TDH_VP_ENTER.intelName(), module.vpEnters());
+        out.put(Seamcall.TDH_VP_ENTER.intelName(), module.view().vpEnters());
         out.put("TDX_OPERAND_BUSY", busySeen.sum());
         return out;
     }

@@ -5,7 +5,7 @@ import static org.tdplab.backend.tdx.module.SeptWalk.levelPages;
 
 import java.util.List;
 
-import org.tdplab.backend.tdx.module.TdxModule.EntryVisitor;
+import org.tdplab.backend.tdx.module.ModuleView.EntryVisitor;
 
 /**
  * Read-only views of the module for KVM's checks and the tests: S-EPT lookups without a SEAMCALL, a walk over the

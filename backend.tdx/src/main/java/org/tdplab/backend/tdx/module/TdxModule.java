@@ -2,8 +2,6 @@ package org.tdplab.backend.tdx.module;
 
 import static org.tdplab.backend.tdx.module.TdxAbi.*;
 
-import java.util.List;
-
 import org.tdplab.percpu.PercpuCounter;
 
 /**
@@ -22,13 +20,11 @@ import org.tdplab.percpu.PercpuCounter;
  *
  * <p>This class is the facade and holds the state (the serialized fields, see {@link #saveState}); the leaves live in
  * one class per group — {@link LifecycleLeaves}, {@link SeptMapLeaves}, {@link TlbTracking}, {@link Measurement},
- * {@link PhymemLeaves}, {@link GuestSide} — over the shared {@link TdChecks} and {@link SeptWalk}; read-only views
- * are in {@link Inspection}.
+ * {@link PhymemLeaves}, {@link GuestSide} — over the shared {@link TdChecks} and {@link SeptWalk}; the read-only
+ * views are {@link #view()} ({@link ModuleView}, over {@link Inspection}).
  *
- * <p>Why this file is past ~400 lines: it is the module's whole calling interface — one locked one-line delegation
- * per SEAMCALL/TDCALL leaf and per read-only view, because this object's lock is what orders one TD's SEAMCALLs,
- * TDCALLs and hardware walks (see above). The logic is in the groups; splitting the entry points over several
- * objects would split that lock or make every caller pick the right part.
+ * <p>Every SEAMCALL/TDCALL leaf has its one locked delegation here, because this object's lock is what orders one
+ * TD's SEAMCALLs, TDCALLs and hardware walks (see above); the logic is in the groups.
  *
  * <p>Addresses are architectural: GPA|level operands (RCX bits 2:0 = TDX level, 11:3 reserved, 51:12 GPA page, 63:52
  * reserved), HPAs with the KeyID in the bits from {@link TdxAbi#KEYID_SHIFT} up.
@@ -133,7 +129,7 @@ public final class TdxModule {
     private Measurement measurement;
     private PhymemLeaves phymemLeaves;
     private GuestSide guest;
-    private Inspection inspection;
+    private ModuleView view;
 
     private void wire() {
         TdChecks checks = new TdChecks(this);
@@ -144,7 +140,7 @@ public final class TdxModule {
         mapLeaves = new SeptMapLeaves(this, checks, walk, tracking, measurement);
         phymemLeaves = new PhymemLeaves(this);
         guest = new GuestSide(this, walk);
-        inspection = new Inspection(this, walk);
+        view = new ModuleView(this, new Inspection(this, walk));
     }
 
     // ==== hot swap ===============================================================================================
@@ -376,19 +372,10 @@ public final class TdxModule {
 
     // ==== inspection ============================================================================================
 
-    // the TD's fields as a leaf leaves them: read holding the lock exclusively, one line each
-    public int opState() { return (int) lock.exclusive(() -> opState); }
-    public int lifecycle() { return (int) lock.exclusive(() -> lifecycle); }
-    public int hkid() { return (int) lock.exclusive(() -> hkid); }
-    public long tdEpoch() { return lock.exclusive(() -> tdEpoch); }
-    public long chldcnt() { return lock.exclusive(chldcnt::sum); }
-    public long mrtd() { return lock.exclusive(() -> mrtd); }
-    public boolean inGuest(int v) { return lock.exclusive(() -> lines.inGuest(v) ? 1 : 0) != 0; }
-    public long vcpuEpoch(int v) { return lock.exclusive(() -> lines.epoch(v)); }
-    public int refcount(int parity) { return (int) lock.exclusive(() -> refcount[parity].sum()); }
-    // how many times vCPUs entered the TD; how many entries found a stale vCPU epoch and flushed its EPT TLB contexts
-    public long vpEnters() { return lock.exclusive(() -> lines.total(false)); }
-    public long eptFlushes() { return lock.exclusive(() -> lines.total(true)); }
+    /** The read-only views: the TD's fields, the PAMT, S-EPT lookups and the module's invariants. */
+    public ModuleView view() {
+        return view;
+    }
 
     public int eptLevels() {
         return eptLevels;
@@ -396,55 +383,5 @@ public final class TdxModule {
 
     public Version version() {
         return version;
-    }
-
-    /** The PAMT entry of a frame (for checks and tests). */
-    public long pamtEntry(long pfn) {
-        return Pamt.entryOf(pamtWord(pfn));
-    }
-
-    /** A frame's PAMT word ({@link Pamt#word}): entry and dirty KeyID in one acquire load, lock-free as AUG's reads. */
-    public long pamtWord(long pfn) {
-        return pamt.word(pfn);
-    }
-
-    /** The KeyID a freed frame's cache lines may still be dirty with, or -1 (see {@link Pamt}). */
-    public int dirtyKeyId(long pfn) {
-        return Pamt.dirtyKeyIdOf(pamtWord(pfn));
-    }
-
-    /** Whether the module holds nothing any more: no owned page, no page waiting for its WBINVD. */
-    public boolean pamtEmpty() {
-        return lock.exclusive(() -> pamt.isEmpty() ? 1 : 0) != 0;
-    }
-
-    /** SEPT.RD's view without the SEAMCALL: the entry of {@code level} for {@code gfn} as {@code state|hpa}, or -1. */
-    public long lookup(long gfn, int level) {
-        return lock.exclusive(() -> inspection.lookup(gfn, level));
-    }
-
-    /** Whether the S-EPT page in that frame still has a present entry (leaf-before-table checks). */
-    public boolean septPageInUse(long framePfn) {
-        return lock.exclusive(() -> inspection.septPageInUse(framePfn) ? 1 : 0) != 0;
-    }
-
-    /** A visitor of present S-EPT entries: GFN, TDX level, state, HPA. */
-    @FunctionalInterface
-    public interface EntryVisitor {
-        void visit(long gfn, int level, int state, long hpa);
-    }
-
-    /** Visits every present entry of the live tree, top-down. */
-    public void forEachPresent(EntryVisitor visitor) {
-        lock.exclusiveRun(() -> inspection.forEachPresent(visitor));
-    }
-
-    /**
-     * The module's own invariants (hardware spec A.9 and the epoch rules), one line per violation: I1/I2 tree shape,
-     * I3 every leaf's page REG owned at the leaf's size and no aliasing, I2 every S-EPT page EPT-owned, I4
-     * {@code chldcnt}, no blocked entry outside a removal in progress, I6 epochs.
-     */
-    public void check(List<String> out) {
-        lock.exclusiveRun(() -> inspection.check(out));
     }
 }

@@ -113,6 +113,6 @@ class TdxChecksTest {
         assertClean(vm);
         assertTrue(vm.convert(0, false, M1, 2 * K4).completed());
         assertClean(vm);
-        assertEquals(TdxAbi.LC_KEYS_CONFIGURED, tds.tdx(vm).module().lifecycle());
+        assertEquals(TdxAbi.LC_KEYS_CONFIGURED, tds.tdx(vm).module().view().lifecycle());
     }
 }

@@ -62,7 +62,7 @@ class TdxConcurrencyTest {
                 TdxVm t = tds.tdx(vm);
                 vm.destroy();
                 assertEquals(0, t.framesHeld());
-                assertTrue(t.module().pamtEmpty());
+                assertTrue(t.module().view().pamtEmpty());
             }
         });
     }
@@ -89,10 +89,10 @@ class TdxConcurrencyTest {
             t.module().lock.unlockExclusive();
         }
         vcpu.join();
-        assertFalse(t.module().inGuest(0), "the vCPU entered the TD while KVM kept vCPUs out");
+        assertFalse(t.module().view().inGuest(0), "the vCPU entered the TD while KVM kept vCPUs out");
         t.waitForSeptZap = false;
         assertTrue(vm.access(0, Access.READ, 0, K4, Encoding.PRIVATE, 0).completed());
-        assertTrue(t.module().inGuest(0), "once let in, the vCPU enters again");
+        assertTrue(t.module().view().inGuest(0), "once let in, the vCPU enters again");
     }
 
     /**
@@ -103,7 +103,7 @@ class TdxConcurrencyTest {
     void aVcpuInsideTheTdWalksWhileTheModuleIsBusyUnlessKvmKeepsVcpusOut() throws Exception {
         Tds tds = new Tds();
         TdxVm t = tds.tdx(runningTd(tds, "walk"));
-        assertTrue(t.module().inGuest(0));
+        assertTrue(t.module().view().inGuest(0));
         Thread vcpu = new Thread(() -> t.translatePrivate(0, 0, Access.READ));
         t.module().lock.lockExclusive();
         try {

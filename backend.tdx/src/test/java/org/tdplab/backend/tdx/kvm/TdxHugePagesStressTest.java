@@ -87,7 +87,7 @@ class TdxHugePagesStressTest {
         TdxVm t = tds.tdx(vm);
         vm.destroy();
         assertEquals(0, t.framesHeld());
-        assertTrue(t.module().pamtEmpty());
+        assertTrue(t.module().view().pamtEmpty());
     }
 
     /** One vCPU's 8M region and what each of its pages must read. */

@@ -61,7 +61,7 @@ class TdxHugePagesTest {
         assertEquals(1, stat(vm, "TDH.MEM.PAGE.AUG"));
         assertEquals(1, stat(vm, "pages_2m"));
         assertEquals(2, mirrorLevel(vm, 2 * M2 + 0x5000));
-        assertEquals(SeptState.MAPPED, TdxAbi.stateOf(tds.tdx(vm).module().lookup((2 * M2) >>> 12, 1)));
+        assertEquals(SeptState.MAPPED, TdxAbi.stateOf(tds.tdx(vm).module().view().lookup((2 * M2) >>> 12, 1)));
         // accepted pages read zero, written ones read back, through the one 2M translation
         assertRead(vm, 0, 2 * M2 + 0x7000, 0);
         assertDone(vm.access(0, Access.WRITE, 2 * M2, M2, Encoding.PRIVATE, 0x77));
@@ -119,7 +119,7 @@ class TdxHugePagesTest {
         assertEquals(0, stat(vm, "TDH.MEM.RANGE.UNBLOCK"));
         assertEquals(1, stat(vm, "TDH.MEM.PAGE.REMOVE"));
         assertEquals(1, mirrorLevel(vm, 2 * M2 + 0x8000));
-        assertEquals(SeptState.NL_MAPPED, TdxAbi.stateOf(tds.tdx(vm).module().lookup((2 * M2) >>> 12, 1)));
+        assertEquals(SeptState.NL_MAPPED, TdxAbi.stateOf(tds.tdx(vm).module().view().lookup((2 * M2) >>> 12, 1)));
         assertRead(vm, 1, 2 * M2 + 0x6000, 0x99);
         assertRead(vm, 1, 2 * M2 + 0x1ff000, 0x99);
         assertRead(vm, 0, 2 * M2 + 0x7000, 0); // now a fresh shared page
@@ -148,7 +148,7 @@ class TdxHugePagesTest {
                 lastRemove = i;
         assertTrue(lastRemove < firstFreeid, "every private leaf goes before the HKID is released");
         assertEquals(0, t.framesHeld());
-        assertTrue(t.module().pamtEmpty());
+        assertTrue(t.module().view().pamtEmpty());
     }
 
     @Test

@@ -70,7 +70,7 @@ class TdxVmTest {
             assertRead(vm, 0, gpa, gpa);
         assertEquals(16, stat(vm, "pages_4k"));
         assertTrue(vm.lookup(M1, RootKind.MIRROR).orElseThrow().present());
-        assertEquals(TdxAbi.OP_RUNNABLE, tds.tdx(vm).module().opState());
+        assertEquals(TdxAbi.OP_RUNNABLE, tds.tdx(vm).module().view().opState());
         assertClean(vm);
     }
 
@@ -83,7 +83,7 @@ class TdxVmTest {
         b.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", (long) (M1), "size", 65536L), Set.of()));
         b.invoke("finalize", VerbArgs.none("finalize"));
         assertEquals(0, stat(b, "TDH.MR.EXTEND"));
-        assertNotEquals(tds.tdx(a).module().mrtd(), tds.tdx(b).module().mrtd());
+        assertNotEquals(tds.tdx(a).module().view().mrtd(), tds.tdx(b).module().view().mrtd());
         assertRead(b, 0, M1 + K4, M1 + K4);
         assertClean(b);
     }
@@ -163,7 +163,7 @@ class TdxVmTest {
         assertEquals(4, stat(vm, "TDH.PHYMEM.PAGE.WBINVD"));
         assertEquals(0, stat(vm, "TDH.PHYMEM.PAGE.RECLAIM"), "no S-EPT page is freed while the TD lives");
         assertTrue(stat(vm, "remote_tlb_flush") > flushes);
-        assertEquals(5, tds.tdx(vm).module().tdEpoch(), "one TRACK per removed page");
+        assertEquals(5, tds.tdx(vm).module().view().tdEpoch(), "one TRACK per removed page");
         assertClean(vm);
         // the shared side starts empty; the private neighbours kept their data
         assertRead(vm, 0, 2 * M1, 0);
@@ -298,9 +298,9 @@ class TdxVmTest {
         int controlPages = TdxAbi.TDCS_PAGES + 2 * (1 + TdxAbi.VP_TDCX_PAGES) + 1;
         assertEquals(septPages + controlPages, reclaims);
         assertEquals(0, t.framesHeld(), "every frame went back to the host");
-        assertTrue(t.module().pamtEmpty());
+        assertTrue(t.module().view().pamtEmpty());
         assertFalse(t.hkidAssigned());
-        assertEquals(TdxAbi.LC_NONE, t.module().lifecycle());
+        assertEquals(TdxAbi.LC_NONE, t.module().view().lifecycle());
     }
 
     @Test
@@ -340,7 +340,7 @@ class TdxVmTest {
         assertEquals(0, vm.prefault(0, 3 * M1, 4 * K4));
         assertEquals(4, stat(vm, "TDH.MEM.PAGE.AUG"));
         assertEquals(SeptState.PENDING,
-                TdxAbi.stateOf(tds.tdx(vm).module().lookup((3 * M1) >>> 12, 0)));
+                TdxAbi.stateOf(tds.tdx(vm).module().view().lookup((3 * M1) >>> 12, 0)));
         assertClean(vm);
     }
 
@@ -367,8 +367,8 @@ class TdxVmTest {
         assertErrno(Errno.ENOSPC, () -> tds.create("one-too-many", 1, 48, Map.of()));
         vms.get(7).destroy();
         Vm again = tds.create("one-more", 1, 48, Map.of());
-        assertEquals(tds.tdx(vms.get(7)).module().hkid(), 0, "released at teardown");
-        assertTrue(tds.tdx(again).module().hkid() > 0);
+        assertEquals(tds.tdx(vms.get(7)).module().view().hkid(), 0, "released at teardown");
+        assertTrue(tds.tdx(again).module().view().hkid() > 0);
         for (Vm vm : vms)
             vm.destroy();
     }

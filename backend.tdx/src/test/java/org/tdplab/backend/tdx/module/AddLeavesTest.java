@@ -35,12 +35,12 @@ class AddLeavesTest {
         long pdpt = f.page();
         ok(f.m.tdhMemSeptAdd(rcx(0, 3), f.tdr, pdpt, f.regs));
         assertEquals(SeptState.NL_MAPPED, f.state(0, 3));
-        assertEquals(pdpt, TdxAbi.hpaOf(f.m.lookup(0, 3)));
+        assertEquals(pdpt, TdxAbi.hpaOf(f.m.view().lookup(0, 3)));
         assertEquals(SeptState.FREE, f.state(0, 2), "the new page is all FREE");
-        assertEquals(Pamt.PT_EPT, Pamt.type(f.m.pamtEntry(pdpt >>> 12)));
-        long before = f.m.chldcnt();
+        assertEquals(Pamt.PT_EPT, Pamt.type(f.m.view().pamtEntry(pdpt >>> 12)));
+        long before = f.m.view().chldcnt();
         ok(f.m.tdhMemSeptAdd(rcx(G1, 2), f.tdr, f.page(), null));
-        assertEquals(before + 1, f.m.chldcnt());
+        assertEquals(before + 1, f.m.view().chldcnt());
         assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 
@@ -59,7 +59,7 @@ class AddLeavesTest {
         assertStatus(op(TDX_EPT_WALK_FAILED, OPERAND_RCX), f.m.tdhMemSeptAdd(rcx(0, 1), f.tdr, p, f.regs));
         assertEquals(3 | (SeptState.publicValue(SeptState.FREE) << 8), f.regs.rdx, "stopped at the free PML4E");
         assertEquals(1L << 63, f.regs.rcx, "a FREE entry reads as suppress-#VE only");
-        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.pamtEntry(p >>> 12)), "a failed SEAMCALL changes nothing");
+        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.view().pamtEntry(p >>> 12)), "a failed SEAMCALL changes nothing");
     }
 
     @Test
@@ -71,7 +71,7 @@ class AddLeavesTest {
         assertEquals(3 | (0x84 << 8), f.regs.rdx);
         // allow_existing (RDX bit 0): success, the page is not used
         ok(f.m.tdhMemSeptAdd(rcx(0, 3), f.tdr | 1, p, null));
-        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.pamtEntry(p >>> 12)));
+        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.view().pamtEntry(p >>> 12)));
         Fixture old = Fixture.v10();
         ok(old.m.tdhMemSeptAdd(rcx(0, 3), old.tdr, old.page(), null));
         assertStatus(op(TDX_EPT_ENTRY_NOT_FREE, OPERAND_RCX), old.m.tdhMemSeptAdd(rcx(0, 3), old.tdr, p, null));
@@ -119,12 +119,12 @@ class AddLeavesTest {
     @Test
     void pageAddCopiesTheSourceAndMeasures() {
         Fixture f = new Fixture();
-        long mrtd = f.m.mrtd();
+        long mrtd = f.m.view().mrtd();
         long target = f.add(0x5000, 0xcafe);
         assertEquals(0xcafe, f.memory.get(target >>> 12));
         assertEquals(SeptState.MAPPED, f.state(0x5000, 0));
-        assertEquals(Pamt.PT_REG, Pamt.type(f.m.pamtEntry(target >>> 12)));
-        assertNotEquals(mrtd, f.m.mrtd());
+        assertEquals(Pamt.PT_REG, Pamt.type(f.m.view().pamtEntry(target >>> 12)));
+        assertNotEquals(mrtd, f.m.view().mrtd());
         assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 
@@ -158,9 +158,9 @@ class AddLeavesTest {
     void mrExtendMeasuresMappedPagesOnly() {
         Fixture f = new Fixture();
         f.add(0x3000, 42);
-        long before = f.m.mrtd();
+        long before = f.m.view().mrtd();
         ok(f.m.tdhMrExtend(0x3100, f.tdr, null));
-        assertNotEquals(before, f.m.mrtd());
+        assertNotEquals(before, f.m.view().mrtd());
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdhMrExtend(0x3080, f.tdr, null));
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdhMrExtend(1L << 47, f.tdr, null));
         assertStatus(op(TDX_EPT_ENTRY_NOT_PRESENT, OPERAND_RCX), f.m.tdhMrExtend(0x4000, f.tdr, null));
@@ -177,12 +177,12 @@ class AddLeavesTest {
             ok(f.m.tdhMrExtend(0x1000, f.tdr, null));
             f.finalizeTd();
         }
-        assertEquals(a.m.mrtd(), b.m.mrtd());
+        assertEquals(a.m.view().mrtd(), b.m.view().mrtd());
         Fixture c = new Fixture();
         c.add(0x1000, 8);
         ok(c.m.tdhMrExtend(0x1000, c.tdr, null));
         c.finalizeTd();
-        assertNotEquals(a.m.mrtd(), c.m.mrtd());
+        assertNotEquals(a.m.view().mrtd(), c.m.view().mrtd());
     }
 
     // ---- PAGE.AUG ----------------------------------------------------------------------------------------------
@@ -190,11 +190,11 @@ class AddLeavesTest {
     @Test
     void augMakesAPendingPage() {
         Fixture f = running(Contention.none());
-        long before = f.m.chldcnt();
+        long before = f.m.view().chldcnt();
         long hpa = f.aug(0x7000);
         assertEquals(SeptState.PENDING, f.state(0x7000, 0));
-        assertEquals(Pamt.PT_REG, Pamt.type(f.m.pamtEntry(hpa >>> 12)));
-        assertEquals(before + 1, f.m.chldcnt());
+        assertEquals(Pamt.PT_REG, Pamt.type(f.m.view().pamtEntry(hpa >>> 12)));
+        assertEquals(before + 1, f.m.view().chldcnt());
         assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 
@@ -208,9 +208,9 @@ class AddLeavesTest {
         ok(f.m.tdhMemSeptAdd(rcx(4 * M2, 1), f.tdr, big + 0x5000, null));
         assertStatus(op(TDX_PAGE_METADATA_INCORRECT, OPERAND_R8), f.m.tdhMemPageAug(rcx(M2, 1), f.tdr, big, null));
         long big2 = f.page2m();
-        long before = f.m.chldcnt();
+        long before = f.m.view().chldcnt();
         ok(f.m.tdhMemPageAug(rcx(M2, 1), f.tdr, big2, null));
-        assertEquals(before + 512, f.m.chldcnt());
+        assertEquals(before + 512, f.m.view().chldcnt());
         assertEquals(SeptState.PENDING, f.state(M2, 1));
         // a 4K AUG below a 2M leaf: the walk stops above
         assertStatus(op(TDX_EPT_WALK_FAILED, OPERAND_RCX), f.m.tdhMemPageAug(rcx(M2 + 0x1000, 0), f.tdr, f.page(),

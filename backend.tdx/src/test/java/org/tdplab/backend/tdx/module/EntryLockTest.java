@@ -123,7 +123,7 @@ class EntryLockTest {
             f.link(base + i * PAGE, 0);
             hpa[i] = f.page();
         }
-        long before = f.m.chldcnt();
+        long before = f.m.view().chldcnt();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         atOnce(failure, vcpu -> {
             for (int i = vcpu; i < pages; i += 2)
@@ -131,7 +131,7 @@ class EntryLockTest {
             for (int i = 1 - vcpu; i < pages; i += 2) // the other's pages: already accepted, or busy
                 acceptUntilDone(f, vcpu, base + i * PAGE, failure);
         });
-        assertEquals(before + pages, f.m.chldcnt());
+        assertEquals(before + pages, f.m.view().chldcnt());
         for (int i = 0; i < pages; i += 397)
             assertEquals(SeptState.MAPPED, f.state(base + i * PAGE, 0));
         assertTrue(f.violations().isEmpty(), f.violations().toString());
@@ -158,7 +158,7 @@ class EntryLockTest {
             spare[i] = f.page();
             hpa[i] = f.page();
         }
-        long before = f.m.chldcnt();
+        long before = f.m.view().chldcnt();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         atOnce(failure, vcpu -> {
             for (int i = vcpu; i < regions; i += 2) {
@@ -186,7 +186,7 @@ class EntryLockTest {
             boolean owners = f.m.sept.pageAt(table[i] >>> 12) != 0, spares = f.m.sept.pageAt(spare[i] >>> 12) != 0;
             assertTrue(owners != spares, "region " + i + " linked by one page: owner's " + owners + ", spare " + spares);
         }
-        assertEquals(before + 2L * regions, f.m.chldcnt(), "a table and a page per region");
+        assertEquals(before + 2L * regions, f.m.view().chldcnt(), "a table and a page per region");
         assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 

@@ -54,7 +54,7 @@ class ExtendedErrorOutputTest {
     void aTableEntryIsShownWithoutPs() {
         f.finalizeTd();
         f.aug(0x201000);
-        long pde = f.m.lookup(0x201, 1);
+        long pde = f.m.view().lookup(0x201, 1);
         assertNotEquals(TdxStatus.TDX_SUCCESS, f.m.tdhMemSeptAdd(rcx(0x200000, 1), f.tdr, f.page(), f.regs));
         assertEquals(SeptTree.hpa(pde) | RWX, f.regs.rcx);
         assertEquals(rdx(1, SeptState.NL_MAPPED), f.regs.rdx);

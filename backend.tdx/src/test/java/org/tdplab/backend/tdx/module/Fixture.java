@@ -137,13 +137,13 @@ final class Fixture {
     }
 
     int state(long gpa, int level) {
-        long e = m.lookup(gpa >>> 12, level);
+        long e = m.view().lookup(gpa >>> 12, level);
         return e < 0 ? -1 : TdxAbi.stateOf(e);
     }
 
     List<String> violations() {
         List<String> out = new ArrayList<>();
-        m.check(out);
+        m.view().check(out);
         return out;
     }
 }

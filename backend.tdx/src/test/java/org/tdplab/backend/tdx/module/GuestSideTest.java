@@ -25,22 +25,22 @@ class GuestSideTest {
     @Test
     void guestWalkTranslatesMappedPages() {
         Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
-        long hpa = TdxAbi.hpaOf(f.m.lookup(0, 0));
+        long hpa = TdxAbi.hpaOf(f.m.view().lookup(0, 0));
         long r = f.m.guestTranslate(0, 0, true, true);
         assertEquals(hpa >>> 12, r & ((1L << 56) - 1));
         assertEquals(1, r >>> 56);
-        assertTrue(f.m.inGuest(0));
-        assertEquals(1, f.m.vpEnters());
+        assertTrue(f.m.view().inGuest(0));
+        assertEquals(1, f.m.view().vpEnters());
         f.m.guestTranslate(0, 0, false, true);
-        assertEquals(1, f.m.vpEnters(), "a vCPU inside does not enter again");
+        assertEquals(1, f.m.view().vpEnters(), "a vCPU inside does not enter again");
     }
 
     @Test
     void missingOrBlockedIsAnEptViolationExit() {
         Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
         assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(0, PAGE >>> 12, false, true));
-        assertFalse(f.m.inGuest(0));
-        assertEquals(0, f.m.refcount(1));
+        assertFalse(f.m.view().inGuest(0));
+        assertEquals(0, f.m.view().refcount(1));
         ok(f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
         assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(0, 0, false, true));
     }
@@ -50,11 +50,11 @@ class GuestSideTest {
         Fixture on = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
         on.aug(PAGE);
         assertEquals(TdxAbi.G_PENDING_EXIT, on.m.guestTranslate(0, PAGE >>> 12, false, true));
-        assertFalse(on.m.inGuest(0));
+        assertFalse(on.m.view().inGuest(0));
         Fixture off = running(0);
         off.aug(PAGE);
         assertEquals(TdxAbi.G_VE, off.m.guestTranslate(0, PAGE >>> 12, false, true));
-        assertTrue(off.m.inGuest(0), "a #VE is delivered inside the TD");
+        assertTrue(off.m.view().inGuest(0), "a #VE is delivered inside the TD");
     }
 
     @Test
@@ -86,7 +86,7 @@ class GuestSideTest {
     void acceptExitsWhereThePageIsMissing() {
         Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
         assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(PAGE, 0), true)); // FREE
-        assertFalse(f.m.inGuest(0));
+        assertFalse(f.m.view().inGuest(0));
         assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(1L << 30, 0), true)); // no PD
         assertStatus(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(M2, 1), true)); // FREE PDE
         ok(f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
@@ -117,18 +117,18 @@ class GuestSideTest {
         Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
         f.enter(0, 0);
         f.enter(1, 0);
-        assertEquals(2, f.m.refcount(1));
+        assertEquals(2, f.m.view().refcount(1));
         long[] snap = new long[2];
         assertTrue(f.m.snapshotEntries(snap), "two vCPUs inside");
         f.m.tdExit(1);
         f.enter(1, 0); // entered again after the snapshot: still inside after the kick
         f.m.exitedSince(snap);
-        assertFalse(f.m.inGuest(0));
-        assertTrue(f.m.inGuest(1));
-        assertEquals(1, f.m.refcount(1));
+        assertFalse(f.m.view().inGuest(0));
+        assertTrue(f.m.view().inGuest(1));
+        assertEquals(1, f.m.view().refcount(1));
         assertTrue(f.violations().isEmpty(), f.violations().toString());
         f.m.exitAll();
-        assertEquals(0, f.m.refcount(0) + f.m.refcount(1));
+        assertEquals(0, f.m.view().refcount(0) + f.m.view().refcount(1));
         assertFalse(f.m.snapshotEntries(snap), "nobody inside: the kick has nothing to count");
         assertArrayEquals(new long[] { -1, -1 }, snap);
     }

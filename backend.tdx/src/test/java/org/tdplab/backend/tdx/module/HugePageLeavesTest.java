@@ -48,12 +48,12 @@ class HugePageLeavesTest {
     @Test
     void aug2MIsOnePendingLeafOwningEveryFourKPamtEntry() {
         Fixture f = runnable(Contention.none());
-        long before = f.m.chldcnt();
+        long before = f.m.view().chldcnt();
         long big = aug2m(f);
         assertEquals(SeptState.PENDING, f.state(M2, 1));
-        assertEquals(before + 512, f.m.chldcnt());
+        assertEquals(before + 512, f.m.view().chldcnt());
         for (long i : new long[] { 0, 1, 255, 511 }) {
-            long e = f.m.pamtEntry((big >>> 12) + i);
+            long e = f.m.view().pamtEntry((big >>> 12) + i);
             assertEquals(Pamt.PT_REG, Pamt.type(e));
             assertEquals(Pamt.SIZE_2M, Pamt.size(e));
         }
@@ -105,7 +105,7 @@ class HugePageLeavesTest {
         eeq = f.m.extExitQualification(0);
         assertEquals(TdxAbi.EEQ_ACCEPT, TdxAbi.eeqType(eeq));
         assertEquals(0, TdxAbi.eeqAcceptLevel(eeq));
-        assertFalse(f.m.inGuest(0));
+        assertFalse(f.m.view().inGuest(0));
         assertEquals(SeptState.PENDING, f.state(M2, 1), "an exit changes nothing");
         // a plain access to the PENDING page is a PENDING_EPT_VIOLATION exit, and a plain miss has no type
         assertEquals(TdxAbi.G_PENDING_EXIT, f.m.guestTranslate(0, (M2 >>> 12) + 5, false, true));
@@ -123,22 +123,23 @@ class HugePageLeavesTest {
         assertStatus(op(TDX_GPA_RANGE_NOT_BLOCKED, OPERAND_RCX), f.m.tdhMemPageRemove(rcx(M2, 1), f.tdr, null));
         ok(f.m.tdhMemRangeBlock(rcx(M2, 1), f.tdr, null));
         assertEquals(SeptState.BLOCKED, f.state(M2, 1));
-        assertEquals(f.m.tdEpoch(), Pamt.bepoch(f.m.pamtEntry(big >>> 12)), "BLOCK stamps the 2M page's entry");
+        assertEquals(f.m.view().tdEpoch(), Pamt.bepoch(f.m.view().pamtEntry(big >>> 12)),
+                "BLOCK stamps the 2M page's entry");
         assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(0, (M2 >>> 12) + 3, false, true));
         assertStatus(op(TDX_TLB_TRACKING_NOT_DONE, OPERAND_RCX), f.m.tdhMemPageRemove(rcx(M2, 1), f.tdr, null));
         ok(f.m.tdhMemTrack(f.tdr));
-        long before = f.m.chldcnt();
+        long before = f.m.view().chldcnt();
         ok(f.m.tdhMemPageRemove(rcx(M2, 1), f.tdr, f.regs));
         assertEquals(big, f.regs.rcx);
         assertEquals(SeptState.FREE, f.state(M2, 1));
-        assertEquals(before - 512, f.m.chldcnt());
+        assertEquals(before - 512, f.m.view().chldcnt());
         // every 4K frame of it is NDA with the TD's dirty lines until a WBINVD of that 4K page with the HKID
         for (long i = 0; i < 512; i++)
-            assertEquals(Fixture.HKID, f.m.dirtyKeyId((big >>> 12) + i));
+            assertEquals(Fixture.HKID, f.m.view().dirtyKeyId((big >>> 12) + i));
         long keyed = (long) Fixture.HKID << TdxAbi.KEYID_SHIFT;
         ok(f.m.tdhPhymemPageWbinvd(big | keyed));
-        assertEquals(-1, f.m.dirtyKeyId(big >>> 12));
-        assertEquals(Fixture.HKID, f.m.dirtyKeyId((big >>> 12) + 1), "WBINVD covers one 4K page");
+        assertEquals(-1, f.m.view().dirtyKeyId(big >>> 12));
+        assertEquals(Fixture.HKID, f.m.view().dirtyKeyId((big >>> 12) + 1), "WBINVD covers one 4K page");
         for (long i = 1; i < 512; i++)
             ok(f.m.tdhPhymemPageWbinvd((big + i * PAGE) | keyed));
         assertTrue(f.violations().isEmpty(), f.violations().toString());
@@ -153,17 +154,17 @@ class HugePageLeavesTest {
             f.memory.put((big >>> 12) + i, 0x100 + i);
         f.m.tdExit(0);
         blockAndTrack(f, M2, 1);
-        long sept = f.page(), before = f.m.chldcnt();
+        long sept = f.page(), before = f.m.view().chldcnt();
         ok(f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr, sept, null));
         assertEquals(SeptState.NL_MAPPED, f.state(M2, 1));
-        assertEquals(sept, TdxAbi.hpaOf(f.m.lookup(M2 >>> 12, 1)));
-        assertEquals(before + 1, f.m.chldcnt(), "the new S-EPT page is the TD's; the 512 pages stay counted");
-        assertEquals(Pamt.PT_EPT, Pamt.type(f.m.pamtEntry(sept >>> 12)));
+        assertEquals(sept, TdxAbi.hpaOf(f.m.view().lookup(M2 >>> 12, 1)));
+        assertEquals(before + 1, f.m.view().chldcnt(), "the new S-EPT page is the TD's; the 512 pages stay counted");
+        assertEquals(Pamt.PT_EPT, Pamt.type(f.m.view().pamtEntry(sept >>> 12)));
         for (long i = 0; i < 512; i++) {
             long gpa = M2 + i * PAGE;
             assertEquals(SeptState.MAPPED, f.state(gpa, 0), "no UNBLOCK: the pieces are MAPPED already");
-            assertEquals(big + i * PAGE, TdxAbi.hpaOf(f.m.lookup(gpa >>> 12, 0)));
-            long e = f.m.pamtEntry((big >>> 12) + i);
+            assertEquals(big + i * PAGE, TdxAbi.hpaOf(f.m.view().lookup(gpa >>> 12, 0)));
+            long e = f.m.view().pamtEntry((big >>> 12) + i);
             assertEquals(Pamt.PT_REG, Pamt.type(e));
             assertEquals(Pamt.SIZE_4K, Pamt.size(e));
             assertEquals(0, Pamt.bepoch(e));
@@ -183,13 +184,13 @@ class HugePageLeavesTest {
         ok(f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr, f.page(), null));
         assertEquals(SeptState.PENDING, f.state(M2 + 9 * PAGE, 0), "a PENDING_BLOCKED leaf splits into PENDING ones");
         blockAndTrack(f, M2 + 9 * PAGE, 0);
-        long before = f.m.chldcnt();
+        long before = f.m.view().chldcnt();
         ok(f.m.tdhMemPageRemove(rcx(M2 + 9 * PAGE, 0), f.tdr, null));
-        assertEquals(before - 1, f.m.chldcnt());
+        assertEquals(before - 1, f.m.view().chldcnt());
         assertEquals(SeptState.FREE, f.state(M2 + 9 * PAGE, 0));
         assertEquals(SeptState.PENDING, f.state(M2 + 10 * PAGE, 0));
-        assertEquals(Fixture.HKID, f.m.dirtyKeyId((big >>> 12) + 9));
-        assertEquals(Pamt.PT_REG, Pamt.type(f.m.pamtEntry((big >>> 12) + 10)));
+        assertEquals(Fixture.HKID, f.m.view().dirtyKeyId((big >>> 12) + 9));
+        assertEquals(Pamt.PT_REG, Pamt.type(f.m.view().pamtEntry((big >>> 12) + 10)));
         // the guest accepts the rest at 4K; a 2M accept meets the page table: size mismatch
         assertStatus(op(TDX_PAGE_SIZE_MISMATCH, 1), f.m.tdgMemPageAccept(0, rcx(M2, 1), true));
         ok(f.m.tdgMemPageAccept(0, rcx(M2 + 10 * PAGE, 0), true));
@@ -200,7 +201,7 @@ class HugePageLeavesTest {
     void demoteChecksInOrderAndAFailureChangesNothing() {
         Fixture f = runnable(Contention.none());
         long big = aug2m(f);
-        long sept = f.page(), chld = f.m.chldcnt();
+        long sept = f.page(), chld = f.m.view().chldcnt();
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdhMemPageDemote(rcx(M2, 0), f.tdr, sept, null));
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdhMemPageDemote(rcx(M2 + PAGE, 1), f.tdr, sept,
                 null));
@@ -219,9 +220,9 @@ class HugePageLeavesTest {
         assertStatus(op(TDX_PAGE_METADATA_INCORRECT, OPERAND_R8), f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr, big,
                 null)); // a page the TD owns
         assertEquals(SeptState.PENDING_BLOCKED, f.state(M2, 1));
-        assertEquals(chld, f.m.chldcnt());
-        assertEquals(Pamt.SIZE_2M, Pamt.size(f.m.pamtEntry((big >>> 12) + 3)));
-        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.pamtEntry(sept >>> 12)));
+        assertEquals(chld, f.m.view().chldcnt());
+        assertEquals(Pamt.SIZE_2M, Pamt.size(f.m.view().pamtEntry((big >>> 12) + 3)));
+        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.view().pamtEntry(sept >>> 12)));
         ok(f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr, sept, null));
         // a 4K leaf cannot be demoted (the operand), and neither can the non-leaf the 2M entry is now
         assertStatus(op(TDX_EPT_ENTRY_STATE_INCORRECT, OPERAND_RCX), f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr,
@@ -240,7 +241,7 @@ class HugePageLeavesTest {
             long sept = f.page();
             assertStatus(expected[n - 1], f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr, sept, null));
             assertEquals(SeptState.PENDING_BLOCKED, f.state(M2, 1));
-            assertEquals(Pamt.SIZE_2M, Pamt.size(f.m.pamtEntry(big >>> 12)));
+            assertEquals(Pamt.SIZE_2M, Pamt.size(f.m.view().pamtEntry(big >>> 12)));
             ok(f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr, sept, null)); // KVM's retry
             assertEquals(SeptState.NL_MAPPED, f.state(M2, 1));
         }
@@ -255,21 +256,21 @@ class HugePageLeavesTest {
         java.util.Map<String, Object> plain = org.tdplab.mmu.api.backend.SnapshotCodec.encode(1, f.m.saveState());
         ModuleState decoded = org.tdplab.mmu.api.backend.SnapshotCodec.decode(plain, 1, ModuleState.class);
         TdxModule copy = TdxModule.loadState(decoded, f.frames, Contention.none());
-        assertEquals(SeptState.MAPPED, TdxAbi.stateOf(copy.lookup(M2 >>> 12, 1)));
+        assertEquals(SeptState.MAPPED, TdxAbi.stateOf(copy.view().lookup(M2 >>> 12, 1)));
         java.util.List<String> problems = new java.util.ArrayList<>();
-        copy.check(problems);
+        copy.view().check(problems);
         assertEquals(java.util.List.of(), problems);
-        assertEquals(Pamt.SIZE_2M, Pamt.size(copy.pamtEntry((big >>> 12) + 100)));
-        assertEquals(f.m.chldcnt(), copy.chldcnt());
+        assertEquals(Pamt.SIZE_2M, Pamt.size(copy.view().pamtEntry((big >>> 12) + 100)));
+        assertEquals(f.m.view().chldcnt(), copy.view().chldcnt());
         for (int v = 0; v < 2; v++) { // each vCPU's TDVPS fields, kept per vCPU line
             assertEquals(f.m.extExitQualification(v), copy.extExitQualification(v));
             assertEquals(f.m.acceptedHpa(v), copy.acceptedHpa(v));
-            assertEquals(f.m.inGuest(v), copy.inGuest(v));
-            assertEquals(f.m.vcpuEpoch(v), copy.vcpuEpoch(v));
+            assertEquals(f.m.view().inGuest(v), copy.view().inGuest(v));
+            assertEquals(f.m.view().vcpuEpoch(v), copy.view().vcpuEpoch(v));
         }
-        assertTrue(f.m.vpEnters() > 0);
-        assertEquals(f.m.vpEnters(), copy.vpEnters());
-        assertEquals(f.m.eptFlushes(), copy.eptFlushes());
+        assertTrue(f.m.view().vpEnters() > 0);
+        assertEquals(f.m.view().vpEnters(), copy.view().vpEnters());
+        assertEquals(f.m.view().eptFlushes(), copy.view().eptFlushes());
         assertEquals(f.m.saveState().sept().pages().size(), copy.saveState().sept().pages().size());
     }
 

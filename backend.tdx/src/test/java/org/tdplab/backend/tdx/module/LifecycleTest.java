@@ -18,14 +18,14 @@ class LifecycleTest {
     @Test
     void buildGivesAnInitializedTdOwningItsControlPages() {
         Fixture f = new Fixture();
-        assertEquals(TdxAbi.LC_KEYS_CONFIGURED, f.m.lifecycle());
-        assertEquals(TdxAbi.OP_INITIALIZED, f.m.opState());
-        assertEquals(Fixture.HKID, f.m.hkid());
-        assertEquals(1, f.m.tdEpoch());
-        assertEquals(TdxAbi.TDCS_PAGES + 2 * (1 + TdxAbi.VP_TDCX_PAGES), f.m.chldcnt());
-        assertEquals(Pamt.PT_TDR, Pamt.type(f.m.pamtEntry(f.tdr >>> 12)));
-        assertEquals(Pamt.PT_TDVPR, Pamt.type(f.m.pamtEntry(f.tdvpr.get(0) >>> 12)));
-        assertEquals(Pamt.PT_TDCX, Pamt.type(f.m.pamtEntry(f.controlPages.get(0) >>> 12)));
+        assertEquals(TdxAbi.LC_KEYS_CONFIGURED, f.m.view().lifecycle());
+        assertEquals(TdxAbi.OP_INITIALIZED, f.m.view().opState());
+        assertEquals(Fixture.HKID, f.m.view().hkid());
+        assertEquals(1, f.m.view().tdEpoch());
+        assertEquals(TdxAbi.TDCS_PAGES + 2 * (1 + TdxAbi.VP_TDCX_PAGES), f.m.view().chldcnt());
+        assertEquals(Pamt.PT_TDR, Pamt.type(f.m.view().pamtEntry(f.tdr >>> 12)));
+        assertEquals(Pamt.PT_TDVPR, Pamt.type(f.m.view().pamtEntry(f.tdvpr.get(0) >>> 12)));
+        assertEquals(Pamt.PT_TDCX, Pamt.type(f.m.view().pamtEntry(f.controlPages.get(0) >>> 12)));
         assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 
@@ -40,7 +40,7 @@ class LifecycleTest {
         ok(m.tdhMngCreate(tdr, 7));
         assertStatus(op(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX), m.tdhMngCreate(tdr, 8));
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, m.tdhMngCreate(f.page(), 8));
-        assertEquals(TdxAbi.LC_HKID_ASSIGNED, m.lifecycle());
+        assertEquals(TdxAbi.LC_HKID_ASSIGNED, m.view().lifecycle());
     }
 
     /** Each S-EPT leaf checks, in order: the TDR, fatal, keys configured, TDCS allocated, the OP_STATE. */
@@ -82,7 +82,7 @@ class LifecycleTest {
         Fixture f = new Fixture();
         f.add(0, 1);
         f.finalizeTd();
-        assertEquals(TdxAbi.OP_RUNNABLE, f.m.opState());
+        assertEquals(TdxAbi.OP_RUNNABLE, f.m.view().opState());
         assertStatus(TDX_OP_STATE_INCORRECT, f.m.tdhMemPageAdd(0x1000, f.tdr, f.page(), f.page(), null));
         assertStatus(TDX_OP_STATE_INCORRECT, f.m.tdhMrExtend(0, f.tdr, null));
         assertStatus(TDX_OP_STATE_INCORRECT, f.m.tdhMrFinalize(f.tdr));
@@ -96,7 +96,7 @@ class LifecycleTest {
         Fixture f = new Fixture(TdxAbi.Version.V1_5, 48, 0, 0, Contention.none());
         assertStatus(op(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX), f.m.tdhMrFinalize(f.page()));
         assertStatus(TDX_NO_VCPUS, f.m.tdhMrFinalize(f.tdr));
-        assertEquals(TdxAbi.OP_INITIALIZED, f.m.opState());
+        assertEquals(TdxAbi.OP_INITIALIZED, f.m.view().opState());
     }
 
     @Test
@@ -122,14 +122,14 @@ class LifecycleTest {
         for (long vp : f.tdvpr)
             ok(f.m.tdhVpFlush(vp));
         ok(f.m.tdhMngVpflushdone(f.tdr));
-        assertEquals(TdxAbi.LC_BLOCKED, f.m.lifecycle());
+        assertEquals(TdxAbi.LC_BLOCKED, f.m.view().lifecycle());
         // no S-EPT leaf once the TD is blocked
         assertStatus(TDX_TD_KEYS_NOT_CONFIGURED, f.m.tdhMemRangeBlock(rcx(0, 3), f.tdr, null));
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, f.m.tdhMngVpflushdone(f.tdr));
         ok(f.m.tdhPhymemCacheWb());
         ok(f.m.tdhMngKeyFreeid(f.tdr));
-        assertEquals(TdxAbi.LC_TEARDOWN, f.m.lifecycle());
-        assertEquals(0, f.m.hkid());
+        assertEquals(TdxAbi.LC_TEARDOWN, f.m.view().lifecycle());
+        assertEquals(0, f.m.view().hkid());
         assertStatus(TDX_TD_ASSOCIATED_PAGES_EXIST, f.m.tdhPhymemPageReclaim(f.tdr, null));
         ok(f.m.tdhPhymemPageReclaim(sept, f.regs));
         assertEquals(Pamt.PT_EPT, f.regs.rcx);
@@ -140,14 +140,14 @@ class LifecycleTest {
             ok(f.m.tdhPhymemPageReclaim(p, null));
         for (long vp : f.tdvpr)
             ok(f.m.tdhPhymemPageReclaim(vp, null));
-        assertEquals(0, f.m.chldcnt());
+        assertEquals(0, f.m.view().chldcnt());
         ok(f.m.tdhPhymemPageReclaim(f.tdr, f.regs));
         assertEquals(Pamt.PT_TDR, f.regs.rcx);
-        assertEquals(TdxAbi.LC_NONE, f.m.lifecycle());
+        assertEquals(TdxAbi.LC_NONE, f.m.view().lifecycle());
         // the module wrote the TDR with its global KeyID: that WBINVD empties the PAMT
-        assertEquals(TdxAbi.GLOBAL_KEYID, f.m.dirtyKeyId(f.tdr >>> 12));
+        assertEquals(TdxAbi.GLOBAL_KEYID, f.m.view().dirtyKeyId(f.tdr >>> 12));
         ok(f.m.tdhPhymemPageWbinvd(f.tdr | ((long) TdxAbi.GLOBAL_KEYID << TdxAbi.KEYID_SHIFT)));
-        assertTrue(f.m.pamtEmpty());
+        assertTrue(f.m.view().pamtEmpty());
     }
 
     @Test

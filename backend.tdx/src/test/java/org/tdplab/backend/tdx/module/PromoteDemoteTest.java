@@ -33,17 +33,17 @@ class PromoteDemoteTest {
     void promoteMergesUniformChildren() {
         Fixture f = new Fixture();
         long base = addContiguous(f);
-        long pt = TdxAbi.hpaOf(f.m.lookup(M2 >>> 12, 1));
-        long before = f.m.chldcnt();
+        long pt = TdxAbi.hpaOf(f.m.view().lookup(M2 >>> 12, 1));
+        long before = f.m.view().chldcnt();
         ok(f.m.tdhMemPagePromote(rcx(M2, 1), f.tdr, f.regs));
         assertEquals(pt, f.regs.rcx);
         assertEquals(SeptState.MAPPED, f.state(M2, 1));
-        assertEquals(base, TdxAbi.hpaOf(f.m.lookup(M2 >>> 12, 1)));
-        assertEquals(before - 1, f.m.chldcnt());
-        long pamt = f.m.pamtEntry(base >>> 12);
+        assertEquals(base, TdxAbi.hpaOf(f.m.view().lookup(M2 >>> 12, 1)));
+        assertEquals(before - 1, f.m.view().chldcnt());
+        long pamt = f.m.view().pamtEntry(base >>> 12);
         assertEquals(Pamt.PT_REG, Pamt.type(pamt));
         assertEquals(Pamt.SIZE_2M, Pamt.size(pamt));
-        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.pamtEntry(pt >>> 12)));
+        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.view().pamtEntry(pt >>> 12)));
         assertTrue(f.violations().isEmpty(), f.violations().toString());
         // the guest reaches 4K pieces of the 2M leaf
         f.finalizeTd();
@@ -94,13 +94,13 @@ class PromoteDemoteTest {
         ok(f.m.tdhMemTrack(f.tdr));
         assertStatus(op(TDX_PAGE_METADATA_INCORRECT, OPERAND_R8), f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr, f.tdr,
                 null));
-        long before = f.m.chldcnt();
+        long before = f.m.view().chldcnt();
         ok(f.m.tdhMemPageDemote(rcx(M2, 1), f.tdr, page, null));
         assertEquals(SeptState.NL_MAPPED, f.state(M2, 1));
         assertEquals(SeptState.PENDING, f.state(M2 + 0x5000, 0), "the pieces are unblocked PENDING leaves");
-        assertEquals(big + 0x5000, TdxAbi.hpaOf(f.m.lookup((M2 + 0x5000) >>> 12, 0)));
-        assertEquals(before + 1, f.m.chldcnt());
-        assertEquals(Pamt.SIZE_4K, Pamt.size(f.m.pamtEntry((big >>> 12) + 5)));
+        assertEquals(big + 0x5000, TdxAbi.hpaOf(f.m.view().lookup((M2 + 0x5000) >>> 12, 0)));
+        assertEquals(before + 1, f.m.view().chldcnt());
+        assertEquals(Pamt.SIZE_4K, Pamt.size(f.m.view().pamtEntry((big >>> 12) + 5)));
         assertTrue(f.violations().isEmpty(), f.violations().toString());
         // a 4K leaf cannot be demoted, nor a non-leaf
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdhMemPageDemote(rcx(M2, 0), f.tdr, f.page(), null));

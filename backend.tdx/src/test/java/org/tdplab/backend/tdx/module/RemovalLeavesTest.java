@@ -33,10 +33,10 @@ class RemovalLeavesTest {
     @Test
     void blockStampsTheEpochAndHidesTheEntry() {
         Fixture f = running(Contention.none());
-        long hpa = TdxAbi.hpaOf(f.m.lookup(0, 0));
+        long hpa = TdxAbi.hpaOf(f.m.view().lookup(0, 0));
         ok(f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
         assertEquals(SeptState.BLOCKED, f.state(0, 0));
-        assertEquals(f.m.tdEpoch(), Pamt.bepoch(f.m.pamtEntry(hpa >>> 12)));
+        assertEquals(f.m.view().tdEpoch(), Pamt.bepoch(f.m.view().pamtEntry(hpa >>> 12)));
         assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(1, 0, false, true), "new walks miss it");
         assertStatus(TDX_GPA_RANGE_ALREADY_BLOCKED, f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
         assertFalse(TdxStatus.isError(TDX_GPA_RANGE_ALREADY_BLOCKED));
@@ -68,30 +68,30 @@ class RemovalLeavesTest {
     @Test
     void trackNeedsThePreviousEpochDrained() {
         Fixture f = running(Contention.none()); // vCPU 0 runs in epoch 1
-        assertEquals(1, f.m.tdEpoch());
-        assertEquals(1, f.m.refcount(1));
+        assertEquals(1, f.m.view().tdEpoch());
+        assertEquals(1, f.m.view().refcount(1));
         ok(f.m.tdhMemTrack(f.tdr)); // needs refcount[0] == 0
-        assertEquals(2, f.m.tdEpoch());
+        assertEquals(2, f.m.view().tdEpoch());
         assertStatus(TDX_PREVIOUS_TLB_EPOCH_BUSY, f.m.tdhMemTrack(f.tdr)); // vCPU 0 still in epoch 1
         f.m.tdExit(0);
         ok(f.m.tdhMemTrack(f.tdr));
-        assertEquals(3, f.m.tdEpoch());
+        assertEquals(3, f.m.view().tdEpoch());
         // re-entering finds a stale epoch: the TD's EPT TLB contexts are flushed
-        long flushes = f.m.eptFlushes();
+        long flushes = f.m.view().eptFlushes();
         f.enter(0, 0);
-        assertEquals(3, f.m.vcpuEpoch(0));
-        assertEquals(flushes + 1, f.m.eptFlushes());
+        assertEquals(3, f.m.view().vcpuEpoch(0));
+        assertEquals(flushes + 1, f.m.view().eptFlushes());
         assertTrue(f.violations().isEmpty(), f.violations().toString());
         Fixture g = running(Contention.failingAt(1));
         assertStatus(op(TDX_OPERAND_BUSY, OPERAND_TD_EPOCH), g.m.tdhMemTrack(g.tdr));
-        assertEquals(1, g.m.tdEpoch());
+        assertEquals(1, g.m.view().tdEpoch());
     }
 
     /** BLOCK → TRACK → every vCPU out → REMOVE: each step missing gives the spec's status. */
     @Test
     void removeWhileRunningNeedsBlockAndTracking() {
         Fixture f = running(Contention.none());
-        long hpa = TdxAbi.hpaOf(f.m.lookup(0, 0));
+        long hpa = TdxAbi.hpaOf(f.m.view().lookup(0, 0));
         assertStatus(op(TDX_GPA_RANGE_NOT_BLOCKED, OPERAND_RCX), f.m.tdhMemPageRemove(rcx(0, 0), f.tdr, f.regs));
         assertEquals(SeptState.publicValue(SeptState.MAPPED), (int) (f.regs.rdx >>> 8));
         ok(f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
@@ -100,18 +100,18 @@ class RemovalLeavesTest {
         // vCPU 0 may still hold the translation: it runs in the blocking epoch
         assertStatus(op(TDX_TLB_TRACKING_NOT_DONE, OPERAND_RCX), f.m.tdhMemPageRemove(rcx(0, 0), f.tdr, null));
         f.m.tdExit(0);
-        long before = f.m.chldcnt();
+        long before = f.m.view().chldcnt();
         ok(f.m.tdhMemPageRemove(rcx(0, 0), f.tdr, f.regs));
         assertEquals(hpa, f.regs.rcx);
         assertEquals(SeptState.FREE, f.state(0, 0));
-        assertEquals(before - 1, f.m.chldcnt());
-        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.pamtEntry(hpa >>> 12)));
+        assertEquals(before - 1, f.m.view().chldcnt());
+        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.view().pamtEntry(hpa >>> 12)));
         // the page still holds the TD's dirty lines: only a WBINVD with the HKID clears them
-        assertEquals(Fixture.HKID, f.m.dirtyKeyId(hpa >>> 12));
+        assertEquals(Fixture.HKID, f.m.view().dirtyKeyId(hpa >>> 12));
         ok(f.m.tdhPhymemPageWbinvd(hpa | (6L << TdxAbi.KEYID_SHIFT)));
-        assertEquals(Fixture.HKID, f.m.dirtyKeyId(hpa >>> 12), "another KeyID flushes nothing");
+        assertEquals(Fixture.HKID, f.m.view().dirtyKeyId(hpa >>> 12), "another KeyID flushes nothing");
         ok(f.m.tdhPhymemPageWbinvd(hpa | ((long) Fixture.HKID << TdxAbi.KEYID_SHIFT)));
-        assertEquals(-1, f.m.dirtyKeyId(hpa >>> 12));
+        assertEquals(-1, f.m.view().dirtyKeyId(hpa >>> 12));
         assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 
@@ -193,18 +193,18 @@ class RemovalLeavesTest {
     void septRemoveNeedsAnEmptyBlockedTrackedPage() {
         Fixture f = new Fixture();
         f.add(0, 1);
-        long pt = TdxAbi.hpaOf(f.m.lookup(0, 1));
+        long pt = TdxAbi.hpaOf(f.m.view().lookup(0, 1));
         assertStatus(op(TDX_EPT_PAGE_NOT_FREE, OPERAND_RCX), f.m.tdhMemSeptRemove(rcx(0, 1), f.tdr, null));
         assertStatus(op(TDX_EPT_ENTRY_STATE_INCORRECT, OPERAND_RCX), f.m.tdhMemSeptRemove(rcx(0x200000, 1), f.tdr,
                 null));
         assertStatus(op(TDX_OPERAND_INVALID, OPERAND_RCX), f.m.tdhMemSeptRemove(rcx(0, 0), f.tdr, null));
         ok(f.m.tdhMemPageRemove(rcx(0, 0), f.tdr, null));
-        long before = f.m.chldcnt();
+        long before = f.m.view().chldcnt();
         ok(f.m.tdhMemSeptRemove(rcx(0, 1), f.tdr, f.regs)); // INITIALIZED: no block needed
         assertEquals(pt, f.regs.rcx);
-        assertEquals(before - 1, f.m.chldcnt());
+        assertEquals(before - 1, f.m.view().chldcnt());
         assertEquals(SeptState.FREE, f.state(0, 1));
-        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.pamtEntry(pt >>> 12)));
+        assertEquals(Pamt.PT_NDA, Pamt.type(f.m.view().pamtEntry(pt >>> 12)));
         // while running: NL_BLOCKED and tracked
         f.add(0, 1);
         ok(f.m.tdhMemPageRemove(rcx(0, 0), f.tdr, null));

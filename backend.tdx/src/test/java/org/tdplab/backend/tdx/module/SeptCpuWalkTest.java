@@ -52,7 +52,7 @@ class SeptCpuWalkTest {
     void aVcpuOutsideTheTdTakesTheLockToEnter() {
         Fixture f = running();
         assertEquals(SeptCpuWalk.LOCKED, SeptCpuWalk.translateUnlocked(f.m, 0, 0, false));
-        assertEquals(0, f.m.vpEnters(), "the unlocked walk enters no one");
+        assertEquals(0, f.m.view().vpEnters(), "the unlocked walk enters no one");
     }
 
     @Test
@@ -66,15 +66,15 @@ class SeptCpuWalkTest {
                 "no table below");
         ok(f.m.tdhMemRangeBlock(rcx(0, 0), f.tdr, null));
         assertEquals(SeptCpuWalk.LOCKED, SeptCpuWalk.translateUnlocked(f.m, 0, 0, false), "BLOCKED");
-        assertEquals(1, f.m.vpEnters(), "and nothing exited the TD");
-        assertTrue(f.m.inGuest(0));
+        assertEquals(1, f.m.view().vpEnters(), "and nothing exited the TD");
+        assertTrue(f.m.view().inGuest(0));
     }
 
     @Test
     void aWriteBlockedLeafServesReadsOnly() {
         Fixture f = running();
         f.enter(0, 0);
-        long e = f.m.lookup(0, 0);
+        long e = f.m.view().lookup(0, 0);
         f.m.sept.set(pageOf(f, 0), 0, SeptTree.withState(e, SeptState.BLOCKEDW));
         assertEquals(f.m.guestTranslate(0, 0, false, true), SeptCpuWalk.translateUnlocked(f.m, 0, 0, false));
         assertEquals(SeptCpuWalk.LOCKED, SeptCpuWalk.translateUnlocked(f.m, 0, 0, true));
