@@ -59,14 +59,7 @@ class ConversionRaceTest {
      */
     @ConcurrencyTest(iterations = 60)
     void latePreparationAgainstPunch() throws Exception {
-        Vm vm = new Lab().vm("snp", 2, Map.of());
-        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
-        vm.setMemoryAttributes(K4, M2 - K4, true);
-        try {
-            launchUpdate(vm, 0);
-        } catch (MmuException e) {
-            // EIO: gpa 0 is shared; the folio stays allocated, unprepared
-        }
+        Vm vm = snpWithAnUnpreparedFolio(2);
         vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
         Lab.parallel(() -> vm.accept(0, 4 * K4, K4, PageSize.SIZE_4K), () -> vm.punchHole(0, M2));
         Lab.assertConsistent(vm);
@@ -192,14 +185,7 @@ class ConversionRaceTest {
      */
     @ConcurrencyTest(iterations = 60)
     void snpLaunchUpdateAgainstLatePreparation() throws Exception {
-        Vm vm = new Lab().vm("snp", 1, Map.of());
-        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
-        vm.setMemoryAttributes(K4, M2 - K4, true);
-        try {
-            launchUpdate(vm, 0);
-        } catch (MmuException e) {
-            // EIO: gpa 0 is shared; the folio stays allocated, unprepared
-        }
+        Vm vm = snpWithAnUnpreparedFolio(1);
         Lab.parallel(() -> {
             try {
                 launchUpdate(vm, 2 * K4);
@@ -215,6 +201,22 @@ class ConversionRaceTest {
     @ConcurrencyTest(replay = "src/test/resources/recordings/snp-launch-update-vs-late-preparation")
     void snpLaunchUpdateAgainstLatePreparationRecorded() throws Exception {
         snpLaunchUpdateAgainstLatePreparation();
+    }
+
+    /**
+     * An SNP VM whose 2M guest_memfd folio at GPA 0 a failed launch left allocated and unprepared: the launch of gpa 0,
+     * which is shared, ends in EIO with nothing done; the rest of the folio is private.
+     */
+    private static Vm snpWithAnUnpreparedFolio(int vcpus) {
+        Vm vm = new Lab().vm("snp", vcpus, Map.of());
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
+        vm.setMemoryAttributes(K4, M2 - K4, true);
+        try {
+            launchUpdate(vm, 0);
+        } catch (MmuException e) {
+            // EIO: gpa 0 is shared; the folio stays allocated, unprepared
+        }
+        return vm;
     }
 
     private static void launchUpdate(Vm vm, long gpa) {
