@@ -11,12 +11,15 @@ final class Settings {
             + "[--hows write,prefault,workload] [--out FILE] [--root DIR]\n"
             + "       bench --against OTHER.jar|CHECKOUT [--rounds N] [--forks N] [--sizes …] [--types …] "
             + "[--hows write,prefault,write-2-threads,read]";
+    /** The VM types and the parts of the suite there are: what {@code --types} and {@code --only} choose from. */
+    static final List<String> TYPES = List.of("default", "sw_protected", "tdx", "snp"),
+            PARTS = List.of("fault", "heap", "range", "threads", "tdbuild", "startup");
     List<Long> sizes = List.of(1024L, 16384L);
-    List<String> types = List.of("default", "sw_protected", "tdx", "snp");
+    List<String> types = TYPES;
     List<String> orders = List.of("seq", "random");
     List<String> hows = List.of("write", "prefault", "workload");
     List<String> ops = List.of("zap", "wp", "clear_dirty", "age", "split", "recover");
-    List<String> only = List.of("fault", "heap", "range", "threads", "tdbuild", "startup");
+    List<String> only = PARTS;
     int iterations = 3, warmup = 1;
     /** A fault shot's warm-up faults at least this many MiB of guest, in as many shots as that takes. */
     static final long WARMUP_MIB = 4096;
@@ -46,14 +49,14 @@ final class Settings {
             case "--help", "-h" -> throw new IllegalArgumentException("the arguments:");
             case "--quick" -> s.quick = true;
             case "--sizes" -> sizes = parseSizes(value(args, ++i, a));
-            case "--types" -> s.types = List.of(value(args, ++i, a).split(","));
-            case "--only" -> s.only = List.of(value(args, ++i, a).split(","));
-            case "--iterations" -> iterations = Integer.parseInt(value(args, ++i, a));
-            case "--warmup" -> warmup = Integer.parseInt(value(args, ++i, a));
+            case "--types" -> s.types = names(value(args, ++i, a), a, TYPES);
+            case "--only" -> s.only = names(value(args, ++i, a), a, PARTS);
+            case "--iterations" -> iterations = atLeast(1, value(args, ++i, a), a);
+            case "--warmup" -> warmup = atLeast(0, value(args, ++i, a), a);
             case "--out" -> s.out = Path.of(value(args, ++i, a));
             case "--against" -> s.against = value(args, ++i, a);
-            case "--rounds" -> rounds = positive(value(args, ++i, a), a);
-            case "--forks" -> forks = positive(value(args, ++i, a), a);
+            case "--rounds" -> rounds = atLeast(1, value(args, ++i, a), a);
+            case "--forks" -> forks = atLeast(1, value(args, ++i, a), a);
             case "--other-first" -> s.otherFirst = true; // a fork's own arguments (Forks)
             case "--fork-data" -> s.forkData = Path.of(value(args, ++i, a));
             case "--hows" -> hows = List.of(value(args, ++i, a).split(","));
@@ -101,15 +104,26 @@ final class Settings {
         return warmup == 0 ? 0 : (int) Math.max(warmup, Math.min(8, warmup * WARMUP_MIB / mib));
     }
 
-    private static int positive(String text, String option) {
+    private static int atLeast(int min, String text, String option) {
         try {
             int v = Integer.parseInt(text);
-            if (v > 0)
+            if (v >= min)
                 return v;
         } catch (NumberFormatException e) {
             // said below
         }
-        throw new IllegalArgumentException(option + " " + text + ": a positive number");
+        throw new IllegalArgumentException(option + " " + text + ": " + (min == 1 ? "a positive number"
+                : "a whole number of at least " + min));
+    }
+
+    /** A comma-separated choice from {@code known}, each name checked (a misspelt one would silently run nothing). */
+    private static List<String> names(String text, String option, List<String> known) {
+        List<String> out = List.of(text.split(","));
+        for (String n : out)
+            if (!known.contains(n))
+                throw new IllegalArgumentException(option + " " + (n.isEmpty() ? "''" : n) + ": not one of "
+                        + String.join(",", known));
+        return out;
     }
 
     private static String value(String[] args, int i, String option) {
@@ -125,7 +139,12 @@ final class Settings {
             long mul = t.endsWith("G") ? 1024 : t.endsWith("M") ? 1 : 0;
             if (mul == 0)
                 throw new IllegalArgumentException("size " + t + ": give M or G, e.g. 16G");
-            long v = Long.parseLong(t.substring(0, t.length() - 1)) * mul;
+            long v;
+            try {
+                v = Long.parseLong(t.substring(0, t.length() - 1)) * mul;
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("size " + t + ": a number of M or G, e.g. 16G");
+            }
             if (v < 2 || Long.bitCount(v) != 1)
                 throw new IllegalArgumentException("size " + t + ": a power of two of at least 2M");
             out.add(v);

@@ -134,5 +134,20 @@ class BenchMainTest {
         assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--sizes", "3G" }));
         assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--what" }));
         assertEquals(java.util.List.of(1024L, 65536L), Settings.parseSizes("1G,64G"));
+        // each says what was wrong in words, never a Java exception's text
+        for (String[] bad : new String[][] { { "--types", "default,bogus", "--types bogus: not one of default," },
+                { "--only", "nothing", "--only nothing: not one of fault,heap," },
+                { "--only", "", "--only '': not one of" },
+                { "--iterations", "x", "--iterations x: a positive number" },
+                { "--iterations", "0", "--iterations 0: a positive number" },
+                { "--warmup", "-1", "--warmup -1: a whole number of at least 0" },
+                { "--sizes", "xG", "size XG: a number of M or G" } }) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Settings.parse(new String[] { bad[0], bad[1] }));
+            assertTrue(e.getMessage().startsWith(bad[2]), e.getMessage());
+        }
+        Settings chosen = Settings.parse(new String[] { "--types", "tdx,snp", "--only", "fault", "--warmup", "0" });
+        assertEquals(List.of("tdx", "snp"), chosen.types);
+        assertTrue(chosen.wants("fault") && !chosen.wants("heap"));
     }
 }
