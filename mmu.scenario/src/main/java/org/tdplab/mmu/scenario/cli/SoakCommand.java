@@ -58,6 +58,7 @@ public class SoakCommand {
         List<String> types = new ArrayList<>();
         double minutes = 1;
         int vms = 0, threads = 3;
+        boolean minutesGiven = false, vmsGiven = false;
         long seed = System.nanoTime() & 0xffffffffL;
         boolean swap = true;
         Path dir = Path.of("soak-failures");
@@ -80,11 +81,15 @@ public class SoakCommand {
                 switch (a) {
                 case "--type" -> types.add(v);
                 case "--minutes" -> {
+                    minutesGiven = true;
                     minutes = Double.parseDouble(v);
                     if (!(minutes > 0) || minutes > 100_000)
                         return usage(err, "--minutes " + v + " is not a positive number of minutes");
                 }
-                case "--vms" -> vms = Integer.parseInt(v);
+                case "--vms" -> {
+                    vmsGiven = true;
+                    vms = Integer.parseInt(v);
+                }
                 case "--seed" -> seed = Long.parseLong(v);
                 case "--threads" -> threads = Integer.parseInt(v);
                 default -> dir = Path.of(v);
@@ -97,8 +102,10 @@ public class SoakCommand {
         }
         if (threads < 1 || threads > 64)
             return usage(err, "--threads " + threads + " is out of range (1 to 64)");
-        if (vms < 0)
-            return usage(err, "--vms " + vms + " is out of range (0 or more)");
+        if (vmsGiven && vms < 1) // 0 would mean "no count": the default minutes, not what was asked
+            return usage(err, "--vms " + vms + " is out of range (1 or more)");
+        if (vmsGiven && minutesGiven)
+            return usage(err, "--minutes and --vms both given: a soak runs for a time or for a number of VMs");
         List<String> available = manager.backends().stream().map(b -> b.vmType()).sorted().toList();
         for (String t : types)
             if (!available.contains(t))
