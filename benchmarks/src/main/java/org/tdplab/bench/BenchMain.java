@@ -58,8 +58,15 @@ public final class BenchMain {
             return;
         }
         System.out.print(text);
-        if (s.out != null)
+        if (s.out == null)
+            return;
+        try {
             Files.writeString(s.out, text, StandardCharsets.UTF_8);
+        } catch (java.io.IOException e) { // checked before the run; the disk can still fill or the directory go
+            System.err.println("bench: --out " + s.out + ": cannot write (" + e.getClass().getSimpleName()
+                    + "); the table is above");
+            System.exit(1);
+        }
     }
 
     /** Runs the selected parts and returns the table as Markdown. */

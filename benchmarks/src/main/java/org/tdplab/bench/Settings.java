@@ -1,5 +1,6 @@
 package org.tdplab.bench;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -77,6 +78,8 @@ final class Settings {
             s.forks = forks;
         if (s.against != null)
             Against.classpathOf(s.against); // that it exists, before anything runs
+        if (s.out != null)
+            checkWritable(s.out); // before the suite runs for minutes, not after
         if (hows != null) {
             for (String h : hows)
                 if (!List.of("write", "prefault", "workload", Shot.TWO_THREADS, Shot.READ).contains(h)
@@ -102,6 +105,17 @@ final class Settings {
      */
     int faultWarmup(long mib) {
         return warmup == 0 ? 0 : (int) Math.max(warmup, Math.min(8, warmup * WARMUP_MIB / mib));
+    }
+
+    /** Where {@code --out} writes: a directory that exists, and no directory or unwritable file at the path. */
+    private static void checkWritable(Path out) {
+        Path dir = out.toAbsolutePath().getParent();
+        if (dir == null || !Files.isDirectory(dir))
+            throw new IllegalArgumentException("--out " + out + ": no such directory: " + dir);
+        if (Files.isDirectory(out))
+            throw new IllegalArgumentException("--out " + out + ": is a directory");
+        if (Files.exists(out) ? !Files.isWritable(out) : !Files.isWritable(dir))
+            throw new IllegalArgumentException("--out " + out + ": cannot be written");
     }
 
     private static int atLeast(int min, String text, String option) {

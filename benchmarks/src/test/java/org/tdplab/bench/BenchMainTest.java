@@ -141,7 +141,10 @@ class BenchMainTest {
                 { "--iterations", "x", "--iterations x: a positive number" },
                 { "--iterations", "0", "--iterations 0: a positive number" },
                 { "--warmup", "-1", "--warmup -1: a whole number of at least 0" },
-                { "--sizes", "xG", "size XG: a number of M or G" } }) {
+                { "--sizes", "xG", "size XG: a number of M or G" },
+                { "--out", "/nonexistent/dir/table.md", "--out /nonexistent/dir/table.md: no such directory" },
+                { "--out", System.getProperty("java.io.tmpdir"), "--out " + System.getProperty("java.io.tmpdir")
+                        + ": is a directory" } }) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> Settings.parse(new String[] { bad[0], bad[1] }));
             assertTrue(e.getMessage().startsWith(bad[2]), e.getMessage());
