@@ -17,8 +17,10 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.lang.CoreVerbs;
 import org.tdplab.mmu.scenario.lang.Hints;
 import org.tdplab.mmu.scenario.lang.Parser;
+import org.tdplab.mmu.scenario.lang.Schema;
 
 /**
  * The shell's own commands in scope {@code mmu}: {@code help} (tdplab's commands first, the framework's below),
@@ -108,9 +110,21 @@ public class ShellSession {
         exit();
     }
 
-    /** What Gogo runs for a command it does not know: say so, with the nearest tdplab command. */
+    /** The verbs of the scenario language's own statements; a backend's have a dot too ({@code tdx.finalize}). */
+    private static final Set<String> STATEMENTS = CoreVerbs.all().stream().map(Schema::verb)
+            .collect(java.util.stream.Collectors.toUnmodifiableSet());
+
+    /**
+     * What Gogo runs for a command it does not know: a line of the scenario language as written in a file
+     * ({@code vm.create a type=default}, {@code tdx.finalize td}) runs as {@code do} runs it, so lines copied from a
+     * scenario work as they are; anything else is answered with the nearest tdplab command.
+     */
     public Object _default(Object... args) {
         String name = args.length > 0 ? String.valueOf(args[0]) : "";
+        if (STATEMENTS.contains(name) || name.matches("[a-z][a-z0-9_]*\\.[a-z0-9_.]+")) {
+            shell._do(java.util.Arrays.stream(args).map(String::valueOf).toArray(String[]::new));
+            return null;
+        }
         String near = Hints.closest(name.startsWith("mmu:") ? name.substring(4) : name,
                 Help.COMMANDS.stream().map(Help.Command::name).toList());
         System.out.println("no command '" + name + "'" + (near != null ? "; did you mean '" + near + "'?" : "")

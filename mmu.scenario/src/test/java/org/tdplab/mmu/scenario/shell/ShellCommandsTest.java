@@ -111,4 +111,40 @@ class ShellCommandsTest {
         sh._do("run", "x", "demand_paging", "gpa=0", "size=64K", "vcpus=1");
         assertTrue(out().startsWith("EINVAL: no VM 'x'"));
     }
+
+    /** What Gogo hands the shell for a command it does not know ({@link ShellSession#_default}). */
+    private void unknownCommand(String line) {
+        ShellSession session = new ShellSession();
+        session.manager = manager;
+        session.shell = sh;
+        PrintStream system = System.out;
+        System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8)); // where _default answers
+        try {
+            session._default((Object[]) line.split(" "));
+        } finally {
+            System.setOut(system);
+        }
+    }
+
+    @Test
+    void scenarioLinesRunAsWrittenAndOtherUnknownCommandsAreNamed() {
+        unknownCommand("vm.create td type=tdx vcpus=1");
+        assertEquals("ok\n", out());
+        unknownCommand("slot.add td 0 gpa=0 size=2M flags=gmem");
+        assertEquals("ok\n", out());
+        unknownCommand("attr.set td gpa=0 size=2M private");
+        assertEquals("ok\n", out());
+        unknownCommand("tdx.finalize td"); // a backend's statement
+        assertEquals("ok\n", out());
+        unknownCommand("guest td vcpu=0 accept gpa=0 size=8K");
+        assertEquals("2 pages\n", out());
+        unknownCommand("expect stat td pages_4k = 2");
+        assertEquals("holds\n", out());
+        unknownCommand("vm.create td type=tdx");
+        assertTrue(out().startsWith("EEXIST: "), "a refused statement answers its errno");
+        unknownCommand("tdx.frobnicate td");
+        assertTrue(out().contains("frobnicate"), "an unknown statement is named by the parser");
+        unknownCommand("creat td");
+        assertEquals("no command 'creat'; did you mean 'create'? (help lists the commands)\n", out());
+    }
 }
