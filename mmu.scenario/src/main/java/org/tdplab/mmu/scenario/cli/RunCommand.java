@@ -10,6 +10,8 @@ import java.util.function.Supplier;
 import org.apache.felix.service.command.CommandSession;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.scenario.io.Input;
 import org.tdplab.mmu.scenario.io.Output;
@@ -18,6 +20,7 @@ import org.tdplab.mmu.scenario.report.JsonReport;
 import org.tdplab.mmu.scenario.run.Progress;
 import org.tdplab.mmu.scenario.run.Runner;
 import org.tdplab.mmu.scenario.shell.Interrupts;
+import org.tdplab.mmu.scenario.shell.ShellCommands;
 import org.tdplab.mmu.scenario.trace.TraceWriter;
 
 /** {@code ./tdplab run [--checked] FILE…} (Gogo {@code mmu:run}): runs scenario files; the result is the exit status. */
@@ -33,9 +36,31 @@ public class RunCommand {
     @Reference
     VmManager manager;
 
+    /** The shell's commands, whose session has VMs: there {@code run VM WORKLOAD …} is the workload statement. */
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC)
+    volatile ShellCommands shell;
+
     /** The Gogo command: the exit status as its result, except at the interactive prompt (the summary says it). */
     public Integer run(CommandSession session, String... args) {
+        ShellCommands sh = shell;
+        if (sh != null && isWorkloadStatement(sh, args)) {
+            sh._do(prepend("run", args)); // typed as a scenario file has it: run vm demand_paging …
+            return null;
+        }
         return Interactive.result(session, Interrupts.interruptible(() -> run(args)));
+    }
+
+    /** {@code run VM …} where VM is one of the shell's VMs and no file of that name exists. */
+    static boolean isWorkloadStatement(ShellCommands sh, String... args) {
+        return args.length >= 2 && !args[0].startsWith("-") && sh.session().vm(args[0]).isPresent()
+                && !Files.exists(Path.of(args[0]));
+    }
+
+    private static String[] prepend(String first, String[] rest) {
+        String[] all = new String[rest.length + 1];
+        all[0] = first;
+        System.arraycopy(rest, 0, all, 1, rest.length);
+        return all;
     }
 
     /** {@code run} over {@code manager} outside the runtime (the container-less path of {@code ./tdplab run}). */

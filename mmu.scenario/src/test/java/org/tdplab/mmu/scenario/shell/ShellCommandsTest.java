@@ -147,4 +147,33 @@ class ShellCommandsTest {
         unknownCommand("creat td");
         assertEquals("no command 'creat'; did you mean 'create'? (help lists the commands)\n", out());
     }
+
+    @Test
+    void runOfAShellVmIsTheWorkloadStatementAndOfAFileRunsTheFile() throws Exception {
+        org.tdplab.mmu.scenario.cli.RunCommand run = new org.tdplab.mmu.scenario.cli.RunCommand();
+        for (String field : new String[] { "manager", "shell" }) { // the references DS injects
+            java.lang.reflect.Field f = run.getClass().getDeclaredField(field);
+            f.setAccessible(true);
+            f.set(run, field.equals("shell") ? sh : manager);
+        }
+        sh.create("vm", "type=default");
+        sh.slot("vm", "0", "gpa=0", "size=2M");
+        out();
+        assertEquals(null, run.run(null, "vm", "demand_paging", "gpa=0", "size=2M", "vcpus=1"));
+        String ran = out();
+        assertTrue(ran.contains("512 pages"), ran);
+        sh._do("expect", "stat", "vm", "pages_4k", "=", "512");
+        assertEquals("holds\n", out());
+        PrintStream system = System.out, systemErr = System.err;
+        ByteArrayOutputStream said = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(said, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(said, true, StandardCharsets.UTF_8));
+        try { // no VM of that name: the files, as before
+            assertEquals(2, run.run(null, "nothere", "demand_paging"));
+        } finally {
+            System.setOut(system);
+            System.setErr(systemErr);
+        }
+        assertTrue(said.toString(StandardCharsets.UTF_8).contains("nothere: cannot read: no such file"), said.toString());
+    }
 }
