@@ -62,7 +62,7 @@ public final class BenchMain {
             return;
         try {
             Files.writeString(s.out, text, StandardCharsets.UTF_8);
-        } catch (java.io.IOException e) { // checked before the run; the disk can still fill or the directory go
+        } catch (IOException e) { // checked before the run; the disk can still fill or the directory go
             System.err.println("bench: --out " + s.out + ": cannot write (" + e.getClass().getSimpleName()
                     + "); the table is above");
             System.exit(1);

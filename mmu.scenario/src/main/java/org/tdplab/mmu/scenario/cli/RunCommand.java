@@ -51,7 +51,7 @@ public class RunCommand {
     }
 
     /** {@code run VM …} where VM is one of the shell's VMs and no file of that name exists. */
-    static boolean isWorkloadStatement(ShellCommands sh, String... args) {
+    private static boolean isWorkloadStatement(ShellCommands sh, String... args) {
         return args.length >= 2 && !args[0].startsWith("-") && sh.session().vm(args[0]).isPresent()
                 && !Files.exists(Path.of(args[0]));
     }
