@@ -299,6 +299,7 @@ class TdxVmTest {
         assertEquals(septPages + controlPages, reclaims);
         assertEquals(0, t.framesHeld(), "every frame went back to the host");
         assertTrue(t.module().view().pamtEmpty());
+        assertEquals(List.of(), t.recorded, "each S-EPT page freed after the entries below it (inv 10)");
         assertFalse(t.hkidAssigned());
         assertEquals(TdxAbi.LC_NONE, t.module().view().lifecycle());
     }

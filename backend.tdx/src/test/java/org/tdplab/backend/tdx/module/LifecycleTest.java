@@ -1,6 +1,7 @@
 package org.tdplab.backend.tdx.module;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tdplab.backend.tdx.module.Fixture.assertStatus;
 import static org.tdplab.backend.tdx.module.Fixture.ok;
@@ -146,6 +147,7 @@ class LifecycleTest {
         assertEquals(TdxAbi.LC_NONE, f.m.view().lifecycle());
         // the module wrote the TDR with its global KeyID: that WBINVD empties the PAMT
         assertEquals(TdxAbi.GLOBAL_KEYID, f.m.view().dirtyKeyId(f.tdr >>> 12));
+        assertFalse(f.m.view().pamtEmpty(), "the TDR's cache lines still wait for their WBINVD");
         ok(f.m.tdhPhymemPageWbinvd(f.tdr | ((long) TdxAbi.GLOBAL_KEYID << TdxAbi.KEYID_SHIFT)));
         assertTrue(f.m.view().pamtEmpty());
     }
