@@ -129,6 +129,8 @@ class BenchMainTest {
         assertEquals(0, Settings.parse(new String[] { "--quick" }).faultWarmup(16), "--quick: none");
     }
 
+    private static final String TMP = java.nio.file.Path.of(System.getProperty("java.io.tmpdir")).toString();
+
     @Test
     void badArgumentsAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--sizes", "3G" }));
@@ -143,8 +145,7 @@ class BenchMainTest {
                 { "--warmup", "-1", "--warmup -1: a whole number of at least 0" },
                 { "--sizes", "xG", "size XG: a number of M or G" },
                 { "--out", "/nonexistent/dir/table.md", "--out /nonexistent/dir/table.md: no such directory" },
-                { "--out", System.getProperty("java.io.tmpdir"), "--out " + System.getProperty("java.io.tmpdir")
-                        + ": is a directory" } }) {
+                { "--out", TMP, "--out " + TMP + ": is a directory" } }) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> Settings.parse(new String[] { bad[0], bad[1] }));
             assertTrue(e.getMessage().startsWith(bad[2]), e.getMessage());
