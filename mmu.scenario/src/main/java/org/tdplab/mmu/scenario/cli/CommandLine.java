@@ -110,13 +110,27 @@ public class CommandLine implements Callable<Integer> {
             if (Boolean.getBoolean("tdplab.debug"))
                 cause.printStackTrace();
             boolean usage = cause instanceof IllegalArgumentException;
-            System.err.printf("tdplab %s: %s%n", sub, cause.getMessage() != null && !cause.getMessage().isBlank()
-                    ? cause.getMessage() : usage ? "bad arguments; try './tdplab " + sub + " --help'"
-                    : "failed unexpectedly (a bug in tdplab; TDPLAB_JAVA_OPTS=-Dtdplab.debug=true shows where)");
+            System.err.printf("tdplab %s: %s%n", sub, problem(sub, rest, cause, subcommands().get(sub)));
             return usage ? USAGE : FAILURE;
         } finally {
             session.close();
         }
+    }
+
+    /**
+     * What a failed command says: its own message, or — where Gogo found no method of the command that takes the
+     * arguments given ("Cannot coerce …", Java's words) — which arguments, and what the command does.
+     */
+    static String problem(String sub, List<String> rest, Throwable cause, String summary) {
+        String m = cause.getMessage();
+        boolean usage = cause instanceof IllegalArgumentException;
+        if (usage && m != null && m.startsWith("Cannot coerce "))
+            return "unexpected arguments '" + String.join(" ", rest) + "'" + (summary != null ? " (" + sub + ": "
+                    + summary + ")" : "; try './tdplab help'");
+        if (m != null && !m.isBlank())
+            return m;
+        return usage ? "bad arguments; try './tdplab " + sub + " --help'"
+                : "failed unexpectedly (a bug in tdplab; TDPLAB_JAVA_OPTS=-Dtdplab.debug=true shows where)";
     }
 
     /** The exception a command threw, without Gogo's reflection wrappers. */
