@@ -114,6 +114,13 @@ public class RunCommand {
         }
         if (files.isEmpty())
             return usage("no scenario files given");
+        List<String> scenarios = new ArrayList<>();
+        for (String f : files) {
+            List<String> in = scenariosIn(f);
+            if (in != null && in.isEmpty())
+                return usage(f + " is a directory without .scn files");
+            scenarios.addAll(in != null ? in : List.of(f));
+        }
         String[][] targets = { { "--trace", trace }, { "--json", json }, { "--html", html } };
         for (String[] t : targets)
             if (t[1] != null && Output.problem(t[1]) != null)
@@ -122,8 +129,8 @@ public class RunCommand {
                 .pictures(html != null);
         boolean check = checked;
         int[] ran = { -1 };
-        int status = trace == null ? (ran[0] = runner.run(files, checked))
-                : traceTo(trace, () -> ran[0] = runner.run(files, check));
+        int status = trace == null ? (ran[0] = runner.run(scenarios, checked))
+                : traceTo(trace, () -> ran[0] = runner.run(scenarios, check));
         if (ran[0] < 0)
             return status; // the trace could not be opened: nothing ran
         if (json != null)
@@ -131,6 +138,24 @@ public class RunCommand {
         if (html != null)
             status = write("--html", html, () -> HtmlReport.render(runner.results(), check, ran[0]), status);
         return status;
+    }
+
+    /** The {@code .scn} files of a directory, in name order (not its subdirectories'); null when it is none. */
+    private static List<String> scenariosIn(String file) {
+        Path dir;
+        try {
+            dir = Path.of(file);
+        } catch (java.nio.file.InvalidPathException e) {
+            return null; // the runner says it cannot read it
+        }
+        if (!Files.isDirectory(dir))
+            return null;
+        try (java.util.stream.Stream<Path> list = Files.list(dir)) {
+            return list.filter(p -> p.getFileName().toString().endsWith(".scn") && Files.isRegularFile(p))
+                    .map(Path::toString).sorted().toList();
+        } catch (IOException e) {
+            return null; // unreadable: the runner says why
+        }
     }
 
     /** Writes a report; a failed write is reported and makes the status a failure. */

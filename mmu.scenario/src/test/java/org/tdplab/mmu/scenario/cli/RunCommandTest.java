@@ -71,6 +71,23 @@ class RunCommandTest {
     }
 
     @Test
+    void aDirectoryRunsItsScenariosInNameOrder() throws Exception {
+        Path library = Files.createDirectory(dir.resolve("library"));
+        Files.writeString(library.resolve("b.scn"), "vm.create vm type=default\n");
+        Files.writeString(library.resolve("a.scn"), "vm.create vm type=default\ncheck vm\n");
+        Files.writeString(library.resolve("notes.txt"), "not a scenario\n");
+        Files.createDirectory(library.resolve("sub")); // not descended into
+        Files.writeString(library.resolve("sub").resolve("c.scn"), "vm.create vm type=nope\n");
+        assertEquals(0, command.run(library.toString()));
+        String said = text(out);
+        assertTrue(said.indexOf("a.scn: ") >= 0 && said.indexOf("a.scn: ") < said.indexOf("b.scn: "), said);
+        assertTrue(said.endsWith("2 passed, 0 failed\n"), said);
+        Path empty = Files.createDirectory(dir.resolve("empty"));
+        assertEquals(2, command.run(empty.toString()));
+        assertTrue(text(err).startsWith("tdplab run: " + empty + " is a directory without .scn files"), text(err));
+    }
+
+    @Test
     void traceWritesTheRunsEvents() throws Exception {
         Path scn = Files.writeString(dir.resolve("t.scn"), "vm.create vm type=default vcpus=2\n"
                 + "slot.add vm 0 gpa=0 size=2M\nrun vm demand_paging gpa=0 size=64K vcpus=2\n");
