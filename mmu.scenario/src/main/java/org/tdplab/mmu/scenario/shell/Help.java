@@ -95,9 +95,11 @@ public final class Help {
         this.typeOptions = typeOptions;
     }
 
+    /** The command called {@code name}, or the one that runs the statement {@code name} ({@code vm.create}). */
     public static Optional<Command> command(String name) {
         String n = name.startsWith("mmu:") ? name.substring(4) : name;
-        return COMMANDS.stream().filter(c -> c.name().equals(n)).findFirst();
+        return COMMANDS.stream().filter(c -> c.name().equals(n)).findFirst()
+                .or(() -> COMMANDS.stream().filter(c -> c.verbs().contains(n)).findFirst());
     }
 
     /** {@code help}: tdplab's commands, one line each. */

@@ -43,6 +43,14 @@ class HelpTest {
     }
 
     @Test
+    void aStatementsNameFindsTheCommandThatRunsIt() {
+        assertEquals("create", Help.command("vm.create").orElseThrow().name()); // typed as a scenario has it
+        assertEquals("access", Help.command("guest").orElseThrow().name());
+        assertEquals("slot", Help.command("slot.move").orElseThrow().name());
+        assertTrue(Help.command("vm.frobnicate").isEmpty());
+    }
+
+    @Test
     void helpListsEveryCommandOnOneLine() {
         List<String> list = help.list();
         assertEquals(Help.COMMANDS.size() + 1, list.size());
