@@ -40,6 +40,10 @@ public final class BenchMain {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length == 1 && (args[0].equals("--help") || args[0].equals("-h"))) {
+            System.out.println(Settings.USAGE);
+            return;
+        }
         Settings s;
         try {
             s = Settings.parse(args);

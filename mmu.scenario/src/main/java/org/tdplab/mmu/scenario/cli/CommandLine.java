@@ -64,7 +64,7 @@ public class CommandLine implements Callable<Integer> {
         String sub = args.get(0);
         List<String> rest = args.subList(1, args.size());
         return switch (sub) {
-        case "help", "-h", "--help" -> help(System.out);
+        case "help", "-h", "--help" -> rest.isEmpty() ? help(System.out) : helpOn(rest.get(0));
         case "version", "--version" -> version(System.out);
         default -> dispatch(sub, rest);
         };
@@ -110,6 +110,11 @@ public class CommandLine implements Callable<Integer> {
             if (Boolean.getBoolean("tdplab.debug"))
                 cause.printStackTrace();
             boolean usage = cause instanceof IllegalArgumentException;
+            if (usage && rest.size() == 1 && List.of("--help", "-h").contains(rest.get(0)) && cause.getMessage() != null
+                    && cause.getMessage().startsWith("Cannot coerce ")) { // a command with no options: its summary
+                out.printf("./tdplab %s: %s%n", sub, subcommands().get(sub));
+                return OK;
+            }
             System.err.printf("tdplab %s: %s%n", sub, problem(sub, rest, cause, subcommands().get(sub)));
             return usage ? USAGE : FAILURE;
         } finally {
@@ -144,18 +149,38 @@ public class CommandLine implements Callable<Integer> {
     private int help(PrintStream out) {
         out.println("usage: ./tdplab COMMAND [ARGS…]");
         out.println();
-        out.printf("  %-10s %s%n", "shell", "an interactive shell: statements one at a time on VMs that live until "
-                + "you leave (help, Tab, exit)");
-        out.printf("  %-10s %s%n", "version", "print the versions of tdplab, its bundles, the framework and Java");
-        out.printf("  %-10s %s%n", "help", "print this text");
-        subcommands().forEach((name, summary) -> out.printf("  %-10s %s%n", name, summary));
-        // run by ./tdplab itself in a JVM of its own (the benchmarks module), not by this runtime
-        out.printf("  %-10s %s%n", "bench", "the benchmark suite, each figure next to its physical floor: bench "
-                + "[--sizes 1G,16G] [--types T,…] [--only PART,…] [--quick] [--out FILE]; or this build against "
-                + "another, shot for shot: bench --against OTHER [--rounds N]");
+        commands().forEach((name, summary) -> out.printf("  %-10s %s%n", name, summary));
         out.println();
         out.println("Each command runs in a fresh runtime; VMs live only as long as one run or one shell.");
         out.println("Exit status: 0 ok, 1 failure, 2 usage error. Documentation: README.md and docs/.");
+        return OK;
+    }
+
+    /** Every command, in the order {@code help} lists them, with its summary. */
+    private Map<String, String> commands() {
+        Map<String, String> all = new java.util.LinkedHashMap<>();
+        all.put("shell", "an interactive shell: statements one at a time on VMs that live until you leave (help, Tab, "
+                + "exit)");
+        all.put("version", "print the versions of tdplab, its bundles, the framework and Java");
+        all.put("help", "print this text; help COMMAND: that command's usage");
+        all.putAll(subcommands());
+        // run by ./tdplab itself in a JVM of its own (the benchmarks module), not by this runtime
+        all.put("bench", "the benchmark suite, each figure next to its physical floor: bench [--sizes 1G,16G] "
+                + "[--types T,…] [--only PART,…] [--quick] [--out FILE]; or this build against another, shot for "
+                + "shot: bench --against OTHER [--rounds N] (./tdplab bench --help lists every option)");
+        return all;
+    }
+
+    /** {@code help COMMAND}: the command's own {@code --help}, or its summary for a command without one. */
+    private int helpOn(String name) {
+        if (subcommands().containsKey(name))
+            return dispatch(name, List.of("--help"));
+        String summary = commands().get(name);
+        if (summary == null) {
+            System.err.printf("tdplab help: unknown command '%s'; try './tdplab help'%n", name);
+            return USAGE;
+        }
+        System.out.printf("./tdplab %s: %s%n", name, summary);
         return OK;
     }
 

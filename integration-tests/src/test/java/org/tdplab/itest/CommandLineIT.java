@@ -1,0 +1,45 @@
+package org.tdplab.itest;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import org.junit.Test;
+
+/**
+ * The runtime's command line ({@code java -jar app/target/tdplab.jar COMMAND …}, what {@code ./tdplab} runs): help on
+ * one command, and what a command says of arguments it takes none of — never Gogo's or Java's own words.
+ */
+public class CommandLineIT {
+    private static final Path APP = Launcher.ROOT.resolve("app/target/tdplab.jar");
+
+    private static Launcher.Result tdplab(String args) throws Exception {
+        return Launcher.run(Files.createTempDirectory("cli"), "java -jar " + APP + " " + args, "", 120);
+    }
+
+    @Test
+    public void helpOnACommandShowsItsUsage() throws Exception {
+        Launcher.Result r = tdplab("help run");
+        assertEquals(r.err(), 0, r.status());
+        assertTrue(r.out(), r.out().startsWith("usage: ./tdplab run [--checked]"));
+        r = tdplab("help backends"); // a command without options: its summary
+        assertEquals(r.err(), 0, r.status());
+        assertTrue(r.out(), r.out().startsWith("./tdplab backends: list every backend"));
+        r = tdplab("backends --help");
+        assertEquals(r.err(), 0, r.status());
+        assertTrue(r.out(), r.out().startsWith("./tdplab backends: list every backend"));
+        r = tdplab("help nope");
+        assertEquals(2, r.status());
+        assertEquals("tdplab help: unknown command 'nope'; try './tdplab help'\n", r.err());
+    }
+
+    @Test
+    public void argumentsACommandTakesNoneOfAreNamed() throws Exception {
+        Launcher.Result r = tdplab("backends extra");
+        assertEquals(2, r.status());
+        assertTrue(r.err(), r.err().startsWith("tdplab backends: unexpected arguments 'extra' (backends: list every"));
+        assertTrue(r.err(), !r.err().contains("coerce"));
+    }
+}
