@@ -132,6 +132,19 @@ class BenchMainTest {
     private static final String TMP = java.nio.file.Path.of(System.getProperty("java.io.tmpdir")).toString();
 
     @Test
+    void helpPrintsTheUsageAndRunsNothing() throws Exception {
+        java.io.PrintStream saved = System.out;
+        java.io.ByteArrayOutputStream said = new java.io.ByteArrayOutputStream();
+        System.setOut(new java.io.PrintStream(said, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            BenchMain.main(new String[] { "--help" }); // returns: it does not exit with a usage error
+        } finally {
+            System.setOut(saved);
+        }
+        assertEquals(Settings.USAGE + "\n", said.toString(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    @Test
     void badArgumentsAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--sizes", "3G" }));
         assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--what" }));
