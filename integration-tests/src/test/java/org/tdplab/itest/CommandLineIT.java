@@ -41,5 +41,9 @@ public class CommandLineIT {
         assertEquals(2, r.status());
         assertTrue(r.err(), r.err().startsWith("tdplab backends: unexpected arguments 'extra' (backends: list every"));
         assertTrue(r.err(), !r.err().contains("coerce"));
+        r = tdplab("version extra"); // answered by the command line itself, not a Gogo command
+        assertEquals(2, r.status());
+        assertTrue(r.err(), r.err().startsWith("tdplab version: unexpected arguments 'extra' (version: print"));
+        assertEquals("", r.out());
     }
 }

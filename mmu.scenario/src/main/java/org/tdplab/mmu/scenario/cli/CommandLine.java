@@ -64,8 +64,9 @@ public class CommandLine implements Callable<Integer> {
         String sub = args.get(0);
         List<String> rest = args.subList(1, args.size());
         return switch (sub) {
-        case "help", "-h", "--help" -> rest.isEmpty() ? help(System.out) : helpOn(rest.get(0));
-        case "version", "--version" -> version(System.out);
+        case "help", "-h", "--help" -> rest.isEmpty() ? help(System.out)
+                : rest.size() == 1 ? helpOn(rest.get(0)) : extra("help", rest);
+        case "version", "--version" -> rest.isEmpty() ? version(System.out) : extra("version", rest);
         default -> dispatch(sub, rest);
         };
     }
@@ -169,6 +170,13 @@ public class CommandLine implements Callable<Integer> {
                 + "[--types T,…] [--only PART,…] [--quick] [--out FILE]; or this build against another, shot for "
                 + "shot: bench --against OTHER [--rounds N] (./tdplab bench --help lists every option)");
         return all;
+    }
+
+    /** A command of this class given arguments it takes none of. */
+    private int extra(String name, List<String> rest) {
+        System.err.printf("tdplab %s: unexpected arguments '%s' (%s: %s)%n", name, String.join(" ", rest), name,
+                commands().get(name));
+        return USAGE;
     }
 
     /** {@code help COMMAND}: the command's own {@code --help}, or its summary for a command without one. */
