@@ -110,14 +110,12 @@ public class CommandLine implements Callable<Integer> {
             Throwable cause = rootCause(e);
             if (Boolean.getBoolean("tdplab.debug"))
                 cause.printStackTrace();
-            boolean usage = cause instanceof IllegalArgumentException;
-            if (usage && rest.size() == 1 && List.of("--help", "-h").contains(rest.get(0)) && cause.getMessage() != null
-                    && cause.getMessage().startsWith("Cannot coerce ")) { // a command with no options: its summary
-                out.printf("./tdplab %s: %s%n", sub, subcommands().get(sub));
+            if (noMethodTakes(cause) && rest.size() == 1 && List.of("--help", "-h").contains(rest.get(0))) {
+                out.printf("./tdplab %s: %s%n", sub, subcommands().get(sub)); // a command with no options
                 return OK;
             }
             System.err.printf("tdplab %s: %s%n", sub, problem(sub, rest, cause, subcommands().get(sub)));
-            return usage ? USAGE : FAILURE;
+            return cause instanceof IllegalArgumentException ? USAGE : FAILURE;
         } finally {
             session.close();
         }
@@ -128,15 +126,24 @@ public class CommandLine implements Callable<Integer> {
      * arguments given ("Cannot coerce …", Java's words) — which arguments, and what the command does.
      */
     static String problem(String sub, List<String> rest, Throwable cause, String summary) {
+        if (noMethodTakes(cause))
+            return unexpected(sub, rest, summary);
         String m = cause.getMessage();
-        boolean usage = cause instanceof IllegalArgumentException;
-        if (usage && m != null && m.startsWith("Cannot coerce "))
-            return "unexpected arguments '" + String.join(" ", rest) + "'" + (summary != null ? " (" + sub + ": "
-                    + summary + ")" : "; try './tdplab help'");
         if (m != null && !m.isBlank())
             return m;
-        return usage ? "bad arguments; try './tdplab " + sub + " --help'"
+        return cause instanceof IllegalArgumentException ? "bad arguments; try './tdplab " + sub + " --help'"
                 : "failed unexpectedly (a bug in tdplab; TDPLAB_JAVA_OPTS=-Dtdplab.debug=true shows where)";
+    }
+
+    /** Gogo found no method of the command that takes the arguments given. */
+    private static boolean noMethodTakes(Throwable cause) {
+        return cause instanceof IllegalArgumentException && cause.getMessage() != null
+                && cause.getMessage().startsWith("Cannot coerce ");
+    }
+
+    private static String unexpected(String sub, List<String> rest, String summary) {
+        return "unexpected arguments '" + String.join(" ", rest) + "'" + (summary != null ? " (" + sub + ": "
+                + summary + ")" : "; try './tdplab help'");
     }
 
     /** The exception a command threw, without Gogo's reflection wrappers. */
@@ -174,8 +181,7 @@ public class CommandLine implements Callable<Integer> {
 
     /** A command of this class given arguments it takes none of. */
     private int extra(String name, List<String> rest) {
-        System.err.printf("tdplab %s: unexpected arguments '%s' (%s: %s)%n", name, String.join(" ", rest), name,
-                commands().get(name));
+        System.err.printf("tdplab %s: %s%n", name, unexpected(name, rest, commands().get(name)));
         return USAGE;
     }
 
