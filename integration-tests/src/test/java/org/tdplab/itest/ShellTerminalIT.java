@@ -92,6 +92,12 @@ public class ShellTerminalIT {
         type("vms\r");
         expect("type=tdx vcpus=2 state=running");
         prompt();
+        tab("vm.cr", "vm ty", "def", "\r"); // a statement as a scenario file has it: its name and options complete
+        expect("ok");
+        prompt();
+        type("vms\r");
+        expect("type=default");
+        prompt();
 
         type("quitt\r");
         expect("did you mean 'quit'?");

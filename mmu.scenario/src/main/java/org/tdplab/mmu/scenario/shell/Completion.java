@@ -56,7 +56,7 @@ public final class Completion {
         case "help" -> before.isEmpty() ? words(ctx.commands(), "a command") : List.of();
         case "run" -> files(current, ".scn", List.of("--checked", "--quiet", "--trace", "--json", "--html"));
         case "replay" -> files(current, ".trace", List.of("--type", "--option", "--checked", "--exact", "--max"));
-        default -> List.of();
+        default -> ctx.language().verbs().contains(command) ? statement(command, before, current) : List.of();
         };
         return all.stream().filter(c -> c.value().startsWith(current)).toList();
     }

@@ -1,11 +1,13 @@
 package org.tdplab.mmu.scenario.shell;
 
 import java.io.PrintStream;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 import org.apache.felix.service.command.CommandSession;
 import org.osgi.framework.BundleContext;
@@ -14,9 +16,13 @@ import org.osgi.framework.InvalidSyntaxException;
 import org.osgi.framework.ServiceReference;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.scenario.lang.CoreVerbs;
 import org.tdplab.mmu.scenario.lang.Hints;
 import org.tdplab.mmu.scenario.lang.Parser;
@@ -43,10 +49,45 @@ public class ShellSession {
     ShellCommands shell;
 
     private BundleContext context;
+    /** The backends there are: their verbs are commands too once the shell started ({@link StatementCommands}). */
+    private final List<Backend> backends = new CopyOnWriteArrayList<>();
+    private volatile StatementCommands statements;
 
     @Activate
     void activate(BundleContext context) {
         this.context = context;
+    }
+
+    @Deactivate
+    void deactivate() {
+        StatementCommands s = statements;
+        if (s != null)
+            s.close();
+    }
+
+    @Reference(service = Backend.class, cardinality = ReferenceCardinality.MULTIPLE,
+            policy = ReferencePolicy.DYNAMIC, unbind = "backendGone")
+    void backendCame(Backend b) {
+        backends.add(b);
+        resync();
+    }
+
+    void backendGone(Backend b) {
+        backends.remove(b);
+        resync();
+    }
+
+    private void resync() {
+        StatementCommands s = statements;
+        if (s != null)
+            s.sync(verbs());
+    }
+
+    /** The statements' verbs: the language's own and each backend's. */
+    private Set<String> verbs() {
+        Set<String> verbs = new TreeSet<>(STATEMENTS);
+        backends.forEach(b -> b.verbs().forEach(v -> verbs.add(v.name())));
+        return verbs;
     }
 
     /** {@code help}: tdplab's commands, then the framework's by scope. */
@@ -144,18 +185,29 @@ public class ShellSession {
      */
     public void __start(CommandSession session) throws Exception {
         for (Help.Command c : Help.COMMANDS)
-            for (String name : commands(session))
-                if (name.equals("mmu:" + c.name()) || name.endsWith(":" + c.name())) {
-                    session.execute("complete -c " + name + " -e");
-                    session.execute("complete -c " + name + " -d '" + c.summary().replace("'", "") + "'");
-                    session.execute("complete -c " + name + " -a mmu:__complete");
-                }
+            completeWithUs(session, c.name(), c.summary());
+        statements = new StatementCommands(context, shell::_do, verb -> completeWithUs(session, verb, "statement "
+                + verb + " (as in a scenario file)"));
+        statements.start(verbs());
         String version = context.getBundle().getVersion().toString();
         System.out.println("tdplab " + version + " — a model of the KVM TDP MMU. Commands run statements of the "
                 + "scenario language:");
         System.out.println("  create td type=tdx vcpus=2, slot td 0 gpa=0 size=8M flags=gmem, access …, do …");
         System.out.println("help lists the commands, help COMMAND explains one, Tab completes; Ctrl-C interrupts a "
                 + "command; exit, quit or Ctrl-D leaves.");
+    }
+
+    /** Tab completes the arguments of command {@code name} with {@link #__complete}, under each name it has. */
+    private static void completeWithUs(CommandSession session, String name, String summary) {
+        for (String known : commands(session))
+            if (known.equals("mmu:" + name) || known.endsWith(":" + name))
+                try {
+                    session.execute("complete -c " + known + " -e");
+                    session.execute("complete -c " + known + " -d '" + summary.replace("'", "") + "'");
+                    session.execute("complete -c " + known + " -a mmu:__complete");
+                } catch (Exception e) {
+                    // no completion for this name: the command itself still runs
+                }
     }
 
     Completion completion() {

@@ -78,6 +78,16 @@ class CompletionTest {
     }
 
     @Test
+    void aStatementTypedAsInAScenarioFile() {
+        assertEquals(List.of("type="), tab("vm.create td ty"));
+        assertEquals(List.of("flags=gmem", "flags=readonly", "flags=dirty_log"), tab("slot.add td 0 flags="));
+        assertEquals(List.of("td", "vm"), tab("tdx.finalize "));
+        assertEquals(List.of("memory_fault", "mmio"), tab("expect exit "));
+        assertTrue(tab("guest td vcpu=0 ").containsAll(List.of("read", "write", "accept")));
+        assertEquals(List.of(), tab("no.such td "));
+    }
+
+    @Test
     void filesAndFlagsForRun() {
         assertTrue(tab("run --ch").contains("--checked"));
         assertTrue(tab("run ../scenarios/tut").contains("../scenarios/tutorial-td.scn"), tab("run ../scenarios/"

@@ -1,0 +1,95 @@
+package org.tdplab.mmu.scenario.shell;
+
+import java.util.Collection;
+import java.util.Dictionary;
+import java.util.HashMap;
+import java.util.Hashtable;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Consumer;
+
+import org.apache.felix.service.command.Function;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.ServiceRegistration;
+
+/**
+ * The scenario language's statements as commands of scope {@code mmu} ({@code vm.create}, {@code expect},
+ * {@code tdx.finalize}, …), each running its line as {@code do} does. Gogo's default handler already runs a line
+ * typed as a scenario file has it; these exist because Tab completes a command's name only from the commands Gogo
+ * knows. A statement named as a shell command ({@code run}, {@code check}, {@code zap}) stays that command. Only the
+ * interactive shell registers them ({@link #start}); a backend's verbs come and go with the backend ({@link #sync}).
+ */
+final class StatementCommands {
+    private final BundleContext context;
+    /** Runs one statement line, its words as typed: the verb first. */
+    private final Consumer<String[]> run;
+    /** Called with each verb newly registered, so that Tab completes its arguments too. */
+    private final Consumer<String> registered;
+    private final Map<String, ServiceRegistration<Function>> commands = new HashMap<>();
+    private boolean started;
+
+    StatementCommands(BundleContext context, Consumer<String[]> run, Consumer<String> registered) {
+        this.context = context;
+        this.run = run;
+        this.registered = registered;
+    }
+
+    /** Registers a command for each of {@code verbs}; from now on {@link #sync} keeps them current. */
+    synchronized void start(Collection<String> verbs) {
+        started = true;
+        sync(verbs);
+    }
+
+    /** The commands are {@code verbs} (less the shell's own command names) once the shell started; else nothing. */
+    synchronized void sync(Collection<String> verbs) {
+        if (!started)
+            return;
+        Set<String> wanted = new TreeSet<>(verbs);
+        Help.COMMANDS.forEach(c -> wanted.remove(c.name()));
+        commands.keySet().removeIf(v -> {
+            if (wanted.contains(v))
+                return false;
+            unregister(commands.get(v));
+            return true;
+        });
+        for (String verb : wanted)
+            if (!commands.containsKey(verb)) {
+                commands.put(verb, context.registerService(Function.class, (session, args) -> {
+                    String[] words = new String[args.size() + 1];
+                    words[0] = verb;
+                    for (int i = 0; i < args.size(); i++)
+                        words[i + 1] = String.valueOf(args.get(i));
+                    run.accept(words);
+                    return null;
+                }, properties(verb)));
+                registered.accept(verb);
+            }
+    }
+
+    /** The verbs registered as commands now. */
+    synchronized Set<String> verbs() {
+        return new TreeSet<>(commands.keySet());
+    }
+
+    synchronized void close() {
+        commands.values().forEach(StatementCommands::unregister);
+        commands.clear();
+        started = false;
+    }
+
+    private static Dictionary<String, Object> properties(String verb) {
+        Hashtable<String, Object> p = new Hashtable<>();
+        p.put("osgi.command.scope", "mmu");
+        p.put("osgi.command.function", verb);
+        return p;
+    }
+
+    private static void unregister(ServiceRegistration<Function> r) {
+        try {
+            r.unregister();
+        } catch (IllegalStateException e) {
+            // already gone with the bundle
+        }
+    }
+}
