@@ -92,6 +92,8 @@ final class Inspection {
             if (m.refcount[p].sum() != inEpoch[p])
                 out.add(String.format("tdx I6: refcount[%d] = %d but %d vCPUs run in epochs of that parity", p,
                         m.refcount[p].sum(), inEpoch[p]));
+        if (pamt.dynamic())
+            checkDynamicPamt(out);
         if (!treeLive())
             return;
         long[] counted = new long[2]; // REG 4K units, S-EPT pages
@@ -108,6 +110,23 @@ final class Inspection {
         long expect = owned[Pamt.PT_REG] + owned[Pamt.PT_EPT] + owned[Pamt.PT_TDCX] + owned[Pamt.PT_TDVPR];
         if (m.chldcnt.sum() != expect)
             out.add(String.format("tdx I4: chldcnt = %d, the TD owns %d 4K units", m.chldcnt.sum(), expect));
+    }
+
+    /** Dynamic PAMT: a 4K page is owned only in a 2M range with a pair, and no pair's page is owned. */
+    private void checkDynamicPamt(List<String> out) {
+        long[] first = { -1, -1 };
+        pamt.forEachAssigned(pfn -> {
+            if (first[0] < 0 && Pamt.size(pamt.get(pfn)) == Pamt.SIZE_4K && !pamt.has4kEntries(pfn))
+                first[0] = pfn;
+            if (first[1] < 0 && pamt.isPairPage(pfn))
+                first[1] = pfn;
+        });
+        if (first[0] >= 0)
+            out.add(String.format("tdx D1: 4K page 0x%x is %s in a 2M range without a PAMT pair", first[0] << 12,
+                    Pamt.typeName(pamt.typeOf(first[0]))));
+        if (first[1] >= 0)
+            out.add(String.format("tdx D1: page 0x%x holds 4K PAMT entries and is %s too", first[1] << 12,
+                    Pamt.typeName(pamt.typeOf(first[1]))));
     }
 
     private void checkPage(int page, List<String> out, long[] counted, PfnMarks seen) {

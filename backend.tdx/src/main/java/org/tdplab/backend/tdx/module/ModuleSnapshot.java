@@ -30,7 +30,7 @@ final class ModuleSnapshot {
             throw new IllegalArgumentException("TDX module version " + s.version() + " is not 1.0 or 1.5");
         ModuleState.Vcpus v = s.vcpus();
         int maxVcpus = v.tdvprPfn().length;
-        TdxModule m = new TdxModule(version, maxVcpus, frames, contention, s.tdmrLimitPfn());
+        TdxModule m = new TdxModule(version, maxVcpus, frames, contention, s.tdmrLimitPfn(), s.pamt().dynamic());
         ModuleState.Td td = s.td();
         m.tdrPfn = td.tdrPfn();
         m.hkid = td.hkid();

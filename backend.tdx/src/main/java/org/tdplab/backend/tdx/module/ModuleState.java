@@ -89,7 +89,9 @@ public record ModuleState(String version, long tdmrLimitPfn, Td td, Vcpus vcpus,
      *
      * @param chunks each chunk's {@code pfn >> 9}
      * @param entries each chunk's 512 entries and its count of non-zero ones, in the order of {@code chunks}
+     * @param dynamic Dynamic PAMT
+     * @param pairs with Dynamic PAMT, each 2M range's pair: {@code pfn >> 9, pfn0, pfn1} triplets
      */
-    public record Pamt(long[] chunks, List<long[]> entries) {
+    public record Pamt(long[] chunks, List<long[]> entries, boolean dynamic, long[] pairs) {
     }
 }

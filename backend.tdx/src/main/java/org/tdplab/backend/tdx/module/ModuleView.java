@@ -49,6 +49,16 @@ public final class ModuleView {
     }
 
     /** Whether the module holds nothing any more: no owned page, no page waiting for its WBINVD. */
+    /** Whether the module runs with Dynamic PAMT. */
+    public boolean dynamicPamt() {
+        return m.pamt.dynamic();
+    }
+
+    /** Dynamic PAMT: the pair of the 2M range of {@code pfn} ({@code {pfn0, pfn1}}), or null. */
+    public long[] pamtPair(long pfn) {
+        return lock.exclusiveGet(() -> m.pamt.pair(pfn));
+    }
+
     public boolean pamtEmpty() {
         return lock.exclusive(() -> m.pamt.isEmpty() ? 1 : 0) != 0;
     }

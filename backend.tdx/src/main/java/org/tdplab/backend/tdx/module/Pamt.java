@@ -33,6 +33,72 @@ public final class Pamt {
 
     private final Chunks chunks = new Chunks();
     /**
+     * Dynamic PAMT (TDH.SYS.CONFIG R8 bit 16): the 4K entries of a 2M range exist only once the host gave the module a
+     * pair of pages to hold them (TDH.PHYMEM.PAMT.ADD); the 2M entry is then of type PAMT and names the pair. Without
+     * it (static PAMT) every range has its 4K entries. The model keeps its entries in {@link #chunks} either way; this
+     * says which ranges have a pair: {@code {pfn0, pfn1}} by {@code pfn >> 9}. Read without a lock, like the chunks.
+     */
+    private final boolean dynamic;
+    private final Chunks pairs = new Chunks();
+    /** The pages every pair is made of: no other pair may use them (the module's PAMT page bitmap). */
+    private final java.util.Set<Long> pairPages = new java.util.HashSet<>();
+
+    Pamt(boolean dynamic) {
+        this.dynamic = dynamic;
+    }
+
+    Pamt() {
+        this(false);
+    }
+
+    public boolean dynamic() {
+        return dynamic;
+    }
+
+    /** Whether the 4K entries of {@code pfn}'s 2M range exist: a pair was added, or the PAMT is static. */
+    public boolean has4kEntries(long pfn) {
+        return !dynamic || pairs.get(pfn >>> 9) != null;
+    }
+
+    /** The pair of the 2M range of {@code pfn}, or null. */
+    long[] pair(long pfn) {
+        return pairs.get(pfn >>> 9);
+    }
+
+    /** Whether {@code pfn} is one of a pair's pages. */
+    synchronized boolean isPairPage(long pfn) {
+        return pairPages.contains(pfn);
+    }
+
+    /** TDH.PHYMEM.PAMT.ADD's commit (the module's lock held exclusively). */
+    synchronized void addPair(long pfn, long pfn0, long pfn1) {
+        pairPages.add(pfn0);
+        pairPages.add(pfn1);
+        pairs.put(pfn >>> 9, new long[] { pfn0, pfn1 });
+    }
+
+    /** TDH.PHYMEM.PAMT.REMOVE's commit (the module's lock held exclusively): the pair, now the host's again. */
+    synchronized long[] removePair(long pfn) {
+        long[] pair = pairs.get(pfn >>> 9);
+        pairs.remove(pfn >>> 9);
+        pairPages.remove(pair[0]);
+        pairPages.remove(pair[1]);
+        return pair;
+    }
+
+    /** Every pair: {@code range, pfn0, pfn1} triplets, ranges ascending. */
+    synchronized long[] pairsFlat() {
+        long[] keys = pairs.keys();
+        long[] out = new long[3 * keys.length];
+        for (int i = 0; i < keys.length; i++) {
+            long[] p = pairs.get(keys[i]);
+            out[3 * i] = keys[i];
+            out[3 * i + 1] = p[0];
+            out[3 * i + 2] = p[1];
+        }
+        return out;
+    }
+    /**
      * A chunk holds the 512 entries of one 2M range and, in its last element, how many of them are not zero, so
      * that freeing a page tells whether the chunk emptied without scanning it (a TD's teardown frees every page).
      */
@@ -196,7 +262,7 @@ public final class Pamt {
         java.util.List<long[]> entries = new java.util.ArrayList<>(keys.length);
         for (long k : keys)
             entries.add(chunks.get(k).clone());
-        return new ModuleState.Pamt(keys, entries);
+        return new ModuleState.Pamt(keys, entries, dynamic, pairsFlat());
     }
 
     /** This PAMT, empty before, takes the chunks of {@code state}. */
@@ -211,11 +277,17 @@ public final class Pamt {
                         + " elements");
             chunks.put(state.chunks()[i], c.clone());
         }
+        long[] p = state.pairs();
+        if (p.length % 3 != 0 || !dynamic && p.length > 0)
+            throw new IllegalArgumentException("PAMT state has " + p.length / 3 + " pairs for a "
+                    + (dynamic ? "dynamic" : "static") + " PAMT");
+        for (int i = 0; i < p.length; i += 3)
+            addPair(p[i] << 9, p[i + 1], p[i + 2]);
     }
 
     /** Whether nothing is recorded at all (no owned page, no page waiting for its WBINVD). */
     public synchronized boolean isEmpty() {
-        return chunks.size == 0;
+        return chunks.size == 0 && pairs.size == 0;
     }
 
     /**

@@ -1,11 +1,17 @@
 package org.tdplab.backend.tdx.module;
 
 import static org.tdplab.backend.tdx.module.TdxAbi.KEYID_SHIFT;
+import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_R8;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RCX;
+import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RDX;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_HPA_RANGE_NOT_FREE;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_LIFECYCLE_STATE_INCORRECT;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_NO_PAMT_PAGE_PAIR;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_ADDR_RANGE_ERROR;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_METADATA_INCORRECT;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_NOT_FREE;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAMT_PAGE_NOT_EMPTY;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TD_ASSOCIATED_PAGES_EXIST;
 import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
@@ -14,7 +20,8 @@ import org.tdplab.backend.tdx.module.TdxModule.Regs;
 
 /**
  * The physical-page leaves, which take an HPA rather than a TD: TDH.PHYMEM.CACHE.WB, TDH.PHYMEM.PAGE.WBINVD and
- * TDH.PHYMEM.PAGE.RECLAIM. Between them a TD's pages go back to the host with no stale lines of the TD's key.
+ * TDH.PHYMEM.PAGE.RECLAIM, between which a TD's pages go back to the host with no stale lines of the TD's key; and
+ * Dynamic PAMT's TDH.PHYMEM.PAMT.ADD and TDH.PHYMEM.PAMT.REMOVE (intel/tdx-module {@code tdh_phymem_pamt_*.c}).
  */
 final class PhymemLeaves {
     private final TdxModule m;
@@ -90,6 +97,66 @@ final class PhymemLeaves {
             m.sept.free(m.rootPage);
             m.rootPage = 0;
         }
+        return TDX_SUCCESS;
+    }
+
+    /**
+     * TDH.PHYMEM.PAMT.ADD (leaf 58): RCX = 2M-aligned HPA | level 1, RDX and R8 = two free 4K pages that become the
+     * range's 4K PAMT entries (the 2M entry's type becomes PAMT).
+     */
+    long pamtAdd(long rcx, long rdx, long r8) {
+        if (!pamt.dynamic())
+            return TDX_OPERAND_INVALID; // operand RAX: the leaf does not exist without Dynamic PAMT
+        long pfn = (rcx & ~0xFFFL) >>> 12;
+        if ((rcx & 0xFFF) != Pamt.SIZE_2M || (rcx >>> KEYID_SHIFT) != 0 || (pfn & 511) != 0)
+            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
+        long st = pairPage(rdx, OPERAND_RDX);
+        if (st == TDX_SUCCESS)
+            st = pairPage(r8, OPERAND_R8);
+        if (st != TDX_SUCCESS)
+            return st;
+        if (pfn >= m.tdmrLimitPfn)
+            return withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_RCX);
+        if (pamt.pair(pfn) != null || Pamt.size(pamt.get(pfn)) > Pamt.SIZE_4K && pamt.typeOf(pfn) != Pamt.PT_NDA)
+            return withOperand(TDX_HPA_RANGE_NOT_FREE, OPERAND_RCX);
+        for (long[] p : new long[][] { { rdx, OPERAND_RDX }, { r8, OPERAND_R8 } })
+            if (p[1] == OPERAND_R8 && rdx == r8 || pamt.isPairPage(p[0] >>> 12)
+                    || (p[0] >>> 21) != (pfn >>> 9) && pamt.typeOf(p[0] >>> 12) != Pamt.PT_NDA)
+                return withOperand(TDX_PAGE_NOT_FREE, (int) p[1]);
+        pamt.addPair(pfn, rdx >>> 12, r8 >>> 12);
+        return TDX_SUCCESS;
+    }
+
+    /** A pair's page: 4K-aligned, no KeyID bits, inside a TDMR. */
+    private long pairPage(long hpa, int operand) {
+        if ((hpa & 0xFFF) != 0 || (hpa >>> KEYID_SHIFT) != 0)
+            return withOperand(TDX_OPERAND_INVALID, operand);
+        if ((hpa >>> 12) >= m.tdmrLimitPfn)
+            return withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, operand);
+        return TDX_SUCCESS;
+    }
+
+    /**
+     * TDH.PHYMEM.PAMT.REMOVE (leaf 59): RCX = 2M-aligned HPA | level 1. Every 4K entry of the range must be NDA; the
+     * pair goes back to the host in RDX and R8.
+     */
+    long pamtRemove(long rcx, Regs out) {
+        if (!pamt.dynamic())
+            return TDX_OPERAND_INVALID;
+        long pfn = (rcx & ~0xFFFL) >>> 12;
+        if ((rcx & 0xFFF) != Pamt.SIZE_2M || (rcx >>> KEYID_SHIFT) != 0 || (pfn & 511) != 0)
+            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
+        if (pfn >= m.tdmrLimitPfn)
+            return withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_RCX);
+        long[] pair = pamt.pair(pfn);
+        if (pair == null)
+            return withOperand(TDX_NO_PAMT_PAGE_PAIR, OPERAND_RCX);
+        for (int i = 0; i < 512; i++)
+            if (pamt.typeOf(pfn + i) != Pamt.PT_NDA)
+                return withOperand(TDX_PAMT_PAGE_NOT_EMPTY, i / 256); // the operand is the pair's page, 0 or 1
+        pamt.removePair(pfn);
+        out.rdx = pair[0] << 12;
+        out.r8 = pair[1] << 12;
         return TDX_SUCCESS;
     }
 }

@@ -34,6 +34,9 @@ public enum Seamcall {
     TDH_MEM_RANGE_UNBLOCK("TDH.MEM.RANGE.UNBLOCK", 39, true, true),
     TDH_PHYMEM_CACHE_WB("TDH.PHYMEM.CACHE.WB", 40, false, false),
     TDH_PHYMEM_PAGE_WBINVD("TDH.PHYMEM.PAGE.WBINVD", 41, false, false),
+    /** Dynamic PAMT: a pair of pages becomes the 4K PAMT entries of a 2M range. */
+    TDH_PHYMEM_PAMT_ADD("TDH.PHYMEM.PAMT.ADD", 58, false, false),
+    TDH_PHYMEM_PAMT_REMOVE("TDH.PHYMEM.PAMT.REMOVE", 59, false, false),
     /** The guest's TDCALL leaf 6. */
     TDG_MEM_PAGE_ACCEPT("TDG.MEM.PAGE.ACCEPT", 6, false, true);
 

@@ -1,5 +1,6 @@
 package org.tdplab.backend.tdx.module;
 
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_MISSING_PAMT_PAGE_PAIR;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_ADDR_RANGE_ERROR;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_BUSY;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
@@ -62,6 +63,16 @@ final class TdChecks {
         long pfn = hpa >>> 12;
         if (pfn + Pamt.pages(size) > m.tdmrLimitPfn)
             return withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, operand);
+        if (pamt.dynamic()) {
+            // the PAMT walk stops at a 2M entry without a pair; a huge page's 2M entries must be NDA, not PAMT
+            if (size == Pamt.SIZE_4K && !pamt.has4kEntries(pfn))
+                return withOperand(TDX_MISSING_PAMT_PAGE_PAIR, operand);
+            for (long i = 0; size > Pamt.SIZE_4K && i < Pamt.pages(size); i += 512)
+                if (pamt.pair(pfn + i) != null)
+                    return withOperand(TDX_PAGE_METADATA_INCORRECT, operand);
+            if (size == Pamt.SIZE_4K && pamt.isPairPage(pfn))
+                return withOperand(TDX_PAGE_METADATA_INCORRECT, operand);
+        }
         for (long i = 0; i < Pamt.pages(size); i++)
             if (pamt.typeOf(pfn + i) != Pamt.PT_NDA)
                 return withOperand(TDX_PAGE_METADATA_INCORRECT, operand);

@@ -93,7 +93,7 @@ public final class TdxModule {
     final VcpuLines lines;
 
     final SeptTree sept = new SeptTree();
-    final Pamt pamt = new Pamt();
+    final Pamt pamt;
 
     /**
      * @param version the status codes to use
@@ -101,9 +101,12 @@ public final class TdxModule {
      * @param frames the contents of physical pages
      * @param contention busy injection
      * @param tdmrLimitPfn frames below this are convertible memory (inside a TDMR)
+     * @param dynamicPamt Dynamic PAMT configured (TDH.SYS.CONFIG): 4K entries need a pair of pages per 2M range
      */
-    public TdxModule(Version version, int maxVcpus, Frames frames, Contention contention, long tdmrLimitPfn) {
+    public TdxModule(Version version, int maxVcpus, Frames frames, Contention contention, long tdmrLimitPfn,
+            boolean dynamicPamt) {
         this.version = version;
+        this.pamt = new Pamt(dynamicPamt);
         this.frames = frames;
         this.contention = contention;
         this.tdmrLimitPfn = tdmrLimitPfn;
@@ -117,9 +120,18 @@ public final class TdxModule {
         wire();
     }
 
+    public TdxModule(Version version, int maxVcpus, Frames frames, Contention contention, long tdmrLimitPfn) {
+        this(version, maxVcpus, frames, contention, tdmrLimitPfn, false);
+    }
+
     /** A module whose TDMRs cover every frame below the KeyID bits. */
     public TdxModule(Version version, int maxVcpus, Frames frames, Contention contention) {
-        this(version, maxVcpus, frames, contention, 1L << (KEYID_SHIFT - 12));
+        this(version, maxVcpus, frames, contention, false);
+    }
+
+    /** A module whose TDMRs cover every frame below the KeyID bits, with Dynamic PAMT or not. */
+    public TdxModule(Version version, int maxVcpus, Frames frames, Contention contention, boolean dynamicPamt) {
+        this(version, maxVcpus, frames, contention, 1L << (KEYID_SHIFT - 12), dynamicPamt);
     }
 
     // The leaf groups keep no state of their own, they act on the fields above (a restored module gets new ones).
@@ -290,6 +302,14 @@ public final class TdxModule {
 
     public long tdhPhymemPageReclaim(long rcx, Regs out) {
         return lock.exclusive(() -> phymemLeaves.pageReclaim(rcx, regs(out)));
+    }
+
+    public long tdhPhymemPamtAdd(long rcx, long rdx, long r8) {
+        return lock.exclusive(() -> phymemLeaves.pamtAdd(rcx, rdx, r8));
+    }
+
+    public long tdhPhymemPamtRemove(long rcx, Regs out) {
+        return lock.exclusive(() -> phymemLeaves.pamtRemove(rcx, regs(out)));
     }
 
     // ==== vCPUs and the guest side (GuestSide) =====================================================================

@@ -38,8 +38,19 @@ final class Fixture {
     final List<Long> controlPages = new ArrayList<>();
     private long next = 0x1000;
 
+    /** Dynamic PAMT: {@link #page()} adds the pair of a 2M range before it hands out the range's first page. */
+    private final boolean dynamicPamt;
+    /** Pages for PAMT pairs, far from the TD's. */
+    private long nextPairPage = 1L << 20;
+
     Fixture(TdxAbi.Version version, int gpaw, long attributes, int vcpus, Contention contention) {
-        m = new TdxModule(version, Math.max(vcpus, 1), frames, contention, TDMR_LIMIT);
+        this(version, gpaw, attributes, vcpus, contention, false);
+    }
+
+    Fixture(TdxAbi.Version version, int gpaw, long attributes, int vcpus, Contention contention,
+            boolean dynamicPamt) {
+        this.dynamicPamt = dynamicPamt;
+        m = new TdxModule(version, Math.max(vcpus, 1), frames, contention, TDMR_LIMIT, dynamicPamt);
         tdr = page();
         ok(m.tdhMngCreate(tdr, HKID));
         ok(m.tdhMngKeyConfig(tdr));
@@ -71,9 +82,16 @@ final class Fixture {
         return new Fixture(TdxAbi.Version.V1_0, 48, TdxAbi.ATTR_SEPT_VE_DISABLE, 2, Contention.none());
     }
 
-    /** A fresh 4K frame (HPA). */
+    /** A fresh 4K frame (HPA); with Dynamic PAMT, in a 2M range that has its pair. */
     long page() {
+        if (dynamicPamt && (next & 511) == 0 || dynamicPamt && next == 0x1000)
+            ok(m.tdhPhymemPamtAdd((next & ~511L) << 12 | 1, pairPage(), pairPage()));
         return (next++) << 12;
+    }
+
+    /** A page for a PAMT pair. */
+    long pairPage() {
+        return (nextPairPage++) << 12;
     }
 
     /** A fresh naturally aligned 2M frame (HPA). */

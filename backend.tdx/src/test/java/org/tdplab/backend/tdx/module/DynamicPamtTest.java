@@ -1,0 +1,121 @@
+package org.tdplab.backend.tdx.module;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.backend.tdx.module.Fixture.assertStatus;
+import static org.tdplab.backend.tdx.module.Fixture.ok;
+import static org.tdplab.backend.tdx.module.Fixture.rcx;
+import static org.tdplab.backend.tdx.module.TdxStatus.*;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * Dynamic PAMT in the module (intel/tdx-module {@code tdh_phymem_pamt_add.c}, {@code tdh_phymem_pamt_remove.c}, the
+ * missing-pair check of a new page): a 4K page is handed over only in a 2M range with a pair; ADD and REMOVE check
+ * the range and the pair's pages.
+ */
+class DynamicPamtTest {
+    private final Fixture f = new Fixture(TdxAbi.Version.V1_5, 48, TdxAbi.ATTR_SEPT_VE_DISABLE, 1, Contention.none(),
+            true);
+    private final TdxModule m = f.m;
+
+    /** A 2M range no page of the fixture's lies in. */
+    private static final long EMPTY_RANGE = 64L << 21;
+
+    @Test
+    void theLeavesDoNotExistWithoutDynamicPamt() {
+        Fixture plain = new Fixture();
+        assertStatus(TDX_OPERAND_INVALID, plain.m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, plain.page(), plain.page()));
+        assertStatus(TDX_OPERAND_INVALID, plain.m.tdhPhymemPamtRemove(EMPTY_RANGE | 1, plain.regs));
+    }
+
+    @Test
+    void aFourKPageNeedsThePairOfItsRange() {
+        f.finalizeTd();
+        f.link(0, 0);
+        long hpa = EMPTY_RANGE + 0x5000;
+        assertStatus(withOperand(TDX_MISSING_PAMT_PAGE_PAIR, OPERAND_R8), m.tdhMemPageAug(rcx(0, 0), f.tdr, hpa,
+                f.regs));
+        assertEquals(Pamt.PT_NDA, m.view().pamtEntry(hpa >>> 12) & 0xF, "a failed AUG changes nothing");
+        ok(m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, f.pairPage(), f.pairPage()));
+        ok(m.tdhMemPageAug(rcx(0, 0), f.tdr, hpa, f.regs));
+        assertEquals(List.of(), check());
+    }
+
+    @Test
+    void addRefusesABadRangeAndPagesThatAreNotFree() {
+        long p0 = f.pairPage(), p1 = f.pairPage();
+        assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RCX), m.tdhPhymemPamtAdd(EMPTY_RANGE, p0, p1));
+        assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RCX), m.tdhPhymemPamtAdd(EMPTY_RANGE + 0x1000 | 1, p0,
+                p1));
+        assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RDX), m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, p0 + 8, p1));
+        assertStatus(withOperand(TDX_PAGE_NOT_FREE, OPERAND_R8), m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, p0, p0));
+        assertStatus(withOperand(TDX_PAGE_NOT_FREE, OPERAND_RDX), m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, f.tdr, p1));
+        ok(m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, p0, p1));
+        assertStatus(withOperand(TDX_HPA_RANGE_NOT_FREE, OPERAND_RCX), m.tdhPhymemPamtAdd(EMPTY_RANGE | 1,
+                f.pairPage(), f.pairPage()));
+        assertStatus(withOperand(TDX_PAGE_NOT_FREE, OPERAND_RDX), m.tdhPhymemPamtAdd(EMPTY_RANGE + (1L << 21) | 1,
+                p1, f.pairPage()));
+        f.finalizeTd();
+        f.link(0, 0);
+        // a pair's page in a range without a pair: the walk stops at the 2M entry
+        assertStatus(withOperand(TDX_MISSING_PAMT_PAGE_PAIR, OPERAND_R8), m.tdhMemPageAug(rcx(0, 0), f.tdr, p0,
+                f.regs));
+        long inPairedRange = f.page(); // the fixture's ranges have their pairs
+        ok(m.tdhPhymemPamtAdd(EMPTY_RANGE + (2L << 21) | 1, inPairedRange, f.pairPage()));
+        assertStatus(withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_R8), m.tdhMemPageAug(rcx(0, 0), f.tdr,
+                inPairedRange, f.regs));
+    }
+
+    @Test
+    void removeGivesThePairBackOnlyWhenEveryPageOfTheRangeIsFree() {
+        long tdrRange = f.tdr & ~((1L << 21) - 1);
+        assertStatus(withOperand(TDX_PAMT_PAGE_NOT_EMPTY, 0), m.tdhPhymemPamtRemove(tdrRange | 1, f.regs));
+        assertStatus(withOperand(TDX_NO_PAMT_PAGE_PAIR, OPERAND_RCX), m.tdhPhymemPamtRemove(EMPTY_RANGE | 1,
+                f.regs));
+        long p0 = f.pairPage(), p1 = f.pairPage();
+        ok(m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, p0, p1));
+        ok(m.tdhPhymemPamtRemove(EMPTY_RANGE | 1, f.regs));
+        assertEquals(p0, f.regs.rdx);
+        assertEquals(p1, f.regs.r8);
+        assertStatus(withOperand(TDX_NO_PAMT_PAGE_PAIR, OPERAND_RCX), m.tdhPhymemPamtRemove(EMPTY_RANGE | 1,
+                f.regs));
+        ok(m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, p1, p0)); // the pages are free again
+    }
+
+    @Test
+    void aHugePageTakesARangeWithoutAPair() {
+        f.finalizeTd();
+        f.link(0, 1);
+        ok(m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, f.pairPage(), f.pairPage()));
+        assertStatus(withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_R8), m.tdhMemPageAug(rcx(0, 1), f.tdr,
+                EMPTY_RANGE, f.regs));
+        long free2m = EMPTY_RANGE + (1L << 21);
+        ok(m.tdhMemPageAug(rcx(0, 1), f.tdr, free2m, f.regs));
+        assertStatus(withOperand(TDX_HPA_RANGE_NOT_FREE, OPERAND_RCX), m.tdhPhymemPamtAdd(free2m | 1, f.pairPage(),
+                f.pairPage()));
+        assertEquals(List.of(), check());
+    }
+
+    @Test
+    void theCheckerSeesAPageWithoutAPairAndThePairsSurviveASnapshot() {
+        assertEquals(List.of(), check());
+        ModuleState state = m.saveState();
+        TdxModule copy = TdxModule.loadState(state, f.frames, Contention.none());
+        assertTrue(copy.view().dynamicPamt());
+        assertEquals(m.saveState().pamt().pairs().length, copy.saveState().pamt().pairs().length);
+        assertStatus(withOperand(TDX_HPA_RANGE_NOT_FREE, OPERAND_RCX), copy.tdhPhymemPamtAdd(
+                (f.tdr & ~((1L << 21) - 1)) | 1, f.pairPage(), f.pairPage()));
+        assertFalse(new Fixture().m.view().dynamicPamt());
+    }
+
+    private List<String> check() {
+        List<String> out = new ArrayList<>();
+        m.view().check(out);
+        return out;
+    }
+}
