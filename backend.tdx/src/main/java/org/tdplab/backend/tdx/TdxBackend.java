@@ -72,6 +72,11 @@ public class TdxBackend implements Backend {
                 + "(tdx_huge_page; needs module 1.5)")
         boolean huge__pages() default false;
 
+        @AttributeDefinition(description = "Dynamic PAMT: the 4K PAMT entries of a 2M range added with "
+                + "TDH.PHYMEM.PAMT.ADD when the TD first holds a 4K page there (tdx_pamt_get; needs module 1.5, "
+                + "not with huge pages)")
+        boolean dynamic__pamt() default false;
+
         @AttributeDefinition(description = "Latency table for 'projected hardware time' (counted, never slept): "
                 + "entries LEAF=NANOSECONDS (suffix ns or us allowed; several per value separated by commas; "
                 + "'*' prices every leaf not named), laid over the built-in defaults and applied to TDs created "
@@ -117,6 +122,7 @@ public class TdxBackend implements Backend {
         text.put("sept_ve_disable", config.sept__ve__disable() ? "on" : "off");
         text.put("memtype_zap", config.memtype__zap());
         text.put("huge_pages", config.huge__pages() ? "on" : "off");
+        text.put("dynamic_pamt", config.dynamic__pamt() ? "on" : "off");
         TdxOptions d = TdxOptions.of(VerbArgs.creation(vmType(), TdxOptions.OPTIONS, text), TdxOptions.defaults());
         FirmwareLatency table = DEFAULT_LATENCY.with(config.latency()); // refused here when malformed
         defaults = d;

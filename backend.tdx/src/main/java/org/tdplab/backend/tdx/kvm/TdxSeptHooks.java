@@ -59,6 +59,11 @@ final class TdxSeptHooks {
         long page = td.sparePage.getAndSet(-1);
         if (page < 0)
             page = td.allocFrame();
+        HookStatus pair = td.pamtGet(page);
+        if (!pair.isOk()) {
+            keepOrFree(page);
+            return pair;
+        }
         TdxModule.Regs regs = TdxVm.REGS.get();
         long st = td.seamcall(Seamcall.TDH_MEM_SEPT_ADD, base, level,
                 td.module.tdhMemSeptAdd((base << 12) | septLevel, td.tdr(), page << 12, regs));
@@ -66,11 +71,17 @@ final class TdxSeptHooks {
             td.septPages.put(septKey(base, septLevel), page);
             return HookStatus.OK;
         }
-        if (!td.sparePage.compareAndSet(-1, page))
-            td.freeFrame(page);
+        td.pamtPut(page);
+        keepOrFree(page);
         if (TdxStatus.operandBusy(st))
             return HookStatus.BUSY;
         return TdxVm.tdxError(Seamcall.TDH_MEM_SEPT_ADD, base, st);
+    }
+
+    /** A page SEPT.ADD did not take: kept for the next one ({@code mmu_external_spt_cache}), or freed. */
+    private void keepOrFree(long page) {
+        if (!td.sparePage.compareAndSet(-1, page))
+            td.freeFrame(page);
     }
 
     /** The largest private leaf KVM may map now: 2M once the TD runs with huge pages, else 4K. */
@@ -89,6 +100,18 @@ final class TdxSeptHooks {
             return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K%s): private leaf at level %d, gfn "
                     + "0x%x", td.options.hugePages() ? " && !RUNNABLE" : "", level, gfn);
         }
+        if (level == TdxVm.PG_LEVEL_4K) {
+            HookStatus pair = td.pamtGet(pfn);
+            if (!pair.isOk())
+                return pair;
+        }
+        HookStatus st = mapLeaf(gfn, level, pfn);
+        if (!st.isOk() && level == TdxVm.PG_LEVEL_4K)
+            td.pamtPut(pfn);
+        return st;
+    }
+
+    private HookStatus mapLeaf(long gfn, int level, long pfn) {
         TdxModule.Regs regs = TdxVm.REGS.get();
         if (td.state == TdxVm.TD_STATE_RUNNABLE) {
             long st = td.seamcall(Seamcall.TDH_MEM_PAGE_AUG, gfn, level,
@@ -197,6 +220,8 @@ final class TdxSeptHooks {
                 td.ctx.writeToken(pfn + i, 0);
                 td.ctx.guestDataChanged(gfn + i, true, 0);
             }
+            if (level == TdxVm.PG_LEVEL_4K)
+                td.pamtPut(pfn);
             td.removals.increment();
             return HookStatus.OK;
         } finally {

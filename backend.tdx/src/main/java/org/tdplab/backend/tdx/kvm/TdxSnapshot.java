@@ -24,10 +24,10 @@ import org.tdplab.mmu.api.backend.VmContext;
 public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept, Counters counters,
         List<String> recorded) {
     /**
-     * The format's version; 4: no call counts (the core keeps them with the VM); 3: the module's state typed too (2
+     * The format's version; 5: the module's PAMT says whether it is dynamic, with its pairs; 4: no call counts (the core keeps them with the VM); 3: the module's state typed too (2
      * carried it as Java-serialized bytes, 1 was the hand-cast map).
      */
-    public static final int VERSION = 4;
+    public static final int VERSION = 5;
 
     /** {@code kvm_tdx}: state, HKID, the TDR and TDCS pages, the staged PAGE.ADD source, the SEPT-zap wait. */
     public record Td(int state, boolean hkidAssigned, int hkid, long tdrPfn, long[] tdcsPfns, long pageAddSrc,

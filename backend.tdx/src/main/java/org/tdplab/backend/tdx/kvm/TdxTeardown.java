@@ -87,14 +87,14 @@ final class TdxTeardown {
                 td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, 0, 0, td.module.tdhPhymemPageWbinvd(
                         (pfn << 12) | ((long) TdxAbi.GLOBAL_KEYID << TdxAbi.KEYID_SHIFT)));
             }
-            td.freeFrame(pfn);
+            td.freeControlPage(pfn);
             td.tdrPfn = -1;
         }
     }
 
-    /** A page the module never took (creation stopped before): straight back to the host. */
+    /** A page the module never took (creation stopped before): straight back to the host, its pair put. */
     private boolean release(long pfn) {
-        td.freeFrame(pfn);
+        td.freeControlPage(pfn);
         return true;
     }
 }

@@ -79,8 +79,10 @@ public final class TdxVm implements VmBackend {
     final SeptPages septPages = new SeptPages();
     /** A page kept from a SEPT.ADD that came back busy ({@code mmu_external_spt_cache}). */
     final AtomicLong sparePage = new AtomicLong(-1);
-    /** Frames this VM's TDX side holds from the host (control pages, S-EPT pages, staging pages). */
+    /** Frames this VM's TDX side holds from the host (control pages, S-EPT pages, staging pages, PAMT pairs). */
     final AtomicLong framesHeld = new AtomicLong();
+    /** Dynamic PAMT's counts ({@code tdx_pamt_get}), or null with a static PAMT. */
+    final PamtRefs pamtRefs;
 
     /** {@code kvm_tdx->page_add_src}: the staged source of the PAGE.ADD a {@code init_mem_region} triggers. */
     volatile long pageAddSrc = -1;
@@ -139,8 +141,11 @@ public final class TdxVm implements VmBackend {
             }
         };
         Contention contention = new Contention(options.busyRate(), options.seed());
-        this.module = moduleState == null ? new TdxModule(options.version(), ctx.vcpus(), frames, contention)
-                : TdxModule.loadState(moduleState, frames, contention);
+        this.module = moduleState == null ? new TdxModule(options.version(), ctx.vcpus(), frames, contention,
+                options.dynamicPamt()) : TdxModule.loadState(moduleState, frames, contention);
+        this.pamtRefs = module.view().dynamicPamt() ? new PamtRefs(this) : null;
+        if (pamtRefs != null && moduleState != null)
+            pamtRefs.recount();
         this.vcpuPages = new long[ctx.vcpus()][];
         this.kickSnapshot = new long[ctx.vcpus()];
         this.cursors = new AcceptCursors(ctx.vcpus());
@@ -203,6 +208,39 @@ public final class TdxVm implements VmBackend {
         framesHeld.decrementAndGet();
     }
 
+    /**
+     * {@code tdx_alloc_control_page}: a frame for the module to hold at 4K (TDR, TDCS, TDVPR, TDCX), its range's
+     * Dynamic PAMT pair got first.
+     *
+     * @throws MmuException EIO when the module refuses the pair
+     */
+    long allocControlPage() {
+        long pfn = allocFrame();
+        HookStatus st = pamtGet(pfn);
+        if (!st.isOk()) {
+            freeFrame(pfn);
+            throw new MmuException(st.errno(), "%s", st.reason());
+        }
+        return pfn;
+    }
+
+    /** {@code tdx_free_control_page}: a page the module held at 4K back to the host, its pair put. */
+    void freeControlPage(long pfn) {
+        pamtPut(pfn);
+        freeFrame(pfn);
+    }
+
+    /** {@code tdx_pamt_get}: OK at once with a static PAMT. */
+    HookStatus pamtGet(long pfn) {
+        return pamtRefs == null ? HookStatus.OK : pamtRefs.get(pfn);
+    }
+
+    /** {@code tdx_pamt_put}: nothing with a static PAMT. */
+    void pamtPut(long pfn) {
+        if (pamtRefs != null)
+            pamtRefs.put(pfn);
+    }
+
     // ==== creation: KVM_CREATE_VM + KVM_TDX_INIT_VM + KVM_TDX_INIT_VCPU: TdxInit ==================================
 
     // ==== mirror hooks: TdxSeptHooks ==============================================================================
@@ -243,7 +281,7 @@ public final class TdxVm implements VmBackend {
             record("tdx: page 0x%x leaked: TDH.PHYMEM.PAGE.RECLAIM returned %s", pfn << 12, TdxStatus.name(st));
             return false;
         }
-        freeFrame(pfn);
+        freeControlPage(pfn);
         return true;
     }
 
@@ -338,6 +376,8 @@ public final class TdxVm implements VmBackend {
         if (installsInFlight.sum() > 0 || removalsInFlight.get() > 0)
             out.add("inv 12: a mirror hook is in progress while the checker holds the MMU write lock");
         MirrorInvariants.check(view, module, options.hugePages() ? PG_LEVEL_2M : PG_LEVEL_4K, out);
+        if (pamtRefs != null)
+            pamtRefs.check(out);
         synchronized (recorded) {
             out.addAll(recorded);
         }

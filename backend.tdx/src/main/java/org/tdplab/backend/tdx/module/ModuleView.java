@@ -59,6 +59,14 @@ public final class ModuleView {
         return lock.exclusiveGet(() -> m.pamt.pair(pfn));
     }
 
+    /** Visits every page the module holds at 4K (a 4K PAMT entry of any type but NDA). */
+    public void forEachOwned4k(java.util.function.LongConsumer visitor) {
+        lock.exclusiveRun(() -> m.pamt.forEachAssigned(pfn -> {
+            if (Pamt.size(m.pamt.get(pfn)) == Pamt.SIZE_4K)
+                visitor.accept(pfn);
+        }));
+    }
+
     public boolean pamtEmpty() {
         return lock.exclusive(() -> m.pamt.isEmpty() ? 1 : 0) != 0;
     }

@@ -1,0 +1,131 @@
+package org.tdplab.backend.tdx.kvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tdplab.backend.tdx.kvm.Tds.K4;
+import static org.tdplab.backend.tdx.kvm.Tds.M1;
+import static org.tdplab.backend.tdx.kvm.Tds.assertClean;
+import static org.tdplab.backend.tdx.kvm.Tds.assertDone;
+import static org.tdplab.backend.tdx.kvm.Tds.stat;
+
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.Test;
+import org.tdplab.backend.tdx.TdxBackend;
+import org.tdplab.mmu.api.CheckReport;
+import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.api.backend.VerbArgs;
+import org.tdplab.mmu.tdp.vm.Standalone;
+
+/**
+ * Dynamic PAMT on KVM's side ({@code tdx_pamt_get/put}, tip x86/tdx 2026-09): every page the module holds at 4K —
+ * control pages, S-EPT pages, private pages — has its 2M range's PAMT pair, added with the range's first page and
+ * removed with its last; nothing is left after the TD is gone, and a backend swap keeps the counts.
+ */
+class TdxDynamicPamtTest {
+    private static final Map<String, String> DYNAMIC = Map.of("dynamic_pamt", "on");
+    private final Tds tds = new Tds();
+
+    private Vm finalized(String name) {
+        Vm vm = tds.td(name, 1, 48, 0, DYNAMIC);
+        vm.setMemoryAttributes(0, 4 * M1, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        return vm;
+    }
+
+    @Test
+    void aPairPerRangeFromTheFirstPageToTheLast() {
+        Vm vm = finalized("td");
+        TdxVm td = tds.tdx(vm);
+        long controlPairs = stat(vm, "TDH.PHYMEM.PAMT.ADD");
+        assertTrue(controlPairs >= 1, "the TDR, TDCS, TDVPR and TDCX pages need their ranges' pairs first");
+        assertNotNull(td.module().view().pamtPair(td.tdrPfn));
+        // 4 MiB of 4K pages: they fill at least two more 2M ranges of host memory
+        assertDone(vm.accept(0, 0, 4 * M1, PageSize.SIZE_4K));
+        long last = vm.lookup(4 * M1 - K4, RootKind.MIRROR).orElseThrow().pfn();
+        assertNotNull(td.module().view().pamtPair(last));
+        long added = stat(vm, "TDH.PHYMEM.PAMT.ADD");
+        assertTrue(added >= controlPairs + 2, "pairs for the guest's ranges: " + added);
+        assertEquals(0, stat(vm, "TDH.PHYMEM.PAMT.REMOVE"));
+        assertClean(vm); // D2: each range's count is what the module holds there, a pair exactly where it is not 0
+
+        // the private pages go: each range that held only them loses its pair
+        assertDone(vm.convert(0, false, 0, 4 * M1));
+        assertNull(td.module().view().pamtPair(last));
+        // (a range keeps its pair while an S-EPT or control page of the TD is in it)
+        assertTrue(stat(vm, "TDH.PHYMEM.PAMT.REMOVE") >= 1, () -> "" + stat(vm, "TDH.PHYMEM.PAMT.REMOVE"));
+        assertClean(vm);
+
+        vm.destroy();
+        assertEquals(stat(vm, "TDH.PHYMEM.PAMT.ADD"), stat(vm, "TDH.PHYMEM.PAMT.REMOVE"));
+        assertEquals(0, td.framesHeld(), "control and S-EPT pages and every pair back with the host");
+        assertTrue(td.module().view().pamtEmpty());
+    }
+
+    @Test
+    void theCheckerComparesTheCountsWithTheModule() {
+        Vm vm = finalized("td");
+        TdxVm td = tds.tdx(vm);
+        assertTrue(td.pamtGet(td.tdrPfn).isOk()); // a get no page of the module stands for
+        CheckReport r = vm.check();
+        assertTrue(r.violations().stream().anyMatch(v -> v.startsWith("tdx D2: host range 0x"
+                + Long.toHexString(td.tdrPfn << 12 & -(2 * M1)))), r.violations()::toString);
+        td.pamtPut(td.tdrPfn);
+        assertClean(vm);
+    }
+
+    @Test
+    void aStaticPamtAddsNoPairs() {
+        Vm vm = tds.td("td", 1, 48, 0, Map.of());
+        vm.setMemoryAttributes(0, 4 * M1, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        assertDone(vm.accept(0, 0, 4 * K4, PageSize.SIZE_4K));
+        assertEquals(0, stat(vm, "TDH.PHYMEM.PAMT.ADD"));
+        assertNull(tds.tdx(vm).pamtRefs);
+    }
+
+    @Test
+    void refusedWhereTheModelCannotFollow() {
+        MmuException old = assertThrows(MmuException.class, () -> tds.create("a", 1, 48, Map.of("dynamic_pamt", "on",
+                "module", "1.0")));
+        assertEquals(Errno.EINVAL, old.errno());
+        assertTrue(old.getMessage().contains("dynamic_pamt=on needs module=1.5"), old.getMessage());
+        MmuException huge = assertThrows(MmuException.class, () -> tds.create("b", 1, 48, Map.of("dynamic_pamt", "on",
+                "huge_pages", "on")));
+        assertEquals(Errno.EINVAL, huge.errno());
+        assertTrue(huge.getMessage().contains("huge_pages=on"), huge.getMessage());
+    }
+
+    @Test
+    void aSwappedBackendCountsWhatTheModuleHolds() {
+        Backend first = new TdxBackend();
+        VmManager manager = Standalone.vmManager(first);
+        Vm vm = manager.create("td", "tdx", 1, 48, DYNAMIC);
+        vm.addMemslot(0, 0, 8 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, 4 * M1, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        assertDone(vm.accept(0, 0, 4 * M1, PageSize.SIZE_4K));
+        Standalone.unbind(manager, first);
+        Backend second = new TdxBackend();
+        Standalone.bind(manager, second, 10, "1.1");
+        assertTrue(vm.suspension().isEmpty(), () -> vm.suspension().toString());
+        assertClean(vm);
+        long removed = stat(vm, "TDH.PHYMEM.PAMT.REMOVE");
+        assertDone(vm.convert(0, false, 0, 4 * M1));
+        assertTrue(stat(vm, "TDH.PHYMEM.PAMT.REMOVE") >= removed + 1, "a restored count reached zero");
+        assertClean(vm);
+        vm.destroy();
+        assertEquals(stat(vm, "TDH.PHYMEM.PAMT.ADD"), stat(vm, "TDH.PHYMEM.PAMT.REMOVE"));
+    }
+}
