@@ -6,6 +6,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 import org.apache.felix.service.command.CommandSession;
 import org.osgi.framework.Bundle;
@@ -16,7 +18,9 @@ import org.osgi.framework.ServiceReference;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.api.backend.VmOption;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.scenario.run.Runner;
 import org.tdplab.mmu.scenario.shell.Interrupts;
@@ -33,11 +37,12 @@ import org.tdplab.mmu.scenario.soak.Soak;
         "osgi.command.function=soak",
         "mmu.command.summary=soak: random multi-threaded operations on every VM type with the checker after each round "
                 + "and backend hot-swaps under load; writes a failure as a shrunk scenario: soak [--type T] "
-                + "[--minutes N | --vms N] [--seed S] [--threads K] [--no-swap] [--out DIR] (0 none found, "
+                + "[--minutes N | --vms N] [--seed S] [--threads K] [--option KEY=VALUE]… [--no-swap] [--out DIR] "
+                + "(0 none found, "
                 + "1 a violation, 2 usage)" })
 public class SoakCommand {
     static final String USAGE = "usage: ./tdplab soak [--type T] [--minutes N | --vms N] [--seed S] [--threads K] "
-            + "[--no-swap] [--out DIR]";
+            + "[--option KEY=VALUE]… [--no-swap] [--out DIR]";
 
     @Reference
     VmManager manager;
@@ -62,6 +67,7 @@ public class SoakCommand {
         long seed = System.nanoTime() & 0xffffffffL;
         boolean swap = true;
         Path dir = Path.of("soak-failures");
+        Map<String, String> vmOptions = new TreeMap<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("-h") || a.equals("--help")) {
@@ -72,7 +78,7 @@ public class SoakCommand {
                 swap = false;
                 continue;
             }
-            if (!List.of("--type", "--minutes", "--vms", "--seed", "--threads", "--out").contains(a))
+            if (!List.of("--type", "--minutes", "--vms", "--seed", "--threads", "--out", "--option").contains(a))
                 return usage(err, "unknown argument '" + a + "'");
             if (i + 1 >= args.length)
                 return usage(err, a + " needs a value");
@@ -92,6 +98,12 @@ public class SoakCommand {
                 }
                 case "--seed" -> seed = Long.parseLong(v);
                 case "--threads" -> threads = Integer.parseInt(v);
+                case "--option" -> {
+                    int eq = v.indexOf('=');
+                    if (eq <= 0 || eq == v.length() - 1)
+                        return usage(err, "--option " + v + " is not KEY=VALUE");
+                    vmOptions.put(v.substring(0, eq), v.substring(eq + 1));
+                }
                 default -> dir = Path.of(v);
                 }
             } catch (NumberFormatException e) {
@@ -112,9 +124,12 @@ public class SoakCommand {
                 return usage(err, "--type " + t + ": no backend serves it; available: " + String.join(", ", available));
         if (types.isEmpty())
             types = available;
+        String refused = refusedOptions(types, vmOptions);
+        if (refused != null)
+            return usage(err, refused);
         boolean progress = System.getenv("TDPLAB_STDERR_TTY") != null;
         Soak.Options options = new Soak.Options(types, vms > 0 ? 0 : (long) (minutes * 60_000), vms, seed, threads,
-                dir, progress);
+                dir, progress, vmOptions);
         try {
             return new Soak(manager, swap ? this::swap : null, out, err).run(options);
         } catch (InterruptedException e) {
@@ -122,6 +137,28 @@ public class SoakCommand {
             err.println("tdplab soak: interrupted");
             return Runner.FAILED;
         }
+    }
+
+    /**
+     * Why {@code options} cannot go to a VM of each of {@code types}, or null: a key that is not one of the type's own
+     * options, or a value its backend refuses (a VM is created with them and destroyed, as the soak's would be).
+     */
+    private String refusedOptions(List<String> types, Map<String, String> options) {
+        if (options.isEmpty())
+            return null;
+        for (String t : types) {
+            List<String> keys = manager.options().getOrDefault(t, List.of()).stream().map(VmOption::key).toList();
+            for (String k : options.keySet())
+                if (!keys.contains(k))
+                    return "--option " + k + ": not an option of VM type " + t + (keys.isEmpty() ? " (it has none)"
+                            : " (its options: " + String.join(", ", keys) + ")");
+            try {
+                manager.create("soak-options-" + t, t, 1, 48, options).destroy();
+            } catch (MmuException e) {
+                return "--option: VM type " + t + " refuses " + options + ": " + e.getMessage();
+            }
+        }
+        return null;
     }
 
     /** Stops and starts the bundle serving {@code type}: its VMs suspend, and resume on the restarted service. */
@@ -150,6 +187,8 @@ public class SoakCommand {
         out.println("  --vms N      N VMs per type instead of a time");
         out.println("  --seed S     the first seed (default: from the clock)");
         out.println("  --threads K  threads per VM (default 3)");
+        out.println("  --option K=V each VM is created with this option of its type (repeatable), e.g.");
+        out.println("               --type tdx --option dynamic_pamt=on");
         out.println("  --no-swap    no backend hot-swaps");
         out.println("  --out DIR    where a failure's scenario goes (default soak-failures)");
         out.println("  On a violation the VM's operations are run again on one thread; if that fails too it is shrunk");

@@ -20,14 +20,19 @@ import org.tdplab.mmu.scenario.soak.Op.Kind;
  * the ordinary types. A TD or SNP guest starts unlaunched: its sequence has the launch verbs ({@code
  * tdx.init_mem_region}, {@code tdx.finalize}; {@code snp.launch_update}, {@code snp.launch_finish}) among its
  * operations, so the guest is built, launched, and refuses them afterwards at random points. {@link #prelude} is the
- * same as scenario statements.
+ * same as scenario statements. {@code extra}: the VM type's own options the soak was given ({@code dynamic_pamt=on}).
  */
-public record Layout(String type, int vcpus, boolean gmem, Set<Kind> kinds) {
+public record Layout(String type, int vcpus, boolean gmem, Set<Kind> kinds, Map<String, String> extra) {
     static final long K4 = 0x1000, M2 = 0x200000;
     static final long SLOT0 = 2 * M2, SLOT1_GPA = 2 * M2, SLOT1 = M2, END = SLOT1_GPA + SLOT1;
 
     /** The layout for VM type {@code type}; types tdplab does not know get the ordinary one without NX. */
     public static Layout of(String type, int vcpus) {
+        return of(type, vcpus, Map.of());
+    }
+
+    /** {@link #of(String, int)} with VM options of the type's own on top of the layout's. */
+    public static Layout of(String type, int vcpus, Map<String, String> extra) {
         EnumSet<Kind> kinds = EnumSet.of(Kind.ACCESS, Kind.PREFAULT, Kind.ZAP, Kind.UNMAP, Kind.AGE, Kind.TEST_AGE,
                 Kind.SLOT_DELETE, Kind.SLOT_ADD);
         boolean gmem = !type.equals("default");
@@ -38,7 +43,7 @@ public record Layout(String type, int vcpus, boolean gmem, Set<Kind> kinds) {
                 Kind.LAUNCH_UPDATE, Kind.FINALIZE));
         default -> gmem = false;
         }
-        return new Layout(type, vcpus, gmem, kinds);
+        return new Layout(type, vcpus, gmem, kinds, Map.copyOf(new java.util.TreeMap<>(extra)));
     }
 
     long slot1Gpa() {
@@ -59,6 +64,7 @@ public record Layout(String type, int vcpus, boolean gmem, Set<Kind> kinds) {
             o.put("nx_huge_pages", "on");
             o.put("nx_recovery_ratio", "2");
         }
+        new java.util.TreeMap<>(extra).forEach(o::put);
         return o;
     }
 

@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.atomic.AtomicReference;
@@ -39,10 +40,21 @@ public final class Soak {
 
     /**
      * What to run: the VM types, how long per type ({@code millis}, or {@code vms} VMs when {@code millis} is 0),
-     * the first seed, threads, where failures go.
+     * the first seed, threads, where failures go, and VM options each VM is created with ({@code vmOptions}).
      */
     public record Options(List<String> types, long millis, int vms, long seed, int threads, Path out,
-            boolean progress) {
+            boolean progress, Map<String, String> vmOptions) {
+        public Options(List<String> types, long millis, int vms, long seed, int threads, Path out, boolean progress) {
+            this(types, millis, vms, seed, threads, out, progress, Map.of());
+        }
+
+        /** The options as the soak's command line writes them ({@code  --option k=v} each). */
+        String optionArgs() {
+            StringBuilder sb = new StringBuilder();
+            new java.util.TreeMap<>(vmOptions).forEach((k, v) -> sb.append(" --option ").append(k).append('=')
+                    .append(v));
+            return sb.toString();
+        }
     }
 
     private final VmManager manager;
@@ -67,7 +79,7 @@ public final class Soak {
             while (o.millis() > 0 ? System.nanoTime() < deadline : vms < o.vms()) {
                 out.printf("soak %s seed=%d%n", type, seed);
                 out.flush();
-                Result r = soakOne(type, seed, o.threads());
+                Result r = soakOne(type, seed, o);
                 vms++;
                 ops += r.ops;
                 swaps += r.swaps;
@@ -97,8 +109,9 @@ public final class Soak {
         long ops, swaps;
     }
 
-    private Result soakOne(String type, long seed, int threads) throws InterruptedException {
-        Layout layout = Layout.of(type, threads);
+    private Result soakOne(String type, long seed, Options o) throws InterruptedException {
+        int threads = o.threads();
+        Layout layout = Layout.of(type, threads, o.vmOptions());
         Result result = new Result();
         Random master = new Random(seed);
         Vm vm = layout.create(manager, "soak-" + type + "-" + seed);
@@ -197,16 +210,16 @@ public final class Soak {
     private void report(String type, long seed, Result r, Options o) {
         out.printf("soak %s seed=%d: VIOLATION%n", type, seed);
         r.failure.forEach(f -> out.println("  " + f));
-        Layout single = Layout.of(type, o.threads());
+        Layout single = Layout.of(type, o.threads(), o.vmOptions());
         Trial.Verdict v = Trial.run(manager, single, r.history);
         String header;
         if (v.failed()) {
             v = Trial.shrink(manager, v, SHRINK_BUDGET);
             header = "./tdplab soak --type " + type + " --seed " + seed + " --threads " + o.threads()
-                    + ": a violation, reproduced on one thread and shrunk to " + (v.failedAt() + 1) + " operations.";
+                    + o.optionArgs() + ": a violation, reproduced on one thread and shrunk to " + (v.failedAt() + 1) + " operations.";
         } else {
             header = "./tdplab soak --type " + type + " --seed " + seed + " --threads " + o.threads()
-                    + ": a violation seen with " + o.threads() + " threads that did NOT reproduce on one thread:\n"
+                    + o.optionArgs() + ": a violation seen with " + o.threads() + " threads that did NOT reproduce on one thread:\n"
                     + "this is every operation of the VM in round order, thread by thread (it passes when run);\n"
                     + "the failure needs an interleaving: run the seed again, or write a Fray test for it.\n"
                     + "The multi-threaded run found:";
