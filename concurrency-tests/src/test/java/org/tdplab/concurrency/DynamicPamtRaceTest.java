@@ -1,0 +1,48 @@
+package org.tdplab.concurrency;
+
+import static org.tdplab.concurrency.Lab.K4;
+import static org.tdplab.concurrency.Lab.M2;
+
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.pastalab.fray.junit.junit5.FrayTestExtension;
+import org.pastalab.fray.junit.junit5.annotations.ConcurrencyTest;
+import org.tdplab.mmu.api.AccessResult;
+import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.SlotFlag;
+import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.api.backend.VerbArgs;
+
+/**
+ * Dynamic PAMT's counts ({@code tdx_pamt_get}) under the MMU lock held for read: two vCPUs of a TD take the first
+ * pages of one 2M range of host memory at once. Both may find the range's count at zero; one adds the pair
+ * (TDH.PHYMEM.PAMT.ADD), the other must find it there under {@code pamt_lock} and only count — a second ADD is
+ * refused ({@code TDX_HPA_RANGE_NOT_FREE}) and bugs the TD. Checked: without the second look at the count under the
+ * lock, Fray finds that second ADD at iteration 8.
+ */
+@ExtendWith(FrayTestExtension.class)
+class DynamicPamtRaceTest {
+    @ConcurrencyTest(iterations = 100)
+    void twoFirstPagesOfOneRange() throws Exception {
+        Vm vm = new Lab().vm("tdx", 2, Map.of("dynamic_pamt", "on"));
+        // 2M folios: the private pages of GPA [0, 2M) are one 2M range of host memory
+        vm.addMemslot(0, 0, 2 * M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
+        vm.setMemoryAttributes(0, 2 * M2, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        completed(vm.accept(0, M2, K4, PageSize.SIZE_4K)); // the upper tables; the race is the leaves' ranges
+        long added = vm.stats().getOrDefault("TDH.PHYMEM.PAMT.ADD", 0L);
+        Lab.parallel(() -> completed(vm.accept(0, 0, K4, PageSize.SIZE_4K)),
+                () -> completed(vm.accept(1, 4 * K4, K4, PageSize.SIZE_4K)));
+        long now = vm.stats().getOrDefault("TDH.PHYMEM.PAMT.ADD", 0L);
+        if (now != added + 1)
+            throw new AssertionError("TDH.PHYMEM.PAMT.ADD " + (now - added) + " times for one new range");
+        Lab.assertConsistent(vm);
+    }
+
+    private static void completed(AccessResult r) {
+        if (!r.completed())
+            throw new AssertionError("the accept ended " + r);
+    }
+}
