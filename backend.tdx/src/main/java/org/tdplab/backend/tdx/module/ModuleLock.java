@@ -107,6 +107,11 @@ public final class ModuleLock {
                 LockSupport.unpark(t);
     }
 
+    /** Whether a thread took the exclusive side (it may still wait for shared holders to finish): for tests. */
+    boolean exclusiveTaken() {
+        return OWNER.getVolatile(this) != null;
+    }
+
     /** Whether some thread waits for the exclusive holder (tests use it to know a walk is waiting for the lock). */
     public boolean hasWaiters() {
         return !waiters.isEmpty();

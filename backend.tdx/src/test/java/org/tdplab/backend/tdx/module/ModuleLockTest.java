@@ -35,6 +35,10 @@ class ModuleLockTest {
             lock.unlockExclusive();
         });
         writer.start();
+        // the writer has the owner word and waits for the holder (a loaded machine may run the reader first else)
+        for (long end = System.nanoTime() + 60_000_000_000L; !lock.exclusiveTaken() && System.nanoTime() < end;)
+            Thread.onSpinWait();
+        assertTrue(lock.exclusiveTaken(), "the writer never took the owner word");
         // a second reader arriving now backs off behind the waiting exclusive side: its wait shows it is waiting
         Thread reader = new Thread(() -> {
             lock.lockShared();
