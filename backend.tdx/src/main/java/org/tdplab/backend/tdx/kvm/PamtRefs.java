@@ -34,6 +34,8 @@ final class PamtRefs {
     private volatile int[][] dirs = new int[1][];
     /** {@code pamt_lock}: the 0 → 1 and 1 → 0 steps, and new directories. */
     private final Object lock = new Object();
+    /** Pairs held now: ranges whose count is not zero (the kernel's PAMT memory, in pairs). */
+    private volatile long pairs;
 
     PamtRefs(TdxVm td) {
         this.td = td;
@@ -62,6 +64,7 @@ final class PamtRefs {
                         range << 21, TdxStatus.name(st), st);
             }
             COUNT.setVolatile(dir, i, 1); // after the SEAMCALL: no get may use the range before its pair is there
+            pairs++;
             return HookStatus.OK;
         }
     }
@@ -94,7 +97,13 @@ final class PamtRefs {
             }
             td.freeFrame(regs.rdx >>> 12);
             td.freeFrame(regs.r8 >>> 12);
+            pairs--;
         }
+    }
+
+    /** The pairs held now. */
+    long pairs() {
+        return pairs;
     }
 
     private static boolean incrementUnlessZero(int[] dir, int i) {
@@ -130,7 +139,10 @@ final class PamtRefs {
 
     /** After a swap: each range's count is the number of its 4K pages the restored module holds. */
     void recount() {
-        td.module.view().forEachOwned4k(pfn -> COUNT.getAndAdd(dir(pfn >>> 9), (int) ((pfn >>> 9) & DIR_MASK), 1));
+        td.module.view().forEachOwned4k(pfn -> {
+            if ((int) COUNT.getAndAdd(dir(pfn >>> 9), (int) ((pfn >>> 9) & DIR_MASK), 1) == 0)
+                pairs++;
+        });
     }
 
     /**
@@ -146,6 +158,9 @@ final class PamtRefs {
             for (int i = 0; d[di] != null && i <= DIR_MASK; i++)
                 if ((int) COUNT.getVolatile(d[di], i) != 0)
                     ranges.add((long) di << DIR_BITS | i);
+        long counted = ranges.stream().filter(r -> count(r) != 0).count();
+        if (counted != pairs)
+            out.add(String.format("tdx D2: %d pairs counted as held, %d ranges have a count", pairs, counted));
         int reported = 0;
         for (long r : ranges) {
             int c = count(r), m = owned.getOrDefault(r, 0);

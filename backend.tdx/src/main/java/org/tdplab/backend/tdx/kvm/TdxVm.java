@@ -367,6 +367,8 @@ public final class TdxVm implements VmBackend {
         Map<String, Long> out = new LinkedHashMap<>();
         out.put(Seamcall.TDH_VP_ENTER.intelName(), module.view().vpEnters());
         out.put("TDX_OPERAND_BUSY", busySeen.sum());
+        if (pamtRefs != null)
+            out.put("dynamic_pamt_pairs", pamtRefs.pairs());
         return out;
     }
 

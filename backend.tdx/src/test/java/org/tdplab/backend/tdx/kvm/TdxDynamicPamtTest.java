@@ -67,8 +67,13 @@ class TdxDynamicPamtTest {
         assertTrue(stat(vm, "TDH.PHYMEM.PAMT.REMOVE") >= 1, () -> "" + stat(vm, "TDH.PHYMEM.PAMT.REMOVE"));
         assertClean(vm);
 
+        long held = stat(vm, "dynamic_pamt_pairs");
+        assertEquals(stat(vm, "TDH.PHYMEM.PAMT.ADD") - stat(vm, "TDH.PHYMEM.PAMT.REMOVE"), held);
+        assertTrue(held >= 1, "the control and S-EPT pages' ranges");
+
         vm.destroy();
         assertEquals(stat(vm, "TDH.PHYMEM.PAMT.ADD"), stat(vm, "TDH.PHYMEM.PAMT.REMOVE"));
+        assertEquals(0, stat(vm, "dynamic_pamt_pairs"));
         assertEquals(0, td.framesHeld(), "control and S-EPT pages and every pair back with the host");
         assertTrue(td.module().view().pamtEmpty());
     }
