@@ -159,7 +159,7 @@ public class BackendSwapIT {
         vm.access(0, Access.WRITE, 0, RANGE, Encoding.PRIVATE, 77);
         Bundle tdx = Container.bundle(context, "backend.tdx");
         tdx.stop();
-        ServiceRegistration<Backend> v2 = context.registerService(Backend.class, new FormatFour(),
+        ServiceRegistration<Backend> v2 = context.registerService(Backend.class, new FutureFormat(),
                 props("tdx"));
         assertTrue(vm.suspension().orElseThrow().contains("incompatible"));
         try {
@@ -212,7 +212,7 @@ public class BackendSwapIT {
     }
 
     /** A TDX backend of a later snapshot format (2): it refuses the format-1 snapshots of today's bundle. */
-    static final class FormatFour implements Backend {
+    static final class FutureFormat implements Backend {
         @Override
         public String vmType() {
             return "tdx";
@@ -240,9 +240,9 @@ public class BackendSwapIT {
         @Override
         public VmBackend restore(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options, Map<String, Object> snapshot) {
             Object version = snapshot.get(SNAPSHOT_VERSION);
-            if (!Integer.valueOf(5).equals(version)) // the shipped backend writes version 4
+            if (!Integer.valueOf(6).equals(version)) // the shipped backend writes version 5
                 throw new MmuException(Errno.EINVAL, "TDX snapshot version %s is incompatible (this backend "
-                        + "restores version 5)", version);
+                        + "restores version 6)", version);
             throw new AssertionError("unreachable");
         }
     }
