@@ -112,21 +112,24 @@ final class Inspection {
             out.add(String.format("tdx I4: chldcnt = %d, the TD owns %d 4K units", m.chldcnt.sum(), expect));
     }
 
-    /** Dynamic PAMT: a 4K page is owned only in a 2M range with a pair, and no pair's page is owned. */
+    /** Dynamic PAMT: a 4K page is owned only in a 2M range with a pair, and each pair's pages are still its. */
     private void checkDynamicPamt(List<String> out) {
-        long[] first = { -1, -1 };
+        long[] first = { -1 };
         pamt.forEachAssigned(pfn -> {
             if (first[0] < 0 && Pamt.size(pamt.get(pfn)) == Pamt.SIZE_4K && !pamt.has4kEntries(pfn))
                 first[0] = pfn;
-            if (first[1] < 0 && pamt.isPairPage(pfn))
-                first[1] = pfn;
         });
         if (first[0] >= 0)
             out.add(String.format("tdx D1: 4K page 0x%x is %s in a 2M range without a PAMT pair", first[0] << 12,
                     Pamt.typeName(pamt.typeOf(first[0]))));
-        if (first[1] >= 0)
-            out.add(String.format("tdx D1: page 0x%x holds 4K PAMT entries and is %s too", first[1] << 12,
-                    Pamt.typeName(pamt.typeOf(first[1]))));
+        long[] p = pamt.pairsFlat();
+        for (int i = 0; i < p.length; i += 3)
+            for (int k = 1; k <= 2; k++)
+                if (!pamt.isPairPage(p[i + k])) {
+                    out.add(String.format("tdx D1: page 0x%x of the PAMT pair of range 0x%x is %s, not a pair page",
+                            p[i + k] << 12, p[i] << 21, Pamt.typeName(pamt.typeOf(p[i + k]))));
+                    return;
+                }
     }
 
     private void checkPage(int page, List<String> out, long[] counted, PfnMarks seen) {

@@ -30,6 +30,11 @@ public final class Pamt {
      * TDH.PHYMEM.CACHE.WB) clears it. The host may reuse such a page only after that (hardware spec I9).
      */
     private static final long DIRTY = 1L << 6;
+    /**
+     * Model-only bit (not architectural): the page is one of a Dynamic PAMT pair, its entry NDA (the module's PAMT
+     * page bitmap). Read on the AUG path without a lock, like the entry.
+     */
+    private static final long PAIR = 1L << 7;
 
     private final Chunks chunks = new Chunks();
     /**
@@ -40,8 +45,6 @@ public final class Pamt {
      */
     private final boolean dynamic;
     private final Chunks pairs = new Chunks();
-    /** The pages every pair is made of: no other pair may use them (the module's PAMT page bitmap). */
-    private final java.util.Set<Long> pairPages = new java.util.HashSet<>();
 
     Pamt(boolean dynamic) {
         this.dynamic = dynamic;
@@ -66,14 +69,14 @@ public final class Pamt {
     }
 
     /** Whether {@code pfn} is one of a pair's pages. */
-    synchronized boolean isPairPage(long pfn) {
-        return pairPages.contains(pfn);
+    boolean isPairPage(long pfn) {
+        return (word(pfn) & PAIR) != 0;
     }
 
     /** TDH.PHYMEM.PAMT.ADD's commit (the module's lock held exclusively). */
     synchronized void addPair(long pfn, long pfn0, long pfn1) {
-        pairPages.add(pfn0);
-        pairPages.add(pfn1);
+        for (long p : new long[] { pfn0, pfn1 })
+            store(chunkOf(p >>> 9), (int) (p & 511), PAIR);
         pairs.put(pfn >>> 9, new long[] { pfn0, pfn1 });
     }
 
@@ -81,8 +84,11 @@ public final class Pamt {
     synchronized long[] removePair(long pfn) {
         long[] pair = pairs.get(pfn >>> 9);
         pairs.remove(pfn >>> 9);
-        pairPages.remove(pair[0]);
-        pairPages.remove(pair[1]);
+        for (long p : pair) {
+            long[] c = chunks.get(p >>> 9);
+            store(c, (int) (p & 511), 0);
+            dropIfEmpty(p >>> 9, c);
+        }
         return pair;
     }
 
@@ -164,7 +170,7 @@ public final class Pamt {
 
     /** The entry in a {@link #word}: none (0) for a freed page whose lines are still dirty. */
     public static long entryOf(long word) {
-        return (word & DIRTY) != 0 ? 0 : word;
+        return (word & (DIRTY | PAIR)) != 0 ? 0 : word;
     }
 
     /** The KeyID a {@link #word} says the page's lines may still be dirty with, or -1. */

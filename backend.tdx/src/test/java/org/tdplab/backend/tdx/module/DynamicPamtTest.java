@@ -113,6 +113,17 @@ class DynamicPamtTest {
         assertFalse(new Fixture().m.view().dynamicPamt());
     }
 
+    @Test
+    void theCheckerSeesAPairPageTakenForSomethingElse() {
+        long p0 = f.pairPage(), p1 = f.pairPage();
+        ok(m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, p0, p1));
+        assertEquals(List.of(), check());
+        m.pamt.set(p1 >>> 12, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_REG, Pamt.SIZE_4K, TdxAbi.TD_ID, 0)); // a model bug
+        List<String> found = check();
+        assertTrue(found.stream().anyMatch(v -> v.startsWith("tdx D1: page 0x" + Long.toHexString(p1)
+                + " of the PAMT pair of range 0x" + Long.toHexString(EMPTY_RANGE) + " is REG")), found::toString);
+    }
+
     private List<String> check() {
         List<String> out = new ArrayList<>();
         m.view().check(out);
