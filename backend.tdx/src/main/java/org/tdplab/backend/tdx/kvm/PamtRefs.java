@@ -82,11 +82,13 @@ final class PamtRefs {
                 return;
         synchronized (lock) {
             int c = (int) COUNT.getAndAdd(dir, i, -1);
-            if (c != 1) {
-                if (c <= 0)
-                    td.record("tdx: tdx_pamt_put of host range 0x%x whose count is %d", range << 21, c);
+            if (c <= 0) { // a put no get stands for: a bug of the model's KVM side; the count stays as it was
+                COUNT.getAndAdd(dir, i, 1);
+                td.record("tdx: tdx_pamt_put of host range 0x%x whose count is %d", range << 21, c);
                 return;
             }
+            if (c > 1) // a get came in since the look outside the lock
+                return;
             TdxModule.Regs regs = TdxVm.REGS.get();
             long st = td.seamcall(Seamcall.TDH_PHYMEM_PAMT_REMOVE, 0, 0,
                     td.module.tdhPhymemPamtRemove(range << 21 | 1, regs));

@@ -120,8 +120,9 @@ final class PhymemLeaves {
         if (pamt.pair(pfn) != null || Pamt.size(pamt.get(pfn)) > Pamt.SIZE_4K && pamt.typeOf(pfn) != Pamt.PT_NDA)
             return withOperand(TDX_HPA_RANGE_NOT_FREE, OPERAND_RCX);
         for (long[] p : new long[][] { { rdx, OPERAND_RDX }, { r8, OPERAND_R8 } })
+            // (a page of the range itself has no 4K entry to be in use: the range has no pair yet)
             if (p[1] == OPERAND_R8 && rdx == r8 || pamt.isPairPage(p[0] >>> 12)
-                    || (p[0] >>> 21) != (pfn >>> 9) && pamt.typeOf(p[0] >>> 12) != Pamt.PT_NDA)
+                    || pamt.typeOf(p[0] >>> 12) != Pamt.PT_NDA)
                 return withOperand(TDX_PAGE_NOT_FREE, (int) p[1]);
         pamt.addPair(pfn, rdx >>> 12, r8 >>> 12);
         return TDX_SUCCESS;

@@ -91,6 +91,51 @@ class TdxDynamicPamtTest {
     }
 
     @Test
+    void aCountNoPageStandsForAndAPutTooMany() {
+        Vm vm = finalized("td");
+        TdxVm td = tds.tdx(vm);
+        long far = 1L << 27; // 512 GiB up: a range none of the TD's pages is in, in a directory of its own
+        long pairs = stat(vm, "dynamic_pamt_pairs");
+        assertTrue(td.pamtGet(far).isOk());
+        assertEquals(pairs + 1, stat(vm, "dynamic_pamt_pairs"));
+        CheckReport r = vm.check();
+        assertTrue(r.violations().contains("tdx D2: host range 0x" + Long.toHexString(far << 12) + ": tdx_pamt_get "
+                + "count 1, the module holds 0 4K pages there and a PAMT pair"), r.violations()::toString);
+        td.pamtPut(far);
+        assertClean(vm);
+        td.pamtPut(far); // one put too many: recorded, the count stays at zero
+        assertTrue(vm.check().violations().contains("tdx: tdx_pamt_put of host range 0x" + Long.toHexString(far
+                << 12) + " whose count is 0"), vm.check().violations()::toString);
+        assertEquals(pairs, stat(vm, "dynamic_pamt_pairs"));
+    }
+
+    @Test
+    void aPairTheModuleRefusesLeavesNothingBehind() {
+        Vm vm = finalized("td");
+        TdxVm td = tds.tdx(vm);
+        long held = td.framesHeld(), beyond = 1L << 40; // its HPA has KeyID bits: no such host page
+        org.tdplab.mmu.api.backend.HookStatus st = td.pamtGet(beyond);
+        assertEquals(Errno.EIO, st.errno());
+        assertTrue(st.reason().startsWith("TDH.PHYMEM.PAMT.ADD failed for host range 0x" + Long.toHexString(beyond
+                << 12) + ": TDX_OPERAND_INVALID|RCX"), st.reason());
+        assertEquals(held, td.framesHeld(), "the pair's pages went back");
+        assertClean(vm);
+    }
+
+    @Test
+    void busySeamcallsPutWhatTheyGot() {
+        Vm vm = tds.td("td", 2, 48, 0, Map.of("dynamic_pamt", "on", "busy_rate", "0.5", "seed", "11"));
+        vm.setMemoryAttributes(0, 4 * M1, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        assertDone(vm.accept(1, 3 * M1, K4, PageSize.SIZE_4K)); // vCPU 1 is in the TD: the module's locks contend
+        assertDone(vm.accept(0, 0, 2 * M1, PageSize.SIZE_4K));
+        assertTrue(stat(vm, "TDX_OPERAND_BUSY") > 0, "busy AUGs and SEPT.ADDs, retried");
+        assertClean(vm); // D2: each busy SEAMCALL's get was put back
+        vm.destroy();
+        assertEquals(0, stat(vm, "dynamic_pamt_pairs"));
+    }
+
+    @Test
     void aStaticPamtAddsNoPairs() {
         Vm vm = tds.td("td", 1, 48, 0, Map.of());
         vm.setMemoryAttributes(0, 4 * M1, true);

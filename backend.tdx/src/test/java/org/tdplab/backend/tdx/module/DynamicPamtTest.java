@@ -72,6 +72,37 @@ class DynamicPamtTest {
     }
 
     @Test
+    void theRangeAndThePairMustBeInsideTheTdmrs() {
+        long limit = Fixture.TDMR_LIMIT << 12, lastRange = limit - (1L << 21);
+        assertStatus(withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_RDX), m.tdhPhymemPamtAdd(EMPTY_RANGE | 1,
+                limit, f.pairPage()));
+        assertStatus(withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_R8), m.tdhPhymemPamtAdd(EMPTY_RANGE | 1,
+                f.pairPage(), limit));
+        assertStatus(withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_RCX), m.tdhPhymemPamtAdd(limit | 1,
+                f.pairPage(), f.pairPage()));
+        assertStatus(withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_RCX), m.tdhPhymemPamtRemove(limit | 1,
+                f.regs));
+        assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RCX), m.tdhPhymemPamtAdd(EMPTY_RANGE | 1
+                | 1L << TdxAbi.KEYID_SHIFT, f.pairPage(), f.pairPage()));
+        assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_RCX), m.tdhPhymemPamtRemove(EMPTY_RANGE | 1
+                | 1L << TdxAbi.KEYID_SHIFT, f.regs));
+        ok(m.tdhPhymemPamtAdd(lastRange | 1, limit - 0x1000, limit - 0x2000)); // the last range and pages in
+        ok(m.tdhPhymemPamtRemove(lastRange | 1, f.regs));
+    }
+
+    @Test
+    void removeNamesThePairPageWhoseEntriesAreInUse() {
+        f.finalizeTd();
+        f.link(0, 0);
+        ok(m.tdhPhymemPamtAdd(EMPTY_RANGE | 1, f.pairPage(), f.pairPage()));
+        long upper = EMPTY_RANGE + 300 * 0x1000; // entries 256-511 are in the pair's second page
+        ok(m.tdhMemPageAug(rcx(0, 0), f.tdr, upper, f.regs));
+        assertStatus(withOperand(TDX_PAMT_PAGE_NOT_EMPTY, 1), m.tdhPhymemPamtRemove(EMPTY_RANGE | 1, f.regs));
+        ok(m.tdhMemPageAug(rcx(0x1000, 0), f.tdr, EMPTY_RANGE + 511 * 0x1000, f.regs));
+        assertStatus(withOperand(TDX_PAMT_PAGE_NOT_EMPTY, 1), m.tdhPhymemPamtRemove(EMPTY_RANGE | 1, f.regs));
+    }
+
+    @Test
     void removeGivesThePairBackOnlyWhenEveryPageOfTheRangeIsFree() {
         long tdrRange = f.tdr & ~((1L << 21) - 1);
         assertStatus(withOperand(TDX_PAMT_PAGE_NOT_EMPTY, 0), m.tdhPhymemPamtRemove(tdrRange | 1, f.regs));
