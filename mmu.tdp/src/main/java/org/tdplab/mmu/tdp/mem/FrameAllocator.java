@@ -13,34 +13,17 @@ import java.util.Arrays;
 
 /**
  * A three-order buddy allocator (4K frames, 2M and 1G blocks, all naturally aligned) over bitmaps. Only split 1G
- * regions and split 2M blocks carry metadata, so memory follows what is allocated. Prefers partly used blocks, so
+ * regions ({@link FrameRegion}) and split 2M blocks carry metadata, so memory follows what is allocated. Prefers partly used blocks, so
  * small allocations do not break up whole huge blocks needlessly. Not thread-safe: {@link HostMemory} locks it.
  */
 final class FrameAllocator {
-    private static final int FAN = 512;
-    private static final byte FREE = 0, SPLIT = 1, USED = 2, ABSENT = 3;
-
-    /** A split 2M block: which of its 4K frames are free. */
-    private static final class Block {
-        final long[] free = new long[FAN / 64];
-        int freeCount;
-        /** No word of {@link #free} before this one has a bit set (frames are taken lowest first). */
-        int hint;
-    }
-
-    /** A split 1G region: the state of its 2M children. */
-    private static final class Region {
-        final byte[] state = new byte[FAN];
-        final Block[] blocks = new Block[FAN];
-        final long[] free2m = new long[FAN / 64];   // children wholly free
-        final long[] has4k = new long[FAN / 64];    // split children with a free frame
-        int hint4k;                                 // no word of has4k before this one has a bit set
-        int free2mCount;
-    }
+    private static final int FAN = FrameRegion.FAN;
+    private static final byte FREE = FrameRegion.FREE, SPLIT = FrameRegion.SPLIT, USED = FrameRegion.USED,
+            ABSENT = FrameRegion.ABSENT;
 
     private long frames;
     private byte[] state;          // per 1G region
-    private Region[] regions;      // split regions only
+    private FrameRegion[] regions; // split regions only
     private long[] free1g;         // regions wholly free
     private long[] has2m;          // split regions with a wholly free child
     private long[] has4k;          // split regions with a split child that has a free frame
@@ -52,7 +35,7 @@ final class FrameAllocator {
         this.frames = frames;
         int n = (int) ((frames + (1L << 18) - 1) >>> 18);
         state = new byte[n];
-        regions = new Region[n];
+        regions = new FrameRegion[n];
         int words = (n + 63) >>> 6;
         free1g = new long[words];
         has2m = new long[words];
@@ -69,7 +52,7 @@ final class FrameAllocator {
 
     /** The tail region of a memory that is not a multiple of 1G: children beyond the end never exist. */
     private void initPartialRegion(int r, long base) {
-        Region reg = new Region();
+        FrameRegion reg = new FrameRegion();
         state[r] = SPLIT;
         regions[r] = reg;
         for (int c = 0; c < FAN; c++) {
@@ -79,14 +62,14 @@ final class FrameAllocator {
                 setBit(reg.free2m, c);
                 reg.free2mCount++;
             } else if (cb < frames) {
-                Block b = new Block();
+                FrameRegion.Block b = new FrameRegion.Block();
                 for (int f = 0; cb + f < frames; f++) {
                     setBit(b.free, f);
                     b.freeCount++;
                 }
                 reg.state[c] = SPLIT;
                 reg.blocks[c] = b;
-                setHas4k(reg, c);
+                reg.setHas4k(c);
             } else {
                 reg.state[c] = ABSENT;
             }
@@ -166,8 +149,8 @@ final class FrameAllocator {
 
     /** Further free frames of split block {@code c} of region {@code r}, lowest first, into {@code out}. */
     private int takeMore(int r, int c, long[] out, int n, int max) {
-        Region reg = regions[r];
-        Block b = reg.blocks[c];
+        FrameRegion reg = regions[r];
+        FrameRegion.Block b = reg.blocks[c];
         long base = ((long) r << 18) | ((long) c << 9);
         while (n < max && b.freeCount > 0) {
             int w = firstFrom(b.free, b.hint) >>> 6;
@@ -177,11 +160,8 @@ final class FrameAllocator {
             b.free[w] = bits;
             b.hint = w;
         }
-        if (b.freeCount == 0) {
-            clearBit(reg.has4k, c);
-            if (firstFrom(reg.has4k, reg.hint4k) < 0)
-                clearBit(has4k, r);
-        }
+        if (b.freeCount == 0 && reg.noFreeFrameIn(c))
+            clearBit(has4k, r);
         return n;
     }
 
@@ -202,25 +182,19 @@ final class FrameAllocator {
             if (r < 0)
                 return -1;
             clearBit(free1g, r);
-            Region reg = new Region();
-            Arrays.fill(reg.free2m, -1L);
-            reg.free2mCount = FAN;
             state[r] = SPLIT;
-            regions[r] = reg;
+            regions[r] = FrameRegion.allFree();
             set2m(r);
         }
-        Region reg = regions[r];
+        FrameRegion reg = regions[r];
         int c = first(reg.free2m);
         clearBit(reg.free2m, c);
         if (--reg.free2mCount == 0)
             clearBit(has2m, r);
         if (forSplit) {
-            Block b = new Block();
-            Arrays.fill(b.free, -1L);
-            b.freeCount = FAN;
-            reg.blocks[c] = b;
+            reg.blocks[c] = FrameRegion.Block.allFree();
             reg.state[c] = SPLIT;
-            setHas4k(reg, c);
+            reg.setHas4k(c);
             set4k(r);
         } else {
             reg.state[c] = USED;
@@ -239,8 +213,8 @@ final class FrameAllocator {
         long passed = -1;
         int n = 0;
         for (int r = first4k(); r >= 0 && n < MAX_PASSED; r = nextSet(has4k, r + 1)) {
-            Region reg = regions[r];
-            for (int c = firstFrom(reg.has4k, reg.hint4k); c >= 0 && n < MAX_PASSED; c = nextSet(reg.has4k, c + 1)) {
+            FrameRegion reg = regions[r];
+            for (int c = reg.firstHas4k(); c >= 0 && n < MAX_PASSED; c = nextSet(reg.has4k, c + 1)) {
                 if (claims == null || !claims.claimedByOther((long) r << 9 | c))
                     return take4k(r, c, claims);
                 if (passed < 0)
@@ -257,20 +231,15 @@ final class FrameAllocator {
 
     /** The lowest free frame of split block {@code c} of region {@code r}, which has one. */
     private long take4k(int r, int c, BlockClaims claims) {
-        Region reg = regions[r];
-        if (c == firstFrom(reg.has4k, reg.hint4k))
+        FrameRegion reg = regions[r];
+        if (c == reg.firstHas4k())
             reg.hint4k = c >>> 6;
         if (claims != null)
             claims.claim((long) r << 9 | c);
-        Block b = reg.blocks[c];
-        int f = firstFrom(b.free, b.hint);
-        b.hint = f >>> 6;
-        clearBit(b.free, f);
-        if (--b.freeCount == 0) {
-            clearBit(reg.has4k, c);
-            if (firstFrom(reg.has4k, reg.hint4k) < 0)
-                clearBit(has4k, r);
-        }
+        FrameRegion.Block b = reg.blocks[c];
+        int f = b.takeLowest();
+        if (b.freeCount == 0 && reg.noFreeFrameIn(c))
+            clearBit(has4k, r);
         return ((long) r << 18) | ((long) c << 9) | f;
     }
 
@@ -295,13 +264,13 @@ final class FrameAllocator {
     }
 
     private void free2m(int r, int c, long pfn) {
-        Region reg = state[r] == SPLIT ? regions[r] : null;
+        FrameRegion reg = state[r] == SPLIT ? regions[r] : null;
         if (reg == null || reg.state[c] != USED)
             throw notAllocated(pfn, Levels.L2M);
         markFree2m(r, reg, c);
     }
 
-    private void markFree2m(int r, Region reg, int c) {
+    private void markFree2m(int r, FrameRegion reg, int c) {
         reg.state[c] = FREE;
         setBit(reg.free2m, c);
         set2m(r);
@@ -315,20 +284,19 @@ final class FrameAllocator {
     }
 
     private void free4k(int r, int c, int f, long pfn) {
-        Region reg = state[r] == SPLIT ? regions[r] : null;
-        Block b = reg == null || reg.state[c] != SPLIT ? null : reg.blocks[c];
+        FrameRegion reg = state[r] == SPLIT ? regions[r] : null;
+        FrameRegion.Block b = reg == null || reg.state[c] != SPLIT ? null : reg.blocks[c];
         if (b == null || testBit(b.free, f))
             throw notAllocated(pfn, Levels.L4K);
-        setBit(b.free, f);
-        b.hint = Math.min(b.hint, f >>> 6);
-        if (++b.freeCount == FAN) {       // the whole 2M block is free again
+        b.release(f);
+        if (b.freeCount == FAN) {         // the whole 2M block is free again
             reg.blocks[c] = null;
             clearBit(reg.has4k, c);
             if (!any(reg.has4k))
                 clearBit(has4k, r);
             markFree2m(r, reg, c);
         } else {
-            setHas4k(reg, c);
+            reg.setHas4k(c);
             set4k(r);
         }
     }
@@ -340,16 +308,14 @@ final class FrameAllocator {
         if (level == Levels.L1G) {
             if (state[r] != USED)
                 throw notAllocated(pfn, level);
-            Region reg = new Region();
-            Arrays.fill(reg.state, USED);
-            regions[r] = reg;
+            regions[r] = FrameRegion.allUsed();
             state[r] = SPLIT;
         } else if (level == Levels.L2M) {
             int c = (int) ((pfn >>> 9) & 511);
-            Region reg = state[r] == SPLIT ? regions[r] : null;
+            FrameRegion reg = state[r] == SPLIT ? regions[r] : null;
             if (reg == null || reg.state[c] != USED)
                 throw notAllocated(pfn, level);
-            reg.blocks[c] = new Block();
+            reg.blocks[c] = new FrameRegion.Block();
             reg.state[c] = SPLIT;
         } else {
             throw new IllegalArgumentException("a 4K frame cannot be split");
@@ -363,7 +329,7 @@ final class FrameAllocator {
             return Levels.L1G;
         if (state[r] != SPLIT)
             return 0;
-        Region reg = regions[r];
+        FrameRegion reg = regions[r];
         int c = (int) ((pfn >>> 9) & 511);
         if (reg.state[c] == USED)
             return Levels.L2M;
@@ -424,8 +390,4 @@ final class FrameAllocator {
         hint4k = Math.min(hint4k, r >>> 6);
     }
 
-    private static void setHas4k(Region reg, int c) {
-        setBit(reg.has4k, c);
-        reg.hint4k = Math.min(reg.hint4k, c >>> 6);
-    }
 }
