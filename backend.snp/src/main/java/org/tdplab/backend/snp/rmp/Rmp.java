@@ -24,7 +24,6 @@ import static org.tdplab.backend.snp.rmp.RmpEntry.validated;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -40,7 +39,8 @@ import org.tdplab.percpu.PercpuCounters;
  * accesses (the nested-walk checks of an SNP guest, the host-write check).
  *
  * <p>This class is the facade and holds the storage; the instructions live in {@link RmpHostInstructions} and
- * {@link RmpGuestInstructions}, the invariants in {@link RmpInvariants}.
+ * {@link RmpGuestInstructions}, the invariants in {@link RmpInvariants}, the whole-table scans and the hot swap's
+ * export and restore in {@link RmpScans}.
  *
  * <p>Storage is sparse and packed like the hardware's table: one 8 KiB block of {@code long}s (low and high qword
  * per entry) per 2M region that has a non-zero entry, created on first write and dropped when the region is all
@@ -102,6 +102,7 @@ public final class Rmp {
     private final RmpHostInstructions host = new RmpHostInstructions(this);
     private final RmpGuestInstructions guest = new RmpGuestInstructions(this);
     private final RmpInvariants invariants = new RmpInvariants(this);
+    private final RmpScans scans = new RmpScans(this);
 
     public Rmp() {
         this(DEFAULT_FRAMES, RmpCodes.DEFAULT);
@@ -190,31 +191,12 @@ public final class Rmp {
 
     /** Visits every assigned entry of {@code asid} (a 2M page once, at its aligned frame), in frame order. */
     public void forEachAssigned(int asid, java.util.function.LongConsumer visitor) {
-        for (int ri = 0; ri < regions.length(); ri++) {
-            if (regions.get(ri) == null)
-                continue;
-            for (int i = 0; i < PAGES; i++) {
-                long pfn = (long) ri * PAGES + i, e = lo(pfn);
-                if (assigned(e) && asid(e) == asid)
-                    visitor.accept(pfn);
-            }
-        }
+        scans.forEachAssigned(asid, visitor);
     }
 
     /** Up to {@code limit} frames whose governing entry is assigned to {@code asid}, for messages. */
     public List<Long> assignedFrames(int asid, int limit) {
-        List<Long> out = new ArrayList<>();
-        for (int ri = 0; ri < regions.length() && out.size() < limit; ri++) {
-            if (regions.get(ri) == null)
-                continue;
-            for (int i = 0; i < PAGES && out.size() < limit; i++) {
-                long pfn = (long) ri * PAGES + i;
-                long e = lo(pfn);
-                if (assigned(e) && asid(e) == asid)
-                    out.add(pfn);
-            }
-        }
-        return out;
+        return scans.assignedFrames(asid, limit);
     }
 
     // ---- hot swap ---------------------------------------------------------------------------------------------
@@ -224,47 +206,12 @@ public final class Rmp {
      * {@code asid}, and the entries of {@code extra} frames (its firmware pages).
      */
     public long[] export(int asid, long... extra) {
-        java.util.Set<Long> extras = new java.util.HashSet<>();
-        for (long e : extra)
-            extras.add(e);
-        long[] out = new long[64];
-        int n = 0;
-        for (int ri = 0; ri < regions.length(); ri++) {
-            Region r = regions.get(ri);
-            if (r == null)
-                continue;
-            for (int i = 0; i < PAGES; i++) {
-                long pfn = (long) ri * PAGES + i, lo = r.words.get(2 * i);
-                if (!(assigned(lo) && asid(lo) == asid) && !extras.contains(pfn))
-                    continue;
-                if (n + 4 > out.length)
-                    out = java.util.Arrays.copyOf(out, out.length * 2);
-                out[n++] = pfn;
-                out[n++] = lo;
-                out[n++] = r.words.get(2 * i + 1);
-                out[n++] = r.writer[i];
-            }
-        }
-        return java.util.Arrays.copyOf(out, n);
+        return scans.export(asid, extra);
     }
 
     /** Writes back entries {@link #export} gave (of another RMP object standing for the same hardware). */
     public void restore(long[] entries) {
-        for (int k = 0; k + 3 < entries.length; k += 4) {
-            long pfn = entries[k];
-            if (pfn < 0 || pfn >= frames)
-                throw new IllegalArgumentException("RMP entry for frame 0x" + Long.toHexString(pfn)
-                        + " outside the RMP");
-            ReentrantLock lock = lockOf(pfn);
-            lock.lock();
-            try {
-                account(lo(pfn), -1);
-                account(entries[k + 1], +1);
-                write(pfn, entries[k + 1], entries[k + 2], (byte) entries[k + 3]);
-            } finally {
-                lock.unlock();
-            }
-        }
+        scans.restore(entries);
     }
 
     /** Waits until no CPU is executing an RMP instruction on the 2M region of {@code pfn}. */
