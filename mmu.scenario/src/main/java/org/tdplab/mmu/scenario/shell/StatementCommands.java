@@ -24,7 +24,10 @@ final class StatementCommands {
     private final BundleContext context;
     /** Runs one statement line, its words as typed: the verb first. */
     private final Consumer<String[]> run;
-    /** Called with each verb newly registered, so that Tab completes its arguments too. */
+    /**
+     * Called, on the shell's own thread at {@link #start}, with each verb registered, so that Tab completes its
+     * arguments too (Gogo keeps that by name: a backend swapped later finds its verbs' completion still there).
+     */
     private final Consumer<String> registered;
     private final Map<String, ServiceRegistration<Function>> commands = new HashMap<>();
     private boolean started;
@@ -38,13 +41,20 @@ final class StatementCommands {
     /** Registers a command for each of {@code verbs}; from now on {@link #sync} keeps them current. */
     synchronized void start(Collection<String> verbs) {
         started = true;
-        sync(verbs);
+        update(verbs);
+        commands.keySet().forEach(registered);
     }
 
-    /** The commands are {@code verbs} (less the shell's own command names) once the shell started; else nothing. */
+    /**
+     * The commands are {@code verbs} (less the shell's own command names) once the shell started; else nothing. Run
+     * from a backend's (un)binding, on the framework's thread: it touches no session.
+     */
     synchronized void sync(Collection<String> verbs) {
-        if (!started)
-            return;
+        if (started)
+            update(verbs);
+    }
+
+    private void update(Collection<String> verbs) {
         Set<String> wanted = new TreeSet<>(verbs);
         Help.COMMANDS.forEach(c -> wanted.remove(c.name()));
         commands.keySet().removeIf(v -> {
@@ -63,13 +73,7 @@ final class StatementCommands {
                     run.accept(words);
                     return null;
                 }, properties(verb)));
-                registered.accept(verb);
             }
-    }
-
-    /** The verbs registered as commands now. */
-    synchronized Set<String> verbs() {
-        return new TreeSet<>(commands.keySet());
     }
 
     synchronized void close() {
