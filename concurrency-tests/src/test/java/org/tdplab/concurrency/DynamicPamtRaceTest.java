@@ -17,10 +17,10 @@ import org.tdplab.mmu.api.backend.VerbArgs;
 
 /**
  * Dynamic PAMT's counts ({@code tdx_pamt_get}) under the MMU lock held for read: two vCPUs of a TD take the first
- * pages of one 2M range of host memory at once. Both may find the range's count at zero; one adds the pair
- * (TDH.PHYMEM.PAMT.ADD), the other must find it there under {@code pamt_lock} and only count — a second ADD is
- * refused ({@code TDX_HPA_RANGE_NOT_FREE}) and bugs the TD. Checked: without the second look at the count under the
- * lock, Fray finds that second ADD at iteration 8.
+ * pages of one 2M range of host memory at once. One adds the pair (TDH.PHYMEM.PAMT.ADD), the other must find it
+ * there and only count — {@code dpamt_lock} holds the look at the count and the ADD together; a second ADD is
+ * refused ({@code TDX_HPA_RANGE_NOT_FREE}) and bugs the TD. Checked: with the count looked at before the lock (v6's
+ * fast path without its second look), Fray finds that second ADD at its first iteration.
  */
 @ExtendWith(FrayTestExtension.class)
 class DynamicPamtRaceTest {

@@ -14,14 +14,16 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.backend.HookStatus;
 
 /**
- * Dynamic PAMT, the kernel's side ({@code tdx_pamt_get} / {@code tdx_pamt_put}, tip x86/tdx 2026-09): per 2M range of
- * host memory, how many of its 4K pages the TD has handed to the TDX module. The first page's get adds the range's
- * PAMT pair (two pages from the host, TDH.PHYMEM.PAMT.ADD); the last page's put removes it (TDH.PHYMEM.PAMT.REMOVE)
- * and frees the pair. Those two steps run under one lock ({@code pamt_lock}); a get of a range whose count is not
- * zero and a put that leaves it above zero take no lock, one CAS each.
+ * Dynamic PAMT, the kernel's side ({@code tdx_pamt_get} / {@code tdx_pamt_put}, tip's x86/tdx of 2026-09): per 2M
+ * range of host memory, how many of its 4K pages the TD has handed to the TDX module. The first page's get adds the
+ * range's PAMT pair (two pages from the host, TDH.PHYMEM.PAMT.ADD); the last page's put removes it
+ * (TDH.PHYMEM.PAMT.REMOVE) and frees the pair. Every get and put runs under one lock ({@code dpamt_lock}), as the
+ * applied series does: v6's lockless fast path (06/11, "Optimize tdx_pamt_get/put()") was left out of it.
  *
  * <p>The kernel's counts are host-wide and the model's TDX module serves one TD, so these are the TD's: two TDs with
- * pages in one 2M range each add a pair for it here, where the kernel adds one.
+ * pages in one 2M range each add a pair for it here, where the kernel adds one. The kernel takes the two pages before
+ * the lock on every get (from the vCPU's cache, topped up before the MMU lock) and gives them back when the range
+ * had its pair; the model takes them only for an ADD.
  */
 final class PamtRefs {
     private static final VarHandle COUNT = MethodHandles.arrayElementVarHandle(int[].class);
@@ -32,7 +34,7 @@ final class PamtRefs {
     private final TdxVm td;
     /** Counts by {@code pfn >> 9}, in directories made on first use; replaced by a longer copy to grow. */
     private volatile int[][] dirs = new int[1][];
-    /** {@code pamt_lock}: the 0 → 1 and 1 → 0 steps, and new directories. */
+    /** {@code dpamt_lock}: every get and put, and new directories. */
     private final Object lock = new Object();
     /** Pairs held now: ranges whose count is not zero (the kernel's PAMT memory, in pairs). */
     private volatile long pairs;
@@ -49,11 +51,12 @@ final class PamtRefs {
         long range = pfn >>> 9;
         int[] dir = dir(range);
         int i = (int) (range & DIR_MASK);
-        if (incrementUnlessZero(dir, i))
-            return HookStatus.OK;
         synchronized (lock) {
-            if (incrementUnlessZero(dir, i)) // another get added the pair meanwhile
+            int c = (int) COUNT.getVolatile(dir, i);
+            if (c > 0) {
+                COUNT.setVolatile(dir, i, c + 1);
                 return HookStatus.OK;
+            }
             long p0 = td.allocFrame(), p1 = td.allocFrame();
             long st = td.seamcall(Seamcall.TDH_PHYMEM_PAMT_ADD, 0, 0,
                     td.module.tdhPhymemPamtAdd(range << 21 | 1, p0 << 12, p1 << 12));
@@ -63,7 +66,7 @@ final class PamtRefs {
                 return HookStatus.error(Errno.EIO, "TDH.PHYMEM.PAMT.ADD failed for host range 0x%x: %s (0x%x)",
                         range << 21, TdxStatus.name(st), st);
             }
-            COUNT.setVolatile(dir, i, 1); // after the SEAMCALL: no get may use the range before its pair is there
+            COUNT.setVolatile(dir, i, 1);
             pairs++;
             return HookStatus.OK;
         }
@@ -71,24 +74,23 @@ final class PamtRefs {
 
     /**
      * {@code tdx_pamt_put}: a 4K page of {@code pfn}'s range is no longer the module's; the last one takes the pair
-     * back. A REMOVE the module refuses leaks the pair, as the kernel does ({@code WARN_ON_ONCE}), and is recorded.
+     * back. A REMOVE the module refuses leaks the pair with the count left at 1, as the kernel does
+     * ({@code WARN_ON_ONCE}), and is recorded.
      */
     void put(long pfn) {
         long range = pfn >>> 9;
         int[] dir = dir(range);
         int i = (int) (range & DIR_MASK);
-        for (int c = (int) COUNT.getVolatile(dir, i); c > 1; c = (int) COUNT.getVolatile(dir, i))
-            if (COUNT.compareAndSet(dir, i, c, c - 1))
-                return;
         synchronized (lock) {
-            int c = (int) COUNT.getAndAdd(dir, i, -1);
+            int c = (int) COUNT.getVolatile(dir, i);
+            if (c > 1) {
+                COUNT.setVolatile(dir, i, c - 1);
+                return;
+            }
             if (c <= 0) { // a put no get stands for: a bug of the model's KVM side; the count stays as it was
-                COUNT.getAndAdd(dir, i, 1);
                 td.record("tdx: tdx_pamt_put of host range 0x%x whose count is %d", range << 21, c);
                 return;
             }
-            if (c > 1) // a get came in since the look outside the lock
-                return;
             TdxModule.Regs regs = TdxVm.REGS.get();
             long st = td.seamcall(Seamcall.TDH_PHYMEM_PAMT_REMOVE, 0, 0,
                     td.module.tdhPhymemPamtRemove(range << 21 | 1, regs));
@@ -97,22 +99,16 @@ final class PamtRefs {
                         range << 21, TdxStatus.name(st));
                 return;
             }
+            COUNT.setVolatile(dir, i, 0);
+            pairs--;
             td.freeFrame(regs.rdx >>> 12);
             td.freeFrame(regs.r8 >>> 12);
-            pairs--;
         }
     }
 
     /** The pairs held now. */
     long pairs() {
         return pairs;
-    }
-
-    private static boolean incrementUnlessZero(int[] dir, int i) {
-        for (int c = (int) COUNT.getVolatile(dir, i); c > 0; c = (int) COUNT.getVolatile(dir, i))
-            if (COUNT.compareAndSet(dir, i, c, c + 1))
-                return true;
-        return false;
     }
 
     /** The count of the 2M range {@code range}. */
