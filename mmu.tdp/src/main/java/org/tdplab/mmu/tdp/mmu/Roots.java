@@ -135,6 +135,26 @@ public final class Roots {
         return n == cur.length ? cur : Arrays.copyOf(out, n);
     }
 
+    /**
+     * The roots of {@code types} now, each with a reference taken ({@code for_each_tdp_mmu_root_yield_safe}): a walk
+     * that drops the MMU lock and RCU to yield cannot have a root freed under it, and its id come back as another
+     * table. A root whose last reference is going is left out. {@link #putAll} gives the references back.
+     */
+    public int[] hold(int types) {
+        int[] cur = of(types), held = new int[cur.length];
+        int n = 0;
+        for (int root : cur)
+            if (pool.tryGetRoot(root))
+                held[n++] = root;
+        return n == cur.length ? held : Arrays.copyOf(held, n);
+    }
+
+    /** Puts the references {@link #hold} took. */
+    public void putAll(int[] held) {
+        for (int root : held)
+            put(root);
+    }
+
     /** {@code tdp_mmu_root_match}. */
     public boolean matches(int root, int types) {
         if (pool.isInvalid(root))

@@ -27,8 +27,13 @@ public final class Zapper {
      */
     public boolean zapLeafs(int types, long start, long end) {
         boolean flush = false;
-        for (int root : mmu.roots.of(types))
-            flush |= zapRootLeafs(root, start, end);
+        int[] roots = mmu.roots.hold(types); // the walk yields: a root it holds no reference to may be freed meanwhile
+        try {
+            for (int root : roots)
+                flush |= zapRootLeafs(root, start, end);
+        } finally {
+            mmu.roots.putAll(roots);
+        }
         return flush;
     }
 
@@ -81,12 +86,17 @@ public final class Zapper {
      */
     public String survivor(int types, long start, long end) {
         TdpIter walk = new TdpIter(pool);
-        for (int root : mmu.roots.of(types))
-            for (mmu.walk(walk, root, Spte.PG_LEVEL_4K, start, end); walk.valid; walk.next())
-                if (isShadowPresent(walk.oldSpte) && isLast(walk.oldSpte, walk.level))
-                    return String.format("inv 16: %s leaf for gfn 0x%x level %d survived the zap of [0x%x, 0x%x)",
-                            mmu.roots.kindOf(root), walk.gfn, walk.level, start, end);
-        return null;
+        mmu.rcu.readLock(); // a vCPU may put a root's last reference meanwhile: its tables stay until we are out
+        try {
+            for (int root : mmu.roots.of(types))
+                for (mmu.walk(walk, root, Spte.PG_LEVEL_4K, start, end); walk.valid; walk.next())
+                    if (isShadowPresent(walk.oldSpte) && isLast(walk.oldSpte, walk.level))
+                        return String.format("inv 16: %s leaf for gfn 0x%x level %d survived the zap of [0x%x, "
+                                + "0x%x)", mmu.roots.kindOf(root), walk.gfn, walk.level, start, end);
+            return null;
+        } finally {
+            mmu.rcu.readUnlock();
+        }
     }
 
     /** The root types {@link #unmapGfnRange} zaps for these kinds. */
