@@ -34,25 +34,9 @@ class ZapYieldTest {
             assertTrue(vm.access(0, Access.WRITE, 0, 8 * M1, Encoding.CURRENT, 7).completed());
             long first = 0, firstEnd = (2 * M1) >>> 12; // the zap that yields
             long other = (6 * M1) >>> 12, otherEnd = (8 * M1) >>> 12; // the waiter's zap, past it
-            vm.mmu.lock.writeLock();
-            Thread waiter = new Thread(() -> {
-                vm.mmu.lock.writeLock();
-                try {
-                    vm.mmu.zap.zapLeafs(Roots.VALID_ROOTS, other, otherEnd);
-                } finally {
-                    vm.mmu.lock.writeUnlock();
-                }
-            });
-            try {
-                waiter.start();
-                while (!vm.mmu.lock.contended())
-                    Thread.onSpinWait();
-                vm.mmu.zap.zapLeafs(Roots.VALID_ROOTS, first, firstEnd); // yields once it made progress
-                assertNull(vm.mmu.zap.survivor(Roots.VALID_ROOTS, first, firstEnd));
-            } finally {
-                vm.mmu.lock.writeUnlock();
-            }
-            waiter.join();
+            zapYieldingTo(vm, Roots.VALID_ROOTS, first, firstEnd,
+                    () -> vm.mmu.zap.zapLeafs(Roots.VALID_ROOTS, other, otherEnd));
+            assertNull(vm.mmu.zap.survivor(Roots.VALID_ROOTS, first, firstEnd));
             assertNull(vm.mmu.zap.survivor(Roots.VALID_ROOTS, other, otherEnd));
         });
     }
@@ -72,35 +56,46 @@ class ZapYieldTest {
             assertTrue(vm.access(0, Access.WRITE, 0, 2 * M1, Encoding.CURRENT, 7).completed());
             int root = vm.mmu.roots.of(Roots.VALID_ROOTS)[0];
             int[] reused = { -1 };
-            vm.mmu.lock.writeLock();
-            Thread waiter = new Thread(() -> {
-                vm.mmu.lock.writeLock();
-                try {
-                    for (int r : vm.mmu.roots.invalidate(Roots.DIRECT_ROOTS)) { // kvm_mmu_zap_all_fast
-                        vm.mmu.zap.zapRoot(r, false);
-                        vm.mmu.roots.put(r); // the MMU's reference
-                    }
-                    vm.mmu.roots.put(root); // the vCPU's, as it reloads
-                    int t = vm.mmu.pool.alloc(Spte.PG_LEVEL_2M, 0, 0); // a fault's new page directory
-                    vm.mmu.pool.set(TablePool.sptep(t, 0), Spte.makeLeaf(0x5000, Spte.PG_LEVEL_2M, true, true,
-                            false, true, false));
-                    reused[0] = t;
-                } finally {
-                    vm.mmu.lock.writeUnlock();
+            zapYieldingTo(vm, Roots.VALID_ROOTS | Roots.INVALID_ROOTS, 0, (2 * M1) >>> 12, () -> {
+                for (int r : vm.mmu.roots.invalidate(Roots.DIRECT_ROOTS)) { // kvm_mmu_zap_all_fast
+                    vm.mmu.zap.zapRoot(r, false);
+                    vm.mmu.roots.put(r); // the MMU's reference
                 }
+                vm.mmu.roots.put(root); // the vCPU's, as it reloads
+                int t = vm.mmu.pool.alloc(Spte.PG_LEVEL_2M, 0, 0); // a fault's new page directory
+                vm.mmu.pool.set(TablePool.sptep(t, 0), Spte.makeLeaf(0x5000, Spte.PG_LEVEL_2M, true, true, false,
+                        true, false));
+                reused[0] = t;
             });
-            try {
-                waiter.start();
-                while (!vm.mmu.lock.contended())
-                    Thread.onSpinWait();
-                vm.mmu.zap.zapLeafs(Roots.VALID_ROOTS | Roots.INVALID_ROOTS, 0, (2 * M1) >>> 12); // yields
-            } finally {
-                vm.mmu.lock.writeUnlock();
-            }
-            waiter.join();
             assertNotEquals(root, reused[0], "the root walked by the zap was freed and its id reused");
             assertEquals(0L, vm.mmu.stats.get(Stat.PAGES_1G));
             assertFalse(vm.mmu.pool.isLive(root), "the zap's reference was the last: the root is gone now");
         });
+    }
+
+    /**
+     * A zap of {@code [start, end)} over the roots of {@code types} under the write lock while another thread waits
+     * for the lock to run {@code waiter} under it: the zap yields to it once it made progress.
+     */
+    private static void zapYieldingTo(CoreVm vm, int types, long start, long end, Runnable waiter)
+            throws InterruptedException {
+        vm.mmu.lock.writeLock();
+        Thread t = new Thread(() -> {
+            vm.mmu.lock.writeLock();
+            try {
+                waiter.run();
+            } finally {
+                vm.mmu.lock.writeUnlock();
+            }
+        });
+        try {
+            t.start();
+            while (!vm.mmu.lock.contended())
+                Thread.onSpinWait();
+            vm.mmu.zap.zapLeafs(types, start, end); // yields once it made progress
+        } finally {
+            vm.mmu.lock.writeUnlock();
+        }
+        t.join();
     }
 }
