@@ -186,6 +186,9 @@ public class ShellSession {
     public void __start(CommandSession session) throws Exception {
         for (Help.Command c : Help.COMMANDS)
             completeWithUs(session, c.name(), c.summary());
+        StatementCommands before = statements;
+        if (before != null) // a second session: its commands replace the first's
+            before.close();
         statements = new StatementCommands(context, shell::_do, verb -> completeWithUs(session, verb, "statement "
                 + verb + " (as in a scenario file)"));
         statements.start(verbs());
