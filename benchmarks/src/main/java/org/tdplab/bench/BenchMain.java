@@ -47,6 +47,7 @@ public final class BenchMain {
         Settings s;
         try {
             s = Settings.parse(args);
+            Guest.useOptions(s.vmOptions, s.types);
         } catch (IllegalArgumentException e) {
             System.err.println("bench: " + e.getMessage());
             System.err.println(Settings.USAGE);
@@ -75,7 +76,9 @@ public final class BenchMain {
 
     /** Runs the selected parts and returns the table as Markdown. */
     static String runForTest(String... args) throws Exception {
-        return new BenchMain(Settings.parse(args)).run();
+        Settings s = Settings.parse(args);
+        Guest.useOptions(s.vmOptions, s.types);
+        return new BenchMain(s).run();
     }
 
     private String run() throws Exception {
@@ -119,9 +122,11 @@ public final class BenchMain {
         Runtime rt = Runtime.getRuntime();
         return String.format("tdplab benchmarks: %d CPUs, max heap %d MiB, Java %s; sizes %s; CPU time of the best "
                 + "of %d shot%s after %d warm-up (faults: warm-ups of %d GiB of guest at least; threads: wall time; "
-                + "the busiest thread's CPU + wait time, median of interleaved pairs); %.0f s%n",
+                + "the busiest thread's CPU + wait time, median of interleaved pairs)%s; %.0f s%n",
                 rt.availableProcessors(), rt.maxMemory() >> 20, System.getProperty("java.version"), s.sizeNames(),
-                s.iterations, s.iterations == 1 ? "" : "s", s.warmup, Settings.WARMUP_MIB >> 10, seconds);
+                s.iterations, s.iterations == 1 ? "" : "s", s.warmup, Settings.WARMUP_MIB >> 10,
+                s.vmOptions.isEmpty() ? "" : "; VMs of the types that have them created with " + s.vmOptions,
+                seconds);
     }
 
     // ---- faults ------------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ final class Guest implements AutoCloseable {
     private static final VmManager MANAGER = Standalone.vmManager(new DefaultVmBackend(), new SwProtectedVmBackend(),
             new TdxBackend(), new SnpBackend());
     private static int serial;
+    /** {@code --option}s: each VM gets those of them that are options of its type. */
+    private static volatile Map<String, String> vmOptions = Map.of();
 
     final Vm vm;
     final String type;
@@ -41,7 +43,7 @@ final class Guest implements AutoCloseable {
         this.type = type;
         this.bytes = bytes;
         this.pages = bytes / PAGE;
-        this.vm = MANAGER.create("bench" + next(), type, vcpus, 48, Map.of());
+        this.vm = MANAGER.create("bench" + next(), type, vcpus, 48, optionsFor(type));
         this.privateMem = type.equals("tdx") || type.equals("snp");
         Set<SlotFlag> flags = privateMem ? EnumSet.of(SlotFlag.GMEM) : EnumSet.noneOf(SlotFlag.class);
         vm.addMemslot(0, 0, bytes, flags, backing);
@@ -49,6 +51,45 @@ final class Guest implements AutoCloseable {
             vm.setMemoryAttributes(0, bytes, true);
             vm.invoke(type.equals("tdx") ? "finalize" : "launch_finish", VerbArgs.none(type.equals("tdx") ? "finalize" : "launch_finish"));
         }
+    }
+
+    /**
+     * Sets the VM options of {@code --option} for the {@code types} benchmarked: each must be an option of one of them
+     * at least, and each type must take the values (a VM is created with them and destroyed).
+     *
+     * @throws IllegalArgumentException naming the option or the refusal
+     */
+    static void useOptions(Map<String, String> options, java.util.List<String> types) {
+        for (String key : options.keySet())
+            if (types.stream().noneMatch(t -> ownOptions(t).contains(key)))
+                throw new IllegalArgumentException("--option " + key + ": not an option of " + String.join(", ", types));
+        vmOptions = Map.copyOf(options);
+        for (String t : types)
+            try {
+                MANAGER.create("bench-options", t, 1, 48, optionsFor(t)).destroy();
+            } catch (org.tdplab.mmu.api.MmuException e) {
+                vmOptions = Map.of();
+                throw new IllegalArgumentException("--option: VM type " + t + " refuses " + options + ": "
+                        + e.getMessage());
+            }
+    }
+
+    private static Set<String> ownOptions(String type) {
+        return MANAGER.options().getOrDefault(type, java.util.List.of()).stream()
+                .map(org.tdplab.mmu.api.backend.VmOption::key).collect(java.util.stream.Collectors.toSet());
+    }
+
+    private static Map<String, String> optionsFor(String type) {
+        Map<String, String> all = vmOptions;
+        if (all.isEmpty())
+            return Map.of();
+        Set<String> own = ownOptions(type);
+        Map<String, String> mine = new java.util.TreeMap<>();
+        all.forEach((k, v) -> {
+            if (own.contains(k))
+                mine.put(k, v);
+        });
+        return mine;
     }
 
     private static synchronized int next() {
@@ -68,7 +109,7 @@ final class Guest implements AutoCloseable {
      * range made private, ready for {@code tdx.init_mem_region}.
      */
     static Vm tdImage(long bytes) {
-        Vm td = MANAGER.create("bench" + next(), "tdx", 1, 48, Map.of());
+        Vm td = MANAGER.create("bench" + next(), "tdx", 1, 48, optionsFor("tdx"));
         td.addMemslot(0, 0, bytes, EnumSet.of(SlotFlag.GMEM), PageSize.SIZE_4K);
         td.access(0, Access.WRITE, 0, bytes, Encoding.SHARED, 0xc0de);
         td.setMemoryAttributes(0, bytes, true);

@@ -9,7 +9,7 @@ import java.util.List;
 final class Settings {
     static final String USAGE = "usage: bench [--sizes 1G,16G,64G] [--types default,sw_protected,tdx,snp] "
             + "[--only fault,heap,range,threads,tdbuild,startup] [--iterations N] [--warmup N] [--quick] "
-            + "[--hows write,prefault,workload] [--out FILE] [--root DIR]\n"
+            + "[--hows write,prefault,workload] [--option KEY=VALUE]… [--out FILE] [--root DIR]\n"
             + "       bench --against OTHER.jar|CHECKOUT [--rounds N] [--forks N] [--sizes …] [--types …] "
             + "[--hows write,prefault,write-2-threads,read]";
     /** The VM types and the parts of the suite there are: what {@code --types} and {@code --only} choose from. */
@@ -33,6 +33,8 @@ final class Settings {
     /** In a fork: load, warm up and shoot the other build first; write each setup's shots to {@link #forkData}. */
     boolean otherFirst;
     Path forkData;
+    /** VM options of the types' own ({@code dynamic_pamt=on}): each VM of a type that has the option gets it. */
+    java.util.Map<String, String> vmOptions = java.util.Map.of();
     /** The command line as given, for the forks'. */
     List<String> args = List.of();
     Path out;
@@ -62,6 +64,15 @@ final class Settings {
             case "--fork-data" -> s.forkData = Path.of(value(args, ++i, a));
             case "--hows" -> hows = List.of(value(args, ++i, a).split(","));
             case "--root" -> s.root = Path.of(value(args, ++i, a));
+            case "--option" -> {
+                String kv = value(args, ++i, a);
+                int eq = kv.indexOf('=');
+                if (eq <= 0 || eq == kv.length() - 1)
+                    throw new IllegalArgumentException("--option " + kv + ": not KEY=VALUE");
+                java.util.Map<String, String> m = new java.util.TreeMap<>(s.vmOptions);
+                m.put(kv.substring(0, eq), kv.substring(eq + 1));
+                s.vmOptions = m;
+            }
             default -> throw new IllegalArgumentException("unknown argument " + a);
             }
         }
@@ -78,6 +89,8 @@ final class Settings {
             s.forks = forks;
         if (s.against != null)
             Against.classpathOf(s.against); // that it exists, before anything runs
+        if (s.against != null && !s.vmOptions.isEmpty()) // the other build's harness is loaded apart, without them
+            throw new IllegalArgumentException("--option: not with --against");
         if (s.out != null)
             checkWritable(s.out); // before the suite runs for minutes, not after
         if (hows != null) {

@@ -167,4 +167,34 @@ class BenchMainTest {
         assertEquals(List.of("tdx", "snp"), chosen.types);
         assertTrue(chosen.wants("fault") && !chosen.wants("heap"));
     }
+
+    @Test
+    void vmOptionsGoToTheTypesThatHaveThem() throws Exception {
+        try {
+            String table = BenchMain.runForTest("--quick", "--types", "default,tdx", "--only", "fault", "--hows",
+                    "write", "--option", "dynamic_pamt=on");
+            assertTrue(table.startsWith("tdplab benchmarks:") && table.lines().findFirst().orElseThrow()
+                    .contains("created with {dynamic_pamt=on}"), table);
+            assertTrue(table.contains("4K fault by write | tdx, seq, 16M") && table.contains(
+                    "4K fault by write | default, seq, 16M"), table);
+            try (Guest td = Guest.create("tdx", 16L << 20, 1); Guest plain = Guest.create("default", 16L << 20, 1)) {
+                assertTrue(td.vm.stats().containsKey("dynamic_pamt_pairs"), "the TD has Dynamic PAMT");
+                assertTrue(plain.vm.stats().get("pages_4k") != null, "the default VM was made, without the option");
+            }
+        } finally {
+            Guest.useOptions(java.util.Map.of(), List.of());
+        }
+        for (String[] bad : new String[][] { { "--option", "dynamic_pamt", "--option dynamic_pamt: not KEY=VALUE" },
+                { "--option", "nope=1", "--option nope: not an option of default,sw_protected,tdx,snp".replace(",",
+                        ", ") },
+                { "--option", "dynamic_pamt=maybe", "--option: VM type tdx refuses {dynamic_pamt=maybe}: " } }) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BenchMain.runForTest(
+                    bad[0], bad[1]));
+            assertTrue(e.getMessage().startsWith(bad[2]), e.getMessage());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] {
+                "--against", System.getProperty("java.class.path").split(File.pathSeparator)[0], "--option",
+                "dynamic_pamt=on" }));
+        assertEquals("--option: not with --against", e.getMessage());
+    }
 }
