@@ -60,6 +60,9 @@ final class Guest implements AutoCloseable {
      * @throws IllegalArgumentException naming the option or the refusal
      */
     static void useOptions(Map<String, String> options, java.util.List<String> types) {
+        vmOptions = Map.of();
+        if (options.isEmpty())
+            return; // nothing to check: no VM made for it
         for (String key : options.keySet())
             if (types.stream().noneMatch(t -> ownOptions(t).contains(key)))
                 throw new IllegalArgumentException("--option " + key + ": not an option of " + String.join(", ", types));
