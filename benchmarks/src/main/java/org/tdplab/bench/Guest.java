@@ -16,6 +16,7 @@ import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.scenario.run.TypeOptions;
 import org.tdplab.mmu.scenario.workload.Workloads;
 import org.tdplab.mmu.tdp.vm.Standalone;
 
@@ -54,45 +55,20 @@ final class Guest implements AutoCloseable {
     }
 
     /**
-     * Sets the VM options of {@code --option} for the {@code types} benchmarked: each must be an option of one of them
-     * at least, and each type must take the values (a VM is created with them and destroyed).
+     * Sets the VM options of {@code --option} for the {@code types} benchmarked ({@link TypeOptions#refused}).
      *
      * @throws IllegalArgumentException naming the option or the refusal
      */
     static void useOptions(Map<String, String> options, java.util.List<String> types) {
         vmOptions = Map.of();
-        if (options.isEmpty())
-            return; // nothing to check: no VM made for it
-        for (String key : options.keySet())
-            if (types.stream().noneMatch(t -> ownOptions(t).contains(key)))
-                throw new IllegalArgumentException("--option " + key + ": not an option of " + String.join(", ", types));
+        String refused = options.isEmpty() ? null : TypeOptions.refused(MANAGER, types, options);
+        if (refused != null)
+            throw new IllegalArgumentException(refused);
         vmOptions = Map.copyOf(options);
-        for (String t : types)
-            try {
-                MANAGER.create("bench-options", t, 1, 48, optionsFor(t)).destroy();
-            } catch (org.tdplab.mmu.api.MmuException e) {
-                vmOptions = Map.of();
-                throw new IllegalArgumentException("--option: VM type " + t + " refuses " + options + ": "
-                        + e.getMessage());
-            }
-    }
-
-    private static Set<String> ownOptions(String type) {
-        return MANAGER.options().getOrDefault(type, java.util.List.of()).stream()
-                .map(org.tdplab.mmu.api.backend.VmOption::key).collect(java.util.stream.Collectors.toSet());
     }
 
     private static Map<String, String> optionsFor(String type) {
-        Map<String, String> all = vmOptions;
-        if (all.isEmpty())
-            return Map.of();
-        Set<String> own = ownOptions(type);
-        Map<String, String> mine = new java.util.TreeMap<>();
-        all.forEach((k, v) -> {
-            if (own.contains(k))
-                mine.put(k, v);
-        });
-        return mine;
+        return TypeOptions.forType(MANAGER, type, vmOptions);
     }
 
     private static synchronized int next() {

@@ -18,11 +18,10 @@ import org.osgi.framework.ServiceReference;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
-import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.VmManager;
-import org.tdplab.mmu.api.backend.VmOption;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.scenario.run.Runner;
+import org.tdplab.mmu.scenario.run.TypeOptions;
 import org.tdplab.mmu.scenario.shell.Interrupts;
 import org.tdplab.mmu.scenario.soak.Soak;
 
@@ -124,7 +123,7 @@ public class SoakCommand {
                 return usage(err, "--type " + t + ": no backend serves it; available: " + String.join(", ", available));
         if (types.isEmpty())
             types = available;
-        String refused = refusedOptions(types, vmOptions);
+        String refused = TypeOptions.refused(manager, types, vmOptions);
         if (refused != null)
             return usage(err, refused);
         boolean progress = System.getenv("TDPLAB_STDERR_TTY") != null;
@@ -137,28 +136,6 @@ public class SoakCommand {
             err.println("tdplab soak: interrupted");
             return Runner.FAILED;
         }
-    }
-
-    /**
-     * Why {@code options} cannot go to a VM of each of {@code types}, or null: a key that is not one of the type's own
-     * options, or a value its backend refuses (a VM is created with them and destroyed, as the soak's would be).
-     */
-    private String refusedOptions(List<String> types, Map<String, String> options) {
-        if (options.isEmpty())
-            return null;
-        for (String t : types) {
-            List<String> keys = manager.options().getOrDefault(t, List.of()).stream().map(VmOption::key).toList();
-            for (String k : options.keySet())
-                if (!keys.contains(k))
-                    return "--option " + k + ": not an option of VM type " + t + (keys.isEmpty() ? " (it has none)"
-                            : " (its options: " + String.join(", ", keys) + ")");
-            try {
-                manager.create("soak-options-" + t, t, 1, 48, options).destroy();
-            } catch (MmuException e) {
-                return "--option: VM type " + t + " refuses " + options + ": " + e.getMessage();
-            }
-        }
-        return null;
     }
 
     /** Stops and starts the bundle serving {@code type}: its VMs suspend, and resume on the restarted service. */
@@ -187,7 +164,7 @@ public class SoakCommand {
         out.println("  --vms N      N VMs per type instead of a time");
         out.println("  --seed S     the first seed (default: from the clock)");
         out.println("  --threads K  threads per VM (default 3)");
-        out.println("  --option K=V each VM is created with this option of its type (repeatable), e.g.");
+        out.println("  --option K=V VMs of the types that have option K are created with it (repeatable), e.g.");
         out.println("               --type tdx --option dynamic_pamt=on");
         out.println("  --no-swap    no backend hot-swaps");
         out.println("  --out DIR    where a failure's scenario goes (default soak-failures)");

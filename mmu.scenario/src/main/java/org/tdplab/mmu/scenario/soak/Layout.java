@@ -43,7 +43,7 @@ public record Layout(String type, int vcpus, boolean gmem, Set<Kind> kinds, Map<
                 Kind.LAUNCH_UPDATE, Kind.FINALIZE));
         default -> gmem = false;
         }
-        return new Layout(type, vcpus, gmem, kinds, Map.copyOf(new java.util.TreeMap<>(extra)));
+        return new Layout(type, vcpus, gmem, kinds, Map.copyOf(extra));
     }
 
     long slot1Gpa() {

@@ -11,6 +11,7 @@ import java.util.Random;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.atomic.AtomicReference;
 
+import org.tdplab.mmu.scenario.run.TypeOptions;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.scenario.run.Text;
@@ -111,7 +112,7 @@ public final class Soak {
 
     private Result soakOne(String type, long seed, Options o) throws InterruptedException {
         int threads = o.threads();
-        Layout layout = Layout.of(type, threads, o.vmOptions());
+        Layout layout = Layout.of(type, threads, TypeOptions.forType(manager, type, o.vmOptions()));
         Result result = new Result();
         Random master = new Random(seed);
         Vm vm = layout.create(manager, "soak-" + type + "-" + seed);
@@ -210,7 +211,7 @@ public final class Soak {
     private void report(String type, long seed, Result r, Options o) {
         out.printf("soak %s seed=%d: VIOLATION%n", type, seed);
         r.failure.forEach(f -> out.println("  " + f));
-        Layout single = Layout.of(type, o.threads(), o.vmOptions());
+        Layout single = Layout.of(type, o.threads(), TypeOptions.forType(manager, type, o.vmOptions()));
         Trial.Verdict v = Trial.run(manager, single, r.history);
         String header;
         if (v.failed()) {

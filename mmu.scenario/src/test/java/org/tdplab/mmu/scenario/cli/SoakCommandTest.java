@@ -41,7 +41,7 @@ class SoakCommandTest {
                 { "--type bogus --vms 1", "--type bogus: no backend serves it; available: default" },
                 { "--vms", "--vms needs a value" }, { "--what", "unknown argument '--what'" },
                 { "--option ad --vms 1", "--option ad is not KEY=VALUE" },
-                { "--option nope=1 --vms 1", "--option nope: not an option of VM type default (its options: " },
+                { "--option nope=1 --vms 1", "--option nope: not an option of default" },
                 { "--option ad=maybe --vms 1", "--option: VM type default refuses {ad=maybe}: " } };
         for (String[] c : cases) {
             err.reset();
@@ -68,6 +68,17 @@ class SoakCommandTest {
         org.tdplab.mmu.api.Vm vm = layout.create(td.manager, "td");
         assertTrue(vm.stats().getOrDefault("TDH.PHYMEM.PAMT.ADD", 0L) > 0, vm.stats()::toString);
         vm.destroy();
+    }
+
+    @Test
+    void anOptionGoesToTheTypesThatHaveIt(@TempDir Path failures) {
+        SoakCommand both = new SoakCommand();
+        both.manager = Standalone.vmManager(new DefaultVmBackend(), new TdxBackend());
+        assertEquals(Runner.OK, both.soak(new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8), "--option", "dynamic_pamt=on", "--vms", "1",
+                "--seed", "9", "--threads", "2", "--no-swap", "--out", failures.toString()), err.toString());
+        String said = out.toString(StandardCharsets.UTF_8);
+        assertTrue(said.contains("soak default: 1 VMs") && said.contains("soak tdx: 1 VMs"), said);
     }
 
     @Test
