@@ -240,9 +240,9 @@ public class BackendSwapIT {
         @Override
         public VmBackend restore(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options, Map<String, Object> snapshot) {
             Object version = snapshot.get(SNAPSHOT_VERSION);
-            if (!Integer.valueOf(6).equals(version)) // the shipped backend writes version 5
+            if (!Integer.valueOf(7).equals(version)) // the shipped backend writes version 6
                 throw new MmuException(Errno.EINVAL, "TDX snapshot version %s is incompatible (this backend "
-                        + "restores version 6)", version);
+                        + "restores version 7)", version);
             throw new AssertionError("unreachable");
         }
     }

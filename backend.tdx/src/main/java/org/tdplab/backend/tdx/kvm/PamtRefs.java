@@ -11,25 +11,29 @@ import org.tdplab.backend.tdx.module.Seamcall;
 import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
 import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.HookStatus;
 
 /**
- * Dynamic PAMT, the kernel's side ({@code tdx_pamt_get} / {@code tdx_pamt_put}, tip's x86/tdx of 2026-09): per 2M
- * range of host memory, how many of its 4K pages the TD has handed to the TDX module. The first page's get adds the
- * range's PAMT pair (two pages from the host, TDH.PHYMEM.PAMT.ADD); the last page's put removes it
- * (TDH.PHYMEM.PAMT.REMOVE) and frees the pair. Every get and put runs under one lock ({@code dpamt_lock}), as the
- * applied series does: v6's lockless fast path (06/11, "Optimize tdx_pamt_get/put()") was left out of it.
+ * Dynamic PAMT, the kernel's side ({@code tdx_pamt_get} / {@code tdx_pamt_put}, tip's x86/tdx of 2026-09, in
+ * linux-next at 7.3-rc5): per 2M range of host memory, how many of its 4K pages the TD has handed to the TDX module.
+ * Every get takes two pages first, before the lock — from the running vCPU's {@link Cache} on the fault path, from
+ * the host for control pages; the first page's get gives them to the module as the range's PAMT pair
+ * (TDH.PHYMEM.PAMT.ADD), any other get frees them to the host again ({@code free_pamt_array}). The last page's put
+ * removes the pair (TDH.PHYMEM.PAMT.REMOVE) and frees it. Every get and put runs under one lock
+ * ({@code dpamt_lock}), as the applied series does: v6's fast path (06/11, "Optimize tdx_pamt_get/put()"), which
+ * took no pages and no lock for a range that had its pair, was left out of it.
  *
  * <p>The kernel's counts are host-wide and the model's TDX module serves one TD, so these are the TD's: two TDs with
- * pages in one 2M range each add a pair for it here, where the kernel adds one. The kernel takes the two pages before
- * the lock on every get (from the vCPU's cache, topped up before the MMU lock) and gives them back when the range
- * had its pair; the model takes them only for an ADD.
+ * pages in one 2M range each add a pair for it here, where the kernel adds one.
  */
 final class PamtRefs {
     private static final VarHandle COUNT = MethodHandles.arrayElementVarHandle(int[].class);
     private static final VarHandle DIR = MethodHandles.arrayElementVarHandle(int[][].class);
     /** 2M ranges per directory: 8 GiB of host memory. */
     private static final int DIR_BITS = 12, DIR_MASK = (1 << DIR_BITS) - 1;
+    /** {@code TDX_DPAMT_ENTRY_PAGE_CNT}: the pages of one pair. */
+    static final int PAIR = 2;
 
     private final TdxVm td;
     /** Counts by {@code pfn >> 9}, in directories made on first use; replaced by a longer copy to grow. */
@@ -38,38 +42,127 @@ final class PamtRefs {
     private final Object lock = new Object();
     /** Pairs held now: ranges whose count is not zero (the kernel's PAMT memory, in pairs). */
     private volatile long pairs;
+    /** {@code vcpu_tdx->pamt_cache}, per vCPU. */
+    private final Cache[] caches;
 
-    PamtRefs(TdxVm td) {
+    PamtRefs(TdxVm td, int vcpus) {
         this.td = td;
+        this.caches = new Cache[vcpus];
+        for (int v = 0; v < vcpus; v++)
+            caches[v] = new Cache();
     }
 
     /**
-     * {@code tdx_pamt_get}: one more 4K page of {@code pfn}'s range is the module's; the range gets its pair first if
-     * it has none. An error (the module refused the pair: EIO naming its status) leaves the count as it was.
+     * {@code struct tdx_pamt_cache}: pages a vCPU takes from the host before the MMU lock, for the pairs its fault
+     * may need under it. Only the thread in the vCPU's ioctl touches it (teardown and a swap: none is in one).
      */
-    HookStatus get(long pfn) {
+    static final class Cache {
+        /** Room for what one fault's topup asks: a pair for each of {@code PT64_ROOT_MAX_LEVEL} tables. */
+        private long[] pages = new long[5 * PAIR];
+        private int count;
+
+        int count() {
+            return count;
+        }
+
+        /** A page, or -1 when the cache is empty. */
+        long take() {
+            return count == 0 ? -1 : pages[--count];
+        }
+
+        void add(long pfn) {
+            if (count == pages.length)
+                pages = Arrays.copyOf(pages, 2 * count);
+            pages[count++] = pfn;
+        }
+
+        long[] toArray() {
+            return Arrays.copyOf(pages, count);
+        }
+    }
+
+    /** vCPU {@code vcpu}'s cache. */
+    Cache cache(int vcpu) {
+        return caches[vcpu];
+    }
+
+    /**
+     * {@code tdx_topup_pamt_cache(&tdx->pamt_cache, min_nr_spts)}: the cache filled to a pair for each of
+     * {@code minTables} tables — KVM's comment: the root needs none, the page being mapped one, so they cancel.
+     * ENOMEM (naming the host's limit) when the host has no page left; what was added stays.
+     */
+    HookStatus topUp(int vcpu, int minTables) {
+        Cache c = caches[vcpu];
+        try {
+            while (c.count < minTables * PAIR)
+                c.add(td.allocFrame());
+            return HookStatus.OK;
+        } catch (MmuException e) {
+            return HookStatus.error(e.errno(), "%s", e.getMessage());
+        }
+    }
+
+    /** {@code tdx_free_pamt_cache} of every vCPU ({@code tdx_vcpu_free}): the pages back to the host. */
+    void freeCaches() {
+        for (Cache c : caches)
+            for (long p = c.take(); p >= 0; p = c.take())
+                td.freeFrame(p);
+    }
+
+    /** Pages the vCPUs' caches hold now (a racy sum, for stats). */
+    long cached() {
+        long n = 0;
+        for (Cache c : caches)
+            n += c.count;
+        return n;
+    }
+
+    /**
+     * {@code tdx_pamt_get(pfn, cache)}: one more 4K page of {@code pfn}'s range is the module's; the range gets its
+     * pair first if it has none. The pair's pages come from {@code cache}, or from the host when it is null. An
+     * empty cache is the kernel's {@code -ENOMEM}, which its fault path retries (after a topup) and the model's
+     * hooks report as busy, recording it: the topup is sized so that it never happens. A refused ADD is EIO naming
+     * its status. Either leaves the count as it was.
+     */
+    HookStatus get(long pfn, Cache cache) {
+        long p0, p1;
+        if (cache == null) {
+            p0 = td.allocFrame();
+            p1 = td.allocFrame();
+        } else {
+            p0 = cache.take();
+            p1 = cache.take();
+            if (p1 < 0) {
+                if (p0 >= 0)
+                    td.freeFrame(p0);
+                td.record("tdx: the vCPU's Dynamic PAMT cache ran dry at host page 0x%x (its topup did not cover "
+                        + "the fault)", pfn << 12);
+                return HookStatus.busy("the vCPU's Dynamic PAMT cache is empty");
+            }
+        }
         long range = pfn >>> 9;
         int[] dir = dir(range);
         int i = (int) (range & DIR_MASK);
+        HookStatus st = HookStatus.OK;
         synchronized (lock) {
             int c = (int) COUNT.getVolatile(dir, i);
-            if (c > 0) {
+            if (c == 0) {
+                long status = td.seamcall(Seamcall.TDH_PHYMEM_PAMT_ADD, 0, 0,
+                        td.module.tdhPhymemPamtAdd(range << 21 | 1, p0 << 12, p1 << 12));
+                if (status == TDX_SUCCESS) {
+                    COUNT.setVolatile(dir, i, 1);
+                    pairs++;
+                    return HookStatus.OK;
+                }
+                st = HookStatus.error(Errno.EIO, "TDH.PHYMEM.PAMT.ADD failed for host range 0x%x: %s (0x%x)",
+                        range << 21, TdxStatus.name(status), status);
+            } else {
                 COUNT.setVolatile(dir, i, c + 1);
-                return HookStatus.OK;
             }
-            long p0 = td.allocFrame(), p1 = td.allocFrame();
-            long st = td.seamcall(Seamcall.TDH_PHYMEM_PAMT_ADD, 0, 0,
-                    td.module.tdhPhymemPamtAdd(range << 21 | 1, p0 << 12, p1 << 12));
-            if (st != TDX_SUCCESS) {
-                td.freeFrame(p0);
-                td.freeFrame(p1);
-                return HookStatus.error(Errno.EIO, "TDH.PHYMEM.PAMT.ADD failed for host range 0x%x: %s (0x%x)",
-                        range << 21, TdxStatus.name(st), st);
-            }
-            COUNT.setVolatile(dir, i, 1);
-            pairs++;
-            return HookStatus.OK;
         }
+        td.freeFrame(p0); // free_pamt_array, after the lock
+        td.freeFrame(p1);
+        return st;
     }
 
     /**
@@ -81,6 +174,7 @@ final class PamtRefs {
         long range = pfn >>> 9;
         int[] dir = dir(range);
         int i = (int) (range & DIR_MASK);
+        long p0, p1;
         synchronized (lock) {
             int c = (int) COUNT.getVolatile(dir, i);
             if (c > 1) {
@@ -101,9 +195,11 @@ final class PamtRefs {
             }
             COUNT.setVolatile(dir, i, 0);
             pairs--;
-            td.freeFrame(regs.rdx >>> 12);
-            td.freeFrame(regs.r8 >>> 12);
+            p0 = regs.rdx >>> 12;
+            p1 = regs.r8 >>> 12;
         }
+        td.freeFrame(p0);
+        td.freeFrame(p1);
     }
 
     /** The pairs held now. */

@@ -59,7 +59,7 @@ final class TdxSeptHooks {
         long page = td.sparePage.getAndSet(-1);
         if (page < 0)
             page = td.allocFrame();
-        HookStatus pair = td.pamtGet(page);
+        HookStatus pair = td.pamtGetMapping(page, base);
         if (!pair.isOk()) {
             keepOrFree(page);
             return pair;
@@ -101,7 +101,7 @@ final class TdxSeptHooks {
                     + "0x%x", td.options.hugePages() ? " && !RUNNABLE" : "", level, gfn);
         }
         if (level == TdxVm.PG_LEVEL_4K) {
-            HookStatus pair = td.pamtGet(pfn);
+            HookStatus pair = td.pamtGetMapping(pfn, gfn);
             if (!pair.isOk())
                 return pair;
         }

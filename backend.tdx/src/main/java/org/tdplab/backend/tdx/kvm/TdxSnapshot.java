@@ -24,19 +24,22 @@ import org.tdplab.mmu.api.backend.VmContext;
 public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept, Counters counters,
         List<String> recorded) {
     /**
-     * The format's version; 5: the module's PAMT says whether it is dynamic, with its pairs; 4: no call counts (the core keeps them with the VM); 3: the module's state typed too (2
+     * The format's version; 6: each vCPU's Dynamic PAMT cache; 5: the module's PAMT says whether it is dynamic, with its pairs; 4: no call counts (the core keeps them with the VM); 3: the module's state typed too (2
      * carried it as Java-serialized bytes, 1 was the hand-cast map).
      */
-    public static final int VERSION = 5;
+    public static final int VERSION = 6;
 
     /** {@code kvm_tdx}: state, HKID, the TDR and TDCS pages, the staged PAGE.ADD source, the SEPT-zap wait. */
     public record Td(int state, boolean hkidAssigned, int hkid, long tdrPfn, long[] tdcsPfns, long pageAddSrc,
             long pageAddToken, boolean waitForSeptZap) {
     }
 
-    /** One vCPU: TDVPR + TDCX frames (empty: none), its kick snapshot, its accept cursor (unit -1: none). */
+    /**
+     * One vCPU: TDVPR + TDCX frames (empty: none), its kick snapshot, its accept cursor (unit -1: none), the pages of
+     * its Dynamic PAMT cache.
+     */
     public record Vcpu(long[] pages, long kickSnapshot, long cursorUnit, int cursorUnitLevel, long cursorGfn,
-            int cursorLevel, long cursorRemovals) {
+            int cursorLevel, long cursorRemovals, long[] pamtCache) {
     }
 
     /** {@code sp->external_spt} by mirror-table key, as parallel arrays, and the spare page (-1: none). */
@@ -59,7 +62,7 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
         for (int v = 0; v < vm.vcpuPages.length; v++)
             vcpus.add(new Vcpu(vm.vcpuPages[v] == null ? new long[0] : vm.vcpuPages[v].clone(), vm.kickSnapshot[v],
                     vm.cursors.unit(v), vm.cursors.unitLevel(v), vm.cursors.gfn(v), vm.cursors.level(v),
-                    vm.cursors.removals(v)));
+                    vm.cursors.removals(v), vm.pamtRefs == null ? new long[0] : vm.pamtRefs.cache(v).toArray()));
         List<long[]> entries = vm.septPages.entries();
         long[] keys = new long[entries.size()], pages = new long[entries.size()];
         for (int i = 0; i < keys.length; i++) {
@@ -100,6 +103,11 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
             vm.vcpuPages[v] = c.pages().length == 0 ? null : c.pages().clone();
             vm.kickSnapshot[v] = c.kickSnapshot();
             vm.cursors.set(v, c.cursorUnit(), c.cursorUnitLevel(), c.cursorGfn(), c.cursorLevel(), c.cursorRemovals());
+            if (c.pamtCache().length > 0 && vm.pamtRefs == null)
+                throw new MmuException(Errno.EINVAL, "TDX snapshot: vCPU %d caches Dynamic PAMT pages, but the "
+                        + "module's PAMT is static", v);
+            for (long p : c.pamtCache())
+                vm.pamtRefs.cache(v).add(p);
         }
         for (int i = 0; i < sept.keys().length; i++)
             vm.septPages.put(sept.keys()[i], sept.pages()[i]);

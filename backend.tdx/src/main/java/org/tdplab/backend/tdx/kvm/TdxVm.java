@@ -143,7 +143,7 @@ public final class TdxVm implements VmBackend {
         Contention contention = new Contention(options.busyRate(), options.seed());
         this.module = moduleState == null ? new TdxModule(options.version(), ctx.vcpus(), frames, contention,
                 options.dynamicPamt()) : TdxModule.loadState(moduleState, frames, contention);
-        this.pamtRefs = module.view().dynamicPamt() ? new PamtRefs(this) : null;
+        this.pamtRefs = module.view().dynamicPamt() ? new PamtRefs(this, ctx.vcpus()) : null;
         if (pamtRefs != null && moduleState != null)
             pamtRefs.recount();
         this.vcpuPages = new long[ctx.vcpus()][];
@@ -230,9 +230,30 @@ public final class TdxVm implements VmBackend {
         freeFrame(pfn);
     }
 
-    /** {@code tdx_pamt_get}: OK at once with a static PAMT. */
+    /** {@code tdx_pamt_get(pfn, NULL)} of a control page (its pair from the host): OK at once with a static PAMT. */
     HookStatus pamtGet(long pfn) {
-        return pamtRefs == null ? HookStatus.OK : pamtRefs.get(pfn);
+        return pamtRefs == null ? HookStatus.OK : pamtRefs.get(pfn, null);
+    }
+
+    /**
+     * {@code tdx_pamt_get(pfn, &tdx->pamt_cache)} of the S-EPT map hooks: the pair from the cache of the vCPU whose
+     * fault maps ({@code kvm_get_running_vcpu()}); without one, {@code KVM_BUG_ON(!vcpu)}: EIO. (The kernel checks
+     * for the vCPU with a static PAMT too; the model looks only when it needs the cache.)
+     */
+    HookStatus pamtGetMapping(long pfn, long gfn) {
+        if (pamtRefs == null)
+            return HookStatus.OK;
+        int vcpu = ctx.runningVcpu();
+        if (vcpu < 0)
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!vcpu): an S-EPT mapping at gpa 0x%x without a running "
+                    + "vCPU, whose Dynamic PAMT cache it needs", gfn << 12);
+        return pamtRefs.get(pfn, pamtRefs.cache(vcpu));
+    }
+
+    /** {@code tdx_topup_external_pamt_cache}: the vCPU's pairs for the fault, with Dynamic PAMT only. */
+    @Override
+    public HookStatus topUpExternalCache(int vcpu, int minTables) {
+        return pamtRefs == null ? HookStatus.OK : pamtRefs.topUp(vcpu, minTables);
     }
 
     /** {@code tdx_pamt_put}: nothing with a static PAMT. */
@@ -367,8 +388,10 @@ public final class TdxVm implements VmBackend {
         Map<String, Long> out = new LinkedHashMap<>();
         out.put(Seamcall.TDH_VP_ENTER.intelName(), module.view().vpEnters());
         out.put("TDX_OPERAND_BUSY", busySeen.sum());
-        if (pamtRefs != null)
+        if (pamtRefs != null) {
             out.put("dynamic_pamt_pairs", pamtRefs.pairs());
+            out.put("dynamic_pamt_cached_pages", pamtRefs.cached());
+        }
         return out;
     }
 

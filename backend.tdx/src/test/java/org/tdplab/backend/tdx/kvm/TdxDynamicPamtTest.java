@@ -123,6 +123,79 @@ class TdxDynamicPamtTest {
     }
 
     @Test
+    void theFaultingVcpusCacheGivesEachMappingItsPair() {
+        Vm vm = tds.td("td", 2, 48, 0, DYNAMIC);
+        vm.setMemoryAttributes(0, 4 * M1, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        TdxVm td = tds.tdx(vm);
+        assertEquals(0, stat(vm, "dynamic_pamt_cached_pages"), "control pages take their pairs from the host");
+        assertDone(vm.accept(1, 0, K4, PageSize.SIZE_4K));
+        // the fault topped up vCPU 1's cache to PT64_ROOT_MAX_LEVEL pairs, then three S-EPT pages and the private page
+        // each drew a pair from it (given to the module as a range's pair, or back to the host)
+        assertEquals(2, td.pamtRefs.cache(1).count());
+        assertEquals(0, td.pamtRefs.cache(0).count(), "vCPU 0 took no fault");
+        assertDone(vm.accept(1, K4, K4, PageSize.SIZE_4K));
+        assertEquals(8, td.pamtRefs.cache(1).count(), "topped up to 10, one pair drawn for the page");
+        assertEquals(8, stat(vm, "dynamic_pamt_cached_pages"));
+        assertClean(vm);
+        vm.destroy();
+        assertEquals(0, td.framesHeld(), "tdx_vcpu_free gives the caches back");
+    }
+
+    @Test
+    void aGetDrawsTwoPagesAndGivesThemBackWhenTheRangeHasItsPair() {
+        Vm vm = finalized("td");
+        TdxVm td = tds.tdx(vm);
+        PamtRefs.Cache cache = td.pamtRefs.cache(0);
+        for (long p = cache.take(); p >= 0; p = cache.take())
+            td.freeFrame(p);
+        long held = td.framesHeld(), far = 1L << 27, added = stat(vm, "TDH.PHYMEM.PAMT.ADD");
+        assertTrue(td.pamtRefs.topUp(0, 3).isOk());
+        assertEquals(6, cache.count());
+        assertEquals(held + 6, td.framesHeld());
+        assertTrue(td.pamtRefs.get(far, cache).isOk()); // the range's first page: its pair from the cache
+        assertEquals(added + 1, stat(vm, "TDH.PHYMEM.PAMT.ADD"));
+        assertEquals(4, cache.count());
+        assertEquals(held + 6, td.framesHeld());
+        assertTrue(td.pamtRefs.get(far + 1, cache).isOk()); // it has its pair: the two pages go back to the host
+        assertEquals(added + 1, stat(vm, "TDH.PHYMEM.PAMT.ADD"));
+        assertEquals(2, cache.count());
+        assertEquals(held + 4, td.framesHeld());
+        td.pamtPut(far + 1);
+        td.pamtPut(far);
+        assertEquals(held + 2, td.framesHeld(), "the pair back with the host, one pair still cached");
+        assertClean(vm);
+    }
+
+    @Test
+    void anEmptyCacheIsRetriedAndRecorded() {
+        Vm vm = finalized("td");
+        TdxVm td = tds.tdx(vm);
+        PamtRefs.Cache empty = new PamtRefs.Cache();
+        long held = td.framesHeld(), pairs = stat(vm, "dynamic_pamt_pairs");
+        org.tdplab.mmu.api.backend.HookStatus st = td.pamtRefs.get(1L << 27, empty);
+        assertTrue(st.isBusy(), st::toString); // the kernel's -ENOMEM, which its fault path retries
+        assertEquals(held, td.framesHeld());
+        assertEquals(pairs, stat(vm, "dynamic_pamt_pairs"));
+        assertTrue(vm.check().violations().contains("tdx: the vCPU's Dynamic PAMT cache ran dry at host page 0x"
+                + Long.toHexString(1L << 39) + " (its topup did not cover the fault)"), vm.check().violations()::toString);
+    }
+
+    @Test
+    void aMappingWithoutARunningVcpuIsAKvmBug() {
+        Vm vm = finalized("td");
+        TdxVm td = tds.tdx(vm);
+        long held = td.framesHeld();
+        org.tdplab.mmu.api.backend.HookStatus st = td.setExternalSpte(new org.tdplab.mmu.api.backend.SpteChange(
+                RootKind.MIRROR, 5, 1, org.tdplab.mmu.api.backend.SpteChange.Entry.ABSENT,
+                org.tdplab.mmu.api.backend.SpteChange.Entry.leaf(1L << 27, true, true, true)));
+        assertEquals(Errno.EIO, st.errno());
+        assertTrue(st.reason().startsWith("KVM_BUG_ON(!vcpu): an S-EPT mapping at gpa 0x5000 without a running vCPU"),
+                st.reason());
+        assertEquals(held, td.framesHeld());
+    }
+
+    @Test
     void busySeamcallsPutWhatTheyGot() {
         Vm vm = tds.td("td", 2, 48, 0, Map.of("dynamic_pamt", "on", "busy_rate", "0.5", "seed", "11"));
         vm.setMemoryAttributes(0, 4 * M1, true);
@@ -170,6 +243,7 @@ class TdxDynamicPamtTest {
         Backend second = new TdxBackend();
         Standalone.bind(manager, second, 10, "1.1");
         assertTrue(vm.suspension().isEmpty(), () -> vm.suspension().toString());
+        assertEquals(8, stat(vm, "dynamic_pamt_cached_pages"), "vCPU 0's cache came along (its last fault drew a pair)");
         assertClean(vm);
         long removed = stat(vm, "TDH.PHYMEM.PAMT.REMOVE");
         assertDone(vm.convert(0, false, 0, 4 * M1));

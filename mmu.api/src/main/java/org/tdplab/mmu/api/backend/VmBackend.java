@@ -64,6 +64,19 @@ public interface VmBackend {
         return HookStatus.OK;
     }
 
+    /**
+     * {@code topup_external_cache(vcpu, min_nr_spts)} from {@code mmu_topup_memory_caches}: before a fault of vCPU
+     * {@code vcpu} takes the MMU lock (a guest fault, a prefault, a populate), on a VM with mirrored tables
+     * ({@link VmCapabilities#mirroredPt}), the backend fills the vCPU's own caches with what its install hooks may
+     * need for up to {@code minTables} new tables and the page being mapped, so that they need not allocate under
+     * the lock. It runs for every such fault, shared or private, with the vCPU's mutex held and no MMU lock. The
+     * hooks that draw on the caches find their vCPU with {@link VmContext#runningVcpu}. An error fails the fault
+     * with its errno and reason before anything changed (KVM_RUN or the ioctl returns it).
+     */
+    default HookStatus topUpExternalCache(int vcpu, int minTables) {
+        return HookStatus.OK;
+    }
+
     // ---- private memory ---------------------------------------------------------------------------------------
 
     /**

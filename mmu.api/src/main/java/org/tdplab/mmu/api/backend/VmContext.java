@@ -124,6 +124,13 @@ public interface VmContext {
      */
     void kickAllVcpus();
 
+    /**
+     * {@code kvm_get_running_vcpu()}: the vCPU whose ioctl the calling thread is in (a guest access, a fault, a
+     * prefault, a populate: between {@code vcpu_load} and {@code vcpu_put}), or -1 when it is in none (a VM ioctl, a
+     * host-side operation, a teardown). A hook that needs the vCPU's own caches asks; it costs a look at each vCPU.
+     */
+    int runningVcpu();
+
     /** Allows {@code KVM_PRE_FAULT_MEMORY} from now on (e.g. at finalize). */
     void allowPreFault();
 

@@ -233,6 +233,15 @@ final class CoreVmContext implements VmContext {
         vcpus.guestMode.kickAll();
     }
 
+    /** The vCPU whose mutex this thread holds: the model's {@code vcpu_load} is an ioctl taking it. */
+    @Override
+    public int runningVcpu() {
+        for (Vcpu v : vcpus.all)
+            if (v.mutex.isHeldByCurrentThread())
+                return v.id;
+        return -1;
+    }
+
     @Override
     public void allowPreFault() {
         status.allowPreFault();

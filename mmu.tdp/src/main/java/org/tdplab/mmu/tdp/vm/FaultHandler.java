@@ -9,6 +9,7 @@ import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_WRITE_PROTECTED;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.Stat;
@@ -157,6 +158,8 @@ final class FaultHandler {
     }
 
     private int tdpPageFault(Vcpu v, PageFault f) {
+        if (mmu.caps.mirroredPt())
+            topUpExternalCache(v);
         long seq = mmu.invalidation.seq();
         int r = faultinPfn(v, f, seq);
         if (r != PageFault.RET_PF_CONTINUE)
@@ -185,6 +188,18 @@ final class FaultHandler {
             return f.isPrivate ? memoryFault(v, f) : EXIT_MMIO;
         }
         return r;
+    }
+
+    /**
+     * {@code mmu_topup_memory_caches}' call of {@code topup_external_cache} on a VM with mirrored tables, for as
+     * many tables as a walk from the largest root may make; before the MMU lock, for every fault.
+     *
+     * @throws MmuException the backend's errno and reason, nothing changed
+     */
+    private void topUpExternalCache(Vcpu v) {
+        HookStatus s = gate.backend().topUpExternalCache(v.id, Spte.PT64_ROOT_MAX_LEVEL);
+        if (!s.isOk())
+            throw new MmuException(s.errno(), "%s", s.reason());
     }
 
     /**

@@ -60,6 +60,8 @@ class MirrorSeamTest {
                 if (installStatus != HookStatus.OK)
                     return installStatus;
                 events.add((change.after().leaf() ? "set " : "link ") + Long.toHexString(gfn) + " L" + level);
+                if (ctx != null)
+                    runningAtInstall.add(ctx.runningVcpu());
             } else {
                 assertTrue(vm.mmu.lock.isWriteLockedByMe(), "removals run under the write lock");
                 assertTrue(change.isLeafRemoval());
@@ -98,6 +100,19 @@ class MirrorSeamTest {
             events.add("release key");
             keyAssigned = false;
         }
+
+        final List<String> topUps = Collections.synchronizedList(new ArrayList<>());
+        volatile HookStatus topUpStatus = HookStatus.OK;
+        /** {@code kvm_get_running_vcpu()} as each install saw it. */
+        final List<Integer> runningAtInstall = Collections.synchronizedList(new ArrayList<>());
+        VmContext ctx;
+
+        @Override
+        public HookStatus topUpExternalCache(int vcpu, int minTables) {
+            assertFalse(vm.mmu.lock.isReadLockedByMe() || vm.mmu.lock.isWriteLockedByMe(), "before the MMU lock");
+            topUps.add("v" + vcpu + " " + minTables);
+            return topUpStatus;
+        }
     }
 
     private static final VmCapabilities CAPS = VmCapabilities.ordinary("mirror-test", 48)
@@ -123,6 +138,7 @@ class MirrorSeamTest {
 
             @Override
             public VmBackend attach(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options) {
+                recorder.ctx = vm;
                 return recorder;
             }
         };
@@ -179,6 +195,45 @@ class MirrorSeamTest {
         assertTrue(vm.access(0, Access.WRITE, 0x1000, 0x1000, Encoding.CURRENT, 3).completed());
         assertTrue(vm.stats().get("pf_retry") >= 5, "each BUSY is a RET_PF_RETRY");
         assertEquals(List.of("link 0 L4", "link 0 L3", "link 0 L2", "set 1 L1"), r.events);
+        assertClean(vm);
+    }
+
+    @Test
+    void everyFaultTopsUpTheFaultingVcpusCachesBeforeTheLockAndItsInstallsSeeItRunning() {
+        Recorder r = new Recorder();
+        CoreVm vm = create(r);
+        assertTrue(vm.access(1, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 5).completed());
+        assertEquals(List.of("v1 5"), r.topUps, "mmu_topup_memory_caches: PT64_ROOT_MAX_LEVEL tables");
+        assertEquals(List.of(1, 1, 1, 1), r.runningAtInstall, "kvm_get_running_vcpu() in the install hooks");
+        assertEquals(-1, r.ctx.runningVcpu(), "no vCPU ioctl on this thread now");
+        assertTrue(vm.access(0, Access.WRITE, M2 | SHARED, 0x1000, Encoding.CURRENT, 9).completed());
+        assertEquals(List.of("v1 5", "v0 5"), r.topUps, "shared faults of a mirrored VM top up too");
+        assertClean(vm);
+    }
+
+    @Test
+    void aVmWithoutMirroredTablesIsNotAskedToTopUp() {
+        Recorder r = new Recorder();
+        CoreVm vm = create(r, VmCapabilities.ordinary("mirror-test", 48).withPrivateMemory(PrivateSource.ATTRIBUTES, 2));
+        assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 9).completed());
+        assertTrue(vm.lookup(0x3000, RootKind.DIRECT).orElseThrow().present());
+        assertTrue(r.topUps.isEmpty(), r.topUps::toString);
+    }
+
+    @Test
+    void aTopUpThatFailsFailsTheFaultWithItsErrnoAndChangesNothing() {
+        Recorder r = new Recorder();
+        CoreVm vm = create(r);
+        r.topUpStatus = HookStatus.error(Errno.ENOMEM, "no page left for vCPU %d's cache", 0);
+        MmuException e = assertThrows(MmuException.class,
+                () -> vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 5));
+        assertEquals(Errno.ENOMEM, e.errno());
+        assertEquals("ENOMEM: no page left for vCPU 0's cache", e.getMessage());
+        assertTrue(r.events.isEmpty(), r.events::toString);
+        assertFalse(vm.bugged());
+        assertFalse(vm.lookup(0x3000, RootKind.MIRROR).orElseThrow().present());
+        r.topUpStatus = HookStatus.OK;
+        assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 5).completed());
         assertClean(vm);
     }
 
