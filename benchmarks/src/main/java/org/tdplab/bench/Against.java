@@ -15,9 +15,11 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
- * This build against another, in one JVM ({@code --against}): the other build's classes in a class loader of their
+ * This build against another, in one JVM ({@code --against}), or against itself with VM options and without them
+ * ({@code --with}, both sides this build's classes): the other build's classes in a class loader of their
  * own, this build's in another made the same way, and fault shots of the two taken in turn (who goes first
  * alternates), so that both see the same machine at the same moments. Each round gives a ratio of the two shots;
  * the figure is the median of the rounds' ratios, with the middle half of them beside it. On a machine whose speed
@@ -65,13 +67,15 @@ final class Against {
      */
     void run() throws IOException {
         List<String> here = List.of(System.getProperty("java.class.path").split(File.pathSeparator));
+        List<String> theirs = s.against != null ? classpathOf(s.against) : here;
+        String mineName = s.against != null ? "this build" : "this build with " + s.withText();
         Build mine, other;
         if (s.otherFirst) {
-            other = load(s.against, classpathOf(s.against));
-            mine = load("this build", here);
+            other = load(s.otherName(), theirs);
+            mine = load(mineName, here, s.with, s.types);
         } else {
-            mine = load("this build", here);
-            other = load(s.against, classpathOf(s.against));
+            mine = load(mineName, here, s.with, s.types);
+            other = load(s.otherName(), theirs);
         }
         for (long mib : s.sizes)
             for (String how : s.hows)
@@ -83,7 +87,7 @@ final class Against {
     private void compare(Build mine, Build other, String type, long mib, String order, String how)
             throws IOException {
         String setup = type + ", " + order + ", " + Settings.sizeName(mib);
-        log.printf("bench: against %s: fault by %s, %s%n", other.name, how, setup);
+        log.printf("bench: %s against %s: fault by %s, %s%n", mine.name, other.name, how, setup);
         Build one = s.otherFirst ? other : mine, two = s.otherFirst ? mine : other;
         for (int w = 0; w < s.faultWarmup(mib); w++) {
             one.shot(type, mib, order, how);
@@ -100,9 +104,15 @@ final class Against {
         }
         String by = how.equals(Shot.TWO_THREADS) ? "4K fault by write, 2 vCPU threads at once (CPU of both)"
                 : how.equals(Shot.READ) ? "read of a mapped 4K page" : "4K fault by " + how;
+        by += ", " + ratioName(s);
         if (s.forkData != null)
             Files.writeString(s.forkData, Forks.line(by, setup, other.name, a, b), StandardOpenOption.APPEND);
         row(table, by, setup, other.name, a, b, null);
+    }
+
+    /** What a row's ratio divides: this build by the other, or this build with the options by it without. */
+    static String ratioName(Settings s) {
+        return s.against != null ? "this build ÷ the other" : "with " + s.withText() + " ÷ without";
     }
 
     /**
@@ -115,7 +125,7 @@ final class Against {
         String forks = forkMedians == null ? "" : String.format(" in %d JVMs; the JVMs' medians %s",
                 forkMedians.length, String.join(", ", Arrays.stream(forkMedians).mapToObj(m -> String.format("%.3f",
                         m)).toList()));
-        String what = String.format("%s, this build ÷ the other, median of %d rounds' ratios (middle half "
+        String what = String.format("%s, median of %d rounds' ratios (middle half "
                 + "%.3f–%.3f%s)", by, ratio.length, quantile(ratio, 0.25), quantile(ratio, 0.75), forks);
         table.row(what, setup, median(a), "ns/page", median(b), otherName, "", quantile(ratio, 0.5));
     }
@@ -161,10 +171,27 @@ final class Against {
     }
 
     static Build load(String name, List<String> classpath) {
+        return load(name, classpath, Map.of(), List.of());
+    }
+
+    /**
+     * A build in a loader of its own whose VMs of {@code types} are created with {@code options}
+     * ({@link Guest#useOptions} of that loader's harness).
+     */
+    static Build load(String name, List<String> classpath, Map<String, String> options, List<String> types) {
         URL[] urls = classpath.stream().map(Against::url).toArray(URL[]::new);
         try {
-            Class<?> shot = new HarnessLoader(urls).loadClass(Shot.class.getName());
+            HarnessLoader loader = new HarnessLoader(urls);
+            Class<?> shot = loader.loadClass(Shot.class.getName());
+            if (!options.isEmpty()) {
+                Method use = loader.loadClass(Guest.class.getName()).getDeclaredMethod("useOptions", Map.class,
+                        List.class);
+                use.setAccessible(true);
+                use.invoke(null, options, types);
+            }
             return new Build(name, shot.getMethod("fault", String.class, long.class, String.class, String.class));
+        } catch (InvocationTargetException e) {
+            throw e.getCause() instanceof IllegalArgumentException i ? i : new IllegalStateException(e.getCause());
         } catch (ReflectiveOperationException | LinkageError e) {
             throw new IllegalArgumentException(name + ": not a build of the model this harness can drive ("
                     + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");

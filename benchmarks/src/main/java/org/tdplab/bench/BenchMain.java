@@ -48,6 +48,7 @@ public final class BenchMain {
         try {
             s = Settings.parse(args);
             Guest.useOptions(s.vmOptions, s.types);
+            Guest.checkOptions(s.with, s.types, "--with");
         } catch (IllegalArgumentException e) {
             System.err.println("bench: " + e.getMessage());
             System.err.println(Settings.USAGE);
@@ -78,6 +79,7 @@ public final class BenchMain {
     static String runForTest(String... args) throws Exception {
         Settings s = Settings.parse(args);
         Guest.useOptions(s.vmOptions, s.types);
+        Guest.checkOptions(s.with, s.types, "--with");
         return new BenchMain(s).run();
     }
 
@@ -86,21 +88,24 @@ public final class BenchMain {
         // running meanwhile (a test run beside a measurement) only makes both slower, which the CPU-time figures absorb
         System.setProperty("jmh.ignoreLock", "true");
         long t0 = System.nanoTime();
-        if (s.against != null) {
+        if (s.comparing()) {
             String where;
             if (s.forks > 1) {
                 Forks forks = new Forks(s, table, log);
                 forks.run();
                 where = String.format("in %d JVMs one after another (every second one loads, warms up and shoots "
-                        + "the other build first), %d rounds each", s.forks, forks.roundsPerFork());
+                        + "%s first), %d rounds each", s.forks, s.against != null ? "the other build"
+                                : "the VMs without it", forks.roundsPerFork());
             } else {
                 new Against(s, table, log).run();
                 where = String.format("in one JVM, %d rounds", s.rounds);
             }
-            return table.markdown(String.format("tdplab bench --against: this build (%s) and %s %s: a fault shot of "
-                    + "each in turn on a fresh guest, after warm-ups of %d GiB of guest at least; CPU time of the "
-                    + "shot's thread + GC pauses; Java %s; %.0f s%n", System.getProperty("java.class.path"),
-                    s.against, where, Settings.WARMUP_MIB >> 10, System.getProperty("java.version"),
+            String sides = s.against != null ? String.format("--against: this build (%s) and %s",
+                    System.getProperty("java.class.path"), s.against) : String.format("--with %s: this build's VMs "
+                    + "with it and without it", s.withText());
+            return table.markdown(String.format("tdplab bench %s %s: a fault shot of each in turn on a fresh guest, "
+                    + "after warm-ups of %d GiB of guest at least; CPU time of the shot's thread + GC pauses; Java %s; "
+                    + "%.0f s%n", sides, where, Settings.WARMUP_MIB >> 10, System.getProperty("java.version"),
                     (System.nanoTime() - t0) / 1e9));
         }
         if (s.wants("fault"))

@@ -61,10 +61,19 @@ final class Guest implements AutoCloseable {
      */
     static void useOptions(Map<String, String> options, java.util.List<String> types) {
         vmOptions = Map.of();
+        checkOptions(options, types, "--option");
+        vmOptions = Map.copyOf(options);
+    }
+
+    /**
+     * That some of {@code types} have each option and take its value ({@link TypeOptions#refused}).
+     *
+     * @throws IllegalArgumentException naming {@code flag}, the option or the refusal
+     */
+    static void checkOptions(Map<String, String> options, java.util.List<String> types, String flag) {
         String refused = options.isEmpty() ? null : TypeOptions.refused(MANAGER, types, options);
         if (refused != null)
-            throw new IllegalArgumentException(refused);
-        vmOptions = Map.copyOf(options);
+            throw new IllegalArgumentException(refused.replaceFirst("^--option", flag));
     }
 
     private static Map<String, String> optionsFor(String type) {

@@ -11,7 +11,8 @@ final class Settings {
             + "[--only fault,heap,range,threads,tdbuild,startup] [--iterations N] [--warmup N] [--quick] "
             + "[--hows write,prefault,workload] [--option KEY=VALUE]… [--out FILE] [--root DIR]\n"
             + "       bench --against OTHER.jar|CHECKOUT [--rounds N] [--forks N] [--sizes …] [--types …] "
-            + "[--hows write,prefault,write-2-threads,read]";
+            + "[--hows write,prefault,write-2-threads,read]\n"
+            + "       bench --with KEY=VALUE… [--rounds N] [--forks N] [--sizes …] [--types …] [--hows …]";
     /** The VM types and the parts of the suite there are: what {@code --types} and {@code --only} choose from. */
     static final List<String> TYPES = List.of("default", "sw_protected", "tdx", "snp"),
             PARTS = List.of("fault", "heap", "range", "threads", "tdbuild", "startup");
@@ -33,6 +34,11 @@ final class Settings {
     /** In a fork: load, warm up and shoot the other build first; write each setup's shots to {@link #forkData}. */
     boolean otherFirst;
     Path forkData;
+    /**
+     * {@code --with}: compare this build with these VM options against itself without them, as {@link Against}
+     * compares two builds; empty: no such comparison.
+     */
+    java.util.Map<String, String> with = java.util.Map.of();
     /** VM options of the types' own ({@code dynamic_pamt=on}): each VM of a type that has the option gets it. */
     java.util.Map<String, String> vmOptions = java.util.Map.of();
     /** The command line as given, for the forks'. */
@@ -64,15 +70,8 @@ final class Settings {
             case "--fork-data" -> s.forkData = Path.of(value(args, ++i, a));
             case "--hows" -> hows = List.of(value(args, ++i, a).split(","));
             case "--root" -> s.root = Path.of(value(args, ++i, a));
-            case "--option" -> {
-                String kv = value(args, ++i, a);
-                int eq = kv.indexOf('=');
-                if (eq <= 0 || eq == kv.length() - 1)
-                    throw new IllegalArgumentException("--option " + kv + ": not KEY=VALUE");
-                java.util.Map<String, String> m = new java.util.TreeMap<>(s.vmOptions);
-                m.put(kv.substring(0, eq), kv.substring(eq + 1));
-                s.vmOptions = m;
-            }
+            case "--option" -> s.vmOptions = withPair(s.vmOptions, value(args, ++i, a), a);
+            case "--with" -> s.with = withPair(s.with, value(args, ++i, a), a);
             default -> throw new IllegalArgumentException("unknown argument " + a);
             }
         }
@@ -91,16 +90,19 @@ final class Settings {
             Against.classpathOf(s.against); // that it exists, before anything runs
         if (s.against != null && !s.vmOptions.isEmpty()) // the other build's harness is loaded apart, without them
             throw new IllegalArgumentException("--option: not with --against");
+        if (!s.with.isEmpty() && (s.against != null || !s.vmOptions.isEmpty()))
+            throw new IllegalArgumentException("--with: not with " + (s.against != null ? "--against" : "--option")
+                    + " (it compares this build with the options and without them)");
         if (s.out != null)
             checkWritable(s.out); // before the suite runs for minutes, not after
         if (hows != null) {
             for (String h : hows)
                 if (!List.of("write", "prefault", "workload", Shot.TWO_THREADS, Shot.READ).contains(h)
-                        || (h.equals(Shot.TWO_THREADS) || h.equals(Shot.READ)) && s.against == null)
+                        || (h.equals(Shot.TWO_THREADS) || h.equals(Shot.READ)) && !s.comparing())
                     throw new IllegalArgumentException("--hows " + h + ": write, prefault or workload (and "
-                            + Shot.TWO_THREADS + " or " + Shot.READ + " with --against)");
+                            + Shot.TWO_THREADS + " or " + Shot.READ + " with --against or --with)");
             s.hows = hows;
-        } else if (s.against != null)
+        } else if (s.comparing())
             s.hows = List.of("write");
         if (sizes != null)
             s.sizes = sizes;
@@ -109,6 +111,32 @@ final class Settings {
         if (warmup != null)
             s.warmup = warmup;
         return s;
+    }
+
+    /** {@code KEY=VALUE} added to {@code options}, or IllegalArgumentException naming {@code option}. */
+    private static java.util.Map<String, String> withPair(java.util.Map<String, String> options, String kv,
+            String option) {
+        int eq = kv.indexOf('=');
+        if (eq <= 0 || eq == kv.length() - 1)
+            throw new IllegalArgumentException(option + " " + kv + ": not KEY=VALUE");
+        java.util.Map<String, String> m = new java.util.TreeMap<>(options);
+        m.put(kv.substring(0, eq), kv.substring(eq + 1));
+        return m;
+    }
+
+    /** Two builds' faults shot for shot ({@code --against}), or this build's with options and without ({@code --with}). */
+    boolean comparing() {
+        return against != null || !with.isEmpty();
+    }
+
+    /** The side a comparison divides by: the other build, or this one without the {@code --with} options. */
+    String otherName() {
+        return against != null ? against : "this build without " + withText();
+    }
+
+    /** The {@code --with} options as given, {@code k=v} joined by spaces. */
+    String withText() {
+        return String.join(" ", with.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).toList());
     }
 
     /**

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.File;
 import java.util.BitSet;
 import java.util.List;
+import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 
@@ -49,6 +50,41 @@ class BenchMainTest {
                 assertTrue(table.lines().anyMatch(l -> l.startsWith("| " + how + ", this build ÷ the other")
                         && l.contains("| " + setup + " |") && l.matches(figures)), how + " " + setup + " missing:\n"
                                 + table);
+    }
+
+    /**
+     * {@code --with}: this build's faults with VM options against the same faults without them, shot for shot in two
+     * loaders of this build, as {@code --against} compares builds; a type without the option is its own control.
+     */
+    @Test
+    void withComparesThisBuildWithAnOptionAgainstItselfWithout() throws Exception {
+        String table = BenchMain.runForTest("--with", "dynamic_pamt=on", "--quick", "--types", "default,tdx",
+                "--hows", "write");
+        assertTrue(table.startsWith("tdplab bench --with dynamic_pamt=on: this build's VMs with it and without it"),
+                table);
+        for (String setup : new String[] { "default, seq, 16M", "tdx, random, 16M" })
+            assertTrue(table.lines().anyMatch(l -> l.startsWith("| 4K fault by write, with dynamic_pamt=on ÷ without,"
+                    + " median of 2 rounds") && l.contains("| " + setup + " |") && l.matches(".*\\| [0-9.]+ ns/page "
+                    + "\\| [0-9.]+ ns/page \\(this build without dynamic_pamt=on\\) \\| [0-9.]+× \\|.*")),
+                    setup + " missing:\n" + table);
+        List<String> cp = List.of(System.getProperty("java.class.path").split(File.pathSeparator));
+        assertEquals(Map.of("dynamic_pamt", "on"), vmOptionsOf(Against.load("with", cp, Map.of("dynamic_pamt", "on"),
+                List.of("tdx"))), "the side with the option creates its VMs with it");
+        assertEquals(Map.of(), vmOptionsOf(Against.load("without", cp)));
+        for (String[] bad : new String[][] { { "--with", "dynamic_pamt", "--with dynamic_pamt: not KEY=VALUE" },
+                { "--with", "nope=1", "--with nope: not an option of default, sw_protected, tdx, snp" },
+                { "--with", "dynamic_pamt=on", "--option", "busy_rate=0.1", "--with: not with --option" } }) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BenchMain.runForTest(
+                    java.util.Arrays.copyOf(bad, bad.length - 1)));
+            assertTrue(e.getMessage().startsWith(bad[bad.length - 1]), e.getMessage());
+        }
+    }
+
+    private static Object vmOptionsOf(Against.Build build) throws ReflectiveOperationException {
+        java.lang.reflect.Field f = build.fault().getDeclaringClass().getClassLoader()
+                .loadClass(Guest.class.getName()).getDeclaredField("vmOptions");
+        f.setAccessible(true);
+        return f.get(null);
     }
 
     /**
