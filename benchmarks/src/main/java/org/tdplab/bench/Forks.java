@@ -52,7 +52,8 @@ final class Forks {
             Path data = Files.createTempFile("tdplab-bench-fork", ".tsv");
             try {
                 boolean otherFirst = k % 2 == 1;
-                log.printf("bench: fork %d of %d (%s first)%n", k + 1, s.forks, otherFirst ? s.otherName() : "this build");
+                log.printf("bench: fork %d of %d (%s first)%n", k + 1, s.forks,
+                        otherFirst ? s.otherName() : "this build");
                 int rc = new ProcessBuilder(command(data, otherFirst)).redirectError(ProcessBuilder.Redirect.INHERIT)
                         .redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor();
                 if (rc != 0)

@@ -124,7 +124,10 @@ final class Settings {
         return m;
     }
 
-    /** Two builds' faults shot for shot ({@code --against}), or this build's with options and without ({@code --with}). */
+    /**
+     * Two builds' faults shot for shot ({@code --against}), or this build's with options and without
+     * ({@code --with}).
+     */
     boolean comparing() {
         return against != null || !with.isEmpty();
     }

@@ -69,7 +69,8 @@ public class ApiBaselineIT {
             Manifest manifest = new Manifest(built.getManifest());
             String exports = manifest.getMainAttributes().getValue("Export-Package");
             manifest.getMainAttributes().putValue("Export-Package", exports
-                    .replace("org.tdplab.mmu.api.backend;version=\"4.3.0\"", "org.tdplab.mmu.api.backend;version=\"3.0.0\"")
+                    .replace("org.tdplab.mmu.api.backend;version=\"4.3.0\"",
+                            "org.tdplab.mmu.api.backend;version=\"3.0.0\"")
                     .replace("org.tdplab.mmu.api;version=\"3.1.0\"", "org.tdplab.mmu.api;version=\"3.0.0\""));
             built.setManifest(manifest);
             assertEquals(List.of("org.tdplab.mmu.api 3.0.0 needs 3.1.0", "org.tdplab.mmu.api.backend 3.0.0 needs 4.0.0"),

@@ -119,7 +119,8 @@ final class PamtRefs {
 
     /**
      * {@code tdx_pamt_get(pfn, cache)}: one more 4K page of {@code pfn}'s range is the module's; the range gets its
-     * pair first if it has none. The pair's pages come from {@code cache}, or from the host when it is null. An
+     * pair first if it has none. The pair's pages come from {@code cache}, or from the host when it is null (ENOMEM
+     * when it has none left). An
      * empty cache is the kernel's {@code -ENOMEM}, which its fault path retries (after a topup) and the model's
      * hooks report as busy, recording it: the topup is sized so that it never happens. A refused ADD is EIO naming
      * its status. Either leaves the count as it was.
@@ -127,8 +128,17 @@ final class PamtRefs {
     HookStatus get(long pfn, Cache cache) {
         long p0, p1;
         if (cache == null) {
-            p0 = td.allocFrame();
-            p1 = td.allocFrame();
+            try {
+                p0 = td.allocFrame();
+            } catch (MmuException e) {
+                return HookStatus.error(e.errno(), "%s", e.getMessage());
+            }
+            try {
+                p1 = td.allocFrame();
+            } catch (MmuException e) {
+                td.freeFrame(p0);
+                return HookStatus.error(e.errno(), "%s", e.getMessage());
+            }
         } else {
             p0 = cache.take();
             p1 = cache.take();

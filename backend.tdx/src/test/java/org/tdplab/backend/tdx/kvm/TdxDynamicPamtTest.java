@@ -178,7 +178,8 @@ class TdxDynamicPamtTest {
         assertEquals(held, td.framesHeld());
         assertEquals(pairs, stat(vm, "dynamic_pamt_pairs"));
         assertTrue(vm.check().violations().contains("tdx: the vCPU's Dynamic PAMT cache ran dry at host page 0x"
-                + Long.toHexString(1L << 39) + " (its topup did not cover the fault)"), vm.check().violations()::toString);
+                + Long.toHexString(1L << 39) + " (its topup did not cover the fault)"),
+                vm.check().violations()::toString);
     }
 
     @Test
@@ -243,7 +244,8 @@ class TdxDynamicPamtTest {
         Backend second = new TdxBackend();
         Standalone.bind(manager, second, 10, "1.1");
         assertTrue(vm.suspension().isEmpty(), () -> vm.suspension().toString());
-        assertEquals(8, stat(vm, "dynamic_pamt_cached_pages"), "vCPU 0's cache came along (its last fault drew a pair)");
+        assertEquals(8, stat(vm, "dynamic_pamt_cached_pages"),
+                "vCPU 0's cache came along (its last fault drew a pair)");
         assertClean(vm);
         long removed = stat(vm, "TDH.PHYMEM.PAMT.REMOVE");
         assertDone(vm.convert(0, false, 0, 4 * M1));

@@ -214,7 +214,8 @@ class MirrorSeamTest {
     @Test
     void aVmWithoutMirroredTablesIsNotAskedToTopUp() {
         Recorder r = new Recorder();
-        CoreVm vm = create(r, VmCapabilities.ordinary("mirror-test", 48).withPrivateMemory(PrivateSource.ATTRIBUTES, 2));
+        CoreVm vm = create(r,
+                VmCapabilities.ordinary("mirror-test", 48).withPrivateMemory(PrivateSource.ATTRIBUTES, 2));
         assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 9).completed());
         assertTrue(vm.lookup(0x3000, RootKind.DIRECT).orElseThrow().present());
         assertTrue(r.topUps.isEmpty(), r.topUps::toString);
