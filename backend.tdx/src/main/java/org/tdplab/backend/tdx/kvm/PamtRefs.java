@@ -120,10 +120,10 @@ final class PamtRefs {
     /**
      * {@code tdx_pamt_get(pfn, cache)}: one more 4K page of {@code pfn}'s range is the module's; the range gets its
      * pair first if it has none. The pair's pages come from {@code cache}, or from the host when it is null (ENOMEM
-     * when it has none left). An
-     * empty cache is the kernel's {@code -ENOMEM}, which its fault path retries (after a topup) and the model's
-     * hooks report as busy, recording it: the topup is sized so that it never happens. A refused ADD is EIO naming
-     * its status. Either leaves the count as it was.
+     * when it has none left). An empty cache is the kernel's {@code -ENOMEM}, which its fault path would retry; the
+     * topup before every fault rules it out, so here it is an error that bugs the TD, naming it, rather than a retry
+     * that could spin on a path that maps without a topup. A refused ADD is EIO naming its status. Either leaves the
+     * count as it was.
      */
     HookStatus get(long pfn, Cache cache) {
         long p0, p1;
@@ -145,9 +145,8 @@ final class PamtRefs {
             if (p1 < 0) {
                 if (p0 >= 0)
                     td.freeFrame(p0);
-                td.record("tdx: the vCPU's Dynamic PAMT cache ran dry at host page 0x%x (its topup did not cover "
-                        + "the fault)", pfn << 12);
-                return HookStatus.busy("the vCPU's Dynamic PAMT cache is empty");
+                return HookStatus.error(Errno.ENOMEM, "the vCPU's Dynamic PAMT cache ran dry at host page 0x%x (the "
+                        + "topup before the fault did not cover it)", pfn << 12);
             }
         }
         long range = pfn >>> 9;
