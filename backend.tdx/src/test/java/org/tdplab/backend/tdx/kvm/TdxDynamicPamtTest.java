@@ -168,6 +168,20 @@ class TdxDynamicPamtTest {
     }
 
     @Test
+    void aCacheGivesItsPagesBackLastInFirstOutAndGrowsPastOneFaultsNeed() {
+        PamtRefs.Cache c = new PamtRefs.Cache();
+        for (long p = 1; p <= 25; p++)
+            c.add(p);
+        assertEquals(25, c.count());
+        assertEquals(25, c.toArray().length);
+        assertEquals(1, c.toArray()[0]);
+        for (long p = 25; p >= 1; p--)
+            assertEquals(p, c.take());
+        assertEquals(-1, c.take());
+        assertEquals(0, c.count());
+    }
+
+    @Test
     void anEmptyCacheIsAnErrorNamingIt() {
         Vm vm = finalized("td");
         TdxVm td = tds.tdx(vm);
