@@ -175,7 +175,8 @@ public class CommandLine implements Callable<Integer> {
         // run by ./tdplab itself in a JVM of its own (the benchmarks module), not by this runtime
         all.put("bench", "the benchmark suite, each figure next to its physical floor: bench [--sizes 1G,16G] "
                 + "[--types T,…] [--only PART,…] [--quick] [--out FILE]; or this build against another, shot for "
-                + "shot: bench --against OTHER [--rounds N] (./tdplab bench --help lists every option)");
+                + "shot: bench --against OTHER [--rounds N]; or what a VM option costs: bench --with KEY=VALUE "
+                + "(./tdplab bench --help lists every option)");
         return all;
     }
 
