@@ -8,7 +8,7 @@ import org.tdplab.mmu.tdp.sync.Backoff;
 /**
  * One CPU's list of free 4K frames, the kernel's {@code per_cpu_pages}: a vCPU's fault takes its frame here, under
  * the list's own lock, which only that vCPU's thread takes as a rule, and the list is refilled a batch at a time under
- * the allocator's lock. Without it every private 4K fault took the one allocator lock all vCPU threads (of every VM)
+ * the allocator's lock; a 4K frame the vCPU's thread frees goes back on it while there is room ({@link #put}). Without it every private 4K fault took the one allocator lock all vCPU threads (of every VM)
  * share. A CPU is a vCPU of one VM, as for {@link BlockClaims}.
  *
  * <p>Frames on a list are free (nobody owns them, and {@link HostMemory#framesInUse} counts them with the free ones)
@@ -81,6 +81,26 @@ final class CpuFrames {
             for (int i = 0; i < n; i++)
                 cells[framesAt + i] = batch[n - 1 - i];
             cells[COUNT] = n;
+        } finally {
+            unlock();
+        }
+    }
+
+    /**
+     * A freed frame of an owner of {@code kind} back on the list, counted as no longer handed out
+     * ({@code free_unref_page} to the CPU's pcp list); false when the list is full, for the allocator to take it.
+     * The frame's owner and token are cleared before.
+     */
+    boolean put(long pfn, int kind) {
+        lock();
+        try {
+            int n = (int) cells[COUNT];
+            if (n == BATCH)
+                return false;
+            cells[framesAt + n] = pfn;
+            cells[COUNT] = n + 1;
+            cells[HANDED_OUT + kind]--;
+            return true;
         } finally {
             unlock();
         }

@@ -229,10 +229,35 @@ public final class HostMemory {
         return true;
     }
 
+    /**
+     * {@link #free(long, int)} by vCPU {@code vcpu} of VM {@code ownerId}, or {@link #NO_CPU}: a 4K frame goes on the
+     * vCPU's list while it has room ({@code free_unref_page}), its owner and token cleared, without the allocator's
+     * lock; anything else, or a frame that is not allocated at 4K, goes to {@link #free(long, int)}.
+     */
+    public void free(long pfn, int level, int ownerId, int vcpu) {
+        if (level == Levels.L4K && vcpu != NO_CPU) {
+            CpuFrames list = cpus.find((long) ownerId << 32 | (vcpu & 0xffffffffL));
+            checkPfn(pfn);
+            long o = owner.get(pfn);
+            if (list != null && o != 0 && blockOwner.get(pfn >>> BLOCK_SHIFT) == 0) {
+                owner.set(pfn, 0);
+                token.set(pfn, 0);
+                if (list.put(pfn, kindOf(o)))
+                    return;
+                owner.set(pfn, o); // the list is full: the allocator takes it, counting it by its owner
+            }
+        }
+        free(pfn, level);
+    }
+
     /** Frees an allocated block: its frames become FREE and their tokens 0. */
     public void free(long pfn, int level) {
         synchronized (allocator) {
             long n = Levels.pages(level);
+            if (level == Levels.L4K)
+                checkPfn(pfn);
+            if (level == Levels.L4K && owner(pfn) == 0) // free, or on a vCPU's list, which the allocator counts as used
+                throw new IllegalStateException(String.format("pfn=0x%x: no allocated 4K frame here", pfn));
             allocator.free(pfn, level); // validates first
             if (level == Levels.L4K) {
                 addInUse(kindOf(owner(pfn)), -1);

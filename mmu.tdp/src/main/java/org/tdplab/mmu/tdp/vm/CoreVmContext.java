@@ -83,12 +83,18 @@ final class CoreVmContext implements VmContext {
 
     @Override
     public long allocFirmwareFrame() {
-        return mem.host.alloc(Spte.PG_LEVEL_4K, HostMemory.FIRMWARE, mem.vmId);
+        return mem.host.alloc(Spte.PG_LEVEL_4K, HostMemory.FIRMWARE, mem.vmId, cpu());
     }
 
     @Override
     public void freeFirmwareFrame(long pfn) {
-        mem.host.free(pfn, Spte.PG_LEVEL_4K);
+        mem.host.free(pfn, Spte.PG_LEVEL_4K, mem.vmId, cpu());
+    }
+
+    /** The CPU whose page lists a firmware frame comes from and goes to: the running vCPU's, else none. */
+    private int cpu() {
+        int v = runningVcpu();
+        return v < 0 ? HostMemory.NO_CPU : v;
     }
 
     @Override

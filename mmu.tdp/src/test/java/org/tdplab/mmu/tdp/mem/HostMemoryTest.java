@@ -307,6 +307,44 @@ class HostMemoryTest {
     }
 
     @Test
+    void aFrameAVcpuFreesGoesBackOnItsListWhileThereIsRoom() {
+        HostMemory mem = new HostMemory(4 * M);
+        long fw = mem.alloc(L4K, FIRMWARE, 1); // from the allocator
+        long g = mem.alloc(L4K, GMEM, 1, 0); // vCPU 0's list now holds the rest of its batch
+        long before = mem.framesInUse(FREE);
+        mem.write(fw, 42);
+        mem.free(fw, L4K, 1, 0);
+        assertEquals(before + 1, mem.framesInUse(FREE), "a frame on a list is nobody's");
+        assertEquals(0, mem.framesInUse(FIRMWARE));
+        assertEquals(FREE, mem.ownerKind(fw));
+        assertEquals(L4K, mem.allocatedLevel(fw), "held back from the allocator, as pcp pages are");
+        assertThrows(IllegalStateException.class, () -> mem.free(fw, L4K), "a frame on a list is not allocated");
+        assertThrows(IllegalStateException.class, () -> mem.free(fw, L4K, 1, 0));
+        long again = mem.alloc(L4K, FIRMWARE, 1, 0);
+        assertEquals(fw, again, "the list hands out the frame freed last first");
+        assertEquals(0, mem.read(again), "its token was cleared");
+        assertEquals(FIRMWARE, mem.ownerKind(again));
+        // a full list: the allocator takes the frame
+        long[] more = new long[CpuFrames.BATCH];
+        for (int i = 0; i < more.length; i++)
+            more[i] = mem.alloc(L4K, FIRMWARE, 1);
+        long held = mem.framesInUse(FREE);
+        for (long f : more)
+            mem.free(f, L4K, 1, 0);
+        assertEquals(held + more.length, mem.framesInUse(FREE));
+        assertEquals(0, mem.allocatedLevel(more[more.length - 1]), "the last one found the list full");
+        // a frame that is not allocated is refused, as the allocator refuses it
+        assertThrows(RuntimeException.class, () -> mem.free(more[more.length - 1], L4K, 1, 0));
+        // no list (no such vCPU, or its VM is gone): the allocator takes it
+        mem.free(again, L4K, 1, 7);
+        assertEquals(0, mem.allocatedLevel(again));
+        mem.free(g, L4K, 1, 0);
+        mem.releaseCpus(1);
+        assertEquals(1024, mem.framesInUse(FREE));
+        assertEquals(0, mem.framesInUse(GMEM) + mem.framesInUse(FIRMWARE));
+    }
+
+    @Test
     void anAllocationThatFindsNothingFreeDrainsTheVcpusLists() {
         HostMemory mem = new HostMemory(4 * M);
         long first = mem.alloc(L4K, GMEM, 1, 0); // vCPU 0 holds the rest of a batch from the first 2M block
