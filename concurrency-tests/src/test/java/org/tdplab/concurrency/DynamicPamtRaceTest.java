@@ -20,7 +20,8 @@ import org.tdplab.mmu.api.backend.VerbArgs;
  * pages of one 2M range of host memory at once. One adds the pair (TDH.PHYMEM.PAMT.ADD), the other must find it
  * there and only count — {@code dpamt_lock} holds the look at the count and the ADD together; a second ADD is
  * refused ({@code TDX_HPA_RANGE_NOT_FREE}) and bugs the TD. Checked: with the count looked at before the lock (v6's
- * fast path without its second look), Fray finds that second ADD at its first iteration.
+ * fast path without its second look), Fray finds that second ADD: at its first iteration on 2026-12-05, when the
+ * test counted the ADDs, and at iteration 39 of 100 on 2026-12-06 with this check (the count read before the lock).
  */
 @ExtendWith(FrayTestExtension.class)
 class DynamicPamtRaceTest {
@@ -32,12 +33,12 @@ class DynamicPamtRaceTest {
         vm.setMemoryAttributes(0, 2 * M2, true);
         vm.invoke("finalize", VerbArgs.none("finalize"));
         completed(vm.accept(0, M2, K4, PageSize.SIZE_4K)); // the upper tables; the race is the leaves' ranges
-        long added = vm.stats().getOrDefault("TDH.PHYMEM.PAMT.ADD", 0L);
         Lab.parallel(() -> completed(vm.accept(0, 0, K4, PageSize.SIZE_4K)),
                 () -> completed(vm.accept(1, 4 * K4, K4, PageSize.SIZE_4K)));
-        long now = vm.stats().getOrDefault("TDH.PHYMEM.PAMT.ADD", 0L);
-        if (now != added + 1)
-            throw new AssertionError("TDH.PHYMEM.PAMT.ADD " + (now - added) + " times for one new range");
+        // a second ADD of the range is refused (TDX_HPA_RANGE_NOT_FREE) and bugs the TD: an accept ends vm_dead
+        // (how many ADDs there are depends on where the host put the new S-EPT page: its range may be new too)
+        if (vm.bugged())
+            throw new AssertionError("the TD is bugged: " + vm.bugReason().orElse(""));
         Lab.assertConsistent(vm);
     }
 
