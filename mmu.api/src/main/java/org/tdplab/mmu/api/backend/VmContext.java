@@ -23,9 +23,13 @@ public interface VmContext {
 
     // ---- host memory ------------------------------------------------------------------------------------------
 
-    /** Allocates a host frame the backend's firmware model owns (control structures, external tables). */
+    /**
+     * Allocates a host frame the backend's firmware model owns (control structures, external tables). From a vCPU's
+     * ioctl ({@link #runningVcpu}) it comes from that vCPU's page list, as {@code alloc_page} takes from the CPU's.
+     */
     long allocFirmwareFrame();
 
+    /** Frees a frame of {@link #allocFirmwareFrame}; from a vCPU's ioctl onto that vCPU's page list while it has room. */
     void freeFirmwareFrame(long pfn);
 
     /** The data token of a host frame. */
