@@ -71,7 +71,7 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
             pages[i] = entries.get(i)[1];
         }
         return new TdxSnapshot(vm.module.saveState(), td, vcpus, new Sept(keys, pages, vm.sparePage.get()),
-                new Counters(vm.framesHeld.get(), vm.removals.sum(), vm.busySeen.sum()),
+                new Counters(vm.framesHeld.sum(), vm.removals.sum(), vm.busySeen.sum()),
                 List.copyOf(vm.recorded));
     }
 
@@ -113,7 +113,7 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
         for (int i = 0; i < sept.keys().length; i++)
             vm.septPages.put(sept.keys()[i], sept.pages()[i]);
         vm.sparePage.set(sept.sparePage());
-        vm.framesHeld.set(counters.framesHeld());
+        vm.framesHeld.add(counters.framesHeld());
         vm.removals.add(counters.removals());
         vm.busySeen.add(counters.busySeen());
         vm.recorded.addAll(recorded);

@@ -79,8 +79,12 @@ public final class TdxVm implements VmBackend {
     final SeptPages septPages = new SeptPages();
     /** A page kept from a SEPT.ADD that came back busy ({@code mmu_external_spt_cache}). */
     final AtomicLong sparePage = new AtomicLong(-1);
-    /** Frames this VM's TDX side holds from the host (control pages, S-EPT pages, staging pages, PAMT pairs). */
-    final AtomicLong framesHeld = new AtomicLong();
+    /**
+     * Frames this VM's TDX side holds from the host (control pages, S-EPT pages, staging pages, PAMT pairs and the
+     * vCPUs' caches). Per thread: with Dynamic PAMT every fault changes it four times, and one shared word's line
+     * moved between two vCPU threads at each.
+     */
+    final LongAdder framesHeld = new LongAdder();
     /** Dynamic PAMT's counts ({@code tdx_pamt_get}), or null with a static PAMT. */
     final PamtRefs pamtRefs;
 
@@ -198,14 +202,14 @@ public final class TdxVm implements VmBackend {
 
     long allocFrame() {
         long pfn = ctx.allocFirmwareFrame();
-        framesHeld.incrementAndGet();
+        framesHeld.increment();
         return pfn;
     }
 
     void freeFrame(long pfn) {
         ctx.writeToken(pfn, 0); // tdx_quirk_reset_page: the page goes back to the kernel cleared
         ctx.freeFirmwareFrame(pfn);
-        framesHeld.decrementAndGet();
+        framesHeld.decrement();
     }
 
     /**
@@ -413,7 +417,7 @@ public final class TdxVm implements VmBackend {
 
     /** Frames this side holds from the host right now (0 after teardown). */
     public long framesHeld() {
-        return framesHeld.get();
+        return framesHeld.sum();
     }
 
     public TdxModule module() {

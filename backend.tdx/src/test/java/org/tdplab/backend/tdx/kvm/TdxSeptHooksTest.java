@@ -136,14 +136,14 @@ class TdxSeptHooksTest {
     void freeingATableWhileTheKeyIsAssignedIsABugAndLeaksIt() {
         Vm vm = runnable("a", Map.of());
         TdxVm td = tds.tdx(vm);
-        long held = td.framesHeld.get();
+        long held = td.framesHeld();
         long gfn = 2 * M1 >>> 12;
         HookStatus s = td.sept.freeExternalSpt(RootKind.MIRROR, gfn, 1);
         assertEio(s, "KVM_BUG_ON(is_hkid_assigned): freeing the S-EPT page of gfn 0x200 level 1");
         assertEquals(List.of("inv 11: mirror table at gfn 0x200 level 1 freed while the HKID is assigned"),
                 td.recorded);
         assertEquals(0, stat(vm, "TDH.PHYMEM.PAGE.RECLAIM"));
-        assertEquals(held, td.framesHeld.get(), "the page is not freed");
+        assertEquals(held, td.framesHeld(), "the page is not freed");
         td.recorded.clear();
         // an install in flight while a table is freed is recorded (inv 12)
         td.installsInFlight.increment();
@@ -188,10 +188,10 @@ class TdxSeptHooksTest {
         assertEio(tdh.sept.splitExternalSpt(new SpteChange(RootKind.MIRROR, 0x400, 2, Entry.ABSENT,
                 Entry.table(0x2000))), "splitting gfn 0x400 level 2");
         // a 2M leaf that is not in the S-EPT: BLOCK fails, no DEMOTE, no page taken
-        long held = tdh.framesHeld.get();
+        long held = tdh.framesHeld();
         assertEio(tdh.sept.splitExternalSpt(split), "SEAMCALL TDH.MEM.RANGE.BLOCK failed for gpa 0x400000");
         assertEquals(0, stat(huge, "TDH.MEM.PAGE.DEMOTE"));
-        assertEquals(held, tdh.framesHeld.get());
+        assertEquals(held, tdh.framesHeld());
         assertEquals(before, seamcalls(vm));
     }
 
