@@ -19,8 +19,8 @@ import java.util.Map;
 
 /**
  * This build against another, in one JVM ({@code --against}), or against itself with VM options and without them
- * ({@code --with}, both sides this build's classes): the other build's classes in a class loader of their
- * own, this build's in another made the same way, and fault shots of the two taken in turn (who goes first
+ * ({@code --with}): each side's classes in a class loader of its own (the other build's, or this build's again),
+ * made the same way, and fault shots of the two taken in turn (who goes first
  * alternates), so that both see the same machine at the same moments. Each round gives a ratio of the two shots;
  * the figure is the median of the rounds' ratios, with the middle half of them beside it. On a machine whose speed
  * drifts by ±40% from one run to the next this resolves a change of a few percent, which runs of the suite one after
@@ -68,13 +68,12 @@ final class Against {
     void run() throws IOException {
         List<String> here = List.of(System.getProperty("java.class.path").split(File.pathSeparator));
         List<String> theirs = s.against != null ? classpathOf(s.against) : here;
-        String mineName = s.against != null ? "this build" : "this build with " + s.withText();
         Build mine, other;
         if (s.otherFirst) {
             other = load(s.otherName(), theirs);
-            mine = load(mineName, here, s.with, s.types);
+            mine = load(s.mineName(), here, s.with, s.types);
         } else {
-            mine = load(mineName, here, s.with, s.types);
+            mine = load(s.mineName(), here, s.with, s.types);
             other = load(s.otherName(), theirs);
         }
         for (long mib : s.sizes)

@@ -53,7 +53,7 @@ final class Forks {
             try {
                 boolean otherFirst = k % 2 == 1;
                 log.printf("bench: fork %d of %d (%s first)%n", k + 1, s.forks,
-                        otherFirst ? s.otherName() : "this build");
+                        otherFirst ? s.otherName() : s.mineName());
                 int rc = new ProcessBuilder(command(data, otherFirst)).redirectError(ProcessBuilder.Redirect.INHERIT)
                         .redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor();
                 if (rc != 0)

@@ -132,6 +132,11 @@ final class Settings {
         return against != null || !with.isEmpty();
     }
 
+    /** The side a comparison divides: this build, or this build with the {@code --with} options. */
+    String mineName() {
+        return against != null ? "this build" : "this build with " + withText();
+    }
+
     /** The side a comparison divides by: the other build, or this one without the {@code --with} options. */
     String otherName() {
         return against != null ? against : "this build without " + withText();
