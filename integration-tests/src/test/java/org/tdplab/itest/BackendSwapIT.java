@@ -240,9 +240,9 @@ public class BackendSwapIT {
         @Override
         public VmBackend restore(VmContext vm, org.tdplab.mmu.api.backend.VerbArgs options, Map<String, Object> snapshot) {
             Object version = snapshot.get(SNAPSHOT_VERSION);
-            if (!Integer.valueOf(7).equals(version)) // the shipped backend writes version 6
+            if (!Integer.valueOf(8).equals(version)) // the shipped backend writes version 7
                 throw new MmuException(Errno.EINVAL, "TDX snapshot version %s is incompatible (this backend "
-                        + "restores version 7)", version);
+                        + "restores version 8)", version);
             throw new AssertionError("unreachable");
         }
     }

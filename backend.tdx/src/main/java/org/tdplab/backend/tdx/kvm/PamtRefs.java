@@ -44,6 +44,13 @@ final class PamtRefs {
     private volatile long pairs;
     /** {@code vcpu_tdx->pamt_cache}, per vCPU. */
     private final Cache[] caches;
+    /**
+     * {@code kvm_tdx->prealloc_split_cache} (TDX huge pages v3 20/24): the pages a split under the write lock takes,
+     * topped up without it; its own monitor is {@code prealloc_split_cache_lock}.
+     */
+    private final Cache splitCache = new Cache();
+    /** {@code PTRS_PER_PMD}: a demoted 2M page's range holds all of its 4K pages at once. */
+    private static final int PAGES_PER_2M = 512;
 
     PamtRefs(TdxVm td, int vcpus) {
         this.td = td;
@@ -102,16 +109,23 @@ final class PamtRefs {
         }
     }
 
-    /** {@code tdx_free_pamt_cache} of every vCPU ({@code tdx_vcpu_free}): the pages back to the host. */
+    /**
+     * {@code tdx_free_pamt_cache} of every vCPU ({@code tdx_vcpu_free}) and {@code tdx_free_vm_split_cache}: the
+     * pages back to the host.
+     */
     void freeCaches() {
         for (Cache c : caches)
             for (long p = c.take(); p >= 0; p = c.take())
                 td.freeFrame(p);
+        synchronized (splitCache) {
+            for (long p = splitCache.take(); p >= 0; p = splitCache.take())
+                td.freeFrame(p);
+        }
     }
 
-    /** Pages the vCPUs' caches hold now (a racy sum, for stats). */
+    /** Pages the vCPUs' caches and the split cache hold now (a racy sum, for stats). */
     long cached() {
-        long n = 0;
+        long n = splitCache.count;
         for (Cache c : caches)
             n += c.count;
         return n;
@@ -149,6 +163,11 @@ final class PamtRefs {
                         + "topup before the fault did not cover it)", pfn << 12);
             }
         }
+        return get(pfn, p0, p1);
+    }
+
+    /** {@link #get(long, Cache)} with the pair's two pages in hand: used for the pair, or freed after the lock. */
+    private HookStatus get(long pfn, long p0, long p1) {
         long range = pfn >>> 9;
         int[] dir = dir(range);
         int i = (int) (range & DIR_MASK);
@@ -172,6 +191,94 @@ final class PamtRefs {
         td.freeFrame(p0); // free_pamt_array, after the lock
         td.freeFrame(p1);
         return st;
+    }
+
+    // ---- the per-VM split cache (TDX huge pages v3 19-22/24) ----------------------------------------------------
+
+    /**
+     * {@code tdx_min_split_cache_sz}: a 2M split takes two pairs — one for the new S-EPT page's range, when it has
+     * none yet, and one that DEMOTE gives the guest page's range. The model splits nothing else.
+     */
+    static int splitCacheNeed(int level) {
+        return level == TdxVm.PG_LEVEL_2M ? 2 * PAIR : 0;
+    }
+
+    /** {@code tdx_need_topup_vm_split_cache}. */
+    boolean needSplitTopUp(int level) {
+        synchronized (splitCache) {
+            return splitCache.count < splitCacheNeed(level);
+        }
+    }
+
+    /**
+     * {@code tdx_topup_vm_split_cache}: pages from the host, each added under the cache's lock, until a split at
+     * {@code level} has what it takes. ENOMEM (naming the host's limit) when the host has none left; what was added
+     * stays.
+     */
+    HookStatus topUpSplit(int level) {
+        try {
+            while (needSplitTopUp(level)) {
+                long page = td.allocFrame();
+                synchronized (splitCache) {
+                    splitCache.add(page);
+                }
+            }
+            return HookStatus.OK;
+        } catch (MmuException e) {
+            return HookStatus.error(e.errno(), "%s", e.getMessage());
+        }
+    }
+
+    /**
+     * Two pages of the split cache, taken under its lock, or null (none taken) when it holds fewer: the core tops it
+     * up before each split under the same write lock, so a short cache is a bug of the model's KVM side.
+     */
+    long[] takeSplitPair() {
+        synchronized (splitCache) {
+            if (splitCache.count < PAIR)
+                return null;
+            return new long[] { splitCache.take(), splitCache.take() };
+        }
+    }
+
+    /** {@code tdx_pamt_get} of a split's new S-EPT page, its pair from the split cache. */
+    HookStatus getForSplit(long pfn) {
+        long[] pair = takeSplitPair();
+        if (pair == null)
+            return HookStatus.error(Errno.ENOMEM, "the TD's split cache ran dry at S-EPT page 0x%x (the topup "
+                    + "before the split did not cover it)", pfn << 12);
+        return get(pfn, pair[0], pair[1]);
+    }
+
+    /**
+     * After a 2M page's DEMOTE took {@code pair} for its range: all 512 4K pages of the range are the module's
+     * (v3 cover letter, "Update PAMT refcount of the 2MB guest private memory"); each later REMOVE puts one.
+     */
+    void demoted(long pfn) {
+        long range = pfn >>> 9;
+        int[] dir = dir(range);
+        synchronized (lock) {
+            int i = (int) (range & DIR_MASK);
+            if ((int) COUNT.getVolatile(dir, i) != 0)
+                td.record("tdx: host range 0x%x had a count before its 2M page was demoted", range << 21);
+            else
+                pairs++;
+            COUNT.setVolatile(dir, i, PAGES_PER_2M);
+        }
+    }
+
+    /** The split cache's pages, for a snapshot. */
+    long[] splitCachePages() {
+        synchronized (splitCache) {
+            return splitCache.toArray();
+        }
+    }
+
+    /** A restored split cache's page. */
+    void addToSplitCache(long page) {
+        synchronized (splitCache) {
+            splitCache.add(page);
+        }
     }
 
     /**

@@ -45,7 +45,7 @@ public record TdxOptions(TdxAbi.Version version, boolean septVeDisable, double b
                     + "(module 1.5 only; default off, like mainline)"),
             VmOption.of("dynamic_pamt", Type.BOOLEAN, "Dynamic PAMT: a 2M range's 4K PAMT entries are added "
                     + "(TDH.PHYMEM.PAMT.ADD) when the TD first holds a 4K page there and removed with its last "
-                    + "(module 1.5 only, not with huge_pages; default off)"));
+                    + "(module 1.5 only; with huge_pages, a 2M page's DEMOTE takes the pair; default off)"));
 
     public static TdxOptions defaults() {
         return new TdxOptions(TdxAbi.Version.V1_5, true, 0, 0, false, false, false);
@@ -86,10 +86,6 @@ public record TdxOptions(TdxAbi.Version version, boolean septVeDisable, double b
         if (dynamicPamt && version != TdxAbi.Version.V1_5)
             throw new MmuException(Errno.EINVAL, "dynamic_pamt=on needs module=1.5: TDX module %s has no "
                     + "TDH.PHYMEM.PAMT.ADD", version.label());
-        // the huge page series takes a pair for a 2M page it demotes; the model does not do that part
-        if (dynamicPamt && hugePages)
-            throw new MmuException(Errno.EINVAL, "dynamic_pamt=on with huge_pages=on: the model does not do the "
-                    + "PAMT pair a demoted 2M page needs; choose one");
         if (!(busyRate >= 0 && busyRate <= 1))
             throw new MmuException(Errno.EINVAL, "busy_rate=%s: must be a probability between 0 and 1",
                     BigDecimal.valueOf(busyRate).stripTrailingZeros().toPlainString());

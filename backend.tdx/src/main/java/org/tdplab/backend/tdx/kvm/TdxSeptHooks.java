@@ -258,18 +258,51 @@ final class TdxSeptHooks {
             long page = td.sparePage.getAndSet(-1);
             if (page < 0)
                 page = td.allocFrame();
-            long newPage = page;
-            st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, level,
-                    td.module.tdhMemPageDemote(rcx, td.tdr(), newPage << 12, regs)));
-            if (st != TDX_SUCCESS) {
-                td.freeFrame(page);
-                return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, st);
-            }
+            HookStatus pamt = demote(gfn, level, rcx, page, change.before().pfn(), regs);
+            if (!pamt.isOk())
+                return pamt;
             td.septPages.put(septKey(gfn, level - 1), page);
             return HookStatus.OK;
         } finally {
             td.removalsInFlight.decrementAndGet();
         }
+    }
+
+    /**
+     * TDH.MEM.PAGE.DEMOTE of the 2M leaf at {@code gfn} (host page {@code pfn}) with {@code page} for its new S-EPT
+     * table. With Dynamic PAMT (v3 21-22/24, the cover letter's steps 3.2–3.6) the new page's range gets its pair from
+     * the per-VM split cache when it has none, DEMOTE takes another from it for the guest page's range, and that
+     * range's count becomes 512. A failure frees what was taken: the page, its pair's count, the demote's pair.
+     */
+    private HookStatus demote(long gfn, int level, long rcx, long page, long pfn, TdxModule.Regs regs) {
+        long[] pair = null;
+        if (td.pamtRefs != null) {
+            HookStatus got = td.pamtRefs.getForSplit(page);
+            if (got.isOk() && (pair = td.pamtRefs.takeSplitPair()) == null) {
+                td.pamtPut(page);
+                got = HookStatus.error(Errno.ENOMEM, "the TD's split cache ran dry at gfn 0x%x (the topup before the "
+                        + "split did not cover DEMOTE's pair)", gfn);
+            }
+            if (!got.isOk()) {
+                td.freeFrame(page);
+                return got;
+            }
+        }
+        long r12 = pair == null ? 0 : pair[0] << 12, r13 = pair == null ? 0 : pair[1] << 12;
+        long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, level,
+                td.module.tdhMemPageDemote(rcx, td.tdr(), page << 12, r12, r13, regs)));
+        if (st != TDX_SUCCESS) {
+            if (pair != null) {
+                td.freeFrame(pair[0]);
+                td.freeFrame(pair[1]);
+            }
+            td.pamtPut(page);
+            td.freeFrame(page);
+            return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, st);
+        }
+        if (pair != null)
+            td.pamtRefs.demoted(pfn);
+        return HookStatus.OK;
     }
 
     /**

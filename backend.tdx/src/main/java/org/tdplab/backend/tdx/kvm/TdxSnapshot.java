@@ -24,15 +24,18 @@ import org.tdplab.mmu.api.backend.VmContext;
 public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept, Counters counters,
         List<String> recorded) {
     /**
-     * The format's version; 6: each vCPU's Dynamic PAMT cache; 5: the module's PAMT says whether it is dynamic,
+     * The format's version; 7: the TD's split cache; 6: each vCPU's Dynamic PAMT cache; 5: the module's PAMT says whether it is dynamic,
      * with its pairs; 4: no call counts (the core keeps them with the VM); 3: the module's state typed too (2
      * carried it as Java-serialized bytes, 1 was the hand-cast map).
      */
-    public static final int VERSION = 6;
+    public static final int VERSION = 7;
 
-    /** {@code kvm_tdx}: state, HKID, the TDR and TDCS pages, the staged PAGE.ADD source, the SEPT-zap wait. */
+    /**
+     * {@code kvm_tdx}: state, HKID, the TDR and TDCS pages, the staged PAGE.ADD source, the SEPT-zap wait, the pages
+     * of the per-VM split cache (Dynamic PAMT with huge pages).
+     */
     public record Td(int state, boolean hkidAssigned, int hkid, long tdrPfn, long[] tdcsPfns, long pageAddSrc,
-            long pageAddToken, boolean waitForSeptZap) {
+            long pageAddToken, boolean waitForSeptZap, long[] splitCache) {
     }
 
     /**
@@ -58,7 +61,7 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
 
     static TdxSnapshot of(TdxVm vm) {
         Td td = new Td(vm.state, vm.hkidAssigned, vm.hkid, vm.tdrPfn, vm.tdcsPfns.clone(), vm.pageAddSrc,
-                vm.pageAddToken, vm.waitForSeptZap);
+                vm.pageAddToken, vm.waitForSeptZap, vm.pamtRefs == null ? new long[0] : vm.pamtRefs.splitCachePages());
         List<Vcpu> vcpus = new ArrayList<>();
         for (int v = 0; v < vm.vcpuPages.length; v++)
             vcpus.add(new Vcpu(vm.vcpuPages[v] == null ? new long[0] : vm.vcpuPages[v].clone(), vm.kickSnapshot[v],
@@ -99,6 +102,11 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
         vm.pageAddSrc = td.pageAddSrc();
         vm.pageAddToken = td.pageAddToken();
         vm.waitForSeptZap = td.waitForSeptZap();
+        if (td.splitCache().length > 0 && vm.pamtRefs == null)
+            throw new MmuException(Errno.EINVAL, "TDX snapshot: the TD's split cache holds Dynamic PAMT pages, but "
+                    + "the module's PAMT is static");
+        for (long p : td.splitCache())
+            vm.pamtRefs.addToSplitCache(p);
         for (int v = 0; v < vcpus.size(); v++) {
             Vcpu c = vcpus.get(v);
             vm.vcpuPages[v] = c.pages().length == 0 ? null : c.pages().clone();

@@ -260,6 +260,18 @@ public final class TdxVm implements VmBackend {
         return pamtRefs == null ? HookStatus.OK : pamtRefs.topUp(vcpu, minTables);
     }
 
+    /** {@code tdx_need_topup_vm_split_cache}: a 2M split takes two pairs with Dynamic PAMT, nothing without. */
+    @Override
+    public boolean needTopUpExternalSplitCache(int level) {
+        return pamtRefs != null && pamtRefs.needSplitTopUp(level);
+    }
+
+    /** {@code tdx_topup_vm_split_cache}, without the MMU lock. */
+    @Override
+    public HookStatus topUpExternalSplitCache(int level) {
+        return pamtRefs == null ? HookStatus.OK : pamtRefs.topUpSplit(level);
+    }
+
     /** {@code tdx_pamt_put}: nothing with a static PAMT. */
     void pamtPut(long pfn) {
         if (pamtRefs != null)

@@ -10,7 +10,6 @@ import static org.tdplab.backend.tdx.module.TdxStatus.TDX_NO_PAMT_PAGE_PAIR;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_ADDR_RANGE_ERROR;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_METADATA_INCORRECT;
-import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_NOT_FREE;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAMT_PAGE_NOT_EMPTY;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TD_ASSOCIATED_PAGES_EXIST;
@@ -26,10 +25,12 @@ import org.tdplab.backend.tdx.module.TdxModule.Regs;
 final class PhymemLeaves {
     private final TdxModule m;
     private final Pamt pamt;
+    private final TdChecks checks;
 
-    PhymemLeaves(TdxModule m) {
+    PhymemLeaves(TdxModule m, TdChecks checks) {
         this.m = m;
         this.pamt = m.pamt;
+        this.checks = checks;
     }
 
     /** TDH.PHYMEM.CACHE.WB: writes back and invalidates the package's caches (one package modelled). */
@@ -110,30 +111,17 @@ final class PhymemLeaves {
         long pfn = (rcx & ~0xFFFL) >>> 12;
         if ((rcx & 0xFFF) != Pamt.SIZE_2M || (rcx >>> KEYID_SHIFT) != 0 || (pfn & 511) != 0)
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
-        long st = pairPage(rdx, OPERAND_RDX);
-        if (st == TDX_SUCCESS)
-            st = pairPage(r8, OPERAND_R8);
+        long st = checks.checkPairOperands(rdx, OPERAND_RDX, r8, OPERAND_R8);
         if (st != TDX_SUCCESS)
             return st;
         if (pfn >= m.tdmrLimitPfn)
             return withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, OPERAND_RCX);
         if (pamt.pair(pfn) != null || Pamt.size(pamt.get(pfn)) > Pamt.SIZE_4K && pamt.typeOf(pfn) != Pamt.PT_NDA)
             return withOperand(TDX_HPA_RANGE_NOT_FREE, OPERAND_RCX);
-        for (long[] p : new long[][] { { rdx, OPERAND_RDX }, { r8, OPERAND_R8 } })
-            // (a page of the range itself has no 4K entry to be in use: the range has no pair yet)
-            if (p[1] == OPERAND_R8 && rdx == r8 || pamt.isPairPage(p[0] >>> 12)
-                    || pamt.typeOf(p[0] >>> 12) != Pamt.PT_NDA)
-                return withOperand(TDX_PAGE_NOT_FREE, (int) p[1]);
+        st = checks.checkPairFree(rdx, OPERAND_RDX, r8, OPERAND_R8);
+        if (st != TDX_SUCCESS)
+            return st;
         pamt.addPair(pfn, rdx >>> 12, r8 >>> 12);
-        return TDX_SUCCESS;
-    }
-
-    /** A pair's page: 4K-aligned, no KeyID bits, inside a TDMR. */
-    private long pairPage(long hpa, int operand) {
-        if ((hpa & 0xFFF) != 0 || (hpa >>> KEYID_SHIFT) != 0)
-            return withOperand(TDX_OPERAND_INVALID, operand);
-        if ((hpa >>> 12) >= m.tdmrLimitPfn)
-            return withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, operand);
         return TDX_SUCCESS;
     }
 

@@ -11,6 +11,8 @@ import static org.tdplab.backend.tdx.module.SeptWalk.level;
 import static org.tdplab.backend.tdx.module.SeptWalk.levelPages;
 import static org.tdplab.backend.tdx.module.SeptWalk.posIndex;
 import static org.tdplab.backend.tdx.module.SeptWalk.posPage;
+import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_R12;
+import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_R13;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_R8;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_R9;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RCX;
@@ -22,6 +24,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.TDX_EPT_ENTRY_NOT_LEAF;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_EPT_ENTRY_STATE_INCORRECT;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_EPT_INVALID_PROMOTE_CONDITIONS;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_EPT_PAGE_NOT_FREE;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_HPA_RANGE_NOT_FREE;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_BUSY;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
@@ -257,8 +260,12 @@ final class SeptMapLeaves {
      * page is PT_EPT and {@code chldcnt} grows by one. Not modelled: TDX_INTERRUPTED_RESTARTABLE (KVM's huge page
      * series requires a module with ENHANCED_DEMOTE_INTERRUPTIBILITY, which never returns it for a TD without L2
      * VMs), the L2 alias pages of R9–R11, and the accept counter of a partly accepted PENDING 2M page.
+     *
+     * <p>With Dynamic PAMT a 2M page's DEMOTE also does PAMT.ADD's part for the page's own 2M range: R12 and R13 are
+     * the pair its 512 new 4K PAMT entries live in (checked after the new page, as PAMT.ADD checks its pair; the
+     * range can have none, a 2M page's entries being NDA). A 1G page's DEMOTE makes 2M entries and takes no pair.
      */
-    long demote(long rcx, long rdx, long r8, Regs out) {
+    long demote(long rcx, long rdx, long r8, long r12, long r13, Regs out) {
         if ((rdx & ~TdxAbi.HPA_MASK & ~1L) != 0)
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RDX);
         int lvl = level(rcx);
@@ -279,8 +286,13 @@ final class SeptMapLeaves {
         st = checks.checkNewPage(r8, OPERAND_R8, Pamt.SIZE_4K, true);
         if (st != TDX_SUCCESS)
             return st;
+        boolean pair = pamt.dynamic() && lvl == 1;
+        if (pair && (st = demotePair(base, r12, r13)) != TDX_SUCCESS)
+            return st;
         if (checks.busy()) // pamt_demote: the large page's PAMT entry, exclusive
             return withOperand(TDX_OPERAND_BUSY, OPERAND_RCX);
+        if (pair)
+            pamt.addPair(base >>> 12, r12 >>> 12, r13 >>> 12);
         int small = SeptState.unblocked(s);
         long childPages = levelPages(lvl - 1);
         int child = sept.alloc(lvl - 1, gfn & -levelPages(lvl), r8 >>> 12);
@@ -293,6 +305,16 @@ final class SeptMapLeaves {
         pamt.set(r8 >>> 12, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
         m.chldcnt.add(1);
         return TDX_SUCCESS;
+    }
+
+    /** The pair a 2M page's DEMOTE takes with Dynamic PAMT, checked as PAMT.ADD checks its own (see there). */
+    private long demotePair(long base, long r12, long r13) {
+        long st = checks.checkPairOperands(r12, OPERAND_R12, r13, OPERAND_R13);
+        if (st != TDX_SUCCESS)
+            return st;
+        if (pamt.pair(base >>> 12) != null)
+            return withOperand(TDX_HPA_RANGE_NOT_FREE, OPERAND_RCX);
+        return checks.checkPairFree(r12, OPERAND_R12, r13, OPERAND_R13);
     }
 
     /**

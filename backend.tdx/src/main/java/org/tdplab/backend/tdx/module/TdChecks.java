@@ -6,6 +6,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_BUSY;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OP_STATE_INCORRECT;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_METADATA_INCORRECT;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_PAGE_NOT_FREE;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TDCS_NOT_ALLOCATED;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TD_FATAL;
@@ -78,6 +79,36 @@ final class TdChecks {
                 return withOperand(TDX_PAGE_METADATA_INCORRECT, operand);
         if (injectBusy && busy())
             return withOperand(TDX_OPERAND_BUSY, operand);
+        return TDX_SUCCESS;
+    }
+
+    /**
+     * The operands of the pair Dynamic PAMT takes for a 2M range (TDH.PHYMEM.PAMT.ADD's RDX and R8, DEMOTE's R12 and
+     * R13): each page 4K-aligned with no KeyID bits and inside a TDMR. Errors name the operand.
+     */
+    long checkPairOperands(long hpa0, int op0, long hpa1, int op1) {
+        long st = pairPage(hpa0, op0);
+        return st != TDX_SUCCESS ? st : pairPage(hpa1, op1);
+    }
+
+    /**
+     * The pair's pages are free: NDA, not another range's pair page, and two distinct pages (a page of the range
+     * itself has no 4K entry to be in use: the range has no pair yet). Errors name the operand.
+     */
+    long checkPairFree(long hpa0, int op0, long hpa1, int op1) {
+        if (pamt.isPairPage(hpa0 >>> 12) || pamt.typeOf(hpa0 >>> 12) != Pamt.PT_NDA)
+            return withOperand(TDX_PAGE_NOT_FREE, op0);
+        if (hpa1 == hpa0 || pamt.isPairPage(hpa1 >>> 12) || pamt.typeOf(hpa1 >>> 12) != Pamt.PT_NDA)
+            return withOperand(TDX_PAGE_NOT_FREE, op1);
+        return TDX_SUCCESS;
+    }
+
+    /** A pair's page: 4K-aligned, no KeyID bits, inside a TDMR. */
+    private long pairPage(long hpa, int operand) {
+        if ((hpa & 0xFFF) != 0 || (hpa >>> TdxAbi.KEYID_SHIFT) != 0)
+            return withOperand(TDX_OPERAND_INVALID, operand);
+        if ((hpa >>> 12) >= m.tdmrLimitPfn)
+            return withOperand(TDX_OPERAND_ADDR_RANGE_ERROR, operand);
         return TDX_SUCCESS;
     }
 }

@@ -150,7 +150,7 @@ public final class TdxModule {
         tracking = new TlbTracking(this, checks, walk);
         measurement = new Measurement(this, checks, walk);
         mapLeaves = new SeptMapLeaves(this, checks, walk, tracking, measurement);
-        phymemLeaves = new PhymemLeaves(this);
+        phymemLeaves = new PhymemLeaves(this, checks);
         guest = new GuestSide(this, walk);
         view = new ModuleView(this, new Inspection(this, walk));
     }
@@ -276,7 +276,12 @@ public final class TdxModule {
     }
 
     public long tdhMemPageDemote(long rcx, long rdx, long r8, Regs out) {
-        return lock.exclusive(() -> mapLeaves.demote(rcx, rdx, r8, regs(out)));
+        return tdhMemPageDemote(rcx, rdx, r8, 0, 0, out);
+    }
+
+    /** DEMOTE with Dynamic PAMT: R12 and R13 are the pair a 2M page's range takes for its new 4K entries. */
+    public long tdhMemPageDemote(long rcx, long rdx, long r8, long r12, long r13, Regs out) {
+        return lock.exclusive(() -> mapLeaves.demote(rcx, rdx, r8, r12, r13, regs(out)));
     }
 
     public long tdhMrExtend(long rcx, long rdx, Regs out) {

@@ -73,7 +73,8 @@ public final class TdxStatus {
     public static final long MODEL_NOT_ENTERED = 0x4000_0000_0000_0002L;
 
     // ---- operand ids (low 32 bits) ------------------------------------------------------------------------------
-    public static final int OPERAND_RCX = 1, OPERAND_RDX = 2, OPERAND_R8 = 8, OPERAND_R9 = 9;
+    public static final int OPERAND_RCX = 1, OPERAND_RDX = 2, OPERAND_R8 = 8, OPERAND_R9 = 9, OPERAND_R12 = 12,
+            OPERAND_R13 = 13;
     public static final int OPERAND_TDR = 0x80, OPERAND_SEPT_TREE = 0x92, OPERAND_TD_EPOCH = 0xA9,
             OPERAND_OP_STATE = 0xAC;
 
@@ -157,6 +158,8 @@ public final class TdxStatus {
         case OPERAND_RDX -> "RDX";
         case OPERAND_R8 -> "R8";
         case OPERAND_R9 -> "R9";
+        case OPERAND_R12 -> "R12";
+        case OPERAND_R13 -> "R13";
         case OPERAND_TDR -> "TDR";
         case OPERAND_SEPT_TREE -> "SEPT_TREE";
         case OPERAND_TD_EPOCH -> "TD_EPOCH";

@@ -160,4 +160,37 @@ class DynamicPamtTest {
         m.view().check(out);
         return out;
     }
+
+    @Test
+    void a2MPagesDemoteTakesThePairOfItsRangeForItsNewFourKEntries() {
+        long m2 = 2L << 20;
+        f.finalizeTd();
+        f.link(m2, 1);
+        long big = f.page2m(); // a 2M page's range has no pair: its PAMT is the 2M entries
+        ok(m.tdhMemPageAug(rcx(m2, 1), f.tdr, big, f.regs));
+        ok(m.tdhMemRangeBlock(rcx(m2, 1), f.tdr, f.regs));
+        ok(m.tdhMemTrack(f.tdr));
+        long sept = f.page(), p0 = f.pairPage(), p1 = f.pairPage();
+        assertStatus(withOperand(TDX_OPERAND_INVALID, OPERAND_R12), m.tdhMemPageDemote(rcx(m2, 1), f.tdr, sept,
+                p0 + 8, p1, f.regs));
+        assertStatus(withOperand(TDX_PAGE_NOT_FREE, OPERAND_R13), m.tdhMemPageDemote(rcx(m2, 1), f.tdr, sept, p0,
+                p0, f.regs));
+        assertStatus(withOperand(TDX_PAGE_NOT_FREE, OPERAND_R12), m.tdhMemPageDemote(rcx(m2, 1), f.tdr, sept,
+                big + 0x3000, p1, f.regs)); // a page of the 2M page itself is not free
+        assertEquals(null, m.view().pamtPair(big >>> 12), "a refused DEMOTE adds no pair");
+        ok(m.tdhMemPageDemote(rcx(m2, 1), f.tdr, sept, p0, p1, f.regs));
+        long[] pair = m.view().pamtPair(big >>> 12);
+        assertEquals(List.of(p0 >>> 12, p1 >>> 12), List.of(pair[0], pair[1]));
+        assertEquals(Pamt.SIZE_4K, Pamt.size(m.view().pamtEntry((big >>> 12) + 7)));
+        assertEquals(List.of(), check());
+        // the 4K pieces are then removed as any 4K page, and the range's pair with the last
+        for (long i = 0; i < 512; i++) {
+            ok(m.tdhMemRangeBlock(rcx(m2 + (i << 12), 0), f.tdr, f.regs));
+            ok(m.tdhMemTrack(f.tdr));
+            ok(m.tdhMemPageRemove(rcx(m2 + (i << 12), 0), f.tdr, f.regs));
+            ok(m.tdhPhymemPageWbinvd(big + (i << 12) | (long) Fixture.HKID << TdxAbi.KEYID_SHIFT));
+        }
+        ok(m.tdhPhymemPamtRemove(big | 1, f.regs));
+        assertEquals(List.of(p0, p1), List.of(f.regs.rdx, f.regs.r8));
+    }
 }

@@ -77,6 +77,28 @@ public interface VmBackend {
         return HookStatus.OK;
     }
 
+    /**
+     * {@code need_topup_external_per_vm_split_cache(kvm, level)}: asked with the MMU lock held for write, before the
+     * core splits a huge leaf of {@code level} in a backend-owned table ({@link #splitExternalSpt}), whether the
+     * backend's per-VM split cache lacks what that split will take. If so, the core lets go of the lock, calls
+     * {@link #topUpExternalSplitCache}, takes the lock again and looks at the leaf anew; if not, nothing the split
+     * takes may then be missing (the write lock keeps every other split out meanwhile).
+     */
+    default boolean needTopUpExternalSplitCache(int level) {
+        return false;
+    }
+
+    /**
+     * {@code topup_external_per_vm_split_cache(kvm, level)}: with no MMU lock held (and no vCPU's: splits need not
+     * come from one), the backend fills its per-VM cache with what a split at {@code level} takes, so that its split
+     * hook need not allocate under the write lock. The cache is the backend's to guard: another thread may split, or
+     * top up, meanwhile. An error fails the split; the VM is bugged with its reason (the kernel's callers would
+     * return it, ENOMEM, to the ioctl or KVM_RUN that asked for the split; the model splits inside its zaps).
+     */
+    default HookStatus topUpExternalSplitCache(int level) {
+        return HookStatus.OK;
+    }
+
     // ---- private memory ---------------------------------------------------------------------------------------
 
     /**

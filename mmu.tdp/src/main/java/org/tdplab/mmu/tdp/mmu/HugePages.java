@@ -7,6 +7,7 @@ import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
 import java.util.function.LongToIntFunction;
 
 import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.pt.TdpIter;
 import org.tdplab.mmu.tdp.spte.Spte;
@@ -146,33 +147,82 @@ public final class HugePages {
     /**
      * {@code kvm_split_cross_boundary_leafs}, write lock held: in every valid mirror root, each huge leaf that covers
      * a boundary of {@code [start, end)} without starting there is split, down to 4K if need be, so a zap of the
-     * range leaves the rest of the huge page mapped (a zap of a backend-owned leaf destroys its contents). Returns
+     * range leaves the rest of the huge page mapped (a zap of a backend-owned leaf destroys its contents). Before
+     * each split the backend may ask for its per-VM split cache to be topped up, which happens without the lock
+     * (TDX huge pages v3 19/24): the walk then starts over, the tables having possibly changed meanwhile. Returns
      * false when a split failed.
      */
     public boolean splitCrossBoundaryLeafs(long start, long end) {
         TdpIter it = new TdpIter(pool);
         mmu.rcu.readLock();
         try {
-            for (int root : mmu.roots.of(Roots.MIRROR_ROOTS)) {
-                for (long boundary : new long[] { start, end }) {
-                    if (boundary <= 0 || boundary >= mmu.maxGfn())
-                        continue;
-                    for (mmu.walk(it, root, Spte.PG_LEVEL_4K, boundary, boundary + 1); it.valid; it.next()) {
-                        long spte = it.oldSpte;
-                        if (it.level == Spte.PG_LEVEL_4K || !isShadowPresent(spte) || !isLast(spte, it.level)
-                                || Spte.gfnRoundForLevel(boundary, it.level) == boundary)
-                            continue;
-                        int child = mmu.allocChild(it, root);
-                        if (splitHugePageLocked(it, child) != TdpMmu.OK) {
-                            mmu.freeUnlinked(child);
-                            return false;
-                        }
-                    }
+            int split = splitCrossBoundaryLeafsOnce(it, start, end);
+            for (int topUps = 1; split == TOPPED_UP; topUps++) {
+                if (topUps > MAX_TOP_UPS) { // a backend whose cache a topup never fills would loop for ever
+                    mmu.host.bug(String.format("the split cache is still short after %d topups before splitting "
+                            + "[0x%x, 0x%x)", MAX_TOP_UPS, start, end));
+                    return false;
                 }
+                split = splitCrossBoundaryLeafsOnce(it, start, end);
             }
-            return true;
+            return split == TdpMmu.OK;
         } finally {
             mmu.rcu.readUnlock();
         }
+    }
+
+    /** The split walk ended early to top up the backend's split cache: walk again. */
+    private static final int TOPPED_UP = -1;
+    /** Topups one split of a range may ask for (others' splits may drain the cache while the lock is let go). */
+    public static final int MAX_TOP_UPS = 64;
+
+    private int splitCrossBoundaryLeafsOnce(TdpIter it, long start, long end) {
+        for (int root : mmu.roots.of(Roots.MIRROR_ROOTS)) {
+            for (long boundary : new long[] { start, end }) {
+                if (boundary <= 0 || boundary >= mmu.maxGfn())
+                    continue;
+                for (mmu.walk(it, root, Spte.PG_LEVEL_4K, boundary, boundary + 1); it.valid; it.next()) {
+                    long spte = it.oldSpte;
+                    if (it.level == Spte.PG_LEVEL_4K || !isShadowPresent(spte) || !isLast(spte, it.level)
+                            || Spte.gfnRoundForLevel(boundary, it.level) == boundary)
+                        continue;
+                    if (mmu.host.backend().needTopUpExternalSplitCache(it.level))
+                        return topUpSplitCache(it.gfn, it.level) ? TOPPED_UP : TdpMmu.BUSY;
+                    int child = mmu.allocChild(it, root);
+                    if (splitHugePageLocked(it, child) != TdpMmu.OK) {
+                        mmu.freeUnlinked(child);
+                        return TdpMmu.BUSY;
+                    }
+                }
+            }
+        }
+        return TdpMmu.OK;
+    }
+
+    /**
+     * {@code topup_external_split_cache}: the backend fills its split cache with the lock let go (when this thread
+     * holds it once; a caller that holds it twice keeps it, and the model's backend allocates under it). An error
+     * bugs the VM with its reason. Returns whether the cache was topped up.
+     */
+    private boolean topUpSplitCache(long gfn, int level) {
+        boolean drop = mmu.lock.writeHeldOnce();
+        HookStatus s;
+        if (drop) {
+            mmu.rcu.readUnlock();
+            mmu.lock.writeUnlock();
+        }
+        try {
+            s = mmu.host.backend().topUpExternalSplitCache(level);
+        } finally {
+            if (drop) {
+                mmu.lock.writeLock();
+                mmu.rcu.readLock();
+            }
+        }
+        if (s.isOk())
+            return true;
+        mmu.host.bug(String.format("topup_external_per_vm_split_cache before splitting gfn 0x%x level %d: %s", gfn,
+                level, s));
+        return false;
     }
 }

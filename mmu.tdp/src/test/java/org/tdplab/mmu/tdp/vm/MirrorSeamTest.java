@@ -83,9 +83,12 @@ class MirrorSeamTest {
                 busySplits--;
                 return HookStatus.busy("entry locked by a vCPU");
             }
-            if (splitStatus.isOk())
+            if (splitStatus.isOk()) {
+                assertTrue(splitCached >= splitTakes, "the split cache was topped up before the split");
+                splitCached -= splitTakes;
                 events.add("split " + Long.toHexString(change.gfn()) + " L" + change.level() + " pfn "
                         + Long.toHexString(change.before().pfn()));
+            }
             return splitStatus;
         }
 
@@ -112,6 +115,28 @@ class MirrorSeamTest {
             assertFalse(vm.mmu.lock.isReadLockedByMe() || vm.mmu.lock.isWriteLockedByMe(), "before the MMU lock");
             topUps.add("v" + vcpu + " " + minTables);
             return topUpStatus;
+        }
+
+        /** A per-VM split cache: pages each split takes ({@code 0}: the backend asks for none). */
+        volatile int splitTakes;
+        volatile int splitCached;
+        volatile HookStatus splitTopUpStatus = HookStatus.OK;
+        /** A topup that adds nothing, as a broken backend's would. */
+        volatile boolean splitTopUpAddsNothing;
+
+        @Override
+        public boolean needTopUpExternalSplitCache(int level) {
+            assertTrue(vm.mmu.lock.isWriteLockedByMe(), "asked under the write lock");
+            return splitCached < splitTakes;
+        }
+
+        @Override
+        public HookStatus topUpExternalSplitCache(int level) {
+            assertFalse(vm.mmu.lock.isReadLockedByMe() || vm.mmu.lock.isWriteLockedByMe(), "without the MMU lock");
+            events.add("split topup L" + level);
+            if (splitTopUpStatus.isOk() && !splitTopUpAddsNothing)
+                splitCached = splitTakes;
+            return splitTopUpStatus;
         }
     }
 
@@ -359,5 +384,50 @@ class MirrorSeamTest {
         assertEquals(1, vm.lookup(0xf000, RootKind.MIRROR).orElseThrow().level());
         assertEquals(7, vm.access(0, Access.READ, 0xf000, 0x2000, Encoding.CURRENT, 0).value());
         assertClean(vm);
+    }
+
+    @Test
+    void aSplitCacheIsToppedUpWithoutTheLockBeforeEachSplitThatNeedsIt() {
+        Recorder r = new Recorder();
+        CoreVm vm = hugeMapped(r);
+        r.splitTakes = 4;
+        long pfn = vm.lookup(0, RootKind.MIRROR).orElseThrow().pfn();
+        vm.convert(0, false, 0x3000, 0x1000);
+        assertEquals(List.of("split topup L2", "split 0 L2 pfn " + Long.toHexString(pfn), "remove 3 L1"), r.events,
+                "need_topup under the write lock, the topup without it, then the split under it again");
+        assertEquals(0, r.splitCached);
+        assertFalse(vm.bugged());
+        assertClean(vm);
+
+        Recorder full = new Recorder();
+        CoreVm ready = hugeMapped(full);
+        full.splitTakes = 4;
+        full.splitCached = 4;
+        ready.convert(0, false, 0x3000, 0x1000);
+        assertFalse(full.events.contains("split topup L2"), "a cache that holds enough is not topped up");
+        assertEquals(0, full.splitCached);
+    }
+
+    @Test
+    void aSplitCacheTopUpThatFailsBugsTheVmNamingItsReasonAndSplitsNothing() {
+        Recorder r = new Recorder();
+        CoreVm vm = hugeMapped(r);
+        r.splitTakes = 4;
+        r.splitTopUpStatus = HookStatus.error(Errno.ENOMEM, "no host page for the split cache");
+        assertFalse(vm.context().splitCrossBoundaryLeafs(0x10, 1));
+        assertTrue(vm.bugged());
+        String reason = vm.bugReason().orElseThrow();
+        assertTrue(reason.contains("topup_external_per_vm_split_cache") && reason.contains("level 2")
+                && reason.contains("ENOMEM: no host page for the split cache"), reason);
+        assertEquals(2, vm.lookup(0x10000, RootKind.MIRROR).orElseThrow().level(), "nothing split");
+
+        Recorder broken = new Recorder();
+        CoreVm looping = hugeMapped(broken);
+        broken.splitTakes = 4;
+        broken.splitTopUpAddsNothing = true;
+        assertFalse(looping.context().splitCrossBoundaryLeafs(0x10, 1));
+        assertTrue(looping.bugReason().orElseThrow().contains("still short after"), looping.bugReason()::get);
+        assertEquals(org.tdplab.mmu.tdp.mmu.HugePages.MAX_TOP_UPS + 1,
+                broken.events.stream().filter("split topup L2"::equals).count());
     }
 }
