@@ -46,13 +46,19 @@ class TdxHugePagesStressTest {
     @Test
     void randomOperationsFromSeveralVcpusKeepEveryInvariant() {
         for (long seed : new long[] { 1, 2 })
-            assertTimeoutPreemptively(Duration.ofSeconds(120), () -> run(seed));
+            assertTimeoutPreemptively(Duration.ofSeconds(120), () -> run(seed, false));
     }
 
-    private static void run(long seed) throws Exception {
+    /** The same with Dynamic PAMT: splits draw on the TD's split cache, topped up with the MMU lock let go. */
+    @Test
+    void withDynamicPamtTheSplitsPairsKeepEveryInvariantToo() {
+        assertTimeoutPreemptively(Duration.ofSeconds(120), () -> run(3, true));
+    }
+
+    private static void run(long seed, boolean dynamicPamt) throws Exception {
         Tds tds = new Tds();
         Vm vm = tds.create("stress" + seed, VCPUS, 48, Map.of("huge_pages", "on", "busy_rate", "0.05", "seed",
-                Long.toString(seed)));
+                Long.toString(seed), "dynamic_pamt", dynamicPamt ? "on" : "off"));
         vm.addMemslot(0, 0, VCPUS * REGION, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
         vm.setMemoryAttributes(0, VCPUS * REGION, true);
         vm.invoke("finalize", VerbArgs.none("finalize"));
