@@ -17,14 +17,14 @@ import org.tdplab.mmu.api.backend.VerbArgs;
 
 /**
  * Dynamic PAMT with TDX huge pages: two 2M private leaves (pre-faulted, not accepted) are split at once — one by a
- * conversion of a 4K page inside it to shared, one by the guest's 4K accept inside the other, whose exit KVM answers
- * by splitting ({@code tdx_honor_guest_accept_level}) — so both splits need the TD's per-VM split cache (a
- * conversion holds the slots lock throughout, so two conversions would not meet there). The core asks under the write lock whether it is short, lets go of
- * the lock to top it up and walks again, so the other split can run, or top up, or take the pages meanwhile; the TDX
- * side takes and adds pages under the cache's own lock. Checked: neither split finds the cache short (that bugs the
- * TD), DEMOTE gets its pair both times, and the counts match the module afterwards (D2). With the core splitting
- * right after its topup, without looking again, Fray finds the other split drawing the pages first (iteration 5 of
- * 60 on 2026-12-06: "the TD's split cache ran dry").
+ * conversion of a 4K page inside it to shared, one by the guest's 4K accept inside the other, whose exit KVM answers by
+ * splitting ({@code tdx_honor_guest_accept_level}) — so both splits need the TD's per-VM split cache (a conversion
+ * holds the slots lock throughout, so two conversions would not meet there). The core asks under the write lock whether
+ * it is short, lets go of the lock to top it up and walks again, so the other split can run, or top up, or take the
+ * pages meanwhile; the TDX side takes and adds pages under the cache's own lock. Checked: neither split finds the cache
+ * short (that bugs the TD), DEMOTE gets its pair both times, and the counts match the module afterwards (D2). With the
+ * core splitting right after its topup, without looking again, Fray finds the other split drawing the pages first
+ * (iteration 5 of 60 on 2026-12-06: "the TD's split cache ran dry").
  */
 @ExtendWith(FrayTestExtension.class)
 class HugeDynamicPamtRaceTest {

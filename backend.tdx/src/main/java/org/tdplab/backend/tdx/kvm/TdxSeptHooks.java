@@ -270,9 +270,9 @@ final class TdxSeptHooks {
 
     /**
      * TDH.MEM.PAGE.DEMOTE of the 2M leaf at {@code gfn} (host page {@code pfn}) with {@code page} for its new S-EPT
-     * table. With Dynamic PAMT (v3 21-22/24, the cover letter's steps 3.2–3.6) the new page's range gets its pair from
-     * the per-VM split cache when it has none, DEMOTE takes another from it for the guest page's range, and that
-     * range's count becomes 512. A failure frees what was taken: the page, its pair's count, the demote's pair.
+     * table. With Dynamic PAMT (v3 21-22/24, the cover letter's steps 3.2–3.6) the new page's range gets its pair
+     * from the per-VM split cache when it has none, DEMOTE takes another from it for the guest page's range, and
+     * that range's count becomes 512. A failure frees what was taken: the page, its pair's count, the demote's pair.
      */
     private HookStatus demote(long gfn, int level, long rcx, long page, long pfn, TdxModule.Regs regs) {
         long[] pair = null;

@@ -24,9 +24,9 @@ import org.tdplab.mmu.api.backend.VmContext;
 public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept, Counters counters,
         List<String> recorded) {
     /**
-     * The format's version; 7: the TD's split cache; 6: each vCPU's Dynamic PAMT cache; 5: the module's PAMT says whether it is dynamic,
-     * with its pairs; 4: no call counts (the core keeps them with the VM); 3: the module's state typed too (2
-     * carried it as Java-serialized bytes, 1 was the hand-cast map).
+     * The format's version; 7: the TD's split cache; 6: each vCPU's Dynamic PAMT cache; 5: the module's PAMT says
+     * whether it is dynamic, with its pairs; 4: no call counts (the core keeps them with the VM); 3: the module's
+     * state typed too (2 carried it as Java-serialized bytes, 1 was the hand-cast map).
      */
     public static final int VERSION = 7;
 
