@@ -166,6 +166,19 @@ final class PamtRefs {
         return get(pfn, p0, p1);
     }
 
+    /**
+     * {@code tdx_pamt_get(pfn, &tdx->pamt_cache)} of the S-EPT map hooks: the pair from the cache of the vCPU whose
+     * fault maps ({@code kvm_get_running_vcpu()}); without one, {@code KVM_BUG_ON(!vcpu)}: EIO. (The kernel checks
+     * for the vCPU with a static PAMT too; the model looks only when it needs the cache.)
+     */
+    HookStatus getMapping(long pfn, long gfn) {
+        int vcpu = td.ctx.runningVcpu();
+        if (vcpu < 0)
+            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!vcpu): an S-EPT mapping at gpa 0x%x without a running "
+                    + "vCPU, whose Dynamic PAMT cache it needs", gfn << 12);
+        return get(pfn, caches[vcpu]);
+    }
+
     /** {@link #get(long, Cache)} with the pair's two pages in hand: used for the pair, or freed after the lock. */
     private HookStatus get(long pfn, long p0, long p1) {
         long range = pfn >>> 9;

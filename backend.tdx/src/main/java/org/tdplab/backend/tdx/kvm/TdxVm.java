@@ -239,19 +239,9 @@ public final class TdxVm implements VmBackend {
         return pamtRefs == null ? HookStatus.OK : pamtRefs.get(pfn, null);
     }
 
-    /**
-     * {@code tdx_pamt_get(pfn, &tdx->pamt_cache)} of the S-EPT map hooks: the pair from the cache of the vCPU whose
-     * fault maps ({@code kvm_get_running_vcpu()}); without one, {@code KVM_BUG_ON(!vcpu)}: EIO. (The kernel checks
-     * for the vCPU with a static PAMT too; the model looks only when it needs the cache.)
-     */
+    /** {@code tdx_pamt_get(pfn, &tdx->pamt_cache)} of the S-EPT map hooks: OK at once with a static PAMT. */
     HookStatus pamtGetMapping(long pfn, long gfn) {
-        if (pamtRefs == null)
-            return HookStatus.OK;
-        int vcpu = ctx.runningVcpu();
-        if (vcpu < 0)
-            return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!vcpu): an S-EPT mapping at gpa 0x%x without a running "
-                    + "vCPU, whose Dynamic PAMT cache it needs", gfn << 12);
-        return pamtRefs.get(pfn, pamtRefs.cache(vcpu));
+        return pamtRefs == null ? HookStatus.OK : pamtRefs.getMapping(pfn, gfn);
     }
 
     /** {@code tdx_topup_external_pamt_cache}: the vCPU's pairs for the fault, with Dynamic PAMT only. */
@@ -277,8 +267,6 @@ public final class TdxVm implements VmBackend {
         if (pamtRefs != null)
             pamtRefs.put(pfn);
     }
-
-    // ==== creation: KVM_CREATE_VM + KVM_TDX_INIT_VM + KVM_TDX_INIT_VCPU: TdxInit ==================================
 
     // ==== mirror hooks: TdxSeptHooks ==============================================================================
 

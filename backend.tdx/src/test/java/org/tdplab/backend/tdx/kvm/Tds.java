@@ -63,6 +63,19 @@ final class Tds {
         return vm;
     }
 
+    /**
+     * A finalized TD of {@code manager}: an 8M guest_memfd slot of {@code backing} folios at 0, its first
+     * {@code privateBytes} private.
+     */
+    static Vm finalizedTd(VmManager manager, String name, int vcpus, Map<String, String> options, PageSize backing,
+            long privateBytes) {
+        Vm vm = manager.create(name, "tdx", vcpus, 48, options);
+        vm.addMemslot(0, 0, 8 * M1, Set.of(SlotFlag.GMEM), backing);
+        vm.setMemoryAttributes(0, privateBytes, true);
+        vm.invoke("finalize", org.tdplab.mmu.api.backend.VerbArgs.none("finalize"));
+        return vm;
+    }
+
     static long stat(Vm vm, String name) {
         return vm.stats().getOrDefault(name, 0L);
     }

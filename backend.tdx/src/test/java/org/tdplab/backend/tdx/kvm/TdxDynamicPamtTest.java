@@ -12,7 +12,6 @@ import static org.tdplab.backend.tdx.kvm.Tds.assertDone;
 import static org.tdplab.backend.tdx.kvm.Tds.stat;
 
 import java.util.Map;
-import java.util.Set;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.backend.tdx.TdxBackend;
@@ -21,7 +20,6 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.RootKind;
-import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.api.backend.Backend;
@@ -247,10 +245,7 @@ class TdxDynamicPamtTest {
     void aSwappedBackendCountsWhatTheModuleHolds() {
         Backend first = new TdxBackend();
         VmManager manager = Standalone.vmManager(first);
-        Vm vm = manager.create("td", "tdx", 1, 48, DYNAMIC);
-        vm.addMemslot(0, 0, 8 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
-        vm.setMemoryAttributes(0, 4 * M1, true);
-        vm.invoke("finalize", VerbArgs.none("finalize"));
+        Vm vm = Tds.finalizedTd(manager, "td", 1, DYNAMIC, PageSize.SIZE_4K, 4 * M1);
         assertDone(vm.accept(0, 0, 4 * M1, PageSize.SIZE_4K));
         Standalone.unbind(manager, first);
         Backend second = new TdxBackend();

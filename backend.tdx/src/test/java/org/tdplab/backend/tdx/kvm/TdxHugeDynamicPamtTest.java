@@ -13,7 +13,6 @@ import static org.tdplab.backend.tdx.kvm.Tds.assertRead;
 import static org.tdplab.backend.tdx.kvm.Tds.stat;
 
 import java.util.Map;
-import java.util.Set;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.backend.tdx.TdxBackend;
@@ -21,7 +20,6 @@ import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.RootKind;
-import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.api.backend.VerbArgs;
@@ -41,11 +39,7 @@ class TdxHugeDynamicPamtTest {
 
     /** A TD with an 8M guest_memfd slot of 2M folios, all private, finalized. */
     private Vm running(String name, int vcpus) {
-        Vm vm = tds.create(name, vcpus, 48, BOTH);
-        vm.addMemslot(0, 0, 8 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
-        vm.setMemoryAttributes(0, 8 * M1, true);
-        vm.invoke("finalize", VerbArgs.none("finalize"));
-        return vm;
+        return Tds.finalizedTd(tds.manager, name, vcpus, BOTH, PageSize.SIZE_2M, 8 * M1);
     }
 
     private static long mirrorPfn(Vm vm, long gpa) {
@@ -140,10 +134,7 @@ class TdxHugeDynamicPamtTest {
     void aSwapCarriesTheSplitCacheAndTheDemotedRangesCount() {
         Capturing first = new Capturing();
         VmManager manager = Standalone.vmManager(first);
-        Vm vm = manager.create("swap", "tdx", 1, 48, BOTH);
-        vm.addMemslot(0, 0, 8 * M1, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
-        vm.setMemoryAttributes(0, 8 * M1, true);
-        vm.invoke("finalize", VerbArgs.none("finalize"));
+        Vm vm = Tds.finalizedTd(manager, "swap", 1, BOTH, PageSize.SIZE_2M, 8 * M1);
         assertDone(vm.accept(0, 2 * M2, M2, PageSize.SIZE_2M));
         assertDone(vm.convert(0, false, 2 * M2 + K4, K4));
         long pfn = vm.lookup(2 * M2, RootKind.MIRROR).orElseThrow().pfn();

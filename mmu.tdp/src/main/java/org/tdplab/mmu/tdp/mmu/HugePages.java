@@ -148,9 +148,9 @@ public final class HugePages {
      * {@code kvm_split_cross_boundary_leafs}, write lock held: in every valid mirror root, each huge leaf that covers
      * a boundary of {@code [start, end)} without starting there is split, down to 4K if need be, so a zap of the
      * range leaves the rest of the huge page mapped (a zap of a backend-owned leaf destroys its contents). Before
-     * each split the backend may ask for its per-VM split cache to be topped up, which happens without the lock
-     * (TDX huge pages v3 19/24): the walk then starts over, the tables having possibly changed meanwhile. Returns
-     * false when a split failed.
+     * each split the backend may ask for its per-VM split cache to be topped up, which happens without the lock (the
+     * kernel's {@code need_topup}/{@code topup_external_per_vm_split_cache}): the walk then starts over, the tables
+     * having possibly changed meanwhile. Returns false when a split failed.
      */
     public boolean splitCrossBoundaryLeafs(long start, long end) {
         TdpIter it = new TdpIter(pool);
