@@ -24,7 +24,6 @@ import static org.tdplab.backend.tdx.module.TdxStatus.TDX_EPT_ENTRY_NOT_LEAF;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_EPT_ENTRY_STATE_INCORRECT;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_EPT_INVALID_PROMOTE_CONDITIONS;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_EPT_PAGE_NOT_FREE;
-import static org.tdplab.backend.tdx.module.TdxStatus.TDX_HPA_RANGE_NOT_FREE;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_BUSY;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
@@ -262,8 +261,8 @@ final class SeptMapLeaves {
      * VMs), the L2 alias pages of R9–R11, and the accept counter of a partly accepted PENDING 2M page.
      *
      * <p>With Dynamic PAMT a 2M page's DEMOTE also does PAMT.ADD's part for the page's own 2M range: R12 and R13 are
-     * the pair its 512 new 4K PAMT entries live in (checked after the new page, as PAMT.ADD checks its pair; the
-     * range can have none, a 2M page's entries being NDA). A 1G page's DEMOTE makes 2M entries and takes no pair.
+     * the pair its 512 new 4K PAMT entries live in (checked after the new page, as PAMT.ADD checks its pair). A 1G
+     * page's DEMOTE makes 2M entries and takes no pair.
      */
     long demote(long rcx, long rdx, long r8, long r12, long r13, Regs out) {
         if ((rdx & ~TdxAbi.HPA_MASK & ~1L) != 0)
@@ -287,7 +286,7 @@ final class SeptMapLeaves {
         if (st != TDX_SUCCESS)
             return st;
         boolean pair = pamt.dynamic() && lvl == 1;
-        if (pair && (st = demotePair(base, r12, r13)) != TDX_SUCCESS)
+        if (pair && (st = demotePair(r12, r13)) != TDX_SUCCESS)
             return st;
         if (checks.busy()) // pamt_demote: the large page's PAMT entry, exclusive
             return withOperand(TDX_OPERAND_BUSY, OPERAND_RCX);
@@ -307,14 +306,14 @@ final class SeptMapLeaves {
         return TDX_SUCCESS;
     }
 
-    /** The pair a 2M page's DEMOTE takes with Dynamic PAMT, checked as PAMT.ADD checks its own (see there). */
-    private long demotePair(long base, long r12, long r13) {
+    /**
+     * The pair a 2M page's DEMOTE takes with Dynamic PAMT, checked as PAMT.ADD checks its own. PAMT.ADD's check of
+     * the range has no counterpart: a 2M page's range cannot have a pair (its AUG needs none there, and PAMT.ADD
+     * refuses a range whose 2M entry is in use).
+     */
+    private long demotePair(long r12, long r13) {
         long st = checks.checkPairOperands(r12, OPERAND_R12, r13, OPERAND_R13);
-        if (st != TDX_SUCCESS)
-            return st;
-        if (pamt.pair(base >>> 12) != null)
-            return withOperand(TDX_HPA_RANGE_NOT_FREE, OPERAND_RCX);
-        return checks.checkPairFree(r12, OPERAND_R12, r13, OPERAND_R13);
+        return st != TDX_SUCCESS ? st : checks.checkPairFree(r12, OPERAND_R12, r13, OPERAND_R13);
     }
 
     /**

@@ -1,6 +1,7 @@
 package org.tdplab.backend.tdx.kvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,10 +19,12 @@ import org.junit.jupiter.api.Test;
 import org.tdplab.backend.tdx.TdxBackend;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Encoding;
+import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
+import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.VmContext;
@@ -84,6 +87,27 @@ class TdxHugeDynamicPamtTest {
         vm.destroy();
         assertEquals(0, td.framesHeld(), "pairs, S-EPT pages and the split cache back with the host");
         assertTrue(td.module().view().pamtEmpty());
+    }
+
+    @Test
+    void aSplitCacheThatRanDryIsAnErrorNamingIt() {
+        Vm vm = running("dry", 1);
+        TdxVm td = tds.tdx(vm);
+        assertNull(td.pamtRefs.takeSplitPair(), "nothing topped up yet");
+        HookStatus st = td.pamtRefs.getForSplit(0x1234);
+        assertEquals(Errno.ENOMEM, st.errno());
+        assertTrue(st.reason().contains("split cache ran dry at S-EPT page 0x1234000"), st.reason());
+        assertTrue(td.needTopUpExternalSplitCache(TdxVm.PG_LEVEL_2M));
+        assertFalse(td.needTopUpExternalSplitCache(TdxVm.PG_LEVEL_4K), "the model splits only 2M leaves");
+        assertEquals(HookStatus.OK, td.topUpExternalSplitCache(TdxVm.PG_LEVEL_2M));
+        assertFalse(td.needTopUpExternalSplitCache(TdxVm.PG_LEVEL_2M));
+        long[] pair = td.pamtRefs.takeSplitPair();
+        assertEquals(2, pair.length);
+        assertEquals(2, td.pamtRefs.splitCachePages().length, "two of the four left");
+        for (long p : pair) // what a split would have given the module: back to the host by hand here
+            td.freeFrame(p);
+        vm.destroy();
+        assertEquals(0, td.framesHeld(), "the cache's pages back with the host");
     }
 
     @Test
