@@ -29,7 +29,9 @@ public interface VmContext {
      */
     long allocFirmwareFrame();
 
-    /** Frees a frame of {@link #allocFirmwareFrame}; from a vCPU's ioctl onto that vCPU's page list while it has room. */
+    /**
+     * Frees a frame of {@link #allocFirmwareFrame}; from a vCPU's ioctl onto that vCPU's page list while it has room.
+     */
     void freeFirmwareFrame(long pfn);
 
     /** The data token of a host frame. */

@@ -8,8 +8,9 @@ import org.tdplab.mmu.tdp.sync.Backoff;
 /**
  * One CPU's list of free 4K frames, the kernel's {@code per_cpu_pages}: a vCPU's fault takes its frame here, under
  * the list's own lock, which only that vCPU's thread takes as a rule, and the list is refilled a batch at a time under
- * the allocator's lock; a 4K frame the vCPU's thread frees goes back on it while there is room ({@link #put}). Without it every private 4K fault took the one allocator lock all vCPU threads (of every VM)
- * share. A CPU is a vCPU of one VM, as for {@link BlockClaims}.
+ * the allocator's lock; a 4K frame the vCPU's thread frees goes back on it while there is room ({@link #put}).
+ * Without it every private 4K fault took the one allocator lock all vCPU threads (of every VM) share. A CPU is a vCPU
+ * of one VM, as for {@link BlockClaims}.
  *
  * <p>Frames on a list are free (nobody owns them, and {@link HostMemory#framesInUse} counts them with the free ones)
  * but held back from the allocator, as the kernel's pcp pages are held back from the buddy allocator; an allocation
