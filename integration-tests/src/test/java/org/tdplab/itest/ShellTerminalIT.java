@@ -22,7 +22,7 @@ import org.junit.Test;
  * the test types into it — Tab, Ctrl-C, Enter — and reads the screen's text. Checks the banner, {@code help},
  * {@code help COMMAND}, completion of commands, options, VM types and VM names, statements, an unknown command,
  * {@code run} without a stray status, Ctrl-C stopping a long run, {@code vms} saying bugged or dead, {@code exit}, and
- * that nothing printed is Java exception text.
+ * that nothing printed is Java exception text; and Tab for the verbs of a backend dropped into {@code load/} later.
  */
 public class ShellTerminalIT {
     private static final long WAIT_MS = 120_000;
@@ -33,13 +33,17 @@ public class ShellTerminalIT {
     private int mark;
 
     @Before
-    public void start() throws IOException {
+    public void needScript() {
         boolean script = Files.isExecutable(Path.of("/usr/bin/script")) || Files.isExecutable(Path.of("/bin/script"));
         if (!script)
             System.err.println("ShellTerminalIT skipped: no 'script' (util-linux) to give the shell a terminal");
         Assume.assumeTrue("util-linux script", script);
-        ProcessBuilder pb = Launcher.builder(Launcher.ROOT, "script", "-q", "-e", "-f", "-c",
-                "stty cols 160 rows 50; exec " + Launcher.SCRIPT + " shell", "/dev/null");
+    }
+
+    /** {@code ./tdplab shell} of the checkout {@code root} on a terminal of 160 × 50. */
+    private void start(Path root) throws IOException {
+        ProcessBuilder pb = Launcher.builder(root, "script", "-q", "-e", "-f", "-c",
+                "stty cols 160 rows 50; exec " + root.resolve("tdplab") + " shell", "/dev/null");
         pb.environment().put("TERM", "xterm");
         pb.redirectErrorStream(true);
         shell = pb.start();
@@ -57,6 +61,7 @@ public class ShellTerminalIT {
 
     @Test
     public void aPersonAtTheShell() throws Exception {
+        start(Launcher.ROOT);
         expect("exit, quit or Ctrl-D leaves");
         prompt();
 
@@ -127,6 +132,50 @@ public class ShellTerminalIT {
         assertEquals(0, shell.exitValue());
         String all = text(0);
         assertFalse("Java exception text on the terminal:\n" + all, Launcher.hasJavaExceptionText(all));
+    }
+
+    /**
+     * A backend whose jar is dropped into {@code load/} while the shell runs: once a command ran after it came, Tab
+     * completes its verb's options as it does the shipped backends' (a checkout of its own: the script and the built
+     * runtime, its {@code load/} empty at the start).
+     */
+    @Test
+    public void aBackendThatCameLaterCompletesToo() throws Exception {
+        Path root = Files.createTempDirectory("root");
+        Files.copy(Launcher.SCRIPT, root.resolve("tdplab"));
+        assertTrue(root.resolve("tdplab").toFile().setExecutable(true));
+        Files.createDirectories(root.resolve("app/target"));
+        Path runtime = Launcher.ROOT.resolve("app/target/tdplab.jar");
+        Files.createSymbolicLink(root.resolve("app/target/tdplab.jar"), runtime);
+        Files.createDirectories(root.resolve("load"));
+        start(root);
+        expect("exit, quit or Ctrl-D leaves");
+        prompt();
+
+        Path built = Path.of(System.getProperty("itest.template.jar"));
+        assertTrue("the template bundle was built: " + built, Files.isRegularFile(built));
+        Files.copy(built, root.resolve("load/backend-template.jar"));
+        for (int i = 0; !since().contains("template "); i++) { // FileInstall looks at load/ every few seconds
+            assertTrue("the template backend never came: " + since(), i < 60);
+            Thread.sleep(1000);
+            type("backends\r");
+            prompt();
+        }
+
+        type("create tv type=template\r");
+        expect("ok");
+        prompt();
+        tab("template.limit tv le", "2M\r"); // le<Tab> is level=
+        expect("ok");
+        assertTrue(since(), since().contains("level=2M"));
+        prompt();
+        type("check tv\r");
+        expect("invariants hold");
+        prompt();
+
+        type("exit\r");
+        assertTrue("the shell left", shell.waitFor(60, TimeUnit.SECONDS));
+        assertFalse("Java exception text on the terminal:\n" + text(0), Launcher.hasJavaExceptionText(text(0)));
     }
 
     /** A scenario long enough that Ctrl-C finds it running. */

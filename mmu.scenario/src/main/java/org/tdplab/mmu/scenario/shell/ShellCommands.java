@@ -44,6 +44,9 @@ public class ShellCommands {
     private Session session;
     /** Where answers go; the process's {@code System.out}, which Gogo routes to the calling session. */
     PrintStream out = System.out;
+    /** Run before each command: the interactive shell sets up Tab for backends that came since the last one. */
+    volatile Runnable beforeCommand = () -> {
+    };
 
     public ShellCommands() {
     }
@@ -99,6 +102,7 @@ public class ShellCommands {
 
     /** Any line of the scenario language. */
     public void _do(String... args) {
+        beforeCommand.run();
         if (args.length == 0) {
             out.println("usage: do STATEMENT… (any line of the scenario language; help do)");
             return;
@@ -112,6 +116,7 @@ public class ShellCommands {
      * shell destroyed shows its final counters.
      */
     public void stats(String... args) {
+        beforeCommand.run();
         if (args.length < 1 || args.length > 2) {
             out.println("usage: stats VM [PREFIX|firmware]");
             return;
@@ -141,6 +146,7 @@ public class ShellCommands {
     }
 
     public void dump(String... args) {
+        beforeCommand.run();
         if (args.length < 2) {
             out.println("usage: dump VM gpa=A [size=S]");
             return;
@@ -163,6 +169,7 @@ public class ShellCommands {
     }
 
     private void statement(String verb, String... args) {
+        beforeCommand.run();
         print(Interrupts.interruptible(() -> session.execute(verb + " " + String.join(" ", args))));
     }
 

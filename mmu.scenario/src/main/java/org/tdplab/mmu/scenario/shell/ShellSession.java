@@ -10,6 +10,7 @@ import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import org.apache.felix.service.command.CommandSession;
+import org.apache.felix.service.command.Job;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.BundleException;
 import org.osgi.framework.InvalidSyntaxException;
@@ -32,9 +33,11 @@ import org.tdplab.mmu.scenario.lang.Schema;
  * The shell's own commands in scope {@code mmu}: {@code help} (tdplab's commands first, the framework's below),
  * {@code exit} and {@code quit}, what an unknown command answers (Gogo's {@code default}), and the completion
  * function Tab calls ({@code __complete}, hidden). The session profile of {@code ./tdplab shell} puts scope
- * {@code mmu} first, so these answer to their plain names.
+ * {@code mmu} first, so these answer to their plain names. Immediate: one instance for the runtime's life, which
+ * keeps what {@link #__start} set up — delayed, SCR disposed of it each time Gogo let go of the service after a
+ * command, and with it the statements' commands right after they were registered.
  */
-@Component(service = ShellSession.class, property = {
+@Component(service = ShellSession.class, immediate = true, property = {
         "osgi.command.scope=mmu",
         "osgi.command.function=help", "osgi.command.function=exit", "osgi.command.function=quit",
         "osgi.command.function=default", "osgi.command.function=__complete", "osgi.command.function=__start" })
@@ -52,6 +55,8 @@ public class ShellSession {
     /** The backends there are: their verbs are commands too once the shell started ({@link StatementCommands}). */
     private final List<Backend> backends = new CopyOnWriteArrayList<>();
     private volatile StatementCommands statements;
+    /** The interactive shell's session ({@link #__start}); its commands set up what Tab needs there. */
+    private volatile CommandSession shellSession;
 
     @Activate
     void activate(BundleContext context) {
@@ -92,6 +97,7 @@ public class ShellSession {
 
     /** {@code help}: tdplab's commands, then the framework's by scope. */
     public void help(CommandSession session) {
+        completeLateVerbs();
         PrintStream out = System.out;
         help().list().forEach(out::println);
         Map<String, Set<String>> byScope = new TreeMap<>();
@@ -161,6 +167,7 @@ public class ShellSession {
      * scenario work as they are; anything else is answered with the nearest tdplab command.
      */
     public Object _default(Object... args) {
+        completeLateVerbs();
         String name = args.length > 0 ? String.valueOf(args[0]) : "";
         if (STATEMENTS.contains(name) || name.matches("[a-z][a-z0-9_]*\\.[a-z0-9_.]+")) {
             shell._do(java.util.Arrays.stream(args).map(String::valueOf).toArray(String[]::new));
@@ -175,7 +182,20 @@ public class ShellSession {
 
     /** Tab's candidates for the line being edited (Gogo puts it in the session as {@code .commandLine}). */
     public Object __complete(CommandSession session) {
+        completeLateVerbs();
         return Jline.complete(session.get(".commandLine"), completion());
+    }
+
+    /**
+     * Tab completion for the verbs of a backend that came after the shell started (a jar dropped into {@code load/}):
+     * set up on the shell's session by the first tdplab command, or Tab, that runs there after it came. A Tab on the
+     * new verb's arguments before any such command finds nothing yet; the verb itself runs either way.
+     */
+    void completeLateVerbs() {
+        StatementCommands s = statements;
+        Job job = Job.Utils.current();
+        if (s != null && job != null && job.session() == shellSession)
+            s.completeNew();
     }
 
     /**
@@ -189,6 +209,8 @@ public class ShellSession {
         StatementCommands before = statements;
         if (before != null) // a second session: its commands replace the first's
             before.close();
+        shellSession = session;
+        shell.beforeCommand = this::completeLateVerbs;
         statements = new StatementCommands(context, shell::_do, verb -> completeWithUs(session, verb, "statement "
                 + verb + " (as in a scenario file)"));
         statements.start(verbs());

@@ -4,6 +4,7 @@ import java.util.Collection;
 import java.util.Dictionary;
 import java.util.HashMap;
 import java.util.Hashtable;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -25,11 +26,14 @@ final class StatementCommands {
     /** Runs one statement line, its words as typed: the verb first. */
     private final Consumer<String[]> run;
     /**
-     * Called, on the shell's own thread at {@link #start}, with each verb registered, so that Tab completes its
-     * arguments too (Gogo keeps that by name: a backend swapped later finds its verbs' completion still there).
+     * Called on the shell's own thread with each verb registered — at {@link #start}, and for a backend that came
+     * later at {@link #completeNew} — so that Tab completes its arguments too (Gogo keeps that by name: a backend
+     * swapped later finds its verbs' completion still there).
      */
     private final Consumer<String> registered;
     private final Map<String, ServiceRegistration<Function>> commands = new HashMap<>();
+    /** Verbs registered since the last {@link #takeNew}: their completion is still to be set up on a session. */
+    private final Set<String> fresh = new TreeSet<>();
     private boolean started;
 
     StatementCommands(BundleContext context, Consumer<String[]> run, Consumer<String> registered) {
@@ -42,7 +46,23 @@ final class StatementCommands {
     synchronized void start(Collection<String> verbs) {
         started = true;
         update(verbs);
-        commands.keySet().forEach(registered);
+        takeNew().forEach(registered);
+    }
+
+    /**
+     * Sets up the completion of the verbs registered since {@link #start} or the last call (a backend that came
+     * later, on the framework's thread). Only from the shell's own thread: Gogo's session is not shared between
+     * threads, and its interactive loop tells nobody before it runs a line, so a command run there calls this.
+     */
+    synchronized void completeNew() {
+        if (started)
+            takeNew().forEach(registered);
+    }
+
+    private List<String> takeNew() {
+        List<String> out = List.copyOf(fresh);
+        fresh.clear();
+        return out;
     }
 
     /**
@@ -61,6 +81,7 @@ final class StatementCommands {
             if (wanted.contains(v))
                 return false;
             unregister(commands.get(v));
+            fresh.remove(v);
             return true;
         });
         for (String verb : wanted)
@@ -73,12 +94,14 @@ final class StatementCommands {
                     run.accept(words);
                     return null;
                 }, properties(verb)));
+                fresh.add(verb);
             }
     }
 
     synchronized void close() {
         commands.values().forEach(StatementCommands::unregister);
         commands.clear();
+        fresh.clear();
         started = false;
     }
 

@@ -16,7 +16,8 @@ import org.osgi.framework.ServiceRegistration;
 
 /**
  * The statements as Gogo commands: none before the shell starts; at its start one per verb that is not a shell
- * command, each completed through the shell; a backend's verbs follow it; each runs its line, verb first.
+ * command, each completed through the shell; a backend's verbs follow it, completed once a command runs on the
+ * shell's thread; each runs its line, verb first.
  */
 class StatementCommandsTest {
     /** Live registrations: verb → its function, as Gogo would find them. */
@@ -59,11 +60,22 @@ class StatementCommandsTest {
 
         commands.sync(Set.of("vm.create", "expect", "snp.launch_finish")); // tdx went, snp came
         assertEquals(List.of("expect", "snp.launch_finish", "vm.create"), List.copyOf(live.keySet()));
-        assertEquals(3, completed.size(), "a later verb is completed by the name Gogo keeps, not from this thread");
+        assertEquals(3, completed.size(), "a later verb waits for the shell's thread to complete it");
+        commands.completeNew(); // a command ran on the shell's thread
+        assertEquals(List.of("expect", "tdx.finalize", "vm.create", "snp.launch_finish"), completed);
+        commands.completeNew();
+        assertEquals(4, completed.size(), "each verb once");
+
+        commands.sync(Set.of("vm.create", "expect", "snp.launch_finish", "template.limit"));
+        commands.sync(Set.of("vm.create", "expect", "snp.launch_finish")); // came and went before a command ran
+        commands.completeNew();
+        assertEquals(4, completed.size(), "a verb gone before the shell's thread came to it is not completed");
 
         commands.close();
         assertEquals(Map.of(), live);
         commands.sync(Set.of("vm.create"));
+        commands.completeNew();
         assertEquals(Map.of(), live, "closed: nothing more");
+        assertEquals(4, completed.size());
     }
 }
