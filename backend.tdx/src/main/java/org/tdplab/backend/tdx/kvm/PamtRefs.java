@@ -17,10 +17,10 @@ import org.tdplab.mmu.api.backend.HookStatus;
 /**
  * Dynamic PAMT, the kernel's side ({@code tdx_pamt_get} / {@code tdx_pamt_put}, tip's x86/tdx of 2026-09, in
  * linux-next at 7.3-rc5): per 2M range of host memory, how many of its 4K pages the TD has handed to the TDX module.
- * Every get takes two pages first, before the lock — from the running vCPU's {@link Cache} on the fault path, from
- * the host for control pages; the first page's get gives them to the module as the range's PAMT pair
- * (TDH.PHYMEM.PAMT.ADD), any other get frees them to the host again ({@code free_pamt_array}). The last page's put
- * removes the pair (TDH.PHYMEM.PAMT.REMOVE) and frees it. Every get and put runs under one lock
+ * Every get takes two pages first, before the lock — from the running vCPU's cache ({@link PamtCaches}) on the
+ * fault path, from the host for control pages; the first page's get gives them to the module as the range's PAMT
+ * pair (TDH.PHYMEM.PAMT.ADD), any other get frees them to the host again ({@code free_pamt_array}). The last page's
+ * put removes the pair (TDH.PHYMEM.PAMT.REMOVE) and frees it. Every get and put runs under one lock
  * ({@code dpamt_lock}), as the applied series does: v6's fast path (06/11, "Optimize tdx_pamt_get/put()"), which
  * took no pages and no lock for a range that had its pair, was left out of it.
  *
@@ -34,6 +34,8 @@ final class PamtRefs {
     private static final int DIR_BITS = 12, DIR_MASK = (1 << DIR_BITS) - 1;
     /** {@code TDX_DPAMT_ENTRY_PAGE_CNT}: the pages of one pair. */
     static final int PAIR = 2;
+    /** {@code PTRS_PER_PMD}: a demoted 2M page's range holds all of its 4K pages at once. */
+    private static final int PAGES_PER_2M = 512;
 
     private final TdxVm td;
     /** Counts by {@code pfn >> 9}, in directories made on first use; replaced by a longer copy to grow. */
@@ -42,93 +44,11 @@ final class PamtRefs {
     private final Object lock = new Object();
     /** Pairs held now: ranges whose count is not zero (the kernel's PAMT memory, in pairs). */
     private volatile long pairs;
-    /** {@code vcpu_tdx->pamt_cache}, per vCPU. */
-    private final Cache[] caches;
-    /**
-     * {@code kvm_tdx->prealloc_split_cache} (TDX huge pages v3 20/24): the pages a split under the write lock takes,
-     * topped up without it; its own monitor is {@code prealloc_split_cache_lock}.
-     */
-    private final Cache splitCache = new Cache();
-    /** {@code PTRS_PER_PMD}: a demoted 2M page's range holds all of its 4K pages at once. */
-    private static final int PAGES_PER_2M = 512;
-
-    PamtRefs(TdxVm td, int vcpus) {
+    /** Where the pairs of the fault path and of a split come from. */
+    private final PamtCaches caches;
+    PamtRefs(TdxVm td, PamtCaches caches) {
         this.td = td;
-        this.caches = new Cache[vcpus];
-        for (int v = 0; v < vcpus; v++)
-            caches[v] = new Cache();
-    }
-
-    /**
-     * {@code struct tdx_pamt_cache}: pages a vCPU takes from the host before the MMU lock, for the pairs its fault
-     * may need under it. Only the thread in the vCPU's ioctl touches it (teardown and a swap: none is in one).
-     */
-    static final class Cache {
-        /** Room for what one fault's topup asks: a pair for each of {@code PT64_ROOT_MAX_LEVEL} tables. */
-        private long[] pages = new long[5 * PAIR];
-        private int count;
-
-        int count() {
-            return count;
-        }
-
-        /** A page, or -1 when the cache is empty. */
-        long take() {
-            return count == 0 ? -1 : pages[--count];
-        }
-
-        void add(long pfn) {
-            if (count == pages.length)
-                pages = Arrays.copyOf(pages, 2 * count);
-            pages[count++] = pfn;
-        }
-
-        long[] toArray() {
-            return Arrays.copyOf(pages, count);
-        }
-    }
-
-    /** vCPU {@code vcpu}'s cache. */
-    Cache cache(int vcpu) {
-        return caches[vcpu];
-    }
-
-    /**
-     * {@code tdx_topup_pamt_cache(&tdx->pamt_cache, min_nr_spts)}: the cache filled to a pair for each of
-     * {@code minTables} tables — KVM's comment: the root needs none, the page being mapped one, so they cancel.
-     * ENOMEM (naming the host's limit) when the host has no page left; what was added stays.
-     */
-    HookStatus topUp(int vcpu, int minTables) {
-        Cache c = caches[vcpu];
-        try {
-            while (c.count < minTables * PAIR)
-                c.add(td.allocFrame());
-            return HookStatus.OK;
-        } catch (MmuException e) {
-            return HookStatus.error(e.errno(), "%s", e.getMessage());
-        }
-    }
-
-    /**
-     * {@code tdx_free_pamt_cache} of every vCPU ({@code tdx_vcpu_free}) and {@code tdx_free_vm_split_cache}: the
-     * pages back to the host.
-     */
-    void freeCaches() {
-        for (Cache c : caches)
-            for (long p = c.take(); p >= 0; p = c.take())
-                td.freeFrame(p);
-        synchronized (splitCache) {
-            for (long p = splitCache.take(); p >= 0; p = splitCache.take())
-                td.freeFrame(p);
-        }
-    }
-
-    /** Pages the vCPUs' caches and the split cache hold now (a racy sum, for stats). */
-    long cached() {
-        long n = splitCache.count;
-        for (Cache c : caches)
-            n += c.count;
-        return n;
+        this.caches = caches;
     }
 
     /**
@@ -139,7 +59,7 @@ final class PamtRefs {
      * that could spin on a path that maps without a topup. A refused ADD is EIO naming its status. Either leaves the
      * count as it was.
      */
-    HookStatus get(long pfn, Cache cache) {
+    HookStatus get(long pfn, PamtCaches.Cache cache) {
         long p0, p1;
         if (cache == null) {
             try {
@@ -176,10 +96,13 @@ final class PamtRefs {
         if (vcpu < 0)
             return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!vcpu): an S-EPT mapping at gpa 0x%x without a running "
                     + "vCPU, whose Dynamic PAMT cache it needs", gfn << 12);
-        return get(pfn, caches[vcpu]);
+        return get(pfn, caches.cache(vcpu));
     }
 
-    /** {@link #get(long, Cache)} with the pair's two pages in hand: used for the pair, or freed after the lock. */
+    /**
+     * {@link #get(long, PamtCaches.Cache)} with the pair's two pages in hand: used for the pair, or freed after the
+     * lock.
+     */
     private HookStatus get(long pfn, long p0, long p1) {
         long range = pfn >>> 9;
         int[] dir = dir(range);
@@ -206,57 +129,9 @@ final class PamtRefs {
         return st;
     }
 
-    // ---- the per-VM split cache (TDX huge pages v3 19-22/24) ----------------------------------------------------
-
-    /**
-     * {@code tdx_min_split_cache_sz}: a 2M split takes two pairs — one for the new S-EPT page's range, when it has
-     * none yet, and one that DEMOTE gives the guest page's range. The model splits nothing else.
-     */
-    static int splitCacheNeed(int level) {
-        return level == TdxVm.PG_LEVEL_2M ? 2 * PAIR : 0;
-    }
-
-    /** {@code tdx_need_topup_vm_split_cache}. */
-    boolean needSplitTopUp(int level) {
-        synchronized (splitCache) {
-            return splitCache.count < splitCacheNeed(level);
-        }
-    }
-
-    /**
-     * {@code tdx_topup_vm_split_cache}: pages from the host, each added under the cache's lock, until a split at
-     * {@code level} has what it takes. ENOMEM (naming the host's limit) when the host has none left; what was added
-     * stays.
-     */
-    HookStatus topUpSplit(int level) {
-        try {
-            while (needSplitTopUp(level)) {
-                long page = td.allocFrame();
-                synchronized (splitCache) {
-                    splitCache.add(page);
-                }
-            }
-            return HookStatus.OK;
-        } catch (MmuException e) {
-            return HookStatus.error(e.errno(), "%s", e.getMessage());
-        }
-    }
-
-    /**
-     * Two pages of the split cache, taken under its lock, or null (none taken) when it holds fewer: the core tops it
-     * up before each split under the same write lock, so a short cache is a bug of the model's KVM side.
-     */
-    long[] takeSplitPair() {
-        synchronized (splitCache) {
-            if (splitCache.count < PAIR)
-                return null;
-            return new long[] { splitCache.take(), splitCache.take() };
-        }
-    }
-
     /** {@code tdx_pamt_get} of a split's new S-EPT page, its pair from the split cache. */
     HookStatus getForSplit(long pfn) {
-        long[] pair = takeSplitPair();
+        long[] pair = caches.takeSplitPair();
         if (pair == null)
             return HookStatus.error(Errno.ENOMEM, "the TD's split cache ran dry at S-EPT page 0x%x (the topup "
                     + "before the split did not cover it)", pfn << 12);
@@ -277,20 +152,6 @@ final class PamtRefs {
             else
                 pairs++;
             COUNT.setVolatile(dir, i, PAGES_PER_2M);
-        }
-    }
-
-    /** The split cache's pages, for a snapshot. */
-    long[] splitCachePages() {
-        synchronized (splitCache) {
-            return splitCache.toArray();
-        }
-    }
-
-    /** A restored split cache's page. */
-    void addToSplitCache(long page) {
-        synchronized (splitCache) {
-            splitCache.add(page);
         }
     }
 

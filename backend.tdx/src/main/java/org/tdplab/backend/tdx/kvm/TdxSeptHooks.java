@@ -278,7 +278,7 @@ final class TdxSeptHooks {
         long[] pair = null;
         if (td.pamtRefs != null) {
             HookStatus got = td.pamtRefs.getForSplit(page);
-            if (got.isOk() && (pair = td.pamtRefs.takeSplitPair()) == null) {
+            if (got.isOk() && (pair = td.pamtCaches.takeSplitPair()) == null) {
                 td.pamtPut(page);
                 got = HookStatus.error(Errno.ENOMEM, "the TD's split cache ran dry at gfn 0x%x (the topup before the "
                         + "split did not cover DEMOTE's pair)", gfn);

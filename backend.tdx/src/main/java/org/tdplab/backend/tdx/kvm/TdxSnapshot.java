@@ -60,13 +60,14 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
     }
 
     static TdxSnapshot of(TdxVm vm) {
+        long[] splitCache = vm.pamtCaches == null ? new long[0] : vm.pamtCaches.splitCachePages();
         Td td = new Td(vm.state, vm.hkidAssigned, vm.hkid, vm.tdrPfn, vm.tdcsPfns.clone(), vm.pageAddSrc,
-                vm.pageAddToken, vm.waitForSeptZap, vm.pamtRefs == null ? new long[0] : vm.pamtRefs.splitCachePages());
+                vm.pageAddToken, vm.waitForSeptZap, splitCache);
         List<Vcpu> vcpus = new ArrayList<>();
         for (int v = 0; v < vm.vcpuPages.length; v++)
             vcpus.add(new Vcpu(vm.vcpuPages[v] == null ? new long[0] : vm.vcpuPages[v].clone(), vm.kickSnapshot[v],
                     vm.cursors.unit(v), vm.cursors.unitLevel(v), vm.cursors.gfn(v), vm.cursors.level(v),
-                    vm.cursors.removals(v), vm.pamtRefs == null ? new long[0] : vm.pamtRefs.cache(v).toArray()));
+                    vm.cursors.removals(v), vm.pamtCaches == null ? new long[0] : vm.pamtCaches.cache(v).toArray()));
         List<long[]> entries = vm.septPages.entries();
         long[] keys = new long[entries.size()], pages = new long[entries.size()];
         for (int i = 0; i < keys.length; i++) {
@@ -102,21 +103,21 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
         vm.pageAddSrc = td.pageAddSrc();
         vm.pageAddToken = td.pageAddToken();
         vm.waitForSeptZap = td.waitForSeptZap();
-        if (td.splitCache().length > 0 && vm.pamtRefs == null)
+        if (td.splitCache().length > 0 && vm.pamtCaches == null)
             throw new MmuException(Errno.EINVAL, "TDX snapshot: the TD's split cache holds Dynamic PAMT pages, but "
                     + "the module's PAMT is static");
         for (long p : td.splitCache())
-            vm.pamtRefs.addToSplitCache(p);
+            vm.pamtCaches.addToSplitCache(p);
         for (int v = 0; v < vcpus.size(); v++) {
             Vcpu c = vcpus.get(v);
             vm.vcpuPages[v] = c.pages().length == 0 ? null : c.pages().clone();
             vm.kickSnapshot[v] = c.kickSnapshot();
             vm.cursors.set(v, c.cursorUnit(), c.cursorUnitLevel(), c.cursorGfn(), c.cursorLevel(), c.cursorRemovals());
-            if (c.pamtCache().length > 0 && vm.pamtRefs == null)
+            if (c.pamtCache().length > 0 && vm.pamtCaches == null)
                 throw new MmuException(Errno.EINVAL, "TDX snapshot: vCPU %d caches Dynamic PAMT pages, but the "
                         + "module's PAMT is static", v);
             for (long p : c.pamtCache())
-                vm.pamtRefs.cache(v).add(p);
+                vm.pamtCaches.cache(v).add(p);
         }
         for (int i = 0; i < sept.keys().length; i++)
             vm.septPages.put(sept.keys()[i], sept.pages()[i]);

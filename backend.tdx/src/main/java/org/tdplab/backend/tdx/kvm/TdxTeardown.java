@@ -59,8 +59,8 @@ final class TdxTeardown {
         long spare = td.sparePage.getAndSet(-1);
         if (spare >= 0)
             td.freeFrame(spare);
-        if (td.pamtRefs != null)
-            td.pamtRefs.freeCaches(); // tdx_vcpu_free's tdx_free_pamt_cache
+        if (td.pamtCaches != null)
+            td.pamtCaches.freeCaches(); // tdx_vcpu_free's tdx_free_pamt_cache
         if (td.hkidAssigned) // creation failed half way
             return;
         for (long[] pages : td.vcpuPages) {

@@ -87,6 +87,8 @@ public final class TdxVm implements VmBackend {
     final LongAdder framesHeld = new LongAdder();
     /** Dynamic PAMT's counts ({@code tdx_pamt_get}), or null with a static PAMT. */
     final PamtRefs pamtRefs;
+    /** The pages Dynamic PAMT's pairs come from on the fault and split paths, or null with a static PAMT. */
+    final PamtCaches pamtCaches;
 
     /** {@code kvm_tdx->page_add_src}: the staged source of the PAGE.ADD a {@code init_mem_region} triggers. */
     volatile long pageAddSrc = -1;
@@ -147,7 +149,8 @@ public final class TdxVm implements VmBackend {
         Contention contention = new Contention(options.busyRate(), options.seed());
         this.module = moduleState == null ? new TdxModule(options.version(), ctx.vcpus(), frames, contention,
                 options.dynamicPamt()) : TdxModule.loadState(moduleState, frames, contention);
-        this.pamtRefs = module.view().dynamicPamt() ? new PamtRefs(this, ctx.vcpus()) : null;
+        this.pamtCaches = module.view().dynamicPamt() ? new PamtCaches(this, ctx.vcpus()) : null;
+        this.pamtRefs = pamtCaches != null ? new PamtRefs(this, pamtCaches) : null;
         if (pamtRefs != null && moduleState != null)
             pamtRefs.recount();
         this.vcpuPages = new long[ctx.vcpus()][];
@@ -247,19 +250,19 @@ public final class TdxVm implements VmBackend {
     /** {@code tdx_topup_external_pamt_cache}: the vCPU's pairs for the fault, with Dynamic PAMT only. */
     @Override
     public HookStatus topUpExternalCache(int vcpu, int minTables) {
-        return pamtRefs == null ? HookStatus.OK : pamtRefs.topUp(vcpu, minTables);
+        return pamtCaches == null ? HookStatus.OK : pamtCaches.topUp(vcpu, minTables);
     }
 
     /** {@code tdx_need_topup_vm_split_cache}: a 2M split takes two pairs with Dynamic PAMT, nothing without. */
     @Override
     public boolean needTopUpExternalSplitCache(int level) {
-        return pamtRefs != null && pamtRefs.needSplitTopUp(level);
+        return pamtCaches != null && pamtCaches.needSplitTopUp(level);
     }
 
     /** {@code tdx_topup_vm_split_cache}, without the MMU lock. */
     @Override
     public HookStatus topUpExternalSplitCache(int level) {
-        return pamtRefs == null ? HookStatus.OK : pamtRefs.topUpSplit(level);
+        return pamtCaches == null ? HookStatus.OK : pamtCaches.topUpSplit(level);
     }
 
     /** {@code tdx_pamt_put}: nothing with a static PAMT. */
@@ -394,7 +397,7 @@ public final class TdxVm implements VmBackend {
         out.put("TDX_OPERAND_BUSY", busySeen.sum());
         if (pamtRefs != null) {
             out.put("dynamic_pamt_pairs", pamtRefs.pairs());
-            out.put("dynamic_pamt_cached_pages", pamtRefs.cached());
+            out.put("dynamic_pamt_cached_pages", pamtCaches.cached());
         }
         return out;
     }

@@ -130,10 +130,10 @@ class TdxDynamicPamtTest {
         assertDone(vm.accept(1, 0, K4, PageSize.SIZE_4K));
         // the fault topped up vCPU 1's cache to PT64_ROOT_MAX_LEVEL pairs, then three S-EPT pages and the private page
         // each drew a pair from it (given to the module as a range's pair, or back to the host)
-        assertEquals(2, td.pamtRefs.cache(1).count());
-        assertEquals(0, td.pamtRefs.cache(0).count(), "vCPU 0 took no fault");
+        assertEquals(2, td.pamtCaches.cache(1).count());
+        assertEquals(0, td.pamtCaches.cache(0).count(), "vCPU 0 took no fault");
         assertDone(vm.accept(1, K4, K4, PageSize.SIZE_4K));
-        assertEquals(8, td.pamtRefs.cache(1).count(), "topped up to 10, one pair drawn for the page");
+        assertEquals(8, td.pamtCaches.cache(1).count(), "topped up to 10, one pair drawn for the page");
         assertEquals(8, stat(vm, "dynamic_pamt_cached_pages"));
         assertClean(vm);
         vm.destroy();
@@ -144,11 +144,11 @@ class TdxDynamicPamtTest {
     void aGetDrawsTwoPagesAndGivesThemBackWhenTheRangeHasItsPair() {
         Vm vm = finalized("td");
         TdxVm td = tds.tdx(vm);
-        PamtRefs.Cache cache = td.pamtRefs.cache(0);
+        PamtCaches.Cache cache = td.pamtCaches.cache(0);
         for (long p = cache.take(); p >= 0; p = cache.take())
             td.freeFrame(p);
         long held = td.framesHeld(), far = 1L << 27, added = stat(vm, "TDH.PHYMEM.PAMT.ADD");
-        assertTrue(td.pamtRefs.topUp(0, 3).isOk());
+        assertTrue(td.pamtCaches.topUp(0, 3).isOk());
         assertEquals(6, cache.count());
         assertEquals(held + 6, td.framesHeld());
         assertTrue(td.pamtRefs.get(far, cache).isOk()); // the range's first page: its pair from the cache
@@ -167,7 +167,7 @@ class TdxDynamicPamtTest {
 
     @Test
     void aCacheGivesItsPagesBackLastInFirstOutAndGrowsPastOneFaultsNeed() {
-        PamtRefs.Cache c = new PamtRefs.Cache();
+        PamtCaches.Cache c = new PamtCaches.Cache();
         for (long p = 1; p <= 25; p++)
             c.add(p);
         assertEquals(25, c.count());
@@ -183,7 +183,7 @@ class TdxDynamicPamtTest {
     void anEmptyCacheIsAnErrorNamingIt() {
         Vm vm = finalized("td");
         TdxVm td = tds.tdx(vm);
-        PamtRefs.Cache empty = new PamtRefs.Cache();
+        PamtCaches.Cache empty = new PamtCaches.Cache();
         long held = td.framesHeld(), pairs = stat(vm, "dynamic_pamt_pairs");
         org.tdplab.mmu.api.backend.HookStatus st = td.pamtRefs.get(1L << 27, empty);
         assertEquals(Errno.ENOMEM, st.errno()); // the kernel's -ENOMEM; the topup before every fault rules it out

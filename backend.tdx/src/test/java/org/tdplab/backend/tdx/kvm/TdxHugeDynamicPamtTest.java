@@ -69,7 +69,7 @@ class TdxHugeDynamicPamtTest {
         long[] pair = td.module().view().pamtPair(pfn);
         assertNotNull(pair, "DEMOTE gave the page's range its pair");
         assertEquals(511, td.pamtRefs.count(pfn >>> 9), "512 at the DEMOTE, less the page converted");
-        assertEquals(0, td.pamtRefs.splitCachePages().length, "the split took all four pages it was topped up with");
+        assertEquals(0, td.pamtCaches.splitCachePages().length, "the split took all four pages it was topped up with");
         // DEMOTE added one pair without PAMT.ADD; the new S-EPT page's range may have needed one through PAMT.ADD
         long viaAdd = stat(vm, "TDH.PHYMEM.PAMT.ADD") - adds;
         assertTrue(viaAdd <= 1, "at most the new S-EPT page's range: " + viaAdd);
@@ -93,7 +93,7 @@ class TdxHugeDynamicPamtTest {
     void aSplitCacheThatRanDryIsAnErrorNamingIt() {
         Vm vm = running("dry", 1);
         TdxVm td = tds.tdx(vm);
-        assertNull(td.pamtRefs.takeSplitPair(), "nothing topped up yet");
+        assertNull(td.pamtCaches.takeSplitPair(), "nothing topped up yet");
         HookStatus st = td.pamtRefs.getForSplit(0x1234);
         assertEquals(Errno.ENOMEM, st.errno());
         assertTrue(st.reason().contains("split cache ran dry at S-EPT page 0x1234000"), st.reason());
@@ -101,9 +101,9 @@ class TdxHugeDynamicPamtTest {
         assertFalse(td.needTopUpExternalSplitCache(TdxVm.PG_LEVEL_4K), "the model splits only 2M leaves");
         assertEquals(HookStatus.OK, td.topUpExternalSplitCache(TdxVm.PG_LEVEL_2M));
         assertFalse(td.needTopUpExternalSplitCache(TdxVm.PG_LEVEL_2M));
-        long[] pair = td.pamtRefs.takeSplitPair();
+        long[] pair = td.pamtCaches.takeSplitPair();
         assertEquals(2, pair.length);
-        assertEquals(2, td.pamtRefs.splitCachePages().length, "two of the four left");
+        assertEquals(2, td.pamtCaches.splitCachePages().length, "two of the four left");
         for (long p : pair) // what a split would have given the module: back to the host by hand here
             td.freeFrame(p);
         vm.destroy();
@@ -120,7 +120,7 @@ class TdxHugeDynamicPamtTest {
         assertEquals(0, stat(vm, "TDH.MEM.PAGE.DEMOTE"));
         assertEquals(adds, stat(vm, "TDH.PHYMEM.PAMT.ADD"));
         assertEquals(removes, stat(vm, "TDH.PHYMEM.PAMT.REMOVE"));
-        assertEquals(0, td.pamtRefs.splitCachePages().length, "no split: the cache was never topped up");
+        assertEquals(0, td.pamtCaches.splitCachePages().length, "no split: the cache was never topped up");
         assertClean(vm);
     }
 
@@ -170,7 +170,7 @@ class TdxHugeDynamicPamtTest {
         Standalone.bind(manager, second, 7, "2.0");
         assertTrue(vm.suspension().isEmpty(), () -> vm.suspension().orElse(""));
         TdxVm after = second.last;
-        assertEquals(4, after.pamtRefs.splitCachePages().length);
+        assertEquals(4, after.pamtCaches.splitCachePages().length);
         assertEquals(cached, stat(vm, "dynamic_pamt_cached_pages"));
         assertEquals(511, after.pamtRefs.count(pfn >>> 9), "recounted from the module's 4K pages");
         assertClean(vm);
