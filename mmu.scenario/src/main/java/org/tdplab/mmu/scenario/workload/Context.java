@@ -73,6 +73,11 @@ final class Context {
         return partition / PAGE;
     }
 
+    /** The pages at the end of the range that no partition holds: {@code size} is not a multiple of the vCPUs'. */
+    long untouchedPages() {
+        return overlap ? 0 : (size - vcpus * partition) / PAGE;
+    }
+
     Order order(int vcpu, int pass) {
         return random ? Order.random(pages(), seed * 1_000_003L + vcpu * 7919L + pass) : Order.sequential(pages());
     }

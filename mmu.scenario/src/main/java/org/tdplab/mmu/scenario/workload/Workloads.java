@@ -56,8 +56,13 @@ public final class Workloads {
         Context c = new Context(vm, name, gpa, size, vcpus, o, slots);
         addSlot(c);
         Map<String, Long> before = vm.stats();
-        c.report.line("%s: %d vCPUs, %d bytes per vCPU (%d pages), %s order%s", name, vcpus, c.pages() * Context.PAGE,
-                c.pages(), c.random ? "random" : "sequential", c.overlap ? ", overlapping" : "");
+        c.report.line("%s: %d vCPUs, %d bytes per vCPU (%d page%s), %s order%s", name, vcpus,
+                c.pages() * Context.PAGE, c.pages(), c.pages() == 1 ? "" : "s", c.random ? "random" : "sequential",
+                c.overlap ? ", overlapping" : "");
+        long untouched = c.untouchedPages();
+        if (untouched > 0) // the selftests' partitions are equal too (memstress): say what the run leaves out
+            c.report.line("%s: the last %d page%s of the range %s in no vCPU's partition (size is not a multiple of "
+                    + "%d pages)", name, untouched, untouched == 1 ? "" : "s", untouched == 1 ? "is" : "are", vcpus);
         long t0 = System.nanoTime();
         try {
             w.run(c);

@@ -67,6 +67,19 @@ class WorkloadsTest {
     }
 
     @Test
+    void aRangeTheVcpusDoNotDivideSaysWhatItLeavesOut() {
+        Vm vm = vm("rest", "default", 2, 4L << 20, Set.of());
+        Report r = Workloads.run(vm, "demand_paging", 0, 12L << 10, 2, Map.of(), WorkloadsTest::slot0);
+        assertEquals(2L, vm.stats().get("pf_fixed"), "a page per vCPU, as memstress partitions");
+        assertTrue(has(r, "demand_paging: 2 vCPUs, 4096 bytes per vCPU (1 page), sequential order"),
+                r.lines().toString());
+        assertTrue(has(r, "demand_paging: the last 1 page of the range is in no vCPU's partition (size is not a "
+                + "multiple of 2 pages)"), r.lines().toString());
+        Report even = Workloads.run(vm, "demand_paging", 1L << 20, 16L << 10, 2, Map.of(), WorkloadsTest::slot0);
+        assertTrue(even.lines().stream().noneMatch(l -> l.contains("no vCPU's partition")), even.lines().toString());
+    }
+
+    @Test
     void dirtyLogReportsEveryPhase() {
         Vm vm = vm("dl", "default", 2, 4L << 20, Set.of(SlotFlag.DIRTY_LOG));
         Report r = Workloads.run(vm, "dirty_log", 0, 512L << 10, 2, Map.of("iterations", "2"), WorkloadsTest::slot0);
