@@ -107,6 +107,15 @@ public final class TdpMmu {
         it.start(root, rootLevel, minLevel, start, Math.min(end, maxGfn()), roots.gfnBits(root));
     }
 
+    /**
+     * {@code for_each_tdp_pte_min_level_all}: starts {@code it} on every entry of {@code root} down to
+     * {@code minLevel}, whatever GFNs the root indexes — no direct bits, so the GFNs of a direct root's aliased
+     * entries carry the bit, as the kernel's root zap traces them.
+     */
+    public void walkAll(TdpIter it, int root, int minLevel) {
+        it.start(root, rootLevel, minLevel, 0, maxGfn(), 0);
+    }
+
     // ---- SPTE updates ----------------------------------------------------------------------------------------
 
     /**

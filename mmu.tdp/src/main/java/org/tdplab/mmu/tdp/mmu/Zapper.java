@@ -217,7 +217,9 @@ public final class Zapper {
 
     /**
      * {@code tdp_mmu_zap_root}: zaps a whole root level by level (4K, 2M, 1G, then the top), so a shared zap
-     * never tears down a large subtree in one step. {@code shared} means the caller holds the read lock.
+     * never tears down a large subtree in one step. {@code shared} means the caller holds the read lock. Each pass
+     * walks every entry of the root without its direct bits ({@code for_each_tdp_pte_min_level_all}, 6.14), so the
+     * changes of a direct root's aliased entries carry the bit in their GFN, as the kernel traces them.
      */
     public void zapRoot(int root, boolean shared) {
         TdpIter walk = shared ? new TdpIter(pool) : it;
@@ -232,7 +234,7 @@ public final class Zapper {
     }
 
     private void zapRootAt(TdpIter walk, int root, int zapLevel, boolean shared) {
-        for (mmu.walk(walk, root, zapLevel, 0, mmu.maxGfn()); walk.valid; walk.next()) {
+        for (mmu.walkAll(walk, root, zapLevel); walk.valid; walk.next()) {
             while (isShadowPresent(walk.oldSpte) && walk.level <= zapLevel) {
                 if (!shared) {
                     mmu.setSpte(walk, SHADOW_NONPRESENT_VALUE);

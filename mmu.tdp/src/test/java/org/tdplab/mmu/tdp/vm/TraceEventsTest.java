@@ -16,6 +16,8 @@ import org.tdplab.mmu.api.Exit;
 import org.tdplab.mmu.api.MmuObserver;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.RootKind;
+import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.spte.Spte;
 
 /** Every SPTE change is one {@code kvm_tdp_mmu_spte_changed} event; faults and exits are traced too. */
@@ -53,6 +55,33 @@ class TraceEventsTest {
         vm.access(0, Access.READ, 0x300000, 0x1000, Encoding.CURRENT, 0);
         assertEquals(List.of("mmio 300000"), exits);
         assertTrue(faults.contains("300000 EMULATE") || faults.contains("300000 MMIO"), faults.toString());
+    }
+
+    /**
+     * A direct root with a shared bit maps its pages at the alias: a fault's changes name the GFN without the bit
+     * (the iterator's GFN, {@code fault->gfn}), the root zap's the GFN with it ({@code __tdp_mmu_zap_root} walks
+     * every entry with no direct bits).
+     */
+    @Test
+    void theRootZapNamesADirectRootsAliasedEntriesByTheirFullGfn() {
+        List<String> spte = new ArrayList<>();
+        List<MmuObserver> observers = new CopyOnWriteArrayList<>();
+        observers.add(new MmuObserver() {
+            @Override
+            public void spteChanged(String vm, int asId, RootKind root, long gfn, int level, long old, long now) {
+                spte.add(String.format("gfn %x level %d %s", gfn, level, Spte.isShadowPresent(now) ? "set" : "zap"));
+            }
+        });
+        CoreVm vm = TestVms.create(VmCapabilities.ordinary("aliased", 48)
+                .withPrivateMemory(PrivateSource.SHARED_BIT, 1).withSharedBit(47), 1, observers);
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        assertTrue(vm.access(0, Access.WRITE, 1L << 47 | 0x5000, 0x1000, Encoding.CURRENT, 1).completed());
+        assertEquals(List.of("gfn 0 level 4 set", "gfn 0 level 3 set", "gfn 0 level 2 set", "gfn 5 level 1 set"),
+                spte);
+        spte.clear();
+        vm.destroy();
+        assertEquals(List.of("gfn 800000005 level 1 zap", "gfn 800000000 level 2 zap", "gfn 800000000 level 3 zap",
+                "gfn 800000000 level 4 zap"), spte);
     }
 
     /** Aging and the lockless fast page fault change SPTEs outside the lock: each change is still one event. */
