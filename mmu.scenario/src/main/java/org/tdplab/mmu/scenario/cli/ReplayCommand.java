@@ -66,8 +66,10 @@ public class ReplayCommand {
                     try {
                         max = Integer.parseInt(v);
                     } catch (NumberFormatException e) {
-                        return usage(err, "--max " + v + " is not a number");
+                        max = -1;
                     }
+                    if (max < 0)
+                        return usage(err, "--max " + v + " is not a count (0 or more)");
                 } else {
                     int eq = v.indexOf('=');
                     if (eq <= 0)

@@ -91,6 +91,7 @@ public final class Replayer {
         if (bad.any())
             throw new IllegalArgumentException(bad.getMessage());
         requireCreations(plan);
+        requireKnownOptions(plan);
         ReplayResult result = new ReplayResult(plan.unattributed, options.exact());
         manager.addObserver(collector);
         long start = System.nanoTime();
@@ -116,6 +117,29 @@ public final class Replayer {
             if (s.kind != Step.Kind.OPERATION || !s.text.startsWith("KVM_CREATE_VM"))
                 throw new MmuException(Errno.EINVAL, "VM '%s' has no KVM_CREATE_VM before line %d: a replay needs "
                         + "the operation stream of './tdplab run --trace' from the VM's creation on", s.vm, s.line);
+    }
+
+    /**
+     * Each {@code --option} is an option of every VM type the replay creates (the {@code --type}, or each traced
+     * VM's): a key no type knows would make every creation fail, and the replay compare nothing.
+     */
+    private void requireKnownOptions(ReplayPlan plan) {
+        if (options.vmOptions().isEmpty())
+            return;
+        Map<String, java.util.List<org.tdplab.mmu.api.backend.VmOption>> known = manager.options();
+        java.util.Set<String> types = new java.util.TreeSet<>();
+        for (Step s : plan.steps)
+            if (s.kind == Step.Kind.OPERATION && s.text.startsWith("KVM_CREATE_VM"))
+                types.add(options.type() != null ? options.type() : Operation.parse(s.text).word("type"));
+        for (String type : types) {
+            java.util.List<String> keys = known.getOrDefault(type, java.util.List.of()).stream()
+                    .map(org.tdplab.mmu.api.backend.VmOption::key).toList();
+            for (String key : options.vmOptions().keySet())
+                if (!keys.contains(key))
+                    throw new MmuException(Errno.EINVAL, "--option %s=%s: VM type %s has no option '%s' (%s)", key,
+                            options.vmOptions().get(key), type, key,
+                            keys.isEmpty() ? "it has none" : "its options: " + String.join(", ", keys));
+        }
     }
 
     private void replay(Step s, ReplayResult result) {

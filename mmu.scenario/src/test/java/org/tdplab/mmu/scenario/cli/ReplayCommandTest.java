@@ -74,7 +74,10 @@ class ReplayCommandTest {
         assertTrue(text(err).startsWith("tdplab replay: no TRACE given; usage: ./tdplab replay"), text(err));
         err.reset();
         assertEquals(2, replay("--max", "many", "t"));
-        assertTrue(text(err).startsWith("tdplab replay: --max many is not a number"), text(err));
+        assertTrue(text(err).startsWith("tdplab replay: --max many is not a count (0 or more)"), text(err));
+        err.reset();
+        assertEquals(2, replay("--max", "-1", "t"));
+        assertTrue(text(err).startsWith("tdplab replay: --max -1 is not a count (0 or more)"), text(err));
         err.reset();
         assertEquals(2, replay("--option", "novalue", "t"));
         assertTrue(text(err).startsWith("tdplab replay: --option novalue is not K=V"), text(err));
@@ -89,6 +92,23 @@ class ReplayCommandTest {
         assertEquals(2, replay("--type", "tdx", traced(SW).toString()));
         assertTrue(text(err).startsWith("tdplab replay: --type tdx: no backend serves it; available: default, "
                 + "sw_protected;"), text(err));
+    }
+
+    @Test
+    void anOptionNoReplayedTypeHasIsRefusedBeforeAnythingRuns() throws IOException {
+        Path trace = traced(SW);
+        assertEquals(2, replay("--option", "colour=blue", trace.toString()));
+        assertTrue(text(err).contains("--option colour=blue: VM type sw_protected has no option 'colour'"),
+                text(err));
+        assertEquals("", text(out), "nothing replayed");
+        err.reset();
+        assertEquals(2, replay("--type", "default", "--option", "colour=blue", trace.toString()));
+        assertTrue(text(err).contains("VM type default has no option 'colour' (its options: slot_zap_all, ad, "),
+                text(err));
+        err.reset();
+        assertEquals(1, replay("--type", "default", "--option", "slot_zap_all=off", "--max", "0", trace.toString()),
+                text(err));
+        assertTrue(text(out).contains("VM vm (sw_protected → default)"), text(out));
     }
 
     @Test
