@@ -114,6 +114,11 @@ public class RunCommand {
         }
         if (files.isEmpty())
             return usage("no scenario files given");
+        if (files.size() >= 2 && org.tdplab.mmu.scenario.workload.Workloads.names().contains(files.get(1))
+                && !exists(files.get(0)))
+            return usage("'" + files.get(0) + "' is no file, and '" + files.get(1) + "' is a workload: 'run VM "
+                    + "WORKLOAD …' is a line of a scenario file, and in the shell runs it on a VM the shell has (it "
+                    + "has no VM '" + files.get(0) + "' now)");
         List<String> scenarios = new ArrayList<>();
         for (String f : files) {
             List<String> in = scenariosIn(f);
@@ -138,6 +143,14 @@ public class RunCommand {
         if (html != null)
             status = write("--html", html, () -> HtmlReport.render(runner.results(), check, ran[0]), status);
         return status;
+    }
+
+    private static boolean exists(String file) {
+        try {
+            return Files.exists(Path.of(file));
+        } catch (java.nio.file.InvalidPathException e) {
+            return false;
+        }
     }
 
     /** The {@code .scn} files of a directory, in name order (not its subdirectories'); null when it is none. */

@@ -117,7 +117,7 @@ final class Expectations {
     private Optional<String> stat(Statement e) {
         Optional<ScenarioVm> v = vms.find(e.vm());
         if (v.isEmpty())
-            return Optional.of(noVm(e.vm()));
+            return Optional.of(vms.noVm(e.vm()));
         String name = e.word("NAME");
         Map<String, Long> stats = v.get().vm.stats();
         Long value = stats.get(name);
@@ -151,7 +151,7 @@ final class Expectations {
     private Optional<String> vm(Statement e) {
         Optional<ScenarioVm> v = vms.find(e.vm());
         if (v.isEmpty())
-            return Optional.of(noVm(e.vm()));
+            return Optional.of(vms.noVm(e.vm()));
         Vm vm = v.get().vm;
         // bugged implies dead; alive is neither
         boolean holds = e.has("bugged") ? vm.bugged() : e.has("dead") ? vm.dead() : !vm.dead();
@@ -164,7 +164,7 @@ final class Expectations {
     private Optional<String> dirty(Statement e) {
         Optional<ScenarioVm> v = vms.find(e.vm());
         if (v.isEmpty())
-            return Optional.of(noVm(e.vm()));
+            return Optional.of(vms.noVm(e.vm()));
         int id = (int) Math.min(Integer.MAX_VALUE, e.number("ID"));
         Optional<DirtyLog> log = v.get().dirtyLog(id);
         if (log.isEmpty())
@@ -181,9 +181,5 @@ final class Expectations {
                     + Text.hex(d.base() + d.size()) + ") at the last dirty.get");
         boolean set = d.isSet(gpa);
         return set == e.has("set") ? Optional.empty() : Optional.of(set ? "set" : "clear");
-    }
-
-    private static String noVm(String name) {
-        return "no VM '" + name + "' in this scenario";
     }
 }

@@ -23,6 +23,8 @@ final class ScenarioVms {
 
     private final VmManager manager;
     private final String prefix;
+    /** What holds the VMs, for messages: "this scenario", or "this shell" for the interactive shell's session. */
+    private final String where;
     private final Map<String, ScenarioVm> byName = new LinkedHashMap<>();
 
     ScenarioVms(VmManager manager) {
@@ -31,8 +33,19 @@ final class ScenarioVms {
 
     /** VMs named {@code PREFIX NAME} inside the core (the interactive shell's session uses {@code shell-N/}). */
     ScenarioVms(VmManager manager, String prefix) {
+        this(manager, prefix, "this scenario");
+    }
+
+    /** VMs named {@code PREFIX NAME} inside the core, said to be in {@code where} by messages. */
+    ScenarioVms(VmManager manager, String prefix, String where) {
         this.manager = manager.session();
         this.prefix = prefix;
+        this.where = where;
+    }
+
+    /** What a statement or an expectation naming a VM there is not says. */
+    String noVm(String name) {
+        return "no VM '" + name + "' in " + where;
     }
 
     /** The verbs the backends contribute now. */
@@ -51,7 +64,7 @@ final class ScenarioVms {
     ScenarioVm require(String name) {
         ScenarioVm v = byName.get(name);
         if (v == null)
-            throw new MmuException(Errno.EINVAL, "no VM '%s' in this scenario (%s)", name,
+            throw new MmuException(Errno.EINVAL, "%s (%s)", noVm(name),
                     byName.isEmpty() ? "it has created none" : "its VMs: " + String.join(", ", byName.keySet()));
         return v;
     }

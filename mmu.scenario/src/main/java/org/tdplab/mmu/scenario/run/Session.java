@@ -33,7 +33,7 @@ public final class Session {
 
     public Session(VmManager manager) {
         this.manager = manager;
-        this.vms = new ScenarioVms(manager, "shell-" + SESSIONS.incrementAndGet() + "/");
+        this.vms = new ScenarioVms(manager, "shell-" + SESSIONS.incrementAndGet() + "/", "this shell");
         this.executor = new Executor(vms);
         this.expectations = new Expectations(vms);
     }
@@ -45,8 +45,10 @@ public final class Session {
         boolean expect = text.strip().startsWith("expect") && last != null;
         ParseResult r = parser().parse("shell", expect ? last.source() + "\n" + text : text);
         List<String> out = new ArrayList<>();
-        if (!r.ok()) {
-            r.errors().stream().map(ParseException::getMessage).forEach(out::add);
+        if (!r.ok()) { // an expectation's errors are on the line typed, not on the statement parsed before it
+            r.errors().stream().map(e -> expect && e.line() > 1
+                    ? new ParseException(e.file(), e.line() - 1, e.column(), e.reason()) : e)
+                    .map(ParseException::getMessage).forEach(out::add);
             return out;
         }
         List<Statement> statements = r.script().statements();

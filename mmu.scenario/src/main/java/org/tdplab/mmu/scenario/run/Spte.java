@@ -24,7 +24,7 @@ final class Spte {
     Optional<String> check(Statement e) {
         Optional<ScenarioVm> found = vms.find(e.vm());
         if (found.isEmpty())
-            return Optional.of("no VM '" + e.vm() + "' in this scenario");
+            return Optional.of(vms.noVm(e.vm()));
         ScenarioVm v = found.get();
         long gpa = e.number("gpa") & ~v.sharedMask();
         List<RootKind> kinds = roots(e, v);

@@ -50,6 +50,12 @@ class RunCommandTest {
         err.reset();
         assertEquals(2, command.run("x.scn", "--html"));
         assertTrue(text(err).startsWith("tdplab run: --html needs a FILE"), text(err));
+        err.reset();
+        // the workload statement typed as the shell's run command: said so, not five unreadable files
+        assertEquals(2, command.run("vm", "demand_paging", "gpa=0", "size=4M", "vcpus=1"));
+        assertTrue(text(err).startsWith("tdplab run: 'vm' is no file, and 'demand_paging' is a workload: 'run VM "
+                + "WORKLOAD …' is a line of a scenario file, and in the shell runs it on a VM the shell has (it has no "
+                + "VM 'vm' now)"), text(err));
         assertEquals("", text(out));
     }
 

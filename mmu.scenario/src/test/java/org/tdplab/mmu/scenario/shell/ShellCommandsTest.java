@@ -169,12 +169,15 @@ class ShellCommandsTest {
         ByteArrayOutputStream said = new ByteArrayOutputStream();
         System.setOut(new PrintStream(said, true, StandardCharsets.UTF_8));
         System.setErr(new PrintStream(said, true, StandardCharsets.UTF_8));
-        try { // no VM of that name: the files, as before
+        try { // no VM of that name: files, and a workload's name after the first says what run does
             assertEquals(2, run.run(null, "nothere", "demand_paging"));
+            assertEquals(2, run.run(null, "nothere", "other.scn"));
         } finally {
             System.setOut(system);
             System.setErr(systemErr);
         }
+        assertTrue(said.toString(StandardCharsets.UTF_8).contains("'nothere' is no file, and 'demand_paging' is a "
+                + "workload"), said.toString());
         assertTrue(said.toString(StandardCharsets.UTF_8).contains("nothere: cannot read: no such file"), said.toString());
     }
 }
