@@ -40,6 +40,11 @@ public final class MmuLock {
         return lock.writeHeldOnce();
     }
 
+    /** {@code cond_resched_rwlock_write}: the write lock (held once) let go until the waiters had their turn. */
+    public void yieldWrite() {
+        lock.yieldWrite();
+    }
+
     /** {@code rwlock_needbreak}: someone waits for the lock, so a long walk should yield. */
     public boolean contended() {
         return lock.contended();

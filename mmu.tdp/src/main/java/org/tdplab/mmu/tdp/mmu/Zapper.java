@@ -206,9 +206,7 @@ public final class Zapper {
         int root = it.rootId, rootLevel = it.rootLevel, minLevel = it.minLevel;
         long resume = it.nextLastLevelGfn, end = it.endGfn, bits = it.gfnBits;
         mmu.rcu.readUnlock();
-        mmu.lock.writeUnlock();
-        Thread.yield();
-        mmu.lock.writeLock();
+        mmu.lock.yieldWrite();
         mmu.rcu.readLock();
         it.start(root, rootLevel, minLevel, resume, end, bits);
         it.markYielded(); // the next step re-walks to the entry not handled yet

@@ -156,6 +156,19 @@ public final class StripedRwLock {
         writers.unlock();
     }
 
+    /**
+     * {@code cond_resched_rwlock_write}: lets go of the write side (held once) and takes it again after the threads
+     * waiting for the lock had their turn, as the kernel's queued rwlock hands itself to its waiters before a new
+     * locker. The write side here is a plain lock, which the releasing thread could take back before a parked
+     * waiter woke: the yield would then let nobody in.
+     */
+    public void yieldWrite() {
+        writeUnlock();
+        for (int spins = 0; writer == null && (writers.hasQueuedThreads() || waitingReaders.get() > 0); spins++)
+            Backoff.pause(spins, 64, this, 20_000);
+        writeLock();
+    }
+
     private boolean activeReaders(int mine) {
         long mySlot = holder().slot;
         for (int s = counterIndex(0); s < counterIndex(SLOTS); s += PAD) {

@@ -125,4 +125,43 @@ class StripedRwLockTest {
         waiter.join(60_000); // a bound for a hang, not a timing
         assertTrue(done.get());
     }
+
+    /**
+     * A yield of the write side lets in a writer that was waiting, or the readers that were, before the yielding
+     * thread has the lock again (cond_resched_rwlock_write on a queued rwlock); with nobody waiting it returns at
+     * once.
+     */
+    @Test
+    void aYieldLetsAWaitingWriterOrReaderInBeforeTakingTheLockAgain() {
+        StripedRwLock lock = new StripedRwLock();
+        lock.writeLock();
+        lock.yieldWrite();
+        assertTrue(lock.writeHeldOnce(), "nobody waited: held again");
+        for (boolean writes : new boolean[] { true, false }) {
+            AtomicBoolean ran = new AtomicBoolean();
+            Thread waiter = new Thread(() -> {
+                if (writes)
+                    lock.writeLock();
+                else
+                    lock.readLock();
+                ran.set(true);
+                if (writes)
+                    lock.writeUnlock();
+                else
+                    lock.readUnlock();
+            });
+            waiter.start();
+            if (writes)
+                while (waiter.getState() != Thread.State.WAITING)
+                    Thread.onSpinWait();
+            else
+                Waits.awaitParkedOn(waiter, lock);
+            assertTrue(lock.contended());
+            lock.yieldWrite();
+            assertTrue(ran.get(), (writes ? "the writer" : "the reader") + " had its turn");
+            assertTrue(lock.writeHeldOnce());
+            Waits.join(waiter);
+        }
+        lock.writeUnlock();
+    }
 }
