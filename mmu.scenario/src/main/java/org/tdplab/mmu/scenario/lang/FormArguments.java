@@ -66,6 +66,9 @@ final class FormArguments {
                     p.at(t, hint);
                 else if (guess != null)
                     p.at(t, prefix + ": unknown option '" + key + "' (did you mean '" + guess + "'?)");
+                else if (form.options().isEmpty() && form.positionals().stream().anyMatch(x -> x.name().equals("OP")))
+                    p.at(t, prefix + ": unknown option '" + key + "' (no options: a comparison is written with "
+                            + "spaces, '" + key + " = " + text + "')");
                 else
                     p.at(t, prefix + ": unknown option '" + key + "' ("
                             + (form.options().isEmpty() ? "no options" : "options: "

@@ -153,6 +153,10 @@ class ErrorsTest {
         assertEquals(List.of("t.scn:1:1: expect stat: missing N (usage: expect stat VM NAME OP N)",
                 "t.scn:1:26: expect stat: OP: bad value '>=1' (=, !=, <, <=, > or >=)"),
                 errors("expect stat vm0 pages_4k >=1"));
+        assertEquals(List.of("t.scn:1:1: expect stat: missing NAME (usage: expect stat VM NAME OP N)",
+                "t.scn:1:17: expect stat: unknown option 'pages_4k' (no options: a comparison is written with spaces, "
+                        + "'pages_4k = 0')"),
+                errors("expect stat vm0 pages_4k=0"));
         assertEquals(List.of("t.scn:1:1: expect dirty: missing required option gpa=A",
                 "t.scn:1:20: expect dirty: option 'count' is not valid with set"),
                 errors("expect dirty vm0 1 count=1 set"));
