@@ -104,7 +104,7 @@ final class PamtCaches {
      * {@code tdx_min_split_cache_sz}: a 2M split takes two pairs — one for the new S-EPT page's range, when it has
      * none yet, and one that DEMOTE gives the guest page's range. The model splits nothing else.
      */
-    static int splitCacheNeed(int level) {
+    private static int splitCacheNeed(int level) {
         return level == TdxVm.PG_LEVEL_2M ? 2 * PamtRefs.PAIR : 0;
     }
 

@@ -46,6 +46,7 @@ final class PamtRefs {
     private volatile long pairs;
     /** Where the pairs of the fault path and of a split come from. */
     private final PamtCaches caches;
+
     PamtRefs(TdxVm td, PamtCaches caches) {
         this.td = td;
         this.caches = caches;

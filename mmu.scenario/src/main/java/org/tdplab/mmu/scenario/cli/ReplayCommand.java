@@ -63,11 +63,7 @@ public class ReplayCommand {
                 if (a.equals("--type")) {
                     type = v;
                 } else if (a.equals("--max")) {
-                    try {
-                        max = Integer.parseInt(v);
-                    } catch (NumberFormatException e) {
-                        max = -1;
-                    }
+                    max = v.matches("\\d{1,9}") ? Integer.parseInt(v) : -1;
                     if (max < 0)
                         return usage(err, "--max " + v + " is not a count (0 or more)");
                 } else {

@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.tdplab.mmu.api.DirtyLogOptions;
@@ -21,6 +22,7 @@ import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.VerbSpec;
+import org.tdplab.mmu.api.backend.VmOption;
 import org.tdplab.mmu.scenario.run.BackendVerbs;
 import org.tdplab.mmu.scenario.trace.BadTrace;
 import org.tdplab.mmu.scenario.trace.Operation;
@@ -126,14 +128,13 @@ public final class Replayer {
     private void requireKnownOptions(ReplayPlan plan) {
         if (options.vmOptions().isEmpty())
             return;
-        Map<String, java.util.List<org.tdplab.mmu.api.backend.VmOption>> known = manager.options();
-        java.util.Set<String> types = new java.util.TreeSet<>();
+        Map<String, List<VmOption>> known = manager.options();
+        Set<String> types = new TreeSet<>();
         for (Step s : plan.steps)
             if (s.kind == Step.Kind.OPERATION && s.text.startsWith("KVM_CREATE_VM"))
                 types.add(options.type() != null ? options.type() : Operation.parse(s.text).word("type"));
         for (String type : types) {
-            java.util.List<String> keys = known.getOrDefault(type, java.util.List.of()).stream()
-                    .map(org.tdplab.mmu.api.backend.VmOption::key).toList();
+            List<String> keys = known.getOrDefault(type, List.of()).stream().map(VmOption::key).toList();
             for (String key : options.vmOptions().keySet())
                 if (!keys.contains(key))
                     throw new MmuException(Errno.EINVAL, "--option %s=%s: VM type %s has no option '%s' (%s)", key,
