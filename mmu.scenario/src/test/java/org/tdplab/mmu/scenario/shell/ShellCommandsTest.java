@@ -109,7 +109,11 @@ class ShellCommandsTest {
         sh.attr("x");
         assertTrue(out().startsWith("shell:1:"));
         sh._do("run", "x", "demand_paging", "gpa=0", "size=64K", "vcpus=1");
-        assertTrue(out().startsWith("EINVAL: no VM 'x'"));
+        assertEquals("EINVAL: no VM 'x' in this shell (it has created none)\n", out());
+        sh._do("expect", "stat", "x", "pages_4k", "=", "0");
+        assertEquals("expected stat x pages_4k = 0; found no VM 'x' in this shell\n", out());
+        sh._do("expect", "stat", "x"); // parsed after the statement before it, reported on the line typed
+        assertEquals("shell:1:1: expect stat: missing NAME (usage: expect stat VM NAME OP N)\n", out());
     }
 
     /** What Gogo hands the shell for a command it does not know ({@link ShellSession#_default}). */
