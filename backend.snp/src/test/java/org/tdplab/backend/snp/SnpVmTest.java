@@ -142,14 +142,14 @@ class SnpVmTest {
         // the VMM puts the firmware image into the shared pages, then makes the range private
         assertTrue(vm.access(0, Access.WRITE, 0, 2 * K4, Encoding.SHARED, 0xf1e).completed());
         vm.setMemoryAttributes(0, 4 * M2, true);
-        assertEquals(1, stat(vm, "RMPUPDATE"), "the firmware's guest context page");
+        assertEquals(2, stat(vm, "RMPUPDATE"), "the firmware's guest request response and context pages");
         launchUpdate(vm, 0, 2 * K4);
         clean(vm);
         assertEquals(2, stat(vm, "SNP_LAUNCH_UPDATE"));
         assertEquals(Errno.ENOTSUP, errno(() -> vm.prefault(0, M2, M2)), "pre-fault waits for the finish");
         finish(vm);
         clean(vm);
-        assertEquals(1 + 2 + 2, stat(vm, "RMPUPDATE"), "context page, two launched pages, two VMSAs");
+        assertEquals(2 + 2 + 2, stat(vm, "RMPUPDATE"), "firmware pages, two launched pages, two VMSAs");
 
         // the launched pages are pre-validated: the guest reads its image at once, through 4K mappings
         AccessResult image = read(vm, 0, 2 * K4);
@@ -161,7 +161,7 @@ class SnpVmTest {
         assertTrue(vm.accept(0, M2, 3 * M2, PageSize.SIZE_2M).completed());
         clean(vm);
         assertEquals(3, stat(vm, "PVALIDATE"));
-        assertEquals(1 + 2 + 2 + 3, stat(vm, "RMPUPDATE"), "one 2M RMPUPDATE per 2M folio");
+        assertEquals(2 + 2 + 2 + 3, stat(vm, "RMPUPDATE"), "one 2M RMPUPDATE per 2M folio");
         assertTrue(write(vm, M2, 3 * M2, 0x5eed).completed());
         AccessResult back = vm.access(1, Access.READ, M2, 3 * M2, Encoding.PRIVATE, 0);
         assertTrue(back.completed() && back.valuesAgree());
@@ -192,6 +192,25 @@ class SnpVmTest {
         assertEquals(7, read(vm, gpa, K4).value());
         assertEquals("VC", read(vm, gpa + K4, K4).exception(), "its neighbours are not validated");
         assertEquals(2, stat(vm, "pages_4k"));
+        clean(vm);
+    }
+
+    /**
+     * After the PSMASH of an RMP fault KVM zaps {@code [gfn, gfn + PTRS_PER_PMD)} from the faulting gfn
+     * ({@code sev_handle_rmp_fault}): unaligned, the range reaches into the next 2M region, whose huge leaf goes too.
+     */
+    @Test
+    void theZapAfterAnRmpFaultsPsmashStartsAtTheFaultingGfn() {
+        Vm vm = privateVm(2 * M2);
+        finish(vm);
+        assertTrue(vm.accept(0, M2, M2, PageSize.SIZE_2M).completed());
+        assertTrue(write(vm, M2, K4, 9).completed());
+        assertEquals(1, stat(vm, "pages_2m"), "the second region mapped at 2M");
+        assertTrue(vm.accept(0, 5 * K4, K4, PageSize.SIZE_4K).completed()); // RMP fault at gfn 5: PSMASH, zap
+        assertEquals(1, stat(vm, "PSMASH"));
+        assertEquals(0, stat(vm, "pages_2m"), "[5, 517) reaches the next region's 2M leaf");
+        assertEquals(9, read(vm, M2, K4).value(), "which faults in again, its data kept");
+        assertEquals(1, stat(vm, "pages_2m"));
         clean(vm);
     }
 
@@ -426,14 +445,14 @@ class SnpVmTest {
         vm.setMemoryAttributes(g1, g1, true);
         finish(vm);
         assertTrue(vm.accept(0, g1 + 6 * M2, 2 * M2, PageSize.SIZE_2M).completed());
-        assertEquals(512 * 512, rmp().assignedPages() - 2, "the whole 1G folio, as 512 2M RMP pages");
-        assertEquals(1 + 1 + 512, stat(vm, "RMPUPDATE"));
+        assertEquals(512 * 512, rmp().assignedPages() - 3, "the whole 1G folio, as 512 2M RMP pages");
+        assertEquals(2 + 1 + 512, stat(vm, "RMPUPDATE"));
         assertTrue(write(vm, g1 + 6 * M2, 2 * M2, 5).completed());
         assertEquals(2, stat(vm, "pages_2m"), "the RMP caps private leaves at 2M");
         clean(vm);
         vm.punchHole(g1, g1);
-        assertEquals(2, rmp().assignedPages(), "the context page and the VMSA stay");
-        assertEquals(1 + 1 + 512 + 512, stat(vm, "RMPUPDATE"));
+        assertEquals(3, rmp().assignedPages(), "the firmware's two pages and the VMSA stay");
+        assertEquals(2 + 1 + 512 + 512, stat(vm, "RMPUPDATE"));
         clean(vm);
     }
 

@@ -36,13 +36,15 @@ final class Launch {
     private volatile State state;
     /** The guest context page the firmware owns. */
     private final long contextPfn;
+    /** {@code guest_resp_buf}: the firmware page SNP guest requests are answered in ({@code snp_guest_req_init}). */
+    private final long respPfn;
     /** Each vCPU's VMSA page, and whether launch made it guest-owned. */
     private final long[] vmsa;
     private final boolean[] vmsaPrivate;
 
     /** A launch taken over from a snapshot: no firmware call, the pages are the ones the snapshot names. */
-    Launch(VmContext ctx, RmpCalls calls, GmemHooks gmem, SnpHost host, State state, long contextPfn, long[] vmsa,
-            boolean[] vmsaPrivate) {
+    Launch(VmContext ctx, RmpCalls calls, GmemHooks gmem, SnpHost host, State state, long contextPfn, long respPfn,
+            long[] vmsa, boolean[] vmsaPrivate) {
         this.ctx = ctx;
         this.calls = calls;
         this.rmp = calls.rmp();
@@ -50,6 +52,7 @@ final class Launch {
         this.host = host;
         this.state = state;
         this.contextPfn = contextPfn;
+        this.respPfn = respPfn;
         this.vmsa = vmsa.clone();
         this.vmsaPrivate = vmsaPrivate.clone();
     }
@@ -60,6 +63,10 @@ final class Launch {
 
     long contextPfn() {
         return contextPfn;
+    }
+
+    long respPfn() {
+        return respPfn;
     }
 
     long[] vmsaPages() {
@@ -76,12 +83,15 @@ final class Launch {
         this.rmp = calls.rmp();
         this.gmem = gmem;
         this.host = host;
+        // KVM_SEV_INIT2's snp_guest_req_init: the response page of guest requests (snp_alloc_firmware_page)
+        respPfn = firmwarePage("KVM_SEV_INIT2: the guest request response page");
         // snp_context_create: a firmware page (rmp_mark_pages_firmware), then SNP_GCTX_CREATE
-        contextPfn = ctx.allocFirmwareFrame();
-        if (!calls.makeFirmware(contextPfn)) {
-            ctx.freeFirmwareFrame(contextPfn);
-            throw new MmuException(Errno.EIO, "SNP_GCTX_CREATE: the context page 0x%x could not be given to the "
-                    + "firmware", contextPfn);
+        try {
+            contextPfn = firmwarePage("SNP_GCTX_CREATE: the context page");
+        } catch (MmuException e) {
+            if (reclaim(respPfn)) // snp_guest_req_cleanup of the VM that goes
+                ctx.freeFirmwareFrame(respPfn);
+            throw e;
         }
         ctx.firmwareCall("SNP_GCTX_CREATE", -1, 0, OK);
         ctx.firmwareCall("SNP_LAUNCH_START", -1, 0, OK);
@@ -91,6 +101,16 @@ final class Launch {
         vmsaPrivate = new boolean[vmsa.length];
         for (int i = 0; i < vmsa.length; i++)
             vmsa[i] = safeFrame();
+    }
+
+    /** A page given to the firmware ({@code rmp_mark_pages_firmware}), or EIO naming {@code what}. */
+    private long firmwarePage(String what) {
+        long pfn = ctx.allocFirmwareFrame();
+        if (!calls.makeFirmware(pfn)) {
+            ctx.freeFirmwareFrame(pfn);
+            throw new MmuException(Errno.EIO, "%s 0x%x could not be given to the firmware", what, pfn);
+        }
+        return pfn;
     }
 
     /**
@@ -127,10 +147,10 @@ final class Launch {
      * the first page fails the ioctl.
      *
      * @return the rest of the range, handed back undone (size 0: all done)
-     * @throws MmuException EINVAL: misaligned or empty, or no guest_memfd memslot at the first page; EIO: the launch
-     *     is finished (the firmware refuses SNP_LAUNCH_UPDATE), or the first page cannot be populated (not private
-     *     by attribute, or its frame assigned already: {@code kvm_gmem_populate} fails, which
-     *     {@code snp_launch_update} reports as EIO)
+     * @throws MmuException EINVAL: misaligned or empty, or no guest_memfd memslot at the first page; EIO: the first
+     *     page cannot be populated (not private by attribute, its frame assigned already, or the firmware refuses it —
+     *     after the finish it always does: {@code kvm_gmem_populate} fails, which {@code snp_launch_update} reports as
+     *     EIO)
      */
     Remaining update(long gpa, long size, boolean zero) {
         if (size == 0 || (size & 0xfff) != 0)
@@ -143,13 +163,6 @@ final class Launch {
             throw new MmuException(Errno.EINVAL, "snp.launch_update: gpa=0x%x size=0x%x wraps or lies beyond the "
                     + "VM's GPA space (0x%x)", gpa, size, limit);
         long first = gpa >>> 12, n = size >>> 12;
-        if (state != State.LAUNCH) {
-            // KVM gets here too: the firmware refuses SNP_LAUNCH_UPDATE outside the launch; the page is then
-            // reclaimed and made shared again. The model refuses before touching it.
-            ctx.firmwareCall(LAUNCH_UPDATE, first, LEVEL_4K, BAD_STATE);
-            throw new MmuException(Errno.EIO, "snp.launch_update gpa=0x%x: the launch of VM '%s' is finished "
-                    + "(SNP_LAUNCH_UPDATE: invalid guest state)", gpa, ctx.name());
-        }
         gmem.populating(true);
         try {
             // snp_launch_update: the memslot of the first page must be able to be private
@@ -211,10 +224,14 @@ final class Launch {
         if (!calls.makePrivate(pfn, gfn << 12, LEVEL_4K, true))
             throw new MmuException(Errno.EIO, "snp.launch_update: RMPUPDATE of pfn 0x%x (gpa 0x%x) failed", pfn,
                     gfn << 12);
-        if (!rmp.firmwareLaunchUpdate(pfn, calls.asid, false)) {
-            ctx.firmwareCall(LAUNCH_UPDATE, gfn, LEVEL_4K, BAD_PAGE);
+        // snp_launch_update checks no launch state: after the finish the firmware refuses the page, which goes back
+        // (snp_page_reclaim) as after any refusal
+        boolean launching = state == State.LAUNCH;
+        if (!launching || !rmp.firmwareLaunchUpdate(pfn, calls.asid, false)) {
+            ctx.firmwareCall(LAUNCH_UPDATE, gfn, LEVEL_4K, launching ? BAD_PAGE : BAD_STATE);
             reclaim(pfn);
-            throw new MmuException(Errno.EIO, "snp.launch_update: SNP_LAUNCH_UPDATE of gpa 0x%x failed", gfn << 12);
+            throw new MmuException(Errno.EIO, "snp.launch_update: SNP_LAUNCH_UPDATE of gpa 0x%x failed%s", gfn << 12,
+                    launching ? "" : " (invalid guest state: the launch of VM '" + ctx.name() + "' is finished)");
         }
         ctx.firmwareCall(LAUNCH_UPDATE, gfn, LEVEL_4K, OK);
         ctx.guestDataChanged(gfn, true, token);
@@ -263,8 +280,9 @@ final class Launch {
     }
 
     /**
-     * Teardown: each vCPU's VMSA back to the hypervisor and freed ({@code sev_free_vcpu}); SNP_DECOMMISSION; the
-     * context page reclaimed and freed. A page that cannot go back is leaked, never freed.
+     * Teardown: each vCPU's VMSA back to the hypervisor and freed ({@code sev_free_vcpu}); the guest request
+     * response page reclaimed and freed ({@code snp_guest_req_cleanup}); SNP_DECOMMISSION; the context page reclaimed
+     * and freed. A page that cannot go back is leaked, never freed.
      */
     void teardown() {
         for (int i = 0; i < vmsa.length; i++) {
@@ -276,6 +294,8 @@ final class Launch {
             vmsaPrivate[i] = false;
             ctx.freeFirmwareFrame(vmsa[i]);
         }
+        if (reclaim(respPfn))
+            ctx.freeFirmwareFrame(respPfn);
         ctx.firmwareCall(DECOMMISSION, -1, 0, OK);
         state = State.DECOMMISSIONED;
         if (reclaim(contextPfn))

@@ -99,8 +99,9 @@ final class RmpFaults {
         } finally {
             gmem.unlockInvalidations();
         }
-        // the kernel zaps [gfn, gfn + 512); the 2M-aligned range is what holds the stale huge mapping
-        ctx.zapGfnRange(gfn & ~(PAGES_2M - 1L), PAGES_2M);
+        // as the kernel: [gfn, gfn + PTRS_PER_PMD) from the faulting gfn, not 2M-aligned, so the huge leaf holding
+        // it goes, and a leaf of the next 2M region too when the gfn is not the first of its own
+        ctx.zapGfnRange(gfn, PAGES_2M);
     }
 
     /** The PSMASH of the folio's 2M RMP entry; false when there is nothing to zap after it. */

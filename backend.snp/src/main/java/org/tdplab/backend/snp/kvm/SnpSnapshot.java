@@ -20,15 +20,18 @@ import org.tdplab.mmu.api.backend.SnapshotCodec;
  */
 record SnpSnapshot(int asid, Counts counts, long[] unprepared, LaunchState launch, Guest guest, Warnings warnings,
         boolean tornDown, long[] rmp) {
-    /** The format's version; 2: typed records (1 was the hand-cast map). */
-    static final int VERSION = 2;
+    /** The format's version; 3: the guest request response page (2: typed records; 1 was the hand-cast map). */
+    static final int VERSION = 3;
 
     /** RMPUPDATE, PSMASH, PVALIDATE and RMPADJUST counts. */
     record Counts(long rmpupdates, long psmashes, long pvalidates, long rmpadjusts) {
     }
 
-    /** The launch: its state, the firmware context page, the VMSA pages and whether each is private. */
-    record LaunchState(Launch.State state, long contextPfn, long[] vmsa, boolean[] vmsaPrivate) {
+    /**
+     * The launch: its state, the firmware's context page and guest request response page, the VMSA pages and whether
+     * each is private.
+     */
+    record LaunchState(Launch.State state, long contextPfn, long respPfn, long[] vmsa, boolean[] vmsaPrivate) {
     }
 
     /** Per vCPU: the GFN of a 2M validation that fell back to 4K (-1: none), and the next 4K page of it. */

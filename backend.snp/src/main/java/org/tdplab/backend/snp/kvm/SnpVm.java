@@ -86,7 +86,7 @@ public final class SnpVm implements VmBackend {
         this.gmem = new GmemHooks(calls);
         gmem.restoreUnprepared(s.unprepared());
         this.launch = new Launch(ctx, calls, gmem, host, s.launch().state(), s.launch().contextPfn(),
-                s.launch().vmsa(), s.launch().vmsaPrivate());
+                s.launch().respPfn(), s.launch().vmsa(), s.launch().vmsaPrivate());
         this.rmpFaults = new RmpFaults(ctx, rmp, calls, gmem, anomalies);
         this.guest = new LinuxGuest(ctx, calls, rmpFaults, anomalies);
         guest.restoreFallback(s.guest().fallbackGfn(), s.guest().fallbackNext());
@@ -105,21 +105,22 @@ public final class SnpVm implements VmBackend {
     }
 
     /**
-     * KVM's SNP state of this VM (ASID, launch state, context and VMSA pages, pending unprepared folios, the guest's
+     * KVM's SNP state of this VM (ASID, launch state, firmware and VMSA pages, pending unprepared folios, the guest's
      * fallback cursors, counters) and the RMP entries it owns (every entry assigned to its ASID, and its firmware
-     * context page), as the typed {@link SnpSnapshot} encoded by the API's one codec.
+     * pages), as the typed {@link SnpSnapshot} encoded by the API's one codec.
      */
     @Override
     public Map<String, Object> snapshot() {
         long[] extra = launch.vmsaPages();
-        long[] all = java.util.Arrays.copyOf(extra, extra.length + 1);
+        long[] all = java.util.Arrays.copyOf(extra, extra.length + 2);
         all[extra.length] = launch.contextPfn();
+        all[extra.length + 1] = launch.respPfn();
         return SnapshotCodec.encode(SnpSnapshot.VERSION, new SnpSnapshot(asid,
                 new SnpSnapshot.Counts(calls.count(RmpCalls.RMPUPDATES), calls.count(RmpCalls.PSMASHES),
                         calls.count(RmpCalls.PVALIDATES), calls.count(RmpCalls.RMPADJUSTS)),
                 gmem.unprepared(),
-                new SnpSnapshot.LaunchState(launch.state(), launch.contextPfn(), launch.vmsaPages(),
-                        launch.vmsaPrivate()),
+                new SnpSnapshot.LaunchState(launch.state(), launch.contextPfn(), launch.respPfn(),
+                        launch.vmsaPages(), launch.vmsaPrivate()),
                 new SnpSnapshot.Guest(guest.fallbackGfn(), guest.fallbackNext()),
                 new SnpSnapshot.Warnings(List.copyOf(anomalies.kept()), anomalies.dropped()), tornDown,
                 rmp.export(asid, all)));

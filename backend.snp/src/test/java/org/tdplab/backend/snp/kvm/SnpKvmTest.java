@@ -197,23 +197,29 @@ class SnpKvmTest {
     @Test
     void creationAndTeardownAreTracedAndGiveEveryFirmwareFrameBack() {
         Vm vm = create("a", 3);
-        assertEquals(List.of("RMPUPDATE:SUCCESS", "SNP_GCTX_CREATE:SUCCESS", "SNP_LAUNCH_START:SUCCESS",
-                "SNP_ACTIVATE:SUCCESS"), calls);
-        assertEquals(4, liveFirmwareFrames.size(), "the context page and three VMSAs");
+        // KVM_SEV_INIT2's guest request response page, then the context page (snp_context_create)
+        assertEquals(List.of("RMPUPDATE:SUCCESS", "RMPUPDATE:SUCCESS", "SNP_GCTX_CREATE:SUCCESS",
+                "SNP_LAUNCH_START:SUCCESS", "SNP_ACTIVATE:SUCCESS"), calls);
+        assertEquals(5, liveFirmwareFrames.size(), "the response page, the context page and three VMSAs");
         assertEquals(VerbResult.NONE, vm.invoke("launch_finish", VerbArgs.none("launch_finish")));
         assertEquals(Errno.EIO, assertThrows(MmuException.class, () -> finish(vm)).errno());
         assertEquals("SNP_LAUNCH_FINISH:INVALID_GUEST_STATE", calls.get(calls.size() - 1));
         Map<String, Long> stats = vm.stats();
         assertEquals(0L, stats.get("RMPADJUST"), "the counters are there also when zero");
         assertEquals(0L, stats.get("PSMASH"));
-        assertEquals(4L, stats.get("RMPUPDATE"), "the context page and three VMSAs");
+        assertEquals(5L, stats.get("RMPUPDATE"), "the response page, the context page and three VMSAs");
+        int before = calls.size();
         destroyAndCheckEverythingWentBack(vm);
-        assertTrue(calls.contains("SNP_DECOMMISSION:SUCCESS"));
+        // the three VMSAs back to the hypervisor (sev_free_vcpu), snp_guest_req_cleanup, SNP_DECOMMISSION, then the
+        // context page
+        assertEquals(List.of("RMPUPDATE:SUCCESS", "RMPUPDATE:SUCCESS", "RMPUPDATE:SUCCESS",
+                "SNP_PAGE_RECLAIM:SUCCESS", "RMPUPDATE:SUCCESS", "SNP_DECOMMISSION:SUCCESS",
+                "SNP_PAGE_RECLAIM:SUCCESS", "RMPUPDATE:SUCCESS"), calls.subList(before, calls.size()));
     }
 
     @Test
     void aVmsaIsNever2mAligned() {
-        alignedAt = 2; // the first VMSA (after the context page) would be 2M-aligned
+        alignedAt = 3; // the first VMSA (after the response and context pages) would be 2M-aligned
         Vm vm = create("a", 2);
         finish(vm);
         Rmp rmp = rmp(vm);
@@ -226,7 +232,7 @@ class SnpKvmTest {
         assertEquals(2, vmsas.size());
         for (long p : vmsas)
             assertNotEquals(0, p & 511, () -> "VMSA at 2M-aligned pfn 0x" + Long.toHexString(p));
-        assertEquals(3, liveFirmwareFrames.size() - hoarded.size(), "the aligned frame went back");
+        assertEquals(4, liveFirmwareFrames.size() - hoarded.size(), "the aligned frame went back");
         VmContext ctx = ctxs.get("a");
         hoarded.forEach(ctx::freeFirmwareFrame);
         destroyAndCheckEverythingWentBack(vm);
@@ -465,8 +471,13 @@ class SnpKvmTest {
         rmp(vm).setInUse(pfn, false);
         finish(vm);
         calls.clear();
-        assertEquals(Errno.EIO, assertThrows(MmuException.class, () -> launchUpdate(vm, 0x7000, K4)).errno());
-        assertEquals(List.of("SNP_LAUNCH_UPDATE:INVALID_GUEST_STATE"), calls);
+        e = assertThrows(MmuException.class, () -> launchUpdate(vm, 0x7000, K4));
+        assertEquals(Errno.EIO, e.errno());
+        assertTrue(e.reason().contains("invalid guest state: the launch of VM 'a' is finished"), e.reason());
+        // snp_launch_update has no state check: the page is made private, refused, reclaimed and shared again
+        assertEquals(List.of("RMPUPDATE:SUCCESS", "SNP_LAUNCH_UPDATE:INVALID_GUEST_STATE", "SNP_PAGE_RECLAIM:SUCCESS",
+                "RMPUPDATE:SUCCESS"), calls);
+        assertFalse(rmp(vm).isAssigned(ctxs.get("a").gmemPfn(7)), "the page went back to the hypervisor");
         destroyAndCheckEverythingWentBack(vm);
     }
 
