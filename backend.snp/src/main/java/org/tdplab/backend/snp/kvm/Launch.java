@@ -221,15 +221,20 @@ final class Launch {
         if (rmp.hostWriteFaults(pfn, 1))
             throw new MmuException(Errno.EFAULT, "snp.launch_update: host write to pfn 0x%x faults", pfn);
         ctx.writeToken(pfn, token);
-        if (!calls.makePrivate(pfn, gfn << 12, LEVEL_4K, true))
+        // a page that fails below is not marked prepared: its first fault's kvm_gmem_prepare_folio zeroes it, which
+        // the model does at once (nothing reads it before)
+        if (!calls.makePrivate(pfn, gfn << 12, LEVEL_4K, true)) {
+            ctx.writeToken(pfn, 0);
             throw new MmuException(Errno.EIO, "snp.launch_update: RMPUPDATE of pfn 0x%x (gpa 0x%x) failed", pfn,
                     gfn << 12);
+        }
         // snp_launch_update checks no launch state: after the finish the firmware refuses the page, which goes back
         // (snp_page_reclaim) as after any refusal
         boolean launching = state == State.LAUNCH;
         if (!launching || !rmp.firmwareLaunchUpdate(pfn, calls.asid, false)) {
             ctx.firmwareCall(LAUNCH_UPDATE, gfn, LEVEL_4K, launching ? BAD_PAGE : BAD_STATE);
-            reclaim(pfn);
+            if (reclaim(pfn))
+                ctx.writeToken(pfn, 0);
             throw new MmuException(Errno.EIO, "snp.launch_update: SNP_LAUNCH_UPDATE of gpa 0x%x failed%s", gfn << 12,
                     launching ? "" : " (invalid guest state: the launch of VM '" + ctx.name() + "' is finished)");
         }
