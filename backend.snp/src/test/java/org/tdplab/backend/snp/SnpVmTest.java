@@ -214,24 +214,6 @@ class SnpVmTest {
         clean(vm);
     }
 
-    /**
-     * A launch update after the finish copies the page in, and the firmware refuses it: the page goes back unprepared,
-     * so its first fault zeroes it (kvm_gmem_prepare_folio) and the guest reads 0, not the refused copy.
-     */
-    @Test
-    void aPageTheFirmwareRefusedIsZeroWhenTheGuestFirstTakesIt() {
-        Vm vm = create(1);
-        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
-        assertTrue(vm.access(0, Access.WRITE, 2 * K4, K4, Encoding.SHARED, 0x77).completed());
-        vm.setMemoryAttributes(0, M2, true);
-        finish(vm);
-        assertEquals(Errno.EIO, errno(() -> launchUpdate(vm, 2 * K4, K4)));
-        assertEquals(1, stat(vm, "SNP_PAGE_RECLAIM"));
-        assertTrue(vm.accept(0, 2 * K4, K4, PageSize.SIZE_4K).completed());
-        assertEquals(0, read(vm, 2 * K4, K4).value());
-        clean(vm);
-    }
-
     @Test
     void anUnvalidatedPrivatePageRaisesVc() {
         Vm vm = privateVm(M2);

@@ -147,10 +147,10 @@ final class Launch {
      * the first page fails the ioctl.
      *
      * @return the rest of the range, handed back undone (size 0: all done)
-     * @throws MmuException EINVAL: misaligned or empty, or no guest_memfd memslot at the first page; EIO: the first
-     *     page cannot be populated (not private by attribute, its frame assigned already, or the firmware refuses it —
-     *     after the finish it always does: {@code kvm_gmem_populate} fails, which {@code snp_launch_update} reports as
-     *     EIO)
+     * @throws MmuException EINVAL: misaligned or empty, or no guest_memfd memslot at the first page; EIO: the launch
+     *     is finished (the firmware refuses SNP_LAUNCH_UPDATE), or the first page cannot be populated (not private
+     *     by attribute, or its frame assigned already: {@code kvm_gmem_populate} fails, which
+     *     {@code snp_launch_update} reports as EIO)
      */
     Remaining update(long gpa, long size, boolean zero) {
         if (size == 0 || (size & 0xfff) != 0)
@@ -163,6 +163,15 @@ final class Launch {
             throw new MmuException(Errno.EINVAL, "snp.launch_update: gpa=0x%x size=0x%x wraps or lies beyond the "
                     + "VM's GPA space (0x%x)", gpa, size, limit);
         long first = gpa >>> 12, n = size >>> 12;
+        if (state != State.LAUNCH) {
+            // KVM checks no launch state: its populate makes the page private, the firmware refuses it, and it is
+            // reclaimed and made shared again (an RMPUPDATE, SNP_PAGE_RECLAIM and an RMPUPDATE the model does not
+            // count). The model refuses before touching the page: it has no folio lock to keep a vCPU's fault off
+            // the page for that while, and a fault that saw it private would map a page going back to the host.
+            ctx.firmwareCall(LAUNCH_UPDATE, first, LEVEL_4K, BAD_STATE);
+            throw new MmuException(Errno.EIO, "snp.launch_update gpa=0x%x: the launch of VM '%s' is finished "
+                    + "(SNP_LAUNCH_UPDATE: invalid guest state)", gpa, ctx.name());
+        }
         gmem.populating(true);
         try {
             // snp_launch_update: the memslot of the first page must be able to be private
@@ -221,22 +230,13 @@ final class Launch {
         if (rmp.hostWriteFaults(pfn, 1))
             throw new MmuException(Errno.EFAULT, "snp.launch_update: host write to pfn 0x%x faults", pfn);
         ctx.writeToken(pfn, token);
-        // a page that fails below is not marked prepared: its first fault's kvm_gmem_prepare_folio zeroes it, which
-        // the model does at once (nothing reads it before)
-        if (!calls.makePrivate(pfn, gfn << 12, LEVEL_4K, true)) {
-            ctx.writeToken(pfn, 0);
+        if (!calls.makePrivate(pfn, gfn << 12, LEVEL_4K, true))
             throw new MmuException(Errno.EIO, "snp.launch_update: RMPUPDATE of pfn 0x%x (gpa 0x%x) failed", pfn,
                     gfn << 12);
-        }
-        // snp_launch_update checks no launch state: after the finish the firmware refuses the page, which goes back
-        // (snp_page_reclaim) as after any refusal
-        boolean launching = state == State.LAUNCH;
-        if (!launching || !rmp.firmwareLaunchUpdate(pfn, calls.asid, false)) {
-            ctx.firmwareCall(LAUNCH_UPDATE, gfn, LEVEL_4K, launching ? BAD_PAGE : BAD_STATE);
-            if (reclaim(pfn))
-                ctx.writeToken(pfn, 0);
-            throw new MmuException(Errno.EIO, "snp.launch_update: SNP_LAUNCH_UPDATE of gpa 0x%x failed%s", gfn << 12,
-                    launching ? "" : " (invalid guest state: the launch of VM '" + ctx.name() + "' is finished)");
+        if (!rmp.firmwareLaunchUpdate(pfn, calls.asid, false)) {
+            ctx.firmwareCall(LAUNCH_UPDATE, gfn, LEVEL_4K, BAD_PAGE);
+            reclaim(pfn);
+            throw new MmuException(Errno.EIO, "snp.launch_update: SNP_LAUNCH_UPDATE of gpa 0x%x failed", gfn << 12);
         }
         ctx.firmwareCall(LAUNCH_UPDATE, gfn, LEVEL_4K, OK);
         ctx.guestDataChanged(gfn, true, token);
