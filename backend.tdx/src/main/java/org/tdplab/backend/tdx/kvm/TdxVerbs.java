@@ -86,7 +86,9 @@ final class TdxVerbs {
 
     private void populate(long gfn, boolean measure) {
         TdxModule module = td.module;
-        // kvm_gmem_populate, in its order: a guest_memfd slot, a folio not yet prepared, a private page
+        // kvm_gmem_populate, in its order: a guest_memfd slot, a page not populated, a private page. 7.0 dropped
+        // guest_memfd's preparation tracking, so "populated" is the S-EPT entry: a page converted shared and back is
+        // added again. A mapped page keeps 6.18's EEXIST (7.0 fails its spurious fault with EIO).
         if (td.ctx.gmemPfn(gfn) < 0)
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: no guest_memfd backs gpa 0x%x", gfn << 12);
         if (module.view().lookup(gfn, 0) >= 0 && TdxAbi.stateOf(module.view().lookup(gfn, 0)) != 0)
