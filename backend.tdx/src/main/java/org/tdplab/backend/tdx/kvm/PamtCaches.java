@@ -71,7 +71,7 @@ final class PamtCaches {
         Cache c = caches[vcpu];
         try {
             while (c.count < minTables * PamtRefs.PAIR)
-                c.add(td.allocFrame());
+                c.add(td.frames.alloc());
             return HookStatus.OK;
         } catch (MmuException e) {
             return HookStatus.error(e.errno(), "%s", e.getMessage());
@@ -85,10 +85,10 @@ final class PamtCaches {
     void freeCaches() {
         for (Cache c : caches)
             for (long p = c.take(); p >= 0; p = c.take())
-                td.freeFrame(p);
+                td.frames.free(p);
         synchronized (splitCache) {
             for (long p = splitCache.take(); p >= 0; p = splitCache.take())
-                td.freeFrame(p);
+                td.frames.free(p);
         }
     }
 
@@ -123,7 +123,7 @@ final class PamtCaches {
     HookStatus topUpSplit(int level) {
         try {
             while (needSplitTopUp(level)) {
-                long page = td.allocFrame();
+                long page = td.frames.alloc();
                 synchronized (splitCache) {
                     splitCache.add(page);
                 }

@@ -64,14 +64,14 @@ final class PamtRefs {
         long p0, p1;
         if (cache == null) {
             try {
-                p0 = td.allocFrame();
+                p0 = td.frames.alloc();
             } catch (MmuException e) {
                 return HookStatus.error(e.errno(), "%s", e.getMessage());
             }
             try {
-                p1 = td.allocFrame();
+                p1 = td.frames.alloc();
             } catch (MmuException e) {
-                td.freeFrame(p0);
+                td.frames.free(p0);
                 return HookStatus.error(e.errno(), "%s", e.getMessage());
             }
         } else {
@@ -79,7 +79,7 @@ final class PamtRefs {
             p1 = cache.take();
             if (p1 < 0) {
                 if (p0 >= 0)
-                    td.freeFrame(p0);
+                    td.frames.free(p0);
                 return HookStatus.error(Errno.ENOMEM, "the vCPU's Dynamic PAMT cache ran dry at host page 0x%x (the "
                         + "topup before the fault did not cover it)", pfn << 12);
             }
@@ -125,8 +125,8 @@ final class PamtRefs {
                 COUNT.setVolatile(dir, i, c + 1);
             }
         }
-        td.freeFrame(p0); // free_pamt_array, after the lock
-        td.freeFrame(p1);
+        td.frames.free(p0); // free_pamt_array, after the lock
+        td.frames.free(p1);
         return st;
     }
 
@@ -189,8 +189,8 @@ final class PamtRefs {
             p0 = regs.rdx >>> 12;
             p1 = regs.r8 >>> 12;
         }
-        td.freeFrame(p0);
-        td.freeFrame(p1);
+        td.frames.free(p0);
+        td.frames.free(p1);
     }
 
     /** The pairs held now. */

@@ -30,11 +30,11 @@ final class TdxInit {
     static void run(TdxVm td) {
         td.hkid = td.hkids.alloc();
         td.hkidAssigned = true;
-        td.tdrPfn = td.allocControlPage();
+        td.tdrPfn = td.frames.allocControlPage();
         mustSucceed(td, Seamcall.TDH_MNG_CREATE, td.module.tdhMngCreate(td.tdr(), td.hkid));
         mustSucceed(td, Seamcall.TDH_MNG_KEY_CONFIG, td.module.tdhMngKeyConfig(td.tdr()));
         for (int i = 0; i < td.tdcsPfns.length; i++) {
-            td.tdcsPfns[i] = td.allocControlPage();
+            td.tdcsPfns[i] = td.frames.allocControlPage();
             mustSucceed(td, Seamcall.TDH_MNG_ADDCX, td.module.tdhMngAddcx(td.tdcsPfns[i] << 12, td.tdr()));
         }
         long attributes = td.options.septVeDisable() ? TdxAbi.ATTR_SEPT_VE_DISABLE : 0;
@@ -45,10 +45,10 @@ final class TdxInit {
             long[] pages = new long[1 + TdxAbi.VP_TDCX_PAGES];
             Arrays.fill(pages, -1);
             td.vcpuPages[v] = pages;
-            pages[0] = td.allocControlPage();
+            pages[0] = td.frames.allocControlPage();
             mustSucceed(td, Seamcall.TDH_VP_CREATE, td.module.tdhVpCreate(pages[0] << 12, td.tdr()));
             for (int i = 1; i < pages.length; i++) {
-                pages[i] = td.allocControlPage();
+                pages[i] = td.frames.allocControlPage();
                 mustSucceed(td, Seamcall.TDH_VP_ADDCX, td.module.tdhVpAddcx(pages[i] << 12, pages[0] << 12));
             }
             mustSucceed(td, Seamcall.TDH_VP_INIT, td.module.tdhVpInit(pages[0] << 12));

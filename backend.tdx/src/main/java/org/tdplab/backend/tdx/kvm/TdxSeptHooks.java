@@ -58,8 +58,8 @@ final class TdxSeptHooks {
         long base = gfn & -(1L << (9 * septLevel));
         long page = td.sparePage.getAndSet(-1);
         if (page < 0)
-            page = td.allocFrame();
-        HookStatus pair = td.pamtGetMapping(page, base);
+            page = td.frames.alloc();
+        HookStatus pair = td.frames.pamtGetMapping(page, base);
         if (!pair.isOk()) {
             keepOrFree(page);
             return pair;
@@ -71,7 +71,7 @@ final class TdxSeptHooks {
             td.septPages.put(septKey(base, septLevel), page);
             return HookStatus.OK;
         }
-        td.pamtPut(page);
+        td.frames.pamtPut(page);
         keepOrFree(page);
         if (TdxStatus.operandBusy(st))
             return HookStatus.BUSY;
@@ -81,7 +81,7 @@ final class TdxSeptHooks {
     /** A page SEPT.ADD did not take: kept for the next one ({@code mmu_external_spt_cache}), or freed. */
     private void keepOrFree(long page) {
         if (!td.sparePage.compareAndSet(-1, page))
-            td.freeFrame(page);
+            td.frames.free(page);
     }
 
     /** The largest private leaf KVM may map now: 2M once the TD runs with huge pages, else 4K. */
@@ -101,13 +101,13 @@ final class TdxSeptHooks {
                     + "0x%x", td.options.hugePages() ? " && !RUNNABLE" : "", level, gfn);
         }
         if (level == TdxVm.PG_LEVEL_4K) {
-            HookStatus pair = td.pamtGetMapping(pfn, gfn);
+            HookStatus pair = td.frames.pamtGetMapping(pfn, gfn);
             if (!pair.isOk())
                 return pair;
         }
         HookStatus st = mapLeaf(gfn, level, pfn);
         if (!st.isOk() && level == TdxVm.PG_LEVEL_4K)
-            td.pamtPut(pfn);
+            td.frames.pamtPut(pfn);
         return st;
     }
 
@@ -221,7 +221,7 @@ final class TdxSeptHooks {
                 td.ctx.guestDataChanged(gfn + i, true, 0);
             }
             if (level == TdxVm.PG_LEVEL_4K)
-                td.pamtPut(pfn);
+                td.frames.pamtPut(pfn);
             td.removals.increment();
             return HookStatus.OK;
         } finally {
@@ -257,7 +257,7 @@ final class TdxSeptHooks {
                 return tracked;
             long page = td.sparePage.getAndSet(-1);
             if (page < 0)
-                page = td.allocFrame();
+                page = td.frames.alloc();
             HookStatus pamt = demote(gfn, level, rcx, page, change.before().pfn(), regs);
             if (!pamt.isOk())
                 return pamt;
@@ -279,12 +279,12 @@ final class TdxSeptHooks {
         if (td.pamtRefs != null) {
             HookStatus got = td.pamtRefs.getForSplit(page);
             if (got.isOk() && (pair = td.pamtCaches.takeSplitPair()) == null) {
-                td.pamtPut(page);
+                td.frames.pamtPut(page);
                 got = HookStatus.error(Errno.ENOMEM, "the TD's split cache ran dry at gfn 0x%x (the topup before the "
                         + "split did not cover DEMOTE's pair)", gfn);
             }
             if (!got.isOk()) {
-                td.freeFrame(page);
+                td.frames.free(page);
                 return got;
             }
         }
@@ -293,11 +293,11 @@ final class TdxSeptHooks {
                 td.module.tdhMemPageDemote(rcx, td.tdr(), page << 12, r12, r13, regs)));
         if (st != TDX_SUCCESS) {
             if (pair != null) {
-                td.freeFrame(pair[0]);
-                td.freeFrame(pair[1]);
+                td.frames.free(pair[0]);
+                td.frames.free(pair[1]);
             }
-            td.pamtPut(page);
-            td.freeFrame(page);
+            td.frames.pamtPut(page);
+            td.frames.free(page);
             return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_DEMOTE, gfn, st);
         }
         if (pair != null)

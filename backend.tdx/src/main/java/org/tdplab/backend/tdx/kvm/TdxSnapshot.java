@@ -75,7 +75,7 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
             pages[i] = entries.get(i)[1];
         }
         return new TdxSnapshot(vm.module.saveState(), td, vcpus, new Sept(keys, pages, vm.sparePage.get()),
-                new Counters(vm.framesHeld.sum(), vm.removals.sum(), vm.busySeen.sum()),
+                new Counters(vm.frames.held(), vm.removals.sum(), vm.busySeen.sum()),
                 List.copyOf(vm.recorded));
     }
 
@@ -122,7 +122,7 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
         for (int i = 0; i < sept.keys().length; i++)
             vm.septPages.put(sept.keys()[i], sept.pages()[i]);
         vm.sparePage.set(sept.sparePage());
-        vm.framesHeld.add(counters.framesHeld());
+        vm.frames.restoreHeld(counters.framesHeld());
         vm.removals.add(counters.removals());
         vm.busySeen.add(counters.busySeen());
         vm.recorded.addAll(recorded);

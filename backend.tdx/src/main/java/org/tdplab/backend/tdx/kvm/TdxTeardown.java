@@ -58,7 +58,7 @@ final class TdxTeardown {
         }
         long spare = td.sparePage.getAndSet(-1);
         if (spare >= 0)
-            td.freeFrame(spare);
+            td.frames.free(spare);
         if (td.pamtCaches != null)
             td.pamtCaches.freeCaches(); // tdx_vcpu_free's tdx_free_pamt_cache
         if (td.hkidAssigned) // creation failed half way
@@ -89,14 +89,14 @@ final class TdxTeardown {
                 td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, 0, 0, td.module.tdhPhymemPageWbinvd(
                         (pfn << 12) | ((long) TdxAbi.GLOBAL_KEYID << TdxAbi.KEYID_SHIFT)));
             }
-            td.freeControlPage(pfn);
+            td.frames.freeControlPage(pfn);
             td.tdrPfn = -1;
         }
     }
 
     /** A page the module never took (creation stopped before): straight back to the host, its pair put. */
     private boolean release(long pfn) {
-        td.freeControlPage(pfn);
+        td.frames.freeControlPage(pfn);
         return true;
     }
 }

@@ -96,7 +96,7 @@ final class TdxVerbs {
         if (!td.ctx.isPrivate(gfn))
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa 0x%x is not private (attr.set … private "
                     + "first)", gfn << 12);
-        long src = td.allocFrame();
+        long src = td.frames.alloc();
         boolean mapped;
         try {
             td.pageAddToken = td.ctx.sharedToken(gfn);
@@ -105,7 +105,7 @@ final class TdxVerbs {
             mapped = td.ctx.mapPrivate(gfn); // kvm_tdp_mmu_map_private_pfn
         } finally {
             td.pageAddSrc = -1;
-            td.freeFrame(src);
+            td.frames.free(src);
         }
         if (!mapped)
             throw new MmuException(Errno.EIO, "tdx.init_mem_region: gpa 0x%x could not be mapped%s", gfn << 12,

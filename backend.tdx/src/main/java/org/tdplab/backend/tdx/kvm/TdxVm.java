@@ -79,12 +79,8 @@ public final class TdxVm implements VmBackend {
     final SeptPages septPages = new SeptPages();
     /** A page kept from a SEPT.ADD that came back busy ({@code mmu_external_spt_cache}). */
     final AtomicLong sparePage = new AtomicLong(-1);
-    /**
-     * Frames this VM's TDX side holds from the host (control pages, S-EPT pages, staging pages, PAMT pairs and the
-     * vCPUs' caches). Per thread: with Dynamic PAMT every fault changes it four times, and one shared word's line
-     * moved between two vCPU threads at each.
-     */
-    final LongAdder framesHeld = new LongAdder();
+    /** The frames this TD's TDX side holds from the host, and their Dynamic PAMT pairs. */
+    final HostFrames frames = new HostFrames(this);
     /** Dynamic PAMT's counts ({@code tdx_pamt_get}), or null with a static PAMT. */
     final PamtRefs pamtRefs;
     /** The pages Dynamic PAMT's pairs come from on the fault and split paths, or null with a static PAMT. */
@@ -203,50 +199,6 @@ public final class TdxVm implements VmBackend {
         return tdrPfn << 12;
     }
 
-    long allocFrame() {
-        long pfn = ctx.allocFirmwareFrame();
-        framesHeld.increment();
-        return pfn;
-    }
-
-    void freeFrame(long pfn) {
-        ctx.writeToken(pfn, 0); // tdx_quirk_reset_page: the page goes back to the kernel cleared
-        ctx.freeFirmwareFrame(pfn);
-        framesHeld.decrement();
-    }
-
-    /**
-     * {@code tdx_alloc_control_page}: a frame for the module to hold at 4K (TDR, TDCS, TDVPR, TDCX), its range's
-     * Dynamic PAMT pair got first.
-     *
-     * @throws MmuException EIO when the module refuses the pair
-     */
-    long allocControlPage() {
-        long pfn = allocFrame();
-        HookStatus st = pamtGet(pfn);
-        if (!st.isOk()) {
-            freeFrame(pfn);
-            throw new MmuException(st.errno(), "%s", st.reason());
-        }
-        return pfn;
-    }
-
-    /** {@code tdx_free_control_page}: a page the module held at 4K back to the host, its pair put. */
-    void freeControlPage(long pfn) {
-        pamtPut(pfn);
-        freeFrame(pfn);
-    }
-
-    /** {@code tdx_pamt_get(pfn, NULL)} of a control page (its pair from the host): OK at once with a static PAMT. */
-    HookStatus pamtGet(long pfn) {
-        return pamtRefs == null ? HookStatus.OK : pamtRefs.get(pfn, null);
-    }
-
-    /** {@code tdx_pamt_get(pfn, &tdx->pamt_cache)} of the S-EPT map hooks: OK at once with a static PAMT. */
-    HookStatus pamtGetMapping(long pfn, long gfn) {
-        return pamtRefs == null ? HookStatus.OK : pamtRefs.getMapping(pfn, gfn);
-    }
-
     /** {@code tdx_topup_external_pamt_cache}: the vCPU's pairs for the fault, with Dynamic PAMT only. */
     @Override
     public HookStatus topUpExternalCache(int vcpu, int minTables) {
@@ -263,12 +215,6 @@ public final class TdxVm implements VmBackend {
     @Override
     public HookStatus topUpExternalSplitCache(int level) {
         return pamtCaches == null ? HookStatus.OK : pamtCaches.topUpSplit(level);
-    }
-
-    /** {@code tdx_pamt_put}: nothing with a static PAMT. */
-    void pamtPut(long pfn) {
-        if (pamtRefs != null)
-            pamtRefs.put(pfn);
     }
 
     // ==== mirror hooks: TdxSeptHooks ==============================================================================
@@ -309,7 +255,7 @@ public final class TdxVm implements VmBackend {
             record("tdx: page 0x%x leaked: TDH.PHYMEM.PAGE.RECLAIM returned %s", pfn << 12, TdxStatus.name(st));
             return false;
         }
-        freeControlPage(pfn);
+        frames.freeControlPage(pfn);
         return true;
     }
 
@@ -420,7 +366,7 @@ public final class TdxVm implements VmBackend {
 
     /** Frames this side holds from the host right now (0 after teardown). */
     public long framesHeld() {
-        return framesHeld.sum();
+        return frames.held();
     }
 
     public TdxModule module() {

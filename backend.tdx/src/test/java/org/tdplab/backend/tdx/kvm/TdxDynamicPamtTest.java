@@ -80,11 +80,11 @@ class TdxDynamicPamtTest {
     void theCheckerComparesTheCountsWithTheModule() {
         Vm vm = finalized("td");
         TdxVm td = tds.tdx(vm);
-        assertTrue(td.pamtGet(td.tdrPfn).isOk()); // a get no page of the module stands for
+        assertTrue(td.frames.pamtGet(td.tdrPfn).isOk()); // a get no page of the module stands for
         CheckReport r = vm.check();
         assertTrue(r.violations().stream().anyMatch(v -> v.startsWith("tdx D2: host range 0x"
                 + Long.toHexString(td.tdrPfn << 12 & -(2 * M1)))), r.violations()::toString);
-        td.pamtPut(td.tdrPfn);
+        td.frames.pamtPut(td.tdrPfn);
         assertClean(vm);
     }
 
@@ -94,14 +94,14 @@ class TdxDynamicPamtTest {
         TdxVm td = tds.tdx(vm);
         long far = 1L << 27; // 512 GiB up: a range none of the TD's pages is in, in a directory of its own
         long pairs = stat(vm, "dynamic_pamt_pairs");
-        assertTrue(td.pamtGet(far).isOk());
+        assertTrue(td.frames.pamtGet(far).isOk());
         assertEquals(pairs + 1, stat(vm, "dynamic_pamt_pairs"));
         CheckReport r = vm.check();
         assertTrue(r.violations().contains("tdx D2: host range 0x" + Long.toHexString(far << 12) + ": tdx_pamt_get "
                 + "count 1, the module holds 0 4K pages there and a PAMT pair"), r.violations()::toString);
-        td.pamtPut(far);
+        td.frames.pamtPut(far);
         assertClean(vm);
-        td.pamtPut(far); // one put too many: recorded, the count stays at zero
+        td.frames.pamtPut(far); // one put too many: recorded, the count stays at zero
         assertTrue(vm.check().violations().contains("tdx: tdx_pamt_put of host range 0x" + Long.toHexString(far
                 << 12) + " whose count is 0"), vm.check().violations()::toString);
         assertEquals(pairs, stat(vm, "dynamic_pamt_pairs"));
@@ -112,7 +112,7 @@ class TdxDynamicPamtTest {
         Vm vm = finalized("td");
         TdxVm td = tds.tdx(vm);
         long held = td.framesHeld(), beyond = 1L << 40; // its HPA has KeyID bits: no such host page
-        org.tdplab.mmu.api.backend.HookStatus st = td.pamtGet(beyond);
+        org.tdplab.mmu.api.backend.HookStatus st = td.frames.pamtGet(beyond);
         assertEquals(Errno.EIO, st.errno());
         assertTrue(st.reason().startsWith("TDH.PHYMEM.PAMT.ADD failed for host range 0x" + Long.toHexString(beyond
                 << 12) + ": TDX_OPERAND_INVALID|RCX"), st.reason());
@@ -146,7 +146,7 @@ class TdxDynamicPamtTest {
         TdxVm td = tds.tdx(vm);
         PamtCaches.Cache cache = td.pamtCaches.cache(0);
         for (long p = cache.take(); p >= 0; p = cache.take())
-            td.freeFrame(p);
+            td.frames.free(p);
         long held = td.framesHeld(), far = 1L << 27, added = stat(vm, "TDH.PHYMEM.PAMT.ADD");
         assertTrue(td.pamtCaches.topUp(0, 3).isOk());
         assertEquals(6, cache.count());
@@ -159,8 +159,8 @@ class TdxDynamicPamtTest {
         assertEquals(added + 1, stat(vm, "TDH.PHYMEM.PAMT.ADD"));
         assertEquals(2, cache.count());
         assertEquals(held + 4, td.framesHeld());
-        td.pamtPut(far + 1);
-        td.pamtPut(far);
+        td.frames.pamtPut(far + 1);
+        td.frames.pamtPut(far);
         assertEquals(held + 2, td.framesHeld(), "the pair back with the host, one pair still cached");
         assertClean(vm);
     }

@@ -105,7 +105,7 @@ class TdxHugeDynamicPamtTest {
         assertEquals(2, pair.length);
         assertEquals(2, td.pamtCaches.splitCachePages().length, "two of the four left");
         for (long p : pair) // what a split would have given the module: back to the host by hand here
-            td.freeFrame(p);
+            td.frames.free(p);
         vm.destroy();
         assertEquals(0, td.framesHeld(), "the cache's pages back with the host");
     }
