@@ -37,10 +37,9 @@ final class TdxAccept {
      * access retries); a PENDING page is a #VE, or with SEPT_VE_DISABLE a TD exit KVM answers by killing the VM
      * ("Guest access before accepting"). Allocation-free.
      *
-     * <p>Before finalize KVM refuses KVM_RUN ({@code tdx_vcpu_pre_run}: EINVAL, the TD unharmed); the model lets
-     * guest accesses run then, because a shared write is how a scenario puts the VMM's image into shared memory. A
-     * private access cannot enter the TD: it becomes an EPT violation, and the leaf hook finds no PAGE.ADD source
-     * staged and bugs the TD ({@code KVM_BUG_ON(!page_add_src)}) — where KVM, refusing the entry, never gets.
+     * <p>Before finalize KVM refuses KVM_RUN ({@code tdx_vcpu_pre_run}: EINVAL, the TD unharmed), and so does the
+     * model for private accesses, accepts and conversions ({@link TdxVm#runRefusal}); shared accesses run, as a
+     * scenario's stand-in for the VMM writing its image into shared memory.
      */
     long translatePrivate(int vcpu, long gfn, Access access) {
         boolean write = access == Access.WRITE;

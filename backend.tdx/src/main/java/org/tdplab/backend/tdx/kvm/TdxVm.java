@@ -290,6 +290,12 @@ public final class TdxVm implements VmBackend {
     /** The virtualization exception's vector (#VE), named by {@code Backend.exceptions()}. */
     public static final int VE_VECTOR = 20;
 
+    /** {@code tdx_vcpu_pre_run}: KVM_RUN fails (EINVAL) until the TD is finalized. */
+    @Override
+    public String runRefusal(int vcpu) {
+        return state == TD_STATE_RUNNABLE ? null : "TD '" + ctx.name() + "' is not finalized (tdx.finalize first)";
+    }
+
     @Override
     public long translatePrivate(int vcpu, long gfn, Access access) {
         return guest.translatePrivate(vcpu, gfn, access);

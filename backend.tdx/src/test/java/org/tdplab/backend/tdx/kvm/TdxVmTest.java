@@ -251,11 +251,28 @@ class TdxVmTest {
     }
 
     @Test
-    void privateAccessBeforeFinalizeIsAKvmBug() {
+    void kvmRunBeforeFinalizeIsRefusedAndTheTdLives() {
         Vm vm = tds.td("early", 1, 48, 0, Map.of());
         vm.setMemoryAttributes(0, 4 * M1, true);
-        AccessResult r = vm.access(0, Access.READ, 0, K4, Encoding.PRIVATE, 0);
-        assertEquals(Exit.Reason.VM_DEAD, r.exit().reason());
+        List<Runnable> runs = List.of(() -> vm.access(0, Access.READ, 0, K4, Encoding.PRIVATE, 0),
+                () -> vm.accept(0, 0, K4, PageSize.SIZE_4K), () -> vm.convert(0, false, 0, K4));
+        for (Runnable run : runs) {
+            MmuException e = assertThrows(MmuException.class, run::run);
+            assertEquals(Errno.EINVAL, e.errno());
+            assertTrue(e.getMessage().contains("TD 'early' is not finalized"), e.getMessage());
+        }
+        assertFalse(vm.bugged());
+        assertEquals(0, stat(vm, "TDH.MEM.PAGE.AUG"));
+        assertClean(vm);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        assertDone(vm.accept(0, 0, K4, PageSize.SIZE_4K));
+    }
+
+    @Test
+    void aPrivateFaultBeforeFinalizeWithNoPageAddSourceIsAKvmBug() {
+        Vm vm = tds.td("early", 1, 48, 0, Map.of());
+        vm.setMemoryAttributes(0, 4 * M1, true);
+        vm.fault(0, 0, 1L << 49); // PFERR_PRIVATE_ACCESS: a fault as a replayed trace hands it in
         assertTrue(vm.bugReason().orElseThrow().contains("page_add_src"), vm.bugReason().orElseThrow());
     }
 

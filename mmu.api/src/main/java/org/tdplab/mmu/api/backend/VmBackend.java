@@ -148,6 +148,16 @@ public interface VmBackend {
     // ---- hardware ---------------------------------------------------------------------------------------------
 
     /**
+     * KVM's vendor check before it enters the guest ({@code kvm_x86_ops.vcpu_pre_run}): null when vCPU {@code vcpu}
+     * may run, else why {@code KVM_RUN} fails with EINVAL, the VM unharmed (e.g. a VM whose initial image is not
+     * finished). The core asks before a guest access that uses private memory, an accept and a conversion request;
+     * accesses to shared memory run regardless, as they stand for the VMM writing the guest's image.
+     */
+    default String runRefusal(int vcpu) {
+        return null;
+    }
+
+    /**
      * The hardware translation of a private GPA when private memory is mapped by a table the backend owns (a
      * mirrored VM's hardware walks the backend's table, never KVM's mirror). {@link Walk#NOT_HANDLED} lets the
      * core walk its own root.

@@ -71,6 +71,7 @@ final class Conversions {
             throw new MmuException(Errno.EINVAL, "VM type %s has no private memory to convert", status.type);
         long natural = mmu.routing.naturalGpa(gpa);
         long[] r = Ranges.gfnRange("convert", natural, size, mmu.caps.maxGfn());
+        guest.requireRunnable(v);
         gate.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
         // the exit returns from KVM_RUN, which drops vcpu->mutex: the VMM's ioctls take slots_lock on their own, and
         // holding the vCPU across them would invert the kernel's order (vcpu->mutex, then slots_lock) against a
@@ -128,6 +129,7 @@ final class Conversions {
             throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", status.type);
         long natural = mmu.routing.naturalGpa(gpa);
         long[] r = Ranges.gfnRange("accept", natural, size, mmu.caps.maxGfn());
+        guest.requireRunnable(v);
         long step = level.bytes() >>> 12;
         if ((r[0] & (step - 1)) != 0 || ((r[1] - r[0]) & (step - 1)) != 0)
             throw new MmuException(Errno.EINVAL, "accept gpa=0x%x size=0x%x is not %s-aligned", gpa, size,

@@ -73,6 +73,8 @@ final class GuestOps {
                     mmu.caps.gpaw());
         boolean aliasGiven = routing.hasSharedBit(gpa);
         long first = natural >>> 12, last = (natural + size - 1) >>> 12;
+        if (gate.backend().runRefusal(v.id) != null && anyPrivate(first, last, encoding, aliasGiven))
+            requireRunnable(v);
         boolean agree = true;
         long firstValue = 0;
         for (long gfn = first; gfn <= last; gfn++) {
@@ -89,6 +91,20 @@ final class GuestOps {
                 agree = false;
         }
         return AccessResult.done(last - first + 1, agree, firstValue);
+    }
+
+    private boolean anyPrivate(long first, long last, Encoding encoding, boolean aliasGiven) {
+        for (long gfn = first; gfn <= last; gfn++)
+            if (privateFor(gfn, encoding, aliasGiven))
+                return true;
+        return false;
+    }
+
+    /** The VM type's pre-run check ({@link org.tdplab.mmu.api.backend.VmBackend#runRefusal}): EINVAL, nothing done. */
+    void requireRunnable(Vcpu v) {
+        String why = gate.backend().runRefusal(v.id);
+        if (why != null)
+            throw new MmuException(Errno.EINVAL, "KVM_RUN on vCPU %d: %s", v.id, why);
     }
 
     private void checkEncoding(Encoding encoding) {
