@@ -72,7 +72,7 @@ public final class FastPageFault {
         } finally {
             mmu.rcu.readUnlock();
         }
-        if (ret == RET_PF_FIXED)
+        if (ret != RET_PF_INVALID) // fast_page_fault counts a spurious fault it found too
             mmu.stats.inc(Stat.PF_FAST);
         return ret;
     }

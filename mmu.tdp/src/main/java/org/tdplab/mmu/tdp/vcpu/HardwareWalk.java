@@ -24,6 +24,15 @@ public final class HardwareWalk {
      * error code the exit reports ({@link ErrorCode#RSVD} for an MMIO SPTE: an EPT misconfiguration).
      */
     public static long walk(TdpMmu mmu, TdpIter it, int root, long indexGfn, boolean write, boolean exec) {
+        return walk(mmu, it, null, root, indexGfn, write, exec);
+    }
+
+    /**
+     * {@link #walk(TdpMmu, TdpIter, int, long, boolean, boolean)} for a vCPU whose page-modification log records
+     * the GFN when the walk sets D on a leaf, if the VM logs dirty pages by D bits ({@code pml} may be null).
+     */
+    public static long walk(TdpMmu mmu, TdpIter it, PageModificationLog pml, int root, long indexGfn, boolean write,
+            boolean exec) {
         while (true) {
             if (!descend(mmu, it, root, indexGfn))
                 return Walk.violation(ErrorCode.of(write, exec, false));
@@ -39,6 +48,9 @@ public final class HardwareWalk {
                 // EPT reports the entry's RWX as "present": an access-tracked leaf (RWX clear) is not present
                 return Walk.violation(ErrorCode.of(write, exec, (spte & Spte.RWX_MASK) != 0));
             if (setAccessedDirty(mmu, it.sptep, spte, write)) {
+                if (write && (spte & Spte.DIRTY) == 0 && pml != null && !Spte.adDisabled(spte)
+                        && mmu.caps.dirtyLogByDirtyBit())
+                    pml.log(indexGfn & ~mmu.roots.gfnBits(root));
                 long offset = indexGfn & (Spte.pagesPerHpage(it.level) - 1);
                 return Walk.translated(Spte.pfn(spte) + offset, it.level);
             }

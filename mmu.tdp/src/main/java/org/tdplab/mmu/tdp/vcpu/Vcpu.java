@@ -17,6 +17,8 @@ public final class Vcpu {
     public final PageFault fault;
     /** The iterator of this vCPU's hardware walks (the fault has its own: a walk runs inside the fault's retry). */
     public final TdpIter walker;
+    /** The GFNs this vCPU's walks dirtied since its last exit, for a VM that logs dirty pages by D bits. */
+    public final PageModificationLog pml = new PageModificationLog();
     /** {@code vcpu->mutex}: vCPU ioctls (running the guest, pre-faulting) are serialized per vCPU. */
     public final VcpuMutex mutex = new VcpuMutex();
     /** The roots this vCPU holds a reference to. */

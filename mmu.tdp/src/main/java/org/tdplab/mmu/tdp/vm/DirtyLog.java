@@ -54,7 +54,9 @@ final class DirtyLog {
                 logOptions.put(id, options);
             else
                 logOptions.remove(id);
-            if (enable && options.initiallySet()) {
+            if (slot.isReadonly()) {
+                // kvm_mmu_slot_apply_flags: "Nothing more to do for RO slots" (no split, protection or recovery)
+            } else if (enable && options.initiallySet()) {
                 // "Initially-all-set does not require write protecting any page, because they're all assumed to be
                 // dirty": splitting and protection happen lazily, range by range, at each KVM_CLEAR_DIRTY_LOG
             } else if (enable) {

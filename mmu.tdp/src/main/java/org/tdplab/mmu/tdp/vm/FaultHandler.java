@@ -174,7 +174,9 @@ final class FaultHandler {
                 return f.retry("the vCPU's root is obsolete"); // is_page_fault_stale
             if (mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
                 return f.waitFor("an invalidation overlapped the fault (under the MMU lock)");
-            if (f.logDirty)
+            // make_spte: a prefetch without A/D bits is made access-tracked, with W saved away, and only a leaf
+            // left writable is logged dirty
+            if (f.logDirty && !(f.prefetch && mmu.caps.adDisabled()))
                 markDirtyInSlot(f.gfn);
             if (trace.on())
                 trace.spteRequested(v.id, f.gfn, f.pfn | (f.gfn & (Spte.pagesPerHpage(f.goalLevel) - 1)),

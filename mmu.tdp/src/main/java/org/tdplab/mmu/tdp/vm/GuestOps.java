@@ -18,6 +18,7 @@ import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.Routing;
 import org.tdplab.mmu.tdp.mmu.Stat;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
+import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.vcpu.GuestMode;
 import org.tdplab.mmu.tdp.vcpu.HardwareWalk;
 import org.tdplab.mmu.tdp.vcpu.Tlb;
@@ -178,7 +179,16 @@ final class GuestOps {
             return touchLocked(v, access, guestGpa, gfn, isPrivate, token);
         } finally {
             mmu.rcu.readUnlock();
+            if (!v.pml.isEmpty())
+                v.pml.flush(this::markLoggedDirty); // the exit after the access: vmx_flush_pml_buffer
         }
+    }
+
+    /** {@code kvm_vcpu_mark_page_dirty} of a GFN the page-modification log held: only slots that log keep it. */
+    private void markLoggedDirty(long gfn) {
+        Memslot slot = mem.memslots.find(gfn);
+        if (slot != null && slot.isDirtyLogging())
+            slot.markDirty(gfn);
     }
 
     private long touchLocked(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
@@ -321,9 +331,10 @@ final class GuestOps {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
         if (routing.followsMirror(isPrivate)) {
             long w = gate.backend().translatePrivate(v.id, gfn, access);
-            return w != Walk.NOT_HANDLED ? w : HardwareWalk.walk(mmu, v.walker, v.roots.mirror, gfn, write, exec);
+            return w != Walk.NOT_HANDLED ? w
+                    : HardwareWalk.walk(mmu, v.walker, v.pml, v.roots.mirror, gfn, write, exec);
         }
-        return HardwareWalk.walk(mmu, v.walker, v.roots.direct, guestGfn, write, exec);
+        return HardwareWalk.walk(mmu, v.walker, v.pml, v.roots.direct, guestGfn, write, exec);
     }
 
     /** Handles a failed translation: faults go to KVM; exceptions to the guest; a fatal outcome kills the VM. */
