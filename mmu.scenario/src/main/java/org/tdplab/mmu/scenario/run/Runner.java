@@ -61,11 +61,14 @@ public final class Runner {
         try {
             for (int i = 0; i < scripts.size(); i++) {
                 Script script = scripts.get(i);
-                FileRun run = new FileRun(manager, script, checked, line -> print(bar, line), bar).pictures(pictures);
                 FileResult result;
-                try {
+                boolean interrupted = false;
+                try { // the file's run and its VMs are garbage once this block is left
+                    FileRun run = new FileRun(manager, script, checked, line -> print(bar, line), bar)
+                            .pictures(pictures);
                     result = run.run();
-                } catch (OutOfMemoryError e) {
+                    interrupted = run.interrupted();
+                } catch (OutOfMemoryError e) { // also where no VM operation ran: making the run, its result
                     result = new FileResult(script.file(), script.statements().size(), 0,
                             List.of(OutOfMemory.failure(script.file(), null, "the file did not finish")));
                 }
@@ -76,7 +79,7 @@ public final class Runner {
                     passed++;
                 else
                     failed++;
-                if (run.interrupted()) {
+                if (interrupted) {
                     print(bar, "interrupted" + (i + 1 < scripts.size() ? ": " + (scripts.size() - i - 1)
                             + " more file" + (scripts.size() - i - 1 == 1 ? "" : "s") + " not run" : ""));
                     break;
