@@ -36,17 +36,22 @@ final class TdxSeptHooks {
         long gfn = change.gfn();
         int level = change.level();
         if (change.before().present())
-            return removeLeaf(change);
+            return removeLeaf(gfn, level, change.isLeafRemoval(), change.before().pfn());
         if (!change.after().present())
             return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x: neither the old nor the new SPTE is present",
                     gfn);
+        return install(gfn, level, change.after().leaf(), change.after().pfn());
+    }
+
+    /** An install (link or leaf) of a mirror entry; {@link TdxVm#setExternalSpte} calls it with the fields. */
+    HookStatus install(long gfn, int level, boolean leaf, long pfn) {
         td.installsInFlight.increment();
         try {
             if (td.removalsInFlight.get() > 0)
                 td.record("inv 12: a mirror install at gfn 0x%x ran while a removal was in progress", gfn);
-            if (!change.after().leaf())
+            if (!leaf)
                 return linkTable(gfn, level);
-            return setLeaf(gfn, level, change.after().pfn());
+            return setLeaf(gfn, level, pfn);
         } finally {
             td.installsInFlight.decrement();
         }
@@ -171,14 +176,12 @@ final class TdxSeptHooks {
      * {@code tdx_sept_remove_leaf_spte}, write lock held: BLOCK, TRACK + kick, REMOVE, then WBINVD with the HKID and
      * a clear before the page may go back to guest_memfd. The data is gone: re-adding gives a zero page.
      */
-    private HookStatus removeLeaf(SpteChange change) {
-        long gfn = change.gfn();
-        int level = change.level();
+    private HookStatus removeLeaf(long gfn, int level, boolean leafRemoval, long pfn) {
         td.removalsInFlight.incrementAndGet();
         try {
             if (td.installsInFlight.sum() > 0 || td.removalsInFlight.get() > 1)
                 td.record("inv 12: the removal of gfn 0x%x ran concurrently with another mirror change", gfn);
-            if (!change.isLeafRemoval())
+            if (!leafRemoval)
                 return HookStatus.error(Errno.EIO, "mirror hook for gfn 0x%x level %d: not a present leaf becoming "
                         + "non-present", gfn, level);
             if (!td.septPages.contains(septKey(gfn, level)))
@@ -192,7 +195,6 @@ final class TdxSeptHooks {
                 return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K): removing gfn 0x%x at level %d",
                         gfn, level);
             }
-            long pfn = change.before().pfn();
             long rcx = (gfn << 12) | (level - 1);
             TdxModule.Regs regs = TdxVm.REGS.get();
             long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,

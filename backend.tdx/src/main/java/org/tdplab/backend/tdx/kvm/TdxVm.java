@@ -221,6 +221,10 @@ public final class TdxVm implements VmBackend {
 
     @Override
     public HookStatus setExternalSpte(SpteChange change) {
+        // a fault's install passes fields on, not the change: inlined into the caller, the change is not allocated
+        SpteChange.Entry after = change.after();
+        if (!change.before().present() && after.present())
+            return sept.install(change.gfn(), change.level(), after.leaf(), after.pfn());
         return sept.setExternalSpte(change);
     }
 
