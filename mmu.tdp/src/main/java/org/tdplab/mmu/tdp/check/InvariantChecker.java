@@ -120,8 +120,11 @@ public final class InvariantChecker {
         if (pool.gfn(child) != gfn)
             fail(1, "child table %d has gfn 0x%x, its parent entry covers 0x%x", child, pool.gfn(child), gfn);
         tables++;
-        if (pool.nxHugePageDisallowed(child))
+        if (pool.nxListed(child)) {
             nxTables++;
+            if (!pool.nxHugePageDisallowed(child))
+                fail(0, "table %d is on the possible-NX list without its disallowed flag", child);
+        }
     }
 
     private void checkLeaf(int root, boolean mirror, long gfn, int level, long spte) {

@@ -54,6 +54,15 @@ public final class DirtyLogging {
      * the log, and without a flush leave a vCPU's writable TLB entry over a clean leaf (invariant 21).
      */
     public void writeProtect(long start, long end, long[] logged, boolean forceFlush) {
+        writeProtect(start, end, logged, forceFlush, false);
+    }
+
+    /**
+     * {@link #writeProtect(long, long, long[], boolean)}; {@code hugeWriteTracked}: huge leaves also lose
+     * mmu-writable ({@code write_protect_gfn}, as {@code KVM_CLEAR_DIRTY_LOG} protects them in initially-set mode),
+     * so the 4K leaves a write fault splits them into must each take the slow path to become writable.
+     */
+    public void writeProtect(long start, long end, long[] logged, boolean forceFlush, boolean hugeWriteTracked) {
         boolean flush = forceFlush;
         // with D-bit logging 4K leaves only lose D (no flush needed for that alone); huge leaves are write-protected
         boolean dirtyBits = mmu.caps.dirtyLogByDirtyBit();
@@ -70,10 +79,11 @@ public final class DirtyLogging {
                             mmu.setSpte(it, Spte.clearDirty(it.oldSpte));
                         continue;
                     }
-                    if (!Spte.isWritable(it.oldSpte))
+                    boolean tracked = hugeWriteTracked && it.level > Spte.PG_LEVEL_4K;
+                    if (tracked ? !Spte.isMmuWritable(it.oldSpte) : !Spte.isWritable(it.oldSpte))
                         continue;
-                    mmu.setSpte(it, Spte.clearWritable(it.oldSpte));
-                    flush = true;
+                    flush |= Spte.isWritable(it.oldSpte);
+                    mmu.setSpte(it, tracked ? Spte.clearMmuWritable(it.oldSpte) : Spte.clearWritable(it.oldSpte));
                 }
             }
             if (flush)

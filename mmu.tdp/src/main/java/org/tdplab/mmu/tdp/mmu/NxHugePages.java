@@ -39,6 +39,7 @@ public final class NxHugePages {
             if (count == list.length)
                 list = Arrays.copyOf(list, count * 2);
             list[count++] = table;
+            pool.setNxListed(table, true);
             mmu.stats.inc(Stat.NX_LPAGE_SPLITS);
         }
     }
@@ -47,6 +48,9 @@ public final class NxHugePages {
     void unaccount(int table) {
         synchronized (lock) {
             pool.setNxHugePageDisallowed(table, false);
+            if (!pool.nxListed(table))
+                return; // flagged by an exec fault that did not list it (req_level below the table's level)
+            pool.setNxListed(table, false);
             for (int i = 0; i < count; i++) {
                 if (list[i] == table) {
                     System.arraycopy(list, i + 1, list, i, count - i - 1);

@@ -59,9 +59,10 @@ public final class TdpMap {
             return TdpMmu.BUSY;
         }
         int child = mmu.allocChild(it, root);
-        // the table replaces what could have been a huge page but for the NX mitigation: a possible NX huge page
+        // kvm_tdp_mmu_map flags every table an NX-disallowed fault makes (a later fault steps down at it), and lists
+        // the ones that replace what could have been a huge page but for the mitigation: possible NX huge pages
         boolean nxSplit = f.hugePageDisallowed && f.reqLevel >= it.level;
-        if (nxSplit)
+        if (f.hugePageDisallowed)
             pool.setNxHugePageDisallowed(child, true);
         int r = hugeLeaf ? mmu.splitHugePage(it, child) : mmu.linkTable(it, child);
         if (r != TdpMmu.OK) {

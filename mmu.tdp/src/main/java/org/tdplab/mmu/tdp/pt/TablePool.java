@@ -58,6 +58,8 @@ public final class TablePool {
 
     private static final int FLAG_LIVE = 1;
     private static final int FLAG_NX_DISALLOWED = 1 << 1;
+    /** On the possible-NX-huge-page list ({@code sp->possible_nx_huge_page_link} not empty). */
+    private static final int FLAG_NX_LISTED = 1 << 2;
 
     private final TableFrames frames;
     private final Object allocLock = new Object();
@@ -339,12 +341,23 @@ public final class TablePool {
     }
 
     public void setNxHugePageDisallowed(int id, boolean disallowed) {
+        setFlag(id, FLAG_NX_DISALLOWED, disallowed);
+    }
+
+    public boolean nxListed(int id) {
+        return (flags(id) & FLAG_NX_LISTED) != 0;
+    }
+
+    public void setNxListed(int id, boolean listed) {
+        setFlag(id, FLAG_NX_LISTED, listed);
+    }
+
+    private void setFlag(int id, int flag, boolean on) {
         int[] hi = headI[id >>> CHUNK_TABLE_SHIFT];
-        if (disallowed) {
-            INTS.getAndBitwiseOr(hi, iw(id, I_FLAGS), FLAG_NX_DISALLOWED);
-        } else {
-            INTS.getAndBitwiseAnd(hi, iw(id, I_FLAGS), ~FLAG_NX_DISALLOWED);
-        }
+        if (on)
+            INTS.getAndBitwiseOr(hi, iw(id, I_FLAGS), flag);
+        else
+            INTS.getAndBitwiseAnd(hi, iw(id, I_FLAGS), ~flag);
     }
 
     // ---- root refcount (tdp_mmu_root_count) ---------------------------------------------------------------

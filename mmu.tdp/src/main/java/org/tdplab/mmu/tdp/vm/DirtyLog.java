@@ -137,7 +137,7 @@ final class DirtyLog {
                 // (eager splitting) now, the first time they are cleared; the protection covers what stays huge
                 if (any && manualInitSet(id) && logOptions.get(id).eagerSplit())
                     mmu.hugePages.split(r[0], r[1]);
-                mmu.dirtyLog.writeProtect(r[0], r[1], cleared, any);
+                mmu.dirtyLog.writeProtect(r[0], r[1], cleared, any, manualInitSet(id));
             } finally {
                 mmu.lock.writeUnlock();
             }
