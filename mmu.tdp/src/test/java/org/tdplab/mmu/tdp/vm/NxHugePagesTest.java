@@ -49,6 +49,21 @@ class NxHugePagesTest {
     }
 
     @Test
+    void everyTableAnExecFaultMakesIsFlaggedButOnlyThoseItCouldHaveMappedHugeAreListed() {
+        CoreVm vm = TestVms.create(nx(1).withSlotZapAll(false), 1);
+        slot(vm, 0, G1, M2, PageSize.SIZE_2M);
+        assertTrue(access(vm, Access.EXEC, G1, 0x1000).completed()); // req_level 2M: the 1G-level table is not listed
+        assertEquals(1, vm.stats().get("nx_lpage_splits"));
+        assertEquals(1, vm.mmu.nx.possible());
+        vm.deleteMemslot(0); // without the quirk only the slot's leaves go: the tables stay
+        slot(vm, 1, G1, 1L << 30, PageSize.SIZE_1G);
+        assertTrue(access(vm, Access.READ, G1 + 2 * M2, 0x1000).completed());
+        assertEquals(PageSize.SIZE_2M.level(), vm.lookup(G1 + 2 * M2, RootKind.DIRECT).orElseThrow().level(),
+                "disallowed_hugepage_adjust steps down at the flagged 1G-level table");
+        assertClean(vm);
+    }
+
+    @Test
     void aReadNextToAnNxSplitStays4K() {
         CoreVm vm = TestVms.create(nx(1), 1);
         slot(vm, 0, G1, 4 * M2, PageSize.SIZE_2M);
