@@ -62,6 +62,17 @@ public final class NxHugePages {
         }
     }
 
+    /** The list's first table, unaccounted ({@code list_first_entry} and {@code unaccount_nx_huge_page}), or -1. */
+    private int takeFirst() {
+        synchronized (lock) {
+            if (count == 0)
+                return -1;
+            int sp = list[0];
+            unaccount(sp);
+            return sp;
+        }
+    }
+
     /** The tables on the possible-NX list now. */
     public int possible() {
         synchronized (lock) {
@@ -71,9 +82,9 @@ public final class NxHugePages {
 
     /**
      * {@code kvm_recover_nx_huge_pages} (the TDP MMU part, under the read lock since 6.18): takes
-     * {@code ceil(nx_lpage_splits / ratio)} tables from the head of the list; one in a dirty-logged memslot is only
-     * unaccounted (it would come back as 4K pages; disabling the log recovers it), the others are zapped by their
-     * parent SPTE, atomically and only if the parent still points at the table. One flush for the batch, inside the
+     * {@code ceil(nx_lpage_splits / ratio)} tables from the head of the list, each unaccounted; one in a dirty-logged
+     * memslot is left at that (it would come back as 4K pages; disabling the log recovers it), the others are zapped
+     * by their parent SPTE, atomically and only if the parent still points at the table. One flush for the batch, inside the
      * RCU section so no walker can still use a table freed after it. Returns the number of tables zapped.
      */
     public int recover(LongPredicate dirtyLogged) {
@@ -88,22 +99,13 @@ public final class NxHugePages {
             synchronized (lock) {
                 toZap = (count + ratio - 1) / ratio;
             }
-            int skip = 0;
             for (; toZap > 0; toZap--) {
-                int sp;
-                synchronized (lock) {
-                    if (skip >= count)
-                        break;
-                    sp = list[skip];
-                }
-                if (dirtyLogged.test(pool.gfn(sp))) {
-                    unaccount(sp);
-                    continue;
-                }
-                if (zapPossibleNxHugePage(sp))
+                // off the list first, as the kernel does: a zap that then loses a race leaves the table unlisted
+                int sp = takeFirst();
+                if (sp < 0)
+                    break;
+                if (!dirtyLogged.test(pool.gfn(sp)) && zapPossibleNxHugePage(sp))
                     zapped++;
-                else
-                    skip++; // lost a race: the table is someone else's now
             }
             if (zapped > 0)
                 mmu.flushRemoteTlbs(0, mmu.maxGfn());
