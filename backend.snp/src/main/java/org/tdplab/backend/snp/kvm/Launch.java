@@ -153,6 +153,14 @@ final class Launch {
      *     {@code snp_launch_update} reports as EIO)
      */
     Remaining update(long gpa, long size, boolean zero) {
+        try {
+            return updateRange(gpa, size, zero);
+        } catch (MmuException e) { // nothing done: the caller's struct still holds the whole range
+            throw e.remaining().isPresent() ? e : e.withRemaining(new Remaining(gpa, size));
+        }
+    }
+
+    private Remaining updateRange(long gpa, long size, boolean zero) {
         if (size == 0 || (size & 0xfff) != 0)
             throw new MmuException(Errno.EINVAL, "snp.launch_update: size=0x%x is not a positive multiple of 4K",
                     size);

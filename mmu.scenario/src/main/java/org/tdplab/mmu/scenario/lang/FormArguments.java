@@ -19,6 +19,12 @@ final class FormArguments {
     private FormArguments() {
     }
 
+    /** The list option (with a fixed set of words) that takes {@code word}, if one does. */
+    private static Optional<Schema.Option> listOptionOf(Schema form, String word) {
+        return form.options().values().stream().filter(o -> o.type().kind() == ValueType.Kind.LIST
+                && o.type().choices().contains(word)).findFirst();
+    }
+
     /** The statement, or null after reporting its problems to {@code p}. */
     static Statement validate(Problems p, Lexer.Line line, Token verb, String prefix, Schema form, String chosenMode,
             List<Schema> siblings, List<Token> positionalTokens, List<Token> optionTokens, List<Token> flagTokens) {
@@ -103,8 +109,14 @@ final class FormArguments {
         // flags
         Set<String> flags = new LinkedHashSet<>();
         Map<Schema.FlagGroup, Token> chosen = new HashMap<>();
+        Map<String, List<Token>> bareListWords = new LinkedHashMap<>();
         for (Token t : flagTokens) {
             Optional<Schema.FlagGroup> g = form.groupOf(t.text());
+            Optional<Schema.Option> list = g.isPresent() ? Optional.empty() : listOptionOf(form, t.text());
+            if (list.isPresent()) { // "bare words are flags": `gmem` is `flags=gmem`
+                bareListWords.computeIfAbsent(list.get().key(), k -> new ArrayList<>()).add(t);
+                continue;
+            }
             if (g.isPresent()) {
                 Token prev = chosen.get(g.get());
                 if (prev != null && !prev.text().equals(t.text())) {
@@ -129,6 +141,18 @@ final class FormArguments {
             if (guess != null)
                 meant.addAll(form.groupOf(guess).orElseThrow().flags());
         }
+        bareListWords.forEach((key, words) -> {
+            StringBuilder text = new StringBuilder(options.containsKey(key) ? String.join(",",
+                    options.get(key).list()) : "");
+            for (Token w : words)
+                text.append(text.length() == 0 ? "" : ",").append(w.text());
+            try {
+                options.put(key, form.options().get(key).type().parse(text.toString(), words.get(0).line(),
+                        words.get(0).column()));
+            } catch (IllegalArgumentException e) {
+                p.at(words.get(0), prefix + ": " + key + ": " + e.getMessage());
+            }
+        });
         String mode = "";
         for (Schema.FlagGroup g : form.flagGroups()) {
             Token t = chosen.get(g);

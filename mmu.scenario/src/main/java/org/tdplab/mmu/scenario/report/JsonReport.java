@@ -109,6 +109,7 @@ public final class JsonReport {
         o.addProperty("name", v.name());
         o.addProperty("type", v.type());
         o.addProperty("bugged", v.bugged());
+        o.addProperty("dead", v.dead());
         o.addProperty("destroyed", v.destroyed());
         JsonObject counters = new JsonObject();
         for (Map.Entry<String, Long> c : v.counters().entrySet())

@@ -153,8 +153,9 @@ final class Expectations {
         if (v.isEmpty())
             return Optional.of(vms.noVm(e.vm()));
         Vm vm = v.get().vm;
-        // bugged implies dead; alive is neither
-        boolean holds = e.has("bugged") ? vm.bugged() : e.has("dead") ? vm.dead() : !vm.dead();
+        // the contract: bugged|alive says whether KVM_BUG_ON marked the VM, so a VM killed without it is alive in
+        // that sense; dead says whether it was killed (a bugged VM is dead too)
+        boolean holds = e.has("bugged") ? vm.bugged() : e.has("dead") ? vm.dead() : !vm.bugged();
         if (holds)
             return Optional.empty();
         String why = " (" + vms.display(vm.deadReason().orElse("?")) + ")";

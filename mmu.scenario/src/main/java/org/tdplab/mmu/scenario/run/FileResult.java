@@ -43,9 +43,10 @@ public record FileResult(String file, int statements, int expectations, List<Fai
     /**
      * A VM at the end of the file, before its teardown — or, when the file destroyed it ({@code destroyed}), after
      * that teardown, with its final counters: its counters, which of them count firmware calls, and the checker's
-     * violations (for a destroyed VM, those of the check just before its destroy).
+     * violations (for a destroyed VM, those of the check just before its destroy); whether KVM_BUG_ON marked it,
+     * and whether it is dead (bugged, or killed without it).
      */
-    public record VmRecord(String name, String type, boolean bugged, Map<String, Long> counters,
+    public record VmRecord(String name, String type, boolean bugged, boolean dead, Map<String, Long> counters,
             List<String> violations, boolean destroyed, java.util.Set<String> firmwareCalls) {
         public VmRecord {
             counters = new java.util.TreeMap<>(counters);
@@ -55,7 +56,7 @@ public record FileResult(String file, int statements, int expectations, List<Fai
 
         public VmRecord(String name, String type, boolean bugged, Map<String, Long> counters,
                 List<String> violations) {
-            this(name, type, bugged, counters, violations, false, java.util.Set.of());
+            this(name, type, bugged, bugged, counters, violations, false, java.util.Set.of());
         }
     }
 

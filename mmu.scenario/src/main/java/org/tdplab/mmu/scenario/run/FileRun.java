@@ -256,7 +256,7 @@ final class FileRun {
                 VmPicture picture = picture(v);
                 if (picture != null)
                     vmPictures.add(picture);
-                vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), vm.stats(), all, false,
+                vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), vm.dead(), vm.stats(), all, false,
                         vm.firmwareCalls()));
                 boolean wasBugged = vm.bugged();
                 show("teardown of VM " + v.name);
@@ -300,7 +300,7 @@ final class FileRun {
      */
     private void destroyed(ScenarioVm v, int line, List<String> lastCheck, VmPicture before) {
         Vm vm = v.vm;
-        vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), vm.stats(), lastCheck, true,
+        vmRecords.add(new FileResult.VmRecord(v.name, vm.type(), vm.bugged(), vm.dead(), vm.stats(), lastCheck, true,
                 vm.firmwareCalls()));
         if (before != null)
             vmPictures.add(before.destroyed(vm.stats(), vm.firmwareCalls(), "destroyed at line " + line

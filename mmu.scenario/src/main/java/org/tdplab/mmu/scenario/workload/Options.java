@@ -42,7 +42,8 @@ final class Options {
     int count(String key, int otherwise, int max) {
         long n = number(key, otherwise);
         if (n < 1 || n > max)
-            throw new MmuException(Errno.EINVAL, "run %s: %s=%d is out of range (1..%d)", workload, key, n, max);
+            throw new MmuException(Errno.EINVAL, "run %s: %s=%s is out of range (1..%d)", workload, key,
+                    values.get(key), max); // as written: 0xffffffffffffffff, not -1
         return (int) n;
     }
 

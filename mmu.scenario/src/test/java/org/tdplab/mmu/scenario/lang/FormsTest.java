@@ -70,6 +70,14 @@ class FormsTest {
     }
 
     @Test
+    void bareWordsAreTheFlagsOfAListOption() { // the contract's lexical rules: "bare words are flags (gmem, …)"
+        assertEquals(List.of("gmem"), one("slot.add vm0 0 gpa=0 size=4M gmem").list("flags"));
+        assertEquals(List.of("gmem", "dirty_log"), one("slot.add vm0 0 gpa=0 size=4M gmem dirty_log").list("flags"));
+        assertEquals(List.of("readonly", "gmem"), one("slot.add vm0 0 gpa=0 size=4M flags=readonly gmem").list("flags"));
+        assertTrue(Fixtures.error("slot.add vm0 0 gpa=0 size=4M gmemm").contains("gmemm"));
+    }
+
+    @Test
     void slotDeleteMoveLog() {
         assertEquals(3, one("slot.delete vm0 3").number("ID"));
         Statement mv = one("slot.move vm0 3 gpa=2G");

@@ -182,8 +182,8 @@ class ExpectationsTest {
                     after line 6: prefault vm gpa=1G size=0x401000
                 t.scn:8: expected remaining gpa=1G size=4K; found remaining gpa=0x40400000 size=0x1000
                     after line 6: prefault vm gpa=1G size=0x401000
-                t.scn:10: expected remaining gpa=0 size=0; found EINVAL: prefault: size=0x0 must be positive
-                    after line 9: prefault vm gpa=0 size=0""", fails("""
+                t.scn:14: expected remaining gpa=0x2000 size=4K; found remaining gpa=0x1000 size=0x1000
+                    after line 12: prefault vm gpa=4K size=4K""", fails("""
                 guest vm vcpu=0 write gpa=1G size=8K
                 test_age vm gpa=1G size=16K
                 expect result 3
@@ -193,6 +193,9 @@ class ExpectationsTest {
                 prefault vm gpa=0 size=0
                 expect remaining gpa=0 size=0
                 expect error EINVAL
+                prefault vm gpa=4K size=4K
+                expect error ENOENT
+                expect remaining gpa=0x2000 size=4K
                 """));
     }
 

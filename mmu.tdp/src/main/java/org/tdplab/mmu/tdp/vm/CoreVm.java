@@ -212,8 +212,12 @@ public final class CoreVm implements Vm {
 
     @Override
     public long prefault(int vcpu, long gpa, long size) {
-        return ops.call(() -> OperationStream.prefault(vcpu, gpa, size),
-                () -> onVcpu(vcpu, v -> faults.prefault(v, gpa, size)));
+        try {
+            return ops.call(() -> OperationStream.prefault(vcpu, gpa, size),
+                    () -> onVcpu(vcpu, v -> faults.prefault(v, gpa, size)));
+        } catch (MmuException e) { // nothing done: KVM passes the range back unchanged
+            throw e.remaining().isPresent() ? e : e.withRemaining(new Remaining(gpa, size));
+        }
     }
 
     @Override

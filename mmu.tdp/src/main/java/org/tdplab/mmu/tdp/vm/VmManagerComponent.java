@@ -206,10 +206,11 @@ public class VmManagerComponent implements VmManager {
     Vm create(HostScope in, String name, String type, int vcpus, int gpaw, Map<String, String> options) {
         if (name == null || name.isBlank())
             throw new MmuException(Errno.EINVAL, "a VM needs a name");
-        if (vcpus < 1 || vcpus > 1024)
-            throw new MmuException(Errno.EINVAL, "vcpus=%d: must be 1..1024", vcpus);
+        // the type first, as KVM_CREATE_VM takes it before any vCPU is made: an unknown type is ENODEV whatever else
         Backend backend = backends.forType(type).orElseThrow(() -> new MmuException(Errno.ENODEV,
                 "no backend serves VM type '%s'; available: %s", type, String.join(", ", backends.types())));
+        if (vcpus < 1 || vcpus > 1024)
+            throw new MmuException(Errno.EINVAL, "vcpus=%d: must be 1..1024", vcpus);
         Map<String, String> opts = options == null ? Map.of() : options;
         VmCapabilities caps = backend.capabilities(gpaw, VerbArgs.creation(type, backend.options(), opts));
         if (caps == null || !type.equals(caps.vmType()))
