@@ -1,40 +1,17 @@
 package org.tdplab.mmu.tdp.mmu;
 
 import org.tdplab.mmu.tdp.pt.TdpIter;
-import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
 
 /**
- * The table walks of dirty logging over the valid direct roots: write protection (or, with a page-modification
- * log, clearing D) and reading back the D bits the CPU set.
+ * The table walks of dirty logging over the valid direct roots: write protection, or with a page-modification log
+ * clearing D (the CPU logs each page whose D it sets again: {@link org.tdplab.mmu.tdp.vcpu.PageModificationLog}).
  */
 public final class DirtyLogging {
     private final TdpMmu mmu;
 
     DirtyLogging(TdpMmu mmu) {
         this.mmu = mmu;
-    }
-
-    /**
-     * {@code kvm_arch_sync_dirty_log} with a page-modification log: the CPU logged every page whose D bit it set
-     * (the vendor flushes its log buffers); here that log is read back from the D bits of the 4K leaves.
-     */
-    public void harvestDirtyBits(Memslot slot, long start, long end) {
-        if (!mmu.caps.dirtyLogByDirtyBit())
-            return;
-        TdpIter it = new TdpIter(mmu.pool);
-        mmu.lock.readLock();
-        mmu.rcu.readLock();
-        try {
-            for (int root : mmu.roots.of(Roots.DIRECT_ROOTS))
-                for (mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end); it.valid; it.next())
-                    if (it.level == Spte.PG_LEVEL_4K && Spte.isShadowPresent(it.oldSpte)
-                            && (it.oldSpte & Spte.DIRTY) != 0 && Spte.isWritable(it.oldSpte))
-                        slot.markDirty(it.gfn);
-        } finally {
-            mmu.rcu.readUnlock();
-            mmu.lock.readUnlock();
-        }
     }
 
     /**

@@ -82,7 +82,6 @@ final class DirtyLog {
             Memslot slot = loggingSlot(id);
             if (!slot.isDirtyLogging())
                 throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
-            mmu.dirtyLog.harvestDirtyBits(slot, slot.baseGfn(), slot.endGfn());
             if (manualInitSet(id))
                 return slot.snapshotDirty(); // manual protect: GET neither clears nor protects
             // kvm_get_dirty_log_protect: xchg the words and protect under the write lock, so no fault (which marks
@@ -121,7 +120,6 @@ final class DirtyLog {
                 throw new MmuException(Errno.EINVAL, "dirty.clear size=0x%x: must be a multiple of 64 pages unless "
                         + "it reaches the end of memslot %d", size, id);
             // KVM_CLEAR_DIRTY_LOG works on 64-page words of the bitmap, from a first page that is a multiple of 64
-            mmu.dirtyLog.harvestDirtyBits(slot, r[0], r[1]);
             // kvm_clear_dirty_log_protect: clear and protect under the write lock, as GET does
             mmu.lock.writeLock();
             try {

@@ -70,6 +70,21 @@ class DirtyLogEdgesTest {
     }
 
     @Test
+    void anInitiallySetClearLeavesItsFourKLeavesMmuWritableForTheFastPath() {
+        CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
+        slot(vm, 0, G1, 64 * K4, PageSize.SIZE_4K);
+        assertTrue(write(vm, G1, 64 * K4));
+        vm.setDirtyLogging(0, true, new DirtyLogOptions(false, true));
+        vm.clearDirtyLog(0, G1, 64 * K4);
+        long spte = vm.lookup(G1, RootKind.DIRECT).orElseThrow().spte();
+        assertFalse(Spte.isWritable(spte));
+        assertTrue(Spte.isMmuWritable(spte), "clear_dirty_pt_masked clears W only");
+        assertTrue(write(vm, G1, K4));
+        assertEquals(1, vm.stats().get("pf_fast"));
+        assertClean(vm);
+    }
+
+    @Test
     void anInitiallySetClearWriteTracksTheHugeLeafItProtects() {
         CoreVm vm = TestVms.create(TestVms.ordinary(), 1);
         slot(vm, 0, G1, M2, PageSize.SIZE_2M);
