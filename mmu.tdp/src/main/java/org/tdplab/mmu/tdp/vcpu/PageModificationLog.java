@@ -4,9 +4,9 @@ import java.util.function.LongConsumer;
 
 /**
  * A vCPU's page-modification log: the GFNs whose dirty bit the CPU set in a leaf while the VM logs dirty pages by
- * D bits, until KVM reads them into the memslots' bitmaps at the vCPU's next exit ({@code vmx_flush_pml_buffer}).
- * Without it a page the guest dirtied and a zap then removed before {@code KVM_GET_DIRTY_LOG} read the D bits would
- * be lost to the log. Written by its own vCPU only.
+ * D bits, until KVM reads them into the memslots' bitmaps at the vCPU's next exit (the vendor's flush of its log
+ * buffer, which every exit runs). Those bitmaps are filled from these logs alone, so a page whose leaf a zap removes
+ * before {@code KVM_GET_DIRTY_LOG} is still reported. Written by its own vCPU only.
  */
 public final class PageModificationLog {
     /** The CPU's buffer: a 4K page of GPAs. An access logs one or two at most before its exit flushes them. */

@@ -180,7 +180,7 @@ final class GuestOps {
         } finally {
             mmu.rcu.readUnlock();
             if (!v.pml.isEmpty())
-                v.pml.flush(this::markLoggedDirty); // the exit after the access: vmx_flush_pml_buffer
+                v.pml.flush(this::markLoggedDirty); // the exit after the access flushes the vCPU's log
         }
     }
 
