@@ -73,7 +73,8 @@ class FormsTest {
     void bareWordsAreTheFlagsOfAListOption() { // the contract's lexical rules: "bare words are flags (gmem, …)"
         assertEquals(List.of("gmem"), one("slot.add vm0 0 gpa=0 size=4M gmem").list("flags"));
         assertEquals(List.of("gmem", "dirty_log"), one("slot.add vm0 0 gpa=0 size=4M gmem dirty_log").list("flags"));
-        assertEquals(List.of("readonly", "gmem"), one("slot.add vm0 0 gpa=0 size=4M flags=readonly gmem").list("flags"));
+        assertEquals(List.of("readonly", "gmem"),
+                one("slot.add vm0 0 gpa=0 size=4M flags=readonly gmem").list("flags"));
         assertTrue(Fixtures.error("slot.add vm0 0 gpa=0 size=4M gmemm").contains("gmemm"));
     }
 

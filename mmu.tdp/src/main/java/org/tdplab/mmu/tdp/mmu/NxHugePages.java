@@ -84,8 +84,8 @@ public final class NxHugePages {
      * {@code kvm_recover_nx_huge_pages} (the TDP MMU part, under the read lock since 6.18): takes
      * {@code ceil(nx_lpage_splits / ratio)} tables from the head of the list, each unaccounted; one in a dirty-logged
      * memslot is left at that (it would come back as 4K pages; disabling the log recovers it), the others are zapped
-     * by their parent SPTE, atomically and only if the parent still points at the table. One flush for the batch, inside the
-     * RCU section so no walker can still use a table freed after it. Returns the number of tables zapped.
+     * by their parent SPTE, atomically and only if the parent still points at the table. One flush for the batch,
+     * inside the RCU section so no walker can still use a table freed after it. Returns the number of tables zapped.
      */
     public int recover(LongPredicate dirtyLogged) {
         int ratio = mmu.caps.nxRecoveryRatio();

@@ -74,8 +74,9 @@ final class GuestOps {
                     mmu.caps.gpaw());
         boolean aliasGiven = routing.hasSharedBit(gpa);
         long first = natural >>> 12, last = (natural + size - 1) >>> 12;
-        if (gate.backend().runRefusal(v.id) != null && anyPrivate(first, last, encoding, aliasGiven))
-            requireRunnable(v);
+        String refusal = gate.backend().runRefusal(v.id);
+        if (refusal != null && anyPrivate(first, last, encoding, aliasGiven))
+            throw runRefused(v, refusal);
         boolean agree = true;
         long firstValue = 0;
         for (long gfn = first; gfn <= last; gfn++) {
@@ -105,7 +106,11 @@ final class GuestOps {
     void requireRunnable(Vcpu v) {
         String why = gate.backend().runRefusal(v.id);
         if (why != null)
-            throw new MmuException(Errno.EINVAL, "KVM_RUN on vCPU %d: %s", v.id, why);
+            throw runRefused(v, why);
+    }
+
+    private static MmuException runRefused(Vcpu v, String why) {
+        return new MmuException(Errno.EINVAL, "KVM_RUN on vCPU %d: %s", v.id, why);
     }
 
     private void checkEncoding(Encoding encoding) {
