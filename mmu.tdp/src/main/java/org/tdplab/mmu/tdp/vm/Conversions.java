@@ -135,7 +135,7 @@ final class Conversions {
             throw new MmuException(Errno.EINVAL, "accept gpa=0x%x size=0x%x is not %s-aligned", gpa, size,
                     level.label());
         for (long gfn = r[0]; gfn < r[1]; gfn += step) {
-            GuestOps.startRetries(v);
+            Retries.start(v);
             for (;;) {
                 if (status.dead())
                     return guest.ended(v, gfn - r[0], GuestOps.EXIT_DEAD);
@@ -149,10 +149,10 @@ final class Conversions {
                 long outcome = guest.violation(v, w, at << 12, at, mmu.routing.encryptedAccess(true));
                 if (outcome != GuestOps.DONE)
                     return guest.ended(v, gfn - r[0], outcome);
-                if (GuestOps.retryGivesUp(v))
-                    throw guest.neverCompleted(v, "accept of", gfn << 12, w);
+                if (Retries.giveUp(v))
+                    throw Retries.neverCompleted(v, "accept of", gfn << 12, w, mmu.invalidation.describe());
                 if (v.waitingSince != 0)
-                    GuestOps.waitAWhile();
+                    Retries.waitAWhile();
             }
         }
         return done(r[1] - r[0]);

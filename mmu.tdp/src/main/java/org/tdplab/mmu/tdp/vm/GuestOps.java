@@ -26,17 +26,6 @@ import org.tdplab.mmu.tdp.vcpu.Vcpu;
 
 /** What a vCPU does to memory: touch it through its TLB and the hardware walk, exiting to KVM on a violation. */
 final class GuestOps {
-    /** A fault that keeps asking for a retry this often is a livelock, not contention. */
-    static final int MAX_RETRIES = 1 << 22;
-    /**
-     * How long a fault waits for another operation over its page (an invalidation window, a memslot change): as
-     * long as that runs, which for a conversion or a hole punch grows with its range; past this, a window that
-     * never closes.
-     */
-    static final long WAIT_NANOS = java.util.concurrent.TimeUnit.MINUTES.toNanos(10);
-    /** The pause between two tries while waiting so ({@link #waitAWhile}). */
-    static final long WAIT_PAUSE_NANOS = 10_000;
-
     private final VmStatus status;
     private final VmMemory mem;
     private final TdpMmu mmu;
@@ -176,7 +165,7 @@ final class GuestOps {
      * hardware re-executes the instruction. One RCU read section spans it all: the walks and the fault's map nest
      * in it (a nested section costs no fence), and nothing on the way waits for a grace period (only the teardown
      * does, and it waits for no lock a fault holds). Only while the access waits for another operation over its
-     * page ({@link #retryGivesUp}) is it out of the section, so a long wait holds up no grace period.
+     * page ({@link Retries#giveUp}) is it out of the section, so a long wait holds up no grace period.
      */
     private long touch(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
         mmu.rcu.readLock();
@@ -200,7 +189,7 @@ final class GuestOps {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
         boolean encrypted = routing.encryptedAccess(isPrivate);
         long key = Tlb.key(guestGpa >>> 12, encrypted, routing.followsMirror(isPrivate));
-        startRetries(v);
+        Retries.start(v);
         for (;;) {
             if (status.dead())
                 return EXIT_DEAD;
@@ -218,11 +207,11 @@ final class GuestOps {
                     long outcome = violation(v, w, guestGpa, gfn, encrypted);
                     if (outcome != DONE)
                         return outcome;
-                    if (retryGivesUp(v))
-                        throw neverCompleted(v, "access to", guestGpa, w);
+                    if (Retries.giveUp(v))
+                        throw Retries.neverCompleted(v, "access to", guestGpa, w, mmu.invalidation.describe());
                     if (v.waitingSince != 0) {
                         mmu.rcu.readUnlock(); // waiting for another operation: not in a read section meanwhile
-                        waitAWhile();
+                        Retries.waitAWhile();
                         mmu.rcu.readLock();
                     }
                     continue;
@@ -246,58 +235,6 @@ final class GuestOps {
             guestMode.exit(v);
             return DONE;
         }
-    }
-
-    /** Starts the retry bookkeeping of one access or accept unit ({@link #retryGivesUp}). */
-    static void startRetries(Vcpu v) {
-        v.retries = 0;
-        v.waitingSince = 0;
-    }
-
-    /**
-     * Counts a re-execution of the access after its fault was handled, and tells whether to give up. After a fault
-     * that waits for another operation over the page ({@link PageFault#retryWaits}) the access waits up to
-     * {@link #WAIT_NANOS} in all; any other re-execution counts toward {@link #MAX_RETRIES}, yielding now and then.
-     */
-    static boolean retryGivesUp(Vcpu v) {
-        if (v.lastFault == PageFault.RET_PF_RETRY && v.fault.retryWaits) {
-            long now = System.nanoTime();
-            if (v.waitingSince == 0)
-                v.waitingSince = now;
-            return now - v.waitingSince > WAIT_NANOS;
-        }
-        v.waitingSince = 0;
-        if ((++v.retries & 63) == 0)
-            Thread.yield();
-        return v.retries > MAX_RETRIES;
-    }
-
-    /**
-     * A pause between two tries of an access that waits for another operation: a short park rather than a spin, so
-     * that the operation's thread gets the core — and, under a controlled scheduler (Fray), so that its own timed
-     * waits (a lock's back-off) can end: a thread that never blocks would starve them.
-     */
-    static void waitAWhile() {
-        java.util.concurrent.locks.LockSupport.parkNanos(WAIT_PAUSE_NANOS);
-    }
-
-    /** EAGAIN for an access or accept that never completed, with what its last try ran into. */
-    MmuException neverCompleted(Vcpu v, String what, long gpa, long w) {
-        String waited = v.waitingSince == 0 ? ""
-                : String.format(", the last %d s waiting", (System.nanoTime() - v.waitingSince) / 1_000_000_000L);
-        return new MmuException(Errno.EAGAIN, "vCPU %d: the %s gpa 0x%x never completed (%d tries%s; the last walk %s, "
-                + "its fault handler returned %s%s; invalidations: %s)", v.id, what, gpa, v.retries, waited,
-                describe(w), PageFault.name(v.lastFault),
-                v.lastFault == PageFault.RET_PF_RETRY ? ": " + v.fault.retryReason : "", mmu.invalidation.describe());
-    }
-
-    /** A failed walk in words, for the message of an access that never completed. */
-    private static String describe(long w) {
-        return switch (Walk.kind(w)) {
-        case Walk.KIND_VIOLATION -> String.format("exited with error code 0x%x", Walk.detail(w));
-        case Walk.KIND_EXCEPTION -> "raised vector " + Walk.detail(w);
-        default -> "could not go on";
-        };
     }
 
     /**
@@ -390,7 +327,7 @@ final class GuestOps {
         case FaultHandler.EXIT_MEMORY_FAULT -> Vm.FaultResult.MEMORY_FAULT;
         case FaultHandler.EXIT_MMIO -> Vm.FaultResult.MMIO;
         case FaultHandler.EXIT_DEAD -> Vm.FaultResult.DEAD;
-        default -> Vm.FaultResult.valueOf(org.tdplab.mmu.tdp.mmu.PageFault.name(r));
+        default -> Vm.FaultResult.valueOf(PageFault.name(r));
         };
     }
 
