@@ -90,6 +90,28 @@ class WorkloadsTest {
     }
 
     @Test
+    void dirtyLogFailsOnAPageLoggedThoughNothingWroteIt() {
+        Vm real = vm("stale", "default", 2, 4L << 20, Set.of());
+        // a log whose collections never clear: every GET reports the whole slot
+        Vm stale = (Vm) java.lang.reflect.Proxy.newProxyInstance(Vm.class.getClassLoader(),
+                new Class<?>[] { Vm.class }, (proxy, m, args) -> {
+                    Object r;
+                    try {
+                        r = m.invoke(real, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                    if (m.getName().equals("getDirtyLog"))
+                        java.util.Arrays.fill((long[]) r, -1L);
+                    return r;
+                });
+        MmuException e = assertThrows(MmuException.class,
+                () -> Workloads.run(stale, "dirty_log", 0, 512L << 10, 2, Map.of(), WorkloadsTest::slot0));
+        assertEquals(Errno.EIO, e.errno());
+        assertTrue(e.getMessage().contains("a stale bit"), e.getMessage());
+    }
+
+    @Test
     void accessTrackingMemslotStressAndConversionsComplete() {
         Vm vm = vm("at", "default", 2, 4L << 20, Set.of());
         assertTrue(has(Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of(), WorkloadsTest::slot0),
