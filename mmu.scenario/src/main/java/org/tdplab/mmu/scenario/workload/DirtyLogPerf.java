@@ -67,11 +67,15 @@ final class DirtyLogPerf implements Workloads.Workload {
                 Report.seconds(clearTotal), Report.seconds(clearTotal / iterations));
     }
 
+    private static boolean logged(long[] bitmap, long page) {
+        return (int) (page >>> 6) < bitmap.length && (bitmap[(int) (page >>> 6)] & (1L << (page & 63))) != 0;
+    }
+
     private static void staleCheck(Context c, long slotBase, long[] bitmap) {
         for (int v = 0; v < c.vcpus; v++) {
             long first = (c.base(v) - slotBase) / Context.PAGE;
             for (long p = first; p < first + c.pages(); p++)
-                if ((int) (p >>> 6) < bitmap.length && (bitmap[(int) (p >>> 6)] & (1L << (p & 63))) != 0)
+                if (logged(bitmap, p))
                     throw new MmuException(Errno.EIO, "run dirty_log: page 0x%x is in the dirty log though nothing "
                             + "wrote it since the last collection (a stale bit)", slotBase + p * Context.PAGE);
         }
@@ -83,8 +87,7 @@ final class DirtyLogPerf implements Workloads.Workload {
         for (int v = 0; v < c.vcpus; v++) {
             long first = (c.base(v) - slotBase) / Context.PAGE;
             for (long p = first; p < first + c.pages(); p++) {
-                boolean set = (int) (p >>> 6) < bitmap.length && (bitmap[(int) (p >>> 6)] & (1L << (p & 63))) != 0;
-                if (!set)
+                if (!logged(bitmap, p))
                     throw new MmuException(Errno.EIO, "run dirty_log: iteration %d: page 0x%x was written but is "
                             + "not in the dirty log (a false negative)", iteration, slotBase + p * Context.PAGE);
             }
