@@ -136,7 +136,7 @@ final class Guest implements AutoCloseable {
                 vm.prefault(vcpu, (from + order.page(i)) * PAGE, PAGE);
         }
         case "workload" -> Workloads.run(vm, "demand_paging", from * PAGE, n * PAGE, 1,
-                Map.of("order", order.random() ? "random" : "sequential"), id -> new long[] { 0, bytes });
+                Map.of("order", order.random() ? "random" : "sequential"), id -> new Workloads.Slot(0, bytes, false));
         default -> throw new IllegalArgumentException("how=" + how);
         }
         return n;

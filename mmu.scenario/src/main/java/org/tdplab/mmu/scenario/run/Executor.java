@@ -78,9 +78,9 @@ final class Executor {
         Map<String, String> options = s.extraOptions();
         long gpa = s.number("gpa"), size = s.number("size");
         Report r = Workloads.run(v.live(), s.word("WORKLOAD"), gpa, size, toInt("vcpus", s.number("vcpus")), options,
-                v::slot);
+                v::workloadSlot);
         if (options.containsKey("backing"))
-            v.slotAdded(toInt("slot", s.optionalNumber("slot", 0)), gpa, size);
+            v.slotAdded(toInt("slot", s.optionalNumber("slot", 0)), gpa, size, false);
         return Outcome.report(r.lines());
     }
 
@@ -109,8 +109,9 @@ final class Executor {
             int id = slotId(s);
             long gpa = s.number("gpa"), size = s.number("size");
             PageSize backing = s.optionalLevel("backing").map(Executor::pageSize).orElse(PageSize.SIZE_4K);
-            vm.addMemslot(id, gpa, size, slotFlags(s), backing);
-            v.slotAdded(id, gpa, size);
+            Set<SlotFlag> flags = slotFlags(s);
+            vm.addMemslot(id, gpa, size, flags, backing);
+            v.slotAdded(id, gpa, size, flags.contains(SlotFlag.DIRTY_LOG));
         }
         case "slot.delete" -> {
             int id = slotId(s);
@@ -122,8 +123,12 @@ final class Executor {
             vm.moveMemslot(id, s.number("gpa"));
             v.slotMoved(id, s.number("gpa"));
         }
-        case "slot.log" -> vm.setDirtyLogging(slotId(s), s.has("on"), new DirtyLogOptions(
-                s.optionalWord("eager_split", "on").equals("on"), s.optionalWord("initially_set", "off").equals("on")));
+        case "slot.log" -> {
+            int id = slotId(s);
+            vm.setDirtyLogging(id, s.has("on"), new DirtyLogOptions(s.optionalWord("eager_split", "on").equals("on"),
+                    s.optionalWord("initially_set", "off").equals("on")));
+            v.logging(id, s.has("on"));
+        }
         case "attr.set" -> vm.setMemoryAttributes(s.number("gpa"), s.number("size"), s.has("private"));
         case "gmem.punch" -> vm.punchHole(s.number("gpa"), s.number("size"));
         case "prefault" -> {

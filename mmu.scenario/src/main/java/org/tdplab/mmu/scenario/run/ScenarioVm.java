@@ -9,17 +9,19 @@ import java.util.Set;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.Vm;
+import org.tdplab.mmu.scenario.workload.Workloads;
 
 /**
  * A VM a scenario created, under the name the scenario gave it, with what the runner remembers about it as a VMM
- * would: where its memslots are (for {@code dirty.clear} of a whole slot and for dirty bitmaps), the last dirty
- * bitmap of each slot, and the invariant violations already reported.
+ * would: where its memslots are (for {@code dirty.clear} of a whole slot and for dirty bitmaps), which of them log
+ * dirty pages, the last dirty bitmap of each slot, and the invariant violations already reported.
  */
 final class ScenarioVm {
     final String name;
     final Vm vm;
     private final Map<Integer, long[]> slots = new HashMap<>();
     private final Map<Integer, DirtyLog> dirtyLogs = new HashMap<>();
+    private final Set<Integer> logging = new HashSet<>();
     private final Set<String> reported = new HashSet<>();
     private boolean destroyed;
 
@@ -56,12 +58,22 @@ final class ScenarioVm {
         return m;
     }
 
-    void slotAdded(int id, long gpa, long size) {
+    void slotAdded(int id, long gpa, long size, boolean dirtyLogging) {
         slots.put(id, new long[] { gpa, size });
+        logging(id, dirtyLogging);
     }
 
     void slotDeleted(int id) {
         slots.remove(id);
+        logging.remove(id);
+    }
+
+    /** Dirty logging on memslot {@code id} was turned on or off. */
+    void logging(int id, boolean on) {
+        if (on)
+            logging.add(id);
+        else
+            logging.remove(id);
     }
 
     void slotMoved(int id, long gpa) {
@@ -76,6 +88,12 @@ final class ScenarioVm {
         if (s == null)
             throw new MmuException(Errno.ENOENT, "VM '%s' has no memslot %d", name, id);
         return s.clone();
+    }
+
+    /** Memslot {@code id} as a workload sees it; ENOENT as {@link #slot} answers. */
+    Workloads.Slot workloadSlot(int id) {
+        long[] s = slot(id);
+        return new Workloads.Slot(s[0], s[1], logging.contains(id));
     }
 
     void dirtyLog(int id, long[] bitmap) {

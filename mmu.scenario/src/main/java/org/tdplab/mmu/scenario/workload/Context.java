@@ -27,14 +27,15 @@ final class Context {
     final long gpa, size;
     final int vcpus;
     final Options options;
-    final IntFunction<long[]> slots;
+    final IntFunction<Workloads.Slot> slots;
     final Report report = new Report();
     final boolean overlap, random, accept;
     final long seed;
     final PageSize acceptLevel;
     private final long partition;
 
-    Context(Vm vm, String workload, long gpa, long size, int vcpus, Options options, IntFunction<long[]> slots) {
+    Context(Vm vm, String workload, long gpa, long size, int vcpus, Options options,
+            IntFunction<Workloads.Slot> slots) {
         this.vm = vm;
         this.workload = workload;
         this.gpa = gpa;

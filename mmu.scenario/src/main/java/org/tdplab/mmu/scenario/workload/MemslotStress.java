@@ -2,6 +2,7 @@ package org.tdplab.mmu.scenario.workload;
 
 import java.util.EnumSet;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.PageSize;
@@ -9,9 +10,10 @@ import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
 
 /**
- * {@code memslot_modification_stress_test}: the vCPUs touch their partitions {@code iterations=N} times while the
- * host adds and deletes a dummy memslot ({@code dummy_slot=ID}, default 32000, one page at {@code dummy_gpa=A},
- * default the 2M boundary past the range) {@code slot_ops=N} times. Every vCPU access must complete.
+ * {@code memslot_modification_stress_test}: the vCPUs write their partitions pass after pass until the host has
+ * added and deleted a dummy memslot ({@code dummy_slot=ID}, default 32000, one page at {@code dummy_gpa=A}, default
+ * the 2M boundary past the range) {@code slot_ops=N} times (default 10, the selftest's {@code -i}); each vCPU makes at
+ * least {@code iterations=N} passes (default 1). Every vCPU access must complete.
  */
 final class MemslotStress implements Workloads.Workload {
     @Override
@@ -21,23 +23,29 @@ final class MemslotStress implements Workloads.Workload {
 
     @Override
     public void run(Context c) {
-        int iterations = c.options.count("iterations", 2, 1000);
-        int ops = c.options.count("slot_ops", 16, 100_000);
+        int iterations = c.options.count("iterations", 1, 1000);
+        int ops = c.options.count("slot_ops", 10, 100_000);
         int dummy = (int) c.options.number("dummy_slot", 32000);
         long mb2 = PageSize.SIZE_2M.bytes();
         long dummyGpa = c.options.number("dummy_gpa", (c.gpa + c.size + mb2 - 1) / mb2 * mb2);
         c.acceptAll("accept");
         long[] hostNanos = new long[1];
+        AtomicBoolean hostDone = new AtomicBoolean();
         Vcpus.Phase p = Vcpus.run("stress", c.vcpus, v -> {
             long n = 0;
-            for (int i = 0; i < iterations; i++)
+            for (int i = 0; (i < iterations || !hostDone.get()) && !Vcpus.stopping(); i++)
                 n += c.touch(v, Access.WRITE, i, Vm.DEFAULT_TOKEN);
             return n;
         }, () -> {
             long t0 = System.nanoTime();
-            for (int i = 0; i < ops; i++) {
-                c.vm.addMemslot(dummy, dummyGpa, Context.PAGE, EnumSet.noneOf(SlotFlag.class), PageSize.SIZE_4K);
-                c.vm.deleteMemslot(dummy);
+            try {
+                for (int i = 0; i < ops; i++) {
+                    c.vm.addMemslot(dummy, dummyGpa, Context.PAGE, EnumSet.noneOf(SlotFlag.class),
+                            PageSize.SIZE_4K);
+                    c.vm.deleteMemslot(dummy);
+                }
+            } finally { // the selftest's run_vcpus = false: the vCPUs finish the pass they are in
+                hostDone.set(true);
             }
             hostNanos[0] = System.nanoTime() - t0;
         });

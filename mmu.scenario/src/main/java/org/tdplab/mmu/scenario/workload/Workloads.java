@@ -36,11 +36,11 @@ public final class Workloads {
     }
 
     /**
-     * Runs workload {@code name}; {@code slots} gives {@code {gpa, size}} of a memslot the VMM added (ENOENT when
+     * Runs workload {@code name}; {@code slots} gives a memslot the VMM added, as the VMM knows it (ENOENT when
      * there is none). Refusals and accesses that end early fail with an {@link MmuException}.
      */
     public static Report run(Vm vm, String name, long gpa, long size, int vcpus, Map<String, String> options,
-            IntFunction<long[]> slots) {
+            IntFunction<Slot> slots) {
         Workload w = switch (name) {
         case "demand_paging" -> new DemandPaging();
         case "dirty_log" -> new DirtyLogPerf();
@@ -97,6 +97,10 @@ public final class Workloads {
         c.vm.addMemslot(id, c.gpa, c.size, flags, c.options.size("backing", null));
         if (privateMem && c.accept)
             c.vm.setMemoryAttributes(c.gpa, c.size, true);
+    }
+
+    /** A memslot as the VMM that added it knows it: where it lies, and whether it logs dirty pages now. */
+    public record Slot(long gpa, long size, boolean dirtyLogging) {
     }
 
     /** One workload: the options it adds to {@link #COMMON}, and its phases. */

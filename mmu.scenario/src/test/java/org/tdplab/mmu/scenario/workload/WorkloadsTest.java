@@ -8,6 +8,7 @@ import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.IntFunction;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.backend.legacy.DefaultVmBackend;
@@ -29,10 +30,22 @@ class WorkloadsTest {
         return vm;
     }
 
-    private static long[] slot0(int id) {
+    private static Workloads.Slot slot0(int id) {
         if (id != 0)
             throw new MmuException(Errno.ENOENT, "no slot %d", id);
-        return new long[] { 0, 4L << 20 };
+        return new Workloads.Slot(0, 4L << 20, false);
+    }
+
+    /** Wraps {@code real}, letting {@code after} see or change each call's result. */
+    private static Vm wrap(Vm real, java.util.function.BiFunction<String, Object, Object> after) {
+        return (Vm) java.lang.reflect.Proxy.newProxyInstance(Vm.class.getClassLoader(), new Class<?>[] { Vm.class },
+                (proxy, m, args) -> {
+                    try {
+                        return after.apply(m.getName(), m.invoke(real, args));
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
     }
 
     private static boolean has(Report r, String prefix) {
@@ -81,7 +94,7 @@ class WorkloadsTest {
 
     @Test
     void dirtyLogReportsEveryPhase() {
-        Vm vm = vm("dl", "default", 2, 4L << 20, Set.of(SlotFlag.DIRTY_LOG));
+        Vm vm = vm("dl", "default", 2, 4L << 20, Set.of());
         Report r = Workloads.run(vm, "dirty_log", 0, 512L << 10, 2, Map.of("iterations", "2"), WorkloadsTest::slot0);
         for (String p : List.of("Populate memory time", "Enabling dirty logging time", "Iteration 2 dirty memory time",
                 "Iteration 2 get dirty log time", "Iteration 2 clear dirty log time", "Disabling dirty logging time",
@@ -91,20 +104,12 @@ class WorkloadsTest {
 
     @Test
     void dirtyLogFailsOnAPageLoggedThoughNothingWroteIt() {
-        Vm real = vm("stale", "default", 2, 4L << 20, Set.of());
         // a log whose collections never clear: every GET reports the whole slot
-        Vm stale = (Vm) java.lang.reflect.Proxy.newProxyInstance(Vm.class.getClassLoader(),
-                new Class<?>[] { Vm.class }, (proxy, m, args) -> {
-                    Object r;
-                    try {
-                        r = m.invoke(real, args);
-                    } catch (java.lang.reflect.InvocationTargetException e) {
-                        throw e.getCause();
-                    }
-                    if (m.getName().equals("getDirtyLog"))
-                        java.util.Arrays.fill((long[]) r, -1L);
-                    return r;
-                });
+        Vm stale = wrap(vm("stale", "default", 2, 4L << 20, Set.of()), (name, r) -> {
+            if (name.equals("getDirtyLog"))
+                java.util.Arrays.fill((long[]) r, -1L);
+            return r;
+        });
         MmuException e = assertThrows(MmuException.class,
                 () -> Workloads.run(stale, "dirty_log", 0, 512L << 10, 2, Map.of(), WorkloadsTest::slot0));
         assertEquals(Errno.EIO, e.errno());
@@ -112,10 +117,84 @@ class WorkloadsTest {
     }
 
     @Test
+    void dirtyLogLeavesASlotThatLogsAlreadyAsFound() {
+        Vm vm = vm("on", "default", 2, 4L << 20, Set.of(SlotFlag.DIRTY_LOG));
+        IntFunction<Workloads.Slot> logging = id -> new Workloads.Slot(0, 4L << 20, true);
+        Report r = Workloads.run(vm, "dirty_log", 0, 512L << 10, 2, Map.of(), logging);
+        assertTrue(has(r, "Dirty logging: memslot 0 logs already; left as found"), r.lines().toString());
+        assertTrue(r.lines().stream().noneMatch(l -> l.contains("abling dirty logging")), r.lines().toString());
+        vm.getDirtyLog(0); // still logging: no ENOENT
+        MmuException e = assertThrows(MmuException.class,
+                () -> Workloads.run(vm, "dirty_log", 0, 512L << 10, 2, Map.of("initially_set", "on"), logging));
+        assertEquals(Errno.EINVAL, e.errno());
+        assertTrue(e.getMessage().contains("initially_set=: memslot 0 logs dirty pages already"), e.getMessage());
+        Vm off = vm("off", "default", 2, 4L << 20, Set.of());
+        Workloads.run(off, "dirty_log", 0, 512L << 10, 2, Map.of(), WorkloadsTest::slot0);
+        assertEquals(Errno.ENOENT, assertThrows(MmuException.class, () -> off.getDirtyLog(0)).errno(),
+                "a slot the workload enabled logging on is left without it");
+    }
+
+    @Test
+    void accessTrackingFailsWhenTooManyPagesStayIdle() {
+        Vm vm = vm("small", "default", 2, 4L << 20, Set.of());
+        // 32 pages a vCPU: its TLB keeps every translation, so the idle-memory passes set no accessed bit
+        MmuException e = assertThrows(MmuException.class,
+                () -> Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of(), WorkloadsTest::slot0));
+        assertEquals(Errno.EIO, e.errno());
+        assertTrue(e.getMessage().contains("vCPU0: too many pages still idle (32 out of 32)"), e.getMessage());
+        Report warned = Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of("warn_only", "on"),
+                WorkloadsTest::slot0);
+        assertTrue(has(warned, "WARNING: vCPU1: Too many pages still idle (32 out of 32), this will affect "
+                + "performance results."), warned.lines().toString());
+    }
+
+    @Test
+    void accessTrackingPassesWhereTheTlbHoldsLittleAndCatchesLostAccessedBits() {
+        long size = 128L << 20; // 16384 pages a vCPU: ten times more than its TLB holds
+        Vm big = vm("big", "default", 2, size, Set.of());
+        IntFunction<Workloads.Slot> slot = id -> new Workloads.Slot(0, size, false);
+        Report r = Workloads.run(big, "access_tracking", 0, size, 2, Map.of(), slot);
+        assertTrue(has(r, "Iteration 2 reading from idle memory time"), r.lines().toString());
+        assertTrue(r.lines().stream().noneMatch(l -> l.startsWith("WARNING")), r.lines().toString());
+        // an aging that finds nothing young after the first marking: the accesses set no accessed bit
+        int[] ages = new int[1];
+        Vm lost = wrap(vm("lost", "default", 2, size, Set.of()),
+                (name, x) -> name.equals("age") && ++ages[0] > 2 ? (Object) 0L : x);
+        MmuException e = assertThrows(MmuException.class,
+                () -> Workloads.run(lost, "access_tracking", 0, size, 2, Map.of(), slot));
+        assertEquals(Errno.EIO, e.errno());
+        assertTrue(e.getMessage().contains("vCPU0: too many pages still idle (16384 out of 16384)"), e.getMessage());
+    }
+
+    @Test
+    void memslotStressVcpusRunUntilTheHostIsDone() throws Exception {
+        java.util.concurrent.atomic.AtomicLong accesses = new java.util.concurrent.atomic.AtomicLong();
+        long pages = 64, passes = 5;
+        boolean[] waited = new boolean[1];
+        // the host's first delete waits until the vCPUs made five passes between them: a workload whose vCPUs stop
+        // after a fixed number of passes (two) never lets it go on
+        Vm slowHost = wrap(vm("ms", "default", 2, 4L << 20, Set.of()), (name, r) -> {
+            if (name.equals("access"))
+                accesses.incrementAndGet();
+            if (name.equals("deleteMemslot") && !waited[0]) {
+                waited[0] = true;
+                long until = System.nanoTime() + 30_000_000_000L;
+                while (accesses.get() < passes * pages && System.nanoTime() < until)
+                    Thread.onSpinWait();
+            }
+            return r;
+        });
+        Report r = Workloads.run(slowHost, "memslot_stress", 1L << 20, pages * 4096, 2,
+                Map.of("slot_ops", "2", "dummy_gpa", "0x2000000"), WorkloadsTest::slot0);
+        assertTrue(accesses.get() >= passes * pages, accesses + " accesses: " + r.lines());
+        assertTrue(has(r, "Memslot add+delete: 2 times"), r.lines().toString());
+    }
+
+    @Test
     void accessTrackingMemslotStressAndConversionsComplete() {
         Vm vm = vm("at", "default", 2, 4L << 20, Set.of());
-        assertTrue(has(Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of(), WorkloadsTest::slot0),
-                "Iteration 1 mark memory idle time"));
+        assertTrue(has(Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of("warn_only", "on"),
+                WorkloadsTest::slot0), "Iteration 1 mark memory idle time"));
         assertTrue(has(Workloads.run(vm, "memslot_stress", 1L << 20, 256L << 10, 2,
                 Map.of("slot_ops", "4", "dummy_gpa", "0x2000000"), WorkloadsTest::slot0), "Memslot add+delete: 4 times"));
         Vm sw = vm("cv", "sw_protected", 2, 4L << 20, Set.of(SlotFlag.GMEM));
