@@ -1,6 +1,5 @@
 package org.tdplab.mmu.tdp.vm;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -26,8 +25,6 @@ import org.tdplab.mmu.api.backend.VerbArgs;
 import org.tdplab.mmu.api.backend.VerbResult;
 import org.tdplab.mmu.api.backend.Backend;
 import org.tdplab.mmu.api.backend.VmCapabilities;
-import org.tdplab.mmu.tdp.check.CheckTarget;
-import org.tdplab.mmu.tdp.check.InvariantChecker;
 import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mmu.Stats;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
@@ -38,7 +35,7 @@ import org.tdplab.mmu.tdp.vcpu.Vcpu;
 /**
  * A VM as the core holds it: the {@link Vm} facade. Every ioctl is one line that records the operation, enters the
  * backend gate and hands the work to the collaborator that does it — memslots, dirty log, memory, guest accesses,
- * conversions, faults, teardown — each of which gets only the parts of the VM it needs. About 400 lines because
+ * conversions, faults, teardown, inspection — each of which gets only the parts of the VM it needs. Long because
  * {@link Vm} has that many methods; none holds more than the call it forwards.
  */
 public final class CoreVm implements Vm {
@@ -60,6 +57,7 @@ public final class CoreVm implements Vm {
     private final GuestOps guest;
     private final Conversions conversions;
     private final Teardown teardown;
+    private final Inspection inspection;
     private final Consumer<CoreVm> onDestroy;
     private final VmStats stats;
     /** The simulated host (session) the VM belongs to. */
@@ -94,6 +92,7 @@ public final class CoreVm implements Vm {
         this.memslots = new MemslotOps(status, mem, mmu);
         this.dirtyLog = new DirtyLog(status, mem, mmu);
         this.teardown = new Teardown(status, vcpus, mem, mmu, gate);
+        this.inspection = new Inspection(status, mmu, vcpus, mem, gate);
         this.context = new CoreVmContext(status, mmu, vcpus, mem, faults, guest, host, trace,
                 this::recoverNxHugePages, hostScope, gate);
         this.stats = new VmStats(mmu, context, gate);
@@ -337,25 +336,7 @@ public final class CoreVm implements Vm {
 
     @Override
     public CheckReport check() {
-        return gate.call(this::checkNow);
-    }
-
-    /** The invariant checker, the data oracle's findings, the post-conditions seen so far and the backend's checks. */
-    private CheckReport checkNow() {
-        mmu.lock.writeLock();
-        try {
-            CheckTarget target = new CheckTarget(mmu, mem.memslots, mem.attributes, vcpus.all, vcpus.guestMode,
-                    status.bugged());
-            List<String> violations = new ArrayList<>(new InvariantChecker(target).run());
-            synchronized (mem.dataViolations) {
-                violations.addAll(mem.dataViolations);
-            }
-            violations.addAll(mmu.opViolations());
-            violations.addAll(gate.backend().check(new CoreMmuView(mmu, mem)));
-            return new CheckReport(violations, InvariantChecker.CHECKED);
-        } finally {
-            mmu.lock.writeUnlock();
-        }
+        return gate.call(inspection::check);
     }
 
     @Override
