@@ -191,6 +191,32 @@ class WorkloadsTest {
     }
 
     @Test
+    void conversionsRunTheSelftestsRangesAndCatchAPunchThatKeepsData() {
+        long size = 6L << 20; // 3 MiB a vCPU: every test range fits
+        IntFunction<Workloads.Slot> slot = id -> new Workloads.Slot(0, size, false);
+        Vm sw = vm("ranges", "sw_protected", 2, size, Set.of(SlotFlag.GMEM));
+        Report r = Workloads.run(sw, "conversions", 0, size, 2, Map.of(), slot);
+        assertTrue(has(r, "Test ranges: 5 of the selftest's 5 fit a partition of 3145728 bytes"), r.lines().toString());
+        assertTrue(sw.check().violations().isEmpty(), sw.check().violations().toString());
+        // a hole punch that frees nothing: the punched range still reads what was written
+        Vm keeps = vm("keeps", "sw_protected", 2, size, Set.of(SlotFlag.GMEM));
+        Vm noPunch = (Vm) java.lang.reflect.Proxy.newProxyInstance(Vm.class.getClassLoader(),
+                new Class<?>[] { Vm.class }, (proxy, m, args) -> {
+                    if (m.getName().equals("punchHole"))
+                        return null;
+                    try {
+                        return m.invoke(keeps, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        MmuException e = assertThrows(MmuException.class,
+                () -> Workloads.run(noPunch, "conversions", 0, size, 2, Map.of(), slot));
+        assertEquals(Errno.EIO, e.errno());
+        assertTrue(e.getMessage().contains("private punched read"), e.getMessage());
+    }
+
+    @Test
     void accessTrackingMemslotStressAndConversionsComplete() {
         Vm vm = vm("at", "default", 2, 4L << 20, Set.of());
         assertTrue(has(Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of("warn_only", "on"),
