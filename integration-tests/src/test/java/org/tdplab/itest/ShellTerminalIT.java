@@ -40,10 +40,16 @@ public class ShellTerminalIT {
         Assume.assumeTrue("util-linux script", script);
     }
 
-    /** {@code ./tdplab shell} of the checkout {@code root} on a terminal of 160 × 50. */
-    private void start(Path root) throws IOException {
+    /**
+     * {@code ./tdplab shell} of the checkout {@code root} on a terminal of 160 × 50, with SIGINT's default action: a
+     * Maven started in the background of a shell without job control inherits SIGINT ignored, and so would the
+     * shell's JVM, which then never sees the Ctrl-C the terminal sends (coreutils' {@code env} resets it).
+     */
+    private void start(Path root) throws IOException, InterruptedException {
+        String reset = new ProcessBuilder("env", "--default-signal=INT", "true").start().waitFor() == 0
+                ? "env --default-signal=INT " : "";
         ProcessBuilder pb = Launcher.builder(root, "script", "-q", "-e", "-f", "-c",
-                "stty cols 160 rows 50; exec " + root.resolve("tdplab") + " shell", "/dev/null");
+                "stty cols 160 rows 50; exec " + reset + root.resolve("tdplab") + " shell", "/dev/null");
         pb.environment().put("TERM", "xterm");
         pb.redirectErrorStream(true);
         shell = pb.start();
