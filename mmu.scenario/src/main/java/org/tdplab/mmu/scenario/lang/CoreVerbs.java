@@ -64,7 +64,8 @@ public final class CoreVerbs {
         l.add(Schema.verb("slot.delete").positional("VM").positional("ID", NUMBER).build());
         l.add(Schema.verb("slot.move").positional("VM").positional("ID", NUMBER).required("gpa", NUMBER, A).build());
         l.add(Schema.verb("slot.log").positional("VM").positional("ID", NUMBER).choice("on", "off")
-                .optional("eager_split", onOff).optional("initially_set", onOff).build());
+                .optional("eager_split", onOff).optional("initially_set", onOff)
+                .optional("manual_protect", onOff).build());
         l.add(Schema.verb("attr.set").positional("VM").required("gpa", NUMBER, A).required("size", NUMBER, S)
                 .choice("private", "shared").build());
         l.add(range("gmem.punch"));

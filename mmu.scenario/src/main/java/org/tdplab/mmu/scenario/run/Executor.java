@@ -126,7 +126,8 @@ final class Executor {
         case "slot.log" -> {
             int id = slotId(s);
             vm.setDirtyLogging(id, s.has("on"), new DirtyLogOptions(s.optionalWord("eager_split", "on").equals("on"),
-                    s.optionalWord("initially_set", "off").equals("on")));
+                    s.optionalWord("initially_set", "off").equals("on"),
+                    s.optionalWord("manual_protect", "off").equals("on")));
             v.logging(id, s.has("on"));
         }
         case "attr.set" -> vm.setMemoryAttributes(s.number("gpa"), s.number("size"), s.has("private"));

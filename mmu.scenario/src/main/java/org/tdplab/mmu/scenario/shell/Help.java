@@ -75,6 +75,7 @@ public final class Help {
         MEANING.put("level", "the accept's page size (default 4K)");
         MEANING.put("eager_split", "split huge pages when logging starts (default on)");
         MEANING.put("initially_set", "start with every bit set, protect at each clear (default off)");
+        MEANING.put("manual_protect", "get only copies the log, clear clears and protects (default off)");
         MEANING.put("read|write|exec", "the access");
         MEANING.put("convert", "the guest converts the range (its request, then KVM's and QEMU's handling)");
         MEANING.put("accept", "the guest accepts the range (TDG.MEM.PAGE.ACCEPT, PVALIDATE)");

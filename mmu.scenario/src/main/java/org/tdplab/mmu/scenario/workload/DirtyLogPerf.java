@@ -10,18 +10,18 @@ import org.tdplab.mmu.scenario.run.Progress;
 
 /**
  * {@code dirty_log_perf_test} (with {@code dirty_log_test}'s check): populate, enable dirty logging on memslot
- * {@code slot=ID} (default 0; {@code eager_split=on|off}, {@code initially_set=on|off}), then {@code iterations=N}
- * rounds of dirtying memory, getting the log and clearing it, then disable. Every page a vCPU wrote in a round must
- * be in that round's log (no false negatives), or the run fails with EIO.
+ * {@code slot=ID} (default 0; {@code eager_split=on|off}, {@code initially_set=on|off}, {@code manual_protect=on|off}),
+ * then {@code iterations=N} rounds of dirtying memory, getting the log and clearing it, then disable. Every page a
+ * vCPU wrote in a round must be in that round's log (no false negatives), or the run fails with EIO.
  *
  * <p>The selftest logs a memslot of its own; here the slot is the VMM's, so one that logs already is left as found:
- * logging stays on, with the options it was enabled with ({@code eager_split=}, {@code initially_set=} are then
- * refused), and only the dirty-log rounds are timed.
+ * logging stays on, with the options it was enabled with (the three above are then refused), and only the dirty-log
+ * rounds are timed.
  */
 final class DirtyLogPerf implements Workloads.Workload {
     @Override
     public Set<String> options() {
-        return Set.of("iterations", "eager_split", "initially_set");
+        return Set.of("iterations", "eager_split", "initially_set", "manual_protect");
     }
 
     @Override
@@ -33,13 +33,13 @@ final class DirtyLogPerf implements Workloads.Workload {
             throw new MmuException(Errno.EINVAL, "run dirty_log: the range is not inside memslot %d", slot);
         boolean ours = !s.dirtyLogging();
         if (!ours)
-            for (String k : new String[] { "eager_split", "initially_set" })
+            for (String k : new String[] { "eager_split", "initially_set", "manual_protect" })
                 if (c.options.has(k))
                     throw new MmuException(Errno.EINVAL, "run dirty_log: %s=: memslot %d logs dirty pages already, "
                             + "with the options it was enabled with ('slot.log VM %d off' first to choose them)", k,
                             slot, slot);
         DirtyLogOptions opts = new DirtyLogOptions(c.options.on("eager_split", true),
-                c.options.on("initially_set", false));
+                c.options.on("initially_set", false), c.options.on("manual_protect", false));
         c.acceptAll("accept");
         c.report.time("Populate memory", Vcpus.run("populate", c.vcpus, v -> c.touch(v, Access.WRITE, 0, 1)).wallNanos());
         long t0;

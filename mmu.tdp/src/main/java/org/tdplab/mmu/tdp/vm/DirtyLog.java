@@ -11,8 +11,8 @@ import org.tdplab.mmu.tdp.slot.Memslot;
 
 /**
  * Dirty logging of one VM's memslots: enabling (eager split and write protection, or nothing yet with
- * {@code initially_set}), {@code KVM_GET_DIRTY_LOG}, {@code KVM_CLEAR_DIRTY_LOG}, disabling (huge pages rebuilt in
- * place), by write protection or by D bits. Serialized by {@code slots_lock}, like the other memslot ioctls.
+ * {@code initially_set}), {@code KVM_GET_DIRTY_LOG} (clearing and protecting, or with manual protect only a copy),
+ * {@code KVM_CLEAR_DIRTY_LOG}, disabling (huge pages rebuilt in place), by write protection or by D bits. Serialized by {@code slots_lock}, like the other memslot ioctls.
  */
 final class DirtyLog {
     private final VmStatus status;
@@ -25,12 +25,19 @@ final class DirtyLog {
         this.mmu = mmu;
     }
 
-    /** How each logging slot was enabled: {@code initially_set} means manual protect with the log initially set. */
+    /** How each logging slot was enabled: manual protect, and whether the log started all set. */
     private final Map<Integer, DirtyLogOptions> logOptions = new ConcurrentHashMap<>();
 
+    /** {@code kvm_dirty_log_manual_protect_and_init_set}: protection is lazy, range by range at each clear. */
     private boolean manualInitSet(int id) {
         DirtyLogOptions o = logOptions.get(id);
         return o != null && o.initiallySet();
+    }
+
+    /** {@code kvm->manual_dirty_log_protect}: GET hands the log out, only CLEAR clears and protects. */
+    private boolean manual(int id) {
+        DirtyLogOptions o = logOptions.get(id);
+        return o != null && o.manualProtect();
     }
 
     /** {@code KVM_GET_DIRTY_LOG} and {@code KVM_CLEAR_DIRTY_LOG} answer ENOENT for a missing slot. */
@@ -82,8 +89,8 @@ final class DirtyLog {
             Memslot slot = loggingSlot(id);
             if (!slot.isDirtyLogging())
                 throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
-            if (manualInitSet(id))
-                return slot.snapshotDirty(); // manual protect: GET neither clears nor protects
+            if (manual(id))
+                return slot.snapshotDirty(); // kvm_get_dirty_log_protect, manual protect: no clearing, no protection
             // kvm_get_dirty_log_protect: xchg the words and protect under the write lock, so no fault (which marks
             // under the read lock) falls between the harvest and the protection
             mmu.lock.writeLock();

@@ -88,7 +88,7 @@ final class OperationStream {
 
     static String dirtyLogging(int slot, boolean enable, DirtyLogOptions o) {
         return region(slot) + " log_dirty_pages=" + (enable ? 1 : 0) + " eager_split=" + (o.eagerSplit() ? 1 : 0)
-                + " initially_set=" + (o.initiallySet() ? 1 : 0);
+                + " initially_set=" + (o.initiallySet() ? 1 : 0) + " manual_protect=" + (o.manualProtect() ? 1 : 0);
     }
 
     static String getDirtyLog(int slot) {
