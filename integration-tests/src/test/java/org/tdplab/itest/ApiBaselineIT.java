@@ -63,7 +63,8 @@ public class ApiBaselineIT {
      * {@code VmContext.runningVcpu} and {@code VmBackend.topUpExternalCache}, 4.4.0 for
      * {@code VmBackend.needTopUpExternalSplitCache} and {@code topUpExternalSplitCache}, 4.5.0 for
      * {@code VmBackend.runRefusal}), an added method of a
-     * provider type for {@code org.tdplab.mmu.api} (3.1.0, then 3.2.0 for {@code DirtyLogOptions.manualProtect}). Exported at the release's versions, the build refuses it.
+     * provider type for {@code org.tdplab.mmu.api} (3.1.0, then 3.2.0 for {@code DirtyLogOptions.manualProtect}).
+     * Exported at the release's versions, the build refuses it.
      */
     @Test
     public void theChangeSinceTheLatestReleaseWithTheReleasedVersionsFails() throws Exception {

@@ -12,7 +12,8 @@ import org.tdplab.mmu.tdp.slot.Memslot;
 /**
  * Dirty logging of one VM's memslots: enabling (eager split and write protection, or nothing yet with
  * {@code initially_set}), {@code KVM_GET_DIRTY_LOG} (clearing and protecting, or with manual protect only a copy),
- * {@code KVM_CLEAR_DIRTY_LOG}, disabling (huge pages rebuilt in place), by write protection or by D bits. Serialized by {@code slots_lock}, like the other memslot ioctls.
+ * {@code KVM_CLEAR_DIRTY_LOG}, disabling (huge pages rebuilt in place), by write protection or by D bits.
+ * Serialized by {@code slots_lock}, like the other memslot ioctls.
  */
 final class DirtyLog {
     private final VmStatus status;

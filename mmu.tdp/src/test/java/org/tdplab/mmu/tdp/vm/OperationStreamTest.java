@@ -31,9 +31,11 @@ class OperationStreamTest {
                 Map.of()));
         assertEquals("KVM_SET_USER_MEMORY_REGION2 slot=3 size=0x0", OperationStream.deleteMemslot(3));
         assertEquals("KVM_SET_USER_MEMORY_REGION2 slot=3 move=0x200000", OperationStream.moveMemslot(3, 0x200000));
-        assertEquals("KVM_SET_USER_MEMORY_REGION2 slot=1 log_dirty_pages=1 eager_split=0 initially_set=1",
+        assertEquals("KVM_SET_USER_MEMORY_REGION2 slot=1 log_dirty_pages=1 eager_split=0 initially_set=1 "
+                + "manual_protect=1",
                 OperationStream.dirtyLogging(1, true, new DirtyLogOptions(false, true)));
-        assertEquals("KVM_SET_USER_MEMORY_REGION2 slot=1 log_dirty_pages=0 eager_split=1 initially_set=0",
+        assertEquals("KVM_SET_USER_MEMORY_REGION2 slot=1 log_dirty_pages=0 eager_split=1 initially_set=0 "
+                + "manual_protect=0",
                 OperationStream.dirtyLogging(1, false, new DirtyLogOptions(true, false)));
         assertEquals("KVM_GET_DIRTY_LOG slot=2", OperationStream.getDirtyLog(2));
         assertEquals("KVM_CLEAR_DIRTY_LOG slot=2 gpa=0x1000 size=0x40000",

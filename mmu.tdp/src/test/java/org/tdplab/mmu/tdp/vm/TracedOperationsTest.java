@@ -38,7 +38,8 @@ class TracedOperationsTest {
         vm.moveMemslot(1, 2 * M2);
         vm.deleteMemslot(1);
         vm.prefault(0, 0, 0x1000);
-        assertEquals(List.of("KVM_SET_USER_MEMORY_REGION2 slot=0 log_dirty_pages=1 eager_split=1 initially_set=0",
+        assertEquals(List.of("KVM_SET_USER_MEMORY_REGION2 slot=0 log_dirty_pages=1 eager_split=1 initially_set=0 "
+                + "manual_protect=0",
                 "KVM_GET_DIRTY_LOG slot=0", "KVM_CLEAR_DIRTY_LOG slot=0 gpa=0x0 size=0x200000",
                 "kvm_zap_gfn_range gpa=0x0 size=0x1000", "mmu_notifier_invalidate_range gpa=0x0 size=0x1000",
                 "clear_young gpa=0x0 size=0x2000", "test_young gpa=0x0 size=0x2000", "kvm_recover_nx_huge_pages",
