@@ -36,7 +36,8 @@ class HelpTest {
         List<String> slot = help.page(Help.command("mmu:slot").orElseThrow());
         assertEquals(List.of("slot VM ID gpa=A size=S [flags=gmem,readonly,dirty_log] [backing=4K|2M|1G]",
                 "slot delete VM ID", "slot move VM ID gpa=A",
-                "slot log VM ID on|off [eager_split=on|off] [initially_set=on|off]"), slot.subList(0, 4));
+                "slot log VM ID on|off [eager_split=on|off] [initially_set=on|off] [manual_protect=on|off]"),
+                slot.subList(0, 4));
         List<String> access = help.page(Help.command("access").orElseThrow());
         assertTrue(access.get(0).startsWith("access VM vcpu=N read|write|exec gpa=A"), access.get(0));
         assertTrue(access.get(2).startsWith("access VM vcpu=N accept gpa=A size=S"), access.get(2));
