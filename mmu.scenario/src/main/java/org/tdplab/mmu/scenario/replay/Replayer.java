@@ -263,7 +263,8 @@ public final class Replayer {
         int slot = op.integer("slot");
         if (op.has("log_dirty_pages"))
             vm.setDirtyLogging(slot, op.flag("log_dirty_pages"), new DirtyLogOptions(op.flag("eager_split"),
-                    op.flag("initially_set"), op.flag("manual_protect"))); // a trace before 2026-12-06: implied
+                    op.flag("initially_set"), op.has("manual_protect") ? op.flag("manual_protect")
+                            : op.flag("initially_set"))); // a trace before 2026-12-06: as initially set
         else if (op.has("move"))
             vm.moveMemslot(slot, op.number("move"));
         else if (op.number("size") == 0)

@@ -125,9 +125,10 @@ final class Executor {
         }
         case "slot.log" -> {
             int id = slotId(s);
+            boolean initiallySet = s.optionalWord("initially_set", "off").equals("on");
+            // initially_set=on is the contract's manual-protect mode: manual protect unless written off (EINVAL)
             vm.setDirtyLogging(id, s.has("on"), new DirtyLogOptions(s.optionalWord("eager_split", "on").equals("on"),
-                    s.optionalWord("initially_set", "off").equals("on"),
-                    s.optionalWord("manual_protect", "off").equals("on")));
+                    initiallySet, s.optionalWord("manual_protect", initiallySet ? "on" : "off").equals("on")));
             v.logging(id, s.has("on"));
         }
         case "attr.set" -> vm.setMemoryAttributes(s.number("gpa"), s.number("size"), s.has("private"));

@@ -85,7 +85,7 @@ public record Op(Kind kind, int vcpu, long gpa, long size, int arg) {
         case SLOT_ADD -> vm.addMemslot(1, layout.slot1Gpa(), layout.slot1Size(),
                 layout.gmem() ? Set.of(SlotFlag.GMEM) : Set.of(), PageSize.SIZE_4K);
         case DIRTY_LOG -> vm.setDirtyLogging(arg % 2, arg / 2 % 2 == 0, new DirtyLogOptions(arg / 4 % 2 == 0,
-                arg / 8 % 2 == 1, arg / 16 % 2 == 1));
+                arg / 8 % 2 == 1, arg / 8 % 2 == 1 || arg / 16 % 2 == 1));
         case DIRTY_GET -> vm.getDirtyLog(arg % 2);
         case DIRTY_CLEAR -> vm.clearDirtyLog(arg % 2, gpa, size);
         case NX_RECOVER -> vm.invoke("nx_recover", VerbArgs.none("nx_recover"));
@@ -134,7 +134,7 @@ public record Op(Kind kind, int vcpu, long gpa, long size, int arg) {
                 + " backing=4K";
         case DIRTY_LOG -> "slot.log " + vm + " " + arg % 2 + " " + (arg / 2 % 2 == 0 ? "on" : "off") + " eager_split="
                 + (arg / 4 % 2 == 0 ? "on" : "off") + " initially_set=" + (arg / 8 % 2 == 1 ? "on" : "off")
-                + " manual_protect=" + (arg / 16 % 2 == 1 ? "on" : "off");
+                + " manual_protect=" + (arg / 8 % 2 == 1 || arg / 16 % 2 == 1 ? "on" : "off");
         case DIRTY_GET -> "dirty.get " + vm + " " + arg % 2;
         case DIRTY_CLEAR -> "dirty.clear " + vm + " " + arg % 2 + " " + range;
         case NX_RECOVER -> type + ".nx_recover " + vm;

@@ -38,8 +38,9 @@ final class DirtyLogPerf implements Workloads.Workload {
                     throw new MmuException(Errno.EINVAL, "run dirty_log: %s=: memslot %d logs dirty pages already, "
                             + "with the options it was enabled with ('slot.log VM %d off' first to choose them)", k,
                             slot, slot);
-        DirtyLogOptions opts = new DirtyLogOptions(c.options.on("eager_split", true),
-                c.options.on("initially_set", false), c.options.on("manual_protect", false));
+        boolean initiallySet = c.options.on("initially_set", false);
+        DirtyLogOptions opts = new DirtyLogOptions(c.options.on("eager_split", true), initiallySet,
+                c.options.on("manual_protect", initiallySet));
         c.acceptAll("accept");
         c.report.time("Populate memory", Vcpus.run("populate", c.vcpus, v -> c.touch(v, Access.WRITE, 0, 1)).wallNanos());
         long t0;
@@ -54,7 +55,33 @@ final class DirtyLogPerf implements Workloads.Workload {
             c.vm.getDirtyLog(slot);
             c.vm.clearDirtyLog(slot, c.gpa, c.size);
         }
-        long getTotal = 0, clearTotal = 0;
+        long[] totals;
+        boolean done = false;
+        try {
+            totals = rounds(c, slot, s.gpa(), iterations);
+            // dirty_log_test's other half: a page nobody wrote since the last collection must not be reported (a
+            // stale bit that GET or CLEAR failed to clear); every vCPU is stopped, so one more GET finds none
+            staleCheck(c, s.gpa(), c.vm.getDirtyLog(slot));
+            done = true;
+        } finally {
+            if (ours && !done) // the run turned logging on and failed: off again, so the slot is as it was
+                disableAfterFailure(c, slot, opts);
+        }
+        if (ours) {
+            Progress.phase("disable dirty logging");
+            t0 = System.nanoTime();
+            c.vm.setDirtyLogging(slot, false, opts);
+            c.report.time("Disabling dirty logging", System.nanoTime() - t0);
+        }
+        c.report.line("Get dirty log over %d iterations took %s. (Avg %s/iteration)", iterations,
+                Report.seconds(totals[0]), Report.seconds(totals[0] / iterations));
+        c.report.line("Clear dirty log over %d iterations took %s. (Avg %s/iteration)", iterations,
+                Report.seconds(totals[1]), Report.seconds(totals[1] / iterations));
+    }
+
+    /** The dirty / get / clear rounds, each checked; the get and clear nanoseconds, summed. */
+    private static long[] rounds(Context c, int slot, long slotBase, int iterations) {
+        long getTotal = 0, clearTotal = 0, t0;
         for (int i = 1; i <= iterations; i++) {
             long token = i + 1;
             int pass = i;
@@ -65,7 +92,7 @@ final class DirtyLogPerf implements Workloads.Workload {
             long[] bitmap = c.vm.getDirtyLog(slot);
             long get = System.nanoTime() - t0;
             getTotal += get;
-            long dirty = check(c, s.gpa(), bitmap, i);
+            long dirty = check(c, slotBase, bitmap, i);
             c.report.line("Iteration %d get dirty log time: %s (%d dirty pages)", i, Report.seconds(get), dirty);
             t0 = System.nanoTime();
             c.vm.clearDirtyLog(slot, c.gpa, c.size);
@@ -73,19 +100,16 @@ final class DirtyLogPerf implements Workloads.Workload {
             clearTotal += clear;
             c.report.time("Iteration " + i + " clear dirty log", clear);
         }
-        // dirty_log_test's other half: a page nobody wrote since the last collection must not be reported (a stale
-        // bit that GET or CLEAR failed to clear); every vCPU is stopped, so one more GET must find the range clean
-        staleCheck(c, s.gpa(), c.vm.getDirtyLog(slot));
-        if (ours) {
-            Progress.phase("disable dirty logging");
-            t0 = System.nanoTime();
+        return new long[] { getTotal, clearTotal };
+    }
+
+    /** Logging off after a failed run; the run's own error is what its caller sees, so this one's is dropped. */
+    private static void disableAfterFailure(Context c, int slot, DirtyLogOptions opts) {
+        try {
             c.vm.setDirtyLogging(slot, false, opts);
-            c.report.time("Disabling dirty logging", System.nanoTime() - t0);
+        } catch (MmuException e) {
+            // a VM that can no longer turn logging off is dead: its slots log nothing either
         }
-        c.report.line("Get dirty log over %d iterations took %s. (Avg %s/iteration)", iterations,
-                Report.seconds(getTotal), Report.seconds(getTotal / iterations));
-        c.report.line("Clear dirty log over %d iterations took %s. (Avg %s/iteration)", iterations,
-                Report.seconds(clearTotal), Report.seconds(clearTotal / iterations));
     }
 
     private static boolean logged(long[] bitmap, long page) {

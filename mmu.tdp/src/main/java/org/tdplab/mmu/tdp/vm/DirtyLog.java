@@ -50,6 +50,9 @@ final class DirtyLog {
         mem.lockSlots(status);
         try {
             Memslot slot = mem.slot(id, Errno.EINVAL, status.name);
+            if (enable && options.initiallySet() && !options.manualProtect()) // kvm_vm_ioctl_enable_cap_generic
+                throw new MmuException(Errno.EINVAL, "memslot %d: KVM_DIRTY_LOG_INITIALLY_SET is allowed only with "
+                        + "KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (initially_set=on needs manual_protect=on)", id);
             if (slot.isGmem())
                 throw new MmuException(Errno.EINVAL, "memslot %d is bound to guest_memfd: no dirty logging", id);
             // kvm_set_memory_region: the same flags again is "nothing to change" (no split, no protection)
