@@ -53,17 +53,21 @@ final class Vcpus {
                     pages[vcpu] = task.run(vcpu);
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
+                    stop.set(true); // as a selftest's failed assert ends the test: the others stop too
                 }
                 nanos[vcpu] = System.nanoTime() - t0;
             }, "vcpu-" + vcpu + "-" + name);
             threads[i].start();
         }
         try {
-            if (host != null)
+            if (host != null) {
+                STOP.set(stop); // the host's loop stops too, on Ctrl-C or a vCPU's failure
                 host.run();
+            }
         } catch (Throwable e) {
             failure.compareAndSet(null, e);
         } finally {
+            STOP.remove();
             join(threads, stop);
         }
         long wall = System.nanoTime() - start;
@@ -95,11 +99,13 @@ final class Vcpus {
     private static final ThreadLocal<AtomicBoolean> STOP = new ThreadLocal<>();
 
     /**
-     * Whether this vCPU's phase should end early: the statement's thread was interrupted (Ctrl-C in the shell), so
-     * the vCPUs stop at their next check and the workload ends with what ran.
+     * Whether this vCPU's (or the host loop's) phase should end early: the statement's thread was interrupted (Ctrl-C
+     * in the shell) or a vCPU failed, so the others stop at their next check and the workload ends with what ran.
      */
     static boolean stopping() {
         AtomicBoolean s = STOP.get();
+        if (s != null && !s.get() && Thread.currentThread().isInterrupted()) // the host's own thread, interrupted
+            s.set(true);
         return s != null && s.get();
     }
 

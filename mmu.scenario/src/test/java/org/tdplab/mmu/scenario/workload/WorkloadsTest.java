@@ -231,6 +231,23 @@ class WorkloadsTest {
     }
 
     @Test
+    void memslotStressHostStopsWhenAVcpuFails() {
+        java.util.concurrent.atomic.AtomicLong accesses = new java.util.concurrent.atomic.AtomicLong(),
+                adds = new java.util.concurrent.atomic.AtomicLong();
+        Vm failing = wrap(vm("fail", "default", 2, 4L << 20, Set.of()), (name, r) -> {
+            if (name.equals("addMemslot"))
+                adds.incrementAndGet();
+            if (name.equals("access") && accesses.incrementAndGet() == 10)
+                throw new MmuException(Errno.EFAULT, "the tenth access fails");
+            return r;
+        });
+        MmuException e = assertThrows(MmuException.class, () -> Workloads.run(failing, "memslot_stress", 1L << 20,
+                256L << 10, 2, Map.of("slot_ops", "100000", "dummy_gpa", "0x2000000"), WorkloadsTest::slot0));
+        assertTrue(e.getMessage().contains("the tenth access fails"), e.getMessage());
+        assertTrue(adds.get() < 100_000, adds + " slot adds: the host's loop went on after the vCPU failed");
+    }
+
+    @Test
     void accessTrackingMemslotStressAndConversionsComplete() {
         Vm vm = vm("at", "default", 2, 4L << 20, Set.of());
         assertTrue(has(Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of("warn_only", "on"),
