@@ -117,10 +117,12 @@ final class RmpGuestInstructions {
         if (pfn < 0 || pfn >= rmp.frames)
             return GuestResult.npf(Rmp.NPF_RMP);
         if (pageSize == SIZE_2M) {
-            long e = rmp.lo(pfn & ~(Rmp.PAGES - 1L));
+            // the entry that governs the translated frame: a 4K entry there (the frame need not be 2M-aligned, as
+            // with 4K guest_memfd folios) is a size mismatch once the page is this guest's at this GPA
+            long a = rmp.authority(pfn), e = rmp.lo(a);
             if (!assigned(e) || asid(e) != asid)
                 return GuestResult.npf(Rmp.NPF_RMP);
-            if ((pfn & (Rmp.PAGES - 1)) != 0 || gpa(e) != gpa)
+            if (a != pfn || gpa(e) != gpa)
                 return GuestResult.npf(Rmp.NPF_RMP);
             if (immutable(e))
                 return GuestResult.npf(Rmp.NPF_RMP);

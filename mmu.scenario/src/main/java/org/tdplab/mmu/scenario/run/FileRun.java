@@ -199,8 +199,11 @@ final class FileRun {
             return;
         AccessResult r = o.access();
         long mask = vms.find(s.vm()).map(ScenarioVm::sharedMask).orElse(0L);
+        // KVM_RUN returns -EFAULT with KVM_EXIT_MEMORY_FAULT: 'expect error EFAULT' names that exit too
         boolean named = r.exit() != null
                 ? has(expects, ExpectKind.EXIT_MEMORY_FAULT) || has(expects, ExpectKind.EXIT_MMIO)
+                        || o.memoryFault() && expects.stream().anyMatch(e -> e.expectKind() == ExpectKind.ERROR
+                                && e.word("NAME").equals("EFAULT"))
                 : has(expects, ExpectKind.EXCEPTION);
         if (named)
             return;
