@@ -21,6 +21,12 @@ public interface Vm {
     /** The {@code value} of {@link #access} that writes each page's own GPA as its token. */
     long DEFAULT_TOKEN = Long.MIN_VALUE;
 
+    /**
+     * The 4K translations each simulated vCPU's TLB holds at most (direct-mapped, so fewer when pages collide). A flush
+     * empties it; aging does not, as on hardware, so a page whose translation it still holds sets no accessed bit.
+     */
+    int VCPU_TLB_ENTRIES = 1024;
+
     String name();
 
     String type();

@@ -47,7 +47,8 @@ final class Context {
             throw new MmuException(Errno.EINVAL, "run %s: vcpus=%d: VM '%s' has %d vCPU%s", workload, vcpus,
                     vm.name(), vm.vcpus(), vm.vcpus() == 1 ? "" : "s");
         if (gpa % PAGE != 0 || size % PAGE != 0 || size == 0)
-            throw new MmuException(Errno.EINVAL, "run %s: gpa and size must be 4K-aligned and size non-zero", workload);
+            throw new MmuException(Errno.EINVAL, "run %s: gpa=0x%x size=0x%x: both must be 4K-aligned and size "
+                    + "non-zero", workload, gpa, size);
         long end = gpa + size;
         if (Long.compareUnsigned(end, gpa) <= 0 || Long.compareUnsigned(end, 1L << vm.capabilities().gpaw()) > 0)
             throw new MmuException(Errno.EINVAL, "run %s: gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", workload,
@@ -120,7 +121,7 @@ final class Context {
             long a = base + o.page(i) * PAGE;
             AccessResult r = vm.access(vcpu, access, a, PAGE, Encoding.CURRENT, value);
             if (!r.completed()) // the words of a failure are built only for one
-                complete(vcpu, access.name().toLowerCase(java.util.Locale.ROOT) + " at " + Long.toHexString(a), r);
+                complete(vcpu, access.name().toLowerCase(java.util.Locale.ROOT) + " at 0x" + Long.toHexString(a), r);
         }
         org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(o.size() & 1023);
         return o.size();
@@ -132,7 +133,7 @@ final class Context {
             return;
         Exit e = r.exit();
         if (e != null && e.reason() == Exit.Reason.VM_DEAD)
-            throw new MmuException(Errno.EIO, "run %s: vCPU %d: the VM is dead: %s", workload, vcpu, e.detail());
+            throw new MmuException(Errno.EIO, "run %s: vCPU %d: %s", workload, vcpu, e.detail()); // "VM is dead: …"
         throw new MmuException(Errno.EFAULT, "run %s: vCPU %d: %s ended in %s", workload, vcpu, what,
                 e != null ? "exit " + e.name() + " gpa=0x" + Long.toHexString(e.gpa()) + (e.detail() == null ? ""
                         : " (" + e.detail() + ")") : "exception " + r.exception());

@@ -31,6 +31,12 @@ final class DirtyLogPerf implements Workloads.Workload {
         Workloads.Slot s = c.slots.apply(slot);
         if (c.gpa < s.gpa() || c.gpa + c.size > s.gpa() + s.size())
             throw new MmuException(Errno.EINVAL, "run dirty_log: the range is not inside memslot %d", slot);
+        // KVM_CLEAR_DIRTY_LOG clears 64-page words: the rounds' clears need the range on them
+        long first = (c.gpa - s.gpa()) / Context.PAGE, pages = c.size / Context.PAGE;
+        if (first % 64 != 0 || pages % 64 != 0 && c.gpa + c.size != s.gpa() + s.size())
+            throw new MmuException(Errno.EINVAL, "run dirty_log: gpa=0x%x size=0x%x: the range must start a multiple "
+                    + "of 64 pages (256K) into memslot %d and be a multiple of 64 pages long or end with the slot, as "
+                    + "KVM_CLEAR_DIRTY_LOG clears 64-page words", c.gpa, c.size, slot);
         boolean ours = !s.dirtyLogging();
         if (!ours)
             for (String k : new String[] { "eager_split", "initially_set", "manual_protect" })

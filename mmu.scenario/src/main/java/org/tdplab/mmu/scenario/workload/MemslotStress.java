@@ -5,6 +5,7 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.PageSize;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
@@ -45,6 +46,9 @@ final class MemslotStress implements Workloads.Workload {
                             PageSize.SIZE_4K);
                     c.vm.deleteMemslot(dummy);
                 }
+            } catch (MmuException e) { // say which of the run's options it was about
+                throw new MmuException(e.errno(), "run memslot_stress: the host's dummy memslot (dummy_slot=%d "
+                        + "dummy_gpa=0x%x, one page): %s", dummy, dummyGpa, e.reason());
             } finally { // the selftest's run_vcpus = false: the vCPUs finish the pass they are in
                 hostDone.set(true);
             }

@@ -53,6 +53,11 @@ public final class Workloads {
         Set<String> known = new TreeSet<>(COMMON);
         known.addAll(w.options());
         Options o = new Options(name, options, known);
+        if (o.has("backing")) { // the memslot the workload adds is the VMM's from then on: dirty_log finds it
+            int added = (int) o.number("slot", 0);
+            IntFunction<Slot> before = slots;
+            slots = id -> id == added ? new Slot(gpa, size, false) : before.apply(id);
+        }
         Context c = new Context(vm, name, gpa, size, vcpus, o, slots);
         addSlot(c);
         Map<String, Long> before = vm.stats();

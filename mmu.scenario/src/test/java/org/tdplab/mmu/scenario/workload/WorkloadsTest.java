@@ -105,7 +105,8 @@ class WorkloadsTest {
     @Test
     void dirtyLogFailsOnAPageLoggedThoughNothingWroteIt() {
         // a log whose collections never clear: every GET reports the whole slot
-        Vm stale = wrap(vm("stale", "default", 2, 4L << 20, Set.of()), (name, r) -> {
+        Vm real = vm("stale", "default", 2, 4L << 20, Set.of());
+        Vm stale = wrap(real, (name, r) -> {
             if (name.equals("getDirtyLog"))
                 java.util.Arrays.fill((long[]) r, -1L);
             return r;
@@ -114,6 +115,8 @@ class WorkloadsTest {
                 () -> Workloads.run(stale, "dirty_log", 0, 512L << 10, 2, Map.of(), WorkloadsTest::slot0));
         assertEquals(Errno.EIO, e.errno());
         assertTrue(e.getMessage().contains("a stale bit"), e.getMessage());
+        assertEquals(Errno.ENOENT, assertThrows(MmuException.class, () -> real.getDirtyLog(0)).errno(),
+                "the run turned logging on, failed, and turned it off again");
     }
 
     @Test
@@ -132,23 +135,31 @@ class WorkloadsTest {
         Workloads.run(off, "dirty_log", 0, 512L << 10, 2, Map.of(), WorkloadsTest::slot0);
         assertEquals(Errno.ENOENT, assertThrows(MmuException.class, () -> off.getDirtyLog(0)).errno(),
                 "a slot the workload enabled logging on is left without it");
-        // a run that fails after it enabled logging (a clear 1 page into the slot: EINVAL) turns it off again
-        assertEquals(Errno.EINVAL, assertThrows(MmuException.class,
-                () -> Workloads.run(off, "dirty_log", 4096, 512L << 10, 2, Map.of(), WorkloadsTest::slot0)).errno());
-        assertEquals(Errno.ENOENT, assertThrows(MmuException.class, () -> off.getDirtyLog(0)).errno(),
-                "a failed run leaves the slot's logging as it found it");
+        // a range the rounds' 64-page clears cannot cover is refused before anything runs, naming it
+        MmuException bad = assertThrows(MmuException.class,
+                () -> Workloads.run(off, "dirty_log", 4096, 512L << 10, 2, Map.of(), WorkloadsTest::slot0));
+        assertEquals(Errno.EINVAL, bad.errno());
+        assertTrue(bad.getMessage().contains("gpa=0x1000 size=0x80000"), bad.getMessage());
+        assertEquals(Errno.ENOENT, assertThrows(MmuException.class, () -> off.getDirtyLog(0)).errno());
+        // backing= adds the slot the run then logs (the VMM's slots do not have it yet)
+        Vm added = manager.create("added", "default", 2, 48, Map.of());
+        Report withSlot = Workloads.run(added, "dirty_log", 0, 512L << 10, 2, Map.of("backing", "4K", "slot", "3"),
+                id -> {
+                    throw new MmuException(Errno.ENOENT, "no slot %d", id);
+                });
+        assertTrue(has(withSlot, "Disabling dirty logging time"), withSlot.lines().toString());
     }
 
     @Test
     void accessTrackingFailsWhenTooManyPagesStayIdle() {
         Vm vm = vm("small", "default", 2, 4L << 20, Set.of());
         // 32 pages a vCPU: its TLB keeps every translation, so the idle-memory passes set no accessed bit
-        MmuException e = assertThrows(MmuException.class,
-                () -> Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of(), WorkloadsTest::slot0));
+        MmuException e = assertThrows(MmuException.class, () -> Workloads.run(vm, "access_tracking", 0, 256L << 10,
+                2, Map.of("warn_only", "off"), WorkloadsTest::slot0));
         assertEquals(Errno.EIO, e.errno());
         assertTrue(e.getMessage().contains("vCPU0: too many pages still idle (32 out of 32)"), e.getMessage());
-        Report warned = Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of("warn_only", "on"),
-                WorkloadsTest::slot0);
+        // by default a partition the TLB can hold a tenth of only warns
+        Report warned = Workloads.run(vm, "access_tracking", 0, 256L << 10, 2, Map.of(), WorkloadsTest::slot0);
         assertTrue(has(warned, "WARNING: vCPU1: Too many pages still idle (32 out of 32), this will affect "
                 + "performance results."), warned.lines().toString());
     }

@@ -13,7 +13,7 @@ import org.tdplab.mmu.tdp.pt.TdpIter;
  */
 public final class Vcpu {
     public final int id;
-    public final Tlb tlb = new Tlb(1024);
+    public final Tlb tlb = new Tlb(org.tdplab.mmu.api.Vm.VCPU_TLB_ENTRIES);
     public final PageFault fault;
     /** The iterator of this vCPU's hardware walks (the fault has its own: a walk runs inside the fault's retry). */
     public final TdpIter walker;

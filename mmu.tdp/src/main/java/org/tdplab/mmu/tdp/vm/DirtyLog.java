@@ -114,7 +114,31 @@ final class DirtyLog {
         }
     }
 
+    /**
+     * {@code KVM_CLEAR_DIRTY_LOG} of no pages: kvm_clear_dirty_log_protect checks the slot and the first page (a
+     * multiple of 64 pages into the slot, inside it) and then has nothing to clear.
+     */
+    private void clearNothing(int id, long gpa) {
+        mem.lockSlots(status);
+        try {
+            Memslot slot = loggingSlot(id);
+            if (!slot.isDirtyLogging())
+                throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
+            long gfn = gpa >>> 12;
+            if ((gpa & 0xfff) != 0 || gfn < slot.baseGfn() || gfn >= slot.endGfn()
+                    || (gfn - slot.baseGfn()) % 64 != 0)
+                throw new MmuException(Errno.EINVAL, "dirty.clear gpa=0x%x size=0x0: the first page must be a "
+                        + "multiple of 64 pages into memslot %d", gpa, id);
+        } finally {
+            mem.unlockSlots();
+        }
+    }
+
     void clearDirtyLog(int id, long gpa, long size) {
+        if (size == 0) {
+            clearNothing(id, gpa);
+            return;
+        }
         long[] r = Ranges.gfnRange("dirty.clear", gpa, size, mmu.caps.maxGfn());
         mem.lockSlots(status);
         try {
