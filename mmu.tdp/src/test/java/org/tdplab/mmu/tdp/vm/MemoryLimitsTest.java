@@ -133,4 +133,17 @@ class MemoryLimitsTest {
                 System.setProperty(HostMemory.LIMIT_PROPERTY, old);
         }
     }
+
+    @Test
+    void anAttributeRangeTheHeapCannotHoldIsRefusedWholeBeforeAnythingChanges() {
+        CoreVm vm = TestVms.create(VmCapabilities.ordinary("sw_protected", 52)
+                .withPrivateMemory(org.tdplab.mmu.api.backend.PrivateSource.ATTRIBUTES, 3), 1);
+        // 4 PiB of GPA: a 128 GiB attribute bitmap, more than any heap this runs in
+        MmuException e = assertThrows(MmuException.class, () -> vm.setMemoryAttributes(0, 1L << 52, true));
+        assertEquals(Errno.ENOMEM, e.errno());
+        assertTrue(e.getMessage().contains("attr.set gpa=0x0 size=0x10000000000000 needs about 131072 MiB"),
+                e.getMessage());
+        vm.setMemoryAttributes(0, 1L << 30, true); // the VM goes on, as before the refusal
+        assertTrue(vm.check().violations().isEmpty(), vm.check().violations().toString());
+    }
 }
