@@ -38,10 +38,11 @@ final class HostOps {
             // kvm_vm_set_mem_attributes: nothing to do when the whole range has them already (no zap, no flush)
             if (mem.attributes.rangeIs(r[0], r[1], toPrivate))
                 return;
-            // the attribute bitmap holds a word per 64 pages it covers: a range too large for the heap is refused
-            // whole (KVM's per-page xarray stores would fail with ENOMEM), not left half set
-            HeapExhausted.require((r[1] - r[0] + 63) / 64 * 8,
-                    String.format("attr.set gpa=0x%x size=0x%x", gpa, size));
+            // the attribute bitmap holds a word per 64 private pages (shared ones cost nothing): a private range too
+            // large for the heap is refused whole (KVM's per-page xarray stores would fail with ENOMEM), not half set
+            if (toPrivate)
+                HeapExhausted.require((r[1] - r[0] + 63) / 64 * 8,
+                        String.format("attr.set gpa=0x%x size=0x%x", gpa, size));
             preSetMemoryAttributes(r[0], r[1], toPrivate);
             // faults must not build a huge page across GFNs whose attribute is changing
             long[] straddles = new long[16];
