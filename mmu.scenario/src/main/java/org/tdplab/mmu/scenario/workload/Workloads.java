@@ -55,8 +55,8 @@ public final class Workloads {
         Options o = new Options(name, options, known);
         if (o.has("backing")) { // the memslot the workload adds is the VMM's from then on: dirty_log finds it
             int added = (int) o.number("slot", 0);
-            IntFunction<Slot> before = slots;
-            slots = id -> id == added ? new Slot(gpa, size, false) : before.apply(id);
+            IntFunction<Slot> vmmSlots = slots;
+            slots = id -> id == added ? new Slot(gpa, size, false) : vmmSlots.apply(id);
         }
         Context c = new Context(vm, name, gpa, size, vcpus, o, slots);
         addSlot(c);

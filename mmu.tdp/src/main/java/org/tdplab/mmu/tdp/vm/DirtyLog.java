@@ -41,9 +41,12 @@ final class DirtyLog {
         return o != null && o.manualProtect();
     }
 
-    /** {@code KVM_GET_DIRTY_LOG} and {@code KVM_CLEAR_DIRTY_LOG} answer ENOENT for a missing slot. */
+    /** {@code KVM_GET_DIRTY_LOG} and {@code KVM_CLEAR_DIRTY_LOG} answer ENOENT for a missing or unlogged slot. */
     private Memslot loggingSlot(int id) {
-        return mem.slot(id, Errno.ENOENT, status.name);
+        Memslot slot = mem.slot(id, Errno.ENOENT, status.name);
+        if (!slot.isDirtyLogging())
+            throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
+        return slot;
     }
 
     void setDirtyLogging(int id, boolean enable, DirtyLogOptions options) {
@@ -91,8 +94,6 @@ final class DirtyLog {
         mem.lockSlots(status);
         try {
             Memslot slot = loggingSlot(id);
-            if (!slot.isDirtyLogging())
-                throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
             if (manual(id))
                 return slot.snapshotDirty(); // kvm_get_dirty_log_protect, manual protect: no clearing, no protection
             // kvm_get_dirty_log_protect: xchg the words and protect under the write lock, so no fault (which marks
@@ -122,8 +123,6 @@ final class DirtyLog {
         mem.lockSlots(status);
         try {
             Memslot slot = loggingSlot(id);
-            if (!slot.isDirtyLogging())
-                throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
             long gfn = gpa >>> 12;
             if ((gpa & 0xfff) != 0 || gfn < slot.baseGfn() || gfn >= slot.endGfn()
                     || (gfn - slot.baseGfn()) % 64 != 0)
@@ -143,8 +142,6 @@ final class DirtyLog {
         mem.lockSlots(status);
         try {
             Memslot slot = loggingSlot(id);
-            if (!slot.isDirtyLogging())
-                throw new MmuException(Errno.ENOENT, "memslot %d does not log dirty pages", id);
             if (r[0] < slot.baseGfn() || r[1] > slot.endGfn())
                 throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x is not inside memslot %d", gpa, size, id);
             long first = r[0] - slot.baseGfn(), npages = r[1] - r[0];
