@@ -56,8 +56,11 @@ final class FaultHandler {
         if (status.dead())
             return EXIT_DEAD;
         long gfn = mmu.routing.naturalGfn(gpa);
+        boolean rsvd = (errorCode & ErrorCode.RSVD) != 0;
+        // emulated MMIO is shared only: where the attributes tell private from shared, a reserved-bit fault (a
+        // cached MMIO SPTE, which changing the attributes does not zap) is shared whatever they say now
         boolean isPrivate = mmu.routing.isPrivateFault(gpa, encryptedAccess,
-                mmu.caps.privateMem() && mem.attributes.isPrivate(gfn));
+                mmu.caps.privateMem() && !rsvd && mem.attributes.isPrivate(gfn));
         PageFault f = v.fault;
         f.reset(gpa, gfn, (errorCode & ErrorCode.WRITE) != 0, (errorCode & ErrorCode.FETCH) != 0, isPrivate,
                 prefetch);
@@ -67,7 +70,6 @@ final class FaultHandler {
         long vendorBits = ErrorCode.vendorBits(errorCode);
         if (vendorBits != 0) // the vendor's exit handling before the fault (no MMU lock held)
             gate.backend().violationEntered(v.id, gfn, vendorBits);
-        boolean rsvd = (errorCode & ErrorCode.RSVD) != 0;
         int r = RET_PF_INVALID;
         mem.srcu.readLock();
         try {
