@@ -130,6 +130,9 @@ public class RunCommand {
         for (String[] t : targets)
             if (t[1] != null && Output.problem(t[1]) != null)
                 return cannotWrite(t[0], t[1], Output.problem(t[1]));
+        String clash = Output.clash(targets, scenarios);
+        if (clash != null)
+            return usage(clash + "; nothing was run or written");
         Runner runner = new Runner(manager, System.out, System.err).progress(!quiet && Progress.stderrIsTerminal())
                 .pictures(html != null);
         boolean check = checked;
@@ -138,10 +141,11 @@ public class RunCommand {
                 : traceTo(trace, () -> ran[0] = runner.run(scenarios, check));
         if (ran[0] < 0)
             return status; // the trace could not be opened: nothing ran
+        List<String> why = runner.unreadable();
         if (json != null)
-            status = write("--json", json, () -> JsonReport.render(runner.results(), check, ran[0]), status);
+            status = write("--json", json, () -> JsonReport.render(runner.results(), why, check, ran[0]), status);
         if (html != null)
-            status = write("--html", html, () -> HtmlReport.render(runner.results(), check, ran[0]), status);
+            status = write("--html", html, () -> HtmlReport.render(runner.results(), why, check, ran[0]), status);
         return status;
     }
 
@@ -187,14 +191,31 @@ public class RunCommand {
         return Runner.UNREADABLE;
     }
 
+    /**
+     * Runs {@code body} tracing into a file beside {@code trace}, which replaces it at the end; when nothing ran
+     * (status 2: a file could not be read or parsed) the trace there before is left as it was.
+     */
     private int traceTo(String trace, java.util.function.IntSupplier body) {
+        Output.Staged staged;
         TraceWriter writer;
         try {
-            writer = new TraceWriter(Files.newBufferedWriter(Path.of(trace)));
+            staged = Output.staged(trace);
+            writer = new TraceWriter(Files.newBufferedWriter(staged.path()));
         } catch (IOException e) {
             return cannotWrite("--trace", trace, Input.why(e));
         }
         int status = traced(manager, writer, body);
+        try {
+            if (status == Runner.UNREADABLE) {
+                staged.drop();
+                return status;
+            }
+            staged.commit();
+        } catch (IOException e) {
+            staged.drop();
+            cannotWrite("--trace", trace, Input.why(e));
+            return Math.max(status, Runner.FAILED);
+        }
         if (writer.failure() != null) {
             cannotWrite("--trace", trace, Input.why(writer.failure()) + "; the trace is incomplete");
             return Math.max(status, Runner.FAILED);

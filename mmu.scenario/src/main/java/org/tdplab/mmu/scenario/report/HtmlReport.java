@@ -27,12 +27,22 @@ public final class HtmlReport {
     }
 
     public static String render(List<FileResult> results, boolean checked, int status) {
+        return render(results, List.of(), checked, status);
+    }
+
+    /** The page of a run; {@code unreadable} says why nothing ran (status 2), one line each. */
+    public static String render(List<FileResult> results, List<String> unreadable, boolean checked, int status) {
         StringBuilder h = new StringBuilder(1 << 20);
         long passed = results.stream().filter(FileResult::ok).count();
         h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>tdplab run</title>\n<style>")
                 .append(resource("report.css")).append("</style></head><body>\n");
         h.append("<h1>tdplab run: ").append(passed).append(" passed, ").append(results.size() - passed)
                 .append(" failed</h1>\n<p>status ").append(status).append(checked ? ", checked" : "").append("</p>\n");
+        if (!unreadable.isEmpty()) {
+            h.append("<ul class=\"unreadable\">\n");
+            unreadable.forEach(line -> h.append("<li>").append(esc(line)).append("</li>\n"));
+            h.append("</ul>\n");
+        }
         PageData data = new PageData();
         for (FileResult r : results)
             file(h, r, data);

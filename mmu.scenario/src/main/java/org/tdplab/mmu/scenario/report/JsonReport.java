@@ -24,14 +24,15 @@ import org.tdplab.mmu.scenario.run.FileResult;
  *     "failures": [ { "line": n, "expected": text, "found": text, "details": [text…] } ],
  *     "vms":      [ { "name": n, "type": t, "bugged": bool, "destroyed": bool, "counters": { name: n… },
  *                     "firmware_calls": [name…],
- *                     "invariants": { "held": bool, "violations": [text…] } } ] } ] }
+ *                     "invariants": { "held": bool, "violations": [text…] } } ] } ],
+ *   "unreadable": [text…] }
  * </pre>
  *
  * A VM the file destroyed itself is listed as it was destroyed ({@code "destroyed": true}, in the order of the
  * destroys): its final counters, as its teardown left them, and the invariant check just before its destroy. The
  * VMs left at the end of the file follow, their counters and invariant results taken before the teardown that ends
  * the file. {@code firmware_calls} names the counters that count firmware calls (the VM's declaration, whatever their
- * spelling). {@code output} holds a workload's metric lines.
+ * spelling). {@code output} holds a workload's metric lines; {@code unreadable} why nothing ran (status 2).
  */
 public final class JsonReport {
     public static final String SCHEMA = "tdplab-run/1";
@@ -42,7 +43,16 @@ public final class JsonReport {
     }
 
     public static String render(List<FileResult> results, boolean checked, int status) {
-        return GSON.toJson(tree(results, checked, status)) + "\n";
+        return render(results, List.of(), checked, status);
+    }
+
+    /** The report of a run; {@code unreadable} says why nothing ran (status 2), one line each. */
+    public static String render(List<FileResult> results, List<String> unreadable, boolean checked, int status) {
+        JsonObject run = tree(results, checked, status);
+        JsonArray why = new JsonArray();
+        unreadable.forEach(why::add);
+        run.add("unreadable", why);
+        return GSON.toJson(run) + "\n";
     }
 
     static JsonObject tree(List<FileResult> results, boolean checked, int status) {

@@ -38,6 +38,8 @@ public final class Runner {
         return this;
     }
 
+    private final List<String> unreadable = new ArrayList<>();
+
     public Runner(VmManager manager, PrintStream out, PrintStream err) {
         this.manager = manager;
         this.out = out;
@@ -53,6 +55,7 @@ public final class Runner {
     /** Runs {@code files} (paths relative to the current directory) and returns the exit status. */
     public int run(List<String> files, boolean checked) {
         results.clear();
+        unreadable.clear();
         List<Script> scripts = parseAll(files);
         if (scripts == null)
             return UNREADABLE;
@@ -94,6 +97,11 @@ public final class Runner {
         return failed == 0 ? OK : FAILED;
     }
 
+    /** Why the last {@link #run} ran nothing (status 2): the lines it printed on {@code err}; empty when it ran. */
+    public List<String> unreadable() {
+        return List.copyOf(unreadable);
+    }
+
     /** The result of every file the last {@link #run} ran, in order (empty when nothing ran). */
     public List<FileResult> results() {
         return List.copyOf(results);
@@ -124,11 +132,11 @@ public final class Runner {
                 }
                 for (ParseException e : r.errors())
                     if (shown++ < SHOWN_ERRORS)
-                        err.println(e.getMessage());
+                        problem(e.getMessage());
                 more += r.omitted();
             } catch (IOException | InvalidPathException e) {
                 if (shown++ < SHOWN_ERRORS)
-                    err.println(file + ": cannot read: " + Input.why(e));
+                    problem(file + ": cannot read: " + Input.why(e));
             }
             bad++;
         }
@@ -136,10 +144,16 @@ public final class Runner {
             return scripts;
         more += Math.max(0, shown - SHOWN_ERRORS);
         if (more > 0)
-            err.println("… and " + more + " more error" + (more == 1 ? "" : "s") + " (the first " + SHOWN_ERRORS
+            problem("… and " + more + " more error" + (more == 1 ? "" : "s") + " (the first " + SHOWN_ERRORS
                     + " are shown)");
-        err.println("nothing was run: " + bad + " file" + (bad == 1 ? "" : "s") + " could not be read or parsed");
+        problem("nothing was run: " + bad + " file" + (bad == 1 ? "" : "s") + " could not be read or parsed");
         err.flush();
         return null;
+    }
+
+    /** A line saying why nothing runs, on {@code err} and for the reports ({@link #unreadable}). */
+    private void problem(String line) {
+        err.println(line);
+        unreadable.add(line);
     }
 }

@@ -1,6 +1,7 @@
 package org.tdplab.mmu.scenario.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -8,6 +9,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -159,6 +161,52 @@ class RunCommandTest {
             assertEquals(2, command.run(option, dir.toString(), scn.toString()));
             assertTrue(text(err).endsWith(": cannot write: is a directory\n"), text(err));
         }
+    }
+
+    @Test
+    void noReportOverwritesAScenarioOrAnotherReport() throws Exception {
+        String text = "vm.create vm type=default\n";
+        Path scn = Files.writeString(dir.resolve("s.scn"), text);
+        for (String option : new String[] { "--trace", "--json", "--html" }) {
+            err.reset();
+            assertEquals(2, command.run(option, scn.toString(), scn.toString()));
+            assertTrue(text(err).startsWith("tdplab run: " + option + " " + scn + " is also a scenario file the run "
+                    + "reads: writing it would destroy it; nothing was run or written"), text(err));
+            assertEquals(text, Files.readString(scn));
+        }
+        err.reset();
+        Path same = dir.resolve("same.out");
+        assertEquals(2, command.run("--trace", same.toString(), "--json", dir.resolve(".").resolve("same.out")
+                .toString(), scn.toString()));
+        assertTrue(text(err).startsWith("tdplab run: --trace and --json name the same file"), text(err));
+        assertFalse(Files.exists(same));
+        assertEquals("", text(out), "nothing runs");
+    }
+
+    @Test
+    void aRunThatDoesNotGetGoingLeavesTheTraceAndSaysWhyInTheReports() throws Exception {
+        Path good = Files.writeString(dir.resolve("good.scn"), "vm.create vm type=default\n");
+        Path bad = Files.writeString(dir.resolve("bad.scn"), "vm.create vm type=default\nfoo\n");
+        Path trace = dir.resolve("t.trace"), json = dir.resolve("r.json"), html = dir.resolve("r.html");
+        assertEquals(0, command.run("--trace", trace.toString(), good.toString()));
+        String before = Files.readString(trace);
+        assertTrue(before.contains("KVM_CREATE_VM"), before);
+        assertEquals(2, command.run("--trace", trace.toString(), "--json", json.toString(), "--html",
+                html.toString(), bad.toString()));
+        assertEquals(before, Files.readString(trace), "the trace of the run before is kept");
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(), files.filter(p -> p.getFileName().toString().endsWith(".part")).toList());
+        }
+        com.google.gson.JsonObject r = com.google.gson.JsonParser.parseString(Files.readString(json)).getAsJsonObject();
+        assertEquals(2, r.get("status").getAsInt());
+        com.google.gson.JsonArray why = r.getAsJsonArray("unreadable");
+        assertTrue(why.get(0).getAsString().startsWith(bad + ":2:1: unknown verb 'foo'"), why.toString());
+        assertEquals("nothing was run: 1 file could not be read or parsed", why.get(1).getAsString());
+        String page = Files.readString(html);
+        assertTrue(page.contains("<ul class=\"unreadable\">") && page.contains(":2:1: unknown verb "), "the page says why");
+        assertEquals(0, command.run("--trace", trace.toString(), "--json", json.toString(), good.toString()));
+        assertEquals(0, com.google.gson.JsonParser.parseString(Files.readString(json)).getAsJsonObject()
+                .getAsJsonArray("unreadable").size());
     }
 
     @Test
