@@ -46,4 +46,21 @@ public class CommandLineIT {
         assertTrue(r.err(), r.err().startsWith("tdplab version: unexpected arguments 'extra' (version: print"));
         assertEquals("", r.out());
     }
+
+    /**
+     * bnd's launcher gives a bundle installed or updated after start-up {@code launch.startlevel.default}, which it
+     * makes the highest run level + 1 (11) unless told: FileInstall sets its own level on install but not on update,
+     * so a backend jar copied over the one in load/ stayed Installed above the shell's level 10, its VMs suspended.
+     */
+    @Test
+    public void aBundleUpdatedLaterGetsALevelTheFrameworkStarts() throws Exception {
+        java.util.Properties p = new java.util.Properties();
+        try (java.util.jar.JarFile jar = new java.util.jar.JarFile(APP.toFile())) {
+            p.load(jar.getInputStream(jar.getEntry("launcher.properties")));
+        }
+        int beginning = Integer.parseInt(p.getProperty("org.osgi.framework.startlevel.beginning"));
+        int updated = Integer.parseInt(p.getProperty("launch.startlevel.default"));
+        assertTrue("launch.startlevel.default " + updated + " above the beginning level " + beginning,
+                updated > 0 && updated <= beginning);
+    }
 }
