@@ -127,9 +127,16 @@ public class ShellCommands {
             return;
         }
         String p = args.length > 1 ? args[1] : "";
-        Map<String, Long> stats = v.get().stats();
+        Map<String, Long> stats;
+        java.util.Set<String> calls;
+        try { // a suspended VM has no backend to count with: say so, as every other command does
+            stats = v.get().stats();
+            calls = p.equals("firmware") ? v.get().firmwareCalls() : java.util.Set.of();
+        } catch (MmuException e) {
+            out.println(session.display(e.getMessage()));
+            return;
+        }
         if (p.equals("firmware")) {
-            java.util.Set<String> calls = v.get().firmwareCalls();
             long total = 0;
             for (Map.Entry<String, Long> e : new TreeMap<>(stats).entrySet())
                 if (calls.contains(e.getKey()) && e.getValue() != 0) {
@@ -139,10 +146,16 @@ public class ShellCommands {
             out.printf("%-28s %d%n", "firmware calls", total);
             return;
         }
+        int[] shown = { 0 };
         new TreeMap<>(stats).forEach((k, n) -> {
-            if (n != 0 && k.startsWith(p))
+            if (n != 0 && k.startsWith(p)) {
                 out.printf("%-28s %d%n", k, n);
+                shown[0]++;
+            }
         });
+        if (shown[0] == 0)
+            out.println(p.isEmpty() ? "every counter of " + args[0] + " is 0"
+                    : "no counter of " + args[0] + " whose name starts with '" + p + "' is other than 0");
     }
 
     public void dump(String... args) {

@@ -114,8 +114,15 @@ public class ShellSession {
         byScope.forEach((scope, names) -> wrap(out, "  " + scope + ": ", String.join(" ", names)));
     }
 
-    /** {@code help NAME}: a tdplab command's usage, options and example; the framework's help for others. */
-    public void help(CommandSession session, String name) throws Exception {
+    /**
+     * {@code help NAME}: a tdplab command's usage, options and example; the framework's help for others. More words
+     * after the name are answered here (Gogo would answer them with Java's words: no such method).
+     */
+    public void help(CommandSession session, String name, String... more) throws Exception {
+        if (more.length > 0) {
+            System.out.println("help describes one command at a time: help " + name + " (help alone lists them)");
+            return;
+        }
         Optional<Help.Command> c = Help.command(name);
         if (c.isPresent()) {
             help().page(c.get()).forEach(System.out::println);

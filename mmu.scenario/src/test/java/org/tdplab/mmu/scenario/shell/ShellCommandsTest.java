@@ -53,6 +53,15 @@ class ShellCommandsTest {
     }
 
     @Test
+    void aPrefixThatShowsNoCounterSaysSo() {
+        sh.create("vm", "type=default");
+        sh.slot("vm", "0", "gpa=0", "size=2M");
+        out();
+        sh.stats("vm", "nosuchprefix");
+        assertEquals("no counter of vm whose name starts with 'nosuchprefix' is other than 0\n", out());
+    }
+
+    @Test
     void statsFirmwareListsTheDeclaredCallsAndADestroyedVmKeepsItsCounters() {
         sh.create("td", "type=tdx", "vcpus=1");
         sh.slot("td", "0", "gpa=0", "size=4M", "flags=gmem");
