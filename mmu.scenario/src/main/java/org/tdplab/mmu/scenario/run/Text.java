@@ -41,8 +41,9 @@ public final class Text {
     }
 
     /**
-     * An exception that is not an errno — a bug in the model or the runner — said without Java's exception text:
-     * what it says, and where in tdplab it was thrown ({@code -Dtdplab.debug=true} prints the whole stack).
+     * An exception that is not an errno — a bug in the model, the runner, or a backend from outside tdplab — said
+     * without Java's exception text: what it says, and where it was thrown: the first frame outside the JDK, whose
+     * class says whose bug it is ({@code -Dtdplab.debug=true} prints the whole stack).
      */
     public static String internalError(Throwable e) {
         if (Boolean.getBoolean("tdplab.debug"))
@@ -52,12 +53,21 @@ public final class Text {
                 : e instanceof StackOverflowError ? "the stack overflowed" : "an unexpected condition";
         StackTraceElement at = null;
         for (StackTraceElement f : e.getStackTrace())
-            if (f.getClassName().startsWith("org.tdplab.")) {
+            if (!isJdk(f.getClassName())) {
                 at = f;
                 break;
             }
         String where = at == null ? "" : " (at " + at.getClassName().substring(at.getClassName().lastIndexOf('.') + 1)
                 + "." + at.getMethodName() + ", " + at.getFileName() + ":" + at.getLineNumber() + ")";
+        if (at != null && !at.getClassName().startsWith("org.tdplab.")) {
+            String cls = at.getClassName(), pkg = cls.lastIndexOf('.') < 0 ? cls : cls.substring(0, cls.lastIndexOf('.'));
+            return "internal error in " + pkg + " (not tdplab's code; a backend's?): " + what + where;
+        }
         return "internal error of the model, a bug in tdplab: " + what + where;
+    }
+
+    private static boolean isJdk(String cls) {
+        return cls.startsWith("java.") || cls.startsWith("javax.") || cls.startsWith("jdk.") || cls.startsWith("sun.")
+                || cls.startsWith("com.sun.");
     }
 }

@@ -275,8 +275,12 @@ final class BackendSlot {
     static String reason(RuntimeException e) {
         if (e instanceof MmuException m)
             return m.getMessage();
-        StackTraceElement[] at = e.getStackTrace();
-        return "an internal error of the backend" + (at.length == 0 ? "" : " (at " + at[0].getClassName()
-                .substring(at[0].getClassName().lastIndexOf('.') + 1) + "." + at[0].getMethodName() + ")");
+        for (StackTraceElement at : e.getStackTrace()) { // named by the first frame that is not the JDK's
+            String c = at.getClassName();
+            if (!c.startsWith("java.") && !c.startsWith("jdk.") && !c.startsWith("sun."))
+                return "an internal error of the backend (at " + c.substring(c.lastIndexOf('.') + 1) + "."
+                        + at.getMethodName() + ")";
+        }
+        return "an internal error of the backend";
     }
 }
