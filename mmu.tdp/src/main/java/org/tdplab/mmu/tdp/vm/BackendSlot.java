@@ -65,7 +65,11 @@ final class BackendSlot {
     void attach(Backend service, VmContext context) {
         this.context = context;
         binding = service;
-        this.backend = service.attach(context, typed(service));
+        VmBackend attached = service.attach(context, typed(service));
+        if (attached == null) // the backend's bug, said at the create rather than as a null at the first access
+            throw new MmuException(Errno.EIO, "the backend of VM type '%s' attached no VM (its attach returned null)",
+                    service.vmType());
+        this.backend = attached;
         declaredFirmwareCalls = Set.copyOf(service.firmwareCalls());
         exceptionNames = Map.copyOf(service.exceptions());
         serving = service;
@@ -236,6 +240,10 @@ final class BackendSlot {
             try {
                 binding = candidate;
                 restored = candidate.restore(context, typed(candidate), snapshot);
+                if (restored == null) {
+                    refusal = version + " refused the snapshot: its restore returned no VM";
+                    return false;
+                }
                 declaredFirmwareCalls = Set.copyOf(candidate.firmwareCalls());
                 exceptionNames = Map.copyOf(candidate.exceptions());
             } catch (RuntimeException e) {

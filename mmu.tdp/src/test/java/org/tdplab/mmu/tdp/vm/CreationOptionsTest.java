@@ -55,9 +55,13 @@ class CreationOptionsTest {
             return VmCapabilities.ordinary(describedType, gpaw);
         }
 
+        boolean attachesNothing;
+
         @Override
         public VmBackend attach(VmContext vm, VerbArgs options) {
             seen.add(options);
+            if (attachesNothing)
+                return null;
             return new VmBackend() {
                 @Override
                 public Map<String, Long> stats() {
@@ -92,6 +96,18 @@ class CreationOptionsTest {
             assertEquals(0.25, a.decimal("rate", 1));
             assertEquals(2, a.level("level", 1));
         }
+    }
+
+    @Test
+    void aBackendThatAttachesNothingIsRefusedAtTheCreate() {
+        Declaring b = new Declaring(ALL);
+        b.attachesNothing = true;
+        VmManager core = Standalone.vmManager(b);
+        org.tdplab.mmu.api.MmuException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.tdplab.mmu.api.MmuException.class, () -> core.create("v", "t", 1, 48, Map.of()));
+        assertEquals(org.tdplab.mmu.api.Errno.EIO, e.errno());
+        assertEquals("EIO: the backend of VM type 't' attached no VM (its attach returned null)", e.getMessage());
+        assertTrue(core.vms().isEmpty(), "nothing was left half-made");
     }
 
     @Test
