@@ -78,7 +78,10 @@ public final class Replayer {
      */
     public static void check(TraceReader.Trace trace) throws BadTrace {
         BadTrace bad = new BadTrace();
-        ReplayPlan.of(trace, bad);
+        ReplayPlan plan = ReplayPlan.of(trace, bad);
+        if (plan.steps.isEmpty() && !bad.any())
+            bad.add(1, "no VM in the trace, nothing to replay (a trace of './tdplab run --trace' has a KVM_CREATE_VM "
+                    + "for each VM)");
         bad.throwIfAny();
     }
 
@@ -134,12 +137,21 @@ public final class Replayer {
             if (s.kind == Step.Kind.OPERATION && s.text.startsWith("KVM_CREATE_VM"))
                 types.add(options.type() != null ? options.type() : Operation.parse(s.text).word("type"));
         for (String type : types) {
-            List<String> keys = known.getOrDefault(type, List.of()).stream().map(VmOption::key).toList();
-            for (String key : options.vmOptions().keySet())
-                if (!keys.contains(key))
-                    throw new MmuException(Errno.EINVAL, "--option %s=%s: VM type %s has no option '%s' (%s)", key,
-                            options.vmOptions().get(key), type, key,
+            List<VmOption> declared = known.getOrDefault(type, List.of());
+            List<String> keys = declared.stream().map(VmOption::key).toList();
+            for (Map.Entry<String, String> o : options.vmOptions().entrySet()) {
+                VmOption option = declared.stream().filter(d -> d.key().equals(o.getKey())).findFirst().orElse(null);
+                if (option == null)
+                    throw new MmuException(Errno.EINVAL, "--option %s=%s: VM type %s has no option '%s' (%s)",
+                            o.getKey(), o.getValue(), type, o.getKey(),
                             keys.isEmpty() ? "it has none" : "its options: " + String.join(", ", keys));
+                try { // a value the type refuses would fail every creation, and the replay compare nothing
+                    option.parse(o.getValue());
+                } catch (IllegalArgumentException e) {
+                    throw new MmuException(Errno.EINVAL, "--option %s=%s: %s", o.getKey(), o.getValue(),
+                            e.getMessage());
+                }
+            }
         }
     }
 

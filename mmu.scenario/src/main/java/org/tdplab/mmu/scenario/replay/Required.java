@@ -31,7 +31,9 @@ final class Required {
             Map.entry("test_young", GPA_SIZE),
             Map.entry("KVM_HC_MAP_GPA_RANGE", List.of("vcpu", "gpa", "size", "private")),
             Map.entry("guest_accept", List.of("vcpu", "gpa", "size", "level")),
-            Map.entry("backend_verb", List.of("name")));
+            Map.entry("backend_verb", List.of("name")),
+            Map.entry("kvm_recover_nx_huge_pages", List.of()),
+            Map.entry("kvm_destroy_vm", List.of()));
     /** Keys whose values are words, not numbers. */
     private static final Set<String> WORDS = Set.of("type", "name", "flags", "backing", "level");
     private static final Set<String> SLOT_FLAGS = Set.of("gmem", "readonly", "dirty_log");
@@ -44,6 +46,9 @@ final class Required {
     static String problem(Operation op) {
         if (op.name().isEmpty())
             return "tdplab_vm_op without an operation";
+        if (!KEYS.containsKey(op.name())) // a replay cannot run it, so cannot tell whether it would end the same
+            return "unknown operation '" + op.name() + "' (a replay runs " + String.join(", ", new java.util.TreeSet<>(
+                    KEYS.keySet())) + ")";
         List<String> keys = new ArrayList<>(KEYS.getOrDefault(op.name(), List.of()));
         if (op.name().equals("KVM_SET_USER_MEMORY_REGION2") && !op.has("log_dirty_pages") && !op.has("move")) {
             keys.add("size");

@@ -112,6 +112,35 @@ class ReplayCommandTest {
     }
 
     @Test
+    void aValueTheTypeRefusesIsRefusedBeforeAnythingRuns() throws IOException {
+        assertEquals(2, replay("--type", "default", "--option", "slot_zap_all=maybe", traced(SW).toString()));
+        assertTrue(text(err).contains("--option slot_zap_all=maybe: "), text(err));
+        assertEquals("", text(out), "nothing replayed");
+    }
+
+    @Test
+    void anUnknownOperationOrATraceWithoutAVmIsNotReplayed() throws IOException {
+        Path trace = traced(SW);
+        java.util.List<String> lines = new java.util.ArrayList<>(Files.readAllLines(trace));
+        int op = -1;
+        for (int i = 0; i < lines.size() && op < 0; i++)
+            if (lines.get(i).contains("KVM_SET_MEMORY_ATTRIBUTES"))
+                op = i;
+        lines.set(op, lines.get(op).replace("KVM_SET_MEMORY_ATTRIBUTES", "KVM_SET_MEMORY_ATTRIBUTESX"));
+        Path unknown = Files.write(dir.resolve("unknown.trace"), lines);
+        assertEquals(2, replay(unknown.toString()));
+        assertTrue(text(err).startsWith(unknown + ":" + (op + 1) + ": unknown operation 'KVM_SET_MEMORY_ATTRIBUTESX' "
+                + "(a replay runs FALLOC_FL_PUNCH_HOLE, "), text(err));
+        assertEquals("", text(out));
+        for (String text : new String[] { "", "# tracer: nop\n#\n" }) {
+            err.reset();
+            Path empty = Files.writeString(dir.resolve("empty.trace"), text);
+            assertEquals(2, replay(empty.toString()));
+            assertTrue(text(err).startsWith(empty + ":1: no VM in the trace, nothing to replay"), text(err));
+        }
+    }
+
+    @Test
     void aLineMissingAFieldIsNamedWithItsLineBeforeAnythingRuns() throws IOException {
         Path trace = traced(SW);
         java.util.List<String> lines = new java.util.ArrayList<>(Files.readAllLines(trace));
