@@ -22,16 +22,23 @@ final class AdvertisedCaps {
     private AdvertisedCaps() {
     }
 
-    /** The capabilities as properties (without the prefix), rendered as text; empty when none could be derived. */
-    static Map<String, String> derive(Backend backend) {
+    /**
+     * The capabilities as properties (without the prefix), rendered as text; empty when none could be derived. A
+     * width the type refuses with an errno is skipped; any other exception is the backend's bug, said in
+     * {@code bugs}.
+     */
+    static Map<String, String> derive(Backend backend, List<String> bugs) {
         Map<String, String> out = new TreeMap<>();
         List<String> bits = new ArrayList<>();
         for (int gpaw : WIDTHS) {
             VmCapabilities caps;
             try {
                 caps = backend.capabilities(gpaw, VerbArgs.noOptions(backend.vmType()));
-            } catch (RuntimeException e) {
+            } catch (org.tdplab.mmu.api.MmuException e) {
                 continue; // a width (or an option-less VM) the type does not take: nothing to derive from it
+            } catch (RuntimeException e) {
+                bugs.add("capabilities(gpaw=" + gpaw + ") failed: " + BackendSlot.reason(e));
+                continue;
             }
             if (out.isEmpty()) {
                 out.put("mirrored_pt", String.valueOf(caps.mirroredPt()));

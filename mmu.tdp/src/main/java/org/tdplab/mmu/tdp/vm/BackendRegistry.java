@@ -54,8 +54,12 @@ final class BackendRegistry {
 
     /** As {@link #add(ServiceReference, Backend)}, with the service's description given. */
     Optional<String> add(Backend backend, BackendInfo advertised, int ranking) {
-        Map<String, String> derived = AdvertisedCaps.derive(backend);
-        List<String> wrong = AdvertisedCaps.mismatches(advertised.properties(), derived);
+        List<String> wrong = new java.util.ArrayList<>();
+        String type = typeOf(backend, wrong);
+        if (type != null && !type.equals(advertised.vmType()))
+            wrong.add(Backend.VM_TYPE + "=" + advertised.vmType() + " but vmType() says '" + type + "'");
+        Map<String, String> derived = AdvertisedCaps.derive(backend, wrong);
+        wrong.addAll(AdvertisedCaps.mismatches(advertised.properties(), derived));
         if (!wrong.isEmpty())
             return Optional.of("backend service " + advertised.serviceId() + " of VM type '" + advertised.vmType()
                     + "' (" + advertised.bundle() + " " + advertised.version() + ") refused: " + String.join("; ", wrong));
@@ -63,6 +67,15 @@ final class BackendRegistry {
                 derived), advertised.bundle(), advertised.version(), advertised.serviceId());
         addChecked(backend, info, ranking);
         return Optional.empty();
+    }
+
+    private static String typeOf(Backend backend, List<String> wrong) {
+        try {
+            return backend.vmType();
+        } catch (RuntimeException e) {
+            wrong.add("vmType() failed: " + BackendSlot.reason(e));
+            return null;
+        }
     }
 
     private void addChecked(Backend backend, BackendInfo info, int ranking) {

@@ -121,6 +121,37 @@ class BackendRegistryTest {
     }
 
     @Test
+    void aServiceWhoseTypeOrCapabilitiesAreBrokenIsRefused() {
+        BackendRegistry r = new BackendRegistry();
+        Optional<String> refused = r.add(backend("nameb", "1"), info("namea", "1.0.0", 30), 0);
+        assertTrue(refused.orElseThrow().endsWith("refused: mmu.vm.type=namea but vmType() says 'nameb'"),
+                refused.toString());
+        Backend crashesAt52 = new Backend() {
+            @Override
+            public String vmType() {
+                return "c";
+            }
+
+            @Override
+            public VmCapabilities capabilities(int gpaw, VerbArgs options) {
+                if (gpaw == 52)
+                    throw new IllegalStateException("52");
+                return VmCapabilities.ordinary("c", gpaw);
+            }
+
+            @Override
+            public VmBackend attach(VmContext vm, VerbArgs options) {
+                return new VmBackend() {
+                };
+            }
+        };
+        refused = r.add(crashesAt52, info("c", "1.0.0", 31), 0);
+        assertTrue(refused.orElseThrow().contains("refused: capabilities(gpaw=52) failed: an internal error of the "
+                + "backend (at "), refused.toString());
+        assertTrue(r.all().isEmpty(), "neither was bound");
+    }
+
+    @Test
     void aServicesPropertiesAreReadAndCheckedAgainstItsCapabilities() {
         BackendRegistry r = new BackendRegistry();
         Backend b = backend("u", "1");
