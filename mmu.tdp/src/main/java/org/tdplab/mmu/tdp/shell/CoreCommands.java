@@ -1,8 +1,11 @@
 package org.tdplab.mmu.tdp.shell;
 
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 
+import org.osgi.framework.BundleContext;
+import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.Vm;
@@ -21,14 +24,27 @@ public class CoreCommands {
     @Reference
     VmManager manager;
 
-    /** One line per discovered backend service. */
+    private BundleContext context;
+
+    @Activate
+    void activate(BundleContext context) {
+        this.context = context;
+    }
+
+    /** One line per discovered backend service, then each jar of the load folder that serves no VM type, and why. */
     public void backends() {
-        if (manager.backends().isEmpty()) {
+        if (manager.backends().isEmpty())
             System.out.println("no backends discovered");
-            return;
-        }
         for (BackendInfo b : manager.backends())
             System.out.printf("%-13s %-78s %s %s%n", b.vmType(), capabilities(b.properties()), b.bundle(), b.version());
+        if (context == null)
+            return;
+        List<String> problems = LoadFolder.problems(context, manager.backends().stream().map(BackendInfo::bundle)
+                .collect(Collectors.toSet()));
+        if (!problems.isEmpty()) {
+            System.out.println("in " + context.getProperty("felix.fileinstall.dir") + ", serving no VM type:");
+            problems.forEach(p -> System.out.println("  " + p));
+        }
     }
 
     public void vms() {
