@@ -17,6 +17,10 @@ public final class Output {
 
     /** Why {@code file} cannot be written, or null when it looks writable (it is neither created nor truncated). */
     public static String problem(String file) {
+        if (file.isBlank())
+            return "an empty file name";
+        if (file.equals("-"))
+            return "'-' is no file here (/dev/stdout writes to standard output)";
         Path p;
         try {
             p = Path.of(file);

@@ -63,8 +63,9 @@ public final class ReplayResult {
         long steps = 0;
         for (Replayer.Target t : targets) {
             steps += t.faults + t.operations + 1;
-            out.printf(Locale.ROOT, "VM %s (%s%s): %,d faults, %,d operations, %s%n", t.traced, t.tracedType,
-                    t.type().equals(t.tracedType) ? "" : " → " + t.type(), t.faults, t.operations,
+            out.printf(Locale.ROOT, "VM %s (%s%s): %s, %s, %s%n", t.traced, t.tracedType,
+                    t.type().equals(t.tracedType) ? "" : " → " + t.type(), plural(t.faults, "fault", "faults"),
+                    plural(t.operations, "operation", "operations"),
                     t.differing == 0 ? "no step differs" : plural(t.differing, "step differs", "steps differ"));
             t.violations.stream().limit(20).forEach(v -> out.println("  invariant violated " + v));
         }
@@ -74,7 +75,7 @@ public final class ReplayResult {
                     + "not compared%n", unattributed);
         long overlapped = differences.stream().filter(d -> d.step().overlapped).count();
         double seconds = nanos / 1e9;
-        out.printf(Locale.ROOT, "replayed %,d steps in %.3f s (%,.0f steps/s): %s%s%n", steps, seconds,
+        out.printf(Locale.ROOT, "replayed %s in %.3f s (%,.0f steps/s): %s%s%n", plural(steps, "step", "steps"), seconds,
                 seconds > 0 ? steps / seconds : 0.0, differences.isEmpty() ? "no differences"
                         : plural(differences.size(), "step differs", "steps differ") + ", the first at line "
                                 + differences.get(0).step().line,

@@ -160,6 +160,12 @@ class RunCommandTest {
             err.reset();
             assertEquals(2, command.run(option, dir.toString(), scn.toString()));
             assertTrue(text(err).endsWith(": cannot write: is a directory\n"), text(err));
+            err.reset();
+            assertEquals(2, command.run(option, "", scn.toString()));
+            assertTrue(text(err).endsWith(": cannot write: an empty file name\n"), text(err));
+            err.reset();
+            assertEquals(2, command.run(option, "-", scn.toString()));
+            assertTrue(text(err).contains("'-' is no file here"), text(err));
         }
     }
 
