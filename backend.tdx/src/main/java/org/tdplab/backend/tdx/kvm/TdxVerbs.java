@@ -87,12 +87,14 @@ final class TdxVerbs {
     private void populate(long gfn, boolean measure) {
         TdxModule module = td.module;
         // kvm_gmem_populate, in its order: a guest_memfd slot, a page not populated, a private page. 7.0 dropped
-        // guest_memfd's preparation tracking, so "populated" is the S-EPT entry: a page converted shared and back is
-        // added again. A mapped page keeps 6.18's EEXIST (7.0 fails its spurious fault with EIO).
+        // guest_memfd's preparation tracking (6.18's EEXIST for a folio marked prepared), so a page converted shared
+        // and back is added again, and a page still mapped reaches kvm_tdp_mmu_map_private_pfn, whose fault is
+        // spurious: EIO, the TD unharmed.
         if (td.ctx.gmemPfn(gfn) < 0)
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: no guest_memfd backs gpa 0x%x", gfn << 12);
         if (module.view().lookup(gfn, 0) >= 0 && TdxAbi.stateOf(module.view().lookup(gfn, 0)) != 0)
-            throw new MmuException(Errno.EEXIST, "tdx.init_mem_region: gpa 0x%x is already populated", gfn << 12);
+            throw new MmuException(Errno.EIO, "tdx.init_mem_region: gpa 0x%x is populated already (its map is a "
+                    + "spurious fault: KVM 7.0 and later return EIO, 6.18's guest_memfd EEXIST)", gfn << 12);
         if (!td.ctx.isPrivate(gfn))
             throw new MmuException(Errno.EINVAL, "tdx.init_mem_region: gpa 0x%x is not private (attr.set … private "
                     + "first)", gfn << 12);

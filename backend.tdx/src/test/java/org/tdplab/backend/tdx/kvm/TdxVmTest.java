@@ -341,7 +341,7 @@ class TdxVmTest {
         assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", 4096L), Set.of("encrypt"))));
         assertErrno(Errno.ENOTSUP, () -> vm.invoke("launch", VerbArgs.none("launch")));
         vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", 8192L), Set.of()));
-        assertErrno(Errno.EEXIST, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 4096L, "size", 4096L), Set.of())));
+        assertErrno(Errno.EIO, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 4096L, "size", 4096L), Set.of())));
         vm.invoke("finalize", VerbArgs.none("finalize"));
         assertErrno(Errno.EINVAL, () -> vm.invoke("finalize", VerbArgs.none("finalize")));
         assertErrno(Errno.EINVAL, () -> vm.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0x10000L, "size", 4096L), Set.of())));
