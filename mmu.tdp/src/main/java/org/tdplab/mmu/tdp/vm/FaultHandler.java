@@ -358,6 +358,8 @@ final class FaultHandler {
                             switch (error) {
                             case ENOENT -> "no memslot (the access would be emulated)";
                             case EAGAIN -> "its memslot is being deleted or moved; try again";
+                            case EFAULT -> (v.exitPrivate ? "the page is private and no guest_memfd memslot backs "
+                                    + "it" : "a memory fault") + " (KVM_RUN would exit with KVM_EXIT_MEMORY_FAULT)";
                             default -> "could not map";
                             });
                 return (r[1] - gfn) << 12;
