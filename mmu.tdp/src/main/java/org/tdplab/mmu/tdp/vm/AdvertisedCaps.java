@@ -30,16 +30,21 @@ final class AdvertisedCaps {
     static Map<String, String> derive(Backend backend, List<String> bugs) {
         Map<String, String> out = new TreeMap<>();
         List<String> bits = new ArrayList<>();
+        String refusal = null;
         for (int gpaw : WIDTHS) {
             VmCapabilities caps;
             try {
                 caps = backend.capabilities(gpaw, VerbArgs.noOptions(backend.vmType()));
             } catch (org.tdplab.mmu.api.MmuException e) {
+                refusal = e.getMessage();
                 continue; // a width (or an option-less VM) the type does not take: nothing to derive from it
             } catch (RuntimeException e) {
                 bugs.add("capabilities(gpaw=" + gpaw + ") failed: " + BackendSlot.reason(e));
                 continue;
             }
+            for (String nonsense : incoherent(caps))
+                if (!bugs.contains(nonsense))
+                    bugs.add(nonsense);
             if (out.isEmpty()) {
                 out.put("mirrored_pt", String.valueOf(caps.mirroredPt()));
                 out.put("private_mem", String.valueOf(caps.privateMem()));
@@ -50,6 +55,23 @@ final class AdvertisedCaps {
         }
         if (!out.isEmpty())
             out.put("shared_bit", String.join(",", bits));
+        else if (refusal != null && bugs.isEmpty()) // a type no VM can be made of, options or not
+            bugs.add("capabilities() describe no VM at gpaw 48 or 52 (" + refusal + ")");
+        return out;
+    }
+
+    /**
+     * Capabilities that contradict one another: each built alone is valid (the fluent {@code with…} calls pass
+     * through such states), but a VM described so would never use what it claims.
+     */
+    static List<String> incoherent(VmCapabilities caps) {
+        List<String> out = new ArrayList<>();
+        if (caps.mirroredPt() && !caps.privateMem())
+            out.add("capabilities() have mirrored page tables without private memory (they map private memory only)");
+        if (caps.acceptance() && !caps.privateMem())
+            out.add("capabilities() have guest acceptance without private memory (it is of private memory)");
+        if (caps.privateSource() == org.tdplab.mmu.api.backend.PrivateSource.SHARED_BIT && caps.sharedBit() < 0)
+            out.add("capabilities() take privateness from the shared bit and have none");
         return out;
     }
 

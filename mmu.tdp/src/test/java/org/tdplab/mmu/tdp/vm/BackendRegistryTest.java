@@ -148,7 +148,27 @@ class BackendRegistryTest {
         refused = r.add(crashesAt52, info("c", "1.0.0", 31), 0);
         assertTrue(refused.orElseThrow().contains("refused: capabilities(gpaw=52) failed: an internal error of the "
                 + "backend (at "), refused.toString());
-        assertTrue(r.all().isEmpty(), "neither was bound");
+        Backend mirrorsNothing = new Backend() {
+            @Override
+            public String vmType() {
+                return "m";
+            }
+
+            @Override
+            public VmCapabilities capabilities(int gpaw, VerbArgs options) {
+                return VmCapabilities.ordinary("m", gpaw).withMirroredPt();
+            }
+
+            @Override
+            public VmBackend attach(VmContext vm, VerbArgs options) {
+                return new VmBackend() {
+                };
+            }
+        };
+        refused = r.add(mirrorsNothing, info("m", "1.0.0", 32), 0);
+        assertTrue(refused.orElseThrow().endsWith("refused: capabilities() have mirrored page tables without private "
+                + "memory (they map private memory only)"), refused.toString());
+        assertTrue(r.all().isEmpty(), "none was bound");
     }
 
     @Test
