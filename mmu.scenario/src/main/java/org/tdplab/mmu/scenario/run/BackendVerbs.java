@@ -53,7 +53,10 @@ public final class BackendVerbs {
                 new Parser(VerbCatalog.of(with, Set.of()));
                 usable.add(s);
             } catch (IllegalArgumentException | StringIndexOutOfBoundsException e) {
-                warnings.println("tdplab: ignoring backend verb '" + spec.name() + "': " + e.getMessage());
+                boolean taken = usable.stream().anyMatch(u -> u.verb().equals(spec.name()));
+                warnings.println("tdplab: ignoring backend verb '" + spec.name() + "': " + (taken ? "another backend "
+                        + "declares it already (name a backend's verbs TYPE.VERB, after its own VM type)"
+                        : e.getMessage()));
             }
         }
         return new Parser(VerbCatalog.of(usable, Set.of()).withExceptions(exceptions));

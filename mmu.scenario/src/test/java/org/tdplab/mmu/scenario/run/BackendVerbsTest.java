@@ -80,12 +80,16 @@ class BackendVerbsTest {
     void aVerbTheLanguageCannotTakeIsLeftOut() {
         ByteArrayOutputStream warnings = new ByteArrayOutputStream();
         Parser p = BackendVerbs.parser(List.of(new VerbSpec("slot.add", List.of(), List.of(), ""),
-                new VerbSpec("nodot", List.of(), List.of(), ""), new VerbSpec("lab.ok", List.of(), List.of(), "")), Set.of(),
+                new VerbSpec("nodot", List.of(), List.of(), ""), new VerbSpec("lab.ok", List.of(), List.of(), ""),
+                new VerbSpec("lab.ok", List.of(new VerbOption("n", VerbOption.Type.NUMBER, false, List.of())), List.of(), "")),
+                Set.of(),
                 new PrintStream(warnings, true, StandardCharsets.UTF_8));
         assertTrue(p.verbs().contains("lab.ok"));
         assertTrue(p.parse("t.scn", "slot.add vm 1 gpa=0 size=4K\nlab.ok vm\n").ok());
         String w = warnings.toString(StandardCharsets.UTF_8);
         assertTrue(w.contains("tdplab: ignoring backend verb 'slot.add': a catalog verb redefines a core verb"), w);
         assertTrue(w.contains("tdplab: ignoring backend verb 'nodot'"), w);
+        assertTrue(w.contains("tdplab: ignoring backend verb 'lab.ok': another backend declares it already (name a "
+                + "backend's verbs TYPE.VERB, after its own VM type)"), w);
     }
 }
