@@ -50,7 +50,7 @@ public final class BenchMain {
             Guest.useOptions(s.vmOptions, s.types);
             Guest.checkOptions(s.with, s.types, "--with");
         } catch (IllegalArgumentException e) {
-            System.err.println("bench: " + e.getMessage());
+            System.err.println("tdplab bench: " + e.getMessage());
             System.err.println(Settings.USAGE);
             System.exit(2);
             return;
@@ -59,7 +59,7 @@ public final class BenchMain {
         try {
             text = new BenchMain(s).run();
         } catch (IllegalArgumentException e) { // --against a build this harness cannot drive
-            System.err.println("bench: " + e.getMessage());
+            System.err.println("tdplab bench: " + e.getMessage());
             System.exit(1);
             return;
         }
@@ -69,7 +69,7 @@ public final class BenchMain {
         try {
             Files.writeString(s.out, text, StandardCharsets.UTF_8);
         } catch (IOException e) { // checked before the run; the disk can still fill or the directory go
-            System.err.println("bench: --out " + s.out + ": cannot write (" + e.getClass().getSimpleName()
+            System.err.println("tdplab bench: --out " + s.out + ": cannot write (" + e.getClass().getSimpleName()
                     + "); the table is above");
             System.exit(1);
         }

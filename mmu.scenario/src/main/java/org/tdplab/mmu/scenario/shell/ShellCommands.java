@@ -78,7 +78,13 @@ public class ShellCommands {
     }
 
     public void slot(String... args) {
-        if (args.length > 0 && List.of("add", "delete", "move", "log").contains(args[0]))
+        List<String> subverbs = List.of("add", "delete", "move", "log");
+        if (args.length > 1 && subverbs.contains(args[1]) && !subverbs.contains(args[0])) {
+            beforeCommand.run();
+            out.println("usage: slot " + args[1] + " " + args[0] + " … (the sub-command comes first: help slot)");
+            return;
+        }
+        if (args.length > 0 && subverbs.contains(args[0]))
             statement("slot." + args[0], java.util.Arrays.copyOfRange(args, 1, args.length));
         else
             statement("slot.add", args);

@@ -50,6 +50,8 @@ class ShellCommandsTest {
         assertEquals("ok\n", out());
         sh.slot("delete", "vm", "0");
         assertTrue(out().startsWith("E"));
+        sh.slot("vm", "delete", "0");
+        assertEquals("usage: slot delete vm … (the sub-command comes first: help slot)\n", out());
     }
 
     @Test
