@@ -7,13 +7,14 @@ import java.util.stream.Collectors;
 import org.osgi.framework.BundleContext;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.api.backend.BackendInfo;
 
 /** Gogo commands of the core, in scope {@code mmu}; {@code ./tdplab backends} dispatches here. */
-@Component(service = CoreCommands.class, property = {
+@Component(service = CoreCommands.class, immediate = true, property = {
         "osgi.command.scope=mmu",
         "osgi.command.function=backends",
         "osgi.command.function=vms",
@@ -25,10 +26,19 @@ public class CoreCommands {
     VmManager manager;
 
     private BundleContext context;
+    private LoadWatch watch;
 
     @Activate
     void activate(BundleContext context) {
         this.context = context;
+        watch = LoadWatch.start(context, () -> manager.backends().stream().map(BackendInfo::bundle)
+                .collect(Collectors.toSet()));
+    }
+
+    @Deactivate
+    void deactivate() {
+        if (watch != null)
+            watch.stop();
     }
 
     /** One line per discovered backend service, then each jar of the load folder that serves no VM type, and why. */

@@ -98,8 +98,8 @@ final class LoadFolder {
             if (j.getManifest() == null || j.getManifest().getMainAttributes().getValue(Constants.BUNDLE_SYMBOLICNAME)
                     == null)
                 return "not a bundle (its manifest has no Bundle-SymbolicName)";
-            return "not installed (another jar with the same Bundle-SymbolicName and version is; FileInstall's log says "
-                    + "why)";
+            return "not installed as a bundle of its own: one with its Bundle-SymbolicName and version is installed "
+                    + "already (FileInstall may have updated that one with it)";
         } catch (IOException e) {
             return "not a readable jar";
         }

@@ -1,0 +1,82 @@
+package org.tdplab.mmu.tdp.shell;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.BundleEvent;
+import org.osgi.framework.BundleListener;
+
+/**
+ * Says on stderr, once, when a jar of the load folder ends up serving no VM type ({@link LoadFolder}'s reasons):
+ * a moment after FileInstall installs, updates or starts a bundle there, when it has had its chance to start and
+ * register. The framework's own report of such a failure is a Java stack trace, which tdplab does not show.
+ */
+final class LoadWatch {
+    private static final long SETTLE_MS = 1500;
+
+    private final BundleContext context;
+    private final Supplier<Set<String>> serving;
+    private final ScheduledExecutorService timer;
+    private final BundleListener listener;
+    /** What was said last of each jar, so that a jar that stays broken is not reported at every event. */
+    private final Map<String, String> said = new HashMap<>();
+
+    private LoadWatch(BundleContext context, Supplier<Set<String>> serving) {
+        this.context = context;
+        this.serving = serving;
+        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "tdplab load folder watch");
+            t.setDaemon(true);
+            return t;
+        });
+        this.listener = event -> {
+            int type = event.getType();
+            if (type == BundleEvent.INSTALLED || type == BundleEvent.UPDATED || type == BundleEvent.STARTED
+                    || type == BundleEvent.UNINSTALLED)
+                timer.schedule(this::report, SETTLE_MS, TimeUnit.MILLISECONDS);
+        };
+    }
+
+    /** Watches the load folder when FileInstall has one; null when it has none. */
+    static LoadWatch start(BundleContext context, Supplier<Set<String>> serving) {
+        if (context.getProperty("felix.fileinstall.dir") == null)
+            return null;
+        LoadWatch w = new LoadWatch(context, serving);
+        context.addBundleListener(w.listener);
+        return w;
+    }
+
+    void stop() {
+        try {
+            context.removeBundleListener(listener);
+        } catch (IllegalStateException e) {
+            // the bundle is stopping: its listeners go with it
+        }
+        timer.shutdownNow();
+    }
+
+    private synchronized void report() {
+        List<String> problems;
+        try {
+            problems = LoadFolder.problems(context, serving.get());
+        } catch (IllegalStateException e) {
+            return; // the runtime is stopping
+        }
+        Map<String, String> now = new HashMap<>();
+        for (String p : problems) {
+            String jar = p.substring(0, p.indexOf(':'));
+            now.put(jar, p);
+            if (!p.equals(said.get(jar)))
+                System.err.println("tdplab: load folder: " + p + " (./tdplab backends lists them)");
+        }
+        said.clear();
+        said.putAll(now);
+    }
+}
