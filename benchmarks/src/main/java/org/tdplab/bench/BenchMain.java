@@ -249,6 +249,11 @@ public final class BenchMain {
             // what running at once costs in CPU: a cache line two threads write shows here, whatever the neighbours do
             table.row("2 vCPU threads' CPU time ÷ 1 thread's, same faults, median of " + pairs + " pairs", setup,
                     model.cpuRatio(), "×", floor.cpuRatio(), "the floor's own", "");
+            // the same halves in two VMs of one vCPU each: the threads share the host, not a VM — the difference from
+            // the row above is what sharing one VM's state costs
+            ThreadsBench.Pairs apart = ThreadsBench.pairs("model", type, mib, s.warmup, pairs, false, true);
+            table.row("2 VMs' vCPU threads' CPU time ÷ 1 thread's, same faults (a VM of 1 vCPU per half), median of "
+                    + pairs + " pairs", setup, apart.cpuRatio(), "×", floor.cpuRatio(), "the floor's own", "");
         }
         // reads of memory mapped before the shot: the walks of mapped tables (a TD's S-EPT walk among them), no fault
         ThreadsBench.Pairs floorReads = ThreadsBench.pairs("floor", "default", mib, s.warmup, pairs, true);

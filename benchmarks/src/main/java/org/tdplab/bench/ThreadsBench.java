@@ -38,9 +38,16 @@ public class ThreadsBench {
 
     /** Shots read memory mapped before them instead of faulting it. */
     boolean reads;
+    /**
+     * The halves are two VMs of one vCPU each instead of one VM's two vCPUs: what the threads then share is the host
+     * (and the JVM), not a VM's state.
+     */
+    boolean separate;
 
     private ExecutorService pool;
     private Guest guest;
+    /** With {@link #separate}: the VM of each half (else both are {@link #guest}). */
+    private final Guest[] halves = new Guest[2];
     private Floor floor;
     private long pages;
 
@@ -57,12 +64,18 @@ public class ThreadsBench {
     @Setup(Level.Iteration)
     public void setup() {
         pages = (mib << 20) / Guest.PAGE;
-        guest = Guest.create(type, mib << 20, 2);
+        if (separate) {
+            halves[0] = Guest.create(type, mib << 19, 1);
+            halves[1] = Guest.create(type, mib << 19, 1);
+        } else {
+            guest = Guest.create(type, mib << 20, 2);
+            halves[0] = halves[1] = guest;
+        }
         floor = new Floor(pages);
         if (reads) {
             long each = pages / 2;
             for (int v = 0; v < 2; v++)
-                guest.fault("write", new Order(each, false), v, v * each, each);
+                fault(v, new Order(each, false), each);
             for (long g = 0; g < pages; g++)
                 floor.map(g, g + 0x100000);
         }
@@ -70,16 +83,24 @@ public class ThreadsBench {
 
     @TearDown(Level.Iteration)
     public void teardown() {
-        guest.close();
-        guest = null;
+        halves[0].close();
+        if (halves[1] != halves[0])
+            halves[1].close();
+        guest = halves[0] = halves[1] = null;
         floor = null;
     }
 
     @Benchmark
     public long model() throws Exception {
         if (reads)
-            return split((v, from, n) -> guest.read(new Order(n, true), v, from, n));
-        return split((v, from, n) -> guest.fault("write", new Order(n, true), v, from, n));
+            return split((v, from, n) -> separate ? halves[v].read(new Order(n, true), 0, 0, n)
+                    : guest.read(new Order(n, true), v, from, n));
+        return split((v, from, n) -> fault(v, new Order(n, true), n));
+    }
+
+    /** Half {@code v} faulted by its vCPU: vCPU {@code v} of the one VM, or the only vCPU of VM {@code v}. */
+    private long fault(int v, Order order, long n) {
+        return separate ? halves[v].fault("write", order, 0, 0, n) : guest.fault("write", order, v, v * n, n);
     }
 
     @Benchmark
@@ -155,8 +176,15 @@ public class ThreadsBench {
      * (what JMH's rows do) pairs shots from different moments.
      */
     static Pairs pairs(String what, String type, long mib, int warmup, int pairs, boolean reads) throws Exception {
+        return pairs(what, type, mib, warmup, pairs, reads, false);
+    }
+
+    /** {@link #pairs(String, String, long, int, int, boolean)}, the halves in two VMs when {@code separate}. */
+    static Pairs pairs(String what, String type, long mib, int warmup, int pairs, boolean reads, boolean separate)
+            throws Exception {
         ThreadsBench b = new ThreadsBench();
         b.reads = reads;
+        b.separate = separate;
         b.mib = mib;
         b.type = type;
         b.start();

@@ -6,7 +6,7 @@ import org.tdplab.mmu.tdp.pt.TdpIter;
  * {@code struct kvm_page_fault}: one per vCPU, reused for every fault so the fault path allocates nothing.
  * Filled by the fault handler from the exit, the memslot and the pfn lookup; read by {@link TdpMap}.
  */
-public final class PageFault {
+public final class PageFault extends org.tdplab.mmu.tdp.sync.LinePadded {
     /** Results, as {@code RET_PF_*}. */
     public static final int RET_PF_CONTINUE = 0, RET_PF_RETRY = 1, RET_PF_EMULATE = 2, RET_PF_WRITE_PROTECTED = 3,
             RET_PF_INVALID = 4, RET_PF_FIXED = 5, RET_PF_SPURIOUS = 6;

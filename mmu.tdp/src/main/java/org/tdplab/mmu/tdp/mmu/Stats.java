@@ -27,15 +27,17 @@ public final class Stats {
      * threads see each count whole (release store, acquire load) and up to date once they synchronized with it.
      */
     public static final class Cells {
-        private final long[] values = new long[N];
+        /** A cache line's worth of padding (128 bytes) either side: another vCPU's cells may lie next to these. */
+        private static final int PAD = 16;
+        private final long[] values = new long[PAD + N + PAD];
 
         public void inc(Stat stat) {
-            int i = stat.ordinal();
+            int i = PAD + stat.ordinal();
             CELL.setRelease(values, i, (long) CELL.getOpaque(values, i) + 1);
         }
 
         long get(Stat stat) {
-            return (long) CELL.getAcquire(values, stat.ordinal());
+            return (long) CELL.getAcquire(values, PAD + stat.ordinal());
         }
     }
 

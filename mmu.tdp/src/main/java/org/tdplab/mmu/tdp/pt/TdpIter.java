@@ -17,7 +17,7 @@ import org.tdplab.mmu.tdp.spte.Spte;
  * <p>Every load goes through {@link TablePool#get}, so tables linked concurrently are seen; before stepping into
  * a child the parent SPTE is re-read so the walk does not enter a table that was just unlinked.
  */
-public final class TdpIter {
+public final class TdpIter extends org.tdplab.mmu.tdp.sync.LinePadded {
     private final TablePool pool;
     /** Table id per level of the current path ({@code pt_path}); index 0 unused. */
     private final int[] ptPath = new int[Spte.PT64_ROOT_MAX_LEVEL + 1];

@@ -16,8 +16,8 @@ public final class Tlb {
     public Tlb(int entries) {
         if (Integer.bitCount(entries) != 1)
             throw new IllegalArgumentException("TLB size must be a power of two: " + entries);
-        keys = new long[entries];
-        values = new long[entries];
+        keys = new long[PAD + entries + PAD];
+        values = new long[PAD + entries + PAD];
         mask = entries - 1;
         flush();
     }
@@ -31,9 +31,12 @@ public final class Tlb {
         return gfn | (encrypted ? ENCRYPTED : 0) | (viaMirror ? VIA_MIRROR : 0);
     }
 
+    /** 128 bytes either side of the entries: the arrays of another vCPU's TLB may lie next to these. */
+    private static final int PAD = 16;
+
     private int slot(long key) {
         long h = key * 0x9E3779B97F4A7C15L;
-        return (int) (h >>> 40) & mask;
+        return PAD + ((int) (h >>> 40) & mask);
     }
 
     /** The cached value for {@code key}, or -1. */
@@ -58,7 +61,7 @@ public final class Tlb {
 
     /** Visits every cached translation (for the stale-TLB check). */
     public void forEach(EntryVisitor visitor) {
-        for (int i = 0; i < keys.length; i++)
+        for (int i = PAD; i < keys.length - PAD; i++)
             if (keys[i] != EMPTY)
                 visitor.visit(keys[i], values[i]);
     }

@@ -11,7 +11,7 @@ import org.tdplab.mmu.tdp.pt.TdpIter;
  * One vCPU: its roots, its TLB, its reusable fault structure, and the guest-mode handshake that remote TLB
  * flushes and kicks wait on (the model's IPI). A vCPU is driven by one thread at a time.
  */
-public final class Vcpu {
+public final class Vcpu extends org.tdplab.mmu.tdp.sync.LinePadded {
     public final int id;
     public final Tlb tlb = new Tlb(org.tdplab.mmu.api.Vm.VCPU_TLB_ENTRIES);
     public final PageFault fault;

@@ -15,7 +15,7 @@ import org.tdplab.mmu.tdp.sync.Backoff;
  * the owner, so a contender parks for at most {@value #PARK_NANOS} ns at a time and looks again: a missed wake-up
  * costs that much latency, never progress.
  */
-public final class VcpuMutex {
+public final class VcpuMutex extends org.tdplab.mmu.tdp.sync.LinePadded {
     private static final VarHandle OWNER;
     private static final long PARK_NANOS = 50_000;
 
