@@ -7,7 +7,8 @@ package org.tdplab.backend.tdx.kvm;
  * once wrote the same lines.
  */
 final class AcceptCursors {
-    private static final int UNIT = 0, UNIT_LEVEL = 1, GFN = 2, LEVEL = 3, REMOVALS = 4, STRIDE = 8;
+    /** A vCPU's fields and padding: 128 bytes, as the adjacent-line prefetcher moves 64-byte lines in pairs. */
+    private static final int UNIT = 0, UNIT_LEVEL = 1, GFN = 2, LEVEL = 3, REMOVALS = 4, STRIDE = 16;
     private final long[] fields;
 
     AcceptCursors(int vcpus) {

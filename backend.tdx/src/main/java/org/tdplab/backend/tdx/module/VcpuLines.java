@@ -9,7 +9,8 @@ package org.tdplab.backend.tdx.module;
 final class VcpuLines {
     /** The fields a snapshot keeps one array of. */
     static final int EPOCH = 1, ENTER_SEQ = 2, ACCEPTED_HPA = 3, EXT_EXIT_QUAL = 4;
-    private static final int IN_GUEST = 0, ENTERS = 5, EPT_FLUSHES = 6, STRIDE = 8;
+    /** A vCPU's fields and padding: 128 bytes, as the adjacent-line prefetcher moves 64-byte lines in pairs. */
+    private static final int IN_GUEST = 0, ENTERS = 5, EPT_FLUSHES = 6, STRIDE = 16;
     private final long[] fields;
     private final int vcpus;
 

@@ -32,7 +32,7 @@ public final class TdpIter extends org.tdplab.mmu.tdp.sync.LinePadded {
      * One array, its entries a cache line away from either end: walkers of different vCPUs are made together and
      * written on every walk, so arrays of their own would share cache lines between vCPU threads.
      */
-    private static final int CHILD_PAD = 8, CHILD_STRIDE = Spte.PT64_ROOT_MAX_LEVEL + 1;
+    private static final int CHILD_PAD = 16, CHILD_STRIDE = Spte.PT64_ROOT_MAX_LEVEL + 1;
     private static final int CHILD_PFN = CHILD_PAD, CHILD_GENERATION = CHILD_PAD + CHILD_STRIDE,
             CHILD_ID = CHILD_PAD + 2 * CHILD_STRIDE;
 
