@@ -3,7 +3,6 @@ package org.tdplab.backend.snp.kvm;
 import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_2M;
 import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_4K;
 
-import java.util.Arrays;
 
 import org.tdplab.backend.snp.rmp.GuestResult;
 import org.tdplab.backend.snp.rmp.Pferr;
@@ -33,8 +32,12 @@ final class LinuxGuest {
     private final RmpFaults rmpFaults;
     private final Anomalies anomalies;
     /** Per vCPU: the 2M GFN whose 4K fallback is under way (-1: none) and the next 4K page of it. */
-    private final long[] fallbackGfn;
-    private final int[] fallbackNext;
+    /**
+     * Per vCPU, a 2M PVALIDATE the guest is validating page by page: its GFN (-1: none) and the next page, in cells
+     * of their own 128 bytes apart — the fallback runs at every page of a 4K-backed range, on every vCPU thread.
+     */
+    private final long[] fallback;
+    private static final int FALLBACK_GFN = 0, FALLBACK_NEXT = 1;
     /**
      * Per vCPU, {@value #STRIDE} cells apart (each vCPU thread writes its own on every PVALIDATE; one line for all
      * would bounce between them): the operands of its PVALIDATE under way (size, validate) and what it returned
@@ -49,17 +52,29 @@ final class LinuxGuest {
      */
     private final OperandInstruction pvalidateInsn = this::executePvalidate;
 
+    private static int fb(int vcpu, int field) {
+        return (vcpu + 1) * STRIDE + field;
+    }
+
     long[] fallbackGfn() {
-        return fallbackGfn.clone();
+        long[] out = new long[ctx.vcpus()];
+        for (int v = 0; v < out.length; v++)
+            out[v] = fallback[fb(v, FALLBACK_GFN)];
+        return out;
     }
 
     int[] fallbackNext() {
-        return fallbackNext.clone();
+        int[] out = new int[ctx.vcpus()];
+        for (int v = 0; v < out.length; v++)
+            out[v] = (int) fallback[fb(v, FALLBACK_NEXT)];
+        return out;
     }
 
     void restoreFallback(long[] gfn, int[] next) {
-        System.arraycopy(gfn, 0, fallbackGfn, 0, fallbackGfn.length);
-        System.arraycopy(next, 0, fallbackNext, 0, fallbackNext.length);
+        for (int v = 0; v < ctx.vcpus(); v++) {
+            fallback[fb(v, FALLBACK_GFN)] = gfn[v];
+            fallback[fb(v, FALLBACK_NEXT)] = next[v];
+        }
     }
 
     LinuxGuest(VmContext ctx, RmpCalls calls, RmpFaults rmpFaults, Anomalies anomalies) {
@@ -67,14 +82,14 @@ final class LinuxGuest {
         this.calls = calls;
         this.rmpFaults = rmpFaults;
         this.anomalies = anomalies;
-        this.fallbackGfn = new long[ctx.vcpus()];
-        this.fallbackNext = new int[ctx.vcpus()];
-        this.pvalidateCells = new long[ctx.vcpus() * STRIDE];
-        Arrays.fill(fallbackGfn, -1);
+        this.fallback = new long[(ctx.vcpus() + 2) * STRIDE]; // a line of padding before the first, after the last
+        this.pvalidateCells = new long[(ctx.vcpus() + 2) * STRIDE];
+        for (int v = 0; v < ctx.vcpus(); v++)
+            fallback[fb(v, FALLBACK_GFN)] = -1;
     }
 
     private void executePvalidate(int vcpu, long gfn, long walk) {
-        int at = vcpu * STRIDE;
+        int at = (vcpu + 1) * STRIDE;
         long operands = pvalidateCells[at + OPERANDS];
         pvalidateCells[at + RESULT] = calls.pvalidate(Walk.pfn(walk), gfn, (int) (operands >>> 1),
                 (operands & 1) != 0);
@@ -86,13 +101,13 @@ final class LinuxGuest {
      * the instruction's result is {@link #result}.
      */
     private long pvalidate(int vcpu, long gfn, int size, boolean validate) {
-        pvalidateCells[vcpu * STRIDE + OPERANDS] = (long) size << 1 | (validate ? 1 : 0);
+        pvalidateCells[(vcpu + 1) * STRIDE + OPERANDS] = (long) size << 1 | (validate ? 1 : 0);
         return ctx.executeOnOperand(vcpu, gfn, true, pvalidateInsn);
     }
 
     /** What the last {@link #pvalidate} of {@code vcpu} that translated its operand returned. */
     private long result(int vcpu) {
-        return pvalidateCells[vcpu * STRIDE + RESULT];
+        return pvalidateCells[(vcpu + 1) * STRIDE + RESULT];
     }
 
     /**
@@ -107,7 +122,7 @@ final class LinuxGuest {
             forgetFallback(vcpu);
             return validate4k(vcpu, gfn, true);
         }
-        int next = fallbackGfn[vcpu] == gfn ? fallbackNext[vcpu] : -1;
+        int next = fallback[fb(vcpu, FALLBACK_GFN)] == gfn ? (int) fallback[fb(vcpu, FALLBACK_NEXT)] : -1;
         if (next < 0) {
             rmpFaults.exited(vcpu); // an RMP fault of this PVALIDATE is judged against the state at its start
             long w = pvalidate(vcpu, gfn, SIZE_2M, true);
@@ -124,23 +139,20 @@ final class LinuxGuest {
         }
         long w = Walk.NOT_HANDLED;
         for (int i = next; i < PAGES_2M; i++) {
-            fallbackGfn[vcpu] = gfn;
-            fallbackNext[vcpu] = i;
+            fallback[fb(vcpu, FALLBACK_GFN)] = gfn;
+            fallback[fb(vcpu, FALLBACK_NEXT)] = i;
             w = validate4k(vcpu, gfn + i, true);
             if (!Walk.isTranslated(w))
                 return w; // re-executed from page i once KVM handled the exit
         }
-        fallbackGfn[vcpu] = -1;
+        fallback[fb(vcpu, FALLBACK_GFN)] = -1;
         return w;
     }
 
-    /**
-     * No 2M fallback in progress for {@code vcpu}. A store only when there was one: the vCPUs' entries share a cache
-     * line, and a store on every accept made each vCPU thread miss on the line the other just wrote.
-     */
+    /** No 2M fallback in progress for {@code vcpu}. */
     private void forgetFallback(int vcpu) {
-        if (fallbackGfn[vcpu] != -1)
-            fallbackGfn[vcpu] = -1;
+        if (fallback[fb(vcpu, FALLBACK_GFN)] != -1)
+            fallback[fb(vcpu, FALLBACK_GFN)] = -1;
     }
 
     /** One 4K PVALIDATE through the nested walk. */
