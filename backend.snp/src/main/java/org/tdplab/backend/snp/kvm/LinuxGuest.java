@@ -31,7 +31,6 @@ final class LinuxGuest {
     private final RmpCalls calls;
     private final RmpFaults rmpFaults;
     private final Anomalies anomalies;
-    /** Per vCPU: the 2M GFN whose 4K fallback is under way (-1: none) and the next 4K page of it. */
     /**
      * Per vCPU, a 2M PVALIDATE the guest is validating page by page: its GFN (-1: none) and the next page, in cells
      * of their own 128 bytes apart — the fallback runs at every page of a 4K-backed range, on every vCPU thread.

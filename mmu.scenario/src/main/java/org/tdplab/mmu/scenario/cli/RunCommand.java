@@ -177,8 +177,11 @@ public class RunCommand {
 
     /** Writes a report; a failed write is reported and makes the status a failure. */
     private static int write(String option, String file, Supplier<String> text, int status) {
-        try {
-            Files.writeString(Path.of(file), text.get());
+        try (java.io.OutputStream standard = Output.standardStream(file)) {
+            if (standard != null)
+                standard.write(text.get().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            else
+                Files.writeString(Path.of(file), text.get());
             return status;
         } catch (IOException e) {
             cannotWrite(option, file, Input.why(e));
@@ -199,8 +202,10 @@ public class RunCommand {
         Output.Staged staged;
         TraceWriter writer;
         try {
-            staged = Output.staged(trace);
-            writer = new TraceWriter(Files.newBufferedWriter(staged.path()));
+            java.io.OutputStream standard = Output.standardStream(trace);
+            staged = standard != null ? new Output.Staged(Path.of(trace), Path.of(trace)) : Output.staged(trace);
+            writer = new TraceWriter(standard != null ? new java.io.BufferedWriter(new java.io.OutputStreamWriter(
+                    standard, java.nio.charset.StandardCharsets.UTF_8)) : Files.newBufferedWriter(staged.path()));
         } catch (IOException e) {
             return cannotWrite("--trace", trace, Input.why(e));
         }

@@ -3,6 +3,7 @@ package org.tdplab.mmu.scenario.io;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
@@ -59,6 +60,8 @@ public final class Output {
     private static boolean same(String a, String b) {
         try {
             Path pa = Path.of(a), pb = Path.of(b);
+            if (!regularOrAbsent(pa) || !regularOrAbsent(pb))
+                return false; // a device (/dev/null, /dev/stdout) takes any number of writers
             if (Files.exists(pa) && Files.exists(pb))
                 return Files.isSameFile(pa, pb);
             return pa.toAbsolutePath().normalize().equals(pb.toAbsolutePath().normalize());
@@ -68,21 +71,68 @@ public final class Output {
     }
 
     /**
+     * The process's own standard output or error when {@code file} names it ({@code /dev/stdout}, {@code /dev/fd/1},
+     * …), else null. Opening such a name again starts a new write position at 0 in the file the shell redirected
+     * to, which then overwrites what the process prints; writing to the descriptor itself appends after it.
+     */
+    public static java.io.OutputStream standardStream(String file) {
+        int fd = switch (file) {
+        case "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1" -> 1;
+        case "/dev/stderr", "/dev/fd/2", "/proc/self/fd/2" -> 2;
+        default -> 0;
+        };
+        if (fd == 0)
+            return null;
+        java.io.FileOutputStream out = new java.io.FileOutputStream(fd == 1 ? java.io.FileDescriptor.out
+                : java.io.FileDescriptor.err);
+        return new java.io.FilterOutputStream(out) {
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                out.write(b, off, len);
+            }
+
+            @Override
+            public void close() throws IOException {
+                flush(); // the descriptor stays open: the process still prints to it
+            }
+        };
+    }
+
+    /** A path that is a regular file itself (not a link, device or pipe), or nothing yet. */
+    private static boolean regularOrAbsent(Path p) {
+        if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS))
+            return true;
+        String abs = p.toAbsolutePath().normalize().toString();
+        return Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS) && !abs.startsWith("/proc/")
+                && !abs.startsWith("/dev/");
+    }
+
+    /**
      * A file written beside its target and moved over it when done, so that the target is never left half-written
-     * and a run that does not get going leaves it alone. A target that is no regular file (a device such as
-     * {@code /dev/stdout}, a pipe) is written directly.
+     * and a run that does not get going leaves it alone. Anything but a regular file or a new one — a link (also
+     * {@code /dev/stdout}, which may lead to the file the shell redirected to), a device, a pipe — is written
+     * directly, and so is a file whose directory takes no new file. The staged file is created with the usual
+     * permissions (the umask's), or the target's, and deleted if the JVM ends before it is moved (Ctrl-C).
      */
     public static Staged staged(String file) throws IOException {
         Path target = Path.of(file);
-        if (Files.exists(target) && !Files.isRegularFile(target))
+        if (!regularOrAbsent(target))
             return new Staged(target, target);
-        target = Files.exists(target) ? target.toRealPath() : target.toAbsolutePath();
-        Path temp = Files.createTempFile(target.getParent(), "." + target.getFileName(), ".part");
-        try { // the permissions the file has, or a new file's usual ones (createTempFile makes it private)
-            Files.setPosixFilePermissions(temp, Files.exists(target) ? Files.getPosixFilePermissions(target)
-                    : java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
-        } catch (UnsupportedOperationException e) {
-            // not a POSIX file system: its defaults
+        target = target.toAbsolutePath();
+        Path temp = target.resolveSibling("." + target.getFileName() + "." + ProcessHandle.current().pid() + "."
+                + System.nanoTime() + ".part");
+        try {
+            Files.createFile(temp);
+        } catch (IOException e) {
+            return new Staged(target, target); // a read-only directory, say: the file itself may still be writable
+        }
+        temp.toFile().deleteOnExit();
+        if (Files.exists(target)) {
+            try {
+                Files.setPosixFilePermissions(temp, Files.getPosixFilePermissions(target));
+            } catch (UnsupportedOperationException | IOException e) {
+                // not a POSIX file system, or not ours to change: the new file's own
+            }
         }
         return new Staged(target, temp);
     }

@@ -42,8 +42,8 @@ public final class Text {
 
     /**
      * An exception that is not an errno — a bug in the model, the runner, or a backend from outside tdplab — said
-     * without Java's exception text: what it says, and where it was thrown: the first frame outside the JDK, whose
-     * class says whose bug it is ({@code -Dtdplab.debug=true} prints the whole stack).
+     * without Java's exception text: what it says, and where it was thrown: the first frame outside the JDK and the
+     * libraries, whose class says whose bug it is ({@code -Dtdplab.debug=true} prints the whole stack).
      */
     public static String internalError(Throwable e) {
         if (Boolean.getBoolean("tdplab.debug"))
@@ -66,8 +66,14 @@ public final class Text {
         return "internal error of the model, a bug in tdplab: " + what + where;
     }
 
+    /** The JDK's classes and the libraries tdplab runs on, which are nobody's bug here: the caller's frame is. */
     private static boolean isJdk(String cls) {
-        return cls.startsWith("java.") || cls.startsWith("javax.") || cls.startsWith("jdk.") || cls.startsWith("sun.")
-                || cls.startsWith("com.sun.");
+        for (String p : LIBRARIES)
+            if (cls.startsWith(p))
+                return true;
+        return false;
     }
+
+    private static final String[] LIBRARIES = { "java.", "javax.", "jdk.", "sun.", "com.sun.", "org.osgi.",
+        "org.apache.felix.", "com.google.gson.", "org.jline." };
 }

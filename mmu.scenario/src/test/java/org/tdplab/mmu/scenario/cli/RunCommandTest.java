@@ -190,6 +190,20 @@ class RunCommandTest {
     }
 
     @Test
+    void aLinkOrADeviceIsWrittenThroughNotReplaced() throws Exception {
+        Path scn = Files.writeString(dir.resolve("s.scn"), "vm.create vm type=default\n");
+        Path real = Files.writeString(dir.resolve("real.trace"), "old\n");
+        Path link = Files.createSymbolicLink(dir.resolve("link.trace"), real);
+        assertEquals(0, command.run("--trace", link.toString(), scn.toString()), text(err));
+        assertTrue(Files.isSymbolicLink(link), "the link stays a link (as /dev/stdout, which may lead to a file)");
+        assertTrue(Files.readString(real).contains("KVM_CREATE_VM"), Files.readString(real));
+        assertEquals(0, command.run("--json", "/dev/null", "--html", "/dev/null", scn.toString()), text(err));
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(), files.filter(p -> p.getFileName().toString().endsWith(".part")).toList());
+        }
+    }
+
+    @Test
     void aRunThatDoesNotGetGoingLeavesTheTraceAndSaysWhyInTheReports() throws Exception {
         Path good = Files.writeString(dir.resolve("good.scn"), "vm.create vm type=default\n");
         Path bad = Files.writeString(dir.resolve("bad.scn"), "vm.create vm type=default\nfoo\n");

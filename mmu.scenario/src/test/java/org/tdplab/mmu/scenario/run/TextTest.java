@@ -25,5 +25,8 @@ class TextTest {
                         "org.tdplab.mmu.tdp.vm.Conversions", "com.example.realm.RealmVm")));
         assertEquals("internal error of the model, a bug in tdplab: a null reference",
                 Text.internalError(thrownAt("java.util.Objects")));
+        assertEquals("internal error of the model, a bug in tdplab: a null reference (at JsonReport.m1, "
+                + "JsonReport.java:11)", Text.internalError(thrownAt("com.google.gson.Gson",
+                        "org.tdplab.mmu.scenario.report.JsonReport")), "a library's throw is its caller's bug");
     }
 }

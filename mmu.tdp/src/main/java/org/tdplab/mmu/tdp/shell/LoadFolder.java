@@ -15,6 +15,7 @@ import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.Constants;
 import org.osgi.framework.ServiceReference;
+import org.osgi.framework.Version;
 import org.osgi.framework.wiring.BundleRequirement;
 import org.osgi.framework.wiring.BundleRevision;
 import org.osgi.framework.wiring.FrameworkWiring;
@@ -50,7 +51,7 @@ final class LoadFolder {
         try (Stream<Path> jars = Files.list(folder)) {
             jars.filter(p -> p.toString().endsWith(".jar") && !installed.contains(p.toAbsolutePath().normalize()))
                     .sorted().forEach(p -> out.add(folder.relativize(p.toAbsolutePath().normalize()) + ": "
-                            + notInstalled(p)));
+                            + notInstalled(context, p)));
         } catch (IOException e) {
             // an unreadable folder: FileInstall cannot read it either, and says so itself
         }
@@ -93,13 +94,22 @@ final class LoadFolder {
         return none.isEmpty() ? "" : ": nothing provides " + String.join("; ", none);
     }
 
-    private static String notInstalled(Path jar) {
+    private static String notInstalled(BundleContext context, Path jar) {
         try (JarFile j = new JarFile(jar.toFile())) {
-            if (j.getManifest() == null || j.getManifest().getMainAttributes().getValue(Constants.BUNDLE_SYMBOLICNAME)
-                    == null)
+            String bsn = j.getManifest() == null ? null
+                    : j.getManifest().getMainAttributes().getValue(Constants.BUNDLE_SYMBOLICNAME);
+            if (bsn == null)
                 return "not a bundle (its manifest has no Bundle-SymbolicName)";
-            return "not installed as a bundle of its own: one with its Bundle-SymbolicName and version is installed "
-                    + "already (FileInstall may have updated that one with it)";
+            String name = bsn.split(";")[0].strip();
+            String version = j.getManifest().getMainAttributes().getValue(Constants.BUNDLE_VERSION);
+            Version v = Version.parseVersion(version == null ? null : version.strip());
+            for (Bundle b : context.getBundles())
+                if (name.equals(b.getSymbolicName()) && v.equals(b.getVersion()))
+                    return "not installed as a bundle of its own: " + name + " " + v + " is installed already (from "
+                            + b.getLocation() + "; FileInstall may have updated that one with it)";
+            return "not installed (yet: FileInstall looks at the folder every half second)";
+        } catch (IllegalArgumentException e) {
+            return "not installed: its Bundle-Version is malformed";
         } catch (IOException e) {
             return "not a readable jar";
         }

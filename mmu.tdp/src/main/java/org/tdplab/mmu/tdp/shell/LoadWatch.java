@@ -25,6 +25,7 @@ final class LoadWatch {
     private final Supplier<Set<String>> serving;
     private final ScheduledExecutorService timer;
     private final BundleListener listener;
+    private java.util.concurrent.ScheduledFuture<?> pending;
     /** What was said last of each jar, so that a jar that stays broken is not reported at every event. */
     private final Map<String, String> said = new HashMap<>();
 
@@ -40,7 +41,7 @@ final class LoadWatch {
             int type = event.getType();
             if (type == BundleEvent.INSTALLED || type == BundleEvent.UPDATED || type == BundleEvent.STARTED
                     || type == BundleEvent.UNINSTALLED)
-                timer.schedule(this::report, SETTLE_MS, TimeUnit.MILLISECONDS);
+                settleThenReport();
         };
     }
 
@@ -51,6 +52,17 @@ final class LoadWatch {
         LoadWatch w = new LoadWatch(context, serving);
         context.addBundleListener(w.listener);
         return w;
+    }
+
+    /** One report, {@link #SETTLE_MS} after the last of a burst of events (FileInstall installs, then starts). */
+    private synchronized void settleThenReport() {
+        if (pending != null)
+            pending.cancel(false);
+        try {
+            pending = timer.schedule(this::report, SETTLE_MS, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            pending = null; // stopped: the runtime is going away
+        }
     }
 
     void stop() {

@@ -158,7 +158,7 @@ final class BackendRegistry {
         for (String key : ref.getPropertyKeys())
             if (key.startsWith(CAP_PREFIX))
                 caps.put(key.substring(CAP_PREFIX.length()), render(ref.getProperty(key)));
-        return new BackendInfo(type != null ? type.toString() : backend.vmType(), caps,
+        return new BackendInfo(type != null ? type.toString() : typeOf(backend, new java.util.ArrayList<>()) + "", caps,
                 ref.getBundle().getSymbolicName(), ref.getBundle().getVersion().toString(), serviceId(ref));
     }
 

@@ -285,7 +285,8 @@ final class BackendSlot {
             return m.getMessage();
         for (StackTraceElement at : e.getStackTrace()) { // named by the first frame that is not the JDK's
             String c = at.getClassName();
-            if (!c.startsWith("java.") && !c.startsWith("jdk.") && !c.startsWith("sun."))
+            if (!c.startsWith("java.") && !c.startsWith("javax.") && !c.startsWith("jdk.") && !c.startsWith("sun.")
+                    && !c.startsWith("com.sun.") && !c.startsWith("org.osgi."))
                 return "an internal error of the backend (at " + c.substring(c.lastIndexOf('.') + 1) + "."
                         + at.getMethodName() + ")";
         }
