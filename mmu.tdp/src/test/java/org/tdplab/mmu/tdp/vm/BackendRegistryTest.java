@@ -120,51 +120,42 @@ class BackendRegistryTest {
                 });
     }
 
+    /** A backend of type {@code type} whose capabilities at a width are {@code caps}'s. */
+    private static Backend describing(String type, java.util.function.IntFunction<VmCapabilities> caps) {
+        return new Backend() {
+            @Override
+            public String vmType() {
+                return type;
+            }
+
+            @Override
+            public VmCapabilities capabilities(int gpaw, VerbArgs options) {
+                return caps.apply(gpaw);
+            }
+
+            @Override
+            public VmBackend attach(VmContext vm, VerbArgs options) {
+                return new VmBackend() {
+                };
+            }
+        };
+    }
+
     @Test
     void aServiceWhoseTypeOrCapabilitiesAreBrokenIsRefused() {
         BackendRegistry r = new BackendRegistry();
         Optional<String> refused = r.add(backend("nameb", "1"), info("namea", "1.0.0", 30), 0);
         assertTrue(refused.orElseThrow().endsWith("refused: mmu.vm.type=namea but vmType() says 'nameb'"),
                 refused.toString());
-        Backend crashesAt52 = new Backend() {
-            @Override
-            public String vmType() {
-                return "c";
-            }
-
-            @Override
-            public VmCapabilities capabilities(int gpaw, VerbArgs options) {
-                if (gpaw == 52)
-                    throw new IllegalStateException("52");
-                return VmCapabilities.ordinary("c", gpaw);
-            }
-
-            @Override
-            public VmBackend attach(VmContext vm, VerbArgs options) {
-                return new VmBackend() {
-                };
-            }
-        };
+        Backend crashesAt52 = describing("c", gpaw -> {
+            if (gpaw == 52)
+                throw new IllegalStateException("52");
+            return VmCapabilities.ordinary("c", gpaw);
+        });
         refused = r.add(crashesAt52, info("c", "1.0.0", 31), 0);
         assertTrue(refused.orElseThrow().contains("refused: capabilities(gpaw=52) failed: an internal error of the "
                 + "backend (at "), refused.toString());
-        Backend mirrorsNothing = new Backend() {
-            @Override
-            public String vmType() {
-                return "m";
-            }
-
-            @Override
-            public VmCapabilities capabilities(int gpaw, VerbArgs options) {
-                return VmCapabilities.ordinary("m", gpaw).withMirroredPt();
-            }
-
-            @Override
-            public VmBackend attach(VmContext vm, VerbArgs options) {
-                return new VmBackend() {
-                };
-            }
-        };
+        Backend mirrorsNothing = describing("m", gpaw -> VmCapabilities.ordinary("m", gpaw).withMirroredPt());
         refused = r.add(mirrorsNothing, info("m", "1.0.0", 32), 0);
         assertTrue(refused.orElseThrow().endsWith("refused: capabilities() have mirrored page tables without private "
                 + "memory (they map private memory only)"), refused.toString());
