@@ -63,4 +63,23 @@ public class CommandLineIT {
         assertTrue("launch.startlevel.default " + updated + " above the beginning level " + beginning,
                 updated > 0 && updated <= beginning);
     }
+
+    /**
+     * {@code --trace /dev/stdout} and {@code --json /dev/stdout} with stdout redirected to a file: both reports and
+     * the run's own lines end up in it. Opening /dev/stdout again (a new write position at 0) overwrote the lines the
+     * run printed; replacing the file lost them to the old inode the shell still wrote to.
+     */
+    @Test
+    public void reportsToStandardOutputKeepWhatTheRunPrints() throws Exception {
+        Path dir = Files.createTempDirectory("stdout");
+        Files.writeString(dir.resolve("s.scn"), "vm.create vm type=default\n");
+        Launcher.Result r = Launcher.run(dir, "java -jar " + Launcher.ROOT.resolve("cli/target/tdplab-run.jar")
+                + " run --quiet --trace /dev/stdout --json /dev/stdout s.scn > out.txt", "", 120);
+        assertEquals(r.err(), 0, r.status());
+        String out = Files.readString(dir.resolve("out.txt"));
+        assertTrue(out, out.contains("s.scn: 1 statement, 0 expectations, ok\n"));
+        assertTrue(out, out.contains("1 passed, 0 failed"));
+        assertTrue(out, out.contains("tdplab_vm_op: KVM_CREATE_VM type=default"));
+        assertTrue(out, out.contains("\"schema\":\"tdplab-run/1\""));
+    }
 }
