@@ -261,9 +261,8 @@ public final class Replayer {
                 check(t, "before its destruction (line " + s.line + ")");
                 vm.destroy();
             }
-            default -> {
-                return skipped(result, op, "unknown operation");
-            }
+            default -> throw new IllegalStateException(op.name() + ": Required refuses an unknown operation before a "
+                    + "replay runs");
             }
             return null;
         } catch (MmuException e) {

@@ -9,6 +9,7 @@ import java.util.Dictionary;
 import java.util.Hashtable;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntFunction;
 import java.util.Optional;
 import java.util.Set;
 
@@ -33,25 +34,36 @@ import org.tdplab.mmu.api.backend.VmOption;
  * {@code mmu.cap.*} properties are read and checked.
  */
 class BackendRegistryTest {
-    /** A backend of type {@code type} whose verb, option and exception carry {@code tag}. */
+    /** A backend of type {@code type} whose capabilities at a width are {@code caps}'s. */
+    private static class Described implements Backend {
+        private final String type;
+        private final IntFunction<VmCapabilities> caps;
+
+        Described(String type, IntFunction<VmCapabilities> caps) {
+            this.type = type;
+            this.caps = caps;
+        }
+
+        @Override
+        public String vmType() {
+            return type;
+        }
+
+        @Override
+        public VmCapabilities capabilities(int gpaw, VerbArgs options) {
+            return caps.apply(gpaw);
+        }
+
+        @Override
+        public VmBackend attach(VmContext vm, VerbArgs options) {
+            return new VmBackend() {
+            };
+        }
+    }
+
+    /** An ordinary backend of type {@code type} whose verb, option and exception carry {@code tag}. */
     private static Backend backend(String type, String tag) {
-        return new Backend() {
-            @Override
-            public String vmType() {
-                return type;
-            }
-
-            @Override
-            public VmCapabilities capabilities(int gpaw, VerbArgs options) {
-                return VmCapabilities.ordinary(type, gpaw);
-            }
-
-            @Override
-            public VmBackend attach(VmContext vm, VerbArgs options) {
-                return new VmBackend() {
-                };
-            }
-
+        return new Described(type, gpaw -> VmCapabilities.ordinary(type, gpaw)) {
             @Override
             public List<VerbSpec> verbs() {
                 return List.of(new VerbSpec(type + ".v" + tag, List.of(), List.of(), "verb " + tag));
@@ -120,34 +132,13 @@ class BackendRegistryTest {
                 });
     }
 
-    /** A backend of type {@code type} whose capabilities at a width are {@code caps}'s. */
-    private static Backend describing(String type, java.util.function.IntFunction<VmCapabilities> caps) {
-        return new Backend() {
-            @Override
-            public String vmType() {
-                return type;
-            }
-
-            @Override
-            public VmCapabilities capabilities(int gpaw, VerbArgs options) {
-                return caps.apply(gpaw);
-            }
-
-            @Override
-            public VmBackend attach(VmContext vm, VerbArgs options) {
-                return new VmBackend() {
-                };
-            }
-        };
-    }
-
     @Test
     void aServiceWhoseTypeOrCapabilitiesAreBrokenIsRefused() {
         BackendRegistry r = new BackendRegistry();
         Optional<String> refused = r.add(backend("nameb", "1"), info("namea", "1.0.0", 30), 0);
         assertTrue(refused.orElseThrow().endsWith("refused: mmu.vm.type=namea but vmType() says 'nameb'"),
                 refused.toString());
-        Backend crashesAt52 = describing("c", gpaw -> {
+        Backend crashesAt52 = new Described("c", gpaw -> {
             if (gpaw == 52)
                 throw new IllegalStateException("52");
             return VmCapabilities.ordinary("c", gpaw);
@@ -155,7 +146,7 @@ class BackendRegistryTest {
         refused = r.add(crashesAt52, info("c", "1.0.0", 31), 0);
         assertTrue(refused.orElseThrow().contains("refused: capabilities(gpaw=52) failed: an internal error of the "
                 + "backend (at "), refused.toString());
-        Backend mirrorsNothing = describing("m", gpaw -> VmCapabilities.ordinary("m", gpaw).withMirroredPt());
+        Backend mirrorsNothing = new Described("m", gpaw -> VmCapabilities.ordinary("m", gpaw).withMirroredPt());
         refused = r.add(mirrorsNothing, info("m", "1.0.0", 32), 0);
         assertTrue(refused.orElseThrow().endsWith("refused: capabilities() have mirrored page tables without private "
                 + "memory (they map private memory only)"), refused.toString());
