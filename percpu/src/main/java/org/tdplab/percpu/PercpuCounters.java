@@ -72,6 +72,27 @@ public final class PercpuCounters {
     }
 
     /**
+     * Adds {@code d1} to counter {@code i1} and {@code d2} to counter {@code i2} with one look-up of the caller's
+     * row: for two counts that always move together (a call and its price).
+     */
+    public void add(int i1, long d1, int i2, long d2) {
+        Row r = row();
+        if (r == shared) {
+            synchronized (shared) {
+                addTwo(r, i1, d1, i2, d2);
+            }
+            return;
+        }
+        addTwo(r, i1, d1, i2, d2);
+    }
+
+    private static void addTwo(Row r, int i1, long d1, int i2, long d2) {
+        long[] c = cellsFor(r, Math.max(i1, i2));
+        store(c, PAD + i1, (long) CELL.getOpaque(c, PAD + i1) + d1, false);
+        store(c, PAD + i2, (long) CELL.getOpaque(c, PAD + i2) + d2, false);
+    }
+
+    /**
      * {@link #add}, with a volatile store: the bump is ordered before the caller's next volatile load, as after the
      * kernel's {@code smp_mb()} — for a count another thread's check of some flag must not miss (a lock's holders).
      */

@@ -36,6 +36,18 @@ class PercpuCountersTest {
     }
 
     @Test
+    void aPairAddCountsBothCountersGrowsTheRowForTheLargerAndAddsTwiceToOne() {
+        PercpuCounters c = new PercpuCounters(1);
+        c.add(0, 1, 0, 1);
+        c.add(9, 3, 2, 300);
+        c.add(2, 5, 9, 1);
+        assertEquals(2, c.sum(0));
+        assertEquals(305, c.sum(2));
+        assertEquals(4, c.sum(9));
+        assertEquals(0, c.sum(1));
+    }
+
+    @Test
     void threadsCountInRowsOfTheirOwnAndTheSumIsExactAfterTheyEnd() throws InterruptedException {
         PercpuCounters c = new PercpuCounters(2);
         List<Thread> threads = new ArrayList<>();
@@ -158,14 +170,15 @@ class PercpuCountersTest {
         for (int t = 0; t < shared.length; t++) { // no row free: the shared one, at an index its cells grow to
             int id = t;
             onNewThread(() -> {
-                c.addVolatile(2, 10);
+                c.addVolatile(2, 4);
+                c.add(2, 6, 4, 1); // a pair on the shared row too, growing it
                 shared[id] = c.onSharedRow();
             });
             assertTrue(shared[id], "thread " + id + " found a row while every row's thread lives");
         }
         assertEquals(PercpuCounters.MAX_ROWS, c.rows());
         assertEquals(PercpuCounters.MAX_ROWS + 30, c.sum(2));
-        assertArrayEquals(new long[] { 0, 0, PercpuCounters.MAX_ROWS + 30 }, c.sums(3));
+        assertArrayEquals(new long[] { 0, 0, PercpuCounters.MAX_ROWS + 30, 0, 3 }, c.sums(5));
         end.countDown();
         for (Thread x : living)
             x.join();

@@ -273,9 +273,10 @@ final class CoreVmContext implements VmContext {
         Counter c = recent[i];
         if (c == null || c.name != name || c.table != table)
             recent[i] = c = counter(name, table);
-        firmwareCounts.increment(c.calls);
         if (c.nanos != 0)
-            firmwareCounts.add(PROJECTED_NANOS, c.nanos);
+            firmwareCounts.add(c.calls, 1, PROJECTED_NANOS, c.nanos);
+        else
+            firmwareCounts.increment(c.calls);
         trace.firmwareCall(name, gfn, level, status);
     }
 
