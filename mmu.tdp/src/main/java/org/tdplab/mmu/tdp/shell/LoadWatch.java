@@ -1,5 +1,6 @@
 package org.tdplab.mmu.tdp.shell;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -81,14 +82,26 @@ final class LoadWatch {
         } catch (IllegalStateException e) {
             return; // the runtime is stopping
         }
+        for (String line : news(said, problems))
+            System.err.println("tdplab: load folder: " + line + " (./tdplab backends lists them)");
+    }
+
+    /**
+     * The problems to say now ({@code JAR: reason} each): those not said before in these words. {@code said} becomes
+     * what holds now, so a jar that was mended and breaks again is said again, and one that stays broken is not.
+     */
+    static List<String> news(Map<String, String> said, List<String> problems) {
         Map<String, String> now = new HashMap<>();
+        List<String> out = new ArrayList<>();
         for (String p : problems) {
-            String jar = p.substring(0, p.indexOf(':'));
+            int colon = p.indexOf(':');
+            String jar = colon < 0 ? p : p.substring(0, colon);
             now.put(jar, p);
             if (!p.equals(said.get(jar)))
-                System.err.println("tdplab: load folder: " + p + " (./tdplab backends lists them)");
+                out.add(p);
         }
         said.clear();
         said.putAll(now);
+        return out;
     }
 }
