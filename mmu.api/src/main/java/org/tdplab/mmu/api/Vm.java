@@ -163,12 +163,18 @@ public interface Vm {
 
     // ---- inspection ------------------------------------------------------------------------------------------
 
-    /** The leaf (or deepest present entry) mapping {@code gpa}'s GFN in the given root, if that root exists. */
+    /**
+     * The leaf (or deepest present entry) mapping {@code gpa}'s GFN in the given root, if that root exists.
+     *
+     * @throws MmuException EINVAL when {@code gpa} lies beyond the VM's guest physical address width
+     */
     Optional<SpteInfo> lookup(long gpa, RootKind root);
 
     /**
      * The walk of {@code gpa}'s GFN in the given root, level by level: the entry at each level from the root's top
      * level down to the leaf, or to the first entry that is not present. Empty when that root does not exist.
+     *
+     * @throws MmuException EINVAL when {@code gpa} lies beyond the VM's guest physical address width
      */
     List<SpteInfo> walk(long gpa, RootKind root);
 

@@ -28,11 +28,15 @@ final class Dump {
         Map<String, String> o = ShellCommands.options(args);
         if (!o.containsKey("gpa"))
             throw new MmuException(Errno.EINVAL, "usage: mmu:dump VM gpa=A [size=S]");
+        long[] r;
         try {
-            return new long[] { Numbers.parse(o.get("gpa")) & ~(PAGE - 1), Numbers.parse(o.getOrDefault("size", "4K")) };
+            r = new long[] { Numbers.parse(o.get("gpa")) & ~(PAGE - 1), Numbers.parse(o.getOrDefault("size", "4K")) };
         } catch (RuntimeException e) {
             throw new MmuException(Errno.EINVAL, "mmu:dump: gpa and size are numbers (0x1000, 2M, …)");
         }
+        if (r[1] <= 0)
+            throw new MmuException(Errno.EINVAL, "mmu:dump: size=%s must be positive", o.get("size"));
+        return r;
     }
 
     static List<String> lines(Vm vm, long[] range) {

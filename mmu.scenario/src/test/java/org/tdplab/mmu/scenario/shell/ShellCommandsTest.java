@@ -102,6 +102,11 @@ class ShellCommandsTest {
         assertTrue(out().matches("(?s)gpa 0x200000, direct root:\n  L4 .*\n  L1 spte 0x\\p{XDigit}{16}: leaf 4K .*"));
         sh.dump("nope", "gpa=0");
         assertTrue(out().startsWith("no VM 'nope'"));
+        // bit 48 would index the tables as GPA 0 does: refused, not shown as another GPA's entries
+        sh.dump("td", "gpa=0x1000000000000");
+        assertTrue(out().matches("EINVAL: walk: gpa=0x1000000000000 .* beyond the VM's limit 0x[0-9a-f]+\n"));
+        sh.dump("td", "gpa=0", "size=0");
+        assertEquals("EINVAL: mmu:dump: size=0 must be positive\n", out());
     }
 
     @Test

@@ -59,6 +59,8 @@ final class CoreMmuView implements MmuView {
 
     /** Every entry from the top level down to the deepest one for {@code gpa}'s GFN; empty without such a root. */
     List<SpteInfo> walk(long gpa, RootKind kind) {
+        // a GFN past the guest's width would index the tables by its low bits: another GPA's entries
+        Ranges.checkRange("walk", mmu.routing.naturalGpa(gpa) & ~0xfffL, 4096, mmu.caps.maxGfn() << 12);
         long gfn = (gpa >>> 12) & ~mmu.directBits;
         TdpIter it = new TdpIter(mmu.pool);
         for (int root : mmu.roots.of(Roots.typesOf(kind))) {
