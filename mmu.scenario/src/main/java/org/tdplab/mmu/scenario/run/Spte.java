@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
+import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SpteInfo;
 import org.tdplab.mmu.scenario.lang.Level;
@@ -31,7 +32,12 @@ final class Spte {
         List<SpteInfo> leaves = new ArrayList<>();
         List<RootKind> missing = new ArrayList<>();
         for (RootKind kind : kinds) {
-            Optional<SpteInfo> info = v.vm.lookup(gpa, kind);
+            Optional<SpteInfo> info;
+            try {
+                info = v.vm.lookup(gpa, kind);
+            } catch (MmuException x) { // a GPA beyond the guest's width: no table can map it
+                return Optional.of(x.errno() + ": " + vms.display(x.reason()));
+            }
             if (info.isEmpty())
                 missing.add(kind);
             else if (info.get().present())

@@ -230,7 +230,9 @@ class ExpectationsTest {
                 t.scn:6: expected spte vm gpa=1G absent; found a 2M leaf in the direct root (writable, pfn 0x%s)
                 t.scn:7: expected spte vm gpa=0x40200000 present; found no leaf maps it
                 t.scn:8: expected spte vm gpa=1G present root=mirror; found no valid mirror root
-                t.scn:9: expected spte nope gpa=0 present; found no VM 'nope' in this scenario"""
+                t.scn:9: expected spte nope gpa=0 present; found no VM 'nope' in this scenario
+                t.scn:10: expected spte vm gpa=0x1000000000000 absent; found EINVAL: walk: gpa=0x1000000000000 \
+                size=0x1000 reaches beyond the VM's limit 0x1000000000000"""
                 .replace("%s", pfn()), fails("""
                 guest vm vcpu=0 read gpa=1G
                 expect spte vm gpa=1G present level=4K
@@ -239,6 +241,7 @@ class ExpectationsTest {
                 expect spte vm gpa=0x40200000 present
                 expect spte vm gpa=1G present root=mirror
                 expect spte nope gpa=0 present
+                expect spte vm gpa=0x1000000000000 absent
                 """));
     }
 
