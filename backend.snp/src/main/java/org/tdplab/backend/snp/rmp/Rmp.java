@@ -131,14 +131,12 @@ public final class Rmp {
 
     /** The low qword of {@code pfn}'s own entry; 0 beyond the covered range. */
     public long lo(long pfn) {
-        Region r = pfn >= 0 && pfn < frames ? regions.get((int) (pfn >>> 9)) : null;
-        return r == null ? 0 : r.words.get(2 * (int) (pfn & (PAGES - 1)));
+        return loIn(region(pfn), index(pfn));
     }
 
     /** The high qword (VMPL permissions) of {@code pfn}'s own entry. */
     public long hi(long pfn) {
-        Region r = pfn >= 0 && pfn < frames ? regions.get((int) (pfn >>> 9)) : null;
-        return r == null ? 0 : r.words.get(2 * (int) (pfn & (PAGES - 1)) + 1);
+        return hiIn(region(pfn), index(pfn));
     }
 
     /** The entry that governs {@code pfn}: its 2M-aligned entry when that is an assigned 2M entry, else its own. */
@@ -149,12 +147,12 @@ public final class Rmp {
     }
 
     public boolean isAssigned(long pfn) {
-        return RmpEntry.assigned(lo(authority(pfn)));
+        return RmpEntry.assigned(governingLo(pfn));
     }
 
     /** The ASID owning {@code pfn} (0 for the hypervisor and the AMD-SP). */
     public int asidOf(long pfn) {
-        return asid(lo(authority(pfn)));
+        return asid(governingLo(pfn));
     }
 
     /** The GPA {@code pfn} is assigned at: the governing entry's GPA plus the offset inside a 2M entry. */
@@ -164,7 +162,7 @@ public final class Rmp {
     }
 
     public boolean validatedOf(long pfn) {
-        return validated(lo(authority(pfn)));
+        return validated(governingLo(pfn));
     }
 
     /**
@@ -172,8 +170,40 @@ public final class Rmp {
      * {@code snp_lookup_rmpentry}'s level for an assigned page.
      */
     public int privateLevel(long pfn) {
-        long e = lo(authority(pfn));
+        long e = governingLo(pfn);
         return !assigned(e) ? 0 : is2M(e) ? 2 : 1;
+    }
+
+    /**
+     * The low qword of the entry that governs {@code pfn} ({@link #authority}), both entries read from one look-up
+     * of the region (they share it): the fault path asks this several times per page.
+     */
+    long governingLo(long pfn) {
+        Region r = region(pfn);
+        if (r == null)
+            return 0;
+        long h = r.words.get(0);
+        return assigned(h) && is2M(h) ? h : r.words.get(2 * index(pfn));
+    }
+
+    /** {@code pfn}'s 2M region, null when all zero or beyond the covered range. Stable under the region's lock. */
+    Region region(long pfn) {
+        return pfn >= 0 && pfn < frames ? regions.get((int) (pfn >>> 9)) : null;
+    }
+
+    /** The index of {@code pfn}'s entry in its region. */
+    static int index(long pfn) {
+        return (int) (pfn & (PAGES - 1));
+    }
+
+    /** The low qword of entry {@code i} of a region {@link #region} gave (0 for none). */
+    static long loIn(Region r, int i) {
+        return r == null ? 0 : r.words.get(2 * i);
+    }
+
+    /** The high qword of entry {@code i} of a region {@link #region} gave (0 for none). */
+    static long hiIn(Region r, int i) {
+        return r == null ? 0 : r.words.get(2 * i + 1);
     }
 
     /** Assigned 4K frames of an ASID. */
@@ -325,15 +355,23 @@ public final class Rmp {
 
     /** Writes one entry; the caller holds the region's lock. */
     void write(long pfn, long lo, long hi, byte by) {
-        int ri = (int) (pfn >>> 9), i = (int) (pfn & (PAGES - 1));
-        Region r = regions.get(ri);
+        Region r = regions.get((int) (pfn >>> 9));
+        int i = index(pfn);
+        write(r, pfn, loIn(r, i), hiIn(r, i), lo, hi, by);
+    }
+
+    /**
+     * {@link #write} with what the caller read under the same hold of the lock: {@code pfn}'s region ({@link #region};
+     * no other CPU creates or drops it meanwhile) and the entry's old words, so the instruction looks them up once.
+     */
+    void write(Region r, long pfn, long oldLo, long oldHi, long lo, long hi, byte by) {
+        int ri = (int) (pfn >>> 9), i = index(pfn);
         if (r == null) {
             if (lo == 0 && hi == 0)
                 return;
             r = new Region();
             regions.set(ri, r);
         }
-        long oldLo = r.words.get(2 * i), oldHi = r.words.get(2 * i + 1);
         long change = mix(pfn, oldLo, oldHi) ^ mix(pfn, lo, hi);
         int stripe = stripeOf(pfn);
         DIGEST.setRelease(digests, stripe, digests[stripe] ^ change);

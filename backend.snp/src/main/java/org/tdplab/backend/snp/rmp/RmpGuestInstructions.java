@@ -60,14 +60,18 @@ final class RmpGuestInstructions {
         ReentrantLock lock = rmp.lockOf(pfn);
         lock.lock();
         try {
-            long refused = guestChecks(pfn, gpa, pageSize, asid);
+            // the region once, under its lock: the checks, the entry and the write all read this one
+            Rmp.Region r = rmp.region(pfn);
+            long h = Rmp.loIn(r, 0);
+            int at = assigned(h) && is2M(h) ? 0 : Rmp.index(pfn);
+            long a = (pfn & ~(Rmp.PAGES - 1L)) + at, e = Rmp.loIn(r, at);
+            long refused = guestChecks(pfn, gpa, pageSize, asid, a, e);
             if (refused != Long.MAX_VALUE)
                 return refused;
-            long target = pageSize == SIZE_2M ? pfn : rmp.authority(pfn);
-            long e = rmp.lo(target);
             if (validated(e) == validate)
                 return GuestResult.noUpdate();
-            rmp.write(target, validate ? e | VALIDATED : e & ~VALIDATED, rmp.hi(target), Rmp.BY_PVALIDATE);
+            long hi = Rmp.hiIn(r, at); // a is the target: a 2M request passed only with a == pfn
+            rmp.write(r, a, e, hi, validate ? e | VALIDATED : e & ~VALIDATED, hi, Rmp.BY_PVALIDATE);
             return GuestResult.ret(RmpCodes.SUCCESS);
         } finally {
             lock.unlock();
@@ -94,15 +98,18 @@ final class RmpGuestInstructions {
         ReentrantLock lock = rmp.lockOf(pfn);
         lock.lock();
         try {
-            long refused = guestChecks(pfn, gpa, pageSize, asid);
+            Rmp.Region r = rmp.region(pfn);
+            long h0 = Rmp.loIn(r, 0);
+            int at = assigned(h0) && is2M(h0) ? 0 : Rmp.index(pfn);
+            long where = (pfn & ~(Rmp.PAGES - 1L)) + at, e = Rmp.loIn(r, at);
+            long refused = guestChecks(pfn, gpa, pageSize, asid, where, e);
             if (refused != Long.MAX_VALUE)
                 return refused;
-            long where = pageSize == SIZE_2M ? pfn : rmp.authority(pfn);
-            long e = rmp.lo(where), h = rmp.hi(where);
+            long h = Rmp.hiIn(r, at);
             if (target <= callerVmpl || (perms & ~RmpEntry.perms(h, callerVmpl)) != 0 || !validated(e))
                 return GuestResult.ret(rmp.codes.failPermission());
             long lo = callerVmpl != 0 ? e : vmsa ? e | VMSA : e & ~VMSA; // from VMPL1+ the VMSA bit is ignored
-            rmp.write(where, lo, RmpEntry.withPerms(h, target, perms), Rmp.BY_RMPADJUST);
+            rmp.write(r, where, e, h, lo, RmpEntry.withPerms(h, target, perms), Rmp.BY_RMPADJUST);
             return GuestResult.ret(RmpCodes.SUCCESS);
         } finally {
             lock.unlock();
@@ -111,15 +118,16 @@ final class RmpGuestInstructions {
 
     /**
      * The checks PVALIDATE and RMPADJUST share, in the access-check order: RMP-covered, guest-owned, reverse map,
-     * mutable (all an NPF with the RMP bit), then the page size. {@link Long#MAX_VALUE} when all pass.
+     * mutable (all an NPF with the RMP bit), then the page size. {@code a} is the governing frame
+     * ({@link Rmp#authority}) and {@code e} its low qword, as the caller read them. {@link Long#MAX_VALUE} when all
+     * pass; then {@code a} is the entry to change (for a 2M request, {@code pfn} itself).
      */
-    private long guestChecks(long pfn, long gpa, int pageSize, int asid) {
+    private long guestChecks(long pfn, long gpa, int pageSize, int asid, long a, long e) {
         if (pfn < 0 || pfn >= rmp.frames)
             return GuestResult.npf(Rmp.NPF_RMP);
         if (pageSize == SIZE_2M) {
             // the entry that governs the translated frame: a 4K entry there (the frame need not be 2M-aligned, as
             // with 4K guest_memfd folios) is a size mismatch once the page is this guest's at this GPA
-            long a = rmp.authority(pfn), e = rmp.lo(a);
             if (!assigned(e) || asid(e) != asid)
                 return GuestResult.npf(Rmp.NPF_RMP);
             if (a != pfn || gpa(e) != gpa)
@@ -128,7 +136,6 @@ final class RmpGuestInstructions {
                 return GuestResult.npf(Rmp.NPF_RMP);
             return is2M(e) ? Long.MAX_VALUE : GuestResult.ret(rmp.codes.failSizeMismatch());
         }
-        long a = rmp.authority(pfn), e = rmp.lo(a);
         if (!assigned(e) || asid(e) != asid)
             return GuestResult.npf(Rmp.NPF_RMP);
         if (gpa(e) + ((pfn - a) << 12) != gpa)
@@ -158,10 +165,12 @@ final class RmpGuestInstructions {
         if (pfn < 0 || pfn >= rmp.frames)
             return Rmp.NPF_RMP;
         long head = pfn & ~(Rmp.PAGES - 1L);
-        long h = rmp.lo(head);
+        Rmp.Region r = rmp.region(pfn); // one look-up for both entries and the permissions: they share it
+        long h = Rmp.loIn(r, 0);
         boolean big = assigned(h) && is2M(h);
-        long where = big ? head : pfn;
-        long e = big ? h : rmp.lo(pfn);
+        int at = big ? 0 : Rmp.index(pfn);
+        long where = head + at;
+        long e = big ? h : Rmp.loIn(r, at);
         if (!assigned(e) || asid(e) != asid)
             return Rmp.NPF_RMP;
         if (gpa(e) + ((pfn - where) << 12) != gpa)
@@ -172,7 +181,7 @@ final class RmpGuestInstructions {
             return Rmp.NPF_RMP;
         if (!validated(e))
             return Rmp.ACCESS_VC;
-        int perms = RmpEntry.perms(rmp.hi(where), vmpl);
+        int perms = RmpEntry.perms(Rmp.hiIn(r, at), vmpl);
         boolean allowed = exec ? (perms & (PERM_XU | PERM_XS)) != 0
                 : (perms & PERM_R) != 0 && (!write || (perms & PERM_W) != 0);
         return allowed ? Rmp.ACCESS_OK : Rmp.NPF_RMP & ~Pferr.GUEST_RMP | Pferr.GUEST_VMPL;

@@ -65,28 +65,29 @@ final class RmpHostInstructions {
         if (!lock.tryLock())
             return rmp.codes.failOverlap(); // another CPU is updating this 2M region
         try {
-            long old = rmp.lo(pfn);
+            Rmp.Region r = rmp.region(pfn); // once, under its lock: the checks and the write read this one
+            int at = Rmp.index(pfn);
+            long old = Rmp.loIn(r, at);
             if (immutable(old))
                 return rmp.codes.failPermission();
             if (rmp.anyInUse(pfn, big ? Rmp.PAGES : 1))
                 return rmp.codes.failInuse();
-            long head = pfn & ~(Rmp.PAGES - 1L);
             if (!big) {
-                long h = rmp.lo(head);
+                long h = Rmp.loIn(r, 0);
                 if (assigned(h) && is2M(h))
                     return rmp.codes.failOverlap();
             } else {
                 if (assigned(old) && !is2M(old))
                     return rmp.codes.failOverlap();
                 for (int i = 1; i < Rmp.PAGES; i++)
-                    if (assigned(rmp.lo(head + i)))
+                    if (assigned(Rmp.loIn(r, i)))
                         return rmp.codes.failOverlap();
             }
             long lo = RmpEntry.lo(gpa, assigned, pageSize, immutable, asid);
             long hi = assigned && asid != 0 ? RmpEntry.withPerms(0, 0, PERM_ALL) : 0;
             rmp.account(old, -1);
             rmp.account(lo, +1);
-            rmp.write(pfn, lo, hi, Rmp.BY_RMPUPDATE);
+            rmp.write(r, pfn, old, Rmp.hiIn(r, at), lo, hi, Rmp.BY_RMPUPDATE);
             return RmpCodes.SUCCESS;
         } finally {
             lock.unlock();
