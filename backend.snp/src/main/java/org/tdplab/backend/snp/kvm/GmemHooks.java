@@ -85,6 +85,10 @@ final class GmemHooks {
             }
             return;
         }
+        if (order == 0) {
+            prepareOne(pfn, gfn, 0); // one page: no look at the level it got, which only steps a larger folio
+            return;
+        }
         long n = 1L << order;
         for (long off = 0; off < n;) {
             prepareOne(pfn + off, gfn + off, order);
