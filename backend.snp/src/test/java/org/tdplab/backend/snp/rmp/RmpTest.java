@@ -13,7 +13,6 @@ import java.lang.reflect.Field;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.ReentrantLock;
 
 import org.junit.jupiter.api.AfterEach;
@@ -496,16 +495,16 @@ class RmpTest {
         Object region = rmp.regions.get((int) (PFN >>> 9));
         Field w = region.getClass().getDeclaredField("words");
         w.setAccessible(true);
-        AtomicLongArray words = (AtomicLongArray) w.get(region);
-        long saved = words.get(0);
-        words.set(0, saved | RmpEntry.VMSA); // a stray store into the table
+        long[] words = (long[]) w.get(region);
+        long saved = words[0];
+        words[0] = saved | RmpEntry.VMSA; // a stray store into the table
         List<String> broken = rmp.check();
         assertTrue(broken.stream().anyMatch(s -> s.contains("R8")), broken.toString());
-        words.set(2, RmpEntry.VALIDATED); // an unassigned entry with guest state
+        words[2] = RmpEntry.VALIDATED; // an unassigned entry with guest state
         broken = rmp.check();
         assertTrue(broken.stream().anyMatch(s -> s.contains("R1")), broken.toString());
-        words.set(2, 0);
-        words.set(0, saved);
+        words[2] = 0;
+        words[0] = saved;
         makeShared(PFN, SIZE_4K);
     }
 
