@@ -73,14 +73,16 @@ final class Executor {
         }
     }
 
-    /** {@code run VM WORKLOAD …}: its report lines; a memslot it added ({@code backing=}) is remembered. */
+    /**
+     * {@code run VM WORKLOAD …}: its report lines; a memslot it added ({@code backing=}) is remembered, also when the
+     * workload failed after adding it (the slot stays in the VM).
+     */
     private static Outcome workload(ScenarioVm v, Statement s) {
         Map<String, String> options = s.extraOptions();
         long gpa = s.number("gpa"), size = s.number("size");
+        int slot = options.containsKey("backing") ? toInt("slot", s.optionalNumber("slot", 0)) : -1;
         Report r = Workloads.run(v.live(), s.word("WORKLOAD"), gpa, size, toInt("vcpus", s.number("vcpus")), options,
-                v::workloadSlot);
-        if (options.containsKey("backing"))
-            v.slotAdded(toInt("slot", s.optionalNumber("slot", 0)), gpa, size, false);
+                v::workloadSlot, () -> v.slotAdded(slot, gpa, size, false));
         return Outcome.report(r.lines());
     }
 
@@ -140,6 +142,7 @@ final class Executor {
         }
         case "dirty.get" -> {
             int id = slotId(s);
+            v.slot(id); // ENOENT before the ioctl: a refused statement takes no bitmap and protects nothing
             v.dirtyLog(id, vm.getDirtyLog(id));
         }
         case "dirty.clear" -> {

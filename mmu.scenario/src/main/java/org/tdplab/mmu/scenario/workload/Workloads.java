@@ -41,6 +41,16 @@ public final class Workloads {
      */
     public static Report run(Vm vm, String name, long gpa, long size, int vcpus, Map<String, String> options,
             IntFunction<Slot> slots) {
+        return run(vm, name, gpa, size, vcpus, options, slots, () -> {
+        });
+    }
+
+    /**
+     * {@link #run}, telling {@code slotAdded} as soon as the memslot of {@code backing=} is in the VM: it stays there
+     * when the workload fails later, and its VMM must know it.
+     */
+    public static Report run(Vm vm, String name, long gpa, long size, int vcpus, Map<String, String> options,
+            IntFunction<Slot> slots, Runnable slotAdded) {
         Workload w = switch (name) {
         case "demand_paging" -> new DemandPaging();
         case "dirty_log" -> new DirtyLogPerf();
@@ -59,7 +69,7 @@ public final class Workloads {
             slots = id -> id == added ? new Slot(gpa, size, false) : vmmSlots.apply(id);
         }
         Context c = new Context(vm, name, gpa, size, vcpus, o, slots);
-        addSlot(c);
+        addSlot(c, slotAdded);
         Map<String, Long> before = vm.stats();
         c.report.line("%s: %d vCPUs, %d bytes per vCPU (%d page%s), %s order%s", name, vcpus,
                 c.pages() * Context.PAGE, c.pages(), c.pages() == 1 ? "" : "s", c.random ? "random" : "sequential",
@@ -90,7 +100,7 @@ public final class Workloads {
      * {@code backing=… slot=ID}: adds the memslot over the range, with guest_memfd on VMs with private memory; when
      * the guest accepts (a TD, an SNP guest), the range is made private too, as their selftests' test regions are.
      */
-    private static void addSlot(Context c) {
+    private static void addSlot(Context c, Runnable added) {
         if (!c.options.has("backing"))
             return;
         Set<SlotFlag> flags = java.util.EnumSet.noneOf(SlotFlag.class);
@@ -100,6 +110,7 @@ public final class Workloads {
         int id = (int) c.options.number("slot", 0);
         Progress.phase("add memslot " + id);
         c.vm.addMemslot(id, c.gpa, c.size, flags, c.options.size("backing", null));
+        added.run();
         if (privateMem && c.accept)
             c.vm.setMemoryAttributes(c.gpa, c.size, true);
     }

@@ -130,6 +130,26 @@ class RunnerTest {
                 r.failures());
     }
 
+    @Test
+    void aMemslotAFailedWorkloadAddedStaysTheScenarios() throws Exception {
+        Harness.Result r = h.run("""
+                vm.create d type=default
+                run d memslot_stress gpa=0 size=4M vcpus=1 backing=2M dummy_gpa=0
+                expect error EEXIST
+                slot.add d 0 gpa=8M size=4K
+                expect error EEXIST
+                slot.log d 0 on
+                guest d vcpu=0 write gpa=0
+                expect spte d gpa=0 present level=4K writable=yes
+                dirty.get d 0
+                expect dirty d 0 count=1
+                dirty.clear d 0
+                dirty.get d 5
+                expect error ENOENT
+                """);
+        assertEquals(0, r.status(), r.out());
+    }
+
     // ---- backend verbs ----------------------------------------------------------------------------------------
 
     @Test
