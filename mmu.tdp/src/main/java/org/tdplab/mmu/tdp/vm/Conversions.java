@@ -127,6 +127,9 @@ final class Conversions {
     private AccessResult acceptNow(Vcpu v, long gpa, long size, PageSize level) {
         if (!mmu.caps.acceptance())
             throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", status.type);
+        if (mmu.routing.hasSharedBit(gpa)) // the instruction takes a private GPA; the hardware refuses an alias
+            throw new MmuException(Errno.EINVAL, "accept gpa=0x%x is in the shared alias (bit %d set): only private "
+                    + "memory is accepted", gpa, Long.numberOfTrailingZeros(mmu.routing.sharedBitMask));
         long natural = mmu.routing.naturalGpa(gpa);
         long[] r = Ranges.gfnRange("accept", natural, size, mmu.caps.maxGfn());
         guest.requireRunnable(v);
