@@ -246,10 +246,10 @@ public final class Parser {
                         if (candidates.stream().anyMatch(f -> f.flags().contains(t.text())))
                             continue;
                         String guess = Hints.closest(t.text(), byMode.keySet());
-                        if (guess != null) {
-                            p.at(t, prefix + ": unknown flag '" + t.text() + "' (did you mean '" + guess + "'?)");
-                            return null;
-                        }
+                        p.at(t, prefix + ": unknown flag '" + t.text() + "' " + (guess != null
+                                ? "(did you mean '" + guess + "'?)"
+                                : "(one of " + String.join("|", byMode.keySet()) + " goes here)"));
+                        return null;
                     }
                     p.at(verb, prefix + ": missing one of " + String.join("|", byMode.keySet())
                             + Hints.takenHint(candidates.get(0), positionalTokens, byMode.keySet()));
