@@ -93,7 +93,8 @@ final class Expectations {
             return Optional.of(o.failed() ? o.error() : "no value: the read did not complete (" + did(subject, o) + ")");
         long want = e.number("V");
         if (!r.valuesAgree())
-            return Optional.of("pages that differ (the first read " + Text.hex(r.value()) + ")");
+            return Optional.of("pages that read different values: the first page read " + Text.hex(r.value())
+                    + ", a later page another value");
         return r.value() == want ? Optional.empty() : Optional.of(Text.hex(r.value()));
     }
 

@@ -204,7 +204,7 @@ class ExpectationsTest {
         assertEquals("""
                 t.scn:5: expected value 0x6; found 0x5
                     after line 4: guest vm vcpu=0 read gpa=1G size=8K
-                t.scn:8: expected value 7; found pages that differ (the first read 0x7)
+                t.scn:8: expected value 7; found pages that read different values: the first page read 0x7, a later page another value
                     after line 7: guest vm vcpu=0 read gpa=0x40002000 size=8K
                 t.scn:9: expected the access to complete; found exit mmio gpa=0x3ffff000 after 0 pages
                     guest vm vcpu=0 read gpa=0x3ffff000 size=8K
