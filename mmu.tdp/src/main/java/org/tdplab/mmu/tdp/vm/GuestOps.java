@@ -73,6 +73,8 @@ final class GuestOps {
             long guestGpa = routing.guestGpa(gfn, isPrivate);
             long token = access == Access.WRITE ? (value != Vm.DEFAULT_TOKEN ? value : TokenMap.defaultToken(gfn)) : 0;
             long result = touch(v, access, guestGpa, gfn, isPrivate, token);
+            if (result == EXIT_MMIO && gfn == first) // the emulated access's own address, as run->mmio.phys_addr
+                v.exitGpa = (v.exitGpa & ~0xfffL) | (natural & 0xfff);
             if (result != DONE)
                 return ended(v, gfn - first, result);
             long seen = access == Access.WRITE ? token : v.lastRead;
