@@ -20,4 +20,9 @@ public interface MmuHost {
 
     /** {@code kvm_tdp_mmu_spte_changed} trace event. */
     void traceSpteChanged(RootKind root, long gfn, int level, long oldSpte, long newSpte);
+
+    /** Whether anybody listens to the trace events: a change builds its event's arguments only then. */
+    default boolean tracing() {
+        return true;
+    }
 }

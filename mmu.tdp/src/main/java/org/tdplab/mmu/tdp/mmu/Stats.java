@@ -58,6 +58,49 @@ public final class Stats {
         counts.add(stat.ordinal(), delta);
     }
 
+    /**
+     * The leaf counts ({@code pages_4k} …, by level) of a leaf zap, kept by the MMU write lock's holder until it
+     * lets go: a range zap would otherwise look up its thread's row for every SPTE, a fifth of its cost. Open only
+     * under the write lock; null when closed. Nobody else changes leaves meanwhile, so only readers of the counts
+     * outside the lock can see them lag, as they may miss any thread's latest count.
+     */
+    private long[] pageBatch;
+    private final long[] pageBatchCells = new long[8];
+
+    /** Opens the batch; false when it is open already (an outer zap's): then that one closes it. */
+    public boolean openPageBatch() {
+        if (pageBatch != null)
+            return false;
+        pageBatch = pageBatchCells;
+        return true;
+    }
+
+    /** Moves the batch's counts into the counters; before the write lock is let go, even for a moment. */
+    public void flushPageBatch() {
+        long[] b = pageBatch;
+        if (b == null)
+            return;
+        for (int level = 1; level < b.length; level++)
+            if (b[level] != 0) {
+                add(Stat.pages(level), b[level]);
+                b[level] = 0;
+            }
+    }
+
+    public void closePageBatch() {
+        flushPageBatch();
+        pageBatch = null;
+    }
+
+    /** Leaves at {@code level} appeared ({@code delta > 0}) or went; by the write lock's holder when it says so. */
+    public void addPages(int level, long delta, boolean writeLocked) {
+        long[] b = writeLocked ? pageBatch : null;
+        if (b != null)
+            b[level] += delta;
+        else
+            add(Stat.pages(level), delta);
+    }
+
     public long get(Stat stat) {
         long sum = counts.sum(stat.ordinal());
         for (Cells c : vcpuCells)

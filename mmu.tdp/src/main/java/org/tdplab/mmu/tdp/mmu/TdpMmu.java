@@ -214,12 +214,13 @@ public final class TdpMmu {
             host.bug(what);
         }
         if (isLeaf != wasLeaf)
-            stats.add(Stat.pages(level), isLeaf ? 1 : -1);
+            stats.addPages(level, isLeaf ? 1 : -1, !shared);
         // a shared (read-lock) install checked the VM before it began; a KVM_BUG_ON another reader raises meanwhile
         // cannot be excluded, in the kernel either (no lock orders them): only a later install breaks invariant 24
         if (isLeaf && !wasLeaf && !shared && host.bugged())
             postcondition(String.format("inv 24: a leaf for gfn 0x%x was installed after the VM was bugged", gfn));
-        host.traceSpteChanged(roots.kindOf(table), gfn, level, old, newSpte);
+        if (host.tracing())
+            host.traceSpteChanged(roots.kindOf(table), gfn, level, old, newSpte);
         if (wasPresent && !wasLeaf && (isLeaf || !isPresent || pfnChanged))
             handleRemovedPt(pool.idOfPfn(Spte.pfn(old)), shared);
         // a mediated direct root: every other change reaches the backend once the core made it (installs under

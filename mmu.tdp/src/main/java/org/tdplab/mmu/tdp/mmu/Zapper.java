@@ -28,10 +28,13 @@ public final class Zapper {
     public boolean zapLeafs(int types, long start, long end) {
         boolean flush = false;
         int[] roots = mmu.roots.hold(types); // the walk yields: a root it holds no reference to may be freed meanwhile
+        boolean batch = mmu.stats.openPageBatch();
         try {
             for (int root : roots)
                 flush |= zapRootLeafs(root, start, end);
         } finally {
+            if (batch)
+                mmu.stats.closePageBatch();
             mmu.roots.putAll(roots);
         }
         return flush;
@@ -206,6 +209,7 @@ public final class Zapper {
         int root = it.rootId, rootLevel = it.rootLevel, minLevel = it.minLevel;
         long resume = it.nextLastLevelGfn, end = it.endGfn, bits = it.gfnBits;
         mmu.rcu.readUnlock();
+        mmu.stats.flushPageBatch(); // whoever takes the lock meanwhile sees the counts whole
         mmu.lock.yieldWrite();
         mmu.rcu.readLock();
         it.start(root, rootLevel, minLevel, resume, end, bits);

@@ -48,4 +48,9 @@ final class CoreMmuHost implements MmuHost {
     public void traceSpteChanged(RootKind root, long gfn, int level, long oldSpte, long newSpte) {
         trace.spteChanged(root, gfn, level, oldSpte, newSpte);
     }
+
+    @Override
+    public boolean tracing() {
+        return trace.on();
+    }
 }
