@@ -117,9 +117,6 @@ final class GuestSide {
             return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
         }
         int page = posPage(pos), idx = posIndex(pos);
-        if ((e & (SeptTree.LOCKED | SeptTree.HOST_PRIORITY)) == 0 && refusal(SeptTree.state(e)) != 0)
-            // a refusal only reads the entry: one load that sees it unlocked is the lock taken and let go unchanged
-            return refuse(v, lvl, pos, SeptTree.state(e));
         e = sept.tryLock(page, idx, false); // the guest's lock of the entry; AUGs of other entries run meanwhile
         if (e < 0) // a host SEAMCALL waits for this entry, or holds it: back off
             return withOperand((sept.get(page, idx) & SeptTree.HOST_PRIORITY) != 0 ? TDX_OPERAND_BUSY_HOST_PRIORITY
@@ -136,8 +133,14 @@ final class GuestSide {
      */
     private long acceptLocked(int v, int lvl, long pos, long e, long gfn) {
         int s = SeptTree.state(e);
-        if (refusal(s) != 0)
-            return refuse(v, lvl, pos, s);
+        if (s != FREE && SeptState.isNonLeaf(s))
+            return withOperand(TDX_PAGE_SIZE_MISMATCH, lvl);
+        if (SeptState.isGuestAccessibleLeaf(s))
+            return withOperand(TDX_PAGE_ALREADY_ACCEPTED, lvl);
+        if (!SeptState.allowed(SeptState.ALLOW_ACCEPT, s)) {
+            acceptExit(v, lvl, pos);
+            return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
+        }
         long pfn = SeptTree.hpa(e) >>> 12;
         for (long i = 0; i < levelPages(lvl); i++) {
             if (m.frames.read(pfn + i) != 0) // a page that reads zero already needs no store
@@ -147,30 +150,6 @@ final class GuestSide {
         m.lines.setAcceptedHpa(v, SeptTree.hpa(e));
         sept.setUnlocked(posPage(pos), posIndex(pos), SeptTree.withState(e, MAPPED));
         return TDX_SUCCESS;
-    }
-
-    private static final int SIZE_MISMATCH = 1, ACCEPTED = 2, EXIT = 3;
-
-    /** Why an ACCEPT of an entry in state {@code s} changes nothing (the rows in the spec's order), or 0. */
-    private static int refusal(int s) {
-        if (s != FREE && SeptState.isNonLeaf(s))
-            return SIZE_MISMATCH;
-        if (SeptState.isGuestAccessibleLeaf(s))
-            return ACCEPTED;
-        return SeptState.allowed(SeptState.ALLOW_ACCEPT, s) ? 0 : EXIT;
-    }
-
-    /** The status of an ACCEPT that changes nothing; its TD exit when the host must act. */
-    private long refuse(int v, int lvl, long pos, int s) {
-        switch (refusal(s)) {
-        case SIZE_MISMATCH:
-            return withOperand(TDX_PAGE_SIZE_MISMATCH, lvl);
-        case ACCEPTED:
-            return withOperand(TDX_PAGE_ALREADY_ACCEPTED, lvl);
-        default:
-            acceptExit(v, lvl, pos);
-            return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
-        }
     }
 
     /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1; whether any vCPU is inside. */
