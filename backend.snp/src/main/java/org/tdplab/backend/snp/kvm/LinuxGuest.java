@@ -90,7 +90,7 @@ final class LinuxGuest {
     private void executePvalidate(int vcpu, long gfn, long walk) {
         int at = (vcpu + 1) * STRIDE;
         long operands = pvalidateCells[at + OPERANDS];
-        pvalidateCells[at + RESULT] = calls.pvalidate(vcpu, Walk.pfn(walk), gfn, (int) (operands >>> 1),
+        pvalidateCells[at + RESULT] = calls.pvalidate(Walk.pfn(walk), gfn, (int) (operands >>> 1),
                 (operands & 1) != 0);
     }
 

@@ -3,9 +3,6 @@ package org.tdplab.backend.snp.kvm;
 import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_2M;
 import static org.tdplab.backend.snp.rmp.RmpEntry.SIZE_4K;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
-
 import org.tdplab.backend.snp.rmp.GuestResult;
 import org.tdplab.backend.snp.rmp.Pferr;
 import org.tdplab.backend.snp.rmp.Rmp;
@@ -33,14 +30,6 @@ final class RmpCalls {
      */
     private final PercpuCounters counts = new PercpuCounters(4);
     static final int RMPUPDATES = 0, PSMASHES = 1, PVALIDATES = 2, RMPADJUSTS = 3;
-    /**
-     * The guest's PVALIDATEs by vCPU, {@value #STRIDE} cells apart, added to {@link #counts}' by the reader: a vCPU's
-     * instruction runs holding its vCPU's mutex, so its cell has one writer at a time and needs no look-up of the
-     * thread's row (one per fault less).
-     */
-    private final long[] pvalidatesByVcpu;
-    private static final int STRIDE = 16;
-    private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
 
     RmpCalls(VmContext ctx, Rmp rmp, int asid, Anomalies anomalies) {
         this.ctx = ctx;
@@ -48,7 +37,6 @@ final class RmpCalls {
         this.codes = rmp.codes();
         this.asid = asid;
         this.anomalies = anomalies;
-        this.pvalidatesByVcpu = new long[(ctx.vcpus() + 2) * STRIDE]; // padded: a line before the first, after the last
     }
 
     Rmp rmp() {
@@ -57,11 +45,7 @@ final class RmpCalls {
 
     /** How often this VM executed instruction {@code which} ({@link #RMPUPDATES} …). */
     long count(int which) {
-        long n = counts.sum(which);
-        if (which == PVALIDATES)
-            for (int i = STRIDE; i < pvalidatesByVcpu.length - STRIDE; i += STRIDE)
-                n += (long) CELL.getVolatile(pvalidatesByVcpu, i);
-        return n;
+        return counts.sum(which);
     }
 
     /** Counts {@code n} executions of {@code which} that ran elsewhere (a restored snapshot's). */
@@ -169,15 +153,6 @@ final class RmpCalls {
     long pvalidate(long pfn, long gfn, int size, boolean validate) {
         long r = rmp.pvalidate(pfn, gfn << 12, size, validate, asid);
         counts.add(PVALIDATES, 1);
-        ctx.firmwareCall(PVALIDATE, gfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, status(r));
-        return r;
-    }
-
-    /** {@link #pvalidate} by {@code vcpu}, whose mutex the caller holds (it runs the vCPU). */
-    long pvalidate(int vcpu, long pfn, long gfn, int size, boolean validate) {
-        long r = rmp.pvalidate(pfn, gfn << 12, size, validate, asid);
-        int at = (vcpu + 1) * STRIDE;
-        CELL.setRelease(pvalidatesByVcpu, at, pvalidatesByVcpu[at] + 1); // release: see PercpuCounters
         ctx.firmwareCall(PVALIDATE, gfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, status(r));
         return r;
     }
