@@ -35,8 +35,8 @@ final class Spte {
             Optional<SpteInfo> info;
             try {
                 info = v.vm.lookup(gpa, kind);
-            } catch (MmuException x) { // a GPA beyond the guest's width: no table can map it
-                return Optional.of(x.errno() + ": " + vms.display(x.reason()));
+            } catch (MmuException x) { // a GPA beyond the guest's width: no table maps it, none can
+                return e.has("present") ? Optional.of(x.errno() + ": " + vms.display(x.reason())) : Optional.empty();
             }
             if (info.isEmpty())
                 missing.add(kind);
