@@ -241,8 +241,10 @@ public final class Parser {
                 mode = chosen.text();
             } else {
                 form = candidates.stream().filter(f -> f.modes().isEmpty()).findFirst().orElse(null);
+                // a mode word taken as a positional argument: the hint below says so, which explains more
+                boolean modeTaken = positionalTokens.stream().anyMatch(t -> byMode.containsKey(t.text()));
                 if (form == null) {
-                    for (Token t : flagTokens) {
+                    for (Token t : modeTaken ? List.<Token>of() : flagTokens) {
                         if (candidates.stream().anyMatch(f -> f.flags().contains(t.text())))
                             continue;
                         String guess = Hints.closest(t.text(), byMode.keySet());

@@ -71,6 +71,7 @@ class ErrorsTest {
             "zap vm0 gpa=0 size=4K private ~ t.scn:1:23: zap: unexpected argument 'private' (usage: zap VM gpa=A size=S)",
             "guest vm0 vcpu=0 gpa=0 ~ t.scn:1:1: guest: missing one of read|write|exec|convert|accept",
             "guest vm0 vcpu=0 jump gpa=0 ~ t.scn:1:18: guest: unknown flag 'jump' (one of read|write|exec|convert|accept goes here)",
+            "guest write vm0 vcpu=0 gpa=0 ~ t.scn:1:1: guest: missing one of read|write|exec|convert|accept ('write' was taken as VM; is an argument missing?)",
             "vm.create vm0 type=default\\nexpect vm vm0 zombie ~ t.scn:2:15: expect vm: unknown flag 'zombie' (one of bugged|alive|dead goes here)",
             "guest read vcpu=0 gpa=0 ~ t.scn:1:1: guest: missing one of read|write|exec|convert|accept ('read' was taken as VM; is an argument missing?)",
             "guest vm0 vcpu=0 private gpa=0 ~ t.scn:1:1: guest: missing one of read|write|exec|convert|accept",
