@@ -47,7 +47,15 @@ final class Dump {
             String name = root.name().toLowerCase(java.util.Locale.ROOT);
             long gpa = range[0], end = range[0] + range[1];
             while (gpa < end && out.size() < MAX_LINES) {
-                List<SpteInfo> walk = vm.walk(gpa, root);
+                List<SpteInfo> walk;
+                try {
+                    walk = vm.walk(gpa, root);
+                } catch (MmuException e) { // past the guest's width: what was walked stays shown
+                    if (out.isEmpty())
+                        throw e;
+                    out.add("… stopped at gpa 0x" + Long.toHexString(gpa) + ": " + e.getMessage());
+                    break;
+                }
                 if (walk.isEmpty()) {
                     out.add(name + " root: none");
                     break;

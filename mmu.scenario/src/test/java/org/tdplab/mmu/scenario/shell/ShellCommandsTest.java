@@ -105,6 +105,14 @@ class ShellCommandsTest {
         // bit 48 would index the tables as GPA 0 does: refused, not shown as another GPA's entries
         sh.dump("td", "gpa=0x1000000000000");
         assertTrue(out().matches("EINVAL: walk: gpa=0x1000000000000 .* beyond the VM's limit 0x[0-9a-f]+\n"));
+        sh.create("d", "type=default");
+        sh.slot("d", "0", "gpa=0", "size=4K");
+        sh.access("d", "vcpu=0", "write", "gpa=0"); // a root to walk
+        out();
+        sh.dump("d", "gpa=0xfffffffff000", "size=8K"); // the last page, then past the width: the walk so far stays
+        String last = out();
+        assertTrue(last.matches("(?s)gpa 0xfffffffff000, direct root:\n.*\n… stopped at gpa 0x1000000000000: EINVAL: "
+                + "walk: .*beyond the VM's limit 0x1000000000000\n"), last);
         sh.dump("td", "gpa=0", "size=0");
         assertEquals("EINVAL: mmu:dump: size=0 must be positive\n", out());
     }
