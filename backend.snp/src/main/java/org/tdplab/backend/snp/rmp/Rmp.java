@@ -376,6 +376,8 @@ public final class Rmp {
     /**
      * {@link #write} with what the caller read under the same hold of the lock: {@code pfn}'s region ({@link #region};
      * no other CPU creates or drops it meanwhile) and the entry's old words, so the instruction looks them up once.
+     * One such write per hold: a second would pass words the first made stale (the region's count and the digest
+     * follow the old words given).
      */
     void write(Region r, long pfn, long oldLo, long oldHi, long lo, long hi, byte by) {
         int ri = (int) (pfn >>> 9), i = index(pfn);
