@@ -61,8 +61,10 @@ public final class Stats {
     /**
      * The leaf counts ({@code pages_4k} …, by level) of a leaf zap, kept by the MMU write lock's holder until it
      * lets go: a range zap would otherwise look up its thread's row for every SPTE, a fifth of its cost. Open only
-     * under the write lock; null when closed. Nobody else changes leaves meanwhile, so only readers of the counts
-     * outside the lock can see them lag, as they may miss any thread's latest count.
+     * while its opener holds the write lock (closed before the lock is let go even for a moment, so that another
+     * holder neither counts into it nor reads counts it holds back); null when closed. Nobody else changes leaves
+     * meanwhile, so only readers of the counts outside the lock can see them lag, as they may miss any thread's
+     * latest count.
      */
     private long[] pageBatch;
     private final long[] pageBatchCells = new long[8];
@@ -75,21 +77,18 @@ public final class Stats {
         return true;
     }
 
-    /** Moves the batch's counts into the counters; before the write lock is let go, even for a moment. */
-    public void flushPageBatch() {
+    /** Moves the batch's counts into the counters and closes it; whether it was open. */
+    public boolean closePageBatch() {
         long[] b = pageBatch;
         if (b == null)
-            return;
+            return false;
         for (int level = 1; level < b.length; level++)
             if (b[level] != 0) {
                 add(Stat.pages(level), b[level]);
                 b[level] = 0;
             }
-    }
-
-    public void closePageBatch() {
-        flushPageBatch();
         pageBatch = null;
+        return true;
     }
 
     /** Leaves at {@code level} appeared ({@code delta > 0}) or went; by the write lock's holder when it says so. */

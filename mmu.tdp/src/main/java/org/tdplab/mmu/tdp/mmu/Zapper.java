@@ -209,8 +209,11 @@ public final class Zapper {
         int root = it.rootId, rootLevel = it.rootLevel, minLevel = it.minLevel;
         long resume = it.nextLastLevelGfn, end = it.endGfn, bits = it.gfnBits;
         mmu.rcu.readUnlock();
-        mmu.stats.flushPageBatch(); // whoever takes the lock meanwhile sees the counts whole
+        // whoever takes the lock meanwhile counts straight into the counters, and reads them whole
+        boolean batched = mmu.stats.closePageBatch();
         mmu.lock.yieldWrite();
+        if (batched)
+            mmu.stats.openPageBatch();
         mmu.rcu.readLock();
         it.start(root, rootLevel, minLevel, resume, end, bits);
         it.markYielded(); // the next step re-walks to the entry not handled yet
