@@ -85,14 +85,12 @@ final class GmemHooks {
             }
             return;
         }
-        if (order == 0) {
-            prepareOne(pfn, gfn, 0); // one page: no look at the level it got, which only steps a larger folio
-            return;
-        }
         long n = 1L << order;
         for (long off = 0; off < n;) {
             prepareOne(pfn + off, gfn + off, order);
-            off += rmp.privateLevel(pfn + off) == 2 && ((pfn + off) & (PAGES_2M - 1)) == 0 ? PAGES_2M : 1;
+            // only a 2M-aligned frame of a folio of 2M or more can have got a 2M entry: the level is read only there
+            boolean big = order >= 9 && ((pfn + off) & (PAGES_2M - 1)) == 0 && rmp.privateLevel(pfn + off) == 2;
+            off += big ? PAGES_2M : 1;
         }
     }
 
