@@ -142,12 +142,15 @@ final class Executor {
         }
         case "dirty.get" -> {
             int id = slotId(s);
-            v.slot(id); // ENOENT before the ioctl: a refused statement takes no bitmap and protects nothing
+            if (!vm.dead()) // a dead VM's ioctl answers EIO before it looks at the slot
+                v.slot(id); // ENOENT before the ioctl: a refused statement takes no bitmap and protects nothing
             v.dirtyLog(id, vm.getDirtyLog(id));
         }
         case "dirty.clear" -> {
             int id = slotId(s);
-            long[] range = s.hasOption("gpa") ? new long[] { s.number("gpa"), s.number("size") } : v.slot(id);
+            long[] range = s.hasOption("gpa") ? new long[] { s.number("gpa"), s.number("size") }
+                    : vm.dead() ? new long[] { 0, 0 } // the ioctl answers EIO before it reads the range
+                    : v.slot(id);
             vm.clearDirtyLog(id, range[0], range[1]);
         }
         case "zap" -> vm.zapGfnRange(s.number("gpa"), s.number("size"));

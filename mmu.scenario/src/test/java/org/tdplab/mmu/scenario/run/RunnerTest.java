@@ -289,6 +289,24 @@ class RunnerTest {
         assertTrue(h.manager.vms().isEmpty());
     }
 
+    @Test
+    void aDeadVmAnswersEioBeforeItLooksAtTheSlot() throws Exception {
+        // kvm_vm_ioctl refuses every ioctl of a dead VM first: a slot the VMM does not know is EIO there, not ENOENT
+        Harness.Result r = h.run("""
+                vm.create box type=lab
+                slot.add box 1 gpa=0 size=2M
+                zap box gpa=0 size=4K
+                expect error EIO
+                dirty.get box 7
+                expect error EIO
+                dirty.clear box 7
+                expect error EIO
+                dirty.get box 1
+                expect error EIO
+                """);
+        assertEquals(0, r.status(), r.out());
+    }
+
     // ---- exit status, parsing, files ------------------------------------------------------------------------------
 
     @Test
