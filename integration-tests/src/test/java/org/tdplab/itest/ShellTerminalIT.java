@@ -21,8 +21,9 @@ import org.junit.Test;
  * {@code ./tdplab shell} on a pseudo-terminal, as a person uses it: {@code script} (util-linux) gives it a terminal,
  * the test types into it — Tab, Ctrl-C, Enter — and reads the screen's text. Checks the banner, {@code help},
  * {@code help COMMAND}, completion of commands, options, VM types and VM names, statements, an unknown command,
- * {@code run} without a stray status, Ctrl-C stopping a long run, {@code vms} saying bugged or dead, {@code exit}, and
- * that nothing printed is Java exception text; and Tab for the verbs of a backend dropped into {@code load/} later.
+ * {@code run} without a stray status, a quoted command name, Ctrl-C stopping a long run, {@code vms} saying bugged
+ * or dead, {@code exit}, and that nothing printed is Java exception text; and Tab for the verbs of a backend dropped
+ * into {@code load/} later.
  */
 public class ShellTerminalIT {
     private static final long WAIT_MS = 120_000;
@@ -108,6 +109,12 @@ public class ShellTerminalIT {
         prompt();
         type("vms\r");
         expect("type=default");
+        prompt();
+        type("\"vm.create\" quoted type=sw_protected\r"); // a quoted command name runs it, as in a POSIX shell
+        expect("ok");
+        prompt();
+        type("'vms'\r");
+        expect("type=sw_protected");
         prompt();
 
         type("quitt\r");

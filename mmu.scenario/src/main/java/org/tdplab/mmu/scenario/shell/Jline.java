@@ -1,10 +1,14 @@
 package org.tdplab.mmu.scenario.shell;
 
 import java.util.List;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 
 import org.jline.reader.Candidate;
 import org.jline.reader.ParsedLine;
+import org.jline.reader.Parser;
+import org.jline.reader.SyntaxError;
+import org.jline.reader.impl.LineReaderImpl;
 import org.jline.terminal.Terminal;
 
 /**
@@ -48,6 +52,30 @@ final class Jline {
             return body.get();
         } finally {
             t.handle(Terminal.Signal.INT, previous);
+        }
+    }
+
+    /**
+     * Has {@code reader} (the shell's JLine line reader) run a line whose first word is the quoted name of one of
+     * {@code ours} as that command ({@link QuotedName}); Tab and the other parses see the line as typed.
+     */
+    static void unquoteOurNames(Object reader, Predicate<String> ours) {
+        if (reader instanceof LineReaderImpl r && !(r.getParser() instanceof Unquoting))
+            r.setParser(new Unquoting(r.getParser(), ours));
+    }
+
+    /** Gogo's parser, given the accepted line with {@link QuotedName}'s change. */
+    private record Unquoting(Parser gogo, Predicate<String> ours) implements Parser {
+        @Override
+        public ParsedLine parse(String line, int cursor, ParseContext context) throws SyntaxError {
+            String unquoted = context == ParseContext.ACCEPT_LINE ? QuotedName.unquote(line, ours) : null;
+            return unquoted == null ? gogo.parse(line, cursor, context)
+                    : gogo.parse(unquoted, Math.max(0, cursor - (line.length() - unquoted.length())), context);
+        }
+
+        @Override
+        public boolean isEscapeChar(char ch) {
+            return gogo.isEscapeChar(ch);
         }
     }
 }

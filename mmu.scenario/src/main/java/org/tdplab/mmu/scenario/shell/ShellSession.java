@@ -221,6 +221,9 @@ public class ShellSession {
         statements = new StatementCommands(context, shell::_do, verb -> completeWithUs(session, verb, "statement "
                 + verb + " (as in a scenario file)"));
         statements.start(verbs());
+        Object reader = session.get(".reader"); // Gogo's line reader: there only when a person types at a prompt
+        if (reader != null)
+            Jline.unquoteOurNames(reader, name -> commands(session).contains("mmu:" + name));
         String version = context.getBundle().getVersion().toString();
         System.out.println("tdplab " + version + " — a model of the KVM TDP MMU. Commands run statements of the "
                 + "scenario language:");
