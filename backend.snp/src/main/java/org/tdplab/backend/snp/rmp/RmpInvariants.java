@@ -42,10 +42,29 @@ final class RmpInvariants {
     // ---- invariants ------------------------------------------------------------------------------------------
 
     /**
-     * The RMP's own invariants over every entry (the hardware spec's R1, R2, R4, R8), one line per violation. Call
-     * it while no instruction runs.
+     * The RMP's own invariants over every entry (the hardware spec's R1, R2, R4, R8), one line per violation. A VM's
+     * check holds its MMU lock, but RMPUPDATE and PVALIDATE run without it (a fault's guest_memfd preparation, the
+     * guest's own instructions) and the host's other VMs share the table: a scan beside them may see an instruction
+     * half done (its entry written, its count or digest not yet). So a scan that finds something is done again with
+     * every region lock held (in stripe order; an instruction holds one at a time), and that one is the answer; the
+     * first scan runs without them, as almost every check finds nothing.
      */
     List<String> check() {
+        List<String> out = scan();
+        if (out.isEmpty())
+            return out;
+        int held = 0;
+        try {
+            for (; held < Rmp.STRIPES; held++)
+                rmp.locks[held].lock();
+            return scan();
+        } finally {
+            while (held > 0)
+                rmp.locks[--held].unlock();
+        }
+    }
+
+    private List<String> scan() {
         List<String> out = new ArrayList<>();
         long[] perAsid = new long[MAX_ASID + 1];
         long sum = 0;

@@ -1,0 +1,91 @@
+package org.tdplab.concurrency;
+
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.pastalab.fray.junit.junit5.FrayTestExtension;
+import org.pastalab.fray.junit.junit5.annotations.ConcurrencyTest;
+import org.tdplab.backend.snp.rmp.Rmp;
+import org.tdplab.backend.snp.rmp.RmpCodes;
+import org.tdplab.backend.snp.rmp.RmpEntry;
+
+/**
+ * The RMP's storage under its instructions' locks and its lock-free readers: a 2M region's words are created on the
+ * first non-zero entry and dropped with the last, under the region's lock, and an instruction reads the region once
+ * per hold of that lock (560682e); readers ({@code snp_lookup_rmpentry}'s stand-ins) read the governing entry without
+ * it, the aligned entry first.
+ */
+@ExtendWith(FrayTestExtension.class)
+class RmpRaceTest {
+    private static final long REGION = 512, GPA = 2L << 20;
+    private static final int ASID = 1;
+
+    /** RMPUPDATE, retried as Linux does while another CPU updates the same 2M region. */
+    private static int update(Rmp rmp, long pfn, long gpa, boolean assigned, int asid) {
+        for (;;) {
+            int r = rmp.rmpupdate(pfn, gpa, assigned, RmpEntry.SIZE_4K, false, asid);
+            if (r != RmpCodes.DEFAULT.failOverlap())
+                return r;
+            Thread.yield();
+        }
+    }
+
+    private static void expect(boolean ok, String what) {
+        if (!ok)
+            throw new AssertionError(what);
+    }
+
+    /**
+     * One CPU assigns a page of a region and gives it back (the region is made, then dropped), another assigns a
+     * second page of it: neither write may land in a region the table no longer holds, or replace one it does. Fails
+     * with RMPUPDATE looking the region up before it takes the lock (checked: third iteration, the ASID's count off).
+     */
+    @ConcurrencyTest(iterations = 100)
+    void regionMadeAndDroppedWhileAnotherPageOfItIsAssigned() throws Exception {
+        Rmp rmp = new Rmp(2 * REGION, RmpCodes.DEFAULT);
+        long x = REGION + 1, y = REGION + 2;
+        Lab.parallel(() -> {
+            expect(update(rmp, x, GPA + 0x1000, true, ASID) == RmpCodes.SUCCESS, "assign x");
+            expect(update(rmp, x, 0, false, 0) == RmpCodes.SUCCESS, "return x");
+        }, () -> expect(update(rmp, y, GPA + 0x2000, true, ASID) == RmpCodes.SUCCESS, "assign y"));
+        expect(!rmp.isAssigned(x), "x is still assigned");
+        expect(rmp.isAssigned(y) && rmp.asidOf(y) == ASID, "y's entry was lost: " + Long.toHexString(rmp.lo(y)));
+        expect(rmp.assignedPages(ASID) == 1, "assigned pages of the ASID: " + rmp.assignedPages(ASID));
+        List<String> broken = rmp.check();
+        expect(broken.isEmpty(), "RMP invariants: " + broken);
+    }
+
+    /**
+     * PSMASH of an assigned 2M page while another CPU reads the entries that govern its frames without the lock: each
+     * frame is the guest's before, during and after (the aligned entry turns 4K last, and a reader reads it first).
+     * Fails with PSMASH writing the aligned entry first (checked: frame 0x3ff read as unassigned, first iteration), or
+     * with {@code governingLo} reading the frame's own entry before the aligned one (checked: frame 0x201 read as
+     * unassigned, fourth iteration).
+     */
+    @ConcurrencyTest(iterations = 100)
+    void psmashUnderLockFreeReaders() throws Exception {
+        Rmp rmp = new Rmp(2 * REGION, RmpCodes.DEFAULT);
+        expect(rmp.rmpupdate(REGION, GPA, true, RmpEntry.SIZE_2M, false, ASID) == RmpCodes.SUCCESS, "2M assign");
+        long[] frames = { REGION + 1, REGION + 0x1ff, REGION };
+        AtomicBoolean done = new AtomicBoolean();
+        Lab.parallel(() -> {
+            expect(rmp.psmash(REGION) == RmpCodes.SUCCESS, "psmash");
+            done.set(true);
+        }, () -> {
+            // frame 0x201's own entry is written just before the aligned one: a reader that read it first and the
+            // aligned entry after those two writes took the old (zero) own entry for the governing one
+            for (int round = 0; round < 2 || !done.get(); round++)
+                for (long pfn : frames) {
+                    expect(rmp.isAssigned(pfn), "frame 0x" + Long.toHexString(pfn) + " read as unassigned");
+                    expect(rmp.asidOf(pfn) == ASID, "frame 0x" + Long.toHexString(pfn) + " read with another ASID");
+                    expect(rmp.gpaOf(pfn) == GPA + ((pfn - REGION) << 12), "frame 0x" + Long.toHexString(pfn)
+                            + " read at GPA 0x" + Long.toHexString(rmp.gpaOf(pfn)));
+                }
+        });
+        for (long pfn : frames)
+            expect(rmp.privateLevel(pfn) == 1, "frame 0x" + Long.toHexString(pfn) + " not 4K after PSMASH");
+        List<String> broken = rmp.check();
+        expect(broken.isEmpty(), "RMP invariants: " + broken);
+    }
+}
