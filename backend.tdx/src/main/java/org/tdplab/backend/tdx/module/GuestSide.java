@@ -45,7 +45,7 @@ final class GuestSide {
         if (!mayEnter || m.opState != TdxAbi.OP_RUNNABLE || m.lifecycle != TdxAbi.LC_KEYS_CONFIGURED
                 || !m.vcpuInitialized[v])
             return false;
-        m.refcount[(int) (m.tdEpoch & 1)].add(1);
+        m.lines.addRef(v, (int) (m.tdEpoch & 1), 1);
         boolean stale = m.lines.epoch(v) != m.tdEpoch;
         if (stale)
             m.lines.setEpoch(v, m.tdEpoch);
@@ -73,7 +73,7 @@ final class GuestSide {
     void exit(int v) {
         if (!m.lines.inGuest(v))
             return;
-        m.refcount[(int) (m.lines.epoch(v) & 1)].add(-1);
+        m.lines.addRef(v, (int) (m.lines.epoch(v) & 1), -1);
         m.lines.setInGuest(v, false);
     }
 

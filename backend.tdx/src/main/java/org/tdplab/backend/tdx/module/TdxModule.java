@@ -78,7 +78,7 @@ public final class TdxModule {
     int sharedBit;
     long attributes;
     long tdEpoch;
-    final PercpuCounter[] refcount = { new PercpuCounter(), new PercpuCounter() };
+    // the epoch refcounts (TD_EPOCH_REFCOUNT) are counted in each vCPU's line: see VcpuLines#refcount
     long mrtd;
     int rootPage;
     long maxEpochChecked;

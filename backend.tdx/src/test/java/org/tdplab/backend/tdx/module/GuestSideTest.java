@@ -133,6 +133,29 @@ class GuestSideTest {
         assertArrayEquals(new long[] { -1, -1 }, snap);
     }
 
+    /**
+     * The epoch refcounts survive a save and load with vCPUs inside (counted per vCPU, a restored count is all in
+     * vCPU 0's share): an exit of another vCPU after the load takes its count back, and TRACK sees the epoch drain.
+     */
+    @Test
+    void epochRefcountsSurviveASaveAndLoadAndExitsAfterItTakeThemBack() {
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
+        f.enter(0, 0);
+        f.enter(1, 0);
+        TdxModule copy = TdxModule.loadState(f.m.saveState(), f.frames, Contention.none());
+        assertEquals(2, copy.view().refcount(1));
+        copy.tdExit(1);
+        assertEquals(1, copy.view().refcount(1));
+        java.util.List<String> problems = new java.util.ArrayList<>();
+        copy.view().check(problems);
+        assertEquals(java.util.List.of(), problems);
+        ok(copy.tdhMemTrack(f.tdr)); // the previous epoch (parity 0) is empty
+        assertEquals(TdxStatus.TDX_PREVIOUS_TLB_EPOCH_BUSY, copy.tdhMemTrack(f.tdr)); // vCPU 0 is still in epoch 1
+        copy.tdExit(0);
+        assertEquals(0, copy.view().refcount(0) + copy.view().refcount(1));
+        ok(copy.tdhMemTrack(f.tdr));
+    }
+
     @Test
     void checkerSeesBrokenAccounting() {
         Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
