@@ -43,6 +43,38 @@ final class SeptTree {
     private int[] freeNext = new int[16];
     private int livePages;
     private final Map<Long, Integer> byPfn = new HashMap<>();
+    /**
+     * Changes whenever a link stops being NL_MAPPED, a page is freed or the tree is restored: a guest walk's path
+     * through the upper levels, remembered while it was one value ({@link GuestSide}), is still the path while it is.
+     * Only leaves that hold the module's lock exclusively take an entry out of NL_MAPPED (SEPT.ADD, AUG and ACCEPT,
+     * which hold it shared, never do), so a leaf that holds it either way reads a value no change is racing with.
+     */
+    private volatile long linkGeneration;
+    private static final java.lang.invoke.VarHandle LINK_GENERATION;
+
+    static {
+        try {
+            LINK_GENERATION = java.lang.invoke.MethodHandles.lookup().findVarHandle(SeptTree.class, "linkGeneration",
+                    long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** See {@link #linkGeneration}. */
+    long linkGeneration() {
+        return linkGeneration;
+    }
+
+    /** A link leaves NL_MAPPED, or pages go: every remembered path is to be walked again. */
+    private void linksChanged() {
+        LINK_GENERATION.getAndAdd(this, 1L);
+    }
+
+    private void changing(long old, long e) {
+        if (state(old) == SeptState.NL_MAPPED && state(e) != SeptState.NL_MAPPED)
+            linksChanged();
+    }
 
     static int state(long e) {
         return (int) (e & STATE_MASK);
@@ -86,6 +118,7 @@ final class SeptTree {
     }
 
     synchronized void free(int id) {
+        linksChanged();
         byPfn.remove(pfn[id]);
         entries[id] = null;
         children[id] = null;
@@ -112,6 +145,7 @@ final class SeptTree {
     }
 
     void set(int page, int index, long e) {
+        changing(entries[page][index], e);
         entries[page][index] = e;
     }
 
@@ -146,6 +180,7 @@ final class SeptTree {
         long[] p = entries[page];
         for (;;) {
             long now = (long) ENTRY.getVolatile(p, index);
+            changing(now, e); // never, holding the lock shared (see linkGeneration); counted if it were
             if (ENTRY.compareAndSet(p, index, now, (e & ~(LOCKED | HOST_PRIORITY)) | (now & HOST_PRIORITY)))
                 return;
         }
@@ -242,6 +277,7 @@ final class SeptTree {
 
     /** This tree, empty before, takes the pages and free list of {@code state}. */
     void restore(ModuleState.Sept state) {
+        linksChanged();
         int n = Integer.highestOneBit(Math.max(16, state.next()) - 1) << 1;
         entries = new long[n][];
         children = new int[n][];

@@ -11,7 +11,8 @@ final class VcpuLines {
     /** The fields a snapshot keeps one array of. */
     static final int EPOCH = 1, ENTER_SEQ = 2, ACCEPTED_HPA = 3, EXT_EXIT_QUAL = 4;
     /** A vCPU's fields and padding: 128 bytes, as the adjacent-line prefetcher moves 64-byte lines in pairs. */
-    private static final int IN_GUEST = 0, ENTERS = 5, EPT_FLUSHES = 6, REFS = 7, STRIDE = 16;
+    private static final int IN_GUEST = 0, ENTERS = 5, EPT_FLUSHES = 6, REFS = 7, WALK_REGION = 9, WALK_PAGE = 10,
+            WALK_GENERATION = 11, STRIDE = 16;
     private final long[] fields;
     private final int vcpus;
 
@@ -98,6 +99,24 @@ final class VcpuLines {
         for (int v = 0; v < vcpus; v++)
             fields[at(v, REFS + parity)] = 0;
         fields[at(0, REFS + parity)] = count;
+    }
+
+    /**
+     * The S-EPT page of 4K entries vCPU {@code v}'s last ACCEPT walk reached for the 2M region {@code gfn >>> 9}, if
+     * the tree's links did not change since ({@link SeptTree#linkGeneration} still {@code generation}), else 0.
+     */
+    int walkedPage(int v, long gfn, long generation) {
+        int at = at(v, 0);
+        return fields[at + WALK_REGION] == (gfn >>> 9) + 1 && fields[at + WALK_GENERATION] == generation
+                ? (int) fields[at + WALK_PAGE] : 0;
+    }
+
+    /** Remembers the page of 4K entries a walk of vCPU {@code v} reached for {@code gfn}'s 2M region. */
+    void walked(int v, long gfn, int page, long generation) {
+        int at = at(v, 0);
+        fields[at + WALK_REGION] = (gfn >>> 9) + 1; // 0: nothing remembered
+        fields[at + WALK_PAGE] = page;
+        fields[at + WALK_GENERATION] = generation;
     }
 
     long acceptedHpa(int v) {

@@ -111,6 +111,30 @@ class GuestSideTest {
         assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 
+    /**
+     * An ACCEPT starts its 4K walk where the vCPU's last one reached only while no link changed: after the host
+     * blocks the 2M link above a PENDING page, the next ACCEPT there stops at the blocked link and exits (at level 1),
+     * as a walk from the root does, instead of accepting through the page it remembered; unblocked, it accepts.
+     */
+    @Test
+    void anAcceptWalksAgainFromTheRootOnceALinkAboveItChanged() {
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
+        f.aug(M2);
+        f.aug(M2 + PAGE);
+        ok(f.m.tdgMemPageAccept(0, rcx(M2, 0), true)); // the walk through the region's links, remembered
+        assertEquals(SeptState.MAPPED, f.state(M2, 0));
+        ok(f.m.tdhMemRangeBlock(rcx(M2, 1), f.tdr, null));
+        assertEquals(TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(M2 + PAGE, 0), true));
+        assertEquals(1, (int) ((f.m.extExitQualification(0) >>> 35) & 7), "the walk stopped at the 2M link");
+        assertEquals(SeptState.PENDING, f.state(M2 + PAGE, 0));
+        ok(f.m.tdhMemTrack(f.tdr));
+        ok(f.m.tdhMemRangeUnblock(rcx(M2, 1), f.tdr, null));
+        ok(f.m.tdgMemPageAccept(0, rcx(M2 + PAGE, 0), true));
+        ok(f.m.tdgMemPageAccept(1, rcx(M2 + 2 * PAGE, 0), true) == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION
+                ? TdxStatus.TDX_SUCCESS : -1); // a FREE page: the TD exits for its AUG
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+    }
+
     /** A vCPU in guest mode holds one refcount in its epoch's slot; a kick snapshot exits only those inside before. */
     @Test
     void epochBookkeepingAcrossKicks() {
