@@ -66,14 +66,41 @@ final class SeptTree {
         return linkGeneration;
     }
 
-    /** A link leaves NL_MAPPED, or pages go: every remembered path is to be walked again. */
+    /** A link leaves NL_MAPPED (or another link state), or pages go: every remembered path is to be walked again. */
     private void linksChanged() {
         LINK_GENERATION.getAndAdd(this, 1L);
+        Arrays.fill(walked, 0L);
     }
 
     private void changing(long old, long e) {
-        if (state(old) == SeptState.NL_MAPPED && state(e) != SeptState.NL_MAPPED)
+        if (SeptState.isNonLeaf(state(old)) && state(e) != state(old))
             linksChanged();
+    }
+
+    /**
+     * The host walks' memory of the page of 4K entries of one 2M region ({@link SeptWalk#walk}): {@code region + 1}
+     * in the high half, the page in the low half; 0 for none. A slot per thread-id residue, each on a line of its own
+     * (any thread may use any slot: what a slot says is true for every walker until {@link #linksChanged} clears it,
+     * holding the module's lock exclusively, so walkers holding it either way never meet a clear).
+     */
+    private final long[] walked = new long[(WALK_SLOTS + 1) * WALK_STRIDE];
+    private static final int WALK_SLOTS = 8, WALK_STRIDE = 8;
+
+    @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
+    private static int walkSlot() {
+        return (int) ((Thread.currentThread().getId() & (WALK_SLOTS - 1)) + 1) * WALK_STRIDE;
+    }
+
+    /** The page of 4K entries a host walk reached for {@code gfn}'s 2M region since no link changed, or 0. */
+    int walkedLeafPage(long gfn) {
+        long w = (long) ENTRY.getOpaque(walked, walkSlot());
+        return w >>> 32 == (gfn >>> 9) + 1 ? (int) w : 0;
+    }
+
+    /** Remembers the page of 4K entries a host walk reached for {@code gfn} (a GFN below 2^40). */
+    void walkedTo(long gfn, int page) {
+        if (gfn >>> 40 == 0)
+            ENTRY.setOpaque(walked, walkSlot(), ((gfn >>> 9) + 1) << 32 | page);
     }
 
     static int state(long e) {
