@@ -12,7 +12,6 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.SpteChange;
-import org.tdplab.percpu.PercpuCounters;
 
 /**
  * The mirror hooks of one TD ({@code tdx_sept_*} in {@code arch/x86/kvm/vmx/tdx.c}): a mirror SPTE change becomes
@@ -46,8 +45,7 @@ final class TdxSeptHooks {
 
     /** An install (link or leaf) of a mirror entry, with the fields ({@link TdxVm#installExternalSpte}). */
     HookStatus install(long gfn, int level, boolean leaf, long pfn) {
-        PercpuCounters.Row row = td.installsInFlight.row();
-        td.installsInFlight.addVolatile(row, 1);
+        td.installsInFlight.increment();
         try {
             if (td.removalsInFlight.get() > 0)
                 td.record("inv 12: a mirror install at gfn 0x%x ran while a removal was in progress", gfn);
@@ -55,7 +53,7 @@ final class TdxSeptHooks {
                 return linkTable(gfn, level);
             return setLeaf(gfn, level, pfn);
         } finally {
-            td.installsInFlight.add(row, -1);
+            td.installsInFlight.decrement();
         }
     }
 
