@@ -5,30 +5,16 @@ package org.tdplab.percpu;
  * {@link PercpuCounters} of one counter; see there for what a read sees while threads count.
  */
 public final class PercpuCounter {
-    private final PercpuCounters counts;
-    private final int index;
-
-    public PercpuCounter() {
-        this(new PercpuCounters(1), 0);
-    }
-
-    /**
-     * Counter {@code index} of {@code counts}: counts kept with others in each thread's row, so that one look-up
-     * ({@link #row()}) serves a thread's adds to each of them (a lock's holders and a count changed under it).
-     */
-    public PercpuCounter(PercpuCounters counts, int index) {
-        this.counts = counts;
-        this.index = index;
-    }
+    private final PercpuCounters counts = new PercpuCounters(1);
 
     /** Adds {@code delta} in the calling thread's row: a release store, no atomic. */
     public void add(long delta) {
-        counts.add(index, delta);
+        counts.add(0, delta);
     }
 
     /** {@link #add}, ordered before the caller's next volatile load ({@link PercpuCounters#addVolatile}). */
     public void addVolatile(long delta) {
-        counts.addVolatile(index, delta);
+        counts.addVolatile(0, delta);
     }
 
     /** The calling thread's row, for {@link #add(PercpuCounters.Row, long)}: one look-up for several changes. */
@@ -38,21 +24,21 @@ public final class PercpuCounter {
 
     /** {@link #add(long)} in the calling thread's {@link #row()}. */
     public void add(PercpuCounters.Row row, long delta) {
-        counts.add(row, index, delta);
+        counts.add(row, 0, delta);
     }
 
     /** {@link #addVolatile(long)} in the calling thread's {@link #row()}. */
     public void addVolatile(PercpuCounters.Row row, long delta) {
-        counts.addVolatile(row, index, delta);
+        counts.addVolatile(row, 0, delta);
     }
 
     /** The count: the sum of the rows, each read volatile. */
     public long sum() {
-        return counts.sum(index);
+        return counts.sum(0);
     }
 
     /** Sets the count (a restore); no thread may count meanwhile ({@link PercpuCounters#set}). */
     public void set(long value) {
-        counts.set(index, value);
+        counts.set(0, value);
     }
 }

@@ -43,23 +43,6 @@ class PercpuCountersTest {
         assertEquals(1, one.sum());
     }
 
-    /** Two counters over one PercpuCounters count apart and share the thread's row: one look-up serves both. */
-    @Test
-    void countersOverOneSetShareTheThreadsRowAndCountApart() {
-        PercpuCounters both = new PercpuCounters(2);
-        PercpuCounter a = new PercpuCounter(both, 0), b = new PercpuCounter(both, 1);
-        PercpuCounters.Row r = a.row();
-        assertTrue(b.row() == r, "one row per thread for both");
-        a.addVolatile(r, 1);
-        b.add(r, 512);
-        b.add(-2);
-        assertEquals(1, a.sum());
-        assertEquals(510, b.sum());
-        b.set(7);
-        assertEquals(7, b.sum());
-        assertEquals(1, a.sum());
-    }
-
     @Test
     void aCounterBeyondTheWidthGrowsTheRowAndKeepsItsCounts() {
         PercpuCounters c = new PercpuCounters(1);

@@ -44,7 +44,7 @@ public final class ModuleLock {
     }
 
     /** The shared holders, each thread counted in a row of its own. */
-    private final PercpuCounter holders;
+    private final PercpuCounter holders = new PercpuCounter();
     /**
      * The exclusive holder, or null. Taking it is one CAS from null, which is also the flag shared holders look at:
      * one atomic per exclusive section where a lock of its own and a flag's volatile store cost three fences.
@@ -57,15 +57,6 @@ public final class ModuleLock {
     private final ConcurrentLinkedQueue<Thread> waiters = new ConcurrentLinkedQueue<>();
 
     /** Takes the shared side; returns the calling thread's row, for {@link #unlockShared(PercpuCounters.Row)}. */
-    public ModuleLock() {
-        this(new PercpuCounter());
-    }
-
-    /** A lock whose shared holders count in {@code holders}, whose rows may hold other counts too. */
-    ModuleLock(PercpuCounter holders) {
-        this.holders = holders;
-    }
-
     public PercpuCounters.Row lockShared() {
         PercpuCounters.Row row = holders.row(); // once per hold: the release counts itself out in the same row
         Thread me = null;

@@ -31,7 +31,6 @@ import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
 
 import org.tdplab.backend.tdx.module.TdxModule.Regs;
 import org.tdplab.backend.tdx.module.TdxAbi.Version;
-import org.tdplab.percpu.PercpuCounters;
 
 /**
  * The leaves that change S-EPT mappings: TDH.MEM.SEPT.ADD / REMOVE for S-EPT pages, TDH.MEM.PAGE.ADD (build time) /
@@ -134,10 +133,9 @@ final class SeptMapLeaves {
 
     /**
      * TDH.MEM.PAGE.AUG (leaf 6): RCX = GPA|level (0 or 1), RDX = TDR, R8 = the page (aligned to the level). The
-     * entry becomes PENDING; the page is not zeroed until the guest accepts it. {@code held}: the calling thread's
-     * row its shared hold of the module's lock returned, where {@code chldcnt} counts too.
+     * entry becomes PENDING; the page is not zeroed until the guest accepts it.
      */
-    long pageAug(long rcx, long rdx, long r8, Regs out, PercpuCounters.Row held) {
+    long pageAug(long rcx, long rdx, long r8, Regs out) {
         int lvl = level(rcx);
         long pos = walk.locateAndLockTdEntry(rdx, 0, Seamcall.TDH_MEM_PAGE_AUG, rcx, 0, 1, out);
         if (pos < 0)
@@ -150,7 +148,7 @@ final class SeptMapLeaves {
             sept.unlock(page, idx);
             return st;
         }
-        m.chldcnt.add(held, levelPages(lvl)); // other AUGs run at once (the tree lock is shared); the hold's row
+        m.chldcnt.add(levelPages(lvl)); // other AUGs run at once (the tree lock is shared)
         pamt.set(r8 >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxAbi.TD_ID, 0));
         sept.setUnlocked(page, idx, SeptTree.entry(PENDING, r8));
         return TDX_SUCCESS;

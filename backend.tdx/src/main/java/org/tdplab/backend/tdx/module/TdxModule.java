@@ -3,7 +3,6 @@ package org.tdplab.backend.tdx.module;
 import static org.tdplab.backend.tdx.module.TdxAbi.*;
 
 import org.tdplab.percpu.PercpuCounter;
-import org.tdplab.percpu.PercpuCounters;
 
 /**
  * A simulated Intel TDX module serving one TD: its TDR/TDCS (lifecycle, HKID, OP_STATE, epochs, MRTD), its vCPUs'
@@ -61,12 +60,7 @@ public final class TdxModule {
     final long tdmrLimitPfn;
     private final Regs scratch = new Regs();
     /** The module's lock: shared for a fault's SEPT.ADD, AUG and ACCEPT, else exclusive ({@link ModuleLock}). */
-    /**
-     * The module's per-thread counts, one row per thread: the lock's shared holders and {@link #chldcnt}, so that an
-     * AUG counts its page in the row its hold of the lock looked up.
-     */
-    private final PercpuCounters counts = new PercpuCounters(2);
-    public final ModuleLock lock = new ModuleLock(new PercpuCounter(counts, 0));
+    public final ModuleLock lock = new ModuleLock();
 
     // ---- TDR -------------------------------------------------------------------------------------------------
     long tdrPfn = -1;
@@ -74,7 +68,7 @@ public final class TdxModule {
     int lifecycle = LC_NONE;
     boolean fatal;
     /** 4K units owned by the TD: REG pages, S-EPT pages, TDCS/TDVPR/TDCX pages (not the TDR). */
-    final PercpuCounter chldcnt = new PercpuCounter(counts, 1);
+    final PercpuCounter chldcnt = new PercpuCounter();
 
     // ---- TDCS ------------------------------------------------------------------------------------------------
     final long[] tdcsPfns = new long[TDCS_PAGES];
@@ -249,9 +243,9 @@ public final class TdxModule {
     private long sharedLeaf(boolean aug, long rcx, long rdx, long r8, Regs out) {
         Regs r = out != null ? out : new Regs();
         r.clear();
-        PercpuCounters.Row held = lock.lockShared();
+        org.tdplab.percpu.PercpuCounters.Row held = lock.lockShared();
         try {
-            return aug ? mapLeaves.pageAug(rcx, rdx, r8, r, held) : mapLeaves.septAdd(rcx, rdx, r8, r);
+            return aug ? mapLeaves.pageAug(rcx, rdx, r8, r) : mapLeaves.septAdd(rcx, rdx, r8, r);
         } finally {
             lock.unlockShared(held);
         }
@@ -348,7 +342,7 @@ public final class TdxModule {
 
     /** {@link #tdgMemPageAccept(int, long, boolean)}, whether the vCPU may enter read holding the lock (KVM's entry). */
     public long tdgMemPageAccept(int v, long rcx, java.util.function.BooleanSupplier mayEnter) {
-        PercpuCounters.Row held = lock.lockShared();
+        org.tdplab.percpu.PercpuCounters.Row held = lock.lockShared();
         try {
             return guest.accept(v, rcx, mayEnter.getAsBoolean());
         } finally {
