@@ -17,6 +17,21 @@ public final class PercpuCounter {
         counts.addVolatile(0, delta);
     }
 
+    /** The calling thread's row, for {@link #add(PercpuCounters.Row, long)}: one look-up for several changes. */
+    public PercpuCounters.Row row() {
+        return counts.row();
+    }
+
+    /** {@link #add(long)} in the calling thread's {@link #row()}. */
+    public void add(PercpuCounters.Row row, long delta) {
+        counts.add(row, 0, delta);
+    }
+
+    /** {@link #addVolatile(long)} in the calling thread's {@link #row()}. */
+    public void addVolatile(PercpuCounters.Row row, long delta) {
+        counts.addVolatile(row, 0, delta);
+    }
+
     /** The count: the sum of the rows, each read volatile. */
     public long sum() {
         return counts.sum(0);

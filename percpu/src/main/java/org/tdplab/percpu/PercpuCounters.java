@@ -32,7 +32,10 @@ public final class PercpuCounters {
      */
     private static final int PAD = 16;
 
-    private static final class Row extends ThreadSlots.Owned {
+    /**
+     * A thread's row ({@link #row()}): opaque outside, for a caller that changes its counts more than once in a row.
+     */
+    public static final class Row extends ThreadSlots.Owned {
         /** The thread that writes the row; none for the shared row. */
         private final WeakReference<Thread> owner;
         /** Replaced (copied, then published) only by the row's writer, when a counter lies beyond it. */
@@ -100,8 +103,24 @@ public final class PercpuCounters {
         bump(index, delta, true);
     }
 
+    /**
+     * {@link #add(int, long)} in the row {@link #row()} gave the calling thread: a caller that changes a count more
+     * than once in a row (a lock's hold, then its release) looks its row up once. Only that thread may pass it.
+     */
+    public void add(Row r, int index, long delta) {
+        bump(r, index, delta, false);
+    }
+
+    /** {@link #addVolatile(int, long)} in the calling thread's {@link #row()}, as {@link #add(Row, int, long)}. */
+    public void addVolatile(Row r, int index, long delta) {
+        bump(r, index, delta, true);
+    }
+
     private void bump(int index, long delta, boolean volatileStore) {
-        Row r = row();
+        bump(row(), index, delta, volatileStore);
+    }
+
+    private void bump(Row r, int index, long delta, boolean volatileStore) {
         if (r == shared) {
             synchronized (shared) {
                 long[] c = cellsFor(r, index);
@@ -190,7 +209,8 @@ public final class PercpuCounters {
         return row() == shared;
     }
 
-    private Row row() {
+    /** The calling thread's row, for {@link #add(Row, int, long)}; the shared one past {@value #MAX_ROWS} threads. */
+    public Row row() {
         return mine.get(); // a thread on the shared row (whose id is no thread's) finds it the slow way each time
     }
 

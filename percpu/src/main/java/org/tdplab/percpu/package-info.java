@@ -4,7 +4,7 @@
  * ({@link org.tdplab.percpu.ThreadSlots}). The core and the backends both use it, so it is a bundle of its own.
  */
 @Export
-@Version("1.0.0")
+@Version("1.1.0")
 package org.tdplab.percpu;
 
 import org.osgi.annotation.bundle.Export;

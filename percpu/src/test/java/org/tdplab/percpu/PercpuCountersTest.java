@@ -23,6 +23,26 @@ class PercpuCountersTest {
         assertEquals(-1, c.sum(2));
     }
 
+    /** Adds through the row looked up once count as the plain ones do, growing the row the same way. */
+    @Test
+    void addsThroughTheCallersRowCountLikeTheLookedUpOnes() {
+        PercpuCounters c = new PercpuCounters(1);
+        PercpuCounters.Row r = c.row();
+        c.addVolatile(r, 0, 3);
+        c.add(r, 0, -1);
+        c.add(r, 7, 5); // beyond the width: the row grows
+        c.add(7, 1);
+        assertEquals(2, c.sum(0));
+        assertEquals(6, c.sum(7));
+        assertTrue(c.row() == r, "the same thread, the same row");
+        PercpuCounter one = new PercpuCounter();
+        PercpuCounters.Row mine = one.row();
+        one.addVolatile(mine, 1);
+        one.add(mine, 1);
+        one.add(-1);
+        assertEquals(1, one.sum());
+    }
+
     @Test
     void aCounterBeyondTheWidthGrowsTheRowAndKeepsItsCounts() {
         PercpuCounters c = new PercpuCounters(1);
@@ -172,6 +192,9 @@ class PercpuCountersTest {
             onNewThread(() -> {
                 c.addVolatile(2, 4);
                 c.add(2, 6, 4, 1); // a pair on the shared row too, growing it
+                PercpuCounters.Row r = c.row(); // the shared row, counted under its lock
+                c.addVolatile(r, 2, 10);
+                c.add(r, 2, -10);
                 shared[id] = c.onSharedRow();
             });
             assertTrue(shared[id], "thread " + id + " found a row while every row's thread lives");

@@ -43,7 +43,7 @@ final class TdxSeptHooks {
         return install(gfn, level, change.after().leaf(), change.after().pfn());
     }
 
-    /** An install (link or leaf) of a mirror entry; {@link TdxVm#setExternalSpte} calls it with the fields. */
+    /** An install (link or leaf) of a mirror entry, with the fields ({@link TdxVm#installExternalSpte}). */
     HookStatus install(long gfn, int level, boolean leaf, long pfn) {
         td.installsInFlight.increment();
         try {

@@ -221,11 +221,14 @@ public final class TdxVm implements VmBackend {
 
     @Override
     public HookStatus setExternalSpte(SpteChange change) {
-        // a fault's install passes fields on, not the change: inlined into the caller, the change is not allocated
-        SpteChange.Entry after = change.after();
-        if (!change.before().present() && after.present())
-            return sept.install(change.gfn(), change.level(), after.leaf(), after.pfn());
         return sept.setExternalSpte(change);
+    }
+
+    /** A fault's install, with the fields: no {@link SpteChange} per fault. */
+    @Override
+    public HookStatus installExternalSpte(RootKind root, long gfn, int level, boolean leaf, long pfn,
+            boolean readable, boolean writable, boolean executable) {
+        return sept.install(gfn, level, leaf, pfn);
     }
 
     @Override

@@ -45,7 +45,7 @@ final class GuestSide {
         if (!mayEnter || m.opState != TdxAbi.OP_RUNNABLE || m.lifecycle != TdxAbi.LC_KEYS_CONFIGURED
                 || !m.vcpuInitialized[v])
             return false;
-        m.refcount[(int) (m.tdEpoch & 1)].add(1);
+        m.lines.addRef(v, (int) (m.tdEpoch & 1), 1);
         boolean stale = m.lines.epoch(v) != m.tdEpoch;
         if (stale)
             m.lines.setEpoch(v, m.tdEpoch);
@@ -73,7 +73,7 @@ final class GuestSide {
     void exit(int v) {
         if (!m.lines.inGuest(v))
             return;
-        m.refcount[(int) (m.lines.epoch(v) & 1)].add(-1);
+        m.lines.addRef(v, (int) (m.lines.epoch(v) & 1), -1);
         m.lines.setInGuest(v, false);
     }
 
@@ -106,7 +106,7 @@ final class GuestSide {
         if (!walk.validGpaLevel(rcx, 0, 1))
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
         int lvl = level(rcx);
-        long pos = walk.guestWalk(gpa(rcx) >>> 12, lvl);
+        long pos = lvl == 0 ? walk4k(v, gpa(rcx) >>> 12) : walk.guestWalk(gpa(rcx) >>> 12, lvl);
         long e = walk.entry(pos);
         int s = SeptTree.state(e);
         if (failed(pos)) {
@@ -125,6 +125,24 @@ final class GuestSide {
         if (st != TDX_SUCCESS)
             sept.unlock(page, idx);
         return st;
+    }
+
+    /**
+     * {@link SeptWalk#guestWalk} to the 4K entry of {@code gfn}, from the page of 4K entries vCPU {@code v}'s last
+     * walk reached there while no link changed since ({@link SeptTree#linkGeneration}): that walk went through
+     * NL_MAPPED links only, and they still are, so the walk would end at that page again. An ACCEPT that exits for
+     * its page's AUG and the ACCEPT that follows it walk the upper levels once. The real module walks each time; the
+     * position is the same.
+     */
+    private long walk4k(int v, long gfn) {
+        long generation = sept.linkGeneration();
+        int page = m.lines.walkedPage(v, gfn, generation);
+        if (page != 0)
+            return SeptWalk.pos(page, SeptTree.index(gfn, 0), 0);
+        long pos = walk.guestWalk(gfn, 0);
+        if (!failed(pos))
+            m.lines.walked(v, gfn, posPage(pos), generation);
+        return pos;
     }
 
     /**

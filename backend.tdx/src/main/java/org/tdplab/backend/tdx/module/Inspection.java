@@ -89,9 +89,9 @@ final class Inspection {
                         m.tdEpoch));
         }
         for (int p = 0; p < 2; p++)
-            if (m.refcount[p].sum() != inEpoch[p])
+            if (m.lines.refcount(p) != inEpoch[p])
                 out.add(String.format("tdx I6: refcount[%d] = %d but %d vCPUs run in epochs of that parity", p,
-                        m.refcount[p].sum(), inEpoch[p]));
+                        m.lines.refcount(p), inEpoch[p]));
         if (pamt.dynamic())
             checkDynamicPamt(out);
         if (!treeLive())

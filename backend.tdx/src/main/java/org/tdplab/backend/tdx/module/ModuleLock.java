@@ -7,6 +7,7 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
 
 import org.tdplab.percpu.PercpuCounter;
+import org.tdplab.percpu.PercpuCounters;
 
 /**
  * The module's lock over one TD, in the two modes of its S-EPT tree lock: the leaves a fault runs —
@@ -20,10 +21,11 @@ import org.tdplab.percpu.PercpuCounter;
  * the model takes them exclusively.)
  *
  * <p>The module's own sharex lock is one word every shared holder adds to. The model's shared side is counted per
- * thread instead ({@link PercpuCounter}): a shared holder counts itself in a row only its thread writes, and the
- * exclusive side takes the owner word with a CAS and waits until the rows sum to zero. Two vCPU threads faulting at
- * once then write no common line for the lock (with one word, its line moved between them four times per fault),
- * and letting go is a plain store; who excludes whom is the same. The holder's count (a volatile store) and the
+ * thread instead ({@link PercpuCounter}): a shared holder counts itself in a row only its thread writes (looked up once
+ * per hold: the release counts itself out in the row the hold returned), and the exclusive side takes the owner word
+ * with a CAS and waits until the rows sum to zero. Two vCPU threads faulting at once then write no common line for
+ * the lock (with one word, its line moved between them four times per fault), and letting go is a plain store; who
+ * excludes whom is the same. The holder's count (a volatile store) and the
  * owner's CAS are each followed by a volatile load of the other, so at least one side sees the other. A shared hold
  * does not nest in another (a leaf calls no leaf), and a thread that holds the lock exclusively takes the shared side
  * as a no-op; the exclusive side nests. Waiters spin briefly, then park and look again; an unlock wakes them.
@@ -54,25 +56,32 @@ public final class ModuleLock {
     /** Threads waiting for the exclusive holder to let go: shared holders that met it, and exclusive contenders. */
     private final ConcurrentLinkedQueue<Thread> waiters = new ConcurrentLinkedQueue<>();
 
-    public void lockShared() {
+    /** Takes the shared side; returns the calling thread's row, for {@link #unlockShared(PercpuCounters.Row)}. */
+    public PercpuCounters.Row lockShared() {
+        PercpuCounters.Row row = holders.row(); // once per hold: the release counts itself out in the same row
         Thread me = null;
         while (true) {
-            holders.addVolatile(1); // before the owner's load: the exclusive side's CAS and sum mirror it
+            holders.addVolatile(row, 1); // before the owner's load: the exclusive side's CAS and sum mirror it
             Thread o = (Thread) OWNER.getVolatile(this);
             if (o == null)
-                return;
-            holders.add(-1);
+                return row;
+            holders.add(row, -1);
             if (me == null)
                 me = Thread.currentThread();
             if (o == me)
-                return; // held exclusively already: nothing to take
+                return row; // held exclusively already: nothing to take
             awaitRelease(me);
         }
     }
 
-    public void unlockShared() {
+    /** Lets the shared side go, with the row {@link #lockShared()} returned on this thread. */
+    public void unlockShared(PercpuCounters.Row row) {
         if (OWNER.getAcquire(this) != Thread.currentThread())
-            holders.add(-1);
+            holders.add(row, -1);
+    }
+
+    public void unlockShared() {
+        unlockShared(holders.row());
     }
 
     public void lockExclusive() {

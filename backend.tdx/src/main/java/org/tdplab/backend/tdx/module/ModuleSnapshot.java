@@ -9,7 +9,7 @@ final class ModuleSnapshot {
     }
 
     static ModuleState write(TdxModule m) {
-        int[] refcount = { (int) m.refcount[0].sum(), (int) m.refcount[1].sum() };
+        int[] refcount = { (int) m.lines.refcount(0), (int) m.lines.refcount(1) };
         ModuleState.Td td = new ModuleState.Td(m.tdrPfn, m.hkid, m.lifecycle, m.fatal, m.chldcnt.sum(),
                 m.tdcsPfns.clone(), m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, refcount,
                 m.mrtd, m.rootPage, m.maxEpochChecked, m.lines.total(false), m.lines.total(true));
@@ -47,7 +47,7 @@ final class ModuleSnapshot {
         int[] refcount = new int[2];
         copy("td.refcount", td.refcount(), refcount);
         for (int p = 0; p < 2; p++)
-            m.refcount[p].set(refcount[p]);
+            m.lines.restoreRefcount(p, refcount[p]);
         m.mrtd = td.mrtd();
         m.rootPage = td.rootPage();
         m.maxEpochChecked = td.maxEpochChecked();

@@ -28,7 +28,7 @@ public final class ModuleView {
     public long mrtd() { return lock.exclusive(() -> m.mrtd); }
     public boolean inGuest(int v) { return lock.exclusive(() -> m.lines.inGuest(v) ? 1 : 0) != 0; }
     public long vcpuEpoch(int v) { return lock.exclusive(() -> m.lines.epoch(v)); }
-    public int refcount(int parity) { return (int) lock.exclusive(() -> m.refcount[parity].sum()); }
+    public int refcount(int parity) { return (int) lock.exclusive(() -> m.lines.refcount(parity)); }
     // how many times vCPUs entered the TD; how many entries found a stale vCPU epoch and flushed its EPT TLB contexts
     public long vpEnters() { return lock.exclusive(() -> m.lines.total(false)); }
     public long eptFlushes() { return lock.exclusive(() -> m.lines.total(true)); }

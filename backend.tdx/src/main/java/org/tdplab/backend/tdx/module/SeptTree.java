@@ -43,6 +43,65 @@ final class SeptTree {
     private int[] freeNext = new int[16];
     private int livePages;
     private final Map<Long, Integer> byPfn = new HashMap<>();
+    /**
+     * Changes whenever a link stops being NL_MAPPED, a page is freed or the tree is restored: a guest walk's path
+     * through the upper levels, remembered while it was one value ({@link GuestSide}), is still the path while it is.
+     * Only leaves that hold the module's lock exclusively take an entry out of NL_MAPPED (SEPT.ADD, AUG and ACCEPT,
+     * which hold it shared, never do), so a leaf that holds it either way reads a value no change is racing with.
+     */
+    private volatile long linkGeneration;
+    private static final java.lang.invoke.VarHandle LINK_GENERATION;
+
+    static {
+        try {
+            LINK_GENERATION = java.lang.invoke.MethodHandles.lookup().findVarHandle(SeptTree.class, "linkGeneration",
+                    long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** See {@link #linkGeneration}. */
+    long linkGeneration() {
+        return linkGeneration;
+    }
+
+    /** A link leaves NL_MAPPED (or another link state), or pages go: every remembered path is to be walked again. */
+    private void linksChanged() {
+        LINK_GENERATION.getAndAdd(this, 1L);
+        Arrays.fill(walked, 0L);
+    }
+
+    private void changing(long old, long e) {
+        if (SeptState.isNonLeaf(state(old)) && state(e) != state(old))
+            linksChanged();
+    }
+
+    /**
+     * The host walks' memory of the page of 4K entries of one 2M region ({@link SeptWalk#walk}): {@code region + 1}
+     * in the high half, the page in the low half; 0 for none. A slot per thread-id residue, each on a line of its own
+     * (any thread may use any slot: what a slot says is true for every walker until {@link #linksChanged} clears it,
+     * holding the module's lock exclusively, so walkers holding it either way never meet a clear).
+     */
+    private final long[] walked = new long[(WALK_SLOTS + 1) * WALK_STRIDE];
+    private static final int WALK_SLOTS = 8, WALK_STRIDE = 8;
+
+    @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
+    private static int walkSlot() {
+        return (int) ((Thread.currentThread().getId() & (WALK_SLOTS - 1)) + 1) * WALK_STRIDE;
+    }
+
+    /** The page of 4K entries a host walk reached for {@code gfn}'s 2M region since no link changed, or 0. */
+    int walkedLeafPage(long gfn) {
+        long w = (long) ENTRY.getOpaque(walked, walkSlot());
+        return w >>> 32 == (gfn >>> 9) + 1 ? (int) w : 0;
+    }
+
+    /** Remembers the page of 4K entries a host walk reached for {@code gfn} (a GFN below 2^40). */
+    void walkedTo(long gfn, int page) {
+        if (gfn >>> 40 == 0)
+            ENTRY.setOpaque(walked, walkSlot(), ((gfn >>> 9) + 1) << 32 | page);
+    }
 
     static int state(long e) {
         return (int) (e & STATE_MASK);
@@ -86,6 +145,7 @@ final class SeptTree {
     }
 
     synchronized void free(int id) {
+        linksChanged();
         byPfn.remove(pfn[id]);
         entries[id] = null;
         children[id] = null;
@@ -112,6 +172,7 @@ final class SeptTree {
     }
 
     void set(int page, int index, long e) {
+        changing(entries[page][index], e);
         entries[page][index] = e;
     }
 
@@ -146,6 +207,7 @@ final class SeptTree {
         long[] p = entries[page];
         for (;;) {
             long now = (long) ENTRY.getVolatile(p, index);
+            changing(now, e); // never, holding the lock shared (see linkGeneration); counted if it were
             if (ENTRY.compareAndSet(p, index, now, (e & ~(LOCKED | HOST_PRIORITY)) | (now & HOST_PRIORITY)))
                 return;
         }
@@ -242,6 +304,7 @@ final class SeptTree {
 
     /** This tree, empty before, takes the pages and free list of {@code state}. */
     void restore(ModuleState.Sept state) {
+        linksChanged();
         int n = Integer.highestOneBit(Math.max(16, state.next()) - 1) << 1;
         entries = new long[n][];
         children = new int[n][];

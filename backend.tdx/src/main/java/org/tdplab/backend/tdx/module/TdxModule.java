@@ -78,7 +78,7 @@ public final class TdxModule {
     int sharedBit;
     long attributes;
     long tdEpoch;
-    final PercpuCounter[] refcount = { new PercpuCounter(), new PercpuCounter() };
+    // the epoch refcounts (TD_EPOCH_REFCOUNT) are counted in each vCPU's line: see VcpuLines#refcount
     long mrtd;
     int rootPage;
     long maxEpochChecked;
@@ -243,11 +243,11 @@ public final class TdxModule {
     private long sharedLeaf(boolean aug, long rcx, long rdx, long r8, Regs out) {
         Regs r = out != null ? out : new Regs();
         r.clear();
-        lock.lockShared();
+        org.tdplab.percpu.PercpuCounters.Row held = lock.lockShared();
         try {
             return aug ? mapLeaves.pageAug(rcx, rdx, r8, r) : mapLeaves.septAdd(rcx, rdx, r8, r);
         } finally {
-            lock.unlockShared();
+            lock.unlockShared(held);
         }
     }
 
@@ -342,11 +342,11 @@ public final class TdxModule {
 
     /** {@link #tdgMemPageAccept(int, long, boolean)}, whether the vCPU may enter read holding the lock (KVM's entry). */
     public long tdgMemPageAccept(int v, long rcx, java.util.function.BooleanSupplier mayEnter) {
-        lock.lockShared();
+        org.tdplab.percpu.PercpuCounters.Row held = lock.lockShared();
         try {
             return guest.accept(v, rcx, mayEnter.getAsBoolean());
         } finally {
-            lock.unlockShared();
+            lock.unlockShared(held);
         }
     }
 

@@ -39,7 +39,7 @@ final class TlbTracking {
 
     /** is_tracked(bepoch): the blocking epoch is retired (A.5). */
     private boolean isTracked(long bepoch) {
-        return bepoch < m.tdEpoch - 1 || (bepoch == m.tdEpoch - 1 && m.refcount[(int) (bepoch & 1)].sum() == 0);
+        return bepoch < m.tdEpoch - 1 || (bepoch == m.tdEpoch - 1 && m.lines.refcount((int) (bepoch & 1)) == 0);
     }
 
     /** Whether removing / changing an entry in this state needs BLOCK + TRACK now (RUNNABLE only, A.2). */
@@ -112,7 +112,7 @@ final class TlbTracking {
             return st;
         if (checks.busy())
             return withOperand(TDX_OPERAND_BUSY, OPERAND_TD_EPOCH);
-        if (m.refcount[(int) ((m.tdEpoch - 1) & 1)].sum() != 0)
+        if (m.lines.refcount((int) ((m.tdEpoch - 1) & 1)) != 0)
             return TDX_PREVIOUS_TLB_EPOCH_BUSY;
         m.tdEpoch++;
         return TDX_SUCCESS;

@@ -3,14 +3,16 @@ package org.tdplab.backend.tdx.module;
 /**
  * The TDVPS fields of each vCPU that its entries, exits and accepts write — whether it is inside the TD, its epoch,
  * its entry count, the HPA its last ACCEPT mapped and its last exit's qualification — and its share of the TD's
- * counts of entries and of EPT flushes, a cache line per vCPU. Kept as one array per field (and the counts as TD-wide
- * fields), two vCPU threads faulting at once wrote the same lines at every entry and exit.
+ * counts of entries, of EPT flushes and of vCPUs inside per epoch parity, a cache line per vCPU. Kept as one array
+ * per field (and the counts as TD-wide fields), two vCPU threads faulting at once wrote the same lines at every entry
+ * and exit.
  */
 final class VcpuLines {
     /** The fields a snapshot keeps one array of. */
     static final int EPOCH = 1, ENTER_SEQ = 2, ACCEPTED_HPA = 3, EXT_EXIT_QUAL = 4;
     /** A vCPU's fields and padding: 128 bytes, as the adjacent-line prefetcher moves 64-byte lines in pairs. */
-    private static final int IN_GUEST = 0, ENTERS = 5, EPT_FLUSHES = 6, STRIDE = 16;
+    private static final int IN_GUEST = 0, ENTERS = 5, EPT_FLUSHES = 6, REFS = 7, WALK_REGION = 9, WALK_PAGE = 10,
+            WALK_GENERATION = 11, STRIDE = 16;
     private final long[] fields;
     private final int vcpus;
 
@@ -68,6 +70,53 @@ final class VcpuLines {
             fields[at(v, ENTERS)] = fields[at(v, EPT_FLUSHES)] = 0;
         fields[at(0, ENTERS)] = enters;
         fields[at(0, EPT_FLUSHES)] = flushes;
+    }
+
+    /**
+     * Adds {@code delta} to vCPU {@code v}'s share of the TD's epoch refcount of {@code parity}: an entry counts in
+     * its epoch, an exit takes it back. Written by the thread the vCPU runs on holding the module's lock shared, or
+     * by any thread holding it exclusively (a kick's count, teardown): no two threads write one vCPU's share at once.
+     * (As two per-thread counters, every entry and exit looked up its thread's row.)
+     */
+    void addRef(int v, int parity, long delta) {
+        fields[at(v, REFS + parity)] += delta;
+    }
+
+    /**
+     * The TD's epoch refcount of {@code parity} ({@code TD_EPOCH_REFCOUNT}): the sum of the vCPUs' shares, read
+     * holding the module's lock exclusively (a share alone means nothing: an exit by the host's kick takes back
+     * another vCPU's count, a restore puts the whole count in vCPU 0's share).
+     */
+    long refcount(int parity) {
+        long n = 0;
+        for (int v = 0; v < vcpus; v++)
+            n += fields[at(v, REFS + parity)];
+        return n;
+    }
+
+    /** A restored TD's refcount of {@code parity}, all in vCPU 0's share. */
+    void restoreRefcount(int parity, long count) {
+        for (int v = 0; v < vcpus; v++)
+            fields[at(v, REFS + parity)] = 0;
+        fields[at(0, REFS + parity)] = count;
+    }
+
+    /**
+     * The S-EPT page of 4K entries vCPU {@code v}'s last ACCEPT walk reached for the 2M region {@code gfn >>> 9}, if
+     * the tree's links did not change since ({@link SeptTree#linkGeneration} still {@code generation}), else 0.
+     */
+    int walkedPage(int v, long gfn, long generation) {
+        int at = at(v, 0);
+        return fields[at + WALK_REGION] == (gfn >>> 9) + 1 && fields[at + WALK_GENERATION] == generation
+                ? (int) fields[at + WALK_PAGE] : 0;
+    }
+
+    /** Remembers the page of 4K entries a walk of vCPU {@code v} reached for {@code gfn}'s 2M region. */
+    void walked(int v, long gfn, int page, long generation) {
+        int at = at(v, 0);
+        fields[at + WALK_REGION] = (gfn >>> 9) + 1; // 0: nothing remembered
+        fields[at + WALK_PAGE] = page;
+        fields[at + WALK_GENERATION] = generation;
     }
 
     long acceptedHpa(int v) {

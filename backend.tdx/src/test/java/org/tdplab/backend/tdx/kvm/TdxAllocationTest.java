@@ -56,6 +56,16 @@ class TdxAllocationTest {
         }
 
         @Override
+        public HookStatus installExternalSpte(RootKind root, long gfn, int level, boolean leaf, long pfn,
+                boolean readable, boolean writable, boolean executable) {
+            long before = MX.getCurrentThreadAllocatedBytes();
+            HookStatus s = tdx.installExternalSpte(root, gfn, level, leaf, pfn, readable, writable, executable);
+            install += MX.getCurrentThreadAllocatedBytes() - before;
+            installs++;
+            return s;
+        }
+
+        @Override
         public long translatePrivate(int vcpu, long gfn, Access access) {
             long before = MX.getCurrentThreadAllocatedBytes();
             long w = tdx.translatePrivate(vcpu, gfn, access);

@@ -111,6 +111,30 @@ class GuestSideTest {
         assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 
+    /**
+     * An ACCEPT starts its 4K walk where the vCPU's last one reached only while no link changed: after the host
+     * blocks the 2M link above a PENDING page, the next ACCEPT there stops at the blocked link and exits (at level 1),
+     * as a walk from the root does, instead of accepting through the page it remembered; unblocked, it accepts.
+     */
+    @Test
+    void anAcceptWalksAgainFromTheRootOnceALinkAboveItChanged() {
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
+        f.aug(M2);
+        f.aug(M2 + PAGE);
+        ok(f.m.tdgMemPageAccept(0, rcx(M2, 0), true)); // the walk through the region's links, remembered
+        assertEquals(SeptState.MAPPED, f.state(M2, 0));
+        ok(f.m.tdhMemRangeBlock(rcx(M2, 1), f.tdr, null));
+        assertEquals(TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(M2 + PAGE, 0), true));
+        assertEquals(1, (int) ((f.m.extExitQualification(0) >>> 35) & 7), "the walk stopped at the 2M link");
+        assertEquals(SeptState.PENDING, f.state(M2 + PAGE, 0));
+        ok(f.m.tdhMemTrack(f.tdr));
+        ok(f.m.tdhMemRangeUnblock(rcx(M2, 1), f.tdr, null));
+        ok(f.m.tdgMemPageAccept(0, rcx(M2 + PAGE, 0), true));
+        ok(f.m.tdgMemPageAccept(1, rcx(M2 + 2 * PAGE, 0), true) == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION
+                ? TdxStatus.TDX_SUCCESS : -1); // a FREE page: the TD exits for its AUG
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+    }
+
     /** A vCPU in guest mode holds one refcount in its epoch's slot; a kick snapshot exits only those inside before. */
     @Test
     void epochBookkeepingAcrossKicks() {
@@ -131,6 +155,29 @@ class GuestSideTest {
         assertEquals(0, f.m.view().refcount(0) + f.m.view().refcount(1));
         assertFalse(f.m.snapshotEntries(snap), "nobody inside: the kick has nothing to count");
         assertArrayEquals(new long[] { -1, -1 }, snap);
+    }
+
+    /**
+     * The epoch refcounts survive a save and load with vCPUs inside (counted per vCPU, a restored count is all in
+     * vCPU 0's share): an exit of another vCPU after the load takes its count back, and TRACK sees the epoch drain.
+     */
+    @Test
+    void epochRefcountsSurviveASaveAndLoadAndExitsAfterItTakeThemBack() {
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
+        f.enter(0, 0);
+        f.enter(1, 0);
+        TdxModule copy = TdxModule.loadState(f.m.saveState(), f.frames, Contention.none());
+        assertEquals(2, copy.view().refcount(1));
+        copy.tdExit(1);
+        assertEquals(1, copy.view().refcount(1));
+        java.util.List<String> problems = new java.util.ArrayList<>();
+        copy.view().check(problems);
+        assertEquals(java.util.List.of(), problems);
+        ok(copy.tdhMemTrack(f.tdr)); // the previous epoch (parity 0) is empty
+        assertEquals(TdxStatus.TDX_PREVIOUS_TLB_EPOCH_BUSY, copy.tdhMemTrack(f.tdr)); // vCPU 0 is still in epoch 1
+        copy.tdExit(0);
+        assertEquals(0, copy.view().refcount(0) + copy.view().refcount(1));
+        ok(copy.tdhMemTrack(f.tdr));
     }
 
     @Test

@@ -220,6 +220,25 @@ class RemovalLeavesTest {
         assertStatus(op(TDX_EPT_ENTRY_NOT_FREE, OPERAND_RCX), old.m.tdhMemSeptRemove(rcx(0, 1), old.tdr, null));
     }
 
+    /**
+     * The host walk remembers a region's page of 4K entries only until a link changes: once SEPT.REMOVE took the
+     * region's page away (its id going to another region's new page), a PAGE.ADD in the region, linked anew, lands
+     * in the region's new page, not in the page the walk remembered.
+     */
+    @Test
+    void aRemovedSeptPageIsNotWalkedToAgain() {
+        long m2 = 2L << 20, page = 0x1000;
+        Fixture f = new Fixture();
+        f.add(0, 1); // the walk to region 0's page of 4K entries, remembered
+        ok(f.m.tdhMemPageRemove(rcx(0, 0), f.tdr, null));
+        ok(f.m.tdhMemSeptRemove(rcx(0, 1), f.tdr, null)); // INITIALIZED: no block needed
+        f.link(m2, 0); // the freed page's id, reused for region 1
+        f.add(page, 2);
+        assertEquals(SeptState.MAPPED, f.state(page, 0));
+        assertEquals(SeptState.FREE, f.state(m2 + page, 0));
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+    }
+
     @Test
     void wbinvdChecks() {
         Fixture f = new Fixture();

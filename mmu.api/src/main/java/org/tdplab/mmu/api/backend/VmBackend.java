@@ -40,6 +40,22 @@ public interface VmBackend {
     }
 
     /**
+     * {@link #setExternalSpte} of an install (the old entry non-present, the new one present), with the new entry's
+     * fields: the core calls this for every install, one per fault that maps, so that a backend overriding it is
+     * handed no {@link SpteChange} to allocate per fault. Same lock, frozen entry and answers as
+     * {@link #setExternalSpte}; an override must answer as that would for the same change. The default builds the
+     * change and calls it.
+     *
+     * @param leaf a leaf at {@code level}, else a table entry pointing at {@code pfn}
+     */
+    default HookStatus installExternalSpte(RootKind root, long gfn, int level, boolean leaf, long pfn,
+            boolean readable, boolean writable, boolean executable) {
+        SpteChange.Entry after = leaf ? SpteChange.Entry.leaf(pfn, readable, writable, executable)
+                : SpteChange.Entry.table(pfn);
+        return setExternalSpte(new SpteChange(root, gfn, level, SpteChange.Entry.ABSENT, after));
+    }
+
+    /**
      * {@code split_external_spt}: under the MMU write lock, the core replaces a present huge leaf of a
      * backend-owned table by a table of {@code 512} leaves one level down, with the same translation (pfn and
      * permissions) — before a partial conversion, a partial hole punch or when the backend asks for it

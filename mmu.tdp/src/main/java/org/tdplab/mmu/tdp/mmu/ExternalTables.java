@@ -37,9 +37,14 @@ public final class ExternalTables {
         return new SpteChange(root, gfn, level, decode(oldSpte, level), decode(newSpte, level));
     }
 
-    /** {@code set_external_spte} for an install, the entry frozen meanwhile (read lock): OK, BUSY or bugged. */
+    /**
+     * {@code set_external_spte} for an install ({@code oldSpte} non-present, {@code newSpte} present), the entry
+     * frozen meanwhile (read lock): OK, BUSY or bugged. Passed as fields, not decoded into a change.
+     */
     HookStatus install(RootKind root, long gfn, int level, long oldSpte, long newSpte) {
-        HookStatus s = host.backend().setExternalSpte(change(root, gfn, level, oldSpte, newSpte));
+        boolean leaf = isLast(newSpte, level);
+        HookStatus s = host.backend().installExternalSpte(root, gfn, level, leaf, Spte.pfn(newSpte),
+                !leaf || (newSpte & Spte.R) != 0, !leaf || (newSpte & Spte.W) != 0, !leaf || (newSpte & Spte.X) != 0);
         if (s.isError())
             host.bug(String.format("set_external_spte failed to install gfn 0x%x level %d: %s", gfn, level, s));
         return s;

@@ -41,6 +41,49 @@ class ExternalTablesTest {
                 ExternalTables.decode(Spte.makeLeaf(0x58, l4k, true, true, false, true, false) & ~Spte.R, l4k));
     }
 
+    /**
+     * An install reaches the backend as its fields ({@code installExternalSpte}); one that does not override it gets
+     * the decoded change through {@code setExternalSpte}, as before: the same entry either way.
+     */
+    @Test
+    void anInstallIsHandedOverAsFieldsOrByDefaultAsTheDecodedChange() {
+        long leaf = Spte.makeLeaf(0x77, Spte.PG_LEVEL_4K, false, true, true, true, false);
+        long table = Spte.makeNonLeaf(0x88, false);
+        h.backend = new VmBackend() {
+            @Override
+            public HookStatus setExternalSpte(SpteChange change) {
+                seen.add(change);
+                return HookStatus.OK;
+            }
+        };
+        assertTrue(ext.install(RootKind.MIRROR, 0x10, Spte.PG_LEVEL_4K, Spte.SHADOW_NONPRESENT_VALUE, leaf).isOk());
+        assertTrue(ext.install(RootKind.DIRECT, 0x200, Spte.PG_LEVEL_2M, Spte.SHADOW_NONPRESENT_VALUE, table).isOk());
+        assertEquals(List.of(new SpteChange(RootKind.MIRROR, 0x10, Spte.PG_LEVEL_4K, SpteChange.Entry.ABSENT,
+                SpteChange.Entry.leaf(0x77, true, false, true)), new SpteChange(RootKind.DIRECT, 0x200,
+                        Spte.PG_LEVEL_2M, SpteChange.Entry.ABSENT, SpteChange.Entry.table(0x88))), seen);
+
+        List<String> fields = new ArrayList<>();
+        h.backend = new VmBackend() {
+            @Override
+            public HookStatus setExternalSpte(SpteChange change) {
+                throw new AssertionError("an install comes as fields");
+            }
+
+            @Override
+            public HookStatus installExternalSpte(RootKind root, long gfn, int level, boolean isLeaf, long pfn,
+                    boolean r, boolean w, boolean x) {
+                fields.add(root + " " + gfn + " " + level + " " + isLeaf + " " + pfn + " " + r + w + x);
+                return HookStatus.BUSY;
+            }
+        };
+        assertEquals(HookStatus.BUSY, ext.install(RootKind.MIRROR, 0x10, Spte.PG_LEVEL_4K,
+                Spte.SHADOW_NONPRESENT_VALUE, leaf));
+        assertEquals(HookStatus.BUSY, ext.install(RootKind.MIRROR, 0x200, Spte.PG_LEVEL_2M,
+                Spte.SHADOW_NONPRESENT_VALUE, table));
+        assertEquals(List.of("MIRROR 16 1 true 119 truefalsetrue", "MIRROR 512 2 false 136 truetruetrue"), fields);
+        assertTrue(h.bugs.isEmpty(), h.bugs::toString);
+    }
+
     @Test
     void aBusySplitIsRetriedABoundedNumberOfTimes() {
         int[] busy = { ExternalTables.SPLIT_BUSY_RETRIES };
