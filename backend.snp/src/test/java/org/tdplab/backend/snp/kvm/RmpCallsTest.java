@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
 
 import org.junit.jupiter.api.AfterEach;
@@ -67,7 +66,7 @@ class RmpCallsTest {
     long contended(long pfn, LongSupplier attempts, long tries, LongSupplier call) throws Exception {
         Method lockOf = Rmp.class.getDeclaredMethod("lockOf", long.class);
         lockOf.setAccessible(true);
-        ReentrantLock lock = (ReentrantLock) lockOf.invoke(rmp, pfn);
+        java.util.concurrent.locks.Lock lock = (java.util.concurrent.locks.Lock) lockOf.invoke(rmp, pfn);
         java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.atomic.AtomicBoolean returned = new java.util.concurrent.atomic.AtomicBoolean();
         Thread other = new Thread(() -> {
