@@ -9,11 +9,11 @@ import org.tdplab.backend.snp.rmp.Rmp;
 import org.tdplab.backend.snp.rmp.RmpCodes;
 import org.tdplab.backend.snp.rmp.RmpEntry;
 import org.tdplab.mmu.api.backend.VmContext;
-import org.tdplab.percpu.PercpuCounters;
 
 /**
  * One VM's executions of the RMP instructions, wrapped as Linux wraps them ({@code arch/x86/virt/svm/sev.c}) and
- * each counted and traced under the hardware's name.
+ * each recorded as a firmware call under the hardware's name ({@code VmContext.firmwareCall}): the core counts it
+ * there, as the VM's counter of that name, and traces it.
  */
 final class RmpCalls {
     static final String RMPUPDATE = "RMPUPDATE", PSMASH = "PSMASH", PVALIDATE = "PVALIDATE", RMPADJUST = "RMPADJUST";
@@ -24,12 +24,6 @@ final class RmpCalls {
     private final RmpCodes codes;
     private final Anomalies anomalies;
     final int asid;
-    /**
-     * Executions by instruction, by {@link #RMPUPDATES} … {@link #RMPADJUSTS}: counted per thread (a store, where a
-     * shared adder cost an atomic per instruction on the fault path), summed by the reader.
-     */
-    private final PercpuCounters counts = new PercpuCounters(4);
-    static final int RMPUPDATES = 0, PSMASHES = 1, PVALIDATES = 2, RMPADJUSTS = 3;
 
     RmpCalls(VmContext ctx, Rmp rmp, int asid, Anomalies anomalies) {
         this.ctx = ctx;
@@ -43,16 +37,6 @@ final class RmpCalls {
         return rmp;
     }
 
-    /** How often this VM executed instruction {@code which} ({@link #RMPUPDATES} …). */
-    long count(int which) {
-        return counts.sum(which);
-    }
-
-    /** Counts {@code n} executions of {@code which} that ran elsewhere (a restored snapshot's). */
-    void addCount(int which, long n) {
-        counts.add(which, n);
-    }
-
     /**
      * {@code rmpupdate()}: retried while {@code FAIL_OVERLAP}, which Linux takes for a concurrent update. An overlap
      * that is really there would make Linux spin forever; the model stops and reports it instead.
@@ -61,7 +45,6 @@ final class RmpCalls {
             long traceGfn) {
         for (int tries = 0;; tries++) {
             int rc = rmp.rmpupdate(pfn, gpa, assigned, size, immutable, owner);
-            counts.add(RMPUPDATES, 1);
             ctx.firmwareCall(RMPUPDATE, traceGfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, codes.name(rc));
             if (rc != codes.failOverlap())
                 return rc;
@@ -117,7 +100,6 @@ final class RmpCalls {
         long gfn = rmp.isAssigned(head) ? rmp.gpaOf(head) >>> 12 : -1;
         for (int tries = 0;; tries++) {
             int rc = rmp.psmash(head);
-            counts.add(PSMASHES, 1);
             ctx.firmwareCall(PSMASH, gfn, LEVEL_2M, codes.name(rc));
             if (rc != codes.failInuse())
                 return rc;
@@ -152,7 +134,6 @@ final class RmpCalls {
     /** The guest's PVALIDATE of the page at {@code gfn}, which its nested walk translated to {@code pfn}. */
     long pvalidate(long pfn, long gfn, int size, boolean validate) {
         long r = rmp.pvalidate(pfn, gfn << 12, size, validate, asid);
-        counts.add(PVALIDATES, 1);
         ctx.firmwareCall(PVALIDATE, gfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, status(r));
         return r;
     }
@@ -160,7 +141,6 @@ final class RmpCalls {
     /** The guest's RMPADJUST from {@code vmpl}, with RDX = {@code attrs}. */
     long rmpadjust(long pfn, long gfn, int size, int vmpl, long attrs) {
         long r = rmp.rmpadjust(pfn, gfn << 12, size, vmpl, attrs, asid);
-        counts.add(RMPADJUSTS, 1);
         ctx.firmwareCall(RMPADJUST, gfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, status(r));
         return r;
     }

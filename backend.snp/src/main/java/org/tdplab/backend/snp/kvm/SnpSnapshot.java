@@ -10,7 +10,6 @@ import org.tdplab.mmu.api.backend.SnapshotCodec;
  * {@link #VERSION} with EINVAL naming what differs.
  *
  * @param asid the VM's ASID (reserved again at restore)
- * @param counts the instruction counters
  * @param unprepared guest_memfd folios handed out but not prepared yet, as (pfn, gfn, order) triples
  * @param launch the launch state and its firmware pages
  * @param guest the Linux guest's PVALIDATE fallback cursors, per vCPU
@@ -18,14 +17,13 @@ import org.tdplab.mmu.api.backend.SnapshotCodec;
  * @param tornDown whether the VM was torn down already
  * @param rmp the RMP entries of the ASID and of its firmware pages, as {pfn, lo, hi, writer} quadruples
  */
-record SnpSnapshot(int asid, Counts counts, long[] unprepared, LaunchState launch, Guest guest, Warnings warnings,
+record SnpSnapshot(int asid, long[] unprepared, LaunchState launch, Guest guest, Warnings warnings,
         boolean tornDown, long[] rmp) {
-    /** The format's version; 3: the guest request response page (2: typed records; 1 was the hand-cast map). */
-    static final int VERSION = 3;
-
-    /** RMPUPDATE, PSMASH, PVALIDATE and RMPADJUST counts. */
-    record Counts(long rmpupdates, long psmashes, long pvalidates, long rmpadjusts) {
-    }
+    /**
+     * The format's version; 4: no instruction counts (the core counts them as firmware calls, across swaps); 3: the
+     * guest request response page; 2: typed records; 1 was the hand-cast map.
+     */
+    static final int VERSION = 4;
 
     /**
      * The launch: its state, the firmware's context page and guest request response page, the VMSA pages and whether

@@ -1,7 +1,6 @@
 package org.tdplab.backend.snp.kvm;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -79,10 +78,6 @@ public final class SnpVm implements VmBackend {
         this.asid = s.asid();
         host.asids().reserve(asid);
         this.calls = new RmpCalls(ctx, rmp, asid, anomalies);
-        calls.addCount(RmpCalls.RMPUPDATES, s.counts().rmpupdates());
-        calls.addCount(RmpCalls.PSMASHES, s.counts().psmashes());
-        calls.addCount(RmpCalls.PVALIDATES, s.counts().pvalidates());
-        calls.addCount(RmpCalls.RMPADJUSTS, s.counts().rmpadjusts());
         this.gmem = new GmemHooks(calls);
         gmem.restoreUnprepared(s.unprepared());
         this.launch = new Launch(ctx, calls, gmem, host, s.launch().state(), s.launch().contextPfn(),
@@ -106,7 +101,7 @@ public final class SnpVm implements VmBackend {
 
     /**
      * KVM's SNP state of this VM (ASID, launch state, firmware and VMSA pages, pending unprepared folios, the guest's
-     * fallback cursors, counters) and the RMP entries it owns (every entry assigned to its ASID, and its firmware
+     * fallback cursors, anomalies) and the RMP entries it owns (every entry assigned to its ASID, and its firmware
      * pages), as the typed {@link SnpSnapshot} encoded by the API's one codec.
      */
     @Override
@@ -116,8 +111,6 @@ public final class SnpVm implements VmBackend {
         all[extra.length] = launch.contextPfn();
         all[extra.length + 1] = launch.respPfn();
         return SnapshotCodec.encode(SnpSnapshot.VERSION, new SnpSnapshot(asid,
-                new SnpSnapshot.Counts(calls.count(RmpCalls.RMPUPDATES), calls.count(RmpCalls.PSMASHES),
-                        calls.count(RmpCalls.PVALIDATES), calls.count(RmpCalls.RMPADJUSTS)),
                 gmem.unprepared(),
                 new SnpSnapshot.LaunchState(launch.state(), launch.contextPfn(), launch.respPfn(),
                         launch.vmsaPages(), launch.vmsaPrivate()),
@@ -302,18 +295,7 @@ public final class SnpVm implements VmBackend {
         ctx.guestDataChanged(gfn, true, value);
     }
 
-    // ---- stats and invariants --------------------------------------------------------------------------------
-
-    /** The instruction counters, also when zero (the core adds the firmware commands it traced). */
-    @Override
-    public Map<String, Long> stats() {
-        Map<String, Long> out = new LinkedHashMap<>();
-        out.put(RmpCalls.RMPUPDATE, calls.count(RmpCalls.RMPUPDATES));
-        out.put(RmpCalls.PSMASH, calls.count(RmpCalls.PSMASHES));
-        out.put(RmpCalls.PVALIDATE, calls.count(RmpCalls.PVALIDATES));
-        out.put(RmpCalls.RMPADJUST, calls.count(RmpCalls.RMPADJUSTS));
-        return out;
-    }
+    // ---- invariants (the RMP instructions are counted by the core: they are recorded as firmware calls) ------
 
     /**
      * The RMP's own invariants, then the VM's: a private leaf maps a frame assigned to this ASID at this GPA in an

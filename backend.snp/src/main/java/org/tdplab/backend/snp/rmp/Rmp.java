@@ -27,7 +27,7 @@ import java.lang.invoke.VarHandle;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.Lock;
 
 import org.tdplab.percpu.PercpuCounters;
 
@@ -97,7 +97,8 @@ public final class Rmp {
     final long frames;
     final RmpCodes codes;
     final RegionTable regions;
-    final ReentrantLock[] locks = new ReentrantLock[STRIPES];
+    /** The stripes' locks and digest words ({@link #stripeOf}). */
+    final StripeLocks stripes = new StripeLocks(STRIPES);
     /**
      * Assigned 4K frames per ASID (a 2M entry counts 512), for the teardown check: counted per thread, as RMPUPDATEs
      * of several vCPU threads change them at once; read when none runs. Rows start narrow and grow to the ASIDs used.
@@ -105,13 +106,6 @@ public final class Rmp {
     final PercpuCounters assignedPages = new PercpuCounters(16);
     /** Frames a running VMRUN uses (VMCB, VMSA, AVIC backing page). */
     final Set<Long> inUse = ConcurrentHashMap.newKeySet();
-    /**
-     * XOR of a hash of every non-zero entry, kept by each write: a change that bypassed the instructions shows. One
-     * word per lock stripe, written under that stripe's lock (a release store, no atomic per write), XORed together
-     * by {@link #digest()}.
-     */
-    private final long[] digests = new long[STRIPES];
-    private static final VarHandle DIGEST = MethodHandles.arrayElementVarHandle(long[].class);
     private final RmpHostInstructions host = new RmpHostInstructions(this);
     private final RmpGuestInstructions guest = new RmpGuestInstructions(this);
     private final RmpInvariants invariants = new RmpInvariants(this);
@@ -128,8 +122,6 @@ public final class Rmp {
         this.frames = frames;
         this.codes = codes;
         this.regions = new RegionTable((int) (frames / PAGES));
-        for (int i = 0; i < STRIPES; i++)
-            locks[i] = new ReentrantLock();
     }
 
     public long frames() {
@@ -259,9 +251,9 @@ public final class Rmp {
 
     /** Waits until no CPU is executing an RMP instruction on the 2M region of {@code pfn}. */
     public void awaitRegion(long pfn) {
-        ReentrantLock lock = lockOf(pfn);
-        lock.lock();
-        lock.unlock();
+        int s = stripeOf(pfn);
+        stripes.lock(s);
+        stripes.unlock(s);
     }
 
     /** Marks a frame as used by a running VMRUN (VMCB, VMSA, AVIC backing page): RMPUPDATE then fails. */
@@ -322,9 +314,16 @@ public final class Rmp {
 
     // ---- internals -------------------------------------------------------------------------------------------
 
-    /** The lock of {@code pfn}'s 2M region: tests hold it to play "another CPU". */
-    ReentrantLock lockOf(long pfn) {
-        return locks[stripeOf(pfn)];
+    /** The lock of {@code pfn}'s 2M region ({@link StripeLocks}): tests hold it to play "another CPU". */
+    Lock lockOf(long pfn) {
+        return stripes.view(stripeOf(pfn));
+    }
+
+    /** Takes the lock of {@code pfn}'s 2M region, waiting for another CPU's instruction there; returns its stripe. */
+    int lock(long pfn) {
+        int s = stripeOf(pfn);
+        stripes.lock(s);
+        return s;
     }
 
     /**
@@ -337,10 +336,7 @@ public final class Rmp {
 
     /** The XOR of every entry's hash as the writes kept it ({@link #mix}); the checker recomputes it. */
     long digest() {
-        long d = 0;
-        for (int i = 0; i < STRIPES; i++)
-            d ^= (long) DIGEST.getAcquire(digests, i);
-        return d;
+        return stripes.digest();
     }
 
     /** 2M regions that hold a non-zero entry (the storage follows what is assigned). */
@@ -387,12 +383,10 @@ public final class Rmp {
             r = new Region();
             regions.set(ri, r);
         }
-        long change = mix(pfn, oldLo, oldHi) ^ mix(pfn, lo, hi);
-        int stripe = stripeOf(pfn);
-        DIGEST.setRelease(digests, stripe, digests[stripe] ^ change);
+        stripes.mixIntoDigest(stripeOf(pfn), mix(pfn, oldLo, oldHi) ^ mix(pfn, lo, hi));
         boolean wasZero = oldLo == 0 && oldHi == 0, isZero = lo == 0 && hi == 0;
-        // release stores: the stripe's unlock (a volatile store) fences them before anything the writer does next,
-        // and a lock-free reader that sees the low word sees the high one written before it
+        // release stores, before the stripe's unlock (a release store too): the next holder sees them, and a
+        // lock-free reader that sees the low word sees the high one written before it
         r.setWord(2 * i + 1, hi);
         r.setWord(2 * i, lo);
         r.writer[i] = by;

@@ -29,7 +29,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The RMP as an SNP guest meets it: PVALIDATE and RMPADJUST, the checks after the nested walk of its accesses, and
@@ -57,8 +56,7 @@ final class RmpGuestInstructions {
         if (pageSize != SIZE_4K && pageSize != SIZE_2M || (gpa & (pageSize == SIZE_2M ? Rmp.MASK_2M : 0xfff)) != 0
                 || (gpa & ~GPA_MASK) != 0)
             return GuestResult.ret(rmp.codes.failInput());
-        ReentrantLock lock = rmp.lockOf(pfn);
-        lock.lock();
+        int stripe = rmp.lock(pfn);
         try {
             // the region once, under its lock: the checks, the entry and the write all read this one
             Rmp.Region r = rmp.region(pfn);
@@ -74,7 +72,7 @@ final class RmpGuestInstructions {
             rmp.write(r, a, e, hi, validate ? e | VALIDATED : e & ~VALIDATED, hi, Rmp.BY_PVALIDATE);
             return GuestResult.ret(RmpCodes.SUCCESS);
         } finally {
-            lock.unlock();
+            rmp.stripes.unlock(stripe);
         }
     }
 
@@ -95,8 +93,7 @@ final class RmpGuestInstructions {
                 || (gpa & ~GPA_MASK) != 0 || target >= VMPLS || callerVmpl < 0 || callerVmpl >= VMPLS
                 || (attrs & ~(0xffL | 0x1fL << 8 | 1L << 16)) != 0)
             return GuestResult.ret(rmp.codes.failInput());
-        ReentrantLock lock = rmp.lockOf(pfn);
-        lock.lock();
+        int stripe = rmp.lock(pfn);
         try {
             Rmp.Region r = rmp.region(pfn);
             long h0 = Rmp.loIn(r, 0);
@@ -112,7 +109,7 @@ final class RmpGuestInstructions {
             rmp.write(r, where, e, h, lo, RmpEntry.withPerms(h, target, perms), Rmp.BY_RMPADJUST);
             return GuestResult.ret(RmpCodes.SUCCESS);
         } finally {
-            lock.unlock();
+            rmp.stripes.unlock(stripe);
         }
     }
 

@@ -29,7 +29,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The RMP instructions of the host: RMPUPDATE and PSMASH (hypervisor), and the RMP effect of the AMD-SP commands
@@ -61,8 +60,8 @@ final class RmpHostInstructions {
                 || (gpa & ~GPA_MASK) != 0 || asid < 0 || asid > MAX_ASID || assigned && big && (gpa & Rmp.MASK_2M) != 0
                 || !assigned && (asid != 0 || gpa != 0 || immutable))
             return rmp.codes.failInput();
-        ReentrantLock lock = rmp.lockOf(pfn);
-        if (!lock.tryLock())
+        int stripe = Rmp.stripeOf(pfn);
+        if (!rmp.stripes.tryLock(stripe))
             return rmp.codes.failOverlap(); // another CPU is updating this 2M region
         try {
             Rmp.Region r = rmp.region(pfn); // once, under its lock: the checks and the write read this one
@@ -90,7 +89,7 @@ final class RmpHostInstructions {
             rmp.write(r, pfn, old, Rmp.hiIn(r, at), lo, hi, Rmp.BY_RMPUPDATE);
             return RmpCodes.SUCCESS;
         } finally {
-            lock.unlock();
+            rmp.stripes.unlock(stripe);
         }
     }
 
@@ -105,8 +104,8 @@ final class RmpHostInstructions {
     int psmash(long pfn) {
         if (pfn < 0 || pfn >= rmp.frames || (pfn & (Rmp.PAGES - 1)) != 0)
             return rmp.codes.failInput();
-        ReentrantLock lock = rmp.lockOf(pfn);
-        if (!lock.tryLock())
+        int stripe = Rmp.stripeOf(pfn);
+        if (!rmp.stripes.tryLock(stripe))
             return rmp.codes.failInuse();
         try {
             long h = rmp.lo(pfn), hh = rmp.hi(pfn);
@@ -121,7 +120,7 @@ final class RmpHostInstructions {
                 rmp.write(pfn + i, keep | (owned ? base + ((long) i << 12) : 0), hh, Rmp.BY_PSMASH);
             return RmpCodes.SUCCESS; // 512 frames of the same owner before and after: no accounting change
         } finally {
-            lock.unlock();
+            rmp.stripes.unlock(stripe);
         }
     }
 
@@ -133,8 +132,7 @@ final class RmpHostInstructions {
      * reclaim) — and a VMSA page gets the VMSA bit. False when the page is not in the pre-guest state.
      */
     boolean firmwareLaunchUpdate(long pfn, int asid, boolean vmsa) {
-        ReentrantLock lock = rmp.lockOf(pfn);
-        lock.lock();
+        int stripe = rmp.lock(pfn);
         try {
             long e = rmp.lo(pfn);
             if (!assigned(e) || is2M(e) || !immutable(e) || asid(e) != asid || rmp.authority(pfn) != pfn)
@@ -142,7 +140,7 @@ final class RmpHostInstructions {
             rmp.write(pfn, (e & ~IMMUTABLE) | VALIDATED | (vmsa ? VMSA : 0), rmp.hi(pfn), Rmp.BY_FIRMWARE);
             return true;
         } finally {
-            lock.unlock();
+            rmp.stripes.unlock(stripe);
         }
     }
 
@@ -152,8 +150,7 @@ final class RmpHostInstructions {
      * "reclaim" state is unverified). False when the page is not immutable.
      */
     boolean firmwareReclaim(long pfn) {
-        ReentrantLock lock = rmp.lockOf(pfn);
-        lock.lock();
+        int stripe = rmp.lock(pfn);
         try {
             long e = rmp.lo(pfn);
             if (!immutable(e) || rmp.authority(pfn) != pfn)
@@ -164,7 +161,7 @@ final class RmpHostInstructions {
             rmp.write(pfn, lo, 0, Rmp.BY_FIRMWARE);
             return true;
         } finally {
-            lock.unlock();
+            rmp.stripes.unlock(stripe);
         }
     }
 }

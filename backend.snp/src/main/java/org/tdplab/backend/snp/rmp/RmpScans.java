@@ -8,7 +8,6 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongConsumer;
 import java.util.function.LongPredicate;
 
@@ -89,14 +88,13 @@ final class RmpScans {
             if (pfn < 0 || pfn >= rmp.frames)
                 throw new IllegalArgumentException("RMP entry for frame 0x" + Long.toHexString(pfn)
                         + " outside the RMP");
-            ReentrantLock lock = rmp.lockOf(pfn);
-            lock.lock();
+            int stripe = rmp.lock(pfn);
             try {
                 rmp.account(rmp.lo(pfn), -1);
                 rmp.account(entries[k + 1], +1);
                 rmp.write(pfn, entries[k + 1], entries[k + 2], (byte) entries[k + 3]);
             } finally {
-                lock.unlock();
+                rmp.stripes.unlock(stripe);
             }
         }
     }

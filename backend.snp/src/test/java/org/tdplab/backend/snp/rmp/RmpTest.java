@@ -13,7 +13,6 @@ import java.lang.reflect.Field;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.locks.ReentrantLock;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Nested;
@@ -45,7 +44,7 @@ class RmpTest {
 
     /** Runs {@code r} while another thread holds the 2M region's lock (another CPU using the entry). */
     <T> T whileContended(long pfn, java.util.function.Supplier<T> r) throws InterruptedException {
-        ReentrantLock lock = rmp.lockOf(pfn);
+        java.util.concurrent.locks.Lock lock = rmp.lockOf(pfn);
         CountDownLatch held = new CountDownLatch(1), done = new CountDownLatch(1);
         Thread other = new Thread(() -> {
             lock.lock();
