@@ -56,11 +56,11 @@ final class RmpInvariants {
         int held = 0;
         try {
             for (; held < Rmp.STRIPES; held++)
-                rmp.locks[held].lock();
+                rmp.stripes.lock(held);
             return scan();
         } finally {
             while (held > 0)
-                rmp.locks[--held].unlock();
+                rmp.stripes.unlock(--held);
         }
     }
 
