@@ -327,7 +327,7 @@ class GuestMemfdTest {
     }
 
     /**
-     * A punch waits for an allocation in progress (a writer of the file waits until no range is locked) and then
+     * A punch waits for an allocation in progress (the file's lock for write against its hold for read) and then
      * removes the folio it published: nothing is left allocated and unmapped, or mapped and freed.
      */
     @Test
@@ -354,7 +354,7 @@ class GuestMemfdTest {
         puncher.start();
         while (puncher.isAlive() && puncher.getState() != Thread.State.TIMED_WAITING
                 && puncher.getState() != Thread.State.WAITING)
-            Thread.onSpinWait(); // the writer parks while the fault holds its range (or, wrongly, finishes)
+            Thread.onSpinWait(); // the writer parks while the fault holds the file for read (or, wrongly, finishes)
         assertEquals(0, begun.get(), "the punch began while a folio was being allocated");
         release.countDown();
         fault.join();
