@@ -2,11 +2,11 @@ package org.tdplab.mmu.tdp.mem;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.concurrent.locks.ReentrantLock;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.tdp.sync.Backoff;
+import org.tdplab.mmu.tdp.sync.StripedRwLock;
 
 /**
  * One guest_memfd file: private memory handed out in folios on demand. A folio is naturally aligned in the file;
@@ -15,18 +15,13 @@ import org.tdplab.mmu.tdp.sync.Backoff;
  * overlaps one already present (so such a fallback stays consistent).
  *
  * <p>{@link #getPfn} of a populated page and every query are lock-free and allocation-free. An allocation locks
- * only the range its folio may take (the largest folio's aligned range: a bit of its own), so faults on different
- * ranges allocate at once, as the kernel's do under their folio's lock alone. Punch, close and bind write the file
- * ({@code filemap_invalidate_lock}, and each folio's lock as the punch reaches it): one at a time, each announces
- * itself and waits until no range is locked; an allocation that locked its range and then sees a writer lets the
- * range go and waits for the writer to finish, so no allocation runs while the file changes. (The allocation's
- * compare-and-swap and the writer's announcement are both sequentially consistent, as its look at the writer and
- * the writer's look at the bits are: at least one of the two sees the other.) The read side costs the allocation
- * nothing but that look: a reader/writer lock cost a store with a fence and two look-ups of the thread's slot. A
- * range's bit lies among the bits of its neighbours, so two vCPUs faulting their own parts of a guest write no
- * common cache line: with a lock per page hashed to one of 256, each lock's line moved between their cores at almost
- * every fault. None of them may be called with the MMU lock held, as in the kernel, where the pfn is resolved before
- * {@code mmu_lock} is taken.
+ * only the range its folio may take (the largest folio's aligned range: a bit of its own), then holds the file's
+ * lock for read, so faults on different ranges allocate at once, as the kernel's do under their folio's lock alone;
+ * punch, close and bind hold the file's lock for write ({@code filemap_invalidate_lock}, and each folio's lock as
+ * the punch reaches it). The file's lock is a {@link StripedRwLock} and a range's bit lies among the bits of its
+ * neighbours, so two vCPUs faulting their own parts of a guest write no common cache line: with a lock per page
+ * hashed to one of 256, each lock's line moved between their cores at almost every fault. None of them may be called
+ * with the MMU lock held, as in the kernel, where the pfn is resolved before {@code mmu_lock} is taken.
  */
 public final class GuestMemfd {
     private static final VarHandle BITS = MethodHandles.arrayElementVarHandle(long[].class);
@@ -38,10 +33,8 @@ public final class GuestMemfd {
     private final PfnMap folios;
     private volatile long boundBaseGfn = -1;
     private volatile boolean closed;
-    /** The file's writers (punch, close, bind), one at a time; reentrant. */
-    private final ReentrantLock fileWriters = new ReentrantLock();
-    /** The thread writing the file, or null: an allocation that sees it waits (unless it is that thread). */
-    private volatile Thread writer;
+    /** Allocations hold it for read, the file's operations for write. */
+    private final StripedRwLock fileLock = new StripedRwLock();
     /**
      * One bit per range of the largest folio, set while an allocation in the range runs (its folios' lock): the word
      * of ranges {@code 64w..64w+63} at {@link #wordAt}. Words of 2M and 1G ranges lie a cache line apart (packed,
@@ -99,39 +92,13 @@ public final class GuestMemfd {
         return LINE + (int) ((range >>> 6) << wordShift);
     }
 
-    /** Takes the file for write: nothing is being allocated while the file changes. */
+    /** Holds the file's lock for write: nothing is being allocated while the file changes. */
     private void lockFile() {
-        fileWriters.lock();
-        if (fileWriters.getHoldCount() > 1)
-            return;
-        writer = Thread.currentThread(); // before the look at the bits: an allocation locking a range now sees it
-        int step = 1 << wordShift;
-        for (int w = LINE; w < rangeBusy.length - LINE; w += step)
-            for (int spins = 0; (long) BITS.getVolatile(rangeBusy, w) != 0; spins++)
-                Backoff.pause(spins, 256, this, 20_000);
+        fileLock.writeLock();
     }
 
     private void unlockFile() {
-        if (fileWriters.getHoldCount() == 1)
-            writer = null;
-        fileWriters.unlock();
-    }
-
-    /**
-     * Locks the range of {@code index} while no writer has the file: a range locked while one does is let go again
-     * until the writer is done (the writer itself allocates under its own hold).
-     */
-    private void lockRangeForAllocation(long index) {
-        Thread me = Thread.currentThread();
-        for (;;) {
-            lockRange(index);
-            Thread w = writer;
-            if (w == null || w == me)
-                return;
-            unlockRange(index);
-            for (int spins = 0; writer != null; spins++)
-                Backoff.pause(spins, 256, this, 20_000);
-        }
+        fileLock.writeUnlock();
     }
 
     public long pages() {
@@ -221,11 +188,19 @@ public final class GuestMemfd {
         return Levels.shift(folios.fittingLevel(index, maxLevel));
     }
 
-    /** Under the range's lock, with no writer of the file: a thread waiting for either holds nothing. */
+    /**
+     * The range's lock first, the file's then: a thread waiting for another's range holds nothing a writer of the
+     * file waits for.
+     */
     private long allocate(long index, int vcpu) {
-        lockRangeForAllocation(index);
+        lockRange(index);
         try {
-            return allocateLocked(index, vcpu);
+            fileLock.readLock();
+            try {
+                return allocateLocked(index, vcpu);
+            } finally {
+                fileLock.readUnlock();
+            }
         } finally {
             unlockRange(index);
         }
