@@ -364,6 +364,51 @@ class GuestMemfdTest {
         assertEquals(0, mem.framesInUse(GMEM));
     }
 
+    /**
+     * An allocation waits while a punch writes the file, also one outside the punched range (a punch excludes every
+     * allocation, as the file's writers always did here), then allocates once the punch is done.
+     */
+    @Test
+    void anAllocationWaitsForAPunchInProgress() throws Exception {
+        HostMemory mem = new HostMemory(G);
+        CountDownLatch inPunch = new CountDownLatch(1), release = new CountDownLatch(1);
+        AtomicInteger prepared = new AtomicInteger();
+        GuestMemfd f = new GuestMemfd(mem, 1, M2, L4K, new GmemListener() {
+            @Override
+            public void prepare(GuestMemfd file, long pfn, long index, int order) {
+                prepared.incrementAndGet();
+            }
+
+            @Override
+            public void invalidateBegin(GuestMemfd file, long start, long end) {
+                inPunch.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        f.getPfn(1);
+        Thread puncher = new Thread(() -> f.punchHole(0, K4 * 4));
+        puncher.start();
+        inPunch.await();
+        long[] got = { -2 };
+        Thread fault = new Thread(() -> got[0] = f.getPfn(100));
+        fault.start();
+        while (fault.isAlive() && fault.getState() != Thread.State.TIMED_WAITING
+                && fault.getState() != Thread.State.WAITING)
+            Thread.onSpinWait(); // the allocation parks while the punch holds the file (or, wrongly, finishes)
+        assertEquals(1, prepared.get(), "an allocation ran while the punch wrote the file");
+        release.countDown();
+        puncher.join();
+        fault.join();
+        assertEquals(2, prepared.get());
+        assertTrue(got[0] >= 0);
+        assertFalse(f.populated(1), "punched");
+        assertTrue(f.populated(100));
+    }
+
     /** A listener whose prepare of index {@code held} signals {@code preparing} and waits for {@code release}. */
     private static GmemListener holdingPrepareOf(long held, CountDownLatch preparing, CountDownLatch release) {
         return new GmemListener() {
