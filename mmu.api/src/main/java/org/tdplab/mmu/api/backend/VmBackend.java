@@ -21,7 +21,8 @@ public interface VmBackend {
     // The core calls these for the roots whose tables the backend keeps a copy of, the one the hardware really
     // walks: the mirror root of a VM with mirrored page tables ({@link VmCapabilities#mirroredPt}), and the direct
     // root too when the backend mediates it ({@link VmCapabilities#externalDirect}). Every change arrives decoded
-    // ({@link SpteChange}, whose root says which). For the direct root, installs come as for the mirror (read lock,
+    // ({@link SpteChange}, whose root says which), but installs, which come as the same fields one by one
+    // (installExternalSpte). For the direct root, installs come as for the mirror (read lock,
     // entry frozen, BUSY retries); every other change (a leaf removed or its permissions changed, a huge leaf split
     // through splitExternalSpt, a table replaced by a leaf) is reported after the core made it, under the read or
     // the write lock, and cannot be refused: anything but OK bugs the VM. Accessed/dirty-bit changes are not
@@ -41,12 +42,15 @@ public interface VmBackend {
 
     /**
      * {@link #setExternalSpte} of an install (the old entry non-present, the new one present), with the new entry's
-     * fields: the core calls this for every install, one per fault that maps, so that a backend overriding it is
-     * handed no {@link SpteChange} to allocate per fault. Same lock, frozen entry and answers as
+     * fields one by one: the core calls this for every install, one or more per fault that maps, and a backend that
+     * overrides it takes them without a {@link SpteChange} built per fault. Same lock, frozen entry and answers as
      * {@link #setExternalSpte}; an override must answer as that would for the same change. The default builds the
      * change and calls it.
      *
      * @param leaf a leaf at {@code level}, else a table entry pointing at {@code pfn}
+     * @param readable the leaf's R bit; true for a table entry (which {@link SpteChange.Entry#table} does not keep)
+     * @param writable the leaf's W bit; true for a table entry
+     * @param executable the leaf's X bit; true for a table entry
      */
     default HookStatus installExternalSpte(RootKind root, long gfn, int level, boolean leaf, long pfn,
             boolean readable, boolean writable, boolean executable) {

@@ -10,8 +10,8 @@ import org.tdplab.mmu.tdp.spte.Spte;
 
 /**
  * The calls into the backend for tables it keeps a copy of (the kernel's {@code *_external_sp*} hooks): each SPTE
- * change decoded into a {@link SpteChange}, and each status other than OK turned into the VM's bug reason naming the
- * hook, the entry and the backend's errno and reason.
+ * change decoded into a {@link SpteChange} (an install into its fields, which need no record per fault), and each
+ * status other than OK turned into the VM's bug reason naming the hook, the entry and the backend's errno and reason.
  */
 public final class ExternalTables {
     /** How often a split the backend answers BUSY is tried again under the write lock before the VM is bugged. */
