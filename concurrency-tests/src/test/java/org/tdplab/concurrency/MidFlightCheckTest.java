@@ -39,8 +39,8 @@ class MidFlightCheckTest {
     }
 
     /**
-     * Regression: the interleaving Fray found — the check's scan read the entry an RMPUPDATE had just written, and the
-     * region's count and digest from before it.
+     * Regression: the interleaving Fray found — the check's scan read the entry an RMPUPDATE had just written, and
+     * the region's count and digest from before it.
      */
     @ConcurrencyTest(replay = "src/test/resources/recordings/snp-check-vs-accept")
     void snpAcceptWhileCheckingRecorded() throws Exception {

@@ -80,10 +80,6 @@ public final class ModuleLock {
             holders.add(row, -1);
     }
 
-    public void unlockShared() {
-        unlockShared(holders.row());
-    }
-
     public void lockExclusive() {
         Thread me = Thread.currentThread();
         Thread o = (Thread) OWNER.getAcquire(this);

@@ -1,5 +1,7 @@
 package org.tdplab.backend.tdx.module;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -50,11 +52,11 @@ final class SeptTree {
      * which hold it shared, never do), so a leaf that holds it either way reads a value no change is racing with.
      */
     private volatile long linkGeneration;
-    private static final java.lang.invoke.VarHandle LINK_GENERATION;
+    private static final VarHandle LINK_GENERATION;
 
     static {
         try {
-            LINK_GENERATION = java.lang.invoke.MethodHandles.lookup().findVarHandle(SeptTree.class, "linkGeneration",
+            LINK_GENERATION = MethodHandles.lookup().findVarHandle(SeptTree.class, "linkGeneration",
                     long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
@@ -99,7 +101,7 @@ final class SeptTree {
 
     /** Remembers the page of 4K entries a host walk reached for {@code gfn} (a GFN below 2^40). */
     void walkedTo(long gfn, int page) {
-        if (gfn >>> 40 == 0)
+        if (gfn >>> 40 == 0) // the region and its + 1 fit the word's high half (any GFN of a 52-bit GPA does)
             ENTRY.setOpaque(walked, walkSlot(), ((gfn >>> 9) + 1) << 32 | page);
     }
 

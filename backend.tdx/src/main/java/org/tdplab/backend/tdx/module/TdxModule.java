@@ -3,6 +3,7 @@ package org.tdplab.backend.tdx.module;
 import static org.tdplab.backend.tdx.module.TdxAbi.*;
 
 import org.tdplab.percpu.PercpuCounter;
+import org.tdplab.percpu.PercpuCounters;
 
 /**
  * A simulated Intel TDX module serving one TD: its TDR/TDCS (lifecycle, HKID, OP_STATE, epochs, MRTD), its vCPUs'
@@ -243,7 +244,7 @@ public final class TdxModule {
     private long sharedLeaf(boolean aug, long rcx, long rdx, long r8, Regs out) {
         Regs r = out != null ? out : new Regs();
         r.clear();
-        org.tdplab.percpu.PercpuCounters.Row held = lock.lockShared();
+        PercpuCounters.Row held = lock.lockShared();
         try {
             return aug ? mapLeaves.pageAug(rcx, rdx, r8, r) : mapLeaves.septAdd(rcx, rdx, r8, r);
         } finally {
@@ -342,7 +343,7 @@ public final class TdxModule {
 
     /** {@link #tdgMemPageAccept(int, long, boolean)}, whether the vCPU may enter read holding the lock (KVM's entry). */
     public long tdgMemPageAccept(int v, long rcx, java.util.function.BooleanSupplier mayEnter) {
-        org.tdplab.percpu.PercpuCounters.Row held = lock.lockShared();
+        PercpuCounters.Row held = lock.lockShared();
         try {
             return guest.accept(v, rcx, mayEnter.getAsBoolean());
         } finally {

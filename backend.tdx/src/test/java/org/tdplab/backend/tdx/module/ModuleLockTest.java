@@ -21,10 +21,10 @@ class ModuleLockTest {
         ModuleLock lock = new ModuleLock();
         CountDownLatch held = new CountDownLatch(1), release = new CountDownLatch(1);
         Thread holder = new Thread(() -> {
-            lock.lockShared();
+            var row = lock.lockShared();
             held.countDown();
             await(release);
-            lock.unlockShared();
+            lock.unlockShared(row);
         });
         holder.start();
         held.await();
@@ -41,9 +41,9 @@ class ModuleLockTest {
         assertTrue(lock.exclusiveTaken(), "the writer never took the owner word");
         // a second reader arriving now backs off behind the waiting exclusive side: its wait shows it is waiting
         Thread reader = new Thread(() -> {
-            lock.lockShared();
+            var row = lock.lockShared();
             sharedTaken.set(true);
-            lock.unlockShared();
+            lock.unlockShared(row);
         });
         reader.start();
         LockWaits.awaitWaiter(lock, reader);
@@ -65,12 +65,12 @@ class ModuleLockTest {
         for (int i = 0; i < t.length; i++) {
             t[i] = new Thread(() -> {
                 for (int k = 0; k < 2000; k++) {
-                    lock.lockShared();
+                    var row = lock.lockShared();
                     if (k == 0) {
                         all.countDown();
                         await(go); // every thread holds the shared side at once
                     }
-                    lock.unlockShared();
+                    lock.unlockShared(row);
                 }
             });
             t[i].start();
@@ -80,8 +80,8 @@ class ModuleLockTest {
         for (Thread x : t)
             x.join();
         lock.lockExclusive(); // would spin forever if a count were left behind
-        lock.lockShared(); // the exclusive holder's shared hold is no hold
-        lock.unlockShared();
+        var row = lock.lockShared(); // the exclusive holder's shared hold is no hold
+        lock.unlockShared(row);
         lock.unlockExclusive();
     }
 
@@ -120,9 +120,9 @@ class ModuleLockTest {
         lock.lockExclusive();
         AtomicBoolean sharedTaken = new AtomicBoolean();
         Thread reader = new Thread(() -> {
-            lock.lockShared();
+            var row = lock.lockShared();
             sharedTaken.set(true);
-            lock.unlockShared();
+            lock.unlockShared(row);
         });
         reader.start();
         // after a short spin the waiter parks on the lock (a bound for a hang, no timing)
