@@ -96,6 +96,7 @@ final class Inspection {
             checkDynamicPamt(out);
         if (!treeLive())
             return;
+        checkWalkMemory(out);
         long[] counted = new long[2]; // REG 4K units, S-EPT pages
         PfnMarks seen = new PfnMarks();
         checkPage(m.rootPage, out, counted, seen);
@@ -110,6 +111,35 @@ final class Inspection {
         long expect = owned[Pamt.PT_REG] + owned[Pamt.PT_EPT] + owned[Pamt.PT_TDCX] + owned[Pamt.PT_TDVPR];
         if (m.chldcnt.sum() != expect)
             out.add(String.format("tdx I4: chldcnt = %d, the TD owns %d 4K units", m.chldcnt.sum(), expect));
+    }
+
+    /**
+     * The walks' memory of the page of 4K entries they reached (the host's per thread slot, each vCPU's for its
+     * ACCEPTs) names the page a walk from the root reaches now: the model's shortcut, not the module's state, so a
+     * page remembered past a link's change would send a SEAMCALL to the wrong entries.
+     */
+    private void checkWalkMemory(List<String> out) {
+        sept.forEachWalked((page, gfn) -> {
+            long pos = walk.walkFromRoot(gfn, 0);
+            if (pos < 0 || SeptWalk.posPage(pos) != page)
+                out.add(String.format("tdx walk memory: the host's walks go to S-EPT page %d for GPA 0x%x, a walk "
+                        + "from the root %s", page, gfn << 12, reached(pos)));
+        });
+        long generation = sept.linkGeneration();
+        for (int v = 0; v < m.numVcpus; v++) {
+            long gfn = m.lines.walkedRegionGfn(v);
+            int page = gfn < 0 ? 0 : m.lines.walkedPage(v, gfn, generation);
+            if (page == 0)
+                continue;
+            long pos = walk.guestWalk(gfn, 0);
+            if (pos < 0 || SeptWalk.posPage(pos) != page)
+                out.add(String.format("tdx walk memory: vCPU %d's ACCEPTs go to S-EPT page %d for GPA 0x%x, the "
+                        + "guest's walk from the root %s", v, page, gfn << 12, reached(pos)));
+        }
+    }
+
+    private static String reached(long pos) {
+        return pos < 0 ? "stops at level " + (pos & 15) : "reaches page " + SeptWalk.posPage(pos);
     }
 
     /** Dynamic PAMT: a 4K page is owned only in a 2M range with a pair, and each pair's pages are still its. */

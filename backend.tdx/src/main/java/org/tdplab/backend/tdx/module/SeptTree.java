@@ -5,6 +5,7 @@ import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.ObjLongConsumer;
 
 /**
  * The Secure-EPT pages of one TD, packed: one {@code long[512]} of entries per page (and, for pages above the leaf
@@ -97,6 +98,15 @@ final class SeptTree {
     int walkedLeafPage(long gfn) {
         long w = (long) ENTRY.getOpaque(walked, walkSlot());
         return w >>> 32 == (gfn >>> 9) + 1 ? (int) w : 0;
+    }
+
+    /** What the host walks remember, as {@code (first GFN of the 2M region, page)} pairs: for the checker. */
+    void forEachWalked(ObjLongConsumer<Integer> visitor) {
+        for (int slot = 1; slot <= WALK_SLOTS; slot++) {
+            long w = (long) ENTRY.getOpaque(walked, slot * WALK_STRIDE);
+            if (w != 0)
+                visitor.accept((int) w, ((w >>> 32) - 1) << 9);
+        }
     }
 
     /** Remembers the page of 4K entries a host walk reached for {@code gfn} (a GFN below 2^40). */

@@ -94,19 +94,24 @@ final class SeptWalk {
      * walk goes through NL_BLOCKED entries [U].
      */
     long walk(long gfn, int level) {
-        if (level == 0) { // the walk to this region's page of 4K entries is remembered while no link changes
-            int leafPage = sept.walkedLeafPage(gfn);
-            if (leafPage != 0)
-                return pos(leafPage, SeptTree.index(gfn, 0), 0);
-        }
+        if (level != 0)
+            return walkFromRoot(gfn, level);
+        int leafPage = sept.walkedLeafPage(gfn); // remembered while no link changes
+        if (leafPage != 0)
+            return pos(leafPage, SeptTree.index(gfn, 0), 0);
+        long pos = walkFromRoot(gfn, 0);
+        if (pos >= 0)
+            sept.walkedTo(gfn, posPage(pos));
+        return pos;
+    }
+
+    /** {@link #walk} from the root, whatever the walks remember. */
+    long walkFromRoot(long gfn, int level) {
         int page = m.rootPage;
         for (int l = m.eptLevels - 1;; l--) {
             int idx = SeptTree.index(gfn, l);
-            if (l == level) {
-                if (level == 0)
-                    sept.walkedTo(gfn, page);
+            if (l == level)
                 return pos(page, idx, l);
-            }
             int s = SeptTree.state(sept.get(page, idx));
             if (!SeptState.isNonLeaf(s))
                 return WALK_FAILED | pos(page, idx, l);

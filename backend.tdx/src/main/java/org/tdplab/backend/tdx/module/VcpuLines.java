@@ -111,6 +111,12 @@ final class VcpuLines {
                 ? (int) fields[at + WALK_PAGE] : 0;
     }
 
+    /** The first GFN of the 2M region vCPU {@code v}'s walk memory is about, or -1 (for the checker). */
+    long walkedRegionGfn(int v) {
+        long region = fields[at(v, 0) + WALK_REGION];
+        return region == 0 ? -1 : (region - 1) << 9;
+    }
+
     /** Remembers the page of 4K entries a walk of vCPU {@code v} reached for {@code gfn}'s 2M region. */
     void walked(int v, long gfn, int page, long generation) {
         int at = at(v, 0);

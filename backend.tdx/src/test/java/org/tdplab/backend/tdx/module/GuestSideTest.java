@@ -135,6 +135,25 @@ class GuestSideTest {
         assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 
+    /**
+     * The checker walks from the root wherever the walks' memory names a page: one remembered wrongly (a page the
+     * walk does not reach there) is reported, for the host's walks and for a vCPU's ACCEPTs.
+     */
+    @Test
+    void theCheckerFindsAWalkMemoryThatDoesNotHold() {
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
+        f.aug(M2);
+        ok(f.m.tdgMemPageAccept(0, rcx(M2, 0), true)); // both memories name the region's page of 4K entries
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+        f.m.sept.walkedTo(M2 >>> 12, f.m.rootPage); // this thread's slot: the AUG's walk ran here
+        f.m.lines.walked(0, M2 >>> 12, f.m.rootPage, f.m.sept.linkGeneration());
+        java.util.List<String> found = f.violations();
+        assertEquals(2, found.size(), found.toString());
+        assertTrue(found.get(0).startsWith("tdx walk memory: the host's walks go to S-EPT page " + f.m.rootPage
+                + " for GPA 0x200000, a walk from the root reaches page "), found.get(0));
+        assertTrue(found.get(1).startsWith("tdx walk memory: vCPU 0's ACCEPTs go to S-EPT page "), found.get(1));
+    }
+
     /** A vCPU in guest mode holds one refcount in its epoch's slot; a kick snapshot exits only those inside before. */
     @Test
     void epochBookkeepingAcrossKicks() {
