@@ -68,6 +68,12 @@ final class Lab {
             throw e;
     }
 
+    /** Fails with {@code what} unless {@code ok} (an assertion Fray reports as the test's failure). */
+    static void expect(boolean ok, String what) {
+        if (!ok)
+            throw new AssertionError(what);
+    }
+
     /** The verdict: every invariant and the data oracle hold. */
     static void assertConsistent(Vm vm) {
         CheckReport report = vm.check();

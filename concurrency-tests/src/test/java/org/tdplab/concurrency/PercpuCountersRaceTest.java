@@ -1,5 +1,7 @@
 package org.tdplab.concurrency;
 
+import static org.tdplab.concurrency.Lab.expect;
+
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -18,11 +20,6 @@ import org.tdplab.percpu.PercpuCounters;
  */
 @ExtendWith(FrayTestExtension.class)
 class PercpuCountersRaceTest {
-    private static void expect(boolean ok, String what) {
-        if (!ok)
-            throw new AssertionError(what);
-    }
-
     @ConcurrencyTest(iterations = 200)
     void pairAddsGrowingRowsWhileAReaderSums() throws Exception {
         PercpuCounters c = new PercpuCounters(2);

@@ -1,5 +1,7 @@
 package org.tdplab.concurrency;
 
+import static org.tdplab.concurrency.Lab.expect;
+
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -19,11 +21,6 @@ import org.tdplab.mmu.tdp.vcpu.VcpuMutex;
  */
 @ExtendWith(FrayTestExtension.class)
 class VcpuMutexRaceTest {
-    private static void expect(boolean ok, String what) {
-        if (!ok)
-            throw new AssertionError(what);
-    }
-
     @ConcurrencyTest(iterations = 200)
     void threeThreadsOneReleasingAllForAMoment() throws Exception {
         VcpuMutex m = new VcpuMutex();
