@@ -177,6 +177,16 @@ final class TdxSeptHooks {
      * a clear before the page may go back to guest_memfd. The data is gone: re-adding gives a zero page.
      */
     private HookStatus removeLeaf(long gfn, int level, boolean leafRemoval, long pfn) {
+        if (td.state == TdxVm.TD_STATE_RUNNABLE)
+            return removeLeafNow(gfn, level, leafRemoval, pfn);
+        // before finalize no TRACK is done: tdx.finalize must not make the module RUNNABLE between BLOCK and REMOVE
+        // (REMOVE would then want the TRACK this removal skipped, and the VM is bugged with the page BLOCKED)
+        synchronized (td.finalizeLock) {
+            return removeLeafNow(gfn, level, leafRemoval, pfn);
+        }
+    }
+
+    private HookStatus removeLeafNow(long gfn, int level, boolean leafRemoval, long pfn) {
         td.removalsInFlight.incrementAndGet();
         try {
             if (td.installsInFlight.sum() > 0 || td.removalsInFlight.get() > 1)

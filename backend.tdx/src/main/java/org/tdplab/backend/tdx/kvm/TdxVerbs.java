@@ -130,14 +130,18 @@ final class TdxVerbs {
     private void finalizeTd(VerbArgs args) {
         if (!td.hkidAssigned() || td.tdState() == TdxVm.TD_STATE_RUNNABLE)
             throw new MmuException(Errno.EINVAL, "tdx.finalize: TD '%s' is already finalized", td.ctx.name());
-        long st = td.seamcall(Seamcall.TDH_MR_FINALIZE, 0, 0, td.module.tdhMrFinalize(td.tdr()));
+        long st;
+        synchronized (td.finalizeLock) { // no removal between its BLOCK and its REMOVE meanwhile (TdxVm#finalizeLock)
+            st = td.seamcall(Seamcall.TDH_MR_FINALIZE, 0, 0, td.module.tdhMrFinalize(td.tdr()));
+            if (st == TDX_SUCCESS)
+                td.runnable();
+        }
         if (TdxStatus.operandBusy(st))
             throw new MmuException(Errno.EBUSY, "tdx.finalize: TDH.MR.FINALIZE is busy: %s", TdxStatus.name(st));
         if (st != TDX_SUCCESS) {
             td.tdxBug(Seamcall.TDH_MR_FINALIZE, 0, st);
             throw new MmuException(Errno.EIO, "tdx.finalize: TDH.MR.FINALIZE failed: %s", TdxStatus.name(st));
         }
-        td.runnable();
         td.ctx.allowPreFault();
     }
 }

@@ -92,6 +92,12 @@ public final class TdxVm implements VmBackend {
     /** {@code kvm_tdx->wait_for_sept_zap}: vCPUs may not enter while a busy SEAMCALL is retried. */
     volatile boolean waitForSeptZap;
     final Object kickLock = new Object();
+    /**
+     * Held by {@code tdx.finalize} from TDH.MR.FINALIZE to {@link #runnable}, and by a removal that starts before the
+     * TD runs from its BLOCK to its REMOVE: such a removal does no TRACK ({@code tdx_track} returns while the TD is not
+     * runnable), so the module must not turn RUNNABLE in between, which would make REMOVE refuse the untracked block.
+     */
+    final Object finalizeLock = new Object();
     final long[] kickSnapshot;
     /** Per vCPU, where the guest is inside an accept that made the TD exit. */
     final AcceptCursors cursors;
