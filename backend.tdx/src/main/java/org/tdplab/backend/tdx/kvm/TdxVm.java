@@ -96,6 +96,9 @@ public final class TdxVm implements VmBackend {
      * Held by {@code tdx.finalize} from TDH.MR.FINALIZE to {@link #runnable}, and by a removal that starts before the
      * TD runs from its BLOCK to its REMOVE: such a removal does no TRACK ({@code tdx_track} returns while the TD is not
      * runnable), so the module must not turn RUNNABLE in between, which would make REMOVE refuse the untracked block.
+     * In the kernel {@code kvm->slots_lock} does this: {@code tdx_td_finalize} holds it, as do the callers that remove
+     * private pages before the TD runs (a memslot's flush, an attribute conversion); the model's bare {@code zap}
+     * ({@code kvm_zap_gfn_range}) takes no such lock, so removals take this one instead.
      */
     final Object finalizeLock = new Object();
     final long[] kickSnapshot;
