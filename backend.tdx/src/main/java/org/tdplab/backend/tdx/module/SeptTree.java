@@ -32,8 +32,7 @@ final class SeptTree {
     static final long HPA_MASK = 0x000F_FFFF_FFFF_F000L;
     /** The entry's lock bit: set by a leaf that holds the tree lock shared, for as long as it works on the entry. */
     static final long LOCKED = 1L << 5;
-    private static final java.lang.invoke.VarHandle ENTRY = java.lang.invoke.MethodHandles
-            .arrayElementVarHandle(long[].class);
+    private static final VarHandle ENTRY = MethodHandles.arrayElementVarHandle(long[].class);
 
     private long[][] entries = new long[16][];
     private int[][] children = new int[16][];
@@ -53,16 +52,6 @@ final class SeptTree {
      * which hold it shared, never do), so a leaf that holds it either way reads a value no change is racing with.
      */
     private volatile long linkGeneration;
-    private static final VarHandle LINK_GENERATION;
-
-    static {
-        try {
-            LINK_GENERATION = MethodHandles.lookup().findVarHandle(SeptTree.class, "linkGeneration",
-                    long.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
 
     /** See {@link #linkGeneration}. */
     long linkGeneration() {
@@ -71,7 +60,7 @@ final class SeptTree {
 
     /** A link leaves NL_MAPPED (or another link state), or pages go: every remembered path is to be walked again. */
     private void linksChanged() {
-        LINK_GENERATION.getAndAdd(this, 1L);
+        linkGeneration = linkGeneration + 1; // one writer: the exclusive holder (see the field)
         Arrays.fill(walked, 0L);
     }
 
