@@ -37,6 +37,8 @@ public class CommandLine implements Callable<Integer> {
     static final String SCOPE = "mmu";
     static final String SUMMARY = "mmu.command.summary";
     static final int SHELL_START_LEVEL = 10;
+    /** The framework property Gogo's jline bundle reads its shell's options from, and the thread it runs it on. */
+    static final String GOSH_ARGS = "gosh.args", GOGO_SHELL_THREAD = "Gogo shell";
 
     @Reference
     CommandProcessor processor;
@@ -73,7 +75,10 @@ public class CommandLine implements Callable<Integer> {
 
     /**
      * Gogo's jline shell sits above the framework's beginning start level (see app/tdplab.bndrun), so batch
-     * commands never open a terminal; the shell raises the level, and Gogo stops the framework when it exits.
+     * commands never open a terminal; the shell raises the level and returns when Gogo's shell ends. Gogo is told
+     * not to stop the framework itself ({@code gosh.args=--noshutdown}): the launcher treats a framework stopped
+     * while this method runs as stopped from outside and exits with its own status 117, racing this method's 0.
+     * Returning first lets the launcher stop the framework, which is then an orderly exit with status 0.
      */
     private int shell() throws InterruptedException {
         try {
@@ -82,9 +87,33 @@ public class CommandLine implements Callable<Integer> {
             System.err.println("tdplab shell: the session profile could not be written (" + e.getMessage()
                     + "); the shell starts without tdplab's help, completion and prompt");
         }
-        context.getBundle(0).adapt(FrameworkStartLevel.class).setStartLevel(SHELL_START_LEVEL);
-        stopped.await();
+        if (context.getProperty(GOSH_ARGS) == null)
+            System.setProperty(GOSH_ARGS, "--noshutdown");
+        CountDownLatch raised = new CountDownLatch(1);
+        context.getBundle(0).adapt(FrameworkStartLevel.class).setStartLevel(SHELL_START_LEVEL,
+                event -> raised.countDown());
+        raised.await();
+        Thread gogo = gogoShellThread();
+        if (gogo == null) // it started none, or it ended already (gosh.args it refused)
+            return FAILURE;
+        Thread end = new Thread(() -> {
+            try {
+                gogo.join();
+            } catch (InterruptedException e) {
+                return;
+            }
+            stopped.countDown();
+        }, "tdplab shell end");
+        end.setDaemon(true);
+        end.start();
+        stopped.await(); // the shell ended, or the framework is stopping (e.g. `stop 0` typed at the shell)
         return OK;
+    }
+
+    /** The thread Gogo's jline bundle runs its shell on once started, or null if it started none. */
+    private static Thread gogoShellThread() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().equals(GOGO_SHELL_THREAD) && t.isAlive()).findFirst().orElse(null);
     }
 
     private int dispatch(String sub, List<String> rest) {

@@ -138,8 +138,9 @@ public class ShellSession {
     }
 
     /**
-     * Leaves the shell as Ctrl-D does: Gogo's shell ends its loop once this command returns, then stops the runtime
-     * (which destroys the shell's VMs). Without Gogo's shell (a script), the runtime is stopped directly.
+     * Leaves the shell as Ctrl-D does: Gogo's shell ends its loop once this command returns, and {@code ./tdplab
+     * shell} then stops the runtime (which destroys the shell's VMs). Without Gogo's shell, the runtime is stopped
+     * directly.
      */
     public void exit() throws BundleException {
         try {
