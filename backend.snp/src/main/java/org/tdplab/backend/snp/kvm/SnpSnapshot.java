@@ -1,13 +1,15 @@
 package org.tdplab.backend.snp.kvm;
 
 import java.util.List;
+import java.util.Map;
+import java.util.function.UnaryOperator;
 
 import org.tdplab.mmu.api.backend.SnapshotCodec;
 
 /**
  * What survives an SNP backend swap, typed: KVM's SNP state of one VM and the RMP entries it owns.
  * {@link SnapshotCodec} turns it into plain data and back, refusing a snapshot of another format or
- * {@link #VERSION} with EINVAL naming what differs.
+ * {@link #VERSION} with EINVAL naming what differs, unless {@link #UPGRADES} carries it forward.
  *
  * @param asid the VM's ASID (reserved again at restore)
  * @param unprepared guest_memfd folios handed out but not prepared yet, as (pfn, gfn, order) triples
@@ -24,6 +26,16 @@ record SnpSnapshot(int asid, long[] unprepared, LaunchState launch, Guest guest,
      * guest request response page; 2: typed records; 1 was the hand-cast map.
      */
     static final int VERSION = 4;
+
+    /**
+     * The older versions a snapshot of which this backend takes over: 3 had the RMP instruction counts, which the core
+     * has counted as firmware calls all along (they cross the swap there), so they are dropped. Version 2 had no
+     * guest request response page, which only a launch allocates: no upgrade.
+     */
+    static final Map<Integer, UnaryOperator<Map<String, Object>>> UPGRADES = Map.of(3, v3 -> {
+        v3.remove("counts");
+        return v3;
+    });
 
     /**
      * The launch: its state, the firmware's context page and guest request response page, the VMSA pages and whether

@@ -93,10 +93,11 @@ public final class SnpVm implements VmBackend {
     /**
      * A VM taken over from the {@link #snapshot()} of a previous SNP backend of this host.
      *
-     * @throws MmuException EINVAL naming what differs in a snapshot of another format or version
+     * @throws MmuException EINVAL naming what differs in a snapshot of another format or version (3 is upgraded)
      */
     public static SnpVm restore(VmContext ctx, SnpHost host, SnpOptions options, Map<String, Object> snapshot) {
-        return new SnpVm(ctx, host, options, SnapshotCodec.decode(snapshot, SnpSnapshot.VERSION, SnpSnapshot.class));
+        return new SnpVm(ctx, host, options, SnapshotCodec.decode(snapshot, SnpSnapshot.VERSION, SnpSnapshot.class,
+                SnpSnapshot.UPGRADES));
     }
 
     /**

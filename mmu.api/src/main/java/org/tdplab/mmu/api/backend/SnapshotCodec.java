@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.UnaryOperator;
 
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
@@ -22,8 +23,8 @@ import org.tdplab.mmu.api.MmuException;
  * may be primitives and their boxes, {@code String}s, enums (by name), primitive arrays, nested records, and
  * {@code List}s of any of these.
  *
- * <p>{@link #decode} refuses, with {@code EINVAL} naming what differs, a snapshot of another format or version, one
- * that lacks a component or has one the record does not know, and a value of the wrong type; so a backend never
+ * <p>{@link #decode} refuses, with {@code EINVAL} naming what differs, a snapshot of another format or version (an
+ * older version only if the backend gives no upgrade from it), one that lacks a component or has one the record does not know, and a value of the wrong type; so a backend never
  * casts a snapshot's values by hand.
  */
 public interface SnapshotCodec {
@@ -45,16 +46,49 @@ public interface SnapshotCodec {
      * @throws MmuException {@code EINVAL} naming the format, version, component or value that differs
      */
     static <R extends Record> R decode(Map<String, Object> snapshot, int version, Class<R> type) {
+        return decode(snapshot, version, type, Map.of());
+    }
+
+    /**
+     * The record of {@code type} a snapshot of {@code version} encodes, or one of an older version that
+     * {@code upgrades} carries forward: the upgrade under key {@code v} turns the components of a version {@code v}
+     * snapshot (a copy, without format and version) into those of version {@code v + 1}. So a backend can take over
+     * the VMs of an earlier build of itself across a swap when its format changed in a way it can fill in.
+     *
+     * @throws MmuException {@code EINVAL} naming the format, version, component or value that differs
+     */
+    static <R extends Record> R decode(Map<String, Object> snapshot, int version, Class<R> type,
+            Map<Integer, UnaryOperator<Map<String, Object>>> upgrades) {
         Object format = snapshot.get(FORMAT), v = snapshot.get(Backend.SNAPSHOT_VERSION);
         if (!type.getSimpleName().equals(format))
             throw new MmuException(Errno.EINVAL, "snapshot format %s is not %s", format, type.getSimpleName());
-        if (!Integer.valueOf(version).equals(v))
-            throw new MmuException(Errno.EINVAL, "%s snapshot version %s is incompatible (this backend restores "
-                    + "version %d)", type.getSimpleName(), v, version);
         Map<String, Object> fields = new LinkedHashMap<>(snapshot);
         fields.remove(FORMAT);
         fields.remove(Backend.SNAPSHOT_VERSION);
+        if (!upgradable(v, version, upgrades))
+            throw new MmuException(Errno.EINVAL, "%s snapshot version %s is incompatible (this backend restores "
+                    + "version %d%s)", type.getSimpleName(), v, version,
+                    upgrades.isEmpty() ? "" : " and upgrades " + new TreeSet<>(upgrades.keySet()));
+        for (int from = (Integer) v; from < version; from++)
+            try {
+                fields = new LinkedHashMap<>(upgrades.get(from).apply(fields));
+            } catch (MmuException e) {
+                throw e;
+            } catch (RuntimeException e) {
+                throw new MmuException(Errno.EINVAL, "%s snapshot version %d cannot be upgraded to %d (%s)",
+                        type.getSimpleName(), from, from + 1, e.getClass().getSimpleName());
+            }
         return type.cast(record(fields, type, type.getSimpleName()));
+    }
+
+    /** Whether {@code v} is {@code version}, or an older version every step from which {@code upgrades} has. */
+    private static boolean upgradable(Object v, int version, Map<Integer, ?> upgrades) {
+        if (!(v instanceof Integer from) || from > version)
+            return false;
+        for (int step = from; step < version; step++)
+            if (!upgrades.containsKey(step))
+                return false;
+        return true;
     }
 
     private static Map<String, Object> fields(Record r) {

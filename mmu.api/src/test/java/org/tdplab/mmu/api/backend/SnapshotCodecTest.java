@@ -66,6 +66,36 @@ class SnapshotCodecTest {
         assertRefused(() -> SnapshotCodec.decode(nested, 3, State.class), "State.cpus[0].pages is a int[]");
     }
 
+    /** An older snapshot is carried forward step by step by the upgrades a backend gives, and only by them. */
+    @Test
+    void anOlderVersionIsUpgradedStepByStep() {
+        Map<String, Object> v1 = new LinkedHashMap<>(SnapshotCodec.encode(1, sample()));
+        v1.remove("notes");
+        v1.put("counts", 9L);
+        Map<Integer, java.util.function.UnaryOperator<Map<String, Object>>> upgrades = Map.of(
+                1, m -> { // version 2 dropped the counts
+                    m.remove("counts");
+                    return m;
+                },
+                2, m -> { // version 3 added the notes
+                    m.put("notes", List.of("from 2"));
+                    return m;
+                });
+        State back = SnapshotCodec.decode(v1, 3, State.class, upgrades);
+        assertEquals(List.of("from 2"), back.notes());
+        assertEquals(7, back.hkid());
+        assertEquals(9L, v1.get("counts"), "the snapshot given is not changed");
+        assertRefused(() -> SnapshotCodec.decode(v1, 3, State.class, Map.of(2, upgrades.get(2))),
+                "version 1 is incompatible (this backend restores version 3 and upgrades [2])");
+        assertRefused(() -> SnapshotCodec.decode(v1, 3, State.class), "version 1 is incompatible");
+        Map<String, Object> newer = SnapshotCodec.encode(4, sample());
+        assertRefused(() -> SnapshotCodec.decode(newer, 3, State.class, upgrades), "version 4 is incompatible");
+        assertRefused(() -> SnapshotCodec.decode(v1, 3, State.class, Map.of(1, upgrades.get(1), 2, m -> {
+            m.put("notes", ((List<?>) m.get("hkid")).get(0));
+            return m;
+        })), "version 2 cannot be upgraded to 3 (ClassCastException)");
+    }
+
     private static void assertRefused(org.junit.jupiter.api.function.Executable e, String naming) {
         MmuException x = assertThrows(MmuException.class, e);
         assertEquals(Errno.EINVAL, x.errno());
