@@ -20,6 +20,7 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.api.backend.Backend;
+import org.tdplab.mmu.scenario.run.Interruption;
 import org.tdplab.mmu.scenario.run.Runner;
 import org.tdplab.mmu.scenario.run.TypeOptions;
 import org.tdplab.mmu.scenario.shell.Interrupts;
@@ -132,7 +133,7 @@ public class SoakCommand {
         try {
             return new Soak(manager, swap ? this::swap : null, out, err).run(options);
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            Interruption.take(); // no interrupt left on the thread: it writes to the terminal (see Interruption)
             err.println("tdplab soak: interrupted");
             return Runner.FAILED;
         }

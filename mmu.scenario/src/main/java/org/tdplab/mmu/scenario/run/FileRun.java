@@ -68,7 +68,7 @@ final class FileRun {
         return this;
     }
 
-    /** Whether the run was interrupted (the thread's interrupt, as Ctrl-C in the shell gives it). */
+    /** Whether the run was interrupted (Ctrl-C in the shell, {@link Interruption}). */
     boolean interrupted() {
         return interrupted;
     }
@@ -81,7 +81,7 @@ final class FileRun {
         }
         try {
             for (Step step : script.steps()) {
-                if (Thread.interrupted()) { // Ctrl-C in the shell: stop at a statement boundary
+                if (Interruption.take()) { // Ctrl-C in the shell: stop at a statement boundary
                     interrupted = true;
                     failures.add(new Failure(script.file(), step.line(), "to run to the end",
                             "interrupted before this line", List.of("the rest of the file was not run")));

@@ -27,6 +27,8 @@ public final class Progress implements AutoCloseable {
     private volatile String doing;
     private volatile long since;
     private volatile boolean drawn;
+    /** Set by {@link #close}, under this object's lock. */
+    private boolean closed;
 
     private Progress(PrintStream err) {
         this.err = err;
@@ -82,23 +84,25 @@ public final class Progress implements AutoCloseable {
         return s.length() <= 60 ? s : s.substring(0, 59) + "…";
     }
 
-    private void loop() {
+    /**
+     * Redraws the line every 250 ms until {@link #close}. Stopped by a flag, never by an interrupt: {@code err} may be
+     * Gogo's interruptible channel over the terminal, which an interrupt during a write would close for good.
+     */
+    private synchronized void loop() {
         try {
-            while (!Thread.currentThread().isInterrupted()) {
-                Thread.sleep(250);
-                if (System.nanoTime() - start > 1_000_000_000L) {
-                    synchronized (this) {
-                        String line = line();
-                        if (line != null) {
-                            err.print("\r\033[K" + line);
-                            err.flush();
-                            drawn = true;
-                        }
+            while (!closed) {
+                wait(250);
+                if (!closed && System.nanoTime() - start > 1_000_000_000L) {
+                    String line = line();
+                    if (line != null) {
+                        err.print("\r\033[K" + line);
+                        err.flush();
+                        drawn = true;
                     }
                 }
             }
         } catch (InterruptedException e) {
-            // closed
+            // no one interrupts this thread; if something did, the line just stops being drawn
         }
     }
 
@@ -113,13 +117,19 @@ public final class Progress implements AutoCloseable {
 
     @Override
     public void close() {
-        thread.interrupt();
+        synchronized (this) {
+            closed = true;
+            notifyAll();
+        }
+        boolean interrupted = false;
         try {
             thread.join(1000);
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            interrupted = true;
         }
         phase(null);
         clear();
+        if (interrupted) // after the last write: see loop()
+            Thread.currentThread().interrupt();
     }
 }

@@ -69,7 +69,7 @@ public final class Session {
                 out.addAll(describe(s, lastOutcome));
             }
         }
-        if (Thread.interrupted()) // Ctrl-C while the statement ran (a workload stops early): say so, and clear it
+        if (Interruption.take()) // Ctrl-C while the statement ran (a workload stops early): say so, and clear it
             out.add("interrupted");
         return out;
     }

@@ -1,10 +1,15 @@
 package org.tdplab.mmu.scenario.shell;
 
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 
 import org.apache.felix.service.command.Job;
+import org.tdplab.mmu.scenario.run.Interruption;
 
-/** Ctrl-C for long commands: at a prompt, it interrupts the command's thread, which stops at a statement boundary. */
+/**
+ * Ctrl-C for long commands: at a prompt, it asks the command to stop ({@link Interruption}), which it does at its
+ * next boundary (a statement, a workload's vCPU check, a soak round).
+ */
 public final class Interrupts {
     /** Gogo's terminal, present in a session only in the interactive shell. */
     static final String TERMINAL = ".terminal";
@@ -12,10 +17,13 @@ public final class Interrupts {
     private Interrupts() {
     }
 
-    /** Runs {@code body} so that Ctrl-C interrupts it, when there is a terminal (else just runs it). */
+    /** Runs {@code body} so that Ctrl-C asks it to stop, when there is a terminal (else just runs it). */
     public static <T> T interruptible(Supplier<T> body) {
         Job job = Job.Utils.current();
         Object terminal = job == null ? null : job.session().get(TERMINAL);
-        return terminal == null ? body.get() : Jline.interruptible(terminal, body);
+        if (terminal == null)
+            return body.get();
+        AtomicBoolean request = new AtomicBoolean();
+        return Interruption.during(request, () -> Jline.onInterrupt(terminal, () -> request.set(true), body));
     }
 }

@@ -39,15 +39,14 @@ final class Jline {
     }
 
     /**
-     * Runs {@code body} with Ctrl-C ({@code SIGINT} on {@code terminal}) interrupting this thread, which the
-     * runner checks between statements; Gogo's own handler would abandon the command and print Java's
-     * {@code InterruptedException}. The previous handler is back afterwards.
+     * Runs {@code body} with Ctrl-C ({@code SIGINT} on {@code terminal}) calling {@code request}; Gogo's own handler
+     * would interrupt the command's thread (see {@link org.tdplab.mmu.scenario.run.Interruption} for why that must
+     * not happen) and abandon the command. The previous handler is back afterwards.
      */
-    static <T> T interruptible(Object terminal, Supplier<T> body) {
+    static <T> T onInterrupt(Object terminal, Runnable request, Supplier<T> body) {
         if (!(terminal instanceof Terminal t))
             return body.get();
-        Thread self = Thread.currentThread();
-        Terminal.SignalHandler previous = t.handle(Terminal.Signal.INT, s -> self.interrupt());
+        Terminal.SignalHandler previous = t.handle(Terminal.Signal.INT, s -> request.run());
         try {
             return body.get();
         } finally {

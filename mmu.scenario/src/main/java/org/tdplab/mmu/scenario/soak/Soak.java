@@ -11,6 +11,7 @@ import java.util.Random;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.atomic.AtomicReference;
 
+import org.tdplab.mmu.scenario.run.Interruption;
 import org.tdplab.mmu.scenario.run.TypeOptions;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
@@ -78,6 +79,8 @@ public final class Soak {
             int vms = 0;
             long ops = 0, swaps = 0;
             while (o.millis() > 0 ? System.nanoTime() < deadline : vms < o.vms()) {
+                if (Interruption.requested())
+                    throw new InterruptedException();
                 out.printf("soak %s seed=%d%n", type, seed);
                 out.flush();
                 Result r = soakOne(type, seed, o);
@@ -148,7 +151,9 @@ public final class Soak {
                     }), "soak-swap"));
                 running.forEach(Thread::start);
                 for (Thread t : running)
-                    t.join();
+                    Interruption.join(t, () -> { }); // the round is short: its threads finish it
+                if (Interruption.requested()) // Ctrl-C in the shell: stop after this round
+                    throw new InterruptedException();
                 perThread.forEach(result.history::addAll);
                 result.ops += (long) threads * OPS_PER_ROUND;
                 if (swapped.get())

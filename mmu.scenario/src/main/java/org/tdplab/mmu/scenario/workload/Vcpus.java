@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.tdplab.mmu.api.MmuException;
+import org.tdplab.mmu.scenario.run.Interruption;
 import org.tdplab.mmu.scenario.run.Progress;
 
 /** Runs one phase of a workload: one thread per vCPU, all started together; returns each vCPU's time in ns. */
@@ -39,7 +40,7 @@ final class Vcpus {
     static Phase run(String name, int vcpus, Task task, Runnable host) {
         long[] nanos = new long[vcpus], pages = new long[vcpus];
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        AtomicBoolean stop = new AtomicBoolean(Thread.currentThread().isInterrupted());
+        AtomicBoolean stop = new AtomicBoolean(Interruption.requested());
         Thread[] threads = new Thread[vcpus];
         Progress.phase(label(name));
         long jit0 = jitMillis();
@@ -104,26 +105,14 @@ final class Vcpus {
      */
     static boolean stopping() {
         AtomicBoolean s = STOP.get();
-        if (s != null && !s.get() && Thread.currentThread().isInterrupted()) // the host's own thread, interrupted
+        if (s != null && !s.get() && Interruption.requested()) // the host's own thread, asked to stop
             s.set(true);
         return s != null && s.get();
     }
 
-    /** Waits for the vCPUs; an interrupt meanwhile tells them to stop, and stays set for the caller to see. */
+    /** Waits for the vCPUs; a stop request meanwhile tells them to stop, and stays for the caller to see. */
     private static void join(Thread[] threads, AtomicBoolean stop) {
-        boolean interrupted = false;
-        for (Thread t : threads) {
-            while (true) {
-                try {
-                    t.join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                    stop.set(true);
-                }
-            }
-        }
-        if (interrupted)
-            Thread.currentThread().interrupt();
+        for (Thread t : threads)
+            Interruption.join(t, () -> stop.set(true));
     }
 }

@@ -15,9 +15,10 @@ import org.tdplab.mmu.api.VmManager;
 import org.tdplab.mmu.tdp.vm.Standalone;
 
 /**
- * Ctrl-C in the shell interrupts the command's thread: a run stops at the next statement boundary, a workload's
- * vCPUs stop at their next check, and the interrupt does not outlive the command. The thread is interrupted before
- * the command here, so what happens does not depend on timing.
+ * Ctrl-C in the shell asks the command to stop ({@link Interruption}): a run stops at the next statement boundary, a
+ * workload's vCPUs stop at their next check, and the request does not outlive the command; a thread interrupted by
+ * other means stops the same way. The request is made before the command here, so what happens does not depend on
+ * timing.
  */
 class InterruptTest {
     @TempDir
@@ -34,6 +35,25 @@ class InterruptTest {
         List<String> out = s.execute("run vm demand_paging gpa=0 size=1G vcpus=2");
         assertFalse(Thread.interrupted(), "the interrupt ends with the command");
         assertEquals("interrupted", out.get(out.size() - 1), out.toString());
+        long touched = s.vm("vm").orElseThrow().stats().get("pf_fixed");
+        assertTrue(touched > 0 && touched <= 2 * 1024, "each vCPU stopped at its first check: " + touched);
+        s.close();
+    }
+
+    /** What Ctrl-C in the shell does: a request, and the thread is never interrupted (its writes would break). */
+    @Test
+    void aRequestStopsAWorkloadWithoutInterruptingTheThread() {
+        Session s = new Session(manager);
+        s.execute("vm.create vm type=default vcpus=2");
+        s.execute("slot.add vm 0 gpa=0 size=1G");
+        java.util.concurrent.atomic.AtomicBoolean ctrlC = new java.util.concurrent.atomic.AtomicBoolean(true);
+        List<String> out = Interruption.during(ctrlC, () -> {
+            List<String> o = s.execute("run vm demand_paging gpa=0 size=1G vcpus=2");
+            assertFalse(Thread.currentThread().isInterrupted(), "the command's thread was interrupted");
+            return o;
+        });
+        assertEquals("interrupted", out.get(out.size() - 1), out.toString());
+        assertFalse(ctrlC.get(), "the request ends with the command");
         long touched = s.vm("vm").orElseThrow().stats().get("pf_fixed");
         assertTrue(touched > 0 && touched <= 2 * 1024, "each vCPU stopped at its first check: " + touched);
         s.close();

@@ -1,6 +1,7 @@
 package org.tdplab.mmu.scenario.run;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -33,6 +34,45 @@ class ProgressTest {
         assertTrue(text.startsWith("\r\033[Kf.scn: statement 2 of 5 (run vm demand_paging gpa=0 size=1G vcpus=2): "
                 + "populate, 100 pages, "), text);
         assertTrue(text.endsWith("\r\033[K"), text);
+    }
+
+    /**
+     * In the shell the line goes through Gogo's interruptible channel over the terminal: an interrupt of the drawing
+     * thread in the middle of a write would close it, and the terminal with it. Closing the line while a draw is
+     * blocked in its write must let the write finish without interrupting it.
+     */
+    @Test
+    void closingNeverInterruptsADrawInProgress() throws Exception {
+        java.util.concurrent.CountDownLatch writing = new java.util.concurrent.CountDownLatch(1),
+                release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean interrupted = new java.util.concurrent.atomic.AtomicBoolean();
+        java.io.OutputStream terminal = new java.io.OutputStream() {
+            @Override
+            public void write(int b) throws java.io.IOException {
+                writing.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    interrupted.set(true);
+                    throw new java.nio.channels.ClosedByInterruptException();
+                }
+            }
+        };
+        Progress p = Progress.on(new PrintStream(terminal, true, StandardCharsets.UTF_8), true);
+        p.at("f.scn", 1, 2, "zap vm gpa=0 size=1G");
+        assertTrue(writing.await(30, java.util.concurrent.TimeUnit.SECONDS), "the line was never drawn");
+        Thread releaser = new Thread(() -> {
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                return;
+            }
+            release.countDown();
+        });
+        releaser.start();
+        p.close();
+        releaser.join();
+        assertFalse(interrupted.get(), "close() interrupted the thread in the middle of its write");
     }
 
     @Test
