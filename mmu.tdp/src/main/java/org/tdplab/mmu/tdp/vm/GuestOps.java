@@ -26,6 +26,15 @@ import org.tdplab.mmu.tdp.vcpu.Vcpu;
 
 /** What a vCPU does to memory: touch it through its TLB and the hardware walk, exiting to KVM on a violation. */
 final class GuestOps {
+    /**
+     * Loads {@link Exit} with the VM: the JIT inlines a constructor only once the classes its signature names are
+     * loaded, and {@link AccessResult}'s names {@link Exit}, which nothing else loads before a guest's first exit.
+     * Until then every completed access would allocate its result (40 bytes per page touched), the constructor being
+     * a call it cannot see through.
+     */
+    @SuppressWarnings("unused")
+    private static final Class<?> RESULT_SIGNATURE = Exit.class;
+
     private final VmStatus status;
     private final VmMemory mem;
     private final TdpMmu mmu;
@@ -51,7 +60,22 @@ final class GuestOps {
 
     // ---- accesses -----------------------------------------------------------------------------------------
 
+    /**
+     * A guest access of {@code [gpa, gpa + size)}: {@link #run} does it; the result is built here, in a method small
+     * enough for the JIT to inline into the caller, so that a caller which only asks whether it completed (a
+     * workload touching page after page) allocates none.
+     */
     AccessResult access(Vcpu v, Access access, long gpa, long size, Encoding encoding, long value) {
+        long outcome = run(v, access, gpa, size, encoding, value);
+        return outcome == DONE ? AccessResult.done(v.accessPages, v.accessAgree, v.accessValue)
+                : ended(v, v.accessPages, outcome);
+    }
+
+    /**
+     * Does the access: {@link #DONE} with its pages, whether they agreed and the first value in the vCPU's
+     * {@code access*} fields, or the outcome that ended it with the pages done before it in {@link Vcpu#accessPages}.
+     */
+    private long run(Vcpu v, Access access, long gpa, long size, Encoding encoding, long value) {
         checkEncoding(encoding);
         long natural = routing.naturalGpa(gpa);
         if (size == 0)
@@ -75,15 +99,20 @@ final class GuestOps {
             long result = touch(v, access, guestGpa, gfn, isPrivate, token);
             if (result == EXIT_MMIO && gfn == first) // the emulated access's own address, as run->mmio.phys_addr
                 v.exitGpa = (v.exitGpa & ~0xfffL) | (natural & 0xfff);
-            if (result != DONE)
-                return ended(v, gfn - first, result);
+            if (result != DONE) {
+                v.accessPages = gfn - first;
+                return result;
+            }
             long seen = access == Access.WRITE ? token : v.lastRead;
             if (gfn == first)
                 firstValue = seen;
             else if (seen != firstValue)
                 agree = false;
         }
-        return AccessResult.done(last - first + 1, agree, firstValue);
+        v.accessPages = last - first + 1;
+        v.accessAgree = agree;
+        v.accessValue = firstValue;
+        return DONE;
     }
 
     private boolean anyPrivate(long first, long last, Encoding encoding, boolean aliasGiven) {
