@@ -46,12 +46,6 @@ public final class Vcpu extends org.tdplab.mmu.tdp.sync.LinePadded {
     public boolean exitPrivate;
     /** The token the last read returned. */
     public long lastRead;
-    /**
-     * How the last guest access ended, for the result its caller builds: the pages it completed, whether they all
-     * gave one value, and the first page's value.
-     */
-    public long accessPages, accessValue;
-    public boolean accessAgree;
     /** What the last EPT/NPT-violation exit's fault handler returned: for diagnostics. */
     public int lastFault;
     /**

@@ -86,7 +86,7 @@ public final class CoreVm implements Vm {
         ExpectedMemory expected = new ExpectedMemory();
         this.mem = new VmMemory(id, memory, caps, new Rcu(pool), expected, new GmemEvents(mmu, gate, expected));
         this.faults = new FaultHandler(status, mem, mmu, gate, trace);
-        this.guest = new GuestOps(status, mem, mmu, vcpus.guestMode, gate, faults, trace);
+        this.guest = new GuestOps(status, vcpus, mem, mmu, vcpus.guestMode, gate, faults, trace);
         this.host = new HostOps(status, mem, mmu, gate);
         this.conversions = new Conversions(status, mem, mmu, gate, host, guest, trace, ops);
         this.memslots = new MemslotOps(status, mem, mmu);
@@ -273,14 +273,8 @@ public final class CoreVm implements Vm {
 
     @Override
     public AccessResult access(int vcpu, Access access, long gpa, long size, Encoding encoding, long value) {
-        Vcpu v = enterVcpu(vcpu);
-        try {
-            return guest.access(v, access, gpa, size, encoding, value);
-        } catch (OutOfMemoryError e) {
-            throw HeapExhausted.enomem(e);
-        } finally {
-            exitVcpu(v);
-        }
+        AccessResult r = guest.run(vcpu, access, gpa, size, encoding, value);
+        return r != null ? r : guest.written(gpa, size, value);
     }
 
     @Override
@@ -290,13 +284,13 @@ public final class CoreVm implements Vm {
 
     @Override
     public AccessResult accept(int vcpu, long gpa, long size, PageSize level) {
-        Vcpu v = enterVcpu(vcpu);
+        Vcpu v = guest.enterVcpu(vcpu);
         try {
             return conversions.accept(v, gpa, size, level);
         } catch (OutOfMemoryError e) {
             throw HeapExhausted.enomem(e);
         } finally {
-            exitVcpu(v);
+            guest.exitVcpu(v);
         }
     }
 
@@ -308,28 +302,6 @@ public final class CoreVm implements Vm {
     @Override
     public FaultResult fault(int vcpu, long gpa, long errorCode) {
         return onVcpu(vcpu, v -> guest.fault(v, gpa, errorCode));
-    }
-
-    /**
-     * {@link #onVcpu} without a lambda, for the guest's accesses (one per page in a workload): the gate's read side,
-     * the liveness check and {@code vcpu->mutex}; {@link #exitVcpu} undoes it.
-     */
-    private Vcpu enterVcpu(int index) {
-        gate.enter();
-        try {
-            status.requireAlive();
-            Vcpu v = vcpus.get(index, status.name);
-            v.mutex.lock();
-            return v;
-        } catch (RuntimeException e) {
-            gate.exit();
-            throw e;
-        }
-    }
-
-    private void exitVcpu(Vcpu v) {
-        v.mutex.unlock();
-        gate.exit();
     }
 
     // ---- inspection -----------------------------------------------------------------------------------------
