@@ -235,7 +235,7 @@ final class GuestOps {
      * page ({@link Retries#giveUp}) is it out of the section, so a long wait holds up no grace period.
      */
     private long touch(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
-        mmu.rcu.readLock();
+        mmu.rcu.readLockBeforeFence(); // guestMode.enter's fence comes before the first walk's loads
         try {
             return touchLocked(v, access, guestGpa, gfn, isPrivate, token);
         } finally {
@@ -279,7 +279,7 @@ final class GuestOps {
                     if (v.waitingSince != 0) {
                         mmu.rcu.readUnlock(); // waiting for another operation: not in a read section meanwhile
                         Retries.waitAWhile();
-                        mmu.rcu.readLock();
+                        mmu.rcu.readLockBeforeFence(); // guestMode.enter's fence is next, before any walk
                     }
                     continue;
                 }
@@ -322,7 +322,7 @@ final class GuestOps {
      */
     long executeOnOperand(Vcpu v, long gfn, boolean isPrivate, OperandInstruction insn) {
         long guestGfn = routing.guestGpa(gfn, isPrivate) >>> 12;
-        mmu.rcu.readLock();
+        mmu.rcu.readLockBeforeFence(); // guestMode.enter's fence comes before the walk's loads
         guestMode.enter(v);
         try {
             long w = walk(v, guestGfn, gfn, isPrivate, Access.READ);
