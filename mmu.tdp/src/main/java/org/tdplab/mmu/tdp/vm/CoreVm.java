@@ -212,10 +212,23 @@ public final class CoreVm implements Vm {
     @Override
     public long prefault(int vcpu, long gpa, long size) {
         try {
-            return ops.call(() -> OperationStream.prefault(vcpu, gpa, size),
-                    () -> onVcpu(vcpu, v -> faults.prefault(v, gpa, size)));
+            // untraced, the operation stream would only run the body: no lambdas then (a VMM prefaults page by page)
+            return trace.on() ? ops.call(() -> OperationStream.prefault(vcpu, gpa, size), () -> prefaultNow(vcpu, gpa, size))
+                    : prefaultNow(vcpu, gpa, size);
         } catch (MmuException e) { // nothing done: KVM passes the range back unchanged
             throw e.remaining().isPresent() ? e : e.withRemaining(new Remaining(gpa, size));
+        }
+    }
+
+    /** {@code KVM_PRE_FAULT_MEMORY} through the gate and under {@code vcpu->mutex}, as {@link #onVcpu} runs it. */
+    private long prefaultNow(int vcpu, long gpa, long size) {
+        Vcpu v = guest.enterVcpu(vcpu);
+        try {
+            return faults.prefault(v, gpa, size);
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
+        } finally {
+            guest.exitVcpu(v);
         }
     }
 
