@@ -109,6 +109,21 @@ public final class Rcu {
         }
     }
 
+    /**
+     * {@link #readLock} for a caller that makes a full fence (a volatile store, an atomic update) before its first
+     * load of a table entry in the section — a vCPU, whose entry into guest mode comes between ({@link
+     * org.tdplab.mmu.tdp.vcpu.GuestMode#enter}): the announcement is a release store, and that fence orders it
+     * before the section's loads, as {@link #readLock}'s own volatile store would. A grace period that misses the
+     * announcement therefore began before the fence, and its detach is seen by every load after it. Loads before
+     * the fence may read only what no grace period frees (tables the caller holds a reference to, headers).
+     */
+    public void readLockBeforeFence() {
+        Reader r = reader();
+        if (r.nesting++ == 0) {
+            ANNOUNCED.setRelease(r, (long) EPOCH.getVolatile(this));
+        }
+    }
+
     /** Leaves a read section; the outermost exit may reclaim tables whose grace period has ended. */
     public void readUnlock() {
         Reader r = reader();

@@ -140,10 +140,29 @@ public final class TdpIter extends org.tdplab.mmu.tdp.sync.LinePadded {
      */
     public boolean walkTo(int rootId, int rootLevel, long gfn, long gfnBits, int minLevel) {
         start(rootId, rootLevel, minLevel, gfn, gfn + 1, gfnBits);
-        while (valid && tryStepDown()) {
-            // descend
+        if (!valid)
+            return false;
+        // each entry is read once and the step down uses that value, as a hardware walk reads each level once: the
+        // stepping iterator reads an entry again before it steps down (tryStepDown) because its caller may have
+        // spent any time on it in between; here nothing comes between the read and the step
+        long index = gfn | gfnBits;
+        int l = level;
+        long p = sptep, spte = oldSpte;
+        int[] path = ptPath;
+        while (l > minLevel) {
+            int child = childTable(spte, l);
+            if (child == 0)
+                break;
+            l--;
+            path[l] = child;
+            p = TablePool.sptep(child, Spte.indexAt(index, l));
+            spte = pool.get(p);
         }
-        return valid;
+        level = l;
+        sptep = p;
+        oldSpte = spte;
+        this.gfn = Spte.gfnRoundForLevel(gfn, l);
+        return true;
     }
 
     /** Table id on the current path at {@code level} (≥ {@link #level}). */

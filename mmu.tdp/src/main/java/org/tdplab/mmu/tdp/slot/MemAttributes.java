@@ -31,9 +31,12 @@ public final class MemAttributes {
         return privateMem;
     }
 
-    /** {@code kvm_mem_is_private}: false for any GFN beyond the VM's limit. */
+    /**
+     * {@code kvm_mem_is_private}: false for any GFN beyond the VM's limit, and for every GFN of a VM without private
+     * memory, whose bitmap {@link #set} never writes (a fault asks once or twice: no bitmap walk for those VMs).
+     */
     public boolean isPrivate(long gfn) {
-        return gfn >= 0 && gfn <= maxGfn && bits.get(gfn);
+        return privateMem && gfn >= 0 && gfn <= maxGfn && bits.get(gfn);
     }
 
     /** {@code kvm_range_has_memory_attributes}: every GFN of {@code [start, end)} is private (or shared). */

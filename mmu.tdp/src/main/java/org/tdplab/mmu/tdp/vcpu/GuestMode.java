@@ -16,7 +16,10 @@ public final class GuestMode {
         this.vcpus = vcpus;
     }
 
-    /** Enters guest mode; flushes the TLB if a flush is pending. */
+    /**
+     * Enters guest mode; flushes the TLB if a flush is pending. The volatile store is a full fence, which the
+     * access's RCU read section relies on too ({@link org.tdplab.mmu.tdp.pt.Rcu#readLockBeforeFence}).
+     */
     public void enter(Vcpu v) {
         v.inGuest = true;
         long gen = flushGen.get();

@@ -86,7 +86,7 @@ public final class CoreVm implements Vm {
         ExpectedMemory expected = new ExpectedMemory();
         this.mem = new VmMemory(id, memory, caps, new Rcu(pool), expected, new GmemEvents(mmu, gate, expected));
         this.faults = new FaultHandler(status, mem, mmu, gate, trace);
-        this.guest = new GuestOps(status, mem, mmu, vcpus.guestMode, gate, faults, trace);
+        this.guest = new GuestOps(status, vcpus, mem, mmu, vcpus.guestMode, gate, faults, trace);
         this.host = new HostOps(status, mem, mmu, gate);
         this.conversions = new Conversions(status, mem, mmu, gate, host, guest, trace, ops);
         this.memslots = new MemslotOps(status, mem, mmu);
@@ -212,10 +212,23 @@ public final class CoreVm implements Vm {
     @Override
     public long prefault(int vcpu, long gpa, long size) {
         try {
-            return ops.call(() -> OperationStream.prefault(vcpu, gpa, size),
-                    () -> onVcpu(vcpu, v -> faults.prefault(v, gpa, size)));
+            // untraced, the operation stream would only run the body: no lambdas then (a VMM prefaults page by page)
+            return trace.on() ? ops.call(() -> OperationStream.prefault(vcpu, gpa, size), () -> prefaultNow(vcpu, gpa, size))
+                    : prefaultNow(vcpu, gpa, size);
         } catch (MmuException e) { // nothing done: KVM passes the range back unchanged
             throw e.remaining().isPresent() ? e : e.withRemaining(new Remaining(gpa, size));
+        }
+    }
+
+    /** {@code KVM_PRE_FAULT_MEMORY} through the gate and under {@code vcpu->mutex}, as {@link #onVcpu} runs it. */
+    private long prefaultNow(int vcpu, long gpa, long size) {
+        Vcpu v = guest.enterVcpu(vcpu);
+        try {
+            return faults.prefault(v, gpa, size);
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
+        } finally {
+            guest.exitVcpu(v);
         }
     }
 
@@ -273,14 +286,8 @@ public final class CoreVm implements Vm {
 
     @Override
     public AccessResult access(int vcpu, Access access, long gpa, long size, Encoding encoding, long value) {
-        Vcpu v = enterVcpu(vcpu);
-        try {
-            return guest.access(v, access, gpa, size, encoding, value);
-        } catch (OutOfMemoryError e) {
-            throw HeapExhausted.enomem(e);
-        } finally {
-            exitVcpu(v);
-        }
+        AccessResult r = guest.run(vcpu, access, gpa, size, encoding, value);
+        return r != null ? r : guest.written(gpa, size, value);
     }
 
     @Override
@@ -290,13 +297,13 @@ public final class CoreVm implements Vm {
 
     @Override
     public AccessResult accept(int vcpu, long gpa, long size, PageSize level) {
-        Vcpu v = enterVcpu(vcpu);
+        Vcpu v = guest.enterVcpu(vcpu);
         try {
             return conversions.accept(v, gpa, size, level);
         } catch (OutOfMemoryError e) {
             throw HeapExhausted.enomem(e);
         } finally {
-            exitVcpu(v);
+            guest.exitVcpu(v);
         }
     }
 
@@ -308,28 +315,6 @@ public final class CoreVm implements Vm {
     @Override
     public FaultResult fault(int vcpu, long gpa, long errorCode) {
         return onVcpu(vcpu, v -> guest.fault(v, gpa, errorCode));
-    }
-
-    /**
-     * {@link #onVcpu} without a lambda, for the guest's accesses (one per page in a workload): the gate's read side,
-     * the liveness check and {@code vcpu->mutex}; {@link #exitVcpu} undoes it.
-     */
-    private Vcpu enterVcpu(int index) {
-        gate.enter();
-        try {
-            status.requireAlive();
-            Vcpu v = vcpus.get(index, status.name);
-            v.mutex.lock();
-            return v;
-        } catch (RuntimeException e) {
-            gate.exit();
-            throw e;
-        }
-    }
-
-    private void exitVcpu(Vcpu v) {
-        v.mutex.unlock();
-        gate.exit();
     }
 
     // ---- inspection -----------------------------------------------------------------------------------------

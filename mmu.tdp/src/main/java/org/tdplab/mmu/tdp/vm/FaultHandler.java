@@ -337,9 +337,10 @@ final class FaultHandler {
             throw new MmuException(Errno.ENOTSUP, "KVM_PRE_FAULT_MEMORY is not allowed on VM '%s' yet", status.name);
         if (mmu.routing.hasSharedBit(gpa))
             throw new MmuException(Errno.EINVAL, "prefault gpa=0x%x is an alias (it has the shared bit)", gpa);
-        long[] r = Ranges.gfnRange("prefault", gpa, size, mmu.caps.maxGfn());
-        long gfn = r[0];
-        while (gfn < r[1]) {
+        Ranges.checkPages("prefault", gpa, size, mmu.caps.maxGfn());
+        long start = gpa >>> 12, end = (gpa + size) >>> 12;
+        long gfn = start;
+        while (gfn < end) {
             boolean isPrivate = mmu.caps.privateMem() && mem.attributes.isPrivate(gfn);
             long faultGpa = mmu.routing.guestGpa(gfn, isPrivate);
             v.loadRoots(mmu.roots);
@@ -353,7 +354,7 @@ final class FaultHandler {
             default -> Errno.EIO;
             };
             if (error != null) {
-                if (gfn == r[0])
+                if (gfn == start)
                     throw new MmuException(error, "prefault at gpa 0x%x: %s", gfn << 12,
                             switch (error) {
                             case ENOENT -> "no memslot (the access would be emulated)";
@@ -362,7 +363,7 @@ final class FaultHandler {
                                     + "it" : "a memory fault") + " (KVM_RUN would exit with KVM_EXIT_MEMORY_FAULT)";
                             default -> "could not map";
                             });
-                return (r[1] - gfn) << 12;
+                return (end - gfn) << 12;
             }
             if (ret == RET_PF_RETRY)
                 continue;

@@ -26,7 +26,17 @@ import org.tdplab.mmu.tdp.vcpu.Vcpu;
 
 /** What a vCPU does to memory: touch it through its TLB and the hardware walk, exiting to KVM on a violation. */
 final class GuestOps {
+    /**
+     * Loads {@link Exit} with the VM: the JIT inlines a constructor only once the classes its signature names are
+     * loaded, and {@link AccessResult}'s names {@link Exit}, which nothing else loads before a guest's first exit.
+     * Until then every completed access would allocate its result (40 bytes per page touched), the constructor being
+     * a call it cannot see through.
+     */
+    @SuppressWarnings("unused")
+    private static final Class<?> RESULT_SIGNATURE = Exit.class;
+
     private final VmStatus status;
+    private final Vcpus vcpus;
     private final VmMemory mem;
     private final TdpMmu mmu;
     private final GuestMode guestMode;
@@ -36,9 +46,10 @@ final class GuestOps {
     private final PrivateSource source;
     private final Routing routing;
 
-    GuestOps(VmStatus status, VmMemory mem, TdpMmu mmu, GuestMode guestMode, BackendSlot gate, FaultHandler faults,
-            Tracer trace) {
+    GuestOps(VmStatus status, Vcpus vcpus, VmMemory mem, TdpMmu mmu, GuestMode guestMode, BackendSlot gate,
+            FaultHandler faults, Tracer trace) {
         this.status = status;
+        this.vcpus = vcpus;
         this.mem = mem;
         this.mmu = mmu;
         this.guestMode = guestMode;
@@ -51,39 +62,93 @@ final class GuestOps {
 
     // ---- accesses -----------------------------------------------------------------------------------------
 
-    AccessResult access(Vcpu v, Access access, long gpa, long size, Encoding encoding, long value) {
-        checkEncoding(encoding);
-        long natural = routing.naturalGpa(gpa);
-        if (size == 0)
-            throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
-        // the range as written within the GPA width, and its natural GPAs below the shared bit
-        if (Long.compareUnsigned(gpa + size, gpa) <= 0 || Long.compareUnsigned(gpa + size, 1L << mmu.caps.gpaw()) > 0
-                || Long.compareUnsigned(natural + size, mmu.caps.maxGfn() << 12) > 0)
-            throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", gpa, size,
-                    mmu.caps.gpaw());
-        boolean aliasGiven = routing.hasSharedBit(gpa);
-        long first = natural >>> 12, last = (natural + size - 1) >>> 12;
-        String refusal = gate.backend().runRefusal(v.id);
-        if (refusal != null && anyPrivate(first, last, encoding, aliasGiven))
-            throw runRefused(v, refusal);
-        boolean agree = true;
-        long firstValue = 0;
-        for (long gfn = first; gfn <= last; gfn++) {
-            boolean isPrivate = privateFor(gfn, encoding, aliasGiven);
-            long guestGpa = routing.guestGpa(gfn, isPrivate);
-            long token = access == Access.WRITE ? (value != Vm.DEFAULT_TOKEN ? value : TokenMap.defaultToken(gfn)) : 0;
-            long result = touch(v, access, guestGpa, gfn, isPrivate, token);
-            if (result == EXIT_MMIO && gfn == first) // the emulated access's own address, as run->mmio.phys_addr
-                v.exitGpa = (v.exitGpa & ~0xfffL) | (natural & 0xfff);
-            if (result != DONE)
-                return ended(v, gfn - first, result);
-            long seen = access == Access.WRITE ? token : v.lastRead;
-            if (gfn == first)
-                firstValue = seen;
-            else if (seen != firstValue)
-                agree = false;
+    /**
+     * {@code KVM_RUN} for one guest access of {@code [gpa, gpa + size)} on vCPU {@code index}, through the backend
+     * gate and under {@code vcpu->mutex}: how it ended, or null for a write that completed, whose result
+     * {@link #written} makes from the arguments. The caller ({@link CoreVm#access}) builds that one itself: this
+     * method is too large for the JIT to inline, and a result made here would escape to every caller, so each page a
+     * guest touched would leave 40 bytes of garbage; one made by a small method that the caller's compile inlines
+     * does not escape when the caller only asks whether it completed.
+     */
+    AccessResult run(int index, Access access, long gpa, long size, Encoding encoding, long value) {
+        Vcpu v = enterVcpu(index);
+        try {
+            checkEncoding(encoding);
+            long natural = routing.naturalGpa(gpa);
+            if (size == 0)
+                throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
+            // the range as written within the GPA width, and its natural GPAs below the shared bit
+            if (Long.compareUnsigned(gpa + size, gpa) <= 0
+                    || Long.compareUnsigned(gpa + size, 1L << mmu.caps.gpaw()) > 0
+                    || Long.compareUnsigned(natural + size, mmu.caps.maxGfn() << 12) > 0)
+                throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", gpa, size,
+                        mmu.caps.gpaw());
+            boolean aliasGiven = routing.hasSharedBit(gpa);
+            long first = natural >>> 12, last = (natural + size - 1) >>> 12;
+            String refusal = gate.backend().runRefusal(v.id);
+            if (refusal != null && anyPrivate(first, last, encoding, aliasGiven))
+                throw runRefused(v, refusal);
+            boolean agree = true;
+            long firstValue = 0;
+            for (long gfn = first; gfn <= last; gfn++) {
+                boolean isPrivate = privateFor(gfn, encoding, aliasGiven);
+                long guestGpa = routing.guestGpa(gfn, isPrivate);
+                long token = access == Access.WRITE ? writtenToken(gfn, value) : 0;
+                long result = touch(v, access, guestGpa, gfn, isPrivate, token);
+                if (result == EXIT_MMIO && gfn == first) // the emulated access's own address, as run->mmio.phys_addr
+                    v.exitGpa = (v.exitGpa & ~0xfffL) | (natural & 0xfff);
+                if (result != DONE)
+                    return ended(v, gfn - first, result);
+                long seen = access == Access.WRITE ? token : v.lastRead;
+                if (gfn == first)
+                    firstValue = seen;
+                else if (seen != firstValue)
+                    agree = false;
+            }
+            return access == Access.WRITE ? null : AccessResult.done(last - first + 1, agree, firstValue);
+        } catch (OutOfMemoryError e) {
+            throw HeapExhausted.enomem(e);
+        } finally {
+            exitVcpu(v);
         }
-        return AccessResult.done(last - first + 1, agree, firstValue);
+    }
+
+    /** The token a write of {@code value} stores in page {@code gfn} (natural). */
+    private static long writtenToken(long gfn, long value) {
+        return value != Vm.DEFAULT_TOKEN ? value : TokenMap.defaultToken(gfn);
+    }
+
+    /**
+     * The result of a write {@link #run} completed: every page written, the first page's token as the value, and
+     * the tokens agreeing unless each page got its own (the default token, over more than one page). Made from the
+     * arguments alone, which {@link #run} checked.
+     */
+    AccessResult written(long gpa, long size, long value) {
+        long natural = routing.naturalGpa(gpa);
+        long first = natural >>> 12, pages = ((natural + size - 1) >>> 12) - first + 1;
+        return AccessResult.done(pages, value != Vm.DEFAULT_TOKEN || pages == 1, writtenToken(first, value));
+    }
+
+    /**
+     * {@code vcpu->mutex} for a guest access or accept (one per page in a workload), without a lambda: the gate's
+     * read side, the liveness check and the mutex; {@link #exitVcpu} undoes it.
+     */
+    Vcpu enterVcpu(int index) {
+        gate.enter();
+        try {
+            status.requireAlive();
+            Vcpu v = vcpus.get(index, status.name);
+            v.mutex.lock();
+            return v;
+        } catch (RuntimeException e) {
+            gate.exit();
+            throw e;
+        }
+    }
+
+    void exitVcpu(Vcpu v) {
+        v.mutex.unlock();
+        gate.exit();
     }
 
     private boolean anyPrivate(long first, long last, Encoding encoding, boolean aliasGiven) {
@@ -170,7 +235,7 @@ final class GuestOps {
      * page ({@link Retries#giveUp}) is it out of the section, so a long wait holds up no grace period.
      */
     private long touch(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
-        mmu.rcu.readLock();
+        mmu.rcu.readLockBeforeFence(); // guestMode.enter's fence comes before the first walk's loads
         try {
             return touchLocked(v, access, guestGpa, gfn, isPrivate, token);
         } finally {
@@ -214,7 +279,7 @@ final class GuestOps {
                     if (v.waitingSince != 0) {
                         mmu.rcu.readUnlock(); // waiting for another operation: not in a read section meanwhile
                         Retries.waitAWhile();
-                        mmu.rcu.readLock();
+                        mmu.rcu.readLockBeforeFence(); // guestMode.enter's fence is next, before any walk
                     }
                     continue;
                 }
@@ -257,7 +322,7 @@ final class GuestOps {
      */
     long executeOnOperand(Vcpu v, long gfn, boolean isPrivate, OperandInstruction insn) {
         long guestGfn = routing.guestGpa(gfn, isPrivate) >>> 12;
-        mmu.rcu.readLock();
+        mmu.rcu.readLockBeforeFence(); // guestMode.enter's fence comes before the walk's loads
         guestMode.enter(v);
         try {
             long w = walk(v, guestGfn, gfn, isPrivate, Access.READ);

@@ -10,6 +10,12 @@ final class Ranges {
 
     /** A GPA range of whole 4K pages below the VM's addressable limit {@code maxGfn}; returns its GFN range. */
     static long[] gfnRange(String what, long gpa, long size, long maxGfn) {
+        checkPages(what, gpa, size, maxGfn);
+        return new long[] { gpa >>> 12, (gpa + size) >>> 12 };
+    }
+
+    /** The checks of {@link #gfnRange}, for a caller that takes the GFNs itself. */
+    static void checkPages(String what, long gpa, long size, long maxGfn) {
         if (size == 0)
             throw new MmuException(Errno.EINVAL, "%s: size=0x%x must be positive", what, size);
         if ((gpa & 0xfff) != 0)
@@ -17,7 +23,6 @@ final class Ranges {
         if ((size & 0xfff) != 0)
             throw new MmuException(Errno.EINVAL, "%s: size=0x%x is not a multiple of 4K", what, size);
         checkRange(what, gpa, size, maxGfn << 12);
-        return new long[] { gpa >>> 12, (gpa + size) >>> 12 };
     }
 
     /**
