@@ -87,7 +87,7 @@ final class SeptMapLeaves {
         }
         long newPfn = r8 >>> 12;
         sept.setChild(page, idx, sept.alloc(lvl - 1, gfn & -levelPages(lvl), newPfn));
-        pamt.set(newPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
+        pamt.setShared(newPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
         m.chldcnt.add(1);
         sept.setUnlocked(page, idx, SeptTree.entry(NL_MAPPED, r8));
         return TDX_SUCCESS;
@@ -165,7 +165,7 @@ final class SeptMapLeaves {
         // the page's PAMT entry and the TD's count after the entry: no leaf that reads them runs until the tree lock
         // is let go (they hold it exclusively), and other AUGs run at once (the tree lock is shared)
         m.chldcnt.add(levelPages(lvl));
-        pamt.set(r8 >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxAbi.TD_ID, 0));
+        pamt.setShared(r8 >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxAbi.TD_ID, 0));
         return TDX_SUCCESS;
     }
 
