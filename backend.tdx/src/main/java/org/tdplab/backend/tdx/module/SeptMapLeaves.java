@@ -151,14 +151,16 @@ final class SeptMapLeaves {
         for (long e = sept.get(page, idx);; e = sept.get(page, idx)) {
             if ((e & SeptTree.LOCKED) != 0) // another leaf took it after the walk looked
                 return walk.entryBusy(pos, out);
-            if (!SeptState.allowed(SeptState.ALLOW_PAGE_AUG, SeptTree.state(e)))
-                return walk.entryError(pos, TDX_EPT_ENTRY_STATE_INCORRECT, out);
-            if (!checked) {
-                long st = checks.checkNewPage(r8, OPERAND_R8, lvl, true);
-                if (st != TDX_SUCCESS)
-                    return st;
-                checked = true;
+            long st = !SeptState.allowed(SeptState.ALLOW_PAGE_AUG, SeptTree.state(e))
+                    ? walk.entryError(pos, TDX_EPT_ENTRY_STATE_INCORRECT, out)
+                    : checked ? TDX_SUCCESS : checks.checkNewPage(r8, OPERAND_R8, lvl, true);
+            if (st != TDX_SUCCESS) {
+                // the host that got the entry's lock cleared its host-priority bit, and letting it go kept that
+                if ((e & SeptTree.HOST_PRIORITY) != 0)
+                    sept.commit(page, idx, e, e & ~SeptTree.HOST_PRIORITY);
+                return st;
             }
+            checked = true;
             if (sept.commit(page, idx, e, pending))
                 break;
         }
