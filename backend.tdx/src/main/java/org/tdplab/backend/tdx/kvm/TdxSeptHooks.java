@@ -12,6 +12,7 @@ import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.SpteChange;
+import org.tdplab.percpu.PercpuCounters;
 
 /**
  * The mirror hooks of one TD ({@code tdx_sept_*} in {@code arch/x86/kvm/vmx/tdx.c}): a mirror SPTE change becomes
@@ -45,15 +46,18 @@ final class TdxSeptHooks {
 
     /** An install (link or leaf) of a mirror entry, with the fields ({@link TdxVm#installExternalSpte}). */
     HookStatus install(long gfn, int level, boolean leaf, long pfn) {
-        td.installsInFlight.increment();
+        PercpuCounters.Row row = td.installsInFlight.row();
+        td.installsInFlight.add(row, 1);
         try {
+            return leaf ? setLeaf(gfn, level, pfn) : linkTable(gfn, level);
+        } finally {
+            // Looked at once the install is counted and its SEAMCALL ran: the module's lock, which the SEAMCALL held
+            // shared, orders the count before this load (its hold is a volatile store then a load), and a removal
+            // counts itself with an atomic before it looks at the installs, so at least one of the two sees the other
+            // (an install refused before its SEAMCALL has no such order; it changed nothing the removal could meet).
             if (td.removalsInFlight.get() > 0)
                 td.record("inv 12: a mirror install at gfn 0x%x ran while a removal was in progress", gfn);
-            if (!leaf)
-                return linkTable(gfn, level);
-            return setLeaf(gfn, level, pfn);
-        } finally {
-            td.installsInFlight.decrement();
+            td.installsInFlight.add(row, -1);
         }
     }
 

@@ -116,6 +116,8 @@ final class GuestSide {
             acceptExit(v, lvl, pos); // a missing table, or a larger leaf not (yet) accessible: PENDING, BLOCKED
             return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
         }
+        if ((e & (SeptTree.LOCKED | SeptTree.HOST_PRIORITY)) == 0 && !SeptState.allowed(SeptState.ALLOW_ACCEPT, s))
+            return refusal(v, lvl, pos, s); // decided on the one read: the entry stays as it is (see refusal)
         int page = posPage(pos), idx = posIndex(pos);
         e = sept.tryLock(page, idx, false); // the guest's lock of the entry; AUGs of other entries run meanwhile
         if (e < 0) // a host SEAMCALL waits for this entry, or holds it: back off
@@ -151,14 +153,8 @@ final class GuestSide {
      */
     private long acceptLocked(int v, int lvl, long pos, long e, long gfn) {
         int s = SeptTree.state(e);
-        if (s != FREE && SeptState.isNonLeaf(s))
-            return withOperand(TDX_PAGE_SIZE_MISMATCH, lvl);
-        if (SeptState.isGuestAccessibleLeaf(s))
-            return withOperand(TDX_PAGE_ALREADY_ACCEPTED, lvl);
-        if (!SeptState.allowed(SeptState.ALLOW_ACCEPT, s)) {
-            acceptExit(v, lvl, pos);
-            return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
-        }
+        if (!SeptState.allowed(SeptState.ALLOW_ACCEPT, s))
+            return refusal(v, lvl, pos, s);
         long pfn = SeptTree.hpa(e) >>> 12;
         for (long i = 0; i < levelPages(lvl); i++) {
             if (m.frames.read(pfn + i) != 0) // a page that reads zero already needs no store
@@ -168,6 +164,23 @@ final class GuestSide {
         m.lines.setAcceptedHpa(v, SeptTree.hpa(e));
         sept.setUnlocked(posPage(pos), posIndex(pos), SeptTree.withState(e, MAPPED));
         return TDX_SUCCESS;
+    }
+
+    /**
+     * The answer of an ACCEPT to an entry in state {@code s} it does not accept (not PENDING): a non-leaf is a size
+     * mismatch, a guest-accessible leaf is accepted already, anything else (FREE, blocked, …) makes the TD exit for the
+     * host to act. None of them changes the entry, so an ACCEPT that reads it neither locked nor wanted by a host (the
+     * lock bit and the host-priority bit clear) answers from that one read, without taking and releasing the entry's
+     * lock: the module would have taken it at that read, decided the same, and let it go, no other leaf between (the
+     * guest's entry lock has no simulated contention). The first ACCEPT of every fault meets a FREE entry.
+     */
+    private long refusal(int v, int lvl, long pos, int s) {
+        if (s != FREE && SeptState.isNonLeaf(s))
+            return withOperand(TDX_PAGE_SIZE_MISMATCH, lvl);
+        if (SeptState.isGuestAccessibleLeaf(s))
+            return withOperand(TDX_PAGE_ALREADY_ACCEPTED, lvl);
+        acceptExit(v, lvl, pos);
+        return TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION;
     }
 
     /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1; whether any vCPU is inside. */

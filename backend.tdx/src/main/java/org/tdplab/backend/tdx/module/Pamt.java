@@ -105,8 +105,14 @@ public final class Pamt {
         return out;
     }
     /**
-     * A chunk holds the 512 entries of one 2M range and, in its last element, how many of them are not zero, so
-     * that freeing a page tells whether the chunk emptied without scanning it (a TD's teardown frees every page).
+     * A chunk holds the 512 entries of one 2M range and, in its last element, a count of its non-zero entries that
+     * is never more than their number, so that freeing a page tells whether the chunk emptied without scanning it (a
+     * TD's teardown frees every page) unless the count says it might have. Leaves that hold the module's lock
+     * exclusively count what they set and clear, with plain stores (they run alone); AUG and SEPT.ADD, which hold it
+     * shared and so set entries of one chunk at once, do not count theirs ({@link #setShared}): an atomic add per
+     * fault, for a count only exclusive holders read. A count that falls to zero or below is made exact by a scan
+     * ({@link #dropIfEmpty}), so a chunk goes when its last entry does, as before, and is scanned about once per
+     * emptying rather than per free.
      */
     private static final int COUNT = 512;
 
@@ -114,14 +120,23 @@ public final class Pamt {
         return new long[COUNT + 1];
     }
 
-    /** Stores {@code v} as the entry {@code i} of chunk {@code c}, keeping its count of non-zero entries. */
-    private static void store(long[] c, int i, long v) {
+    /**
+     * Stores {@code v} as the entry {@code i} of chunk {@code c}; {@code counted}: holding the module's lock
+     * exclusively, so the chunk's count follows (see {@link #COUNT}).
+     */
+    private static void store(long[] c, int i, long v, boolean counted) {
         long old = c[i]; // an entry is written by the one leaf that holds its page
         ENTRY.setRelease(c, i, v);
-        if (old == 0 && v != 0)
-            ENTRY.getAndAdd(c, COUNT, 1L);
-        else if (old != 0 && v == 0)
-            ENTRY.getAndAdd(c, COUNT, -1L);
+        if (old == 0 && v != 0) {
+            if (counted)
+                c[COUNT]++;
+        } else if (old != 0 && v == 0) {
+            c[COUNT]--; // clearing an entry takes the module's lock exclusively
+        }
+    }
+
+    private static void store(long[] c, int i, long v) {
+        store(c, i, v, true);
     }
 
     private static final java.lang.invoke.VarHandle ENTRY = java.lang.invoke.MethodHandles
@@ -182,15 +197,30 @@ public final class Pamt {
         return type(get(pfn));
     }
 
-    /** Sets the entry of every 4K page of the {@code size} page at {@code pfn} (a new owner: no longer dirty). */
+    /**
+     * Sets the entry of every 4K page of the {@code size} page at {@code pfn} (a new owner: no longer dirty), holding
+     * the module's lock exclusively (or alone with this PAMT, as tests do).
+     */
     public void set(long pfn, int size, long entry) {
+        set(pfn, size, entry, true);
+    }
+
+    /**
+     * {@link #set} by a leaf that holds the module's lock shared (AUG, SEPT.ADD): other such leaves set entries of the
+     * same chunk at once, so the chunk's count is left as it is ({@link #COUNT}).
+     */
+    void setShared(long pfn, int size, long entry) {
+        set(pfn, size, entry, false);
+    }
+
+    private void set(long pfn, int size, long entry, boolean counted) {
         long n = pages(size);
         for (long i = 0; i < n; i++) {
             long p = pfn + i;
             long[] c = chunks.get(p >>> 9);
             if (c == null)
                 c = chunkOf(p >>> 9);
-            store(c, (int) (p & 511), entry);
+            store(c, (int) (p & 511), entry, counted);
         }
     }
 
@@ -247,8 +277,16 @@ public final class Pamt {
         }
     }
 
+    /** Drops the chunk if no entry of it is left; scans it only when its count says it may be empty. */
     private void dropIfEmpty(long key, long[] c) {
-        if (c[COUNT] == 0)
+        if (c[COUNT] > 0)
+            return;
+        long n = 0;
+        for (int i = 0; i < COUNT; i++)
+            if (c[i] != 0)
+                n++;
+        c[COUNT] = n;
+        if (n == 0)
             chunks.remove(key);
     }
 

@@ -87,7 +87,7 @@ final class SeptMapLeaves {
         }
         long newPfn = r8 >>> 12;
         sept.setChild(page, idx, sept.alloc(lvl - 1, gfn & -levelPages(lvl), newPfn));
-        pamt.set(newPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
+        pamt.setShared(newPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
         m.chldcnt.add(1);
         sept.setUnlocked(page, idx, SeptTree.entry(NL_MAPPED, r8));
         return TDX_SUCCESS;
@@ -137,20 +137,37 @@ final class SeptMapLeaves {
      */
     long pageAug(long rcx, long rdx, long r8, Regs out) {
         int lvl = level(rcx);
-        long pos = walk.locateAndLockTdEntry(rdx, 0, Seamcall.TDH_MEM_PAGE_AUG, rcx, 0, 1, out);
+        long pos = walk.locateUnlockedTdEntry(rdx, 0, Seamcall.TDH_MEM_PAGE_AUG, rcx, 0, 1, out);
         if (pos < 0)
             return pos;
         int page = posPage(pos), idx = posIndex(pos);
-        long st = !SeptState.allowed(SeptState.ALLOW_PAGE_AUG, SeptTree.state(sept.get(page, idx)))
-                ? walk.entryError(pos, TDX_EPT_ENTRY_STATE_INCORRECT, out)
-                : checks.checkNewPage(r8, OPERAND_R8, lvl, true);
-        if (st != TDX_SUCCESS) {
-            sept.unlock(page, idx);
-            return st;
+        long pending = SeptTree.entry(PENDING, r8);
+        // The entry's lock held from the walk to the PENDING store, as the module holds it, excludes the leaves that
+        // share the tree lock on this entry: the guest's ACCEPT (which reads it FREE and exits, or backs off) and
+        // another host leaf. Taking it and letting it go are two atomics per fault; the checks below read nothing the
+        // entry's lock guards but the entry, so the AUG reads the entry once, checks, and stores PENDING only if the
+        // entry is still what it read (SeptTree#commit): the same answers, as if the lock had been held throughout.
+        boolean checked = false;
+        for (long e = sept.get(page, idx);; e = sept.get(page, idx)) {
+            if ((e & SeptTree.LOCKED) != 0) // another leaf took it after the walk looked
+                return walk.entryBusy(pos, out);
+            long st = !SeptState.allowed(SeptState.ALLOW_PAGE_AUG, SeptTree.state(e))
+                    ? walk.entryError(pos, TDX_EPT_ENTRY_STATE_INCORRECT, out)
+                    : checked ? TDX_SUCCESS : checks.checkNewPage(r8, OPERAND_R8, lvl, true);
+            if (st != TDX_SUCCESS) {
+                // the host that got the entry's lock cleared its host-priority bit, and letting it go kept that
+                if ((e & SeptTree.HOST_PRIORITY) != 0)
+                    sept.commit(page, idx, e, e & ~SeptTree.HOST_PRIORITY);
+                return st;
+            }
+            checked = true;
+            if (sept.commit(page, idx, e, pending))
+                break;
         }
-        m.chldcnt.add(levelPages(lvl)); // other AUGs run at once (the tree lock is shared)
-        pamt.set(r8 >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxAbi.TD_ID, 0));
-        sept.setUnlocked(page, idx, SeptTree.entry(PENDING, r8));
+        // the page's PAMT entry and the TD's count after the entry: no leaf that reads them runs until the tree lock
+        // is let go (they hold it exclusively), and other AUGs run at once (the tree lock is shared)
+        m.chldcnt.add(levelPages(lvl));
+        pamt.setShared(r8 >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxAbi.TD_ID, 0));
         return TDX_SUCCESS;
     }
 

@@ -214,6 +214,17 @@ final class SeptTree {
         }
     }
 
+    /**
+     * Stores {@code e} into an entry no leaf holds if it still is {@code expected} (lock bit clear): the change a
+     * {@link #tryLock}, then a {@link #setUnlocked}, would make with nothing between them, in one compare-and-set, for
+     * a leaf that holds the tree lock shared and decides on that one value. False when the entry changed meanwhile (a
+     * leaf took its lock, a host set its priority bit): the leaf reads it again.
+     */
+    boolean commit(int page, int index, long expected, long e) {
+        changing(expected, e); // never, holding the lock shared (see linkGeneration); counted if it were
+        return ENTRY.compareAndSet(entries[page], index, expected, e);
+    }
+
     /** Releases an entry the caller locked and did not change. */
     void unlock(int page, int index) {
         long[] p = entries[page];

@@ -200,6 +200,35 @@ final class SeptWalk {
     }
 
     /**
+     * {@link #locateAndLockTdEntry} for a leaf that changes its entry by one compare-and-set of the value it read
+     * (TDH.MEM.PAGE.AUG, {@link SeptTree#commit}): the same checks in the same order, the same contention draws, and
+     * the entry's lock looked at rather than taken — an entry another leaf holds is busy, as the try-lock would have
+     * found it, and sets the host-priority bit. Returns the entry's position, or the failing status (negative).
+     */
+    long locateUnlockedTdEntry(long rdx, long allowedLowBits, Seamcall leaf, long rcx, int minLevel, int maxLevel,
+            Regs out) {
+        long st = checks.prologue(rdx, OPERAND_RDX, allowedLowBits, leaf);
+        if (st != TDX_SUCCESS)
+            return st;
+        if (!validGpaLevel(rcx, minLevel, maxLevel))
+            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
+        if (checks.busy())
+            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
+        long pos = walk(gpa(rcx) >>> 12, level(rcx));
+        if (failed(pos))
+            return walkFailed(pos, out);
+        if (checks.busy() || (sept.get(posPage(pos), posIndex(pos)) & SeptTree.LOCKED) != 0)
+            return entryBusy(pos, out);
+        return pos;
+    }
+
+    /** A host leaf found the entry at {@code pos} held: it sets the host-priority bit and answers busy. */
+    long entryBusy(long pos, Regs out) {
+        sept.setHostPriority(posPage(pos), posIndex(pos));
+        return entryError(pos, TDX_OPERAND_BUSY, out);
+    }
+
+    /**
      * What every S-EPT entry leaf does after its TD checks, in the spec's order: the GPA|level operand in
      * {@code [minLevel, maxLevel]}, the S-EPT tree lock, the host walk to the entry, the entry's own lock. Returns
      * the entry's position, or the failing status (error statuses have bit 63 set: negative).
@@ -228,10 +257,8 @@ final class SeptWalk {
     private long lockEntry(long pos, Regs out, boolean shared) {
         int page = posPage(pos), idx = posIndex(pos);
         if (shared) {
-            if (checks.busy() || sept.tryLock(page, idx, true) < 0) {
-                sept.setHostPriority(page, idx);
-                return entryError(pos, TDX_OPERAND_BUSY, out);
-            }
+            if (checks.busy() || sept.tryLock(page, idx, true) < 0)
+                return entryBusy(pos, out);
             return TDX_SUCCESS;
         }
         long e = sept.get(page, idx);

@@ -146,9 +146,9 @@ class TdxSeptHooksTest {
         assertEquals(held, td.framesHeld(), "the page is not freed");
         td.recorded.clear();
         // an install in flight while a table is freed is recorded (inv 12)
-        td.installsInFlight.increment();
+        td.installsInFlight.add(1);
         td.sept.freeExternalSpt(RootKind.MIRROR, gfn, 1);
-        td.installsInFlight.decrement();
+        td.installsInFlight.add(-1);
         assertEquals("inv 12: mirror table 0x200 level 1 freed while an install was in progress",
                 td.recorded.get(0));
         td.recorded.clear();

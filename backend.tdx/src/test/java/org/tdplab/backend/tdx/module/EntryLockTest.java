@@ -75,6 +75,28 @@ class EntryLockTest {
     }
 
     /**
+     * An AUG that the entry's lock would have let in clears the host-priority bit even when it then fails (the bit is
+     * cleared when the host gets the lock, before the checks), though it reads the entry without taking the lock.
+     */
+    @Test
+    void anAugRefusedAfterTheEntryLockClearsTheHostPriorityBit() {
+        Fixture f = running();
+        f.link(2 * PAGE, 0);
+        long entry = entryOf(f, 2 * PAGE), hpa = f.page();
+        assertTrue(hold(f, entry, false));
+        assertStatus(withOperand(TDX_OPERAND_BUSY, OPERAND_RCX), f.m.tdhMemPageAug(rcx(2 * PAGE, 0), f.tdr, hpa, null));
+        release(f, entry);
+        // the TDR as the page: PAGE_METADATA_INCORRECT on R8, after the entry's lock
+        assertEquals(TdxStatus.TDX_PAGE_METADATA_INCORRECT,
+                TdxStatus.classOf(f.m.tdhMemPageAug(rcx(2 * PAGE, 0), f.tdr, f.tdr, null)));
+        assertEquals(TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(2 * PAGE, 0), true),
+                "the guest no longer backs off: the entry is FREE, the TD exits");
+        ok(f.m.tdhMemPageAug(rcx(2 * PAGE, 0), f.tdr, hpa, null));
+        ok(f.m.tdgMemPageAccept(0, rcx(2 * PAGE, 0), true));
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+    }
+
+    /**
      * vCPU 1's ACCEPT is zeroing the page (its entry held) when vCPU 0 accepts the same page: vCPU 0 must back off,
      * or it would accept the page, write it, and lose the write to vCPU 1's zeroing.
      */
