@@ -62,7 +62,8 @@ public class ApiBaselineIT {
      * {@code VmContext.memslotGeneration}, 4.2.0 for {@code VmContext.executeOnOperand}, 4.3.0 for
      * {@code VmContext.runningVcpu} and {@code VmBackend.topUpExternalCache}, 4.4.0 for
      * {@code VmBackend.needTopUpExternalSplitCache} and {@code topUpExternalSplitCache}, 4.5.0 for
-     * {@code VmBackend.runRefusal}, 4.6.0 for {@code VmBackend.installExternalSpte}), an added method of a
+     * {@code VmBackend.runRefusal}, 4.6.0 for {@code VmBackend.installExternalSpte}, 4.7.0 for
+     * {@code SnapshotCodec.decode} with upgrades), an added method of a
      * provider type for {@code org.tdplab.mmu.api} (3.1.0, then 3.2.0 for {@code DirtyLogOptions.manualProtect}).
      * Exported at the release's versions, the build refuses it.
      */
@@ -72,7 +73,7 @@ public class ApiBaselineIT {
             Manifest manifest = new Manifest(built.getManifest());
             String exports = manifest.getMainAttributes().getValue("Export-Package");
             manifest.getMainAttributes().putValue("Export-Package", exports
-                    .replace("org.tdplab.mmu.api.backend;version=\"4.6.0\"",
+                    .replace("org.tdplab.mmu.api.backend;version=\"4.7.0\"",
                             "org.tdplab.mmu.api.backend;version=\"3.0.0\"")
                     .replace("org.tdplab.mmu.api;version=\"3.2.0\"", "org.tdplab.mmu.api;version=\"3.0.0\""));
             built.setManifest(manifest);
