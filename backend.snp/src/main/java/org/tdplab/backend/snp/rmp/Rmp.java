@@ -41,12 +41,14 @@ import org.tdplab.percpu.PercpuCounters;
  * {@link RmpGuestInstructions}, the invariants in {@link RmpInvariants}, the whole-table scans and the hot swap's
  * export and restore in {@link RmpScans}.
  *
- * <p>Storage is sparse and packed like the hardware's table: one 8 KiB block of {@code long}s (low and high qword
- * per entry) per 2M region that has a non-zero entry, created on first write and dropped when the region is all
- * zero again. Reads are lock-free and allocation-free. Each instruction runs under its 2M region's lock, like the
- * hardware's per-entry atomicity; RMPUPDATE and PSMASH do not wait for it but fail as the hardware does under
- * contention ({@code FAIL_OVERLAP} / {@code FAIL_INUSE}), and callers retry as Linux does. Preconditions are
- * checked in the order of the hardware spec's tables, so the first failing row decides the return code.
+ * <p>Storage is packed like the hardware's table: one 8 KiB block of {@code long}s (low and high qword per entry)
+ * per 2M region, a {@link Region} over it while the region has a non-zero entry (created on first write, dropped when
+ * the region is all zero again). The blocks are slices of chunks of about 1 GiB of frames, made when a region of the
+ * chunk is first written and kept ({@link RegionTable}), so memory follows the frames ever assigned. Reads are
+ * lock-free and allocation-free. Each instruction runs under its 2M region's lock, like the hardware's per-entry
+ * atomicity; RMPUPDATE and PSMASH do not wait for it but fail as the hardware does under contention
+ * ({@code FAIL_OVERLAP} / {@code FAIL_INUSE}), and callers retry as Linux does. Preconditions are checked in the order
+ * of the hardware spec's tables, so the first failing row decides the return code.
  *
  * <p>The 2M-aligned entry of a 2M assigned region governs the whole 2 MiB (Linux reads the page size from the
  * aligned entry); whether the hardware also mirrors Assigned into the 511 other entries is not in the sources read
