@@ -2,19 +2,38 @@ package org.tdplab.backend.snp.rmp;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.Arrays;
 
 /**
  * The RMP's 2M regions by index, volatile like an {@code AtomicReferenceArray}, but through a VarHandle of the
  * exact array type: an {@code AtomicReferenceArray} stores through an {@code Object[]} handle, whose store check
  * took the reflective path on every RMP write (RMPUPDATE and PVALIDATE of each private fault).
+ *
+ * <p>The entries of {@value #CHUNK} consecutive regions (1,022 MiB of frames) share one chunk: one {@code long[]} of
+ * their words, 4,088 KiB, and one {@code byte[]} of who wrote them, each region a fixed slice. A chunk is made when
+ * its first region is and kept for the table's life, so a region that comes back (the frames of the next VM) finds
+ * its slice. The words array is at least half a G1 region for G1 regions up to 4 MiB (heaps up to about 8 GiB), so
+ * G1 allocates it straight into the old generation as one humongous object and never copies it: as 8 KiB arrays,
+ * one per region, the RMP of a 16 GiB guest was 128 MiB that every young collection of its faults copied (and the
+ * next VM's faults allocated again). Memory follows the frames ever assigned, rounded up to a chunk: at most the
+ * 16 bytes per frame of the hardware's table. The last chunk holds only the regions that remain.
  */
 final class RegionTable {
     private static final VarHandle AT = MethodHandles.arrayElementVarHandle(Rmp.Region[].class);
+    /** Regions per chunk: 511 × 8 KiB of words, with the array's header, fit one 4 MiB G1 region. */
+    static final int CHUNK = 511;
+    private static final int WORDS = 2 * Rmp.PAGES;
 
     private final Rmp.Region[] regions;
+    /** Per chunk, its words and writers (null until its first region); under this object's lock. */
+    private final long[][] chunkWords;
+    private final byte[][] chunkWriters;
 
     RegionTable(int length) {
         regions = new Rmp.Region[length];
+        int chunks = (length + CHUNK - 1) / CHUNK;
+        chunkWords = new long[chunks][];
+        chunkWriters = new byte[chunks][];
     }
 
     int length() {
@@ -27,5 +46,36 @@ final class RegionTable {
 
     void set(int i, Rmp.Region r) {
         AT.setVolatile(regions, i, r);
+    }
+
+    /**
+     * A region for index {@code i} over its slice of the chunk, whose words are all zero (a region is dropped only
+     * once all its entries are); its writers are cleared. The caller holds region {@code i}'s lock, and publishes
+     * the region with {@link #set}.
+     */
+    Rmp.Region create(int i) {
+        int c = i / CHUNK, slot = i - c * CHUNK;
+        long[] words;
+        byte[] writers;
+        synchronized (this) { // regions of one chunk have locks of their own: two may be made at once
+            words = chunkWords[c];
+            writers = chunkWriters[c];
+            if (words == null) {
+                int n = Math.min(CHUNK, regions.length - c * CHUNK);
+                chunkWords[c] = words = new long[n * WORDS];
+                chunkWriters[c] = writers = new byte[n * Rmp.PAGES];
+            }
+        }
+        Arrays.fill(writers, slot * Rmp.PAGES, (slot + 1) * Rmp.PAGES, (byte) 0);
+        return new Rmp.Region(words, slot * WORDS, writers, slot * Rmp.PAGES);
+    }
+
+    /** Chunks made so far (for memory-use tests). */
+    synchronized int chunks() {
+        int n = 0;
+        for (long[] w : chunkWords)
+            if (w != null)
+                n++;
+        return n;
     }
 }

@@ -41,12 +41,14 @@ import org.tdplab.percpu.PercpuCounters;
  * {@link RmpGuestInstructions}, the invariants in {@link RmpInvariants}, the whole-table scans and the hot swap's
  * export and restore in {@link RmpScans}.
  *
- * <p>Storage is sparse and packed like the hardware's table: one 8 KiB block of {@code long}s (low and high qword
- * per entry) per 2M region that has a non-zero entry, created on first write and dropped when the region is all
- * zero again. Reads are lock-free and allocation-free. Each instruction runs under its 2M region's lock, like the
- * hardware's per-entry atomicity; RMPUPDATE and PSMASH do not wait for it but fail as the hardware does under
- * contention ({@code FAIL_OVERLAP} / {@code FAIL_INUSE}), and callers retry as Linux does. Preconditions are
- * checked in the order of the hardware spec's tables, so the first failing row decides the return code.
+ * <p>Storage is packed like the hardware's table: one 8 KiB block of {@code long}s (low and high qword per entry)
+ * per 2M region, a {@link Region} over it while the region has a non-zero entry (created on first write, dropped when
+ * the region is all zero again). The blocks are slices of chunks of about 1 GiB of frames, made when a region of the
+ * chunk is first written and kept ({@link RegionTable}), so memory follows the frames ever assigned. Reads are
+ * lock-free and allocation-free. Each instruction runs under its 2M region's lock, like the hardware's per-entry
+ * atomicity; RMPUPDATE and PSMASH do not wait for it but fail as the hardware does under contention
+ * ({@code FAIL_OVERLAP} / {@code FAIL_INUSE}), and callers retry as Linux does. Preconditions are checked in the order
+ * of the hardware spec's tables, so the first failing row decides the return code.
  *
  * <p>The 2M-aligned entry of a 2M assigned region governs the whole 2 MiB (Linux reads the page size from the
  * aligned entry); whether the hardware also mirrors Assigned into the 511 other entries is not in the sources read
@@ -71,24 +73,46 @@ public final class Rmp {
     /** Error bits of an RMP violation on an encrypted final translation; which of them PVALIDATE sets is unverified. */
     static final long NPF_RMP = Pferr.GUEST_RMP | Pferr.GUEST_FINAL | Pferr.GUEST_ENC;
 
-    /** The entries of one 2M region: low, high qword per frame, as the hardware lays them out. */
+    /**
+     * The entries of one 2M region: low, high qword per frame, as the hardware lays them out, in the region's slice
+     * of its chunk's arrays ({@link RegionTable}: the storage of about 1 GiB of frames is two arrays, not 1,022).
+     */
     static final class Region {
         /**
-         * Read volatile, written release ({@link #word}, {@link #setWord}); a plain array, not an
-         * {@code AtomicLongArray}: one dependent load less per look-up (a cache miss on a random fault).
+         * The chunk's entry words, this region's from {@link #base}: read volatile, written release ({@link #word},
+         * {@link #setWord}); a plain array, not an {@code AtomicLongArray}: one dependent load less per look-up (a
+         * cache miss on a random fault).
          */
-        private final long[] words = new long[2 * PAGES];
-        /** Who last wrote each entry; written under the region lock. */
-        final byte[] writer = new byte[PAGES];
+        private final long[] words;
+        private final int base;
+        /** Who last wrote each entry, this region's from {@link #writerBase}; written under the region lock. */
+        private final byte[] writers;
+        private final int writerBase;
         /** Entries that are not all zero; under the region lock. */
         int nonZero;
 
+        Region(long[] words, int base, byte[] writers, int writerBase) {
+            this.words = words;
+            this.base = base;
+            this.writers = writers;
+            this.writerBase = writerBase;
+        }
+
         long word(int k) {
-            return (long) WORDS.getVolatile(words, k);
+            return (long) WORDS.getVolatile(words, base + k);
         }
 
         void setWord(int k, long v) {
-            WORDS.setRelease(words, k, v);
+            WORDS.setRelease(words, base + k, v);
+        }
+
+        /** Who last wrote entry {@code i} ({@link #BY_RMPUPDATE}, …); 0 for an entry never written. */
+        byte writer(int i) {
+            return writers[writerBase + i];
+        }
+
+        void setWriter(int i, byte by) {
+            writers[writerBase + i] = by;
         }
     }
 
@@ -380,7 +404,7 @@ public final class Rmp {
         if (r == null) {
             if (lo == 0 && hi == 0)
                 return;
-            r = new Region();
+            r = regions.create(ri);
             regions.set(ri, r);
         }
         stripes.mixIntoDigest(stripeOf(pfn), mix(pfn, oldLo, oldHi) ^ mix(pfn, lo, hi));
@@ -389,11 +413,11 @@ public final class Rmp {
         // lock-free reader that sees the low word sees the high one written before it
         r.setWord(2 * i + 1, hi);
         r.setWord(2 * i, lo);
-        r.writer[i] = by;
+        r.setWriter(i, by);
         if (wasZero != isZero)
             r.nonZero += isZero ? -1 : 1;
         if (r.nonZero == 0)
-            regions.set(ri, null); // readers still holding it read zeros, which is the truth
+            regions.set(ri, null); // readers still holding it read its slice: zeros, then what a new one writes there
     }
 
     static long mix(long pfn, long lo, long hi) {

@@ -80,7 +80,7 @@ final class RmpInvariants {
                 sum ^= Rmp.mix(pfn, lo, hi);
                 if (lo == 0 && hi == 0)
                     continue;
-                List<String> broken = broken(i, big, lo, hi, r.writer[i]);
+                List<String> broken = broken(i, big, lo, hi, r.writer(i));
                 for (String rule : broken) // an entry is described only when it breaks a rule: most are fine
                     out.add(String.format("rmp: pfn 0x%x (%s): %s", pfn, RmpEntry.describe(lo, hi), rule));
                 if (assigned(lo))

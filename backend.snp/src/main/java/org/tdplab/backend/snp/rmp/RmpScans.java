@@ -75,7 +75,7 @@ final class RmpScans {
             o[n[0]++] = pfn;
             o[n[0]++] = r.word(2 * i);
             o[n[0]++] = r.word(2 * i + 1);
-            o[n[0]++] = r.writer[i];
+            o[n[0]++] = r.writer(i);
             return true;
         });
         return Arrays.copyOf(out[0], n[0]);

@@ -478,6 +478,30 @@ class RmpTest {
     }
 
     @Test
+    void regionsComeBackToTheirSliceOfAChunkKeptForGood() {
+        long last = (long) RegionTable.CHUNK * 512; // the first frame of the second (and last: 1 region) chunk
+        assertEquals(0, rmp.regions.chunks());
+        assertEquals(0, makePrivate(PFN, GPA, SIZE_4K));
+        assertEquals(0, GuestResult.eax(rmp.pvalidate(PFN, GPA, SIZE_4K, true, ASID)));
+        assertEquals(0, makePrivate(last + 7, GPA + 0x7000, SIZE_4K));
+        assertEquals(2, rmp.regions.chunks());
+        assertEquals(2, rmp.liveRegions());
+        assertEquals(0, GuestResult.eax(rmp.pvalidate(PFN, GPA, SIZE_4K, false, ASID)));
+        assertEquals(0, makeShared(PFN, SIZE_4K));
+        assertEquals(0, makeShared(last + 7, SIZE_4K));
+        assertEquals(0, rmp.liveRegions());
+        assertEquals(2, rmp.regions.chunks(), "chunks stay for the regions' return");
+        assertEquals(0, rmp.lo(PFN));
+        assertEquals(0, makePrivate(PFN + 1, GPA + 0x1000, SIZE_4K));
+        assertTrue(rmp.isAssigned(PFN + 1));
+        assertFalse(rmp.isAssigned(PFN));
+        assertEquals(ASID, rmp.asidOf(PFN + 1));
+        assertEquals(List.of(), rmp.check());
+        assertEquals(0, makeShared(PFN + 1, SIZE_4K));
+        assertEquals(0, rmp.liveRegions());
+    }
+
+    @Test
     void returnCodesAreConfigurable() {
         Rmp other = new Rmp(1L << 18, new RmpCodes(11, 12, 13, 14, 16));
         assertEquals(11, other.rmpupdate(PFN + 1, 0, true, SIZE_2M, false, ASID));
@@ -495,15 +519,18 @@ class RmpTest {
         Field w = region.getClass().getDeclaredField("words");
         w.setAccessible(true);
         long[] words = (long[]) w.get(region);
-        long saved = words[0];
-        words[0] = saved | RmpEntry.VMSA; // a stray store into the table
+        Field baseField = region.getClass().getDeclaredField("base");
+        baseField.setAccessible(true);
+        int base = (int) baseField.get(region); // the region's slice of its chunk
+        long saved = words[base];
+        words[base] = saved | RmpEntry.VMSA; // a stray store into the table
         List<String> broken = rmp.check();
         assertTrue(broken.stream().anyMatch(s -> s.contains("R8")), broken.toString());
-        words[2] = RmpEntry.VALIDATED; // an unassigned entry with guest state
+        words[base + 2] = RmpEntry.VALIDATED; // an unassigned entry with guest state
         broken = rmp.check();
         assertTrue(broken.stream().anyMatch(s -> s.contains("R1")), broken.toString());
-        words[2] = 0;
-        words[0] = saved;
+        words[base + 2] = 0;
+        words[base] = saved;
         makeShared(PFN, SIZE_4K);
     }
 

@@ -61,7 +61,7 @@ public final class GuestMemfd {
         this.pages = sizeBytes >>> Levels.PAGE_SHIFT;
         this.maxLevel = Levels.check(backingLevel);
         this.listener = listener == null ? GmemListener.NONE : listener;
-        this.folios = new PfnMap(pages);
+        this.folios = PfnMap.chunked(pages); // 4K folios are mapped one by one, and live as long as the file
         this.wordShift = maxLevel == Levels.L4K ? 0 : 3;
         long words = ((pages - 1) >>> Levels.shift(maxLevel) >>> 6) + 1;
         this.rangeBusy = new long[Math.toIntExact(LINE + (words << wordShift) + LINE)];

@@ -6,6 +6,10 @@ package org.tdplab.mmu.tdp.mem;
  * <em>linear</em> run of 512 4K pages backed by one 2M block of host frames (4K host mappings of frames the host
  * allocated together). Pages mapped one by one have an entry each. Entries are {@code pfn << 2 | level}; 0 = absent.
  * Readers are lock-free and allocation-free; writers (map, unmap, demote) must be serialized by the owner.
+ *
+ * <p>A map made {@link #chunked} keeps the entries of pages mapped one by one in chunks of about 2 GiB of pages that
+ * the garbage collector never copies ({@link ChunkedLongArray}), for a map that such pages fill densely and that lives
+ * as long as they do (guest_memfd's, whose 4K folios are each mapped on their own).
  */
 public final class PfnMap {
     private static final int BLOCK_SHIFT = 9;
@@ -14,13 +18,40 @@ public final class PfnMap {
     private final long size;
     /** Per 2M of indexes: a block entry (its first page's pfn and the level), 0 when none. */
     private final SparseLongArray blocks;
-    /** Per page mapped on its own. */
+    /** Per page mapped on its own: in {@link #pages}, or in {@link #chunks} for a {@link #chunked} map. */
     private final SparseLongArray pages;
+    private final ChunkedLongArray chunks;
 
     public PfnMap(long pages) {
+        this(pages, false);
+    }
+
+    private PfnMap(long pages, boolean chunked) {
         this.size = pages;
         this.blocks = new SparseLongArray((pages + BLOCK - 1) >>> BLOCK_SHIFT);
-        this.pages = new SparseLongArray(pages);
+        this.pages = chunked ? null : new SparseLongArray(pages);
+        this.chunks = chunked ? new ChunkedLongArray(pages) : null;
+    }
+
+    /** A map of {@code pages} whose pages mapped one by one are kept in chunks ({@link ChunkedLongArray}). */
+    public static PfnMap chunked(long pages) {
+        return new PfnMap(pages, true);
+    }
+
+    private long page(long index) {
+        return chunks != null ? chunks.get(index) : pages.get(index);
+    }
+
+    private void setPage(long index, long e) {
+        if (chunks != null)
+            chunks.set(index, e);
+        else
+            pages.set(index, e);
+    }
+
+    /** Chunks a {@link #chunked} map has made (for memory-use tests); 0 for another. */
+    int chunks() {
+        return chunks == null ? 0 : chunks.chunks();
     }
 
     public long size() {
@@ -31,7 +62,7 @@ public final class PfnMap {
         long e = blocks.get(index >>> BLOCK_SHIFT);
         if (e != 0)
             return ((e >>> 2) + (index & (BLOCK - 1))) << 2 | (e & 3);
-        return pages.get(index);
+        return page(index);
     }
 
     /** The PFN of page {@code index}, or -1 when absent. */
@@ -48,7 +79,7 @@ public final class PfnMap {
     /** Maps the block of {@code level} whose first page is {@code head} to host frames from {@code basePfn}. */
     public void mapBlock(long head, long basePfn, int level) {
         if (level == Levels.L4K) {
-            pages.set(head, basePfn << 2 | level);
+            setPage(head, basePfn << 2 | level);
             return;
         }
         for (long i = 0; i < Levels.pages(level); i += BLOCK)
@@ -76,7 +107,7 @@ public final class PfnMap {
         if (e == 0 || (e & 3) > Levels.L2M)
             throw new IllegalStateException("index 0x" + Long.toHexString(index) + " is not in a 2M block");
         for (long i = 0; i < BLOCK; i++)
-            pages.set((b << BLOCK_SHIFT) + i, ((e >>> 2) + i) << 2 | Levels.L4K);
+            setPage((b << BLOCK_SHIFT) + i, ((e >>> 2) + i) << 2 | Levels.L4K);
         blocks.set(b, 0); // after the pages: a lock-free reader sees one or the other
     }
 
@@ -93,7 +124,10 @@ public final class PfnMap {
                         + ") cuts through the block at 0x" + Long.toHexString(b << BLOCK_SHIFT));
             blocks.set(b, 0);
         }
-        pages.releaseRange(from, to);
+        if (chunks != null)
+            chunks.releaseRange(from, to);
+        else
+            pages.releaseRange(from, to);
     }
 
     /**
@@ -114,7 +148,7 @@ public final class PfnMap {
     public long nextPresent(long from, long to) {
         if (from >= to)
             return to;
-        long p = pages.nextNonZero(from, to);
+        long p = chunks != null ? chunks.nextNonZero(from, to) : pages.nextNonZero(from, to);
         long b = blocks.nextNonZero(from >>> BLOCK_SHIFT, ((to - 1) >>> BLOCK_SHIFT) + 1);
         if (b <= (to - 1) >>> BLOCK_SHIFT)
             p = Math.min(p, Math.max(from, b << BLOCK_SHIFT));

@@ -51,4 +51,38 @@ class PfnMapTest {
         assertEquals((1L << 18) + 5000, m.pfn((1L << 18) + 5000));
         assertEquals(Levels.L2M, m.level((1L << 18) + 512 * 20));
     }
+
+    @Test
+    void aChunkedMapKeepsPagesInChunksMadeOnFirstUseAndDroppedWhenReleasedWhole() {
+        long n = ChunkedLongArray.CHUNK + 1024; // a whole chunk, then one of 1024 pages
+        PfnMap m = PfnMap.chunked(n);
+        assertEquals(0, m.chunks());
+        assertEquals(-1, m.pfn(5));
+        assertEquals(n, m.nextPresent(0, n), "absent chunks are skipped");
+        long last = ChunkedLongArray.CHUNK - 1, first = ChunkedLongArray.CHUNK;
+        m.mapBlock(last, 0x9000, Levels.L4K);
+        m.mapBlock(first, 0x9001, Levels.L4K);
+        m.mapBlock(n - 1, 0x9400, Levels.L4K);
+        assertEquals(2, m.chunks());
+        assertEquals(0x9000, m.pfn(last));
+        assertEquals(0x9001, m.pfn(first));
+        assertEquals(Levels.L4K, m.level(n - 1));
+        assertEquals(-1, m.pfn(last - 1));
+        assertEquals(last, m.nextPresent(0, n));
+        assertEquals(first, m.nextPresent(last + 1, n));
+        assertEquals(n - 1, m.nextPresent(first + 1, n));
+        m.mapBlock(512, 0x20000, Levels.L2M); // blocks as in any map
+        assertEquals(0x20000 + 3, m.pfn(515));
+        assertEquals(512, m.nextPresent(0, n));
+        m.unmap(512, 1024);
+        m.unmap(first, n); // the whole second chunk: dropped
+        assertEquals(1, m.chunks());
+        assertEquals(-1, m.pfn(first));
+        m.unmap(last, last + 1); // part of the first: zeroed, kept
+        assertEquals(1, m.chunks());
+        assertEquals(n, m.nextPresent(0, n));
+        m.unmap(0, n);
+        assertEquals(0, m.chunks());
+        assertThrows(IndexOutOfBoundsException.class, () -> m.mapBlock(n, 1, Levels.L4K));
+    }
 }

@@ -1,0 +1,116 @@
+package org.tdplab.mmu.tdp.mem;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * A {@code long} array of a fixed capacity whose absent entries read as 0, in chunks of {@value #CHUNK} entries
+ * (2,044 MiB of pages at one entry per 4K page) made on the first non-zero write: for per-page data that lives as long
+ * as what it describes and is written densely. A chunk is one {@code long[]} of 4,088 KiB, at least half of a G1
+ * region for regions up to 4 MiB (heaps up to about 8 GiB), so G1 allocates it straight into the old generation as a
+ * humongous object and no young collection copies it; with the header it still fits one 4 MiB region (a power of two
+ * of entries would take two). In 512-entry leaves, the same data was a 4 KiB array per 2 MiB of pages that young
+ * collections copied until it was old. An array smaller than a chunk (capacity) has one chunk of its own size.
+ *
+ * <p>Readers are lock-free and allocation-free (acquire loads); writers publish with release stores, and a chunk is
+ * made with a compare-and-exchange, so concurrent writers to different entries are safe. The look-up is one load less
+ * than {@link SparseLongArray}'s (no middle level).
+ */
+final class ChunkedLongArray {
+    static final int CHUNK = 1022 * 512;
+    private static final VarHandle TOP = MethodHandles.arrayElementVarHandle(long[][].class);
+    private static final VarHandle VAL = MethodHandles.arrayElementVarHandle(long[].class);
+
+    private final long capacity;
+    private final long[][] chunks;
+
+    ChunkedLongArray(long capacity) {
+        if (capacity < 0)
+            throw new IllegalArgumentException("capacity " + capacity);
+        long n = (capacity + CHUNK - 1) / CHUNK;
+        if (n > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("capacity " + capacity + " too large");
+        this.capacity = capacity;
+        this.chunks = new long[(int) n][];
+    }
+
+    long capacity() {
+        return capacity;
+    }
+
+    /** The value at {@code i}; 0 when never written. */
+    long get(long i) {
+        check(i);
+        int c = (int) (i / CHUNK);
+        long[] chunk = (long[]) TOP.getAcquire(chunks, c);
+        return chunk == null ? 0 : (long) VAL.getAcquire(chunk, (int) (i - (long) c * CHUNK));
+    }
+
+    void set(long i, long v) {
+        check(i);
+        int c = (int) (i / CHUNK);
+        long[] chunk = v == 0 ? (long[]) TOP.getAcquire(chunks, c) : chunkOrCreate(c);
+        if (chunk != null)
+            VAL.setRelease(chunk, (int) (i - (long) c * CHUNK), v);
+    }
+
+    private long[] chunkOrCreate(int c) {
+        long[] chunk = (long[]) TOP.getAcquire(chunks, c);
+        if (chunk == null) {
+            long[] fresh = new long[(int) Math.min(CHUNK, capacity - (long) c * CHUNK)];
+            chunk = (long[]) TOP.compareAndExchange(chunks, c, (long[]) null, fresh);
+            if (chunk == null)
+                chunk = fresh;
+        }
+        return chunk;
+    }
+
+    /**
+     * Sets {@code [from, to)} to 0 and drops the chunks it covers entirely, so their memory goes. Entries are zeroed
+     * before a chunk is dropped, so a reader still holding it reads 0 as it would after. Only for ranges nobody writes
+     * concurrently (a write racing the drop would be lost).
+     */
+    void releaseRange(long from, long to) {
+        for (long i = from; i < to;) {
+            int c = (int) (i / CHUNK);
+            long start = (long) c * CHUNK, end = Math.min(start + CHUNK, to);
+            long[] chunk = (long[]) TOP.getAcquire(chunks, c);
+            if (chunk != null) {
+                for (long j = i; j < end; j++)
+                    VAL.setRelease(chunk, (int) (j - start), 0L);
+                if (i == start && end - start == chunk.length)
+                    TOP.setRelease(chunks, c, (long[]) null);
+            }
+            i = end;
+        }
+    }
+
+    /** The first index in {@code [from, to)} with a non-zero value, or {@code to}; skips absent chunks at once. */
+    long nextNonZero(long from, long to) {
+        for (long i = from; i < to;) {
+            int c = (int) (i / CHUNK);
+            long start = (long) c * CHUNK, end = Math.min(start + CHUNK, to);
+            long[] chunk = (long[]) TOP.getAcquire(chunks, c);
+            if (chunk != null)
+                for (; i < end; i++)
+                    if ((long) VAL.getAcquire(chunk, (int) (i - start)) != 0)
+                        return i;
+            i = end;
+        }
+        return to;
+    }
+
+    /** Chunks currently made (for memory-use tests). */
+    int chunks() {
+        int n = 0;
+        for (int c = 0; c < chunks.length; c++)
+            if (TOP.getAcquire(chunks, c) != null)
+                n++;
+        return n;
+    }
+
+    private void check(long i) {
+        if (i < 0 || i >= capacity)
+            throw new IndexOutOfBoundsException("index " + i + " outside [0, " + capacity + ")");
+    }
+}
