@@ -210,13 +210,9 @@ final class SeptWalk {
         long st = checks.prologue(rdx, OPERAND_RDX, allowedLowBits, leaf);
         if (st != TDX_SUCCESS)
             return st;
-        if (!validGpaLevel(rcx, minLevel, maxLevel))
-            return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
-        if (checks.busy())
-            return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
-        long pos = walk(gpa(rcx) >>> 12, level(rcx));
-        if (failed(pos))
-            return walkFailed(pos, out);
+        long pos = walkToEntry(rcx, minLevel, maxLevel, out);
+        if (pos < 0)
+            return pos;
         if (checks.busy() || (sept.get(posPage(pos), posIndex(pos)) & SeptTree.LOCKED) != 0)
             return entryBusy(pos, out);
         return pos;
@@ -238,15 +234,24 @@ final class SeptWalk {
     }
 
     private long locateEntry(long rcx, int minLevel, int maxLevel, Regs out, boolean shared) {
+        long pos = walkToEntry(rcx, minLevel, maxLevel, out);
+        if (pos < 0)
+            return pos;
+        long st = lockEntry(pos, out, shared);
+        return st != TDX_SUCCESS ? st : pos;
+    }
+
+    /**
+     * The GPA|level operand in {@code [minLevel, maxLevel]}, the S-EPT tree lock and the host walk to the entry:
+     * its position, or the failing status (negative).
+     */
+    private long walkToEntry(long rcx, int minLevel, int maxLevel, Regs out) {
         if (!validGpaLevel(rcx, minLevel, maxLevel))
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
         if (checks.busy())
             return withOperand(TDX_OPERAND_BUSY, OPERAND_SEPT_TREE);
         long pos = walk(gpa(rcx) >>> 12, level(rcx));
-        if (failed(pos))
-            return walkFailed(pos, out);
-        long st = lockEntry(pos, out, shared);
-        return st != TDX_SUCCESS ? st : pos;
+        return failed(pos) ? walkFailed(pos, out) : pos;
     }
 
     /**
