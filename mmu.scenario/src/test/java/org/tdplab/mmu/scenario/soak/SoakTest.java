@@ -1,6 +1,7 @@
 package org.tdplab.mmu.scenario.soak;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -75,6 +76,33 @@ class SoakTest {
             assertTrue(r.out().matches("(?s).*soak " + type + ": 1 VMs, \\d+ operations, [1-9]\\d* hot-swaps.*"),
                     r.out());
         assertTrue(manager.vms().isEmpty(), "the soak's VMs are gone");
+    }
+
+    /** Ctrl-C in the shell (a request, not an interrupt) stops the soak after the round it came in, VM destroyed. */
+    @Test
+    void aStopRequestEndsTheSoakAfterItsRound() {
+        java.util.concurrent.atomic.AtomicBoolean ctrlC = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicInteger swaps = new java.util.concurrent.atomic.AtomicInteger();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
+        Soak soak = new Soak(manager, type -> { // the first hot-swap, in round 5, is where Ctrl-C comes
+            swaps.incrementAndGet();
+            ctrlC.set(true);
+            return swap(type);
+        }, o, o);
+        Soak.Options many = new Soak.Options(List.of("default"), 0, 40, 7, 2, dir.resolve("out"), false);
+        Boolean stopped = org.tdplab.mmu.scenario.run.Interruption.during(ctrlC, () -> {
+            try {
+                soak.run(many);
+                return false;
+            } catch (InterruptedException e) {
+                return true;
+            }
+        });
+        assertTrue(stopped, out.toString(StandardCharsets.UTF_8));
+        assertEquals(1, swaps.get(), "it stopped in the round the request came in");
+        assertTrue(manager.vms().isEmpty(), "the soak's VM is gone");
+        assertFalse(Thread.currentThread().isInterrupted(), "the soak's thread was interrupted");
     }
 
     @Test
