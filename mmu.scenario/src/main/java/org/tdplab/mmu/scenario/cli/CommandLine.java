@@ -94,8 +94,12 @@ public class CommandLine implements Callable<Integer> {
                 event -> raised.countDown());
         raised.await();
         Thread gogo = gogoShellThread();
-        if (gogo == null) // it started none, or it ended already (gosh.args it refused)
+        if (gogo == null) { // it started none, or it ended already (gosh.args it refused)
+            System.err.println("tdplab shell: Gogo's shell did not start or ended at once (its bundle "
+                    + ShellProfile.GOGO_SHELL_BUNDLE + " missing, or gosh.args=" + context.getProperty(GOSH_ARGS)
+                    + " refused)");
             return FAILURE;
+        }
         Thread end = new Thread(() -> {
             try {
                 gogo.join();
