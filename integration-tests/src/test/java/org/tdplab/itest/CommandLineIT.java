@@ -48,6 +48,27 @@ public class CommandLineIT {
     }
 
     /**
+     * Gogo's shell prints what a line throws as the Java exception ({@code java.lang.RuntimeException: Command name
+     * evaluates to null: $foo}); a line that starts with no tdplab command runs inside {@code mmu:__line}, which says
+     * it in words. Assignments, pipes and values still work as Gogo's.
+     */
+    @Test
+    public void theShellAnswersGogosOwnFailuresInWords() throws Exception {
+        String lines = "$foo v\n(vms) v\n\"abc\" nosuch\nthrow boom\nx = 41\necho $x\n\"abc\" length\nvms\nexit\n";
+        Launcher.Result r = Launcher.run(Files.createTempDirectory("cli"), "java -jar " + APP + " shell", lines, 120);
+        assertEquals(r.err(), 0, r.status());
+        assertTrue(r.out(), !Launcher.hasJavaExceptionText(r.out() + r.err()));
+        assertTrue(r.out(), r.out().contains("'$foo' is not set, so the line names no command to run"));
+        assertTrue(r.out(), r.out().contains("'(vms)' is no command: the shell took it for a value and it has no "
+                + "method 'v'"));
+        assertTrue(r.out(), r.out().contains("'\"abc\"' is no command"));
+        assertTrue(r.out(), r.out().contains("throw: boom"));
+        assertTrue(r.out(), r.out().contains("tdplab> 41\n"));
+        assertTrue(r.out(), r.out().contains("tdplab> 3\n"));
+        assertTrue(r.out(), r.out().contains("tdplab> no VMs"));
+    }
+
+    /**
      * bnd's launcher gives a bundle installed or updated after start-up {@code launch.startlevel.default}, which it
      * makes the highest run level + 1 (11) unless told: FileInstall sets its own level on install but not on update,
      * so a backend jar copied over the one in load/ stayed Installed above the shell's level 10, its VMs suspended.

@@ -1,6 +1,7 @@
 package org.tdplab.mmu.scenario.shell;
 
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 
@@ -56,20 +57,30 @@ final class Jline {
 
     /**
      * Has {@code reader} (the shell's JLine line reader) run a line whose first word is the quoted name of one of
-     * {@code ours} as that command ({@link QuotedName}); Tab and the other parses see the line as typed.
+     * {@code ours} as that command ({@link QuotedName}), and a line whose first word is neither one of {@code ours}
+     * nor {@code direct} as {@code wrapper}, after handing the line to {@code foreign} ({@link ForeignLine}). Tab and
+     * the other parses see the line as typed.
      */
-    static void unquoteOurNames(Object reader, Predicate<String> ours) {
-        if (reader instanceof LineReaderImpl r && !(r.getParser() instanceof Unquoting))
-            r.setParser(new Unquoting(r.getParser(), ours));
+    static void acceptLines(Object reader, Predicate<String> ours, Predicate<String> direct, Consumer<String> foreign,
+            String wrapper) {
+        if (reader instanceof LineReaderImpl r && !(r.getParser() instanceof Accepting))
+            r.setParser(new Accepting(r.getParser(), ours, ours.or(direct), foreign, wrapper));
     }
 
-    /** Gogo's parser, given the accepted line with {@link QuotedName}'s change. */
-    private record Unquoting(Parser gogo, Predicate<String> ours) implements Parser {
+    /** Gogo's parser, given the accepted line with {@link QuotedName}'s and {@link ForeignLine}'s changes. */
+    private record Accepting(Parser gogo, Predicate<String> ours, Predicate<String> direct, Consumer<String> foreign,
+            String wrapper) implements Parser {
         @Override
         public ParsedLine parse(String line, int cursor, ParseContext context) throws SyntaxError {
-            String unquoted = context == ParseContext.ACCEPT_LINE ? QuotedName.unquote(line, ours) : null;
-            return unquoted == null ? gogo.parse(line, cursor, context)
-                    : gogo.parse(unquoted, Math.max(0, cursor - (line.length() - unquoted.length())), context);
+            if (context != ParseContext.ACCEPT_LINE)
+                return gogo.parse(line, cursor, context);
+            String unquoted = QuotedName.unquote(line, ours);
+            String text = unquoted == null ? line : unquoted;
+            ParsedLine parsed = gogo.parse(text, Math.max(0, cursor - (line.length() - text.length())), context);
+            if (!ForeignLine.isForeign(text, direct))
+                return parsed;
+            foreign.accept(text);
+            return gogo.parse(wrapper, wrapper.length(), context);
         }
 
         @Override

@@ -40,10 +40,13 @@ import org.tdplab.mmu.scenario.lang.Schema;
 @Component(service = ShellSession.class, immediate = true, property = {
         "osgi.command.scope=mmu",
         "osgi.command.function=help", "osgi.command.function=exit", "osgi.command.function=quit",
-        "osgi.command.function=default", "osgi.command.function=__complete", "osgi.command.function=__start" })
+        "osgi.command.function=default", "osgi.command.function=__complete", "osgi.command.function=__start",
+        "osgi.command.function=__line" })
 public class ShellSession {
     /** The session variable in which Gogo keeps the names of every command. */
     static final String COMMANDS = ".commands";
+    /** The session variable in which the shell's line reader leaves a line for {@link #__line}. */
+    static final String FOREIGN_LINE = ".tdplab.line";
 
     @Reference
     VmManager manager;
@@ -177,7 +180,7 @@ public class ShellSession {
     public Object _default(Object... args) {
         completeLateVerbs();
         String name = args.length > 0 ? String.valueOf(args[0]) : "";
-        if (STATEMENTS.contains(name) || name.matches("[a-z][a-z0-9_]*\\.[a-z0-9_.]+")) {
+        if (isStatement(name)) {
             shell._do(java.util.Arrays.stream(args).map(String::valueOf).toArray(String[]::new));
             return null;
         }
@@ -186,6 +189,28 @@ public class ShellSession {
         System.out.println("no command '" + name + "'" + (near != null ? "; did you mean '" + near + "'?" : "")
                 + " (help lists the commands)");
         return null;
+    }
+
+    private static boolean isStatement(String name) {
+        return STATEMENTS.contains(name) || name.matches("[a-z][a-z0-9_]*\\.[a-z0-9_.]+");
+    }
+
+    /**
+     * Runs the line the shell's reader left for it ({@link ForeignLine}: its first word is no tdplab command) and
+     * answers a failure in words; the failure stays in {@code $exception}, so Gogo's {@code e} prints its stack.
+     */
+    public Object __line(CommandSession session) {
+        Object line = session.get(FOREIGN_LINE);
+        session.put(FOREIGN_LINE, null);
+        if (!(line instanceof String text))
+            return null;
+        try {
+            return session.execute(text);
+        } catch (Exception e) {
+            session.put("exception", e);
+            System.out.println(ForeignLine.explain(ForeignLine.firstWord(text), e));
+            return null;
+        }
     }
 
     /** Tab's candidates for the line being edited (Gogo puts it in the session as {@code .commandLine}). */
@@ -224,7 +249,8 @@ public class ShellSession {
         statements.start(verbs());
         Object reader = session.get(".reader"); // Gogo's line reader: there only when a person types at a prompt
         if (reader != null)
-            Jline.unquoteOurNames(reader, name -> commands(session).contains("mmu:" + name));
+            Jline.acceptLines(reader, name -> commands(session).contains("mmu:" + name), ShellSession::isStatement,
+                    line -> session.put(FOREIGN_LINE, line), "mmu:__line");
         String version = context.getBundle().getVersion().toString();
         System.out.println("tdplab " + version + " — a model of the KVM TDP MMU. Commands run statements of the "
                 + "scenario language:");
