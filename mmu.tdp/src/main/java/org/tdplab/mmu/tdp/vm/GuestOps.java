@@ -290,9 +290,7 @@ final class GuestOps {
             boolean reachedPrivate = mem.host.ownerKind(pfn) == HostMemory.GMEM;
             checkKind(gfn, isPrivate, reachedPrivate, pfn, walked);
             if (write) {
-                TokenMap.Leaf leaf = mem.expected.beginWrite(gfn, reachedPrivate);
-                mem.host.write(pfn, token);
-                mem.expected.wrote(leaf, gfn, token);
+                mem.expected.guestWrite(mem.host, gfn, reachedPrivate, pfn, token);
             } else {
                 TokenMap.Leaf leaf = mem.expected.leafOf(gfn, reachedPrivate);
                 long before = ExpectedMemory.beforeRead(leaf);
