@@ -134,10 +134,22 @@ final class GuestOps {
      * read side, the liveness check and the mutex; {@link #exitVcpu} undoes it.
      */
     Vcpu enterVcpu(int index) {
+        Vcpu v;
+        gate.enterBeforeFence(); // the mutex's compare-and-set is the gate's fence: one fence for both
+        try {
+            status.requireAlive();
+            v = vcpus.get(index, status.name);
+            v.mutex.lockFenced();
+        } catch (RuntimeException e) {
+            gate.exit();
+            throw e;
+        }
+        if (gate.enterAfterFence())
+            return v;
+        v.mutex.unlock(); // a swap is under way: wait for it outside the mutex, as an ioctl waits at the gate
         gate.enter();
         try {
             status.requireAlive();
-            Vcpu v = vcpus.get(index, status.name);
             v.mutex.lock();
             return v;
         } catch (RuntimeException e) {
