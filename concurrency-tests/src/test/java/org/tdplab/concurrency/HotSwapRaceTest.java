@@ -40,4 +40,24 @@ class HotSwapRaceTest {
         });
         Lab.assertConsistent(vm);
     }
+    /**
+     * Two vCPUs enter the guest while the backend is swapped: a vCPU counts itself into the gate before the
+     * compare-and-set of its mutex and looks for the swap after it; one that finds the swap under way lets its mutex
+     * and the gate go and waits at the gate as an ioctl does. Every access completes, waits for the resume or is
+     * refused; none runs beside the swap.
+     */
+    @ConcurrencyTest(iterations = 60)
+    void vcpusEnterWhileTheBackendIsSwapped() throws Exception {
+        Lab lab = new Lab();
+        Vm vm = lab.vm("default", 2, Map.of());
+        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        Lab.parallel(() -> {
+            vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2);
+            vm.access(0, Access.READ, 0, K4, Encoding.CURRENT, 0);
+        }, () -> vm.access(1, Access.WRITE, 8 * K4, K4, Encoding.CURRENT, 3), () -> {
+            Standalone.unbind(lab.manager, lab.defaultBackend);
+            Standalone.bind(lab.manager, new DefaultVmBackend(), 100, "2.0");
+        });
+        Lab.assertConsistent(vm);
+    }
 }

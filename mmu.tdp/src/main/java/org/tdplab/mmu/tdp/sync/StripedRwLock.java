@@ -1,5 +1,6 @@
 package org.tdplab.mmu.tdp.sync;
 
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.ReentrantLock;
@@ -103,6 +104,47 @@ public final class StripedRwLock {
             release(h);
             awaitNoWriter(me);
         }
+    }
+
+    /**
+     * {@link #readLock}'s first half, for a caller whose very next step is a full fence of its own (a vCPU thread
+     * taking {@code vcpu->mutex} by compare-and-set): the thread is counted in with a release store, where
+     * {@link #readLock} makes the store volatile so that it is itself the fence. {@link #readLockAfterFence} must
+     * follow the fence; it looks for a writer as {@link #readLock} does after its store, and only then is the read
+     * side held. A nested hold is taken at once.
+     *
+     * <p>The Dekker argument of the class needs the count ordered before the look at {@link #writer}. Under the Java
+     * memory model alone a release store followed by a volatile compare-and-set and a volatile load does not promise
+     * that (the release store is not a synchronization action); this relies on HotSpot, which compiles a volatile
+     * {@code compareAndSet} to a full two-way fence ({@code lock cmpxchg} on x86, whose stores are otherwise only
+     * held back behind later loads; on aarch64 the release store ({@code stlr}) and the volatile load ({@code ldar})
+     * are ordered by themselves). A caller whose step makes no such fence must call {@link VarHandle#fullFence}.
+     */
+    public void readLockBeforeFence() {
+        Holder h = holder();
+        if (h.holds++ > 0)
+            return;
+        if (h.owned)
+            readers.lazySet(h.slot, 1);
+        else
+            readers.getAndIncrement(h.slot);
+    }
+
+    /**
+     * The second half of {@link #readLockBeforeFence}, after the caller's fence: true with the read side held; false
+     * with it let go, when a writer is announced — the caller backs off (undoing what it did since the first half)
+     * and takes the read side by {@link #readLock}, which waits for the writer.
+     */
+    public boolean readLockAfterFence() {
+        Holder h = holder();
+        if (h.holds > 1)
+            return true;
+        Thread w = writer;
+        if (w == null || w == Thread.currentThread())
+            return true;
+        h.holds = 0;
+        release(h);
+        return false;
     }
 
     /** Counts the holder out; for an owned slot a release store (a writer that sees it sees the section done). */

@@ -52,6 +52,25 @@ public final class VcpuMutex extends org.tdplab.mmu.tdp.sync.LinePadded {
         holds = 1;
     }
 
+    /**
+     * {@link #lock}, with a full fence either way: the compare-and-set that takes the mutex is one (HotSpot compiles a
+     * volatile {@code compareAndSet} to a full two-way fence; see
+     * {@link org.tdplab.mmu.tdp.sync.StripedRwLock#readLockBeforeFence}); a re-entry, which takes nothing, makes one.
+     * For a caller that counts itself into a lock's read side just before and looks for its writer just after.
+     */
+    public void lockFenced() {
+        Thread me = Thread.currentThread();
+        Thread o = (Thread) OWNER.getAcquire(this);
+        if (o == me) {
+            holds++;
+            VarHandle.fullFence();
+            return;
+        }
+        if (o != null || !OWNER.compareAndSet(this, (Thread) null, me))
+            contended(me);
+        holds = 1;
+    }
+
     private void contended(Thread me) {
         WAITING.getAndAdd(this, 1);
         waiters.add(me);

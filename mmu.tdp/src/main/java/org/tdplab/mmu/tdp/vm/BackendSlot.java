@@ -149,6 +149,29 @@ final class BackendSlot {
         awaitBackend();
     }
 
+    /**
+     * {@link #enter}'s first half, for a vCPU thread whose next step is the compare-and-set that takes
+     * {@code vcpu->mutex} ({@link org.tdplab.mmu.tdp.vcpu.VcpuMutex#lockFenced}): that fence serves the gate's read
+     * side too ({@link StripedRwLock#readLockBeforeFence}). {@link #enterAfterFence} follows it; {@link #exit} undoes
+     * this one even without it.
+     */
+    void enterBeforeFence() {
+        lock.readLockBeforeFence();
+    }
+
+    /**
+     * After the caller's fence: true with the gate's read side held and a backend serving; false with nothing held
+     * (a swap is under way), when the caller backs off and enters by {@link #enter}, which waits for the swap.
+     */
+    boolean enterAfterFence() {
+        if (!lock.readLockAfterFence())
+            return false;
+        if (serving != null)
+            return true;
+        lock.readUnlock();
+        return false;
+    }
+
     void exit() {
         lock.readUnlock();
     }

@@ -1,5 +1,7 @@
 package org.tdplab.mmu.tdp.vm;
 
+import org.tdplab.mmu.tdp.mem.HostMemory;
+
 /**
  * The data oracle: the token the guest last wrote to each page, private and shared pages apart, kept
  * independently of frames and translations. A read that returns anything else — a stale TLB, a lost private
@@ -7,9 +9,10 @@ package org.tdplab.mmu.tdp.vm;
  * allocation-free on the access path.
  *
  * <p>A guest write stores the frame and then the token, so a read of the same page on another vCPU can return the
- * new contents before the oracle knows them, or the old ones after: each leaf of the store counts the writes begun
- * and ended, read like a sequence lock, and a read that a write of the leaf overlapped is not judged. A read that no
- * write overlapped is judged exactly.
+ * new contents before the oracle knows them, or the old ones after: a guest write owns its leaf of the store from
+ * before the frame to after the token, and counts itself in the leaf; a read looks at the owner and the count like a
+ * sequence lock, and a read that a write of the leaf overlapped is not judged. A read that no write overlapped is
+ * judged exactly.
  */
 final class ExpectedMemory {
     private final TokenMap shared = new TokenMap();
@@ -39,6 +42,22 @@ final class ExpectedMemory {
     void wrote(TokenMap.Leaf leaf, long gfn, long token) {
         TokenMap.put(leaf, gfn, token);
         TokenMap.endWrite(leaf);
+    }
+
+    /**
+     * A guest write of {@code token} to the page's frame {@code pfn}: the frame stored inside
+     * {@link #beginWrite}/{@link #wrote(TokenMap.Leaf, long, long)}. A store that fails lets the leaf go, its reads
+     * unjudged from then on (the frame may hold either token).
+     */
+    void guestWrite(HostMemory host, long gfn, boolean isPrivate, long pfn, long token) {
+        TokenMap.Leaf leaf = beginWrite(gfn, isPrivate);
+        try {
+            host.write(pfn, token);
+        } catch (RuntimeException | Error e) {
+            TokenMap.abortWrite(leaf);
+            throw e;
+        }
+        wrote(leaf, gfn, token);
     }
 
     /**

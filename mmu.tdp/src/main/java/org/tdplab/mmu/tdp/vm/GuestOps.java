@@ -134,10 +134,22 @@ final class GuestOps {
      * read side, the liveness check and the mutex; {@link #exitVcpu} undoes it.
      */
     Vcpu enterVcpu(int index) {
+        Vcpu v;
+        gate.enterBeforeFence(); // the mutex's compare-and-set is the gate's fence: one fence for both
+        try {
+            status.requireAlive();
+            v = vcpus.get(index, status.name);
+            v.mutex.lockFenced();
+        } catch (RuntimeException e) {
+            gate.exit();
+            throw e;
+        }
+        if (gate.enterAfterFence())
+            return v;
+        v.mutex.unlock(); // a swap is under way: wait for it outside the mutex, as an ioctl waits at the gate
         gate.enter();
         try {
             status.requireAlive();
-            Vcpu v = vcpus.get(index, status.name);
             v.mutex.lock();
             return v;
         } catch (RuntimeException e) {
@@ -290,9 +302,7 @@ final class GuestOps {
             boolean reachedPrivate = mem.host.ownerKind(pfn) == HostMemory.GMEM;
             checkKind(gfn, isPrivate, reachedPrivate, pfn, walked);
             if (write) {
-                TokenMap.Leaf leaf = mem.expected.beginWrite(gfn, reachedPrivate);
-                mem.host.write(pfn, token);
-                mem.expected.wrote(leaf, gfn, token);
+                mem.expected.guestWrite(mem.host, gfn, reachedPrivate, pfn, token);
             } else {
                 TokenMap.Leaf leaf = mem.expected.leafOf(gfn, reachedPrivate);
                 long before = ExpectedMemory.beforeRead(leaf);

@@ -3,6 +3,8 @@ package org.tdplab.mmu.tdp.vm;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
+import org.tdplab.mmu.tdp.sync.Backoff;
+
 /**
  * The data oracle's store: GFN → the token last written there (0: never written, or discarded), lock-free and
  * allocation-free on get and put once a leaf exists. A radix of 512-entry leaves under 512-entry middles, grouped in
@@ -17,7 +19,7 @@ final class TokenMap {
     private static final VarHandle REFS = MethodHandles.arrayElementVarHandle(Object[].class);
     private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
     private static final VarHandle VALUES = varHandle("values", long[].class);
-    private static final VarHandle BEGUN = varHandle("begun", long.class), ENDED = varHandle("ended", long.class);
+    private static final VarHandle BEGUN = varHandle("begun", long.class), WRITER = varHandle("writer", Thread.class);
     private static final int BITS = 9, FAN = 1 << BITS, MASK = FAN - 1;
     private static final int REGION_SHIFT = 3 * BITS;
 
@@ -34,31 +36,62 @@ final class TokenMap {
         return gfn << 12;
     }
 
-    /** 512 GFNs' tokens, and the count of guest writes to them begun and ended ({@link #beginWrite}). */
+    /**
+     * 512 GFNs' tokens, the thread writing them now and the count of guest writes to them begun
+     * ({@link #beginWrite}). The writer owns the leaf: only it changes the tokens and the count, so they change by
+     * plain read-modify-writes, and one compare-and-set takes the leaf where atomic adds of a begun and an ended count
+     * and of the default bits cost three locked instructions per guest write.
+     */
     static final class Leaf {
         /** Bit i: GFN i of the leaf holds its default token (unless {@link #values} has a non-zero entry). */
         final long[] isDefault = new long[FAN / 64];
         /** Tokens other than the default; null until the first one. */
         volatile long[] values;
-        /** Guest writes to the leaf's GFNs begun and ended: equal, none in flight. */
-        volatile long begun, ended;
+        /** The thread that owns the leaf (a guest write in flight, or a token being stored); null: none. */
+        volatile Thread writer;
+        /**
+         * Guest writes to the leaf's GFNs begun; written by the owner only. Negative for good once a guest write
+         * failed between its frame and its token ({@link #abortWrite}): the leaf's reads are not judged again.
+         */
+        volatile long begun;
     }
 
     // ---- the write sequence: a read racing a write of the same leaf is not judged ------------------------------
 
     /**
-     * The leaf of {@code gfn}, created if need be, with a write begun: a guest write stores the page's frame and then
-     * the token here, and a reader that read the frame in between would find them apart. Two atomic adds per write;
-     * two vCPUs meet on them only when they write within the same 512 GFNs.
+     * The leaf of {@code gfn}, created if need be, owned by the caller with a write begun: a guest write stores the
+     * page's frame and then the token here, and a reader that read the frame in between would find them apart. The
+     * caller stores the frame, then {@link #put(Leaf, long, long)} the token and {@link #endWrite}. Two vCPUs meet
+     * on the leaf only when they write within the same 512 GFNs; one then waits for the other's frame and token, so
+     * two writes of one page leave the frame and the token of the same one.
      */
     Leaf beginWrite(long gfn) {
         Leaf leaf = leaf(gfn, true);
-        BEGUN.getAndAdd(leaf, 1L);
+        own(leaf);
+        BEGUN.setOpaque(leaf, leaf.begun + 1); // a negative count stays negative
+        VarHandle.releaseFence(); // the count before the frame: a reader that sees the frame sees the write begun
         return leaf;
     }
 
+    /** The guest write of the owned {@code leaf} is over: its token stored, the leaf let go. */
     static void endWrite(Leaf leaf) {
-        ENDED.getAndAdd(leaf, 1L);
+        WRITER.setRelease(leaf, (Thread) null);
+    }
+
+    /**
+     * The guest write of the owned {@code leaf} failed after {@link #beginWrite} (its frame stored or not, its
+     * token not): the leaf's reads are never judged again, and it is let go.
+     */
+    static void abortWrite(Leaf leaf) {
+        BEGUN.setOpaque(leaf, Long.MIN_VALUE);
+        endWrite(leaf);
+    }
+
+    /** Takes {@code leaf} for the calling thread, waiting while another owns it (a store of a few words). */
+    private static void own(Leaf leaf) {
+        Thread me = Thread.currentThread();
+        for (int spins = 0; !WRITER.compareAndSet(leaf, (Thread) null, me); spins++)
+            Backoff.pause(spins, 64, leaf, 20_000);
     }
 
     /** The leaf of {@code gfn} if one exists (a reader's, before it reads the frame); null if none. */
@@ -68,15 +101,15 @@ final class TokenMap {
 
     /**
      * The writes begun on a leaf from {@link #leafOf} if none is in flight, else -1 (a leaf not there yet has had
-     * none). Ended is read first: begun can only be ahead of it, so equal counts mean none was in flight when begun
-     * was read.
+     * none). The count is read before the owner: a write that began after the count was read and is still in flight
+     * shows as the owner; one that ended before the owner was read left its frame and token both visible, and the
+     * count has moved past the value returned, so a mismatch it caused is not judged ({@link #writeRaced}).
      */
     static long writesIfQuiet(Leaf leaf) {
         if (leaf == null)
             return 0;
-        long ended = leaf.ended;
         long begun = leaf.begun;
-        return begun == ended ? begun : -1;
+        return leaf.writer == null && begun >= 0 ? begun : -1;
     }
 
     /**
@@ -119,22 +152,31 @@ final class TokenMap {
         return (((long) LONGS.getAcquire(leaf.isDefault, i >>> 6) >>> i) & 1) != 0 ? defaultToken(gfn) : 0;
     }
 
-    /** Stores {@code token} for {@code gfn}; 0 forgets it. */
+    /** Stores {@code token} for {@code gfn}; 0 forgets it. Takes the leaf for the store. */
     void put(long gfn, long token) {
-        put(leaf(gfn, token != 0), gfn, token);
-    }
-
-    /** Stores {@code token} for {@code gfn} in its {@code leaf} (null: nothing to forget). */
-    static void put(Leaf leaf, long gfn, long token) {
+        Leaf leaf = leaf(gfn, token != 0);
         if (leaf == null)
             return;
+        own(leaf);
+        try {
+            put(leaf, gfn, token);
+        } finally {
+            endWrite(leaf);
+        }
+    }
+
+    /**
+     * Stores {@code token} for {@code gfn} in its {@code leaf}, which the caller owns ({@link #beginWrite}). The
+     * default bits change by plain read-modify-writes (only the owner writes them) with release stores, which
+     * readers load with acquire.
+     */
+    static void put(Leaf leaf, long gfn, long token) {
         int i = (int) gfn & MASK;
         long bit = 1L << i;
-        // the atomic read-modify-writes of the default bits only when the bit changes (a page's first write leaves
-        // a clear bit clear; a rewrite with the default token finds it set)
+        long bits = (long) LONGS.getOpaque(leaf.isDefault, i >>> 6);
         if (token != 0 && token == defaultToken(gfn)) {
-            if ((((long) LONGS.getAcquire(leaf.isDefault, i >>> 6)) & bit) == 0)
-                LONGS.getAndBitwiseOr(leaf.isDefault, i >>> 6, bit);
+            if ((bits & bit) == 0)
+                LONGS.setRelease(leaf.isDefault, i >>> 6, bits | bit);
             long[] v = leaf.values;
             if (v != null)
                 LONGS.setRelease(v, i, 0L);
@@ -145,8 +187,8 @@ final class TokenMap {
             v = values(leaf);
         if (v != null)
             LONGS.setRelease(v, i, token);
-        if ((((long) LONGS.getAcquire(leaf.isDefault, i >>> 6)) & bit) != 0)
-            LONGS.getAndBitwiseAnd(leaf.isDefault, i >>> 6, ~bit);
+        if ((bits & bit) != 0)
+            LONGS.setRelease(leaf.isDefault, i >>> 6, bits & ~bit);
     }
 
     private static long[] values(Leaf leaf) {

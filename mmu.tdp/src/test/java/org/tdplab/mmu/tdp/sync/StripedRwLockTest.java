@@ -164,4 +164,49 @@ class StripedRwLockTest {
         }
         lock.writeUnlock();
     }
+    /**
+     * The read side in two halves around a caller's own fence: held after both when no writer is announced (a
+     * writer then waits for it); let go by the second when one is, so the caller backs off.
+     */
+    @Test
+    void theReadSideTakenAroundTheCallersFence() throws Exception {
+        StripedRwLock lock = new StripedRwLock();
+        lock.readLockBeforeFence();
+        assertTrue(lock.readLockAfterFence(), "no writer");
+        assertTrue(lock.isReadLockedByMe());
+        AtomicBoolean wrote = new AtomicBoolean();
+        Thread writer = new Thread(() -> {
+            lock.writeLock();
+            wrote.set(true);
+            lock.writeUnlock();
+        });
+        writer.start();
+        Waits.awaitParkedOn(writer, lock);
+        assertFalse(wrote.get(), "the writer waits for the reader");
+        lock.readUnlock();
+        Waits.join(writer);
+        assertTrue(wrote.get());
+
+        java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1),
+                done = new java.util.concurrent.CountDownLatch(1);
+        Thread holder = new Thread(() -> {
+            lock.writeLock();
+            held.countDown();
+            Waits.await(done);
+            lock.writeUnlock();
+        });
+        holder.start();
+        Waits.await(held);
+        lock.readLockBeforeFence();
+        assertFalse(lock.readLockAfterFence(), "a writer holds the lock: back off");
+        assertFalse(lock.isReadLockedByMe(), "and the read side was let go");
+        done.countDown();
+        Waits.join(holder);
+        lock.readLock();
+        lock.readLockBeforeFence(); // nested: held at once
+        assertTrue(lock.readLockAfterFence());
+        lock.readUnlock();
+        lock.readUnlock();
+        assertFalse(lock.isReadLockedByMe());
+    }
 }

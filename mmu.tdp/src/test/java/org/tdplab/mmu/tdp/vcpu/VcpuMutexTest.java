@@ -25,6 +25,25 @@ class VcpuMutexTest {
         });
     }
 
+    /** {@link VcpuMutex#lockFenced}: the same mutex as {@link VcpuMutex#lock}, reentrant and exclusive. */
+    @Test
+    void aFencedLockIsTheSameMutex() throws Exception {
+        VcpuMutex m = new VcpuMutex();
+        m.lockFenced();
+        m.lockFenced(); // a re-entry (it makes its own fence)
+        m.lock();
+        AtomicBoolean got = new AtomicBoolean();
+        Thread other = taker(m, got);
+        other.start();
+        Waits.awaitParkedOn(other, m);
+        m.unlock();
+        m.unlock();
+        assertFalse(got.get(), "held once more");
+        m.unlock();
+        Waits.join(other);
+        assertTrue(got.get());
+    }
+
     @Test
     void theOwnerReentersAndOnlyItsLastUnlockReleases() {
         VcpuMutex m = new VcpuMutex();

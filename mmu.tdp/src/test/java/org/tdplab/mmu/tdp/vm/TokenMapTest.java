@@ -109,4 +109,48 @@ class TokenMapTest {
         assertTrue(map.writeRaced(7, quiet), "a write of the same leaf, begun and ended during the read");
         assertEquals(0x77, map.get(7));
     }
+    /**
+     * A guest write owns its leaf from before its frame to after its token: another write of the leaf (or a token
+     * stored from outside the guest) waits for it, so two writes of one page leave the frame and the token of the same
+     * one. Before, the leaf only counted writes, and two writers of a page could leave one's frame and the other's
+     * token.
+     */
+    @Test
+    void aWriteOwnsItsLeafUntilItsTokenIsStored() {
+        TokenMap map = new TokenMap();
+        TokenMap.Leaf leaf = map.beginWrite(7);
+        java.util.concurrent.atomic.AtomicBoolean stored = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread other = new Thread(() -> {
+            TokenMap.Leaf mine = map.beginWrite(8);
+            TokenMap.put(mine, 8, 0x88);
+            TokenMap.endWrite(mine);
+            stored.set(true);
+        });
+        other.start();
+        org.tdplab.mmu.tdp.sync.Waits.awaitParkedOn(other, leaf);
+        assertFalse(stored.get(), "the other write waits for the leaf");
+        TokenMap.put(leaf, 7, 0x77);
+        TokenMap.endWrite(leaf);
+        org.tdplab.mmu.tdp.sync.Waits.join(other);
+        assertTrue(stored.get());
+        assertEquals(0x77, map.get(7));
+        assertEquals(0x88, map.get(8));
+        assertEquals(2, TokenMap.writesIfQuiet(map.leafOf(7)), "both writes counted, none in flight");
+    }
+
+    /** A guest write that failed between its frame and its token lets the leaf go, and its reads are never judged. */
+    @Test
+    void aFailedWriteLeavesItsLeafUnjudgedAndFree() {
+        TokenMap map = new TokenMap();
+        TokenMap.abortWrite(map.beginWrite(7));
+        assertEquals(-1, TokenMap.writesIfQuiet(map.leafOf(7)), "the frame may hold either token");
+        assertTrue(map.writeRaced(7, TokenMap.writesIfQuiet(map.leafOf(7))));
+        TokenMap.Leaf again = map.beginWrite(9); // the leaf is free: this does not wait
+        TokenMap.put(again, 9, 0x99);
+        TokenMap.endWrite(again);
+        map.put(10, 0x1010);
+        assertEquals(-1, TokenMap.writesIfQuiet(map.leafOf(9)), "still unjudged after later writes");
+        assertEquals(0x99, map.get(9));
+        assertEquals(0x1010, map.get(10));
+    }
 }
