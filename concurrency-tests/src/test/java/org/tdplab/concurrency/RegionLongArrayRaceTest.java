@@ -21,7 +21,7 @@ import org.tdplab.mmu.tdp.mem.RegionLongArray;
  */
 @ExtendWith(FrayTestExtension.class)
 class RegionLongArrayRaceTest {
-    private static final int FAN = 512, REGION = 1022 * FAN;
+    private static final int FAN = 512, REGION = 1 << 19;
 
     @ConcurrencyTest(iterations = 300)
     void slotsTakeAndLeaveAChunkWhileReadersRead() throws Exception {

@@ -7,11 +7,13 @@ import java.util.Arrays;
 /**
  * A sparse {@code long} array of a capacity that can grow, whose absent entries read as 0, for per-page state that is
  * sparse on a small host and dense on a big one (host memory's per-frame owner and data token). Indexes are grouped in
- * regions of {@value #REGION} entries (2,044 MiB of 4K frames), each cut in {@value #SLOTS} slots of 512 entries (2M).
- * A slot gets storage on its first non-zero write: a 4 KiB leaf of its own, or its part of one chunk for the whole
- * region, a {@code long[]} of 4,088 KiB that G1 allocates straight into the old generation as a humongous object (at
- * least half of a region for G1 regions up to 4 MiB: heaps up to about 8 GiB), so no young collection copies it.
- * Leaves, made by the million on a big host, were copied by every young collection until they were old.
+ * regions of {@value #REGION} entries (2 GiB of 4K frames), each cut in {@value #SLOTS} slots of 512 entries (2M). A
+ * slot gets storage on its first non-zero write: a 4 KiB leaf of its own, or its part of one chunk for the region's
+ * first {@value #CHUNK_SLOTS} slots, a {@code long[]} of 4,088 KiB that G1 allocates straight into the old generation
+ * as a humongous object (at least half of a region for G1 regions up to 4 MiB: heaps up to about 8 GiB), so no young
+ * collection copies it; with its header it fits one 4 MiB region, which all 1,024 slots would not. A region's last two
+ * slots always take leaves. Leaves, made by the million on a big host, were copied by every young collection until
+ * they were old.
  *
  * <p>A region's slots take leaves until it has {@link #chunkAfter} of them and the array as a whole holds
  * {@link #chunksFrom} slots of storage; from then on its new slots take their part of the region's chunk, made then.
@@ -31,13 +33,16 @@ public final class RegionLongArray {
     static final int LEAF_BITS = 9;
     static final int FAN = 1 << LEAF_BITS;
     private static final int MASK = FAN - 1;
-    /** Slots per region: a chunk of this many 512-entry slots is 4,088 KiB and fits one 4 MiB G1 region. */
-    static final int SLOTS = 1022;
-    static final int REGION = SLOTS * FAN;
+    static final int REGION_BITS = 19;
+    static final int REGION = 1 << REGION_BITS;
+    private static final int REGION_MASK = REGION - 1;
+    static final int SLOTS = REGION / FAN;
+    /** Slots a chunk holds, from a region's first: 4,088 KiB, to fit one 4 MiB G1 region with its header. */
+    static final int CHUNK_SLOTS = SLOTS - 2;
     /** Leaves a region makes before the rest of it is a chunk. */
     static final int CHUNK_AFTER = 16;
     /** Slots with storage the array holds before it makes any chunk: a chunk's worth. */
-    static final int CHUNKS_FROM = SLOTS;
+    static final int CHUNKS_FROM = CHUNK_SLOTS;
     private static final VarHandle TOP = MethodHandles.arrayElementVarHandle(long[][][].class);
     private static final VarHandle SLOT = MethodHandles.arrayElementVarHandle(long[][].class);
     private static final VarHandle VAL = MethodHandles.arrayElementVarHandle(long[].class);
@@ -76,7 +81,7 @@ public final class RegionLongArray {
     }
 
     private static int regions(long capacity) {
-        long n = (capacity + REGION - 1) / REGION;
+        long n = (capacity + REGION - 1) >>> REGION_BITS;
         if (n > Integer.MAX_VALUE - 8)
             throw new IllegalArgumentException("capacity " + capacity + " too large");
         return (int) n;
@@ -115,7 +120,7 @@ public final class RegionLongArray {
 
     /** Where {@code i} is in {@code a}: its leaf, or its region's chunk. */
     private static int offset(long[] a, long i) {
-        return a.length == FAN ? (int) i & MASK : (int) (i % REGION);
+        return (int) i & (a.length == FAN ? MASK : REGION_MASK);
     }
 
     /** The leaf or chunk that holds {@code i}, or null. */
@@ -123,14 +128,14 @@ public final class RegionLongArray {
         if (i < 0 || i >= capacity)
             throw new IndexOutOfBoundsException("index " + i + " outside [0, " + capacity + ")");
         long[][][] t = top;
-        int r = (int) (i / REGION);
+        int r = (int) (i >>> REGION_BITS);
         long[][] slots = r < t.length ? (long[][]) TOP.getAcquire(t, r) : null;
-        return slots == null ? null : (long[]) SLOT.getAcquire(slots, (int) (i % REGION) >>> LEAF_BITS);
+        return slots == null ? null : (long[]) SLOT.getAcquire(slots, (int) (i >>> LEAF_BITS) & (SLOTS - 1));
     }
 
     /** Storage for the slot of {@code i}: a new leaf, or its part of the region's chunk (made first if need be). */
     private synchronized long[] make(long i) {
-        int r = (int) (i / REGION), s = (int) (i % REGION) >>> LEAF_BITS;
+        int r = (int) (i >>> REGION_BITS), s = (int) (i >>> LEAF_BITS) & (SLOTS - 1);
         long[][] slots = (long[][]) TOP.getAcquire(top, r);
         if (slots == null) {
             slots = new long[SLOTS + 1][];
@@ -139,9 +144,9 @@ public final class RegionLongArray {
         long[] a = slots[s];
         if (a != null)
             return a;
-        long[] chunk = slots[SLOTS];
-        if (chunk == null && leavesIn[r] >= chunkAfter && slotsInUse >= chunksFrom) {
-            chunk = new long[REGION];
+        long[] chunk = s < CHUNK_SLOTS ? slots[SLOTS] : null;
+        if (chunk == null && s < CHUNK_SLOTS && leavesIn[r] >= chunkAfter && slotsInUse >= chunksFrom) {
+            chunk = new long[CHUNK_SLOTS * FAN];
             slots[SLOTS] = chunk; // read only under this monitor
             chunks++;
         }
@@ -177,7 +182,7 @@ public final class RegionLongArray {
     public synchronized void releaseRange(long from, long to) {
         clearRange(from, to);
         for (long i = (from + MASK) & ~(long) MASK; i + FAN <= to; i += FAN) {
-            int r = (int) (i / REGION), s = (int) (i % REGION) >>> LEAF_BITS;
+            int r = (int) (i >>> REGION_BITS), s = (int) (i >>> LEAF_BITS) & (SLOTS - 1);
             long[][] slots = (long[][]) TOP.getAcquire(top, r);
             long[] a = slots == null ? null : slots[s];
             if (a == null)

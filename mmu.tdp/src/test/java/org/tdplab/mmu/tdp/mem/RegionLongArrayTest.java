@@ -107,4 +107,18 @@ class RegionLongArrayTest {
         assertEquals(7, a.get(REGION));
         assertEquals(5L * REGION, a.capacity());
     }
+
+    @Test
+    void aRegionsLastTwoSlotsTakeLeaves() {
+        RegionLongArray a = new RegionLongArray(2L * REGION, 0, 0);
+        a.set(REGION - 1, 1);
+        a.set(REGION - FAN - 1, 2);
+        assertEquals(0, a.chunks(), "a 4,088 KiB chunk holds the first 1,022 slots only");
+        a.set(REGION - 2 * FAN - 1, 3);
+        assertEquals(1, a.chunks());
+        assertEquals(1, a.get(REGION - 1));
+        assertEquals(2, a.get(REGION - FAN - 1));
+        assertEquals(3, a.get(REGION - 2 * FAN - 1));
+        assertEquals(0, a.get(REGION - 2 * FAN));
+    }
 }
