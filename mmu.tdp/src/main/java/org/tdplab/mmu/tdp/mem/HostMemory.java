@@ -46,11 +46,14 @@ public final class HostMemory {
     private final long[] batch = new long[CpuFrames.BATCH], drained = new long[CpuFrames.BATCH];
     /** The CPU of an allocation no vCPU makes (an ioctl, a page table): it takes the lowest free frame. */
     public static final int NO_CPU = -1;
-    /** Per frame: {@code kind << 32 | id} (0 = FREE, or see {@link #blockOwner}). */
-    private final SparseLongArray owner;
+    /**
+     * Per frame: {@code kind << 32 | id} (0 = FREE, or see {@link #blockOwner}). Per-frame state is in regions that a
+     * big host keeps in chunks no young collection copies ({@link RegionLongArray}).
+     */
+    private final RegionLongArray owner;
     /** Per 2M block allocated as a whole (2M, or a part of 1G): its owner word; 0 = see {@link #owner}. */
     private final SparseLongArray blockOwner;
-    private final SparseLongArray token;
+    private final RegionLongArray token;
     private final AtomicLongArray inUse = new AtomicLongArray(KINDS);
 
     public HostMemory() {
@@ -76,9 +79,9 @@ public final class HostMemory {
         this.frames = sizeBytes >>> Levels.PAGE_SHIFT;
         this.limitFrames = limitBytes >>> Levels.PAGE_SHIFT;
         this.allocator = new FrameAllocator(frames);
-        this.owner = new SparseLongArray(frames);
+        this.owner = new RegionLongArray(frames);
         this.blockOwner = new SparseLongArray((frames >>> BLOCK_SHIFT) + 1);
-        this.token = new SparseLongArray(frames);
+        this.token = new RegionLongArray(frames);
     }
 
     public long frames() {
@@ -391,6 +394,11 @@ public final class HostMemory {
     /** Allocated 2M regions that carry metadata (for memory-use tests). */
     long metadataLeaves() {
         return owner.leaves() + token.leaves() + blockOwner.leaves();
+    }
+
+    /** Chunks of per-frame metadata ({@link RegionLongArray}; for memory-use tests). */
+    int metadataChunks() {
+        return owner.chunks() + token.chunks();
     }
 
     private void checkPfn(long pfn) {

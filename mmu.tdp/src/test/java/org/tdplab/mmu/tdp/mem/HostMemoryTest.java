@@ -230,6 +230,25 @@ class HostMemoryTest {
     }
 
     @Test
+    void aBigHostKeepsItsTokensInChunksAndDropsThemWhenFree() {
+        HostMemory mem = new HostMemory(4 * G);
+        int blocks = RegionLongArray.SLOTS + RegionLongArray.CHUNK_AFTER + 10;
+        long[] pfn = new long[blocks];
+        for (int b = 0; b < blocks; b++) {
+            pfn[b] = mem.alloc(L2M, SHARED, 1);
+            mem.write(pfn[b] + b % 512, b + 1);
+        }
+        assertEquals(1, mem.metadataChunks(), "the first 2 GiB in leaves, the rest of the next region a chunk");
+        for (int b = 0; b < blocks; b++)
+            assertEquals(b + 1, mem.read(pfn[b] + b % 512));
+        for (int b = 0; b < blocks; b++)
+            mem.free(pfn[b], L2M);
+        assertEquals(0, mem.metadataChunks(), "a chunk no 2M region uses is dropped");
+        long again = mem.alloc(L2M, SHARED, 1);
+        assertEquals(0, mem.read(again + 5), "freed memory reads 0");
+    }
+
+    @Test
     void concurrentTokenWritersOnFreshMemory() throws Exception {
         HostMemory mem = new HostMemory(64 * M);
         int threads = 8;
