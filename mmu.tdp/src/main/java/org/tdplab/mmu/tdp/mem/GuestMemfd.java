@@ -1,12 +1,7 @@
 package org.tdplab.mmu.tdp.mem;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
-import java.util.concurrent.locks.ReentrantLock;
-
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
-import org.tdplab.mmu.tdp.sync.Backoff;
 
 /**
  * One guest_memfd file: private memory handed out in folios on demand. A folio is naturally aligned in the file;
@@ -15,16 +10,14 @@ import org.tdplab.mmu.tdp.sync.Backoff;
  * overlaps one already present (so such a fallback stays consistent).
  *
  * <p>{@link #getPfn} of a populated page and every query are lock-free and allocation-free. An allocation locks
- * only the range its folio may take (the largest folio's aligned range: a bit of its own), as the kernel's fault
- * holds only its folio's lock: faults on different ranges allocate at once. Punch, close and bind are the file's
- * writers ({@code filemap_invalidate_lock} for write), one at a time; a writer keeps allocations out of the ranges it
- * works on (a punch, those of its pages, as the truncation holds each folio's lock) and waits for those in progress
- * there, while faults elsewhere in the file go on, as the kernel's do. A range's bit lies among the bits of its
- * neighbours, so two vCPUs faulting their own parts of a guest write no common cache line. None of them may be
- * called with the MMU lock held, as in the kernel, where the pfn is resolved before {@code mmu_lock} is taken.
+ * only the range its folio may take (the largest folio's aligned range), as the kernel's fault holds only its folio's
+ * lock: faults on different ranges allocate at once. Punch, close and bind are the file's writers
+ * ({@code filemap_invalidate_lock} for write), one at a time; a writer keeps allocations out of the ranges it works on
+ * (a punch, those of its pages, as the truncation holds each folio's lock) and waits for those in progress there,
+ * while faults elsewhere in the file go on, as the kernel's do ({@link FolioLocks}). None of them may be called with
+ * the MMU lock held, as in the kernel, where the pfn is resolved before {@code mmu_lock} is taken.
  */
 public final class GuestMemfd {
-    private static final VarHandle BITS = MethodHandles.arrayElementVarHandle(long[].class);
     private final HostMemory memory;
     private final int ownerId;
     private final long pages;
@@ -33,26 +26,8 @@ public final class GuestMemfd {
     private final PfnMap folios;
     private volatile long boundBaseGfn = -1;
     private volatile boolean closed;
-    /**
-     * {@code filemap_invalidate_lock} for write: punch, close and bind, one at a time. Allocations do not take it, as
-     * {@code kvm_gmem_get_pfn} does not: they take their folio's range lock only, and a writer keeps them out of the
-     * ranges it works on through {@link #writing}.
-     */
-    private final ReentrantLock writers = new ReentrantLock();
-    /**
-     * The ranges (of the largest folio) the writer holding {@link #writers} works on, or null: an allocation in them
-     * waits for it, one elsewhere goes on. Published before the writer waits for the allocations in progress there.
-     */
-    private volatile Span writing;
-    /**
-     * One bit per range of the largest folio, set while an allocation in the range runs (its folios' lock): the word
-     * of ranges {@code 64w..64w+63} at {@link #wordAt}. Words of 2M and 1G ranges lie a cache line apart (packed,
-     * the 8 words of a 1 GiB guest's 2M ranges shared one line, which both halves' faults wrote); words of 4K ranges
-     * are packed (a line is 2 MiB of guest; a line each would cost 8 bytes per 4K of guest).
-     */
-    private final long[] rangeBusy;
-    private final int wordShift;
-    private static final int LINE = 8;
+    /** The ranges' locks and the writers' ({@code filemap_invalidate_lock}). */
+    private final FolioLocks locks;
 
     /**
      * {@code KVM_CREATE_GUEST_MEMFD}.
@@ -71,90 +46,7 @@ public final class GuestMemfd {
         this.maxLevel = Levels.check(backingLevel);
         this.listener = listener == null ? GmemListener.NONE : listener;
         this.folios = PfnMap.chunked(pages); // 4K folios are mapped one by one, and live as long as the file
-        this.wordShift = maxLevel == Levels.L4K ? 0 : 3;
-        long words = ((pages - 1) >>> Levels.shift(maxLevel) >>> 6) + 1;
-        this.rangeBusy = new long[Math.toIntExact(LINE + (words << wordShift) + LINE)];
-    }
-
-    /** Ranges {@code [from, to)} of the largest folio, held by a writer. */
-    private record Span(long from, long to) {
-        boolean covers(long range) {
-            return range >= from && range < to;
-        }
-    }
-
-    /**
-     * Locks the largest folio's aligned range around {@code index}: every folio that may hold it. A thread that finds
-     * it held waits for that allocation (the kernel's fault waits on the folio's lock); one that finds a writer
-     * working on the range lets it go and waits for the writer.
-     *
-     * <p>The lock's compare-and-set and the read of {@link #writing} after it, against the writer's store of
-     * {@link #writing} and its reads of the range words after it ({@link #awaitAllocations}), are all volatile
-     * accesses: one side sees the other (Dekker), so no allocation runs in a range a writer works on.
-     */
-    private void lockRange(long index) {
-        long range = index >>> Levels.shift(maxLevel), bit = 1L << range;
-        int w = wordAt(range);
-        for (int spins = 0;; spins++) {
-            long v = (long) BITS.getVolatile(rangeBusy, w);
-            if ((v & bit) == 0 && BITS.compareAndSet(rangeBusy, w, v, v | bit)) {
-                Span s = writing;
-                if (s == null || !s.covers(range) || writers.isHeldByCurrentThread())
-                    return;
-                unlockRange(index);
-                for (int k = 0; writing == s; k++)
-                    Backoff.pause(k, 64, this, 20_000);
-                spins = -1;
-                continue;
-            }
-            Backoff.pause(spins, 64, this, 20_000);
-        }
-    }
-
-    private void unlockRange(long index) {
-        long range = index >>> Levels.shift(maxLevel);
-        BITS.getAndBitwiseAnd(rangeBusy, wordAt(range), ~(1L << range));
-    }
-
-    /** Where the word of {@code range}'s bit is: a line after the array's header, which every access reads. */
-    private int wordAt(long range) {
-        return LINE + (int) ((range >>> 6) << wordShift);
-    }
-
-    /**
-     * Holds the file for a writer working on pages {@code [start, end)}: no allocation runs in the ranges of the
-     * largest folio that they touch once this returns, and none begins there until {@link #unlockFile}. Returns what
-     * to give {@link #unlockFile} (a writer's span, when a writer of this thread is already in).
-     */
-    private Span lockFile(long start, long end) {
-        writers.lock();
-        Span outer = writing;
-        int shift = Levels.shift(maxLevel);
-        long from = start >>> shift, to = ((end - 1) >>> shift) + 1;
-        if (outer != null) {
-            from = Math.min(from, outer.from());
-            to = Math.max(to, outer.to());
-        }
-        writing = new Span(from, to);
-        awaitAllocations(from, to);
-        return outer;
-    }
-
-    /** Waits until no allocation holds a range of {@code [from, to)}. */
-    private void awaitAllocations(long from, long to) {
-        for (long r = from; r < to;) {
-            int w = wordAt(r);
-            long next = Math.min(to, (r | 63) + 1);
-            long mask = (next - r == 64 ? -1L : (1L << (next - r)) - 1) << r;
-            for (int spins = 0; ((long) BITS.getVolatile(rangeBusy, w) & mask) != 0; spins++)
-                Backoff.pause(spins, 64, this, 20_000);
-            r = next;
-        }
-    }
-
-    private void unlockFile(Span outer) {
-        writing = outer;
-        writers.unlock();
+        this.locks = new FolioLocks(folios, pages, maxLevel);
     }
 
     public long pages() {
@@ -184,11 +76,11 @@ public final class GuestMemfd {
      * the binding it began at.
      */
     public void bind(long baseGfn) {
-        Span outer = lockFile(0, pages);
+        FolioLocks.Span outer = locks.lockFile();
         try {
             boundBaseGfn = baseGfn;
         } finally {
-            unlockFile(outer);
+            locks.unlockFile(outer);
         }
     }
 
@@ -244,23 +136,39 @@ public final class GuestMemfd {
         return Levels.shift(folios.fittingLevel(index, maxLevel));
     }
 
-    /** Under the range's lock only ({@code kvm_gmem_get_pfn} holds the folio's lock, not the file's). */
+    /**
+     * Under the range's lock only ({@code kvm_gmem_get_pfn} holds the folio's lock, not the file's). In a file of 4K
+     * folios the lock is the page's entry, which the new folio's entry replaces: the page is absent while locked, and
+     * a thread that finds it made meanwhile returns its PFN.
+     */
     private long allocate(long index, int vcpu) {
-        lockRange(index);
+        long made = locks.lock(index);
+        if (made >= 0)
+            return made;
+        long pfn;
         try {
-            return allocateLocked(index, vcpu);
-        } finally {
-            unlockRange(index);
+            if (closed)
+                throw new MmuException(Errno.EFAULT, "index=0x%x: guest_memfd is closed", index);
+            pfn = maxLevel == Levels.L4K ? makeFolio(index, Levels.L4K, vcpu) : allocateLocked(index, vcpu);
+        } catch (RuntimeException | Error e) {
+            locks.unlock(index);
+            throw e;
         }
+        locks.unlockMapped(index);
+        return pfn;
     }
 
+    /** A huge-folio file's range is locked: a folio of the range may have been made since the look-up. */
     private long allocateLocked(long index, int vcpu) {
-        if (closed)
-            throw new MmuException(Errno.EFAULT, "index=0x%x: guest_memfd is closed", index);
         long pfn = folios.pfn(index);
-        if (pfn >= 0)
-            return pfn;
-        int level = folios.fittingLevel(index, maxLevel);
+        return pfn >= 0 ? pfn : makeFolio(index, folios.fittingLevel(index, maxLevel), vcpu);
+    }
+
+    /**
+     * Allocates, prepares and maps the folio of {@code level} (or a smaller one when host memory has no free block
+     * that large) around {@code index}; returns the page's PFN.
+     */
+    private long makeFolio(long index, int level, int vcpu) {
         long base;
         while (true) {
             try {
@@ -305,17 +213,17 @@ public final class GuestMemfd {
         long end = Math.min(pages, start + (lenBytes >>> Levels.PAGE_SHIFT));
         if (start >= pages)
             return;
-        Span outer = lockFile(start, end);
+        FolioLocks.Span outer = locks.lockFile(start, end);
         try {
             remove(start, end);
         } finally {
-            unlockFile(outer);
+            locks.unlockFile(outer);
         }
     }
 
     /** Frees every folio; later {@link #getPfn} calls fail with EFAULT. */
     public void close() {
-        Span outer = lockFile(0, pages);
+        FolioLocks.Span outer = locks.lockFile();
         try {
             if (closed)
                 return;
@@ -323,7 +231,7 @@ public final class GuestMemfd {
             closed = true;
             boundBaseGfn = -1;
         } finally {
-            unlockFile(outer);
+            locks.unlockFile(outer);
         }
     }
 

@@ -243,9 +243,11 @@ class GuestMemfdTest {
     @Test
     void concurrentFirstTouchesOfOneFolioPrepareItOnce() throws Exception {
         HostMemory mem = new HostMemory(G);
-        for (int rep = 0; rep < 20; rep++) {
+        for (int rep = 0; rep < 40; rep++) {
+            int level = rep % 2 == 0 ? L2M : L4K; // a 4K folio's lock is its page's entry
+            long step = level == L2M ? 60 : 0;
             AtomicInteger prepares = new AtomicInteger();
-            GuestMemfd f = new GuestMemfd(mem, 1, M2, L2M, new GmemListener() {
+            GuestMemfd f = new GuestMemfd(mem, 1, M2, level, new GmemListener() {
                 @Override
                 public void prepare(GuestMemfd file, long pfn, long index, int order) {
                     prepares.incrementAndGet();
@@ -262,7 +264,7 @@ class GuestMemfdTest {
                     } catch (InterruptedException e) {
                         return;
                     }
-                    seen[id] = f.getPfn(id * 60) - id * 60;
+                    seen[id] = f.getPfn(id * step) - id * step;
                 });
                 ts[t].start();
             }
