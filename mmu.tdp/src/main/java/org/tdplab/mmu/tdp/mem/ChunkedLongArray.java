@@ -54,6 +54,39 @@ final class ChunkedLongArray {
             VAL.setRelease(chunk, (int) (i - (long) c * CHUNK), v);
     }
 
+    /**
+     * Sets entry {@code i} to {@code v} if it holds {@code expect} (a volatile compare-and-exchange, making its chunk
+     * first if need be); returns what it held ({@code expect} when it was set).
+     */
+    long compareAndExchange(long i, long expect, long v) {
+        check(i);
+        int c = (int) (i / CHUNK);
+        return (long) VAL.compareAndExchange(chunkOrCreate(c), (int) (i - (long) c * CHUNK), expect, v);
+    }
+
+    /** The value at {@code i} by a volatile read (0 when never written). */
+    long getVolatile(long i) {
+        check(i);
+        int c = (int) (i / CHUNK);
+        long[] chunk = (long[]) TOP.getVolatile(chunks, c);
+        return chunk == null ? 0 : (long) VAL.getVolatile(chunk, (int) (i - (long) c * CHUNK));
+    }
+
+    /** The first index in {@code [from, to)} holding {@code v} (≠ 0), by volatile reads, or {@code to}. */
+    long next(long from, long to, long v) {
+        for (long i = from; i < to;) {
+            int c = (int) (i / CHUNK);
+            long start = (long) c * CHUNK, end = Math.min(start + CHUNK, to);
+            long[] chunk = (long[]) TOP.getVolatile(chunks, c);
+            if (chunk != null)
+                for (; i < end; i++)
+                    if ((long) VAL.getVolatile(chunk, (int) (i - start)) == v)
+                        return i;
+            i = end;
+        }
+        return to;
+    }
+
     private long[] chunkOrCreate(int c) {
         long[] chunk = (long[]) TOP.getAcquire(chunks, c);
         if (chunk == null) {

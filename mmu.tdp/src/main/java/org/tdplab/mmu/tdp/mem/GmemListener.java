@@ -3,8 +3,10 @@ package org.tdplab.mmu.tdp.mem;
 /**
  * What a guest_memfd tells the rest of the model. Indexes are 4K page indexes in the file; {@link
  * GuestMemfd#gfnOf(long)} maps them to GFNs through the memslot binding, and gives -1 once the slot is gone (then
- * nothing maps the file and there is nothing to zap). Calls are made under the file's lock, so a listener must not
- * call back into the same file's allocation paths.
+ * nothing maps the file and there is nothing to zap). {@link #prepare} is called holding the folio's range lock only
+ * (faults elsewhere in the file go on, and so does a punch of other ranges); the others holding the file's writers'
+ * lock ({@code filemap_invalidate_lock}). So a listener must not call back into the same file: an allocation there
+ * may wait for the writer, a punch, close or bind for the range the prepare holds.
  */
 public interface GmemListener {
     /** No-op listener. */

@@ -1,12 +1,7 @@
 package org.tdplab.mmu.tdp.mem;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
-
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
-import org.tdplab.mmu.tdp.sync.Backoff;
-import org.tdplab.mmu.tdp.sync.StripedRwLock;
 
 /**
  * One guest_memfd file: private memory handed out in folios on demand. A folio is naturally aligned in the file;
@@ -15,16 +10,14 @@ import org.tdplab.mmu.tdp.sync.StripedRwLock;
  * overlaps one already present (so such a fallback stays consistent).
  *
  * <p>{@link #getPfn} of a populated page and every query are lock-free and allocation-free. An allocation locks
- * only the range its folio may take (the largest folio's aligned range: a bit of its own), then holds the file's
- * lock for read, so faults on different ranges allocate at once, as the kernel's do under their folio's lock alone;
- * punch, close and bind hold the file's lock for write ({@code filemap_invalidate_lock}, and each folio's lock as
- * the punch reaches it). The file's lock is a {@link StripedRwLock} and a range's bit lies among the bits of its
- * neighbours, so two vCPUs faulting their own parts of a guest write no common cache line: with a lock per page
- * hashed to one of 256, each lock's line moved between their cores at almost every fault. None of them may be called
- * with the MMU lock held, as in the kernel, where the pfn is resolved before {@code mmu_lock} is taken.
+ * only the range its folio may take (the largest folio's aligned range), as the kernel's fault holds only its folio's
+ * lock: faults on different ranges allocate at once. Punch, close and bind are the file's writers
+ * ({@code filemap_invalidate_lock} for write), one at a time; a writer keeps allocations out of the ranges it works on
+ * (a punch, those of its pages, as the truncation holds each folio's lock) and waits for those in progress there,
+ * while faults elsewhere in the file go on, as the kernel's do ({@link FolioLocks}). None of them may be called with
+ * the MMU lock held, as in the kernel, where the pfn is resolved before {@code mmu_lock} is taken.
  */
 public final class GuestMemfd {
-    private static final VarHandle BITS = MethodHandles.arrayElementVarHandle(long[].class);
     private final HostMemory memory;
     private final int ownerId;
     private final long pages;
@@ -33,17 +26,8 @@ public final class GuestMemfd {
     private final PfnMap folios;
     private volatile long boundBaseGfn = -1;
     private volatile boolean closed;
-    /** Allocations hold it for read, the file's operations for write. */
-    private final StripedRwLock fileLock = new StripedRwLock();
-    /**
-     * One bit per range of the largest folio, set while an allocation in the range runs (its folios' lock): the word
-     * of ranges {@code 64w..64w+63} at {@link #wordAt}. Words of 2M and 1G ranges lie a cache line apart (packed,
-     * the 8 words of a 1 GiB guest's 2M ranges shared one line, which both halves' faults wrote); words of 4K ranges
-     * are packed (a line is 2 MiB of guest; a line each would cost 8 bytes per 4K of guest).
-     */
-    private final long[] rangeBusy;
-    private final int wordShift;
-    private static final int LINE = 8;
+    /** The ranges' locks and the writers' ({@code filemap_invalidate_lock}). */
+    private final FolioLocks locks;
 
     /**
      * {@code KVM_CREATE_GUEST_MEMFD}.
@@ -62,43 +46,7 @@ public final class GuestMemfd {
         this.maxLevel = Levels.check(backingLevel);
         this.listener = listener == null ? GmemListener.NONE : listener;
         this.folios = PfnMap.chunked(pages); // 4K folios are mapped one by one, and live as long as the file
-        this.wordShift = maxLevel == Levels.L4K ? 0 : 3;
-        long words = ((pages - 1) >>> Levels.shift(maxLevel) >>> 6) + 1;
-        this.rangeBusy = new long[Math.toIntExact(LINE + (words << wordShift) + LINE)];
-    }
-
-    /**
-     * Locks the largest folio's aligned range around {@code index}: every folio that may hold it. A thread that finds
-     * it held waits for that allocation (the kernel's fault waits on the folio's lock).
-     */
-    private void lockRange(long index) {
-        long range = index >>> Levels.shift(maxLevel), bit = 1L << range;
-        int w = wordAt(range);
-        for (int spins = 0;; spins++) {
-            long v = (long) BITS.getVolatile(rangeBusy, w);
-            if ((v & bit) == 0 && BITS.compareAndSet(rangeBusy, w, v, v | bit))
-                return;
-            Backoff.pause(spins, 64, this, 20_000);
-        }
-    }
-
-    private void unlockRange(long index) {
-        long range = index >>> Levels.shift(maxLevel);
-        BITS.getAndBitwiseAnd(rangeBusy, wordAt(range), ~(1L << range));
-    }
-
-    /** Where the word of {@code range}'s bit is: a line after the array's header, which every access reads. */
-    private int wordAt(long range) {
-        return LINE + (int) ((range >>> 6) << wordShift);
-    }
-
-    /** Holds the file's lock for write: nothing is being allocated while the file changes. */
-    private void lockFile() {
-        fileLock.writeLock();
-    }
-
-    private void unlockFile() {
-        fileLock.writeUnlock();
+        this.locks = new FolioLocks(folios, pages, maxLevel);
     }
 
     public long pages() {
@@ -128,11 +76,11 @@ public final class GuestMemfd {
      * the binding it began at.
      */
     public void bind(long baseGfn) {
-        lockFile();
+        FolioLocks.Span outer = locks.lockFile();
         try {
             boundBaseGfn = baseGfn;
         } finally {
-            unlockFile();
+            locks.unlockFile(outer);
         }
     }
 
@@ -189,30 +137,38 @@ public final class GuestMemfd {
     }
 
     /**
-     * The range's lock first, the file's then: a thread waiting for another's range holds nothing a writer of the
-     * file waits for.
+     * Under the range's lock only ({@code kvm_gmem_get_pfn} holds the folio's lock, not the file's). In a file of 4K
+     * folios the lock is the page's entry, which the new folio's entry replaces: the page is absent while locked, and
+     * a thread that finds it made meanwhile returns its PFN.
      */
     private long allocate(long index, int vcpu) {
-        lockRange(index);
+        long made = locks.lock(index);
+        if (made >= 0)
+            return made;
+        long pfn;
         try {
-            fileLock.readLock();
-            try {
-                return allocateLocked(index, vcpu);
-            } finally {
-                fileLock.readUnlock();
-            }
-        } finally {
-            unlockRange(index);
+            if (closed)
+                throw new MmuException(Errno.EFAULT, "index=0x%x: guest_memfd is closed", index);
+            pfn = maxLevel == Levels.L4K ? makeFolio(index, Levels.L4K, vcpu) : allocateLocked(index, vcpu);
+        } catch (RuntimeException | Error e) {
+            locks.unlock(index);
+            throw e;
         }
+        locks.unlockMapped(index);
+        return pfn;
     }
 
+    /** A huge-folio file's range is locked: a folio of the range may have been made since the look-up. */
     private long allocateLocked(long index, int vcpu) {
-        if (closed)
-            throw new MmuException(Errno.EFAULT, "index=0x%x: guest_memfd is closed", index);
         long pfn = folios.pfn(index);
-        if (pfn >= 0)
-            return pfn;
-        int level = folios.fittingLevel(index, maxLevel);
+        return pfn >= 0 ? pfn : makeFolio(index, folios.fittingLevel(index, maxLevel), vcpu);
+    }
+
+    /**
+     * Allocates, prepares and maps the folio of {@code level} (or a smaller one when host memory has no free block
+     * that large) around {@code index}; returns the page's PFN.
+     */
+    private long makeFolio(long index, int level, int vcpu) {
         long base;
         while (true) {
             try {
@@ -257,17 +213,17 @@ public final class GuestMemfd {
         long end = Math.min(pages, start + (lenBytes >>> Levels.PAGE_SHIFT));
         if (start >= pages)
             return;
-        lockFile();
+        FolioLocks.Span outer = locks.lockFile(start, end);
         try {
             remove(start, end);
         } finally {
-            unlockFile();
+            locks.unlockFile(outer);
         }
     }
 
     /** Frees every folio; later {@link #getPfn} calls fail with EFAULT. */
     public void close() {
-        lockFile();
+        FolioLocks.Span outer = locks.lockFile();
         try {
             if (closed)
                 return;
@@ -275,7 +231,7 @@ public final class GuestMemfd {
             closed = true;
             boundBaseGfn = -1;
         } finally {
-            unlockFile();
+            locks.unlockFile(outer);
         }
     }
 

@@ -12,6 +12,11 @@ package org.tdplab.mmu.tdp.mem;
  * as long as they do (guest_memfd's, whose 4K folios are each mapped on their own).
  */
 public final class PfnMap {
+    /**
+     * The entry of a page of a {@link #chunked} map whose 4K block is being made: locked by its maker
+     * ({@link #tryLockPage}), absent to every reader, replaced by the block's entry when it is mapped.
+     */
+    static final long LOCKED = 1L << 2;
     private static final int BLOCK_SHIFT = 9;
     private static final long BLOCK = 1L << BLOCK_SHIFT;
 
@@ -67,8 +72,36 @@ public final class PfnMap {
 
     /** The PFN of page {@code index}, or -1 when absent. */
     public long pfn(long index) {
-        long e = entry(index);
-        return e == 0 ? -1 : e >>> 2;
+        return pfnOf(entry(index));
+    }
+
+    /** The PFN an entry maps, or -1 (absent, or {@link #LOCKED}: no level). */
+    static long pfnOf(long e) {
+        return (e & 3) == 0 ? -1 : e >>> 2;
+    }
+
+    /**
+     * Locks page {@code index} of a {@link #chunked} map, absent, for the making of its 4K block: its entry goes
+     * from 0 to {@link #LOCKED} (a volatile compare-and-set). Returns 0 when this call locked it, else the entry
+     * found there ({@link #LOCKED}: another maker holds it). {@link #mapBlock} of the page at 4K unlocks it, and so
+     * does {@link #unlockPage}, which leaves it absent.
+     */
+    long tryLockPage(long index) {
+        return chunks.compareAndExchange(index, 0, LOCKED);
+    }
+
+    void unlockPage(long index) {
+        chunks.set(index, 0);
+    }
+
+    /** Whether page {@code index} of a {@link #chunked} map is locked, by a volatile read. */
+    boolean lockedNow(long index) {
+        return chunks.getVolatile(index) == LOCKED;
+    }
+
+    /** The first page in {@code [from, to)} of a {@link #chunked} map that is locked (volatile reads), or {@code to}. */
+    long nextLocked(long from, long to) {
+        return chunks.next(from, to, LOCKED);
     }
 
     /** The level of the block backing {@code index}, or 0 when absent. */
@@ -144,11 +177,22 @@ public final class PfnMap {
         return level;
     }
 
-    /** First present index in {@code [from, to)}, or {@code to}. */
+    /** First page mapped on its own in {@code [from, to)} of a {@link #chunked} map, or {@code to}. */
+    private long nextPresentPage(long from, long to) {
+        long p = chunks.nextNonZero(from, to);
+        for (long e; p < to && ((e = chunks.get(p)) == 0 || e == LOCKED); p = chunks.nextNonZero(p + 1, to))
+            ; // a page found locked may be absent again when read
+        return p;
+    }
+
+    /**
+     * First present index in {@code [from, to)}, or {@code to}. A {@link #LOCKED} page is absent: a maker that locked
+     * it may be about to let it go, a writer waiting for makers having seen the page unlocked.
+     */
     public long nextPresent(long from, long to) {
         if (from >= to)
             return to;
-        long p = chunks != null ? chunks.nextNonZero(from, to) : pages.nextNonZero(from, to);
+        long p = chunks != null ? nextPresentPage(from, to) : pages.nextNonZero(from, to);
         long b = blocks.nextNonZero(from >>> BLOCK_SHIFT, ((to - 1) >>> BLOCK_SHIFT) + 1);
         if (b <= (to - 1) >>> BLOCK_SHIFT)
             p = Math.min(p, Math.max(from, b << BLOCK_SHIFT));

@@ -243,9 +243,11 @@ class GuestMemfdTest {
     @Test
     void concurrentFirstTouchesOfOneFolioPrepareItOnce() throws Exception {
         HostMemory mem = new HostMemory(G);
-        for (int rep = 0; rep < 20; rep++) {
+        for (int rep = 0; rep < 40; rep++) {
+            int level = rep % 2 == 0 ? L2M : L4K; // a 4K folio's lock is its page's entry
+            long step = level == L2M ? 60 : 0;
             AtomicInteger prepares = new AtomicInteger();
-            GuestMemfd f = new GuestMemfd(mem, 1, M2, L2M, new GmemListener() {
+            GuestMemfd f = new GuestMemfd(mem, 1, M2, level, new GmemListener() {
                 @Override
                 public void prepare(GuestMemfd file, long pfn, long index, int order) {
                     prepares.incrementAndGet();
@@ -262,7 +264,7 @@ class GuestMemfdTest {
                     } catch (InterruptedException e) {
                         return;
                     }
-                    seen[id] = f.getPfn(id * 60) - id * 60;
+                    seen[id] = f.getPfn(id * step) - id * step;
                 });
                 ts[t].start();
             }
@@ -327,7 +329,7 @@ class GuestMemfdTest {
     }
 
     /**
-     * A punch waits for an allocation in progress (the file's lock for write against its hold for read) and then
+     * A punch waits for an allocation in progress in its range (its folio's lock) and then
      * removes the folio it published: nothing is left allocated and unmapped, or mapped and freed.
      */
     @Test
@@ -354,7 +356,7 @@ class GuestMemfdTest {
         puncher.start();
         while (puncher.isAlive() && puncher.getState() != Thread.State.TIMED_WAITING
                 && puncher.getState() != Thread.State.WAITING)
-            Thread.onSpinWait(); // the writer parks while the fault holds the file for read (or, wrongly, finishes)
+            Thread.onSpinWait(); // the writer parks while the fault holds its range (or, wrongly, finishes)
         assertEquals(0, begun.get(), "the punch began while a folio was being allocated");
         release.countDown();
         fault.join();
@@ -365,15 +367,71 @@ class GuestMemfdTest {
     }
 
     /**
-     * An allocation waits while a punch writes the file, also one outside the punched range (a punch excludes every
-     * allocation, as the file's writers always did here), then allocates once the punch is done.
+     * An allocation in the punched range waits while the punch runs (the truncation holds the range's folio locks),
+     * then allocates once the punch is done; the punched page it left is gone.
      */
     @Test
-    void anAllocationWaitsForAPunchInProgress() throws Exception {
+    void anAllocationInThePunchedRangeWaitsForThePunch() throws Exception {
         HostMemory mem = new HostMemory(G);
         CountDownLatch inPunch = new CountDownLatch(1), release = new CountDownLatch(1);
         AtomicInteger prepared = new AtomicInteger();
-        GuestMemfd f = new GuestMemfd(mem, 1, M2, L4K, new GmemListener() {
+        GuestMemfd f = new GuestMemfd(mem, 1, M2, L4K, punchHeldIn(inPunch, release, prepared));
+        f.getPfn(1);
+        Thread puncher = new Thread(() -> f.punchHole(0, K4 * 4));
+        puncher.start();
+        inPunch.await();
+        long[] got = { -2 };
+        Thread fault = new Thread(() -> got[0] = f.getPfn(2));
+        fault.start();
+        while (fault.isAlive() && fault.getState() != Thread.State.TIMED_WAITING
+                && fault.getState() != Thread.State.WAITING)
+            Thread.onSpinWait(); // the allocation parks while the punch holds its range (or, wrongly, finishes)
+        assertEquals(1, prepared.get(), "an allocation ran in the range a punch was removing");
+        release.countDown();
+        puncher.join();
+        fault.join();
+        assertEquals(2, prepared.get());
+        assertTrue(got[0] >= 0);
+        assertFalse(f.populated(1), "punched");
+        assertTrue(f.populated(2), "allocated after the punch");
+    }
+
+    /**
+     * An allocation outside the punched range does not wait for the punch: {@code kvm_gmem_get_pfn} takes no
+     * {@code filemap_invalidate_lock}, only its folio's lock. (Fails while allocations hold the file's lock for
+     * read: it waited for the punch's invalidation.)
+     */
+    @Test
+    void anAllocationOutsideThePunchedRangeGoesOnDuringThePunch() throws Exception {
+        for (int level : new int[] { L4K, L2M }) {
+            HostMemory mem = new HostMemory(G);
+            CountDownLatch inPunch = new CountDownLatch(1), release = new CountDownLatch(1);
+            AtomicInteger prepared = new AtomicInteger();
+            GuestMemfd f = new GuestMemfd(mem, 1, 2 * M2, level, punchHeldIn(inPunch, release, prepared));
+            f.getPfn(1);
+            Thread puncher = new Thread(() -> f.punchHole(0, M2));
+            puncher.start();
+            inPunch.await();
+            long[] got = { -2 };
+            Thread fault = new Thread(() -> got[0] = f.getPfn(M2 / K4 + 100));
+            fault.start();
+            fault.join(60_000); // a bound for a hang, not a timing: the allocation takes microseconds
+            boolean done = !fault.isAlive();
+            release.countDown();
+            puncher.join();
+            fault.join();
+            assertTrue(done, "level " + level + ": the allocation waited for a punch of another range");
+            assertTrue(got[0] >= 0);
+            assertFalse(f.populated(1), "punched");
+            assertTrue(f.populated(M2 / K4 + 100));
+            f.close();
+            assertEquals(0, mem.framesInUse(GMEM));
+        }
+    }
+
+    /** Counts prepares; a punch's invalidation signals {@code inPunch} and waits for {@code release}. */
+    private static GmemListener punchHeldIn(CountDownLatch inPunch, CountDownLatch release, AtomicInteger prepared) {
+        return new GmemListener() {
             @Override
             public void prepare(GuestMemfd file, long pfn, long index, int order) {
                 prepared.incrementAndGet();
@@ -388,25 +446,7 @@ class GuestMemfdTest {
                     Thread.currentThread().interrupt();
                 }
             }
-        });
-        f.getPfn(1);
-        Thread puncher = new Thread(() -> f.punchHole(0, K4 * 4));
-        puncher.start();
-        inPunch.await();
-        long[] got = { -2 };
-        Thread fault = new Thread(() -> got[0] = f.getPfn(100));
-        fault.start();
-        while (fault.isAlive() && fault.getState() != Thread.State.TIMED_WAITING
-                && fault.getState() != Thread.State.WAITING)
-            Thread.onSpinWait(); // the allocation parks while the punch holds the file (or, wrongly, finishes)
-        assertEquals(1, prepared.get(), "an allocation ran while the punch wrote the file");
-        release.countDown();
-        puncher.join();
-        fault.join();
-        assertEquals(2, prepared.get());
-        assertTrue(got[0] >= 0);
-        assertFalse(f.populated(1), "punched");
-        assertTrue(f.populated(100));
+        };
     }
 
     /** A listener whose prepare of index {@code held} signals {@code preparing} and waits for {@code release}. */

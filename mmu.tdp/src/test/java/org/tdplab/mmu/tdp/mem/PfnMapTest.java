@@ -21,6 +21,30 @@ class PfnMapTest {
         assertEquals(Levels.L4K, m.fittingLevel(600, Levels.L2M), "no 2M block over a linear run");
     }
 
+    /**
+     * A page's lock is its entry: a locked page reads absent to every reader and to a writer's scan, another maker
+     * finds it held, and mapping the page unlocks it.
+     */
+    @Test
+    void aLockedPageIsAbsentUntilMappedOrLetGo() {
+        PfnMap m = PfnMap.chunked(1024);
+        m.mapBlock(9, 0x300, Levels.L4K);
+        assertEquals(0, m.tryLockPage(5));
+        assertEquals(PfnMap.LOCKED, m.tryLockPage(5), "held by its maker");
+        assertEquals(-1, m.pfn(5));
+        assertEquals(0, m.level(5));
+        assertEquals(9, m.nextPresent(0, 1024), "a locked page is not present");
+        assertEquals(5, m.nextLocked(0, 1024));
+        assertEquals(0x300L << 2 | Levels.L4K, m.tryLockPage(9), "a present page is not locked: its entry");
+        m.mapBlock(5, 0x200, Levels.L4K);
+        assertEquals(0x200, m.pfn(5));
+        assertEquals(1024, m.nextLocked(0, 1024));
+        assertEquals(0, m.tryLockPage(6));
+        m.unlockPage(6);
+        assertEquals(-1, m.pfn(6));
+        assertEquals(0, m.tryLockPage(6), "let go: free to lock again");
+    }
+
     @Test
     void demoteThenUnmapPartOfARun() {
         PfnMap m = new PfnMap(1024);
