@@ -71,12 +71,15 @@ final class SeptTree {
 
     /**
      * The host walks' memory of the page of 4K entries of one 2M region ({@link SeptWalk#walk}): {@code region + 1}
-     * in the high half, the page in the low half; 0 for none. A slot per thread-id residue, each on a line of its own
-     * (any thread may use any slot: what a slot says is true for every walker until {@link #linksChanged} clears it,
-     * holding the module's lock exclusively, so walkers holding it either way never meet a clear).
+     * in the high half, the page in the low half; 0 for none. A slot per thread-id residue (any thread may use any
+     * slot: what a slot says is true for every walker until {@link #linksChanged} clears it, holding the module's lock
+     * exclusively, so walkers holding it either way never meet a clear). An AUG of a page in another 2M region than
+     * its thread's last writes its slot, nearly every fault in random order: each slot has 128 bytes of its own (the
+     * adjacent-line prefetcher moves 64-byte lines in pairs; with slots 64 bytes apart, two vCPU threads of
+     * consecutive ids wrote one pair), and the array's header and its end are as far from any.
      */
-    private final long[] walked = new long[(WALK_SLOTS + 1) * WALK_STRIDE];
-    private static final int WALK_SLOTS = 8, WALK_STRIDE = 8;
+    private final long[] walked = new long[(WALK_SLOTS + 2) * WALK_STRIDE];
+    private static final int WALK_SLOTS = 8, WALK_STRIDE = 16;
 
     @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
     private static int walkSlot() {
