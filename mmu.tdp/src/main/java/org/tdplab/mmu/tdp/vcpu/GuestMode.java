@@ -2,6 +2,8 @@ package org.tdplab.mmu.tdp.vcpu;
 
 import java.util.concurrent.atomic.AtomicLong;
 
+import org.tdplab.mmu.tdp.sync.Backoff;
+
 /**
  * Remote TLB flushes and kicks for one VM. A flush bumps a generation and waits until every vCPU is either out
  * of guest mode or has applied it — the model of {@code kvm_make_all_cpus_request} with an IPI and wait. A vCPU
@@ -37,12 +39,16 @@ public final class GuestMode {
         Vcpu.IN_GUEST.setRelease(v, false);
     }
 
-    /** Flushes every vCPU's TLB; returns when no vCPU can still use a translation from before the call. */
+    /**
+     * Flushes every vCPU's TLB; returns when no vCPU can still use a translation from before the call. The wait
+     * parks after a few spins: a vCPU in guest mode may itself wait (for a data-oracle leaf another thread holds),
+     * and on two cores a flusher that only spins can keep that thread from the core it needs to go on.
+     */
     public void flushAll() {
         long gen = flushGen.incrementAndGet();
         for (Vcpu v : vcpus)
-            while (v.inGuest && v.seenFlushGen < gen)
-                Thread.onSpinWait();
+            for (int spins = 0; v.inGuest && v.seenFlushGen < gen; spins++)
+                Backoff.pause(spins, 64, v, 20_000);
     }
 
     /** {@code KVM_REQ_OUTSIDE_GUEST_MODE}: waits until every vCPU has left guest mode once, or applied a flush. */
