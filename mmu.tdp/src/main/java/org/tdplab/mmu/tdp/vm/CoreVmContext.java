@@ -18,6 +18,7 @@ import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
+import org.tdplab.mmu.tdp.sync.Backoff;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
 import org.tdplab.percpu.PercpuCounters;
 
@@ -158,6 +159,8 @@ final class CoreVmContext implements VmContext {
                 return true;
             if (r != PageFault.RET_PF_RETRY)
                 return false;
+            // cond_resched() between tries: what holds the fault up (an invalidation, a flush) runs meanwhile
+            Backoff.pause(tries, 64, v, 10_000);
         }
         return false;
     }
