@@ -63,7 +63,11 @@ public final class PfnMap {
         return size;
     }
 
-    private long entry(long index) {
+    /**
+     * Page {@code index}'s entry: its PFN and the level of the block backing it, {@code pfn << 2 | level}, read with
+     * one look-up ({@link #pfnOf}, {@link #levelOf}); 0, or {@link #LOCKED}, when absent (level 0).
+     */
+    long entry(long index) {
         long e = blocks.get(index >>> BLOCK_SHIFT);
         if (e != 0)
             return ((e >>> 2) + (index & (BLOCK - 1))) << 2 | (e & 3);
@@ -106,7 +110,17 @@ public final class PfnMap {
 
     /** The level of the block backing {@code index}, or 0 when absent. */
     public int level(long index) {
-        return (int) (entry(index) & 3);
+        return levelOf(entry(index));
+    }
+
+    /** The entry of a page at {@code pfn} in a block of {@code level}. */
+    static long entryOf(long pfn, int level) {
+        return pfn << 2 | level;
+    }
+
+    /** The level an entry maps at: 0 when absent (0 or {@link #LOCKED}). */
+    static int levelOf(long e) {
+        return (int) (e & 3);
     }
 
     /** Maps the block of {@code level} whose first page is {@code head} to host frames from {@code basePfn}. */
