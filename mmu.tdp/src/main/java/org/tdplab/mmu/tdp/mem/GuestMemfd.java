@@ -45,7 +45,8 @@ public final class GuestMemfd {
         this.pages = sizeBytes >>> Levels.PAGE_SHIFT;
         this.maxLevel = Levels.check(backingLevel);
         this.listener = listener == null ? GmemListener.NONE : listener;
-        this.folios = PfnMap.chunked(pages); // 4K folios are mapped one by one, and live as long as the file
+        // 4K folios are mapped one by one, and live as long as the file; a file of 4K folios has no block entries
+        this.folios = maxLevel == Levels.L4K ? PfnMap.chunkedPages(pages) : PfnMap.chunked(pages);
         this.locks = new FolioLocks(folios, pages, maxLevel);
     }
 

@@ -10,6 +10,7 @@ import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_WRITE_PROTECTED;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.HookStatus;
+import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.tdp.mem.GuestMemfd;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 import org.tdplab.mmu.tdp.mmu.PageFault;
@@ -59,9 +60,11 @@ final class FaultHandler {
         long gfn = mmu.routing.naturalGfn(gpa);
         boolean rsvd = (errorCode & ErrorCode.RSVD) != 0;
         // emulated MMIO is shared only: where the attributes tell private from shared, a reserved-bit fault (a
-        // cached MMIO SPTE, which changing the attributes does not zap) is shared whatever they say now
-        boolean isPrivate = mmu.routing.isPrivateFault(gpa, encryptedAccess,
-                mmu.caps.privateMem() && !rsvd && mem.attributes.isPrivate(gfn));
+        // cached MMIO SPTE, which changing the attributes does not zap) is shared whatever they say now; they are
+        // looked up only there (kvm_mmu_page_fault's PFERR_PRIVATE_ACCESS for software-protected VMs): elsewhere the
+        // GPA or the error code tells
+        boolean isPrivate = mmu.routing.isPrivateFault(gpa, encryptedAccess, mmu.caps.privateMem() && !rsvd
+                && mmu.caps.privateSource() == PrivateSource.ATTRIBUTES && mem.attributes.isPrivate(gfn));
         PageFault f = v.fault;
         f.reset(gpa, gfn, (errorCode & ErrorCode.WRITE) != 0, (errorCode & ErrorCode.FETCH) != 0, isPrivate,
                 prefetch);
