@@ -124,10 +124,10 @@ public final class Rmp {
     /** The stripes' locks and digest words ({@link #stripeOf}). */
     final StripeLocks stripes = new StripeLocks(STRIPES);
     /**
-     * Assigned 4K frames per ASID (a 2M entry counts 512), for the teardown check: counted per thread, as RMPUPDATEs
-     * of several vCPU threads change them at once; read when none runs. Rows start narrow and grow to the ASIDs used.
+     * Assigned 4K frames per ASID (a 2M entry counts 512) that the stripes' lines cannot count
+     * ({@link StripeLocks#addAssigned}: more ASIDs in a stripe than its line has words), counted per thread.
      */
-    final PercpuCounters assignedPages = new PercpuCounters(16);
+    final PercpuCounters assignedOverflow = new PercpuCounters(16);
     /** Frames a running VMRUN uses (VMCB, VMSA, AVIC backing page). */
     final Set<Long> inUse = ConcurrentHashMap.newKeySet();
     private final RmpHostInstructions host = new RmpHostInstructions(this);
@@ -237,15 +237,22 @@ public final class Rmp {
 
     /** Assigned 4K frames of an ASID. */
     public long assignedPages(int asid) {
-        return assignedPages.sum(asid);
+        return stripes.assigned(asid) + assignedOverflow.sum(asid);
     }
 
     /** Assigned 4K frames of every owner (guests and the AMD-SP). */
     public long assignedPages() {
         long n = 0;
-        for (long perAsid : assignedPages.sums(MAX_ASID + 1))
+        for (long perAsid : assignedPerAsid())
             n += perAsid;
         return n;
+    }
+
+    /** Assigned 4K frames per ASID, indexed by ASID. */
+    long[] assignedPerAsid() {
+        long[] perAsid = assignedOverflow.sums(MAX_ASID + 1);
+        stripes.addAssignedInto(perAsid);
+        return perAsid;
     }
 
     /** Visits every assigned entry of {@code asid} (a 2M page once, at its aligned frame), in frame order. */
@@ -381,9 +388,13 @@ public final class Rmp {
         return false;
     }
 
-    void account(long lo, int sign) {
-        if (assigned(lo))
-            assignedPages.add(asid(lo), sign * (is2M(lo) ? PAGES : 1L));
+    /** Counts an entry's frames as its ASID's ({@code sign} +1) or not ({@code -1}); the caller holds {@code stripe}. */
+    void account(int stripe, long lo, int sign) {
+        if (!assigned(lo))
+            return;
+        long delta = sign * (is2M(lo) ? PAGES : 1L);
+        if (!stripes.addAssigned(stripe, asid(lo), delta))
+            assignedOverflow.add(asid(lo), delta);
     }
 
     /** Writes one entry; the caller holds the region's lock. */

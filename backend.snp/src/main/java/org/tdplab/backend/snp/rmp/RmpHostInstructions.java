@@ -84,8 +84,8 @@ final class RmpHostInstructions {
             }
             long lo = RmpEntry.lo(gpa, assigned, pageSize, immutable, asid);
             long hi = assigned && asid != 0 ? RmpEntry.withPerms(0, 0, PERM_ALL) : 0;
-            rmp.account(old, -1);
-            rmp.account(lo, +1);
+            rmp.account(stripe, old, -1);
+            rmp.account(stripe, lo, +1);
             rmp.write(r, pfn, old, Rmp.hiIn(r, at), lo, hi, Rmp.BY_RMPUPDATE);
             return RmpCodes.SUCCESS;
         } finally {
@@ -156,8 +156,8 @@ final class RmpHostInstructions {
             if (!immutable(e) || rmp.authority(pfn) != pfn)
                 return false;
             long lo = e & (ASSIGNED | PAGE_SIZE);
-            rmp.account(e, -1);
-            rmp.account(lo, +1);
+            rmp.account(stripe, e, -1);
+            rmp.account(stripe, lo, +1);
             rmp.write(pfn, lo, 0, Rmp.BY_FIRMWARE);
             return true;
         } finally {

@@ -21,8 +21,14 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class StripeLocks {
     private static final VarHandle WORD = MethodHandles.arrayElementVarHandle(long[].class);
-    /** Longs per stripe: a 64-byte line; the lock word first, the digest word next. */
-    private static final int STRIDE = 8, LOCK = 0, DIGEST = 1;
+    /**
+     * Longs per stripe: a 64-byte line; the lock word first, the digest word next, then {@link #SLOTS} words that
+     * count the frames of one ASID each assigned in the stripe's regions ({@link #addAssigned}).
+     */
+    private static final int STRIDE = 8, LOCK = 0, DIGEST = 1, COUNTS = 2, SLOTS = STRIDE - COUNTS;
+    /** A count word: the ASID above {@value #COUNT_BITS} bits of count; a count of 0 frees the word. */
+    private static final int COUNT_BITS = 48;
+    private static final long COUNT_MASK = (1L << COUNT_BITS) - 1;
     private static final int SPINS = 64;
     private static final long PARK_NANOS = 20_000;
 
@@ -71,6 +77,55 @@ final class StripeLocks {
     void mixIntoDigest(int s, long change) {
         int i = at(s, DIGEST);
         WORD.setRelease(words, i, words[i] ^ change);
+    }
+
+    /**
+     * Adds {@code delta} frames to {@code asid}'s count in stripe {@code s}'s line, in the word that counts that ASID
+     * or else a free one; false, nothing changed, when no word can take it (the caller counts it elsewhere). The
+     * caller holds the stripe's lock: an instruction's count lands in the line its lock already brought, one store
+     * and no look-up of the thread. A word is read and written whole, so a reader without the lock sees a count
+     * with its own ASID, before or after an instruction.
+     */
+    boolean addAssigned(int s, int asid, long delta) {
+        int base = at(s, COUNTS), free = -1;
+        for (int k = 0; k < SLOTS; k++) {
+            long v = words[base + k], n = v & COUNT_MASK;
+            if (n == 0) {
+                if (free < 0)
+                    free = k;
+            } else if ((int) (v >>> COUNT_BITS) == asid) {
+                if (n + delta < 0)
+                    return false;
+                WORD.setRelease(words, base + k, n + delta == 0 ? 0L : v + delta);
+                return true;
+            }
+        }
+        if (delta <= 0 || free < 0)
+            return false;
+        WORD.setRelease(words, base + free, (long) asid << COUNT_BITS | delta);
+        return true;
+    }
+
+    /** Adds the frames every stripe counts per ASID into {@code perAsid} (indexed by ASID). */
+    void addAssignedInto(long[] perAsid) {
+        for (int s = 0; s < stripes; s++)
+            for (int k = 0; k < SLOTS; k++) {
+                long v = (long) WORD.getAcquire(words, at(s, COUNTS + k));
+                if ((v & COUNT_MASK) != 0)
+                    perAsid[(int) (v >>> COUNT_BITS)] += v & COUNT_MASK;
+            }
+    }
+
+    /** The frames of {@code asid} the stripes count. */
+    long assigned(int asid) {
+        long n = 0;
+        for (int s = 0; s < stripes; s++)
+            for (int k = 0; k < SLOTS; k++) {
+                long v = (long) WORD.getAcquire(words, at(s, COUNTS + k));
+                if ((v & COUNT_MASK) != 0 && (int) (v >>> COUNT_BITS) == asid)
+                    n += v & COUNT_MASK;
+            }
+        return n;
     }
 
     /** The XOR of every stripe's digest word. */

@@ -260,12 +260,45 @@ class RmpEdgesTest {
         makeShared(PFN, SIZE_4K);
     }
 
+    /**
+     * The per-ASID counts live in the stripe's line, one word per ASID: a region holding more ASIDs than the line has
+     * words counts the rest elsewhere, and every count is right, as assigned and as given back in any order.
+     */
+    @Test
+    void assignedCountsOfMoreAsidsThanAStripeLineHolds() {
+        int asids = 9;
+        for (int a = 1; a <= asids; a++)
+            assertEquals(0, makePrivate(PFN + a, GPA + ((long) a << 12), SIZE_4K, a));
+        assertEquals(0, makePrivate(PFN + 100, GPA + (100L << 12), SIZE_4K, asids));
+        makePrivate(PFN + 512, GPA, SIZE_2M, 1);
+        makeShared(PFN + 512, SIZE_2M);
+        for (int a = 1; a <= asids; a++)
+            assertEquals(a == asids ? 2 : 1, rmp.assignedPages(a), "ASID " + a);
+        assertEquals(asids + 1, rmp.assignedPages());
+        assertEquals(List.of(), rmp.check());
+        for (int a = 1; a <= asids; a += 2)
+            assertEquals(0, makeShared(PFN + a, SIZE_4K));
+        assertEquals(0, makePrivate(PFN + 200, GPA + (200L << 12), SIZE_4K, 2));
+        for (int a = 1; a <= asids; a++)
+            assertEquals(a % 2 == 1 ? (a == asids ? 1 : 0) : a == 2 ? 2 : 1, rmp.assignedPages(a), "ASID " + a);
+        assertEquals(List.of(), rmp.check());
+        for (long pfn : new long[] { PFN + 2, PFN + 4, PFN + 6, PFN + 8, PFN + 100, PFN + 200 })
+            assertEquals(0, makeShared(pfn, SIZE_4K));
+        assertEquals(0, rmp.assignedPages());
+        assertEquals(List.of(), rmp.check());
+    }
+
     // ---- the checker finds what the instructions never write ------------------------------------------------
 
     List<String> checkAfter(long pfn, long lo, long hi, byte by) {
-        rmp.account(rmp.lo(pfn), -1);
-        rmp.account(lo, +1);
-        rmp.write(pfn, lo, hi, by);
+        int stripe = rmp.lock(pfn);
+        try {
+            rmp.account(stripe, rmp.lo(pfn), -1);
+            rmp.account(stripe, lo, +1);
+            rmp.write(pfn, lo, hi, by);
+        } finally {
+            rmp.stripes.unlock(stripe);
+        }
         return rmp.check();
     }
 
@@ -297,9 +330,17 @@ class RmpEdgesTest {
         assertEquals(List.of(), checkAfter(PFN + 3, 0, 0, Rmp.BY_RMPUPDATE));
         assertEquals(List.of(), checkAfter(PFN, 0, 0, Rmp.BY_RMPUPDATE));
 
-        rmp.assignedPages.add(RmpEntry.MAX_ASID, 1);
+        rmp.assignedOverflow.add(RmpEntry.MAX_ASID, 1);
         assertEquals(List.of("rmp: ASID 1023 owns 0 frames, the count says 1"), rmp.check());
-        rmp.assignedPages.add(RmpEntry.MAX_ASID, -1);
+        rmp.assignedOverflow.add(RmpEntry.MAX_ASID, -1);
+        assertEquals(List.of(), rmp.check());
+        int stripe = rmp.lock(PFN);
+        assertTrue(rmp.stripes.addAssigned(stripe, RmpEntry.MAX_ASID, 2));
+        rmp.stripes.unlock(stripe);
+        assertEquals(List.of("rmp: ASID 1023 owns 0 frames, the count says 2"), rmp.check(), "a stripe's count");
+        stripe = rmp.lock(PFN);
+        assertTrue(rmp.stripes.addAssigned(stripe, RmpEntry.MAX_ASID, -2));
+        rmp.stripes.unlock(stripe);
         assertEquals(List.of(), rmp.check());
     }
 }

@@ -63,8 +63,8 @@ final class FolioLocks {
 
     /**
      * Locks the range of page {@code index} for an allocation; waits while another allocation holds it or a writer
-     * works on it. Returns -1 when locked; in a file of 4K folios, the page's PFN instead when its folio was made
-     * meanwhile (nothing is locked then).
+     * works on it. Returns -1 when locked; in a file of 4K folios, the page's entry instead ({@link PfnMap#entry}:
+     * its PFN and level) when its folio was made meanwhile (nothing is locked then).
      */
     long lock(long index) {
         long range = index >>> shift;
@@ -79,7 +79,7 @@ final class FolioLocks {
                     Backoff.pause(k, 64, this, 20_000);
                 spins = -1;
             } else if (found != PfnMap.LOCKED) {
-                return PfnMap.pfnOf(found);
+                return found;
             } else {
                 Backoff.pause(spins, 64, this, 20_000);
             }

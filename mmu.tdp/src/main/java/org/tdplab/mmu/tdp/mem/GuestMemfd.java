@@ -45,7 +45,8 @@ public final class GuestMemfd {
         this.pages = sizeBytes >>> Levels.PAGE_SHIFT;
         this.maxLevel = Levels.check(backingLevel);
         this.listener = listener == null ? GmemListener.NONE : listener;
-        this.folios = PfnMap.chunked(pages); // 4K folios are mapped one by one, and live as long as the file
+        // 4K folios are mapped one by one, and live as long as the file; a file of 4K folios has no block entries
+        this.folios = maxLevel == Levels.L4K ? PfnMap.chunkedPages(pages) : PfnMap.chunked(pages);
         this.locks = new FolioLocks(folios, pages, maxLevel);
     }
 
@@ -104,9 +105,30 @@ public final class GuestMemfd {
      * as that vCPU's ({@link HostMemory#alloc(int, int, int, int)}).
      */
     public long getPfn(long index, int vcpu) {
+        return pfnOf(getPfnAndOrder(index, vcpu));
+    }
+
+    /**
+     * {@code kvm_gmem_get_pfn} with its {@code max_order}: the PFN of page {@code index} and the order of the folio
+     * that holds it, from one look-up of the page's entry, in one {@code long} ({@link #pfnOf}, {@link #maxOrderOf}):
+     * a fault resolves both without an object and without looking the folio up again.
+     *
+     * @throws MmuException EFAULT when the file is closed; ENOMEM when host memory is exhausted
+     */
+    public long getPfnAndOrder(long index, int vcpu) {
         checkIndex(index);
-        long pfn = folios.pfn(index);
-        return pfn >= 0 ? pfn : allocate(index, vcpu);
+        long e = folios.entry(index);
+        return PfnMap.levelOf(e) != 0 ? e : allocate(index, vcpu);
+    }
+
+    /** The PFN in a value of {@link #getPfnAndOrder}. */
+    public static long pfnOf(long pfnAndOrder) {
+        return PfnMap.pfnOf(pfnAndOrder);
+    }
+
+    /** The folio's order (0, 9, 18: {@code max_order}) in a value of {@link #getPfnAndOrder}. */
+    public static int maxOrderOf(long pfnAndOrder) {
+        return Levels.shift(PfnMap.levelOf(pfnAndOrder));
     }
 
     /** The PFN of page {@code index} if its folio exists, else -1; never allocates. */
@@ -139,34 +161,34 @@ public final class GuestMemfd {
     /**
      * Under the range's lock only ({@code kvm_gmem_get_pfn} holds the folio's lock, not the file's). In a file of 4K
      * folios the lock is the page's entry, which the new folio's entry replaces: the page is absent while locked, and
-     * a thread that finds it made meanwhile returns its PFN.
+     * a thread that finds it made meanwhile returns its entry. Returns the page's entry ({@link #getPfnAndOrder}).
      */
     private long allocate(long index, int vcpu) {
         long made = locks.lock(index);
         if (made >= 0)
             return made;
-        long pfn;
+        long entry;
         try {
             if (closed)
                 throw new MmuException(Errno.EFAULT, "index=0x%x: guest_memfd is closed", index);
-            pfn = maxLevel == Levels.L4K ? makeFolio(index, Levels.L4K, vcpu) : allocateLocked(index, vcpu);
+            entry = maxLevel == Levels.L4K ? makeFolio(index, Levels.L4K, vcpu) : allocateLocked(index, vcpu);
         } catch (RuntimeException | Error e) {
             locks.unlock(index);
             throw e;
         }
         locks.unlockMapped(index);
-        return pfn;
+        return entry;
     }
 
     /** A huge-folio file's range is locked: a folio of the range may have been made since the look-up. */
     private long allocateLocked(long index, int vcpu) {
-        long pfn = folios.pfn(index);
-        return pfn >= 0 ? pfn : makeFolio(index, folios.fittingLevel(index, maxLevel), vcpu);
+        long e = folios.entry(index);
+        return PfnMap.levelOf(e) != 0 ? e : makeFolio(index, folios.fittingLevel(index, maxLevel), vcpu);
     }
 
     /**
      * Allocates, prepares and maps the folio of {@code level} (or a smaller one when host memory has no free block
-     * that large) around {@code index}; returns the page's PFN.
+     * that large) around {@code index}; returns the page's entry ({@link #getPfnAndOrder}).
      */
     private long makeFolio(long index, int level, int vcpu) {
         long base;
@@ -188,7 +210,7 @@ public final class GuestMemfd {
             throw e;
         }
         folios.mapBlock(head, base, level); // published only once prepared
-        return base + (index - head);
+        return PfnMap.entryOf(base + (index - head), level);
     }
 
     /**

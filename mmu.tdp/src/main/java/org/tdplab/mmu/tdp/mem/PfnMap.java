@@ -21,7 +21,7 @@ public final class PfnMap {
     private static final long BLOCK = 1L << BLOCK_SHIFT;
 
     private final long size;
-    /** Per 2M of indexes: a block entry (its first page's pfn and the level), 0 when none. */
+    /** Per 2M of indexes: a block entry (its first page's pfn and the level), 0 when none; null in a map of 4K pages. */
     private final SparseLongArray blocks;
     /** Per page mapped on its own: in {@link #pages}, or in {@link #chunks} for a {@link #chunked} map. */
     private final SparseLongArray pages;
@@ -32,8 +32,12 @@ public final class PfnMap {
     }
 
     private PfnMap(long pages, boolean chunked) {
+        this(pages, chunked, true);
+    }
+
+    private PfnMap(long pages, boolean chunked, boolean withBlocks) {
         this.size = pages;
-        this.blocks = new SparseLongArray((pages + BLOCK - 1) >>> BLOCK_SHIFT);
+        this.blocks = withBlocks ? new SparseLongArray((pages + BLOCK - 1) >>> BLOCK_SHIFT) : null;
         this.pages = chunked ? null : new SparseLongArray(pages);
         this.chunks = chunked ? new ChunkedLongArray(pages) : null;
     }
@@ -41,6 +45,14 @@ public final class PfnMap {
     /** A map of {@code pages} whose pages mapped one by one are kept in chunks ({@link ChunkedLongArray}). */
     public static PfnMap chunked(long pages) {
         return new PfnMap(pages, true);
+    }
+
+    /**
+     * A {@link #chunked} map whose blocks are all 4K (a guest_memfd of 4K folios): no block entries, so a look-up
+     * reads the page's entry alone; a block of a larger level cannot be mapped.
+     */
+    public static PfnMap chunkedPages(long pages) {
+        return new PfnMap(pages, true, false);
     }
 
     private long page(long index) {
@@ -63,10 +75,16 @@ public final class PfnMap {
         return size;
     }
 
-    private long entry(long index) {
-        long e = blocks.get(index >>> BLOCK_SHIFT);
-        if (e != 0)
-            return ((e >>> 2) + (index & (BLOCK - 1))) << 2 | (e & 3);
+    /**
+     * Page {@code index}'s entry: its PFN and the level of the block backing it, {@code pfn << 2 | level}, read with
+     * one look-up ({@link #pfnOf}, {@link #levelOf}); 0, or {@link #LOCKED}, when absent (level 0).
+     */
+    long entry(long index) {
+        if (blocks != null) {
+            long e = blocks.get(index >>> BLOCK_SHIFT);
+            if (e != 0)
+                return ((e >>> 2) + (index & (BLOCK - 1))) << 2 | (e & 3);
+        }
         return page(index);
     }
 
@@ -106,7 +124,17 @@ public final class PfnMap {
 
     /** The level of the block backing {@code index}, or 0 when absent. */
     public int level(long index) {
-        return (int) (entry(index) & 3);
+        return levelOf(entry(index));
+    }
+
+    /** The entry of a page at {@code pfn} in a block of {@code level}. */
+    static long entryOf(long pfn, int level) {
+        return pfn << 2 | level;
+    }
+
+    /** The level an entry maps at: 0 when absent (0 or {@link #LOCKED}). */
+    static int levelOf(long e) {
+        return (int) (e & 3);
     }
 
     /** Maps the block of {@code level} whose first page is {@code head} to host frames from {@code basePfn}. */
@@ -115,17 +143,26 @@ public final class PfnMap {
             setPage(head, basePfn << 2 | level);
             return;
         }
+        noBlocksHere();
         for (long i = 0; i < Levels.pages(level); i += BLOCK)
             blocks.set((head + i) >>> BLOCK_SHIFT, (basePfn + i) << 2 | level);
     }
 
+    private void noBlocksHere() {
+        if (blocks == null)
+            throw new IllegalStateException("a map of 4K pages has no larger blocks");
+    }
+
     /** Maps the 512 pages from {@code head} (2M-aligned) at 4K to the frames of the 2M block at {@code basePfn}. */
     public void mapLinear(long head, long basePfn) {
+        noBlocksHere();
         blocks.set(head >>> BLOCK_SHIFT, basePfn << 2 | Levels.L4K);
     }
 
     /** The first frame of the linear run that holds {@code index}, or -1 when the page is not part of one. */
     public long linearBase(long index) {
+        if (blocks == null)
+            return -1;
         long e = blocks.get(index >>> BLOCK_SHIFT);
         return e != 0 && (e & 3) == Levels.L4K ? e >>> 2 : -1;
     }
@@ -136,7 +173,7 @@ public final class PfnMap {
      */
     public void demote(long index) {
         long b = index >>> BLOCK_SHIFT;
-        long e = blocks.get(b);
+        long e = blocks == null ? 0 : blocks.get(b);
         if (e == 0 || (e & 3) > Levels.L2M)
             throw new IllegalStateException("index 0x" + Long.toHexString(index) + " is not in a 2M block");
         for (long i = 0; i < BLOCK; i++)
@@ -149,7 +186,7 @@ public final class PfnMap {
      * or {@link #demote} a block first).
      */
     public void unmap(long from, long to) {
-        for (long b = from >>> BLOCK_SHIFT; b << BLOCK_SHIFT < to; b++) {
+        for (long b = from >>> BLOCK_SHIFT; blocks != null && b << BLOCK_SHIFT < to; b++) {
             if (blocks.get(b) == 0)
                 continue;
             if (b << BLOCK_SHIFT < from || (b + 1) << BLOCK_SHIFT > to)
@@ -193,6 +230,8 @@ public final class PfnMap {
         if (from >= to)
             return to;
         long p = chunks != null ? nextPresentPage(from, to) : pages.nextNonZero(from, to);
+        if (blocks == null)
+            return p;
         long b = blocks.nextNonZero(from >>> BLOCK_SHIFT, ((to - 1) >>> BLOCK_SHIFT) + 1);
         if (b <= (to - 1) >>> BLOCK_SHIFT)
             p = Math.min(p, Math.max(from, b << BLOCK_SHIFT));

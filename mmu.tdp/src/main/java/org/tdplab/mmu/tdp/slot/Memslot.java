@@ -176,9 +176,17 @@ public final class Memslot {
 
     /** {@code kvm_gmem_get_pfn} for {@code gfn} in a fault of vCPU {@code vcpu} ({@link GuestMemfd#getPfn(long,int)}). */
     public long gmemPfn(long gfn, int vcpu) {
+        return GuestMemfd.pfnOf(gmemPfnAndOrder(gfn, vcpu));
+    }
+
+    /**
+     * {@code kvm_gmem_get_pfn} for {@code gfn} in a fault of vCPU {@code vcpu}, with its {@code max_order}: the PFN and
+     * the folio's order in one value ({@link GuestMemfd#getPfnAndOrder}), from one look-up.
+     */
+    public long gmemPfnAndOrder(long gfn, int vcpu) {
         if (gmem == null)
             throw new MmuException(Errno.EFAULT, "gfn=0x%x: slot %d has no guest_memfd", gfn, id);
-        return gmem.getPfn(offset(gfn), vcpu);
+        return gmem.getPfnAndOrder(offset(gfn), vcpu);
     }
 
     /** The guest_memfd PFN for {@code gfn} if its folio exists, else -1 (also without guest_memfd); never allocates. */

@@ -10,6 +10,8 @@ import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_WRITE_PROTECTED;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.HookStatus;
+import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.tdp.mem.GuestMemfd;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.Stat;
@@ -58,9 +60,11 @@ final class FaultHandler {
         long gfn = mmu.routing.naturalGfn(gpa);
         boolean rsvd = (errorCode & ErrorCode.RSVD) != 0;
         // emulated MMIO is shared only: where the attributes tell private from shared, a reserved-bit fault (a
-        // cached MMIO SPTE, which changing the attributes does not zap) is shared whatever they say now
-        boolean isPrivate = mmu.routing.isPrivateFault(gpa, encryptedAccess,
-                mmu.caps.privateMem() && !rsvd && mem.attributes.isPrivate(gfn));
+        // cached MMIO SPTE, which changing the attributes does not zap) is shared whatever they say now; they are
+        // looked up only there (kvm_mmu_page_fault's PFERR_PRIVATE_ACCESS for software-protected VMs): elsewhere the
+        // GPA or the error code tells
+        boolean isPrivate = mmu.routing.isPrivateFault(gpa, encryptedAccess, mmu.caps.privateMem() && !rsvd
+                && mmu.caps.privateSource() == PrivateSource.ATTRIBUTES && mem.attributes.isPrivate(gfn));
         PageFault f = v.fault;
         f.reset(gpa, gfn, (errorCode & ErrorCode.WRITE) != 0, (errorCode & ErrorCode.FETCH) != 0, isPrivate,
                 prefetch);
@@ -252,14 +256,15 @@ final class FaultHandler {
     private int privatePfn(Vcpu v, PageFault f, Memslot slot) {
         if (!slot.isGmem())
             return memoryFault(v, f);
-        long pfn = slot.gmemPfn(f.gfn, v.id);
+        long got = slot.gmemPfnAndOrder(f.gfn, v.id); // the pfn and max_order, as kvm_gmem_get_pfn gives them
+        long pfn = GuestMemfd.pfnOf(got);
         if (pfn < 0)
             return memoryFault(v, f);
         f.pfn = pfn;
         // private faults are always treated as writes: the page is mapped writable (no CoW aliasing)
         f.hostWritable = true;
         f.mapWritable = true;
-        int folioLevel = levelOfOrder(slot.gmem().folioOrder(slot.gmemIndex(f.gfn)));
+        int folioLevel = levelOfOrder(GuestMemfd.maxOrderOf(got));
         int backendLevel = Math.min(mmu.caps.privateMaxLevel(), gate.backend().privateMaxLevel(f.gfn, pfn));
         f.maxLevel = Math.min(folioLevel, backendLevel);
         return PageFault.RET_PF_CONTINUE;
@@ -286,15 +291,15 @@ final class FaultHandler {
      * shared page (guest_memfd memory the host may map), so the mapping is as large as its folio allows.
      */
     private int sharedInPlacePfn(Vcpu v, PageFault f, Memslot slot) {
-        long pfn = slot.gmemPfn(f.gfn, v.id);
+        long got = slot.gmemPfnAndOrder(f.gfn, v.id);
+        long pfn = GuestMemfd.pfnOf(got);
         if (pfn < 0)
             return memoryFault(v, f);
         f.pfn = pfn;
         f.hostWritable = !slot.isReadonly();
         f.mapWritable = f.hostWritable;
         f.logDirty = f.mapWritable && slot.isDirtyLogging();
-        f.maxLevel = Math.min(levelOfOrder(slot.gmem().folioOrder(slot.gmemIndex(f.gfn))),
-                slot.hostMappingLevel(f.gfn));
+        f.maxLevel = Math.min(levelOfOrder(GuestMemfd.maxOrderOf(got)), slot.hostMappingLevel(f.gfn));
         return PageFault.RET_PF_CONTINUE;
     }
 

@@ -80,6 +80,28 @@ class GuestMemfdTest {
         assertThrows(IllegalArgumentException.class, () -> f.getPfn(513));
     }
 
+    /** kvm_gmem_get_pfn's pfn and max_order come together, whether the folio is made by the call or found. */
+    @Test
+    void getPfnAndOrderGivesThePfnAndTheFolioOrderOfOneLookUp() {
+        HostMemory mem = new HostMemory(G);
+        GuestMemfd f = new GuestMemfd(mem, 1, M2 + K4, L2M, null);
+        long made = f.getPfnAndOrder(5, HostMemory.NO_CPU);
+        assertEquals(9, GuestMemfd.maxOrderOf(made));
+        assertEquals(f.pfnIfPresent(5), GuestMemfd.pfnOf(made));
+        long found = f.getPfnAndOrder(300, HostMemory.NO_CPU);
+        assertEquals(9, GuestMemfd.maxOrderOf(found));
+        assertEquals(GuestMemfd.pfnOf(made) + 295, GuestMemfd.pfnOf(found));
+        long small = f.getPfnAndOrder(512, 0);
+        assertEquals(0, GuestMemfd.maxOrderOf(small));
+        assertEquals(f.getPfn(512), GuestMemfd.pfnOf(small));
+        assertEquals(small, f.getPfnAndOrder(512, 0), "found again: the same value");
+
+        GuestMemfd fours = new GuestMemfd(mem, 2, 4 * K4, L4K, null);
+        long p = fours.getPfnAndOrder(3, 1);
+        assertEquals(0, GuestMemfd.maxOrderOf(p));
+        assertEquals(fours.getPfn(3), GuestMemfd.pfnOf(p));
+    }
+
     @Test
     void folioOrdersOfMisalignedSizesWith1gBacking() {
         HostMemory mem = new HostMemory(4 * G);

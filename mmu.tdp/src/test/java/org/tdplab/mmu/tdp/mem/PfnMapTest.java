@@ -109,4 +109,24 @@ class PfnMapTest {
         assertEquals(0, m.chunks());
         assertThrows(IndexOutOfBoundsException.class, () -> m.mapBlock(n, 1, Levels.L4K));
     }
+    /** A map of 4K pages only (a guest_memfd of 4K folios) has no block entries: pages one by one, no larger block. */
+    @Test
+    void aMapOf4kPagesOnlyHoldsPagesOneByOne() {
+        PfnMap m = PfnMap.chunkedPages(2048);
+        m.mapBlock(700, 0x123, Levels.L4K);
+        assertEquals(0x123, m.pfn(700));
+        assertEquals(Levels.L4K, m.level(700));
+        assertEquals(0x123L << 2 | Levels.L4K, m.entry(700));
+        assertEquals(0, m.entry(701));
+        assertEquals(-1, m.linearBase(700));
+        assertEquals(700, m.nextPresent(0, 2048));
+        assertEquals(2048, m.nextPresent(701, 2048));
+        assertEquals(Levels.L4K, m.fittingLevel(5, Levels.L4K));
+        assertThrows(IllegalStateException.class, () -> m.mapBlock(512, 0x400, Levels.L2M));
+        assertThrows(IllegalStateException.class, () -> m.mapLinear(512, 0x400));
+        assertThrows(IllegalStateException.class, () -> m.demote(700));
+        m.unmap(512, 1024);
+        assertEquals(-1, m.pfn(700));
+        assertEquals(2048, m.nextPresent(0, 2048));
+    }
 }
