@@ -18,7 +18,9 @@ import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.Routing;
 import org.tdplab.mmu.tdp.mmu.Stat;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
+import org.tdplab.mmu.tdp.pt.Rcu;
 import org.tdplab.mmu.tdp.slot.Memslot;
+import org.tdplab.mmu.tdp.sync.StripedRwLock;
 import org.tdplab.mmu.tdp.vcpu.GuestMode;
 import org.tdplab.mmu.tdp.vcpu.HardwareWalk;
 import org.tdplab.mmu.tdp.vcpu.Tlb;
@@ -58,6 +60,8 @@ final class GuestOps {
         this.trace = trace;
         this.source = mmu.caps.privateSource();
         this.routing = mmu.routing;
+        for (Vcpu v : vcpus.all)
+            v.thread.attach(mmu.rcu, mem.srcu, mmu.lock, gate.lock());
     }
 
     // ---- accesses -----------------------------------------------------------------------------------------
@@ -135,16 +139,19 @@ final class GuestOps {
      */
     Vcpu enterVcpu(int index) {
         Vcpu v;
-        gate.enterBeforeFence(); // the mutex's compare-and-set is the gate's fence: one fence for both
+        Vcpu[] all = vcpus.all;
+        StripedRwLock.Holder g = index >= 0 && index < all.length ? all[index].thread.gate() : gate.lock().holder();
+        gate.enterBeforeFence(g); // the mutex's compare-and-set is the gate's fence: one fence for both
         try {
             status.requireAlive();
             v = vcpus.get(index, status.name);
             v.mutex.lockFenced();
         } catch (RuntimeException e) {
-            gate.exit();
+            gate.exit(g);
             throw e;
         }
-        if (gate.enterAfterFence())
+        v.thread.mine();
+        if (gate.enterAfterFence(g))
             return v;
         v.mutex.unlock(); // a swap is under way: wait for it outside the mutex, as an ioctl waits at the gate
         gate.enter();
@@ -159,8 +166,9 @@ final class GuestOps {
     }
 
     void exitVcpu(Vcpu v) {
+        StripedRwLock.Holder g = v.thread.gate(); // before the mutex: then still this thread's record
         v.mutex.unlock();
-        gate.exit();
+        gate.exit(g);
     }
 
     private boolean anyPrivate(long first, long last, Encoding encoding, boolean aliasGiven) {
@@ -247,11 +255,12 @@ final class GuestOps {
      * page ({@link Retries#giveUp}) is it out of the section, so a long wait holds up no grace period.
      */
     private long touch(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
-        mmu.rcu.readLockBeforeFence(); // guestMode.enter's fence comes before the first walk's loads
+        Rcu.Reader r = v.thread.rcu; // enterVcpu found the thread's records
+        mmu.rcu.readLockBeforeFence(r); // guestMode.enter's fence comes before the first walk's loads
         try {
             return touchLocked(v, access, guestGpa, gfn, isPrivate, token);
         } finally {
-            mmu.rcu.readUnlock();
+            mmu.rcu.readUnlock(r);
             if (!v.pml.isEmpty())
                 v.pml.flush(this::markLoggedDirty); // the exit after the access flushes the vCPU's log
         }
@@ -289,9 +298,9 @@ final class GuestOps {
                     if (Retries.giveUp(v))
                         throw Retries.neverCompleted(v, "access to", guestGpa, w, mmu.invalidation.describe());
                     if (v.waitingSince != 0) {
-                        mmu.rcu.readUnlock(); // waiting for another operation: not in a read section meanwhile
+                        mmu.rcu.readUnlock(v.thread.rcu); // waiting for another operation: not in a section meanwhile
                         Retries.waitAWhile();
-                        mmu.rcu.readLockBeforeFence(); // guestMode.enter's fence is next, before any walk
+                        mmu.rcu.readLockBeforeFence(v.thread.rcu); // guestMode.enter's fence is next, before a walk
                     }
                     continue;
                 }
