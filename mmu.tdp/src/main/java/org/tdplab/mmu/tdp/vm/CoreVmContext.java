@@ -18,6 +18,7 @@ import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
+import org.tdplab.mmu.tdp.sync.Backoff;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
 import org.tdplab.percpu.PercpuCounters;
 
@@ -158,6 +159,10 @@ final class CoreVmContext implements VmContext {
                 return true;
             if (r != PageFault.RET_PF_RETRY)
                 return false;
+            // cond_resched() between retries, as kvm_tdp_map_page: what the fault waits for (an invalidation whose
+            // flush waits for vCPUs to leave guest mode) needs another thread, which a busy retry can keep off the
+            // core — under Fray a flusher parked in GuestMode.flushAll waited out 2^20 retries per iteration
+            Backoff.pause(tries, 64, v, 20_000);
         }
         return false;
     }
