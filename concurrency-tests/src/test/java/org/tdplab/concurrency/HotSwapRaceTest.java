@@ -60,4 +60,29 @@ class HotSwapRaceTest {
         });
         Lab.assertConsistent(vm);
     }
+
+    /**
+     * One vCPU run by two threads in turn while the backend is swapped: each access finds the records of its own
+     * thread in the VM's per-thread structures ({@link org.tdplab.mmu.tdp.vcpu.VcpuThread}) — the gate's hold, read
+     * before the vCPU's mutex is taken, and the RCU and lock records, under it — never those of the thread that ran
+     * the vCPU last. Fails when the gate's record is taken from the vCPU without asking whose it is (checked: a
+     * thread counted into the gate under the other's record, which the other then let go).
+     */
+    @ConcurrencyTest(iterations = 60)
+    void oneVcpuRunByTwoThreadsWhileTheBackendIsSwapped() throws Exception {
+        Lab lab = new Lab();
+        Vm vm = lab.vm("default", 1, Map.of());
+        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        Lab.parallel(() -> {
+            vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2);
+            vm.access(0, Access.READ, 0, K4, Encoding.CURRENT, 0);
+        }, () -> {
+            vm.access(0, Access.WRITE, 8 * K4, K4, Encoding.CURRENT, 3);
+            vm.access(0, Access.READ, 8 * K4, K4, Encoding.CURRENT, 0);
+        }, () -> {
+            Standalone.unbind(lab.manager, lab.defaultBackend);
+            Standalone.bind(lab.manager, new DefaultVmBackend(), 100, "2.0");
+        });
+        Lab.assertConsistent(vm);
+    }
 }

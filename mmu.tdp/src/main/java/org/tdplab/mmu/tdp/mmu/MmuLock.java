@@ -19,6 +19,19 @@ public final class MmuLock {
         lock.readUnlock();
     }
 
+    /** The calling thread's read-side record ({@link StripedRwLock#holder}), for the methods that take one. */
+    public StripedRwLock.Holder holder() {
+        return lock.holder();
+    }
+
+    public void readLock(StripedRwLock.Holder h) {
+        lock.readLock(h);
+    }
+
+    public void readUnlock(StripedRwLock.Holder h) {
+        lock.readUnlock(h);
+    }
+
     public void writeLock() {
         lock.writeLock();
     }

@@ -7,6 +7,7 @@ import static org.tdplab.mmu.tdp.spte.Spte.isFrozen;
 import static org.tdplab.mmu.tdp.spte.Spte.isLast;
 import static org.tdplab.mmu.tdp.spte.Spte.isShadowPresent;
 
+import org.tdplab.mmu.tdp.pt.Rcu;
 import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.pt.TdpIter;
 import org.tdplab.mmu.tdp.spte.Spte;
@@ -23,8 +24,13 @@ public final class TdpMap {
 
     /** Walks toward the fault's GFN in {@code root}, linking or splitting tables down to the goal level. */
     public int map(PageFault f, int root) {
+        return map(f, root, mmu.rcu.reader());
+    }
+
+    /** {@link #map(PageFault, int)} with the calling thread's reader of the MMU's RCU ({@link Rcu#reader}). */
+    public int map(PageFault f, int root, Rcu.Reader reader) {
         TdpIter it = f.iter;
-        mmu.rcu.readLock();
+        mmu.rcu.readLock(reader);
         try {
             boolean nx = mmu.caps.nxHugePages();
             boolean mirror = pool.isMirror(root);
@@ -47,7 +53,7 @@ public final class TdpMap {
                 return f.retry("the walk did not reach the goal level");
             return mapTarget(f, it);
         } finally {
-            mmu.rcu.readUnlock();
+            mmu.rcu.readUnlock(reader);
         }
     }
 

@@ -43,8 +43,12 @@ public final class Rcu {
      */
     static final long RECHECK_NANOS = 50_000;
 
-    /** One thread's read-side state. {@code announced} is 0 outside a read section. */
-    private static final class Reader extends ThreadSlots.Owned {
+    /**
+     * One thread's read-side state. {@code announced} is 0 outside a read section. A caller that enters and leaves
+     * sections several times in one operation finds it once ({@link #reader}) and passes it to the read side's
+     * methods; only its thread may.
+     */
+    public static final class Reader extends ThreadSlots.Owned {
         volatile long announced;
         int nesting;
 
@@ -97,13 +101,18 @@ public final class Rcu {
 
     // ---- read side ----------------------------------------------------------------------------------------
 
-    private Reader reader() {
+    /** The calling thread's read-side record, for the methods that take one. */
+    public Reader reader() {
         return mine.get();
     }
 
     /** Enters a read section; sections nest. */
     public void readLock() {
-        Reader r = reader();
+        readLock(reader());
+    }
+
+    /** {@link #readLock} with the calling thread's {@link #reader}. */
+    public void readLock(Reader r) {
         if (r.nesting++ == 0) {
             r.announced = epoch;
         }
@@ -118,7 +127,11 @@ public final class Rcu {
      * the fence may read only what no grace period frees (tables the caller holds a reference to, headers).
      */
     public void readLockBeforeFence() {
-        Reader r = reader();
+        readLockBeforeFence(reader());
+    }
+
+    /** {@link #readLockBeforeFence()} with the calling thread's {@link #reader}. */
+    public void readLockBeforeFence(Reader r) {
         if (r.nesting++ == 0) {
             ANNOUNCED.setRelease(r, (long) EPOCH.getVolatile(this));
         }
@@ -126,7 +139,11 @@ public final class Rcu {
 
     /** Leaves a read section; the outermost exit may reclaim tables whose grace period has ended. */
     public void readUnlock() {
-        Reader r = reader();
+        readUnlock(reader());
+    }
+
+    /** {@link #readUnlock()} with the calling thread's {@link #reader}. */
+    public void readUnlock(Reader r) {
         if (r.nesting <= 0) {
             throw new IllegalStateException("readUnlock without readLock");
         }

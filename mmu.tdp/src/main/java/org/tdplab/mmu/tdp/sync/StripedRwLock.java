@@ -34,8 +34,11 @@ public final class StripedRwLock {
         return (slot + 1) * PAD;
     }
 
-    /** One thread's read holds; only that thread writes {@link #holds}. */
-    private static final class Holder extends ThreadSlots.Owned {
+    /**
+     * One thread's read holds; only that thread writes {@link #holds}. A caller that takes and drops the read side
+     * more than once in one operation finds it once ({@link #holder}) and passes it; only its thread may.
+     */
+    public static final class Holder extends ThreadSlots.Owned {
         final Thread thread;
         /** Index of the slot's counter in {@link #readers}. */
         final int slot;
@@ -81,14 +84,19 @@ public final class StripedRwLock {
         return new Holder(me, OWNED + (int) (me.getId() & (SHARED - 1)), false);
     }
 
-    private Holder holder() {
+    /** The calling thread's holder, for the methods that take one. */
+    public Holder holder() {
         return mine.get();
     }
 
     // ---- read side ------------------------------------------------------------------------------------------------
 
     public void readLock() {
-        Holder h = holder();
+        readLock(holder());
+    }
+
+    /** {@link #readLock()} with the calling thread's {@link #holder}. */
+    public void readLock(Holder h) {
         if (h.holds++ > 0)
             return;
         Thread me = Thread.currentThread();
@@ -121,7 +129,11 @@ public final class StripedRwLock {
      * are ordered by themselves). A caller whose step makes no such fence must call {@link VarHandle#fullFence}.
      */
     public void readLockBeforeFence() {
-        Holder h = holder();
+        readLockBeforeFence(holder());
+    }
+
+    /** {@link #readLockBeforeFence()} with the calling thread's {@link #holder}. */
+    public void readLockBeforeFence(Holder h) {
         if (h.holds++ > 0)
             return;
         if (h.owned)
@@ -136,7 +148,11 @@ public final class StripedRwLock {
      * and takes the read side by {@link #readLock}, which waits for the writer.
      */
     public boolean readLockAfterFence() {
-        Holder h = holder();
+        return readLockAfterFence(holder());
+    }
+
+    /** {@link #readLockAfterFence()} with the calling thread's {@link #holder}. */
+    public boolean readLockAfterFence(Holder h) {
         if (h.holds > 1)
             return true;
         Thread w = writer;
@@ -156,7 +172,11 @@ public final class StripedRwLock {
     }
 
     public void readUnlock() {
-        Holder h = holder();
+        readUnlock(holder());
+    }
+
+    /** {@link #readUnlock()} with the calling thread's {@link #holder}. */
+    public void readUnlock(Holder h) {
         if (h.holds <= 0)
             throw new IllegalMonitorStateException("read unlock without the read lock");
         if (--h.holds == 0)

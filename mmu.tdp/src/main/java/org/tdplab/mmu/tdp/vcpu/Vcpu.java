@@ -21,6 +21,8 @@ public final class Vcpu extends org.tdplab.mmu.tdp.sync.LinePadded {
     public final PageModificationLog pml = new PageModificationLog();
     /** {@code vcpu->mutex}: vCPU ioctls (running the guest, pre-faulting) are serialized per vCPU. */
     public final VcpuMutex mutex = new VcpuMutex();
+    /** The records of the thread running this vCPU in the VM's per-thread structures, found once per access. */
+    public final VcpuThread thread = new VcpuThread();
     /** The roots this vCPU holds a reference to. */
     public final VcpuRoots roots = new VcpuRoots();
     /** In guest mode: using translations. Remote flushes wait for such vCPUs to notice them. */

@@ -155,25 +155,35 @@ final class BackendSlot {
      * side too ({@link StripedRwLock#readLockBeforeFence}). {@link #enterAfterFence} follows it; {@link #exit} undoes
      * this one even without it.
      */
-    void enterBeforeFence() {
-        lock.readLockBeforeFence();
+    void enterBeforeFence(StripedRwLock.Holder h) {
+        lock.readLockBeforeFence(h);
     }
 
     /**
      * After the caller's fence: true with the gate's read side held and a backend serving; false with nothing held
      * (a swap is under way), when the caller backs off and enters by {@link #enter}, which waits for the swap.
      */
-    boolean enterAfterFence() {
-        if (!lock.readLockAfterFence())
+    boolean enterAfterFence(StripedRwLock.Holder h) {
+        if (!lock.readLockAfterFence(h))
             return false;
         if (serving != null)
             return true;
-        lock.readUnlock();
+        lock.readUnlock(h);
         return false;
     }
 
     void exit() {
         lock.readUnlock();
+    }
+
+    /** {@link #exit()} with the calling thread's record of the gate's lock. */
+    void exit(StripedRwLock.Holder h) {
+        lock.readUnlock(h);
+    }
+
+    /** The gate's lock, whose per-thread records a vCPU keeps ({@link org.tdplab.mmu.tdp.vcpu.VcpuThread}). */
+    StripedRwLock lock() {
+        return lock;
     }
 
     /** Whether an operation of this VM runs on the calling thread (it holds the gate's read side). */

@@ -84,7 +84,7 @@ final class Conversions {
         }
         gate.backend().convertAfter(v.id, r[0], r[1] - r[0], toPrivate);
         if (status.dead())
-            return guest.ended(v, 0, GuestOps.EXIT_DEAD);
+            return guest.exits.ended(v, 0, GuestExits.EXIT_DEAD);
         return done(r[1] - r[0]);
     }
 
@@ -141,7 +141,7 @@ final class Conversions {
             Retries.start(v);
             for (;;) {
                 if (status.dead())
-                    return guest.ended(v, gfn - r[0], GuestOps.EXIT_DEAD);
+                    return guest.exits.ended(v, gfn - r[0], GuestExits.EXIT_DEAD);
                 v.loadRoots(mmu.roots);
                 v.operandGfn = -1;
                 long w = gate.backend().accept(v.id, gfn, level.level());
@@ -149,9 +149,9 @@ final class Conversions {
                     break;
                 // the instruction faulted on the operand it was translating (a 4K retry inside a 2M accept, say)
                 long at = v.operandGfn >= 0 ? v.operandGfn : gfn;
-                long outcome = guest.violation(v, w, at << 12, at, mmu.routing.encryptedAccess(true));
-                if (outcome != GuestOps.DONE)
-                    return guest.ended(v, gfn - r[0], outcome);
+                long outcome = guest.exits.violation(v, w, at << 12, at, mmu.routing.encryptedAccess(true));
+                if (outcome != GuestExits.DONE)
+                    return guest.exits.ended(v, gfn - r[0], outcome);
                 if (Retries.giveUp(v))
                     throw Retries.neverCompleted(v, "accept of", gfn << 12, w, mmu.invalidation.describe());
                 if (v.waitingSince != 0)

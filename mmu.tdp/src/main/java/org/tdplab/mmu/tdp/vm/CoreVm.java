@@ -314,7 +314,7 @@ public final class CoreVm implements Vm {
 
     @Override
     public FaultResult fault(int vcpu, long gpa, long errorCode) {
-        return onVcpu(vcpu, v -> guest.fault(v, gpa, errorCode));
+        return onVcpu(vcpu, v -> guest.exits.fault(v, gpa, errorCode));
     }
 
     // ---- inspection -----------------------------------------------------------------------------------------

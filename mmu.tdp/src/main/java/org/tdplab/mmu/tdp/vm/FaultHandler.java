@@ -20,6 +20,7 @@ import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
 import org.tdplab.mmu.tdp.vcpu.HardwareWalk;
 import org.tdplab.mmu.tdp.vcpu.Vcpu;
+import org.tdplab.mmu.tdp.vcpu.VcpuThread;
 
 /**
  * {@code kvm_mmu_page_fault} → {@code kvm_tdp_mmu_page_fault}: decides privateness by capability, resolves the
@@ -75,7 +76,8 @@ final class FaultHandler {
         if (vendorBits != 0) // the vendor's exit handling before the fault (no MMU lock held)
             gate.backend().violationEntered(v.id, gfn, vendorBits);
         int r = RET_PF_INVALID;
-        mem.srcu.readLock();
+        VcpuThread t = v.thread.mine();
+        mem.srcu.readLock(t.srcu);
         try {
             if (rsvd)
                 r = mmioFault(v, f); // an MMIO SPTE made now is emulated at once, uncounted
@@ -92,7 +94,7 @@ final class FaultHandler {
                 v.stats.inc(Stat.PF_RETRY);
             }
         } finally {
-            mem.srcu.readUnlock();
+            mem.srcu.readUnlock(t.srcu);
         }
         if (!prefetch)
             trace.pageFault(v.id, gpa, traced, r);
@@ -170,7 +172,8 @@ final class FaultHandler {
         int r = faultinPfn(v, f, seq);
         if (r != PageFault.RET_PF_CONTINUE)
             return r;
-        mmu.lock.readLock();
+        VcpuThread t = v.thread; // handle found the thread's records
+        mmu.lock.readLock(t.mmuLock);
         try {
             if (status.dead())
                 return EXIT_DEAD;
@@ -187,9 +190,9 @@ final class FaultHandler {
             if (trace.on())
                 trace.spteRequested(v.id, f.gfn, f.pfn | (f.gfn & (Spte.pagesPerHpage(f.goalLevel) - 1)),
                         f.goalLevel);
-            r = mmu.map.map(f, root);
+            r = mmu.map.map(f, root, t.rcu);
         } finally {
-            mmu.lock.readUnlock();
+            mmu.lock.readUnlock(t.mmuLock);
         }
         if (r == RET_PF_EMULATE) {
             v.exitGpa = f.gfn << 12;

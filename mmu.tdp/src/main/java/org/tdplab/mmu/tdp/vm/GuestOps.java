@@ -1,7 +1,5 @@
 package org.tdplab.mmu.tdp.vm;
 
-import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_EMULATE;
-
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.Encoding;
@@ -13,12 +11,11 @@ import org.tdplab.mmu.api.backend.OperandInstruction;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.tdp.mem.HostMemory;
-import org.tdplab.mmu.tdp.mmu.ErrorCode;
-import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.Routing;
-import org.tdplab.mmu.tdp.mmu.Stat;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
+import org.tdplab.mmu.tdp.pt.Rcu;
 import org.tdplab.mmu.tdp.slot.Memslot;
+import org.tdplab.mmu.tdp.sync.StripedRwLock;
 import org.tdplab.mmu.tdp.vcpu.GuestMode;
 import org.tdplab.mmu.tdp.vcpu.HardwareWalk;
 import org.tdplab.mmu.tdp.vcpu.Tlb;
@@ -41,8 +38,8 @@ final class GuestOps {
     private final TdpMmu mmu;
     private final GuestMode guestMode;
     private final BackendSlot gate;
-    private final FaultHandler faults;
-    private final Tracer trace;
+    /** How an access that did not complete ends: KVM's fault handler, an exception, an exit to userspace. */
+    final GuestExits exits;
     private final PrivateSource source;
     private final Routing routing;
 
@@ -54,10 +51,11 @@ final class GuestOps {
         this.mmu = mmu;
         this.guestMode = guestMode;
         this.gate = gate;
-        this.faults = faults;
-        this.trace = trace;
+        this.exits = new GuestExits(status, mmu, gate, faults, trace);
         this.source = mmu.caps.privateSource();
         this.routing = mmu.routing;
+        for (Vcpu v : vcpus.all)
+            v.thread.attach(mmu.rcu, mem.srcu, mmu.lock, gate.lock());
     }
 
     // ---- accesses -----------------------------------------------------------------------------------------
@@ -95,10 +93,10 @@ final class GuestOps {
                 long guestGpa = routing.guestGpa(gfn, isPrivate);
                 long token = access == Access.WRITE ? writtenToken(gfn, value) : 0;
                 long result = touch(v, access, guestGpa, gfn, isPrivate, token);
-                if (result == EXIT_MMIO && gfn == first) // the emulated access's own address, as run->mmio.phys_addr
+                if (result == GuestExits.EXIT_MMIO && gfn == first) // the emulated access's own address, as run->mmio.phys_addr
                     v.exitGpa = (v.exitGpa & ~0xfffL) | (natural & 0xfff);
-                if (result != DONE)
-                    return ended(v, gfn - first, result);
+                if (result != GuestExits.DONE)
+                    return exits.ended(v, gfn - first, result);
                 long seen = access == Access.WRITE ? token : v.lastRead;
                 if (gfn == first)
                     firstValue = seen;
@@ -135,16 +133,19 @@ final class GuestOps {
      */
     Vcpu enterVcpu(int index) {
         Vcpu v;
-        gate.enterBeforeFence(); // the mutex's compare-and-set is the gate's fence: one fence for both
+        Vcpu[] all = vcpus.all;
+        StripedRwLock.Holder g = index >= 0 && index < all.length ? all[index].thread.gate() : gate.lock().holder();
+        gate.enterBeforeFence(g); // the mutex's compare-and-set is the gate's fence: one fence for both
         try {
             status.requireAlive();
             v = vcpus.get(index, status.name);
             v.mutex.lockFenced();
         } catch (RuntimeException e) {
-            gate.exit();
+            gate.exit(g);
             throw e;
         }
-        if (gate.enterAfterFence())
+        v.thread.mine();
+        if (gate.enterAfterFence(g))
             return v;
         v.mutex.unlock(); // a swap is under way: wait for it outside the mutex, as an ioctl waits at the gate
         gate.enter();
@@ -159,8 +160,9 @@ final class GuestOps {
     }
 
     void exitVcpu(Vcpu v) {
+        StripedRwLock.Holder g = v.thread.gate(); // before the mutex: then still this thread's record
         v.mutex.unlock();
-        gate.exit();
+        gate.exit(g);
     }
 
     private boolean anyPrivate(long first, long last, Encoding encoding, boolean aliasGiven) {
@@ -235,10 +237,6 @@ final class GuestOps {
                 && !routing.followsMirror(true) && mem.attributes.isPrivate(gfn);
     }
 
-    /** Outcome codes of {@link #touch}: {@link #DONE} or an exit / exception code. */
-    static final long DONE = 0, EXIT_MEMORY_FAULT = 1, EXIT_MMIO = 2, EXIT_DEAD = 3;
-    private static final long EXCEPTION = 1L << 32;
-
     /**
      * One 4K access: TLB, else the walk; on a violation exit guest mode, run the fault handler, and retry as the
      * hardware re-executes the instruction. One RCU read section spans it all: the walks and the fault's map nest
@@ -247,11 +245,12 @@ final class GuestOps {
      * page ({@link Retries#giveUp}) is it out of the section, so a long wait holds up no grace period.
      */
     private long touch(Vcpu v, Access access, long guestGpa, long gfn, boolean isPrivate, long token) {
-        mmu.rcu.readLockBeforeFence(); // guestMode.enter's fence comes before the first walk's loads
+        Rcu.Reader r = v.thread.rcu; // enterVcpu found the thread's records
+        mmu.rcu.readLockBeforeFence(r); // guestMode.enter's fence comes before the first walk's loads
         try {
             return touchLocked(v, access, guestGpa, gfn, isPrivate, token);
         } finally {
-            mmu.rcu.readUnlock();
+            mmu.rcu.readUnlock(r);
             if (!v.pml.isEmpty())
                 v.pml.flush(this::markLoggedDirty); // the exit after the access flushes the vCPU's log
         }
@@ -271,7 +270,7 @@ final class GuestOps {
         Retries.start(v);
         for (;;) {
             if (status.dead())
-                return EXIT_DEAD;
+                return GuestExits.EXIT_DEAD;
             v.loadRoots(mmu.roots);
             guestMode.enter(v);
             long cached = v.tlb.lookup(key);
@@ -283,15 +282,15 @@ final class GuestOps {
                 long w = translate(v, guestGpa, gfn, isPrivate, access);
                 if (!Walk.isTranslated(w)) {
                     guestMode.exit(v);
-                    long outcome = violation(v, w, guestGpa, gfn, encrypted);
-                    if (outcome != DONE)
+                    long outcome = exits.violation(v, w, guestGpa, gfn, encrypted);
+                    if (outcome != GuestExits.DONE)
                         return outcome;
                     if (Retries.giveUp(v))
                         throw Retries.neverCompleted(v, "access to", guestGpa, w, mmu.invalidation.describe());
                     if (v.waitingSince != 0) {
-                        mmu.rcu.readUnlock(); // waiting for another operation: not in a read section meanwhile
+                        mmu.rcu.readUnlock(v.thread.rcu); // waiting for another operation: not in a section meanwhile
                         Retries.waitAWhile();
-                        mmu.rcu.readLockBeforeFence(); // guestMode.enter's fence is next, before any walk
+                        mmu.rcu.readLockBeforeFence(v.thread.rcu); // guestMode.enter's fence is next, before a walk
                     }
                     continue;
                 }
@@ -310,7 +309,7 @@ final class GuestOps {
                 checkRead(gfn, reachedPrivate, leaf, v.lastRead, before);
             }
             guestMode.exit(v);
-            return DONE;
+            return GuestExits.DONE;
         }
     }
 
@@ -354,74 +353,5 @@ final class GuestOps {
                     : HardwareWalk.walk(mmu, v.walker, v.pml, v.roots.mirror, gfn, write, exec);
         }
         return HardwareWalk.walk(mmu, v.walker, v.pml, v.roots.direct, guestGfn, write, exec);
-    }
-
-    /** Handles a failed translation: faults go to KVM; exceptions to the guest; a fatal outcome kills the VM. */
-    long violation(Vcpu v, long w, long guestGpa, long gfn, boolean encrypted) {
-        switch (Walk.kind(w)) {
-        case Walk.KIND_VIOLATION -> {
-            return switch (exitFault(v, guestGpa, gfn, Walk.detail(w), encrypted)) {
-            case FaultHandler.EXIT_MEMORY_FAULT -> EXIT_MEMORY_FAULT;
-            case FaultHandler.EXIT_MMIO -> EXIT_MMIO;
-            case FaultHandler.EXIT_DEAD -> EXIT_DEAD;
-            case RET_PF_EMULATE -> EXIT_MMIO;
-            default -> DONE;
-            };
-        }
-        case Walk.KIND_EXCEPTION -> {
-            return EXCEPTION | Walk.detail(w);
-        }
-        default -> {
-            status.kill("vCPU " + v.id + ": the guest cannot go on at gpa 0x" + Long.toHexString(guestGpa));
-            return EXIT_DEAD;
-        }
-        }
-    }
-
-    /**
-     * The EPT/NPT-violation exit handler: the fault handler (which lets the backend act on its own error-code bits
-     * first, e.g. a guest's accept level), then the backend's follow-up once the fault is resolved (e.g. a
-     * reverse-map violation).
-     */
-    private int exitFault(Vcpu v, long guestGpa, long gfn, long errorCode, boolean encrypted) {
-        long vendorBits = ErrorCode.vendorBits(errorCode);
-        int r = faults.handle(v, guestGpa, errorCode, encrypted, false);
-        v.lastFault = r;
-        if (r >= 0 && r != RET_PF_EMULATE && vendorBits != 0)
-            gate.backend().violationHandled(v.id, gfn, vendorBits);
-        return r;
-    }
-
-    /** One exit replayed from a trace: {@code PFERR_PRIVATE_ACCESS} in the error code says the access was private. */
-    Vm.FaultResult fault(Vcpu v, long gpa, long errorCode) {
-        if (gpa < 0 || gpa >= 1L << mmu.caps.gpaw())
-            throw new MmuException(Errno.EINVAL, "gpa=0x%x lies beyond gpaw=%d", gpa, mmu.caps.gpaw());
-        boolean encrypted = routing.encryptedAccess((errorCode & ErrorCode.PRIVATE_ACCESS) != 0);
-        long gfn = routing.naturalGfn(gpa);
-        v.loadRoots(mmu.roots);
-        int r = exitFault(v, gpa, gfn, errorCode & ~ErrorCode.PRIVATE_ACCESS, encrypted);
-        return switch (r) {
-        case FaultHandler.EXIT_MEMORY_FAULT -> Vm.FaultResult.MEMORY_FAULT;
-        case FaultHandler.EXIT_MMIO -> Vm.FaultResult.MMIO;
-        case FaultHandler.EXIT_DEAD -> Vm.FaultResult.DEAD;
-        default -> Vm.FaultResult.valueOf(PageFault.name(r));
-        };
-    }
-
-    AccessResult ended(Vcpu v, long pages, long outcome) {
-        if ((outcome & EXCEPTION) != 0)
-            return AccessResult.exception(pages, gate.exceptionName((int) (outcome & ~EXCEPTION)));
-        Exit exit;
-        if (outcome == EXIT_MEMORY_FAULT) {
-            mmu.stats.inc(Stat.EXITS_MEMORY_FAULT);
-            exit = new Exit(Exit.Reason.MEMORY_FAULT, v.exitGpa, 4096, v.exitPrivate, "KVM_EXIT_MEMORY_FAULT");
-        } else if (outcome == EXIT_MMIO) {
-            mmu.stats.inc(Stat.EXITS_MMIO);
-            exit = new Exit(Exit.Reason.MMIO, v.exitGpa, 0, false, "KVM_EXIT_MMIO: no memslot, or a read-only one");
-        } else {
-            exit = new Exit(Exit.Reason.VM_DEAD, 0, 0, false, "VM is dead: " + status.deadReason().orElse("?"));
-        }
-        trace.exit(v.id, exit);
-        return AccessResult.exit(pages, exit);
     }
 }
