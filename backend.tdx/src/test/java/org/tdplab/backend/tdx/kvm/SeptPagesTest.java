@@ -55,4 +55,25 @@ class SeptPagesTest {
             pairs.add(Long.toHexString(e[0]) + "=" + e[1]);
         assertEquals(Set.of(Long.toHexString(ptKey(0)) + "=100", Long.toHexString(0x3L << 58) + "=300"), pairs);
     }
+
+    @Test
+    void manyPutsAndRemovesAgreeWithAMap() {
+        SeptPages pages = new SeptPages();
+        java.util.Map<Long, Long> ref = new java.util.HashMap<>();
+        java.util.Random rnd = new java.util.Random(14);
+        for (int step = 0; step < 20_000; step++) {
+            long key = ptKey(512L * rnd.nextInt(3000)) | (rnd.nextInt(3) == 0 ? 2L << 58 : 0);
+            switch (rnd.nextInt(3)) {
+            case 0 -> {
+                pages.put(key, step);
+                ref.put(key, (long) step);
+            }
+            case 1 -> assertEquals(ref.containsKey(key) ? (long) ref.remove(key) : -1L, pages.remove(key));
+            default -> assertEquals(ref.containsKey(key), pages.contains(key));
+            }
+        }
+        assertEquals(ref.size(), pages.entries().size());
+        for (long[] e : pages.entries())
+            assertEquals(ref.get(e[0]), e[1]);
+    }
 }

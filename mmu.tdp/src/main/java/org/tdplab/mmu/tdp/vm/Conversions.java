@@ -131,17 +131,18 @@ final class Conversions {
             throw new MmuException(Errno.EINVAL, "accept gpa=0x%x is in the shared alias (bit %d set): only private "
                     + "memory is accepted", gpa, Long.numberOfTrailingZeros(mmu.routing.sharedBitMask));
         long natural = mmu.routing.naturalGpa(gpa);
-        long[] r = Ranges.gfnRange("accept", natural, size, mmu.caps.maxGfn());
+        Ranges.checkPages("accept", natural, size, mmu.caps.maxGfn()); // no array per accept: it is every fault of a TD
+        long first = natural >>> 12, end = (natural + size) >>> 12;
         guest.requireRunnable(v);
         long step = level.bytes() >>> 12;
-        if ((r[0] & (step - 1)) != 0 || ((r[1] - r[0]) & (step - 1)) != 0)
+        if ((first & (step - 1)) != 0 || ((end - first) & (step - 1)) != 0)
             throw new MmuException(Errno.EINVAL, "accept gpa=0x%x size=0x%x is not %s-aligned", gpa, size,
                     level.label());
-        for (long gfn = r[0]; gfn < r[1]; gfn += step) {
+        for (long gfn = first; gfn < end; gfn += step) {
             Retries.start(v);
             for (;;) {
                 if (status.dead())
-                    return guest.exits.ended(v, gfn - r[0], GuestExits.EXIT_DEAD);
+                    return guest.exits.ended(v, gfn - first, GuestExits.EXIT_DEAD);
                 v.loadRoots(mmu.roots);
                 v.operandGfn = -1;
                 long w = gate.backend().accept(v.id, gfn, level.level());
@@ -151,13 +152,13 @@ final class Conversions {
                 long at = v.operandGfn >= 0 ? v.operandGfn : gfn;
                 long outcome = guest.exits.violation(v, w, at << 12, at, mmu.routing.encryptedAccess(true));
                 if (outcome != GuestExits.DONE)
-                    return guest.exits.ended(v, gfn - r[0], outcome);
+                    return guest.exits.ended(v, gfn - first, outcome);
                 if (Retries.giveUp(v))
                     throw Retries.neverCompleted(v, "accept of", gfn << 12, w, mmu.invalidation.describe());
                 if (v.waitingSince != 0)
                     Retries.waitAWhile();
             }
         }
-        return done(r[1] - r[0]);
+        return done(end - first);
     }
 }
