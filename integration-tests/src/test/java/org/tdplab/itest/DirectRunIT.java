@@ -66,7 +66,14 @@ public class DirectRunIT {
      */
     @Test
     public void aBundleInLoadStillReachesRun() throws Exception {
-        Path root = scriptRoot();
+        Path root = Files.createTempDirectory("root");
+        Files.copy(Launcher.SCRIPT, root.resolve("tdplab"));
+        root.resolve("tdplab").toFile().setExecutable(true);
+        Files.createDirectories(root.resolve("app/target"));
+        Files.createDirectories(root.resolve("cli/target"));
+        Files.createSymbolicLink(root.resolve("app/target/tdplab.jar"), APP);
+        Files.createSymbolicLink(root.resolve("cli/target/tdplab-run.jar"), DIRECT);
+        Files.createDirectories(root.resolve("load"));
         Files.writeString(root.resolve("t.scn"), "vm.create t type=template\ncheck t\n");
         String line = "TDPLAB_CDS=0 " + root.resolve("tdplab") + " run --quiet t.scn";
 
@@ -84,43 +91,5 @@ public class DirectRunIT {
             out.add(with.out() + with.err());
         }
         assertEquals(String.join("\n---\n", out), 0, with.status());
-    }
-
-    /**
-     * The script gives a heap of 16 GiB or more G1 regions of 4 MiB, so that the model's chunks of just under 4 MiB
-     * stay humongous (out of young collections), unless the options name a region size; smaller heaps keep G1's own.
-     */
-    @Test
-    public void aBigHeapGetsRegionsThatKeepTheModelsChunksHumongous() throws Exception {
-        Path root = scriptRoot();
-        Files.writeString(root.resolve("t.scn"), "vm.create t type=default\n");
-        assertEquals("4M", regionSize(root, "-Xmx16g"));
-        assertEquals("4M", regionSize(root, "-Xmx20480m"));
-        assertEquals("8M", regionSize(root, "-Xmx16g -XX:G1HeapRegionSize=8m"));
-        assertEquals("1M", regionSize(root, "-Xmx1g"));
-    }
-
-    /** The G1 region size a {@code run} of {@code t.scn} with {@code options} got, as the JVM logs it. */
-    private static String regionSize(Path root, String options) throws Exception {
-        String line = "TDPLAB_CDS=0 TDPLAB_JAVA_OPTS='" + options + " -Xlog:gc+init' " + root.resolve("tdplab")
-                + " run --quiet t.scn";
-        Launcher.Result r = Launcher.run(root, line, "", 300);
-        assertEquals(r.out() + r.err(), 0, r.status());
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("Heap Region Size: (\\w+)").matcher(r.out());
-        assertTrue(r.out(), m.find());
-        return m.group(1);
-    }
-
-    /** A repository of the script, the built jars and an empty {@code load/}. */
-    private static Path scriptRoot() throws Exception {
-        Path root = Files.createTempDirectory("root");
-        Files.copy(Launcher.SCRIPT, root.resolve("tdplab"));
-        root.resolve("tdplab").toFile().setExecutable(true);
-        Files.createDirectories(root.resolve("app/target"));
-        Files.createDirectories(root.resolve("cli/target"));
-        Files.createSymbolicLink(root.resolve("app/target/tdplab.jar"), APP);
-        Files.createSymbolicLink(root.resolve("cli/target/tdplab-run.jar"), DIRECT);
-        Files.createDirectories(root.resolve("load"));
-        return root;
     }
 }
