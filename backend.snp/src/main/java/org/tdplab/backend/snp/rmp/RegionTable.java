@@ -19,18 +19,18 @@ import java.util.Arrays;
  * 16 bytes per frame of the hardware's table. The last chunk holds only the regions that remain.
  */
 final class RegionTable {
-    private static final VarHandle AT = MethodHandles.arrayElementVarHandle(Rmp.Region[].class);
+    private static final VarHandle AT = MethodHandles.arrayElementVarHandle(RmpRegion[].class);
     /** Regions per chunk: 511 × 8 KiB of words, with the array's header, fit one 4 MiB G1 region. */
     static final int CHUNK = 511;
     private static final int WORDS = 2 * Rmp.PAGES;
 
-    private final Rmp.Region[] regions;
+    private final RmpRegion[] regions;
     /** Per chunk, its words and writers (null until its first region); under this object's lock. */
     private final long[][] chunkWords;
     private final byte[][] chunkWriters;
 
     RegionTable(int length) {
-        regions = new Rmp.Region[length];
+        regions = new RmpRegion[length];
         int chunks = (length + CHUNK - 1) / CHUNK;
         chunkWords = new long[chunks][];
         chunkWriters = new byte[chunks][];
@@ -40,11 +40,11 @@ final class RegionTable {
         return regions.length;
     }
 
-    Rmp.Region get(int i) {
-        return (Rmp.Region) AT.getVolatile(regions, i);
+    RmpRegion get(int i) {
+        return (RmpRegion) AT.getVolatile(regions, i);
     }
 
-    void set(int i, Rmp.Region r) {
+    void set(int i, RmpRegion r) {
         AT.setVolatile(regions, i, r);
     }
 
@@ -53,7 +53,7 @@ final class RegionTable {
      * once all its entries are); its writers are cleared. The caller holds region {@code i}'s lock, and publishes
      * the region with {@link #set}.
      */
-    Rmp.Region create(int i) {
+    RmpRegion create(int i) {
         int c = i / CHUNK, slot = i - c * CHUNK;
         long[] words;
         byte[] writers;
@@ -67,7 +67,7 @@ final class RegionTable {
             }
         }
         Arrays.fill(writers, slot * Rmp.PAGES, (slot + 1) * Rmp.PAGES, (byte) 0);
-        return new Rmp.Region(words, slot * WORDS, writers, slot * Rmp.PAGES);
+        return new RmpRegion(words, slot * WORDS, writers, slot * Rmp.PAGES);
     }
 
     /** Chunks made so far (for memory-use tests). */

@@ -22,8 +22,6 @@ import static org.tdplab.backend.snp.rmp.RmpEntry.immutable;
 import static org.tdplab.backend.snp.rmp.RmpEntry.is2M;
 import static org.tdplab.backend.snp.rmp.RmpEntry.validated;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -42,7 +40,7 @@ import org.tdplab.percpu.PercpuCounters;
  * export and restore in {@link RmpScans}.
  *
  * <p>Storage is packed like the hardware's table: one 8 KiB block of {@code long}s (low and high qword per entry)
- * per 2M region, a {@link Region} over it while the region has a non-zero entry (created on first write, dropped when
+ * per 2M region, a {@link RmpRegion} over it while the region has a non-zero entry (created on first write, dropped when
  * the region is all zero again). The blocks are slices of chunks of about 1 GiB of frames, made when a region of the
  * chunk is first written and kept ({@link RegionTable}), so memory follows the frames ever assigned. Reads are
  * lock-free and allocation-free. Each instruction runs under its 2M region's lock, like the hardware's per-entry
@@ -72,51 +70,6 @@ public final class Rmp {
     static final long MASK_2M = (2L << 20) - 1;
     /** Error bits of an RMP violation on an encrypted final translation; which of them PVALIDATE sets is unverified. */
     static final long NPF_RMP = Pferr.GUEST_RMP | Pferr.GUEST_FINAL | Pferr.GUEST_ENC;
-
-    /**
-     * The entries of one 2M region: low, high qword per frame, as the hardware lays them out, in the region's slice
-     * of its chunk's arrays ({@link RegionTable}: the storage of about 1 GiB of frames is two arrays, not 1,022).
-     */
-    static final class Region {
-        /**
-         * The chunk's entry words, this region's from {@link #base}: read volatile, written release ({@link #word},
-         * {@link #setWord}); a plain array, not an {@code AtomicLongArray}: one dependent load less per look-up (a
-         * cache miss on a random fault).
-         */
-        private final long[] words;
-        private final int base;
-        /** Who last wrote each entry, this region's from {@link #writerBase}; written under the region lock. */
-        private final byte[] writers;
-        private final int writerBase;
-        /** Entries that are not all zero; under the region lock. */
-        int nonZero;
-
-        Region(long[] words, int base, byte[] writers, int writerBase) {
-            this.words = words;
-            this.base = base;
-            this.writers = writers;
-            this.writerBase = writerBase;
-        }
-
-        long word(int k) {
-            return (long) WORDS.getVolatile(words, base + k);
-        }
-
-        void setWord(int k, long v) {
-            WORDS.setRelease(words, base + k, v);
-        }
-
-        /** Who last wrote entry {@code i} ({@link #BY_RMPUPDATE}, …); 0 for an entry never written. */
-        byte writer(int i) {
-            return writers[writerBase + i];
-        }
-
-        void setWriter(int i, byte by) {
-            writers[writerBase + i] = by;
-        }
-    }
-
-    private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
 
     final long frames;
     final RmpCodes codes;
@@ -208,7 +161,7 @@ public final class Rmp {
      * of the region (they share it): the fault path asks this several times per page.
      */
     long governingLo(long pfn) {
-        Region r = region(pfn);
+        RmpRegion r = region(pfn);
         if (r == null)
             return 0;
         long h = r.word(0);
@@ -216,7 +169,7 @@ public final class Rmp {
     }
 
     /** {@code pfn}'s 2M region, null when all zero or beyond the covered range. Stable under the region's lock. */
-    Region region(long pfn) {
+    RmpRegion region(long pfn) {
         return pfn >= 0 && pfn < frames ? regions.get((int) (pfn >>> 9)) : null;
     }
 
@@ -226,12 +179,12 @@ public final class Rmp {
     }
 
     /** The low qword of entry {@code i} of a region {@link #region} gave (0 for none). */
-    static long loIn(Region r, int i) {
+    static long loIn(RmpRegion r, int i) {
         return r == null ? 0 : r.word(2 * i);
     }
 
     /** The high qword of entry {@code i} of a region {@link #region} gave (0 for none). */
-    static long hiIn(Region r, int i) {
+    static long hiIn(RmpRegion r, int i) {
         return r == null ? 0 : r.word(2 * i + 1);
     }
 
@@ -399,7 +352,7 @@ public final class Rmp {
 
     /** Writes one entry; the caller holds the region's lock. */
     void write(long pfn, long lo, long hi, byte by) {
-        Region r = regions.get((int) (pfn >>> 9));
+        RmpRegion r = regions.get((int) (pfn >>> 9));
         int i = index(pfn);
         write(r, pfn, loIn(r, i), hiIn(r, i), lo, hi, by);
     }
@@ -410,7 +363,7 @@ public final class Rmp {
      * One such write per hold: a second would pass words the first made stale (the region's count and the digest
      * follow the old words given).
      */
-    void write(Region r, long pfn, long oldLo, long oldHi, long lo, long hi, byte by) {
+    void write(RmpRegion r, long pfn, long oldLo, long oldHi, long lo, long hi, byte by) {
         int ri = (int) (pfn >>> 9), i = index(pfn);
         if (r == null) {
             if (lo == 0 && hi == 0)

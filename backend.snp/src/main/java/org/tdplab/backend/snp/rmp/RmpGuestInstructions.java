@@ -59,7 +59,7 @@ final class RmpGuestInstructions {
         int stripe = rmp.lock(pfn);
         try {
             // the region once, under its lock: the checks, the entry and the write all read this one
-            Rmp.Region r = rmp.region(pfn);
+            RmpRegion r = rmp.region(pfn);
             long h = Rmp.loIn(r, 0);
             int at = assigned(h) && is2M(h) ? 0 : Rmp.index(pfn);
             long a = (pfn & ~(Rmp.PAGES - 1L)) + at, e = Rmp.loIn(r, at);
@@ -95,7 +95,7 @@ final class RmpGuestInstructions {
             return GuestResult.ret(rmp.codes.failInput());
         int stripe = rmp.lock(pfn);
         try {
-            Rmp.Region r = rmp.region(pfn);
+            RmpRegion r = rmp.region(pfn);
             long h0 = Rmp.loIn(r, 0);
             int at = assigned(h0) && is2M(h0) ? 0 : Rmp.index(pfn);
             long where = (pfn & ~(Rmp.PAGES - 1L)) + at, e = Rmp.loIn(r, at);
@@ -162,7 +162,7 @@ final class RmpGuestInstructions {
         if (pfn < 0 || pfn >= rmp.frames)
             return Rmp.NPF_RMP;
         long head = pfn & ~(Rmp.PAGES - 1L);
-        Rmp.Region r = rmp.region(pfn); // one look-up for both entries and the permissions: they share it
+        RmpRegion r = rmp.region(pfn); // one look-up for both entries and the permissions: they share it
         long h = Rmp.loIn(r, 0);
         boolean big = assigned(h) && is2M(h);
         int at = big ? 0 : Rmp.index(pfn);

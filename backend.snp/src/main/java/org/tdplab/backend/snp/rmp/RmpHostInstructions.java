@@ -64,7 +64,7 @@ final class RmpHostInstructions {
         if (!rmp.stripes.tryLock(stripe))
             return rmp.codes.failOverlap(); // another CPU is updating this 2M region
         try {
-            Rmp.Region r = rmp.region(pfn); // once, under its lock: the checks and the write read this one
+            RmpRegion r = rmp.region(pfn); // once, under its lock: the checks and the write read this one
             int at = Rmp.index(pfn);
             long old = Rmp.loIn(r, at);
             if (immutable(old))

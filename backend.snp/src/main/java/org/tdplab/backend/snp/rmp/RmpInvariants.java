@@ -69,7 +69,7 @@ final class RmpInvariants {
         long[] perAsid = new long[MAX_ASID + 1];
         long sum = 0;
         for (int ri = 0; ri < rmp.regions.length(); ri++) {
-            Rmp.Region r = rmp.regions.get(ri);
+            RmpRegion r = rmp.regions.get(ri);
             if (r == null)
                 continue;
             long head = (long) ri * Rmp.PAGES;

@@ -67,7 +67,7 @@ final class RmpScans {
         scan(pfn -> {
             if (!assignedTo(pfn, asid) && !extras.contains(pfn))
                 return true;
-            Rmp.Region r = rmp.regions.get((int) (pfn / Rmp.PAGES));
+            RmpRegion r = rmp.regions.get((int) (pfn / Rmp.PAGES));
             int i = (int) (pfn % Rmp.PAGES);
             if (n[0] + 4 > out[0].length)
                 out[0] = Arrays.copyOf(out[0], out[0].length * 2);
