@@ -101,6 +101,12 @@ public final class Rcu {
 
     // ---- read side ----------------------------------------------------------------------------------------
 
+    /** Whether {@code r} is the calling thread's record (tests run with assertions on; the fault path does not). */
+    @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
+    private static boolean isMine(Reader r) {
+        return r.threadId == Thread.currentThread().getId();
+    }
+
     /** The calling thread's read-side record, for the methods that take one. */
     public Reader reader() {
         return mine.get();
@@ -113,6 +119,7 @@ public final class Rcu {
 
     /** {@link #readLock} with the calling thread's {@link #reader}. */
     public void readLock(Reader r) {
+        assert isMine(r) : "an RCU reader record of another thread";
         if (r.nesting++ == 0) {
             r.announced = epoch;
         }
@@ -132,6 +139,7 @@ public final class Rcu {
 
     /** {@link #readLockBeforeFence()} with the calling thread's {@link #reader}. */
     public void readLockBeforeFence(Reader r) {
+        assert isMine(r) : "an RCU reader record of another thread";
         if (r.nesting++ == 0) {
             ANNOUNCED.setRelease(r, (long) EPOCH.getVolatile(this));
         }
@@ -144,6 +152,7 @@ public final class Rcu {
 
     /** {@link #readUnlock()} with the calling thread's {@link #reader}. */
     public void readUnlock(Reader r) {
+        assert isMine(r) : "an RCU reader record of another thread";
         if (r.nesting <= 0) {
             throw new IllegalStateException("readUnlock without readLock");
         }

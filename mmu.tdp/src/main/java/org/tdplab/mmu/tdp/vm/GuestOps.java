@@ -152,6 +152,7 @@ final class GuestOps {
         try {
             status.requireAlive();
             v.mutex.lock();
+            v.thread.mine(); // another thread may have run the vCPU while the mutex was let go: its records are bound
             return v;
         } catch (RuntimeException e) {
             gate.exit();
