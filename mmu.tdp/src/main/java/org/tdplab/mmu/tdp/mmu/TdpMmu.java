@@ -94,6 +94,16 @@ public final class TdpMmu {
         host.flushRemoteTlbs(gfn, npages);
     }
 
+    /**
+     * Whether the calling thread may step through the tables: inside an RCU read section (no table it reaches is
+     * freed under it) or holding the MMU lock for write (none is freed at all) — the kernel's
+     * {@code rcu_dereference_check(..., lockdep_is_held(&kvm->mmu_lock))} in {@code spte_to_child_pt}. For
+     * assertions: tests run with them on, the fault path without.
+     */
+    public boolean mayWalk() {
+        return rcu.inReadSection() || lock.isWriteLockedByMe();
+    }
+
     /** One past the last GFN a root of this VM indexes. */
     public long maxGfn() {
         return 1L << (9 * rootLevel);
@@ -104,6 +114,7 @@ public final class TdpMmu {
      * {@code minLevel}, at the GFNs the root indexes (direct roots carry the direct bits).
      */
     public void walk(TdpIter it, int root, int minLevel, long start, long end) {
+        assert mayWalk() : "a walk of the tables outside an RCU read section and without the MMU lock for write";
         it.start(root, rootLevel, minLevel, start, Math.min(end, maxGfn()), roots.gfnBits(root));
     }
 
@@ -113,6 +124,7 @@ public final class TdpMmu {
      * entries carry the bit, as the kernel's root zap traces them.
      */
     public void walkAll(TdpIter it, int root, int minLevel) {
+        assert mayWalk() : "a walk of the tables outside an RCU read section and without the MMU lock for write";
         it.start(root, rootLevel, minLevel, 0, maxGfn(), 0);
     }
 

@@ -287,12 +287,18 @@ public final class Zapper {
         return java.util.Arrays.stream(mmu.roots.of(types)).map(this::countPresent).toArray();
     }
 
+    /** Under the read lock: another walk may zap and free tables meanwhile, so the count walks inside RCU. */
     private int countPresent(int root) {
         TdpIter walk = new TdpIter(pool);
         int n = 0;
-        for (mmu.walk(walk, root, Spte.PG_LEVEL_4K, 0, mmu.maxGfn()); walk.valid; walk.next())
-            if (isShadowPresent(walk.oldSpte))
-                n++;
+        mmu.rcu.readLock();
+        try {
+            for (mmu.walk(walk, root, Spte.PG_LEVEL_4K, 0, mmu.maxGfn()); walk.valid; walk.next())
+                if (isShadowPresent(walk.oldSpte))
+                    n++;
+        } finally {
+            mmu.rcu.readUnlock();
+        }
         return n;
     }
 

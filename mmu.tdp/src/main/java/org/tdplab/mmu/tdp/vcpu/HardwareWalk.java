@@ -69,6 +69,7 @@ public final class HardwareWalk {
 
     /** Walks to the leaf or the first non-present entry; the iterator takes the root's direct bits apart. */
     private static boolean descend(TdpMmu mmu, TdpIter it, int root, long indexGfn) {
+        assert mmu.mayWalk() : "the CPU's walk outside an RCU read section";
         long bits = mmu.roots.gfnBits(root);
         return it.walkTo(root, mmu.rootLevel, indexGfn & ~bits, bits, Spte.PG_LEVEL_4K);
     }

@@ -38,12 +38,17 @@ final class CoreMmuView implements MmuView {
 
     private void walk(RootKind kind, boolean leaves, LeafVisitor visitor) {
         TdpIter it = new TdpIter(mmu.pool);
-        for (int root : mmu.roots.of(Roots.typesOf(kind))) {
-            for (mmu.walk(it, root, Spte.PG_LEVEL_4K, 0, mmu.maxGfn()); it.valid; it.next()) {
-                long spte = it.oldSpte;
-                if (isShadowPresent(spte) && isLast(spte, it.level) == leaves)
-                    visitor.visit(it.gfn, it.level, ExternalTables.decode(spte, it.level));
+        mmu.rcu.readLock();
+        try {
+            for (int root : mmu.roots.of(Roots.typesOf(kind))) {
+                for (mmu.walk(it, root, Spte.PG_LEVEL_4K, 0, mmu.maxGfn()); it.valid; it.next()) {
+                    long spte = it.oldSpte;
+                    if (isShadowPresent(spte) && isLast(spte, it.level) == leaves)
+                        visitor.visit(it.gfn, it.level, ExternalTables.decode(spte, it.level));
+                }
             }
+        } finally {
+            mmu.rcu.readUnlock();
         }
     }
 
@@ -57,23 +62,32 @@ final class CoreMmuView implements MmuView {
         return mem.gmemPfnIfPresent(gfn);
     }
 
-    /** Every entry from the top level down to the deepest one for {@code gpa}'s GFN; empty without such a root. */
+    /**
+     * Every entry from the top level down to the deepest one for {@code gpa}'s GFN; empty without such a root.
+     * Lockless, as {@code kvm_tdp_mmu_get_walk} inside {@code walk_shadow_page_lockless_begin}: an RCU read section
+     * keeps every table it steps into from being freed and reused as another under it.
+     */
     List<SpteInfo> walk(long gpa, RootKind kind) {
         // a GFN past the guest's width would index the tables by its low bits: another GPA's entries
         Ranges.checkRange("walk", mmu.routing.naturalGpa(gpa) & ~0xfffL, 4096, mmu.caps.maxGfn() << 12);
         long gfn = (gpa >>> 12) & ~mmu.directBits;
         TdpIter it = new TdpIter(mmu.pool);
-        for (int root : mmu.roots.of(Roots.typesOf(kind))) {
-            List<SpteInfo> out = new ArrayList<>();
-            for (mmu.walk(it, root, Spte.PG_LEVEL_4K, gfn, gfn + 1); it.valid; it.next()) {
-                long spte = it.oldSpte;
-                boolean present = isShadowPresent(spte);
-                out.add(new SpteInfo(kind, gfn, it.level, spte, present, present && isLast(spte, it.level),
-                        present && Spte.isWritable(spte), present ? Spte.pfn(spte) : -1));
+        mmu.rcu.readLock();
+        try {
+            for (int root : mmu.roots.of(Roots.typesOf(kind))) {
+                List<SpteInfo> out = new ArrayList<>();
+                for (mmu.walk(it, root, Spte.PG_LEVEL_4K, gfn, gfn + 1); it.valid; it.next()) {
+                    long spte = it.oldSpte;
+                    boolean present = isShadowPresent(spte);
+                    out.add(new SpteInfo(kind, gfn, it.level, spte, present, present && isLast(spte, it.level),
+                            present && Spte.isWritable(spte), present ? Spte.pfn(spte) : -1));
+                }
+                return out;
             }
-            return out;
+            return List.of();
+        } finally {
+            mmu.rcu.readUnlock();
         }
-        return List.of();
     }
 
     /** The deepest entry for {@code gpa}'s GFN in the valid root of that kind; empty without such a root. */

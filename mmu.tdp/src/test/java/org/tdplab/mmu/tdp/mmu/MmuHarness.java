@@ -118,11 +118,16 @@ final class MmuHarness implements MmuHost {
         TdpIter it = new TdpIter(pool);
         long spte = 0;
         int level = 0;
-        for (mmu.walk(it, root, Spte.PG_LEVEL_4K, gfn, gfn + 1); it.valid; it.next()) {
-            spte = it.oldSpte;
-            level = it.level;
-            if (!Spte.isShadowPresent(spte) || Spte.isLast(spte, it.level))
-                break;
+        mmu.rcu.readLock();
+        try {
+            for (mmu.walk(it, root, Spte.PG_LEVEL_4K, gfn, gfn + 1); it.valid; it.next()) {
+                spte = it.oldSpte;
+                level = it.level;
+                if (!Spte.isShadowPresent(spte) || Spte.isLast(spte, it.level))
+                    break;
+            }
+        } finally {
+            mmu.rcu.readUnlock();
         }
         return new long[] { level, spte };
     }

@@ -24,8 +24,13 @@ class SpteUpdateTest {
     /** An iterator at the 4K entry for {@code gfn} (tables linked by a map first). */
     private static TdpIter at(MmuHarness h, int root, long gfn) {
         TdpIter it = new TdpIter(h.pool);
-        for (h.mmu.walk(it, root, L4K, gfn, gfn + 1); it.valid && it.level > L4K; it.next())
-            ;
+        h.mmu.rcu.readLock(); // the callers' tables stay (nothing frees them meanwhile): the section is the walk's
+        try {
+            for (h.mmu.walk(it, root, L4K, gfn, gfn + 1); it.valid && it.level > L4K; it.next())
+                ;
+        } finally {
+            h.mmu.rcu.readUnlock();
+        }
         assertEquals(L4K, it.level);
         return it;
     }
