@@ -199,14 +199,19 @@ public final class StripedRwLock {
 
     // ---- write side -----------------------------------------------------------------------------------------------
 
+    /**
+     * Takes the write side (reentrant). A thread that holds only the read side is refused: the kernel's rwlock would
+     * wait for that reader, itself, for ever — lockdep's report, here an error before anything is taken.
+     */
     public void writeLock() {
+        Thread me = Thread.currentThread();
+        if (writer != me && holder().holds > 0)
+            throw new IllegalStateException("the write side taken by a thread that holds the read side: a deadlock");
         writers.lock();
         if (writeHolds++ > 0)
             return;
-        Thread me = Thread.currentThread();
         writer = me;
-        int mine = holder().holds > 0 ? 1 : 0; // a reader upgrading would wait for itself: count its own slot out
-        for (int spins = 0; activeReaders(mine); spins++)
+        for (int spins = 0; activeReaders(); spins++)
             Backoff.pause(spins, 256, this, 20_000);
     }
 
@@ -231,15 +236,10 @@ public final class StripedRwLock {
         writeLock();
     }
 
-    private boolean activeReaders(int mine) {
-        long mySlot = holder().slot;
-        for (int s = counterIndex(0); s < counterIndex(SLOTS); s += PAD) {
-            long n = readers.get(s);
-            if (s == mySlot)
-                n -= mine;
-            if (n != 0)
+    private boolean activeReaders() {
+        for (int s = counterIndex(0); s < counterIndex(SLOTS); s += PAD)
+            if (readers.get(s) != 0)
                 return true;
-        }
         return false;
     }
 

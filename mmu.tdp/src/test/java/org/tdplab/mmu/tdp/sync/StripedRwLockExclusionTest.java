@@ -1,6 +1,7 @@
 package org.tdplab.mmu.tdp.sync;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.CountDownLatch;
@@ -94,27 +95,25 @@ class StripedRwLockExclusionTest {
     }
 
     @Test
-    void aReaderTakingTheWriteSideWaitsOnlyForOtherReaders() throws InterruptedException {
-        CountDownLatch otherHeld = new CountDownLatch(1);
-        AtomicBoolean otherLeft = new AtomicBoolean();
-        Thread other = new Thread(() -> {
-            lock.readLock();
-            otherHeld.countDown();
-            awaitContended(); // the upgrading writer announced itself
-            otherLeft.set(true);
-            lock.readUnlock();
-        });
+    void aReaderTakingTheWriteSideIsRefusedAndKeepsWhatItHeld() throws InterruptedException {
         lock.readLock();
-        other.start();
-        Waits.await(otherHeld);
-        lock.writeLock(); // counts its own read hold out, waits for the other reader
-        boolean sawOther = !otherLeft.get();
-        assertTrue(lock.isWriteLockedByMe());
+        IllegalStateException e = assertThrows(IllegalStateException.class, lock::writeLock);
+        assertTrue(e.getMessage().contains("deadlock"), e.getMessage());
         assertTrue(lock.isReadLockedByMe());
+        assertFalse(lock.isWriteLockedByMe());
+        lock.readUnlock();
+        Thread other = new Thread(() -> { // nothing of the refused attempt is left: another thread takes the write side
+            lock.writeLock();
+            lock.writeUnlock();
+        });
+        other.start();
+        other.join();
+        lock.writeLock(); // and a writer may take the read side, and the write side again
+        lock.readLock();
+        lock.writeLock();
         lock.writeUnlock();
         lock.readUnlock();
-        other.join();
-        assertFalse(sawOther, "the writer ran while another reader held the lock");
+        lock.writeUnlock();
         assertFalse(lock.isReadLockedByMe());
         assertFalse(lock.isWriteLockedByMe());
     }
