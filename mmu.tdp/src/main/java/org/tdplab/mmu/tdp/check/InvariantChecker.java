@@ -232,7 +232,25 @@ public final class InvariantChecker {
                             indexGfn << 12, encrypted ? " (encrypted)" : "", Tlb.pfn(value), writable ? " W" : "",
                             now < 0 ? "no mapping" : String.format("pfn 0x%x", now & ~(1L << 62)));
             });
+            checkCachedTables(v);
         }
+    }
+
+    /**
+     * No vCPU whose TLB is current caches, for a root it uses, a 4K table its root no longer links at that region
+     * (the paging-structure cache): a table unlinked without a flush would still be walked from there.
+     */
+    private void checkCachedTables(Vcpu v) {
+        v.tlb.forEachTable((root, indexGfn, table) -> {
+            if (root != v.roots.direct && root != v.roots.mirror)
+                return; // tagged with a root the vCPU no longer walks: never looked up
+            lastSpte(root, indexGfn);
+            int linked = it.level == Spte.PG_LEVEL_4K ? it.tableAt(Spte.PG_LEVEL_4K) : 0;
+            if (linked != table)
+                fail(0, "stale paging-structure cache: vCPU %d caches table %d for gpa 0x%x in root %d, the root "
+                        + "links %s there", v.id, table, indexGfn << 12, root,
+                        linked == 0 ? "no 4K table" : "table " + linked);
+        });
     }
 
     /**

@@ -37,7 +37,13 @@ public final class TdpMap {
             // with the NX mitigation the goal may step down on the way (disallowed_hugepage_adjust): walk to 4K
             // (and in a mirror root, where a table is never merged into a huge leaf)
             int minLevel = nx || mirror ? Spte.PG_LEVEL_4K : f.goalLevel;
-            for (mmu.walk(it, root, minLevel, f.gfn, f.gfn + 1); it.valid; it.next()) {
+            if (minLevel == f.goalLevel && f.gfn < mmu.maxGfn())
+                // the loop only passes the present tables above the first entry that needs it: go there at once,
+                // reading each entry on the way once, as a step down of the stepping walk reads it twice
+                it.walkTo(root, mmu.rootLevel, f.gfn, mmu.roots.gfnBits(root), minLevel);
+            else
+                mmu.walk(it, root, minLevel, f.gfn, f.gfn + 1);
+            for (; it.valid; it.next()) {
                 if (nx || mirror)
                     disallowedHugepageAdjust(f, it, mirror);
                 if (isFrozen(it.oldSpte))

@@ -165,6 +165,22 @@ public final class TdpIter extends org.tdplab.mmu.tdp.sync.LinePadded {
         return true;
     }
 
+    /**
+     * Reads the 4K entry for {@code gfn} in {@code table}, a 4K table the caller found for it without walking from
+     * the root (the CPU's paging-structure cache): the walk is then at that entry, as {@link #walkTo} leaves it, with
+     * no path above it. Returns {@link #oldSpte}.
+     */
+    public long readAt(int table, long gfn, long gfnBits) {
+        this.gfnBits = gfnBits;
+        level = Spte.PG_LEVEL_4K;
+        ptPath[Spte.PG_LEVEL_4K] = table;
+        this.gfn = gfn;
+        sptep = TablePool.sptep(table, Spte.indexAt(gfn | gfnBits, Spte.PG_LEVEL_4K));
+        oldSpte = pool.get(sptep);
+        valid = true;
+        return oldSpte;
+    }
+
     /** Table id on the current path at {@code level} (≥ {@link #level}). */
     public int tableAt(int level) {
         return ptPath[level];

@@ -33,8 +33,19 @@ public final class HardwareWalk {
      */
     public static long walk(TdpMmu mmu, TdpIter it, PageModificationLog pml, int root, long indexGfn, boolean write,
             boolean exec) {
+        return walk(mmu, it, pml, null, root, indexGfn, write, exec);
+    }
+
+    /**
+     * {@link #walk(TdpMmu, TdpIter, PageModificationLog, int, long, boolean, boolean)} for a vCPU whose TLB's
+     * paging-structure cache ({@link Tlb#lookupTable}) gives the 4K table of a region a walk went through before
+     * ({@code tlb} may be null: every walk from the root). A walk that reaches a 4K table through present entries
+     * caches it.
+     */
+    public static long walk(TdpMmu mmu, TdpIter it, PageModificationLog pml, Tlb tlb, int root, long indexGfn,
+            boolean write, boolean exec) {
         while (true) {
-            if (!descend(mmu, it, root, indexGfn))
+            if (!descend(mmu, it, tlb, root, indexGfn))
                 return Walk.violation(ErrorCode.of(write, exec, false));
             long spte = it.oldSpte;
             if (!isShadowPresent(spte)) {
@@ -72,6 +83,24 @@ public final class HardwareWalk {
         assert mmu.mayWalk() : "the CPU's walk outside an RCU read section";
         long bits = mmu.roots.gfnBits(root);
         return it.walkTo(root, mmu.rootLevel, indexGfn & ~bits, bits, Spte.PG_LEVEL_4K);
+    }
+
+    /** {@link #descend(TdpMmu, TdpIter, int, long)} through the paging-structure cache of {@code tlb}, if any. */
+    private static boolean descend(TdpMmu mmu, TdpIter it, Tlb tlb, int root, long indexGfn) {
+        if (tlb == null)
+            return descend(mmu, it, root, indexGfn);
+        assert mmu.mayWalk() : "the CPU's walk outside an RCU read section";
+        long bits = mmu.roots.gfnBits(root);
+        int table = tlb.lookupTable(root, indexGfn);
+        if (table != 0) {
+            it.readAt(table, indexGfn & ~bits, bits);
+            return true;
+        }
+        if (!it.walkTo(root, mmu.rootLevel, indexGfn & ~bits, bits, Spte.PG_LEVEL_4K))
+            return false;
+        if (it.level == Spte.PG_LEVEL_4K)
+            tlb.insertTable(root, indexGfn, it.tableAt(Spte.PG_LEVEL_4K));
+        return true;
     }
 
     /**

@@ -351,8 +351,8 @@ final class GuestOps {
         if (routing.followsMirror(isPrivate)) {
             long w = gate.backend().translatePrivate(v.id, gfn, access);
             return w != Walk.NOT_HANDLED ? w
-                    : HardwareWalk.walk(mmu, v.walker, v.pml, v.roots.mirror, gfn, write, exec);
+                    : HardwareWalk.walk(mmu, v.walker, v.pml, v.tlb, v.roots.mirror, gfn, write, exec);
         }
-        return HardwareWalk.walk(mmu, v.walker, v.pml, v.roots.direct, guestGfn, write, exec);
+        return HardwareWalk.walk(mmu, v.walker, v.pml, v.tlb, v.roots.direct, guestGfn, write, exec);
     }
 }

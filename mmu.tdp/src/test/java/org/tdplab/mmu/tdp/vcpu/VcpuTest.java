@@ -161,6 +161,53 @@ class VcpuTest {
         assertTrue(bugs.isEmpty());
     }
 
+    private long walk(Tlb tlb, int root, long gfn) {
+        mmu.rcu.readLock();
+        try {
+            return HardwareWalk.walk(mmu, new TdpIter(pool), null, tlb, root, gfn, false, false);
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+    }
+
+    /**
+     * The paging-structure cache: a walk that reached a 4K table caches it for its root and 2M region, and the next
+     * walk there reads that table alone — even once the table is unlinked (a zap whose flush has not come yet), as
+     * the hardware's does — until the TLB is flushed. A region mapped by a huge leaf caches nothing.
+     */
+    @Test
+    void theCachedTableIsWalkedUntilAFlush() {
+        int root = directRoot();
+        map(root, 0x401, Spte.PG_LEVEL_4K, false, false);
+        map(root, 0x402, Spte.PG_LEVEL_4K, false, false);
+        map(root, 0x600, Spte.PG_LEVEL_2M, false, false);
+        Tlb tlb = new Tlb(16);
+        assertEquals(0, tlb.lookupTable(root, 0x401));
+        assertEquals(0x80401, Walk.pfn(walk(tlb, root, 0x401)));
+        TdpIter it = new TdpIter(pool);
+        it.walkTo(root, mmu.rootLevel, 0x401, 0, Spte.PG_LEVEL_4K);
+        int table = it.tableAt(Spte.PG_LEVEL_4K);
+        assertEquals(table, tlb.lookupTable(root, 0x5ff), "the whole 2M region");
+        assertEquals(0, tlb.lookupTable(root, 0x200), "another region");
+        assertEquals(0, tlb.lookupTable(root + 1, 0x401), "another root");
+        assertTrue(Walk.isTranslated(walk(tlb, root, 0x623)));
+        assertEquals(0, tlb.lookupTable(root, 0x623), "a huge leaf: no 4K table");
+        List<Long> cached = new ArrayList<>();
+        tlb.forEachTable((r, gfn, t) -> cached.add(((long) r << 48) | gfn << 8 | t));
+        assertEquals(List.of(((long) root << 48) | 0x400L << 8 | table), cached);
+
+        long pde = it.sptepAt(Spte.PG_LEVEL_2M);
+        long linked = pool.get(pde);
+        pool.set(pde, Spte.SHADOW_NONPRESENT_VALUE); // unlinked, and no flush yet
+        assertFalse(Walk.isTranslated(walk(null, root, 0x402)), "a walk from the root finds nothing");
+        assertEquals(0x80402, Walk.pfn(walk(tlb, root, 0x402)), "the cached table is still walked");
+        tlb.flush();
+        assertEquals(0, tlb.lookupTable(root, 0x402));
+        assertFalse(Walk.isTranslated(walk(tlb, root, 0x402)), "after the flush the walk starts at the root");
+        pool.set(pde, linked);
+        assertTrue(bugs.isEmpty());
+    }
+
     /**
      * A walk that cannot start (no root loaded) or cannot follow a non-leaf entry (its table is not one of the pool's)
      * is a not-present violation, whatever the vCPU's walker last saw.

@@ -47,6 +47,33 @@ class GuestOpsOracleTest {
         vm.destroy();
     }
 
+    /**
+     * A 4K table unlinked without the flush that must follow: the vCPU's paging-structure cache still names it for
+     * its region, which the checker reports; the flush clears it.
+     */
+    @Test
+    void aCachedTableThatOutlivedItsUnlinkingIsReported() {
+        CoreVm vm = TestVms.create(VmCapabilities.ordinary("default", 48), 1);
+        slot(vm, 0, 0, 0x400000, PageSize.SIZE_4K);
+        assertTrue(vm.access(0, Access.WRITE, GPA, 0x1000, Encoding.CURRENT, 0x55).completed());
+        assertClean(vm);
+        org.tdplab.mmu.tdp.vcpu.Vcpu v = vm.vcpus.all[0];
+        org.tdplab.mmu.tdp.pt.TdpIter it = new org.tdplab.mmu.tdp.pt.TdpIter(vm.mmu.pool);
+        it.walkTo(v.roots.direct, vm.mmu.rootLevel, GPA >>> 12, 0, 1);
+        long pde = it.sptepAt(2);
+        long linked = vm.mmu.pool.get(pde);
+        vm.mmu.pool.set(pde, org.tdplab.mmu.tdp.spte.Spte.SHADOW_NONPRESENT_VALUE); // the zap without its flush
+        try {
+            List<String> found = vm.check().violations();
+            assertTrue(found.stream().anyMatch(s -> s.contains("stale paging-structure cache: vCPU 0 caches table "
+                    + it.tableAt(1) + " for gpa 0x0")), found.toString());
+        } finally {
+            vm.mmu.pool.set(pde, linked);
+        }
+        assertClean(vm);
+        vm.destroy();
+    }
+
     @Test
     void aTlbEntryThatOutlivedItsFrameChangingHandsIsReported() {
         CoreVm vm = encodedVm();
