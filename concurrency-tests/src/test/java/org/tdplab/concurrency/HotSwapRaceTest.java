@@ -40,6 +40,7 @@ class HotSwapRaceTest {
         });
         Lab.assertConsistent(vm);
     }
+
     /**
      * Two vCPUs enter the guest while the backend is swapped: a vCPU counts itself into the gate before the
      * compare-and-set of its mutex and looks for the swap after it; one that finds the swap under way lets its mutex

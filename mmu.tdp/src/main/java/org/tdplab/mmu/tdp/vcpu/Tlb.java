@@ -18,10 +18,10 @@ public final class Tlb {
     private final long[] values;
     private final int mask;
 
-    /** Paging-structure cache: key ({@link #tableKey}) at {@code PAD + 2i}, table id at {@code PAD + 2i + 1}. */
-    private final long[] tables = new long[PAD + 2 * TABLE_ENTRIES + PAD];
     /** Entries of the paging-structure cache (direct-mapped, a power of two). */
     public static final int TABLE_ENTRIES = 32;
+    /** Paging-structure cache: key ({@link #tableKey}) at {@code PAD + 2i}, table id at {@code PAD + 2i + 1}. */
+    private final long[] tables = new long[PAD + 2 * TABLE_ENTRIES + PAD];
 
     public Tlb(int entries) {
         if (Integer.bitCount(entries) != 1)
