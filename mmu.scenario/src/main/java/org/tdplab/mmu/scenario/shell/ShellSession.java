@@ -15,6 +15,7 @@ import org.osgi.framework.BundleContext;
 import org.osgi.framework.BundleException;
 import org.osgi.framework.InvalidSyntaxException;
 import org.osgi.framework.ServiceReference;
+import org.osgi.framework.ServiceRegistration;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
@@ -60,6 +61,8 @@ public class ShellSession {
     private volatile StatementCommands statements;
     /** The interactive shell's session ({@link #__start}); its commands set up what Tab needs there. */
     private volatile CommandSession shellSession;
+    /** Gogo's file commands answering failures in words ({@link WordedPosix}), from the first {@link #__start}. */
+    private ServiceRegistration<?> wordedPosix;
 
     @Activate
     void activate(BundleContext context) {
@@ -71,6 +74,11 @@ public class ShellSession {
         StatementCommands s = statements;
         if (s != null)
             s.close();
+        synchronized (this) {
+            if (wordedPosix != null)
+                wordedPosix.unregister();
+            wordedPosix = null;
+        }
     }
 
     @Reference(service = Backend.class, cardinality = ReferenceCardinality.MULTIPLE,
@@ -247,6 +255,14 @@ public class ShellSession {
         statements = new StatementCommands(context, shell::_do, verb -> completeWithUs(session, verb, "statement "
                 + verb + " (as in a scenario file)"));
         statements.start(verbs());
+        synchronized (this) {
+            try {
+                if (wordedPosix == null)
+                    wordedPosix = WordedPosix.register(context);
+            } catch (LinkageError noGogoShell) {
+                // a session without Gogo's shell bundle has none of its file commands to word
+            }
+        }
         Object reader = session.get(".reader"); // Gogo's line reader: there only when a person types at a prompt
         if (reader != null)
             Jline.acceptLines(reader, name -> commands(session).contains("mmu:" + name), ShellSession::isStatement,
