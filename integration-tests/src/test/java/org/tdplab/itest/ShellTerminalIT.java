@@ -21,7 +21,7 @@ import org.junit.Test;
  * {@code ./tdplab shell} on a pseudo-terminal, as a person uses it: {@code script} (util-linux) gives it a terminal,
  * the test types into it — Tab, Ctrl-C, Enter — and reads the screen's text. Checks the banner, {@code help},
  * {@code help COMMAND}, completion of commands, options, VM types and VM names, statements, an unknown command,
- * {@code run} without a stray status, a failing framework command ({@code cat}), a quoted command name, Ctrl-C stopping a long run, {@code vms} saying bugged
+ * {@code run} without a stray status, failing framework commands ({@code cat}, {@code install}), a quoted command name, Ctrl-C stopping a long run, {@code vms} saying bugged
  * or dead, {@code exit}, and that nothing printed is Java exception text; and Tab for the verbs of a backend dropped
  * into {@code load/} later.
  */
@@ -124,6 +124,9 @@ public class ShellTerminalIT {
         type("cat /nonexistent-tdplab\r"); // Gogo's own command: its failure in words, no exception class
         expect("No such file or directory");
         assertTrue(since(), since().contains("cat: /nonexistent-tdplab"));
+        prompt();
+        type("install nope:x\r"); // a framework command whose answer is an exception's text
+        expect("Unknown protocol: nope");
         prompt();
 
         type("run --quiet scenarios/tutorial-td.scn\r");

@@ -70,6 +70,17 @@ final class ForeignLine {
         return !direct.test(first.startsWith("mmu:") ? first.substring(4) : first);
     }
 
+    /**
+     * What the shell prints for the value a line returned: a framework command's text with the names of Java
+     * exception classes taken out (Gogo's {@code install} returns {@code java.net.MalformedURLException: unknown
+     * protocol: x} as its answer). A value the line itself made ({@code $x}, a quoted string, a group) is left as it is.
+     */
+    static Object tidyResult(String first, Object result) {
+        if (!(result instanceof String text) || first.isEmpty() || "$({[\"'".indexOf(first.charAt(0)) >= 0)
+            return result;
+        return JAVA_NAME.matcher(text).replaceAll("");
+    }
+
     /** What the shell says when {@code line}, whose first word is {@code first}, failed with {@code e}. */
     static String explain(String first, Throwable e) {
         Throwable t = e;

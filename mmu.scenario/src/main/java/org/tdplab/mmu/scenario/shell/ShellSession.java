@@ -213,7 +213,7 @@ public class ShellSession {
         if (!(line instanceof String text))
             return null;
         try {
-            return session.execute(text);
+            return ForeignLine.tidyResult(ForeignLine.firstWord(text), session.execute(text));
         } catch (Exception e) {
             session.put("exception", e);
             System.out.println(ForeignLine.explain(ForeignLine.firstWord(text), e));

@@ -62,4 +62,13 @@ class ForeignLineTest {
         assertEquals("cat: failed", ForeignLine.explain("cat", new FileNotFoundException()));
         assertEquals("throw: hello", ForeignLine.explain("throw", new Exception("hello")));
     }
+
+    @Test
+    void aFrameworkCommandsTextLosesJavaClassNamesAndAValueKeepsThem() {
+        assertEquals("Unknown protocol: nope\n",
+                ForeignLine.tidyResult("install", "java.net.MalformedURLException: Unknown protocol: nope\n"));
+        assertEquals("java.io.IOException: x", ForeignLine.tidyResult("\"java.io.IOException:", "java.io.IOException: x"));
+        assertEquals("java.io.IOException: x", ForeignLine.tidyResult("$v", "java.io.IOException: x"));
+        assertEquals(42, ForeignLine.tidyResult("lb", 42));
+    }
 }
