@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
 final class ForeignLine {
     private static final Set<String> JOB_CONTROL = Set.of("jobs", "fg", "bg", "gogo:jobs", "gogo:fg", "gogo:bg");
     private static final Pattern NULL_COMMAND = Pattern.compile("Command name evaluates to null: (.*)");
-    private static final Pattern NO_METHOD = Pattern.compile("Cannot coerce ([^(]*)\\(.*");
+    private static final Pattern NO_METHOD = Pattern.compile("Cannot coerce ([^(]*)\\(.*\\) to any of \\[(.*)]");
     private static final Pattern JAVA_NAME = Pattern.compile(
             "\\b([a-z][a-z0-9_]*\\.)+[A-Z][A-Za-z0-9_$]*(Exception|Error)\\b(: )?");
 
@@ -91,6 +91,9 @@ final class ForeignLine {
         if (m.matches())
             return "'" + m.group(1) + "' is not set, so the line names no command to run";
         m = NO_METHOD.matcher(message);
+        if (m.matches() && !m.group(2).isEmpty()) // a command, whose forms take other arguments
+            return first + ": the arguments fit none of its forms " + m.group(2).replaceAll("[a-z][a-z0-9_]*\\.", "")
+                    + " (help " + first + " explains them)";
         if (m.matches())
             return "'" + first + "' is no command: the shell took it for a value and it has no method '" + m.group(1)
                     + "' taking these arguments (help lists the commands)";

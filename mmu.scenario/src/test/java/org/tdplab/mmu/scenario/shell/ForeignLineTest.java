@@ -56,6 +56,12 @@ class ForeignLineTest {
         assertEquals("'(guest)' is no command: the shell took it for a value and it has no method 'v' taking these "
                 + "arguments (help lists the commands)", ForeignLine.explain("(guest)",
                         new IllegalArgumentException("Cannot coerce v() to any of []")));
+        assertEquals("headers: the arguments fit none of its forms (Bundle[]) (help headers explains them)",
+                ForeignLine.explain("headers", new IllegalArgumentException(
+                        "Cannot coerce headers(Token) to any of [(Bundle[])]")));
+        assertEquals("x: the arguments fit none of its forms (Bundle, String), (long) (help x explains them)",
+                ForeignLine.explain("x", new IllegalArgumentException(
+                        "Cannot coerce x(Token) to any of [(org.osgi.framework.Bundle, String), (long)]")));
         Exception wrapped = new InvocationTargetException(
                 new RuntimeException("java.io.FileNotFoundException: /x (No such file or directory)"));
         assertEquals("cat: /x (No such file or directory)", ForeignLine.explain("cat", wrapped));
