@@ -47,10 +47,8 @@ final class GuestSide {
             return false;
         m.lines.addRef(v, (int) (m.tdEpoch & 1), 1);
         boolean stale = m.lines.epoch(v) != m.tdEpoch;
-        if (stale) { // the EPT flush: the vCPU's TLB and its paging-structure cache
+        if (stale)
             m.lines.setEpoch(v, m.tdEpoch);
-            m.walkCache.flush(v);
-        }
         m.lines.setInGuest(v, true);
         m.lines.entered(v);
         m.lines.counted(v, stale);
@@ -83,7 +81,7 @@ final class GuestSide {
     long translate(int v, long gfn, boolean write, boolean mayEnter) {
         if (!enter(v, mayEnter))
             return G_NOT_ENTERED;
-        long r = SeptCpuWalk.walk(m, v, gfn, write, true);
+        long r = SeptCpuWalk.walk(m, gfn, write);
         if (r >= 0)
             return r;
         if (SeptCpuWalk.stoppedAt(r) == PENDING) {

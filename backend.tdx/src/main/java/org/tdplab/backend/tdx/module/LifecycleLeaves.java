@@ -187,7 +187,6 @@ final class LifecycleLeaves {
         if (m.lines.inGuest(v))
             return withOperand(TDX_OPERAND_BUSY, OPERAND_RCX); // running on another LP [U]
         m.vcpuFlushed[v] = true;
-        m.walkCache.flush(v); // the vCPU's EPT translations on this LP, its paging-structure cache among them
         return TDX_SUCCESS;
     }
 

@@ -20,19 +20,6 @@ import static org.tdplab.backend.tdx.module.SeptWalk.levelPages;
  * and the walk goes to the lock. Whether the vCPU is inside the TD is read without the lock too: a vCPU the kick has
  * just counted out may take one more walk here before it sees that, which starts after the kick's fence and so sees
  * the block before it; while KVM keeps vCPUs out ({@code wait_for_sept_zap}) the caller walks under the lock.
- *
- * <p>The walk starts from the vCPU's paging-structure cache ({@link SeptWalkCache}) where it holds the region's page
- * of 4K entries, and reads that page's entry only; a cached page whose entry does not translate is walked again from
- * the root (the hardware drops a cache entry an access faults through; the root walk decides the fault as before).
- * The cache outlives the links it went through until the vCPU's TD entry with a stale epoch flushes it, as the
- * hardware's does: an entry blocked above the page goes on translating through it until then. Why that is still safe
- * without the lock: a page leaves the tree only after its link was blocked in some epoch {@code B}, the epoch tracked
- * (TRACK made the TD's epoch {@code B + 1}) and every vCPU counted in {@code B} gone; a vCPU still counted inside
- * the TD filled its cache in its own epoch (its entry flushed anything older), through a link that was mapped then,
- * so {@code B} is at least that epoch and the page cannot have left while the vCPU counts. Left is the model's one
- * more walk above, of a vCPU the kick has counted out: it starts after the kick's fence, so it reads the TD's epoch
- * TRACK advanced before the kick, and {@link #translateUnlocked} uses the cache only while the vCPU's epoch is the
- * TD's — else it walks from the root and sees the block.
  */
 public final class SeptCpuWalk {
     /** The walk did not end at a mapped leaf: walk under the module's lock. */
@@ -48,29 +35,18 @@ public final class SeptCpuWalk {
     public static long translateUnlocked(TdxModule m, int v, long gfn, boolean write) {
         if (!m.lines.inGuest(v))
             return LOCKED;
-        long r = walk(m, v, gfn, write, m.lines.epoch(v) == m.tdEpoch); // the cache while the epoch is current
+        long r = walk(m, gfn, write);
         return r >= 0 ? r : LOCKED;
     }
 
     /**
-     * The walk of vCPU {@code v}, from its paging-structure cache if {@code cached}: the translation (≥ 0) where it
-     * reaches a leaf the access may use, else {@code -1 - state} of the entry where it stopped ({@link #stoppedAt}).
+     * The walk: the translation (≥ 0) where it reaches a leaf the access may use, else {@code -1 - state} of the entry
+     * where it stopped ({@link #stoppedAt}).
      */
-    static long walk(TdxModule m, int v, long gfn, boolean write, boolean cached) {
+    static long walk(TdxModule m, long gfn, boolean write) {
         SeptTree sept = m.sept;
-        if (cached) {
-            int page = m.walkCache.lookup(v, gfn);
-            if (page != 0) {
-                long e = sept.getUnlocked(page, SeptTree.index(gfn, 0));
-                int s = SeptTree.state(e);
-                if (s == MAPPED || (s == BLOCKEDW && !write))
-                    return (SeptTree.hpa(e) >>> 12) | (1L << 56);
-            }
-        }
         int page = m.rootPage;
         for (int l = m.eptLevels - 1; l >= 0; l--) {
-            if (l == 0 && cached)
-                m.walkCache.fill(v, gfn, page); // reached through NL_MAPPED links only
             int idx = SeptTree.index(gfn, l);
             long e = sept.getUnlocked(page, idx);
             int s = SeptTree.state(e);

@@ -92,8 +92,6 @@ public final class TdxModule {
     final boolean[] vcpuInitialized, vcpuFlushed;
     /** What entries, exits and accepts write per vCPU: inside the TD, epoch, entry count, accepted HPA, exit info. */
     final VcpuLines lines;
-    /** Each vCPU's paging-structure cache of S-EPT pages, for the CPU's walk: hardware state, not saved. */
-    final SeptWalkCache walkCache;
 
     final SeptTree sept = new SeptTree();
     final Pamt pamt;
@@ -119,7 +117,6 @@ public final class TdxModule {
         this.vcpuInitialized = new boolean[maxVcpus];
         this.vcpuFlushed = new boolean[maxVcpus];
         this.lines = new VcpuLines(maxVcpus);
-        this.walkCache = new SeptWalkCache(maxVcpus);
         java.util.Arrays.fill(tdvprPfn, -1);
         wire();
     }

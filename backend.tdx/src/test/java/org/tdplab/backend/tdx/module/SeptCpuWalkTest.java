@@ -87,44 +87,10 @@ class SeptCpuWalkTest {
         int root = f.m.rootPage, idx = SeptTree.index(0, f.m.eptLevels - 1);
         int child = f.m.sept.child(root, idx);
         f.m.sept.setChild(root, idx, 0); // the link's entry written, its child id not seen yet
-        f.m.walkCache.flush(0); // a walk that does not start from its paging-structure cache
         assertEquals(SeptCpuWalk.LOCKED, SeptCpuWalk.translateUnlocked(f.m, 0, 0, false));
-        assertEquals(SeptState.FREE, SeptCpuWalk.stoppedAt(SeptCpuWalk.walk(f.m, 0, 0, false, false)), "read as missing");
+        assertEquals(SeptState.FREE, SeptCpuWalk.stoppedAt(SeptCpuWalk.walk(f.m, 0, false)), "read as missing");
         f.m.sept.setChild(root, idx, child);
         assertTrue(SeptCpuWalk.translateUnlocked(f.m, 0, 0, false) >= 0);
-    }
-
-    /**
-     * The vCPU's paging-structure cache: a walk fills it with the region's page of 4K entries, and later walks go
-     * through it even after the link above is blocked — while the vCPU stays in the TD in its epoch (the hardware
-     * keeps its cache until the flush). After TRACK the unlocked walk no longer trusts it (the vCPU may be one the
-     * kick counted out); the vCPU still counted inside does, under the lock; its exit and its entry with the stale
-     * epoch flush it, and the walk stops at the blocked link. VP.FLUSH empties it too.
-     */
-    @Test
-    void aCachedPageServesWalksUntilTheEntryAfterATrackFlushesIt() {
-        Fixture f = running();
-        f.enter(0, 0); // fills vCPU 0's cache for region 0
-        long mapped = f.m.guestTranslate(0, 0, false, true);
-        assertEquals(pageOf(f, 0), f.m.walkCache.lookup(0, 0));
-        ok(f.m.tdhMemRangeBlock(rcx(0, 1), f.tdr, null)); // the 2M link above the page: NL_BLOCKED
-        assertEquals(SeptState.NL_BLOCKED, SeptCpuWalk.stoppedAt(SeptCpuWalk.walk(f.m, 0, 0, false, false)));
-        assertEquals(mapped, SeptCpuWalk.translateUnlocked(f.m, 0, 0, false), "through the cached page");
-        ok(f.m.tdhMemTrack(f.tdr));
-        assertEquals(SeptCpuWalk.LOCKED, SeptCpuWalk.translateUnlocked(f.m, 0, 0, false), "epoch no longer current");
-        assertEquals(mapped, f.m.guestTranslate(0, 0, false, true), "still inside, still cached");
-        f.m.tdExit(0); // the kick
-        assertEquals(TdxAbi.G_EPT_VIOLATION, f.m.guestTranslate(0, 0, false, true), "entry flushed it");
-        assertEquals(0, f.m.walkCache.entries(0).length);
-        f.m.tdExit(0);
-        ok(f.m.tdhMemTrack(f.tdr));
-        ok(f.m.tdhMemRangeUnblock(rcx(0, 1), f.tdr, null));
-        f.enter(0, 0);
-        assertEquals(1, f.m.walkCache.entries(0).length);
-        f.m.tdExit(0);
-        ok(f.m.tdhVpFlush(f.tdvpr.get(0)));
-        assertEquals(0, f.m.walkCache.entries(0).length, "TDH.VP.FLUSH");
-        assertTrue(f.violations().isEmpty(), f.violations().toString());
     }
 
     /** The leaf page holding {@code gfn}'s 4K entry. */
