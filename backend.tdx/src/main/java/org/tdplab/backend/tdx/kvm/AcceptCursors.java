@@ -7,12 +7,16 @@ package org.tdplab.backend.tdx.kvm;
  * once wrote the same lines.
  */
 final class AcceptCursors {
-    /** A vCPU's fields and padding: 128 bytes, as the adjacent-line prefetcher moves 64-byte lines in pairs. */
-    private static final int UNIT = 0, UNIT_LEVEL = 1, GFN = 2, LEVEL = 3, REMOVALS = 4, STRIDE = 16;
+    /**
+     * A vCPU's fields (40 bytes) and padding: 192 bytes, so that at least 128 bytes lie between one vCPU's last field
+     * and the next one's first, whatever the array's (8-byte) alignment: the adjacent-line prefetcher moves 64-byte
+     * lines in pairs.
+     */
+    private static final int UNIT = 0, UNIT_LEVEL = 1, GFN = 2, LEVEL = 3, REMOVALS = 4, STRIDE = 24;
     private final long[] fields;
 
     AcceptCursors(int vcpus) {
-        fields = new long[(vcpus + 2) * STRIDE]; // a line of padding before the first and after the last
+        fields = new long[(vcpus + 2) * STRIDE]; // a stride of padding before the first and after the last
         for (int v = 0; v < vcpus; v++)
             fields[at(v) + UNIT] = -1;
     }

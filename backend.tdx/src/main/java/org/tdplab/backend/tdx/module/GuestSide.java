@@ -135,6 +135,12 @@ final class GuestSide {
      * NL_MAPPED links only, and they still are, so the walk would end at that page again. An ACCEPT that exits for
      * its page's AUG and the ACCEPT that follows it walk the upper levels once. The real module walks each time; the
      * position is the same.
+     *
+     * <p>A walk from the root here also tells the host walks' memory of this thread ({@link SeptTree#walkedTo}): the
+     * guest's walk went through NL_MAPPED links only, and the host's walk, which goes through any non-leaf entry,
+     * reaches the same page. The vCPU's thread is the one that then runs the fault and its TDH.MEM.PAGE.AUG, so the
+     * AUG of a page in another 2M region than the last (nearly every fault in random order) walks from the root no
+     * more: one walk for the exit, the AUG and the ACCEPT after it, where there were two.
      */
     private long walk4k(int v, long gfn) {
         long generation = sept.linkGeneration();
@@ -142,8 +148,10 @@ final class GuestSide {
         if (page != 0)
             return SeptWalk.pos(page, SeptTree.index(gfn, 0), 0);
         long pos = walk.guestWalk(gfn, 0);
-        if (!failed(pos))
+        if (!failed(pos)) {
             m.lines.walked(v, gfn, posPage(pos), generation);
+            sept.walkedTo(gfn, posPage(pos));
+        }
         return pos;
     }
 

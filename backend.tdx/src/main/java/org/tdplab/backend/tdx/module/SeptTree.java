@@ -70,7 +70,8 @@ final class SeptTree {
     }
 
     /**
-     * The host walks' memory of the page of 4K entries of one 2M region ({@link SeptWalk#walk}): {@code region + 1}
+     * The host walks' memory of the page of 4K entries of one 2M region ({@link SeptWalk#walk}; a guest ACCEPT's walk
+     * from the root writes it too, {@link GuestSide}): {@code region + 1}
      * in the high half, the page in the low half; 0 for none. A slot per thread-id residue (any thread may use any
      * slot: what a slot says is true for every walker until {@link #linksChanged} clears it, holding the module's lock
      * exclusively, so walkers holding it either way never meet a clear). An AUG of a page in another 2M region than

@@ -10,15 +10,20 @@ package org.tdplab.backend.tdx.module;
 final class VcpuLines {
     /** The fields a snapshot keeps one array of. */
     static final int EPOCH = 1, ENTER_SEQ = 2, ACCEPTED_HPA = 3, EXT_EXIT_QUAL = 4;
-    /** A vCPU's fields and padding: 128 bytes, as the adjacent-line prefetcher moves 64-byte lines in pairs. */
+    /**
+     * A vCPU's fields (12 longs, 96 bytes) and padding: 256 bytes, so that at least 128 bytes lie between one vCPU's
+     * last field and the next one's first. The adjacent-line prefetcher moves 64-byte lines in pairs, and the array
+     * is only 8-byte aligned: with 128 bytes a vCPU (a gap of 32), a pair of lines could hold one vCPU's walk memory
+     * and the next one's entry state, which both write at every fault (random order).
+     */
     private static final int IN_GUEST = 0, ENTERS = 5, EPT_FLUSHES = 6, REFS = 7, WALK_REGION = 9, WALK_PAGE = 10,
-            WALK_GENERATION = 11, STRIDE = 16;
+            WALK_GENERATION = 11, STRIDE = 32;
     private final long[] fields;
     private final int vcpus;
 
     VcpuLines(int vcpus) {
         this.vcpus = vcpus;
-        this.fields = new long[(vcpus + 2) * STRIDE]; // a line of padding before the first and after the last
+        this.fields = new long[(vcpus + 2) * STRIDE]; // a stride of padding before the first and after the last
     }
 
     private static int at(int v, int field) {

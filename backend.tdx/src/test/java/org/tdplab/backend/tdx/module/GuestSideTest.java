@@ -136,6 +136,29 @@ class GuestSideTest {
     }
 
     /**
+     * An ACCEPT that walks from the root to a FREE entry (and exits for its AUG) leaves its page in this thread's
+     * host walk memory, so the AUG that follows on the same thread starts there; a blocked link above it clears the
+     * memory, and the next ACCEPT's walk, stopped at the link, writes none.
+     */
+    @Test
+    void anAcceptExitTellsTheAugWhereTheRegionsPageIs() {
+        Fixture f = running(TdxAbi.ATTR_SEPT_VE_DISABLE);
+        f.link(M2, 0); // the region's page of 4K entries, linked by an NL_MAPPED entry
+        assertEquals(0, f.m.sept.walkedLeafPage((M2 + PAGE) >>> 12));
+        assertEquals(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(M2 + PAGE, 0), true));
+        int page = SeptWalk.posPage(new SeptWalk(f.m, new TdChecks(f.m)).walkFromRoot((M2 + PAGE) >>> 12, 0));
+        assertEquals(page, f.m.sept.walkedLeafPage((M2 + PAGE) >>> 12));
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+        ok(f.m.tdhMemRangeBlock(rcx(M2, 1), f.tdr, null));
+        assertEquals(0, f.m.sept.walkedLeafPage((M2 + PAGE) >>> 12));
+        assertEquals(MODEL_TD_EXIT_EPT_VIOLATION, f.m.tdgMemPageAccept(0, rcx(M2 + 2 * PAGE, 0), true));
+        assertEquals(0, f.m.sept.walkedLeafPage((M2 + 2 * PAGE) >>> 12));
+        ok(f.m.tdhMemTrack(f.tdr));
+        ok(f.m.tdhMemRangeUnblock(rcx(M2, 1), f.tdr, null));
+        assertTrue(f.violations().isEmpty(), f.violations().toString());
+    }
+
+    /**
      * The checker walks from the root wherever the walks' memory names a page: one remembered wrongly (a page the
      * walk does not reach there) is reported, for the host's walks and for a vCPU's ACCEPTs.
      */
