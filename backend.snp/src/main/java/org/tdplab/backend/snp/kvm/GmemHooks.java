@@ -85,6 +85,10 @@ final class GmemHooks {
             }
             return;
         }
+        if (order == 0) {
+            prepareOne(pfn, gfn, 0); // mainline's folios are all 4K: one page, no 2M entry to look for
+            return;
+        }
         long n = 1L << order;
         for (long off = 0; off < n;) {
             prepareOne(pfn + off, gfn + off, order);
