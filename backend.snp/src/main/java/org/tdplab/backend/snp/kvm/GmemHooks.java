@@ -109,8 +109,12 @@ final class GmemHooks {
                 && rangeShared(pfn & ~(PAGES_2M - 1L));
         long p = large ? pfn & ~(PAGES_2M - 1L) : pfn, g = large ? gfn & ~(PAGES_2M - 1L) : gfn;
         if (!calls.makePrivate(p, g << 12, large ? LEVEL_2M : LEVEL_4K, false))
-            throw new MmuException(Errno.EINVAL, "gmem prepare: RMPUPDATE of pfn 0x%x to private at gpa 0x%x failed",
-                    p, g << 12);
+            throw prepareFailed(p, g);
+    }
+
+    private static MmuException prepareFailed(long pfn, long gfn) {
+        return new MmuException(Errno.EINVAL, "gmem prepare: RMPUPDATE of pfn 0x%x to private at gpa 0x%x failed",
+                pfn, gfn << 12);
     }
 
     /** {@code is_pfn_range_shared} over a 2M region. */

@@ -56,9 +56,7 @@ final class RmpHostInstructions {
      */
     int rmpupdate(long pfn, long gpa, boolean assigned, int pageSize, boolean immutable, int asid) {
         boolean big = pageSize == SIZE_2M;
-        if (pfn < 0 || pfn >= rmp.frames || pageSize != SIZE_4K && !big || big && (pfn & (Rmp.PAGES - 1)) != 0
-                || (gpa & ~GPA_MASK) != 0 || asid < 0 || asid > MAX_ASID || assigned && big && (gpa & Rmp.MASK_2M) != 0
-                || !assigned && (asid != 0 || gpa != 0 || immutable))
+        if (badInput(pfn, gpa, assigned, pageSize, immutable, asid))
             return rmp.codes.failInput();
         int stripe = Rmp.stripeOf(pfn);
         if (!rmp.stripes.tryLock(stripe))
@@ -75,12 +73,8 @@ final class RmpHostInstructions {
                 long h = Rmp.loIn(r, 0);
                 if (assigned(h) && is2M(h))
                     return rmp.codes.failOverlap();
-            } else {
-                if (assigned(old) && !is2M(old))
-                    return rmp.codes.failOverlap();
-                for (int i = 1; i < Rmp.PAGES; i++)
-                    if (assigned(Rmp.loIn(r, i)))
-                        return rmp.codes.failOverlap();
+            } else if (overlaps4k(r, old)) {
+                return rmp.codes.failOverlap();
             }
             long lo = RmpEntry.lo(gpa, assigned, pageSize, immutable, asid);
             long hi = assigned && asid != 0 ? RmpEntry.withPerms(0, 0, PERM_ALL) : 0;
@@ -91,6 +85,24 @@ final class RmpHostInstructions {
         } finally {
             rmp.stripes.unlock(stripe);
         }
+    }
+
+    /** RMPUPDATE's operand checks: whether they fail ({@code FAIL_INPUT}). */
+    private boolean badInput(long pfn, long gpa, boolean assigned, int pageSize, boolean immutable, int asid) {
+        boolean big = pageSize == SIZE_2M;
+        return pfn < 0 || pfn >= rmp.frames || pageSize != SIZE_4K && !big || big && (pfn & (Rmp.PAGES - 1)) != 0
+                || (gpa & ~GPA_MASK) != 0 || asid < 0 || asid > MAX_ASID || assigned && big && (gpa & Rmp.MASK_2M) != 0
+                || !assigned && (asid != 0 || gpa != 0 || immutable);
+    }
+
+    /** Whether a 2M update of region {@code r}, whose aligned entry is {@code head}, meets an assigned 4K entry. */
+    private static boolean overlaps4k(RmpRegion r, long head) {
+        if (assigned(head) && !is2M(head))
+            return true;
+        for (int i = 1; i < Rmp.PAGES; i++)
+            if (assigned(Rmp.loIn(r, i)))
+                return true;
+        return false;
     }
 
     /**

@@ -121,6 +121,11 @@ public final class HostMemory {
             owner.set(pfn, o);
             return pfn;
         }
+        return allocLocked(level, ownerKind, o);
+    }
+
+    /** {@link #alloc(int, int, int, int)} from the allocator, under its lock, for owner word {@code o}. */
+    private long allocLocked(int level, int ownerKind, long o) {
         synchronized (allocator) {
             long pfn = allocator.alloc(level);
             if (pfn < 0 && grow(Levels.pages(level)))
