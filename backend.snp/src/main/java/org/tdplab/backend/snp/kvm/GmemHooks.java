@@ -79,16 +79,23 @@ final class GmemHooks {
 
     /** {@code kvm_arch_gmem_prepare} for a new folio. */
     void prepare(long pfn, long gfn, int order) {
-        if (populating == Thread.currentThread()) {
-            synchronized (unprepared) {
-                unprepared.put(pfn, new long[] { gfn, order });
-            }
-            return;
-        }
-        if (order == 0) {
+        if (populating == Thread.currentThread())
+            leaveUnprepared(pfn, gfn, order);
+        else if (order == 0)
             prepareOne(pfn, gfn, 0); // mainline's folios are all 4K: one page, no 2M entry to look for
-            return;
+        else
+            prepareLarge(pfn, gfn, order);
+    }
+
+    /** A folio SNP_LAUNCH_UPDATE allocates: prepared later, where a fault first resolves one of its pages. */
+    private void leaveUnprepared(long pfn, long gfn, int order) {
+        synchronized (unprepared) {
+            unprepared.put(pfn, new long[] { gfn, order });
         }
+    }
+
+    /** {@link #prepare} of a folio of 2M or more: a 2M RMP page per 2M part where the rule allows, else 4K ones. */
+    private void prepareLarge(long pfn, long gfn, int order) {
         long n = 1L << order;
         for (long off = 0; off < n;) {
             prepareOne(pfn + off, gfn + off, order);
