@@ -24,7 +24,8 @@ import org.tdplab.mmu.tdp.mem.Levels;
  * prepared inside the punch), with a locked page counted present by the punch's scan (checked: 4K at iteration 27, the
  * punch read the page's PFN as -1: an allocation that locked it after the writer's wait and was letting it go), and
  * with the allocation's look for a writer moved before its lock (checked: 2M at iteration 22; with 4K folios no
- * scheduling point lies between the two, so Fray cannot tell them apart).
+ * scheduling point lies between the two, so Fray cannot tell them apart), and with the look left out of the lock's
+ * first try, its fast path (checked 2026-12-07: 2M at iteration 3).
  */
 @ExtendWith(FrayTestExtension.class)
 class GmemWriterRaceTest {

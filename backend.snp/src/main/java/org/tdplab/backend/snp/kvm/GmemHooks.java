@@ -79,12 +79,23 @@ final class GmemHooks {
 
     /** {@code kvm_arch_gmem_prepare} for a new folio. */
     void prepare(long pfn, long gfn, int order) {
-        if (populating == Thread.currentThread()) {
-            synchronized (unprepared) {
-                unprepared.put(pfn, new long[] { gfn, order });
-            }
-            return;
+        if (populating == Thread.currentThread())
+            leaveUnprepared(pfn, gfn, order);
+        else if (order == 0)
+            prepareOne(pfn, gfn, 0); // mainline's folios are all 4K: one page, no 2M entry to look for
+        else
+            prepareLarge(pfn, gfn, order);
+    }
+
+    /** A folio SNP_LAUNCH_UPDATE allocates: prepared later, where a fault first resolves one of its pages. */
+    private void leaveUnprepared(long pfn, long gfn, int order) {
+        synchronized (unprepared) {
+            unprepared.put(pfn, new long[] { gfn, order });
         }
+    }
+
+    /** {@link #prepare} of a folio of 2M or more: a 2M RMP page per 2M part where the rule allows, else 4K ones. */
+    private void prepareLarge(long pfn, long gfn, int order) {
         long n = 1L << order;
         for (long off = 0; off < n;) {
             prepareOne(pfn + off, gfn + off, order);
@@ -105,8 +116,12 @@ final class GmemHooks {
                 && rangeShared(pfn & ~(PAGES_2M - 1L));
         long p = large ? pfn & ~(PAGES_2M - 1L) : pfn, g = large ? gfn & ~(PAGES_2M - 1L) : gfn;
         if (!calls.makePrivate(p, g << 12, large ? LEVEL_2M : LEVEL_4K, false))
-            throw new MmuException(Errno.EINVAL, "gmem prepare: RMPUPDATE of pfn 0x%x to private at gpa 0x%x failed",
-                    p, g << 12);
+            throw prepareFailed(p, g);
+    }
+
+    private static MmuException prepareFailed(long pfn, long gfn) {
+        return new MmuException(Errno.EINVAL, "gmem prepare: RMPUPDATE of pfn 0x%x to private at gpa 0x%x failed",
+                pfn, gfn << 12);
     }
 
     /** {@code is_pfn_range_shared} over a 2M region. */

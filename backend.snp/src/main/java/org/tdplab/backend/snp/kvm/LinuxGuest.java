@@ -121,6 +121,11 @@ final class LinuxGuest {
             forgetFallback(vcpu);
             return validate4k(vcpu, gfn, true);
         }
+        return accept2m(vcpu, gfn);
+    }
+
+    /** {@link #accept} at 2M: PVALIDATE at 2M, or page by page where the RMP holds 4K pages. */
+    private long accept2m(int vcpu, long gfn) {
         int next = fallback[fb(vcpu, FALLBACK_GFN)] == gfn ? (int) fallback[fb(vcpu, FALLBACK_NEXT)] : -1;
         if (next < 0) {
             rmpFaults.exited(vcpu); // an RMP fault of this PVALIDATE is judged against the state at its start

@@ -43,11 +43,22 @@ final class RmpCalls {
      */
     private int rmpupdate(long pfn, long gpa, boolean assigned, int size, boolean immutable, int owner,
             long traceGfn) {
+        int rc = rmp.rmpupdate(pfn, gpa, assigned, size, immutable, owner);
+        ctx.firmwareCall(RMPUPDATE, traceGfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, codes.name(rc));
+        // the retries apart: the first try is every private fault's (its call stays small enough to inline)
+        return rc != codes.failOverlap() ? rc : retry(pfn, gpa, assigned, size, immutable, owner, traceGfn, rc);
+    }
+
+    /** {@link #rmpupdate} after a first try that failed with {@code FAIL_OVERLAP} ({@code rc}). */
+    private int retry(long pfn, long gpa, boolean assigned, int size, boolean immutable, int owner, long traceGfn,
+            int rc) {
         for (int tries = 0;; tries++) {
-            int rc = rmp.rmpupdate(pfn, gpa, assigned, size, immutable, owner);
-            ctx.firmwareCall(RMPUPDATE, traceGfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, codes.name(rc));
-            if (rc != codes.failOverlap())
-                return rc;
+            if (tries > 0) {
+                rc = rmp.rmpupdate(pfn, gpa, assigned, size, immutable, owner);
+                ctx.firmwareCall(RMPUPDATE, traceGfn, size == SIZE_2M ? LEVEL_2M : LEVEL_4K, codes.name(rc));
+                if (rc != codes.failOverlap())
+                    return rc;
+            }
             if (overlapsForReal(pfn, size)) {
                 anomalies.add(String.format("RMPUPDATE of pfn 0x%x (%s) overlaps assigned entries: Linux would "
                         + "retry it forever", pfn, size == SIZE_2M ? "2M" : "4K"));

@@ -368,8 +368,7 @@ public final class Rmp {
         if (r == null) {
             if (lo == 0 && hi == 0)
                 return;
-            r = regions.create(ri);
-            regions.set(ri, r);
+            r = createRegion(ri);
         }
         stripes.mixIntoDigest(stripeOf(pfn), mix(pfn, oldLo, oldHi) ^ mix(pfn, lo, hi));
         boolean wasZero = oldLo == 0 && oldHi == 0, isZero = lo == 0 && hi == 0;
@@ -382,6 +381,13 @@ public final class Rmp {
             r.nonZero += isZero ? -1 : 1;
         if (r.nonZero == 0)
             regions.set(ri, null); // readers still holding it read its slice: zeros, then what a new one writes there
+    }
+
+    /** A new region for index {@code ri}, published; the caller holds its lock. */
+    private RmpRegion createRegion(int ri) {
+        RmpRegion r = regions.create(ri);
+        regions.set(ri, r);
+        return r;
     }
 
     static long mix(long pfn, long lo, long hi) {

@@ -58,22 +58,27 @@ final class RmpGuestInstructions {
             return GuestResult.ret(rmp.codes.failInput());
         int stripe = rmp.lock(pfn);
         try {
-            // the region once, under its lock: the checks, the entry and the write all read this one
-            RmpRegion r = rmp.region(pfn);
-            long h = Rmp.loIn(r, 0);
-            int at = assigned(h) && is2M(h) ? 0 : Rmp.index(pfn);
-            long a = (pfn & ~(Rmp.PAGES - 1L)) + at, e = Rmp.loIn(r, at);
-            long refused = guestChecks(pfn, gpa, pageSize, asid, a, e);
-            if (refused != Long.MAX_VALUE)
-                return refused;
-            if (validated(e) == validate)
-                return GuestResult.noUpdate();
-            long hi = Rmp.hiIn(r, at); // a is the target: a 2M request passed only with a == pfn
-            rmp.write(r, a, e, hi, validate ? e | VALIDATED : e & ~VALIDATED, hi, Rmp.BY_PVALIDATE);
-            return GuestResult.ret(RmpCodes.SUCCESS);
+            return pvalidateLocked(pfn, gpa, pageSize, validate, asid); // apart: one copy of the unlock, not three
         } finally {
             rmp.stripes.unlock(stripe);
         }
+    }
+
+    /** {@link #pvalidate} once the operands passed and the region's lock is held. */
+    private long pvalidateLocked(long pfn, long gpa, int pageSize, boolean validate, int asid) {
+        // the region once, under its lock: the checks, the entry and the write all read this one
+        RmpRegion r = rmp.region(pfn);
+        long h = Rmp.loIn(r, 0);
+        int at = assigned(h) && is2M(h) ? 0 : Rmp.index(pfn);
+        long a = (pfn & ~(Rmp.PAGES - 1L)) + at, e = Rmp.loIn(r, at);
+        long refused = guestChecks(pfn, gpa, pageSize, asid, a, e);
+        if (refused != Long.MAX_VALUE)
+            return refused;
+        if (validated(e) == validate)
+            return GuestResult.noUpdate();
+        long hi = Rmp.hiIn(r, at); // a is the target: a 2M request passed only with a == pfn
+        rmp.write(r, a, e, hi, validate ? e | VALIDATED : e & ~VALIDATED, hi, Rmp.BY_PVALIDATE);
+        return GuestResult.ret(RmpCodes.SUCCESS);
     }
 
     /**

@@ -55,42 +55,61 @@ final class RmpHostInstructions {
      *     region (Linux retries)
      */
     int rmpupdate(long pfn, long gpa, boolean assigned, int pageSize, boolean immutable, int asid) {
-        boolean big = pageSize == SIZE_2M;
-        if (pfn < 0 || pfn >= rmp.frames || pageSize != SIZE_4K && !big || big && (pfn & (Rmp.PAGES - 1)) != 0
-                || (gpa & ~GPA_MASK) != 0 || asid < 0 || asid > MAX_ASID || assigned && big && (gpa & Rmp.MASK_2M) != 0
-                || !assigned && (asid != 0 || gpa != 0 || immutable))
+        if (badInput(pfn, gpa, assigned, pageSize, immutable, asid))
             return rmp.codes.failInput();
         int stripe = Rmp.stripeOf(pfn);
         if (!rmp.stripes.tryLock(stripe))
             return rmp.codes.failOverlap(); // another CPU is updating this 2M region
+        // the body apart: a try-finally copies the unlock to every return, which made this too big to inline
         try {
-            RmpRegion r = rmp.region(pfn); // once, under its lock: the checks and the write read this one
-            int at = Rmp.index(pfn);
-            long old = Rmp.loIn(r, at);
-            if (immutable(old))
-                return rmp.codes.failPermission();
-            if (rmp.anyInUse(pfn, big ? Rmp.PAGES : 1))
-                return rmp.codes.failInuse();
-            if (!big) {
-                long h = Rmp.loIn(r, 0);
-                if (assigned(h) && is2M(h))
-                    return rmp.codes.failOverlap();
-            } else {
-                if (assigned(old) && !is2M(old))
-                    return rmp.codes.failOverlap();
-                for (int i = 1; i < Rmp.PAGES; i++)
-                    if (assigned(Rmp.loIn(r, i)))
-                        return rmp.codes.failOverlap();
-            }
-            long lo = RmpEntry.lo(gpa, assigned, pageSize, immutable, asid);
-            long hi = assigned && asid != 0 ? RmpEntry.withPerms(0, 0, PERM_ALL) : 0;
-            rmp.account(stripe, old, -1);
-            rmp.account(stripe, lo, +1);
-            rmp.write(r, pfn, old, Rmp.hiIn(r, at), lo, hi, Rmp.BY_RMPUPDATE);
-            return RmpCodes.SUCCESS;
+            return updateLocked(stripe, pfn, gpa, assigned, pageSize, immutable, asid);
         } finally {
             rmp.stripes.unlock(stripe);
         }
+    }
+
+    /** {@link #rmpupdate} once the operands passed and the region's lock ({@code stripe}) is held. */
+    private int updateLocked(int stripe, long pfn, long gpa, boolean assigned, int pageSize, boolean immutable,
+            int asid) {
+        boolean big = pageSize == SIZE_2M;
+        RmpRegion r = rmp.region(pfn); // once, under its lock: the checks and the write read this one
+        int at = Rmp.index(pfn);
+        long old = Rmp.loIn(r, at);
+        if (immutable(old))
+            return rmp.codes.failPermission();
+        if (rmp.anyInUse(pfn, big ? Rmp.PAGES : 1))
+            return rmp.codes.failInuse();
+        if (!big) {
+            long h = Rmp.loIn(r, 0);
+            if (assigned(h) && is2M(h))
+                return rmp.codes.failOverlap();
+        } else if (overlaps4k(r, old)) {
+            return rmp.codes.failOverlap();
+        }
+        long lo = RmpEntry.lo(gpa, assigned, pageSize, immutable, asid);
+        long hi = assigned && asid != 0 ? RmpEntry.withPerms(0, 0, PERM_ALL) : 0;
+        rmp.account(stripe, old, -1);
+        rmp.account(stripe, lo, +1);
+        rmp.write(r, pfn, old, Rmp.hiIn(r, at), lo, hi, Rmp.BY_RMPUPDATE);
+        return RmpCodes.SUCCESS;
+    }
+
+    /** RMPUPDATE's operand checks: whether they fail ({@code FAIL_INPUT}). */
+    private boolean badInput(long pfn, long gpa, boolean assigned, int pageSize, boolean immutable, int asid) {
+        boolean big = pageSize == SIZE_2M;
+        return pfn < 0 || pfn >= rmp.frames || pageSize != SIZE_4K && !big || big && (pfn & (Rmp.PAGES - 1)) != 0
+                || (gpa & ~GPA_MASK) != 0 || asid < 0 || asid > MAX_ASID || assigned && big && (gpa & Rmp.MASK_2M) != 0
+                || !assigned && (asid != 0 || gpa != 0 || immutable);
+    }
+
+    /** Whether a 2M update of region {@code r}, whose aligned entry is {@code head}, meets an assigned 4K entry. */
+    private static boolean overlaps4k(RmpRegion r, long head) {
+        if (assigned(head) && !is2M(head))
+            return true;
+        for (int i = 1; i < Rmp.PAGES; i++)
+            if (assigned(Rmp.loIn(r, i)))
+                return true;
+        return false;
     }
 
     /**

@@ -52,8 +52,11 @@ final class StripeLocks {
 
     /** Takes stripe {@code s}'s lock, waiting for its holder to let go. */
     void lock(int s) {
-        if (tryLock(s))
-            return;
+        if (!tryLock(s))
+            lockContended(s);
+    }
+
+    private void lockContended(int s) {
         for (int spins = 0;; spins++) {
             if ((long) WORD.getVolatile(words, at(s, LOCK)) == 0 && tryLock(s))
                 return;

@@ -89,13 +89,14 @@ final class ChunkedLongArray {
 
     private long[] chunkOrCreate(int c) {
         long[] chunk = (long[]) TOP.getAcquire(chunks, c);
-        if (chunk == null) {
-            long[] fresh = new long[(int) Math.min(CHUNK, capacity - (long) c * CHUNK)];
-            chunk = (long[]) TOP.compareAndExchange(chunks, c, (long[]) null, fresh);
-            if (chunk == null)
-                chunk = fresh;
-        }
-        return chunk;
+        return chunk != null ? chunk : createChunk(c);
+    }
+
+    /** Makes chunk {@code c}, or returns the one another writer made first. */
+    private long[] createChunk(int c) {
+        long[] fresh = new long[(int) Math.min(CHUNK, capacity - (long) c * CHUNK)];
+        long[] chunk = (long[]) TOP.compareAndExchange(chunks, c, (long[]) null, fresh);
+        return chunk != null ? chunk : fresh;
     }
 
     /**
@@ -144,6 +145,10 @@ final class ChunkedLongArray {
 
     private void check(long i) {
         if (i < 0 || i >= capacity)
-            throw new IndexOutOfBoundsException("index " + i + " outside [0, " + capacity + ")");
+            throw outside(i);
+    }
+
+    private IndexOutOfBoundsException outside(long i) {
+        return new IndexOutOfBoundsException("index " + i + " outside [0, " + capacity + ")");
     }
 }

@@ -47,6 +47,11 @@ final class CpuFrames {
     }
 
     private void lock() {
+        if (!CELL.compareAndSet(cells, LOCK, 0L, 1L))
+            lockContended();
+    }
+
+    private void lockContended() {
         for (int spins = 0; !CELL.compareAndSet(cells, LOCK, 0L, 1L); spins++)
             Backoff.pause(spins, 64, this, 20_000);
     }

@@ -68,8 +68,15 @@ final class FolioLocks {
      */
     long lock(long index) {
         long range = index >>> shift;
+        long found = tryLock(range);
+        if (found == 0 && writing == null)
+            return -1; // no writer: the range is this allocation's (every fault of a new folio comes here)
+        return found != 0 && found != PfnMap.LOCKED ? found : lockSlow(index, range, found);
+    }
+
+    /** {@link #lock} once a first try found the range held, or a writer at work ({@code found}: what it found). */
+    private long lockSlow(long index, long range, long found) {
         for (int spins = 0;; spins++) {
-            long found = tryLock(range);
             if (found == 0) {
                 Span s = writing;
                 if (s == null || !s.covers(range) || writers.isHeldByCurrentThread())
@@ -83,6 +90,7 @@ final class FolioLocks {
             } else {
                 Backoff.pause(spins, 64, this, 20_000);
             }
+            found = tryLock(range);
         }
     }
 

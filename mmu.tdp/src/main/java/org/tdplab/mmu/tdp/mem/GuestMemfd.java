@@ -171,7 +171,7 @@ public final class GuestMemfd {
         try {
             if (closed)
                 throw new MmuException(Errno.EFAULT, "index=0x%x: guest_memfd is closed", index);
-            entry = maxLevel == Levels.L4K ? makeFolio(index, Levels.L4K, vcpu) : allocateLocked(index, vcpu);
+            entry = maxLevel == Levels.L4K ? makePage(index, vcpu) : allocateLocked(index, vcpu);
         } catch (RuntimeException | Error e) {
             locks.unlock(index);
             throw e;
@@ -184,6 +184,23 @@ public final class GuestMemfd {
     private long allocateLocked(long index, int vcpu) {
         long e = folios.entry(index);
         return PfnMap.levelOf(e) != 0 ? e : makeFolio(index, folios.fittingLevel(index, maxLevel), vcpu);
+    }
+
+    /**
+     * {@link #makeFolio} of the 4K folio of page {@code index} in a file of 4K folios, which has no smaller order to
+     * fall back to: the frame, its preparation, its entry (which unlocks the page). Kept apart from the huge-folio
+     * path, and short, so that the fault's call of it stays small: every private fault of such a file runs it.
+     */
+    private long makePage(long index, int vcpu) {
+        long pfn = memory.alloc(Levels.L4K, HostMemory.GMEM, ownerId, vcpu);
+        try {
+            listener.prepare(this, pfn, index, 0);
+        } catch (RuntimeException e) {
+            memory.free(pfn, Levels.L4K);
+            throw e;
+        }
+        folios.mapBlock(index, pfn, Levels.L4K); // published only once prepared
+        return PfnMap.entryOf(pfn, Levels.L4K);
     }
 
     /**

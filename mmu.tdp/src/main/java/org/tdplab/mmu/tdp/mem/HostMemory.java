@@ -121,6 +121,11 @@ public final class HostMemory {
             owner.set(pfn, o);
             return pfn;
         }
+        return allocLocked(level, ownerKind, o);
+    }
+
+    /** {@link #alloc(int, int, int, int)} from the allocator, under its lock, for owner word {@code o}. */
+    private long allocLocked(int level, int ownerKind, long o) {
         synchronized (allocator) {
             long pfn = allocator.alloc(level);
             if (pfn < 0 && grow(Levels.pages(level)))
@@ -147,6 +152,12 @@ public final class HostMemory {
     private long allocFromCpu(long cpu, int kind) {
         CpuFrames list = cpus.find(cpu);
         long pfn = list == null ? -1 : list.take(kind);
+        return pfn >= 0 ? pfn : refillAndTake(list, cpu, kind);
+    }
+
+    /** {@link #allocFromCpu} once CPU {@code cpu}'s list ({@code list}, or null: none yet) was found empty. */
+    private long refillAndTake(CpuFrames list, long cpu, int kind) {
+        long pfn = -1;
         while (pfn < 0) {
             synchronized (allocator) {
                 if (list == null)

@@ -126,11 +126,15 @@ public final class RegionLongArray {
     /** The leaf or chunk that holds {@code i}, or null. */
     private long[] storage(long i) {
         if (i < 0 || i >= capacity)
-            throw new IndexOutOfBoundsException("index " + i + " outside [0, " + capacity + ")");
+            throw outside(i);
         long[][][] t = top;
         int r = (int) (i >>> REGION_BITS);
         long[][] slots = r < t.length ? (long[][]) TOP.getAcquire(t, r) : null;
         return slots == null ? null : (long[]) SLOT.getAcquire(slots, (int) (i >>> LEAF_BITS) & (SLOTS - 1));
+    }
+
+    private IndexOutOfBoundsException outside(long i) {
+        return new IndexOutOfBoundsException("index " + i + " outside [0, " + capacity + ")");
     }
 
     /** Storage for the slot of {@code i}: a new leaf, or its part of the region's chunk (made first if need be). */
