@@ -101,22 +101,30 @@ final class TdxAccept {
             if (st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION || st == TdxStatus.MODEL_NOT_ENTERED
                     || cls == TdxStatus.TDX_OPERAND_BUSY || cls == TdxStatus.TDX_OPERAND_BUSY_HOST_PRIORITY) {
                 // the TDCALL is re-executed after the exit (busy: the model lets the host run before the retry)
-                c.set(vcpu, gfn, level, g, l, td.removals.sum());
-                if (g != gfn) { // the operand the instruction faulted on; out of guest mode, no kick waits for it
-                    td.module.lock.lockExclusive(); // its walk takes the lock
-                    try {
-                        td.ctx.nestedWalk(vcpu, g, true);
-                    } finally {
-                        td.module.lock.unlockExclusive();
-                    }
-                }
-                return Walk.violation(st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION ? acceptExitBits(vcpu) : 0);
+                return exitToRetry(vcpu, gfn, level, g, l, st);
             }
             c.forget(vcpu);
             return Walk.fatal(); // a Linux guest panics when it cannot accept its memory
         }
         c.forget(vcpu);
         return Walk.translated(td.module.acceptedHpa(vcpu) >>> 12, level);
+    }
+
+    /**
+     * The ACCEPT of {@code [gfn, gfn + level)} stopped at {@code g} (level {@code l}) to exit: where it got is kept
+     * for the retry, and the exit's walk result is returned. Out of line: the accept's loop stays inlinable.
+     */
+    private long exitToRetry(int vcpu, long gfn, int level, long g, int l, long st) {
+        td.cursors.set(vcpu, gfn, level, g, l, td.removals.sum());
+        if (g != gfn) { // the operand the instruction faulted on; out of guest mode, no kick waits for it
+            td.module.lock.lockExclusive(); // its walk takes the lock
+            try {
+                td.ctx.nestedWalk(vcpu, g, true);
+            } finally {
+                td.module.lock.unlockExclusive();
+            }
+        }
+        return Walk.violation(st == TdxStatus.MODEL_TD_EXIT_EPT_VIOLATION ? acceptExitBits(vcpu) : 0);
     }
 
     /**

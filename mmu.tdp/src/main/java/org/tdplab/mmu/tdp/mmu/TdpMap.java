@@ -29,38 +29,43 @@ public final class TdpMap {
 
     /** {@link #map(PageFault, int)} with the calling thread's reader of the MMU's RCU ({@link Rcu#reader}). */
     public int map(PageFault f, int root, Rcu.Reader reader) {
-        TdpIter it = f.iter;
         mmu.rcu.readLock(reader);
         try {
-            boolean nx = mmu.caps.nxHugePages();
-            boolean mirror = pool.isMirror(root);
-            // with the NX mitigation the goal may step down on the way (disallowed_hugepage_adjust): walk to 4K
-            // (and in a mirror root, where a table is never merged into a huge leaf)
-            int minLevel = nx || mirror ? Spte.PG_LEVEL_4K : f.goalLevel;
-            if (minLevel == f.goalLevel && f.gfn < mmu.maxGfn())
-                // the loop only passes the present tables above the first entry that needs it: go there at once,
-                // reading each entry on the way once, as a step down of the stepping walk reads it twice
-                it.walkTo(root, mmu.rootLevel, f.gfn, mmu.roots.gfnBits(root), minLevel);
-            else
-                mmu.walk(it, root, minLevel, f.gfn, f.gfn + 1);
-            for (; it.valid; it.next()) {
-                if (nx || mirror)
-                    disallowedHugepageAdjust(f, it, mirror);
-                if (isFrozen(it.oldSpte))
-                    return f.retry("a frozen SPTE on the way (another thread is changing it)");
-                if (it.level == f.goalLevel)
-                    break;
-                if (isShadowPresent(it.oldSpte) && !isLast(it.oldSpte, it.level))
-                    continue;
-                if (installChild(it, root, f) != TdpMmu.OK)
-                    return f.retry("linking a table lost a race or its hook was busy");
-            }
-            if (!it.valid || it.level != f.goalLevel)
-                return f.retry("the walk did not reach the goal level");
-            return mapTarget(f, it);
+            return mapInRcu(f, root);
         } finally {
             mmu.rcu.readUnlock(reader);
         }
+    }
+
+    /** {@link #map}'s walk and install, inside the RCU read section the tables it walks need. */
+    private int mapInRcu(PageFault f, int root) {
+        TdpIter it = f.iter;
+        boolean nx = mmu.caps.nxHugePages();
+        boolean mirror = pool.isMirror(root);
+        // with the NX mitigation the goal may step down on the way (disallowed_hugepage_adjust): walk to 4K
+        // (and in a mirror root, where a table is never merged into a huge leaf)
+        int minLevel = nx || mirror ? Spte.PG_LEVEL_4K : f.goalLevel;
+        if (minLevel == f.goalLevel && f.gfn < mmu.maxGfn())
+            // the loop only passes the present tables above the first entry that needs it: go there at once,
+            // reading each entry on the way once, as a step down of the stepping walk reads it twice
+            it.walkTo(root, mmu.rootLevel, f.gfn, mmu.roots.gfnBits(root), minLevel);
+        else
+            mmu.walk(it, root, minLevel, f.gfn, f.gfn + 1);
+        for (; it.valid; it.next()) {
+            if (nx || mirror)
+                disallowedHugepageAdjust(f, it, mirror);
+            if (isFrozen(it.oldSpte))
+                return f.retry("a frozen SPTE on the way (another thread is changing it)");
+            if (it.level == f.goalLevel)
+                break;
+            if (isShadowPresent(it.oldSpte) && !isLast(it.oldSpte, it.level))
+                continue;
+            if (installChild(it, root, f) != TdpMmu.OK)
+                return f.retry("linking a table lost a race or its hook was busy");
+        }
+        if (!it.valid || it.level != f.goalLevel)
+            return f.retry("the walk did not reach the goal level");
+        return mapTarget(f, it);
     }
 
     /** A new child table where the walk found nothing, or in place of a huge leaf above the goal level. */

@@ -143,34 +143,12 @@ public final class TdpMmu {
         if (host.bugged() && isShadowPresent(newSpte))
             return BUSY; // invariant 24: nothing is installed once the VM is bugged
         if (pool.isMirror(TablePool.tableOf(sptep))) {
-            if (!isShadowPresent(newSpte)) {
-                host.bug("atomic zap of a mirror SPTE at gfn 0x" + Long.toHexString(it.gfn));
+            if (!mirrorInstallAllowed(it, old, newSpte) || !installFrozen(it, RootKind.MIRROR, newSpte))
                 return BUSY;
-            }
-            if (isShadowPresent(old)) {
-                host.bug("replacing a present mirror SPTE at gfn 0x" + Long.toHexString(it.gfn));
-                return BUSY;
-            }
-            if (!pool.cas(sptep, old, FROZEN_SPTE)) {
-                it.refresh();
-                return BUSY;
-            }
-            if (!external.install(RootKind.MIRROR, it.gfn, it.level, old, newSpte).isOk()) {
-                pool.set(sptep, old);
-                return BUSY;
-            }
-            pool.set(sptep, newSpte);
         } else if (caps.externalDirect() && !isShadowPresent(old) && isShadowPresent(newSpte)) {
             // a backend that mediates the direct root too installs its entries by the same frozen protocol
-            if (!pool.cas(sptep, old, FROZEN_SPTE)) {
-                it.refresh();
+            if (!installFrozen(it, RootKind.DIRECT, newSpte))
                 return BUSY;
-            }
-            if (!external.install(RootKind.DIRECT, it.gfn, it.level, old, newSpte).isOk()) {
-                pool.set(sptep, old);
-                return BUSY;
-            }
-            pool.set(sptep, newSpte);
         } else if (!pool.cas(sptep, old, newSpte)) {
             it.refresh();
             return BUSY;
@@ -178,6 +156,38 @@ public final class TdpMmu {
         handleChangedSpte(sptep, it.gfn, old, newSpte, it.level, true);
         it.oldSpte = newSpte;
         return OK;
+    }
+
+    /** A mirror SPTE is only ever installed over a non-present one, never zapped atomically; else a KVM bug. */
+    private boolean mirrorInstallAllowed(TdpIter it, long old, long newSpte) {
+        if (!isShadowPresent(newSpte)) {
+            host.bug("atomic zap of a mirror SPTE at gfn 0x" + Long.toHexString(it.gfn));
+            return false;
+        }
+        if (isShadowPresent(old)) {
+            host.bug("replacing a present mirror SPTE at gfn 0x" + Long.toHexString(it.gfn));
+            return false;
+        }
+        return true;
+    }
+
+    /**
+     * The frozen install of an SPTE the backend mediates: the entry is frozen by CAS, the backend installs its own,
+     * and only then is the new value published; a failed install puts the old value back. False when it did not
+     * happen (the CAS lost, or the backend refused).
+     */
+    private boolean installFrozen(TdpIter it, RootKind kind, long newSpte) {
+        long sptep = it.sptep, old = it.oldSpte;
+        if (!pool.cas(sptep, old, FROZEN_SPTE)) {
+            it.refresh();
+            return false;
+        }
+        if (!external.install(kind, it.gfn, it.level, old, newSpte).isOk()) {
+            pool.set(sptep, old);
+            return false;
+        }
+        pool.set(sptep, newSpte);
+        return true;
     }
 
     /**
@@ -220,17 +230,14 @@ public final class TdpMmu {
         boolean wasLeaf = wasPresent && isLast(old, level), isLeaf = isPresent && isLast(newSpte, level);
         boolean pfnChanged = Spte.pfn(old) != Spte.pfn(newSpte);
         int table = TablePool.tableOf(sptep);
-        if (wasLeaf && isLeaf && pfnChanged) {
-            String what = "present leaf at gfn 0x" + Long.toHexString(gfn) + " changed its pfn in place";
-            postcondition("inv 3: " + what);
-            host.bug(what);
-        }
+        if (wasLeaf && isLeaf && pfnChanged)
+            pfnChangedInPlace(gfn);
         if (isLeaf != wasLeaf)
             stats.addPages(level, isLeaf ? 1 : -1, !shared);
         // a shared (read-lock) install checked the VM before it began; a KVM_BUG_ON another reader raises meanwhile
         // cannot be excluded, in the kernel either (no lock orders them): only a later install breaks invariant 24
         if (isLeaf && !wasLeaf && !shared && host.bugged())
-            postcondition(String.format("inv 24: a leaf for gfn 0x%x was installed after the VM was bugged", gfn));
+            installedAfterBug(gfn);
         if (host.tracing())
             host.traceSpteChanged(roots.kindOf(table), gfn, level, old, newSpte);
         if (wasPresent && !wasLeaf && (isLeaf || !isPresent || pfnChanged))
@@ -239,6 +246,17 @@ public final class TdpMmu {
         // the read lock went through the frozen protocol already)
         if (caps.externalDirect() && !pool.isMirror(table) && !(shared && !wasPresent && isPresent))
             external.directChanged(gfn, level, old, newSpte);
+    }
+
+    /** Invariant 3 broken: a present leaf's pfn changed in place. Out of line: the hot path above stays inlinable. */
+    private void pfnChangedInPlace(long gfn) {
+        String what = "present leaf at gfn 0x" + Long.toHexString(gfn) + " changed its pfn in place";
+        postcondition("inv 3: " + what);
+        host.bug(what);
+    }
+
+    private void installedAfterBug(long gfn) {
+        postcondition(String.format("inv 24: a leaf for gfn 0x%x was installed after the VM was bugged", gfn));
     }
 
     /**

@@ -125,6 +125,32 @@ final class Conversions {
     }
 
     private AccessResult acceptNow(Vcpu v, long gpa, long size, PageSize level) {
+        long natural = checkAccept(v, gpa, size, level);
+        long first = natural >>> 12, end = (natural + size) >>> 12;
+        long step = level.bytes() >>> 12;
+        for (long gfn = first; gfn < end; gfn += step) {
+            Retries.start(v);
+            for (;;) {
+                if (status.dead())
+                    return guest.exits.ended(v, gfn - first, GuestExits.EXIT_DEAD);
+                v.loadRoots(mmu.roots);
+                v.operandGfn = -1;
+                long w = gate.backend().accept(v.id, gfn, level.level());
+                if (Walk.isTranslated(w))
+                    break;
+                long outcome = acceptFaulted(v, gfn, w);
+                if (outcome != GuestExits.DONE)
+                    return guest.exits.ended(v, gfn - first, outcome);
+            }
+        }
+        return done(end - first);
+    }
+
+    /**
+     * The accept's checks, before anything changes: the VM type accepts, {@code gpa} is private, the range is in the
+     * GPA space and {@code level}-aligned, the vCPU may run. Returns the range's natural GPA.
+     */
+    private long checkAccept(Vcpu v, long gpa, long size, PageSize level) {
         if (!mmu.caps.acceptance())
             throw new MmuException(Errno.ENOTSUP, "VM type %s has no guest acceptance", status.type);
         if (mmu.routing.hasSharedBit(gpa)) // the instruction takes a private GPA; the hardware refuses an alias
@@ -138,27 +164,22 @@ final class Conversions {
         if ((first & (step - 1)) != 0 || ((end - first) & (step - 1)) != 0)
             throw new MmuException(Errno.EINVAL, "accept gpa=0x%x size=0x%x is not %s-aligned", gpa, size,
                     level.label());
-        for (long gfn = first; gfn < end; gfn += step) {
-            Retries.start(v);
-            for (;;) {
-                if (status.dead())
-                    return guest.exits.ended(v, gfn - first, GuestExits.EXIT_DEAD);
-                v.loadRoots(mmu.roots);
-                v.operandGfn = -1;
-                long w = gate.backend().accept(v.id, gfn, level.level());
-                if (Walk.isTranslated(w))
-                    break;
-                // the instruction faulted on the operand it was translating (a 4K retry inside a 2M accept, say)
-                long at = v.operandGfn >= 0 ? v.operandGfn : gfn;
-                long outcome = guest.exits.violation(v, w, at << 12, at, mmu.routing.encryptedAccess(true));
-                if (outcome != GuestExits.DONE)
-                    return guest.exits.ended(v, gfn - first, outcome);
-                if (Retries.giveUp(v))
-                    throw Retries.neverCompleted(v, "accept of", gfn << 12, w, mmu.invalidation.describe());
-                if (v.waitingSince != 0)
-                    Retries.waitAWhile();
-            }
-        }
-        return done(end - first);
+        return natural;
+    }
+
+    /**
+     * The accept of {@code gfn} faulted on the operand it was translating (the page itself, or a 4K retry inside a 2M
+     * accept): the exit and its handling. {@link GuestExits#DONE} when the instruction is to run again.
+     */
+    private long acceptFaulted(Vcpu v, long gfn, long w) {
+        long at = v.operandGfn >= 0 ? v.operandGfn : gfn;
+        long outcome = guest.exits.violation(v, w, at << 12, at, mmu.routing.encryptedAccess(true));
+        if (outcome != GuestExits.DONE)
+            return outcome;
+        if (Retries.giveUp(v))
+            throw Retries.neverCompleted(v, "accept of", gfn << 12, w, mmu.invalidation.describe());
+        if (v.waitingSince != 0)
+            Retries.waitAWhile();
+        return GuestExits.DONE;
     }
 }

@@ -60,12 +60,7 @@ final class FaultHandler {
             return EXIT_DEAD;
         long gfn = mmu.routing.naturalGfn(gpa);
         boolean rsvd = (errorCode & ErrorCode.RSVD) != 0;
-        // emulated MMIO is shared only: where the attributes tell private from shared, a reserved-bit fault (a
-        // cached MMIO SPTE, which changing the attributes does not zap) is shared whatever they say now; they are
-        // looked up only there (kvm_mmu_page_fault's PFERR_PRIVATE_ACCESS for software-protected VMs): elsewhere the
-        // GPA or the error code tells
-        boolean isPrivate = mmu.routing.isPrivateFault(gpa, encryptedAccess, mmu.caps.privateMem() && !rsvd
-                && mmu.caps.privateSource() == PrivateSource.ATTRIBUTES && mem.attributes.isPrivate(gfn));
+        boolean isPrivate = isPrivateFault(gpa, gfn, encryptedAccess, rsvd);
         PageFault f = v.fault;
         f.reset(gpa, gfn, (errorCode & ErrorCode.WRITE) != 0, (errorCode & ErrorCode.FETCH) != 0, isPrivate,
                 prefetch);
@@ -75,29 +70,47 @@ final class FaultHandler {
         long vendorBits = ErrorCode.vendorBits(errorCode);
         if (vendorBits != 0) // the vendor's exit handling before the fault (no MMU lock held)
             gate.backend().violationEntered(v.id, gfn, vendorBits);
-        int r = RET_PF_INVALID;
+        int r;
         VcpuThread t = v.thread.mine();
         mem.srcu.readLock(t.srcu);
         try {
-            if (rsvd)
-                r = mmioFault(v, f); // an MMIO SPTE made now is emulated at once, uncounted
-            if (r == RET_PF_INVALID) {
-                if (!prefetch)
-                    v.stats.inc(Stat.PF_TAKEN);
-                if (!rsvd)
-                    r = fastPageFault(v, f, (errorCode & ErrorCode.PRESENT) != 0);
-                if (r == RET_PF_INVALID)
-                    r = tdpPageFault(v, f);
-                if (!prefetch)
-                    count(v, r);
-            } else if (r == RET_PF_RETRY && !prefetch) {
-                v.stats.inc(Stat.PF_RETRY);
-            }
+            r = handleInSrcu(v, f, errorCode, rsvd, prefetch);
         } finally {
             mem.srcu.readUnlock(t.srcu);
         }
         if (!prefetch)
             trace.pageFault(v.id, gpa, traced, r);
+        return r;
+    }
+
+    /**
+     * Whether the fault is private. Emulated MMIO is shared only: where the attributes tell private from shared, a
+     * reserved-bit fault (a cached MMIO SPTE, which changing the attributes does not zap) is shared whatever they say
+     * now; they are looked up only there (kvm_mmu_page_fault's PFERR_PRIVATE_ACCESS for software-protected VMs):
+     * elsewhere the GPA or the error code tells.
+     */
+    private boolean isPrivateFault(long gpa, long gfn, boolean encryptedAccess, boolean rsvd) {
+        return mmu.routing.isPrivateFault(gpa, encryptedAccess, mmu.caps.privateMem() && !rsvd
+                && mmu.caps.privateSource() == PrivateSource.ATTRIBUTES && mem.attributes.isPrivate(gfn));
+    }
+
+    /** The handler's body inside the memslots' SRCU section: MMIO, fast or TDP fault, and its statistics. */
+    private int handleInSrcu(Vcpu v, PageFault f, long errorCode, boolean rsvd, boolean prefetch) {
+        int r = RET_PF_INVALID;
+        if (rsvd)
+            r = mmioFault(v, f); // an MMIO SPTE made now is emulated at once, uncounted
+        if (r == RET_PF_INVALID) {
+            if (!prefetch)
+                v.stats.inc(Stat.PF_TAKEN);
+            if (!rsvd)
+                r = fastPageFault(v, f, (errorCode & ErrorCode.PRESENT) != 0);
+            if (r == RET_PF_INVALID)
+                r = tdpPageFault(v, f);
+            if (!prefetch)
+                count(v, r);
+        } else if (r == RET_PF_RETRY && !prefetch) {
+            v.stats.inc(Stat.PF_RETRY);
+        }
         return r;
     }
 
@@ -175,22 +188,7 @@ final class FaultHandler {
         VcpuThread t = v.thread; // handle found the thread's records
         mmu.lock.readLock(t.mmuLock);
         try {
-            if (status.dead())
-                return EXIT_DEAD;
-            int root = mmu.roots.forFault(v.roots, f.isPrivate);
-            long first = Spte.gfnRoundForLevel(f.gfn, f.goalLevel);
-            if (mmu.pool.isInvalid(v.roots.direct))
-                return f.retry("the vCPU's root is obsolete"); // is_page_fault_stale
-            if (mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
-                return f.waitFor("an invalidation overlapped the fault (under the MMU lock)");
-            // make_spte: a prefetch without A/D bits is made access-tracked, with W saved away, and only a leaf
-            // left writable is logged dirty
-            if (f.logDirty && !(f.prefetch && mmu.caps.adDisabled()))
-                markDirtyInSlot(f.gfn);
-            if (trace.on())
-                trace.spteRequested(v.id, f.gfn, f.pfn | (f.gfn & (Spte.pagesPerHpage(f.goalLevel) - 1)),
-                        f.goalLevel);
-            r = mmu.map.map(f, root, t.rcu);
+            r = mapUnderReadLock(v, f, seq, t);
         } finally {
             mmu.lock.readUnlock(t.mmuLock);
         }
@@ -199,6 +197,26 @@ final class FaultHandler {
             return f.isPrivate ? memoryFault(v, f) : EXIT_MMIO;
         }
         return r;
+    }
+
+    /** The fault's checks and its map under the MMU lock for read ({@code kvm_tdp_mmu_map} and what precedes it). */
+    private int mapUnderReadLock(Vcpu v, PageFault f, long seq, VcpuThread t) {
+        if (status.dead())
+            return EXIT_DEAD;
+        int root = mmu.roots.forFault(v.roots, f.isPrivate);
+        long first = Spte.gfnRoundForLevel(f.gfn, f.goalLevel);
+        if (mmu.pool.isInvalid(v.roots.direct))
+            return f.retry("the vCPU's root is obsolete"); // is_page_fault_stale
+        if (mmu.invalidation.retry(seq, first, first + Spte.pagesPerHpage(f.goalLevel)))
+            return f.waitFor("an invalidation overlapped the fault (under the MMU lock)");
+        // make_spte: a prefetch without A/D bits is made access-tracked, with W saved away, and only a leaf
+        // left writable is logged dirty
+        if (f.logDirty && !(f.prefetch && mmu.caps.adDisabled()))
+            markDirtyInSlot(f.gfn);
+        if (trace.on())
+            trace.spteRequested(v.id, f.gfn, f.pfn | (f.gfn & (Spte.pagesPerHpage(f.goalLevel) - 1)),
+                    f.goalLevel);
+        return mmu.map.map(f, root, t.rcu);
     }
 
     /**

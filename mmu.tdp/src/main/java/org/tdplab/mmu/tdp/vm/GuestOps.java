@@ -71,44 +71,53 @@ final class GuestOps {
     AccessResult run(int index, Access access, long gpa, long size, Encoding encoding, long value) {
         Vcpu v = enterVcpu(index);
         try {
-            checkEncoding(encoding);
-            long natural = routing.naturalGpa(gpa);
-            if (size == 0)
-                throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
-            // the range as written within the GPA width, and its natural GPAs below the shared bit
-            if (Long.compareUnsigned(gpa + size, gpa) <= 0
-                    || Long.compareUnsigned(gpa + size, 1L << mmu.caps.gpaw()) > 0
-                    || Long.compareUnsigned(natural + size, mmu.caps.maxGfn() << 12) > 0)
-                throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", gpa, size,
-                        mmu.caps.gpaw());
-            boolean aliasGiven = routing.hasSharedBit(gpa);
-            long first = natural >>> 12, last = (natural + size - 1) >>> 12;
-            String refusal = gate.backend().runRefusal(v.id);
-            if (refusal != null && anyPrivate(first, last, encoding, aliasGiven))
-                throw runRefused(v, refusal);
-            boolean agree = true;
-            long firstValue = 0;
-            for (long gfn = first; gfn <= last; gfn++) {
-                boolean isPrivate = privateFor(gfn, encoding, aliasGiven);
-                long guestGpa = routing.guestGpa(gfn, isPrivate);
-                long token = access == Access.WRITE ? writtenToken(gfn, value) : 0;
-                long result = touch(v, access, guestGpa, gfn, isPrivate, token);
-                if (result == GuestExits.EXIT_MMIO && gfn == first) // the emulated access's own address, as run->mmio.phys_addr
-                    v.exitGpa = (v.exitGpa & ~0xfffL) | (natural & 0xfff);
-                if (result != GuestExits.DONE)
-                    return exits.ended(v, gfn - first, result);
-                long seen = access == Access.WRITE ? token : v.lastRead;
-                if (gfn == first)
-                    firstValue = seen;
-                else if (seen != firstValue)
-                    agree = false;
-            }
-            return access == Access.WRITE ? null : AccessResult.done(last - first + 1, agree, firstValue);
+            return runEntered(v, access, gpa, size, encoding, value);
         } catch (OutOfMemoryError e) {
             throw HeapExhausted.enomem(e);
         } finally {
             exitVcpu(v);
         }
+    }
+
+    /** {@link #run} with the vCPU entered: the checks, then each page's access in turn. */
+    private AccessResult runEntered(Vcpu v, Access access, long gpa, long size, Encoding encoding, long value) {
+        checkEncoding(encoding);
+        long natural = routing.naturalGpa(gpa);
+        checkRange(gpa, size, natural);
+        boolean aliasGiven = routing.hasSharedBit(gpa);
+        long first = natural >>> 12, last = (natural + size - 1) >>> 12;
+        String refusal = gate.backend().runRefusal(v.id);
+        if (refusal != null && anyPrivate(first, last, encoding, aliasGiven))
+            throw runRefused(v, refusal);
+        boolean agree = true;
+        long firstValue = 0;
+        for (long gfn = first; gfn <= last; gfn++) {
+            boolean isPrivate = privateFor(gfn, encoding, aliasGiven);
+            long guestGpa = routing.guestGpa(gfn, isPrivate);
+            long token = access == Access.WRITE ? writtenToken(gfn, value) : 0;
+            long result = touch(v, access, guestGpa, gfn, isPrivate, token);
+            if (result == GuestExits.EXIT_MMIO && gfn == first) // the emulated access's own address, as run->mmio.phys_addr
+                v.exitGpa = (v.exitGpa & ~0xfffL) | (natural & 0xfff);
+            if (result != GuestExits.DONE)
+                return exits.ended(v, gfn - first, result);
+            long seen = access == Access.WRITE ? token : v.lastRead;
+            if (gfn == first)
+                firstValue = seen;
+            else if (seen != firstValue)
+                agree = false;
+        }
+        return access == Access.WRITE ? null : AccessResult.done(last - first + 1, agree, firstValue);
+    }
+
+    /** The access's range as written lies within the GPA width, and its natural GPAs below the shared bit. */
+    private void checkRange(long gpa, long size, long natural) {
+        if (size == 0)
+            throw new MmuException(Errno.EINVAL, "size=0x%x must be positive", size);
+        if (Long.compareUnsigned(gpa + size, gpa) <= 0
+                || Long.compareUnsigned(gpa + size, 1L << mmu.caps.gpaw()) > 0
+                || Long.compareUnsigned(natural + size, mmu.caps.maxGfn() << 12) > 0)
+            throw new MmuException(Errno.EINVAL, "gpa=0x%x size=0x%x wraps or lies beyond gpaw=%d", gpa, size,
+                    mmu.caps.gpaw());
     }
 
     /** The token a write of {@code value} stores in page {@code gfn} (natural). */
@@ -282,17 +291,9 @@ final class GuestOps {
             } else {
                 long w = translate(v, guestGpa, gfn, isPrivate, access);
                 if (!Walk.isTranslated(w)) {
-                    guestMode.exit(v);
-                    long outcome = exits.violation(v, w, guestGpa, gfn, encrypted);
+                    long outcome = violationExit(v, w, guestGpa, gfn, encrypted);
                     if (outcome != GuestExits.DONE)
                         return outcome;
-                    if (Retries.giveUp(v))
-                        throw Retries.neverCompleted(v, "access to", guestGpa, w, mmu.invalidation.describe());
-                    if (v.waitingSince != 0) {
-                        mmu.rcu.readUnlock(v.thread.rcu); // waiting for another operation: not in a section meanwhile
-                        Retries.waitAWhile();
-                        mmu.rcu.readLockBeforeFence(v.thread.rcu); // guestMode.enter's fence is next, before a walk
-                    }
                     continue;
                 }
                 pfn = Walk.pfn(w);
@@ -304,14 +305,38 @@ final class GuestOps {
             if (write) {
                 mem.expected.guestWrite(mem.host, gfn, reachedPrivate, pfn, token);
             } else {
-                TokenMap.Leaf leaf = mem.expected.leafOf(gfn, reachedPrivate);
-                long before = ExpectedMemory.beforeRead(leaf);
-                v.lastRead = mem.host.read(pfn);
-                checkRead(gfn, reachedPrivate, leaf, v.lastRead, before);
+                readChecked(v, gfn, reachedPrivate, pfn);
             }
             guestMode.exit(v);
             return GuestExits.DONE;
         }
+    }
+
+    /**
+     * The access's walk ended in a violation: the vCPU leaves guest mode and the exit is handled.
+     * {@link GuestExits#DONE} when the access is to be tried again.
+     */
+    private long violationExit(Vcpu v, long w, long guestGpa, long gfn, boolean encrypted) {
+        guestMode.exit(v);
+        long outcome = exits.violation(v, w, guestGpa, gfn, encrypted);
+        if (outcome != GuestExits.DONE)
+            return outcome;
+        if (Retries.giveUp(v))
+            throw Retries.neverCompleted(v, "access to", guestGpa, w, mmu.invalidation.describe());
+        if (v.waitingSince != 0) {
+            mmu.rcu.readUnlock(v.thread.rcu); // waiting for another operation: not in a section meanwhile
+            Retries.waitAWhile();
+            mmu.rcu.readLockBeforeFence(v.thread.rcu); // guestMode.enter's fence is next, before a walk
+        }
+        return GuestExits.DONE;
+    }
+
+    /** The read of the page at {@code pfn}, checked against what the oracle says the guest wrote there last. */
+    private void readChecked(Vcpu v, long gfn, boolean reachedPrivate, long pfn) {
+        TokenMap.Leaf leaf = mem.expected.leafOf(gfn, reachedPrivate);
+        long before = ExpectedMemory.beforeRead(leaf);
+        v.lastRead = mem.host.read(pfn);
+        checkRead(gfn, reachedPrivate, leaf, v.lastRead, before);
     }
 
     /**
