@@ -50,7 +50,8 @@ final class Guest implements AutoCloseable {
         vm.addMemslot(0, 0, bytes, flags, backing);
         if (privateMem) {
             vm.setMemoryAttributes(0, bytes, true);
-            vm.invoke(type.equals("tdx") ? "finalize" : "launch_finish", VerbArgs.none(type.equals("tdx") ? "finalize" : "launch_finish"));
+            String verb = type.equals("tdx") ? "finalize" : "launch_finish";
+            vm.invoke(verb, VerbArgs.none(verb));
         }
     }
 

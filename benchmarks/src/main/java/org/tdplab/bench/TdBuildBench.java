@@ -42,7 +42,8 @@ public class TdBuildBench {
     @Benchmark
     public void initMemRegion() {
         long c0 = Cpu.now();
-        td.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", (long) (mib << 20)), measure ? Set.of("measure") : Set.of()));
+        td.invoke("init_mem_region", new VerbArgs("init_mem_region", Map.of("gpa", 0L, "size", (long) (mib << 20)),
+                measure ? Set.of("measure") : Set.of()));
         Cpu.record(Cpu.key("tdbuild", measure, mib), c0);
     }
 }

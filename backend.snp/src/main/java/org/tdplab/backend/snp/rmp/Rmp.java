@@ -40,9 +40,9 @@ import org.tdplab.percpu.PercpuCounters;
  * export and restore in {@link RmpScans}.
  *
  * <p>Storage is packed like the hardware's table: one 8 KiB block of {@code long}s (low and high qword per entry)
- * per 2M region, a {@link RmpRegion} over it while the region has a non-zero entry (created on first write, dropped when
- * the region is all zero again). The blocks are slices of chunks of about 1 GiB of frames, made when a region of the
- * chunk is first written and kept ({@link RegionTable}), so memory follows the frames ever assigned. Reads are
+ * per 2M region, a {@link RmpRegion} over it while the region has a non-zero entry (created on first write, dropped
+ * when the region is all zero again). The blocks are slices of chunks of about 1 GiB of frames, made when a region of
+ * the chunk is first written and kept ({@link RegionTable}), so memory follows the frames ever assigned. Reads are
  * lock-free and allocation-free. Each instruction runs under its 2M region's lock, like the hardware's per-entry
  * atomicity; RMPUPDATE and PSMASH do not wait for it but fail as the hardware does under contention
  * ({@code FAIL_OVERLAP} / {@code FAIL_INUSE}), and callers retry as Linux does. Preconditions are checked in the order
@@ -341,7 +341,9 @@ public final class Rmp {
         return false;
     }
 
-    /** Counts an entry's frames as its ASID's ({@code sign} +1) or not ({@code -1}); the caller holds {@code stripe}. */
+    /**
+     * Counts an entry's frames as its ASID's ({@code sign} +1) or not ({@code -1}); the caller holds {@code stripe}.
+     */
     void account(int stripe, long lo, int sign) {
         if (!assigned(lo))
             return;

@@ -153,10 +153,10 @@ final class RmpGuestInstructions {
      * The RMP checks after the nested walk of an SNP guest's access (APM Table 15-39, in priority order).
      * {@code gpa} is the translated GPA, {@code nptLevel} the level of the nested leaf. Allocation-free.
      *
-     * @return {@link Rmp#ACCESS_OK}; {@link Rmp#ACCESS_VC} when the page is not validated (#VC 0x404); otherwise the NPF
-     *     error bits: with the C-bit, RMP-covered, guest-owned, reverse map, mutable and page size (a 2M+ nested leaf
-     *     needs a 2M entry, a 4K leaf a 4K one) give the RMP bit, a VMPL permission the VMPL bit; without the C-bit
-     *     only writes are checked, and they need a hypervisor-owned page. (The hardware treats every instruction
+     * @return {@link Rmp#ACCESS_OK}; {@link Rmp#ACCESS_VC} when the page is not validated (#VC 0x404); otherwise the
+     *     NPF error bits: with the C-bit, RMP-covered, guest-owned, reverse map, mutable and page size (a 2M+ nested
+     *     leaf needs a 2M entry, a 4K leaf a 4K one) give the RMP bit, a VMPL permission the VMPL bit; without the
+     *     C-bit only writes are checked, and they need a hypervisor-owned page. (The hardware treats every instruction
      *     fetch and guest page-table access as C=1; the caller passes the access's own encoding instead, because
      *     KVM's fault handler decides privateness from that same bit.)
      */

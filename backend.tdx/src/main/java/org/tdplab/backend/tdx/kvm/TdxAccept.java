@@ -94,7 +94,8 @@ final class TdxAccept {
                 l = largestFit(g, end, level);
                 continue;
             }
-            if (l > TdxVm.PG_LEVEL_4K && (cls == TdxStatus.TDX_PAGE_SIZE_MISMATCH || cls == TdxStatus.TDX_OPERAND_INVALID)) {
+            if (l > TdxVm.PG_LEVEL_4K
+                    && (cls == TdxStatus.TDX_PAGE_SIZE_MISMATCH || cls == TdxStatus.TDX_OPERAND_INVALID)) {
                 l--; // try_accept_one failed at this size: the next smaller one (TDX has no 1G ACCEPT)
                 continue;
             }

@@ -104,8 +104,8 @@ final class TdxSeptHooks {
      */
     private HookStatus setLeaf(long gfn, int level, long pfn) {
         if (level > maxLeafLevel()) {
-            td.record("inv 13: a private leaf at level %d for gfn 0x%x (TDX maps private memory at %s here)", level, gfn,
-                    maxLeafLevel() == TdxVm.PG_LEVEL_2M ? "4K or 2M" : "4K only");
+            td.record("inv 13: a private leaf at level %d for gfn 0x%x (TDX maps private memory at %s here)", level,
+                    gfn, maxLeafLevel() == TdxVm.PG_LEVEL_2M ? "4K or 2M" : "4K only");
             return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K%s): private leaf at level %d, gfn "
                     + "0x%x", td.options.hugePages() ? " && !RUNNABLE" : "", level, gfn);
         }
@@ -201,8 +201,8 @@ final class TdxSeptHooks {
             if (!td.septPages.contains(septKey(gfn, level)))
                 td.record("inv 10: the leaf at gfn 0x%x is removed after the table holding it was freed", gfn);
             if (!td.hkidAssigned) {
-                return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!is_hkid_assigned): removing gfn 0x%x after the HKID was "
-                        + "released", gfn);
+                return HookStatus.error(Errno.EIO, "KVM_BUG_ON(!is_hkid_assigned): removing gfn 0x%x after the HKID "
+                        + "was released", gfn);
             }
             if (level > (td.options.hugePages() ? TdxVm.PG_LEVEL_2M : TdxVm.PG_LEVEL_4K)) {
                 td.record("inv 13: a private leaf at level %d for gfn 0x%x", level, gfn);
@@ -227,8 +227,8 @@ final class TdxSeptHooks {
             // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
             long pages = 1L << (9 * (level - 1));
             for (long i = 0; i < pages; i++) {
-                st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K, td.module.tdhPhymemPageWbinvd(
-                        ((pfn + i) << 12) | ((long) td.hkid << TdxAbi.KEYID_SHIFT)));
+                st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K,
+                        td.module.tdhPhymemPageWbinvd(((pfn + i) << 12) | ((long) td.hkid << TdxAbi.KEYID_SHIFT)));
                 if (st != TDX_SUCCESS)
                     return TdxVm.tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
             }
@@ -255,7 +255,8 @@ final class TdxSeptHooks {
     HookStatus splitExternalSpt(SpteChange change) {
         long gfn = change.gfn();
         int level = change.level();
-        if (!change.isSplit() || td.state != TdxVm.TD_STATE_RUNNABLE || level != TdxVm.PG_LEVEL_2M || !td.options.hugePages())
+        if (!change.isSplit() || td.state != TdxVm.TD_STATE_RUNNABLE || level != TdxVm.PG_LEVEL_2M
+                || !td.options.hugePages())
             return HookStatus.error(Errno.EIO, "KVM_BUG_ON(state != RUNNABLE || level != PG_LEVEL_2M): splitting gfn "
                     + "0x%x level %d", gfn, level);
         td.removalsInFlight.incrementAndGet();

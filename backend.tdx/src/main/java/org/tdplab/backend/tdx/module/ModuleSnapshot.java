@@ -14,9 +14,9 @@ final class ModuleSnapshot {
                 m.tdcsPfns.clone(), m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, refcount,
                 m.mrtd, m.rootPage, m.maxEpochChecked, m.lines.total(false), m.lines.total(true));
         ModuleState.Vcpus vcpus = new ModuleState.Vcpus(m.numVcpus, m.tdvprPfn.clone(), m.tdcxAdded.clone(),
-                m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.lines.inGuestArray(), m.lines.array(VcpuLines.EPOCH),
-                m.lines.array(VcpuLines.ENTER_SEQ), m.lines.array(VcpuLines.ACCEPTED_HPA),
-                m.lines.array(VcpuLines.EXT_EXIT_QUAL));
+                m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.lines.inGuestArray(),
+                m.lines.array(VcpuLines.EPOCH), m.lines.array(VcpuLines.ENTER_SEQ),
+                m.lines.array(VcpuLines.ACCEPTED_HPA), m.lines.array(VcpuLines.EXT_EXIT_QUAL));
         return new ModuleState(m.version.label(), m.tdmrLimitPfn, td, vcpus, m.sept.export(), m.pamt.export());
     }
 

@@ -2,9 +2,9 @@ package org.tdplab.backend.tdx.module;
 
 /**
  * The SEAMCALL leaves (and the one TDCALL) the model implements (not TDH.MEM.PAGE.RELOCATE, TDH.MEM.SEPT.RD nor
- * the migration and TD-partitioning leaves, which no KVM flow here uses), with Intel's names and leaf numbers, and whether
- * each TD-scoped leaf is allowed in OP_STATE INITIALIZED and RUNNABLE (the 1.5 {@code op_state_lookup}, hardware
- * spec A.2). Leaf numbers of the S-EPT leaves are from the spec; those of the lifecycle leaves are Linux's
+ * the migration and TD-partitioning leaves, which no KVM flow here uses), with Intel's names and leaf numbers, and
+ * whether each TD-scoped leaf is allowed in OP_STATE INITIALIZED and RUNNABLE (the 1.5 {@code op_state_lookup},
+ * hardware spec A.2). Leaf numbers of the S-EPT leaves are from the spec; those of the lifecycle leaves are Linux's
  * {@code arch/x86/virt/vmx/tdx/tdx.h} (not re-read for this model [U]).
  */
 public enum Seamcall {

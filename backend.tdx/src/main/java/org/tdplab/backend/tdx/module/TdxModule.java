@@ -341,7 +341,9 @@ public final class TdxModule {
         return tdgMemPageAccept(v, rcx, mayEnter ? () -> true : () -> false);
     }
 
-    /** {@link #tdgMemPageAccept(int, long, boolean)}, whether the vCPU may enter read holding the lock (KVM's entry). */
+    /**
+     * {@link #tdgMemPageAccept(int, long, boolean)}, whether the vCPU may enter read holding the lock (KVM's entry).
+     */
     public long tdgMemPageAccept(int v, long rcx, java.util.function.BooleanSupplier mayEnter) {
         PercpuCounters.Row held = lock.lockShared();
         try {

@@ -6,7 +6,10 @@ public enum PrivateSource {
     NONE,
     /** The GFN's current memory attribute decides ({@code kvm_mmu_page_fault} for software-protected VMs). */
     ATTRIBUTES,
-    /** The GPA's shared bit decides: clear means private (the EPT-violation exit handler of a VM type with a shared bit). */
+    /**
+     * The GPA's shared bit decides: clear means private (the EPT-violation exit handler of a VM type with a
+     * shared bit).
+     */
     SHARED_BIT,
     /** The guest's encrypted-access bit in the fault error code decides ({@code npf_interception}). */
     ERROR_CODE;

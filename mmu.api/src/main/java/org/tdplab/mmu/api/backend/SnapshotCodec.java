@@ -24,8 +24,8 @@ import org.tdplab.mmu.api.MmuException;
  * {@code List}s of any of these.
  *
  * <p>{@link #decode} refuses, with {@code EINVAL} naming what differs, a snapshot of another format or version (an
- * older version only if the backend gives no upgrade from it), one that lacks a component or has one the record does not know, and a value of the wrong type; so a backend never
- * casts a snapshot's values by hand.
+ * older version only if the backend gives no upgrade from it), one that lacks a component or has one the record does
+ * not know, and a value of the wrong type; so a backend never casts a snapshot's values by hand.
  */
 public interface SnapshotCodec {
     /** The key of the top-level map that names the snapshot's format: its record's simple name. */

@@ -162,7 +162,8 @@ public record VerbArgs(String verb, Map<String, Object> values, Set<String> flag
         for (String f : flags)
             if (!spec.flags().contains(f))
                 throw new MmuException(Errno.EINVAL, "%s: unknown flag '%s'%s", spec.name(), f,
-                        spec.flags().isEmpty() ? "" : " (known: " + String.join(", ", new TreeSet<>(spec.flags())) + ")");
+                        spec.flags().isEmpty() ? ""
+                                : " (known: " + String.join(", ", new TreeSet<>(spec.flags())) + ")");
         return this;
     }
 

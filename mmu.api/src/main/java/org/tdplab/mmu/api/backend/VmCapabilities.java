@@ -40,8 +40,9 @@ import org.tdplab.mmu.api.MmuException;
  */
 public record VmCapabilities(String vmType, int gpaw, boolean mirroredPt, boolean privateMem, boolean protectedState,
         int sharedBit, PrivateSource privateSource, int privateMaxLevel, boolean memtypeZapSupported,
-        boolean slotZapAll, boolean preFaultAllowed, boolean acceptance, long mmioValue, boolean adDisabled, boolean nxHugePages,
-        int nxRecoveryRatio, boolean dirtyLogByDirtyBit, boolean externalDirect, boolean sharedInPlace) {
+        boolean slotZapAll, boolean preFaultAllowed, boolean acceptance, long mmioValue, boolean adDisabled,
+        boolean nxHugePages, int nxRecoveryRatio, boolean dirtyLogByDirtyBit, boolean externalDirect,
+        boolean sharedInPlace) {
 
     /** EPT-misconfig MMIO value (W|X), the default. */
     public static final long DEFAULT_MMIO_VALUE = 0b110;

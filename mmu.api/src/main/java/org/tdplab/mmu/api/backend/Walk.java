@@ -31,7 +31,9 @@ public final class Walk {
         return pfn | ((long) level << 56);
     }
 
-    /** A violation; {@code errorBits} are extra fault error-code bits the backend reports (e.g. a reverse-map fault). */
+    /**
+     * A violation; {@code errorBits} are extra fault error-code bits the backend reports (e.g. a reverse-map fault).
+     */
     public static long violation(long errorBits) {
         return negative(KIND_VIOLATION, errorBits);
     }

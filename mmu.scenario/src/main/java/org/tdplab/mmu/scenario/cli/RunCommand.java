@@ -23,15 +23,18 @@ import org.tdplab.mmu.scenario.shell.Interrupts;
 import org.tdplab.mmu.scenario.shell.ShellCommands;
 import org.tdplab.mmu.scenario.trace.TraceWriter;
 
-/** {@code ./tdplab run [--checked] FILE…} (Gogo {@code mmu:run}): runs scenario files; the result is the exit status. */
+/**
+ * {@code ./tdplab run [--checked] FILE…} (Gogo {@code mmu:run}): runs scenario files; the result is the exit status.
+ */
 @Component(service = RunCommand.class, property = {
         "osgi.command.scope=mmu",
         "osgi.command.function=run",
-        "mmu.command.summary=run: run scenario files: run [--checked] [--quiet] [--trace FILE] [--json FILE] [--html FILE] FILE… "
-                + "(0 all held, 1 some failed, "
+        "mmu.command.summary=run: run scenario files: run [--checked] [--quiet] [--trace FILE] [--json FILE] "
+                + "[--html FILE] FILE… (0 all held, 1 some failed, "
                 + "2 unreadable)" })
 public class RunCommand {
-    static final String USAGE = "usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] [--html FILE] FILE…";
+    static final String USAGE = "usage: ./tdplab run [--checked] [--quiet] [--trace FILE] [--json FILE] "
+            + "[--html FILE] FILE…";
 
     @Reference
     VmManager manager;
@@ -93,14 +96,16 @@ public class RunCommand {
                 json = args[++i];
             } else if (options && (a.equals("-h") || a.equals("--help"))) {
                 System.out.println(USAGE);
-                System.out.println("  --checked     run the invariant checker after every statement (it always runs at the end)");
+                System.out.println("  --checked     run the invariant checker after every statement (it always runs "
+                        + "at the end)");
                 System.out.println("  --quiet       no progress line on stderr (shown only when stderr is a terminal)");
                 System.out.println("  --trace FILE  write every SPTE change, fault, exit and firmware call to FILE in "
                         + "trace-cmd report format");
-                System.out.println("  --json FILE   write every statement's result, the expectations, counters, invariant "
-                        + "results and timings to FILE (schema " + JsonReport.SCHEMA + ", see README)");
-                System.out.println("  --html FILE   write a self-contained HTML page with the results and pictures of each "
-                        + "VM (GPA space, levels, firmware calls) and of each workload (faults and zaps over time)");
+                System.out.println("  --json FILE   write every statement's result, the expectations, counters, "
+                        + "invariant results and timings to FILE (schema " + JsonReport.SCHEMA + ", see README)");
+                System.out.println("  --html FILE   write a self-contained HTML page with the results and pictures of "
+                        + "each VM (GPA space, levels, firmware calls) and of each workload (faults and zaps over "
+                        + "time)");
                 return Runner.OK;
             } else if (options && a.equals("--html")) {
                 if (i + 1 >= args.length)
@@ -228,7 +233,9 @@ public class RunCommand {
         return status;
     }
 
-    /** Runs {@code body} with {@code writer} observing every VM, then closes the trace ({@link TraceWriter#failure}). */
+    /**
+     * Runs {@code body} with {@code writer} observing every VM, then closes the trace ({@link TraceWriter#failure}).
+     */
     static int traced(VmManager manager, TraceWriter writer, java.util.function.IntSupplier body) {
         manager.addObserver(writer);
         try {

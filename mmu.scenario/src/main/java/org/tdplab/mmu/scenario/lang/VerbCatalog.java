@@ -32,7 +32,8 @@ public interface VerbCatalog {
         Set<String> e = new LinkedHashSet<>(exceptions());
         e.addAll(names);
         return new Fixed(List.copyOf(verbs()), Set.copyOf(workloads()),
-                java.util.Collections.unmodifiableSet(new java.util.TreeSet<>(e))); // sorted: messages list them in order
+                // sorted: messages list them in order
+                java.util.Collections.unmodifiableSet(new java.util.TreeSet<>(e)));
     }
 
     /** A catalog of these forms. */

@@ -75,8 +75,8 @@ public final class ReplayResult {
                     + "not compared%n", unattributed);
         long overlapped = differences.stream().filter(d -> d.step().overlapped).count();
         double seconds = nanos / 1e9;
-        out.printf(Locale.ROOT, "replayed %s in %.3f s (%,.0f steps/s): %s%s%n", plural(steps, "step", "steps"), seconds,
-                seconds > 0 ? steps / seconds : 0.0, differences.isEmpty() ? "no differences"
+        out.printf(Locale.ROOT, "replayed %s in %.3f s (%,.0f steps/s): %s%s%n", plural(steps, "step", "steps"),
+                seconds, seconds > 0 ? steps / seconds : 0.0, differences.isEmpty() ? "no differences"
                         : plural(differences.size(), "step differs", "steps differ") + ", the first at line "
                                 + differences.get(0).step().line,
                 overlapped > 0 ? String.format(Locale.ROOT, " (%,d of them overlapped another thread's step in the "

@@ -77,7 +77,8 @@ final class Required {
         if (keys.contains("flags") && !op.word("flags").equals("none"))
             for (String f : op.word("flags").split(","))
                 if (!SLOT_FLAGS.contains(f))
-                    return op.name() + " flags=" + op.word("flags") + ": '" + f + "' is not gmem, readonly or dirty_log";
+                    return op.name() + " flags=" + op.word("flags") + ": '" + f
+                            + "' is not gmem, readonly or dirty_log";
         for (String k : List.of("backing", "level"))
             if (keys.contains(k) && !isSize(op.args().get(k)))
                 return op.name() + " " + k + "=" + op.args().get(k) + " is not 4K, 2M or 1G";

@@ -66,7 +66,8 @@ public final class HtmlReport {
     private static void file(StringBuilder h, FileResult r, PageData data) {
         h.append("<section class=\"file\"><h2>").append(esc(r.file())).append(" — <span class=\"")
                 .append(r.ok() ? "ok\">ok" : "failed\">" + r.failures().size() + " failed").append("</span></h2>\n");
-        h.append("<p>").append(r.statements()).append(" statements, ").append(r.expectations()).append(" expectations, ")
+        h.append("<p>").append(r.statements()).append(" statements, ").append(r.expectations())
+                .append(" expectations, ")
                 .append(String.format(Locale.ROOT, "%.3f s", r.nanos() / 1e9)).append("</p>\n");
         for (Failure f : r.failures())
             h.append("<pre class=\"fail\">").append(esc(f.render())).append("</pre>\n");
@@ -99,7 +100,8 @@ public final class HtmlReport {
     }
 
     private static void expect(StringBuilder h, FileResult.ExpectRecord x) {
-        h.append("<tr class=\"").append(x.held() ? "held" : "bad").append("\"><td>").append(x.line()).append("</td><td>")
+        h.append("<tr class=\"").append(x.held() ? "held" : "bad").append("\"><td>").append(x.line())
+                .append("</td><td>")
                 .append(esc(x.source())).append("</td><td class=\"r\">")
                 .append(x.held() ? "held" : "found " + esc(x.found())).append("</td></tr>\n");
     }
@@ -109,9 +111,9 @@ public final class HtmlReport {
         String id = data.vm(p);
         h.append("<div class=\"vm\" id=\"").append(id).append("\"><h3>VM ").append(esc(p.name())).append(" (")
                 .append(esc(p.type())).append(")</h3>\n");
-        h.append("<p class=\"legend\">GPA space per memslot: the attributes lane (shared, private) and a lane per root, "
-                + "coloured by the level of the leaf mapping each run (unmapped, 4K, 2M, 1G; mixed where runs too "
-                + "short to draw were merged). Drag or scroll to zoom; click a run for its history.</p>\n");
+        h.append("<p class=\"legend\">GPA space per memslot: the attributes lane (shared, private) and a lane per "
+                + "root, coloured by the level of the leaf mapping each run (unmapped, 4K, 2M, 1G; mixed where runs "
+                + "too short to draw were merged). Drag or scroll to zoom; click a run for its history.</p>\n");
         List<String> notes = PageData.notes(p);
         if (!notes.isEmpty()) {
             h.append("<ul class=\"notes\">");

@@ -24,16 +24,17 @@ import org.tdplab.mmu.scenario.lang.VerbCatalog;
 
 /**
  * The verbs the discovered backends contribute, as statement forms: {@code NS.VERB VM key=V… [flag…]}, each option
- * of the type its {@link VerbSpec} declares, and the typed {@link VerbArgs} a parsed statement gives the backend. A backend
- * that lands later is picked up by the next run without any change here.
+ * of the type its {@link VerbSpec} declares, and the typed {@link VerbArgs} a parsed statement gives the backend. A
+ * backend that lands later is picked up by the next run without any change here.
  */
 public final class BackendVerbs {
     private BackendVerbs() {
     }
 
     /**
-     * A parser of the core language, every usable backend verb and the exception names the backends declare. A verb the language cannot take (it redefines a
-     * core verb, say) is left out with a warning, so one bad backend does not stop every scenario.
+     * A parser of the core language, every usable backend verb and the exception names the backends declare. A verb the
+     * language cannot take (it redefines a core verb, say) is left out with a warning, so one bad backend does not stop
+     * every scenario.
      */
     static Parser parser(List<VerbSpec> specs, Set<String> exceptions, PrintStream warnings) {
         List<Schema> all = new ArrayList<>();

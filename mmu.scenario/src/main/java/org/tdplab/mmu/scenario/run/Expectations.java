@@ -90,7 +90,8 @@ final class Expectations {
     private Optional<String> value(Statement e, Statement subject, Outcome o) {
         AccessResult r = o.access();
         if (r == null || !r.completed())
-            return Optional.of(o.failed() ? o.error() : "no value: the read did not complete (" + did(subject, o) + ")");
+            return Optional.of(o.failed() ? o.error()
+                    : "no value: the read did not complete (" + did(subject, o) + ")");
         long want = e.number("V");
         if (!r.valuesAgree())
             return Optional.of("pages that read different values: the first page read " + Text.hex(r.value())

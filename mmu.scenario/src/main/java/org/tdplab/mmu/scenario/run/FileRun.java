@@ -267,7 +267,8 @@ final class FileRun {
                 v.destroyed(true);
                 if (!wasBugged && vm.bugged())
                     failures.add(new Failure(script.file(), last.line(), "VM " + v.name + " to tear down cleanly",
-                            "KVM_BUG_ON: " + vms.display(vm.bugReason().orElse("?")), List.of("at the end of the file")));
+                            "KVM_BUG_ON: " + vms.display(vm.bugReason().orElse("?")),
+                            List.of("at the end of the file")));
             } catch (MmuException e) {
                 failures.add(new Failure(script.file(), last.line(), "VM " + v.name + " to tear down cleanly",
                         vms.display(e.getMessage()), List.of("at the end of the file")));

@@ -25,7 +25,8 @@ public final class RegionHistory implements MmuObserver {
     private static final long VM_WIDE = -1;
 
     /** One event: an SPTE change ({@code root >= 0}; {@code from}/{@code to} are SpteChange kinds) or a call. */
-    public record Event(long nanos, int line, int root, long gfn, int level, int from, int to, String call, String status) {
+    public record Event(long nanos, int line, int root, long gfn, int level, int from, int to, String call,
+            String status) {
         public boolean isCall() {
             return call != null;
         }

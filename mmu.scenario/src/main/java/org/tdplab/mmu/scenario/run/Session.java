@@ -76,7 +76,8 @@ public final class Session {
 
     /** The language now: the core statements and the verbs of the backends discovered now. */
     public Parser parser() {
-        return BackendVerbs.parser(manager.verbs(), manager.exceptionNames(), new PrintStream(OutputStream.nullOutputStream()));
+        return BackendVerbs.parser(manager.verbs(), manager.exceptionNames(),
+                new PrintStream(OutputStream.nullOutputStream()));
     }
 
     /** The names of the session's VMs that are not destroyed, in creation order. */

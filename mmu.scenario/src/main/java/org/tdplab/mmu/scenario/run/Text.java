@@ -60,7 +60,8 @@ public final class Text {
         String where = at == null ? "" : " (at " + at.getClassName().substring(at.getClassName().lastIndexOf('.') + 1)
                 + "." + at.getMethodName() + ", " + at.getFileName() + ":" + at.getLineNumber() + ")";
         if (at != null && !at.getClassName().startsWith("org.tdplab.")) {
-            String cls = at.getClassName(), pkg = cls.lastIndexOf('.') < 0 ? cls : cls.substring(0, cls.lastIndexOf('.'));
+            String cls = at.getClassName();
+            String pkg = cls.lastIndexOf('.') < 0 ? cls : cls.substring(0, cls.lastIndexOf('.'));
             return "internal error in " + pkg + " (not tdplab's code; a backend's?): " + what + where;
         }
         return "internal error of the model, a bug in tdplab: " + what + where;

@@ -134,14 +134,16 @@ public final class Completion {
             if (!form.verb().equals("vm.create"))
                 return List.of();
             return typeOption(rest).stream().filter(v -> v.key().equals(key))
-                    .flatMap(v -> choices(v.values()).stream().map(c -> new Candidate(key + "=" + c, v.summary(), true)))
+                    .flatMap(v -> choices(v.values()).stream()
+                            .map(c -> new Candidate(key + "=" + c, v.summary(), true)))
                     .toList();
         }
         if (form.verb().equals("vm.create") && key.equals("type"))
             return ctx.typeOptions().keySet().stream().map(t -> new Candidate("type=" + t, "VM type", true)).toList();
         if (o.type().kind() == ValueType.Kind.LIST)
             return o.type().choices().stream().map(c -> new Candidate(key + "=" + c, o.placeholder(), false)).toList();
-        return choices(o.type().kind() == ValueType.Kind.NUMBER ? o.placeholder() : String.join("|", o.type().choices()))
+        return choices(o.type().kind() == ValueType.Kind.NUMBER ? o.placeholder()
+                : String.join("|", o.type().choices()))
                 .stream()
                 .map(c -> new Candidate(key + "=" + c, o.placeholder(), true)).toList();
     }

@@ -33,7 +33,9 @@ final class ForeignLine {
         return s.substring(0, outside(s, " \t;|&"));
     }
 
-    /** Index of the first of {@code stops} (or a blank) outside brackets and quotes in {@code s}; its length if none. */
+    /**
+     * Index of the first of {@code stops} (or a blank) outside brackets and quotes in {@code s}; its length if none.
+     */
     private static int outside(String s, String stops) {
         int depth = 0;
         char quote = 0;
@@ -73,7 +75,8 @@ final class ForeignLine {
     /**
      * What the shell prints for the value a line returned: a framework command's text with the names of Java
      * exception classes taken out (Gogo's {@code install} returns {@code java.net.MalformedURLException: unknown
-     * protocol: x} as its answer). A value the line itself made ({@code $x}, a quoted string, a group) is left as it is.
+     * protocol: x} as its answer). A value the line itself made ({@code $x}, a quoted string, a group) is left as it
+     * is.
      */
     static Object tidyResult(String first, Object result) {
         if (!(result instanceof String text) || first.isEmpty() || "$({[\"'".indexOf(first.charAt(0)) >= 0)

@@ -66,7 +66,8 @@ public final class Help {
         MEANING.put("type", "the VM type");
         MEANING.put("vcpus", "its number of vCPUs (default 1)");
         MEANING.put("gpaw", "guest physical address width (default 48)");
-        MEANING.put("gpa", "a guest physical address: 0x1000, 2M, … (4K-aligned, but in an access, which touches each page it overlaps)");
+        MEANING.put("gpa", "a guest physical address: 0x1000, 2M, … (4K-aligned, but in an access, which touches each "
+                + "page it overlaps)");
         MEANING.put("size", "bytes: 4K, 2M, 0x3000, …");
         MEANING.put("flags", "gmem (private memory from a guest_memfd), readonly, dirty_log");
         MEANING.put("backing", "the largest host page or guest_memfd folio behind it (default 4K)");

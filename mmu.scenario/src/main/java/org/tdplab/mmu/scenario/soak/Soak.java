@@ -222,10 +222,12 @@ public final class Soak {
         if (v.failed()) {
             v = Trial.shrink(manager, v, SHRINK_BUDGET);
             header = "./tdplab soak --type " + type + " --seed " + seed + " --threads " + o.threads()
-                    + o.optionArgs() + ": a violation, reproduced on one thread and shrunk to " + (v.failedAt() + 1) + " operations.";
+                    + o.optionArgs() + ": a violation, reproduced on one thread and shrunk to " + (v.failedAt() + 1)
+                    + " operations.";
         } else {
             header = "./tdplab soak --type " + type + " --seed " + seed + " --threads " + o.threads()
-                    + o.optionArgs() + ": a violation seen with " + o.threads() + " threads that did NOT reproduce on one thread:\n"
+                    + o.optionArgs() + ": a violation seen with " + o.threads()
+                    + " threads that did NOT reproduce on one thread:\n"
                     + "this is every operation of the VM in round order, thread by thread (it passes when run);\n"
                     + "the failure needs an interleaving: run the seed again, or write a Fray test for it.\n"
                     + "The multi-threaded run found:";

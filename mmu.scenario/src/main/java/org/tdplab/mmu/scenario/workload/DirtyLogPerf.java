@@ -48,7 +48,8 @@ final class DirtyLogPerf implements Workloads.Workload {
         DirtyLogOptions opts = new DirtyLogOptions(c.options.on("eager_split", true), initiallySet,
                 c.options.on("manual_protect", initiallySet));
         c.acceptAll("accept");
-        c.report.time("Populate memory", Vcpus.run("populate", c.vcpus, v -> c.touch(v, Access.WRITE, 0, 1)).wallNanos());
+        c.report.time("Populate memory",
+                Vcpus.run("populate", c.vcpus, v -> c.touch(v, Access.WRITE, 0, 1)).wallNanos());
         long t0;
         if (ours) {
             Progress.phase("enable dirty logging");

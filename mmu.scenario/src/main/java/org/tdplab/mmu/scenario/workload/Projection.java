@@ -37,7 +37,8 @@ record Projection(long faults, long firmwareNanos, int vcpus) {
         double scale = (double) (1L << 30) / Math.max(1, bytes);
         return String.format(Locale.ROOT, "Per GiB: projected hardware time %s (faults %s + firmware %s, all vCPUs "
                 + "together)", Report.seconds(Math.round((faults * FAULT_NS + firmwareNanos) * scale)),
-                Report.seconds(Math.round(faults * FAULT_NS * scale)), Report.seconds(Math.round(firmwareNanos * scale)));
+                Report.seconds(Math.round(faults * FAULT_NS * scale)),
+                Report.seconds(Math.round(firmwareNanos * scale)));
     }
 
     String line() {

@@ -13,8 +13,9 @@ import java.util.Arrays;
 
 /**
  * A three-order buddy allocator (4K frames, 2M and 1G blocks, all naturally aligned) over bitmaps. Only split 1G
- * regions ({@link FrameRegion}) and split 2M blocks carry metadata, so memory follows what is allocated. Prefers partly used blocks, so
- * small allocations do not break up whole huge blocks needlessly. Not thread-safe: {@link HostMemory} locks it.
+ * regions ({@link FrameRegion}) and split 2M blocks carry metadata, so memory follows what is allocated. Prefers partly
+ * used blocks, so small allocations do not break up whole huge blocks needlessly. Not thread-safe: {@link HostMemory}
+ * locks it.
  */
 final class FrameAllocator {
     private static final int FAN = FrameRegion.FAN;

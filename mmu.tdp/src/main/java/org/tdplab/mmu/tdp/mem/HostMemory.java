@@ -14,8 +14,8 @@ import org.tdplab.mmu.api.MmuException;
  * <p>The memory grows, 1G at a time or by doubling, when an allocation finds no free block, up to its limit — as much
  * as the VMs' memslots and page tables need. Past the limit an allocation fails with {@code ENOMEM} naming it.
  *
- * <p>A vCPU's 4K frames come from a list of its own ({@link CpuFrames}), refilled a batch at a time; vCPUs allocating at
- * once take them from different 2M blocks where they can ({@link BlockClaims}).
+ * <p>A vCPU's 4K frames come from a list of its own ({@link CpuFrames}), refilled a batch at a time; vCPUs allocating
+ * at once take them from different 2M blocks where they can ({@link BlockClaims}).
  *
  * <p>Other allocations, and free, split, growth and ownership changes take one lock. Token reads and writes and owner
  * reads are lock-free and allocation-free; concurrent token writers are safe. Freeing a frame zeroes its token (a new

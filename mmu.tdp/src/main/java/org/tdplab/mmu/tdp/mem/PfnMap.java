@@ -21,7 +21,9 @@ public final class PfnMap {
     private static final long BLOCK = 1L << BLOCK_SHIFT;
 
     private final long size;
-    /** Per 2M of indexes: a block entry (its first page's pfn and the level), 0 when none; null in a map of 4K pages. */
+    /**
+     * Per 2M of indexes: a block entry (its first page's pfn and the level), 0 when none; null in a map of 4K pages.
+     */
     private final SparseLongArray blocks;
     /** Per page mapped on its own: in {@link #pages}, or in {@link #chunks} for a {@link #chunked} map. */
     private final SparseLongArray pages;
@@ -117,7 +119,9 @@ public final class PfnMap {
         return chunks.getVolatile(index) == LOCKED;
     }
 
-    /** The first page in {@code [from, to)} of a {@link #chunked} map that is locked (volatile reads), or {@code to}. */
+    /**
+     * The first page in {@code [from, to)} of a {@link #chunked} map that is locked (volatile reads), or {@code to}.
+     */
     long nextLocked(long from, long to) {
         return chunks.next(from, to, LOCKED);
     }

@@ -4,8 +4,8 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 /**
- * A sparse {@code long} array of a capacity that can grow, whose absent entries read as 0: a three-level radix (top → 512
- * leaves → 512 values) whose leaves are created on the first non-zero write. Memory follows what was written, not
+ * A sparse {@code long} array of a capacity that can grow, whose absent entries read as 0: a three-level radix (top →
+ * 512 leaves → 512 values) whose leaves are created on the first non-zero write. Memory follows what was written, not
  * the capacity. Readers are lock-free and allocation-free (acquire loads); writers publish with release stores or
  * atomics, so concurrent writers to different entries, and atomic updates to the same entry, are safe.
  */

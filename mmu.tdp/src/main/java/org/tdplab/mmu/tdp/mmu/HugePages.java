@@ -123,7 +123,8 @@ public final class HugePages {
     /**
      * {@code tdp_mmu_split_huge_page} with the write lock held ({@code shared=false}, so the link is a plain
      * {@code tdp_mmu_set_spte}): for a backend-owned table the backend splits its copy first
-     * ({@code split_external_spt}); when it cannot, nothing changes and {@link TdpMmu#BUSY} is returned (the VM is bugged).
+     * ({@code split_external_spt}); when it cannot, nothing changes and {@link TdpMmu#BUSY} is returned (the VM is
+     * bugged).
      */
     private int splitHugePageLocked(TdpIter it, int child) {
         long huge = it.oldSpte;

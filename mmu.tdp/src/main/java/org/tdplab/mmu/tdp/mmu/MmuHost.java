@@ -12,7 +12,9 @@ public interface MmuHost {
 
     VmBackend backend();
 
-    /** The IPIs of {@code kvm_flush_remote_tlbs_range}: returns once every vCPU has dropped translations for the range. */
+    /**
+     * The IPIs of {@code kvm_flush_remote_tlbs_range}: returns once every vCPU has dropped translations for the range.
+     */
     void flushRemoteTlbs(long gfn, long npages);
 
     /** {@code KVM_REQ_MMU_FREE_OBSOLETE_ROOTS}: vCPUs reload their roots before they next enter the guest. */

@@ -44,7 +44,8 @@ public final class TdpMmu {
     public final FastPageFault fastPf;
 
     /** Invariant violations seen as they happened (post-conditions of zaps, installs after a bug). */
-    private final java.util.List<String> opViolations = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+    private final java.util.List<String> opViolations =
+            java.util.Collections.synchronizedList(new java.util.ArrayList<>());
 
     public TdpMmu(VmCapabilities caps, TablePool pool, MmuHost host) {
         this(caps, pool, host, new Stats());

@@ -19,8 +19,8 @@ import org.tdplab.mmu.api.backend.BackendInfo;
         "osgi.command.function=backends",
         "osgi.command.function=vms",
         "mmu.command.summary=backends: list every backend the core discovered (VM type, capabilities, bundle)",
-        "mmu.command.summary=vms: list the VMs that exist now, running, suspended, bugged or dead, and the backend serving "
-                + "each (in ./tdplab shell: a fresh ./tdplab process has none)" })
+        "mmu.command.summary=vms: list the VMs that exist now, running, suspended, bugged or dead, and the backend "
+                + "serving each (in ./tdplab shell: a fresh ./tdplab process has none)" })
 public class CoreCommands {
     @Reference
     VmManager manager;

@@ -174,7 +174,9 @@ public final class Memslot {
         return gmemPfn(gfn, HostMemory.NO_CPU);
     }
 
-    /** {@code kvm_gmem_get_pfn} for {@code gfn} in a fault of vCPU {@code vcpu} ({@link GuestMemfd#getPfn(long,int)}). */
+    /**
+     * {@code kvm_gmem_get_pfn} for {@code gfn} in a fault of vCPU {@code vcpu} ({@link GuestMemfd#getPfn(long,int)}).
+     */
     public long gmemPfn(long gfn, int vcpu) {
         return GuestMemfd.pfnOf(gmemPfnAndOrder(gfn, vcpu));
     }

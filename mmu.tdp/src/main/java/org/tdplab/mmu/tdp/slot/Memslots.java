@@ -244,7 +244,8 @@ public final class Memslots {
         if (gmem && !privateMem)
             throw new MmuException(Errno.EINVAL, "flags=gmem: this VM has no private memory");
         if (gmem && (flags & Memslot.DIRTY_LOG) != 0)
-            throw new MmuException(Errno.EINVAL, "flags=gmem,dirty_log: dirty logging of guest_memfd slots is not supported");
+            throw new MmuException(Errno.EINVAL,
+                    "flags=gmem,dirty_log: dirty logging of guest_memfd slots is not supported");
         if ((flags & Memslot.READONLY) != 0) {
             if (gmem)
                 throw new MmuException(Errno.EINVAL, "flags=gmem,readonly: guest_memfd slots cannot be read-only");

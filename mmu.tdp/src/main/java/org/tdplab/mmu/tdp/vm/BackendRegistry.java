@@ -62,7 +62,8 @@ final class BackendRegistry {
         wrong.addAll(AdvertisedCaps.mismatches(advertised.properties(), derived));
         if (!wrong.isEmpty())
             return Optional.of("backend service " + advertised.serviceId() + " of VM type '" + advertised.vmType()
-                    + "' (" + advertised.bundle() + " " + advertised.version() + ") refused: " + String.join("; ", wrong));
+                    + "' (" + advertised.bundle() + " " + advertised.version() + ") refused: "
+                    + String.join("; ", wrong));
         BackendInfo info = new BackendInfo(advertised.vmType(), AdvertisedCaps.completed(advertised.properties(),
                 derived), advertised.bundle(), advertised.version(), advertised.serviceId());
         addChecked(backend, info, ranking);

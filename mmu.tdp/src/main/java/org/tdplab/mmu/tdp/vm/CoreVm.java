@@ -213,7 +213,8 @@ public final class CoreVm implements Vm {
     public long prefault(int vcpu, long gpa, long size) {
         try {
             // untraced, the operation stream would only run the body: no lambdas then (a VMM prefaults page by page)
-            return trace.on() ? ops.call(() -> OperationStream.prefault(vcpu, gpa, size), () -> prefaultNow(vcpu, gpa, size))
+            return trace.on()
+                    ? ops.call(() -> OperationStream.prefault(vcpu, gpa, size), () -> prefaultNow(vcpu, gpa, size))
                     : prefaultNow(vcpu, gpa, size);
         } catch (MmuException e) { // nothing done: KVM passes the range back unchanged
             throw e.remaining().isPresent() ? e : e.withRemaining(new Remaining(gpa, size));

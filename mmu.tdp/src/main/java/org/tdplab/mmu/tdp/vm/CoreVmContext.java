@@ -208,7 +208,8 @@ final class CoreVmContext implements VmContext {
         if (mmu.lock.isWriteLockedByMe())
             return mmu.hugePages.splitCrossBoundaryLeafs(gfn, gfn + npages) && !status.bugged();
         if (mmu.lock.isReadLockedByMe()) {
-            status.bug(String.format("kvm_split_cross_boundary_leafs at gfn 0x%x with the MMU lock held for read", gfn));
+            status.bug(String.format("kvm_split_cross_boundary_leafs at gfn 0x%x with the MMU lock held for read",
+                    gfn));
             return false;
         }
         mmu.lock.writeLock();

@@ -96,7 +96,8 @@ final class GuestOps {
             long guestGpa = routing.guestGpa(gfn, isPrivate);
             long token = access == Access.WRITE ? writtenToken(gfn, value) : 0;
             long result = touch(v, access, guestGpa, gfn, isPrivate, token);
-            if (result == GuestExits.EXIT_MMIO && gfn == first) // the emulated access's own address, as run->mmio.phys_addr
+            // the emulated access's own address, as run->mmio.phys_addr
+            if (result == GuestExits.EXIT_MMIO && gfn == first)
                 v.exitGpa = (v.exitGpa & ~0xfffL) | (natural & 0xfff);
             if (result != GuestExits.DONE)
                 return exits.ended(v, gfn - first, result);

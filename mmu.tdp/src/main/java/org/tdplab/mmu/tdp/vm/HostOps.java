@@ -118,7 +118,8 @@ final class HostOps {
             long pages = Spte.pagesPerHpage(slot.backingLevel());
             long base = slot.baseGfn();
             lo = Math.min(lo, Math.max(base, base + ((Math.max(start, base) - base) & -pages)));
-            hi = Math.max(hi, Math.min(slot.endGfn(), base + ((Math.min(end, slot.endGfn()) - base + pages - 1) & -pages)));
+            hi = Math.max(hi,
+                    Math.min(slot.endGfn(), base + ((Math.min(end, slot.endGfn()) - base + pages - 1) & -pages)));
         }
         return new long[] { lo, hi };
     }

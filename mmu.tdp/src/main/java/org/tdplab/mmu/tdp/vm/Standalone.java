@@ -19,7 +19,9 @@ public final class Standalone {
         return core;
     }
 
-    /** The backend service goes away, as an unbind would: its VMs are suspended (and resumed by another of the type). */
+    /**
+     * The backend service goes away, as an unbind would: its VMs are suspended (and resumed by another of the type).
+     */
     public static void unbind(VmManager manager, Backend backend) {
         ((VmManagerComponent) manager).unbindStandalone(backend);
     }

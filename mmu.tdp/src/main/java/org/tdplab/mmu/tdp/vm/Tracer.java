@@ -53,7 +53,8 @@ final class Tracer {
     void pageFault(int vcpu, long gpa, long errorCode, int ret) {
         if (!observers.isEmpty()) {
             String result = ret >= 0 ? PageFault.name(ret)
-                    : ret == FaultHandler.EXIT_MEMORY_FAULT ? "MEMORY_FAULT" : ret == FaultHandler.EXIT_MMIO ? "MMIO" : "DEAD";
+                    : ret == FaultHandler.EXIT_MEMORY_FAULT ? "MEMORY_FAULT"
+                    : ret == FaultHandler.EXIT_MMIO ? "MMIO" : "DEAD";
             for (MmuObserver o : observers)
                 o.pageFault(vm, vcpu, gpa, errorCode, result);
         }
