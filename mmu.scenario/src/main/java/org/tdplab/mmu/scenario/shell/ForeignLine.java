@@ -75,8 +75,7 @@ final class ForeignLine {
     /**
      * What the shell prints for the value a line returned: a framework command's text with the names of Java
      * exception classes taken out (Gogo's {@code install} returns {@code java.net.MalformedURLException: unknown
-     * protocol: x} as its answer). A value the line itself made ({@code $x}, a quoted string, a group) is left as it
-     * is.
+     * protocol: x} as its answer). A value the line itself made ({@code $x}, a quoted string, a group) stays as is.
      */
     static Object tidyResult(String first, Object result) {
         if (!(result instanceof String text) || first.isEmpty() || "$({[\"'".indexOf(first.charAt(0)) >= 0)
