@@ -71,8 +71,8 @@ public final class TablePool {
     private volatile long[][] headL;
     private volatile int[][] headI;
 
-    /** pfn → table id, for stepping from a non-leaf SPTE to its child. Lock-free lookups. */
-    private final LongIntMap idByPfn = new LongIntMap(1024, 0);
+    /** pfn → table id ({@code pfn_to_page(pfn)->private}), for stepping from a non-leaf SPTE to its child. */
+    private final PfnTableIds idByPfn = new PfnTableIds();
 
     // Guarded by allocLock.
     private int chunks;
