@@ -71,8 +71,8 @@ public final class TablePool {
     private volatile long[][] headL;
     private volatile int[][] headI;
 
-    /** pfn → table id, for stepping from a non-leaf SPTE to its child. Lock-free lookups. */
-    private final LongIntMap idByPfn = new LongIntMap(1024, 0);
+    /** pfn → table id ({@code pfn_to_page(pfn)->private}), for stepping from a non-leaf SPTE to its child. */
+    private final PfnTableIds idByPfn = new PfnTableIds();
 
     // Guarded by allocLock.
     private int chunks;
@@ -178,8 +178,8 @@ public final class TablePool {
                 throw new IllegalStateException("table " + id + " is not live");
             }
             long pfn = pfnOf(id);
-            freeGeneration = freeGeneration + 1; // before the frame can hold another table (volatile: a fence)
-            idByPfn.remove(pfn);
+            idByPfn.remove(pfn); // then the bump, both before the frame can hold another table (freeGeneration())
+            freeGeneration = freeGeneration + 1;
             int[] hi = headI[id >>> CHUNK_TABLE_SHIFT];
             INTS.setRelease(hi, (id & (TABLES_PER_CHUNK - 1)) * I_WORDS + I_FLAGS, 0);
             if (freeTop == freeIds.length) {
@@ -253,9 +253,10 @@ public final class TablePool {
     }
 
     /**
-     * Bumped by every {@link #free}, before the freed table's frame can hold another one: a walker that looked a
-     * frame's table up under generation {@code g} may use that answer again while the generation is still {@code g}
-     * ({@link TdpIter#childTable}). Lock-free.
+     * Bumped by every {@link #free}, after the freed table's pfn entry is cleared and before its frame can hold
+     * another table: a walker that read generation {@code g}, then looked a frame's table up, may use that answer again
+     * while the generation is still {@code g} ({@link TdpIter#childTable}). Bumping first would let a look-up between
+     * bump and clear pair the new generation with the freed table (safe only behind an RCU grace period). Lock-free.
      */
     public long freeGeneration() {
         return freeGeneration;
