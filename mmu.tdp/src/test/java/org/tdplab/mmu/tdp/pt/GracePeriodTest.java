@@ -106,17 +106,6 @@ class GracePeriodTest {
         assertEquals(0, pool.rootCount(root));
     }
 
-    @Test
-    void theReservedKeysOfThePfnMapAreRefused() {
-        LongIntMap m = new LongIntMap(4, -1);
-        for (long reserved : new long[] { LongIntMap.EMPTY, LongIntMap.TOMBSTONE }) {
-            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> m.put(reserved, 1));
-            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> m.remove(reserved));
-        }
-        assertEquals(-1, m.put(5, 1));
-        assertEquals(1, m.remove(5));
-        assertEquals(-1, m.remove(5));
-    }
 
     /**
      * The reader's exit wakes a parked synchronize: with the periodic look stretched to an hour, nothing else could
