@@ -122,7 +122,8 @@ public final class TdpIter extends org.tdplab.mmu.tdp.sync.LinePadded {
             return;
         }
         if (tryStepDown()) {
-            checkEnd(); // as the kernel's loop condition: only an empty range ([start, end) with end <= start) stops here
+            // as the kernel's loop condition: only an empty range ([start, end) with end <= start) stops here
+            checkEnd();
             return;
         }
         do {
