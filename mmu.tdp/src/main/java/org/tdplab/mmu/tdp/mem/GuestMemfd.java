@@ -188,19 +188,11 @@ public final class GuestMemfd {
 
     /**
      * {@link #makeFolio} of the 4K folio of page {@code index} in a file of 4K folios, which has no smaller order to
-     * fall back to: the frame, its preparation, its entry (which unlocks the page). Kept apart from the huge-folio
-     * path, and short, so that the fault's call of it stays small: every private fault of such a file runs it.
+     * fall back to. Kept apart from the huge-folio path, and short, so that the fault's call of it stays small: every
+     * private fault of such a file runs it.
      */
     private long makePage(long index, int vcpu) {
-        long pfn = memory.alloc(Levels.L4K, HostMemory.GMEM, ownerId, vcpu);
-        try {
-            listener.prepare(this, pfn, index, 0);
-        } catch (RuntimeException e) {
-            memory.free(pfn, Levels.L4K);
-            throw e;
-        }
-        folios.mapBlock(index, pfn, Levels.L4K); // published only once prepared
-        return PfnMap.entryOf(pfn, Levels.L4K);
+        return prepareAndMap(index, index, memory.alloc(Levels.L4K, HostMemory.GMEM, ownerId, vcpu), Levels.L4K);
     }
 
     /**
@@ -219,7 +211,14 @@ public final class GuestMemfd {
                 level--;
             }
         }
-        long head = Levels.alignDown(index, level);
+        return prepareAndMap(index, Levels.alignDown(index, level), base, level);
+    }
+
+    /**
+     * Prepares the folio of {@code level} at frame {@code base} whose first page is {@code head}, then maps it (the
+     * host frames go back if the preparation fails); returns page {@code index}'s entry.
+     */
+    private long prepareAndMap(long index, long head, long base, int level) {
         try {
             listener.prepare(this, base, head, Levels.shift(level));
         } catch (RuntimeException e) {
