@@ -64,12 +64,17 @@ final class RmpGuestInstructions {
         }
     }
 
+    /** The index in region {@code r} of the entry that governs {@code pfn}: the head's in a 2M-assigned region. */
+    private static int entryAt(RmpRegion r, long pfn) {
+        long h = Rmp.loIn(r, 0);
+        return assigned(h) && is2M(h) ? 0 : Rmp.index(pfn);
+    }
+
     /** {@link #pvalidate} once the operands passed and the region's lock is held. */
     private long pvalidateLocked(long pfn, long gpa, int pageSize, boolean validate, int asid) {
         // the region once, under its lock: the checks, the entry and the write all read this one
         RmpRegion r = rmp.region(pfn);
-        long h = Rmp.loIn(r, 0);
-        int at = assigned(h) && is2M(h) ? 0 : Rmp.index(pfn);
+        int at = entryAt(r, pfn);
         long a = (pfn & ~(Rmp.PAGES - 1L)) + at, e = Rmp.loIn(r, at);
         long refused = guestChecks(pfn, gpa, pageSize, asid, a, e);
         if (refused != Long.MAX_VALUE)
@@ -101,8 +106,7 @@ final class RmpGuestInstructions {
         int stripe = rmp.lock(pfn);
         try {
             RmpRegion r = rmp.region(pfn);
-            long h0 = Rmp.loIn(r, 0);
-            int at = assigned(h0) && is2M(h0) ? 0 : Rmp.index(pfn);
+            int at = entryAt(r, pfn);
             long where = (pfn & ~(Rmp.PAGES - 1L)) + at, e = Rmp.loIn(r, at);
             long refused = guestChecks(pfn, gpa, pageSize, asid, where, e);
             if (refused != Long.MAX_VALUE)
