@@ -21,7 +21,7 @@ import org.junit.Test;
  * {@code ./tdplab shell} on a pseudo-terminal, as a person uses it: {@code script} (util-linux) gives it a terminal,
  * the test types into it — Tab, Ctrl-C, Enter — and reads the screen's text. Checks the banner, {@code help},
  * {@code help COMMAND}, completion of commands, options, VM types and VM names, statements, an unknown command,
- * {@code run} without a stray status, failing framework commands ({@code cat}, {@code install}), a quoted command name, Ctrl-C stopping a long run, {@code vms} saying bugged
+ * {@code run} without a stray status, failing framework commands ({@code cat}, {@code install}), a script by {@code sh}, a quoted command name, Ctrl-C stopping a long run, {@code vms} saying bugged
  * or dead, {@code exit}, and that nothing printed is Java exception text; and Tab for the verbs of a backend dropped
  * into {@code load/} later.
  */
@@ -128,6 +128,16 @@ public class ShellTerminalIT {
         type("install nope:x\r"); // a framework command whose answer is an exception's text
         expect("Unknown protocol: nope");
         prompt();
+        Path script = Files.createTempFile("tdplab-it", ".gosh");
+        Files.writeString(script, "echo \"script says $1\"\n");
+        type("sh " + script + " hello\r"); // Gogo's sh runs the script; its profile would need Gogo's line reader
+        expect("script says hello");
+        assertFalse(since(), since().contains("reader is null"));
+        prompt();
+        type("sh\r"); // no nested interactive shell: said in words
+        expect("this shell is interactive already");
+        prompt();
+        Files.delete(script);
 
         type("run --quiet scenarios/tutorial-td.scn\r");
         expect("1 passed, 0 failed");

@@ -63,6 +63,8 @@ public class ShellSession {
     private volatile CommandSession shellSession;
     /** Gogo's file commands answering failures in words ({@link WordedPosix}), from the first {@link #__start}. */
     private ServiceRegistration<?> wordedPosix;
+    /** Gogo's {@code sh} and {@code gosh} without the interactive profile ({@link WordedScripts}). */
+    private ServiceRegistration<?> wordedScripts;
 
     @Activate
     void activate(BundleContext context) {
@@ -77,7 +79,10 @@ public class ShellSession {
         synchronized (this) {
             if (wordedPosix != null)
                 wordedPosix.unregister();
+            if (wordedScripts != null)
+                wordedScripts.unregister();
             wordedPosix = null;
+            wordedScripts = null;
         }
     }
 
@@ -259,6 +264,8 @@ public class ShellSession {
             try {
                 if (wordedPosix == null)
                     wordedPosix = WordedPosix.register(context);
+                if (wordedScripts == null && wordedPosix != null)
+                    wordedScripts = WordedScripts.register(context);
             } catch (LinkageError noGogoShell) {
                 // a session without Gogo's shell bundle has none of its file commands to word
             }
