@@ -125,6 +125,9 @@ public class ShellTerminalIT {
         expect("No such file or directory");
         assertTrue(since(), since().contains("cat: /nonexistent-tdplab"));
         prompt();
+        type("ls /nonexistent-tdplab\r"); // Gogo's ls takes it for a pattern and would print nothing
+        expect("ls: /nonexistent-tdplab (No such file or directory)");
+        prompt();
         type("install nope:x\r"); // a framework command whose answer is an exception's text
         expect("Unknown protocol: nope");
         prompt();

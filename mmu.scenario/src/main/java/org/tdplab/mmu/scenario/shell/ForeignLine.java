@@ -1,6 +1,12 @@
 package org.tdplab.mmu.scenario.shell;
 
 import java.lang.reflect.InvocationTargetException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.util.Set;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
@@ -99,7 +105,24 @@ final class ForeignLine {
         if (m.matches())
             return "'" + first + "' is no command: the shell took it for a value and it has no method '" + m.group(1)
                     + "' taking these arguments (help lists the commands)";
+        if (t instanceof FileSystemException f && f.getReason() == null && !message.isEmpty())
+            return first + ": " + message + " (" + fileProblem(f) + ")"; // the path alone is the message
         String words = JAVA_NAME.matcher(message).replaceAll("").strip();
         return first + ": " + (words.isEmpty() ? "failed" : words);
+    }
+
+    /** What a file-system exception whose message is only the path says about it, as {@code strerror} would. */
+    private static String fileProblem(FileSystemException f) {
+        if (f instanceof NoSuchFileException)
+            return "No such file or directory";
+        if (f instanceof AccessDeniedException)
+            return "Permission denied";
+        if (f instanceof NotDirectoryException)
+            return "Not a directory";
+        if (f instanceof FileAlreadyExistsException)
+            return "File exists";
+        if (f instanceof DirectoryNotEmptyException)
+            return "Directory not empty";
+        return "cannot be used";
     }
 }

@@ -1,5 +1,7 @@
 package org.tdplab.mmu.scenario.shell;
 
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.util.ArrayList;
 import java.util.Hashtable;
 import java.util.List;
@@ -55,6 +57,40 @@ final class WordedPosix extends Posix {
         } catch (ClassNotFoundException | LinkageError e) {
             return false;
         }
+    }
+
+    /**
+     * Gogo's {@code ls}, which takes its operands for patterns and lists nothing for one that matches no file; here
+     * a plain path (no {@code * ? [ {}) that names no file is said, as POSIX {@code ls} says it, and the others are
+     * listed. {@code argv[0]} is the command's name.
+     */
+    @Override
+    protected void ls(CommandSession session, Process process, String[] argv) throws Exception {
+        List<String> kept = new ArrayList<>();
+        int operands = 0, missing = 0;
+        boolean optionsEnd = false;
+        for (int i = 0; i < argv.length; i++) {
+            String a = argv[i];
+            boolean operand = i > 0 && (optionsEnd || !a.startsWith("-") || a.length() == 1);
+            optionsEnd |= i > 0 && a.equals("--");
+            if (operand) {
+                operands++;
+                if (isPlainPath(a) && !Files.exists(session.currentDir().resolve(a), LinkOption.NOFOLLOW_LINKS)) {
+                    process.err().println("ls: " + a + " (No such file or directory)");
+                    missing++;
+                    continue;
+                }
+            }
+            kept.add(a);
+        }
+        if (operands == 0 || missing < operands) // with every operand missing, Gogo's ls would list the directory
+            super.ls(session, process, kept.toArray(String[]::new));
+        if (missing > 0)
+            process.error(2);
+    }
+
+    private static boolean isPlainPath(String operand) {
+        return operand.chars().noneMatch(c -> "*?[{".indexOf(c) >= 0);
     }
 
     /** Runs {@code argv[0]} as Gogo would; a failure prints what {@link ForeignLine#explain} words for it. */

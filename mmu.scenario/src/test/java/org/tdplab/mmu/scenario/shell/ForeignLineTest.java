@@ -6,6 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.FileNotFoundException;
 import java.lang.reflect.InvocationTargetException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.util.Set;
 import java.util.function.Predicate;
 
@@ -67,6 +71,17 @@ class ForeignLineTest {
         assertEquals("cat: /x (No such file or directory)", ForeignLine.explain("cat", wrapped));
         assertEquals("cat: failed", ForeignLine.explain("cat", new FileNotFoundException()));
         assertEquals("throw: hello", ForeignLine.explain("throw", new Exception("hello")));
+    }
+
+    @Test
+    void aFileProblemWhoseMessageIsThePathSaysWhatIsWrong() {
+        assertEquals("grep: /x (No such file or directory)", ForeignLine.explain("grep",
+                new InvocationTargetException(new NoSuchFileException("/x"))));
+        assertEquals("head: /root/y (Permission denied)",
+                ForeignLine.explain("head", new AccessDeniedException("/root/y")));
+        assertEquals("wc: /a/b (Not a directory)", ForeignLine.explain("wc", new NotDirectoryException("/a/b")));
+        assertEquals("cp: /x: is busy", ForeignLine.explain("cp", new FileSystemException("/x", null, "is busy")),
+                "a message with its reason is the exception's own");
     }
 
     @Test
