@@ -94,4 +94,35 @@ class PfnTableIdsTest {
         long spineAtMost = 2 * 8 * (((1L << 22) + 4096) >> PfnTableIds.DEFAULT_SHIFT); // doubled as it grows
         assertTrue(m.bytes() <= 4096 * 4 + m.chunks() * 16 + spineAtMost, "bytes " + m.bytes());
     }
+
+    /** The estimate the memory test relies on, counted by hand: a spine of 16 references, then one chunk of 64 ints. */
+    @Test
+    void bytesCountTheSpineAndEachChunk() {
+        PfnTableIds m = new PfnTableIds();
+        assertEquals(8 * 16, m.bytes());
+        m.put(5, 1);
+        assertEquals(8 * 16 + 16 + 4 * 64, m.bytes());
+        m.put(64 * 16, 2); // the first PFN past the spine: it doubles, and a second chunk
+        assertEquals(8 * 32 + 2 * (16 + 4 * 64), m.bytes());
+    }
+
+    @Test
+    void chunkSizesOutsideOneTo2To20AreRefused() {
+        new PfnTableIds(1);
+        new PfnTableIds(20);
+        assertThrows(IllegalArgumentException.class, () -> new PfnTableIds(0));
+        assertThrows(IllegalArgumentException.class, () -> new PfnTableIds(21));
+    }
+
+    /** The spine's last usable chunk is {@code Integer.MAX_VALUE - 9}: a PFN beyond it is refused, not grown to. */
+    @Test
+    void aPfnBeyondTheLargestSpineIsRefused() {
+        PfnTableIds m = new PfnTableIds(20);
+        long first = ((long) Integer.MAX_VALUE - 8) << 20;
+        assertThrows(IllegalArgumentException.class, () -> m.put(first, 1));
+        assertThrows(IllegalArgumentException.class, () -> m.put(-1, 1));
+        assertThrows(IllegalArgumentException.class, () -> m.put(3, 0));
+        assertEquals(0, m.remove(16L << 20), "the first chunk past the spine's end");
+        assertEquals(0, m.remove(-1));
+    }
 }
