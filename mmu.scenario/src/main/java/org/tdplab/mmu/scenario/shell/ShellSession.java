@@ -160,21 +160,31 @@ public class ShellSession {
      */
     public void exit() throws BundleException {
         try {
-            ServiceReference<?>[] refs = context.getServiceReferences((String) null,
-                    "(&(osgi.command.scope=gogo)(osgi.command.function=gosh))");
-            if (refs != null) {
-                Object shell = context.getService(refs[0]);
+            ServiceReference<?> ref = gogoShell(context); // ours answers to gosh too, and has no stop
+            if (ref != null) {
+                Object shell = context.getService(ref);
                 try {
                     shell.getClass().getMethod("stop").invoke(shell);
                     return;
                 } finally {
-                    context.ungetService(refs[0]);
+                    context.ungetService(ref);
                 }
             }
         } catch (InvalidSyntaxException | ReflectiveOperationException | RuntimeException e) {
             // not Gogo's jline shell: stop the runtime ourselves
         }
         context.getBundle(0).stop();
+    }
+
+    /** Gogo's own shell, the service of its {@code gosh} command (not {@link WordedScripts}, which shares the name); no class of Gogo's shell bundle needed to find it, or null. */
+    static ServiceReference<?> gogoShell(BundleContext context) throws InvalidSyntaxException {
+        ServiceReference<?>[] refs = context.getServiceReferences((String) null,
+                "(&(osgi.command.scope=gogo)(osgi.command.function=gosh))");
+        if (refs != null)
+            for (ServiceReference<?> r : refs)
+                if (r.getBundle() != context.getBundle())
+                    return r;
+        return null;
     }
 
     public void quit() throws BundleException {

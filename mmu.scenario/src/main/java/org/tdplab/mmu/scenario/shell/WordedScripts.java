@@ -9,7 +9,6 @@ import org.apache.felix.service.command.CommandSession;
 import org.apache.felix.service.command.Descriptor;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.Constants;
-import org.osgi.framework.InvalidSyntaxException;
 import org.osgi.framework.ServiceReference;
 import org.osgi.framework.ServiceRegistration;
 
@@ -53,7 +52,7 @@ public final class WordedScripts {
         String refusal = refusal(name, argv);
         if (refusal != null)
             throw new IllegalArgumentException(refusal);
-        ServiceReference<?> ref = gogoShell();
+        ServiceReference<?> ref = ShellSession.gogoShell(context);
         Object gogo = ref == null ? null : context.getService(ref);
         if (!(gogo instanceof Shell shell))
             throw new IllegalStateException("Gogo's shell bundle is not running, so there is no " + name + " to run");
@@ -106,16 +105,5 @@ public final class WordedScripts {
                 "  -x --xtrace    echo each command before it runs",
                 "source FILE runs a script in this session; the shell is interactive already, so " + name
                         + " without a script is refused");
-    }
-
-    /** Gogo's own {@code gosh} command (not ours), or null. */
-    private ServiceReference<?> gogoShell() throws InvalidSyntaxException {
-        ServiceReference<?>[] refs = context.getServiceReferences((String) null,
-                "(&(osgi.command.scope=gogo)(osgi.command.function=gosh))");
-        if (refs != null)
-            for (ServiceReference<?> r : refs)
-                if (r.getBundle() != context.getBundle())
-                    return r;
-        return null;
     }
 }
