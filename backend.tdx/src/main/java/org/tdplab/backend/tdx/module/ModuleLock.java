@@ -11,9 +11,14 @@ import org.tdplab.percpu.PercpuCounters;
 
 /**
  * The module's lock over one TD, in the two modes of its S-EPT tree lock: the leaves a fault runs —
- * TDH.MEM.SEPT.ADD, TDH.MEM.PAGE.AUG and the guest's TDG.MEM.PAGE.ACCEPT — hold it shared, as the real module holds
- * the tree lock shared for them, and exclude each other per S-EPT entry (the entry's own lock,
- * {@link SeptTree#LOCKED}); every other leaf, and every view of the module's state, holds it exclusively (but one
+ * TDH.MEM.SEPT.ADD, TDH.MEM.PAGE.AUG and the guest's TDG.MEM.PAGE.ACCEPT — hold it shared, and exclude each other per
+ * S-EPT entry (the entry's own lock, {@link SeptTree#LOCKED}). The real module holds the tree lock shared for SEPT.ADD
+ * and AUG; its ACCEPT takes no tree lock, only the entry's (a guest-side lock that backs off for a host): it walks in
+ * the TD's context, where TLB tracking keeps what it reached until the next TD exit. The ACCEPT's shared hold here
+ * stands for that (a leaf that removes from the tree holds the lock exclusively), and orders what the ACCEPT changes of
+ * the vCPU's TD state — the entry it may make first and the exit it makes when it must exit (epoch refcounts) —
+ * against TDH.MEM.TRACK and the host's kick, which hold it exclusively. Every other leaf, and every view of the
+ * module's state, holds it exclusively (but one
  * frame's PAMT word, a single load, as an AUG reads it). So two vCPUs fault private memory at once, new S-EPT pages
  * included, while a leaf that removes from the tree, changes a TD-wide field or frees a page runs alone, as the model
  * ran every leaf before. (The real module takes the tree lock shared for PAGE.REMOVE and DEMOTE too, excluding them
