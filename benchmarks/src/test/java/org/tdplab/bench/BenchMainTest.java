@@ -24,11 +24,15 @@ class BenchMainTest {
                 "2 vCPU threads ÷ 1 (speed-up), disjoint halves, busiest thread's CPU + wait time, median of",
                 "2 vCPU threads' CPU time ÷ 1 thread's, same faults, median of",
                 "2 vCPU threads ÷ 1 (speed-up), reads of mapped halves", "2 vCPU threads' CPU time ÷ 1 thread's, same reads",
-                "TD build: tdx.init_mem_region measure", "floor: walk + allocate + CAS | random" })
+                "TD build: tdx.init_mem_region measure", "floor: walk + allocate + CAS | random",
+                "floor + the kernel's sync of a KVM_RUN that faults once (10 locked ops",
+                "floor + the kernel's sync of a KVM_PRE_FAULT_MEMORY (6 locked ops", "| " + Table.SYNCED + " |" })
             assertTrue(table.contains(what), what + " missing from\n" + table);
-        // every fault figure has a ratio to its floor
-        table.lines().filter(l -> l.startsWith("| 4K fault")).forEach(l -> assertTrue(l.matches(".*\\| [0-9.]+× \\|.*"),
-                l));
+        // every fault figure has a ratio to its floor and one to the floor with the kernel's synchronization
+        table.lines().filter(l -> l.startsWith("| 4K fault")).forEach(l -> assertTrue(l.matches(
+                ".*\\| [0-9.]+× \\| [0-9.]+× \\|.*"), l));
+        table.lines().filter(l -> l.startsWith("| floor + the kernel's sync")).forEach(l -> assertTrue(l.matches(
+                ".*\\| [0-9.]+ ns/page \\| [0-9.]+ ns/page \\(the floor\\) \\| [0-9.]+× \\|.*"), l));
         // the threads rows have both speed-ups, the model's and the floor's
         table.lines().filter(l -> l.startsWith("| 2 vCPU threads")).forEach(l -> assertTrue(
                 l.matches(".*\\| [0-9.]+ × \\| [0-9.]+ × \\(the floor's own\\).*"), l));
