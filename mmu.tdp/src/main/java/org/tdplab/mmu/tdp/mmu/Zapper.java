@@ -316,17 +316,33 @@ public final class Zapper {
         return java.util.Arrays.stream(mmu.roots.of(types)).map(this::countPresent).toArray();
     }
 
-    /** Under the read lock: another walk may zap and free tables meanwhile, so the count walks inside RCU. */
-    private int countPresent(int root) {
-        TdpIter walk = new TdpIter(pool);
-        int n = 0;
+    /**
+     * The present entries, of any level, of the GFNs {@code root} indexes. Under the read lock: another walk may
+     * zap and free tables meanwhile, so the count runs inside RCU.
+     */
+    int countPresent(int root) {
+        long bits = mmu.roots.gfnBits(root), end = bits != 0 ? bits : mmu.maxGfn();
         mmu.rcu.readLock();
         try {
-            for (mmu.walk(walk, root, Spte.PG_LEVEL_4K, 0, mmu.maxGfn()); walk.valid; walk.next())
-                if (isShadowPresent(walk.oldSpte))
-                    n++;
+            return countPresent(root, mmu.rootLevel, 0, bits, (end - 1 | bits) + 1);
         } finally {
             mmu.rcu.readUnlock();
+        }
+    }
+
+    /** The present entries overlapping {@code [lo, hi)} under {@code table}, counted as {@link #firstLeaf} scans. */
+    private int countPresent(int table, int level, long base, long lo, long hi) {
+        int shift = Spte.LEVEL_BITS * (level - 1), n = 0;
+        int from = (int) ((Math.max(lo, base) - base) >>> shift);
+        int to = (int) ((Math.min(hi, base + ((long) Spte.ENT_PER_PAGE << shift)) - 1 - base) >>> shift) + 1;
+        for (int i = from; (i = pool.firstWithAny(table, i, to, Spte.MMU_PRESENT)) >= 0; i++) {
+            long spte = pool.get(TablePool.sptep(table, i));
+            if (!isShadowPresent(spte))
+                continue;
+            n++;
+            int child = isLast(spte, level) ? 0 : pool.idOfPfn(Spte.pfn(spte));
+            if (child != 0)
+                n += countPresent(child, level - 1, base + ((long) i << shift), lo, hi);
         }
         return n;
     }

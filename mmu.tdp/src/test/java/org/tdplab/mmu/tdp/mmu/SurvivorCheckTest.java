@@ -15,7 +15,8 @@ import org.tdplab.mmu.tdp.spte.Spte;
 /**
  * Invariant 16's check ({@link Zapper#survivor}) is as strict as a step-by-step walk of the range: it finds the same
  * first present leaf, of any level, in any root of the types asked (direct roots at their aliased GFNs, mirror and
- * invalid roots too); and a zap that leaves one leaf behind is reported, whatever the leaf's level and root.
+ * invalid roots too); and a zap that leaves one leaf behind is reported, whatever the leaf's level and root. The same
+ * for the fast zap's count of what a root still maps (invariant 15).
  */
 class SurvivorCheckTest {
     private static final int L4K = Spte.PG_LEVEL_4K, L2M = Spte.PG_LEVEL_2M, L1G = Spte.PG_LEVEL_1G;
@@ -42,7 +43,10 @@ class SurvivorCheckTest {
 
     /** Random leaves of every level in the first 4 GiB of a root. */
     private void mapRandomly(Random rnd, int root, int leaves) {
-        int[] levels = { L4K, L4K, L4K, L2M, L2M, L1G };
+        mapRandomly(rnd, root, leaves, L4K, L4K, L4K, L2M, L2M, L1G);
+    }
+
+    private void mapRandomly(Random rnd, int root, int leaves, int... levels) {
         for (int i = 0; i < leaves; i++) {
             int level = levels[rnd.nextInt(levels.length)];
             long gfn = rnd.nextLong(4 * G1) & -Spte.pagesPerHpage(level);
@@ -85,6 +89,65 @@ class SurvivorCheckTest {
         assertTrue(found > 1000, "most ranges hold a leaf: " + found);
         assertEquals(null, mmu.zap.survivor(Roots.ALL_ROOTS, 5 * G1, mmu.maxGfn()), "nothing mapped up there");
         h.assertQuiescent();
+    }
+
+    private int stepwiseCount(int root) {
+        TdpIter walk = new TdpIter(h.pool);
+        int n = 0;
+        mmu.rcu.readLock();
+        try {
+            for (mmu.walk(walk, root, L4K, 0, mmu.maxGfn()); walk.valid; walk.next())
+                if (Spte.isShadowPresent(walk.oldSpte))
+                    n++;
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+        return n;
+    }
+
+    @Test
+    void countsWhatARootMapsAsAStepwiseWalkDoes() {
+        Random rnd = new Random(15);
+        int direct = h.root(false), mirror = h.root(true);
+        for (int i = 0; i < 20; i++) {
+            mapRandomly(rnd, direct, 10, L4K, L4K, L4K, L2M, i == 19 ? L1G : L2M);
+            mapRandomly(rnd, mirror, 10, L4K); // a huge mirror leaf split by a fault would be a bug
+            for (int root : new int[] { direct, mirror })
+                assertEquals(stepwiseCount(root), mmu.zap.countPresent(root));
+        }
+        int n = mmu.zap.countPresent(direct);
+        assertTrue(n > 100, "entries counted: " + n);
+        h.assertQuiescent();
+    }
+
+    @Test
+    void aFastZapThatLeavesALeafBehindIsReported() {
+        MmuHarness plain = MmuHarness.ordinary(); // fast zaps are for VMs without mirror roots
+        int root = plain.root(false);
+        plain.map(root, 0x400, L2M, true);
+        plain.map(root, 0x7, L4K, true);
+        plain.mmu.zap.zapAllFast();
+        assertEquals(List.of(), plain.mmu.opViolations());
+        int next = plain.root(false);
+        plain.map(next, 0x7, L4K, true);
+        // the zap goes level by level, so a 4K leaf put back would go with its table: the top entry is put back
+        int top = plain.mmu.rootLevel;
+        TdpIter it = new TdpIter(plain.pool);
+        plain.mmu.rcu.readLock();
+        try {
+            it.walkTo(next, top, 0x7, 0, top);
+        } finally {
+            plain.mmu.rcu.readUnlock();
+        }
+        long sptep = it.sptep, spte = it.oldSpte;
+        plain.onChange = () -> {
+            MmuHarness.Change c = plain.changes.get(plain.changes.size() - 1);
+            if (c.level() == top && !Spte.isShadowPresent(c.newSpte()))
+                plain.pool.set(sptep, spte);
+        };
+        plain.mmu.zap.zapAllFast();
+        assertEquals(List.of("inv 15: direct root " + next + " still maps memory after a fast zap"),
+                plain.mmu.opViolations());
     }
 
     /** Maps the leaf, and puts it back each time a zap takes it away: the zap leaves it behind. */
