@@ -84,22 +84,51 @@ public final class Zapper {
     }
 
     /**
-     * Invariant 16: after a zap returns, no root of {@code types} has a present leaf overlapping the range.
-     * Returns a description of the first survivor, or null.
+     * Invariant 16: after a zap returns, no root of {@code types} has a present leaf overlapping the range, at any
+     * level. Returns a description of the first survivor, or null. A walk of its own over the final state, not
+     * the zap's iterator: the entries of each table that overlap the range are scanned in one tight loop
+     * ({@link TablePool#firstWithAny}), and only present non-leaf entries are stepped into. Allocates nothing
+     * unless a leaf survived.
      */
     public String survivor(int types, long start, long end) {
-        TdpIter walk = new TdpIter(pool);
         mmu.rcu.readLock(); // a vCPU may put a root's last reference meanwhile: its tables stay until we are out
         try {
-            for (int root : mmu.roots.of(types))
-                for (mmu.walk(walk, root, Spte.PG_LEVEL_4K, start, end); walk.valid; walk.next())
-                    if (isShadowPresent(walk.oldSpte) && isLast(walk.oldSpte, walk.level))
-                        return String.format("inv 16: %s leaf for gfn 0x%x level %d survived the zap of [0x%x, "
-                                + "0x%x)", mmu.roots.kindOf(root), walk.gfn, walk.level, start, end);
+            for (int root : mmu.roots.all()) {
+                if (!mmu.roots.matches(root, types))
+                    continue;
+                long bits = mmu.roots.gfnBits(root), hi = Math.min(end, bits != 0 ? bits : mmu.maxGfn());
+                // a direct root indexes the aliased GFNs: scan [start, hi) with the bits, report natural GFNs
+                long found = start < hi ? firstLeaf(root, mmu.rootLevel, 0, start | bits, (hi - 1 | bits) + 1) : -1;
+                if (found >= 0)
+                    return String.format("inv 16: %s leaf for gfn 0x%x level %d survived the zap of [0x%x, "
+                            + "0x%x)", mmu.roots.kindOf(root), (found >>> 3) & ~bits, found & 7, start, end);
+            }
             return null;
         } finally {
             mmu.rcu.readUnlock();
         }
+    }
+
+    /**
+     * The first present leaf overlapping {@code [lo, hi)} under {@code table}, a table of {@code level} whose first
+     * entry maps {@code base} (GFNs as the tables index them), as {@code gfn << 3 | level}; -1 if there is none.
+     */
+    private long firstLeaf(int table, int level, long base, long lo, long hi) {
+        int shift = Spte.LEVEL_BITS * (level - 1);
+        int from = (int) ((Math.max(lo, base) - base) >>> shift);
+        int to = (int) ((Math.min(hi, base + ((long) Spte.ENT_PER_PAGE << shift)) - 1 - base) >>> shift) + 1;
+        for (int i = from; (i = pool.firstWithAny(table, i, to, Spte.MMU_PRESENT)) >= 0; i++) {
+            long spte = pool.get(TablePool.sptep(table, i)), gfn = base + ((long) i << shift);
+            if (!isShadowPresent(spte))
+                continue; // zapped since the scan saw it
+            if (isLast(spte, level))
+                return gfn << 3 | level;
+            int child = pool.idOfPfn(Spte.pfn(spte));
+            long found = child == 0 ? -1 : firstLeaf(child, level - 1, gfn, lo, hi);
+            if (found >= 0)
+                return found;
+        }
+        return -1;
     }
 
     /** The root types {@link #unmapGfnRange} zaps for these kinds. */
@@ -287,17 +316,33 @@ public final class Zapper {
         return java.util.Arrays.stream(mmu.roots.of(types)).map(this::countPresent).toArray();
     }
 
-    /** Under the read lock: another walk may zap and free tables meanwhile, so the count walks inside RCU. */
-    private int countPresent(int root) {
-        TdpIter walk = new TdpIter(pool);
-        int n = 0;
+    /**
+     * The present entries, of any level, of the GFNs {@code root} indexes. Under the read lock: another walk may
+     * zap and free tables meanwhile, so the count runs inside RCU.
+     */
+    int countPresent(int root) {
+        long bits = mmu.roots.gfnBits(root), end = bits != 0 ? bits : mmu.maxGfn();
         mmu.rcu.readLock();
         try {
-            for (mmu.walk(walk, root, Spte.PG_LEVEL_4K, 0, mmu.maxGfn()); walk.valid; walk.next())
-                if (isShadowPresent(walk.oldSpte))
-                    n++;
+            return countPresent(root, mmu.rootLevel, 0, bits, (end - 1 | bits) + 1);
         } finally {
             mmu.rcu.readUnlock();
+        }
+    }
+
+    /** The present entries overlapping {@code [lo, hi)} under {@code table}, counted as {@link #firstLeaf} scans. */
+    private int countPresent(int table, int level, long base, long lo, long hi) {
+        int shift = Spte.LEVEL_BITS * (level - 1), n = 0;
+        int from = (int) ((Math.max(lo, base) - base) >>> shift);
+        int to = (int) ((Math.min(hi, base + ((long) Spte.ENT_PER_PAGE << shift)) - 1 - base) >>> shift) + 1;
+        for (int i = from; (i = pool.firstWithAny(table, i, to, Spte.MMU_PRESENT)) >= 0; i++) {
+            long spte = pool.get(TablePool.sptep(table, i));
+            if (!isShadowPresent(spte))
+                continue;
+            n++;
+            int child = isLast(spte, level) ? 0 : pool.idOfPfn(Spte.pfn(spte));
+            if (child != 0)
+                n += countPresent(child, level - 1, base + ((long) i << shift), lo, hi);
         }
         return n;
     }

@@ -133,6 +133,19 @@ public final class TablePool {
                 value);
     }
 
+    /**
+     * The first index in {@code [from, to)} of table {@code id} whose entry has a bit of {@code mask} set, or -1:
+     * one tight scan of the table's slice of its chunk, each entry read once as {@link #get} reads it.
+     */
+    public int firstWithAny(int id, int from, int to, long mask) {
+        long[] c = spt[id >>> CHUNK_TABLE_SHIFT];
+        int base = (id & (TABLES_PER_CHUNK - 1)) << INDEX_BITS;
+        for (int i = from; i < to; i++)
+            if (((long) LONGS.getVolatile(c, base + i) & mask) != 0)
+                return i;
+        return -1;
+    }
+
     // ---- allocation ---------------------------------------------------------------------------------------
 
     /**
