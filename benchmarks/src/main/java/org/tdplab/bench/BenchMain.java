@@ -126,8 +126,8 @@ public final class BenchMain {
     private String header(double seconds) {
         Runtime rt = Runtime.getRuntime();
         return String.format("tdplab benchmarks: %d CPUs, max heap %d MiB, Java %s; sizes %s; CPU time of the best "
-                + "of %d shot%s after %d warm-up (faults: warm-ups of %d GiB of guest at least; threads: wall time; "
-                + "the busiest thread's CPU + wait time, median of interleaved pairs)%s; %.0f s%n",
+                + "of %d shot%s after %d warm-up (faults and range ops: warm-ups of %d GiB of guest at least; threads: "
+                + "wall time; the busiest thread's CPU + wait time, median of interleaved pairs)%s; %.0f s%n",
                 rt.availableProcessors(), rt.maxMemory() >> 20, System.getProperty("java.version"), s.sizeNames(),
                 s.iterations, s.iterations == 1 ? "" : "s", s.warmup, Settings.WARMUP_MIB >> 10,
                 s.vmOptions.isEmpty() ? "" : "; VMs of the types that have them created with " + s.vmOptions,
@@ -235,7 +235,7 @@ public final class BenchMain {
         long mib = s.rangeMib();
         long pages = (mib << 20) / Guest.PAGE;
         Map<String, Double> model = new LinkedHashMap<>(), floor = new LinkedHashMap<>();
-        for (RunResult r : jmh(RangeBench.class, "(model|floor)", mib, Map.of("op", s.ops))) {
+        for (RunResult r : jmh(RangeBench.class, "(model|floor)", mib, s.faultWarmup(mib), Map.of("op", s.ops))) {
             boolean isFloor = r.getPrimaryResult().getLabel().equals("floor");
             (isFloor ? floor : model).put(r.getParams().getParam("op"),
                     cpu(r, isFloor ? "range floor" : "range model", "op", "mib") / pages);

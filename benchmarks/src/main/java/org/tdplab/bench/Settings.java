@@ -150,7 +150,9 @@ final class Settings {
     /**
      * Warm-up shots of the fault benchmarks at {@code mib}: {@link #warmup} shots of at least {@link #WARMUP_MIB}
      * in all, so that a small guest's shots run compiled code too (a TD's fault path needs several 1 GiB shots:
-     * 626–699 ns per page as the best of four, 399 as the best of ten).
+     * 626–699 ns per page as the best of four, 399 as the best of ten). The range operations take as many: after
+     * one 1 GiB warm-up shot the zap, the first of them, was often timed before its code (or its floor loop's) was
+     * compiled — its floor 8–53 ns per SPTE from one run to the next, 6.3–7.7 after six.
      */
     int faultWarmup(long mib) {
         return warmup == 0 ? 0 : (int) Math.max(warmup, Math.min(8, warmup * WARMUP_MIB / mib));
