@@ -5,6 +5,7 @@ import static org.tdplab.backend.snp.kvm.RmpCalls.LEVEL_4K;
 
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
 import org.tdplab.backend.snp.rmp.Rmp;
@@ -32,6 +33,8 @@ final class GmemHooks {
     private volatile Thread populating;
     /** Folios allocated while populating: head pfn → {head gfn, order}. */
     private final TreeMap<Long, long[]> unprepared = new TreeMap<>();
+    /** The folios being prepared, for the check ({@link #preparing}). */
+    private final Preparing preparing = new Preparing();
 
     GmemHooks(RmpCalls calls) {
         this.calls = calls;
@@ -79,12 +82,28 @@ final class GmemHooks {
 
     /** {@code kvm_arch_gmem_prepare} for a new folio. */
     void prepare(long pfn, long gfn, int order) {
-        if (populating == Thread.currentThread())
+        if (populating == Thread.currentThread()) {
             leaveUnprepared(pfn, gfn, order);
-        else if (order == 0)
-            prepareOne(pfn, gfn, 0); // mainline's folios are all 4K: one page, no 2M entry to look for
-        else
-            prepareLarge(pfn, gfn, order);
+            return;
+        }
+        AtomicLong record = preparing.begin(pfn, order);
+        try {
+            if (order == 0)
+                prepareOne(pfn, gfn, 0); // mainline's folios are all 4K: one page, no 2M entry to look for
+            else
+                prepareLarge(pfn, gfn, order);
+        } catch (RuntimeException | Error e) {
+            preparing.failed(record);
+            throw e;
+        }
+    }
+
+    /**
+     * Whether frame {@code pfn} belongs to a folio a preparation made private, which guest_memfd publishes now or has
+     * published ({@link Preparing}).
+     */
+    boolean preparing(long pfn) {
+        return preparing.covers(pfn);
     }
 
     /** A folio SNP_LAUNCH_UPDATE allocates: prepared later, where a fault first resolves one of its pages. */
@@ -138,6 +157,7 @@ final class GmemHooks {
      */
     void invalidate(long pfn, int order, Anomalies anomalies) {
         long end = pfn + (1L << order);
+        preparing.freed(pfn, end);
         synchronized (unprepared) {
             // a launch's folio freed whole is forgotten; one freed in part (a punch) keeps the rest to prepare late;
             // the look is skipped when nothing waits (a view, an iterator and a box per freed folio otherwise)
