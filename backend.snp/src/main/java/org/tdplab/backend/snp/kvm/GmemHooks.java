@@ -5,7 +5,6 @@ import static org.tdplab.backend.snp.kvm.RmpCalls.LEVEL_4K;
 
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
 import org.tdplab.backend.snp.rmp.Rmp;
@@ -86,7 +85,7 @@ final class GmemHooks {
             leaveUnprepared(pfn, gfn, order);
             return;
         }
-        AtomicLong record = preparing.begin(pfn, order);
+        Preparing.Record record = preparing.begin(pfn, gfn, order);
         try {
             if (order == 0)
                 prepareOne(pfn, gfn, 0); // mainline's folios are all 4K: one page, no 2M entry to look for
@@ -99,11 +98,11 @@ final class GmemHooks {
     }
 
     /**
-     * Whether frame {@code pfn} belongs to a folio a preparation made private, which guest_memfd publishes now or has
-     * published ({@link Preparing}).
+     * Whether a preparation made frame {@code pfn} private for {@code gfn}, whose folio guest_memfd publishes now or
+     * has published ({@link Preparing}).
      */
-    boolean preparing(long pfn) {
-        return preparing.covers(pfn);
+    boolean preparing(long pfn, long gfn) {
+        return preparing.covers(pfn, gfn);
     }
 
     /** A folio SNP_LAUNCH_UPDATE allocates: prepared later, where a fault first resolves one of its pages. */

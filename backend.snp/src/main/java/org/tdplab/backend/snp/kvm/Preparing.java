@@ -1,8 +1,10 @@
 package org.tdplab.backend.snp.kvm;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The guest_memfd folios this VM's threads are preparing, for the invariant check. {@code kvm_gmem_get_pfn} puts a
@@ -13,53 +15,99 @@ import java.util.concurrent.atomic.AtomicLong;
  * a folio ({@link #covers}) to be published before it judges the frame, as a look-up of the page would wait for the
  * folio's lock.
  *
- * <p>Each thread has one record, its last preparation: a thread prepares one folio at a time, and that folio is
- * published before the thread prepares another. A record ends when its preparation fails (nothing is published) and
- * when its frames are freed ({@code sev_gmem_invalidate}: the folio left the page map), so a record the check waits
- * on stands for a folio whose publication is on its way or done. The fault path writes its own record only: one
- * store, no allocation after the thread's first preparation.
+ * <p>Each thread has one record, its last preparation (frames and GFNs): a thread prepares one folio at a time, and
+ * that folio is published before the thread prepares another or ends. A record ends when its preparation fails
+ * (nothing is published) and when its frames are freed ({@code sev_gmem_invalidate}: the folio left the page map), so
+ * a live thread's record that covers a frame at its GFN stands for a folio whose publication is on its way or done.
+ * The fault path writes its own record only: three release stores, no allocation after the thread's first
+ * preparation.
  */
 final class Preparing {
-    /** A record's value: the folio's first frame + 1 above {@link #ORDER_BITS} bits of its order; 0 when none. */
+    private static final VarHandle FOLIO, GFN;
+
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            FOLIO = l.findVarHandle(Record.class, "folio", long.class);
+            GFN = l.findVarHandle(Record.class, "gfn", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** A record's folio: its first frame + 1 above {@link #ORDER_BITS} bits of its order; 0 when none. */
     private static final int ORDER_BITS = 5;
     private static final long ORDER_MASK = (1L << ORDER_BITS) - 1;
 
-    private final List<AtomicLong> records = new CopyOnWriteArrayList<>();
-    private final ThreadLocal<AtomicLong> mine = ThreadLocal.withInitial(() -> {
-        AtomicLong r = new AtomicLong();
-        records.add(r);
-        return r;
-    });
+    /** Every record, bounded by the threads alive at once: a new thread takes over the record of a finished one. */
+    private final List<Record> records = new CopyOnWriteArrayList<>();
+    private final ThreadLocal<Record> mine = ThreadLocal.withInitial(this::register);
+
+    /** A thread's record: its last preparation's folio and first GFN. */
+    static final class Record {
+        final AtomicReference<Thread> owner = new AtomicReference<>(Thread.currentThread());
+        @SuppressWarnings("unused") // through FOLIO
+        private long folio;
+        @SuppressWarnings("unused") // through GFN
+        private long gfn;
+    }
 
     /**
-     * A preparation of the folio of {@code order} at frame {@code pfn} begins on this thread, before its first
-     * RMPUPDATE; returns the record, for {@link #failed}.
+     * This thread's record: one a finished thread left (its last folio was published, or its preparation failed),
+     * else a new one.
      */
-    AtomicLong begin(long pfn, int order) {
-        AtomicLong r = mine.get();
-        r.setRelease((pfn + 1) << ORDER_BITS | order); // seen before the RMPUPDATE that follows (a locked update)
+    private Record register() {
+        Thread me = Thread.currentThread();
+        for (Record r : records) {
+            Thread t = r.owner.get();
+            if (!t.isAlive() && r.owner.compareAndSet(t, me)) {
+                FOLIO.setVolatile(r, 0L);
+                return r;
+            }
+        }
+        Record r = new Record();
+        records.add(r);
+        return r;
+    }
+
+    /**
+     * A preparation of the folio of {@code order} at frame {@code pfn} for {@code gfn} begins on this thread, before
+     * its first RMPUPDATE; returns the record, for {@link #failed}.
+     */
+    Record begin(long pfn, long gfn, int order) {
+        Record r = mine.get();
+        // the folio word last: a reader that sees it sees the GFN too; all before the RMPUPDATE (a locked update)
+        FOLIO.setRelease(r, 0L);
+        GFN.setRelease(r, gfn);
+        FOLIO.setRelease(r, (pfn + 1) << ORDER_BITS | order);
         return r;
     }
 
     /** The preparation recorded in {@code r} failed: its folio is not published. */
-    void failed(AtomicLong r) {
-        r.set(0);
+    void failed(Record r) {
+        FOLIO.setVolatile(r, 0L);
     }
 
     /** Frames {@code [pfn, end)} are freed: records of folios among them end. */
     void freed(long pfn, long end) {
-        for (AtomicLong r : records) {
-            long v = r.get();
+        for (Record r : records) {
+            long v = (long) FOLIO.getVolatile(r);
             if (v != 0 && first(v) < end && first(v) + (1L << (v & ORDER_MASK)) > pfn)
-                r.compareAndSet(v, 0); // not a newer preparation the thread began meanwhile
+                FOLIO.compareAndSet(r, v, 0L); // not a newer preparation the thread began meanwhile
         }
     }
 
-    /** Whether a preparation recorded now covers frame {@code pfn}: its folio is published, or about to be. */
-    boolean covers(long pfn) {
-        for (AtomicLong r : records) {
-            long v = r.get();
-            if (v != 0 && pfn >= first(v) && pfn < first(v) + (1L << (v & ORDER_MASK)))
+    /**
+     * Whether a live thread's preparation recorded now made frame {@code pfn} private for {@code gfn}: its folio is
+     * published, or about to be.
+     */
+    boolean covers(long pfn, long gfn) {
+        for (Record r : records) {
+            long v = (long) FOLIO.getVolatile(r);
+            if (v == 0 || pfn < first(v) || pfn >= first(v) + (1L << (v & ORDER_MASK)))
+                continue;
+            long g = (long) GFN.getVolatile(r);
+            if ((long) FOLIO.getVolatile(r) == v && g + (pfn - first(v)) == gfn && r.owner.get().isAlive())
                 return true;
         }
         return false;

@@ -354,7 +354,7 @@ public final class SnpVm implements VmBackend {
                 return;
             long gfn = rmp.gpaOf(pfn) >>> 12;
             long backing = view.gmemPfnIfPresent(gfn);
-            if (backing < 0 && gmem.preparing(pfn))
+            if (backing < 0 && gmem.preparing(pfn, gfn))
                 backing = awaitPublished(view, gfn, pfn);
             if (backing != pfn)
                 out.add(String.format("snp R9: pfn 0x%x is assigned to ASID %d at gpa 0x%x, whose guest_memfd page "
@@ -365,13 +365,17 @@ public final class SnpVm implements VmBackend {
     /**
      * The guest_memfd page at {@code gfn} once the folio a preparation made {@code pfn} private for is published: the
      * fault that prepares it runs without the MMU lock and publishes it right after its RMPUPDATEs, while the folio is
-     * in the file locked ({@link Preparing}). A folio freed meanwhile ends the wait; the page is absent then.
+     * in the file locked ({@link Preparing}). The wait ends when the record does (the thread went on, so it published
+     * the folio; or the folio was freed), and the page is read once more.
      */
     private long awaitPublished(MmuView view, long gfn, long pfn) {
-        long backing;
-        while ((backing = view.gmemPfnIfPresent(gfn)) < 0 && gmem.preparing(pfn))
+        while (gmem.preparing(pfn, gfn)) {
+            long backing = view.gmemPfnIfPresent(gfn);
+            if (backing >= 0)
+                return backing;
             Thread.yield(); // the preparing thread needs no lock this check holds
-        return backing;
+        }
+        return view.gmemPfnIfPresent(gfn);
     }
 
     /** The guest_memfd hooks (tests hold their invalidation lock to see who waits for it). */
