@@ -301,8 +301,9 @@ public final class SnpVm implements VmBackend {
     /**
      * The RMP's own invariants, then the VM's: a private leaf maps a frame assigned to this ASID at this GPA in an
      * RMP page at least as large as the leaf (R3); a shared leaf maps no assigned frame (R5); every frame of this
-     * ASID is the guest_memfd page at its GPA or a VMSA (R9), and no VM of this host left frames assigned at its
-     * teardown; and what the kernel would only have warned about.
+     * ASID is the guest_memfd page at its GPA or a VMSA (R9; a folio a fault is preparing, in the file locked, is
+     * judged once guest_memfd publishes it), and no VM of this host left frames assigned at its teardown; and what the
+     * kernel would only have warned about.
      */
     @Override
     public List<String> check(MmuView view) {
@@ -353,10 +354,28 @@ public final class SnpVm implements VmBackend {
                 return;
             long gfn = rmp.gpaOf(pfn) >>> 12;
             long backing = view.gmemPfnIfPresent(gfn);
+            if (backing < 0 && gmem.preparing(pfn, gfn))
+                backing = awaitPublished(view, gfn, pfn);
             if (backing != pfn)
                 out.add(String.format("snp R9: pfn 0x%x is assigned to ASID %d at gpa 0x%x, whose guest_memfd page "
                         + "is %s", pfn, asid, gfn << 12, backing < 0 ? "absent" : "0x" + Long.toHexString(backing)));
         });
+    }
+
+    /**
+     * The guest_memfd page at {@code gfn} once the folio a preparation made {@code pfn} private for is published: the
+     * fault that prepares it runs without the MMU lock and publishes it right after its RMPUPDATEs, while the folio is
+     * in the file locked ({@link Preparing}). The wait ends when the record does (the thread went on, so it published
+     * the folio; or the folio was freed), and the page is read once more.
+     */
+    private long awaitPublished(MmuView view, long gfn, long pfn) {
+        while (gmem.preparing(pfn, gfn)) {
+            long backing = view.gmemPfnIfPresent(gfn);
+            if (backing >= 0)
+                return backing;
+            Thread.yield(); // the preparing thread needs no lock this check holds
+        }
+        return view.gmemPfnIfPresent(gfn);
     }
 
     /** The guest_memfd hooks (tests hold their invalidation lock to see who waits for it). */
