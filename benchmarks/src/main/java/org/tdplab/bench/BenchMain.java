@@ -145,8 +145,8 @@ public final class BenchMain {
                 floor.put(r.getParams().getParam("order"),
                         cpu(r, "floor", "order", "mib") / pages / FloorBench.reps(mib));
             // the second reference: the floor inside the kernel's own synchronization of each fault (KernelSync)
-            List<String> ioctls = s.hows.stream().map(KernelSyncBench::ioctlOf).filter(i -> i != null).distinct()
-                    .toList();
+            List<String> ioctls = s.hows.stream().map(KernelSyncBench::ioctlOf).filter(java.util.Objects::nonNull)
+                    .distinct().toList();
             Map<String, Double> synced = new LinkedHashMap<>();
             if (!ioctls.isEmpty())
                 for (RunResult r : jmh(KernelSyncBench.class, "populate", mib, warmup, Map.of("order", s.orders,

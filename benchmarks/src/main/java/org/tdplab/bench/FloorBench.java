@@ -35,13 +35,18 @@ public class FloorBench {
         return (int) Math.max(1, Math.min(16, 4096 / mib));
     }
 
+    /** The fresh radices of one shot for a guest of {@code mib}: {@link #reps} of them. */
+    static Floor[] radices(long mib) {
+        Floor[] floors = new Floor[reps(mib)];
+        for (int i = 0; i < floors.length; i++)
+            floors[i] = new Floor((mib << 20) / Guest.PAGE);
+        return floors;
+    }
+
     @Setup(Level.Iteration)
     public void setup() {
-        long n = (mib << 20) / Guest.PAGE;
-        floors = new Floor[reps(mib)];
-        for (int i = 0; i < floors.length; i++)
-            floors[i] = new Floor(n);
-        pages = Order.of(order, n);
+        floors = radices(mib);
+        pages = Order.of(order, (mib << 20) / Guest.PAGE);
     }
 
     @TearDown(Level.Iteration)

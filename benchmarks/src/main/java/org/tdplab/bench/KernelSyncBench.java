@@ -36,11 +36,8 @@ public class KernelSyncBench {
 
     @Setup(Level.Iteration)
     public void setup() {
-        long n = (mib << 20) / Guest.PAGE;
-        floors = new Floor[FloorBench.reps(mib)];
-        for (int i = 0; i < floors.length; i++)
-            floors[i] = new Floor(n);
-        pages = Order.of(order, n);
+        floors = FloorBench.radices(mib);
+        pages = Order.of(order, (mib << 20) / Guest.PAGE);
         sync = new KernelSync();
     }
 
