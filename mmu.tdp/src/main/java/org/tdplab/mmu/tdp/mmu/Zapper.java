@@ -114,9 +114,7 @@ public final class Zapper {
      * entry maps {@code base} (GFNs as the tables index them), as {@code gfn << 3 | level}; -1 if there is none.
      */
     private long firstLeaf(int table, int level, long base, long lo, long hi) {
-        int shift = Spte.LEVEL_BITS * (level - 1);
-        int from = (int) ((Math.max(lo, base) - base) >>> shift);
-        int to = (int) ((Math.min(hi, base + ((long) Spte.ENT_PER_PAGE << shift)) - 1 - base) >>> shift) + 1;
+        int shift = Spte.LEVEL_BITS * (level - 1), from = sliceFrom(shift, base, lo), to = sliceTo(shift, base, hi);
         for (int i = from; (i = pool.firstWithAny(table, i, to, Spte.MMU_PRESENT)) >= 0; i++) {
             long spte = pool.get(TablePool.sptep(table, i)), gfn = base + ((long) i << shift);
             if (!isShadowPresent(spte))
@@ -129,6 +127,19 @@ public final class Zapper {
                 return found;
         }
         return -1;
+    }
+
+    /**
+     * The first entry reaching {@code lo} of a table whose first entry maps {@code base}, each entry
+     * {@code 1 << shift} GFNs.
+     */
+    private static int sliceFrom(int shift, long base, long lo) {
+        return (int) ((Math.max(lo, base) - base) >>> shift);
+    }
+
+    /** One past the last entry of that table that starts below {@code hi}. */
+    private static int sliceTo(int shift, long base, long hi) {
+        return (int) ((Math.min(hi, base + ((long) Spte.ENT_PER_PAGE << shift)) - 1 - base) >>> shift) + 1;
     }
 
     /** The root types {@link #unmapGfnRange} zaps for these kinds. */
@@ -332,9 +343,8 @@ public final class Zapper {
 
     /** The present entries overlapping {@code [lo, hi)} under {@code table}, counted as {@link #firstLeaf} scans. */
     private int countPresent(int table, int level, long base, long lo, long hi) {
-        int shift = Spte.LEVEL_BITS * (level - 1), n = 0;
-        int from = (int) ((Math.max(lo, base) - base) >>> shift);
-        int to = (int) ((Math.min(hi, base + ((long) Spte.ENT_PER_PAGE << shift)) - 1 - base) >>> shift) + 1;
+        int shift = Spte.LEVEL_BITS * (level - 1), from = sliceFrom(shift, base, lo), to = sliceTo(shift, base, hi);
+        int n = 0;
         for (int i = from; (i = pool.firstWithAny(table, i, to, Spte.MMU_PRESENT)) >= 0; i++) {
             long spte = pool.get(TablePool.sptep(table, i));
             if (!isShadowPresent(spte))
