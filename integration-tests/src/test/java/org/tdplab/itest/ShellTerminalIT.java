@@ -128,6 +128,16 @@ public class ShellTerminalIT {
         type("ls /nonexistent-tdplab\r"); // Gogo's ls takes it for a pattern and would print nothing
         expect("ls: /nonexistent-tdplab (No such file or directory)");
         prompt();
+        Path globs = Files.createTempDirectory("tdplab-it");
+        Files.writeString(globs.resolve("one.log"), "x\n");
+        Files.writeString(globs.resolve("two.log"), "x\n");
+        type("ls " + globs + "/*.log\r"); // an absolute glob's matches, each its own word (Gogo passed one list)
+        expect("two.log");
+        assertTrue(since(), since().contains("one.log"));
+        prompt();
+        Files.delete(globs.resolve("one.log"));
+        Files.delete(globs.resolve("two.log"));
+        Files.delete(globs);
         type("install nope:x\r"); // a framework command whose answer is an exception's text
         expect("Unknown protocol: nope");
         prompt();

@@ -3,6 +3,7 @@ package org.tdplab.mmu.scenario.shell;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Hashtable;
 import java.util.List;
 
@@ -91,6 +92,30 @@ final class WordedPosix extends Posix {
 
     private static boolean isPlainPath(String operand) {
         return operand.chars().noneMatch(c -> "*?[{".indexOf(c) >= 0);
+    }
+
+    /**
+     * The command as Gogo calls it: a glob that matches more than one file ({@code grep x /tmp/*.log}) arrives as
+     * one list argument, which Gogo would turn into one string ({@code ["/tmp/a.log" "/tmp/b.log"]}) naming no
+     * file; here each match is a word of its own, as a POSIX shell passes them.
+     */
+    public void _main(CommandSession session, Object[] argv) {
+        _main(session, words(argv));
+    }
+
+    /** {@code argv} as words: a collection's elements each a word, anything else its string. */
+    static String[] words(Object[] argv) {
+        if (argv == null)
+            return null;
+        List<String> words = new ArrayList<>(argv.length);
+        for (Object a : argv) {
+            if (a instanceof Collection<?> many)
+                for (Object one : many)
+                    words.add(String.valueOf(one));
+            else
+                words.add(String.valueOf(a));
+        }
+        return words.toArray(String[]::new);
     }
 
     /** Runs {@code argv[0]} as Gogo would; a failure prints what {@link ForeignLine#explain} words for it. */
