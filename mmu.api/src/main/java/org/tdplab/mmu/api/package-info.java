@@ -3,7 +3,7 @@
  * memory attributes, guest accesses and zaps the way a VMM and a guest drive KVM.
  */
 @Export
-@Version("3.2.0")
+@Version("3.3.0")
 package org.tdplab.mmu.api;
 
 import org.osgi.annotation.bundle.Export;

@@ -5,6 +5,7 @@ import static org.tdplab.backend.snp.kvm.RmpCalls.LEVEL_4K;
 import java.util.Set;
 
 import org.tdplab.backend.snp.rmp.Rmp;
+import org.tdplab.backend.snp.rmp.RmpEntry;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.Remaining;
@@ -128,6 +129,19 @@ final class Launch {
 
     State state() {
         return state;
+    }
+
+    /**
+     * VMRUN's page check of vCPU {@code vcpu}'s VMSA (APM "VMRUN Page Checks", SNP): its RMP entry is assigned to
+     * this guest's ASID with the VMSA bit set, as SNP_LAUNCH_UPDATE of the VMSA type leaves it at launch finish.
+     * Before that the page is the hypervisor's and VMRUN fails ({@code VMEXIT_INVALID}). Lock-free: once the launch
+     * is finished every VMSA is the guest's (one volatile read, on every run); until then it reads the RMP.
+     */
+    boolean vmsaRunnable(int vcpu) {
+        if (state == State.RUNNING)
+            return true;
+        long lo = rmp.lo(vmsa[vcpu]);
+        return RmpEntry.assigned(lo) && RmpEntry.vmsa(lo) && RmpEntry.asid(lo) == calls.asid;
     }
 
     boolean isVmsa(long pfn) {

@@ -10,6 +10,7 @@ import org.tdplab.backend.snp.rmp.Rmp;
 import org.tdplab.backend.snp.rmp.RmpEntry;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.Exit;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.Remaining;
 import org.tdplab.mmu.api.RootKind;
@@ -204,6 +205,22 @@ public final class SnpVm implements VmBackend {
     }
 
     // ---- guest protocols -------------------------------------------------------------------------------------
+
+    /** {@code SVM_EXIT_ERR} (uapi {@code asm/svm.h}: -1): the exit code of a VMRUN that failed its checks. */
+    public static final long SVM_EXIT_ERR = -1;
+
+    /**
+     * Before launch finish a vCPU's VMSA is the hypervisor's page: {@code pre_sev_run} passes (valid
+     * {@code vmsa_pa}), VMRUN fails its VMSA page check ({@code VMEXIT_INVALID}) and {@code svm_handle_exit} reports
+     * {@code KVM_EXIT_FAIL_ENTRY} with {@code SVM_EXIT_ERR}; KVM_RUN returns 0, nothing dies (Linux 6.11 to 7.x).
+     */
+    @Override
+    public Exit failEntry(int vcpu) {
+        if (launch.vmsaRunnable(vcpu))
+            return null;
+        return Exit.failEntry(SVM_EXIT_ERR, "VMRUN failed (VMEXIT_INVALID): vCPU " + vcpu + "'s VMSA is no guest VMSA"
+                + " page: VM '" + ctx.name() + "' is not launched (snp.launch_finish first)");
+    }
 
     @Override
     public long accept(int vcpu, long gfn, int level) {

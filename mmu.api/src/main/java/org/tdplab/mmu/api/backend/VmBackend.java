@@ -6,6 +6,7 @@ import java.util.Map;
 import org.osgi.annotation.versioning.ConsumerType;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.Errno;
+import org.tdplab.mmu.api.Exit;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.RootKind;
 
@@ -174,6 +175,20 @@ public interface VmBackend {
      * accesses to shared memory run regardless, as they stand for the VMM writing the guest's image.
      */
     default String runRefusal(int vcpu) {
+        return null;
+    }
+
+    /**
+     * Whether the hardware enters the guest on vCPU {@code vcpu}: null when it does, else the
+     * {@code KVM_EXIT_FAIL_ENTRY} exit the failed entry gives userspace ({@link Exit#failEntry} with the
+     * hardware's {@code hardware_entry_failure_reason} and why), e.g. a VM whose initial vCPU state is not yet the
+     * guest's. Unlike {@link #runRefusal}, {@code KVM_RUN} succeeds: the run ends at once in that exit, nothing of
+     * the guest runs, the vCPU and the VM stay usable. Asked after {@link #runRefusal}, in the same places (guest
+     * accesses that use private memory, accepts, conversion requests).
+     *
+     * @since 4.8.0
+     */
+    default Exit failEntry(int vcpu) {
         return null;
     }
 

@@ -96,6 +96,7 @@ public final class CoreVerbs {
         l.add(Schema.verb("expect").word("exit").word("memory_fault").required("gpa", NUMBER, A)
                 .required("size", NUMBER, S).choice("private", "shared").build());
         l.add(Schema.verb("expect").word("exit").word("mmio").required("gpa", NUMBER, A).build());
+        l.add(Schema.verb("expect").word("exit").word("fail_entry").optional("reason", NUMBER, "R").build());
         l.add(Schema.verb("expect").word("exception").positional("NAME", oneOf(exceptions.toArray(String[]::new)))
                 .build());
         l.add(Schema.verb("expect").word("value").positional("V", NUMBER).build());

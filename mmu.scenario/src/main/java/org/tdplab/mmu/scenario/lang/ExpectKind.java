@@ -10,6 +10,8 @@ public enum ExpectKind {
     EXIT_MEMORY_FAULT("exit memory_fault", true),
     /** {@code expect exit mmio gpa=A}. */
     EXIT_MMIO("exit mmio", true),
+    /** {@code expect exit fail_entry [reason=R]}: {@code KVM_EXIT_FAIL_ENTRY}, with that hardware reason if given. */
+    EXIT_FAIL_ENTRY("exit fail_entry", true),
     /** {@code expect exception NAME}. */
     EXCEPTION("exception", true),
     /** {@code expect value V}. */

@@ -151,7 +151,7 @@ public final class Parser {
         String what = subject.mode().isEmpty() ? subject.verb() : subject.verb() + " " + subject.mode();
         String found = " but the statement before it (line " + subject.line() + ") is '" + what + "'";
         switch (s.expectKind()) {
-        case EXIT_MEMORY_FAULT, EXIT_MMIO, EXCEPTION -> {
+        case EXIT_MEMORY_FAULT, EXIT_MMIO, EXIT_FAIL_ENTRY, EXCEPTION -> {
             if (!subject.verb().equals("guest"))
                 errors.add(new ParseException(file, s.line(), s.column(),
                         name + ": applies to a guest access," + found));

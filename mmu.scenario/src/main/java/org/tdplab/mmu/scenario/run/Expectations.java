@@ -26,7 +26,7 @@ final class Expectations {
     Optional<String> check(Statement e, Statement subject, Outcome outcome) {
         return switch (e.expectKind()) {
         case ERROR -> error(e, outcome);
-        case EXIT_MEMORY_FAULT, EXIT_MMIO -> exit(e, subject, outcome);
+        case EXIT_MEMORY_FAULT, EXIT_MMIO, EXIT_FAIL_ENTRY -> exit(e, subject, outcome);
         case EXCEPTION -> exception(e, subject, outcome);
         case VALUE -> value(e, subject, outcome);
         case SPTE -> spte.check(e);
@@ -43,7 +43,7 @@ final class Expectations {
         if (o.failed())
             return o.error();
         if (o.endedEarly())
-            return Text.ending(o.access(), sharedMask(subject));
+            return vms.display(Text.ending(o.access(), sharedMask(subject)));
         if (o.access() == null)
             return "success";
         long n = o.access().pages();
@@ -70,8 +70,10 @@ final class Expectations {
             return Optional.of(o.failed() ? o.error() : "no exit (" + did(subject, o) + ")");
         long mask = sharedMask(subject);
         Exit x = r.exit();
-        long want = e.number("gpa") & ~mask, got = x.gpa() & ~mask;
+        long want = e.hasOption("gpa") ? e.number("gpa") & ~mask : 0, got = x.gpa() & ~mask;
         boolean holds = switch (e.expectKind()) {
+        case EXIT_FAIL_ENTRY -> x.reason() == Exit.Reason.FAIL_ENTRY
+                && (!e.hasOption("reason") || x.hardwareEntryFailureReason() == e.number("reason"));
         case EXIT_MEMORY_FAULT -> x.reason() == Exit.Reason.MEMORY_FAULT && got == want && x.size() == e.number("size")
                 && x.isPrivate() == e.has("private");
         // the model touches whole pages, so an MMIO exit names the page's first byte

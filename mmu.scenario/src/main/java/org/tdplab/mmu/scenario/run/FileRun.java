@@ -176,7 +176,7 @@ final class FileRun {
             detail = String.join("; ", o.violations());
         } else if (o.endedEarly()) {
             result = o.access().exit() != null ? "exit" : "exception";
-            detail = Text.ending(o.access(), vms.find(s.vm()).map(ScenarioVm::sharedMask).orElse(0L));
+            detail = vms.display(Text.ending(o.access(), vms.find(s.vm()).map(ScenarioVm::sharedMask).orElse(0L)));
         }
         steps.add(new FileResult.StepRecord(s.line(), s.source().strip(), result, errno, detail, nanos, o.report()));
     }
@@ -202,13 +202,14 @@ final class FileRun {
         // KVM_RUN returns -EFAULT with KVM_EXIT_MEMORY_FAULT: 'expect error EFAULT' names that exit too
         boolean named = r.exit() != null
                 ? has(expects, ExpectKind.EXIT_MEMORY_FAULT) || has(expects, ExpectKind.EXIT_MMIO)
+                        || has(expects, ExpectKind.EXIT_FAIL_ENTRY)
                         || o.memoryFault() && expects.stream().anyMatch(e -> e.expectKind() == ExpectKind.ERROR
                                 && e.word("NAME").equals("EFAULT"))
                 : has(expects, ExpectKind.EXCEPTION);
         if (named)
             return;
         String expect = r.exit() != null ? Text.exit(r.exit(), mask) : "exception " + r.exception();
-        failures.add(new Failure(s.file(), s.line(), "the access to complete", Text.ending(r, mask),
+        failures.add(new Failure(s.file(), s.line(), "the access to complete", vms.display(Text.ending(r, mask)),
                 List.of(s.source(), "(if that is intended, write 'expect " + expect + "' after it)")));
     }
 

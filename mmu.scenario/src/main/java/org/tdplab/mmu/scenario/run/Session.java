@@ -128,7 +128,7 @@ public final class Session {
             return List.of(s.verb().equals("check") ? "invariants hold" : "ok");
         long mask = vms.find(s.vm()).map(ScenarioVm::sharedMask).orElse(0L);
         if (!a.completed())
-            return List.of(Text.ending(a, mask));
+            return List.of(vms.display(Text.ending(a, mask)));
         return List.of(a.pages() + " page" + (a.pages() == 1 ? "" : "s") + (s.mode().equals("read")
                 ? a.valuesAgree() ? ", value " + Text.hex(a.value()) : ", values differ (first " + Text.hex(a.value())
                         + ")" : ""));

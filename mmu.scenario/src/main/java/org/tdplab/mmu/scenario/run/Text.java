@@ -30,6 +30,7 @@ public final class Text {
         case MEMORY_FAULT -> "exit memory_fault gpa=" + hex(gpa) + " size=" + size(e.size()) + " "
                 + (e.isPrivate() ? "private" : "shared");
         case MMIO -> "exit mmio gpa=" + hex(gpa);
+        case FAIL_ENTRY -> "exit fail_entry reason=" + hex(e.hardwareEntryFailureReason());
         default -> "exit " + e.name() + (e.detail() == null || e.detail().isEmpty() ? "" : " (" + e.detail() + ")");
         };
     }
@@ -37,6 +38,8 @@ public final class Text {
     /** How a guest access ended early: its exit or exception, and how far it got. */
     static String ending(AccessResult r, long sharedMask) {
         String how = r.exit() != null ? exit(r.exit(), sharedMask) : "exception " + r.exception();
+        if (r.exit() != null && r.exit().reason() == Exit.Reason.FAIL_ENTRY && r.exit().detail() != null)
+            how += " (" + r.exit().detail() + ")"; // the words of why; exit(…) stays an expect line
         return how + " after " + r.pages() + " page" + (r.pages() == 1 ? "" : "s");
     }
 

@@ -81,8 +81,10 @@ public final class TraceWriter implements MmuObserver, Closeable {
 
     @Override
     public void exit(String vm, int vcpu, Exit exit) {
-        event(vm, vcpu, "kvm_userspace_exit", "reason " + reason(exit.reason()) + String.format(Locale.ROOT,
-                " gpa 0x%x size 0x%x%s", exit.gpa(), exit.size(), exit.isPrivate() ? " private" : ""));
+        event(vm, vcpu, "kvm_userspace_exit", "reason " + reason(exit.reason()) + (exit.reason() == Exit.Reason
+                .FAIL_ENTRY ? " hardware_entry_failure_reason 0x" + Long.toHexString(exit.hardwareEntryFailureReason())
+                        : String.format(Locale.ROOT, " gpa 0x%x size 0x%x%s", exit.gpa(), exit.size(),
+                                exit.isPrivate() ? " private" : "")));
     }
 
     @Override
@@ -104,6 +106,7 @@ public final class TraceWriter implements MmuObserver, Closeable {
         case SHUTDOWN -> "KVM_EXIT_SHUTDOWN (8)";
         case MEMORY_FAULT -> "KVM_EXIT_MEMORY_FAULT (39)";
         case VM_DEAD -> "KVM_EXIT_INTERNAL_ERROR (17)";
+        case FAIL_ENTRY -> "KVM_EXIT_FAIL_ENTRY (9)";
         };
     }
 

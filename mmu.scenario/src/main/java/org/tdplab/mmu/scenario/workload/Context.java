@@ -100,7 +100,9 @@ final class Context {
             long a = from;
             for (; a < end && !Vcpus.stopping(); a += ACCEPT_CHUNK) { // in pieces, as the guest's loop goes
                 long n = Math.min(ACCEPT_CHUNK, end - a);
-                complete(v, advice, vm.accept(v, a, n, acceptLevel));
+                AccessResult r = vm.accept(v, a, n, acceptLevel);
+                // the advice is about private memory; an entry that failed says its own why
+                complete(v, r.exit() != null && r.exit().reason() == Exit.Reason.FAIL_ENTRY ? "accept" : advice, r);
                 org.tdplab.mmu.scenario.run.Progress.PAGES.addAndGet(n / PAGE);
             }
             return (Math.min(a, end) - from) / PAGE;
@@ -135,7 +137,8 @@ final class Context {
         if (e != null && e.reason() == Exit.Reason.VM_DEAD)
             throw new MmuException(Errno.EIO, "run %s: vCPU %d: %s", workload, vcpu, e.detail()); // "VM is dead: …"
         throw new MmuException(Errno.EFAULT, "run %s: vCPU %d: %s ended in %s", workload, vcpu, what,
-                e != null ? "exit " + e.name() + " gpa=0x" + Long.toHexString(e.gpa()) + (e.detail() == null ? ""
-                        : " (" + e.detail() + ")") : "exception " + r.exception());
+                e == null ? "exception " + r.exception() : "exit " + e.name() + (e.reason() == Exit.Reason.FAIL_ENTRY
+                        ? " reason=0x" + Long.toHexString(e.hardwareEntryFailureReason())
+                        : " gpa=0x" + Long.toHexString(e.gpa())) + (e.detail() == null ? "" : " (" + e.detail() + ")"));
     }
 }

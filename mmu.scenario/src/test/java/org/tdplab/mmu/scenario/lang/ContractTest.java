@@ -27,6 +27,12 @@ class ContractTest {
     private static final Pattern CODE = Pattern.compile("`([^`]*)`");
     /** The first column's code spans of every table row (`\|` unescaped), in order. */
     private static final List<String> forms = new ArrayList<>();
+    /**
+     * Core forms the language adds before the contract names them: {@code SCENARIO.md} is its owner's (read-only
+     * here), so a new form waits there; meanwhile each must be in the in-repo reference, {@code
+     * docs/scenario-language.md} (checked below), and once the contract writes it, it is held to the contract.
+     */
+    static final Set<String> PENDING_IN_CONTRACT = Set.of("expect exit fail_entry [reason=R]");
     /** The code spans of the NS.VERB row's second column. */
     private static final List<String> backendExamples = new ArrayList<>();
 
@@ -102,7 +108,7 @@ class ContractTest {
         List<String> notMatched = forms.stream().filter(f -> usages.stream().noneMatch(u -> extends_(u, f))).toList();
         assertEquals(List.of(), notMatched, "contract forms whose schema usage differs; schemas: " + usages);
         List<String> undocumented = usages.stream().filter(u -> forms.stream().noneMatch(f -> extends_(u, f)))
-                .toList();
+                .filter(u -> !PENDING_IN_CONTRACT.contains(u)).toList();
         assertEquals(List.of(), undocumented, "core forms missing from SCENARIO.md");
     }
 
@@ -111,6 +117,20 @@ class ContractTest {
         if (usage.equals(form))
             return true;
         return usage.startsWith(form + " ") && usage.substring(form.length()).matches("( \\[[^\\[\\]]+\\])+");
+    }
+
+    /** A form still pending in the contract is a core form, and the in-repo reference writes it. */
+    @Test
+    void aFormPendingInTheContractIsInTheLanguageReference() throws IOException {
+        Path reference = Path.of(System.getProperty("tdplab.root", "../"), "docs/scenario-language.md");
+        assumeTrue(Files.isRegularFile(reference), reference + " not found");
+        String text = Files.readString(reference);
+        Set<String> usages = new LinkedHashSet<>();
+        CoreVerbs.all().forEach(s -> usages.add(s.usage()));
+        for (String form : PENDING_IN_CONTRACT) {
+            assertTrue(usages.contains(form), "no core schema writes " + form + ": " + usages);
+            assertTrue(text.contains("| `" + form.replace("|", "\\|") + "` |"), form + " missing from " + reference);
+        }
     }
 
     @Test

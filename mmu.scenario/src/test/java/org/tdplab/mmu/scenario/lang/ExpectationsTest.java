@@ -67,6 +67,27 @@ class ExpectationsTest {
     }
 
     @Test
+    void failEntryParsesWithAndWithoutAReasonAfterAGuestStatementOnly() {
+        Script sc = script("guest vm0 vcpu=0 read gpa=0\nexpect exit fail_entry\nexpect exit fail_entry reason=0xffffffffffffffff"
+                + "\nexpect exit fail_entry reason=18446744073709551615\nexpect exit fail_entry reason=0x80000021");
+        List<Statement> e = sc.statements().subList(1, 5);
+        assertEquals(List.of(ExpectKind.EXIT_FAIL_ENTRY), e.stream().map(Statement::expectKind).distinct().toList());
+        assertEquals(List.of("exit", "fail_entry"), e.get(0).words());
+        assertFalse(e.get(0).hasOption("reason"));
+        assertEquals(-1L, e.get(1).number("reason"), "a 64-bit reason, as the kernel's __u64");
+        assertEquals(-1L, e.get(2).number("reason"));
+        assertEquals(0x80000021L, e.get(3).number("reason"));
+        assertEquals("exit fail_entry", ExpectKind.EXIT_FAIL_ENTRY.words());
+        assertEquals("t.scn:2:1: expect exit fail_entry: applies to a guest access, but the statement before it "
+                + "(line 1) is 'snp.launch_finish'", error("snp.launch_finish vm0\nexpect exit fail_entry"));
+        assertEquals("t.scn:1:1: expect exit fail_entry: no statement before it to apply to",
+                error("expect exit fail_entry reason=0"));
+        for (String g : List.of("read gpa=0", "write gpa=0", "exec gpa=0", "convert private gpa=0 size=4K",
+                "accept gpa=0 size=4K"))
+            script("guest vm0 vcpu=0 " + g + "\nexpect exit fail_entry reason=1");
+    }
+
+    @Test
     void exitsAndExceptionsFollowGuestStatements() {
         assertEquals("t.scn:2:1: expect exit mmio: applies to a guest access, but the statement before it (line 1) "
                 + "is 'zap'", error("zap vm0 gpa=0 size=4K\nexpect exit mmio gpa=0"));

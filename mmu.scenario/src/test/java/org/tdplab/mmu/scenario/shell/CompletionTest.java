@@ -69,7 +69,7 @@ class CompletionTest {
                 tab("do ").toString());
         assertEquals(List.of("tdx.finalize"), tab("do tdx.f"));
         assertTrue(tab("do expect ").containsAll(List.of("error", "exit", "stat", "spte", "vm", "dirty")));
-        assertEquals(List.of("memory_fault", "mmio"), tab("do expect exit "));
+        assertEquals(List.of("memory_fault", "mmio", "fail_entry"), tab("do expect exit "));
         assertEquals(List.of("EINVAL", "EIO"), tab("do expect error EI"));
         assertEquals(List.of("TDH.MEM.PAGE.AUG"), tab("do expect stat td T"));
         assertEquals(List.of("TDH.MEM.PAGE.AUG"), tab("stats td T"));
@@ -82,7 +82,7 @@ class CompletionTest {
         assertEquals(List.of("type="), tab("vm.create td ty"));
         assertEquals(List.of("flags=gmem", "flags=readonly", "flags=dirty_log"), tab("slot.add td 0 flags="));
         assertEquals(List.of("td", "vm"), tab("tdx.finalize "));
-        assertEquals(List.of("memory_fault", "mmio"), tab("expect exit "));
+        assertEquals(List.of("memory_fault", "mmio", "fail_entry"), tab("expect exit "));
         assertTrue(tab("guest td vcpu=0 ").containsAll(List.of("read", "write", "accept")));
         assertEquals(List.of(), tab("no.such td "));
     }

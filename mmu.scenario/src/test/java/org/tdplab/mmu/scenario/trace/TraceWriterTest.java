@@ -50,6 +50,7 @@ class TraceWriterTest {
         t.spteChanged("a", 0, RootKind.DIRECT, 0x1, 1, 0x8000000000000000L, 0x0600000001234b77L);
         t.pageFault("a", 1, 0x1000, 0x6, "FIXED");
         t.exit("b", 0, new Exit(Exit.Reason.MMIO, 0x400000, 4096, false, "no memslot"));
+        t.exit("b", 1, Exit.failEntry(-1, "VMSA not the guest's"));
         t.close();
         List<String> e = events(w);
         assertTrue(e.get(0).matches(" *CPU 1/KVM-1000 +\\[001\\] +\\d+\\.\\d{6}: kvm_page_fault: vcpu 1 rip 0x0 "
@@ -61,6 +62,8 @@ class TraceWriterTest {
                 + "result FIXED"), e.get(3));
         assertTrue(e.get(4).matches(" *CPU 0/KVM-1001 .*: kvm_userspace_exit: reason KVM_EXIT_MMIO \\(6\\) gpa "
                 + "0x400000 size 0x1000"), e.get(4));
+        assertTrue(e.get(5).matches(" *CPU 1/KVM-1001 .*: kvm_userspace_exit: reason KVM_EXIT_FAIL_ENTRY \\(9\\) "
+                + "hardware_entry_failure_reason 0xffffffffffffffff"), e.get(5));
     }
 
     @Test

@@ -72,6 +72,9 @@ final class Conversions {
         long natural = mmu.routing.naturalGpa(gpa);
         long[] r = Ranges.gfnRange("convert", natural, size, mmu.caps.maxGfn());
         guest.requireRunnable(v);
+        AccessResult failed = guest.failedEntry(v);
+        if (failed != null)
+            return failed;
         gate.backend().convertBefore(v.id, r[0], r[1] - r[0], toPrivate);
         // the exit returns from KVM_RUN, which drops vcpu->mutex: the VMM's ioctls take slots_lock on their own, and
         // holding the vCPU across them would invert the kernel's order (vcpu->mutex, then slots_lock) against a
@@ -126,6 +129,9 @@ final class Conversions {
 
     private AccessResult acceptNow(Vcpu v, long gpa, long size, PageSize level) {
         long natural = checkAccept(v, gpa, size, level);
+        AccessResult failed = guest.failedEntry(v);
+        if (failed != null)
+            return failed;
         long first = natural >>> 12, end = (natural + size) >>> 12;
         long step = level.bytes() >>> 12;
         for (long gfn = first; gfn < end; gfn += step) {

@@ -17,8 +17,8 @@ import org.tdplab.mmu.tdp.vcpu.Vcpu;
 /**
  * How a guest access that the translation did not complete ends ({@link GuestOps} makes the access): an EPT/NPT
  * violation handed to KVM's fault handler, after which the guest re-executes; an exception delivered to the guest;
- * an exit to userspace ({@code KVM_EXIT_MEMORY_FAULT}, {@code KVM_EXIT_MMIO}) or a dead VM. Also one such exit
- * replayed from a trace.
+ * an exit to userspace ({@code KVM_EXIT_MEMORY_FAULT}, {@code KVM_EXIT_MMIO}) or a dead VM; an entry that failed
+ * ({@code KVM_EXIT_FAIL_ENTRY}). Also one such exit replayed from a trace.
  */
 final class GuestExits {
     /** Outcome codes of an access: {@link #DONE} or an exit / exception code. */
@@ -106,5 +106,16 @@ final class GuestExits {
         }
         trace.exit(v.id, exit);
         return AccessResult.exit(pages, exit);
+    }
+
+    /**
+     * vCPU {@code v}'s entry failed ({@link org.tdplab.mmu.api.backend.VmBackend#failEntry}): the run ends at once
+     * in that {@code KVM_EXIT_FAIL_ENTRY}, no page touched, nothing in guest memory or the MMU changed.
+     */
+    AccessResult failedEntry(Vcpu v, Exit exit) {
+        if (exit.reason() != Exit.Reason.FAIL_ENTRY)
+            throw new IllegalStateException("the backend's failed entry is exit " + exit.name() + ", not fail_entry");
+        trace.exit(v.id, exit);
+        return AccessResult.exit(0, exit);
     }
 }

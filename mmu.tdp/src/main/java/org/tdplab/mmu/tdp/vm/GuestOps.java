@@ -87,8 +87,12 @@ final class GuestOps {
         boolean aliasGiven = routing.hasSharedBit(gpa);
         long first = natural >>> 12, last = (natural + size - 1) >>> 12;
         String refusal = gate.backend().runRefusal(v.id);
-        if (refusal != null && anyPrivate(first, last, encoding, aliasGiven))
-            throw runRefused(v, refusal);
+        Exit failed = gate.backend().failEntry(v.id);
+        if ((refusal != null || failed != null) && anyPrivate(first, last, encoding, aliasGiven)) {
+            if (refusal != null)
+                throw runRefused(v, refusal);
+            return exits.failedEntry(v, failed);
+        }
         boolean agree = true;
         long firstValue = 0;
         for (long gfn = first; gfn <= last; gfn++) {
@@ -188,6 +192,15 @@ final class GuestOps {
         String why = gate.backend().runRefusal(v.id);
         if (why != null)
             throw runRefused(v, why);
+    }
+
+    /**
+     * The entry, after {@link #requireRunnable} ({@link org.tdplab.mmu.api.backend.VmBackend#failEntry}): the
+     * run's {@code KVM_EXIT_FAIL_ENTRY} when it fails, else null.
+     */
+    AccessResult failedEntry(Vcpu v) {
+        Exit failed = gate.backend().failEntry(v.id);
+        return failed == null ? null : exits.failedEntry(v, failed);
     }
 
     private static MmuException runRefused(Vcpu v, String why) {
