@@ -277,31 +277,24 @@ public final class TdpMmu {
                 nx.unaccount(removed); // tdp_mmu_unlink_sp
             if (mirror && shared)
                 host.bug("tearing down a mirror table under the read lock");
-            // under the write lock the removed leaves are counted at once, as a leaf zap counts them (Stats)
-            boolean batch = !shared && stats.openPageBatch();
-            try {
-                for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
-                    long childp = TablePool.sptep(removed, i), childGfn = base + i * step, child;
-                    if (shared) {
-                        // another thread may hold the entry frozen for a moment; wait for its final value
-                        while (isFrozen(child = pool.xchg(childp, FROZEN_SPTE)))
-                            Thread.onSpinWait();
-                    } else {
-                        child = pool.get(childp);
-                        if (!isShadowPresent(child))
-                            continue;
-                        if (Spte.needsAtomicUpdate(child, childLevel))
-                            child = pool.xchg(childp, FROZEN_SPTE);
-                        else
-                            pool.set(childp, FROZEN_SPTE);
-                    }
-                    handleChangedSpte(childp, childGfn, child, FROZEN_SPTE, childLevel, shared);
-                    if (mirror && !shared && isShadowPresent(child) && isLast(child, childLevel))
-                        removeMirrorLeaf(childGfn, childLevel, child, FROZEN_SPTE);
+            for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
+                long childp = TablePool.sptep(removed, i), childGfn = base + i * step, child;
+                if (shared) {
+                    // another thread may hold the entry frozen for a moment; wait for its final value
+                    while (isFrozen(child = pool.xchg(childp, FROZEN_SPTE)))
+                        Thread.onSpinWait();
+                } else {
+                    child = pool.get(childp);
+                    if (!isShadowPresent(child))
+                        continue;
+                    if (Spte.needsAtomicUpdate(child, childLevel))
+                        child = pool.xchg(childp, FROZEN_SPTE);
+                    else
+                        pool.set(childp, FROZEN_SPTE);
                 }
-            } finally {
-                if (batch)
-                    stats.closePageBatch();
+                handleChangedSpte(childp, childGfn, child, FROZEN_SPTE, childLevel, shared);
+                if (mirror && !shared && isShadowPresent(child) && isLast(child, childLevel))
+                    removeMirrorLeaf(childGfn, childLevel, child, FROZEN_SPTE);
             }
             if (mirror)
                 external.freeTable(RootKind.MIRROR, base, childLevel);
