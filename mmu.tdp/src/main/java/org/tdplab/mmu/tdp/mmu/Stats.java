@@ -93,11 +93,20 @@ public final class Stats {
 
     /** Leaves at {@code level} appeared ({@code delta > 0}) or went; by the write lock's holder when it says so. */
     public void addPages(int level, long delta, boolean writeLocked) {
-        long[] b = writeLocked ? pageBatch : null;
-        if (b != null)
-            b[level] += delta;
-        else
+        if (!writeLocked || !addToPageBatch(level, delta))
             add(Stat.pages(level), delta);
+    }
+
+    /**
+     * {@link #addPages} into the open batch, by the write lock's holder: false when no batch is open (the caller
+     * counts in the counters).
+     */
+    public boolean addToPageBatch(int level, long delta) {
+        long[] b = pageBatch;
+        if (b == null)
+            return false;
+        b[level] += delta;
+        return true;
     }
 
     public long get(Stat stat) {

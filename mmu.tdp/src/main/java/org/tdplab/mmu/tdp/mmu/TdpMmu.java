@@ -222,27 +222,86 @@ public final class TdpMmu {
 
     /**
      * {@code handle_changed_spte}: page stats, the trace event, and — when a present table is zapped or replaced —
-     * the teardown of the detached subtree.
+     * the teardown of the detached subtree. The common changes — a leaf zapped under the write lock (counted in the
+     * holder's batch), or changed in place (protected, aged, made writable: nothing to count) — are done here; the
+     * rest ({@link #changedSpteRare}), the counters' per-thread look-up included, is out of line, so that this stays
+     * small enough for the JIT to inline it into the loops that change an SPTE per step.
      */
     void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared) {
         if (old == newSpte)
             return;
+        boolean wasPresent = isShadowPresent(old);
+        boolean wasLeaf = wasPresent && isLast(old, level), isLeaf = isShadowPresent(newSpte) && isLast(newSpte, level);
+        if (wasLeaf && isLeaf && Spte.pfn(old) != Spte.pfn(newSpte))
+            pfnChangedInPlace(gfn);
+        boolean counted = isLeaf == wasLeaf || !shared && stats.addToPageBatch(level, isLeaf ? 1 : -1);
+        // a leaf count for the counters, a leaf installed under the write lock, a table unlinked, tracing on, or a
+        // mediated direct root
+        if (!counted || isLeaf && !wasLeaf && !shared || wasPresent && !wasLeaf || host.tracing()
+                || caps.externalDirect())
+            changedSpteRare(sptep, gfn, old, newSpte, level, shared, counted);
+    }
+
+    /**
+     * {@link #handleChangedSpte}'s rarer half, in the kernel's order: the leaf count if it was not counted yet, the
+     * check of a bugged VM, the trace event, the teardown of a removed table ({@code handle_removed_pt}, written
+     * in), the mediated root's hook. One method, larger than the JIT inlines at a hot call (C2's FreqInlineSize,
+     * 325 bytes of bytecode): when its parts (the counters' look-up of the thread's row, the teardown that recurses
+     * through {@link #handleChangedSpte}) were inlined there, the compiled {@link #handleChangedSpte} grew past the
+     * size C2 still inlines a compiled method at (InlineSmallCode, 2500 bytes), and every per-SPTE loop called it.
+     */
+    private void changedSpteRare(long sptep, long gfn, long old, long newSpte, int level, boolean shared,
+            boolean counted) {
         boolean wasPresent = isShadowPresent(old), isPresent = isShadowPresent(newSpte);
         boolean wasLeaf = wasPresent && isLast(old, level), isLeaf = isPresent && isLast(newSpte, level);
-        boolean pfnChanged = Spte.pfn(old) != Spte.pfn(newSpte);
         int table = TablePool.tableOf(sptep);
-        if (wasLeaf && isLeaf && pfnChanged)
-            pfnChangedInPlace(gfn);
-        if (isLeaf != wasLeaf)
-            stats.addPages(level, isLeaf ? 1 : -1, !shared);
+        if (!counted)
+            stats.add(Stat.pages(level), isLeaf ? 1 : -1);
         // a shared (read-lock) install checked the VM before it began; a KVM_BUG_ON another reader raises meanwhile
         // cannot be excluded, in the kernel either (no lock orders them): only a later install breaks invariant 24
         if (isLeaf && !wasLeaf && !shared && host.bugged())
             installedAfterBug(gfn);
         if (host.tracing())
             host.traceSpteChanged(roots.kindOf(table), gfn, level, old, newSpte);
-        if (wasPresent && !wasLeaf && (isLeaf || !isPresent || pfnChanged))
-            handleRemovedPt(pool.idOfPfn(Spte.pfn(old)), shared);
+        if (wasPresent && !wasLeaf && (isLeaf || !isPresent || Spte.pfn(old) != Spte.pfn(newSpte))) {
+            /*
+             * handle_removed_pt: the detached table's children are frozen one by one, recursing into sub-tables, so
+             * the backend sees every leaf removed before the table that held it is freed; the table itself goes
+             * back to the pool only after an RCU grace period, when no lockless walker can still be inside it.
+             */
+            int removed = pool.idOfPfn(Spte.pfn(old)), childLevel = pool.level(removed);
+            long base = pool.gfn(removed), step = Spte.pagesPerHpage(childLevel);
+            boolean mirror = pool.isMirror(removed);
+            stats.add(Stat.TDP_MMU_PAGES, -1);
+            if (pool.nxHugePageDisallowed(removed))
+                nx.unaccount(removed); // tdp_mmu_unlink_sp
+            if (mirror && shared)
+                host.bug("tearing down a mirror table under the read lock");
+            for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
+                long childp = TablePool.sptep(removed, i), childGfn = base + i * step, child;
+                if (shared) {
+                    // another thread may hold the entry frozen for a moment; wait for its final value
+                    while (isFrozen(child = pool.xchg(childp, FROZEN_SPTE)))
+                        Thread.onSpinWait();
+                } else {
+                    child = pool.get(childp);
+                    if (!isShadowPresent(child))
+                        continue;
+                    if (Spte.needsAtomicUpdate(child, childLevel))
+                        child = pool.xchg(childp, FROZEN_SPTE);
+                    else
+                        pool.set(childp, FROZEN_SPTE);
+                }
+                handleChangedSpte(childp, childGfn, child, FROZEN_SPTE, childLevel, shared);
+                if (mirror && !shared && isShadowPresent(child) && isLast(child, childLevel))
+                    removeMirrorLeaf(childGfn, childLevel, child, FROZEN_SPTE);
+            }
+            if (mirror)
+                external.freeTable(RootKind.MIRROR, base, childLevel);
+            else if (caps.externalDirect())
+                external.freeTable(RootKind.DIRECT, base, childLevel);
+            rcu.callRcu(removed);
+        }
         // a mediated direct root: every other change reaches the backend once the core made it (installs under
         // the read lock went through the frozen protocol already)
         if (caps.externalDirect() && !pool.isMirror(table) && !(shared && !wasPresent && isPresent))
@@ -258,49 +317,6 @@ public final class TdpMmu {
 
     private void installedAfterBug(long gfn) {
         postcondition(String.format("inv 24: a leaf for gfn 0x%x was installed after the VM was bugged", gfn));
-    }
-
-    /**
-     * {@code handle_removed_pt}: a detached table's children are frozen one by one, recursing into sub-tables, so
-     * the backend sees every leaf removed before the table that held it is freed; the table itself goes back to
-     * the pool only after an RCU grace period, when no lockless walker can still be inside it.
-     */
-    void handleRemovedPt(int table, boolean shared) {
-        int level = pool.level(table);
-        long base = pool.gfn(table);
-        boolean mirror = pool.isMirror(table);
-        long step = Spte.pagesPerHpage(level);
-        stats.add(Stat.TDP_MMU_PAGES, -1);
-        if (pool.nxHugePageDisallowed(table))
-            nx.unaccount(table); // tdp_mmu_unlink_sp
-        if (mirror && shared)
-            host.bug("tearing down a mirror table under the read lock");
-        for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
-            long sptep = TablePool.sptep(table, i);
-            long gfn = base + i * step;
-            long old;
-            if (shared) {
-                // another thread may hold the entry frozen for a moment; wait for its final value
-                while (isFrozen(old = pool.xchg(sptep, FROZEN_SPTE)))
-                    Thread.onSpinWait();
-            } else {
-                old = pool.get(sptep);
-                if (!isShadowPresent(old))
-                    continue;
-                if (Spte.needsAtomicUpdate(old, level))
-                    old = pool.xchg(sptep, FROZEN_SPTE);
-                else
-                    pool.set(sptep, FROZEN_SPTE);
-            }
-            handleChangedSpte(sptep, gfn, old, FROZEN_SPTE, level, shared);
-            if (mirror && !shared && isShadowPresent(old) && isLast(old, level))
-                removeMirrorLeaf(gfn, level, old, FROZEN_SPTE);
-        }
-        if (mirror)
-            external.freeTable(RootKind.MIRROR, base, level);
-        else if (caps.externalDirect())
-            external.freeTable(RootKind.DIRECT, base, level);
-        rcu.callRcu(table);
     }
 
     // ---- table allocation ------------------------------------------------------------------------------------

@@ -61,7 +61,13 @@ public final class StripedRwLock {
     /** The thread holding (or about to hold) the write side; readers back off while it is set. */
     private volatile Thread writer;
     private int writeHolds;
-    private final AtomicInteger waitingReaders = new AtomicInteger();
+    /**
+     * The threads in a slow path of the lock: a writer from the moment it finds the lock taken (by another writer,
+     * or by readers it must wait out) until it holds it, and a reader backing off from a writer. The kernel's
+     * queued rwlock has its waiters hold {@code wait_lock} the same way, and {@code rwlock_needbreak} looks at that
+     * one word: so does {@link #contended}, which a long walk asks at every entry.
+     */
+    private final AtomicInteger waiters = new AtomicInteger();
     /** The holders that own slots 0..OWNED-1 (null: never owned). Guarded by itself. */
     private final Holder[] owners = new Holder[OWNED];
     private final ThreadLocal<Holder> holders = ThreadLocal.withInitial(this::newHolder);
@@ -188,12 +194,12 @@ public final class StripedRwLock {
     }
 
     private void awaitNoWriter(Thread me) {
-        waitingReaders.incrementAndGet();
+        waiters.incrementAndGet();
         try {
             for (int spins = 0; writer != null && writer != me; spins++)
                 Backoff.pause(spins, 256, this, 20_000);
         } finally {
-            waitingReaders.decrementAndGet();
+            waiters.decrementAndGet();
         }
     }
 
@@ -207,12 +213,29 @@ public final class StripedRwLock {
         Thread me = Thread.currentThread();
         if (writer != me && holder().holds > 0)
             throw new IllegalStateException("the write side taken by a thread that holds the read side: a deadlock");
-        writers.lock();
-        if (writeHolds++ > 0)
+        if (writer == me) { // only this thread sets it to itself
+            writers.lock();
+            writeHolds++;
             return;
-        writer = me;
-        for (int spins = 0; activeReaders(); spins++)
-            Backoff.pause(spins, 256, this, 20_000);
+        }
+        if (writers.tryLock()) {
+            writeHolds = 1;
+            writer = me;
+            if (!activeReaders())
+                return;
+            waiters.incrementAndGet(); // readers to wait out: a waiter from here
+        } else {
+            waiters.incrementAndGet(); // another writer holds it: a waiter from before the queue
+            writers.lock();
+            writeHolds = 1;
+            writer = me;
+        }
+        try {
+            for (int spins = 0; activeReaders(); spins++)
+                Backoff.pause(spins, 256, this, 20_000);
+        } finally {
+            waiters.decrementAndGet();
+        }
     }
 
     public void writeUnlock() {
@@ -231,7 +254,7 @@ public final class StripedRwLock {
      */
     public void yieldWrite() {
         writeUnlock();
-        for (int spins = 0; writer == null && (writers.hasQueuedThreads() || waitingReaders.get() > 0); spins++)
+        for (int spins = 0; writer == null && waiters.get() > 0; spins++)
             Backoff.pause(spins, 64, this, 20_000);
         writeLock();
     }
@@ -252,9 +275,12 @@ public final class StripedRwLock {
         return isWriteLockedByMe() && writeHolds == 1;
     }
 
-    /** {@code rwlock_needbreak}: a writer or a reader waits for the lock. */
+    /**
+     * {@code rwlock_needbreak}: a writer or a reader waits for the lock — one read of {@link #waiters}. The holder's
+     * own wait is over before it holds the lock, so it counts only the others: a writer queued behind it or waiting
+     * out its readers, a reader backing off from it.
+     */
     public boolean contended() {
-        Thread w = writer;
-        return writers.hasQueuedThreads() || waitingReaders.get() > 0 || (w != null && w != Thread.currentThread());
+        return waiters.get() > 0;
     }
 }
