@@ -13,6 +13,7 @@ import java.util.concurrent.atomic.LongAdder;
 
 import org.tdplab.backend.tdx.module.Contention;
 import org.tdplab.backend.tdx.module.ModuleState;
+import org.tdplab.backend.tdx.module.PageContents;
 import org.tdplab.backend.tdx.module.Pamt;
 import org.tdplab.backend.tdx.module.Seamcall;
 import org.tdplab.backend.tdx.module.TdxAbi;
@@ -136,7 +137,7 @@ public final class TdxVm implements VmBackend {
         this.options = options;
         this.hkids = hkids;
         this.sharedBit = ctx.capabilities().sharedBit();
-        TdxModule.Frames frames = new TdxModule.Frames() {
+        PageContents frames = new PageContents() {
             @Override
             public long read(long pfn) {
                 return ctx.readToken(pfn);
