@@ -156,7 +156,7 @@ final class TdxSeptHooks {
         if (TdxStatus.operandBusy(st)) {
             td.waitForSeptZap = true;
             try {
-                td.kick();
+                td.kicks.kickAll();
                 st = call.getAsLong();
             } finally {
                 td.waitForSeptZap = false;
@@ -172,7 +172,7 @@ final class TdxSeptHooks {
         long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_TRACK, gfn, 0, td.module.tdhMemTrack(td.tdr())));
         if (st != TDX_SUCCESS)
             return TdxVm.tdxError(Seamcall.TDH_MEM_TRACK, gfn, st);
-        td.kick();
+        td.kicks.kickAll();
         return HookStatus.OK;
     }
 

@@ -65,7 +65,7 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
                 vm.pageAddToken, vm.waitForSeptZap, splitCache);
         List<Vcpu> vcpus = new ArrayList<>();
         for (int v = 0; v < vm.vcpuPages.length; v++)
-            vcpus.add(new Vcpu(vm.vcpuPages[v] == null ? new long[0] : vm.vcpuPages[v].clone(), vm.kickSnapshot[v],
+            vcpus.add(new Vcpu(vm.vcpuPages[v] == null ? new long[0] : vm.vcpuPages[v].clone(), vm.kicks.snapshot[v],
                     vm.cursors.unit(v), vm.cursors.unitLevel(v), vm.cursors.gfn(v), vm.cursors.level(v),
                     vm.cursors.removals(v), vm.pamtCaches == null ? new long[0] : vm.pamtCaches.cache(v).toArray()));
         List<long[]> entries = vm.septPages.entries();
@@ -111,7 +111,7 @@ public record TdxSnapshot(ModuleState module, Td td, List<Vcpu> vcpus, Sept sept
         for (int v = 0; v < vcpus.size(); v++) {
             Vcpu c = vcpus.get(v);
             vm.vcpuPages[v] = c.pages().length == 0 ? null : c.pages().clone();
-            vm.kickSnapshot[v] = c.kickSnapshot();
+            vm.kicks.snapshot[v] = c.kickSnapshot();
             vm.cursors.set(v, c.cursorUnit(), c.cursorUnitLevel(), c.cursorGfn(), c.cursorLevel(), c.cursorRemovals());
             if (c.pamtCache().length > 0 && vm.pamtCaches == null)
                 throw new MmuException(Errno.EINVAL, "TDX snapshot: vCPU %d caches Dynamic PAMT pages, but the "

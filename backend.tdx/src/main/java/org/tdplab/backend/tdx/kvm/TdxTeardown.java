@@ -26,7 +26,7 @@ final class TdxTeardown {
         if (!td.hkidAssigned)
             return;
         if (td.tdrPfn >= 0 && td.module.view().lifecycle() == TdxAbi.LC_KEYS_CONFIGURED) {
-            td.kick(); // no vCPU runs any more
+            td.kicks.kickAll(); // no vCPU runs any more
             td.module.exitAll();
             for (long[] pages : td.vcpuPages)
                 if (pages != null && pages[0] >= 0)

@@ -13,6 +13,7 @@ import java.util.concurrent.atomic.LongAdder;
 
 import org.tdplab.backend.tdx.module.Contention;
 import org.tdplab.backend.tdx.module.ModuleState;
+import org.tdplab.backend.tdx.module.PageContents;
 import org.tdplab.backend.tdx.module.Pamt;
 import org.tdplab.backend.tdx.module.Seamcall;
 import org.tdplab.backend.tdx.module.TdxAbi;
@@ -92,7 +93,6 @@ public final class TdxVm implements VmBackend {
     volatile long pageAddToken;
     /** {@code kvm_tdx->wait_for_sept_zap}: vCPUs may not enter while a busy SEAMCALL is retried. */
     volatile boolean waitForSeptZap;
-    final Object kickLock = new Object();
     /**
      * Held by {@code tdx.finalize} from TDH.MR.FINALIZE to {@link #runnable}, and by a removal that starts before the
      * TD runs from its BLOCK to its REMOVE: such a removal does no TRACK ({@code tdx_track} returns while the TD is not
@@ -102,7 +102,8 @@ public final class TdxVm implements VmBackend {
      * ({@code kvm_zap_gfn_range}) takes no such lock, so removals take this one instead.
      */
     final Object finalizeLock = new Object();
-    final long[] kickSnapshot;
+    /** {@code KVM_REQ_OUTSIDE_GUEST_MODE}: the kick that a TRACK waits for. */
+    final VcpuKicks kicks;
     /** Per vCPU, where the guest is inside an accept that made the TD exit. */
     final AcceptCursors cursors;
     /** Private pages removed so far: a removal since an accept stopped may have undone its progress. */
@@ -136,22 +137,7 @@ public final class TdxVm implements VmBackend {
         this.options = options;
         this.hkids = hkids;
         this.sharedBit = ctx.capabilities().sharedBit();
-        TdxModule.Frames frames = new TdxModule.Frames() {
-            @Override
-            public long read(long pfn) {
-                return ctx.readToken(pfn);
-            }
-
-            @Override
-            public void write(long pfn, long token) {
-                ctx.writeToken(pfn, token);
-            }
-
-            @Override
-            public void zeroedForGuest(long gfn) {
-                ctx.guestDataChanged(gfn, true, 0);
-            }
-        };
+        PageContents frames = new ContextPages(ctx);
         Contention contention = new Contention(options.busyRate(), options.seed());
         this.module = moduleState == null ? new TdxModule(options.version(), ctx.vcpus(), frames, contention,
                 options.dynamicPamt()) : TdxModule.loadState(moduleState, frames, contention);
@@ -160,7 +146,7 @@ public final class TdxVm implements VmBackend {
         if (pamtRefs != null && moduleState != null)
             pamtRefs.recount();
         this.vcpuPages = new long[ctx.vcpus()][];
-        this.kickSnapshot = new long[ctx.vcpus()];
+        this.kicks = new VcpuKicks(ctx, module);
         this.cursors = new AcceptCursors(ctx.vcpus());
     }
 
@@ -249,19 +235,6 @@ public final class TdxVm implements VmBackend {
     @Override
     public HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
         return sept.freeExternalSpt(root, gfn, level);
-    }
-
-    /**
-     * {@code kvm_make_all_cpus_request(KVM_REQ_OUTSIDE_GUEST_MODE)}: returns once every vCPU left guest mode once;
-     * the module then counts each vCPU that was inside (and did not enter again) as having exited the TD.
-     */
-    void kick() {
-        synchronized (kickLock) {
-            boolean anyInside = module.snapshotEntries(kickSnapshot);
-            ctx.kickAllVcpus();
-            if (anyInside) // else nothing to count: a vCPU entering after the snapshot is not one the kick waited for
-                module.exitedSince(kickSnapshot);
-        }
     }
 
     /** {@code tdx_reclaim_page}: RECLAIM, then clear and free; a failure leaks the page (and is recorded). */

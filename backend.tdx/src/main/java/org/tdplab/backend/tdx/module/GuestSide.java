@@ -43,7 +43,7 @@ final class GuestSide {
         if (m.lines.inGuest(v))
             return true;
         if (!mayEnter || m.opState != TdxAbi.OP_RUNNABLE || m.lifecycle != TdxAbi.LC_KEYS_CONFIGURED
-                || !m.vcpuInitialized[v])
+                || !m.vcpus.initialized[v])
             return false;
         m.lines.addRef(v, (int) (m.tdEpoch & 1), 1);
         boolean stale = m.lines.epoch(v) != m.tdEpoch;
@@ -194,7 +194,7 @@ final class GuestSide {
     /** For the host's kick: each vCPU's entry count if it is inside the TD, else -1; whether any vCPU is inside. */
     boolean snapshotEntries(long[] snapshot) {
         boolean anyInside = false;
-        for (int v = 0; v < m.numVcpus; v++) {
+        for (int v = 0; v < m.vcpus.count; v++) {
             boolean inside = m.lines.inGuest(v);
             snapshot[v] = inside ? m.lines.enterSeq(v) : -1;
             anyInside |= inside;
@@ -204,14 +204,14 @@ final class GuestSide {
 
     /** See {@link TdxModule#exitedSince}. */
     void exitedSince(long[] snapshot) {
-        for (int v = 0; v < m.numVcpus; v++)
+        for (int v = 0; v < m.vcpus.count; v++)
             if (m.lines.inGuest(v) && snapshot[v] == m.lines.enterSeq(v))
                 exit(v);
     }
 
     /** Every vCPU leaves the TD (teardown). */
     void exitAll() {
-        for (int v = 0; v < m.numVcpus; v++)
+        for (int v = 0; v < m.vcpus.count; v++)
             exit(v);
     }
 }

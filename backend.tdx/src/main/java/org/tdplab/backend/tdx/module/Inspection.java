@@ -80,7 +80,7 @@ final class Inspection {
             out.add(String.format("tdx I6: the TD epoch went back from %d to %d", m.maxEpochChecked, m.tdEpoch));
         m.maxEpochChecked = Math.max(m.maxEpochChecked, m.tdEpoch);
         int[] inEpoch = new int[2];
-        for (int v = 0; v < m.numVcpus; v++) {
+        for (int v = 0; v < m.vcpus.count; v++) {
             if (!m.lines.inGuest(v))
                 continue;
             inEpoch[(int) (m.lines.epoch(v) & 1)]++;
@@ -126,7 +126,7 @@ final class Inspection {
                         + "from the root %s", page, gfn << 12, reached(pos)));
         });
         long generation = sept.linkGeneration();
-        for (int v = 0; v < m.numVcpus; v++) {
+        for (int v = 0; v < m.vcpus.count; v++) {
             long gfn = m.lines.walkedRegionGfn(v);
             int page = gfn < 0 ? 0 : m.lines.walkedPage(v, gfn, generation);
             if (page == 0)

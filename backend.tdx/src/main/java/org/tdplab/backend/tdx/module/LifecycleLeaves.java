@@ -132,13 +132,12 @@ final class LifecycleLeaves {
         long st = checks.prologue(tdr, OPERAND_RDX, 0, Seamcall.TDH_VP_CREATE);
         if (st != TDX_SUCCESS)
             return st;
-        if (m.numVcpus >= m.maxVcpus) // MAX_VCPUS reached [U: exact status]
+        if (m.vcpus.full()) // MAX_VCPUS reached [U: exact status]
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
         st = checks.checkNewPage(tdvpr, OPERAND_RCX, Pamt.SIZE_4K, false);
         if (st != TDX_SUCCESS)
             return st;
-        int v = m.numVcpus++;
-        m.tdvprPfn[v] = tdvpr >>> 12;
+        m.vcpus.create(tdvpr >>> 12);
         addControlPage(tdvpr, Pamt.PT_TDVPR);
         return TDX_SUCCESS;
     }
@@ -147,8 +146,8 @@ final class LifecycleLeaves {
     private int vcpuOf(long tdvpr) {
         if ((tdvpr & ~TdxAbi.HPA_MASK) != 0)
             return -1;
-        for (int v = 0; v < m.numVcpus; v++)
-            if (m.tdvprPfn[v] == (tdvpr >>> 12) && pamt.typeOf(m.tdvprPfn[v]) == Pamt.PT_TDVPR)
+        for (int v = 0; v < m.vcpus.count; v++)
+            if (m.vcpus.tdvprPfn[v] == (tdvpr >>> 12) && pamt.typeOf(m.vcpus.tdvprPfn[v]) == Pamt.PT_TDVPR)
                 return v;
         return -1;
     }
@@ -158,12 +157,12 @@ final class LifecycleLeaves {
         int v = vcpuOf(tdvpr);
         if (v < 0)
             return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RDX);
-        if (m.tdcxAdded[v] >= TdxAbi.VP_TDCX_PAGES)
+        if (m.vcpus.tdcxAdded[v] >= TdxAbi.VP_TDCX_PAGES)
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX);
         long st = checks.checkNewPage(page, OPERAND_RCX, Pamt.SIZE_4K, false);
         if (st != TDX_SUCCESS)
             return st;
-        m.tdcxAdded[v]++;
+        m.vcpus.tdcxAdded[v]++;
         addControlPage(page, Pamt.PT_TDCX);
         return TDX_SUCCESS;
     }
@@ -173,9 +172,9 @@ final class LifecycleLeaves {
         int v = vcpuOf(tdvpr);
         if (v < 0)
             return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX);
-        if (m.tdcxAdded[v] < TdxAbi.VP_TDCX_PAGES || m.vcpuInitialized[v])
+        if (m.vcpus.tdcxAdded[v] < TdxAbi.VP_TDCX_PAGES || m.vcpus.initialized[v])
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RCX); // [U: exact status]
-        m.vcpuInitialized[v] = true;
+        m.vcpus.initialized[v] = true;
         return TDX_SUCCESS;
     }
 
@@ -186,7 +185,7 @@ final class LifecycleLeaves {
             return withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX);
         if (m.lines.inGuest(v))
             return withOperand(TDX_OPERAND_BUSY, OPERAND_RCX); // running on another LP [U]
-        m.vcpuFlushed[v] = true;
+        m.vcpus.flushed[v] = true;
         return TDX_SUCCESS;
     }
 

@@ -55,7 +55,7 @@ final class Measurement {
         long st = checks.prologue(rcx, OPERAND_RCX, 0, Seamcall.TDH_MR_FINALIZE);
         if (st != TDX_SUCCESS)
             return st;
-        if (m.numVcpus < 1)
+        if (m.vcpus.count < 1)
             return TDX_NO_VCPUS;
         measure(Seamcall.TDH_MR_FINALIZE.leaf(), 0);
         m.opState = TdxAbi.OP_RUNNABLE;

@@ -13,15 +13,16 @@ final class ModuleSnapshot {
         ModuleState.Td td = new ModuleState.Td(m.tdrPfn, m.hkid, m.lifecycle, m.fatal, m.chldcnt.sum(),
                 m.tdcsPfns.clone(), m.tdcsAdded, m.opState, m.eptLevels, m.sharedBit, m.attributes, m.tdEpoch, refcount,
                 m.mrtd, m.rootPage, m.maxEpochChecked, m.lines.total(false), m.lines.total(true));
-        ModuleState.Vcpus vcpus = new ModuleState.Vcpus(m.numVcpus, m.tdvprPfn.clone(), m.tdcxAdded.clone(),
-                m.vcpuInitialized.clone(), m.vcpuFlushed.clone(), m.lines.inGuestArray(),
+        VcpuLifecycle c = m.vcpus;
+        ModuleState.Vcpus vcpus = new ModuleState.Vcpus(c.count, c.tdvprPfn.clone(), c.tdcxAdded.clone(),
+                c.initialized.clone(), c.flushed.clone(), m.lines.inGuestArray(),
                 m.lines.array(VcpuLines.EPOCH), m.lines.array(VcpuLines.ENTER_SEQ),
                 m.lines.array(VcpuLines.ACCEPTED_HPA), m.lines.array(VcpuLines.EXT_EXIT_QUAL));
         return new ModuleState(m.version.label(), m.tdmrLimitPfn, td, vcpus, m.sept.export(), m.pamt.export());
     }
 
     /** @throws IllegalArgumentException naming what does not fit this module (a version, an array's length) */
-    static TdxModule read(ModuleState s, TdxModule.Frames frames, Contention contention) {
+    static TdxModule read(ModuleState s, PageContents frames, Contention contention) {
         TdxAbi.Version version = null;
         for (TdxAbi.Version v : TdxAbi.Version.values())
             if (v.label().equals(s.version()))
@@ -51,11 +52,11 @@ final class ModuleSnapshot {
         m.mrtd = td.mrtd();
         m.rootPage = td.rootPage();
         m.maxEpochChecked = td.maxEpochChecked();
-        m.numVcpus = v.numVcpus();
-        copy("vcpus.tdvprPfn", v.tdvprPfn(), m.tdvprPfn);
-        copy("vcpus.tdcxAdded", v.tdcxAdded(), m.tdcxAdded);
-        copy("vcpus.initialized", v.initialized(), m.vcpuInitialized);
-        copy("vcpus.flushed", v.flushed(), m.vcpuFlushed);
+        m.vcpus.count = v.numVcpus();
+        copy("vcpus.tdvprPfn", v.tdvprPfn(), m.vcpus.tdvprPfn);
+        copy("vcpus.tdcxAdded", v.tdcxAdded(), m.vcpus.tdcxAdded);
+        copy("vcpus.initialized", v.initialized(), m.vcpus.initialized);
+        copy("vcpus.flushed", v.flushed(), m.vcpus.flushed);
         m.lines.restoreInGuest(v.inGuest());
         m.lines.restore("vcpus.epoch", VcpuLines.EPOCH, v.epoch());
         m.lines.restore("vcpus.enterSeq", VcpuLines.ENTER_SEQ, v.enterSeq());

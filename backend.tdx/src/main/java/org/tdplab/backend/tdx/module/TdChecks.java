@@ -28,7 +28,7 @@ final class TdChecks {
         if (!m.contention.injects())
             return false; // the common case: no scan of the vCPUs' lines on every try-lock
         boolean anyIn = false;
-        for (int v = 0; v < m.numVcpus && !anyIn; v++)
+        for (int v = 0; v < m.vcpus.count && !anyIn; v++)
             anyIn = m.lines.inGuest(v);
         return m.contention.busy(anyIn);
     }

@@ -31,20 +31,6 @@ import org.tdplab.percpu.PercpuCounters;
  * reserved), HPAs with the KeyID in the bits from {@link TdxAbi#KEYID_SHIFT} up.
  */
 public final class TdxModule {
-    /** The contents of physical pages (one data token per 4K frame), as the module reads and writes them. */
-    public interface Frames {
-        long read(long pfn);
-
-        void write(long pfn, long token);
-
-        /**
-         * An ACCEPT zeroed the guest's page at {@code gfn}; called before the page is mapped for the other vCPUs (the
-         * data oracle learns it there, or a vCPU could write the page before the oracle heard of the zeroing).
-         */
-        default void zeroedForGuest(long gfn) {
-        }
-    }
-
     /** Extended outputs of a SEAMCALL (RCX, RDX, R8): cleared at entry, set on the paths the spec names. */
     public static final class Regs {
         public long rcx, rdx, r8;
@@ -56,7 +42,7 @@ public final class TdxModule {
 
     final Version version;
     /** Callbacks into this bundle's VM and its BUSY injection: not state, re-attached after a restore. */
-    final Frames frames;
+    final PageContents frames;
     final Contention contention;
     final long tdmrLimitPfn;
     private final Regs scratch = new Regs();
@@ -85,11 +71,8 @@ public final class TdxModule {
     long maxEpochChecked;
 
     // ---- vCPUs (TDVPS) ----------------------------------------------------------------------------------------
-    final int maxVcpus;
-    int numVcpus;
-    final long[] tdvprPfn;
-    final int[] tdcxAdded;
-    final boolean[] vcpuInitialized, vcpuFlushed;
+    /** Each vCPU created, its TDCX pages, initialized, flushed ({@link VcpuLifecycle}). */
+    final VcpuLifecycle vcpus;
     /** What entries, exits and accepts write per vCPU: inside the TD, epoch, entry count, accepted HPA, exit info. */
     final VcpuLines lines;
 
@@ -104,34 +87,29 @@ public final class TdxModule {
      * @param tdmrLimitPfn frames below this are convertible memory (inside a TDMR)
      * @param dynamicPamt Dynamic PAMT configured (TDH.SYS.CONFIG): 4K entries need a pair of pages per 2M range
      */
-    public TdxModule(Version version, int maxVcpus, Frames frames, Contention contention, long tdmrLimitPfn,
+    public TdxModule(Version version, int maxVcpus, PageContents frames, Contention contention, long tdmrLimitPfn,
             boolean dynamicPamt) {
         this.version = version;
         this.pamt = new Pamt(dynamicPamt);
         this.frames = frames;
         this.contention = contention;
         this.tdmrLimitPfn = tdmrLimitPfn;
-        this.maxVcpus = maxVcpus;
-        this.tdvprPfn = new long[maxVcpus];
-        this.tdcxAdded = new int[maxVcpus];
-        this.vcpuInitialized = new boolean[maxVcpus];
-        this.vcpuFlushed = new boolean[maxVcpus];
+        this.vcpus = new VcpuLifecycle(maxVcpus);
         this.lines = new VcpuLines(maxVcpus);
-        java.util.Arrays.fill(tdvprPfn, -1);
         wire();
     }
 
-    public TdxModule(Version version, int maxVcpus, Frames frames, Contention contention, long tdmrLimitPfn) {
+    public TdxModule(Version version, int maxVcpus, PageContents frames, Contention contention, long tdmrLimitPfn) {
         this(version, maxVcpus, frames, contention, tdmrLimitPfn, false);
     }
 
     /** A module whose TDMRs cover every frame below the KeyID bits. */
-    public TdxModule(Version version, int maxVcpus, Frames frames, Contention contention) {
+    public TdxModule(Version version, int maxVcpus, PageContents frames, Contention contention) {
         this(version, maxVcpus, frames, contention, false);
     }
 
     /** A module whose TDMRs cover every frame below the KeyID bits, with Dynamic PAMT or not. */
-    public TdxModule(Version version, int maxVcpus, Frames frames, Contention contention, boolean dynamicPamt) {
+    public TdxModule(Version version, int maxVcpus, PageContents frames, Contention contention, boolean dynamicPamt) {
         this(version, maxVcpus, frames, contention, 1L << (KEYID_SHIFT - 12), dynamicPamt);
     }
 
@@ -171,7 +149,7 @@ public final class TdxModule {
      *
      * @throws IllegalArgumentException naming what does not fit (a version, an array's length, a page)
      */
-    public static TdxModule loadState(ModuleState state, Frames frames, Contention contention) {
+    public static TdxModule loadState(ModuleState state, PageContents frames, Contention contention) {
         return ModuleSnapshot.read(state, frames, contention);
     }
 

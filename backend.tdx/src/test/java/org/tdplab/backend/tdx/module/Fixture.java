@@ -19,7 +19,7 @@ final class Fixture {
     final Map<Long, Long> memory = new java.util.concurrent.ConcurrentHashMap<>();
     /** Called on every read of a frame's contents by the module, before it (tests pause a leaf there). */
     volatile java.util.function.LongConsumer onRead = pfn -> { };
-    final TdxModule.Frames frames = new TdxModule.Frames() {
+    final PageContents frames = new PageContents() {
         @Override
         public long read(long pfn) {
             onRead.accept(pfn);

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
  */
 class LifecycleRefusalsTest {
     final Map<Long, Long> memory = new HashMap<>();
-    final TdxModule m = new TdxModule(TdxAbi.Version.V1_5, 1, new TdxModule.Frames() {
+    final TdxModule m = new TdxModule(TdxAbi.Version.V1_5, 1, new PageContents() {
         @Override
         public long read(long pfn) {
             return memory.getOrDefault(pfn, 0L);

@@ -14,9 +14,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.tdplab.mmu.api.DirtyLogOptions;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
-import org.tdplab.mmu.api.MmuObserver;
 import org.tdplab.mmu.api.PageSize;
-import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SlotFlag;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.VmManager;
@@ -44,7 +42,7 @@ public final class Replayer {
     private final Options options;
     private final String prefix = "replay-" + RUNS.incrementAndGet() + "/";
     private final Map<String, Target> targets = new LinkedHashMap<>();
-    private final Collector collector = new Collector();
+    private final ChangeCollector collector = new ChangeCollector();
 
     /** Replays on a fresh simulated host: a session of the core of its own, as a file of a run has. */
     public Replayer(VmManager manager, Options options) {
@@ -250,9 +248,9 @@ public final class Replayer {
             }
             case "backend_verb" -> {
                 String verb = op.word("name");
-                if (!sameType && !verbOf(vm.type(), verb))
-                    return skipped(result, op, verb + " is not a verb of " + vm.type());
                 VerbSpec spec = spec(vm.type(), verb);
+                if (!sameType && spec == null)
+                    return skipped(result, op, verb + " is not a verb of " + vm.type());
                 if (spec == null)
                     return skipped(result, op, verb + " is not a verb of " + vm.type() + " now");
                 vm.invoke(verb, BackendVerbs.args(spec, op.options(), flags(op)));
@@ -310,13 +308,6 @@ public final class Replayer {
             if (v.namespace().equals(type) && (v.name().equals(verb) || v.name().equals(type + "." + verb)))
                 return v;
         return null;
-    }
-
-    private boolean verbOf(String type, String verb) {
-        for (VerbSpec v : manager.verbs())
-            if (v.namespace().equals(type) && (v.name().equals(verb) || v.name().equals(type + "." + verb)))
-                return true;
-        return false;
     }
 
     private static String skipped(ReplayResult result, Operation op, String why) {
@@ -388,31 +379,6 @@ public final class Replayer {
             t.vm.destroy();
         } catch (MmuException e) {
             // bugged VMs still tear down; anything else leaves nothing to clean
-        }
-    }
-
-    /** Collects the SPTE changes the replay's current VM makes on this thread. */
-    private static final class Collector implements MmuObserver {
-        private volatile String vm;
-        private final List<SpteChange> changes = new ArrayList<>();
-        private volatile Thread owner;
-
-        void begin(String name) {
-            changes.clear();
-            owner = Thread.currentThread();
-            vm = name;
-        }
-
-        List<SpteChange> end() {
-            vm = null;
-            return List.copyOf(changes);
-        }
-
-        @Override
-        public void spteChanged(String name, int asId, RootKind root, long gfn, int level, long oldSpte,
-                long newSpte) {
-            if (name.equals(vm) && Thread.currentThread() == owner)
-                changes.add(new SpteChange(gfn, level, oldSpte, newSpte));
         }
     }
 }

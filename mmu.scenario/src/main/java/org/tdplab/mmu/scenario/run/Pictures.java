@@ -256,13 +256,18 @@ final class Pictures {
         }
 
         private synchronized void add(long[] counts) {
+            counts[(int) (elapsed() / binNanos)]++;
+        }
+
+        /** Nanoseconds since the start; the bins are widened first (their counts folded in pairs) until it fits. */
+        private long elapsed() {
             long t = System.nanoTime() - t0;
             while (t / binNanos >= BINS) {
                 fold(faults);
                 fold(zaps);
                 binNanos *= 2;
             }
-            counts[(int) (t / binNanos)]++;
+            return t;
         }
 
         private static void fold(long[] a) {
@@ -272,12 +277,7 @@ final class Pictures {
         }
 
         synchronized Timeline timeline(int line, String source, String name) {
-            long t = System.nanoTime() - t0;
-            while (t / binNanos >= BINS) {
-                fold(faults);
-                fold(zaps);
-                binNanos *= 2;
-            }
+            long t = elapsed();
             int used = (int) Math.min(BINS, t / binNanos + 1);
             return new Timeline(line, source, name, binNanos, java.util.Arrays.copyOf(faults, used),
                     java.util.Arrays.copyOf(zaps, used));

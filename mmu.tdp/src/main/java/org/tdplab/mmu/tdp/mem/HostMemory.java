@@ -1,7 +1,5 @@
 package org.tdplab.mmu.tdp.mem;
 
-import java.util.concurrent.atomic.AtomicLongArray;
-
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 
@@ -33,7 +31,6 @@ public final class HostMemory {
     public static final int FREE = 0, SHARED = 1, GMEM = 2, PAGE_TABLE = 3, FIRMWARE = 4;
     private static final int KINDS = 5;
     private static final String[] KIND_NAMES = { "free", "shared", "gmem", "page_table", "firmware" };
-    private static final int BLOCK_SHIFT = 9;
 
     private volatile long frames;
     private final long limitFrames;
@@ -46,15 +43,10 @@ public final class HostMemory {
     private final long[] batch = new long[CpuFrames.BATCH], drained = new long[CpuFrames.BATCH];
     /** The CPU of an allocation no vCPU makes (an ioctl, a page table): it takes the lowest free frame. */
     public static final int NO_CPU = -1;
-    /**
-     * Per frame: {@code kind << 32 | id} (0 = FREE, or see {@link #blockOwner}). Per-frame state is in regions that a
-     * big host keeps in chunks no young collection copies ({@link RegionLongArray}).
-     */
-    private final RegionLongArray owner;
-    /** Per 2M block allocated as a whole (2M, or a part of 1G): its owner word; 0 = see {@link #owner}. */
-    private final SparseLongArray blockOwner;
+    /** Each frame's owner, and the frames each kind owns. */
+    private final FrameOwners owners;
+    /** Per frame: its data token, in regions as {@link FrameOwners} keeps its words ({@link RegionLongArray}). */
     private final RegionLongArray token;
-    private final AtomicLongArray inUse = new AtomicLongArray(KINDS);
 
     public HostMemory() {
         this(DEFAULT_SIZE, DEFAULT_LIMIT);
@@ -79,8 +71,7 @@ public final class HostMemory {
         this.frames = sizeBytes >>> Levels.PAGE_SHIFT;
         this.limitFrames = limitBytes >>> Levels.PAGE_SHIFT;
         this.allocator = new FrameAllocator(frames);
-        this.owner = new RegionLongArray(frames);
-        this.blockOwner = new SparseLongArray((frames >>> BLOCK_SHIFT) + 1);
+        this.owners = new FrameOwners(frames, KINDS);
         this.token = new RegionLongArray(frames);
     }
 
@@ -115,10 +106,10 @@ public final class HostMemory {
         checkKind(ownerKind);
         if (ownerKind == FREE)
             throw new IllegalArgumentException("an allocated block needs an owner kind other than FREE");
-        long o = (long) ownerKind << 32 | (ownerId & 0xffffffffL);
+        long o = FrameOwners.word(ownerKind, ownerId);
         if (level == Levels.L4K && vcpu != NO_CPU) {
             long pfn = allocFromCpu((long) ownerId << 32 | (vcpu & 0xffffffffL), ownerKind);
-            owner.set(pfn, o);
+            owners.setFrame(pfn, o);
             return pfn;
         }
         return allocLocked(level, ownerKind, o);
@@ -136,11 +127,10 @@ public final class HostMemory {
                 throw noMemory(level);
             long n = Levels.pages(level);
             if (level == Levels.L4K)
-                owner.set(pfn, o);
+                owners.setFrame(pfn, o);
             else
-                for (long b = pfn >>> BLOCK_SHIFT; b < (pfn + n) >>> BLOCK_SHIFT; b++)
-                    blockOwner.set(b, o);
-            addInUse(ownerKind, n);
+                owners.setBlocks(pfn, n, o);
+            owners.addInUse(ownerKind, n);
             return pfn;
         }
     }
@@ -207,7 +197,7 @@ public final class HostMemory {
             for (CpuFrames list : cpus.removeVm(vmId)) {
                 drain(list);
                 for (int k = 0; k < KINDS; k++)
-                    addInUse(k, list.handedOut(k));
+                    owners.addInUse(k, list.handedOut(k));
             }
         }
     }
@@ -216,14 +206,6 @@ public final class HostMemory {
         return new MmuException(Errno.ENOMEM, "no free %s block in %d MiB of host memory (%d frames free; the "
                 + "limit is %d GiB: raise it with -D%s=SIZE)", Levels.name(level), frames >>> 8,
                 allocator.freeFrames(), limitFrames >>> 18, LIMIT_PROPERTY);
-    }
-
-    /**
-     * Adds {@code n} to the frames of {@code kind}. Every change is made under the lock, so a plain add published
-     * with a release store does (no atomic add).
-     */
-    private void addInUse(int kind, long n) {
-        inUse.setRelease(kind, inUse.getPlain(kind) + n);
     }
 
     /** Adds at least {@code needed} frames (1G at a time, or doubling), within the limit. Holds the lock. */
@@ -235,9 +217,8 @@ public final class HostMemory {
         long to = Math.min(limitFrames / g * g, want);
         if (to <= frames)
             return false;
-        owner.grow(to);
+        owners.grow(to);
         token.grow(to);
-        blockOwner.grow((to >>> BLOCK_SHIFT) + 1);
         allocator.grow(to);
         frames = to;
         return true;
@@ -252,13 +233,13 @@ public final class HostMemory {
         if (level == Levels.L4K && vcpu != NO_CPU) {
             CpuFrames list = cpus.find((long) ownerId << 32 | (vcpu & 0xffffffffL));
             checkPfn(pfn);
-            long o = owner.get(pfn);
-            if (list != null && o != 0 && blockOwner.get(pfn >>> BLOCK_SHIFT) == 0) {
-                owner.set(pfn, 0);
+            long o = owners.frameWord(pfn);
+            if (list != null && o != 0 && !owners.keptPerBlock(pfn)) {
+                owners.setFrame(pfn, 0);
                 token.set(pfn, 0);
-                if (list.put(pfn, kindOf(o)))
+                if (list.put(pfn, FrameOwners.kindOf(o)))
                     return;
-                owner.set(pfn, o); // the list is full: the allocator takes it, counting it by its owner
+                owners.setFrame(pfn, o); // the list is full: the allocator takes it, counting it by its owner
             }
         }
         free(pfn, level);
@@ -270,28 +251,15 @@ public final class HostMemory {
             long n = Levels.pages(level);
             if (level == Levels.L4K)
                 checkPfn(pfn);
-            if (level == Levels.L4K && owner(pfn) == 0) // free, or on a vCPU's list, which the allocator counts as used
+            if (level == Levels.L4K && owners.get(pfn) == 0) // free, or on a vCPU's list, which the allocator counts as used
                 throw new IllegalStateException(String.format("pfn=0x%x: no allocated 4K frame here", pfn));
             allocator.free(pfn, level); // validates first
-            if (level == Levels.L4K) {
-                addInUse(kindOf(owner(pfn)), -1);
-            } else {
-                for (long b = pfn >>> BLOCK_SHIFT; b < (pfn + n) >>> BLOCK_SHIFT; b++) {
-                    long bo = blockOwner.get(b);
-                    if (bo != 0) {
-                        addInUse(kindOf(bo), -(1L << BLOCK_SHIFT));
-                        blockOwner.set(b, 0);
-                    } else {
-                        for (long f = b << BLOCK_SHIFT; f < (b + 1) << BLOCK_SHIFT; f++)
-                            addInUse(kindOf(owner.get(f)), -1);
-                    }
-                }
-            }
+            owners.release(pfn, n);
             // Drop the metadata of every 2M region that is now wholly free; zero the rest.
             for (long b = Levels.alignDown(pfn, Levels.L2M); b < pfn + n; b += 512) {
                 if (!dropMetadataIfFree(b)) {
                     token.clearRange(Math.max(b, pfn), Math.min(b + 512, pfn + n));
-                    owner.clearRange(Math.max(b, pfn), Math.min(b + 512, pfn + n));
+                    owners.clearRange(Math.max(b, pfn), Math.min(b + 512, pfn + n));
                 }
             }
         }
@@ -302,7 +270,7 @@ public final class HostMemory {
         if (!allocator.wholly2mFree(b))
             return false;
         token.releaseRange(b, b + 512);
-        owner.releaseRange(b, b + 512);
+        owners.releaseRange(b, b + 512);
         return true;
     }
 
@@ -311,18 +279,8 @@ public final class HostMemory {
         synchronized (allocator) {
             allocator.split(pfn, level);
             if (level == Levels.L2M)
-                pushDown(pfn >>> BLOCK_SHIFT);
+                owners.pushDown(pfn >>> FrameOwners.BLOCK_SHIFT);
         }
-    }
-
-    /** A 2M block whose owner was kept once gets it per frame (the block is split, or its frames change hands). */
-    private void pushDown(long block) {
-        long bo = blockOwner.get(block);
-        if (bo == 0)
-            return;
-        for (long f = block << BLOCK_SHIFT; f < (block + 1) << BLOCK_SHIFT; f++)
-            owner.set(f, bo);
-        blockOwner.set(block, 0);
     }
 
     /** Level of the allocated block containing {@code pfn}, 0 when the frame is free. */
@@ -342,42 +300,18 @@ public final class HostMemory {
             for (long i = 0; i < count; i++)
                 if (ownerKind(pfn + i) == FREE)
                     throw new IllegalStateException(String.format("pfn=0x%x: frame is free", pfn + i));
-            long o = (long) kind << 32 | (id & 0xffffffffL);
-            for (long i = 0; i < count;) {
-                long f = pfn + i, b = f >>> BLOCK_SHIFT;
-                long bo = blockOwner.get(b);
-                if (bo != 0 && (f & ((1 << BLOCK_SHIFT) - 1)) == 0 && count - i >= 1 << BLOCK_SHIFT) {
-                    addInUse(kindOf(bo), -(1L << BLOCK_SHIFT));
-                    blockOwner.set(b, o);
-                    i += 1 << BLOCK_SHIFT;
-                } else {
-                    pushDown(b);
-                    addInUse(kindOf(owner.get(f)), -1);
-                    owner.set(f, o);
-                    i++;
-                }
-            }
-            addInUse(kind, count);
+            owners.change(pfn, count, FrameOwners.word(kind, id));
         }
-    }
-
-    private long owner(long pfn) {
-        long bo = blockOwner.get(pfn >>> BLOCK_SHIFT);
-        return bo != 0 ? bo : owner.get(pfn);
-    }
-
-    private static int kindOf(long ownerWord) {
-        return (int) (ownerWord >>> 32);
     }
 
     public int ownerKind(long pfn) {
         checkPfn(pfn);
-        return kindOf(owner(pfn));
+        return FrameOwners.kindOf(owners.get(pfn));
     }
 
     public int ownerId(long pfn) {
         checkPfn(pfn);
-        return (int) owner(pfn);
+        return (int) owners.get(pfn);
     }
 
     /** The frame's data token (0 for never-written or freed memory). */
@@ -395,7 +329,7 @@ public final class HostMemory {
     public long framesInUse(int kind) {
         checkKind(kind);
         synchronized (allocator) {
-            long n = kind == FREE ? allocator.freeFrames() : inUse.get(kind);
+            long n = kind == FREE ? allocator.freeFrames() : owners.inUse(kind);
             for (CpuFrames list : cpus.all())
                 n += kind == FREE ? list.count() : list.handedOut(kind);
             return n;
@@ -404,12 +338,12 @@ public final class HostMemory {
 
     /** Allocated 2M regions that carry metadata (for memory-use tests). */
     long metadataLeaves() {
-        return owner.leaves() + token.leaves() + blockOwner.leaves();
+        return owners.leaves() + token.leaves();
     }
 
     /** Chunks of per-frame metadata ({@link RegionLongArray}; for memory-use tests). */
     int metadataChunks() {
-        return owner.chunks() + token.chunks();
+        return owners.chunks() + token.chunks();
     }
 
     private void checkPfn(long pfn) {

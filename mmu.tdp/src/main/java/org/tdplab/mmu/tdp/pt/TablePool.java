@@ -76,9 +76,7 @@ public final class TablePool {
 
     // Guarded by allocLock.
     private int chunks;
-    private int nextId = 1;
-    private int[] freeIds = new int[64];
-    private int freeTop;
+    private final TableIds ids = new TableIds();
     private volatile int live;
 
     public TablePool(TableFrames frames) {
@@ -154,7 +152,9 @@ public final class TablePool {
      */
     public int alloc(int level, long gfn, int role) {
         synchronized (allocLock) {
-            int id = freeTop > 0 ? freeIds[--freeTop] : newId();
+            int id = ids.take();
+            if (id >>> CHUNK_TABLE_SHIFT == chunks) // the first id of a chunk not made yet
+                addChunk();
             long pfn = frames.allocFrame(id);
             if (idByPfn.get(pfn) != 0) {
                 throw new IllegalStateException("frame 0x" + Long.toHexString(pfn) + " already holds table "
@@ -195,23 +195,10 @@ public final class TablePool {
             freeGeneration = freeGeneration + 1;
             int[] hi = headI[id >>> CHUNK_TABLE_SHIFT];
             INTS.setRelease(hi, (id & (TABLES_PER_CHUNK - 1)) * I_WORDS + I_FLAGS, 0);
-            if (freeTop == freeIds.length) {
-                freeIds = Arrays.copyOf(freeIds, freeTop * 2);
-            }
-            freeIds[freeTop++] = id;
+            ids.put(id);
             live--;
             frames.freeFrame(pfn);
         }
-    }
-
-    /** Next never-used id, adding a chunk when it is the first of one. Holds allocLock. */
-    private int newId() {
-        int id = nextId++;
-        int c = id >>> CHUNK_TABLE_SHIFT;
-        if (c == chunks) {
-            addChunk();
-        }
-        return id;
     }
 
     private void addChunk() {
