@@ -63,7 +63,7 @@ public class ApiBaselineIT {
      * {@code VmContext.runningVcpu} and {@code VmBackend.topUpExternalCache}, 4.4.0 for
      * {@code VmBackend.needTopUpExternalSplitCache} and {@code topUpExternalSplitCache}, 4.5.0 for
      * {@code VmBackend.runRefusal}, 4.6.0 for {@code VmBackend.installExternalSpte}, 4.7.0 for
-     * {@code SnapshotCodec.decode} with upgrades), an added method of a
+     * {@code SnapshotCodec.decode} with upgrades, 4.8.0 for {@code MmuView.gmemLocked}), an added method of a
      * provider type for {@code org.tdplab.mmu.api} (3.1.0, then 3.2.0 for {@code DirtyLogOptions.manualProtect}).
      * Exported at the release's versions, the build refuses it.
      */
@@ -73,7 +73,7 @@ public class ApiBaselineIT {
             Manifest manifest = new Manifest(built.getManifest());
             String exports = manifest.getMainAttributes().getValue("Export-Package");
             manifest.getMainAttributes().putValue("Export-Package", exports
-                    .replace("org.tdplab.mmu.api.backend;version=\"4.7.0\"",
+                    .replace("org.tdplab.mmu.api.backend;version=\"4.8.0\"",
                             "org.tdplab.mmu.api.backend;version=\"3.0.0\"")
                     .replace("org.tdplab.mmu.api;version=\"3.2.0\"", "org.tdplab.mmu.api;version=\"3.0.0\""));
             built.setManifest(manifest);
