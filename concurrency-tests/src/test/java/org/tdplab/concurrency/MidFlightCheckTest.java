@@ -122,4 +122,10 @@ class MidFlightCheckTest {
         });
         Lab.assertConsistent(vm);
     }
+
+    /** Regression: the schedule Fray found for {@link #snpCheckBesidePunch} with R9 not waiting (its 8th). */
+    @ConcurrencyTest(replay = "src/test/resources/recordings/snp-check-vs-punch")
+    void snpCheckBesidePunchRecorded() throws Exception {
+        snpCheckBesidePunch();
+    }
 }
