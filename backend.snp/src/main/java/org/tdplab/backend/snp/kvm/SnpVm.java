@@ -2,6 +2,7 @@ package org.tdplab.backend.snp.kvm;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.locks.LockSupport;
 import java.util.Map;
 import java.util.Set;
 
@@ -366,11 +367,16 @@ public final class SnpVm implements VmBackend {
      * removal from the file to the end of its invalidation ({@code sev_gmem_invalidate}, from {@code free_folio}), so
      * a frame met in either window is judged once the page is published or the frame handed back. Neither holder
      * needs the MMU lock this check holds, and a failed preparation lets the page go, so the wait ends. The page is
-     * read once more after the lock is seen free (a huge folio is published before its range is let go).
+     * read once more after the lock is seen free (a huge folio is published before its range is let go). A long wait
+     * parks, timed, as the RMP's region locks do: a holder that backs off from a region this check's own scan held
+     * parks timed too, and under Fray a check that only yielded kept it parked forever (the timeout never came).
      */
     private static long awaitUnlocked(MmuView view, long gfn) {
-        while (view.gmemLocked(gfn))
-            Thread.yield();
+        for (int spins = 0; view.gmemLocked(gfn); spins++)
+            if (spins < 64)
+                Thread.yield();
+            else
+                LockSupport.parkNanos(view, 20_000);
         return view.gmemPfnIfPresent(gfn);
     }
 
