@@ -2,9 +2,9 @@ package org.tdplab.backend.snp.kvm;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.locks.LockSupport;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.locks.LockSupport;
 
 import org.tdplab.backend.snp.rmp.Pferr;
 import org.tdplab.backend.snp.rmp.Rmp;
