@@ -25,7 +25,9 @@ import org.tdplab.mmu.api.backend.VerbArgs;
  * iteration 7 and 31 of two runs). The RMP's check now confirms what it finds with every region lock held. Its R9
  * then reported a frame a fault's preparation had just made private while guest_memfd had not yet published the folio
  * (in the file, locked): "pfn 0x4 is assigned to ASID 1 at gpa 0x0, whose guest_memfd page is absent" (once, at
- * iteration 21 of a {@code mvn verify}); R9 now judges such a folio once it is published.
+ * iteration 21 of a {@code mvn verify}); R9 now judges such a folio once it is published. A hole punch has the
+ * mirror window: the folio leaves the file before {@code sev_gmem_invalidate} gives its frames back (both under the
+ * truncation's folio lock); R9 waits for guest_memfd to let such a page go too ({@code MmuView.gmemLocked}).
  */
 @ExtendWith(FrayTestExtension.class)
 class MidFlightCheckTest {
@@ -88,5 +90,42 @@ class MidFlightCheckTest {
     @ConcurrencyTest(replay = "src/test/resources/recordings/snp-check-vs-preparation")
     void snpCheckBesidePreparationRecorded() throws Exception {
         snpCheckBesidePreparation();
+    }
+
+    /**
+     * The check beside a hole punch whose thread is preempted right after the first of its invalidation's RMPUPDATEs
+     * (to shared), once guest_memfd has taken the folio out of the file: the folio is 2M at a GPA not 2M-aligned, so
+     * its frames are 512 4K RMP pages and 511 of them are still assigned at GPAs whose guest_memfd page reads absent.
+     */
+    @ConcurrencyTest(iterations = 20)
+    void snpCheckBesidePunch() throws Exception {
+        Lab lab = new Lab();
+        AtomicBoolean armed = new AtomicBoolean(), invalidating = new AtomicBoolean();
+        lab.manager.addObserver(new MmuObserver() {
+            @Override
+            public void firmwareCall(String vm, String name, long gfn, int level, String status) {
+                if (armed.get() && name.equals("RMPUPDATE") && !invalidating.getAndSet(true))
+                    for (int i = 0; i < PREEMPTED; i++)
+                        Thread.yield();
+            }
+        });
+        Vm vm = lab.vm("snp", 1, Map.of());
+        vm.addMemslot(0, K4, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_2M);
+        vm.setMemoryAttributes(K4, M2, true);
+        vm.invoke("launch_finish", VerbArgs.none("launch_finish"));
+        vm.accept(0, K4, K4, PageSize.SIZE_4K); // the 2M folio, prepared as 512 4K RMP pages (GFN and PFN unaligned)
+        armed.set(true);
+        Lab.parallel(() -> vm.punchHole(K4, M2), () -> {
+            while (!invalidating.get())
+                Thread.yield();
+            Lab.assertConsistent(vm);
+        });
+        Lab.assertConsistent(vm);
+    }
+
+    /** Regression: the schedule Fray found for {@link #snpCheckBesidePunch} with R9 not waiting (its 8th). */
+    @ConcurrencyTest(replay = "src/test/resources/recordings/snp-check-vs-punch")
+    void snpCheckBesidePunchRecorded() throws Exception {
+        snpCheckBesidePunch();
     }
 }

@@ -63,9 +63,10 @@ public class ApiBaselineIT {
      * {@code VmContext.runningVcpu} and {@code VmBackend.topUpExternalCache}, 4.4.0 for
      * {@code VmBackend.needTopUpExternalSplitCache} and {@code topUpExternalSplitCache}, 4.5.0 for
      * {@code VmBackend.runRefusal}, 4.6.0 for {@code VmBackend.installExternalSpte}, 4.7.0 for
-     * {@code SnapshotCodec.decode} with upgrades, 4.8.0 for {@code VmBackend.failEntry}), an added method of a
-     * provider type for {@code org.tdplab.mmu.api} (3.1.0, then 3.2.0 for {@code DirtyLogOptions.manualProtect},
-     * 3.3.0 for {@code Exit.Reason.FAIL_ENTRY} and {@code Exit.hardwareEntryFailureReason}).
+     * {@code SnapshotCodec.decode} with upgrades, 4.8.0 for {@code VmBackend.failEntry} and
+     * {@code MmuView.gmemLocked}), an added method of a provider type for {@code org.tdplab.mmu.api} (3.1.0, then 3.2.0
+     * for {@code DirtyLogOptions.manualProtect}, 3.3.0 for {@code Exit.Reason.FAIL_ENTRY} and
+     * {@code Exit.hardwareEntryFailureReason}).
      * Exported at the release's versions, the build refuses it.
      */
     @Test

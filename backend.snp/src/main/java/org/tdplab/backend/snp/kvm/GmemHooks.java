@@ -32,8 +32,6 @@ final class GmemHooks {
     private volatile Thread populating;
     /** Folios allocated while populating: head pfn → {head gfn, order}. */
     private final TreeMap<Long, long[]> unprepared = new TreeMap<>();
-    /** The folios being prepared, for the check ({@link #preparing}). */
-    private final Preparing preparing = new Preparing();
 
     GmemHooks(RmpCalls calls) {
         this.calls = calls;
@@ -85,24 +83,10 @@ final class GmemHooks {
             leaveUnprepared(pfn, gfn, order);
             return;
         }
-        Preparing.Record record = preparing.begin(pfn, gfn, order);
-        try {
-            if (order == 0)
-                prepareOne(pfn, gfn, 0); // mainline's folios are all 4K: one page, no 2M entry to look for
-            else
-                prepareLarge(pfn, gfn, order);
-        } catch (RuntimeException | Error e) {
-            preparing.failed(record);
-            throw e;
-        }
-    }
-
-    /**
-     * Whether a preparation made frame {@code pfn} private for {@code gfn}, whose folio guest_memfd publishes now or
-     * has published ({@link Preparing}).
-     */
-    boolean preparing(long pfn, long gfn) {
-        return preparing.covers(pfn, gfn);
+        if (order == 0)
+            prepareOne(pfn, gfn, 0); // mainline's folios are all 4K: one page, no 2M entry to look for
+        else
+            prepareLarge(pfn, gfn, order);
     }
 
     /** A folio SNP_LAUNCH_UPDATE allocates: prepared later, where a fault first resolves one of its pages. */
@@ -156,7 +140,6 @@ final class GmemHooks {
      */
     void invalidate(long pfn, int order, Anomalies anomalies) {
         long end = pfn + (1L << order);
-        preparing.freed(pfn, end);
         synchronized (unprepared) {
             // a launch's folio freed whole is forgotten; one freed in part (a punch) keeps the rest to prepare late;
             // the look is skipped when nothing waits (a view, an iterator and a box per freed folio otherwise)

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.locks.LockSupport;
 
 import org.tdplab.backend.snp.rmp.Pferr;
 import org.tdplab.backend.snp.rmp.Rmp;
@@ -318,8 +319,8 @@ public final class SnpVm implements VmBackend {
     /**
      * The RMP's own invariants, then the VM's: a private leaf maps a frame assigned to this ASID at this GPA in an
      * RMP page at least as large as the leaf (R3); a shared leaf maps no assigned frame (R5); every frame of this
-     * ASID is the guest_memfd page at its GPA or a VMSA (R9; a folio a fault is preparing, in the file locked, is
-     * judged once guest_memfd publishes it), and no VM of this host left frames assigned at its teardown; and what the
+     * ASID is the guest_memfd page at its GPA or a VMSA (R9; a page guest_memfd holds locked, a folio being
+     * prepared or removed, is judged once it is let go), and no VM of this host left frames assigned at its teardown; and what the
      * kernel would only have warned about.
      */
     @Override
@@ -371,28 +372,34 @@ public final class SnpVm implements VmBackend {
                 return;
             long gfn = rmp.gpaOf(pfn) >>> 12;
             long backing = view.gmemPfnIfPresent(gfn);
-            if (backing < 0 && gmem.preparing(pfn, gfn))
-                backing = awaitPublished(view, gfn, pfn);
-            if (backing != pfn)
+            if (backing != pfn && (backing = awaitUnlocked(view, gfn)) != pfn && stillAssigned(pfn, gfn))
                 out.add(String.format("snp R9: pfn 0x%x is assigned to ASID %d at gpa 0x%x, whose guest_memfd page "
                         + "is %s", pfn, asid, gfn << 12, backing < 0 ? "absent" : "0x" + Long.toHexString(backing)));
         });
     }
 
     /**
-     * The guest_memfd page at {@code gfn} once the folio a preparation made {@code pfn} private for is published: the
-     * fault that prepares it runs without the MMU lock and publishes it right after its RMPUPDATEs, while the folio is
-     * in the file locked ({@link Preparing}). The wait ends when the record does (the thread went on, so it published
-     * the folio; or the folio was freed), and the page is read once more.
+     * The guest_memfd page at {@code gfn} once guest_memfd lets it go ({@link MmuView#gmemLocked}): a fault's folio
+     * is in the file locked from before its preparation's RMPUPDATEs to its publication, and a punch's from its
+     * removal from the file to the end of its invalidation ({@code sev_gmem_invalidate}, from {@code free_folio}), so
+     * a frame met in either window is judged once the page is published or the frame handed back. Neither holder
+     * needs the MMU lock this check holds, and a failed preparation lets the page go, so the wait ends. The page is
+     * read once more after the lock is seen free (a huge folio is published before its range is let go). A long wait
+     * parks, timed, as the RMP's region locks do: a holder that backs off from a region this check's own scan held
+     * parks timed too, and under Fray a check that only yielded kept it parked forever (the timeout never came).
      */
-    private long awaitPublished(MmuView view, long gfn, long pfn) {
-        while (gmem.preparing(pfn, gfn)) {
-            long backing = view.gmemPfnIfPresent(gfn);
-            if (backing >= 0)
-                return backing;
-            Thread.yield(); // the preparing thread needs no lock this check holds
-        }
+    private static long awaitUnlocked(MmuView view, long gfn) {
+        for (int spins = 0; view.gmemLocked(gfn); spins++)
+            if (spins < 64)
+                Thread.yield();
+            else
+                LockSupport.parkNanos(view, 20_000);
         return view.gmemPfnIfPresent(gfn);
+    }
+
+    /** Whether frame {@code pfn} is still assigned to this ASID at {@code gfn} (a removal hands frames back). */
+    private boolean stillAssigned(long pfn, long gfn) {
+        return rmp.isAssigned(pfn) && RmpEntry.asid(rmp.lo(rmp.authority(pfn))) == asid && rmp.gpaOf(pfn) == gfn << 12;
     }
 
     /** The guest_memfd hooks (tests hold their invalidation lock to see who waits for it). */

@@ -166,6 +166,11 @@ class TemplateBackendTest {
             public long gmemPfnIfPresent(long gfn) {
                 return -1;
             }
+
+            @Override
+            public boolean gmemLocked(long gfn) {
+                return false;
+            }
         };
         assertEquals(List.of("template: private leaf at gfn 0x200 has level 2, above the cap 1"), vm.check(view));
     }

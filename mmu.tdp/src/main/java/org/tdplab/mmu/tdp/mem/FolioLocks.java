@@ -104,6 +104,17 @@ final class FolioLocks {
         return (v & bit) == 0 && BITS.compareAndSet(rangeBusy, w, v, v | bit) ? 0 : PfnMap.LOCKED;
     }
 
+    /**
+     * Whether an allocation holds the range of page {@code index} now: a folio being made there, in the file locked
+     * until it is published. One volatile read.
+     */
+    boolean locked(long index) {
+        if (pageLocks)
+            return folios.lockedNow(index);
+        long range = index >>> shift;
+        return ((long) BITS.getVolatile(rangeBusy, wordAt(range)) & 1L << range) != 0;
+    }
+
     /** Lets go of the range of page {@code index}, no folio made. */
     void unlock(long index) {
         if (pageLocks)

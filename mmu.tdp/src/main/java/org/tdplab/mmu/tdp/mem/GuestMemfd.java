@@ -28,6 +28,12 @@ public final class GuestMemfd {
     private volatile boolean closed;
     /** The ranges' locks and the writers' ({@code filemap_invalidate_lock}). */
     private final FolioLocks locks;
+    /**
+     * The folio a writer is removing now, as {@code head << 2 | level} (0 when none): unmapped from the file, its
+     * frames not yet handed back ({@link GmemListener#free}). The kernel's truncation holds the folio's lock over both
+     * steps; one writer at a time.
+     */
+    private volatile long removing;
 
     /**
      * {@code KVM_CREATE_GUEST_MEMFD}.
@@ -135,6 +141,22 @@ public final class GuestMemfd {
     public long pfnIfPresent(long index) {
         checkIndex(index);
         return folios.pfn(index);
+    }
+
+    /**
+     * Whether page {@code index} is locked, as the kernel's folio lock holds it: a folio is being made there (in the
+     * file, absent to every reader, until prepared and published) or removed (unmapped, its frames not yet handed
+     * back). Neither holder takes the MMU lock; a failed preparation lets the page go. Lock-free, allocation-free.
+     */
+    public boolean locked(long index) {
+        checkIndex(index);
+        if (locks.locked(index))
+            return true;
+        long r = removing;
+        if (r == 0)
+            return false;
+        long head = r >>> 2;
+        return index >= head && index < head + Levels.pages((int) (r & 3));
     }
 
     public boolean populated(long index) {
@@ -282,8 +304,13 @@ public final class GuestMemfd {
                 long head = Levels.alignDown(i, level);
                 long headPfn = folios.pfn(i) - (i - head);
                 if (head >= start && head + n <= end) {
-                    folios.unmap(head, head + n);
-                    listener.free(this, headPfn, Levels.shift(level));
+                    removing = head << 2 | level; // before the folio reads absent: a reader sees it locked
+                    try {
+                        folios.unmap(head, head + n);
+                        listener.free(this, headPfn, Levels.shift(level));
+                    } finally {
+                        removing = 0;
+                    }
                     memory.free(headPfn, level);
                 } else {
                     long to = Math.min(end, head + n);

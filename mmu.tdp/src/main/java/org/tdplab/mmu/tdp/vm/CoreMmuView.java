@@ -62,6 +62,11 @@ final class CoreMmuView implements MmuView {
         return mem.gmemPfnIfPresent(gfn);
     }
 
+    @Override
+    public boolean gmemLocked(long gfn) {
+        return mem.gmemLocked(gfn);
+    }
+
     /**
      * Every entry from the top level down to the deepest one for {@code gpa}'s GFN; empty without such a root.
      * Lockless, as {@code kvm_tdp_mmu_get_walk} inside {@code walk_shadow_page_lockless_begin}: an RCU read section

@@ -100,6 +100,12 @@ final class VmMemory {
         return slot == null || !slot.isGmem() ? -1 : slot.gmem().pfnIfPresent(slot.gmemIndex(gfn));
     }
 
+    /** Whether the guest_memfd page behind a private GFN is locked ({@link org.tdplab.mmu.tdp.mem.GuestMemfd#locked}). */
+    boolean gmemLocked(long gfn) {
+        Memslot slot = memslots.find(gfn);
+        return slot != null && slot.isGmem() && slot.gmem().locked(slot.gmemIndex(gfn));
+    }
+
     /** The token of the shared page behind {@code gfn}, or 0 when none is there. */
     long sharedToken(long gfn) {
         Memslot slot = memslots.find(gfn);

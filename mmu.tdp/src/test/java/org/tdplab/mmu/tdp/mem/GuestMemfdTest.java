@@ -245,6 +245,45 @@ class GuestMemfdTest {
         assertEquals(2, calls[0]);
     }
 
+    /**
+     * A page reads locked while its folio is prepared (in the file, absent) and while a punch has taken it out of the
+     * file and hands its frames back ({@code free}), as the kernel's folio lock holds it; not before, between, or after,
+     * nor once a failed preparation let it go. For 4K folios (the page's own entry) and 2M ones (the range's lock).
+     */
+    @Test
+    void aPageReadsLockedWhileItsFolioIsPreparedOrRemoved() {
+        for (int level : new int[] { L4K, L2M }) {
+            HostMemory mem = new HostMemory(G);
+            List<String> seen = new ArrayList<>();
+            boolean[] refuse = { true };
+            GuestMemfd f = new GuestMemfd(mem, 1, M2, level, new GmemListener() {
+                @Override
+                public void prepare(GuestMemfd file, long pfn, long index, int order) {
+                    seen.add("prepare " + file.locked(3) + " " + file.pfnIfPresent(3) + " " + file.locked(600 % 512));
+                    if (refuse[0])
+                        throw new IllegalStateException("backend refused");
+                }
+
+                @Override
+                public void free(GuestMemfd file, long pfn, int order) {
+                    seen.add("free " + file.locked(3) + " " + file.pfnIfPresent(3));
+                }
+            });
+            assertFalse(f.locked(3));
+            assertThrows(IllegalStateException.class, () -> f.getPfn(3));
+            assertFalse(f.locked(3), "a failed preparation lets the page go");
+            refuse[0] = false;
+            f.getPfn(3);
+            assertFalse(f.locked(3));
+            f.punchHole(0, M2);
+            assertFalse(f.locked(3), "the removal lets the page go");
+            String other = level == L4K ? "false" : "true"; // a 2M folio's lock is its whole range's
+            assertEquals(List.of("prepare true -1 " + other, "prepare true -1 " + other, "free true -1"), seen,
+                    "level " + level);
+            assertEquals(0, mem.framesInUse(GMEM));
+        }
+    }
+
     @Test
     void smallerFoliosWhenHostMemoryIsFragmented() {
         HostMemory mem = new HostMemory(4 << 20);
