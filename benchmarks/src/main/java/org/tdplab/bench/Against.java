@@ -119,7 +119,7 @@ final class Against {
      *
      * @return the pairs taken
      */
-    private int warmUp(Build one, Build two, String type, long mib, String order, String how) {
+    int warmUp(Build one, Build two, String type, long mib, String order, String how) {
         int min = s.faultWarmup(mib);
         int max = min + (int) Math.max(1, MORE_WARMUP_MIB / mib);
         int pairs = 0;
