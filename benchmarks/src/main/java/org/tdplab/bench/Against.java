@@ -89,7 +89,8 @@ final class Against {
         log.printf("bench: %s against %s: fault by %s, %s%n", mine.name, other.name, how, setup);
         Build one = s.otherFirst ? other : mine, two = s.otherFirst ? mine : other;
         int pairs = warmUp(one, two, type, mib, order, how);
-        log.printf("bench: %d warm-up pairs%s%n", pairs, Jit.compiledSince() ? " (the JIT still compiling)" : "");
+        log.printf("bench: %d warm-up pairs%s%n", pairs,
+                pairs > 0 && Jit.compiledSince() ? " (the JIT still compiling)" : "");
         int rounds = s.rounds;
         double[] a = new double[rounds], b = new double[rounds];
         for (int r = 0; r < rounds; r++) {
