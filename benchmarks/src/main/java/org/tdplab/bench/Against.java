@@ -88,10 +88,9 @@ final class Against {
         String setup = type + ", " + order + ", " + Settings.sizeName(mib);
         log.printf("bench: %s against %s: fault by %s, %s%n", mine.name, other.name, how, setup);
         Build one = s.otherFirst ? other : mine, two = s.otherFirst ? mine : other;
-        for (int w = 0; w < s.faultWarmup(mib); w++) {
-            one.shot(type, mib, order, how);
-            two.shot(type, mib, order, how);
-        }
+        int pairs = warmUp(one, two, type, mib, order, how);
+        log.printf("bench: %d warm-up pairs%s%n", pairs,
+                pairs > 0 && Jit.compiledSince() ? " (the JIT still compiling)" : "");
         int rounds = s.rounds;
         double[] a = new double[rounds], b = new double[rounds];
         for (int r = 0; r < rounds; r++) {
@@ -108,6 +107,34 @@ final class Against {
             Files.writeString(s.forkData, Forks.line(by, setup, other.name, a, b), StandardOpenOption.APPEND);
         row(table, by, setup, other.name, a, b, null);
     }
+
+    /**
+     * Warm-up pairs of shots: at least {@link Settings#faultWarmup}, then more until a pair passes without the JIT
+     * compiler working (at most {@link #MORE_WARMUP_MIB} of guest more). The fault path is a chain of some twenty
+     * methods that C2 compiles one by one (each too big to inline into its caller), 0.1–1.7 s each on a busy 2-core
+     * machine, and a new VM's first faults take branches the compiled code had not seen (a vCPU's first entry, a
+     * region's first token), uncommon traps that send it back to the interpreter until it is compiled again: at 1
+     * GiB the JIT worked for 10–15 s. With four pairs, one build's fault path was often still partly in profiled code
+     * during the rounds, its shots 2× the other's for a whole JVM (median ratios 0.44–0.52 and 1.57–1.75 in one run
+     * of two builds of the same model code); with the JIT quiet first, 0.93–1.12.
+     *
+     * @return the pairs taken
+     */
+    int warmUp(Build one, Build two, String type, long mib, String order, String how) {
+        int min = s.faultWarmup(mib);
+        int max = min + (int) Math.max(1, MORE_WARMUP_MIB / mib);
+        int pairs = 0;
+        while (pairs < min || pairs > 0 && pairs < max && Jit.compiledSince()) {
+            Jit.mark();
+            one.shot(type, mib, order, how);
+            two.shot(type, mib, order, how);
+            pairs++;
+        }
+        return pairs;
+    }
+
+    /** At most this much more guest (MiB; a pair at least) past {@link Settings#faultWarmup} while the JIT works. */
+    static final long MORE_WARMUP_MIB = 24 << 10;
 
     /** What a row's ratio divides: this build by the other, or this build with the options by it without. */
     static String ratioName(Settings s) {
@@ -180,7 +207,7 @@ final class Against {
     static Build load(String name, List<String> classpath, Map<String, String> options, List<String> types) {
         URL[] urls = classpath.stream().map(Against::url).toArray(URL[]::new);
         try {
-            HarnessLoader loader = new HarnessLoader(urls);
+            HarnessLoader loader = new HarnessLoader(name, urls);
             Class<?> shot = loader.loadClass(Shot.class.getName());
             if (!options.isEmpty()) {
                 Method use = loader.loadClass(Guest.class.getName()).getDeclaredMethod("useOptions", Map.class,
@@ -207,8 +234,8 @@ final class Against {
 
     /** A build's classes, with the harness classes defined here from this build's bytes. */
     private static final class HarnessLoader extends URLClassLoader {
-        HarnessLoader(URL[] urls) {
-            super(urls, ClassLoader.getPlatformClassLoader());
+        HarnessLoader(String name, URL[] urls) {
+            super(name, urls, ClassLoader.getPlatformClassLoader());
         }
 
         @Override

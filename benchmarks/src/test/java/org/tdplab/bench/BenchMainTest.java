@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
@@ -112,6 +114,20 @@ class BenchMainTest {
         assertEquals("fork 1 of the comparison ended with status 1 (its messages are above)", e.getMessage());
     }
 
+    /** The warm-up takes its pairs, and more only within its bound (while the JIT compiles); --quick has none. */
+    @Test
+    void warmUpTakesItsPairsThenGoesOnWhileTheJitCompiles() throws Exception {
+        List<String> cp = List.of(System.getProperty("java.class.path").split(File.pathSeparator));
+        Against.Build a = Against.load("a", cp), b = Against.load("b", cp);
+        PrintStream none = new PrintStream(OutputStream.nullOutputStream());
+        Settings s = Settings.parse(new String[] { "--warmup", "1" });
+        int pairs = new Against(s, new Table(), none).warmUp(a, b, "default", 16, "seq", "write");
+        int min = s.faultWarmup(16), max = min + (int) (Against.MORE_WARMUP_MIB / 16);
+        assertTrue(pairs >= min && pairs <= max, pairs + " pairs, not in [" + min + ", " + max + "]");
+        assertEquals(0, new Against(Settings.parse(new String[] { "--quick" }), new Table(), none).warmUp(a, b,
+                "default", 16, "seq", "write"), "--quick: no warm-up");
+    }
+
     /** Each build runs in a loader of its own, the harness defined there; a class path without the model is refused. */
     @Test
     void eachBuildGetsALoaderOfItsOwnAndAClassPathWithoutTheModelIsRefused() throws Exception {
@@ -120,6 +136,7 @@ class BenchMainTest {
         ClassLoader la = a.fault().getDeclaringClass().getClassLoader();
         ClassLoader lb = b.fault().getDeclaringClass().getClassLoader();
         assertTrue(la != lb && la != Shot.class.getClassLoader(), "three loaders");
+        assertEquals("a", la.getName(), "named by the build (JFR and the JIT's logs tell the builds apart)");
         assertTrue(la.loadClass("org.tdplab.mmu.api.Vm") != Shot.class.getClassLoader()
                 .loadClass("org.tdplab.mmu.api.Vm"), "the model's classes come from the build's own class path");
         assertTrue(a.shot("default", 2, "seq", "write") > 0);
