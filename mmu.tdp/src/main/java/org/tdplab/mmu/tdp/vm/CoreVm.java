@@ -54,6 +54,7 @@ public final class CoreVm implements Vm {
     private final DirtyLog dirtyLog;
     private final HostOps host;
     private final FaultHandler faults;
+    private final PreFaultMemory preFault;
     private final GuestOps guest;
     private final Conversions conversions;
     private final Teardown teardown;
@@ -86,6 +87,7 @@ public final class CoreVm implements Vm {
         ExpectedMemory expected = new ExpectedMemory();
         this.mem = new VmMemory(id, memory, caps, new Rcu(pool), expected, new GmemEvents(mmu, gate, expected));
         this.faults = new FaultHandler(status, mem, mmu, gate, trace);
+        this.preFault = new PreFaultMemory(status, mem, mmu, faults);
         this.guest = new GuestOps(status, vcpus, mem, mmu, vcpus.guestMode, gate, faults, trace);
         this.host = new HostOps(status, mem, mmu, gate);
         this.conversions = new Conversions(status, mem, mmu, gate, host, guest, trace, ops);
@@ -225,7 +227,7 @@ public final class CoreVm implements Vm {
     private long prefaultNow(int vcpu, long gpa, long size) {
         Vcpu v = guest.enterVcpu(vcpu);
         try {
-            return faults.prefault(v, gpa, size);
+            return preFault.prefault(v, gpa, size);
         } catch (OutOfMemoryError e) {
             throw HeapExhausted.enomem(e);
         } finally {

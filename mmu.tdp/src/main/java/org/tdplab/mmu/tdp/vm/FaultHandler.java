@@ -5,9 +5,7 @@ import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_FIXED;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_INVALID;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_RETRY;
 import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_SPURIOUS;
-import static org.tdplab.mmu.tdp.mmu.PageFault.RET_PF_WRITE_PROTECTED;
 
-import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.PrivateSource;
@@ -354,48 +352,5 @@ final class FaultHandler {
         if (order >= 9)
             return Spte.PG_LEVEL_2M;
         return Spte.PG_LEVEL_4K;
-    }
-    // ---- KVM_PRE_FAULT_MEMORY ------------------------------------------------------------------------------
-
-    /** Maps the range as faults would; returns the bytes left unmapped when it stopped after some progress. */
-    long prefault(Vcpu v, long gpa, long size) {
-        if (!status.preFaultAllowed())
-            throw new MmuException(Errno.ENOTSUP, "KVM_PRE_FAULT_MEMORY is not allowed on VM '%s' yet", status.name);
-        if (mmu.routing.hasSharedBit(gpa))
-            throw new MmuException(Errno.EINVAL, "prefault gpa=0x%x is an alias (it has the shared bit)", gpa);
-        Ranges.checkPages("prefault", gpa, size, mmu.caps.maxGfn());
-        long start = gpa >>> 12, end = (gpa + size) >>> 12;
-        long gfn = start;
-        while (gfn < end) {
-            boolean isPrivate = mmu.caps.privateMem() && mem.attributes.isPrivate(gfn);
-            long faultGpa = mmu.routing.guestGpa(gfn, isPrivate);
-            v.loadRoots(mmu.roots);
-            int ret = handle(v, faultGpa, ErrorCode.USER, isPrivate, true);
-            Errno error = switch (ret) {
-            case RET_PF_FIXED, RET_PF_SPURIOUS, RET_PF_WRITE_PROTECTED -> null;
-            case RET_PF_RETRY -> null;
-            case RET_PF_EMULATE, EXIT_MMIO -> Errno.ENOENT;
-            case EXIT_MEMORY_FAULT -> Errno.EFAULT;
-            case PREFETCH_EAGAIN -> Errno.EAGAIN;
-            default -> Errno.EIO;
-            };
-            if (error != null) {
-                if (gfn == start)
-                    throw new MmuException(error, "prefault at gpa 0x%x: %s", gfn << 12,
-                            switch (error) {
-                            case ENOENT -> "no memslot (the access would be emulated)";
-                            case EAGAIN -> "its memslot is being deleted or moved; try again";
-                            case EFAULT -> (v.exitPrivate ? "the page is private and no guest_memfd memslot backs "
-                                    + "it" : "a memory fault") + " (KVM_RUN would exit with KVM_EXIT_MEMORY_FAULT)";
-                            default -> "could not map";
-                            });
-                return (end - gfn) << 12;
-            }
-            if (ret == RET_PF_RETRY)
-                continue;
-            int level = v.fault.goalLevel;
-            gfn = Spte.gfnRoundForLevel(gfn, level) + Spte.pagesPerHpage(level);
-        }
-        return 0;
     }
 }
