@@ -105,8 +105,8 @@ public final class BenchMain {
                     + "with it and without it", s.withText());
             return table.markdown(String.format("tdplab bench %s %s: a fault shot of each in turn on a fresh guest, "
                     + "after warm-ups of %d GiB of guest at least and until the JIT is quiet; CPU time of the shot's "
-                    + "thread + GC pauses; Java %s; %.0f s%n", sides, where, Settings.WARMUP_MIB >> 10, System.getProperty("java.version"),
-                    (System.nanoTime() - t0) / 1e9));
+                    + "thread + GC pauses; Java %s; %.0f s%n", sides, where, Settings.WARMUP_MIB >> 10,
+                    System.getProperty("java.version"), (System.nanoTime() - t0) / 1e9));
         }
         if (s.wants("fault"))
             faults();
