@@ -66,8 +66,8 @@ class ZapBatchRaceTest {
      * its walk may have reached the table before the unlink, and its leaf lands there until the teardown freezes that
      * entry. Then a check, after the recovery (its count made) but possibly before the fault ended, and one after
      * both. With the teardown counting the table's present leaves before freezing them, instead of the leaves its
-     * freezes took, it failed at iteration 176 (pages_4k 1 with no 4K leaf in the roots: the fault's leaf was
-     * counted in, never out); checked.
+     * freezes took, it failed at iterations 176 and 114 of two runs (pages_4k 1 with no 4K leaf in the roots:
+     * the fault's leaf was counted in, never out); checked.
      */
     @ConcurrencyTest(iterations = 300)
     void recoveryTeardownBesideAFault() throws Exception {

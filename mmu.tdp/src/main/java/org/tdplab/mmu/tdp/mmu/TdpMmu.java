@@ -201,7 +201,7 @@ public final class TdpMmu {
 
     long writeSpte(long sptep, long old, long newSpte, int level, long gfn) {
         if (isFrozen(old) || isFrozen(newSpte))
-            frozenWrite(gfn, old, newSpte, level);
+            host.bug("plain write of a FROZEN SPTE at gfn 0x" + Long.toHexString(gfn));
         if (isShadowPresent(old) && Spte.needsAtomicUpdate(old, level))
             old = pool.xchg(sptep, newSpte);
         else
@@ -210,17 +210,6 @@ public final class TdpMmu {
         if (pool.isMirror(TablePool.tableOf(sptep)) && isShadowPresent(old) && isLast(old, level))
             removeMirrorLeaf(gfn, level, old, newSpte);
         return old;
-    }
-
-    /**
-     * A KVM bug: a plain write from or to FROZEN, which only a teardown (for its table's entries) or the frozen
-     * install protocol writes. Reported, and the write goes ahead as in the kernel (a WARN); a leaf frozen so is
-     * counted here, as {@link #handleChangedSpte} leaves a frozen leaf's count to a teardown.
-     */
-    private void frozenWrite(long gfn, long old, long newSpte, int level) {
-        host.bug("plain write of a FROZEN SPTE at gfn 0x" + Long.toHexString(gfn));
-        if (isFrozen(newSpte) && isShadowPresent(old) && isLast(old, level))
-            stats.add(Stat.pages(level), -1);
     }
 
     private void removeMirrorLeaf(long gfn, int level, long old, long newSpte) {
@@ -235,7 +224,7 @@ public final class TdpMmu {
      * {@code handle_changed_spte}: page stats, the trace event, and — when a present table is zapped or replaced —
      * the teardown of the detached subtree. The common changes — a leaf zapped under the write lock (counted in the
      * holder's batch), or changed in place (protected, aged, made writable: nothing to count), or frozen by the
-     * teardown of its table (which counts its table's leaves at once) — are done here; the rest
+     * teardown of its table under the read lock (which counts its table's leaves at once) — are done here; the rest
      * ({@link #changedSpteRare}), the counters' per-thread look-up included, is out of line, so that this stays
      * small enough for the JIT to inline it into the loops that change an SPTE per step.
      */
@@ -246,8 +235,8 @@ public final class TdpMmu {
         boolean wasLeaf = wasPresent && isLast(old, level), isLeaf = isShadowPresent(newSpte) && isLast(newSpte, level);
         if (wasLeaf && isLeaf && Spte.pfn(old) != Spte.pfn(newSpte))
             pfnChangedInPlace(gfn);
-        boolean counted = isLeaf == wasLeaf || newSpte == FROZEN_SPTE // only a teardown passes FROZEN here
-                || !shared && stats.addToPageBatch(level, isLeaf ? 1 : -1);
+        boolean counted = isLeaf == wasLeaf // under the read lock only a teardown passes FROZEN here
+                || (shared ? newSpte == FROZEN_SPTE : stats.addToPageBatch(level, isLeaf ? 1 : -1));
         // a leaf count for the counters, a leaf installed under the write lock, a table unlinked, tracing on, or a
         // mediated direct root
         if (!counted || isLeaf && !wasLeaf && !shared || wasPresent && !wasLeaf || host.tracing()
@@ -291,11 +280,12 @@ public final class TdpMmu {
             if (mirror && shared)
                 host.bug("tearing down a mirror table under the read lock");
             /*
-             * The leaves it freezes are counted here, once for the table (all at one level; the kernel's count is
-             * an atomic add per leaf): under the read lock, where no batch is open, each would otherwise go the
+             * Under the read lock, where no batch is open, the leaves it freezes are counted here, once for the table
+             * (all at one level; the kernel's count is an atomic add per leaf): each would otherwise go the
              * out-of-line way with its look-up of the thread's counter row. The table is this thread's alone once
              * unlinked, and the count is made before the lock is let go. A leaf a fault installs in it meanwhile (its
-             * walk reached the table before the unlink) is one a freeze takes, so counted here too.
+             * walk reached the table before the unlink) is one a freeze takes, so counted here too. Under the write
+             * lock each is counted as any leaf zap's (the holder's batch, or the counters).
              */
             long leaves = 0;
             for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
@@ -315,7 +305,7 @@ public final class TdpMmu {
                 }
                 handleChangedSpte(childp, childGfn, child, FROZEN_SPTE, childLevel, shared);
                 boolean leaf = isShadowPresent(child) && isLast(child, childLevel);
-                if (leaf)
+                if (leaf && shared)
                     leaves++;
                 if (mirror && !shared && leaf)
                     removeMirrorLeaf(childGfn, childLevel, child, FROZEN_SPTE);
