@@ -3,7 +3,6 @@ package org.tdplab.backend.snp.rmp;
 import static org.tdplab.backend.snp.rmp.RmpEntry.ASSIGNED;
 import static org.tdplab.backend.snp.rmp.RmpEntry.GPA_MASK;
 import static org.tdplab.backend.snp.rmp.RmpEntry.IMMUTABLE;
-import static org.tdplab.backend.snp.rmp.RmpEntry.MAX_ASID;
 import static org.tdplab.backend.snp.rmp.RmpEntry.PAGE_SIZE;
 import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_ALL;
 import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_R;
@@ -27,8 +26,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.Lock;
 
-import org.tdplab.percpu.PercpuCounters;
-
 /**
  * The Reverse Map Table of one host: one 16-byte entry per 4K system-physical frame, and the instructions that
  * change it — RMPUPDATE and PSMASH (hypervisor), PVALIDATE and RMPADJUST (SNP guest) — plus the RMP effect of the
@@ -37,7 +34,7 @@ import org.tdplab.percpu.PercpuCounters;
  *
  * <p>This class is the facade and holds the storage; the instructions live in {@link RmpHostInstructions} and
  * {@link RmpGuestInstructions}, the invariants in {@link RmpInvariants}, the whole-table scans and the hot swap's
- * export and restore in {@link RmpScans}.
+ * export and restore in {@link RmpScans}, the count of assigned frames per ASID in {@link AssignedCounts}.
  *
  * <p>Storage is packed like the hardware's table: one 8 KiB block of {@code long}s (low and high qword per entry)
  * per 2M region, a {@link RmpRegion} over it while the region has a non-zero entry (created on first write, dropped
@@ -76,11 +73,8 @@ public final class Rmp {
     final RegionTable regions;
     /** The stripes' locks and digest words ({@link #stripeOf}). */
     final StripeLocks stripes = new StripeLocks(STRIPES);
-    /**
-     * Assigned 4K frames per ASID (a 2M entry counts 512) that the stripes' lines cannot count
-     * ({@link StripeLocks#addAssigned}: more ASIDs in a stripe than its line has words), counted per thread.
-     */
-    final PercpuCounters assignedOverflow = new PercpuCounters(16);
+    /** Assigned 4K frames per ASID. */
+    final AssignedCounts assignedCounts = new AssignedCounts(stripes);
     /** Frames a running VMRUN uses (VMCB, VMSA, AVIC backing page). */
     final Set<Long> inUse = ConcurrentHashMap.newKeySet();
     private final RmpHostInstructions host = new RmpHostInstructions(this);
@@ -190,22 +184,12 @@ public final class Rmp {
 
     /** Assigned 4K frames of an ASID. */
     public long assignedPages(int asid) {
-        return stripes.assigned(asid) + assignedOverflow.sum(asid);
+        return assignedCounts.assignedPages(asid);
     }
 
     /** Assigned 4K frames of every owner (guests and the AMD-SP). */
     public long assignedPages() {
-        long n = 0;
-        for (long perAsid : assignedPerAsid())
-            n += perAsid;
-        return n;
-    }
-
-    /** Assigned 4K frames per ASID, indexed by ASID. */
-    long[] assignedPerAsid() {
-        long[] perAsid = assignedOverflow.sums(MAX_ASID + 1);
-        stripes.addAssignedInto(perAsid);
-        return perAsid;
+        return assignedCounts.assignedPages();
     }
 
     /** Visits every assigned entry of {@code asid} (a 2M page once, at its aligned frame), in frame order. */
@@ -339,17 +323,6 @@ public final class Rmp {
             if (inUse.contains(pfn + i))
                 return true;
         return false;
-    }
-
-    /**
-     * Counts an entry's frames as its ASID's ({@code sign} +1) or not ({@code -1}); the caller holds {@code stripe}.
-     */
-    void account(int stripe, long lo, int sign) {
-        if (!assigned(lo))
-            return;
-        long delta = sign * (is2M(lo) ? PAGES : 1L);
-        if (!stripes.addAssigned(stripe, asid(lo), delta))
-            assignedOverflow.add(asid(lo), delta);
     }
 
     /** Writes one entry; the caller holds the region's lock. */

@@ -88,8 +88,8 @@ final class RmpHostInstructions {
         }
         long lo = RmpEntry.lo(gpa, assigned, pageSize, immutable, asid);
         long hi = assigned && asid != 0 ? RmpEntry.withPerms(0, 0, PERM_ALL) : 0;
-        rmp.account(stripe, old, -1);
-        rmp.account(stripe, lo, +1);
+        rmp.assignedCounts.account(stripe, old, -1);
+        rmp.assignedCounts.account(stripe, lo, +1);
         rmp.write(r, pfn, old, Rmp.hiIn(r, at), lo, hi, Rmp.BY_RMPUPDATE);
         return RmpCodes.SUCCESS;
     }
@@ -175,8 +175,8 @@ final class RmpHostInstructions {
             if (!immutable(e) || rmp.authority(pfn) != pfn)
                 return false;
             long lo = e & (ASSIGNED | PAGE_SIZE);
-            rmp.account(stripe, e, -1);
-            rmp.account(stripe, lo, +1);
+            rmp.assignedCounts.account(stripe, e, -1);
+            rmp.assignedCounts.account(stripe, lo, +1);
             rmp.write(pfn, lo, 0, Rmp.BY_FIRMWARE);
             return true;
         } finally {

@@ -89,7 +89,7 @@ final class RmpInvariants {
         }
         if (sum != rmp.digest())
             out.add("rmp: R8: the table changed outside RMPUPDATE/PSMASH/PVALIDATE/RMPADJUST/the firmware");
-        long[] counted = rmp.assignedPerAsid();
+        long[] counted = rmp.assignedCounts.assignedPerAsid();
         for (int a = 0; a <= MAX_ASID; a++)
             if (perAsid[a] != counted[a])
                 out.add(String.format("rmp: ASID %d owns %d frames, the count says %d", a, perAsid[a], counted[a]));

@@ -90,8 +90,8 @@ final class RmpScans {
                         + " outside the RMP");
             int stripe = rmp.lock(pfn);
             try {
-                rmp.account(stripe, rmp.lo(pfn), -1);
-                rmp.account(stripe, entries[k + 1], +1);
+                rmp.assignedCounts.account(stripe, rmp.lo(pfn), -1);
+                rmp.assignedCounts.account(stripe, entries[k + 1], +1);
                 rmp.write(pfn, entries[k + 1], entries[k + 2], (byte) entries[k + 3]);
             } finally {
                 rmp.stripes.unlock(stripe);

@@ -293,8 +293,8 @@ class RmpEdgesTest {
     List<String> checkAfter(long pfn, long lo, long hi, byte by) {
         int stripe = rmp.lock(pfn);
         try {
-            rmp.account(stripe, rmp.lo(pfn), -1);
-            rmp.account(stripe, lo, +1);
+            rmp.assignedCounts.account(stripe, rmp.lo(pfn), -1);
+            rmp.assignedCounts.account(stripe, lo, +1);
             rmp.write(pfn, lo, hi, by);
         } finally {
             rmp.stripes.unlock(stripe);
@@ -330,9 +330,9 @@ class RmpEdgesTest {
         assertEquals(List.of(), checkAfter(PFN + 3, 0, 0, Rmp.BY_RMPUPDATE));
         assertEquals(List.of(), checkAfter(PFN, 0, 0, Rmp.BY_RMPUPDATE));
 
-        rmp.assignedOverflow.add(RmpEntry.MAX_ASID, 1);
+        rmp.assignedCounts.assignedOverflow.add(RmpEntry.MAX_ASID, 1);
         assertEquals(List.of("rmp: ASID 1023 owns 0 frames, the count says 1"), rmp.check());
-        rmp.assignedOverflow.add(RmpEntry.MAX_ASID, -1);
+        rmp.assignedCounts.assignedOverflow.add(RmpEntry.MAX_ASID, -1);
         assertEquals(List.of(), rmp.check());
         int stripe = rmp.lock(PFN);
         assertTrue(rmp.stripes.addAssigned(stripe, RmpEntry.MAX_ASID, 2));

@@ -223,8 +223,9 @@ public final class TdpMmu {
     /**
      * {@code handle_changed_spte}: page stats, the trace event, and — when a present table is zapped or replaced —
      * the teardown of the detached subtree. The common changes — a leaf zapped under the write lock (counted in the
-     * holder's batch), or changed in place (protected, aged, made writable: nothing to count) — are done here; the
-     * rest ({@link #changedSpteRare}), the counters' per-thread look-up included, is out of line, so that this stays
+     * holder's batch), or changed in place (protected, aged, made writable: nothing to count), or frozen by the
+     * teardown of its table under the read lock (which counts its table's leaves at once) — are done here; the rest
+     * ({@link #changedSpteRare}), the counters' per-thread look-up included, is out of line, so that this stays
      * small enough for the JIT to inline it into the loops that change an SPTE per step.
      */
     void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared) {
@@ -234,7 +235,8 @@ public final class TdpMmu {
         boolean wasLeaf = wasPresent && isLast(old, level), isLeaf = isShadowPresent(newSpte) && isLast(newSpte, level);
         if (wasLeaf && isLeaf && Spte.pfn(old) != Spte.pfn(newSpte))
             pfnChangedInPlace(gfn);
-        boolean counted = isLeaf == wasLeaf || !shared && stats.addToPageBatch(level, isLeaf ? 1 : -1);
+        boolean counted = isLeaf == wasLeaf // under the read lock only a teardown passes FROZEN here
+                || (shared ? newSpte == FROZEN_SPTE : stats.addToPageBatch(level, isLeaf ? 1 : -1));
         // a leaf count for the counters, a leaf installed under the write lock, a table unlinked, tracing on, or a
         // mediated direct root
         if (!counted || isLeaf && !wasLeaf && !shared || wasPresent && !wasLeaf || host.tracing()
@@ -277,6 +279,15 @@ public final class TdpMmu {
                 nx.unaccount(removed); // tdp_mmu_unlink_sp
             if (mirror && shared)
                 host.bug("tearing down a mirror table under the read lock");
+            /*
+             * Under the read lock, where no batch is open, the leaves it freezes are counted here, once for the table
+             * (all at one level; the kernel's count is an atomic add per leaf): each would otherwise go the
+             * out-of-line way with its look-up of the thread's counter row. The table is this thread's alone once
+             * unlinked, and the count is made before the lock is let go. A leaf a fault installs in it meanwhile (its
+             * walk reached the table before the unlink) is one a freeze takes, so counted here too. Under the write
+             * lock each is counted as any leaf zap's (the holder's batch, or the counters).
+             */
+            long leaves = 0;
             for (int i = 0; i < Spte.ENT_PER_PAGE; i++) {
                 long childp = TablePool.sptep(removed, i), childGfn = base + i * step, child;
                 if (shared) {
@@ -293,9 +304,14 @@ public final class TdpMmu {
                         pool.set(childp, FROZEN_SPTE);
                 }
                 handleChangedSpte(childp, childGfn, child, FROZEN_SPTE, childLevel, shared);
-                if (mirror && !shared && isShadowPresent(child) && isLast(child, childLevel))
+                boolean leaf = isShadowPresent(child) && isLast(child, childLevel);
+                if (leaf && shared)
+                    leaves++;
+                if (mirror && !shared && leaf)
                     removeMirrorLeaf(childGfn, childLevel, child, FROZEN_SPTE);
             }
+            if (leaves != 0)
+                stats.add(Stat.pages(childLevel), -leaves);
             if (mirror)
                 external.freeTable(RootKind.MIRROR, base, childLevel);
             else if (caps.externalDirect())
