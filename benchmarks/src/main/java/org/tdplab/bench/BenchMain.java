@@ -35,7 +35,7 @@ public final class BenchMain {
     private final Table table = new Table();
     private final PrintStream log = System.err;
 
-    private BenchMain(Settings s) {
+    BenchMain(Settings s) {
         this.s = s;
     }
 
@@ -136,7 +136,44 @@ public final class BenchMain {
 
     // ---- faults ------------------------------------------------------------------------------------------------
 
+    /** Rounds of {@link #settleJit} at most, each every fault the section times, at {@link #SETTLE_MIB} at most. */
+    static final int SETTLE_ROUNDS = 12;
+    static final long SETTLE_MIB = 256;
+
+    /**
+     * Shots of every type, order and way of faulting the section times, round after round until one passes with the
+     * JIT compiler quiet (as {@link Against#warmUp} does for its pairs). JMH's warm-up is a fixed count per row, and
+     * the fault path is some twenty methods C2 compiles one by one, with a new VM's first faults trapping back to
+     * the interpreter: the first rows of a run (1 GiB) were timed while it still compiled — 1.3–1.8× the same rows
+     * at 16 GiB in three runs of stops 53–55. The compiled code serves every later row (one JVM, no forks).
+     */
+    int settleJit() {
+        if (s.warmup == 0)
+            return 0; // --quick: no warm-up at all
+        long mib = Math.min(SETTLE_MIB, s.sizes.stream().mapToLong(Long::longValue).min().orElse(SETTLE_MIB));
+        int rounds = 0;
+        boolean compiled = true;
+        while (compiled && rounds < SETTLE_ROUNDS) {
+            Jit.mark();
+            for (String type : s.types)
+                for (String order : s.orders)
+                    for (String how : s.hows)
+                        try {
+                            Shot.fault(type, mib, order, how);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            return rounds;
+                        }
+            compiled = Jit.compiledSince();
+            rounds++;
+        }
+        log.printf("bench: the fault path warmed in %d rounds of every fault at %d MiB%s%n", rounds, mib,
+                compiled ? " (the JIT still compiling)" : "");
+        return rounds;
+    }
+
     private void faults() throws RunnerException {
+        settleJit();
         for (long mib : s.sizes) {
             long pages = (mib << 20) / Guest.PAGE;
             Map<String, Double> floor = new LinkedHashMap<>();

@@ -128,6 +128,16 @@ class BenchMainTest {
                 "default", 16, "seq", "write"), "--quick: no warm-up");
     }
 
+    /** The suite's faults are shot round after round before their rows, within the bound; --quick takes none. */
+    @Test
+    void theSuiteWarmsTheFaultPathWithinItsBound() throws Exception {
+        Settings s = Settings.parse(new String[] { "--warmup", "1", "--sizes", "16M", "--types", "default",
+                "--hows", "write" });
+        int rounds = new BenchMain(s).settleJit();
+        assertTrue(rounds >= 1 && rounds <= BenchMain.SETTLE_ROUNDS, rounds + " rounds");
+        assertEquals(0, new BenchMain(Settings.parse(new String[] { "--quick" })).settleJit(), "--quick: none");
+    }
+
     /** Each build runs in a loader of its own, the harness defined there; a class path without the model is refused. */
     @Test
     void eachBuildGetsALoaderOfItsOwnAndAClassPathWithoutTheModelIsRefused() throws Exception {
