@@ -123,14 +123,15 @@ final class Against {
     int warmUp(Build one, Build two, String type, long mib, String order, String how) {
         int min = s.faultWarmup(mib);
         int max = min + (int) Math.max(1, MORE_WARMUP_MIB / mib);
-        int pairs = 0;
-        while (pairs < min || pairs > 0 && pairs < max && Jit.compiledSince()) {
-            Jit.mark();
-            one.shot(type, mib, order, how);
-            two.shot(type, mib, order, how);
-            pairs++;
+        try {
+            return Jit.untilQuiet(min, max, () -> {
+                one.shot(type, mib, order, how);
+                two.shot(type, mib, order, how);
+            });
+        } catch (InterruptedException e) { // the shots run on this thread: never thrown
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
         }
-        return pairs;
     }
 
     /** At most this much more guest (MiB; a pair at least) past {@link Settings#faultWarmup} while the JIT works. */

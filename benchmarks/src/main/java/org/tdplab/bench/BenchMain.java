@@ -151,22 +151,19 @@ public final class BenchMain {
         if (s.warmup == 0)
             return 0; // --quick: no warm-up at all
         long mib = Math.min(SETTLE_MIB, s.sizes.stream().mapToLong(Long::longValue).min().orElse(SETTLE_MIB));
-        int rounds = 0;
-        boolean compiled = true;
-        while (compiled && rounds < SETTLE_ROUNDS) {
-            Jit.mark();
-            for (String type : s.types)
-                for (String order : s.orders)
-                    for (String how : s.hows)
-                        try {
+        int rounds;
+        try {
+            rounds = Jit.untilQuiet(1, SETTLE_ROUNDS, () -> {
+                for (String type : s.types)
+                    for (String order : s.orders)
+                        for (String how : s.hows)
                             Shot.fault(type, mib, order, how);
-                        } catch (InterruptedException e) {
-                            Thread.currentThread().interrupt();
-                            return rounds;
-                        }
-            compiled = Jit.compiledSince();
-            rounds++;
+            });
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 0;
         }
+        boolean compiled = Jit.compiledSince();
         log.printf("bench: the fault path warmed in %d rounds of every fault at %d MiB%s%n", rounds, mib,
                 compiled ? " (the JIT still compiling)" : "");
         return rounds;

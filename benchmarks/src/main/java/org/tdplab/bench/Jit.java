@@ -14,6 +14,26 @@ final class Jit {
     private Jit() {
     }
 
+    /** One round of shots, which may be interrupted. */
+    interface Round {
+        void run() throws InterruptedException;
+    }
+
+    /**
+     * Runs {@code round} at least {@code min} times, then again until one passes with the compiler quiet, at most
+     * {@code max} times in all. Returns the rounds run; {@link #compiledSince} then says whether the last one was
+     * quiet.
+     */
+    static int untilQuiet(int min, int max, Round round) throws InterruptedException {
+        int rounds = 0;
+        while (rounds < min || rounds > 0 && rounds < max && compiledSince()) {
+            mark();
+            round.run();
+            rounds++;
+        }
+        return rounds;
+    }
+
     /** Marks now. */
     static void mark() {
         marked = total();
