@@ -165,15 +165,20 @@ final class TdxSeptHooks {
         return st;
     }
 
-    /** {@code tdx_track}: TDH.MEM.TRACK and a kick, once the TD runs (before, no vCPU has run). */
-    private HookStatus track(long gfn) {
+    /**
+     * {@code tdx_track}: TDH.MEM.TRACK and a kick, once the TD runs (before, no vCPU has run). A BUSY is retried with
+     * every vCPU kept out; any other failure is a {@code TDX_BUG_ON}, and (6.19, kvm-x86 597d7068702f: the function
+     * returns nothing) the kick still follows and the caller goes on — its REMOVE or DEMOTE then finds the range
+     * untracked and fails too, the VM already bugged: the page stays BLOCKED in the S-EPT, the TD's.
+     */
+    private void track(long gfn) {
         if (td.state != TdxVm.TD_STATE_RUNNABLE)
-            return HookStatus.OK;
-        long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_TRACK, gfn, 0, td.module.tdhMemTrack(td.tdr())));
+            return;
+        long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_TRACK, gfn, 0, td.faults.call(Seamcall.TDH_MEM_TRACK,
+                () -> td.module.tdhMemTrack(td.tdr()))));
         if (st != TDX_SUCCESS)
-            return TdxVm.tdxError(Seamcall.TDH_MEM_TRACK, gfn, st);
+            td.tdxBug(Seamcall.TDH_MEM_TRACK, gfn, st);
         td.kicks.kickAll();
-        return HookStatus.OK;
     }
 
     /**
@@ -216,9 +221,7 @@ final class TdxSeptHooks {
             if (st != TDX_SUCCESS) {
                 return TdxVm.tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
             }
-            HookStatus tracked = track(gfn);
-            if (!tracked.isOk())
-                return tracked;
+            track(gfn);
             st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
                     td.module.tdhMemPageRemove(rcx, td.tdr(), regs)));
             if (st != TDX_SUCCESS) {
@@ -269,9 +272,7 @@ final class TdxSeptHooks {
                     td.module.tdhMemRangeBlock(rcx, td.tdr(), regs)));
             if (st != TDX_SUCCESS)
                 return TdxVm.tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
-            HookStatus tracked = track(gfn);
-            if (!tracked.isOk())
-                return tracked;
+            track(gfn);
             long page = td.sparePage.getAndSet(-1);
             if (page < 0)
                 page = td.frames.alloc();
@@ -329,8 +330,9 @@ final class TdxSeptHooks {
     HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
         if (td.installsInFlight.sum() > 0)
             td.record("inv 12: mirror table 0x%x level %d freed while an install was in progress", gfn, level);
-        if (td.hkidAssigned) {
-            td.record("inv 11: mirror table at gfn 0x%x level %d freed while the HKID is assigned", gfn, level);
+        if (td.hkidAssigned) { // after a failed key release KVM expects this, and the page is leaked
+            if (!td.keyLeaked)
+                td.record("inv 11: mirror table at gfn 0x%x level %d freed while the HKID is assigned", gfn, level);
             return HookStatus.error(Errno.EIO, "KVM_BUG_ON(is_hkid_assigned): freeing the S-EPT page of gfn 0x%x "
                     + "level %d", gfn, level);
         }

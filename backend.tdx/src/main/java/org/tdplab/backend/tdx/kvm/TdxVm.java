@@ -71,6 +71,8 @@ public final class TdxVm implements VmBackend {
 
     volatile int state = TD_STATE_UNINITIALIZED;
     volatile boolean hkidAssigned;
+    /** The key release failed ({@code tdx_mmu_release_hkid}): the HKID, and every page the TD holds, are leaked. */
+    volatile boolean keyLeaked;
     int hkid;
     long tdrPfn = -1;
     final long[] tdcsPfns = new long[TdxAbi.TDCS_PAGES];
@@ -110,6 +112,8 @@ public final class TdxVm implements VmBackend {
     final LongAdder removals = new LongAdder();
 
     final LongAdder busySeen = new LongAdder();
+    /** Statuses tests inject in place of the module's (KVM's error paths); empty otherwise. */
+    final SeamcallFaults faults = new SeamcallFaults();
     /**
      * Mirror hooks in progress, to see the lock discipline (invariant 12) from this side. Installs are counted by
      * every fault, so per thread, with no atomic ({@link PercpuCounter}: two release stores per install, where a
@@ -237,10 +241,15 @@ public final class TdxVm implements VmBackend {
         return sept.freeExternalSpt(root, gfn, level);
     }
 
-    /** {@code tdx_reclaim_page}: RECLAIM, then clear and free; a failure leaks the page (and is recorded). */
+    /**
+     * {@code tdx_reclaim_page}: RECLAIM, then clear and free. A failure is a {@code TDX_BUG_ON_3(…, NULL)} — a WARN
+     * with no VM to bug (6.19, kvm-x86 597d7068702f; a bare WARN_ON_ONCE before) — and the page is leaked: it stays
+     * allocated and counted in {@link #framesHeld}, and is recorded.
+     */
     boolean reclaim(long pfn, long gfn, int level) {
         TdxModule.Regs regs = REGS.get();
-        long st = seamcall(Seamcall.TDH_PHYMEM_PAGE_RECLAIM, gfn, level, module.tdhPhymemPageReclaim(pfn << 12, regs));
+        long st = seamcall(Seamcall.TDH_PHYMEM_PAGE_RECLAIM, gfn, level, faults.call(Seamcall.TDH_PHYMEM_PAGE_RECLAIM,
+                () -> module.tdhPhymemPageReclaim(pfn << 12, regs)));
         if (st != TDX_SUCCESS) {
             record("tdx: page 0x%x leaked: TDH.PHYMEM.PAGE.RECLAIM returned %s", pfn << 12, TdxStatus.name(st));
             return false;

@@ -8,6 +8,7 @@ import static org.tdplab.backend.tdx.module.TdxAbi.LC_TEARDOWN;
 import static org.tdplab.backend.tdx.module.TdxAbi.TDCS_PAGES;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RCX;
 import static org.tdplab.backend.tdx.module.TdxStatus.OPERAND_RDX;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_FLUSHVP_NOT_DONE;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_LIFECYCLE_STATE_INCORRECT;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_BUSY;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_OPERAND_INVALID;
@@ -17,6 +18,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TDCS_NOT_ALLOCATED;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TD_FATAL;
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_TD_KEYS_NOT_CONFIGURED;
+import static org.tdplab.backend.tdx.module.TdxStatus.TDX_WBCACHE_NOT_COMPLETE;
 import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
 
 /**
@@ -189,16 +191,39 @@ final class LifecycleLeaves {
         return TDX_SUCCESS;
     }
 
-    /** TDH.MNG.VPFLUSHDONE: RCX = TDR. KEYS_CONFIGURED → BLOCKED: no TD entry nor S-EPT SEAMCALL from now on. */
+    /**
+     * TDH.MNG.VPFLUSHDONE: RCX = TDR. KEYS_CONFIGURED → BLOCKED: no TD entry nor S-EPT SEAMCALL from now on. Refused
+     * with {@code TDX_FLUSHVP_NOT_DONE} while a vCPU has not been TDH.VP.FLUSHed; from now on KEY.FREEID waits for a
+     * TDH.PHYMEM.CACHE.WB.
+     */
     long mngVpflushdone(long tdr) {
-        return step(tdr, LC_KEYS_CONFIGURED, LC_BLOCKED);
+        long st = tdrOnly(tdr, OPERAND_RCX);
+        if (st != TDX_SUCCESS)
+            return st;
+        if (m.lifecycle != LC_KEYS_CONFIGURED)
+            return TDX_LIFECYCLE_STATE_INCORRECT;
+        for (int v = 0; v < m.vcpus.count; v++)
+            if (!m.vcpus.flushed[v])
+                return TDX_FLUSHVP_NOT_DONE;
+        m.lifecycle = LC_BLOCKED;
+        m.wbPending = true;
+        return TDX_SUCCESS;
     }
 
-    /** TDH.MNG.KEY.FREEID: RCX = TDR. BLOCKED → TEARDOWN; the HKID goes back to the platform. */
+    /**
+     * TDH.MNG.KEY.FREEID: RCX = TDR. BLOCKED → TEARDOWN; the HKID goes back to the platform. Refused with
+     * {@code TDX_WBCACHE_NOT_COMPLETE} until a TDH.PHYMEM.CACHE.WB completed after VPFLUSHDONE.
+     */
     long mngKeyFreeid(long tdr) {
-        long st = step(tdr, LC_BLOCKED, LC_TEARDOWN);
-        if (st == TDX_SUCCESS)
-            m.hkid = 0;
-        return st;
+        long st = tdrOnly(tdr, OPERAND_RCX);
+        if (st != TDX_SUCCESS)
+            return st;
+        if (m.lifecycle != LC_BLOCKED)
+            return TDX_LIFECYCLE_STATE_INCORRECT;
+        if (m.wbPending)
+            return TDX_WBCACHE_NOT_COMPLETE;
+        m.lifecycle = LC_TEARDOWN;
+        m.hkid = 0;
+        return TDX_SUCCESS;
     }
 }

@@ -33,9 +33,13 @@ final class PhymemLeaves {
         this.checks = checks;
     }
 
-    /** TDH.PHYMEM.CACHE.WB: writes back and invalidates the package's caches (one package modelled). */
+    /**
+     * TDH.PHYMEM.CACHE.WB: writes back and invalidates the package's caches (one package modelled), which lets a
+     * blocked TD's KEY.FREEID go on. Host interrupts (INTERRUPTED_RESUMABLE) are not modelled.
+     */
     long cacheWb() {
         pamt.flushAll();
+        m.wbPending = false;
         return TDX_SUCCESS;
     }
 

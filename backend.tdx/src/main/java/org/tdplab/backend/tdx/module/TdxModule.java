@@ -53,6 +53,8 @@ public final class TdxModule {
     long tdrPfn = -1;
     int hkid;
     int lifecycle = LC_NONE;
+    /** Blocked, and no TDH.PHYMEM.CACHE.WB since: KEY.FREEID waits (teardown only, so not in a snapshot). */
+    boolean wbPending;
     boolean fatal;
     /** 4K units owned by the TD: REG pages, S-EPT pages, TDCS/TDVPR/TDCX pages (not the TDR). */
     final PercpuCounter chldcnt = new PercpuCounter();

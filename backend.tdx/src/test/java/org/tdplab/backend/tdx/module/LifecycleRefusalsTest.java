@@ -91,12 +91,15 @@ class LifecycleRefusalsTest {
         assertStatus(withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX), m.tdhVpFlush(other));
         assertStatus(withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX), m.tdhVpFlush(tdr));
 
-        // teardown: VPFLUSHDONE then KEY.FREEID, each once, in that order
+        // teardown: VPFLUSHDONE (every vCPU flushed first), CACHE.WB, then KEY.FREEID, each once, in that order
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, m.tdhMngKeyFreeid(tdr));
+        assertStatus(TdxStatus.TDX_FLUSHVP_NOT_DONE, m.tdhMngVpflushdone(tdr));
         ok(m.tdhVpFlush(vp));
         ok(m.tdhMngVpflushdone(tdr));
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, m.tdhMngVpflushdone(tdr));
         assertStatus(withOperand(TDX_PAGE_METADATA_INCORRECT, OPERAND_RCX), m.tdhMngKeyFreeid(other));
+        assertStatus(TdxStatus.TDX_WBCACHE_NOT_COMPLETE, m.tdhMngKeyFreeid(tdr));
+        ok(m.tdhPhymemCacheWb());
         ok(m.tdhMngKeyFreeid(tdr));
         assertStatus(TDX_LIFECYCLE_STATE_INCORRECT, m.tdhMngKeyFreeid(tdr));
     }

@@ -139,9 +139,14 @@ final class FrameOwners {
         perFrame.clearRange(from, to);
     }
 
-    /** Drops the storage of the per-frame words of {@code [from, to)}, a wholly free 2M region. */
+    /**
+     * Drops the storage of the per-frame words of {@code [from, to)}, a wholly free 2M region, and the per-block
+     * words' leaf of its 1G region when no block there keeps its owner any more (a leaf of 512 words per 1G region,
+     * which stayed once a huge block there had been allocated).
+     */
     void releaseRange(long from, long to) {
         perFrame.releaseRange(from, to);
+        perBlock.releaseLeafIfZero(from >>> BLOCK_SHIFT);
     }
 
     long leaves() {

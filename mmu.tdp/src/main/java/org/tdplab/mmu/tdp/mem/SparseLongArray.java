@@ -109,6 +109,26 @@ public final class SparseLongArray {
         }
     }
 
+    /**
+     * Drops the leaf holding {@code i} when every entry in it is 0, so its memory goes; whether it did. Only under
+     * the lock every writer of the array holds (a write racing the unlink would be lost); a reader still holding the
+     * leaf reads 0, as it does once the leaf is gone.
+     */
+    public boolean releaseLeafIfZero(long i) {
+        long[][] mid = mid(i);
+        if (mid == null)
+            return false;
+        int mi = (int) ((i >>> BITS) & MASK);
+        long[] leaf = (long[]) MID.getAcquire(mid, mi);
+        if (leaf == null)
+            return false;
+        for (int j = 0; j < FAN; j++)
+            if ((long) VAL.getAcquire(leaf, j) != 0)
+                return false;
+        MID.setRelease(mid, mi, (long[]) null);
+        return true;
+    }
+
     /** The first index in {@code [from, to)} with a non-zero value, or {@code to}; skips absent leaves quickly. */
     public long nextNonZero(long from, long to) {
         long i = from;

@@ -229,6 +229,24 @@ class HostMemoryTest {
         assertEquals(mem.frames(), mem.framesInUse(FREE));
     }
 
+    /** A huge block's owner is kept once per 2M block; when the last goes, so does the storage that kept it. */
+    @Test
+    void hugeBlocksLeaveNoMetadataOnceFree() {
+        HostMemory mem = new HostMemory(1L << 40);
+        long g = mem.alloc(L1G, SHARED, 1);
+        long m = mem.alloc(L2M, GMEM, 2);
+        assertTrue(mem.metadataLeaves() >= 2, "a per-block leaf for each 1G region");
+        mem.free(g, L1G);
+        mem.free(m, L2M);
+        assertEquals(0, mem.metadataLeaves(), "the per-block words' leaves go with the last huge block");
+        long s = mem.alloc(L2M, SHARED, 1); // split, freed frame by frame: the block's word was pushed down
+        mem.split(s, L2M);
+        for (long f = s; f < s + 512; f++)
+            mem.free(f, L4K);
+        assertEquals(0, mem.metadataLeaves());
+        assertEquals(mem.frames(), mem.framesInUse(FREE));
+    }
+
     @Test
     void aBigHostKeepsItsTokensInChunksAndDropsThemWhenFree() {
         HostMemory mem = new HostMemory(4 * G);

@@ -76,4 +76,22 @@ class SparseStructuresTest {
         assertEquals(16, snap.length);
         assertArrayEquals(new long[] { 0x3L }, new long[] { snap[2] });
     }
+
+    @Test
+    void aLeafGoesOnlyWhenEveryEntryInItIsZero() {
+        SparseLongArray a = new SparseLongArray(1L << 20);
+        a.set(5, 1);
+        a.set(600, 2);
+        org.junit.jupiter.api.Assertions.assertFalse(a.releaseLeafIfZero(7), "entry 5 is not zero");
+        a.set(5, 0);
+        assertEquals(2, a.leaves());
+        org.junit.jupiter.api.Assertions.assertTrue(a.releaseLeafIfZero(7));
+        assertEquals(1, a.leaves());
+        assertEquals(0, a.get(5));
+        assertEquals(2, a.get(600));
+        org.junit.jupiter.api.Assertions.assertFalse(a.releaseLeafIfZero(7), "no leaf any more");
+        org.junit.jupiter.api.Assertions.assertFalse(a.releaseLeafIfZero(1L << 19), "no middle there");
+        a.set(6, 3);
+        assertEquals(3, a.get(6));
+    }
 }
