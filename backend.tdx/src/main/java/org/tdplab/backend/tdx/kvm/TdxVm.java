@@ -62,7 +62,7 @@ public final class TdxVm implements VmBackend {
     final HkidPool hkids;
     final TdxModule module;
     final int sharedBit;
-    /** The verbs a TD takes ({@code tdx.init_mem_region}, {@code tdx.finalize}), for {@code Backend.verbs()}. */
+    /** The verbs a TD takes ({@code tdx.init_mem_region}, {@code tdx.finalize}, {@code tdx.fail}), for the service. */
     public static final List<org.tdplab.mmu.api.backend.VerbSpec> VERBS = TdxVerbs.SPECS;
     final TdxVerbs verbs = new TdxVerbs(this);
     final TdxSeptHooks sept = new TdxSeptHooks(this);
