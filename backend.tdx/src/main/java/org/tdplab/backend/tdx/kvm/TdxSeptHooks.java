@@ -2,6 +2,8 @@ package org.tdplab.backend.tdx.kvm;
 
 import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongSupplier;
 
 import org.tdplab.backend.tdx.module.Seamcall;
@@ -22,9 +24,19 @@ import org.tdplab.percpu.PercpuCounters;
  */
 final class TdxSeptHooks {
     private final TdxVm td;
+    /**
+     * The S-EPT leaves (by {@link #septKey} of their S-EPT level) a removal or split left BLOCKED when a step after its
+     * BLOCK failed (TRACK, REMOVE, DEMOTE): the hook's error bugs the VM and KVM goes no further, so they stay blocked.
+     */
+    private final Set<Long> abandoned = ConcurrentHashMap.newKeySet();
 
     TdxSeptHooks(TdxVm td) {
         this.td = td;
+    }
+
+    /** Whether a failed removal or split left the S-EPT leaf at ({@code gfn}, {@code septLevel}) BLOCKED. */
+    boolean abandoned(long gfn, int septLevel) {
+        return !abandoned.isEmpty() && abandoned.contains(septKey(gfn, septLevel));
     }
 
     /** The key of the S-EPT page behind the mirror table of {@code tableLevel} (1 = a PT) covering {@code gfn}. */
@@ -225,13 +237,15 @@ final class TdxSeptHooks {
             st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
                     td.module.tdhMemPageRemove(rcx, td.tdr(), regs)));
             if (st != TDX_SUCCESS) {
+                abandoned.add(septKey(gfn, level - 1));
                 return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
             }
             // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
             long pages = 1L << (9 * (level - 1));
             for (long i = 0; i < pages; i++) {
-                st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K,
-                        td.module.tdhPhymemPageWbinvd(((pfn + i) << 12) | ((long) td.hkid << TdxAbi.KEYID_SHIFT)));
+                long hpa = ((pfn + i) << 12) | ((long) td.hkid << TdxAbi.KEYID_SHIFT);
+                st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K, td.faults.call(
+                        Seamcall.TDH_PHYMEM_PAGE_WBINVD, () -> td.module.tdhPhymemPageWbinvd(hpa)));
                 if (st != TDX_SUCCESS)
                     return TdxVm.tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
             }
@@ -277,8 +291,10 @@ final class TdxSeptHooks {
             if (page < 0)
                 page = td.frames.alloc();
             HookStatus pamt = demote(gfn, level, rcx, page, change.before().pfn(), regs);
-            if (!pamt.isOk())
+            if (!pamt.isOk()) {
+                abandoned.add(septKey(gfn, level - 1));
                 return pamt;
+            }
             td.septPages.put(septKey(gfn, level - 1), page);
             return HookStatus.OK;
         } finally {

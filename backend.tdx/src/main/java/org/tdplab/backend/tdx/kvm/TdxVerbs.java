@@ -18,7 +18,8 @@ import org.tdplab.mmu.api.backend.VerbSpec;
 
 /**
  * The TD build ioctls as backend verbs: {@code tdx.init_mem_region} ({@code KVM_TDX_INIT_MEM_REGION}) and
- * {@code tdx.finalize} ({@code KVM_TDX_FINALIZE_VM}), on the TD's state in {@link TdxVm}. Arguments arrive typed
+ * {@code tdx.finalize} ({@code KVM_TDX_FINALIZE_VM}), on the TD's state in {@link TdxVm}; and {@code tdx.fail}, fault
+ * injection into the SEAMCALLs whose failure KVM handles ({@link SeamcallFaults}). Arguments arrive typed
  * ({@link VerbArgs}); {@code init_mem_region} returns the region's leftover, as KVM writes it back.
  */
 final class TdxVerbs {
@@ -29,8 +30,13 @@ final class TdxVerbs {
                     + "left undone");
     static final VerbSpec FINALIZE = new VerbSpec("tdx.finalize", List.of(), List.of(),
             "KVM_TDX_FINALIZE_VM: TDH.MR.FINALIZE; the TD becomes runnable");
+    static final VerbSpec FAIL = new VerbSpec("tdx.fail", List.of(VerbOption.required("leaf", VerbOption.Type.TEXT),
+            VerbOption.required("status", VerbOption.Type.TEXT), VerbOption.optional("times", VerbOption.Type.NUMBER)),
+            List.of(), "fault injection: the next calls (times=N, default 1) of a TLB-tracking or teardown SEAMCALL "
+                    + "(leaf=TDH.MEM.TRACK, TDH.PHYMEM.CACHE.WB …) answer status=NAME|0xHEX: an error without "
+                    + "running, an informational status after it ran; returns the calls of that leaf now queued");
     /** The verbs a TD takes, in the order help lists them. */
-    public static final List<VerbSpec> SPECS = List.of(INIT_MEM_REGION, FINALIZE);
+    public static final List<VerbSpec> SPECS = List.of(INIT_MEM_REGION, FINALIZE, FAIL);
 
     private final TdxVm td;
 
@@ -45,8 +51,9 @@ final class TdxVerbs {
             finalizeTd(args.checkedAgainst(FINALIZE));
             yield VerbResult.NONE;
         }
-        default -> throw new MmuException(Errno.ENOTSUP, "VM type tdx has no verb '%s' (init_mem_region, finalize)",
-                verb);
+        case "fail" -> fail(args.checkedAgainst(FAIL));
+        default -> throw new MmuException(Errno.ENOTSUP, "VM type tdx has no verb '%s' (init_mem_region, finalize, "
+                + "fail)", verb);
         };
     }
 
@@ -124,6 +131,52 @@ final class TdxVerbs {
                         (gfn << 12) + off, TdxStatus.name(st));
             }
         }
+    }
+
+    /**
+     * {@code tdx.fail}: fault injection, as a KVM developer makes the TDX module fail under KVM. The next {@code times}
+     * calls of the leaf answer the status: an error (bit 63) without the leaf running, as a failed SEAMCALL changes
+     * nothing; an informational status (bit 63 clear, e.g. {@code TDX_NO_HKID_READY_TO_WBCACHE}) after it ran. Only
+     * the leaves of {@link SeamcallFaults#LEAVES}. Everything is checked before anything is queued.
+     */
+    private VerbResult fail(VerbArgs args) {
+        Seamcall leaf = injectable(args.word("leaf", ""));
+        String text = args.word("status", "");
+        boolean hex = text.matches("0x[0-9a-fA-F]{1,16}");
+        if (TdxStatus.ofName(text).isEmpty() && !hex)
+            throw new MmuException(Errno.EINVAL, "tdx.fail: status=%s: neither a TDX status name (TDX_OPERAND_"
+                    + "INVALID, TDX_OPERAND_BUSY, …) nor a 64-bit hex value (0x…)", text);
+        long status = hex ? Long.parseUnsignedLong(text.substring(2), 16) : TdxStatus.ofName(text).getAsLong();
+        if (status == TDX_SUCCESS)
+            throw new MmuException(Errno.EINVAL, "tdx.fail: status=%s: TDX_SUCCESS fails nothing", text);
+        if ((status >>> 62) == 1)
+            throw new MmuException(Errno.EINVAL, "tdx.fail: status=%s: no TDX status sets bit 62 (non-recoverable) "
+                    + "without bit 63 (error)", text);
+        long times = args.number("times", 1);
+        if (times < 1 || times > Integer.MAX_VALUE)
+            throw new MmuException(Errno.EINVAL, "tdx.fail: times=%s: from 1 to %d calls", Long.toUnsignedString(
+                    times), Integer.MAX_VALUE);
+        if (TdxStatus.isError(status))
+            td.faults.fail(leaf, status, times);
+        else
+            td.faults.answer(leaf, status, times);
+        return VerbResult.count(td.faults.queued(leaf));
+    }
+
+    private static Seamcall injectable(String name) {
+        for (Seamcall s : Seamcall.values())
+            if (s.intelName().equals(name)) {
+                if (SeamcallFaults.LEAVES.contains(s))
+                    return s;
+                throw new MmuException(Errno.EINVAL, "tdx.fail: leaf=%s cannot be failed: only the leaves whose "
+                        + "failure KVM handles in a defined way (bug, retry, warn, leak) can: %s", name, leaves());
+            }
+        throw new MmuException(Errno.EINVAL, "tdx.fail: leaf=%s: no SEAMCALL leaf of that name (by Intel's names, "
+                + "tdx.fail takes %s)", name, leaves());
+    }
+
+    private static String leaves() {
+        return String.join(", ", SeamcallFaults.LEAVES.stream().map(Seamcall::intelName).toList());
     }
 
     /** {@code KVM_TDX_FINALIZE_VM}: TDH.MR.FINALIZE; the TD is runnable and pre-faulting is allowed. */

@@ -62,7 +62,7 @@ public final class TdxVm implements VmBackend {
     final HkidPool hkids;
     final TdxModule module;
     final int sharedBit;
-    /** The verbs a TD takes ({@code tdx.init_mem_region}, {@code tdx.finalize}), for {@code Backend.verbs()}. */
+    /** The verbs a TD takes ({@code tdx.init_mem_region}, {@code tdx.finalize}, {@code tdx.fail}), for the service. */
     public static final List<org.tdplab.mmu.api.backend.VerbSpec> VERBS = TdxVerbs.SPECS;
     final TdxVerbs verbs = new TdxVerbs(this);
     final TdxSeptHooks sept = new TdxSeptHooks(this);
@@ -358,7 +358,7 @@ public final class TdxVm implements VmBackend {
         List<String> out = new ArrayList<>();
         if (installsInFlight.sum() > 0 || removalsInFlight.get() > 0)
             out.add("inv 12: a mirror hook is in progress while the checker holds the MMU write lock");
-        MirrorInvariants.check(view, module, options.hugePages() ? PG_LEVEL_2M : PG_LEVEL_4K, out);
+        MirrorInvariants.check(view, module, options.hugePages() ? PG_LEVEL_2M : PG_LEVEL_4K, sept::abandoned, out);
         if (pamtRefs != null)
             pamtRefs.check(out);
         synchronized (recorded) {

@@ -75,7 +75,7 @@ final class Inspection {
     }
 
     /** See {@link TdxModule#check}. */
-    void check(List<String> out) {
+    void check(List<String> out, ModuleView.Abandoned abandoned) {
         if (m.tdEpoch < m.maxEpochChecked)
             out.add(String.format("tdx I6: the TD epoch went back from %d to %d", m.maxEpochChecked, m.tdEpoch));
         m.maxEpochChecked = Math.max(m.maxEpochChecked, m.tdEpoch);
@@ -99,7 +99,7 @@ final class Inspection {
         checkWalkMemory(out);
         long[] counted = new long[2]; // REG 4K units, S-EPT pages
         PfnMarks seen = new PfnMarks();
-        checkPage(m.rootPage, out, counted, seen);
+        checkPage(m.rootPage, out, counted, seen, abandoned);
         long[] owned = new long[Pamt.PT_TDVPR + 1];
         pamt.forEachAssigned(pfn -> owned[Pamt.type(pamt.get(pfn))]++);
         if (owned[Pamt.PT_REG] != counted[0])
@@ -162,7 +162,8 @@ final class Inspection {
                 }
     }
 
-    private void checkPage(int page, List<String> out, long[] counted, PfnMarks seen) {
+    private void checkPage(int page, List<String> out, long[] counted, PfnMarks seen,
+            ModuleView.Abandoned abandoned) {
         int l = sept.level(page);
         for (int i = 0; i < 512; i++) {
             long e = sept.get(page, i);
@@ -171,7 +172,7 @@ final class Inspection {
                 continue;
             long gfn = sept.baseGfn(page) + i * levelPages(l);
             long pfn = SeptTree.hpa(e) >>> 12;
-            if (SeptState.anyBlocked(s))
+            if (SeptState.anyBlocked(s) && !abandoned.blocked(gfn, l))
                 out.add(String.format("tdx: gpa 0x%x level %d is %s outside a removal in progress", gfn << 12, l,
                         SeptState.name(s)));
             if (SeptState.isNonLeaf(s)) {
@@ -185,7 +186,7 @@ final class Inspection {
                         out.add(String.format("tdx I2: S-EPT page 0x%x is PAMT %s", pfn << 12,
                                 Pamt.typeName(Pamt.type(pe))));
                     counted[1]++;
-                    checkPage(child, out, counted, seen);
+                    checkPage(child, out, counted, seen, abandoned);
                 }
                 continue;
             }

@@ -160,6 +160,19 @@ public final class TdxStatus {
         return "0x" + Long.toHexString(status);
     }
 
+    /** The status class called {@code name} here (e.g. {@code TDX_OPERAND_BUSY}, no details), or empty. */
+    public static java.util.OptionalLong ofName(String name) {
+        for (int c = 0; c < CLASSES.length; c++)
+            if (CLASS_NAMES[c].equals(name))
+                return java.util.OptionalLong.of(CLASSES[c]);
+        return java.util.OptionalLong.empty();
+    }
+
+    /** Every status class name, in the order of their values' listing here. */
+    public static java.util.List<String> names() {
+        return java.util.List.of(CLASS_NAMES);
+    }
+
     private static String operandName(int op) {
         return switch (op) {
         case OPERAND_RCX -> "RCX";

@@ -23,8 +23,9 @@ import org.tdplab.mmu.api.Vm;
 /**
  * KVM's answers when a SEAMCALL of the TLB tracking or the teardown fails (mainline 6.19, {@code tdx.c} after kvm-x86
  * 597d7068702f): which failures bug the VM, which are retried, and what is leaked — a leaked HKID stays taken, a
- * leaked page stays allocated from the host and counted in {@link TdxVm#framesHeld}. No scenario can make the module
- * fail these leaves, so the statuses are injected ({@link SeamcallFaults}) where the module would not fail by itself.
+ * leaked page stays allocated from the host and counted in {@link TdxVm#framesHeld}. The module does not fail these
+ * leaves by itself, so the statuses are injected ({@link SeamcallFaults}, as a scenario's {@code tdx.fail} does:
+ * {@code scenarios/tdx-fail-*.scn} take the same paths end to end).
  */
 class TdxErrorPathsTest {
     private static final long FAILED = TdxStatus.TDX_OPERAND_INVALID;

@@ -67,7 +67,8 @@ class CompletionTest {
     void statementsExpectationsCountersAndCommands() {
         assertTrue(tab("do ").containsAll(List.of("vm.create", "tdx.finalize", "snp.launch_update", "expect")),
                 tab("do ").toString());
-        assertEquals(List.of("tdx.finalize"), tab("do tdx.f"));
+        assertEquals(List.of("tdx.finalize"), tab("do tdx.fin"));
+        assertEquals(List.of("tdx.fail", "tdx.finalize"), tab("do tdx.f"));
         assertTrue(tab("do expect ").containsAll(List.of("error", "exit", "stat", "spte", "vm", "dirty")));
         assertEquals(List.of("memory_fault", "mmio", "fail_entry"), tab("do expect exit "));
         assertEquals(List.of("EINVAL", "EIO"), tab("do expect error EI"));

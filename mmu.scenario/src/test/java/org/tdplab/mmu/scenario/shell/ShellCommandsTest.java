@@ -171,7 +171,7 @@ class ShellCommandsTest {
         unknownCommand("vm.create td type=tdx");
         assertTrue(out().startsWith("EEXIST: "), "a refused statement answers its errno");
         unknownCommand("tdx.frobnicate td");
-        assertTrue(out().startsWith("shell:1:1: unknown verb 'tdx.frobnicate' (tdx verbs: tdx.finalize"),
+        assertTrue(out().startsWith("shell:1:1: unknown verb 'tdx.frobnicate' (tdx verbs: tdx.fail, tdx.finalize"),
                 "an unknown statement is named by the parser, with the backend's verbs");
         unknownCommand("creat td");
         assertEquals("no command 'creat'; did you mean 'create'? (help lists the commands)\n", out());
