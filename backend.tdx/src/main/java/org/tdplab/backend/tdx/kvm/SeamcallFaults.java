@@ -51,6 +51,11 @@ final class SeamcallFaults {
         pending += times;
     }
 
+    /** Whether any call is still to be answered from the queues: a caller per page asks before it makes a lambda. */
+    boolean armed() {
+        return pending > 0;
+    }
+
     /** The leaf's status: a queued one, else the module's answer. */
     long call(Seamcall leaf, LongSupplier module) {
         long[] next = pending > 0 ? take(leaf) : null;

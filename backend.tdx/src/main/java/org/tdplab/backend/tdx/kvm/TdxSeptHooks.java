@@ -197,7 +197,7 @@ final class TdxSeptHooks {
      * {@code tdx_sept_remove_leaf_spte}, write lock held: BLOCK, TRACK + kick, REMOVE, then WBINVD with the HKID and
      * a clear before the page may go back to guest_memfd. The data is gone: re-adding gives a zero page.
      */
-    private HookStatus removeLeaf(long gfn, int level, boolean leafRemoval, long pfn) {
+    HookStatus removeLeaf(long gfn, int level, boolean leafRemoval, long pfn) {
         if (td.state == TdxVm.TD_STATE_RUNNABLE)
             return removeLeafNow(gfn, level, leafRemoval, pfn);
         // before finalize no TRACK is done: tdx.finalize must not make the module RUNNABLE between BLOCK and REMOVE
@@ -244,8 +244,9 @@ final class TdxSeptHooks {
             long pages = 1L << (9 * (level - 1));
             for (long i = 0; i < pages; i++) {
                 long hpa = ((pfn + i) << 12) | ((long) td.hkid << TdxAbi.KEYID_SHIFT);
-                st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K, td.faults.call(
-                        Seamcall.TDH_PHYMEM_PAGE_WBINVD, () -> td.module.tdhPhymemPageWbinvd(hpa)));
+                st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K, td.faults.armed()
+                        ? td.faults.call(Seamcall.TDH_PHYMEM_PAGE_WBINVD, () -> td.module.tdhPhymemPageWbinvd(hpa))
+                        : td.module.tdhPhymemPageWbinvd(hpa)); // per page zapped: no lambda made unless injected
                 if (st != TDX_SUCCESS)
                     return TdxVm.tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
             }

@@ -224,11 +224,16 @@ public final class TdxVm implements VmBackend {
         return sept.setExternalSpte(change);
     }
 
-    /** A fault's install, with the fields: no {@link SpteChange} per fault. */
+    /** A fault's install, with the fields: no {@link SpteChange} per fault (nor per page zapped, below). */
     @Override
     public HookStatus installExternalSpte(RootKind root, long gfn, int level, boolean leaf, long pfn,
             boolean readable, boolean writable, boolean executable) {
         return sept.install(gfn, level, leaf, pfn);
+    }
+
+    @Override
+    public HookStatus removeExternalSpte(RootKind root, long gfn, int level, long pfn, boolean r, boolean w, boolean x) {
+        return sept.removeLeaf(gfn, level, true, pfn);
     }
 
     @Override

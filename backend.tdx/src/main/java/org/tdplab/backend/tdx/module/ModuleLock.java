@@ -169,6 +169,26 @@ public final class ModuleLock {
         }
     }
 
+    /** {@link #exclusive(LongSupplier)} of a leaf taking one argument: a leaf made once needs no capture per call. */
+    long exclusive(long arg, java.util.function.LongUnaryOperator leaf) {
+        lockExclusive();
+        try {
+            return leaf.applyAsLong(arg);
+        } finally {
+            unlockExclusive();
+        }
+    }
+
+    /** {@link #exclusive(long, java.util.function.LongUnaryOperator)} of a leaf taking two. */
+    long exclusive(long a, long b, java.util.function.LongBinaryOperator leaf) {
+        lockExclusive();
+        try {
+            return leaf.applyAsLong(a, b);
+        } finally {
+            unlockExclusive();
+        }
+    }
+
     /** {@link #exclusive(LongSupplier)} for a view that is an object. */
     <T> T exclusiveGet(java.util.function.Supplier<T> view) {
         lockExclusive();

@@ -12,11 +12,14 @@ public final class ModuleView {
     private final TdxModule m;
     private final ModuleLock lock;
     private final Inspection inspection;
+    /** {@link #lookup}'s leaf, made once: a check looks up every mirror leaf, and a lambda per call adds up. */
+    private final java.util.function.LongBinaryOperator lookup;
 
     ModuleView(TdxModule m, Inspection inspection) {
         this.m = m;
         this.lock = m.lock;
         this.inspection = inspection;
+        this.lookup = (gfn, level) -> inspection.lookup(gfn, (int) level);
     }
 
     // the TD's fields as a leaf leaves them: read holding the lock exclusively, one line each
@@ -73,7 +76,7 @@ public final class ModuleView {
 
     /** SEPT.RD's view without the SEAMCALL: the entry of {@code level} for {@code gfn} as {@code state|hpa}, or -1. */
     public long lookup(long gfn, int level) {
-        return lock.exclusive(() -> inspection.lookup(gfn, level));
+        return lock.exclusive(gfn, level, lookup); // once per mirror leaf in a check: no lambda per call
     }
 
     /** Whether the S-EPT page in that frame still has a present entry (leaf-before-table checks). */

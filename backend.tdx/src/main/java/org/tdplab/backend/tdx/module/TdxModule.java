@@ -121,6 +121,8 @@ public final class TdxModule {
     private TlbTracking tracking;
     private Measurement measurement;
     private PhymemLeaves phymemLeaves;
+    /** WBINVD's leaf, made once: it runs per page zapped, where a capturing lambda would be allocated per call. */
+    private final java.util.function.LongUnaryOperator pageWbinvd = rcx -> phymemLeaves.pageWbinvd(rcx);
     private GuestSide guest;
     private ModuleView view;
 
@@ -283,7 +285,7 @@ public final class TdxModule {
     }
 
     public long tdhPhymemPageWbinvd(long rcx) {
-        return lock.exclusive(() -> phymemLeaves.pageWbinvd(rcx));
+        return lock.exclusive(rcx, pageWbinvd); // one per page zapped: no lambda to allocate per call
     }
 
     public long tdhPhymemPageReclaim(long rcx, Regs out) {

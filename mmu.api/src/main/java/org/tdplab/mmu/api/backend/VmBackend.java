@@ -61,6 +61,25 @@ public interface VmBackend {
     }
 
     /**
+     * {@code remove_external_spte(kvm, gfn, level, pfn)}: {@link #setExternalSpte} of a leaf removal (the old entry a
+     * present leaf mapping {@code pfn}, the new one non-present), with the old leaf's fields one by one: the core calls
+     * this for every leaf it zaps from a backend-owned table — each page of a conversion, a hole punch or a teardown
+     * — and a backend that overrides it takes them without a {@link SpteChange} built per page. Same lock and answers
+     * as {@link #setExternalSpte}; an override must answer as that would for the same change. The default builds the
+     * change and calls it.
+     *
+     * @param readable the old leaf's R bit
+     * @param writable the old leaf's W bit
+     * @param executable the old leaf's X bit
+     * @since 4.9.0
+     */
+    default HookStatus removeExternalSpte(RootKind root, long gfn, int level, long pfn, boolean readable,
+            boolean writable, boolean executable) {
+        return setExternalSpte(new SpteChange(root, gfn, level,
+                SpteChange.Entry.leaf(pfn, readable, writable, executable), SpteChange.Entry.ABSENT));
+    }
+
+    /**
      * {@code split_external_spt}: under the MMU write lock, the core replaces a present huge leaf of a
      * backend-owned table by a table of {@code 512} leaves one level down, with the same translation (pfn and
      * permissions) — before a partial conversion, a partial hole punch or when the backend asks for it

@@ -50,9 +50,15 @@ public final class ExternalTables {
         return s;
     }
 
-    /** {@code remove_external_spte} (write lock): cannot be retried, so BUSY is as fatal as an error. */
+    /**
+     * {@code remove_external_spte} (write lock): cannot be retried, so BUSY is as fatal as an error. A present leaf
+     * goes as its fields (no record per page zapped); anything else as a decoded change, for the backend to refuse.
+     */
     void removeLeaf(RootKind root, long gfn, int level, long oldSpte) {
-        HookStatus s = host.backend().setExternalSpte(change(root, gfn, level, oldSpte, Spte.SHADOW_NONPRESENT_VALUE));
+        HookStatus s = isShadowPresent(oldSpte) && isLast(oldSpte, level)
+                ? host.backend().removeExternalSpte(root, gfn, level, Spte.pfn(oldSpte), (oldSpte & Spte.R) != 0,
+                        (oldSpte & Spte.W) != 0, (oldSpte & Spte.X) != 0)
+                : host.backend().setExternalSpte(change(root, gfn, level, oldSpte, Spte.SHADOW_NONPRESENT_VALUE));
         if (!s.isOk())
             host.bug(String.format("remove_external_spte failed for gfn 0x%x level %d: %s", gfn, level, s));
     }
