@@ -84,6 +84,56 @@ class ExternalTablesTest {
         assertTrue(h.bugs.isEmpty(), h.bugs::toString);
     }
 
+    /**
+     * A leaf's removal reaches the backend as the old leaf's fields ({@code removeExternalSpte}); one that does not
+     * override it gets the decoded change through {@code setExternalSpte}, as before: the same entry either way. An
+     * entry that is no present leaf still goes as a change, for the backend to refuse.
+     */
+    @Test
+    void aLeafRemovalIsHandedOverAsFieldsOrByDefaultAsTheDecodedChange() {
+        long leaf = Spte.makeLeaf(0x77, Spte.PG_LEVEL_4K, false, true, true, true, false);
+        long huge = Spte.makeLeaf(0x400, Spte.PG_LEVEL_2M, true, true, false, true, false);
+        h.backend = new VmBackend() {
+            @Override
+            public HookStatus setExternalSpte(SpteChange change) {
+                seen.add(change);
+                return HookStatus.OK;
+            }
+        };
+        ext.removeLeaf(RootKind.MIRROR, 0x10, Spte.PG_LEVEL_4K, leaf);
+        ext.removeLeaf(RootKind.DIRECT, 0x400, Spte.PG_LEVEL_2M, huge);
+        assertEquals(List.of(new SpteChange(RootKind.MIRROR, 0x10, Spte.PG_LEVEL_4K,
+                SpteChange.Entry.leaf(0x77, true, false, true), SpteChange.Entry.ABSENT), new SpteChange(
+                        RootKind.DIRECT, 0x400, Spte.PG_LEVEL_2M, SpteChange.Entry.leaf(0x400, true, true, false),
+                        SpteChange.Entry.ABSENT)), seen);
+        assertTrue(seen.stream().allMatch(SpteChange::isLeafRemoval));
+
+        List<String> fields = new ArrayList<>();
+        seen.clear();
+        h.backend = new VmBackend() {
+            @Override
+            public HookStatus setExternalSpte(SpteChange change) {
+                seen.add(change);
+                return HookStatus.OK;
+            }
+
+            @Override
+            public HookStatus removeExternalSpte(RootKind root, long gfn, int level, long pfn, boolean r, boolean w,
+                    boolean x) {
+                fields.add(root + " " + gfn + " " + level + " " + pfn + " " + r + w + x);
+                return HookStatus.OK;
+            }
+        };
+        ext.removeLeaf(RootKind.MIRROR, 0x10, Spte.PG_LEVEL_4K, leaf);
+        ext.removeLeaf(RootKind.MIRROR, 0x400, Spte.PG_LEVEL_2M, huge);
+        assertEquals(List.of("MIRROR 16 1 119 truefalsetrue", "MIRROR 1024 2 1024 truetruefalse"), fields);
+        assertEquals(List.of(), seen, "a present leaf never comes as a change");
+        ext.removeLeaf(RootKind.MIRROR, 0x800, Spte.PG_LEVEL_2M, Spte.makeNonLeaf(0x99, false));
+        assertEquals(1, seen.size(), "a table entry comes as the decoded change");
+        assertEquals(SpteChange.Entry.table(0x99), seen.get(0).before());
+        assertTrue(h.bugs.isEmpty(), h.bugs::toString);
+    }
+
     @Test
     void aBusySplitIsRetriedABoundedNumberOfTimes() {
         int[] busy = { ExternalTables.SPLIT_BUSY_RETRIES };
