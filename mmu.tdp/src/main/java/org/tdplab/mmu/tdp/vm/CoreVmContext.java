@@ -15,6 +15,7 @@ import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mem.Levels;
 import org.tdplab.mmu.tdp.mmu.PageFault;
+import org.tdplab.mmu.tdp.mmu.Stats;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
@@ -37,11 +38,14 @@ final class CoreVmContext implements VmContext {
     /** The simulated host the VM belongs to, and the gate that says which service asks for its state. */
     private final HostScope host;
     private final BackendSlot gate;
-    /** Firmware calls by name, as the hardware names them: each name's counter in {@link #firmwareCounts}. */
+    /**
+     * Firmware calls by name, as the hardware names them: each name's counter among the core's counters beyond
+     * the stats ({@link Stats#counters}), in the rows a fault's own counts already touch.
+     */
     final Map<String, Integer> firmwareCalls = new ConcurrentHashMap<>();
-    /** Counter 0: the projected firmware time, each call priced with {@link #latency}, counted, never slept. */
-    private final PercpuCounters firmwareCounts = new PercpuCounters(8);
-    private static final int PROJECTED_NANOS = 0;
+    /** The first counter beyond the stats: the projected firmware time, each call priced with {@link #latency}. */
+    private final PercpuCounters firmwareCounts;
+    private static final int PROJECTED_NANOS = Stats.FIRST_EXTRA;
     private final AtomicInteger nextCounter = new AtomicInteger(PROJECTED_NANOS + 1);
     /** The table the backend set at attach; it stays with the VM across backend swaps. */
     volatile FirmwareLatency latency = FirmwareLatency.NONE;
@@ -59,6 +63,7 @@ final class CoreVmContext implements VmContext {
         this.guest = guest;
         this.trace = trace;
         this.nxRecovery = nxRecovery;
+        this.firmwareCounts = mmu.stats.counters();
     }
 
 
