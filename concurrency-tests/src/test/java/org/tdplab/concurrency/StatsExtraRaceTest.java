@@ -12,14 +12,15 @@ import org.tdplab.mmu.tdp.mmu.Stats;
 import org.tdplab.percpu.PercpuCounters;
 
 /**
- * The firmware calls' counters kept in the core's {@link Stats} rows ({@link Stats#counters} from {@link Stats#FIRST_EXTRA} on: a call's count and its
- * price next to a fault's {@code pages_4k}): two threads count leaves and calls into one VM's counters while a
- * third reads them. A read during the counting never goes back, a stat never holds a firmware count nor the other
- * way round, and once the threads are done every sum is exact. Fails when the second caller counts into the row of
- * the first (checked: {@code PercpuCounters.row()} giving every thread the first row, with a yield between a cell's
- * read and its store — repetition 8, calls 2 of 4: a lost update; without the yield Fray does not schedule between
- * the opaque read and the release store, as {@link PercpuCountersRaceTest} says), and when the extra counters share
- * the stats' cells (checked: {@code FIRST_EXTRA} one lower, roots_freed = 1200).
+ * The firmware calls' counters kept in the core's {@link Stats} rows ({@link Stats#counters} from
+ * {@link Stats#FIRST_EXTRA} on: a call's count and its price next to a fault's {@code pages_4k}): two threads count
+ * leaves and calls into one VM's counters while a third reads them. A read during the counting never goes back, a
+ * stat never holds a firmware count nor the other way round, and once the threads are done every sum is exact. Fails
+ * when the second caller counts into the row of the first (checked: {@code PercpuCounters.row()} giving every thread
+ * the first row, with a yield between a cell's read and its store - repetition 8, calls 2 of 4: a lost update;
+ * without the yield Fray does not schedule between the opaque read and the release store, as {@link
+ * PercpuCountersRaceTest} says), and when the extra counters share the stats' cells (checked: {@code FIRST_EXTRA} one
+ * lower, roots_freed = 1200).
  */
 @ExtendWith(FrayTestExtension.class)
 class StatsExtraRaceTest {

@@ -43,7 +43,10 @@ final class CoreVmContext implements VmContext {
      * the stats ({@link Stats#counters}), in the rows a fault's own counts already touch.
      */
     final Map<String, Integer> firmwareCalls = new ConcurrentHashMap<>();
-    /** The first counter beyond the stats: the projected firmware time, each call priced with {@link #latency}. */
+    /**
+     * The first counter beyond the stats: the projected firmware time, each call priced with {@link #latency},
+     * counted, never slept. The names' counters follow it.
+     */
     private final PercpuCounters firmwareCounts;
     private static final int PROJECTED_NANOS = Stats.FIRST_EXTRA;
     private final AtomicInteger nextCounter = new AtomicInteger(PROJECTED_NANOS + 1);
