@@ -19,11 +19,7 @@ public final class Stats {
     private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
     private static final int N = Stat.values().length;
 
-    /** The first counter beyond the stats ({@link #counters}). */
-    public static final int FIRST_EXTRA = N;
-    /** Counters beyond the stats the rows hold from the start, so that none grows at a fault. */
-    private static final int EXTRA = 32;
-    private final PercpuCounters counts = new PercpuCounters(N + EXTRA);
+    private final PercpuCounters counts = new PercpuCounters(N);
     private volatile Cells[] vcpuCells = new Cells[0];
 
     /**
@@ -111,17 +107,6 @@ public final class Stats {
             return false;
         b[level] += delta;
         return true;
-    }
-
-    /**
-     * The per-thread counters the stats live in, for counters of the VM's own beyond them, numbered from
-     * {@link #FIRST_EXTRA} (a firmware call's count and its price): a fault that counts a leaf and a firmware call
-     * touches one row of its thread, whose lines it already has, instead of a second set. {@link #get} and
-     * {@link #snapshot} never see them. The caller adds to them directly, not through a method here: on a deep
-     * call path one more frame is one more level the JIT may stop inlining at.
-     */
-    public PercpuCounters counters() {
-        return counts;
     }
 
     public long get(Stat stat) {

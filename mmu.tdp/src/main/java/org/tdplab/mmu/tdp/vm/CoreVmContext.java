@@ -15,7 +15,6 @@ import org.tdplab.mmu.api.backend.VmContext;
 import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mem.Levels;
 import org.tdplab.mmu.tdp.mmu.PageFault;
-import org.tdplab.mmu.tdp.mmu.Stats;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.slot.Memslot;
 import org.tdplab.mmu.tdp.spte.Spte;
@@ -38,17 +37,11 @@ final class CoreVmContext implements VmContext {
     /** The simulated host the VM belongs to, and the gate that says which service asks for its state. */
     private final HostScope host;
     private final BackendSlot gate;
-    /**
-     * Firmware calls by name, as the hardware names them: each name's counter among the core's counters beyond
-     * the stats ({@link Stats#counters}), in the rows a fault's own counts already touch.
-     */
+    /** Firmware calls by name, as the hardware names them: each name's counter in {@link #firmwareCounts}. */
     final Map<String, Integer> firmwareCalls = new ConcurrentHashMap<>();
-    /**
-     * The first counter beyond the stats: the projected firmware time, each call priced with {@link #latency},
-     * counted, never slept. The names' counters follow it.
-     */
-    private final PercpuCounters firmwareCounts;
-    private static final int PROJECTED_NANOS = Stats.FIRST_EXTRA;
+    /** Counter 0: the projected firmware time, each call priced with {@link #latency}, counted, never slept. */
+    private final PercpuCounters firmwareCounts = new PercpuCounters(8);
+    private static final int PROJECTED_NANOS = 0;
     private final AtomicInteger nextCounter = new AtomicInteger(PROJECTED_NANOS + 1);
     /** The table the backend set at attach; it stays with the VM across backend swaps. */
     volatile FirmwareLatency latency = FirmwareLatency.NONE;
@@ -66,7 +59,6 @@ final class CoreVmContext implements VmContext {
         this.guest = guest;
         this.trace = trace;
         this.nxRecovery = nxRecovery;
-        this.firmwareCounts = mmu.stats.counters();
     }
 
 
