@@ -16,7 +16,10 @@ import org.tdplab.percpu.PercpuCounters;
  * A firmware call name's {@link FirmwareTally}, made by whichever of two threads calls first (as the core makes it,
  * under the name in a concurrent map), while both count priced and unpriced calls and a third reads: the owner
  * counts in the tally, the other in the shared counters. A read during the counting never goes back nor past the
- * calls made, and once both are done the calls and the projected time are exact.
+ * calls made, and once both are done the calls and the projected time are exact. Fails when every thread counts in
+ * the owner's fields (checked, with a yield between the read of a count and its store: repetition 3, calls 3 of 6;
+ * without the yield Fray does not schedule between the plain read and the release store, as
+ * {@link PercpuCountersRaceTest} says) and when a read leaves out the other threads' calls (checked: calls 3 of 6).
  */
 @ExtendWith(FrayTestExtension.class)
 class FirmwareTallyRaceTest {
