@@ -6,12 +6,13 @@ import java.lang.invoke.VarHandle;
 import org.tdplab.percpu.PercpuCounters;
 
 /**
- * One firmware call name's count and projected time. The thread that made the name's first call (a VM's vCPU, which
- * makes most of them) counts in fields of this record, which only it writes, with release stores: one line, instead
- * of the several a {@link PercpuCounters} bump reads (its thread slots, row, cells), which a fault stream over much
- * memory evicts between two calls. Any other thread counts in the shared counters, at {@link #index} and
- * {@code nanosIndex}; a read adds both. The record keeps its first caller (so that thread's object stays as long as
- * the VM); its counts outlive the thread.
+ * One firmware call name's count and projected time. The thread that made the name's first call counts in fields of
+ * this record, which only it writes, with release stores: one line, instead of the many a {@link PercpuCounters} bump
+ * reads (its thread slots, row, cells), which a fault stream over much memory likely evicts between two calls. Any
+ * other thread counts in the shared counters, at {@link #index} and {@code nanosIndex}; a read adds both. A name a
+ * fault calls is mostly first called by a faulting vCPU, so one vCPU's calls take the short way; a name first called
+ * at the VM's creation by another thread gains nothing. The record keeps its first caller (that thread's object
+ * stays as long as the VM); its counts outlive the thread.
  */
 public final class FirmwareTally {
     private static final VarHandle CALLS, NANOS;
