@@ -37,9 +37,15 @@ final class CoreVmContext implements VmContext {
     /** The simulated host the VM belongs to, and the gate that says which service asks for its state. */
     private final HostScope host;
     private final BackendSlot gate;
-    /** Firmware calls by name, as the hardware names them: each name's counter in {@link #firmwareCounts}. */
-    final Map<String, Integer> firmwareCalls = new ConcurrentHashMap<>();
-    /** Counter 0: the projected firmware time, each call priced with {@link #latency}, counted, never slept. */
+    /**
+     * Firmware calls by name, as the hardware names them: each name's tally, kept by the thread of its first call;
+     * other threads count in {@link #firmwareCounts}.
+     */
+    final Map<String, FirmwareTally> firmwareCalls = new ConcurrentHashMap<>();
+    /**
+     * Counter 0: the projected firmware time of the calls not counted by their tally's owner, each call priced with
+     * {@link #latency}, counted, never slept; then the names' counters for those calls.
+     */
     private final PercpuCounters firmwareCounts = new PercpuCounters(8);
     private static final int PROJECTED_NANOS = 0;
     private final AtomicInteger nextCounter = new AtomicInteger(PROJECTED_NANOS + 1);
@@ -261,7 +267,7 @@ final class CoreVmContext implements VmContext {
      * One firmware call's counter and its price in the latency table it was last priced with (immutable, so a
      * thread that reads a stale one only prices it again).
      */
-    private record Counter(String name, int calls, FirmwareLatency table, long nanos) {
+    private record Counter(String name, FirmwareTally tally, FirmwareLatency table, long nanos) {
     }
 
     /**
@@ -277,28 +283,28 @@ final class CoreVmContext implements VmContext {
         Counter c = recent[i];
         if (c == null || c.name != name || c.table != table)
             recent[i] = c = counter(name, table);
-        if (c.nanos != 0)
-            firmwareCounts.add(c.calls, 1, PROJECTED_NANOS, c.nanos);
-        else
-            firmwareCounts.increment(c.calls);
+        c.tally.count(c.nanos, firmwareCounts, PROJECTED_NANOS);
         trace.firmwareCall(name, gfn, level, status);
     }
 
     private Counter counter(String name, FirmwareLatency table) {
-        Integer calls = firmwareCalls.get(name); // a plain get first: every call after a name's first
+        FirmwareTally calls = firmwareCalls.get(name); // a plain get first: every call after a name's first
         if (calls == null)
-            calls = firmwareCalls.computeIfAbsent(name, n -> nextCounter.getAndIncrement());
+            calls = firmwareCalls.computeIfAbsent(name, n -> new FirmwareTally(nextCounter.getAndIncrement()));
         long ns = table.byName().isEmpty() ? table.otherNanos() : table.nanos(name); // no hashing for an empty table
         return new Counter(name, calls, table, ns);
     }
 
-    /** How many times the firmware was called by {@code name}'s counter {@code index}. */
-    long firmwareCalls(int index) {
-        return firmwareCounts.sum(index);
+    /** How many times the firmware was called by {@code tally}'s name. */
+    long firmwareCalls(FirmwareTally tally) {
+        return tally.calls(firmwareCounts);
     }
 
     long projectedFirmwareNanos() {
-        return firmwareCounts.sum(PROJECTED_NANOS);
+        long ns = firmwareCounts.sum(PROJECTED_NANOS);
+        for (FirmwareTally t : firmwareCalls.values())
+            ns += t.ownNanos();
+        return ns;
     }
 
     @Override
