@@ -169,17 +169,10 @@ public final class ModuleLock {
         }
     }
 
-    /** {@link #exclusive(LongSupplier)} of a leaf taking one argument: a leaf made once needs no capture per call. */
-    long exclusive(long arg, java.util.function.LongUnaryOperator leaf) {
-        lockExclusive();
-        try {
-            return leaf.applyAsLong(arg);
-        } finally {
-            unlockExclusive();
-        }
-    }
-
-    /** {@link #exclusive(long, java.util.function.LongUnaryOperator)} of a leaf taking two. */
+    /**
+     * {@link #exclusive(LongSupplier)} of a leaf taking its arguments (up to two; a leaf of one ignores {@code b}): a
+     * leaf made once needs no capture per call, for the leaves called per page.
+     */
     long exclusive(long a, long b, java.util.function.LongBinaryOperator leaf) {
         lockExclusive();
         try {

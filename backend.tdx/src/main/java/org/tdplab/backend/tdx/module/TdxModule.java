@@ -122,7 +122,7 @@ public final class TdxModule {
     private Measurement measurement;
     private PhymemLeaves phymemLeaves;
     /** WBINVD's leaf, made once: it runs per page zapped, where a capturing lambda would be allocated per call. */
-    private final java.util.function.LongUnaryOperator pageWbinvd = rcx -> phymemLeaves.pageWbinvd(rcx);
+    private final java.util.function.LongBinaryOperator pageWbinvd = (rcx, unused) -> phymemLeaves.pageWbinvd(rcx);
     private GuestSide guest;
     private ModuleView view;
 
@@ -285,7 +285,7 @@ public final class TdxModule {
     }
 
     public long tdhPhymemPageWbinvd(long rcx) {
-        return lock.exclusive(rcx, pageWbinvd); // one per page zapped: no lambda to allocate per call
+        return lock.exclusive(rcx, 0, pageWbinvd); // one per page zapped: no lambda to allocate per call
     }
 
     public long tdhPhymemPageReclaim(long rcx, Regs out) {
