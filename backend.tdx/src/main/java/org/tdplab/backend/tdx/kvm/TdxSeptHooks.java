@@ -360,7 +360,7 @@ final class TdxSeptHooks {
         if (td.module.view().septPageInUse(page))
             td.record("inv 10: the S-EPT page of gfn 0x%x level %d is freed while entries below it are present", gfn,
                     level);
-        td.reclaim(page, gfn, level);
+        td.end.reclaim(page, gfn, level);
         return HookStatus.OK;
     }
 }

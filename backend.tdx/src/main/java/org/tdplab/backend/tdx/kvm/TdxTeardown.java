@@ -4,6 +4,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
 
 import org.tdplab.backend.tdx.module.Seamcall;
 import org.tdplab.backend.tdx.module.TdxAbi;
+import org.tdplab.backend.tdx.module.TdxModule;
 import org.tdplab.backend.tdx.module.TdxStatus;
 
 /**
@@ -123,19 +124,19 @@ final class TdxTeardown {
         for (long[] e : td.septPages.entries()) {
             td.record("tdx: the S-EPT page of mirror table key 0x%x was never freed by the MMU", e[0]);
             td.septPages.remove(e[0]);
-            td.reclaim(e[1], 0, 0);
+            reclaim(e[1], 0, 0);
         }
         for (long[] pages : td.vcpuPages) {
             if (pages == null)
                 continue;
             for (int i = pages.length - 1; i >= 0; i--)
                 if (pages[i] >= 0 && (td.module.view().pamtEntry(pages[i]) == 0 ? release(pages[i])
-                        : td.reclaim(pages[i], 0, 0)))
+                        : reclaim(pages[i], 0, 0)))
                     pages[i] = -1;
         }
         for (int i = 0; i < td.tdcsPfns.length; i++)
             if (td.tdcsPfns[i] > 0 && (td.module.view().pamtEntry(td.tdcsPfns[i]) == 0 ? release(td.tdcsPfns[i])
-                    : td.reclaim(td.tdcsPfns[i], 0, 0)))
+                    : reclaim(td.tdcsPfns[i], 0, 0)))
                 td.tdcsPfns[i] = 0;
         if (td.tdrPfn >= 0) {
             long pfn = td.tdrPfn;
@@ -166,6 +167,23 @@ final class TdxTeardown {
 
     /** A page the module never took (creation stopped before): straight back to the host, its pair put. */
     private boolean release(long pfn) {
+        td.frames.freeControlPage(pfn);
+        return true;
+    }
+
+    /**
+     * {@code tdx_reclaim_page}: RECLAIM, then clear and free. A failure is a {@code TDX_BUG_ON_3(…, NULL)} — a WARN
+     * with no VM to bug (6.19, kvm-x86 597d7068702f; a bare WARN_ON_ONCE before) — and the page is leaked: it stays
+     * allocated and counted in {@link TdxVm#framesHeld}, and is recorded.
+     */
+    boolean reclaim(long pfn, long gfn, int level) {
+        TdxModule.Regs regs = TdxVm.REGS.get();
+        long st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_RECLAIM, gfn, level,
+                td.faults.call(Seamcall.TDH_PHYMEM_PAGE_RECLAIM, () -> td.module.tdhPhymemPageReclaim(pfn << 12, regs)));
+        if (st != TDX_SUCCESS) {
+            td.record("tdx: page 0x%x leaked: TDH.PHYMEM.PAGE.RECLAIM returned %s", pfn << 12, TdxStatus.name(st));
+            return false;
+        }
         td.frames.freeControlPage(pfn);
         return true;
     }

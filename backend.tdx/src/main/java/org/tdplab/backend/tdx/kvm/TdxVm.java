@@ -1,7 +1,5 @@
 package org.tdplab.backend.tdx.kvm;
 
-import static org.tdplab.backend.tdx.module.TdxStatus.TDX_SUCCESS;
-
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -116,9 +114,7 @@ public final class TdxVm implements VmBackend {
     final SeamcallFaults faults = new SeamcallFaults();
     /**
      * Mirror hooks in progress, to see the lock discipline (invariant 12) from this side. Installs are counted by
-     * every fault, so per thread, with no atomic ({@link PercpuCounter}: two release stores per install, where a
-     * {@code LongAdder} took a locked instruction for each); removals are rare. (An install's hook takes no
-     * {@code SpteChange} any more, so the inlined look-up has nothing to make escape.)
+     * every fault, so per thread with no atomic ({@link PercpuCounter}); removals are rare.
      */
     final PercpuCounter installsInFlight = new PercpuCounter();
     final AtomicInteger removalsInFlight = new AtomicInteger();
@@ -244,23 +240,6 @@ public final class TdxVm implements VmBackend {
     @Override
     public HookStatus freeExternalSpt(RootKind root, long gfn, int level) {
         return sept.freeExternalSpt(root, gfn, level);
-    }
-
-    /**
-     * {@code tdx_reclaim_page}: RECLAIM, then clear and free. A failure is a {@code TDX_BUG_ON_3(…, NULL)} — a WARN
-     * with no VM to bug (6.19, kvm-x86 597d7068702f; a bare WARN_ON_ONCE before) — and the page is leaked: it stays
-     * allocated and counted in {@link #framesHeld}, and is recorded.
-     */
-    boolean reclaim(long pfn, long gfn, int level) {
-        TdxModule.Regs regs = REGS.get();
-        long st = seamcall(Seamcall.TDH_PHYMEM_PAGE_RECLAIM, gfn, level, faults.call(Seamcall.TDH_PHYMEM_PAGE_RECLAIM,
-                () -> module.tdhPhymemPageReclaim(pfn << 12, regs)));
-        if (st != TDX_SUCCESS) {
-            record("tdx: page 0x%x leaked: TDH.PHYMEM.PAGE.RECLAIM returned %s", pfn << 12, TdxStatus.name(st));
-            return false;
-        }
-        frames.freeControlPage(pfn);
-        return true;
     }
 
     // ==== private memory =========================================================================================
