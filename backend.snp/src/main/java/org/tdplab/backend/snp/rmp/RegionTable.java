@@ -9,20 +9,21 @@ import java.util.Arrays;
  * exact array type: an {@code AtomicReferenceArray} stores through an {@code Object[]} handle, whose store check
  * took the reflective path on every RMP write (RMPUPDATE and PVALIDATE of each private fault).
  *
- * <p>The entries of {@value #CHUNK} consecutive regions (1,022 MiB of frames) share one chunk: one {@code long[]} of
- * their words, 4,088 KiB, and one {@code byte[]} of who wrote them, each region a fixed slice. A chunk is made when
+ * <p>The entries of {@value #CHUNK} consecutive regions (1,364 MiB of frames) share one chunk: one {@code long[]} of
+ * their words ({@link RmpRegion}: 6 KiB a region), 4,092 KiB, and one {@code byte[]} of who wrote them, each region a fixed slice. A chunk is made when
  * its first region is and kept for the table's life, so a region that comes back (the frames of the next VM) finds
  * its slice. The words array is at least half a G1 region for G1 regions up to 4 MiB (heaps up to about 8 GiB), so
  * G1 allocates it straight into the old generation as one humongous object and never copies it: as 8 KiB arrays,
  * one per region, the RMP of a 16 GiB guest was 128 MiB that every young collection of its faults copied (and the
  * next VM's faults allocated again). Memory follows the frames ever assigned, rounded up to a chunk: at most the
- * 16 bytes per frame of the hardware's table. The last chunk holds only the regions that remain.
+ * 12 bytes per frame of words (the hardware's table has 16, whose last 4 the model never sets: {@link RmpRegion})
+ * and one of writers. The last chunk holds only the regions that remain.
  */
 final class RegionTable {
     private static final VarHandle AT = MethodHandles.arrayElementVarHandle(RmpRegion[].class);
-    /** Regions per chunk: 511 × 8 KiB of words, with the array's header, fit one 4 MiB G1 region. */
-    static final int CHUNK = 511;
-    private static final int WORDS = 2 * Rmp.PAGES;
+    /** Regions per chunk: 682 × 6 KiB of words, with the array's header, fit one 4 MiB G1 region. */
+    static final int CHUNK = 682;
+    private static final int WORDS = RmpRegion.WORDS_PER_REGION;
 
     private final RmpRegion[] regions;
     /** Per chunk, its words and writers (null until its first region); under this object's lock. */

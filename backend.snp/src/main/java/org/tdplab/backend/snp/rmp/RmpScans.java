@@ -73,8 +73,8 @@ final class RmpScans {
                 out[0] = Arrays.copyOf(out[0], out[0].length * 2);
             long[] o = out[0];
             o[n[0]++] = pfn;
-            o[n[0]++] = r.word(2 * i);
-            o[n[0]++] = r.word(2 * i + 1);
+            o[n[0]++] = r.lo(i);
+            o[n[0]++] = r.hi(i);
             o[n[0]++] = r.writer(i);
             return true;
         });

@@ -23,7 +23,8 @@ class RmpTest {
     static final int ASID = 5, OTHER = 6;
     static final long M2 = 2L << 20;
     /** A small host: 1 GiB. */
-    final Rmp rmp = new Rmp(1L << 18, RmpCodes.DEFAULT);
+    /** One region past a chunk: two chunks, the second of one region. */
+    final Rmp rmp = new Rmp((RegionTable.CHUNK + 1L) * 512, RmpCodes.DEFAULT);
     final RmpCodes c = RmpCodes.DEFAULT;
 
     /** pfn 0x1000 (a 2M-aligned frame) mapped at gpa 0x4000_0000. */
@@ -323,6 +324,26 @@ class RmpTest {
             assertTrue(RmpEntry.vmsa(rmp.lo(PFN)), "is ignored");
             assertEquals(PERM_R, RmpEntry.perms(rmp.hi(PFN), 2));
             makeShared(PFN, SIZE_4K);
+        }
+
+        @Test
+        void neighboursKeepTheirOwnPermissions() { // their high qwords share a word of the region
+            for (int i = 0; i < 2; i++) {
+                makePrivate(PFN + i, GPA + 0x1000L * i, SIZE_4K);
+                rmp.pvalidate(PFN + i, GPA + 0x1000L * i, SIZE_4K, true, ASID);
+            }
+            assertEquals(0, rmp.rmpadjust(PFN + 1, GPA + 0x1000, SIZE_4K, 0, attrs(3, PERM_W), ASID));
+            assertEquals(0, rmp.rmpadjust(PFN, GPA, SIZE_4K, 0, attrs(3, PERM_R), ASID));
+            assertEquals(PERM_R, RmpEntry.perms(rmp.hi(PFN), 3));
+            assertEquals(PERM_W, RmpEntry.perms(rmp.hi(PFN + 1), 3));
+            assertEquals(PERM_ALL, RmpEntry.perms(rmp.hi(PFN), 0));
+            assertEquals(PERM_ALL, RmpEntry.perms(rmp.hi(PFN + 1), 0));
+            assertEquals(0, rmp.rmpadjust(PFN + 1, GPA + 0x1000, SIZE_4K, 0, attrs(3, 0), ASID));
+            assertEquals(PERM_R, RmpEntry.perms(rmp.hi(PFN), 3));
+            assertEquals(0, RmpEntry.perms(rmp.hi(PFN + 1), 3));
+            for (int i = 0; i < 2; i++)
+                makeShared(PFN + i, SIZE_4K);
+            assertEquals(0, rmp.hi(PFN) | rmp.hi(PFN + 1));
         }
 
         @Test
