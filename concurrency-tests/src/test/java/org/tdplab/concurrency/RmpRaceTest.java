@@ -114,4 +114,37 @@ class RmpRaceTest {
         List<String> broken = rmp.check();
         expect(broken.isEmpty(), "RMP invariants: " + broken);
     }
+
+    /**
+     * Two CPUs assign the two frames whose high qwords (the VMPL permissions) share one word of the region, and give
+     * one back, while a third reads both without a lock: each write changes its half of the word under the region's
+     * lock, so neither loses the other's, and a reader sees each whole. (Stripes by frame instead of by 2M region, so
+     * that the two writes hold locks of their own, passed 100 iterations: the word's read and write are a plain load
+     * and a release store, which Fray does not interleave, as {@link #assignedCountsOfTwoAsidsInOneStripe} found; the
+     * other tests here fail on that version.)
+     */
+    @ConcurrencyTest(iterations = 100)
+    void neighboursSharingAWordOfHighQwords() throws Exception {
+        Rmp rmp = new Rmp(2 * REGION, RmpCodes.DEFAULT);
+        long x = REGION + 2, y = REGION + 3, z = REGION + 4;
+        int all = RmpEntry.PERM_ALL;
+        expect(update(rmp, z, GPA + 0x4000, true, ASID) == RmpCodes.SUCCESS, "assign z");
+        Lab.parallel(() -> {
+            expect(update(rmp, x, GPA + 0x2000, true, ASID) == RmpCodes.SUCCESS, "assign x");
+        }, () -> {
+            expect(update(rmp, y, GPA + 0x3000, true, ASID) == RmpCodes.SUCCESS, "assign y");
+            expect(update(rmp, z, 0, false, 0) == RmpCodes.SUCCESS, "return z");
+        }, () -> {
+            for (long pfn : new long[] { x, y }) {
+                int p = RmpEntry.perms(rmp.hi(pfn), 0);
+                expect(p == 0 || p == all, "frame 0x" + Long.toHexString(pfn) + " read with VMPL0 permissions " + p);
+            }
+        });
+        for (long pfn : new long[] { x, y })
+            expect(RmpEntry.perms(rmp.hi(pfn), 0) == all, "frame 0x" + Long.toHexString(pfn) + " lost its VMPL0 "
+                    + "permissions: 0x" + Long.toHexString(rmp.hi(pfn)));
+        expect(rmp.hi(z) == 0 && rmp.lo(z) == 0, "frame z kept an entry");
+        List<String> broken = rmp.check();
+        expect(broken.isEmpty(), "RMP invariants: " + broken);
+    }
 }
