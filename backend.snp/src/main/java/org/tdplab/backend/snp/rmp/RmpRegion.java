@@ -5,14 +5,22 @@ import java.lang.invoke.VarHandle;
 
 /**
  * The entries of one 2M region in the region's slice of its chunk's arrays ({@link RegionTable}: the storage of about
- * 1 GiB of frames is two arrays, not 1,364): the 512 low qwords, then the 512 high qwords two to a word. A high qword
- * holds the VMPL permission masks, one byte per VMPL ({@link RmpEntry#perms}): {@value RmpEntry#VMPLS} bytes, so its
- * upper half is always zero and is not stored — 12 bytes per entry instead of the hardware's 16, the same values.
+ * 2 GiB of frames is two arrays, not 1,022): one word per entry, its low qword. The high qword (the VMPL permission
+ * masks, {@link RmpEntry#perms}) is nearly always one of two values: 0 (the hypervisor's pages, and a guest's before
+ * RMPUPDATE) or VMPL0's full permissions alone (what RMPUPDATE gives a guest page, and PVALIDATE and PSMASH keep).
+ * Which of them, or neither, the word says in two bits the low qword leaves reserved (its bits 3 and 4, never set in
+ * an entry: {@link #set} refuses one that sets them); a high qword of neither value (RMPADJUST's grants to a higher
+ * VMPL) is kept in a word of the region's own ({@link RegionTable#his}), made on the first such. So an entry costs 8
+ * bytes instead of the hardware's 16, and the fault path reads one word (one cache line) per entry as before; the
+ * values read are the same.
  */
 final class RmpRegion {
     private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
-    /** Words of a region: the low qwords, then the high ones two to a word. */
-    static final int WORDS_PER_REGION = Rmp.PAGES + Rmp.PAGES / 2;
+    /** Where the word says which high qword the entry has: bits 3 and 4, reserved in the low qword. */
+    static final long HI_MASK = 3L << 3;
+    private static final long HI_ZERO = 0, HI_VMPL0_ALL = 1L << 3, HI_OWN = 2L << 3;
+    /** The high qword RMPUPDATE gives a guest page: VMPL0's full permissions. */
+    static final long VMPL0_ALL = RmpEntry.withPerms(0, 0, RmpEntry.PERM_ALL);
 
     /**
      * The chunk's entry words, this region's from {@link #base}: read volatile, written release ({@link #lo},
@@ -24,42 +32,44 @@ final class RmpRegion {
     /** Who last wrote each entry, this region's from {@link #writerBase}; written under the region lock. */
     private final byte[] writers;
     private final int writerBase;
+    private final RegionTable table;
+    private final int index;
     /** Entries that are not all zero; under the region lock. */
     int nonZero;
 
-    RmpRegion(long[] words, int base, byte[] writers, int writerBase) {
+    RmpRegion(long[] words, int base, byte[] writers, int writerBase, RegionTable table, int index) {
         this.words = words;
         this.base = base;
         this.writers = writers;
         this.writerBase = writerBase;
+        this.table = table;
+        this.index = index;
     }
 
     /** The low qword of entry {@code i}. */
     long lo(int i) {
-        return (long) WORDS.getVolatile(words, base + i);
+        return (long) WORDS.getVolatile(words, base + i) & ~HI_MASK;
     }
 
-    /** The high qword of entry {@code i}: its half of the word it shares with its neighbour. */
+    /** The high qword of entry {@code i}. */
     long hi(int i) {
-        long w = (long) WORDS.getVolatile(words, base + Rmp.PAGES + (i >>> 1));
-        return (w >>> ((i & 1) << 5)) & 0xffff_ffffL;
+        long w = (long) WORDS.getVolatile(words, base + i) & HI_MASK;
+        return w == HI_ZERO ? 0 : w == HI_VMPL0_ALL ? VMPL0_ALL : table.hiOf(index, i);
     }
 
     /**
-     * Writes entry {@code i}, the high qword first: a lock-free reader that sees the low one sees the high one
-     * written before it. The caller holds the region's lock, which every writer of the region takes (the word of two
-     * high qwords is read, changed and written back under it).
+     * Writes entry {@code i}; the caller holds the region's lock. A high qword of its own is written first: a
+     * lock-free reader that sees the word sees it.
      *
-     * @throws IllegalArgumentException for a high qword with bits above the VMPL permission bytes
+     * @throws IllegalArgumentException for a low qword that sets bits 3 or 4 (reserved; never set by an instruction)
      */
     void set(int i, long lo, long hi) {
-        if (hi >>> 32 != 0)
-            throw new IllegalArgumentException("RMP high qword 0x" + Long.toHexString(hi)
-                    + " has bits above the VMPL permission bytes");
-        int k = base + Rmp.PAGES + (i >>> 1), shift = (i & 1) << 5;
-        long w = words[k];
-        WORDS.setRelease(words, k, (w & ~(0xffff_ffffL << shift)) | hi << shift);
-        WORDS.setRelease(words, base + i, lo);
+        if ((lo & HI_MASK) != 0)
+            throw new IllegalArgumentException("RMP low qword 0x" + Long.toHexString(lo) + " sets reserved bits 4:3");
+        long which = hi == 0 ? HI_ZERO : hi == VMPL0_ALL ? HI_VMPL0_ALL : HI_OWN;
+        if (which == HI_OWN)
+            table.setHi(index, i, hi);
+        WORDS.setRelease(words, base + i, lo | which);
     }
 
     /** Who last wrote entry {@code i} ({@link Rmp#BY_RMPUPDATE}, …); 0 for an entry never written. */

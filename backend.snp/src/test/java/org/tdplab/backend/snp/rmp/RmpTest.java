@@ -2,6 +2,7 @@ package org.tdplab.backend.snp.rmp;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_ALL;
 import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_R;
@@ -495,6 +496,30 @@ class RmpTest {
         assertEquals(0, rmp.psmash(PFN));
         makeShared(PFN + 512 + 3, SIZE_4K);
         assertEquals(0, rmp.liveRegions());
+        assertEquals(0, rmp.assignedPages());
+    }
+
+    @Test
+    void highQwordsOfTheirOwnGoThroughExportAndRestore() {
+        makePrivate(PFN, GPA, SIZE_4K);
+        rmp.pvalidate(PFN, GPA, SIZE_4K, true, ASID);
+        assertEquals(0, rmp.rmpadjust(PFN, GPA, SIZE_4K, 0, 2 | (long) PERM_R << 8, ASID));
+        long[] saved = rmp.export(ASID);
+        Rmp other = new Rmp((RegionTable.CHUNK + 1L) * 512, RmpCodes.DEFAULT);
+        other.restore(saved);
+        assertEquals(rmp.lo(PFN), other.lo(PFN));
+        assertEquals(rmp.hi(PFN), other.hi(PFN));
+        assertEquals(PERM_R, RmpEntry.perms(other.hi(PFN), 2));
+        assertEquals(PERM_ALL, RmpEntry.perms(other.hi(PFN), 0));
+        assertTrue(other.check().isEmpty(), other.check().toString());
+        makeShared(PFN, SIZE_4K);
+    }
+
+    @Test
+    void restoreRefusesAnEntryThatSetsReservedBits() {
+        long lo = RmpEntry.lo(GPA, true, SIZE_4K, false, ASID) | 1L << 3;
+        assertThrows(IllegalArgumentException.class, () -> rmp.restore(new long[] { PFN, lo, 0, 1 }));
+        assertEquals(0, rmp.lo(PFN));
         assertEquals(0, rmp.assignedPages());
     }
 
