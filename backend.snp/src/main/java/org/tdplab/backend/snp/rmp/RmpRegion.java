@@ -65,11 +65,19 @@ final class RmpRegion {
      */
     void set(int i, long lo, long hi) {
         if ((lo & HI_MASK) != 0)
-            throw new IllegalArgumentException("RMP low qword 0x" + Long.toHexString(lo) + " sets reserved bits 4:3");
-        long which = hi == 0 ? HI_ZERO : hi == VMPL0_ALL ? HI_VMPL0_ALL : HI_OWN;
-        if (which == HI_OWN)
-            table.setHi(index, i, hi);
-        WORDS.setRelease(words, base + i, lo | which);
+            throw reserved(lo);
+        WORDS.setRelease(words, base + i, lo | (hi == 0 ? HI_ZERO : hi == VMPL0_ALL ? HI_VMPL0_ALL : own(i, hi)));
+    }
+
+    /** Keeps {@code hi} apart as entry {@code i}'s high qword ({@link RegionTable#setHi}); the word's bits that say so. */
+    private long own(int i, long hi) {
+        table.setHi(index, i, hi);
+        return HI_OWN;
+    }
+
+    /** Out of {@link #set}, which the fault path inlines. */
+    private static IllegalArgumentException reserved(long lo) {
+        return new IllegalArgumentException("RMP low qword 0x" + Long.toHexString(lo) + " sets reserved bits 4:3");
     }
 
     /** Who last wrote entry {@code i} ({@link Rmp#BY_RMPUPDATE}, …); 0 for an entry never written. */
