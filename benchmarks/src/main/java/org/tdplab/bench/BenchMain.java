@@ -232,9 +232,14 @@ public final class BenchMain {
 
     // ---- heap --------------------------------------------------------------------------------------------------
 
+    /** The types whose heap rows are taken (those of {@code --types}): sw_protected's are default's. */
+    private static final List<String> HEAP_TYPES = List.of("default", "tdx", "snp");
+
     private void heap() throws InterruptedException {
         long mib = s.heapMib();
-        for (String type : List.of("default", "tdx")) {
+        for (String type : s.types) {
+            if (!HEAP_TYPES.contains(type))
+                continue;
             for (boolean data : new boolean[] { true, false }) {
                 long base = usedHeap();
                 Guest g = Guest.create(type, mib << 20, 1);

@@ -114,4 +114,39 @@ class RmpRaceTest {
         List<String> broken = rmp.check();
         expect(broken.isEmpty(), "RMP invariants: " + broken);
     }
+
+    /**
+     * Two CPUs grant higher VMPLs permissions on two pages of one region (RMPADJUST: high qwords of neither common
+     * value, kept in the region's own array, which the first makes) while a third reads both pages' permissions
+     * without a lock: VMPL0 keeps its full permissions throughout, so a reader that sees the word say "a high qword of
+     * its own" must read that qword as written. (The word written before the qword passed 100 iterations: Fray does not
+     * switch threads between two VarHandle stores, as {@link #assignedCountsOfTwoAsidsInOneStripe} found for plain
+     * races; this checks the grants and the array's making under the instructions' interleavings, and RmpTest the
+     * values.)
+     */
+    @ConcurrencyTest(iterations = 100)
+    void grantsKeptApartUnderLockFreeReaders() throws Exception {
+        Rmp rmp = new Rmp(2 * REGION, RmpCodes.DEFAULT);
+        long x = REGION + 2, y = REGION + 3;
+        for (long pfn : new long[] { x, y }) {
+            long gpa = GPA + ((pfn - REGION) << 12);
+            expect(update(rmp, pfn, gpa, true, ASID) == RmpCodes.SUCCESS, "assign");
+            expect(rmp.pvalidate(pfn, gpa, RmpEntry.SIZE_4K, true, ASID) == RmpCodes.SUCCESS, "validate");
+        }
+        long[] grants = { 1 | (long) RmpEntry.PERM_R << 8, 2 | (long) RmpEntry.PERM_W << 8 };
+        Lab.parallel(() -> expect(rmp.rmpadjust(x, GPA + 0x2000, RmpEntry.SIZE_4K, 0, grants[0], ASID) == 0, "x"),
+                () -> expect(rmp.rmpadjust(y, GPA + 0x3000, RmpEntry.SIZE_4K, 0, grants[1], ASID) == 0, "y"),
+                () -> {
+                    for (long pfn : new long[] { x, y, x, y })
+                        expect(RmpEntry.perms(rmp.hi(pfn), 0) == RmpEntry.PERM_ALL, "frame 0x"
+                                + Long.toHexString(pfn) + " read with VMPL0 permissions 0x"
+                                + Integer.toHexString(RmpEntry.perms(rmp.hi(pfn), 0)));
+                });
+        expect(RmpEntry.perms(rmp.hi(x), 1) == RmpEntry.PERM_R && RmpEntry.perms(rmp.hi(y), 2) == RmpEntry.PERM_W,
+                "grants: 0x" + Long.toHexString(rmp.hi(x)) + ", 0x" + Long.toHexString(rmp.hi(y)));
+        expect(RmpEntry.perms(rmp.hi(x), 0) == RmpEntry.PERM_ALL && RmpEntry.perms(rmp.hi(y), 0) == RmpEntry.PERM_ALL,
+                "VMPL0 permissions lost");
+        List<String> broken = rmp.check();
+        expect(broken.isEmpty(), "RMP invariants: " + broken);
+    }
 }

@@ -9,31 +9,56 @@ import java.util.Arrays;
  * exact array type: an {@code AtomicReferenceArray} stores through an {@code Object[]} handle, whose store check
  * took the reflective path on every RMP write (RMPUPDATE and PVALIDATE of each private fault).
  *
- * <p>The entries of {@value #CHUNK} consecutive regions (1,022 MiB of frames) share one chunk: one {@code long[]} of
- * their words, 4,088 KiB, and one {@code byte[]} of who wrote them, each region a fixed slice. A chunk is made when
- * its first region is and kept for the table's life, so a region that comes back (the frames of the next VM) finds
- * its slice. The words array is at least half a G1 region for G1 regions up to 4 MiB (heaps up to about 8 GiB), so
- * G1 allocates it straight into the old generation as one humongous object and never copies it: as 8 KiB arrays,
- * one per region, the RMP of a 16 GiB guest was 128 MiB that every young collection of its faults copied (and the
- * next VM's faults allocated again). Memory follows the frames ever assigned, rounded up to a chunk: at most the
- * 16 bytes per frame of the hardware's table. The last chunk holds only the regions that remain.
+ * <p>The entries of {@value #CHUNK} consecutive regions (2,044 MiB of frames) share one chunk: one {@code long[]} of
+ * their words ({@link RmpRegion}: a word an entry), 4,088 KiB, and one {@code byte[]} of who wrote them, each region
+ * a fixed slice. A chunk is made when its first region is and kept for the table's life, so a region that comes back
+ * (the frames of the next VM) finds its slice. The words array is at least half a G1 region for G1 regions up to
+ * 4 MiB (heaps up to about 8 GiB), so G1 allocates it straight into the old generation as one humongous object and
+ * never copies it: as 8 KiB arrays, one per region, the RMP of a 16 GiB guest was 128 MiB that every young collection
+ * of its faults copied (and the next VM's faults allocated again). Memory follows the frames ever assigned, rounded
+ * up to a chunk: 8 bytes of words per frame (the hardware's table has 16: {@link RmpRegion}) and one of writers, and
+ * 4 KiB for each region that ever had a high qword of neither common value ({@link #his}). The last chunk holds only
+ * the regions that remain.
  */
 final class RegionTable {
     private static final VarHandle AT = MethodHandles.arrayElementVarHandle(RmpRegion[].class);
-    /** Regions per chunk: 511 × 8 KiB of words, with the array's header, fit one 4 MiB G1 region. */
-    static final int CHUNK = 511;
-    private static final int WORDS = 2 * Rmp.PAGES;
+    /** Regions per chunk: 1,022 × 4 KiB of words, with the array's header, fit one 4 MiB G1 region. */
+    static final int CHUNK = 1022;
+    private static final int WORDS = Rmp.PAGES;
+    private static final VarHandle HIS = MethodHandles.arrayElementVarHandle(long[][].class);
+    private static final VarHandle HI = MethodHandles.arrayElementVarHandle(long[].class);
 
     private final RmpRegion[] regions;
     /** Per chunk, its words and writers (null until its first region); under this object's lock. */
     private final long[][] chunkWords;
     private final byte[][] chunkWriters;
+    /**
+     * Per region index, the high qwords of its entries whose word says they have one of their own ({@link RmpRegion}),
+     * made on the first (under the region's lock) and kept for the table's life, like the chunks: a reader that reads
+     * such a word, with an acquire load, reads the high qword written before it. Null for a region that never had one.
+     */
+    private final long[][] his;
 
     RegionTable(int length) {
         regions = new RmpRegion[length];
         int chunks = (length + CHUNK - 1) / CHUNK;
         chunkWords = new long[chunks][];
         chunkWriters = new byte[chunks][];
+        his = new long[length][];
+    }
+
+    /** The high qword of entry {@code i} of region {@code r} kept apart ({@link #his}). */
+    long hiOf(int r, int i) {
+        long[] h = (long[]) HIS.getAcquire(his, r);
+        return h == null ? 0 : (long) HI.getAcquire(h, i);
+    }
+
+    /** Keeps the high qword of entry {@code i} of region {@code r} apart; the caller holds the region's lock. */
+    void setHi(int r, int i, long hi) {
+        long[] h = his[r];
+        if (h == null)
+            HIS.setRelease(his, r, h = new long[Rmp.PAGES]);
+        HI.setRelease(h, i, hi);
     }
 
     int length() {
@@ -67,7 +92,7 @@ final class RegionTable {
             }
         }
         Arrays.fill(writers, slot * Rmp.PAGES, (slot + 1) * Rmp.PAGES, (byte) 0);
-        return new RmpRegion(words, slot * WORDS, writers, slot * Rmp.PAGES);
+        return new RmpRegion(words, slot * WORDS, writers, slot * Rmp.PAGES, this, i);
     }
 
     /** Chunks made so far (for memory-use tests). */

@@ -158,8 +158,8 @@ public final class Rmp {
         RmpRegion r = region(pfn);
         if (r == null)
             return 0;
-        long h = r.word(0);
-        return assigned(h) && is2M(h) ? h : r.word(2 * index(pfn));
+        long h = r.lo(0);
+        return assigned(h) && is2M(h) ? h : r.lo(index(pfn));
     }
 
     /** {@code pfn}'s 2M region, null when all zero or beyond the covered range. Stable under the region's lock. */
@@ -174,12 +174,12 @@ public final class Rmp {
 
     /** The low qword of entry {@code i} of a region {@link #region} gave (0 for none). */
     static long loIn(RmpRegion r, int i) {
-        return r == null ? 0 : r.word(2 * i);
+        return r == null ? 0 : r.lo(i);
     }
 
     /** The high qword of entry {@code i} of a region {@link #region} gave (0 for none). */
     static long hiIn(RmpRegion r, int i) {
-        return r == null ? 0 : r.word(2 * i + 1);
+        return r == null ? 0 : r.hi(i);
     }
 
     /** Assigned 4K frames of an ASID. */
@@ -349,8 +349,7 @@ public final class Rmp {
         boolean wasZero = oldLo == 0 && oldHi == 0, isZero = lo == 0 && hi == 0;
         // release stores, before the stripe's unlock (a release store too): the next holder sees them, and a
         // lock-free reader that sees the low word sees the high one written before it
-        r.setWord(2 * i + 1, hi);
-        r.setWord(2 * i, lo);
+        r.set(i, lo, hi);
         r.setWriter(i, by);
         if (wasZero != isZero)
             r.nonZero += isZero ? -1 : 1;

@@ -73,10 +73,10 @@ final class RmpInvariants {
             if (r == null)
                 continue;
             long head = (long) ri * Rmp.PAGES;
-            long h = r.word(0);
+            long h = r.lo(0);
             boolean big = assigned(h) && is2M(h);
             for (int i = 0; i < Rmp.PAGES; i++) {
-                long pfn = head + i, lo = r.word(2 * i), hi = r.word(2 * i + 1);
+                long pfn = head + i, lo = r.lo(i), hi = r.hi(i);
                 sum ^= Rmp.mix(pfn, lo, hi);
                 if (lo == 0 && hi == 0)
                     continue;

@@ -4,38 +4,80 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 /**
- * The entries of one 2M region: low, high qword per frame, as the hardware lays them out, in the region's slice
- * of its chunk's arrays ({@link RegionTable}: the storage of about 1 GiB of frames is two arrays, not 1,022).
+ * The entries of one 2M region in the region's slice of its chunk's arrays ({@link RegionTable}: the storage of about
+ * 2 GiB of frames is two arrays, not 1,022): one word per entry, its low qword. The high qword (the VMPL permission
+ * masks, {@link RmpEntry#perms}) is nearly always one of two values: 0 (the hypervisor's pages, and a guest's before
+ * RMPUPDATE) or VMPL0's full permissions alone (what RMPUPDATE gives a guest page, and PVALIDATE and PSMASH keep).
+ * Which of them, or neither, the word says in two bits the low qword leaves reserved (its bits 3 and 4, never set in
+ * an entry: {@link #set} refuses one that sets them); a high qword of neither value (RMPADJUST's grants to a higher
+ * VMPL) is kept in a word of the region's own ({@link RegionTable#his}), made on the first such. So an entry costs 8
+ * bytes instead of the hardware's 16, and the fault path reads one word (one cache line) per entry as before; the
+ * values read are the same.
  */
 final class RmpRegion {
     private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
+    /** Where the word says which high qword the entry has: bits 3 and 4, reserved in the low qword. */
+    static final long HI_MASK = 3L << 3;
+    private static final long HI_ZERO = 0, HI_VMPL0_ALL = 1L << 3, HI_OWN = 2L << 3;
+    /** The high qword RMPUPDATE gives a guest page: VMPL0's full permissions. */
+    static final long VMPL0_ALL = RmpEntry.withPerms(0, 0, RmpEntry.PERM_ALL);
 
     /**
-     * The chunk's entry words, this region's from {@link #base}: read volatile, written release ({@link #word},
-     * {@link #setWord}); a plain array, not an {@code AtomicLongArray}: one dependent load less per look-up (a
-     * cache miss on a random fault).
+     * The chunk's entry words, this region's from {@link #base}: read volatile, written release ({@link #lo},
+     * {@link #set}); a plain array, not an {@code AtomicLongArray}: one dependent load less per look-up (a cache
+     * miss on a random fault).
      */
     private final long[] words;
     private final int base;
     /** Who last wrote each entry, this region's from {@link #writerBase}; written under the region lock. */
     private final byte[] writers;
     private final int writerBase;
+    private final RegionTable table;
+    private final int index;
     /** Entries that are not all zero; under the region lock. */
     int nonZero;
 
-    RmpRegion(long[] words, int base, byte[] writers, int writerBase) {
+    RmpRegion(long[] words, int base, byte[] writers, int writerBase, RegionTable table, int index) {
         this.words = words;
         this.base = base;
         this.writers = writers;
         this.writerBase = writerBase;
+        this.table = table;
+        this.index = index;
     }
 
-    long word(int k) {
-        return (long) WORDS.getVolatile(words, base + k);
+    /** The low qword of entry {@code i}. */
+    long lo(int i) {
+        return (long) WORDS.getVolatile(words, base + i) & ~HI_MASK;
     }
 
-    void setWord(int k, long v) {
-        WORDS.setRelease(words, base + k, v);
+    /** The high qword of entry {@code i}. */
+    long hi(int i) {
+        long w = (long) WORDS.getVolatile(words, base + i) & HI_MASK;
+        return w == HI_ZERO ? 0 : w == HI_VMPL0_ALL ? VMPL0_ALL : table.hiOf(index, i);
+    }
+
+    /**
+     * Writes entry {@code i}; the caller holds the region's lock. A high qword of its own is written first: a
+     * lock-free reader that sees the word sees it.
+     *
+     * @throws IllegalArgumentException for a low qword that sets bits 3 or 4 (reserved; never set by an instruction)
+     */
+    void set(int i, long lo, long hi) {
+        if ((lo & HI_MASK) != 0)
+            throw reserved(lo);
+        WORDS.setRelease(words, base + i, lo | (hi == 0 ? HI_ZERO : hi == VMPL0_ALL ? HI_VMPL0_ALL : own(i, hi)));
+    }
+
+    /** Keeps {@code hi} apart as entry {@code i}'s high qword ({@link RegionTable#setHi}); the word's bits that say so. */
+    private long own(int i, long hi) {
+        table.setHi(index, i, hi);
+        return HI_OWN;
+    }
+
+    /** Out of {@link #set}, which the fault path inlines. */
+    private static IllegalArgumentException reserved(long lo) {
+        return new IllegalArgumentException("RMP low qword 0x" + Long.toHexString(lo) + " sets reserved bits 4:3");
     }
 
     /** Who last wrote entry {@code i} ({@link Rmp#BY_RMPUPDATE}, …); 0 for an entry never written. */

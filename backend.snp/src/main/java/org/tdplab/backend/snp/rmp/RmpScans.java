@@ -73,8 +73,8 @@ final class RmpScans {
                 out[0] = Arrays.copyOf(out[0], out[0].length * 2);
             long[] o = out[0];
             o[n[0]++] = pfn;
-            o[n[0]++] = r.word(2 * i);
-            o[n[0]++] = r.word(2 * i + 1);
+            o[n[0]++] = r.lo(i);
+            o[n[0]++] = r.hi(i);
             o[n[0]++] = r.writer(i);
             return true;
         });
@@ -88,6 +88,9 @@ final class RmpScans {
             if (pfn < 0 || pfn >= rmp.frames)
                 throw new IllegalArgumentException("RMP entry for frame 0x" + Long.toHexString(pfn)
                         + " outside the RMP");
+            if ((entries[k + 1] & RmpRegion.HI_MASK) != 0)
+                throw new IllegalArgumentException("RMP entry for frame 0x" + Long.toHexString(pfn)
+                        + " sets reserved bits 4:3 of its low qword");
             int stripe = rmp.lock(pfn);
             try {
                 rmp.assignedCounts.account(stripe, rmp.lo(pfn), -1);

@@ -2,6 +2,7 @@ package org.tdplab.backend.snp.rmp;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_ALL;
 import static org.tdplab.backend.snp.rmp.RmpEntry.PERM_R;
@@ -23,7 +24,8 @@ class RmpTest {
     static final int ASID = 5, OTHER = 6;
     static final long M2 = 2L << 20;
     /** A small host: 1 GiB. */
-    final Rmp rmp = new Rmp(1L << 18, RmpCodes.DEFAULT);
+    /** One region past a chunk: two chunks, the second of one region. */
+    final Rmp rmp = new Rmp((RegionTable.CHUNK + 1L) * 512, RmpCodes.DEFAULT);
     final RmpCodes c = RmpCodes.DEFAULT;
 
     /** pfn 0x1000 (a 2M-aligned frame) mapped at gpa 0x4000_0000. */
@@ -326,6 +328,26 @@ class RmpTest {
         }
 
         @Test
+        void neighboursKeepTheirOwnPermissions() { // their high qwords share a word of the region
+            for (int i = 0; i < 2; i++) {
+                makePrivate(PFN + i, GPA + 0x1000L * i, SIZE_4K);
+                rmp.pvalidate(PFN + i, GPA + 0x1000L * i, SIZE_4K, true, ASID);
+            }
+            assertEquals(0, rmp.rmpadjust(PFN + 1, GPA + 0x1000, SIZE_4K, 0, attrs(3, PERM_W), ASID));
+            assertEquals(0, rmp.rmpadjust(PFN, GPA, SIZE_4K, 0, attrs(3, PERM_R), ASID));
+            assertEquals(PERM_R, RmpEntry.perms(rmp.hi(PFN), 3));
+            assertEquals(PERM_W, RmpEntry.perms(rmp.hi(PFN + 1), 3));
+            assertEquals(PERM_ALL, RmpEntry.perms(rmp.hi(PFN), 0));
+            assertEquals(PERM_ALL, RmpEntry.perms(rmp.hi(PFN + 1), 0));
+            assertEquals(0, rmp.rmpadjust(PFN + 1, GPA + 0x1000, SIZE_4K, 0, attrs(3, 0), ASID));
+            assertEquals(PERM_R, RmpEntry.perms(rmp.hi(PFN), 3));
+            assertEquals(0, RmpEntry.perms(rmp.hi(PFN + 1), 3));
+            for (int i = 0; i < 2; i++)
+                makeShared(PFN + i, SIZE_4K);
+            assertEquals(0, rmp.hi(PFN) | rmp.hi(PFN + 1));
+        }
+
+        @Test
         void failInputForBadOperands() {
             makePrivate(PFN, GPA, SIZE_4K);
             assertEquals(c.failInput(), GuestResult.eax(rmp.rmpadjust(PFN, GPA, SIZE_4K, 0, attrs(4, 0), ASID)));
@@ -474,6 +496,30 @@ class RmpTest {
         assertEquals(0, rmp.psmash(PFN));
         makeShared(PFN + 512 + 3, SIZE_4K);
         assertEquals(0, rmp.liveRegions());
+        assertEquals(0, rmp.assignedPages());
+    }
+
+    @Test
+    void highQwordsOfTheirOwnGoThroughExportAndRestore() {
+        makePrivate(PFN, GPA, SIZE_4K);
+        rmp.pvalidate(PFN, GPA, SIZE_4K, true, ASID);
+        assertEquals(0, rmp.rmpadjust(PFN, GPA, SIZE_4K, 0, 2 | (long) PERM_R << 8, ASID));
+        long[] saved = rmp.export(ASID);
+        Rmp other = new Rmp((RegionTable.CHUNK + 1L) * 512, RmpCodes.DEFAULT);
+        other.restore(saved);
+        assertEquals(rmp.lo(PFN), other.lo(PFN));
+        assertEquals(rmp.hi(PFN), other.hi(PFN));
+        assertEquals(PERM_R, RmpEntry.perms(other.hi(PFN), 2));
+        assertEquals(PERM_ALL, RmpEntry.perms(other.hi(PFN), 0));
+        assertTrue(other.check().isEmpty(), other.check().toString());
+        makeShared(PFN, SIZE_4K);
+    }
+
+    @Test
+    void restoreRefusesAnEntryThatSetsReservedBits() {
+        long lo = RmpEntry.lo(GPA, true, SIZE_4K, false, ASID) | 1L << 3;
+        assertThrows(IllegalArgumentException.class, () -> rmp.restore(new long[] { PFN, lo, 0, 1 }));
+        assertEquals(0, rmp.lo(PFN));
         assertEquals(0, rmp.assignedPages());
     }
 

@@ -4,9 +4,10 @@ import java.util.function.LongConsumer;
 
 /**
  * The Physical Address Metadata Table: for every physical 4K page the module touched, its page type, the size of the
- * page it belongs to, the owner TD and the epoch it was blocked at ({@code bepoch}). Packed one {@code long} per
- * 4K page in 2M chunks created on first use, so memory follows what the TD owns. A 2M or 1G page is recorded in
- * every 4K entry it covers (size field set), which is how "all 512 4K PAMT entries free" is checked.
+ * page it belongs to, the owner TD and the epoch it was blocked at ({@code bepoch}). Packed one {@code int} per 4K
+ * page (a {@code bepoch} apart: {@link #chunks}) in 2M chunks created on first use, so memory follows what the TD
+ * owns. A 2M or 1G page is recorded in every 4K entry it covers (size field set), which is how "all 512 4K PAMT
+ * entries free" is checked.
  *
  * <p>AUGs holding the module's lock shared read entries and set the entries of their new pages at once: reads take no
  * lock (a chunk is published with a release store, an entry with one), a new chunk is added under this object's lock,
@@ -35,7 +36,16 @@ public final class Pamt {
      */
     private static final long PAIR = 1L << 7;
 
-    private final PamtChunks chunks = new PamtChunks();
+    /**
+     * The entries, one {@code int} per 4K page: an entry's bits below {@link #BEPOCH_SHIFT} (type, size, the model's
+     * bits, owner) as they are, and {@link #HAS_BEPOCH} when its {@code bepoch} is not 0, which {@link #bepochs} then
+     * holds. Only BLOCK stamps one (holding the module's lock exclusively), so nearly every entry is its int alone: 4
+     * bytes per page instead of 8, the same entries read.
+     */
+    private final PamtIntChunks chunks = new PamtIntChunks();
+    /** Per 2M chunk, the {@code bepoch} of its entries that have one ({@link #HAS_BEPOCH}); made on the first. */
+    private final PamtChunks bepochs = new PamtChunks();
+    private static final int HAS_BEPOCH = 1 << BEPOCH_SHIFT, LOW = HAS_BEPOCH - 1;
     /**
      * Dynamic PAMT (TDH.SYS.CONFIG R8 bit 16): the 4K entries of a 2M range exist only once the host gave the module a
      * pair of pages to hold them (TDH.PHYMEM.PAMT.ADD); the 2M entry is then of type PAMT and names the pair. Without
@@ -75,7 +85,7 @@ public final class Pamt {
     /** TDH.PHYMEM.PAMT.ADD's commit (the module's lock held exclusively). */
     synchronized void addPair(long pfn, long pfn0, long pfn1) {
         for (long p : new long[] { pfn0, pfn1 })
-            store(chunkOf(p >>> 9), (int) (p & 511), PAIR);
+            store(chunkOf(p >>> 9), p, PAIR);
         pairs.put(pfn >>> 9, new long[] { pfn0, pfn1 });
     }
 
@@ -84,8 +94,8 @@ public final class Pamt {
         long[] pair = pairs.get(pfn >>> 9);
         pairs.remove(pfn >>> 9);
         for (long p : pair) {
-            long[] c = chunks.get(p >>> 9);
-            store(c, (int) (p & 511), 0);
+            int[] c = chunks.get(p >>> 9);
+            store(c, p, 0);
             dropIfEmpty(p >>> 9, c);
         }
         return pair;
@@ -115,17 +125,22 @@ public final class Pamt {
      */
     private static final int COUNT = 512;
 
-    private static long[] newChunk() {
-        return new long[COUNT + 1];
+    private static int[] newChunk() {
+        return new int[COUNT + 1];
     }
 
     /**
-     * Stores {@code v} as the entry {@code i} of chunk {@code c}; {@code counted}: holding the module's lock
-     * exclusively, so the chunk's count follows (see {@link #COUNT}).
+     * Stores {@code v} as the entry of {@code pfn} in its chunk {@code c}; {@code counted}: holding the module's lock
+     * exclusively, so the chunk's count follows (see {@link #COUNT}). A {@code bepoch} is stored before the int that
+     * says it is there, with release stores both: a reader that sees the int sees it.
      */
-    private static void store(long[] c, int i, long v, boolean counted) {
-        long old = c[i]; // an entry is written by the one leaf that holds its page
-        ENTRY.setRelease(c, i, v);
+    private void store(int[] c, long pfn, long v, boolean counted) {
+        int i = (int) (pfn & 511);
+        int old = c[i]; // an entry is written by the one leaf that holds its page
+        long bepoch = v >>> BEPOCH_SHIFT;
+        if (bepoch != 0)
+            bepochChunk(pfn >>> 9)[i] = bepoch; // made and written holding the module's lock exclusively (BLOCK)
+        ENTRY.setRelease(c, i, (int) (v & LOW) | (bepoch != 0 ? HAS_BEPOCH : 0));
         if (old == 0 && v != 0) {
             if (counted)
                 c[COUNT]++;
@@ -134,12 +149,23 @@ public final class Pamt {
         }
     }
 
-    private static void store(long[] c, int i, long v) {
-        store(c, i, v, true);
+    private void store(int[] c, long pfn, long v) {
+        store(c, pfn, v, true);
+    }
+
+    /** The bepochs of chunk {@code key}, made if none (holding the module's lock exclusively, BLOCK's). */
+    private synchronized long[] bepochChunk(long key) {
+        long[] b = bepochs.get(key);
+        return b != null ? b : bepochs.put(key, new long[COUNT]);
+    }
+
+    /** The entry a stored int stands for, with its {@code bepoch} if it has one. */
+    private long entryOfInt(long pfn, int w) {
+        return (w & HAS_BEPOCH) == 0 ? w & LOW : (w & LOW) | bepochs.get(pfn >>> 9)[(int) (pfn & 511)] << BEPOCH_SHIFT;
     }
 
     private static final java.lang.invoke.VarHandle ENTRY = java.lang.invoke.MethodHandles
-            .arrayElementVarHandle(long[].class);
+            .arrayElementVarHandle(int[].class);
 
     public static long entry(int type, int size, int owner, long bepoch) {
         return type | ((long) size << SIZE_SHIFT) | ((long) (owner & 0xffff) << OWNER_SHIFT) | (bepoch << BEPOCH_SHIFT);
@@ -178,8 +204,8 @@ public final class Pamt {
      * be dirty with. {@link #entryOf} and {@link #dirtyKeyIdOf} read both from one load.
      */
     public long word(long pfn) {
-        long[] c = chunks.get(pfn >>> 9);
-        return c == null ? 0 : (long) ENTRY.getAcquire(c, (int) (pfn & 511));
+        int[] c = chunks.get(pfn >>> 9);
+        return c == null ? 0 : entryOfInt(pfn, (int) ENTRY.getAcquire(c, (int) (pfn & 511)));
     }
 
     /** The entry in a {@link #word}: none (0) for a freed page whose lines are still dirty. */
@@ -216,16 +242,16 @@ public final class Pamt {
         long n = pages(size);
         for (long i = 0; i < n; i++) {
             long p = pfn + i;
-            long[] c = chunks.get(p >>> 9);
+            int[] c = chunks.get(p >>> 9);
             if (c == null)
                 c = chunkOf(p >>> 9);
-            store(c, (int) (p & 511), entry, counted);
+            store(c, p, entry, counted);
         }
     }
 
     /** The chunk of {@code key}, added if no one added it yet. */
-    private synchronized long[] chunkOf(long key) {
-        long[] c = chunks.get(key);
+    private synchronized int[] chunkOf(long key) {
+        int[] c = chunks.get(key);
         return c != null ? c : chunks.put(key, newChunk());
     }
 
@@ -237,10 +263,10 @@ public final class Pamt {
         long n = pages(size);
         for (long i = 0; i < n; i++) {
             long p = pfn + i;
-            long[] c = chunks.get(p >>> 9);
+            int[] c = chunks.get(p >>> 9);
             if (c == null)
                 continue;
-            store(c, (int) (p & 511), dirtyKeyId >= 0 ? DIRTY | ((long) (dirtyKeyId & 0xffff) << OWNER_SHIFT) : 0);
+            store(c, p, dirtyKeyId >= 0 ? DIRTY | ((long) (dirtyKeyId & 0xffff) << OWNER_SHIFT) : 0);
             dropIfEmpty(p >>> 9, c);
         }
     }
@@ -258,9 +284,9 @@ public final class Pamt {
 
     /** Writes back and invalidates the page's lines of {@code keyId}. */
     public synchronized void flush(long pfn, int keyId) {
-        long[] c = chunks.get(pfn >>> 9);
+        int[] c = chunks.get(pfn >>> 9);
         if (c != null && dirtyKeyId(pfn) == keyId) {
-            store(c, (int) (pfn & 511), 0);
+            store(c, pfn, 0);
             dropIfEmpty(pfn >>> 9, c);
         }
     }
@@ -268,31 +294,33 @@ public final class Pamt {
     /** TDH.PHYMEM.CACHE.WB: every cache line written back. */
     public synchronized void flushAll() {
         for (long key : chunks.keys()) {
-            long[] c = chunks.get(key);
+            int[] c = chunks.get(key);
             for (int i = 0; i < 512; i++)
                 if ((c[i] & DIRTY) != 0)
-                    store(c, i, 0);
+                    store(c, key << 9 | i, 0);
             dropIfEmpty(key, c);
         }
     }
 
     /** Drops the chunk if no entry of it is left; scans it only when its count says it may be empty. */
-    private void dropIfEmpty(long key, long[] c) {
+    private void dropIfEmpty(long key, int[] c) {
         if (c[COUNT] > 0)
             return;
-        long n = 0;
+        int n = 0;
         for (int i = 0; i < COUNT; i++)
             if (c[i] != 0)
                 n++;
         c[COUNT] = n;
-        if (n == 0)
+        if (n == 0) {
             chunks.remove(key);
+            bepochs.remove(key);
+        }
     }
 
     /** Visits every 4K page whose entry is not NDA. */
     public synchronized void forEachAssigned(LongConsumer pfnVisitor) {
         for (long key : chunks.keys()) {
-            long[] c = chunks.get(key);
+            int[] c = chunks.get(key);
             for (int i = 0; i < 512; i++)
                 if ((c[i] & DIRTY) == 0 && type(c[i]) != PT_NDA)
                     pfnVisitor.accept((key << 9) | i);
@@ -303,8 +331,14 @@ public final class Pamt {
     synchronized ModuleState.Pamt export() {
         long[] keys = chunks.keys();
         java.util.List<long[]> entries = new java.util.ArrayList<>(keys.length);
-        for (long k : keys)
-            entries.add(chunks.get(k).clone());
+        for (long k : keys) {
+            int[] c = chunks.get(k);
+            long[] e = new long[COUNT + 1];
+            for (int i = 0; i < COUNT; i++)
+                e[i] = entryOfInt(k << 9 | i, c[i]);
+            e[COUNT] = c[COUNT];
+            entries.add(e);
+        }
         return new ModuleState.Pamt(keys, entries, dynamic, pairsFlat());
     }
 
@@ -318,7 +352,12 @@ public final class Pamt {
             if (c.length != COUNT + 1)
                 throw new IllegalArgumentException("PAMT chunk " + state.chunks()[i] + " has " + c.length
                         + " elements");
-            chunks.put(state.chunks()[i], c.clone());
+            long key = state.chunks()[i];
+            int[] mine = newChunk();
+            for (int k = 0; k < COUNT; k++)
+                store(mine, key << 9 | k, c[k], false);
+            mine[COUNT] = Math.toIntExact(c[COUNT]);
+            chunks.put(key, mine);
         }
         long[] p = state.pairs();
         if (p.length % 3 != 0 || !dynamic && p.length > 0)

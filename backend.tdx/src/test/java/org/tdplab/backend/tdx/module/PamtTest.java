@@ -29,6 +29,32 @@ class PamtTest {
     }
 
     @Test
+    void aBepochIsKeptWhateverItsSizeAndGoesThroughExportAndRestore() {
+        Pamt p = new Pamt();
+        long epoch = (1L << 39) + 12345; // 40 bits: the field's width
+        p.set(1024, Pamt.SIZE_4K, REG);
+        p.set(1025, Pamt.SIZE_4K, REG);
+        p.setBepoch(1025, epoch);
+        assertEquals(epoch, Pamt.bepoch(p.get(1025)));
+        assertEquals(0, Pamt.bepoch(p.get(1024)));
+        assertEquals(Pamt.PT_REG, p.typeOf(1025));
+        assertEquals(7, Pamt.owner(p.get(1025)));
+        Pamt q = new Pamt();
+        q.restore(p.export());
+        assertEquals(p.get(1025), q.get(1025));
+        assertEquals(p.get(1024), q.get(1024));
+        p.set(1025, Pamt.SIZE_4K, REG); // a new owner: no bepoch
+        assertEquals(REG, p.get(1025));
+        p.setBepoch(1025, 3);
+        assertEquals(3, Pamt.bepoch(p.get(1025)));
+        p.free(1025, Pamt.SIZE_4K, -1);
+        p.free(1024, Pamt.SIZE_4K, -1);
+        assertTrue(p.isEmpty());
+        p.set(1025, Pamt.SIZE_4K, REG); // the chunk made again: nothing of the old bepoch
+        assertEquals(REG, p.get(1025));
+    }
+
+    @Test
     void aDirtyPageKeepsItsChunkUntilItsWriteBack() {
         Pamt p = new Pamt();
         p.set(512, Pamt.SIZE_2M, REG);

@@ -6,8 +6,9 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * Who owns each frame of {@link HostMemory}, and how many frames each owner kind holds. An owner word is
  * {@code kind << 32 | id} (0 = free). A block allocated whole at 2M or 1G keeps its word once per 2M block, so a huge
  * allocation writes 1 word per 2M instead of 512; a 4K allocation, or a block split or changing hands in part, keeps one
- * per frame. Per-frame words are in regions that a big host keeps in chunks no young collection copies
- * ({@link RegionLongArray}).
+ * per frame. Per-frame words are kept in 32 bits ({@link #packed}: the kind in the top {@value #KIND_BITS}, the id,
+ * from {@link #MIN_ID} to {@link #MAX_ID}, in the rest), in regions that a big host keeps in chunks no young collection copies
+ * ({@link RegionIntArray}): 4 bytes per frame a VM's 4K allocations take (its guest_memfd's pages, its page tables).
  *
  * <p>Changes are made under the host memory's lock; reads ({@link #get}, {@link #frameWord}, {@link #inUse}) are
  * lock-free and allocation-free.
@@ -16,15 +17,22 @@ final class FrameOwners {
     /** log2 of the frames in a 2M block. */
     static final int BLOCK_SHIFT = 9;
     private static final long BLOCK_FRAMES = 1L << BLOCK_SHIFT;
+    /** Bits of a packed per-frame word that hold the kind; the id has the rest. */
+    static final int KIND_BITS = 3, ID_BITS = 32 - KIND_BITS;
+    /** The owner ids a frame's word holds (a VM's id, counted from 1; tests' own, some negative). */
+    static final int MIN_ID = -(1 << (ID_BITS - 1)), MAX_ID = (1 << (ID_BITS - 1)) - 1;
+    private static final int ID_MASK = (1 << ID_BITS) - 1;
 
-    /** Per frame: its owner word, or 0 (free, or see {@link #perBlock}). */
-    private final RegionLongArray perFrame;
+    /** Per frame: its owner word {@link #packed}, or 0 (free, or see {@link #perBlock}). */
+    private final RegionIntArray perFrame;
     /** Per 2M block allocated as a whole (2M, or a part of 1G): its owner word; 0 = see {@link #perFrame}. */
     private final SparseLongArray perBlock;
     private final AtomicLongArray inUse;
 
     FrameOwners(long frames, int kinds) {
-        this.perFrame = new RegionLongArray(frames);
+        if (kinds > 1 << KIND_BITS)
+            throw new IllegalArgumentException(kinds + " owner kinds: at most " + (1 << KIND_BITS));
+        this.perFrame = new RegionIntArray(frames);
         this.perBlock = new SparseLongArray((frames >>> BLOCK_SHIFT) + 1);
         this.inUse = new AtomicLongArray(kinds);
     }
@@ -37,15 +45,29 @@ final class FrameOwners {
         return (int) (word >>> 32);
     }
 
+    /** Whether {@code id} fits a frame's word: {@link #MIN_ID} to {@link #MAX_ID}. */
+    static boolean validId(int id) {
+        return id >= MIN_ID && id <= MAX_ID;
+    }
+
+    /** An owner word as a frame keeps it: 32 bits (its id valid, {@link #validId}). */
+    private static int packed(long word) {
+        return (int) (word >>> 32) << ID_BITS | (int) word & ID_MASK;
+    }
+
+    private static long unpacked(int w) {
+        return w == 0 ? 0 : word(w >>> ID_BITS, w << KIND_BITS >> KIND_BITS);
+    }
+
     /** The owner word of frame {@code pfn}, whether kept per block or per frame. */
     long get(long pfn) {
         long bo = perBlock.get(pfn >>> BLOCK_SHIFT);
-        return bo != 0 ? bo : perFrame.get(pfn);
+        return bo != 0 ? bo : unpacked(perFrame.get(pfn));
     }
 
     /** The word kept for {@code pfn} itself (0 when its block keeps it, or the frame is free). */
     long frameWord(long pfn) {
-        return perFrame.get(pfn);
+        return unpacked(perFrame.get(pfn));
     }
 
     /** Whether the 2M block of {@code pfn} keeps its owner once for all its frames. */
@@ -54,7 +76,7 @@ final class FrameOwners {
     }
 
     void setFrame(long pfn, long word) {
-        perFrame.set(pfn, word);
+        perFrame.set(pfn, packed(word));
     }
 
     /** The {@code n} frames from {@code pfn} (whole 2M blocks) are owned by {@code word}, kept once per block. */
@@ -92,7 +114,7 @@ final class FrameOwners {
                 perBlock.set(b, 0);
             } else {
                 for (long f = b << BLOCK_SHIFT; f < (b + 1) << BLOCK_SHIFT; f++)
-                    addInUse(kindOf(perFrame.get(f)), -1);
+                    addInUse(perFrame.get(f) >>> ID_BITS, -1);
             }
         }
     }
@@ -102,8 +124,9 @@ final class FrameOwners {
         long bo = perBlock.get(block);
         if (bo == 0)
             return;
+        int w = packed(bo);
         for (long f = block << BLOCK_SHIFT; f < (block + 1) << BLOCK_SHIFT; f++)
-            perFrame.set(f, bo);
+            perFrame.set(f, w);
         perBlock.set(block, 0);
     }
 
@@ -121,8 +144,8 @@ final class FrameOwners {
                 i += BLOCK_FRAMES;
             } else {
                 pushDown(b);
-                addInUse(kindOf(perFrame.get(f)), -1);
-                perFrame.set(f, word);
+                addInUse(perFrame.get(f) >>> ID_BITS, -1);
+                perFrame.set(f, packed(word));
                 i++;
             }
         }

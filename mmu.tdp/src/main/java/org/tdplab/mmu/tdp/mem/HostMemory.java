@@ -104,6 +104,7 @@ public final class HostMemory {
      */
     public long alloc(int level, int ownerKind, int ownerId, int vcpu) {
         checkKind(ownerKind);
+        checkId(ownerId);
         if (ownerKind == FREE)
             throw new IllegalArgumentException("an allocated block needs an owner kind other than FREE");
         long o = FrameOwners.word(ownerKind, ownerId);
@@ -294,6 +295,7 @@ public final class HostMemory {
     /** Changes the owner of {@code count} allocated frames from {@code pfn} (e.g. a firmware model claiming them). */
     public void setOwner(long pfn, long count, int kind, int id) {
         checkKind(kind);
+        checkId(id);
         if (kind == FREE)
             throw new IllegalArgumentException("setOwner cannot free frames; use free()");
         synchronized (allocator) {
@@ -354,5 +356,12 @@ public final class HostMemory {
     private static void checkKind(int kind) {
         if (kind < 0 || kind >= KINDS)
             throw new IllegalArgumentException("owner kind " + kind);
+    }
+
+    /** An owner id (a VM's) fits 29 bits: a frame keeps it in 32 with its kind ({@link FrameOwners}). */
+    private static void checkId(int id) {
+        if (!FrameOwners.validId(id))
+            throw new IllegalArgumentException("owner id " + id + ": " + FrameOwners.MIN_ID + " to "
+                    + FrameOwners.MAX_ID);
     }
 }

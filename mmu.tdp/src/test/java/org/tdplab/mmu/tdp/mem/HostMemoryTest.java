@@ -151,6 +151,25 @@ class HostMemoryTest {
     }
 
     @Test
+    void ownerIdsOfEveryKindKeptPerFrameWithinTheirBits() {
+        HostMemory mem = new HostMemory(8 * M);
+        long a = mem.alloc(L4K, FIRMWARE, FrameOwners.MAX_ID);
+        long b = mem.alloc(L4K, SHARED, FrameOwners.MIN_ID);
+        long c = mem.alloc(L4K, GMEM, 0);
+        assertEquals(FIRMWARE, mem.ownerKind(a));
+        assertEquals(FrameOwners.MAX_ID, mem.ownerId(a));
+        assertEquals(SHARED, mem.ownerKind(b));
+        assertEquals(FrameOwners.MIN_ID, mem.ownerId(b));
+        assertEquals(GMEM, mem.ownerKind(c));
+        assertEquals(0, mem.ownerId(c));
+        assertThrows(IllegalArgumentException.class, () -> mem.alloc(L4K, GMEM, FrameOwners.MAX_ID + 1));
+        assertThrows(IllegalArgumentException.class, () -> mem.alloc(L4K, GMEM, FrameOwners.MIN_ID - 1));
+        assertThrows(IllegalArgumentException.class, () -> mem.setOwner(a, 1, GMEM, Integer.MAX_VALUE));
+        assertEquals(FIRMWARE, mem.ownerKind(a), "a refused change changes nothing");
+        assertEquals(3, mem.framesInUse(FIRMWARE) + mem.framesInUse(SHARED) + mem.framesInUse(GMEM));
+    }
+
+    @Test
     void ownershipPerFrame() {
         HostMemory mem = new HostMemory(8 * M);
         long b = mem.alloc(L2M, GMEM, 7);
