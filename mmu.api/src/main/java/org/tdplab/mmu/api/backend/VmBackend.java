@@ -158,9 +158,7 @@ public interface VmBackend {
 
     /**
      * {@code gmem_max_mapping_level(kvm, pfn, is_private)}: the largest level a private leaf for {@code gfn},
-     * backed by {@code pfn}, may have (1 = 4K); the core takes the smaller of this and its own limits. Not asked
-     * for a VM whose capabilities cap private leaves at 4K (the kernel's {@code kvm_mmu_hugepage_adjust} returns
-     * before it for a 4K {@code max_level}).
+     * backed by {@code pfn}, may have (1 = 4K); the core takes the smaller of this and its own limits.
      */
     default int privateMaxLevel(long gfn, long pfn) {
         return 3;

@@ -283,11 +283,9 @@ final class FaultHandler {
         // private faults are always treated as writes: the page is mapped writable (no CoW aliasing)
         f.hostWritable = true;
         f.mapWritable = true;
-        // kvm_mmu_hugepage_adjust returns at once for a max_level of 4K: a VM capped at 4K asks no backend
-        int cap = mmu.caps.privateMaxLevel();
-        f.maxLevel = cap == Spte.PG_LEVEL_4K ? cap
-                : Math.min(levelOfOrder(GuestMemfd.maxOrderOf(got)),
-                        Math.min(cap, gate.backend().privateMaxLevel(f.gfn, pfn)));
+        int folioLevel = levelOfOrder(GuestMemfd.maxOrderOf(got));
+        int backendLevel = Math.min(mmu.caps.privateMaxLevel(), gate.backend().privateMaxLevel(f.gfn, pfn));
+        f.maxLevel = Math.min(folioLevel, backendLevel);
         return PageFault.RET_PF_CONTINUE;
     }
 

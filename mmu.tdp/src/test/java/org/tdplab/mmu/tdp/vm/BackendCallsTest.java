@@ -35,17 +35,11 @@ import org.tdplab.mmu.api.backend.VmContext;
 class BackendCallsTest {
     private VmContext ctx;
     private final List<MmuObserver> observers = new CopyOnWriteArrayList<>();
-    private int maxLevelAsked;
 
     private CoreVm vm(VmCapabilities caps) {
         return new CoreVm(7002, "calls", caps.vmType(), 1, caps, TestVms.MEMORY, TestVms.backend(caps, c -> {
             ctx = c;
             return new VmBackend() {
-                @Override
-                public int privateMaxLevel(long gfn, long pfn) {
-                    maxLevelAsked++;
-                    return 3;
-                }
             };
         }), Map.of(), observers, v -> {
         });
@@ -76,28 +70,6 @@ class BackendCallsTest {
             TestVms.assertClean(vm);
         } finally {
             vm.destroy();
-        }
-    }
-
-    /**
-     * The backend's private max level is asked only when the VM's cap leaves room above 4K, as
-     * {@code kvm_mmu_hugepage_adjust} returns before it for a 4K {@code max_level}. Fails when it is asked anyway.
-     */
-    @Test
-    void aVmCappedAt4kAsksNoBackendForAPrivateLeafsLevel() {
-        for (int cap : new int[] { 1, 2 }) {
-            maxLevelAsked = 0;
-            CoreVm vm = vm(VmCapabilities.ordinary("encoded", 48).withPrivateMemory(PrivateSource.ERROR_CODE, cap));
-            try {
-                TestVms.slot(vm, 0, 0, M2, PageSize.SIZE_2M, SlotFlag.GMEM);
-                ctx.setMemoryAttributes(0, 0x200, true);
-                assertTrue(ctx.mapPrivate(0x10));
-                assertEquals(cap == 1 ? 0 : 1, maxLevelAsked, "cap " + cap);
-                assertEquals(cap, vm.lookup(0x10000, RootKind.DIRECT).orElseThrow().level(), "the leaf's level");
-                TestVms.assertClean(vm);
-            } finally {
-                vm.destroy();
-            }
         }
     }
 
