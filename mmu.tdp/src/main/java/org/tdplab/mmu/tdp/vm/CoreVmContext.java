@@ -275,6 +275,8 @@ final class CoreVmContext implements VmContext {
      * so the common call finds its counter by identity and its price without hashing the name into either map.
      */
     private final Counter[] recent = new Counter[32];
+    /** Whether the calling thread runs one of the VM's vCPUs: a tally first called elsewhere is claimed by one. */
+    private final java.util.function.BooleanSupplier onVcpu = () -> runningVcpu() >= 0;
 
     @Override
     public void firmwareCall(String name, long gfn, int level, String status) {
@@ -283,14 +285,15 @@ final class CoreVmContext implements VmContext {
         Counter c = recent[i];
         if (c == null || c.name != name || c.table != table)
             recent[i] = c = counter(name, table);
-        c.tally.count(c.nanos, firmwareCounts, PROJECTED_NANOS);
+        c.tally.count(c.nanos, firmwareCounts, PROJECTED_NANOS, onVcpu);
         trace.firmwareCall(name, gfn, level, status);
     }
 
     private Counter counter(String name, FirmwareLatency table) {
         FirmwareTally calls = firmwareCalls.get(name); // a plain get first: every call after a name's first
         if (calls == null)
-            calls = firmwareCalls.computeIfAbsent(name, n -> new FirmwareTally(nextCounter.getAndIncrement()));
+            calls = firmwareCalls.computeIfAbsent(name,
+                    n -> new FirmwareTally(nextCounter.getAndIncrement(), onVcpu.getAsBoolean()));
         long ns = table.byName().isEmpty() ? table.otherNanos() : table.nanos(name); // no hashing for an empty table
         return new Counter(name, calls, table, ns);
     }
