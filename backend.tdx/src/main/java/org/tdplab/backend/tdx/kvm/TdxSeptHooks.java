@@ -226,41 +226,53 @@ final class TdxSeptHooks {
                 return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K): removing gfn 0x%x at level %d",
                         gfn, level);
             }
-            long rcx = (gfn << 12) | (level - 1);
-            TdxModule.Regs regs = TdxVm.REGS.get();
-            long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
-                    td.module.tdhMemRangeBlock(rcx, td.tdr(), regs)));
-            if (st != TDX_SUCCESS) {
-                return TdxVm.tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
+            // the model's lock kept between the page's SEAMCALLs unless a vCPU's call takes it meanwhile: each skips
+            // the wait for the shared holders that one before it did (ModuleLock.retain; nothing excluded longer)
+            td.module.lock.retain();
+            try {
+                return removeLeafRetained(gfn, level, pfn);
+            } finally {
+                td.module.lock.unretain();
             }
-            track(gfn);
-            st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
-                    td.module.tdhMemPageRemove(rcx, td.tdr(), regs)));
-            if (st != TDX_SUCCESS) {
-                abandoned.add(septKey(gfn, level - 1));
-                return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
-            }
-            // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
-            long pages = 1L << (9 * (level - 1));
-            for (long i = 0; i < pages; i++) {
-                long hpa = ((pfn + i) << 12) | ((long) td.hkid << TdxAbi.KEYID_SHIFT);
-                st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K, td.faults.armed()
-                        ? td.faults.call(Seamcall.TDH_PHYMEM_PAGE_WBINVD, () -> td.module.tdhPhymemPageWbinvd(hpa))
-                        : td.module.tdhPhymemPageWbinvd(hpa)); // per page zapped: no lambda made unless injected
-                if (st != TDX_SUCCESS)
-                    return TdxVm.tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
-            }
-            for (long i = 0; i < pages; i++) { // tdx_quirk_reset_folio
-                td.ctx.writeToken(pfn + i, 0);
-                td.ctx.guestDataChanged(gfn + i, true, 0);
-            }
-            if (level == TdxVm.PG_LEVEL_4K)
-                td.frames.pamtPut(pfn);
-            td.removals.increment();
-            return HookStatus.OK;
         } finally {
             td.removalsInFlight.decrementAndGet();
         }
+    }
+
+    /** BLOCK, TRACK + kick, REMOVE, WBINVD and the clear, for {@link #removeLeafNow}. */
+    private HookStatus removeLeafRetained(long gfn, int level, long pfn) {
+        long rcx = (gfn << 12) | (level - 1);
+        TdxModule.Regs regs = TdxVm.REGS.get();
+        long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
+                td.module.tdhMemRangeBlock(rcx, td.tdr(), regs)));
+        if (st != TDX_SUCCESS) {
+            return TdxVm.tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
+        }
+        track(gfn);
+        st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
+                td.module.tdhMemPageRemove(rcx, td.tdr(), regs)));
+        if (st != TDX_SUCCESS) {
+            abandoned.add(septKey(gfn, level - 1));
+            return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
+        }
+        // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
+        long pages = 1L << (9 * (level - 1));
+        for (long i = 0; i < pages; i++) {
+            long hpa = ((pfn + i) << 12) | ((long) td.hkid << TdxAbi.KEYID_SHIFT);
+            st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K, td.faults.armed()
+                    ? td.faults.call(Seamcall.TDH_PHYMEM_PAGE_WBINVD, () -> td.module.tdhPhymemPageWbinvd(hpa))
+                    : td.module.tdhPhymemPageWbinvd(hpa)); // per page zapped: no lambda made unless injected
+            if (st != TDX_SUCCESS)
+                return TdxVm.tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
+        }
+        for (long i = 0; i < pages; i++) { // tdx_quirk_reset_folio
+            td.ctx.writeToken(pfn + i, 0);
+            td.ctx.guestDataChanged(gfn + i, true, 0);
+        }
+        if (level == TdxVm.PG_LEVEL_4K)
+            td.frames.pamtPut(pfn);
+        td.removals.increment();
+        return HookStatus.OK;
     }
 
     /**
