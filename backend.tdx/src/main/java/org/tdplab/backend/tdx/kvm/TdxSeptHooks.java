@@ -164,12 +164,35 @@ final class TdxSeptHooks {
      * once with every vCPU kicked out and kept out; the retry is expected to succeed.
      */
     private long noVcpus(LongSupplier call) {
-        long st = call.getAsLong();
+        return noVcpus((gfn, level, rcx, regs) -> call.getAsLong(), 0, 0, 0, null);
+    }
+
+    /** A leaf of a page's removal, made once: its arguments are passed, so a call captures nothing. */
+    private interface RemovalLeaf { long call(long gfn, int level, long rcx, TdxModule.Regs regs); }
+    private final RemovalLeaf block = this::block, remove = this::remove, trackLeaf = this::trackLeaf;
+
+    private long block(long gfn, int level, long rcx, TdxModule.Regs regs) {
+        return td.seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level, td.module.tdhMemRangeBlock(rcx, td.tdr(), regs));
+    }
+
+    private long remove(long gfn, int level, long rcx, TdxModule.Regs regs) {
+        return td.seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level, td.module.tdhMemPageRemove(rcx, td.tdr(), regs));
+    }
+
+    private long trackLeaf(long gfn, int level, long rcx, TdxModule.Regs regs) {
+        return td.seamcall(Seamcall.TDH_MEM_TRACK, gfn, 0, td.faults.armed() // no lambda per call unless injected
+                ? td.faults.call(Seamcall.TDH_MEM_TRACK, () -> td.module.tdhMemTrack(td.tdr()))
+                : td.module.tdhMemTrack(td.tdr()));
+    }
+
+    /** {@link #noVcpus(LongSupplier)} of a leaf made once, with its arguments. */
+    private long noVcpus(RemovalLeaf call, long gfn, int level, long rcx, TdxModule.Regs regs) {
+        long st = call.call(gfn, level, rcx, regs);
         if (TdxStatus.operandBusy(st)) {
             td.waitForSeptZap = true;
             try {
                 td.kicks.kickAll();
-                st = call.getAsLong();
+                st = call.call(gfn, level, rcx, regs);
             } finally {
                 td.waitForSeptZap = false;
             }
@@ -186,8 +209,7 @@ final class TdxSeptHooks {
     private void track(long gfn) {
         if (td.state != TdxVm.TD_STATE_RUNNABLE)
             return;
-        long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_TRACK, gfn, 0, td.faults.call(Seamcall.TDH_MEM_TRACK,
-                () -> td.module.tdhMemTrack(td.tdr()))));
+        long st = noVcpus(this.trackLeaf, gfn, 0, 0, null);
         if (st != TDX_SUCCESS)
             td.tdxBug(Seamcall.TDH_MEM_TRACK, gfn, st);
         td.kicks.kickAll();
@@ -243,14 +265,12 @@ final class TdxSeptHooks {
     private HookStatus removeLeafRetained(long gfn, int level, long pfn) {
         long rcx = (gfn << 12) | (level - 1);
         TdxModule.Regs regs = TdxVm.REGS.get();
-        long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
-                td.module.tdhMemRangeBlock(rcx, td.tdr(), regs)));
+        long st = noVcpus(this.block, gfn, level, rcx, regs); // leaves made once: nothing captured per page
         if (st != TDX_SUCCESS) {
             return TdxVm.tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
         }
         track(gfn);
-        st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
-                td.module.tdhMemPageRemove(rcx, td.tdr(), regs)));
+        st = noVcpus(this.remove, gfn, level, rcx, regs);
         if (st != TDX_SUCCESS) {
             abandoned.add(septKey(gfn, level - 1));
             return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
