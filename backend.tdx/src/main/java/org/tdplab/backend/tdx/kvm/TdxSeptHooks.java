@@ -248,21 +248,14 @@ final class TdxSeptHooks {
                 return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K): removing gfn 0x%x at level %d",
                         gfn, level);
             }
-            // the model's lock kept between the page's SEAMCALLs unless a vCPU's call takes it meanwhile: each skips
-            // the wait for the shared holders that one before it did (ModuleLock.retain; nothing excluded longer)
-            td.module.lock.retain();
-            try {
-                return removeLeafRetained(gfn, level, pfn);
-            } finally {
-                td.module.lock.unretain();
-            }
+            return removeLeafSteps(gfn, level, pfn);
         } finally {
             td.removalsInFlight.decrementAndGet();
         }
     }
 
     /** BLOCK, TRACK + kick, REMOVE, WBINVD and the clear, for {@link #removeLeafNow}. */
-    private HookStatus removeLeafRetained(long gfn, int level, long pfn) {
+    private HookStatus removeLeafSteps(long gfn, int level, long pfn) {
         long rcx = (gfn << 12) | (level - 1);
         TdxModule.Regs regs = TdxVm.REGS.get();
         long st = noVcpus(this.block, gfn, level, rcx, regs); // leaves made once: nothing captured per page

@@ -42,7 +42,7 @@ public final class ModuleLock {
 
     static {
         try {
-            OWNER = MethodHandles.lookup().findVarHandle(ModuleLock.class, "owner", Object.class);
+            OWNER = MethodHandles.lookup().findVarHandle(ModuleLock.class, "owner", Thread.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -51,16 +51,11 @@ public final class ModuleLock {
     /** The shared holders, each thread counted in a row of its own. */
     private final PercpuCounter holders = new PercpuCounter();
     /**
-     * The exclusive holder (its thread), null, or the {@link Retained} of a thread between the sections of its
-     * {@link #retain} scope. Taking it is one CAS from null, which is also the flag shared holders look at: one atomic
-     * per exclusive section where a lock of its own and a flag's volatile store cost three fences.
+     * The exclusive holder, or null. Taking it is one CAS from null, which is also the flag shared holders look at:
+     * one atomic per exclusive section where a lock of its own and a flag's volatile store cost three fences.
      */
     @SuppressWarnings("unused") // through OWNER
-    private volatile Object owner;
-    /** The thread of the open {@link #retain} scope, or null; written by that thread (another's scope only retains less). */
-    private volatile Thread retainer;
-    /** {@link #retainer}'s mark, kept for its next scope. */
-    private Retained retained;
+    private volatile Thread owner;
     /** The exclusive holder's nesting; only the holder reads or writes it. */
     private int holds;
     /** Threads waiting for the exclusive holder to let go: shared holders that met it, and exclusive contenders. */
@@ -72,9 +67,9 @@ public final class ModuleLock {
         Thread me = null;
         while (true) {
             holders.addVolatile(row, 1); // before the owner's load: the exclusive side's CAS and sum mirror it
-            Object o = OWNER.getVolatile(this);
-            if (o == null || o instanceof Retained && OWNER.compareAndSet(this, o, (Object) null))
-                return row; // free, or retained between sections: taken back from its thread, which drains next time
+            Thread o = (Thread) OWNER.getVolatile(this);
+            if (o == null)
+                return row;
             holders.add(row, -1);
             if (me == null)
                 me = Thread.currentThread();
@@ -92,16 +87,12 @@ public final class ModuleLock {
 
     public void lockExclusive() {
         Thread me = Thread.currentThread();
-        Object o = OWNER.getAcquire(this);
+        Thread o = (Thread) OWNER.getAcquire(this);
         if (o == me) {
             holds++;
             return;
         }
-        if (o instanceof Retained r && r.thread == me && OWNER.compareAndSet(this, o, me)) {
-            holds = 1; // retained since this thread's last section, which had drained the shared side: none got in
-            return;
-        }
-        if (o != null || !OWNER.compareAndSet(this, (Object) null, me))
+        if (o != null || !OWNER.compareAndSet(this, (Thread) null, me))
             contend(me);
         holds = 1;
         for (int spins = 0; holders.sum() != 0; spins++) // shared holders finish
@@ -120,62 +111,15 @@ public final class ModuleLock {
             throw new IllegalMonitorStateException("module lock let go by a thread that does not hold it");
         if (--holds > 0)
             return;
-        Thread me = Thread.currentThread();
-        if (retainer == me && waiters.peek() == null) { // in a retain scope, nobody waiting: keep it, revocable
-            OWNER.setRelease(this, retainedBy(me));
-            return;
-        }
-        OWNER.setRelease(this, (Object) null);
+        OWNER.setRelease(this, (Thread) null);
         if (waiters.peek() != null) // a look without an iterator: most unlocks find nobody waiting
-            for (Thread t : waiters)
-                LockSupport.unpark(t);
-    }
-
-    /**
-     * The mark of a lock its thread let go inside a {@link #retain} scope: any other taker (a shared holder, another
-     * thread's exclusive side) takes it over with a CAS, as if it were free, and its thread takes it back with a CAS
-     * without waiting for the shared holders, as long as nobody took it over meanwhile.
-     */
-    private static final class Retained {
-        final Thread thread;
-
-        Retained(Thread thread) {
-            this.thread = thread;
-        }
-    }
-
-    private Retained retainedBy(Thread me) {
-        Retained r = retained;
-        if (r == null || r.thread != me)
-            retained = r = new Retained(me); // once per thread that opens scopes in turn
-        return r;
-    }
-
-    /**
-     * Opens a scope of exclusive sections on the calling thread (a page's removal: BLOCK, TRACK, REMOVE, WBINVD): between
-     * them the lock is free to every other thread as before, but a section finds it as its last one left it unless
-     * somebody took it meanwhile, and then skips the wait for the shared holders (a sum of every thread's count).
-     * Nothing is excluded longer than without the scope. Close it with {@link #unretain()} on the same thread.
-     */
-    public void retain() {
-        retainer = Thread.currentThread();
-    }
-
-    /** Closes the calling thread's {@link #retain} scope: the lock is let go if it is still kept for it. */
-    public void unretain() {
-        Thread me = Thread.currentThread();
-        if (retainer == me)
-            retainer = null;
-        Object o = OWNER.getAcquire(this);
-        if (o instanceof Retained r && r.thread == me && OWNER.compareAndSet(this, o, (Object) null)
-                && waiters.peek() != null)
             for (Thread t : waiters)
                 LockSupport.unpark(t);
     }
 
     /** Whether a thread took the exclusive side (it may still wait for shared holders to finish): for tests. */
     boolean exclusiveTaken() {
-        return OWNER.getVolatile(this) instanceof Thread;
+        return OWNER.getVolatile(this) != null;
     }
 
     /** Whether some thread waits for the exclusive holder (tests use it to know a walk is waiting for the lock). */
@@ -187,9 +131,8 @@ public final class ModuleLock {
         waiters.add(me);
         try {
             for (int spins = 0;; spins++) {
-                Object o = OWNER.getVolatile(this);
-                if (!(o instanceof Thread) && OWNER.compareAndSet(this, o, me))
-                    return; // free, or retained between another thread's sections: taken over (the caller drains)
+                if (OWNER.getVolatile(this) == null && OWNER.compareAndSet(this, (Thread) null, me))
+                    return;
                 pause(spins);
             }
         } finally {
@@ -200,8 +143,8 @@ public final class ModuleLock {
     private void awaitRelease(Thread me) {
         waiters.add(me);
         try {
-            for (int spins = 0; OWNER.getVolatile(this) instanceof Thread; spins++)
-                pause(spins); // a retained lock is free to take over: the caller looks again
+            for (int spins = 0; OWNER.getVolatile(this) != null; spins++)
+                pause(spins);
         } finally {
             waiters.remove(me);
         }
