@@ -128,4 +128,26 @@ class MidFlightCheckTest {
     void snpCheckBesidePunchRecorded() throws Exception {
         snpCheckBesidePunch();
     }
+
+    /**
+     * A TD's check beside its guest: one vCPU accepts new pages (an exit, KVM's AUG under the MMU read lock, the
+     * ACCEPT again) while another accepts pages it has already (the module's lock held shared, no MMU lock). The
+     * mirror check holds the module's lock exclusively over its whole walk of the mirror (its S-EPT look-ups nest in
+     * that hold) while it holds the MMU write lock: the order every hook takes them in, so neither vCPU deadlocks
+     * against it, and it sees the S-EPT between the guest's calls.
+     */
+    @ConcurrencyTest(iterations = 20)
+    void tdxAcceptWhileChecking() throws Exception {
+        Vm vm = new Lab().vm("tdx", 2, Map.of());
+        vm.addMemslot(0, 0, M2, Set.of(SlotFlag.GMEM), PageSize.SIZE_4K);
+        vm.setMemoryAttributes(0, M2, true);
+        vm.invoke("finalize", VerbArgs.none("finalize"));
+        vm.accept(0, 0, 2 * K4, PageSize.SIZE_4K);
+        Lab.parallel(() -> vm.accept(0, 2 * K4, 2 * K4, PageSize.SIZE_4K),
+                () -> vm.accept(1, 0, 2 * K4, PageSize.SIZE_4K), () -> {
+                    Lab.assertConsistent(vm);
+                    Lab.assertConsistent(vm);
+                });
+        Lab.assertConsistent(vm);
+    }
 }

@@ -64,7 +64,8 @@ public class ApiBaselineIT {
      * {@code VmBackend.needTopUpExternalSplitCache} and {@code topUpExternalSplitCache}, 4.5.0 for
      * {@code VmBackend.runRefusal}, 4.6.0 for {@code VmBackend.installExternalSpte}, 4.7.0 for
      * {@code SnapshotCodec.decode} with upgrades, 4.8.0 for {@code VmBackend.failEntry} and
-     * {@code MmuView.gmemLocked}, 4.9.0 for {@code VmBackend.removeExternalSpte}), an added method of a provider type for {@code org.tdplab.mmu.api} (3.1.0, then 3.2.0
+     * {@code MmuView.gmemLocked}, 4.9.0 for {@code VmBackend.removeExternalSpte}, 4.10.0 for
+     * {@code MmuView.forEachLeaf} and {@code forEachTable} with a {@code FieldVisitor}), an added method of a provider type for {@code org.tdplab.mmu.api} (3.1.0, then 3.2.0
      * for {@code DirtyLogOptions.manualProtect}, 3.3.0 for {@code Exit.Reason.FAIL_ENTRY} and
      * {@code Exit.hardwareEntryFailureReason}).
      * Exported at the release's versions, the build refuses it.
@@ -75,7 +76,7 @@ public class ApiBaselineIT {
             Manifest manifest = new Manifest(built.getManifest());
             String exports = manifest.getMainAttributes().getValue("Export-Package");
             manifest.getMainAttributes().putValue("Export-Package", exports
-                    .replace("org.tdplab.mmu.api.backend;version=\"4.9.0\"",
+                    .replace("org.tdplab.mmu.api.backend;version=\"4.10.0\"",
                             "org.tdplab.mmu.api.backend;version=\"3.0.0\"")
                     .replace("org.tdplab.mmu.api;version=\"3.3.0\"", "org.tdplab.mmu.api;version=\"3.0.0\""));
             built.setManifest(manifest);

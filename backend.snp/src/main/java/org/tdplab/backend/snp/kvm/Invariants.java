@@ -34,8 +34,7 @@ final class Invariants {
      */
     List<String> check(MmuView view, boolean tornDown) {
         List<String> out = new ArrayList<>(rmp.check());
-        view.forEachLeaf(RootKind.DIRECT, (gfn, level, leaf) -> {
-            long pfn = leaf.pfn();
+        view.forEachLeaf(RootKind.DIRECT, (gfn, level, pfn, r, w, x) -> { // no object per leaf
             if (pfn == view.gmemPfnIfPresent(gfn))
                 checkPrivateLeaf(out, gfn, level, pfn);
             else
@@ -51,16 +50,21 @@ final class Invariants {
     }
 
     private void checkPrivateLeaf(List<String> out, long gfn, int level, long pfn) {
-        String leaf = String.format("snp R3: private %s leaf gpa 0x%x -> pfn 0x%x", level == 1 ? "4K" : level == 2
-                ? "2M" : "1G", gfn << 12, pfn);
         long a = rmp.authority(pfn), e = rmp.lo(a);
         if (!RmpEntry.assigned(e) || RmpEntry.asid(e) != asid)
-            out.add(String.format("%s: the frame is not assigned to ASID %d (%s)", leaf, asid,
+            out.add(String.format("%s: the frame is not assigned to ASID %d (%s)", privateLeaf(gfn, level, pfn), asid,
                     RmpEntry.describe(e, rmp.hi(a))));
         else if (rmp.gpaOf(pfn) != gfn << 12)
-            out.add(String.format("%s: the RMP assigns it at gpa 0x%x", leaf, rmp.gpaOf(pfn)));
+            out.add(String.format("%s: the RMP assigns it at gpa 0x%x", privateLeaf(gfn, level, pfn), rmp.gpaOf(pfn)));
         else if (level > rmp.privateLevel(pfn))
-            out.add(String.format("%s: the RMP page is smaller (%s)", leaf, rmp.privateLevel(pfn) == 1 ? "4K" : "2M"));
+            out.add(String.format("%s: the RMP page is smaller (%s)", privateLeaf(gfn, level, pfn),
+                    rmp.privateLevel(pfn) == 1 ? "4K" : "2M"));
+    }
+
+    /** A violation's leaf, named only when there is one (a check visits millions of leaves). */
+    private static String privateLeaf(long gfn, int level, long pfn) {
+        return String.format("snp R3: private %s leaf gpa 0x%x -> pfn 0x%x", level == 1 ? "4K" : level == 2 ? "2M"
+                : "1G", gfn << 12, pfn);
     }
 
     private void checkSharedLeaf(List<String> out, long gfn, int level, long pfn) {

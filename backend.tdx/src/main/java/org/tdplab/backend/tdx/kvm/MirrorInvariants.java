@@ -42,31 +42,38 @@ final class MirrorInvariants {
         if (module.view().lifecycle() != TdxAbi.LC_KEYS_CONFIGURED)
             return; // the S-EPT is no longer walkable once the TD is blocked for teardown
         long[] matched = new long[2]; // leaves, tables
-        view.forEachLeaf(RootKind.MIRROR, (gfn, level, leaf) -> {
-            long pfn = leaf.pfn();
-            if (level > maxLevel)
-                out.add(String.format("inv 13: mirror leaf for gfn 0x%x has level %d; TDX private leaves are %s",
-                        gfn, level, maxLevel == 1 ? "4K" : "at most 2M"));
-            long e = module.view().lookup(gfn, level - 1);
-            int s = e < 0 ? -1 : TdxAbi.stateOf(e);
-            if (e < 0 || !SeptState.isLeaf(s))
-                out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x has no S-EPT leaf (%s)", gfn, pfn,
-                        e < 0 ? "walk stops above" : SeptState.name(s)));
-            else {
-                matched[0]++;
-                if ((TdxAbi.hpaOf(e) >>> 12) != pfn)
-                    out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x, the S-EPT maps pfn 0x%x", gfn,
-                            pfn, TdxAbi.hpaOf(e) >>> 12));
-            }
-        });
-        view.forEachTable(RootKind.MIRROR, (gfn, level, table) -> {
-            long e = module.view().lookup(gfn, level - 1);
-            if (e < 0 || TdxAbi.stateOf(e) != SeptState.NL_MAPPED)
-                out.add(String.format("inv 9: mirror table entry gfn 0x%x level %d has no linked S-EPT page (%s)", gfn,
-                        level, e < 0 ? "walk stops above" : SeptState.name(TdxAbi.stateOf(e))));
-            else
-                matched[1]++;
-        });
+        ModuleView sept = module.view();
+        // one exclusive hold over both walks: each look-up below then only nests in it (the lock nests) instead of
+        // waiting for the shared holders to drain once per leaf; the order is the kernel's, MMU lock then module
+        module.lock.lockExclusive();
+        try {
+            view.forEachLeaf(RootKind.MIRROR, (gfn, level, pfn, r, w, x) -> { // no object per leaf
+                if (level > maxLevel)
+                    out.add(String.format("inv 13: mirror leaf for gfn 0x%x has level %d; TDX private leaves are %s",
+                            gfn, level, maxLevel == 1 ? "4K" : "at most 2M"));
+                long e = sept.lookup(gfn, level - 1);
+                int s = e < 0 ? -1 : TdxAbi.stateOf(e);
+                if (e < 0 || !SeptState.isLeaf(s))
+                    out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x has no S-EPT leaf (%s)", gfn, pfn,
+                            e < 0 ? "walk stops above" : SeptState.name(s)));
+                else {
+                    matched[0]++;
+                    if ((TdxAbi.hpaOf(e) >>> 12) != pfn)
+                        out.add(String.format("inv 9: mirror leaf gfn 0x%x -> pfn 0x%x, the S-EPT maps pfn 0x%x", gfn,
+                                pfn, TdxAbi.hpaOf(e) >>> 12));
+                }
+            });
+            view.forEachTable(RootKind.MIRROR, (gfn, level, pfn, r, w, x) -> {
+                long e = sept.lookup(gfn, level - 1);
+                if (e < 0 || TdxAbi.stateOf(e) != SeptState.NL_MAPPED)
+                    out.add(String.format("inv 9: mirror table entry gfn 0x%x level %d has no linked S-EPT page (%s)",
+                            gfn, level, e < 0 ? "walk stops above" : SeptState.name(TdxAbi.stateOf(e))));
+                else
+                    matched[1]++;
+            });
+        } finally {
+            module.lock.unlockExclusive();
+        }
         long[] present = new long[2];
         module.view().forEachPresent((gfn, septLevel, state, hpa) -> present[SeptState.isNonLeaf(state) ? 1 : 0]++);
         if (present[0] != matched[0] || present[1] != matched[1])
@@ -78,8 +85,8 @@ final class MirrorInvariants {
             List<String> out) {
         Set<Long> leaves = new HashSet<>();
         Set<Long> tables = new HashSet<>();
-        view.forEachLeaf(RootKind.MIRROR, (gfn, level, e) -> leaves.add(key(gfn, level - 1)));
-        view.forEachTable(RootKind.MIRROR, (gfn, level, e) -> tables.add(key(gfn, level - 1)));
+        view.forEachLeaf(RootKind.MIRROR, (gfn, level, pfn, r, w, x) -> leaves.add(key(gfn, level - 1)));
+        view.forEachTable(RootKind.MIRROR, (gfn, level, pfn, r, w, x) -> tables.add(key(gfn, level - 1)));
         module.view().forEachPresent((gfn, septLevel, state, hpa) -> {
             long k = key(gfn, septLevel);
             if (SeptState.isNonLeaf(state)) {

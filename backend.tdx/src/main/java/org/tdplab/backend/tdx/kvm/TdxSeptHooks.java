@@ -164,12 +164,35 @@ final class TdxSeptHooks {
      * once with every vCPU kicked out and kept out; the retry is expected to succeed.
      */
     private long noVcpus(LongSupplier call) {
-        long st = call.getAsLong();
+        return noVcpus((gfn, level, rcx, regs) -> call.getAsLong(), 0, 0, 0, null);
+    }
+
+    /** A leaf of a page's removal, made once: its arguments are passed, so a call captures nothing. */
+    private interface RemovalLeaf { long call(long gfn, int level, long rcx, TdxModule.Regs regs); }
+    private final RemovalLeaf block = this::block, remove = this::remove, trackLeaf = this::trackLeaf;
+
+    private long block(long gfn, int level, long rcx, TdxModule.Regs regs) {
+        return td.seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level, td.module.tdhMemRangeBlock(rcx, td.tdr(), regs));
+    }
+
+    private long remove(long gfn, int level, long rcx, TdxModule.Regs regs) {
+        return td.seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level, td.module.tdhMemPageRemove(rcx, td.tdr(), regs));
+    }
+
+    private long trackLeaf(long gfn, int level, long rcx, TdxModule.Regs regs) {
+        return td.seamcall(Seamcall.TDH_MEM_TRACK, gfn, 0, td.faults.armed() // no lambda per call unless injected
+                ? td.faults.call(Seamcall.TDH_MEM_TRACK, () -> td.module.tdhMemTrack(td.tdr()))
+                : td.module.tdhMemTrack(td.tdr()));
+    }
+
+    /** {@link #noVcpus(LongSupplier)} of a leaf made once, with its arguments. */
+    private long noVcpus(RemovalLeaf call, long gfn, int level, long rcx, TdxModule.Regs regs) {
+        long st = call.call(gfn, level, rcx, regs);
         if (TdxStatus.operandBusy(st)) {
             td.waitForSeptZap = true;
             try {
                 td.kicks.kickAll();
-                st = call.getAsLong();
+                st = call.call(gfn, level, rcx, regs);
             } finally {
                 td.waitForSeptZap = false;
             }
@@ -186,8 +209,7 @@ final class TdxSeptHooks {
     private void track(long gfn) {
         if (td.state != TdxVm.TD_STATE_RUNNABLE)
             return;
-        long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_TRACK, gfn, 0, td.faults.call(Seamcall.TDH_MEM_TRACK,
-                () -> td.module.tdhMemTrack(td.tdr()))));
+        long st = noVcpus(this.trackLeaf, gfn, 0, 0, null);
         if (st != TDX_SUCCESS)
             td.tdxBug(Seamcall.TDH_MEM_TRACK, gfn, st);
         td.kicks.kickAll();
@@ -226,41 +248,44 @@ final class TdxSeptHooks {
                 return HookStatus.error(Errno.EIO, "KVM_BUG_ON(level != PG_LEVEL_4K): removing gfn 0x%x at level %d",
                         gfn, level);
             }
-            long rcx = (gfn << 12) | (level - 1);
-            TdxModule.Regs regs = TdxVm.REGS.get();
-            long st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, level,
-                    td.module.tdhMemRangeBlock(rcx, td.tdr(), regs)));
-            if (st != TDX_SUCCESS) {
-                return TdxVm.tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
-            }
-            track(gfn);
-            st = noVcpus(() -> td.seamcall(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, level,
-                    td.module.tdhMemPageRemove(rcx, td.tdr(), regs)));
-            if (st != TDX_SUCCESS) {
-                abandoned.add(septKey(gfn, level - 1));
-                return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
-            }
-            // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
-            long pages = 1L << (9 * (level - 1));
-            for (long i = 0; i < pages; i++) {
-                long hpa = ((pfn + i) << 12) | ((long) td.hkid << TdxAbi.KEYID_SHIFT);
-                st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K, td.faults.armed()
-                        ? td.faults.call(Seamcall.TDH_PHYMEM_PAGE_WBINVD, () -> td.module.tdhPhymemPageWbinvd(hpa))
-                        : td.module.tdhPhymemPageWbinvd(hpa)); // per page zapped: no lambda made unless injected
-                if (st != TDX_SUCCESS)
-                    return TdxVm.tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
-            }
-            for (long i = 0; i < pages; i++) { // tdx_quirk_reset_folio
-                td.ctx.writeToken(pfn + i, 0);
-                td.ctx.guestDataChanged(gfn + i, true, 0);
-            }
-            if (level == TdxVm.PG_LEVEL_4K)
-                td.frames.pamtPut(pfn);
-            td.removals.increment();
-            return HookStatus.OK;
+            return removeLeafSteps(gfn, level, pfn);
         } finally {
             td.removalsInFlight.decrementAndGet();
         }
+    }
+
+    /** BLOCK, TRACK + kick, REMOVE, WBINVD and the clear, for {@link #removeLeafNow}. */
+    private HookStatus removeLeafSteps(long gfn, int level, long pfn) {
+        long rcx = (gfn << 12) | (level - 1);
+        TdxModule.Regs regs = TdxVm.REGS.get();
+        long st = noVcpus(this.block, gfn, level, rcx, regs); // leaves made once: nothing captured per page
+        if (st != TDX_SUCCESS) {
+            return TdxVm.tdxError(Seamcall.TDH_MEM_RANGE_BLOCK, gfn, st);
+        }
+        track(gfn);
+        st = noVcpus(this.remove, gfn, level, rcx, regs);
+        if (st != TDX_SUCCESS) {
+            abandoned.add(septKey(gfn, level - 1));
+            return TdxVm.tdxError(Seamcall.TDH_MEM_PAGE_REMOVE, gfn, st);
+        }
+        // tdh_phymem_page_wbinvd_hkid writes back one 4K page per SEAMCALL: a 2M page takes 512
+        long pages = 1L << (9 * (level - 1));
+        for (long i = 0; i < pages; i++) {
+            long hpa = ((pfn + i) << 12) | ((long) td.hkid << TdxAbi.KEYID_SHIFT);
+            st = td.seamcall(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, TdxVm.PG_LEVEL_4K, td.faults.armed()
+                    ? td.faults.call(Seamcall.TDH_PHYMEM_PAGE_WBINVD, () -> td.module.tdhPhymemPageWbinvd(hpa))
+                    : td.module.tdhPhymemPageWbinvd(hpa)); // per page zapped: no lambda made unless injected
+            if (st != TDX_SUCCESS)
+                return TdxVm.tdxError(Seamcall.TDH_PHYMEM_PAGE_WBINVD, gfn + i, st);
+        }
+        for (long i = 0; i < pages; i++) { // tdx_quirk_reset_folio
+            td.ctx.writeToken(pfn + i, 0);
+            td.ctx.guestDataChanged(gfn + i, true, 0);
+        }
+        if (level == TdxVm.PG_LEVEL_4K)
+            td.frames.pamtPut(pfn);
+        td.removals.increment();
+        return HookStatus.OK;
     }
 
     /**

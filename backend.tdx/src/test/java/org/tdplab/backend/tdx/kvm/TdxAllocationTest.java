@@ -174,4 +174,31 @@ class TdxAllocationTest {
                 () -> vm.invoke("finalize", VerbArgs.none("finalize")));
         assertEquals(org.tdplab.mmu.api.Errno.EINVAL, e.errno());
     }
+
+    /**
+     * The check visits every mirror leaf allocating nothing per leaf: a TD with four times the private pages allocates
+     * under a byte more per extra leaf in its check (each leaf's decoded {@code SpteChange.Entry} alone would be 24).
+     */
+    @Test
+    void theCheckAllocatesNothingPerLeaf() {
+        long small = checkAllocation(SIZE / 4), large = checkAllocation(SIZE);
+        long extraLeaves = (SIZE - SIZE / 4) >>> 12;
+        assertTrue(large - small < extraLeaves, "a check of 4096 leaves allocated " + large + " bytes, of 1024 "
+                + small);
+    }
+
+    /** Bytes the TD's check allocates with {@code size} of private memory mapped 4K (its third check: warmed up). */
+    private long checkAllocation(long size) {
+        Vm vm = td();
+        assertTrue(vm.accept(0, 0, size, PageSize.SIZE_4K).completed());
+        assertTrue(vm.access(0, Access.WRITE, 0, size, Encoding.PRIVATE, 1).completed());
+        long allocated = 0;
+        for (int round = 0; round < 3; round++) {
+            long before = MX.getCurrentThreadAllocatedBytes();
+            assertTrue(vm.check().ok());
+            allocated = MX.getCurrentThreadAllocatedBytes() - before;
+        }
+        vm.destroy();
+        return allocated;
+    }
 }

@@ -136,7 +136,7 @@ final class TemplateVm implements VmBackend {
     public List<String> check(MmuView view) {
         List<String> out = new ArrayList<>();
         int cap = maxLevel;
-        view.forEachLeaf(RootKind.DIRECT, (gfn, level, e) -> {
+        view.forEachLeaf(RootKind.DIRECT, (gfn, level, pfn, r, w, x) -> { // the fields form: no object per leaf
             if (level > cap && view.isPrivate(gfn))
                 out.add(String.format("template: private leaf at gfn 0x%x has level %d, above the cap %d", gfn, level,
                         cap));

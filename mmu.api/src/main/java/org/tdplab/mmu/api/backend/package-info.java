@@ -4,7 +4,7 @@
  * binds VMs to them by the {@code mmu.vm.type} service property.
  */
 @Export
-@Version("4.9.0")
+@Version("4.10.0")
 package org.tdplab.mmu.api.backend;
 
 import org.osgi.annotation.bundle.Export;

@@ -28,23 +28,41 @@ final class CoreMmuView implements MmuView {
 
     @Override
     public void forEachLeaf(RootKind kind, LeafVisitor visitor) {
-        walk(kind, true, visitor);
+        walk(kind, true, visitor, null);
     }
 
     @Override
     public void forEachTable(RootKind kind, LeafVisitor visitor) {
-        walk(kind, false, visitor);
+        walk(kind, false, visitor, null);
     }
 
-    private void walk(RootKind kind, boolean leaves, LeafVisitor visitor) {
+    @Override
+    public void forEachLeaf(RootKind kind, FieldVisitor visitor) {
+        walk(kind, true, null, visitor);
+    }
+
+    @Override
+    public void forEachTable(RootKind kind, FieldVisitor visitor) {
+        walk(kind, false, null, visitor);
+    }
+
+    /** One walk for both forms: {@code decoded} gets an entry object per visit, {@code fields} only its fields. */
+    private void walk(RootKind kind, boolean leaves, LeafVisitor decoded, FieldVisitor fields) {
         TdpIter it = new TdpIter(mmu.pool);
         mmu.rcu.readLock();
         try {
             for (int root : mmu.roots.of(Roots.typesOf(kind))) {
                 for (mmu.walk(it, root, Spte.PG_LEVEL_4K, 0, mmu.maxGfn()); it.valid; it.next()) {
                     long spte = it.oldSpte;
-                    if (isShadowPresent(spte) && isLast(spte, it.level) == leaves)
-                        visitor.visit(it.gfn, it.level, ExternalTables.decode(spte, it.level));
+                    if (!isShadowPresent(spte) || isLast(spte, it.level) != leaves)
+                        continue;
+                    if (decoded != null)
+                        decoded.visit(it.gfn, it.level, ExternalTables.decode(spte, it.level));
+                    else if (leaves)
+                        fields.visit(it.gfn, it.level, Spte.pfn(spte), (spte & Spte.R) != 0, (spte & Spte.W) != 0,
+                                (spte & Spte.X) != 0);
+                    else
+                        fields.visit(it.gfn, it.level, Spte.pfn(spte), true, true, true); // as Entry.table reads
                 }
             }
         } finally {

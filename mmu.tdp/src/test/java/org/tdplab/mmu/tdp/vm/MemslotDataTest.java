@@ -75,4 +75,48 @@ class MemslotDataTest {
                 "private false"), seen);
         vm.destroy();
     }
+
+    /**
+     * The fields form of the view ({@link MmuView.FieldVisitor}) visits what the decoded form does, field for field:
+     * a writable leaf, a read-only slot's leaf (writes not allowed, reads and fetches allowed), and the tables.
+     */
+    @Test
+    void theFieldsFormVisitsWhatTheDecodedFormDoes() {
+        VmCapabilities caps = VmCapabilities.ordinary("fields", 48);
+        List<String> decoded = new ArrayList<>();
+        List<String> fields = new ArrayList<>();
+        CoreVm vm = new CoreVm(4248, "fields", "fields", 1, caps, TestVms.MEMORY, TestVms.backend(caps,
+                c -> new VmBackend() {
+                    @Override
+                    public List<String> check(MmuView view) {
+                        decoded.clear();
+                        fields.clear();
+                        view.forEachLeaf(RootKind.DIRECT, (gfn, level, e) -> decoded.add(line("leaf", gfn, level,
+                                e.pfn(), e.readable(), e.writable(), e.executable())));
+                        view.forEachTable(RootKind.DIRECT, (gfn, level, e) -> decoded.add(line("table", gfn, level,
+                                e.pfn(), e.readable(), e.writable(), e.executable())));
+                        view.forEachLeaf(RootKind.DIRECT, (gfn, level, pfn, r, w, x) -> fields.add(line("leaf", gfn,
+                                level, pfn, r, w, x)));
+                        view.forEachTable(RootKind.DIRECT, (gfn, level, pfn, r, w, x) -> fields.add(line("table",
+                                gfn, level, pfn, r, w, x)));
+                        return List.of();
+                    }
+                }), Map.of(), new CopyOnWriteArrayList<>(), v -> {
+                });
+        slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        slot(vm, 1, M2, M2, PageSize.SIZE_4K, org.tdplab.mmu.api.SlotFlag.READONLY);
+        assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 1).completed());
+        assertTrue(vm.access(0, Access.READ, M2 + 0x5000, 0x1000, Encoding.CURRENT, 0).completed());
+        assertTrue(vm.check().ok());
+        assertEquals(decoded, fields);
+        assertEquals(6, fields.size(), "two leaves, four tables: " + fields);
+        assertTrue(fields.get(0).startsWith("leaf 0x3 1 ") && fields.get(0).endsWith(" rwx"), fields.get(0));
+        assertTrue(fields.get(1).startsWith("leaf 0x205 1 ") && fields.get(1).endsWith(" r-x"), fields.get(1));
+        vm.destroy();
+    }
+
+    private static String line(String what, long gfn, int level, long pfn, boolean r, boolean w, boolean x) {
+        return what + " 0x" + Long.toHexString(gfn) + " " + level + " pfn 0x" + Long.toHexString(pfn) + " "
+                + (r ? "r" : "-") + (w ? "w" : "-") + (x ? "x" : "-");
+    }
 }
