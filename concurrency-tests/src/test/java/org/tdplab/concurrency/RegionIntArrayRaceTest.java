@@ -10,10 +10,11 @@ import org.pastalab.fray.junit.junit5.annotations.ConcurrencyTest;
 import org.tdplab.mmu.tdp.mem.RegionIntArray;
 
 /**
- * {@link RegionLongArrayRaceTest}'s races on {@link RegionIntArray} (host memory's per-frame owner), a copy of its
- * storage logic for {@code int}s: slots taking and leaving a region's chunk under lock-free readers, and two writers
- * making a slot's storage at once. Fails with storage made outside the monitor (checked: {@code make} unsynchronized,
- * the two writers' test failed at iteration 34).
+ * {@link RegionLongArrayRaceTest}'s races on {@link RegionIntArray} (host memory's per-frame owner), which shares its
+ * storage logic (the package's {@code RegionArray}) with regions of twice the entries: slots taking and leaving a
+ * region's chunk under lock-free readers, and two writers making a slot's storage at once. Fails with storage made
+ * outside the monitor (checked: {@code make} unsynchronized, the two writers' test failed at iteration 34; again
+ * with {@code RegionArray.make} unsynchronized, here and in {@link RegionLongArrayRaceTest}).
  */
 @ExtendWith(FrayTestExtension.class)
 class RegionIntArrayRaceTest {
