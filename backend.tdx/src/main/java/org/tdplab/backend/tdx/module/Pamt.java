@@ -42,9 +42,9 @@ public final class Pamt {
      * holds. Only BLOCK stamps one (holding the module's lock exclusively), so nearly every entry is its int alone: 4
      * bytes per page instead of 8, the same entries read.
      */
-    private final PamtIntChunks chunks = new PamtIntChunks();
+    private final PamtChunks<int[]> chunks = new PamtChunks<>();
     /** Per 2M chunk, the {@code bepoch} of its entries that have one ({@link #HAS_BEPOCH}); made on the first. */
-    private final PamtChunks bepochs = new PamtChunks();
+    private final PamtChunks<long[]> bepochs = new PamtChunks<>();
     private static final int HAS_BEPOCH = 1 << BEPOCH_SHIFT, LOW = HAS_BEPOCH - 1;
     /**
      * Dynamic PAMT (TDH.SYS.CONFIG R8 bit 16): the 4K entries of a 2M range exist only once the host gave the module a
@@ -53,7 +53,7 @@ public final class Pamt {
      * says which ranges have a pair: {@code {pfn0, pfn1}} by {@code pfn >> 9}. Read without a lock, like the chunks.
      */
     private final boolean dynamic;
-    private final PamtChunks pairs = new PamtChunks();
+    private final PamtChunks<long[]> pairs = new PamtChunks<>();
 
     Pamt(boolean dynamic) {
         this.dynamic = dynamic;
