@@ -10,7 +10,7 @@ import java.util.Optional;
 import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.SpteInfo;
 import org.tdplab.mmu.api.backend.MmuView;
-import org.tdplab.mmu.tdp.mmu.ExternalTables;
+import org.tdplab.mmu.api.backend.SpteChange;
 import org.tdplab.mmu.tdp.mmu.Roots;
 import org.tdplab.mmu.tdp.mmu.TdpMmu;
 import org.tdplab.mmu.tdp.pt.TdpIter;
@@ -26,28 +26,28 @@ final class CoreMmuView implements MmuView {
         this.mem = mem;
     }
 
+    /** The decoded form: the fields walk, an entry made per visit. */
     @Override
     public void forEachLeaf(RootKind kind, LeafVisitor visitor) {
-        walk(kind, true, visitor, null);
+        walk(kind, true, (gfn, level, pfn, r, w, x) -> visitor.visit(gfn, level, SpteChange.Entry.leaf(pfn, r, w, x)));
     }
 
     @Override
     public void forEachTable(RootKind kind, LeafVisitor visitor) {
-        walk(kind, false, visitor, null);
+        walk(kind, false, (gfn, level, pfn, r, w, x) -> visitor.visit(gfn, level, SpteChange.Entry.table(pfn)));
     }
 
     @Override
     public void forEachLeaf(RootKind kind, FieldVisitor visitor) {
-        walk(kind, true, null, visitor);
+        walk(kind, true, visitor);
     }
 
     @Override
     public void forEachTable(RootKind kind, FieldVisitor visitor) {
-        walk(kind, false, null, visitor);
+        walk(kind, false, visitor);
     }
 
-    /** One walk for both forms: {@code decoded} gets an entry object per visit, {@code fields} only its fields. */
-    private void walk(RootKind kind, boolean leaves, LeafVisitor decoded, FieldVisitor fields) {
+    private void walk(RootKind kind, boolean leaves, FieldVisitor visitor) {
         TdpIter it = new TdpIter(mmu.pool);
         mmu.rcu.readLock();
         try {
@@ -56,13 +56,11 @@ final class CoreMmuView implements MmuView {
                     long spte = it.oldSpte;
                     if (!isShadowPresent(spte) || isLast(spte, it.level) != leaves)
                         continue;
-                    if (decoded != null)
-                        decoded.visit(it.gfn, it.level, ExternalTables.decode(spte, it.level));
-                    else if (leaves)
-                        fields.visit(it.gfn, it.level, Spte.pfn(spte), (spte & Spte.R) != 0, (spte & Spte.W) != 0,
+                    if (leaves)
+                        visitor.visit(it.gfn, it.level, Spte.pfn(spte), (spte & Spte.R) != 0, (spte & Spte.W) != 0,
                                 (spte & Spte.X) != 0);
                     else
-                        fields.visit(it.gfn, it.level, Spte.pfn(spte), true, true, true); // as Entry.table reads
+                        visitor.visit(it.gfn, it.level, Spte.pfn(spte), true, true, true); // as Entry.table reads
                 }
             }
         } finally {
