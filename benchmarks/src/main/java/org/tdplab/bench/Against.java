@@ -79,14 +79,17 @@ final class Against {
         for (long mib : s.sizes)
             for (String how : s.hows)
                 for (String type : s.types)
-                    for (String order : s.orders)
-                        compare(mine, other, type, mib, order, how);
+                    for (String order : Shot.RANGE_OPS.contains(how) ? List.of("seq") : s.orders)
+                        if (!Shot.RANGE_OPS.contains(how) || Shot.RANGE_TYPES.contains(type))
+                            compare(mine, other, type, mib, order, how);
     }
 
     private void compare(Build mine, Build other, String type, long mib, String order, String how)
             throws IOException {
-        String setup = type + ", " + order + ", " + Settings.sizeName(mib);
-        log.printf("bench: %s against %s: fault by %s, %s%n", mine.name, other.name, how, setup);
+        boolean range = Shot.RANGE_OPS.contains(how);
+        String setup = type + (range ? "" : ", " + order) + ", " + Settings.sizeName(mib);
+        log.printf("bench: %s against %s: %s, %s%n", mine.name, other.name, range ? "range op " + how
+                : "fault by " + how, setup);
         Build one = s.otherFirst ? other : mine, two = s.otherFirst ? mine : other;
         int pairs = warmUp(one, two, type, mib, order, how);
         log.printf("bench: %d warm-up pairs%s%n", pairs,
@@ -101,7 +104,8 @@ final class Against {
             b[r] = mineFirst ? second : first;
         }
         String by = how.equals(Shot.TWO_THREADS) ? "4K fault by write, 2 vCPU threads at once (CPU of both)"
-                : how.equals(Shot.READ) ? "read of a mapped 4K page" : "4K fault by " + how;
+                : how.equals(Shot.READ) ? "read of a mapped 4K page"
+                : range ? "range op " + how + " per SPTE" : "4K fault by " + how;
         by += ", " + ratioName(s);
         if (s.forkData != null)
             Files.writeString(s.forkData, Forks.line(by, setup, other.name, a, b), StandardOpenOption.APPEND);
@@ -154,7 +158,8 @@ final class Against {
                         m)).toList()));
         String what = String.format("%s, median of %d rounds' ratios (middle half "
                 + "%.3f–%.3f%s)", by, ratio.length, quantile(ratio, 0.25), quantile(ratio, 0.75), forks);
-        table.row(what, setup, median(a), "ns/page", median(b), otherName, "", quantile(ratio, 0.5));
+        table.row(what, setup, median(a), by.startsWith("range op") ? "ns/SPTE" : "ns/page", median(b), otherName,
+                "", quantile(ratio, 0.5));
     }
 
     /** The rounds' ratios, sorted. */

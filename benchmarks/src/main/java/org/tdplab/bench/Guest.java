@@ -10,6 +10,7 @@ import org.tdplab.backend.legacy.SwProtectedVmBackend;
 import org.tdplab.backend.snp.SnpBackend;
 import org.tdplab.backend.tdx.TdxBackend;
 import org.tdplab.mmu.api.Access;
+import org.tdplab.mmu.api.DirtyLogOptions;
 import org.tdplab.mmu.api.AccessResult;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.PageSize;
@@ -141,6 +142,50 @@ final class Guest implements AutoCloseable {
         default -> throw new IllegalArgumentException("how=" + how);
         }
         return n;
+    }
+
+    /**
+     * Readies a guest whose every page is mapped at 4K (2M for {@code split} and {@code recover}) for range
+     * operation {@code op} ({@link #rangeOp}): {@code clear_dirty} with dirty logging on and every page dirtied
+     * again (fast page faults make it writable), {@code recover} with logging on and the 2M leaves split.
+     */
+    void prepareRange(String op) {
+        writeAll(0);
+        switch (op) {
+        case "clear_dirty" -> {
+            vm.setDirtyLogging(0, true, new DirtyLogOptions(false, false));
+            writeAll(0); // every page dirty and writable again (fast page faults), to be re-protected
+        }
+        case "recover" -> vm.setDirtyLogging(0, true, new DirtyLogOptions(true, false));
+        default -> {
+        }
+        }
+    }
+
+    /** The backing of a guest range operation {@code op} runs on: 2M for the eager split and its recovery. */
+    static PageSize rangeBacking(String op) {
+        return op.equals("split") || op.equals("recover") ? PageSize.SIZE_2M : PageSize.SIZE_4K;
+    }
+
+    /**
+     * Range operation {@code op} over the whole guest: {@code zap} ({@code kvm_zap_gfn_range}), {@code wp} (dirty
+     * logging enabled: write-protect), {@code clear_dirty} ({@code KVM_CLEAR_DIRTY_LOG}), {@code age}
+     * (clear_young), {@code split} (eager split when logging starts), {@code recover} (logging disabled). Returns
+     * what {@code age} returns, else 0.
+     */
+    long rangeOp(String op) {
+        switch (op) {
+        case "zap" -> vm.zapGfnRange(0, bytes);
+        case "wp" -> vm.setDirtyLogging(0, true, new DirtyLogOptions(false, false));
+        case "clear_dirty" -> vm.clearDirtyLog(0, 0, bytes);
+        case "age" -> {
+            return vm.age(0, bytes);
+        }
+        case "split" -> vm.setDirtyLogging(0, true, new DirtyLogOptions(true, false));
+        case "recover" -> vm.setDirtyLogging(0, false, DirtyLogOptions.DEFAULT);
+        default -> throw new IllegalArgumentException("op=" + op);
+        }
+        return 0;
     }
 
     /** Reads pages {@code [from, from + n)}, mapped before, by {@code vcpu} in {@code order}. Returns pages read. */

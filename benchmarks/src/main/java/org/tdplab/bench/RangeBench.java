@@ -13,8 +13,6 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.infra.Blackhole;
-import org.tdplab.mmu.api.DirtyLogOptions;
-import org.tdplab.mmu.api.PageSize;
 
 /**
  * Range operations over a guest whose every page is mapped, one shot each, per 4K SPTE: {@code zap}
@@ -40,18 +38,8 @@ public class RangeBench {
     public void setup() {
         long bytes = mib << 20;
         pages = bytes / Guest.PAGE;
-        boolean huge = op.equals("split") || op.equals("recover");
-        guest = Guest.create("default", bytes, 1, huge ? PageSize.SIZE_2M : PageSize.SIZE_4K);
-        guest.writeAll(0);
-        switch (op) {
-        case "clear_dirty" -> {
-            guest.vm.setDirtyLogging(0, true, new DirtyLogOptions(false, false));
-            guest.writeAll(0); // every page dirty and writable again (fast page faults), to be re-protected
-        }
-        case "recover" -> guest.vm.setDirtyLogging(0, true, new DirtyLogOptions(true, false));
-        default -> {
-        }
-        }
+        guest = Guest.create("default", bytes, 1, Guest.rangeBacking(op));
+        guest.prepareRange(op);
         floor = new Floor(pages);
         for (long g = 0; g < pages; g++)
             floor.map(g, g + 0x100000);
@@ -67,20 +55,8 @@ public class RangeBench {
     @Benchmark
     public void model(Blackhole bh) {
         long c0 = Cpu.now();
-        modelOp(bh);
+        bh.consume(guest.rangeOp(op));
         Cpu.record(Cpu.key("range model", op, mib), c0);
-    }
-
-    private void modelOp(Blackhole bh) {
-        switch (op) {
-        case "zap" -> guest.vm.zapGfnRange(0, guest.bytes);
-        case "wp" -> guest.vm.setDirtyLogging(0, true, new DirtyLogOptions(false, false));
-        case "clear_dirty" -> guest.vm.clearDirtyLog(0, 0, guest.bytes);
-        case "age" -> bh.consume(guest.vm.age(0, guest.bytes));
-        case "split" -> guest.vm.setDirtyLogging(0, true, new DirtyLogOptions(true, false));
-        case "recover" -> guest.vm.setDirtyLogging(0, false, DirtyLogOptions.DEFAULT);
-        default -> throw new IllegalArgumentException("op=" + op);
-        }
     }
 
     @Benchmark

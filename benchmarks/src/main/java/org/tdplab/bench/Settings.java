@@ -11,7 +11,7 @@ final class Settings {
             + "[--only fault,heap,range,threads,tdbuild,startup] [--iterations N] [--warmup N] [--quick] "
             + "[--hows write,prefault,workload] [--option KEY=VALUE]… [--out FILE] [--root DIR]\n"
             + "       bench --against OTHER.jar|CHECKOUT [--rounds N] [--forks N] [--sizes …] [--types …] "
-            + "[--hows write,prefault,write-2-threads,read]\n"
+            + "[--hows write,prefault,write-2-threads,read,zap,wp,clear_dirty,age,split,recover]\n"
             + "       bench --with KEY=VALUE… [--rounds N] [--forks N] [--sizes …] [--types …] [--hows …]";
     /** The VM types and the parts of the suite there are: what {@code --types} and {@code --only} choose from. */
     static final List<String> TYPES = List.of("default", "sw_protected", "tdx", "snp"),
@@ -97,10 +97,15 @@ final class Settings {
             checkWritable(s.out); // before the suite runs for minutes, not after
         if (hows != null) {
             for (String h : hows)
-                if (!List.of("write", "prefault", "workload", Shot.TWO_THREADS, Shot.READ).contains(h)
-                        || (h.equals(Shot.TWO_THREADS) || h.equals(Shot.READ)) && !s.comparing())
+                if (!List.of("write", "prefault", "workload").contains(h) && !(s.comparing() && comparedOnly(h)))
                     throw new IllegalArgumentException("--hows " + h + ": write, prefault or workload (and "
-                            + Shot.TWO_THREADS + " or " + Shot.READ + " with --against or --with)");
+                            + Shot.TWO_THREADS + ", " + Shot.READ + " or a range operation, "
+                            + String.join(", ", Shot.RANGE_OPS) + ", with --against or --with)");
+            if (hows.stream().anyMatch(Shot.RANGE_OPS::contains)
+                    && s.types.stream().noneMatch(Shot.RANGE_TYPES::contains))
+                throw new IllegalArgumentException("--hows: range operations run on a guest of type "
+                        + String.join(" or ", Shot.RANGE_TYPES) + ", which --types " + String.join(",", s.types)
+                        + " does not name");
             s.hows = hows;
         } else if (s.comparing())
             s.hows = List.of("write");
@@ -111,6 +116,11 @@ final class Settings {
         if (warmup != null)
             s.warmup = warmup;
         return s;
+    }
+
+    /** A {@code --hows} only a comparison takes: two threads, reads, a range operation. */
+    private static boolean comparedOnly(String how) {
+        return how.equals(Shot.TWO_THREADS) || how.equals(Shot.READ) || Shot.RANGE_OPS.contains(how);
     }
 
     /** {@code KEY=VALUE} added to {@code options}, or IllegalArgumentException naming {@code option}. */

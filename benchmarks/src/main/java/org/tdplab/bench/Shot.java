@@ -14,14 +14,26 @@ public final class Shot {
     static final String TWO_THREADS = "write-2-threads";
     /** The {@code how} of reads of a guest mapped (written, or accepted) before the shot: walks, no fault. */
     static final String READ = "read";
+    /**
+     * The {@code how}s that are range operations over a guest mapped before the shot ({@link Guest#rangeOp}), timed
+     * per 4K SPTE, as the suite's range rows are: a guest whose memory the host can log dirty (not guest_memfd's).
+     */
+    static final java.util.List<String> RANGE_OPS = java.util.List.of("zap", "wp", "clear_dirty", "age", "split",
+            "recover");
+    /** The VM types a range operation's shot can run on: guests without private memory. */
+    static final java.util.List<String> RANGE_TYPES = java.util.List.of("default", "sw_protected");
 
     /**
      * Faults every page of a fresh {@code type} guest of {@code mib} by {@code how}: CPU + GC ns per page. With
      * {@link #TWO_THREADS}, vCPU 0 and vCPU 1 fault the two halves at once, and the CPU time is both threads'; with
-     * {@link #READ}, the pages are faulted first and the shot reads them.
+     * {@link #READ}, the pages are faulted first and the shot reads them; with one of {@link #RANGE_OPS}, the pages
+     * are mapped first and the shot is that operation over all of them (CPU + GC ns per 4K SPTE; {@code order}
+     * unused: a range operation walks in table order).
      */
     public static double fault(String type, long mib, String order, String how) throws InterruptedException {
         long pages = (mib << 20) / Guest.PAGE;
+        if (RANGE_OPS.contains(how))
+            return rangeOp(type, mib, how, pages);
         if (how.equals(TWO_THREADS))
             return twoThreads(type, mib, order, pages);
         try (Guest g = Guest.create(type, mib << 20, 1)) {
@@ -31,6 +43,15 @@ public final class Shot {
             long t0 = Cpu.now();
             long n = how.equals(READ) ? g.read(o, 0, 0, pages) : g.fault(how, o, 0, 0, pages);
             return (double) (Cpu.now() - t0) / n;
+        }
+    }
+
+    private static double rangeOp(String type, long mib, String op, long pages) {
+        try (Guest g = Guest.create(type, mib << 20, 1, Guest.rangeBacking(op))) {
+            g.prepareRange(op);
+            long t0 = Cpu.now();
+            g.rangeOp(op);
+            return (double) (Cpu.now() - t0) / pages;
         }
     }
 

@@ -59,6 +59,31 @@ class BenchMainTest {
     }
 
     /**
+     * {@code --against} with range operations as {@code --hows}: each op over a mapped guest, shot for shot, per
+     * SPTE, once per type that can log dirty memory (not per order); a TD in {@code --types} gets no such row.
+     */
+    @Test
+    void againstComparesRangeOperationsPerSpte() throws Exception {
+        String cp = System.getProperty("java.class.path");
+        String table = BenchMain.runForTest("--against", cp, "--quick", "--types", "default,tdx", "--hows",
+                "zap,clear_dirty,split");
+        String figures = ".*\\| [0-9.]+ ns/SPTE \\| [0-9.]+ ns/SPTE \\(.*\\) \\| [0-9.]+× \\|.*";
+        for (String op : new String[] { "zap", "clear_dirty", "split" }) {
+            String by = "| range op " + op + " per SPTE, this build ÷ the other";
+            assertEquals(1, table.lines().filter(l -> l.startsWith(by) && l.contains("| default, 16M |")
+                    && l.matches(figures)).count(), op + ":\n" + table);
+        }
+        assertTrue(table.lines().noneMatch(l -> l.contains("| tdx, ") && l.contains("range op")), table);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Settings.parse(
+                new String[] { "--hows", "zap" }));
+        assertTrue(e.getMessage().contains("a range operation"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] { "--against", cp,
+                "--hows", "age", "--types", "tdx,snp" }));
+        assertEquals("--hows: range operations run on a guest of type default or sw_protected, which --types "
+                + "tdx,snp does not name", e.getMessage());
+    }
+
+    /**
      * {@code --with}: this build's faults with VM options against the same faults without them, shot for shot in two
      * loaders of this build, as {@code --against} compares builds; a type without the option is its own control.
      */
