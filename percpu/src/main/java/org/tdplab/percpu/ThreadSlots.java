@@ -11,9 +11,20 @@ import java.util.function.LongFunction;
  * @param <T> the record type
  */
 public final class ThreadSlots<T extends ThreadSlots.Owned> {
-    /** A record of one thread; a class, not an interface, so the hot path reads a field instead of dispatching. */
+    /**
+     * A record of one thread; a class, not an interface, so the hot path reads a field instead of dispatching. Its
+     * thread writes it at every operation, while the records of a structure's threads sit side by side in the heap
+     * once a collection has copied them (it moves what one array holds together, in order): 128 bytes of padding
+     * after the id keep a subclass's fields off the cache lines of whatever object precedes it. A subclass whose
+     * fields are written puts 128 bytes of padding after them too ({@code long}s declared after them: the JVM lays
+     * out a class's fields after its superclass's, and a class's {@code long}s in the order declared).
+     */
+    @SuppressWarnings("unused")
     public abstract static class Owned {
         public final long threadId;
+        /** Fills the gap after the object header, where the JVM would otherwise put a small field of a subclass. */
+        private int gap;
+        private long p00, p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, p12, p13, p14, p15;
 
         protected Owned(long threadId) {
             this.threadId = threadId;

@@ -67,4 +67,26 @@ class ThreadSlotsTest {
         assertEquals(List.of(), failures.stream().map(Throwable::toString).toList());
         assertEquals(n, made.size());
     }
+
+    /**
+     * A record's own fields lie 128 bytes or more past the object's start ({@link ThreadSlots.Owned}'s padding), so
+     * that they never share a cache line with the end of the object before it (another thread's record, once a
+     * collection has copied the records of one array side by side). Fails without the padding (offset 24).
+     */
+    @Test
+    void aRecordsFieldsLieAPaddingPastItsStart() throws Exception {
+        class Hot extends ThreadSlots.Owned {
+            @SuppressWarnings("unused")
+            int count;
+
+            Hot(long threadId) {
+                super(threadId);
+            }
+        }
+        java.lang.reflect.Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
+        f.setAccessible(true);
+        sun.misc.Unsafe u = (sun.misc.Unsafe) f.get(null);
+        long at = u.objectFieldOffset(Hot.class.getDeclaredField("count"));
+        org.junit.jupiter.api.Assertions.assertTrue(at >= 128, "the subclass's field lies " + at + " bytes in");
+    }
 }

@@ -126,27 +126,35 @@ final class SeptTree {
 
     /**
      * A new page of {@code lvl} covering {@code baseGfn}, backed by frame {@code framePfn}, all 512 entries FREE; not
-     * linked yet. Serialized: two SEPT.ADDs holding the module's lock shared allocate at once.
+     * linked yet. Serialized: two SEPT.ADDs holding the module's lock shared allocate at once. The page's arrays and
+     * its frame's key are made before the lock, which then covers a few stores: two vCPUs' first faults in new 2M
+     * ranges allocate at once, and with 6 KiB zeroed inside it their threads spun on it (3% of the CPU time two vCPU
+     * threads of a TD spent faulting a 1 GiB guest, against 0.1% for one thread).
      */
-    synchronized int alloc(int lvl, long baseGfn, long framePfn) {
-        int id;
-        if (freeHead != 0) {
-            id = freeHead;
-            freeHead = freeNext[id];
-        } else {
-            id = next++;
-            if (id >= live.length)
-                grow();
+    int alloc(int lvl, long baseGfn, long framePfn) {
+        long[] pageEntries = new long[512];
+        int[] pageChildren = lvl > 0 ? new int[512] : null;
+        Long key = framePfn;
+        synchronized (this) {
+            int id;
+            if (freeHead != 0) {
+                id = freeHead;
+                freeHead = freeNext[id];
+            } else {
+                id = next++;
+                if (id >= live.length)
+                    grow();
+            }
+            entries[id] = pageEntries;
+            children[id] = pageChildren;
+            level[id] = lvl;
+            gfn[id] = baseGfn;
+            pfn[id] = framePfn;
+            live[id] = true;
+            livePages++;
+            byPfn.put(key, id);
+            return id;
         }
-        entries[id] = new long[512];
-        children[id] = lvl > 0 ? new int[512] : null;
-        level[id] = lvl;
-        gfn[id] = baseGfn;
-        pfn[id] = framePfn;
-        live[id] = true;
-        livePages++;
-        byPfn.put(framePfn, id);
-        return id;
     }
 
     synchronized void free(int id) {

@@ -48,9 +48,12 @@ public final class Rcu {
      * sections several times in one operation finds it once ({@link #reader}) and passes it to the read side's
      * methods; only its thread may.
      */
+    @SuppressWarnings("unused")
     public static final class Reader extends ThreadSlots.Owned {
         volatile long announced;
-        int nesting;
+        /** A {@code long}, so that it lies before the padding ({@link ThreadSlots.Owned}). */
+        long nesting;
+        private long q00, q01, q02, q03, q04, q05, q06, q07, q08, q09, q10, q11, q12, q13, q14, q15;
 
         Reader(long threadId) {
             super(threadId);

@@ -38,7 +38,18 @@ public final class StripedRwLock {
      * One thread's read holds; only that thread writes {@link #holds}. A caller that takes and drops the read side
      * more than once in one operation finds it once ({@link #holder}) and passes it; only its thread may.
      */
-    public static final class Holder extends ThreadSlots.Owned {
+    public static final class Holder extends HolderFields {
+        /** After the fields its thread writes at every lock and unlock ({@link ThreadSlots.Owned}). */
+        @SuppressWarnings("unused")
+        private long q00, q01, q02, q03, q04, q05, q06, q07, q08, q09, q10, q11, q12, q13, q14, q15;
+
+        Holder(Thread thread, int slot, boolean owned) {
+            super(thread, slot, owned);
+        }
+    }
+
+    /** {@link Holder}'s fields, in a class of their own so that its padding follows all of them. */
+    abstract static class HolderFields extends ThreadSlots.Owned {
         final Thread thread;
         /** Index of the slot's counter in {@link #readers}. */
         final int slot;
@@ -47,7 +58,7 @@ public final class StripedRwLock {
         int holds;
 
         @SuppressWarnings("deprecation") // Thread.getId: threadId() is Java 19
-        Holder(Thread thread, int slot, boolean owned) {
+        HolderFields(Thread thread, int slot, boolean owned) {
             super(thread.getId());
             this.thread = thread;
             this.slot = counterIndex(slot);
