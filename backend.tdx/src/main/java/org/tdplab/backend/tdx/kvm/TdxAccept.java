@@ -87,7 +87,7 @@ final class TdxAccept {
             int septLevel = l - 1;
             // the decision to enter is read holding the lock, as above; other vCPUs' ACCEPTs and AUGs run meanwhile
             long st = td.module.tdgMemPageAccept(vcpu, (g << 12) | septLevel, mayEnter);
-            td.ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), g, l, TdxStatus.name(st));
+            tally(g, l, st);
             long cls = TdxStatus.classOf(st);
             if (st == TDX_SUCCESS || cls == TdxStatus.TDX_PAGE_ALREADY_ACCEPTED) { // the oracle heard of the zeroing
                 g += 1L << (9 * septLevel);
@@ -104,11 +104,24 @@ final class TdxAccept {
                 // the TDCALL is re-executed after the exit (busy: the model lets the host run before the retry)
                 return exitToRetry(vcpu, gfn, level, g, l, st);
             }
-            c.forget(vcpu);
-            return Walk.fatal(); // a Linux guest panics when it cannot accept its memory
+            return failed(vcpu); // a Linux guest panics when it cannot accept its memory
         }
         c.forget(vcpu);
         return Walk.translated(td.module.acceptedHpa(vcpu) >>> 12, level);
+    }
+
+    /**
+     * The ACCEPT counted as a firmware call. Out of line with {@link #failed}: {@link #accept} stays within the JIT's
+     * size for inlining a hot method (325 bytes of bytecode), so its caller inlines it.
+     */
+    private void tally(long g, int l, long st) {
+        td.ctx.firmwareCall(Seamcall.TDG_MEM_PAGE_ACCEPT.intelName(), g, l, TdxStatus.name(st));
+    }
+
+    /** An ACCEPT that cannot go on: the cursor goes, and the guest with it. */
+    private long failed(int vcpu) {
+        td.cursors.forget(vcpu);
+        return Walk.fatal();
     }
 
     /**

@@ -145,6 +145,8 @@ public final class TdxStatus {
 
     /** The status as Linux prints it: the class name and the operand, e.g. {@code TDX_OPERAND_BUSY|SEPT_TREE}. */
     public static String name(long status) {
+        if (status == TDX_SUCCESS) // every fault's AUG and ACCEPT: a constant, no walk of the tables
+            return "TDX_SUCCESS";
         if (status == MODEL_NOT_ENTERED)
             return "NOT_ENTERED";
         if (status == MODEL_TD_EXIT_EPT_VIOLATION)
