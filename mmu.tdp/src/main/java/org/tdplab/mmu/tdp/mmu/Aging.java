@@ -20,6 +20,7 @@ public final class Aging {
         TdpIter it = new TdpIter(mmu.pool);
         mmu.rcu.readLock();
         try {
+            boolean tracing = mmu.host.tracing();
             for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
                 for (mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end); it.valid; it.next()) {
                     long spte = it.oldSpte;
@@ -28,7 +29,7 @@ public final class Aging {
                     long first = Math.max(start, it.gfn), last = Math.min(end, it.gfn + Spte.pagesPerHpage(it.level));
                     young += last - first;
                     if (clear)
-                        ageSpte(it);
+                        ageSpte(it, tracing);
                 }
             }
         } finally {
@@ -43,7 +44,7 @@ public final class Aging {
      * presence never change, and nothing is flushed: a TLB entry that survives only makes the page look less idle.
      * The change is recorded (and traced) like any other.
      */
-    private void ageSpte(TdpIter it) {
+    private void ageSpte(TdpIter it, boolean tracing) {
         long old = it.oldSpte, newSpte;
         if (Spte.adEnabled(old)) {
             while ((old & Spte.ACCESSED) != 0 && !mmu.pool.cas(it.sptep, old, Spte.clearAccessed(old)))
@@ -54,7 +55,7 @@ public final class Aging {
             if (!mmu.pool.cas(it.sptep, old, newSpte))
                 return; // losing the race is fine
         }
-        mmu.handleChangedSpte(it.sptep, it.gfn, old, newSpte, it.level, true);
+        mmu.handleChangedSpte(it.sptep, it.gfn, old, newSpte, it.level, true, tracing);
         it.oldSpte = newSpte;
     }
 }

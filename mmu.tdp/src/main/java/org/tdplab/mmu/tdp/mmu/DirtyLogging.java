@@ -46,6 +46,7 @@ public final class DirtyLogging {
         TdpIter it = new TdpIter(mmu.pool);
         mmu.lock.writeLock();
         try {
+            boolean tracing = mmu.host.tracing();
             for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
                 for (mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end); it.valid; it.next()) {
                     if (!Spte.isShadowPresent(it.oldSpte) || !Spte.isLast(it.oldSpte, it.level))
@@ -53,14 +54,15 @@ public final class DirtyLogging {
                     if (dirtyBits && it.level == Spte.PG_LEVEL_4K) {
                         // kvm_tdp_mmu_clear_dirty_pt_masked with a page-modification log: D off, W stays
                         if ((it.oldSpte & Spte.DIRTY) != 0 && (logged == null || isSet(logged, it.gfn - start)))
-                            mmu.setSpte(it, Spte.clearDirty(it.oldSpte));
+                            mmu.setSpte(it, Spte.clearDirty(it.oldSpte), tracing);
                         continue;
                     }
                     boolean tracked = hugeWriteTracked && it.level > Spte.PG_LEVEL_4K;
                     if (tracked ? !Spte.isMmuWritable(it.oldSpte) : !Spte.isWritable(it.oldSpte))
                         continue;
                     flush |= Spte.isWritable(it.oldSpte);
-                    mmu.setSpte(it, tracked ? Spte.clearMmuWritable(it.oldSpte) : Spte.clearWritable(it.oldSpte));
+                    long newSpte = tracked ? Spte.clearMmuWritable(it.oldSpte) : Spte.clearWritable(it.oldSpte);
+                    mmu.setSpte(it, newSpte, tracing);
                 }
             }
             if (flush)

@@ -29,6 +29,7 @@ public final class TdpMmu {
     public final Invalidation invalidation = new Invalidation();
     public final int rootLevel;
     public final long directBits;
+    private final boolean mirroredPt, externalDirect; // the capabilities, read at every SPTE change
     final MmuHost host;
     /** The hooks of the tables the backend keeps a copy of (mirror roots, and direct ones it mediates). */
     final ExternalTables external;
@@ -59,6 +60,8 @@ public final class TdpMmu {
         this.rcu = new Rcu(pool);
         this.rootLevel = caps.rootLevel();
         this.directBits = caps.gfnDirectBits();
+        this.mirroredPt = caps.mirroredPt();
+        this.externalDirect = caps.externalDirect();
         this.host = host;
         this.external = new ExternalTables(host);
         this.routing = new Routing(caps);
@@ -196,18 +199,24 @@ public final class TdpMmu {
      * atomically so no A/D update is lost. Removing a present mirror leaf calls the backend hook.
      */
     public void setSpte(TdpIter it, long newSpte) {
-        it.oldSpte = writeSpte(it.sptep, it.oldSpte, newSpte, it.level, it.gfn);
+        it.oldSpte = writeSpte(it.sptep, it.oldSpte, newSpte, it.level, it.gfn, host.tracing());
     }
 
-    long writeSpte(long sptep, long old, long newSpte, int level, long gfn) {
+    /** {@link #setSpte(TdpIter, long)}, {@link MmuHost#tracing} read by the walk (a static key in the kernel). */
+    public void setSpte(TdpIter it, long newSpte, boolean tracing) {
+        it.oldSpte = writeSpte(it.sptep, it.oldSpte, newSpte, it.level, it.gfn, tracing);
+    }
+
+    private long writeSpte(long sptep, long old, long newSpte, int level, long gfn, boolean tracing) {
         if (isFrozen(old) || isFrozen(newSpte))
             host.bug("plain write of a FROZEN SPTE at gfn 0x" + Long.toHexString(gfn));
         if (isShadowPresent(old) && Spte.needsAtomicUpdate(old, level))
             old = pool.xchg(sptep, newSpte);
         else
             pool.set(sptep, newSpte);
-        handleChangedSpte(sptep, gfn, old, newSpte, level, false);
-        if (pool.isMirror(TablePool.tableOf(sptep)) && isShadowPresent(old) && isLast(old, level))
+        handleChangedSpte(sptep, gfn, old, newSpte, level, false, tracing);
+        // only a VM with mirrored page tables has mirror tables: the others do not look up the table's role
+        if (mirroredPt && isShadowPresent(old) && isLast(old, level) && pool.isMirror(TablePool.tableOf(sptep)))
             removeMirrorLeaf(gfn, level, old, newSpte);
         return old;
     }
@@ -229,6 +238,11 @@ public final class TdpMmu {
      * small enough for the JIT to inline it into the loops that change an SPTE per step.
      */
     void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared) {
+        handleChangedSpte(sptep, gfn, old, newSpte, level, shared, host.tracing());
+    }
+
+    /** {@link #handleChangedSpte}, {@code tracing} read by the caller ({@link #setSpte(TdpIter, long, boolean)}). */
+    void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared, boolean tracing) {
         if (old == newSpte)
             return;
         boolean wasPresent = isShadowPresent(old);
@@ -239,8 +253,7 @@ public final class TdpMmu {
                 || (shared ? newSpte == FROZEN_SPTE : stats.addToPageBatch(level, isLeaf ? 1 : -1));
         // a leaf count for the counters, a leaf installed under the write lock, a table unlinked, tracing on, or a
         // mediated direct root
-        if (!counted || isLeaf && !wasLeaf && !shared || wasPresent && !wasLeaf || host.tracing()
-                || caps.externalDirect())
+        if (!counted || isLeaf && !wasLeaf && !shared || wasPresent && !wasLeaf || tracing || externalDirect)
             changedSpteRare(sptep, gfn, old, newSpte, level, shared, counted);
     }
 

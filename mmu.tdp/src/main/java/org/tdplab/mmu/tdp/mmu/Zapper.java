@@ -69,14 +69,16 @@ public final class Zapper {
     private boolean zapRootLeafsRcu(int root, long start, long end) {
         boolean flush = false;
         boolean invalid = pool.isInvalid(root);
+        boolean tracing = mmu.host.tracing(); // read again whenever the walk retakes the lock
         for (mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end); it.valid; it.next()) {
             if (condResched(flush)) {
                 flush = false;
+                tracing = mmu.host.tracing();
                 continue;
             }
             if (!isShadowPresent(it.oldSpte) || !isLast(it.oldSpte, it.level))
                 continue;
-            mmu.setSpte(it, SHADOW_NONPRESENT_VALUE);
+            mmu.setSpte(it, SHADOW_NONPRESENT_VALUE, tracing);
             // translations through an invalid root are dropped when vCPUs reload their roots
             flush |= !invalid;
         }
