@@ -202,12 +202,11 @@ public final class TdpMmu {
         it.oldSpte = writeSpte(it.sptep, it.oldSpte, newSpte, it.level, it.gfn, host.tracing());
     }
 
-    /** {@link #setSpte(TdpIter, long)}, {@link MmuHost#tracing} read by the walk (a static key in the kernel). */
-    public void setSpte(TdpIter it, long newSpte, boolean tracing) {
-        it.oldSpte = writeSpte(it.sptep, it.oldSpte, newSpte, it.level, it.gfn, tracing);
-    }
-
-    private long writeSpte(long sptep, long old, long newSpte, int level, long gfn, boolean tracing) {
+    /**
+     * {@link #setSpte} at an entry a per-SPTE loop holds in locals; returns the value replaced. {@code tracing}: the
+     * loop read {@link MmuHost#tracing} once, when it began or last retook the lock (a static key in the kernel).
+     */
+    long writeSpte(long sptep, long old, long newSpte, int level, long gfn, boolean tracing) {
         if (isFrozen(old) || isFrozen(newSpte))
             host.bug("plain write of a FROZEN SPTE at gfn 0x" + Long.toHexString(gfn));
         if (isShadowPresent(old) && Spte.needsAtomicUpdate(old, level))
@@ -241,7 +240,7 @@ public final class TdpMmu {
         handleChangedSpte(sptep, gfn, old, newSpte, level, shared, host.tracing());
     }
 
-    /** {@link #handleChangedSpte}, {@code tracing} read by the caller ({@link #setSpte(TdpIter, long, boolean)}). */
+    /** {@link #handleChangedSpte}, {@code tracing} read by the caller ({@link #writeSpte}). */
     void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared, boolean tracing) {
         if (old == newSpte)
             return;
