@@ -275,7 +275,8 @@ public final class TdpMmu {
         // cannot be excluded, in the kernel either (no lock orders them): only a later install breaks invariant 24
         if (isLeaf && !wasLeaf && !shared && host.bugged())
             installedAfterBug(gfn);
-        if (host.tracing())
+        boolean tracing = host.tracing(); // read once for a removed table's children too
+        if (tracing)
             host.traceSpteChanged(roots.kindOf(table), gfn, level, old, newSpte);
         if (wasPresent && !wasLeaf && (isLeaf || !isPresent || Spte.pfn(old) != Spte.pfn(newSpte))) {
             /*
@@ -315,7 +316,7 @@ public final class TdpMmu {
                     else
                         pool.set(childp, FROZEN_SPTE);
                 }
-                handleChangedSpte(childp, childGfn, child, FROZEN_SPTE, childLevel, shared);
+                handleChangedSpte(childp, childGfn, child, FROZEN_SPTE, childLevel, shared, tracing);
                 boolean leaf = isShadowPresent(child) && isLast(child, childLevel);
                 if (leaf && shared)
                     leaves++;
