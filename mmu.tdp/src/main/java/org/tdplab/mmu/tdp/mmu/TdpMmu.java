@@ -199,21 +199,21 @@ public final class TdpMmu {
      * atomically so no A/D update is lost. Removing a present mirror leaf calls the backend hook.
      */
     public void setSpte(TdpIter it, long newSpte) {
-        it.oldSpte = writeSpte(it.sptep, it.oldSpte, newSpte, it.level, it.gfn, host.tracing());
+        it.oldSpte = writeSpte(it.sptep, it.oldSpte, newSpte, it.level, it.gfn, true);
     }
 
     /**
-     * {@link #setSpte} at an entry a per-SPTE loop holds in locals; returns the value replaced. {@code tracing}: the
-     * loop read {@link MmuHost#tracing} once, when it began or last retook the lock (a static key in the kernel).
+     * {@link #setSpte} at an entry a per-SPTE loop holds in locals; returns the value replaced. {@code mayTrace}
+     * false: the loop read {@link MmuHost#tracing} off when it began or last retook the lock (a static key in Linux).
      */
-    long writeSpte(long sptep, long old, long newSpte, int level, long gfn, boolean tracing) {
+    long writeSpte(long sptep, long old, long newSpte, int level, long gfn, boolean mayTrace) {
         if (isFrozen(old) || isFrozen(newSpte))
             host.bug("plain write of a FROZEN SPTE at gfn 0x" + Long.toHexString(gfn));
         if (isShadowPresent(old) && Spte.needsAtomicUpdate(old, level))
             old = pool.xchg(sptep, newSpte);
         else
             pool.set(sptep, newSpte);
-        handleChangedSpte(sptep, gfn, old, newSpte, level, false, tracing);
+        handleChangedSpte(sptep, gfn, old, newSpte, level, false, mayTrace);
         // only a VM with mirrored page tables has mirror tables: the others do not look up the table's role
         if (mirroredPt && isShadowPresent(old) && isLast(old, level) && pool.isMirror(TablePool.tableOf(sptep)))
             removeMirrorLeaf(gfn, level, old, newSpte);
@@ -237,11 +237,11 @@ public final class TdpMmu {
      * small enough for the JIT to inline it into the loops that change an SPTE per step.
      */
     void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared) {
-        handleChangedSpte(sptep, gfn, old, newSpte, level, shared, host.tracing());
+        handleChangedSpte(sptep, gfn, old, newSpte, level, shared, true);
     }
 
-    /** {@link #handleChangedSpte}, {@code tracing} read by the caller ({@link #writeSpte}). */
-    void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared, boolean tracing) {
+    /** {@link #handleChangedSpte}; {@code mayTrace} false: the caller knows nobody traces ({@link #writeSpte}). */
+    void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared, boolean mayTrace) {
         if (old == newSpte)
             return;
         boolean wasPresent = isShadowPresent(old);
@@ -250,9 +250,9 @@ public final class TdpMmu {
             pfnChangedInPlace(gfn);
         boolean counted = isLeaf == wasLeaf // under the read lock only a teardown passes FROZEN here
                 || (shared ? newSpte == FROZEN_SPTE : stats.addToPageBatch(level, isLeaf ? 1 : -1));
-        // a leaf count for the counters, a leaf installed under the write lock, a table unlinked, tracing on, or a
-        // mediated direct root
-        if (!counted || isLeaf && !wasLeaf && !shared || wasPresent && !wasLeaf || tracing || externalDirect)
+        // a leaf count for the counters, a write-lock install, a table unlinked, tracing, a mediated root
+        if (!counted || isLeaf && !wasLeaf && !shared || wasPresent && !wasLeaf
+                || mayTrace && host.tracing() || externalDirect)
             changedSpteRare(sptep, gfn, old, newSpte, level, shared, counted);
     }
 
