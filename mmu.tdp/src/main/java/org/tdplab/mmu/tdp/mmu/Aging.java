@@ -1,5 +1,6 @@
 package org.tdplab.mmu.tdp.mmu;
 
+import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.pt.TdpIter;
 import org.tdplab.mmu.tdp.spte.Spte;
 
@@ -20,15 +21,25 @@ public final class Aging {
         TdpIter it = new TdpIter(mmu.pool);
         mmu.rcu.readLock();
         try {
+            boolean tracing = mmu.host.tracing();
+            TablePool pool = mmu.pool;
             for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
                 for (mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end); it.valid; it.next()) {
-                    long spte = it.oldSpte;
-                    if (!Spte.isShadowPresent(spte) || !Spte.isLast(spte, it.level) || !Spte.isAccessed(spte))
-                        continue;
-                    long first = Math.max(start, it.gfn), last = Math.min(end, it.gfn + Spte.pagesPerHpage(it.level));
-                    young += last - first;
-                    if (clear)
-                        ageSpte(it);
+                    // this entry, and at 4K those after it in its table
+                    long sptep = it.sptep, gfn = it.gfn, spte = it.oldSpte;
+                    int level = it.level, run = it.sideStepsLeft(), k = 0;
+                    while (true) {
+                        if (Spte.isShadowPresent(spte) && Spte.isLast(spte, level) && Spte.isAccessed(spte)) {
+                            long g = gfn + k, first = Math.max(start, g);
+                            young += Math.min(end, g + Spte.pagesPerHpage(level)) - first;
+                            if (clear)
+                                spte = ageSpte(sptep + k, g, spte, level, tracing);
+                        }
+                        if (k == run)
+                            break;
+                        spte = pool.get(sptep + ++k);
+                    }
+                    it.sideStep(k, spte);
                 }
             }
         } finally {
@@ -43,18 +54,18 @@ public final class Aging {
      * presence never change, and nothing is flushed: a TLB entry that survives only makes the page look less idle.
      * The change is recorded (and traced) like any other.
      */
-    private void ageSpte(TdpIter it) {
-        long old = it.oldSpte, newSpte;
+    private long ageSpte(long sptep, long gfn, long old, int level, boolean tracing) {
+        long newSpte;
         if (Spte.adEnabled(old)) {
-            while ((old & Spte.ACCESSED) != 0 && !mmu.pool.cas(it.sptep, old, Spte.clearAccessed(old)))
-                old = mmu.pool.get(it.sptep);
+            while ((old & Spte.ACCESSED) != 0 && !mmu.pool.cas(sptep, old, Spte.clearAccessed(old)))
+                old = mmu.pool.get(sptep);
             newSpte = Spte.clearAccessed(old);
         } else {
             newSpte = Spte.markForAccessTrack(old);
-            if (!mmu.pool.cas(it.sptep, old, newSpte))
-                return; // losing the race is fine
+            if (!mmu.pool.cas(sptep, old, newSpte))
+                return old; // losing the race is fine
         }
-        mmu.handleChangedSpte(it.sptep, it.gfn, old, newSpte, it.level, true);
-        it.oldSpte = newSpte;
+        mmu.handleChangedSpte(sptep, gfn, old, newSpte, level, true, tracing);
+        return newSpte;
     }
 }

@@ -1,5 +1,6 @@
 package org.tdplab.mmu.tdp.mmu;
 
+import org.tdplab.mmu.tdp.pt.TablePool;
 import org.tdplab.mmu.tdp.pt.TdpIter;
 import org.tdplab.mmu.tdp.spte.Spte;
 
@@ -46,21 +47,34 @@ public final class DirtyLogging {
         TdpIter it = new TdpIter(mmu.pool);
         mmu.lock.writeLock();
         try {
+            boolean tracing = mmu.host.tracing();
+            TablePool pool = mmu.pool;
             for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
                 for (mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end); it.valid; it.next()) {
-                    if (!Spte.isShadowPresent(it.oldSpte) || !Spte.isLast(it.oldSpte, it.level))
-                        continue;
-                    if (dirtyBits && it.level == Spte.PG_LEVEL_4K) {
-                        // kvm_tdp_mmu_clear_dirty_pt_masked with a page-modification log: D off, W stays
-                        if ((it.oldSpte & Spte.DIRTY) != 0 && (logged == null || isSet(logged, it.gfn - start)))
-                            mmu.setSpte(it, Spte.clearDirty(it.oldSpte));
-                        continue;
+                    // this entry, and at 4K those after it in its table
+                    long sptep = it.sptep, gfn = it.gfn, spte = it.oldSpte;
+                    int level = it.level, run = it.sideStepsLeft(), k = 0;
+                    while (true) {
+                        if (Spte.isShadowPresent(spte) && Spte.isLast(spte, level)) {
+                            long g = gfn + k, p = sptep + k;
+                            if (dirtyBits && level == Spte.PG_LEVEL_4K) {
+                                // kvm_tdp_mmu_clear_dirty_pt_masked with a page-modification log: D off, W stays
+                                if ((spte & Spte.DIRTY) != 0 && (logged == null || isSet(logged, g - start)))
+                                    spte = mmu.writeSpte(p, spte, Spte.clearDirty(spte), level, g, tracing);
+                            } else {
+                                boolean tracked = hugeWriteTracked && level > Spte.PG_LEVEL_4K;
+                                if (tracked ? Spte.isMmuWritable(spte) : Spte.isWritable(spte)) {
+                                    flush |= Spte.isWritable(spte);
+                                    long newSpte = tracked ? Spte.clearMmuWritable(spte) : Spte.clearWritable(spte);
+                                    spte = mmu.writeSpte(p, spte, newSpte, level, g, tracing);
+                                }
+                            }
+                        }
+                        if (k == run)
+                            break;
+                        spte = pool.get(sptep + ++k);
                     }
-                    boolean tracked = hugeWriteTracked && it.level > Spte.PG_LEVEL_4K;
-                    if (tracked ? !Spte.isMmuWritable(it.oldSpte) : !Spte.isWritable(it.oldSpte))
-                        continue;
-                    flush |= Spte.isWritable(it.oldSpte);
-                    mmu.setSpte(it, tracked ? Spte.clearMmuWritable(it.oldSpte) : Spte.clearWritable(it.oldSpte));
+                    it.sideStep(k, spte);
                 }
             }
             if (flush)

@@ -29,6 +29,7 @@ public final class TdpMmu {
     public final Invalidation invalidation = new Invalidation();
     public final int rootLevel;
     public final long directBits;
+    private final boolean mirroredPt, externalDirect; // the capabilities, read at every SPTE change
     final MmuHost host;
     /** The hooks of the tables the backend keeps a copy of (mirror roots, and direct ones it mediates). */
     final ExternalTables external;
@@ -59,6 +60,8 @@ public final class TdpMmu {
         this.rcu = new Rcu(pool);
         this.rootLevel = caps.rootLevel();
         this.directBits = caps.gfnDirectBits();
+        this.mirroredPt = caps.mirroredPt();
+        this.externalDirect = caps.externalDirect();
         this.host = host;
         this.external = new ExternalTables(host);
         this.routing = new Routing(caps);
@@ -196,18 +199,23 @@ public final class TdpMmu {
      * atomically so no A/D update is lost. Removing a present mirror leaf calls the backend hook.
      */
     public void setSpte(TdpIter it, long newSpte) {
-        it.oldSpte = writeSpte(it.sptep, it.oldSpte, newSpte, it.level, it.gfn);
+        it.oldSpte = writeSpte(it.sptep, it.oldSpte, newSpte, it.level, it.gfn, true);
     }
 
-    long writeSpte(long sptep, long old, long newSpte, int level, long gfn) {
+    /**
+     * {@link #setSpte} at an entry a per-SPTE loop holds in locals; returns the value replaced. {@code mayTrace}
+     * false: the loop read {@link MmuHost#tracing} off when it began or last retook the lock (a static key in Linux).
+     */
+    long writeSpte(long sptep, long old, long newSpte, int level, long gfn, boolean mayTrace) {
         if (isFrozen(old) || isFrozen(newSpte))
             host.bug("plain write of a FROZEN SPTE at gfn 0x" + Long.toHexString(gfn));
         if (isShadowPresent(old) && Spte.needsAtomicUpdate(old, level))
             old = pool.xchg(sptep, newSpte);
         else
             pool.set(sptep, newSpte);
-        handleChangedSpte(sptep, gfn, old, newSpte, level, false);
-        if (pool.isMirror(TablePool.tableOf(sptep)) && isShadowPresent(old) && isLast(old, level))
+        handleChangedSpte(sptep, gfn, old, newSpte, level, false, mayTrace);
+        // only a VM with mirrored page tables has mirror tables: the others do not look up the table's role
+        if (mirroredPt && isShadowPresent(old) && isLast(old, level) && pool.isMirror(TablePool.tableOf(sptep)))
             removeMirrorLeaf(gfn, level, old, newSpte);
         return old;
     }
@@ -229,6 +237,11 @@ public final class TdpMmu {
      * small enough for the JIT to inline it into the loops that change an SPTE per step.
      */
     void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared) {
+        handleChangedSpte(sptep, gfn, old, newSpte, level, shared, true);
+    }
+
+    /** {@link #handleChangedSpte}; {@code mayTrace} false: the caller knows nobody traces ({@link #writeSpte}). */
+    void handleChangedSpte(long sptep, long gfn, long old, long newSpte, int level, boolean shared, boolean mayTrace) {
         if (old == newSpte)
             return;
         boolean wasPresent = isShadowPresent(old);
@@ -237,10 +250,9 @@ public final class TdpMmu {
             pfnChangedInPlace(gfn);
         boolean counted = isLeaf == wasLeaf // under the read lock only a teardown passes FROZEN here
                 || (shared ? newSpte == FROZEN_SPTE : stats.addToPageBatch(level, isLeaf ? 1 : -1));
-        // a leaf count for the counters, a leaf installed under the write lock, a table unlinked, tracing on, or a
-        // mediated direct root
-        if (!counted || isLeaf && !wasLeaf && !shared || wasPresent && !wasLeaf || host.tracing()
-                || caps.externalDirect())
+        // a leaf count for the counters, a write-lock install, a table unlinked, tracing, a mediated root
+        if (!counted || isLeaf && !wasLeaf && !shared || wasPresent && !wasLeaf
+                || mayTrace && host.tracing() || externalDirect)
             changedSpteRare(sptep, gfn, old, newSpte, level, shared, counted);
     }
 
@@ -263,7 +275,8 @@ public final class TdpMmu {
         // cannot be excluded, in the kernel either (no lock orders them): only a later install breaks invariant 24
         if (isLeaf && !wasLeaf && !shared && host.bugged())
             installedAfterBug(gfn);
-        if (host.tracing())
+        boolean tracing = host.tracing(); // read once for a removed table's children too
+        if (tracing)
             host.traceSpteChanged(roots.kindOf(table), gfn, level, old, newSpte);
         if (wasPresent && !wasLeaf && (isLeaf || !isPresent || Spte.pfn(old) != Spte.pfn(newSpte))) {
             /*
@@ -303,7 +316,7 @@ public final class TdpMmu {
                     else
                         pool.set(childp, FROZEN_SPTE);
                 }
-                handleChangedSpte(childp, childGfn, child, FROZEN_SPTE, childLevel, shared);
+                handleChangedSpte(childp, childGfn, child, FROZEN_SPTE, childLevel, shared, tracing);
                 boolean leaf = isShadowPresent(child) && isLast(child, childLevel);
                 if (leaf && shared)
                     leaves++;

@@ -69,16 +69,29 @@ public final class Zapper {
     private boolean zapRootLeafsRcu(int root, long start, long end) {
         boolean flush = false;
         boolean invalid = pool.isInvalid(root);
+        boolean tracing = mmu.host.tracing(); // read again whenever the walk retakes the lock
+        MmuLock lock = mmu.lock;
         for (mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end); it.valid; it.next()) {
             if (condResched(flush)) {
                 flush = false;
+                tracing = mmu.host.tracing();
                 continue;
             }
-            if (!isShadowPresent(it.oldSpte) || !isLast(it.oldSpte, it.level))
-                continue;
-            mmu.setSpte(it, SHADOW_NONPRESENT_VALUE);
-            // translations through an invalid root are dropped when vCPUs reload their roots
-            flush |= !invalid;
+            // this entry, and at 4K those after it in its table until someone waits for the lock: the step after
+            // the last one handled yields then
+            long sptep = it.sptep, gfn = it.gfn, spte = it.oldSpte;
+            int level = it.level, run = it.sideStepsLeft(), k = 0;
+            while (true) {
+                if (isShadowPresent(spte) && isLast(spte, level)) {
+                    spte = mmu.writeSpte(sptep + k, spte, SHADOW_NONPRESENT_VALUE, level, gfn + k, tracing);
+                    // translations through an invalid root are dropped when vCPUs reload their roots
+                    flush |= !invalid;
+                }
+                if (k == run || lock.contended())
+                    break;
+                spte = pool.get(sptep + ++k);
+            }
+            it.sideStep(k, spte);
         }
         return flush;
     }

@@ -136,6 +136,32 @@ public final class TdpIter extends org.tdplab.mmu.tdp.sync.LinePadded {
     }
 
     /**
+     * At a 4K entry, the entries after it that the walk reaches by side steps alone: the rest of its table, up to
+     * the end of the range; 0 elsewhere, or when the next step restarts the walk. Entry {@code k} of them is at
+     * {@code sptep + k}, its GFN {@code gfn + k}: a per-SPTE loop handles a run of them with its position in locals
+     * and then moves there with {@link #sideStep}, instead of a {@link #next} per entry.
+     */
+    public int sideStepsLeft() {
+        if (level != Spte.PG_LEVEL_4K || yielded)
+            return 0;
+        long inTable = Spte.ENT_PER_PAGE - 1 - Spte.indexAt(gfn | gfnBits, level);
+        return (int) Math.min(inTable, endGfn - gfn - 1);
+    }
+
+    /**
+     * {@code k} side steps at once ({@code k <= }{@link #sideStepsLeft}), as {@code k} calls of {@link #next} would
+     * make them; {@code spte} is the value the caller last read of (or wrote over at) that entry.
+     */
+    public void sideStep(int k, long spte) {
+        oldSpte = spte;
+        if (k == 0)
+            return; // at an entry of any level: its position stays as the walk left it
+        gfn += k;
+        nextLastLevelGfn = gfn;
+        sptep += k;
+    }
+
+    /**
      * Walks from the root to the deepest entry for {@code gfn} at or above {@code minLevel}: the leaf, the first
      * non-present entry, or the entry at {@code minLevel}. Returns {@link #valid}.
      */

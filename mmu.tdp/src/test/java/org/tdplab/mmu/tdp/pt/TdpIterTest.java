@@ -51,6 +51,24 @@ class TdpIterTest {
     }
 
     /**
+     * {@link #walk} as the range operations step: at each entry, a run of up to {@link TdpIter#sideStepsLeft} more
+     * entries read by sptep arithmetic (a random part of it, or all), then one {@link TdpIter#sideStep} there.
+     */
+    private List<String> walkByRuns(TdpIter it, int root, int rootLevel, int minLevel, long start, long end,
+            long bits, Random rnd) {
+        List<String> seen = new ArrayList<>();
+        for (it.start(root, rootLevel, minLevel, start, end, bits); it.valid; it.next()) {
+            int run = it.sideStepsLeft(), k = rnd.nextBoolean() ? run : rnd.nextInt(run + 1);
+            for (int i = 0; i <= k; i++)
+                seen.add(v(it.gfn + i, it.level));
+            assertEquals(it.oldSpte, pool.get(it.sptep), "snapshot matches entry");
+            it.sideStep(k, pool.get(it.sptep + k));
+            assertEquals(pool.get(it.sptep), it.oldSpte, "the run's last entry is where the walk now is");
+        }
+        return seen;
+    }
+
+    /**
      * Root (L4) → T3 at 0; T3: [0] → T2a, [1] 1G leaf, [2] → T2b (empty); T2a: [0] → T1a (full), [1] → T1b,
      * [511] → T1c.
      */
@@ -234,6 +252,38 @@ class TdpIterTest {
         assertEquals(0x200 - 0x100 + 2, handled.size());
     }
 
+    /**
+     * A run of side steps moves where a yield resumes: after {@link TdpIter#sideStep} to 0x105 a restart comes back
+     * to 0x105, not to the entry the run began at; and a run stops at the range's end and at its table's last entry.
+     */
+    @Test
+    void aYieldAfterASideStepResumesWhereTheRunEnded() {
+        int root = tree4()[0];
+        TdpIter it = new TdpIter(pool);
+        it.start(root, 4, 1, 0x100, 0x202, 0);
+        while (it.level != 1)
+            it.next();
+        assertEquals(0x100, it.gfn);
+        assertEquals(0x1ff - 0x100, it.sideStepsLeft(), "the rest of the table");
+        it.sideStep(5, pool.get(it.sptep + 5));
+        assertTrue(it.canYield(), "the run made progress");
+        it.markYielded();
+        assertEquals(0, it.sideStepsLeft(), "the next step restarts the walk");
+        for (it.next(); it.level != 1; it.next())
+            assertTrue(it.valid);
+        assertEquals(0x105, it.gfn, "resumed at the entry the run reached");
+        assertEquals(pool.get(it.sptep), it.oldSpte);
+        assertEquals(0x1ff - 0x105, it.sideStepsLeft());
+        it.start(root, 4, 1, 0x200, 0x202, 0);
+        while (it.level != 1)
+            it.next();
+        assertEquals(1, it.sideStepsLeft(), "up to the range's end: 0x201");
+        it.start(root, 4, 2, 0, 0x400, 0);
+        while (it.level != 2)
+            it.next();
+        assertEquals(0, it.sideStepsLeft(), "runs are of 4K entries only");
+    }
+
     @Test
     void restartSeesChangesMadeWhileYielded() {
         int[] t = tree4();
@@ -384,6 +434,9 @@ class TdpIterTest {
                     reference(root, rootLevel, minLevel, start, end, bits, expected);
                     assertEquals(expected, walk(it, root, rootLevel, minLevel, start, end, bits),
                             "root L" + rootLevel + " bits " + bits + " [" + start + "," + end + ") min " + minLevel);
+                    assertEquals(expected, walkByRuns(it, root, rootLevel, minLevel, start, end, bits, rnd),
+                            "by runs: root L" + rootLevel + " bits " + bits + " [" + start + "," + end + ") min "
+                                    + minLevel);
                 }
             }
         }
