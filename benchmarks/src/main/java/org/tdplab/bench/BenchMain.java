@@ -87,6 +87,9 @@ public final class BenchMain {
         // JMH's machine-wide lock (/tmp/jmh.lock) keeps forked runs apart; these run in this JVM, and another suite
         // running meanwhile (a test run beside a measurement) only makes both slower, which the CPU-time figures absorb
         System.setProperty("jmh.ignoreLock", "true");
+        String fewHugePages = HeapPages.check();
+        if (fewHugePages != null)
+            log.println(fewHugePages);
         long t0 = System.nanoTime();
         if (s.comparing()) {
             String where;
