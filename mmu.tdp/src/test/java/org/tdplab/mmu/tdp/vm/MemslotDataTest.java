@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.Access;
@@ -51,23 +52,16 @@ class MemslotDataTest {
 
     @Test
     void aBackendsViewListsLeavesAndTablesOfItsRoots() {
-        VmCapabilities caps = VmCapabilities.ordinary("viewed", 48);
         List<String> seen = new ArrayList<>();
-        CoreVm vm = new CoreVm(4247, "viewed", "viewed", 1, caps, TestVms.MEMORY, TestVms.backend(caps,
-                c -> new VmBackend() {
-                    @Override
-                    public List<String> check(MmuView view) {
-                        seen.clear();
-                        view.forEachLeaf(RootKind.DIRECT, (gfn, level, e) -> seen.add("leaf 0x" + Long.toHexString(
-                                gfn) + " " + level));
-                        view.forEachTable(RootKind.DIRECT, (gfn, level, e) -> seen.add("table 0x" + Long
-                                .toHexString(gfn) + " " + level));
-                        view.forEachLeaf(RootKind.MIRROR, (gfn, level, e) -> seen.add("mirror"));
-                        seen.add("private " + view.isPrivate(3));
-                        return List.of();
-                    }
-                }), Map.of(), new CopyOnWriteArrayList<>(), v -> {
-                });
+        CoreVm vm = viewedBy(4247, "viewed", view -> {
+            seen.clear();
+            view.forEachLeaf(RootKind.DIRECT, (gfn, level, e) -> seen.add("leaf 0x" + Long.toHexString(gfn) + " "
+                    + level));
+            view.forEachTable(RootKind.DIRECT, (gfn, level, e) -> seen.add("table 0x" + Long.toHexString(gfn) + " "
+                    + level));
+            view.forEachLeaf(RootKind.MIRROR, (gfn, level, e) -> seen.add("mirror"));
+            seen.add("private " + view.isPrivate(3));
+        });
         slot(vm, 0, 0, M2, PageSize.SIZE_4K);
         assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x2000, Encoding.CURRENT, 1).completed());
         assertTrue(vm.check().ok());
@@ -82,27 +76,20 @@ class MemslotDataTest {
      */
     @Test
     void theFieldsFormVisitsWhatTheDecodedFormDoes() {
-        VmCapabilities caps = VmCapabilities.ordinary("fields", 48);
         List<String> decoded = new ArrayList<>();
         List<String> fields = new ArrayList<>();
-        CoreVm vm = new CoreVm(4248, "fields", "fields", 1, caps, TestVms.MEMORY, TestVms.backend(caps,
-                c -> new VmBackend() {
-                    @Override
-                    public List<String> check(MmuView view) {
-                        decoded.clear();
-                        fields.clear();
-                        view.forEachLeaf(RootKind.DIRECT, (gfn, level, e) -> decoded.add(line("leaf", gfn, level,
-                                e.pfn(), e.readable(), e.writable(), e.executable())));
-                        view.forEachTable(RootKind.DIRECT, (gfn, level, e) -> decoded.add(line("table", gfn, level,
-                                e.pfn(), e.readable(), e.writable(), e.executable())));
-                        view.forEachLeaf(RootKind.DIRECT, (gfn, level, pfn, r, w, x) -> fields.add(line("leaf", gfn,
-                                level, pfn, r, w, x)));
-                        view.forEachTable(RootKind.DIRECT, (gfn, level, pfn, r, w, x) -> fields.add(line("table",
-                                gfn, level, pfn, r, w, x)));
-                        return List.of();
-                    }
-                }), Map.of(), new CopyOnWriteArrayList<>(), v -> {
-                });
+        CoreVm vm = viewedBy(4248, "fields", view -> {
+            decoded.clear();
+            fields.clear();
+            view.forEachLeaf(RootKind.DIRECT, (gfn, level, e) -> decoded.add(line("leaf", gfn, level, e.pfn(),
+                    e.readable(), e.writable(), e.executable())));
+            view.forEachTable(RootKind.DIRECT, (gfn, level, e) -> decoded.add(line("table", gfn, level, e.pfn(),
+                    e.readable(), e.writable(), e.executable())));
+            view.forEachLeaf(RootKind.DIRECT, (gfn, level, pfn, r, w, x) -> fields.add(line("leaf", gfn, level, pfn,
+                    r, w, x)));
+            view.forEachTable(RootKind.DIRECT, (gfn, level, pfn, r, w, x) -> fields.add(line("table", gfn, level,
+                    pfn, r, w, x)));
+        });
         slot(vm, 0, 0, M2, PageSize.SIZE_4K);
         slot(vm, 1, M2, M2, PageSize.SIZE_4K, org.tdplab.mmu.api.SlotFlag.READONLY);
         assertTrue(vm.access(0, Access.WRITE, 0x3000, 0x1000, Encoding.CURRENT, 1).completed());
@@ -113,6 +100,19 @@ class MemslotDataTest {
         assertTrue(fields.get(0).startsWith("leaf 0x3 1 ") && fields.get(0).endsWith(" rwx"), fields.get(0));
         assertTrue(fields.get(1).startsWith("leaf 0x205 1 ") && fields.get(1).endsWith(" r-x"), fields.get(1));
         vm.destroy();
+    }
+
+    /** An ordinary VM whose backend's check ({@link VmBackend#check}) hands its view to {@code visit}. */
+    private static CoreVm viewedBy(int id, String type, Consumer<MmuView> visit) {
+        VmCapabilities caps = VmCapabilities.ordinary(type, 48);
+        return new CoreVm(id, type, type, 1, caps, TestVms.MEMORY, TestVms.backend(caps, c -> new VmBackend() {
+            @Override
+            public List<String> check(MmuView view) {
+                visit.accept(view);
+                return List.of();
+            }
+        }), Map.of(), new CopyOnWriteArrayList<>(), v -> {
+        });
     }
 
     private static String line(String what, long gfn, int level, long pfn, boolean r, boolean w, boolean x) {
