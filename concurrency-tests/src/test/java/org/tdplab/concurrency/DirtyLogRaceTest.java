@@ -60,6 +60,35 @@ class DirtyLogRaceTest {
     }
 
     /**
+     * Enabling protects under the read lock ({@code kvm_tdp_mmu_wrprot_slot}), so faults and the CPU's updates of
+     * the same 4K table run beside its walk: a page read before (W, D clear) is written, a new one faulted in. Each
+     * change of the walk is a CAS from its snapshot, looked at again when it lost; a plain store would put back what
+     * it read, over the D bit or the leaf set meanwhile.
+     */
+    @ConcurrencyTest(iterations = 300)
+    void writesAgainstEnableLoggingOn4KPages() throws Exception {
+        enableBesideWrites(Map.of());
+    }
+
+    /** The same with D-bit logging: enabling clears D on every leaf by CAS, beside the CPU setting it. */
+    @ConcurrencyTest(iterations = 300)
+    void writesAgainstEnableDirtyBitLoggingOn4KPages() throws Exception {
+        enableBesideWrites(Map.of("pml", "on"));
+    }
+
+    private static void enableBesideWrites(Map<String, String> options) throws Exception {
+        Vm vm = new Lab().vm("default", 1, options);
+        Lab.slot(vm, 0, 0, M2, PageSize.SIZE_4K);
+        vm.access(0, Access.READ, 0, K4, Encoding.CURRENT, 0);
+        vm.access(0, Access.WRITE, K4, K4, Encoding.CURRENT, 1);
+        Lab.parallel(() -> {
+            vm.access(0, Access.WRITE, 0, K4, Encoding.CURRENT, 2);
+            vm.access(0, Access.WRITE, 2 * K4, K4, Encoding.CURRENT, 3);
+        }, () -> vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT));
+        Lab.assertConsistent(vm);
+    }
+
+    /**
      * With D-bit logging (a page-modification log) GET reports the pages whose D bit it harvested and clears D on
      * those alone ({@code kvm_tdp_mmu_clear_dirty_pt_masked}); a page the vCPU dirties after the harvest keeps D
      * until the next GET. Clearing it too lost that write from the log, with no flush to drop the vCPU's writable

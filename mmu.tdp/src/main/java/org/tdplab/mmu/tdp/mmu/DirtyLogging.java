@@ -16,20 +16,63 @@ public final class DirtyLogging {
     }
 
     /**
-     * {@code kvm_tdp_mmu_wrprot_slot} / {@code kvm_tdp_mmu_clear_dirty_pt_masked}: clears W on every leaf of the
-     * range in direct roots (mmu-writable stays, so a write fault restores it); with D-bit logging 4K leaves lose D
-     * instead. Flushes when a leaf lost W, or always with {@code forceFlush}.
+     * {@code kvm_mmu_slot_apply_flags} when logging starts (not initially-set), under the read lock and RCU as the
+     * kernel does it ({@code kvm_tdp_mmu_clear_dirty_slot}, {@code kvm_tdp_mmu_wrprot_slot}), so vCPU faults go on
+     * meanwhile: with D-bit logging every leaf loses D ({@code clear_dirty_gfn_range}) and then the huge leaves lose
+     * W ({@code wrprot_gfn_range} from 2M: logging is at 4K); else every leaf loses W. Each change is a CAS from the
+     * walk's snapshot, looked at again when it loses (a fault, the CPU's A/D update or aging changed the entry), so
+     * nothing set meanwhile is lost. Mmu-writable stays: a write fault restores W and logs the page. The TLBs are
+     * flushed unconditionally, after the lock is let go ("Unconditionally flush the TLBs after enabling dirty
+     * logging": a vCPU may cache a leaf writable that lost W without a flush, by aging, which this walk would not
+     * see).
      */
-    public void writeProtect(long start, long end, boolean forceFlush) {
-        writeProtect(start, end, null, forceFlush);
+    public void startLogging(long start, long end) {
+        TdpIter it = new TdpIter(mmu.pool);
+        mmu.lock.readLock();
+        mmu.rcu.readLock();
+        try {
+            for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
+                if (mmu.caps.dirtyLogByDirtyBit()) {
+                    clearLeafBit(it, root, Spte.PG_LEVEL_4K, start, end, Spte.DIRTY);
+                    clearLeafBit(it, root, Spte.PG_LEVEL_2M, start, end, Spte.W);
+                } else {
+                    clearLeafBit(it, root, Spte.PG_LEVEL_4K, start, end, Spte.W);
+                }
+            }
+        } finally {
+            mmu.rcu.readUnlock();
+            mmu.lock.readUnlock();
+        }
+        mmu.flushRemoteTlbs(start, end - start);
     }
 
     /**
-     * {@link #writeProtect(long, long, boolean)} for {@code KVM_GET_DIRTY_LOG}/{@code KVM_CLEAR_DIRTY_LOG}: with
-     * D-bit logging only the 4K leaves of the pages just reported ({@code logged}: one bit per page from
-     * {@code start}) lose D, as {@code kvm_tdp_mmu_clear_dirty_pt_masked} walks only the mask. A page the guest
-     * dirtied after the harvest keeps D (the log reports it next time); clearing it too would lose that write from
-     * the log, and without a flush leave a vCPU's writable TLB entry over a clean leaf (invariant 21).
+     * One read-lock walk of {@code root} down to {@code minLevel}: {@code bit} cleared by CAS on every leaf that has
+     * it. A lost CAS refreshed the snapshot, which is looked at again (now perhaps not a leaf, or frozen: skipped).
+     * Once the VM is bugged nothing more is changed.
+     */
+    private void clearLeafBit(TdpIter it, int root, int minLevel, long start, long end, long bit) {
+        mmu.walk(it, root, minLevel, start, end);
+        while (it.valid) {
+            long spte = it.oldSpte;
+            if (Spte.isShadowPresent(spte) && Spte.isLast(spte, it.level) && (spte & bit) != 0
+                    && mmu.setSpteAtomic(it, spte & ~bit) != TdpMmu.OK) {
+                if (mmu.host.bugged())
+                    return;
+                continue;
+            }
+            it.next();
+        }
+    }
+
+    /**
+     * {@code kvm_arch_mmu_enable_log_dirty_pt_masked} for {@code KVM_GET_DIRTY_LOG}/{@code KVM_CLEAR_DIRTY_LOG},
+     * under the write lock: clears W on the leaves of the range in direct roots (mmu-writable stays, so a write
+     * fault restores it); with D-bit logging only the 4K leaves of the pages just reported ({@code logged}: one bit
+     * per page from {@code start}) lose D, as {@code kvm_tdp_mmu_clear_dirty_pt_masked} walks only the mask. A page
+     * the guest dirtied after the harvest keeps D (the log reports it next time); clearing it too would lose that
+     * write from the log, and without a flush leave a vCPU's writable TLB entry over a clean leaf (invariant 21).
+     * Flushes when a leaf lost W, or always with {@code forceFlush}.
      */
     public void writeProtect(long start, long end, long[] logged, boolean forceFlush) {
         writeProtect(start, end, logged, forceFlush, false);
@@ -45,7 +88,7 @@ public final class DirtyLogging {
         // with D-bit logging 4K leaves only lose D (no flush needed for that alone); huge leaves are write-protected
         boolean dirtyBits = mmu.caps.dirtyLogByDirtyBit();
         TdpIter it = new TdpIter(mmu.pool);
-        mmu.lock.writeLock();
+        mmu.lock.writeLock(); // held already by GET and CLEAR, around their harvest
         try {
             boolean tracing = mmu.host.tracing();
             TablePool pool = mmu.pool;
@@ -59,7 +102,7 @@ public final class DirtyLogging {
                             long g = gfn + k, p = sptep + k;
                             if (dirtyBits && level == Spte.PG_LEVEL_4K) {
                                 // kvm_tdp_mmu_clear_dirty_pt_masked with a page-modification log: D off, W stays
-                                if ((spte & Spte.DIRTY) != 0 && (logged == null || isSet(logged, g - start)))
+                                if ((spte & Spte.DIRTY) != 0 && isSet(logged, g - start))
                                     spte = mmu.writeSpte(p, spte, Spte.clearDirty(spte), level, g, tracing);
                             } else {
                                 boolean tracked = hugeWriteTracked && level > Spte.PG_LEVEL_4K;

@@ -77,9 +77,8 @@ final class DirtyLog {
                 // kvm_mmu_slot_apply_flags: eager_page_split first, then write-protect the (4K) leaves
                 if (options.eagerSplit())
                     mmu.hugePages.split(slot.baseGfn(), slot.endGfn());
-                // "Unconditionally flush the TLBs after enabling dirty logging": a vCPU may cache a leaf writable
-                // that lost W without a flush (aging), which write protection alone would not see
-                mmu.dirtyLog.writeProtect(slot.baseGfn(), slot.endGfn(), true);
+                // under the read lock, vCPU faults going on; then the unconditional flush
+                mmu.dirtyLog.startLogging(slot.baseGfn(), slot.endGfn());
             }
             else
                 // kvm_mmu_recover_huge_pages: the split tables become huge leaves again, in place

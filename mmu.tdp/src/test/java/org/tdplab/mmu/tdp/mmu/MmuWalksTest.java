@@ -2,6 +2,7 @@ package org.tdplab.mmu.tdp.mmu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -87,23 +88,69 @@ class MmuWalksTest {
     }
 
     @Test
-    void writeProtectionFlushesOnlyWhenALeafLostWAndReleasesTheWriteLock() {
+    void startingToLogProtectsUnderTheReadLockAndFlushesAfterLettingItGo() {
         h.map(root, 0x10, L4K, true);
         h.map(root, 0x11, L4K, true);
         h.map(root, 0x200, L2M, true);
-        mmu.dirtyLog.writeProtect(0x10, 0x11, false);
+        List<String> held = new java.util.ArrayList<>();
+        h.onChange = () -> held.add((mmu.lock.isReadLockedByMe() ? "read" : "")
+                + (mmu.lock.isWriteLockedByMe() ? "write" : "") + (h.flushes.isEmpty() ? "" : " after a flush"));
+        mmu.dirtyLog.startLogging(0x10, 0x11);
         h.assertQuiescent();
+        assertEquals(List.of("read"), held, "kvm_tdp_mmu_wrprot_slot: lockdep_assert_held_read, the flush after");
         assertEquals(List.of(new MmuHarness.Flush(0x10, 1)), h.flushes);
         assertFalse(Spte.isWritable(h.last(root, 0x10)[1]));
         assertTrue(Spte.isWritable(h.last(root, 0x11)[1]), "outside the range");
         assertTrue(Spte.isMmuWritable(h.last(root, 0x10)[1]), "a write fault can restore W");
-        mmu.dirtyLog.writeProtect(0x10, 0x11, false);
-        assertEquals(1, h.flushes.size(), "nothing lost W: no flush");
-        mmu.dirtyLog.writeProtect(0x10, 0x11, true);
-        assertEquals(2, h.flushes.size(), "a forced flush");
-        mmu.dirtyLog.writeProtect(0x0, 0x400, false);
+        mmu.dirtyLog.startLogging(0x10, 0x11);
+        assertEquals(2, h.flushes.size(), "the flush is unconditional, though no leaf changed");
+        assertEquals(1, held.size());
+        mmu.dirtyLog.startLogging(0x0, 0x400);
         assertFalse(Spte.isWritable(h.last(root, 0x2ff)[1]), "huge leaves lose W too");
+        assertNotEquals(0, h.last(root, 0x2ff)[1] & Spte.DIRTY, "without D-bit logging D stays");
         assertEquals(new MmuHarness.Flush(0, 0x400), h.flushes.get(2));
+        h.assertQuiescent();
+    }
+
+    @Test
+    void startingToLogByDirtyBitsCleansEveryLeafAndProtectsOnlyHugeOnes() {
+        MmuHarness pml = new MmuHarness(VmCapabilities.ordinary("pml", 48).withDirtyLogByDirtyBit(true));
+        int r = pml.root(false);
+        pml.map(r, 0x10, L4K, true);
+        pml.map(r, 0x200, L2M, true);
+        int before = pml.changes.size();
+        pml.mmu.dirtyLog.startLogging(0, 0x400);
+        long small = pml.last(r, 0x10)[1], huge = pml.last(r, 0x200)[1];
+        assertEquals(0, small & Spte.DIRTY, "clear_dirty_gfn_range");
+        assertTrue(Spte.isWritable(small), "the CPU logs a 4K page when it sets D again");
+        assertEquals(0, huge & Spte.DIRTY, "clear_dirty_gfn_range takes every leaf, huge ones too");
+        assertFalse(Spte.isWritable(huge), "wrprot_gfn_range from 2M: a write splits it and logs at 4K");
+        List<String> cleared = pml.changes.subList(before, pml.changes.size()).stream()
+                .map(c -> Long.toHexString(c.gfn()) + ((c.oldSpte() & ~c.newSpte()) == Spte.DIRTY ? " D" : " W"))
+                .toList();
+        assertEquals(List.of("10 D", "200 D", "200 W"), cleared, "one pass clears D on every leaf, one W from 2M");
+        assertEquals(1, pml.flushes.size());
+        pml.assertQuiescent();
+    }
+
+    @Test
+    void getDirtyLogProtectionFlushesOnlyWhenALeafLostW() {
+        h.map(root, 0x10, L4K, true);
+        h.map(root, 0x11, L4K, true);
+        long[] all = { -1L };
+        mmu.lock.writeLock(); // GET holds it around the harvest and the protection
+        try {
+            mmu.dirtyLog.writeProtect(0x10, 0x11, all, false);
+            assertEquals(1, h.flushes.size());
+            assertFalse(Spte.isWritable(h.last(root, 0x10)[1]));
+            assertTrue(Spte.isWritable(h.last(root, 0x11)[1]), "outside the range");
+            mmu.dirtyLog.writeProtect(0x10, 0x11, all, false);
+            assertEquals(1, h.flushes.size(), "nothing lost W: no flush");
+            mmu.dirtyLog.writeProtect(0x10, 0x11, all, true);
+            assertEquals(2, h.flushes.size(), "a forced flush");
+        } finally {
+            mmu.lock.writeUnlock();
+        }
         h.assertQuiescent();
     }
 
