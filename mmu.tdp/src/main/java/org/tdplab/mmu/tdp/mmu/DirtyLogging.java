@@ -29,9 +29,9 @@ public final class DirtyLogging {
     public void startLogging(long start, long end) {
         TdpIter it = new TdpIter(mmu.pool);
         mmu.lock.readLock();
-        mmu.rcu.readLock();
+        int[] roots = mmu.roots.hold(Roots.DIRECT_ROOTS); // the walks yield to writers
         try {
-            for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
+            for (int root : roots) {
                 if (mmu.caps.dirtyLogByDirtyBit()) {
                     clearLeafBit(it, root, Spte.PG_LEVEL_4K, start, end, Spte.DIRTY);
                     clearLeafBit(it, root, Spte.PG_LEVEL_2M, start, end, Spte.W);
@@ -40,20 +40,33 @@ public final class DirtyLogging {
                 }
             }
         } finally {
-            mmu.rcu.readUnlock();
+            mmu.roots.putAll(roots);
             mmu.lock.readUnlock();
         }
         mmu.flushRemoteTlbs(start, end - start);
     }
 
     /**
-     * One read-lock walk of {@code root} down to {@code minLevel}: {@code bit} cleared by CAS on every leaf that has
-     * it. A lost CAS refreshed the snapshot, which is looked at again (now perhaps not a leaf, or frozen: skipped).
-     * Once the VM is bugged nothing more is changed.
+     * One read-lock walk of {@code root} down to {@code minLevel}, in an RCU read section, yielding to a waiting
+     * writer: {@code bit} cleared by CAS on every leaf that has it. A lost CAS refreshed the snapshot, which is looked
+     * at again (now perhaps not a leaf, or frozen: skipped). Once the VM is bugged nothing more is changed.
      */
     private void clearLeafBit(TdpIter it, int root, int minLevel, long start, long end, long bit) {
+        mmu.rcu.readLock();
+        try {
+            clearLeafBitRcu(it, root, minLevel, start, end, bit);
+        } finally {
+            mmu.rcu.readUnlock();
+        }
+    }
+
+    private void clearLeafBitRcu(TdpIter it, int root, int minLevel, long start, long end, long bit) {
         mmu.walk(it, root, minLevel, start, end);
         while (it.valid) {
+            if (mmu.condReschedShared(it)) {
+                it.next(); // re-walks to the entry not handled yet
+                continue;
+            }
             long spte = it.oldSpte;
             if (Spte.isShadowPresent(spte) && Spte.isLast(spte, it.level) && (spte & bit) != 0
                     && mmu.setSpteAtomic(it, spte & ~bit) != TdpMmu.OK) {

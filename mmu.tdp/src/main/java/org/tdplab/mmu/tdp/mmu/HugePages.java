@@ -29,16 +29,22 @@ public final class HugePages {
      * {@code kvm_tdp_mmu_try_split_huge_pages} down to 4K (eager page splitting when dirty logging starts): every
      * huge leaf of the valid direct roots over {@code [start, end)} is replaced by a table of its pieces, which the
      * walk then visits, so a 1G leaf ends as 4K leaves too. The translations stay the same: no TLB flush. Takes the
-     * read lock and RCU as the kernel does; a lost race is retried on the refreshed entry.
+     * read lock and RCU as the kernel does, and yields to a waiting writer; a lost race is retried on the refreshed
+     * entry.
      */
     public void split(long start, long end) {
         TdpIter it = new TdpIter(mmu.pool);
         mmu.lock.readLock();
         mmu.rcu.readLock();
+        int[] roots = mmu.roots.hold(Roots.DIRECT_ROOTS); // the walk yields to writers
         try {
-            for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
+            for (int root : roots) {
                 mmu.walk(it, root, Spte.PG_LEVEL_4K, start, end);
                 while (it.valid) {
+                    if (mmu.condReschedShared(it)) {
+                        it.next(); // re-walks to the entry not handled yet
+                        continue;
+                    }
                     if (it.level > Spte.PG_LEVEL_4K && isShadowPresent(it.oldSpte) && isLast(it.oldSpte, it.level)) {
                         int child = mmu.allocChild(it, root);
                         if (mmu.splitHugePage(it, child) != TdpMmu.OK) {
@@ -51,13 +57,14 @@ public final class HugePages {
             }
         } finally {
             mmu.rcu.readUnlock();
+            mmu.roots.putAll(roots);
             mmu.lock.readUnlock();
         }
     }
 
     /**
      * {@code kvm_mmu_recover_huge_pages} → {@code recover_huge_pages_range}, when dirty logging is disabled: under
-     * the read lock and RCU, every present table at 2M or 1G inside {@code [start, end)} of the valid direct roots
+     * the read lock and RCU (yielding to a waiting writer), every present table at 2M or 1G inside {@code [start, end)} of the valid direct roots
      * whose GFN may be mapped that large ({@code maxLevel}, as {@code kvm_mmu_max_mapping_level} says) is replaced by
      * a huge leaf made from its first present leaf ({@code make_huge_spte}; not executable with the NX mitigation),
      * atomically; a lost race is retried on the refreshed entry. One memslot flush at the end. Returns the number of
@@ -74,10 +81,15 @@ public final class HugePages {
         int made = 0;
         mmu.lock.readLock();
         mmu.rcu.readLock();
+        int[] roots = mmu.roots.hold(Roots.DIRECT_ROOTS); // the walk yields to writers
         try {
-            for (int root : mmu.roots.of(Roots.DIRECT_ROOTS)) {
+            for (int root : roots) {
                 mmu.walk(it, root, Spte.PG_LEVEL_2M, start, end);
                 while (it.valid) {
+                    if (mmu.condReschedShared(it)) {
+                        it.next(); // re-walks to the entry not handled yet
+                        continue;
+                    }
                     long old = it.oldSpte;
                     if (it.level > Spte.MAX_HUGEPAGE_LEVEL || !isShadowPresent(old) || isLast(old, it.level)
                             || it.gfn < start || it.gfn + Spte.pagesPerHpage(it.level) > end
@@ -101,6 +113,7 @@ public final class HugePages {
                 mmu.flushRemoteTlbs(start, end - start);
         } finally {
             mmu.rcu.readUnlock();
+            mmu.roots.putAll(roots);
             mmu.lock.readUnlock();
         }
         return made;

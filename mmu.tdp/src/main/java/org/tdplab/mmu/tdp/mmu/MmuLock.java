@@ -58,6 +58,16 @@ public final class MmuLock {
         lock.yieldWrite();
     }
 
+    /** Whether this thread holds the read lock exactly once and not the write lock, so a yield lets a writer in. */
+    public boolean readHeldOnce() {
+        return lock.readHeldOnce();
+    }
+
+    /** {@code cond_resched_rwlock_read}: the read lock (held once) let go and retaken after a waiting writer. */
+    public void yieldRead() {
+        lock.yieldRead();
+    }
+
     /** {@code rwlock_needbreak}: someone waits for the lock, so a long walk should yield. */
     public boolean contended() {
         return lock.contended();

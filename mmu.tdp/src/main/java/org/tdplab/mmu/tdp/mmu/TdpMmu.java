@@ -108,6 +108,22 @@ public final class TdpMmu {
         return rcu.inReadSection() || lock.isWriteLockedByMe();
     }
 
+    /**
+     * {@code tdp_mmu_iter_cond_resched} with {@code shared}: when a writer waits for the MMU lock and the walk moved
+     * since it last (re)started, RCU and the read lock are let go and taken again, the writer going first; the
+     * iterator then re-walks from its root to the entry not handled yet. The walk must hold references to its roots
+     * ({@link Roots#hold}). Returns whether it yielded.
+     */
+    public boolean condReschedShared(TdpIter it) {
+        if (!lock.contended() || !it.canYield() || !lock.readHeldOnce())
+            return false;
+        rcu.readUnlock();
+        lock.yieldRead();
+        rcu.readLock();
+        it.markYielded();
+        return true;
+    }
+
     /** One past the last GFN a root of this VM indexes. */
     public long maxGfn() {
         return 1L << (9 * rootLevel);

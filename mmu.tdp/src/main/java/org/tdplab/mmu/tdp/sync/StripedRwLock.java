@@ -204,6 +204,21 @@ public final class StripedRwLock {
         return holder().holds > 0;
     }
 
+    /** Whether this thread holds the read side exactly once and not the write side: dropping it lets a writer in. */
+    public boolean readHeldOnce() {
+        return writer != Thread.currentThread() && holder().holds == 1;
+    }
+
+    /**
+     * {@code cond_resched_rwlock_read}: lets go of the read side (held once) and takes it again. A writer that waits
+     * has announced itself, so the new read lock backs off until that writer is done: the writer goes first.
+     */
+    public void yieldRead() {
+        Holder h = holder();
+        readUnlock(h);
+        readLock(h);
+    }
+
     private void awaitNoWriter(Thread me) {
         waiters.incrementAndGet();
         try {

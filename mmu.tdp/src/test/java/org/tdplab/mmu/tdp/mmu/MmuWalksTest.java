@@ -113,6 +113,34 @@ class MmuWalksTest {
     }
 
     @Test
+    void aReadLockWalkYieldsToAWaitingWriterAndGoesOnWhereItWas() throws Exception {
+        for (long gfn = 0x10; gfn < 0x14; gfn++)
+            h.map(root, gfn, L4K, true);
+        java.util.concurrent.atomic.AtomicBoolean writerRan = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread writer = new Thread(() -> {
+            mmu.lock.writeLock();
+            writerRan.set(true);
+            mmu.lock.writeUnlock();
+        });
+        List<Boolean> ranBeforeChange = new java.util.ArrayList<>();
+        h.onChange = () -> {
+            ranBeforeChange.add(writerRan.get());
+            if (ranBeforeChange.size() == 1) { // a writer queues behind the walk's read lock
+                writer.start();
+                while (!mmu.lock.contended())
+                    Thread.onSpinWait();
+            }
+        };
+        mmu.dirtyLog.startLogging(0x10, 0x14);
+        writer.join();
+        assertEquals(List.of(false, true, true, true), ranBeforeChange,
+                "tdp_mmu_iter_cond_resched(shared): the writer gets in at the next step, every leaf still protected");
+        for (long gfn = 0x10; gfn < 0x14; gfn++)
+            assertFalse(Spte.isWritable(h.last(root, gfn)[1]));
+        h.assertQuiescent();
+    }
+
+    @Test
     void startingToLogByDirtyBitsCleansEveryLeafAndProtectsOnlyHugeOnes() {
         MmuHarness pml = new MmuHarness(VmCapabilities.ordinary("pml", 48).withDirtyLogByDirtyBit(true));
         int r = pml.root(false);
