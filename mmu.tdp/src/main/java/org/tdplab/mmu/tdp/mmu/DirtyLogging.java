@@ -48,8 +48,8 @@ public final class DirtyLogging {
 
     /**
      * One read-lock walk of {@code root} down to {@code minLevel}, in an RCU read section, yielding to a waiting
-     * writer: {@code bit} cleared by CAS on every leaf that has it. A lost CAS refreshed the snapshot, which is looked
-     * at again (now perhaps not a leaf, or frozen: skipped). Once the VM is bugged nothing more is changed.
+     * writer: {@code bit} cleared by CAS on every leaf that has it. A lost CAS is looked at again with the entry as it
+     * is now (perhaps a table, or frozen: skipped). Once the VM is bugged nothing more is changed.
      */
     private void clearLeafBit(TdpIter it, int root, int minLevel, long start, long end, long bit) {
         mmu.rcu.readLock();
@@ -61,20 +61,35 @@ public final class DirtyLogging {
     }
 
     private void clearLeafBitRcu(TdpIter it, int root, int minLevel, long start, long end, long bit) {
-        mmu.walk(it, root, minLevel, start, end);
-        while (it.valid) {
+        TablePool pool = mmu.pool;
+        MmuLock lock = mmu.lock;
+        boolean tracing = mmu.host.tracing(); // read again after each yield
+        for (mmu.walk(it, root, minLevel, start, end); it.valid; it.next()) {
             if (mmu.condReschedShared(it)) {
-                it.next(); // re-walks to the entry not handled yet
-                continue;
+                tracing = mmu.host.tracing();
+                continue; // the next step re-walks to the entry not handled yet
             }
-            long spte = it.oldSpte;
-            if (Spte.isShadowPresent(spte) && Spte.isLast(spte, it.level) && (spte & bit) != 0
-                    && mmu.setSpteAtomic(it, spte & ~bit) != TdpMmu.OK) {
-                if (mmu.host.bugged())
-                    return;
-                continue;
+            if (mmu.host.bugged())
+                return;
+            // this entry, and at 4K those after it in its table until a writer waits: the next step yields then
+            long sptep = it.sptep, gfn = it.gfn, spte = it.oldSpte;
+            int level = it.level, run = it.sideStepsLeft(), k = 0;
+            while (true) {
+                if (Spte.isShadowPresent(spte) && Spte.isLast(spte, level) && (spte & bit) != 0) {
+                    // tdp_mmu_set_spte_atomic of a direct root's leaf changed in place: no backend hook mediates it
+                    long p = sptep + k;
+                    if (!pool.cas(p, spte, spte & ~bit)) {
+                        spte = pool.get(p); // lost to a fault, the CPU or aging: look again
+                        continue;
+                    }
+                    mmu.handleChangedSpte(p, gfn + k, spte, spte & ~bit, level, true, tracing);
+                    spte &= ~bit;
+                }
+                if (k == run || lock.contended())
+                    break;
+                spte = pool.get(sptep + ++k);
             }
-            it.next();
+            it.sideStep(k, spte); // a leaf that became a table meanwhile is stepped into
         }
     }
 
