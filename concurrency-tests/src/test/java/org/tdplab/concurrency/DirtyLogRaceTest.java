@@ -6,12 +6,14 @@ import static org.tdplab.concurrency.Lab.M2;
 import java.util.Map;
 
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.pastalab.fray.core.scheduler.RandomScheduler;
 import org.pastalab.fray.junit.junit5.FrayTestExtension;
 import org.pastalab.fray.junit.junit5.annotations.ConcurrencyTest;
 import org.tdplab.mmu.api.Access;
 import org.tdplab.mmu.api.DirtyLogOptions;
 import org.tdplab.mmu.api.Encoding;
 import org.tdplab.mmu.api.PageSize;
+import org.tdplab.mmu.api.RootKind;
 import org.tdplab.mmu.api.Vm;
 
 /**
@@ -74,6 +76,24 @@ class DirtyLogRaceTest {
     @ConcurrencyTest(iterations = 300)
     void writesAgainstEnableDirtyBitLoggingOn4KPages() throws Exception {
         enableBesideWrites(Map.of("pml", "on"));
+    }
+
+    /**
+     * A zap (write lock) while enabling protects two 4K tables under the read lock: the walk yields to the waiting
+     * zap between them ({@code tdp_mmu_iter_cond_resched} with {@code shared}), re-walks from the root and goes on;
+     * the zapped pages stay unmapped and every page left mapped is protected. Fray's random scheduler, as the lock's
+     * own yield tests: the writer spins while it waits.
+     */
+    @ConcurrencyTest(iterations = 100, scheduler = RandomScheduler.class)
+    void zapAgainstEnableLoggingAcrossTwoTables() throws Exception {
+        Vm vm = new Lab().vm("default", 1, Map.of());
+        Lab.slot(vm, 0, 0, 2 * M2, PageSize.SIZE_4K);
+        vm.access(0, Access.WRITE, M2 - 2 * K4, 4 * K4, Encoding.CURRENT, 1);
+        Lab.parallel(() -> vm.zapGfnRange(M2 - K4, 2 * K4), () -> vm.setDirtyLogging(0, true, DirtyLogOptions.DEFAULT));
+        Lab.assertConsistent(vm);
+        for (long gpa : new long[] { M2 - 2 * K4, M2 + K4 })
+            Lab.expect(vm.lookup(gpa, RootKind.DIRECT).map(i -> !i.present() || !i.writable()).orElse(true),
+                    "a page left writable after logging started at 0x" + Long.toHexString(gpa));
     }
 
     private static void enableBesideWrites(Map<String, String> options) throws Exception {

@@ -71,10 +71,9 @@ class LockYieldRaceTest {
             lock.readLock();
             reading.set(true);
             for (int step = 0; step < STEPS && !wrote.get(); step++) {
-                if (lock.contended()) {
+                if (lock.contended() && lock.readHeldOnce()) {
                     reading.set(false);
-                    lock.readUnlock(); // cond_resched_rwlock_read: the writer goes first
-                    lock.readLock();
+                    lock.yieldRead(); // cond_resched_rwlock_read: the writer goes first
                     reading.set(true);
                 } else {
                     Thread.yield();
