@@ -43,14 +43,19 @@ public final class FirmwareTally {
      * it to the compare-and-set, which fails.
      */
     private Thread claimer;
-    @SuppressWarnings("unused") // padding: another object's written fields must not share the counts' lines
-    private long p0, p1, p2, p3, p4, p5, p6;
+    /*
+     * 128 bytes of padding before, between and after the two pairs: the adjacent-line prefetcher moves 64-byte lines
+     * in pairs, and with 56 bytes the owner's counts shared a 128-byte pair with the fields every other caller reads
+     * (index, owner, claimer) — an instrumented run of two vCPUs faulting a TD's halves found them so at every call.
+     */
+    @SuppressWarnings("unused")
+    private long p00, p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, p12, p13, p14, p15;
     private long calls, nanos;
     @SuppressWarnings("unused") // the owner's pair and the claimer's, written by two threads at once: apart
-    private long q0, q1, q2, q3, q4, q5, q6;
+    private long q00, q01, q02, q03, q04, q05, q06, q07, q08, q09, q10, q11, q12, q13, q14, q15;
     private long claimedCalls, claimedNanos;
     @SuppressWarnings("unused")
-    private long r0, r1, r2, r3, r4, r5, r6;
+    private long r00, r01, r02, r03, r04, r05, r06, r07, r08, r09, r10, r11, r12, r13, r14, r15;
 
     /**
      * A tally the calling thread owns, which counts the calls of others at {@code index}.
