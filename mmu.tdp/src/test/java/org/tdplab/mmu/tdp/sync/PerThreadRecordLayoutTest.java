@@ -29,35 +29,6 @@ class PerThreadRecordLayoutTest {
         assertPadded(StripedRwLock.Holder.class, List.of("thread", "slot", "owned", "holds"));
     }
 
-    /**
-     * A firmware tally's two counting pairs (its owner's, its claimer's) lie 128 bytes or more from the object's ends,
-     * from each other and from the fields every other caller reads at each call. Fails on the tally with 56 bytes of
-     * padding (the owner's count 72 bytes into the object, 60 bytes after {@code index}).
-     */
-    @Test
-    void firmwareTallysCountsArePaddedFromWhatOtherCallersRead() throws Exception {
-        Class<?> c = org.tdplab.mmu.tdp.vm.FirmwareTally.class;
-        List<String> owners = List.of("calls", "nanos"), claimers = List.of("claimedCalls", "claimedNanos");
-        assertPadded(c, owners);
-        assertPadded(c, claimers);
-        List<String> read = List.of("index", "owner", "claimer", "claimable");
-        assertApart(c, owners, claimers);
-        assertApart(c, owners, read);
-        assertApart(c, claimers, read);
-    }
-
-    private static void assertApart(Class<?> c, List<String> a, List<String> b) throws Exception {
-        Layout l = Layout.of(c);
-        for (String x : a)
-            for (String y : b) {
-                Field fx = l.find(x), fy = l.find(y);
-                long ax = l.offset(fx), ay = l.offset(fy);
-                long gap = ax < ay ? ay - (ax + Layout.size(fx)) : ax - (ay + Layout.size(fy));
-                assertTrue(gap >= APART, () -> c.getSimpleName() + "." + x + " and ." + y + " lie " + gap
-                        + " bytes apart");
-            }
-    }
-
     private static void assertPadded(Class<?> c, List<String> fields) throws Exception {
         Layout l = Layout.of(c);
         for (String name : fields) {
