@@ -14,18 +14,18 @@ import org.tdplab.percpu.PercpuCounters;
 
 /**
  * A firmware call name's {@link FirmwareTally}, made by whichever of two threads calls first (as the core makes it,
- * under the name in a concurrent map), while both count priced and unpriced calls and a third reads: the owner
- * counts in the tally, the other in the shared counters. A read during the counting never goes back nor past the
- * calls made, and once both are done the calls and the projected time are exact. Fails when every thread counts in
- * the owner's fields (checked, with a yield between the read of a count and its store: repetition 3, calls 3 of 6;
- * without the yield Fray does not schedule between the plain read and the release store, as
- * {@link PercpuCountersRaceTest} says) and when a read leaves out the other threads' calls (checked: calls 3 of 6).
+ * under the name in a concurrent map), while both count priced and unpriced calls and a third reads: the first caller
+ * counts in its pair, the other claims one. A read during the counting never goes back nor past the calls made, and
+ * once both are done the calls and the projected time are exact. Fails when every thread counts in the first caller's
+ * pair (checked, with a yield between the read of a count and its store: repetition 3, calls 3 of 6; without the
+ * yield Fray does not schedule between the plain read and the release store, as {@link PercpuCountersRaceTest} says)
+ * and when a read leaves out the other threads' calls (checked: calls 3 of 6).
  *
- * <p>And the claim: a tally first called off the vCPUs (the VM's creation) while that thread and two vCPU threads
- * count at once. Exactly one vCPU claims the second pair (the other's calls alone land in the shared counters), nothing
- * is lost, and a read never goes back. Fails when the claim is a volatile read of no claimer and then a volatile store
- * (both vCPUs claim: checked, shared calls 0 of 2) and when the claimer counts in the owner's pair
- * (checked, with a yield between the read and the store: calls 4 of 6).
+ * <p>And the claim: a tally of two pairs first called off the vCPUs (the VM's creation) while that thread and two
+ * vCPU threads count at once. Exactly one vCPU claims the second pair (the other's calls alone land in the shared
+ * counters), nothing is lost, and a read never goes back. Fails when the claim is a volatile read of no claimer and
+ * then a volatile store (both vCPUs claim: checked, shared calls 0 of 2) and when the claimer counts in the first
+ * caller's pair (checked, with a yield between the read and the store: calls 4 of 6).
  */
 @ExtendWith(FrayTestExtension.class)
 class FirmwareTallyRaceTest {
@@ -37,7 +37,7 @@ class FirmwareTallyRaceTest {
         PercpuCounters shared = new PercpuCounters(2);
         AtomicInteger running = new AtomicInteger(2);
         Lab.Op caller = () -> {
-            FirmwareTally t = names.computeIfAbsent("CALL", n -> new FirmwareTally(CALLS, true));
+            FirmwareTally t = names.computeIfAbsent("CALL", n -> new FirmwareTally(CALLS));
             t.count(300, shared, NANOS, () -> true);
             t.count(300, shared, NANOS, () -> true);
             t.count(0, shared, NANOS, () -> true);
@@ -55,7 +55,7 @@ class FirmwareTallyRaceTest {
         PercpuCounters shared = new PercpuCounters(2);
         AtomicInteger running = new AtomicInteger(3);
         Lab.Op creator = () -> { // the creation's first calls, off the vCPUs
-            FirmwareTally t = new FirmwareTally(CALLS, false);
+            FirmwareTally t = new FirmwareTally(CALLS, 2); // its pair and one more
             names.put("CALL", t);
             t.count(100, shared, NANOS, () -> false);
             t.count(100, shared, NANOS, () -> false);

@@ -33,16 +33,28 @@ final class StripeLocks {
     private static final long PARK_NANOS = 20_000;
 
     /** A line of padding before the first stripe (the array's header, which every access reads) and after the last. */
+    /**
+     * Empty words before the first stripe and after the last: 128 bytes, the pair of lines the adjacent-line
+     * prefetcher moves. With one stride (64 bytes) the lock of stripe 0 — the lowest 2M block's, which a vCPU faults
+     * into — shared a pair of lines with the array's length and this object's fields, which every RMP access reads.
+     */
+    static final int PAD = 16;
     private final long[] words;
     private final int stripes;
 
     StripeLocks(int stripes) {
         this.stripes = stripes;
-        this.words = new long[(stripes + 2) * STRIDE];
+        this.words = new long[PAD + stripes * STRIDE + PAD];
     }
 
-    private static int at(int stripe, int field) {
-        return (stripe + 1) * STRIDE + field;
+    /** The index of stripe {@code stripe}'s word {@code field} in the words. */
+    static int at(int stripe, int field) {
+        return PAD + stripe * STRIDE + field;
+    }
+
+    /** The number of words, padding included (for tests). */
+    int length() {
+        return words.length;
     }
 
     /** Takes stripe {@code s}'s lock when it is free; false, holding nothing, when another CPU holds it. */

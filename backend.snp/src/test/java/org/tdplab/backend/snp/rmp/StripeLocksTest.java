@@ -76,6 +76,18 @@ class StripeLocksTest {
         assertThrows(IllegalMonitorStateException.class, view::unlock, "unlocking a free stripe is a bug");
     }
 
+    /**
+     * Every stripe's words lie 128 bytes or more from the array's header (16 bytes) and end: the first stripe's lock
+     * was 80 bytes into the array and the last stripe's last word 64 bytes from its end (checked: fails so).
+     */
+    @Test
+    void theStripesLieAPairOfLinesFromTheArraysEnds() {
+        int header = 16, apart = 128;
+        assertTrue(8 * StripeLocks.at(0, 0) >= apart, "the first stripe's lock lies "
+                + (header + 8 * StripeLocks.at(0, 0)) + " bytes into the array");
+        assertTrue(8 * (locks.length() - 1 - StripeLocks.at(15, 7)) >= apart, "the last stripe's last word");
+    }
+
     @Test
     void theDigestIsTheXorOfTheStripesWords() {
         locks.mixIntoDigest(0, 0b1100);

@@ -39,6 +39,12 @@ final class CpuFrames {
      */
     private final long[] cells;
     private final int framesAt;
+    /**
+     * A refill's frames as the allocator gives them, before {@link #refill} stores them: used under the allocator's
+     * lock. One buffer per list, not one for all: the allocator's single buffer had two vCPU threads' refills write the
+     * same eight lines.
+     */
+    final long[] refillBuffer = new long[BATCH];
 
     CpuFrames(long cpu, int kinds) {
         this.cpu = cpu;

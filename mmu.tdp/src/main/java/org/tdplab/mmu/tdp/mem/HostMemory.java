@@ -39,8 +39,8 @@ public final class HostMemory {
     private final BlockClaims claims = new BlockClaims();
     /** The vCPUs' lists of free 4K frames. */
     private final CpuFrameLists cpus = new CpuFrameLists(KINDS);
-    /** A refill's frames, and a drain's; guarded by the allocator's lock. */
-    private final long[] batch = new long[CpuFrames.BATCH], drained = new long[CpuFrames.BATCH];
+    /** A drain's frames; guarded by the allocator's lock. */
+    private final long[] drained = new long[CpuFrames.BATCH];
     /** The CPU of an allocation no vCPU makes (an ioctl, a page table): it takes the lowest free frame. */
     public static final int NO_CPU = -1;
     /** Each frame's owner, and the frames each kind owns. */
@@ -164,6 +164,7 @@ public final class HostMemory {
     /** Fills {@code list} with up to a batch of 4K frames, growing or draining the other lists when none is free. */
     private void refill(CpuFrames list) {
         claims.begin(list.cpu, CpuFrames.BATCH);
+        long[] batch = list.refillBuffer; // the list's own: one buffer for all wrote its lines from every vCPU
         int n = allocator.alloc4k(claims, batch, CpuFrames.BATCH);
         if (n == 0 && (grow(1) || drainCpus()))
             n = allocator.alloc4k(claims, batch, CpuFrames.BATCH);
@@ -223,6 +224,11 @@ public final class HostMemory {
         allocator.grow(to);
         frames = to;
         return true;
+    }
+
+    /** The frame list of vCPU {@code vcpu} of VM {@code ownerId}, or null (for tests). */
+    CpuFrames cpuList(int ownerId, int vcpu) {
+        return cpus.find((long) ownerId << 32 | (vcpu & 0xffffffffL));
     }
 
     /**

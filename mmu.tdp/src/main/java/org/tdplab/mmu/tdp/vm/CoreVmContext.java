@@ -275,7 +275,7 @@ final class CoreVmContext implements VmContext {
      * so the common call finds its counter by identity and its price without hashing the name into either map.
      */
     private final Counter[] recent = new Counter[32];
-    /** Whether the calling thread runs one of the VM's vCPUs: a tally first called elsewhere is claimed by one. */
+    /** Whether the calling thread runs one of the VM's vCPUs: such a thread claims a pair of a tally it calls. */
     private final java.util.function.BooleanSupplier onVcpu = () -> runningVcpu() >= 0;
 
     @Override
@@ -293,7 +293,7 @@ final class CoreVmContext implements VmContext {
         FirmwareTally calls = firmwareCalls.get(name); // a plain get first: every call after a name's first
         if (calls == null)
             calls = firmwareCalls.computeIfAbsent(name,
-                    n -> new FirmwareTally(nextCounter.getAndIncrement(), onVcpu.getAsBoolean()));
+                    n -> new FirmwareTally(nextCounter.getAndIncrement()));
         long ns = table.byName().isEmpty() ? table.otherNanos() : table.nanos(name); // no hashing for an empty table
         return new Counter(name, calls, table, ns);
     }

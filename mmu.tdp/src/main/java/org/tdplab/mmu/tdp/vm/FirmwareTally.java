@@ -7,95 +7,128 @@ import java.util.function.BooleanSupplier;
 import org.tdplab.percpu.PercpuCounters;
 
 /**
- * One firmware call name's count and projected time. The thread that made the name's first call counts in fields of
- * this record, which only it writes, with release stores: one line, instead of the many a {@link PercpuCounters} bump
- * reads (its thread slots, row, cells), which a fault stream over much memory likely evicts between two calls. When
- * that first call was not made on a vCPU (the VM's creation, a launch), the first vCPU thread to call the name after
- * it claims a second pair of fields, by one compare-and-set, and counts there; the first caller keeps its own pair
- * (only it writes it, so a count of it in progress at the claim is not lost). Any other thread counts in the shared
- * counters, at {@link #index} and {@code nanosIndex}; a read adds all three. The record keeps its two counting threads
- * (their objects stay as long as the VM); its counts outlive them.
+ * One firmware call name's count and projected time. The thread that made the name's first call, and each of the
+ * first vCPU threads to call it after (up to {@link #PAIRS} in all), count in a pair of cells of this record that only
+ * that thread writes, with release stores: one line, instead of the many a {@link PercpuCounters} bump reads (its
+ * thread slots, row, cells), which a fault stream over much memory likely evicts between two calls. A vCPU thread
+ * claims its pair by one compare-and-set, at its first call; a thread that counts in a pair keeps it (only it writes
+ * it, so a count of it in progress is never lost). Any other thread — off the vCPUs, or once every pair is taken —
+ * counts in the shared counters, at {@link #index} and {@code nanosIndex}; a read adds them all. The record keeps its
+ * counting threads (their objects stay as long as the VM); its counts outlive them.
+ *
+ * <p>Until stop 59 only the first caller and one claimer (when the first call was made off the vCPUs) had pairs: two
+ * vCPU threads faulting a TD or an SNP guest at once had the second one count each of its firmware calls (three per
+ * fault) in the shared counters, work one thread faulting both halves never did.
  */
 public final class FirmwareTally {
-    private static final VarHandle CALLS, NANOS, CLAIMED_CALLS, CLAIMED_NANOS, CLAIMER;
+    private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final VarHandle COUNTER = MethodHandles.arrayElementVarHandle(Thread[].class);
+    /** Pairs a record has: its first caller's and three vCPU threads'. */
+    public static final int PAIRS = 4;
+    /**
+     * 128 bytes of cells before the first pair, between two pairs and after the last: the line pair the adjacent-line
+     * prefetcher moves, so that no two counting threads, nor the array's header, share one.
+     */
+    private static final int PAD = 16, STRIDE = PAD + 2;
 
-    static {
-        try {
-            MethodHandles.Lookup l = MethodHandles.lookup();
-            CALLS = l.findVarHandle(FirmwareTally.class, "calls", long.class);
-            NANOS = l.findVarHandle(FirmwareTally.class, "nanos", long.class);
-            CLAIMED_CALLS = l.findVarHandle(FirmwareTally.class, "claimedCalls", long.class);
-            CLAIMED_NANOS = l.findVarHandle(FirmwareTally.class, "claimedNanos", long.class);
-            CLAIMER = l.findVarHandle(FirmwareTally.class, "claimer", Thread.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
-
-    /** The name's counter in the shared counters, for the calls of other threads than the two counting here. */
+    /** The name's counter in the shared counters, for the calls of threads without a pair. */
     public final int index;
-    private final Thread owner;
-    /** Whether a vCPU thread may claim the second pair: the first call was not made on a vCPU. */
-    private final boolean claimable;
-    /**
-     * The vCPU thread that claimed the second pair (null: none yet). Set once, by {@link #CLAIMER}'s
-     * compare-and-set; a plain read by the claimer sees its own write, and any other thread's stale null only sends
-     * it to the compare-and-set, which fails.
-     */
-    private Thread claimer;
-    @SuppressWarnings("unused") // padding: another object's written fields must not share the counts' lines
-    private long p0, p1, p2, p3, p4, p5, p6;
-    private long calls, nanos;
-    @SuppressWarnings("unused") // the owner's pair and the claimer's, written by two threads at once: apart
-    private long q0, q1, q2, q3, q4, q5, q6;
-    private long claimedCalls, claimedNanos;
-    @SuppressWarnings("unused")
-    private long r0, r1, r2, r3, r4, r5, r6;
+    /** The thread counting in each pair: the first caller's, then the claimers' (null: free), each set once. */
+    private final Thread[] counting;
+    /** Each pair's calls and projected time ({@link #at}). */
+    private final long[] cells;
 
-    /**
-     * A tally the calling thread owns, which counts the calls of others at {@code index}.
-     *
-     * @param ownerOnVcpu whether the calling thread makes this first call on a vCPU; when not, the first vCPU thread
-     *        to call later claims a pair of fields of its own
-     */
-    public FirmwareTally(int index, boolean ownerOnVcpu) {
+    /** A tally the calling thread counts in, with {@link #PAIRS} pairs. */
+    public FirmwareTally(int index) {
+        this(index, PAIRS);
+    }
+
+    /** A tally of {@code pairs} pairs, the first the calling thread's (tests take fewer, to fill them). */
+    public FirmwareTally(int index, int pairs) {
+        if (pairs < 1)
+            throw new IllegalArgumentException("pairs=" + pairs);
         this.index = index;
-        this.owner = Thread.currentThread();
-        this.claimable = !ownerOnVcpu;
+        this.counting = new Thread[pairs];
+        this.counting[0] = Thread.currentThread();
+        this.cells = new long[at(pairs) + PAD - 2];
+    }
+
+    /** Where pair {@code pair}'s calls lie in the cells (its projected time next). */
+    static int at(int pair) {
+        return PAD + pair * STRIDE;
+    }
+
+    /** How many cells the record has (for its layout test). */
+    int cellCount() {
+        return cells.length;
     }
 
     /**
-     * One call, priced at {@code ns} (0: none): in this record by its owner and by its claimer, else in
-     * {@code shared} at {@link #index} and, for the price, at {@code nanosIndex}. {@code onVcpu} says whether the
-     * calling thread runs a vCPU; it is asked only while the record is still claimable.
+     * One call, priced at {@code ns} (0: none): in the calling thread's pair, claimed first when a pair is free and
+     * {@code onVcpu} (asked only then) says the thread runs a vCPU; else in {@code shared} at {@link #index} and, for
+     * the price, at {@code nanosIndex}.
      */
     public void count(long ns, PercpuCounters shared, int nanosIndex, BooleanSupplier onVcpu) {
         Thread me = Thread.currentThread();
-        if (owner == me) {
-            CALLS.setRelease(this, calls + 1); // only the owner writes: its own plain read is its last store
-            if (ns != 0)
-                NANOS.setRelease(this, nanos + ns);
-        } else if (claimer == me || claimable && claimer == null && onVcpu.getAsBoolean()
-                && CLAIMER.compareAndSet(this, (Thread) null, me)) {
-            CLAIMED_CALLS.setRelease(this, claimedCalls + 1); // only the claimer writes these
-            if (ns != 0)
-                CLAIMED_NANOS.setRelease(this, claimedNanos + ns);
-        } else if (ns != 0)
+        Thread[] c = counting;
+        // the first two pairs' threads (two vCPUs faulting at once) tested one by one, not in the loop: a loop whose
+        // profile saw both made each call 2-3 times as slow (a two-thread loop of calls: 10 ns a call against 4)
+        if (c[0] == me)
+            add(0, ns);
+        else if (c.length > 1 && c[1] == me)
+            add(1, ns);
+        else
+            countElsewhere(me, ns, shared, nanosIndex, onVcpu);
+    }
+
+    /** {@link #count} for a thread not counting in the first two pairs: a later pair, a claim, or the shared counters. */
+    private void countElsewhere(Thread me, long ns, PercpuCounters shared, int nanosIndex, BooleanSupplier onVcpu) {
+        Thread[] c = counting;
+        boolean asked = false;
+        for (int i = 1; i < c.length; i++) {
+            Thread t = c[i]; // plain: a thread sees its own claim; a stale null only sends it to the CAS, which fails
+            if (t == me) {
+                add(i, ns);
+                return;
+            }
+            if (t == null) {
+                if (!asked && !onVcpu.getAsBoolean())
+                    break;
+                asked = true;
+                if (COUNTER.compareAndSet(c, i, (Thread) null, me)) {
+                    add(i, ns);
+                    return;
+                }
+            }
+        }
+        if (ns != 0)
             shared.add(index, 1, nanosIndex, ns);
         else
             shared.increment(index);
     }
 
-    /** The calls so far, the owner's, the claimer's and the others' in {@code shared}. */
-    public long calls(PercpuCounters shared) {
-        return (long) CALLS.getAcquire(this) + (long) CLAIMED_CALLS.getAcquire(this) + shared.sum(index);
+    /** Counts in pair {@code pair}, which only the calling thread writes: its own plain reads are its last stores. */
+    private void add(int pair, long ns) {
+        int at = at(pair);
+        long[] c = cells;
+        CELL.setRelease(c, at, c[at] + 1);
+        if (ns != 0)
+            CELL.setRelease(c, at + 1, c[at + 1] + ns);
     }
 
-    /**
-     * The owner's and the claimer's projected time so far (the others' is in the shared counters' {@code nanosIndex},
-     * summed once).
-     */
+    /** The calls so far, the pairs' and the others' in {@code shared}. */
+    public long calls(PercpuCounters shared) {
+        long n = shared.sum(index);
+        for (int i = 0; i < counting.length; i++)
+            n += (long) CELL.getAcquire(cells, at(i));
+        return n;
+    }
+
+    /** The pairs' projected time so far (the others' is in the shared counters' {@code nanosIndex}, summed once). */
     public long ownNanos() {
-        return (long) NANOS.getAcquire(this) + (long) CLAIMED_NANOS.getAcquire(this);
+        long ns = 0;
+        for (int i = 0; i < counting.length; i++)
+            ns += (long) CELL.getAcquire(cells, at(i) + 1);
+        return ns;
     }
 }

@@ -1,6 +1,7 @@
 package org.tdplab.mmu.tdp.mem;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.HashSet;
@@ -10,6 +11,22 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 class CpuFramesTest {
+    /**
+     * Each CPU's list is refilled through a buffer of its own: with the allocator's one buffer, two vCPU threads'
+     * refills wrote the same eight cache lines in turn. Fails on that (checked: the second refill overwrote the
+     * first's frames in the one buffer).
+     */
+    @Test
+    void twoCpusRefillThroughBuffersOfTheirOwn() {
+        HostMemory mem = new HostMemory(1L << 30);
+        mem.alloc(Levels.L4K, HostMemory.GMEM, 1); // frame 0 taken: the buffers' first frames are not 0
+        long a = mem.alloc(Levels.L4K, HostMemory.GMEM, 1, 0), b = mem.alloc(Levels.L4K, HostMemory.GMEM, 1, 1);
+        CpuFrames zero = mem.cpuList(1, 0), one = mem.cpuList(1, 1);
+        assertNotSame(zero.refillBuffer, one.refillBuffer);
+        assertEquals(a, zero.refillBuffer[0], "vCPU 0's refill in its buffer");
+        assertEquals(b, one.refillBuffer[0], "vCPU 1's refill in its buffer");
+    }
+
     @Test
     void aBatchIsHandedOutInTheAllocatorsOrderAndCountedByKind() {
         CpuFrames list = new CpuFrames(7, 3);
