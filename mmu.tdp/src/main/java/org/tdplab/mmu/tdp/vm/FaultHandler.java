@@ -10,6 +10,7 @@ import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.tdp.mem.GuestMemfd;
+import org.tdplab.mmu.tdp.mem.PfnMap;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.Stat;
@@ -296,12 +297,13 @@ final class FaultHandler {
         }
         if (mmu.caps.sharedInPlace() && slot.isGmem())
             return sharedInPlacePfn(v, f, slot);
-        f.pfn = slot.hvaPfn(f.gfn);
+        long host = slot.hvaPfnAndLevel(f.gfn); // GUP's page and host_pfn_mapping_level, in one look-up
+        f.pfn = PfnMap.pfnOf(host);
         f.hostWritable = !slot.isReadonly();
         // make_spte maps a host-writable page writable even on a read fault, and then logs it dirty (under the lock)
         f.mapWritable = f.hostWritable;
         f.logDirty = f.mapWritable && slot.isDirtyLogging();
-        f.maxLevel = slot.hostMappingLevel(f.gfn);
+        f.maxLevel = PfnMap.levelOf(host);
         return PageFault.RET_PF_CONTINUE;
     }
 
