@@ -6,9 +6,9 @@ import org.tdplab.mmu.api.backend.VmBackend;
 /**
  * Which of the hooks a backend is asked at every guest access ({@link VmBackend#runRefusal},
  * {@link VmBackend#failEntry}, {@link VmBackend#checkAccess}) its class overrides. One that keeps the interface's
- * default answers what that default answers (null; the walk's own translation) without the call: with several VM
- * types in one JVM each such call site is megamorphic, an interface dispatch the JIT cannot inline, three per
- * demand fault. Found once per backend object (a swap brings another), by reflection on its class.
+ * default answers what that default answers (null; the walk's own translation) without the call: with more than
+ * two VM types in one JVM each such call site is megamorphic, an interface dispatch the JIT cannot inline, three
+ * per demand fault. Found once per backend object (a swap brings another), by reflection on its class.
  */
 final class AccessHooks {
     static final AccessHooks NONE = new AccessHooks(null, true, true, true);
