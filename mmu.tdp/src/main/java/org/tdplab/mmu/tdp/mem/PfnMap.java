@@ -81,7 +81,7 @@ public final class PfnMap {
      * Page {@code index}'s entry: its PFN and the level of the block backing it, {@code pfn << 2 | level}, read with
      * one look-up ({@link #pfnOf}, {@link #levelOf}); 0, or {@link #LOCKED}, when absent (level 0).
      */
-    long entry(long index) {
+    public long entry(long index) {
         if (blocks != null) {
             long e = blocks.get(index >>> BLOCK_SHIFT);
             if (e != 0)
@@ -96,7 +96,7 @@ public final class PfnMap {
     }
 
     /** The PFN an entry maps, or -1 (absent, or {@link #LOCKED}: no level). */
-    static long pfnOf(long e) {
+    public static long pfnOf(long e) {
         return (e & 3) == 0 ? -1 : e >>> 2;
     }
 
@@ -137,7 +137,7 @@ public final class PfnMap {
     }
 
     /** The level an entry maps at: 0 when absent (0 or {@link #LOCKED}). */
-    static int levelOf(long e) {
+    public static int levelOf(long e) {
         return (int) (e & 3);
     }
 

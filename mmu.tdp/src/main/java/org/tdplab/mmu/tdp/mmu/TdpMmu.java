@@ -162,15 +162,16 @@ public final class TdpMmu {
             return BUSY;
         if (host.bugged() && isShadowPresent(newSpte))
             return BUSY; // invariant 24: nothing is installed once the VM is bugged
-        if (pool.isMirror(TablePool.tableOf(sptep))) {
-            if (!mirrorInstallAllowed(it, old, newSpte) || !installFrozen(it, RootKind.MIRROR, newSpte))
+        boolean mirror = pool.isMirror(TablePool.tableOf(sptep));
+        // a backend that mediates the direct root too installs its entries by the same frozen protocol
+        boolean mediated = !mirror && caps.externalDirect() && !isShadowPresent(old) && isShadowPresent(newSpte);
+        if (!mirror && !mediated) { // the plain CAS first in the bytecode: the JIT inlines in that order
+            if (!pool.cas(sptep, old, newSpte)) {
+                it.refresh();
                 return BUSY;
-        } else if (caps.externalDirect() && !isShadowPresent(old) && isShadowPresent(newSpte)) {
-            // a backend that mediates the direct root too installs its entries by the same frozen protocol
-            if (!installFrozen(it, RootKind.DIRECT, newSpte))
-                return BUSY;
-        } else if (!pool.cas(sptep, old, newSpte)) {
-            it.refresh();
+            }
+        } else if (mirror ? !mirrorInstallAllowed(it, old, newSpte) || !installFrozen(it, RootKind.MIRROR, newSpte)
+                : !installFrozen(it, RootKind.DIRECT, newSpte)) {
             return BUSY;
         }
         handleChangedSpte(sptep, it.gfn, old, newSpte, it.level, true);

@@ -5,6 +5,7 @@ import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.tdp.mem.GuestMemfd;
 import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mem.Levels;
+import org.tdplab.mmu.tdp.mem.PfnMap;
 import org.tdplab.mmu.tdp.mem.SparseBitmap;
 
 /**
@@ -153,6 +154,15 @@ public final class Memslot {
     public int hostMappingLevel(long gfn) {
         int level = shared.level(offset(gfn));
         return level == 0 ? Levels.L4K : Math.min(level, alignLevel);
+    }
+
+    /**
+     * {@link #hvaPfn} and {@link #hostMappingLevel} of {@code gfn} from one look-up of the host's map (a shared fault
+     * needs both): {@code pfn << 2 | level}, taken apart by {@link PfnMap#pfnOf} and {@link PfnMap#levelOf}.
+     */
+    public long hvaPfnAndLevel(long gfn) {
+        long e = shared.entry(offset(gfn));
+        return (e & ~3L) | Math.min(PfnMap.levelOf(e), alignLevel);
     }
 
     /** Drops the host pages of {@code [startGfn, endGfn)} ∩ slot; see {@link SharedMemory#discard}. */

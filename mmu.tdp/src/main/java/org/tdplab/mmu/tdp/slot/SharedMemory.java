@@ -32,8 +32,13 @@ final class SharedMemory {
     }
 
     long pfn(long off) {
-        long pfn = map.pfn(off);
-        return pfn >= 0 ? pfn : allocate(off);
+        return PfnMap.pfnOf(entry(off));
+    }
+
+    /** The map's entry of {@code off} ({@link PfnMap#entry}: the PFN and the level), the page faulted in first. */
+    long entry(long off) {
+        long e = map.entry(off);
+        return PfnMap.levelOf(e) != 0 ? e : allocate(off);
     }
 
     long pfnIfPresent(long off) {
@@ -44,15 +49,16 @@ final class SharedMemory {
         return map.level(off);
     }
 
+    /** Faults the page of {@code off} in; returns its entry. */
     private synchronized long allocate(long off) {
         if (released)
             throw new MmuException(Errno.EFAULT, "offset 0x%x: the slot's host memory is gone", off);
-        long pfn = map.pfn(off);
-        if (pfn >= 0)
-            return pfn;
+        long present = map.entry(off);
+        if (PfnMap.levelOf(present) != 0)
+            return present;
         int level = map.fittingLevel(off, backingLevel);
-        if (level == Levels.L4K && (pfn = allocateLinear(off)) >= 0)
-            return pfn;
+        if (level == Levels.L4K && allocateLinear(off) >= 0)
+            return map.entry(off);
         long base;
         while (true) {
             try {
@@ -64,9 +70,8 @@ final class SharedMemory {
                 level--;
             }
         }
-        long head = Levels.alignDown(off, level);
-        map.mapBlock(head, base, level);
-        return base + (off - head);
+        map.mapBlock(Levels.alignDown(off, level), base, level);
+        return map.entry(off);
     }
 
     /** The frame for {@code off} from a fresh 2M block mapped linearly at 4K, or -1 (no room, or no free block). */

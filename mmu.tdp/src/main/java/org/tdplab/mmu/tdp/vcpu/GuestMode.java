@@ -25,10 +25,14 @@ public final class GuestMode {
     public void enter(Vcpu v) {
         v.inGuest = true;
         long gen = flushGen.get();
-        if (v.seenFlushGen != gen) {
-            v.tlb.flush();
-            v.seenFlushGen = gen;
-        }
+        if (v.seenFlushGen != gen)
+            applyFlush(v, gen);
+    }
+
+    /** The pending flush, out of line: inlined, its array fills made {@link #enter} too large to inline itself. */
+    private static void applyFlush(Vcpu v, long gen) {
+        v.tlb.flush();
+        v.seenFlushGen = gen;
     }
 
     /**

@@ -10,6 +10,7 @@ import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.backend.HookStatus;
 import org.tdplab.mmu.api.backend.PrivateSource;
 import org.tdplab.mmu.tdp.mem.GuestMemfd;
+import org.tdplab.mmu.tdp.mem.PfnMap;
 import org.tdplab.mmu.tdp.mmu.ErrorCode;
 import org.tdplab.mmu.tdp.mmu.PageFault;
 import org.tdplab.mmu.tdp.mmu.Stat;
@@ -252,9 +253,18 @@ final class FaultHandler {
         if (mmu.invalidation.inProgress(f.gfn))
             return f.waitFor("an invalidation is in progress over the GFN");
         f.hasSlot = true;
-        int r = f.isPrivate ? privatePfn(v, f, slot) : sharedPfn(v, f, slot);
-        if (r != PageFault.RET_PF_CONTINUE)
-            return r;
+        // the shared path, with what follows it, first in the bytecode: the JIT inlines in that order, and the
+        // private path other VM types made hot (guest_memfd's) inlined first left the rest of a shared fault calls
+        if (!f.isPrivate) {
+            int r = sharedPfn(v, f, slot);
+            return r != PageFault.RET_PF_CONTINUE ? r : afterPfn(f, slot, seq);
+        }
+        int r = privatePfn(v, f, slot);
+        return r != PageFault.RET_PF_CONTINUE ? r : afterPfn(f, slot, seq);
+    }
+
+    /** The rest of {@link #faultinPfn} once the pfn is found: the invalidation's check, the mapping level. */
+    private int afterPfn(PageFault f, Memslot slot, long seq) {
         if (mmu.invalidation.retry(seq, f.gfn))
             return f.waitFor("an invalidation overlapped the pfn lookup");
         hugepageAdjust(f, slot);
@@ -296,12 +306,13 @@ final class FaultHandler {
         }
         if (mmu.caps.sharedInPlace() && slot.isGmem())
             return sharedInPlacePfn(v, f, slot);
-        f.pfn = slot.hvaPfn(f.gfn);
+        long host = slot.hvaPfnAndLevel(f.gfn); // GUP's page and host_pfn_mapping_level, in one look-up
+        f.pfn = PfnMap.pfnOf(host);
         f.hostWritable = !slot.isReadonly();
         // make_spte maps a host-writable page writable even on a read fault, and then logs it dirty (under the lock)
         f.mapWritable = f.hostWritable;
         f.logDirty = f.mapWritable && slot.isDirtyLogging();
-        f.maxLevel = slot.hostMappingLevel(f.gfn);
+        f.maxLevel = PfnMap.levelOf(host);
         return PageFault.RET_PF_CONTINUE;
     }
 

@@ -9,6 +9,7 @@ import org.tdplab.mmu.api.MmuException;
 import org.tdplab.mmu.api.Vm;
 import org.tdplab.mmu.api.backend.OperandInstruction;
 import org.tdplab.mmu.api.backend.PrivateSource;
+import org.tdplab.mmu.api.backend.VmBackend;
 import org.tdplab.mmu.api.backend.Walk;
 import org.tdplab.mmu.tdp.mem.HostMemory;
 import org.tdplab.mmu.tdp.mmu.Routing;
@@ -42,6 +43,8 @@ final class GuestOps {
     final GuestExits exits;
     private final PrivateSource source;
     private final Routing routing;
+    /** {@link #hooks()}'s last answer; written by any vCPU thread, only when the backend changed. */
+    private AccessHooks hooks = AccessHooks.NONE;
 
     GuestOps(VmStatus status, Vcpus vcpus, VmMemory mem, TdpMmu mmu, GuestMode guestMode, BackendSlot gate,
             FaultHandler faults, Tracer trace) {
@@ -86,8 +89,9 @@ final class GuestOps {
         checkRange(gpa, size, natural);
         boolean aliasGiven = routing.hasSharedBit(gpa);
         long first = natural >>> 12, last = (natural + size - 1) >>> 12;
-        String refusal = gate.backend().runRefusal(v.id);
-        Exit failed = gate.backend().failEntry(v.id);
+        AccessHooks h = hooks();
+        String refusal = h.runRefusal ? h.backend.runRefusal(v.id) : null;
+        Exit failed = h.failEntry ? h.backend.failEntry(v.id) : null;
         if ((refusal != null || failed != null) && anyPrivate(first, last, encoding, aliasGiven)) {
             if (refusal != null)
                 throw runRefused(v, refusal);
@@ -112,6 +116,13 @@ final class GuestOps {
                 agree = false;
         }
         return access == Access.WRITE ? null : AccessResult.done(last - first + 1, agree, firstValue);
+    }
+
+    /** The backend's per-access hooks, found again when a swap brought another backend object. */
+    private AccessHooks hooks() {
+        AccessHooks h = hooks;
+        VmBackend b = gate.backend();
+        return h.backend == b ? h : (hooks = AccessHooks.of(b));
     }
 
     /** The access's range as written lies within the GPA width, and its natural GPAs below the shared bit. */
@@ -298,31 +309,31 @@ final class GuestOps {
             v.loadRoots(mmu.roots);
             guestMode.enter(v);
             long cached = v.tlb.lookup(key);
-            long pfn;
-            boolean walked = false;
-            if (cached != -1 && (!write || (cached & Tlb.W) != 0) && (!exec || (cached & Tlb.X) != 0)) {
+            long w = 0, pfn;
+            boolean walked = !(cached != -1 && (!write || (cached & Tlb.W) != 0) && (!exec || (cached & Tlb.X) != 0));
+            if (!walked) {
                 pfn = Tlb.pfn(cached);
             } else {
-                long w = translate(v, guestGpa, gfn, isPrivate, access);
-                if (!Walk.isTranslated(w)) {
-                    long outcome = violationExit(v, w, guestGpa, gfn, encrypted);
-                    if (outcome != GuestExits.DONE)
-                        return outcome;
-                    continue;
-                }
-                pfn = Walk.pfn(w);
-                walked = true;
-                v.tlb.insert(key, pfn, write, exec);
+                w = translate(v, guestGpa, gfn, isPrivate, access);
+                pfn = Walk.isTranslated(w) ? Walk.pfn(w) : -1;
             }
-            boolean reachedPrivate = mem.host.ownerKind(pfn) == HostMemory.GMEM;
-            checkKind(gfn, isPrivate, reachedPrivate, pfn, walked);
-            if (write) {
-                mem.expected.guestWrite(mem.host, gfn, reachedPrivate, pfn, token);
-            } else {
-                readChecked(v, gfn, reachedPrivate, pfn);
+            // the completed access before the violation's exit in the bytecode: the JIT inlines in that order, and
+            // the fault handler inlined first used up the budget of this method, leaving each step below a call
+            if (pfn >= 0) {
+                if (walked)
+                    v.tlb.insert(key, pfn, write, exec);
+                boolean reachedPrivate = mem.host.ownerKind(pfn) == HostMemory.GMEM;
+                checkKind(gfn, isPrivate, reachedPrivate, pfn, walked);
+                if (write)
+                    mem.expected.guestWrite(mem.host, gfn, reachedPrivate, pfn, token);
+                else
+                    readChecked(v, gfn, reachedPrivate, pfn);
+                guestMode.exit(v);
+                return GuestExits.DONE;
             }
-            guestMode.exit(v);
-            return GuestExits.DONE;
+            long outcome = violationExit(v, w, guestGpa, gfn, encrypted);
+            if (outcome != GuestExits.DONE)
+                return outcome;
         }
     }
 
@@ -359,8 +370,9 @@ final class GuestOps {
      */
     private long translate(Vcpu v, long guestGpa, long gfn, boolean isPrivate, Access access) {
         long w = walk(v, guestGpa >>> 12, gfn, isPrivate, access);
-        if (Walk.isTranslated(w))
-            w = gate.backend().checkAccess(v.id, gfn, Walk.pfn(w), Walk.level(w), isPrivate, access);
+        AccessHooks h;
+        if (Walk.isTranslated(w) && (h = hooks()).checkAccess)
+            w = h.backend.checkAccess(v.id, gfn, Walk.pfn(w), Walk.level(w), isPrivate, access);
         return w;
     }
 
@@ -387,11 +399,10 @@ final class GuestOps {
     /** The hardware walk: the backend's table for private GPAs of mirrored VMs, else the direct root. */
     private long walk(Vcpu v, long guestGfn, long gfn, boolean isPrivate, Access access) {
         boolean write = access == Access.WRITE, exec = access == Access.EXEC;
-        if (routing.followsMirror(isPrivate)) {
-            long w = gate.backend().translatePrivate(v.id, gfn, access);
-            return w != Walk.NOT_HANDLED ? w
-                    : HardwareWalk.walk(mmu, v.walker, v.pml, v.tlb, v.roots.mirror, gfn, write, exec);
-        }
-        return HardwareWalk.walk(mmu, v.walker, v.pml, v.tlb, v.roots.direct, guestGfn, write, exec);
+        if (!routing.followsMirror(isPrivate)) // the direct walk first in the bytecode, as the JIT inlines in order
+            return HardwareWalk.walk(mmu, v.walker, v.pml, v.tlb, v.roots.direct, guestGfn, write, exec);
+        long w = gate.backend().translatePrivate(v.id, gfn, access);
+        return w != Walk.NOT_HANDLED ? w
+                : HardwareWalk.walk(mmu, v.walker, v.pml, v.tlb, v.roots.mirror, gfn, write, exec);
     }
 }

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.Errno;
 import org.tdplab.mmu.tdp.mem.Expect;
 import org.tdplab.mmu.tdp.mem.HostMemory;
+import org.tdplab.mmu.tdp.mem.PfnMap;
 
 class MemslotTest {
     private static final long K4 = 4096, M2 = 2L << 20, G = 1L << 30;
@@ -67,6 +68,24 @@ class MemslotTest {
         misaligned.hvaPfn(misaligned.baseGfn());
         assertEquals(L4K, misaligned.hostMappingLevel(misaligned.baseGfn()));
         assertEquals(L4K, misaligned.maxMappingLevel(misaligned.baseGfn() + 600, L1G, false));
+    }
+
+    /** The fault's one look-up gives what the two it replaced give, faulting the page in as {@code hvaPfn} does. */
+    @Test
+    void hvaPfnAndLevelIsTheHostPfnAndMappingLevelTogether() {
+        Memslot linear = slots.add(1, 0, 4 * M2, 0, L4K); // 4K backing: 2M blocks mapped at 4K
+        Memslot huge = slots.add(2, 2 * G + M2, G, 0, L1G); // a 1G host page straddling guest 1G pages
+        Memslot misaligned = slots.add(3, 4 * G + K4, 4 * M2, 0, L2M);
+        for (Memslot s : List.of(linear, huge, misaligned))
+            for (long gfn : new long[] { s.baseGfn(), s.baseGfn() + 7, s.baseGfn() + 600, s.endGfn() - 1 }) {
+                long got = s.hvaPfnAndLevel(gfn);
+                assertEquals(s.hvaPfnIfPresent(gfn), PfnMap.pfnOf(got), "the pfn, now present, of gfn " + gfn);
+                assertEquals(s.hostMappingLevel(gfn), PfnMap.levelOf(got), "the level of gfn " + gfn);
+            }
+        assertEquals(L4K, PfnMap.levelOf(linear.hvaPfnAndLevel(3)));
+        assertEquals(L2M, PfnMap.levelOf(huge.hvaPfnAndLevel(huge.baseGfn() + 3)));
+        assertEquals(L4K, PfnMap.levelOf(misaligned.hvaPfnAndLevel(misaligned.baseGfn() + 3)));
+        assertThrows(IllegalArgumentException.class, () -> linear.hvaPfnAndLevel(4 * P2M));
     }
 
     @Test
