@@ -16,9 +16,9 @@ import org.tdplab.percpu.PercpuCounters;
  * counts in the shared counters, at {@link #index} and {@code nanosIndex}; a read adds them all. The record keeps its
  * counting threads (their objects stay as long as the VM); its counts outlive them.
  *
- * <p>Until stop 59 only the first caller and one claimer (when the first call was made off the vCPUs) had pairs: two
- * vCPU threads faulting a TD or an SNP guest at once had the second one count each of its firmware calls (three per
- * fault) in the shared counters, work one thread faulting both halves never did.
+ * <p>Why four: with pairs for the first caller and one claimer only, the second of two vCPU threads faulting a
+ * guest whose faults call the firmware counted each call (three per fault) in the shared counters, work one thread
+ * faulting both halves never did.
  */
 public final class FirmwareTally {
     private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
