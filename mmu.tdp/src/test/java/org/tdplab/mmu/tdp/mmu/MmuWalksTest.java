@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.backend.VmCapabilities;
@@ -92,7 +94,7 @@ class MmuWalksTest {
         h.map(root, 0x10, L4K, true);
         h.map(root, 0x11, L4K, true);
         h.map(root, 0x200, L2M, true);
-        List<String> held = new java.util.ArrayList<>();
+        List<String> held = new ArrayList<>();
         h.onChange = () -> held.add((mmu.lock.isReadLockedByMe() ? "read" : "")
                 + (mmu.lock.isWriteLockedByMe() ? "write" : "") + (h.flushes.isEmpty() ? "" : " after a flush"));
         mmu.dirtyLog.startLogging(0x10, 0x11);
@@ -116,13 +118,13 @@ class MmuWalksTest {
     void aReadLockWalkYieldsToAWaitingWriterAndGoesOnWhereItWas() throws Exception {
         for (long gfn = 0x10; gfn < 0x14; gfn++)
             h.map(root, gfn, L4K, true);
-        java.util.concurrent.atomic.AtomicBoolean writerRan = new java.util.concurrent.atomic.AtomicBoolean();
+        AtomicBoolean writerRan = new AtomicBoolean();
         Thread writer = new Thread(() -> {
             mmu.lock.writeLock();
             writerRan.set(true);
             mmu.lock.writeUnlock();
         });
-        List<Boolean> ranBeforeChange = new java.util.ArrayList<>();
+        List<Boolean> ranBeforeChange = new ArrayList<>();
         h.onChange = () -> {
             ranBeforeChange.add(writerRan.get());
             if (ranBeforeChange.size() == 1) { // a writer queues behind the walk's read lock
