@@ -47,13 +47,19 @@ public final class Roots {
         }
     }
 
-    /** {@code kvm_tdp_mmu_put_root}: the last reference frees the root, which must be invalid by then. */
+    /**
+     * {@code kvm_tdp_mmu_put_root}: the last reference frees the root, which must be invalid by then, and (6.18)
+     * already zapped: the reference the MMU keeps is put only after the root's zap, which does not happen here.
+     */
     public void put(int root) {
         if (pool.putRoot(root) != 0)
             return;
         if (!pool.isInvalid(root))
             mmu.host.bug("root " + root + " lost its last reference while still valid");
-        mmu.zap.zapRoot(root, !mmu.lock.isWriteLockedByMe());
+        if (mmu.zap.countPresent(root) != 0) { // the kernel would leak the tables: the model reports and zaps them
+            mmu.postcondition("inv 14: root " + root + " lost its last reference while still mapping memory");
+            mmu.zap.zapUnreferencedRoot(root, !mmu.lock.isWriteLockedByMe());
+        }
         synchronized (this) {
             int[] cur = list;
             int[] next = new int[cur.length - 1];

@@ -277,22 +277,35 @@ public final class Zapper {
      * {@code tdp_mmu_zap_root}: zaps a whole root level by level (4K, 2M, 1G, then the top), so a shared zap
      * never tears down a large subtree in one step. {@code shared} means the caller holds the read lock. Each pass
      * walks every entry of the root without its direct bits ({@code for_each_tdp_pte_min_level_all}, 6.14), so the
-     * changes of a direct root's aliased entries carry the bit in their GFN, as the kernel traces them.
+     * changes of a direct root's aliased entries carry the bit in their GFN, as the kernel traces them. Each step
+     * may yield the lock ({@code tdp_mmu_iter_cond_resched} without a flush): the caller holds a reference to
+     * {@code root}, so it cannot be freed meanwhile, and no fault maps into it again, as it is invalid.
      */
     public void zapRoot(int root, boolean shared) {
+        zapRoot(root, shared, true);
+    }
+
+    /** A root whose last reference went while it still mapped memory: zapped without yielding, as none holds it. */
+    void zapUnreferencedRoot(int root, boolean shared) {
+        zapRoot(root, shared, false);
+    }
+
+    private void zapRoot(int root, boolean shared, boolean mayYield) {
         TdpIter walk = shared ? new TdpIter(pool) : it;
         int[] levels = { Spte.PG_LEVEL_4K, Spte.PG_LEVEL_2M, Spte.PG_LEVEL_1G, mmu.rootLevel };
         mmu.rcu.readLock();
         try {
             for (int zapLevel : levels)
-                zapRootAt(walk, root, zapLevel, shared);
+                zapRootAt(walk, root, zapLevel, shared, mayYield);
         } finally {
             mmu.rcu.readUnlock();
         }
     }
 
-    private void zapRootAt(TdpIter walk, int root, int zapLevel, boolean shared) {
+    private void zapRootAt(TdpIter walk, int root, int zapLevel, boolean shared, boolean mayYield) {
         for (mmu.walkAll(walk, root, zapLevel); walk.valid; walk.next()) {
+            if (mayYield && (shared ? mmu.condReschedShared(walk) : condResched(false)))
+                continue;
             while (isShadowPresent(walk.oldSpte) && walk.level <= zapLevel) {
                 if (!shared) {
                     mmu.setSpte(walk, SHADOW_NONPRESENT_VALUE);
@@ -307,7 +320,8 @@ public final class Zapper {
     /**
      * {@code kvm_mmu_zap_all_fast} for the TDP MMU: marks every valid direct root invalid (mirror roots are never
      * fast-zapped), asks vCPUs to reload, and zaps the invalidated roots under the read lock. No TLB flush: a new
-     * root is flushed when it is loaded. The caller holds no MMU lock.
+     * root is flushed when it is loaded. The caller holds no MMU lock. The zap yields to writers, who may change the
+     * mirror roots meanwhile: that the fast zap leaves them alone is checked on what it invalidated.
      */
     public void zapAllFast() {
         int[] invalidated;
@@ -318,9 +332,11 @@ public final class Zapper {
         } finally {
             mmu.lock.writeUnlock();
         }
+        for (int root : invalidated)
+            if (pool.isMirror(root))
+                mmu.postcondition("inv 15: a fast zap invalidated mirror root " + root);
         mmu.lock.readLock();
         try {
-            int[] mirrors = presentPerRoot(Roots.MIRROR_ROOTS);
             for (int root : invalidated) {
                 zapRoot(root, true);
                 // checked while the MMU's reference keeps the root: once put, a vCPU dropping its own reference
@@ -329,15 +345,9 @@ public final class Zapper {
                     mmu.postcondition("inv 15: direct root " + root + " still maps memory after a fast zap");
                 mmu.roots.put(root);
             }
-            if (!java.util.Arrays.equals(mirrors, presentPerRoot(Roots.MIRROR_ROOTS)))
-                mmu.postcondition("inv 15: a fast zap changed a mirror root");
         } finally {
             mmu.lock.readUnlock();
         }
-    }
-
-    private int[] presentPerRoot(int types) {
-        return java.util.Arrays.stream(mmu.roots.of(types)).map(this::countPresent).toArray();
     }
 
     /**

@@ -57,9 +57,15 @@ class ZapYieldTest {
             int root = vm.mmu.roots.of(Roots.VALID_ROOTS)[0];
             int[] reused = { -1 };
             zapYieldingTo(vm, Roots.VALID_ROOTS | Roots.INVALID_ROOTS, 0, (2 * M1) >>> 12, () -> {
-                for (int r : vm.mmu.roots.invalidate(Roots.DIRECT_ROOTS)) { // kvm_mmu_zap_all_fast
-                    vm.mmu.zap.zapRoot(r, false);
-                    vm.mmu.roots.put(r); // the MMU's reference
+                // kvm_mmu_zap_all_fast; the lock held twice, so this root zap runs whole without yielding back
+                vm.mmu.lock.writeLock();
+                try {
+                    for (int r : vm.mmu.roots.invalidate(Roots.DIRECT_ROOTS)) {
+                        vm.mmu.zap.zapRoot(r, false);
+                        vm.mmu.roots.put(r); // the MMU's reference
+                    }
+                } finally {
+                    vm.mmu.lock.writeUnlock();
                 }
                 vm.mmu.roots.put(root); // the vCPU's, as it reloads
                 int t = vm.mmu.pool.alloc(Spte.PG_LEVEL_2M, 0, 0); // a fault's new page directory
