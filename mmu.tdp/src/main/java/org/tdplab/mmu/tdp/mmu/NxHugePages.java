@@ -84,14 +84,16 @@ public final class NxHugePages {
      * {@code kvm_recover_nx_huge_pages} (the TDP MMU part, under the read lock since 6.18): takes
      * {@code ceil(nx_lpage_splits / ratio)} tables from the head of the list, each unaccounted; one in a dirty-logged
      * memslot is left at that (it would come back as 4K pages; disabling the log recovers it), the others are zapped
-     * by their parent SPTE, atomically and only if the parent still points at the table. One flush for the batch,
-     * inside the RCU section so no walker can still use a table freed after it. Returns the number of tables zapped.
+     * by their parent SPTE, atomically and only if the parent still points at the table. Between two tables it
+     * yields to a waiting writer, flushing first what it zapped since the last flush; the flush stays inside the RCU
+     * section so no walker can still use a table freed after it. Returns the number of tables zapped.
      */
     public int recover(LongPredicate dirtyLogged) {
         int ratio = mmu.caps.nxRecoveryRatio();
         if (ratio == 0)
             return 0;
         int zapped = 0;
+        boolean flush = false;
         mmu.lock.readLock();
         mmu.rcu.readLock();
         try {
@@ -104,10 +106,18 @@ public final class NxHugePages {
                 int sp = takeFirst();
                 if (sp < 0)
                     break;
-                if (!dirtyLogged.test(pool.gfn(sp)) && zapPossibleNxHugePage(sp))
+                if (!dirtyLogged.test(pool.gfn(sp)) && zapPossibleNxHugePage(sp)) {
                     zapped++;
+                    flush = true;
+                }
+                if (mmu.mayYieldShared()) {
+                    if (flush)
+                        mmu.flushRemoteTlbs(0, mmu.maxGfn());
+                    flush = false;
+                    mmu.yieldShared();
+                }
             }
-            if (zapped > 0)
+            if (flush)
                 mmu.flushRemoteTlbs(0, mmu.maxGfn());
         } finally {
             mmu.rcu.readUnlock();

@@ -115,13 +115,23 @@ public final class TdpMmu {
      * ({@link Roots#hold}). Returns whether it yielded.
      */
     public boolean condReschedShared(TdpIter it) {
-        if (!lock.contended() || !it.canYield() || !lock.readHeldOnce())
+        if (!mayYieldShared() || !it.canYield())
             return false;
+        yieldShared();
+        it.markYielded();
+        return true;
+    }
+
+    /** Whether a writer waits for the MMU lock, which this thread holds for read once ({@code rwlock_needbreak}). */
+    boolean mayYieldShared() {
+        return lock.contended() && lock.readHeldOnce();
+    }
+
+    /** {@code cond_resched_rwlock_read} between two RCU read sections: the waiting writer goes first. */
+    void yieldShared() {
         rcu.readUnlock();
         lock.yieldRead();
         rcu.readLock();
-        it.markYielded();
-        return true;
     }
 
     /** One past the last GFN a root of this VM indexes. */

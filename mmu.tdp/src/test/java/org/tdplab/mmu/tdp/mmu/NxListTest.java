@@ -2,6 +2,10 @@ package org.tdplab.mmu.tdp.mmu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
 import org.junit.jupiter.api.Test;
 import org.tdplab.mmu.api.backend.VmCapabilities;
 import org.tdplab.mmu.tdp.spte.Spte;
@@ -60,6 +64,41 @@ class NxListTest {
         }
         assertEquals(L2M, h.last(root, 0x200L * 5)[0], "recovered huge");
         assertEquals(L4K, h.last(root, 0x200L * 7)[0], "the dirty-logged region keeps its 4K mapping");
+        h.assertQuiescent();
+    }
+
+    /**
+     * Recovery under the read lock yields to a writer queued behind it between two tables (6.18's
+     * {@code cond_resched_rwlock_read} in {@code kvm_recover_nx_huge_pages}), and flushes what it zapped before
+     * letting it in: the writer finds the first table's flush done.
+     */
+    @Test
+    void recoveryYieldsToAWaitingWriterAfterFlushing() throws Exception {
+        for (int i = 0; i < 4; i++)
+            execFault(i);
+        AtomicInteger flushesSeenByWriter = new AtomicInteger(-1);
+        Thread writer = new Thread(() -> {
+            mmu.lock.writeLock();
+            flushesSeenByWriter.set(h.flushes.size());
+            mmu.lock.writeUnlock();
+        });
+        List<Boolean> ranBeforeZap = new ArrayList<>();
+        h.onChange = () -> {
+            MmuHarness.Change c = h.changes.get(h.changes.size() - 1);
+            if (c.level() != L2M || !Spte.isShadowPresent(c.oldSpte()))
+                return; // a table's parent SPTE going, not its entries
+            ranBeforeZap.add(flushesSeenByWriter.get() >= 0);
+            if (ranBeforeZap.size() == 1) {
+                writer.start();
+                while (!mmu.lock.contended())
+                    Thread.onSpinWait();
+            }
+        };
+        assertEquals(4, mmu.nx.recover(gfn -> false));
+        writer.join();
+        assertEquals(List.of(false, true, true, true), ranBeforeZap, "the writer got in after the first table");
+        assertEquals(1, flushesSeenByWriter.get(), "the first table's flush came before the yield");
+        assertEquals(2, h.flushes.size(), "and one for the other three");
         h.assertQuiescent();
     }
 }
