@@ -6,7 +6,6 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
 
-import org.tdplab.percpu.PercpuCounter;
 import org.tdplab.percpu.PercpuCounters;
 
 /**
@@ -26,14 +25,18 @@ import org.tdplab.percpu.PercpuCounters;
  * the model takes them exclusively.)
  *
  * <p>The module's own sharex lock is one word every shared holder adds to. The model's shared side is counted per
- * thread instead ({@link PercpuCounter}): a shared holder counts itself in a row only its thread writes (looked up once
- * per hold: the release counts itself out in the row the hold returned), and the exclusive side takes the owner word
- * with a CAS and waits until the rows sum to zero. Two vCPU threads faulting at once then write no common line for
+ * thread instead ({@link PercpuCounters}): a shared holder counts itself in a row only its thread writes (looked up
+ * once per hold: the release counts itself out in the row the hold returned), and the exclusive side takes the owner
+ * word with a CAS and waits until the rows sum to zero. Two vCPU threads faulting at once then write no common line for
  * the lock (with one word, its line moved between them four times per fault), and letting go is a plain store; who
  * excludes whom is the same. The holder's count (a volatile store) and the
  * owner's CAS are each followed by a volatile load of the other, so at least one side sees the other. A shared hold
  * does not nest in another (a leaf calls no leaf), and a thread that holds the lock exclusively takes the shared side
  * as a no-op; the exclusive side nests. Waiters spin briefly, then park and look again; an unlock wakes them.
+ *
+ * <p>A guest-side hold (the ACCEPT, {@link #lockShared(int)}) counts in a cell of its vCPU, which only the thread
+ * running the vCPU writes (KVM's {@code vcpu->mutex}): no look-up of the thread's row. A host hold's row also counts
+ * what its leaf adds to the TD's {@code chldcnt} ({@link ChildCount}), with no second look-up.
  */
 public final class ModuleLock {
     /** How long a waiter parks before it looks at the owner again (a wake-up the unlocker missed costs this much). */
@@ -48,8 +51,16 @@ public final class ModuleLock {
         }
     }
 
-    /** The shared holders, each thread counted in a row of its own. */
-    private final PercpuCounter holders = new PercpuCounter();
+    private static final VarHandle CELL = MethodHandles.arrayElementVarHandle(long[].class);
+    /** The counters of {@link #holders}: the thread's shared holds, and its share of the TD's {@code chldcnt}. */
+    static final int HOLDS = 0, CHILDREN = 1;
+    /** A vCPU's hold cell and 120 bytes of padding: two vCPU threads holding at once write no common line pair. */
+    private static final int STRIDE = 16;
+
+    /** The host's shared holders, each thread counted in a row of its own ({@link #HOLDS}). */
+    final PercpuCounters holders = new PercpuCounters(2);
+    /** The guest's shared holders, per vCPU, {@link #STRIDE} apart, a stride of padding before the first. */
+    private final long[] vcpuHolds;
     /**
      * The exclusive holder, or null. Taking it is one CAS from null, which is also the flag shared holders look at:
      * one atomic per exclusive section where a lock of its own and a flag's volatile store cost three fences.
@@ -61,16 +72,21 @@ public final class ModuleLock {
     /** Threads waiting for the exclusive holder to let go: shared holders that met it, and exclusive contenders. */
     private final ConcurrentLinkedQueue<Thread> waiters = new ConcurrentLinkedQueue<>();
 
+    /** A lock over a TD of {@code vcpus} vCPUs (its MAX_VCPUS): the guest's holds are counted per vCPU. */
+    public ModuleLock(int vcpus) {
+        this.vcpuHolds = new long[(vcpus + 2) * STRIDE];
+    }
+
     /** Takes the shared side; returns the calling thread's row, for {@link #unlockShared(PercpuCounters.Row)}. */
     public PercpuCounters.Row lockShared() {
         PercpuCounters.Row row = holders.row(); // once per hold: the release counts itself out in the same row
         Thread me = null;
         while (true) {
-            holders.addVolatile(row, 1); // before the owner's load: the exclusive side's CAS and sum mirror it
+            holders.addVolatile(row, HOLDS, 1); // before the owner's load: the exclusive side's CAS and sum mirror it
             Thread o = (Thread) OWNER.getVolatile(this);
             if (o == null)
                 return row;
-            holders.add(row, -1);
+            holders.add(row, HOLDS, -1);
             if (me == null)
                 me = Thread.currentThread();
             if (o == me)
@@ -82,7 +98,48 @@ public final class ModuleLock {
     /** Lets the shared side go, with the row {@link #lockShared()} returned on this thread. */
     public void unlockShared(PercpuCounters.Row row) {
         if (OWNER.getAcquire(this) != Thread.currentThread())
-            holders.add(row, -1);
+            holders.add(row, HOLDS, -1);
+    }
+
+    /**
+     * Takes the shared side for a guest leaf of vCPU {@code v}, run by the thread that runs the vCPU (one at a time):
+     * counted in the vCPU's cell, ordered against the exclusive side as a row's count is.
+     */
+    public void lockShared(int v) {
+        int at = (v + 1) * STRIDE;
+        long[] h = vcpuHolds;
+        Thread me = null;
+        while (true) {
+            CELL.setVolatile(h, at, h[at] + 1);
+            Thread o = (Thread) OWNER.getVolatile(this);
+            if (o == null)
+                return;
+            CELL.setRelease(h, at, h[at] - 1);
+            if (me == null)
+                me = Thread.currentThread();
+            if (o == me)
+                return;
+            awaitRelease(me);
+        }
+    }
+
+    /** Lets go of {@link #lockShared(int)} of vCPU {@code v}, on the thread that took it. */
+    public void unlockShared(int v) {
+        if (OWNER.getAcquire(this) != Thread.currentThread()) {
+            int at = (v + 1) * STRIDE;
+            CELL.setRelease(vcpuHolds, at, vcpuHolds[at] - 1);
+        }
+    }
+
+    /** Whether some shared hold is counted (the exclusive side waits until none is). */
+    private boolean sharedHeld() {
+        if (holders.sum(HOLDS) != 0)
+            return true;
+        long[] h = vcpuHolds;
+        for (int at = STRIDE; at < h.length - STRIDE; at += STRIDE)
+            if ((long) CELL.getVolatile(h, at) != 0)
+                return true;
+        return false;
     }
 
     public void lockExclusive() {
@@ -95,7 +152,7 @@ public final class ModuleLock {
         if (o != null || !OWNER.compareAndSet(this, (Thread) null, me))
             contend(me);
         holds = 1;
-        for (int spins = 0; holders.sum() != 0; spins++) // shared holders finish
+        for (int spins = 0; sharedHeld(); spins++) // shared holders finish
             if ((spins & 63) == 63)
                 Thread.yield();
             else

@@ -31,6 +31,7 @@ import static org.tdplab.backend.tdx.module.TdxStatus.withOperand;
 
 import org.tdplab.backend.tdx.module.TdxModule.Regs;
 import org.tdplab.backend.tdx.module.TdxAbi.Version;
+import org.tdplab.percpu.PercpuCounters;
 
 /**
  * The leaves that change S-EPT mappings: TDH.MEM.SEPT.ADD / REMOVE for S-EPT pages, TDH.MEM.PAGE.ADD (build time) /
@@ -60,7 +61,7 @@ final class SeptMapLeaves {
      * TDH.MEM.SEPT.ADD (leaf 3): RCX = GPA|level (1 … levels−1), RDX = TD handle (bit 0 allow_existing), R8 = the
      * new S-EPT page. The entry at {@code level} becomes NL_MAPPED → the new page of level − 1, all FREE.
      */
-    long septAdd(long rcx, long rdx, long r8, Regs out) {
+    long septAdd(long rcx, long rdx, long r8, Regs out, PercpuCounters.Row held) {
         if ((rdx & ~TdxAbi.HPA_MASK & ~1L) != 0)
             return withOperand(TDX_OPERAND_INVALID, OPERAND_RDX);
         int lvl = level(rcx);
@@ -68,7 +69,7 @@ final class SeptMapLeaves {
         long pos = walk.locateAndLockTdEntry(rdx, 1, Seamcall.TDH_MEM_SEPT_ADD, rcx, 1, m.eptLevels - 1, out);
         if (pos < 0)
             return pos;
-        return linkNewPage(posPage(pos), posIndex(pos), lvl, gfn, rdx, r8, pos, out);
+        return linkNewPage(posPage(pos), posIndex(pos), lvl, gfn, rdx, r8, pos, out, held);
     }
 
     /**
@@ -76,7 +77,8 @@ final class SeptMapLeaves {
      * linked by the entry's release store, so that another vCPU's walk that reads the link finds the page
      * ({@link SeptTree}).
      */
-    private long linkNewPage(int page, int idx, int lvl, long gfn, long rdx, long r8, long pos, Regs out) {
+    private long linkNewPage(int page, int idx, int lvl, long gfn, long rdx, long r8, long pos, Regs out,
+            PercpuCounters.Row held) {
         int s = SeptTree.state(sept.get(page, idx));
         long st = s == NL_MAPPED && (rdx & 1) != 0 ? TDX_SUCCESS // allow_existing: the new page stays unused
                 : !SeptState.allowed(SeptState.ALLOW_SEPT_ADD, s) ? notFree(pos, out)
@@ -88,7 +90,7 @@ final class SeptMapLeaves {
         long newPfn = r8 >>> 12;
         sept.setChild(page, idx, sept.alloc(lvl - 1, gfn & -levelPages(lvl), newPfn));
         pamt.setShared(newPfn, Pamt.SIZE_4K, Pamt.entry(Pamt.PT_EPT, Pamt.SIZE_4K, TdxAbi.TD_ID, 0));
-        m.chldcnt.add(1);
+        m.chldcnt.add(held, 1);
         sept.setUnlocked(page, idx, SeptTree.entry(NL_MAPPED, r8));
         return TDX_SUCCESS;
     }
@@ -135,7 +137,7 @@ final class SeptMapLeaves {
      * TDH.MEM.PAGE.AUG (leaf 6): RCX = GPA|level (0 or 1), RDX = TDR, R8 = the page (aligned to the level). The
      * entry becomes PENDING; the page is not zeroed until the guest accepts it.
      */
-    long pageAug(long rcx, long rdx, long r8, Regs out) {
+    long pageAug(long rcx, long rdx, long r8, Regs out, PercpuCounters.Row held) {
         int lvl = level(rcx);
         long pos = walk.locateUnlockedTdEntry(rdx, 0, Seamcall.TDH_MEM_PAGE_AUG, rcx, 0, 1, out);
         if (pos < 0)
@@ -166,7 +168,7 @@ final class SeptMapLeaves {
         }
         // the page's PAMT entry and the TD's count after the entry: no leaf that reads them runs until the tree lock
         // is let go (they hold it exclusively), and other AUGs run at once (the tree lock is shared)
-        m.chldcnt.add(levelPages(lvl));
+        m.chldcnt.add(held, levelPages(lvl));
         pamt.setShared(r8 >>> 12, lvl, Pamt.entry(Pamt.PT_REG, lvl, TdxAbi.TD_ID, 0));
         return TDX_SUCCESS;
     }

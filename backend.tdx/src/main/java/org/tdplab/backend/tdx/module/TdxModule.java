@@ -2,7 +2,6 @@ package org.tdplab.backend.tdx.module;
 
 import static org.tdplab.backend.tdx.module.TdxAbi.*;
 
-import org.tdplab.percpu.PercpuCounter;
 import org.tdplab.percpu.PercpuCounters;
 
 /**
@@ -47,7 +46,7 @@ public final class TdxModule {
     final long tdmrLimitPfn;
     private final Regs scratch = new Regs();
     /** The module's lock: shared for a fault's SEPT.ADD, AUG and ACCEPT, else exclusive ({@link ModuleLock}). */
-    public final ModuleLock lock = new ModuleLock();
+    public final ModuleLock lock;
 
     // ---- TDR -------------------------------------------------------------------------------------------------
     long tdrPfn = -1;
@@ -57,7 +56,7 @@ public final class TdxModule {
     boolean wbPending;
     boolean fatal;
     /** 4K units owned by the TD: REG pages, S-EPT pages, TDCS/TDVPR/TDCX pages (not the TDR). */
-    final PercpuCounter chldcnt = new PercpuCounter();
+    final ChildCount chldcnt;
 
     // ---- TDCS ------------------------------------------------------------------------------------------------
     final long[] tdcsPfns = new long[TDCS_PAGES];
@@ -92,6 +91,8 @@ public final class TdxModule {
     public TdxModule(Version version, int maxVcpus, PageContents frames, Contention contention, long tdmrLimitPfn,
             boolean dynamicPamt) {
         this.version = version;
+        this.lock = new ModuleLock(maxVcpus);
+        this.chldcnt = new ChildCount(lock);
         this.pamt = new Pamt(dynamicPamt);
         this.frames = frames;
         this.contention = contention;
@@ -228,7 +229,7 @@ public final class TdxModule {
         r.clear();
         PercpuCounters.Row held = lock.lockShared();
         try {
-            return aug ? mapLeaves.pageAug(rcx, rdx, r8, r) : mapLeaves.septAdd(rcx, rdx, r8, r);
+            return aug ? mapLeaves.pageAug(rcx, rdx, r8, r, held) : mapLeaves.septAdd(rcx, rdx, r8, r, held);
         } finally {
             lock.unlockShared(held);
         }
@@ -327,11 +328,11 @@ public final class TdxModule {
      * {@link #tdgMemPageAccept(int, long, boolean)}, whether the vCPU may enter read holding the lock (KVM's entry).
      */
     public long tdgMemPageAccept(int v, long rcx, java.util.function.BooleanSupplier mayEnter) {
-        PercpuCounters.Row held = lock.lockShared();
+        lock.lockShared(v);
         try {
             return guest.accept(v, rcx, mayEnter.getAsBoolean());
         } finally {
-            lock.unlockShared(held);
+            lock.unlockShared(v);
         }
     }
 

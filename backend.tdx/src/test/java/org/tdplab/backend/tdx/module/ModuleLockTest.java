@@ -18,7 +18,7 @@ class ModuleLockTest {
 
     @Test
     void theExclusiveSideWaitsForAHolderOfTheSharedSideOnAnotherThread() throws Exception {
-        ModuleLock lock = new ModuleLock();
+        ModuleLock lock = new ModuleLock(2);
         CountDownLatch held = new CountDownLatch(1), release = new CountDownLatch(1);
         Thread holder = new Thread(() -> {
             var row = lock.lockShared();
@@ -58,8 +58,79 @@ class ModuleLockTest {
     }
 
     @Test
+    void theExclusiveSideWaitsForAVcpusHoldAndAReaderOfAVcpuWaitsBehindIt() throws Exception {
+        ModuleLock lock = new ModuleLock(2);
+        CountDownLatch held = new CountDownLatch(1), release = new CountDownLatch(1);
+        Thread vcpu1 = new Thread(() -> {
+            lock.lockShared(1); // the ACCEPT of vCPU 1: counted in its cell, not in a row
+            held.countDown();
+            await(release);
+            lock.unlockShared(1);
+        });
+        vcpu1.start();
+        held.await();
+        AtomicBoolean exclusiveTaken = new AtomicBoolean(), sharedTaken = new AtomicBoolean();
+        Thread writer = new Thread(() -> {
+            lock.lockExclusive();
+            exclusiveTaken.set(true);
+            lock.unlockExclusive();
+        });
+        writer.start();
+        for (long end = System.nanoTime() + 60_000_000_000L; !lock.exclusiveTaken() && System.nanoTime() < end;)
+            Thread.onSpinWait();
+        assertTrue(lock.exclusiveTaken(), "the writer never took the owner word");
+        Thread vcpu0 = new Thread(() -> {
+            lock.lockShared(0);
+            sharedTaken.set(true);
+            lock.unlockShared(0);
+        });
+        vcpu0.start();
+        LockWaits.awaitWaiter(lock, vcpu0);
+        assertFalse(exclusiveTaken.get(), "the exclusive side was taken while a vCPU held the shared one");
+        assertFalse(sharedTaken.get(), "a vCPU went past an exclusive side waiting for the holds before it");
+        release.countDown();
+        writer.join();
+        vcpu0.join();
+        vcpu1.join();
+        assertTrue(exclusiveTaken.get());
+        assertTrue(sharedTaken.get());
+        lock.lockExclusive(); // the exclusive holder's hold of a vCPU is no hold, and no count is left behind
+        lock.lockShared(0);
+        lock.unlockShared(0);
+        lock.unlockExclusive();
+        lock.lockExclusive();
+        lock.unlockExclusive();
+    }
+
+    @Test
+    void theTdsChildCountSumsWhatSharedHoldersAddedInTheirRowsAndWhatTheExclusiveSideAdded() throws Exception {
+        ModuleLock lock = new ModuleLock(2);
+        ChildCount c = new ChildCount(lock);
+        Runnable aug = () -> {
+            for (int k = 0; k < 1000; k++) {
+                var row = lock.lockShared();
+                c.add(row, 1);
+                lock.unlockShared(row);
+            }
+        };
+        Thread a = new Thread(aug), b = new Thread(aug);
+        a.start();
+        b.start();
+        a.join();
+        b.join();
+        lock.lockExclusive();
+        c.add(-3); // a REMOVE
+        assertEquals(1997, c.sum());
+        c.set(7); // a restore
+        assertEquals(7, c.sum());
+        lock.unlockExclusive();
+        lock.lockExclusive(); // the count shares the rows with the holds: a hold's count is untouched by it
+        lock.unlockExclusive();
+    }
+
+    @Test
     void manyThreadsSharingSlotsLeaveTheLockFree() throws Exception {
-        ModuleLock lock = new ModuleLock();
+        ModuleLock lock = new ModuleLock(2);
         Thread[] t = new Thread[40]; // more threads than slots: some count in the same slot
         CountDownLatch all = new CountDownLatch(t.length), go = new CountDownLatch(1);
         for (int i = 0; i < t.length; i++) {
@@ -87,7 +158,7 @@ class ModuleLockTest {
 
     @Test
     void exclusiveHoldersOnTwoThreadsNeverOverlapAndTheSideNests() throws Exception {
-        ModuleLock lock = new ModuleLock();
+        ModuleLock lock = new ModuleLock(2);
         int[] counter = { 0 };
         AtomicBoolean inside = new AtomicBoolean(), overlapped = new AtomicBoolean();
         Runnable work = () -> {
@@ -116,7 +187,7 @@ class ModuleLockTest {
 
     @Test
     void aThreadWaitingForTheExclusiveHolderGivesItsCoreAway() throws Exception {
-        ModuleLock lock = new ModuleLock();
+        ModuleLock lock = new ModuleLock(2);
         lock.lockExclusive();
         AtomicBoolean sharedTaken = new AtomicBoolean();
         Thread reader = new Thread(() -> {
@@ -139,7 +210,7 @@ class ModuleLockTest {
 
     @Test
     void aThreadThatDoesNotHoldTheExclusiveSideCannotLetItGo() {
-        ModuleLock lock = new ModuleLock();
+        ModuleLock lock = new ModuleLock(2);
         assertThrows(IllegalMonitorStateException.class, lock::unlockExclusive);
         lock.lockExclusive();
         lock.unlockExclusive();
