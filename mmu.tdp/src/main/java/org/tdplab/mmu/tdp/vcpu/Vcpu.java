@@ -48,6 +48,10 @@ public final class Vcpu extends org.tdplab.mmu.tdp.sync.LinePadded {
     public boolean exitPrivate;
     /** The token the last read returned. */
     public long lastRead;
+    /** Where a hint load's value goes, so that the JIT keeps the load; never read. */
+    public long hinted;
+    /** The GFN of the last hint (-1: none yet). */
+    public long hintedGfn = -1;
     /** What the last EPT/NPT-violation exit's fault handler returned: for diagnostics. */
     public int lastFault;
     /**

@@ -331,7 +331,7 @@ final class GuestOps {
                 guestMode.exit(v);
                 return GuestExits.DONE;
             }
-            long outcome = violationExit(v, w, guestGpa, gfn, encrypted);
+            long outcome = violationExit(v, w, guestGpa, gfn, isPrivate, encrypted);
             if (outcome != GuestExits.DONE)
                 return outcome;
         }
@@ -339,9 +339,16 @@ final class GuestOps {
 
     /**
      * The access's walk ended in a violation: the vCPU leaves guest mode and the exit is handled.
-     * {@link GuestExits#DONE} when the access is to be tried again.
+     * {@link GuestExits#DONE} when the access is to be tried again. A shared page's frame token is read first, while
+     * the walk's miss of the leaf entry is pending: out of order the two misses otherwise came one after the other
+     * (the access's token store stalled a later locked instruction). Not again within the last hint's 2M, whose lines
+     * an in-order guest finds in the cache anyway.
      */
-    private long violationExit(Vcpu v, long w, long guestGpa, long gfn, boolean encrypted) {
+    private long violationExit(Vcpu v, long w, long guestGpa, long gfn, boolean isPrivate, boolean encrypted) {
+        if (!isPrivate && (gfn ^ v.hintedGfn) >>> 9 != 0) {
+            v.hintedGfn = gfn;
+            v.hinted = mem.peekSharedToken(gfn);
+        }
         guestMode.exit(v);
         long outcome = exits.violation(v, w, guestGpa, gfn, encrypted);
         if (outcome != GuestExits.DONE)

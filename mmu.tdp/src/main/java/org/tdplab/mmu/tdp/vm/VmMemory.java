@@ -46,6 +46,18 @@ final class VmMemory {
         this.attributes = memslots.attributes();
     }
 
+    /**
+     * The data token of the host frame a slot's host map gives a shared GFN now (0: none), read as a hint only: it
+     * allocates nothing, takes no lock, and a racing change of the map or the frame makes it stale, not wrong (its
+     * value feeds nothing). A vCPU whose walk just ended in a violation reads it so that the token's cache line
+     * misses while the walk's own miss is still pending, not after the fault when the access stores its token.
+     */
+    long peekSharedToken(long gfn) {
+        Memslot s = memslots.find(gfn);
+        long pfn = s == null ? -1 : s.hvaPfnIfPresent(gfn);
+        return pfn < 0 ? 0 : host.read(pfn);
+    }
+
     /** The frames of the VM's page tables, from host memory. */
     static TableFrames tableFrames(HostMemory host, int vmId) {
         return new TableFrames() {
