@@ -10,13 +10,12 @@ import java.util.Arrays;
  * took the reflective path on every RMP write (RMPUPDATE and PVALIDATE of each private fault).
  *
  * <p>The entries of {@value #CHUNK} consecutive regions (2,044 MiB of frames) share one chunk: one {@code long[]} of
- * their words ({@link RmpRegion}: a word an entry), 4,088 KiB, and one {@code byte[]} of who wrote them, each region
- * a fixed slice. A chunk is made when its first region is and kept for the table's life, so a region that comes back
+ * their words ({@link RmpRegion}: a word an entry, with who wrote it), 4,088 KiB, each region a fixed slice. A chunk is made when its first region is and kept for the table's life, so a region that comes back
  * (the frames of the next VM) finds its slice. The words array is at least half a G1 region for G1 regions up to
  * 4 MiB (heaps up to about 8 GiB), so G1 allocates it straight into the old generation as one humongous object and
  * never copies it: as 8 KiB arrays, one per region, the RMP of a 16 GiB guest was 128 MiB that every young collection
  * of its faults copied (and the next VM's faults allocated again). Memory follows the frames ever assigned, rounded
- * up to a chunk: 8 bytes of words per frame (the hardware's table has 16: {@link RmpRegion}) and one of writers, and
+ * up to a chunk: 8 bytes of words per frame (the hardware's table has 16: {@link RmpRegion}), and
  * 4 KiB for each region that ever had a high qword of neither common value ({@link #his}). The last chunk holds only
  * the regions that remain.
  */
@@ -29,9 +28,8 @@ final class RegionTable {
     private static final VarHandle HI = MethodHandles.arrayElementVarHandle(long[].class);
 
     private final RmpRegion[] regions;
-    /** Per chunk, its words and writers (null until its first region); under this object's lock. */
+    /** Per chunk, its words (null until its first region); under this object's lock. */
     private final long[][] chunkWords;
-    private final byte[][] chunkWriters;
     /**
      * Per region index, the high qwords of its entries whose word says they have one of their own ({@link RmpRegion}),
      * made on the first (under the region's lock) and kept for the table's life, like the chunks: a reader that reads
@@ -43,7 +41,6 @@ final class RegionTable {
         regions = new RmpRegion[length];
         int chunks = (length + CHUNK - 1) / CHUNK;
         chunkWords = new long[chunks][];
-        chunkWriters = new byte[chunks][];
         his = new long[length][];
     }
 
@@ -74,25 +71,22 @@ final class RegionTable {
     }
 
     /**
-     * A region for index {@code i} over its slice of the chunk, whose words are all zero (a region is dropped only
-     * once all its entries are); its writers are cleared. The caller holds region {@code i}'s lock, and publishes
-     * the region with {@link #set}.
+     * A region for index {@code i} over its slice of the chunk, whose entries are all zero (a region is dropped only
+     * once all its entries are); the slice's words are cleared, which also clears who wrote its zero entries. The
+     * caller holds region {@code i}'s lock, and publishes the region with {@link #set}.
      */
     RmpRegion create(int i) {
         int c = i / CHUNK, slot = i - c * CHUNK;
         long[] words;
-        byte[] writers;
         synchronized (this) { // regions of one chunk have locks of their own: two may be made at once
             words = chunkWords[c];
-            writers = chunkWriters[c];
             if (words == null) {
                 int n = Math.min(CHUNK, regions.length - c * CHUNK);
                 chunkWords[c] = words = new long[n * WORDS];
-                chunkWriters[c] = writers = new byte[n * Rmp.PAGES];
             }
         }
-        Arrays.fill(writers, slot * Rmp.PAGES, (slot + 1) * Rmp.PAGES, (byte) 0);
-        return new RmpRegion(words, slot * WORDS, writers, slot * Rmp.PAGES, this, i);
+        Arrays.fill(words, slot * WORDS, (slot + 1) * WORDS, 0L);
+        return new RmpRegion(words, slot * WORDS, this, i);
     }
 
     /** Chunks made so far (for memory-use tests). */

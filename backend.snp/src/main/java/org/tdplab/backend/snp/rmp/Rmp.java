@@ -349,8 +349,7 @@ public final class Rmp {
         boolean wasZero = oldLo == 0 && oldHi == 0, isZero = lo == 0 && hi == 0;
         // release stores, before the stripe's unlock (a release store too): the next holder sees them, and a
         // lock-free reader that sees the low word sees the high one written before it
-        r.set(i, lo, hi);
-        r.setWriter(i, by);
+        r.set(i, lo, hi, by);
         if (wasZero != isZero)
             r.nonZero += isZero ? -1 : 1;
         if (r.nonZero == 0)

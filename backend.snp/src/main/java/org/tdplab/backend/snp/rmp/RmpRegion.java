@@ -10,14 +10,20 @@ import java.lang.invoke.VarHandle;
  * RMPUPDATE) or VMPL0's full permissions alone (what RMPUPDATE gives a guest page, and PVALIDATE and PSMASH keep).
  * Which of them, or neither, the word says in two bits the low qword leaves reserved (its bits 3 and 4, never set in
  * an entry: {@link #set} refuses one that sets them); a high qword of neither value (RMPADJUST's grants to a higher
- * VMPL) is kept in a word of the region's own ({@link RegionTable#his}), made on the first such. So an entry costs 8
- * bytes instead of the hardware's 16, and the fault path reads one word (one cache line) per entry as before; the
- * values read are the same.
+ * VMPL) is kept in a word of the region's own ({@link RegionTable#his}), made on the first such. Who last wrote the
+ * entry (the model's, for the invariants) is in three more reserved bits, 7:5, where a byte array of its own was
+ * written beside the word at every RMPUPDATE and PVALIDATE. So an entry costs 8 bytes instead of the hardware's 16,
+ * and the fault path reads and writes one word (one cache line) per entry; the values read are the same.
  */
 final class RmpRegion {
     private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
     /** Where the word says which high qword the entry has: bits 3 and 4, reserved in the low qword. */
     static final long HI_MASK = 3L << 3;
+    /** Where the word says who last wrote the entry: bits 7:5, reserved in the low qword. */
+    private static final int WRITER_SHIFT = 5;
+    private static final long WRITER_MASK = 7L << WRITER_SHIFT;
+    /** The low qword's reserved bits the word uses: a low qword may set none of them. */
+    static final long MODEL_MASK = HI_MASK | WRITER_MASK;
     private static final long HI_ZERO = 0, HI_VMPL0_ALL = 1L << 3, HI_OWN = 2L << 3;
     /** The high qword RMPUPDATE gives a guest page: VMPL0's full permissions. */
     static final long VMPL0_ALL = RmpEntry.withPerms(0, 0, RmpEntry.PERM_ALL);
@@ -29,26 +35,21 @@ final class RmpRegion {
      */
     private final long[] words;
     private final int base;
-    /** Who last wrote each entry, this region's from {@link #writerBase}; written under the region lock. */
-    private final byte[] writers;
-    private final int writerBase;
     private final RegionTable table;
     private final int index;
     /** Entries that are not all zero; under the region lock. */
     int nonZero;
 
-    RmpRegion(long[] words, int base, byte[] writers, int writerBase, RegionTable table, int index) {
+    RmpRegion(long[] words, int base, RegionTable table, int index) {
         this.words = words;
         this.base = base;
-        this.writers = writers;
-        this.writerBase = writerBase;
         this.table = table;
         this.index = index;
     }
 
     /** The low qword of entry {@code i}. */
     long lo(int i) {
-        return (long) WORDS.getVolatile(words, base + i) & ~HI_MASK;
+        return (long) WORDS.getVolatile(words, base + i) & ~MODEL_MASK;
     }
 
     /** The high qword of entry {@code i}. */
@@ -58,15 +59,16 @@ final class RmpRegion {
     }
 
     /**
-     * Writes entry {@code i}; the caller holds the region's lock. A high qword of its own is written first: a
-     * lock-free reader that sees the word sees it.
+     * Writes entry {@code i}, and who wrote it ({@code by}, 0 to 7); the caller holds the region's lock. A high qword
+     * of its own is written first: a lock-free reader that sees the word sees it.
      *
-     * @throws IllegalArgumentException for a low qword that sets bits 3 or 4 (reserved; never set by an instruction)
+     * @throws IllegalArgumentException for a low qword that sets bits 7:3 (reserved; never set by an instruction)
      */
-    void set(int i, long lo, long hi) {
-        if ((lo & HI_MASK) != 0)
-            throw reserved(lo);
-        WORDS.setRelease(words, base + i, lo | (hi == 0 ? HI_ZERO : hi == VMPL0_ALL ? HI_VMPL0_ALL : own(i, hi)));
+    void set(int i, long lo, long hi, byte by) {
+        if ((lo & MODEL_MASK) != 0 || (by & ~7) != 0)
+            throw reserved(lo, by);
+        long w = lo | (long) by << WRITER_SHIFT;
+        WORDS.setRelease(words, base + i, w | (hi == 0 ? HI_ZERO : hi == VMPL0_ALL ? HI_VMPL0_ALL : own(i, hi)));
     }
 
     /** Keeps {@code hi} apart as entry {@code i}'s high qword ({@link RegionTable#setHi}); the word's bits that say so. */
@@ -76,16 +78,13 @@ final class RmpRegion {
     }
 
     /** Out of {@link #set}, which the fault path inlines. */
-    private static IllegalArgumentException reserved(long lo) {
-        return new IllegalArgumentException("RMP low qword 0x" + Long.toHexString(lo) + " sets reserved bits 4:3");
+    private static IllegalArgumentException reserved(long lo, byte by) {
+        return new IllegalArgumentException("RMP low qword 0x" + Long.toHexString(lo) + " sets reserved bits 7:3, or "
+                + "writer " + by + " is not 0 to 7");
     }
 
     /** Who last wrote entry {@code i} ({@link Rmp#BY_RMPUPDATE}, …); 0 for an entry never written. */
     byte writer(int i) {
-        return writers[writerBase + i];
-    }
-
-    void setWriter(int i, byte by) {
-        writers[writerBase + i] = by;
+        return (byte) (((long) WORDS.getVolatile(words, base + i) & WRITER_MASK) >>> WRITER_SHIFT);
     }
 }

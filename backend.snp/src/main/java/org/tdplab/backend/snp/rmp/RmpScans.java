@@ -88,9 +88,9 @@ final class RmpScans {
             if (pfn < 0 || pfn >= rmp.frames)
                 throw new IllegalArgumentException("RMP entry for frame 0x" + Long.toHexString(pfn)
                         + " outside the RMP");
-            if ((entries[k + 1] & RmpRegion.HI_MASK) != 0)
+            if ((entries[k + 1] & RmpRegion.MODEL_MASK) != 0 || (entries[k + 3] & ~7L) != 0)
                 throw new IllegalArgumentException("RMP entry for frame 0x" + Long.toHexString(pfn)
-                        + " sets reserved bits 4:3 of its low qword");
+                        + " sets reserved bits 7:3 of its low qword, or names no writer");
             int stripe = rmp.lock(pfn);
             try {
                 rmp.assignedCounts.account(stripe, rmp.lo(pfn), -1);

@@ -523,6 +523,39 @@ class RmpTest {
         assertEquals(0, rmp.assignedPages());
     }
 
+    /**
+     * Who last wrote an entry is kept in its word's reserved bits 7:5 (a byte array of its own before): read back
+     * exactly, never in the low qword read, cleared with its region's slice; a restored low qword may not set them.
+     */
+    @Test
+    void whoWroteAnEntryIsInItsWordAndNeverInItsLowQword() {
+        makePrivate(PFN, GPA, SIZE_4K);
+        RmpRegion r = rmp.regions.get((int) (PFN >>> 9));
+        assertEquals(Rmp.BY_RMPUPDATE, r.writer(0));
+        assertEquals(RmpEntry.lo(GPA, true, SIZE_4K, false, ASID), rmp.lo(PFN));
+        assertEquals(0, GuestResult.eax(rmp.pvalidate(PFN, GPA, SIZE_4K, true, ASID)));
+        assertEquals(Rmp.BY_PVALIDATE, r.writer(0));
+        assertEquals(RmpEntry.lo(GPA, true, SIZE_4K, false, ASID) | RmpEntry.VALIDATED, rmp.lo(PFN));
+        assertEquals(0, r.writer(1), "never written");
+        long[] saved = rmp.export(ASID);
+        assertEquals(Rmp.BY_PVALIDATE, saved[3]);
+        assertEquals(0, GuestResult.eax(rmp.pvalidate(PFN, GPA, SIZE_4K, false, ASID)));
+        assertEquals(0, makeShared(PFN, SIZE_4K));
+        assertEquals(0, rmp.liveRegions());
+        assertEquals(0, makePrivate(PFN + 1, GPA + 0x1000, SIZE_4K));
+        assertEquals(0, rmp.regions.get((int) (PFN >>> 9)).writer(0), "the slice came back cleared");
+        assertEquals(0, makeShared(PFN + 1, SIZE_4K));
+        long lo = RmpEntry.lo(GPA, true, SIZE_4K, false, ASID) | 1L << 5;
+        assertThrows(IllegalArgumentException.class, () -> rmp.restore(new long[] { PFN, lo, 0, 1 }));
+        assertThrows(IllegalArgumentException.class, () -> rmp.restore(new long[] { PFN, lo & ~(1L << 5), 0, 8 }));
+        assertEquals(0, rmp.assignedPages());
+        rmp.restore(saved);
+        assertEquals(Rmp.BY_PVALIDATE, rmp.regions.get((int) (PFN >>> 9)).writer(0));
+        assertTrue(rmp.validatedOf(PFN));
+        assertEquals(0, GuestResult.eax(rmp.pvalidate(PFN, GPA, SIZE_4K, false, ASID)));
+        assertEquals(0, makeShared(PFN, SIZE_4K));
+    }
+
     @Test
     void regionsComeBackToTheirSliceOfAChunkKeptForGood() {
         long last = (long) RegionTable.CHUNK * 512; // the first frame of the second (and last: 1 region) chunk

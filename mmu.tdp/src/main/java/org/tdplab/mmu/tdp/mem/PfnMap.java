@@ -7,9 +7,10 @@ package org.tdplab.mmu.tdp.mem;
  * allocated together). Pages mapped one by one have an entry each. Entries are {@code pfn << 2 | level}; 0 = absent.
  * Readers are lock-free and allocation-free; writers (map, unmap, demote) must be serialized by the owner.
  *
- * <p>A map made {@link #chunked} keeps the entries of pages mapped one by one in chunks of about 2 GiB of pages that
- * the garbage collector never copies ({@link ChunkedLongArray}), for a map that such pages fill densely and that lives
- * as long as they do (guest_memfd's, whose 4K folios are each mapped on their own).
+ * <p>A map made {@link #chunked} keeps the entries of pages mapped one by one in chunks of about 4 GiB of pages that
+ * the garbage collector never copies ({@link ChunkedIntArray}), for a map that such pages fill densely and that lives
+ * as long as they do (guest_memfd's, whose 4K folios are each mapped on their own). Such an entry is always at 4K, so
+ * it is kept in 32 bits ({@link #wordOf}): 4 bytes per page, where the kernel's page cache keeps a pointer per page.
  */
 public final class PfnMap {
     /**
@@ -27,7 +28,17 @@ public final class PfnMap {
     private final SparseLongArray blocks;
     /** Per page mapped on its own: in {@link #pages}, or in {@link #chunks} for a {@link #chunked} map. */
     private final SparseLongArray pages;
-    private final ChunkedLongArray chunks;
+    private final ChunkedIntArray chunks;
+    /**
+     * The entries of a {@link #chunked} map whose PFN does not fit its word ({@link #WIDE}): the last frames of a host
+     * of 16 TiB, and any beyond. Null for another map.
+     */
+    private final SparseLongArray wide;
+    /** Whether {@link #wide} was ever written: until then a store need not clear its entry there. */
+    private volatile boolean anyWide;
+    /** A {@link #chunked} map's word: absent, {@link #LOCKED}, see {@link #wide}; else a 4K PFN + {@link #BIAS}. */
+    private static final int ABSENT_WORD = 0, LOCKED_WORD = 1, WIDE = 2, BIAS = 3;
+    private static final long NARROW_PFNS = (1L << 32) - BIAS;
 
     public PfnMap(long pages) {
         this(pages, false);
@@ -41,10 +52,11 @@ public final class PfnMap {
         this.size = pages;
         this.blocks = withBlocks ? new SparseLongArray((pages + BLOCK - 1) >>> BLOCK_SHIFT) : null;
         this.pages = chunked ? null : new SparseLongArray(pages);
-        this.chunks = chunked ? new ChunkedLongArray(pages) : null;
+        this.chunks = chunked ? new ChunkedIntArray(pages) : null;
+        this.wide = chunked ? new SparseLongArray(pages) : null;
     }
 
-    /** A map of {@code pages} whose pages mapped one by one are kept in chunks ({@link ChunkedLongArray}). */
+    /** A map of {@code pages} whose pages mapped one by one are kept in chunks ({@link ChunkedIntArray}). */
     public static PfnMap chunked(long pages) {
         return new PfnMap(pages, true);
     }
@@ -58,19 +70,54 @@ public final class PfnMap {
     }
 
     private long page(long index) {
-        return chunks != null ? chunks.get(index) : pages.get(index);
+        return chunks != null ? entryOfWord(index, chunks.get(index)) : pages.get(index);
+    }
+
+    /** The entry word {@code w} of page {@code index} of a {@link #chunked} map stands for. */
+    private long entryOfWord(long index, int w) {
+        long u = w & 0xffff_ffffL;
+        if (u >= BIAS)
+            return (u - BIAS) << 2 | Levels.L4K;
+        return u == ABSENT_WORD ? 0 : u == LOCKED_WORD ? LOCKED : wide.get(index);
+    }
+
+    /**
+     * The word that keeps entry {@code e} of page {@code index} of a {@link #chunked} map: a 4K one (the only level a
+     * page mapped on its own has) in 32 bits, or in {@link #wide} when its PFN does not fit, stored there first, so
+     * that a reader that sees the word sees the entry.
+     */
+    private int wordOf(long index, long e) {
+        if (e == 0 || e == LOCKED)
+            return e == 0 ? ABSENT_WORD : LOCKED_WORD;
+        if ((e & 3) != Levels.L4K)
+            throw new IllegalArgumentException("a page mapped on its own is at 4K: entry 0x" + Long.toHexString(e));
+        long pfn = e >>> 2;
+        if (pfn < NARROW_PFNS)
+            return (int) (pfn + BIAS);
+        anyWide = true;
+        wide.set(index, e);
+        return WIDE;
     }
 
     private void setPage(long index, long e) {
-        if (chunks != null)
-            chunks.set(index, e);
-        else
+        if (chunks == null) {
             pages.set(index, e);
+            return;
+        }
+        int w = wordOf(index, e);
+        chunks.set(index, w);
+        if (w != WIDE && anyWide && wide.get(index) != 0)
+            wide.set(index, 0); // after the word: a reader that saw WIDE reads the entry, or absent
     }
 
     /** Chunks a {@link #chunked} map has made (for memory-use tests); 0 for another. */
     int chunks() {
         return chunks == null ? 0 : chunks.chunks();
+    }
+
+    /** Bytes of the chunks a {@link #chunked} map has made (for memory-use tests); 0 for another. */
+    long chunkBytes() {
+        return chunks == null ? 0 : chunks.bytes();
     }
 
     public long size() {
@@ -107,23 +154,24 @@ public final class PfnMap {
      * does {@link #unlockPage}, which leaves it absent.
      */
     long tryLockPage(long index) {
-        return chunks.compareAndExchange(index, 0, LOCKED);
+        int w = chunks.compareAndExchange(index, ABSENT_WORD, LOCKED_WORD);
+        return w == ABSENT_WORD ? 0 : entryOfWord(index, w);
     }
 
     void unlockPage(long index) {
-        chunks.set(index, 0);
+        chunks.set(index, ABSENT_WORD);
     }
 
     /** Whether page {@code index} of a {@link #chunked} map is locked, by a volatile read. */
     boolean lockedNow(long index) {
-        return chunks.getVolatile(index) == LOCKED;
+        return chunks.getVolatile(index) == LOCKED_WORD;
     }
 
     /**
      * The first page in {@code [from, to)} of a {@link #chunked} map that is locked (volatile reads), or {@code to}.
      */
     long nextLocked(long from, long to) {
-        return chunks.next(from, to, LOCKED);
+        return chunks.next(from, to, LOCKED_WORD);
     }
 
     /** The level of the block backing {@code index}, or 0 when absent. */
@@ -198,9 +246,11 @@ public final class PfnMap {
                         + ") cuts through the block at 0x" + Long.toHexString(b << BLOCK_SHIFT));
             blocks.set(b, 0);
         }
-        if (chunks != null)
+        if (chunks != null) {
             chunks.releaseRange(from, to);
-        else
+            if (anyWide)
+                wide.releaseRange(from, to);
+        } else
             pages.releaseRange(from, to);
     }
 
@@ -221,7 +271,8 @@ public final class PfnMap {
     /** First page mapped on its own in {@code [from, to)} of a {@link #chunked} map, or {@code to}. */
     private long nextPresentPage(long from, long to) {
         long p = chunks.nextNonZero(from, to);
-        for (long e; p < to && ((e = chunks.get(p)) == 0 || e == LOCKED); p = chunks.nextNonZero(p + 1, to))
+        for (int w; p < to && ((w = chunks.get(p)) == ABSENT_WORD || w == LOCKED_WORD); p = chunks.nextNonZero(p + 1,
+                to))
             ; // a page found locked may be absent again when read
         return p;
     }

@@ -78,12 +78,12 @@ class PfnMapTest {
 
     @Test
     void aChunkedMapKeepsPagesInChunksMadeOnFirstUseAndDroppedWhenReleasedWhole() {
-        long n = ChunkedLongArray.CHUNK + 1024; // a whole chunk, then one of 1024 pages
+        long n = ChunkedIntArray.CHUNK + 1024; // a whole chunk, then one of 1024 pages
         PfnMap m = PfnMap.chunked(n);
         assertEquals(0, m.chunks());
         assertEquals(-1, m.pfn(5));
         assertEquals(n, m.nextPresent(0, n), "absent chunks are skipped");
-        long last = ChunkedLongArray.CHUNK - 1, first = ChunkedLongArray.CHUNK;
+        long last = ChunkedIntArray.CHUNK - 1, first = ChunkedIntArray.CHUNK;
         m.mapBlock(last, 0x9000, Levels.L4K);
         m.mapBlock(first, 0x9001, Levels.L4K);
         m.mapBlock(n - 1, 0x9400, Levels.L4K);
@@ -128,5 +128,42 @@ class PfnMapTest {
         m.unmap(512, 1024);
         assertEquals(-1, m.pfn(700));
         assertEquals(2048, m.nextPresent(0, 2048));
+    }
+
+    /**
+     * A page mapped on its own in a chunked map takes 4 bytes (a 32-bit word, 8 before); a PFN that does not fit one
+     * (the last frames of a 16 TiB host, any beyond) reads back the same, is found, locked and unmapped like another.
+     */
+    @Test
+    void aChunkedMapKeepsAPageIn4BytesAndAWidePfnExactly() {
+        PfnMap m = PfnMap.chunkedPages(4096);
+        for (long i = 0; i < 4096; i++)
+            m.mapBlock(i, 0x1000 + i, Levels.L4K);
+        assertEquals(4096 * 4, m.chunkBytes(), "4 bytes per page");
+        long edge = (1L << 32) - 4, wide = (1L << 32) - 3, far = 1L << 40;
+        m.unmap(0, 4096);
+        m.mapBlock(10, edge, Levels.L4K);
+        m.mapBlock(11, wide, Levels.L4K);
+        m.mapBlock(12, far, Levels.L4K);
+        assertEquals(edge, m.pfn(10));
+        assertEquals(wide, m.pfn(11));
+        assertEquals(far << 2 | Levels.L4K, m.entry(12));
+        assertEquals(far << 2 | Levels.L4K, m.tryLockPage(12), "a present page is not locked: its entry");
+        assertEquals(11, m.nextPresent(11, 4096));
+        assertEquals(0, m.tryLockPage(13));
+        assertEquals(13, m.nextLocked(0, 4096));
+        assertEquals(-1, m.pfn(13), "locked: absent");
+        m.mapBlock(13, far + 1, Levels.L4K);
+        assertEquals(far + 1, m.pfn(13));
+        m.unmap(11, 13);
+        assertEquals(-1, m.pfn(11));
+        assertEquals(-1, m.pfn(12));
+        assertEquals(13, m.nextPresent(11, 4096));
+        m.mapBlock(12, 0x77, Levels.L4K); // a narrow PFN where a wide one was
+        assertEquals(0x77, m.pfn(12));
+        assertEquals(0, m.tryLockPage(11));
+        m.unlockPage(11);
+        assertEquals(-1, m.pfn(11));
+        assertEquals(12, m.nextPresent(11, 4096));
     }
 }
