@@ -10,7 +10,8 @@ import java.util.Arrays;
  * took the reflective path on every RMP write (RMPUPDATE and PVALIDATE of each private fault).
  *
  * <p>The entries of {@value #CHUNK} consecutive regions (2,044 MiB of frames) share one chunk: one {@code long[]} of
- * their words ({@link RmpRegion}: a word an entry, with who wrote it), 4,088 KiB, each region a fixed slice. A chunk is made when its first region is and kept for the table's life, so a region that comes back
+ * their words ({@link RmpRegion}: a word an entry, with who wrote it), 4,088 KiB, each region a fixed slice. A chunk
+ * is made when its first region is and kept for the table's life, so a region that comes back
  * (the frames of the next VM) finds its slice. The words array is at least half a G1 region for G1 regions up to
  * 4 MiB (heaps up to about 8 GiB), so G1 allocates it straight into the old generation as one humongous object and
  * never copies it: as 8 KiB arrays, one per region, the RMP of a 16 GiB guest was 128 MiB that every young collection

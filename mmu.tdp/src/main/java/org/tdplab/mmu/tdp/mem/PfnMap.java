@@ -271,10 +271,13 @@ public final class PfnMap {
     /** First page mapped on its own in {@code [from, to)} of a {@link #chunked} map, or {@code to}. */
     private long nextPresentPage(long from, long to) {
         long p = chunks.nextNonZero(from, to);
-        for (int w; p < to && ((w = chunks.get(p)) == ABSENT_WORD || w == LOCKED_WORD); p = chunks.nextNonZero(p + 1,
-                to))
-            ; // a page found locked may be absent again when read
+        while (p < to && isAbsentOrLocked(chunks.get(p))) // a page found locked may be absent again when read
+            p = chunks.nextNonZero(p + 1, to);
         return p;
+    }
+
+    private static boolean isAbsentOrLocked(int word) {
+        return word == ABSENT_WORD || word == LOCKED_WORD;
     }
 
     /**
