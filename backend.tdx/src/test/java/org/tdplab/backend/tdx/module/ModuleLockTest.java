@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import java.util.concurrent.locks.LockSupport;
 
 import org.junit.jupiter.api.Test;
@@ -19,81 +20,25 @@ class ModuleLockTest {
     @Test
     void theExclusiveSideWaitsForAHolderOfTheSharedSideOnAnotherThread() throws Exception {
         ModuleLock lock = new ModuleLock(2);
-        CountDownLatch held = new CountDownLatch(1), release = new CountDownLatch(1);
-        Thread holder = new Thread(() -> {
+        exclusiveWaitsForAHoldAndASecondWaitsBehindIt(lock, () -> {
             var row = lock.lockShared();
-            held.countDown();
-            await(release);
-            lock.unlockShared(row);
-        });
-        holder.start();
-        held.await();
-        AtomicBoolean exclusiveTaken = new AtomicBoolean(), sharedTaken = new AtomicBoolean();
-        Thread writer = new Thread(() -> {
-            lock.lockExclusive();
-            exclusiveTaken.set(true);
-            lock.unlockExclusive();
-        });
-        writer.start();
-        // the writer has the owner word and waits for the holder (a loaded machine may run the reader first else)
-        for (long end = System.nanoTime() + 60_000_000_000L; !lock.exclusiveTaken() && System.nanoTime() < end;)
-            Thread.onSpinWait();
-        assertTrue(lock.exclusiveTaken(), "the writer never took the owner word");
-        // a second reader arriving now backs off behind the waiting exclusive side: its wait shows it is waiting
-        Thread reader = new Thread(() -> {
+            return () -> lock.unlockShared(row);
+        }, () -> {
             var row = lock.lockShared();
-            sharedTaken.set(true);
-            lock.unlockShared(row);
+            return () -> lock.unlockShared(row);
         });
-        reader.start();
-        LockWaits.awaitWaiter(lock, reader);
-        assertFalse(exclusiveTaken.get(), "the exclusive side was taken while another thread held the shared one");
-        assertFalse(sharedTaken.get(), "a reader went past an exclusive side waiting for the readers before it");
-        release.countDown();
-        writer.join();
-        reader.join();
-        holder.join();
-        assertTrue(exclusiveTaken.get());
-        assertTrue(sharedTaken.get());
     }
 
     @Test
     void theExclusiveSideWaitsForAVcpusHoldAndAReaderOfAVcpuWaitsBehindIt() throws Exception {
         ModuleLock lock = new ModuleLock(2);
-        CountDownLatch held = new CountDownLatch(1), release = new CountDownLatch(1);
-        Thread vcpu1 = new Thread(() -> {
+        exclusiveWaitsForAHoldAndASecondWaitsBehindIt(lock, () -> {
             lock.lockShared(1); // the ACCEPT of vCPU 1: counted in its cell, not in a row
-            held.countDown();
-            await(release);
-            lock.unlockShared(1);
-        });
-        vcpu1.start();
-        held.await();
-        AtomicBoolean exclusiveTaken = new AtomicBoolean(), sharedTaken = new AtomicBoolean();
-        Thread writer = new Thread(() -> {
-            lock.lockExclusive();
-            exclusiveTaken.set(true);
-            lock.unlockExclusive();
-        });
-        writer.start();
-        for (long end = System.nanoTime() + 60_000_000_000L; !lock.exclusiveTaken() && System.nanoTime() < end;)
-            Thread.onSpinWait();
-        assertTrue(lock.exclusiveTaken(), "the writer never took the owner word");
-        Thread vcpu0 = new Thread(() -> {
+            return () -> lock.unlockShared(1);
+        }, () -> {
             lock.lockShared(0);
-            sharedTaken.set(true);
-            lock.unlockShared(0);
+            return () -> lock.unlockShared(0);
         });
-        vcpu0.start();
-        LockWaits.awaitWaiter(lock, vcpu0);
-        assertFalse(exclusiveTaken.get(), "the exclusive side was taken while a vCPU held the shared one");
-        assertFalse(sharedTaken.get(), "a vCPU went past an exclusive side waiting for the holds before it");
-        release.countDown();
-        writer.join();
-        vcpu0.join();
-        vcpu1.join();
-        assertTrue(exclusiveTaken.get());
-        assertTrue(sharedTaken.get());
         lock.lockExclusive(); // the exclusive holder's hold of a vCPU is no hold, and no count is left behind
         lock.lockShared(0);
         lock.unlockShared(0);
@@ -223,5 +168,51 @@ class ModuleLockTest {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * A shared hold taken by {@code first} on one thread; an exclusive side that takes the owner word and waits for
+     * it; a second shared hold ({@code second}) arriving then backs off behind the waiting exclusive side. Each hold
+     * returns its release.
+     */
+    private static void exclusiveWaitsForAHoldAndASecondWaitsBehindIt(ModuleLock lock,
+            Supplier<Runnable> first, Supplier<Runnable> second)
+            throws Exception {
+        CountDownLatch held = new CountDownLatch(1), release = new CountDownLatch(1);
+        Thread holder = new Thread(() -> {
+            Runnable unlock = first.get();
+            held.countDown();
+            await(release);
+            unlock.run();
+        });
+        holder.start();
+        held.await();
+        AtomicBoolean exclusiveTaken = new AtomicBoolean(), sharedTaken = new AtomicBoolean();
+        Thread writer = new Thread(() -> {
+            lock.lockExclusive();
+            exclusiveTaken.set(true);
+            lock.unlockExclusive();
+        });
+        writer.start();
+        // the writer has the owner word and waits for the holder (a loaded machine may run the reader first else)
+        for (long end = System.nanoTime() + 60_000_000_000L; !lock.exclusiveTaken() && System.nanoTime() < end;)
+            Thread.onSpinWait();
+        assertTrue(lock.exclusiveTaken(), "the writer never took the owner word");
+        // a second holder arriving now backs off behind the waiting exclusive side: its wait shows it is waiting
+        Thread reader = new Thread(() -> {
+            Runnable unlock = second.get();
+            sharedTaken.set(true);
+            unlock.run();
+        });
+        reader.start();
+        LockWaits.awaitWaiter(lock, reader);
+        assertFalse(exclusiveTaken.get(), "the exclusive side was taken while another thread held the shared one");
+        assertFalse(sharedTaken.get(), "a holder went past an exclusive side waiting for the holds before it");
+        release.countDown();
+        writer.join();
+        reader.join();
+        holder.join();
+        assertTrue(exclusiveTaken.get());
+        assertTrue(sharedTaken.get());
     }
 }
